@@ -1,0 +1,112 @@
+/**
+ * The one error type every user-facing failure travels in. The server maps its fields straight onto an
+ * ErrorResponse: `sqlstate` -> C, `message` -> M, `span.start` (1-based on the wire) -> P, `detail` -> D,
+ * `hint` -> H. An `internal` error means a bug in Sluice and says so.
+ */
+export type ErrorCategory = 'syntax' | 'plan' | 'execution' | 'internal' | 'unsupported' | 'protocol' | 'auth'
+
+/** Half-open character range [start, end) into the statement text, 0-based. */
+export interface Span {
+  readonly start: number
+  readonly end: number
+}
+
+export const SqlState = {
+  syntaxError: '42601',
+  undefinedColumn: '42703',
+  undefinedTable: '42P01',
+  undefinedFunction: '42883',
+  undefinedObject: '42704',
+  wrongObjectType: '42809',
+  objectNotInPrerequisiteState: '55000',
+  invalidColumnReference: '42P10',
+  duplicateTable: '42P07',
+  duplicateColumn: '42701',
+  duplicateObject: '42710',
+  ambiguousColumn: '42702',
+  datatypeMismatch: '42804',
+  groupingError: '42803',
+  invalidParameterValue: '22023',
+  invalidTextRepresentation: '22P02',
+  numericValueOutOfRange: '22003',
+  divisionByZero: '22012',
+  notNullViolation: '23502',
+  featureNotSupported: '0A000',
+  protocolViolation: '08P01',
+  invalidSqlStatementName: '26000',
+  invalidCursorName: '34000',
+  insufficientPrivilege: '42501',
+  objectInUse: '55006',
+  internalError: 'XX000',
+  queryCanceled: '57014',
+  invalidPassword: '28P01',
+  invalidAuthorization: '28000',
+  dependentObjectsStillExist: '2BP01',
+  inFailedTransaction: '25P02',
+} as const
+
+export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]
+
+export interface SluiceErrorOptions {
+  readonly span?: Span
+  readonly detail?: string
+  readonly hint?: string
+  readonly cause?: unknown
+}
+
+export class SluiceError extends Error {
+  readonly sqlstate: string
+  readonly category: ErrorCategory
+  readonly span: Span | undefined
+  readonly detail: string | undefined
+  readonly hint: string | undefined
+
+  constructor(category: ErrorCategory, sqlstate: string, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'SluiceError'
+    this.category = category
+    this.sqlstate = sqlstate
+    this.span = options.span
+    this.detail = options.detail
+    this.hint = options.hint
+  }
+
+  /** The same error with its span moved by `offset`: used when a clause was parsed out of a larger text. */
+  shifted(offset: number): SluiceError {
+    if (this.span === undefined || offset === 0) return this
+    return new SluiceError(this.category, this.sqlstate, this.message, {
+      span: { start: this.span.start + offset, end: this.span.end + offset },
+      detail: this.detail,
+      hint: this.hint,
+      cause: this.cause,
+    })
+  }
+}
+
+export const syntaxError = (message: string, span?: Span, hint?: string): SluiceError =>
+  new SluiceError('syntax', SqlState.syntaxError, message, { span, hint })
+
+export const planError = (sqlstate: string, message: string, span?: Span, hint?: string): SluiceError =>
+  new SluiceError('plan', sqlstate, message, { span, hint })
+
+export const executionError = (sqlstate: string, message: string, detail?: string): SluiceError =>
+  new SluiceError('execution', sqlstate, message, { detail })
+
+export const unsupported = (message: string, span?: Span, hint?: string): SluiceError =>
+  new SluiceError('unsupported', SqlState.featureNotSupported, message, { span, hint })
+
+/** A bug in Sluice, never the user's fault. */
+export const internalError = (message: string, cause?: unknown): SluiceError =>
+  new SluiceError('internal', SqlState.internalError, `internal error (a bug in Sluice): ${message}`, { cause })
+
+/** Wraps anything thrown into a SluiceError; unknown exceptions are internal errors. */
+export function toSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return internalError(message, err)
+}
+
+/** Exhaustiveness guard for `switch` over discriminated unions. */
+export function assertNever(value: never, what = 'value'): never {
+  throw internalError(`unexpected ${what}: ${JSON.stringify(value)}`)
+}

@@ -1,0 +1,333 @@
+/**
+ * A stream whose events live in a Kafka topic. The engine reads it like the embedded log, by partition and
+ * offset; this module keeps a consumer fetching ahead into bounded per-partition buffers.
+ *
+ * Exactly-once state: Sluice does not rely on the consumer group's committed offsets. Each view's offsets
+ * per partition are committed in its checkpoint, in the same RocksDB batch as its state; on start the
+ * consumer is positioned at the lowest offset any view of the stream still needs (or at the topic's start
+ * or end, per `start`, when no view has committed anything). Records a view has already counted are
+ * skipped by offset, so a replay after a crash counts nothing twice.
+ *
+ * The client is `@platformatic/kafka` (see docs/benchmarks.md for the comparison with kafkajs): it can
+ * start each partition at an explicit offset (`mode: 'manual'`), which this design needs.
+ */
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import type { SourceBatch, StreamSource } from '../source.ts'
+
+export interface KafkaSourceOptions {
+  readonly brokers: readonly string[]
+  readonly topic: string
+  /** Where to start a partition no view has a position in. */
+  readonly start: 'earliest' | 'latest'
+  /** Consumer group name prefix; Sluice keeps its own offsets, in its checkpoints. */
+  readonly groupId: string
+  readonly clientId?: string
+}
+
+/** Records buffered per partition before the consumer is paused. */
+const MAX_BUFFERED = 200_000
+/** How often the topic's end offsets are asked for (idleness and lag). */
+const HIGH_WATER_REFRESH_MS = 500
+/** A caught-up partition with nothing new for this long stops holding the watermark back. */
+const IDLE_AFTER_MS = 1000
+/** Data waiting in the broker and nothing fetched for this long: the fetch is restarted. */
+const STALL_AFTER_MS = 10_000
+/** Closing a client that lost its broker may never call back; it is abandoned after this long. */
+const CLOSE_TIMEOUT_MS = 3000
+
+interface PartitionBuffer {
+  /** Kafka offsets of `values`, ascending. */
+  offsets: number[]
+  values: Buffer[]
+  /** Kafka timestamps in microseconds. */
+  timestamps: number[]
+  /** Index of the first live entry (entries before it were released). */
+  head: number
+  /** One past the last offset seen; the position to resume from. */
+  next: number
+  lastArrival: number
+}
+
+export class KafkaSource implements StreamSource {
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
+  private paused = false
+  private buffered = 0
+  private closed = false
+  /** The topic's end offset per partition, as last asked of the broker. */
+  private readonly highWater: number[]
+  private refresh: NodeJS.Timeout | null = null
+  /** When any partition last received a record. */
+  private lastArrival = 0
+  /** When the fetch last delivered a record or was (re)started, for stall detection. */
+  private lastProgress = 0
+
+  /** The last error of the connection (cleared once fetching works again), for sluice_partitions users. */
+  lastError: Error | null = null
+  private reconnecting = false
+
+  private constructor(
+    private consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    private readonly options: KafkaSourceOptions,
+    private readonly buffers: PartitionBuffer[],
+  ) {
+    this.highWater = buffers.map(() => Number.POSITIVE_INFINITY)
+  }
+
+  /** Connects and learns the topic's partition count; call `start` to begin fetching. */
+  static async open(options: KafkaSourceOptions): Promise<KafkaSource> {
+    const consumer = newConsumer(options)
+    try {
+      const metadata = await consumer.metadata({ topics: [options.topic] })
+      const topic = metadata.topics.get(options.topic)
+      if (topic === undefined) throw new Error(`Kafka topic "${options.topic}" does not exist`)
+      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], timestamps: [], head: 0, next: 0, lastArrival: 0 }))
+      return new KafkaSource(consumer, options, buffers)
+    } catch (err) {
+      await closeConsumer(consumer)
+      throw err
+    }
+  }
+
+  get partitionCount(): number {
+    return this.buffers.length
+  }
+
+  /**
+   * Starts fetching. `positions[p]` is the offset to resume partition p from, or undefined to use the
+   * `start` option there.
+   */
+  async start(positions: readonly (number | undefined)[]): Promise<void> {
+    const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
+    const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
+    const endOf = ends.get(this.options.topic) ?? []
+    const startOf = starts.get(this.options.topic) ?? []
+    endOf.forEach((e, p) => (this.highWater[p] = Number(e)))
+    this.refresh = setInterval(() => void this.refreshHighWater(), HIGH_WATER_REFRESH_MS)
+    this.refresh.unref()
+    const offsets = this.buffers.map((b, p) => {
+      const earliest = Number(startOf[p] ?? 0n)
+      const given = positions[p]
+      const at = given !== undefined ? Math.max(given, earliest) : this.options.start === 'latest' ? Number(endOf[p] ?? 0n) : earliest
+      b.next = at
+      return { topic: this.options.topic, partition: p, offset: BigInt(at) }
+    })
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.fetchFrom(offsets)
+        return
+      } catch (err) {
+        // A topic created a moment ago may not have settled its leaders and group coordinator yet.
+        if (attempt >= 5) throw err
+        await closeConsumer(this.consumer)
+        this.consumer = newConsumer(this.options)
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt))
+      }
+    }
+  }
+
+  /** Consumes every partition from the given offsets; a failure of the stream reconnects. */
+  private async fetchFrom(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {
+    const stream = await this.consumer.consume({
+      topics: [this.options.topic],
+      mode: 'manual',
+      offsets,
+      autocommit: false,
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTime: 100,
+      minBytes: 1,
+      maxBytes: 16 * 1024 * 1024,
+      isolationLevel: 1, // read_committed: never see aborted transactions
+      highWaterMark: 4096,
+    })
+    const assigned = new Set(this.consumer.assignments?.find((a) => a.topic === this.options.topic)?.partitions ?? [])
+    if (assigned.size < this.buffers.length) {
+      // A group joined while the topic's metadata was still settling can hand out fewer partitions than
+      // the topic has, and nothing would ever rebalance it: start over instead of fetching a part.
+      await withTimeout(stream.close(), CLOSE_TIMEOUT_MS)
+      throw new Error(`Kafka assigned ${assigned.size} of ${this.buffers.length} partitions of "${this.options.topic}"`)
+    }
+    this.stream = stream
+    this.lastProgress = Date.now()
+    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.accept(m))
+    stream.on('error', (err: Error) => {
+      this.lastError = err
+      void this.reconnect()
+    })
+  }
+
+  /**
+   * The broker went away (restart, network): drop the client and fetch again from where each partition's
+   * buffer ends, retrying with backoff until the cluster answers. Nothing is lost or read twice: positions
+   * are the buffers' own.
+   */
+  private async reconnect(): Promise<void> {
+    if (this.reconnecting || this.closed) return
+    this.reconnecting = true
+    const old = this.stream
+    this.stream = null
+    if (old !== null) await withTimeout(old.close(), CLOSE_TIMEOUT_MS)
+    await closeConsumer(this.consumer)
+    let backoff = 200
+    while (!this.closed) {
+      this.consumer = newConsumer(this.options)
+      try {
+        await this.fetchFrom(this.buffers.map((b, p) => ({ topic: this.options.topic, partition: p, offset: BigInt(b.next) })))
+        if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
+        this.lastError = null
+        break
+      } catch (err) {
+        this.lastError = err as Error
+        await closeConsumer(this.consumer)
+        await new Promise((r) => setTimeout(r, backoff).unref())
+        backoff = Math.min(backoff * 2, 5000)
+      }
+    }
+    this.reconnecting = false
+  }
+
+  private accept(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
+    const b = this.buffers[m.partition]
+    if (b === undefined) return
+    const offset = Number(m.offset)
+    if (offset < b.next) return // a refetch after a rebalance or retry
+    b.offsets.push(offset)
+    b.values.push(m.value ?? Buffer.alloc(0))
+    b.timestamps.push(Number(m.timestamp) * 1000)
+    b.next = offset + 1
+    const now = Date.now()
+    if (now - this.lastArrival >= IDLE_AFTER_MS) {
+      // The topic wakes up after a quiet spell: every partition gets a fresh grace period before it counts
+      // as idle, so that one partition's first records do not push the watermark past the others'.
+      for (const other of this.buffers) other.lastArrival = now
+    }
+    this.lastArrival = now
+    b.lastArrival = now
+    this.lastProgress = now
+    this.buffered++
+    if (this.buffered >= MAX_BUFFERED && !this.paused && this.stream !== null) {
+      this.paused = true
+      this.stream.pause()
+    }
+  }
+
+  endOffset(partition: number): number {
+    return this.buffers[partition]?.next ?? 0
+  }
+
+  async read(partition: number, from: number, max: number): Promise<SourceBatch> {
+    const b = this.buffers[partition]
+    if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
+    // First live entry at or after `from` (binary search over the live part).
+    let lo = b.head
+    let hi = b.offsets.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (b.offsets[mid]! < from) lo = mid + 1
+      else hi = mid
+    }
+    const end = Math.min(b.offsets.length, lo + max)
+    if (lo >= end) return { records: [], nextOffset: Math.max(from, b.next) }
+    const records = b.values.slice(lo, end)
+    const offsets = b.offsets.slice(lo, end)
+    const timestamps = b.timestamps.slice(lo, end)
+    const nextOffset = end < b.offsets.length ? b.offsets[end]! : b.next
+    return { records, offsets, timestamps, nextOffset }
+  }
+
+  /**
+   * Idle: the reader has everything fetched, the fetch has reached the topic's end as the broker last
+   * reported it, and nothing arrived for a while. A partition with data still in the broker is never idle,
+   * however slowly it is fetched.
+   */
+  idle(partition: number, offset: number): boolean {
+    const b = this.buffers[partition]
+    return b !== undefined && offset >= b.next && b.next >= this.highWater[partition]! && Date.now() - b.lastArrival >= IDLE_AFTER_MS
+  }
+
+  /** The topic's end offset for the partition as last reported by the broker (for lag). */
+  highWatermark(partition: number): number {
+    const h = this.highWater[partition] ?? 0
+    return Number.isFinite(h) ? Math.max(h, this.buffers[partition]?.next ?? 0) : (this.buffers[partition]?.next ?? 0)
+  }
+
+  private async refreshHighWater(): Promise<void> {
+    try {
+      const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
+      ;(ends.get(this.options.topic) ?? []).forEach((e, p) => (this.highWater[p] = Number(e)))
+    } catch {
+      // Keep the last known ends; the next refresh tries again.
+    }
+    if (this.stalled()) {
+      this.lastError = new Error(`no records fetched for ${STALL_AFTER_MS / 1000} s while the topic has more; fetching again`)
+      console.error(`sluice: Kafka topic "${this.options.topic}": ${this.lastError.message}`)
+      void this.reconnect()
+    }
+  }
+
+  /** The broker holds records past what was fetched, the consumer is not paused, and nothing came in a while. */
+  private stalled(): boolean {
+    if (this.closed || this.reconnecting || this.paused || this.stream === null) return false
+    if (Date.now() - this.lastProgress < STALL_AFTER_MS) return false
+    return this.buffers.some((b, p) => this.highWater[p]! > b.next)
+  }
+
+  release(partition: number, offset: number): void {
+    const b = this.buffers[partition]
+    if (b === undefined) return
+    let head = b.head
+    while (head < b.offsets.length && b.offsets[head]! < offset) head++
+    this.buffered -= head - b.head
+    b.head = head
+    if (b.head > 4096 && b.head * 2 > b.offsets.length) {
+      b.offsets = b.offsets.slice(b.head)
+      b.values = b.values.slice(b.head)
+      b.timestamps = b.timestamps.slice(b.head)
+      b.head = 0
+    }
+    if (this.paused && this.buffered < MAX_BUFFERED / 2 && this.stream !== null) {
+      this.paused = false
+      this.stream.resume()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.refresh !== null) clearInterval(this.refresh)
+    await this.stream?.close().catch(() => undefined)
+    await closeConsumer(this.consumer)
+  }
+
+}
+
+/**
+ * The client consumes through a group of its own per connection: Sluice keeps its positions itself, and a
+ * fresh group is joined at once, where rejoining the old one would wait out a killed process's session.
+ */
+function newConsumer(options: KafkaSourceOptions): Consumer<Buffer, Buffer, Buffer, Buffer> {
+  return new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: options.clientId ?? `sluice-${options.groupId}`,
+    groupId: `${options.groupId}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
+    bootstrapBrokers: [...options.brokers],
+    autocreateTopics: false,
+    retries: 5,
+  })
+}
+
+function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
+  return withTimeout(new Promise<void>((resolve) => consumer.close(true, () => resolve())), CLOSE_TIMEOUT_MS)
+}
+
+/** Waits for `p` at most `ms`; a rejection or a timeout both just end the wait. */
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    timer.unref()
+    p.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve()),
+    )
+  })
+}

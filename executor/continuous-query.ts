@@ -1,0 +1,172 @@
+/**
+ * A running materialized view: its position in each source partition, its watermark, its operator and its
+ * counters. The stream scan hands it decoded micro-batches; it prepares each row (window assignment, filter,
+ * lateness), feeds the operator and records how far it got. A query that throws is marked failed and stops
+ * receiving events; the others go on.
+ */
+import { toSluiceError, type SluiceError } from '../common/errors.ts'
+import type { Row, Value } from '../common/types.ts'
+import { compileExpr, compilePredicate } from '../planner/compile.ts'
+import type { EvalContext } from '../planner/runtime.ts'
+import type { ViewDef } from '../planner/catalog.ts'
+import { WatermarkTracker, type WatermarkState } from './watermark.ts'
+import { KeyedAggregate } from './operators/keyed-aggregate.ts'
+import { AppendProject } from './operators/append-project.ts'
+
+export type QueryStatus = 'running' | 'failed'
+
+/** What a checkpoint stores per query, next to its state, in the same atomic batch. */
+export interface QueryProgress {
+  readonly offsets: readonly number[]
+  readonly watermark: WatermarkState
+  readonly eventsIn: number
+  readonly lateEvents: number
+}
+
+export interface LateEvent {
+  readonly partition: number
+  readonly offset: number
+  readonly eventTime: number | null
+  readonly watermark: number
+  readonly reason: string
+}
+
+export interface DecodedBatch {
+  readonly partition: number
+  /** Offsets of the records, ascending; rows[i] is null where the record was a dead letter. */
+  readonly offsets: readonly number[]
+  readonly rows: readonly (Row | null)[]
+}
+
+export class ContinuousQuery {
+  readonly offsets: number[]
+  readonly watermark: WatermarkTracker
+  status: QueryStatus = 'running'
+  lastError: SluiceError | null = null
+  eventsIn: number
+  lateEvents: number
+  /** Late events not yet written by a checkpoint. */
+  readonly pendingLate: LateEvent[] = []
+  private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
+  private readonly filter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  private readonly timeIndex: number
+  private readonly size: number
+  private readonly slide: number
+  private readonly offset: number
+  private readonly lateness: number
+
+  constructor(
+    readonly view: ViewDef,
+    readonly operator: KeyedAggregate | AppendProject,
+    private readonly ctx: EvalContext,
+    progress?: QueryProgress,
+  ) {
+    const plan = view.plan
+    const partitions = plan.source.partitions
+    this.offsets = progress ? progress.offsets.slice() : new Array<number>(partitions).fill(0)
+    this.watermark = new WatermarkTracker(partitions, progress?.watermark)
+    this.eventsIn = progress?.eventsIn ?? 0
+    this.lateEvents = progress?.lateEvents ?? 0
+    this.watermarkOf = plan.source.watermark ? compileExpr(plan.source.watermark.expr) : null
+    this.filter = plan.filter ? compilePredicate(plan.filter) : null
+    this.timeIndex = plan.window?.timeIndex ?? -1
+    this.size = plan.window?.size ?? 0
+    this.slide = plan.window?.slide ?? 0
+    this.offset = plan.window?.offset ?? 0
+    this.lateness = plan.source.allowedLateness
+  }
+
+  private rateWindowStart = Date.now()
+  private rateWindowEvents = 0
+  private lastRate = 0
+
+  /** Events per second over roughly the last few seconds. */
+  rate(): number {
+    const now = Date.now()
+    const elapsed = now - this.rateWindowStart
+    if (elapsed >= 1000) {
+      this.lastRate = ((this.eventsIn - this.rateWindowEvents) * 1000) / elapsed
+      this.rateWindowStart = now
+      this.rateWindowEvents = this.eventsIn
+    }
+    return Math.round(this.lastRate)
+  }
+
+  get name(): string {
+    return this.view.name
+  }
+
+  progress(): QueryProgress {
+    return { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents }
+  }
+
+  /** Feeds the part of a batch this query has not seen yet. Never throws: failures mark the query failed. */
+  async consume(batch: DecodedBatch, nextOffset: number): Promise<void> {
+    if (this.status !== 'running') return
+    const from = this.offsets[batch.partition]!
+    if (from >= nextOffset) return
+    try {
+      const prepared: Row[] = []
+      const offsets: number[] = []
+      const empty: Value[] = []
+      const windowed = this.timeIndex >= 0
+      const wm = this.watermark.current
+      for (let i = 0; i < batch.rows.length; i++) {
+        if (batch.offsets[i]! < from) continue
+        const row = batch.rows[i]
+        if (row === null || row === undefined) continue
+        this.eventsIn++
+        if (this.watermarkOf !== null) {
+          const w = this.watermarkOf(row, empty, this.ctx)
+          if (typeof w === 'number') this.watermark.observe(batch.partition, w)
+        }
+        if (!windowed) {
+          if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
+          prepared.push(row)
+          offsets.push(batch.offsets[i]!)
+          continue
+        }
+        const ts = row[this.timeIndex]
+        if (typeof ts !== 'number') {
+          this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
+          continue
+        }
+        // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
+        let open = 0
+        for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
+          const end = start + this.size
+          if (end + this.lateness <= wm) continue
+          open++
+          const r = row.slice()
+          r.push(start, end)
+          if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
+          prepared.push(r)
+          offsets.push(batch.offsets[i]!)
+        }
+        if (open === 0) {
+          this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
+        }
+      }
+      if (this.operator instanceof KeyedAggregate) await this.operator.process(prepared)
+      else this.operator.process(batch.partition, offsets, prepared)
+      this.offsets[batch.partition] = nextOffset
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  fail(err: unknown): void {
+    this.status = 'failed'
+    this.lastError = toSluiceError(err)
+  }
+
+  private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {
+    this.lateEvents++
+    this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
+  }
+
+  rows(): AsyncGenerator<Row> {
+    if (this.operator instanceof KeyedAggregate) return this.operator.rows(this.watermark.current)
+    return this.operator.rows()
+  }
+}

@@ -1,0 +1,940 @@
+/**
+ * The engine: streams in embedded logs, materialized views as continuous queries, one state store, and one
+ * loop that moves events from logs through queries and checkpoints them.
+ *
+ * - Shared scan: per stream partition the loop reads from the lowest offset any query still needs, decodes
+ *   each record once, and hands the batch to every query; a query that is ahead skips what it has seen.
+ * - Exactly-once state: a checkpoint writes every query's dirty state, its source offsets and watermark in
+ *   one atomic RocksDB batch; on start each query resumes from what was committed.
+ * - DDL deploys into the running loop; the catalog persists as the SQL of each entry, replayed on start.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
+import type { Row, Value } from '../common/types.ts'
+import type * as ast from '../parser/ast.ts'
+import { parseStatements } from '../parser/index.ts'
+import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
+import { planStream } from '../planner/stream-plan.ts'
+import { planView } from '../planner/view-plan.ts'
+import type { EvalContext } from '../planner/runtime.ts'
+import { StreamLog, partitionFor } from './log/stream-log.ts'
+import { KafkaSource } from './connectors/kafka-source.ts'
+import type { StreamSource } from './source.ts'
+import { StateDb, type Mutation } from './state/rocks.ts'
+import { StateTable } from './state/table.ts'
+import { CacheBudget } from './state/budget.ts'
+import { rowCodec, jsonCodec } from './state/codec.ts'
+import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
+import { DecodeError, checkRow, encodeRow } from './decode.ts'
+import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
+import { ContinuousQuery, type QueryProgress } from './continuous-query.ts'
+import { SinkRuntime, type SinkProgress } from './sink.ts'
+import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
+import { planSink, type SinkDef } from '../planner/sink-plan.ts'
+import { KeyedAggregate } from './operators/keyed-aggregate.ts'
+import { AppendProject } from './operators/append-project.ts'
+
+export interface EngineOptions {
+  readonly dataDir: string
+  /** Time between checkpoints while events flow. */
+  readonly checkpointIntervalMs?: number
+  /** Records read per partition per loop round. */
+  readonly batchSize?: number
+  /** State cache budget in entries, shared by all queries. */
+  readonly cacheEntries?: number
+  /** Kafka bootstrap brokers (`host:port`); Kafka streams need them. */
+  readonly kafkaBrokers?: readonly string[]
+}
+
+interface StreamRuntime {
+  readonly def: StreamDef
+  /** The embedded log, or the Kafka topic. */
+  readonly log: StreamSource
+  /** Record -> row; null for a record that belongs to another stream of the topic (skipped). */
+  readonly decode: StreamDecoder
+  readonly queries: ContinuousQuery[]
+  /** Sinks that read this stream directly (append). */
+  readonly sinks: SinkRuntime[]
+  /** Next record to hand out as a dead letter, per partition, so replays do not file it twice. */
+  readonly deadLetterMark: number[]
+  /**
+   * Appends under way. One INSERT writes to several partitions; while it is in flight a caught-up partition
+   * is not idle (its part of the insert may still land), so the watermark cannot run ahead of it.
+   */
+  inFlightAppends: number
+  /** The input is finished (ALTER STREAM ... CLOSE): inserts are refused; once read, time ends. */
+  closed: boolean
+}
+
+export interface DeadLetter {
+  readonly stream: string
+  readonly partition: number
+  readonly offset: number
+  readonly reason: string
+  readonly raw: string
+  readonly receivedAt: number
+}
+
+interface CatalogRecord {
+  readonly id: number
+  readonly kind: 'stream' | 'view' | 'sink'
+  readonly name: string
+  readonly sql: string
+  /** ALTER STREAM ... CLOSE was run: the input is finished. */
+  readonly closed?: boolean
+}
+
+const DEFAULT_CHECKPOINT_MS = 500
+const DEFAULT_BATCH = 2048
+const DEFAULT_CACHE_ENTRIES = 2_000_000
+const MAX_DEAD_LETTER_RAW = 1024
+const CATALOG_PREFIX = 'catalog/'
+const PROGRESS_PREFIX = 'progress/'
+const DEAD_LETTER_PREFIX = 'dead/'
+const LATE_PREFIX = 'late/'
+const OUTBOX_PREFIX = 'outbox/'
+const SINK_PROGRESS_PREFIX = 'progress/sink-'
+/** How long a shutdown waits for sinks to hand their last batches to Kafka (they stay in the outbox otherwise). */
+const SINK_DRAIN_MS = 5000
+
+export class Engine {
+  readonly catalog = new Catalog()
+  private readonly streams = new Map<string, StreamRuntime>()
+  private readonly queries = new Map<string, ContinuousQuery>()
+  private readonly tables = new Map<number, StateTable<Value[]>>()
+  private readonly sinks = new Map<string, SinkRuntime>()
+  private readonly budget: CacheBudget
+  private readonly checkpointIntervalMs: number
+  private readonly batchSize: number
+  private readonly ctx: EvalContext = { now: Date.now() * 1000, user: 'sluice', database: 'sluice' }
+  private pendingMutations: Mutation[] = []
+  /** The checkpoint write under way, if any (settles, never rejects). */
+  private commitInFlight: Promise<void> = Promise.resolve()
+  /** Callers of checkpoint() waiting for the loop to write one. */
+  private readonly checkpointRequests: { resolve: () => void; reject: (err: unknown) => void }[] = []
+  /** Checkpoints are put off while this is positive (a sink taking its snapshot). */
+  private checkpointHolds = 0
+  /** Set once the loop has exited (close). */
+  private stopped = false
+  private pendingDeadLetters: DeadLetter[] = []
+  private wakeLoop: (() => void) | null = null
+  private stopping = false
+  private loopDone: Promise<void> | null = null
+  private lastCheckpoint = Date.now()
+  private dirtySinceCheckpoint = false
+  /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */
+  private ddlChain: Promise<unknown> = Promise.resolve()
+  private readonly progressWaiters: (() => void)[] = []
+  deadLetterCount = 0
+
+  private constructor(
+    readonly options: EngineOptions,
+    private readonly db: StateDb,
+  ) {
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_MS
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH
+    this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    await mkdir(join(options.dataDir, 'streams'), { recursive: true })
+    const db = await StateDb.open(join(options.dataDir, 'state'))
+    const engine = new Engine(options, db)
+    await engine.replayCatalog()
+    engine.loopDone = engine.loop()
+    return engine
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // DDL
+
+  private async replayCatalog(): Promise<void> {
+    const records: CatalogRecord[] = []
+    for await (const [, value] of this.db.scan(prefixRange(CATALOG_PREFIX))) records.push(JSON.parse(value.toString('utf8')) as CatalogRecord)
+    records.sort((a, b) => a.id - b.id)
+    for (const rec of records) {
+      const [parsed] = parseStatements(rec.sql)
+      if (parsed === undefined) throw internalError(`catalog entry ${rec.name} has no statement`)
+      const stmt = parsed.statement
+      try {
+        if (rec.kind === 'stream' && stmt.kind === 'create_stream') {
+          const rt = await this.deployStream(planStream(stmt, rec.id, rec.sql))
+          rt.closed = rec.closed === true
+        } else if (rec.kind === 'sink' && stmt.kind === 'create_sink') {
+          const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
+          const progress = raw ? (jsonCodec.decode(raw) as SinkProgress) : undefined
+          await this.deploySink(planSink(stmt, this.catalog, rec.id, rec.sql), progress, true)
+        } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
+          const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
+          const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
+          this.deployView(this.viewDef(stmt, rec.id, rec.sql), progress)
+        } else {
+          throw internalError(`catalog entry ${rec.name} does not match its SQL`)
+        }
+      } catch (err) {
+        // One entry that cannot start (a Kafka stream without a cluster) must not keep the rest down.
+        // It stays in the catalog and comes back on a start where it can.
+        console.error(`sluice: ${rec.kind} ${rec.name} not started: ${(err as Error).message}`)
+        this.catalog.reserveId(rec.id)
+      }
+    }
+    for (const rt of this.streams.values()) await this.startSource(rt, true)
+  }
+
+  /**
+   * Starts fetching a Kafka stream: at the lowest offset its views committed, per partition (or per its
+   * `start` option where none has).
+   */
+  private async startSource(rt: StreamRuntime, resume: boolean): Promise<void> {
+    if (!(rt.log instanceof KafkaSource)) return
+    const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
+    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
+    await rt.log.start(positions)
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.ddlChain.then(fn, fn)
+    this.ddlChain = run.catch(() => undefined)
+    return run
+  }
+
+  createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.catalog.has(name)) {
+        if (stmt.ifNotExists) return 'exists'
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+      }
+      const def = planStream(stmt, this.catalog.allocateId(), sql)
+      const rt = await this.deployStream(def)
+      try {
+        await this.startSource(rt, false)
+        await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      } catch (err) {
+        this.streams.delete(def.name)
+        this.catalog.remove(def.name)
+        await rt.log.close()
+        throw err
+      }
+      return 'created'
+    })
+  }
+
+  createView(stmt: ast.CreateView, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.catalog.has(name)) {
+        if (stmt.ifNotExists) return 'exists'
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+      }
+      const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
+      this.deployView(def, undefined)
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      this.wake()
+      return 'created'
+    })
+  }
+
+  /**
+   * ALTER STREAM name CLOSE: the stream's input is finished. Inserts are refused from now on; once every
+   * view has read all of it, their watermark moves to the end of time and every open window finalizes,
+   * as batch SQL over the same rows would. Survives restarts. Closing a closed stream does nothing.
+   */
+  closeStream(name: string, span?: Span): Promise<void> {
+    return this.serialized(async () => {
+      const rt = this.streams.get(name)
+      if (rt === undefined) {
+        const entry = this.catalog.get(name)
+        if (entry?.kind === 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a stream`, span)
+        throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`, span)
+      }
+      if (rt.def.source.kind !== 'embedded') {
+        throw new SluiceError('plan', SqlState.featureNotSupported, `closing a Kafka stream is not supported yet`, { span, hint: 'Close streams on the embedded log.' })
+      }
+      if (rt.closed) return
+      await this.waitForAppends(rt)
+      rt.closed = true
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${rt.def.id}`), value: catalogValue(rt.def, true) }])
+      // Views that have read everything finalize now, so a SELECT right after sees it.
+      for (const q of rt.queries) if (q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+      this.wake()
+    })
+  }
+
+  private async waitForAppends(rt: StreamRuntime): Promise<void> {
+    while (rt.inFlightAppends > 0) await sleep(5)
+  }
+
+  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a Kafka topic. */
+  createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.sinks.has(name) || this.catalog.has(name)) {
+        if (stmt.ifNotExists && this.sinks.has(name)) return 'exists'
+        throw planError(SqlState.duplicateObject, `sink or relation "${name}" already exists`, stmt.name.span)
+      }
+      const def = planSink(stmt, this.catalog, this.catalog.allocateId(), sql)
+      // No checkpoint between the snapshot and the sink's first capture: changes made meanwhile stay
+      // dirty and reach the sink after the snapshot's rows, never before them.
+      this.checkpointHolds++
+      let sink: SinkRuntime
+      try {
+        sink = await this.deploySink(def, undefined, false)
+      } catch (err) {
+        this.checkpointHolds--
+        throw err
+      }
+      try {
+        // A view sink starts with the view as it is: every current group, then its changes.
+        // Groups (or rows) written since the last checkpoint are left out: the sink's first checkpoint
+        // captures them as changes, after these rows.
+        const view = this.catalog.get(def.from)
+        const q = view?.kind === 'view' ? this.queries.get(view.name) : undefined
+        const table = view?.kind === 'view' ? this.tables.get(view.id) : undefined
+        if (q !== undefined && table !== undefined) {
+          const dirty = new Set([...table.changes()].map(([k]) => k))
+          for await (const [key, value] of table.scan()) {
+            if (dirty.has(key)) continue
+            if (q.operator instanceof KeyedAggregate) {
+              const out = q.operator.output(value)
+              if (out.visible) sink.upsert(out.row, true)
+            } else {
+              sink.append(value)
+            }
+          }
+        }
+        await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      } catch (err) {
+        await this.undeploySink(sink)
+        throw err
+      } finally {
+        this.checkpointHolds--
+      }
+      this.wake()
+      return 'created'
+    })
+  }
+
+  private async deploySink(def: SinkDef, progress: SinkProgress | undefined, recover: boolean): Promise<SinkRuntime> {
+    const brokers = this.options.kafkaBrokers ?? []
+    if (brokers.length === 0) {
+      throw new SluiceError('plan', SqlState.featureNotSupported, `sink "${def.name}" writes Kafka topic "${def.topic}", but no Kafka cluster is configured`, {
+        hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
+      })
+    }
+    const writer = await KafkaSinkWriter.open({ brokers, topic: def.topic, sinkTag: `${await this.installationId()}-${def.id}`, transactional: def.delivery === 'exactly_once' })
+    const source = this.catalog.get(def.from)
+    const rt = source?.kind === 'stream' ? this.streams.get(source.name) : undefined
+    const forget = (batch: number) => this.db.commit([{ kind: 'delete', key: Buffer.from(outboxKey(def.id, batch)) }])
+    const sink = new SinkRuntime(def, rt?.def.partitions ?? 0, writer, forget, progress)
+    if (recover) {
+      for await (const [k, v] of this.db.scan(prefixRange(`${OUTBOX_PREFIX}${def.id}/`))) {
+        sink.restore(Number(k.toString('utf8').split('/')[2]), jsonCodec.decode(v) as SinkRecord[])
+      }
+      if (sink.outbox.size > 0) {
+        await sink.skipDelivered(await writer.lastDelivered())
+        void sink.deliver()
+      }
+    }
+    this.sinks.set(def.name, sink)
+    rt?.sinks.push(sink)
+    return sink
+  }
+
+  private async undeploySink(sink: SinkRuntime): Promise<void> {
+    this.sinks.delete(sink.name)
+    const rt = this.streams.get(sink.def.from)
+    if (rt) rt.sinks.splice(rt.sinks.indexOf(sink), 1)
+    await sink.close()
+    const outbox = prefixRange(`${OUTBOX_PREFIX}${sink.def.id}/`)
+    await this.db.commit([
+      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${sink.def.id}`) },
+      { kind: 'delete', key: Buffer.from(`${SINK_PROGRESS_PREFIX}${sink.def.id}`) },
+      { kind: 'deleteRange', start: outbox.gte, end: outbox.lt },
+    ])
+  }
+
+  /** DROP SINK: stops it; batches not yet in Kafka are discarded. */
+  dropSink(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
+    return this.serialized(async () => {
+      const sink = this.sinks.get(name)
+      if (sink === undefined) {
+        if (ifExists) return false
+        throw planError(SqlState.undefinedObject, `sink "${name}" does not exist`, span)
+      }
+      await this.undeploySink(sink)
+      return true
+    })
+  }
+
+  private installation: string | null = null
+
+  /** A random id made on first start and kept in the state store: names this Sluice to Kafka. */
+  private async installationId(): Promise<string> {
+    if (this.installation !== null) return this.installation
+    const key = Buffer.from('meta/installation')
+    const stored = await this.db.get(key)
+    if (stored !== null) return (this.installation = stored.toString('utf8'))
+    const id = randomBytes(6).toString('hex')
+    await this.db.commit([{ kind: 'put', key, value: Buffer.from(id) }])
+    return (this.installation = id)
+  }
+
+  sinkRuntimes(): SinkRuntime[] {
+    return [...this.sinks.values()]
+  }
+
+  /** Plans a view without deploying it (EXPLAIN, and the first step of CREATE). */
+  viewDef(stmt: ast.CreateView, id: number, sql: string): ViewDef {
+    const plan = planView(stmt, this.catalog)
+    return { kind: 'view', id, name: lastPart(stmt.name), columns: plan.columns, plan, sql }
+  }
+
+  drop(kind: 'stream' | 'view', name: string, ifExists: boolean, cascade: boolean, span?: Span): Promise<boolean> {
+    return this.serialized(async () => {
+      const entry = this.catalog.get(name)
+      if (entry === undefined) {
+        if (ifExists) return false
+        throw planError(SqlState.undefinedTable, `${kind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist`, span)
+      }
+      if (entry.kind !== kind) {
+        throw planError(SqlState.datatypeMismatch, `"${name}" is not a ${kind === 'stream' ? 'stream' : 'materialized view'}`, span, kind === 'stream' ? 'Use DROP MATERIALIZED VIEW.' : 'Use DROP STREAM.')
+      }
+      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || (entry.kind === 'stream' && this.catalog.dependents(name).some((v) => v.name === k.def.from)))
+      if (sinkDependents.length > 0 && !cascade) {
+        throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
+          span,
+          detail: sinkDependents.map((k) => `sink ${k.name} depends on ${k.def.from}`).join('\n'),
+          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+        })
+      }
+      for (const k of sinkDependents) await this.undeploySink(k)
+      if (entry.kind === 'stream') {
+        const dependents = this.catalog.dependents(name)
+        if (dependents.length > 0 && !cascade) {
+          throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop stream ${name} because other objects depend on it`, {
+            span,
+            detail: dependents.map((d) => `materialized view ${d.name} depends on stream ${name}`).join('\n'),
+            hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+          })
+        }
+        for (const d of dependents) await this.undeployView(d)
+        const rt = this.streams.get(name)
+        this.streams.delete(name)
+        this.catalog.remove(name)
+        await rt?.log.close()
+        if (entry.source.kind === 'embedded') await StreamLog.destroy(this.streamDir(entry.id))
+        await this.db.commit([{ kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${entry.id}`) }])
+      } else {
+        await this.undeployView(entry)
+      }
+      return true
+    })
+  }
+
+  private async undeployView(def: ViewDef): Promise<void> {
+    const q = this.queries.get(def.name)
+    this.queries.delete(def.name)
+    this.catalog.remove(def.name)
+    if (q) {
+      const rt = this.streams.get(def.plan.source.name)
+      if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
+    }
+    const table = this.tables.get(def.id)
+    this.tables.delete(def.id)
+    table?.clear()
+    const prefix = tableKey(def.id, [])
+    await this.db.commit([
+      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`) },
+      { kind: 'delete', key: Buffer.from(`${PROGRESS_PREFIX}${def.id}`) },
+      { kind: 'deleteRange', start: prefix.start, end: prefix.end },
+    ])
+  }
+
+  private streamDir(id: number): string {
+    return join(this.options.dataDir, 'streams', String(id))
+  }
+
+  private async deployStream(planned: StreamDef): Promise<StreamRuntime> {
+    let def = planned
+    let log: StreamSource
+    if (def.source.kind === 'kafka') {
+      const brokers = this.options.kafkaBrokers ?? []
+      if (brokers.length === 0) {
+        throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${def.name}" reads Kafka topic "${def.source.topic}", but no Kafka cluster is configured`, {
+          hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
+        })
+      }
+      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId })
+      def = { ...def, partitions: source.partitionCount }
+      log = source
+    } else {
+      log = await StreamLog.open(this.streamDir(def.id), def.partitions)
+    }
+    this.catalog.add(def)
+    const rt: StreamRuntime = { def, log, decode: streamDecoder(def), queries: [], sinks: [], deadLetterMark: new Array<number>(def.partitions).fill(0), inFlightAppends: 0, closed: false }
+    this.streams.set(def.name, rt)
+    return rt
+  }
+
+  private deployView(def: ViewDef, progress: QueryProgress | undefined): void {
+    const rt = this.streams.get(def.plan.source.name)
+    if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of view ${def.name} is not deployed`)
+    const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
+    const operator =
+      def.plan.body.kind === 'aggregate'
+        ? new KeyedAggregate(def.plan, table, (values) => tableKeyString(def.id, values), this.ctx)
+        : new AppendProject(def.plan, table, (p, o) => positionKey(def.id, p, o), this.ctx)
+    const query = new ContinuousQuery(def, operator, this.ctx, progress)
+    this.catalog.add(def)
+    this.tables.set(def.id, table)
+    this.queries.set(def.name, query)
+    rt.queries.push(query)
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Ingest
+
+  /** Appends rows (in the stream's column order) to the stream's log. Returns the number of rows. */
+  async insert(streamName: string, rows: readonly Row[]): Promise<number> {
+    const rt = this.streams.get(streamName)
+    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
+    const { def } = rt
+    const byPartition: string[][] = Array.from({ length: def.partitions }, () => [])
+    let rr = 0
+    for (const row of rows) {
+      checkRow(row, def.columns)
+      const p = def.keyColumn === null ? rr++ % def.partitions : partitionFor(keyText(row[def.keyColumn] ?? null), def.partitions)
+      byPartition[p]!.push(encodeRow(row, def.columns))
+    }
+    return this.appendRaw(rt, byPartition, rows.length)
+  }
+
+  /** Appends raw JSON records (HTTP ingest, COPY); malformed ones become dead letters when read. */
+  async insertJson(streamName: string, records: readonly string[]): Promise<number> {
+    const rt = this.streams.get(streamName)
+    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
+    const { def } = rt
+    const byPartition: string[][] = Array.from({ length: def.partitions }, () => [])
+    const keyOf = def.keyColumn === null ? null : jsonKeyExtractor(def.columns[def.keyColumn]!.name)
+    let rr = 0
+    for (const rec of records) {
+      const k = keyOf === null ? undefined : keyOf(rec)
+      // Keyless and malformed records go round-robin; the scan files malformed ones as dead letters.
+      const p = k === undefined ? rr++ % def.partitions : partitionFor(k, def.partitions)
+      byPartition[p]!.push(rec)
+    }
+    return this.appendRaw(rt, byPartition, records.length)
+  }
+
+  private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
+    const log = rt.log
+    if (!(log instanceof StreamLog)) {
+      throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${rt.def.name}" reads Kafka topic "${rt.def.source.kind === 'kafka' ? rt.def.source.topic : ''}"; events are not inserted here`, {
+        hint: 'Produce the events to the topic.',
+      })
+    }
+    if (rt.closed) {
+      throw new SluiceError('execution', SqlState.objectNotInPrerequisiteState, `stream "${rt.def.name}" is closed: its input is finished`, {
+        hint: 'A closed stream takes no more events; create a new stream for new input.',
+      })
+    }
+    rt.inFlightAppends++
+    try {
+      await Promise.all(byPartition.map((batch, p) => (batch.length > 0 ? log.append(p, batch) : undefined)))
+    } finally {
+      rt.inFlightAppends--
+    }
+    this.wake()
+    return count
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // The loop
+
+  private wake(): void {
+    const w = this.wakeLoop
+    this.wakeLoop = null
+    w?.()
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let moved = false
+      try {
+        moved = await this.round()
+        await this.maybeCheckpoint(moved)
+      } catch (err) {
+        // A failure here is not one query's fault (the state store or a log failed): report and retry.
+        console.error(`sluice: engine loop error: ${(err as Error).stack ?? String(err)}`)
+        await sleep(200)
+      }
+      this.notifyProgress()
+      if (!moved && !this.stopping && this.checkpointRequests.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wakeLoop = resolve
+          setTimeout(resolve, this.checkpointIntervalMs).unref()
+        })
+      }
+    }
+  }
+
+  /** One pass over every stream partition. Returns whether any records moved. */
+  private async round(): Promise<boolean> {
+    let moved = false
+    for (const rt of [...this.streams.values()]) {
+      const running = rt.queries.filter((q) => q.status === 'running')
+      const sinks = rt.sinks.filter((k) => k.status === 'running')
+      for (let p = 0; p < rt.def.partitions; p++) {
+        const end = rt.log.endOffset(p)
+        let from = Number.POSITIVE_INFINITY
+        for (const q of running) from = Math.min(from, q.offsets[p]!)
+        for (const k of sinks) from = Math.min(from, k.offsets[p]!)
+        if (from >= end) continue
+        const { records, nextOffset, offsets: given, timestamps } = await rt.log.read(p, from, this.batchSize)
+        if (records.length === 0) {
+          if (nextOffset > from) {
+            // Offsets without records (Kafka transaction markers): move every query past them.
+            for (const q of running) if (q.offsets[p]! < nextOffset) q.offsets[p] = nextOffset
+            for (const k of sinks) if (k.offsets[p]! < nextOffset) k.offsets[p] = nextOffset
+            moved = true
+          }
+          continue
+        }
+        moved = true
+        const offsets = new Array<number>(records.length)
+        const rows = new Array<Row | null>(records.length)
+        for (let i = 0; i < records.length; i++) {
+          const offset = given === undefined ? from + i : given[i]!
+          offsets[i] = offset
+          try {
+            rows[i] = rt.decode(records[i]!, p, offset, timestamps === undefined ? null : timestamps[i]!)
+          } catch (err) {
+            rows[i] = null
+            if (offset >= rt.deadLetterMark[p]!) this.fileDeadLetter(rt, p, offset, records[i]!, err)
+          }
+        }
+        if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
+        const batch = { partition: p, offsets, rows }
+        for (const q of running) await q.consume(batch, nextOffset)
+        for (const k of sinks) {
+          k.consume(batch, nextOffset)
+          k.flushEager()
+        }
+        this.dirtySinceCheckpoint = true
+        if (rt.log.release !== undefined && running.length + sinks.length > 0) {
+          rt.log.release(p, Math.min(...running.map((q) => q.offsets[p]!), ...sinks.map((k) => k.offsets[p]!)))
+        }
+      }
+      const settled = rt.inFlightAppends === 0
+      const idle = (o: number, p: number) => (rt.log.idle !== undefined ? rt.log.idle(p, o) : o >= rt.log.endOffset(p))
+      for (const q of running) {
+        q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
+        if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+      }
+    }
+    return moved
+  }
+
+  private fileDeadLetter(rt: StreamRuntime, partition: number, offset: number, record: Buffer | string, err: unknown): void {
+    const reason = err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}`
+    const raw = typeof record === 'string' ? record.slice(0, MAX_DEAD_LETTER_RAW) : record.subarray(0, MAX_DEAD_LETTER_RAW).toString('utf8')
+    this.deadLetterCount++
+    this.pendingDeadLetters.push({ stream: rt.def.name, partition, offset, reason, raw, receivedAt: Date.now() * 1000 })
+  }
+
+  /**
+   * Writes all dirty state, offsets and watermarks in one atomic batch; resolves once it is durable.
+   * While the loop runs, the batch is built by the loop between two rounds, where every query's state
+   * and offsets agree; the write then overlaps with further processing.
+   */
+  checkpoint(): Promise<void> {
+    if (this.loopDone === null || this.stopped) return this.checkpointNow()
+    return new Promise<void>((resolve, reject) => {
+      this.checkpointRequests.push({ resolve, reject })
+      this.wake()
+    })
+  }
+
+  private async checkpointNow(): Promise<void> {
+    await this.commitInFlight
+    for (const sink of this.sinks.values()) await Promise.race([sink.drain(), sleep(SINK_DRAIN_MS)])
+    await this.commitBatch(this.buildCheckpoint())
+  }
+
+  /** Called by the loop between rounds: starts a checkpoint when one is due or asked for. */
+  private async maybeCheckpoint(moved: boolean): Promise<void> {
+    if (this.checkpointHolds > 0) return
+    const requests = this.checkpointRequests.splice(0)
+    const overBudget = this.budget.overBudgetDirty()
+    const due = this.dirtySinceCheckpoint && (!moved || Date.now() - this.lastCheckpoint >= this.checkpointIntervalMs)
+    if (requests.length === 0 && !overBudget && !due) return
+    // At-least-once sinks: what they sent eagerly must be in Kafka before the offsets behind it commit.
+    for (const sink of this.sinks.values()) await sink.drain()
+    // One write in flight at a time; wait for it only when the checkpoint cannot be put off.
+    if (this.budget.commitsInFlight > 0) {
+      if (requests.length === 0 && !overBudget) return
+      await this.commitInFlight
+    }
+    const write = this.commitBatch(this.buildCheckpoint())
+    write.then(
+      () => requests.forEach((r) => r.resolve()),
+      (err: unknown) => {
+        console.error(`sluice: checkpoint failed: ${(err as Error).stack ?? String(err)}`)
+        requests.forEach((r) => r.reject(err))
+      },
+    )
+  }
+
+  /** Collects every dirty entry, offsets, watermarks, late events and dead letters; synchronous. */
+  private buildCheckpoint(): Mutation[] {
+    const mutations: Mutation[] = this.pendingMutations
+    this.pendingMutations = []
+    this.captureViewChanges()
+    for (const table of this.tables.values()) table.collectDirty(mutations)
+    for (const sink of this.sinks.values()) {
+      const out = sink.takeBatch()
+      if (out !== null) mutations.push({ kind: 'put', key: Buffer.from(outboxKey(sink.def.id, out.batch)), value: jsonCodec.encode(out.records) })
+      mutations.push({ kind: 'put', key: Buffer.from(`${SINK_PROGRESS_PREFIX}${sink.def.id}`), value: jsonCodec.encode(sink.progress()) })
+    }
+    for (const q of this.queries.values()) {
+      mutations.push({ kind: 'put', key: Buffer.from(`${PROGRESS_PREFIX}${q.view.id}`), value: Buffer.from(JSON.stringify(q.progress(), replaceInfinity)) })
+      for (const late of q.pendingLate.splice(0)) {
+        const key = `${LATE_PREFIX}${q.view.id}/${String(late.partition).padStart(5, '0')}/${String(late.offset).padStart(16, '0')}`
+        mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode({ ...late, query: q.name, stream: q.view.plan.source.name }) })
+      }
+    }
+    for (const d of this.pendingDeadLetters.splice(0)) {
+      const streamId = this.catalog.get(d.stream)?.id ?? 0
+      const key = `${DEAD_LETTER_PREFIX}${streamId}/${String(d.partition).padStart(5, '0')}/${String(d.offset).padStart(16, '0')}`
+      mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode(d) })
+    }
+    this.dirtySinceCheckpoint = false
+    this.lastCheckpoint = Date.now()
+    return mutations
+  }
+
+  /** View sinks: the groups this checkpoint writes become their upserts (before collectDirty clears them). */
+  private captureViewChanges(): void {
+    for (const sink of this.sinks.values()) {
+      const view = this.catalog.get(sink.def.from)
+      if (view?.kind !== 'view') continue
+      const q = this.queries.get(view.name)
+      const table = this.tables.get(view.id)
+      if (q === undefined || table === undefined) continue
+      for (const [, value] of table.changes()) {
+        if (value === undefined) continue
+        if (q.operator instanceof KeyedAggregate) {
+          const out = q.operator.output(value)
+          sink.upsert(out.row, out.visible)
+        } else {
+          sink.append(value)
+        }
+      }
+    }
+  }
+
+  private commitBatch(mutations: Mutation[]): Promise<void> {
+    if (mutations.length === 0) return Promise.resolve()
+    this.budget.commitsInFlight++
+    const write = this.db.commit(mutations).finally(() => {
+      this.budget.commitsInFlight--
+    })
+    this.commitInFlight = write.catch(() => undefined)
+    // The outbox batches in this commit are durable once it lands: hand them to Kafka.
+    void write.then(
+      () => {
+        for (const sink of this.sinks.values()) if (sink.pendingBatches > 0) void sink.deliver()
+      },
+      () => undefined,
+    )
+    return write
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Reading
+
+  query(name: string): ContinuousQuery | undefined {
+    return this.queries.get(name)
+  }
+
+  allQueries(): ContinuousQuery[] {
+    return [...this.queries.values()]
+  }
+
+  streamRuntime(name: string): { readonly def: StreamDef; readonly log: StreamSource; readonly closed: boolean } | undefined {
+    return this.streams.get(name)
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until the view has processed everything appended to its stream before this
+   * call, so a SELECT after an INSERT sees the inserted events.
+   */
+  async waitCaughtUp(viewName: string, timeoutMs = 2000): Promise<void> {
+    const q = this.queries.get(viewName)
+    if (q === undefined) return
+    const rt = this.streams.get(q.view.plan.source.name)
+    if (rt === undefined) return
+    const targets = q.offsets.map((_, p) => rt.log.endOffset(p))
+    const deadline = Date.now() + timeoutMs
+    while (q.status === 'running' && q.offsets.some((o, p) => o < targets[p]!) && Date.now() < deadline) {
+      this.wake()
+      await new Promise<void>((resolve) => {
+        this.progressWaiters.push(resolve)
+        setTimeout(resolve, 50).unref()
+      })
+    }
+  }
+
+  private notifyProgress(): void {
+    for (const w of this.progressWaiters.splice(0)) w()
+  }
+
+  async *viewRows(name: string): AsyncGenerator<Row> {
+    const q = this.queries.get(name)
+    if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
+    yield* q.rows()
+  }
+
+  /** Every event currently in a stream's log, decoded (dead letters skipped). */
+  async *streamRows(name: string): AsyncGenerator<Row> {
+    const rt = this.streams.get(name)
+    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`)
+    for (let p = 0; p < rt.def.partitions; p++) {
+      const end = rt.log.endOffset(p)
+      let offset = 0
+      while (offset < end) {
+        const { records, nextOffset, offsets, timestamps } = await rt.log.read(p, offset, this.batchSize)
+        if (records.length === 0) break
+        for (let i = 0; i < records.length; i++) {
+          try {
+            const row = rt.decode(records[i]!, p, offsets?.[i] ?? offset + i, timestamps?.[i] ?? null)
+            if (row !== null) yield row
+          } catch {
+            // Dead letters are listed in sluice_dead_letters, not here.
+          }
+        }
+        offset = nextOffset
+      }
+    }
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = []
+    for await (const [, v] of this.db.scan(prefixRange(DEAD_LETTER_PREFIX))) out.push(jsonCodec.decode(v) as DeadLetter)
+    out.push(...this.pendingDeadLetters)
+    return out
+  }
+
+  async lateEvents(): Promise<(Record<string, unknown>)[]> {
+    const out: Record<string, unknown>[] = []
+    for await (const [, v] of this.db.scan(prefixRange(LATE_PREFIX))) out.push(jsonCodec.decode(v) as Record<string, unknown>)
+    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: q.view.plan.source.name })
+    return out
+  }
+
+  tableStats(id: number): { entries: number } {
+    return { entries: this.tables.get(id)?.stats().cached ?? 0 }
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true
+    this.wake()
+    await this.loopDone
+    await this.ddlChain
+    this.stopped = true
+    const waiting = this.checkpointRequests.splice(0)
+    await this.checkpointNow()
+    for (const r of waiting) r.resolve()
+    for (const sink of this.sinks.values()) {
+      await Promise.race([sink.deliver(), sleep(SINK_DRAIN_MS)])
+      await sink.close()
+    }
+    for (const rt of this.streams.values()) await rt.log.close()
+    await this.db.close()
+  }
+}
+
+const outboxKey = (sinkId: number, batch: number) => `${OUTBOX_PREFIX}${sinkId}/${String(batch).padStart(12, '0')}`
+
+function lastPart(name: ast.QualifiedName): string {
+  return name.parts[name.parts.length - 1]!
+}
+
+function catalogValue(def: StreamDef | ViewDef | SinkDef, closed = false): Buffer {
+  const rec: CatalogRecord = closed ? { id: def.id, kind: def.kind, name: def.name, sql: def.sql, closed } : { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
+  return Buffer.from(JSON.stringify(rec))
+}
+
+function prefixRange(prefix: string): { gte: Buffer; lt: Buffer } {
+  const start = Buffer.from(prefix)
+  const end = Buffer.from(prefix)
+  end[end.length - 1]!++
+  return { gte: start, lt: end }
+}
+
+/**
+ * Finds a top-level key's value in a JSON record without parsing all of it: the text after the one
+ * occurrence of `"name":` when it is a number or a plain string (what keys are); otherwise a full parse.
+ * Returns the key as `keyText` would print the decoded value, or undefined for malformed records.
+ */
+export function jsonKeyExtractor(name: string): (record: string) => string | undefined {
+  const needle = JSON.stringify(name)
+  const plain = /^[\x20-\x7e]*$/.test(name) && !name.includes('"') && !name.includes('\\')
+  const slow = (record: string): string | undefined => {
+    try {
+      const o = JSON.parse(record) as Record<string, unknown> | null
+      const v = o !== null && typeof o === 'object' ? o[name] : undefined
+      return v === undefined || v === null ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    } catch {
+      return undefined
+    }
+  }
+  if (!plain) return slow
+  return (record) => {
+    const at = record.indexOf(needle)
+    if (at === -1 || record.indexOf(needle, at + needle.length) !== -1) return slow(record)
+    let i = at + needle.length
+    while (record.charCodeAt(i) === 32) i++
+    if (record.charCodeAt(i) !== 58 /* : */) return slow(record)
+    i++
+    while (record.charCodeAt(i) === 32) i++
+    const c = record.charCodeAt(i)
+    if (c === 34 /* " */) {
+      const end = record.indexOf('"', i + 1)
+      const text = end === -1 ? '' : record.slice(i + 1, end)
+      return end === -1 || text.includes('\\') ? slow(record) : text
+    }
+    let end = i
+    while (end < record.length) {
+      const d = record.charCodeAt(end)
+      if (d === 44 /* , */ || d === 125 /* } */ || d === 32 || d === 10 || d === 13 || d === 9) break
+      end++
+    }
+    const token = record.slice(i, end)
+    if (!/^-?\d+$/.test(token)) return slow(record)
+    return String(Number(token))
+  }
+}
+
+function keyText(v: Value): string {
+  return v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function replaceInfinity(_key: string, v: unknown): unknown {
+  if (v === Number.POSITIVE_INFINITY) return 'Infinity'
+  if (v === Number.NEGATIVE_INFINITY) return '-Infinity'
+  return v
+}
+
+function reviveInfinity(_key: string, v: unknown): unknown {
+  if (v === 'Infinity') return Number.POSITIVE_INFINITY
+  if (v === '-Infinity') return Number.NEGATIVE_INFINITY
+  return v
+}
+
+export { META_NAMESPACE }

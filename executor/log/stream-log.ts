@@ -1,0 +1,331 @@
+/**
+ * The embedded durable log: per stream partition, append-only segment files of framed records, addressed
+ * by offset (the record's index in the partition).
+ *
+ *   <dir>/p<partition>/<base offset, 20 digits>.log     records [base, next base)
+ *   record = u32 length | u32 crc32(payload) | payload
+ *
+ * Appends to one partition are serialized and each call is one write; a record is visible to readers once
+ * its write completed. There is no fsync per append: an acknowledged append survives the process being
+ * killed (the OS has it), not a power loss. On open every segment is scanned: offsets and a sparse index
+ * are rebuilt, and a torn or corrupt tail (a write cut short by a crash) is truncated away.
+ */
+import { constants, readSync } from 'node:fs'
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
+
+const HEADER = 8
+/** Every INDEX_EVERY-th record's file position is remembered, so a read seeks in at most that many steps. */
+const INDEX_EVERY = 256
+const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
+const READ_CHUNK = 1024 * 1024
+const MAX_RECORD = 64 * 1024 * 1024
+
+export interface StreamLogOptions {
+  /** Roll to a new segment once one reaches this size. */
+  readonly segmentBytes?: number
+}
+
+interface Segment {
+  readonly base: number
+  readonly path: string
+  readonly fh: FileHandle
+  /** Bytes of whole records. */
+  size: number
+  /** Records in the segment. */
+  count: number
+  /** positions[i] = file position of record base + i * INDEX_EVERY. */
+  readonly positions: number[]
+}
+
+interface Partition {
+  readonly dir: string
+  readonly segments: Segment[]
+  end: number
+  /** Serializes appends. */
+  tail: Promise<void>
+  /** Where the last read stopped, to continue sequential consumption without a lookup. */
+  cursor: { offset: number; segment: Segment; position: number } | null
+  /**
+   * The most recent records as they were appended, so that a reader keeping up with the writer gets
+   * them from memory: `recent[i]` is record `recentStart + i`. Bounded by RECENT_RECORDS.
+   */
+  recent: (Buffer | string)[]
+  recentStart: number
+}
+
+/** How many recently appended records a partition keeps in memory for readers that keep up. */
+const RECENT_RECORDS = 65_536
+
+export class StreamLog {
+  private constructor(
+    private readonly partitions: Partition[],
+    private readonly segmentBytes: number,
+  ) {}
+
+  static async open(dir: string, partitions: number, options: StreamLogOptions = {}): Promise<StreamLog> {
+    const parts: Partition[] = []
+    for (let p = 0; p < partitions; p++) parts.push(await openPartition(join(dir, `p${p}`)))
+    return new StreamLog(parts, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES)
+  }
+
+  static async destroy(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  get partitionCount(): number {
+    return this.partitions.length
+  }
+
+  endOffset(partition: number): number {
+    return this.part(partition).end
+  }
+
+  /**
+   * Appends records to a partition in one write; resolves when they are readable. Recent records are
+   * served to readers from memory as given, so a Buffer must not be modified after it was appended.
+   */
+  append(partition: number, records: readonly (Buffer | string)[]): Promise<void> {
+    const part = this.part(partition)
+    const run = part.tail.then(() => this.write(part, records))
+    part.tail = run.catch(() => undefined)
+    return run
+  }
+
+  private async write(part: Partition, records: readonly (Buffer | string)[]): Promise<void> {
+    if (records.length === 0) return
+    let seg = part.segments[part.segments.length - 1]!
+    if (seg.size >= this.segmentBytes) seg = await roll(part)
+    let bytes = 0
+    for (const r of records) {
+      const n = typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length
+      if (n > MAX_RECORD) throw new Error(`record of ${n} bytes is larger than the ${MAX_RECORD}-byte limit`)
+      bytes += HEADER + n
+    }
+    const buf = Buffer.allocUnsafe(bytes)
+    let pos = 0
+    const positions: number[] = []
+    let count = seg.count
+    for (const r of records) {
+      if (count % INDEX_EVERY === 0) positions.push(seg.size + pos)
+      const n = typeof r === 'string' ? buf.write(r, pos + HEADER, 'utf8') : r.copy(buf, pos + HEADER)
+      buf.writeUInt32LE(n, pos)
+      buf.writeUInt32LE(crc32(buf.subarray(pos + HEADER, pos + HEADER + n)), pos + 4)
+      pos += HEADER + n
+      count++
+    }
+    let written = 0
+    while (written < bytes) {
+      const { bytesWritten } = await seg.fh.write(buf, written, bytes - written, seg.size + written)
+      written += bytesWritten
+    }
+    seg.positions.push(...positions)
+    seg.size += bytes
+    seg.count = count
+    if (part.recentStart + part.recent.length !== part.end) {
+      part.recent = []
+      part.recentStart = part.end
+    }
+    for (const r of records) part.recent.push(r)
+    part.end += records.length
+    if (part.recent.length > RECENT_RECORDS * 2) {
+      const drop = part.recent.length - RECENT_RECORDS
+      part.recent = part.recent.slice(drop)
+      part.recentStart += drop
+    }
+  }
+
+  /**
+   * Up to `max` records from `from` (clamped to the end); `nextOffset` is where to continue. Records are
+   * Buffers, or the strings they were appended as when they still come from memory.
+   */
+  async read(partition: number, from: number, max: number): Promise<{ records: (Buffer | string)[]; nextOffset: number }> {
+    const part = this.part(partition)
+    if (from < 0) from = 0
+    if (from >= part.end || max <= 0) return { records: [], nextOffset: Math.max(from, Math.min(from, part.end)) }
+    if (from >= part.recentStart && part.recent.length > 0) {
+      const i = from - part.recentStart
+      const records = part.recent.slice(i, Math.min(part.recent.length, i + max))
+      return { records, nextOffset: from + records.length }
+    }
+    let { segment, position } = this.locate(part, from)
+    let offset = from
+    const records: Buffer[] = []
+    while (records.length < max && offset < part.end) {
+      const segEnd = segment.base + segment.count
+      if (offset >= segEnd) {
+        const next = part.segments[part.segments.indexOf(segment) + 1]
+        if (next === undefined) break
+        segment = next
+        position = 0
+        continue
+      }
+      const want = Math.min(READ_CHUNK, segment.size - position)
+      let chunk = Buffer.allocUnsafe(want)
+      const { bytesRead } = await segment.fh.read(chunk, 0, want, position)
+      chunk = chunk.subarray(0, bytesRead)
+      let at = 0
+      while (records.length < max && offset < segEnd && at + HEADER <= chunk.length) {
+        const len = chunk.readUInt32LE(at)
+        if (at + HEADER + len > chunk.length) break
+        records.push(chunk.subarray(at + HEADER, at + HEADER + len))
+        at += HEADER + len
+        offset++
+      }
+      if (at === 0) {
+        // One record larger than the chunk: read it alone.
+        const len = chunk.readUInt32LE(0)
+        const big = Buffer.allocUnsafe(len)
+        await segment.fh.read(big, 0, len, position + HEADER)
+        records.push(big)
+        at = HEADER + len
+        offset++
+      }
+      position += at
+    }
+    part.cursor = { offset, segment, position }
+    return { records, nextOffset: offset }
+  }
+
+  async close(): Promise<void> {
+    for (const part of this.partitions) {
+      await part.tail
+      for (const s of part.segments) await s.fh.close()
+    }
+  }
+
+  private part(partition: number): Partition {
+    const part = this.partitions[partition]
+    if (part === undefined) throw new Error(`partition ${partition} does not exist (the log has ${this.partitions.length})`)
+    return part
+  }
+
+  /** The segment holding `offset` and the record's file position. */
+  private locate(part: Partition, offset: number): { segment: Segment; position: number } {
+    const c = part.cursor
+    if (c !== null && c.offset === offset && part.segments.includes(c.segment)) return { segment: c.segment, position: c.position }
+    let lo = 0
+    let hi = part.segments.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (part.segments[mid]!.base <= offset) lo = mid
+      else hi = mid - 1
+    }
+    const segment = part.segments[lo]!
+    const rel = offset - segment.base
+    const slot = Math.floor(rel / INDEX_EVERY)
+    let position = segment.positions[slot] ?? 0
+    // Walk forward over at most INDEX_EVERY - 1 record headers.
+    const header = Buffer.allocUnsafe(4)
+    for (let i = slot * INDEX_EVERY; i < rel; i++) {
+      readHeaderSync(segment, position, header)
+      position += HEADER + header.readUInt32LE(0)
+    }
+    return { segment, position }
+  }
+}
+
+/** Header walk within a segment; the sparse index bounds it to a few hundred small reads. */
+function readHeaderSync(segment: Segment, position: number, into: Buffer): void {
+  const fs = segmentFds.get(segment)
+  if (fs === undefined) throw new Error('segment not open')
+  readSync(fs, into, 0, 4, position)
+}
+
+const segmentFds = new WeakMap<Segment, number>()
+
+function segmentName(base: number): string {
+  return `${String(base).padStart(20, '0')}.log`
+}
+
+async function openPartition(dir: string): Promise<Partition> {
+  await mkdir(dir, { recursive: true })
+  const names = (await readdir(dir)).filter((n) => /^\d{20}\.log$/.test(n)).sort()
+  const segments: Segment[] = []
+  for (let i = 0; i < names.length; i++) {
+    const seg = await openSegment(join(dir, names[i]!), Number(names[i]!.slice(0, 20)), i === names.length - 1)
+    if (segments.length > 0) {
+      const prev = segments[segments.length - 1]!
+      if (prev.base + prev.count !== seg.base) throw new Error(`log ${dir}: segment ${names[i]} does not follow the previous one`)
+    }
+    segments.push(seg)
+  }
+  if (segments.length === 0) segments.push(await openSegment(join(dir, segmentName(0)), 0, true))
+  const last = segments[segments.length - 1]!
+  const end = last.base + last.count
+  return { dir, segments, end, tail: Promise.resolve(), cursor: null, recent: [], recentStart: end }
+}
+
+/** Opens a segment, indexes its records and truncates a torn tail (only the last segment may have one). */
+async function openSegment(path: string, base: number, isLast: boolean): Promise<Segment> {
+  // Not O_APPEND: writes go to the position of the last whole record, so a write that failed half-way is
+  // overwritten by the next one instead of leaving garbage in the middle of the segment.
+  const fh = await open(path, constants.O_RDWR | constants.O_CREAT)
+  const { size: fileSize } = await fh.stat()
+  const positions: number[] = []
+  let position = 0
+  let count = 0
+  let chunk: Buffer = Buffer.alloc(0)
+  let chunkStart = 0
+  let torn = false
+  while (position < fileSize) {
+    if (position + HEADER > chunkStart + chunk.length) {
+      chunk = await readAt(fh, position, Math.max(READ_CHUNK, HEADER))
+      chunkStart = position
+      if (chunk.length < HEADER) {
+        torn = true
+        break
+      }
+    }
+    const at = position - chunkStart
+    const len = chunk.readUInt32LE(at)
+    if (len > MAX_RECORD || position + HEADER + len > fileSize) {
+      torn = true
+      break
+    }
+    if (at + HEADER + len > chunk.length) {
+      chunk = await readAt(fh, position, Math.max(READ_CHUNK, HEADER + len))
+      chunkStart = position
+      continue
+    }
+    const payload = chunk.subarray(at + HEADER, at + HEADER + len)
+    if (crc32(payload) !== chunk.readUInt32LE(at + 4)) {
+      torn = true
+      break
+    }
+    if (count % INDEX_EVERY === 0) positions.push(position)
+    position += HEADER + len
+    count++
+  }
+  if (torn) {
+    if (!isLast) throw new Error(`log segment ${path} is corrupt at byte ${position}`)
+    await fh.truncate(position)
+  }
+  const seg: Segment = { base, path, fh, size: position, count, positions }
+  segmentFds.set(seg, fh.fd)
+  return seg
+}
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length)
+  const { bytesRead } = await fh.read(buf, 0, length, position)
+  return buf.subarray(0, bytesRead)
+}
+
+async function roll(part: Partition): Promise<Segment> {
+  const seg = await openSegment(join(part.dir, segmentName(part.end)), part.end, true)
+  part.segments.push(seg)
+  return seg
+}
+
+/** A stable partition for a key: FNV-1a over its UTF-8 bytes. */
+export function partitionFor(key: string, partitions: number): number {
+  let h = 0x811c9dc5
+  const bytes = Buffer.from(key, 'utf8')
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % partitions
+}

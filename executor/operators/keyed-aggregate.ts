@@ -1,0 +1,98 @@
+/**
+ * KeyedAggregate: GROUP BY over a stream, optionally per tumbling window, with one accumulator array per
+ * group in the state store: `[key values..., aggregate slots...]`. Per micro-batch it computes every row's
+ * key, loads all missing keys with one multi-get, then folds the rows in synchronously.
+ *
+ * The view's rows are the finalized groups; in `on_window_close` mode only windows the watermark has passed.
+ */
+import { internalError } from '../../common/errors.ts'
+import type { Row, Value } from '../../common/types.ts'
+import { compileAggregates, type CompiledAggregates } from '../../planner/compile-aggregates.ts'
+import { compilePredicate, compileProjection } from '../../planner/compile.ts'
+import type { EvalContext } from '../../planner/runtime.ts'
+import type { ViewPlan } from '../../planner/view-plan.ts'
+import type { KeyedTable } from './keyed-table.ts'
+
+export type KeyEncoder = (values: readonly Value[]) => string
+
+export class KeyedAggregate {
+  private readonly keyOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  private readonly aggs: CompiledAggregates
+  private readonly having: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => boolean) | null
+  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[]
+  private readonly keyCount: number
+  /** Index of window_end in the key values (or of window_start, with the size added), for emit on close. */
+  private readonly windowEnd: ((key: readonly Value[]) => number) | null
+
+  constructor(
+    readonly plan: ViewPlan,
+    private readonly table: KeyedTable,
+    private readonly encodeKey: KeyEncoder,
+    private readonly ctx: EvalContext,
+  ) {
+    if (plan.body.kind !== 'aggregate') throw internalError('KeyedAggregate built for a non-aggregate plan')
+    const agg = plan.body.aggregation
+    this.keyCount = agg.keys.length
+    this.keyOf = compileProjection(agg.keys)
+    this.aggs = compileAggregates(agg.aggregates, this.keyCount)
+    this.having = agg.having ? compilePredicate(agg.having) : null
+    this.project = compileProjection(plan.body.output)
+    const wk = plan.body.windowKey
+    if (wk === null || plan.window === null) {
+      this.windowEnd = null
+    } else {
+      const key = agg.keys[wk]!
+      const isEnd = key.kind === 'column' && key.name === 'window_end'
+      const size = plan.window.size
+      this.windowEnd = isEnd ? (k) => k[wk] as number : (k) => (k[wk] as number) + size
+    }
+  }
+
+  /** Folds a micro-batch of prepared rows (windowed and filtered) into the state. */
+  async process(rows: readonly Row[]): Promise<void> {
+    const n = rows.length
+    if (n === 0) return
+    const keys = new Array<string>(n)
+    const keyValues = new Array<Value[]>(n)
+    const empty: Value[] = []
+    for (let i = 0; i < n; i++) {
+      const kv = this.keyOf(rows[i]!, empty, this.ctx)
+      keyValues[i] = kv
+      keys[i] = this.encodeKey(kv)
+    }
+    await this.table.load(keys)
+    const { update, init } = this.aggs
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!
+      let acc = this.table.get(key)
+      if (acc === undefined) {
+        acc = keyValues[i]!
+        acc.push(...init())
+      }
+      update(acc, rows[i]!, empty, this.ctx)
+      this.table.set(key, acc)
+    }
+  }
+
+  /** The view row of one group's accumulator, and whether HAVING lets it show. */
+  output(acc: readonly Value[]): { readonly row: Row; readonly visible: boolean } {
+    const empty: Value[] = []
+    const a = this.aggs.finalize(acc)
+    const visible = this.having === null || this.having(acc, empty, this.ctx, a)
+    return { row: this.project(acc, empty, this.ctx, a), visible }
+  }
+
+  /** The view's current rows. `watermark` hides open windows in on-window-close mode. */
+  async *rows(watermark: number): AsyncGenerator<Row> {
+    const onClose = this.plan.emit === 'on_window_close' && this.windowEnd !== null
+    const lateness = this.plan.source.allowedLateness
+    const empty: Value[] = []
+    for await (const [, acc] of this.table.scan()) {
+      // Final only once late events can no longer change it: the watermark passed the end plus the lateness.
+      if (onClose && this.windowEnd!(acc) + lateness > watermark) continue
+      const a = this.aggs.finalize(acc)
+      if (this.having !== null && !this.having(acc, empty, this.ctx, a)) continue
+      yield this.project(acc, empty, this.ctx, a)
+    }
+  }
+}

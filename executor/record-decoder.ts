@@ -1,0 +1,32 @@
+/**
+ * One stream's record decoder: the record's own fields (JSON, CSV or TSV) plus the columns filled from its
+ * metadata (partition, offset, Kafka timestamp). Returns null for a record of another event type (skipped);
+ * throws DecodeError for a record that does not fit (a dead letter).
+ */
+import type { Row, Value } from '../common/types.ts'
+import type { StreamDef } from '../planner/catalog.ts'
+import { compileDecoder } from './decode.ts'
+import { compileDelimitedDecoder } from './delimited.ts'
+
+export type StreamDecoder = (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => Row | null
+
+export function streamDecoder(def: StreamDef): StreamDecoder {
+  const metaAt = new Map(def.metadata.map((m) => [m.index, m.key]))
+  const physical = def.columns.filter((_, i) => !metaAt.has(i))
+  const decode = def.format.kind === 'json' ? compileDecoder(physical) : compileDelimitedDecoder(physical, def.format)
+  if (metaAt.size === 0) return (record) => decode(record)
+  // Where each column comes from: the decoded row's field, or the record's metadata.
+  let field = 0
+  const sources = def.columns.map((_, i) => metaAt.get(i) ?? field++)
+  const n = def.columns.length
+  return (record, partition, offset, timestamp) => {
+    const own = decode(record)
+    if (own === null) return null
+    const row = new Array<Value>(n)
+    for (let i = 0; i < n; i++) {
+      const s = sources[i]!
+      row[i] = typeof s === 'number' ? own[s]! : s === 'partition' ? partition : s === 'offset' ? offset : timestamp
+    }
+    return row
+  }
+}

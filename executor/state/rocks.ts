@@ -1,0 +1,113 @@
+/**
+ * The one RocksDB instance behind all of Sluice's state (`rocksdb-native`): point reads batched into one
+ * multi-get, ordered range scans, and atomic write batches. Everything above it speaks Buffers and
+ * Mutations; nothing else touches the binding.
+ *
+ * Durability: each commit is one write batch through RocksDB's write-ahead log without an fsync, so a
+ * committed batch survives the process being killed (the OS holds the data); a power loss may lose the
+ * last commits, never half of one.
+ */
+import { mkdir } from 'node:fs/promises'
+import RocksDB from 'rocksdb-native'
+
+export type Mutation =
+  | { readonly kind: 'put'; readonly key: Buffer; readonly value: Buffer }
+  | { readonly kind: 'delete'; readonly key: Buffer }
+  | { readonly kind: 'deleteRange'; readonly start: Buffer; readonly end: Buffer }
+
+export interface KeyRange {
+  readonly gte: Buffer
+  readonly lt: Buffer
+}
+
+/** Values per iterator read: big enough that a scan is not dominated by round trips into the binding. */
+const SCAN_CAPACITY = 512
+
+interface RocksIterator extends AsyncIterable<{ key: Buffer; value: Buffer }> {
+  destroy(): void
+}
+interface RocksReadBatch {
+  get(key: Buffer): Promise<Buffer | null>
+  flush(): Promise<void>
+  tryFlush(): void
+}
+interface RocksWriteBatch {
+  put(key: Buffer, value: Buffer): Promise<void>
+  tryPut(key: Buffer, value: Buffer): void
+  tryDelete(key: Buffer): void
+  tryDeleteRange(start: Buffer, end: Buffer): void
+  flush(): Promise<void>
+}
+interface RocksHandle {
+  ready(): Promise<void>
+  close(): Promise<void>
+  get(key: Buffer): Promise<Buffer | null>
+  read(opts?: { autoDestroy?: boolean; capacity?: number }): RocksReadBatch
+  write(opts?: { autoDestroy?: boolean; capacity?: number }): RocksWriteBatch
+  iterator(range: { gte: Buffer; lt: Buffer }, opts?: { capacity?: number; values?: boolean }): RocksIterator
+}
+
+export class StateDb {
+  private closed = false
+
+  private constructor(private readonly db: RocksHandle) {}
+
+  static async open(dir: string): Promise<StateDb> {
+    await mkdir(dir, { recursive: true })
+    const Ctor = RocksDB as unknown as new (path: string, opts?: object) => RocksHandle
+    const db = new Ctor(dir)
+    await db.ready()
+    return new StateDb(db)
+  }
+
+  get(key: Buffer): Promise<Buffer | null> {
+    return this.db.get(key)
+  }
+
+  /** All keys in one read batch: one trip into RocksDB per micro-batch. */
+  async getMany(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    if (keys.length === 0) return []
+    const batch = this.db.read({ autoDestroy: true, capacity: keys.length })
+    const pending = keys.map((k) => batch.get(k))
+    batch.tryFlush()
+    return Promise.all(pending)
+  }
+
+  /** Entries with gte <= key < lt, in key order. */
+  async *scan(range: KeyRange): AsyncGenerator<[Buffer, Buffer]> {
+    const it = this.db.iterator({ gte: range.gte, lt: range.lt }, { capacity: SCAN_CAPACITY })
+    try {
+      for await (const { key, value } of it) yield [key, value]
+    } finally {
+      it.destroy()
+    }
+  }
+
+  /** Keys with gte <= key < lt, in key order, without reading values. */
+  async *scanKeys(range: KeyRange): AsyncGenerator<Buffer> {
+    const it = this.db.iterator({ gte: range.gte, lt: range.lt }, { capacity: SCAN_CAPACITY, values: false })
+    try {
+      for await (const { key } of it) yield key
+    } finally {
+      it.destroy()
+    }
+  }
+
+  /** Applies all mutations atomically. */
+  async commit(mutations: readonly Mutation[]): Promise<void> {
+    if (mutations.length === 0) return
+    const batch = this.db.write({ autoDestroy: true, capacity: Math.min(mutations.length, 65536) })
+    for (const m of mutations) {
+      if (m.kind === 'put') batch.tryPut(m.key, m.value)
+      else if (m.kind === 'delete') batch.tryDelete(m.key)
+      else batch.tryDeleteRange(m.start, m.end)
+    }
+    await batch.flush()
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.db.close()
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * A table of operator state: an object cache in front of one RocksDB namespace. An operator asks for all
+ * keys of a micro-batch at once (`load`, one multi-get for the misses), then reads and writes the cache
+ * synchronously. Writes stay in the cache, marked dirty, until a checkpoint collects them into its atomic
+ * batch; clean entries are evicted oldest-first when the shared budget runs over.
+ */
+import type { KeyedTable } from '../operators/keyed-table.ts'
+import type { CacheBudget } from './budget.ts'
+import type { Codec } from './codec.ts'
+import { KeyFilter } from './key-filter.ts'
+import { keyBytes, keyString, tableKey } from './layout.ts'
+import type { Mutation, StateDb } from './rocks.ts'
+
+interface Entry<V> {
+  /** undefined: known to be absent (in RocksDB too, once clean). */
+  value: V | undefined
+  dirty: boolean
+  /** Used since eviction last passed it (the CLOCK algorithm's reference bit). */
+  used: boolean
+}
+
+export class StateTable<V> implements KeyedTable<V> {
+  /** Eviction walks insertion order and gives entries used since its last pass a second chance. */
+  private readonly cache = new Map<string, Entry<V>>()
+  private readonly dirtyKeys = new Set<string>()
+  /**
+   * Keys handed to the last checkpoint(s). While a commit is in flight RocksDB may not have them yet, so
+   * scans overlay them from the cache (which eviction leaves alone until the commit lands).
+   */
+  private unflushed = new Set<string>()
+  private readonly range: { gte: Buffer; lt: Buffer }
+  /** Keys committed to RocksDB, so that loading a key never written costs no read. */
+  private readonly committed: KeyFilter
+
+  /**
+   * `fresh`: the namespace is known to be empty in RocksDB (a table just created). Otherwise the key
+   * filter is rebuilt in the background from a keys-only scan, and reads go to RocksDB until it is done.
+   */
+  constructor(
+    private readonly db: StateDb,
+    readonly namespaceId: number,
+    private readonly codec: Codec<V>,
+    private readonly budget: CacheBudget,
+    fresh = false,
+  ) {
+    const r = tableKey(namespaceId, [])
+    this.range = { gte: r.start, lt: r.end }
+    this.committed = new KeyFilter(fresh)
+    if (!fresh) void this.rebuildFilter()
+  }
+
+  private async rebuildFilter(): Promise<void> {
+    try {
+      for await (const key of this.db.scanKeys(this.range)) this.committed.add(keyString(key))
+      this.committed.complete = true
+    } catch {
+      // The database closed during the scan, or the scan failed: the filter stays "maybe", reads stay correct.
+    }
+  }
+
+  get size(): number {
+    return this.cache.size
+  }
+
+  /** Makes every key of `keys` answerable by `get`: one multi-get for those not cached. */
+  async load(keys: readonly string[]): Promise<void> {
+    let uncached: string[] | null = null
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!
+      const e = this.cache.get(k)
+      if (e !== undefined) e.used = true
+      else (uncached ??= []).push(k)
+    }
+    if (uncached === null) return
+    const fresh = [...new Set(uncached)]
+    this.evict(this.budget.excess(fresh.length), new Set(keys))
+    const missing: string[] = []
+    for (const k of fresh) {
+      if (this.committed.mayContain(k)) missing.push(k)
+      else {
+        this.cache.set(k, { value: undefined, dirty: false, used: true })
+        this.budget.adjust(1, 0)
+      }
+    }
+    if (missing.length === 0) return
+    const values = await this.db.getMany(missing.map(keyBytes))
+    for (let i = 0; i < missing.length; i++) {
+      const k = missing[i]!
+      if (this.cache.has(k)) continue // written while we were reading: the cache is newer
+      const raw = values[i]
+      this.cache.set(k, { value: raw === null || raw === undefined ? undefined : this.codec.decode(raw), dirty: false, used: true })
+      this.budget.adjust(1, 0)
+    }
+  }
+
+  get(key: string): V | undefined {
+    return this.cache.get(key)?.value
+  }
+
+  set(key: string, value: V): void {
+    const e = this.cache.get(key)
+    if (e === undefined) {
+      this.cache.set(key, { value, dirty: true, used: true })
+      this.budget.adjust(1, 1)
+    } else {
+      e.value = value
+      if (!e.dirty) this.budget.adjust(0, 1)
+      e.dirty = true
+    }
+    this.dirtyKeys.add(key)
+  }
+
+  delete(key: string): void {
+    const e = this.cache.get(key)
+    if (e === undefined) {
+      this.cache.set(key, { value: undefined, dirty: true, used: true })
+      this.budget.adjust(1, 1)
+    } else {
+      e.value = undefined
+      if (!e.dirty) this.budget.adjust(0, 1)
+      e.dirty = true
+    }
+    this.dirtyKeys.add(key)
+  }
+
+  /** Keys written since the last checkpoint collected them, with their current values (undefined: deleted). */
+  *changes(): Generator<readonly [string, V | undefined]> {
+    for (const k of this.dirtyKeys) yield [k, this.cache.get(k)?.value]
+  }
+
+  /** Appends a put or delete for every dirty entry and marks them clean. */
+  collectDirty(out: Mutation[]): void {
+    if (this.budget.commitsInFlight === 0) this.unflushed = new Set()
+    for (const k of this.dirtyKeys) {
+      this.unflushed.add(k)
+      const e = this.cache.get(k)
+      if (e === undefined || !e.dirty) continue
+      if (e.value === undefined) out.push({ kind: 'delete', key: keyBytes(k) })
+      else {
+        out.push({ kind: 'put', key: keyBytes(k), value: this.codec.encode(e.value) })
+        this.committed.add(k)
+      }
+      e.dirty = false
+    }
+    this.budget.adjust(0, -this.dirtyKeys.size)
+    this.dirtyKeys.clear()
+  }
+
+  /**
+   * Every present entry in key order: RocksDB's committed state overlaid with the writes it may not have
+   * yet (dirty ones, and those of a checkpoint still being written). A cached entry always wins.
+   */
+  async *scan(): AsyncGenerator<readonly [string, V]> {
+    const overlay = new Map<string, V | undefined>()
+    for (const k of this.dirtyKeys) overlay.set(k, this.cache.get(k)?.value)
+    if (this.budget.commitsInFlight > 0) {
+      for (const k of this.unflushed) {
+        const e = this.cache.get(k)
+        if (e !== undefined) overlay.set(k, e.value)
+      }
+    }
+    const pending = [...overlay.keys()].sort()
+    let i = 0
+    for await (const [rawKey, rawValue] of this.db.scan(this.range)) {
+      const key = keyString(rawKey)
+      for (; i < pending.length && pending[i]! < key; i++) {
+        const v = overlay.get(pending[i]!)
+        if (v !== undefined) yield [pending[i]!, v]
+      }
+      if (i < pending.length && pending[i] === key) {
+        const v = overlay.get(key)
+        i++
+        if (v !== undefined) yield [key, v]
+        continue
+      }
+      const cached = this.cache.get(key)
+      if (cached === undefined) yield [key, this.codec.decode(rawValue)]
+      else if (cached.value !== undefined) yield [key, cached.value]
+    }
+    for (; i < pending.length; i++) {
+      const v = overlay.get(pending[i]!)
+      if (v !== undefined) yield [pending[i]!, v]
+    }
+  }
+
+  /** Forgets the cache (the table is being dropped; its range is deleted by the caller). */
+  clear(): void {
+    this.budget.adjust(-this.cache.size, -this.dirtyKeys.size)
+    this.cache.clear()
+    this.dirtyKeys.clear()
+    this.unflushed = new Set()
+  }
+
+  stats(): { cached: number; dirty: number; filterBytes: number } {
+    return { cached: this.cache.size, dirty: this.dirtyKeys.size, filterBytes: this.committed.bytes }
+  }
+
+  /**
+   * Drops up to `n` clean entries (CLOCK: oldest first; one used since the last pass is moved to the end
+   * with its bit cleared instead), sparing the keys of the batch being loaded.
+   */
+  private evict(n: number, spare: ReadonlySet<string>): void {
+    if (n <= 0) return
+    let evicted = 0
+    let budget = this.cache.size * 2
+    for (const [k, e] of this.cache) {
+      if (evicted >= n || budget-- <= 0) break
+      if (e.dirty || spare.has(k)) continue
+      this.cache.delete(k)
+      if (e.used) {
+        e.used = false
+        this.cache.set(k, e)
+      } else evicted++
+    }
+    this.budget.adjust(-evicted, 0)
+  }
+}

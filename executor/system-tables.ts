@@ -1,0 +1,73 @@
+/** Rows of the system tables, read from the running engine. */
+import type { Row } from '../common/types.ts'
+import { SqlState, planError } from '../common/errors.ts'
+import type { Engine } from './engine.ts'
+
+const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
+
+export async function systemTableRows(engine: Engine, name: string): Promise<Row[]> {
+  switch (name) {
+    case 'sluice_streams':
+      return engine.catalog.streams().map((s) => {
+        const rt = engine.streamRuntime(s.name)
+        let events = 0
+        if (rt) for (let p = 0; p < s.partitions; p++) events += rt.log.endOffset(p)
+        return [s.name, s.partitions, s.keyColumn === null ? null : s.columns[s.keyColumn]!.name, s.watermark?.sql ?? null, events, s.sql, rt?.closed ?? false]
+      })
+    case 'sluice_queries':
+      return engine.allQueries().map((q) => {
+        const rt = engine.streamRuntime(q.view.plan.source.name)
+        let lag = 0
+        if (rt) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+        return [
+          q.name,
+          q.view.plan.source.name,
+          q.status,
+          q.eventsIn,
+          q.rate(),
+          lag,
+          finite(q.watermark.current),
+          engine.tableStats(q.view.id).entries,
+          q.lateEvents,
+          q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : null,
+          q.view.sql,
+        ]
+      })
+    case 'sluice_partitions':
+      return engine.allQueries().flatMap((q) => {
+        const rt = engine.streamRuntime(q.view.plan.source.name)
+        if (rt === undefined) return []
+        return q.offsets.map((position, p): Row => {
+          const end = rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)
+          return [q.name, rt.def.name, rt.def.source.kind, p, position, end, Math.max(0, end - position)]
+        })
+      })
+    case 'sluice_sinks':
+      return engine.sinkRuntimes().map((k) => [
+        k.name,
+        k.def.from,
+        k.def.topic,
+        k.def.mode,
+        k.lastError === null ? k.status : 'retrying',
+        k.recordsOut,
+        k.batchesDelivered,
+        k.pendingBatches,
+        k.lastError ? `${k.lastError.sqlstate}: ${k.lastError.message}` : null,
+        k.def.sql,
+      ])
+    case 'sluice_dead_letters':
+      return (await engine.deadLetters()).map((d) => [d.stream, d.partition, d.offset, d.reason, d.raw, d.receivedAt])
+    case 'sluice_late_events':
+      return (await engine.lateEvents()).map((l) => [
+        l.query as string,
+        l.stream as string,
+        l.partition as number,
+        l.offset as number,
+        (l.eventTime as number | null) ?? null,
+        finite(l.watermark as number),
+        l.reason as string,
+      ])
+    default:
+      throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`)
+  }
+}

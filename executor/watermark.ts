@@ -1,0 +1,61 @@
+/**
+ * Event-time progress of one query over one stream: a watermark per source partition (the largest
+ * watermark expression value seen there) and the query's watermark, the minimum over partitions that still
+ * have unread data. A partition that is fully read is idle and does not hold time back; the watermark never
+ * moves backwards.
+ */
+export interface WatermarkState {
+  readonly partitions: readonly number[]
+  readonly current: number
+}
+
+export class WatermarkTracker {
+  private readonly perPartition: number[]
+  private currentValue = Number.NEGATIVE_INFINITY
+
+  constructor(partitions: number, restored?: WatermarkState) {
+    this.perPartition = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY)
+    if (restored) {
+      restored.partitions.forEach((w, i) => {
+        if (i < partitions) this.perPartition[i] = w ?? Number.NEGATIVE_INFINITY
+      })
+      this.currentValue = restored.current ?? Number.NEGATIVE_INFINITY
+    }
+  }
+
+  get current(): number {
+    return this.currentValue
+  }
+
+  /** Records the watermark of one event read from `partition`. */
+  observe(partition: number, watermark: number): void {
+    if (watermark > this.perPartition[partition]!) this.perPartition[partition] = watermark
+  }
+
+  /** Recomputes the query watermark; `idle[p]` is true when partition p has no unread data. Returns it. */
+  advance(idle: readonly boolean[]): number {
+    let min = Number.POSITIVE_INFINITY
+    let max = Number.NEGATIVE_INFINITY
+    let active = 0
+    for (let p = 0; p < this.perPartition.length; p++) {
+      const w = this.perPartition[p]!
+      if (w > max) max = w
+      if (!idle[p]) {
+        active++
+        if (w < min) min = w
+      }
+    }
+    const candidate = active === 0 ? max : min
+    if (candidate > this.currentValue) this.currentValue = candidate
+    return this.currentValue
+  }
+
+  /** End of input: time moves to the end, closing every window. */
+  close(): void {
+    this.currentValue = Number.POSITIVE_INFINITY
+  }
+
+  snapshot(): WatermarkState {
+    return { partitions: this.perPartition.slice(), current: this.currentValue }
+  }
+}

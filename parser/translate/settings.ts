@@ -1,0 +1,78 @@
+/**
+ * SHOW, SET and RESET, as clients send them: `SHOW TRANSACTION ISOLATION LEVEL` (pgjdbc),
+ * `SET extra_float_digits = 3` (pgjdbc, psycopg), `SET TIME ZONE 'UTC'`, `SET LOCAL search_path TO a, b`,
+ * `SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ...` (pgjdbc's setTransactionIsolation).
+ * PostgreSQL's grammar already maps the special forms onto variable names (`TIME ZONE` -> `timezone`).
+ */
+import type * as pg from 'libpg-query'
+import { unsupported, type Span } from '../../common/errors.ts'
+import type * as ast from '../ast.ts'
+import { need } from './context.ts'
+
+export function translateShow(s: pg.VariableShowStmt, span: Span): ast.Show {
+  return { kind: 'show', name: (s.name ?? 'all').toLowerCase(), span }
+}
+
+export function translateSet(s: pg.VariableSetStmt, span: Span): ast.SetVariable {
+  const local = s.is_local === true
+  const name = (s.name ?? '').toLowerCase()
+  switch (s.kind ?? 'VAR_SET_VALUE') {
+    case 'VAR_SET_VALUE':
+      return { kind: 'set', name, value: (s.args ?? []).map((a) => settingValue(a, span)).join(', '), local, span }
+    case 'VAR_SET_DEFAULT':
+    case 'VAR_RESET':
+      return { kind: 'set', name, value: null, local, span }
+    case 'VAR_RESET_ALL':
+      return { kind: 'set', name: 'all', value: null, local, span }
+    case 'VAR_SET_MULTI':
+      return transactionCharacteristics(s, local, span)
+    case 'VAR_SET_CURRENT':
+      throw unsupported('SET ... FROM CURRENT is not supported', span)
+  }
+}
+
+/** A setting's value as text, the way PostgreSQL would show it back. */
+function settingValue(node: pg.Node, span: Span): string {
+  if ('A_Const' in node) {
+    const c = node.A_Const
+    if (c.sval !== undefined) return c.sval.sval ?? ''
+    if (c.ival !== undefined) return String(c.ival.ival ?? 0)
+    if (c.fval !== undefined) return c.fval.fval ?? '0'
+    if (c.boolval !== undefined) return c.boolval.boolval === true ? 'on' : 'off'
+  }
+  throw unsupported('this form of setting value is not supported', span)
+}
+
+/**
+ * `SET TRANSACTION ISOLATION LEVEL x` sets `transaction_isolation`; `SET SESSION CHARACTERISTICS AS
+ * TRANSACTION ...` sets the `default_` variant, exactly as PostgreSQL does.
+ */
+function transactionCharacteristics(s: pg.VariableSetStmt, local: boolean, span: Span): ast.SetVariable {
+  const prefix = s.name === 'SESSION CHARACTERISTICS' ? 'default_' : s.name === 'TRANSACTION' ? '' : undefined
+  const items = s.args ?? []
+  const item = items[0]
+  if (prefix === undefined || items.length !== 1 || item === undefined || !('DefElem' in item)) {
+    throw unsupported('setting several transaction characteristics at once is not supported', span, 'Set one at a time.')
+  }
+  const name = `${prefix}${item.DefElem.defname ?? ''}`
+  return { kind: 'set', name, value: settingValue(need(item.DefElem.arg, 'DefElem.arg'), span), local, span }
+}
+
+/** BEGIN's modes as lower-case text: `isolation level serializable`, `read only`, `deferrable`. */
+export function transactionModes(options: readonly pg.Node[] | undefined, span: Span): string[] {
+  return (options ?? []).map((o) => {
+    if (!('DefElem' in o)) throw unsupported('unexpected transaction mode', span)
+    const arg = o.DefElem.arg
+    const on = arg !== undefined && 'A_Const' in arg && (arg.A_Const.ival?.ival ?? 0) !== 0
+    switch (o.DefElem.defname) {
+      case 'transaction_isolation':
+        return `isolation level ${settingValue(need(arg, 'DefElem.arg'), span).toLowerCase()}`
+      case 'transaction_read_only':
+        return on ? 'read only' : 'read write'
+      case 'transaction_deferrable':
+        return on ? 'deferrable' : 'not deferrable'
+      default:
+        throw unsupported(`transaction mode ${o.DefElem.defname ?? ''} is not supported`, span)
+    }
+  })
+}

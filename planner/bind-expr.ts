@@ -1,0 +1,413 @@
+/**
+ * Binds AST expressions against a scope: resolves names to column indexes, infers and checks types,
+ * coerces untyped literals to the type they meet (as Postgres does with `unknown`), folds typed literals,
+ * picks functions and operators, and collects aggregates when the context allows them.
+ */
+import * as ast from '../parser/ast.ts'
+import { SluiceError, SqlState, assertNever, planError, unsupported, type Span } from '../common/errors.ts'
+import {
+  Types,
+  isNumeric,
+  parseInterval,
+  parseValue,
+  typeDisplayName,
+  typeFromName,
+  arrayOf,
+  type SqlType,
+  type Value,
+} from '../common/types.ts'
+import type { BoundExpr, ScalarImpl } from './bound.ts'
+import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
+import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
+import { Scope } from './scope.ts'
+import { castValue } from './runtime.ts'
+import { compileExpr } from './compile.ts'
+
+export interface BindContext {
+  readonly scope: Scope
+  /** Parameter types; `unknown` entries are filled in from how the parameter is used. */
+  readonly params: SqlType[]
+  /** Where aggregates go when allowed here; undefined means aggregates are an error (e.g. in WHERE). */
+  readonly aggregates?: BoundAggregate[]
+  /** The clause being bound, for messages: 'WHERE', 'GROUP BY', ... */
+  readonly clause: string
+}
+
+const boolConst = (value: boolean | null): BoundExpr => ({ kind: 'const', value, type: Types.bool })
+
+export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
+  switch (e.kind) {
+    case 'column_ref':
+      return bindColumn(e, ctx)
+    case 'literal':
+      return bindLiteral(e)
+    case 'param':
+      return bindParam(e, ctx)
+    case 'binary_op':
+      return bindBinary(e, ctx)
+    case 'unary_op': {
+      const operand = bindExpr(e.operand, ctx)
+      if (e.op === '+') return operand
+      if (operand.kind === 'const' && typeof operand.value === 'number') return { kind: 'const', value: -operand.value, type: operand.type }
+      if (operand.type.name === 'interval') return call('-', { strict: true, emit: ([x]) => `H.intervalNegate(${x})` }, [operand], operand.type)
+      if (!isNumeric(operand.type)) throw operatorMissing('-', undefined, operand.type, e.span)
+      return call('-', { strict: true, emit: ([x]) => `(-${x})` }, [operand], operand.type)
+    }
+    case 'bool_expr': {
+      const args = e.args.map((a) => coerceTo(bindExpr(a, ctx), Types.bool, spanOf(a), `argument of ${e.op.toUpperCase()}`))
+      return { kind: 'logic', op: e.op, args, type: Types.bool }
+    }
+    case 'func_call':
+      return bindFunction(e, ctx)
+    case 'cast':
+      return bindCast(e, ctx)
+    case 'case':
+      return bindCase(e, ctx)
+    case 'in_list': {
+      const x = bindExpr(e.expr, ctx)
+      const items = e.list.map((i) => bindExpr(i, ctx))
+      const target = x.type.name === 'unknown' ? (items.find((i) => i.type.name !== 'unknown')?.type ?? Types.text) : x.type
+      const list = items.map((item, i) => {
+        const coerced = coerceTo(item, target, spanOf(e.list[i]!), 'IN list element')
+        if (!comparable(coerced.type, target)) throw operatorMissing('=', target, coerced.type, spanOf(e.list[i]!))
+        return coerced
+      })
+      return { kind: 'in_list', expr: coerceTo(x, target, spanOf(e.expr), 'IN'), list, negated: e.negated, type: Types.bool }
+    }
+    case 'between': {
+      const x = bindExpr(e.expr, ctx)
+      const low = compare('>=', x, bindExpr(e.low, ctx), e.span)
+      const high = compare('<=', x, bindExpr(e.high, ctx), e.span)
+      const both: BoundExpr = { kind: 'logic', op: 'and', args: [low, high], type: Types.bool }
+      return e.negated ? { kind: 'logic', op: 'not', args: [both], type: Types.bool } : both
+    }
+    case 'is_test':
+      return bindIsTest(e, ctx)
+    case 'like': {
+      const x = coerceTo(bindExpr(e.expr, ctx), Types.text, spanOf(e.expr), 'LIKE')
+      const pattern = coerceTo(bindExpr(e.pattern, ctx), Types.text, spanOf(e.pattern), 'LIKE')
+      const neg = e.negated ? '!' : ''
+      return call(e.caseInsensitive ? 'ilike' : 'like', { strict: true, emit: ([v, p]) => `(${neg}H.likeRegex(${p}, ${e.caseInsensitive}).test(${v}))` }, [x, pattern], Types.bool)
+    }
+    case 'array': {
+      const items = e.elements.map((i) => bindExpr(i, ctx))
+      const element = items.find((i) => i.type.name !== 'unknown')?.type ?? Types.text
+      const args = items.map((item, i) => coerceTo(item, element, spanOf(e.elements[i]!), 'ARRAY element'))
+      return call('array', { strict: false, emit: (xs) => `[${xs.join(', ')}]` }, args, arrayOf(element))
+    }
+    case 'subquery':
+      throw unsupported('subqueries in expressions are not supported here yet', e.span)
+    case 'row':
+      throw unsupported('row constructors are not supported', e.span)
+    case 'star':
+      throw planError(SqlState.syntaxError, '"*" is not allowed here', e.span)
+    case 'subscript':
+      throw unsupported('array subscripts are not supported yet', e.span)
+    case 'field_select':
+      throw unsupported('selecting a field of a composite value is not supported', e.span)
+    default:
+      return assertNever(e, 'expression')
+  }
+}
+
+export function spanOf(e: ast.Expr): Span {
+  return e.span
+}
+
+const call = (fn: string, impl: ScalarImpl, args: readonly BoundExpr[], type: SqlType): BoundExpr => ({ kind: 'call', fn, impl, args, type })
+
+function bindColumn(e: ast.ColumnRef, ctx: BindContext): BoundExpr {
+  const index = ctx.scope.resolve(e.table, e.name, e.span)
+  const c = ctx.scope.columns[index]!
+  return { kind: 'column', index, name: c.name, type: c.type }
+}
+
+function bindLiteral(e: ast.Literal): BoundExpr {
+  if (e.typeName !== undefined) {
+    const type = resolveType(e.typeName)
+    if (e.value === null) return { kind: 'const', value: null, type }
+    try {
+      const value = type.name === 'interval' && !type.element ? parseInterval(String(e.value), e.intervalUnit) : parseValue(String(e.value), type)
+      return { kind: 'const', value, type }
+    } catch (err) {
+      throw withSpan(err, e.span)
+    }
+  }
+  switch (e.literalType) {
+    case 'integer': {
+      const n = Number(e.value)
+      return { kind: 'const', value: n, type: Math.abs(n) <= 2147483647 ? Types.int4 : Types.int8 }
+    }
+    case 'numeric':
+      return { kind: 'const', value: Number(e.value), type: Types.numeric }
+    case 'string':
+      return { kind: 'const', value: String(e.value), type: Types.unknown }
+    case 'boolean':
+      return boolConst(Boolean(e.value))
+    case 'null':
+      return { kind: 'const', value: null, type: Types.unknown }
+  }
+}
+
+function bindParam(e: ast.Param, ctx: BindContext): BoundExpr {
+  const index = e.index - 1
+  if (index < 0 || index > 65535) throw planError(SqlState.syntaxError, `there is no parameter $${e.index}`, e.span)
+  while (ctx.params.length <= index) ctx.params.push(Types.unknown)
+  return { kind: 'param', index, type: ctx.params[index]! }
+}
+
+/** Gives an untyped literal or parameter the type it meets; checks other values can become `target`. */
+export function coerceTo(b: BoundExpr, target: SqlType, span: Span, what: string, ctx?: BindContext): BoundExpr {
+  if (b.type.name === target.name && !!b.type.element === !!target.element) return b
+  if (b.kind === 'const' && b.type.name === 'unknown') {
+    if (b.value === null) return { kind: 'const', value: null, type: target }
+    try {
+      return { kind: 'const', value: parseValue(String(b.value), target), type: target }
+    } catch (err) {
+      throw withSpan(err, span)
+    }
+  }
+  if (b.kind === 'param' && b.type.name === 'unknown') return { kind: 'param', index: b.index, type: target }
+  if (isNumeric(b.type) && isNumeric(target)) return b
+  if (target.name === 'bool' && b.type.name !== 'bool') {
+    throw planError(SqlState.datatypeMismatch, `${what} must be type boolean, not type ${typeDisplayName(b.type)}`, span)
+  }
+  if ((target.name === 'text' || target.name === 'unknown') && b.type.name === 'unknown') return { ...b, type: Types.text } as BoundExpr
+  if (ctx === undefined && target.name === 'text' && b.type.name === 'text') return b
+  if (!comparable(b.type, target)) {
+    throw planError(SqlState.datatypeMismatch, `${what} is of type ${typeDisplayName(b.type)} but expression of type ${typeDisplayName(target)} was expected`, span)
+  }
+  return b
+}
+
+function withSpan(err: unknown, span: Span): unknown {
+  if (err instanceof SluiceError && err.span === undefined) {
+    return new SluiceError('plan', err.sqlstate, err.message, { span, detail: err.detail, hint: err.hint })
+  }
+  return err
+}
+
+function operatorMissing(op: string, left: SqlType | undefined, right: SqlType, span: Span): SluiceError {
+  const sig = left === undefined ? `${op} ${typeDisplayName(right)}` : `${typeDisplayName(left)} ${op} ${typeDisplayName(right)}`
+  return planError(SqlState.undefinedFunction, `operator does not exist: ${sig}`, span, 'No operator matches the given name and argument types. You might need to add explicit type casts.')
+}
+
+/** Untyped literals and parameters on one side take the other side's type. */
+function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Span, op: string): [BoundExpr, BoundExpr] {
+  const lu = left.type.name === 'unknown'
+  const ru = right.type.name === 'unknown'
+  if (lu && !ru) {
+    const target = op === '+' || op === '-' ? (right.type.name === 'timestamptz' || right.type.name === 'timestamp' ? Types.interval : right.type) : right.type
+    return [coerceTo(left, target, leftSpan, 'operand'), right]
+  }
+  if (ru && !lu) {
+    const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date'
+    const target = (op === '+' || op === '-') && isTime ? Types.interval : left.type
+    return [left, coerceTo(right, target, rightSpan, 'operand')]
+  }
+  if (lu && ru) return [coerceTo(left, Types.text, leftSpan, 'operand'), coerceTo(right, Types.text, rightSpan, 'operand')]
+  return [left, right]
+}
+
+function compare(op: string, l: BoundExpr, r: BoundExpr, span: Span): BoundExpr {
+  const [left, right] = unify(l, r, span, span, op)
+  const resolved = resolveOperator(op, left.type, right.type)
+  if (resolved === undefined) throw operatorMissing(op, left.type, right.type, span)
+  return call(op, resolved.impl, [left, right], resolved.type)
+}
+
+function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
+  const l = bindExpr(e.left, ctx)
+  const r = bindExpr(e.right, ctx)
+  if (e.quantifier !== undefined) return bindQuantified(e, l, r)
+  const [left, right] = unify(l, r, spanOf(e.left), spanOf(e.right), e.op)
+  noteParamType(l, left, ctx)
+  noteParamType(r, right, ctx)
+  const resolved = resolveOperator(e.op, left.type, right.type)
+  if (resolved === undefined) throw operatorMissing(e.op, left.type, right.type, e.span)
+  return foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
+}
+
+function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr): BoundExpr {
+  const element: SqlType = arr.type.element ?? (arr.type.name === 'unknown' ? x.type : arr.type)
+  const list = arr.kind === 'const' && arr.type.name === 'unknown' ? coerceTo(arr, arrayOf(element), e.span, 'ANY') : arr
+  const probe = resolveOperator(e.op, x.type.name === 'unknown' ? element : x.type, element)
+  if (probe === undefined) throw operatorMissing(e.op, x.type, element, e.span)
+  const method = e.quantifier === 'any' ? 'some' : 'every'
+  const cmp = e.op === '=' ? '===' : e.op === '<>' ? '!==' : e.op
+  return call(`${e.op} ${e.quantifier}`, { strict: true, emit: ([v, a]) => `${a}.${method}((el) => el !== null && H.compareValues(${v}, el) ${cmp === '===' ? '===' : cmp === '!==' ? '!==' : cmp} 0)` }, [x, list], Types.bool)
+}
+
+/** Remember a parameter's inferred type so Describe reports it. */
+function noteParamType(before: BoundExpr, after: BoundExpr, ctx: BindContext): void {
+  if (before.kind === 'param' && after.kind === 'param' && ctx.params[before.index]?.name === 'unknown') ctx.params[before.index] = after.type
+}
+
+function bindIsTest(e: ast.IsTest, ctx: BindContext): BoundExpr {
+  const x = bindExpr(e.expr, ctx)
+  switch (e.test) {
+    case 'null':
+      return { kind: 'is_null', expr: x, negated: e.negated, type: Types.bool }
+    case 'true':
+    case 'false': {
+      const b = coerceTo(x, Types.bool, spanOf(e.expr), 'argument of IS TRUE')
+      const want = e.test === 'true'
+      return call(`is ${e.negated ? 'not ' : ''}${e.test}`, { strict: false, emit: ([v]) => `(${e.negated ? '!' : ''}(${v} === ${want}))` }, [b], Types.bool)
+    }
+    case 'distinct_from': {
+      const other = bindExpr(e.other!, ctx)
+      const [left, right] = unify(x, other, spanOf(e.expr), spanOf(e.other!), '=')
+      if (!comparable(left.type, right.type)) throw operatorMissing('IS DISTINCT FROM', left.type, right.type, e.span)
+      return call(
+        e.negated ? 'is not distinct from' : 'is distinct from',
+        { strict: false, emit: ([a, b]) => `(${e.negated ? '' : '!'}((${a} === null && ${b} === null) || (${a} !== null && ${b} !== null && H.equalValues(${a}, ${b}))))` },
+        [left, right],
+        Types.bool,
+      )
+    }
+  }
+}
+
+function bindCase(e: ast.CaseExpr, ctx: BindContext): BoundExpr {
+  const operand = e.operand ? bindExpr(e.operand, ctx) : undefined
+  const whens = e.whens.map((w) => ({
+    when: operand === undefined ? coerceTo(bindExpr(w.when, ctx), Types.bool, spanOf(w.when), 'argument of CASE/WHEN') : compare('=', operand, bindExpr(w.when, ctx), spanOf(w.when)),
+    then: bindExpr(w.then, ctx),
+  }))
+  const otherwise = e.else ? bindExpr(e.else, ctx) : null
+  const results = [...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])]
+  let type: SqlType = results.find((r) => r.type.name !== 'unknown')?.type ?? Types.text
+  for (const r of results) if (isNumeric(r.type) && isNumeric(type) && r.type.name !== type.name) type = r.type.name === 'float8' || type.name === 'float8' ? Types.float8 : Types.numeric
+  return {
+    kind: 'case',
+    whens: whens.map((w, i) => ({ when: w.when, then: coerceTo(w.then, type, spanOf(e.whens[i]!.then), 'CASE result') })),
+    else: otherwise ? coerceTo(otherwise, type, spanOf(e.else!), 'CASE result') : null,
+    type,
+  }
+}
+
+export function resolveType(t: ast.TypeRef): SqlType {
+  const type = typeFromName(t.name, t.isArray)
+  if (type === undefined) throw planError(SqlState.undefinedObject, `type "${t.name}" does not exist`, t.span)
+  return type
+}
+
+function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
+  const target = resolveCastTarget(e.type)
+  const inner = bindExpr(e.expr, ctx)
+  if (target === 'regclass' || target === 'regtype' || target === 'regproc' || target === 'oid') {
+    throw unsupported(`casts to ${target} are not supported here yet`, e.span)
+  }
+  if (inner.kind === 'const' && inner.value !== null) {
+    try {
+      const value = inner.type.name === 'unknown' ? parseValue(String(inner.value), target) : castValue(inner.value, inner.type, target)
+      return { kind: 'const', value, type: target }
+    } catch (err) {
+      throw withSpan(err, e.span)
+    }
+  }
+  if (inner.kind === 'const') return { kind: 'const', value: null, type: target }
+  if (inner.kind === 'param' && inner.type.name === 'unknown') {
+    ctx.params[inner.index] = target
+    return { kind: 'param', index: inner.index, type: target }
+  }
+  return { kind: 'cast', expr: inner, type: target }
+}
+
+function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'oid' {
+  const n = t.name.replace(/^pg_catalog\./, '')
+  if (n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'oid') return n
+  return resolveType(t)
+}
+
+function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
+  if (e.over !== undefined) throw unsupported('window functions (OVER) are not supported yet', e.span)
+  if (isAggregateName(e.name) && !(e.name === 'first_value' || e.name === 'last_value') || ((e.name === 'first_value' || e.name === 'last_value') && e.over === undefined)) {
+    return bindAggregate(e, ctx)
+  }
+  if (e.star) throw planError(SqlState.syntaxError, `${e.name}(*) is only valid for aggregates`, e.span)
+  if (e.filter !== undefined) throw planError(SqlState.syntaxError, `FILTER specified, but ${e.name} is not an aggregate function`, e.span)
+  const args = e.args.map((a) => bindExpr(a, ctx))
+  const resolved = resolveFunction(e.name, args.map((a) => a.type))
+  if (resolved === undefined) {
+    const sig = `${e.name}(${args.map((a) => typeDisplayName(a.type)).join(', ')})`
+    throw planError(
+      SqlState.undefinedFunction,
+      `function ${sig} does not exist`,
+      e.span,
+      isKnownFunction(e.name) ? 'No function matches the given name and argument types. You might need to add explicit type casts.' : undefined,
+    )
+  }
+  const castArgs = resolved.argTypes === undefined ? args : args.map((a, i) => coerceArg(a, resolved.argTypes![i]!, spanOf(e.args[i]!)))
+  return foldConstant({ kind: 'call', fn: e.name, impl: resolved.impl, args: castArgs, type: resolved.type })
+}
+
+function coerceArg(a: BoundExpr, t: SqlType, span: Span): BoundExpr {
+  if (a.type.name === t.name) return a
+  if (a.type.name === 'unknown') return coerceTo(a, t, span, 'argument')
+  if (t.name === 'text' && a.type.name !== 'text') return { kind: 'cast', expr: a, type: Types.text }
+  return a
+}
+
+function bindAggregate(e: ast.FuncCall, ctx: BindContext): BoundExpr {
+  if (ctx.aggregates === undefined) {
+    throw planError(SqlState.groupingError, `aggregate functions are not allowed in ${ctx.clause}`, e.span)
+  }
+  // Aggregate arguments see the input rows, never other aggregates.
+  const inner: BindContext = { scope: ctx.scope, params: ctx.params, clause: 'aggregate function arguments' }
+  const args = e.args.map((a) => {
+    const b = bindExpr(a, inner)
+    return b.type.name === 'unknown' ? coerceTo(b, Types.text, spanOf(a), 'argument') : b
+  })
+  if (e.distinct && e.star) throw planError(SqlState.syntaxError, `${e.name}(DISTINCT *) is not valid`, e.span)
+  const spec = resolveAggregate(e.name, args.map((a) => a.type), e.star)
+  if (spec === undefined) {
+    throw planError(SqlState.undefinedFunction, `function ${e.name}(${e.star ? '*' : args.map((a) => typeDisplayName(a.type)).join(', ')}) does not exist`, e.span)
+  }
+  const filter = e.filter === undefined ? null : coerceTo(bindExpr(e.filter, inner), Types.bool, spanOf(e.filter), 'argument of FILTER')
+  const display = `${e.name}(${e.distinct ? 'DISTINCT ' : ''}${e.star ? '*' : args.map(exprKey).join(', ')})${filter ? ` FILTER (WHERE ${exprKey(filter)})` : ''}`
+  let index = ctx.aggregates.findIndex((a) => a.display === display)
+  if (index === -1) {
+    ctx.aggregates.push({ spec, args, filter, distinct: e.distinct, display })
+    index = ctx.aggregates.length - 1
+  }
+  return { kind: 'agg_ref', index, type: spec.type }
+}
+
+/** A canonical text of a bound expression: equal texts mean the same computation (GROUP BY matching, dedup). */
+export function exprKey(e: BoundExpr): string {
+  switch (e.kind) {
+    case 'column':
+      return `#${e.index}`
+    case 'const':
+      return `${JSON.stringify(e.value)}::${e.type.name}`
+    case 'param':
+      return `$${e.index + 1}`
+    case 'agg_ref':
+      return `agg${e.index}`
+    case 'call':
+      return `${e.fn}(${e.args.map(exprKey).join(', ')})`
+    case 'logic':
+      return `${e.op}(${e.args.map(exprKey).join(', ')})`
+    case 'case':
+      return `case(${e.whens.map((w) => `${exprKey(w.when)}=>${exprKey(w.then)}`).join(';')};${e.else ? exprKey(e.else) : ''})`
+    case 'cast':
+      return `cast(${exprKey(e.expr)} as ${e.type.name}${e.type.element ? '[]' : ''})`
+    case 'is_null':
+      return `isnull${e.negated ? '!' : ''}(${exprKey(e.expr)})`
+    case 'in_list':
+      return `in${e.negated ? '!' : ''}(${exprKey(e.expr)}; ${e.list.map(exprKey).join(', ')})`
+  }
+}
+
+/** Folds a call whose arguments are all constants and which is not volatile. */
+function foldConstant(e: BoundExpr): BoundExpr {
+  if (e.kind !== 'call' || e.impl.volatile || !e.args.every((a) => a.kind === 'const')) return e
+  if (e.args.some((a) => a.type.name === 'unknown')) return e
+  const value = compileExpr(e)([], [], FOLD_CONTEXT)
+  return { kind: 'const', value, type: e.type }
+}
+
+const FOLD_CONTEXT = { now: 0, user: '', database: '' }
+
+export type { Value }

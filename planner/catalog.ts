@@ -1,0 +1,126 @@
+/**
+ * The catalog: streams and materialized views by name. The engine persists each entry's defining SQL and
+ * replays it on start, so the catalog itself only holds what planning needs.
+ */
+import { SqlState, planError, type Span } from '../common/errors.ts'
+import type { Column } from '../common/types.ts'
+import type { BoundExpr } from './bound.ts'
+import type { ViewPlan } from './view-plan.ts'
+
+export type OptionValue = string | number | boolean
+
+export interface WatermarkSpec {
+  /** Index of the event-time column. */
+  readonly columnIndex: number
+  /** The watermark of one row, e.g. `ts - INTERVAL '5 seconds'`, over the stream's row. */
+  readonly expr: BoundExpr
+  readonly sql: string
+}
+
+/** CREATE STREAM: a durable, partitioned log of events with a schema. */
+export interface StreamDef {
+  readonly kind: 'stream'
+  readonly id: number
+  readonly name: string
+  readonly columns: readonly Column[]
+  readonly watermark: WatermarkSpec | null
+  readonly options: Readonly<Record<string, OptionValue>>
+  readonly partitions: number
+  /** Column whose value chooses the partition; null spreads events by round robin. */
+  readonly keyColumn: number | null
+  /** How long after the watermark passed a window still accepts events, in microseconds. */
+  readonly allowedLateness: number
+  readonly source: StreamSourceDef
+  readonly format: StreamFormat
+  /** Columns filled from record metadata instead of the record itself (Kafka streams). */
+  readonly metadata: readonly MetadataColumn[]
+  readonly sql: string
+}
+
+export type MetadataKey = 'partition' | 'offset' | 'timestamp'
+
+export interface MetadataColumn {
+  readonly index: number
+  readonly key: MetadataKey
+}
+
+/** How records are encoded: JSON objects, or delimited lines whose fields map to the columns in order. */
+export type StreamFormat =
+  | { readonly kind: 'json' }
+  | { readonly kind: 'csv' | 'tsv'; readonly typeColumn?: number; readonly typeId?: string }
+
+/** Where a stream's events come from. */
+export type StreamSourceDef =
+  | { readonly kind: 'embedded' }
+  | { readonly kind: 'kafka'; readonly topic: string; readonly start: 'earliest' | 'latest'; readonly groupId: string }
+
+/** CREATE MATERIALIZED VIEW: a continuous query whose result is kept current. */
+export interface ViewDef {
+  readonly kind: 'view'
+  readonly id: number
+  readonly name: string
+  readonly columns: readonly Column[]
+  readonly plan: ViewPlan
+  readonly sql: string
+}
+
+export type CatalogEntry = StreamDef | ViewDef
+
+export class Catalog {
+  private readonly entries = new Map<string, CatalogEntry>()
+  private nextId = 1
+
+  get(name: string): CatalogEntry | undefined {
+    return this.entries.get(name)
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name)
+  }
+
+  stream(name: string, span?: Span): StreamDef {
+    const e = this.entries.get(name)
+    if (e === undefined) throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`, span)
+    if (e.kind !== 'stream') throw planError(SqlState.datatypeMismatch, `"${name}" is not a stream`, span)
+    return e
+  }
+
+  relation(name: string, span?: Span): CatalogEntry {
+    const e = this.entries.get(name)
+    if (e === undefined) throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`, span)
+    return e
+  }
+
+  /** Reserves the id of a new entry (used as its state namespace). Ids are never reused. */
+  allocateId(): number {
+    return this.nextId++
+  }
+
+  /** Makes sure ids replayed from disk are not handed out again. */
+  reserveId(id: number): void {
+    if (id >= this.nextId) this.nextId = id + 1
+  }
+
+  add(entry: CatalogEntry): void {
+    if (this.entries.has(entry.name)) throw planError(SqlState.duplicateTable, `relation "${entry.name}" already exists`)
+    this.reserveId(entry.id)
+    this.entries.set(entry.name, entry)
+  }
+
+  remove(name: string): void {
+    this.entries.delete(name)
+  }
+
+  /** Views that read `name`, which DROP must refuse (or cascade to). */
+  dependents(name: string): ViewDef[] {
+    return this.views().filter((v) => v.plan.source.name === name)
+  }
+
+  streams(): StreamDef[] {
+    return [...this.entries.values()].filter((e): e is StreamDef => e.kind === 'stream').sort((a, b) => a.id - b.id)
+  }
+
+  views(): ViewDef[] {
+    return [...this.entries.values()].filter((e): e is ViewDef => e.kind === 'view').sort((a, b) => a.id - b.id)
+  }
+}

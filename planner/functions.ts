@@ -1,0 +1,262 @@
+/**
+ * Scalar functions and operators: type resolution and how each becomes JavaScript. One table per family;
+ * the binder calls `resolveOperator` / `resolveFunction` with argument types and gets back the result type
+ * and a ScalarImpl, or undefined when no signature fits (the binder then raises 42883 with a position).
+ */
+import { Types, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
+import type { EmitContext, ScalarImpl } from './bound.ts'
+
+export interface Resolved {
+  readonly type: SqlType
+  readonly impl: ScalarImpl
+  /** Types the arguments must be cast to first (same length as the arguments); undefined means as they are. */
+  readonly argTypes?: readonly SqlType[]
+}
+
+const strict = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: true, emit })
+/** Reads the session (user, database, pid): stable within a statement but never folded at plan time. */
+const sessionFn = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: false, volatile: true, emit })
+const lenient = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: false, emit })
+
+const NUMERIC_RANK: Partial<Record<TypeName, number>> = { int2: 1, int4: 2, int8: 3, numeric: 4, float4: 5, float8: 6 }
+
+/** The common type of two numeric types, as Postgres' implicit casts choose it. */
+export function numericCommon(a: SqlType, b: SqlType): SqlType {
+  const ra = NUMERIC_RANK[a.name] ?? 0
+  const rb = NUMERIC_RANK[b.name] ?? 0
+  const top = ra >= rb ? a : b
+  if (top.name === 'int2') return Types.int4
+  if (top.name === 'float4') return Types.float8
+  return top
+}
+
+const isTimestamp = (t: SqlType): boolean => !t.element && (t.name === 'timestamptz' || t.name === 'timestamp')
+const isIntervalType = (t: SqlType): boolean => !t.element && t.name === 'interval'
+const isText = (t: SqlType): boolean => !t.element && (t.name === 'text' || t.name === 'unknown')
+const isJson = (t: SqlType): boolean => !t.element && (t.name === 'json' || t.name === 'jsonb')
+
+/** Two types that compare with each other (after the binder coerced untyped literals). */
+export function comparable(a: SqlType, b: SqlType): boolean {
+  if (isNumeric(a) && isNumeric(b)) return true
+  if (isTemporal(a) && isTemporal(b)) return true
+  if (isText(a) && isText(b)) return true
+  if (isJson(a) && isJson(b)) return true
+  if (!!a.element !== !!b.element) return false
+  return a.name === b.name
+}
+
+const CMP_JS: Record<string, string> = { '=': '===', '<>': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' }
+
+function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  if (!comparable(a, b)) return undefined
+  const js = CMP_JS[op]!
+  const primitive =
+    (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
+  if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
+  return { type: Types.bool, impl: strict(([x, y]) => `(H.compareValues(${x}, ${y}) ${js} 0)`) }
+}
+
+function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  if (isNumeric(a) && isNumeric(b)) {
+    const type = numericCommon(a, b)
+    const integral = isInteger(type)
+    switch (op) {
+      case '+':
+      case '-':
+      case '*':
+        return {
+          type,
+          impl: strict(([x, y], c) => (integral ? `H.checkedInt(${x} ${op} ${y}, ${c.constant(type)})` : `(${x} ${op} ${y})`)),
+        }
+      case '/':
+        return { type, impl: strict(([x, y]) => (integral ? `H.intDiv(${x}, ${y})` : `H.floatDiv(${x}, ${y})`)) }
+      case '%':
+        return { type, impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) }
+      case '^':
+        return { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) }
+    }
+    return undefined
+  }
+  if (isTimestamp(a) && isIntervalType(b) && (op === '+' || op === '-')) {
+    return { type: a, impl: strict(([x, y]) => (op === '+' ? `H.tsPlusInterval(${x}, ${y})` : `H.tsMinusInterval(${x}, ${y})`)) }
+  }
+  if (isIntervalType(a) && isTimestamp(b) && op === '+') return { type: b, impl: strict(([x, y]) => `H.tsPlusInterval(${y}, ${x})`) }
+  if (isTimestamp(a) && isTimestamp(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `H.tsMinusTs(${x}, ${y})`) }
+  if (a.name === 'date' && isInteger(b) && (op === '+' || op === '-')) {
+    return { type: Types.date, impl: strict(([x, y]) => `(${x} ${op} ${y} * ${86_400_000_000})`) }
+  }
+  if (isIntervalType(a) && isIntervalType(b) && (op === '+' || op === '-')) {
+    return { type: a, impl: strict(([x, y]) => (op === '+' ? `H.intervalPlus(${x}, ${y})` : `H.intervalMinus(${x}, ${y})`)) }
+  }
+  if (isIntervalType(a) && isNumeric(b) && (op === '*' || op === '/')) {
+    return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalTimes(${x}, 1 / ${y})`)) }
+  }
+  if (isNumeric(a) && isIntervalType(b) && op === '*') return { type: b, impl: strict(([x, y]) => `H.intervalTimes(${y}, ${x})`) }
+  return undefined
+}
+
+/** Binary operators: arithmetic, comparison, concatenation, regex and JSON access. */
+export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  if (op in CMP_JS) return comparison(op, a, b)
+  if (op === '+' || op === '-' || op === '*' || op === '/' || op === '%' || op === '^') return arithmetic(op, a, b)
+  if (op === '||') {
+    if (a.element && b.element) return { type: a, impl: strict(([x, y]) => `${x}.concat(${y})`) }
+    return {
+      type: Types.text,
+      impl: strict(([x, y], c) => `(H.formatValue(${x}, ${c.constant(a)}) + H.formatValue(${y}, ${c.constant(b)}))`),
+    }
+  }
+  if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
+    if (!isText(a) || !isText(b)) return undefined
+    const ci = op.endsWith('*')
+    const neg = op.startsWith('!')
+    return { type: Types.bool, impl: strict(([x, y]) => `(${neg ? '!' : ''}H.posixRegex(${y}, ${ci}).test(${x}))`) }
+  }
+  if ((op === '->' || op === '->>') && isJson(a)) {
+    return { type: op === '->' ? a : Types.text, impl: strict(([x, y]) => `H.jsonGet(${x}, ${y}, ${op === '->>'})`) }
+  }
+  return undefined
+}
+
+type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
+
+const exactly = (n: number, rule: FunctionRule): FunctionRule => (args) => (args.length === n ? rule(args) : undefined)
+
+const textFn = (n: number, emit: (a: readonly string[], c: EmitContext) => string, type: SqlType = Types.text): FunctionRule =>
+  exactly(n, (args) => (args.every((t) => isText(t) || isNumeric(t)) ? { type, impl: strict(emit), argTypes: args.map(() => Types.text) } : undefined))
+
+const mathFn = (emit: (a: string) => string, keepType = true): FunctionRule =>
+  exactly(1, ([t]) => (isNumeric(t!) ? { type: keepType ? t! : Types.float8, impl: strict(([x]) => emit(x!)) } : undefined))
+
+/** The first argument type that is not `unknown`, to which untyped literals are coerced. */
+function commonType(args: readonly SqlType[]): SqlType | undefined {
+  let out: SqlType | undefined
+  for (const t of args) {
+    if (t.name === 'unknown') continue
+    if (out === undefined) out = t
+    else if (isNumeric(out) && isNumeric(t)) out = numericCommon(out, t)
+    else if (!comparable(out, t)) return undefined
+  }
+  return out ?? Types.text
+}
+
+const FUNCTIONS: Record<string, FunctionRule> = {
+  lower: textFn(1, ([x]) => `${x}.toLowerCase()`),
+  upper: textFn(1, ([x]) => `${x}.toUpperCase()`),
+  length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
+  char_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
+  character_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
+  octet_length: textFn(1, ([x]) => `Buffer.byteLength(${x})`, Types.int4),
+  btrim: textFn(1, ([x]) => `${x}.trim()`),
+  trim: textFn(1, ([x]) => `${x}.trim()`),
+  ltrim: textFn(1, ([x]) => `${x}.trimStart()`),
+  rtrim: textFn(1, ([x]) => `${x}.trimEnd()`),
+  md5: textFn(1, ([x]) => `H.md5(${x})`),
+  replace: textFn(3, ([x, a, b]) => `${x}.split(${a}).join(${b})`),
+  starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
+  strpos: textFn(2, ([x, y]) => `(${x}.indexOf(${y}) + 1)`, Types.int4),
+  left: (args) =>
+    args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
+      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(0, ${n}) : ${x}.slice(0, ${n}))`) }
+      : undefined,
+  right: (args) =>
+    args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
+      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-${n}))`) }
+      : undefined,
+  substr: (args) =>
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+      ? {
+          type: Types.text,
+          impl: strict(([x, s, n]) =>
+            n === undefined ? `${x}.slice(Math.max(0, ${s} - 1))` : `${x}.slice(Math.max(0, ${s} - 1), Math.max(0, ${s} - 1 + ${n}))`,
+          ),
+        }
+      : undefined,
+  concat: (args) => ({
+    type: Types.text,
+    impl: lenient((xs, c) => `[${xs.join(', ')}].map((v, i) => v === null ? '' : H.formatValue(v, ${c.constant(c.argTypes)}[i])).join('')`),
+    argTypes: args,
+  }),
+  abs: mathFn((x) => `Math.abs(${x})`),
+  floor: mathFn((x) => `Math.floor(${x})`),
+  ceil: mathFn((x) => `Math.ceil(${x})`),
+  ceiling: mathFn((x) => `Math.ceil(${x})`),
+  sign: mathFn((x) => `Math.sign(${x})`),
+  sqrt: mathFn((x) => `Math.sqrt(${x})`, false),
+  ln: mathFn((x) => `Math.log(${x})`, false),
+  exp: mathFn((x) => `Math.exp(${x})`, false),
+  round: (args) => {
+    if (args.length === 1 && isNumeric(args[0]!)) return { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
+    if (args.length === 2 && isNumeric(args[0]!) && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
+    return undefined
+  },
+  trunc: mathFn((x) => `Math.trunc(${x})`),
+  power: exactly(2, (args) => (args.every(isNumeric) ? { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) } : undefined)),
+  mod: exactly(2, (args) => (args.every(isInteger) ? { type: numericCommon(args[0]!, args[1]!), impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) } : undefined)),
+  random: exactly(0, () => ({ type: Types.float8, impl: { strict: false, volatile: true, emit: () => 'Math.random()' } })),
+  now: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
+  current_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
+  statement_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
+  clock_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'Date.now() * 1000' } })),
+  current_date: exactly(0, () => ({ type: Types.date, impl: { strict: false, volatile: true, emit: () => `(Math.floor(ctx.now / ${86_400_000_000}) * ${86_400_000_000})` } })),
+  current_user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
+  session_user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
+  user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
+  current_database: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.database') })),
+  current_catalog: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.database') })),
+  current_schema: exactly(0, () => ({ type: Types.text, impl: lenient(() => "'public'") })),
+  version: exactly(0, () => ({ type: Types.text, impl: lenient(() => 'H.versionString') })),
+  date_trunc: exactly(2, ([u, t]) =>
+    isText(u!) && isTemporal(t!) ? { type: t!, impl: strict(([x, y]) => `H.dateTrunc(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,
+  ),
+  date_part: exactly(2, ([u, t]) =>
+    isText(u!) && isTemporal(t!) ? { type: Types.float8, impl: strict(([x, y]) => `H.extractField(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,
+  ),
+  extract: exactly(2, ([u, t]) =>
+    isText(u!) && isTemporal(t!) ? { type: Types.numeric, impl: strict(([x, y]) => `H.extractField(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,
+  ),
+  to_timestamp: exactly(1, ([t]) => (isNumeric(t!) ? { type: Types.timestamptz, impl: strict(([x]) => `Math.round(${x} * 1000000)`) } : undefined)),
+  coalesce: (args) => {
+    const t = commonType(args)
+    if (t === undefined || args.length === 0) return undefined
+    return { type: t, impl: lenient((xs) => xs.reduceRight((acc, x) => `(${x} !== null ? ${x} : ${acc})`, 'null')), argTypes: args.map(() => t) }
+  },
+  nullif: exactly(2, (args) => {
+    const t = commonType(args)
+    if (t === undefined) return undefined
+    return { type: t, impl: lenient(([x, y]) => `(${x} !== null && ${y} !== null && H.equalValues(${x}, ${y}) ? null : ${x})`), argTypes: [t, t] }
+  }),
+  greatest: (args) => {
+    const t = commonType(args)
+    if (t === undefined || args.length === 0) return undefined
+    return { type: t, impl: lenient((xs) => `H.extreme([${xs.join(', ')}], 1)`), argTypes: args.map(() => t) }
+  },
+  least: (args) => {
+    const t = commonType(args)
+    if (t === undefined || args.length === 0) return undefined
+    return { type: t, impl: lenient((xs) => `H.extreme([${xs.join(', ')}], -1)`), argTypes: args.map(() => t) }
+  },
+  json_build_object: (args) =>
+    args.length % 2 === 0
+      ? {
+          type: Types.json,
+          impl: lenient((xs, c) => {
+            const pairs: string[] = []
+            for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
+            return `H.jsonBuildObject([${pairs.join(', ')}])`
+          }),
+          argTypes: args,
+        }
+      : undefined,
+  to_json: exactly(1, ([t]) => ({ type: Types.json, impl: strict(([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}))`), argTypes: [t!] })),
+  pg_backend_pid: exactly(0, () => ({ type: Types.int4, impl: sessionFn(() => 'ctx.pid') })),
+}
+
+export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)
+
+export function resolveFunction(name: string, args: readonly SqlType[]): Resolved | undefined {
+  const rule = FUNCTIONS[name]
+  return rule === undefined ? undefined : rule(args)
+}
+
+export const isKnownFunction = (name: string): boolean => name in FUNCTIONS

@@ -1,0 +1,361 @@
+/**
+ * Runtime helpers that compiled expressions call (as `H.name(...)`). They are the only code that runs per
+ * event besides the generated functions, so they stay small and monomorphic.
+ */
+import { createHash } from 'node:crypto'
+import { SluiceError, SqlState } from '../common/errors.ts'
+import {
+  addInterval,
+  checkIntRange,
+  formatValue,
+  intervalMicros,
+  isInterval,
+  parseValue,
+  MICROS_PER_DAY,
+  MICROS_PER_HOUR,
+  MICROS_PER_MINUTE,
+  MICROS_PER_SECOND,
+  type Interval,
+  type SqlType,
+  type Value,
+} from '../common/types.ts'
+
+export interface EvalContext {
+  /** Statement timestamp for now()/current_timestamp, microseconds. */
+  readonly now: number
+  readonly user: string
+  readonly database: string
+  readonly pid?: number
+}
+
+export const divisionByZero = (): SluiceError =>
+  new SluiceError('execution', SqlState.divisionByZero, 'division by zero')
+
+export function intDiv(a: number, b: number): number {
+  if (b === 0) throw divisionByZero()
+  return Math.trunc(a / b)
+}
+
+export function floatDiv(a: number, b: number): number {
+  if (b === 0) throw divisionByZero()
+  return a / b
+}
+
+export function intMod(a: number, b: number): number {
+  if (b === 0) throw divisionByZero()
+  return a % b
+}
+
+export function checkedInt(n: number, t: SqlType): number {
+  checkIntRange(n, t)
+  return n
+}
+
+/** Total order used by comparisons and ORDER BY for non-null values of one type. */
+export function compareValues(a: Value, b: Value): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
+  if (typeof a === 'boolean' && typeof b === 'boolean') return a === b ? 0 : a ? 1 : -1
+  if (isInterval(a) && isInterval(b)) return Math.sign(intervalMicros(a) - intervalMicros(b))
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return Buffer.compare(a, b)
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const x = a[i] ?? null
+      const y = b[i] ?? null
+      if (x === null || y === null) {
+        if (x !== y) return x === null ? 1 : -1
+        continue
+      }
+      const c = compareValues(x, y)
+      if (c !== 0) return c
+    }
+    return a.length - b.length
+  }
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0
+}
+
+export function equalValues(a: Value, b: Value): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  return compareValues(a, b) === 0
+}
+
+export const tsPlusInterval = (ts: number, i: Interval): number => addInterval(ts, i, 1)
+export const tsMinusInterval = (ts: number, i: Interval): number => addInterval(ts, i, -1)
+
+export function tsMinusTs(a: number, b: number): Interval {
+  const diff = a - b
+  const days = Math.trunc(diff / MICROS_PER_DAY)
+  return { months: 0, days, micros: diff - days * MICROS_PER_DAY }
+}
+
+export const intervalPlus = (a: Interval, b: Interval): Interval => ({
+  months: a.months + b.months,
+  days: a.days + b.days,
+  micros: a.micros + b.micros,
+})
+export const intervalMinus = (a: Interval, b: Interval): Interval => ({
+  months: a.months - b.months,
+  days: a.days - b.days,
+  micros: a.micros - b.micros,
+})
+export const intervalTimes = (a: Interval, n: number): Interval => ({
+  months: Math.trunc(a.months * n),
+  days: Math.trunc(a.days * n),
+  micros: Math.round(a.micros * n),
+})
+export const intervalNegate = (a: Interval): Interval => ({ months: -a.months, days: -a.days, micros: -a.micros })
+
+const likeCache = new Map<string, RegExp>()
+
+/** SQL LIKE pattern to a RegExp (`%` any run, `_` one char, `\` escapes). Cached per pattern. */
+export function likeRegex(pattern: string, caseInsensitive: boolean): RegExp {
+  const key = (caseInsensitive ? 'i:' : 's:') + pattern
+  let re = likeCache.get(key)
+  if (re === undefined) {
+    let src = ''
+    for (let i = 0; i < pattern.length; i++) {
+      const c = pattern[i]!
+      if (c === '\\' && i + 1 < pattern.length) src += escapeRegex(pattern[++i]!)
+      else if (c === '%') src += '[\\s\\S]*'
+      else if (c === '_') src += '[\\s\\S]'
+      else src += escapeRegex(c)
+    }
+    re = new RegExp(`^${src}$`, caseInsensitive ? 'i' : '')
+    if (likeCache.size > 1000) likeCache.clear()
+    likeCache.set(key, re)
+  }
+  return re
+}
+
+const regexCache = new Map<string, RegExp>()
+
+/** POSIX regex operators (`~`, `~*`): JavaScript's syntax covers what clients send (psql's `^(name)$`). */
+export function posixRegex(pattern: string, caseInsensitive: boolean): RegExp {
+  const key = (caseInsensitive ? 'i:' : 's:') + pattern
+  let re = regexCache.get(key)
+  if (re === undefined) {
+    try {
+      re = new RegExp(pattern, caseInsensitive ? 'i' : '')
+    } catch (err) {
+      throw new SluiceError('execution', '2201B', `invalid regular expression: ${(err as Error).message}`)
+    }
+    if (regexCache.size > 1000) regexCache.clear()
+    regexCache.set(key, re)
+  }
+  return re
+}
+
+const escapeRegex = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+
+/** Casts a non-null value between types, as `CAST(v AS t)` does. */
+export function castValue(v: Value, from: SqlType, to: SqlType): Value {
+  if (from.name === to.name && !!from.element === !!to.element) return v
+  if (to.element) {
+    if (Array.isArray(v)) return v.map((x) => (x === null ? null : castValue(x, from.element ?? from, to.element!)))
+    return parseValue(String(v), to)
+  }
+  switch (to.name) {
+    case 'text':
+    case 'json':
+    case 'jsonb':
+    case 'unknown':
+      return formatValue(v, from)
+    case 'int2':
+    case 'int4':
+    case 'int8':
+      if (typeof v === 'number') {
+        const n = Math.round(v)
+        checkIntRange(n, to)
+        return n
+      }
+      if (typeof v === 'boolean') return v ? 1 : 0
+      return parseValue(String(v), to)
+    case 'float4':
+    case 'float8':
+    case 'numeric':
+      if (typeof v === 'number') return to.name === 'float4' ? Math.fround(v) : v
+      if (typeof v === 'boolean') return v ? 1 : 0
+      return parseValue(String(v), to)
+    case 'bool':
+      if (typeof v === 'number') return v !== 0
+      return parseValue(String(v), to)
+    case 'timestamptz':
+    case 'timestamp':
+      if (typeof v === 'number' && (from.name === 'timestamptz' || from.name === 'timestamp' || from.name === 'date')) return v
+      return parseValue(String(v), to)
+    case 'date':
+      if (typeof v === 'number') return Math.floor(v / MICROS_PER_DAY) * MICROS_PER_DAY
+      return parseValue(String(v), to)
+    case 'interval':
+      if (isInterval(v)) return v
+      return parseValue(String(v), to)
+    case 'bytea':
+      if (Buffer.isBuffer(v)) return v
+      return parseValue(String(v), to)
+  }
+}
+
+const TRUNC_UNITS: Record<string, number> = {
+  microseconds: 1,
+  milliseconds: 1000,
+  second: MICROS_PER_SECOND,
+  minute: MICROS_PER_MINUTE,
+  hour: MICROS_PER_HOUR,
+  day: MICROS_PER_DAY,
+}
+
+export function dateTrunc(unit: string, ts: number): number {
+  const u = unit.toLowerCase()
+  const fixed = TRUNC_UNITS[u]
+  if (fixed !== undefined) return Math.floor(ts / fixed) * fixed
+  const d = new Date(Math.floor(ts / 1000))
+  switch (u) {
+    case 'week': {
+      const day = Math.floor(ts / MICROS_PER_DAY) * MICROS_PER_DAY
+      const dow = (new Date(day / 1000).getUTCDay() + 6) % 7
+      return day - dow * MICROS_PER_DAY
+    }
+    case 'month':
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) * 1000
+    case 'quarter':
+      return Date.UTC(d.getUTCFullYear(), Math.floor(d.getUTCMonth() / 3) * 3, 1) * 1000
+    case 'year':
+      return Date.UTC(d.getUTCFullYear(), 0, 1) * 1000
+    default:
+      throw new SluiceError('execution', SqlState.invalidParameterValue, `unit "${unit}" not recognized for type timestamp`)
+  }
+}
+
+export function extractField(field: string, ts: number): number {
+  const f = field.toLowerCase()
+  const d = new Date(Math.floor(ts / 1000))
+  switch (f) {
+    case 'epoch':
+      return ts / MICROS_PER_SECOND
+    case 'year':
+      return d.getUTCFullYear()
+    case 'month':
+      return d.getUTCMonth() + 1
+    case 'day':
+      return d.getUTCDate()
+    case 'hour':
+      return d.getUTCHours()
+    case 'minute':
+      return d.getUTCMinutes()
+    case 'second':
+      return d.getUTCSeconds() + (ts - Math.floor(ts / MICROS_PER_SECOND) * MICROS_PER_SECOND) / MICROS_PER_SECOND
+    case 'dow':
+      return d.getUTCDay()
+    case 'isodow':
+      return d.getUTCDay() === 0 ? 7 : d.getUTCDay()
+    case 'doy':
+      return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86400000) + 1
+    case 'quarter':
+      return Math.floor(d.getUTCMonth() / 3) + 1
+    case 'milliseconds':
+      return (ts % (60 * MICROS_PER_SECOND)) / 1000
+    case 'microseconds':
+      return ts % (60 * MICROS_PER_SECOND)
+    default:
+      throw new SluiceError('execution', SqlState.invalidParameterValue, `unit "${field}" not recognized for type timestamp`)
+  }
+}
+
+export function roundTo(x: number, digits: number): number {
+  const f = 10 ** digits
+  // Postgres rounds half away from zero.
+  return (Math.sign(x) * Math.round(Math.abs(x) * f)) / f
+}
+
+/** JSON text of a value for json_build_object and friends. */
+export function toJsonValue(v: Value, t: SqlType): unknown {
+  if (v === null) return null
+  if (t.element && Array.isArray(v)) return v.map((x) => toJsonValue(x, t.element!))
+  switch (t.name) {
+    case 'bool':
+    case 'int2':
+    case 'int4':
+    case 'int8':
+    case 'float4':
+    case 'float8':
+    case 'numeric':
+      return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
+    case 'json':
+    case 'jsonb':
+      return typeof v === 'string' ? JSON.parse(v) : v
+    case 'timestamptz':
+      return typeof v === 'number' ? new Date(v / 1000).toISOString().replace('Z', '+00:00') : v
+    default:
+      return formatValue(v, t)
+  }
+}
+
+/** Postgres' json_build_object text: `{"a" : 1, "b" : "x"}` (json keeps its builder's spacing). */
+export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type: SqlType }[]): string {
+  const parts: string[] = []
+  for (const p of pairs) {
+    if (p.key === null) throw new SluiceError('execution', SqlState.invalidParameterValue, 'argument 1 cannot be null')
+    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type))
+    parts.push(`${JSON.stringify(String(p.key))} : ${v}`)
+  }
+  return `{${parts.join(', ')}}`
+}
+
+export function jsonGet(json: string, key: Value, asText: boolean): Value {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return null
+  }
+  const v = typeof key === 'number' ? (Array.isArray(parsed) ? parsed[key] : undefined) : (parsed as Record<string, unknown> | null)?.[String(key)]
+  if (v === undefined || (v === null && asText)) return null
+  if (asText) return typeof v === 'string' ? v : JSON.stringify(v)
+  return JSON.stringify(v)
+}
+
+export function extreme(values: readonly Value[], sign: 1 | -1): Value {
+  let best: Value = null
+  for (const v of values) {
+    if (v === null) continue
+    if (best === null || compareValues(v, best) * sign > 0) best = v
+  }
+  return best
+}
+
+export const md5 = (text: string): string => createHash('md5').update(text).digest('hex')
+
+/** What `version()` answers; clients parse the leading `PostgreSQL <major>.<minor>`. */
+export const VERSION_STRING = 'PostgreSQL 15.0 (Sluice 0.1.0, a streaming SQL engine) on x86_64-pc-linux-gnu, 64-bit'
+
+export const Runtime = {
+  extreme,
+  md5,
+  toJsonValue,
+  versionString: VERSION_STRING,
+  intDiv,
+  floatDiv,
+  intMod,
+  checkedInt,
+  compareValues,
+  equalValues,
+  tsPlusInterval,
+  tsMinusInterval,
+  tsMinusTs,
+  intervalPlus,
+  intervalMinus,
+  intervalTimes,
+  intervalNegate,
+  intervalMicros,
+  likeRegex,
+  posixRegex,
+  castValue,
+  dateTrunc,
+  extractField,
+  roundTo,
+  jsonBuildObject,
+  jsonGet,
+  formatValue,
+}
+export type RuntimeHelpers = typeof Runtime

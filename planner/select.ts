@@ -1,0 +1,232 @@
+/**
+ * Binding of one SELECT block over an already-resolved input scope: WHERE, GROUP BY with aggregates,
+ * HAVING, the select list (with `*` expansion and output names), ORDER BY and LIMIT. Continuous views and
+ * pull queries both use it; they differ only in where the input rows come from.
+ */
+import * as ast from '../parser/ast.ts'
+import { SqlState, planError, type Span } from '../common/errors.ts'
+import { Types, type SqlType } from '../common/types.ts'
+import type { BoundExpr, OutputColumn } from './bound.ts'
+import type { BoundAggregate } from './aggregates.ts'
+import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
+import { Scope } from './scope.ts'
+
+export interface BoundOrder {
+  /** Index into the output row, or an expression over the output row. */
+  readonly expr: BoundExpr
+  readonly descending: boolean
+  readonly nullsFirst: boolean
+}
+
+export interface BoundAggregation {
+  /** Group keys over the input row; the post-aggregation row is exactly these key values. */
+  readonly keys: readonly BoundExpr[]
+  readonly keyNames: readonly string[]
+  readonly aggregates: readonly BoundAggregate[]
+  /** Over the post-aggregation row plus aggregate values. */
+  readonly having: BoundExpr | null
+}
+
+export interface BoundSelect {
+  readonly filter: BoundExpr | null
+  readonly aggregation: BoundAggregation | null
+  /** Over the input row (no aggregation) or the post-aggregation row (with aggregation). */
+  readonly output: readonly BoundExpr[]
+  readonly outputColumns: readonly OutputColumn[]
+  readonly orderBy: readonly BoundOrder[]
+  readonly limit: BoundExpr | null
+  readonly offset: BoundExpr | null
+  readonly distinct: boolean
+}
+
+interface Target {
+  readonly expr: ast.Expr
+  readonly name: string
+  readonly span: Span
+}
+
+/** Output name Postgres would give an unaliased select item. */
+export function defaultName(e: ast.Expr): string {
+  switch (e.kind) {
+    case 'column_ref':
+      return e.name
+    case 'func_call':
+      return e.name
+    case 'cast':
+      return e.expr.kind === 'literal' || e.expr.kind === 'param' ? e.type.name.split(' ')[0]! : defaultName(e.expr)
+    case 'case':
+      return 'case'
+    case 'literal':
+      return e.typeName ? e.typeName.name : '?column?'
+    case 'array':
+      return 'array'
+    case 'subquery':
+      return e.mode === 'exists' ? 'exists' : '?column?'
+    default:
+      return '?column?'
+  }
+}
+
+function expandTargets(select: ast.Select, scope: Scope): Target[] {
+  const out: Target[] = []
+  for (const item of select.targets) {
+    if (item.expr.kind === 'star') {
+      for (const i of scope.expand(item.expr.table, item.expr.span)) {
+        const c = scope.columns[i]!
+        const ref: ast.ColumnRef = { kind: 'column_ref', table: c.table ? [c.table] : [], name: c.name, span: item.span }
+        out.push({ expr: ref, name: c.name, span: item.span })
+      }
+    } else {
+      out.push({ expr: item.expr, name: item.alias ?? defaultName(item.expr), span: item.span })
+    }
+  }
+  return out
+}
+
+export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]): BoundSelect {
+  const base: BindContext = { scope, params, clause: 'WHERE' }
+  const filter = select.where ? coerceTo(bindExpr(select.where, base), Types.bool, spanOf(select.where), 'argument of WHERE') : null
+  const targets = expandTargets(select, scope)
+
+  const aggregates: BoundAggregate[] = []
+  const withAggs: BindContext = { scope, params, aggregates, clause: 'SELECT' }
+  const boundTargets = targets.map((t) => bindExpr(t.expr, withAggs))
+  const having = select.having ? coerceTo(bindExpr(select.having, { ...withAggs, clause: 'HAVING' }), Types.bool, spanOf(select.having), 'argument of HAVING') : null
+
+  const grouped = select.groupBy.length > 0 || aggregates.length > 0 || having !== null
+  const outputColumns = targets.map((t, i): OutputColumn => ({ name: t.name, type: finalType(boundTargets[i]!.type), nullable: true, span: t.span }))
+
+  if (!grouped) {
+    const output = boundTargets.map((b) => (b.type.name === 'unknown' ? coerceTo(b, Types.text, { start: 0, end: 0 }, 'output') : b))
+    return {
+      filter,
+      aggregation: null,
+      output,
+      outputColumns,
+      orderBy: bindOrder(select, targets, output, outputColumns, { scope, params, clause: 'ORDER BY' }, null),
+      limit: bindLimit(select.limit, params, 'LIMIT'),
+      offset: bindLimit(select.offset, params, 'OFFSET'),
+      distinct: select.distinct,
+    }
+  }
+
+  const keyCtx: BindContext = { scope, params, clause: 'GROUP BY' }
+  const keys = select.groupBy.map((g) => bindGroupKey(g, targets, keyCtx))
+  const keyIndex = new Map(keys.map((k, i) => [exprKey(k), i]))
+  const keyNames = keys.map((k, i) => (k.kind === 'column' ? k.name : `key${i}`))
+  const regroup = (e: BoundExpr, span: Span): BoundExpr => rewriteOverKeys(e, keyIndex, keys, scope, span)
+  const output = boundTargets.map((b, i) => regroup(b.type.name === 'unknown' ? coerceTo(b, Types.text, targets[i]!.span, 'output') : b, targets[i]!.span))
+  const aggregation: BoundAggregation = {
+    keys,
+    keyNames,
+    aggregates,
+    having: having === null ? null : regroup(having, spanOf(select.having!)),
+  }
+  return {
+    filter,
+    aggregation,
+    output,
+    outputColumns,
+    orderBy: bindOrder(select, targets, output, outputColumns, withAggs, (e, span) => regroup(e, span)),
+    limit: bindLimit(select.limit, params, 'LIMIT'),
+    offset: bindLimit(select.offset, params, 'OFFSET'),
+    distinct: select.distinct,
+  }
+}
+
+const finalType = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
+
+/** GROUP BY accepts an expression, an output column position (`GROUP BY 1`) or an output alias. */
+function bindGroupKey(g: ast.Expr, targets: readonly Target[], ctx: BindContext): BoundExpr {
+  if (g.kind === 'literal' && g.literalType === 'integer') {
+    const pos = Number(g.value)
+    const t = targets[pos - 1]
+    if (t === undefined) throw planError(SqlState.invalidColumnReference, `GROUP BY position ${pos} is not in select list`, g.span)
+    return bindExpr(t.expr, ctx)
+  }
+  if (g.kind === 'column_ref' && g.table.length === 0 && !ctx.scope.columns.some((c) => c.name === g.name)) {
+    const t = targets.find((x) => x.name === g.name)
+    if (t !== undefined) return bindExpr(t.expr, ctx)
+  }
+  return bindExpr(g, ctx)
+}
+
+/**
+ * After GROUP BY, expressions may only use group keys and aggregates: a sub-expression equal to a key
+ * becomes a reference to that key; any other column is error 42803, as in Postgres.
+ */
+function rewriteOverKeys(e: BoundExpr, keyIndex: Map<string, number>, keys: readonly BoundExpr[], scope: Scope, span: Span): BoundExpr {
+  const hit = keyIndex.get(exprKey(e))
+  if (hit !== undefined && e.kind !== 'const') return { kind: 'column', index: hit, name: keys[hit]!.kind === 'column' ? (keys[hit] as { name: string }).name : `key${hit}`, type: e.type }
+  const r = (x: BoundExpr) => rewriteOverKeys(x, keyIndex, keys, scope, span)
+  switch (e.kind) {
+    case 'column': {
+      const c = scope.columns[e.index]!
+      throw planError(SqlState.groupingError, `column "${c.table ? `${c.table}.` : ''}${c.name}" must appear in the GROUP BY clause or be used in an aggregate function`, span)
+    }
+    case 'const':
+    case 'param':
+    case 'agg_ref':
+      return e
+    case 'call':
+      return { ...e, args: e.args.map(r) }
+    case 'logic':
+      return { ...e, args: e.args.map(r) }
+    case 'case':
+      return { ...e, whens: e.whens.map((w) => ({ when: r(w.when), then: r(w.then) })), else: e.else ? r(e.else) : null }
+    case 'cast':
+    case 'is_null':
+      return { ...e, expr: r(e.expr) }
+    case 'in_list':
+      return { ...e, expr: r(e.expr), list: e.list.map(r) }
+  }
+}
+
+/**
+ * ORDER BY binds against the output first (alias or position), then as an expression over the input;
+ * in the latter case the expression is appended as a hidden output column by the caller's projection.
+ */
+function bindOrder(
+  select: ast.Select,
+  targets: readonly Target[],
+  output: BoundExpr[],
+  outputColumns: readonly OutputColumn[],
+  ctx: BindContext,
+  regroup: ((e: BoundExpr, span: Span) => BoundExpr) | null,
+): BoundOrder[] {
+  return select.orderBy.map((o) => {
+    const descending = o.direction === 'desc'
+    const nullsFirst = o.nulls === undefined ? descending : o.nulls === 'first'
+    const e = o.expr
+    if (e.kind === 'literal' && e.literalType === 'integer') {
+      const pos = Number(e.value)
+      if (pos < 1 || pos > outputColumns.length) throw planError(SqlState.invalidColumnReference, `ORDER BY position ${pos} is not in select list`, e.span)
+      return { expr: outputRef(pos - 1, outputColumns), descending, nullsFirst }
+    }
+    if (e.kind === 'column_ref' && e.table.length === 0) {
+      const pos = targets.findIndex((t) => t.name === e.name)
+      if (pos !== -1 && !(ctx.scope.columns.some((c) => c.name === e.name) && targets[pos]!.expr.kind !== 'column_ref')) {
+        return { expr: outputRef(pos, outputColumns), descending, nullsFirst }
+      }
+    }
+    let bound = bindExpr(e, ctx)
+    if (regroup !== null) bound = regroup(bound, e.span)
+    const key = exprKey(bound)
+    const same = output.findIndex((x) => exprKey(x) === key)
+    if (same !== -1) return { expr: outputRef(same, outputColumns), descending, nullsFirst }
+    // Not in the select list: compute it as a hidden trailing output column.
+    output.push(bound)
+    return { expr: { kind: 'column', index: output.length - 1, name: `order${output.length - 1}`, type: bound.type }, descending, nullsFirst }
+  })
+}
+
+const outputRef = (index: number, cols: readonly OutputColumn[]): BoundExpr => ({ kind: 'column', index, name: cols[index]!.name, type: cols[index]!.type })
+
+function bindLimit(e: ast.Expr | undefined, params: SqlType[], clause: string): BoundExpr | null {
+  if (e === undefined) return null
+  const b = bindExpr(e, { scope: emptyScope, params, clause })
+  if (b.kind === 'const' && b.value === null) return null
+  return coerceTo(b, Types.int8, e.span, `argument of ${clause}`)
+}
+
+const emptyScope = Scope.empty()

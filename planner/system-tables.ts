@@ -1,0 +1,70 @@
+/** Schemas of Sluice's system tables; the executor fills in their rows. */
+import { Types, type Column, type SqlType } from '../common/types.ts'
+
+const col = (name: string, type: SqlType, nullable = true): Column => ({ name, type, nullable })
+
+export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
+  sluice_streams: [
+    col('name', Types.text, false),
+    col('partitions', Types.int4, false),
+    col('key_column', Types.text),
+    col('watermark', Types.text),
+    col('events', Types.int8, false),
+    col('sql', Types.text, false),
+    col('closed', Types.bool, false),
+  ],
+  sluice_queries: [
+    col('name', Types.text, false),
+    col('source', Types.text, false),
+    col('status', Types.text, false),
+    col('events_in', Types.int8, false),
+    col('events_per_second', Types.float8, false),
+    col('lag', Types.int8, false),
+    col('watermark', Types.timestamptz),
+    col('state_keys', Types.int8, false),
+    col('late_events', Types.int8, false),
+    col('last_error', Types.text),
+    col('sql', Types.text, false),
+  ],
+  /** One row per view and source partition: where the view is, where the partition ends, the lag. */
+  sluice_partitions: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('connector', Types.text, false),
+    col('partition', Types.int4, false),
+    col('position', Types.int8, false),
+    col('end_offset', Types.int8, false),
+    col('lag', Types.int8, false),
+  ],
+  sluice_sinks: [
+    col('name', Types.text, false),
+    col('source', Types.text, false),
+    col('topic', Types.text, false),
+    col('mode', Types.text, false),
+    col('status', Types.text, false),
+    col('records_out', Types.int8, false),
+    col('batches_delivered', Types.int8, false),
+    col('batches_pending', Types.int8, false),
+    col('last_error', Types.text),
+    col('sql', Types.text, false),
+  ],
+  sluice_dead_letters: [
+    col('stream', Types.text, false),
+    col('partition', Types.int4, false),
+    col('offset', Types.int8, false),
+    col('reason', Types.text, false),
+    col('raw', Types.text, false),
+    col('received_at', Types.timestamptz, false),
+  ],
+  sluice_late_events: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('partition', Types.int4, false),
+    col('offset', Types.int8, false),
+    col('event_time', Types.timestamptz),
+    col('watermark', Types.timestamptz),
+    col('reason', Types.text, false),
+  ],
+}
+
+export const isSystemTable = (name: string): boolean => name in SYSTEM_TABLES

@@ -1,0 +1,139 @@
+/**
+ * The seam between the wire protocol (server/wire, server/connection) and the session logic that plans and
+ * runs statements (server/session). The connection speaks bytes and protocol states; a Backend speaks
+ * statements and values. Neither knows how the other does its job.
+ */
+import type { SluiceError } from '../common/errors.ts'
+import type { Row, SqlType } from '../common/types.ts'
+
+/** One column of a result, enough for RowDescription. */
+export interface ResultColumn {
+  readonly name: string
+  readonly type: SqlType
+  /** pg_attribute.atttypmod of the column, -1 when none. */
+  readonly typeModifier: number
+  /** OID of the relation the column comes from, 0 if not a plain column. */
+  readonly tableOid: number
+  /** Attribute number in that relation, 0 if not a plain column. */
+  readonly columnNumber: number
+}
+
+/** A statement parsed and planned enough to describe its parameters and result. */
+export interface PreparedStatement {
+  readonly sql: string
+  /** Parameter types, inferred or as given in Parse; `unknown` where nothing could be inferred. */
+  readonly paramTypes: readonly SqlType[]
+  /** Result columns, or null when the statement returns no rows (NoData). */
+  readonly columns: readonly ResultColumn[] | null
+}
+
+/** A parameter value as it arrived in Bind. */
+export interface BoundParam {
+  /** 0 = text, 1 = binary. */
+  readonly format: 0 | 1
+  /** null for SQL NULL. */
+  readonly data: Buffer | null
+}
+
+/** Rows produced lazily, so that portals with a row limit can suspend and resume. */
+export interface RowCursor {
+  /** Up to `max` more rows (max <= 0 means all that remain); done when no rows are left after these. */
+  next(max: number): Promise<{ readonly rows: readonly Row[]; readonly done: boolean }>
+  close(): void
+}
+
+/** What executing a statement produced. */
+export type Outcome =
+  /** Only a CommandComplete with this tag (`CREATE STREAM`, `INSERT 0 5`, `SET`). */
+  | { readonly kind: 'command'; readonly tag: string }
+  /** A result set; `tag(n)` builds the CommandComplete tag once n rows were sent (`SELECT 3`, `FETCH 2`). */
+  | {
+      readonly kind: 'rows'
+      readonly columns: readonly ResultColumn[]
+      readonly cursor: RowCursor
+      readonly tag: (rowCount: number) => string
+    }
+  /** COPY ... FROM STDIN: the connection enters copy-in mode and feeds the data to `sink`. */
+  | {
+      readonly kind: 'copy_in'
+      readonly columnCount: number
+      readonly format: 0 | 1
+      readonly sink: CopyInSink
+    }
+  /** COPY ... TO STDOUT: the connection sends CopyOutResponse, then each chunk as CopyData, then CopyDone. */
+  | {
+      readonly kind: 'copy_out'
+      readonly columnCount: number
+      readonly format: 0 | 1
+      readonly chunks: AsyncIterable<Buffer>
+      readonly tag: (rowCount: number) => string
+      /** Rows sent so far, for the final tag. */
+      readonly rowCount: () => number
+      readonly cancel: () => void
+    }
+  /** An empty query string. */
+  | { readonly kind: 'empty' }
+
+export interface CopyInSink {
+  write(chunk: Buffer): Promise<void>
+  /** End of data; resolves with the CommandComplete tag (`COPY 1000`). */
+  end(): Promise<string>
+  /** The client sent CopyFail or the connection broke: discard what was written. */
+  abort(reason: string): void
+}
+
+export type TransactionStatus = 'I' | 'T' | 'E'
+
+export interface Notice {
+  readonly severity: 'NOTICE' | 'WARNING' | 'INFO' | 'DEBUG' | 'LOG'
+  readonly sqlstate: string
+  readonly message: string
+  readonly detail?: string
+  readonly hint?: string
+}
+
+export interface Notification {
+  readonly processId: number
+  readonly channel: string
+  readonly payload: string
+}
+
+/** One client session's logic. Created by a BackendFactory after startup. */
+export interface Backend {
+  /**
+   * Parses `sql` into one prepared statement per SQL statement (the simple protocol may send several;
+   * the connection rejects more than one in Parse). An empty string gives an empty array.
+   * Throws SluiceError (42601 with a span for syntax errors, 42P01, ...).
+   */
+  prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[]
+  /** Runs a prepared statement with its bound parameters. Throws SluiceError. */
+  execute(statement: PreparedStatement, params: readonly BoundParam[]): Promise<Outcome>
+  /** Status for ReadyForQuery; the backend tracks BEGIN/COMMIT/ROLLBACK and failed transactions itself. */
+  transactionStatus(): TransactionStatus
+  /** Called by the connection when a statement failed, so the backend can enter the failed-transaction state. */
+  statementFailed(error: SluiceError): void
+  /** ParameterStatus values changed by the last statement (after `SET TimeZone`, ...), then cleared. */
+  takeParameterChanges(): ReadonlyMap<string, string>
+  /** Async messages (notices, notifications) to deliver to the client; the connection subscribes once. */
+  onAsync(listener: (message: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void): void
+  /** Cancel the statement running now, if any (CancelRequest with this session's key). */
+  cancel(): void
+  /** The connection is gone. */
+  close(): void
+}
+
+export interface StartupInfo {
+  readonly user: string
+  readonly database: string
+  readonly applicationName: string
+  readonly options: ReadonlyMap<string, string>
+  readonly processId: number
+  readonly remoteAddress: string
+}
+
+export interface BackendFactory {
+  /** Creates the session after authentication; throws SluiceError (e.g. 3D000 unknown database). */
+  open(startup: StartupInfo): Backend
+  /** ParameterStatus values sent at startup (server_version, server_encoding, client_encoding, DateStyle, ...). */
+  initialParameters(startup: StartupInfo): ReadonlyMap<string, string>
+}

@@ -1,0 +1,765 @@
+/**
+ * One client connection speaking the PostgreSQL v3 protocol: startup (trust authentication), the simple
+ * and extended query protocols, COPY in and out, and async notices, all translated into calls on a
+ * Backend. Messages are handled strictly one at a time in arrival order; output is queued and written in
+ * batches (at ReadyForQuery, Flush, whenever the connection waits for input, and every 64 KiB while
+ * streaming rows).
+ */
+import { randomInt } from 'node:crypto'
+import type { Socket } from 'node:net'
+import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
+import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
+import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo } from './backend.ts'
+import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
+import * as W from './wire/writer.ts'
+import { checkResultFormat, encodeCell } from './wire/values.ts'
+
+/** Rows asked of a cursor at a time while streaming. */
+const ROW_BATCH = 256
+/** Queued output beyond which the connection writes and waits for the socket to drain. */
+const FLUSH_THRESHOLD = 64 * 1024
+/** Buffered input beyond which the socket is paused until the connection catches up. */
+const INPUT_HIGH_WATER = 8 * 1024 * 1024
+const INPUT_LOW_WATER = 1024 * 1024
+
+/** Finds connections by their BackendKeyData so a CancelRequest on another socket can reach them. */
+export class CancelRegistry {
+  private readonly byPid = new Map<number, { readonly secretKey: number; readonly cancel: () => void }>()
+
+  /** Allocates an unused positive process id and registers its key. */
+  register(cancel: () => void): { processId: number; secretKey: number } {
+    let processId: number
+    do processId = randomInt(1, 0x7fffffff)
+    while (this.byPid.has(processId))
+    const secretKey = randomInt(-0x80000000, 0x7fffffff)
+    this.byPid.set(processId, { secretKey, cancel })
+    return { processId, secretKey }
+  }
+
+  unregister(processId: number): void {
+    this.byPid.delete(processId)
+  }
+
+  /** Cancels the matching session; a wrong key is ignored silently, as Postgres does. */
+  cancel(processId: number, secretKey: number): boolean {
+    const entry = this.byPid.get(processId)
+    if (entry === undefined || entry.secretKey !== secretKey) return false
+    entry.cancel()
+    return true
+  }
+}
+
+/** A statement created by Parse; `prepared` is null for an empty query string. */
+interface Statement {
+  readonly name: string
+  readonly sql: string
+  readonly prepared: PreparedStatement | null
+  readonly paramTypeOids: readonly number[]
+}
+
+type PortalState =
+  | { readonly kind: 'ready' }
+  | {
+      readonly kind: 'rows'
+      readonly columns: readonly ResultColumn[]
+      readonly formats: readonly number[]
+      readonly cursor: RowCursor
+      readonly tag: (n: number) => string
+      sent: number
+    }
+  | { readonly kind: 'done'; readonly tag: string | null }
+
+/** A portal created by Bind. */
+interface Portal {
+  readonly name: string
+  readonly statement: Statement
+  readonly params: readonly BoundParam[]
+  readonly resultFormats: readonly number[]
+  state: PortalState
+}
+
+/** Thrown out of a handler to end the connection after reporting (protocol violations, startup failures). */
+class Fatal extends Error {
+  constructor(readonly error: SluiceError) {
+    super(error.message)
+  }
+}
+
+const fatal = (error: SluiceError): Fatal => new Fatal(error)
+
+/** Expands Bind format codes (none = all text, one = all alike, else one per item) to one per item. */
+export function expandFormats(codes: readonly number[], count: number, what: string): number[] {
+  for (const c of codes) {
+    if (c !== 0 && c !== 1) throw protocolViolation(`unsupported format code: ${c}`)
+  }
+  if (codes.length === 0) return new Array<number>(count).fill(0)
+  if (codes.length === 1) return new Array<number>(count).fill(codes[0]!)
+  if (codes.length !== count) throw protocolViolation(`bind message has ${codes.length} ${what} formats but ${count} ${what}s`)
+  return [...codes]
+}
+
+/** Types we cannot name on the wire (unresolved literals) go out as text, which is how they are formatted. */
+const wireType = (t: SqlType): SqlType => (t.name === 'unknown' && !t.element ? Types.text : t)
+
+function fieldsOf(columns: readonly ResultColumn[], formats: readonly number[]): W.FieldDescription[] {
+  return columns.map((c, i) => {
+    const t = wireType(c.type)
+    return {
+      name: c.name,
+      tableOid: c.tableOid,
+      columnNumber: c.columnNumber,
+      typeOid: typeOid(t),
+      typeSize: typeSize(t),
+      typeModifier: c.typeModifier,
+      format: formats[i] ?? 0,
+    }
+  })
+}
+
+/** Parses startup `options` (`-c name=value`, `--name=value`) into settings. */
+export function parseStartupOptions(options: string): Map<string, string> {
+  const out = new Map<string, string>()
+  // Backslash escapes a space inside a value, as libpq documents.
+  const words = (options.match(/(?:\\.|[^\s\\])+/g) ?? []).map((w) => w.replace(/\\(.)/g, '$1'))
+  for (let i = 0; i < words.length; i++) {
+    let setting: string | undefined
+    const w = words[i]!
+    if (w === '-c') setting = words[++i]
+    else if (w.startsWith('-c')) setting = w.slice(2)
+    else if (w.startsWith('--')) setting = w.slice(2)
+    if (setting === undefined) continue
+    const eq = setting.indexOf('=')
+    if (eq > 0) out.set(setting.slice(0, eq).replace(/-/g, '_'), setting.slice(eq + 1))
+  }
+  return out
+}
+
+export class Connection {
+  private readonly reader = new FrameReader(true)
+  private out: Buffer[] = []
+  private outBytes = 0
+  private backend: Backend | null = null
+  private processId = 0
+  private closed = false
+  /** We called socket.end(): nothing more may be written. */
+  private ending = false
+  private paused = false
+  /** Resolves the pending `nextFrame` wait when bytes arrive or the socket closes. */
+  private wake: (() => void) | null = null
+  private skipUntilSync = false
+  private readonly statements = new Map<string, Statement>()
+  private readonly portals = new Map<string, Portal>()
+  /** Copy-in sink in use, aborted if the socket goes away. */
+  private copySink: { abort(reason: string): void } | null = null
+  private resolveDone!: () => void
+  /** Settles once the socket is closed and the backend torn down. */
+  readonly done: Promise<void> = new Promise((resolve) => (this.resolveDone = resolve))
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly factory: BackendFactory,
+    private readonly registry: CancelRegistry,
+  ) {
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => {
+      // 'close' follows; nothing to report to a peer that is gone.
+    })
+    socket.on('close', () => this.onClose())
+    void this.run()
+  }
+
+  /** Drops the connection immediately (server shutdown). */
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  private onData(chunk: Buffer): void {
+    this.reader.push(chunk)
+    if (!this.paused && this.reader.bufferedBytes > INPUT_HIGH_WATER) {
+      this.paused = true
+      this.socket.pause()
+    }
+    this.wakeUp()
+  }
+
+  private wakeUp(): void {
+    const w = this.wake
+    this.wake = null
+    w?.()
+  }
+
+  private onClose(): void {
+    if (this.closed) return
+    this.closed = true
+    this.wakeUp()
+    this.copySink?.abort('connection closed')
+    this.copySink = null
+    for (const p of this.portals.values()) closePortal(p)
+    this.portals.clear()
+    if (this.processId !== 0) this.registry.unregister(this.processId)
+    try {
+      this.backend?.close()
+    } catch {
+      // Teardown failures have no one to be reported to.
+    }
+    this.resolveDone()
+  }
+
+  /** The next complete frame, or null once the socket is closed. Flushes output before waiting. */
+  private async nextFrame(): Promise<Frame | null> {
+    for (;;) {
+      if (this.closed || this.ending) return null
+      const frame = this.reader.next()
+      if (frame !== null) {
+        if (this.paused && this.reader.bufferedBytes < INPUT_LOW_WATER) this.resume()
+        return frame
+      }
+      // An incomplete frame needs more bytes whatever the buffer size.
+      if (this.paused) this.resume()
+      this.flush()
+      await new Promise<void>((resolve) => (this.wake = resolve))
+    }
+  }
+
+  private resume(): void {
+    this.paused = false
+    this.socket.resume()
+  }
+
+  private async nextMessage(): Promise<FrontendMessage | null> {
+    const frame = await this.nextFrame()
+    if (frame === null) return null
+    if (frame.kind !== 'message') throw fatal(protocolViolation('unexpected startup packet'))
+    try {
+      return decodeFrontend(frame.type, frame.body)
+    } catch (err) {
+      throw fatal(toSluiceError(err))
+    }
+  }
+
+  private send(message: Buffer): void {
+    if (this.closed || this.ending) return
+    this.out.push(message)
+    this.outBytes += message.length
+  }
+
+  private flush(): void {
+    if (this.out.length === 0) return
+    if (!this.closed && !this.ending) this.socket.write(this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes))
+    this.out = []
+    this.outBytes = 0
+  }
+
+  /** Writes queued output once it is large, and waits while the client is not reading. */
+  private async flushIfLarge(): Promise<void> {
+    if (this.outBytes < FLUSH_THRESHOLD) return
+    this.flush()
+    if (this.closed || !this.socket.writableNeedDrain) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done)
+        this.socket.off('close', done)
+        resolve()
+      }
+      this.socket.on('drain', done)
+      this.socket.on('close', done)
+    })
+  }
+
+  private async run(): Promise<void> {
+    try {
+      if (!(await this.startup())) return
+      for (;;) {
+        const message = await this.nextMessage()
+        if (message === null) return
+        if (message.type === 'terminate') {
+          this.endSocket()
+          return
+        }
+        if (this.skipUntilSync && message.type !== 'sync') continue
+        await this.dispatch(message)
+      }
+    } catch (err) {
+      const error = err instanceof Fatal ? err.error : toSluiceError(err)
+      this.hangUp(error)
+    }
+  }
+
+  /** Sends a FATAL error and closes the socket. */
+  private hangUp(error: SluiceError): void {
+    if (this.closed) return
+    this.send(W.errorResponse(W.errorFieldsOf(error, 'FATAL')))
+    this.endSocket()
+  }
+
+  /** Flushes what is queued and closes our side; the socket is destroyed if the peer lingers. */
+  private endSocket(): void {
+    if (this.ending) return
+    this.flush()
+    this.ending = true
+    this.socket.end()
+    setTimeout(() => this.socket.destroy(), 2000).unref()
+  }
+
+  // ---- startup ------------------------------------------------------------------------------------
+
+  /** Handles SSL/GSS negotiation, cancel requests and the StartupMessage; true once the session is ready. */
+  private async startup(): Promise<boolean> {
+    for (;;) {
+      const frame = await this.nextFrame()
+      if (frame === null) return false
+      let packet
+      try {
+        packet = decodeStartup(frame.body)
+      } catch (err) {
+        throw fatal(toSluiceError(err))
+      }
+      switch (packet.kind) {
+        case 'ssl_request':
+        case 'gssenc_request':
+          // No encryption offered; the client goes on in plain text with a new startup packet.
+          if (!this.closed && !this.ending) this.socket.write('N')
+          continue
+        case 'cancel_request':
+          this.registry.cancel(packet.processId, packet.secretKey)
+          this.endSocket()
+          return false
+        case 'startup':
+          this.reader.expectStartup = false
+          if (packet.major !== 3) {
+            throw fatal(
+              new SluiceError('protocol', SqlState.featureNotSupported, `unsupported frontend protocol ${packet.major}.${packet.minor}: server supports 3.0 to 3.0`),
+            )
+          }
+          this.openSession(packet.minor, packet.params)
+          return true
+        default:
+          return assertNever(packet, 'startup packet')
+      }
+    }
+  }
+
+  private openSession(minor: number, params: ReadonlyMap<string, string>): void {
+    const user = params.get('user')
+    if (user === undefined || user === '') {
+      throw fatal(new SluiceError('auth', SqlState.invalidAuthorization, 'no PostgreSQL user name specified in startup packet'))
+    }
+    const unrecognized = [...params.keys()].filter((k) => k.startsWith('_pq_.'))
+    if (minor > 0 || unrecognized.length > 0) this.send(W.negotiateProtocolVersion(0, unrecognized))
+    const options = new Map<string, string>()
+    for (const [k, v] of params) {
+      if (k !== 'user' && k !== 'database' && k !== 'options' && !k.startsWith('_pq_.')) options.set(k, v)
+    }
+    for (const [k, v] of parseStartupOptions(params.get('options') ?? '')) options.set(k, v)
+    const key = this.registry.register(() => this.backend?.cancel())
+    this.processId = key.processId
+    const info: StartupInfo = {
+      user,
+      database: params.get('database') || user,
+      applicationName: params.get('application_name') ?? '',
+      options,
+      processId: key.processId,
+      remoteAddress: this.socket.remoteAddress ?? '',
+    }
+    let backend: Backend
+    let initial: ReadonlyMap<string, string>
+    try {
+      initial = this.factory.initialParameters(info)
+      backend = this.factory.open(info)
+    } catch (err) {
+      throw fatal(toSluiceError(err))
+    }
+    this.backend = backend
+    if (this.closed) {
+      // The socket went away while we were opening: tear down what was just created.
+      backend.close()
+      return
+    }
+    this.send(W.authenticationOk())
+    for (const [name, value] of initial) this.send(W.parameterStatus(name, value))
+    this.send(W.backendKeyData(key.processId, key.secretKey))
+    backend.onAsync((m) => {
+      if (m.kind === 'notice') {
+        const n = m.notice
+        this.send(W.noticeResponse({ severity: n.severity, code: n.sqlstate, message: n.message, detail: n.detail, hint: n.hint }))
+      } else {
+        this.send(W.notificationResponse(m.notification.processId, m.notification.channel, m.notification.payload))
+      }
+      // While idle, nobody else will flush.
+      if (this.wake !== null) this.flush()
+    })
+    this.send(W.readyForQuery('I'))
+    this.flush()
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------------------
+
+  private async dispatch(message: FrontendMessage): Promise<void> {
+    switch (message.type) {
+      case 'query':
+        return this.simpleQuery(message.sql)
+      case 'parse':
+        return this.extended(message.sql, () => this.parse(message.name, message.sql, message.paramTypeOids))
+      case 'bind':
+        return this.extended(undefined, () => this.bind(message))
+      case 'describe':
+        return this.extended(undefined, () => this.describe(message.target, message.name))
+      case 'execute':
+        return this.extended(this.portals.get(message.portal)?.statement.sql, () => this.execute(message.portal, message.maxRows))
+      case 'close':
+        return this.extended(undefined, () => this.close(message.target, message.name))
+      case 'sync':
+        return this.sync()
+      case 'flush':
+        return this.flush()
+      case 'copy_data':
+      case 'copy_done':
+      case 'copy_fail':
+        // Leftovers of a COPY that already failed: Postgres drops them silently.
+        return
+      case 'password':
+        throw fatal(protocolViolation('unexpected password message'))
+      case 'terminate':
+        return
+      default:
+        return assertNever(message, 'frontend message')
+    }
+  }
+
+  private get session(): Backend {
+    if (this.backend === null) throw fatal(protocolViolation('no session'))
+    return this.backend
+  }
+
+  /** Reports an error for the current statement (ERROR severity, position into `sql`). */
+  private reportError(err: unknown, sql: string | undefined): void {
+    if (err instanceof Fatal) throw err
+    const error = toSluiceError(err)
+    this.send(W.errorResponse(W.errorFieldsOf(error, 'ERROR', sql)))
+    try {
+      this.session.statementFailed(error)
+    } catch {
+      // The backend failing to record a failure must not take the connection down.
+    }
+  }
+
+  private sendParameterChanges(): void {
+    for (const [name, value] of this.session.takeParameterChanges()) this.send(W.parameterStatus(name, value))
+  }
+
+  // ---- simple query protocol ----------------------------------------------------------------------
+
+  private async simpleQuery(sql: string): Promise<void> {
+    // A simple Query destroys the unnamed statement and portal, as in Postgres.
+    this.statements.delete('')
+    this.dropPortal('')
+    try {
+      const statements = this.session.prepare(sql, [])
+      if (statements.length === 0) this.send(W.emptyQueryResponse())
+      for (const statement of statements) {
+        const outcome = await this.session.execute(statement, [])
+        try {
+          await this.deliver(outcome, null)
+        } finally {
+          this.sendParameterChanges()
+        }
+        if (this.closed) return
+      }
+    } catch (err) {
+      this.reportError(err, sql)
+      this.sendParameterChanges()
+    }
+    this.send(W.readyForQuery(this.session.transactionStatus()))
+    this.flush()
+  }
+
+  /**
+   * Sends a complete outcome as the simple protocol does (RowDescription first, all rows). `formats`
+   * is null there; the extended protocol goes through `executePortal` instead for rows.
+   */
+  private async deliver(outcome: Outcome, formats: readonly number[] | null): Promise<void> {
+    switch (outcome.kind) {
+      case 'command':
+        this.send(W.commandComplete(outcome.tag))
+        return
+      case 'empty':
+        this.send(W.emptyQueryResponse())
+        return
+      case 'rows': {
+        const resolved = formats ?? outcome.columns.map(() => 0)
+        if (formats === null) this.send(W.rowDescription(fieldsOf(outcome.columns, resolved)))
+        try {
+          const { sent } = await this.streamRows(outcome.columns, resolved, outcome.cursor, 0)
+          this.send(W.commandComplete(outcome.tag(sent)))
+        } finally {
+          outcome.cursor.close()
+        }
+        return
+      }
+      case 'copy_in':
+        return this.copyIn(outcome)
+      case 'copy_out':
+        return this.copyOut(outcome)
+      default:
+        return assertNever(outcome, 'outcome')
+    }
+  }
+
+  /** Sends up to `limit` rows (0 = all); `done` is false when the cursor may have more. */
+  private async streamRows(
+    columns: readonly ResultColumn[],
+    formats: readonly number[],
+    cursor: RowCursor,
+    limit: number,
+  ): Promise<{ sent: number; done: boolean }> {
+    let sent = 0
+    const types = columns.map((c) => c.type)
+    for (;;) {
+      const want = limit > 0 ? Math.min(ROW_BATCH, limit - sent) : ROW_BATCH
+      const batch = await cursor.next(want)
+      for (const row of batch.rows) {
+        const cells = new Array<string | Buffer | null>(types.length)
+        for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0)
+        this.send(W.dataRow(cells))
+      }
+      sent += batch.rows.length
+      if (batch.done) return { sent, done: true }
+      if (limit > 0 && sent >= limit) return { sent, done: false }
+      await this.flushIfLarge()
+      if (this.closed || this.ending) return { sent, done: true }
+    }
+  }
+
+  private async copyIn(outcome: Extract<Outcome, { kind: 'copy_in' }>): Promise<void> {
+    const sink = outcome.sink
+    this.copySink = sink
+    this.send(W.copyInResponse(outcome.format, outcome.columnCount))
+    this.flush()
+    try {
+      for (;;) {
+        const message = await this.nextMessage()
+        if (message === null) return // onClose aborted the sink
+        switch (message.type) {
+          case 'copy_data':
+            await sink.write(message.data)
+            continue
+          case 'copy_done': {
+            this.copySink = null
+            this.send(W.commandComplete(await sink.end()))
+            return
+          }
+          case 'copy_fail':
+            throw new SluiceError('execution', SqlState.queryCanceled, `COPY from stdin failed: ${message.message}`)
+          case 'flush':
+          case 'sync':
+            // Ignored during copy-in, as the protocol says.
+            continue
+          case 'terminate':
+            this.endSocket()
+            throw new SluiceError('protocol', SqlState.protocolViolation, 'terminated during COPY from stdin')
+          default:
+            throw protocolViolation(`unexpected message type "${message.type}" during COPY from stdin`)
+        }
+      }
+    } catch (err) {
+      if (this.copySink !== null) {
+        const reason = err instanceof Error ? err.message : String(err)
+        this.copySink = null
+        sink.abort(reason)
+      }
+      throw err
+    }
+  }
+
+  private async copyOut(outcome: Extract<Outcome, { kind: 'copy_out' }>): Promise<void> {
+    this.send(W.copyOutResponse(outcome.format, outcome.columnCount))
+    try {
+      for await (const chunk of outcome.chunks) {
+        this.send(W.copyData(chunk))
+        await this.flushIfLarge()
+        if (this.closed || this.ending) {
+          outcome.cancel()
+          return
+        }
+      }
+    } catch (err) {
+      outcome.cancel()
+      throw err
+    }
+    this.send(W.copyDone())
+    this.send(W.commandComplete(outcome.tag(outcome.rowCount())))
+  }
+
+  // ---- extended query protocol --------------------------------------------------------------------
+
+  /** Runs an extended-protocol step; on error reports it and discards messages until Sync. */
+  private async extended(sql: string | undefined, step: () => void | Promise<void>): Promise<void> {
+    try {
+      await step()
+    } catch (err) {
+      this.reportError(err, sql)
+      this.skipUntilSync = true
+    }
+  }
+
+  private parse(name: string, sql: string, paramTypeOids: readonly number[]): void {
+    if (name !== '' && this.statements.has(name)) {
+      throw new SluiceError('plan', '42P05', `prepared statement "${name}" already exists`)
+    }
+    const prepared = this.session.prepare(sql, paramTypeOids)
+    if (prepared.length > 1) throw new SluiceError('syntax', SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement')
+    this.statements.set(name, { name, sql, prepared: prepared[0] ?? null, paramTypeOids })
+    this.send(W.parseComplete())
+  }
+
+  private statement(name: string): Statement {
+    const s = this.statements.get(name)
+    if (s === undefined) throw new SluiceError('plan', SqlState.invalidSqlStatementName, `prepared statement "${name}" does not exist`)
+    return s
+  }
+
+  private portal(name: string): Portal {
+    const p = this.portals.get(name)
+    if (p === undefined) throw new SluiceError('plan', SqlState.invalidCursorName, `portal "${name}" does not exist`)
+    return p
+  }
+
+  private bind(message: Extract<FrontendMessage, { type: 'bind' }>): void {
+    const statement = this.statement(message.statement)
+    const paramTypes = statement.prepared?.paramTypes ?? []
+    if (message.params.length !== paramTypes.length) {
+      throw protocolViolation(
+        `bind message supplies ${message.params.length} parameters, but prepared statement "${statement.name}" requires ${paramTypes.length}`,
+      )
+    }
+    const paramFormats = expandFormats(message.paramFormats, message.params.length, 'parameter')
+    const columns = statement.prepared?.columns ?? null
+    if (columns !== null) {
+      const formats = expandFormats(message.resultFormats, columns.length, 'result')
+      columns.forEach((c, i) => checkResultFormat(wireType(c.type), formats[i]!, c.name))
+    } else if (message.resultFormats.some((f) => f !== 0 && f !== 1)) {
+      throw protocolViolation(`unsupported format code: ${message.resultFormats.find((f) => f !== 0 && f !== 1)}`)
+    }
+    if (message.portal !== '' && this.portals.has(message.portal)) {
+      throw new SluiceError('plan', '42P03', `cursor "${message.portal}" already exists`)
+    }
+    this.dropPortal(message.portal)
+    const params: BoundParam[] = message.params.map((data, i) => ({ format: paramFormats[i] === 1 ? 1 : 0, data }))
+    this.portals.set(message.portal, { name: message.portal, statement, params, resultFormats: message.resultFormats, state: { kind: 'ready' } })
+    this.send(W.bindComplete())
+  }
+
+  private describe(target: 'S' | 'P', name: string): void {
+    if (target === 'S') {
+      const s = this.statement(name)
+      const types = s.prepared?.paramTypes ?? []
+      this.send(W.parameterDescription(types.map((t, i) => (t.name === 'unknown' && !t.element ? s.paramTypeOids[i] || typeOid(Types.text) : typeOid(t)))))
+      const columns = s.prepared?.columns ?? null
+      this.send(columns === null ? W.noData() : W.rowDescription(fieldsOf(columns, columns.map(() => 0))))
+      return
+    }
+    const p = this.portal(name)
+    const columns = p.state.kind === 'rows' ? p.state.columns : (p.statement.prepared?.columns ?? null)
+    if (columns === null) this.send(W.noData())
+    else this.send(W.rowDescription(fieldsOf(columns, expandFormats(p.resultFormats, columns.length, 'result'))))
+  }
+
+  private async execute(portalName: string, maxRows: number): Promise<void> {
+    const portal = this.portal(portalName)
+    try {
+      await this.executePortal(portal, maxRows)
+    } catch (err) {
+      // A failed portal cannot be resumed.
+      closePortal(portal)
+      portal.state = { kind: 'done', tag: null }
+      throw err
+    } finally {
+      this.sendParameterChanges()
+    }
+  }
+
+  private async executePortal(portal: Portal, maxRows: number): Promise<void> {
+    const state = portal.state
+    if (state.kind === 'done') {
+      if (state.tag === null) this.send(W.emptyQueryResponse())
+      else this.send(W.commandComplete(state.tag))
+      return
+    }
+    if (state.kind === 'rows') return this.resumeRows(portal, state, maxRows)
+    const prepared = portal.statement.prepared
+    if (prepared === null) {
+      portal.state = { kind: 'done', tag: null }
+      this.send(W.emptyQueryResponse())
+      return
+    }
+    const outcome = await this.session.execute(prepared, portal.params)
+    if (outcome.kind !== 'rows') {
+      portal.state = { kind: 'done', tag: outcome.kind === 'command' ? outcome.tag : null }
+      return this.deliver(outcome, [])
+    }
+    let formats: number[]
+    try {
+      formats = expandFormats(portal.resultFormats, outcome.columns.length, 'result')
+      outcome.columns.forEach((c, i) => checkResultFormat(wireType(c.type), formats[i]!, c.name))
+    } catch (err) {
+      outcome.cursor.close()
+      throw err
+    }
+    const rows = { kind: 'rows' as const, columns: outcome.columns, formats, cursor: outcome.cursor, tag: outcome.tag, sent: 0 }
+    portal.state = rows
+    return this.resumeRows(portal, rows, maxRows)
+  }
+
+  private async resumeRows(portal: Portal, state: Extract<PortalState, { kind: 'rows' }>, maxRows: number): Promise<void> {
+    const { sent, done } = await this.streamRows(state.columns, state.formats, state.cursor, maxRows)
+    state.sent += sent
+    if (!done) {
+      this.send(W.portalSuspended())
+      return
+    }
+    state.cursor.close()
+    this.send(W.commandComplete(state.tag(state.sent)))
+    portal.state = { kind: 'done', tag: state.tag(0) }
+  }
+
+  private close(target: 'S' | 'P', name: string): void {
+    if (target === 'S') {
+      const s = this.statements.get(name)
+      if (s !== undefined) {
+        this.statements.delete(name)
+        // Closing a statement closes the portals made from it.
+        for (const p of [...this.portals.values()]) if (p.statement === s) this.dropPortal(p.name)
+      }
+    } else {
+      this.dropPortal(name)
+    }
+    this.send(W.closeComplete())
+  }
+
+  private dropPortal(name: string): void {
+    const p = this.portals.get(name)
+    if (p === undefined) return
+    closePortal(p)
+    this.portals.delete(name)
+  }
+
+  private sync(): void {
+    this.skipUntilSync = false
+    const status = this.session.transactionStatus()
+    // Outside a transaction block the implicit transaction ends here, and its portals with it.
+    if (status === 'I') for (const name of [...this.portals.keys()]) this.dropPortal(name)
+    this.send(W.readyForQuery(status))
+    this.flush()
+  }
+}
+
+function closePortal(p: Portal): void {
+  if (p.state.kind === 'rows') {
+    try {
+      p.state.cursor.close()
+    } catch {
+      // A cursor failing to close leaves nothing for us to do.
+    }
+  }
+}

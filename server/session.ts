@@ -1,0 +1,354 @@
+/**
+ * One client session: turns statements into engine calls and results. DDL goes to the engine (deployed
+ * into the running loop), INSERT appends to a stream, SELECT runs a pull query, SET/SHOW/BEGIN keep the
+ * session state drivers expect.
+ */
+import { SluiceError, SqlState, assertNever, planError, unsupported } from '../common/errors.ts'
+import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } from '../common/types.ts'
+import type * as ast from '../parser/ast.ts'
+import { parseStatements } from '../parser/index.ts'
+import { planPull, type PullPlan } from '../planner/pull-plan.ts'
+import { planInsert } from '../planner/insert-plan.ts'
+import { explainView } from '../planner/view-plan.ts'
+import { compileProjection } from '../planner/compile.ts'
+import type { EvalContext } from '../planner/runtime.ts'
+import { VERSION_STRING } from '../planner/runtime.ts'
+import type { Engine } from '../executor/engine.ts'
+import { runSelect } from '../executor/pull.ts'
+import { systemTableRows } from '../executor/system-tables.ts'
+import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
+import { decodeParam } from './wire/values.ts'
+import { explainPull } from './explain.ts'
+import { arrayCursor } from './row-cursor.ts'
+
+/** ParameterStatus values sent at startup and the SHOW defaults. */
+export const INITIAL_PARAMETERS: ReadonlyMap<string, string> = new Map([
+  ['server_version', '15.0'],
+  ['server_encoding', 'UTF8'],
+  ['client_encoding', 'UTF8'],
+  ['DateStyle', 'ISO, MDY'],
+  ['TimeZone', 'UTC'],
+  ['integer_datetimes', 'on'],
+  ['standard_conforming_strings', 'on'],
+  ['IntervalStyle', 'postgres'],
+  ['is_superuser', 'on'],
+  ['application_name', ''],
+  ['default_transaction_read_only', 'off'],
+  ['in_hot_standby', 'off'],
+])
+
+/** Settings whose changes are reported to the client with ParameterStatus, as Postgres does. */
+const REPORTED = new Set(['client_encoding', 'datestyle', 'timezone', 'application_name', 'intervalstyle', 'standard_conforming_strings', 'is_superuser'])
+
+const EXTRA_SETTINGS: Record<string, string> = {
+  transaction_isolation: 'read committed',
+  transaction_read_only: 'off',
+  default_transaction_isolation: 'read committed',
+  extra_float_digits: '1',
+  search_path: '"$user", public',
+  max_identifier_length: '63',
+  lc_collate: 'C',
+  lc_ctype: 'C',
+  statement_timeout: '0',
+  server_version_num: '150000',
+}
+
+interface SluicePrepared extends PreparedStatement {
+  readonly statement: ast.Statement | null
+  readonly text: string
+}
+
+const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
+const columnsOf = (cols: readonly Column[] | readonly { name: string; type: SqlType }[]): ResultColumn[] => cols.map((c) => column(c.name, c.type))
+
+
+const rowsOutcome = (columns: readonly ResultColumn[], rows: readonly Row[], verb = 'SELECT'): Outcome => ({
+  kind: 'rows',
+  columns,
+  cursor: arrayCursor(rows),
+  tag: (n) => `${verb} ${n}`,
+})
+
+export class Session implements Backend {
+  private readonly settings = new Map<string, string>()
+  private status: TransactionStatus = 'I'
+  private readonly parameterChanges = new Map<string, string>()
+  private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly startup: StartupInfo,
+  ) {
+    for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
+    for (const [k, v] of Object.entries(EXTRA_SETTINGS)) this.settings.set(k, v)
+    this.settings.set('application_name', startup.applicationName)
+    this.settings.set('session_authorization', startup.user)
+  }
+
+  private evalContext(): EvalContext {
+    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId } as EvalContext
+  }
+
+  prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {
+    const given = paramTypeOids.map((oid) => (oid === 0 ? Types.unknown : (typeFromOid(oid) ?? Types.unknown)))
+    const parsed = parseStatements(sql)
+    return parsed.map((p): SluicePrepared => {
+      // Several statements come only in a simple query, which is described as each one runs: a later
+      // statement may use what an earlier one creates (CREATE STREAM s ...; INSERT INTO s ...).
+      if (parsed.length > 1) return { sql, statement: p.statement, text: p.text, paramTypes: [], columns: null }
+      const described = this.describe(p.statement, given)
+      return { sql, statement: p.statement, text: p.text, paramTypes: described.params, columns: described.columns }
+    })
+  }
+
+  /** Parameter and result types of a statement, as Describe reports them. */
+  private describe(s: ast.Statement, given: readonly SqlType[]): { params: SqlType[]; columns: ResultColumn[] | null } {
+    switch (s.kind) {
+      case 'query': {
+        const plan = planPull(s.query, this.engine.catalog, given)
+        return { params: plan.paramTypes.map(known), columns: columnsOf(plan.select.outputColumns) }
+      }
+      case 'insert':
+        return { params: planInsert(s, this.engine.catalog, given).paramTypes.map(known), columns: null }
+      case 'show':
+        return { params: [], columns: this.showColumns(s.name) }
+      case 'explain':
+        return { params: [], columns: [column('QUERY PLAN', Types.text)] }
+      default:
+        return { params: given.map(known), columns: null }
+    }
+  }
+
+  async execute(statement: PreparedStatement, params: readonly BoundParam[]): Promise<Outcome> {
+    const prepared = statement as SluicePrepared
+    const s = prepared.statement
+    if (s === null) return { kind: 'empty' }
+    if (this.status === 'E' && !(s.kind === 'transaction' && s.op !== 'begin')) {
+      throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
+    }
+    const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text))
+    return this.run(s, prepared.text, values)
+  }
+
+  private async run(s: ast.Statement, text: string, params: readonly Value[]): Promise<Outcome> {
+    switch (s.kind) {
+      case 'create_stream': {
+        const r = await this.engine.createStream(s, text)
+        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, '42P07')
+        return { kind: 'command', tag: 'CREATE STREAM' }
+      }
+      case 'create_view': {
+        const r = await this.engine.createView(s, text)
+        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, '42P07')
+        return { kind: 'command', tag: 'CREATE MATERIALIZED VIEW' }
+      }
+      case 'drop':
+        return this.drop(s)
+      case 'create_sink': {
+        const r = await this.engine.createSink(s, text)
+        if (r === 'exists') this.notice(`sink "${s.name.parts.at(-1)}" already exists, skipping`, '42710')
+        return { kind: 'command', tag: 'CREATE SINK' }
+      }
+      case 'alter_stream':
+        await this.engine.closeStream(s.name.parts.at(-1) ?? '', s.name.span)
+        return { kind: 'command', tag: 'ALTER STREAM' }
+      case 'insert':
+        return this.insert(s, params)
+      case 'query':
+        return this.select(s.query, params)
+      case 'show':
+        return rowsOutcome(this.showColumns(s.name), await this.show(s.name), 'SHOW')
+      case 'set':
+        return this.set(s)
+      case 'explain':
+        return rowsOutcome([column('QUERY PLAN', Types.text)], this.explain(s.statement).map((l) => [l]), 'EXPLAIN')
+      case 'transaction':
+        return this.transaction(s)
+      case 'utility':
+        return { kind: 'command', tag: s.tag }
+      default:
+        return assertNever(s, 'statement')
+    }
+  }
+
+  private async drop(s: ast.Drop): Promise<Outcome> {
+    if (s.objectKind === 'sink') {
+      for (const n of s.names) {
+        const name = n.parts[n.parts.length - 1]!
+        if (!(await this.engine.dropSink(name, s.ifExists, n.span))) this.notice(`sink "${name}" does not exist, skipping`, '00000')
+      }
+      return { kind: 'command', tag: 'DROP SINK' }
+    }
+    if (s.objectKind !== 'stream' && s.objectKind !== 'view') throw unsupported(`DROP ${s.objectKind.toUpperCase()} is not supported yet`, s.span)
+    for (const n of s.names) {
+      const name = n.parts[n.parts.length - 1]!
+      const dropped = await this.engine.drop(s.objectKind, name, s.ifExists, s.cascade, n.span)
+      if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, '00000')
+    }
+    return { kind: 'command', tag: s.objectKind === 'stream' ? 'DROP STREAM' : 'DROP MATERIALIZED VIEW' }
+  }
+
+  private async insert(s: ast.Insert, params: readonly Value[]): Promise<Outcome> {
+    const plan = planInsert(s, this.engine.catalog, [])
+    const ctx = this.evalContext()
+    let values: Row[]
+    if (plan.source.kind === 'values') {
+      values = plan.source.rows.map((exprs) => compileProjection(exprs)([], params, ctx))
+    } else {
+      values = await this.pullRows(plan.source.plan, params, ctx)
+    }
+    const rows = values.map((v) => plan.mapping.map((i) => (i === -1 ? null : (v[i] ?? null))))
+    const n = await this.engine.insert(plan.stream.name, rows)
+    return { kind: 'command', tag: `INSERT 0 ${n}` }
+  }
+
+  private async select(q: ast.Query, params: readonly Value[]): Promise<Outcome> {
+    const plan = planPull(q, this.engine.catalog, params.map(() => Types.unknown))
+    const rows = await this.pullRows(plan, params, this.evalContext())
+    return rowsOutcome(columnsOf(plan.select.outputColumns), rows)
+  }
+
+  private async pullRows(plan: PullPlan, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {
+    const src = plan.source
+    switch (src.kind) {
+      case 'none':
+        return runSelect(plan.select, [[]], params, ctx)
+      case 'view':
+        await this.engine.waitCaughtUp(src.name)
+        return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx)
+      case 'stream':
+        return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx)
+      case 'system':
+        return runSelect(plan.select, await systemTableRows(this.engine, src.name), params, ctx)
+    }
+  }
+
+  private showColumns(name: string): ResultColumn[] {
+    switch (name) {
+      case 'streams':
+        return [column('name', Types.text), column('partitions', Types.int4), column('columns', Types.text)]
+      case 'materialized views':
+      case 'views':
+        return [column('name', Types.text), column('source', Types.text), column('status', Types.text)]
+      case 'queries':
+        return [column('name', Types.text), column('status', Types.text), column('events_in', Types.int8), column('lag', Types.int8), column('last_error', Types.text)]
+      case 'all':
+        return [column('name', Types.text), column('setting', Types.text), column('description', Types.text)]
+      default:
+        return [column(name, Types.text)]
+    }
+  }
+
+  private async show(name: string): Promise<Row[]> {
+    switch (name) {
+      case 'streams':
+        return this.engine.catalog.streams().map((s) => [s.name, s.partitions, s.columns.map((c) => c.name).join(', ')])
+      case 'materialized views':
+      case 'views':
+        return this.engine.catalog.views().map((v) => [v.name, v.plan.source.name, this.engine.query(v.name)?.status ?? 'unknown'])
+      case 'queries':
+        return (await systemTableRows(this.engine, 'sluice_queries')).map((r) => [r[0]!, r[2]!, r[3]!, r[5]!, r[9] ?? null])
+      case 'all':
+        return [...this.settings.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v, ''])
+      default: {
+        const v = this.settings.get(name.toLowerCase())
+        if (v === undefined) {
+          if (name === 'server_version') return [['15.0']]
+          throw planError(SqlState.undefinedObject, `unrecognized configuration parameter "${name}"`)
+        }
+        return [[v]]
+      }
+    }
+  }
+
+  private set(s: ast.SetVariable): Outcome {
+    const key = s.name.toLowerCase()
+    const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
+    if (key === 'all' && s.value === null) {
+      for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
+      return { kind: 'command', tag: 'RESET' }
+    }
+    this.settings.set(key, value)
+    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
+    return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
+  }
+
+  private transaction(s: ast.Transaction): Outcome {
+    switch (s.op) {
+      case 'begin':
+        if (this.status !== 'I') this.notice('there is already a transaction in progress', '25001')
+        this.status = 'T'
+        return { kind: 'command', tag: 'BEGIN' }
+      case 'commit': {
+        const failed = this.status === 'E'
+        if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
+        this.status = 'I'
+        return { kind: 'command', tag: failed ? 'ROLLBACK' : 'COMMIT' }
+      }
+      case 'rollback':
+        if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
+        this.status = 'I'
+        return { kind: 'command', tag: 'ROLLBACK' }
+    }
+  }
+
+  private explain(s: ast.Statement): string[] {
+    switch (s.kind) {
+      case 'create_view': {
+        const def = this.engine.viewDef(s, 0, '')
+        return explainView(def.name, def.plan)
+      }
+      case 'query':
+        return explainPull(planPull(s.query, this.engine.catalog, []))
+      case 'create_stream':
+        return [`CreateStream ${s.name.parts.at(-1)} (${s.columns.length} columns)`, '  ->  EmbeddedLog (append-only segments per partition)']
+      default: {
+        const name = this.engine.catalog.get(s.kind === 'drop' ? (s.names[0]?.parts.at(-1) ?? '') : '')
+        if (name?.kind === 'view') return explainView(name.name, name.plan)
+        throw unsupported(`EXPLAIN of ${s.kind.replace('_', ' ')} is not supported`, s.span)
+      }
+    }
+  }
+
+  private notice(message: string, sqlstate: string): void {
+    this.asyncListener?.({ kind: 'notice', notice: { severity: 'NOTICE', sqlstate, message } })
+  }
+
+  transactionStatus(): TransactionStatus {
+    return this.status
+  }
+
+  statementFailed(_error: SluiceError): void {
+    if (this.status === 'T') this.status = 'E'
+  }
+
+  takeParameterChanges(): ReadonlyMap<string, string> {
+    const out = new Map(this.parameterChanges)
+    this.parameterChanges.clear()
+    return out
+  }
+
+  onAsync(listener: (m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void): void {
+    this.asyncListener = listener
+  }
+
+  cancel(): void {
+    // Pull queries finish quickly; long-running SUBSCRIBE cancellation arrives with live results.
+  }
+
+  close(): void {
+    this.asyncListener = null
+  }
+
+  static versionString(): string {
+    return VERSION_STRING
+  }
+}
+
+/** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
+const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
+
+function canonicalName(key: string): string {
+  for (const k of INITIAL_PARAMETERS.keys()) if (k.toLowerCase() === key) return k
+  return key
+}

@@ -1,0 +1,268 @@
+/**
+ * Wire codec tests: framing edge cases in the reader, decoding of messages produced by a real client
+ * encoder (pg-protocol's serializer), backend messages checked by a real client parser (pg-protocol's
+ * parser), and parameter/cell value conversions.
+ */
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { parse as parseBackend, serialize } from 'pg-protocol'
+import { SluiceError } from '../../common/errors.ts'
+import { Types, arrayOf } from '../../common/types.ts'
+import { FrameReader, MAX_MESSAGE_LENGTH, decodeFrontend, decodeStartup, type Frame } from './reader.ts'
+import * as W from './writer.ts'
+import { decodeParam, encodeBinary, encodeCell, encodeText } from './values.ts'
+
+function framesOf(reader: FrameReader): Frame[] {
+  const out: Frame[] = []
+  for (let f = reader.next(); f !== null; f = reader.next()) out.push(f)
+  return out
+}
+
+const messagesOf = (reader: FrameReader) =>
+  framesOf(reader).map((f) => {
+    if (f.kind !== 'message') throw new Error('unexpected startup frame')
+    return decodeFrontend(f.type, f.body)
+  })
+
+function expectProtocolViolation(fn: () => unknown): void {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(SluiceError)
+    expect((err as SluiceError).sqlstate).toBe('08P01')
+    return
+  }
+  throw new Error('expected a protocol violation')
+}
+
+/** Backend messages as node-postgres' own parser sees them. */
+async function parsedByClient(...messages: Buffer[]): Promise<Record<string, unknown>[]> {
+  const stream = new PassThrough()
+  const out: Record<string, unknown>[] = []
+  const done = parseBackend(stream, (m) => out.push(m as unknown as Record<string, unknown>))
+  stream.end(Buffer.concat(messages))
+  await done
+  return out
+}
+
+describe('FrameReader', () => {
+  it('reassembles a startup packet delivered one byte at a time', () => {
+    const packet = serialize.startup({ user: 'alice', database: 'db', application_name: 'app' })
+    const reader = new FrameReader(true)
+    for (let i = 0; i < packet.length - 1; i++) {
+      reader.push(packet.subarray(i, i + 1))
+      expect(reader.next()).toBeNull()
+    }
+    reader.push(packet.subarray(packet.length - 1))
+    const frame = reader.next()
+    expect(frame?.kind).toBe('startup')
+    const startup = decodeStartup(frame!.body)
+    expect(startup).toEqual({ kind: 'startup', major: 3, minor: 0, params: new Map([['user', 'alice'], ['database', 'db'], ['application_name', 'app'], ['client_encoding', 'UTF8']]) })
+    expect(reader.bufferedBytes).toBe(0)
+  })
+
+  it('decodes SSLRequest and CancelRequest packets', () => {
+    const reader = new FrameReader(true)
+    reader.push(serialize.requestSsl())
+    expect(decodeStartup(framesOf(reader)[0]!.body)).toEqual({ kind: 'ssl_request' })
+    reader.push(serialize.cancel(1234, -99))
+    expect(decodeStartup(framesOf(reader)[0]!.body)).toEqual({ kind: 'cancel_request', processId: 1234, secretKey: -99 })
+  })
+
+  it('splits several messages arriving in one chunk', () => {
+    const reader = new FrameReader(false)
+    reader.push(Buffer.concat([serialize.query('select 1'), serialize.sync(), serialize.flush(), serialize.end()]))
+    expect(messagesOf(reader)).toEqual([{ type: 'query', sql: 'select 1' }, { type: 'sync' }, { type: 'flush' }, { type: 'terminate' }])
+  })
+
+  it('handles a message split across chunks, including inside the header', () => {
+    const q = serialize.query('select 42 as answer')
+    const both = Buffer.concat([q, serialize.sync()])
+    for (const cut of [1, 3, 5, 9, q.length - 1, q.length, q.length + 2]) {
+      const reader = new FrameReader(false)
+      reader.push(both.subarray(0, cut))
+      const first = messagesOf(reader)
+      reader.push(both.subarray(cut))
+      expect([...first, ...messagesOf(reader)]).toEqual([{ type: 'query', sql: 'select 42 as answer' }, { type: 'sync' }])
+    }
+  })
+
+  it('joins a large message arriving in many small chunks', () => {
+    const sql = `select '${'x'.repeat(100_000)}'`
+    const q = serialize.query(sql)
+    const reader = new FrameReader(false)
+    for (let i = 0; i < q.length; i += 1000) {
+      expect(reader.next()).toBeNull()
+      reader.push(q.subarray(i, i + 1000))
+    }
+    expect(messagesOf(reader)).toEqual([{ type: 'query', sql }])
+  })
+
+  it('rejects message lengths below 4 and above the limit', () => {
+    const tooShort = Buffer.from([0x51, 0, 0, 0, 3])
+    expectProtocolViolation(() => {
+      const r = new FrameReader(false)
+      r.push(tooShort)
+      r.next()
+    })
+    const tooLong = Buffer.alloc(5)
+    tooLong[0] = 0x51
+    tooLong.writeInt32BE(MAX_MESSAGE_LENGTH + 1, 1)
+    expectProtocolViolation(() => {
+      const r = new FrameReader(false)
+      r.push(tooLong)
+      r.next()
+    })
+    expectProtocolViolation(() => {
+      const r = new FrameReader(true)
+      r.push(Buffer.from('GET / HTTP/1.1\r\n'))
+      r.next()
+    })
+  })
+})
+
+describe('decodeFrontend', () => {
+  const one = (buf: Buffer) => {
+    const r = new FrameReader(false)
+    r.push(buf)
+    const msgs = messagesOf(r)
+    expect(msgs).toHaveLength(1)
+    return msgs[0]
+  }
+
+  it('decodes the extended-protocol messages a real client sends', () => {
+    expect(one(serialize.parse({ name: 's1', text: 'select $1::int', types: [23] }))).toEqual({
+      type: 'parse',
+      name: 's1',
+      sql: 'select $1::int',
+      paramTypeOids: [23],
+    })
+    expect(one(serialize.bind({ portal: 'p', statement: 's1', values: ['7', null, Buffer.from([1, 2])] }))).toEqual({
+      type: 'bind',
+      portal: 'p',
+      statement: 's1',
+      paramFormats: [0, 0, 1],
+      params: [Buffer.from('7'), null, Buffer.from([1, 2])],
+      resultFormats: [0],
+    })
+    expect(one(serialize.describe({ type: 'S', name: 's1' }))).toEqual({ type: 'describe', target: 'S', name: 's1' })
+    expect(one(serialize.close({ type: 'P', name: 'p' }))).toEqual({ type: 'close', target: 'P', name: 'p' })
+    expect(one(serialize.execute({ portal: 'p', rows: 10 }))).toEqual({ type: 'execute', portal: 'p', maxRows: 10 })
+    expect(one(serialize.copyData(Buffer.from('1\t2\n')))).toEqual({ type: 'copy_data', data: Buffer.from('1\t2\n') })
+    expect(one(serialize.copyDone())).toEqual({ type: 'copy_done' })
+    expect(one(serialize.copyFail('oops'))).toEqual({ type: 'copy_fail', message: 'oops' })
+  })
+
+  it('rejects unknown types, truncated bodies and trailing bytes', () => {
+    expectProtocolViolation(() => decodeFrontend(0x7a, Buffer.alloc(0)))
+    const bind = serialize.bind({ values: ['1'] }).subarray(5)
+    expectProtocolViolation(() => decodeFrontend(0x42, bind.subarray(0, bind.length - 3)))
+    expectProtocolViolation(() => decodeFrontend(0x42, Buffer.concat([bind, Buffer.from([0])])))
+    expectProtocolViolation(() => decodeFrontend(0x51, Buffer.from('no terminator')))
+    expectProtocolViolation(() => decodeFrontend(0x53, Buffer.from([1])))
+  })
+})
+
+describe('backend messages', () => {
+  it('are understood by the node-postgres parser', async () => {
+    const msgs = await parsedByClient(
+      W.authenticationOk(),
+      W.parameterStatus('TimeZone', 'UTC'),
+      W.backendKeyData(42, -7),
+      W.rowDescription([{ name: 'n', tableOid: 0, columnNumber: 0, typeOid: 23, typeSize: 4, typeModifier: -1, format: 0 }]),
+      W.dataRow(['1', null, 'héllo', Buffer.from([0xff])]),
+      W.commandComplete('SELECT 1'),
+      W.parameterDescription([23, 25]),
+      W.copyInResponse(0, 2),
+      W.errorResponse({ severity: 'ERROR', code: '42601', message: 'syntax error', hint: 'h', detail: 'd', position: 8 }),
+      W.readyForQuery('T'),
+    )
+    expect(msgs.map((m) => m.name)).toEqual([
+      'authenticationOk',
+      'parameterStatus',
+      'backendKeyData',
+      'rowDescription',
+      'dataRow',
+      'commandComplete',
+      'parameterDescription',
+      'copyInResponse',
+      'error',
+      'readyForQuery',
+    ])
+    expect(msgs[1]).toMatchObject({ parameterName: 'TimeZone', parameterValue: 'UTC' })
+    expect(msgs[2]).toMatchObject({ processID: 42, secretKey: -7 })
+    expect((msgs[3]!.fields as { name: string; dataTypeID: number }[])[0]).toMatchObject({ name: 'n', dataTypeID: 23 })
+    expect(msgs[4]!.fields).toEqual(['1', null, 'héllo', Buffer.from([0xff]).toString('utf8')])
+    expect(msgs[5]).toMatchObject({ text: 'SELECT 1' })
+    expect(msgs[6]).toMatchObject({ parameterCount: 2, dataTypeIDs: [23, 25] })
+    expect(msgs[7]).toMatchObject({ binary: false, columnTypes: [0, 0] })
+    expect(msgs[8]).toMatchObject({ severity: 'ERROR', code: '42601', message: 'syntax error', hint: 'h', detail: 'd', position: '8' })
+    expect(msgs[9]).toMatchObject({ status: 'T' })
+  })
+
+  it('report error positions in characters, 1-based', () => {
+    expect(W.characterPosition('select x', 7)).toBe(8)
+    // The emoji is two UTF-16 units but one character.
+    expect(W.characterPosition("select '😀', x", 13)).toBe(13)
+    expect(W.characterPosition(undefined, 4)).toBe(5)
+    const err = new SluiceError('syntax', '42601', 'bad', { span: { start: 13, end: 14 } })
+    expect(W.errorFieldsOf(err, 'ERROR', "select '😀', x").position).toBe(13)
+  })
+})
+
+describe('values', () => {
+  const text = (s: string | null) => ({ format: 0 as const, data: s === null ? null : Buffer.from(s) })
+  const binary = (b: Buffer) => ({ format: 1 as const, data: b })
+
+  it('decodes text parameters with the type parsers', () => {
+    expect(decodeParam(text('42'), Types.int4)).toBe(42)
+    expect(decodeParam(text('t'), Types.bool)).toBe(true)
+    expect(decodeParam(text('1.5'), Types.float8)).toBe(1.5)
+    expect(decodeParam(text(null), Types.int4)).toBe(null)
+    expect(decodeParam(text('{1,2}'), arrayOf(Types.int4))).toEqual([1, 2])
+    expect(() => decodeParam(text('abc'), Types.int4)).toThrow(SluiceError)
+  })
+
+  it('decodes binary parameters', () => {
+    const i4 = Buffer.alloc(4)
+    i4.writeInt32BE(-5)
+    expect(decodeParam(binary(i4), Types.int4)).toBe(-5)
+    const i8 = Buffer.alloc(8)
+    i8.writeBigInt64BE(1234567890123n)
+    expect(decodeParam(binary(i8), Types.int8)).toBe(1234567890123)
+    const f8 = Buffer.alloc(8)
+    f8.writeDoubleBE(2.25)
+    expect(decodeParam(binary(f8), Types.float8)).toBe(2.25)
+    expect(decodeParam(binary(Buffer.from([1])), Types.bool)).toBe(true)
+    expect(decodeParam(binary(Buffer.from('hé')), Types.text)).toBe('hé')
+    // numeric -12.5: ndigits 2, weight 0, sign neg, dscale 1, digits [12, 5000]
+    const num = Buffer.from([0, 2, 0, 0, 0x40, 0, 0, 1, 0, 12, 0x13, 0x88])
+    expect(decodeParam(binary(num), Types.numeric)).toBe(-12.5)
+    expect(() => decodeParam(binary(Buffer.alloc(3)), Types.int4)).toThrow(/incorrect binary data format/)
+  })
+
+  it('round-trips binary cells for fixed-size types and timestamps', () => {
+    for (const [v, t] of [
+      [7, Types.int2],
+      [-70000, Types.int4],
+      [2 ** 40, Types.int8],
+      [0.5, Types.float8],
+      [false, Types.bool],
+      ['abc', Types.text],
+      [Date.UTC(2024, 0, 2, 3, 4, 5) * 1000 + 6, Types.timestamptz],
+      [Date.UTC(1999, 11, 31) * 1000, Types.date],
+      [{ months: 1, days: 2, micros: 3 }, Types.interval],
+    ] as const) {
+      const enc = encodeBinary(v, t)!
+      expect(decodeParam(binary(enc), t)).toEqual(v)
+    }
+    expect(encodeBinary(null, Types.int4)).toBe(null)
+    expect(() => encodeBinary(1, Types.numeric)).toThrow(/not supported/)
+  })
+
+  it('formats text cells', () => {
+    expect(encodeText(true, Types.bool)).toEqual(Buffer.from('t'))
+    expect(encodeText(null, Types.text)).toBe(null)
+    expect(encodeCell(3, Types.int8, 0)).toBe('3')
+  })
+})

@@ -1,0 +1,114 @@
+/**
+ * Starts a real `sluice serve` process on free ports with its own data directory, for integration tests
+ * that talk to it over real sockets (psql, node-postgres) and may kill it with SIGKILL.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import pg from 'pg'
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+const START_TIMEOUT_MS = 30_000
+
+export interface SluiceProcess {
+  readonly port: number
+  readonly httpPort: number | null
+  readonly dataDir: string
+  readonly child: ChildProcess
+  /** Everything the process printed so far. */
+  output(): string
+  client(): Promise<pg.Client>
+  /** psql -c, returning stdout; throws with stderr on a non-zero exit unless `allowError`. */
+  psql(sql: string, opts?: { allowError?: boolean; args?: string[] }): { stdout: string; stderr: string; status: number }
+  kill(signal?: NodeJS.Signals): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function tempDataDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'sluice-test-'))
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
+
+export async function startSluice(opts: { dataDir?: string; checkpointMs?: number; http?: boolean; kafka?: string } = {}): Promise<SluiceProcess> {
+  const dataDir = opts.dataDir ?? (await tempDataDir())
+  const args = ['--import', 'tsx', join(ROOT, 'bin', 'sluice.ts'), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
+  args.push(...(opts.http ? ['--http-port', '0'] : ['--no-http']))
+  if (opts.kafka !== undefined) args.push('--kafka', opts.kafka)
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+
+  const deadline = Date.now() + START_TIMEOUT_MS
+  let port = 0
+  let httpPort: number | null = null
+  while (Date.now() < deadline) {
+    const m = /listening for Postgres clients on [^:]+:(\d+)/.exec(out)
+    if (m) {
+      port = Number(m[1])
+      const h = /HTTP ingest on http:\/\/[^:]+:(\d+)/.exec(out)
+      httpPort = h ? Number(h[1]) : null
+      if (!opts.http || httpPort !== null) break
+    }
+    if (child.exitCode !== null) throw new Error(`sluice exited early (${child.exitCode}):\n${out}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  if (port === 0) {
+    child.kill('SIGKILL')
+    throw new Error(`sluice did not start within ${START_TIMEOUT_MS} ms:\n${out}`)
+  }
+
+  const proc: SluiceProcess = {
+    port,
+    httpPort,
+    dataDir,
+    child,
+    output: () => out,
+    async client() {
+      const c = new pg.Client({ host: '127.0.0.1', port, user: 'analyst', database: 'sluice' })
+      await c.connect()
+      return c
+    },
+    psql(sql, o = {}) {
+      const r = spawnSync('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'sluice', '-v', 'ON_ERROR_STOP=1', ...(o.args ?? []), '-c', sql], {
+        encoding: 'utf8',
+        env: { ...process.env, PGCONNECT_TIMEOUT: '10' },
+      })
+      const res = { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 }
+      if (res.status !== 0 && !o.allowError) throw new Error(`psql failed (${res.status}): ${res.stderr}`)
+      return res
+    },
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    },
+    async stop() {
+      await proc.kill('SIGTERM')
+    },
+  }
+  return proc
+}
+
+/** Polls `probe` until it returns a value for which `done` holds, or fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  let lastErr: unknown
+  while (Date.now() < deadline) {
+    try {
+      last = await probe()
+      if (done(last)) return last
+    } catch (err) {
+      lastErr = err
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`)
+}
+
+export { spawnSync }

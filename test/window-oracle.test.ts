@@ -1,0 +1,90 @@
+/**
+ * Differential test of window semantics: random event sets, delivered out of order (within the allowed
+ * lateness), go through Sluice's TUMBLE and HOP views until the stream is closed; the final windows must
+ * equal the same computation done as batch SQL by the real PostgreSQL on this machine (the oracle).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import pg from 'pg'
+import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { rng } from './helpers/game-events.ts'
+
+interface Event {
+  readonly player: number
+  readonly amount: number | null
+  readonly ts: number
+}
+
+/** Events about 7 s apart, then shuffled by up to 20 s: out of order, never beyond the 1-minute lateness. */
+function events(seed: number, count: number): Event[] {
+  const r = rng(seed)
+  const base = Date.UTC(2026, 10, 23, 9, 0, 0) + Math.floor(r() * 3_600_000)
+  const out: Event[] = []
+  for (let i = 0; i < count; i++) {
+    out.push({ player: 1 + Math.floor(r() * 5), amount: r() < 0.1 ? null : 1 + Math.floor(r() * 100), ts: base + i * 7000 + Math.floor(r() * 1000) })
+  }
+  return out.map((e, i) => ({ e, k: i * 7000 + (r() - 0.5) * 40_000 })).sort((a, b) => a.k - b.k).map((x) => x.e)
+}
+
+const values = (es: readonly Event[]) =>
+  es.map((e) => `(${e.player}, ${e.amount ?? 'NULL'}, '${new Date(e.ts).toISOString()}')`).join(', ')
+
+type Rows = string[]
+const asRows = (rows: readonly unknown[][]): Rows =>
+  rows.map((r) => r.map((v) => (v instanceof Date ? v.toISOString() : v === null ? 'NULL' : String(v))).join('|')).sort()
+
+const SETS = Array.from({ length: 20 }, (_, i) => i + 1)
+
+describe('windows against PostgreSQL', () => {
+  let sluice: SluiceProcess
+  let client: pg.Client
+  let oracle: pg.Client
+  beforeAll(async () => {
+    sluice = await startSluice()
+    client = await sluice.client()
+    oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+    await oracle.connect()
+    await oracle.query("SET TIME ZONE 'UTC'")
+  })
+  afterAll(async () => {
+    await client?.end()
+    await oracle?.end()
+    await sluice?.stop()
+    if (sluice) await removeDir(sluice.dataDir)
+  })
+
+  test.each(SETS)('event set %i: TUMBLE and HOP finals equal batch GROUP BY', async (set) => {
+    const es = events(set, 150 + set * 10)
+    const s = `ev${set}`
+    await client.query(`CREATE STREAM ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts)
+      WITH (allowed_lateness = INTERVAL '1 minute', partitions = 3, key = 'player_id')`)
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_tumble AS
+      SELECT window_start, player_id, count(*) AS n, count(amount) AS priced, sum(amount) AS total, min(amount) AS lo, max(amount) AS hi
+      FROM TUMBLE(${s}, ts, INTERVAL '1 minute') GROUP BY window_start, player_id EMIT ON WINDOW CLOSE`)
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_hop AS
+      SELECT window_start, count(*) AS n, sum(amount) AS total, count(DISTINCT player_id) AS players, sum(DISTINCT amount) AS distinct_total
+      FROM HOP(${s}, ts, INTERVAL '1 minute', INTERVAL '3 minutes') GROUP BY window_start EMIT ON WINDOW CLOSE`)
+    // Several inserts, in the shuffled order.
+    for (let i = 0; i < es.length; i += 40) await client.query(`INSERT INTO ${s} VALUES ${values(es.slice(i, i + 40))}`)
+    await client.query(`ALTER STREAM ${s} CLOSE`)
+    const late = await client.query(`SELECT count(*) AS n FROM sluice_late_events WHERE stream = '${s}'`)
+    expect(Number(late.rows[0].n)).toBe(0)
+
+    await oracle.query(`CREATE TEMP TABLE ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL)`)
+    await oracle.query(`INSERT INTO ${s} VALUES ${values(es)}`)
+    const bin = `date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')`
+    const tumble = await oracle.query({
+      text: `SELECT ${bin}, player_id, count(*), count(amount), sum(amount), min(amount), max(amount) FROM ${s} GROUP BY 1, 2`,
+      rowMode: 'array',
+    })
+    const hop = await oracle.query({
+      text: `SELECT w, count(*), sum(amount), count(DISTINCT player_id), sum(DISTINCT amount) FROM ${s}, generate_series(${bin} - INTERVAL '2 minutes', ${bin}, INTERVAL '1 minute') AS w GROUP BY 1`,
+      rowMode: 'array',
+    })
+    const ours = await client.query({ text: `SELECT * FROM ${s}_tumble`, rowMode: 'array' })
+    const ourHop = await client.query({ text: `SELECT * FROM ${s}_hop`, rowMode: 'array' })
+    expect(ours.rows.length).toBeGreaterThan(10)
+    expect(ourHop.rows.length).toBeGreaterThan(10)
+    expect(asRows(ours.rows)).toEqual(asRows(tumble.rows))
+    expect(asRows(ourHop.rows)).toEqual(asRows(hop.rows))
+  })
+})
