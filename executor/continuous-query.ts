@@ -12,6 +12,9 @@ import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
+import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
+
+export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate
 
 export type QueryStatus = 'running' | 'failed'
 
@@ -57,7 +60,7 @@ export class ContinuousQuery {
 
   constructor(
     readonly view: ViewDef,
-    readonly operator: KeyedAggregate | AppendProject,
+    readonly operator: ViewOperator,
     private readonly ctx: EvalContext,
     progress?: QueryProgress,
   ) {
@@ -69,10 +72,11 @@ export class ContinuousQuery {
     this.lateEvents = progress?.lateEvents ?? 0
     this.watermarkOf = plan.source.watermark ? compileExpr(plan.source.watermark.expr) : null
     this.filter = plan.filter ? compilePredicate(plan.filter) : null
+    const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
     this.timeIndex = plan.window?.timeIndex ?? -1
-    this.size = plan.window?.size ?? 0
-    this.slide = plan.window?.slide ?? 0
-    this.offset = plan.window?.offset ?? 0
+    this.size = fixed?.size ?? 0
+    this.slide = fixed?.slide ?? 0
+    this.offset = fixed?.offset ?? 0
     this.lateness = plan.source.allowedLateness
   }
 
@@ -106,6 +110,11 @@ export class ContinuousQuery {
     const from = this.offsets[batch.partition]!
     if (from >= nextOffset) return
     try {
+      if (this.operator instanceof SessionAggregate) {
+        await this.consumeSessions(this.operator, batch, from)
+        this.offsets[batch.partition] = nextOffset
+        return
+      }
       const prepared: Row[] = []
       const offsets: number[] = []
       const empty: Value[] = []
@@ -147,12 +156,36 @@ export class ContinuousQuery {
           this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
         }
       }
-      if (this.operator instanceof KeyedAggregate) await this.operator.process(prepared)
-      else this.operator.process(batch.partition, offsets, prepared)
+      if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
+      else await this.operator.process(prepared)
       this.offsets[batch.partition] = nextOffset
     } catch (err) {
       this.fail(err)
     }
+  }
+
+  /** SESSION windows: events go to the operator whole; it finds their sessions and which are late. */
+  private async consumeSessions(operator: SessionAggregate, batch: DecodedBatch, from: number): Promise<void> {
+    const inputs: SessionInput[] = []
+    const empty: Value[] = []
+    const wm = this.watermark.current
+    for (let i = 0; i < batch.rows.length; i++) {
+      const offset = batch.offsets[i]!
+      if (offset < from) continue
+      const row = batch.rows[i]
+      if (row === null || row === undefined) continue
+      this.eventsIn++
+      if (this.watermarkOf !== null) {
+        const w = this.watermarkOf(row, empty, this.ctx)
+        if (typeof w === 'number') this.watermark.observe(batch.partition, w)
+      }
+      if (typeof row[this.timeIndex] !== 'number') {
+        this.recordLate(batch.partition, offset, null, wm, 'event time is NULL')
+        continue
+      }
+      inputs.push({ row, partition: batch.partition, offset })
+    }
+    await operator.process(inputs, wm, (input, ts, reason) => this.recordLate(input.partition, input.offset, ts, wm, reason))
   }
 
   fail(err: unknown): void {
@@ -166,7 +199,7 @@ export class ContinuousQuery {
   }
 
   rows(): AsyncGenerator<Row> {
-    if (this.operator instanceof KeyedAggregate) return this.operator.rows(this.watermark.current)
-    return this.operator.rows()
+    if (this.operator instanceof AppendProject) return this.operator.rows()
+    return this.operator.rows(this.watermark.current)
   }
 }

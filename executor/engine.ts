@@ -29,12 +29,13 @@ import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
-import { ContinuousQuery, type QueryProgress } from './continuous-query.ts'
+import { ContinuousQuery, type QueryProgress, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
 import { planSink, type SinkDef } from '../planner/sink-plan.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
+import { SessionAggregate } from './operators/session-aggregate.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -483,10 +484,13 @@ export class Engine {
     const rt = this.streams.get(def.plan.source.name)
     if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of view ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
-    const operator =
-      def.plan.body.kind === 'aggregate'
-        ? new KeyedAggregate(def.plan, table, (values) => tableKeyString(def.id, values), this.ctx)
-        : new AppendProject(def.plan, table, (p, o) => positionKey(def.id, p, o), this.ctx)
+    const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
+    const operator: ViewOperator =
+      def.plan.body.kind === 'project'
+        ? new AppendProject(def.plan, table, (p, o) => positionKey(def.id, p, o), this.ctx)
+        : def.plan.window?.kind === 'session'
+          ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
+          : new KeyedAggregate(def.plan, table, keyOf, this.ctx)
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     this.catalog.add(def)
     this.tables.set(def.id, table)

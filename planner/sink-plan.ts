@@ -65,6 +65,9 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
   }
   let mode: SinkDef['mode'] = 'append'
   if (source.kind === 'view') {
+    if (source.plan.window?.kind === 'session') {
+      throw unsupported('sinks from SESSION views are not supported yet', stmt.from.span)
+    }
     if (source.plan.emit === 'on_window_close') {
       throw unsupported('sinks from EMIT ON WINDOW CLOSE views are not supported yet', stmt.from.span, 'Sink the view without EMIT ON WINDOW CLOSE: it is upserted by key.')
     }

@@ -19,7 +19,7 @@ import type { Catalog, StreamDef } from './catalog.ts'
  * HOP(stream, ts, slide, size [, offset]): windows of `size` starting every `slide`; a row falls in every
  * window that covers its time (size / slide of them when size is a multiple of slide).
  */
-export interface WindowSpec {
+export interface FixedWindowSpec {
   readonly kind: 'tumble' | 'hop'
   readonly timeIndex: number
   readonly size: number
@@ -27,6 +27,21 @@ export interface WindowSpec {
   readonly slide: number
   readonly offset: number
 }
+
+/**
+ * SESSION(stream, ts, gap [, key ...]): per key, a session is a run of events each less than `gap` after
+ * the previous one; window_start is its first event's time and window_end its last event's time plus the
+ * gap. A late event that falls between two sessions of its key merges them.
+ */
+export interface SessionWindowSpec {
+  readonly kind: 'session'
+  readonly timeIndex: number
+  readonly gap: number
+  /** Stream columns that key the sessions (none: one session sequence for the whole stream). */
+  readonly keyIndexes: readonly number[]
+}
+
+export type WindowSpec = FixedWindowSpec | SessionWindowSpec
 
 /** At most this many windows per row (HOP with a tiny slide would otherwise multiply every event). */
 const MAX_WINDOWS_PER_ROW = 1000
@@ -87,12 +102,12 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
       alias = from.alias
       break
     case 'window_tvf': {
-      if (from.fn === 'session') throw unsupported('SESSION windows are not supported yet', from.span)
       const fn = from.fn.toUpperCase()
       if (from.input.kind !== 'table_ref') throw unsupported(`${fn} over a subquery is not supported yet`, from.input.span)
       stream = sourceStream(from.input, catalog)
       alias = from.alias ?? from.input.alias
-      const timeIndex = new Scope(stream.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))).resolve(from.timeColumn.table.slice(1), from.timeColumn.name, from.timeColumn.span)
+      const streamColumns = new Scope(stream.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })))
+      const timeIndex = streamColumns.resolve(from.timeColumn.table.slice(1), from.timeColumn.name, from.timeColumn.span)
       const timeCol = stream.columns[timeIndex]!
       if (timeCol.type.name !== 'timestamptz' && timeCol.type.name !== 'timestamp') {
         throw planError(SqlState.datatypeMismatch, `the time column of ${fn} must be a timestamp, not ${timeCol.type.name}`, from.timeColumn.span)
@@ -102,7 +117,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
         const size = constantInterval(from.args[0]!, 'the TUMBLE size')
         const offset = from.args[1] ? constantInterval(from.args[1], 'the TUMBLE offset') % size : 0
         window = { kind: 'tumble', timeIndex, size, slide: size, offset }
-      } else {
+      } else if (from.fn === 'hop') {
         if (from.args.length < 2 || from.args.length > 3) throw planError(SqlState.syntaxError, 'HOP takes (stream, time column, slide, size [, offset])', from.span)
         const slide = constantInterval(from.args[0]!, 'the HOP slide')
         const size = constantInterval(from.args[1]!, 'the HOP size')
@@ -111,6 +126,14 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
         }
         const offset = from.args[2] ? constantInterval(from.args[2], 'the HOP offset') % slide : 0
         window = { kind: 'hop', timeIndex, size, slide, offset }
+      } else {
+        if (from.args.length < 1) throw planError(SqlState.syntaxError, 'SESSION takes (stream, time column, gap [, key column ...])', from.span)
+        const gap = constantInterval(from.args[0]!, 'the SESSION gap')
+        const keyIndexes = from.args.slice(1).map((k) => {
+          if (k.kind !== 'column_ref') throw planError(SqlState.syntaxError, 'a SESSION key must be a column of the stream', k.span)
+          return streamColumns.resolve(k.table.slice(-1), k.name, k.span)
+        })
+        window = { kind: 'session', timeIndex, gap, keyIndexes }
       }
       break
     }
@@ -133,6 +156,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   let body: ViewBody
   if (bound.aggregation === null) {
     if (window?.kind === 'hop') throw unsupported('a HOP view must aggregate (each event falls in several windows)', q.span, 'GROUP BY window_start, window_end.')
+    if (window?.kind === 'session') throw unsupported('a SESSION view must aggregate (a session is known only as its events arrive)', q.span, 'GROUP BY window_start, window_end and the session key.')
     body = { kind: 'project', output: bound.output }
   } else {
     const windowKey = window === null ? null : findWindowKey(bound.aggregation, stream.columns.length)
@@ -140,6 +164,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
       throw unsupported('a windowed aggregation must GROUP BY window_start or window_end', q.span, 'Add window_start, window_end to GROUP BY.')
     }
     body = { kind: 'aggregate', aggregation: bound.aggregation, output: bound.output, windowKey }
+    if (window?.kind === 'session') checkSessionGrouping(window, bound.aggregation, bound.filter, stream, q.span)
   }
   const emit = q.emit ?? 'on_update'
   if (emit === 'on_window_close' && window === null) {
@@ -153,6 +178,45 @@ function sourceStream(ref: ast.TableRef, catalog: Catalog): StreamDef {
   const entry = catalog.relation(name, ref.name.span)
   if (entry.kind !== 'stream') throw unsupported(`views over views ("${name}") are not supported yet`, ref.name.span, 'Define the view over the stream itself.')
   return entry
+}
+
+/**
+ * A session grows and merges as events arrive, so its groups are kept per session of a key: the GROUP BY
+ * must hold the session key columns and the window columns as plain columns (their values change when the
+ * session grows), and WHERE cannot look at the window (it filters events before they are counted, while
+ * every event of the key still shapes the sessions, as in the batch form of the query).
+ */
+function checkSessionGrouping(window: SessionWindowSpec, agg: BoundAggregation, filter: BoundExpr | null, stream: StreamDef, span: ast.Span): void {
+  const width = stream.columns.length
+  const plainColumns = new Set(agg.keys.flatMap((k) => (k.kind === 'column' ? [k.index] : [])))
+  for (const i of window.keyIndexes) {
+    if (!plainColumns.has(i)) {
+      throw unsupported(`a SESSION view must GROUP BY its session key ${stream.columns[i]!.name}`, span, `Add ${stream.columns[i]!.name} to GROUP BY.`)
+    }
+  }
+  if (agg.keys.some((k) => k.kind !== 'column' && refersTo(k, (i) => i >= width))) {
+    throw unsupported('a SESSION view groups by window_start and window_end as plain columns, not expressions of them', span)
+  }
+  if (filter !== null && refersTo(filter, (i) => i >= width)) {
+    throw unsupported('WHERE cannot refer to window_start or window_end of a SESSION window', span, 'Use HAVING on the aggregated sessions.')
+  }
+}
+
+/** Whether the expression reads a column whose index satisfies `test`. */
+function refersTo(e: BoundExpr, test: (index: number) => boolean): boolean {
+  let found = false
+  const visit = (x: unknown): void => {
+    if (found || x === null || typeof x !== 'object') return
+    if (Array.isArray(x)) return x.forEach(visit)
+    const node = x as { kind?: unknown; index?: unknown }
+    if (node.kind === 'column' && typeof node.index === 'number' && test(node.index)) {
+      found = true
+      return
+    }
+    for (const v of Object.values(node)) visit(v)
+  }
+  visit(e)
+  return found
 }
 
 /** The group key that is window_start or window_end, used to close windows and find late events. */
@@ -174,7 +238,7 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     const aggNames = agg.aggregates.map((a) => a.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
     push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, keyNames, aggNames)} AS ${plan.columns[i]!.name}`).join(', ')}`)
     if (agg.having) push(depth++, `Filter (having) ${displayExpr(agg.having, keyNames, aggNames)}`)
-    push(depth++, `KeyedAggregate keys=[${keyNames.join(', ')}] aggregates=[${aggNames.join(', ')}] state=rocksdb(cache)`)
+    push(depth++, `${plan.window?.kind === 'session' ? 'SessionAggregate' : 'KeyedAggregate'} keys=[${keyNames.join(', ')}] aggregates=[${aggNames.join(', ')}] state=rocksdb(cache)`)
     push(depth++, `Exchange hash(${keyNames.join(', ')}) -> key groups`)
   } else {
     push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
@@ -183,7 +247,8 @@ export function explainView(name: string, plan: ViewPlan): string[] {
   if (plan.window) {
     const fmt = (micros: number) => formatInterval({ months: 0, days: 0, micros })
     const w = plan.window
-    if (w.kind === 'tumble') push(depth++, `TumbleWindow time=${names[w.timeIndex]} size=${fmt(w.size)}`)
+    if (w.kind === 'session') push(depth++, `SessionWindow time=${names[w.timeIndex]} gap=${fmt(w.gap)} key=[${w.keyIndexes.map((i) => names[i]).join(', ')}] (merging)`)
+    else if (w.kind === 'tumble') push(depth++, `TumbleWindow time=${names[w.timeIndex]} size=${fmt(w.size)}`)
     else push(depth++, `HopWindow time=${names[w.timeIndex]} slide=${fmt(w.slide)} size=${fmt(w.size)}`)
   }
   const s = plan.source

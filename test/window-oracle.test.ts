@@ -1,6 +1,6 @@
 /**
  * Differential test of window semantics: random event sets, delivered out of order (within the allowed
- * lateness), go through Sluice's TUMBLE and HOP views until the stream is closed; the final windows must
+ * lateness), go through Sluice's TUMBLE, HOP and SESSION views until the stream is closed; the final windows must
  * equal the same computation done as batch SQL by the real PostgreSQL on this machine (the oracle).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -52,7 +52,7 @@ describe('windows against PostgreSQL', () => {
     if (sluice) await removeDir(sluice.dataDir)
   })
 
-  test.each(SETS)('event set %i: TUMBLE and HOP finals equal batch GROUP BY', async (set) => {
+  test.each(SETS)('event set %i: TUMBLE, HOP and SESSION finals equal batch GROUP BY', async (set) => {
     const es = events(set, 150 + set * 10)
     const s = `ev${set}`
     await client.query(`CREATE STREAM ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts)
@@ -63,6 +63,10 @@ describe('windows against PostgreSQL', () => {
     await client.query(`CREATE MATERIALIZED VIEW ${s}_hop AS
       SELECT window_start, count(*) AS n, sum(amount) AS total, count(DISTINCT player_id) AS players, sum(DISTINCT amount) AS distinct_total
       FROM HOP(${s}, ts, INTERVAL '1 minute', INTERVAL '3 minutes') GROUP BY window_start EMIT ON WINDOW CLOSE`)
+    // Sessions 40 s apart per player: the shuffle delivers events that bridge and merge sessions.
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_session AS
+      SELECT player_id, window_start, window_end, count(*) AS n, sum(amount) AS total, count(DISTINCT amount) AS amounts
+      FROM SESSION(${s}, ts, INTERVAL '40 seconds', player_id) GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE`)
     // Several inserts, in the shuffled order.
     for (let i = 0; i < es.length; i += 40) await client.query(`INSERT INTO ${s} VALUES ${values(es.slice(i, i + 40))}`)
     await client.query(`ALTER STREAM ${s} CLOSE`)
@@ -80,6 +84,17 @@ describe('windows against PostgreSQL', () => {
       text: `SELECT w, count(*), sum(amount), count(DISTINCT player_id), sum(DISTINCT amount) FROM ${s}, generate_series(${bin} - INTERVAL '2 minutes', ${bin}, INTERVAL '1 minute') AS w GROUP BY 1`,
       rowMode: 'array',
     })
+    // Gaps and islands: a new session wherever the previous event of the player is 40 s or more before.
+    const session = await oracle.query({
+      text: `WITH o AS (
+          SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY player_id ORDER BY ts) < INTERVAL '40 seconds' THEN 0 ELSE 1 END AS brk FROM ${s}),
+        g AS (SELECT *, sum(brk) OVER (PARTITION BY player_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM o)
+        SELECT player_id, min(ts), max(ts) + INTERVAL '40 seconds', count(*), sum(amount), count(DISTINCT amount) FROM g GROUP BY player_id, sid`,
+      rowMode: 'array',
+    })
+    const ourSession = await client.query({ text: `SELECT * FROM ${s}_session`, rowMode: 'array' })
+    expect(ourSession.rows.length).toBeGreaterThan(10)
+    expect(asRows(ourSession.rows)).toEqual(asRows(session.rows))
     const ours = await client.query({ text: `SELECT * FROM ${s}_tumble`, rowMode: 'array' })
     const ourHop = await client.query({ text: `SELECT * FROM ${s}_hop`, rowMode: 'array' })
     expect(ours.rows.length).toBeGreaterThan(10)

@@ -38,6 +38,7 @@ export class KeyedAggregate {
     this.having = agg.having ? compilePredicate(agg.having) : null
     this.project = compileProjection(plan.body.output)
     const wk = plan.body.windowKey
+    if (plan.window?.kind === 'session') throw internalError('KeyedAggregate built for a SESSION window')
     if (wk === null || plan.window === null) {
       this.windowEnd = null
     } else {

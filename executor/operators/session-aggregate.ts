@@ -1,0 +1,207 @@
+/**
+ * SessionAggregate: GROUP BY over SESSION(stream, ts, gap, key ...) windows.
+ *
+ * State, one entry per session key: the key's sessions, ordered by start, each
+ *   [start, last event time, buffered rows | null, groups]
+ * where `groups` holds one accumulator per GROUP BY group inside the session (the same layout as
+ * KeyedAggregate's: group key values, then aggregate slots).
+ *
+ * An event whose [ts, ts + gap) overlaps a session joins it; one that overlaps several (a late event
+ * bridging a gap) merges them, and the merged session's groups are folded again from its buffered rows in
+ * event-time order, so any aggregate merges correctly without a merge function of its own. A session keeps
+ * its rows only while it can still change: once the watermark passes its end plus the allowed lateness it
+ * is final, its rows are dropped and only the groups remain. An event that would change a final session, or
+ * start a new session that is already past the lateness, is late.
+ *
+ * WHERE filters which events are counted, not which shape the sessions: as in the batch form of the query,
+ * the TVF sees every event of the key, the WHERE clause then drops rows from the groups.
+ */
+import { internalError } from '../../common/errors.ts'
+import type { Row, Value } from '../../common/types.ts'
+import { compileAggregates, type CompiledAggregates } from '../../planner/compile-aggregates.ts'
+import { compilePredicate, compileProjection } from '../../planner/compile.ts'
+import type { EvalContext } from '../../planner/runtime.ts'
+import type { SessionWindowSpec, ViewPlan } from '../../planner/view-plan.ts'
+import type { KeyedTable } from './keyed-table.ts'
+import type { KeyEncoder } from './keyed-aggregate.ts'
+
+/** One session: [start, last event time, rows (null once final), groups as [encoded group key, acc] pairs]. */
+type Session = [number, number, Row[] | null, [string, Value[]][]]
+
+const START = 0
+const LAST = 1
+const ROWS = 2
+const GROUPS = 3
+
+/** An input event with where it came from, so that a late one can be reported. */
+export interface SessionInput {
+  readonly row: Row
+  readonly partition: number
+  readonly offset: number
+}
+
+export type LateReporter = (input: SessionInput, eventTime: number, reason: string) => void
+
+export class SessionAggregate {
+  private readonly window: SessionWindowSpec
+  private readonly width: number
+  private readonly groupKeyOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  private readonly filter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  private readonly aggs: CompiledAggregates
+  private readonly having: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => boolean) | null
+  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[]
+  /** Positions of window_start / window_end among the group keys (-1 when not grouped by). */
+  private readonly startKey: number
+  private readonly endKey: number
+  private readonly lateness: number
+
+  constructor(
+    readonly plan: ViewPlan,
+    private readonly table: KeyedTable,
+    private readonly encodeKey: KeyEncoder,
+    private readonly ctx: EvalContext,
+  ) {
+    if (plan.body.kind !== 'aggregate' || plan.window?.kind !== 'session') throw internalError('SessionAggregate built for a plan without SESSION aggregation')
+    this.window = plan.window
+    this.width = plan.source.columns.length
+    const agg = plan.body.aggregation
+    this.groupKeyOf = compileProjection(agg.keys)
+    this.filter = plan.filter ? compilePredicate(plan.filter) : null
+    this.aggs = compileAggregates(agg.aggregates, agg.keys.length)
+    this.having = agg.having ? compilePredicate(agg.having) : null
+    this.project = compileProjection(plan.body.output)
+    const keyAt = (index: number) => agg.keys.findIndex((k) => k.kind === 'column' && k.index === index)
+    this.startKey = keyAt(this.width)
+    this.endKey = keyAt(this.width + 1)
+    this.lateness = plan.source.allowedLateness
+  }
+
+  /**
+   * Folds a micro-batch of events (in arrival order) into the sessions of their keys. `watermark` is the
+   * query's watermark before the batch; events too late for it go to `late`.
+   */
+  async process(inputs: readonly SessionInput[], watermark: number, late: LateReporter): Promise<void> {
+    const n = inputs.length
+    if (n === 0) return
+    const keys = new Array<string>(n)
+    const { keyIndexes, timeIndex } = this.window
+    for (let i = 0; i < n; i++) {
+      const row = inputs[i]!.row
+      keys[i] = this.encodeKey(keyIndexes.map((k) => row[k] ?? null))
+    }
+    await this.table.load(keys)
+    for (let i = 0; i < n; i++) {
+      const input = inputs[i]!
+      const ts = input.row[timeIndex] as number
+      const sessions = (this.table.get(keys[i]!) as unknown as Session[] | undefined) ?? []
+      this.finalize(sessions, watermark)
+      const reason = this.add(sessions, input.row, ts, watermark)
+      if (reason !== null) late(input, ts, reason)
+      else this.table.set(keys[i]!, sessions as unknown as Value[])
+    }
+  }
+
+  /** Drops the rows of sessions no event can change any more. */
+  private finalize(sessions: Session[], watermark: number): void {
+    for (const s of sessions) if (s[ROWS] !== null && s[LAST] + this.window.gap + this.lateness <= watermark) s[ROWS] = null
+  }
+
+  /** Adds one event to the sessions of its key; returns why it is late, or null. */
+  private add(sessions: Session[], row: Row, ts: number, watermark: number): string | null {
+    const gap = this.window.gap
+    // Sessions whose [start, last + gap) overlaps the event's own [ts, ts + gap).
+    let first = -1
+    let last = -1
+    for (let j = 0; j < sessions.length; j++) {
+      const s = sessions[j]!
+      if (s[START] < ts + gap && ts < s[LAST] + gap) {
+        if (first === -1) first = j
+        last = j
+      }
+    }
+    if (first === -1) {
+      if (ts + gap + this.lateness <= watermark) return 'session already closed: event time is behind the watermark by more than the gap and the allowed lateness'
+      const session: Session = [ts, ts, [row], []]
+      this.fold(session, row)
+      let at = 0
+      while (at < sessions.length && sessions[at]![START] < ts) at++
+      sessions.splice(at, 0, session)
+      return null
+    }
+    for (let j = first; j <= last; j++) {
+      if (sessions[j]![ROWS] === null) return 'session already closed: the event would change a session the watermark has finalized'
+    }
+    if (first === last) {
+      // The common case: the event extends one session; its groups take it in directly.
+      // State values are updated in place, as KeyedAggregate does: set() marks the key dirty.
+      const s = sessions[first]!
+      s[START] = Math.min(s[START], ts)
+      s[LAST] = Math.max(s[LAST], ts)
+      s[ROWS]!.push(row)
+      this.fold(s, row)
+      return null
+    }
+    // A bridge: the sessions from first to last become one, folded again in event-time order.
+    const rows: Row[] = [row]
+    let start = ts
+    let end = ts
+    for (let j = first; j <= last; j++) {
+      const s = sessions[j]!
+      rows.push(...s[ROWS]!)
+      start = Math.min(start, s[START])
+      end = Math.max(end, s[LAST])
+    }
+    const timeIndex = this.window.timeIndex
+    rows.sort((a, b) => (a[timeIndex] as number) - (b[timeIndex] as number))
+    const merged: Session = [start, end, rows, []]
+    for (const r of rows) this.fold(merged, r)
+    sessions.splice(first, last - first + 1, merged)
+    return null
+  }
+
+  /** Counts one row in its group of the session, when WHERE lets it through. */
+  private fold(session: Session, row: Row): void {
+    const empty: Value[] = []
+    const r = this.withWindow(row, session)
+    if (this.filter !== null && !this.filter(r, empty, this.ctx)) return
+    const keyValues = this.groupKeyOf(r, empty, this.ctx)
+    // The window columns change as the session grows: a group is known by its other keys.
+    if (this.startKey >= 0) keyValues[this.startKey] = null
+    if (this.endKey >= 0) keyValues[this.endKey] = null
+    const groupKey = this.encodeKey(keyValues)
+    const groups = session[GROUPS]
+    let entry = groups.find(([k]) => k === groupKey)
+    if (entry === undefined) {
+      entry = [groupKey, [...keyValues, ...this.aggs.init()]]
+      groups.push(entry)
+    }
+    this.aggs.update(entry[1], r, empty, this.ctx)
+  }
+
+  /** The row as the TVF gives it: its columns, then window_start and window_end of its session. */
+  private withWindow(row: Row, session: Session): Row {
+    const r = row.slice(0, this.width)
+    r.push(session[START], session[LAST] + this.window.gap)
+    return r
+  }
+
+  /** The view's current rows: one per group of each session (final sessions only in on-window-close mode). */
+  async *rows(watermark: number): AsyncGenerator<Row> {
+    const onClose = this.plan.emit === 'on_window_close'
+    const empty: Value[] = []
+    for await (const [, value] of this.table.scan()) {
+      for (const s of value as unknown as Session[]) {
+        const end = s[LAST] + this.window.gap
+        if (onClose && end + this.lateness > watermark) continue
+        for (const [, stored] of s[GROUPS]) {
+          const acc = stored.slice()
+          if (this.startKey >= 0) acc[this.startKey] = s[START]
+          if (this.endKey >= 0) acc[this.endKey] = end
+          const a = this.aggs.finalize(acc)
+          if (this.having !== null && !this.having(acc, empty, this.ctx, a)) continue
+          yield this.project(acc, empty, this.ctx, a)
+        }
+      }
+    }
+  }
+}
