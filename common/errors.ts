@@ -26,6 +26,7 @@ export const SqlState = {
   ambiguousColumn: '42702',
   datatypeMismatch: '42804',
   groupingError: '42803',
+  windowingError: '42P20',
   invalidParameterValue: '22023',
   invalidTextRepresentation: '22P02',
   numericValueOutOfRange: '22003',

@@ -13,8 +13,9 @@ import { WatermarkTracker, type WatermarkState } from './watermark.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
+import { OverWindow } from './operators/over-window.ts'
 
-export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate
+export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow
 
 export type QueryStatus = 'running' | 'failed'
 
@@ -157,7 +158,9 @@ export class ContinuousQuery {
         }
       }
       if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
-      else await this.operator.process(prepared)
+      else if (this.operator instanceof OverWindow) {
+        await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
+      } else await this.operator.process(prepared)
       this.offsets[batch.partition] = nextOffset
     } catch (err) {
       this.fail(err)
@@ -188,6 +191,25 @@ export class ContinuousQuery {
     await operator.process(inputs, wm, (input, ts, reason) => this.recordLate(input.partition, input.offset, ts, wm, reason))
   }
 
+  /**
+   * After the watermark moved (or the stream closed): window functions compute the rows it made final.
+   * Never throws: a failure marks the query failed.
+   */
+  async afterWatermark(): Promise<void> {
+    if (this.status !== 'running' || !(this.operator instanceof OverWindow)) return
+    const wm = this.watermark.current
+    if (wm <= this.released) return
+    try {
+      await this.operator.release(wm)
+      this.released = wm
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** The watermark up to which window-function rows were computed. */
+  private released = Number.NEGATIVE_INFINITY
+
   fail(err: unknown): void {
     this.status = 'failed'
     this.lastError = toSluiceError(err)
@@ -199,7 +221,7 @@ export class ContinuousQuery {
   }
 
   rows(): AsyncGenerator<Row> {
-    if (this.operator instanceof AppendProject) return this.operator.rows()
+    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow) return this.operator.rows()
     return this.operator.rows(this.watermark.current)
   }
 }

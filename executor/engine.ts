@@ -36,6 +36,7 @@ import { planSink, type SinkDef } from '../planner/sink-plan.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
+import { OverWindow } from './operators/over-window.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -259,7 +260,11 @@ export class Engine {
       rt.closed = true
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${rt.def.id}`), value: catalogValue(rt.def, true) }])
       // Views that have read everything finalize now, so a SELECT right after sees it.
-      for (const q of rt.queries) if (q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+      for (const q of rt.queries) {
+        if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
+        q.watermark.close()
+        await q.afterWatermark()
+      }
       this.wake()
     })
   }
@@ -485,10 +490,13 @@ export class Engine {
     if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of view ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
+    const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
     const operator: ViewOperator =
       def.plan.body.kind === 'project'
-        ? new AppendProject(def.plan, table, (p, o) => positionKey(def.id, p, o), this.ctx)
-        : def.plan.window?.kind === 'session'
+        ? new AppendProject(def.plan, table, positionOf, this.ctx)
+        : def.plan.body.kind === 'over'
+          ? new OverWindow(def.plan, table, keyOf, positionOf, this.ctx)
+          : def.plan.window?.kind === 'session'
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
           : new KeyedAggregate(def.plan, table, keyOf, this.ctx)
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
@@ -637,6 +645,7 @@ export class Engine {
       for (const q of running) {
         q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
         if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+        await q.afterWatermark()
       }
     }
     return moved

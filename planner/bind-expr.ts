@@ -20,6 +20,7 @@ import type { BoundExpr, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
 import { Scope } from './scope.ts'
+import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue } from './runtime.ts'
 import { compileExpr } from './compile.ts'
 
@@ -29,6 +30,8 @@ export interface BindContext {
   readonly params: SqlType[]
   /** Where aggregates go when allowed here; undefined means aggregates are an error (e.g. in WHERE). */
   readonly aggregates?: BoundAggregate[]
+  /** Where window function calls go when allowed here (a continuous view's select list). */
+  readonly windows?: BoundWindowCall[]
   /** The clause being bound, for messages: 'WHERE', 'GROUP BY', ... */
   readonly clause: string
 }
@@ -321,8 +324,8 @@ function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | '
 }
 
 function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
-  if (e.over !== undefined) throw unsupported('window functions (OVER) are not supported yet', e.span)
-  if (isAggregateName(e.name) && !(e.name === 'first_value' || e.name === 'last_value') || ((e.name === 'first_value' || e.name === 'last_value') && e.over === undefined)) {
+  if (e.over !== undefined) return bindWindowCall(e, ctx)
+  if (isAggregateName(e.name)) {
     return bindAggregate(e, ctx)
   }
   if (e.star) throw planError(SqlState.syntaxError, `${e.name}(*) is only valid for aggregates`, e.span)

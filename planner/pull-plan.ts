@@ -54,5 +54,8 @@ export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonl
     scope = new Scope(source.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable })))
   }
   const select = bindSelect(query, scope, params)
+  if (select.windows.length > 0) {
+    throw unsupported('window functions in a query of a view are not supported yet', select.windows[0]!.span, 'Compute them in the continuous view itself.')
+  }
   return { source, select, paramTypes: params }
 }

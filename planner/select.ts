@@ -4,10 +4,11 @@
  * pull queries both use it; they differ only in where the input rows come from.
  */
 import * as ast from '../parser/ast.ts'
-import { SqlState, planError, type Span } from '../common/errors.ts'
+import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
 import { Types, type SqlType } from '../common/types.ts'
 import type { BoundExpr, OutputColumn } from './bound.ts'
 import type { BoundAggregate } from './aggregates.ts'
+import type { BoundWindowCall } from './window-functions.ts'
 import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
 import { Scope } from './scope.ts'
 
@@ -37,6 +38,8 @@ export interface BoundSelect {
   readonly limit: BoundExpr | null
   readonly offset: BoundExpr | null
   readonly distinct: boolean
+  /** Window function calls of the select list (`agg_ref` i in `output` is call i), for continuous views. */
+  readonly windows: readonly BoundWindowCall[]
 }
 
 interface Target {
@@ -89,13 +92,17 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
   const targets = expandTargets(select, scope)
 
   const aggregates: BoundAggregate[] = []
-  const withAggs: BindContext = { scope, params, aggregates, clause: 'SELECT' }
+  const windows: BoundWindowCall[] = []
+  const withAggs: BindContext = { scope, params, aggregates, windows, clause: 'SELECT' }
   const boundTargets = targets.map((t) => bindExpr(t.expr, withAggs))
-  const having = select.having ? coerceTo(bindExpr(select.having, { ...withAggs, clause: 'HAVING' }), Types.bool, spanOf(select.having), 'argument of HAVING') : null
+  const having = select.having ? coerceTo(bindExpr(select.having, { scope, params, aggregates, clause: 'HAVING' }), Types.bool, spanOf(select.having), 'argument of HAVING') : null
 
   const grouped = select.groupBy.length > 0 || aggregates.length > 0 || having !== null
   const outputColumns = targets.map((t, i): OutputColumn => ({ name: t.name, type: finalType(boundTargets[i]!.type), nullable: true, span: t.span }))
 
+  if (grouped && windows.length > 0) {
+    throw unsupported('window functions over an aggregation are not supported yet', windows[0]!.span, 'Compute the window in a view of its own.')
+  }
   if (!grouped) {
     const output = boundTargets.map((b) => (b.type.name === 'unknown' ? coerceTo(b, Types.text, { start: 0, end: 0 }, 'output') : b))
     return {
@@ -107,6 +114,7 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
       limit: bindLimit(select.limit, params, 'LIMIT'),
       offset: bindLimit(select.offset, params, 'OFFSET'),
       distinct: select.distinct,
+      windows,
     }
   }
 
@@ -131,6 +139,7 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
     limit: bindLimit(select.limit, params, 'LIMIT'),
     offset: bindLimit(select.offset, params, 'OFFSET'),
     distinct: select.distinct,
+    windows: [],
   }
 }
 

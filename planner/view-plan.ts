@@ -9,7 +9,8 @@ import { Types, formatInterval, intervalMicros, type Column } from '../common/ty
 import type { BoundExpr } from './bound.ts'
 import type { BoundAggregation } from './select.ts'
 import { bindSelect } from './select.ts'
-import { bindExpr } from './bind-expr.ts'
+import { bindExpr, exprKey } from './bind-expr.ts'
+import type { BoundWindowCall } from './window-functions.ts'
 import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
@@ -51,6 +52,12 @@ export type ViewBody =
   | { readonly kind: 'aggregate'; readonly aggregation: BoundAggregation; readonly output: readonly BoundExpr[]; readonly windowKey: number | null }
   /** No aggregation: the view keeps every projected row, in arrival order. */
   | { readonly kind: 'project'; readonly output: readonly BoundExpr[] }
+  /**
+   * Window functions (stateful columns): every row, in event-time order per partition key, with the values
+   * of `windows` (the `agg_ref`s of `output`). Rows wait until the watermark has passed their time plus the
+   * allowed lateness, so that every earlier row of their partition has been seen.
+   */
+  | { readonly kind: 'over'; readonly windows: readonly BoundWindowCall[]; readonly partitionBy: readonly BoundExpr[]; readonly timeIndex: number; readonly output: readonly BoundExpr[] }
 
 export interface ViewPlan {
   readonly source: StreamDef
@@ -154,7 +161,10 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   const inputNames = scope.columns.map((c) => c.name)
 
   let body: ViewBody
-  if (bound.aggregation === null) {
+  if (bound.windows.length > 0) {
+    if (window !== null) throw unsupported(`window functions over ${window.kind.toUpperCase()} windows are not supported yet`, bound.windows[0]!.span)
+    body = overBody(bound.windows, bound.output, stream)
+  } else if (bound.aggregation === null) {
     if (window?.kind === 'hop') throw unsupported('a HOP view must aggregate (each event falls in several windows)', q.span, 'GROUP BY window_start, window_end.')
     if (window?.kind === 'session') throw unsupported('a SESSION view must aggregate (a session is known only as its events arrive)', q.span, 'GROUP BY window_start, window_end and the session key.')
     body = { kind: 'project', output: bound.output }
@@ -171,6 +181,26 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
     throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation', q.span)
   }
   return { source: stream, window, filter: bound.filter, body, columns, emit, inputNames }
+}
+
+/** All window calls of a view share one PARTITION BY and order by the stream's event time. */
+function overBody(windows: readonly BoundWindowCall[], output: readonly BoundExpr[], stream: StreamDef): ViewBody {
+  const first = windows[0]!
+  const partitionKey = first.partitionBy.map(exprKey).join(',')
+  for (const w of windows) {
+    if (w.partitionBy.map(exprKey).join(',') !== partitionKey || exprKey(w.orderBy) !== exprKey(first.orderBy)) {
+      throw unsupported('the window functions of one view must share PARTITION BY and ORDER BY', w.span, 'Split them into views, one per window.')
+    }
+  }
+  if (stream.watermark === null) {
+    throw planError(SqlState.objectNotInPrerequisiteState, `window functions need the event time of stream ${stream.name}`, first.span, 'Declare WATERMARK FOR <time column> on the stream.')
+  }
+  const order = first.orderBy
+  if (order.kind !== 'column' || order.index !== stream.watermark.columnIndex) {
+    const wmColumn = stream.columns[stream.watermark.columnIndex]!.name
+    throw unsupported(`a continuous view orders its windows by the event time column ${wmColumn}`, first.span, `Use ORDER BY ${wmColumn}.`)
+  }
+  return { kind: 'over', windows, partitionBy: first.partitionBy, timeIndex: order.index, output }
 }
 
 function sourceStream(ref: ast.TableRef, catalog: Catalog): StreamDef {
@@ -240,6 +270,11 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     if (agg.having) push(depth++, `Filter (having) ${displayExpr(agg.having, keyNames, aggNames)}`)
     push(depth++, `${plan.window?.kind === 'session' ? 'SessionAggregate' : 'KeyedAggregate'} keys=[${keyNames.join(', ')}] aggregates=[${aggNames.join(', ')}] state=rocksdb(cache)`)
     push(depth++, `Exchange hash(${keyNames.join(', ')}) -> key groups`)
+  } else if (plan.body.kind === 'over') {
+    const windowNames = plan.body.windows.map((w) => w.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
+    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names, windowNames)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
+    const partition = plan.body.partitionBy.map((p) => displayExpr(p, names)).join(', ')
+    push(depth++, `OverWindow partition=[${partition}] order=${names[plan.body.timeIndex]} state=rocksdb(cache) (rows wait for the watermark)`)
   } else {
     push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
   }

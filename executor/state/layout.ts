@@ -102,3 +102,6 @@ export function positionKey(namespaceId: number, partition: number, offset: numb
 
 export const keyBytes = (key: string): Buffer => Buffer.from(key, 'latin1')
 export const keyString = (bytes: Buffer): string => bytes.toString('latin1')
+
+/** Whether a table key is a source position (see positionKey) rather than a key of values. */
+export const isPositionKey = (key: string): boolean => key.charCodeAt(5) === KeyTag.Position
