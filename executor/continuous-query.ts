@@ -42,7 +42,27 @@ export interface DecodedBatch {
   readonly rows: readonly (Row | null)[]
 }
 
+/**
+ * Where a lookup join finds the keyed view's rows: `rows(batch, keys)` gives, per event of the batch (by
+ * index; `keys[i]` null for events not asked about), the view row to join, or null.
+ */
+export interface ViewLookup {
+  rows(batch: DecodedBatch, keys: readonly (Value[] | null)[]): Promise<(Row | null)[]>
+}
+
+/** The view rows of a keyed view right after each event of the last batch it took in (see processTracked). */
+export interface BatchSnapshot {
+  readonly partition: number
+  /** Offset -> the view row of that event's key right after it (null: none visible). */
+  readonly rows: Map<number, Row | null>
+}
+
 export class ContinuousQuery {
+  /** Set while a lookup join reads this (keyed) view as of each event: it keeps per-event rows of each batch. */
+  trackSnapshots = false
+  snapshot: BatchSnapshot | null = null
+  /** For a view with a lookup join: how the joined view is read. Set by the engine at deployment. */
+  lookup: ViewLookup | null = null
   readonly offsets: number[]
   readonly watermark: WatermarkTracker
   status: QueryStatus = 'running'
@@ -116,6 +136,12 @@ export class ContinuousQuery {
         this.offsets[batch.partition] = nextOffset
         return
       }
+      if (this.trackSnapshots && this.operator instanceof KeyedAggregate && this.timeIndex < 0 && this.lookup === null) {
+        await this.consumeTracked(this.operator, batch, from)
+        this.offsets[batch.partition] = nextOffset
+        return
+      }
+      const joined = this.lookup === null ? null : await this.lookUp(batch, from)
       const prepared: Row[] = []
       const offsets: number[] = []
       const empty: Value[] = []
@@ -123,14 +149,18 @@ export class ContinuousQuery {
       const wm = this.watermark.current
       for (let i = 0; i < batch.rows.length; i++) {
         if (batch.offsets[i]! < from) continue
-        const row = batch.rows[i]
+        let row = batch.rows[i]
         if (row === null || row === undefined) continue
         this.eventsIn++
         if (this.watermarkOf !== null) {
           const w = this.watermarkOf(row, empty, this.ctx)
           if (typeof w === 'number') this.watermark.observe(batch.partition, w)
         }
+        // The joined view's columns follow the event's (and its window's); an inner join drops the event.
+        const extra = joined === null ? null : joined[i]
+        if (extra === undefined) continue
         if (!windowed) {
+          if (extra !== null) row = row.concat(extra)
           if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
           prepared.push(row)
           offsets.push(batch.offsets[i]!)
@@ -149,6 +179,7 @@ export class ContinuousQuery {
           open++
           const r = row.slice()
           r.push(start, end)
+          if (extra !== null) r.push(...extra)
           if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
           prepared.push(r)
           offsets.push(batch.offsets[i]!)
@@ -165,6 +196,43 @@ export class ContinuousQuery {
     } catch (err) {
       this.fail(err)
     }
+  }
+
+  /**
+   * The joined view's values per event of the batch: the view row, nulls for LEFT JOIN without a match,
+   * undefined to drop the event (JOIN without a match).
+   */
+  private async lookUp(batch: DecodedBatch, from: number): Promise<(Value[] | null | undefined)[]> {
+    const join = this.view.plan.join!
+    const keys = batch.rows.map((row, i) => (row === null || row === undefined || batch.offsets[i]! < from ? null : join.keyIndexes.map((k) => row[k] ?? null)))
+    const found = await this.lookup!.rows(batch, keys)
+    const nulls = join.columns.map(() => null)
+    return found.map((r) => (r !== null ? r : join.type === 'left' ? nulls : undefined))
+  }
+
+  /** A keyed view read by lookup joins as of each event: remember its row after every event of the batch. */
+  private async consumeTracked(operator: KeyedAggregate, batch: DecodedBatch, from: number): Promise<void> {
+    const rows: Row[] = []
+    const passes: boolean[] = []
+    const offsets: number[] = []
+    const empty: Value[] = []
+    for (let i = 0; i < batch.rows.length; i++) {
+      if (batch.offsets[i]! < from) continue
+      const row = batch.rows[i]
+      if (row === null || row === undefined) continue
+      this.eventsIn++
+      if (this.watermarkOf !== null) {
+        const w = this.watermarkOf(row, empty, this.ctx)
+        if (typeof w === 'number') this.watermark.observe(batch.partition, w)
+      }
+      rows.push(row)
+      offsets.push(batch.offsets[i]!)
+      passes.push(this.filter === null || this.filter(row, empty, this.ctx))
+    }
+    const after = await operator.processTracked(rows, passes)
+    const map = new Map<number, Row | null>()
+    offsets.forEach((o, j) => map.set(o, after[j]!))
+    this.snapshot = { partition: batch.partition, rows: map }
   }
 
   /** SESSION windows: events go to the operator whole; it finds their sessions and which are late. */

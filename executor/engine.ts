@@ -18,6 +18,7 @@ import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView } from '../planner/view-plan.ts'
+import type { LookupJoinSpec } from '../planner/lookup-join.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
@@ -29,7 +30,7 @@ import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
-import { ContinuousQuery, type QueryProgress, type ViewOperator } from './continuous-query.ts'
+import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
 import { planSink, type SinkDef } from '../planner/sink-plan.ts'
@@ -232,7 +233,9 @@ export class Engine {
         throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
       }
       const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
-      this.deployView(def, undefined)
+      // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
+      const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+      this.deployView(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.wake()
       return 'created'
@@ -426,7 +429,9 @@ export class Engine {
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
-        for (const d of dependents) await this.undeployView(d)
+        // Views that join those views go first.
+        const joined = dependents.flatMap((d) => this.catalog.dependents(d.name)).filter((j) => !dependents.includes(j))
+        for (const d of [...joined, ...dependents.slice().reverse()]) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
         const rt = this.streams.get(name)
         this.streams.delete(name)
         this.catalog.remove(name)
@@ -434,6 +439,15 @@ export class Engine {
         if (entry.source.kind === 'embedded') await StreamLog.destroy(this.streamDir(entry.id))
         await this.db.commit([{ kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${entry.id}`) }])
       } else {
+        const dependents = this.catalog.dependents(name)
+        if (dependents.length > 0 && !cascade) {
+          throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop materialized view ${name} because other objects depend on it`, {
+            span,
+            detail: dependents.map((d) => `materialized view ${d.name} joins ${name}`).join('\n'),
+            hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+          })
+        }
+        for (const d of dependents) await this.undeployView(d)
         await this.undeployView(entry)
       }
       return true
@@ -444,6 +458,8 @@ export class Engine {
     const q = this.queries.get(def.name)
     this.queries.delete(def.name)
     this.catalog.remove(def.name)
+    const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+    if (joined !== undefined && !this.catalog.views().some((v) => v.plan.join?.view === joined.name && v.plan.join.asOfEvent)) joined.trackSnapshots = false
     if (q) {
       const rt = this.streams.get(def.plan.source.name)
       if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
@@ -500,10 +516,40 @@ export class Engine {
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
           : new KeyedAggregate(def.plan, table, keyOf, this.ctx)
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
+    if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     rt.queries.push(query)
+  }
+
+  /**
+   * How a lookup join reads its keyed view: as of each event from the view's per-batch rows when it reads
+   * the same stream in step, otherwise the view's current row of the key.
+   */
+  private viewLookup(join: LookupJoinSpec): ViewLookup {
+    const target = this.queries.get(join.view)
+    if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
+    const operator = target.operator
+    if (join.asOfEvent) target.trackSnapshots = true
+    return {
+      async rows(batch, keys) {
+        const out = new Array<Row | null>(keys.length).fill(null)
+        const missing: number[] = []
+        const snap = join.asOfEvent && target.snapshot?.partition === batch.partition ? target.snapshot : null
+        keys.forEach((k, i) => {
+          if (k === null) return
+          const hit = snap?.rows.get(batch.offsets[i]!)
+          if (hit !== undefined) out[i] = hit
+          else missing.push(i)
+        })
+        if (missing.length > 0) {
+          const found = await operator.lookup(missing.map((i) => keys[i]!))
+          missing.forEach((i, j) => (out[i] = found[j]!))
+        }
+        return out
+      },
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -112,8 +112,9 @@ export class Catalog {
   }
 
   /** Views that read `name`, which DROP must refuse (or cascade to). */
+  /** Views that read the stream, or look up the view, called `name`. */
   dependents(name: string): ViewDef[] {
-    return this.views().filter((v) => v.plan.source.name === name)
+    return this.views().filter((v) => v.plan.source.name === name || v.plan.join?.view === name)
   }
 
   streams(): StreamDef[] {

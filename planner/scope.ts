@@ -10,6 +10,8 @@ export interface ScopeColumn {
   readonly nullable: boolean
   /** Hidden columns (e.g. system metadata) resolve by name but are not expanded by `*`. */
   readonly hidden?: boolean
+  /** Resolves only when qualified and is left out of an unqualified `*` (the second side of JOIN ... USING). */
+  readonly qualifiedOnly?: boolean
 }
 
 export class Scope {
@@ -27,6 +29,7 @@ export class Scope {
       const c = this.columns[i]!
       if (c.name !== name) continue
       if (qualifier !== undefined && c.table !== qualifier) continue
+      if (qualifier === undefined && c.qualifiedOnly) continue
       if (found !== -1) throw planError(SqlState.ambiguousColumn, `column reference "${name}" is ambiguous`, span)
       found = i
     }
@@ -46,7 +49,7 @@ export class Scope {
     const out: number[] = []
     this.columns.forEach((c, i) => {
       if (c.hidden) return
-      if (qualifier === undefined || c.table === qualifier) out.push(i)
+      if (qualifier === undefined ? !c.qualifiedOnly : c.table === qualifier) out.push(i)
     })
     if (qualifier !== undefined && out.length === 0) {
       throw planError(SqlState.undefinedTable, `missing FROM-clause entry for table "${qualifier}"`, span)

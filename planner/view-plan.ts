@@ -11,6 +11,7 @@ import type { BoundAggregation } from './select.ts'
 import { bindSelect } from './select.ts'
 import { bindExpr, exprKey } from './bind-expr.ts'
 import type { BoundWindowCall } from './window-functions.ts'
+import { lookupView, planLookupJoin, viewScopeColumns, type LookupJoinSpec } from './lookup-join.ts'
 import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
@@ -62,7 +63,9 @@ export type ViewBody =
 export interface ViewPlan {
   readonly source: StreamDef
   readonly window: WindowSpec | null
-  /** Over the source row, extended by window_start and window_end when windowed. */
+  /** A keyed view each event looks up; its columns extend the row after the window columns. */
+  readonly join: LookupJoinSpec | null
+  /** Over the source row, extended by window_start and window_end when windowed (and the joined view's columns). */
   readonly filter: BoundExpr | null
   readonly body: ViewBody
   readonly columns: readonly Column[]
@@ -99,7 +102,10 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   if (q.orderBy.length > 0 || q.limit !== undefined || q.offset !== undefined) {
     throw unsupported('ORDER BY and LIMIT have no meaning in a continuous view', q.orderBy[0]?.span ?? q.limit?.span ?? q.span, 'Order or limit when you query the view.')
   }
-  const from = q.from[0]!
+  let from = q.from[0]!
+  // A stream joined to a keyed view: the stream side is planned as usual, the view is looked up per event.
+  const joinRef = from.kind === 'join' ? from : null
+  if (joinRef !== null) from = joinRef.left
   let stream: StreamDef
   let window: WindowSpec | null = null
   let alias: string | undefined
@@ -149,7 +155,15 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
     case 'function_ref':
       throw unsupported('a materialized view reads one stream, optionally through TUMBLE(...) or HOP(...)', from.span)
   }
-  const scope = streamScope(stream, alias, window !== null)
+  let scope = streamScope(stream, alias, window !== null)
+  let join: LookupJoinSpec | null = null
+  if (joinRef !== null) {
+    if (window?.kind === 'session') throw unsupported('a SESSION window over a lookup join is not supported yet', joinRef.span)
+    const { view, alias: viewAlias } = lookupView(joinRef.right, catalog)
+    const viewStart = scope.columns.length
+    scope = new Scope([...scope.columns, ...viewScopeColumns(view, viewAlias, joinRef.using, joinRef.joinType === 'left')])
+    join = planLookupJoin(joinRef, stream, view, scope, viewStart)
+  }
   const bound = bindSelect(q, scope, [])
   if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
@@ -180,7 +194,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   if (emit === 'on_window_close' && window === null) {
     throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation', q.span)
   }
-  return { source: stream, window, filter: bound.filter, body, columns, emit, inputNames }
+  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames }
 }
 
 /** All window calls of a view share one PARTITION BY and order by the stream's event time. */
@@ -285,6 +299,11 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     if (w.kind === 'session') push(depth++, `SessionWindow time=${names[w.timeIndex]} gap=${fmt(w.gap)} key=[${w.keyIndexes.map((i) => names[i]).join(', ')}] (merging)`)
     else if (w.kind === 'tumble') push(depth++, `TumbleWindow time=${names[w.timeIndex]} size=${fmt(w.size)}`)
     else push(depth++, `HopWindow time=${names[w.timeIndex]} slide=${fmt(w.slide)} size=${fmt(w.size)}`)
+  }
+  if (plan.join) {
+    const j = plan.join
+    const keys = j.keyIndexes.map((i) => names[i]).join(', ')
+    push(depth++, `LookupJoin ${j.type} view=${j.view} key=[${keys}] ${j.asOfEvent ? '(as of each event, after its own update)' : '(current state)'}`)
   }
   const s = plan.source
   const wm = s.watermark ? ` watermark=${s.watermark.sql}` : ''

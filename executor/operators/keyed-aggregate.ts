@@ -75,6 +75,57 @@ export class KeyedAggregate {
     }
   }
 
+  /**
+   * Like `process`, for a view that lookup joins read as of each event: `rows` are all events of a batch
+   * in order, `passes[i]` whether event i gets through WHERE. Returns, per event, the view row of its own
+   * key right after it (null where the key has no visible row yet).
+   */
+  async processTracked(rows: readonly Row[], passes: readonly boolean[]): Promise<(Row | null)[]> {
+    const n = rows.length
+    const keys = new Array<string>(n)
+    const keyValues = new Array<Value[]>(n)
+    const empty: Value[] = []
+    for (let i = 0; i < n; i++) {
+      const kv = this.keyOf(rows[i]!, empty, this.ctx)
+      keyValues[i] = kv
+      keys[i] = this.encodeKey(kv)
+    }
+    await this.table.load(keys)
+    const { update, init } = this.aggs
+    const out = new Array<Row | null>(n)
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!
+      let acc = this.table.get(key)
+      if (passes[i]) {
+        if (acc === undefined) {
+          acc = keyValues[i]!
+          acc.push(...init())
+        }
+        update(acc, rows[i]!, empty, this.ctx)
+        this.table.set(key, acc)
+      }
+      if (acc === undefined) {
+        out[i] = null
+      } else {
+        const o = this.output(acc)
+        out[i] = o.visible ? o.row : null
+      }
+    }
+    return out
+  }
+
+  /** The current view rows of the given group keys (null where a key has no visible row). */
+  async lookup(keyValues: readonly Value[][]): Promise<(Row | null)[]> {
+    const keys = keyValues.map((kv) => this.encodeKey(kv))
+    await this.table.load(keys)
+    return keys.map((k) => {
+      const acc = this.table.get(k)
+      if (acc === undefined) return null
+      const o = this.output(acc)
+      return o.visible ? o.row : null
+    })
+  }
+
   /** The view row of one group's accumulator, and whether HAVING lets it show. */
   output(acc: readonly Value[]): { readonly row: Row; readonly visible: boolean } {
     const empty: Value[] = []
