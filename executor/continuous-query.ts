@@ -58,6 +58,11 @@ export interface BatchSnapshot {
 }
 
 export class ContinuousQuery {
+  /**
+   * Offsets whose rows went all the way through: consumed, and the watermark step after them done
+   * (window-function rows released, retention applied). Readers who want their writes wait for these.
+   */
+  settled: number[]
   /** Set while a lookup join reads this (keyed) view as of each event: it keeps per-event rows of each batch. */
   trackSnapshots = false
   snapshot: BatchSnapshot | null = null
@@ -88,6 +93,7 @@ export class ContinuousQuery {
     const plan = view.plan
     const partitions = plan.source.partitions
     this.offsets = progress ? progress.offsets.slice() : new Array<number>(partitions).fill(0)
+    this.settled = this.offsets.slice()
     this.watermark = new WatermarkTracker(partitions, progress?.watermark)
     this.eventsIn = progress?.eventsIn ?? 0
     this.lateEvents = progress?.lateEvents ?? 0
@@ -264,12 +270,45 @@ export class ContinuousQuery {
    * Never throws: a failure marks the query failed.
    */
   async afterWatermark(): Promise<void> {
-    if (this.status !== 'running' || !(this.operator instanceof OverWindow)) return
+    if (this.status !== 'running') return
+    if (this.operator instanceof KeyedAggregate || this.operator instanceof SessionAggregate) return this.expire(this.operator)
+    if (!(this.operator instanceof OverWindow)) return
     const wm = this.watermark.current
     if (wm <= this.released) return
     try {
       await this.operator.release(wm)
       this.released = wm
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** The watermark at which the next group or window of a view with retention / idle_ttl is due. */
+  private nextExpiry = Number.NEGATIVE_INFINITY
+  private lastSweep = 0
+  private lastSweepMs = 0
+  /** Groups, windows or sessions deleted by retention / idle_ttl since the start. */
+  expired = 0
+
+  /**
+   * Retention and idle_ttl: once the watermark reaches the earliest deadline, one pass over the state
+   * deletes what is due. A pass reads the whole table, so passes over big tables are spaced out (at least a
+   * second, and twenty times the last pass's duration). A closed stream (watermark at the end of time)
+   * deletes nothing: its final results stay.
+   */
+  private async expire(operator: KeyedAggregate | SessionAggregate): Promise<void> {
+    const plan = this.view.plan
+    if (plan.retention === null && plan.idleTtl === null) return
+    const wm = this.watermark.current
+    if (!Number.isFinite(wm) || wm < this.nextExpiry) return
+    const now = Date.now()
+    if (this.lastSweepMs > 5 && now - this.lastSweep < Math.max(1000, 20 * this.lastSweepMs)) return
+    try {
+      const { deleted, next } = await operator.expire(wm)
+      this.expired += deleted
+      this.nextExpiry = next
+      this.lastSweep = now
+      this.lastSweepMs = Date.now() - now
     } catch (err) {
       this.fail(err)
     }

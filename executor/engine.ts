@@ -267,6 +267,7 @@ export class Engine {
         if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
         q.watermark.close()
         await q.afterWatermark()
+        q.settled = q.offsets.slice()
       }
       this.wake()
     })
@@ -692,6 +693,7 @@ export class Engine {
         q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
         if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
         await q.afterWatermark()
+        q.settled = q.offsets.slice()
       }
     }
     return moved
@@ -838,7 +840,7 @@ export class Engine {
     if (rt === undefined) return
     const targets = q.offsets.map((_, p) => rt.log.endOffset(p))
     const deadline = Date.now() + timeoutMs
-    while (q.status === 'running' && q.offsets.some((o, p) => o < targets[p]!) && Date.now() < deadline) {
+    while (q.status === 'running' && q.settled.some((o, p) => o < targets[p]!) && Date.now() < deadline) {
       this.wake()
       await new Promise<void>((resolve) => {
         this.progressWaiters.push(resolve)

@@ -29,6 +29,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
           finite(q.watermark.current),
           engine.tableStats(q.view.id).entries,
           q.lateEvents,
+          q.expired,
           q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : null,
           q.view.sql,
         ]

@@ -66,7 +66,7 @@ export function planStream(stmt: ast.CreateStream, id: number, sql: string): Str
   return { kind: 'stream', id, name, columns, watermark, options, partitions, keyColumn, allowedLateness, source, format, metadata, sql }
 }
 
-function intervalOption(o: ast.OptionDef): number {
+export function intervalOption(o: ast.OptionDef): number {
   const v = o.value
   const text = typeof v === 'object' ? undefined : String(v)
   const bound =

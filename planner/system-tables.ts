@@ -23,6 +23,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('watermark', Types.timestamptz),
     col('state_keys', Types.int8, false),
     col('late_events', Types.int8, false),
+    // Groups, windows or sessions deleted by retention / idle_ttl since the server started.
+    col('expired', Types.int8, false),
     col('last_error', Types.text),
     col('sql', Types.text, false),
   ],

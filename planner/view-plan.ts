@@ -15,6 +15,7 @@ import { lookupView, planLookupJoin, viewScopeColumns, type LookupJoinSpec } fro
 import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
+import { intervalOption } from './stream-plan.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -72,6 +73,39 @@ export interface ViewPlan {
   readonly emit: 'on_update' | 'on_window_close'
   /** Names of the input row's columns, for EXPLAIN. */
   readonly inputNames: readonly string[]
+  /**
+   * WITH (retention = ...): a window is deleted once the watermark passes its end plus the allowed
+   * lateness plus this (microseconds); null keeps every window.
+   */
+  readonly retention: number | null
+  /**
+   * WITH (idle_ttl = ...) on a GROUP BY without a window: a group whose latest event time is this far
+   * behind the watermark is deleted (players inactive for 90 days); null keeps every group.
+   */
+  readonly idleTtl: number | null
+}
+
+const VIEW_OPTIONS = new Set(['retention', 'idle_ttl'])
+
+/** The view's WITH options, checked against what its shape allows. */
+function viewOptions(stmt: ast.CreateView, window: WindowSpec | null, body: ViewBody, stream: StreamDef): { retention: number | null; idleTtl: number | null } {
+  let retention: number | null = null
+  let idleTtl: number | null = null
+  for (const o of stmt.options) {
+    if (!VIEW_OPTIONS.has(o.name)) {
+      throw planError(SqlState.invalidParameterValue, `unrecognized materialized view option "${o.name}"`, o.span, `Known options: ${[...VIEW_OPTIONS].join(', ')}.`)
+    }
+    if (o.name === 'retention') {
+      if (window === null || body.kind !== 'aggregate') throw planError(SqlState.invalidParameterValue, 'retention applies to windowed aggregations (TUMBLE, HOP, SESSION)', o.span)
+      retention = intervalOption(o)
+    } else {
+      if (window !== null || body.kind !== 'aggregate') throw planError(SqlState.invalidParameterValue, 'idle_ttl applies to a GROUP BY without a window (a keyed profile)', o.span, 'Windowed views use retention.')
+      if (stream.watermark === null) throw planError(SqlState.invalidParameterValue, `idle_ttl needs the event time of stream ${stream.name}`, o.span, 'Declare WATERMARK FOR <time column> on the stream.')
+      idleTtl = intervalOption(o)
+      if (idleTtl === 0) throw planError(SqlState.invalidParameterValue, 'idle_ttl must be positive', o.span)
+    }
+  }
+  return { retention, idleTtl }
 }
 
 const WINDOW_COLUMNS = ['window_start', 'window_end'] as const
@@ -194,7 +228,8 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   if (emit === 'on_window_close' && window === null) {
     throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation', q.span)
   }
-  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames }
+  const { retention, idleTtl } = viewOptions(stmt, window, body, stream)
+  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl }
 }
 
 /** All window calls of a view share one PARTITION BY and order by the stream's event time. */
@@ -269,12 +304,16 @@ function findWindowKey(agg: BoundAggregation, streamWidth: number): number | nul
   return i === -1 ? null : i
 }
 
+const DAY_MICROS = 86_400_000_000
+const fmtMicros = (micros: number) => formatInterval({ months: 0, days: Math.floor(micros / DAY_MICROS), micros: micros % DAY_MICROS })
+
 /** The operator graph, one operator per line, leaves last (like EXPLAIN in Postgres). */
 export function explainView(name: string, plan: ViewPlan): string[] {
   const lines: string[] = []
   const push = (depth: number, text: string) => lines.push(`${depth === 0 ? '' : `${'  '.repeat(depth - 1)}->  `}${text}`)
   let depth = 0
-  push(depth++, `MaterializedView ${name} (emit ${plan.emit === 'on_update' ? 'on update' : 'on window close'})`)
+  const keep = plan.retention !== null ? `, retention ${fmtMicros(plan.retention)}` : plan.idleTtl !== null ? `, idle_ttl ${fmtMicros(plan.idleTtl)}` : ''
+  push(depth++, `MaterializedView ${name} (emit ${plan.emit === 'on_update' ? 'on update' : 'on window close'}${keep})`)
   const names = plan.inputNames
   if (plan.body.kind === 'aggregate') {
     const agg = plan.body.aggregation

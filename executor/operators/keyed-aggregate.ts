@@ -23,6 +23,9 @@ export class KeyedAggregate {
   private readonly keyCount: number
   /** Index of window_end in the key values (or of window_start, with the size added), for emit on close. */
   private readonly windowEnd: ((key: readonly Value[]) => number) | null
+  /** With idle_ttl: the slot after the aggregates that keeps the group's latest event time, else -1. */
+  private readonly lastSeenSlot: number
+  private readonly timeIndex: number
 
   constructor(
     readonly plan: ViewPlan,
@@ -37,6 +40,8 @@ export class KeyedAggregate {
     this.aggs = compileAggregates(agg.aggregates, this.keyCount)
     this.having = agg.having ? compilePredicate(agg.having) : null
     this.project = compileProjection(plan.body.output)
+    this.lastSeenSlot = plan.idleTtl !== null ? this.keyCount + this.aggs.slotCount : -1
+    this.timeIndex = plan.source.watermark?.columnIndex ?? -1
     const wk = plan.body.windowKey
     if (plan.window?.kind === 'session') throw internalError('KeyedAggregate built for a SESSION window')
     if (wk === null || plan.window === null) {
@@ -69,10 +74,44 @@ export class KeyedAggregate {
       if (acc === undefined) {
         acc = keyValues[i]!
         acc.push(...init())
+        if (this.lastSeenSlot >= 0) acc.push(null)
       }
       update(acc, rows[i]!, empty, this.ctx)
+      if (this.lastSeenSlot >= 0) this.touch(acc, rows[i]!)
       this.table.set(key, acc)
     }
+  }
+
+  /** Keeps the group's latest event time, for idle_ttl. */
+  private touch(acc: Value[], row: Row): void {
+    const ts = row[this.timeIndex]
+    const last = acc[this.lastSeenSlot]
+    if (typeof ts === 'number' && (typeof last !== 'number' || ts > last)) acc[this.lastSeenSlot] = ts
+  }
+
+  /**
+   * Deletes the groups the watermark has retired: windows past end + lateness + retention, idle groups
+   * past their latest event time + idle_ttl. Returns how many were deleted and the earliest time at which
+   * one of the remaining groups will be due.
+   */
+  async expire(watermark: number): Promise<{ deleted: number; next: number }> {
+    const retention = this.plan.retention
+    const ttl = this.plan.idleTtl
+    const lateness = this.plan.source.allowedLateness
+    const due = (acc: readonly Value[]): number => {
+      if (retention !== null && this.windowEnd !== null) return this.windowEnd(acc) + lateness + retention
+      const last = acc[this.lastSeenSlot]
+      return ttl !== null && typeof last === 'number' ? last + ttl : Number.POSITIVE_INFINITY
+    }
+    const expired: string[] = []
+    let next = Number.POSITIVE_INFINITY
+    for await (const [key, acc] of this.table.scan()) {
+      const at = due(acc)
+      if (at <= watermark) expired.push(key)
+      else if (at < next) next = at
+    }
+    for (const key of expired) this.table.delete(key)
+    return { deleted: expired.length, next }
   }
 
   /**
@@ -100,8 +139,10 @@ export class KeyedAggregate {
         if (acc === undefined) {
           acc = keyValues[i]!
           acc.push(...init())
+          if (this.lastSeenSlot >= 0) acc.push(null)
         }
         update(acc, rows[i]!, empty, this.ctx)
+        if (this.lastSeenSlot >= 0) this.touch(acc, rows[i]!)
         this.table.set(key, acc)
       }
       if (acc === undefined) {

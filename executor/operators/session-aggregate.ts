@@ -185,6 +185,29 @@ export class SessionAggregate {
     return r
   }
 
+  /** Deletes sessions past end + lateness + retention; returns the count and when the next one is due. */
+  async expire(watermark: number): Promise<{ deleted: number; next: number }> {
+    const retention = this.plan.retention
+    if (retention === null) return { deleted: 0, next: Number.POSITIVE_INFINITY }
+    const changed: [string, Session[]][] = []
+    let deleted = 0
+    let next = Number.POSITIVE_INFINITY
+    for await (const [key, value] of this.table.scan()) {
+      const sessions = value as unknown as Session[]
+      const kept = sessions.filter((s) => s[LAST] + this.window.gap + this.lateness + retention > watermark)
+      for (const s of kept) next = Math.min(next, s[LAST] + this.window.gap + this.lateness + retention)
+      if (kept.length < sessions.length) {
+        deleted += sessions.length - kept.length
+        changed.push([key, kept])
+      }
+    }
+    for (const [key, kept] of changed) {
+      if (kept.length === 0) this.table.delete(key)
+      else this.table.set(key, kept as unknown as Value[])
+    }
+    return { deleted, next }
+  }
+
   /** The view's current rows: one per group of each session (final sessions only in on-window-close mode). */
   async *rows(watermark: number): AsyncGenerator<Row> {
     const onClose = this.plan.emit === 'on_window_close'
