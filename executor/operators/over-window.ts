@@ -149,7 +149,7 @@ export class OverWindow {
       this.trimHistory(entry)
       this.table.set(key, entry as unknown as Value[])
       if (waiting.length === 0) pendingKeys.delete(key)
-      else pendingKeys.set(key, Math.min(...waiting.map((p) => p[0])))
+      else pendingKeys.set(key, earliestOf(waiting))
     }
   }
 
@@ -224,7 +224,7 @@ export class OverWindow {
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
       const pending = (value as unknown as Entry)[PENDING]
-      if (pending.length > 0) found.set(key, Math.min(...pending.map((p) => p[0])))
+      if (pending.length > 0) found.set(key, earliestOf(pending))
     }
     this.pendingKeys ??= found
     return this.pendingKeys
@@ -234,6 +234,13 @@ export class OverWindow {
   async *rows(): AsyncGenerator<Row> {
     for await (const [key, value] of this.table.scan()) if (isPositionKey(key)) yield value
   }
+}
+
+/** The earliest time among pending rows (a loop: a key may hold more rows than a spread can pass). */
+function earliestOf(pending: readonly Pending[]): number {
+  let t = Number.POSITIVE_INFINITY
+  for (const p of pending) if (p[0] < t) t = p[0]
+  return t
 }
 
 function runnerOf(call: BoundWindowCall): CallRunner {
