@@ -15,6 +15,9 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 
+/** A retention pass over more entries than this is spaced out in time (small tables sweep at once). */
+const BIG_SWEEP = 50_000
+
 export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow
 
 export type QueryStatus = 'running' | 'failed'
@@ -287,13 +290,14 @@ export class ContinuousQuery {
   private nextExpiry = Number.NEGATIVE_INFINITY
   private lastSweep = 0
   private lastSweepMs = 0
+  private lastSweepEntries = 0
   /** Groups, windows or sessions deleted by retention / idle_ttl since the start. */
   expired = 0
 
   /**
    * Retention and idle_ttl: once the watermark reaches the earliest deadline, one pass over the state
-   * deletes what is due. A pass reads the whole table, so passes over big tables are spaced out (at least a
-   * second, and twenty times the last pass's duration). A closed stream (watermark at the end of time)
+   * deletes what is due. A pass reads the whole table, so passes over big tables (more than BIG_SWEEP
+   * entries) are spaced out: at least a second, and twenty times the last pass's duration. A closed stream (watermark at the end of time)
    * deletes nothing: its final results stay.
    */
   private async expire(operator: KeyedAggregate | SessionAggregate): Promise<void> {
@@ -302,13 +306,14 @@ export class ContinuousQuery {
     const wm = this.watermark.current
     if (!Number.isFinite(wm) || wm < this.nextExpiry) return
     const now = Date.now()
-    if (this.lastSweepMs > 5 && now - this.lastSweep < Math.max(1000, 20 * this.lastSweepMs)) return
+    if (this.lastSweepEntries > BIG_SWEEP && now - this.lastSweep < Math.max(1000, 20 * this.lastSweepMs)) return
     try {
-      const { deleted, next } = await operator.expire(wm)
+      const { deleted, next, scanned } = await operator.expire(wm)
       this.expired += deleted
       this.nextExpiry = next
       this.lastSweep = now
       this.lastSweepMs = Date.now() - now
+      this.lastSweepEntries = scanned
     } catch (err) {
       this.fail(err)
     }

@@ -94,7 +94,7 @@ export class KeyedAggregate {
    * past their latest event time + idle_ttl. Returns how many were deleted and the earliest time at which
    * one of the remaining groups will be due.
    */
-  async expire(watermark: number): Promise<{ deleted: number; next: number }> {
+  async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
     const retention = this.plan.retention
     const ttl = this.plan.idleTtl
     const lateness = this.plan.source.allowedLateness
@@ -105,13 +105,15 @@ export class KeyedAggregate {
     }
     const expired: string[] = []
     let next = Number.POSITIVE_INFINITY
+    let scanned = 0
     for await (const [key, acc] of this.table.scan()) {
+      scanned++
       const at = due(acc)
       if (at <= watermark) expired.push(key)
       else if (at < next) next = at
     }
     for (const key of expired) this.table.delete(key)
-    return { deleted: expired.length, next }
+    return { deleted: expired.length, next, scanned }
   }
 
   /**

@@ -186,13 +186,15 @@ export class SessionAggregate {
   }
 
   /** Deletes sessions past end + lateness + retention; returns the count and when the next one is due. */
-  async expire(watermark: number): Promise<{ deleted: number; next: number }> {
+  async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
     const retention = this.plan.retention
-    if (retention === null) return { deleted: 0, next: Number.POSITIVE_INFINITY }
+    if (retention === null) return { deleted: 0, next: Number.POSITIVE_INFINITY, scanned: 0 }
     const changed: [string, Session[]][] = []
     let deleted = 0
     let next = Number.POSITIVE_INFINITY
+    let scanned = 0
     for await (const [key, value] of this.table.scan()) {
+      scanned++
       const sessions = value as unknown as Session[]
       const kept = sessions.filter((s) => s[LAST] + this.window.gap + this.lateness + retention > watermark)
       for (const s of kept) next = Math.min(next, s[LAST] + this.window.gap + this.lateness + retention)
@@ -205,7 +207,7 @@ export class SessionAggregate {
       if (kept.length === 0) this.table.delete(key)
       else this.table.set(key, kept as unknown as Value[])
     }
-    return { deleted, next }
+    return { deleted, next, scanned }
   }
 
   /** The view's current rows: one per group of each session (final sessions only in on-window-close mode). */
