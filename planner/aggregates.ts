@@ -3,7 +3,8 @@
  * a few slots; the planner compiles one `update(acc, row)` function for all of them (filters included) and
  * one `finalize(acc)` — so a group costs one array and one call per event, whatever the number of aggregates.
  */
-import { Types, isInteger, isNumeric, type SqlType, type Value } from '../common/types.ts'
+import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
+import { Types, arrayOf, isInteger, isNumeric, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
 
 export interface AggregateSpec {
@@ -16,8 +17,14 @@ export interface AggregateSpec {
   readonly update: (s: number, x: readonly string[]) => string
   /** A JS expression of the final value from the slots. */
   readonly finalize: (s: number) => string
-  /** True when NULL arguments still reach `update` (count(*), first_value, last_value). */
+  /** True when NULL arguments still reach `update` (count(*), first_value, last_value, array_agg, string_agg). */
   readonly acceptsNull: boolean
+  /**
+   * Plan-time checks of the bound arguments (with their spans, for the error position), for aggregates
+   * whose arguments must be constants (approx_percentile's fraction). `update` checks them again when it
+   * compiles, without a position.
+   */
+  readonly checkArgs?: (args: readonly BoundExpr[], spans: readonly (Span | undefined)[]) => void
 }
 
 export interface BoundAggregate {
@@ -33,6 +40,45 @@ const sumType = (t: SqlType): SqlType => (isInteger(t) ? (t.name === 'int8' ? Ty
 const avgType = (t: SqlType): SqlType => (t.name === 'float4' || t.name === 'float8' ? Types.float8 : Types.numeric)
 
 type Rule = (args: readonly SqlType[], star: boolean) => AggregateSpec | undefined
+
+/**
+ * How many inputs string_agg and array_agg keep per group: later inputs are ignored, so that a group's
+ * state stays bounded however long the stream runs.
+ */
+export const AGG_ELEMENT_LIMIT = 1000
+
+const isBool = (t: SqlType): boolean => !t.element && t.name === 'bool'
+const isText = (t: SqlType): boolean => !t.element && t.name === 'text'
+
+const fractionNotConstant = (span?: Span): SluiceError =>
+  planError(SqlState.invalidColumnReference, 'the fraction of approx_percentile must be a constant', span, 'Write a number from 0 to 1, such as 0.95.')
+
+const fractionOutOfRange = (f: Value, category: 'plan' | 'execution', span?: Span): SluiceError =>
+  new SluiceError(category, SqlState.invalidParameterValue, `percentile value ${String(f)} is not between 0 and 1`, { span })
+
+const isFraction = (f: Value): f is number => typeof f === 'number' && f >= 0 && f <= 1
+
+/** approx_percentile's fraction from a statement parameter, checked when a group first sees it. */
+export function percentileFraction(f: Value): number {
+  if (!isFraction(f)) throw fractionOutOfRange(f, 'execution')
+  return f
+}
+
+/**
+ * The compile-time check of approx_percentile's fraction, from the JavaScript the compiler made of it: a
+ * numeric literal (checked now), `null` (the aggregate is NULL), or a statement parameter `p[i]` (checked
+ * per group at run time). Anything else reads the row, and is refused.
+ */
+function checkFractionCode(code: string): void {
+  if (code === 'null' || /^p\[\d+\]$/.test(code)) return
+  if (/^-?(\d|\.\d)/.test(code)) {
+    if (!isFraction(Number(code))) throw fractionOutOfRange(Number(code), 'plan')
+    return
+  }
+  // Non-finite numeric constants (Infinity, NaN) live in the constant table.
+  if (/^K\[\d+\]$/.test(code)) throw fractionOutOfRange('a non-finite number', 'plan')
+  throw fractionNotConstant()
+}
 
 const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
   args.length === 1
@@ -83,14 +129,17 @@ const RULES: Record<string, Rule> = {
       : undefined,
   min: minMax('min', '<'),
   max: minMax('max', '>'),
+  // NULL inputs are skipped; no non-null input gives NULL (PostgreSQL's bool_or, bool_and and every).
   bool_or: (args) =>
-    args.length === 1 && args[0]!.name === 'bool'
+    args.length === 1 && isBool(args[0]!)
       ? { name: 'bool_or', type: Types.bool, slots: 1, init: [null], update: (s, [x]) => `acc[${s}] = acc[${s}] === true || ${x};\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false }
       : undefined,
   bool_and: (args) =>
-    args.length === 1 && args[0]!.name === 'bool'
+    args.length === 1 && isBool(args[0]!)
       ? { name: 'bool_and', type: Types.bool, slots: 1, init: [null], update: (s, [x]) => `acc[${s}] = acc[${s}] !== false && ${x};\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false }
       : undefined,
+  // Not aggregates in PostgreSQL (window functions there): the first / last input in arrival order, NULL
+  // included (IGNORE NULLS, in a window, skips NULLs).
   first_value: (args) =>
     args.length === 1
       ? {
@@ -106,6 +155,72 @@ const RULES: Record<string, Rule> = {
   last_value: (args) =>
     args.length === 1
       ? { name: 'last_value', type: args[0]!, slots: 1, init: [null], update: (s, [x]) => `acc[${s}] = ${x};\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true }
+      : undefined,
+  approx_count_distinct: (args) =>
+    args.length === 1 && args[0]!.name !== 'unknown'
+      ? {
+          name: 'approx_count_distinct',
+          type: Types.int8,
+          slots: 1,
+          init: [null],
+          update: (s, [x]) => `acc[${s}] = H.hllAdd(acc[${s}], ${x});\n`,
+          finalize: (s) => `(acc[${s}] === null ? 0 : H.hllEstimate(acc[${s}]))`,
+          acceptsNull: false,
+        }
+      : undefined,
+  approx_percentile: (args) =>
+    args.length === 2 && isNumeric(args[0]!) && isNumeric(args[1]!)
+      ? {
+          name: 'approx_percentile',
+          type: Types.float8,
+          slots: 2,
+          // The sketch, and the fraction (kept so that `finalize` needs nothing but the slots).
+          init: [null, null],
+          update: (s, [x, f]) => {
+            checkFractionCode(f!)
+            return `if (acc[${s + 1}] !== ${f}) acc[${s + 1}] = H.percentileFraction(${f});\nacc[${s}] = H.pctAdd(acc[${s}], ${x});\n`
+          },
+          finalize: (s) => `(acc[${s}] === null ? null : H.pctQuantile(acc[${s}], acc[${s + 1}]))`,
+          acceptsNull: false,
+          checkArgs: (bound, spans) => {
+            const f = bound[1]
+            if (f === undefined) return
+            if (f.kind !== 'const' && f.kind !== 'param') throw fractionNotConstant(spans[1])
+            if (f.kind === 'const' && f.value !== null && !isFraction(f.value)) throw fractionOutOfRange(f.value, 'plan', spans[1])
+          },
+        }
+      : undefined,
+  // string_agg and array_agg keep at most AGG_ELEMENT_LIMIT inputs per group, the first ones in arrival order.
+  string_agg: (args) =>
+    args.length === 2 && isText(args[0]!) && isText(args[1]!)
+      ? {
+          name: 'string_agg',
+          type: Types.text,
+          slots: 2,
+          // The text so far, and how many values it holds.
+          init: [null, 0],
+          // A NULL value is skipped; a NULL delimiter counts as '' (PostgreSQL's string_agg is not strict).
+          update: (s, [x, d]) =>
+            `if (${x} !== null && acc[${s + 1}] < ${AGG_ELEMENT_LIMIT}) { acc[${s}] = acc[${s}] === null ? ${x} : acc[${s}] + (${d} === null ? '' : ${d}) + ${x}; acc[${s + 1}]++; }\n`,
+          finalize: (s) => `acc[${s}]`,
+          acceptsNull: true,
+        }
+      : undefined,
+  // bytea is refused: the state codec does not round-trip Buffers inside arrays.
+  array_agg: (args) =>
+    args.length === 1 && !args[0]!.element && args[0]!.name !== 'unknown' && args[0]!.name !== 'bytea'
+      ? {
+          name: 'array_agg',
+          type: arrayOf(args[0]!),
+          slots: 1,
+          // Created on the first input: `init` values are shared between groups, so they hold no arrays.
+          init: [null],
+          // NULL inputs are elements too, as in PostgreSQL.
+          update: (s, [x]) => `if (acc[${s}] === null) acc[${s}] = [${x}]; else if (acc[${s}].length < ${AGG_ELEMENT_LIMIT}) acc[${s}].push(${x});\n`,
+          // A copy: the accumulator keeps growing after the row that shows it has been emitted.
+          finalize: (s) => `(acc[${s}] === null ? null : acc[${s}].slice())`,
+          acceptsNull: true,
+        }
       : undefined,
 }
 RULES.every = RULES.bool_and!

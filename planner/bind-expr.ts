@@ -367,6 +367,10 @@ function bindAggregate(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   if (spec === undefined) {
     throw planError(SqlState.undefinedFunction, `function ${e.name}(${e.star ? '*' : args.map((a) => typeDisplayName(a.type)).join(', ')}) does not exist`, e.span)
   }
+  spec.checkArgs?.(args, e.args.map(spanOf))
+  if (e.orderBy !== undefined && e.orderBy.length > 0) {
+    throw unsupported(`ORDER BY inside ${e.name}(...) is not supported yet: values are aggregated in arrival order`, e.orderBy[0]!.span)
+  }
   const filter = e.filter === undefined ? null : coerceTo(bindExpr(e.filter, inner), Types.bool, spanOf(e.filter), 'argument of FILTER')
   const display = `${e.name}(${e.distinct ? 'DISTINCT ' : ''}${e.star ? '*' : args.map(exprKey).join(', ')})${filter ? ` FILTER (WHERE ${exprKey(filter)})` : ''}`
   let index = ctx.aggregates.findIndex((a) => a.display === display)

@@ -19,6 +19,8 @@ import {
   type SqlType,
   type Value,
 } from '../common/types.ts'
+import { percentileFraction } from './aggregates.ts'
+import { hllAdd, hllEstimate, pctAdd, pctQuantile } from './sketches.ts'
 
 export interface EvalContext {
   /** Statement timestamp for now()/current_timestamp, microseconds. */
@@ -357,5 +359,11 @@ export const Runtime = {
   jsonBuildObject,
   jsonGet,
   formatValue,
+  // Aggregate state (planner/aggregates.ts): sketches updated in place in the accumulator.
+  hllAdd,
+  hllEstimate,
+  pctAdd,
+  pctQuantile,
+  percentileFraction,
 }
 export type RuntimeHelpers = typeof Runtime

@@ -103,6 +103,8 @@ function bindFunction(e: ast.FuncCall, over: ast.WindowSpec, ctx: BindContext): 
   if (spec === undefined) {
     throw planError(SqlState.undefinedFunction, `function ${e.name}(${e.star ? '*' : args.map((a) => a.type.name).join(', ')}) is not a window function this engine knows`, e.span)
   }
+  spec.checkArgs?.(args, e.args.map(spanOf))
+  if (e.orderBy !== undefined && e.orderBy.length > 0) throw unsupported(`ORDER BY inside ${e.name}(...) is not supported`, e.orderBy[0]!.span)
   if (e.ignoreNulls) {
     if (e.name !== 'first_value' && e.name !== 'last_value') throw planError(SqlState.syntaxError, `IGNORE NULLS applies to first_value and last_value, not ${e.name}`, e.span)
     // Null arguments never reach the update: the first (last) non-null value is kept.
