@@ -15,6 +15,9 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 
+/** The parameter row of compiled expressions: views have no parameters. */
+const EMPTY: Value[] = []
+
 /** A retention pass over more entries than this is spaced out in time (small tables sweep at once). */
 const BIG_SWEEP = 50_000
 
@@ -160,11 +163,7 @@ export class ContinuousQuery {
         if (batch.offsets[i]! < from) continue
         let row = batch.rows[i]
         if (row === null || row === undefined) continue
-        this.eventsIn++
-        if (this.watermarkOf !== null) {
-          const w = this.watermarkOf(row, empty, this.ctx)
-          if (typeof w === 'number') this.watermark.observe(batch.partition, w)
-        }
+        this.observe(row, batch.partition)
         // The joined view's columns follow the event's (and its window's); an inner join drops the event.
         const extra = joined === null ? null : joined[i]
         if (extra === undefined) continue
@@ -229,11 +228,7 @@ export class ContinuousQuery {
       if (batch.offsets[i]! < from) continue
       const row = batch.rows[i]
       if (row === null || row === undefined) continue
-      this.eventsIn++
-      if (this.watermarkOf !== null) {
-        const w = this.watermarkOf(row, empty, this.ctx)
-        if (typeof w === 'number') this.watermark.observe(batch.partition, w)
-      }
+      this.observe(row, batch.partition)
       rows.push(row)
       offsets.push(batch.offsets[i]!)
       passes.push(this.filter === null || this.filter(row, empty, this.ctx))
@@ -247,18 +242,13 @@ export class ContinuousQuery {
   /** SESSION windows: events go to the operator whole; it finds their sessions and which are late. */
   private async consumeSessions(operator: SessionAggregate, batch: DecodedBatch, from: number): Promise<void> {
     const inputs: SessionInput[] = []
-    const empty: Value[] = []
     const wm = this.watermark.current
     for (let i = 0; i < batch.rows.length; i++) {
       const offset = batch.offsets[i]!
       if (offset < from) continue
       const row = batch.rows[i]
       if (row === null || row === undefined) continue
-      this.eventsIn++
-      if (this.watermarkOf !== null) {
-        const w = this.watermarkOf(row, empty, this.ctx)
-        if (typeof w === 'number') this.watermark.observe(batch.partition, w)
-      }
+      this.observe(row, batch.partition)
       if (typeof row[this.timeIndex] !== 'number') {
         this.recordLate(batch.partition, offset, null, wm, 'event time is NULL')
         continue
@@ -321,6 +311,15 @@ export class ContinuousQuery {
 
   /** The watermark up to which window-function rows were computed. */
   private released = Number.NEGATIVE_INFINITY
+
+  /** Counts an event in and lets its time move the partition's watermark. */
+  private observe(row: Row, partition: number): void {
+    this.eventsIn++
+    if (this.watermarkOf !== null) {
+      const w = this.watermarkOf(row, EMPTY, this.ctx)
+      if (typeof w === 'number') this.watermark.observe(partition, w)
+    }
+  }
 
   fail(err: unknown): void {
     this.status = 'failed'

@@ -7,29 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
-import { rng } from './helpers/game-events.ts'
-
-interface Event {
-  readonly player: number
-  readonly amount: number | null
-  readonly ts: number
-}
-
-/** Events about 7 s apart with distinct times, then shuffled by up to 20 s (the lateness is 1 minute). */
-function events(seed: number, count: number): Event[] {
-  const r = rng(seed)
-  const base = Date.UTC(2026, 10, 23, 9, 0, 0) + Math.floor(r() * 3_600_000)
-  const out: Event[] = []
-  for (let i = 0; i < count; i++) {
-    out.push({ player: 1 + Math.floor(r() * 4), amount: r() < 0.25 ? null : 1 + Math.floor(r() * 100), ts: base + i * 7000 + Math.floor(r() * 1000) })
-  }
-  return out.map((e, i) => ({ e, k: i * 7000 + (r() - 0.5) * 40_000 })).sort((a, b) => a.k - b.k).map((x) => x.e)
-}
-
-const values = (es: readonly Event[]) => es.map((e) => `(${e.player}, ${e.amount ?? 'NULL'}, '${new Date(e.ts).toISOString()}')`).join(', ')
-
-const asRows = (rows: readonly unknown[][]): string[] =>
-  rows.map((r) => r.map((v) => (v instanceof Date ? v.toISOString() : v === null ? 'NULL' : String(v))).join('|')).sort()
+import { asRows, shuffledEvents, valuesSql as values } from './helpers/shuffled-events.ts'
 
 /** The same select list in both engines; `lastNonNull` differs because PostgreSQL has no IGNORE NULLS. */
 const selectList = (w: string, lastNonNull: string) => `player_id, ts, amount,
@@ -65,7 +43,7 @@ describe('window functions against PostgreSQL', () => {
   })
 
   test.each(Array.from({ length: 20 }, (_, i) => i + 1))('event set %i: every row equals batch window functions', async (set) => {
-    const es = events(set, 120 + set * 10)
+    const es = shuffledEvents(set, 120 + set * 10, { players: 4, nullShare: 0.25 })
     const s = `ov${set}`
     await client.query(`CREATE STREAM ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts)
       WITH (allowed_lateness = INTERVAL '1 minute', partitions = 3, key = 'player_id')`)

@@ -15,6 +15,9 @@ import type { KeyedTable } from './keyed-table.ts'
 
 export type KeyEncoder = (values: readonly Value[]) => string
 
+/** The parameter row of compiled expressions: views have no parameters. */
+const EMPTY: Value[] = []
+
 export class KeyedAggregate {
   private readonly keyOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly aggs: CompiledAggregates
@@ -56,8 +59,15 @@ export class KeyedAggregate {
 
   /** Folds a micro-batch of prepared rows (windowed and filtered) into the state. */
   async process(rows: readonly Row[]): Promise<void> {
+    if (rows.length === 0) return
+    const { keys, keyValues } = this.keysOf(rows)
+    await this.table.load(keys)
+    for (let i = 0; i < rows.length; i++) this.fold(keys[i]!, keyValues[i]!, rows[i]!)
+  }
+
+  /** Each row's group key values and their encoding. */
+  private keysOf(rows: readonly Row[]): { keys: string[]; keyValues: Value[][] } {
     const n = rows.length
-    if (n === 0) return
     const keys = new Array<string>(n)
     const keyValues = new Array<Value[]>(n)
     const empty: Value[] = []
@@ -66,20 +76,21 @@ export class KeyedAggregate {
       keyValues[i] = kv
       keys[i] = this.encodeKey(kv)
     }
-    await this.table.load(keys)
-    const { update, init } = this.aggs
-    for (let i = 0; i < n; i++) {
-      const key = keys[i]!
-      let acc = this.table.get(key)
-      if (acc === undefined) {
-        acc = keyValues[i]!
-        acc.push(...init())
-        if (this.lastSeenSlot >= 0) acc.push(null)
-      }
-      update(acc, rows[i]!, empty, this.ctx)
-      if (this.lastSeenSlot >= 0) this.touch(acc, rows[i]!)
-      this.table.set(key, acc)
+    return { keys, keyValues }
+  }
+
+  /** Folds one row into its (loaded) group, creating the group from `keyValues` if it is new. */
+  private fold(key: string, keyValues: Value[], row: Row): Value[] {
+    let acc = this.table.get(key)
+    if (acc === undefined) {
+      acc = keyValues
+      acc.push(...this.aggs.init())
+      if (this.lastSeenSlot >= 0) acc.push(null)
     }
+    this.aggs.update(acc, row, EMPTY, this.ctx)
+    if (this.lastSeenSlot >= 0) this.touch(acc, row)
+    this.table.set(key, acc)
+    return acc
   }
 
   /** Keeps the group's latest event time, for idle_ttl. */
@@ -122,39 +133,14 @@ export class KeyedAggregate {
    * key right after it (null where the key has no visible row yet).
    */
   async processTracked(rows: readonly Row[], passes: readonly boolean[]): Promise<(Row | null)[]> {
-    const n = rows.length
-    const keys = new Array<string>(n)
-    const keyValues = new Array<Value[]>(n)
-    const empty: Value[] = []
-    for (let i = 0; i < n; i++) {
-      const kv = this.keyOf(rows[i]!, empty, this.ctx)
-      keyValues[i] = kv
-      keys[i] = this.encodeKey(kv)
-    }
+    const { keys, keyValues } = this.keysOf(rows)
     await this.table.load(keys)
-    const { update, init } = this.aggs
-    const out = new Array<Row | null>(n)
-    for (let i = 0; i < n; i++) {
-      const key = keys[i]!
-      let acc = this.table.get(key)
-      if (passes[i]) {
-        if (acc === undefined) {
-          acc = keyValues[i]!
-          acc.push(...init())
-          if (this.lastSeenSlot >= 0) acc.push(null)
-        }
-        update(acc, rows[i]!, empty, this.ctx)
-        if (this.lastSeenSlot >= 0) this.touch(acc, rows[i]!)
-        this.table.set(key, acc)
-      }
-      if (acc === undefined) {
-        out[i] = null
-      } else {
-        const o = this.output(acc)
-        out[i] = o.visible ? o.row : null
-      }
-    }
-    return out
+    return rows.map((row, i) => {
+      const acc = passes[i] ? this.fold(keys[i]!, keyValues[i]!, row) : this.table.get(keys[i]!)
+      if (acc === undefined) return null
+      const o = this.output(acc)
+      return o.visible ? o.row : null
+    })
   }
 
   /** The current view rows of the given group keys (null where a key has no visible row). */

@@ -22,6 +22,7 @@ import { compileAggregates, type CompiledAggregates } from '../../planner/compil
 import { compilePredicate, compileProjection } from '../../planner/compile.ts'
 import type { EvalContext } from '../../planner/runtime.ts'
 import type { SessionWindowSpec, ViewPlan } from '../../planner/view-plan.ts'
+import { columnsUsed } from '../../planner/bound.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 
@@ -54,6 +55,8 @@ export class SessionAggregate {
   private readonly startKey: number
   private readonly endKey: number
   private readonly lateness: number
+  /** Stream columns that WHERE, the group keys and the aggregates read: the only ones a buffered row keeps. */
+  private readonly kept: readonly number[]
 
   constructor(
     readonly plan: ViewPlan,
@@ -74,6 +77,17 @@ export class SessionAggregate {
     this.startKey = keyAt(this.width)
     this.endKey = keyAt(this.width + 1)
     this.lateness = plan.source.allowedLateness
+    const used = new Set<number>([this.window.timeIndex])
+    const exprs = [...agg.keys, ...agg.aggregates.flatMap((a) => [...a.args, ...(a.filter ? [a.filter] : [])]), ...(plan.filter ? [plan.filter] : [])]
+    for (const e of exprs) columnsUsed(e, used)
+    this.kept = [...used].filter((i) => i < this.width).sort((a, b) => a - b)
+  }
+
+  /** The row as a session buffers it: full width, with NULL in every column nothing reads. */
+  private compact(row: Row): Row {
+    const out = new Array<Value>(this.width).fill(null)
+    for (const i of this.kept) out[i] = row[i] ?? null
+    return out
   }
 
   /**
@@ -95,7 +109,7 @@ export class SessionAggregate {
       const ts = input.row[timeIndex] as number
       const sessions = (this.table.get(keys[i]!) as unknown as Session[] | undefined) ?? []
       this.finalize(sessions, watermark)
-      const reason = this.add(sessions, input.row, ts, watermark)
+      const reason = this.add(sessions, this.compact(input.row), ts, watermark)
       if (reason !== null) late(input, ts, reason)
       else this.table.set(keys[i]!, sessions as unknown as Value[])
     }
