@@ -1,0 +1,145 @@
+/**
+ * Stateful workloads of the event-time core, end to end in one process each (ingest into the embedded
+ * log, decode, operator, RocksDB state, checkpoint), with the peak RSS of that process:
+ *   profile   the player profile of queries/player_profile.sql (GROUP BY player_id, updated per event)
+ *   revenue   queries/revenue_per_level.sql: the level view plus 30-minute revenue joined to it per event
+ *   sessions  sessions per player with a 10-minute gap (SESSION window, merging)
+ * Each workload runs in a child process of its own so that its peak RSS is its own.
+ *
+ *   npm run bench:stateful                                   # the default set below
+ *   npm run bench:stateful -- --workload profile --players 1000000 --events 5000000 [--cache 2000000]
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { initParser, parseStatements } from '../parser/index.ts'
+import { Engine } from '../executor/engine.ts'
+
+type Workload = 'profile' | 'revenue' | 'sessions'
+
+const STREAM = `CREATE STREAM game_events (player_id BIGINT NOT NULL, game TEXT, type TEXT, result TEXT, level INT, amount NUMERIC,
+  ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (key = 'player_id', partitions = 4)`
+
+const VIEWS: Record<Workload, { sql: string; last: string }> = {
+  profile: {
+    sql: `CREATE MATERIALIZED VIEW player_profile AS
+      SELECT player_id, count(*) FILTER (WHERE type = 'login') AS logins,
+        count(*) FILTER (WHERE type = 'fight' AND result = 'loss') AS fights_lost,
+        coalesce(bool_or(type = 'transaction'), false) AS payer,
+        last_value(level) FILTER (WHERE type = 'game_start') AS current_level, max(ts) AS last_seen
+      FROM game_events GROUP BY player_id`,
+    last: 'player_profile',
+  },
+  revenue: {
+    sql: `CREATE MATERIALIZED VIEW player_level AS
+        SELECT player_id, last_value(level) FILTER (WHERE type = 'game_start') AS level FROM game_events GROUP BY player_id;
+      CREATE MATERIALIZED VIEW revenue_per_level AS
+        SELECT window_start, window_end, p.level, sum(e.amount) AS revenue, count(*) AS transactions
+        FROM TUMBLE(game_events, ts, INTERVAL '30 minutes') e JOIN player_level p USING (player_id)
+        WHERE e.type = 'transaction' GROUP BY window_start, window_end, p.level`,
+    last: 'revenue_per_level',
+  },
+  sessions: {
+    sql: `CREATE MATERIALIZED VIEW sessions AS
+      SELECT player_id, window_start, window_end, count(*) AS events
+      FROM SESSION(game_events, ts, INTERVAL '10 minutes', player_id) GROUP BY player_id, window_start, window_end`,
+    last: 'sessions',
+  },
+}
+
+const TYPES = ['login', 'game_start', 'fight', 'fight', 'game_end', 'transaction']
+
+/** Event i of a run: players visited in a scrambled order, times spread evenly over six hours. */
+function event(i: number, n: number, players: number): string {
+  const player = (i * 7919) % players
+  const type = TYPES[(i * 31) % TYPES.length]!
+  const ts = new Date(Date.UTC(2026, 10, 23, 0, 0, 0) + Math.floor((i * 6 * 3_600_000) / n)).toISOString()
+  const result = type === 'fight' ? (i % 3 === 0 ? 'loss' : 'win') : null
+  const level = type === 'game_start' ? (i % 150) + 1 : null
+  const amount = type === 'transaction' ? (i % 1000) / 100 : null
+  return JSON.stringify({ player_id: player, game: 'chess', type, result, level, amount, ts })
+}
+
+function jsonParseCeiling(n: number, players: number): number {
+  const sample = Array.from({ length: Math.min(n, 500_000) }, (_, i) => event(i, n, players))
+  let sink = 0
+  const t0 = performance.now()
+  for (const e of sample) sink += (JSON.parse(e) as { player_id: number }).player_id
+  const secs = (performance.now() - t0) / 1000
+  if (sink < 0) console.log(sink)
+  return sample.length / secs
+}
+
+async function runWorkload(workload: Workload, players: number, events: number, cache: number): Promise<void> {
+  await initParser()
+  const ceiling = jsonParseCeiling(events, players)
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'))
+  const engine = await Engine.open({ dataDir: dir, cacheEntries: cache, checkpointIntervalMs: 1000, batchSize: 4096 })
+  try {
+    for (const p of parseStatements(`${STREAM};\n${VIEWS[workload].sql}`)) {
+      const s = p.statement
+      if (s.kind === 'create_stream') await engine.createStream(s, p.text)
+      else if (s.kind === 'create_view') await engine.createView(s, p.text)
+    }
+    // Generated before the clock starts: the generator costs as much as a good share of the engine.
+    const BATCH = 10_000
+    const chunks: string[][] = []
+    for (let i = 0; i < events; i += BATCH) chunks.push(Array.from({ length: Math.min(BATCH, events - i) }, (_, j) => event(i + j, events, players)))
+    const inputRss = process.memoryUsage().rss / 1024 / 1024
+    const t0 = performance.now()
+    for (const chunk of chunks) await engine.insertJson('game_events', chunk)
+    chunks.length = 0
+    for (const name of engine.allQueries().map((q) => q.name)) await engine.waitCaughtUp(name, 3_600_000)
+    await engine.checkpoint()
+    const secs = (performance.now() - t0) / 1000
+    for (const q of engine.allQueries()) {
+      if (q.status !== 'running') throw new Error(`${q.name} failed: ${q.lastError?.message}`)
+      if (q.eventsIn !== events) throw new Error(`${q.name} processed ${q.eventsIn} of ${events} events`)
+    }
+    const eps = events / secs
+    const rss = process.resourceUsage().maxRSS / 1024
+    const keys = engine.tableStats(engine.query(VIEWS[workload].last)!.view.id).entries
+    console.log(
+      `${workload}: ${events.toLocaleString('en-US')} events, ${players.toLocaleString('en-US')} players, cache ${cache.toLocaleString('en-US')} entries\n` +
+        `  end to end      ${fmt(eps)} events/s (ingest + decode + operators + state + checkpoint)\n` +
+        `  JSON.parse      ${fmt(ceiling)} events/s (same events, same run)\n` +
+        `  peak RSS        ${rss.toFixed(0)} MiB, of which ${inputRss.toFixed(0)} MiB before the run (the generated input, the engine open) ` +
+        `(cached state entries of the last view: ${keys.toLocaleString('en-US')})`,
+    )
+    console.log(`RESULT ${workload} players=${players} events=${events} eps=${Math.round(eps)} json_parse_eps=${Math.round(ceiling)} peak_rss_mib=${rss.toFixed(0)} rss_before_run_mib=${inputRss.toFixed(0)}`)
+  } finally {
+    await engine.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(12)
+
+const DEFAULT_SET: { workload: Workload; players: number; events: number; cache: number }[] = [
+  { workload: 'profile', players: 1_000_000, events: 5_000_000, cache: 2_000_000 },
+  { workload: 'revenue', players: 1_000_000, events: 5_000_000, cache: 2_000_000 },
+  { workload: 'sessions', players: 1_000_000, events: 5_000_000, cache: 2_000_000 },
+  // State larger than the cache: 10M players against a 2M-entry cache.
+  { workload: 'profile', players: 10_000_000, events: 10_000_000, cache: 2_000_000 },
+]
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { workload: { type: 'string' }, players: { type: 'string' }, events: { type: 'string' }, cache: { type: 'string' } } })
+  if (values.workload !== undefined) {
+    if (!(values.workload in VIEWS)) throw new Error(`unknown workload ${values.workload}; one of ${Object.keys(VIEWS).join(', ')}`)
+    await runWorkload(values.workload as Workload, Number(values.players ?? 1_000_000), Number(values.events ?? 5_000_000), Number(values.cache ?? 2_000_000))
+    return
+  }
+  for (const w of DEFAULT_SET) {
+    const args = ['--import', 'tsx', '--max-old-space-size=8192', import.meta.filename, '--workload', w.workload, '--players', String(w.players), '--events', String(w.events), '--cache', String(w.cache)]
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' })
+    if (r.status !== 0) throw new Error(`${w.workload} exited with ${r.status}`)
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
