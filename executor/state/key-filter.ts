@@ -24,8 +24,12 @@ function stage(capacity: number): Stage {
   return { bits: new Uint32Array(size >>> 5), mask: size - 1, capacity, count: 0 }
 }
 
-/** Two independent 32-bit hashes of a string's UTF-16 code units (FNV-1a and a multiply-xorshift). */
-function hashes(key: string): [number, number] {
+/** The two hashes of the last key passed to `hash` (module scratch: no array per call on the hot path). */
+let H1 = 0
+let H2 = 0
+
+/** Two independent 32-bit hashes of a string's UTF-16 code units (FNV-1a and a multiply-xorshift), into H1 and H2. */
+function hash(key: string): void {
   let h1 = 0x811c9dc5
   let h2 = 0x9e3779b9
   for (let i = 0; i < key.length; i++) {
@@ -35,7 +39,8 @@ function hashes(key: string): [number, number] {
     h2 ^= h2 >>> 15
   }
   h2 = Math.imul(h2 ^ (h2 >>> 13), 0xc2b2ae35)
-  return [h1 >>> 0, (h2 ^ (h2 >>> 16)) | 1]
+  H1 = h1 >>> 0
+  H2 = (h2 ^ (h2 >>> 16)) | 1
 }
 
 export class KeyFilter {
@@ -53,7 +58,9 @@ export class KeyFilter {
       s = stage(s.capacity * 2)
       this.stages.push(s)
     }
-    const [h1, h2] = hashes(key)
+    hash(key)
+    const h1 = H1
+    const h2 = H2
     for (let i = 0; i < HASHES; i++) {
       const bit = (h1 + Math.imul(i, h2)) & s.mask
       s.bits[bit >>> 5]! |= 1 << (bit & 31)
@@ -64,7 +71,9 @@ export class KeyFilter {
   /** False only when the key was certainly never added (and the filter is complete). */
   mayContain(key: string): boolean {
     if (!this.complete) return true
-    const [h1, h2] = hashes(key)
+    hash(key)
+    const h1 = H1
+    const h2 = H2
     for (const s of this.stages) {
       let all = true
       for (let i = 0; i < HASHES; i++) {

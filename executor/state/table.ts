@@ -72,8 +72,10 @@ export class StateTable<V> implements KeyedTable<V> {
       else (uncached ??= []).push(k)
     }
     if (uncached === null) return
-    const fresh = [...new Set(uncached)]
-    this.evict(this.budget.excess(fresh.length), new Set(keys))
+    const fresh = uncached.length === 1 ? uncached : [...new Set(uncached)]
+    const excess = this.budget.excess(fresh.length)
+    // The batch's own keys are spared; the set of them is only built when something must go.
+    if (excess > 0) this.evict(excess, new Set(keys))
     const missing: string[] = []
     for (const k of fresh) {
       if (this.committed.mayContain(k)) missing.push(k)
