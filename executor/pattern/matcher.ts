@@ -1,0 +1,349 @@
+/**
+ * Runs a compiled row pattern from one start row: a depth-first search over the program's choices in
+ * preference order, so the first accepting path found is the match the standard chooses. DEFINE conditions
+ * may read the partial match (navigation such as FIRST(a.x), aggregates over the rows mapped so far), which
+ * rules out a DFA or a Pike VM that merges threads; backtracking evaluates each condition against exactly
+ * the path being tried.
+ *
+ * Streaming. With `final` false, a path that needs a row after the last one given (a greedy quantifier at
+ * the end of the data, `$`, a condition that looks ahead) makes the outcome unknown: if it comes before any
+ * accepting path in preference order, more rows could change the answer, so the result is `need_more`.
+ * A match found before any such path is final whatever follows.
+ *
+ * WITHIN. When the pattern has a bound, a path dies when it would map a row at or after
+ * time(start) + within. For a row not seen yet, the earliest it can come is the later of the last row's
+ * time and the caller's `horizon` (the watermark), so a path can die before that row arrives. The first
+ * path in preference order that died this way is reported with a `no_match` outcome as its `timeout`.
+ *
+ * Cost. A failed sub-search is remembered by its machine state (instruction, row, live registers) and not
+ * repeated, which is sound when no condition evaluated inside it read the partial match (tracked through the
+ * context object); `(a | b)* c` over n rows then costs O(n) rather than O(2^n). Conditions that do read
+ * the match can still make the search exponential, so each start row has a step budget (SQLSTATE 54001).
+ */
+import { SqlState, executionError, internalError, planError } from '../../common/errors.ts'
+import { STATEMENT_TOO_COMPLEX, type CompiledPattern, type Instruction } from './program.ts'
+
+/** A DEFINE result: whether the row satisfies the condition, or `need_more` when it reads rows not given yet. */
+export type DefineResult = boolean | 'need_more'
+
+/**
+ * Evaluates `variable`'s DEFINE condition on `row`, the row being considered as the next row of the match.
+ * Only called for variables that have a condition. `ctx` is valid during the call only.
+ */
+export type DefineFn = (variable: string, row: number, ctx: MatchView) => DefineResult
+
+/**
+ * The rows of a (partial) match as DEFINE and MEASURES see them, in RUNNING semantics: rows from `start` to
+ * `current`. In DEFINE, `current` is the row being tested and is already mapped to the variable under test,
+ * so `last('a')` in a's condition is that row (the standard's `a.x`). Variable arguments are the case-folded
+ * names of primary or union (SUBSET) variables; no argument means all rows (the universal variable).
+ */
+export interface MatchView {
+  readonly start: number
+  /** MATCH_NUMBER() of the match being built. */
+  readonly matchNumber: number
+  readonly current: number
+  /** CLASSIFIER() at `row` (default: current), undefined outside start..current. */
+  classifier(row?: number): string | undefined
+  rowsOf(variable?: string): readonly number[]
+  count(variable?: string): number
+  /** FIRST(v.x, offset): the row `offset` places after v's first row, if any. */
+  first(variable?: string, offset?: number): number | undefined
+  /** LAST(v.x, offset): the row `offset` places before v's last row, if any. */
+  last(variable?: string, offset?: number): number | undefined
+}
+
+/** What the caller knows about the rows of one partition. */
+export interface PartitionInput {
+  /** Rows 0 .. rowCount-1 of the partition, in ORDER BY order, are known. */
+  readonly rowCount: number
+  /** No row will follow row rowCount-1 (end of input). Only then can `$` match and can a search end at the last row. */
+  readonly final: boolean
+  /** Needed when some variable has a condition. */
+  readonly define?: DefineFn
+  /** Event time of a row, needed with WITHIN; non-decreasing in row order. */
+  readonly time?: (row: number) => number
+  /** Every row still to come has time >= horizon (the watermark); lets WITHIN end a partial match early. */
+  readonly horizon?: number
+}
+
+/** Rows start .. end-1 mapped to `variables` (ids into the program's variables). */
+export interface MappedRows {
+  readonly end: number
+  readonly variables: readonly number[]
+  readonly excluded: readonly boolean[]
+}
+
+export type Attempt =
+  | ({ readonly kind: 'match' } & MappedRows)
+  /** No match starts here. `timeout`: the first path (in preference order) that WITHIN ended. */
+  | { readonly kind: 'no_match'; readonly timeout?: MappedRows }
+  /** The outcome depends on rows not given yet. */
+  | { readonly kind: 'need_more' }
+
+/**
+ * Results of conditions that read neither the partial match nor the start (keyed by row and variable), shared
+ * by the attempts of one run over a partition.
+ */
+export type ConditionCache = Map<number, boolean>
+
+/** Tries to match the pattern from `start` (< input.rowCount). */
+export function attemptAt(pattern: CompiledPattern, start: number, matchNumber: number, input: PartitionInput, cache: ConditionCache = new Map()): Attempt {
+  if (start < 0 || start >= input.rowCount) throw internalError(`pattern match attempted at row ${start} of ${input.rowCount}`)
+  return new Search(pattern, start, matchNumber, input, cache).run()
+}
+
+/** A choice point: the state to resume from when the preferred branch fails. */
+interface Choice {
+  readonly other: number
+  readonly row: number
+  readonly registers: readonly number[]
+  readonly depth: number
+  /** The taint counter when the choice was made: unchanged at its failure means the failure is memoizable. */
+  readonly taint: number
+  readonly key: number | string
+  retried: boolean
+}
+
+type Step = 'next' | 'fail' | 'need_more'
+
+class Search {
+  private pc = 0
+  private row: number
+  private registers: readonly number[]
+  private readonly vars: number[] = []
+  private readonly excluded: boolean[] = []
+  private readonly choices: Choice[] = []
+  private readonly failed = new Set<number | string>()
+  /** Counts condition evaluations that read the partial match; see Choice.taint. */
+  private taint = 0
+  private steps = 0
+  private timeout: MappedRows | undefined
+  private readonly view: PathView
+  private readonly startTime: number | undefined
+
+  constructor(
+    private readonly pattern: CompiledPattern,
+    private readonly start: number,
+    matchNumber: number,
+    private readonly input: PartitionInput,
+    private readonly cache: ConditionCache,
+  ) {
+    this.row = start
+    this.registers = new Array<number>(pattern.registers).fill(-1)
+    this.view = new PathView(pattern, this.vars, start, matchNumber)
+    if (pattern.within !== undefined) {
+      if (input.time === undefined) throw internalError('a pattern with WITHIN was run without a time accessor')
+      this.startTime = input.time(start)
+    }
+  }
+
+  run(): Attempt {
+    const code = this.pattern.instructions
+    for (;;) {
+      this.tick()
+      const ins = code[this.pc]!
+      if (ins.op === 'accept') return { kind: 'match', end: this.row, variables: [...this.vars], excluded: [...this.excluded] }
+      const step = this.step(ins)
+      if (step === 'need_more') return { kind: 'need_more' }
+      if (step === 'fail' && !this.backtrack()) return this.timeout === undefined ? { kind: 'no_match' } : { kind: 'no_match', timeout: this.timeout }
+    }
+  }
+
+  private tick(): void {
+    if (++this.steps > this.pattern.maxStepsPerStart) {
+      throw executionError(
+        STATEMENT_TOO_COMPLEX,
+        `row pattern matching from row ${this.start} exceeded its budget of ${this.pattern.maxStepsPerStart} steps`,
+        'DEFINE conditions that read earlier rows of the match (FIRST, LAST, aggregates) make every path distinct; simplify the pattern or add WITHIN.',
+      )
+    }
+  }
+
+  private step(ins: Exclude<Instruction, { op: 'accept' }>): Step {
+    switch (ins.op) {
+      case 'row':
+        return this.rowStep(ins.variable, ins.excluded)
+      case 'split':
+        return this.split(ins.prefer, ins.other)
+      case 'jump':
+        this.pc = ins.to
+        return 'next'
+      case 'partition_start':
+        this.pc++
+        return this.row === 0 ? 'next' : 'fail'
+      case 'partition_end':
+        this.pc++
+        if (this.row < this.input.rowCount) return 'fail'
+        return this.input.final ? 'next' : 'need_more'
+      case 'mark': {
+        const registers = [...this.registers]
+        registers[ins.register] = this.row
+        this.registers = registers
+        this.pc++
+        return 'next'
+      }
+      case 'progress':
+        this.pc++
+        return this.registers[ins.register] === this.row ? 'fail' : 'next'
+    }
+  }
+
+  private split(prefer: number, other: number): Step {
+    const key = this.stateKey()
+    if (this.failed.has(key)) return 'fail'
+    this.choices.push({ other, row: this.row, registers: this.registers, depth: this.vars.length, taint: this.taint, key, retried: false })
+    this.pc = prefer
+    return 'next'
+  }
+
+  /** The machine state at a split: everything but the path, which only conditions that taint can read. */
+  private stateKey(): number | string {
+    const live = this.pattern.liveRegisters[this.pc]!
+    if (live.length === 0) return this.row * this.pattern.instructions.length + this.pc
+    return `${this.pc}:${this.row}:${live.map((r) => this.registers[r]).join(',')}`
+  }
+
+  /** Resumes at the most recent untried alternative; false when none is left. */
+  private backtrack(): boolean {
+    for (;;) {
+      const top = this.choices[this.choices.length - 1]
+      if (top === undefined) return false
+      if (!top.retried) {
+        top.retried = true
+        this.pc = top.other
+        this.row = top.row
+        this.registers = top.registers
+        this.vars.length = top.depth
+        this.excluded.length = top.depth
+        return true
+      }
+      this.choices.pop()
+      if (this.taint === top.taint) this.failed.add(top.key)
+    }
+  }
+
+  private rowStep(variable: number, excluded: boolean): Step {
+    if (!this.inWindow(this.row)) {
+      this.timeout ??= { end: this.row, variables: [...this.vars], excluded: [...this.excluded] }
+      return 'fail'
+    }
+    if (this.row >= this.input.rowCount) return this.input.final ? 'fail' : 'need_more'
+    const holds = this.condition(variable)
+    if (holds === 'need_more') return 'need_more'
+    if (!holds) return 'fail'
+    this.vars.push(variable)
+    this.excluded.push(excluded)
+    this.row++
+    this.pc++
+    return 'next'
+  }
+
+  /** Whether `row` may still belong to a match that started at `start`, under WITHIN. */
+  private inWindow(row: number): boolean {
+    const within = this.pattern.within
+    if (within === undefined || this.startTime === undefined) return true
+    const time = this.input.time!
+    const limit = this.startTime + within
+    if (row < this.input.rowCount) return time(row) < limit
+    const earliest = Math.max(time(this.input.rowCount - 1), this.input.horizon ?? Number.NEGATIVE_INFINITY)
+    return earliest < limit
+  }
+
+  private condition(variable: number): DefineResult {
+    if (!this.pattern.defined[variable]) return true
+    const key = this.row * this.pattern.variables.length + variable
+    const cached = this.cache.get(key)
+    if (cached !== undefined) return cached
+    const define = this.input.define
+    if (define === undefined) throw internalError('a pattern with DEFINE conditions was run without a define callback')
+    this.tick()
+    this.vars.push(variable)
+    this.view.reset()
+    let result: DefineResult
+    try {
+      result = define(this.pattern.variables[variable]!, this.row, this.view)
+    } finally {
+      this.vars.pop()
+    }
+    if (result === 'need_more') {
+      if (this.input.final) throw internalError(`DEFINE ${this.pattern.variables[variable]} asked for later rows at the end of the input`)
+      return result
+    }
+    if (this.view.readMatch) this.taint++
+    else if (!this.view.readAttempt) this.cache.set(key, result)
+    return result
+  }
+}
+
+/**
+ * MatchView over variable ids of consecutive rows from `start`. Records whether the reader looked at the
+ * match (its rows, classifiers) or at the attempt (start, match number), for the matcher's caches.
+ */
+export class PathView implements MatchView {
+  readMatch = false
+  readAttempt = false
+
+  constructor(
+    private readonly pattern: CompiledPattern,
+    /** vars[i] is the variable id of row start + i; the view covers all of it. */
+    private readonly vars: readonly number[],
+    private readonly startRow: number,
+    private readonly number: number,
+  ) {}
+
+  reset(): void {
+    this.readMatch = false
+    this.readAttempt = false
+  }
+
+  get start(): number {
+    this.readAttempt = true
+    return this.startRow
+  }
+
+  get matchNumber(): number {
+    this.readAttempt = true
+    return this.number
+  }
+
+  get current(): number {
+    return this.startRow + this.vars.length - 1
+  }
+
+  classifier(row: number = this.current): string | undefined {
+    this.readMatch = true
+    const id = this.vars[row - this.startRow]
+    return id === undefined ? undefined : this.pattern.variables[id]
+  }
+
+  rowsOf(variable?: string): readonly number[] {
+    this.readMatch = true
+    const ids = this.idsOf(variable)
+    const rows: number[] = []
+    this.vars.forEach((id, i) => {
+      if (ids === undefined || ids.has(id)) rows.push(this.startRow + i)
+    })
+    return rows
+  }
+
+  count(variable?: string): number {
+    return this.rowsOf(variable).length
+  }
+
+  first(variable?: string, offset = 0): number | undefined {
+    return this.rowsOf(variable)[offset]
+  }
+
+  last(variable?: string, offset = 0): number | undefined {
+    const rows = this.rowsOf(variable)
+    return rows[rows.length - 1 - offset]
+  }
+
+  private idsOf(variable: string | undefined): ReadonlySet<number> | undefined {
+    if (variable === undefined) return undefined
+    const ids = this.pattern.names.get(variable)
+    if (ids === undefined) throw planError(SqlState.invalidColumnReference, `"${variable}" is not a pattern variable or union variable of this pattern`)
+    return ids
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Row pattern matching over one partition: tries each start row in order, numbers the matches, applies
+ * AFTER MATCH SKIP and finds the unmatched rows, incrementally. The caller feeds the rows known so far (and
+ * whether the input is final) and gets back the events that are decided, plus a small state to pass to the
+ * next call; rows before `state.position` are never looked at again, except by DEFINE conditions that
+ * navigate backwards (PREV) from later rows, which the caller keeps rows for. A start row that waits for
+ * more rows is searched again from scratch on the next call, so its cost grows with the rows it spans;
+ * WITHIN bounds that.
+ *
+ * Semantics (SQL:2016, as Trino and Oracle implement it):
+ * - A match is found at each start row in turn; a start row without one moves the search to the next row.
+ * - After a non-empty match the search resumes per AFTER MATCH SKIP: PAST LAST ROW after its last row,
+ *   TO NEXT ROW at its second row, TO FIRST / LAST v at the first / last row mapped to v (primary or union
+ *   variable). Resuming at the match's own first row is an error (SQLSTATE 2202L), and so is a v with no
+ *   row in the match (2202K). After an empty match the search resumes at the next row, whatever the mode.
+ * - Match numbers count every match, empty ones included, from 1 per partition.
+ * - A row is unmatched (for ALL ROWS PER MATCH WITH UNMATCHED ROWS) when no match starts at it and no
+ *   earlier match covered it; rows passed over by SKIP PAST LAST ROW belong to a match.
+ *
+ * Absence ("a, then no b within 5 minutes"): write the pattern for the presence, e.g. `a x*? b` with
+ * WITHIN INTERVAL '5 minutes' and AFTER MATCH SKIP TO NEXT ROW (so every a is a start row). A start row at
+ * which every path died on the WITHIN bound (rather than failing on the data) yields a `timeout` event with
+ * the rows the most preferred path had matched (the a and the x rows) and its deadline, time(a) + 5
+ * minutes. The caller emits the absence row from it, computing measures over those rows (matchView over a
+ * timeout works like over a match) with the deadline as the row's event time. With a watermark as
+ * `horizon`, the timeout is reported as soon as the watermark passes the deadline, before any later row;
+ * at the end of the input, pass horizon = Infinity to flush the absences still pending.
+ */
+import { executionError, internalError } from '../../common/errors.ts'
+import { PathView, attemptAt, type ConditionCache, type MappedRows, type MatchView, type PartitionInput } from './matcher.ts'
+import type { CompiledPattern, SkipTo } from './program.ts'
+
+/** One match: rows start .. end-1 (end exclusive; end === start for an empty match). */
+export interface PatternMatch {
+  readonly kind: 'match'
+  /** MATCH_NUMBER(): 1-based within the partition. */
+  readonly number: number
+  readonly start: number
+  readonly end: number
+  /** CLASSIFIER() of each row: classifiers[i] is the variable row start + i is mapped to. */
+  readonly classifiers: readonly string[]
+  /** excluded[i]: row start + i is matched but left out of ALL ROWS PER MATCH output (`{- -}`). */
+  readonly excluded: readonly boolean[]
+}
+
+/** A start row where WITHIN ended the most preferred partial match; rows start .. end-1 had been mapped. */
+export interface PatternTimeout {
+  readonly kind: 'timeout'
+  /** The match number the match would have had (the next one); timeouts do not use up numbers. */
+  readonly number: number
+  readonly start: number
+  readonly end: number
+  readonly classifiers: readonly string[]
+  readonly excluded: readonly boolean[]
+  /** time(start) + within: the event time at which the absence became certain. */
+  readonly deadline: number
+}
+
+export interface UnmatchedRow {
+  readonly kind: 'unmatched'
+  readonly row: number
+}
+
+/** In start-row order; for one start row, its timeout comes before its unmatched event. */
+export type PatternEvent = PatternMatch | PatternTimeout | UnmatchedRow
+
+/** Where the search stands in a partition; plain data, to keep in state between calls. */
+export interface PartitionState {
+  /** The next start row to try. */
+  readonly position: number
+  /** The number the next match gets. */
+  readonly matchNumber: number
+  /** The last row covered by a non-empty match so far (-1: none), for unmatched rows. */
+  readonly matchedThrough: number
+}
+
+export const INITIAL_PARTITION_STATE: PartitionState = { position: 0, matchNumber: 1, matchedThrough: -1 }
+
+export interface PartitionRun {
+  readonly events: readonly PatternEvent[]
+  readonly state: PartitionState
+  /** The search stopped at `state.position` < rowCount because its outcome depends on rows not given yet. */
+  readonly needMore: boolean
+}
+
+/** SQLSTATE 2202K, the standard's "skip to non-existent row". */
+export const SKIP_TO_NON_EXISTENT_ROW = '2202K'
+/** SQLSTATE 2202L, the standard's "skip to first row of match". */
+export const SKIP_TO_FIRST_ROW_OF_MATCH = '2202L'
+
+/** Matches from `state` on over the rows the input makes known; see the file comment. */
+export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE): PartitionRun {
+  const events: PatternEvent[] = []
+  const cache: ConditionCache = new Map()
+  let { position, matchNumber, matchedThrough } = state
+  while (position < input.rowCount) {
+    const attempt = attemptAt(pattern, position, matchNumber, input, cache)
+    switch (attempt.kind) {
+      case 'need_more':
+        return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
+      case 'no_match':
+        if (attempt.timeout !== undefined) events.push(timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
+        if (position > matchedThrough) events.push({ kind: 'unmatched', row: position })
+        position++
+        break
+      case 'match': {
+        const match = matchEvent(pattern, position, matchNumber, attempt)
+        events.push(match)
+        matchNumber++
+        if (match.end === match.start) {
+          position++
+        } else {
+          matchedThrough = Math.max(matchedThrough, match.end - 1)
+          position = resumeAfter(pattern, match)
+        }
+        break
+      }
+    }
+  }
+  return { events, state: { position, matchNumber, matchedThrough }, needMore: false }
+}
+
+function classifiersOf(pattern: CompiledPattern, rows: MappedRows): string[] {
+  return rows.variables.map((id) => pattern.variables[id]!)
+}
+
+function matchEvent(pattern: CompiledPattern, start: number, number: number, rows: MappedRows): PatternMatch {
+  return { kind: 'match', number, start, end: rows.end, classifiers: classifiersOf(pattern, rows), excluded: rows.excluded }
+}
+
+function timeoutEvent(pattern: CompiledPattern, input: PartitionInput, start: number, number: number, rows: MappedRows): PatternTimeout {
+  if (pattern.within === undefined || input.time === undefined) throw internalError('a WITHIN timeout without a bound or time accessor')
+  return {
+    kind: 'timeout',
+    number,
+    start,
+    end: rows.end,
+    classifiers: classifiersOf(pattern, rows),
+    excluded: rows.excluded,
+    deadline: input.time(start) + pattern.within,
+  }
+}
+
+/** The next start row after a non-empty match. */
+export function resumeAfter(pattern: CompiledPattern, match: PatternMatch): number {
+  const skip: SkipTo = pattern.skip
+  switch (skip.kind) {
+    case 'past_last_row':
+      return match.end
+    case 'to_next_row':
+      return match.start + 1
+    case 'to_first':
+    case 'to_last': {
+      const ids = pattern.names.get(skip.variable)
+      if (ids === undefined) throw internalError(`AFTER MATCH SKIP TO ${skip.variable} was not checked at compile time`)
+      const targets = new Set([...ids].map((id) => pattern.variables[id]))
+      const rows = match.classifiers.flatMap((name, i) => (targets.has(name) ? [match.start + i] : []))
+      const target = skip.kind === 'to_first' ? rows[0] : rows[rows.length - 1]
+      const which = skip.kind === 'to_first' ? 'FIRST' : 'LAST'
+      if (target === undefined) {
+        throw executionError(
+          SKIP_TO_NON_EXISTENT_ROW,
+          `AFTER MATCH SKIP TO ${which} ${skip.variable} failed: no row of match ${match.number} is mapped to ${skip.variable}`,
+        )
+      }
+      if (target === match.start) {
+        throw executionError(
+          SKIP_TO_FIRST_ROW_OF_MATCH,
+          `AFTER MATCH SKIP TO ${which} ${skip.variable} failed: it would resume at the first row of match ${match.number}`,
+        )
+      }
+      return target
+    }
+  }
+}
+
+/**
+ * The view MEASURES read for a match (or a timeout): FINAL semantics by default, RUNNING up to `upTo`
+ * (a row of the match) for ALL ROWS PER MATCH rows.
+ */
+export function matchView(pattern: CompiledPattern, match: PatternMatch | PatternTimeout, upTo: number = match.end - 1): MatchView {
+  if (upTo >= match.end || (upTo < match.start && match.end > match.start)) throw internalError(`row ${upTo} is outside match ${match.number}`)
+  const ids = match.classifiers.slice(0, upTo - match.start + 1).map((name) => pattern.variables.indexOf(name))
+  return new PathView(pattern, ids, match.start, match.number)
+}
+
+/** ONE ROW PER MATCH or ALL ROWS PER MATCH with its option; the parser's RowsPerMatch node fits this type. */
+export type RowsPerMatchMode =
+  | { readonly kind: 'one_row' }
+  | { readonly kind: 'all_rows'; readonly mode: 'show_empty_matches' | 'omit_empty_matches' | 'with_unmatched_rows' }
+
+/** One output row of the MATCH_RECOGNIZE operator. */
+export type OutputRow =
+  /** ONE ROW PER MATCH: one row per match, empty matches included (measures in FINAL semantics). */
+  | { readonly kind: 'summary'; readonly match: PatternMatch }
+  /** ALL ROWS PER MATCH: a matched, not excluded row (measures RUNNING up to it, FINAL where asked). */
+  | { readonly kind: 'match_row'; readonly match: PatternMatch; readonly row: number }
+  /** ALL ROWS PER MATCH SHOW EMPTY MATCHES / WITH UNMATCHED ROWS: the start row of an empty match, no classifier. */
+  | { readonly kind: 'empty_match'; readonly match: PatternMatch; readonly row: number }
+  /** WITH UNMATCHED ROWS: a row no match covers; measures are NULL. */
+  | { readonly kind: 'unmatched'; readonly row: number }
+
+/** The output rows of a run's events under a ROWS PER MATCH mode (ONE ROW PER MATCH when absent). */
+export function outputRows(events: readonly PatternEvent[], mode: RowsPerMatchMode = { kind: 'one_row' }): OutputRow[] {
+  const out: OutputRow[] = []
+  for (const e of events) {
+    switch (e.kind) {
+      case 'timeout':
+        break
+      case 'unmatched':
+        if (mode.kind === 'all_rows' && mode.mode === 'with_unmatched_rows') out.push(e)
+        break
+      case 'match':
+        if (mode.kind === 'one_row') out.push({ kind: 'summary', match: e })
+        else if (e.end === e.start) {
+          if (mode.mode !== 'omit_empty_matches') out.push({ kind: 'empty_match', match: e, row: e.start })
+        } else {
+          for (let row = e.start; row < e.end; row++) if (!e.excluded[row - e.start]) out.push({ kind: 'match_row', match: e, row })
+        }
+        break
+    }
+  }
+  return out
+}
