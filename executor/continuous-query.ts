@@ -14,6 +14,7 @@ import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
+import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -21,7 +22,7 @@ const EMPTY: Value[] = []
 /** A retention pass over more entries than this is spaced out in time (small tables sweep at once). */
 const BIG_SWEEP = 50_000
 
-export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow
+export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow | PatternRecognize
 
 export type QueryStatus = 'running' | 'failed'
 
@@ -197,7 +198,7 @@ export class ContinuousQuery {
         }
       }
       if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
-      else if (this.operator instanceof OverWindow) {
+      else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
         await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
       } else await this.operator.process(prepared)
       this.offsets[batch.partition] = nextOffset
@@ -265,7 +266,7 @@ export class ContinuousQuery {
   async afterWatermark(): Promise<void> {
     if (this.status !== 'running') return
     if (this.operator instanceof KeyedAggregate || this.operator instanceof SessionAggregate) return this.expire(this.operator)
-    if (!(this.operator instanceof OverWindow)) return
+    if (!(this.operator instanceof OverWindow || this.operator instanceof PatternRecognize)) return
     const wm = this.watermark.current
     if (wm <= this.released) return
     try {
@@ -332,7 +333,7 @@ export class ContinuousQuery {
   }
 
   rows(): AsyncGenerator<Row> {
-    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow) return this.operator.rows()
+    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) return this.operator.rows()
     return this.operator.rows(this.watermark.current)
   }
 }

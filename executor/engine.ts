@@ -38,6 +38,7 @@ import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
+import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -513,6 +514,8 @@ export class Engine {
         ? new AppendProject(def.plan, table, positionOf, this.ctx)
         : def.plan.body.kind === 'over'
           ? new OverWindow(def.plan, table, keyOf, positionOf, this.ctx)
+          : def.plan.body.kind === 'pattern'
+            ? new PatternRecognize(def.plan, table, keyOf, positionOf, this.ctx)
           : def.plan.window?.kind === 'session'
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
           : new KeyedAggregate(def.plan, table, keyOf, this.ctx)

@@ -10,6 +10,7 @@
  * downstream ever sees libpg-query's JSON.
  */
 import type { Span } from '../common/errors.ts'
+import type { MatchRecognize } from './match-recognize.ts'
 
 export type { Span }
 
@@ -291,7 +292,7 @@ export interface SelectItem {
   readonly span: Span
 }
 
-export type FromItem = TableRef | WindowTvf | SubqueryRef | JoinRef | FunctionRef
+export type FromItem = TableRef | WindowTvf | SubqueryRef | JoinRef | FunctionRef | MatchRecognizeRef
 
 /** `game_events`, `pg_catalog.pg_class c`. */
 export interface TableRef {
@@ -314,6 +315,18 @@ export interface WindowTvf {
   readonly input: FromItem
   readonly timeColumn: ColumnRef
   readonly args: readonly Expr[]
+  readonly alias?: string
+  readonly span: Span
+}
+
+/**
+ * `stream MATCH_RECOGNIZE (PARTITION BY ... ORDER BY ... MEASURES ... PATTERN (...) DEFINE ...) [AS] alias`:
+ * row pattern recognition over a stream; the clause itself is parsed by parser/match-recognize.ts.
+ */
+export interface MatchRecognizeRef {
+  readonly kind: 'match_recognize'
+  readonly input: TableRef
+  readonly clause: MatchRecognize
   readonly alias?: string
   readonly span: Span
 }

@@ -50,6 +50,7 @@ export function parseWithPostgres(slice: PgSlice): PgParsed {
     tokens: slice.tokens,
     positions,
     ignoreNulls: rewritten.ignoreNulls,
+    matchRecognize: rewritten.matchRecognize,
     fallback: { start: slice.start, end: slice.end },
   }
   let result: pg.ParseResult

@@ -10,9 +10,14 @@
  *   translation can set `ignoreNulls`. `RESPECT NULLS` (the default) is blanked and forgotten.
  * - A trailing `EMIT ON WINDOW CLOSE` / `EMIT ON UPDATE` (allowed after a materialized view's query) is
  *   blanked and returned.
+ * - `stream MATCH_RECOGNIZE (...) [AS] alias`: PostgreSQL has no row pattern recognition. The clause and
+ *   its alias are parsed by parser/match-recognize.ts, blanked, and returned keyed by where the table name
+ *   before them ends, so that the translation of that table reference can take them back.
  */
 import type { Span } from '../common/errors.ts'
 import { isPunct, isWord, tokenSpan, type Token } from './lexer.ts'
+import { parseMatchRecognize, type MatchRecognize } from './match-recognize.ts'
+import { TokenCursor } from './token-cursor.ts'
 
 export interface Rewritten {
   /** The text with the rewrites applied; same length as the original. */
@@ -20,6 +25,8 @@ export interface Rewritten {
   /** Function-name start offsets (into the whole input) -> the span of the `IGNORE NULLS` that followed. */
   readonly ignoreNulls: Map<number, Span>
   readonly emit?: 'on_update' | 'on_window_close'
+  /** MATCH_RECOGNIZE clauses, keyed by the input offset where the table name before each one ends. */
+  readonly matchRecognize: Map<number, MatchRecognize>
 }
 
 interface Edit {
@@ -47,11 +54,29 @@ export function rewriteForPostgres(sql: string, tokens: readonly Token[], start:
   pluralIntervalUnits(tokens, edits)
   nullTreatments(tokens, edits, ignoreNulls)
   const emit = allowEmit ? trailingEmit(tokens, edits) : undefined
+  const matchRecognize = matchRecognizeClauses(sql, tokens, edits)
   let text = sql.slice(start, end)
   for (const e of edits.sort((a, b) => b.start - a.start)) {
     text = text.slice(0, e.start - start) + e.text + text.slice(e.end - start)
   }
-  return emit === undefined ? { text, ignoreNulls } : { text, ignoreNulls, emit }
+  return emit === undefined ? { text, ignoreNulls, matchRecognize } : { text, ignoreNulls, emit, matchRecognize }
+}
+
+/** `MATCH_RECOGNIZE (` after a table name: parsed with its alias, then blanked. */
+function matchRecognizeClauses(sql: string, tokens: readonly Token[], edits: Edit[]): Map<number, MatchRecognize> {
+  const found = new Map<number, MatchRecognize>()
+  for (let i = 1; i + 1 < tokens.length; i++) {
+    if (!isWord(tokens[i], 'match_recognize') || !isPunct(tokens[i + 1], '(')) continue
+    const clause = parseMatchRecognize(new TokenCursor(sql, tokens.slice(i)))
+    // Edits must not overlap: earlier rewrites inside the clause (interval units) give way to this one.
+    const from = tokens[i]!.start
+    const to = clause.span.end
+    for (let k = edits.length - 1; k >= 0; k--) if (edits[k]!.start < to && edits[k]!.end > from) edits.splice(k, 1)
+    edits.push({ start: from, end: to, text: sql.slice(from, to).replace(/[^\n]/g, ' ') })
+    found.set(tokens[i - 1]!.end, clause)
+    while (i + 1 < tokens.length && tokens[i + 1]!.start < to) i++
+  }
+  return found
 }
 
 const blank = (t: Token): Edit => ({ start: t.start, end: t.end, text: ' '.repeat(t.end - t.start) })

@@ -65,8 +65,8 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
   }
   let mode: SinkDef['mode'] = 'append'
   if (source.kind === 'view') {
-    if (source.plan.body.kind === 'over') {
-      throw unsupported('sinks from views with window functions are not supported yet', stmt.from.span)
+    if (source.plan.body.kind === 'over' || source.plan.body.kind === 'pattern') {
+      throw unsupported('sinks from views with window functions or MATCH_RECOGNIZE are not supported yet', stmt.from.span)
     }
     if (source.plan.window?.kind === 'session') {
       throw unsupported('sinks from SESSION views are not supported yet', stmt.from.span)

@@ -12,6 +12,8 @@ import { bindSelect } from './select.ts'
 import { bindExpr, exprKey } from './bind-expr.ts'
 import type { BoundWindowCall } from './window-functions.ts'
 import { lookupView, planLookupJoin, viewScopeColumns, type LookupJoinSpec } from './lookup-join.ts'
+import { planPattern, type PatternPlan } from './pattern-plan.ts'
+import { printRowPattern } from '../parser/match-recognize.ts'
 import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
@@ -60,6 +62,11 @@ export type ViewBody =
    * allowed lateness, so that every earlier row of their partition has been seen.
    */
   | { readonly kind: 'over'; readonly windows: readonly BoundWindowCall[]; readonly partitionBy: readonly BoundExpr[]; readonly timeIndex: number; readonly output: readonly BoundExpr[] }
+  /**
+   * MATCH_RECOGNIZE: rows wait per partition key for the watermark, then the pattern runs over them in
+   * event-time order; `output` and `outputFilter` (the SELECT's list and WHERE) read the pattern's rows.
+   */
+  | { readonly kind: 'pattern'; readonly pattern: PatternPlan; readonly output: readonly BoundExpr[]; readonly outputFilter: BoundExpr | null }
 
 export interface ViewPlan {
   readonly source: StreamDef
@@ -137,6 +144,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
     throw unsupported('ORDER BY and LIMIT have no meaning in a continuous view', q.orderBy[0]?.span ?? q.limit?.span ?? q.span, 'Order or limit when you query the view.')
   }
   let from = q.from[0]!
+  if (from.kind === 'match_recognize') return planPatternView(stmt, q, from, catalog)
   // A stream joined to a keyed view: the stream side is planned as usual, the view is looked up per event.
   const joinRef = from.kind === 'join' ? from : null
   if (joinRef !== null) from = joinRef.left
@@ -187,6 +195,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
     case 'subquery_ref':
     case 'join':
     case 'function_ref':
+    case 'match_recognize':
       throw unsupported('a materialized view reads one stream, optionally through TUMBLE(...) or HOP(...)', from.span)
   }
   let scope = streamScope(stream, alias, window !== null)
@@ -230,6 +239,27 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   }
   const { retention, idleTtl } = viewOptions(stmt, window, body, stream)
   return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl }
+}
+
+/** A view over MATCH_RECOGNIZE: the SELECT reads the pattern's rows (no aggregation over them yet). */
+function planPatternView(stmt: ast.CreateView, q: ast.Select, from: ast.MatchRecognizeRef, catalog: Catalog): ViewPlan {
+  const { stream, plan } = planPattern(from, catalog)
+  const table = from.alias ?? stream.name
+  const scope = new Scope(plan.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable })))
+  const bound = bindSelect(q, scope, [])
+  if (bound.aggregation !== null) throw unsupported('aggregating the rows of MATCH_RECOGNIZE in the same view is not supported yet', q.span, 'Aggregate in MEASURES.')
+  if (bound.windows.length > 0) throw unsupported('window functions over MATCH_RECOGNIZE are not supported yet', bound.windows[0]!.span)
+  if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
+  const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
+  const names = new Set<string>()
+  for (const c of bound.outputColumns) {
+    if (names.has(c.name)) throw planError(SqlState.duplicateColumn, `column "${c.name}" specified more than once`, c.span, 'Give the columns distinct names with AS.')
+    names.add(c.name)
+  }
+  if (q.emit === 'on_window_close') throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation; MATCH_RECOGNIZE rows are final when they appear', q.span)
+  const body: ViewBody = { kind: 'pattern', pattern: plan, output: bound.output, outputFilter: bound.filter }
+  const { retention, idleTtl } = viewOptions(stmt, null, body, stream)
+  return { source: stream, window: null, join: null, filter: null, body, columns, emit: 'on_update', inputNames: plan.columns.map((c) => c.name), retention, idleTtl }
 }
 
 /** All window calls of a view share one PARTITION BY and order by the stream's event time. */
@@ -323,6 +353,20 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     if (agg.having) push(depth++, `Filter (having) ${displayExpr(agg.having, keyNames, aggNames)}`)
     push(depth++, `${plan.window?.kind === 'session' ? 'SessionAggregate' : 'KeyedAggregate'} keys=[${keyNames.join(', ')}] aggregates=[${aggNames.join(', ')}] state=rocksdb(cache)`)
     push(depth++, `Exchange hash(${keyNames.join(', ')}) -> key groups`)
+  } else if (plan.body.kind === 'pattern') {
+    const pp = plan.body.pattern
+    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
+    if (plan.body.outputFilter) push(depth++, `Filter ${displayExpr(plan.body.outputFilter, names)}`)
+    const src = pp.clause
+    const streamNames = plan.source.columns.map((c) => c.name)
+    const skip = src.afterMatchSkip === undefined ? 'past last row' : src.afterMatchSkip.kind === 'to_first' || src.afterMatchSkip.kind === 'to_last' ? `${src.afterMatchSkip.kind.replace('_', ' ')} ${src.afterMatchSkip.variable}` : src.afterMatchSkip.kind.replace(/_/g, ' ')
+    push(
+      depth++,
+      `PatternRecognize partition=[${pp.partitionBy.map((i) => streamNames[i]).join(', ')}] order=${streamNames[pp.timeIndex]} pattern=(${printRowPattern(src.pattern)}) ${pp.rowsPerMatch === 'one_row' ? 'one row' : 'all rows'} per match, skip ${skip}${pp.within !== null ? `, within ${fmtMicros(pp.within)}` : ''} state=rocksdb(cache) (rows wait for the watermark)`,
+    )
+    const s = plan.source
+    push(depth, `StreamScan ${s.name} (shared, ${s.partitions} partitions)${s.watermark ? ` watermark=${s.watermark.sql}` : ''}`)
+    return lines
   } else if (plan.body.kind === 'over') {
     const windowNames = plan.body.windows.map((w) => w.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
     push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names, windowNames)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)

@@ -6,6 +6,7 @@
 import type * as pg from 'libpg-query'
 import { internalError, unsupported, type SluiceError, type Span } from '../../common/errors.ts'
 import { depthChange, type Token } from '../lexer.ts'
+import type { MatchRecognize } from '../match-recognize.ts'
 import type { Positions } from '../positions.ts'
 
 export interface TranslateContext {
@@ -17,6 +18,8 @@ export interface TranslateContext {
    * where the function name starts; the function call that claims one deletes it.
    */
   readonly ignoreNulls: Map<number, Span>
+  /** MATCH_RECOGNIZE clauses taken out by the rewrite, keyed by where the table name before each ends. */
+  readonly matchRecognize?: Map<number, MatchRecognize>
   /** The span of the statement or clause being translated, for nodes without a location of their own. */
   readonly fallback: Span
 }

@@ -20,11 +20,16 @@ export function translateFromItem(node: pg.Node, ctx: TranslateContext): ast.Fro
   throw unsupportedNode(node, nodeSpan(node, ctx))
 }
 
-function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef {
+function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.MatchRecognizeRef {
   const parts = [r.catalogname, r.schemaname, r.relname].filter((p): p is string => p !== undefined)
   const start = at(ctx, r.location) ?? ctx.fallback.start
   const name: ast.QualifiedName = { parts, span: dottedNameSpan(ctx, start, parts.length) }
   const nameEnd = name.span.end
+  const clause = ctx.matchRecognize?.get(nameEnd)
+  if (clause !== undefined) {
+    const input: ast.TableRef = { kind: 'table_ref', name, span: name.span }
+    return { kind: 'match_recognize', input, clause, ...(clause.alias === undefined ? {} : { alias: clause.alias.name }), span: { start, end: clause.span.end } }
+  }
   const alias = r.alias?.aliasname
   const span = { start, end: alias === undefined ? nameEnd : aliasEnd(ctx, nameEnd, alias) }
   if (r.inh === false) throw unsupported('ONLY is not supported', span)

@@ -1,0 +1,336 @@
+/**
+ * PatternRecognize: MATCH_RECOGNIZE over a stream, per PARTITION BY key, in event-time order.
+ *
+ * An arriving row waits in its key's pending list until the watermark has passed its time plus the allowed
+ * lateness (as in OverWindow); released rows join the key's sequence in time order and the matcher
+ * (executor/pattern/) runs over the sequence from where it stopped. A start row whose outcome depends on
+ * rows not yet released (a greedy quantifier at the end, `$`, NEXT) waits for them; ALTER STREAM ... CLOSE
+ * makes the input final, which settles every pending match as batch SQL would. With WITHIN, a key whose
+ * partial match may time out is looked at again once the watermark passes the deadline, even without new
+ * rows, so that an absence ("A, then no B within 5 minutes") is reported when it becomes certain.
+ *
+ * State, one entry per partition key: [pending rows, sequence rows kept, absolute index of the first kept
+ * row, matcher state]. Rows before the next start row are dropped, except the few PREV reaches back to.
+ * Output rows are stored under their source position plus the match number, so a replay overwrites.
+ */
+import { internalError } from '../../common/errors.ts'
+import type { Row, Value } from '../../common/types.ts'
+import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../../planner/compile.ts'
+import type { EvalContext } from '../../planner/runtime.ts'
+import type { PatternExpression, PatternPlan, Slot } from '../../planner/pattern-plan.ts'
+import type { ViewPlan } from '../../planner/view-plan.ts'
+import {
+  compileMatchRecognize,
+  INITIAL_PARTITION_STATE,
+  matchPartition,
+  matchView,
+  outputRows,
+  type CompiledPattern,
+  type MatchView,
+  type PartitionState,
+  type PatternMatch,
+  type PatternTimeout,
+} from '../pattern/pattern.ts'
+import { isPositionKey } from '../state/layout.ts'
+import type { KeyedTable } from './keyed-table.ts'
+import type { KeyEncoder } from './keyed-aggregate.ts'
+import type { PositionEncoder } from './append-project.ts'
+import type { OverLateReporter } from './over-window.ts'
+
+/** A stream row with its event time and source position: [time, partition, offset, row]. */
+type Held = [number, number, number, Row]
+/** [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number, matched through]]. */
+type Entry = [Held[], Held[], number, [number, number, number]]
+
+const PENDING = 0
+const SEQUENCE = 1
+const BASE = 2
+const STATE = 3
+
+interface CompiledExpression {
+  readonly slots: readonly Slot[]
+  readonly fn: CompiledExpr
+  readonly semantics: 'running' | 'final'
+}
+
+export class PatternRecognize {
+  private readonly pp: PatternPlan
+  private readonly pattern: CompiledPattern
+  private readonly defines: Map<string, { slots: readonly Slot[]; test: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean }>
+  private readonly measures: readonly CompiledExpression[]
+  private readonly outputFilter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  private readonly lateness: number
+  /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
+  private pendingKeys: Map<string, number> | null = null
+  private readonly waitingKeys = new Map<string, number>()
+
+  constructor(
+    readonly plan: ViewPlan,
+    private readonly table: KeyedTable,
+    private readonly encodeKey: KeyEncoder,
+    private readonly encodePosition: PositionEncoder,
+    private readonly ctx: EvalContext,
+  ) {
+    if (plan.body.kind !== 'pattern') throw internalError('PatternRecognize built for a plan without MATCH_RECOGNIZE')
+    this.pp = plan.body.pattern
+    this.pattern = compileMatchRecognize(this.pp.clause, this.pp.within === null ? {} : { within: this.pp.within })
+    this.defines = new Map([...this.pp.defines].map(([v, d]) => [v, { slots: d.slots, test: compilePredicate(d.expr) }]))
+    this.measures = this.pp.measures.map((m) => compileExpression(m.expression))
+    this.outputFilter = plan.body.outputFilter === null ? null : compilePredicate(plan.body.outputFilter)
+    this.project = compileProjection(plan.body.output)
+    this.lateness = plan.source.allowedLateness
+  }
+
+  /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
+  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: OverLateReporter): Promise<void> {
+    const pendingKeys = await this.pending()
+    const keys: string[] = []
+    const accepted: number[] = []
+    const { timeIndex, partitionBy } = this.pp
+    for (let i = 0; i < rows.length; i++) {
+      const ts = rows[i]![timeIndex]
+      if (typeof ts !== 'number') {
+        late(partition, offsets[i]!, null, 'event time is NULL')
+        continue
+      }
+      if (ts + this.lateness <= watermark) {
+        late(partition, offsets[i]!, ts, 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness')
+        continue
+      }
+      keys.push(this.encodeKey(partitionBy.map((c) => rows[i]![c] ?? null)))
+      accepted.push(i)
+    }
+    await this.table.load(keys)
+    for (let j = 0; j < accepted.length; j++) {
+      const i = accepted[j]!
+      const ts = rows[i]![timeIndex] as number
+      const entry = (this.table.get(keys[j]!) as unknown as Entry | undefined) ?? newEntry()
+      entry[PENDING].push([ts, partition, offsets[i]!, rows[i]!])
+      this.table.set(keys[j]!, entry as unknown as Value[])
+      const earliest = pendingKeys.get(keys[j]!)
+      if (earliest === undefined || ts < earliest) pendingKeys.set(keys[j]!, ts)
+    }
+  }
+
+  /** Releases what the watermark made final and runs the matcher where something changed or a deadline passed. */
+  async release(watermark: number): Promise<void> {
+    const pendingKeys = await this.pending()
+    const final = watermark === Number.POSITIVE_INFINITY
+    const threshold = watermark - this.lateness
+    const due = new Set<string>()
+    for (const [key, earliest] of pendingKeys) if (earliest <= threshold) due.add(key)
+    for (const [key, deadline] of this.waitingKeys) if (final || deadline <= threshold) due.add(key)
+    if (due.size === 0) return
+    const keys = [...due]
+    await this.table.load(keys)
+    for (const key of keys) {
+      const entry = this.table.get(key) as unknown as Entry | undefined
+      if (entry === undefined) {
+        pendingKeys.delete(key)
+        this.waitingKeys.delete(key)
+        continue
+      }
+      const ready: Held[] = []
+      const waiting: Held[] = []
+      for (const h of entry[PENDING]) (h[0] <= threshold ? ready : waiting).push(h)
+      ready.sort((a, b) => a[0] - b[0])
+      entry[PENDING] = waiting
+      entry[SEQUENCE].push(...ready)
+      if (waiting.length === 0) pendingKeys.delete(key)
+      else pendingKeys.set(key, earliestOf(waiting))
+      this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
+      this.table.set(key, entry as unknown as Value[])
+    }
+  }
+
+  /** Runs the matcher over a key's sequence, stores the output rows, and trims what is no longer needed. */
+  private run(key: string, entry: Entry, final: boolean, horizon: number): void {
+    const sequence = entry[SEQUENCE]
+    const base = entry[BASE]
+    const rowCount = base + sequence.length
+    const rowAt = (i: number): Held | undefined => sequence[i - base]
+    const [position, matchNumber, matchedThrough] = entry[STATE]
+    const state: PartitionState = { position, matchNumber, matchedThrough }
+    const result = matchPartition(
+      this.pattern,
+      {
+        rowCount,
+        final,
+        define: (variable, row, view) => {
+          const d = this.defines.get(variable)
+          if (d === undefined) return true
+          const slots = this.slotValues(d.slots, view, rowAt, rowCount, final, false)
+          return slots === 'need_more' ? 'need_more' : d.test(slots, EMPTY, this.ctx)
+        },
+        time: (i) => rowAt(i)![0],
+        horizon,
+      },
+      state,
+    )
+    for (const out of outputRows(result.events, this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode })) {
+      switch (out.kind) {
+        case 'summary':
+          this.emit(out.match, null, rowAt, rowCount, final, false)
+          break
+        case 'match_row':
+          this.emit(out.match, out.row, rowAt, rowCount, final, false)
+          break
+        case 'empty_match':
+          this.emit(out.match, out.row, rowAt, rowCount, final, false)
+          break
+        case 'unmatched':
+          this.store(rowAt(out.row)!, 0, this.outputRow(rowAt(out.row)![3], this.measures.map(() => null)))
+          break
+      }
+    }
+    if (this.pp.emitTimeouts) for (const e of result.events) if (e.kind === 'timeout') this.emit(e, null, rowAt, rowCount, final, true)
+    const next = result.state
+    entry[STATE] = [next.position, next.matchNumber, next.matchedThrough]
+    // Rows before the next start row are done with, but for what PREV may still reach back to.
+    const keepFrom = Math.max(base, next.position - this.pp.lookBehind)
+    if (keepFrom > base) {
+      entry[SEQUENCE] = sequence.slice(keepFrom - base)
+      entry[BASE] = keepFrom
+    }
+    if (result.needMore && next.position < rowCount) {
+      // Looked at again when a new row comes, or (with WITHIN) when the watermark passes the deadline.
+      const start = rowAt(next.position)!
+      this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
+    } else {
+      this.waitingKeys.delete(key)
+    }
+  }
+
+  /** One output row of a match (or of a timed-out partial match): ONE ROW when `row` is null, else ALL ROWS' row. */
+  private emit(match: PatternMatch | PatternTimeout, row: number | null, rowAt: (i: number) => Held | undefined, rowCount: number, final: boolean, timedOut: boolean): void {
+    const whole = matchView(this.pattern, match)
+    const running = row === null || match.end === match.start ? whole : matchView(this.pattern, match, row)
+    const values = this.measures.map((m) => {
+      const slots = this.slotValues(m.slots, m.semantics === 'final' ? whole : running, rowAt, rowCount, final, timedOut)
+      return slots === 'need_more' ? null : m.fn(slots, EMPTY, this.ctx)
+    })
+    const source = rowAt(row ?? match.start)!
+    this.store(source, match.number, this.outputRow(source[3], values))
+  }
+
+  /** The pattern's row (partition columns or all columns, then measures), through the SELECT. */
+  private outputRow(streamRow: Row, measures: Value[]): Row | null {
+    const base = this.pp.rowsPerMatch === 'one_row' ? this.pp.partitionBy.map((c) => streamRow[c] ?? null) : streamRow.slice(0, this.plan.source.columns.length)
+    const r = base.concat(measures)
+    if (this.outputFilter !== null && !this.outputFilter(r, EMPTY, this.ctx)) return null
+    return this.project(r, EMPTY, this.ctx)
+  }
+
+  private store(source: Held, matchNumber: number, row: Row | null): void {
+    if (row === null) return
+    this.table.set(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
+  }
+
+  /**
+   * The values of an expression's slots for the match as `view` sees it. DEFINE asks with `view.current`
+   * the row under test; a NEXT past the rows known so far asks for more rows, unless the input is final.
+   */
+  private slotValues(slots: readonly Slot[], view: MatchView, rowAt: (i: number) => Held | undefined, rowCount: number, final: boolean, timedOut: boolean): Value[] | 'need_more' {
+    const out = new Array<Value>(slots.length)
+    for (let s = 0; s < slots.length; s++) {
+      const slot = slots[s]!
+      switch (slot.kind) {
+        case 'nav': {
+          const variable = slot.variable ?? undefined
+          let at: number | undefined
+          if (slot.fn === 'first') at = view.first(variable, slot.offset)
+          else if (slot.fn === 'last') at = variable === undefined && slot.offset === 0 ? view.current : view.last(variable, slot.offset)
+          else {
+            const from = variable === undefined ? view.current : view.last(variable, 0)
+            at = from === undefined ? undefined : slot.fn === 'prev' ? from - slot.offset : from + slot.offset
+            if (at !== undefined && at >= rowCount) {
+              if (!final) return 'need_more'
+              at = undefined
+            }
+          }
+          const held = at === undefined || at < 0 ? undefined : rowAt(at)
+          out[s] = held === undefined ? null : (held[3][slot.column] ?? null)
+          break
+        }
+        case 'agg':
+          out[s] = aggregate(slot, view.rowsOf(slot.variable ?? undefined), rowAt)
+          break
+        case 'classifier':
+          out[s] = view.classifier() ?? null
+          break
+        case 'match_number':
+          out[s] = view.matchNumber
+          break
+        case 'timed_out':
+          out[s] = timedOut
+          break
+      }
+    }
+    return out
+  }
+
+  /** Keys with pending rows or a waiting matcher, found by one scan of the table after a (re)start. */
+  private async pending(): Promise<Map<string, number>> {
+    if (this.pendingKeys !== null) return this.pendingKeys
+    const found = new Map<string, number>()
+    for await (const [key, value] of this.table.scan()) {
+      if (isPositionKey(key)) continue
+      const entry = value as unknown as Entry
+      if (entry[PENDING].length > 0) found.set(key, earliestOf(entry[PENDING]))
+      const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
+      if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
+    }
+    this.pendingKeys ??= found
+    return this.pendingKeys
+  }
+
+  /** The view's rows: every output row so far. */
+  async *rows(): AsyncGenerator<Row> {
+    for await (const [key, value] of this.table.scan()) if (isPositionKey(key)) yield value
+  }
+}
+
+/** The parameter row of compiled expressions: views have no parameters. */
+const EMPTY: Value[] = []
+
+const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
+
+function earliestOf(held: readonly Held[]): number {
+  let t = Number.POSITIVE_INFINITY
+  for (const h of held) if (h[0] < t) t = h[0]
+  return t
+}
+
+function compileExpression(e: PatternExpression): CompiledExpression {
+  return { slots: e.slots, fn: compileExpr(e.expr), semantics: e.semantics }
+}
+
+/** count / sum / avg / min / max over the rows of a variable, as SQL computes them (NULLs skipped). */
+function aggregate(slot: Extract<Slot, { kind: 'agg' }>, rows: readonly number[], rowAt: (i: number) => Held | undefined): Value {
+  if (slot.column === null) return rows.length
+  let n = 0
+  let sum = 0
+  let best: number | string | null = null
+  for (const i of rows) {
+    const v = rowAt(i)?.[3][slot.column]
+    if (v === null || v === undefined) continue
+    n++
+    if (slot.fn === 'sum' || slot.fn === 'avg') sum += v as number
+    else if (slot.fn === 'min' || slot.fn === 'max') {
+      const x = v as number | string
+      if (best === null || (slot.fn === 'min' ? x < best : x > best)) best = x
+    }
+  }
+  switch (slot.fn) {
+    case 'count':
+      return n
+    case 'sum':
+      return n === 0 ? null : sum
+    case 'avg':
+      return n === 0 ? null : sum / n
+    case 'min':
+    case 'max':
+      return best
+  }
+}
