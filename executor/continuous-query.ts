@@ -313,6 +313,11 @@ export class ContinuousQuery {
   /** The watermark up to which window-function rows were computed. */
   private released = Number.NEGATIVE_INFINITY
 
+  /** Rows window functions and MATCH_RECOGNIZE hold in state (0 for other views). */
+  bufferedRows(): number {
+    return this.operator instanceof OverWindow || this.operator instanceof PatternRecognize ? this.operator.bufferedRows() : 0
+  }
+
   /** Counts an event in and lets its time move the partition's watermark. */
   private observe(row: Row, partition: number): void {
     this.eventsIn++

@@ -30,6 +30,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
           engine.tableStats(q.view.id).entries,
           q.lateEvents,
           q.expired,
+          q.bufferedRows(),
           q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : null,
           q.view.sql,
         ]

@@ -25,6 +25,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('late_events', Types.int8, false),
     // Groups, windows or sessions deleted by retention / idle_ttl since the server started.
     col('expired', Types.int8, false),
+    // Rows window functions and MATCH_RECOGNIZE hold: waiting for the watermark, or for a match to settle.
+    col('buffered_rows', Types.int8, false),
     col('last_error', Types.text),
     col('sql', Types.text, false),
   ],

@@ -106,6 +106,32 @@ describe('origin workloads from queries/', () => {
     }
   }, 180_000)
 
+  test('losing streak (queries/losing_streak.sql): every third loss in a row within an hour, exactly', async () => {
+    const dataDir = await tempDataDir()
+    dirs.push(dataDir)
+    const sluice = await startSluice({ dataDir })
+    try {
+      sluice.psql(file('game_ends_per_minute.sql'))
+      expect(sluice.psql(file('losing_streak.sql')).stdout).toContain('CREATE MATERIALIZED VIEW')
+      // Fights are frequent here (many players, few events each): streaks with and without interruptions.
+      const events = gameEvents(20_000, 33, Date.UTC(2026, 10, 23, 8, 0, 0), 40)
+      const client = await sluice.client()
+      try {
+        for (let i = 0; i < events.length; i += 2000) await client.query(insertSql(events.slice(i, i + 2000)))
+        await client.query('ALTER STREAM game_events CLOSE')
+        const res = await client.query<{ player_id: string; first_loss: Date; third_loss: Date; losses: string }>('SELECT * FROM losing_streak')
+        const got = res.rows.map((r) => `${r.player_id}|${r.first_loss.toISOString()}|${r.third_loss.toISOString()}|${r.losses}`).sort()
+        const want = expectedStreaks(events)
+        expect(want.length).toBeGreaterThan(50)
+        expect(got).toEqual(want)
+      } finally {
+        await client.end()
+      }
+    } finally {
+      await sluice.stop()
+    }
+  }, 120_000)
+
   test('window-function rows waiting for the watermark survive a restart and come out in order', async () => {
     const dataDir = await tempDataDir()
     dirs.push(dataDir)
@@ -126,5 +152,39 @@ describe('origin workloads from queries/', () => {
     }
   }, 60_000)
 })
+
+/**
+ * Three lost fights in a row within an hour, computed directly: per player in time order, a streak starts
+ * at a loss; other event types do not break it, a won fight does; after a streak the search goes on after
+ * its third loss, after a failed start at the next event.
+ */
+function expectedStreaks(events: readonly GameEvent[]): string[] {
+  const byPlayer = new Map<number, GameEvent[]>()
+  for (const e of events) byPlayer.set(e.player_id, [...(byPlayer.get(e.player_id) ?? []), e])
+  const out: string[] = []
+  const isLoss = (e: GameEvent) => e.type === 'fight' && e.result === 'loss'
+  for (const [player, list] of byPlayer) {
+    const es = list.slice().sort((a, b) => a.ts - b.ts)
+    let pos = 0
+    while (pos < es.length) {
+      if (!isLoss(es[pos]!)) {
+        pos++
+        continue
+      }
+      const losses = [pos]
+      let k = pos + 1
+      for (; k < es.length && losses.length < 3 && es[k]!.ts < es[pos]!.ts + 3_600_000; k++) {
+        if (es[k]!.type !== 'fight') continue
+        if (!isLoss(es[k]!)) break
+        losses.push(k)
+      }
+      if (losses.length === 3) {
+        out.push(`${player}|${new Date(es[pos]!.ts).toISOString()}|${new Date(es[losses[2]!]!.ts).toISOString()}|3`)
+        pos = losses[2]! + 1
+      } else pos++
+    }
+  }
+  return out.sort()
+}
 
 const sumTransactions = (m: Map<string, [number, number]>) => [...m.values()].reduce((n, [, t]) => n + t, 0)

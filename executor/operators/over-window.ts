@@ -58,6 +58,8 @@ export class OverWindow {
   private readonly keepMicros: number
   /** Keys with pending rows and their earliest pending time; rebuilt from the table after a restart. */
   private pendingKeys: Map<string, number> | null = null
+  /** Rows held in state (pending, or kept as history for frames and lag), for sluice_queries.buffered_rows. */
+  private held = 0
 
   constructor(
     readonly plan: ViewPlan,
@@ -114,6 +116,7 @@ export class OverWindow {
       let entry = this.table.get(key) as unknown as Entry | undefined
       if (entry === undefined) entry = [[], this.calls.map((c) => (c.kind === 'unbounded' ? c.aggs.init() : null)), [], 0]
       entry[PENDING].push([ts, partition, offsets[i]!, row])
+      this.held++
       this.table.set(key, entry as unknown as Value[])
       const earliest = pendingKeys.get(key)
       if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
@@ -215,6 +218,7 @@ export class OverWindow {
     let drop = 0
     while (history.length - drop > this.keepRows && !(history[drop]![0] >= last - this.keepMicros)) drop++
     if (drop > 0) entry[HISTORY] = history.slice(drop)
+    this.held -= drop
   }
 
   /** The keys with pending rows, found by one scan of the table the first time after a (re)start. */
@@ -223,11 +227,17 @@ export class OverWindow {
     const found = new Map<string, number>()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
+      this.held += (value as unknown as Entry)[PENDING].length + (value as unknown as Entry)[HISTORY].length
       const pending = (value as unknown as Entry)[PENDING]
       if (pending.length > 0) found.set(key, earliestOf(pending))
     }
     this.pendingKeys ??= found
     return this.pendingKeys
+  }
+
+  /** Rows held in state: waiting for the watermark, or kept as history for frames and lag. */
+  bufferedRows(): number {
+    return this.held
   }
 
   /** The view's rows: every row released so far. */

@@ -64,6 +64,8 @@ export class PatternRecognize {
   /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
   private pendingKeys: Map<string, number> | null = null
   private readonly waitingKeys = new Map<string, number>()
+  /** Rows held in state (pending or kept in a sequence), for sluice_queries.buffered_rows. */
+  private held = 0
 
   constructor(
     readonly plan: ViewPlan,
@@ -107,6 +109,7 @@ export class PatternRecognize {
       const ts = rows[i]![timeIndex] as number
       const entry = (this.table.get(keys[j]!) as unknown as Entry | undefined) ?? newEntry()
       entry[PENDING].push([ts, partition, offsets[i]!, rows[i]!])
+      this.held++
       this.table.set(keys[j]!, entry as unknown as Value[])
       const earliest = pendingKeys.get(keys[j]!)
       if (earliest === undefined || ts < earliest) pendingKeys.set(keys[j]!, ts)
@@ -192,6 +195,7 @@ export class PatternRecognize {
     if (keepFrom > base) {
       entry[SEQUENCE] = sequence.slice(keepFrom - base)
       entry[BASE] = keepFrom
+      this.held -= keepFrom - base
     }
     if (result.needMore && next.position < rowCount) {
       // Looked at again when a new row comes, or (with WITHIN) when the watermark passes the deadline.
@@ -277,12 +281,18 @@ export class PatternRecognize {
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
       const entry = value as unknown as Entry
+      this.held += entry[PENDING].length + entry[SEQUENCE].length
       if (entry[PENDING].length > 0) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
       if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
     }
     this.pendingKeys ??= found
     return this.pendingKeys
+  }
+
+  /** Rows held in state: waiting for the watermark, or kept while a match may still start or grow there. */
+  bufferedRows(): number {
+    return this.held
   }
 
   /** The view's rows: every output row so far. */

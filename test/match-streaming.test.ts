@@ -1,0 +1,103 @@
+/**
+ * MATCH_RECOGNIZE as a streaming operator: out-of-order delivery within the allowed lateness gives the
+ * same matches as in-order delivery, and WITHIN keeps the state of a pattern that never completes bounded.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type pg from 'pg'
+import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { rng } from './helpers/game-events.ts'
+
+interface Fight {
+  readonly player: number
+  readonly kind: string
+  readonly ts: number
+}
+
+/** Fights, logins and shop visits of a few players, about 3 s apart, shuffled by up to 20 s when asked. */
+function fights(seed: number, count: number, shuffle: boolean): Fight[] {
+  const r = rng(seed)
+  const kinds = ['loss', 'loss', 'win', 'login', 'shop', 'loss']
+  const base = Date.UTC(2026, 10, 23, 9, 0, 0)
+  const es = Array.from({ length: count }, (_, i) => ({ player: 1 + Math.floor(r() * 6), kind: kinds[Math.floor(r() * kinds.length)]!, ts: base + i * 3000 + Math.floor(r() * 1000) }))
+  if (!shuffle) return es
+  return es.map((e, i) => ({ e, k: i * 3000 + (r() - 0.5) * 40_000 })).sort((a, b) => a.k - b.k).map((x) => x.e)
+}
+
+const values = (es: readonly Fight[]) => es.map((e) => `(${e.player}, '${e.kind}', '${new Date(e.ts).toISOString()}')`).join(', ')
+
+/** A losing streak, and a five-variable pattern with alternation and a reluctant quantifier. */
+const VIEWS = (s: string) => [
+  `CREATE MATERIALIZED VIEW ${s}_streak AS SELECT * FROM ${s} MATCH_RECOGNIZE (
+     PARTITION BY player_id ORDER BY ts MEASURES FIRST(L.ts) AS first_loss, LAST(L.ts) AS last_loss, MATCH_NUMBER() AS n
+     ONE ROW PER MATCH PATTERN (L O*? L O*? L) WITHIN INTERVAL '2 minutes'
+     DEFINE L AS kind = 'loss', O AS kind IN ('login', 'shop')) AS m`,
+  `CREATE MATERIALIZED VIEW ${s}_five AS SELECT * FROM ${s} MATCH_RECOGNIZE (
+     PARTITION BY player_id ORDER BY ts MEASURES CLASSIFIER() AS cls, MATCH_NUMBER() AS n, RUNNING count(*) AS k
+     ALL ROWS PER MATCH AFTER MATCH SKIP TO NEXT ROW
+     PATTERN (A (B | C)+? D E?) WITHIN INTERVAL '3 minutes'
+     DEFINE A AS kind = 'login', B AS kind = 'loss', C AS kind = 'win', D AS kind = 'shop', E AS kind = 'login') AS m`,
+]
+
+const rowsOf = async (client: pg.Client, view: string): Promise<string[]> =>
+  (await client.query({ text: `SELECT * FROM ${view}`, rowMode: 'array' })).rows.map((r: unknown[]) => r.map((v) => (v instanceof Date ? v.toISOString() : String(v))).join('|')).sort()
+
+describe('MATCH_RECOGNIZE on a stream', () => {
+  let sluice: SluiceProcess
+  let client: pg.Client
+  beforeAll(async () => {
+    sluice = await startSluice()
+    client = await sluice.client()
+  })
+  afterAll(async () => {
+    await client?.end()
+    await sluice?.stop()
+    if (sluice) await removeDir(sluice.dataDir)
+  })
+
+  test.each([1, 2, 3, 4, 5])('event set %i: shuffled within the lateness, the same matches as in order', async (seed) => {
+    const ordered = fights(seed, 1500, false)
+    const shuffled = fights(seed, 1500, true)
+    for (const [name, events] of [
+      [`mo${seed}`, ordered],
+      [`ms${seed}`, shuffled],
+    ] as const) {
+      await client.query(`CREATE STREAM ${name} (player_id INT NOT NULL, kind TEXT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts)
+        WITH (allowed_lateness = INTERVAL '1 minute', key = 'player_id')`)
+      for (const v of VIEWS(name)) await client.query(v)
+      for (let i = 0; i < events.length; i += 300) await client.query(`INSERT INTO ${name} VALUES ${values(events.slice(i, i + 300))}`)
+      await client.query(`ALTER STREAM ${name} CLOSE`)
+    }
+    const late = await client.query(`SELECT count(*) AS n FROM sluice_late_events WHERE stream IN ('mo${seed}', 'ms${seed}')`)
+    expect(Number(late.rows[0].n)).toBe(0)
+    const streaks = await rowsOf(client, `mo${seed}_streak`)
+    const five = await rowsOf(client, `mo${seed}_five`)
+    expect(streaks.length).toBeGreaterThan(5)
+    expect(five.length).toBeGreaterThan(20)
+    expect(await rowsOf(client, `ms${seed}_streak`)).toEqual(streaks)
+    expect(await rowsOf(client, `ms${seed}_five`)).toEqual(five)
+  })
+
+  test('WITHIN bounds the state of a pattern that never completes', async () => {
+    await client.query(`CREATE STREAM longrun (player_id INT NOT NULL, kind TEXT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'player_id')`)
+    const never = (name: string, within: string) =>
+      client.query(`CREATE MATERIALIZED VIEW ${name} AS SELECT * FROM longrun MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts MEASURES count(*) AS n PATTERN (A X* B) ${within}
+        DEFINE A AS kind = 'start', B AS kind = 'never') AS m`)
+    await never('bounded', "WITHIN INTERVAL '1 minute'")
+    await never('unbounded', '')
+    // Ten players, one event a second each, for 2,000 seconds: 20,000 rows that never complete a match.
+    const base = Date.UTC(2026, 10, 23, 12, 0, 0)
+    for (let second = 0; second < 2000; second += 100) {
+      const rows: string[] = []
+      for (let s = second; s < second + 100; s++) for (let p = 1; p <= 10; p++) rows.push(`(${p}, '${s % 7 === 0 ? 'start' : 'tick'}', '${new Date(base + s * 1000).toISOString()}')`)
+      await client.query(`INSERT INTO longrun VALUES ${rows.join(', ')}`)
+    }
+    await rowsOf(client, 'bounded') // waits until both views have taken in every row
+    await rowsOf(client, 'unbounded')
+    const held = await client.query("SELECT name, buffered_rows FROM sluice_queries WHERE name IN ('bounded', 'unbounded') ORDER BY name")
+    const [bounded, unbounded] = held.rows.map((r) => Number(r.buffered_rows))
+    // A minute of rows per player, and then some for the start row that is about to time out.
+    expect(bounded).toBeLessThanOrEqual(10 * 70)
+    expect(unbounded).toBeGreaterThan(19_000)
+  }, 120_000)
+})
