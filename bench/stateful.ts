@@ -4,9 +4,11 @@
  *   profile   the player profile of queries/player_profile.sql (GROUP BY player_id, updated per event)
  *   revenue   queries/revenue_per_level.sql: the level view plus 30-minute revenue joined to it per event
  *   sessions  sessions per player with a 10-minute gap (SESSION window, merging)
+ *   losing_streak   queries/losing_streak.sql: MATCH_RECOGNIZE, three lost fights in a row within an hour
+ *   pattern5  MATCH_RECOGNIZE with five variables, alternation and a reluctant quantifier
  * Each workload runs in a child process of its own so that its peak RSS is its own.
  *
- *   npm run bench:stateful                                   # the default set below
+ *   npm run bench:stateful                                   # the default set below (about 25 minutes)
  *   npm run bench:stateful -- --workload profile --players 1000000 --events 5000000 [--cache 2000000]
  */
 import { spawnSync } from 'node:child_process'
@@ -17,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
 
-type Workload = 'profile' | 'revenue' | 'sessions'
+type Workload = 'profile' | 'revenue' | 'sessions' | 'losing_streak' | 'pattern5'
 
 const STREAM = `CREATE STREAM game_events (player_id BIGINT NOT NULL, game TEXT, type TEXT, result TEXT, level INT, amount NUMERIC,
   ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (key = 'player_id', partitions = 4)`
@@ -40,6 +42,27 @@ const VIEWS: Record<Workload, { sql: string; last: string }> = {
         FROM TUMBLE(game_events, ts, INTERVAL '30 minutes') e JOIN player_level p USING (player_id)
         WHERE e.type = 'transaction' GROUP BY window_start, window_end, p.level`,
     last: 'revenue_per_level',
+  },
+  losing_streak: {
+    sql: `CREATE MATERIALIZED VIEW losing_streak AS
+      SELECT player_id, first_loss, third_loss, losses FROM game_events MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts
+        MEASURES FIRST(L.ts) AS first_loss, LAST(L.ts) AS third_loss, count(L.*) AS losses
+        ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW
+        PATTERN (L OTHER*? L OTHER*? L) WITHIN INTERVAL '1 hour'
+        DEFINE L AS type = 'fight' AND result = 'loss', OTHER AS type <> 'fight') AS streaks`,
+    last: 'losing_streak',
+  },
+  pattern5: {
+    sql: `CREATE MATERIALIZED VIEW pattern5 AS
+      SELECT * FROM game_events MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts
+        MEASURES FIRST(A.ts) AS started, count(*) AS events, LAST(E.amount) AS spent
+        ONE ROW PER MATCH
+        PATTERN (A (B | C)+? D E?) WITHIN INTERVAL '30 minutes'
+        DEFINE A AS type = 'login', B AS type = 'fight' AND result = 'loss', C AS type = 'fight' AND result = 'win',
+               D AS type = 'game_start', E AS type = 'transaction') AS m`,
+    last: 'pattern5',
   },
   sessions: {
     sql: `CREATE MATERIALIZED VIEW sessions AS
@@ -100,15 +123,17 @@ async function runWorkload(workload: Workload, players: number, events: number, 
     }
     const eps = events / secs
     const rss = process.resourceUsage().maxRSS / 1024
-    const keys = engine.tableStats(engine.query(VIEWS[workload].last)!.view.id).entries
+    const last = engine.query(VIEWS[workload].last)!
+    const keys = engine.tableStats(last.view.id).entries
+    const buffered = last.bufferedRows()
     console.log(
       `${workload}: ${events.toLocaleString('en-US')} events, ${players.toLocaleString('en-US')} players, cache ${cache.toLocaleString('en-US')} entries\n` +
         `  end to end      ${fmt(eps)} events/s (ingest + decode + operators + state + checkpoint)\n` +
         `  JSON.parse      ${fmt(ceiling)} events/s (same events, same run)\n` +
         `  peak RSS        ${rss.toFixed(0)} MiB, of which ${inputRss.toFixed(0)} MiB before the run (the generated input, the engine open) ` +
-        `(cached state entries of the last view: ${keys.toLocaleString('en-US')})`,
+        `(cached state entries of the last view: ${keys.toLocaleString('en-US')}${buffered > 0 ? `, rows it holds: ${buffered.toLocaleString('en-US')}` : ''})`,
     )
-    console.log(`RESULT ${workload} players=${players} events=${events} eps=${Math.round(eps)} json_parse_eps=${Math.round(ceiling)} peak_rss_mib=${rss.toFixed(0)} rss_before_run_mib=${inputRss.toFixed(0)}`)
+    console.log(`RESULT ${workload} players=${players} events=${events} eps=${Math.round(eps)} json_parse_eps=${Math.round(ceiling)} peak_rss_mib=${rss.toFixed(0)} rss_before_run_mib=${inputRss.toFixed(0)} buffered_rows=${buffered}`)
   } finally {
     await engine.close()
     await rm(dir, { recursive: true, force: true })
@@ -123,6 +148,8 @@ const DEFAULT_SET: { workload: Workload; players: number; events: number; cache:
   { workload: 'sessions', players: 1_000_000, events: 5_000_000, cache: 2_000_000 },
   // State larger than the cache: 10M players against a 2M-entry cache.
   { workload: 'profile', players: 10_000_000, events: 10_000_000, cache: 2_000_000 },
+  { workload: 'losing_streak', players: 1_000_000, events: 10_000_000, cache: 2_000_000 },
+  { workload: 'pattern5', players: 1_000_000, events: 10_000_000, cache: 2_000_000 },
 ]
 
 async function main(): Promise<void> {

@@ -36,6 +36,7 @@ import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import type { OverLateReporter } from './over-window.ts'
+import { DueQueue } from './due-queue.ts'
 
 /** A stream row with its event time and source position: [time, partition, offset, row]. */
 type Held = [number, number, number, Row]
@@ -62,8 +63,8 @@ export class PatternRecognize {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly lateness: number
   /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
-  private pendingKeys: Map<string, number> | null = null
-  private readonly waitingKeys = new Map<string, number>()
+  private pendingKeys: DueQueue | null = null
+  private readonly waitingKeys = new DueQueue()
   /** Rows held in state (pending or kept in a sequence), for sluice_queries.buffered_rows. */
   private held = 0
 
@@ -121,9 +122,8 @@ export class PatternRecognize {
     const pendingKeys = await this.pending()
     const final = watermark === Number.POSITIVE_INFINITY
     const threshold = watermark - this.lateness
-    const due = new Set<string>()
-    for (const [key, earliest] of pendingKeys) if (earliest <= threshold) due.add(key)
-    for (const [key, deadline] of this.waitingKeys) if (final || deadline <= threshold) due.add(key)
+    const due = new Set<string>(pendingKeys.takeDue(threshold))
+    for (const key of this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)) due.add(key)
     if (due.size === 0) return
     const keys = [...due]
     await this.table.load(keys)
@@ -275,9 +275,9 @@ export class PatternRecognize {
   }
 
   /** Keys with pending rows or a waiting matcher, found by one scan of the table after a (re)start. */
-  private async pending(): Promise<Map<string, number>> {
+  private async pending(): Promise<DueQueue> {
     if (this.pendingKeys !== null) return this.pendingKeys
-    const found = new Map<string, number>()
+    const found = new DueQueue()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
       const entry = value as unknown as Entry
