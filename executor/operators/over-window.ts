@@ -24,9 +24,10 @@ import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
+import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
 
-/** A row waiting for the watermark: [time, source partition, source offset, row]. */
-type Pending = [number, number, number, Row]
+/** A row waiting for the watermark. */
+type Pending = Held
 /** A released row kept for frames and lag: [time, row]. */
 type Past = [number, Row]
 /** [pending, accumulators per call (null for calls without one), history, rows released so far]. */
@@ -45,7 +46,7 @@ type CallRunner =
   | { readonly kind: 'lag'; readonly offset: number; readonly arg: CompiledExpr; readonly fallback: CompiledExpr | null }
   | { readonly kind: 'row_number' }
 
-export type OverLateReporter = (partition: number, offset: number, eventTime: number | null, reason: string) => void
+const LATE_REASON = 'rows of its partition key up to the watermark were already computed: event time is behind the watermark by more than the allowed lateness'
 
 export class OverWindow {
   private readonly calls: readonly CallRunner[]
@@ -89,24 +90,10 @@ export class OverWindow {
    * Takes a micro-batch of rows (already through WHERE) into their keys' pending lists. `watermark` is the
    * query's watermark before the batch: a row its partition can no longer take in order is late.
    */
-  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: OverLateReporter): Promise<void> {
+  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: LateReporter): Promise<void> {
     const pendingKeys = await this.pending()
     const empty: Value[] = []
-    const keys: string[] = []
-    const accepted: number[] = []
-    for (let i = 0; i < rows.length; i++) {
-      const ts = rows[i]![this.timeIndex]
-      if (typeof ts !== 'number') {
-        late(partition, offsets[i]!, null, 'event time is NULL')
-        continue
-      }
-      if (ts + this.lateness <= watermark) {
-        late(partition, offsets[i]!, ts, 'rows of its partition key up to the watermark were already computed: event time is behind the watermark by more than the allowed lateness')
-        continue
-      }
-      keys.push(this.encodeKey(this.partitionOf(rows[i]!, empty, this.ctx)))
-      accepted.push(i)
-    }
+    const { keys, accepted } = admit(partition, offsets, rows, this.timeIndex, this.lateness, watermark, (row) => this.encodeKey(this.partitionOf(row, empty, this.ctx)), late, LATE_REASON)
     await this.table.load(keys)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
@@ -241,16 +228,9 @@ export class OverWindow {
   }
 
   /** The view's rows: every row released so far. */
-  async *rows(): AsyncGenerator<Row> {
-    for await (const [key, value] of this.table.scan()) if (isPositionKey(key)) yield value
+  rows(): AsyncGenerator<Row> {
+    return positionRows(this.table)
   }
-}
-
-/** The earliest time among pending rows (a loop: a key may hold more rows than a spread can pass). */
-function earliestOf(pending: readonly Pending[]): number {
-  let t = Number.POSITIVE_INFINITY
-  for (const p of pending) if (p[0] < t) t = p[0]
-  return t
 }
 
 function runnerOf(call: BoundWindowCall): CallRunner {

@@ -35,11 +35,10 @@ import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
-import type { OverLateReporter } from './over-window.ts'
+import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
 import { DueQueue } from './due-queue.ts'
 
-/** A stream row with its event time and source position: [time, partition, offset, row]. */
-type Held = [number, number, number, Row]
+const LATE_REASON = 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness'
 /** [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number, matched through]]. */
 type Entry = [Held[], Held[], number, [number, number, number]]
 
@@ -86,24 +85,11 @@ export class PatternRecognize {
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
-  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: OverLateReporter): Promise<void> {
+  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: LateReporter): Promise<void> {
     const pendingKeys = await this.pending()
-    const keys: string[] = []
-    const accepted: number[] = []
     const { timeIndex, partitionBy } = this.pp
-    for (let i = 0; i < rows.length; i++) {
-      const ts = rows[i]![timeIndex]
-      if (typeof ts !== 'number') {
-        late(partition, offsets[i]!, null, 'event time is NULL')
-        continue
-      }
-      if (ts + this.lateness <= watermark) {
-        late(partition, offsets[i]!, ts, 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness')
-        continue
-      }
-      keys.push(this.encodeKey(partitionBy.map((c) => rows[i]![c] ?? null)))
-      accepted.push(i)
-    }
+    const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
+    const { keys, accepted } = admit(partition, offsets, rows, timeIndex, this.lateness, watermark, keyOf, late, LATE_REASON)
     await this.table.load(keys)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
@@ -296,8 +282,8 @@ export class PatternRecognize {
   }
 
   /** The view's rows: every output row so far. */
-  async *rows(): AsyncGenerator<Row> {
-    for await (const [key, value] of this.table.scan()) if (isPositionKey(key)) yield value
+  rows(): AsyncGenerator<Row> {
+    return positionRows(this.table)
   }
 }
 
@@ -306,11 +292,6 @@ const EMPTY: Value[] = []
 
 const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
 
-function earliestOf(held: readonly Held[]): number {
-  let t = Number.POSITIVE_INFINITY
-  for (const h of held) if (h[0] < t) t = h[0]
-  return t
-}
 
 function compileExpression(e: PatternExpression): CompiledExpression {
   return { slots: e.slots, fn: compileExpr(e.expr), semantics: e.semantics }

@@ -16,11 +16,11 @@ import {
   type DefineResult,
   type MatchView,
   type PartitionRun,
-  type PatternEvent,
   type PatternMatch,
   type PatternOptions,
 } from './pattern.ts'
 import { permutations } from './program.ts'
+import { eventsText } from './events-text.ts'
 
 type Condition = (row: number, ctx: MatchView) => DefineResult
 
@@ -34,23 +34,8 @@ function run(pattern: string, rowCount: number, define: Record<string, Condition
 }
 
 /** `#n start: a b {c}` for a match (braces: excluded, `()`: empty), `- row` for an unmatched row. */
-function show(events: readonly PatternEvent[]): string[] {
-  return events.map((e) => {
-    switch (e.kind) {
-      case 'match':
-        return `#${e.number} ${e.start}: ${rowsText(e.classifiers, e.excluded)}`
-      case 'unmatched':
-        return `- ${e.row}`
-      case 'timeout':
-        return `~ ${e.start}: ${rowsText(e.classifiers, e.excluded)} @${e.deadline}`
-    }
-  })
-}
+const show = eventsText
 
-function rowsText(classifiers: readonly string[], excluded: readonly boolean[]): string {
-  if (classifiers.length === 0) return '()'
-  return classifiers.map((c, i) => (excluded[i] ? `{${c}}` : c)).join(' ')
-}
 
 const events = (pattern: string, rowCount: number, define: Record<string, Condition> = {}, options: PatternOptions = {}): string[] =>
   show(run(pattern, rowCount, define, options).events)

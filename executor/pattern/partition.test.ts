@@ -23,6 +23,7 @@ import {
   type PatternOptions,
   type RowsPerMatchMode,
 } from './pattern.ts'
+import { eventsText } from './events-text.ts'
 
 type Condition = (row: number, ctx: MatchView) => DefineResult
 
@@ -32,23 +33,8 @@ function compile(pattern: string, define: Record<string, Condition> = {}, option
 
 const defineFn = (define: Record<string, Condition>): DefineFn => (v, row, ctx) => define[v]!(row, ctx)
 
-function show(events: readonly PatternEvent[]): string[] {
-  return events.map((e) => {
-    switch (e.kind) {
-      case 'match':
-        return `#${e.number} ${e.start}: ${rowsText(e.classifiers, e.excluded)}`
-      case 'unmatched':
-        return `- ${e.row}`
-      case 'timeout':
-        return `~ ${e.start}: ${rowsText(e.classifiers, e.excluded)} @${e.deadline}`
-    }
-  })
-}
+const show = eventsText
 
-function rowsText(classifiers: readonly string[], excluded: readonly boolean[]): string {
-  if (classifiers.length === 0) return '()'
-  return classifiers.map((c, i) => (excluded[i] ? `{${c}}` : c)).join(' ')
-}
 
 function events(pattern: string, rowCount: number, define: Record<string, Condition> = {}, options: PatternOptions = {}): string[] {
   return show(matchPartition(compile(pattern, define, options), { rowCount, final: true, define: defineFn(define) }).events)
