@@ -35,8 +35,12 @@ async function withSluice<T>(opts: Parameters<typeof startSluice>[0], fn: (clien
     return await fn(client)
   } catch (err) {
     // What the server said and where each partition stood, so that a failure on CI can be understood.
-    const parts = await client.query('SELECT * FROM sluice_partitions').then((r) => JSON.stringify(r.rows), (e: Error) => e.message)
-    console.error(`sluice output (tail):\n${sluice.output().slice(-4000)}\nsluice_partitions: ${parts}`)
+    const dump = (sql: string) => client.query(sql).then((r) => JSON.stringify(r.rows), (e: Error) => e.message)
+    const parts = await dump('SELECT * FROM sluice_partitions')
+    const queries = await dump('SELECT name, status, events_in, lag, watermark, state_keys, late_events, last_error FROM sluice_queries')
+    const dead = await dump('SELECT count(*) AS n, min(reason) AS reason FROM sluice_dead_letters')
+    const late = await dump('SELECT count(*) AS n, min(reason) AS reason, min(event_time) AS first, max(watermark) AS wm FROM sluice_late_events')
+    console.error(`sluice output (tail):\n${sluice.output().slice(-4000)}\nsluice_partitions: ${parts}\nsluice_queries: ${queries}\ndead letters: ${dead}\nlate events: ${late}`)
     throw err
   } finally {
     await client.end()
@@ -60,15 +64,18 @@ describe('Kafka streams', () => {
   test('1M JSON events produced by kcat into 4 partitions, 1% malformed: window counts exact, every bad record a dead letter', async () => {
     const topic = `game-events-${Date.now()}`
     await kafka.createTopic(topic, 4)
+    const events = gameEvents(1_000_000, 11, Date.UTC(2026, 10, 1), 5000)
+    // Every 100th record is broken, in three ways: not JSON, a wrong type, a missing NOT NULL column.
+    const broken = (i: number) => (i % 3 === 0 ? `{"player_id": ${i}, "ts": ` : i % 3 === 1 ? `{"player_id": "p${i}", "ts": "2026-11-01T00:00:00Z"}` : `{"player_id": ${i}}`)
+    const lines = events.map((e, i) => (i % 100 === 99 ? broken(i) : json(e)))
+    const good = events.filter((_, i) => i % 100 !== 99)
+    // The topic is complete before the stream starts reading: eleven days of event time spread over four
+    // partitions, so no partition may count as idle (and let the watermark run ahead of the others)
+    // while its records are still on their way. Reading while a producer writes is the next test's case.
+    await kafka.produce(topic, lines)
     await withSluice({ kafka: kafka.brokers }, async (client) => {
       await client.query(streamSql(topic))
       await client.query(VIEW_SQL)
-      const events = gameEvents(1_000_000, 11, Date.UTC(2026, 10, 1), 5000)
-      // Every 100th record is broken, in three ways: not JSON, a wrong type, a missing NOT NULL column.
-      const broken = (i: number) => (i % 3 === 0 ? `{"player_id": ${i}, "ts": ` : i % 3 === 1 ? `{"player_id": "p${i}", "ts": "2026-11-01T00:00:00Z"}` : `{"player_id": ${i}}`)
-      const lines = events.map((e, i) => (i % 100 === 99 ? broken(i) : json(e)))
-      const good = events.filter((_, i) => i % 100 !== 99)
-      await kafka.produce(topic, lines)
       const expected = expectedGameEnds(good)
       const actual = await eventually(() => viewCounts(client), (m) => total(m) === total(expected), 240_000)
       expect(actual).toEqual(expected)

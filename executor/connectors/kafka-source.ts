@@ -56,6 +56,8 @@ export class KafkaSource implements StreamSource {
   /** The topic's end offset per partition, as last asked of the broker. */
   private readonly highWater: number[]
   private refresh: NodeJS.Timeout | null = null
+  /** When the broker last answered with the topic's end offsets. */
+  private highWaterAt = 0
   /** When any partition last received a record. */
   private lastArrival = 0
   /** When the fetch last delivered a record or was (re)started, for stall detection. */
@@ -102,6 +104,7 @@ export class KafkaSource implements StreamSource {
     const endOf = ends.get(this.options.topic) ?? []
     const startOf = starts.get(this.options.topic) ?? []
     endOf.forEach((e, p) => (this.highWater[p] = Number(e)))
+    this.highWaterAt = Date.now()
     this.refresh = setInterval(() => void this.refreshHighWater(), HIGH_WATER_REFRESH_MS)
     this.refresh.unref()
     const offsets = this.buffers.map((b, p) => {
@@ -237,13 +240,17 @@ export class KafkaSource implements StreamSource {
   }
 
   /**
-   * Idle: the reader has everything fetched, the fetch has reached the topic's end as the broker last
-   * reported it, and nothing arrived for a while. A partition with data still in the broker is never idle,
-   * however slowly it is fetched.
+   * Idle: the reader has everything fetched, the fetch has reached the topic's end as the broker reported
+   * it moments ago, and nothing arrived for a while. A partition with data still in the broker is never
+   * idle, however slowly it is fetched.
    */
   idle(partition: number, offset: number): boolean {
     const b = this.buffers[partition]
-    return b !== undefined && offset >= b.next && b.next >= this.highWater[partition]! && Date.now() - b.lastArrival >= IDLE_AFTER_MS
+    const now = Date.now()
+    // The topic's end as the broker last told it must be recent: on a starved event loop the refresh runs
+    // late, and a stale end would call a partition idle whose records are already in the broker.
+    const fresh = now - this.highWaterAt <= 3 * HIGH_WATER_REFRESH_MS
+    return b !== undefined && fresh && offset >= b.next && b.next >= this.highWater[partition]! && now - b.lastArrival >= IDLE_AFTER_MS
   }
 
   /** The topic's end offset for the partition as last reported by the broker (for lag). */
@@ -256,6 +263,7 @@ export class KafkaSource implements StreamSource {
     try {
       const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
       ;(ends.get(this.options.topic) ?? []).forEach((e, p) => (this.highWater[p] = Number(e)))
+      this.highWaterAt = Date.now()
     } catch {
       // Keep the last known ends; the next refresh tries again.
     }

@@ -108,7 +108,8 @@ export async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boo
     }
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`)
+  const shown = JSON.stringify(last, (_, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v))
+  throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${shown?.slice(0, 2000)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`)
 }
 
 export { spawnSync }
