@@ -38,6 +38,7 @@ import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
+import { NotificationHub } from './notifications.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
@@ -105,6 +106,8 @@ const SINK_DRAIN_MS = 5000
 
 export class Engine {
   readonly catalog = new Catalog()
+  /** LISTEN / NOTIFY channels of all sessions (and, later, of triggers). */
+  readonly notifications = new NotificationHub()
   private readonly streams = new Map<string, StreamRuntime>()
   private readonly queries = new Map<string, ContinuousQuery>()
   private readonly tables = new Map<number, StateTable<Value[]>>()

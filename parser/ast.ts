@@ -543,6 +543,28 @@ export interface Utility {
   readonly span: Span
 }
 
+/** `LISTEN channel`: this session receives the channel's notifications from now on. */
+export interface Listen {
+  readonly kind: 'listen'
+  readonly channel: string
+  readonly span: Span
+}
+
+/** `UNLISTEN channel` | `UNLISTEN *` (channel null). */
+export interface Unlisten {
+  readonly kind: 'unlisten'
+  readonly channel: string | null
+  readonly span: Span
+}
+
+/** `NOTIFY channel [, 'payload']`. */
+export interface Notify {
+  readonly kind: 'notify'
+  readonly channel: string
+  readonly payload: string
+  readonly span: Span
+}
+
 export type Statement =
   | CreateStream
   | CreateSink
@@ -556,5 +578,8 @@ export type Statement =
   | Explain
   | Transaction
   | Utility
+  | Listen
+  | Unlisten
+  | Notify
 
 export type StatementKind = Statement['kind']

@@ -16,6 +16,7 @@ import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
 import { systemTableRows } from '../executor/system-tables.ts'
+import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { decodeParam } from './wire/values.ts'
 import { explainPull } from './explain.ts'
@@ -166,6 +167,15 @@ export class Session implements Backend {
         return this.transaction(s)
       case 'utility':
         return { kind: 'command', tag: s.tag }
+      case 'listen':
+        this.listen(s.channel)
+        return { kind: 'command', tag: 'LISTEN' }
+      case 'unlisten':
+        for (const channel of s.channel === null ? [...this.listening.keys()] : [s.channel]) this.unlisten(channel)
+        return { kind: 'command', tag: 'UNLISTEN' }
+      case 'notify':
+        this.notify(s.channel, s.payload)
+        return { kind: 'command', tag: 'NOTIFY' }
       default:
         return assertNever(s, 'statement')
     }
@@ -283,13 +293,43 @@ export class Session implements Backend {
         const failed = this.status === 'E'
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
+        const queued = this.queuedNotifications.splice(0)
+        if (!failed) for (const m of queued) this.engine.notifications.publish(m)
         return { kind: 'command', tag: failed ? 'ROLLBACK' : 'COMMIT' }
       }
       case 'rollback':
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        this.queuedNotifications.length = 0
         return { kind: 'command', tag: 'ROLLBACK' }
     }
+  }
+
+  /** Channels this session listens to, with the listener the hub calls. */
+  private readonly listening = new Map<string, Listener>()
+  /** NOTIFYs inside a transaction block, sent at COMMIT. */
+  private readonly queuedNotifications: ChannelMessage[] = []
+
+  private listen(channel: string): void {
+    if (this.listening.has(channel)) return
+    const listener: Listener = (m) => this.asyncListener?.({ kind: 'notification', notification: { processId: m.senderPid, channel: m.channel, payload: m.payload } })
+    this.listening.set(channel, listener)
+    this.engine.notifications.listen(channel, listener)
+  }
+
+  private unlisten(channel: string): void {
+    const listener = this.listening.get(channel)
+    if (listener === undefined) return
+    this.listening.delete(channel)
+    this.engine.notifications.unlisten(channel, listener)
+  }
+
+  private notify(channel: string, payload: string): void {
+    if (Buffer.byteLength(payload) >= MAX_PAYLOAD_BYTES) throw new SluiceError('execution', SqlState.invalidParameterValue, 'payload string too long')
+    const message: ChannelMessage = { channel, payload, senderPid: this.startup.processId }
+    if (this.status === 'T') this.queuedNotifications.push(message)
+    else this.engine.notifications.publish(message)
   }
 
   private explain(s: ast.Statement): string[] {
@@ -337,6 +377,7 @@ export class Session implements Backend {
   }
 
   close(): void {
+    for (const channel of [...this.listening.keys()]) this.unlisten(channel)
     this.asyncListener = null
   }
 
