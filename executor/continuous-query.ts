@@ -15,6 +15,7 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
+import { TriggerFire } from './operators/trigger-fire.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -22,7 +23,7 @@ const EMPTY: Value[] = []
 /** A retention pass over more entries than this is spaced out in time (small tables sweep at once). */
 const BIG_SWEEP = 50_000
 
-export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow | PatternRecognize
+export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow | PatternRecognize | TriggerFire
 
 export type QueryStatus = 'running' | 'failed'
 
@@ -198,6 +199,7 @@ export class ContinuousQuery {
         }
       }
       if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
+      else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
       else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
         await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
       } else await this.operator.process(prepared)
@@ -338,7 +340,7 @@ export class ContinuousQuery {
   }
 
   rows(): AsyncGenerator<Row> {
-    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) return this.operator.rows()
+    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow || this.operator instanceof PatternRecognize || this.operator instanceof TriggerFire) return this.operator.rows()
     return this.operator.rows(this.watermark.current)
   }
 }

@@ -39,6 +39,8 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
+import { TriggerFire } from './operators/trigger-fire.ts'
+import { planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
@@ -84,7 +86,7 @@ export interface DeadLetter {
 
 interface CatalogRecord {
   readonly id: number
-  readonly kind: 'stream' | 'view' | 'sink'
+  readonly kind: 'stream' | 'view' | 'sink' | 'trigger'
   readonly name: string
   readonly sql: string
   /** ALTER STREAM ... CLOSE was run: the input is finished. */
@@ -106,8 +108,10 @@ const SINK_DRAIN_MS = 5000
 
 export class Engine {
   readonly catalog = new Catalog()
-  /** LISTEN / NOTIFY channels of all sessions (and, later, of triggers). */
+  /** LISTEN / NOTIFY channels of all sessions and triggers. */
   readonly notifications = new NotificationHub()
+  /** Triggers by name; each runs as a continuous query (in `queries`) whose operator fires. */
+  private readonly triggers = new Map<string, { readonly def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
   private readonly streams = new Map<string, StreamRuntime>()
   private readonly queries = new Map<string, ContinuousQuery>()
   private readonly tables = new Map<number, StateTable<Value[]>>()
@@ -173,6 +177,11 @@ export class Engine {
           const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
           const progress = raw ? (jsonCodec.decode(raw) as SinkProgress) : undefined
           await this.deploySink(planSink(stmt, this.catalog, rec.id, rec.sql), progress, true)
+        } else if (rec.kind === 'trigger' && stmt.kind === 'create_trigger') {
+          const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
+          const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
+          this.catalog.reserveId(rec.id)
+          this.deployTrigger(planTrigger(stmt, this.catalog, rec.id, rec.sql), progress)
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
@@ -244,6 +253,87 @@ export class Engine {
       this.wake()
       return 'created'
     })
+  }
+
+  /** CREATE TRIGGER: deployed at once, next to the running queries; survives restarts. */
+  createTrigger(stmt: ast.CreateTrigger, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.triggers.has(name)) {
+        if (stmt.ifNotExists) return 'exists'
+        throw planError(SqlState.duplicateObject, `trigger "${name}" already exists`, stmt.name.span)
+      }
+      if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
+      const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
+      const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+      this.deployTrigger(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      this.wake()
+      return 'created'
+    })
+  }
+
+  /** DROP TRIGGER: stops it at once; its state and audit rows go with it. */
+  dropTrigger(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
+    return this.serialized(async () => {
+      const t = this.triggers.get(name)
+      if (t === undefined) {
+        if (ifExists) return false
+        throw planError(SqlState.undefinedObject, `trigger "${name}" does not exist`, span)
+      }
+      await this.undeployTrigger(t.def)
+      return true
+    })
+  }
+
+  private deployTrigger(def: TriggerDef, progress: QueryProgress | undefined): void {
+    const rt = this.streams.get(def.plan.source.name)
+    if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of trigger ${def.name} is not deployed`)
+    const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
+    const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx)
+    // The query runs like a view's; it is no relation, so it is not in the catalog.
+    const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
+    const query = new ContinuousQuery(asView, operator, this.ctx, progress)
+    if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
+    this.tables.set(def.id, table)
+    this.queries.set(def.name, query)
+    this.triggers.set(def.name, { def, query, operator })
+    rt.queries.push(query)
+  }
+
+  private async undeployTrigger(def: TriggerDef): Promise<void> {
+    const t = this.triggers.get(def.name)
+    this.triggers.delete(def.name)
+    this.queries.delete(def.name)
+    if (t !== undefined) {
+      const rt = this.streams.get(def.plan.source.name)
+      if (rt) rt.queries.splice(rt.queries.indexOf(t.query), 1)
+    }
+    const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+    if (joined !== undefined && !this.catalog.views().some((v) => v.plan.join?.view === joined.name && v.plan.join.asOfEvent) && ![...this.triggers.values()].some((x) => x.def.plan.join?.view === joined.name)) joined.trackSnapshots = false
+    const table = this.tables.get(def.id)
+    this.tables.delete(def.id)
+    table?.clear()
+    const prefix = tableKey(def.id, [])
+    await this.db.commit([
+      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`) },
+      { kind: 'delete', key: Buffer.from(`${PROGRESS_PREFIX}${def.id}`) },
+      { kind: 'deleteRange', start: prefix.start, end: prefix.end },
+    ])
+  }
+
+  /** Triggers reading the stream, or joining the view, called `name`. */
+  private triggersOn(name: string): TriggerDef[] {
+    return [...this.triggers.values()].map((t) => t.def).filter((d) => d.plan.source.name === name || d.plan.join?.view === name)
+  }
+
+  /** Name, stream, channel, status and counters of every trigger (sluice_triggers). */
+  async triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
+    const out = []
+    for (const t of this.triggers.values()) {
+      out.push({ def: t.def, status: t.query.status, lastError: t.query.lastError ? `${t.query.lastError.sqlstate}: ${t.query.lastError.message}` : null, counters: await t.operator.stats() })
+    }
+    return out
   }
 
   /**
@@ -425,6 +515,17 @@ export class Engine {
         })
       }
       for (const k of sinkDependents) await this.undeploySink(k)
+      // Triggers on the stream (or on any of its views), or joining this view.
+      const affected = entry.kind === 'stream' ? [name, ...this.catalog.dependents(name).map((v) => v.name)] : [name]
+      const triggers = [...new Set(affected.flatMap((n) => this.triggersOn(n)))]
+      if (triggers.length > 0 && !cascade) {
+        throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
+          span,
+          detail: triggers.map((t) => `trigger ${t.name} depends on ${t.plan.join?.view === name ? name : t.plan.source.name}`).join('\n'),
+          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+        })
+      }
+      for (const t of triggers) await this.undeployTrigger(t)
       if (entry.kind === 'stream') {
         const dependents = this.catalog.dependents(name)
         if (dependents.length > 0 && !cascade) {
@@ -930,7 +1031,7 @@ function lastPart(name: ast.QualifiedName): string {
   return name.parts[name.parts.length - 1]!
 }
 
-function catalogValue(def: StreamDef | ViewDef | SinkDef, closed = false): Buffer {
+function catalogValue(def: StreamDef | ViewDef | SinkDef | TriggerDef, closed = false): Buffer {
   const rec: CatalogRecord = closed ? { id: def.id, kind: def.kind, name: def.name, sql: def.sql, closed } : { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
   return Buffer.from(JSON.stringify(rec))
 }

@@ -44,6 +44,31 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
           return [q.name, rt.def.name, rt.def.source.kind, p, position, end, Math.max(0, end - position)]
         })
       })
+    case 'sluice_triggers':
+      return (await engine.triggerStats()).map((t) => [
+        t.def.name,
+        t.def.plan.source.name,
+        t.def.spec.channel,
+        t.status,
+        t.counters.fires,
+        t.counters.delivered,
+        t.counters.held_out,
+        t.counters.suppressed_cooldown,
+        t.counters.suppressed_cap,
+        t.counters.inactive,
+        t.counters.last_fire,
+        t.lastError,
+        t.def.sql,
+      ])
+    case 'sluice_trigger_audit': {
+      const out: Row[] = []
+      for (const t of await engine.triggerStats()) {
+        for await (const [time, key, outcome, payload] of engine.viewRows(t.def.name)) {
+          out.push([t.def.name, time ?? null, Array.isArray(key) ? key.map((k) => (k === null ? 'NULL' : String(k))).join(',') : null, outcome ?? null, payload ?? null])
+        }
+      }
+      return out
+    }
     case 'sluice_sinks':
       return engine.sinkRuntimes().map((k) => [
         k.name,

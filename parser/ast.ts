@@ -543,6 +543,25 @@ export interface Utility {
   readonly span: Span
 }
 
+/**
+ * CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [AS alias] [[LEFT] JOIN keyed_view alias USING (...)]
+ *   FOR EACH ROW [WHEN (condition)] EXECUTE NOTIFY channel [, payload] [WITH (cooldown = ..., ...)]
+ * `from` is the stream (aliased NEW unless named otherwise), joined to the keyed view when there is one.
+ */
+export interface CreateTrigger {
+  readonly kind: 'create_trigger'
+  readonly name: QualifiedName
+  readonly ifNotExists: boolean
+  readonly from: FromItem
+  readonly when?: Expr
+  readonly action: TriggerAction
+  readonly options: readonly OptionDef[]
+  readonly span: Span
+}
+
+/** What a firing does: `NOTIFY channel [, payload]` (the payload an expression over the event and profile). */
+export type TriggerAction = { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
+
 /** `LISTEN channel`: this session receives the channel's notifications from now on. */
 export interface Listen {
   readonly kind: 'listen'
@@ -581,5 +600,6 @@ export type Statement =
   | Listen
   | Unlisten
   | Notify
+  | CreateTrigger
 
 export type StatementKind = Statement['kind']

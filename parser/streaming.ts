@@ -9,6 +9,9 @@
  *   DROP STREAM [IF EXISTS] name [, ...] [CASCADE | RESTRICT]
  *   SHOW STREAMS | SHOW MATERIALIZED VIEWS | SHOW QUERIES
  *   EXPLAIN [ANALYZE] [VERBOSE] statement
+ *   CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [JOIN view alias USING (...)] FOR EACH ROW
+ *     [WHEN (condition)] EXECUTE NOTIFY channel [, payload] [WITH (...)]
+ *   DROP TRIGGER [IF EXISTS] name [, ...]
  *
  * The statement frame is parsed here by recursive descent; the standard SQL inside it (column types,
  * the watermark expression, interval options and the view's query) goes to libpg-query, so that types and
@@ -27,13 +30,15 @@ import { translatePlainType } from './translate/types.ts'
 /** What a statement starting with these tokens is, when it is one of ours; undefined hands it to libpg-query. */
 export function streamingStatementKind(
   tokens: readonly Token[],
-): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'show' | 'explain' | undefined {
+): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'drop_trigger' | 'show' | 'explain' | undefined {
   const w = (k: number, word: string): boolean => isWord(tokens[k], word)
   if (w(0, 'create') && w(1, 'stream')) return 'create_stream'
   if (w(0, 'create') && w(1, 'materialized') && w(2, 'view')) return 'create_view'
   if (w(0, 'drop') && w(1, 'stream')) return 'drop_stream'
   if (w(0, 'create') && w(1, 'sink')) return 'create_sink'
   if (w(0, 'drop') && w(1, 'sink')) return 'drop_sink'
+  if (w(0, 'create') && w(1, 'trigger')) return 'create_trigger'
+  if (w(0, 'drop') && w(1, 'trigger')) return 'drop_trigger'
   if (w(0, 'alter') && w(1, 'stream')) return 'alter_stream'
   if (w(0, 'show') && (w(1, 'streams') || w(1, 'queries') || (w(1, 'materialized') && w(2, 'views')) || w(1, 'views'))) return 'show'
   if (w(0, 'explain')) return 'explain'
@@ -58,6 +63,10 @@ export function parseStreamingStatement(sql: string, tokens: readonly Token[], p
       return createSink(c, span)
     case 'drop_sink':
       return dropSink(c, span)
+    case 'create_trigger':
+      return createTrigger(c, span)
+    case 'drop_trigger':
+      return dropTrigger(c, span)
     case 'show':
       return show(c, span)
     case 'explain':
@@ -243,6 +252,61 @@ function dropSink(c: TokenCursor, span: Span): ast.Drop {
   while (c.acceptPunct(','))
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'drop', objectKind: 'sink', names, ifExists, cascade: false, span }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CREATE TRIGGER, DROP TRIGGER
+
+function createTrigger(c: TokenCursor, span: Span): ast.CreateTrigger {
+  c.expectWords('create', 'trigger')
+  const ifNotExists = c.acceptWords('if', 'not', 'exists')
+  const name = c.qualifiedName('a trigger name')
+  c.expectWords('after', 'insert', 'on')
+  const fromRange = c.takeUntil(['for'])
+  if (fromRange.from >= fromRange.to) throw c.unexpected('a stream name')
+  const from = triggerSource(c, fromRange.from, fromRange.to)
+  c.expectWords('for', 'each', 'row')
+  let when: ast.Expr | undefined
+  if (c.acceptWords('when')) {
+    c.expectPunct('(')
+    const range = c.takeUntil([')'])
+    when = parseExpr(c, range.from, range.to, 'a condition')
+    c.expectPunct(')')
+  }
+  const actionStart = c.peek()
+  c.expectWords('execute', 'notify')
+  const channel = c.identifier('a channel name').value
+  let payload: ast.Expr | undefined
+  if (c.acceptPunct(',')) {
+    const range = c.takeUntil(['with'])
+    payload = parseExpr(c, range.from, range.to, 'a payload expression')
+  }
+  const action: ast.TriggerAction = { kind: 'notify', channel, ...(payload === undefined ? {} : { payload }), span: { start: actionStart!.start, end: payload?.span.end ?? c.tokens[c.index - 1]!.end } }
+  const options = isWord(c.peek(), 'with') ? withOptions(c) : []
+  if (!c.atEnd()) throw c.unexpected('end of statement')
+  return { kind: 'create_trigger', name, ifNotExists, from, ...(when === undefined ? {} : { when }), action, options, span }
+}
+
+/** `stream [AS alias] [JOIN view alias ...]` through PostgreSQL's FROM grammar; the stream is NEW unless aliased. */
+function triggerSource(c: TokenCursor, from: number, to: number): ast.FromItem {
+  const parsed = parseFragment(c, from, to, 'SELECT * FROM ')
+  const stmt = parsed.statements[0]?.stmt
+  if (parsed.statements.length !== 1 || stmt === undefined || !('SelectStmt' in stmt)) throw syntaxError('expected a stream, optionally joined to a view', c.span(from, to))
+  const query = translateQuery(stmt.SelectStmt, parsed.ctx)
+  const item = query.kind === 'select' && query.from.length === 1 ? query.from[0]! : undefined
+  if (item === undefined) throw syntaxError('expected a stream, optionally joined to a view', c.span(from, to))
+  const withNew = (t: ast.FromItem): ast.FromItem => (t.kind === 'table_ref' && t.alias === undefined ? { ...t, alias: 'new' } : t)
+  return item.kind === 'join' ? { ...item, left: withNew(item.left) } : withNew(item)
+}
+
+function dropTrigger(c: TokenCursor, span: Span): ast.Drop {
+  c.expectWords('drop', 'trigger')
+  const ifExists = c.acceptWords('if', 'exists')
+  const names: ast.QualifiedName[] = []
+  do names.push(c.qualifiedName('a trigger name'))
+  while (c.acceptPunct(','))
+  if (!c.atEnd()) throw c.unexpected('end of statement')
+  return { kind: 'drop', objectKind: 'trigger', names, ifExists, cascade: false, span }
 }
 
 function alterStream(c: TokenCursor, span: Span): ast.AlterStream {

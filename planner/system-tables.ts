@@ -52,6 +52,30 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('last_error', Types.text),
     col('sql', Types.text, false),
   ],
+  /** One row per trigger: what it saw and did since it was created. */
+  sluice_triggers: [
+    col('name', Types.text, false),
+    col('stream', Types.text, false),
+    col('channel', Types.text, false),
+    col('status', Types.text, false),
+    col('fires', Types.int8, false),
+    col('delivered', Types.int8, false),
+    col('held_out', Types.int8, false),
+    col('suppressed_cooldown', Types.int8, false),
+    col('suppressed_cap', Types.int8, false),
+    col('inactive', Types.int8, false),
+    col('last_fire', Types.timestamptz),
+    col('last_error', Types.text),
+    col('sql', Types.text, false),
+  ],
+  /** Every candidate firing of every trigger, with what became of it (the audit stream). */
+  sluice_trigger_audit: [
+    col('trigger', Types.text, false),
+    col('event_time', Types.timestamptz),
+    col('key', Types.text),
+    col('outcome', Types.text, false),
+    col('payload', Types.text),
+  ],
   sluice_dead_letters: [
     col('stream', Types.text, false),
     col('partition', Types.int4, false),

@@ -167,6 +167,11 @@ export class Session implements Backend {
         return this.transaction(s)
       case 'utility':
         return { kind: 'command', tag: s.tag }
+      case 'create_trigger': {
+        const r = await this.engine.createTrigger(s, text)
+        if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, '42710')
+        return { kind: 'command', tag: 'CREATE TRIGGER' }
+      }
       case 'listen':
         this.listen(s.channel)
         return { kind: 'command', tag: 'LISTEN' }
@@ -182,6 +187,13 @@ export class Session implements Backend {
   }
 
   private async drop(s: ast.Drop): Promise<Outcome> {
+    if (s.objectKind === 'trigger') {
+      for (const n of s.names) {
+        const name = n.parts[n.parts.length - 1]!
+        if (!(await this.engine.dropTrigger(name, s.ifExists, n.span))) this.notice(`trigger "${name}" does not exist, skipping`, '00000')
+      }
+      return { kind: 'command', tag: 'DROP TRIGGER' }
+    }
     if (s.objectKind === 'sink') {
       for (const n of s.names) {
         const name = n.parts[n.parts.length - 1]!
@@ -189,7 +201,6 @@ export class Session implements Backend {
       }
       return { kind: 'command', tag: 'DROP SINK' }
     }
-    if (s.objectKind !== 'stream' && s.objectKind !== 'view') throw unsupported(`DROP ${s.objectKind.toUpperCase()} is not supported yet`, s.span)
     for (const n of s.names) {
       const name = n.parts[n.parts.length - 1]!
       const dropped = await this.engine.drop(s.objectKind, name, s.ifExists, s.cascade, n.span)

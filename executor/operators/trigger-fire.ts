@@ -1,0 +1,126 @@
+/**
+ * TriggerFire: the firing end of a CREATE TRIGGER. Its input rows are the events that passed WHEN (with
+ * the joined profile as of each event); for each it decides, per key, whether the firing is delivered
+ * (NOTIFY on the trigger's channel), held out (recorded, not delivered: the holdout group, chosen by a
+ * hash of trigger and key so a key is always in or out), or suppressed (inactive period, cooldown, cap).
+ *
+ * Per-key state ([firings so far, event time of the last one]) and the counters live in the trigger's state
+ * table and are checkpointed with its offsets. Every decision is kept as an audit row under the event's
+ * source position. Delivery happens as the event is processed: after a crash, events after the last
+ * checkpoint are processed again and their notifications can be sent twice (at least once).
+ */
+import type { Row, Value } from '../../common/types.ts'
+import { compileProjection } from '../../planner/compile.ts'
+import type { EvalContext } from '../../planner/runtime.ts'
+import type { TriggerDef } from '../../planner/trigger-plan.ts'
+import type { NotificationHub } from '../notifications.ts'
+import { positionRows } from './held-rows.ts'
+import type { KeyedTable } from './keyed-table.ts'
+import type { KeyEncoder } from './keyed-aggregate.ts'
+import type { PositionEncoder } from './append-project.ts'
+
+export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'inactive'
+
+/** Counters of a trigger, as sluice_triggers shows them. */
+export interface TriggerCounters {
+  fires: number
+  delivered: number
+  held_out: number
+  suppressed_cooldown: number
+  suppressed_cap: number
+  inactive: number
+  /** Event time of the last firing delivered or held out (microseconds), or null. */
+  last_fire: number | null
+}
+
+const COUNTERS_KEY_VALUE = '\u0000counters'
+
+export class TriggerFire {
+  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  private readonly countersKey: string
+  private counters: TriggerCounters | null = null
+
+  constructor(
+    readonly def: TriggerDef,
+    private readonly table: KeyedTable,
+    private readonly encodeKey: KeyEncoder,
+    private readonly encodePosition: PositionEncoder,
+    private readonly hub: NotificationHub,
+    private readonly ctx: EvalContext,
+  ) {
+    if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
+    this.project = compileProjection(def.plan.body.output)
+    this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
+  }
+
+  async process(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
+    if (rows.length === 0 && this.counters !== null) return
+    const spec = this.def.spec
+    const keys = rows.map((r) => this.encodeKey(spec.keyIndexes.map((i) => r[i] ?? null)))
+    await this.table.load([...keys, this.countersKey])
+    const counters = (this.counters ??= decodeCounters(this.table.get(this.countersKey)))
+    const empty: Value[] = []
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!
+      const key = keys[i]!
+      const t = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
+      const state = this.table.get(key) ?? [0, null]
+      const fires = state[0] as number
+      const last = state[1] as number | null
+      const payload = this.project(row, empty, this.ctx)[0]
+      counters.fires++
+      let outcome: FiringOutcome
+      if ((spec.activeFrom !== null && t < spec.activeFrom) || (spec.activeUntil !== null && t >= spec.activeUntil)) outcome = 'inactive'
+      else if (spec.cooldown !== null && last !== null && t < last + spec.cooldown) outcome = 'suppressed_cooldown'
+      else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = 'suppressed_cap'
+      else outcome = spec.holdout > 0 && holdoutShare(this.def.name, key) < spec.holdout ? 'held_out' : 'delivered'
+      counters[outcome]++
+      if (outcome === 'delivered' || outcome === 'held_out') {
+        this.table.set(key, [fires + 1, t])
+        counters.last_fire = t
+        if (outcome === 'delivered') this.hub.publish({ channel: spec.channel, payload: typeof payload === 'string' ? payload : '', senderPid: 0 })
+      }
+      this.table.set(this.encodePosition(partition, offsets[i]!), [t, spec.keyIndexes.map((k) => row[k] ?? null), outcome, payload ?? null])
+    }
+    this.table.set(this.countersKey, encodeCounters(counters))
+  }
+
+  /** The counters (read from the state after a restart). */
+  async stats(): Promise<TriggerCounters> {
+    if (this.counters === null) {
+      await this.table.load([this.countersKey])
+      this.counters = decodeCounters(this.table.get(this.countersKey))
+    }
+    return { ...this.counters }
+  }
+
+  /** Audit rows: [event time, key values, outcome, payload] per candidate firing, by source position. */
+  rows(): AsyncGenerator<Row> {
+    return positionRows(this.table)
+  }
+}
+
+/** Where a key falls in [0, 1) for the holdout, from a hash of trigger and key (FNV-1a, then mixed). */
+export function holdoutShare(trigger: string, key: string): number {
+  let h = 0x811c9dc5
+  const s = `${trigger}\u0000${key}`
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return (h >>> 0) / 2 ** 32
+}
+
+const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive'] as const
+
+function decodeCounters(v: Value[] | undefined): TriggerCounters {
+  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, inactive: 0, last_fire: null }
+  if (v === undefined) return c
+  FIELDS.forEach((f, i) => (c[f] = (v[i] as number) ?? 0))
+  c.last_fire = (v[FIELDS.length] as number | null) ?? null
+  return c
+}
+
+const encodeCounters = (c: TriggerCounters): Value[] => [...FIELDS.map((f) => c[f]), c.last_fire]

@@ -1,0 +1,125 @@
+/**
+ * Plans CREATE TRIGGER. A trigger is a continuous query over its stream, planned like a view:
+ *
+ *   CREATE TRIGGER t AFTER INSERT ON s JOIN p USING (k) FOR EACH ROW WHEN (cond) EXECUTE NOTIFY ch, payload
+ *     ~  SELECT payload FROM s AS new JOIN p USING (k) WHERE cond
+ *
+ * so the join sees the keyed view as of each event (after the event's own update, see lookup-join.ts) and
+ * WHEN is compiled once like any WHERE. Each row that comes out is a candidate firing; the options decide
+ * whether it is delivered, kept back or suppressed, per key of the event (the join's key, else the
+ * stream's key column).
+ */
+import * as ast from '../parser/ast.ts'
+import { SqlState, planError } from '../common/errors.ts'
+import type { Value } from '../common/types.ts'
+import { bindExpr } from './bind-expr.ts'
+import { Scope } from './scope.ts'
+import type { Catalog } from './catalog.ts'
+import { intervalOption } from './stream-plan.ts'
+import { planView, type ViewPlan } from './view-plan.ts'
+
+export interface TriggerSpec {
+  readonly channel: string
+  /** After a firing for a key, further firings within this much event time are suppressed (microseconds). */
+  readonly cooldown: number | null
+  /** At most this many firings per key. */
+  readonly maxFires: number | null
+  /** Firings only for events with a time in [activeFrom, activeUntil). */
+  readonly activeFrom: number | null
+  readonly activeUntil: number | null
+  /** The share of keys held out: their firings are recorded but not delivered (deterministic by key). */
+  readonly holdout: number
+  /** Stream columns whose values key the per-key state (cooldown, caps, holdout). */
+  readonly keyIndexes: readonly number[]
+  /** The stream's event-time column, or null (then the time of processing is used). */
+  readonly timeIndex: number | null
+}
+
+export interface TriggerDef {
+  readonly kind: 'trigger'
+  readonly id: number
+  readonly name: string
+  /** The continuous query behind it: one output column, the payload. */
+  readonly plan: ViewPlan
+  readonly spec: TriggerSpec
+  readonly sql: string
+}
+
+const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout'])
+
+export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: number, sql: string): TriggerDef {
+  const name = stmt.name.parts[stmt.name.parts.length - 1]!
+  const payload: ast.Expr = stmt.action.payload ?? { kind: 'literal', value: '', literalType: 'string', span: stmt.action.span }
+  const query: ast.Select = {
+    kind: 'select',
+    distinct: false,
+    targets: [{ expr: { kind: 'cast', expr: payload, type: { kind: 'type_ref', name: 'text', modifiers: [], isArray: false, span: stmt.action.span }, span: stmt.action.span }, alias: 'payload', span: stmt.action.span }],
+    from: [stmt.from],
+    ...(stmt.when === undefined ? {} : { where: stmt.when }),
+    groupBy: [],
+    orderBy: [],
+    span: stmt.span,
+  }
+  const view: ast.CreateView = { kind: 'create_view', name: stmt.name, ifNotExists: false, query, queryText: '', options: [], span: stmt.span }
+  const plan = planView(view, catalog)
+  if (plan.body.kind !== 'project' || plan.window !== null) throw planError(SqlState.featureNotSupported, 'a trigger fires for each event of a stream', stmt.span)
+  const stream = plan.source
+  const keyIndexes = plan.join !== null ? plan.join.keyIndexes : stream.keyColumn !== null ? [stream.keyColumn] : []
+
+  let cooldown: number | null = null
+  let maxFires: number | null = null
+  let activeFrom: number | null = null
+  let activeUntil: number | null = null
+  let holdout = 0
+  for (const o of stmt.options) {
+    if (!TRIGGER_OPTIONS.has(o.name)) {
+      throw planError(SqlState.invalidParameterValue, `unrecognized trigger option "${o.name}"`, o.span, `Known options: ${[...TRIGGER_OPTIONS].join(', ')}.`)
+    }
+    switch (o.name) {
+      case 'cooldown':
+        cooldown = intervalOption(o)
+        break
+      case 'max_fires':
+        if (typeof o.value !== 'number' || !Number.isInteger(o.value) || o.value < 1) throw planError(SqlState.invalidParameterValue, 'max_fires must be a positive integer', o.span)
+        maxFires = o.value
+        break
+      case 'holdout':
+        if (typeof o.value !== 'number' || !(o.value >= 0 && o.value < 1)) throw planError(SqlState.invalidParameterValue, 'holdout is a fraction from 0 to below 1, such as 0.1', o.span)
+        holdout = o.value
+        break
+      case 'active_from':
+      case 'active_until': {
+        const t = timestampOption(o)
+        if (o.name === 'active_from') activeFrom = t
+        else activeUntil = t
+        break
+      }
+    }
+  }
+  if (keyIndexes.length === 0 && (cooldown !== null || maxFires !== null || holdout > 0)) {
+    throw planError(SqlState.invalidParameterValue, 'cooldown, max_fires and holdout work per key: join a keyed view or give the stream a key', stmt.span, "Declare the stream WITH (key = 'player_id').")
+  }
+  return {
+    kind: 'trigger',
+    id,
+    name,
+    plan,
+    spec: { channel: stmt.action.channel, cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
+    sql,
+  }
+}
+
+/** A constant timestamp option: `TIMESTAMPTZ '2027-02-15'` or a string. */
+function timestampOption(o: ast.OptionDef): number {
+  const v = o.value
+  const expr: ast.Expr =
+    typeof v === 'object'
+      ? v
+      : { kind: 'cast', expr: { kind: 'literal', value: String(v), literalType: 'string', span: o.span }, type: { kind: 'type_ref', name: 'timestamptz', modifiers: [], isArray: false, span: o.span }, span: o.span }
+  const b = bindExpr(expr, { scope: Scope.empty(), params: [], clause: 'WITH' })
+  const value: Value = b.kind === 'const' ? b.value : null
+  if (typeof value !== 'number' || (b.type.name !== 'timestamptz' && b.type.name !== 'timestamp')) {
+    throw planError(SqlState.invalidParameterValue, `option "${o.name}" must be a timestamp such as TIMESTAMPTZ '2027-02-15'`, o.span)
+  }
+  return value
+}

@@ -1,0 +1,140 @@
+/**
+ * Campaign rules as CREATE TRIGGER, with a real LISTEN session: the origin campaign (an offer when a
+ * non-paying player below level 100 loses a third fight), its cooldown, a holdout group, and a trigger
+ * that survives a restart and is dropped at runtime.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+
+const QUERIES = resolve(import.meta.dirname, '..', 'queries')
+const file = (name: string) => readFileSync(resolve(QUERIES, name), 'utf8')
+
+const OFFER = `CREATE TRIGGER third_loss_offer
+AFTER INSERT ON game_events
+JOIN player_profile p USING (player_id)
+FOR EACH ROW
+WHEN (NEW.type = 'fight' AND NEW.result = 'loss' AND NOT p.payer AND p.current_level < 100 AND p.fights_lost >= 3)
+EXECUTE NOTIFY crm_offers, json_build_object('player_id', NEW.player_id, 'losses', p.fights_lost)::text
+WITH (cooldown = INTERVAL '1 day')`
+
+const ev = (player: number, type: string, at: string, extra: { result?: string; level?: number; amount?: number } = {}) =>
+  `(${player}, 'chess', '${type}', ${extra.result ? `'${extra.result}'` : 'NULL'}, ${extra.level ?? 'NULL'}, ${extra.amount ?? 'NULL'}, '${at}')`
+
+describe('CREATE TRIGGER', () => {
+  let sluice: SluiceProcess
+  let dataDir: string
+  beforeAll(async () => {
+    dataDir = await tempDataDir()
+    sluice = await startSluice({ dataDir })
+    sluice.psql(file('game_ends_per_minute.sql'))
+    sluice.psql(file('player_profile.sql'))
+  })
+  afterAll(async () => {
+    await sluice?.stop()
+    await removeDir(dataDir)
+  })
+
+  test('the origin campaign: the offer comes exactly at the third loss of non-payers below level 100, and the cooldown holds', async () => {
+    const listener = await sluice.client()
+    const admin = await sluice.client()
+    try {
+      const offers: string[] = []
+      listener.on('notification', (n) => offers.push(n.payload ?? ''))
+      await listener.query('LISTEN crm_offers')
+      await admin.query(OFFER)
+      const insert = (rows: string[]) => admin.query(`INSERT INTO game_events (player_id, game, type, result, level, amount, ts) VALUES ${rows.join(', ')}`)
+      // Player 1: level 50, no purchase. Player 2 pays. Player 3 is at level 120. Player 4: all in one batch.
+      await insert([ev(1, 'game_start', '2026-11-23 10:00:00+00', { level: 50 }), ev(2, 'game_start', '2026-11-23 10:00:00+00', { level: 50 }), ev(3, 'game_start', '2026-11-23 10:00:00+00', { level: 120 })])
+      await insert([ev(2, 'transaction', '2026-11-23 10:01:00+00', { amount: 4.99 })])
+      for (const minute of [10, 11]) await insert([1, 2, 3].map((p) => ev(p, 'fight', `2026-11-23 10:${minute}:00+00`, { result: 'loss' })))
+      await insert([ev(1, 'fight', '2026-11-23 10:12:00+00', { result: 'win' })])
+      expect(offers).toEqual([])
+      await insert([1, 2, 3].map((p) => ev(p, 'fight', '2026-11-23 10:13:00+00', { result: 'loss' })))
+      await eventually(async () => offers.length, (n) => n === 1)
+      expect(JSON.parse(offers[0]!)).toEqual({ player_id: 1, losses: 3 })
+      // Within a day of the offer: suppressed. Two days later: the next loss brings a new offer.
+      await insert([ev(1, 'fight', '2026-11-23 18:00:00+00', { result: 'loss' })])
+      await insert([
+        ev(4, 'game_start', '2026-11-23 19:00:00+00', { level: 7 }),
+        ev(4, 'fight', '2026-11-23 19:01:00+00', { result: 'loss' }),
+        ev(4, 'fight', '2026-11-23 19:02:00+00', { result: 'loss' }),
+        ev(4, 'fight', '2026-11-23 19:03:00+00', { result: 'loss' }),
+        ev(4, 'transaction', '2026-11-23 19:04:00+00', { amount: 1 }),
+        ev(4, 'fight', '2026-11-25 19:05:00+00', { result: 'loss' }),
+      ])
+      await insert([ev(1, 'fight', '2026-11-25 18:00:01+00', { result: 'loss' })])
+      await eventually(async () => offers.length, (n) => n === 3, 5000).catch(() => undefined)
+      expect(offers.map((o) => JSON.parse(o) as { player_id: number; losses: number })).toEqual([
+        { player_id: 1, losses: 3 },
+        { player_id: 4, losses: 3 },
+        { player_id: 1, losses: 5 },
+      ])
+      const stats = await admin.query("SELECT fires, delivered, suppressed_cooldown, held_out FROM sluice_triggers WHERE name = 'third_loss_offer'")
+      expect(stats.rows[0]).toEqual({ fires: '4', delivered: '3', suppressed_cooldown: '1', held_out: '0' })
+      const audit = await admin.query("SELECT key, outcome FROM sluice_trigger_audit WHERE trigger = 'third_loss_offer' ORDER BY event_time")
+      expect(audit.rows.map((r) => `${r.key}:${r.outcome}`)).toEqual(['1:delivered', '1:suppressed_cooldown', '4:delivered', '1:delivered'])
+    } finally {
+      await admin.query('DROP TRIGGER IF EXISTS third_loss_offer')
+      await Promise.all([listener.end(), admin.end()])
+    }
+  })
+
+  test('holdout 0.1 over 10,000 matching players: about a tenth held out, the rest delivered, by player', async () => {
+    const listener = await sluice.client()
+    const admin = await sluice.client()
+    try {
+      let received = 0
+      listener.on('notification', () => received++)
+      await listener.query('LISTEN welcome')
+      await admin.query(`CREATE TRIGGER welcome_offer AFTER INSERT ON game_events FOR EACH ROW
+        WHEN (NEW.type = 'login' AND NEW.player_id >= 100000) EXECUTE NOTIFY welcome, NEW.player_id::text WITH (holdout = 0.1, max_fires = 1)`)
+      const rows: string[] = []
+      for (let p = 100_000; p < 110_000; p++) rows.push(ev(p, 'login', '2026-11-26 10:00:00+00'), ev(p, 'login', '2026-11-26 10:05:00+00'))
+      for (let i = 0; i < rows.length; i += 2000) await admin.query(`INSERT INTO game_events (player_id, game, type, result, level, amount, ts) VALUES ${rows.slice(i, i + 2000).join(', ')}`)
+      const stats = await eventually(
+        async () => (await admin.query("SELECT fires, delivered, held_out, suppressed_cap FROM sluice_triggers WHERE name = 'welcome_offer'")).rows[0],
+        (r) => Number(r.fires) === 20_000,
+        30_000,
+      )
+      const heldOut = Number(stats.held_out)
+      const delivered = Number(stats.delivered)
+      expect(heldOut + delivered).toBe(10_000)
+      expect(Number(stats.suppressed_cap)).toBe(10_000)
+      expect(heldOut / 10_000).toBeGreaterThanOrEqual(0.08)
+      expect(heldOut / 10_000).toBeLessThanOrEqual(0.12)
+      await eventually(async () => received, (n) => n === delivered, 10_000)
+    } finally {
+      await admin.query('DROP TRIGGER welcome_offer')
+      await Promise.all([listener.end(), admin.end()])
+    }
+  })
+
+  test('a trigger survives a restart, is dropped at runtime, and its name and options are checked', async () => {
+    sluice.psql(`CREATE TRIGGER big_spender AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.amount > 100) EXECUTE NOTIFY vip, NEW.player_id::text`)
+    await sluice.stop()
+    sluice = await startSluice({ dataDir })
+    const listener = await sluice.client()
+    try {
+      const got: string[] = []
+      listener.on('notification', (n) => got.push(`${n.channel}:${n.payload}`))
+      await listener.query('LISTEN vip')
+      sluice.psql(`INSERT INTO game_events (player_id, type, amount, ts) VALUES (77, 'transaction', 500, '2026-11-27 10:00:00+00'), (78, 'transaction', 5, '2026-11-27 10:00:01+00')`)
+      await eventually(async () => got.length, (n) => n === 1)
+      expect(got).toEqual(['vip:77'])
+      sluice.psql('DROP TRIGGER big_spender')
+      sluice.psql(`INSERT INTO game_events (player_id, type, amount, ts) VALUES (79, 'transaction', 500, '2026-11-27 10:01:00+00')`)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(got).toEqual(['vip:77'])
+      const dup = sluice.psql(`CREATE TRIGGER game_ends_per_minute AFTER INSERT ON game_events FOR EACH ROW EXECUTE NOTIFY x`, { allowError: true })
+      expect(dup.stderr).toContain('already names a relation')
+      const badOption = sluice.psql(`CREATE TRIGGER t2 AFTER INSERT ON game_events FOR EACH ROW EXECUTE NOTIFY x WITH (cooldwn = INTERVAL '1 day')`, { allowError: true })
+      expect(badOption.stderr).toContain('unrecognized trigger option "cooldwn"')
+      const dropStream = sluice.psql('DROP TRIGGER nope', { allowError: true })
+      expect(dropStream.stderr).toContain('trigger "nope" does not exist')
+    } finally {
+      await listener.end()
+    }
+  })
+})
