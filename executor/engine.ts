@@ -290,7 +290,12 @@ export class Engine {
     const rt = this.streams.get(def.plan.source.name)
     if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of trigger ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
-    const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx)
+    const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx, (trigger, partition, offset, body, reason) => {
+      this.deadLetterCount++
+      this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
+      this.dirtySinceCheckpoint = true
+    })
+    void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
     const query = new ContinuousQuery(asView, operator, this.ctx, progress)
@@ -303,6 +308,7 @@ export class Engine {
 
   private async undeployTrigger(def: TriggerDef): Promise<void> {
     const t = this.triggers.get(def.name)
+    t?.operator.close()
     this.triggers.delete(def.name)
     this.queries.delete(def.name)
     if (t !== undefined) {
@@ -875,7 +881,7 @@ export class Engine {
       }
     }
     for (const d of this.pendingDeadLetters.splice(0)) {
-      const streamId = this.catalog.get(d.stream)?.id ?? 0
+      const streamId = this.catalog.get(d.stream)?.id ?? this.triggers.get(d.stream)?.def.id ?? 0
       const key = `${DEAD_LETTER_PREFIX}${streamId}/${String(d.partition).padStart(5, '0')}/${String(d.offset).padStart(16, '0')}`
       mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode(d) })
     }
@@ -1008,6 +1014,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
+    for (const t of this.triggers.values()) t.operator.close()
     this.stopping = true
     this.wake()
     await this.loopDone

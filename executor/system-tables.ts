@@ -48,7 +48,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
       return (await engine.triggerStats()).map((t) => [
         t.def.name,
         t.def.plan.source.name,
-        t.def.spec.channel,
+        t.def.spec.action.kind === 'notify' ? t.def.spec.action.channel : t.def.spec.action.url,
         t.status,
         t.counters.fires,
         t.counters.delivered,
@@ -56,6 +56,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
         t.counters.suppressed_cooldown,
         t.counters.suppressed_cap,
         t.counters.inactive,
+        t.counters.errors,
         t.counters.last_fire,
         t.lastError,
         t.def.sql,

@@ -545,7 +545,7 @@ export interface Utility {
 
 /**
  * CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [AS alias] [[LEFT] JOIN keyed_view alias USING (...)]
- *   FOR EACH ROW [WHEN (condition)] EXECUTE NOTIFY channel [, payload] [WITH (cooldown = ..., ...)]
+ *   FOR EACH ROW [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] [WITH (cooldown = ..., ...)]
  * `from` is the stream (aliased NEW unless named otherwise), joined to the keyed view when there is one.
  */
 export interface CreateTrigger {
@@ -560,7 +560,10 @@ export interface CreateTrigger {
 }
 
 /** What a firing does: `NOTIFY channel [, payload]` (the payload an expression over the event and profile). */
-export type TriggerAction = { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
+export type TriggerAction =
+  | { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
+  /** `EXECUTE WEBHOOK 'https://...' [, payload]`: POST JSON. */
+  | { readonly kind: 'webhook'; readonly url: string; readonly payload?: Expr; readonly span: Span }
 
 /** `LISTEN channel`: this session receives the channel's notifications from now on. */
 export interface Listen {

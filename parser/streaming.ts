@@ -10,7 +10,7 @@
  *   SHOW STREAMS | SHOW MATERIALIZED VIEWS | SHOW QUERIES
  *   EXPLAIN [ANALYZE] [VERBOSE] statement
  *   CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [JOIN view alias USING (...)] FOR EACH ROW
- *     [WHEN (condition)] EXECUTE NOTIFY channel [, payload] [WITH (...)]
+ *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] [WITH (...)]
  *   DROP TRIGGER [IF EXISTS] name [, ...]
  *
  * The statement frame is parsed here by recursive descent; the standard SQL inside it (column types,
@@ -274,14 +274,22 @@ function createTrigger(c: TokenCursor, span: Span): ast.CreateTrigger {
     c.expectPunct(')')
   }
   const actionStart = c.peek()
-  c.expectWords('execute', 'notify')
-  const channel = c.identifier('a channel name').value
+  c.expectWords('execute')
+  let target: { kind: 'notify'; channel: string } | { kind: 'webhook'; url: string }
+  if (c.acceptWords('webhook')) {
+    const url = c.next()
+    if (url.kind !== 'string' || !/^https?:\/\//.test(url.value)) throw c.error("expected the webhook's URL as a string, such as 'https://crm.example/offers'", url)
+    target = { kind: 'webhook', url: url.value }
+  } else {
+    c.expectWords('notify')
+    target = { kind: 'notify', channel: c.identifier('a channel name').value }
+  }
   let payload: ast.Expr | undefined
   if (c.acceptPunct(',')) {
     const range = c.takeUntil(['with'])
     payload = parseExpr(c, range.from, range.to, 'a payload expression')
   }
-  const action: ast.TriggerAction = { kind: 'notify', channel, ...(payload === undefined ? {} : { payload }), span: { start: actionStart!.start, end: payload?.span.end ?? c.tokens[c.index - 1]!.end } }
+  const action: ast.TriggerAction = { ...target, ...(payload === undefined ? {} : { payload }), span: { start: actionStart!.start, end: payload?.span.end ?? c.tokens[c.index - 1]!.end } }
   const options = isWord(c.peek(), 'with') ? withOptions(c) : []
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'create_trigger', name, ifNotExists, from, ...(when === undefined ? {} : { when }), action, options, span }

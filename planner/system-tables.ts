@@ -56,7 +56,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
   sluice_triggers: [
     col('name', Types.text, false),
     col('stream', Types.text, false),
-    col('channel', Types.text, false),
+    // The NOTIFY channel, or the webhook's URL.
+    col('target', Types.text, false),
     col('status', Types.text, false),
     col('fires', Types.int8, false),
     col('delivered', Types.int8, false),
@@ -64,6 +65,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('suppressed_cooldown', Types.int8, false),
     col('suppressed_cap', Types.int8, false),
     col('inactive', Types.int8, false),
+    col('errors', Types.int8, false),
     col('last_fire', Types.timestamptz),
     col('last_error', Types.text),
     col('sql', Types.text, false),

@@ -18,8 +18,13 @@ import type { Catalog } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { planView, type ViewPlan } from './view-plan.ts'
 
+/** What a delivered firing does. */
+export type TriggerTarget =
+  | { readonly kind: 'notify'; readonly channel: string }
+  | { readonly kind: 'webhook'; readonly url: string; readonly timeoutMs: number; readonly retries: number; readonly backoffMs: number }
+
 export interface TriggerSpec {
-  readonly channel: string
+  readonly action: TriggerTarget
   /** After a firing for a key, further firings within this much event time are suppressed (microseconds). */
   readonly cooldown: number | null
   /** At most this many firings per key. */
@@ -45,7 +50,8 @@ export interface TriggerDef {
   readonly sql: string
 }
 
-const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout'])
+const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'timeout', 'retries', 'backoff'])
+const WEBHOOK_OPTIONS = new Set(['timeout', 'retries', 'backoff'])
 
 export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: number, sql: string): TriggerDef {
   const name = stmt.name.parts[stmt.name.parts.length - 1]!
@@ -71,11 +77,25 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
   let activeFrom: number | null = null
   let activeUntil: number | null = null
   let holdout = 0
+  let timeoutMs = 5000
+  let retries = 5
+  let backoffMs = 200
   for (const o of stmt.options) {
     if (!TRIGGER_OPTIONS.has(o.name)) {
       throw planError(SqlState.invalidParameterValue, `unrecognized trigger option "${o.name}"`, o.span, `Known options: ${[...TRIGGER_OPTIONS].join(', ')}.`)
     }
+    if (WEBHOOK_OPTIONS.has(o.name) && stmt.action.kind !== 'webhook') throw planError(SqlState.invalidParameterValue, `option "${o.name}" is for webhooks`, o.span)
     switch (o.name) {
+      case 'timeout':
+        timeoutMs = Math.max(1, Math.round(intervalOption(o) / 1000))
+        break
+      case 'backoff':
+        backoffMs = Math.max(1, Math.round(intervalOption(o) / 1000))
+        break
+      case 'retries':
+        if (typeof o.value !== 'number' || !Number.isInteger(o.value) || o.value < 0 || o.value > 20) throw planError(SqlState.invalidParameterValue, 'retries is an integer from 0 to 20', o.span)
+        retries = o.value
+        break
       case 'cooldown':
         cooldown = intervalOption(o)
         break
@@ -104,7 +124,9 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
     id,
     name,
     plan,
-    spec: { channel: stmt.action.channel, cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
+    spec: {
+      action: stmt.action.kind === 'notify' ? { kind: 'notify', channel: stmt.action.channel } : { kind: 'webhook', url: stmt.action.url, timeoutMs, retries, backoffMs },
+      cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
     sql,
   }
 }

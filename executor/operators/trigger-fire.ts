@@ -14,6 +14,7 @@ import { compileProjection } from '../../planner/compile.ts'
 import type { EvalContext } from '../../planner/runtime.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { NotificationHub } from '../notifications.ts'
+import { WebhookDelivery, type WebhookJob } from '../webhook.ts'
 import { positionRows } from './held-rows.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
@@ -29,16 +30,24 @@ export interface TriggerCounters {
   suppressed_cooldown: number
   suppressed_cap: number
   inactive: number
+  /** Webhook deliveries that failed after their last retry (each is a dead letter). */
+  errors: number
   /** Event time of the last firing delivered or held out (microseconds), or null. */
   last_fire: number | null
 }
 
 const COUNTERS_KEY_VALUE = '\u0000counters'
+const OUTBOX_KEY_VALUE = '\u0000outbox'
+
+/** Where a webhook that failed for good is reported: the engine files it as a dead letter. */
+export type DeadLetterSink = (trigger: string, partition: number, offset: number, body: string, reason: string) => void
 
 export class TriggerFire {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly countersKey: string
   private counters: TriggerCounters | null = null
+  private readonly outboxPrefix: string
+  private readonly webhook: WebhookDelivery | null
 
   constructor(
     readonly def: TriggerDef,
@@ -47,10 +56,41 @@ export class TriggerFire {
     private readonly encodePosition: PositionEncoder,
     private readonly hub: NotificationHub,
     private readonly ctx: EvalContext,
+    private readonly deadLetter: DeadLetterSink,
   ) {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
+    this.outboxPrefix = encodeKey([OUTBOX_KEY_VALUE])
+    const action = def.spec.action
+    this.webhook =
+      action.kind === 'webhook'
+        ? new WebhookDelivery(
+            action,
+            (job) => this.table.delete(job.id),
+            (job, reason) => {
+              this.table.delete(job.id)
+              if (this.counters !== null) this.counters.errors++
+              const [, partition, offset] = job.idempotencyKey.split(':').map(Number)
+              this.deadLetter(this.def.name, partition ?? 0, offset ?? 0, job.body, reason)
+            },
+          )
+        : null
+  }
+
+  /** After a restart: webhook firings that were not confirmed delivered are sent again. */
+  async resume(): Promise<void> {
+    if (this.webhook === null) return
+    for await (const [key, value] of this.table.scan()) {
+      if (!key.startsWith(this.outboxPrefix)) continue
+      const [url, idempotencyKey, body] = value as string[]
+      this.webhook.submit({ id: key, url: url!, idempotencyKey: idempotencyKey!, body: body! })
+    }
+  }
+
+  /** Stops webhook deliveries (the trigger is dropped or the server stops). */
+  close(): void {
+    this.webhook?.close()
   }
 
   async process(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
@@ -78,11 +118,26 @@ export class TriggerFire {
       if (outcome === 'delivered' || outcome === 'held_out') {
         this.table.set(key, [fires + 1, t])
         counters.last_fire = t
-        if (outcome === 'delivered') this.hub.publish({ channel: spec.channel, payload: typeof payload === 'string' ? payload : '', senderPid: 0 })
+        if (outcome === 'delivered') this.deliver(partition, offsets[i]!, t, spec.keyIndexes.map((k) => row[k] ?? null), typeof payload === 'string' ? payload : '')
       }
       this.table.set(this.encodePosition(partition, offsets[i]!), [t, spec.keyIndexes.map((k) => row[k] ?? null), outcome, payload ?? null])
     }
     this.table.set(this.countersKey, encodeCounters(counters))
+  }
+
+  private deliver(partition: number, offset: number, time: number, key: readonly Value[], payload: string): void {
+    const action = this.def.spec.action
+    if (action.kind === 'notify') {
+      this.hub.publish({ channel: action.channel, payload, senderPid: 0 })
+      return
+    }
+    // Kept in the outbox (checkpointed with the state) until the receiver confirms, so a crash loses none.
+    const idempotencyKey = `${this.def.name}:${partition}:${offset}`
+    const body = JSON.stringify({ trigger: this.def.name, idempotency_key: idempotencyKey, event_time: new Date(time / 1000).toISOString(), key, payload: jsonOrText(payload) })
+    const id = this.encodeKey([OUTBOX_KEY_VALUE, partition, offset])
+    this.table.set(id, [action.url, idempotencyKey, body])
+    const job: WebhookJob = { id, url: action.url, idempotencyKey, body }
+    this.webhook!.submit(job)
   }
 
   /** The counters (read from the state after a restart). */
@@ -113,14 +168,24 @@ export function holdoutShare(trigger: string, key: string): number {
   return (h >>> 0) / 2 ** 32
 }
 
-const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive'] as const
+const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'errors'] as const
 
 function decodeCounters(v: Value[] | undefined): TriggerCounters {
-  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, inactive: 0, last_fire: null }
+  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, inactive: 0, errors: 0, last_fire: null }
   if (v === undefined) return c
-  FIELDS.forEach((f, i) => (c[f] = (v[i] as number) ?? 0))
-  c.last_fire = (v[FIELDS.length] as number | null) ?? null
+  FIELDS.forEach((f, i) => (c[f] = typeof v[i] === 'number' ? v[i] : 0))
+  const last = v[v.length - 1]
+  c.last_fire = typeof last === 'number' && v.length > FIELDS.length ? last : null
   return c
 }
 
 const encodeCounters = (c: TriggerCounters): Value[] => [...FIELDS.map((f) => c[f]), c.last_fire]
+
+/** A payload that is JSON goes into the webhook body as JSON, anything else as a string. */
+function jsonOrText(payload: string): unknown {
+  try {
+    return JSON.parse(payload)
+  } catch {
+    return payload
+  }
+}
