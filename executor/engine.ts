@@ -294,6 +294,8 @@ export class Engine {
       this.deadLetterCount++
       this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
       this.dirtySinceCheckpoint = true
+    }, async (stream, row) => {
+      await this.insert(stream, [row])
     })
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
@@ -328,9 +330,9 @@ export class Engine {
     ])
   }
 
-  /** Triggers reading the stream, or joining the view, called `name`. */
+  /** Triggers reading the stream, joining the view, or inserting into the stream called `name`. */
   private triggersOn(name: string): TriggerDef[] {
-    return [...this.triggers.values()].map((t) => t.def).filter((d) => d.plan.source.name === name || d.plan.join?.view === name)
+    return [...this.triggers.values()].map((t) => t.def).filter((d) => d.plan.source.name === name || d.plan.join?.view === name || (d.spec.action.kind === 'insert' && d.spec.action.stream === name))
   }
 
   /** Name, stream, channel, status and counters of every trigger (sluice_triggers). */

@@ -48,7 +48,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
       return (await engine.triggerStats()).map((t) => [
         t.def.name,
         t.def.plan.source.name,
-        t.def.spec.action.kind === 'notify' ? t.def.spec.action.channel : t.def.spec.action.url,
+        t.def.spec.action.kind === 'notify' ? t.def.spec.action.channel : t.def.spec.action.kind === 'webhook' ? t.def.spec.action.url : `stream ${t.def.spec.action.stream}`,
         t.status,
         t.counters.fires,
         t.counters.delivered,

@@ -564,6 +564,8 @@ export type TriggerAction =
   | { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
   /** `EXECUTE WEBHOOK 'https://...' [, payload]`: POST JSON. */
   | { readonly kind: 'webhook'; readonly url: string; readonly payload?: Expr; readonly span: Span }
+  /** `EXECUTE INSERT INTO stream [(cols)] VALUES (...)`: one row per firing, into another stream. */
+  | { readonly kind: 'insert'; readonly insert: Insert; readonly span: Span }
 
 /** `LISTEN channel`: this session receives the channel's notifications from now on. */
 export interface Listen {

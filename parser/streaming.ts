@@ -10,7 +10,7 @@
  *   SHOW STREAMS | SHOW MATERIALIZED VIEWS | SHOW QUERIES
  *   EXPLAIN [ANALYZE] [VERBOSE] statement
  *   CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [JOIN view alias USING (...)] FOR EACH ROW
- *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] [WITH (...)]
+ *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] | INSERT INTO stream VALUES (...) [WITH (...)]
  *   DROP TRIGGER [IF EXISTS] name [, ...]
  *
  * The statement frame is parsed here by recursive descent; the standard SQL inside it (column types,
@@ -25,6 +25,7 @@ import { parseWithPostgres } from './pg.ts'
 import { TokenCursor } from './token-cursor.ts'
 import { translateExpr } from './translate/expr.ts'
 import { translateQuery } from './translate/select.ts'
+import { translateStatement } from './translate/statement.ts'
 import { translatePlainType } from './translate/types.ts'
 
 /** What a statement starting with these tokens is, when it is one of ours; undefined hands it to libpg-query. */
@@ -275,6 +276,17 @@ function createTrigger(c: TokenCursor, span: Span): ast.CreateTrigger {
   }
   const actionStart = c.peek()
   c.expectWords('execute')
+  if (isWord(c.peek(), 'insert')) {
+    const range = c.takeUntil(['with'])
+    const parsed = parseFragment(c, range.from, range.to, '')
+    const stmt = parsed.statements[0]?.stmt
+    if (parsed.statements.length !== 1 || stmt === undefined || !('InsertStmt' in stmt)) throw syntaxError('expected INSERT INTO stream VALUES (...)', c.span(range.from, range.to))
+    const insert = translateStatement(stmt, parsed.ctx, c.span(range.from, range.to))
+    if (insert.kind !== 'insert' || insert.source.kind !== 'values' || insert.source.rows.length !== 1) throw syntaxError('a trigger inserts one row: INSERT INTO stream VALUES (...)', c.span(range.from, range.to))
+    const options = isWord(c.peek(), 'with') ? withOptions(c) : []
+    if (!c.atEnd()) throw c.unexpected('end of statement')
+    return { kind: 'create_trigger', name, ifNotExists, from, ...(when === undefined ? {} : { when }), action: { kind: 'insert', insert, span: insert.span }, options, span }
+  }
   let target: { kind: 'notify'; channel: string } | { kind: 'webhook'; url: string }
   if (c.acceptWords('webhook')) {
     const url = c.next()

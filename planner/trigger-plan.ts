@@ -22,6 +22,8 @@ import { planView, type ViewPlan } from './view-plan.ts'
 export type TriggerTarget =
   | { readonly kind: 'notify'; readonly channel: string }
   | { readonly kind: 'webhook'; readonly url: string; readonly timeoutMs: number; readonly retries: number; readonly backoffMs: number }
+  /** Appends a row to `stream`: the plan's output is the row, in the stream's column order. */
+  | { readonly kind: 'insert'; readonly stream: string }
 
 export interface TriggerSpec {
   readonly action: TriggerTarget
@@ -55,11 +57,10 @@ const WEBHOOK_OPTIONS = new Set(['timeout', 'retries', 'backoff'])
 
 export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: number, sql: string): TriggerDef {
   const name = stmt.name.parts[stmt.name.parts.length - 1]!
-  const payload: ast.Expr = stmt.action.payload ?? { kind: 'literal', value: '', literalType: 'string', span: stmt.action.span }
   const query: ast.Select = {
     kind: 'select',
     distinct: false,
-    targets: [{ expr: { kind: 'cast', expr: payload, type: { kind: 'type_ref', name: 'text', modifiers: [], isArray: false, span: stmt.action.span }, span: stmt.action.span }, alias: 'payload', span: stmt.action.span }],
+    targets: triggerTargets(stmt, catalog),
     from: [stmt.from],
     ...(stmt.when === undefined ? {} : { where: stmt.when }),
     groupBy: [],
@@ -70,6 +71,9 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
   const plan = planView(view, catalog)
   if (plan.body.kind !== 'project' || plan.window !== null) throw planError(SqlState.featureNotSupported, 'a trigger fires for each event of a stream', stmt.span)
   const stream = plan.source
+  if (stmt.action.kind === 'insert' && lastName(stmt.action.insert.table) === stream.name) {
+    throw planError(SqlState.featureNotSupported, 'a trigger cannot insert into the stream it fires on', stmt.action.insert.table.span)
+  }
   const keyIndexes = plan.join !== null ? plan.join.keyIndexes : stream.keyColumn !== null ? [stream.keyColumn] : []
 
   let cooldown: number | null = null
@@ -125,10 +129,43 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
     name,
     plan,
     spec: {
-      action: stmt.action.kind === 'notify' ? { kind: 'notify', channel: stmt.action.channel } : { kind: 'webhook', url: stmt.action.url, timeoutMs, retries, backoffMs },
+      action:
+        stmt.action.kind === 'notify'
+          ? { kind: 'notify', channel: stmt.action.channel }
+          : stmt.action.kind === 'webhook'
+            ? { kind: 'webhook', url: stmt.action.url, timeoutMs, retries, backoffMs }
+            : { kind: 'insert', stream: lastName(stmt.action.insert.table) },
       cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
     sql,
   }
+}
+
+const lastName = (n: ast.QualifiedName): string => n.parts[n.parts.length - 1]!
+
+/**
+ * What the trigger's query selects: the payload as text (NOTIFY, WEBHOOK), or the inserted row in the
+ * target stream's column order, each value cast to its column's type (NULL where no value is given).
+ */
+function triggerTargets(stmt: ast.CreateTrigger, catalog: Catalog): ast.SelectItem[] {
+  const action = stmt.action
+  const typeRef = (name: string): ast.TypeRef => ({ kind: 'type_ref', name, modifiers: [], isArray: false, span: action.span })
+  if (action.kind !== 'insert') {
+    const payload: ast.Expr = action.payload ?? { kind: 'literal', value: '', literalType: 'string', span: action.span }
+    return [{ expr: { kind: 'cast', expr: payload, type: typeRef('text'), span: action.span }, alias: 'payload', span: action.span }]
+  }
+  const insert = action.insert
+  const target = catalog.stream(lastName(insert.table), insert.table.span)
+  const names = insert.columns ?? target.columns.map((c) => c.name)
+  const values = insert.source.kind === 'values' ? insert.source.rows[0]! : []
+  if (values.length !== names.length) throw planError(SqlState.syntaxError, `INSERT has ${values.length} expressions for ${names.length} target columns`, insert.span)
+  for (const n of names) {
+    if (!target.columns.some((c) => c.name === n)) throw planError(SqlState.undefinedColumn, `column "${n}" of stream "${target.name}" does not exist`, insert.table.span)
+  }
+  return target.columns.map((c) => {
+    const i = names.indexOf(c.name)
+    const value: ast.Expr = i === -1 ? { kind: 'literal', value: null, literalType: 'null', span: insert.span } : values[i]!
+    return { expr: { kind: 'cast', expr: value, type: typeRef(c.type.name), span: value.span }, alias: c.name, span: value.span }
+  })
 }
 
 /** A constant timestamp option: `TIMESTAMPTZ '2027-02-15'` or a string. */

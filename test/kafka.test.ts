@@ -351,6 +351,26 @@ describe('Kafka streams', () => {
     })
   }, 120_000)
 
+  test('trigger firings reach the crm_trigger topic, read back by kcat exactly once', async () => {
+    const topic = `crm_trigger-${Date.now()}`
+    await kafka.createTopic(topic, 2)
+    await withSluice({ kafka: kafka.brokers, checkpointMs: 100 }, async (client) => {
+      await client.query(`CREATE STREAM fights (player_id INT NOT NULL, result TEXT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'player_id')`)
+      await client.query('CREATE MATERIALIZED VIEW losses AS SELECT player_id, count(*) FILTER (WHERE result = \'loss\') AS lost FROM fights GROUP BY player_id')
+      await client.query('CREATE STREAM crm_offers (player_id INT NOT NULL, campaign TEXT, ts TIMESTAMPTZ NOT NULL) WITH (key = \'player_id\')')
+      await client.query(`CREATE SINK crm_out FROM crm_offers INTO KAFKA TOPIC '${topic}' WITH (key = 'player_id')`)
+      await client.query(`CREATE TRIGGER third_loss AFTER INSERT ON fights JOIN losses l USING (player_id) FOR EACH ROW
+        WHEN (NEW.result = 'loss' AND l.lost = 3) EXECUTE INSERT INTO crm_offers VALUES (NEW.player_id, 'third_loss', NEW.ts)`)
+      const rows: string[] = []
+      for (let p = 1; p <= 200; p++) for (let k = 0; k < 4; k++) rows.push(`(${p}, '${p % 5 === 0 && k === 1 ? 'win' : 'loss'}', '2026-11-23 10:0${k}:00+00')`)
+      await client.query(`INSERT INTO fights VALUES ${rows.join(', ')}`)
+      const got = await eventually(async () => kafka.consume(topic), (rs) => rs.length >= 200, 60_000)
+      // Every player reaches a third loss once (those with a win reach it at their fourth fight).
+      expect(got.map((r) => (JSON.parse(r.value!) as { player_id: number }).player_id).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+      expect(got.every((r) => (JSON.parse(r.value!) as { campaign: string }).campaign === 'third_loss')).toBe(true)
+    })
+  }, 120_000)
+
   test('a view sink upserts each group by key, with a tombstone when HAVING hides it', async () => {
     const topic = `pages-${Date.now()}`
     await kafka.createTopic(topic, 2)

@@ -113,6 +113,22 @@ describe('CREATE TRIGGER', () => {
     }
   })
 
+  test('EXECUTE INSERT INTO another stream: each delivered firing is a row there, and views read it', async () => {
+    sluice.psql(`CREATE STREAM offers (player_id BIGINT NOT NULL, campaign INT, level INT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id');
+      CREATE MATERIALIZED VIEW offers_per_campaign AS SELECT campaign, count(*) AS n, max(level) AS top_level FROM offers GROUP BY campaign`)
+    sluice.psql(`CREATE TRIGGER level_up_offer AFTER INSERT ON game_events JOIN player_profile p USING (player_id) FOR EACH ROW
+      WHEN (NEW.type = 'game_start' AND p.current_level >= 10)
+      EXECUTE INSERT INTO offers (player_id, campaign, level, ts) VALUES (NEW.player_id, 7, p.current_level, NEW.ts)
+      WITH (max_fires = 1)`)
+    sluice.psql(`INSERT INTO game_events (player_id, type, level, ts) VALUES (501, 'game_start', 9, '2026-11-28 10:00:00+00'),
+      (501, 'game_start', 10, '2026-11-28 10:01:00+00'), (501, 'game_start', 11, '2026-11-28 10:02:00+00'), (502, 'game_start', 30, '2026-11-28 10:03:00+00')`)
+    const out = await eventually(async () => sluice.psql('SELECT campaign, n, top_level FROM offers_per_campaign', { args: ['-A', '-t', '-F', ','] }).stdout.trim(), (s) => s === '7,2,30')
+    expect(out).toBe('7,2,30')
+    const refused = sluice.psql('DROP STREAM offers', { allowError: true })
+    expect(refused.stderr).toContain('trigger level_up_offer depends on')
+    sluice.psql('DROP TRIGGER level_up_offer; DROP STREAM offers CASCADE')
+  })
+
   test('a trigger survives a restart, is dropped at runtime, and its name and options are checked', async () => {
     sluice.psql(`CREATE TRIGGER big_spender AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.amount > 100) EXECUTE NOTIFY vip, NEW.player_id::text`)
     await sluice.stop()

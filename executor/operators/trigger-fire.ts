@@ -42,6 +42,9 @@ const OUTBOX_KEY_VALUE = '\u0000outbox'
 /** Where a webhook that failed for good is reported: the engine files it as a dead letter. */
 export type DeadLetterSink = (trigger: string, partition: number, offset: number, body: string, reason: string) => void
 
+/** Appends a row to a stream (the engine's INSERT). */
+export type StreamInserter = (stream: string, row: Row) => Promise<void>
+
 export class TriggerFire {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly countersKey: string
@@ -57,6 +60,7 @@ export class TriggerFire {
     private readonly hub: NotificationHub,
     private readonly ctx: EvalContext,
     private readonly deadLetter: DeadLetterSink,
+    private readonly insert: StreamInserter,
   ) {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
@@ -107,7 +111,8 @@ export class TriggerFire {
       const state = this.table.get(key) ?? [0, null]
       const fires = state[0] as number
       const last = state[1] as number | null
-      const payload = this.project(row, empty, this.ctx)[0]
+      const output = this.project(row, empty, this.ctx)
+      const payload = output[0]
       counters.fires++
       let outcome: FiringOutcome
       if ((spec.activeFrom !== null && t < spec.activeFrom) || (spec.activeUntil !== null && t >= spec.activeUntil)) outcome = 'inactive'
@@ -118,9 +123,13 @@ export class TriggerFire {
       if (outcome === 'delivered' || outcome === 'held_out') {
         this.table.set(key, [fires + 1, t])
         counters.last_fire = t
-        if (outcome === 'delivered') this.deliver(partition, offsets[i]!, t, spec.keyIndexes.map((k) => row[k] ?? null), typeof payload === 'string' ? payload : '')
+        if (outcome === 'delivered') {
+          if (spec.action.kind === 'insert') await this.insert(spec.action.stream, output)
+          else this.deliver(partition, offsets[i]!, t, spec.keyIndexes.map((k) => row[k] ?? null), typeof payload === 'string' ? payload : '')
+        }
       }
-      this.table.set(this.encodePosition(partition, offsets[i]!), [t, spec.keyIndexes.map((k) => row[k] ?? null), outcome, payload ?? null])
+      const audited = spec.action.kind === 'insert' ? JSON.stringify(output) : (payload ?? null)
+      this.table.set(this.encodePosition(partition, offsets[i]!), [t, spec.keyIndexes.map((k) => row[k] ?? null), outcome, audited])
     }
     this.table.set(this.countersKey, encodeCounters(counters))
   }
@@ -131,6 +140,7 @@ export class TriggerFire {
       this.hub.publish({ channel: action.channel, payload, senderPid: 0 })
       return
     }
+    if (action.kind !== 'webhook') return
     // Kept in the outbox (checkpointed with the state) until the receiver confirms, so a crash loses none.
     const idempotencyKey = `${this.def.name}:${partition}:${offset}`
     const body = JSON.stringify({ trigger: this.def.name, idempotency_key: idempotencyKey, event_time: new Date(time / 1000).toISOString(), key, payload: jsonOrText(payload) })
