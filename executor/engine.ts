@@ -265,9 +265,22 @@ export class Engine {
       }
       if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
+      const rt = this.streams.get(def.plan.source.name)!
+      await this.waitForAppends(rt)
+      // It fires for events that arrive from now on. Joined to a keyed view of the same stream, it reads
+      // in step with the view (from the view's position, skipping what is older than now); otherwise it
+      // starts reading at the stream's end.
+      const end = Array.from({ length: rt.def.partitions }, (_, p) => rt.log.endOffset(p))
       const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-      this.deployTrigger(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
-      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      const offsets = partner?.offsets.slice() ?? end
+      const watermark = partner?.watermark.snapshot() ?? { partitions: end.map(() => Number.NEGATIVE_INFINITY), current: Number.NEGATIVE_INFINITY }
+      this.deployTrigger(def, { offsets, watermark, eventsIn: 0, lateEvents: 0 })
+      const startKey = this.triggers.get(def.name)!.operator.startFrom(end)
+      // Durable with the catalog entry: a trigger replayed before its first checkpoint skips history too.
+      await this.db.commit([
+        { kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) },
+        { kind: 'put', key: Buffer.from(startKey, 'latin1'), value: rowCodec.encode(end) },
+      ])
       this.wake()
       return 'created'
     })

@@ -113,6 +113,29 @@ describe('CREATE TRIGGER', () => {
     }
   })
 
+  test('created and dropped while 100k events flow: it fires for exactly the events between the two', async () => {
+    const admin = await sluice.client()
+    try {
+      let received = 0
+      admin.on('notification', () => received++)
+      await admin.query('LISTEN tick_channel')
+      const batch = (from: number) =>
+        `INSERT INTO game_events (player_id, type, level, ts) VALUES ${Array.from({ length: 2000 }, (_, i) => `(${200_000 + ((from + i) % 997)}, 'tick', ${(from + i) % 10}, '2026-11-29 10:00:00+00')`).join(', ')}`
+      // 100,000 events: the trigger exists for the middle 40,000; a tenth of those match (level 3).
+      for (let n = 0; n < 30_000; n += 2000) await admin.query(batch(n))
+      await admin.query(`CREATE TRIGGER tick_3 AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'tick' AND NEW.level = 3) EXECUTE NOTIFY tick_channel`)
+      for (let n = 30_000; n < 70_000; n += 2000) await admin.query(batch(n))
+      await eventually(async () => Number((await admin.query("SELECT fires FROM sluice_triggers WHERE name = 'tick_3'")).rows[0].fires), (n) => n === 4000, 30_000)
+      await admin.query('DROP TRIGGER tick_3')
+      for (let n = 70_000; n < 100_000; n += 2000) await admin.query(batch(n))
+      await eventually(async () => received, (n) => n === 4000, 10_000)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(received).toBe(4000)
+    } finally {
+      await admin.end()
+    }
+  }, 120_000)
+
   test('EXECUTE INSERT INTO another stream: each delivered firing is a row there, and views read it', async () => {
     sluice.psql(`CREATE STREAM offers (player_id BIGINT NOT NULL, campaign INT, level INT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id');
       CREATE MATERIALIZED VIEW offers_per_campaign AS SELECT campaign, count(*) AS n, max(level) AS top_level FROM offers GROUP BY campaign`)

@@ -38,6 +38,7 @@ export interface TriggerCounters {
 
 const COUNTERS_KEY_VALUE = '\u0000counters'
 const OUTBOX_KEY_VALUE = '\u0000outbox'
+const START_KEY_VALUE = '\u0000start'
 
 /** Where a webhook that failed for good is reported: the engine files it as a dead letter. */
 export type DeadLetterSink = (trigger: string, partition: number, offset: number, body: string, reason: string) => void
@@ -49,6 +50,9 @@ export class TriggerFire {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly countersKey: string
   private counters: TriggerCounters | null = null
+  /** Per source partition, the first offset that may fire: the stream's end when the trigger was created. */
+  private startAt: number[] | null = null
+  private readonly startKey: string
   private readonly outboxPrefix: string
   private readonly webhook: WebhookDelivery | null
 
@@ -65,6 +69,7 @@ export class TriggerFire {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
+    this.startKey = encodeKey([START_KEY_VALUE])
     this.outboxPrefix = encodeKey([OUTBOX_KEY_VALUE])
     const action = def.spec.action
     this.webhook =
@@ -80,6 +85,16 @@ export class TriggerFire {
             },
           )
         : null
+  }
+
+  /**
+   * A new trigger fires for the events that arrive after it is created, not for the stream's history:
+   * `offsets` are the stream's end offsets at creation, kept in the trigger's state.
+   */
+  startFrom(offsets: readonly number[]): string {
+    this.startAt = offsets.slice()
+    this.table.set(this.startKey, this.startAt)
+    return this.startKey
   }
 
   /** After a restart: webhook firings that were not confirmed delivered are sent again. */
@@ -101,10 +116,13 @@ export class TriggerFire {
     if (rows.length === 0 && this.counters !== null) return
     const spec = this.def.spec
     const keys = rows.map((r) => this.encodeKey(spec.keyIndexes.map((i) => r[i] ?? null)))
-    await this.table.load([...keys, this.countersKey])
+    await this.table.load([...keys, this.countersKey, this.startKey])
     const counters = (this.counters ??= decodeCounters(this.table.get(this.countersKey)))
+    this.startAt ??= ((this.table.get(this.startKey) as number[] | undefined) ?? []).slice()
+    const firstOffset = this.startAt[partition] ?? 0
     const empty: Value[] = []
     for (let i = 0; i < rows.length; i++) {
+      if (offsets[i]! < firstOffset) continue
       const row = rows[i]!
       const key = keys[i]!
       const t = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
