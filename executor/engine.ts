@@ -40,7 +40,7 @@ import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
 import { TriggerFire } from './operators/trigger-fire.ts'
-import { planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
+import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
@@ -91,6 +91,8 @@ interface CatalogRecord {
   readonly sql: string
   /** ALTER STREAM ... CLOSE was run: the input is finished. */
   readonly closed?: boolean
+  /** ALTER TRIGGER statements run after the CREATE, in order. */
+  readonly alters?: readonly string[]
 }
 
 const DEFAULT_CHECKPOINT_MS = 500
@@ -111,7 +113,7 @@ export class Engine {
   /** LISTEN / NOTIFY channels of all sessions and triggers. */
   readonly notifications = new NotificationHub()
   /** Triggers by name; each runs as a continuous query (in `queries`) whose operator fires. */
-  private readonly triggers = new Map<string, { readonly def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
+  private readonly triggers = new Map<string, { def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
   private readonly streams = new Map<string, StreamRuntime>()
   private readonly queries = new Map<string, ContinuousQuery>()
   private readonly tables = new Map<number, StateTable<Value[]>>()
@@ -181,7 +183,12 @@ export class Engine {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
           this.catalog.reserveId(rec.id)
-          this.deployTrigger(planTrigger(stmt, this.catalog, rec.id, rec.sql), progress)
+          let def = planTrigger(stmt, this.catalog, rec.id, rec.sql)
+          for (const a of rec.alters ?? []) {
+            const [p] = parseStatements(a)
+            if (p?.statement.kind === 'alter_trigger') def = this.applyAlter(def, p.statement, a)
+          }
+          this.deployTrigger(def, progress)
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
@@ -284,6 +291,39 @@ export class Engine {
       this.wake()
       return 'created'
     })
+  }
+
+  /**
+   * ALTER TRIGGER: ENABLE / DISABLE, or SET (options) merged over the trigger's own (cooldown, caps,
+   * holdout, active period, webhook settings). The trigger keeps its position and per-key state; the
+   * change applies from the next event on and survives restarts.
+   */
+  alterTrigger(stmt: ast.AlterTrigger, sql: string): Promise<void> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      const t = this.triggers.get(name)
+      if (t === undefined) throw planError(SqlState.undefinedObject, `trigger "${name}" does not exist`, stmt.name.span)
+      const def = this.applyAlter(t.def, stmt, sql)
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      t.def = def
+      t.operator.def = def
+    })
+  }
+
+  /** The trigger definition after one ALTER (also used when the catalog is replayed). */
+  private applyAlter(def: TriggerDef, stmt: ast.AlterTrigger, sql: string): TriggerDef {
+    const alters = [...def.alters, sql]
+    if (stmt.action.kind !== 'set') return { ...def, alters, enabled: stmt.action.kind === 'enable' }
+    const [create] = parseStatements(def.sql)
+    if (create === undefined || create.statement.kind !== 'create_trigger') throw internalError(`trigger ${def.name} has no CREATE TRIGGER statement`)
+    const earlier = def.alters.flatMap((a) => {
+      const [p] = parseStatements(a)
+      return p?.statement.kind === 'alter_trigger' && p.statement.action.kind === 'set' ? p.statement.action.options : []
+    })
+    const options = [...earlier, ...stmt.action.options]
+    // Later options win over earlier ones of the same name.
+    const latest = [...new Map(options.map((o) => [o.name, o])).values()]
+    return { ...def, alters, spec: alterTriggerOptions(def, create.statement, latest, this.catalog) }
   }
 
   /** DROP TRIGGER: stops it at once; its state and audit rows go with it. */
@@ -1054,7 +1094,8 @@ function lastPart(name: ast.QualifiedName): string {
 }
 
 function catalogValue(def: StreamDef | ViewDef | SinkDef | TriggerDef, closed = false): Buffer {
-  const rec: CatalogRecord = closed ? { id: def.id, kind: def.kind, name: def.name, sql: def.sql, closed } : { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
+  const base = { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
+  const rec: CatalogRecord = closed ? { ...base, closed } : def.kind === 'trigger' && def.alters.length > 0 ? { ...base, alters: def.alters } : base
   return Buffer.from(JSON.stringify(rec))
 }
 

@@ -559,6 +559,14 @@ export interface CreateTrigger {
   readonly span: Span
 }
 
+/** ALTER TRIGGER name {ENABLE | DISABLE | SET (option = value, ...)}: changes a running trigger. */
+export interface AlterTrigger {
+  readonly kind: 'alter_trigger'
+  readonly name: QualifiedName
+  readonly action: { readonly kind: 'enable' } | { readonly kind: 'disable' } | { readonly kind: 'set'; readonly options: readonly OptionDef[] }
+  readonly span: Span
+}
+
 /** What a firing does: `NOTIFY channel [, payload]` (the payload an expression over the event and profile). */
 export type TriggerAction =
   | { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
@@ -606,5 +614,6 @@ export type Statement =
   | Unlisten
   | Notify
   | CreateTrigger
+  | AlterTrigger
 
 export type StatementKind = Statement['kind']

@@ -11,6 +11,7 @@
  *   EXPLAIN [ANALYZE] [VERBOSE] statement
  *   CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [JOIN view alias USING (...)] FOR EACH ROW
  *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] | INSERT INTO stream VALUES (...) [WITH (...)]
+ *   ALTER TRIGGER name {ENABLE | DISABLE | SET (option = value, ...)}
  *   DROP TRIGGER [IF EXISTS] name [, ...]
  *
  * The statement frame is parsed here by recursive descent; the standard SQL inside it (column types,
@@ -31,7 +32,7 @@ import { translatePlainType } from './translate/types.ts'
 /** What a statement starting with these tokens is, when it is one of ours; undefined hands it to libpg-query. */
 export function streamingStatementKind(
   tokens: readonly Token[],
-): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'drop_trigger' | 'show' | 'explain' | undefined {
+): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'alter_trigger' | 'drop_trigger' | 'show' | 'explain' | undefined {
   const w = (k: number, word: string): boolean => isWord(tokens[k], word)
   if (w(0, 'create') && w(1, 'stream')) return 'create_stream'
   if (w(0, 'create') && w(1, 'materialized') && w(2, 'view')) return 'create_view'
@@ -40,6 +41,7 @@ export function streamingStatementKind(
   if (w(0, 'drop') && w(1, 'sink')) return 'drop_sink'
   if (w(0, 'create') && w(1, 'trigger')) return 'create_trigger'
   if (w(0, 'drop') && w(1, 'trigger')) return 'drop_trigger'
+  if (w(0, 'alter') && w(1, 'trigger')) return 'alter_trigger'
   if (w(0, 'alter') && w(1, 'stream')) return 'alter_stream'
   if (w(0, 'show') && (w(1, 'streams') || w(1, 'queries') || (w(1, 'materialized') && w(2, 'views')) || w(1, 'views'))) return 'show'
   if (w(0, 'explain')) return 'explain'
@@ -68,6 +70,8 @@ export function parseStreamingStatement(sql: string, tokens: readonly Token[], p
       return createTrigger(c, span)
     case 'drop_trigger':
       return dropTrigger(c, span)
+    case 'alter_trigger':
+      return alterTrigger(c, span)
     case 'show':
       return show(c, span)
     case 'explain':
@@ -317,6 +321,24 @@ function triggerSource(c: TokenCursor, from: number, to: number): ast.FromItem {
   if (item === undefined) throw syntaxError('expected a stream, optionally joined to a view', c.span(from, to))
   const withNew = (t: ast.FromItem): ast.FromItem => (t.kind === 'table_ref' && t.alias === undefined ? { ...t, alias: 'new' } : t)
   return item.kind === 'join' ? { ...item, left: withNew(item.left) } : withNew(item)
+}
+
+function alterTrigger(c: TokenCursor, span: Span): ast.AlterTrigger {
+  c.expectWords('alter', 'trigger')
+  const name = c.qualifiedName('a trigger name')
+  let action: ast.AlterTrigger['action']
+  if (c.acceptWords('enable')) action = { kind: 'enable' }
+  else if (c.acceptWords('disable')) action = { kind: 'disable' }
+  else if (c.acceptWords('set')) {
+    // SET (...) reads like WITH (...).
+    const inner = new TokenCursor(c.sql, [{ ...c.peek()!, kind: 'word', value: 'with' }, ...c.tokens.slice(c.index)])
+    const options = withOptions(inner)
+    if (!inner.atEnd()) throw inner.unexpected('end of statement')
+    while (!c.atEnd()) c.next()
+    action = { kind: 'set', options }
+  } else throw c.unexpected('ENABLE, DISABLE or SET (...)')
+  if (!c.atEnd()) throw c.unexpected('end of statement')
+  return { kind: 'alter_trigger', name, action, span }
 }
 
 function dropTrigger(c: TokenCursor, span: Span): ast.Drop {

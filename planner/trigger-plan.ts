@@ -50,6 +50,17 @@ export interface TriggerDef {
   readonly plan: ViewPlan
   readonly spec: TriggerSpec
   readonly sql: string
+  /** ALTER TRIGGER statements run since, in order (replayed after the CREATE on a restart). */
+  readonly alters: readonly string[]
+  /** ALTER TRIGGER ... DISABLE: candidate firings are recorded as inactive and nothing is delivered. */
+  readonly enabled: boolean
+}
+
+/** The trigger after `ALTER TRIGGER ... SET (...)`: the same query, its options merged (the new ones win). */
+export function alterTriggerOptions(def: TriggerDef, create: ast.CreateTrigger, options: readonly ast.OptionDef[], catalog: Catalog): TriggerSpec {
+  const names = new Set(options.map((o) => o.name))
+  const merged = [...create.options.filter((o) => !names.has(o.name)), ...options]
+  return planTrigger({ ...create, options: merged }, catalog, def.id, def.sql).spec
 }
 
 const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'timeout', 'retries', 'backoff'])
@@ -137,6 +148,8 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
             : { kind: 'insert', stream: lastName(stmt.action.insert.table) },
       cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
     sql,
+    alters: [],
+    enabled: true,
   }
 }
 

@@ -172,6 +172,9 @@ export class Session implements Backend {
         if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, '42710')
         return { kind: 'command', tag: 'CREATE TRIGGER' }
       }
+      case 'alter_trigger':
+        await this.engine.alterTrigger(s, text)
+        return { kind: 'command', tag: 'ALTER TRIGGER' }
       case 'listen':
         this.listen(s.channel)
         return { kind: 'command', tag: 'LISTEN' }

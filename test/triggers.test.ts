@@ -136,6 +136,30 @@ describe('CREATE TRIGGER', () => {
     }
   }, 120_000)
 
+  test('ALTER TRIGGER: DISABLE, ENABLE and SET (...) apply from the next event and survive a restart', async () => {
+    const counters = () => sluice.psql("SELECT delivered, inactive, suppressed_cap FROM sluice_triggers WHERE name = 'vip_login'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+    const login = (player: number, at: string) => sluice.psql(`INSERT INTO game_events (player_id, type, ts) VALUES (${player}, 'login', '${at}')`)
+    sluice.psql(`CREATE TRIGGER vip_login AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'login' AND NEW.player_id BETWEEN 300 AND 399) EXECUTE NOTIFY vip_logins`)
+    login(300, '2026-11-30 10:00:00+00')
+    await eventually(async () => counters(), (c) => c === '1,0,0')
+    sluice.psql('ALTER TRIGGER vip_login DISABLE')
+    login(301, '2026-11-30 10:01:00+00')
+    await eventually(async () => counters(), (c) => c === '1,1,0')
+    sluice.psql('ALTER TRIGGER vip_login ENABLE')
+    sluice.psql('ALTER TRIGGER vip_login SET (max_fires = 1)')
+    login(300, '2026-11-30 10:02:00+00') // 300 already had its firing: capped now
+    login(302, '2026-11-30 10:03:00+00')
+    await eventually(async () => counters(), (c) => c === '2,1,1')
+    await sluice.stop()
+    sluice = await startSluice({ dataDir })
+    login(302, '2026-11-30 10:04:00+00') // still capped after the restart
+    login(303, '2026-11-30 10:05:00+00')
+    await eventually(async () => counters(), (c) => c === '3,1,2')
+    const bad = sluice.psql('ALTER TRIGGER vip_login SET (holdout = 2)', { allowError: true })
+    expect(bad.stderr).toContain('holdout is a fraction')
+    sluice.psql('DROP TRIGGER vip_login')
+  })
+
   test('EXECUTE INSERT INTO another stream: each delivered firing is a row there, and views read it', async () => {
     sluice.psql(`CREATE STREAM offers (player_id BIGINT NOT NULL, campaign INT, level INT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id');
       CREATE MATERIALIZED VIEW offers_per_campaign AS SELECT campaign, count(*) AS n, max(level) AS top_level FROM offers GROUP BY campaign`)

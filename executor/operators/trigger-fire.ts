@@ -57,7 +57,7 @@ export class TriggerFire {
   private readonly webhook: WebhookDelivery | null
 
   constructor(
-    readonly def: TriggerDef,
+    public def: TriggerDef,
     private readonly table: KeyedTable,
     private readonly encodeKey: KeyEncoder,
     private readonly encodePosition: PositionEncoder,
@@ -133,7 +133,7 @@ export class TriggerFire {
       const payload = output[0]
       counters.fires++
       let outcome: FiringOutcome
-      if ((spec.activeFrom !== null && t < spec.activeFrom) || (spec.activeUntil !== null && t >= spec.activeUntil)) outcome = 'inactive'
+      if (!this.def.enabled || (spec.activeFrom !== null && t < spec.activeFrom) || (spec.activeUntil !== null && t >= spec.activeUntil)) outcome = 'inactive'
       else if (spec.cooldown !== null && last !== null && t < last + spec.cooldown) outcome = 'suppressed_cooldown'
       else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = 'suppressed_cap'
       else outcome = spec.holdout > 0 && holdoutShare(this.def.name, key) < spec.holdout ? 'held_out' : 'delivered'
