@@ -365,13 +365,24 @@ export class Engine {
     const t = this.triggers.get(def.name)
     t?.operator.close()
     this.triggers.delete(def.name)
+    await this.retire(def)
+  }
+
+  /**
+   * What dropping a view or a trigger shares: its query leaves the stream's scan, the view it joined stops
+   * keeping per-event rows when nothing else joins it, and its catalog entry, progress and state go.
+   */
+  private async retire(def: ViewDef | TriggerDef): Promise<void> {
+    const q = this.queries.get(def.name)
     this.queries.delete(def.name)
-    if (t !== undefined) {
+    if (q !== undefined) {
       const rt = this.streams.get(def.plan.source.name)
-      if (rt) rt.queries.splice(rt.queries.indexOf(t.query), 1)
+      if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
     }
     const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-    if (joined !== undefined && !this.catalog.views().some((v) => v.plan.join?.view === joined.name && v.plan.join.asOfEvent) && ![...this.triggers.values()].some((x) => x.def.plan.join?.view === joined.name)) joined.trackSnapshots = false
+    const stillJoined = (name: string) =>
+      this.catalog.views().some((v) => v.plan.join?.view === name && v.plan.join.asOfEvent) || [...this.triggers.values()].some((x) => x.def.plan.join?.view === name && x.def.plan.join.asOfEvent)
+    if (joined !== undefined && !stillJoined(joined.name)) joined.trackSnapshots = false
     const table = this.tables.get(def.id)
     this.tables.delete(def.id)
     table?.clear()
@@ -622,24 +633,8 @@ export class Engine {
   }
 
   private async undeployView(def: ViewDef): Promise<void> {
-    const q = this.queries.get(def.name)
-    this.queries.delete(def.name)
     this.catalog.remove(def.name)
-    const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-    if (joined !== undefined && !this.catalog.views().some((v) => v.plan.join?.view === joined.name && v.plan.join.asOfEvent)) joined.trackSnapshots = false
-    if (q) {
-      const rt = this.streams.get(def.plan.source.name)
-      if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
-    }
-    const table = this.tables.get(def.id)
-    this.tables.delete(def.id)
-    table?.clear()
-    const prefix = tableKey(def.id, [])
-    await this.db.commit([
-      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`) },
-      { kind: 'delete', key: Buffer.from(`${PROGRESS_PREFIX}${def.id}`) },
-      { kind: 'deleteRange', start: prefix.start, end: prefix.end },
-    ])
+    await this.retire(def)
   }
 
   private streamDir(id: number): string {
