@@ -83,6 +83,28 @@ describe('CREATE TRIGGER', () => {
     }
   })
 
+  test('a trigger keeps reading the profile as of each event after a view joining the same profile is dropped', async () => {
+    const listener = await sluice.client()
+    try {
+      const got: string[] = []
+      listener.on('notification', (n) => got.push(n.payload ?? ''))
+      await listener.query('LISTEN first_buy')
+      sluice.psql(`CREATE MATERIALIZED VIEW buyers AS SELECT e.player_id, p.payer FROM game_events e JOIN player_profile p USING (player_id)`)
+      sluice.psql(`CREATE TRIGGER first_buy AFTER INSERT ON game_events JOIN player_profile p USING (player_id) FOR EACH ROW
+        WHEN (NEW.type = 'login' AND NOT p.payer AND NEW.player_id = 600) EXECUTE NOTIFY first_buy, NEW.ts::text`)
+      sluice.psql('DROP MATERIALIZED VIEW buyers')
+      // One batch: a login before the first purchase, one after. Only the first sees a non-payer.
+      sluice.psql(`INSERT INTO game_events (player_id, type, amount, ts) VALUES (600, 'login', NULL, '2026-12-01 10:00:00+00'),
+        (600, 'transaction', 3, '2026-12-01 10:01:00+00'), (600, 'login', NULL, '2026-12-01 10:02:00+00')`)
+      await eventually(async () => got.length, (n) => n >= 1)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(got).toEqual(['2026-12-01 10:00:00+00'])
+      sluice.psql('DROP TRIGGER first_buy')
+    } finally {
+      await listener.end()
+    }
+  })
+
   test('holdout 0.1 over 10,000 matching players: about a tenth held out, the rest delivered, by player', async () => {
     const listener = await sluice.client()
     const admin = await sluice.client()
