@@ -39,7 +39,7 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
-import { TriggerFire } from './operators/trigger-fire.ts'
+import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
@@ -62,6 +62,8 @@ interface StreamRuntime {
   /** Record -> row; null for a record that belongs to another stream of the topic (skipped). */
   readonly decode: StreamDecoder
   readonly queries: ContinuousQuery[]
+  /** Decides, after each batch, which trigger of a priority group fires for an event. */
+  readonly arbiter: PriorityArbiter
   /** Sinks that read this stream directly (append). */
   readonly sinks: SinkRuntime[]
   /** Next record to hand out as a dead letter, per partition, so replays do not file it twice. */
@@ -350,6 +352,7 @@ export class Engine {
     }, async (stream, row) => {
       await this.insert(stream, [row])
     })
+    operator.arbiter = rt.arbiter
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
@@ -658,7 +661,7 @@ export class Engine {
       log = await StreamLog.open(this.streamDir(def.id), def.partitions)
     }
     this.catalog.add(def)
-    const rt: StreamRuntime = { def, log, decode: streamDecoder(def), queries: [], sinks: [], deadLetterMark: new Array<number>(def.partitions).fill(0), inFlightAppends: 0, closed: false }
+    const rt: StreamRuntime = { def, log, decode: streamDecoder(def), queries: [], arbiter: new PriorityArbiter(), sinks: [], deadLetterMark: new Array<number>(def.partitions).fill(0), inFlightAppends: 0, closed: false }
     this.streams.set(def.name, rt)
     return rt
   }
@@ -841,6 +844,7 @@ export class Engine {
         if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
         const batch = { partition: p, offsets, rows }
         for (const q of running) await q.consume(batch, nextOffset)
+        await rt.arbiter.settle()
         for (const k of sinks) {
           k.consume(batch, nextOffset)
           k.flushEager()

@@ -55,6 +55,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
         t.counters.held_out,
         t.counters.suppressed_cooldown,
         t.counters.suppressed_cap,
+        t.counters.suppressed_priority,
         t.counters.inactive,
         t.counters.errors,
         t.counters.last_fire,

@@ -64,6 +64,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('held_out', Types.int8, false),
     col('suppressed_cooldown', Types.int8, false),
     col('suppressed_cap', Types.int8, false),
+    col('suppressed_priority', Types.int8, false),
     col('inactive', Types.int8, false),
     col('errors', Types.int8, false),
     col('last_fire', Types.timestamptz),

@@ -40,6 +40,9 @@ export interface TriggerSpec {
   readonly keyIndexes: readonly number[]
   /** The stream's event-time column, or null (then the time of processing is used). */
   readonly timeIndex: number | null
+  /** At most one trigger of a priority group fires per event: the one with the highest priority. */
+  readonly priorityGroup: string | null
+  readonly priority: number
 }
 
 export interface TriggerDef {
@@ -63,7 +66,7 @@ export function alterTriggerOptions(def: TriggerDef, create: ast.CreateTrigger, 
   return planTrigger({ ...create, options: merged }, catalog, def.id, def.sql).spec
 }
 
-const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'timeout', 'retries', 'backoff'])
+const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'priority_group', 'priority', 'timeout', 'retries', 'backoff'])
 const WEBHOOK_OPTIONS = new Set(['timeout', 'retries', 'backoff'])
 
 export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: number, sql: string): TriggerDef {
@@ -92,6 +95,8 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
   let activeFrom: number | null = null
   let activeUntil: number | null = null
   let holdout = 0
+  let priorityGroup: string | null = null
+  let priority = 0
   let timeoutMs = 5000
   let retries = 5
   let backoffMs = 200
@@ -101,6 +106,14 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
     }
     if (WEBHOOK_OPTIONS.has(o.name) && stmt.action.kind !== 'webhook') throw planError(SqlState.invalidParameterValue, `option "${o.name}" is for webhooks`, o.span)
     switch (o.name) {
+      case 'priority_group':
+        if (typeof o.value !== 'string' || o.value === '') throw planError(SqlState.invalidParameterValue, "priority_group is a name, such as 'offers'", o.span)
+        priorityGroup = o.value
+        break
+      case 'priority':
+        if (typeof o.value !== 'number' || !Number.isFinite(o.value)) throw planError(SqlState.invalidParameterValue, 'priority is a number (higher wins)', o.span)
+        priority = o.value
+        break
       case 'timeout':
         timeoutMs = Math.max(1, Math.round(intervalOption(o) / 1000))
         break
@@ -146,7 +159,16 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
           : stmt.action.kind === 'webhook'
             ? { kind: 'webhook', url: stmt.action.url, timeoutMs, retries, backoffMs }
             : { kind: 'insert', stream: lastName(stmt.action.insert.table) },
-      cooldown, maxFires, activeFrom, activeUntil, holdout, keyIndexes, timeIndex: stream.watermark?.columnIndex ?? null },
+      cooldown,
+      maxFires,
+      activeFrom,
+      activeUntil,
+      holdout,
+      keyIndexes,
+      timeIndex: stream.watermark?.columnIndex ?? null,
+      priorityGroup,
+      priority,
+    },
     sql,
     alters: [],
     enabled: true,

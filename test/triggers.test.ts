@@ -182,6 +182,34 @@ describe('CREATE TRIGGER', () => {
     sluice.psql('DROP TRIGGER vip_login')
   })
 
+  test('priority groups: at most one campaign of a group fires per event, the highest priority that can', async () => {
+    const listener = await sluice.client()
+    try {
+      const got: string[] = []
+      listener.on('notification', (n) => got.push(`${n.channel}:${n.payload}`))
+      await listener.query('LISTEN vip_offer')
+      await listener.query('LISTEN any_offer')
+      sluice.psql(`CREATE TRIGGER vip_offer AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'login' AND NEW.player_id BETWEEN 700 AND 799)
+        EXECUTE NOTIFY vip_offer, NEW.player_id::text WITH (priority_group = 'login_offers', priority = 10, cooldown = INTERVAL '1 day')`)
+      sluice.psql(`CREATE TRIGGER any_offer AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'login' AND NEW.player_id BETWEEN 700 AND 899)
+        EXECUTE NOTIFY any_offer, NEW.player_id::text WITH (priority_group = 'login_offers', priority = 1)`)
+      // 701 matches both (the VIP offer wins), 801 only the second; 701 again: the VIP offer is in its
+      // cooldown, so the other campaign of the group may fire.
+      sluice.psql(`INSERT INTO game_events (player_id, type, ts) VALUES (701, 'login', '2026-12-02 10:00:00+00'), (801, 'login', '2026-12-02 10:00:01+00'),
+        (701, 'login', '2026-12-02 11:00:00+00')`)
+      await eventually(async () => got.length, (n) => n >= 3)
+      await new Promise((r) => setTimeout(r, 300))
+      // Events of one player keep their order; between players (stream partitions) there is none.
+      expect(got.filter((g) => g.endsWith(':701'))).toEqual(['vip_offer:701', 'any_offer:701'])
+      expect(got.filter((g) => g.endsWith(':801'))).toEqual(['any_offer:801'])
+      const stats = sluice.psql("SELECT name, delivered, suppressed_priority, suppressed_cooldown FROM sluice_triggers WHERE name IN ('vip_offer', 'any_offer') ORDER BY name", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+      expect(stats.split('\n')).toEqual(['any_offer,2,1,0', 'vip_offer,1,0,1'])
+      sluice.psql('DROP TRIGGER vip_offer, any_offer')
+    } finally {
+      await listener.end()
+    }
+  })
+
   test('EXECUTE INSERT INTO another stream: each delivered firing is a row there, and views read it', async () => {
     sluice.psql(`CREATE STREAM offers (player_id BIGINT NOT NULL, campaign INT, level INT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id');
       CREATE MATERIALIZED VIEW offers_per_campaign AS SELECT campaign, count(*) AS n, max(level) AS top_level FROM offers GROUP BY campaign`)

@@ -20,7 +20,48 @@ import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 
-export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'inactive'
+export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'suppressed_priority' | 'inactive'
+
+/** A firing a trigger could give for one event, before its options and its priority group decide. */
+export interface Candidate {
+  readonly partition: number
+  readonly offset: number
+  readonly key: string
+  readonly keyValues: readonly Value[]
+  readonly time: number
+  readonly output: Row
+}
+
+/**
+ * Priority groups: at most one trigger of a group fires per event. Triggers offer their candidates while
+ * the stream's triggers see a batch; `settle` then goes through the events in order and, per event and
+ * group, lets the triggers decide by priority (highest first, then by name): the first that fires wins,
+ * the later ones count the event as suppressed_priority.
+ */
+export class PriorityArbiter {
+  private readonly offers: { group: string; priority: number; trigger: TriggerFire; candidate: Candidate }[] = []
+
+  offer(group: string, priority: number, trigger: TriggerFire, candidate: Candidate): void {
+    this.offers.push({ group, priority, trigger, candidate })
+  }
+
+  async settle(): Promise<void> {
+    if (this.offers.length === 0) return
+    const offers = this.offers.splice(0)
+    offers.sort((a, b) => a.candidate.partition - b.candidate.partition || a.candidate.offset - b.candidate.offset || a.group.localeCompare(b.group) || b.priority - a.priority || a.trigger.def.name.localeCompare(b.trigger.def.name))
+    let event = ''
+    let taken = false
+    for (const o of offers) {
+      const id = `${o.candidate.partition}:${o.candidate.offset}:${o.group}`
+      if (id !== event) {
+        event = id
+        taken = false
+      }
+      if (await o.trigger.decide(o.candidate, !taken)) taken = true
+    }
+    for (const t of new Set(offers.map((o) => o.trigger))) t.saveCounters()
+  }
+}
 
 /** Counters of a trigger, as sluice_triggers shows them. */
 export interface TriggerCounters {
@@ -29,6 +70,7 @@ export interface TriggerCounters {
   held_out: number
   suppressed_cooldown: number
   suppressed_cap: number
+  suppressed_priority: number
   inactive: number
   /** Webhook deliveries that failed after their last retry (each is a dead letter). */
   errors: number
@@ -112,45 +154,82 @@ export class TriggerFire {
     this.webhook?.close()
   }
 
+  /**
+   * Takes the events of a micro-batch that passed WHEN. A trigger in a priority group hands its candidate
+   * firings to the group's arbiter, which decides after every trigger of the stream has seen the batch;
+   * the others decide at once.
+   */
   async process(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
     if (rows.length === 0 && this.counters !== null) return
+    const candidates = await this.candidates(partition, offsets, rows)
+    if (this.def.spec.priorityGroup !== null && this.arbiter !== null) {
+      for (const c of candidates) this.arbiter.offer(this.def.spec.priorityGroup, this.def.spec.priority, this, c)
+      return
+    }
+    for (const c of candidates) await this.decide(c, true)
+    this.saveCounters()
+  }
+
+  /** The firings a batch could give: the events from the trigger's start on, with their key, time and output. */
+  private async candidates(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<Candidate[]> {
     const spec = this.def.spec
     const keys = rows.map((r) => this.encodeKey(spec.keyIndexes.map((i) => r[i] ?? null)))
     await this.table.load([...keys, this.countersKey, this.startKey])
-    const counters = (this.counters ??= decodeCounters(this.table.get(this.countersKey)))
+    this.counters ??= decodeCounters(this.table.get(this.countersKey))
     this.startAt ??= ((this.table.get(this.startKey) as number[] | undefined) ?? []).slice()
     const firstOffset = this.startAt[partition] ?? 0
     const empty: Value[] = []
+    const out: Candidate[] = []
     for (let i = 0; i < rows.length; i++) {
       if (offsets[i]! < firstOffset) continue
       const row = rows[i]!
-      const key = keys[i]!
       const t = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
-      const state = this.table.get(key) ?? [0, null]
-      const fires = state[0] as number
-      const last = state[1] as number | null
-      const output = this.project(row, empty, this.ctx)
-      const payload = output[0]
-      counters.fires++
-      let outcome: FiringOutcome
-      if (!this.def.enabled || (spec.activeFrom !== null && t < spec.activeFrom) || (spec.activeUntil !== null && t >= spec.activeUntil)) outcome = 'inactive'
-      else if (spec.cooldown !== null && last !== null && t < last + spec.cooldown) outcome = 'suppressed_cooldown'
-      else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = 'suppressed_cap'
-      else outcome = spec.holdout > 0 && holdoutShare(this.def.name, key) < spec.holdout ? 'held_out' : 'delivered'
-      counters[outcome]++
-      if (outcome === 'delivered' || outcome === 'held_out') {
-        this.table.set(key, [fires + 1, t])
-        counters.last_fire = t
-        if (outcome === 'delivered') {
-          if (spec.action.kind === 'insert') await this.insert(spec.action.stream, output)
-          else this.deliver(partition, offsets[i]!, t, spec.keyIndexes.map((k) => row[k] ?? null), typeof payload === 'string' ? payload : '')
-        }
-      }
-      const audited = spec.action.kind === 'insert' ? JSON.stringify(output) : (payload ?? null)
-      this.table.set(this.encodePosition(partition, offsets[i]!), [t, spec.keyIndexes.map((k) => row[k] ?? null), outcome, audited])
+      out.push({ partition, offset: offsets[i]!, key: keys[i]!, keyValues: spec.keyIndexes.map((k) => row[k] ?? null), time: t, output: this.project(row, empty, this.ctx) })
     }
-    this.table.set(this.countersKey, encodeCounters(counters))
+    return out
   }
+
+  /**
+   * Decides one candidate firing and carries it out. With `mayFire` false (another trigger of its priority
+   * group fires for this event) a firing that would have gone out is suppressed instead. Returns whether
+   * it fired (delivered or held out).
+   */
+  async decide(c: Candidate, mayFire: boolean): Promise<boolean> {
+    const spec = this.def.spec
+    const counters = this.counters!
+    const state = this.table.get(c.key) ?? [0, null]
+    const fires = state[0] as number
+    const last = state[1] as number | null
+    const payload = c.output[0]
+    counters.fires++
+    let outcome: FiringOutcome
+    if (!this.def.enabled || (spec.activeFrom !== null && c.time < spec.activeFrom) || (spec.activeUntil !== null && c.time >= spec.activeUntil)) outcome = 'inactive'
+    else if (spec.cooldown !== null && last !== null && c.time < last + spec.cooldown) outcome = 'suppressed_cooldown'
+    else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = 'suppressed_cap'
+    else if (!mayFire) outcome = 'suppressed_priority'
+    else outcome = spec.holdout > 0 && holdoutShare(this.def.name, c.key) < spec.holdout ? 'held_out' : 'delivered'
+    counters[outcome]++
+    const fired = outcome === 'delivered' || outcome === 'held_out'
+    if (fired) {
+      this.table.set(c.key, [fires + 1, c.time])
+      counters.last_fire = c.time
+      if (outcome === 'delivered') {
+        if (spec.action.kind === 'insert') await this.insert(spec.action.stream, c.output)
+        else this.deliver(c.partition, c.offset, c.time, c.keyValues, typeof payload === 'string' ? payload : '')
+      }
+    }
+    const audited = spec.action.kind === 'insert' ? JSON.stringify(c.output) : (payload ?? null)
+    this.table.set(this.encodePosition(c.partition, c.offset), [c.time, c.keyValues.slice(), outcome, audited])
+    return fired
+  }
+
+  /** Keeps the counters with the state (after a batch, or after the arbiter decided). */
+  saveCounters(): void {
+    if (this.counters !== null) this.table.set(this.countersKey, encodeCounters(this.counters))
+  }
+
+  /** The arbiter of the stream's priority groups, set by the engine for triggers that have a group. */
+  arbiter: PriorityArbiter | null = null
 
   private deliver(partition: number, offset: number, time: number, key: readonly Value[], payload: string): void {
     const action = this.def.spec.action
@@ -196,10 +275,10 @@ export function holdoutShare(trigger: string, key: string): number {
   return (h >>> 0) / 2 ** 32
 }
 
-const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'errors'] as const
+const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'errors', 'suppressed_priority'] as const
 
 function decodeCounters(v: Value[] | undefined): TriggerCounters {
-  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, inactive: 0, errors: 0, last_fire: null }
+  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, suppressed_priority: 0, inactive: 0, errors: 0, last_fire: null }
   if (v === undefined) return c
   FIELDS.forEach((f, i) => (c[f] = typeof v[i] === 'number' ? v[i] : 0))
   const last = v[v.length - 1]
