@@ -16,6 +16,8 @@ import { SessionAggregate, type SessionInput } from './operators/session-aggrega
 import { OverWindow } from './operators/over-window.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 import { TriggerFire } from './operators/trigger-fire.ts'
+import { batchIndex } from './batch-index.ts'
+import type { IndexKey } from '../planner/index-key.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -76,6 +78,8 @@ export class ContinuousQuery {
   snapshot: BatchSnapshot | null = null
   /** For a view with a lookup join: how the joined view is read. Set by the engine at deployment. */
   lookup: ViewLookup | null = null
+  /** For a trigger whose WHEN requires `column = value`: only the batch's rows with that value are looked at. */
+  indexKey: IndexKey | null = null
   readonly offsets: number[]
   readonly watermark: WatermarkTracker
   status: QueryStatus = 'running'
@@ -155,6 +159,11 @@ export class ContinuousQuery {
         this.offsets[batch.partition] = nextOffset
         return
       }
+      if (this.indexKey !== null && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
+        await this.consumeIndexed(this.operator, this.indexKey, batch, from)
+        this.offsets[batch.partition] = nextOffset
+        return
+      }
       const joined = this.lookup === null ? null : await this.lookUp(batch, from)
       const prepared: Row[] = []
       const offsets: number[] = []
@@ -219,6 +228,43 @@ export class ContinuousQuery {
     const found = await this.lookup!.rows(batch, keys)
     const nulls = join.columns.map(() => null)
     return found.map((r) => (r !== null ? r : join.type === 'left' ? nulls : undefined))
+  }
+
+  /**
+   * A trigger with an indexed condition: the batch's shared index gives its event count, its watermark and
+   * the rows holding the required value; only those rows are joined and tested.
+   */
+  private async consumeIndexed(operator: TriggerFire, key: IndexKey, batch: DecodedBatch, from: number): Promise<void> {
+    const watermarkOf = this.watermarkOf
+    const index = batchIndex(batch, watermarkOf === null ? null : (row) => watermarkOf(row, EMPTY, this.ctx))
+    const start = index.firstAt(from)
+    this.eventsIn += index.events(start)
+    const wm = index.maxWatermark(start)
+    if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
+    const candidates = index.rowsWith(key.column, key.value).filter((i) => i >= start)
+    let joined: (Value[] | null | undefined)[] | null = null
+    const join = this.view.plan.join
+    if (join !== null && this.lookup !== null && candidates.length > 0) {
+      const keys: (Value[] | null)[] = batch.rows.map(() => null)
+      for (const i of candidates) keys[i] = join.keyIndexes.map((k) => batch.rows[i]![k] ?? null)
+      const found = await this.lookup.rows(batch, keys)
+      const nulls = join.columns.map(() => null)
+      joined = found.map((r) => (r !== null ? r : join.type === 'left' ? nulls : undefined))
+    }
+    const prepared: Row[] = []
+    const offsets: number[] = []
+    for (const i of candidates) {
+      let row = batch.rows[i]!
+      if (joined !== null) {
+        const extra = joined[i]
+        if (extra === undefined) continue
+        if (extra !== null) row = row.concat(extra)
+      }
+      if (this.filter !== null && !this.filter(row, EMPTY, this.ctx)) continue
+      prepared.push(row)
+      offsets.push(batch.offsets[i]!)
+    }
+    await operator.process(batch.partition, offsets, prepared)
   }
 
   /** A keyed view read by lookup joins as of each event: remember its row after every event of the batch. */
