@@ -250,6 +250,11 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   to_json: exactly(1, ([t]) => ({ type: Types.json, impl: strict(([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}))`), argTypes: [t!] })),
   pg_backend_pid: exactly(0, () => ({ type: Types.int4, impl: sessionFn(() => 'ctx.pid') })),
+  // pg_notify(channel, payload): NOTIFY as a function, for drivers that send it with parameters. PostgreSQL
+  // returns void, shown as an empty value; a session without LISTEN/NOTIFY (a continuous view) refuses it.
+  pg_notify: exactly(2, (args) =>
+    args.every((t) => isText(t)) ? { type: Types.text, impl: sessionFn(([ch, payload]) => `H.pgNotify(ctx, ${ch}, ${payload})`), argTypes: [Types.text, Types.text] } : undefined,
+  ),
 }
 
 export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)

@@ -28,6 +28,16 @@ export interface EvalContext {
   readonly user: string
   readonly database: string
   readonly pid?: number
+  /** NOTIFY from a session (pg_notify); absent where notifications cannot be sent. */
+  readonly notify?: (channel: string, payload: string) => void
+}
+
+/** pg_notify(channel, payload): sends through the session; NULL channel is an error as in PostgreSQL. */
+function pgNotify(ctx: EvalContext, channel: string | null, payload: string | null): string {
+  if (channel === null || channel === '') throw new SluiceError('execution', SqlState.invalidParameterValue, 'channel name cannot be empty')
+  if (ctx.notify === undefined) throw new SluiceError('execution', SqlState.featureNotSupported, 'pg_notify can only be called in a query of a session')
+  ctx.notify(channel, payload ?? '')
+  return ''
 }
 
 export const divisionByZero = (): SluiceError =>
@@ -365,5 +375,6 @@ export const Runtime = {
   pctAdd,
   pctQuantile,
   percentileFraction,
+  pgNotify,
 }
 export type RuntimeHelpers = typeof Runtime

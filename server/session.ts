@@ -87,7 +87,7 @@ export class Session implements Backend {
   }
 
   private evalContext(): EvalContext {
-    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId } as EvalContext
+    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload) } as EvalContext
   }
 
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {

@@ -61,6 +61,24 @@ describe('LISTEN and NOTIFY', () => {
     }
   })
 
+  test('pg_notify with parameters, as drivers send it, notifies too', async () => {
+    const listener = await sluice.client()
+    const sender = await sluice.client()
+    try {
+      const got: string[] = []
+      listener.on('notification', (n) => got.push(`${n.channel}:${n.payload}`))
+      await listener.query('LISTEN jobs')
+      const r = await sender.query('SELECT pg_notify($1, $2) AS sent', ['jobs', '{"id": 1}'])
+      expect(r.rows).toEqual([{ sent: '' }])
+      await eventually(async () => got.length, (n) => n === 1)
+      expect(got).toEqual(['jobs:{"id": 1}'])
+      const empty = await sender.query("SELECT pg_notify('', 'x')").catch((e: { code: string }) => e.code)
+      expect(empty).toBe('22023')
+    } finally {
+      await Promise.all([listener.end(), sender.end()])
+    }
+  })
+
   test('psql prints the asynchronous notification it receives', () => {
     const r = sluice.psql("LISTEN ch; NOTIFY ch, 'hello from psql'; SELECT 1 AS one;")
     expect(r.stdout).toMatch(/Asynchronous notification "ch" with payload "hello from psql" received from server process with PID \d+\./)
