@@ -166,6 +166,8 @@ export class Session implements Backend {
       case 'transaction':
         return this.transaction(s)
       case 'utility':
+        // CHECKPOINT, as in PostgreSQL, returns once everything processed so far is durable.
+        if (s.tag === 'CHECKPOINT') await this.engine.checkpoint()
         return { kind: 'command', tag: s.tag }
       case 'create_trigger': {
         const r = await this.engine.createTrigger(s, text)

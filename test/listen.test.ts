@@ -38,8 +38,11 @@ describe('LISTEN and NOTIFY', () => {
       // Inside a transaction block a NOTIFY goes out at COMMIT, and never after ROLLBACK.
       await sender.query('BEGIN')
       await sender.query("NOTIFY crm_offers, 'committed'")
-      await new Promise((r) => setTimeout(r, 200))
-      expect(got.length).toBe(5)
+      // A NOTIFY from another session outside any transaction arrives; the one held for COMMIT does not.
+      await other.query("NOTIFY crm_offers, 'probe'")
+      await eventually(async () => got.length, (n) => n === 6)
+      expect(got[5]!.payload).toBe('probe')
+      got.pop()
       await sender.query('COMMIT')
       await sender.query('BEGIN')
       await sender.query("NOTIFY crm_offers, 'rolled back'")

@@ -24,6 +24,20 @@ WITH (cooldown = INTERVAL '1 day')`
 const ev = (player: number, type: string, at: string, extra: { result?: string; level?: number; amount?: number } = {}) =>
   `(${player}, 'chess', '${type}', ${extra.result ? `'${extra.result}'` : 'NULL'}, ${extra.level ?? 'NULL'}, ${extra.amount ?? 'NULL'}, '${at}')`
 
+/**
+ * Every notification the events inserted so far can give has arrived: a view of the stream has taken them
+ * all in (triggers consume each batch in the same pass), and a NOTIFY sent after that on the channel has
+ * come back, behind anything sent before it.
+ */
+async function drained(sluice: SluiceProcess, channel: string, seen: () => readonly string[]): Promise<void> {
+  sluice.psql('SELECT count(*) FROM player_profile')
+  sluice.psql(`NOTIFY ${channel}, '${SENTINEL}'`)
+  await eventually(async () => seen().some((s) => s.endsWith(SENTINEL)), Boolean)
+}
+
+const SENTINEL = 'sentinel: nothing before this is still on its way'
+const real = (xs: readonly string[]) => xs.filter((x) => !x.endsWith(SENTINEL))
+
 describe('CREATE TRIGGER', () => {
   let sluice: SluiceProcess
   let dataDir: string
@@ -96,9 +110,8 @@ describe('CREATE TRIGGER', () => {
       // One batch: a login before the first purchase, one after. Only the first sees a non-payer.
       sluice.psql(`INSERT INTO game_events (player_id, type, amount, ts) VALUES (600, 'login', NULL, '2026-12-01 10:00:00+00'),
         (600, 'transaction', 3, '2026-12-01 10:01:00+00'), (600, 'login', NULL, '2026-12-01 10:02:00+00')`)
-      await eventually(async () => got.length, (n) => n >= 1)
-      await new Promise((r) => setTimeout(r, 300))
-      expect(got).toEqual(['2026-12-01 10:00:00+00'])
+      await drained(sluice, 'first_buy', () => got)
+      expect(real(got)).toEqual(['2026-12-01 10:00:00+00'])
       sluice.psql('DROP TRIGGER first_buy')
     } finally {
       await listener.end()
@@ -139,7 +152,8 @@ describe('CREATE TRIGGER', () => {
     const admin = await sluice.client()
     try {
       let received = 0
-      admin.on('notification', () => received++)
+      const seen: string[] = []
+      admin.on('notification', (n) => (n.payload === SENTINEL ? seen.push(SENTINEL) : received++))
       await admin.query('LISTEN tick_channel')
       const batch = (from: number) =>
         `INSERT INTO game_events (player_id, type, level, ts) VALUES ${Array.from({ length: 2000 }, (_, i) => `(${200_000 + ((from + i) % 997)}, 'tick', ${(from + i) % 10}, '2026-11-29 10:00:00+00')`).join(', ')}`
@@ -150,8 +164,7 @@ describe('CREATE TRIGGER', () => {
       await eventually(async () => Number((await admin.query("SELECT fires FROM sluice_triggers WHERE name = 'tick_3'")).rows[0].fires), (n) => n === 4000, 30_000)
       await admin.query('DROP TRIGGER tick_3')
       for (let n = 70_000; n < 100_000; n += 2000) await admin.query(batch(n))
-      await eventually(async () => received, (n) => n === 4000, 10_000)
-      await new Promise((r) => setTimeout(r, 300))
+      await drained(sluice, 'tick_channel', () => seen)
       expect(received).toBe(4000)
     } finally {
       await admin.end()
@@ -197,8 +210,7 @@ describe('CREATE TRIGGER', () => {
       // cooldown, so the other campaign of the group may fire.
       sluice.psql(`INSERT INTO game_events (player_id, type, ts) VALUES (701, 'login', '2026-12-02 10:00:00+00'), (801, 'login', '2026-12-02 10:00:01+00'),
         (701, 'login', '2026-12-02 11:00:00+00')`)
-      await eventually(async () => got.length, (n) => n >= 3)
-      await new Promise((r) => setTimeout(r, 300))
+      await drained(sluice, 'any_offer', () => got)
       // Events of one player keep their order; between players (stream partitions) there is none.
       expect(got.filter((g) => g.endsWith(':701'))).toEqual(['vip_offer:701', 'any_offer:701'])
       expect(got.filter((g) => g.endsWith(':801'))).toEqual(['any_offer:801'])
@@ -240,8 +252,8 @@ describe('CREATE TRIGGER', () => {
       expect(got).toEqual(['vip:77'])
       sluice.psql('DROP TRIGGER big_spender')
       sluice.psql(`INSERT INTO game_events (player_id, type, amount, ts) VALUES (79, 'transaction', 500, '2026-11-27 10:01:00+00')`)
-      await new Promise((r) => setTimeout(r, 300))
-      expect(got).toEqual(['vip:77'])
+      await drained(sluice, 'vip', () => got)
+      expect(real(got)).toEqual(['vip:77'])
       const dup = sluice.psql(`CREATE TRIGGER game_ends_per_minute AFTER INSERT ON game_events FOR EACH ROW EXECUTE NOTIFY x`, { allowError: true })
       expect(dup.stderr).toContain('already names a relation')
       const badOption = sluice.psql(`CREATE TRIGGER t2 AFTER INSERT ON game_events FOR EACH ROW EXECUTE NOTIFY x WITH (cooldwn = INTERVAL '1 day')`, { allowError: true })
@@ -314,7 +326,7 @@ describe('CREATE TRIGGER ... EXECUTE WEBHOOK', () => {
         EXECUTE WEBHOOK 'http://127.0.0.1:${port}/down', NEW.player_id::text WITH (retries = 20, backoff = INTERVAL '1 second')`)
       crashing.psql(`INSERT INTO signups VALUES ${Array.from({ length: 10 }, (_, i) => `(${500 + i}, '2026-11-23 12:00:00+00')`).join(', ')}`)
       await eventually(async () => Number(crashing.psql("SELECT delivered FROM sluice_triggers WHERE name = 'welcome'", { args: ['-A', '-t'] }).stdout.trim()), (n) => n === 10)
-      await new Promise((r) => setTimeout(r, 300)) // a checkpoint holds the outbox
+      crashing.psql('CHECKPOINT') // the outbox is durable now
       await crashing.kill('SIGKILL')
       const before = accepted.length
       // The same trigger now points at a receiver that answers after two failures (it is the catalog's SQL
