@@ -78,8 +78,11 @@ export class ContinuousQuery {
   snapshot: BatchSnapshot | null = null
   /** For a view with a lookup join: how the joined view is read. Set by the engine at deployment. */
   lookup: ViewLookup | null = null
-  /** For a trigger whose WHEN requires `column = value`: only the batch's rows with that value are looked at. */
-  indexKey: IndexKey | null = null
+  /**
+   * For a trigger whose WHEN requires `column = value` (one or more): only the batch's rows with the value
+   * are looked at, from the narrowest of these buckets.
+   */
+  indexKeys: readonly IndexKey[] = []
   readonly offsets: number[]
   readonly watermark: WatermarkTracker
   status: QueryStatus = 'running'
@@ -159,8 +162,8 @@ export class ContinuousQuery {
         this.offsets[batch.partition] = nextOffset
         return
       }
-      if (this.indexKey !== null && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
-        await this.consumeIndexed(this.operator, this.indexKey, batch, from)
+      if (this.indexKeys.length > 0 && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
+        await this.consumeIndexed(this.operator, this.indexKeys, batch, from)
         this.offsets[batch.partition] = nextOffset
         return
       }
@@ -234,14 +237,19 @@ export class ContinuousQuery {
    * A trigger with an indexed condition: the batch's shared index gives its event count, its watermark and
    * the rows holding the required value; only those rows are joined and tested.
    */
-  private async consumeIndexed(operator: TriggerFire, key: IndexKey, batch: DecodedBatch, from: number): Promise<void> {
+  private async consumeIndexed(operator: TriggerFire, keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
     const watermarkOf = this.watermarkOf
     const index = batchIndex(batch, watermarkOf === null ? null : (row) => watermarkOf(row, EMPTY, this.ctx))
     const start = index.firstAt(from)
     this.eventsIn += index.events(start)
     const wm = index.maxWatermark(start)
     if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
-    const candidates = index.rowsWith(key.column, key.value).filter((i) => i >= start)
+    let narrowest = index.rowsWith(keys[0]!.column, keys[0]!.value)
+    for (let k = 1; k < keys.length && narrowest.length > 0; k++) {
+      const rows = index.rowsWith(keys[k]!.column, keys[k]!.value)
+      if (rows.length < narrowest.length) narrowest = rows
+    }
+    const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
     let joined: (Value[] | null | undefined)[] | null = null
     const join = this.view.plan.join
     if (join !== null && this.lookup !== null && candidates.length > 0) {

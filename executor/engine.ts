@@ -41,7 +41,7 @@ import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
-import { equalityKey } from '../planner/index-key.ts'
+import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
@@ -359,7 +359,7 @@ export class Engine {
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
     const query = new ContinuousQuery(asView, operator, this.ctx, progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
-    query.indexKey = equalityKey(def.plan.filter, def.plan.source.columns.length)
+    query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })

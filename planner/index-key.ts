@@ -1,7 +1,8 @@
 /**
- * The equality on an event column that a condition requires, if any: `NEW.type = 'fight' AND ...` needs
- * type = 'fight', so an event with another type can be skipped without evaluating the rest. Only plain
- * `column = constant` conjuncts of the same type qualify, where JavaScript equality is SQL equality.
+ * The equalities on event columns that a condition requires: `NEW.type = 'fight' AND NEW.level = 7 AND ...`
+ * needs type = 'fight' and level = 7, so an event without either can be skipped without evaluating the
+ * rest. Only plain `column = constant` conjuncts of the same type qualify, where JavaScript equality is SQL
+ * equality. Which one narrows a batch most is known only from the batch, so all of them are returned.
  */
 import type { Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
@@ -11,16 +12,22 @@ export interface IndexKey {
   readonly value: Value
 }
 
-export function equalityKey(filter: BoundExpr | null, width: number): IndexKey | null {
-  if (filter === null) return null
-  const conjuncts = filter.kind === 'logic' && filter.op === 'and' ? filter.args : [filter]
-  for (const c of conjuncts) {
+export function equalityKeys(filter: BoundExpr | null, width: number): IndexKey[] {
+  const keys: IndexKey[] = []
+  for (const c of conjunctsOf(filter)) {
     if (c.kind !== 'call' || c.fn !== '=' || c.args.length !== 2) continue
     const [a, b] = c.args as [BoundExpr, BoundExpr]
     const [col, k] = a.kind === 'column' ? [a, b] : [b, a]
     if (col.kind !== 'column' || k.kind !== 'const' || col.index >= width || col.type.name !== k.type.name) continue
     const v = k.value
-    if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') return { column: col.index, value: v }
+    if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') keys.push({ column: col.index, value: v })
   }
-  return null
+  return keys
+}
+
+/** The operands of a chain of ANDs, however it nests; a condition that is no AND is its own only conjunct. */
+function conjunctsOf(e: BoundExpr | null): BoundExpr[] {
+  if (e === null) return []
+  if (e.kind === 'logic' && e.op === 'and') return e.args.flatMap(conjunctsOf)
+  return [e]
 }
