@@ -9,6 +9,11 @@ export interface KeyedTable<V = Value[]> {
   get(key: string): V | undefined
   set(key: string, value: V): void
   delete(key: string): void
+  /**
+   * Writes a key the operator never reads back with `get` (a record of what it did, such as an audit row):
+   * it skips the cache and goes to the next checkpoint as it is; `scan` still sees it.
+   */
+  append(key: string, value: V): void
   scan(): AsyncIterable<readonly [string, V]>
   readonly size?: number
 }

@@ -219,7 +219,7 @@ export class TriggerFire {
       }
     }
     const audited = spec.action.kind === 'insert' ? JSON.stringify(c.output) : (payload ?? null)
-    this.table.set(this.encodePosition(c.partition, c.offset), [c.time, c.keyValues.slice(), outcome, audited])
+    this.table.append(this.encodePosition(c.partition, c.offset), [c.time, c.keyValues as Value[], outcome, audited])
     return fired
   }
 

@@ -146,4 +146,30 @@ describe('StateDb and StateTable on real RocksDB', () => {
     for await (const [, v] of table.scan()) after.push(v)
     expect(after).toEqual([[3], [4]])
   })
+  it('keeps appended entries out of the cache and still shows them to scans, before and while they are written', async () => {
+    const budget = new CacheBudget(100)
+    const table = new StateTable<Value[]>(db, 5, rowCodec, budget, true)
+    const key = (n: number) => tableKey(5, [n]).key
+    table.set(key(2), [2])
+    table.append(key(1), [1, 'audit'])
+    table.append(key(3), [3, 'audit'])
+    expect(table.get(key(1))).toBeUndefined()
+    expect(table.stats()).toMatchObject({ cached: 1, dirty: 3 })
+    const before: Value[][] = []
+    for await (const [, v] of table.scan()) before.push(v)
+    expect(before).toEqual([[1, 'audit'], [2], [3, 'audit']])
+    const batch: Mutation[] = []
+    table.collectDirty(batch)
+    expect(batch).toHaveLength(3)
+    budget.commitsInFlight++
+    const during: Value[][] = []
+    for await (const [, v] of table.scan()) during.push(v)
+    await db.commit(batch)
+    budget.commitsInFlight--
+    expect(during).toEqual(before)
+    const after: Value[][] = []
+    for await (const [, v] of table.scan()) after.push(v)
+    expect(after).toEqual(before)
+    expect(table.stats().cached).toBe(1)
+  })
 })

@@ -28,6 +28,9 @@ export class StateTable<V> implements KeyedTable<V> {
    * scans overlay them from the cache (which eviction leaves alone until the commit lands).
    */
   private unflushed = new Set<string>()
+  /** Write-only entries (`append`) not yet collected, and those of the checkpoint(s) still being written. */
+  private appended: [string, V][] = []
+  private appendedUnflushed: [string, V][] = []
   private readonly range: { gte: Buffer; lt: Buffer }
   /** Keys committed to RocksDB, so that loading a key never written costs no read. */
   private readonly committed: KeyFilter
@@ -125,14 +128,28 @@ export class StateTable<V> implements KeyedTable<V> {
     this.dirtyKeys.add(key)
   }
 
+  append(key: string, value: V): void {
+    this.appended.push([key, value])
+  }
+
   /** Keys written since the last checkpoint collected them, with their current values (undefined: deleted). */
   *changes(): Generator<readonly [string, V | undefined]> {
     for (const k of this.dirtyKeys) yield [k, this.cache.get(k)?.value]
+    yield* this.appended
   }
 
   /** Appends a put or delete for every dirty entry and marks them clean. */
   collectDirty(out: Mutation[]): void {
-    if (this.budget.commitsInFlight === 0) this.unflushed = new Set()
+    if (this.budget.commitsInFlight === 0) {
+      this.unflushed = new Set()
+      this.appendedUnflushed = []
+    }
+    for (const entry of this.appended) {
+      out.push({ kind: 'put', key: keyBytes(entry[0]), value: this.codec.encode(entry[1]) })
+      this.committed.add(entry[0])
+      this.appendedUnflushed.push(entry)
+    }
+    this.appended = []
     for (const k of this.dirtyKeys) {
       this.unflushed.add(k)
       const e = this.cache.get(k)
@@ -154,6 +171,8 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   async *scan(): AsyncGenerator<readonly [string, V]> {
     const overlay = new Map<string, V | undefined>()
+    if (this.budget.commitsInFlight > 0) for (const [k, v] of this.appendedUnflushed) overlay.set(k, v)
+    for (const [k, v] of this.appended) overlay.set(k, v)
     for (const k of this.dirtyKeys) overlay.set(k, this.cache.get(k)?.value)
     if (this.budget.commitsInFlight > 0) {
       for (const k of this.unflushed) {
@@ -191,10 +210,12 @@ export class StateTable<V> implements KeyedTable<V> {
     this.cache.clear()
     this.dirtyKeys.clear()
     this.unflushed = new Set()
+    this.appended = []
+    this.appendedUnflushed = []
   }
 
   stats(): { cached: number; dirty: number; filterBytes: number } {
-    return { cached: this.cache.size, dirty: this.dirtyKeys.size, filterBytes: this.committed.bytes }
+    return { cached: this.cache.size, dirty: this.dirtyKeys.size + this.appended.length, filterBytes: this.committed.bytes }
   }
 
   /**
