@@ -145,8 +145,8 @@ export class StateTable<V> implements KeyedTable<V> {
       this.appendedUnflushed = []
     }
     for (const entry of this.appended) {
+      // Not added to the key filter: nothing loads these keys, and the filter stays small and sharp.
       out.push({ kind: 'put', key: keyBytes(entry[0]), value: this.codec.encode(entry[1]) })
-      this.committed.add(entry[0])
       this.appendedUnflushed.push(entry)
     }
     this.appended = []
