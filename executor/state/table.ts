@@ -17,12 +17,14 @@ interface Entry<V> {
   dirty: boolean
   /** Used since eviction last passed it (the CLOCK algorithm's reference bit). */
   used: boolean
+  /** The key filter has the key already (it was read from RocksDB or committed): no need to add it again. */
+  filtered?: boolean
 }
 
 export class StateTable<V> implements KeyedTable<V> {
   /** Eviction walks insertion order and gives entries used since its last pass a second chance. */
   private readonly cache = new Map<string, Entry<V>>()
-  private readonly dirtyKeys = new Set<string>()
+  private dirtyKeys = new Set<string>()
   /**
    * Keys handed to the last checkpoint(s). While a commit is in flight RocksDB may not have them yet, so
    * scans overlay them from the cache (which eviction leaves alone until the commit lands).
@@ -93,7 +95,8 @@ export class StateTable<V> implements KeyedTable<V> {
       const k = missing[i]!
       if (this.cache.has(k)) continue // written while we were reading: the cache is newer
       const raw = values[i]
-      this.cache.set(k, { value: raw === null || raw === undefined ? undefined : this.codec.decode(raw), dirty: false, used: true })
+      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true })
+      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true })
       this.budget.adjust(1, 0)
     }
   }
@@ -150,19 +153,26 @@ export class StateTable<V> implements KeyedTable<V> {
       this.appendedUnflushed.push(entry)
     }
     this.appended = []
-    for (const k of this.dirtyKeys) {
-      this.unflushed.add(k)
+    const collected = this.dirtyKeys
+    for (const k of collected) {
       const e = this.cache.get(k)
       if (e === undefined || !e.dirty) continue
       if (e.value === undefined) out.push({ kind: 'delete', key: keyBytes(k) })
       else {
         out.push({ kind: 'put', key: keyBytes(k), value: this.codec.encode(e.value) })
-        this.committed.add(k)
+        // A key written at every checkpoint is added once: re-adding would grow the filter without end.
+        if (e.filtered !== true) {
+          this.committed.add(k)
+          e.filtered = true
+        }
       }
       e.dirty = false
     }
-    this.budget.adjust(0, -this.dirtyKeys.size)
-    this.dirtyKeys.clear()
+    this.budget.adjust(0, -collected.size)
+    // The collected keys become the unflushed ones (a swap, not a copy, when no commit is in flight).
+    if (this.unflushed.size === 0) this.unflushed = collected
+    else for (const k of collected) this.unflushed.add(k)
+    this.dirtyKeys = new Set()
   }
 
   /**
