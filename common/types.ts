@@ -30,6 +30,12 @@ export interface SqlType {
   readonly name: TypeName
   /** Element type for arrays (e.g. text[]); absent for scalars. */
   readonly element?: SqlType
+  /**
+   * For catalog types carried by a Sluice type (`name` and `"char"` as text, `oid` as int4): the OID and
+   * size clients are told, so that RowDescription matches PostgreSQL's. Absent for ordinary types.
+   */
+  readonly pgOid?: number
+  readonly pgSize?: number
 }
 
 export interface Interval {
@@ -96,8 +102,8 @@ export const TypeOid: Record<TypeName, { readonly oid: number; readonly arrayOid
   unknown: { oid: 705, arrayOid: 0, size: -2 },
 }
 
-export const typeOid = (t: SqlType): number => (t.element ? TypeOid[t.name].arrayOid : TypeOid[t.name].oid)
-export const typeSize = (t: SqlType): number => (t.element ? -1 : TypeOid[t.name].size)
+export const typeOid = (t: SqlType): number => t.pgOid ?? (t.element ? TypeOid[t.name].arrayOid : TypeOid[t.name].oid)
+export const typeSize = (t: SqlType): number => t.pgSize ?? (t.element ? -1 : TypeOid[t.name].size)
 
 const byOid = new Map<number, SqlType>()
 for (const [name, info] of Object.entries(TypeOid) as [TypeName, (typeof TypeOid)[TypeName]][]) {

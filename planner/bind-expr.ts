@@ -43,6 +43,10 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
     case 'column_ref':
       return bindColumn(e, ctx)
     case 'literal':
+      if (e.typeName !== undefined && ctx.scope.hooks !== undefined) {
+        const target = resolveCastTarget(e.typeName)
+        if (typeof target === 'string') return ctx.scope.hooks.cast({ kind: 'const', value: e.value === null ? null : String(e.value), type: Types.unknown }, target, e.span)
+      }
       return bindLiteral(e)
     case 'param':
       return bindParam(e, ctx)
@@ -99,13 +103,19 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       return call('array', { strict: false, emit: (xs) => `[${xs.join(', ')}]` }, args, arrayOf(element))
     }
     case 'subquery':
+      if (ctx.scope.hooks !== undefined) return ctx.scope.hooks.subquery(e, ctx.scope, ctx.params)
       throw unsupported('subqueries in expressions are not supported here yet', e.span)
     case 'row':
       throw unsupported('row constructors are not supported', e.span)
     case 'star':
       throw planError(SqlState.syntaxError, '"*" is not allowed here', e.span)
-    case 'subscript':
-      throw unsupported('array subscripts are not supported yet', e.span)
+    case 'subscript': {
+      const arr = bindExpr(e.expr, ctx)
+      if (e.slice || e.index === undefined || arr.type.element === undefined) throw unsupported('array slices and subscripts of non-arrays are not supported yet', e.span)
+      const index = coerceTo(bindExpr(e.index, ctx), Types.int4, spanOf(e.index), 'array subscript')
+      // Arrays are 1-based in SQL; out of range gives NULL.
+      return call('subscript', { strict: true, emit: ([a, i]) => `(${a}[${i} - 1] ?? null)` }, [arr, index], arr.type.element)
+    }
     case 'field_select':
       throw unsupported('selecting a field of a composite value is not supported', e.span)
     default:
@@ -296,9 +306,11 @@ export function resolveType(t: ast.TypeRef): SqlType {
 }
 
 function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
-  const target = resolveCastTarget(e.type)
+  const resolved = resolveCastTarget(e.type)
   const inner = bindExpr(e.expr, ctx)
-  if (target === 'regclass' || target === 'regtype' || target === 'regproc' || target === 'oid') {
+  if (typeof resolved === 'string' && ctx.scope.hooks !== undefined) return ctx.scope.hooks.cast(inner, resolved, e.span)
+  const target = resolved === 'name' || resolved === 'char' ? resolveType(e.type) : resolved
+  if (typeof target === 'string') {
     throw unsupported(`casts to ${target} are not supported here yet`, e.span)
   }
   if (inner.kind === 'const' && inner.value !== null) {
@@ -317,9 +329,10 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   return { kind: 'cast', expr: inner, type: target }
 }
 
-function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'oid' {
+function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'oid' | 'regnamespace' | 'name' | 'char' {
   const n = t.name.replace(/^pg_catalog\./, '')
-  if (n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'oid') return n
+  if (n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'oid' || n === 'regnamespace') return n
+  if ((n === 'name' || n === 'char') && !t.isArray) return n
   return resolveType(t)
 }
 

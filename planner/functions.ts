@@ -3,8 +3,9 @@
  * the binder calls `resolveOperator` / `resolveFunction` with argument types and gets back the result type
  * and a ScalarImpl, or undefined when no signature fits (the binder then raises 42883 with a position).
  */
-import { Types, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
+import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
+import { T as PgT, formatType } from './pg-catalog.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -140,6 +141,81 @@ function commonType(args: readonly SqlType[]): SqlType | undefined {
   return out ?? Types.text
 }
 
+
+const anyArgs = (n: number | readonly number[], type: SqlType, emit: (a: readonly string[], c: EmitContext) => string, isStrict = true): FunctionRule => (args) =>
+  (typeof n === 'number' ? args.length === n : n.includes(args.length)) ? { type, impl: isStrict ? strict(emit) : lenient(emit) } : undefined
+/** Reads the catalog of the running server through `ctx.pg` (pull queries over pg_catalog provide it). */
+const catalogFn = (n: number | readonly number[], type: SqlType, emit: (a: readonly string[]) => string): FunctionRule => (args) =>
+  (typeof n === 'number' ? args.length === n : n.includes(args.length)) ? { type, impl: { strict: true, volatile: true, emit: (a) => `(ctx.pg === undefined ? null : ${emit(a)})` } } : undefined
+/** `btrim(x, chars)` / `trim(trailing ';' from x)`: strips any of `chars` from the chosen ends. */
+function trimSet(x: string, chars: string, side: 'both' | 'leading' | 'trailing'): string {
+  let start = 0
+  let end = x.length
+  if (side !== 'trailing') while (start < end && chars.includes(x[start]!)) start++
+  if (side !== 'leading') while (end > start && chars.includes(x[end - 1]!)) end--
+  return x.slice(start, end)
+}
+const trimChars = (side: 'both' | 'leading' | 'trailing'): FunctionRule => (args) => {
+  if (!args.every(isText)) return undefined
+  if (args.length === 1) return { type: Types.text, impl: strict(([x]) => (side === 'both' ? `${x}.trim()` : side === 'leading' ? `${x}.trimStart()` : `${x}.trimEnd()`)), argTypes: [Types.text] }
+  if (args.length !== 2) return undefined
+  return { type: Types.text, impl: strict(([x, chars], c) => `${c.constant(trimSet)}(${x}, ${chars}, '${side}')`), argTypes: [Types.text, Types.text] }
+}
+
+/**
+ * The functions psql's and JDBC's catalog queries call. Sluice has no comments, defaults, indexes, rules or
+ * privileges, so those answer NULL, '' or true as a PostgreSQL database without them would.
+ */
+const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
+  btrim: trimChars('both'),
+  trim: trimChars('both'),
+  ltrim: trimChars('leading'),
+  rtrim: trimChars('trailing'),
+  format_type: anyArgs(2, Types.text, ([o, m], c) => `${c.constant(formatType)}(${o}, ${m})`, false),
+  pg_get_userbyid: anyArgs(1, PgT.name, () => 'ctx.user'),
+  pg_encoding_to_char: anyArgs(1, PgT.name, ([e]) => `(${e} === 6 ? 'UTF8' : ${e} === 0 ? 'SQL_ASCII' : '')`),
+  pg_table_is_visible: anyArgs(1, Types.bool, () => 'true'),
+  pg_type_is_visible: anyArgs(1, Types.bool, () => 'true'),
+  pg_function_is_visible: anyArgs(1, Types.bool, () => 'true'),
+  pg_get_expr: anyArgs([2, 3], Types.text, () => 'null', false),
+  obj_description: anyArgs([1, 2], Types.text, () => 'null', false),
+  col_description: anyArgs(2, Types.text, () => 'null', false),
+  shobj_description: anyArgs(2, Types.text, () => 'null', false),
+  pg_get_indexdef: anyArgs([1, 3], Types.text, () => "''"),
+  pg_get_constraintdef: anyArgs([1, 2], Types.text, () => "''"),
+  pg_get_ruledef: anyArgs([1, 2], Types.text, () => 'null', false),
+  pg_get_triggerdef: anyArgs([1, 2], Types.text, () => "''"),
+  pg_get_functiondef: anyArgs(1, Types.text, () => "''"),
+  pg_get_statisticsobjdef_columns: anyArgs(1, Types.text, () => 'null', false),
+  pg_get_viewdef: catalogFn([1, 2], Types.text, ([o]) => `ctx.pg.viewdef(${o})`),
+  pg_relation_is_publishable: anyArgs(1, Types.bool, () => 'false'),
+  pg_relation_size: anyArgs([1, 2], Types.int8, () => '0'),
+  pg_total_relation_size: anyArgs(1, Types.int8, () => '0'),
+  pg_table_size: anyArgs(1, Types.int8, () => '0'),
+  pg_indexes_size: anyArgs(1, Types.int8, () => '0'),
+  pg_database_size: anyArgs(1, Types.int8, () => '0'),
+  pg_size_pretty: anyArgs(1, Types.text, ([x]) => `(${x} + ' bytes')`),
+  pg_is_in_recovery: anyArgs(0, Types.bool, () => 'false'),
+  has_table_privilege: anyArgs([2, 3], Types.bool, () => 'true', false),
+  has_schema_privilege: anyArgs([2, 3], Types.bool, () => 'true', false),
+  has_database_privilege: anyArgs([2, 3], Types.bool, () => 'true', false),
+  has_column_privilege: anyArgs([3, 4], Types.bool, () => 'true', false),
+  quote_ident: anyArgs(1, Types.text, ([x]) => `(/^[a-z_][a-z0-9_$]*$/.test(${x}) ? ${x} : '"' + ${x}.replace(/"/g, '""') + '"')`),
+  current_schemas: anyArgs(1, arrayOf(PgT.name), ([x]) => `(${x} ? ['pg_catalog', 'public'] : ['public'])`),
+  array_to_string: (args) =>
+    (args.length === 2 || args.length === 3) && args[0]!.element !== undefined
+      ? {
+          type: Types.text,
+          impl: strict(([a, sep, nul], c) => `${a}.map((v) => v === null ? ${nul ?? 'null'} : H.formatValue(v, ${c.constant(c.argTypes[0]!.element)})).filter((v) => v !== null).join(${sep})`),
+          argTypes: [args[0]!, Types.text, ...(args.length === 3 ? [Types.text] : [])],
+        }
+      : undefined,
+  array_upper: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
+  array_lower: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? 1 : null)`),
+  array_length: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
+  cardinality: anyArgs(1, Types.int4, ([a]) => `${a}.length`),
+}
+
 const FUNCTIONS: Record<string, FunctionRule> = {
   lower: textFn(1, ([x]) => `${x}.toLowerCase()`),
   upper: textFn(1, ([x]) => `${x}.toUpperCase()`),
@@ -255,6 +331,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   pg_notify: exactly(2, (args) =>
     args.every((t) => isText(t)) ? { type: Types.text, impl: sessionFn(([ch, payload]) => `H.pgNotify(ctx, ${ch}, ${payload})`), argTypes: [Types.text, Types.text] } : undefined,
   ),
+  ...CATALOG_FUNCTIONS,
 }
 
 export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)

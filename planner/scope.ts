@@ -1,6 +1,17 @@
 /** Name resolution: which input column a (possibly qualified) name refers to. */
 import { SqlState, planError, type Span } from '../common/errors.ts'
 import type { SqlType } from '../common/types.ts'
+import type * as ast from '../parser/ast.ts'
+import type { BoundExpr } from './bound.ts'
+
+/**
+ * Binding that only pull queries over the catalog offer (planner/pull-plan.ts supplies it): subqueries in
+ * expressions and casts to `oid`/`regclass`/`regtype`/`regnamespace`. Continuous views have no hooks.
+ */
+export interface BindHooks {
+  subquery(e: ast.SubqueryExpr, scope: Scope, params: SqlType[]): BoundExpr
+  cast(inner: BoundExpr, target: string, span: Span): BoundExpr
+}
 
 export interface ScopeColumn {
   /** The relation (or alias) the column belongs to, lower case; undefined for computed columns. */
@@ -15,7 +26,10 @@ export interface ScopeColumn {
 }
 
 export class Scope {
-  constructor(readonly columns: readonly ScopeColumn[]) {}
+  constructor(
+    readonly columns: readonly ScopeColumn[],
+    readonly hooks?: BindHooks,
+  ) {}
 
   static empty(): Scope {
     return new Scope([])

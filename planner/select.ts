@@ -57,14 +57,21 @@ export function defaultName(e: ast.Expr): string {
       return e.name
     case 'cast':
       return e.expr.kind === 'literal' || e.expr.kind === 'param' ? e.type.name.split(' ')[0]! : defaultName(e.expr)
-    case 'case':
-      return 'case'
+    case 'case': {
+      // As PostgreSQL: a CASE is named after its ELSE when that is a column, function or cast of one.
+      const named = e.else !== undefined && e.else.kind !== 'literal' ? defaultName(e.else) : '?column?'
+      return named === '?column?' ? 'case' : named
+    }
     case 'literal':
       return e.typeName ? e.typeName.name : '?column?'
     case 'array':
       return 'array'
     case 'subquery':
-      return e.mode === 'exists' ? 'exists' : '?column?'
+      if (e.mode === 'scalar' && e.query.kind === 'select' && e.query.targets.length === 1) {
+        const t = e.query.targets[0]!
+        return t.alias ?? defaultName(t.expr)
+      }
+      return e.mode === 'exists' ? 'exists' : e.mode === 'array' ? 'array' : '?column?'
     default:
       return '?column?'
   }

@@ -16,6 +16,7 @@ import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
 import { systemTableRows } from '../executor/system-tables.ts'
+import { runRelationalQuery } from '../executor/pg-catalog.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { decodeParam } from './wire/values.ts'
@@ -246,6 +247,8 @@ export class Session implements Backend {
         return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx)
       case 'system':
         return runSelect(plan.select, await systemTableRows(this.engine, src.name), params, ctx)
+      case 'relational':
+        return runRelationalQuery(this.engine, src, params, ctx)
     }
   }
 

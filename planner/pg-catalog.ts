@@ -1,0 +1,432 @@
+/**
+ * The virtual `pg_catalog` and `information_schema` tables that psql, JDBC's DatabaseMetaData, BI tools and
+ * drivers read to browse a database. They are generated from Sluice's own catalog on every read: streams are
+ * tables (`relkind 'r'`) and materialized views are materialized views (`'m'`), both in schema `public`;
+ * Sluice's system tables are views in schema `sluice`; the catalog tables themselves are views in
+ * `pg_catalog` / `information_schema`. Column names and types are PostgreSQL 15's, so that the SQL clients
+ * send binds unchanged and RowDescription reports the same type OIDs as PostgreSQL.
+ *
+ * OIDs are stable: a stream's or view's relation OID is derived from its catalog id (persisted with the
+ * catalog), catalog and system tables have fixed OIDs by position, built-in types keep PostgreSQL's.
+ */
+import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
+import type { Catalog, CatalogEntry } from './catalog.ts'
+import { SYSTEM_TABLES } from './system-tables.ts'
+
+const pg = (name: TypeName, pgOid: number, pgSize: number, element?: SqlType): SqlType =>
+  Object.freeze(element === undefined ? { name, pgOid, pgSize } : { name, element, pgOid, pgSize })
+
+/** Catalog types carried by Sluice types; `pgOid` is what clients are told. */
+export const T = {
+  oid: pg('int4', 26, 4),
+  name: pg('text', 19, 64),
+  char: pg('text', 18, 1),
+  varchar: pg('text', 1043, -1),
+  nodeTree: pg('text', 194, -1),
+  regproc: pg('text', 24, 4),
+  regclass: pg('text', 2205, 4),
+  regtype: pg('text', 2206, 4),
+  regnamespace: pg('text', 4089, 4),
+  xid: pg('int4', 28, 4),
+  inet: pg('text', 869, -1),
+  anyarray: pg('text', 2277, -1),
+  textArray: arrayOf(Types.text),
+  int2Array: arrayOf(Types.int2),
+  aclArray: pg('text', 1034, -1, Types.text),
+  oidArray: pg('int4', 1028, -1, pg('int4', 26, 4)),
+  int2vector: pg('int2', 22, -1, Types.int2),
+  oidvector: pg('int4', 30, -1, pg('int4', 26, 4)),
+  charArray: pg('text', 1002, -1, pg('text', 18, 1)),
+} as const
+
+const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, timestamptz: Types.timestamptz, bytea: Types.bytea }
+
+/** `'a:oid b:name'` to columns (the tables are long; one line each keeps them readable). */
+function cols(spec: string): Column[] {
+  return spec.split(' ').map((p) => {
+    const [name, type] = p.split(':') as [string, string]
+    return { name, type: TYPE_KEYS[type]!, nullable: true }
+  })
+}
+
+/** Every catalog table by `schema.name`, with PostgreSQL 15's columns in order. */
+export const CATALOG_TABLES: Readonly<Record<string, readonly Column[]>> = {
+  'information_schema.columns': cols('table_catalog:name table_schema:name table_name:name column_name:name ordinal_position:int4 column_default:varchar is_nullable:varchar data_type:varchar character_maximum_length:int4 character_octet_length:int4 numeric_precision:int4 numeric_precision_radix:int4 numeric_scale:int4 datetime_precision:int4 interval_type:varchar interval_precision:int4 character_set_catalog:name character_set_schema:name character_set_name:name collation_catalog:name collation_schema:name collation_name:name domain_catalog:name domain_schema:name domain_name:name udt_catalog:name udt_schema:name udt_name:name scope_catalog:name scope_schema:name scope_name:name maximum_cardinality:int4 dtd_identifier:name is_self_referencing:varchar is_identity:varchar identity_generation:varchar identity_start:varchar identity_increment:varchar identity_maximum:varchar identity_minimum:varchar identity_cycle:varchar is_generated:varchar generation_expression:varchar is_updatable:varchar'),
+  'information_schema.key_column_usage': cols('constraint_catalog:name constraint_schema:name constraint_name:name table_catalog:name table_schema:name table_name:name column_name:name ordinal_position:int4 position_in_unique_constraint:int4'),
+  'information_schema.parameters': cols('specific_catalog:name specific_schema:name specific_name:name ordinal_position:int4 parameter_mode:varchar is_result:varchar as_locator:varchar parameter_name:name data_type:varchar character_maximum_length:int4 character_octet_length:int4 character_set_catalog:name character_set_schema:name character_set_name:name collation_catalog:name collation_schema:name collation_name:name numeric_precision:int4 numeric_precision_radix:int4 numeric_scale:int4 datetime_precision:int4 interval_type:varchar interval_precision:int4 udt_catalog:name udt_schema:name udt_name:name scope_catalog:name scope_schema:name scope_name:name maximum_cardinality:int4 dtd_identifier:name parameter_default:varchar'),
+  'information_schema.routines': cols('specific_catalog:name specific_schema:name specific_name:name routine_catalog:name routine_schema:name routine_name:name routine_type:varchar module_catalog:name module_schema:name module_name:name udt_catalog:name udt_schema:name udt_name:name data_type:varchar character_maximum_length:int4 character_octet_length:int4 character_set_catalog:name character_set_schema:name character_set_name:name collation_catalog:name collation_schema:name collation_name:name numeric_precision:int4 numeric_precision_radix:int4 numeric_scale:int4 datetime_precision:int4 interval_type:varchar interval_precision:int4 type_udt_catalog:name type_udt_schema:name type_udt_name:name scope_catalog:name scope_schema:name scope_name:name maximum_cardinality:int4 dtd_identifier:name routine_body:varchar routine_definition:varchar external_name:varchar external_language:varchar parameter_style:varchar is_deterministic:varchar sql_data_access:varchar is_null_call:varchar sql_path:varchar schema_level_routine:varchar max_dynamic_result_sets:int4 is_user_defined_cast:varchar is_implicitly_invocable:varchar security_type:varchar to_sql_specific_catalog:name to_sql_specific_schema:name to_sql_specific_name:name as_locator:varchar created:timestamptz last_altered:timestamptz new_savepoint_level:varchar is_udt_dependent:varchar result_cast_from_data_type:varchar result_cast_as_locator:varchar result_cast_char_max_length:int4 result_cast_char_octet_length:int4 result_cast_char_set_catalog:name result_cast_char_set_schema:name result_cast_char_set_name:name result_cast_collation_catalog:name result_cast_collation_schema:name result_cast_collation_name:name result_cast_numeric_precision:int4 result_cast_numeric_precision_radix:int4 result_cast_numeric_scale:int4 result_cast_datetime_precision:int4 result_cast_interval_type:varchar result_cast_interval_precision:int4 result_cast_type_udt_catalog:name result_cast_type_udt_schema:name result_cast_type_udt_name:name result_cast_scope_catalog:name result_cast_scope_schema:name result_cast_scope_name:name result_cast_maximum_cardinality:int4 result_cast_dtd_identifier:name'),
+  'information_schema.schemata': cols('catalog_name:name schema_name:name schema_owner:name default_character_set_catalog:name default_character_set_schema:name default_character_set_name:name sql_path:varchar'),
+  'information_schema.table_constraints': cols('constraint_catalog:name constraint_schema:name constraint_name:name table_catalog:name table_schema:name table_name:name constraint_type:varchar is_deferrable:varchar initially_deferred:varchar enforced:varchar nulls_distinct:varchar'),
+  'information_schema.tables': cols('table_catalog:name table_schema:name table_name:name table_type:varchar self_referencing_column_name:name reference_generation:varchar user_defined_type_catalog:name user_defined_type_schema:name user_defined_type_name:name is_insertable_into:varchar is_typed:varchar commit_action:varchar'),
+  'information_schema.views': cols('table_catalog:name table_schema:name table_name:name view_definition:varchar check_option:varchar is_updatable:varchar is_insertable_into:varchar is_trigger_updatable:varchar is_trigger_deletable:varchar is_trigger_insertable_into:varchar'),
+  'pg_catalog.pg_am': cols('oid:oid amname:name amhandler:regproc amtype:char'),
+  'pg_catalog.pg_attrdef': cols('oid:oid adrelid:oid adnum:int2 adbin:nodeTree'),
+  'pg_catalog.pg_attribute': cols('attrelid:oid attname:name atttypid:oid attstattarget:int4 attlen:int2 attnum:int2 attndims:int4 attcacheoff:int4 atttypmod:int4 attbyval:bool attalign:char attstorage:char attcompression:char attnotnull:bool atthasdef:bool atthasmissing:bool attidentity:char attgenerated:char attisdropped:bool attislocal:bool attinhcount:int4 attcollation:oid attacl:aclArray attoptions:textArray attfdwoptions:textArray attmissingval:anyarray'),
+  'pg_catalog.pg_auth_members': cols('roleid:oid member:oid grantor:oid admin_option:bool'),
+  'pg_catalog.pg_cast': cols('oid:oid castsource:oid casttarget:oid castfunc:oid castcontext:char castmethod:char'),
+  'pg_catalog.pg_class': cols('oid:oid relname:name relnamespace:oid reltype:oid reloftype:oid relowner:oid relam:oid relfilenode:oid reltablespace:oid relpages:int4 reltuples:float4 relallvisible:int4 reltoastrelid:oid relhasindex:bool relisshared:bool relpersistence:char relkind:char relnatts:int2 relchecks:int2 relhasrules:bool relhastriggers:bool relhassubclass:bool relrowsecurity:bool relforcerowsecurity:bool relispopulated:bool relreplident:char relispartition:bool relrewrite:oid relfrozenxid:xid relminmxid:xid relacl:aclArray reloptions:textArray relpartbound:nodeTree'),
+  'pg_catalog.pg_collation': cols('oid:oid collname:name collnamespace:oid collowner:oid collprovider:char collisdeterministic:bool collencoding:int4 collcollate:text collctype:text colliculocale:text collversion:text'),
+  'pg_catalog.pg_constraint': cols('oid:oid conname:name connamespace:oid contype:char condeferrable:bool condeferred:bool convalidated:bool conrelid:oid contypid:oid conindid:oid conparentid:oid confrelid:oid confupdtype:char confdeltype:char confmatchtype:char conislocal:bool coninhcount:int4 connoinherit:bool conkey:int2Array confkey:int2Array conpfeqop:oidArray conppeqop:oidArray conffeqop:oidArray confdelsetcols:int2Array conexclop:oidArray conbin:nodeTree'),
+  'pg_catalog.pg_database': cols('oid:oid datname:name datdba:oid encoding:int4 datlocprovider:char datistemplate:bool datallowconn:bool datconnlimit:int4 datfrozenxid:xid datminmxid:xid dattablespace:oid datcollate:text datctype:text daticulocale:text datcollversion:text datacl:aclArray'),
+  'pg_catalog.pg_depend': cols('classid:oid objid:oid objsubid:int4 refclassid:oid refobjid:oid refobjsubid:int4 deptype:char'),
+  'pg_catalog.pg_description': cols('objoid:oid classoid:oid objsubid:int4 description:text'),
+  'pg_catalog.pg_enum': cols('oid:oid enumtypid:oid enumsortorder:float4 enumlabel:name'),
+  'pg_catalog.pg_event_trigger': cols('oid:oid evtname:name evtevent:name evtowner:oid evtfoid:oid evtenabled:char evttags:textArray'),
+  'pg_catalog.pg_extension': cols('oid:oid extname:name extowner:oid extnamespace:oid extrelocatable:bool extversion:text extconfig:oidArray extcondition:textArray'),
+  'pg_catalog.pg_foreign_table': cols('ftrelid:oid ftserver:oid ftoptions:textArray'),
+  'pg_catalog.pg_index': cols('indexrelid:oid indrelid:oid indnatts:int2 indnkeyatts:int2 indisunique:bool indnullsnotdistinct:bool indisprimary:bool indisexclusion:bool indimmediate:bool indisclustered:bool indisvalid:bool indcheckxmin:bool indisready:bool indislive:bool indisreplident:bool indkey:int2vector indcollation:oidvector indclass:oidvector indoption:int2vector indexprs:nodeTree indpred:nodeTree'),
+  'pg_catalog.pg_inherits': cols('inhrelid:oid inhparent:oid inhseqno:int4 inhdetachpending:bool'),
+  'pg_catalog.pg_language': cols('oid:oid lanname:name lanowner:oid lanispl:bool lanpltrusted:bool lanplcallfoid:oid laninline:oid lanvalidator:oid lanacl:aclArray'),
+  'pg_catalog.pg_matviews': cols('schemaname:name matviewname:name matviewowner:name tablespace:name hasindexes:bool ispopulated:bool definition:text'),
+  'pg_catalog.pg_namespace': cols('oid:oid nspname:name nspowner:oid nspacl:aclArray'),
+  'pg_catalog.pg_opclass': cols('oid:oid opcmethod:oid opcname:name opcnamespace:oid opcowner:oid opcfamily:oid opcintype:oid opcdefault:bool opckeytype:oid'),
+  'pg_catalog.pg_operator': cols('oid:oid oprname:name oprnamespace:oid oprowner:oid oprkind:char oprcanmerge:bool oprcanhash:bool oprleft:oid oprright:oid oprresult:oid oprcom:oid oprnegate:oid oprcode:regproc oprrest:regproc oprjoin:regproc'),
+  'pg_catalog.pg_partitioned_table': cols('partrelid:oid partstrat:char partnatts:int2 partdefid:oid partattrs:int2vector partclass:oidvector partcollation:oidvector partexprs:nodeTree'),
+  'pg_catalog.pg_policy': cols('oid:oid polname:name polrelid:oid polcmd:char polpermissive:bool polroles:oidArray polqual:nodeTree polwithcheck:nodeTree'),
+  'pg_catalog.pg_proc': cols('oid:oid proname:name pronamespace:oid proowner:oid prolang:oid procost:float4 prorows:float4 provariadic:oid prosupport:regproc prokind:char prosecdef:bool proleakproof:bool proisstrict:bool proretset:bool provolatile:char proparallel:char pronargs:int2 pronargdefaults:int2 prorettype:oid proargtypes:oidvector proallargtypes:oidArray proargmodes:charArray proargnames:textArray proargdefaults:nodeTree protrftypes:oidArray prosrc:text probin:text prosqlbody:nodeTree proconfig:textArray proacl:aclArray'),
+  'pg_catalog.pg_publication': cols('oid:oid pubname:name pubowner:oid puballtables:bool pubinsert:bool pubupdate:bool pubdelete:bool pubtruncate:bool pubviaroot:bool'),
+  'pg_catalog.pg_publication_namespace': cols('oid:oid pnpubid:oid pnnspid:oid'),
+  'pg_catalog.pg_publication_rel': cols('oid:oid prpubid:oid prrelid:oid prqual:nodeTree prattrs:int2vector'),
+  'pg_catalog.pg_range': cols('rngtypid:oid rngsubtype:oid rngmultitypid:oid rngcollation:oid rngsubopc:oid rngcanonical:regproc rngsubdiff:regproc'),
+  'pg_catalog.pg_rewrite': cols('oid:oid rulename:name ev_class:oid ev_type:char ev_enabled:char is_instead:bool ev_qual:nodeTree ev_action:nodeTree'),
+  'pg_catalog.pg_roles': cols('rolname:name rolsuper:bool rolinherit:bool rolcreaterole:bool rolcreatedb:bool rolcanlogin:bool rolreplication:bool rolconnlimit:int4 rolpassword:text rolvaliduntil:timestamptz rolbypassrls:bool rolconfig:textArray oid:oid'),
+  'pg_catalog.pg_sequence': cols('seqrelid:oid seqtypid:oid seqstart:int8 seqincrement:int8 seqmax:int8 seqmin:int8 seqcache:int8 seqcycle:bool'),
+  'pg_catalog.pg_settings': cols('name:text setting:text unit:text category:text short_desc:text extra_desc:text context:text vartype:text source:text min_val:text max_val:text enumvals:textArray boot_val:text reset_val:text sourcefile:text sourceline:int4 pending_restart:bool'),
+  'pg_catalog.pg_shdescription': cols('objoid:oid classoid:oid description:text'),
+  'pg_catalog.pg_stat_activity': cols('datid:oid datname:name pid:int4 leader_pid:int4 usesysid:oid usename:name application_name:text client_addr:inet client_hostname:text client_port:int4 backend_start:timestamptz xact_start:timestamptz query_start:timestamptz state_change:timestamptz wait_event_type:text wait_event:text state:text backend_xid:xid backend_xmin:xid query_id:int8 query:text backend_type:text'),
+  'pg_catalog.pg_statistic_ext': cols('oid:oid stxrelid:oid stxname:name stxnamespace:oid stxowner:oid stxstattarget:int4 stxkeys:int2vector stxkind:charArray stxexprs:nodeTree'),
+  'pg_catalog.pg_tables': cols('schemaname:name tablename:name tableowner:name tablespace:name hasindexes:bool hasrules:bool hastriggers:bool rowsecurity:bool'),
+  'pg_catalog.pg_tablespace': cols('oid:oid spcname:name spcowner:oid spcacl:aclArray spcoptions:textArray'),
+  'pg_catalog.pg_trigger': cols('oid:oid tgrelid:oid tgparentid:oid tgname:name tgfoid:oid tgtype:int2 tgenabled:char tgisinternal:bool tgconstrrelid:oid tgconstrindid:oid tgconstraint:oid tgdeferrable:bool tginitdeferred:bool tgnargs:int2 tgattr:int2vector tgargs:bytea tgqual:nodeTree tgoldtable:name tgnewtable:name'),
+  'pg_catalog.pg_type': cols('oid:oid typname:name typnamespace:oid typowner:oid typlen:int2 typbyval:bool typtype:char typcategory:char typispreferred:bool typisdefined:bool typdelim:char typrelid:oid typsubscript:regproc typelem:oid typarray:oid typinput:regproc typoutput:regproc typreceive:regproc typsend:regproc typmodin:regproc typmodout:regproc typanalyze:regproc typalign:char typstorage:char typnotnull:bool typbasetype:oid typtypmod:int4 typndims:int4 typcollation:oid typdefaultbin:nodeTree typdefault:text typacl:aclArray'),
+  'pg_catalog.pg_user': cols('usename:name usesysid:oid usecreatedb:bool usesuper:bool userepl:bool usebypassrls:bool passwd:text valuntil:timestamptz useconfig:textArray'),
+  'pg_catalog.pg_views': cols('schemaname:name viewname:name viewowner:name definition:text'),
+}
+
+export const NS = { pg_catalog: 11, public: 2200, information_schema: 11999, sluice: 11998 } as const
+const NAMESPACES: readonly [string, number][] = Object.entries(NS)
+export const nspName = (oid: number): string | null => NAMESPACES.find(([, o]) => o === oid)?.[0] ?? null
+
+const BOOTSTRAP_SUPERUSER = 10
+const DATABASE_OID = 16383
+const HEAP_AM = 2
+const DEFAULT_COLLATION = 100
+
+/** The catalog table a FROM item names, if any: `pg_class`, `pg_catalog.pg_class`, `information_schema.tables`. */
+export function catalogTable(parts: readonly string[]): string | undefined {
+  const name = parts[parts.length - 1]!
+  const schema = parts.length > 1 ? parts[parts.length - 2] : undefined
+  if (schema === 'information_schema') return CATALOG_TABLES[`information_schema.${name}`] ? `information_schema.${name}` : undefined
+  if (schema !== undefined && schema !== 'pg_catalog') return undefined
+  return CATALOG_TABLES[`pg_catalog.${name}`] ? `pg_catalog.${name}` : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Relations and their OIDs
+
+/** One relation as the catalog shows it. */
+export interface PgRelation {
+  readonly oid: number
+  readonly name: string
+  readonly namespace: number
+  /** `r` stream, `m` materialized view, `v` system or catalog table. */
+  readonly relkind: 'r' | 'm' | 'v'
+  readonly columns: readonly Column[]
+  readonly entry?: CatalogEntry
+}
+
+const CATALOG_NAMES = Object.keys(CATALOG_TABLES)
+const SYSTEM_NAMES = Object.keys(SYSTEM_TABLES)
+
+/** A stream's or view's OID: from its persisted catalog id, so it survives restarts. */
+export const entryOid = (e: CatalogEntry): number => 16384 + e.id * 3
+
+export function relations(catalog: Catalog): PgRelation[] {
+  const out: PgRelation[] = []
+  for (const s of catalog.streams()) out.push({ oid: entryOid(s), name: s.name, namespace: NS.public, relkind: 'r', columns: s.columns, entry: s })
+  for (const v of catalog.views()) out.push({ oid: entryOid(v), name: v.name, namespace: NS.public, relkind: 'm', columns: v.columns, entry: v })
+  SYSTEM_NAMES.forEach((n, i) => out.push({ oid: 15000 + i * 3, name: n, namespace: NS.sluice, relkind: 'v', columns: SYSTEM_TABLES[n]! }))
+  CATALOG_NAMES.forEach((k, i) => {
+    const [schema, name] = k.split('.') as [keyof typeof NS, string]
+    out.push({ oid: 12000 + i * 3, name, namespace: NS[schema], relkind: 'v', columns: CATALOG_TABLES[k]! })
+  })
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+interface PgTypeInfo {
+  readonly oid: number
+  readonly name: string
+  readonly len: number
+  readonly category: string
+  readonly elem: number
+  readonly array: number
+  readonly collation: number
+}
+
+const CATEGORY: Partial<Record<TypeName, string>> = { bool: 'B', int2: 'N', int4: 'N', int8: 'N', float4: 'N', float8: 'N', numeric: 'N', text: 'S', timestamptz: 'D', timestamp: 'D', date: 'D', interval: 'T', json: 'U', jsonb: 'U', bytea: 'U', unknown: 'X' }
+const PG_TYPE_NAMES: Record<TypeName, string> = { bool: 'bool', int2: 'int2', int4: 'int4', int8: 'int8', float4: 'float4', float8: 'float8', numeric: 'numeric', text: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date', interval: 'interval', json: 'json', jsonb: 'jsonb', bytea: 'bytea', unknown: 'unknown' }
+
+/** Built-in types: Sluice's own plus the catalog types clients look up (`name`, `oid`, `varchar`, ...). */
+export const BUILTIN_TYPES: readonly PgTypeInfo[] = (() => {
+  const out: PgTypeInfo[] = []
+  for (const [n, info] of Object.entries(TypeOid) as [TypeName, (typeof TypeOid)[TypeName]][]) {
+    const collation = n === 'text' ? DEFAULT_COLLATION : 0
+    out.push({ oid: info.oid, name: PG_TYPE_NAMES[n], len: info.size, category: CATEGORY[n] ?? 'U', elem: 0, array: info.arrayOid, collation })
+    if (info.arrayOid !== 0) out.push({ oid: info.arrayOid, name: `_${PG_TYPE_NAMES[n]}`, len: -1, category: 'A', elem: info.oid, array: 0, collation })
+  }
+  const extra: [number, string, number, string, number, number][] = [
+    [19, 'name', 64, 'S', 1003, 950],
+    [18, 'char', 1, 'Z', 1002, 0],
+    [26, 'oid', 4, 'N', 1028, 0],
+    [1043, 'varchar', -1, 'S', 1015, DEFAULT_COLLATION],
+    [1042, 'bpchar', -1, 'S', 1014, DEFAULT_COLLATION],
+    [24, 'regproc', 4, 'N', 1008, 0],
+    [2205, 'regclass', 4, 'N', 2210, 0],
+    [2206, 'regtype', 4, 'N', 2211, 0],
+    [22, 'int2vector', -1, 'A', 1006, 0],
+    [30, 'oidvector', -1, 'A', 1013, 0],
+    [28, 'xid', 4, 'U', 1011, 0],
+    [194, 'pg_node_tree', -1, 'Z', 0, DEFAULT_COLLATION],
+    [1083, 'time', 8, 'D', 1183, 0],
+    [2950, 'uuid', 16, 'U', 2951, 0],
+  ]
+  for (const [oid, name, len, category, array, collation] of extra) {
+    out.push({ oid, name, len, category, elem: 0, array, collation })
+    out.push({ oid: array, name: `_${name}`, len: -1, category: 'A', elem: oid, array: 0, collation })
+  }
+  return out.filter((t) => t.oid !== 0)
+})()
+
+const TYPE_BY_OID = new Map(BUILTIN_TYPES.map((t) => [t.oid, t]))
+const DISPLAY_BY_OID = new Map<number, string>([
+  [19, 'name'],
+  [18, '"char"'],
+  [26, 'oid'],
+  [1043, 'character varying'],
+  [1042, 'character'],
+  [24, 'regproc'],
+  [2205, 'regclass'],
+  [2206, 'regtype'],
+  [22, 'int2vector'],
+  [30, 'oidvector'],
+  [28, 'xid'],
+  [194, 'pg_node_tree'],
+  [1083, 'time without time zone'],
+  [2950, 'uuid'],
+])
+for (const [n, info] of Object.entries(TypeOid) as [TypeName, (typeof TypeOid)[TypeName]][]) {
+  DISPLAY_BY_OID.set(info.oid, typeDisplayName(Types[n]))
+}
+
+/** `format_type(oid, typmod)`: the SQL spelling of a type, as psql's `\d` prints it. */
+export function formatType(oid: number | null, typmod: number | null = null): string | null {
+  if (oid === null) return null
+  const t = TYPE_BY_OID.get(oid)
+  if (t !== undefined && t.elem !== 0) {
+    const inner = formatType(t.elem, typmod)
+    return inner === null ? null : `${inner}[]`
+  }
+  const base = DISPLAY_BY_OID.get(oid)
+  if (base === undefined) return '???'
+  if (typmod !== null && typmod >= 4 && (oid === 1043 || oid === 1042)) return `${base}(${typmod - 4})`
+  return base
+}
+
+/** The pg_type OID of a type name as `'int4'::regtype` writes it. */
+export function typeOidByName(name: string): number | null {
+  const n = name.replace(/^pg_catalog\./, '').replace(/^"|"$/g, '')
+  for (const t of BUILTIN_TYPES) if (t.name === n) return t.oid
+  for (const [oid, d] of DISPLAY_BY_OID) if (d === n) return oid
+  return null
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rows
+
+/** What a row depends on besides the catalog. */
+export interface CatalogEnv {
+  readonly user: string
+  readonly database: string
+}
+
+type Partial_ = Record<string, Value | undefined>
+
+function rowsOf(table: string, objs: readonly Partial_[]): Row[] {
+  const columns = CATALOG_TABLES[table]!
+  return objs.map((o) => columns.map((c) => o[c.name] ?? null))
+}
+
+const storage = (t: SqlType): string => (t.element || TypeOid[t.name].size < 0 ? 'x' : 'p')
+
+/** The rows of one catalog table, generated from the catalog now. */
+export function catalogRows(table: string, catalog: Catalog, env: CatalogEnv): Row[] {
+  return rowsOf(table, objects(table, catalog, env))
+}
+
+function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
+  const rels = (): PgRelation[] => relations(catalog)
+  const nsp = (oid: number): string => nspName(oid) ?? 'public'
+  switch (table) {
+    case 'pg_catalog.pg_namespace':
+      return NAMESPACES.map(([nspname, oid]) => ({ oid, nspname, nspowner: BOOTSTRAP_SUPERUSER }))
+    case 'pg_catalog.pg_database':
+      return [{ oid: DATABASE_OID, datname: env.database, datdba: BOOTSTRAP_SUPERUSER, encoding: 6, datlocprovider: 'c', datistemplate: false, datallowconn: true, datconnlimit: -1, datcollate: 'C', datctype: 'C', dattablespace: 1663 }]
+    case 'pg_catalog.pg_roles':
+      return [{ oid: BOOTSTRAP_SUPERUSER, rolname: env.user, rolsuper: true, rolinherit: true, rolcreaterole: true, rolcreatedb: true, rolcanlogin: true, rolreplication: false, rolconnlimit: -1, rolpassword: '********', rolbypassrls: true }]
+    case 'pg_catalog.pg_user':
+      return [{ usename: env.user, usesysid: BOOTSTRAP_SUPERUSER, usecreatedb: true, usesuper: true, userepl: false, usebypassrls: true, passwd: '********' }]
+    case 'pg_catalog.pg_am':
+      return [
+        { oid: HEAP_AM, amname: 'heap', amhandler: 'heap_tableam_handler', amtype: 't' },
+        { oid: 403, amname: 'btree', amhandler: 'bthandler', amtype: 'i' },
+      ]
+    case 'pg_catalog.pg_collation':
+      return [
+        { oid: DEFAULT_COLLATION, collname: 'default', collnamespace: NS.pg_catalog, collowner: BOOTSTRAP_SUPERUSER, collprovider: 'd', collisdeterministic: true, collencoding: -1 },
+        { oid: 950, collname: 'C', collnamespace: NS.pg_catalog, collowner: BOOTSTRAP_SUPERUSER, collprovider: 'c', collisdeterministic: true, collencoding: -1, collcollate: 'C', collctype: 'C' },
+      ]
+    case 'pg_catalog.pg_tablespace':
+      return [
+        { oid: 1663, spcname: 'pg_default', spcowner: BOOTSTRAP_SUPERUSER },
+        { oid: 1664, spcname: 'pg_global', spcowner: BOOTSTRAP_SUPERUSER },
+      ]
+    case 'pg_catalog.pg_type': {
+      const out: Partial_[] = BUILTIN_TYPES.map((t) => ({
+        oid: t.oid, typname: t.name, typnamespace: NS.pg_catalog, typowner: BOOTSTRAP_SUPERUSER, typlen: t.len, typbyval: t.len > 0 && t.len <= 8,
+        typtype: 'b', typcategory: t.category, typispreferred: false, typisdefined: true, typdelim: ',', typrelid: 0, typsubscript: '-', typelem: t.elem, typarray: t.array,
+        typinput: `${t.name}in`, typoutput: `${t.name}out`, typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: t.len === 8 ? 'd' : 'i', typstorage: t.len < 0 ? 'x' : 'p',
+        typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: t.collation,
+      }))
+      for (const r of rels()) {
+        out.push({ oid: r.oid + 1, typname: r.name, typnamespace: r.namespace, typowner: BOOTSTRAP_SUPERUSER, typlen: -1, typbyval: false, typtype: 'c', typcategory: 'C', typispreferred: false, typisdefined: true, typdelim: ',', typrelid: r.oid, typsubscript: '-', typelem: 0, typarray: r.oid + 2, typinput: 'record_in', typoutput: 'record_out', typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: 'd', typstorage: 'x', typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: 0 })
+      }
+      return out
+    }
+    case 'pg_catalog.pg_class':
+      return rels().map((r) => ({
+        oid: r.oid, relname: r.name, relnamespace: r.namespace, reltype: r.oid + 1, reloftype: 0, relowner: BOOTSTRAP_SUPERUSER, relam: r.relkind === 'v' ? 0 : HEAP_AM, relfilenode: r.relkind === 'v' ? 0 : r.oid,
+        reltablespace: 0, relpages: 0, reltuples: -1, relallvisible: 0, reltoastrelid: 0, relhasindex: false, relisshared: false, relpersistence: 'p', relkind: r.relkind,
+        relnatts: r.columns.length, relchecks: 0, relhasrules: r.relkind === 'v', relhastriggers: false, relhassubclass: false, relrowsecurity: false, relforcerowsecurity: false,
+        relispopulated: true, relreplident: r.relkind === 'v' ? 'n' : 'd', relispartition: false, relrewrite: 0, relfrozenxid: 0, relminmxid: 0,
+      }))
+    case 'pg_catalog.pg_attribute':
+      return rels().flatMap((r) =>
+        r.columns.map((c, i) => ({
+          attrelid: r.oid, attname: c.name, atttypid: typeOid(c.type), attstattarget: -1, attlen: c.type.pgSize ?? (c.type.element ? -1 : TypeOid[c.type.name].size), attnum: i + 1,
+          attndims: c.type.element ? 1 : 0, attcacheoff: -1, atttypmod: -1, attbyval: !c.type.element && TypeOid[c.type.name].size > 0, attalign: 'i', attstorage: storage(c.type), attcompression: '',
+          attnotnull: !c.nullable, atthasdef: false, atthasmissing: false, attidentity: '', attgenerated: '', attisdropped: false, attislocal: true, attinhcount: 0,
+          attcollation: !c.type.element && c.type.name === 'text' && c.type.pgOid === undefined ? DEFAULT_COLLATION : c.type.pgOid === 19 ? 950 : 0,
+        })),
+      )
+    case 'pg_catalog.pg_matviews':
+      return catalog.views().map((v) => ({ schemaname: 'public', matviewname: v.name, matviewowner: env.user, hasindexes: false, ispopulated: true, definition: v.sql }))
+    case 'pg_catalog.pg_tables':
+      return catalog.streams().map((s) => ({ schemaname: 'public', tablename: s.name, tableowner: env.user, hasindexes: false, hasrules: false, hastriggers: false, rowsecurity: false }))
+    case 'pg_catalog.pg_views':
+      return rels()
+        .filter((r) => r.relkind === 'v')
+        .map((r) => ({ schemaname: nsp(r.namespace), viewname: r.name, viewowner: env.user, definition: null }))
+    case 'pg_catalog.pg_settings':
+      return SETTINGS.map(([name, setting]) => ({ name, setting, context: 'user', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))
+    case 'information_schema.schemata':
+      return NAMESPACES.map(([name]) => ({ catalog_name: env.database, schema_name: name, schema_owner: env.user }))
+    case 'information_schema.tables':
+      return rels().map((r) => ({
+        table_catalog: env.database, table_schema: nsp(r.namespace), table_name: r.name, table_type: r.relkind === 'r' ? 'BASE TABLE' : 'VIEW',
+        is_insertable_into: r.relkind === 'r' ? 'YES' : 'NO', is_typed: 'NO',
+      }))
+    case 'information_schema.views':
+      return rels()
+        .filter((r) => r.relkind !== 'r')
+        .map((r) => ({ table_catalog: env.database, table_schema: nsp(r.namespace), table_name: r.name, view_definition: r.entry?.sql ?? null, check_option: 'NONE', is_updatable: 'NO', is_insertable_into: 'NO', is_trigger_updatable: 'NO', is_trigger_deletable: 'NO', is_trigger_insertable_into: 'NO' }))
+    case 'information_schema.columns':
+      return rels().flatMap((r) =>
+        r.columns.map((c, i) => ({
+          table_catalog: env.database, table_schema: nsp(r.namespace), table_name: r.name, column_name: c.name, ordinal_position: i + 1, is_nullable: c.nullable ? 'YES' : 'NO',
+          data_type: c.type.element ? 'ARRAY' : (formatType(typeOid(c.type)) ?? 'USER-DEFINED'), udt_catalog: env.database, udt_schema: 'pg_catalog', udt_name: TYPE_BY_OID.get(typeOid(c.type))?.name ?? null,
+          dtd_identifier: String(i + 1), is_self_referencing: 'NO', is_identity: 'NO', is_generated: 'NEVER', is_updatable: r.relkind === 'r' ? 'YES' : 'NO',
+          ...numericFacts(c.type),
+        })),
+      )
+    default:
+      // pg_index, pg_constraint, pg_description, pg_attrdef, pg_inherits, pg_policy, pg_rewrite, pg_proc, ...:
+      // Sluice has no indexes, constraints, comments, defaults, inheritance or rules; the tables exist empty.
+      return []
+  }
+}
+
+function numericFacts(t: SqlType): Partial_ {
+  if (t.element) return {}
+  switch (t.name) {
+    case 'int2':
+      return { numeric_precision: 16, numeric_precision_radix: 2, numeric_scale: 0 }
+    case 'int4':
+      return { numeric_precision: 32, numeric_precision_radix: 2, numeric_scale: 0 }
+    case 'int8':
+      return { numeric_precision: 64, numeric_precision_radix: 2, numeric_scale: 0 }
+    case 'float4':
+      return { numeric_precision: 24, numeric_precision_radix: 2 }
+    case 'float8':
+      return { numeric_precision: 53, numeric_precision_radix: 2 }
+    case 'numeric':
+      return { numeric_precision_radix: 10 }
+    case 'timestamptz':
+    case 'timestamp':
+      return { datetime_precision: 6 }
+    case 'date':
+      return { datetime_precision: 0 }
+    default:
+      return {}
+  }
+}
+
+const SETTINGS: readonly [string, string][] = [
+  ['server_version', '15.0'],
+  ['server_version_num', '150000'],
+  ['server_encoding', 'UTF8'],
+  ['client_encoding', 'UTF8'],
+  ['standard_conforming_strings', 'on'],
+  ['max_identifier_length', '63'],
+  ['max_index_keys', '32'],
+  ['search_path', '"$user", public'],
+  ['TimeZone', 'UTC'],
+  ['DateStyle', 'ISO, MDY'],
+  ['integer_datetimes', 'on'],
+]
+
+/** What `pg_get_viewdef`, `::regclass` and `::regnamespace` need at run time, from the current catalog. */
+export interface CatalogLookup {
+  relname(oid: number): string | null
+  relOid(name: string): number | null
+  viewdef(oid: number): string | null
+  nspname(oid: number): string | null
+}
+
+export function catalogLookup(catalog: Catalog): CatalogLookup {
+  let cache: PgRelation[] | null = null
+  const all = (): PgRelation[] => (cache ??= relations(catalog))
+  return {
+    relname: (oid) => all().find((r) => r.oid === oid)?.name ?? String(oid),
+    relOid: (name) => {
+      const parts = name.split('.').map((p) => p.replace(/^"|"$/g, ''))
+      const n = parts[parts.length - 1]!
+      const schema = parts.length > 1 ? parts[0] : undefined
+      return all().find((r) => r.name === n && (schema === undefined || nspName(r.namespace) === schema))?.oid ?? null
+    },
+    viewdef: (oid) => {
+      const e = all().find((r) => r.oid === oid)?.entry
+      return e?.kind === 'view' ? viewBody(e.sql) : null
+    },
+    nspname: (oid) => nspName(oid) ?? String(oid),
+  }
+}
+
+/** The query of `CREATE MATERIALIZED VIEW name [WITH (...)] AS query`, as pg_get_viewdef shows it. */
+function viewBody(sql: string): string {
+  const m = /\bAS\s+([\s\S]*)$/i.exec(sql)
+  const body = (m ? m[1]! : sql).trim().replace(/;\s*$/, '')
+  return ` ${body};`
+}
