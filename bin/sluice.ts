@@ -3,15 +3,46 @@
  * The Sluice command line.
  *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
+ *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+ *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { startServer } from '../server/server.ts'
+import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
+import { isAuthMethod } from '../server/users.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]]`
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]]
+                    [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+       sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
+
+/** The `--auth` value; `scram` is accepted for scram-sha-256. */
+function authMethod(text: string | undefined): AuthMethod | undefined {
+  if (text === undefined) return undefined
+  const method = text === 'scram' ? 'scram-sha-256' : text
+  if (!isAuthMethod(method)) {
+    console.error(`sluice: --auth must be scram-sha-256 (or scram), md5, password or trust, not "${text}"`)
+    process.exit(2)
+  }
+  return method
+}
+
+/** `sluice password`: the secret for a users file, so that the file need not hold the password itself. */
+async function password(rest: string[]): Promise<void> {
+  const { values } = parseArgs({ args: rest, options: { md5: { type: 'string' }, iterations: { type: 'string', default: '4096' } } })
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  if (text === '') {
+    console.error('sluice password: no password on stdin')
+    process.exit(2)
+  }
+  console.log(values.md5 !== undefined ? md5Secret(text, values.md5) : formatScramSecret(scramSecret(text, undefined, Number(values.iterations))))
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
+  if (command === 'password') return password(rest)
   if (command !== 'serve') {
     console.error(USAGE)
     process.exit(command === undefined || command === '--help' || command === '-h' ? 0 : 2)
@@ -26,6 +57,10 @@ async function main(argv: string[]): Promise<void> {
       'no-http': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
+      users: { type: 'string' },
+      auth: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
     },
   })
   const server = await startServer({
@@ -35,10 +70,15 @@ async function main(argv: string[]): Promise<void> {
     httpPort: values['no-http'] ? undefined : Number(values['http-port']),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    usersFile: values.users === undefined ? undefined : resolve(values.users),
+    auth: authMethod(values.auth),
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)
   console.log(`sluice: data directory ${resolve(values.data!)}`)
+  console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)
   let closing = false
   const shutdown = (signal: string) => {

@@ -39,6 +39,7 @@ import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
+import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
@@ -115,6 +116,8 @@ export class Engine {
   readonly catalog = new Catalog()
   /** LISTEN / NOTIFY channels of all sessions and triggers. */
   readonly notifications = new NotificationHub()
+  /** Live results: SUBSCRIBE looks for changes after every loop pass. */
+  readonly changes = new ChangeFeed()
   /** Triggers by name; each runs as a continuous query (in `queries`) whose operator fires. */
   private readonly triggers = new Map<string, { def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
   private readonly streams = new Map<string, StreamRuntime>()
@@ -994,7 +997,7 @@ export class Engine {
     return [...this.queries.values()]
   }
 
-  streamRuntime(name: string): { readonly def: StreamDef; readonly log: StreamSource; readonly closed: boolean } | undefined {
+  streamRuntime(name: string): { readonly def: StreamDef; readonly log: StreamSource; readonly decode: StreamDecoder; readonly closed: boolean } | undefined {
     return this.streams.get(name)
   }
 
@@ -1020,6 +1023,7 @@ export class Engine {
 
   private notifyProgress(): void {
     for (const w of this.progressWaiters.splice(0)) w()
+    this.changes.stepped()
   }
 
   async *viewRows(name: string): AsyncGenerator<Row> {

@@ -597,6 +597,56 @@ export interface Notify {
   readonly span: Span
 }
 
+/**
+ * `SUBSCRIBE [TO] relation [WITH (snapshot = true, progress = false)]`: the changes of a materialized view
+ * (or the events of a stream) as they happen, as rows `(sluice_timestamp, [sluice_progressed,] sluice_diff, columns...)`.
+ */
+export interface Subscribe {
+  readonly kind: 'subscribe'
+  readonly relation: QualifiedName
+  readonly options: readonly OptionDef[]
+  readonly span: Span
+}
+
+/** `COPY (query | SUBSCRIBE ...) TO STDOUT [[WITH] (FORMAT text)]`: rows as COPY text, streamed. */
+export interface CopyTo {
+  readonly kind: 'copy_to'
+  readonly source: QueryStatement | Subscribe
+  readonly options: readonly OptionDef[]
+  readonly span: Span
+}
+
+/** `DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH HOLD | WITHOUT HOLD] FOR query | SUBSCRIBE ...`. */
+export interface DeclareCursor {
+  readonly kind: 'declare_cursor'
+  readonly name: string
+  readonly binary: boolean
+  readonly hold: boolean
+  readonly source: QueryStatement | Subscribe
+  readonly span: Span
+}
+
+/**
+ * `FETCH [FORWARD] [n | ALL | NEXT] [FROM | IN] name [WITH (timeout = '1s')]`, or MOVE with the same
+ * directions (`move` set: rows are skipped, not returned). `count` null means ALL.
+ */
+export interface FetchCursor {
+  readonly kind: 'fetch'
+  readonly name: string
+  readonly count: number | null
+  readonly move: boolean
+  /** `WITH (timeout = ...)` in milliseconds; null to wait as long as it takes for a live cursor. */
+  readonly timeoutMs: number | null
+  readonly span: Span
+}
+
+/** `CLOSE name | CLOSE ALL` (name null). */
+export interface CloseCursor {
+  readonly kind: 'close_cursor'
+  readonly name: string | null
+  readonly span: Span
+}
+
 export type Statement =
   | CreateStream
   | CreateSink
@@ -615,5 +665,10 @@ export type Statement =
   | Notify
   | CreateTrigger
   | AlterTrigger
+  | Subscribe
+  | CopyTo
+  | DeclareCursor
+  | FetchCursor
+  | CloseCursor
 
 export type StatementKind = Statement['kind']

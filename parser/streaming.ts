@@ -13,6 +13,7 @@
  *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] | INSERT INTO stream VALUES (...) [WITH (...)]
  *   ALTER TRIGGER name {ENABLE | DISABLE | SET (option = value, ...)}
  *   DROP TRIGGER [IF EXISTS] name [, ...]
+ *   SUBSCRIBE, COPY (...) TO STDOUT, DECLARE, FETCH, MOVE, CLOSE: see live.ts
  *
  * The statement frame is parsed here by recursive descent; the standard SQL inside it (column types,
  * the watermark expression, interval options and the view's query) goes to libpg-query, so that types and
@@ -24,6 +25,7 @@ import type * as ast from './ast.ts'
 import { isPunct, isWord, type Token } from './lexer.ts'
 import { parseWithPostgres } from './pg.ts'
 import { TokenCursor } from './token-cursor.ts'
+import { liveStatementKind, parseLiveStatement } from './live.ts'
 import { translateExpr } from './translate/expr.ts'
 import { translateQuery } from './translate/select.ts'
 import { translateStatement } from './translate/statement.ts'
@@ -32,7 +34,7 @@ import { translatePlainType } from './translate/types.ts'
 /** What a statement starting with these tokens is, when it is one of ours; undefined hands it to libpg-query. */
 export function streamingStatementKind(
   tokens: readonly Token[],
-): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'alter_trigger' | 'drop_trigger' | 'show' | 'explain' | undefined {
+): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'alter_trigger' | 'drop_trigger' | 'show' | 'explain' | 'live' | undefined {
   const w = (k: number, word: string): boolean => isWord(tokens[k], word)
   if (w(0, 'create') && w(1, 'stream')) return 'create_stream'
   if (w(0, 'create') && w(1, 'materialized') && w(2, 'view')) return 'create_view'
@@ -45,6 +47,7 @@ export function streamingStatementKind(
   if (w(0, 'alter') && w(1, 'stream')) return 'alter_stream'
   if (w(0, 'show') && (w(1, 'streams') || w(1, 'queries') || (w(1, 'materialized') && w(2, 'views')) || w(1, 'views'))) return 'show'
   if (w(0, 'explain')) return 'explain'
+  if (liveStatementKind(tokens) !== undefined) return 'live'
   return undefined
 }
 
@@ -76,6 +79,8 @@ export function parseStreamingStatement(sql: string, tokens: readonly Token[], p
       return show(c, span)
     case 'explain':
       return explain(c, span, parseAny)
+    case 'live':
+      return parseLiveStatement(c, span, parseAny)
     case undefined:
       throw syntaxError('not a streaming statement', span)
   }
@@ -176,7 +181,7 @@ function createView(c: TokenCursor, span: Span): ast.CreateView {
 // ---------------------------------------------------------------------------------------------------------
 // WITH (name = value, ...)
 
-function withOptions(c: TokenCursor): ast.OptionDef[] {
+export function withOptions(c: TokenCursor): ast.OptionDef[] {
   c.expectWords('with')
   c.expectPunct('(')
   const options: ast.OptionDef[] = []

@@ -5,6 +5,7 @@
  */
 import type { SluiceError } from '../common/errors.ts'
 import type { Row, SqlType } from '../common/types.ts'
+import type { Role } from './users.ts'
 
 /** One column of a result, enough for RowDescription. */
 export interface ResultColumn {
@@ -40,6 +41,8 @@ export interface RowCursor {
   /** Up to `max` more rows (max <= 0 means all that remain); done when no rows are left after these. */
   next(max: number): Promise<{ readonly rows: readonly Row[]; readonly done: boolean }>
   close(): void
+  /** Rows arrive over time (SUBSCRIBE): `next` may wait, so the connection writes out what it has first. */
+  readonly live?: boolean
 }
 
 /** What executing a statement produced. */
@@ -52,6 +55,8 @@ export type Outcome =
       readonly columns: readonly ResultColumn[]
       readonly cursor: RowCursor
       readonly tag: (rowCount: number) => string
+      /** Result formats the statement itself asks for (FETCH from a BINARY cursor); the simple protocol uses them. */
+      readonly formats?: readonly (0 | 1)[]
     }
   /** COPY ... FROM STDIN: the connection enters copy-in mode and feeds the data to `sink`. */
   | {
@@ -129,6 +134,10 @@ export interface StartupInfo {
   readonly options: ReadonlyMap<string, string>
   readonly processId: number
   readonly remoteAddress: string
+  /** What the authenticated user may do (server/users.ts); absent means admin. */
+  readonly role?: Role
+  /** The connection is encrypted with TLS. */
+  readonly ssl?: boolean
 }
 
 export interface BackendFactory {

@@ -1,5 +1,6 @@
 /**
- * One client connection speaking the PostgreSQL v3 protocol: startup (trust authentication), the simple
+ * One client connection speaking the PostgreSQL v3 protocol: startup (TLS negotiation, then trust,
+ * cleartext, MD5 or SCRAM-SHA-256 authentication against the configured users), the simple
  * and extended query protocols, COPY in and out, and async notices, all translated into calls on a
  * Backend. Messages are handled strictly one at a time in arrival order; output is queued and written in
  * batches (at ReadyForQuery, Flush, whenever the connection waits for input, and every 64 KiB while
@@ -7,12 +8,15 @@
  */
 import { randomInt } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { type SecureContext, TLSSocket } from 'node:tls'
 import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
 import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
 import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo } from './backend.ts'
 import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
+import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
+import type { Role, UserDirectory } from './users.ts'
 
 /** Rows asked of a cursor at a time while streaming. */
 const ROW_BATCH = 256
@@ -21,6 +25,20 @@ const FLUSH_THRESHOLD = 64 * 1024
 /** Buffered input beyond which the socket is paused until the connection catches up. */
 const INPUT_HIGH_WATER = 8 * 1024 * 1024
 const INPUT_LOW_WATER = 1024 * 1024
+/** A client that has not finished startup and authentication by then is dropped (PostgreSQL's authentication_timeout). */
+const STARTUP_TIMEOUT_MS = 60_000
+
+/** How connections negotiate encryption and check who connects. */
+export interface ConnectionSecurity {
+  /** Certificate and key for SSLRequest; null answers 'N' (no encryption). */
+  readonly tls: SecureContext | null
+  readonly auth: AuthMethod
+  /** Configured users; null lets any user name in, as admin (trust, the default). */
+  readonly users: UserDirectory | null
+}
+
+/** No TLS, trust, everyone admin: what a server without security options does. */
+export const OPEN_SECURITY: ConnectionSecurity = { tls: null, auth: 'trust', users: null }
 
 /** Finds connections by their BackendKeyData so a CancelRequest on another socket can reach them. */
 export class CancelRegistry {
@@ -155,18 +173,28 @@ export class Connection {
   /** Settles once the socket is closed and the backend torn down. */
   readonly done: Promise<void> = new Promise((resolve) => (this.resolveDone = resolve))
 
+  /** The plain socket, replaced by a TLSSocket over it once SSLRequest is accepted. */
+  private socket: Socket
+  private readonly onDataHandler = (chunk: Buffer): void => this.onData(chunk)
+
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly factory: BackendFactory,
     private readonly registry: CancelRegistry,
+    private readonly security: ConnectionSecurity = OPEN_SECURITY,
   ) {
+    this.socket = socket
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    this.attach(socket)
+    void this.run()
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onDataHandler)
     socket.on('error', () => {
       // 'close' follows; nothing to report to a peer that is gone.
     })
     socket.on('close', () => this.onClose())
-    void this.run()
   }
 
   /** Drops the connection immediately (server shutdown). */
@@ -254,6 +282,11 @@ export class Connection {
   /** Writes queued output once it is large, and waits while the client is not reading. */
   private async flushIfLarge(): Promise<void> {
     if (this.outBytes < FLUSH_THRESHOLD) return
+    return this.flushAndDrain()
+  }
+
+  /** Writes queued output now, and waits while the client is not reading. */
+  private async flushAndDrain(): Promise<void> {
     this.flush()
     if (this.closed || !this.socket.writableNeedDrain) return
     await new Promise<void>((resolve) => {
@@ -304,8 +337,19 @@ export class Connection {
 
   // ---- startup ------------------------------------------------------------------------------------
 
-  /** Handles SSL/GSS negotiation, cancel requests and the StartupMessage; true once the session is ready. */
+  /** Handles SSL/GSS negotiation, cancel requests, the StartupMessage and authentication; true once the session is ready. */
   private async startup(): Promise<boolean> {
+    // Unauthenticated clients must not hold connections open for ever.
+    const timer = setTimeout(() => this.socket.destroy(), STARTUP_TIMEOUT_MS)
+    timer.unref()
+    try {
+      return await this.negotiate()
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async negotiate(): Promise<boolean> {
     for (;;) {
       const frame = await this.nextFrame()
       if (frame === null) return false
@@ -318,8 +362,16 @@ export class Connection {
       switch (packet.kind) {
         case 'ssl_request':
         case 'gssenc_request':
+          if (this.socket instanceof TLSSocket) throw fatal(protocolViolation('encryption requested on an encrypted connection'))
+          // Bytes sent after the request and before our answer would bypass the encryption (CVE-2021-23214).
+          if (this.reader.bufferedBytes > 0) throw fatal(protocolViolation(`received unencrypted data after ${packet.kind === 'ssl_request' ? 'SSL' : 'GSSAPI encryption'} request`))
+          if (this.closed || this.ending) return false
+          if (packet.kind === 'ssl_request' && this.security.tls !== null) {
+            this.startTls(this.security.tls)
+            continue
+          }
           // No encryption offered; the client goes on in plain text with a new startup packet.
-          if (!this.closed && !this.ending) this.socket.write('N')
+          this.socket.write('N')
           continue
         case 'cancel_request':
           this.registry.cancel(packet.processId, packet.secretKey)
@@ -332,21 +384,36 @@ export class Connection {
               new SluiceError('protocol', SqlState.featureNotSupported, `unsupported frontend protocol ${packet.major}.${packet.minor}: server supports 3.0 to 3.0`),
             )
           }
-          this.openSession(packet.minor, packet.params)
-          return true
+          return this.openSession(packet.minor, packet.params)
         default:
           return assertNever(packet, 'startup packet')
       }
     }
   }
 
-  private openSession(minor: number, params: ReadonlyMap<string, string>): void {
+  /**
+   * Answers 'S' and continues the startup inside TLS on the same socket: the frame reader is empty (checked
+   * by the caller), so from here on it is fed the decrypted bytes, and every write goes through TLS.
+   */
+  private startTls(context: SecureContext): void {
+    const plain = this.socket
+    plain.write('S')
+    plain.off('data', this.onDataHandler)
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context })
+    this.socket = secure
+    this.attach(secure)
+  }
+
+  /** Authenticates the user named in the startup packet; true once the session is open. */
+  private async openSession(minor: number, params: ReadonlyMap<string, string>): Promise<boolean> {
     const user = params.get('user')
     if (user === undefined || user === '') {
       throw fatal(new SluiceError('auth', SqlState.invalidAuthorization, 'no PostgreSQL user name specified in startup packet'))
     }
     const unrecognized = [...params.keys()].filter((k) => k.startsWith('_pq_.'))
     if (minor > 0 || unrecognized.length > 0) this.send(W.negotiateProtocolVersion(0, unrecognized))
+    const role = await this.authenticate(user)
+    if (role === null) return false
     const options = new Map<string, string>()
     for (const [k, v] of params) {
       if (k !== 'user' && k !== 'database' && k !== 'options' && !k.startsWith('_pq_.')) options.set(k, v)
@@ -361,6 +428,8 @@ export class Connection {
       options,
       processId: key.processId,
       remoteAddress: this.socket.remoteAddress ?? '',
+      role,
+      ssl: this.socket instanceof TLSSocket,
     }
     let backend: Backend
     let initial: ReadonlyMap<string, string>
@@ -374,7 +443,7 @@ export class Connection {
     if (this.closed) {
       // The socket went away while we were opening: tear down what was just created.
       backend.close()
-      return
+      return false
     }
     this.send(W.authenticationOk())
     for (const [name, value] of initial) this.send(W.parameterStatus(name, value))
@@ -391,6 +460,53 @@ export class Connection {
     })
     this.send(W.readyForQuery('I'))
     this.flush()
+    return true
+  }
+
+  /**
+   * Runs the configured exchange for `user` and returns its role, or null when the client went away. A
+   * wrong password and an unknown user fail alike (28P01), so nobody learns which users exist.
+   */
+  private async authenticate(user: string): Promise<Role | null> {
+    const { auth, users } = this.security
+    if (users === null) return 'admin'
+    const known = users.get(user)
+    if (auth === 'trust') {
+      if (known === null) throw fatal(new SluiceError('auth', SqlState.invalidAuthorization, `role "${user}" does not exist`))
+      return known.role
+    }
+    let authenticator
+    try {
+      authenticator = createAuthenticator(auth, user, known?.secret ?? null)
+    } catch (err) {
+      throw fatal(toSluiceError(err))
+    }
+    this.send(authenticator.start())
+    for (;;) {
+      const message = await this.nextMessage()
+      if (message === null || message.type === 'terminate') return null
+      if (message.type !== 'password') throw fatal(protocolViolation(`expected password response, got message type "${message.type}"`))
+      let step
+      try {
+        step = authenticator.receive(message.data)
+      } catch (err) {
+        throw fatal(toSluiceError(err))
+      }
+      switch (step.kind) {
+        case 'continue':
+          this.send(step.message)
+          continue
+        case 'fail':
+          throw fatal(step.error)
+        case 'ok':
+          // Only a known user's secret can match; the check keeps that a fact the compiler sees.
+          if (known === null) throw fatal(passwordFailed(user))
+          for (const m of step.messages) this.send(m)
+          return known.role
+        default:
+          return assertNever(step, 'authentication step')
+      }
+    }
   }
 
   // ---- dispatch -----------------------------------------------------------------------------------
@@ -487,7 +603,7 @@ export class Connection {
         this.send(W.emptyQueryResponse())
         return
       case 'rows': {
-        const resolved = formats ?? outcome.columns.map(() => 0)
+        const resolved = formats ?? outcome.formats ?? outcome.columns.map(() => 0)
         if (formats === null) this.send(W.rowDescription(fieldsOf(outcome.columns, resolved)))
         try {
           const { sent } = await this.streamRows(outcome.columns, resolved, outcome.cursor, 0)
@@ -517,6 +633,7 @@ export class Connection {
     const types = columns.map((c) => c.type)
     for (;;) {
       const want = limit > 0 ? Math.min(ROW_BATCH, limit - sent) : ROW_BATCH
+      if (cursor.live === true) await this.flushAndDrain()
       const batch = await cursor.next(want)
       for (const row of batch.rows) {
         const cells = new Array<string | Buffer | null>(types.length)
@@ -577,7 +694,8 @@ export class Connection {
     try {
       for await (const chunk of outcome.chunks) {
         this.send(W.copyData(chunk))
-        await this.flushIfLarge()
+        // Each chunk is what the source had at that moment (rows of a live SUBSCRIBE arrive over time).
+        await this.flushAndDrain()
         if (this.closed || this.ending) {
           outcome.cancel()
           return

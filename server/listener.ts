@@ -4,13 +4,15 @@
  */
 import { createServer, type Socket } from 'node:net'
 import type { BackendFactory } from './backend.ts'
-import { CancelRegistry, Connection } from './connection.ts'
+import { CancelRegistry, Connection, type ConnectionSecurity } from './connection.ts'
 
 export interface ListenerOptions {
   readonly host: string
   /** 0 picks a free port. */
   readonly port: number
   readonly factory: BackendFactory
+  /** TLS and authentication; absent: plain text, trust. */
+  readonly security?: ConnectionSecurity
 }
 
 export interface Listener {
@@ -26,7 +28,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   const registry = new CancelRegistry()
   const live = new Set<Connection>()
   const server = createServer((socket: Socket) => {
-    const connection = new Connection(socket, options.factory, registry)
+    const connection = new Connection(socket, options.factory, registry, options.security)
     live.add(connection)
     void connection.done.then(() => live.delete(connection))
   })

@@ -19,9 +19,13 @@ import { systemTableRows } from '../executor/system-tables.ts'
 import { runRelationalQuery } from '../executor/pg-catalog.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
-import { decodeParam } from './wire/values.ts'
+import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainPull } from './explain.ts'
 import { arrayCursor } from './row-cursor.ts'
+import { Cursors, type CursorSource } from './cursors.ts'
+import { type CancelSignal, type SubscribePlan, copyChunks, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
+import type { Subscription } from '../executor/change-feed.ts'
+import { checkRolePermits, readOnlyViolation } from './users.ts'
 
 /** ParameterStatus values sent at startup and the SHOW defaults. */
 export const INITIAL_PARAMETERS: ReadonlyMap<string, string> = new Map([
@@ -85,6 +89,9 @@ export class Session implements Backend {
     for (const [k, v] of Object.entries(EXTRA_SETTINGS)) this.settings.set(k, v)
     this.settings.set('application_name', startup.applicationName)
     this.settings.set('session_authorization', startup.user)
+    // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
+    this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
+    this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
   }
 
   private evalContext(): EvalContext {
@@ -116,6 +123,13 @@ export class Session implements Backend {
         return { params: [], columns: this.showColumns(s.name) }
       case 'explain':
         return { params: [], columns: [column('QUERY PLAN', Types.text)] }
+      case 'subscribe':
+        return { params: [], columns: [...planSubscribe(s, this.engine).columns] }
+      case 'fetch': {
+        // A cursor declared later in the same pipeline is not known yet: NoData, as PostgreSQL says then.
+        const cursor = s.move ? undefined : this.cursors.find(s.name)
+        return { params: [], columns: cursor === undefined ? null : [...cursor.columns] }
+      }
       default:
         return { params: given.map(known), columns: null }
     }
@@ -129,6 +143,7 @@ export class Session implements Backend {
       throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
     }
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text))
+    checkRolePermits(this.startup.role, this.startup.user, s)
     return this.run(s, prepared.text, values)
   }
 
@@ -187,8 +202,106 @@ export class Session implements Backend {
       case 'notify':
         this.notify(s.channel, s.payload)
         return { kind: 'command', tag: 'NOTIFY' }
+      case 'subscribe':
+        return this.subscribe(planSubscribe(s, this.engine))
+      case 'copy_to':
+        return this.copyTo(s, params)
+      case 'declare_cursor':
+        return this.declareCursor(s, params)
+      case 'fetch':
+        return this.fetchCursor(s)
+      case 'close_cursor':
+        this.cursors.close(s.name)
+        return { kind: 'command', tag: s.name === null ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR' }
       default:
         return assertNever(s, 'statement')
+    }
+  }
+
+  // ---- live results and cursors (server/subscribe.ts, server/cursors.ts) ----
+
+  private readonly cursors = new Cursors()
+  /** Subscriptions read by this session outside cursors, closed with it. */
+  private readonly subscriptions = new Set<Subscription>()
+  private cancelGeneration = 0
+  private cancelController = new AbortController()
+
+  /** The signal a read started now watches: a later cancel() aborts it. */
+  private currentCancel(): CancelSignal {
+    const self = this
+    return {
+      get generation() {
+        return self.cancelGeneration
+      },
+      get signal() {
+        return self.cancelController.signal
+      },
+    }
+  }
+
+  private track(sub: Subscription): Subscription {
+    for (const s of this.subscriptions) if (s.ended) this.subscriptions.delete(s)
+    this.subscriptions.add(sub)
+    return sub
+  }
+
+  /** SUBSCRIBE as a query: rows that never end; each batch waits for changes. */
+  private subscribe(plan: SubscribePlan): Outcome {
+    const sub = this.track(startSubscription(plan, this.engine))
+    return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
+  }
+
+  /** COPY (query | SUBSCRIBE ...) TO STDOUT, text format: rows go out as CopyData while they come. */
+  private async copyTo(s: ast.CopyTo, params: readonly Value[]): Promise<Outcome> {
+    for (const o of s.options) {
+      const value = typeof o.value === 'string' ? o.value.toLowerCase() : o.value
+      if (o.name === 'format' && value === 'text') continue
+      throw new SluiceError('unsupported', SqlState.featureNotSupported, `COPY option ${o.name} ${String(o.value)} is not supported`, { span: o.span, hint: 'COPY TO STDOUT writes the text format.' })
+    }
+    const source = s.source.kind === 'subscribe' ? this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
+    if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
+    const { chunks, rowCount } = copyChunks(source.cursor, source.columns.map((c) => c.type))
+    return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
+  }
+
+  private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {
+    if (this.status === 'I' && !s.hold) {
+      throw new SluiceError('execution', '25P01', 'DECLARE CURSOR can only be used in transaction blocks')
+    }
+    if (this.cursors.find(s.name) !== undefined) throw new SluiceError('plan', '42P03', `cursor "${s.name}" already exists`)
+    let columns: readonly ResultColumn[]
+    let source: CursorSource
+    if (s.source.kind === 'subscribe') {
+      const plan = planSubscribe(s.source, this.engine)
+      columns = plan.columns
+      source = { kind: 'live', subscription: startSubscription(plan, this.engine), plan }
+    } else {
+      const plan = planPull(s.source.query, this.engine.catalog, params.map(() => Types.unknown))
+      columns = columnsOf(plan.select.outputColumns)
+      source = { kind: 'rows', rows: await this.pullRows(plan, params, this.evalContext()), position: 0 }
+    }
+    if (s.binary) {
+      try {
+        columns.forEach((c) => checkResultFormat(c.type, 1, c.name))
+      } catch (err) {
+        if (source.kind === 'live') source.subscription.close()
+        throw err
+      }
+    }
+    this.cursors.declare({ name: s.name, columns, binary: s.binary, hold: s.hold, inTransaction: this.status !== 'I', source })
+    return { kind: 'command', tag: 'DECLARE CURSOR' }
+  }
+
+  private async fetchCursor(s: ast.FetchCursor): Promise<Outcome> {
+    const cursor = this.cursors.get(s.name)
+    const rows = await this.cursors.fetch(s.name, s.count, s.timeoutMs, this.currentCancel())
+    if (s.move) return { kind: 'command', tag: `MOVE ${rows.length}` }
+    return {
+      kind: 'rows',
+      columns: cursor.columns,
+      cursor: arrayCursor(rows),
+      tag: (n) => `FETCH ${n}`,
+      ...(cursor.binary ? { formats: cursor.columns.map(() => 1 as const) } : {}),
     }
   }
 
@@ -315,12 +428,14 @@ export class Session implements Backend {
         // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
         const queued = this.queuedNotifications.splice(0)
         if (!failed) for (const m of queued) this.engine.notifications.publish(m)
+        this.cursors.endTransaction(!failed)
         return { kind: 'command', tag: failed ? 'ROLLBACK' : 'COMMIT' }
       }
       case 'rollback':
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
         this.queuedNotifications.length = 0
+        this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }
     }
   }
@@ -345,6 +460,8 @@ export class Session implements Backend {
   }
 
   private notify(channel: string, payload: string): void {
+    // NOTIFY also comes from pg_notify() inside a SELECT, which the statement check lets through.
+    if (this.startup.role === 'readonly') throw readOnlyViolation(this.startup.user)
     if (Buffer.byteLength(payload) >= MAX_PAYLOAD_BYTES) throw new SluiceError('execution', SqlState.invalidParameterValue, 'payload string too long')
     const message: ChannelMessage = { channel, payload, senderPid: this.startup.processId }
     if (this.status === 'T') this.queuedNotifications.push(message)
@@ -392,10 +509,17 @@ export class Session implements Backend {
   }
 
   cancel(): void {
-    // Pull queries finish quickly; long-running SUBSCRIBE cancellation arrives with live results.
+    // Pull queries finish quickly; what waits is a live read (SUBSCRIBE, FETCH from one): end it with 57014.
+    this.cancelGeneration++
+    const controller = this.cancelController
+    this.cancelController = new AbortController()
+    controller.abort()
   }
 
   close(): void {
+    this.cursors.closeAll()
+    for (const sub of this.subscriptions) sub.close()
+    this.subscriptions.clear()
     for (const channel of [...this.listening.keys()]) this.unlisten(channel)
     this.asyncListener = null
   }

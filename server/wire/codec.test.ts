@@ -10,7 +10,7 @@ import { SluiceError } from '../../common/errors.ts'
 import { Types, arrayOf } from '../../common/types.ts'
 import { FrameReader, MAX_MESSAGE_LENGTH, decodeFrontend, decodeStartup, type Frame } from './reader.ts'
 import * as W from './writer.ts'
-import { decodeParam, encodeBinary, encodeCell, encodeText } from './values.ts'
+import { checkResultFormat, decodeParam, encodeBinary, encodeCell, encodeNumeric, encodeText } from './values.ts'
 
 function framesOf(reader: FrameReader): Frame[] {
   const out: Frame[] = []
@@ -257,12 +257,85 @@ describe('values', () => {
       expect(decodeParam(binary(enc), t)).toEqual(v)
     }
     expect(encodeBinary(null, Types.int4)).toBe(null)
-    expect(() => encodeBinary(1, Types.numeric)).toThrow(/not supported/)
+    expect(() => encodeBinary([1], arrayOf(Types.int4))).toThrow(/not supported/)
   })
+
 
   it('formats text cells', () => {
     expect(encodeText(true, Types.bool)).toEqual(Buffer.from('t'))
     expect(encodeText(null, Types.text)).toBe(null)
     expect(encodeCell(3, Types.int8, 0)).toBe('3')
+  })
+})
+
+/**
+ * Binary formats byte by byte, as PostgreSQL's *_send functions write them: integers and floats big-endian
+ * (float4/float8 IEEE 754), bool one byte, text its UTF-8 bytes, timestamps int64 microseconds since
+ * 2000-01-01 00:00 UTC, date int32 days since then, interval int64 microseconds + int32 days + int32 months,
+ * jsonb a version byte 1 then the text, numeric (numeric.c, numeric_send) int16 ndigits, int16 weight,
+ * uint16 sign (0x0000 +, 0x4000 -, 0xC000 NaN, 0xD000 +Infinity, 0xF000 -Infinity), int16 dscale, then
+ * base-10000 digits without leading or trailing zero digits.
+ */
+describe('binary formats, byte by byte', () => {
+  const hex = (v: Parameters<typeof encodeBinary>[0], t: Parameters<typeof encodeBinary>[1]) => encodeBinary(v, t)!.toString('hex')
+  const binary = (data: Buffer) => ({ format: 1 as const, data })
+  const PG_EPOCH_MICROS = Date.UTC(2000, 0, 1) * 1000
+
+  it('integers, floats, bool, text, bytea, json and jsonb', () => {
+    expect(hex(7, Types.int2)).toBe('0007')
+    expect(hex(-2, Types.int2)).toBe('fffe')
+    expect(hex(-70000, Types.int4)).toBe('fffeee90')
+    expect(hex(2 ** 40, Types.int8)).toBe('0000010000000000')
+    expect(hex(-1, Types.int8)).toBe('ffffffffffffffff')
+    expect(hex(1.5, Types.float4)).toBe('3fc00000')
+    expect(hex(0.5, Types.float8)).toBe('3fe0000000000000')
+    expect(hex(true, Types.bool)).toBe('01')
+    expect(hex(false, Types.bool)).toBe('00')
+    expect(hex('hé', Types.text)).toBe('68c3a9')
+    expect(hex(Buffer.from([0, 255]), Types.bytea)).toBe('00ff')
+    expect(hex('{"a":1}', Types.json)).toBe(Buffer.from('{"a":1}').toString('hex'))
+    expect(hex('{"a": 1}', Types.jsonb)).toBe(`01${Buffer.from('{"a": 1}').toString('hex')}`)
+  })
+
+  it('timestamps, dates and intervals count from 2000-01-01', () => {
+    expect(hex(PG_EPOCH_MICROS, Types.timestamptz)).toBe('0000000000000000')
+    expect(hex(PG_EPOCH_MICROS + 1_000_000, Types.timestamp)).toBe('00000000000f4240')
+    expect(hex(PG_EPOCH_MICROS - 1, Types.timestamptz)).toBe('ffffffffffffffff')
+    expect(hex(Number.POSITIVE_INFINITY, Types.timestamptz)).toBe('7fffffffffffffff')
+    expect(hex(PG_EPOCH_MICROS + 86_400_000_000, Types.date)).toBe('00000001')
+    expect(hex(PG_EPOCH_MICROS - 86_400_000_000, Types.date)).toBe('ffffffff')
+    expect(hex({ months: 1, days: 2, micros: 3 }, Types.interval)).toBe('0000000000000003' + '00000002' + '00000001')
+    for (const [bytes, t] of [['00000000000f4240', Types.timestamptz], ['00000001', Types.date]] as const) {
+      expect(hex(decodeParam(binary(Buffer.from(bytes, 'hex')), t), t)).toBe(bytes)
+    }
+  })
+
+  it('numeric: base-10000 digits aligned on the decimal point, with weight and display scale', () => {
+    const cases: [number, string][] = [
+      [12.5, '0002' + '0000' + '0000' + '0001' + '000c' + '1388'],
+      [-12.5, '0002' + '0000' + '4000' + '0001' + '000c' + '1388'],
+      [0, '0000' + '0000' + '0000' + '0000'],
+      [0.0001, '0001' + 'ffff' + '0000' + '0004' + '0001'],
+      [0.00001, '0001' + 'fffe' + '0000' + '0005' + '03e8'],
+      [10000, '0001' + '0001' + '0000' + '0000' + '0001'],
+      [123456789.25, '0004' + '0002' + '0000' + '0002' + '0001' + '0929' + '1a85' + '09c4'],
+      [Number.NaN, '0000' + '0000' + 'c000' + '0000'],
+      // As PostgreSQL 15's numeric_send writes them: display scale 32.
+      [Number.POSITIVE_INFINITY, '0000' + '0000' + 'd000' + '0020'],
+      [Number.NEGATIVE_INFINITY, '0000' + '0000' + 'f000' + '0020'],
+    ]
+    for (const [v, bytes] of cases) {
+      expect(encodeNumeric(v).toString('hex'), String(v)).toBe(bytes)
+      expect(hex(v, Types.numeric)).toBe(bytes)
+      const back = decodeParam(binary(Buffer.from(bytes, 'hex')), Types.numeric)
+      if (Number.isNaN(v)) expect(back).toBeNaN()
+      else expect(back).toBe(v)
+    }
+  })
+
+  it('refuses binary output only for arrays, with 0A000', () => {
+    expect(() => checkResultFormat(Types.numeric, 1, 'x')).not.toThrow()
+    expect(() => checkResultFormat(arrayOf(Types.int4), 1, 'xs')).toThrow(expect.objectContaining({ sqlstate: '0A000' }))
+    expect(() => checkResultFormat(arrayOf(Types.int4), 0, 'xs')).not.toThrow()
   })
 })

@@ -1,10 +1,10 @@
 /**
  * Converting single values between their wire representations and Sluice's runtime values: Bind
- * parameters in (text or binary format) and DataRow cells out (text always, binary for the types whose
- * binary form is simple and fixed).
+ * parameters in (text or binary format) and DataRow cells out (text, or binary for every scalar type: the
+ * *_send / *_recv formats of PostgreSQL, byte for byte).
  */
 import { SluiceError, SqlState, unsupported } from '../../common/errors.ts'
-import { type Interval, type SqlType, type Value, checkIntRange, formatValue, isInterval, parseValue, typeDisplayName } from '../../common/types.ts'
+import { type Interval, type SqlType, type Value, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
@@ -95,10 +95,10 @@ function decodeNumeric(data: Buffer, t: SqlType): number {
   const weight = data.readInt16BE(2)
   const sign = data.readUInt16BE(4)
   if (ndigits < 0 || data.length !== 8 + ndigits * 2) throw badBinary(t)
-  if (sign === 0xc000) return Number.NaN
-  if (sign === 0xd000) return Number.POSITIVE_INFINITY
-  if (sign === 0xf000) return Number.NEGATIVE_INFINITY
-  if (sign !== 0 && sign !== 0x4000) throw badBinary(t)
+  if (sign === NUMERIC_NAN) return Number.NaN
+  if (sign === NUMERIC_PINF) return Number.POSITIVE_INFINITY
+  if (sign === NUMERIC_NINF) return Number.NEGATIVE_INFINITY
+  if (sign !== NUMERIC_POS && sign !== NUMERIC_NEG) throw badBinary(t)
   const groups: string[] = []
   for (let i = 0; i < ndigits; i++) {
     const d = data.readInt16BE(8 + i * 2)
@@ -114,7 +114,7 @@ function decodeNumeric(data: Buffer, t: SqlType): number {
     fracPart = groups.slice(weight + 1).join('')
   }
   const n = Number(`${intPart || '0'}.${fracPart || '0'}`)
-  return sign === 0x4000 ? -n : n
+  return sign === NUMERIC_NEG ? -n : n
 }
 
 /** Text-format cell for a DataRow; null for SQL NULL. */
@@ -123,10 +123,9 @@ export function encodeText(value: Value, type: SqlType): Buffer | null {
   return s === null ? null : Buffer.from(s, 'utf8')
 }
 
-/** Whether `encodeBinary` can produce the binary format of this type. */
+/** Whether `encodeBinary` can produce the binary format of this type (every scalar type; arrays not yet). */
 export function canEncodeBinary(t: SqlType): boolean {
-  if (t.element) return false
-  return t.name !== 'numeric'
+  return !t.element
 }
 
 /** Binary-format cell for a DataRow (the *_send format); null for SQL NULL. Check `canEncodeBinary` first. */
@@ -188,12 +187,65 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
       const text = encodeText(value, t)!
       return Buffer.concat([Buffer.from([1]), text])
     }
+    case 'numeric':
+      return encodeNumeric(Number(value))
     case 'json':
     case 'text':
     case 'unknown':
-    case 'numeric':
       return encodeText(value, t)
   }
+}
+
+/** numeric sign words: positive, negative, NaN, +Infinity, -Infinity (PostgreSQL 14+). */
+const NUMERIC_POS = 0x0000
+const NUMERIC_NEG = 0x4000
+const NUMERIC_NAN = 0xc000
+const NUMERIC_PINF = 0xd000
+const NUMERIC_NINF = 0xf000
+const INFINITY_DSCALE = 0x20
+
+function numericHeader(ndigits: number, weight: number, sign: number, dscale: number): Buffer {
+  const b = Buffer.allocUnsafe(8 + ndigits * 2)
+  b.writeInt16BE(ndigits, 0)
+  b.writeInt16BE(weight, 2)
+  b.writeUInt16BE(sign, 4)
+  b.writeInt16BE(dscale, 6)
+  return b
+}
+
+/**
+ * numeric_send: int16 ndigits, int16 weight (of the first digit, in powers of 10000), uint16 sign, int16
+ * dscale (digits after the decimal point shown), then ndigits base-10000 digits, leading and trailing zero
+ * digits stripped; zero is no digits with weight 0. Sluice's numerics are doubles: the value is sent as its
+ * text form says (the same digits and display scale as `formatNumeric`).
+ */
+export function encodeNumeric(n: number): Buffer {
+  if (Number.isNaN(n)) return numericHeader(0, 0, NUMERIC_NAN, 0)
+  // PostgreSQL 14+ sends the infinities with a display scale of 32 (what their header word holds there).
+  if (n === Number.POSITIVE_INFINITY) return numericHeader(0, 0, NUMERIC_PINF, INFINITY_DSCALE)
+  if (n === Number.NEGATIVE_INFINITY) return numericHeader(0, 0, NUMERIC_NINF, INFINITY_DSCALE)
+  const text = formatNumeric(n)
+  const negative = text.startsWith('-')
+  const [intText = '', fracText = ''] = (negative ? text.slice(1) : text).split('.')
+  const intDigits = intText.replace(/^0+/, '')
+  const intPadded = intDigits.padStart(Math.ceil(intDigits.length / 4) * 4, '0')
+  const fracPadded = fracText.padEnd(Math.ceil(fracText.length / 4) * 4, '0')
+  const all = intPadded + fracPadded
+  const digits: number[] = []
+  for (let i = 0; i < all.length; i += 4) digits.push(Number(all.slice(i, i + 4)))
+  let weight = intPadded.length / 4 - 1
+  let first = 0
+  while (first < digits.length && digits[first] === 0) {
+    first++
+    weight--
+  }
+  let last = digits.length
+  while (last > first && digits[last - 1] === 0) last--
+  const kept = digits.slice(first, last)
+  if (kept.length === 0) return numericHeader(0, 0, NUMERIC_POS, fracText.length)
+  const b = numericHeader(kept.length, weight, negative ? NUMERIC_NEG : NUMERIC_POS, fracText.length)
+  kept.forEach((d, i) => b.writeInt16BE(d, 8 + i * 2))
+  return b
 }
 
 function timestampToPg(micros: number): bigint {

@@ -33,11 +33,14 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
 }
 
-export async function startSluice(opts: { dataDir?: string; checkpointMs?: number; http?: boolean; kafka?: string } = {}): Promise<SluiceProcess> {
+export async function startSluice(
+  opts: { dataDir?: string; checkpointMs?: number; http?: boolean; kafka?: string; /** More `sluice serve` flags (`--users`, `--tls-cert`, ...). */ args?: readonly string[] } = {},
+): Promise<SluiceProcess> {
   const dataDir = opts.dataDir ?? (await tempDataDir())
   const args = ['--import', 'tsx', join(ROOT, 'bin', 'sluice.ts'), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
   args.push(...(opts.http ? ['--http-port', '0'] : ['--no-http']))
   if (opts.kafka !== undefined) args.push('--kafka', opts.kafka)
+  args.push(...(opts.args ?? []))
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()))

@@ -1,0 +1,344 @@
+/**
+ * Live results: what SUBSCRIBE reads. The engine calls `ChangeFeed.stepped()` after every pass of its
+ * loop; each `Subscription` then looks at its source and turns what changed into rows of changes:
+ *
+ * - a materialized view is re-read when its position, watermark or retention counters moved, and the new
+ *   contents are compared with what the subscription sent so far, as a multiset of rows: a row that left is
+ *   a -1, a row that came is a +1, so an updated group is a -1 of the old row and a +1 of the new. This
+ *   reads the whole view per change step, which is right for the views people watch (per-window counts,
+ *   per-player state) and costly for views with millions of rows;
+ * - a stream is tailed: the events appended since the last step are read from its log, each a +1.
+ *
+ * Changes are stamped with the processing time in milliseconds since the Unix epoch at which the step
+ * observed them (never decreasing within a subscription); the snapshot carries the subscription's start.
+ * The executor never imports the server: shaping changes into wire rows is the server's job.
+ */
+import { SluiceError, SqlState } from '../common/errors.ts'
+import type { Row, Value } from '../common/types.ts'
+import type { StreamSource } from './source.ts'
+import type { StreamDecoder } from './record-decoder.ts'
+
+/** The engine's side of live results: one signal per loop pass. */
+export class ChangeFeed {
+  private readonly listeners = new Set<() => void>()
+
+  /** Calls `listener` after every engine step until the returned function is called. */
+  onStep(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Called by the engine loop after each pass (and at least every checkpoint interval while idle). */
+  stepped(): void {
+    for (const l of this.listeners) {
+      try {
+        l()
+      } catch {
+        // A subscriber's failure is its own; the engine goes on.
+      }
+    }
+  }
+
+  get subscribers(): number {
+    return this.listeners.size
+  }
+}
+
+/** One change: a row that came (+1) or left (-1), at a processing time in ms. */
+export interface Change {
+  readonly timestamp: number
+  readonly diff: 1 | -1
+  readonly row: Row
+}
+
+/** A progress mark: every change up to `timestamp` has been delivered before it. */
+export type FeedItem = ({ readonly kind: 'change' } & Change) | { readonly kind: 'progress'; readonly timestamp: number }
+
+/** What a subscription reads a view through (a ContinuousQuery fits). */
+export interface ViewHandle {
+  readonly status: string
+  readonly eventsIn: number
+  readonly expired: number
+  readonly watermark: { readonly current: number }
+  readonly offsets: readonly number[]
+  rows(): AsyncIterable<Row>
+}
+
+/** What a subscription reads a stream through (the engine's stream runtime fits). */
+export interface StreamHandle {
+  readonly log: StreamSource
+  readonly decode: StreamDecoder
+}
+
+export type FeedSource = { readonly kind: 'view'; readonly view: () => ViewHandle | undefined } | { readonly kind: 'stream'; readonly stream: () => StreamHandle | undefined }
+
+export interface SubscriptionOptions {
+  /** Emit the current contents as +1 rows first (default true). */
+  readonly snapshot: boolean
+  /** Emit progress marks after each step that delivered changes, and at least once a second. */
+  readonly progress: boolean
+}
+
+/** Records read from a stream log per read call while tailing. */
+const READ_BATCH = 1000
+/** Quiet time after which a progress mark is sent anyway. */
+const PROGRESS_HEARTBEAT_MS = 1000
+
+/**
+ * One SUBSCRIBE: a queue of changes fed by engine steps, drained by `take`. `wait` blocks until something
+ * is queued, the subscription ends, or a timeout passes.
+ */
+export class Subscription {
+  private readonly queue: FeedItem[] = []
+  private head = 0
+  private closed = false
+  private failure: SluiceError | null = null
+  private busy = false
+  private again = false
+  private lastTimestamp = 0
+  private lastProgress = 0
+  private waiters: (() => void)[] = []
+  private readonly unsubscribe: () => void
+  /** View: the rows sent so far, as key -> (row, count). */
+  private readonly current = new Map<string, { row: Row; count: number }>()
+  private viewSignature = ''
+  /** Stream: the next offset to read per partition. */
+  private positions: number[] = []
+  private readonly started: Promise<void>
+
+  constructor(
+    feed: ChangeFeed,
+    private readonly source: FeedSource,
+    private readonly options: SubscriptionOptions,
+  ) {
+    this.started = this.start().catch((err: unknown) => this.fail(asSluiceError(err)))
+    this.unsubscribe = feed.onStep(() => this.step())
+  }
+
+  /** Items queued and not yet taken. */
+  get pending(): number {
+    return this.queue.length - this.head
+  }
+
+  get ended(): boolean {
+    return this.closed
+  }
+
+  private async start(): Promise<void> {
+    const ts = this.stamp()
+    if (this.source.kind === 'stream') {
+      const s = this.source.stream()
+      if (s === undefined) return this.fail(gone('stream'))
+      this.positions = Array.from({ length: s.log.partitionCount }, (_, p) => s.log.endOffset(p))
+      if (this.options.snapshot) {
+        const ends = this.positions.slice()
+        this.positions = this.positions.map(() => 0)
+        await this.tail(s, ts, ends)
+      }
+    } else {
+      const v = this.source.view()
+      if (v === undefined) return this.fail(gone('materialized view'))
+      this.viewSignature = signature(v)
+      const rows: Row[] = []
+      for await (const row of v.rows()) rows.push(row)
+      for (const row of rows) {
+        const key = rowKey(row)
+        const e = this.current.get(key)
+        if (e === undefined) this.current.set(key, { row, count: 1 })
+        else e.count++
+        if (this.options.snapshot) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
+      }
+    }
+    if (this.options.progress) this.pushProgress(ts)
+  }
+
+  /** One engine step: look for changes unless a look is already under way (then look again after it). */
+  private step(): void {
+    if (this.closed) return
+    if (this.busy) {
+      this.again = true
+      return
+    }
+    this.busy = true
+    void (async () => {
+      try {
+        await this.started
+        do {
+          this.again = false
+          if (this.closed) return
+          await this.refresh()
+        } while (this.again)
+      } catch (err) {
+        this.fail(asSluiceError(err))
+      } finally {
+        this.busy = false
+      }
+    })()
+  }
+
+  private async refresh(): Promise<void> {
+    const before = this.pending
+    const ts = this.stamp()
+    if (this.source.kind === 'stream') {
+      const s = this.source.stream()
+      if (s === undefined) return this.fail(gone('stream'))
+      await this.tail(s, ts, this.positions.map((_, p) => s.log.endOffset(p)))
+    } else {
+      const v = this.source.view()
+      if (v === undefined) return this.fail(gone('materialized view'))
+      const sig = signature(v)
+      if (sig !== this.viewSignature) {
+        this.viewSignature = sig
+        await this.diffView(v, ts)
+      }
+    }
+    if (this.options.progress && (this.pending > before || ts - this.lastProgress >= PROGRESS_HEARTBEAT_MS)) this.pushProgress(ts)
+  }
+
+  /** Reads every record in [position, end) of each partition; each decoded event is a +1. */
+  private async tail(s: StreamHandle, ts: number, ends: readonly number[]): Promise<void> {
+    for (let p = 0; p < ends.length; p++) {
+      while (this.positions[p]! < ends[p]! && !this.closed) {
+        const from = this.positions[p]!
+        const { records, nextOffset, offsets, timestamps } = await s.log.read(p, from, Math.min(READ_BATCH, ends[p]! - from))
+        for (let i = 0; i < records.length; i++) {
+          let row: Row | null = null
+          try {
+            row = s.decode(records[i]!, p, offsets?.[i] ?? from + i, timestamps?.[i] ?? null)
+          } catch {
+            // Dead letters are listed in sluice_dead_letters, not streamed.
+          }
+          if (row !== null) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
+        }
+        if (nextOffset <= from) break
+        this.positions[p] = nextOffset
+      }
+    }
+  }
+
+  /** Compares the view's rows with those sent so far: removals first, then additions, at one timestamp. */
+  private async diffView(v: ViewHandle, ts: number): Promise<void> {
+    const next = new Map<string, { row: Row; count: number }>()
+    const order: string[] = []
+    for await (const row of v.rows()) {
+      const key = rowKey(row)
+      const e = next.get(key)
+      if (e === undefined) {
+        next.set(key, { row, count: 1 })
+        order.push(key)
+      } else e.count++
+    }
+    for (const [key, old] of this.current) {
+      const now = next.get(key)?.count ?? 0
+      for (let i = now; i < old.count; i++) this.push({ kind: 'change', timestamp: ts, diff: -1, row: old.row })
+    }
+    for (const key of order) {
+      const e = next.get(key)!
+      const had = this.current.get(key)?.count ?? 0
+      for (let i = had; i < e.count; i++) this.push({ kind: 'change', timestamp: ts, diff: 1, row: e.row })
+    }
+    this.current.clear()
+    for (const [k, e] of next) this.current.set(k, e)
+  }
+
+  private stamp(): number {
+    this.lastTimestamp = Math.max(this.lastTimestamp, Date.now())
+    return this.lastTimestamp
+  }
+
+  private push(item: FeedItem): void {
+    this.queue.push(item)
+    this.wakeWaiters()
+  }
+
+  private pushProgress(ts: number): void {
+    this.lastProgress = ts
+    this.push({ kind: 'progress', timestamp: ts })
+  }
+
+  private wakeWaiters(): void {
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w()
+  }
+
+  private fail(err: SluiceError): void {
+    if (this.closed) return
+    this.failure = err
+    this.close()
+  }
+
+  /** Up to `max` queued items (max <= 0: all); throws the subscription's failure once the queue is empty. */
+  take(max: number): FeedItem[] {
+    const n = max <= 0 ? this.pending : Math.min(max, this.pending)
+    const out = this.queue.slice(this.head, this.head + n)
+    this.head += n
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head)
+      this.head = 0
+    }
+    if (out.length === 0 && this.failure !== null) throw this.failure
+    return out
+  }
+
+  /**
+   * Resolves once an item is queued, the subscription ended, `timeoutMs` passed (null: no timeout) or
+   * `signal` aborts (the client cancelled).
+   */
+  async wait(timeoutMs: number | null, signal?: AbortSignal): Promise<void> {
+    if (this.pending > 0 || this.closed || signal?.aborted === true) return
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.waiters = this.waiters.filter((w) => w !== done)
+        resolve()
+      }
+      this.waiters.push(done)
+      if (timeoutMs !== null) timer = setTimeout(done, timeoutMs)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.unsubscribe()
+    this.current.clear()
+    this.wakeWaiters()
+  }
+}
+
+const asSluiceError = (err: unknown): SluiceError =>
+  err instanceof SluiceError ? err : new SluiceError('execution', SqlState.internalError, `subscription failed: ${(err as Error).message}`)
+
+const gone = (what: string): SluiceError =>
+  new SluiceError('execution', SqlState.undefinedTable, `the subscribed ${what} was dropped`)
+
+/** What moves when a view's contents may have changed. */
+function signature(v: ViewHandle): string {
+  return `${v.status}|${v.eventsIn}|${v.watermark.current}|${v.expired}|${v.offsets.join(',')}`
+}
+
+/** A key equal for equal rows, for every runtime value (NaN and infinities included, unlike JSON). */
+export function rowKey(row: readonly Value[]): string {
+  let out = ''
+  for (const v of row) out += `${valueKey(v)}\u0001`
+  return out
+}
+
+function valueKey(v: Value): string {
+  if (v === null) return 'N'
+  switch (typeof v) {
+    case 'number':
+      return `n${Object.is(v, -0) ? '0' : String(v)}`
+    case 'string':
+      return `s${v.length}:${v}`
+    case 'boolean':
+      return v ? 'T' : 'F'
+  }
+  if (Buffer.isBuffer(v)) return `b${v.toString('hex')}`
+  if (Array.isArray(v)) return `[${v.map(valueKey).join(',')}]`
+  return `i${v.months}/${v.days}/${v.micros}`
+}

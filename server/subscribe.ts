@@ -1,0 +1,144 @@
+/**
+ * SUBSCRIBE on the server side: resolves the relation, creates the executor's Subscription and shapes its
+ * changes into result rows
+ *
+ *   sluice_timestamp bigint   -- processing time of the change, ms since the Unix epoch
+ *   [sluice_progressed bool]  -- only WITH (progress = true): true on progress rows, whose other columns are NULL
+ *   sluice_diff bigint        -- +1 the row came, -1 it left
+ *   the relation's columns...
+ *
+ * and into the three ways of reading them: a RowCursor that never ends (a plain query or a portal; each
+ * `next` waits for at least one row), the COPY text format (`COPY (SUBSCRIBE v) TO STDOUT`) and a cursor
+ * for DECLARE / FETCH (server/cursors.ts). Reading stops when the client cancels (57014) or goes away.
+ */
+import { SluiceError, SqlState, planError, syntaxError } from '../common/errors.ts'
+import { Types, type Row, type SqlType, type Value, formatValue } from '../common/types.ts'
+import type * as ast from '../parser/ast.ts'
+import type { Engine } from '../executor/engine.ts'
+import { Subscription, type FeedItem } from '../executor/change-feed.ts'
+import type { ResultColumn, RowCursor } from './backend.ts'
+
+/** Lets a waiting read end when the client sends a CancelRequest. */
+export interface CancelSignal {
+  /** Bumped by every cancel; a read that started at another generation was cancelled. */
+  readonly generation: number
+  /** Aborts at the next cancel. */
+  readonly signal: AbortSignal
+}
+
+export const canceledError = (): SluiceError => new SluiceError('execution', SqlState.queryCanceled, 'canceling statement due to user request')
+
+const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
+
+/** A SUBSCRIBE resolved against the catalog: its result columns, ready to start. */
+export interface SubscribePlan {
+  readonly relation: string
+  readonly kind: 'view' | 'stream'
+  readonly columns: readonly ResultColumn[]
+  readonly snapshot: boolean
+  readonly progress: boolean
+}
+
+/** Checks the relation and options; throws 42P01 for an unknown relation, 22023 for a bad option. */
+export function planSubscribe(s: ast.Subscribe, engine: Engine): SubscribePlan {
+  const name = s.relation.parts.at(-1) ?? ''
+  const entry = engine.catalog.get(name)
+  if (entry === undefined) throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`, s.relation.span)
+  if (entry.kind === 'stream' && entry.source.kind === 'kafka') {
+    throw new SluiceError('unsupported', SqlState.featureNotSupported, `SUBSCRIBE to stream "${name}" reading a Kafka topic is not supported`, {
+      span: s.relation.span,
+      hint: `Create a materialized view (SELECT * FROM ${name}) and SUBSCRIBE to it.`,
+    })
+  }
+  let snapshot = true
+  let progress = false
+  for (const o of s.options) {
+    if (typeof o.value !== 'boolean') throw new SluiceError('plan', SqlState.invalidParameterValue, `option "${o.name}" takes true or false`, { span: o.span })
+    if (o.name === 'snapshot') snapshot = o.value
+    else if (o.name === 'progress') progress = o.value
+    else throw syntaxError(`unknown SUBSCRIBE option "${o.name}"`, o.span, 'SUBSCRIBE takes snapshot and progress.')
+  }
+  const leading = [column('sluice_timestamp', Types.int8), ...(progress ? [column('sluice_progressed', Types.bool)] : []), column('sluice_diff', Types.int8)]
+  return { relation: name, kind: entry.kind, columns: [...leading, ...entry.columns.map((c) => column(c.name, c.type))], snapshot, progress }
+}
+
+/** Starts reading the relation's changes; close the subscription when done. */
+export function startSubscription(plan: SubscribePlan, engine: Engine): Subscription {
+  const source =
+    plan.kind === 'view'
+      ? { kind: 'view' as const, view: () => engine.query(plan.relation) }
+      : { kind: 'stream' as const, stream: () => engine.streamRuntime(plan.relation) }
+  return new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress })
+}
+
+/** A feed item as a result row of the plan's columns. */
+export function feedRow(item: FeedItem, plan: SubscribePlan): Row {
+  const width = plan.columns.length - (plan.progress ? 3 : 2)
+  if (item.kind === 'progress') return [item.timestamp, true, null, ...new Array<Value>(width).fill(null)]
+  const row: Row = plan.progress ? [item.timestamp, false, item.diff] : [item.timestamp, item.diff]
+  for (let i = 0; i < width; i++) row.push(item.row[i] ?? null)
+  return row
+}
+
+/**
+ * Waits for at least one row (up to `timeoutMs`, null = forever), then takes up to `max` (<= 0: all there
+ * are). Throws 57014 when cancelled, the subscription's error when it failed; [] on timeout or end.
+ */
+export async function takeLive(sub: Subscription, plan: SubscribePlan, max: number, timeoutMs: number | null, cancel: CancelSignal, generation: number): Promise<Row[]> {
+  if (cancel.generation !== generation) throw canceledError()
+  await sub.wait(timeoutMs, cancel.signal)
+  if (cancel.generation !== generation) throw canceledError()
+  return sub.take(max).map((item) => feedRow(item, plan))
+}
+
+/** An endless RowCursor over a subscription: each `next` waits for rows; done only once the subscription ends. */
+export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: CancelSignal): RowCursor {
+  const generation = cancel.generation
+  return {
+    next: async (max) => {
+      for (;;) {
+        const rows = await takeLive(sub, plan, max, null, cancel, generation)
+        if (rows.length > 0 || sub.ended) return { rows, done: rows.length === 0 && sub.ended && sub.pending === 0 }
+      }
+    },
+    close: () => sub.close(),
+    live: true,
+  }
+}
+
+/** COPY text format of one row: tab-separated, `\N` for NULL, backslash escapes as PostgreSQL writes them. */
+export function copyTextLine(row: readonly Value[], types: readonly SqlType[]): string {
+  let line = ''
+  for (let i = 0; i < types.length; i++) {
+    if (i > 0) line += '\t'
+    const s = formatValue(row[i] ?? null, types[i]!)
+    line += s === null ? '\\N' : escapeCopyText(s)
+  }
+  return `${line}\n`
+}
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' }
+
+function escapeCopyText(s: string): string {
+  return /[\\\b\f\n\r\t\v]/.test(s) ? s.replace(/[\\\b\f\n\r\t\v]/g, (ch) => COPY_ESCAPES[ch]!) : s
+}
+
+/** COPY TO STDOUT chunks of a RowCursor's rows, one chunk per batch it hands out, with a running count. */
+export function copyChunks(cursor: RowCursor, types: readonly SqlType[]): { chunks: AsyncIterable<Buffer>; rowCount: () => number } {
+  let count = 0
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        const { rows, done } = await cursor.next(1024)
+        if (rows.length > 0) {
+          count += rows.length
+          yield Buffer.from(rows.map((r) => copyTextLine(r, types)).join(''), 'utf8')
+        }
+        if (done) return
+      }
+    } finally {
+      cursor.close()
+    }
+  }
+  return { chunks: chunks(), rowCount: () => count }
+}
