@@ -14,6 +14,8 @@ import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } f
 import type { EvalContext } from '../planner/runtime.ts'
 import { compareValues, equalValues } from '../planner/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
+import type { PullWindowCall } from '../planner/pull-window.ts'
+import { windowValues } from './pull-window.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {
   const run = selectRunner(select, params, ctx)
@@ -22,8 +24,8 @@ export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> |
 }
 
 /** The same over rows already in memory, synchronously (relational plans and subqueries). */
-export function runSelectSync(select: BoundSelect, input: Iterable<Row>, params: readonly Value[], ctx: EvalContext): Row[] {
-  const run = selectRunner(select, params, ctx)
+export function runSelectSync(select: BoundSelect, input: Iterable<Row>, params: readonly Value[], ctx: EvalContext, windows: readonly PullWindowCall[] = []): Row[] {
+  const run = selectRunner(select, params, ctx, windows)
   for (const r of input) run.push(r)
   return run.finish()
 }
@@ -34,12 +36,23 @@ interface SelectRunner {
 }
 
 /** Filter and projection (or grouping) row by row, then DISTINCT, sort, offset and limit at the end. */
-function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalContext): SelectRunner {
+function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalContext, windows: readonly PullWindowCall[] = []): SelectRunner {
   const filter = select.filter ? compilePredicate(select.filter) : null
   let rows: Row[] = []
   let push: (r: Row) => void
   let grouped: () => void = () => {}
-  if (select.aggregation === null) {
+  if (select.aggregation === null && windows.length > 0) {
+    // Window functions see every row that passed WHERE; the projection reads their values as `agg_ref`s.
+    const input: Row[] = []
+    push = (r) => {
+      if (filter === null || filter(r, params, ctx)) input.push(r)
+    }
+    grouped = () => {
+      const project = compileProjection(select.output)
+      const values = windowValues(input, windows, params, ctx)
+      rows = input.map((r, i) => project(r, params, ctx, values[i]))
+    }
+  } else if (select.aggregation === null) {
     const project = compileProjection(select.output)
     push = (r) => {
       if (filter !== null && !filter(r, params, ctx)) return
@@ -146,6 +159,8 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
     switch (node.kind) {
       case 'one_row':
         return [[]]
+      case 'values':
+        return node.rows.map((r) => r.map((e) => compileExpr(e)(outer, params, rctx)))
       case 'scan':
         return (data.get(relationKey(node.relation)) ?? []) as Row[]
       case 'function': {
@@ -173,6 +188,16 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
         const nullsR = new Array<Value>(node.rightWidth).fill(null)
         const out: Row[] = []
         const matches = (l: Row, r: Row): boolean => on === null || on([...l, ...r, ...outer], params, rctx)
+        if (node.joinType === 'full') {
+          const matched = new Set<Row>()
+          for (const l of left) {
+            let hit = false
+            for (const r of right) if (matches(l, r)) { out.push([...l, ...r]); hit = true; matched.add(r) }
+            if (!hit) out.push([...l, ...nullsR])
+          }
+          for (const r of right) if (!matched.has(r)) out.push([...nullsL, ...r])
+          return out
+        }
         if (node.joinType === 'right') {
           for (const r of right) {
             let hit = false
@@ -191,7 +216,18 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
       case 'block': {
         const input = exec(node.from, outer)
         const rows = outer.length === 0 ? input : input.map((r) => [...r, ...outer])
-        return runSelectSync(node.select, rows, params, rctx)
+        return runSelectSync(node.select, rows, params, rctx, node.windows)
+      }
+      case 'expand': {
+        const input = exec(node.input, outer)
+        const arg = compileExpr(node.arg)
+        const out: Row[] = []
+        for (const r of input) {
+          const arr = arg(outer.length === 0 ? r : [...r, ...outer], params, rctx)
+          if (!Array.isArray(arr)) continue
+          arr.forEach((v, i) => out.push([...r, node.fn === 'unnest' ? (v ?? null) : [v ?? null, i + 1]]))
+        }
+        return out
       }
       case 'set_op': {
         const left = exec(node.left, outer)
@@ -210,9 +246,12 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
       }
     }
   }
-  const subquery = (plan: SubqueryPlan, row: Row, _p: readonly Value[], _ctx: EvalContext, test?: Value): Value => {
+  const subquery = (plan: SubqueryPlan, outerValues: readonly Value[], test?: Value): Value => {
     let rows = plan.correlated ? undefined : cache.get(plan)
     if (rows === undefined) {
+      // The outer row as the subquery's expressions index it; only the columns it reads are filled in.
+      const row: Value[] = []
+      plan.outerColumns.forEach((index, k) => (row[index] = outerValues[k] ?? null))
       rows = exec(plan.node, row)
       if (!plan.correlated) cache.set(plan, rows)
     }

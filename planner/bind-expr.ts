@@ -111,12 +111,20 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       throw planError(SqlState.syntaxError, '"*" is not allowed here', e.span)
     case 'subscript': {
       const arr = bindExpr(e.expr, ctx)
-      if (e.slice || e.index === undefined || arr.type.element === undefined) throw unsupported('array slices and subscripts of non-arrays are not supported yet', e.span)
-      const index = coerceTo(bindExpr(e.index, ctx), Types.int4, spanOf(e.index), 'array subscript')
-      // Arrays are 1-based in SQL; out of range gives NULL.
-      return call('subscript', { strict: true, emit: ([a, i]) => `(${a}[${i} - 1] ?? null)` }, [arr, index], arr.type.element)
+      if (arr.type.element === undefined) throw unsupported('subscripts of non-arrays are not supported yet', e.span)
+      // Arrays are 1-based in SQL (int2vector and oidvector, of the catalog, 0-based); out of range gives NULL.
+      const base = arr.type.pgOid === 22 || arr.type.pgOid === 30 ? 0 : 1
+      const bound = (x: ast.Expr | undefined): BoundExpr | null => (x === undefined ? null : coerceTo(bindExpr(x, ctx), Types.int4, spanOf(x), 'array subscript'))
+      if (e.slice) {
+        const [lo, hi] = [bound(e.lower), bound(e.index)]
+        const args = [arr, ...(lo ? [lo] : []), ...(hi ? [hi] : [])]
+        return call('slice', { strict: true, emit: ([a, x, y]) => `${a}.slice(Math.max(${lo ? x : base} - ${base}, 0), Math.max(${hi ? (lo ? y : x) : `${a}.length - 1 + ${base}`} - ${base} + 1, 0))` }, args, arr.type)
+      }
+      const index = bound(e.index)!
+      return call('subscript', { strict: true, emit: ([a, i]) => `(${a}[${i} - ${base}] ?? null)` }, [arr, index], arr.type.element)
     }
     case 'field_select':
+      if (ctx.scope.hooks?.fieldSelect !== undefined) return ctx.scope.hooks.fieldSelect(bindExpr(e.expr, ctx), e.field, e.span)
       throw unsupported('selecting a field of a composite value is not supported', e.span)
     default:
       return assertNever(e, 'expression')
@@ -337,7 +345,7 @@ function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | '
 }
 
 function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
-  if (e.over !== undefined) return bindWindowCall(e, ctx)
+  if (e.over !== undefined) return ctx.scope.hooks?.window !== undefined ? ctx.scope.hooks.window(e, ctx) : bindWindowCall(e, ctx)
   if (isAggregateName(e.name)) {
     return bindAggregate(e, ctx)
   }

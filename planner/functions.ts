@@ -100,6 +100,10 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
 export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | undefined {
   if (op in CMP_JS) return comparison(op, a, b)
   if (op === '+' || op === '-' || op === '*' || op === '/' || op === '%' || op === '^') return arithmetic(op, a, b)
+  if ((op === '&' || op === '|' || op === '#') && isInteger(a) && isInteger(b)) {
+    const js = op === '#' ? '^' : op
+    return { type: numericCommon(a, b), impl: strict(([x, y]) => `Number(BigInt(${x}) ${js} BigInt(${y}))`) }
+  }
   if (op === '||') {
     if (a.element && b.element) return { type: a, impl: strict(([x, y]) => `${x}.concat(${y})`) }
     return {
@@ -181,11 +185,15 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
   obj_description: anyArgs([1, 2], Types.text, () => 'null', false),
   col_description: anyArgs(2, Types.text, () => 'null', false),
   shobj_description: anyArgs(2, Types.text, () => 'null', false),
-  pg_get_indexdef: anyArgs([1, 3], Types.text, () => "''"),
-  pg_get_constraintdef: anyArgs([1, 2], Types.text, () => "''"),
+  pg_get_indexdef: catalogFn([1, 3], Types.text, ([o, col]) => `ctx.pg.indexdef(${o}, ${col ?? 0})`),
+  pg_get_constraintdef: catalogFn([1, 2], Types.text, ([o]) => `ctx.pg.constraintdef(${o})`),
   pg_get_ruledef: anyArgs([1, 2], Types.text, () => 'null', false),
   pg_get_triggerdef: anyArgs([1, 2], Types.text, () => "''"),
   pg_get_functiondef: anyArgs(1, Types.text, () => "''"),
+  // pg_proc is empty: Sluice has no user-defined functions, so these never meet an OID of one.
+  pg_get_function_result: anyArgs(1, Types.text, () => 'null', false),
+  pg_get_function_arguments: anyArgs(1, Types.text, () => 'null', false),
+  pg_get_function_identity_arguments: anyArgs(1, Types.text, () => 'null', false),
   pg_get_statisticsobjdef_columns: anyArgs(1, Types.text, () => 'null', false),
   pg_get_viewdef: catalogFn([1, 2], Types.text, ([o]) => `ctx.pg.viewdef(${o})`),
   pg_relation_is_publishable: anyArgs(1, Types.bool, () => 'false'),
@@ -248,6 +256,17 @@ const FUNCTIONS: Record<string, FunctionRule> = {
           ),
         }
       : undefined,
+  // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
+  substring: (args) =>
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+      ? {
+          type: Types.text,
+          impl: strict(([x, st, n]) =>
+            n === undefined ? `[...${x}].slice(Math.max(0, ${st} - 1)).join('')` : `[...${x}].slice(Math.max(0, ${st} - 1), Math.max(0, ${st} - 1 + ${n})).join('')`,
+          ),
+          argTypes: [Types.text, ...args.slice(1)],
+        }
+      : undefined,
   concat: (args) => ({
     type: Types.text,
     impl: lenient((xs, c) => `[${xs.join(', ')}].map((v, i) => v === null ? '' : H.formatValue(v, ${c.constant(c.argTypes)}[i])).join('')`),
@@ -275,12 +294,12 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   statement_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
   clock_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'Date.now() * 1000' } })),
   current_date: exactly(0, () => ({ type: Types.date, impl: { strict: false, volatile: true, emit: () => `(Math.floor(ctx.now / ${86_400_000_000}) * ${86_400_000_000})` } })),
-  current_user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
-  session_user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
-  user: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.user') })),
-  current_database: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.database') })),
-  current_catalog: exactly(0, () => ({ type: Types.text, impl: sessionFn(() => 'ctx.database') })),
-  current_schema: exactly(0, () => ({ type: Types.text, impl: lenient(() => "'public'") })),
+  current_user: exactly(0, () => ({ type: PgT.name, impl: sessionFn(() => 'ctx.user') })),
+  session_user: exactly(0, () => ({ type: PgT.name, impl: sessionFn(() => 'ctx.user') })),
+  user: exactly(0, () => ({ type: PgT.name, impl: sessionFn(() => 'ctx.user') })),
+  current_database: exactly(0, () => ({ type: PgT.name, impl: sessionFn(() => 'ctx.database') })),
+  current_catalog: exactly(0, () => ({ type: PgT.name, impl: sessionFn(() => 'ctx.database') })),
+  current_schema: exactly(0, () => ({ type: PgT.name, impl: lenient(() => "'public'") })),
   version: exactly(0, () => ({ type: Types.text, impl: lenient(() => 'H.versionString') })),
   date_trunc: exactly(2, ([u, t]) =>
     isText(u!) && isTemporal(t!) ? { type: t!, impl: strict(([x, y]) => `H.dateTrunc(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,

@@ -10,7 +10,7 @@
  * catalog), catalog and system tables have fixed OIDs by position, built-in types keep PostgreSQL's.
  */
 import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
-import type { Catalog, CatalogEntry } from './catalog.ts'
+import type { Catalog, CatalogEntry, ViewDef } from './catalog.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 
 const pg = (name: TypeName, pgOid: number, pgSize: number, element?: SqlType): SqlType =>
@@ -110,6 +110,7 @@ export const nspName = (oid: number): string | null => NAMESPACES.find(([, o]) =
 const BOOTSTRAP_SUPERUSER = 10
 const DATABASE_OID = 16383
 const HEAP_AM = 2
+const BTREE_AM = 403
 const DEFAULT_COLLATION = 100
 
 /** The catalog table a FROM item names, if any: `pg_class`, `pg_catalog.pg_class`, `information_schema.tables`. */
@@ -152,6 +153,56 @@ export function relations(catalog: Catalog): PgRelation[] {
   })
   return out
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Keys
+
+/**
+ * A view's key as the catalog shows it: a GROUP BY view holds one row per group, so when every group key
+ * is a column of the view, those columns are its primary key (`<view>_pkey`, a unique btree index in
+ * pg_index and a constraint `p` in pg_constraint). A NULL key value is one group like any other value
+ * (PostgreSQL 15's NULLS NOT DISTINCT), so the key columns keep their nullability. Streams have no key:
+ * `WITH (key = ...)` chooses the partition of each event, and a stream holds many events per key value.
+ */
+export interface PgKey {
+  readonly relation: PgRelation
+  readonly indexOid: number
+  readonly constraintOid: number
+  readonly name: string
+  /** 1-based column numbers, in group key order. */
+  readonly attnums: readonly number[]
+}
+
+/** Index and constraint OIDs live above the relation OIDs (16384 + 3 per catalog id). */
+const KEY_OID_BASE = 1_000_000
+
+export function viewKeyColumns(v: ViewDef): number[] | null {
+  const body = v.plan.body
+  if (body.kind !== 'aggregate' || body.aggregation.keys.length === 0) return null
+  const attnums = body.aggregation.keys.map((_, j) => body.output.findIndex((o) => o.kind === 'column' && o.index === j) + 1)
+  return attnums.every((a) => a > 0) ? attnums : null
+}
+
+export function keys(catalog: Catalog): PgKey[] {
+  const out: PgKey[] = []
+  for (const r of relations(catalog)) {
+    if (r.entry?.kind !== 'view') continue
+    const attnums = viewKeyColumns(r.entry)
+    if (attnums === null) continue
+    out.push({ relation: r, indexOid: KEY_OID_BASE + r.entry.id * 2, constraintOid: KEY_OID_BASE + r.entry.id * 2 + 1, name: `${r.name}_pkey`, attnums })
+  }
+  return out
+}
+
+/** `pg_get_indexdef(oid, column)`: the whole CREATE INDEX (column 0) or one key column's name. */
+function indexDef(key: PgKey, column: number): string {
+  const quote = (n: string): string => (/^[a-z_][a-z0-9_]*$/.test(n) ? n : `"${n.replace(/"/g, '""')}"`)
+  const names = key.attnums.map((a) => quote(key.relation.columns[a - 1]!.name))
+  if (column > 0) return names[column - 1] ?? ''
+  return `CREATE UNIQUE INDEX ${quote(key.name)} ON public.${quote(key.relation.name)} USING btree (${names.join(', ')}) NULLS NOT DISTINCT`
+}
+
+const keyColumnList = (key: PgKey): string => key.attnums.map((a) => key.relation.columns[a - 1]!.name).join(', ')
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -281,7 +332,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
     case 'pg_catalog.pg_am':
       return [
         { oid: HEAP_AM, amname: 'heap', amhandler: 'heap_tableam_handler', amtype: 't' },
-        { oid: 403, amname: 'btree', amhandler: 'bthandler', amtype: 'i' },
+        { oid: BTREE_AM, amname: 'btree', amhandler: 'bthandler', amtype: 'i' },
       ]
     case 'pg_catalog.pg_collation':
       return [
@@ -297,7 +348,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
       const out: Partial_[] = BUILTIN_TYPES.map((t) => ({
         oid: t.oid, typname: t.name, typnamespace: NS.pg_catalog, typowner: BOOTSTRAP_SUPERUSER, typlen: t.len, typbyval: t.len > 0 && t.len <= 8,
         typtype: 'b', typcategory: t.category, typispreferred: false, typisdefined: true, typdelim: ',', typrelid: 0, typsubscript: '-', typelem: t.elem, typarray: t.array,
-        typinput: `${t.name}in`, typoutput: `${t.name}out`, typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: t.len === 8 ? 'd' : 'i', typstorage: t.len < 0 ? 'x' : 'p',
+        typinput: t.elem !== 0 ? 'array_in' : `${t.name}in`, typoutput: t.elem !== 0 ? 'array_out' : `${t.name}out`, typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: t.len === 8 ? 'd' : 'i', typstorage: t.len < 0 ? 'x' : 'p',
         typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: t.collation,
       }))
       for (const r of rels()) {
@@ -305,24 +356,64 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
       }
       return out
     }
-    case 'pg_catalog.pg_class':
-      return rels().map((r) => ({
+    case 'pg_catalog.pg_class': {
+      const keyed = keys(catalog)
+      const indexes = keyed.map((k) => ({
+        oid: k.indexOid, relname: k.name, relnamespace: NS.public, reltype: 0, reloftype: 0, relowner: BOOTSTRAP_SUPERUSER, relam: BTREE_AM, relfilenode: k.indexOid,
+        reltablespace: 0, relpages: 1, reltuples: -1, relallvisible: 0, reltoastrelid: 0, relhasindex: false, relisshared: false, relpersistence: 'p', relkind: 'i',
+        relnatts: k.attnums.length, relchecks: 0, relhasrules: false, relhastriggers: false, relhassubclass: false, relrowsecurity: false, relforcerowsecurity: false,
+        relispopulated: true, relreplident: 'n', relispartition: false, relrewrite: 0, relfrozenxid: 0, relminmxid: 0,
+      }))
+      return [...rels().map((r) => ({
         oid: r.oid, relname: r.name, relnamespace: r.namespace, reltype: r.oid + 1, reloftype: 0, relowner: BOOTSTRAP_SUPERUSER, relam: r.relkind === 'v' ? 0 : HEAP_AM, relfilenode: r.relkind === 'v' ? 0 : r.oid,
-        reltablespace: 0, relpages: 0, reltuples: -1, relallvisible: 0, reltoastrelid: 0, relhasindex: false, relisshared: false, relpersistence: 'p', relkind: r.relkind,
+        reltablespace: 0, relpages: 0, reltuples: -1, relallvisible: 0, reltoastrelid: 0, relisshared: false, relpersistence: 'p', relkind: r.relkind,
         relnatts: r.columns.length, relchecks: 0, relhasrules: r.relkind === 'v', relhastriggers: false, relhassubclass: false, relrowsecurity: false, relforcerowsecurity: false,
         relispopulated: true, relreplident: r.relkind === 'v' ? 'n' : 'd', relispartition: false, relrewrite: 0, relfrozenxid: 0, relminmxid: 0,
+        relhasindex: keyed.some((k) => k.relation.oid === r.oid),
+      })), ...indexes]
+    }
+    case 'pg_catalog.pg_index':
+      return keys(catalog).map((k) => ({
+        indexrelid: k.indexOid, indrelid: k.relation.oid, indnatts: k.attnums.length, indnkeyatts: k.attnums.length, indisunique: true, indnullsnotdistinct: true, indisprimary: true,
+        indisexclusion: false, indimmediate: true, indisclustered: false, indisvalid: true, indcheckxmin: false, indisready: true, indislive: true, indisreplident: false,
+        indkey: [...k.attnums], indcollation: k.attnums.map((a) => (k.relation.columns[a - 1]!.type.name === 'text' ? DEFAULT_COLLATION : 0)), indclass: k.attnums.map(() => 0), indoption: k.attnums.map(() => 0),
       }))
+    case 'pg_catalog.pg_constraint':
+      return keys(catalog).map((k) => ({
+        oid: k.constraintOid, conname: k.name, connamespace: NS.public, contype: 'p', condeferrable: false, condeferred: false, convalidated: true, conrelid: k.relation.oid, contypid: 0,
+        conindid: k.indexOid, conparentid: 0, confrelid: 0, confupdtype: ' ', confdeltype: ' ', confmatchtype: ' ', conislocal: true, coninhcount: 0, connoinherit: true, conkey: [...k.attnums],
+      }))
+    case 'information_schema.table_constraints':
+      return keys(catalog).map((k) => ({
+        constraint_catalog: env.database, constraint_schema: 'public', constraint_name: k.name, table_catalog: env.database, table_schema: 'public', table_name: k.relation.name,
+        constraint_type: 'PRIMARY KEY', is_deferrable: 'NO', initially_deferred: 'NO', enforced: 'YES', nulls_distinct: 'NO',
+      }))
+    case 'information_schema.key_column_usage':
+      return keys(catalog).flatMap((k) =>
+        k.attnums.map((a, i) => ({
+          constraint_catalog: env.database, constraint_schema: 'public', constraint_name: k.name, table_catalog: env.database, table_schema: 'public', table_name: k.relation.name,
+          column_name: k.relation.columns[a - 1]!.name, ordinal_position: i + 1,
+        })),
+      )
     case 'pg_catalog.pg_attribute':
-      return rels().flatMap((r) =>
+      return [...rels().flatMap((r) =>
         r.columns.map((c, i) => ({
           attrelid: r.oid, attname: c.name, atttypid: typeOid(c.type), attstattarget: -1, attlen: c.type.pgSize ?? (c.type.element ? -1 : TypeOid[c.type.name].size), attnum: i + 1,
           attndims: c.type.element ? 1 : 0, attcacheoff: -1, atttypmod: -1, attbyval: !c.type.element && TypeOid[c.type.name].size > 0, attalign: 'i', attstorage: storage(c.type), attcompression: '',
           attnotnull: !c.nullable, atthasdef: false, atthasmissing: false, attidentity: '', attgenerated: '', attisdropped: false, attislocal: true, attinhcount: 0,
           attcollation: !c.type.element && c.type.name === 'text' && c.type.pgOid === undefined ? DEFAULT_COLLATION : c.type.pgOid === 19 ? 950 : 0,
         })),
-      )
+      ), ...keys(catalog).flatMap((k) =>
+        // An index has one attribute per key column, as in PostgreSQL.
+        k.attnums.map((a, i) => {
+          const c = k.relation.columns[a - 1]!
+          return { attrelid: k.indexOid, attname: c.name, atttypid: typeOid(c.type), attstattarget: -1, attlen: c.type.element ? -1 : TypeOid[c.type.name].size, attnum: i + 1, attndims: 0, attcacheoff: -1,
+            atttypmod: -1, attbyval: !c.type.element && TypeOid[c.type.name].size > 0, attalign: 'i', attstorage: storage(c.type), attcompression: '', attnotnull: false, atthasdef: false, atthasmissing: false,
+            attidentity: '', attgenerated: '', attisdropped: false, attislocal: true, attinhcount: 0, attcollation: !c.type.element && c.type.name === 'text' ? DEFAULT_COLLATION : 0 }
+        }),
+      )]
     case 'pg_catalog.pg_matviews':
-      return catalog.views().map((v) => ({ schemaname: 'public', matviewname: v.name, matviewowner: env.user, hasindexes: false, ispopulated: true, definition: v.sql }))
+      return catalog.views().map((v) => ({ schemaname: 'public', matviewname: v.name, matviewowner: env.user, hasindexes: viewKeyColumns(v) !== null, ispopulated: true, definition: v.sql }))
     case 'pg_catalog.pg_tables':
       return catalog.streams().map((s) => ({ schemaname: 'public', tablename: s.name, tableowner: env.user, hasindexes: false, hasrules: false, hastriggers: false, rowsecurity: false }))
     case 'pg_catalog.pg_views':
@@ -403,13 +494,27 @@ export interface CatalogLookup {
   relOid(name: string): number | null
   viewdef(oid: number): string | null
   nspname(oid: number): string | null
+  /** `pg_get_indexdef(oid [, column, pretty])` of a view's key index; null for any other OID. */
+  indexdef(oid: number, column: number): string | null
+  /** `pg_get_constraintdef(oid)` of a view's key constraint. */
+  constraintdef(oid: number): string | null
 }
 
 export function catalogLookup(catalog: Catalog): CatalogLookup {
   let cache: PgRelation[] | null = null
   const all = (): PgRelation[] => (cache ??= relations(catalog))
+  let keyCache: PgKey[] | null = null
+  const allKeys = (): PgKey[] => (keyCache ??= keys(catalog))
   return {
-    relname: (oid) => all().find((r) => r.oid === oid)?.name ?? String(oid),
+    indexdef: (oid, column) => {
+      const k = allKeys().find((x) => x.indexOid === oid)
+      return k === undefined ? null : indexDef(k, column)
+    },
+    constraintdef: (oid) => {
+      const k = allKeys().find((x) => x.constraintOid === oid)
+      return k === undefined ? null : `PRIMARY KEY (${keyColumnList(k)})`
+    },
+    relname: (oid) => all().find((r) => r.oid === oid)?.name ?? allKeys().find((k) => k.indexOid === oid)?.name ?? String(oid),
     relOid: (name) => {
       const parts = name.split('.').map((p) => p.replace(/^"|"$/g, ''))
       const n = parts[parts.length - 1]!

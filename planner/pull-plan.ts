@@ -4,8 +4,9 @@
  * bound select (filter, aggregation, projection, order, limit).
  *
  * Queries that need more (what psql, JDBC and BI tools send to browse the catalog: several relations,
- * joins, subqueries, UNION, the virtual pg_catalog / information_schema tables of pg-catalog.ts) are
- * planned as a small relational tree (`RelNode`) that executor/pull.ts evaluates over in-memory rows.
+ * joins, subqueries, UNION, VALUES, window functions (pull-window.ts), set-returning functions in the select
+ * list, the virtual pg_catalog / information_schema tables of pg-catalog.ts) are planned as a small
+ * relational tree (`RelNode`) that executor/pull.ts evaluates over in-memory rows.
  * Reads of one view, stream or system table keep the single-relation plan and its streaming execution.
  */
 import * as ast from '../parser/ast.ts'
@@ -17,7 +18,8 @@ import { bindSelect, type BoundOrder, type BoundSelect } from './select.ts'
 import { Scope, type BindHooks, type ScopeColumn } from './scope.ts'
 import type { Catalog } from './catalog.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
-import { CATALOG_TABLES, T, catalogTable, formatType, typeOidByName } from './pg-catalog.ts'
+import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
+import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -30,6 +32,17 @@ export interface PullPlan {
   readonly source: PullSource
   readonly select: BoundSelect
   readonly paramTypes: readonly SqlType[]
+  /**
+   * For each output column read unchanged from a stream or view, its relation's OID and column number
+   * (RowDescription's table OID and attribute number, which JDBC's ResultSetMetaData uses to look up the
+   * column's table and nullability); null for computed columns. Absent means none is known.
+   */
+  readonly columnOrigins?: readonly (ColumnOrigin | null)[]
+}
+
+export interface ColumnOrigin {
+  readonly tableOid: number
+  readonly columnNumber: number
 }
 
 /** A base relation a relational plan reads; the executor fetches each once per execution. */
@@ -46,10 +59,21 @@ export interface RelationRef {
 export type RelNode =
   | { readonly kind: 'scan'; readonly relation: RelationRef; readonly width: number }
   | { readonly kind: 'one_row' }
+  /** `VALUES (...), (...)`: one row per list, its expressions over the enclosing query's row. */
+  | { readonly kind: 'values'; readonly rows: readonly (readonly BoundExpr[])[] }
   | { readonly kind: 'function'; readonly fn: 'generate_series' | 'unnest'; readonly args: readonly BoundExpr[] }
-  | { readonly kind: 'join'; readonly joinType: 'inner' | 'left' | 'right' | 'cross'; readonly left: RelNode; readonly right: RelNode; readonly leftWidth: number; readonly rightWidth: number; readonly on: BoundExpr | null }
-  | { readonly kind: 'block'; readonly from: RelNode; readonly select: BoundSelect }
+  | { readonly kind: 'join'; readonly joinType: 'inner' | 'left' | 'right' | 'full' | 'cross'; readonly left: RelNode; readonly right: RelNode; readonly leftWidth: number; readonly rightWidth: number; readonly on: BoundExpr | null }
+  /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
+  | { readonly kind: 'block'; readonly from: RelNode; readonly select: BoundSelect; readonly windows: readonly PullWindowCall[] }
+  /**
+   * A set-returning function of the select list (`_pg_expandarray(indkey)`, `unnest(x)`): each input row
+   * repeated once per element of `arg`, with one more column, the element (for `_pg_expandarray` the record
+   * `(x, n)`: the element and its position).
+   */
+  | { readonly kind: 'expand'; readonly input: RelNode; readonly fn: SetReturning; readonly arg: BoundExpr }
   | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null }
+
+export type SetReturning = '_pg_expandarray' | 'unnest'
 
 /** A subquery inside an expression; compiled code calls `ctx.subquery(this, row, params, ctx, testValue)`. */
 export interface SubqueryPlan {
@@ -58,6 +82,8 @@ export interface SubqueryPlan {
   readonly negated: boolean
   /** False when it reads no outer column: then it runs once per statement. */
   readonly correlated: boolean
+  /** The enclosing scope's columns it reads; their values are the call's arguments after the IN test value. */
+  readonly outerColumns: readonly number[]
 }
 
 export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonly SqlType[]): PullPlan {
@@ -91,7 +117,16 @@ export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonl
   if (select.windows.length > 0) {
     throw unsupported('window functions in a query of a view are not supported yet', select.windows[0]!.span, 'Compute them in the continuous view itself.')
   }
-  return { source, select, paramTypes: params }
+  let columnOrigins: (ColumnOrigin | null)[] | undefined
+  const entry = source.kind === 'view' || source.kind === 'stream' ? catalog.get(source.name) : undefined
+  if (entry !== undefined && select.aggregation === null) {
+    const tableOid = entryOid(entry)
+    columnOrigins = select.outputColumns.map((_, i) => {
+      const e = select.output[i]!
+      return e.kind === 'column' ? { tableOid, columnNumber: e.index + 1 } : null
+    })
+  }
+  return { source, select, paramTypes: params, ...(columnOrigins ? { columnOrigins } : {}) }
 }
 
 function checkSchema(parts: readonly string[], span: Span): void {
@@ -106,8 +141,7 @@ function checkSchema(parts: readonly string[], span: Span): void {
  * subqueries; anything else (and any read of a catalog table) goes to the relational planner.
  */
 function needsRelational(q: ast.Query, catalog: Catalog): boolean {
-  if (q.kind === 'set_operation') return true
-  if (q.kind !== 'select') return false
+  if (q.kind === 'set_operation' || q.kind === 'values') return true
   if (q.from.length > 1) return true
   const f = q.from[0]
   if (f !== undefined) {
@@ -117,6 +151,9 @@ function needsRelational(q: ast.Query, catalog: Catalog): boolean {
   return hasSubquery(q)
 }
 
+const SET_RETURNING = new Set<string | undefined>(['_pg_expandarray', 'unnest'])
+/** Functions that read the running catalog through `ctx.pg` (pg-catalog.ts `CatalogLookup`). */
+const CATALOG_FUNCTIONS = new Set<string | undefined>(['pg_get_viewdef', 'pg_get_indexdef', 'pg_get_constraintdef'])
 const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc'])
 
 /** Subqueries, casts to `oid`/`regclass`/..., and functions that read the catalog (`pg_get_viewdef`). */
@@ -128,7 +165,8 @@ function hasSubquery(node: unknown): boolean {
   if (n.kind === 'cast' && n.type !== undefined && CATALOG_CASTS.has(n.type.name.replace(/^pg_catalog\./, ''))) return true
   const typed = (node as { typeName?: ast.TypeRef }).typeName
   if (n.kind === 'literal' && typed !== undefined && CATALOG_CASTS.has(typed.name.replace(/^pg_catalog\./, ''))) return true
-  if (n.kind === 'func_call' && n.name === 'pg_get_viewdef') return true
+  if (n.kind === 'func_call' && (CATALOG_FUNCTIONS.has(n.name) || (n as ast.FuncCall).over !== undefined || SET_RETURNING.has(n.name))) return true
+  if (n.kind === 'field_select') return true
   return Object.values(node as Record<string, unknown>).some(hasSubquery)
 }
 
@@ -145,6 +183,8 @@ interface PlanContext {
 /** Tracks whether a subquery reads a column of the query around it. */
 interface Correlation {
   correlated: boolean
+  /** Which columns of the enclosing query's scope it reads. */
+  readonly used: Set<number>
 }
 
 /** A scope whose own columns come first; names it lacks resolve in the enclosing query's scope. */
@@ -174,6 +214,7 @@ class NestedScope extends Scope {
         throw err
       }
       this.tracker.correlated = true
+      this.tracker.used.add(index)
       return this.own.columns.length + index
     }
   }
@@ -193,14 +234,33 @@ function planRelational(query: ast.Query, catalog: Catalog, paramTypes: readonly
     hooks: {
       subquery: (e, scope) => bindSubquery(e, scope, ctx),
       cast: (inner, target, span) => bindCatalogCast(inner, target, span),
+      fieldSelect: bindFieldSelect,
     },
   }
-  const planned = planQuery(query, null, { correlated: false }, ctx)
+  const planned = showRegclass(planQuery(query, null, { correlated: false, used: new Set() }, ctx))
   const select: BoundSelect =
     planned.node.kind === 'block'
       ? planned.node.select
       : { filter: null, aggregation: null, output: [], outputColumns: planned.columns, orderBy: [], limit: null, offset: null, distinct: false, windows: [] }
   return { source: { kind: 'relational', name: relations.map((r) => r.name).join(', ') || 'one row', root: planned.node, relations }, select, paramTypes: params }
+}
+
+/**
+ * `'ends'::regclass` is an OID while the query runs (it compares with `oid` columns), but a client reading
+ * it is shown the relation's name, as PostgreSQL's regclass output prints it.
+ */
+const REGCLASS_OID: SqlType = Object.freeze({ name: 'int4', pgOid: 2205, pgSize: 4 })
+
+function showRegclass(planned: Planned): Planned {
+  if (!planned.columns.some((c) => c.type === REGCLASS_OID)) return planned
+  const output = planned.columns.map((c, i): BoundExpr => {
+    const col: BoundExpr = { kind: 'column', index: i, name: c.name, type: c.type }
+    if (c.type !== REGCLASS_OID) return col
+    return { kind: 'call', fn: 'regclassout', impl: { strict: true, volatile: true, emit: ([x]) => `(ctx.pg === undefined ? String(${x}) : ctx.pg.relname(${x}))` }, args: [col], type: T.regclass }
+  })
+  const columns = planned.columns.map((c) => (c.type === REGCLASS_OID ? { ...c, type: T.regclass } : c))
+  const select: BoundSelect = { filter: null, aggregation: null, output, outputColumns: columns, orderBy: [], limit: null, offset: null, distinct: false, windows: [] }
+  return { node: { kind: 'block', from: planned.node, select, windows: [] }, columns }
 }
 
 interface Planned {
@@ -215,11 +275,23 @@ function planQuery(q: ast.Query, outer: Scope | null, tracker: Correlation, ctx:
     case 'set_operation':
       return planSetOp(q, outer, tracker, ctx)
     case 'values':
-      throw unsupported('VALUES as a query is not supported yet', q.span)
+      return planValues(q, outer, tracker, ctx)
   }
 }
 
-function planBlock(q: ast.Select, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
+/** Each column takes the type of its first typed value (untyped literals become text), as PostgreSQL does. */
+function planValues(q: ast.ValuesQuery, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
+  const scope = new NestedScope([], outer, tracker, ctx.hooks)
+  const width = q.rows[0]?.length ?? 0
+  if (q.rows.some((r) => r.length !== width)) throw planError(SqlState.syntaxError, 'VALUES lists must all be the same length', q.span)
+  const bound = q.rows.map((r) => r.map((e) => bindExpr(e, { scope, params: ctx.params, clause: 'VALUES' })))
+  const types = Array.from({ length: width }, (_, i) => bound.map((r) => r[i]!.type).find((t) => t.name !== 'unknown') ?? Types.text)
+  const rows = bound.map((r, ri) => r.map((e, i) => coerceTo(e, types[i]!, spanOf(q.rows[ri]![i]!), 'VALUES')))
+  return { node: { kind: 'values', rows }, columns: types.map((type, i) => ({ name: `column${i + 1}`, type, nullable: true })) }
+}
+
+function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
+  let q = q0
   let from: RelNode = { kind: 'one_row' }
   let cols: ScopeColumn[] = []
   q.from.forEach((item, i) => {
@@ -232,10 +304,24 @@ function planBlock(q: ast.Select, outer: Scope | null, tracker: Correlation, ctx
       cols = [...cols, ...next.cols]
     }
   })
-  const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+  const srf = setReturningCall(q)
+  if (srf !== null) {
+    const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+    const arg = bindExpr(srf.call.args[0]!, { scope, params: ctx.params, clause: 'FROM' })
+    if (arg.type.element === undefined) throw planError(SqlState.undefinedFunction, `function ${srf.call.name} requires an array argument`, srf.call.span)
+    const type = srf.call.name === 'unnest' ? arg.type.element : expandArrayRecord(arg.type.element)
+    from = { kind: 'expand', input: from, fn: srf.call.name as SetReturning, arg }
+    cols = [...cols, { name: SRF_COLUMN, type, nullable: true, hidden: true }]
+    q = srf.rewritten
+  }
+  const windows: PullWindowCall[] = []
+  const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
+  const scope = new NestedScope(cols, outer, tracker, hooks)
   const select = bindSelect(q, scope, ctx.params)
-  if (select.windows.length > 0) throw unsupported('window functions in pull queries are not supported yet', select.windows[0]!.span)
-  return { node: { kind: 'block', from, select }, columns: select.outputColumns }
+  if (windows.length > 0 && select.aggregation !== null) {
+    throw unsupported('window functions over an aggregation are not supported in pull queries yet', windows[0]!.span, 'Aggregate in a subquery in FROM and compute the window over it.')
+  }
+  return { node: { kind: 'block', from, select, windows }, columns: select.outputColumns }
 }
 
 function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation, ctx: PlanContext): { node: RelNode; cols: ScopeColumn[] } {
@@ -288,15 +374,18 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
       return { node: { kind: 'function', fn: call.name, args }, cols: [{ table: item.alias ?? call.name, name, type, nullable: true }] }
     }
     case 'join': {
-      if (item.joinType === 'full') throw unsupported('FULL JOIN is not supported in pull queries', item.span)
-      if (item.using !== undefined) throw unsupported('JOIN ... USING is not supported in pull queries; write ON', item.span)
       const left = planFrom(item.left, outer, tracker, ctx)
       const right = planFrom(item.right, outer, tracker, ctx)
-      const cols = [...left.cols, ...right.cols]
+      let cols = [...left.cols, ...right.cols]
       let on: BoundExpr | null = null
       if (item.on !== undefined) {
         const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
         on = coerceTo(bindExpr(item.on, { scope, params: ctx.params, clause: 'JOIN/ON' }), Types.bool, spanOf(item.on), 'argument of JOIN/ON')
+      } else if (item.using !== undefined) {
+        on = usingCondition(item.using, left.cols, right.cols, item.span, ctx)
+        // The USING columns answer to their unqualified name from the left side (the right for RIGHT JOIN).
+        const hide = item.joinType === 'right' ? 0 : 1
+        cols = cols.map((c, i) => ((i < left.cols.length ? 0 : 1) === hide && item.using!.includes(c.name) ? { ...c, qualifiedOnly: true } : c))
       }
       const node: RelNode = { kind: 'join', joinType: item.joinType, left: left.node, right: right.node, leftWidth: left.cols.length, rightWidth: right.cols.length, on }
       return { node, cols }
@@ -306,6 +395,84 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     case 'match_recognize':
       throw unsupported('MATCH_RECOGNIZE belongs in CREATE MATERIALIZED VIEW', item.span)
   }
+}
+
+/** `USING (a, b)`: `l.a = r.a AND l.b = r.b`, each name resolved on its own side. */
+function usingCondition(names: readonly string[], left: readonly ScopeColumn[], right: readonly ScopeColumn[], span: Span, ctx: PlanContext): BoundExpr {
+  const L = '\u0000left'
+  const R = '\u0000right'
+  const side = (columns: readonly ScopeColumn[], table: string): ScopeColumn[] => columns.map((c) => (names.includes(c.name) && !c.qualifiedOnly ? { ...c, table } : { ...c, table: undefined, name: `\u0000${c.name}` }))
+  const scope = new Scope([...side(left, L), ...side(right, R)])
+  const ref = (table: string, name: string): ast.ColumnRef => ({ kind: 'column_ref', table: [table], name, span })
+  const eqs: ast.Expr[] = names.map((n) => ({ kind: 'binary_op', op: '=', left: ref(L, n), right: ref(R, n), span }))
+  const cond: ast.Expr = eqs.length === 1 ? eqs[0]! : { kind: 'bool_expr', op: 'and', args: eqs, span }
+  try {
+    return coerceTo(bindExpr(cond, { scope, params: ctx.params, clause: 'JOIN/USING' }), Types.bool, span, 'argument of JOIN/USING')
+  } catch (err) {
+    const e = err as { sqlstate?: string; message?: string }
+    if (e.sqlstate === SqlState.undefinedColumn || e.sqlstate === SqlState.undefinedTable) {
+      const missing = names.find((n) => !left.some((c) => c.name === n)) ?? names.find((n) => !right.some((c) => c.name === n)) ?? names[0]
+      throw planError(SqlState.undefinedColumn, `column "${missing}" specified in USING clause does not exist in ${left.some((c) => c.name === missing) ? 'right' : 'left'} table`, span)
+    }
+    throw err
+  }
+}
+
+/** The hidden column a select-list set-returning call reads after the rewrite of `setReturningCall`. */
+const SRF_COLUMN = '\u0000srf'
+
+/**
+ * Finds the set-returning calls of a select list (`_pg_expandarray(x)`, `unnest(x)`). PostgreSQL runs those
+ * of one select list in lockstep; Sluice supports several only when they are the same call (what pgjdbc
+ * sends: `(_pg_expandarray(i.indkey)).n` beside `_pg_expandarray(i.indkey) AS keys`), and returns the
+ * select with each replaced by a reference to the expanded column.
+ */
+function setReturningCall(q: ast.Select): { call: ast.FuncCall; rewritten: ast.Select } | null {
+  let found: ast.FuncCall | null = null
+  const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
+  const rewrite = (node: unknown): unknown => {
+    if (node === null || typeof node !== 'object') return node
+    if (Array.isArray(node)) return node.map(rewrite)
+    const n = node as { kind?: string }
+    if (n.kind === 'subquery') return node
+    if (n.kind === 'func_call' && SET_RETURNING.has((n as ast.FuncCall).name) && (n as ast.FuncCall).over === undefined) {
+      const call = n as ast.FuncCall
+      if (call.args.length !== 1) throw unsupported(`${call.name} in a select list takes one array argument here`, call.span)
+      if (found === null) found = call
+      else if (strip(found) !== strip(call)) throw unsupported('several different set-returning functions in one select list are not supported', call.span)
+      return { kind: 'column_ref', table: [], name: SRF_COLUMN, span: call.span } satisfies ast.ColumnRef
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
+  }
+  const targets = rewrite(q.targets) as ast.SelectItem[]
+  if (found === null) return null
+  const call: ast.FuncCall = found
+  if (q.groupBy.length > 0) throw unsupported(`${call.name} in the select list of a grouped query is not supported`, call.span)
+  // Unaliased, the item keeps the function's name as PostgreSQL gives it.
+  const named = targets.map((t, i) => (t.alias === undefined && q.targets[i]!.expr.kind === 'func_call' ? { ...t, alias: (q.targets[i]!.expr as ast.FuncCall).name } : t))
+  return { call, rewritten: { ...q, targets: named } }
+}
+
+/** The fields of the records catalog functions return, by the identity of their type. */
+const RECORD_FIELDS = new WeakMap<SqlType, readonly { name: string; type: SqlType }[]>()
+
+/** `_pg_expandarray(anyarray)` returns `(x anyelement, n int4)`: an element and its 1-based position. */
+function expandArrayRecord(element: SqlType): SqlType {
+  const type: SqlType = Object.freeze({ name: 'text', pgOid: 2249, pgSize: -1 })
+  RECORD_FIELDS.set(type, [
+    { name: 'x', type: element },
+    { name: 'n', type: Types.int4 },
+  ])
+  return type
+}
+
+/** `(record).field` over a record of RECORD_FIELDS (held as an array of its field values). */
+function bindFieldSelect(inner: BoundExpr, field: string, span: Span): BoundExpr {
+  const fields = RECORD_FIELDS.get(inner.type)
+  if (fields === undefined) throw unsupported('selecting a field of a composite value is not supported', span)
+  const i = fields.findIndex((f) => f.name === field)
+  if (i === -1) throw planError(SqlState.undefinedColumn, `column "${field}" not found in data type record`, span)
+  return { kind: 'call', fn: `.${field}`, impl: { strict: true, emit: ([x]) => `(${x}[${i}] ?? null)` }, args: [inner], type: fields[i]!.type }
 }
 
 function planSetOp(q: ast.SetOperation, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
@@ -333,7 +500,7 @@ function planSetOp(q: ast.SetOperation, outer: Scope | null, tracker: Correlatio
 }
 
 function bindSubquery(e: ast.SubqueryExpr, scope: Scope, ctx: PlanContext): BoundExpr {
-  const tracker: Correlation = { correlated: false }
+  const tracker: Correlation = { correlated: false, used: new Set() }
   const planned = planQuery(e.query, scope, tracker, ctx)
   const first = planned.columns[0]
   if (e.mode !== 'exists' && planned.columns.length !== 1) {
@@ -344,12 +511,21 @@ function bindSubquery(e: ast.SubqueryExpr, scope: Scope, ctx: PlanContext): Boun
     const x = bindExpr(e.expr!, { scope, params: ctx.params, clause: 'IN' })
     args.push(x.type.name === 'unknown' ? coerceTo(x, first!.type, spanOf(e.expr!), 'IN') : x)
   }
-  const plan: SubqueryPlan = { node: planned.node, mode: e.mode, negated: e.negated ?? false, correlated: tracker.correlated }
+  // The outer columns it reads are arguments of the call, so that after GROUP BY they become group keys
+  // (or error 42803) like any other expression of the select list, and the subquery sees their values.
+  const outerColumns = [...tracker.used].sort((a, b) => a - b)
+  const testArgs = args.length
+  for (const i of outerColumns) args.push({ kind: 'column', index: i, name: scope.columns[i]!.name, type: scope.columns[i]!.type })
+  const plan: SubqueryPlan = { node: planned.node, mode: e.mode, negated: e.negated ?? false, correlated: tracker.correlated, outerColumns }
   const type = e.mode === 'exists' || e.mode === 'in' ? Types.bool : e.mode === 'array' ? arrayOf(first!.type) : first!.type
   return {
     kind: 'call',
     fn: `subquery@${e.span.start}`,
-    impl: { strict: false, volatile: true, emit: (xs, c) => `ctx.subquery(${c.constant(plan)}, r, p, ctx${xs.length > 0 ? `, ${xs[0]}` : ''})` },
+    impl: {
+      strict: false,
+      volatile: true,
+      emit: (xs, c) => `ctx.subquery(${c.constant(plan)}, [${xs.slice(testArgs).join(', ')}], ${testArgs > 0 ? xs[0] : 'undefined'})`,
+    },
     args,
     type,
   }
@@ -376,7 +552,7 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return call('oid', T.oid, (x) => `Number(${x})`)
     case 'regclass':
       if (numeric) return call('regclass', T.regclass, (x) => `ctx.pg.relname(${x})`, true)
-      return call('regclass', T.oid, (x) => `ctx.pg.relOid(${x})`, true)
+      return call('regclass', REGCLASS_OID, (x) => `ctx.pg.relOid(${x})`, true)
     case 'regtype':
       if (numeric) return call('regtype', T.regtype, (x, c) => `${c.constant(formatType)}(${x}, null)`)
       return call('regtype', T.oid, (x, c) => `${c.constant(typeOidByName)}(${x})`)
@@ -384,7 +560,8 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       if (numeric) return call('regnamespace', T.regnamespace, (x) => `ctx.pg.nspname(${x})`, true)
       break
     case 'regproc':
-      return call('regproc', T.regproc, (x) => `String(${x})`)
+      // A function's name as regproc prints it: without the pg_catalog qualifier.
+      return call('regproc', T.regproc, (x) => `String(${x}).replace(/^pg_catalog\./, '')`)
   }
   throw unsupported(`casts to ${target} are not supported`, span)
 }

@@ -3,6 +3,7 @@ import { SqlState, planError, type Span } from '../common/errors.ts'
 import type { SqlType } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import type { BoundExpr } from './bound.ts'
+import type { BindContext } from './bind-expr.ts'
 
 /**
  * Binding that only pull queries over the catalog offer (planner/pull-plan.ts supplies it): subqueries in
@@ -11,6 +12,10 @@ import type { BoundExpr } from './bound.ts'
 export interface BindHooks {
   subquery(e: ast.SubqueryExpr, scope: Scope, params: SqlType[]): BoundExpr
   cast(inner: BoundExpr, target: string, span: Span): BoundExpr
+  /** `fn(...) OVER (...)` evaluated over all the query's rows in memory (pull-window.ts). */
+  window?(e: ast.FuncCall, ctx: BindContext): BoundExpr
+  /** `(composite).field`, for the records catalog functions return (`_pg_expandarray`). */
+  fieldSelect?(inner: BoundExpr, field: string, span: Span): BoundExpr
 }
 
 export interface ScopeColumn {

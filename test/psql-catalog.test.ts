@@ -12,6 +12,7 @@ import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-pro
 
 const SQL_DIR = join(import.meta.dirname, 'sql', 'catalog')
 
+/** The named queries of a file; a first line `-- params: a, b` gives the values bound to $1, $2. */
 function queries(file: string): [string, string][] {
   const text = readFileSync(join(SQL_DIR, file), 'utf8')
   return text
@@ -67,6 +68,8 @@ describe('psql meta-commands', () => {
     expect(out).toMatch(/^\s*last_ts\s+\|\s+timestamp with time zone\s+\|/m)
     expect(out).toContain('View definition:')
     expect(out).toContain('count(*) AS ends')
+    // The group key is the view's primary key.
+    expect(out).toMatch(/^Indexes:\n\s+"ends_pkey" PRIMARY KEY, btree \(game\)/m)
   })
 
   it('\\d of a stream shows it as a table with NOT NULL columns', () => {
@@ -94,10 +97,13 @@ describe('psql meta-commands', () => {
   })
 })
 
-/** `:oid` and `:name` of the captured SQL, for relation `name` on one server. */
-async function fill(client: pg.Client, sql: string, name: string): Promise<string> {
+/** `:oid` and `:name` of the captured SQL (and of its parameters), for relation `name` on one server. */
+async function fill(client: pg.Client, sql: string, name: string): Promise<pg.QueryConfig> {
   const r = await client.query(`SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = '${name}'`)
-  return sql.replaceAll(':oid', String(r.rows[0].oid)).replaceAll(':name', name)
+  const subst = (s: string): string => s.replaceAll(':oid', String(r.rows[0].oid)).replaceAll(':name', name)
+  const m = /^-- params:(.*)\n/.exec(sql)
+  const values = m === null ? [] : m[1]!.split(',').map((v) => subst(v.trim()))
+  return { text: subst(m === null ? sql : sql.slice(m[0].length)), values }
 }
 
 const fields = (r: pg.QueryResult): string[] => r.fields.map((f) => `${f.name}:${f.dataTypeID}`)
@@ -131,21 +137,73 @@ describe('catalog SQL against PostgreSQL as the oracle', () => {
     }
   })
 
+  const jdbc = (n: string): string => queries('pgjdbc.sql').find(([q]) => q === n)![1]
+
   it("pgjdbc's getTables and getColumns return the stream and the view with their types", async () => {
-    const tables = await s.query(queries('pgjdbc.sql').find(([n]) => n === 'getTables')![1])
-    expect(tables.rows.map((r) => [r.table_schem, r.table_name, r.table_type])).toEqual([
+    const tables = await s.query(await fill(s, jdbc('getTables'), 'ends'))
+    expect(tables.rows.map((r) => [r.TABLE_SCHEM, r.TABLE_NAME, r.TABLE_TYPE])).toEqual([
+      ['public', 'ends_pkey', 'INDEX'],
       ['public', 'ends', 'MATERIALIZED VIEW'],
       ['public', 'game_events', 'TABLE'],
     ])
-    const columns = await s.query(queries('pgjdbc.sql').find(([n]) => n === 'getColumns')![1])
-    const theirs = await oracle.query(queries('pgjdbc.sql').find(([n]) => n === 'getColumns')![1])
-    const pick = (r: pg.QueryResult) => r.rows.map((x) => [x.relname, x.attname, x.atttypid, x.attnotnull, x.attnum])
-    expect(pick(columns)).toEqual(pick(theirs))
-    expect(pick(columns)).toContainEqual(['game_events', 'ts', 1184, true, 3 + 1])
+    // row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) numbers the columns.
+    for (const rel of ['ends', 'game_events']) {
+      const columns = await s.query(await fill(s, jdbc('getColumns'), rel))
+      const theirs = await oracle.query(await fill(oracle, jdbc('getColumns'), rel))
+      const pick = (r: pg.QueryResult) => r.rows.map((x) => [x.relname, x.attname, x.atttypid, x.attnotnull, x.attnum, x.typtype])
+      expect(pick(columns).length).toBeGreaterThan(0)
+      expect(pick(columns)).toEqual(pick(theirs))
+    }
+    const all = await s.query(await fill(s, jdbc('getColumns'), 'game_events'))
+    expect(all.rows.map((x) => [x.attname, x.attnum])).toContainEqual(['ts', '4'])
+  })
+
+  it("pgjdbc's TypeInfoCache and ResultSetMetaData queries find the same types and columns", async () => {
+    for (const n of ['typeInfoCache_byOid', 'typeInfoCache_oidByName', 'typeInfoCache_typeByOid']) {
+      const ours = await s.query(await fill(s, jdbc(n), 'ends'))
+      expect(ours.rows.length).toBe(1)
+      expect(ours.rows).toEqual((await oracle.query(await fill(oracle, jdbc(n), 'ends'))).rows)
+    }
+    const all = await s.query(jdbc('typeInfoCache_allTypes'))
+    const pick = (r: pg.QueryResult) => r.rows.find((x) => x.typname === '_int8')
+    expect(pick(all)).toEqual(pick(await oracle.query(jdbc('typeInfoCache_allTypes'))))
+    const md = async (c: pg.Client) => (await c.query(await fill(c, jdbc('resultSetMetaData'), 'game_events'))).rows.map((r) => Object.values(r).slice(1)).sort()
+    expect(await md(s)).toEqual(await md(oracle))
+  })
+
+  it("a keyed view's group key is its primary key; a stream has none", async () => {
+    const pk = (rel: string) => fill(s, jdbc('getPrimaryKeys'), rel).then((q) => s.query(q))
+    expect((await pk('ends')).rows).toEqual([{ TABLE_CAT: 'sluice', TABLE_SCHEM: 'public', TABLE_NAME: 'ends', COLUMN_NAME: 'game', KEY_SEQ: 1, PK_NAME: 'ends_pkey' }])
+    expect((await pk('game_events')).rows).toEqual([])
+    // PostgreSQL shows the same index for a materialized view with a unique index on the key.
+    await oracle.query('CREATE UNIQUE INDEX IF NOT EXISTS ends_pkey ON ends (game) NULLS NOT DISTINCT')
+    const cols = (r: pg.QueryResult) => r.rows.map((x) => [x.TABLE_NAME, x.NON_UNIQUE, x.INDEX_NAME, x.TYPE, x.ORDINAL_POSITION, x.COLUMN_NAME, x.ASC_OR_DESC])
+    const ours = await s.query(await fill(s, jdbc('getIndexInfo'), 'ends'))
+    expect(cols(ours)).toEqual(cols(await oracle.query(await fill(oracle, jdbc('getIndexInfo'), 'ends'))))
+    expect(cols(ours)).toEqual([['ends', false, 'ends_pkey', 3, 1, 'game', 'A']])
+    const def = await s.query(`SELECT pg_catalog.pg_get_indexdef(i.indexrelid, 0, true) AS d, pg_catalog.pg_get_constraintdef(c.oid) AS k
+      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid WHERE i.indrelid = 'ends'::regclass`)
+    expect(def.rows).toEqual([{ d: 'CREATE UNIQUE INDEX ends_pkey ON public.ends USING btree (game) NULLS NOT DISTINCT', k: 'PRIMARY KEY (game)' }])
+    await oracle.query('DROP INDEX ends_pkey')
   })
 })
 
 describe('relational pull queries', () => {
+  for (const [name, sql] of queries('relational.sql')) {
+    it(`${name} returns the rows PostgreSQL returns`, async () => {
+      const ours = await s.query({ text: sql, rowMode: 'array' })
+      const theirs = await oracle.query({ text: sql, rowMode: 'array' })
+      expect(fields(ours)).toEqual(fields(theirs))
+      expect(ours.rows.length).toBeGreaterThan(0)
+      expect(ours.rows).toEqual(theirs.rows)
+    })
+  }
+
+  it('window functions are refused where PostgreSQL refuses them', async () => {
+    await expect(s.query('SELECT g FROM generate_series(1, 3) AS g WHERE row_number() OVER () > 1')).rejects.toThrow(/window functions are not allowed in WHERE/)
+    await expect(s.query('SELECT row_number() OVER (ORDER BY ends) FROM ends')).resolves.toBeDefined()
+  })
+
   it('joins, correlated subqueries, UNION ALL and ORDER BY positions', async () => {
     const r = await s.query(`
       SELECT c.relname, (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid) AS n,
@@ -156,6 +214,7 @@ describe('relational pull queries', () => {
       ORDER BY 1`)
     expect(r.rows).toEqual([
       { relname: 'ends', n: '3', has_not_null: false },
+      { relname: 'ends_pkey', n: '1', has_not_null: false },
       { relname: 'game_events', n: '5', has_not_null: true },
       { relname: 'x', n: '0', has_not_null: false },
     ])

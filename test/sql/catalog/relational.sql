@@ -1,0 +1,32 @@
+-- Relational pull queries compared row for row with PostgreSQL (test/psql-catalog.test.ts): window functions,
+-- joins, set-returning functions in the select list, array slices, regclass. Deterministic data only.
+
+-- name: windows
+SELECT g, g % 3 AS k, row_number() OVER (PARTITION BY g % 3 ORDER BY g DESC) AS rn, rank() OVER (ORDER BY g % 3) AS r, dense_rank() OVER (ORDER BY g % 3) AS dr, lag(g) OVER (ORDER BY g) AS prev, lead(g, 2, -1) OVER (PARTITION BY g % 3 ORDER BY g) AS next2, count(*) OVER (PARTITION BY g % 3) AS n, sum(g) OVER (ORDER BY g % 3) AS running, ntile(4) OVER (ORDER BY g) AS q, first_value(g) OVER (PARTITION BY g % 2 ORDER BY g DESC) AS fv, percent_rank() OVER (ORDER BY g % 3) AS pr, cume_dist() OVER (ORDER BY g % 3) AS cd FROM generate_series(1, 10) AS g ORDER BY g
+
+-- name: regclass
+SELECT 'ends'::regclass AS r, CAST('ends'::regclass AS oid) = c.oid AS same FROM pg_catalog.pg_class c WHERE c.relname = 'ends'
+
+-- name: using_full
+SELECT a.x, b.x AS bx, y FROM (SELECT 1 AS x, 'a' AS y UNION ALL SELECT 2, 'b') a FULL JOIN (SELECT 2 AS x UNION ALL SELECT 3) b ON a.x = b.x ORDER BY 1, 2
+
+-- name: using
+SELECT x, a.y, b.z FROM (SELECT 1 AS x, 'a' AS y UNION ALL SELECT 2, 'b') a JOIN (SELECT 2 AS x, 'z' AS z UNION ALL SELECT 3, 'w') b USING (x)
+
+-- name: slices
+SELECT (ARRAY[1,2,3,4])[2:3] AS a, (ARRAY[1,2,3,4])[:2] AS b, (ARRAY[1,2,3,4])[3:] AS c, substring('abcdef' from 0 for 3) AS s, 6 & 3 AS band, 6 | 3 AS bor
+
+-- name: srf
+SELECT (information_schema._pg_expandarray(ARRAY[10,20,30])).n AS n, (information_schema._pg_expandarray(ARRAY[10,20,30])).x AS x
+
+-- name: grouped_correlated_subquery
+SELECT k, count(*) AS n, (SELECT count(*) FROM generate_series(1, 10) AS h WHERE h % 3 = k AND h > t2.lim) AS above FROM (SELECT g % 3 AS k, 4 AS lim FROM generate_series(1, 10) AS g) t2 GROUP BY k, lim ORDER BY 1
+
+-- name: nested_correlated_subquery
+SELECT g, (SELECT max(h) FROM generate_series(1, 5) AS h WHERE h < g AND EXISTS (SELECT 1 FROM generate_series(1, 5) AS i WHERE i = h AND i % 2 = g % 2)) AS m FROM generate_series(1, 5) AS g ORDER BY g
+
+-- name: values
+VALUES (1, 'one'), (2, NULL), (3, 'three')
+
+-- name: values_in_from
+SELECT v.column2, count(*) OVER () AS n FROM (VALUES (1, 'a'), (2, 'b')) AS v WHERE v.column1 > 1 UNION ALL SELECT 'z', 0
