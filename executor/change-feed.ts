@@ -2,11 +2,12 @@
  * Live results: what SUBSCRIBE reads. The engine calls `ChangeFeed.stepped()` after every pass of its
  * loop; each `Subscription` then looks at its source and turns what changed into rows of changes:
  *
- * - a materialized view is re-read when its position, watermark or retention counters moved, and the new
- *   contents are compared with what the subscription sent so far, as a multiset of rows: a row that left is
- *   a -1, a row that came is a +1, so an updated group is a -1 of the old row and a +1 of the new. This
- *   reads the whole view per change step, which is right for the views people watch (per-window counts,
- *   per-player state) and costly for views with millions of rows;
+ * - a materialized view is followed by table entry: the view's table journals the keys it writes, and each
+ *   step re-reads only those entries and compares their rows with what the subscription sent for them, as
+ *   a multiset: a row that left is a -1, a row that came is a +1, so an updated group is a -1 of the old
+ *   row and a +1 of the new. A step costs what changed in it, not the size of the view. Views whose rows
+ *   appear as the watermark passes, without their entry changing (EMIT ON WINDOW CLOSE), are re-read
+ *   whole when their position, watermark or retention counters moved, and diffed the same way;
  * - a stream is tailed: the events appended since the last step are read from its log, each a +1.
  *
  * Changes are stamped with the processing time in milliseconds since the Unix epoch at which the step
@@ -17,6 +18,7 @@ import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type { StreamSource } from './source.ts'
 import type { StreamDecoder } from './record-decoder.ts'
+import type { ViewFollower } from './operators/view-follower.ts'
 
 /** The engine's side of live results: one signal per loop pass. */
 export class ChangeFeed {
@@ -62,6 +64,8 @@ export interface ViewHandle {
   readonly watermark: { readonly current: number }
   readonly offsets: readonly number[]
   rows(): AsyncIterable<Row>
+  /** Entry-by-entry changes when the view supports them (null: re-read whole). */
+  follow?(): ViewFollower | null
 }
 
 /** What a subscription reads a stream through (the engine's stream runtime fits). */
@@ -102,6 +106,9 @@ export class Subscription {
   /** View: the rows sent so far, as key -> (row, count). */
   private readonly current = new Map<string, { row: Row; count: number }>()
   private viewSignature = ''
+  /** View followed by entry: the rows sent so far per table entry. */
+  private follower: ViewFollower | null = null
+  private readonly sentByEntry = new Map<string, Row[]>()
   /** Stream: the next offset to read per partition. */
   private positions: number[] = []
   private readonly started: Promise<void>
@@ -113,6 +120,11 @@ export class Subscription {
   ) {
     this.started = this.start().catch((err: unknown) => this.fail(asSluiceError(err)))
     this.unsubscribe = feed.onStep(() => this.step())
+  }
+
+  /** Resolves once the subscription has its starting point (and its snapshot queued, if asked for). */
+  ready(): Promise<void> {
+    return this.started
   }
 
   /** Items queued and not yet taken. */
@@ -138,6 +150,19 @@ export class Subscription {
     } else {
       const v = this.source.view()
       if (v === undefined) return this.fail(gone('materialized view'))
+      this.follower = v.follow?.() ?? null
+      if (this.follower !== null) {
+        // The snapshot is queued at once, whole: a FETCH never sees part of it.
+        const snapshot: Row[] = []
+        for await (const [key, rows] of this.follower.entries()) {
+          this.sentByEntry.set(key, rows)
+          if (this.options.snapshot) snapshot.push(...rows)
+        }
+        for (const row of snapshot) this.queue.push({ kind: 'change', timestamp: ts, diff: 1, row })
+        if (snapshot.length > 0) this.wakeWaiters()
+        if (this.options.progress) this.pushProgress(ts)
+        return
+      }
       this.viewSignature = signature(v)
       const rows: Row[] = []
       for await (const row of v.rows()) rows.push(row)
@@ -186,10 +211,13 @@ export class Subscription {
     } else {
       const v = this.source.view()
       if (v === undefined) return this.fail(gone('materialized view'))
-      const sig = signature(v)
+      if (this.follower !== null) await this.diffEntries(this.follower, ts)
+      else {
+        const sig = signature(v)
       if (sig !== this.viewSignature) {
-        this.viewSignature = sig
-        await this.diffView(v, ts)
+          this.viewSignature = sig
+          await this.diffView(v, ts)
+        }
       }
     }
     if (this.options.progress && (this.pending > before || ts - this.lastProgress >= PROGRESS_HEARTBEAT_MS)) this.pushProgress(ts)
@@ -214,6 +242,21 @@ export class Subscription {
         this.positions[p] = nextOffset
       }
     }
+  }
+
+  /** The entries written since the last step: their rows now against those sent; removals first. */
+  private async diffEntries(follower: ViewFollower, ts: number): Promise<void> {
+    const changed = await follower.changed()
+    const added: Row[] = []
+    for (const [key, rows] of changed) {
+      const sent = this.sentByEntry.get(key) ?? []
+      const { gone, came } = multisetDiff(sent, rows)
+      for (const row of gone) this.push({ kind: 'change', timestamp: ts, diff: -1, row })
+      added.push(...came)
+      if (rows.length === 0) this.sentByEntry.delete(key)
+      else this.sentByEntry.set(key, rows)
+    }
+    for (const row of added) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
   }
 
   /** Compares the view's rows with those sent so far: removals first, then additions, at one timestamp. */
@@ -305,7 +348,9 @@ export class Subscription {
     if (this.closed) return
     this.closed = true
     this.unsubscribe()
+    this.follower?.close()
     this.current.clear()
+    this.sentByEntry.clear()
     this.wakeWaiters()
   }
 }
@@ -315,6 +360,34 @@ const asSluiceError = (err: unknown): SluiceError =>
 
 const gone = (what: string): SluiceError =>
   new SluiceError('execution', SqlState.undefinedTable, `the subscribed ${what} was dropped`)
+
+/** The rows of `before` missing from `after` and those of `after` new to `before`, counting duplicates. */
+export function multisetDiff(before: readonly Row[], after: readonly Row[]): { gone: Row[]; came: Row[] } {
+  if (before.length === 0) return { gone: [], came: [...after] }
+  if (after.length === 0) return { gone: [...before], came: [] }
+  const left = new Map<string, number>()
+  for (const row of before) {
+    const k = rowKey(row)
+    left.set(k, (left.get(k) ?? 0) + 1)
+  }
+  const came: Row[] = []
+  for (const row of after) {
+    const k = rowKey(row)
+    const n = left.get(k) ?? 0
+    if (n > 0) left.set(k, n - 1)
+    else came.push(row)
+  }
+  const gone: Row[] = []
+  for (const row of before) {
+    const k = rowKey(row)
+    const n = left.get(k) ?? 0
+    if (n > 0) {
+      gone.push(row)
+      left.set(k, n - 1)
+    }
+  }
+  return { gone, came }
+}
 
 /** What moves when a view's contents may have changed. */
 function signature(v: ViewHandle): string {

@@ -17,6 +17,7 @@ import { OverWindow } from './operators/over-window.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 import { TriggerFire } from './operators/trigger-fire.ts'
 import { batchIndex } from './batch-index.ts'
+import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
@@ -391,6 +392,11 @@ export class ContinuousQuery {
   private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {
     this.lateEvents++
     this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
+  }
+
+  /** Live results by table entry (see ViewFollower); null where only a full re-read is right. */
+  follow(): ViewFollower | null {
+    return this.operator instanceof TriggerFire ? null : this.operator.follow()
   }
 
   rows(): AsyncGenerator<Row> {

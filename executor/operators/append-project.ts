@@ -8,6 +8,7 @@ import { compileProjection } from '../../planner/compile.ts'
 import type { EvalContext } from '../../planner/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followTable, type ViewFollower } from './view-follower.ts'
 
 export type PositionEncoder = (partition: number, offset: number) => string
 
@@ -29,6 +30,11 @@ export class AppendProject {
     for (let i = 0; i < rows.length; i++) {
       this.table.set(this.encodePosition(partition, offsets[i]!), this.project(rows[i]!, empty, this.ctx))
     }
+  }
+
+  /** Live results by entry: every entry is an output row. */
+  follow(): ViewFollower {
+    return followTable(this.table, (_key, row) => (row === undefined ? [] : [row]))
   }
 
   async *rows(): AsyncGenerator<Row> {

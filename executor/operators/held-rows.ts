@@ -6,6 +6,7 @@
 import type { Row, Value } from '../../common/types.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followTable, type ViewFollower } from './view-follower.ts'
 
 /** A held row: [event time, source partition, source offset, row]. */
 export type Held = [number, number, number, Row]
@@ -51,6 +52,11 @@ export function earliestOf(held: readonly Held[]): number {
   let t = Number.POSITIVE_INFINITY
   for (const h of held) if (h[0] < t) t = h[0]
   return t
+}
+
+/** Follows such an operator's output rows: entries under source positions, one row each. */
+export function followPositions(table: KeyedTable): ViewFollower {
+  return followTable(table, (key, value) => (value !== undefined && isPositionKey(key) ? [value] : []))
 }
 
 /** The output rows of such an operator: its table's entries under source positions (the rest is state). */

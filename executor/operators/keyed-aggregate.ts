@@ -12,6 +12,7 @@ import { compilePredicate, compileProjection } from '../../planner/compile.ts'
 import type { EvalContext } from '../../planner/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followTable, type ViewFollower } from './view-follower.ts'
 
 export type KeyEncoder = (values: readonly Value[]) => string
 
@@ -161,6 +162,21 @@ export class KeyedAggregate {
     const a = this.aggs.finalize(acc)
     const visible = this.having === null || this.having(acc, empty, this.ctx, a)
     return { row: this.project(acc, empty, this.ctx, a), visible }
+  }
+
+  /**
+   * Live results by entry: each group is one row (none when HAVING hides it). Not in on-window-close mode,
+   * where rows appear as the watermark passes their window without their entry changing.
+   */
+  follow(): ViewFollower | null {
+    if (this.plan.emit === 'on_window_close' && this.windowEnd !== null) return null
+    const empty: Value[] = []
+    return followTable(this.table, (_key, acc) => {
+      if (acc === undefined) return []
+      const a = this.aggs.finalize(acc)
+      if (this.having !== null && !this.having(acc, empty, this.ctx, a)) return []
+      return [this.project(acc, empty, this.ctx, a)]
+    })
   }
 
   /** The view's current rows. `watermark` hides open windows in on-window-close mode. */

@@ -15,5 +15,17 @@ export interface KeyedTable<V = Value[]> {
    */
   append(key: string, value: V): void
   scan(): AsyncIterable<readonly [string, V]>
+  /** Starts recording which keys are written from now on (for live results); see TableJournal. */
+  journal(): TableJournal
   readonly size?: number
+}
+
+/**
+ * The keys a table wrote since the journal was last drained: what a subscriber to a view re-reads instead
+ * of the whole table. Costs nothing while no journal is open.
+ */
+export interface TableJournal {
+  /** The keys written (set, deleted or appended) since the last drain, each once. */
+  drain(): string[]
+  close(): void
 }

@@ -22,6 +22,8 @@ import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { BoundWindowCall } from '../../planner/window-functions.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followPositions } from './held-rows.ts'
+import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
@@ -230,6 +232,11 @@ export class OverWindow {
   /** The view's rows: every row released so far. */
   rows(): AsyncGenerator<Row> {
     return positionRows(this.table)
+  }
+
+  /** Live results by entry: the rows under source positions (the rest of the table is state). */
+  follow(): ViewFollower {
+    return followPositions(this.table)
   }
 }
 

@@ -33,6 +33,8 @@ import {
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followPositions } from './held-rows.ts'
+import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
@@ -284,6 +286,11 @@ export class PatternRecognize {
   /** The view's rows: every output row so far. */
   rows(): AsyncGenerator<Row> {
     return positionRows(this.table)
+  }
+
+  /** Live results by entry: the rows under source positions (the rest of the table is state). */
+  follow(): ViewFollower {
+    return followPositions(this.table)
   }
 }
 

@@ -24,6 +24,7 @@ import type { EvalContext } from '../../planner/runtime.ts'
 import type { SessionWindowSpec, ViewPlan } from '../../planner/view-plan.ts'
 import { columnsUsed } from '../../planner/bound.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { followTable, type ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 
 /** One session: [start, last event time, rows (null once final), groups as [encoded group key, acc] pairs]. */
@@ -222,6 +223,28 @@ export class SessionAggregate {
       else this.table.set(key, kept as unknown as Value[])
     }
     return { deleted, next, scanned }
+  }
+
+  /** Live results by entry (a key's sessions), except in on-window-close mode (see KeyedAggregate.follow). */
+  follow(): ViewFollower | null {
+    if (this.plan.emit === 'on_window_close') return null
+    return followTable(this.table, (_key, value) => (value === undefined ? [] : this.sessionRows(value as unknown as Session[])))
+  }
+
+  private sessionRows(sessions: readonly Session[]): Row[] {
+    const empty: Value[] = []
+    const out: Row[] = []
+    for (const s of sessions) {
+      for (const [, stored] of s[GROUPS]) {
+        const acc = stored.slice()
+        if (this.startKey >= 0) acc[this.startKey] = s[START]
+        if (this.endKey >= 0) acc[this.endKey] = s[LAST] + this.window.gap
+        const a = this.aggs.finalize(acc)
+        if (this.having !== null && !this.having(acc, empty, this.ctx, a)) continue
+        out.push(this.project(acc, empty, this.ctx, a))
+      }
+    }
+    return out
   }
 
   /** The view's current rows: one per group of each session (final sessions only in on-window-close mode). */

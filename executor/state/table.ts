@@ -4,7 +4,7 @@
  * synchronously. Writes stay in the cache, marked dirty, until a checkpoint collects them into its atomic
  * batch; clean entries are evicted oldest-first when the shared budget runs over.
  */
-import type { KeyedTable } from '../operators/keyed-table.ts'
+import type { KeyedTable, TableJournal } from '../operators/keyed-table.ts'
 import type { CacheBudget } from './budget.ts'
 import type { Codec } from './codec.ts'
 import { KeyFilter } from './key-filter.ts'
@@ -33,6 +33,8 @@ export class StateTable<V> implements KeyedTable<V> {
   /** Write-only entries (`append`) not yet collected, and those of the checkpoint(s) still being written. */
   private appended: [string, V][] = []
   private appendedUnflushed: [string, V][] = []
+  /** Open journals (live results), each the set of keys written since it was drained. */
+  private readonly journals = new Set<Set<string>>()
   private readonly range: { gte: Buffer; lt: Buffer }
   /** Keys committed to RocksDB, so that loading a key never written costs no read. */
   private readonly committed: KeyFilter
@@ -116,6 +118,7 @@ export class StateTable<V> implements KeyedTable<V> {
       e.dirty = true
     }
     this.dirtyKeys.add(key)
+    if (this.journals.size > 0) this.record(key)
   }
 
   delete(key: string): void {
@@ -129,10 +132,33 @@ export class StateTable<V> implements KeyedTable<V> {
       e.dirty = true
     }
     this.dirtyKeys.add(key)
+    if (this.journals.size > 0) this.record(key)
   }
 
   append(key: string, value: V): void {
     this.appended.push([key, value])
+    if (this.journals.size > 0) this.record(key)
+  }
+
+  journal(): TableJournal {
+    let keys = new Set<string>()
+    this.journals.add(keys)
+    return {
+      drain: () => {
+        const out = [...keys]
+        this.journals.delete(keys)
+        keys = new Set()
+        this.journals.add(keys)
+        return out
+      },
+      close: () => {
+        this.journals.delete(keys)
+      },
+    }
+  }
+
+  private record(key: string): void {
+    for (const j of this.journals) j.add(key)
   }
 
   /** Keys written since the last checkpoint collected them, with their current values (undefined: deleted). */
