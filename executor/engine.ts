@@ -1026,6 +1026,18 @@ export class Engine {
     this.changes.stepped()
   }
 
+  /**
+   * The view row of one group, got by key from a GROUP BY view's state ([] when there is none or HAVING
+   * hides it); null when the view keeps its rows otherwise and must be read whole.
+   */
+  async viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
+    const q = this.queries.get(name)
+    if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
+    if (!(q.operator instanceof KeyedAggregate)) return null
+    const [row] = await q.operator.lookup([[...keyValues]])
+    return row === null || row === undefined ? [] : [row]
+  }
+
   async *viewRows(name: string): AsyncGenerator<Row> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)

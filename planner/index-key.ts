@@ -26,7 +26,7 @@ export function equalityKeys(filter: BoundExpr | null, width: number): IndexKey[
 }
 
 /** The operands of a chain of ANDs, however it nests; a condition that is no AND is its own only conjunct. */
-function conjunctsOf(e: BoundExpr | null): BoundExpr[] {
+export function conjunctsOf(e: BoundExpr | null): BoundExpr[] {
   if (e === null) return []
   if (e.kind === 'logic' && e.op === 'and') return e.args.flatMap(conjunctsOf)
   return [e]

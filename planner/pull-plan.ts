@@ -17,13 +17,20 @@ import { bindExpr, coerceTo, spanOf } from './bind-expr.ts'
 import { bindSelect, type BoundOrder, type BoundSelect } from './select.ts'
 import { Scope, type BindHooks, type ScopeColumn } from './scope.ts'
 import type { Catalog } from './catalog.ts'
+import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
-  | { readonly kind: 'view'; readonly name: string; readonly columns: readonly Column[] }
+  | {
+      readonly kind: 'view'
+      readonly name: string
+      readonly columns: readonly Column[]
+      /** WHERE pins every group key: the values of the one entry to get (see point-lookup.ts). */
+      readonly key?: readonly BoundExpr[]
+    }
   | { readonly kind: 'stream'; readonly name: string; readonly columns: readonly Column[] }
   | { readonly kind: 'system'; readonly name: string; readonly columns: readonly Column[] }
   | { readonly kind: 'relational'; readonly name: string; readonly root: RelNode; readonly relations: readonly RelationRef[] }
@@ -119,6 +126,10 @@ export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonl
   }
   let columnOrigins: (ColumnOrigin | null)[] | undefined
   const entry = source.kind === 'view' || source.kind === 'stream' ? catalog.get(source.name) : undefined
+  if (source.kind === 'view' && entry?.kind === 'view') {
+    const key = pointKey(entry, select.filter)
+    if (key !== null) source = { ...source, key }
+  }
   if (entry !== undefined && select.aggregation === null) {
     const tableOid = entryOid(entry)
     columnOrigins = select.outputColumns.map((_, i) => {

@@ -19,6 +19,6 @@ export function explainPull(plan: PullPlan): string[] {
   }
   if (s.filter) push(depth++, `Filter ${displayExpr(s.filter, names)}`)
   const src = plan.source
-  push(depth, src.kind === 'none' ? 'Result (one row)' : src.kind === 'view' ? `ViewScan ${src.name} (state store, read-your-writes)` : src.kind === 'stream' ? `LogScan ${src.name}` : `SystemTable ${src.name}`)
+  push(depth, src.kind === 'none' ? 'Result (one row)' : src.kind === 'view' ? (src.key !== undefined ? `ViewKeyLookup ${src.name} key=(${src.key.map((k) => displayExpr(k, names)).join(', ')}) (state store, read-your-writes)` : `ViewScan ${src.name} (state store, read-your-writes)`) : src.kind === 'stream' ? `LogScan ${src.name}` : `SystemTable ${src.name}`)
   return lines
 }

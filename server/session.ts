@@ -10,7 +10,8 @@ import { parseStatements } from '../parser/index.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
-import { compileProjection } from '../planner/compile.ts'
+import { compileExpr, compileProjection, type CompiledExpr } from '../planner/compile.ts'
+import type { BoundExpr } from '../planner/bound.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
@@ -74,6 +75,17 @@ const rowsOutcome = (columns: readonly ResultColumn[], rows: readonly Row[], ver
   cursor: arrayCursor(rows),
   tag: (n) => `${verb} ${n}`,
 })
+
+/** A point lookup's key expressions, compiled once per plan (a prepared statement runs many times). */
+const compiledKeys = new WeakMap<readonly BoundExpr[], CompiledExpr[]>()
+function compiledKey(key: readonly BoundExpr[]): CompiledExpr[] {
+  let fns = compiledKeys.get(key)
+  if (fns === undefined) {
+    fns = key.map((e) => compileExpr(e))
+    compiledKeys.set(key, fns)
+  }
+  return fns
+}
 
 export class Session implements Backend {
   private readonly settings = new Map<string, string>()
@@ -353,9 +365,14 @@ export class Session implements Backend {
     switch (src.kind) {
       case 'none':
         return runSelect(plan.select, [[]], params, ctx)
-      case 'view':
+      case 'view': {
         await this.engine.waitCaughtUp(src.name)
+        if (src.key !== undefined) {
+          const row = await this.engine.viewPoint(src.name, compiledKey(src.key).map((f) => f([], params, ctx)))
+          if (row !== null) return runSelect(plan.select, row, params, ctx)
+        }
         return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx)
+      }
       case 'stream':
         return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx)
       case 'system':
