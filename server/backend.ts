@@ -111,6 +111,11 @@ export interface Backend {
    * Throws SluiceError (42601 with a span for syntax errors, 42P01, ...).
    */
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[]
+  /**
+   * The result columns of a cursor opened by DECLARE, which Postgres clients may Describe as a portal of
+   * the same name (SQL cursors and protocol portals share one namespace); undefined when there is none.
+   */
+  cursorColumns?(name: string): { readonly columns: readonly ResultColumn[]; readonly binary: boolean } | undefined
   /** Runs a prepared statement with its bound parameters. Throws SluiceError. */
   execute(statement: PreparedStatement, params: readonly BoundParam[]): Promise<Outcome>
   /** Status for ReadyForQuery; the backend tracks BEGIN/COMMIT/ROLLBACK and failed transactions itself. */

@@ -772,9 +772,17 @@ export class Connection {
     if (target === 'S') {
       const s = this.statement(name)
       const types = s.prepared?.paramTypes ?? []
-      this.send(W.parameterDescription(types.map((t, i) => (t.name === 'unknown' && !t.element ? s.paramTypeOids[i] || typeOid(Types.text) : typeOid(t)))))
+      // A type the client declared is echoed as declared (varchar stays 1043 though Sluice reads it as text):
+      // drivers such as pgjdbc refuse a statement whose parameter types changed under them.
+      this.send(W.parameterDescription(types.map((t, i) => s.paramTypeOids[i] || (t.name === 'unknown' && !t.element ? typeOid(Types.text) : typeOid(t)))))
       const columns = s.prepared?.columns ?? null
       this.send(columns === null ? W.noData() : W.rowDescription(fieldsOf(columns, columns.map(() => 0))))
+      return
+    }
+    const cursor = this.portals.has(name) ? undefined : this.session.cursorColumns?.(name)
+    if (cursor !== undefined) {
+      // A cursor DECLAREd in SQL is a portal too (psycopg's named cursors Describe it before FETCHing).
+      this.send(W.rowDescription(fieldsOf(cursor.columns, cursor.columns.map(() => (cursor.binary ? 1 : 0)))))
       return
     }
     const p = this.portal(name)

@@ -232,6 +232,11 @@ export class Session implements Backend {
 
   // ---- live results and cursors (server/subscribe.ts, server/cursors.ts) ----
 
+  cursorColumns(name: string): { readonly columns: readonly ResultColumn[]; readonly binary: boolean } | undefined {
+    const c = this.cursors.find(name)
+    return c === undefined ? undefined : { columns: c.columns, binary: c.binary }
+  }
+
   private readonly cursors = new Cursors()
   /** Subscriptions read by this session outside cursors, closed with it. */
   private readonly subscriptions = new Set<Subscription>()
@@ -258,8 +263,8 @@ export class Session implements Backend {
   }
 
   /** SUBSCRIBE as a query: rows that never end; each batch waits for changes. */
-  private subscribe(plan: SubscribePlan): Outcome {
-    const sub = this.track(startSubscription(plan, this.engine))
+  private async subscribe(plan: SubscribePlan): Promise<Outcome> {
+    const sub = this.track(await startSubscription(plan, this.engine))
     return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
   }
 
@@ -270,7 +275,7 @@ export class Session implements Backend {
       if (o.name === 'format' && value === 'text') continue
       throw new SluiceError('unsupported', SqlState.featureNotSupported, `COPY option ${o.name} ${String(o.value)} is not supported`, { span: o.span, hint: 'COPY TO STDOUT writes the text format.' })
     }
-    const source = s.source.kind === 'subscribe' ? this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
+    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
     const { chunks, rowCount } = copyChunks(source.cursor, source.columns.map((c) => c.type))
     return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
@@ -286,7 +291,7 @@ export class Session implements Backend {
     if (s.source.kind === 'subscribe') {
       const plan = planSubscribe(s.source, this.engine)
       columns = plan.columns
-      source = { kind: 'live', subscription: startSubscription(plan, this.engine), plan }
+      source = { kind: 'live', subscription: await startSubscription(plan, this.engine), plan }
     } else {
       const plan = planPull(s.source.query, this.engine.catalog, params.map(() => Types.unknown))
       columns = columnsOf(plan.select.outputColumns)

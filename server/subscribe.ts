@@ -62,13 +62,18 @@ export function planSubscribe(s: ast.Subscribe, engine: Engine): SubscribePlan {
   return { relation: name, kind: entry.kind, columns: [...leading, ...entry.columns.map((c) => column(c.name, c.type))], snapshot, progress }
 }
 
-/** Starts reading the relation's changes; close the subscription when done. */
-export function startSubscription(plan: SubscribePlan, engine: Engine): Subscription {
+/**
+ * Starts reading the relation's changes; close the subscription when done. Resolves once its starting
+ * point is set (the snapshot taken), so every change the client causes after it hears back is delivered.
+ */
+export async function startSubscription(plan: SubscribePlan, engine: Engine): Promise<Subscription> {
   const source =
     plan.kind === 'view'
       ? { kind: 'view' as const, view: () => engine.query(plan.relation) }
       : { kind: 'stream' as const, stream: () => engine.streamRuntime(plan.relation) }
-  return new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress })
+  const sub = new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress })
+  await sub.ready()
+  return sub
 }
 
 /** A feed item as a result row of the plan's columns. */
