@@ -68,6 +68,8 @@ export type CatalogEntry = StreamDef | ViewDef
 
 export class Catalog {
   private readonly entries = new Map<string, CatalogEntry>()
+  /** Changes with every add and remove: plans cached against the catalog are valid while it stays. */
+  version = 0
   private nextId = 1
 
   get(name: string): CatalogEntry | undefined {
@@ -105,10 +107,12 @@ export class Catalog {
     if (this.entries.has(entry.name)) throw planError(SqlState.duplicateTable, `relation "${entry.name}" already exists`)
     this.reserveId(entry.id)
     this.entries.set(entry.name, entry)
+    this.version++
   }
 
   remove(name: string): void {
     this.entries.delete(name)
+    this.version++
   }
 
   /** Views that read `name`, which DROP must refuse (or cascade to). */

@@ -180,24 +180,47 @@ export function build(body: string, constants: unknown[], params = 'r, p, ctx, a
 
 /** Compiles one expression into `(row, params, ctx, aggs) => value`. */
 export function compileExpr(e: BoundExpr): CompiledExpr {
-  const emitter = new Emitter()
-  const g = emitter.gen(e)
-  return build(`${emitter.declarations()}${g.code}return ${g.value};\n`, emitter.constants)
+  return memo(compiledExprs, e, () => {
+    const emitter = new Emitter()
+    const g = emitter.gen(e)
+    return build(`${emitter.declarations()}${g.code}return ${g.value};\n`, emitter.constants)
+  })
+}
+
+/**
+ * Compiled code by the bound tree it came from: a pull query's plan is reused while the catalog stays, and
+ * its expressions then compile once, not once per execution. Compiled functions keep no state between calls.
+ */
+const compiledExprs = new WeakMap<object, CompiledExpr>()
+const compiledPredicates = new WeakMap<object, (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => boolean>()
+const compiledProjections = new WeakMap<object, (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[]>()
+
+function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: () => V): V {
+  let v = cache.get(key)
+  if (v === undefined) {
+    v = make()
+    cache.set(key, v)
+  }
+  return v
 }
 
 /** Compiles a predicate: true only when the expression is TRUE (NULL and FALSE both reject). */
 export function compilePredicate(e: BoundExpr): (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => boolean {
-  const emitter = new Emitter()
-  const g = emitter.gen(e)
-  return build(`${emitter.declarations()}${g.code}return ${g.value} === true;\n`, emitter.constants) as never
+  return memo(compiledPredicates, e, () => {
+    const emitter = new Emitter()
+    const g = emitter.gen(e)
+    return build(`${emitter.declarations()}${g.code}return ${g.value} === true;\n`, emitter.constants) as never
+  })
 }
 
 /** Compiles a list of expressions into one function that builds the output row. */
 export function compileProjection(exprs: readonly BoundExpr[]): (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[] {
-  const emitter = new Emitter()
-  const parts = exprs.map((e) => emitter.gen(e))
-  const code = parts.map((g) => g.code).join('')
-  return build(`${emitter.declarations()}${code}return [${parts.map((g) => g.value).join(', ')}];\n`, emitter.constants) as never
+  return memo(compiledProjections, exprs, () => {
+    const emitter = new Emitter()
+    const parts = exprs.map((e) => emitter.gen(e))
+    const code = parts.map((g) => g.code).join('')
+    return build(`${emitter.declarations()}${code}return [${parts.map((g) => g.value).join(', ')}];\n`, emitter.constants) as never
+  })
 }
 
 /** The generated source, for EXPLAIN VERBOSE and tests. */

@@ -3,7 +3,8 @@
  * cleartext, MD5 or SCRAM-SHA-256 authentication against the configured users), the simple
  * and extended query protocols, COPY in and out, and async notices, all translated into calls on a
  * Backend. Messages are handled strictly one at a time in arrival order; output is queued and written in
- * batches (at ReadyForQuery, Flush, whenever the connection waits for input, and every 64 KiB while
+ * batches (at ReadyForQuery, Flush, whenever the connection waits for input outside an extended-protocol
+ * exchange (whose replies wait for Sync or Flush, as in Postgres), and every 64 KiB while
  * streaming rows).
  */
 import { randomInt } from 'node:crypto'
@@ -11,7 +12,7 @@ import type { Socket } from 'node:net'
 import { type SecureContext, TLSSocket } from 'node:tls'
 import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
 import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
-import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo } from './backend.ts'
+import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo, TransactionStatus } from './backend.ts'
 import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
@@ -235,6 +236,21 @@ export class Connection {
   }
 
   /** The next complete frame, or null once the socket is closed. Flushes output before waiting. */
+  /** Notifications that came while a command ran or a transaction block was open. */
+  private heldNotifications: Buffer[] = []
+
+  /** ReadyForQuery, preceded by the notifications held for it when the session is outside a transaction. */
+  private sendReadyForQuery(status: TransactionStatus): void {
+    if (status === 'I' && this.heldNotifications.length > 0) {
+      for (const m of this.heldNotifications) this.send(m)
+      this.heldNotifications = []
+    }
+    this.send(W.readyForQuery(status))
+  }
+
+  /** Set after an extended-protocol message: its replies are written at the next Sync or Flush. */
+  private holdOutput = false
+
   private async nextFrame(): Promise<Frame | null> {
     for (;;) {
       if (this.closed || this.ending) return null
@@ -245,7 +261,7 @@ export class Connection {
       }
       // An incomplete frame needs more bytes whatever the buffer size.
       if (this.paused) this.resume()
-      this.flush()
+      if (!this.holdOutput) this.flush()
       await new Promise<void>((resolve) => (this.wake = resolve))
     }
   }
@@ -311,6 +327,9 @@ export class Connection {
           return
         }
         if (this.skipUntilSync && message.type !== 'sync') continue
+        // Extended-protocol replies wait for Sync or Flush, as Postgres does: a driver that writes Parse,
+        // Bind, Describe, Execute and Sync separately then gets one write back instead of five.
+        this.holdOutput = message.type === 'parse' || message.type === 'bind' || message.type === 'describe' || message.type === 'execute' || message.type === 'close'
         await this.dispatch(message)
       }
     } catch (err) {
@@ -453,7 +472,14 @@ export class Connection {
         const n = m.notice
         this.send(W.noticeResponse({ severity: n.severity, code: n.sqlstate, message: n.message, detail: n.detail, hint: n.hint }))
       } else {
-        this.send(W.notificationResponse(m.notification.processId, m.notification.channel, m.notification.payload))
+        const message = W.notificationResponse(m.notification.processId, m.notification.channel, m.notification.payload)
+        // As in Postgres, a notification reaches a session between commands and outside a transaction
+        // block: one that comes while a command runs, or inside BEGIN ... COMMIT, waits for ReadyForQuery.
+        if (this.wake === null || this.holdOutput || this.session.transactionStatus() !== 'I') {
+          this.heldNotifications.push(message)
+          return
+        }
+        this.send(message)
       }
       // While idle, nobody else will flush.
       if (this.wake !== null) this.flush()
@@ -586,7 +612,7 @@ export class Connection {
       this.reportError(err, sql)
       this.sendParameterChanges()
     }
-    this.send(W.readyForQuery(this.session.transactionStatus()))
+    this.sendReadyForQuery(this.session.transactionStatus())
     this.flush()
   }
 
@@ -875,7 +901,7 @@ export class Connection {
     const status = this.session.transactionStatus()
     // Outside a transaction block the implicit transaction ends here, and its portals with it.
     if (status === 'I') for (const name of [...this.portals.keys()]) this.dropPortal(name)
-    this.send(W.readyForQuery(status))
+    this.sendReadyForQuery(status)
     this.flush()
   }
 }

@@ -76,6 +76,32 @@ const rowsOutcome = (columns: readonly ResultColumn[], rows: readonly Row[], ver
   tag: (n) => `${verb} ${n}`,
 })
 
+/**
+ * Parsed statements by SQL text: drivers send the same statement text over and over (node-postgres parses
+ * an unnamed statement for every query). ASTs are never changed after parsing, so they are shared. Small.
+ */
+const PARSE_CACHE_ENTRIES = 512
+const PARSE_CACHE_MAX_SQL = 8192
+const parsedBySql = new Map<string, ReturnType<typeof parseStatements>>()
+function parseCached(sql: string): ReturnType<typeof parseStatements> {
+  if (sql.length > PARSE_CACHE_MAX_SQL) return parseStatements(sql)
+  const hit = parsedBySql.get(sql)
+  if (hit !== undefined) {
+    // Most recently used last, so the oldest is dropped first.
+    parsedBySql.delete(sql)
+    parsedBySql.set(sql, hit)
+    return hit
+  }
+  const parsed = parseStatements(sql)
+  parsedBySql.set(sql, parsed)
+  if (parsedBySql.size > PARSE_CACHE_ENTRIES) parsedBySql.delete(parsedBySql.keys().next().value!)
+  return parsed
+}
+
+/** Pull plans by query AST, with the catalog version and parameter types they were made for. */
+const cachedPlans = new WeakMap<ast.Query, { readonly version: number; readonly plans: Map<string, PullPlan> }>()
+const typeKey = (t: SqlType): string => (t.element ? `${typeKey(t.element)}[]` : `${t.name}${t.pgOid ?? ''}`)
+
 /** A point lookup's key expressions, compiled once per plan (a prepared statement runs many times). */
 const compiledKeys = new WeakMap<readonly BoundExpr[], CompiledExpr[]>()
 function compiledKey(key: readonly BoundExpr[]): CompiledExpr[] {
@@ -112,7 +138,7 @@ export class Session implements Backend {
 
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {
     const given = paramTypeOids.map((oid) => (oid === 0 ? Types.unknown : (typeFromOid(oid) ?? Types.unknown)))
-    const parsed = parseStatements(sql)
+    const parsed = parseCached(sql)
     return parsed.map((p): SluicePrepared => {
       // Several statements come only in a simple query, which is described as each one runs: a later
       // statement may use what an earlier one creates (CREATE STREAM s ...; INSERT INTO s ...).
@@ -126,7 +152,7 @@ export class Session implements Backend {
   private describe(s: ast.Statement, given: readonly SqlType[]): { params: SqlType[]; columns: ResultColumn[] | null } {
     switch (s.kind) {
       case 'query': {
-        const plan = planPull(s.query, this.engine.catalog, given)
+        const plan = this.planQuery(s.query, given)
         return { params: plan.paramTypes.map(known), columns: columnsOf(plan.select.outputColumns) }
       }
       case 'insert':
@@ -360,9 +386,27 @@ export class Session implements Backend {
   }
 
   private async select(q: ast.Query, params: readonly Value[]): Promise<Outcome> {
-    const plan = planPull(q, this.engine.catalog, params.map(() => Types.unknown))
+    const plan = this.planQuery(q, params.map(() => Types.unknown))
     const rows = await this.pullRows(plan, params, this.evalContext())
     return rowsOutcome(columnsOf(plan.select.outputColumns), rows)
+  }
+
+  /** A pull plan, reused while the catalog is unchanged (a prepared statement runs many times). */
+  private planQuery(q: ast.Query, paramTypes: readonly SqlType[]): PullPlan {
+    const catalog = this.engine.catalog
+    const typesKey = paramTypes.map((t) => typeKey(t)).join(',')
+    let byTypes = cachedPlans.get(q)
+    if (byTypes === undefined || byTypes.version !== catalog.version) {
+      byTypes = { version: catalog.version, plans: new Map() }
+      cachedPlans.set(q, byTypes)
+    }
+    let plan = byTypes.plans.get(typesKey)
+    if (plan === undefined) {
+      plan = planPull(q, catalog, paramTypes)
+      // Describe and execution may plan with different parameter types; a few variants per query at most.
+      if (byTypes.plans.size < 8) byTypes.plans.set(typesKey, plan)
+    }
+    return plan
   }
 
   private async pullRows(plan: PullPlan, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {

@@ -37,7 +37,9 @@ export async function startSluice(
   opts: { dataDir?: string; checkpointMs?: number; http?: boolean; kafka?: string; /** More `sluice serve` flags (`--users`, `--tls-cert`, ...). */ args?: readonly string[] } = {},
 ): Promise<SluiceProcess> {
   const dataDir = opts.dataDir ?? (await tempDataDir())
-  const args = ['--import', 'tsx', join(ROOT, 'bin', 'sluice.ts'), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
+  // SLUICE_CPU_PROF=<dir>: the server writes a CPU profile there when it exits (for benchmarks' profiles).
+  const profile = process.env.SLUICE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SLUICE_CPU_PROF}`] : []
+  const args = [...profile, '--import', 'tsx', join(ROOT, 'bin', 'sluice.ts'), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
   args.push(...(opts.http ? ['--http-port', '0'] : ['--no-http']))
   if (opts.kafka !== undefined) args.push('--kafka', opts.kafka)
   args.push(...(opts.args ?? []))
