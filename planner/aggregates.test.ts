@@ -316,3 +316,23 @@ describe('accumulators in the state store', () => {
     }
   })
 })
+
+describe('max_by, min_by', () => {
+  const rows: Value[][] = [
+    ['a', 3],
+    ['b', 7],
+    [null, 9],
+    ['c', null],
+    ['d', 9],
+    ['e', 1],
+  ]
+  test('x of the row with the largest / smallest y; NULL y skipped, NULL x kept, the first of equal y wins', () => {
+    expect(run([agg('max_by', [col(0, Types.text), col(1)]), agg('min_by', [col(0, Types.text), col(1)])], rows)).toEqual([null, 'e'])
+    expect(run([agg('max_by', [col(0, Types.text), col(1)])], rows.filter((r) => r[0] !== null))).toEqual(['d'])
+    expect(run([agg('max_by', [col(0, Types.text), col(1)])], [['c', null]])).toEqual([null])
+  })
+  test('with FILTER, and ordering by text', () => {
+    expect(run([agg('max_by', [col(1), col(0, Types.text)], { filter: op('<', col(1), lit(9)) })], rows)).toEqual([1])
+    expect(resolveAggregate('max_by', [Types.text], false)).toBeUndefined()
+  })
+})

@@ -96,6 +96,31 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
       }
     : undefined
 
+/** Types whose JS values compare correctly with `<` / `>` (numbers, text, times); others use H.compareValues. */
+const primitiveOrder = (t: SqlType): boolean => !t.element && (isNumeric(t) || t.name === 'text' || t.name === 'timestamptz' || t.name === 'timestamp' || t.name === 'date')
+
+/**
+ * max_by(x, y) / min_by(x, y): x of the row with the largest / smallest y (arg max, arg min; as in DuckDB,
+ * Trino and Spark), so that "the bid with the highest price" is one aggregation instead of a self-join.
+ * Rows whose y is NULL are skipped; x may be NULL. Among rows with equal y the first in processing order
+ * wins. Slots: x, then y (NULL until a row counted).
+ */
+const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
+  args.length === 2
+    ? {
+        name,
+        type: args[0]!,
+        slots: 2,
+        init: [null, null],
+        update: (s, [x, y]) =>
+          primitiveOrder(args[1]!)
+            ? `if (${y} !== null && (acc[${s + 1}] === null || ${y} ${cmp} acc[${s + 1}])) { acc[${s}] = ${x}; acc[${s + 1}] = ${y}; }\n`
+            : `if (${y} !== null && (acc[${s + 1}] === null || H.compareValues(${y}, acc[${s + 1}]) ${cmp} 0)) { acc[${s}] = ${x}; acc[${s + 1}] = ${y}; }\n`,
+        finalize: (s) => `acc[${s}]`,
+        acceptsNull: true,
+      }
+    : undefined
+
 const RULES: Record<string, Rule> = {
   count: (args, star) =>
     star || args.length === 0
@@ -129,6 +154,8 @@ const RULES: Record<string, Rule> = {
       : undefined,
   min: minMax('min', '<'),
   max: minMax('max', '>'),
+  max_by: argMinMax('max_by', '>'),
+  min_by: argMinMax('min_by', '<'),
   // NULL inputs are skipped; no non-null input gives NULL (PostgreSQL's bool_or, bool_and and every).
   bool_or: (args) =>
     args.length === 1 && isBool(args[0]!)

@@ -1,0 +1,145 @@
+/**
+ * The Sluice driver of the Sluice-vs-Flink benchmark (bench/compare/README.md): runs one workload in an
+ * embedded engine (RocksDB state in a temporary directory) over one input file, writes the final rows of
+ * the result view and prints one DRIVER_RESULT line.
+ *
+ *   node --import tsx bench/compare/sluice-run.ts --workload player_profile --data DIR --out FILE
+ *
+ * Inside the clock: reading the file, inserting its lines in chunks into the stream's embedded log
+ * (insertJson: the engine decodes them as it reads the log), closing the stream (end of input: every
+ * window finalizes, as Flink finalizes them at the end of a bounded input), and waiting until the result
+ * view has processed everything. Outside: writing the rows, which are read from the view's state as a
+ * pull query reads them. A workload Sluice cannot express prints DRIVER_UNSUPPORTED with the reason.
+ */
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { SluiceError } from '../../common/errors.ts'
+import type { Column, Value } from '../../common/types.ts'
+import { Engine } from '../../executor/engine.ts'
+import { initParser, parseStatements } from '../../parser/index.ts'
+import { workload as workloadNamed } from './workloads.ts'
+
+/** Lines per insertJson call: large enough that the per-call cost vanishes, small enough to keep memory flat. */
+const CHUNK_LINES = 10_000
+/** The contract allows checkpoints every 10 s (Flink runs without); Sluice's default is 500 ms. */
+const CHECKPOINT_MS = 10_000
+
+/** The cell of the contract for one value of a column: timestamps as epoch ms, non-finite numbers as null. */
+export function cell(v: Value, column: Column): unknown {
+  if (v === null) return null
+  switch (column.type.name) {
+    case 'timestamptz':
+    case 'timestamp':
+    case 'date':
+      return Math.round((v as number) / 1000)
+    default:
+      if (typeof v === 'number') return Number.isFinite(v) ? v : null
+      if (typeof v === 'string' || typeof v === 'boolean') return v
+      return JSON.stringify(v)
+  }
+}
+
+/** Peak resident set size of this process (VmHWM), in MiB. */
+export function peakRssMib(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+  return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024
+}
+
+/** Calls `onChunk` with the file's lines, CHUNK_LINES at a time (the last line may lack its newline). */
+async function readLines(path: string, onChunk: (lines: string[]) => Promise<void>): Promise<number> {
+  let rest = ''
+  let chunk: string[] = []
+  let count = 0
+  for await (const data of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 22 })) {
+    const text = rest + (data as string)
+    let start = 0
+    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+      if (nl > start) chunk.push(text.slice(start, nl))
+      start = nl + 1
+      if (chunk.length === CHUNK_LINES) {
+        count += chunk.length
+        await onChunk(chunk)
+        chunk = []
+      }
+    }
+    rest = text.slice(start)
+  }
+  if (rest.length > 0) chunk.push(rest)
+  if (chunk.length > 0) {
+    count += chunk.length
+    await onChunk(chunk)
+  }
+  return count
+}
+
+async function run(name: string, data: string, out: string): Promise<void> {
+  await initParser()
+  const w = workloadNamed(name)
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-compare-'))
+  const engine = await Engine.open({ dataDir: dir, checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096 })
+  try {
+    try {
+      for (const p of parseStatements(w.sql)) {
+        const s = p.statement
+        if (s.kind === 'create_stream') await engine.createStream(s, p.text)
+        else if (s.kind === 'create_view') await engine.createView(s, p.text)
+        else throw new Error(`unexpected statement in ${name}: ${p.text}`)
+      }
+    } catch (err) {
+      if (err instanceof SluiceError && err.sqlstate === '0A000') {
+        console.log(`DRIVER_UNSUPPORTED workload=${name} reason=${err.message.replace(/\s+/g, ' ')} (SQLSTATE ${err.sqlstate})`)
+        return
+      }
+      throw err
+    }
+
+    const t0 = performance.now()
+    const clockStart = process.hrtime.bigint()
+    const events = await readLines(join(data, w.file), async (lines) => {
+      await engine.insertJson(w.stream, lines)
+    })
+    await engine.closeStream(w.stream)
+    const views = engine.allQueries().map((q) => q.name)
+    for (const v of views) await engine.waitCaughtUp(v, 3_600_000)
+    const seconds = (performance.now() - t0) / 1000
+    // For profiles (node --cpu-prof): the clocked interval on the clock the profile's timestamps use.
+    console.error(`DRIVER_CLOCK start_us=${clockStart / 1000n} end_us=${process.hrtime.bigint() / 1000n}`)
+
+    for (const q of engine.allQueries()) {
+      if (q.status !== 'running') throw new Error(`${q.name} failed: ${q.lastError?.message}`)
+      if (q.eventsIn !== events) throw new Error(`${q.name} processed ${q.eventsIn} of ${events} events`)
+    }
+    if (engine.deadLetterCount > 0) throw new Error(`${engine.deadLetterCount} records did not decode: ${JSON.stringify((await engine.deadLetters())[0])}`)
+    const late = await engine.lateEvents()
+    if (late.length > 0) throw new Error(`${late.length} late events, e.g. ${JSON.stringify(late[0])}`)
+
+    const columns = engine.query(w.result)!.view.columns
+    const lines: string[] = []
+    for await (const row of engine.viewRows(w.result)) lines.push(JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
+    writeFileSync(out, lines.length > 0 ? `${lines.join('\n')}\n` : '')
+    console.log(
+      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)}`,
+    )
+  } finally {
+    await engine.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' } } })
+  if (values.workload === undefined || values.data === undefined || values.out === undefined) {
+    throw new Error('usage: sluice-run.ts --workload <name> --data <dir> --out <file>')
+  }
+  await run(values.workload, values.data, values.out)
+}
+
+if (process.argv[1] === import.meta.filename) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
