@@ -616,6 +616,16 @@ export interface CopyTo {
   readonly span: Span
 }
 
+/** `COPY stream [(columns)] FROM STDIN [WITH (options)]`: bulk ingest in text or CSV format. */
+export interface CopyFrom {
+  readonly kind: 'copy_from'
+  readonly stream: QualifiedName
+  /** The columns the fields fill, in order; null: every column of the stream. */
+  readonly columns: readonly string[] | null
+  readonly options: readonly OptionDef[]
+  readonly span: Span
+}
+
 /** `DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH HOLD | WITHOUT HOLD] FOR query | SUBSCRIBE ...`. */
 export interface DeclareCursor {
   readonly kind: 'declare_cursor'
@@ -667,6 +677,7 @@ export type Statement =
   | AlterTrigger
   | Subscribe
   | CopyTo
+  | CopyFrom
   | DeclareCursor
   | FetchCursor
   | CloseCursor

@@ -17,11 +17,12 @@ import type { TokenCursor } from './token-cursor.ts'
 import { withOptions, type StatementParser } from './streaming.ts'
 
 /** Which live-results statement starts with these tokens, if any. */
-export function liveStatementKind(tokens: readonly Token[]): 'subscribe' | 'copy_to' | 'declare_cursor' | 'fetch' | 'close_cursor' | undefined {
+export function liveStatementKind(tokens: readonly Token[]): 'subscribe' | 'copy_to' | 'copy_from' | 'declare_cursor' | 'fetch' | 'close_cursor' | undefined {
   const t = tokens[0]
   if (isWord(t, 'subscribe')) return 'subscribe'
-  // Only COPY of a parenthesized query to STDOUT is ours; every other COPY is refused by the generic path.
+  // COPY (query) TO STDOUT and COPY stream FROM STDIN are ours; every other COPY is refused by the generic path.
   if (isWord(t, 'copy') && isPunct(tokens[1], '(')) return 'copy_to'
+  if (isWord(t, 'copy') && tokens.some((k, i) => i > 1 && isWord(k, 'from'))) return 'copy_from'
   if (isWord(t, 'declare')) return 'declare_cursor'
   if (isWord(t, 'fetch') || isWord(t, 'move')) return 'fetch'
   if (isWord(t, 'close') && tokens.length >= 2) return 'close_cursor'
@@ -34,6 +35,8 @@ export function parseLiveStatement(c: TokenCursor, span: Span, parseAny: Stateme
       return subscribe(c, span)
     case 'copy_to':
       return copyTo(c, span, parseAny)
+    case 'copy_from':
+      return copyFrom(c, span)
     case 'declare_cursor':
       return declare(c, span, parseAny)
     case 'fetch':
@@ -102,6 +105,56 @@ function copyTo(c: TokenCursor, span: Span, parseAny: StatementParser): ast.Copy
   }
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'copy_to', source, options, span }
+}
+
+/**
+ * `COPY stream [(columns)] FROM STDIN [[WITH] (option value, ...)]`, and PostgreSQL's older option words
+ * (`CSV`, `HEADER`, `DELIMITER [AS] 'x'`, `NULL [AS] 'x'`, `QUOTE`, `ESCAPE`, `BINARY`) that psql's `\copy`
+ * passes through.
+ */
+function copyFrom(c: TokenCursor, span: Span): ast.CopyFrom {
+  c.expectWords('copy')
+  const stream = c.qualifiedName('a stream name')
+  let columns: string[] | null = null
+  if (c.acceptPunct('(')) {
+    columns = []
+    do columns.push(c.identifier('a column name').value)
+    while (c.acceptPunct(','))
+    c.expectPunct(')')
+  }
+  c.expectWords('from')
+  if (!c.acceptWords('stdin')) throw unsupported('COPY FROM a file or program is not supported', c.span(c.index, c.tokens.length), 'Use COPY ... FROM STDIN (psql: \\copy stream FROM file).')
+  c.acceptWords('with')
+  const options: ast.OptionDef[] = []
+  if (c.acceptPunct('(')) {
+    do {
+      const name = c.identifier('a COPY option')
+      const value = c.peek()
+      if (value === undefined || isPunct(value, ',') || isPunct(value, ')')) {
+        options.push({ name: name.value, value: true, span: { start: name.start, end: name.end } })
+        continue
+      }
+      c.next()
+      options.push({ name: name.value, value: value.kind === 'number' ? Number(value.value) : value.value, span: { start: name.start, end: value.end } })
+    } while (c.acceptPunct(','))
+    c.expectPunct(')')
+  } else {
+    while (!c.atEnd()) {
+      const word = c.identifier('a COPY option')
+      const at = { start: word.start, end: word.end }
+      const name = word.value.toLowerCase()
+      if (name === 'csv' || name === 'binary') options.push({ name: 'format', value: name, span: at })
+      else if (name === 'header') options.push({ name: 'header', value: true, span: at })
+      else if (['delimiter', 'null', 'quote', 'escape'].includes(name)) {
+        c.acceptWords('as')
+        const value = c.next()
+        if (value === undefined || value.kind !== 'string') throw c.error(`COPY ${name.toUpperCase()} takes a quoted string`)
+        options.push({ name, value: value.value, span: { start: word.start, end: value.end } })
+      } else throw syntaxError(`syntax error at or near "${word.value}"`, at)
+    }
+  }
+  if (!c.atEnd()) throw c.unexpected('end of statement')
+  return { kind: 'copy_from', stream, columns, options, span }
 }
 
 function declare(c: TokenCursor, span: Span, parseAny: StatementParser): ast.DeclareCursor {

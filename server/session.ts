@@ -23,6 +23,7 @@ import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatem
 import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainPull } from './explain.ts'
 import { arrayCursor } from './row-cursor.ts'
+import { CopyFromSink, copyFormat } from './copy-from.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
 import { type CancelSignal, type SubscribePlan, copyChunks, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
 import type { Subscription } from '../executor/change-feed.ts'
@@ -244,6 +245,8 @@ export class Session implements Backend {
         return this.subscribe(planSubscribe(s, this.engine))
       case 'copy_to':
         return this.copyTo(s, params)
+      case 'copy_from':
+        return this.copyFrom(s)
       case 'declare_cursor':
         return this.declareCursor(s, params)
       case 'fetch':
@@ -369,6 +372,24 @@ export class Session implements Backend {
       if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, '00000')
     }
     return { kind: 'command', tag: s.objectKind === 'stream' ? 'DROP STREAM' : 'DROP MATERIALIZED VIEW' }
+  }
+
+  /** COPY stream FROM STDIN: the connection feeds the data to a sink that appends the rows at the end. */
+  private copyFrom(s: ast.CopyFrom): Outcome {
+    const name = s.stream.parts.at(-1) ?? ''
+    const entry = this.engine.catalog.get(name)
+    if (entry === undefined) throw planError(SqlState.undefinedTable, `relation "${s.stream.parts.join('.')}" does not exist`, s.stream.span)
+    if (entry.kind !== 'stream') throw new SluiceError('plan', SqlState.wrongObjectType, `cannot copy to materialized view "${name}"`, { span: s.stream.span, hint: 'COPY FROM STDIN appends events to a stream.' })
+    const columns = entry.columns
+    const targets = (s.columns ?? columns.map((c) => c.name)).map((c) => {
+      const i = columns.findIndex((col) => col.name === c)
+      if (i < 0) throw planError(SqlState.undefinedColumn, `column "${c}" of relation "${name}" does not exist`, s.span)
+      return i
+    })
+    if (new Set(targets).size !== targets.length) throw planError(SqlState.duplicateColumn, 'column specified more than once', s.span)
+    const format = copyFormat(s.options)
+    const sink = new CopyFromSink(name, columns, targets, format, (rows) => this.engine.insert(name, rows))
+    return { kind: 'copy_in', columnCount: targets.length, format: 0, sink }
   }
 
   private async insert(s: ast.Insert, params: readonly Value[]): Promise<Outcome> {
