@@ -15,7 +15,8 @@ describe('live results follow a view by table entry', () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-feed-'))
     engine = await Engine.open({ dataDir: dir, checkpointIntervalMs: 100 })
     const sql = `CREATE STREAM plays (player_id BIGINT NOT NULL, points INT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id', partitions = 2);
-      CREATE MATERIALIZED VIEW totals AS SELECT player_id, sum(points) AS points, count(*) AS plays FROM plays GROUP BY player_id HAVING sum(points) < 1000`
+      CREATE MATERIALIZED VIEW totals AS SELECT player_id, sum(points) AS points, count(*) AS plays FROM plays GROUP BY player_id HAVING sum(points) < 1000;
+      CREATE MATERIALIZED VIEW big_plays AS SELECT player_id, points FROM plays WHERE points >= 100`
     for (const p of parseStatements(sql)) {
       const s = p.statement
       if (s.kind === 'create_stream') await engine.createStream(s, p.text)
@@ -47,6 +48,22 @@ describe('live results follow a view by table entry', () => {
       const changed = await follower.changed()
       expect(changed).toHaveLength(1)
       expect(changed[0]![1]).toEqual([[42, 6, 2]])
+    } finally {
+      follower.close()
+    }
+  })
+
+  test('a view of appended rows (never cached) is followed too, before and after the checkpoint writes them', async () => {
+    const follower = engine.query('big_plays')!.follow()!
+    try {
+      await play(9, 150)
+      expect((await follower.changed()).map(([, rows]) => rows)).toEqual([[[9, 150]]])
+      await play(10, 200)
+      await engine.checkpoint()
+      expect((await follower.changed()).map(([, rows]) => rows)).toEqual([[[10, 200]]])
+      let n = 0
+      for await (const [, rows] of follower.entries()) n += rows.length
+      expect(n).toBe(2)
     } finally {
       follower.close()
     }

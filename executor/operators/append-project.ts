@@ -28,7 +28,8 @@ export class AppendProject {
   process(partition: number, offsets: readonly number[], rows: readonly Row[]): void {
     const empty: Value[] = []
     for (let i = 0; i < rows.length; i++) {
-      this.table.set(this.encodePosition(partition, offsets[i]!), this.project(rows[i]!, empty, this.ctx))
+      // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
+      this.table.append(this.encodePosition(partition, offsets[i]!), this.project(rows[i]!, empty, this.ctx))
     }
   }
 

@@ -31,8 +31,8 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   private unflushed = new Set<string>()
   /** Write-only entries (`append`) not yet collected, and those of the checkpoint(s) still being written. */
-  private appended: [string, V][] = []
-  private appendedUnflushed: [string, V][] = []
+  private appended = new Map<string, V>()
+  private appendedUnflushed = new Map<string, V>()
   /** Open journals (live results), each the set of keys written since it was drained. */
   private readonly journals = new Set<Set<string>>()
   private readonly range: { gte: Buffer; lt: Buffer }
@@ -76,7 +76,7 @@ export class StateTable<V> implements KeyedTable<V> {
       const k = keys[i]!
       const e = this.cache.get(k)
       if (e !== undefined) e.used = true
-      else (uncached ??= []).push(k)
+      else if (!this.appended.has(k) && !this.appendedUnflushed.has(k)) (uncached ??= []).push(k)
     }
     if (uncached === null) return
     const fresh = uncached.length === 1 ? uncached : [...new Set(uncached)]
@@ -104,7 +104,10 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   get(key: string): V | undefined {
-    return this.cache.get(key)?.value
+    const e = this.cache.get(key)
+    if (e !== undefined) return e.value
+    // An appended entry until RocksDB has it (it is never cached).
+    return this.appended.size > 0 || this.appendedUnflushed.size > 0 ? (this.appended.get(key) ?? this.appendedUnflushed.get(key)) : undefined
   }
 
   set(key: string, value: V): void {
@@ -136,7 +139,7 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   append(key: string, value: V): void {
-    this.appended.push([key, value])
+    this.appended.set(key, value)
     if (this.journals.size > 0) this.record(key)
   }
 
@@ -164,21 +167,22 @@ export class StateTable<V> implements KeyedTable<V> {
   /** Keys written since the last checkpoint collected them, with their current values (undefined: deleted). */
   *changes(): Generator<readonly [string, V | undefined]> {
     for (const k of this.dirtyKeys) yield [k, this.cache.get(k)?.value]
-    yield* this.appended
+    yield* this.appended.entries()
   }
 
   /** Appends a put or delete for every dirty entry and marks them clean. */
   collectDirty(out: Mutation[]): void {
     if (this.budget.commitsInFlight === 0) {
       this.unflushed = new Set()
-      this.appendedUnflushed = []
+      this.appendedUnflushed = new Map()
     }
-    for (const entry of this.appended) {
-      // Not added to the key filter: nothing loads these keys, and the filter stays small and sharp.
-      out.push({ kind: 'put', key: keyBytes(entry[0]), value: this.codec.encode(entry[1]) })
-      this.appendedUnflushed.push(entry)
+    for (const [key, value] of this.appended) {
+      out.push({ kind: 'put', key: keyBytes(key), value: this.codec.encode(value) })
+      // Live results may load an appended key later (a SUBSCRIBE to a view of appended rows).
+      this.committed.add(key)
+      this.appendedUnflushed.set(key, value)
     }
-    this.appended = []
+    this.appended = new Map()
     const collected = this.dirtyKeys
     for (const k of collected) {
       const e = this.cache.get(k)
@@ -246,12 +250,12 @@ export class StateTable<V> implements KeyedTable<V> {
     this.cache.clear()
     this.dirtyKeys.clear()
     this.unflushed = new Set()
-    this.appended = []
-    this.appendedUnflushed = []
+    this.appended = new Map()
+    this.appendedUnflushed = new Map()
   }
 
   stats(): { cached: number; dirty: number; filterBytes: number } {
-    return { cached: this.cache.size, dirty: this.dirtyKeys.size + this.appended.length, filterBytes: this.committed.bytes }
+    return { cached: this.cache.size, dirty: this.dirtyKeys.size + this.appended.size, filterBytes: this.committed.bytes }
   }
 
   /**

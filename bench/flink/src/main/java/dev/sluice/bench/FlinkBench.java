@@ -20,7 +20,7 @@ import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
 /**
- * The Flink driver of the Sluice-vs-Flink benchmark (bench/compare/CONTRACT.md).
+ * The Flink driver of the Sluice-vs-Flink benchmark (bench/compare/README.md).
  *
  * <p>{@code --workload <name> --data <dir> --out <file>}: starts a local MiniCluster (parallelism 1, RocksDB
  * state, no checkpoints), plans the workload's SQL over the JSON lines file, then runs it with the clock

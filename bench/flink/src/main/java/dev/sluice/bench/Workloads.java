@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The Flink SQL of every workload of bench/compare/CONTRACT.md: the source DDL over the JSON lines file,
+ * The Flink SQL of every workload of bench/compare/README.md: the source DDL over the JSON lines file,
  * any helper views, and the query whose final result the driver writes. Each query is the Flink
  * rendering of Sluice's text in queries/*.sql, or of the Nexmark benchmark's Flink query of the same
  * number adapted to the flat nexmark.jsonl columns (no `extra` column exists there).
