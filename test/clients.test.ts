@@ -180,6 +180,12 @@ describe('real clients', () => {
     test('setFetchSize with autocommit off streams every row of a view in order', () => {
       expect(check(checks, 'fetch_size')['ids']).toEqual(PLAYERS.map((p) => p[0]))
     })
+
+    test('setFetchSize streams a SUBSCRIBE: the snapshot, then a change made on another connection', () => {
+      const c = check(checks, 'fetch_subscribe')
+      expect(c['snapshot']).toEqual([[1, 'before', 1]])
+      expect(c['change']).toEqual([1, 'after', 1])
+    })
   })
 
   for (const [name, module, script] of [

@@ -60,6 +60,8 @@ public final class JdbcCheck {
     step(url, "prepared_params", JdbcCheck::preparedParams);
     step(url, "prepared_view", JdbcCheck::preparedView);
     step(url, "fetch_size", JdbcCheck::fetchSize);
+    final String target = url;
+    step(url, "fetch_subscribe", c -> fetchSubscribe(c, target));
     emit("done", Map.of());
   }
 
@@ -229,6 +231,48 @@ public final class JdbcCheck {
     c.commit();
     c.setAutoCommit(true);
     return Map.of("ids", ids);
+  }
+
+  /**
+   * setFetchSize on SUBSCRIBE: the portal never ends, pgjdbc fetches it a row at a time. The snapshot comes
+   * first; an INSERT on another connection then arrives as a change row while the ResultSet is open. The
+   * step uses a stream of its own, so the other clients' views keep their rows.
+   */
+  private static Map<String, Object> fetchSubscribe(Connection c, String url) throws SQLException {
+    try (Connection other = DriverManager.getConnection(url); Statement ddl = other.createStatement()) {
+      ddl.execute("CREATE STREAM IF NOT EXISTS jdbc_sub (k TEXT, ts TIMESTAMPTZ NOT NULL)");
+      ddl.execute("CREATE MATERIALIZED VIEW IF NOT EXISTS jdbc_sub_counts AS SELECT k, count(*) AS n FROM jdbc_sub GROUP BY k");
+      ddl.executeUpdate("INSERT INTO jdbc_sub VALUES ('before', now())");
+      // A pull query waits until the view has what was inserted before it: the snapshot will hold it.
+      try (ResultSet rs = ddl.executeQuery("SELECT count(*) FROM jdbc_sub_counts")) {
+        rs.next();
+      }
+    }
+    c.setAutoCommit(false);
+    List<Object> snapshot = new ArrayList<>();
+    List<Object> change = null;
+    try (Statement st = c.createStatement()) {
+      st.setFetchSize(1);
+      try (ResultSet rs = st.executeQuery("SUBSCRIBE jdbc_sub_counts")) {
+        try (Connection other = DriverManager.getConnection(url); Statement ins = other.createStatement()) {
+          ins.executeUpdate("INSERT INTO jdbc_sub VALUES ('after', now())");
+        }
+        while (rs.next()) {
+          List<Object> row = Arrays.asList(rs.getLong("sluice_diff"), rs.getString("k"), rs.getLong("n"));
+          if ("after".equals(rs.getString("k"))) {
+            change = row;
+            break;
+          }
+          snapshot.add(row);
+        }
+      }
+    }
+    c.rollback();
+    c.setAutoCommit(true);
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("snapshot", snapshot);
+    out.put("change", change);
+    return out;
   }
 
   // ---- JSON out ----------------------------------------------------------------------------------
