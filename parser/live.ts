@@ -90,19 +90,7 @@ function copyTo(c: TokenCursor, span: Span, parseAny: StatementParser): ast.Copy
   if (!c.acceptWords('stdout')) throw unsupported('COPY TO a file is not supported', c.span(c.index, c.tokens.length), 'Use COPY ... TO STDOUT (psql: \\copy).')
   c.acceptWords('with')
   const options: ast.OptionDef[] = []
-  if (c.acceptPunct('(')) {
-    do {
-      const name = c.identifier('a COPY option')
-      const value = c.peek()
-      if (value === undefined || isPunct(value, ',') || isPunct(value, ')')) {
-        options.push({ name: name.value, value: true, span: { start: name.start, end: name.end } })
-        continue
-      }
-      c.next()
-      options.push({ name: name.value, value: value.kind === 'number' ? Number(value.value) : value.value, span: { start: name.start, end: value.end } })
-    } while (c.acceptPunct(','))
-    c.expectPunct(')')
-  }
+  if (isPunct(c.peek(), '(')) options.push(...copyOptions(c))
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'copy_to', source, options, span }
 }
@@ -126,19 +114,8 @@ function copyFrom(c: TokenCursor, span: Span): ast.CopyFrom {
   if (!c.acceptWords('stdin')) throw unsupported('COPY FROM a file or program is not supported', c.span(c.index, c.tokens.length), 'Use COPY ... FROM STDIN (psql: \\copy stream FROM file).')
   c.acceptWords('with')
   const options: ast.OptionDef[] = []
-  if (c.acceptPunct('(')) {
-    do {
-      const name = c.identifier('a COPY option')
-      const value = c.peek()
-      if (value === undefined || isPunct(value, ',') || isPunct(value, ')')) {
-        options.push({ name: name.value, value: true, span: { start: name.start, end: name.end } })
-        continue
-      }
-      c.next()
-      options.push({ name: name.value, value: value.kind === 'number' ? Number(value.value) : value.value, span: { start: name.start, end: value.end } })
-    } while (c.acceptPunct(','))
-    c.expectPunct(')')
-  } else {
+  if (isPunct(c.peek(), '(')) options.push(...copyOptions(c))
+  else {
     while (!c.atEnd()) {
       const word = c.identifier('a COPY option')
       const at = { start: word.start, end: word.end }
@@ -155,6 +132,24 @@ function copyFrom(c: TokenCursor, span: Span): ast.CopyFrom {
   }
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'copy_from', stream, columns, options, span }
+}
+
+/** COPY's `(name [value], ...)` option list, from its opening parenthesis; a name alone means true. */
+function copyOptions(c: TokenCursor): ast.OptionDef[] {
+  const options: ast.OptionDef[] = []
+  c.expectPunct('(')
+  do {
+    const name = c.identifier('a COPY option')
+    const value = c.peek()
+    if (value === undefined || isPunct(value, ',') || isPunct(value, ')')) {
+      options.push({ name: name.value, value: true, span: { start: name.start, end: name.end } })
+      continue
+    }
+    c.next()
+    options.push({ name: name.value, value: value.kind === 'number' ? Number(value.value) : value.value, span: { start: name.start, end: value.end } })
+  } while (c.acceptPunct(','))
+  c.expectPunct(')')
+  return options
 }
 
 function declare(c: TokenCursor, span: Span, parseAny: StatementParser): ast.DeclareCursor {
