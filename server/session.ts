@@ -69,6 +69,17 @@ interface SluicePrepared extends PreparedStatement {
 const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
 const columnsOf = (cols: readonly Column[] | readonly { name: string; type: SqlType }[]): ResultColumn[] => cols.map((c) => column(c.name, c.type))
 
+/**
+ * A pull query's result columns, each read unchanged from a stream or view carrying its relation's OID and
+ * column number, as PostgreSQL's RowDescription does: JDBC's ResultSetMetaData (getTableName, isNullable)
+ * and BI tools look the column up in pg_attribute by them.
+ */
+const planColumns = (plan: PullPlan): ResultColumn[] =>
+  plan.select.outputColumns.map((c, i) => {
+    const origin = plan.columnOrigins?.[i] ?? null
+    return origin === null ? column(c.name, c.type) : { ...column(c.name, c.type), tableOid: origin.tableOid, columnNumber: origin.columnNumber }
+  })
+
 
 const rowsOutcome = (columns: readonly ResultColumn[], rows: readonly Row[], verb = 'SELECT'): Outcome => ({
   kind: 'rows',
@@ -154,7 +165,7 @@ export class Session implements Backend {
     switch (s.kind) {
       case 'query': {
         const plan = this.planQuery(s.query, given)
-        return { params: plan.paramTypes.map(known), columns: columnsOf(plan.select.outputColumns) }
+        return { params: plan.paramTypes.map(known), columns: planColumns(plan) }
       }
       case 'insert':
         return { params: planInsert(s, this.engine.catalog, given).paramTypes.map(known), columns: null }
@@ -409,7 +420,7 @@ export class Session implements Backend {
   private async select(q: ast.Query, params: readonly Value[]): Promise<Outcome> {
     const plan = this.planQuery(q, params.map(() => Types.unknown))
     const rows = await this.pullRows(plan, params, this.evalContext())
-    return rowsOutcome(columnsOf(plan.select.outputColumns), rows)
+    return rowsOutcome(planColumns(plan), rows)
   }
 
   /** A pull plan, reused while the catalog is unchanged (a prepared statement runs many times). */

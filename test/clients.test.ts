@@ -181,6 +181,15 @@ describe('real clients', () => {
       expect(check(checks, 'fetch_size')['ids']).toEqual(PLAYERS.map((p) => p[0]))
     })
 
+    test('ResultSetMetaData: a column read from the stream names its table and says whether it can be NULL', () => {
+      // isNullable: 0 = columnNoNulls, 1 = columnNullable, 2 = columnNullableUnknown (a computed column).
+      expect(check(checks, 'result_metadata')['columns']).toEqual([
+        ['player_id', 'client_events', 0],
+        ['game', 'client_events', 1],
+        ['one', '', 2],
+      ])
+    })
+
     test('setFetchSize streams a SUBSCRIBE: the snapshot, then a change made on another connection', () => {
       const c = check(checks, 'fetch_subscribe')
       expect(c['snapshot']).toEqual([[1, 'before', 1]])

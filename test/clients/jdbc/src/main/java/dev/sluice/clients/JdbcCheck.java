@@ -60,6 +60,7 @@ public final class JdbcCheck {
     step(url, "prepared_params", JdbcCheck::preparedParams);
     step(url, "prepared_view", JdbcCheck::preparedView);
     step(url, "fetch_size", JdbcCheck::fetchSize);
+    step(url, "result_metadata", JdbcCheck::resultMetadata);
     final String target = url;
     step(url, "fetch_subscribe", c -> fetchSubscribe(c, target));
     emit("done", Map.of());
@@ -231,6 +232,18 @@ public final class JdbcCheck {
     c.commit();
     c.setAutoCommit(true);
     return Map.of("ids", ids);
+  }
+
+  /** ResultSetMetaData of a query on the stream: table names and nullability come from the catalog. */
+  private static Map<String, Object> resultMetadata(Connection c) throws SQLException {
+    List<Object> columns = new ArrayList<>();
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT player_id, game, 1 AS one FROM client_events LIMIT 1")) {
+      java.sql.ResultSetMetaData md = rs.getMetaData();
+      for (int i = 1; i <= md.getColumnCount(); i++) {
+        columns.add(Arrays.asList(md.getColumnName(i), md.getTableName(i), md.isNullable(i)));
+      }
+    }
+    return Map.of("columns", columns);
   }
 
   /**
