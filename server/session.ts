@@ -10,8 +10,7 @@ import { parseStatements } from '../parser/index.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
-import { compileExpr, compileProjection, type CompiledExpr } from '../planner/compile.ts'
-import type { BoundExpr } from '../planner/bound.ts'
+import { compileExpr, compileProjection } from '../planner/compile.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
@@ -113,17 +112,6 @@ function parseCached(sql: string): ReturnType<typeof parseStatements> {
 /** Pull plans by query AST, with the catalog version and parameter types they were made for. */
 const cachedPlans = new WeakMap<ast.Query, { readonly version: number; readonly plans: Map<string, PullPlan> }>()
 const typeKey = (t: SqlType): string => (t.element ? `${typeKey(t.element)}[]` : `${t.name}${t.pgOid ?? ''}`)
-
-/** A point lookup's key expressions, compiled once per plan (a prepared statement runs many times). */
-const compiledKeys = new WeakMap<readonly BoundExpr[], CompiledExpr[]>()
-function compiledKey(key: readonly BoundExpr[]): CompiledExpr[] {
-  let fns = compiledKeys.get(key)
-  if (fns === undefined) {
-    fns = key.map((e) => compileExpr(e))
-    compiledKeys.set(key, fns)
-  }
-  return fns
-}
 
 export class Session implements Backend {
   private readonly settings = new Map<string, string>()
@@ -449,7 +437,7 @@ export class Session implements Backend {
       case 'view': {
         await this.engine.waitCaughtUp(src.name)
         if (src.key !== undefined) {
-          const row = await this.engine.viewPoint(src.name, compiledKey(src.key).map((f) => f([], params, ctx)))
+          const row = await this.engine.viewPoint(src.name, src.key.map((e) => compileExpr(e)([], params, ctx)))
           if (row !== null) return runSelect(plan.select, row, params, ctx)
         }
         return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx)

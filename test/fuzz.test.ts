@@ -19,7 +19,7 @@ import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
 import { serialize } from 'pg-protocol'
-import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 
 const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : 0x5eed2026
 const ONLY_CASE = process.env['FUZZ_CASE'] ? Number(process.env['FUZZ_CASE']) : null
@@ -545,11 +545,7 @@ describe('protocol fuzzing', () => {
       { game: 'poker', n: '1' },
     ]
     // The view must hold its rows before the fuzzing starts.
-    const deadline = Date.now() + 10_000
-    while (JSON.stringify((await healthy.query('SELECT game, n FROM fuzz_totals ORDER BY game')).rows) !== JSON.stringify(expectedTotals)) {
-      if (Date.now() > deadline) throw new Error('fuzz_totals never reached its rows')
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await eventually(async () => JSON.stringify((await healthy.query('SELECT game, n FROM fuzz_totals ORDER BY game')).rows), (rows) => rows === JSON.stringify(expectedTotals), 10_000)
 
     // The healthy session queries throughout; every answer must be right and prompt.
     let fuzzing = true
