@@ -31,8 +31,13 @@ describe('SUBSCRIBE', () => {
   })
 
   test('psql: COPY (SUBSCRIBE v) TO STDOUT prints each change as it happens, until Ctrl-C cancels it', async () => {
-    const cmd = `psql -X -h 127.0.0.1 -p ${sluice.port} -U analyst sluice -c "COPY (SUBSCRIBE per_game) TO STDOUT"`
-    const psql = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // `exec`: script(1) runs the command through $SHELL, and a shell that waits for psql (dash does) dies of the
+    // terminal's SIGINT itself, so script would report the shell's signal instead of psql's exit status.
+    const cmd = `exec psql -X -h 127.0.0.1 -p ${sluice.port} -U analyst sluice -c "COPY (SUBSCRIBE per_game) TO STDOUT"`
+    const psql = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, SHELL: '/bin/sh' },
+    })
     let out = ''
     psql.stdout.on('data', (d: Buffer) => (out += d.toString()))
     const exited = new Promise<number | null>((resolve) => psql.once('exit', resolve))
