@@ -86,6 +86,15 @@ export class ContinuousQuery {
   indexKeys: readonly IndexKey[] = []
   readonly offsets: number[]
   readonly watermark: WatermarkTracker
+  /**
+   * Views (and triggers) that read this view's rows (views over views). They move in step with it: each
+   * takes the rows this one wrote while it took in a batch or moved its watermark, right after.
+   */
+  readonly downstream: ContinuousQuery[] = []
+  /** Rows written since the last hand-on to `downstream` (only while there is one). */
+  private outbox: Row[] = []
+  /** For a view over a view: how far behind the read view's watermark its rows are final (else null). */
+  private readonly lag: number | null
   status: QueryStatus = 'running'
   lastError: SluiceError | null = null
   eventsIn: number
@@ -113,7 +122,10 @@ export class ContinuousQuery {
     this.watermark = new WatermarkTracker(partitions, progress?.watermark)
     this.eventsIn = progress?.eventsIn ?? 0
     this.lateEvents = progress?.lateEvents ?? 0
-    this.watermarkOf = plan.source.watermark ? compileExpr(plan.source.watermark.expr) : null
+    const from = plan.source.source
+    this.lag = from.kind === 'view' ? from.lag : null
+    // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
+    this.watermarkOf = plan.source.watermark && this.lag === null ? compileExpr(plan.source.watermark.expr) : null
     this.filter = plan.filter ? compilePredicate(plan.filter) : null
     const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
     this.timeIndex = plan.window?.timeIndex ?? -1
@@ -153,73 +165,154 @@ export class ContinuousQuery {
     const from = this.offsets[batch.partition]!
     if (from >= nextOffset) return
     try {
-      if (this.operator instanceof SessionAggregate) {
-        await this.consumeSessions(this.operator, batch, from)
-        this.offsets[batch.partition] = nextOffset
-        return
-      }
-      if (this.trackSnapshots && this.operator instanceof KeyedAggregate && this.timeIndex < 0 && this.lookup === null) {
-        await this.consumeTracked(this.operator, batch, from)
-        this.offsets[batch.partition] = nextOffset
-        return
-      }
-      if (this.indexKeys.length > 0 && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
-        await this.consumeIndexed(this.operator, this.indexKeys, batch, from)
-        this.offsets[batch.partition] = nextOffset
-        return
-      }
-      const joined = this.lookup === null ? null : await this.lookUp(batch, from)
-      const prepared: Row[] = []
-      const offsets: number[] = []
-      const empty: Value[] = []
-      const windowed = this.timeIndex >= 0
-      const wm = this.watermark.current
-      for (let i = 0; i < batch.rows.length; i++) {
-        if (batch.offsets[i]! < from) continue
-        let row = batch.rows[i]
-        if (row === null || row === undefined) continue
-        this.observe(row, batch.partition)
-        // The joined view's columns follow the event's (and its window's); an inner join drops the event.
-        const extra = joined === null ? null : joined[i]
-        if (extra === undefined) continue
-        if (!windowed) {
-          if (extra !== null) row = row.concat(extra)
-          if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
-          prepared.push(row)
-          offsets.push(batch.offsets[i]!)
-          continue
-        }
-        const ts = row[this.timeIndex]
-        if (typeof ts !== 'number') {
-          this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
-          continue
-        }
-        // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
-        let open = 0
-        for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
-          const end = start + this.size
-          if (end + this.lateness <= wm) continue
-          open++
-          const r = row.slice()
-          r.push(start, end)
-          if (extra !== null) r.push(...extra)
-          if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
-          prepared.push(r)
-          offsets.push(batch.offsets[i]!)
-        }
-        if (open === 0) {
-          this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
-        }
-      }
-      if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
-      else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
-      else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
-        await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
-      } else await this.operator.process(prepared)
+      await this.take(batch, from)
       this.offsets[batch.partition] = nextOffset
     } catch (err) {
       this.fail(err)
     }
+    await this.handOn()
+  }
+
+  /**
+   * A view over a view: the rows the read view just wrote, as events. They are numbered by how many rows
+   * this view has taken in (its events_in, checkpointed with its state), which gives rows kept in arrival
+   * order their positions. Never throws.
+   */
+  async consumeRows(rows: readonly Row[]): Promise<void> {
+    if (this.status !== 'running' || rows.length === 0) return
+    const first = this.eventsIn
+    const offsets = rows.map((_, i) => first + i)
+    try {
+      await this.take({ partition: 0, offsets, rows }, first)
+    } catch (err) {
+      this.fail(err)
+    }
+    await this.handOn()
+  }
+
+  /** Starts handing this view's rows to `reader` after every step (a view or trigger reading this view). */
+  attach(reader: ContinuousQuery): void {
+    if (this.downstream.length === 0) {
+      const op = this.operator
+      const collect = (row: Row) => this.outbox.push(row)
+      if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = collect
+    }
+    this.downstream.push(reader)
+  }
+
+  /** Stops handing rows to `reader`. */
+  detach(reader: ContinuousQuery): void {
+    const i = this.downstream.indexOf(reader)
+    if (i !== -1) this.downstream.splice(i, 1)
+    if (this.downstream.length > 0) return
+    const op = this.operator
+    if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = null
+    if (op instanceof KeyedAggregate) op.untrackWindows()
+    this.outbox = []
+  }
+
+  /**
+   * What a new reader of this view starts from: its rows so far (for a windowed view, the closed windows'),
+   * and, for an on-window-close view, from here on the windows it closes are handed on.
+   */
+  async rowsForReader(): Promise<Row[]> {
+    const op = this.operator
+    if (op instanceof KeyedAggregate) return op.trackWindows(this.watermark.current)
+    const out: Row[] = []
+    if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) for await (const r of op.rows()) out.push(r)
+    return out
+  }
+
+  /** A view over a view: its watermark follows the read view's, `lag` behind. */
+  followUpstream(upstreamWatermark: number): void {
+    const w = upstreamWatermark - (this.lag ?? 0)
+    for (let p = 0; p < this.offsets.length; p++) this.watermark.observe(p, w)
+    this.watermark.advance(this.offsets.map(() => false))
+  }
+
+  /** The offsets and position after a step, for this view and the views that read it. */
+  settle(): void {
+    this.settled = this.offsets.slice()
+    for (const d of this.downstream) {
+      for (let p = 0; p < this.offsets.length; p++) d.offsets[p] = this.offsets[p]!
+      d.settle()
+    }
+  }
+
+  /** Hands the rows written since the last step to the views reading this one. */
+  private async handOn(): Promise<void> {
+    if (this.downstream.length === 0 || this.outbox.length === 0) return
+    const rows = this.outbox
+    this.outbox = []
+    for (let i = 0; i < this.downstream.length; i++) {
+      const d = this.downstream[i]!
+      for (let p = 0; p < this.offsets.length; p++) d.offsets[p] = this.offsets[p]!
+      await d.consumeRows(i === 0 ? rows : rows.map((r) => r.slice()))
+    }
+  }
+
+  /** Takes in the rows of a batch from `from` on. Throws what the operator throws. */
+  private async take(batch: DecodedBatch, from: number): Promise<void> {
+    if (this.operator instanceof SessionAggregate) {
+      await this.consumeSessions(this.operator, batch, from)
+      return
+    }
+    if (this.trackSnapshots && this.operator instanceof KeyedAggregate && this.timeIndex < 0 && this.lookup === null) {
+      await this.consumeTracked(this.operator, batch, from)
+      return
+    }
+    if (this.indexKeys.length > 0 && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
+      await this.consumeIndexed(this.operator, this.indexKeys, batch, from)
+      return
+    }
+    const joined = this.lookup === null ? null : await this.lookUp(batch, from)
+    const prepared: Row[] = []
+    const offsets: number[] = []
+    const empty: Value[] = []
+    const windowed = this.timeIndex >= 0
+    const wm = this.watermark.current
+    for (let i = 0; i < batch.rows.length; i++) {
+      if (batch.offsets[i]! < from) continue
+      let row = batch.rows[i]
+      if (row === null || row === undefined) continue
+      this.observe(row, batch.partition)
+      // The joined view's columns follow the event's (and its window's); an inner join drops the event.
+      const extra = joined === null ? null : joined[i]
+      if (extra === undefined) continue
+      if (!windowed) {
+        if (extra !== null) row = row.concat(extra)
+        if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
+        prepared.push(row)
+        offsets.push(batch.offsets[i]!)
+        continue
+      }
+      const ts = row[this.timeIndex]
+      if (typeof ts !== 'number') {
+        this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
+        continue
+      }
+      // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
+      let open = 0
+      for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
+        const end = start + this.size
+        if (end + this.lateness <= wm) continue
+        open++
+        const r = row.slice()
+        r.push(start, end)
+        if (extra !== null) r.push(...extra)
+        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
+        prepared.push(r)
+        offsets.push(batch.offsets[i]!)
+      }
+      if (open === 0) {
+        this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
+      }
+    }
+    if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
+    else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
+    else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
+      await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
+    } else await this.operator.process(prepared)
   }
 
   /**
@@ -321,6 +414,23 @@ export class ContinuousQuery {
    * Never throws: a failure marks the query failed.
    */
   async afterWatermark(): Promise<void> {
+    // Windows the watermark closed go to the views reading this one before retention may delete them.
+    if (this.status === 'running' && this.operator instanceof KeyedAggregate && this.downstream.length > 0) {
+      try {
+        for (const row of await this.operator.closeWindows(this.watermark.current)) this.outbox.push(row)
+      } catch (err) {
+        this.fail(err)
+      }
+    }
+    await this.stepWatermark()
+    await this.handOn()
+    for (const d of this.downstream) {
+      d.followUpstream(this.watermark.current)
+      await d.afterWatermark()
+    }
+  }
+
+  private async stepWatermark(): Promise<void> {
     if (this.status !== 'running') return
     if (this.operator instanceof KeyedAggregate || this.operator instanceof SessionAggregate) return this.expire(this.operator)
     if (!(this.operator instanceof OverWindow || this.operator instanceof PatternRecognize)) return

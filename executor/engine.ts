@@ -17,7 +17,8 @@ import type * as ast from '../parser/ast.ts'
 import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
-import { planView } from '../planner/view-plan.ts'
+import { planView, type ViewPlan } from '../planner/view-plan.ts'
+import { baseStreamName } from '../planner/view-source.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
@@ -101,6 +102,8 @@ interface CatalogRecord {
 
 const DEFAULT_CHECKPOINT_MS = 500
 const DEFAULT_BATCH = 2048
+/** Rows of a view handed at a time to a new view that reads it. */
+const READER_CHUNK = 4096
 const DEFAULT_CACHE_ENTRIES = 2_000_000
 const MAX_DEAD_LETTER_RAW = 1024
 const CATALOG_PREFIX = 'catalog/'
@@ -146,6 +149,8 @@ export class Engine {
   /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */
   private ddlChain: Promise<unknown> = Promise.resolve()
   private readonly progressWaiters: (() => void)[] = []
+  /** Work that must run between two rounds of the loop (see betweenRounds). */
+  private readonly interludes: { fn: () => Promise<void>; resolve: () => void; reject: (err: unknown) => void }[] = []
   deadLetterCount = 0
 
   private constructor(
@@ -195,10 +200,16 @@ export class Engine {
             if (p?.statement.kind === 'alter_trigger') def = this.applyAlter(def, p.statement, a)
           }
           this.deployTrigger(def, progress)
+          const upstream = this.upstreamOf(def.plan)
+          if (upstream !== null) await this.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_trigger' : 'resume')
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
-          this.deployView(this.viewDef(stmt, rec.id, rec.sql), progress)
+          const def = this.viewDef(stmt, rec.id, rec.sql)
+          this.deployView(def, progress)
+          // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
+          const upstream = this.upstreamOf(def.plan)
+          if (upstream !== null) await this.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
         } else {
           throw internalError(`catalog entry ${rec.name} does not match its SQL`)
         }
@@ -259,9 +270,18 @@ export class Engine {
         throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
       }
       const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
-      // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
-      const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-      this.deployView(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
+      const upstream = this.upstreamOf(def.plan)
+      if (upstream !== null) {
+        // A view over a view starts from the read view's rows so far and moves in step with it.
+        await this.betweenRounds(async () => {
+          this.deployView(def, undefined)
+          await this.startReading(this.queries.get(def.name)!, upstream, 'new_view')
+        })
+      } else {
+        // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
+        const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+        this.deployView(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
+      }
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.wake()
       return 'created'
@@ -278,6 +298,20 @@ export class Engine {
       }
       if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
+      const upstream = this.upstreamOf(def.plan)
+      if (upstream !== null) {
+        // On a view: it fires for the view's rows written from now on, in step with the view.
+        await this.betweenRounds(async () => {
+          this.deployTrigger(def, undefined)
+          await this.startReading(this.queries.get(def.name)!, upstream, 'new_trigger')
+        })
+        const startKey = this.triggers.get(def.name)!.operator.startFrom([0])
+        await this.db.commit([
+          { kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) },
+          { kind: 'put', key: Buffer.from(startKey, 'latin1'), value: rowCodec.encode([0]) },
+        ])
+        return 'created'
+      }
       const rt = this.streams.get(def.plan.source.name)!
       await this.waitForAppends(rt)
       // It fires for events that arrive from now on. Joined to a keyed view of the same stream, it reads
@@ -346,8 +380,9 @@ export class Engine {
   }
 
   private deployTrigger(def: TriggerDef, progress: QueryProgress | undefined): void {
-    const rt = this.streams.get(def.plan.source.name)
-    if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of trigger ${def.name} is not deployed`)
+    const upstream = this.upstreamOf(def.plan)
+    const rt = this.streams.get(baseStreamName(def.plan.source))
+    if (rt === undefined) throw internalError(`stream ${baseStreamName(def.plan.source)} of trigger ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx, (trigger, partition, offset, body, reason) => {
       this.deadLetterCount++
@@ -366,7 +401,8 @@ export class Engine {
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })
-    rt.queries.push(query)
+    if (upstream !== null) upstream.attach(query)
+    else rt.queries.push(query)
   }
 
   private async undeployTrigger(def: TriggerDef): Promise<void> {
@@ -384,8 +420,10 @@ export class Engine {
     const q = this.queries.get(def.name)
     this.queries.delete(def.name)
     if (q !== undefined) {
+      const upstream = def.plan.source.source.kind === 'view' ? this.queries.get(def.plan.source.source.view) : undefined
       const rt = this.streams.get(def.plan.source.name)
-      if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
+      if (upstream !== undefined) await this.betweenRounds(async () => upstream.detach(q))
+      else if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
     }
     const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
     const stillJoined = (name: string) =>
@@ -441,7 +479,7 @@ export class Engine {
         if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
         q.watermark.close()
         await q.afterWatermark()
-        q.settled = q.offsets.slice()
+        q.settle()
       }
       this.wake()
     })
@@ -586,7 +624,9 @@ export class Engine {
       if (entry.kind !== kind) {
         throw planError(SqlState.datatypeMismatch, `"${name}" is not a ${kind === 'stream' ? 'stream' : 'materialized view'}`, span, kind === 'stream' ? 'Use DROP MATERIALIZED VIEW.' : 'Use DROP STREAM.')
       }
-      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || (entry.kind === 'stream' && this.catalog.dependents(name).some((v) => v.name === k.def.from)))
+      // Everything that reads it, directly or through views over views, each after what it reads.
+      const allDependents = this.catalog.allDependents(name)
+      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || allDependents.some((v) => v.name === k.def.from))
       if (sinkDependents.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
           span,
@@ -596,7 +636,7 @@ export class Engine {
       }
       for (const k of sinkDependents) await this.undeploySink(k)
       // Triggers on the stream (or on any of its views), or joining this view.
-      const affected = entry.kind === 'stream' ? [name, ...this.catalog.dependents(name).map((v) => v.name)] : [name]
+      const affected = [name, ...allDependents.map((v) => v.name)]
       const triggers = [...new Set(affected.flatMap((n) => this.triggersOn(n)))]
       if (triggers.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
@@ -615,9 +655,8 @@ export class Engine {
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
-        // Views that join those views go first.
-        const joined = dependents.flatMap((d) => this.catalog.dependents(d.name)).filter((j) => !dependents.includes(j))
-        for (const d of [...joined, ...dependents.slice().reverse()]) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
+        // Views that read or join other views go before them.
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
         const rt = this.streams.get(name)
         this.streams.delete(name)
         this.catalog.remove(name)
@@ -629,11 +668,11 @@ export class Engine {
         if (dependents.length > 0 && !cascade) {
           throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop materialized view ${name} because other objects depend on it`, {
             span,
-            detail: dependents.map((d) => `materialized view ${d.name} joins ${name}`).join('\n'),
+            detail: dependents.map((d) => `materialized view ${d.name} ${d.plan.source.name === name ? 'reads' : 'joins'} ${name}`).join('\n'),
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
-        for (const d of dependents) await this.undeployView(d)
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
         await this.undeployView(entry)
       }
       return true
@@ -672,8 +711,9 @@ export class Engine {
   }
 
   private deployView(def: ViewDef, progress: QueryProgress | undefined): void {
-    const rt = this.streams.get(def.plan.source.name)
-    if (rt === undefined) throw internalError(`stream ${def.plan.source.name} of view ${def.name} is not deployed`)
+    const upstream = this.upstreamOf(def.plan)
+    const rt = this.streams.get(baseStreamName(def.plan.source))
+    if (rt === undefined) throw internalError(`stream ${baseStreamName(def.plan.source)} of view ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
     const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
@@ -692,7 +732,54 @@ export class Engine {
     this.catalog.add(def)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
-    rt.queries.push(query)
+    if (upstream !== null) upstream.attach(query)
+    else rt.queries.push(query)
+  }
+
+  /** The running query a view or trigger over a view reads (views over views); null for one over a stream. */
+  private upstreamOf(plan: ViewPlan): ContinuousQuery | null {
+    const src = plan.source.source
+    if (src.kind !== 'view') return null
+    const upstream = this.queries.get(src.view)
+    if (upstream === undefined) throw internalError(`view ${src.view} is not deployed`)
+    return upstream
+  }
+
+  /**
+   * A view or trigger over a view joins it where it is: in step with its position and watermark; a new
+   * view first takes in the read view's rows so far, a new trigger fires only for rows written from now
+   * on, and one resumed from a checkpoint is already where the read view is. Runs where no batch is half
+   * done (between rounds, or before the loop starts).
+   */
+  private async startReading(query: ContinuousQuery, upstream: ContinuousQuery, start: 'new_view' | 'new_trigger' | 'resume'): Promise<void> {
+    const rows = await upstream.rowsForReader()
+    if (start !== 'resume') query.offsets.splice(0, query.offsets.length, ...upstream.offsets)
+    if (start === 'new_view') {
+      for (let i = 0; i < rows.length; i += READER_CHUNK) await query.consumeRows(rows.slice(i, i + READER_CHUNK))
+    }
+    query.followUpstream(upstream.watermark.current)
+    await query.afterWatermark()
+    query.settled = query.offsets.slice()
+  }
+
+  /** Runs `fn` between two rounds of the loop, where no query is in the middle of a batch. */
+  private betweenRounds(fn: () => Promise<void>): Promise<void> {
+    if (this.loopDone === null || this.stopping) return fn()
+    return new Promise<void>((resolve, reject) => {
+      this.interludes.push({ fn, resolve, reject })
+      this.wake()
+    })
+  }
+
+  private async runInterludes(): Promise<void> {
+    for (const i of this.interludes.splice(0)) {
+      try {
+        await i.fn()
+        i.resolve()
+      } catch (err) {
+        i.reject(err)
+      }
+    }
   }
 
   /**
@@ -795,6 +882,7 @@ export class Engine {
       let moved = false
       try {
         moved = await this.round()
+        await this.runInterludes()
         await this.maybeCheckpoint(moved)
       } catch (err) {
         // A failure here is not one query's fault (the state store or a log failed): report and retry.
@@ -802,7 +890,7 @@ export class Engine {
         await sleep(200)
       }
       this.notifyProgress()
-      if (!moved && !this.stopping && this.checkpointRequests.length === 0) {
+      if (!moved && !this.stopping && this.checkpointRequests.length === 0 && this.interludes.length === 0) {
         await new Promise<void>((resolve) => {
           this.wakeLoop = resolve
           setTimeout(resolve, this.checkpointIntervalMs).unref()
@@ -865,7 +953,7 @@ export class Engine {
         q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
         if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
         await q.afterWatermark()
-        q.settled = q.offsets.slice()
+        q.settle()
       }
     }
     return moved
@@ -1008,7 +1096,7 @@ export class Engine {
   async waitCaughtUp(viewName: string, timeoutMs = 2000): Promise<void> {
     const q = this.queries.get(viewName)
     if (q === undefined) return
-    const rt = this.streams.get(q.view.plan.source.name)
+    const rt = this.streams.get(baseStreamName(q.view.plan.source))
     if (rt === undefined) return
     const targets = q.offsets.map((_, p) => rt.log.endOffset(p))
     const deadline = Date.now() + timeoutMs
@@ -1090,6 +1178,8 @@ export class Engine {
     this.stopping = true
     this.wake()
     await this.loopDone
+    // DDL waiting for a pause between rounds gets it now (later ones run at once: the loop is stopping).
+    await this.runInterludes()
     await this.ddlChain
     this.stopped = true
     const waiting = this.checkpointRequests.splice(0)

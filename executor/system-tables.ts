@@ -1,4 +1,5 @@
 /** Rows of the system tables, read from the running engine. */
+import { baseStreamName } from '../planner/view-source.ts'
 import type { Row } from '../common/types.ts'
 import { SqlState, planError } from '../common/errors.ts'
 import type { Engine } from './engine.ts'
@@ -16,7 +17,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
       })
     case 'sluice_queries':
       return engine.allQueries().map((q) => {
-        const rt = engine.streamRuntime(q.view.plan.source.name)
+        const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
         let lag = 0
         if (rt) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
         return [
@@ -37,7 +38,7 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
       })
     case 'sluice_partitions':
       return engine.allQueries().flatMap((q) => {
-        const rt = engine.streamRuntime(q.view.plan.source.name)
+        const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
         if (rt === undefined) return []
         return q.offsets.map((position, p): Row => {
           const end = rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)

@@ -53,6 +53,11 @@ export type StreamFormat =
 export type StreamSourceDef =
   | { readonly kind: 'embedded' }
   | { readonly kind: 'kafka'; readonly topic: string; readonly start: 'earliest' | 'latest'; readonly groupId: string }
+  /**
+   * Another view's rows, as a view over a view reads them (planner/view-source.ts): `stream` is the stream
+   * at the root of the chain; the rows' watermark is the read view's minus `lag`.
+   */
+  | { readonly kind: 'view'; readonly view: string; readonly stream: string; readonly lag: number }
 
 /** CREATE MATERIALIZED VIEW: a continuous query whose result is kept current. */
 export interface ViewDef {
@@ -115,10 +120,25 @@ export class Catalog {
     this.version++
   }
 
-  /** Views that read `name`, which DROP must refuse (or cascade to). */
-  /** Views that read the stream, or look up the view, called `name`. */
+  /** Views that read the stream or view, or look up the view, called `name` (which DROP must refuse or cascade to). */
   dependents(name: string): ViewDef[] {
     return this.views().filter((v) => v.plan.source.name === name || v.plan.join?.view === name)
+  }
+
+  /** Every view that depends on `name`, directly or through other views; each after the views it depends on. */
+  allDependents(name: string): ViewDef[] {
+    const out: ViewDef[] = []
+    const seen = new Set<string>()
+    const visit = (n: string) => {
+      for (const d of this.dependents(n)) {
+        if (seen.has(d.name)) continue
+        seen.add(d.name)
+        out.push(d)
+        visit(d.name)
+      }
+    }
+    visit(name)
+    return out.sort((a, b) => a.id - b.id)
   }
 
   streams(): StreamDef[] {

@@ -18,6 +18,7 @@ import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
+import { viewAsStream } from './view-source.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -282,11 +283,11 @@ function overBody(windows: readonly BoundWindowCall[], output: readonly BoundExp
   return { kind: 'over', windows, partitionBy: first.partitionBy, timeIndex: order.index, output }
 }
 
+/** The stream a view reads, or a view read as a stream of its rows (views over views). */
 function sourceStream(ref: ast.TableRef, catalog: Catalog): StreamDef {
   const name = ref.name.parts[ref.name.parts.length - 1]!
   const entry = catalog.relation(name, ref.name.span)
-  if (entry.kind !== 'stream') throw unsupported(`views over views ("${name}") are not supported yet`, ref.name.span, 'Define the view over the stream itself.')
-  return entry
+  return entry.kind === 'stream' ? entry : viewAsStream(entry, ref.name.span)
 }
 
 /**

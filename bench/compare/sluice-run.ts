@@ -110,7 +110,8 @@ async function run(name: string, data: string, out: string): Promise<void> {
 
     for (const q of engine.allQueries()) {
       if (q.status !== 'running') throw new Error(`${q.name} failed: ${q.lastError?.message}`)
-      if (q.eventsIn !== events) throw new Error(`${q.name} processed ${q.eventsIn} of ${events} events`)
+      // A view over a view counts the rows it read, not the stream's events.
+      if (q.view.plan.source.source.kind !== 'view' && q.eventsIn !== events) throw new Error(`${q.name} processed ${q.eventsIn} of ${events} events`)
     }
     if (engine.deadLetterCount > 0) throw new Error(`${engine.deadLetterCount} records did not decode: ${JSON.stringify((await engine.deadLetters())[0])}`)
     const late = await engine.lateEvents()

@@ -14,6 +14,8 @@ export type PositionEncoder = (partition: number, offset: number) => string
 
 export class AppendProject {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  /** Set while another view reads this one: each output row as it is written. */
+  onOutput: ((row: Row) => void) | null = null
 
   constructor(
     readonly plan: ViewPlan,
@@ -29,7 +31,9 @@ export class AppendProject {
     const empty: Value[] = []
     for (let i = 0; i < rows.length; i++) {
       // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
-      this.table.append(this.encodePosition(partition, offsets[i]!), this.project(rows[i]!, empty, this.ctx))
+      const out = this.project(rows[i]!, empty, this.ctx)
+      this.table.append(this.encodePosition(partition, offsets[i]!), out)
+      if (this.onOutput !== null) this.onOutput(out)
     }
   }
 

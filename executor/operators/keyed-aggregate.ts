@@ -30,6 +30,11 @@ export class KeyedAggregate {
   /** With idle_ttl: the slot after the aggregates that keeps the group's latest event time, else -1. */
   private readonly lastSeenSlot: number
   private readonly timeIndex: number
+  /**
+   * While another view reads this one (on-window-close mode only): the groups of each window not yet
+   * closed, by window end, so that closing a window hands its rows on without a scan.
+   */
+  private openWindows: Map<number, Set<string>> | null = null
 
   constructor(
     readonly plan: ViewPlan,
@@ -87,11 +92,70 @@ export class KeyedAggregate {
       acc = keyValues
       acc.push(...this.aggs.init())
       if (this.lastSeenSlot >= 0) acc.push(null)
+      if (this.openWindows !== null) this.trackOpen(key, acc)
     }
     this.aggs.update(acc, row, EMPTY, this.ctx)
     if (this.lastSeenSlot >= 0) this.touch(acc, row)
     this.table.set(key, acc)
     return acc
+  }
+
+  private trackOpen(key: string, acc: readonly Value[]): void {
+    const end = this.windowEnd!(acc)
+    let keys = this.openWindows!.get(end)
+    if (keys === undefined) this.openWindows!.set(end, (keys = new Set()))
+    keys.add(key)
+  }
+
+  /**
+   * Another view starts reading this one: from now on closing windows hand their rows on (closeWindows).
+   * One pass over the state finds the windows still open; returns the rows of those already closed (what
+   * a new reader starts from).
+   */
+  async trackWindows(watermark: number): Promise<Row[]> {
+    if (this.plan.emit !== 'on_window_close' || this.windowEnd === null) throw internalError('only on-window-close views hand on closed windows')
+    this.openWindows = new Map()
+    const lateness = this.plan.source.allowedLateness
+    const closed: Row[] = []
+    for await (const [key, acc] of this.table.scan()) {
+      if (this.windowEnd(acc) + lateness > watermark) {
+        this.trackOpen(key, acc)
+        continue
+      }
+      const o = this.output(acc)
+      if (o.visible) closed.push(o.row)
+    }
+    return closed
+  }
+
+  /** No view reads this one any more. */
+  untrackWindows(): void {
+    this.openWindows = null
+  }
+
+  /**
+   * The rows of the windows the watermark has closed since the last call (end plus the allowed lateness
+   * reached), in window-end order, then group key order; empty unless another view reads this one.
+   */
+  async closeWindows(watermark: number): Promise<Row[]> {
+    const open = this.openWindows
+    if (open === null) return []
+    const lateness = this.plan.source.allowedLateness
+    const ends = [...open.keys()].filter((end) => end + lateness <= watermark).sort((a, b) => a - b)
+    if (ends.length === 0) return []
+    const out: Row[] = []
+    for (const end of ends) {
+      const keys = [...open.get(end)!].sort()
+      open.delete(end)
+      await this.table.load(keys)
+      for (const key of keys) {
+        const acc = this.table.get(key)
+        if (acc === undefined) continue
+        const o = this.output(acc)
+        if (o.visible) out.push(o.row)
+      }
+    }
+    return out
   }
 
   /** Keeps the group's latest event time, for idle_ttl. */

@@ -51,6 +51,8 @@ type CallRunner =
 const LATE_REASON = 'rows of its partition key up to the watermark were already computed: event time is behind the watermark by more than the allowed lateness'
 
 export class OverWindow {
+  /** Set while another view reads this one: each output row as it is written. */
+  onOutput: ((row: Row) => void) | null = null
   private readonly calls: readonly CallRunner[]
   private readonly partitionOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[]
@@ -196,7 +198,11 @@ export class OverWindow {
       }
     })
     entry[COUNT] += peers.length
-    peers.forEach((p, j) => this.table.set(this.encodePosition(p[1], p[2]), this.project(p[3], empty, this.ctx, values[j])))
+    peers.forEach((p, j) => {
+      const out = this.project(p[3], empty, this.ctx, values[j])
+      this.table.set(this.encodePosition(p[1], p[2]), out)
+      if (this.onOutput !== null) this.onOutput(out)
+    })
   }
 
   /** Keeps only the released rows that frames and lag can still reach. */

@@ -56,6 +56,8 @@ interface CompiledExpression {
 }
 
 export class PatternRecognize {
+  /** Set while another view reads this one: each output row (a match's row) as it is written. */
+  onOutput: ((row: Row) => void) | null = null
   private readonly pp: PatternPlan
   private readonly pattern: CompiledPattern
   private readonly defines: Map<string, { slots: readonly Slot[]; test: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean }>
@@ -217,6 +219,7 @@ export class PatternRecognize {
   private store(source: Held, matchNumber: number, row: Row | null): void {
     if (row === null) return
     this.table.set(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
+    if (this.onOutput !== null) this.onOutput(row)
   }
 
   /**

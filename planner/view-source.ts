@@ -1,0 +1,121 @@
+/**
+ * A view read by another view (or a trigger) as a stream of its rows: views over views.
+ *
+ * Only a view whose rows are final once they appear can be read this way, because the reading view sees
+ * each of them once, as an event: a windowed aggregation with EMIT ON WINDOW CLOSE (a window's rows appear
+ * when the watermark closes it), a view without aggregation, window functions, MATCH_RECOGNIZE. A view
+ * that changes its rows as events arrive (a GROUP BY without EMIT ON WINDOW CLOSE) is refused with a hint.
+ *
+ * The view's rows get an event time when one of its columns carries it (window_end or window_start of a
+ * windowed aggregation, the stream's event-time column passed through otherwise), and a watermark that
+ * follows the read view's: `lag` behind it, which is where the read view's output has got to (a window is
+ * written once the watermark passed its end plus the allowed lateness).
+ */
+import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
+import type { BoundExpr } from './bound.ts'
+import type { StreamDef, ViewDef, WatermarkSpec } from './catalog.ts'
+
+/** What a reading view needs to know about the read view's rows: its time column and how far behind they are. */
+interface RowTime {
+  readonly timeIndex: number | null
+  /** The read view's output has reached its watermark minus this (microseconds). */
+  readonly lag: number
+  /** How far behind the output frontier a row may still arrive (rows of a view without aggregation). */
+  readonly lateness: number
+}
+
+/** The stream at the root of a chain of views. */
+export function baseStreamName(source: StreamDef): string {
+  return source.source.kind === 'view' ? source.source.stream : source.name
+}
+
+/** `view` as the source of another view or trigger; throws (0A000) for a view whose rows are not final. */
+export function viewAsStream(view: ViewDef, span: Span | undefined): StreamDef {
+  const time = rowTime(view, span)
+  const source = view.plan.source
+  let watermark: WatermarkSpec | null = null
+  if (time.timeIndex !== null) {
+    const c = view.columns[time.timeIndex]!
+    const expr: BoundExpr = { kind: 'column', index: time.timeIndex, name: c.name, type: c.type }
+    watermark = { columnIndex: time.timeIndex, expr, sql: c.name }
+  }
+  return {
+    kind: 'stream',
+    id: view.id,
+    name: view.name,
+    columns: view.columns,
+    watermark,
+    options: {},
+    partitions: source.partitions,
+    keyColumn: keyColumn(view),
+    allowedLateness: time.lateness,
+    source: { kind: 'view', view: view.name, stream: baseStreamName(source), lag: time.lag },
+    format: { kind: 'json' },
+    metadata: [],
+    sql: view.sql,
+  }
+}
+
+/** Index of the output column that is the input column `index` passed through unchanged, or null. */
+function passedThrough(output: readonly BoundExpr[], index: number): number | null {
+  const i = output.findIndex((e) => e.kind === 'column' && e.index === index)
+  return i === -1 ? null : i
+}
+
+/** The view's column that shows the stream's key column (triggers key their cooldowns and caps by it), or null. */
+function keyColumn(view: ViewDef): number | null {
+  const key = view.plan.source.keyColumn
+  const body = view.plan.body
+  if (key === null) return null
+  switch (body.kind) {
+    case 'project':
+    case 'over':
+      return passedThrough(body.output, key)
+    case 'aggregate': {
+      const k = body.aggregation.keys.findIndex((e) => e.kind === 'column' && e.index === key)
+      return k === -1 ? null : passedThrough(body.output, k)
+    }
+    case 'pattern': {
+      // A match's row starts with the partition columns (ONE ROW PER MATCH) or all of the stream's.
+      const pp = body.pattern
+      const at = pp.rowsPerMatch === 'one_row' ? pp.partitionBy.indexOf(key) : key
+      return at === -1 ? null : passedThrough(body.output, at)
+    }
+  }
+}
+
+function rowTime(view: ViewDef, span: Span | undefined): RowTime {
+  const plan = view.plan
+  const lateness = plan.source.allowedLateness
+  const streamTime = plan.source.watermark?.columnIndex ?? null
+  const body = plan.body
+  switch (body.kind) {
+    case 'project':
+      return { timeIndex: streamTime === null ? null : passedThrough(body.output, streamTime), lag: 0, lateness }
+    case 'over':
+      return { timeIndex: passedThrough(body.output, body.timeIndex), lag: lateness, lateness: 0 }
+    case 'pattern':
+      return { timeIndex: null, lag: lateness, lateness: 0 }
+    case 'aggregate': {
+      const window = plan.window
+      if (window === null || plan.emit !== 'on_window_close') {
+        throw planError(
+          SqlState.featureNotSupported,
+          `materialized view "${view.name}" changes its rows as events arrive, so another view cannot read it as a stream of rows`,
+          span,
+          window === null
+            ? 'Read the stream it reads instead, or make it a windowed aggregation with EMIT ON WINDOW CLOSE.'
+            : `Add EMIT ON WINDOW CLOSE to "${view.name}": then each window's rows are final when they appear.`,
+        )
+      }
+      if (window.kind === 'session') throw unsupported(`reading the SESSION windows of "${view.name}" from another view is not supported yet`, span)
+      // Output columns over the group keys: the one that is window_end (or window_start) carries the time.
+      const keys = body.aggregation.keys
+      const keyNamed = (name: string) => body.output.findIndex((e) => e.kind === 'column' && keys[e.index]?.kind === 'column' && (keys[e.index] as { name: string }).name === name)
+      const end = keyNamed('window_end')
+      if (end !== -1) return { timeIndex: end, lag: lateness, lateness: 0 }
+      const start = keyNamed('window_start')
+      return { timeIndex: start === -1 ? null : start, lag: lateness + window.size, lateness: 0 }
+    }
+  }
+}

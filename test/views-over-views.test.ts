@@ -1,0 +1,280 @@
+/**
+ * Views over views against a real `sluice serve`: a view reads another view's rows as a stream. Per-minute
+ * counts (EMIT ON WINDOW CLOSE) are read by a GROUP BY, by a coarser window, and by window functions that
+ * a third view filters (the shape of Nexmark q5: the leaders of each window); every result is checked
+ * against one computed here from the events. Also: a view created later starts from the rows so far, a
+ * kill -9 in the middle loses and doubles nothing down the chain, a trigger fires on a view's rows,
+ * views that change their rows are refused with a hint, and DROP knows the chain.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import type pg from 'pg'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+
+const MINUTE = 60_000
+const T0 = Date.UTC(2026, 10, 23, 10, 0, 0)
+const GAMES = ['chess', 'go', 'poker', 'darts']
+
+interface Play {
+  player_id: number
+  game: string
+  score: number
+  ts: number
+}
+
+/** Plays over about `minutes` minutes, in time order, with some games busier in some minutes. */
+function plays(count: number, minutes: number, seed: number): Play[] {
+  let x = seed
+  const next = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const out: Play[] = []
+  for (let i = 0; i < count; i++) {
+    const ts = T0 + Math.floor((i / count) * minutes * MINUTE)
+    const minute = Math.floor((ts - T0) / MINUTE)
+    const game = next() < 0.4 ? GAMES[minute % GAMES.length]! : GAMES[Math.floor(next() * GAMES.length)]!
+    out.push({ player_id: Math.floor(next() * 50), game, score: Math.floor(next() * 100), ts })
+  }
+  return out
+}
+
+const STREAM = `CREATE STREAM plays (player_id BIGINT NOT NULL, game TEXT NOT NULL, score INT, ts TIMESTAMPTZ NOT NULL,
+  WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (key = 'player_id', partitions = 2)`
+const PER_MINUTE = `CREATE MATERIALIZED VIEW per_minute AS SELECT game, count(*) AS plays, sum(score) AS points,
+    window_start AS minute_start, window_end AS minute_end
+  FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY game, window_start, window_end EMIT ON WINDOW CLOSE`
+const BEST_MINUTE = `CREATE MATERIALIZED VIEW best_minute AS SELECT game, max(plays) AS best, count(*) AS minutes, sum(points) AS points
+  FROM per_minute GROUP BY game`
+const PER_FIVE = `CREATE MATERIALIZED VIEW per_five AS SELECT game, sum(plays) AS plays, window_start AS five_start
+  FROM TUMBLE(per_minute, minute_start, INTERVAL '5 minutes') GROUP BY game, window_start, window_end EMIT ON WINDOW CLOSE`
+const RANKED = `CREATE MATERIALIZED VIEW ranked AS SELECT game, plays, minute_start, minute_end,
+  max(plays) OVER (PARTITION BY minute_start ORDER BY minute_end) AS most FROM per_minute`
+const LEADERS = `CREATE MATERIALIZED VIEW leaders AS SELECT game, plays, minute_start FROM ranked WHERE plays = most`
+
+function insertSql(batch: readonly Play[]): string {
+  const values = batch.map((p) => `(${p.player_id}, '${p.game}', ${p.score}, '${new Date(p.ts).toISOString()}')`)
+  return `INSERT INTO plays VALUES ${values.join(', ')}`
+}
+
+/** Per game and minute (start ms): plays and points, over all events (the stream is closed at the end). */
+function perMinute(events: readonly Play[]): Map<string, { game: string; start: number; plays: number; points: number }> {
+  const out = new Map<string, { game: string; start: number; plays: number; points: number }>()
+  for (const e of events) {
+    const start = Math.floor(e.ts / MINUTE) * MINUTE
+    const k = `${e.game}|${start}`
+    const m = out.get(k) ?? { game: e.game, start, plays: 0, points: 0 }
+    m.plays++
+    m.points += e.score
+    out.set(k, m)
+  }
+  return out
+}
+
+function expectedBest(events: readonly Play[]): string[] {
+  const by = new Map<string, { best: number; minutes: number; points: number }>()
+  for (const m of perMinute(events).values()) {
+    const b = by.get(m.game) ?? { best: 0, minutes: 0, points: 0 }
+    b.best = Math.max(b.best, m.plays)
+    b.minutes++
+    b.points += m.points
+    by.set(m.game, b)
+  }
+  return [...by].map(([g, b]) => `${g} ${b.best} ${b.minutes} ${b.points}`).sort()
+}
+
+function expectedFive(events: readonly Play[]): string[] {
+  const by = new Map<string, number>()
+  for (const m of perMinute(events).values()) {
+    const k = `${m.game} ${new Date(Math.floor(m.start / (5 * MINUTE)) * 5 * MINUTE).toISOString()}`
+    by.set(k, (by.get(k) ?? 0) + m.plays)
+  }
+  return [...by].map(([k, n]) => `${k} ${n}`).sort()
+}
+
+function expectedLeaders(events: readonly Play[]): string[] {
+  const most = new Map<number, number>()
+  const minutes = [...perMinute(events).values()]
+  for (const m of minutes) most.set(m.start, Math.max(most.get(m.start) ?? 0, m.plays))
+  return minutes.filter((m) => m.plays === most.get(m.start)).map((m) => `${m.game} ${m.plays} ${new Date(m.start).toISOString()}`).sort()
+}
+
+async function bestRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query('SELECT game, best, minutes, points FROM best_minute')
+  return r.rows.map((x) => `${x.game} ${x.best} ${x.minutes} ${x.points}`).sort()
+}
+async function fiveRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query<{ game: string; plays: string; five_start: Date }>('SELECT game, plays, five_start FROM per_five')
+  return r.rows.map((x) => `${x.game} ${x.five_start.toISOString()} ${x.plays}`).sort()
+}
+async function leaderRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query<{ game: string; plays: string; minute_start: Date }>('SELECT game, plays, minute_start FROM leaders')
+  return r.rows.map((x) => `${x.game} ${x.plays} ${x.minute_start.toISOString()}`).sort()
+}
+
+describe('views over views', () => {
+  let sluice: SluiceProcess | undefined
+  afterEach(async () => {
+    await sluice?.stop()
+    if (sluice) await removeDir(sluice.dataDir)
+    sluice = undefined
+  })
+
+  test('a GROUP BY, a coarser window and window functions read per-minute windows; the results equal the events', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    try {
+      for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS]) await c.query(sql)
+      const events = plays(6000, 23, 7)
+      const half = events.slice(0, 3000)
+      for (let i = 0; i < half.length; i += 500) await c.query(insertSql(half.slice(i, i + 500)))
+      // While the stream runs, the reading views hold the minutes that closed: never a minute still open.
+      await eventually(async () => (await c.query('SELECT count(*)::int AS n FROM best_minute')).rows[0].n, (n) => n === GAMES.length)
+      const open = Math.floor((half[half.length - 1]!.ts - 5000) / MINUTE) * MINUTE
+      const seen = await c.query<{ latest: Date }>('SELECT max(minute_start) AS latest FROM leaders')
+      expect(seen.rows[0]!.latest.getTime()).toBeLessThan(open)
+
+      // A view created now starts from the minutes closed so far.
+      await c.query('CREATE MATERIALIZED VIEW minutes_per_game AS SELECT game, count(*) AS minutes FROM per_minute GROUP BY game')
+      const before = await c.query('SELECT sum(minutes)::int AS n FROM minutes_per_game')
+      const closedSoFar = (await c.query('SELECT count(*)::int AS n FROM per_minute')).rows[0].n
+      expect(before.rows[0].n).toBe(closedSoFar)
+
+      const rest = events.slice(3000)
+      for (let i = 0; i < rest.length; i += 500) await c.query(insertSql(rest.slice(i, i + 500)))
+      await c.query('ALTER STREAM plays CLOSE')
+      expect(await bestRows(c)).toEqual(expectedBest(events))
+      expect(await fiveRows(c)).toEqual(expectedFive(events))
+      expect(await leaderRows(c)).toEqual(expectedLeaders(events))
+      const total = await c.query('SELECT sum(minutes)::int AS n FROM minutes_per_game')
+      expect(total.rows[0].n).toBe(perMinute(events).size)
+
+      // The chain shows in sluice_queries, each view with the relation it reads.
+      const q = await c.query("SELECT name, source, status FROM sluice_queries WHERE name IN ('best_minute', 'leaders') ORDER BY name")
+      expect(q.rows).toEqual([
+        { name: 'best_minute', source: 'per_minute', status: 'running' },
+        { name: 'leaders', source: 'ranked', status: 'running' },
+      ])
+    } finally {
+      await c.end()
+    }
+  })
+
+  test('kill -9 in the middle: after the restart nothing down the chain is lost or counted twice', async () => {
+    const dataDir = await tempDataDir()
+    sluice = await startSluice({ dataDir, checkpointMs: 50 })
+    const events = plays(8000, 31, 11)
+    let c = await sluice.client()
+    for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS]) await c.query(sql)
+    const cut = 5000
+    for (let i = 0; i < cut; i += 250) await c.query(insertSql(events.slice(i, i + 250)))
+    // Some minutes are through the chain and checkpointed, others in flight, when the process dies.
+    await eventually(async () => (await c.query('SELECT count(*)::int AS n FROM leaders')).rows[0].n, (n) => n >= 5)
+    c.on('error', () => undefined)
+    await sluice.kill('SIGKILL')
+    await c.end().catch(() => undefined)
+
+    sluice = await startSluice({ dataDir, checkpointMs: 50 })
+    c = await sluice.client()
+    try {
+      for (let i = cut; i < events.length; i += 250) await c.query(insertSql(events.slice(i, i + 250)))
+      await c.query('ALTER STREAM plays CLOSE')
+      await eventually(async () => leaderRows(c), (rows) => rows.length === expectedLeaders(events).length)
+      expect(await bestRows(c)).toEqual(expectedBest(events))
+      expect(await fiveRows(c)).toEqual(expectedFive(events))
+      expect(await leaderRows(c)).toEqual(expectedLeaders(events))
+    } finally {
+      await c.end()
+    }
+  })
+
+  test('a trigger on a view fires for its rows; DROP refuses while views read a view and CASCADE drops the chain', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    const listener = await sluice.client()
+    try {
+      for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, RANKED, LEADERS]) await c.query(sql)
+      const heard: string[] = []
+      listener.on('notification', (n) => heard.push(n.payload ?? ''))
+      await listener.query('LISTEN busy_minute')
+      await c.query(`CREATE TRIGGER busy AFTER INSERT ON per_minute FOR EACH ROW WHEN (NEW.plays >= 60)
+        EXECUTE NOTIFY busy_minute, NEW.game || ' ' || NEW.plays::text`)
+      const events = plays(3000, 12, 3)
+      for (let i = 0; i < events.length; i += 500) await c.query(insertSql(events.slice(i, i + 500)))
+      await c.query('ALTER STREAM plays CLOSE')
+      const busy = [...perMinute(events).values()].filter((m) => m.plays >= 60).map((m) => `${m.game} ${m.plays}`).sort()
+      expect(busy.length).toBeGreaterThan(0)
+      await eventually(async () => heard.length, (n) => n >= busy.length)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(heard.slice().sort()).toEqual(busy)
+
+      const refused = await c.query('DROP MATERIALIZED VIEW per_minute').catch((e: { code: string; detail: string }) => e)
+      expect(refused).toMatchObject({ code: '2BP01' })
+      expect((refused as { detail: string }).detail).toContain('trigger busy depends on per_minute')
+      const refused2 = await c.query('DROP MATERIALIZED VIEW ranked').catch((e: { code: string; detail: string }) => e)
+      expect(refused2).toMatchObject({ code: '2BP01', detail: 'materialized view leaders reads ranked' })
+      await c.query('DROP MATERIALIZED VIEW per_minute CASCADE')
+      const left = await c.query("SELECT name FROM sluice_queries ORDER BY name")
+      expect(left.rows).toEqual([])
+      const triggers = await c.query('SELECT count(*)::int AS n FROM sluice_triggers')
+      expect(triggers.rows[0].n).toBe(0)
+      // The stream itself stays.
+      const streams = await c.query("SELECT name FROM sluice_streams")
+      expect(streams.rows).toEqual([{ name: 'plays' }])
+    } finally {
+      await listener.end()
+      await c.end()
+    }
+  })
+
+  test('a trigger on MATCH_RECOGNIZE output: one offer per losing streak, cooldown per player', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    const listener = await sluice.client()
+    try {
+      await c.query(`CREATE STREAM game_events (player_id BIGINT NOT NULL, type TEXT, result TEXT, ts TIMESTAMPTZ NOT NULL,
+        WATERMARK FOR ts AS ts - INTERVAL '1 second') WITH (key = 'player_id', partitions = 2)`)
+      await c.query(`CREATE MATERIALIZED VIEW losing_streak AS SELECT player_id, third_loss FROM game_events MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts MEASURES LAST(L.ts) AS third_loss ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW
+        PATTERN (L L L) DEFINE L AS type = 'fight' AND result = 'loss') AS s`)
+      await c.query(`CREATE TRIGGER streak_offer AFTER INSERT ON losing_streak FOR EACH ROW
+        EXECUTE NOTIFY streak_offers, NEW.player_id::text WITH (cooldown = INTERVAL '1 day')`)
+      const heard: string[] = []
+      listener.on('notification', (n) => heard.push(n.payload ?? ''))
+      await listener.query('LISTEN streak_offers')
+      // Player 1 loses six in a row (two streaks: the second is inside the cooldown), player 2 three,
+      // player 3 two and then wins.
+      const fights: [number, string][] = [[1, 'loss'], [2, 'loss'], [3, 'loss'], [1, 'loss'], [2, 'loss'], [3, 'loss'], [1, 'loss'], [2, 'loss'], [3, 'win'], [1, 'loss'], [1, 'loss'], [1, 'loss']]
+      const values = fights.map(([p, r], i) => `(${p}, 'fight', '${r}', '${new Date(T0 + i * 1000).toISOString()}')`)
+      await c.query(`INSERT INTO game_events VALUES ${values.join(', ')}`)
+      await c.query('ALTER STREAM game_events CLOSE')
+      await eventually(async () => heard.length, (n) => n >= 2)
+      const stats = await eventually(
+        async () => (await c.query("SELECT stream, fires, delivered, suppressed_cooldown FROM sluice_triggers WHERE name = 'streak_offer'")).rows[0],
+        (r) => Number(r.suppressed_cooldown) === 1,
+      )
+      expect(heard.sort()).toEqual(['1', '2'])
+      expect(stats).toMatchObject({ stream: 'losing_streak', fires: '3', delivered: '2' })
+      expect((await c.query('SELECT count(*)::int AS n FROM losing_streak')).rows[0].n).toBe(3)
+    } finally {
+      await listener.end()
+      await c.end()
+    }
+  })
+
+  test('a view that changes its rows cannot be read by another view: 0A000 with a position and a hint', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    try {
+      await c.query(STREAM)
+      await c.query('CREATE MATERIALIZED VIEW totals AS SELECT game, count(*) AS n FROM plays GROUP BY game')
+      await c.query(`CREATE MATERIALIZED VIEW growing AS SELECT game, count(*) AS n, window_start, window_end
+        FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY game, window_start, window_end`)
+      const sql = 'CREATE MATERIALIZED VIEW over_totals AS SELECT sum(n) FROM totals'
+      const e1 = await c.query(sql).catch((e: { code: string; position: string; hint: string; message: string }) => e)
+      expect(e1).toMatchObject({ code: '0A000', position: String(sql.indexOf('totals', sql.indexOf('FROM')) + 1) })
+      expect((e1 as { message: string }).message).toContain('changes its rows as events arrive')
+      const e2 = await c.query('CREATE MATERIALIZED VIEW over_growing AS SELECT game, max(n) FROM growing GROUP BY game').catch((e: { code: string; hint: string }) => e)
+      expect(e2).toMatchObject({ code: '0A000' })
+      expect((e2 as { hint: string }).hint).toContain('EMIT ON WINDOW CLOSE')
+    } finally {
+      await c.end()
+    }
+  })
+})
