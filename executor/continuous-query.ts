@@ -91,8 +91,12 @@ export class ContinuousQuery {
    * takes the rows this one wrote while it took in a batch or moved its watermark, right after.
    */
   readonly downstream: ContinuousQuery[] = []
-  /** Rows written since the last hand-on to `downstream` (only while there is one). */
+  /**
+   * Rows written since the last hand-on to `downstream` (only while there is one), each with its sign: +1
+   * added, -1 withdrawn (the old row of a group that changed).
+   */
   private outbox: Row[] = []
+  private outSigns: number[] = []
   /** For a view over a view: how far behind the read view's watermark its rows are final (else null). */
   private readonly lag: number | null
   status: QueryStatus = 'running'
@@ -178,12 +182,12 @@ export class ContinuousQuery {
    * this view has taken in (its events_in, checkpointed with its state), which gives rows kept in arrival
    * order their positions. Never throws.
    */
-  async consumeRows(rows: readonly Row[]): Promise<void> {
+  async consumeRows(rows: readonly Row[], signs?: readonly number[]): Promise<void> {
     if (this.status !== 'running' || rows.length === 0) return
     const first = this.eventsIn
     const offsets = rows.map((_, i) => first + i)
     try {
-      await this.take({ partition: 0, offsets, rows }, first)
+      await this.take({ partition: 0, offsets, rows }, first, signs)
     } catch (err) {
       this.fail(err)
     }
@@ -194,7 +198,10 @@ export class ContinuousQuery {
   attach(reader: ContinuousQuery): void {
     if (this.downstream.length === 0) {
       const op = this.operator
-      const collect = (row: Row) => this.outbox.push(row)
+      const collect = (row: Row) => {
+        this.outbox.push(row)
+        this.outSigns.push(1)
+      }
       if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = collect
     }
     this.downstream.push(reader)
@@ -207,8 +214,9 @@ export class ContinuousQuery {
     if (this.downstream.length > 0) return
     const op = this.operator
     if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = null
-    if (op instanceof KeyedAggregate) op.untrackWindows()
+    if (op instanceof KeyedAggregate) op.untrack()
     this.outbox = []
+    this.outSigns = []
   }
 
   /**
@@ -217,7 +225,7 @@ export class ContinuousQuery {
    */
   async rowsForReader(): Promise<Row[]> {
     const op = this.operator
-    if (op instanceof KeyedAggregate) return op.trackWindows(this.watermark.current)
+    if (op instanceof KeyedAggregate) return this.view.plan.emit === 'on_window_close' && this.view.plan.window !== null ? op.trackWindows(this.watermark.current) : op.trackChanges()
     const out: Row[] = []
     if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) for await (const r of op.rows()) out.push(r)
     return out
@@ -241,18 +249,23 @@ export class ContinuousQuery {
 
   /** Hands the rows written since the last step to the views reading this one. */
   private async handOn(): Promise<void> {
-    if (this.downstream.length === 0 || this.outbox.length === 0) return
+    if (this.downstream.length === 0) return
+    if (this.operator instanceof KeyedAggregate) this.operator.takeChanges(this.outbox, this.outSigns)
+    if (this.outbox.length === 0) return
     const rows = this.outbox
+    const signs = this.outSigns
     this.outbox = []
+    this.outSigns = []
+    const withdrawals = signs.includes(-1)
     for (let i = 0; i < this.downstream.length; i++) {
       const d = this.downstream[i]!
       for (let p = 0; p < this.offsets.length; p++) d.offsets[p] = this.offsets[p]!
-      await d.consumeRows(i === 0 ? rows : rows.map((r) => r.slice()))
+      await d.consumeRows(i === 0 ? rows : rows.map((r) => r.slice()), withdrawals ? signs : undefined)
     }
   }
 
   /** Takes in the rows of a batch from `from` on. Throws what the operator throws. */
-  private async take(batch: DecodedBatch, from: number): Promise<void> {
+  private async take(batch: DecodedBatch, from: number, signs?: readonly number[]): Promise<void> {
     if (this.operator instanceof SessionAggregate) {
       await this.consumeSessions(this.operator, batch, from)
       return
@@ -267,6 +280,8 @@ export class ContinuousQuery {
     }
     const joined = this.lookup === null ? null : await this.lookUp(batch, from)
     const prepared: Row[] = []
+    // With withdrawals (a view whose rows change, read without windows): each prepared row's sign.
+    const preparedSigns: number[] | undefined = signs === undefined ? undefined : []
     const offsets: number[] = []
     const empty: Value[] = []
     const windowed = this.timeIndex >= 0
@@ -283,6 +298,7 @@ export class ContinuousQuery {
         if (extra !== null) row = row.concat(extra)
         if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
         prepared.push(row)
+        preparedSigns?.push(signs![i]!)
         offsets.push(batch.offsets[i]!)
         continue
       }
@@ -312,7 +328,7 @@ export class ContinuousQuery {
     else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
     else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
       await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
-    } else await this.operator.process(prepared)
+    } else await this.operator.process(prepared, preparedSigns)
   }
 
   /**
@@ -344,23 +360,24 @@ export class ContinuousQuery {
       if (rows.length < narrowest.length) narrowest = rows
     }
     const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
-    let joined: (Value[] | null | undefined)[] | null = null
+    // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch.
+    let joined: readonly (Row | null)[] | null = null
     const join = this.view.plan.join
     if (join !== null && this.lookup !== null && candidates.length > 0) {
-      const keys: (Value[] | null)[] = batch.rows.map(() => null)
-      for (const i of candidates) keys[i] = join.keyIndexes.map((k) => batch.rows[i]![k] ?? null)
-      const found = await this.lookup.rows(batch, keys)
-      const nulls = join.columns.map(() => null)
-      joined = found.map((r) => (r !== null ? r : join.type === 'left' ? nulls : undefined))
+      const sub: DecodedBatch = { partition: batch.partition, offsets: candidates.map((i) => batch.offsets[i]!), rows: candidates.map((i) => batch.rows[i]!) }
+      joined = await this.lookup.rows(sub, sub.rows.map((r) => join.keyIndexes.map((k) => r![k] ?? null)))
     }
+    const nulls = join === null || join.type !== 'left' ? null : join.columns.map(() => null)
     const prepared: Row[] = []
     const offsets: number[] = []
-    for (const i of candidates) {
+    for (let j = 0; j < candidates.length; j++) {
+      const i = candidates[j]!
       let row = batch.rows[i]!
       if (joined !== null) {
-        const extra = joined[i]
-        if (extra === undefined) continue
-        if (extra !== null) row = row.concat(extra)
+        // An inner join drops the event without a view row; a left join pads it with nulls.
+        const extra = joined[j] ?? nulls
+        if (extra === null) continue
+        row = row.concat(extra)
       }
       if (this.filter !== null && !this.filter(row, EMPTY, this.ctx)) continue
       prepared.push(row)
@@ -417,7 +434,10 @@ export class ContinuousQuery {
     // Windows the watermark closed go to the views reading this one before retention may delete them.
     if (this.status === 'running' && this.operator instanceof KeyedAggregate && this.downstream.length > 0) {
       try {
-        for (const row of await this.operator.closeWindows(this.watermark.current)) this.outbox.push(row)
+        for (const row of await this.operator.closeWindows(this.watermark.current)) {
+          this.outbox.push(row)
+          this.outSigns.push(1)
+        }
       } catch (err) {
         this.fail(err)
       }

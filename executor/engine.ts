@@ -474,13 +474,16 @@ export class Engine {
       await this.waitForAppends(rt)
       rt.closed = true
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${rt.def.id}`), value: catalogValue(rt.def, true) }])
-      // Views that have read everything finalize now, so a SELECT right after sees it.
-      for (const q of rt.queries) {
-        if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
-        q.watermark.close()
-        await q.afterWatermark()
-        q.settle()
-      }
+      // Views that have read everything finalize now, so a SELECT right after sees it; between rounds, so
+      // that no batch or watermark step of the loop runs through the same views at the same time.
+      await this.betweenRounds(async () => {
+        for (const q of rt.queries) {
+          if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
+          q.watermark.close()
+          await q.afterWatermark()
+          q.settle()
+        }
+      })
       this.wake()
     })
   }

@@ -336,3 +336,40 @@ describe('max_by, min_by', () => {
     expect(resolveAggregate('max_by', [Types.text], false)).toBeUndefined()
   })
 })
+
+describe('retractable aggregates (a view over a view whose rows change)', () => {
+  const aggs = () => [
+    agg('count', [], { star: true }),
+    agg('count', [col(0)]),
+    agg('sum', [col(0)]),
+    agg('avg', [col(0)]),
+    agg('sum', [col(1)], { filter: op('>', col(0), lit(2)) }),
+  ]
+  const rows: Value[][] = [[1, 10], [null, 20], [3, 30], [5, null], [2, 40]]
+
+  test('taking rows back gives what folding only the others gives, nulls and FILTER included', () => {
+    const c = compileAggregates(aggs(), 0, true)
+    const acc = c.init()
+    for (const r of rows) c.update(acc, r, [], ctx)
+    c.retract!(acc, rows[2]!, [], ctx)
+    c.retract!(acc, rows[1]!, [], ctx)
+    expect(c.finalize(acc)).toEqual(run(aggs(), [rows[0]!, rows[3]!, rows[4]!]))
+  })
+
+  test('a group with every row taken back finalizes as an empty one: counts 0, sums and averages NULL', () => {
+    const c = compileAggregates(aggs(), 0, true)
+    const acc = c.init()
+    for (const r of rows) c.update(acc, r, [], ctx)
+    for (const r of rows) c.retract!(acc, r, [], ctx)
+    expect(c.finalize(acc)).toEqual([0, 0, null, null, null])
+    expect(c.finalize(acc)).toEqual(run(aggs(), []))
+  })
+
+  test('aggregates that cannot take a row back are refused with 0A000', () => {
+    for (const a of [agg('max', [col(0)]), agg('count', [col(0)], { distinct: true }), agg('last_value', [col(0)])]) {
+      const err = thrown(() => compileAggregates([a], 0, true))
+      expect(err.sqlstate).toBe('0A000')
+      expect(err.hint).toContain('count, sum or avg')
+    }
+  })
+})

@@ -20,6 +20,12 @@ export interface AggregateSpec {
   /** True when NULL arguments still reach `update` (count(*), first_value, last_value, array_agg, string_agg). */
   readonly acceptsNull: boolean
   /**
+   * Statements that take back one earlier `update` with the same arguments, for aggregates that can be
+   * undone (count, sum, avg): a view over a view whose rows change withdraws a row's old version. Absent
+   * for aggregates that cannot (min, max, first_value, ...: the value withdrawn may be the one kept).
+   */
+  readonly retract?: (s: number, x: readonly string[]) => string
+  /**
    * Plan-time checks of the bound arguments (with their spans, for the error position), for aggregates
    * whose arguments must be constants (approx_percentile's fraction). `update` checks them again when it
    * compiles, without a position.
@@ -124,9 +130,9 @@ const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
 const RULES: Record<string, Rule> = {
   count: (args, star) =>
     star || args.length === 0
-      ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true }
+      ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true, retract: (s) => `acc[${s}]--;\n` }
       : args.length === 1
-        ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false }
+        ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false, retract: (s) => `acc[${s}]--;\n` }
         : undefined,
   sum: (args) =>
     args.length === 1 && isNumeric(args[0]!)
@@ -138,6 +144,7 @@ const RULES: Record<string, Rule> = {
           update: (s, [x]) => `acc[${s}] = acc[${s}] === null ? ${x} : acc[${s}] + ${x};\n`,
           finalize: (s) => `acc[${s}]`,
           acceptsNull: false,
+          retract: (s, [x]) => `acc[${s}] -= ${x};\n`,
         }
       : undefined,
   avg: (args) =>
@@ -150,6 +157,7 @@ const RULES: Record<string, Rule> = {
           update: (s, [x]) => `acc[${s}] += ${x}; acc[${s + 1}]++;\n`,
           finalize: (s) => `(acc[${s + 1}] === 0 ? null : acc[${s}] / acc[${s + 1}])`,
           acceptsNull: false,
+          retract: (s, [x]) => `acc[${s}] -= ${x}; acc[${s + 1}]--;\n`,
         }
       : undefined,
   min: minMax('min', '<'),

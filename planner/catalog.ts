@@ -55,9 +55,10 @@ export type StreamSourceDef =
   | { readonly kind: 'kafka'; readonly topic: string; readonly start: 'earliest' | 'latest'; readonly groupId: string }
   /**
    * Another view's rows, as a view over a view reads them (planner/view-source.ts): `stream` is the stream
-   * at the root of the chain; the rows' watermark is the read view's minus `lag`.
+   * at the root of the chain; the rows' watermark is the read view's minus `lag`. With `changes`, the read
+   * view changes its rows, and each change comes as the old row withdrawn and the new one added.
    */
-  | { readonly kind: 'view'; readonly view: string; readonly stream: string; readonly lag: number }
+  | { readonly kind: 'view'; readonly view: string; readonly stream: string; readonly lag: number; readonly changes: boolean }
 
 /** CREATE MATERIALIZED VIEW: a continuous query whose result is kept current. */
 export interface ViewDef {

@@ -16,7 +16,7 @@
  * RUNNING is the default in DEFINE and in ALL ROWS PER MATCH; FINAL (or ONE ROW PER MATCH) sees the whole
  * match.
  */
-import { viewAsStream } from './view-source.ts'
+import { checkChangingSource, viewAsStream } from './view-source.ts'
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
 import { Types, intervalMicros, type Column, type SqlType } from '../common/types.ts'
@@ -72,6 +72,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
   const entry = catalog.relation(streamName, from.input.name.span)
   // A view is matched over as the stream of its rows (views over views).
   const stream = entry.kind === 'stream' ? entry : viewAsStream(entry, from.input.name.span)
+  checkChangingSource(stream, { window: false, join: false, aggregates: null, windowFunctions: false }, from.input.name.span)
   const clause = from.clause
   const streamScope = new Scope(stream.columns.map((c) => ({ table: streamName, name: c.name, type: c.type, nullable: c.nullable })))
   const columnOf = (text: { text: string; span: Span }, what: string): number => {

@@ -18,7 +18,7 @@ import { Scope, type ScopeColumn } from './scope.ts'
 import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
-import { viewAsStream } from './view-source.ts'
+import { checkChangingSource, viewAsStream } from './view-source.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -210,6 +210,8 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   }
   const bound = bindSelect(q, scope, [])
   if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
+  const sourceSpan = from.kind === 'window_tvf' ? from.input.span : from.span
+  checkChangingSource(stream, { window: window !== null, join: join !== null, aggregates: bound.aggregation?.aggregates ?? null, windowFunctions: bound.windows.length > 0 }, sourceSpan)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
   const names = new Set<string>()
   for (const c of bound.outputColumns) {

@@ -1,10 +1,11 @@
 /**
  * A view read by another view (or a trigger) as a stream of its rows: views over views.
  *
- * Only a view whose rows are final once they appear can be read this way, because the reading view sees
- * each of them once, as an event: a windowed aggregation with EMIT ON WINDOW CLOSE (a window's rows appear
- * when the watermark closes it), a view without aggregation, window functions, MATCH_RECOGNIZE. A view
- * that changes its rows as events arrive (a GROUP BY without EMIT ON WINDOW CLOSE) is refused with a hint.
+ * A view whose rows are final once they appear (a windowed aggregation with EMIT ON WINDOW CLOSE, a view
+ * without aggregation, window functions, MATCH_RECOGNIZE) is read like a stream: each row once, as an
+ * event. A GROUP BY that changes its rows as events arrive is read as changes: each time a group's row
+ * changes, the old row is withdrawn and the new one added, which only an aggregation that can take rows
+ * back (count, sum, avg, no window) can follow; planView checks that (checkChangingSource).
  *
  * The view's rows get an event time when one of its columns carries it (window_end or window_start of a
  * windowed aggregation, the stream's event-time column passed through otherwise), and a watermark that
@@ -13,6 +14,7 @@
  */
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
 import type { BoundExpr } from './bound.ts'
+import type { BoundAggregate } from './aggregates.ts'
 import type { StreamDef, ViewDef, WatermarkSpec } from './catalog.ts'
 
 /** What a reading view needs to know about the read view's rows: its time column and how far behind they are. */
@@ -22,6 +24,8 @@ interface RowTime {
   readonly lag: number
   /** How far behind the output frontier a row may still arrive (rows of a view without aggregation). */
   readonly lateness: number
+  /** The view changes its rows: readers get each change as a withdrawal and an addition. */
+  readonly changes: boolean
 }
 
 /** The stream at the root of a chain of views. */
@@ -49,10 +53,30 @@ export function viewAsStream(view: ViewDef, span: Span | undefined): StreamDef {
     partitions: source.partitions,
     keyColumn: keyColumn(view),
     allowedLateness: time.lateness,
-    source: { kind: 'view', view: view.name, stream: baseStreamName(source), lag: time.lag },
+    source: { kind: 'view', view: view.name, stream: baseStreamName(source), lag: time.lag, changes: time.changes },
     format: { kind: 'json' },
     metadata: [],
     sql: view.sql,
+  }
+}
+
+/**
+ * A view reading a view whose rows change follows it by withdrawals and additions: only a GROUP BY without a
+ * window, lookup join or window functions, whose aggregates can take a row back (count, sum, avg).
+ */
+export function checkChangingSource(source: StreamDef, shape: { readonly window: boolean; readonly join: boolean; readonly aggregates: readonly BoundAggregate[] | null; readonly windowFunctions: boolean }, span: Span | undefined): void {
+  if (source.source.kind !== 'view' || !source.source.changes) return
+  const refuse = (what: string, hint: string) =>
+    planError(SqlState.featureNotSupported, `materialized view "${source.name}" changes its rows as events arrive, so ${what}`, span, hint)
+  const finalHint = `Or give "${source.name}" a window with EMIT ON WINDOW CLOSE: then its rows are final when they appear.`
+  if (shape.window) throw refuse('a view cannot put its rows in windows', `Read the stream "${source.source.stream}" with the window instead. ${finalHint}`)
+  if (shape.join) throw refuse('a view reading it cannot join another view yet', finalHint)
+  if (shape.windowFunctions) throw refuse('window functions cannot read it', finalHint)
+  if (shape.aggregates === null) throw refuse('a view reading it must aggregate it (GROUP BY with count, sum or avg)', `Query "${source.name}" with WHERE instead. ${finalHint}`)
+  for (const a of shape.aggregates) {
+    if (a.spec.retract === undefined || a.distinct) {
+      throw refuse(`${a.distinct ? `${a.spec.name}(DISTINCT ...)` : a.spec.name} cannot follow it (it cannot take back a withdrawn row)`, `Use count, sum or avg without DISTINCT. ${finalHint}`)
+    }
   }
 }
 
@@ -91,31 +115,22 @@ function rowTime(view: ViewDef, span: Span | undefined): RowTime {
   const body = plan.body
   switch (body.kind) {
     case 'project':
-      return { timeIndex: streamTime === null ? null : passedThrough(body.output, streamTime), lag: 0, lateness }
+      return { timeIndex: streamTime === null ? null : passedThrough(body.output, streamTime), lag: 0, lateness, changes: false }
     case 'over':
-      return { timeIndex: passedThrough(body.output, body.timeIndex), lag: lateness, lateness: 0 }
+      return { timeIndex: passedThrough(body.output, body.timeIndex), lag: lateness, lateness: 0, changes: false }
     case 'pattern':
-      return { timeIndex: null, lag: lateness, lateness: 0 }
+      return { timeIndex: null, lag: lateness, lateness: 0, changes: false }
     case 'aggregate': {
       const window = plan.window
-      if (window === null || plan.emit !== 'on_window_close') {
-        throw planError(
-          SqlState.featureNotSupported,
-          `materialized view "${view.name}" changes its rows as events arrive, so another view cannot read it as a stream of rows`,
-          span,
-          window === null
-            ? 'Read the stream it reads instead, or make it a windowed aggregation with EMIT ON WINDOW CLOSE.'
-            : `Add EMIT ON WINDOW CLOSE to "${view.name}": then each window's rows are final when they appear.`,
-        )
-      }
-      if (window.kind === 'session') throw unsupported(`reading the SESSION windows of "${view.name}" from another view is not supported yet`, span)
+      if (window?.kind === 'session') throw unsupported(`reading the SESSION windows of "${view.name}" from another view is not supported yet`, span)
+      if (window === null || plan.emit !== 'on_window_close') return { timeIndex: null, lag: 0, lateness: 0, changes: true }
       // Output columns over the group keys: the one that is window_end (or window_start) carries the time.
       const keys = body.aggregation.keys
       const keyNamed = (name: string) => body.output.findIndex((e) => e.kind === 'column' && keys[e.index]?.kind === 'column' && (keys[e.index] as { name: string }).name === name)
       const end = keyNamed('window_end')
-      if (end !== -1) return { timeIndex: end, lag: lateness, lateness: 0 }
+      if (end !== -1) return { timeIndex: end, lag: lateness, lateness: 0, changes: false }
       const start = keyNamed('window_start')
-      return { timeIndex: start === -1 ? null : start, lag: lateness + window.size, lateness: 0 }
+      return { timeIndex: start === -1 ? null : start, lag: lateness + window.size, lateness: 0, changes: false }
     }
   }
 }

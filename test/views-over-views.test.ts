@@ -156,6 +156,34 @@ describe('views over views', () => {
     }
   })
 
+  test('right after ALTER STREAM ... CLOSE, every window is through the chain (the reference example)', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    try {
+      // docs/sql-reference.md's hot items, over a keyless stream of four partitions.
+      await c.query("CREATE STREAM bids (b_auction BIGINT, price INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '1 second')")
+      await c.query(`CREATE MATERIALIZED VIEW auction_bids AS
+        SELECT b_auction AS auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+        FROM HOP(bids, ts, INTERVAL '2 seconds', INTERVAL '10 seconds') GROUP BY b_auction, window_start, window_end EMIT ON WINDOW CLOSE`)
+      await c.query(`CREATE MATERIALIZED VIEW auction_ranked AS
+        SELECT auction, num, starttime, max(num) OVER (PARTITION BY starttime ORDER BY endtime) AS most FROM auction_bids`)
+      await c.query('CREATE MATERIALIZED VIEW hot_items AS SELECT auction, num, starttime FROM auction_ranked WHERE num = most')
+      await c.query('CREATE MATERIALIZED VIEW best_window AS SELECT auction, max(num) AS best FROM auction_bids GROUP BY auction')
+      await c.query(`INSERT INTO bids VALUES (1, 5, '2026-12-01 10:00:00.5+00'), (1, 6, '2026-12-01 10:00:01+00'), (2, 7, '2026-12-01 10:00:03+00'),
+        (2, 8, '2026-12-01 10:00:04+00'), (2, 9, '2026-12-01 10:00:05+00'), (1, 1, '2026-12-01 10:00:13+00')`)
+      await c.query('ALTER STREAM bids CLOSE')
+      const hot = await c.query<{ auction: string; num: string; starttime: Date }>('SELECT auction, num, starttime FROM hot_items ORDER BY starttime, auction')
+      const at = (s: string) => new Date(`2026-12-01T${s}Z`).toISOString()
+      expect(hot.rows.map((r) => `${r.starttime.toISOString()} ${r.auction} ${r.num}`)).toEqual([
+        `${at('09:59:52')} 1 2`, `${at('09:59:54')} 1 2`, `${at('09:59:56')} 2 3`, `${at('09:59:58')} 2 3`, `${at('10:00:00')} 2 3`,
+        `${at('10:00:02')} 2 3`, `${at('10:00:04')} 2 2`, `${at('10:00:06')} 1 1`, `${at('10:00:08')} 1 1`, `${at('10:00:10')} 1 1`, `${at('10:00:12')} 1 1`,
+      ])
+      expect((await c.query('SELECT auction, best FROM best_window ORDER BY auction')).rows).toEqual([{ auction: '1', best: '2' }, { auction: '2', best: '3' }])
+    } finally {
+      await c.end()
+    }
+  })
+
   test('kill -9 in the middle: after the restart nothing down the chain is lost or counted twice', async () => {
     const dataDir = await tempDataDir()
     sluice = await startSluice({ dataDir, checkpointMs: 50 })
@@ -258,21 +286,87 @@ describe('views over views', () => {
     }
   })
 
-  test('a view that changes its rows cannot be read by another view: 0A000 with a position and a hint', async () => {
+  test('an aggregate over a GROUP BY whose rows change follows it by withdrawals: players per current level', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    try {
+      await c.query(`CREATE STREAM games (player_id BIGINT NOT NULL, level INT NOT NULL, coins INT, ts TIMESTAMPTZ NOT NULL,
+        WATERMARK FOR ts AS ts) WITH (key = 'player_id', partitions = 2)`)
+      await c.query(`CREATE MATERIALIZED VIEW player_level AS SELECT player_id, last_value(level) AS level, count(*) AS games,
+        sum(coins) AS coins FROM games GROUP BY player_id HAVING count(*) >= 2`)
+      await c.query(`CREATE MATERIALIZED VIEW per_level AS SELECT level, count(*) AS players, sum(games) AS games,
+        sum(coins) AS coins, avg(games) AS avg_games FROM player_level WHERE level < 40 GROUP BY level`)
+      let x = 17
+      const next = (n: number) => (x = (x * 48271) % 2147483647) % n
+      const events: { player_id: number; level: number; coins: number | null }[] = []
+      const level = new Map<number, number>()
+      for (let i = 0; i < 4000; i++) {
+        const p = next(300)
+        const l = Math.min(50, (level.get(p) ?? 0) + next(3))
+        level.set(p, l)
+        events.push({ player_id: p, level: l, coins: next(5) === 0 ? null : next(100) })
+      }
+      const insert = (batch: typeof events, from: number) =>
+        c.query(`INSERT INTO games VALUES ${batch.map((e, i) => `(${e.player_id}, ${e.level}, ${e.coins ?? 'NULL'}, '${new Date(T0 + (from + i) * 1000).toISOString()}')`).join(', ')}`)
+      for (let i = 0; i < 2000; i += 200) await insert(events.slice(i, i + 200), i)
+      // A view created while the stream runs starts from the groups' rows as they are.
+      await c.query('CREATE MATERIALIZED VIEW level_count AS SELECT count(*) AS players, sum(games) AS games FROM player_level')
+      for (let i = 2000; i < events.length; i += 200) await insert(events.slice(i, i + 200), i)
+
+      const players = new Map<number, { level: number; games: number; coins: number | null }>()
+      for (const e of events) {
+        const p = players.get(e.player_id) ?? { level: 0, games: 0, coins: null }
+        p.level = e.level
+        p.games++
+        if (e.coins !== null) p.coins = (p.coins ?? 0) + e.coins
+        players.set(e.player_id, p)
+      }
+      const shown = [...players.values()].filter((p) => p.games >= 2)
+      const byLevel = new Map<number, { players: number; games: number; coins: number | null }>()
+      for (const p of shown.filter((q) => q.level < 40)) {
+        const b = byLevel.get(p.level) ?? { players: 0, games: 0, coins: null }
+        b.players++
+        b.games += p.games
+        if (p.coins !== null) b.coins = (b.coins ?? 0) + p.coins
+        byLevel.set(p.level, b)
+      }
+      const expected = [...byLevel].map(([l, b]) => `${l} ${b.players} ${b.games} ${b.coins} ${(b.games / b.players).toFixed(6)}`).sort()
+      const rows = async () =>
+        (await c.query('SELECT level, players, games, coins, avg_games FROM per_level')).rows.map((r) => `${r.level} ${r.players} ${r.games} ${r.coins} ${Number(r.avg_games).toFixed(6)}`).sort()
+      // Players moved up: the levels they left hold them no more (emptied levels are gone).
+      expect(await eventually(rows, (r) => r.join() === expected.join())).toEqual(expected)
+      expect(byLevel.size).toBeLessThan(40)
+      const total = (await c.query('SELECT players, games FROM level_count')).rows
+      expect(total).toEqual([{ players: String(shown.length), games: String(shown.reduce((n, p) => n + p.games, 0)) }])
+    } finally {
+      await c.end()
+    }
+  })
+
+  test('what cannot follow a view whose rows change is refused with 0A000, a position and a hint', async () => {
     sluice = await startSluice({ checkpointMs: 100 })
     const c = await sluice.client()
     try {
       await c.query(STREAM)
       await c.query('CREATE MATERIALIZED VIEW totals AS SELECT game, count(*) AS n FROM plays GROUP BY game')
-      await c.query(`CREATE MATERIALIZED VIEW growing AS SELECT game, count(*) AS n, window_start, window_end
+      await c.query(`CREATE MATERIALIZED VIEW growing AS SELECT game, count(*) AS n, window_start AS ws, window_end AS we
         FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY game, window_start, window_end`)
-      const sql = 'CREATE MATERIALIZED VIEW over_totals AS SELECT sum(n) FROM totals'
-      const e1 = await c.query(sql).catch((e: { code: string; position: string; hint: string; message: string }) => e)
-      expect(e1).toMatchObject({ code: '0A000', position: String(sql.indexOf('totals', sql.indexOf('FROM')) + 1) })
-      expect((e1 as { message: string }).message).toContain('changes its rows as events arrive')
-      const e2 = await c.query('CREATE MATERIALIZED VIEW over_growing AS SELECT game, max(n) FROM growing GROUP BY game').catch((e: { code: string; hint: string }) => e)
+      const refused = async (sql: string) => c.query(sql).then(() => null, (e: { code: string; position: string; hint: string; message: string }) => e)
+      const max = 'CREATE MATERIALIZED VIEW m AS SELECT max(n) FROM totals'
+      const e1 = await refused(max)
+      expect(e1).toMatchObject({ code: '0A000', position: String(max.indexOf('totals') + 1) })
+      expect(e1!.message).toContain('max cannot follow it')
+      expect(e1!.hint).toContain('count, sum or avg')
+      const e2 = await refused('CREATE MATERIALIZED VIEW p AS SELECT game FROM totals WHERE n > 3')
       expect(e2).toMatchObject({ code: '0A000' })
-      expect((e2 as { hint: string }).hint).toContain('EMIT ON WINDOW CLOSE')
+      expect(e2!.hint).toContain('Query "totals" with WHERE')
+      const e3 = await refused("CREATE MATERIALIZED VIEW w AS SELECT count(*) FROM TUMBLE(growing, ws, INTERVAL '5 minutes') GROUP BY window_start")
+      expect(e3).toMatchObject({ code: '0A000' })
+      expect(e3!.hint).toContain('EMIT ON WINDOW CLOSE')
+      const e4 = await refused('CREATE TRIGGER t AFTER INSERT ON totals FOR EACH ROW EXECUTE NOTIFY x')
+      expect(e4).toMatchObject({ code: '0A000' })
+      // count, sum and avg over it are fine.
+      await c.query('CREATE MATERIALIZED VIEW games_total AS SELECT count(*) AS games, sum(n) AS plays FROM totals')
     } finally {
       await c.end()
     }

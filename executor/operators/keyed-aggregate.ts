@@ -35,6 +35,16 @@ export class KeyedAggregate {
    * closed, by window end, so that closing a window hands its rows on without a scan.
    */
   private openWindows: Map<number, Set<string>> | null = null
+  /**
+   * While another view reads this one (updating mode): each group's row as it was before the step first
+   * touched it (null: none visible), so that the step's changes can be handed on as withdrawals and additions.
+   */
+  private before: Map<string, Row | null> | null = null
+  /**
+   * Reading a view whose rows change: the slot counting the rows a group holds (a group whose rows were all
+   * withdrawn is deleted), else -1.
+   */
+  private readonly rowsSlot: number
 
   constructor(
     readonly plan: ViewPlan,
@@ -46,10 +56,12 @@ export class KeyedAggregate {
     const agg = plan.body.aggregation
     this.keyCount = agg.keys.length
     this.keyOf = compileProjection(agg.keys)
-    this.aggs = compileAggregates(agg.aggregates, this.keyCount)
+    const changing = plan.source.source.kind === 'view' && plan.source.source.changes
+    this.aggs = compileAggregates(agg.aggregates, this.keyCount, changing)
     this.having = agg.having ? compilePredicate(agg.having) : null
     this.project = compileProjection(plan.body.output)
     this.lastSeenSlot = plan.idleTtl !== null ? this.keyCount + this.aggs.slotCount : -1
+    this.rowsSlot = changing ? this.keyCount + this.aggs.slotCount + (this.lastSeenSlot >= 0 ? 1 : 0) : -1
     this.timeIndex = plan.source.watermark?.columnIndex ?? -1
     const wk = plan.body.windowKey
     if (plan.window?.kind === 'session') throw internalError('KeyedAggregate built for a SESSION window')
@@ -63,12 +75,68 @@ export class KeyedAggregate {
     }
   }
 
-  /** Folds a micro-batch of prepared rows (windowed and filtered) into the state. */
-  async process(rows: readonly Row[]): Promise<void> {
+  /**
+   * Folds a micro-batch of prepared rows (windowed and filtered) into the state; reading a view whose rows
+   * change, `signs[i]` -1 withdraws row i (its old version) instead.
+   */
+  async process(rows: readonly Row[], signs?: readonly number[]): Promise<void> {
     if (rows.length === 0) return
     const { keys, keyValues } = this.keysOf(rows)
     await this.table.load(keys)
-    for (let i = 0; i < rows.length; i++) this.fold(keys[i]!, keyValues[i]!, rows[i]!)
+    if (signs === undefined) for (let i = 0; i < rows.length; i++) this.fold(keys[i]!, keyValues[i]!, rows[i]!)
+    else for (let i = 0; i < rows.length; i++) signs[i]! < 0 ? this.withdraw(keys[i]!, rows[i]!) : this.fold(keys[i]!, keyValues[i]!, rows[i]!)
+  }
+
+  /** Takes one row back out of its group; the group goes when it holds no row. */
+  private withdraw(key: string, row: Row): void {
+    const acc = this.table.get(key)
+    if (acc === undefined) throw internalError('a withdrawn row has no group')
+    this.noteBefore(key, acc)
+    this.aggs.retract!(acc, row, EMPTY, this.ctx)
+    if (--(acc[this.rowsSlot] as number) === 0) this.table.delete(key)
+    else this.table.set(key, acc)
+  }
+
+  /** Another view reading this one: keep the group's row as it is before the step changes it. */
+  private noteBefore(key: string, acc: readonly Value[] | undefined): void {
+    if (this.before === null || this.before.has(key)) return
+    this.before.set(key, acc === undefined ? null : this.visibleRow(acc))
+  }
+
+  private visibleRow(acc: readonly Value[]): Row | null {
+    const o = this.output(acc)
+    return o.visible ? o.row : null
+  }
+
+  /** Another view starts reading this one's changes; returns the rows now (what it starts from). */
+  async trackChanges(): Promise<Row[]> {
+    this.before = new Map()
+    const out: Row[] = []
+    for await (const row of this.rows(Number.POSITIVE_INFINITY)) out.push(row)
+    return out
+  }
+
+  /**
+   * The changes since the last call, per group touched: its old row withdrawn (sign -1) and its new row
+   * added (+1), where they differ; appended to `rows` and `signs`.
+   */
+  takeChanges(rows: Row[], signs: number[]): void {
+    const before = this.before
+    if (before === null || before.size === 0) return
+    for (const [key, old] of before) {
+      const acc = this.table.get(key)
+      const now = acc === undefined ? null : this.visibleRow(acc)
+      if (old !== null && now !== null && sameRow(old, now)) continue
+      if (old !== null) {
+        rows.push(old)
+        signs.push(-1)
+      }
+      if (now !== null) {
+        rows.push(now)
+        signs.push(1)
+      }
+    }
+    before.clear()
   }
 
   /** Each row's group key values and their encoding. */
@@ -88,12 +156,15 @@ export class KeyedAggregate {
   /** Folds one row into its (loaded) group, creating the group from `keyValues` if it is new. */
   private fold(key: string, keyValues: Value[], row: Row): Value[] {
     let acc = this.table.get(key)
+    if (this.before !== null) this.noteBefore(key, acc)
     if (acc === undefined) {
       acc = keyValues
       acc.push(...this.aggs.init())
       if (this.lastSeenSlot >= 0) acc.push(null)
+      if (this.rowsSlot >= 0) acc.push(0)
       if (this.openWindows !== null) this.trackOpen(key, acc)
     }
+    if (this.rowsSlot >= 0) (acc[this.rowsSlot] as number)++
     this.aggs.update(acc, row, EMPTY, this.ctx)
     if (this.lastSeenSlot >= 0) this.touch(acc, row)
     this.table.set(key, acc)
@@ -129,8 +200,9 @@ export class KeyedAggregate {
   }
 
   /** No view reads this one any more. */
-  untrackWindows(): void {
+  untrack(): void {
     this.openWindows = null
+    this.before = null
   }
 
   /**
@@ -185,7 +257,11 @@ export class KeyedAggregate {
     for await (const [key, acc] of this.table.scan()) {
       scanned++
       const at = due(acc)
-      if (at <= watermark) expired.push(key)
+      if (at <= watermark) {
+        expired.push(key)
+        // A reader of this view sees the group withdrawn.
+        this.noteBefore(key, acc)
+      }
       else if (at < next) next = at
     }
     for (const key of expired) this.table.delete(key)
@@ -256,4 +332,16 @@ export class KeyedAggregate {
       yield this.project(acc, empty, this.ctx, a)
     }
   }
+}
+
+/** Two rows with the same values (values are primitives or small JSON-able objects). */
+function sameRow(a: Row, b: Row): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x === y) continue
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || JSON.stringify(x) !== JSON.stringify(y)) return false
+  }
+  return true
 }
