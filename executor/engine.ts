@@ -300,6 +300,8 @@ export class Engine {
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
       const upstream = this.upstreamOf(def.plan)
       if (upstream !== null) {
+        // Priority groups decide per event of a stream; a view's rows are not events of one.
+        if (def.spec.priorityGroup !== null) throw planError(SqlState.featureNotSupported, 'priority_group is for triggers on a stream', stmt.span, 'Put the campaigns of a group on the stream, joined to the view.')
         // On a view: it fires for the view's rows written from now on, in step with the view.
         await this.betweenRounds(async () => {
           this.deployTrigger(def, undefined)
@@ -391,7 +393,7 @@ export class Engine {
     }, async (stream, row) => {
       await this.insert(stream, [row])
     })
-    operator.arbiter = rt.arbiter
+    operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }

@@ -221,6 +221,8 @@ describe('views over views', () => {
       const heard: string[] = []
       listener.on('notification', (n) => heard.push(n.payload ?? ''))
       await listener.query('LISTEN busy_minute')
+      const grouped = await c.query(`CREATE TRIGGER g AFTER INSERT ON per_minute FOR EACH ROW EXECUTE NOTIFY x WITH (priority_group = 'offers')`).catch((e: { code: string }) => e)
+      expect(grouped).toMatchObject({ code: '0A000', message: 'priority_group is for triggers on a stream' })
       await c.query(`CREATE TRIGGER busy AFTER INSERT ON per_minute FOR EACH ROW WHEN (NEW.plays >= 60)
         EXECUTE NOTIFY busy_minute, NEW.game || ' ' || NEW.plays::text`)
       const events = plays(3000, 12, 3)
