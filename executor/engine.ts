@@ -1050,11 +1050,13 @@ export class Engine {
       const q = this.queries.get(view.name)
       const table = this.tables.get(view.id)
       if (q === undefined || table === undefined) continue
-      for (const [, value] of table.changes()) {
+      for (const [key, value] of table.changes()) {
         if (value === undefined) continue
         if (q.operator instanceof KeyedAggregate) {
           const out = q.operator.output(value)
           sink.upsert(out.row, out.visible)
+        } else if (q.operator instanceof AppendProject) {
+          for (const row of q.operator.rowsOf(key, value)) sink.append(row)
         } else {
           sink.append(value)
         }

@@ -140,6 +140,37 @@ describe('SUBSCRIBE', () => {
     }
   })
 
+  test('a view without aggregation: its snapshot, then each new row once (rows are kept a batch per entry)', async () => {
+    const c = await sluice.client()
+    try {
+      // Its own stream, so that the other tests' counts stay as they expect.
+      await db.query("CREATE STREAM moves (player_id BIGINT NOT NULL, game TEXT, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id', partitions = 2)")
+      await db.query(`INSERT INTO moves VALUES (10, 'go', ${at(10)}), (11, 'go', ${at(11)}), (12, 'chess', ${at(12)}), (13, 'go', ${at(13)})`)
+      await db.query("CREATE MATERIALIZED VIEW go_plays AS SELECT player_id, ts FROM moves WHERE game = 'go'")
+      const before = (await db.query<{ player_id: string }>('SELECT player_id FROM go_plays')).rows.map((r) => Number(r.player_id)).sort((a, b) => a - b)
+      expect(before).toEqual([10, 11, 13])
+      await c.query('BEGIN')
+      await c.query('DECLARE g CURSOR FOR SUBSCRIBE go_plays')
+      const snap = await c.query("FETCH ALL g WITH (timeout = '5s')")
+      expect(snap.rows.map((r) => Number(r.player_id)).sort((a, b) => a - b)).toEqual(before)
+      await db.query(`INSERT INTO moves VALUES (20, 'go', ${at(20)}), (21, 'chess', ${at(21)}), (22, 'go', ${at(22)}), (23, 'go', ${at(23)})`)
+      const added: pg.QueryResultRow[] = []
+      await eventually(
+        async () => {
+          added.push(...(await c.query("FETCH ALL g WITH (timeout = '1s')")).rows)
+          return added.length
+        },
+        (n) => n >= 3,
+      )
+      expect(added.map((r) => [r.sluice_diff, Number(r.player_id)]).sort()).toEqual([['1', 20], ['1', 22], ['1', 23]])
+      await c.query('COMMIT')
+      const after = await db.query('SELECT count(*)::int AS n FROM go_plays')
+      expect(after.rows[0].n).toBe(before.length + 3)
+    } finally {
+      await c.end()
+    }
+  })
+
   test('errors: unknown relation 42P01, unknown option 42601', async () => {
     await expect(db.query('SUBSCRIBE nothing_here')).rejects.toMatchObject({ code: '42P01' })
     await expect(db.query('SUBSCRIBE per_game WITH (snapshots = true)')).rejects.toMatchObject({ code: '42601' })

@@ -1,6 +1,9 @@
 /**
- * AppendProject: a view without aggregation keeps every projected row. Each row is stored under its source
- * position (partition, offset), so replaying after a crash overwrites instead of duplicating.
+ * AppendProject: a view without aggregation keeps every projected row. The rows of one micro-batch are
+ * stored as one entry, under the source position (partition, offset) of the first and a batch mark: one
+ * state write per batch instead of per row. Replaying after a crash starts at a checkpointed offset, which
+ * is a batch boundary, so it writes new entries instead of doubling old ones. (Entries without the mark
+ * hold one row each, as views kept them before.)
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
@@ -11,6 +14,9 @@ import type { KeyedTable } from './keyed-table.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
 
 export type PositionEncoder = (partition: number, offset: number) => string
+
+/** Ends the key of an entry holding a batch of rows (sorts right after the bare position). */
+const BATCH_MARK = '*'
 
 export class AppendProject {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
@@ -28,21 +34,30 @@ export class AppendProject {
   }
 
   process(partition: number, offsets: readonly number[], rows: readonly Row[]): void {
+    if (rows.length === 0) return
     const empty: Value[] = []
+    const out = new Array<Row>(rows.length)
     for (let i = 0; i < rows.length; i++) {
-      // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
-      const out = this.project(rows[i]!, empty, this.ctx)
-      this.table.append(this.encodePosition(partition, offsets[i]!), out)
-      if (this.onOutput !== null) this.onOutput(out)
+      const row = this.project(rows[i]!, empty, this.ctx)
+      out[i] = row
+      if (this.onOutput !== null) this.onOutput(row)
     }
+    // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
+    this.table.append(this.encodePosition(partition, offsets[0]!) + BATCH_MARK, out as unknown as Value[])
   }
 
-  /** Live results by entry: every entry is an output row. */
+  /** The view rows one table entry holds. */
+  rowsOf(key: string, value: Value[] | undefined): Row[] {
+    if (value === undefined) return []
+    return key.endsWith(BATCH_MARK) ? (value as unknown as Row[]) : [value]
+  }
+
+  /** Live results by entry: an entry is a batch of output rows. */
   follow(): ViewFollower {
-    return followTable(this.table, (_key, row) => (row === undefined ? [] : [row]))
+    return followTable(this.table, (key, value) => this.rowsOf(key, value))
   }
 
   async *rows(): AsyncGenerator<Row> {
-    for await (const [, row] of this.table.scan()) yield row
+    for await (const [key, value] of this.table.scan()) yield* this.rowsOf(key, value)
   }
 }
