@@ -108,6 +108,8 @@ export class ContinuousQuery {
   private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
   private readonly filter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
   private readonly timeIndex: number
+  /** Columns of the source row: window_start and window_end follow them. */
+  private readonly width: number
   private readonly size: number
   private readonly slide: number
   private readonly offset: number
@@ -133,6 +135,7 @@ export class ContinuousQuery {
     this.filter = plan.filter ? compilePredicate(plan.filter) : null
     const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
     this.timeIndex = plan.window?.timeIndex ?? -1
+    this.width = plan.source.columns.length
     this.size = fixed?.size ?? 0
     this.slide = fixed?.slide ?? 0
     this.offset = fixed?.offset ?? 0
@@ -282,6 +285,8 @@ export class ContinuousQuery {
     const prepared: Row[] = []
     // With withdrawals (a view whose rows change, read without windows): each prepared row's sign.
     const preparedSigns: number[] | undefined = signs === undefined ? undefined : []
+    // A windowed aggregation: each prepared row's window start (rows of one event share one array).
+    const windowStarts: number[] | null = this.timeIndex >= 0 && this.operator instanceof KeyedAggregate ? [] : null
     const offsets: number[] = []
     const empty: Value[] = []
     const windowed = this.timeIndex >= 0
@@ -308,16 +313,28 @@ export class ContinuousQuery {
         continue
       }
       // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
+      // An aggregation takes one copy of the event for all its windows (HOP: size / slide of them), with the
+      // window's start beside it; the operator sets the window columns before it reads the row.
       let open = 0
+      let shared: Row | null = null
       for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
         const end = start + this.size
         if (end + this.lateness <= wm) continue
         open++
-        const r = row.slice()
-        r.push(start, end)
-        if (extra !== null) r.push(...extra)
+        let r: Row
+        if (windowStarts !== null && shared !== null) {
+          r = shared
+          r[this.width] = start
+          r[this.width + 1] = end
+        } else {
+          r = row.slice()
+          r.push(start, end)
+          if (extra !== null) r.push(...extra)
+          if (windowStarts !== null) shared = r
+        }
         if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
         prepared.push(r)
+        windowStarts?.push(start)
         offsets.push(batch.offsets[i]!)
       }
       if (open === 0) {
@@ -328,7 +345,7 @@ export class ContinuousQuery {
     else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
     else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
       await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
-    } else await this.operator.process(prepared, preparedSigns)
+    } else await this.operator.process(prepared, preparedSigns, windowStarts ?? undefined)
   }
 
   /**

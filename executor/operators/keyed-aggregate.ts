@@ -79,12 +79,40 @@ export class KeyedAggregate {
    * Folds a micro-batch of prepared rows (windowed and filtered) into the state; reading a view whose rows
    * change, `signs[i]` -1 withdraws row i (its old version) instead.
    */
-  async process(rows: readonly Row[], signs?: readonly number[]): Promise<void> {
+  async process(rows: readonly Row[], signs?: readonly number[], windowStarts?: readonly number[]): Promise<void> {
     if (rows.length === 0) return
+    if (windowStarts !== undefined) return this.processWindows(rows, windowStarts)
     const { keys, keyValues } = this.keysOf(rows)
     await this.table.load(keys)
     if (signs === undefined) for (let i = 0; i < rows.length; i++) this.fold(keys[i]!, keyValues[i]!, rows[i]!)
     else for (let i = 0; i < rows.length; i++) signs[i]! < 0 ? this.withdraw(keys[i]!, rows[i]!) : this.fold(keys[i]!, keyValues[i]!, rows[i]!)
+  }
+
+  /**
+   * Windowed rows where the rows of one event's windows are one array: before row i is read, its window
+   * columns are set from `starts[i]`.
+   */
+  private async processWindows(rows: readonly Row[], starts: readonly number[]): Promise<void> {
+    const w = this.plan.source.columns.length
+    const size = (this.plan.window as { size: number }).size
+    const n = rows.length
+    const keys = new Array<string>(n)
+    const keyValues = new Array<Value[]>(n)
+    for (let i = 0; i < n; i++) {
+      const row = rows[i] as Value[]
+      row[w] = starts[i]!
+      row[w + 1] = starts[i]! + size
+      const kv = this.keyOf(row, EMPTY, this.ctx)
+      keyValues[i] = kv
+      keys[i] = this.encodeKey(kv)
+    }
+    await this.table.load(keys)
+    for (let i = 0; i < n; i++) {
+      const row = rows[i] as Value[]
+      row[w] = starts[i]!
+      row[w + 1] = starts[i]! + size
+      this.fold(keys[i]!, keyValues[i]!, row)
+    }
   }
 
   /** Takes one row back out of its group; the group goes when it holds no row. */
