@@ -1238,9 +1238,16 @@ export function jsonKeyExtractor(name: string): (record: string) => string | und
     }
   }
   if (!plain) return slow
+  // Another occurrence (a duplicate key) goes the slow way. It is looked for without the opening quote:
+  // JSON is full of quotes, and a search for a pattern that starts with one is several times slower.
+  const tail = needle.slice(1)
+  const occursAgain = (record: string, from: number): boolean => {
+    for (let j = record.indexOf(tail, from + 1); j !== -1; j = record.indexOf(tail, j + 1)) if (record.charCodeAt(j - 1) === 34 /* " */) return true
+    return false
+  }
   return (record) => {
     const at = record.indexOf(needle)
-    if (at === -1 || record.indexOf(needle, at + needle.length) !== -1) return slow(record)
+    if (at === -1 || occursAgain(record, at + needle.length)) return slow(record)
     let i = at + needle.length
     while (record.charCodeAt(i) === 32) i++
     if (record.charCodeAt(i) !== 58 /* : */) return slow(record)

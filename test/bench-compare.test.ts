@@ -5,13 +5,14 @@
  * checked against the same queries computed in plain JavaScript from the generated lines.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { GAME_FILE, NEXMARK_FILE, ensureData, generateGameEvents, generateNexmark } from '../bench/compare/generate.ts'
 import { checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
+import { readLines } from '../bench/compare/sluice-run.ts'
 
 const run = promisify(execFile)
 const DRIVER = join(import.meta.dirname, '..', 'bench', 'compare', 'sluice-run.ts')
@@ -72,6 +73,49 @@ describe('generator', () => {
     expect(n.filter((e) => e.event_type === 1).map((e) => e.a_id)).toEqual(Array.from({ length: 300 }, (_, i) => 1000 + i))
     const maxPerson = 1000 + 99 + 10
     for (const b of n.filter((e) => e.event_type === 2)) expect(b.b_bidder as number).toBeLessThanOrEqual(maxPerson)
+  })
+})
+
+describe("the driver's line reader", () => {
+  /** The lines readLines hands over in chunks of `chunkLines`, reading `readBytes` at a time. */
+  async function linesOf(text: string | Buffer, chunkLines: number, readBytes: number): Promise<{ lines: string[]; sizes: number[]; count: number }> {
+    const dir = await mkdtemp(join(tmpdir(), 'read-lines-test-'))
+    try {
+      await writeFile(join(dir, 'in.jsonl'), text)
+      const lines: string[] = []
+      const sizes: number[] = []
+      const count = await readLines(join(dir, 'in.jsonl'), async (chunk) => {
+        sizes.push(chunk.length)
+        lines.push(...chunk)
+      }, chunkLines, readBytes)
+      return { lines, sizes, count }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  test('splits ASCII and UTF-8 text into the same lines at any read size, characters split across reads included', async () => {
+    const want = ['{"a":1}', '{"name":"Zo\u00eb","city":"Z\u00fcrich"}', '{"emoji":"\u{1f600}\u{1f680}"}', 'plain ascii line', '{"cjk":"\u4e2d\u6587"}', 'x'.repeat(40)]
+    const text = `${want.slice(0, 3).join('\n')}\n\n${want.slice(3).join('\n')}` // an empty line, skipped; no final newline
+    for (const readBytes of [1, 2, 3, 5, 7, 16, 1 << 16]) {
+      const { lines, count } = await linesOf(text, 4, readBytes)
+      expect(lines, `read ${readBytes} bytes at a time`).toEqual(want)
+      expect(count).toBe(want.length)
+    }
+  })
+
+  test('hands lines over in chunks of the given size, the last one shorter', async () => {
+    const want = Array.from({ length: 23 }, (_, i) => `{"i":${i}}`)
+    const { lines, sizes } = await linesOf(`${want.join('\n')}\n`, 5, 8)
+    expect(lines).toEqual(want)
+    expect(sizes).toEqual([5, 5, 5, 5, 3])
+  })
+
+  test('decodes invalid UTF-8 as the decoder does, whichever read it ends in', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xe4, 0xb8]), Buffer.from('"}\n{"b":2}\n')])
+    for (const readBytes of [1, 2, 7, 8, 1024]) {
+      expect((await linesOf(bytes, 10, readBytes)).lines).toEqual(['{"a":"\ufffd"}', '{"b":2}'])
+    }
   })
 })
 

@@ -24,6 +24,8 @@ import { workload as workloadNamed } from './workloads.ts'
 
 /** Lines per insertJson call: large enough that the per-call cost vanishes, small enough to keep memory flat. */
 const CHUNK_LINES = 10_000
+/** Bytes per read of the input file. */
+const READ_BYTES = 4 << 20
 /** The contract allows checkpoints every 10 s (Flink runs without); Sluice's default is 500 ms. */
 const CHECKPOINT_MS = 10_000
 
@@ -48,30 +50,35 @@ export function peakRssMib(): number {
   return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024
 }
 
-/** Calls `onChunk` with the file's lines, CHUNK_LINES at a time (the last line may lack its newline). */
-async function readLines(path: string, onChunk: (lines: string[]) => Promise<void>): Promise<number> {
+/**
+ * Calls `onChunk` with the file's lines, CHUNK_LINES at a time (the last line may lack its newline). A line
+ * that spans two reads is joined from its two parts alone: prepending the rest of one read to the whole
+ * next one would copy every read once more, into a new string of megabytes.
+ */
+export async function readLines(path: string, onChunk: (lines: string[]) => Promise<void>, chunkLines = CHUNK_LINES, readBytes = READ_BYTES): Promise<number> {
   let rest = ''
   let chunk: string[] = []
   let count = 0
-  for await (const data of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 22 })) {
-    const text = rest + (data as string)
-    let start = 0
-    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
-      if (nl > start) chunk.push(text.slice(start, nl))
-      start = nl + 1
-      if (chunk.length === CHUNK_LINES) {
-        count += chunk.length
-        await onChunk(chunk)
-        chunk = []
-      }
-    }
-    rest = text.slice(start)
-  }
-  if (rest.length > 0) chunk.push(rest)
-  if (chunk.length > 0) {
+  const flush = async (): Promise<void> => {
     count += chunk.length
     await onChunk(chunk)
+    chunk = []
   }
+  for await (const data of createReadStream(path, { encoding: 'utf8', highWaterMark: readBytes })) {
+    const text = data as string
+    let start = 0
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      const line = rest.length > 0 ? rest + text.slice(start, nl) : text.slice(start, nl)
+      rest = ''
+      start = nl + 1
+      if (line.length === 0) continue
+      chunk.push(line)
+      if (chunk.length === chunkLines) await flush()
+    }
+    rest += text.slice(start)
+  }
+  if (rest.length > 0) chunk.push(rest)
+  if (chunk.length > 0) await flush()
   return count
 }
 

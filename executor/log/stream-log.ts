@@ -13,7 +13,7 @@
 import { constants, readSync } from 'node:fs'
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { crc32 } from 'node:zlib'
+import { crc32 } from './crc32.ts'
 
 const HEADER = 8
 /** Every INDEX_EVERY-th record's file position is remembered, so a read seeks in at most that many steps. */
@@ -97,22 +97,21 @@ export class StreamLog {
     if (records.length === 0) return
     let seg = part.segments[part.segments.length - 1]!
     if (seg.size >= this.segmentBytes) seg = await roll(part)
+    const lengths = new Array<number>(records.length)
     let bytes = 0
-    for (const r of records) {
-      const n = typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length
+    for (let i = 0; i < records.length; i++) {
+      const n = payloadLength(records[i]!)
       if (n > MAX_RECORD) throw new Error(`record of ${n} bytes is larger than the ${MAX_RECORD}-byte limit`)
+      lengths[i] = n
       bytes += HEADER + n
     }
     const buf = Buffer.allocUnsafe(bytes)
     let pos = 0
     const positions: number[] = []
     let count = seg.count
-    for (const r of records) {
+    for (let i = 0; i < records.length; i++) {
       if (count % INDEX_EVERY === 0) positions.push(seg.size + pos)
-      const n = typeof r === 'string' ? buf.write(r, pos + HEADER, 'utf8') : r.copy(buf, pos + HEADER)
-      buf.writeUInt32LE(n, pos)
-      buf.writeUInt32LE(crc32(buf.subarray(pos + HEADER, pos + HEADER + n)), pos + 4)
-      pos += HEADER + n
+      pos = writeFrame(buf, pos, records[i]!, lengths[i]!)
       count++
     }
     let written = 0
@@ -226,6 +225,25 @@ export class StreamLog {
   }
 }
 
+/** The payload's size in the log: a string's UTF-8 length. */
+function payloadLength(record: Buffer | string): number {
+  return typeof record === 'string' ? Buffer.byteLength(record, 'utf8') : record.length
+}
+
+/**
+ * Writes one framed record (header, then `n` payload bytes) at `pos`; returns the position after it. A
+ * string whose UTF-8 length is its length is ASCII, so its Latin-1 bytes are its UTF-8 bytes: copying them
+ * costs far less than encoding (JSON events are mostly ASCII).
+ */
+function writeFrame(buf: Buffer, pos: number, record: Buffer | string, n: number): number {
+  const at = pos + HEADER
+  if (typeof record !== 'string') record.copy(buf, at)
+  else buf.write(record, at, n, n === record.length ? 'latin1' : 'utf8')
+  buf.writeUInt32LE(n, pos)
+  buf.writeUInt32LE(crc32(buf, at, at + n), pos + 4)
+  return at + n
+}
+
 /** Header walk within a segment; the sparse index bounds it to a few hundred small reads. */
 function readHeaderSync(segment: Segment, position: number, into: Buffer): void {
   const fs = segmentFds.get(segment)
@@ -289,8 +307,7 @@ async function openSegment(path: string, base: number, isLast: boolean): Promise
       chunkStart = position
       continue
     }
-    const payload = chunk.subarray(at + HEADER, at + HEADER + len)
-    if (crc32(payload) !== chunk.readUInt32LE(at + 4)) {
+    if (crc32(chunk, at + HEADER, at + HEADER + len) !== chunk.readUInt32LE(at + 4)) {
       torn = true
       break
     }
@@ -319,10 +336,23 @@ async function roll(part: Partition): Promise<Segment> {
   return seg
 }
 
-/** A stable partition for a key: FNV-1a over its UTF-8 bytes. */
+/**
+ * A stable partition for a key: FNV-1a over its UTF-8 bytes. An ASCII key's characters are its bytes, so
+ * it is hashed without encoding it first (one Buffer per inserted record otherwise).
+ */
 export function partitionFor(key: string, partitions: number): number {
   let h = 0x811c9dc5
-  const bytes = Buffer.from(key, 'utf8')
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    if (c >= 0x80) return partitionOfBytes(Buffer.from(key, 'utf8'), partitions)
+    h ^= c
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % partitions
+}
+
+function partitionOfBytes(bytes: Buffer, partitions: number): number {
+  let h = 0x811c9dc5
   for (let i = 0; i < bytes.length; i++) {
     h ^= bytes[i]!
     h = Math.imul(h, 0x01000193)
