@@ -110,6 +110,8 @@ export class ContinuousQuery {
   private readonly timeIndex: number
   /** Columns of the source row: window_start and window_end follow them. */
   private readonly width: number
+  /** Sliced HOP windows (planner/hop-slices.ts): the slice length, else null. */
+  private readonly sliceLength: number | null
   private readonly size: number
   private readonly slide: number
   private readonly offset: number
@@ -136,6 +138,9 @@ export class ContinuousQuery {
     const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
     this.timeIndex = plan.window?.timeIndex ?? -1
     this.width = plan.source.columns.length
+    this.sliceLength = operator instanceof KeyedAggregate ? operator.sliceLength : null
+    // Windows up to the checkpointed watermark were put together before it.
+    if (this.sliceLength !== null) (operator as KeyedAggregate).resumeAt(this.watermark.current)
     this.size = fixed?.size ?? 0
     this.slide = fixed?.slide ?? 0
     this.offset = fixed?.offset ?? 0
@@ -312,6 +317,21 @@ export class ContinuousQuery {
         this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
         continue
       }
+      if (this.sliceLength !== null) {
+        // Sliced HOP: the event goes once into its slice, unless every window it falls in has closed.
+        if (Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset + this.size + this.lateness <= wm) {
+          this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
+          continue
+        }
+        const start = Math.floor((ts - this.offset) / this.sliceLength) * this.sliceLength + this.offset
+        const r = row.slice()
+        r.push(start, start + this.sliceLength)
+        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
+        prepared.push(r)
+        windowStarts!.push(start)
+        offsets.push(batch.offsets[i]!)
+        continue
+      }
       // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
       // An aggregation takes one copy of the event for all its windows (HOP: size / slide of them), with the
       // window's start beside it; the operator sets the window columns before it reads the row.
@@ -449,11 +469,16 @@ export class ContinuousQuery {
    */
   async afterWatermark(): Promise<void> {
     // Windows the watermark closed go to the views reading this one before retention may delete them.
-    if (this.status === 'running' && this.operator instanceof KeyedAggregate && this.downstream.length > 0) {
+    // Sliced HOP windows are put together from their slices now, whoever reads them.
+    const op = this.operator
+    if (this.status === 'running' && op instanceof KeyedAggregate && (this.sliceLength !== null || this.downstream.length > 0)) {
       try {
-        for (const row of await this.operator.closeWindows(this.watermark.current)) {
-          this.outbox.push(row)
-          this.outSigns.push(1)
+        const closed = this.sliceLength !== null ? await op.closeSlicedWindows(this.watermark.current) : await op.closeWindows(this.watermark.current)
+        if (this.downstream.length > 0) {
+          for (const row of closed) {
+            this.outbox.push(row)
+            this.outSigns.push(1)
+          }
         }
       } catch (err) {
         this.fail(err)

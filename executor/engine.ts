@@ -19,6 +19,7 @@ import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView, type ViewPlan } from '../planner/view-plan.ts'
 import { baseStreamName } from '../planner/view-source.ts'
+import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
@@ -35,7 +36,7 @@ import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
 import { planSink, type SinkDef } from '../planner/sink-plan.ts'
-import { KeyedAggregate } from './operators/keyed-aggregate.ts'
+import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
@@ -102,6 +103,8 @@ interface CatalogRecord {
 
 const DEFAULT_CHECKPOINT_MS = 500
 const DEFAULT_BATCH = 2048
+/** Namespaces of sliced HOP views' slice tables: this plus the view's id (catalog ids stay far below it). */
+const SLICE_NAMESPACE = 0x40000000
 /** Rows of a view handed at a time to a new view that reads it. */
 const READER_CHUNK = 4096
 const DEFAULT_CACHE_ENTRIES = 2_000_000
@@ -434,11 +437,16 @@ export class Engine {
     const table = this.tables.get(def.id)
     this.tables.delete(def.id)
     table?.clear()
+    const slices = this.tables.get(SLICE_NAMESPACE + def.id)
+    this.tables.delete(SLICE_NAMESPACE + def.id)
+    slices?.clear()
     const prefix = tableKey(def.id, [])
+    const slicePrefix = tableKey(SLICE_NAMESPACE + def.id, [])
     await this.db.commit([
       { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`) },
       { kind: 'delete', key: Buffer.from(`${PROGRESS_PREFIX}${def.id}`) },
       { kind: 'deleteRange', start: prefix.start, end: prefix.end },
+      { kind: 'deleteRange', start: slicePrefix.start, end: slicePrefix.end },
     ])
   }
 
@@ -731,7 +739,7 @@ export class Engine {
             ? new PatternRecognize(def.plan, table, keyOf, positionOf, this.ctx)
           : def.plan.window?.kind === 'session'
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
-          : new KeyedAggregate(def.plan, table, keyOf, this.ctx)
+          : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)
@@ -739,6 +747,16 @@ export class Engine {
     this.queries.set(def.name, query)
     if (upstream !== null) upstream.attach(query)
     else rt.queries.push(query)
+  }
+
+  /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */
+  private sliceTable(def: ViewDef, fresh: boolean): SliceState | undefined {
+    const spec = sliceSpec(def.plan)
+    if (spec === null) return undefined
+    const id = SLICE_NAMESPACE + def.id
+    const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, fresh)
+    this.tables.set(id, table)
+    return { table, spec, encodeKey: (values) => tableKeyString(id, values) }
   }
 
   /** The running query a view or trigger over a view reads (views over views); null for one over a stream. */

@@ -26,6 +26,12 @@ export interface AggregateSpec {
    */
   readonly retract?: (s: number, x: readonly string[]) => string
   /**
+   * Statements folding the slots of another accumulator `o` (same layout) into `acc`, for aggregates whose
+   * partial results combine (count, sum, avg, min, max): a HOP view aggregates per slice of time and
+   * combines a window's slices when it closes.
+   */
+  readonly merge?: (s: number) => string
+  /**
    * Plan-time checks of the bound arguments (with their spans, for the error position), for aggregates
    * whose arguments must be constants (approx_percentile's fraction). `update` checks them again when it
    * compiles, without a position.
@@ -97,6 +103,10 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
           isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
             ? `if (acc[${s}] === null || ${x} ${cmp} acc[${s}]) acc[${s}] = ${x};\n`
             : `if (acc[${s}] === null || H.compareValues(${x}, acc[${s}]) ${cmp} 0) acc[${s}] = ${x};\n`,
+        merge: (s) =>
+          isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
+            ? `if (o[${s}] !== null && (acc[${s}] === null || o[${s}] ${cmp} acc[${s}])) acc[${s}] = o[${s}];\n`
+            : `if (o[${s}] !== null && (acc[${s}] === null || H.compareValues(o[${s}], acc[${s}]) ${cmp} 0)) acc[${s}] = o[${s}];\n`,
         finalize: (s) => `acc[${s}]`,
         acceptsNull: false,
       }
@@ -130,9 +140,9 @@ const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
 const RULES: Record<string, Rule> = {
   count: (args, star) =>
     star || args.length === 0
-      ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true, retract: (s) => `acc[${s}]--;\n` }
+      ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true, retract: (s) => `acc[${s}]--;\n`, merge: (s) => `acc[${s}] += o[${s}];\n` }
       : args.length === 1
-        ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false, retract: (s) => `acc[${s}]--;\n` }
+        ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false, retract: (s) => `acc[${s}]--;\n`, merge: (s) => `acc[${s}] += o[${s}];\n` }
         : undefined,
   sum: (args) =>
     args.length === 1 && isNumeric(args[0]!)
@@ -145,6 +155,7 @@ const RULES: Record<string, Rule> = {
           finalize: (s) => `acc[${s}]`,
           acceptsNull: false,
           retract: (s, [x]) => `acc[${s}] -= ${x};\n`,
+          merge: (s) => `if (o[${s}] !== null) acc[${s}] = acc[${s}] === null ? o[${s}] : acc[${s}] + o[${s}];\n`,
         }
       : undefined,
   avg: (args) =>
@@ -158,6 +169,7 @@ const RULES: Record<string, Rule> = {
           finalize: (s) => `(acc[${s + 1}] === 0 ? null : acc[${s}] / acc[${s + 1}])`,
           acceptsNull: false,
           retract: (s, [x]) => `acc[${s}] -= ${x}; acc[${s + 1}]--;\n`,
+          merge: (s) => `acc[${s}] += o[${s}]; acc[${s + 1}] += o[${s + 1}];\n`,
         }
       : undefined,
   min: minMax('min', '<'),

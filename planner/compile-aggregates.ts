@@ -22,6 +22,11 @@ export interface CompiledAggregates {
   finalize(acc: readonly Value[]): Value[]
   /** Present when compiled retractable: takes back one `update` of the same row. */
   retract?: (acc: Value[], r: readonly Value[], p: readonly Value[], ctx: EvalContext) => void
+  /**
+   * Present when every aggregate's partial results combine (and none is DISTINCT or retractable): folds
+   * accumulator `o` into `acc`, as if `acc` had also seen `o`'s rows.
+   */
+  merge?: (acc: Value[], o: readonly Value[]) => void
 }
 
 /**
@@ -80,12 +85,15 @@ export function compileAggregates(aggs: readonly BoundAggregate[], base = 0, ret
     const guarded = finals.map((f, i) => `(acc[${held[i]!}] === 0 ? K[0][${i}] : ${f})`)
     finalize = build(`return [${guarded.join(', ')}];\n`, [empty], 'acc') as unknown as CompiledAggregates['finalize']
   }
+  const mergeable = !retractable && aggs.every((a) => a.spec.merge !== undefined && !a.distinct)
+  const merge = mergeable ? (build(aggs.map((a, i) => a.spec.merge!(offsets[i]!)).join(''), [], 'acc, o') as unknown as CompiledAggregates['merge']) : undefined
   return {
     slotCount: initial.length,
     init: () => initial.slice(),
     update: fold('update'),
     finalize,
     ...(retractable ? { retract: fold('retract') } : {}),
+    ...(merge !== undefined ? { merge } : {}),
   }
 }
 

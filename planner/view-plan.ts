@@ -19,6 +19,7 @@ import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { checkChangingSource, viewAsStream } from './view-source.ts'
+import { sliceSpec } from './hop-slices.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -384,7 +385,10 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     const w = plan.window
     if (w.kind === 'session') push(depth++, `SessionWindow time=${names[w.timeIndex]} gap=${fmt(w.gap)} key=[${w.keyIndexes.map((i) => names[i]).join(', ')}] (merging)`)
     else if (w.kind === 'tumble') push(depth++, `TumbleWindow time=${names[w.timeIndex]} size=${fmt(w.size)}`)
-    else push(depth++, `HopWindow time=${names[w.timeIndex]} slide=${fmt(w.slide)} size=${fmt(w.size)}`)
+    else {
+      const sliced = sliceSpec(plan)
+      push(depth++, `HopWindow time=${names[w.timeIndex]} slide=${fmt(w.slide)} size=${fmt(w.size)}${sliced === null ? '' : ` (aggregated per ${fmt(sliced.length)} slice, windows put together when they close)`}`)
+    }
   }
   if (plan.join) {
     const j = plan.join

@@ -46,6 +46,9 @@ const PER_FIVE = `CREATE MATERIALIZED VIEW per_five AS SELECT game, sum(plays) A
   FROM TUMBLE(per_minute, minute_start, INTERVAL '5 minutes') GROUP BY game, window_start, window_end EMIT ON WINDOW CLOSE`
 const RANKED = `CREATE MATERIALIZED VIEW ranked AS SELECT game, plays, minute_start, minute_end,
   max(plays) OVER (PARTITION BY minute_start ORDER BY minute_end) AS most FROM per_minute`
+/** A sliding window, aggregated per 1-minute slice and put together when it closes (planner/hop-slices.ts). */
+const SLIDING = `CREATE MATERIALIZED VIEW sliding AS SELECT game, count(*) AS plays, max(score) AS best, window_start
+  FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') GROUP BY game, window_start, window_end EMIT ON WINDOW CLOSE`
 const LEADERS = `CREATE MATERIALIZED VIEW leaders AS SELECT game, plays, minute_start FROM ranked WHERE plays = most`
 
 function insertSql(batch: readonly Play[]): string {
@@ -95,6 +98,24 @@ function expectedLeaders(events: readonly Play[]): string[] {
   return minutes.filter((m) => m.plays === most.get(m.start)).map((m) => `${m.game} ${m.plays} ${new Date(m.start).toISOString()}`).sort()
 }
 
+function expectedSliding(events: readonly Play[]): string[] {
+  const by = new Map<string, { plays: number; best: number }>()
+  for (const e of events) {
+    const minute = Math.floor(e.ts / MINUTE) * MINUTE
+    for (let start = minute; start > minute - 5 * MINUTE; start -= MINUTE) {
+      const k = `${e.game} ${new Date(start).toISOString()}`
+      const b = by.get(k) ?? { plays: 0, best: -1 }
+      b.plays++
+      b.best = Math.max(b.best, e.score)
+      by.set(k, b)
+    }
+  }
+  return [...by].map(([k, b]) => `${k} ${b.plays} ${b.best}`).sort()
+}
+async function slidingRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query<{ game: string; plays: string; best: number; window_start: Date }>('SELECT game, plays, best, window_start FROM sliding')
+  return r.rows.map((x) => `${x.game} ${x.window_start.toISOString()} ${x.plays} ${x.best}`).sort()
+}
 async function bestRows(c: pg.Client): Promise<string[]> {
   const r = await c.query('SELECT game, best, minutes, points FROM best_minute')
   return r.rows.map((x) => `${x.game} ${x.best} ${x.minutes} ${x.points}`).sort()
@@ -189,7 +210,7 @@ describe('views over views', () => {
     sluice = await startSluice({ dataDir, checkpointMs: 50 })
     const events = plays(8000, 31, 11)
     let c = await sluice.client()
-    for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS]) await c.query(sql)
+    for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS, SLIDING]) await c.query(sql)
     const cut = 5000
     for (let i = 0; i < cut; i += 250) await c.query(insertSql(events.slice(i, i + 250)))
     // Some minutes are through the chain and checkpointed, others in flight, when the process dies.
@@ -207,6 +228,7 @@ describe('views over views', () => {
       expect(await bestRows(c)).toEqual(expectedBest(events))
       expect(await fiveRows(c)).toEqual(expectedFive(events))
       expect(await leaderRows(c)).toEqual(expectedLeaders(events))
+      expect(await slidingRows(c)).toEqual(expectedSliding(events))
     } finally {
       await c.end()
     }

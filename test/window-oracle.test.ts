@@ -39,6 +39,15 @@ describe('windows against PostgreSQL', () => {
     await client.query(`CREATE MATERIALIZED VIEW ${s}_hop AS
       SELECT window_start, count(*) AS n, sum(amount) AS total, count(DISTINCT player_id) AS players, sum(DISTINCT amount) AS distinct_total
       FROM HOP(${s}, ts, INTERVAL '1 minute', INTERVAL '3 minutes') GROUP BY window_start EMIT ON WINDOW CLOSE`)
+    // The same windows without DISTINCT: aggregated per slice of time (planner/hop-slices.ts) and put together
+    // when they close, per player, with a window that slides by 1 minute over 3 and one by 40 s over 2 min.
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_sliced AS
+      SELECT player_id, window_start, window_end, count(*) AS n, count(amount) AS priced, sum(amount) AS total, min(amount) AS lo,
+        max(amount) AS hi, avg(amount) AS mean
+      FROM HOP(${s}, ts, INTERVAL '1 minute', INTERVAL '3 minutes') WHERE amount IS DISTINCT FROM 13
+      GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE`)
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_sliced40 AS SELECT window_end, count(*) AS n, max(amount) AS hi
+      FROM HOP(${s}, ts, INTERVAL '40 seconds', INTERVAL '2 minutes') GROUP BY window_end EMIT ON WINDOW CLOSE`)
     // Sessions 40 s apart per player: the shuffle delivers events that bridge and merge sessions.
     await client.query(`CREATE MATERIALIZED VIEW ${s}_session AS
       SELECT player_id, window_start, window_end, count(*) AS n, sum(amount) AS total, count(DISTINCT amount) AS amounts
@@ -77,5 +86,21 @@ describe('windows against PostgreSQL', () => {
     expect(ourHop.rows.length).toBeGreaterThan(10)
     expect(asRows(ours.rows)).toEqual(asRows(tumble.rows))
     expect(asRows(ourHop.rows)).toEqual(asRows(hop.rows))
+    const sliced = await oracle.query({
+      text: `SELECT player_id, w, w + INTERVAL '3 minutes', count(*), count(amount), sum(amount), min(amount), max(amount), round(avg(amount), 6)::float8
+        FROM ${s}, generate_series(${bin} - INTERVAL '2 minutes', ${bin}, INTERVAL '1 minute') AS w WHERE amount IS DISTINCT FROM 13 GROUP BY 1, 2`,
+      rowMode: 'array',
+    })
+    const ourSliced = await client.query({ text: `SELECT player_id, window_start, window_end, n, priced, total, lo, hi, round(mean, 6)::float8 FROM ${s}_sliced`, rowMode: 'array' })
+    expect(ourSliced.rows.length).toBeGreaterThan(10)
+    expect(asRows(ourSliced.rows)).toEqual(asRows(sliced.rows))
+    // 40 s slides over 2 minutes: windows start every 40 s from the epoch.
+    const bin40 = `date_bin(INTERVAL '40 seconds', ts, TIMESTAMPTZ '1970-01-01 00:00:00+00')`
+    const sliced40 = await oracle.query({
+      text: `SELECT w + INTERVAL '2 minutes', count(*), max(amount) FROM ${s}, generate_series(${bin40} - INTERVAL '80 seconds', ${bin40}, INTERVAL '40 seconds') AS w GROUP BY 1`,
+      rowMode: 'array',
+    })
+    const ourSliced40 = await client.query({ text: `SELECT * FROM ${s}_sliced40`, rowMode: 'array' })
+    expect(asRows(ourSliced40.rows)).toEqual(asRows(sliced40.rows))
   })
 })

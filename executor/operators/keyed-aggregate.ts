@@ -12,9 +12,17 @@ import { compilePredicate, compileProjection } from '../../planner/compile.ts'
 import type { EvalContext } from '../../planner/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import type { SliceSpec } from '../../planner/hop-slices.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
 
 export type KeyEncoder = (values: readonly Value[]) => string
+
+/** A sliced HOP view's slices: their table, keyed in a namespace of its own, and the slicing. */
+export interface SliceState {
+  readonly table: KeyedTable
+  readonly encodeKey: KeyEncoder
+  readonly spec: SliceSpec
+}
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -46,11 +54,22 @@ export class KeyedAggregate {
    */
   private readonly rowsSlot: number
 
+  /**
+   * Sliced HOP windows (planner/hop-slices.ts): the slices' accumulators in their own table, and in memory
+   * which groups each slice start holds (slice start -> group id -> slice key), rebuilt from that table
+   * after a restart.
+   */
+  private readonly slices: SliceState | null
+  private sliceIndex: Map<number, Map<string, string>> | null = null
+  /** Sliced: windows whose end plus the allowed lateness is at or before this are put together. */
+  private closedTo = Number.NEGATIVE_INFINITY
+
   constructor(
     readonly plan: ViewPlan,
     private readonly table: KeyedTable,
     private readonly encodeKey: KeyEncoder,
     private readonly ctx: EvalContext,
+    slices?: SliceState,
   ) {
     if (plan.body.kind !== 'aggregate') throw internalError('KeyedAggregate built for a non-aggregate plan')
     const agg = plan.body.aggregation
@@ -58,6 +77,8 @@ export class KeyedAggregate {
     this.keyOf = compileProjection(agg.keys)
     const changing = plan.source.source.kind === 'view' && plan.source.source.changes
     this.aggs = compileAggregates(agg.aggregates, this.keyCount, changing)
+    this.slices = slices ?? null
+    if (this.slices !== null && this.aggs.merge === undefined) throw internalError('sliced windows need aggregates that combine')
     this.having = agg.having ? compilePredicate(agg.having) : null
     this.project = compileProjection(plan.body.output)
     this.lastSeenSlot = plan.idleTtl !== null ? this.keyCount + this.aggs.slotCount : -1
@@ -81,6 +102,7 @@ export class KeyedAggregate {
    */
   async process(rows: readonly Row[], signs?: readonly number[], windowStarts?: readonly number[]): Promise<void> {
     if (rows.length === 0) return
+    if (this.slices !== null) return this.processSlices(rows, windowStarts!)
     if (windowStarts !== undefined) return this.processWindows(rows, windowStarts)
     const { keys, keyValues } = this.keysOf(rows)
     await this.table.load(keys)
@@ -113,6 +135,143 @@ export class KeyedAggregate {
       row[w + 1] = starts[i]! + size
       this.fold(keys[i]!, keyValues[i]!, row)
     }
+  }
+
+  /** The slice length when HOP windows are sliced (the continuous query then hands over slice starts). */
+  get sliceLength(): number | null {
+    return this.slices?.spec.length ?? null
+  }
+
+  /** Sliced: the watermark up to which windows were put together before a restart (the checkpointed one). */
+  resumeAt(watermark: number): void {
+    this.closedTo = watermark
+  }
+
+  /** Sliced HOP: each row goes into the accumulator of its slice (`starts[i]`) and group, once. */
+  private async processSlices(rows: readonly Row[], starts: readonly number[]): Promise<void> {
+    const { table } = this.slices!
+    const index = await this.slicesByStart()
+    const w = this.plan.source.columns.length
+    const len = this.slices!.spec.length
+    const n = rows.length
+    const keys = new Array<string>(n)
+    const keyValues = new Array<Value[]>(n)
+    for (let i = 0; i < n; i++) {
+      const row = rows[i] as Value[]
+      row[w] = starts[i]!
+      row[w + 1] = starts[i]! + len
+      const kv = this.keyOf(row, EMPTY, this.ctx)
+      keyValues[i] = kv
+      keys[i] = this.slices!.encodeKey(kv)
+    }
+    await table.load(keys)
+    for (let i = 0; i < n; i++) {
+      const row = rows[i] as Value[]
+      row[w] = starts[i]!
+      row[w + 1] = starts[i]! + len
+      let acc = table.get(keys[i]!)
+      if (acc === undefined) {
+        acc = keyValues[i]!
+        this.indexSlice(index, starts[i]!, keys[i]!, acc)
+        acc.push(...this.aggs.init())
+      }
+      this.aggs.update(acc, row, EMPTY, this.ctx)
+      table.set(keys[i]!, acc)
+    }
+  }
+
+  /** The group of a slice's key values: the key with its window columns left out. */
+  private groupOf(keyValues: readonly Value[]): string {
+    const { startKeys, endKeys } = this.slices!.spec
+    const kv = keyValues.slice(0, this.keyCount)
+    for (const k of startKeys) kv[k] = null
+    for (const k of endKeys) kv[k] = null
+    return this.encodeKey(kv)
+  }
+
+  private indexSlice(index: Map<number, Map<string, string>>, start: number, key: string, keyValues: readonly Value[]): void {
+    let groups = index.get(start)
+    if (groups === undefined) index.set(start, (groups = new Map()))
+    groups.set(this.groupOf(keyValues), key)
+  }
+
+  /** The slice index, read from the slice table the first time (after a restart it holds the open slices). */
+  private async slicesByStart(): Promise<Map<number, Map<string, string>>> {
+    if (this.sliceIndex !== null) return this.sliceIndex
+    const index = new Map<number, Map<string, string>>()
+    const startKey = this.slices!.spec.startKeys[0]
+    const endKey = this.slices!.spec.endKeys[0]
+    const len = this.slices!.spec.length
+    for await (const [key, acc] of this.slices!.table.scan()) {
+      const start = startKey !== undefined ? (acc[startKey] as number) : (acc[endKey!] as number) - len
+      this.indexSlice(index, start, key, acc)
+    }
+    this.sliceIndex ??= index
+    return this.sliceIndex
+  }
+
+  /**
+   * Sliced HOP: puts together every window the watermark closed since the last call (end plus the allowed
+   * lateness reached) from its slices, as the view's rows; deletes slices no open window needs. Returns
+   * the new rows in window-end order (for views reading this one).
+   */
+  async closeSlicedWindows(watermark: number): Promise<Row[]> {
+    if (watermark <= this.closedTo) return []
+    const { table: sliceTable, spec } = this.slices!
+    const index = await this.slicesByStart()
+    const w = this.plan.window as { size: number; slide: number; offset: number }
+    const lateness = this.plan.source.allowedLateness
+    const from = this.closedTo
+    this.closedTo = watermark
+    if (index.size === 0) return []
+    // The latest window start at or before t.
+    const startAtOrBefore = (t: number) => Math.floor((t - w.offset) / w.slide) * w.slide + w.offset
+    const ends = new Set<number>()
+    for (const s of index.keys()) {
+      for (let start = startAtOrBefore(s); start > s - w.size; start -= w.slide) {
+        const due = start + w.size + lateness
+        if (due <= watermark && due > from) ends.add(start + w.size)
+      }
+    }
+    const out: Row[] = []
+    if (ends.size > 0) {
+      const needed: string[] = []
+      for (const groups of index.values()) for (const k of groups.values()) needed.push(k)
+      await sliceTable.load(needed)
+      for (const end of [...ends].sort((a, b) => a - b)) {
+        const start = end - w.size
+        const windows = new Map<string, Value[]>()
+        for (let s = start; s < end; s += spec.length) {
+          const groups = index.get(s)
+          if (groups === undefined) continue
+          for (const [group, key] of groups) {
+            const acc = sliceTable.get(key)
+            if (acc === undefined) continue
+            const whole = windows.get(group)
+            if (whole !== undefined) {
+              this.aggs.merge!(whole, acc)
+              continue
+            }
+            const first = acc.slice()
+            for (const k of spec.startKeys) first[k] = start
+            for (const k of spec.endKeys) first[k] = end
+            windows.set(group, first)
+          }
+        }
+        for (const acc of windows.values()) {
+          this.table.set(this.encodeKey(acc.slice(0, this.keyCount)), acc)
+          const o = this.output(acc)
+          if (o.visible) out.push(o.row)
+        }
+      }
+    }
+    // A slice is done once the last window it is part of is closed.
+    for (const [s, groups] of index) {
+      if (startAtOrBefore(s) + w.size + lateness > watermark) continue
+      for (const key of groups.values()) sliceTable.delete(key)
+      index.delete(s)
+    }
+    return out
   }
 
   /** Takes one row back out of its group; the group goes when it holds no row. */
@@ -213,7 +372,8 @@ export class KeyedAggregate {
    */
   async trackWindows(watermark: number): Promise<Row[]> {
     if (this.plan.emit !== 'on_window_close' || this.windowEnd === null) throw internalError('only on-window-close views hand on closed windows')
-    this.openWindows = new Map()
+    // Sliced windows exist only once closed: each call of closeSlicedWindows hands on the new ones.
+    if (this.slices === null) this.openWindows = new Map()
     const lateness = this.plan.source.allowedLateness
     const closed: Row[] = []
     for await (const [key, acc] of this.table.scan()) {
