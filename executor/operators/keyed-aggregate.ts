@@ -115,26 +115,32 @@ export class KeyedAggregate {
    * columns are set from `starts[i]`.
    */
   private async processWindows(rows: readonly Row[], starts: readonly number[]): Promise<void> {
-    const w = this.plan.source.columns.length
     const size = (this.plan.window as { size: number }).size
+    const { keys, keyValues } = this.keysAt(rows, starts, size, this.encodeKey)
+    await this.table.load(keys)
+    for (let i = 0; i < rows.length; i++) this.fold(keys[i]!, keyValues[i]!, this.atWindow(rows[i]!, starts[i]!, size))
+  }
+
+  /** Sets the row's window columns to [start, start + length) (rows of one event share one array). */
+  private atWindow(row: Row, start: number, length: number): Row {
+    const w = this.plan.source.columns.length
+    const r = row as Value[]
+    r[w] = start
+    r[w + 1] = start + length
+    return r
+  }
+
+  /** Each row's group key values and encoding, its window columns set from `starts[i]` first. */
+  private keysAt(rows: readonly Row[], starts: readonly number[], length: number, encode: KeyEncoder): { keys: string[]; keyValues: Value[][] } {
     const n = rows.length
     const keys = new Array<string>(n)
     const keyValues = new Array<Value[]>(n)
     for (let i = 0; i < n; i++) {
-      const row = rows[i] as Value[]
-      row[w] = starts[i]!
-      row[w + 1] = starts[i]! + size
-      const kv = this.keyOf(row, EMPTY, this.ctx)
+      const kv = this.keyOf(this.atWindow(rows[i]!, starts[i]!, length), EMPTY, this.ctx)
       keyValues[i] = kv
-      keys[i] = this.encodeKey(kv)
+      keys[i] = encode(kv)
     }
-    await this.table.load(keys)
-    for (let i = 0; i < n; i++) {
-      const row = rows[i] as Value[]
-      row[w] = starts[i]!
-      row[w + 1] = starts[i]! + size
-      this.fold(keys[i]!, keyValues[i]!, row)
-    }
+    return { keys, keyValues }
   }
 
   /** The slice length when HOP windows are sliced (the continuous query then hands over slice starts). */
@@ -149,26 +155,13 @@ export class KeyedAggregate {
 
   /** Sliced HOP: each row goes into the accumulator of its slice (`starts[i]`) and group, once. */
   private async processSlices(rows: readonly Row[], starts: readonly number[]): Promise<void> {
-    const { table } = this.slices!
+    const { table, encodeKey } = this.slices!
     const index = await this.slicesByStart()
-    const w = this.plan.source.columns.length
     const len = this.slices!.spec.length
-    const n = rows.length
-    const keys = new Array<string>(n)
-    const keyValues = new Array<Value[]>(n)
-    for (let i = 0; i < n; i++) {
-      const row = rows[i] as Value[]
-      row[w] = starts[i]!
-      row[w + 1] = starts[i]! + len
-      const kv = this.keyOf(row, EMPTY, this.ctx)
-      keyValues[i] = kv
-      keys[i] = this.slices!.encodeKey(kv)
-    }
+    const { keys, keyValues } = this.keysAt(rows, starts, len, encodeKey)
     await table.load(keys)
-    for (let i = 0; i < n; i++) {
-      const row = rows[i] as Value[]
-      row[w] = starts[i]!
-      row[w + 1] = starts[i]! + len
+    for (let i = 0; i < rows.length; i++) {
+      const row = this.atWindow(rows[i]!, starts[i]!, len)
       let acc = table.get(keys[i]!)
       if (acc === undefined) {
         acc = keyValues[i]!
