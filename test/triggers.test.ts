@@ -195,6 +195,78 @@ describe('CREATE TRIGGER', () => {
     sluice.psql('DROP TRIGGER vip_login')
   })
 
+  test('options added by ALTER count the firings before them (kept only in the audit until then), also after a restart', async () => {
+    const counters = () => sluice.psql("SELECT fires, delivered, suppressed_cap, suppressed_cooldown FROM sluice_triggers WHERE name = 'burst'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+    const burst = (rows: [number, string][]) => sluice.psql(`INSERT INTO game_events (player_id, type, ts) VALUES ${rows.map(([p, at]) => `(${p}, 'burst', '2026-12-03 ${at}+00')`).join(', ')}`)
+    sluice.psql(`CREATE TRIGGER burst AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'burst') EXECUTE NOTIFY bursts, NEW.player_id::text`)
+    // One batch: player 1000 fires three times, 1001 once, 1002 twice; no option reads per-key state yet.
+    burst([[1000, '10:00:00'], [1001, '10:00:00'], [1000, '10:01:00'], [1002, '10:01:00'], [1000, '10:02:00'], [1002, '10:02:00']])
+    await eventually(async () => counters(), (c) => c === '6,6,0,0')
+    sluice.psql('ALTER TRIGGER burst SET (max_fires = 2)')
+    // 1000 and 1002 fired twice already: capped. 1001 fired once, 1003 never.
+    burst([[1000, '10:03:00'], [1001, '10:03:00'], [1002, '10:03:00'], [1003, '10:03:00']])
+    await eventually(async () => counters(), (c) => c === '10,8,2,0')
+    await sluice.stop()
+    sluice = await startSluice({ dataDir })
+    sluice.psql("ALTER TRIGGER burst SET (cooldown = INTERVAL '1 hour')")
+    // 1003 fired at 10:03: 10:30 is within its cooldown, 11:04 is not. 1001 is past its cooldown, and capped.
+    burst([[1003, '10:30:00'], [1003, '11:04:00'], [1004, '10:05:00'], [1001, '12:00:00']])
+    await eventually(async () => counters(), (c) => c === '14,10,3,1')
+    const audit = sluice.psql("SELECT event_time, key, outcome FROM sluice_trigger_audit WHERE trigger = 'burst' ORDER BY event_time, key", { args: ['-A', '-t', '-F', ' '] }).stdout.trim()
+    // '2026-12-03 10:00:00+00 1000 delivered' -> '10:00 1000 delivered'
+    expect(audit.split('\n').map((l) => l.replace(/^\S+ (\d\d:\d\d):\d\d\+00/, '$1'))).toEqual([
+      '10:00 1000 delivered',
+      '10:00 1001 delivered',
+      '10:01 1000 delivered',
+      '10:01 1002 delivered',
+      '10:02 1000 delivered',
+      '10:02 1002 delivered',
+      '10:03 1000 suppressed_cap',
+      '10:03 1001 delivered',
+      '10:03 1002 suppressed_cap',
+      '10:03 1003 delivered',
+      '10:05 1004 delivered',
+      '10:30 1003 suppressed_cooldown',
+      '11:04 1003 delivered',
+      '12:00 1001 suppressed_cap',
+    ])
+    sluice.psql('DROP TRIGGER burst')
+  })
+
+  test('across a kill -9, every event is decided exactly once: counters, per-key caps and the audit agree', async () => {
+    const dir = await tempDataDir()
+    let s = await startSluice({ dataDir: dir, checkpointMs: 50 })
+    try {
+      s.psql(`CREATE STREAM clicks (player_id INT NOT NULL, seq INT NOT NULL, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id', partitions = 4)`)
+      s.psql(`CREATE TRIGGER even_click AFTER INSERT ON clicks FOR EACH ROW WHEN (NEW.seq % 2 = 0) EXECUTE NOTIFY clicks, NEW.seq::text WITH (max_fires = 20)`)
+      // 20 players with 60 clicks each, 30 of them even: per player the first 20 go out and 10 are capped.
+      const insert = (from: number) => s.psql(`INSERT INTO clicks VALUES ${Array.from({ length: 100 }, (_, i) => `(${((from + i) >> 1) % 20}, ${from + i}, '2026-12-03 10:00:00+00')`).join(', ')}`)
+      for (let n = 0; n < 600; n += 100) insert(n)
+      // Killed right after an insert: what was decided since the last checkpoint is decided again.
+      await s.kill('SIGKILL')
+      s = await startSluice({ dataDir: dir, checkpointMs: 50 })
+      for (let n = 600; n < 1200; n += 100) insert(n)
+      const stats = () => s.psql("SELECT fires, delivered, suppressed_cap FROM sluice_triggers WHERE name = 'even_click'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+      await eventually(async () => stats(), (c) => c === '600,400,200', 20_000)
+      const audit = s.psql("SELECT key, payload, outcome FROM sluice_trigger_audit WHERE trigger = 'even_click'", { args: ['-A', '-t', '-F', ','] }).stdout.trim().split('\n')
+      expect(audit).toHaveLength(600)
+      expect(new Set(audit.map((a) => a.split(',')[1])).size).toBe(600)
+      const byPlayer = new Map<string, { seq: number; outcome: string }[]>()
+      for (const line of audit) {
+        const [key, seq, outcome] = line.split(',')
+        byPlayer.set(key!, [...(byPlayer.get(key!) ?? []), { seq: Number(seq), outcome: outcome! }])
+      }
+      expect(byPlayer.size).toBe(20)
+      for (const firings of byPlayer.values()) {
+        firings.sort((a, b) => a.seq - b.seq)
+        expect(firings.map((f) => f.outcome)).toEqual([...Array<string>(20).fill('delivered'), ...Array<string>(10).fill('suppressed_cap')])
+      }
+    } finally {
+      await s.stop()
+      await removeDir(dir)
+    }
+  }, 60_000)
+
   test('priority groups: at most one campaign of a group fires per event, the highest priority that can', async () => {
     const listener = await sluice.client()
     try {

@@ -4,10 +4,15 @@
  * (NOTIFY on the trigger's channel), held out (recorded, not delivered: the holdout group, chosen by a
  * hash of trigger and key so a key is always in or out), or suppressed (inactive period, cooldown, cap).
  *
- * Per-key state ([firings so far, event time of the last one]) and the counters live in the trigger's state
- * table and are checkpointed with its offsets. Every decision is kept as an audit row under the event's
- * source position. Delivery happens as the event is processed: after a crash, events after the last
- * checkpoint are processed again and their notifications can be sent twice (at least once).
+ * The counters, the per-key state (only while cooldown or max_fires read it, see trigger-key-state.ts)
+ * and the audit of every decision (one entry per batch, see trigger-audit.ts) live in the trigger's state
+ * table and are checkpointed with its offsets. Delivery happens as the event is processed: after a crash,
+ * events after the last checkpoint are processed again and their notifications can be sent twice (at
+ * least once).
+ *
+ * Firings are the hot path: with a thousand triggers on a stream, every matching event fires several.
+ * So deciding is synchronous, and a firing allocates its payload and no more (no candidate object, key
+ * string or audit array of its own) unless its options or target need them.
  */
 import type { Row, Value } from '../../common/types.ts'
 import { compileProjection } from '../../planner/compile.ts'
@@ -15,20 +20,23 @@ import type { EvalContext } from '../../planner/runtime.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { NotificationHub } from '../notifications.ts'
 import { WebhookDelivery, type WebhookJob } from '../webhook.ts'
-import { positionRows } from './held-rows.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
+import { AuditBatch, OUTCOMES, Outcome, auditRows } from './trigger-audit.ts'
+import { KEY_STATE_MARKER, dropKeyState, keepsKeyState, keptIn, rebuildKeyState } from './trigger-key-state.ts'
 
-export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'suppressed_priority' | 'inactive'
+export type { FiringOutcome } from './trigger-audit.ts'
 
-/** A firing a trigger could give for one event, before its options and its priority group decide. */
+/** A firing a trigger in a priority group could give for one event, before the group decides. */
 export interface Candidate {
   readonly partition: number
   readonly offset: number
+  /** The encoded key ('' when neither the per-key state nor the holdout needs it). */
   readonly key: string
-  readonly keyValues: readonly Value[]
   readonly time: number
+  /** The event (with the joined view's columns): the key values are read from it. */
+  readonly row: Row
   readonly output: Row
 }
 
@@ -57,9 +65,9 @@ export class PriorityArbiter {
         event = id
         taken = false
       }
-      if (await o.trigger.decide(o.candidate, !taken)) taken = true
+      if (o.trigger.decide(o.candidate, !taken)) taken = true
     }
-    for (const t of new Set(offers.map((o) => o.trigger))) t.saveCounters()
+    for (const t of new Set(offers.map((o) => o.trigger))) await t.finishBatch()
   }
 }
 
@@ -88,6 +96,8 @@ export type DeadLetterSink = (trigger: string, partition: number, offset: number
 /** Appends a row to a stream (the engine's INSERT). */
 export type StreamInserter = (stream: string, row: Row) => Promise<void>
 
+const EMPTY: Value[] = []
+
 export class TriggerFire {
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly countersKey: string
@@ -97,6 +107,15 @@ export class TriggerFire {
   private readonly startKey: string
   private readonly outboxPrefix: string
   private readonly webhook: WebhookDelivery | null
+  /** Whether the table holds complete per-key state (null until read from the table). */
+  private keyState: boolean | null = null
+  private readonly keyStateKey: string
+  /** The decisions of the batch under way, appended as one audit entry when it is done. */
+  private readonly audit = new AuditBatch()
+  /** Rows for EXECUTE INSERT from the batch under way, inserted in order when it is done. */
+  private inserts: Row[] = []
+  /** The FNV-1a state after the trigger's name, where every key's holdout hash starts. */
+  private readonly holdoutSeed: number
 
   constructor(
     public def: TriggerDef,
@@ -113,6 +132,8 @@ export class TriggerFire {
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
     this.startKey = encodeKey([START_KEY_VALUE])
     this.outboxPrefix = encodeKey([OUTBOX_KEY_VALUE])
+    this.keyStateKey = encodeKey([KEY_STATE_MARKER])
+    this.holdoutSeed = holdoutSeed(def.name)
     const action = def.spec.action
     this.webhook =
       action.kind === 'webhook'
@@ -121,7 +142,10 @@ export class TriggerFire {
             (job) => this.table.delete(job.id),
             (job, reason) => {
               this.table.delete(job.id)
-              if (this.counters !== null) this.counters.errors++
+              if (this.counters !== null) {
+                this.counters.errors++
+                this.saveCounters()
+              }
               const [, partition, offset] = job.idempotencyKey.split(':').map(Number)
               this.deadLetter(this.def.name, partition ?? 0, offset ?? 0, job.body, reason)
             },
@@ -136,6 +160,11 @@ export class TriggerFire {
   startFrom(offsets: readonly number[]): string {
     this.startAt = offsets.slice()
     this.table.set(this.startKey, this.startAt)
+    // Nothing has fired yet: the per-key state its options read is complete as it is (empty).
+    if (keepsKeyState(this.def.spec)) {
+      this.table.set(this.keyStateKey, [1])
+      this.keyState = true
+    }
     return this.startKey
   }
 
@@ -160,78 +189,123 @@ export class TriggerFire {
    * the others decide at once.
    */
   async process(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
-    if (rows.length === 0 && this.counters !== null) return
-    const candidates = await this.candidates(partition, offsets, rows)
-    if (this.def.spec.priorityGroup !== null && this.arbiter !== null) {
-      for (const c of candidates) this.arbiter.offer(this.def.spec.priorityGroup, this.def.spec.priority, this, c)
-      return
-    }
-    for (const c of candidates) await this.decide(c, true)
-    this.saveCounters()
-  }
-
-  /** The firings a batch could give: the events from the trigger's start on, with their key, time and output. */
-  private async candidates(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<Candidate[]> {
+    if (rows.length === 0 && this.opened) return
+    if (!this.opened) await this.open()
     const spec = this.def.spec
-    const keys = rows.map((r) => this.encodeKey(spec.keyIndexes.map((i) => r[i] ?? null)))
-    await this.table.load([...keys, this.countersKey, this.startKey])
-    this.counters ??= decodeCounters(this.table.get(this.countersKey))
-    this.startAt ??= ((this.table.get(this.startKey) as number[] | undefined) ?? []).slice()
-    const firstOffset = this.startAt[partition] ?? 0
-    const empty: Value[] = []
-    const out: Candidate[] = []
-    for (let i = 0; i < rows.length; i++) {
-      if (offsets[i]! < firstOffset) continue
-      const row = rows[i]!
-      const t = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
-      out.push({ partition, offset: offsets[i]!, key: keys[i]!, keyValues: spec.keyIndexes.map((k) => row[k] ?? null), time: t, output: this.project(row, empty, this.ctx) })
+    const keep = keepsKeyState(spec)
+    if (keep !== this.keyState) await this.switchKeyState(keep)
+    // Encoded keys: for the per-key state (loaded for the whole batch at once) and the holdout hash.
+    let keys: string[] | null = null
+    if (keep || spec.holdout > 0) {
+      keys = new Array<string>(rows.length)
+      for (let i = 0; i < rows.length; i++) keys[i] = this.keyOf(rows[i]!)
+      if (keep) await this.table.load(keys)
     }
-    return out
+    const firstOffset = this.startAt![partition] ?? 0
+    const group = spec.priorityGroup !== null && this.arbiter !== null ? spec.priorityGroup : null
+    for (let i = 0; i < rows.length; i++) {
+      const offset = offsets[i]!
+      if (offset < firstOffset) continue
+      const row = rows[i]!
+      const time = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
+      const output = this.project(row, EMPTY, this.ctx)
+      const key = keys === null ? '' : keys[i]!
+      if (group !== null) this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, time, row, output })
+      else this.decideOne(partition, offset, key, time, row, output, true)
+    }
+    if (group === null) await this.finishBatch()
   }
 
   /**
-   * Decides one candidate firing and carries it out. With `mayFire` false (another trigger of its priority
-   * group fires for this event) a firing that would have gone out is suppressed instead. Returns whether
-   * it fired (delivered or held out).
+   * Decides a candidate of a priority group and carries it out. With `mayFire` false (another trigger of
+   * its group fires for this event) a firing that would have gone out is suppressed instead. Returns
+   * whether it fired (delivered or held out).
    */
-  async decide(c: Candidate, mayFire: boolean): Promise<boolean> {
-    const spec = this.def.spec
-    const counters = this.counters!
-    const state = this.table.get(c.key) ?? [0, null]
-    const fires = state[0] as number
-    const last = state[1] as number | null
-    const payload = c.output[0]
-    counters.fires++
-    let outcome: FiringOutcome
-    if (!this.def.enabled || (spec.activeFrom !== null && c.time < spec.activeFrom) || (spec.activeUntil !== null && c.time >= spec.activeUntil)) outcome = 'inactive'
-    else if (spec.cooldown !== null && last !== null && c.time < last + spec.cooldown) outcome = 'suppressed_cooldown'
-    else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = 'suppressed_cap'
-    else if (!mayFire) outcome = 'suppressed_priority'
-    else outcome = spec.holdout > 0 && holdoutShare(this.def.name, c.key) < spec.holdout ? 'held_out' : 'delivered'
-    counters[outcome]++
-    const fired = outcome === 'delivered' || outcome === 'held_out'
-    if (fired) {
-      this.table.set(c.key, [fires + 1, c.time])
-      counters.last_fire = c.time
-      if (outcome === 'delivered') {
-        if (spec.action.kind === 'insert') await this.insert(spec.action.stream, c.output)
-        else this.deliver(c.partition, c.offset, c.time, c.keyValues, typeof payload === 'string' ? payload : '')
-      }
-    }
-    const audited = spec.action.kind === 'insert' ? JSON.stringify(c.output) : (payload ?? null)
-    this.table.append(this.encodePosition(c.partition, c.offset), [c.time, c.keyValues as Value[], outcome, audited])
-    return fired
+  decide(c: Candidate, mayFire: boolean): boolean {
+    return this.decideOne(c.partition, c.offset, c.key, c.time, c.row, c.output, mayFire)
   }
 
-  /** Keeps the counters with the state (after a batch, or after the arbiter decided). */
-  saveCounters(): void {
-    if (this.counters !== null) this.table.set(this.countersKey, encodeCounters(this.counters))
+  private decideOne(partition: number, offset: number, key: string, time: number, row: Row, output: Row, mayFire: boolean): boolean {
+    const spec = this.def.spec
+    const counters = this.counters!
+    const state = this.keyState ? this.table.get(key) : undefined
+    const fires = state === undefined ? 0 : (state[0] as number)
+    const last = state === undefined ? null : (state[1] as number | null)
+    let outcome: Outcome
+    if (!this.def.enabled || (spec.activeFrom !== null && time < spec.activeFrom) || (spec.activeUntil !== null && time >= spec.activeUntil)) outcome = Outcome.Inactive
+    else if (spec.cooldown !== null && last !== null && time < last + spec.cooldown) outcome = Outcome.SuppressedCooldown
+    else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = Outcome.SuppressedCap
+    else if (!mayFire) outcome = Outcome.SuppressedPriority
+    else outcome = spec.holdout > 0 && holdoutShareFrom(this.holdoutSeed, key) < spec.holdout ? Outcome.HeldOut : Outcome.Delivered
+    counters.fires++
+    counters[OUTCOMES[outcome]!]++
+    const didFire = outcome === Outcome.Delivered || outcome === Outcome.HeldOut
+    const payload = output[0] ?? null
+    if (didFire) {
+      if (this.keyState) this.table.set(key, [fires + 1, time])
+      counters.last_fire = time
+      if (outcome === Outcome.Delivered) {
+        if (spec.action.kind === 'insert') this.inserts.push(output)
+        else this.deliver(partition, offset, time, row, typeof payload === 'string' ? payload : '')
+      }
+    }
+    if (!this.audit.accepts(partition)) this.audit.flush(this.table, this.encodePosition)
+    this.audit.add(partition, offset, time, row, spec.keyIndexes, outcome, spec.action.kind === 'insert' ? JSON.stringify(output) : payload)
+    return didFire
+  }
+
+  /**
+   * The end of a batch (or of the arbiter's decisions): the audit entry and the counters go to the table,
+   * then the rows of EXECUTE INSERT go to their stream, in the order of their events.
+   */
+  async finishBatch(): Promise<void> {
+    this.audit.flush(this.table, this.encodePosition)
+    this.saveCounters()
+    if (this.inserts.length === 0 || this.def.spec.action.kind !== 'insert') return
+    const stream = this.def.spec.action.stream
+    const rows = this.inserts
+    this.inserts = []
+    for (const r of rows) await this.insert(stream, r)
   }
 
   /** The arbiter of the stream's priority groups, set by the engine for triggers that have a group. */
   arbiter: PriorityArbiter | null = null
 
-  private deliver(partition: number, offset: number, time: number, key: readonly Value[], payload: string): void {
+  /** The counters as stored, written in place: a batch marks them dirty, the checkpoint encodes them once. */
+  private readonly storedCounters: Value[] = []
+
+  private saveCounters(): void {
+    if (this.counters === null) return
+    encodeCounters(this.counters, this.storedCounters)
+    this.table.set(this.countersKey, this.storedCounters)
+  }
+
+  /** Whether `open` read what the trigger keeps in memory between batches. */
+  private opened = false
+
+  /** Reads the counters, the start offsets and whether per-key state is kept (once). */
+  private async open(): Promise<void> {
+    await this.table.load([this.countersKey, this.startKey, this.keyStateKey])
+    this.counters ??= decodeCounters(this.table.get(this.countersKey))
+    this.startAt ??= ((this.table.get(this.startKey) as number[] | undefined) ?? []).slice()
+    this.keyState ??= keptIn(this.table.get(this.keyStateKey))
+    this.opened = true
+  }
+
+  /** An option that reads per-key state came (rebuild it from the audit) or went (stop keeping it). */
+  private async switchKeyState(keep: boolean): Promise<void> {
+    if (keep) await rebuildKeyState(this.table, this.encodeKey, this.keyStateKey)
+    else dropKeyState(this.table, this.keyStateKey)
+    this.keyState = keep
+  }
+
+  private keyOf(row: Row): string {
+    const ki = this.def.spec.keyIndexes
+    if (ki.length === 1) return this.encodeKey([row[ki[0]!] ?? null])
+    return this.encodeKey(ki.map((i) => row[i] ?? null))
+  }
+
+  private deliver(partition: number, offset: number, time: number, row: Row, payload: string): void {
     const action = this.def.spec.action
     if (action.kind === 'notify') {
       this.hub.publish({ channel: action.channel, payload, senderPid: 0 })
@@ -240,6 +314,7 @@ export class TriggerFire {
     if (action.kind !== 'webhook') return
     // Kept in the outbox (checkpointed with the state) until the receiver confirms, so a crash loses none.
     const idempotencyKey = `${this.def.name}:${partition}:${offset}`
+    const key = this.def.spec.keyIndexes.map((i) => row[i] ?? null)
     const body = JSON.stringify({ trigger: this.def.name, idempotency_key: idempotencyKey, event_time: new Date(time / 1000).toISOString(), key, payload: jsonOrText(payload) })
     const id = this.encodeKey([OUTBOX_KEY_VALUE, partition, offset])
     this.table.set(id, [action.url, idempotencyKey, body])
@@ -251,22 +326,32 @@ export class TriggerFire {
   async stats(): Promise<TriggerCounters> {
     if (this.counters === null) {
       await this.table.load([this.countersKey])
-      this.counters = decodeCounters(this.table.get(this.countersKey))
+      this.counters ??= decodeCounters(this.table.get(this.countersKey))
     }
     return { ...this.counters }
   }
 
   /** Audit rows: [event time, key values, outcome, payload] per candidate firing, by source position. */
   rows(): AsyncGenerator<Row> {
-    return positionRows(this.table)
+    return auditRows(this.table)
   }
 }
 
 /** Where a key falls in [0, 1) for the holdout, from a hash of trigger and key (FNV-1a, then mixed). */
 export function holdoutShare(trigger: string, key: string): number {
+  return holdoutShareFrom(holdoutSeed(trigger), key)
+}
+
+/** FNV-1a over `${trigger}\u0000`: the part of the holdout hash that is the same for every key. */
+function holdoutSeed(trigger: string): number {
   let h = 0x811c9dc5
-  const s = `${trigger}\u0000${key}`
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  for (let i = 0; i < trigger.length; i++) h = Math.imul(h ^ trigger.charCodeAt(i), 0x01000193)
+  return Math.imul(h, 0x01000193) // the separator, \u0000: h ^ 0 is h
+}
+
+function holdoutShareFrom(seed: number, key: string): number {
+  let h = seed
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
@@ -286,7 +371,11 @@ function decodeCounters(v: Value[] | undefined): TriggerCounters {
   return c
 }
 
-const encodeCounters = (c: TriggerCounters): Value[] => [...FIELDS.map((f) => c[f]), c.last_fire]
+/** The stored form of the counters, into `out`: FIELDS in order, then last_fire. */
+function encodeCounters(c: TriggerCounters, out: Value[]): void {
+  for (let i = 0; i < FIELDS.length; i++) out[i] = c[FIELDS[i]!]
+  out[FIELDS.length] = c.last_fire
+}
 
 /** A payload that is JSON goes into the webhook body as JSON, anything else as a string. */
 function jsonOrText(payload: string): unknown {
