@@ -362,7 +362,11 @@ export class ContinuousQuery {
       }
     }
     if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
-    else if (this.operator instanceof TriggerFire) await this.operator.process(batch.partition, offsets, prepared)
+    else if (this.operator instanceof TriggerFire) {
+      // On a view whose rows change, a trigger fires on the new rows; the withdrawn old ones pass it by.
+      if (preparedSigns === undefined) await this.operator.process(batch.partition, offsets, prepared)
+      else await this.operator.process(batch.partition, offsets.filter((_, j) => preparedSigns[j]! > 0), prepared.filter((_, j) => preparedSigns[j]! > 0))
+    }
     else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
       await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
     } else await this.operator.process(prepared, preparedSigns, windowStarts ?? undefined)

@@ -402,7 +402,9 @@ export class Engine {
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
     const query = new ContinuousQuery(asView, operator, this.ctx, progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
-    query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
+    // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
+    const src = def.plan.source.source
+    if (!(src.kind === 'view' && src.changes)) query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })

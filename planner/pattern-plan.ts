@@ -72,7 +72,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
   const entry = catalog.relation(streamName, from.input.name.span)
   // A view is matched over as the stream of its rows (views over views).
   const stream = entry.kind === 'stream' ? entry : viewAsStream(entry, from.input.name.span)
-  checkChangingSource(stream, { window: false, join: false, aggregates: null, windowFunctions: false }, from.input.name.span)
+  checkChangingSource(stream, { window: false, join: false, aggregates: null, windowFunctions: false, trigger: false }, from.input.name.span)
   const clause = from.clause
   const streamScope = new Scope(stream.columns.map((c) => ({ table: streamName, name: c.name, type: c.type, nullable: c.nullable })))
   const columnOf = (text: { text: string; span: Span }, what: string): number => {

@@ -82,7 +82,7 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
     span: stmt.span,
   }
   const view: ast.CreateView = { kind: 'create_view', name: stmt.name, ifNotExists: false, query, queryText: '', options: [], span: stmt.span }
-  const plan = planView(view, catalog)
+  const plan = planView(view, catalog, true)
   if (plan.body.kind !== 'project' || plan.window !== null) throw planError(SqlState.featureNotSupported, 'a trigger fires for each event of a stream', stmt.span)
   const stream = plan.source
   if (stmt.action.kind === 'insert' && lastName(stmt.action.insert.table) === stream.name) {

@@ -136,7 +136,8 @@ function constantInterval(e: ast.Expr, what: string): number {
   return micros
 }
 
-export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
+/** `forTrigger`: the query of a trigger, which may read a view whose rows change (it fires on their new rows). */
+export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = false): ViewPlan {
   const q = stmt.query
   if (q.kind !== 'select') throw unsupported('a materialized view must be a single SELECT (no UNION or VALUES) for now', q.span)
   if (q.from.length !== 1) {
@@ -212,7 +213,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog): ViewPlan {
   const bound = bindSelect(q, scope, [])
   if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   const sourceSpan = from.kind === 'window_tvf' ? from.input.span : from.span
-  checkChangingSource(stream, { window: window !== null, join: join !== null, aggregates: bound.aggregation?.aggregates ?? null, windowFunctions: bound.windows.length > 0 }, sourceSpan)
+  checkChangingSource(stream, { window: window !== null, join: join !== null, aggregates: bound.aggregation?.aggregates ?? null, windowFunctions: bound.windows.length > 0, trigger: forTrigger }, sourceSpan)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
   const names = new Set<string>()
   for (const c of bound.outputColumns) {

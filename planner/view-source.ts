@@ -62,9 +62,14 @@ export function viewAsStream(view: ViewDef, span: Span | undefined): StreamDef {
 
 /**
  * A view reading a view whose rows change follows it by withdrawals and additions: only a GROUP BY without a
- * window, lookup join or window functions, whose aggregates can take a row back (count, sum, avg).
+ * window, lookup join or window functions, whose aggregates can take a row back (count, sum, avg). A
+ * trigger on such a view fires on the new rows (each changed row's new version).
  */
-export function checkChangingSource(source: StreamDef, shape: { readonly window: boolean; readonly join: boolean; readonly aggregates: readonly BoundAggregate[] | null; readonly windowFunctions: boolean }, span: Span | undefined): void {
+export function checkChangingSource(
+  source: StreamDef,
+  shape: { readonly window: boolean; readonly join: boolean; readonly aggregates: readonly BoundAggregate[] | null; readonly windowFunctions: boolean; readonly trigger: boolean },
+  span: Span | undefined,
+): void {
   if (source.source.kind !== 'view' || !source.source.changes) return
   const refuse = (what: string, hint: string) =>
     planError(SqlState.featureNotSupported, `materialized view "${source.name}" changes its rows as events arrive, so ${what}`, span, hint)
@@ -72,6 +77,7 @@ export function checkChangingSource(source: StreamDef, shape: { readonly window:
   if (shape.window) throw refuse('a view cannot put its rows in windows', `Read the stream "${source.source.stream}" with the window instead. ${finalHint}`)
   if (shape.join) throw refuse('a view reading it cannot join another view yet', finalHint)
   if (shape.windowFunctions) throw refuse('window functions cannot read it', finalHint)
+  if (shape.trigger) return
   if (shape.aggregates === null) throw refuse('a view reading it must aggregate it (GROUP BY with count, sum or avg)', `Query "${source.name}" with WHERE instead. ${finalHint}`)
   for (const a of shape.aggregates) {
     if (a.spec.retract === undefined || a.distinct) {
