@@ -32,6 +32,11 @@ export interface AggregateSpec {
    */
   readonly merge?: (s: number) => string
   /**
+   * The form to use where rows are taken back, when it differs from this one: min and max then keep a
+   * count of each value they hold, so that withdrawing the extreme finds the next one.
+   */
+  readonly undoable?: AggregateSpec
+  /**
    * Plan-time checks of the bound arguments (with their spans, for the error position), for aggregates
    * whose arguments must be constants (approx_percentile's fraction). `update` checks them again when it
    * compiles, without a position.
@@ -92,6 +97,34 @@ function checkFractionCode(code: string): void {
   throw fractionNotConstant()
 }
 
+/**
+ * min / max that can take a row back: slot s the current extreme, slot s + 1 the values held, as
+ * { key: [value, count] } (keys as DISTINCT makes them). Withdrawing the last copy of the extreme scans the
+ * values held for the next one, so the state grows with the distinct values per group.
+ */
+const undoableMinMax = (name: string, type: SqlType, cmp: '<' | '>', primitive: boolean): AggregateSpec => {
+  const better = (a: string, b: string) => (primitive ? `${a} ${cmp} ${b}` : `H.compareValues(${a}, ${b}) ${cmp} 0`)
+  const keyOf = (x: string) => `(typeof ${x} === 'string' ? 's' + ${x} : typeof ${x} === 'number' ? 'n' + ${x} : 'j' + JSON.stringify(${x}))`
+  return {
+    name,
+    type,
+    slots: 2,
+    init: [null, null],
+    update: (s, [x]) =>
+      `{ if (acc[${s + 1}] === null) acc[${s + 1}] = {}; const k = ${keyOf(x!)}; const e = acc[${s + 1}][k];
+        if (e === undefined) acc[${s + 1}][k] = [${x}, 1]; else e[1]++;
+        if (acc[${s}] === null || ${better(x!, `acc[${s}]`)}) acc[${s}] = ${x}; }\n`,
+    retract: (s, [x]) =>
+      `{ const m = acc[${s + 1}]; const k = ${keyOf(x!)}; const e = m[k];
+        if (--e[1] === 0) {
+          delete m[k];
+          if (k === ${keyOf(`acc[${s}]`)}) { acc[${s}] = null; for (const j in m) { const v = m[j][0]; if (acc[${s}] === null || ${better('v', `acc[${s}]`)}) acc[${s}] = v; } }
+        } }\n`,
+    finalize: (s) => `acc[${s}]`,
+    acceptsNull: false,
+  }
+}
+
 const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
   args.length === 1
     ? {
@@ -109,6 +142,7 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
             : `if (o[${s}] !== null && (acc[${s}] === null || H.compareValues(o[${s}], acc[${s}]) ${cmp} 0)) acc[${s}] = o[${s}];\n`,
         finalize: (s) => `acc[${s}]`,
         acceptsNull: false,
+        undoable: undoableMinMax(name, args[0]!, cmp, primitiveOrder(args[0]!)),
       }
     : undefined
 

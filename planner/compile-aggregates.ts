@@ -38,17 +38,19 @@ export function compileAggregates(aggs: readonly BoundAggregate[], base = 0, ret
   const offsets: number[] = []
   /** Retractable: the slot counting each aggregate's inputs. */
   const held: number[] = []
-  for (const a of aggs) {
-    if (retractable && (a.spec.retract === undefined || a.distinct)) throw notRetractable(a)
+  // Where rows are taken back, some aggregates keep more (min and max: a count of each value).
+  const specs = aggs.map((a) => (retractable ? (a.spec.undoable ?? a.spec) : a.spec))
+  aggs.forEach((a, i) => {
+    if (retractable && (specs[i]!.retract === undefined || a.distinct)) throw notRetractable(a)
     offsets.push(base + initial.length)
-    initial.push(...a.spec.init)
+    initial.push(...specs[i]!.init)
     // DISTINCT: one more slot, the set of argument values seen (created on first use, persisted with the group).
     if (a.distinct) initial.push(null)
     if (retractable) {
       held.push(base + initial.length)
       initial.push(0)
     }
-  }
+  })
 
   const fold = (direction: 'update' | 'retract') => {
     const emitter = new Emitter()
@@ -59,14 +61,15 @@ export function compileAggregates(aggs: readonly BoundAggregate[], base = 0, ret
       const args = agg.args.map((e) => emitter.gen(e))
       inner += args.map((g) => g.code).join('')
       const values = args.map((g) => g.value)
-      let step = direction === 'update' ? agg.spec.update(s, values) : agg.spec.retract!(s, values)
+      const spec = specs[i]!
+      let step = direction === 'update' ? spec.update(s, values) : spec.retract!(s, values)
       if (retractable) step += `acc[${held[i]!}]${direction === 'update' ? '++' : '--'};\n`
       if (agg.distinct) {
         const d = s + agg.spec.slots
         const key = values.map((v) => `(typeof ${v} === 'string' ? 's' + ${v} : typeof ${v} === 'number' ? 'n' + ${v} : 'j' + JSON.stringify(${v}))`).join(" + '\\u0000' + ")
         step = `{ if (acc[${d}] === null) acc[${d}] = {}; const k = ${key}; if (acc[${d}][k] === undefined) { acc[${d}][k] = 1;\n${step}} }\n`
       }
-      if (agg.spec.acceptsNull || values.length === 0) inner += step
+      if (spec.acceptsNull || values.length === 0) inner += step
       else inner += `if (${values.map((v) => `${v} !== null`).join(' && ')}) {\n${step}}\n`
       if (agg.filter !== null) {
         const f = emitter.gen(agg.filter)
@@ -77,7 +80,7 @@ export function compileAggregates(aggs: readonly BoundAggregate[], base = 0, ret
     })
     return build(`${emitter.declarations()}${body}`, emitter.constants, 'acc, r, p, ctx') as unknown as CompiledAggregates['update']
   }
-  const finals = aggs.map((a, i) => a.spec.finalize(offsets[i]!))
+  const finals = specs.map((spec, i) => spec.finalize(offsets[i]!))
   let finalize = build(`return [${finals.join(', ')}];\n`, [], 'acc') as unknown as CompiledAggregates['finalize']
   if (retractable) {
     // An aggregate holding no input again finalizes as it did before its first one.
@@ -102,6 +105,6 @@ function notRetractable(a: BoundAggregate) {
     SqlState.featureNotSupported,
     `${a.distinct ? `${a.spec.name}(DISTINCT ...)` : a.spec.name} cannot take back a row, so it cannot aggregate a view whose rows change`,
     undefined,
-    'Over such a view use count, sum or avg (without DISTINCT), or read a view whose rows are final (EMIT ON WINDOW CLOSE).',
+    'Over such a view use count, sum, avg, min or max (without DISTINCT), or read a view whose rows are final (EMIT ON WINDOW CLOSE).',
   )
 }

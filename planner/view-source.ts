@@ -62,7 +62,7 @@ export function viewAsStream(view: ViewDef, span: Span | undefined): StreamDef {
 
 /**
  * A view reading a view whose rows change follows it by withdrawals and additions: only a GROUP BY without a
- * window, lookup join or window functions, whose aggregates can take a row back (count, sum, avg). A
+ * window, lookup join or window functions, whose aggregates can take a row back (count, sum, avg, min, max). A
  * trigger on such a view fires on the new rows (each changed row's new version).
  */
 export function checkChangingSource(
@@ -78,10 +78,10 @@ export function checkChangingSource(
   if (shape.join) throw refuse('a view reading it cannot join another view yet', finalHint)
   if (shape.windowFunctions) throw refuse('window functions cannot read it', finalHint)
   if (shape.trigger) return
-  if (shape.aggregates === null) throw refuse('a view reading it must aggregate it (GROUP BY with count, sum or avg)', `Query "${source.name}" with WHERE instead. ${finalHint}`)
+  if (shape.aggregates === null) throw refuse('a view reading it must aggregate it (GROUP BY with count, sum, avg, min or max)', `Query "${source.name}" with WHERE instead. ${finalHint}`)
   for (const a of shape.aggregates) {
-    if (a.spec.retract === undefined || a.distinct) {
-      throw refuse(`${a.distinct ? `${a.spec.name}(DISTINCT ...)` : a.spec.name} cannot follow it (it cannot take back a withdrawn row)`, `Use count, sum or avg without DISTINCT. ${finalHint}`)
+    if ((a.spec.undoable ?? a.spec).retract === undefined || a.distinct) {
+      throw refuse(`${a.distinct ? `${a.spec.name}(DISTINCT ...)` : a.spec.name} cannot follow it (it cannot take back a withdrawn row)`, `Use count, sum, avg, min or max without DISTINCT. ${finalHint}`)
     }
   }
 }
