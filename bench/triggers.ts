@@ -8,6 +8,7 @@
  *
  *   npm run bench:triggers
  *   npm run bench:triggers -- --events 200000 --counts 1,100,1000
+ *   npm run bench:triggers -- --counts 1,1000 --kinds cooldown   (one set only, e.g. to profile it)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -129,26 +130,29 @@ async function latency(rate: number, seconds: number): Promise<{ p50: number; p9
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { events: { type: 'string' }, counts: { type: 'string' } } })
+  const { values } = parseArgs({ options: { events: { type: 'string' }, counts: { type: 'string' }, kinds: { type: 'string' } } })
+  const kinds = new Set((values.kinds ?? 'active,cooldown,idle,latency').split(','))
   await initParser()
   const events = Number(values.events ?? 200_000)
   const counts = (values.counts ?? '1,100,1000').split(',').map(Number)
   const sized = (c: number) => (c >= 1000 ? Math.min(events, 50_000) : events)
   await throughput(1, Math.min(events, 20_000), 'active', true)
   const results = new Map<number, number>()
-  for (const c of counts) results.set(c, await throughput(c, sized(c)))
+  // The ratios divide by the first count's active figure, which is therefore always measured.
+  for (const c of counts) if (kinds.has('active') || c === counts[0]) results.set(c, await throughput(c, sized(c)))
   const base = results.get(counts[0]!)!
-  for (const [c, eps] of results) console.log(`RESULT triggers count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / base).toFixed(3)}`)
+  if (kinds.has('active')) for (const [c, eps] of results) console.log(`RESULT triggers count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / base).toFixed(3)}`)
   // The same counts with a cooldown on every trigger: each firing reads and writes its key's state.
-  for (const c of counts.filter((n) => n > 1)) {
+  for (const c of counts.filter((n) => n > 1 && kinds.has('cooldown'))) {
     const eps = await throughput(c, sized(c), 'cooldown')
     console.log(`RESULT triggers_cooldown count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / base).toFixed(3)}`)
   }
   // The same counts where all but one trigger wait for events that never come: the cost of having them.
-  for (const c of counts.filter((n) => n > 1)) {
+  for (const c of counts.filter((n) => n > 1 && kinds.has('idle'))) {
     const eps = await throughput(c, sized(c), 'idle')
     console.log(`RESULT triggers_idle count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / base).toFixed(3)}`)
   }
+  if (!kinds.has('latency')) return
   const l = await latency(20_000, 10)
   console.log(`latency INSERT -> NOTIFY at 20,000 events/s: p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms (${l.n.toLocaleString('en-US')} notifications)`)
   console.log(`RESULT trigger_latency rate=20000 p50_ms=${l.p50.toFixed(1)} p99_ms=${l.p99.toFixed(1)}`)

@@ -43,6 +43,7 @@ import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
 import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
+import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
@@ -105,6 +106,8 @@ const DEFAULT_CHECKPOINT_MS = 500
 const DEFAULT_BATCH = 2048
 /** Namespaces of sliced HOP views' slice tables: this plus the view's id (catalog ids stay far below it). */
 const SLICE_NAMESPACE = 0x40000000
+/** Namespaces of the per-key state all triggers of a stream share: this plus the stream's id. */
+const TRIGGER_KEY_NAMESPACE = 0x20000000
 /** Rows of a view handed at a time to a new view that reads it. */
 const READER_CHUNK = 4096
 const DEFAULT_CACHE_ENTRIES = 2_000_000
@@ -126,6 +129,8 @@ export class Engine {
   readonly changes = new ChangeFeed()
   /** Triggers by name; each runs as a continuous query (in `queries`) whose operator fires. */
   private readonly triggers = new Map<string, { def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
+  /** Per stream (by name): the per-key state of its triggers (cooldown, max_fires), one table for all. */
+  private readonly triggerKeyStates = new Map<string, StreamKeyState>()
   private readonly streams = new Map<string, StreamRuntime>()
   private readonly queries = new Map<string, ContinuousQuery>()
   private readonly tables = new Map<number, StateTable<Value[]>>()
@@ -395,7 +400,7 @@ export class Engine {
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
       await this.insert(stream, [row])
-    })
+    }, this.triggerKeyStatesOf(rt))
     operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
@@ -408,6 +413,12 @@ export class Engine {
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })
+    // Registered before anything runs, so that another trigger's write does not prune its part as a dropped
+    // one's; the stream's table is created with the first trigger that needs it (or an ALTER that does).
+    if (keepsKeyState(def.spec)) {
+      operator.keyStates.register(def.id)
+      operator.keyStates.create()
+    }
     if (upstream !== null) upstream.attach(query)
     else rt.queries.push(query)
   }
@@ -415,6 +426,8 @@ export class Engine {
   private async undeployTrigger(def: TriggerDef): Promise<void> {
     const t = this.triggers.get(def.name)
     t?.operator.close()
+    // Its parts of the stream's per-key state go lazily (trigger-key-state.ts); a new trigger never reads them.
+    t?.operator.keyStates.unregister(def.id)
     this.triggers.delete(def.name)
     await this.retire(def)
   }
@@ -450,6 +463,25 @@ export class Engine {
       { kind: 'deleteRange', start: prefix.start, end: prefix.end },
       { kind: 'deleteRange', start: slicePrefix.start, end: slicePrefix.end },
     ])
+  }
+
+  /**
+   * The per-key state of the triggers of a stream (or of views over it): one table for all, in a
+   * namespace of the stream's own, created when a trigger first needs it and checkpointed with the rest.
+   */
+  private triggerKeyStatesOf(rt: StreamRuntime): StreamKeyState {
+    let states = this.triggerKeyStates.get(rt.def.name)
+    if (states === undefined) {
+      const id = TRIGGER_KEY_NAMESPACE + rt.def.id
+      states = new StreamKeyState(() => {
+        // Not known to be empty: triggers of an earlier run may have kept state there.
+        const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, false)
+        this.tables.set(id, table)
+        return { table, encodeKey: (values) => tableKeyString(id, values) }
+      })
+      this.triggerKeyStates.set(rt.def.name, states)
+    }
+    return states
   }
 
   /** Triggers reading the stream, joining the view, or inserting into the stream called `name`. */
@@ -677,7 +709,15 @@ export class Engine {
         this.catalog.remove(name)
         await rt?.log.close()
         if (entry.source.kind === 'embedded') await StreamLog.destroy(this.streamDir(entry.id))
-        await this.db.commit([{ kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${entry.id}`) }])
+        // The per-key state its triggers shared goes with it.
+        this.triggerKeyStates.delete(name)
+        const keyStates = tableKey(TRIGGER_KEY_NAMESPACE + entry.id, [])
+        this.tables.get(TRIGGER_KEY_NAMESPACE + entry.id)?.clear()
+        this.tables.delete(TRIGGER_KEY_NAMESPACE + entry.id)
+        await this.db.commit([
+          { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${entry.id}`) },
+          { kind: 'deleteRange', start: keyStates.start, end: keyStates.end },
+        ])
       } else {
         const dependents = this.catalog.dependents(name)
         if (dependents.length > 0 && !cascade) {

@@ -267,6 +267,42 @@ describe('CREATE TRIGGER', () => {
     }
   }, 60_000)
 
+  test("triggers on one stream share its per-key state table, each keeping its own cooldown and cap; a dropped one's state is not inherited, across kill -9", async () => {
+    const dir = await tempDataDir()
+    let s = await startSluice({ dataDir: dir, checkpointMs: 50 })
+    const trigger = (name: string, option: string) => `CREATE TRIGGER ${name} AFTER INSERT ON visits FOR EACH ROW WHEN (NEW.player_id > 0) EXECUTE NOTIFY ${name}, NEW.player_id::text WITH (${option})`
+    const stats = () => s.psql("SELECT name, delivered, suppressed_cooldown, suppressed_cap FROM sluice_triggers WHERE name IN ('short', 'long', 'capped') ORDER BY name", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+    const visits = (rows: [number, string][]) => s.psql(`INSERT INTO visits VALUES ${rows.map(([p, at]) => `(${p}, '2026-12-03 ${at}:00+00')`).join(', ')}`)
+    try {
+      s.psql(`CREATE STREAM visits (player_id INT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '5 minutes') WITH (key = 'player_id', partitions = 2)`)
+      s.psql(trigger('short', "cooldown = INTERVAL '20 minutes'"))
+      s.psql(trigger('long', "cooldown = INTERVAL '1 hour'"))
+      s.psql(trigger('capped', 'max_fires = 2'))
+      // Player 1 four times: short fires at 10:00, 10:30, 11:05; long at 10:00 and 11:05; capped twice.
+      visits([[1, '10:00'], [2, '10:00'], [1, '10:15'], [1, '10:30'], [1, '11:05']])
+      await eventually(async () => stats(), (c) => c === 'capped,3,0,2\nlong,3,2,0\nshort,4,1,0', 20_000)
+      await s.kill('SIGKILL')
+      s = await startSluice({ dataDir: dir, checkpointMs: 50 })
+      expect(stats()).toBe('capped,3,0,2\nlong,3,2,0\nshort,4,1,0')
+      // Dropped, then recreated with the same names after a kill -9: the catalog hands out the dropped
+      // triggers' ids again (crosswise: the new capped gets the old long's id), their old parts of each
+      // player's entry are still there, and must not be read.
+      s.psql('DROP TRIGGER capped; DROP TRIGGER long')
+      await s.kill('SIGKILL')
+      s = await startSluice({ dataDir: dir, checkpointMs: 50 })
+      s.psql(trigger('capped', 'max_fires = 2'))
+      s.psql(trigger('long', "cooldown = INTERVAL '1 hour'"))
+      visits([[1, '11:10'], [2, '11:10']])
+      // short: player 1 is in its cooldown (11:05), player 2 is not; the new ones start from nothing.
+      await eventually(async () => stats(), (c) => c === 'capped,2,0,0\nlong,2,0,0\nshort,5,2,0', 20_000)
+      const audit = s.psql("SELECT trigger, key, outcome FROM sluice_trigger_audit WHERE trigger IN ('capped', 'long') ORDER BY trigger, key", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+      expect(audit.split('\n')).toEqual(['capped,1,delivered', 'capped,2,delivered', 'long,1,delivered', 'long,2,delivered'])
+    } finally {
+      await s.stop()
+      await removeDir(dir)
+    }
+  }, 60_000)
+
   test('priority groups: at most one campaign of a group fires per event, the highest priority that can', async () => {
     const listener = await sluice.client()
     try {

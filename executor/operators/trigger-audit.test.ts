@@ -9,12 +9,13 @@ import { positionKey, tableKeyString } from '../state/layout.ts'
 import { StateDb, type Mutation } from '../state/rocks.ts'
 import { StateTable } from '../state/table.ts'
 import { AuditBatch, Outcome, auditRows, firingsOf } from './trigger-audit.ts'
-import { KEY_STATE_MARKER, keptIn, rebuildKeyState } from './trigger-key-state.ts'
+import { StreamKeyState, rebuildKeyState } from './trigger-key-state.ts'
 import { holdoutShare } from './trigger-fire.ts'
 
 const NS = 9
-const encodeKey = (values: readonly Value[]) => tableKeyString(NS, values)
 const encodePosition = (p: number, o: number) => positionKey(NS, p, o)
+const SHARED_NS = 0x20000000 + 3
+const sharedKey = (values: readonly Value[]) => tableKeyString(SHARED_NS, values)
 /** An event: [player, level, time]; the trigger's key is the player (column 0). */
 const ev = (player: number, time: number): Row => [player, 3, time]
 
@@ -64,13 +65,21 @@ describe('trigger audit and per-key state on real RocksDB', () => {
       [220, [7], 'suppressed_cooldown', 'c'],
     ])
 
-    // Per key: the firings that went out or were held out, and the time of the last one.
-    expect(await rebuildKeyState(reopened, encodeKey, encodeKey([KEY_STATE_MARKER]))).toBe(2)
-    await reopened.load([encodeKey([7]), encodeKey([8]), encodeKey([9]), encodeKey([KEY_STATE_MARKER])])
-    expect(reopened.get(encodeKey([7]))).toEqual([2, 200])
-    expect(reopened.get(encodeKey([8]))).toBeUndefined()
-    expect(reopened.get(encodeKey([9]))).toEqual([1, 210])
-    expect(keptIn(reopened.get(encodeKey([KEY_STATE_MARKER])))).toBe(true)
+    // Per key: the firings that went out or were held out, and the time of the last one, into the
+    // stream's shared table under a new tag.
+    const shared = new StreamKeyState(() => ({ table: new StateTable<Value[]>(db, SHARED_NS, rowCodec, new CacheBudget(1000), true), encodeKey: sharedKey }))
+    const { tag, keys } = await rebuildKeyState(reopened, shared, 42)
+    expect(keys).toBe(2)
+    await shared.load([sharedKey([7]), sharedKey([8]), sharedKey([9])])
+    const read = (player: number, t: number) => {
+      shared.read(sharedKey([player]), 42, t)
+      return [shared.firings, shared.lastFire]
+    }
+    expect(read(7, tag)).toEqual([2, 200])
+    expect(read(8, tag)).toEqual([0, null])
+    expect(read(9, tag)).toEqual([1, 210])
+    // Another period's tag reads nothing.
+    expect(read(7, tag + 1)).toEqual([0, null])
   })
 
   it('keeps multi-column keys and the offset of each firing', () => {

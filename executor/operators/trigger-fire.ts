@@ -4,11 +4,11 @@
  * (NOTIFY on the trigger's channel), held out (recorded, not delivered: the holdout group, chosen by a
  * hash of trigger and key so a key is always in or out), or suppressed (inactive period, cooldown, cap).
  *
- * The counters, the per-key state (only while cooldown or max_fires read it, see trigger-key-state.ts)
- * and the audit of every decision (one entry per batch, see trigger-audit.ts) live in the trigger's state
- * table and are checkpointed with its offsets. Delivery happens as the event is processed: after a crash,
- * events after the last checkpoint are processed again and their notifications can be sent twice (at
- * least once).
+ * The counters and the audit of every decision (one entry per batch, see trigger-audit.ts) live in the
+ * trigger's state table; the per-key state (only while cooldown or max_fires read it) in the table all
+ * triggers of the stream share (see trigger-key-state.ts). All are checkpointed with its offsets.
+ * Delivery happens as the event is processed: after a crash, events after the last checkpoint are
+ * processed again and their notifications can be sent twice (at least once).
  *
  * Firings are the hot path: with a thousand triggers on a stream, every matching event fires several.
  * So deciding is synchronous, and a firing allocates its payload and no more (no candidate object, key
@@ -24,7 +24,7 @@ import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import { AuditBatch, OUTCOMES, Outcome, auditRows } from './trigger-audit.ts'
-import { KEY_STATE_MARKER, dropKeyState, keepsKeyState, keptIn, rebuildKeyState } from './trigger-key-state.ts'
+import { KEY_STATE_MARKER, NOT_KEPT, type StreamKeyState, keepsKeyState, keptMarker, keptUnder, newTag, rebuildKeyState } from './trigger-key-state.ts'
 
 export type { FiringOutcome } from './trigger-audit.ts'
 
@@ -32,8 +32,10 @@ export type { FiringOutcome } from './trigger-audit.ts'
 export interface Candidate {
   readonly partition: number
   readonly offset: number
-  /** The encoded key ('' when neither the per-key state nor the holdout needs it). */
+  /** The encoded key for the holdout hash ('' when the holdout is not used). */
   readonly key: string
+  /** The key of the per-key state in the stream's table ('' when the trigger keeps none). */
+  readonly stateKey: string
   readonly time: number
   /** The event (with the joined view's columns): the key values are read from it. */
   readonly row: Row
@@ -56,6 +58,16 @@ export class PriorityArbiter {
   async settle(): Promise<void> {
     if (this.offers.length === 0) return
     const offers = this.offers.splice(0)
+    // The per-key state of all candidates, loaded at once: loading one trigger's keys could evict another's.
+    const byStore = new Map<StreamKeyState, string[]>()
+    for (const o of offers) {
+      if (o.candidate.stateKey === '') continue
+      const store = o.trigger.keyStates
+      const keys = byStore.get(store)
+      if (keys === undefined) byStore.set(store, [o.candidate.stateKey])
+      else keys.push(o.candidate.stateKey)
+    }
+    for (const [store, keys] of byStore) await store.load(keys)
     offers.sort((a, b) => a.candidate.partition - b.candidate.partition || a.candidate.offset - b.candidate.offset || a.group.localeCompare(b.group) || b.priority - a.priority || a.trigger.def.name.localeCompare(b.trigger.def.name))
     let event = ''
     let taken = false
@@ -107,8 +119,8 @@ export class TriggerFire {
   private readonly startKey: string
   private readonly outboxPrefix: string
   private readonly webhook: WebhookDelivery | null
-  /** Whether the table holds complete per-key state (null until read from the table). */
-  private keyState: boolean | null = null
+  /** The tag under which the stream's table holds this trigger's complete per-key state, or null (see trigger-key-state.ts). */
+  private keyTag: number | null = null
   private readonly keyStateKey: string
   /** The decisions of the batch under way, appended as one audit entry when it is done. */
   private readonly audit = new AuditBatch()
@@ -126,6 +138,8 @@ export class TriggerFire {
     private readonly ctx: EvalContext,
     private readonly deadLetter: DeadLetterSink,
     private readonly insert: StreamInserter,
+    /** The per-key state of the triggers of the stream this one reads (its table is opened on first use). */
+    readonly keyStates: StreamKeyState,
   ) {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
@@ -160,10 +174,11 @@ export class TriggerFire {
   startFrom(offsets: readonly number[]): string {
     this.startAt = offsets.slice()
     this.table.set(this.startKey, this.startAt)
-    // Nothing has fired yet: the per-key state its options read is complete as it is (empty).
+    // Nothing has fired yet: the per-key state its options read is complete as it is (empty, under a new tag).
+    // (A trigger on a view may have seen a batch already, and started keeping it: that tag stays.)
     if (keepsKeyState(this.def.spec)) {
-      this.table.set(this.keyStateKey, [1])
-      this.keyState = true
+      this.keyTag ??= newTag()
+      this.table.set(this.keyStateKey, keptMarker(this.keyTag))
     }
     return this.startKey
   }
@@ -192,17 +207,23 @@ export class TriggerFire {
     if (rows.length === 0 && this.opened) return
     if (!this.opened) await this.open()
     const spec = this.def.spec
+    const group = spec.priorityGroup !== null && this.arbiter !== null ? spec.priorityGroup : null
     const keep = keepsKeyState(spec)
-    if (keep !== this.keyState) await this.switchKeyState(keep)
+    if (keep !== (this.keyTag !== null)) await this.switchKeyState(keep)
     // Encoded keys: for the per-key state (loaded for the whole batch at once) and the holdout hash.
     let keys: string[] | null = null
-    if (keep || spec.holdout > 0) {
+    let stateKeys: string[] | null = null
+    if (spec.holdout > 0) {
       keys = new Array<string>(rows.length)
-      for (let i = 0; i < rows.length; i++) keys[i] = this.keyOf(rows[i]!)
-      if (keep) await this.table.load(keys)
+      for (let i = 0; i < rows.length; i++) keys[i] = this.keyOf(rows[i]!, this.encodeKey)
+    }
+    if (keep) {
+      stateKeys = new Array<string>(rows.length)
+      for (let i = 0; i < rows.length; i++) stateKeys[i] = this.keyOf(rows[i]!, this.encodeStateKey)
+      // Deciding follows at once: nothing else loads keys of the stream's table in between.
+      if (group === null) await this.keyStates.load(stateKeys)
     }
     const firstOffset = this.startAt![partition] ?? 0
-    const group = spec.priorityGroup !== null && this.arbiter !== null ? spec.priorityGroup : null
     for (let i = 0; i < rows.length; i++) {
       const offset = offsets[i]!
       if (offset < firstOffset) continue
@@ -210,8 +231,9 @@ export class TriggerFire {
       const time = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
       const output = this.project(row, EMPTY, this.ctx)
       const key = keys === null ? '' : keys[i]!
-      if (group !== null) this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, time, row, output })
-      else this.decideOne(partition, offset, key, time, row, output, true)
+      const stateKey = stateKeys === null ? '' : stateKeys[i]!
+      if (group !== null) this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, stateKey, time, row, output })
+      else this.decideOne(partition, offset, key, stateKey, time, row, output, true)
     }
     if (group === null) await this.finishBatch()
   }
@@ -222,15 +244,21 @@ export class TriggerFire {
    * whether it fired (delivered or held out).
    */
   decide(c: Candidate, mayFire: boolean): boolean {
-    return this.decideOne(c.partition, c.offset, c.key, c.time, c.row, c.output, mayFire)
+    return this.decideOne(c.partition, c.offset, c.key, c.stateKey, c.time, c.row, c.output, mayFire)
   }
 
-  private decideOne(partition: number, offset: number, key: string, time: number, row: Row, output: Row, mayFire: boolean): boolean {
+  private decideOne(partition: number, offset: number, key: string, stateKey: string, time: number, row: Row, output: Row, mayFire: boolean): boolean {
     const spec = this.def.spec
     const counters = this.counters!
-    const state = this.keyState ? this.table.get(key) : undefined
-    const fires = state === undefined ? 0 : (state[0] as number)
-    const last = state === undefined ? null : (state[1] as number | null)
+    const tag = stateKey === '' ? null : this.keyTag
+    const id = this.def.id
+    let fires = 0
+    let last: number | null = null
+    if (tag !== null) {
+      this.keyStates.read(stateKey, id, tag)
+      fires = this.keyStates.firings
+      last = this.keyStates.lastFire
+    }
     let outcome: Outcome
     if (!this.def.enabled || (spec.activeFrom !== null && time < spec.activeFrom) || (spec.activeUntil !== null && time >= spec.activeUntil)) outcome = Outcome.Inactive
     else if (spec.cooldown !== null && last !== null && time < last + spec.cooldown) outcome = Outcome.SuppressedCooldown
@@ -242,7 +270,7 @@ export class TriggerFire {
     const didFire = outcome === Outcome.Delivered || outcome === Outcome.HeldOut
     const payload = output[0] ?? null
     if (didFire) {
-      if (this.keyState) this.table.set(key, [fires + 1, time])
+      if (tag !== null) this.keyStates.record(stateKey, id, tag, fires + 1, time)
       counters.last_fire = time
       if (outcome === Outcome.Delivered) {
         if (spec.action.kind === 'insert') this.inserts.push(output)
@@ -283,26 +311,39 @@ export class TriggerFire {
   /** Whether `open` read what the trigger keeps in memory between batches. */
   private opened = false
 
-  /** Reads the counters, the start offsets and whether per-key state is kept (once). */
+  /** Reads the counters, the start offsets and under which tag per-key state is kept (once). */
   private async open(): Promise<void> {
     await this.table.load([this.countersKey, this.startKey, this.keyStateKey])
     this.counters ??= decodeCounters(this.table.get(this.countersKey))
     this.startAt ??= ((this.table.get(this.startKey) as number[] | undefined) ?? []).slice()
-    this.keyState ??= keptIn(this.table.get(this.keyStateKey))
+    // startFrom may have set the tag already (a trigger created in this run).
+    if (this.keyTag === null) this.keyTag = keptUnder(this.table.get(this.keyStateKey))
     this.opened = true
   }
 
-  /** An option that reads per-key state came (rebuild it from the audit) or went (stop keeping it). */
+  /**
+   * An option that reads per-key state came (rebuild it from the audit under a new tag; also after an
+   * upgrade from state kept in the trigger's own table) or went (stop keeping it: its parts go stale).
+   */
   private async switchKeyState(keep: boolean): Promise<void> {
-    if (keep) await rebuildKeyState(this.table, this.encodeKey, this.keyStateKey)
-    else dropKeyState(this.table, this.keyStateKey)
-    this.keyState = keep
+    if (keep) {
+      this.keyStates.register(this.def.id)
+      const { tag } = await rebuildKeyState(this.table, this.keyStates, this.def.id)
+      this.keyTag = tag
+      this.table.set(this.keyStateKey, keptMarker(tag))
+    } else {
+      this.keyTag = null
+      this.keyStates.unregister(this.def.id)
+      this.table.set(this.keyStateKey, NOT_KEPT.slice())
+    }
   }
 
-  private keyOf(row: Row): string {
+  private readonly encodeStateKey = (values: readonly Value[]): string => this.keyStates.encodeKey(values)
+
+  private keyOf(row: Row, encode: KeyEncoder): string {
     const ki = this.def.spec.keyIndexes
-    if (ki.length === 1) return this.encodeKey([row[ki[0]!] ?? null])
-    return this.encodeKey(ki.map((i) => row[i] ?? null))
+    if (ki.length === 1) return encode([row[ki[0]!] ?? null])
+    return encode(ki.map((i) => row[i] ?? null))
   }
 
   private deliver(partition: number, offset: number, time: number, row: Row, payload: string): void {

@@ -30,13 +30,16 @@ const f64 = new Float64Array(1)
 const f64Bytes = new Uint8Array(f64.buffer)
 const BIG_ENDIAN_ORDER = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0 ? [0, 1, 2, 3, 4, 5, 6, 7] : [7, 6, 5, 4, 3, 2, 1, 0]
 const prefixes: string[] = []
+/** Prefixes of high namespaces (a view's HOP slices, a stream's trigger state: a base plus an id). */
+const highPrefixes = new Map<number, string>()
 
 function namespacePrefix(id: number): string {
-  let p = prefixes[id]
+  let p = id < 1 << 16 ? prefixes[id] : highPrefixes.get(id)
   if (p === undefined) {
     scratch.writeUInt32BE(id >>> 0, 0)
     p = TABLE_PREFIX + scratch.toString('latin1', 0, 4)
     if (id < 1 << 16) prefixes[id] = p
+    else highPrefixes.set(id, p)
   }
   return p
 }
