@@ -28,6 +28,7 @@ describe('sliced HOP windows', () => {
     expect(explainView('v', p).join('\n')).toContain('aggregated per 00:02:00 slice')
   })
 
+
   it('aggregates per window where slices would not give the same answer, or are not needed', () => {
     const notSliced = [
       // Open windows are shown as they grow: each needs its own accumulator.

@@ -369,8 +369,7 @@ export function explainView(name: string, plan: ViewPlan): string[] {
       depth++,
       `PatternRecognize partition=[${pp.partitionBy.map((i) => streamNames[i]).join(', ')}] order=${streamNames[pp.timeIndex]} pattern=(${printRowPattern(src.pattern)}) ${pp.rowsPerMatch === 'one_row' ? 'one row' : 'all rows'} per match, skip ${skip}${pp.within !== null ? `, within ${fmtMicros(pp.within)}` : ''} state=rocksdb(cache) (rows wait for the watermark)`,
     )
-    const s = plan.source
-    push(depth, `StreamScan ${s.name} (shared, ${s.partitions} partitions)${s.watermark ? ` watermark=${s.watermark.sql}` : ''}`)
+    push(depth, sourceLine(plan.source))
     return lines
   } else if (plan.body.kind === 'over') {
     const windowNames = plan.body.windows.map((w) => w.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
@@ -396,8 +395,16 @@ export function explainView(name: string, plan: ViewPlan): string[] {
     const keys = j.keyIndexes.map((i) => names[i]).join(', ')
     push(depth++, `LookupJoin ${j.type} view=${j.view} key=[${keys}] ${j.asOfEvent ? '(as of each event, after its own update)' : '(current state)'}`)
   }
-  const s = plan.source
-  const wm = s.watermark ? ` watermark=${s.watermark.sql}` : ''
-  push(depth, `StreamScan ${s.name} (shared, ${s.partitions} partitions)${wm}`)
+  push(depth, sourceLine(plan.source))
   return lines
+}
+
+/** The leaf of a view's plan: its stream's shared scan, or the view it reads (views over views). */
+function sourceLine(s: StreamDef): string {
+  if (s.source.kind === 'view') {
+    const time = s.watermark ? `, time=${s.watermark.sql}` : ''
+    return `ViewRows ${s.name} (${s.source.changes ? 'its changes: old rows withdrawn, new rows added' : 'each row once, as written'}; in step with it${time})`
+  }
+  const wm = s.watermark ? ` watermark=${s.watermark.sql}` : ''
+  return `StreamScan ${s.name} (shared, ${s.partitions} partitions)${wm}`
 }
