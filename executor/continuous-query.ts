@@ -4,7 +4,7 @@
  * lateness), feeds the operator and records how far it got. A query that throws is marked failed and stops
  * receiving events; the others go on.
  */
-import { toSluiceError, type SluiceError } from '../common/errors.ts'
+import { SluiceError, toSluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import { compileExpr, compilePredicate } from '../planner/compile.ts'
 import type { EvalContext } from '../planner/runtime.ts'
@@ -561,8 +561,17 @@ export class ContinuousQuery {
   }
 
   fail(err: unknown): void {
+    if (this.status === 'failed') return
     this.status = 'failed'
     this.lastError = toSluiceError(err)
+    // The views and triggers reading this one would wait for rows that no longer come: they stop too, saying why.
+    for (const d of this.downstream) {
+      d.fail(
+        new SluiceError('execution', this.lastError.sqlstate, `materialized view "${this.name}", which it reads, failed: ${this.lastError.message}`, {
+          hint: `See sluice_queries for "${this.name}".`,
+        }),
+      )
+    }
   }
 
   private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {

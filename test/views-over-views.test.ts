@@ -399,6 +399,30 @@ describe('views over views', () => {
     }
   })
 
+  test('a view that fails stops the views reading it, which say why; the others run on', async () => {
+    sluice = await startSluice({ checkpointMs: 100 })
+    const c = await sluice.client()
+    try {
+      await c.query(STREAM)
+      await c.query('CREATE MATERIALIZED VIEW ratios AS SELECT player_id, 100 / score AS ratio, ts FROM plays')
+      await c.query('CREATE MATERIALIZED VIEW ratio_sum AS SELECT player_id, sum(ratio) AS total FROM ratios GROUP BY player_id')
+      await c.query('CREATE MATERIALIZED VIEW plays_per_game AS SELECT game, count(*) AS n FROM plays GROUP BY game')
+      await c.query(`INSERT INTO plays VALUES (1, 'go', 50, '${new Date(T0).toISOString()}'), (2, 'go', 0, '${new Date(T0 + 1000).toISOString()}')`)
+      const status = await eventually(
+        async () => (await c.query("SELECT name, status, last_error FROM sluice_queries WHERE name IN ('ratios', 'ratio_sum') ORDER BY name")).rows,
+        (rows) => rows.every((r) => r.status === 'failed'),
+      )
+      expect(status[0]).toMatchObject({ name: 'ratio_sum', last_error: expect.stringContaining('materialized view "ratios", which it reads, failed: division by zero') })
+      expect(status[1]).toMatchObject({ name: 'ratios', last_error: expect.stringContaining('22012') })
+      expect(status[0].last_error).toMatch(/^22012: /)
+      await c.query(`INSERT INTO plays VALUES (3, 'chess', 7, '${new Date(T0 + 2000).toISOString()}')`)
+      const per = await c.query('SELECT game, n FROM plays_per_game ORDER BY game')
+      expect(per.rows).toEqual([{ game: 'chess', n: '1' }, { game: 'go', n: '2' }])
+    } finally {
+      await c.end()
+    }
+  })
+
   test('what cannot follow a view whose rows change is refused with 0A000, a position and a hint', async () => {
     sluice = await startSluice({ checkpointMs: 100 })
     const c = await sluice.client()
