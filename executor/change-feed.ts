@@ -5,9 +5,11 @@
  * - a materialized view is followed by table entry: the view's table journals the keys it writes, and each
  *   step re-reads only those entries and compares their rows with what the subscription sent for them, as
  *   a multiset: a row that left is a -1, a row that came is a +1, so an updated group is a -1 of the old
- *   row and a +1 of the new. A step costs what changed in it, not the size of the view. Views whose rows
- *   appear as the watermark passes, without their entry changing (EMIT ON WINDOW CLOSE), are re-read
- *   whole when their position, watermark or retention counters moved, and diffed the same way;
+ *   row and a +1 of the new. A step costs what changed in it, not the size of the view. In windowed
+ *   aggregations with EMIT ON WINDOW CLOSE, whose rows appear as the watermark passes without their entry
+ *   changing, the follower holds written entries until their window closes (KeyedAggregate.followClosed);
+ *   views without a follower (SESSION with EMIT ON WINDOW CLOSE) are re-read whole when their position,
+ *   watermark or retention counters moved, and diffed the same way;
  * - a stream is tailed: the events appended since the last step are read from its log, each a +1.
  *
  * Changes are stamped with the processing time in milliseconds since the Unix epoch at which the step

@@ -581,7 +581,9 @@ export class ContinuousQuery {
 
   /** Live results by table entry (see ViewFollower); null where only a full re-read is right. */
   follow(): ViewFollower | null {
-    return this.operator instanceof TriggerFire ? null : this.operator.follow()
+    const op = this.operator
+    if (op instanceof KeyedAggregate) return op.follow(() => this.watermark.current)
+    return op instanceof TriggerFire ? null : op.follow()
   }
 
   rows(): AsyncGenerator<Row> {

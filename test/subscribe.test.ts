@@ -171,6 +171,45 @@ describe('SUBSCRIBE', () => {
     }
   })
 
+  test.each([
+    ['TUMBLE', "TUMBLE(laps, ts, INTERVAL '10 seconds')"],
+    ['sliced HOP', "HOP(laps, ts, INTERVAL '5 seconds', INTERVAL '10 seconds')"],
+  ])('EMIT ON WINDOW CLOSE (%s): a window comes once, as +1 rows, when the watermark closes it', async (kind, source) => {
+    const c = await sluice.client()
+    const s = kind === 'TUMBLE' ? 'laps' : 'laps_hop'
+    try {
+      await db.query(`CREATE STREAM ${s} (player_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'player_id', partitions = 2)`)
+      await db.query(`CREATE MATERIALIZED VIEW ${s}_closed AS SELECT window_start, count(*) AS n, max(player_id) AS top
+        FROM ${source.replace('laps', s)} GROUP BY window_start, window_end EMIT ON WINDOW CLOSE`)
+      const t = (second: number) => `'2026-11-23 10:00:00+00'::timestamptz + INTERVAL '${second} seconds'`
+      await db.query(`INSERT INTO ${s} VALUES (1, ${t(1)}), (2, ${t(2)}), (3, ${t(12)})`)
+      await c.query('BEGIN')
+      await c.query(`DECLARE w CURSOR FOR SUBSCRIBE ${s}_closed`)
+      const rowsOf = (res: pg.QueryResult) => res.rows.map((r) => `${r.sluice_diff} ${new Date(r.window_start).toISOString().slice(11, 19)} ${r.n} ${r.top}`)
+      const fetch = async (): Promise<string[]> => rowsOf(await c.query("FETCH ALL w WITH (timeout = '300ms')"))
+      const closedFirst = kind === 'TUMBLE' ? ['1 10:00:00 2 2'] : ['1 09:59:55 2 2', '1 10:00:00 2 2']
+      // The snapshot: the windows closed so far (the watermark is at 10:00:12).
+      expect((await eventually(fetch, (r) => r.length > 0)).sort()).toEqual(closedFirst)
+      // More events into the open window change nothing visible until it closes.
+      await db.query(`INSERT INTO ${s} VALUES (7, ${t(13)})`)
+      expect(await fetch()).toEqual([])
+      await db.query(`INSERT INTO ${s} VALUES (4, ${t(31)})`)
+      const closedNext = kind === 'TUMBLE' ? ['1 10:00:10 2 7'] : ['1 10:00:05 2 7', '1 10:00:10 2 7']
+      const got: string[] = []
+      await eventually(
+        async () => {
+          got.push(...(await fetch()))
+          return got.length
+        },
+        (n) => n >= closedNext.length,
+      )
+      expect(got.sort()).toEqual(closedNext)
+      await c.query('COMMIT')
+    } finally {
+      await c.end()
+    }
+  })
+
   test('errors: unknown relation 42P01, unknown option 42601', async () => {
     await expect(db.query('SUBSCRIBE nothing_here')).rejects.toMatchObject({ code: '42P01' })
     await expect(db.query('SUBSCRIBE per_game WITH (snapshots = true)')).rejects.toMatchObject({ code: '42601' })

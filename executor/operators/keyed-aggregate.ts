@@ -486,11 +486,12 @@ export class KeyedAggregate {
   }
 
   /**
-   * Live results by entry: each group is one row (none when HAVING hides it). Not in on-window-close mode,
-   * where rows appear as the watermark passes their window without their entry changing.
+   * Live results by entry: each group is one row (none when HAVING hides it). In on-window-close mode a
+   * group's row appears when the watermark (`watermark()`, the query's) passes its window's end plus the
+   * allowed lateness, without its entry changing: see followClosed.
    */
-  follow(): ViewFollower | null {
-    if (this.plan.emit === 'on_window_close' && this.windowEnd !== null) return null
+  follow(watermark?: () => number): ViewFollower | null {
+    if (this.plan.emit === 'on_window_close' && this.windowEnd !== null) return watermark === undefined ? null : this.followClosed(watermark)
     const empty: Value[] = []
     return followTable(this.table, (_key, acc) => {
       if (acc === undefined) return []
@@ -498,6 +499,69 @@ export class KeyedAggregate {
       if (this.having !== null && !this.having(acc, empty, this.ctx, a)) return []
       return [this.project(acc, empty, this.ctx, a)]
     })
+  }
+
+  /**
+   * Live results of an on-window-close view: entries written while their window was open wait, by window
+   * end, until the watermark closes it; then (and for entries written already closed: sliced windows, put
+   * together at close, and deletions) their rows are handed on. A step costs what was written or closed in
+   * it, not the size of the view.
+   */
+  private followClosed(watermark: () => number): ViewFollower {
+    const table = this.table
+    const windowEnd = this.windowEnd!
+    const lateness = this.plan.source.allowedLateness
+    const rowsOf = (acc: readonly Value[] | undefined): Row[] => {
+      if (acc === undefined) return []
+      const o = this.output(acc)
+      return o.visible ? [o.row] : []
+    }
+    const journal = table.journal()
+    const waiting = new Map<number, Set<string>>()
+    const wait = (key: string, end: number) => {
+      let keys = waiting.get(end)
+      if (keys === undefined) waiting.set(end, (keys = new Set()))
+      keys.add(key)
+    }
+    return {
+      async *entries() {
+        const limit = watermark() - lateness
+        for await (const [key, acc] of table.scan()) {
+          const end = windowEnd(acc)
+          if (end > limit) {
+            wait(key, end)
+            continue
+          }
+          const rows = rowsOf(acc)
+          if (rows.length > 0) yield [key, rows] as const
+        }
+      },
+      async changed() {
+        const limit = watermark() - lateness
+        const out: (readonly [string, Row[]])[] = []
+        const written = journal.drain()
+        if (written.length > 0) {
+          await table.load(written)
+          for (const key of written) {
+            const acc = table.get(key)
+            if (acc !== undefined && windowEnd(acc) > limit) wait(key, windowEnd(acc))
+            else out.push([key, rowsOf(acc)])
+          }
+        }
+        const due: string[] = []
+        for (const [end, keys] of waiting) {
+          if (end > limit) continue
+          waiting.delete(end)
+          for (const key of keys) due.push(key)
+        }
+        if (due.length > 0) {
+          await table.load(due)
+          for (const key of due) out.push([key, rowsOf(table.get(key))])
+        }
+        return out
+      },
+      close: () => journal.close(),
+    }
   }
 
   /** The view's current rows. `watermark` hides open windows in on-window-close mode. */
