@@ -222,7 +222,7 @@ export class ContinuousQuery {
     if (this.downstream.length > 0) return
     const op = this.operator
     if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = null
-    if (op instanceof KeyedAggregate) op.untrack()
+    if (op instanceof KeyedAggregate || op instanceof SessionAggregate) op.untrack()
     this.outbox = []
     this.outSigns = []
   }
@@ -234,6 +234,7 @@ export class ContinuousQuery {
   async rowsForReader(): Promise<Row[]> {
     const op = this.operator
     if (op instanceof KeyedAggregate) return this.view.plan.emit === 'on_window_close' && this.view.plan.window !== null ? op.trackWindows(this.watermark.current) : op.trackChanges()
+    if (op instanceof SessionAggregate) return op.trackSessions(this.watermark.current)
     const out: Row[] = []
     if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) for await (const r of op.rows()) out.push(r)
     return out
@@ -475,9 +476,12 @@ export class ContinuousQuery {
     // Windows the watermark closed go to the views reading this one before retention may delete them.
     // Sliced HOP windows are put together from their slices now, whoever reads them.
     const op = this.operator
-    if (this.status === 'running' && op instanceof KeyedAggregate && (this.sliceLength !== null || this.downstream.length > 0)) {
+    const closes = op instanceof KeyedAggregate ? this.sliceLength !== null || this.downstream.length > 0 : op instanceof SessionAggregate && this.downstream.length > 0
+    if (this.status === 'running' && closes) {
       try {
-        const closed = this.sliceLength !== null ? await op.closeSlicedWindows(this.watermark.current) : await op.closeWindows(this.watermark.current)
+        const wm = this.watermark.current
+        const closed =
+          op instanceof SessionAggregate ? await op.closeSessions(wm) : this.sliceLength !== null ? await (op as KeyedAggregate).closeSlicedWindows(wm) : await (op as KeyedAggregate).closeWindows(wm)
         if (this.downstream.length > 0) {
           for (const row of closed) {
             this.outbox.push(row)

@@ -51,6 +51,16 @@ describe('a view read as a stream', () => {
     expect(g.source).toMatchObject({ changes: true })
   })
 
+  it('SESSION windows with EMIT ON WINDOW CLOSE are read as closed sessions; growing sessions are refused', () => {
+    const closed = view('sess', "SELECT player_id, window_start AS began, count(*) AS n FROM SESSION(ev, ts, INTERVAL '30 seconds', player_id) GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE")
+    const s = viewAsStream(closed, undefined)
+    expect(s.watermark?.columnIndex).toBe(1)
+    // A session starts at least its gap before its end.
+    expect(s.source).toMatchObject({ lag: 35 * SECOND, changes: false })
+    const growing = view('sess_open', "SELECT player_id, count(*) AS n FROM SESSION(ev, ts, INTERVAL '30 seconds', player_id) GROUP BY player_id, window_start, window_end")
+    expect(() => viewAsStream(growing, undefined)).toThrow(/needs EMIT ON WINDOW CLOSE/)
+  })
+
   it('EXPLAIN names the view read and how', () => {
     const over = explainView('v', plan('SELECT player_id, max(n) FROM w_end GROUP BY player_id'))
     expect(over[over.length - 1]!.trim()).toBe('->  ViewRows w_end (each row once, as written; in step with it, time=we)')

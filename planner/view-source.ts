@@ -1,11 +1,12 @@
 /**
  * A view read by another view (or a trigger) as a stream of its rows: views over views.
  *
- * A view whose rows are final once they appear (a windowed aggregation with EMIT ON WINDOW CLOSE, a view
- * without aggregation, window functions, MATCH_RECOGNIZE) is read like a stream: each row once, as an
- * event. A GROUP BY that changes its rows as events arrive is read as changes: each time a group's row
- * changes, the old row is withdrawn and the new one added, which only an aggregation that can take rows
- * back (count, sum, avg, no window) can follow; planView checks that (checkChangingSource).
+ * A view whose rows are final once they appear (a windowed aggregation with EMIT ON WINDOW CLOSE, SESSION
+ * windows included; a view without aggregation, window functions, MATCH_RECOGNIZE) is read like a stream:
+ * each row once, as an event. A GROUP BY that changes its rows as events arrive is read as changes: each
+ * time a group's row changes, the old row is withdrawn and the new one added, which only an aggregation that
+ * can take rows back (count, sum, avg, min, max; no window) can follow; planView checks that
+ * (checkChangingSource).
  *
  * The view's rows get an event time when one of its columns carries it (window_end or window_start of a
  * windowed aggregation, the stream's event-time column passed through otherwise), and a watermark that
@@ -128,7 +129,9 @@ function rowTime(view: ViewDef, span: Span | undefined): RowTime {
       return { timeIndex: null, lag: lateness, lateness: 0, changes: false }
     case 'aggregate': {
       const window = plan.window
-      if (window?.kind === 'session') throw unsupported(`reading the SESSION windows of "${view.name}" from another view is not supported yet`, span)
+      if (window?.kind === 'session' && plan.emit !== 'on_window_close') {
+        throw unsupported(`reading the SESSION windows of "${view.name}" from another view needs EMIT ON WINDOW CLOSE`, span, `Add EMIT ON WINDOW CLOSE to "${view.name}": then each session's rows are final when they appear.`)
+      }
       if (window === null || plan.emit !== 'on_window_close') return { timeIndex: null, lag: 0, lateness: 0, changes: true }
       // Output columns over the group keys: the one that is window_end (or window_start) carries the time.
       const keys = body.aggregation.keys
@@ -136,7 +139,9 @@ function rowTime(view: ViewDef, span: Span | undefined): RowTime {
       const end = keyNamed('window_end')
       if (end !== -1) return { timeIndex: end, lag: lateness, lateness: 0, changes: false }
       const start = keyNamed('window_start')
-      return { timeIndex: start === -1 ? null : start, lag: lateness + window.size, lateness: 0, changes: false }
+      // A window's (or session's) start is at least its size (or the session gap) before its end.
+      const width = window.kind === 'session' ? window.gap : window.size
+      return { timeIndex: start === -1 ? null : start, lag: lateness + width, lateness: 0, changes: false }
     }
   }
 }

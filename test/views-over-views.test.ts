@@ -49,6 +49,11 @@ const RANKED = `CREATE MATERIALIZED VIEW ranked AS SELECT game, plays, minute_st
 /** A sliding window, aggregated per 1-minute slice and put together when it closes (planner/hop-slices.ts). */
 const SLIDING = `CREATE MATERIALIZED VIEW sliding AS SELECT game, count(*) AS plays, max(score) AS best, window_start
   FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') GROUP BY game, window_start, window_end EMIT ON WINDOW CLOSE`
+/** Sessions per player (20 s gap), final when they close, and a count of them per player read from that view. */
+const SESSIONS = `CREATE MATERIALIZED VIEW play_sessions AS SELECT player_id, count(*) AS n, window_start AS s_start
+  FROM SESSION(plays, ts, INTERVAL '20 seconds', player_id) GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE`
+const SESSIONS_PER_PLAYER = `CREATE MATERIALIZED VIEW sessions_per_player AS SELECT player_id, count(*) AS sessions, sum(n) AS plays, max(n) AS longest
+  FROM play_sessions GROUP BY player_id`
 const LEADERS = `CREATE MATERIALIZED VIEW leaders AS SELECT game, plays, minute_start FROM ranked WHERE plays = most`
 
 function insertSql(batch: readonly Play[]): string {
@@ -115,6 +120,29 @@ function expectedSliding(events: readonly Play[]): string[] {
 async function slidingRows(c: pg.Client): Promise<string[]> {
   const r = await c.query<{ game: string; plays: string; best: number; window_start: Date }>('SELECT game, plays, best, window_start FROM sliding')
   return r.rows.map((x) => `${x.game} ${x.window_start.toISOString()} ${x.plays} ${x.best}`).sort()
+}
+function expectedSessions(events: readonly Play[]): string[] {
+  const byPlayer = new Map<number, { last: number; sessions: number; plays: number; current: number; longest: number }>()
+  for (const e of [...events].sort((a, b) => a.ts - b.ts)) {
+    const p = byPlayer.get(e.player_id)
+    if (p === undefined) {
+      byPlayer.set(e.player_id, { last: e.ts, sessions: 1, plays: 1, current: 1, longest: 1 })
+      continue
+    }
+    if (e.ts - p.last < 20_000) p.current++
+    else {
+      p.sessions++
+      p.current = 1
+    }
+    p.last = e.ts
+    p.plays++
+    p.longest = Math.max(p.longest, p.current)
+  }
+  return [...byPlayer].map(([id, p]) => `${id} ${p.sessions} ${p.plays} ${p.longest}`).sort()
+}
+async function sessionRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query('SELECT player_id, sessions, plays, longest FROM sessions_per_player')
+  return r.rows.map((x) => `${x.player_id} ${x.sessions} ${x.plays} ${x.longest}`).sort()
 }
 async function bestRows(c: pg.Client): Promise<string[]> {
   const r = await c.query('SELECT game, best, minutes, points FROM best_minute')
@@ -210,7 +238,7 @@ describe('views over views', () => {
     sluice = await startSluice({ dataDir, checkpointMs: 50 })
     const events = plays(8000, 31, 11)
     let c = await sluice.client()
-    for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS, SLIDING]) await c.query(sql)
+    for (const sql of [STREAM, PER_MINUTE, BEST_MINUTE, PER_FIVE, RANKED, LEADERS, SLIDING, SESSIONS, SESSIONS_PER_PLAYER]) await c.query(sql)
     const cut = 5000
     for (let i = 0; i < cut; i += 250) await c.query(insertSql(events.slice(i, i + 250)))
     // Some minutes are through the chain and checkpointed, others in flight, when the process dies.
@@ -229,6 +257,7 @@ describe('views over views', () => {
       expect(await fiveRows(c)).toEqual(expectedFive(events))
       expect(await leaderRows(c)).toEqual(expectedLeaders(events))
       expect(await slidingRows(c)).toEqual(expectedSliding(events))
+      expect(await sessionRows(c)).toEqual(expectedSessions(events))
     } finally {
       await c.end()
     }

@@ -52,6 +52,10 @@ describe('windows against PostgreSQL', () => {
     await client.query(`CREATE MATERIALIZED VIEW ${s}_session AS
       SELECT player_id, window_start, window_end, count(*) AS n, sum(amount) AS total, count(DISTINCT amount) AS amounts
       FROM SESSION(${s}, ts, INTERVAL '40 seconds', player_id) GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE`)
+    // A view over the sessions (views over views): each session comes once, when the watermark closes it.
+    await client.query(`CREATE MATERIALIZED VIEW ${s}_sessions_per_player AS
+      SELECT player_id, count(*) AS sessions, sum(n) AS events, max(n) AS longest, min(window_start) AS first_start
+      FROM ${s}_session GROUP BY player_id`)
     // Several inserts, in the shuffled order.
     for (let i = 0; i < es.length; i += 40) await client.query(`INSERT INTO ${s} VALUES ${values(es.slice(i, i + 40))}`)
     await client.query(`ALTER STREAM ${s} CLOSE`)
@@ -77,6 +81,16 @@ describe('windows against PostgreSQL', () => {
         SELECT player_id, min(ts), max(ts) + INTERVAL '40 seconds', count(*), sum(amount), count(DISTINCT amount) FROM g GROUP BY player_id, sid`,
       rowMode: 'array',
     })
+    const perPlayer = await oracle.query({
+      text: `WITH o AS (
+          SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY player_id ORDER BY ts) < INTERVAL '40 seconds' THEN 0 ELSE 1 END AS brk FROM ${s}),
+        g AS (SELECT *, sum(brk) OVER (PARTITION BY player_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM o),
+        sessions AS (SELECT player_id, sid, min(ts) AS start, count(*) AS n FROM g GROUP BY player_id, sid)
+        SELECT player_id, count(*), sum(n), max(n), min(start) FROM sessions GROUP BY player_id`,
+      rowMode: 'array',
+    })
+    const ourPerPlayer = await client.query({ text: `SELECT * FROM ${s}_sessions_per_player`, rowMode: 'array' })
+    expect(asRows(ourPerPlayer.rows)).toEqual(asRows(perPlayer.rows))
     const ourSession = await client.query({ text: `SELECT * FROM ${s}_session`, rowMode: 'array' })
     expect(ourSession.rows.length).toBeGreaterThan(10)
     expect(asRows(ourSession.rows)).toEqual(asRows(session.rows))

@@ -58,6 +58,14 @@ export class SessionAggregate {
   private readonly lateness: number
   /** Stream columns that WHERE, the group keys and the aggregates read: the only ones a buffered row keeps. */
   private readonly kept: readonly number[]
+  /**
+   * While another view reads this one (on-window-close mode): session keys by the time (end plus the
+   * allowed lateness) at which one of their sessions will close, registered whenever a session changes; an
+   * entry made stale by a session growing only costs a look. And the watermark up to which closed sessions
+   * were handed on.
+   */
+  private closing: Map<number, Set<string>> | null = null
+  private handedTo = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly plan: ViewPlan,
@@ -112,8 +120,76 @@ export class SessionAggregate {
       this.finalize(sessions, watermark)
       const reason = this.add(sessions, this.compact(input.row), ts, watermark)
       if (reason !== null) late(input, ts, reason)
-      else this.table.set(keys[i]!, sessions as unknown as Value[])
+      else {
+        this.table.set(keys[i]!, sessions as unknown as Value[])
+        if (this.closing !== null) this.register(keys[i]!, sessions)
+      }
     }
+  }
+
+  /** Registers when each open session of a key will close (see `closing`). */
+  private register(key: string, sessions: readonly Session[]): void {
+    for (const s of sessions) {
+      const due = s[LAST] + this.window.gap + this.lateness
+      if (due <= this.handedTo) continue
+      let keys = this.closing!.get(due)
+      if (keys === undefined) this.closing!.set(due, (keys = new Set()))
+      keys.add(key)
+    }
+  }
+
+  /**
+   * Another view starts reading this one: from now on, sessions the watermark closes are handed on
+   * (closeSessions). One pass over the state finds the open ones; returns the rows of those already closed
+   * (what a new reader starts from). After a restart `watermark` is the checkpointed one, up to which
+   * closed sessions were handed on before.
+   */
+  async trackSessions(watermark: number): Promise<Row[]> {
+    this.closing = new Map()
+    this.handedTo = watermark
+    const out: Row[] = []
+    for await (const [key, value] of this.table.scan()) {
+      const sessions = value as unknown as Session[]
+      this.register(key, sessions)
+      out.push(...this.sessionRows(sessions.filter((s) => s[LAST] + this.window.gap + this.lateness <= watermark)))
+    }
+    return out
+  }
+
+  /** No view reads this one any more. */
+  untrack(): void {
+    this.closing = null
+  }
+
+  /** The rows of the sessions the watermark closed since the last call, in closing order, then key order. */
+  async closeSessions(watermark: number): Promise<Row[]> {
+    const closing = this.closing
+    if (closing === null || watermark <= this.handedTo) return []
+    const from = this.handedTo
+    this.handedTo = watermark
+    const dues = [...closing.keys()].filter((due) => due <= watermark).sort((a, b) => a - b)
+    const keys: string[] = []
+    const seen = new Set<string>()
+    for (const due of dues) {
+      for (const key of [...closing.get(due)!].sort()) {
+        if (seen.has(key)) continue
+        seen.add(key)
+        keys.push(key)
+      }
+      closing.delete(due)
+    }
+    if (keys.length === 0) return []
+    await this.table.load(keys)
+    const closed: { due: number; key: string; session: Session }[] = []
+    for (const key of keys) {
+      const sessions = this.table.get(key) as unknown as Session[] | undefined
+      for (const s of sessions ?? []) {
+        const due = s[LAST] + this.window.gap + this.lateness
+        if (due > from && due <= watermark) closed.push({ due, key, session: s })
+      }
+    }
+    closed.sort((a, b) => a.due - b.due || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return this.sessionRows(closed.map((c) => c.session))
   }
 
   /** Drops the rows of sessions no event can change any more. */
