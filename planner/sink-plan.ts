@@ -65,14 +65,17 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
   }
   let mode: SinkDef['mode'] = 'append'
   if (source.kind === 'view') {
+    // Their rows appear without their state entries changing; a view that reads them (views over views)
+    // gets each row once, as written, and can be sunk.
+    const viaView = `Sink a view that reads it: CREATE MATERIALIZED VIEW ${fromName}_rows AS SELECT * FROM ${fromName}; CREATE SINK ... FROM ${fromName}_rows.`
     if (source.plan.body.kind === 'over' || source.plan.body.kind === 'pattern') {
-      throw unsupported('sinks from views with window functions or MATCH_RECOGNIZE are not supported yet', stmt.from.span)
+      throw unsupported('sinks from views with window functions or MATCH_RECOGNIZE are not supported yet', stmt.from.span, viaView)
     }
     if (source.plan.window?.kind === 'session') {
-      throw unsupported('sinks from SESSION views are not supported yet', stmt.from.span)
+      throw unsupported('sinks from SESSION views are not supported yet', stmt.from.span, source.plan.emit === 'on_window_close' ? viaView : undefined)
     }
     if (source.plan.emit === 'on_window_close') {
-      throw unsupported('sinks from EMIT ON WINDOW CLOSE views are not supported yet', stmt.from.span, 'Sink the view without EMIT ON WINDOW CLOSE: it is upserted by key.')
+      throw unsupported('sinks from EMIT ON WINDOW CLOSE views are not supported yet', stmt.from.span, `${viaView} Or sink the view without EMIT ON WINDOW CLOSE: it is upserted by key.`)
     }
     if (source.plan.body.kind === 'aggregate') {
       mode = 'upsert'

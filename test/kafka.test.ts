@@ -399,6 +399,30 @@ describe('Kafka streams', () => {
     })
   }, 120_000)
 
+  test('closed windows to Kafka: a sink from a view that reads an EMIT ON WINDOW CLOSE view gets each window once', async () => {
+    const topic = `closed-${Date.now()}`
+    await kafka.createTopic(topic, 1)
+    await withSluice({ kafka: kafka.brokers, checkpointMs: 100 }, async (client) => {
+      await client.query("CREATE STREAM taps (user_id INT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'user_id')")
+      await client.query(`CREATE MATERIALIZED VIEW taps_per_10s AS SELECT window_start AS w, count(*) AS n
+        FROM TUMBLE(taps, ts, INTERVAL '10 seconds') GROUP BY window_start EMIT ON WINDOW CLOSE`)
+      const refused = await client.query(`CREATE SINK x FROM taps_per_10s INTO KAFKA TOPIC '${topic}'`).catch((e: pg.DatabaseError) => e)
+      expect(refused).toMatchObject({ code: '0A000', hint: expect.stringContaining('CREATE MATERIALIZED VIEW taps_per_10s_rows AS SELECT * FROM taps_per_10s') })
+      await client.query('CREATE MATERIALIZED VIEW taps_per_10s_rows AS SELECT * FROM taps_per_10s')
+      await client.query(`CREATE SINK closed_out FROM taps_per_10s_rows INTO KAFKA TOPIC '${topic}'`)
+      const t0 = Date.UTC(2026, 10, 23, 10, 0, 0)
+      const at = (s: number) => `'${new Date(t0 + s * 1000).toISOString()}'`
+      // Windows 10:00:00 (3 taps), :10 (2), :20 (1); the last tap at :31 closes the first three.
+      await client.query(`INSERT INTO taps VALUES (1, ${at(1)}), (2, ${at(2)}), (3, ${at(9)}), (1, ${at(11)}), (2, ${at(15)})`)
+      await client.query(`INSERT INTO taps VALUES (3, ${at(22)}), (4, ${at(31)})`)
+      const read = () => kafka.consume(topic).map((r) => JSON.parse(r.value!) as { w: number | string; n: number })
+      await eventually(async () => read(), (rs) => rs.length >= 3, 60_000)
+      // The three closed windows, once each and in order; the open one (10:00:30) is not there.
+      await new Promise((r) => setTimeout(r, 500))
+      expect(read().map((r) => r.n)).toEqual([3, 2, 1])
+    })
+  }, 120_000)
+
   test('the broker restarts in the middle of a run: Sluice reconnects, continues, and the results are exact', async (ctx) => {
     // Only a broker these tests started can be restarted: with KAFKA_BROKERS pointing at someone else's
     // cluster this test does not run (CI and `npm test` start their own broker, so there it always runs).

@@ -196,8 +196,14 @@ EOF
 }
 
 random_cluster_id() {
-  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 characters).
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 characters). One that starts with
+  # '-' would be read as an option by the storage tool (Kafka's own Uuid.randomUuid skips those too).
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    [ "${id#-}" = "$id" ] && break
+  done
+  echo "$id"
 }
 
 format_storage() {
