@@ -304,7 +304,7 @@ describe('views over views', () => {
     }
   })
 
-  test('a trigger on MATCH_RECOGNIZE output: one offer per losing streak, cooldown per player', async () => {
+  test('triggers on MATCH_RECOGNIZE output: one offer per losing streak with a cooldown per player; joined to a profile, none for payers', async () => {
     sluice = await startSluice({ checkpointMs: 100 })
     const c = await sluice.client()
     const listener = await sluice.client()
@@ -316,14 +316,26 @@ describe('views over views', () => {
         PATTERN (L L L) DEFINE L AS type = 'fight' AND result = 'loss') AS s`)
       await c.query(`CREATE TRIGGER streak_offer AFTER INSERT ON losing_streak FOR EACH ROW
         EXECUTE NOTIFY streak_offers, NEW.player_id::text WITH (cooldown = INTERVAL '1 day')`)
+      // The campaign as the origin case states it: a streak of a non-paying player, the profile joined.
+      await c.query('CREATE MATERIALIZED VIEW payers AS SELECT player_id, bool_or(type = \'purchase\') AS paid FROM game_events GROUP BY player_id')
+      await c.query(`CREATE TRIGGER non_payer_offer AFTER INSERT ON losing_streak AS s JOIN payers p USING (player_id) FOR EACH ROW
+        WHEN (NOT p.paid) EXECUTE NOTIFY non_payer_offers, s.player_id::text`)
+      const nonPayers: string[] = []
+      listener.on('notification', (n) => {
+        if (n.channel === 'non_payer_offers') nonPayers.push(n.payload ?? '')
+      })
+      await listener.query('LISTEN non_payer_offers')
       const heard: string[] = []
-      listener.on('notification', (n) => heard.push(n.payload ?? ''))
+      listener.on('notification', (n) => {
+        if (n.channel === 'streak_offers') heard.push(n.payload ?? '')
+      })
       await listener.query('LISTEN streak_offers')
       // Player 1 loses six in a row (two streaks: the second is inside the cooldown), player 2 three,
       // player 3 two and then wins.
       const fights: [number, string][] = [[1, 'loss'], [2, 'loss'], [3, 'loss'], [1, 'loss'], [2, 'loss'], [3, 'loss'], [1, 'loss'], [2, 'loss'], [3, 'win'], [1, 'loss'], [1, 'loss'], [1, 'loss']]
       const values = fights.map(([p, r], i) => `(${p}, 'fight', '${r}', '${new Date(T0 + i * 1000).toISOString()}')`)
-      await c.query(`INSERT INTO game_events VALUES ${values.join(', ')}`)
+      // Player 2 paid before the fights.
+      await c.query(`INSERT INTO game_events VALUES (2, 'purchase', NULL, '${new Date(T0 - 1000).toISOString()}'), ${values.join(', ')}`)
       await c.query('ALTER STREAM game_events CLOSE')
       await eventually(async () => heard.length, (n) => n >= 2)
       const stats = await eventually(
@@ -331,6 +343,9 @@ describe('views over views', () => {
         (r) => Number(r.suppressed_cooldown) === 1,
       )
       expect(heard.sort()).toEqual(['1', '2'])
+      // Two streaks of player 1 (no cooldown on this one), none for player 2, who paid.
+      await eventually(async () => nonPayers.length, (n) => n >= 2)
+      expect(nonPayers.sort()).toEqual(['1', '1'])
       expect(stats).toMatchObject({ stream: 'losing_streak', fires: '3', delivered: '2' })
       expect((await c.query('SELECT count(*)::int AS n FROM losing_streak')).rows[0].n).toBe(3)
     } finally {
