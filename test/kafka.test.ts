@@ -416,9 +416,12 @@ describe('Kafka streams', () => {
       await client.query(`INSERT INTO taps VALUES (1, ${at(1)}), (2, ${at(2)}), (3, ${at(9)}), (1, ${at(11)}), (2, ${at(15)})`)
       await client.query(`INSERT INTO taps VALUES (3, ${at(22)}), (4, ${at(31)})`)
       const read = () => kafka.consume(topic).map((r) => JSON.parse(r.value!) as { w: number | string; n: number })
+      // The sink's own count of records out, once it has all three closed windows, is what Kafka holds.
+      const out = async () => Number((await client.query("SELECT records_out FROM sluice_sinks WHERE name = 'closed_out'")).rows[0].records_out)
+      await eventually(out, (n) => n >= 3, 60_000)
       await eventually(async () => read(), (rs) => rs.length >= 3, 60_000)
+      expect(await out()).toBe(3)
       // The three closed windows, once each and in order; the open one (10:00:30) is not there.
-      await new Promise((r) => setTimeout(r, 500))
       expect(read().map((r) => r.n)).toEqual([3, 2, 1])
     })
   }, 120_000)

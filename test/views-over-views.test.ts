@@ -281,8 +281,11 @@ describe('views over views', () => {
       await c.query('ALTER STREAM plays CLOSE')
       const busy = [...perMinute(events).values()].filter((m) => m.plays >= 60).map((m) => `${m.game} ${m.plays}`).sort()
       expect(busy.length).toBeGreaterThan(0)
+      // Every window is through (the stream is closed): the trigger's count of deliveries is final.
+      const delivered = async () => Number((await c.query("SELECT delivered FROM sluice_triggers WHERE name = 'busy'")).rows[0].delivered)
+      await eventually(delivered, (n) => n >= busy.length)
       await eventually(async () => heard.length, (n) => n >= busy.length)
-      await new Promise((r) => setTimeout(r, 300))
+      expect(await delivered()).toBe(busy.length)
       expect(heard.slice().sort()).toEqual(busy)
 
       const refused = await c.query('DROP MATERIALIZED VIEW per_minute').catch((e: { code: string; detail: string }) => e)
@@ -431,10 +434,13 @@ describe('views over views', () => {
       const buys: [number, number][] = [[1, 40], [2, 30], [1, 50], [1, 20], [3, 500], [1, 60], [2, 30], [3, 1], [2, 10]]
       const values = buys.map(([p, a], i) => `(${p}, ${a}, '${new Date(T0 + i * 1000).toISOString()}')`)
       for (const v of values) await c.query(`INSERT INTO buys VALUES ${v}`)
+      // Every buy was inserted and read before INSERT returned; wait until the trigger decided them all.
+      const stats = await eventually(
+        async () => (await c.query("SELECT fires, delivered, suppressed_cap FROM sluice_triggers WHERE name = 'vip'")).rows[0],
+        (r) => Number(r.delivered) + Number(r.suppressed_cap) >= 4,
+      )
       await eventually(async () => heard.length, (n) => n >= 2)
-      await new Promise((r) => setTimeout(r, 300))
       expect(heard.sort()).toEqual(['1:110', '3:500'])
-      const stats = (await c.query("SELECT fires, delivered, suppressed_cap FROM sluice_triggers WHERE name = 'vip'")).rows[0]
       // Player 1's later change (170) and player 3's (501) matched WHEN again and were capped.
       expect(stats).toMatchObject({ delivered: '2', suppressed_cap: '2' })
     } finally {
