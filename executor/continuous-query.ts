@@ -476,12 +476,9 @@ export class ContinuousQuery {
     // Windows the watermark closed go to the views reading this one before retention may delete them.
     // Sliced HOP windows are put together from their slices now, whoever reads them.
     const op = this.operator
-    const closes = op instanceof KeyedAggregate ? this.sliceLength !== null || this.downstream.length > 0 : op instanceof SessionAggregate && this.downstream.length > 0
-    if (this.status === 'running' && closes) {
+    if (this.status === 'running' && (op instanceof KeyedAggregate || op instanceof SessionAggregate) && (this.sliceLength !== null || this.downstream.length > 0)) {
       try {
-        const wm = this.watermark.current
-        const closed =
-          op instanceof SessionAggregate ? await op.closeSessions(wm) : this.sliceLength !== null ? await (op as KeyedAggregate).closeSlicedWindows(wm) : await (op as KeyedAggregate).closeWindows(wm)
+        const closed = await op.closeAt(this.watermark.current)
         if (this.downstream.length > 0) {
           for (const row of closed) {
             this.outbox.push(row)

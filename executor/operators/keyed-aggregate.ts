@@ -148,6 +148,14 @@ export class KeyedAggregate {
     return this.slices?.spec.length ?? null
   }
 
+  /**
+   * What the watermark closed since the last call: sliced windows put together from their slices, or, while
+   * another view reads this one, the rows of the windows it closed.
+   */
+  closeAt(watermark: number): Promise<Row[]> {
+    return this.slices !== null ? this.closeSlicedWindows(watermark) : this.closeWindows(watermark)
+  }
+
   /** Sliced: the watermark up to which windows were put together before a restart (the checkpointed one). */
   resumeAt(watermark: number): void {
     this.closedTo = watermark

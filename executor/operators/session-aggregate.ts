@@ -140,7 +140,7 @@ export class SessionAggregate {
 
   /**
    * Another view starts reading this one: from now on, sessions the watermark closes are handed on
-   * (closeSessions). One pass over the state finds the open ones; returns the rows of those already closed
+   * (closeAt). One pass over the state finds the open ones; returns the rows of those already closed
    * (what a new reader starts from). After a restart `watermark` is the checkpointed one, up to which
    * closed sessions were handed on before.
    */
@@ -162,7 +162,7 @@ export class SessionAggregate {
   }
 
   /** The rows of the sessions the watermark closed since the last call, in closing order, then key order. */
-  async closeSessions(watermark: number): Promise<Row[]> {
+  async closeAt(watermark: number): Promise<Row[]> {
     const closing = this.closing
     if (closing === null || watermark <= this.handedTo) return []
     const from = this.handedTo
