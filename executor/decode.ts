@@ -5,6 +5,7 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { formatValue, parseTimestamp, parseValue, type Column, type Row, type SqlType, type Value } from '../common/types.ts'
+import { recordText } from './record-text.ts'
 
 export type DecodeResult = { readonly ok: true; readonly row: Row } | { readonly ok: false; readonly reason: string }
 
@@ -107,19 +108,20 @@ export function compileDecoder(columns: readonly Column[]): RowDecoder {
   const body = `
 return function decode(record) {
   let o;
-  try { o = JSON.parse(typeof record === 'string' ? record : record.toString('utf8')); }
+  try { o = JSON.parse(RT(record)); }
   catch (err) { throw new E('malformed JSON: ' + err.message); }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new E('expected a JSON object');
   ${lines.join('\n  ')}
   return [${columns.map((_, i) => `x${i}`).join(', ')}];
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', body) as (...args: unknown[]) => RowDecoder
+  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', body) as (...args: unknown[]) => RowDecoder
   return factory(
     coerceJson,
     timestampFromJson,
     columns.map((c) => c.type),
     columns.map((c) => c.name),
     DecodeError,
+    recordText,
   )
 }
 

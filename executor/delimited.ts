@@ -7,6 +7,7 @@
  */
 import { parseValue, type Column, type Row, type Value } from '../common/types.ts'
 import { DecodeError, timestampFromJson } from './decode.ts'
+import { recordText } from './record-text.ts'
 
 export interface DelimitedFormat {
   readonly kind: 'csv' | 'tsv'
@@ -24,7 +25,7 @@ export function compileDelimitedDecoder(columns: readonly Column[], format: Deli
   const typeIndex = format.typeColumn === undefined ? -1 : format.typeColumn - 1
   const typeId = format.typeId ?? ''
   return (record) => {
-    const text = typeof record === 'string' ? record : record.toString('utf8')
+    const text = recordText(record)
     const line = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text
     const fields = split(line)
     if (typeIndex >= 0 && (fields[typeIndex] ?? '').trim() !== typeId) return null

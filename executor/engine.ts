@@ -32,6 +32,7 @@ import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
+import { recordText } from './record-text.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
@@ -894,16 +895,20 @@ export class Engine {
     return this.appendRaw(rt, byPartition, rows.length)
   }
 
-  /** Appends raw JSON records (HTTP ingest, COPY); malformed ones become dead letters when read. */
-  async insertJson(streamName: string, records: readonly string[]): Promise<number> {
+  /**
+   * Appends raw JSON records (HTTP ingest, COPY, a file's lines); malformed ones become dead letters when
+   * read. A record given as bytes is stored as given: input read as bytes need not be decoded to text and
+   * encoded back (only a keyed stream reads the key's text from it).
+   */
+  async insertJson(streamName: string, records: readonly (string | Buffer)[]): Promise<number> {
     const rt = this.streams.get(streamName)
     if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
     const { def } = rt
-    const byPartition: string[][] = Array.from({ length: def.partitions }, () => [])
+    const byPartition: (string | Buffer)[][] = Array.from({ length: def.partitions }, () => [])
     const keyOf = def.keyColumn === null ? null : jsonKeyExtractor(def.columns[def.keyColumn]!.name)
     let rr = 0
     for (const rec of records) {
-      const k = keyOf === null ? undefined : keyOf(rec)
+      const k = keyOf === null ? undefined : keyOf(recordText(rec))
       // Keyless and malformed records go round-robin; the scan files malformed ones as dead letters.
       const p = k === undefined ? rr++ % def.partitions : partitionFor(k, def.partitions)
       byPartition[p]!.push(rec)
@@ -1026,7 +1031,7 @@ export class Engine {
 
   private fileDeadLetter(rt: StreamRuntime, partition: number, offset: number, record: Buffer | string, err: unknown): void {
     const reason = err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}`
-    const raw = typeof record === 'string' ? record.slice(0, MAX_DEAD_LETTER_RAW) : record.subarray(0, MAX_DEAD_LETTER_RAW).toString('utf8')
+    const raw = recordText(typeof record === 'string' ? record : record.subarray(0, MAX_DEAD_LETTER_RAW)).slice(0, MAX_DEAD_LETTER_RAW)
     this.deadLetterCount++
     this.pendingDeadLetters.push({ stream: rt.def.name, partition, offset, reason, raw, receivedAt: Date.now() * 1000 })
   }

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { GAME_FILE, NEXMARK_FILE, ensureData, generateGameEvents, generateNexmark } from '../bench/compare/generate.ts'
 import { checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
 import { readLines } from '../bench/compare/sluice-run.ts'
+import { recordText } from '../executor/record-text.ts'
 
 const run = promisify(execFile)
 const DRIVER = join(import.meta.dirname, '..', 'bench', 'compare', 'sluice-run.ts')
@@ -86,7 +87,7 @@ describe("the driver's line reader", () => {
       const sizes: number[] = []
       const count = await readLines(join(dir, 'in.jsonl'), async (chunk) => {
         sizes.push(chunk.length)
-        lines.push(...chunk)
+        lines.push(...chunk.map(recordText))
       }, chunkLines, readBytes)
       return { lines, sizes, count }
     } finally {
@@ -111,7 +112,7 @@ describe("the driver's line reader", () => {
     expect(sizes).toEqual([5, 5, 5, 5, 3])
   })
 
-  test('decodes invalid UTF-8 as the decoder does, whichever read it ends in', async () => {
+  test('keeps invalid UTF-8 as bytes, which the decoder reads as it would read one record, whichever read it ends in', async () => {
     const bytes = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xe4, 0xb8]), Buffer.from('"}\n{"b":2}\n')])
     for (const readBytes of [1, 2, 7, 8, 1024]) {
       expect((await linesOf(bytes, 10, readBytes)).lines).toEqual(['{"a":"\ufffd"}', '{"b":2}'])

@@ -51,33 +51,34 @@ export function peakRssMib(): number {
 }
 
 /**
- * Calls `onChunk` with the file's lines, CHUNK_LINES at a time (the last line may lack its newline). A line
- * that spans two reads is joined from its two parts alone: prepending the rest of one read to the whole
- * next one would copy every read once more, into a new string of megabytes.
+ * Calls `onChunk` with the file's lines as bytes (views into the reads, no newline), CHUNK_LINES at a time
+ * (the last line may lack its newline). The engine stores records as given, so the file is never decoded
+ * to text and encoded back: the decoder reads each record's bytes once. A line that spans two reads is
+ * joined from its two parts alone.
  */
-export async function readLines(path: string, onChunk: (lines: string[]) => Promise<void>, chunkLines = CHUNK_LINES, readBytes = READ_BYTES): Promise<number> {
-  let rest = ''
-  let chunk: string[] = []
+export async function readLines(path: string, onChunk: (lines: Buffer[]) => Promise<void>, chunkLines = CHUNK_LINES, readBytes = READ_BYTES): Promise<number> {
+  let rest: Buffer | null = null
+  let chunk: Buffer[] = []
   let count = 0
   const flush = async (): Promise<void> => {
     count += chunk.length
     await onChunk(chunk)
     chunk = []
   }
-  for await (const data of createReadStream(path, { encoding: 'utf8', highWaterMark: readBytes })) {
-    const text = data as string
+  for await (const data of createReadStream(path, { highWaterMark: readBytes })) {
+    const bytes = data as Buffer
     let start = 0
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const line = rest.length > 0 ? rest + text.slice(start, nl) : text.slice(start, nl)
-      rest = ''
+    for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, start)) {
+      const line: Buffer = rest !== null ? Buffer.concat([rest, bytes.subarray(start, nl)]) : bytes.subarray(start, nl)
+      rest = null
       start = nl + 1
       if (line.length === 0) continue
       chunk.push(line)
       if (chunk.length === chunkLines) await flush()
     }
-    rest += text.slice(start)
+    if (start < bytes.length) rest = rest === null ? bytes.subarray(start) : Buffer.concat([rest, bytes.subarray(start)])
   }
-  if (rest.length > 0) chunk.push(rest)
+  if (rest !== null) chunk.push(rest)
   if (chunk.length > 0) await flush()
   return count
 }
