@@ -3,6 +3,7 @@
  * The Sluice command line.
  *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
+ *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
@@ -12,7 +13,7 @@ import { startServer } from '../server/server.ts'
 import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
 import { isAuthMethod } from '../server/users.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]]
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
@@ -57,6 +58,7 @@ async function main(argv: string[]): Promise<void> {
       'no-http': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
+      files: { type: 'string', default: process.env.SLUICE_FILES },
       users: { type: 'string' },
       auth: { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -70,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
     httpPort: values['no-http'] ? undefined : Number(values['http-port']),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    fileDir: values.files === undefined || values.files === '' ? undefined : resolve(values.files),
     usersFile: values.users === undefined ? undefined : resolve(values.users),
     auth: authMethod(values.auth),
     tlsCert: values['tls-cert'],
@@ -80,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)
+  if (values.files !== undefined && values.files !== '') console.log(`sluice: file streams read from ${resolve(values.files)}`)
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) return

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve, sep } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
@@ -23,6 +23,7 @@ import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
+import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
 import { StateDb, type Mutation } from './state/rocks.ts'
@@ -59,6 +60,12 @@ export interface EngineOptions {
   readonly cacheEntries?: number
   /** Kafka bootstrap brokers (`host:port`); Kafka streams need them. */
   readonly kafkaBrokers?: readonly string[]
+  /**
+   * The directory file streams (`connector = 'file'`) read from: a stream's path is taken relative to it
+   * and must stay inside it, so that SQL clients read only the files the operator put there. Without it,
+   * file streams are refused.
+   */
+  readonly fileDir?: string
 }
 
 interface StreamRuntime {
@@ -193,7 +200,7 @@ export class Engine {
       const stmt = parsed.statement
       try {
         if (rec.kind === 'stream' && stmt.kind === 'create_stream') {
-          const rt = await this.deployStream(planStream(stmt, rec.id, rec.sql))
+          const rt = await this.deployStream(planStream(stmt, rec.id, rec.sql), rec.closed === true)
           rt.closed = rec.closed === true
         } else if (rec.kind === 'sink' && stmt.kind === 'create_sink') {
           const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
@@ -257,6 +264,7 @@ export class Engine {
         throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
       }
       const def = planStream(stmt, this.catalog.allocateId(), sql)
+      if (def.source.kind === 'file') this.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
       const rt = await this.deployStream(def)
       try {
         await this.startSource(rt, false)
@@ -512,11 +520,13 @@ export class Engine {
         if (entry?.kind === 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a stream`, span)
         throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`, span)
       }
-      if (rt.def.source.kind !== 'embedded') {
-        throw new SluiceError('plan', SqlState.featureNotSupported, `closing a Kafka stream is not supported yet`, { span, hint: 'Close streams on the embedded log.' })
+      if (rt.def.source.kind === 'kafka') {
+        throw new SluiceError('plan', SqlState.featureNotSupported, `closing a Kafka stream is not supported yet`, { span, hint: 'Close streams on the embedded log or on a file.' })
       }
       if (rt.closed) return
       await this.waitForAppends(rt)
+      // A file is finished: its last line counts without a newline.
+      if (rt.log instanceof FileSource) await rt.log.finish()
       rt.closed = true
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${rt.def.id}`), value: catalogValue(rt.def, true) }])
       // Views that have read everything finalize now, so a SELECT right after sees it; between rounds, so
@@ -740,11 +750,29 @@ export class Engine {
     await this.retire(def)
   }
 
+  /** A file stream's file: `path` within the file directory (42501 outside it, 0A000 without one). */
+  private filePath(path: string, span?: Span): string {
+    const root = this.options.fileDir
+    if (root === undefined) {
+      throw new SluiceError('plan', SqlState.featureNotSupported, 'file streams are not enabled on this server', {
+        span,
+        hint: 'Start sluice with --files <directory> (or SLUICE_FILES); file streams read files inside it.',
+      })
+    }
+    const base = resolve(root)
+    const full = resolve(base, path)
+    if (full !== base && full.startsWith(base + sep)) return full
+    throw new SluiceError('plan', SqlState.insufficientPrivilege, `file "${path}" is outside the server's file directory`, {
+      span,
+      hint: 'Give a path relative to the file directory (sluice --files).',
+    })
+  }
+
   private streamDir(id: number): string {
     return join(this.options.dataDir, 'streams', String(id))
   }
 
-  private async deployStream(planned: StreamDef): Promise<StreamRuntime> {
+  private async deployStream(planned: StreamDef, closed = false): Promise<StreamRuntime> {
     let def = planned
     let log: StreamSource
     if (def.source.kind === 'kafka') {
@@ -757,6 +785,8 @@ export class Engine {
       const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId })
       def = { ...def, partitions: source.partitionCount }
       log = source
+    } else if (def.source.kind === 'file') {
+      log = await FileSource.open(this.filePath(def.source.path), () => this.wake(), closed)
     } else {
       log = await StreamLog.open(this.streamDir(def.id), def.partitions)
     }
@@ -919,8 +949,9 @@ export class Engine {
   private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
     const log = rt.log
     if (!(log instanceof StreamLog)) {
-      throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${rt.def.name}" reads Kafka topic "${rt.def.source.kind === 'kafka' ? rt.def.source.topic : ''}"; events are not inserted here`, {
-        hint: 'Produce the events to the topic.',
+      const source = rt.def.source
+      throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${rt.def.name}" reads ${source.kind === 'kafka' ? `Kafka topic "${source.topic}"` : source.kind === 'file' ? `file "${source.path}"` : 'another source'}; events are not inserted here`, {
+        hint: source.kind === 'file' ? 'Append the events to the file.' : 'Produce the events to the topic.',
       })
     }
     if (rt.closed) {

@@ -53,6 +53,8 @@ export type StreamFormat =
 export type StreamSourceDef =
   | { readonly kind: 'embedded' }
   | { readonly kind: 'kafka'; readonly topic: string; readonly start: 'earliest' | 'latest'; readonly groupId: string }
+  /** The lines of a file, `path` as given (relative to the server's file directory, or inside it). */
+  | { readonly kind: 'file'; readonly path: string }
   /**
    * Another view's rows, as a view over a view reads them (planner/view-source.ts): `stream` is the stream
    * at the root of the chain; the rows' watermark is the read view's minus `lag`. With `changes`, the read

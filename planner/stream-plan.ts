@@ -1,4 +1,5 @@
 /** Plans CREATE STREAM: column types, the watermark, and the WITH options, checked against what we support. */
+import { isAbsolute, normalize } from 'node:path'
 import { textSpan } from '../parser/index.ts'
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
@@ -10,7 +11,7 @@ import type { MetadataColumn, MetadataKey, OptionValue, StreamDef, StreamFormat,
 export const DEFAULT_PARTITIONS = 4
 const MAX_PARTITIONS = 256
 
-const KNOWN_OPTIONS = new Set(['topic', 'format', 'key', 'partitions', 'connector', 'allowed_lateness', 'start', 'group_id', 'type_column', 'type_id'])
+const KNOWN_OPTIONS = new Set(['topic', 'format', 'key', 'partitions', 'connector', 'allowed_lateness', 'start', 'group_id', 'type_column', 'type_id', 'path'])
 
 export function planStream(stmt: ast.CreateStream, id: number, sql: string): StreamDef {
   const name = stmt.name.parts[stmt.name.parts.length - 1]!
@@ -38,7 +39,7 @@ export function planStream(stmt: ast.CreateStream, id: number, sql: string): Str
   const source = planSource(options, stmt, name)
   const format = planFormat(options, stmt, source, columns.length)
   const metadata = planMetadata(stmt, columns, source)
-  const partitions = Number(options.partitions ?? DEFAULT_PARTITIONS)
+  const partitions = source.kind === 'file' ? 1 : Number(options.partitions ?? DEFAULT_PARTITIONS)
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
     throw planError(SqlState.invalidParameterValue, `partitions must be an integer from 1 to ${MAX_PARTITIONS}`, stmt.span)
   }
@@ -82,17 +83,33 @@ export function intervalOption(o: ast.OptionDef): number {
 
 const optionSpan = (stmt: ast.CreateStream, name: string) => stmt.options.find((o) => o.name === name)?.span
 
-/** Where the events come from: the embedded log, or a Kafka topic (`connector = 'kafka'`). */
+/**
+ * Where the events come from: the embedded log, a Kafka topic (`connector = 'kafka'`), or the lines of a
+ * file (`connector = 'file'`, `path`).
+ */
 function planSource(options: Record<string, OptionValue>, stmt: ast.CreateStream, name: string): StreamSourceDef {
   const connector = String(options.connector ?? 'embedded')
-  if (connector === 'embedded') {
+  if (connector !== 'kafka') {
     for (const o of ['start', 'group_id']) {
       if (options[o] !== undefined) throw planError(SqlState.invalidParameterValue, `option "${o}" applies to Kafka streams only`, optionSpan(stmt, o))
     }
-    return { kind: 'embedded' }
+  }
+  if (connector !== 'file' && options.path !== undefined) {
+    throw planError(SqlState.invalidParameterValue, 'option "path" applies to file streams only', optionSpan(stmt, 'path'), "Add connector = 'file'.")
+  }
+  if (connector === 'embedded') return { kind: 'embedded' }
+  if (connector === 'file') {
+    if (typeof options.path !== 'string' || options.path === '') throw planError(SqlState.invalidParameterValue, "a file stream needs the option path (a file name, as a string)", optionSpan(stmt, 'path') ?? stmt.span)
+    if (options.partitions !== undefined && options.partitions !== 1) {
+      throw planError(SqlState.invalidParameterValue, 'a file stream has one partition', optionSpan(stmt, 'partitions'), 'Leave out the partitions option.')
+    }
+    if (isAbsolute(options.path) || normalize(options.path).split(/[\\/]/)[0] === '..') {
+      throw planError(SqlState.insufficientPrivilege, `file "${options.path}" is outside the server's file directory`, optionSpan(stmt, 'path'), 'Give a path relative to the file directory the server was started with (sluice --files).')
+    }
+    return { kind: 'file', path: options.path }
   }
   if (connector !== 'kafka') {
-    throw planError(SqlState.invalidParameterValue, `unknown connector '${connector}'`, optionSpan(stmt, 'connector'), "Use 'embedded' (the default) or 'kafka'.")
+    throw planError(SqlState.invalidParameterValue, `unknown connector '${connector}'`, optionSpan(stmt, 'connector'), "Use 'embedded' (the default), 'kafka' or 'file'.")
   }
   if (options.topic === undefined) throw planError(SqlState.invalidParameterValue, 'a Kafka stream needs the option topic', stmt.span)
   if (options.partitions !== undefined) {
@@ -119,8 +136,8 @@ function planFormat(options: Record<string, OptionValue>, stmt: ast.CreateStream
   if (format !== 'csv' && format !== 'tsv') {
     throw planError(SqlState.invalidParameterValue, `unknown format '${format}'`, optionSpan(stmt, 'format'), "Use 'json', 'csv' or 'tsv'.")
   }
-  if (source.kind !== 'kafka') {
-    throw unsupported(`format '${format}' is for Kafka streams; the embedded log stores JSON`, optionSpan(stmt, 'format'))
+  if (source.kind === 'embedded') {
+    throw unsupported(`format '${format}' is for Kafka and file streams; the embedded log stores JSON`, optionSpan(stmt, 'format'))
   }
   if ((typeColumn === undefined) !== (typeId === undefined)) {
     throw planError(SqlState.invalidParameterValue, 'type_column and type_id go together', optionSpan(stmt, typeColumn === undefined ? 'type_id' : 'type_column'))

@@ -1,0 +1,190 @@
+/**
+ * A stream whose events are the lines of a local file (`connector = 'file'`): JSON objects or CSV/TSV
+ * lines, one per line, as a producer appends them or as a backfill left them. The file itself is the
+ * durable record, as a Kafka topic is: nothing is copied into the embedded log, and a view's position in
+ * it is a byte offset, committed with the view's state in its checkpoint, so a restart resumes exactly
+ * where the checkpoint left off.
+ *
+ * One partition. The readable end is the byte after the last complete line; a last line without its
+ * newline is read once the stream is closed (ALTER STREAM ... CLOSE: the file is finished). The file is
+ * watched by polling its size: appended lines are read within POLL_MS. A file that is truncated or
+ * replaced is not followed (a stream reads one file that only grows); empty lines are skipped.
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import { isAscii } from 'node:buffer'
+import type { SourceBatch, StreamSource } from '../source.ts'
+
+/** How often the file's size is looked at for appended lines. */
+const POLL_MS = 200
+/** Bytes read per read call; a longer line grows the buffer for itself. */
+const READ_BYTES = 1 << 20
+/** A longer line is not read into memory: it becomes a record saying so, which decodes as a dead letter. */
+export const MAX_LINE_BYTES = 16 << 20
+
+export class FileSource implements StreamSource {
+  readonly partitionCount = 1
+  /** The byte after the last complete line known (after the whole file once finished). */
+  private end = 0
+  /** Bytes of the file seen so far; `end` stops at the last newline within them. */
+  private size = 0
+  private fh: FileHandle | null = null
+  /** The read buffer, reused: records leave it as strings. */
+  private buf = Buffer.allocUnsafe(READ_BYTES)
+  private finished = false
+  private polling: Promise<void> | null = null
+  private readonly timer: NodeJS.Timeout
+
+  private constructor(
+    readonly path: string,
+    private readonly onGrow: () => void,
+  ) {
+    this.timer = setInterval(() => void this.refresh(), POLL_MS)
+    this.timer.unref()
+  }
+
+  /**
+   * Opens the file stream at `path` (which may not exist yet: the stream waits for it). `finished`: the
+   * stream was closed, so its last line counts without a newline.
+   */
+  static async open(path: string, onGrow: () => void, finished = false): Promise<FileSource> {
+    const source = new FileSource(path, onGrow)
+    source.finished = finished
+    await source.refresh()
+    return source
+  }
+
+  endOffset(_partition: number): number {
+    return this.end
+  }
+
+  /** The file is complete: its last line needs no newline. Resolves once `endOffset` is the file's size. */
+  async finish(): Promise<void> {
+    this.finished = true
+    // A look already under way may have started before the file's last bytes (or the file) were there.
+    await this.polling
+    await this.refresh()
+  }
+
+  /** Looks for appended bytes and moves `end` to the last complete line; wakes the engine when it moved. */
+  refresh(): Promise<void> {
+    this.polling ??= this.grow().finally(() => {
+      this.polling = null
+    })
+    return this.polling
+  }
+
+  private async grow(): Promise<void> {
+    if (this.fh === null) {
+      try {
+        this.fh = await open(this.path, 'r')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+        throw err
+      }
+    }
+    const { size } = await this.fh.stat()
+    if (size <= this.size && !(this.finished && this.end < this.size)) return
+    const before = this.end
+    if (size > this.size) {
+      this.end = Math.max(this.end, await this.lastLineEnd(this.size, size))
+      this.size = size
+    }
+    if (this.finished) this.end = this.size
+    if (this.end > before) this.onGrow()
+  }
+
+  /** The byte after the last newline in [from, to), or `from` when there is none. */
+  private async lastLineEnd(from: number, to: number): Promise<number> {
+    const probe = Buffer.allocUnsafe(64 << 10)
+    for (let hi = to; hi > from; ) {
+      const lo = Math.max(from, hi - probe.length)
+      const { bytesRead } = await this.fh!.read(probe, 0, hi - lo, lo)
+      const nl = probe.subarray(0, bytesRead).lastIndexOf(10)
+      if (nl !== -1) return lo + nl + 1
+      hi = lo
+    }
+    return from
+  }
+
+  async read(_partition: number, from: number, max: number): Promise<SourceBatch> {
+    const end = this.end
+    if (from >= end || this.fh === null) return { records: [], nextOffset: from }
+    const records: string[] = []
+    const offsets: number[] = []
+    let pos = from
+    while (records.length < max && pos < end) {
+      const want = Math.min(end - pos, this.buf.length)
+      const { bytesRead } = await this.fh.read(this.buf, 0, want, pos)
+      if (bytesRead === 0) break
+      const bytes = this.buf.subarray(0, bytesRead)
+      const ascii = isAscii(bytes)
+      let start = 0
+      while (records.length < max) {
+        let nl = bytes.indexOf(10, start)
+        // The last line of a finished file ends at the file's end.
+        if (nl === -1 && pos + bytesRead === end && this.finished && start < bytesRead) nl = bytesRead
+        if (nl === -1) break
+        const stop = nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl
+        if (stop > start) {
+          records.push(ascii ? bytes.toString('latin1', start, stop) : bytes.toString('utf8', start, stop))
+          offsets.push(pos + start)
+        }
+        start = nl + 1
+      }
+      if (start === 0) {
+        // Not one whole line in the buffer: a line longer than it.
+        const skipped = await this.longLine(pos, end)
+        if (skipped !== null) {
+          records.push(skipped.record)
+          offsets.push(pos)
+          pos = skipped.next
+          continue
+        }
+        break
+      }
+      pos += Math.min(start, bytesRead)
+    }
+    return { records, offsets, nextOffset: pos }
+  }
+
+  /**
+   * A line starting at `pos` that does not fit the read buffer: read whole when it is at most MAX_LINE_BYTES
+   * (the buffer grows for it), else replaced by a record that says where it was and how long, which fails
+   * to decode and lands in the dead-letter table. Null when its end is not readable yet.
+   */
+  private async longLine(pos: number, end: number): Promise<{ record: string; next: number } | null> {
+    const probe = Buffer.allocUnsafe(1 << 20)
+    let at = pos
+    while (at < end) {
+      const { bytesRead } = await this.fh!.read(probe, 0, Math.min(probe.length, end - at), at)
+      if (bytesRead === 0) break
+      const nl = probe.subarray(0, bytesRead).indexOf(10)
+      if (nl !== -1) {
+        const length = at + nl - pos
+        if (length > MAX_LINE_BYTES) return { record: `line at byte ${pos} is ${length} bytes long, beyond the ${MAX_LINE_BYTES}-byte limit`, next: at + nl + 1 }
+        this.buf = Buffer.allocUnsafe(Math.max(length + 1, READ_BYTES))
+        return { record: await this.lineAt(pos, length), next: at + nl + 1 }
+      }
+      at += bytesRead
+    }
+    if (!this.finished || at < end) return null
+    const length = end - pos
+    if (length > MAX_LINE_BYTES) return { record: `line at byte ${pos} is ${length} bytes long, beyond the ${MAX_LINE_BYTES}-byte limit`, next: end }
+    this.buf = Buffer.allocUnsafe(Math.max(length, READ_BYTES))
+    return { record: await this.lineAt(pos, length), next: end }
+  }
+
+  private async lineAt(pos: number, length: number): Promise<string> {
+    const { bytesRead } = await this.fh!.read(this.buf, 0, length, pos)
+    const bytes = this.buf.subarray(0, bytesRead)
+    const stop = bytesRead > 0 && bytes[bytesRead - 1] === 13 ? bytesRead - 1 : bytesRead
+    return isAscii(bytes) ? bytes.toString('latin1', 0, stop) : bytes.toString('utf8', 0, stop)
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer)
+    await this.polling
+    await this.fh?.close()
+    this.fh = null
+  }
+}
