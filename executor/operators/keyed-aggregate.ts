@@ -236,8 +236,14 @@ export class KeyedAggregate {
     }
     const out: Row[] = []
     if (ends.size > 0) {
+      // Only the slices of the windows that close now.
       const needed: string[] = []
-      for (const groups of index.values()) for (const k of groups.values()) needed.push(k)
+      const starts = new Set<number>()
+      for (const end of ends) for (let s = end - w.size; s < end; s += spec.length) starts.add(s)
+      for (const s of starts) {
+        const groups = index.get(s)
+        if (groups !== undefined) for (const k of groups.values()) needed.push(k)
+      }
       await sliceTable.load(needed)
       for (const end of [...ends].sort((a, b) => a - b)) {
         const start = end - w.size
@@ -260,7 +266,8 @@ export class KeyedAggregate {
           }
         }
         for (const acc of windows.values()) {
-          this.table.set(this.encodeKey(acc.slice(0, this.keyCount)), acc)
+          // A closed window's row is final (a late event goes to the late table): write-only, past the cache.
+          this.table.append(this.encodeKey(acc.slice(0, this.keyCount)), acc)
           const o = this.output(acc)
           if (o.visible) out.push(o.row)
         }

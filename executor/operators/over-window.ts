@@ -200,7 +200,8 @@ export class OverWindow {
     entry[COUNT] += peers.length
     peers.forEach((p, j) => {
       const out = this.project(p[3], empty, this.ctx, values[j])
-      this.table.set(this.encodePosition(p[1], p[2]), out)
+      // A released row is final and never read back by the operator: write-only, past the cache.
+      this.table.append(this.encodePosition(p[1], p[2]), out)
       if (this.onOutput !== null) this.onOutput(out)
     })
   }

@@ -173,4 +173,33 @@ describe('StateDb and StateTable on real RocksDB', () => {
     expect(after).toEqual(before)
     expect(table.stats().cached).toBe(1)
   })
+  it('appends through the cache to a key it holds (a lookup that found it absent), so reads see the row', async () => {
+    const budget = new CacheBudget(100)
+    const table = new StateTable<Value[]>(db, 6, rowCodec, budget, true)
+    const key = (n: number) => tableKey(6, [n]).key
+    await table.load([key(1)])
+    expect(table.get(key(1))).toBeUndefined()
+    table.append(key(1), [1, 'closed window'])
+    table.append(key(2), [2, 'closed window'])
+    expect(table.get(key(1))).toEqual([1, 'closed window'])
+    expect(table.stats()).toMatchObject({ cached: 1, dirty: 2 })
+    const batch: Mutation[] = []
+    table.collectDirty(batch)
+    expect(batch.map((m) => m.kind)).toEqual(['put', 'put'])
+  })
+  it('marks an entry written again and again between checkpoints dirty once, and collects its last value', async () => {
+    const budget = new CacheBudget(100)
+    const table = new StateTable<Value[]>(db, 7, rowCodec, budget, true)
+    const key = tableKey(7, [1]).key
+    for (let i = 0; i < 5; i++) table.set(key, [i])
+    table.delete(key)
+    table.set(key, [9])
+    expect(table.stats()).toMatchObject({ cached: 1, dirty: 1 })
+    const batch: Mutation[] = []
+    table.collectDirty(batch)
+    expect(batch).toHaveLength(1)
+    expect(rowCodec.decode((batch[0] as { value: Buffer }).value)).toEqual([9])
+    table.set(key, [10])
+    expect(table.stats().dirty).toBe(1)
+  })
 })

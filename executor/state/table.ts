@@ -111,34 +111,41 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   set(key: string, value: V): void {
+    this.write(key, value)
+  }
+
+  delete(key: string): void {
+    this.write(key, undefined)
+  }
+
+  /**
+   * A dirty entry's key is in `dirtyKeys` from the write that made it dirty until a checkpoint collects it,
+   * so only that write adds it: an entry written again and again between checkpoints (an accumulator)
+   * costs one map lookup a write.
+   */
+  private write(key: string, value: V | undefined): void {
     const e = this.cache.get(key)
     if (e === undefined) {
       this.cache.set(key, { value, dirty: true, used: true })
       this.budget.adjust(1, 1)
+      this.dirtyKeys.add(key)
     } else {
       e.value = value
-      if (!e.dirty) this.budget.adjust(0, 1)
-      e.dirty = true
+      if (!e.dirty) {
+        this.budget.adjust(0, 1)
+        e.dirty = true
+        this.dirtyKeys.add(key)
+      }
     }
-    this.dirtyKeys.add(key)
     if (this.journals.size > 0) this.record(key)
   }
 
-  delete(key: string): void {
-    const e = this.cache.get(key)
-    if (e === undefined) {
-      this.cache.set(key, { value: undefined, dirty: true, used: true })
-      this.budget.adjust(1, 1)
-    } else {
-      e.value = undefined
-      if (!e.dirty) this.budget.adjust(0, 1)
-      e.dirty = true
-    }
-    this.dirtyKeys.add(key)
-    if (this.journals.size > 0) this.record(key)
-  }
-
+  /**
+   * Writes an entry the operator never reads back (a final row), past the cache. A key the cache holds
+   * already (a lookup found it absent, say) is written through the cache instead, so that `get` stays right.
+   */
   append(key: string, value: V): void {
+    if (this.cache.has(key)) return this.write(key, value)
     this.appended.set(key, value)
     if (this.journals.size > 0) this.record(key)
   }
