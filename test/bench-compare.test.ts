@@ -130,9 +130,9 @@ describe('the Sluice driver', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  async function driver(workload: string): Promise<{ result: Record<string, string>; rows: string[] }> {
-    const out = join(dir, `${workload}.jsonl`)
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', DRIVER, '--workload', workload, '--data', join(dir, 'data'), '--out', out])
+  async function driver(workload: string, source: 'file' | 'log' = 'file'): Promise<{ result: Record<string, string>; rows: string[] }> {
+    const out = join(dir, `${workload}.${source}.jsonl`)
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', DRIVER, '--workload', workload, '--data', join(dir, 'data'), '--out', out, '--source', source])
     const line = stdout.split('\n').find((l) => l.startsWith('DRIVER_RESULT '))
     expect(line).toBeDefined()
     const result = Object.fromEntries(line!.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]))
@@ -157,6 +157,13 @@ describe('the Sluice driver', () => {
     const expected = normalizeResult([...byPlayer.values()].map((p) => JSON.stringify(p)).join('\n'))
     expect(difference(rows, expected)).toMatchObject({ countA: 0, countB: 0 })
     expect(checksum(rows)).toBe(checksum(expected))
+  })
+
+  test('inserting the lines into the embedded log (four partitions by player) gives the answer of the file stream', async () => {
+    const [file, log] = [await driver('player_profile', 'file'), await driver('player_profile', 'log')]
+    expect(log.result).toMatchObject({ events: '3001', rows: file.result.rows })
+    expect(Number(log.result.cpu_seconds)).toBeGreaterThan(0)
+    expect(checksum(log.rows)).toBe(checksum(file.rows))
   })
 
   test('nexmark_q7: the highest bid of each 10-second window', async () => {

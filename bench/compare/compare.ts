@@ -59,7 +59,7 @@ function ensureFlinkJar(): string {
 
 /** What a driver reported: DRIVER_RESULT's fields, an unsupported reason, or a failure. */
 type Outcome =
-  | { readonly kind: 'ok'; readonly eps: number; readonly seconds: number; readonly rows: number; readonly rssMib: number; readonly events: number; readonly out: string }
+  | { readonly kind: 'ok'; readonly eps: number; readonly seconds: number; readonly rows: number; readonly rssMib: number; readonly events: number; readonly out: string; readonly cpuSeconds: number }
   | { readonly kind: 'unsupported'; readonly reason: string }
   | { readonly kind: 'timeout'; readonly reason: string; readonly maxEps: number }
   | { readonly kind: 'failed'; readonly reason: string }
@@ -101,7 +101,7 @@ function runDriver(label: string, command: readonly string[], workload: string, 
   }
   const f = parseDriverResult(result)
   console.log(`  ${label.padEnd(6)} ${result}  (wall ${wall.toFixed(1)} s)`)
-  return { kind: 'ok', eps: Number(f.eps), seconds: Number(f.seconds), rows: Number(f.rows), rssMib: Number(f.peak_rss_mib), events: Number(f.events), out }
+  return { kind: 'ok', eps: Number(f.eps), seconds: Number(f.seconds), rows: Number(f.rows), rssMib: Number(f.peak_rss_mib), events: Number(f.events), out, cpuSeconds: Number(f.cpu_seconds ?? Number.NaN) }
 }
 
 interface Row {
@@ -134,14 +134,29 @@ function ratioOf(r: Row): string {
   return 'n/a'
 }
 
+/** CPU time (all threads) per event over the clocked interval, in microseconds. */
+const cpuPerEvent = (o: Outcome): number => (o.kind === 'ok' ? (o.cpuSeconds * 1e6) / o.events : Number.NaN)
+/** Flink's CPU time per event over Sluice's: the ratio per core. */
+function cpuRatioOf(r: Row): string {
+  const x = cpuPerEvent(r.flink) / cpuPerEvent(r.sluice)
+  return Number.isFinite(x) ? x.toFixed(2) : 'n/a'
+}
+const cpuCell = (o: Outcome): string => {
+  const us = cpuPerEvent(o)
+  return Number.isFinite(us) && o.kind === 'ok' ? `${us.toFixed(2)} (${(o.cpuSeconds / o.seconds).toFixed(2)})` : ''
+}
+
 function printTable(rows: readonly Row[]): void {
-  const header = ['workload', 'Sluice ev/s', 'Flink ev/s', 'Sluice/Flink', 'Flink* (heap) ev/s', 'Sluice peak RSS MiB', 'Flink peak RSS MiB', 'Sluice rows', 'Flink rows', 'same answer']
+  const header = ['workload', 'Sluice ev/s', 'Flink ev/s', 'Sluice/Flink', 'Flink* (heap) ev/s', 'Sluice CPU us/ev (cores)', 'Flink CPU us/ev (cores)', 'per-core ratio', 'Sluice peak RSS MiB', 'Flink peak RSS MiB', 'Sluice rows', 'Flink rows', 'same answer']
   const body = rows.map((r) => [
     r.workload,
     epsCell(r.sluice),
     epsCell(r.flink),
     ratioOf(r),
     r.flinkHeap === undefined ? '' : epsCell(r.flinkHeap),
+    cpuCell(r.sluice),
+    cpuCell(r.flink),
+    cpuRatioOf(r),
     r.sluice.kind === 'ok' ? num(r.sluice.rssMib) : '',
     r.flink.kind === 'ok' ? num(r.flink.rssMib) : '',
     r.sluice.kind === 'ok' ? num(r.sluice.rows) : '',
@@ -161,7 +176,7 @@ export function resultLine(r: Row): string {
     r.flinkHeap === undefined
       ? ''
       : ` flink_heap_eps=${eps(r.flinkHeap)} heap_ratio=${r.sluice.kind === 'ok' && r.flinkHeap.kind === 'ok' ? (r.sluice.eps / r.flinkHeap.eps).toFixed(2) : 'n/a'} answer_compared_with=flink_heap`
-  return `RESULT ${r.workload} sluice_eps=${eps(r.sluice)} flink_eps=${eps(r.flink)} ratio=${ratioOf(r)} same_answer=${r.same}${heap}${reason}`
+  return `RESULT ${r.workload} sluice_eps=${eps(r.sluice)} flink_eps=${eps(r.flink)} ratio=${ratioOf(r)} same_answer=${r.same} cpu_ratio=${cpuRatioOf(r)}${heap}${reason}`
 }
 
 async function main(): Promise<void> {
@@ -175,6 +190,7 @@ async function main(): Promise<void> {
       'skip-flink': { type: 'boolean' },
       timeout: { type: 'string' },
       'flink-state': { type: 'string' },
+      'sluice-source': { type: 'string' },
     },
   })
   const spec: DataSpec = {
@@ -188,19 +204,23 @@ async function main(): Promise<void> {
   const flinkState = values['flink-state'] ?? 'rocksdb'
   if (flinkState !== 'rocksdb' && flinkState !== 'hashmap') throw new Error(`--flink-state is rocksdb or hashmap, not ${flinkState}`)
   const workloads = WORKLOAD_NAMES.filter((w) => only === undefined || only.includes(w))
+  // How the Sluice driver reads the input: a file stream (as Flink's filesystem source), or inserts into the embedded log.
+  const sluiceSource = values['sluice-source'] ?? 'file'
+  if (sluiceSource !== 'file' && sluiceSource !== 'log') throw new Error(`--sluice-source is file or log, not ${sluiceSource}`)
+  const sluiceCommand = [...SLUICE_COMMAND, '--source', sluiceSource]
 
   const t0 = performance.now()
   const jar = values['skip-flink'] === true ? null : ensureFlinkJar()
   const data = ensureData(spec, dataDirFor(spec), console.log)
   const outDir = join(data, 'out')
   mkdirSync(outDir, { recursive: true })
-  console.log(`data: ${data}\nSluice: ${SLUICE_COMMAND.slice(0, -1).join(' ')} bench/compare/sluice-run.ts\nFlink:  ${jar === null ? 'skipped' : flinkCommand(jar, flinkState).join(' ')}`)
+  console.log(`data: ${data}\nSluice: ${SLUICE_COMMAND.slice(0, -1).join(' ')} bench/compare/sluice-run.ts --source ${sluiceSource}\nFlink:  ${jar === null ? 'skipped' : flinkCommand(jar, flinkState).join(' ')}`)
 
   const rows: Row[] = []
   for (const workload of workloads) {
     console.log(`${workload}:`)
     const events = (workload.startsWith('nexmark') ? spec.nexmarkEvents : spec.gameEvents) + 1
-    const sluice = runDriver('Sluice', SLUICE_COMMAND, workload, data, join(outDir, `${workload}.sluice.jsonl`), timeoutS, events)
+    const sluice = runDriver('Sluice', sluiceCommand, workload, data, join(outDir, `${workload}.sluice.jsonl`), timeoutS, events)
     const flink: Outcome = jar === null ? { kind: 'failed', reason: 'skipped (--skip-flink)' } : runDriver('Flink', flinkCommand(jar, flinkState), workload, data, join(outDir, `${workload}.flink.jsonl`), timeoutS, events)
     if (sluice.kind === 'unsupported') console.log(`  Sluice: unsupported: ${sluice.reason}`)
     // Flink on RocksDB can be pathologically slow on a workload (MATCH_RECOGNIZE, temporal joins); so that

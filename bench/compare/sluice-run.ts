@@ -5,16 +5,21 @@
  *
  *   node --import tsx bench/compare/sluice-run.ts --workload player_profile --data DIR --out FILE
  *
- * Inside the clock: reading the file, inserting its lines in chunks into the stream's embedded log
- * (insertJson: the engine decodes them as it reads the log), closing the stream (end of input: every
- * window finalizes, as Flink finalizes them at the end of a bounded input), and waiting until the result
- * view has processed everything. Outside: writing the rows, which are read from the view's state as a
- * pull query reads them. A workload Sluice cannot express prints DRIVER_UNSUPPORTED with the reason.
+ * The input, as Flink's driver reads it with its filesystem source, is a file stream over the input file
+ * (`--source file`, the default: `connector = 'file'`, the file put in the engine's file directory when the
+ * clock starts). `--source log` instead inserts the file's lines (as bytes) in chunks into the stream's
+ * embedded log (insertJson), which also pays for the log's durable copy of every event.
+ *
+ * Inside the clock: reading and decoding the file, closing the stream (end of input: every window
+ * finalizes, as Flink finalizes them at the end of a bounded input), and waiting until the result view has
+ * processed everything. Outside: counting the file's lines (as Flink's driver does), writing the rows,
+ * which are read from the view's state as a pull query reads them. A workload Sluice cannot express prints
+ * DRIVER_UNSUPPORTED with the reason.
  */
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createReadStream, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { SluiceError } from '../../common/errors.ts'
 import type { Column, Value } from '../../common/types.ts'
@@ -83,16 +88,47 @@ export async function readLines(path: string, onChunk: (lines: Buffer[]) => Prom
   return count
 }
 
-async function run(name: string, data: string, out: string): Promise<void> {
+/** The file stream's name for the input in the engine's file directory. */
+const INPUT_NAME = 'input.jsonl'
+
+/** The workload's CREATE STREAM as a file stream over INPUT_NAME: its WITH options replaced. */
+export function asFileStream(sql: string): string {
+  const at = sql.search(/\)\s*WITH\s*\(/i)
+  const withOptions = `) WITH (connector = 'file', path = '${INPUT_NAME}', format = 'json')`
+  if (at === -1) return sql.replace(/\)\s*;?\s*$/, `${withOptions};`)
+  const close = sql.indexOf(')', sql.indexOf('(', at + 1))
+  return `${sql.slice(0, at)}${withOptions}${sql.slice(close + 1)}`
+}
+
+/** Lines in the file (a last line without a newline counts), as the contract counts events. */
+async function countLines(path: string): Promise<number> {
+  let lines = 0
+  let last = 10
+  for await (const data of createReadStream(path, { highWaterMark: READ_BYTES })) {
+    const bytes = data as Buffer
+    for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, nl + 1)) lines++
+    if (bytes.length > 0) last = bytes[bytes.length - 1]!
+  }
+  return last === 10 ? lines : lines + 1
+}
+
+async function run(name: string, data: string, out: string, source: 'file' | 'log'): Promise<void> {
   await initParser()
   const w = workloadNamed(name)
   const dir = await mkdtemp(join(tmpdir(), 'sluice-compare-'))
-  const engine = await Engine.open({ dataDir: dir, checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096 })
+  const files = join(dir, 'files')
+  await mkdir(files)
+  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files })
   try {
     try {
       for (const p of parseStatements(w.sql)) {
         const s = p.statement
-        if (s.kind === 'create_stream') await engine.createStream(s, p.text)
+        if (s.kind === 'create_stream' && source === 'file') {
+          const text = asFileStream(p.text)
+          const [parsed] = parseStatements(text)
+          if (parsed?.statement.kind !== 'create_stream') throw new Error(`not a stream: ${text}`)
+          await engine.createStream(parsed.statement, parsed.text)
+        } else if (s.kind === 'create_stream') await engine.createStream(s, p.text)
         else if (s.kind === 'create_view') await engine.createView(s, p.text)
         else throw new Error(`unexpected statement in ${name}: ${p.text}`)
       }
@@ -104,15 +140,20 @@ async function run(name: string, data: string, out: string): Promise<void> {
       throw err
     }
 
+    const input = join(data, w.file)
+    const lineCount = source === 'file' ? await countLines(input) : 0
     const t0 = performance.now()
     const clockStart = process.hrtime.bigint()
-    const events = await readLines(join(data, w.file), async (lines) => {
-      await engine.insertJson(w.stream, lines)
-    })
+    const cpu0 = process.cpuUsage()
+    let events = lineCount
+    if (source === 'file') symlinkSync(resolve(input), join(files, INPUT_NAME))
+    else events = await readLines(input, async (lines) => void (await engine.insertJson(w.stream, lines)))
     await engine.closeStream(w.stream)
     const views = engine.allQueries().map((q) => q.name)
     for (const v of views) await engine.waitCaughtUp(v, 3_600_000)
     const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6
     // For profiles (node --cpu-prof): the clocked interval on the clock the profile's timestamps use.
     console.error(`DRIVER_CLOCK start_us=${clockStart / 1000n} end_us=${process.hrtime.bigint() / 1000n}`)
 
@@ -130,7 +171,7 @@ async function run(name: string, data: string, out: string): Promise<void> {
     for await (const row of engine.viewRows(w.result)) lines.push(JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
     writeFileSync(out, lines.length > 0 ? `${lines.join('\n')}\n` : '')
     console.log(
-      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)}`,
+      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)}`,
     )
   } finally {
     await engine.close()
@@ -139,11 +180,11 @@ async function run(name: string, data: string, out: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' } } })
-  if (values.workload === undefined || values.data === undefined || values.out === undefined) {
-    throw new Error('usage: sluice-run.ts --workload <name> --data <dir> --out <file>')
+  const { values } = parseArgs({ options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' } } })
+  if (values.workload === undefined || values.data === undefined || values.out === undefined || (values.source !== 'file' && values.source !== 'log')) {
+    throw new Error('usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log]')
   }
-  await run(values.workload, values.data, values.out)
+  await run(values.workload, values.data, values.out, values.source)
 }
 
 if (process.argv[1] === import.meta.filename) {
