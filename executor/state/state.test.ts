@@ -187,6 +187,28 @@ describe('StateDb and StateTable on real RocksDB', () => {
     table.collectDirty(batch)
     expect(batch.map((m) => m.kind)).toEqual(['put', 'put'])
   })
+  it('drops an entry deleted before any checkpoint wrote it, and keeps a tombstone for one RocksDB has', async () => {
+    const budget = new CacheBudget(100)
+    const table = new StateTable<Value[]>(db, 8, rowCodec, budget, true)
+    const key = (n: number) => tableKey(8, [n]).key
+    table.set(key(1), [1])
+    const first: Mutation[] = []
+    table.collectDirty(first)
+    await db.commit(first)
+    table.set(key(2), [2])
+    table.delete(key(2))
+    table.delete(key(3))
+    table.delete(key(1))
+    expect(table.stats()).toMatchObject({ cached: 1, dirty: 1 })
+    expect(table.get(key(2))).toBeUndefined()
+    const batch: Mutation[] = []
+    table.collectDirty(batch)
+    expect(batch).toEqual([{ kind: 'delete', key: keyBytes(key(1)) }])
+    await db.commit(batch)
+    const rows: Value[][] = []
+    for await (const [, v] of table.scan()) rows.push(v)
+    expect(rows).toEqual([])
+  })
   it('marks an entry written again and again between checkpoints dirty once, and collects its last value', async () => {
     const budget = new CacheBudget(100)
     const table = new StateTable<Value[]>(db, 7, rowCodec, budget, true)

@@ -125,6 +125,17 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   private write(key: string, value: V | undefined): void {
     const e = this.cache.get(key)
+    if (value === undefined && !this.committed.mayContain(key)) {
+      // Deleting what RocksDB never had (a window or slice opened and closed between checkpoints) needs no
+      // tombstone: the entry just goes.
+      if (e !== undefined) {
+        this.cache.delete(key)
+        if (e.dirty) this.dirtyKeys.delete(key)
+        this.budget.adjust(-1, e.dirty ? -1 : 0)
+      }
+      if (this.journals.size > 0) this.record(key)
+      return
+    }
     if (e === undefined) {
       this.cache.set(key, { value, dirty: true, used: true })
       this.budget.adjust(1, 1)
