@@ -99,6 +99,26 @@ describe('file streams', () => {
     }
   })
 
+  test('SUBSCRIBE to a file stream shows its lines, then the lines appended to it', async () => {
+    await writeFile(join(files, 'live.jsonl'), `${line(1, 3, 1)}\n`)
+    await client.query(`CREATE STREAM live (player_id BIGINT NOT NULL, points INT) WITH (connector = 'file', path = 'live.jsonl')`)
+    const c = await sluice.client()
+    try {
+      await c.query('BEGIN')
+      await c.query('DECLARE tail CURSOR FOR SUBSCRIBE live')
+      const snap = await c.query('FETCH ALL tail')
+      expect(snap.rows.map((r) => [r.sluice_diff, r.player_id, r.points])).toEqual([['1', '1', 3]])
+      const waiting = c.query("FETCH ALL tail WITH (timeout = '10s')")
+      await appendFile(join(files, 'live.jsonl'), `${line(2, 4, 2)}\n${line(3, 5, 3)}\n`)
+      const next = await waiting
+      const more = next.rows.length < 2 ? (await c.query("FETCH ALL tail WITH (timeout = '2s')")).rows : []
+      expect([...next.rows, ...more].map((r) => [r.sluice_diff, r.player_id, r.points])).toEqual([['1', '2', 4], ['1', '3', 5]])
+      await c.query('COMMIT')
+    } finally {
+      await c.end()
+    }
+  })
+
   test('reads CSV lines, a type column choosing the stream', async () => {
     await writeFile(join(files, 'scores.csv'), 'score,1,100\nlogin,1\nscore,2,7\nscore,1,5\n')
     await client.query(`CREATE STREAM scores (kind TEXT, player_id BIGINT, points INT) WITH (connector = 'file', path = 'scores.csv', format = 'csv', type_column = 1, type_id = 'score')`)
