@@ -26,6 +26,7 @@ import {
   matchView,
   outputRows,
   type CompiledPattern,
+  type DefineFn,
   type MatchView,
   type PartitionState,
   type PatternMatch,
@@ -138,29 +139,35 @@ export class PatternRecognize {
   }
 
   /** Runs the matcher over a key's sequence, stores the output rows, and trims what is no longer needed. */
+  /**
+   * The partition `run` is matching, read by the callbacks below. They are made once, not per run: a closure
+   * made per call costs an allocation and, under the TypeScript loader, a call that names it.
+   */
+  private runSequence: readonly Held[] = []
+  private runBase = 0
+  private runCount = 0
+  private runFinal = false
+  private readonly rowAt = (i: number): Held | undefined => this.runSequence[i - this.runBase]
+  private readonly defineFn: DefineFn = (variable, _row, view) => {
+    const d = this.defines.get(variable)
+    if (d === undefined) return true
+    const slots = this.slotValues(d.slots, view, this.rowAt, this.runCount, this.runFinal, false)
+    return slots === 'need_more' ? 'need_more' : d.test(slots, EMPTY, this.ctx)
+  }
+  private readonly timeFn = (i: number): number => this.rowAt(i)![0]
+
   private run(key: string, entry: Entry, final: boolean, horizon: number): void {
     const sequence = entry[SEQUENCE]
     const base = entry[BASE]
     const rowCount = base + sequence.length
-    const rowAt = (i: number): Held | undefined => sequence[i - base]
+    this.runSequence = sequence
+    this.runBase = base
+    this.runCount = rowCount
+    this.runFinal = final
+    const rowAt = this.rowAt
     const [position, matchNumber, matchedThrough] = entry[STATE]
     const state: PartitionState = { position, matchNumber, matchedThrough }
-    const result = matchPartition(
-      this.pattern,
-      {
-        rowCount,
-        final,
-        define: (variable, row, view) => {
-          const d = this.defines.get(variable)
-          if (d === undefined) return true
-          const slots = this.slotValues(d.slots, view, rowAt, rowCount, final, false)
-          return slots === 'need_more' ? 'need_more' : d.test(slots, EMPTY, this.ctx)
-        },
-        time: (i) => rowAt(i)![0],
-        horizon,
-      },
-      state,
-    )
+    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state)
     for (const out of outputRows(result.events, this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode })) {
       switch (out.kind) {
         case 'summary':
