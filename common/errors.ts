@@ -45,6 +45,7 @@ export const SqlState = {
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
+  ioError: '58030',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

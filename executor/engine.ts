@@ -786,7 +786,7 @@ export class Engine {
       def = { ...def, partitions: source.partitionCount }
       log = source
     } else if (def.source.kind === 'file') {
-      log = await FileSource.open(this.filePath(def.source.path), () => this.wake(), closed)
+      log = await FileSource.open(this.filePath(def.source.path), def.source.path, () => this.wake(), closed)
     } else {
       log = await StreamLog.open(this.streamDir(def.id), def.partitions)
     }

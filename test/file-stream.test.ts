@@ -85,6 +85,12 @@ describe('file streams', () => {
     await expect(client.query(`CREATE STREAM s (a INT) WITH (connector = 'file', path = '/etc/passwd')`)).rejects.toMatchObject({ code: '42501', position: expect.any(String) })
     await expect(client.query(`CREATE STREAM s (a INT) WITH (connector = 'file', path = 'a.jsonl', partitions = 4)`)).rejects.toMatchObject({ code: '22023' })
     await expect(client.query(`CREATE STREAM s (a INT) WITH (path = 'a.jsonl')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('file streams only') })
+    // A directory is not a file to read: refused, nothing left behind, the server goes on.
+    await mkdir(join(files, 'adir'))
+    await expect(client.query(`CREATE STREAM s (a INT) WITH (connector = 'file', path = 'adir')`)).rejects.toMatchObject({ code: '42809', message: '"adir" is not a regular file' })
+    await writeFile(join(files, 's.jsonl'), '{"a": 1}\n')
+    await client.query(`CREATE STREAM s (a INT) WITH (connector = 'file', path = 's.jsonl')`)
+    await client.query('DROP STREAM s')
   })
 
   test('a file written just before ALTER STREAM ... CLOSE is read whole', async () => {

@@ -12,6 +12,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import { isAscii } from 'node:buffer'
+import { SqlState, executionError, type SluiceError } from '../../common/errors.ts'
 import type { SourceBatch, StreamSource } from '../source.ts'
 
 /** How often the file's size is looked at for appended lines. */
@@ -33,24 +34,48 @@ export class FileSource implements StreamSource {
   private finished = false
   private polling: Promise<void> | null = null
   private readonly timer: NodeJS.Timeout
+  /** The last failure of the watcher, reported once (it keeps trying). */
+  private failure: string | null = null
 
   private constructor(
     readonly path: string,
+    /** The path as the stream names it, for messages (the server's directory stays out of them). */
+    private readonly label: string,
     private readonly onGrow: () => void,
   ) {
-    this.timer = setInterval(() => void this.refresh(), POLL_MS)
+    this.timer = setInterval(() => {
+      this.refresh().then(
+        () => (this.failure = null),
+        (err: unknown) => {
+          const message = (err as Error).message
+          if (message !== this.failure) console.error(`sluice: file stream over "${label}": ${message}`)
+          this.failure = message
+        },
+      )
+    }, POLL_MS)
     this.timer.unref()
   }
 
   /**
    * Opens the file stream at `path` (which may not exist yet: the stream waits for it). `finished`: the
-   * stream was closed, so its last line counts without a newline.
+   * stream was closed, so its last line counts without a newline. A path that is not a regular file, or
+   * that cannot be read, fails here with 42809 or 58030.
    */
-  static async open(path: string, onGrow: () => void, finished = false): Promise<FileSource> {
-    const source = new FileSource(path, onGrow)
+  static async open(path: string, label: string, onGrow: () => void, finished = false): Promise<FileSource> {
+    const source = new FileSource(path, label, onGrow)
     source.finished = finished
-    await source.refresh()
+    try {
+      await source.refresh()
+    } catch (err) {
+      await source.close()
+      throw err
+    }
     return source
+  }
+
+  private ioFailure(err: unknown): SluiceError {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    return executionError(SqlState.ioError, `could not read file "${this.label}": ${code}`)
   }
 
   endOffset(_partition: number): number {
@@ -75,14 +100,22 @@ export class FileSource implements StreamSource {
 
   private async grow(): Promise<void> {
     if (this.fh === null) {
+      let fh: FileHandle
       try {
-        this.fh = await open(this.path, 'r')
+        fh = await open(this.path, 'r')
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-        throw err
+        throw this.ioFailure(err)
       }
+      if (!(await fh.stat()).isFile()) {
+        await fh.close()
+        throw executionError(SqlState.wrongObjectType, `"${this.label}" is not a regular file`)
+      }
+      this.fh = fh
     }
-    const { size } = await this.fh.stat()
+    const { size } = await this.fh.stat().catch((err: unknown) => {
+      throw this.ioFailure(err)
+    })
     if (size <= this.size && !(this.finished && this.end < this.size)) return
     const before = this.end
     if (size > this.size) {
