@@ -54,6 +54,27 @@ describe('FileSource', () => {
     }
   })
 
+  test('overlapping reads (the scan, a SUBSCRIBE, a SELECT) each get their own lines', async () => {
+    const path = join(dir, 'many.jsonl')
+    const lines = Array.from({ length: 40_000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(i % 97) }))
+    await writeFile(path, `${lines.join('\n')}\n`)
+    const source = await FileSource.open(path, 'many.jsonl', () => undefined)
+    try {
+      const whole = await readAll(source, 5000)
+      expect(whole.map(([, r]) => r)).toEqual(lines)
+      // Twenty reads at once from different lines, each of 3,000 lines (several read-buffer fills).
+      const starts = Array.from({ length: 20 }, (_, k) => (k * 1931) % lines.length)
+      const batches = await Promise.all(starts.map((s) => source.read(0, whole[s]![0], 3000)))
+      batches.forEach((b, k) => {
+        const s = starts[k]!
+        expect(b.records, `read from line ${s}`).toEqual(lines.slice(s, s + 3000))
+        expect(b.offsets).toEqual(whole.slice(s, s + 3000).map(([o]) => o))
+      })
+    } finally {
+      await source.close()
+    }
+  })
+
   test('a file that does not exist yet is waited for', async () => {
     const path = join(dir, 'later.jsonl')
     const source = await FileSource.open(path, 'f.jsonl', () => undefined)

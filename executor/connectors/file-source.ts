@@ -29,8 +29,11 @@ export class FileSource implements StreamSource {
   /** Bytes of the file seen so far; `end` stops at the last newline within them. */
   private size = 0
   private fh: FileHandle | null = null
-  /** The read buffer, reused: records leave it as strings. */
-  private buf = Buffer.allocUnsafe(READ_BYTES)
+  /**
+   * The read buffer, reused from one read to the next (records leave it as strings). Reads can overlap (the
+   * engine's scan, a SUBSCRIBE's tail, a SELECT of the stream): one that finds it taken uses its own.
+   */
+  private free: Buffer | null = Buffer.allocUnsafe(READ_BYTES)
   private finished = false
   private polling: Promise<void> | null = null
   private readonly timer: NodeJS.Timeout
@@ -141,15 +144,26 @@ export class FileSource implements StreamSource {
 
   async read(_partition: number, from: number, max: number): Promise<SourceBatch> {
     const end = this.end
-    if (from >= end || this.fh === null) return { records: [], nextOffset: from }
+    const fh = this.fh
+    if (from >= end || fh === null) return { records: [], nextOffset: from }
+    const buf = this.free ?? Buffer.allocUnsafe(READ_BYTES)
+    this.free = null
+    try {
+      return await this.readInto(fh, buf, from, end, max)
+    } finally {
+      this.free = buf
+    }
+  }
+
+  private async readInto(fh: FileHandle, buf: Buffer, from: number, end: number, max: number): Promise<SourceBatch> {
     const records: string[] = []
     const offsets: number[] = []
     let pos = from
     while (records.length < max && pos < end) {
-      const want = Math.min(end - pos, this.buf.length)
-      const { bytesRead } = await this.fh.read(this.buf, 0, want, pos)
+      const want = Math.min(end - pos, buf.length)
+      const { bytesRead } = await fh.read(buf, 0, want, pos)
       if (bytesRead === 0) break
-      const bytes = this.buf.subarray(0, bytesRead)
+      const bytes = buf.subarray(0, bytesRead)
       const ascii = isAscii(bytes)
       let start = 0
       while (records.length < max) {
@@ -166,7 +180,7 @@ export class FileSource implements StreamSource {
       }
       if (start === 0) {
         // Not one whole line in the buffer: a line longer than it.
-        const skipped = await this.longLine(pos, end)
+        const skipped = await this.longLine(fh, pos, end)
         if (skipped !== null) {
           records.push(skipped.record)
           offsets.push(pos)
@@ -181,37 +195,28 @@ export class FileSource implements StreamSource {
   }
 
   /**
-   * A line starting at `pos` that does not fit the read buffer: read whole when it is at most MAX_LINE_BYTES
-   * (the buffer grows for it), else replaced by a record that says where it was and how long, which fails
+   * A line starting at `pos` that does not fit the read buffer: read whole into a buffer of its own when it
+   * is at most MAX_LINE_BYTES, else replaced by a record that says where it was and how long, which fails
    * to decode and lands in the dead-letter table. Null when its end is not readable yet.
    */
-  private async longLine(pos: number, end: number): Promise<{ record: string; next: number } | null> {
+  private async longLine(fh: FileHandle, pos: number, end: number): Promise<{ record: string; next: number } | null> {
     const probe = Buffer.allocUnsafe(1 << 20)
     let at = pos
     while (at < end) {
-      const { bytesRead } = await this.fh!.read(probe, 0, Math.min(probe.length, end - at), at)
+      const { bytesRead } = await fh.read(probe, 0, Math.min(probe.length, end - at), at)
       if (bytesRead === 0) break
       const nl = probe.subarray(0, bytesRead).indexOf(10)
       if (nl !== -1) {
         const length = at + nl - pos
         if (length > MAX_LINE_BYTES) return { record: `line at byte ${pos} is ${length} bytes long, beyond the ${MAX_LINE_BYTES}-byte limit`, next: at + nl + 1 }
-        this.buf = Buffer.allocUnsafe(Math.max(length + 1, READ_BYTES))
-        return { record: await this.lineAt(pos, length), next: at + nl + 1 }
+        return { record: await lineAt(fh, pos, length), next: at + nl + 1 }
       }
       at += bytesRead
     }
     if (!this.finished || at < end) return null
     const length = end - pos
     if (length > MAX_LINE_BYTES) return { record: `line at byte ${pos} is ${length} bytes long, beyond the ${MAX_LINE_BYTES}-byte limit`, next: end }
-    this.buf = Buffer.allocUnsafe(Math.max(length, READ_BYTES))
-    return { record: await this.lineAt(pos, length), next: end }
-  }
-
-  private async lineAt(pos: number, length: number): Promise<string> {
-    const { bytesRead } = await this.fh!.read(this.buf, 0, length, pos)
-    const bytes = this.buf.subarray(0, bytesRead)
-    const stop = bytesRead > 0 && bytes[bytesRead - 1] === 13 ? bytesRead - 1 : bytesRead
-    return isAscii(bytes) ? bytes.toString('latin1', 0, stop) : bytes.toString('utf8', 0, stop)
+    return { record: await lineAt(fh, pos, length), next: end }
   }
 
   async close(): Promise<void> {
@@ -220,4 +225,12 @@ export class FileSource implements StreamSource {
     await this.fh?.close()
     this.fh = null
   }
+}
+
+/** The `length` bytes of one line at `pos`, as text (a CR before its newline left out). */
+async function lineAt(fh: FileHandle, pos: number, length: number): Promise<string> {
+  const bytes = Buffer.allocUnsafe(length)
+  const { bytesRead } = await fh.read(bytes, 0, length, pos)
+  const stop = bytesRead > 0 && bytes[bytesRead - 1] === 13 ? bytesRead - 1 : bytesRead
+  return isAscii(bytes.subarray(0, bytesRead)) ? bytes.toString('latin1', 0, stop) : bytes.toString('utf8', 0, stop)
 }
