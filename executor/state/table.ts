@@ -194,12 +194,15 @@ export class StateTable<V> implements KeyedTable<V> {
       this.unflushed = new Set()
       this.appendedUnflushed = new Map()
     }
+    // The appended entries become the unflushed ones: a swap, not a copy, when no commit is in flight.
+    const swap = this.appendedUnflushed.size === 0
     for (const [key, value] of this.appended) {
       out.push({ kind: 'put', key: keyBytes(key), value: this.codec.encode(value) })
       // Live results may load an appended key later (a SUBSCRIBE to a view of appended rows).
       this.committed.add(key)
-      this.appendedUnflushed.set(key, value)
+      if (!swap) this.appendedUnflushed.set(key, value)
     }
+    if (swap) this.appendedUnflushed = this.appended
     this.appended = new Map()
     const collected = this.dirtyKeys
     for (const k of collected) {
