@@ -75,6 +75,23 @@ describe('FileSource', () => {
     }
   })
 
+  test('a line written in several appends is read once its newline is there, whole', async () => {
+    const path = join(dir, 'pieces.jsonl')
+    await writeFile(path, '{"a":1}\n{"b"')
+    const source = await FileSource.open(path, 'pieces.jsonl', () => undefined)
+    try {
+      expect(source.endOffset(0)).toBe(8)
+      await appendFile(path, ':2')
+      await source.refresh()
+      expect(source.endOffset(0)).toBe(8)
+      await appendFile(path, '}\n')
+      await source.refresh()
+      expect(await readAll(source)).toEqual([[0, '{"a":1}'], [8, '{"b":2}']])
+    } finally {
+      await source.close()
+    }
+  })
+
   test('a file that does not exist yet is waited for', async () => {
     const path = join(dir, 'later.jsonl')
     const source = await FileSource.open(path, 'f.jsonl', () => undefined)

@@ -122,15 +122,16 @@ export class FileSource implements StreamSource {
     if (size <= this.size && !(this.finished && this.end < this.size)) return
     const before = this.end
     if (size > this.size) {
-      this.end = Math.max(this.end, await this.lastLineEnd(this.size, size))
+      const lineEnd = await this.lastLineEnd(this.size, size)
+      if (lineEnd !== null) this.end = lineEnd
       this.size = size
     }
     if (this.finished) this.end = this.size
     if (this.end > before) this.onGrow()
   }
 
-  /** The byte after the last newline in [from, to), or `from` when there is none. */
-  private async lastLineEnd(from: number, to: number): Promise<number> {
+  /** The byte after the last newline in [from, to), or null when there is none (a line still being written). */
+  private async lastLineEnd(from: number, to: number): Promise<number | null> {
     const probe = Buffer.allocUnsafe(64 << 10)
     for (let hi = to; hi > from; ) {
       const lo = Math.max(from, hi - probe.length)
@@ -139,7 +140,7 @@ export class FileSource implements StreamSource {
       if (nl !== -1) return lo + nl + 1
       hi = lo
     }
-    return from
+    return null
   }
 
   async read(_partition: number, from: number, max: number): Promise<SourceBatch> {
