@@ -112,8 +112,11 @@ describe('FileSource', () => {
     try {
       await mkdir(path)
       await expect(source.refresh()).rejects.toMatchObject({ sqlstate: '42809', message: '"becomes-a-dir" is not a regular file' })
-      // The watcher polls every 200 ms and meets the same failure: reported, not thrown (vitest fails a run on an unhandled rejection).
-      await new Promise((r) => setTimeout(r, 500))
+      // The watcher polls every 200 ms and meets the same failure: recorded and reported, not thrown (vitest
+      // fails a run on an unhandled rejection).
+      const deadline = Date.now() + 10_000
+      while (source.watcherFailure === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(source.watcherFailure).toBe('"becomes-a-dir" is not a regular file')
       expect(source.endOffset(0)).toBe(0)
     } finally {
       await source.close()

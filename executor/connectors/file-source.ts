@@ -13,11 +13,12 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { isAscii } from 'node:buffer'
 import { SqlState, executionError, type SluiceError } from '../../common/errors.ts'
+import { recordText } from '../record-text.ts'
 import type { SourceBatch, StreamSource } from '../source.ts'
 
 /** How often the file's size is looked at for appended lines. */
 const POLL_MS = 200
-/** Bytes read per read call; a longer line grows the buffer for itself. */
+/** Bytes read per read call; a longer line is read into a buffer of its own. */
 const READ_BYTES = 1 << 20
 /** A longer line is not read into memory: it becomes a record saying so, which decodes as a dead letter. */
 export const MAX_LINE_BYTES = 16 << 20
@@ -37,7 +38,7 @@ export class FileSource implements StreamSource {
   private finished = false
   private polling: Promise<void> | null = null
   private readonly timer: NodeJS.Timeout
-  /** The last failure of the watcher, reported once (it keeps trying). */
+  /** The last failure of the watcher, reported once (it keeps trying); null while it succeeds. */
   private failure: string | null = null
 
   private constructor(
@@ -79,6 +80,11 @@ export class FileSource implements StreamSource {
   private ioFailure(err: unknown): SluiceError {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
     return executionError(SqlState.ioError, `could not read file "${this.label}": ${code}`)
+  }
+
+  /** What the watcher last failed with, if its last look failed. */
+  get watcherFailure(): string | null {
+    return this.failure
   }
 
   endOffset(_partition: number): number {
@@ -233,5 +239,5 @@ async function lineAt(fh: FileHandle, pos: number, length: number): Promise<stri
   const bytes = Buffer.allocUnsafe(length)
   const { bytesRead } = await fh.read(bytes, 0, length, pos)
   const stop = bytesRead > 0 && bytes[bytesRead - 1] === 13 ? bytesRead - 1 : bytesRead
-  return isAscii(bytes.subarray(0, bytesRead)) ? bytes.toString('latin1', 0, stop) : bytes.toString('utf8', 0, stop)
+  return recordText(bytes.subarray(0, stop))
 }
