@@ -46,6 +46,7 @@ export const SqlState = {
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
   ioError: '58030',
+  diskFull: '53100',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

@@ -23,6 +23,7 @@ import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
+import { storageError } from './storage-error.ts'
 import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
@@ -961,7 +962,10 @@ export class Engine {
     }
     rt.inFlightAppends++
     try {
-      await Promise.all(byPartition.map((batch, p) => (batch.length > 0 ? log.append(p, batch) : undefined)))
+      // All or nothing across partitions (stream-log.ts): a failed append leaves no record behind.
+      await log.appendBatch(byPartition)
+    } catch (err) {
+      throw storageError(`to stream "${rt.def.name}"`, err)
     } finally {
       rt.inFlightAppends--
     }

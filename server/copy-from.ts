@@ -99,9 +99,8 @@ export class CopyFromSink implements CopyInSink {
     if (this.aborted) throw new SluiceError('execution', SqlState.queryCanceled, 'COPY was aborted')
     this.pending += this.decoder.end()
     this.takeRecords(true)
-    let n = 0
-    // Appended in slices, so a big COPY does not build one giant batch per partition.
-    for (let i = 0; i < this.rows.length; i += 10_000) n += await this.insert(this.rows.slice(i, i + 10_000))
+    // One append: a COPY is all or nothing, across partitions and a crash or a full disk.
+    const n = await this.insert(this.rows)
     this.rows.length = 0
     return `COPY ${n}`
   }

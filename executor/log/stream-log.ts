@@ -5,14 +5,20 @@
  *   <dir>/p<partition>/<base offset, 20 digits>.log     records [base, next base)
  *   record = u32 length | u32 crc32(payload) | payload
  *
- * Appends to one partition are serialized and each call is one write; a record is visible to readers once
- * its write completed. There is no fsync per append: an acknowledged append survives the process being
- * killed (the OS has it), not a power loss. On open every segment is scanned: offsets and a sparse index
- * are rebuilt, and a torn or corrupt tail (a write cut short by a crash) is truncated away.
+ * A batch (`appendBatch`: records for any of the partitions) is all-or-nothing: its records are written to
+ * their partitions, then the new ends go into the log's commit file (commit-file.ts), and only then do
+ * readers see them. A batch that fails half-way (a full disk) is cut back off the partitions it reached;
+ * one cut short by a crash is cut off on the next open, where the partitions' ends are clamped to the
+ * committed ones. Batches are committed one group at a time: those that arrive while a group is being
+ * written wait and go together in the next (group commit), so many small concurrent INSERTs share one
+ * commit record. There is no fsync per append: an acknowledged append survives the process being killed
+ * (the OS has it), not a power loss. On open every segment is scanned: offsets and a sparse index are
+ * rebuilt, and a torn or corrupt tail is truncated away.
  */
 import { constants, readSync } from 'node:fs'
-import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { CommitFile } from './commit-file.ts'
 import { crc32 } from './crc32.ts'
 
 const HEADER = 8
@@ -42,14 +48,15 @@ interface Segment {
 interface Partition {
   readonly dir: string
   readonly segments: Segment[]
+  /** Records written, including those of a batch not yet committed. */
   end: number
-  /** Serializes appends. */
-  tail: Promise<void>
+  /** Records committed: what readers see. */
+  visible: number
   /** Where the last read stopped, to continue sequential consumption without a lookup. */
   cursor: { offset: number; segment: Segment; position: number } | null
   /**
-   * The most recent records as they were appended, so that a reader keeping up with the writer gets
-   * them from memory: `recent[i]` is record `recentStart + i`. Bounded by RECENT_RECORDS.
+   * The most recent committed records as they were appended, so that a reader keeping up with the writer
+   * gets them from memory: `recent[i]` is record `recentStart + i`. Bounded by RECENT_RECORDS.
    */
   recent: (Buffer | string)[]
   recentStart: number
@@ -66,16 +73,54 @@ const MAX_SCRATCH = 16 << 20
 /** How many recently appended records a partition keeps in memory for readers that keep up. */
 const RECENT_RECORDS = 65_536
 
+/** A batch waiting for its group's commit. */
+interface PendingBatch {
+  readonly byPartition: readonly (readonly (Buffer | string)[])[]
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+/** Where a partition stood before a group was written to it, to cut the group off again. */
+interface PartitionMark {
+  readonly segments: number
+  readonly size: number
+  readonly count: number
+  readonly positions: number
+  readonly end: number
+}
+
 export class StreamLog {
+  private queue: PendingBatch[] = []
+  private writing = false
+  private closing: Promise<void> | null = null
+
   private constructor(
     private readonly partitions: Partition[],
     private readonly segmentBytes: number,
+    private readonly commits: CommitFile,
   ) {}
 
   static async open(dir: string, partitions: number, options: StreamLogOptions = {}): Promise<StreamLog> {
     const parts: Partition[] = []
     for (let p = 0; p < partitions; p++) parts.push(await openPartition(join(dir, `p${p}`)))
-    return new StreamLog(parts, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES)
+    const commits = await CommitFile.open(dir)
+    const committed = commits.committedEnds
+    if (committed !== null && committed.length === partitions) {
+      // Records past a committed end belong to a batch that was cut short: it never happened.
+      for (let p = 0; p < partitions; p++) {
+        const part = parts[p]!
+        const end = committed[p]!
+        if (part.end > end) await truncatePartition(part, end)
+      }
+    }
+    for (const part of parts) {
+      part.visible = part.end
+      part.recentStart = part.end
+    }
+    // A log from before commit files, or one that lost committed bytes with the OS: its ends as they are.
+    const ends = parts.map((p) => p.end)
+    if (committed === null || committed.length !== partitions || ends.some((e, p) => e !== committed[p])) await commits.commit(ends)
+    return new StreamLog(parts, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, commits)
   }
 
   static async destroy(dir: string): Promise<void> {
@@ -86,30 +131,71 @@ export class StreamLog {
     return this.partitions.length
   }
 
+  /** The committed end of a partition: readers see the records before it. */
   endOffset(partition: number): number {
-    return this.part(partition).end
+    return this.part(partition).visible
+  }
+
+  /** Appends records to one partition (a batch of one partition). */
+  append(partition: number, records: readonly (Buffer | string)[]): Promise<void> {
+    this.part(partition)
+    const byPartition: (readonly (Buffer | string)[])[] = this.partitions.map(() => [])
+    byPartition[partition] = records
+    return this.appendBatch(byPartition)
   }
 
   /**
-   * Appends records to a partition in one write; resolves when they are readable. Recent records are
-   * served to readers from memory as given, so a Buffer must not be modified after it was appended.
+   * Appends a batch, `byPartition[p]` to partition p, all or nothing; resolves once it is committed and
+   * readable. Recent records are served to readers from memory as given, so a Buffer must not be
+   * modified after it was appended.
    */
-  append(partition: number, records: readonly (Buffer | string)[]): Promise<void> {
-    const part = this.part(partition)
-    const run = part.tail.then(() => this.write(part, records))
-    part.tail = run.catch(() => undefined)
-    return run
+  appendBatch(byPartition: readonly (readonly (Buffer | string)[])[]): Promise<void> {
+    if (byPartition.length > this.partitions.length) return Promise.reject(new Error(`the log has ${this.partitions.length} partitions, not ${byPartition.length}`))
+    for (const records of byPartition) {
+      for (const r of records) {
+        const n = payloadLength(r)
+        if (n > MAX_RECORD) return Promise.reject(new Error(`record of ${n} bytes is larger than the ${MAX_RECORD}-byte limit`))
+      }
+    }
+    if (byPartition.every((r) => r.length === 0)) return Promise.resolve()
+    if (this.closing !== null) return Promise.reject(new Error('the log is closed'))
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ byPartition, resolve, reject })
+      if (!this.writing) void this.drain()
+    })
   }
 
+  /** Writes queued batches a group at a time until none is left. */
+  private async drain(): Promise<void> {
+    this.writing = true
+    while (this.queue.length > 0) {
+      const group = this.queue
+      this.queue = []
+      const merged: (Buffer | string)[][] = this.partitions.map(() => [])
+      for (const b of group) b.byPartition.forEach((records, p) => merged[p]!.push(...records))
+      const marks = this.partitions.map(mark)
+      try {
+        await Promise.all(merged.map((records, p) => (records.length > 0 ? this.write(this.partitions[p]!, records) : undefined)))
+        await this.commits.commit(this.partitions.map((p) => p.end))
+      } catch (err) {
+        await Promise.all(this.partitions.map((p, i) => rollBack(p, marks[i]!)))
+        for (const b of group) b.reject(err)
+        continue
+      }
+      merged.forEach((records, p) => publish(this.partitions[p]!, records))
+      for (const b of group) b.resolve()
+    }
+    this.writing = false
+  }
+
+  /** Writes records after the partition's last one; they stay invisible until the group commits. */
   private async write(part: Partition, records: readonly (Buffer | string)[]): Promise<void> {
-    if (records.length === 0) return
     let seg = part.segments[part.segments.length - 1]!
     if (seg.size >= this.segmentBytes) seg = await roll(part)
     const lengths = new Array<number>(records.length)
     let bytes = 0
     for (let i = 0; i < records.length; i++) {
       const n = payloadLength(records[i]!)
-      if (n > MAX_RECORD) throw new Error(`record of ${n} bytes is larger than the ${MAX_RECORD}-byte limit`)
       lengths[i] = n
       bytes += HEADER + n
     }
@@ -131,17 +217,7 @@ export class StreamLog {
     seg.positions.push(...positions)
     seg.size += bytes
     seg.count = count
-    if (part.recentStart + part.recent.length !== part.end) {
-      part.recent = []
-      part.recentStart = part.end
-    }
-    for (const r of records) part.recent.push(r)
     part.end += records.length
-    if (part.recent.length > RECENT_RECORDS * 2) {
-      const drop = part.recent.length - RECENT_RECORDS
-      part.recent = part.recent.slice(drop)
-      part.recentStart += drop
-    }
   }
 
   /**
@@ -151,7 +227,7 @@ export class StreamLog {
   async read(partition: number, from: number, max: number): Promise<{ records: (Buffer | string)[]; nextOffset: number }> {
     const part = this.part(partition)
     if (from < 0) from = 0
-    if (from >= part.end || max <= 0) return { records: [], nextOffset: Math.max(from, Math.min(from, part.end)) }
+    if (from >= part.visible || max <= 0) return { records: [], nextOffset: from }
     if (from >= part.recentStart && part.recent.length > 0) {
       const i = from - part.recentStart
       const records = part.recent.slice(i, Math.min(part.recent.length, i + max))
@@ -160,10 +236,10 @@ export class StreamLog {
     let { segment, position } = this.locate(part, from)
     let offset = from
     const records: Buffer[] = []
-    while (records.length < max && offset < part.end) {
-      const segEnd = segment.base + segment.count
+    while (records.length < max && offset < part.visible) {
+      const segEnd = Math.min(segment.base + segment.count, part.visible)
       if (offset >= segEnd) {
-        const next = part.segments[part.segments.indexOf(segment) + 1]
+        const next = offset >= segment.base + segment.count ? part.segments[part.segments.indexOf(segment) + 1] : undefined
         if (next === undefined) break
         segment = next
         position = 0
@@ -197,10 +273,12 @@ export class StreamLog {
   }
 
   async close(): Promise<void> {
-    for (const part of this.partitions) {
-      await part.tail
-      for (const s of part.segments) await s.fh.close()
-    }
+    this.closing ??= (async () => {
+      while (this.writing) await new Promise((r) => setImmediate(r))
+      for (const part of this.partitions) for (const s of part.segments) await s.fh.close()
+      await this.commits.close()
+    })()
+    return this.closing
   }
 
   private part(partition: number): Partition {
@@ -281,7 +359,7 @@ async function openPartition(dir: string): Promise<Partition> {
   if (segments.length === 0) segments.push(await openSegment(join(dir, segmentName(0)), 0, true))
   const last = segments[segments.length - 1]!
   const end = last.base + last.count
-  return { dir, segments, end, tail: Promise.resolve(), cursor: null, recent: [], recentStart: end, scratch: Buffer.alloc(0) }
+  return { dir, segments, end, visible: end, cursor: null, recent: [], recentStart: end, scratch: Buffer.alloc(0) }
 }
 
 /** Opens a segment, indexes its records and truncates a torn tail (only the last segment may have one). */
@@ -367,4 +445,64 @@ function partitionOfBytes(bytes: Buffer, partitions: number): number {
     h = Math.imul(h, 0x01000193)
   }
   return (h >>> 0) % partitions
+}
+
+function mark(part: Partition): PartitionMark {
+  const last = part.segments[part.segments.length - 1]!
+  return { segments: part.segments.length, size: last.size, count: last.count, positions: last.positions.length, end: part.end }
+}
+
+/** Cuts a group that failed off a partition: segments it rolled to go, the last one shrinks back. */
+async function rollBack(part: Partition, m: PartitionMark): Promise<void> {
+  for (const seg of part.segments.splice(m.segments)) {
+    await seg.fh.close().catch(() => undefined)
+    await unlink(seg.path).catch(() => undefined)
+  }
+  const last = part.segments[part.segments.length - 1]!
+  last.size = m.size
+  last.count = m.count
+  last.positions.length = m.positions
+  part.end = m.end
+  part.cursor = null
+  // Frames of the failed group past `size` would be overwritten by the next write anyway; cutting them off
+  // frees their space now (it is what a full disk needs) and keeps the file's tail clean for the next open.
+  await last.fh.truncate(m.size).catch(() => undefined)
+}
+
+/** Makes a committed group's records readable, and keeps them in memory for readers that keep up. */
+function publish(part: Partition, records: readonly (Buffer | string)[]): void {
+  if (records.length === 0) return
+  if (part.recentStart + part.recent.length !== part.visible) {
+    part.recent = []
+    part.recentStart = part.visible
+  }
+  for (const r of records) part.recent.push(r)
+  part.visible += records.length
+  if (part.recent.length > RECENT_RECORDS * 2) {
+    const drop = part.recent.length - RECENT_RECORDS
+    part.recent = part.recent.slice(drop)
+    part.recentStart += drop
+  }
+}
+
+/** Cuts a partition back to `end` records (on open, past the committed end). */
+async function truncatePartition(part: Partition, end: number): Promise<void> {
+  while (part.segments.length > 1 && part.segments[part.segments.length - 1]!.base >= end) {
+    const seg = part.segments.pop()!
+    await seg.fh.close()
+    await unlink(seg.path)
+  }
+  const seg = part.segments[part.segments.length - 1]!
+  const keep = Math.max(0, end - seg.base)
+  let position = seg.positions[Math.floor(keep / INDEX_EVERY)] ?? 0
+  const header = Buffer.allocUnsafe(4)
+  for (let i = Math.floor(keep / INDEX_EVERY) * INDEX_EVERY; i < keep; i++) {
+    readHeaderSync(seg, position, header)
+    position += HEADER + header.readUInt32LE(0)
+  }
+  await seg.fh.truncate(position)
+  seg.size = position
+  seg.count = keep
+  seg.positions.length = Math.ceil(keep / INDEX_EVERY)
+  part.end = seg.base + keep
 }
