@@ -45,6 +45,8 @@ import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
 import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
+import { type WebhookAllowList, parseAllowList, refusalOf } from './webhook-policy.ts'
+import { redactSecrets } from './webhook-secrets.ts'
 import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
@@ -66,6 +68,12 @@ export interface EngineOptions {
    * file streams are refused.
    */
   readonly fileDir?: string
+  /**
+   * Hosts trigger webhooks may reach (`host[:port]`, `*.domain[:port]`, `*`; see webhook-policy.ts). Empty
+   * or absent: any host at a public address; loopback, private and other non-public addresses only when
+   * the host is listed exactly.
+   */
+  readonly webhookAllow?: readonly string[]
 }
 
 interface StreamRuntime {
@@ -176,7 +184,11 @@ export class Engine {
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_MS
     this.batchSize = options.batchSize ?? DEFAULT_BATCH
     this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+    this.webhookAllow = parseAllowList(options.webhookAllow ?? [])
   }
+
+  /** Where trigger webhooks may go. */
+  private readonly webhookAllow: WebhookAllowList
 
   static async open(options: EngineOptions): Promise<Engine> {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
@@ -314,6 +326,16 @@ export class Engine {
         throw planError(SqlState.duplicateObject, `trigger "${name}" already exists`, stmt.name.span)
       }
       if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
+      if (stmt.action.kind === 'webhook') {
+        // A URL the policy refuses before resolving anything is refused here, with its position, rather
+        // than failing every delivery (delivery checks again: the list may change, names may resolve anew).
+        const refused = refusalOf(this.webhookAllow, stmt.action.url)
+        if (refused !== null) {
+          const span = stmt.action.urlSpan ?? stmt.action.span
+          if (refused.malformed) throw planError(SqlState.invalidParameterValue, `invalid webhook URL: ${redactSecrets(refused.message)}`, span)
+          throw planError(SqlState.insufficientPrivilege, `webhook URL refused: ${redactSecrets(refused.message)}`, span)
+        }
+      }
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
       const upstream = this.upstreamOf(def.plan)
       if (upstream !== null) {
@@ -409,7 +431,7 @@ export class Engine {
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
       await this.insert(stream, [row])
-    }, this.triggerKeyStatesOf(rt))
+    }, this.triggerKeyStatesOf(rt), this.webhookAllow)
     operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
