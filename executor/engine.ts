@@ -258,7 +258,9 @@ export class Engine {
   private async startSource(rt: StreamRuntime, resume: boolean): Promise<void> {
     if (!(rt.log instanceof KafkaSource)) return
     const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
-    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
+    // A view that never reached a checkpoint starts from the stream's beginning (its `start` option).
+    const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
+    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
     await rt.log.start(positions)
   }
 
@@ -306,10 +308,22 @@ export class Engine {
           this.deployView(def, undefined)
           await this.startReading(this.queries.get(def.name)!, upstream, 'new_view')
         })
+        // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
+        this.dirtySinceCheckpoint = true
       } else {
         // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
         const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-        this.deployView(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
+        const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
+        const rt = this.streams.get(def.plan.source.name)
+        if (partner === undefined && rt?.log instanceof KafkaSource) {
+          // A view starts from the beginning of its stream. Deployed between rounds, so that no round
+          // under way releases records it still needs; then a fetcher that the other views moved past
+          // (releasing what they read) fetches the topic again from the beginning.
+          await this.betweenRounds(async () => this.deployView(def, progress))
+          await rt.log.rewind(this.queries.get(def.name)!.offsets)
+        } else {
+          this.deployView(def, progress)
+        }
       }
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.wake()
@@ -431,7 +445,11 @@ export class Engine {
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
       await this.insert(stream, [row])
-    }, this.triggerKeyStatesOf(rt), this.webhookAllow)
+    }, this.triggerKeyStatesOf(rt), this.webhookAllow, () => {
+      // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
+      this.dirtySinceCheckpoint = true
+      this.wake()
+    })
     operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
@@ -602,12 +620,19 @@ export class Engine {
             if (q.operator instanceof KeyedAggregate) {
               const out = q.operator.output(value)
               if (out.visible) sink.upsert(out.row, true)
+            } else if (q.operator instanceof AppendProject) {
+              // An entry of an appending view can hold a batch of rows (the rows a view over a view takes
+              // in at once): each is a record, as when the checkpoint captures them.
+              for (const row of q.operator.rowsOf(key, value)) sink.append(row)
             } else {
               sink.append(value)
             }
           }
         }
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+        // The view's rows go out with the next checkpoint, without waiting for new events to make one.
+        this.dirtySinceCheckpoint = true
+        this.wake()
       } catch (err) {
         await this.undeploySink(sink)
         throw err

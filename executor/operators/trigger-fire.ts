@@ -155,6 +155,8 @@ export class TriggerFire {
     readonly keyStates: StreamKeyState,
     /** Where webhooks may go (the server's --webhook-allow). */
     webhookAllow: WebhookAllowList,
+    /** Called when a webhook's end changed the table outside a batch (a checkpoint should keep it). */
+    private readonly touched: () => void = () => undefined,
   ) {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
@@ -198,6 +200,7 @@ export class TriggerFire {
       this.counters[OUTCOMES[outcome]!]++
       this.saveCounters()
     }
+    this.touched()
     return [partition, offset]
   }
 
