@@ -95,7 +95,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)
-  console.log(`sluice: webhooks reach ${webhookAllow.length === 0 ? 'any host at a public address' : `only ${webhookAllow.join(',')}`}`)
+  console.log(`sluice: webhooks reach ${webhookAllow.length === 0 ? 'any host' : `the hosts ${webhookAllow.join(',')}`}; non-public addresses only of hosts named exactly`)
   if (values.files !== undefined && values.files !== '') console.log(`sluice: file streams read from ${resolve(values.files)}`)
   let closing = false
   const shutdown = (signal: string) => {
