@@ -225,11 +225,21 @@ export class TriggerFire {
     if (this.webhook === null) return
     // The counters first: a delivery that ends moves its firing from pending to delivered or failed.
     if (!this.opened) await this.open()
+    const jobs: WebhookJob[] = []
     for await (const [key, value] of this.table.scan()) {
       if (!key.startsWith(this.outboxPrefix)) continue
       const [url, idempotencyKey, body] = value as string[]
-      this.webhook.submit({ id: key, url: url!, idempotencyKey: idempotencyKey!, body: body! })
+      jobs.push({ id: key, url: url!, idempotencyKey: idempotencyKey!, body: body! })
     }
+    const c = this.counters
+    if (c !== null && this.table.get(this.countersKey)?.[0] !== COUNTERS_LAYOUT && jobs.length > 0) {
+      // Counters of the earlier layout counted a webhook firing delivered when it was sent: those still
+      // in the outbox are pending.
+      c.pending = jobs.length
+      c.delivered = Math.max(0, c.delivered - jobs.length)
+      this.saveCounters()
+    }
+    for (const job of jobs) this.webhook.submit(job)
   }
 
   /** Stops webhook deliveries (the trigger is dropped or the server stops). */
