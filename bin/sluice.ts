@@ -4,6 +4,7 @@
  *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
+ *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
@@ -12,8 +13,10 @@ import { resolve } from 'node:path'
 import { startServer } from '../server/server.ts'
 import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
 import { isAuthMethod } from '../server/users.ts'
+import { parseAllowList } from '../executor/webhook-policy.ts'
 
 const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
+                    [--webhook-allow host[:port],*.domain[:port],...]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
@@ -59,12 +62,20 @@ async function main(argv: string[]): Promise<void> {
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
       files: { type: 'string', default: process.env.SLUICE_FILES },
+      'webhook-allow': { type: 'string', multiple: true, default: process.env.SLUICE_WEBHOOK_ALLOW ? [process.env.SLUICE_WEBHOOK_ALLOW] : [] },
       users: { type: 'string' },
       auth: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
     },
   })
+  const webhookAllow = values['webhook-allow']!
+  try {
+    parseAllowList(webhookAllow)
+  } catch (err) {
+    console.error(`sluice: --webhook-allow: ${(err as Error).message}`)
+    process.exit(2)
+  }
   const server = await startServer({
     host: values.host,
     port: Number(values.port),
@@ -72,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
     httpPort: values['no-http'] ? undefined : Number(values['http-port']),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    webhookAllow,
     fileDir: values.files === undefined || values.files === '' ? undefined : resolve(values.files),
     usersFile: values.users === undefined ? undefined : resolve(values.users),
     auth: authMethod(values.auth),
@@ -83,6 +95,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)
+  console.log(`sluice: webhooks reach ${webhookAllow.length === 0 ? 'any host' : `the hosts ${webhookAllow.join(',')}`}; non-public addresses only of hosts named exactly`)
   if (values.files !== undefined && values.files !== '') console.log(`sluice: file streams read from ${resolve(values.files)}`)
   let closing = false
   const shutdown = (signal: string) => {

@@ -46,6 +46,8 @@ import { OverWindow } from './operators/over-window.ts'
 import { NotificationHub } from './notifications.ts'
 import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
+import { type WebhookAllowList, parseAllowList, refusalOf } from './webhook-policy.ts'
+import { redactSecrets } from './webhook-secrets.ts'
 import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
@@ -67,6 +69,12 @@ export interface EngineOptions {
    * file streams are refused.
    */
   readonly fileDir?: string
+  /**
+   * Hosts trigger webhooks may reach (`host[:port]`, `*.domain[:port]`, `*`; see webhook-policy.ts). Empty
+   * or absent: any host at a public address; loopback, private and other non-public addresses only when
+   * the host is listed exactly.
+   */
+  readonly webhookAllow?: readonly string[]
 }
 
 interface StreamRuntime {
@@ -177,7 +185,11 @@ export class Engine {
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_MS
     this.batchSize = options.batchSize ?? DEFAULT_BATCH
     this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+    this.webhookAllow = parseAllowList(options.webhookAllow ?? [])
   }
+
+  /** Where trigger webhooks may go. */
+  private readonly webhookAllow: WebhookAllowList
 
   static async open(options: EngineOptions): Promise<Engine> {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
@@ -247,7 +259,9 @@ export class Engine {
   private async startSource(rt: StreamRuntime, resume: boolean): Promise<void> {
     if (!(rt.log instanceof KafkaSource)) return
     const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
-    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
+    // A view that never reached a checkpoint starts from the stream's beginning (its `start` option).
+    const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
+    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
     await rt.log.start(positions)
   }
 
@@ -295,10 +309,22 @@ export class Engine {
           this.deployView(def, undefined)
           await this.startReading(this.queries.get(def.name)!, upstream, 'new_view')
         })
+        // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
+        this.dirtySinceCheckpoint = true
       } else {
         // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
         const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-        this.deployView(def, partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 })
+        const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
+        const rt = this.streams.get(def.plan.source.name)
+        if (partner === undefined && rt?.log instanceof KafkaSource) {
+          // A view starts from the beginning of its stream. Deployed between rounds, so that no round
+          // under way releases records it still needs; then a fetcher that the other views moved past
+          // (releasing what they read) fetches the topic again from the beginning.
+          await this.betweenRounds(async () => this.deployView(def, progress))
+          await rt.log.rewind(this.queries.get(def.name)!.offsets)
+        } else {
+          this.deployView(def, progress)
+        }
       }
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.wake()
@@ -315,6 +341,16 @@ export class Engine {
         throw planError(SqlState.duplicateObject, `trigger "${name}" already exists`, stmt.name.span)
       }
       if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
+      if (stmt.action.kind === 'webhook') {
+        // A URL the policy refuses before resolving anything is refused here, with its position, rather
+        // than failing every delivery (delivery checks again: the list may change, names may resolve anew).
+        const refused = refusalOf(this.webhookAllow, stmt.action.url)
+        if (refused !== null) {
+          const span = stmt.action.urlSpan ?? stmt.action.span
+          if (refused.malformed) throw planError(SqlState.invalidParameterValue, `invalid webhook URL: ${redactSecrets(refused.message)}`, span)
+          throw planError(SqlState.insufficientPrivilege, `webhook URL refused: ${redactSecrets(refused.message)}`, span)
+        }
+      }
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
       const upstream = this.upstreamOf(def.plan)
       if (upstream !== null) {
@@ -410,7 +446,11 @@ export class Engine {
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
       await this.insert(stream, [row])
-    }, this.triggerKeyStatesOf(rt))
+    }, this.triggerKeyStatesOf(rt), this.webhookAllow, () => {
+      // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
+      this.dirtySinceCheckpoint = true
+      this.wake()
+    })
     operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
     // The query runs like a view's; it is no relation, so it is not in the catalog.
@@ -581,12 +621,19 @@ export class Engine {
             if (q.operator instanceof KeyedAggregate) {
               const out = q.operator.output(value)
               if (out.visible) sink.upsert(out.row, true)
+            } else if (q.operator instanceof AppendProject) {
+              // An entry of an appending view can hold a batch of rows (the rows a view over a view takes
+              // in at once): each is a record, as when the checkpoint captures them.
+              for (const row of q.operator.rowsOf(key, value)) sink.append(row)
             } else {
               sink.append(value)
             }
           }
         }
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+        // The view's rows go out with the next checkpoint, without waiting for new events to make one.
+        this.dirtySinceCheckpoint = true
+        this.wake()
       } catch (err) {
         await this.undeploySink(sink)
         throw err

@@ -28,7 +28,7 @@ async function fetchRelation(engine: Engine, source: RelationalSource['relations
     case 'catalog':
       return catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database })
     case 'system':
-      return systemTableRows(engine, name)
+      return systemTableRows(engine, name, ctx.revealSecrets === true)
     case 'view': {
       await engine.waitCaughtUp(name)
       const out: Row[] = []

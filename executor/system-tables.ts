@@ -3,10 +3,33 @@ import { baseStreamName } from '../planner/view-source.ts'
 import type { Row } from '../common/types.ts'
 import { SqlState, planError } from '../common/errors.ts'
 import type { Engine } from './engine.ts'
+import { SYSTEM_TABLES } from '../planner/system-tables.ts'
+import { redactSecrets } from './webhook-secrets.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 
-export async function systemTableRows(engine: Engine, name: string): Promise<Row[]> {
+/** Columns that can show a webhook URL (a trigger's SQL and target, delivery errors). */
+const SECRET_COLUMNS = new Set(['sql', 'target', 'last_error', 'reason'])
+
+/**
+ * The rows of system table `name`. Without `revealSecrets` (a read-only user), the secrets of webhook URLs
+ * (user information, token-like parameters) are hidden wherever a URL can show.
+ */
+export async function systemTableRows(engine: Engine, name: string, revealSecrets: boolean): Promise<Row[]> {
+  const rows = await allRows(engine, name)
+  if (revealSecrets) return rows
+  const hidden = (SYSTEM_TABLES[name] ?? []).flatMap((c, i) => (SECRET_COLUMNS.has(c.name) ? [i] : []))
+  if (hidden.length === 0) return rows
+  for (const row of rows) {
+    for (const i of hidden) {
+      const v = row[i]
+      if (typeof v === 'string') row[i] = redactSecrets(v)
+    }
+  }
+  return rows
+}
+
+async function allRows(engine: Engine, name: string): Promise<Row[]> {
   switch (name) {
     case 'sluice_streams':
       return engine.catalog.streams().map((s) => {
@@ -58,7 +81,9 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
         t.counters.suppressed_cap,
         t.counters.suppressed_priority,
         t.counters.inactive,
-        t.counters.errors,
+        t.counters.pending,
+        t.counters.failed,
+        t.counters.retried,
         t.counters.last_fire,
         t.lastError,
         t.def.sql,

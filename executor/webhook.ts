@@ -2,9 +2,20 @@
  * Webhook delivery for triggers: POST a JSON body to a URL, with a timeout per attempt, retries with
  * exponential backoff, and an `Idempotency-Key` header (trigger and event position) so that the receiver
  * can recognise a delivery it has seen: after a crash, or when a response was lost, the same firing is
- * sent again (at least once). After the last failed attempt the firing is handed to `onFailed` (a dead
- * letter). Deliveries run beside the engine loop, a few at a time, and never hold it up.
+ * sent again (at least once). Deliveries run beside the engine loop, a few at a time, and never hold it up.
+ *
+ * Only a 2xx answer is a delivery. Every attempt first asks the policy (webhook-policy.ts) where it may
+ * connect, and connects only to the addresses it checked. A redirect is not followed: a 3xx answer fails
+ * the delivery with its status (following one would let a receiver send the server's POST, or a GET,
+ * anywhere). A refusal by the policy and a 3xx are not retried; other failures are, and after the last
+ * attempt the firing is handed to `onFailed` (a dead letter).
  */
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { LookupFunction } from 'node:net'
+import { type Destination, type Resolver, type WebhookAllowList, WebhookRefused, bareHost, destinationOf, portOf } from './webhook-policy.ts'
+import { redactSecrets, redactUrl } from './webhook-secrets.ts'
+
 export interface WebhookJob {
   /** Where the job is kept until it is done (the trigger's outbox key). */
   readonly id: string
@@ -19,8 +30,23 @@ export interface WebhookPolicy {
   readonly backoffMs: number
 }
 
+/** What happens to jobs, as it happens (the trigger keeps its counters and outbox from these). */
+export interface WebhookEvents {
+  /** The receiver answered 2xx. */
+  delivered(job: WebhookJob): void
+  /** An attempt failed and another follows. */
+  retrying(job: WebhookJob, reason: string): void
+  /** The last attempt failed, or the job cannot succeed (refused by the policy, redirected). */
+  failed(job: WebhookJob, reason: string): void
+}
+
 const MAX_IN_FLIGHT = 8
 const MAX_BACKOFF_MS = 30_000
+/** Response bytes read before the connection is dropped: only the status matters. */
+const MAX_RESPONSE_BYTES = 64 * 1024
+
+/** An attempt's failure that another attempt would not change. */
+class Permanent extends Error {}
 
 export class WebhookDelivery {
   private readonly queue: WebhookJob[] = []
@@ -30,8 +56,9 @@ export class WebhookDelivery {
 
   constructor(
     private readonly policy: WebhookPolicy,
-    private readonly onDelivered: (job: WebhookJob) => void,
-    private readonly onFailed: (job: WebhookJob, reason: string) => void,
+    private readonly allow: WebhookAllowList,
+    private readonly events: WebhookEvents,
+    private readonly resolve?: Resolver,
   ) {}
 
   /** Queues a job (once: a job already queued or under way is not queued twice). */
@@ -64,28 +91,83 @@ export class WebhookDelivery {
   }
 
   private async deliver(job: WebhookJob): Promise<void> {
-    let lastError = ''
-    for (let attempt = 0; attempt <= this.policy.retries && !this.closed; attempt++) {
-      if (attempt > 0) await sleep(Math.min(MAX_BACKOFF_MS, this.policy.backoffMs * 2 ** (attempt - 1)))
+    const shown = redactUrl(job.url)
+    let attempt = 0
+    for (;;) {
+      let reason: string
       try {
-        const res = await fetch(job.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': job.idempotencyKey },
-          body: job.body,
-          signal: AbortSignal.timeout(this.policy.timeoutMs),
-        })
-        await res.arrayBuffer().catch(() => undefined)
-        if (res.ok) {
-          if (!this.closed) this.onDelivered(job)
-          return
-        }
-        lastError = `HTTP ${res.status}`
+        const status = await this.attempt(job)
+        if (this.closed) return
+        if (status >= 200 && status < 300) return this.events.delivered(job)
+        if (status >= 300 && status < 400) throw new Permanent(`HTTP ${status} (redirects are not followed)`)
+        reason = `HTTP ${status}`
       } catch (err) {
-        lastError = (err as Error).name === 'TimeoutError' ? `no answer within ${this.policy.timeoutMs} ms` : (err as Error).message
+        if (this.closed) return
+        const e = err as Error
+        if (e instanceof WebhookRefused) return this.events.failed(job, `webhook ${shown} refused: ${redactSecrets(e.message)}`)
+        if (e instanceof Permanent) return this.events.failed(job, `webhook ${shown} failed: ${e.message}`)
+        reason = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${this.policy.timeoutMs} ms` : redactSecrets(e.message)
       }
+      if (attempt >= this.policy.retries) return this.events.failed(job, `webhook ${shown} failed after ${attempt + 1} attempts: ${reason}`)
+      this.events.retrying(job, reason)
+      await sleep(Math.min(MAX_BACKOFF_MS, this.policy.backoffMs * 2 ** attempt))
+      attempt++
+      if (this.closed) return
     }
-    if (!this.closed) this.onFailed(job, `webhook ${job.url} failed after ${this.policy.retries + 1} attempts: ${lastError}`)
   }
+
+  /** One POST: checks the destination (resolving its host), connects to a checked address; the status. */
+  private async attempt(job: WebhookJob): Promise<number> {
+    const signal = AbortSignal.timeout(this.policy.timeoutMs)
+    const destination = await withSignal(destinationOf(this.allow, job.url, this.resolve), signal)
+    return post(destination, { 'content-type': 'application/json', 'idempotency-key': job.idempotencyKey }, job.body, signal)
+  }
+}
+
+/** POSTs `body` to the destination, connecting only to its checked addresses; resolves with the status. */
+function post(d: Destination, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<number> {
+  const url = d.url
+  const host = bareHost(url)
+  // The socket asks this instead of DNS: the addresses the policy checked, nothing resolved anew.
+  const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    if (options.all) callback(null, d.addresses.map((a) => ({ address: a.address, family: a.family })))
+    else callback(null, d.addresses[0]!.address, d.addresses[0]!.family)
+  }) as unknown as LookupFunction
+  const auth = url.username !== '' || url.password !== '' ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined
+  const options: RequestOptions & { servername?: string } = {
+    method: 'POST',
+    hostname: host,
+    port: portOf(url),
+    path: `${url.pathname}${url.search}`,
+    headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+    lookup,
+    signal,
+    agent: false,
+    ...(auth === undefined ? {} : { auth }),
+  }
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+  return new Promise<number>((resolve, reject) => {
+    const req = send(options, (res: IncomingMessage) => {
+      let read = 0
+      res.on('data', (chunk: Buffer) => {
+        read += chunk.length
+        if (read > MAX_RESPONSE_BYTES) res.destroy()
+      })
+      res.on('error', () => undefined)
+      res.on('close', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', (err) => reject(signal.aborted ? (signal.reason as Error) : err))
+    req.end(body)
+  })
+}
+
+function withSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason as Error)
+    if (signal.aborted) return abort()
+    signal.addEventListener('abort', abort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
+  })
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())

@@ -571,7 +571,7 @@ export interface AlterTrigger {
 export type TriggerAction =
   | { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
   /** `EXECUTE WEBHOOK 'https://...' [, payload]`: POST JSON. */
-  | { readonly kind: 'webhook'; readonly url: string; readonly payload?: Expr; readonly span: Span }
+  | { readonly kind: 'webhook'; readonly url: string; readonly payload?: Expr; readonly span: Span; /** The URL literal. */ readonly urlSpan?: Span }
   /** `EXECUTE INSERT INTO stream [(cols)] VALUES (...)`: one row per firing, into another stream. */
   | { readonly kind: 'insert'; readonly insert: Insert; readonly span: Span }
 

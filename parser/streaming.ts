@@ -296,11 +296,11 @@ function createTrigger(c: TokenCursor, span: Span): ast.CreateTrigger {
     if (!c.atEnd()) throw c.unexpected('end of statement')
     return { kind: 'create_trigger', name, ifNotExists, from, ...(when === undefined ? {} : { when }), action: { kind: 'insert', insert, span: insert.span }, options, span }
   }
-  let target: { kind: 'notify'; channel: string } | { kind: 'webhook'; url: string }
+  let target: { kind: 'notify'; channel: string } | { kind: 'webhook'; url: string; urlSpan: Span }
   if (c.acceptWords('webhook')) {
     const url = c.next()
     if (url.kind !== 'string' || !/^https?:\/\//.test(url.value)) throw c.error("expected the webhook's URL as a string, such as 'https://crm.example/offers'", url)
-    target = { kind: 'webhook', url: url.value }
+    target = { kind: 'webhook', url: url.value, urlSpan: { start: url.start, end: url.end } }
   } else {
     c.expectWords('notify')
     target = { kind: 'notify', channel: c.identifier('a channel name').value }

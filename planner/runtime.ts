@@ -30,6 +30,8 @@ export interface EvalContext {
   readonly pid?: number
   /** NOTIFY from a session (pg_notify); absent where notifications cannot be sent. */
   readonly notify?: (channel: string, payload: string) => void
+  /** Whether system tables show the secrets in webhook URLs (not to read-only users). */
+  readonly revealSecrets?: boolean
 }
 
 /** pg_notify(channel, payload): sends through the session; NULL channel is an error as in PostgreSQL. */

@@ -66,7 +66,10 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('suppressed_cap', Types.int8, false),
     col('suppressed_priority', Types.int8, false),
     col('inactive', Types.int8, false),
-    col('errors', Types.int8, false),
+    // Webhooks: firings sent and not yet answered 2xx; failed for good (dead letters); attempts retried.
+    col('pending', Types.int8, false),
+    col('failed', Types.int8, false),
+    col('retried', Types.int8, false),
     col('last_fire', Types.timestamptz),
     col('last_error', Types.text),
     col('sql', Types.text, false),

@@ -133,7 +133,7 @@ export class Session implements Backend {
   }
 
   private evalContext(): EvalContext {
-    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload) } as EvalContext
+    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload), revealSecrets: this.startup.role !== 'readonly' } as EvalContext
   }
 
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {
@@ -445,7 +445,7 @@ export class Session implements Backend {
       case 'stream':
         return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx)
       case 'system':
-        return runSelect(plan.select, await systemTableRows(this.engine, src.name), params, ctx)
+        return runSelect(plan.select, await systemTableRows(this.engine, src.name, ctx.revealSecrets === true), params, ctx)
       case 'relational':
         return runRelationalQuery(this.engine, src, params, ctx)
     }
@@ -475,7 +475,7 @@ export class Session implements Backend {
       case 'views':
         return this.engine.catalog.views().map((v) => [v.name, v.plan.source.name, this.engine.query(v.name)?.status ?? 'unknown'])
       case 'queries':
-        return (await systemTableRows(this.engine, 'sluice_queries')).map((r) => [r[0]!, r[2]!, r[3]!, r[5]!, r[9] ?? null])
+        return (await systemTableRows(this.engine, 'sluice_queries', this.startup.role !== 'readonly')).map((r) => [r[0]!, r[2]!, r[3]!, r[5]!, r[9] ?? null])
       case 'all':
         return [...this.settings.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v, ''])
       default: {

@@ -374,6 +374,8 @@ describe('CREATE TRIGGER', () => {
   })
 })
 
+const ALLOW_RECEIVER = ['--webhook-allow', '127.0.0.1']
+
 describe('CREATE TRIGGER ... EXECUTE WEBHOOK', () => {
   let sluice: SluiceProcess
   let server: Server
@@ -402,7 +404,8 @@ describe('CREATE TRIGGER ... EXECUTE WEBHOOK', () => {
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
     port = (server.address() as AddressInfo).port
-    sluice = await startSluice()
+    // The receiver is on loopback, which webhooks reach only when the server allows it.
+    sluice = await startSluice({ args: ALLOW_RECEIVER })
     sluice.psql(`CREATE STREAM buys (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'player_id')`)
   })
   afterAll(async () => {
@@ -422,28 +425,39 @@ describe('CREATE TRIGGER ... EXECUTE WEBHOOK', () => {
     expect(keys.every((k) => k.startsWith('big_buy:') && attempts.get(k) === 3)).toBe(true)
     expect(accepted.map((a) => (a.body.payload as { player: number }).player).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i * 2))
     expect(accepted.every((a) => a.body.trigger === 'big_buy' && (a.body.payload as { amount: number }).amount === 150)).toBe(true)
+    // Delivered once the receiver said so; each firing's two refused attempts were retried.
+    const counters = await eventually(
+      async () => sluice.psql("SELECT fires, delivered, pending, failed, retried FROM sluice_triggers WHERE name = 'big_buy'", { args: ['-A', '-t', '-F', ','] }).stdout.trim(),
+      (c) => c === '25,25,0,0,50',
+    )
+    expect(counters).toBe('25,25,0,0,50')
+    const outcomes = sluice.psql("SELECT outcome, count(*) FROM sluice_trigger_audit WHERE trigger = 'big_buy' GROUP BY outcome", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+    expect(outcomes).toBe('delivered,25')
   })
 
   test('firings not yet confirmed survive a kill -9 and are delivered after the restart', async () => {
     const dataDir = await tempDataDir()
-    let crashing = await startSluice({ dataDir, checkpointMs: 50 })
+    let crashing = await startSluice({ dataDir, checkpointMs: 50, args: ALLOW_RECEIVER })
     try {
       crashing.psql(`CREATE STREAM signups (player_id INT NOT NULL, ts TIMESTAMPTZ NOT NULL) WITH (key = 'player_id')`)
       // /down refuses every attempt, slowly: nothing is confirmed before the kill.
       crashing.psql(`CREATE TRIGGER welcome AFTER INSERT ON signups FOR EACH ROW
         EXECUTE WEBHOOK 'http://127.0.0.1:${port}/down', NEW.player_id::text WITH (retries = 20, backoff = INTERVAL '1 second')`)
       crashing.psql(`INSERT INTO signups VALUES ${Array.from({ length: 10 }, (_, i) => `(${500 + i}, '2026-11-23 12:00:00+00')`).join(', ')}`)
-      await eventually(async () => Number(crashing.psql("SELECT delivered FROM sluice_triggers WHERE name = 'welcome'", { args: ['-A', '-t'] }).stdout.trim()), (n) => n === 10)
+      // All ten fired and wait in the outbox: none is counted delivered while the receiver refuses.
+      const waiting = () => crashing.psql("SELECT fires, pending, delivered, failed FROM sluice_triggers WHERE name = 'welcome'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+      await eventually(async () => waiting(), (c) => c === '10,10,0,0')
       crashing.psql('CHECKPOINT') // the outbox is durable now
       await crashing.kill('SIGKILL')
       const before = accepted.length
       // The same trigger now points at a receiver that answers after two failures (it is the catalog's SQL
       // that is replayed, so the URL is swapped by redirecting /down for this check).
       redirectDown = true
-      crashing = await startSluice({ dataDir, checkpointMs: 50 })
+      crashing = await startSluice({ dataDir, checkpointMs: 50, args: ALLOW_RECEIVER })
       await eventually(async () => accepted.length - before, (n) => n >= 10, 30_000)
       const players = new Set(accepted.slice(before).map((a) => a.body.payload))
       expect([...players].sort()).toEqual(Array.from({ length: 10 }, (_, i) => 500 + i))
+      await eventually(async () => waiting(), (c) => c === '10,0,10,0', 30_000)
     } finally {
       redirectDown = false
       await crashing.stop()
@@ -461,7 +475,10 @@ describe('CREATE TRIGGER ... EXECUTE WEBHOOK', () => {
       20_000,
     )
     expect(out[0]).toContain('failed after 3 attempts: HTTP 503')
-    const errors = sluice.psql("SELECT errors, delivered FROM sluice_triggers WHERE name = 'to_nowhere'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
-    expect(errors).toBe('2,2')
+    // Failed, never delivered; each firing was tried three times (two retries).
+    const counters = sluice.psql("SELECT fires, delivered, pending, failed, retried FROM sluice_triggers WHERE name = 'to_nowhere'", { args: ['-A', '-t', '-F', ','] }).stdout.trim()
+    expect(counters).toBe('2,0,0,2,4')
+    const outcomes = sluice.psql("SELECT outcome FROM sluice_trigger_audit WHERE trigger = 'to_nowhere'", { args: ['-A', '-t'] }).stdout.trim()
+    expect(outcomes).toBe('failed\nfailed')
   })
 })

@@ -46,6 +46,8 @@ interface PartitionBuffer {
   /** One past the last offset seen; the position to resume from. */
   next: number
   lastArrival: number
+  /** The lowest offset the buffer can still serve: where fetching began, raised by `release`. */
+  floor: number
 }
 
 export class KafkaSource implements StreamSource {
@@ -62,6 +64,11 @@ export class KafkaSource implements StreamSource {
   private lastArrival = 0
   /** When the fetch last delivered a record or was (re)started, for stall detection. */
   private lastProgress = 0
+
+  /** Per partition, where this run began fetching: the beginning of a `start = 'latest'` stream. */
+  private origin: number[] = []
+  /** Counts fetches: records of a fetch that was replaced (see `rewind`) are not taken. */
+  private generation = 0
 
   /** The last error of the connection (cleared once fetching works again), for sluice_partitions users. */
   lastError: Error | null = null
@@ -82,7 +89,7 @@ export class KafkaSource implements StreamSource {
       const metadata = await consumer.metadata({ topics: [options.topic] })
       const topic = metadata.topics.get(options.topic)
       if (topic === undefined) throw new Error(`Kafka topic "${options.topic}" does not exist`)
-      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], timestamps: [], head: 0, next: 0, lastArrival: 0 }))
+      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], timestamps: [], head: 0, next: 0, lastArrival: 0, floor: 0 }))
       return new KafkaSource(consumer, options, buffers)
     } catch (err) {
       await closeConsumer(consumer)
@@ -112,6 +119,8 @@ export class KafkaSource implements StreamSource {
       const given = positions[p]
       const at = given !== undefined ? Math.max(given, earliest) : this.options.start === 'latest' ? Number(endOf[p] ?? 0n) : earliest
       b.next = at
+      b.floor = at
+      this.origin[p] = given !== undefined || this.options.start === 'latest' ? at : earliest
       return { topic: this.options.topic, partition: p, offset: BigInt(at) }
     })
     for (let attempt = 1; ; attempt++) {
@@ -153,7 +162,10 @@ export class KafkaSource implements StreamSource {
     }
     this.stream = stream
     this.lastProgress = Date.now()
-    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.accept(m))
+    const generation = ++this.generation
+    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (generation === this.generation) this.accept(m)
+    })
     stream.on('error', (err: Error) => {
       this.lastError = err
       void this.reconnect()
@@ -188,6 +200,50 @@ export class KafkaSource implements StreamSource {
       }
     }
     this.reconnecting = false
+  }
+
+  /**
+   * A new reader needs records from `positions` on (a view created on a stream that others already read
+   * starts at the stream's beginning): partitions whose buffer no longer reaches back that far are
+   * fetched again from there (for `start = 'latest'`, from where this run began). Readers further on skip
+   * by offset what they have, so nothing is counted twice. Returns whether anything is fetched again.
+   */
+  async rewind(positions: readonly number[]): Promise<boolean> {
+    if (this.closed || this.origin.length === 0) return false
+    const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
+    const earliest = starts.get(this.options.topic) ?? []
+    const targets = this.buffers.map((b, p) => {
+      const from = Math.max(positions[p] ?? 0, Number(earliest[p] ?? 0n), this.options.start === 'latest' ? (this.origin[p] ?? 0) : 0)
+      return from < b.floor ? from : null
+    })
+    if (targets.every((t) => t === null)) return false
+    const old = this.stream
+    this.stream = null
+    this.generation++ // records of the old fetch still on their way are dropped
+    if (old !== null) await withTimeout(old.close(), CLOSE_TIMEOUT_MS)
+    await closeConsumer(this.consumer)
+    this.buffers.forEach((b, p) => {
+      const from = targets[p]
+      if (from === null || from === undefined) return
+      this.buffered -= b.offsets.length - b.head
+      b.offsets = []
+      b.values = []
+      b.timestamps = []
+      b.head = 0
+      b.next = from
+      b.floor = from
+    })
+    if (this.paused && this.buffered < MAX_BUFFERED / 2) this.paused = false
+    this.consumer = newConsumer(this.options)
+    try {
+      await this.fetchFrom(this.buffers.map((b, p) => ({ topic: this.options.topic, partition: p, offset: BigInt(b.next) })))
+      if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
+    } catch (err) {
+      // The broker did not take the new fetch: fetching goes on as after any lost connection.
+      this.lastError = err as Error
+      void this.reconnect()
+    }
+    return true
   }
 
   private accept(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
@@ -284,6 +340,7 @@ export class KafkaSource implements StreamSource {
   release(partition: number, offset: number): void {
     const b = this.buffers[partition]
     if (b === undefined) return
+    if (offset > b.floor) b.floor = Math.min(offset, b.next)
     let head = b.head
     while (head < b.offsets.length && b.offsets[head]! < offset) head++
     this.buffered -= head - b.head

@@ -12,13 +12,18 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { isPositionKey } from '../state/layout.ts'
+import { isPositionKey, positionPartition } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
 
-export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'suppressed_priority' | 'inactive'
+/**
+ * What became of a candidate firing. A webhook firing is decided `pending` (handed to delivery) and ends
+ * `delivered` (the receiver answered 2xx) or `failed` (refused, redirected, or out of retries); that end is
+ * kept apart from the batch's entry (see TriggerFire) and shown in its place.
+ */
+export type FiringOutcome = 'delivered' | 'held_out' | 'suppressed_cooldown' | 'suppressed_cap' | 'suppressed_priority' | 'inactive' | 'pending' | 'failed'
 
 /** Outcome codes as stored: the index in this list. Only ever append (stored entries keep their codes). */
-export const OUTCOMES: readonly FiringOutcome[] = ['delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'suppressed_priority', 'inactive']
+export const OUTCOMES: readonly FiringOutcome[] = ['delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'suppressed_priority', 'inactive', 'pending', 'failed']
 
 export const enum Outcome {
   Delivered = 0,
@@ -27,6 +32,8 @@ export const enum Outcome {
   SuppressedCap = 3,
   SuppressedPriority = 4,
   Inactive = 5,
+  Pending = 6,
+  Failed = 7,
 }
 
 /** Marks an entry of many firings (entries of the earlier layout begin with the event time, a number). */
@@ -110,13 +117,23 @@ function outcomeOf(code: Value): FiringOutcome {
   return o
 }
 
-/** Audit rows, [event time, key values, outcome, payload], in source position order. */
-export async function* auditRows(table: KeyedTable): AsyncGenerator<Row> {
+/**
+ * Audit rows, [event time, key values, outcome, payload], in source position order. A `pending` firing
+ * shows its end when `ends` has one (keyed `partition:offset`).
+ */
+export async function* auditRows(table: KeyedTable, ends: ReadonlyMap<string, FiringOutcome> = new Map()): AsyncGenerator<Row> {
   for await (const [key, value] of table.scan()) {
     if (!isPositionKey(key)) continue
-    for (const f of firingsOf(value)) yield [f.time, f.key, f.outcome, f.payload]
+    const partition = positionPartition(key)
+    for (const f of firingsOf(value)) {
+      const outcome = f.outcome === 'pending' && f.offset !== null ? (ends.get(`${partition}:${f.offset}`) ?? 'pending') : f.outcome
+      yield [f.time, f.key, outcome, f.payload]
+    }
   }
 }
 
-/** Whether an outcome counts as a firing for cooldown and caps (it went out, or would have but for the holdout). */
-export const fired = (o: FiringOutcome): boolean => o === 'delivered' || o === 'held_out'
+/**
+ * Whether an outcome counts as a firing for cooldown and caps (it went out, or would have but for the
+ * holdout): a webhook that then failed was still fired.
+ */
+export const fired = (o: FiringOutcome): boolean => o === 'delivered' || o === 'held_out' || o === 'pending' || o === 'failed'

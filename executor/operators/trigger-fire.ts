@@ -20,10 +20,11 @@ import type { EvalContext } from '../../planner/runtime.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { NotificationHub } from '../notifications.ts'
 import { WebhookDelivery, type WebhookJob } from '../webhook.ts'
+import type { WebhookAllowList } from '../webhook-policy.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
-import { AuditBatch, OUTCOMES, Outcome, auditRows } from './trigger-audit.ts'
+import { AuditBatch, OUTCOMES, Outcome, auditRows, type FiringOutcome } from './trigger-audit.ts'
 import { KEY_STATE_MARKER, NOT_KEPT, type StreamKeyState, keepsKeyState, keptMarker, keptUnder, newTag, rebuildKeyState } from './trigger-key-state.ts'
 
 export type { FiringOutcome } from './trigger-audit.ts'
@@ -83,17 +84,26 @@ export class PriorityArbiter {
   }
 }
 
-/** Counters of a trigger, as sluice_triggers shows them. */
+/**
+ * Counters of a trigger, as sluice_triggers shows them. fires = delivered + held_out + suppressed_* +
+ * inactive + pending + failed: a webhook firing counts as pending until the receiver confirms it
+ * (delivered) or it fails for good (failed).
+ */
 export interface TriggerCounters {
   fires: number
+  /** Sent: NOTIFY published, row inserted, or webhook answered 2xx. */
   delivered: number
   held_out: number
   suppressed_cooldown: number
   suppressed_cap: number
   suppressed_priority: number
   inactive: number
-  /** Webhook deliveries that failed after their last retry (each is a dead letter). */
-  errors: number
+  /** Webhook firings in the outbox: not yet answered 2xx, and not yet failed. */
+  pending: number
+  /** Webhook firings that failed for good (refused, redirected, or out of retries): each is a dead letter. */
+  failed: number
+  /** Webhook attempts that failed and were tried again. */
+  retried: number
   /** Event time of the last firing delivered or held out (microseconds), or null. */
   last_fire: number | null
 }
@@ -101,6 +111,8 @@ export interface TriggerCounters {
 const COUNTERS_KEY_VALUE = '\u0000counters'
 const OUTBOX_KEY_VALUE = '\u0000outbox'
 const START_KEY_VALUE = '\u0000start'
+/** Where a webhook firing's end (delivered or failed) is kept for the audit: [partition, offset, outcome]. */
+const END_KEY_VALUE = '\u0000end'
 
 /** Where a webhook that failed for good is reported: the engine files it as a dead letter. */
 export type DeadLetterSink = (trigger: string, partition: number, offset: number, body: string, reason: string) => void
@@ -118,6 +130,7 @@ export class TriggerFire {
   private startAt: number[] | null = null
   private readonly startKey: string
   private readonly outboxPrefix: string
+  private readonly endPrefix: string
   private readonly webhook: WebhookDelivery | null
   /** The tag under which the stream's table holds this trigger's complete per-key state, or null (see trigger-key-state.ts). */
   private keyTag: number | null = null
@@ -140,31 +153,55 @@ export class TriggerFire {
     private readonly insert: StreamInserter,
     /** The per-key state of the triggers of the stream this one reads (its table is opened on first use). */
     readonly keyStates: StreamKeyState,
+    /** Where webhooks may go (the server's --webhook-allow). */
+    webhookAllow: WebhookAllowList,
+    /** Called when a webhook's end changed the table outside a batch (a checkpoint should keep it). */
+    private readonly touched: () => void = () => undefined,
   ) {
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
     this.startKey = encodeKey([START_KEY_VALUE])
     this.outboxPrefix = encodeKey([OUTBOX_KEY_VALUE])
+    this.endPrefix = encodeKey([END_KEY_VALUE])
     this.keyStateKey = encodeKey([KEY_STATE_MARKER])
     this.holdoutSeed = holdoutSeed(def.name)
     const action = def.spec.action
     this.webhook =
       action.kind === 'webhook'
-        ? new WebhookDelivery(
-            action,
-            (job) => this.table.delete(job.id),
-            (job, reason) => {
-              this.table.delete(job.id)
-              if (this.counters !== null) {
-                this.counters.errors++
-                this.saveCounters()
-              }
-              const [, partition, offset] = job.idempotencyKey.split(':').map(Number)
-              this.deadLetter(this.def.name, partition ?? 0, offset ?? 0, job.body, reason)
+        ? new WebhookDelivery(action, webhookAllow, {
+            delivered: (job) => this.ended(job, Outcome.Delivered),
+            retrying: () => {
+              if (this.counters === null) return
+              this.counters.retried++
+              this.saveCounters()
             },
-          )
+            failed: (job, reason) => {
+              const [partition, offset] = this.ended(job, Outcome.Failed)
+              this.deadLetter(this.def.name, partition, offset, job.body, reason)
+            },
+          })
         : null
+  }
+
+  /**
+   * A webhook firing is done: out of the outbox, counted delivered or failed instead of pending, and its
+   * end kept for the audit. All in the table, so the next checkpoint has the outbox and counters agree.
+   */
+  private ended(job: WebhookJob, outcome: Outcome.Delivered | Outcome.Failed): [number, number] {
+    // The idempotency key ends with the event's partition and offset (the name before may hold ':').
+    const parts = job.idempotencyKey.split(':')
+    const partition = Number(parts[parts.length - 2] ?? 0)
+    const offset = Number(parts[parts.length - 1] ?? 0)
+    this.table.delete(job.id)
+    this.table.set(this.encodeKey([END_KEY_VALUE, partition, offset]), [partition, offset, outcome])
+    if (this.counters !== null) {
+      this.counters.pending = Math.max(0, this.counters.pending - 1)
+      this.counters[OUTCOMES[outcome]!]++
+      this.saveCounters()
+    }
+    this.touched()
+    return [partition, offset]
   }
 
   /**
@@ -186,11 +223,23 @@ export class TriggerFire {
   /** After a restart: webhook firings that were not confirmed delivered are sent again. */
   async resume(): Promise<void> {
     if (this.webhook === null) return
+    // The counters first: a delivery that ends moves its firing from pending to delivered or failed.
+    if (!this.opened) await this.open()
+    const jobs: WebhookJob[] = []
     for await (const [key, value] of this.table.scan()) {
       if (!key.startsWith(this.outboxPrefix)) continue
       const [url, idempotencyKey, body] = value as string[]
-      this.webhook.submit({ id: key, url: url!, idempotencyKey: idempotencyKey!, body: body! })
+      jobs.push({ id: key, url: url!, idempotencyKey: idempotencyKey!, body: body! })
     }
+    const c = this.counters
+    if (c !== null && this.table.get(this.countersKey)?.[0] !== COUNTERS_LAYOUT && jobs.length > 0) {
+      // Counters of the earlier layout counted a webhook firing delivered when it was sent: those still
+      // in the outbox are pending.
+      c.pending = jobs.length
+      c.delivered = Math.max(0, c.delivered - jobs.length)
+      this.saveCounters()
+    }
+    for (const job of jobs) this.webhook.submit(job)
   }
 
   /** Stops webhook deliveries (the trigger is dropped or the server stops). */
@@ -264,15 +313,17 @@ export class TriggerFire {
     else if (spec.cooldown !== null && last !== null && time < last + spec.cooldown) outcome = Outcome.SuppressedCooldown
     else if (spec.maxFires !== null && fires >= spec.maxFires) outcome = Outcome.SuppressedCap
     else if (!mayFire) outcome = Outcome.SuppressedPriority
-    else outcome = spec.holdout > 0 && holdoutShareFrom(this.holdoutSeed, key) < spec.holdout ? Outcome.HeldOut : Outcome.Delivered
+    else if (spec.holdout > 0 && holdoutShareFrom(this.holdoutSeed, key) < spec.holdout) outcome = Outcome.HeldOut
+    // A webhook is delivered when its receiver says so: until then the firing is pending.
+    else outcome = spec.action.kind === 'webhook' ? Outcome.Pending : Outcome.Delivered
     counters.fires++
     counters[OUTCOMES[outcome]!]++
-    const didFire = outcome === Outcome.Delivered || outcome === Outcome.HeldOut
+    const didFire = outcome === Outcome.Delivered || outcome === Outcome.HeldOut || outcome === Outcome.Pending
     const payload = output[0] ?? null
     if (didFire) {
       if (tag !== null) this.keyStates.record(stateKey, id, tag, fires + 1, time)
       counters.last_fire = time
-      if (outcome === Outcome.Delivered) {
+      if (outcome !== Outcome.HeldOut) {
         if (spec.action.kind === 'insert') this.inserts.push(output)
         else this.deliver(partition, offset, time, row, typeof payload === 'string' ? payload : '')
       }
@@ -373,9 +424,16 @@ export class TriggerFire {
   }
 
   /** Audit rows: [event time, key values, outcome, payload] per candidate firing, by source position. */
-  rows(): AsyncGenerator<Row> {
-    return auditRows(this.table)
+  async *rows(): AsyncGenerator<Row> {
+    const ends = new Map<string, FiringOutcome>()
+    if (this.def.spec.action.kind === 'webhook') {
+      for await (const [key, value] of this.table.scan()) {
+        if (key.startsWith(this.endPrefix)) ends.set(`${String(value[0])}:${String(value[1])}`, OUTCOMES[value[2] as number] ?? 'pending')
+      }
+    }
+    yield* auditRows(this.table, ends)
   }
+
 }
 
 /** Where a key falls in [0, 1) for the holdout, from a hash of trigger and key (FNV-1a, then mixed). */
@@ -401,21 +459,29 @@ function holdoutShareFrom(seed: number, key: string): number {
   return (h >>> 0) / 2 ** 32
 }
 
-const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'errors', 'suppressed_priority'] as const
+/** The stored counters: COUNTERS_LAYOUT, FIELDS in order, then last_fire. */
+const COUNTERS_LAYOUT = 'counters/2'
+const FIELDS = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'failed', 'suppressed_priority', 'pending', 'retried'] as const
+/** The earlier layout (no marker; `errors` was failed, and webhook firings counted delivered when sent). */
+const FIELDS_1 = ['fires', 'delivered', 'held_out', 'suppressed_cooldown', 'suppressed_cap', 'inactive', 'failed', 'suppressed_priority'] as const
 
 function decodeCounters(v: Value[] | undefined): TriggerCounters {
-  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, suppressed_priority: 0, inactive: 0, errors: 0, last_fire: null }
+  const c: TriggerCounters = { fires: 0, delivered: 0, held_out: 0, suppressed_cooldown: 0, suppressed_cap: 0, suppressed_priority: 0, inactive: 0, pending: 0, failed: 0, retried: 0, last_fire: null }
   if (v === undefined) return c
-  FIELDS.forEach((f, i) => (c[f] = typeof v[i] === 'number' ? v[i] : 0))
+  const current = v[0] === COUNTERS_LAYOUT
+  const fields: readonly (typeof FIELDS)[number][] = current ? FIELDS : FIELDS_1
+  const at = current ? 1 : 0
+  fields.forEach((f, i) => (c[f] = typeof v[at + i] === 'number' ? (v[at + i] as number) : 0))
   const last = v[v.length - 1]
-  c.last_fire = typeof last === 'number' && v.length > FIELDS.length ? last : null
+  c.last_fire = typeof last === 'number' && v.length > at + fields.length ? last : null
   return c
 }
 
-/** The stored form of the counters, into `out`: FIELDS in order, then last_fire. */
+/** The stored form of the counters, into `out`. */
 function encodeCounters(c: TriggerCounters, out: Value[]): void {
-  for (let i = 0; i < FIELDS.length; i++) out[i] = c[FIELDS[i]!]
-  out[FIELDS.length] = c.last_fire
+  out[0] = COUNTERS_LAYOUT
+  for (let i = 0; i < FIELDS.length; i++) out[i + 1] = c[FIELDS[i]!]
+  out[FIELDS.length + 1] = c.last_fire
 }
 
 /** A payload that is JSON goes into the webhook body as JSON, anything else as a string. */

@@ -103,6 +103,9 @@ export function positionKey(namespaceId: number, partition: number, offset: numb
   return namespacePrefix(namespaceId) + String.fromCharCode(KeyTag.Position) + p + orderedNumber(offset)
 }
 
+/** The partition of a position key (see positionKey). */
+export const positionPartition = (key: string): number => (key.charCodeAt(6) << 8) | key.charCodeAt(7)
+
 export const keyBytes = (key: string): Buffer => Buffer.from(key, 'latin1')
 export const keyString = (bytes: Buffer): string => bytes.toString('latin1')
 

@@ -1,0 +1,87 @@
+/**
+ * Regressions found by testers, against a real broker (test/helpers/kafka.ts) with records produced by kcat:
+ * a view created on a Kafka stream that other views already read starts from the beginning of the stream,
+ * as documented (it started at the others' position); and the documented closed-windows sink works when
+ * the windows' `window_end` is selected (it failed with XX000 "Invalid time value").
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type pg from 'pg'
+import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+
+const streamSql = (topic: string) => `CREATE STREAM clicks (user_id INT NOT NULL, page TEXT, ts TIMESTAMPTZ NOT NULL,
+  WATERMARK FOR ts AS ts) WITH (connector = 'kafka', topic = '${topic}', format = 'json', start = 'earliest')`
+
+const click = (user: number, page: string, second: number) => JSON.stringify({ user_id: user, page, ts: new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString() })
+
+describe('Kafka regressions', () => {
+  let kafka: KafkaBroker
+  let sluice: SluiceProcess
+  let client: pg.Client
+  beforeAll(async () => {
+    kafka = await startKafka()
+    sluice = await startSluice({ kafka: kafka.brokers, checkpointMs: 100 })
+    client = await sluice.client()
+  }, 300_000)
+  afterAll(async () => {
+    await client?.end()
+    await sluice?.stop()
+    if (sluice) await removeDir(sluice.dataDir)
+    await kafka?.stop()
+  })
+
+  const count = async (view: string): Promise<number> => Number((await client.query(`SELECT coalesce(sum(n), 0) AS n FROM ${view}`)).rows[0].n)
+
+  test('a view created on a Kafka stream that other views already read starts from the beginning of the stream', async () => {
+    const topic = `late-view-${Date.now()}`
+    await kafka.createTopic(topic, 2)
+    await client.query(streamSql(topic))
+    await client.query('CREATE MATERIALIZED VIEW first_counts AS SELECT page, count(*) AS n FROM clicks GROUP BY page')
+    await kafka.produce(topic, Array.from({ length: 300 }, (_, i) => click(i, `p${i % 3}`, i % 60)))
+    await eventually(() => count('first_counts'), (n) => n === 300, 60_000)
+    // The first view has read (and the fetcher released) every record so far; the new view still sees them.
+    await client.query('CREATE MATERIALIZED VIEW late_counts AS SELECT page, count(*) AS n FROM clicks GROUP BY page')
+    await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => click(1000 + i, `p${i % 3}`, i % 60)))
+    await eventually(() => count('first_counts'), (n) => n === 400, 60_000)
+    const late = await eventually(() => count('late_counts'), (n) => n === 400, 60_000)
+    expect(late).toBe(400)
+    // Per page the two agree, and the first view counted nothing twice while the stream was read again.
+    const rows = async (v: string) => (await client.query(`SELECT page, n FROM ${v} ORDER BY page`)).rows.map((r) => `${r.page}=${r.n}`).join(',')
+    expect(await rows('late_counts')).toBe(await rows('first_counts'))
+    expect(await rows('first_counts')).toBe('p0=134,p1=133,p2=133')
+  }, 180_000)
+
+  test("the docs' closed-windows sink, with window_end selected, writes each closed window once, also when created after the windows closed", async () => {
+    const [early, late] = [`closed-ends-${Date.now()}`, `closed-ends-late-${Date.now()}`]
+    await kafka.createTopic(early, 1)
+    await kafka.createTopic(late, 1)
+    await client.query("CREATE STREAM taps (user_id INT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'user_id')")
+    await client.query(`CREATE MATERIALIZED VIEW taps_per_10s AS SELECT window_start, window_end, count(*) AS n
+      FROM TUMBLE(taps, ts, INTERVAL '10 seconds') GROUP BY window_start, window_end EMIT ON WINDOW CLOSE`)
+    await client.query('CREATE MATERIALIZED VIEW closed_taps AS SELECT * FROM taps_per_10s')
+    // One sink before the events (it gets the windows as they close), one after (it starts with the rows).
+    await client.query(`CREATE SINK closed_taps_early FROM closed_taps INTO KAFKA TOPIC '${early}'`)
+    const at = (s: number) => `'${new Date(Date.UTC(2026, 10, 23, 10, 0, s)).toISOString()}'`
+    // Windows 10:00:00 (3 taps), :10 (2), :20 (1); the tap at :31 closes the first three.
+    await client.query(`INSERT INTO taps VALUES (1, ${at(1)}), (2, ${at(2)}), (3, ${at(9)}), (1, ${at(11)}), (2, ${at(15)})`)
+    await client.query(`INSERT INTO taps VALUES (3, ${at(22)}), (4, ${at(31)})`)
+    await eventually(async () => (await client.query('SELECT count(*)::int AS n FROM closed_taps')).rows[0].n, (n) => n === 3)
+    await client.query('CHECKPOINT')
+    await client.query(`CREATE SINK closed_taps_late FROM closed_taps INTO KAFKA TOPIC '${late}'`)
+    const read = (topic: string) => kafka.consume(topic).map((r) => JSON.parse(r.value!) as { window_start: string; window_end: string; n: number })
+    const windows = [
+      { window_start: '2026-11-23T10:00:00.000Z', window_end: '2026-11-23T10:00:10.000Z', n: 3 },
+      { window_start: '2026-11-23T10:00:10.000Z', window_end: '2026-11-23T10:00:20.000Z', n: 2 },
+      { window_start: '2026-11-23T10:00:20.000Z', window_end: '2026-11-23T10:00:30.000Z', n: 1 },
+    ]
+    for (const topic of [early, late]) {
+      await eventually(async () => read(topic).length, (n) => n >= 3, 60_000)
+      expect(read(topic)).toEqual(windows)
+    }
+    const sinks = (await client.query("SELECT name, status, records_out, last_error FROM sluice_sinks WHERE name LIKE 'closed_taps_%' ORDER BY name")).rows
+    expect(sinks).toEqual([
+      { name: 'closed_taps_early', status: 'running', records_out: '3', last_error: null },
+      { name: 'closed_taps_late', status: 'running', records_out: '3', last_error: null },
+    ])
+  }, 120_000)
+})
