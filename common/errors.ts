@@ -29,6 +29,7 @@ export const SqlState = {
   windowingError: '42P20',
   invalidParameterValue: '22023',
   invalidTextRepresentation: '22P02',
+  invalidBinaryRepresentation: '22P03',
   badCopyFileFormat: '22P04',
   numericValueOutOfRange: '22003',
   divisionByZero: '22012',

@@ -63,6 +63,8 @@ const EXTRA_SETTINGS: Record<string, string> = {
 interface SluicePrepared extends PreparedStatement {
   readonly statement: ast.Statement | null
   readonly text: string
+  /** Parameter types as the client declared them in Parse (`unknown` where it left them open). */
+  readonly declared: readonly SqlType[]
 }
 
 const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
@@ -142,9 +144,9 @@ export class Session implements Backend {
     return parsed.map((p): SluicePrepared => {
       // Several statements come only in a simple query, which is described as each one runs: a later
       // statement may use what an earlier one creates (CREATE STREAM s ...; INSERT INTO s ...).
-      if (parsed.length > 1) return { sql, statement: p.statement, text: p.text, paramTypes: [], columns: null }
+      if (parsed.length > 1) return { sql, statement: p.statement, text: p.text, paramTypes: [], columns: null, declared: [] }
       const described = this.describe(p.statement, given)
-      return { sql, statement: p.statement, text: p.text, paramTypes: described.params, columns: described.columns }
+      return { sql, statement: p.statement, text: p.text, paramTypes: described.params, columns: described.columns, declared: given }
     })
   }
 
@@ -180,7 +182,7 @@ export class Session implements Backend {
     if (this.status === 'E' && !(s.kind === 'transaction' && s.op !== 'begin')) {
       throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
     }
-    const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text))
+    const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
     return this.run(s, prepared.text, values)
   }
