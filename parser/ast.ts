@@ -613,6 +613,8 @@ export interface CopyTo {
   readonly kind: 'copy_to'
   readonly source: QueryStatement | Subscribe
   readonly options: readonly OptionDef[]
+  /** FORCE_QUOTE's columns, or `*` for all (its entry in `options` marks where it was given). */
+  readonly forceQuote?: '*' | readonly string[]
   readonly span: Span
 }
 

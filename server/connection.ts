@@ -16,6 +16,7 @@ import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, R
 import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
+import { UTC_ZONE } from './wire/timezone.ts'
 import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
 import type { Role, UserDirectory } from './users.ts'
 
@@ -657,13 +658,14 @@ export class Connection {
   ): Promise<{ sent: number; done: boolean }> {
     let sent = 0
     const types = columns.map((c) => c.type)
+    const zone = this.session.timeZone?.() ?? UTC_ZONE
     for (;;) {
       const want = limit > 0 ? Math.min(ROW_BATCH, limit - sent) : ROW_BATCH
       if (cursor.live === true) await this.flushAndDrain()
       const batch = await cursor.next(want)
       for (const row of batch.rows) {
         const cells = new Array<string | Buffer | null>(types.length)
-        for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0)
+        for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0, zone)
         this.send(W.dataRow(cells))
       }
       sent += batch.rows.length

@@ -23,8 +23,10 @@ import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainPull } from './explain.ts'
 import { arrayCursor } from './row-cursor.ts'
 import { CopyFromSink, copyFormat } from './copy-from.ts'
+import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
+import { type TimeZone, UTC_ZONE, resolveTimeZone } from './wire/timezone.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
-import { type CancelSignal, type SubscribePlan, copyChunks, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
+import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
 import type { Subscription } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
 
@@ -119,6 +121,8 @@ export class Session implements Backend {
   private readonly settings = new Map<string, string>()
   private status: TransactionStatus = 'I'
   private readonly parameterChanges = new Map<string, string>()
+  /** TimeZone: how text-format timestamptz values are shown. */
+  private zone: TimeZone = UTC_ZONE
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
 
   constructor(
@@ -132,6 +136,15 @@ export class Session implements Backend {
     // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
     this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
     this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
+    const zone = startupTimeZone(startup)
+    if (zone !== undefined) {
+      this.zone = zone
+      this.settings.set('timezone', zone.name)
+    }
+  }
+
+  timeZone(): TimeZone {
+    return this.zone
   }
 
   private evalContext(): EvalContext {
@@ -298,17 +311,19 @@ export class Session implements Backend {
     return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
   }
 
-  /** COPY (query | SUBSCRIBE ...) TO STDOUT, text format: rows go out as CopyData while they come. */
+  /**
+   * COPY {relation | (query) | (SUBSCRIBE ...)} TO STDOUT in text, CSV or binary (server/copy-to.ts): rows go
+   * out as CopyData, one row per message, while they come.
+   */
   private async copyTo(s: ast.CopyTo, params: readonly Value[]): Promise<Outcome> {
-    for (const o of s.options) {
-      const value = typeof o.value === 'string' ? o.value.toLowerCase() : o.value
-      if (o.name === 'format' && value === 'text') continue
-      throw new SluiceError('unsupported', SqlState.featureNotSupported, `COPY option ${o.name} ${String(o.value)} is not supported`, { span: o.span, hint: 'COPY TO STDOUT writes the text format.' })
-    }
+    // The options are checked before anything starts, against the columns the source will have.
+    const columns = s.source.kind === 'subscribe' ? planSubscribe(s.source, this.engine).columns : planColumns(this.planQuery(s.source.query, params.map(() => Types.unknown)))
+    const format = copyToFormat(s, columns)
     const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
-    const { chunks, rowCount } = copyChunks(source.cursor, source.columns.map((c) => c.type))
-    return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
+    const writer = new CopyToWriter(format, source.columns, this.zone)
+    const { chunks, rowCount } = copyToChunks(source.cursor, writer)
+    return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
   }
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {
@@ -496,7 +511,16 @@ export class Session implements Backend {
     const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
     if (key === 'all' && s.value === null) {
       for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
+      if (this.zone !== UTC_ZONE) this.parameterChanges.set('TimeZone', UTC_ZONE.name)
+      this.zone = UTC_ZONE
       return { kind: 'command', tag: 'RESET' }
+    }
+    if (key === 'timezone') {
+      // An unknown zone is 22023 and changes nothing, as in PostgreSQL.
+      this.zone = s.value === null ? UTC_ZONE : resolveTimeZone(value)
+      this.settings.set(key, this.zone.name)
+      this.parameterChanges.set(canonicalName(key), this.zone.name)
+      return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
     }
     this.settings.set(key, value)
     if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
@@ -623,4 +647,13 @@ const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
 function canonicalName(key: string): string {
   for (const k of INITIAL_PARAMETERS.keys()) if (k.toLowerCase() === key) return k
   return key
+}
+
+/**
+ * The TimeZone a client asked for at startup: `timezone` in the startup packet (libpq sends PGTZ so) or
+ * `-c TimeZone=...` in its options (PGOPTIONS). Unknown zones are 22023, which refuses the connection.
+ */
+export function startupTimeZone(startup: Pick<StartupInfo, 'options'>): TimeZone | undefined {
+  for (const [k, v] of startup.options) if (k.toLowerCase() === 'timezone') return resolveTimeZone(v)
+  return undefined
 }

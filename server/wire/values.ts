@@ -6,6 +6,7 @@
 import { SluiceError, SqlState } from '../../common/errors.ts'
 import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
+import { type TimeZone, UTC_ZONE, formatText } from './timezone.ts'
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
 const PG_EPOCH_MICROS = 946_684_800_000_000
@@ -367,9 +368,12 @@ function timestampToPg(micros: number): bigint {
   return BigInt(Math.round(micros - PG_EPOCH_MICROS))
 }
 
-/** A DataRow cell in the requested format: text as a string (the writer encodes it), binary as bytes. */
-export function encodeCell(value: Value, type: SqlType, format: number): string | Buffer | null {
-  return format === 1 ? encodeBinary(value, type) : formatValue(value, type)
+/**
+ * A DataRow cell in the requested format: text as a string (the writer encodes it; timestamptz shown in the
+ * session's zone), binary as bytes.
+ */
+export function encodeCell(value: Value, type: SqlType, format: number, zone: TimeZone = UTC_ZONE): string | Buffer | null {
+  return format === 1 ? encodeBinary(value, type) : formatText(value, type, zone)
 }
 
 /** Rejects a requested binary result format the encoder cannot produce (SQLSTATE 0A000). */
