@@ -223,6 +223,17 @@ describe('values', () => {
     expect(() => decodeParam(text('abc'), Types.int4)).toThrow(SluiceError)
   })
 
+  it('reads text arrays as array_in does: quotes, backslashes, NULL, spaces', () => {
+    const texts = arrayOf(Types.text)
+    expect(decodeParam(text('{"q\\"uote",comma\\,}'), texts)).toEqual(['q"uote', 'comma,'])
+    expect(decodeParam(text('{ a , "b c" ,NULL, "NULL", \\NULL}'), texts)).toEqual(['a', 'b c', null, 'NULL', 'NULL'])
+    expect(decodeParam(text(' { } '), texts)).toEqual([])
+    expect(decodeParam(text('{"",x}'), texts)).toEqual(['', 'x'])
+    expect(decodeParam(text('{1, 2,NULL}'), arrayOf(Types.int8))).toEqual([1, 2, null])
+    expect(() => decodeParam(text('{a,}'), texts)).toThrow(expect.objectContaining({ sqlstate: '22P02', message: 'malformed array literal: "{a,}"' }))
+    expect(() => decodeParam(text('{1,{2}}'), arrayOf(Types.int4))).toThrow(expect.objectContaining({ sqlstate: '0A000' }))
+  })
+
   it('decodes binary parameters', () => {
     const i4 = Buffer.alloc(4)
     i4.writeInt32BE(-5)
