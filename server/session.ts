@@ -480,7 +480,8 @@ export class Session implements Backend {
       case 'all':
         return [column('name', Types.text), column('setting', Types.text), column('description', Types.text)]
       default:
-        return [column(name, Types.text)]
+        // PostgreSQL names the column by the setting's own spelling: SHOW timezone gives "TimeZone".
+        return [column(canonicalName(name.toLowerCase()), Types.text)]
     }
   }
 
