@@ -46,6 +46,8 @@ export const SqlState = {
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
+  noActiveSqlTransaction: '25P01',
+  invalidSavepointSpecification: '3B001',
   ioError: '58030',
 } as const
 

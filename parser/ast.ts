@@ -528,7 +528,9 @@ export interface Explain {
 /** BEGIN / START TRANSACTION / COMMIT / END / ROLLBACK / ABORT. */
 export interface Transaction {
   readonly kind: 'transaction'
-  readonly op: 'begin' | 'commit' | 'rollback'
+  /** `savepoint`, `release` (RELEASE [SAVEPOINT] name), `rollback_to` (ROLLBACK TO [SAVEPOINT] name) carry `savepoint`. */
+  readonly op: 'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollback_to'
+  readonly savepoint?: string
   /** Modes given to BEGIN, lower case: `isolation level serializable`, `read only`, `not deferrable`. */
   readonly modes?: readonly string[]
   readonly span: Span

@@ -192,7 +192,8 @@ export class Session implements Backend {
     const prepared = statement as SluicePrepared
     const s = prepared.statement
     if (s === null) return { kind: 'empty' }
-    if (this.status === 'E' && !(s.kind === 'transaction' && s.op !== 'begin')) {
+    // In a failed transaction PostgreSQL takes only COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT.
+    if (this.status === 'E' && !(s.kind === 'transaction' && (s.op === 'commit' || s.op === 'rollback' || s.op === 'rollback_to'))) {
       throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
     }
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
@@ -351,6 +352,7 @@ export class Session implements Backend {
       }
     }
     this.cursors.declare({ name: s.name, columns, binary: s.binary, hold: s.hold, inTransaction: this.status !== 'I', source })
+    this.savepoints.at(-1)?.cursors.push(s.name)
     return { kind: 'command', tag: 'DECLARE CURSOR' }
   }
 
@@ -529,7 +531,12 @@ export class Session implements Backend {
   }
 
   private transaction(s: ast.Transaction): Outcome {
+    if (s.op === 'begin' || s.op === 'commit' || s.op === 'rollback') this.savepoints.length = 0
     switch (s.op) {
+      case 'savepoint':
+      case 'release':
+      case 'rollback_to':
+        return this.savepoint(s.op, s.savepoint ?? '')
       case 'begin':
         if (this.status !== 'I') this.notice('there is already a transaction in progress', '25001')
         this.status = 'T'
@@ -551,6 +558,38 @@ export class Session implements Backend {
         this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }
     }
+  }
+
+  /**
+   * Savepoints of the open transaction block, oldest first, each with what ROLLBACK TO undoes: the
+   * NOTIFYs queued and the cursors declared since. (Sluice statements take effect at once; a read-only
+   * transaction, as SQLAlchemy's and pgjdbc's autosave use them, is exactly honoured.)
+   */
+  private readonly savepoints: { readonly name: string; readonly notifications: number; cursors: string[] }[] = []
+
+  private savepoint(op: 'savepoint' | 'release' | 'rollback_to', name: string): Outcome {
+    const verb = op === 'savepoint' ? 'SAVEPOINT' : op === 'release' ? 'RELEASE SAVEPOINT' : 'ROLLBACK TO SAVEPOINT'
+    if (this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, `${verb} can only be used in transaction blocks`)
+    if (op === 'savepoint') {
+      this.savepoints.push({ name, notifications: this.queuedNotifications.length, cursors: [] })
+      return { kind: 'command', tag: 'SAVEPOINT' }
+    }
+    // The newest savepoint of that name, as PostgreSQL looks it up.
+    let i = this.savepoints.length - 1
+    while (i >= 0 && this.savepoints[i]!.name !== name) i--
+    if (i < 0) throw new SluiceError('execution', SqlState.invalidSavepointSpecification, `savepoint "${name}" does not exist`)
+    const later = this.savepoints.splice(op === 'release' ? i : i + 1)
+    if (op === 'release') {
+      // What the released savepoints declared now belongs to the one before them.
+      this.savepoints.at(-1)?.cursors.push(...later.flatMap((sp) => sp.cursors))
+      return { kind: 'command', tag: 'RELEASE' }
+    }
+    const target = this.savepoints[i]!
+    for (const cursor of [...target.cursors, ...later.flatMap((sp) => sp.cursors)]) if (this.cursors.find(cursor) !== undefined) this.cursors.close(cursor)
+    target.cursors = []
+    this.queuedNotifications.length = target.notifications
+    this.status = 'T'
+    return { kind: 'command', tag: 'ROLLBACK' }
   }
 
   /** Channels this session listens to, with the listener the hub calls. */
