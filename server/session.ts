@@ -198,10 +198,10 @@ export class Session implements Backend {
     }
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
-    return this.run(s, prepared.text, values)
+    return this.run(s, prepared.text, values, prepared.declared)
   }
 
-  private async run(s: ast.Statement, text: string, params: readonly Value[]): Promise<Outcome> {
+  private async run(s: ast.Statement, text: string, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
     switch (s.kind) {
       case 'create_stream': {
         const r = await this.engine.createStream(s, text)
@@ -226,7 +226,7 @@ export class Session implements Backend {
       case 'insert':
         return this.insert(s, params)
       case 'query':
-        return this.select(s.query, params)
+        return this.select(s.query, params, declared)
       case 'show':
         return rowsOutcome(this.showColumns(s.name), await this.show(s.name), 'SHOW')
       case 'set':
@@ -259,7 +259,7 @@ export class Session implements Backend {
       case 'subscribe':
         return this.subscribe(planSubscribe(s, this.engine))
       case 'copy_to':
-        return this.copyTo(s, params)
+        return this.copyTo(s, params, declared)
       case 'copy_from':
         return this.copyFrom(s)
       case 'declare_cursor':
@@ -316,11 +316,11 @@ export class Session implements Backend {
    * COPY {relation | (query) | (SUBSCRIBE ...)} TO STDOUT in text, CSV or binary (server/copy-to.ts): rows go
    * out as CopyData, one row per message, while they come.
    */
-  private async copyTo(s: ast.CopyTo, params: readonly Value[]): Promise<Outcome> {
+  private async copyTo(s: ast.CopyTo, params: readonly Value[], declared: readonly SqlType[]): Promise<Outcome> {
     // The options are checked before anything starts, against the columns the source will have.
-    const columns = s.source.kind === 'subscribe' ? planSubscribe(s.source, this.engine).columns : planColumns(this.planQuery(s.source.query, params.map(() => Types.unknown)))
+    const columns = s.source.kind === 'subscribe' ? planSubscribe(s.source, this.engine).columns : planColumns(this.planQuery(s.source.query, paramTypesOf(params, declared)))
     const format = copyToFormat(s, columns)
-    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
+    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params, declared)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
     const writer = new CopyToWriter(format, source.columns, this.zone)
     const { chunks, rowCount } = copyToChunks(source.cursor, writer)
@@ -424,8 +424,9 @@ export class Session implements Backend {
     return { kind: 'command', tag: `INSERT 0 ${n}` }
   }
 
-  private async select(q: ast.Query, params: readonly Value[]): Promise<Outcome> {
-    const plan = this.planQuery(q, params.map(() => Types.unknown))
+  private async select(q: ast.Query, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
+    // Planned with the parameter types the client declared, as at Describe: `$1 + 1` with $1 int8 is int8.
+    const plan = this.planQuery(q, paramTypesOf(params, declared))
     const rows = await this.pullRows(plan, params, this.evalContext())
     return rowsOutcome(planColumns(plan), rows)
   }
@@ -680,6 +681,9 @@ export class Session implements Backend {
     return VERSION_STRING
   }
 }
+
+/** The types to plan a statement's parameters with: as declared in Parse, unknown where not. */
+const paramTypesOf = (params: readonly Value[], declared: readonly SqlType[]): SqlType[] => params.map((_, i) => declared[i] ?? Types.unknown)
 
 /** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
 const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
