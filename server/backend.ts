@@ -76,6 +76,8 @@ export type Outcome =
       /** Rows sent so far, for the final tag. */
       readonly rowCount: () => number
       readonly cancel: () => void
+      /** Chunks arrive over time (COPY of a SUBSCRIBE): each is written out at once, not when enough queued. */
+      readonly live?: boolean
     }
   /** An empty query string. */
   | { readonly kind: 'empty' }

@@ -722,8 +722,10 @@ export class Connection {
     try {
       for await (const chunk of outcome.chunks) {
         this.send(W.copyData(chunk))
-        // Each chunk is what the source had at that moment (rows of a live SUBSCRIBE arrive over time).
-        await this.flushAndDrain()
+        // A live source's chunk is what it had at that moment (rows of a SUBSCRIBE arrive over time): out now.
+        // Otherwise rows (one per chunk) go out when enough have queued.
+        if (outcome.live === false) await this.flushIfLarge()
+        else await this.flushAndDrain()
         if (this.closed || this.ending) {
           outcome.cancel()
           return
