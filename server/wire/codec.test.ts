@@ -393,6 +393,8 @@ describe('binary formats, byte by byte', () => {
       expect(decodeParam(binary(enc), arrayOf(t)), t.name).toEqual(samples[i])
     })
     expect(decodeParam(binary(Buffer.from('00000000' + '00000000' + '00000017', 'hex')), arrayOf(Types.int8))).toEqual([])
+    // int2vector counts from 0, as PostgreSQL's int2vectorsend writes it.
+    expect(hex([1, 2], { name: 'int2', element: Types.int2, pgOid: 22, pgSize: -1 })).toBe('00000001' + '00000000' + '00000015' + '00000002' + '00000000' + '00000002' + '0001' + '00000002' + '0002')
   })
 
   it('array parameters: elements read as the array says, converted to the expected element type', () => {

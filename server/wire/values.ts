@@ -283,6 +283,9 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
   }
 }
 
+const INT2VECTOR_OID = 22
+const OIDVECTOR_OID = 30
+
 /**
  * array_send: int32 ndim (0 for an empty array), int32 flags (1 when an element is NULL), element type OID,
  * then for the one dimension its size and lower bound 1, then each element as int32 length (-1 for NULL)
@@ -297,7 +300,8 @@ function encodeArray(value: Value, t: SqlType): Buffer {
   header.writeUInt32BE(typeOid(element), 8)
   if (value.length === 0) return header
   header.writeInt32BE(value.length, 12)
-  header.writeInt32BE(1, 16)
+  // The catalog's int2vector and oidvector (pg_index.indkey, pg_proc.proargtypes) count from 0.
+  header.writeInt32BE(t.pgOid === INT2VECTOR_OID || t.pgOid === OIDVECTOR_OID ? 0 : 1, 16)
   const parts: Buffer[] = [header]
   for (const v of value) {
     if (Array.isArray(v)) throw multiDimensional()
