@@ -299,6 +299,10 @@ describe('values', () => {
     outOfRange(encodeNumeric(1e30), Types.int8, Types.numeric, 'bigint out of range')
     outOfRange(int(40000, 4), Types.int2, Types.unknown, 'smallint out of range')
     expect(() => decodeParam(binary(Buffer.alloc(3)), Types.int8, Types.int8)).toThrow(expect.objectContaining({ sqlstate: '22P03' }))
+    expect(() => decodeParam(binary(encodeNumeric(Number.NaN)), Types.int8, Types.numeric)).toThrow(expect.objectContaining({ sqlstate: '0A000', message: 'cannot convert NaN to bigint' }))
+    const nan = Buffer.alloc(8)
+    nan.writeDoubleBE(Number.NaN)
+    outOfRange(nan, Types.int8, Types.float8, 'bigint out of range')
   })
 
 

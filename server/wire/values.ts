@@ -55,7 +55,8 @@ function convertParam(v: Value, from: SqlType, to: SqlType): Value {
   if (from.name === to.name && !from.element) return v
   if (NUMBER_TYPES.has(from.name) && NUMBER_TYPES.has(to.name) && typeof v === 'number') {
     if (INTEGER_WIDTHS[to.name] === undefined) return v
-    if (Number.isNaN(v)) throw new SluiceError('execution', SqlState.featureNotSupported, `cannot convert NaN to ${typeDisplayName(to)}`)
+    // numeric NaN and infinities have no integer (0A000); a float's are simply out of range (22003).
+    if (from.name === 'numeric' && !Number.isFinite(v)) throw new SluiceError('execution', SqlState.featureNotSupported, `cannot convert ${Number.isNaN(v) ? 'NaN' : 'infinity'} to ${typeDisplayName(to)}`)
     const n = from.name === 'numeric' ? Math.sign(v) * Math.round(Math.abs(v)) : roundHalfEven(v)
     checkIntRange(n, to)
     return n
