@@ -58,7 +58,8 @@ export function resolveTimeZone(spec: string): TimeZone {
 
 function parseZone(spec: string): TimeZone {
   const lower = spec.toLowerCase()
-  if (lower === 'utc' || lower === 'gmt') return fixedZone(spec.toUpperCase(), 0)
+  if (lower === 'utc') return UTC_ZONE
+  if (lower === 'gmt') return fixedZone('GMT', 0)
   // A number of hours, ISO sign; shown as PostgreSQL shows it, in POSIX form: '+02' -> <+02>-02.
   if (/^[+-]?\d+(\.\d+)?$/.test(spec)) {
     const seconds = Math.round(Number(spec) * 3600)
