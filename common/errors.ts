@@ -29,6 +29,7 @@ export const SqlState = {
   windowingError: '42P20',
   invalidParameterValue: '22023',
   invalidTextRepresentation: '22P02',
+  invalidBinaryRepresentation: '22P03',
   badCopyFileFormat: '22P04',
   numericValueOutOfRange: '22003',
   divisionByZero: '22012',
@@ -45,6 +46,8 @@ export const SqlState = {
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
+  noActiveSqlTransaction: '25P01',
+  invalidSavepointSpecification: '3B001',
   ioError: '58030',
   diskFull: '53100',
 } as const

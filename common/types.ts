@@ -529,32 +529,61 @@ export function checkIntRange(n: number, t: SqlType): void {
   }
 }
 
+/**
+ * array_in for one dimension: `{a,"b c",NULL,"q\\"x",d\\,e}`. Quoted elements and backslashes escape; an
+ * unquoted NULL is SQL NULL; whitespace around elements is dropped. Nested braces (more dimensions) are 0A000.
+ */
 function parseArrayLiteral(text: string, element: SqlType): Value[] {
+  const malformed = (): SluiceError => new SluiceError('execution', SqlState.invalidTextRepresentation, `malformed array literal: "${text}"`)
   const s = text.trim()
-  if (!s.startsWith('{') || !s.endsWith('}')) throw invalid(`${typeDisplayName(element)}[]`, text)
-  const inner = s.slice(1, -1)
+  if (!s.startsWith('{') || !s.endsWith('}')) throw malformed()
   const out: Value[] = []
-  if (inner.trim() === '') return out
-  let i = 0
-  while (i <= inner.length) {
+  let i = 1
+  const end = s.length - 1
+  const space = (ch: string | undefined) => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\v' || ch === '\f'
+  while (i < end && space(s[i])) i++
+  if (i === end) return out
+  for (;;) {
+    while (i < end && space(s[i])) i++
+    if (s[i] === '{') throw new SluiceError('unsupported', SqlState.featureNotSupported, 'multidimensional arrays are not supported')
     let item = ''
     let quoted = false
-    if (inner[i] === '"') {
+    let escaped = false
+    if (s[i] === '"') {
       quoted = true
       i++
-      while (i < inner.length && inner[i] !== '"') {
-        if (inner[i] === '\\') i++
-        item += inner[i]
-        i++
+      for (;;) {
+        if (i >= end) throw malformed()
+        const ch = s[i++]!
+        if (ch === '"') break
+        if (ch === '\\') {
+          if (i >= end) throw malformed()
+          item += s[i++]
+        } else item += ch
       }
-      i++
+      while (i < end && space(s[i])) i++
     } else {
-      while (i < inner.length && inner[i] !== ',') item += inner[i++]
-      item = item.trim()
+      // Unquoted: up to the next comma; escaped characters are kept as they are, trailing spaces dropped.
+      let kept = 0
+      while (i < end && s[i] !== ',') {
+        const ch = s[i++]!
+        if (ch === '"' || ch === '{' || ch === '}') throw malformed()
+        if (ch === '\\') {
+          if (i >= end) throw malformed()
+          item += s[i++]
+          escaped = true
+          kept = item.length
+        } else {
+          item += ch
+          if (!space(ch)) kept = item.length
+        }
+      }
+      item = item.slice(0, kept)
+      if (item === '') throw malformed()
     }
-    out.push(!quoted && item.toUpperCase() === 'NULL' ? null : parseValue(item, element))
-    while (i < inner.length && inner[i] !== ',') i++
+    out.push(!quoted && !escaped && item.toUpperCase() === 'NULL' ? null : parseValue(item, element))
+    if (i === end) return out
+    if (s[i] !== ',') throw malformed()
     i++
   }
-  return out
 }

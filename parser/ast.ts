@@ -528,7 +528,9 @@ export interface Explain {
 /** BEGIN / START TRANSACTION / COMMIT / END / ROLLBACK / ABORT. */
 export interface Transaction {
   readonly kind: 'transaction'
-  readonly op: 'begin' | 'commit' | 'rollback'
+  /** `savepoint`, `release` (RELEASE [SAVEPOINT] name), `rollback_to` (ROLLBACK TO [SAVEPOINT] name) carry `savepoint`. */
+  readonly op: 'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollback_to'
+  readonly savepoint?: string
   /** Modes given to BEGIN, lower case: `isolation level serializable`, `read only`, `not deferrable`. */
   readonly modes?: readonly string[]
   readonly span: Span
@@ -613,6 +615,8 @@ export interface CopyTo {
   readonly kind: 'copy_to'
   readonly source: QueryStatement | Subscribe
   readonly options: readonly OptionDef[]
+  /** FORCE_QUOTE's columns, or `*` for all (its entry in `options` marks where it was given). */
+  readonly forceQuote?: '*' | readonly string[]
   readonly span: Span
 }
 

@@ -3,7 +3,7 @@
  * or knows only around a plain query (DECLARE ... FOR SUBSCRIBE, FETCH ... WITH (timeout)):
  *
  *   SUBSCRIBE [TO] relation [WITH (snapshot = true | false, progress = true | false)]
- *   COPY ( query | SUBSCRIBE ... ) TO STDOUT [[WITH] (FORMAT text)]
+ *   COPY { relation [(columns)] | ( query | SUBSCRIBE ... ) } TO STDOUT [[WITH] (option [value], ...) | old-style options]
  *   DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [NO SCROLL] CURSOR [WITH HOLD | WITHOUT HOLD] FOR query | SUBSCRIBE ...
  *   FETCH | MOVE [FORWARD] [n | ALL | NEXT] [FROM | IN] name [WITH (timeout = '1s')]
  *   CLOSE name | ALL
@@ -23,6 +23,7 @@ export function liveStatementKind(tokens: readonly Token[]): 'subscribe' | 'copy
   // COPY (query) TO STDOUT and COPY stream FROM STDIN are ours; every other COPY is refused by the generic path.
   if (isWord(t, 'copy') && isPunct(tokens[1], '(')) return 'copy_to'
   if (isWord(t, 'copy') && tokens.some((k, i) => i > 1 && isWord(k, 'from'))) return 'copy_from'
+  if (isWord(t, 'copy') && tokens.some((k, i) => i > 1 && isWord(k, 'to'))) return 'copy_to'
   if (isWord(t, 'declare')) return 'declare_cursor'
   if (isWord(t, 'fetch') || isWord(t, 'move')) return 'fetch'
   if (isWord(t, 'close') && tokens.length >= 2) return 'close_cursor'
@@ -84,15 +85,78 @@ function innerSource(s: ast.Statement): ast.QueryStatement | ast.Subscribe {
 
 function copyTo(c: TokenCursor, span: Span, parseAny: StatementParser): ast.CopyTo {
   c.expectWords('copy')
-  const source = parenthesized(c, parseAny)
+  const source = isPunct(c.peek(), '(') ? parenthesized(c, parseAny) : relationQuery(c)
   if (isWord(c.peek(), 'from')) throw c.error('COPY FROM of a query is not possible; COPY (query) only goes TO STDOUT')
   c.expectWords('to')
   if (!c.acceptWords('stdout')) throw unsupported('COPY TO a file is not supported', c.span(c.index, c.tokens.length), 'Use COPY ... TO STDOUT (psql: \\copy).')
   c.acceptWords('with')
   const options: ast.OptionDef[] = []
-  if (isPunct(c.peek(), '(')) options.push(...copyOptions(c))
+  let forceQuote: '*' | string[] | undefined
+  const quoteList = (): void => {
+    forceQuote = c.acceptPunct('*') ? '*' : columnList(c, isPunct(c.peek(), '('))
+  }
+  if (isPunct(c.peek(), '(')) options.push(...copyOptions(c, quoteList))
+  else options.push(...oldStyleOptions(c, quoteList))
   if (!c.atEnd()) throw c.unexpected('end of statement')
-  return { kind: 'copy_to', source, options, span }
+  return { kind: 'copy_to', source, options, ...(forceQuote === undefined ? {} : { forceQuote }), span }
+}
+
+/** `COPY relation [(a, b)] TO`: a read of the relation's columns, as `SELECT a, b FROM relation`. */
+function relationQuery(c: TokenCursor): ast.QueryStatement {
+  const name = c.qualifiedName('a relation name or a parenthesized query')
+  const columns = isPunct(c.peek(), '(') ? columnTokens(c) : null
+  const end = c.index > 0 ? c.tokens[c.index - 1]!.end : name.span.end
+  const at: Span = { start: name.span.start, end }
+  const targets: ast.SelectItem[] =
+    columns === null
+      ? [{ expr: { kind: 'star', table: [], span: name.span }, span: name.span }]
+      : columns.map((t) => ({ expr: { kind: 'column_ref', table: [], name: t.value, span: { start: t.start, end: t.end } }, span: { start: t.start, end: t.end } }))
+  const select: ast.Select = { kind: 'select', distinct: false, targets, from: [{ kind: 'table_ref', name, span: name.span }], groupBy: [], orderBy: [], span: at }
+  return { kind: 'query', query: select, span: at }
+}
+
+function columnTokens(c: TokenCursor): Token[] {
+  const out: Token[] = []
+  c.expectPunct('(')
+  do out.push(c.identifier('a column name'))
+  while (c.acceptPunct(','))
+  c.expectPunct(')')
+  return out
+}
+
+/** `a, b` or `(a, b)`: FORCE_QUOTE's column names. */
+function columnList(c: TokenCursor, parenthesized: boolean): string[] {
+  if (parenthesized) return columnTokens(c).map((t) => t.value)
+  const out: string[] = []
+  do out.push(c.identifier('a column name').value)
+  while (c.acceptPunct(','))
+  return out
+}
+
+/**
+ * PostgreSQL's older option words, as psql's `\copy` and older scripts pass them: `CSV`, `BINARY`, `HEADER`,
+ * `DELIMITER [AS] 'x'`, `NULL [AS] 'x'`, `QUOTE [AS] 'x'`, `ESCAPE [AS] 'x'`, and for COPY TO
+ * `FORCE QUOTE * | a, b` (when `forceQuote` is given).
+ */
+function oldStyleOptions(c: TokenCursor, forceQuote?: () => void): ast.OptionDef[] {
+  const options: ast.OptionDef[] = []
+  while (!c.atEnd()) {
+    const word = c.identifier('a COPY option')
+    const at = { start: word.start, end: word.end }
+    const name = word.value.toLowerCase()
+    if (name === 'csv' || name === 'binary') options.push({ name: 'format', value: name, span: at })
+    else if (name === 'header') options.push({ name: 'header', value: true, span: at })
+    else if (['delimiter', 'null', 'quote', 'escape'].includes(name)) {
+      c.acceptWords('as')
+      const value = c.next()
+      if (value === undefined || value.kind !== 'string') throw c.error(`COPY ${name.toUpperCase()} takes a quoted string`)
+      options.push({ name, value: value.value, span: { start: word.start, end: value.end } })
+    } else if (name === 'force' && forceQuote !== undefined && c.acceptWords('quote')) {
+      forceQuote()
+      options.push({ name: 'force_quote', value: true, span: at })
+    } else throw syntaxError(`syntax error at or near "${word.value}"`, at)
+  }
+  return options
 }
 
 /**
@@ -113,33 +177,23 @@ function copyFrom(c: TokenCursor, span: Span): ast.CopyFrom {
   c.expectWords('from')
   if (!c.acceptWords('stdin')) throw unsupported('COPY FROM a file or program is not supported', c.span(c.index, c.tokens.length), 'Use COPY ... FROM STDIN (psql: \\copy stream FROM file).')
   c.acceptWords('with')
-  const options: ast.OptionDef[] = []
-  if (isPunct(c.peek(), '(')) options.push(...copyOptions(c))
-  else {
-    while (!c.atEnd()) {
-      const word = c.identifier('a COPY option')
-      const at = { start: word.start, end: word.end }
-      const name = word.value.toLowerCase()
-      if (name === 'csv' || name === 'binary') options.push({ name: 'format', value: name, span: at })
-      else if (name === 'header') options.push({ name: 'header', value: true, span: at })
-      else if (['delimiter', 'null', 'quote', 'escape'].includes(name)) {
-        c.acceptWords('as')
-        const value = c.next()
-        if (value === undefined || value.kind !== 'string') throw c.error(`COPY ${name.toUpperCase()} takes a quoted string`)
-        options.push({ name, value: value.value, span: { start: word.start, end: value.end } })
-      } else throw syntaxError(`syntax error at or near "${word.value}"`, at)
-    }
-  }
+  const options = isPunct(c.peek(), '(') ? copyOptions(c) : oldStyleOptions(c)
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'copy_from', stream, columns, options, span }
 }
 
 /** COPY's `(name [value], ...)` option list, from its opening parenthesis; a name alone means true. */
-function copyOptions(c: TokenCursor): ast.OptionDef[] {
+function copyOptions(c: TokenCursor, forceQuote?: () => void): ast.OptionDef[] {
   const options: ast.OptionDef[] = []
   c.expectPunct('(')
   do {
     const name = c.identifier('a COPY option')
+    if (forceQuote !== undefined && name.value.toLowerCase() === 'force_quote') {
+      // FORCE_QUOTE * or FORCE_QUOTE (a, b): the list is kept apart from the plain options.
+      forceQuote()
+      options.push({ name: name.value, value: true, span: { start: name.start, end: c.tokens[c.index - 1]!.end } })
+      continue
+    }
     const value = c.peek()
     if (value === undefined || isPunct(value, ',') || isPunct(value, ')')) {
       options.push({ name: name.value, value: true, span: { start: name.start, end: name.end } })

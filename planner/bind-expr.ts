@@ -240,7 +240,7 @@ function compare(op: string, l: BoundExpr, r: BoundExpr, span: Span): BoundExpr 
 function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   const l = bindExpr(e.left, ctx)
   const r = bindExpr(e.right, ctx)
-  if (e.quantifier !== undefined) return bindQuantified(e, l, r)
+  if (e.quantifier !== undefined) return bindQuantified(e, l, r, ctx)
   const [left, right] = unify(l, r, spanOf(e.left), spanOf(e.right), e.op)
   noteParamType(l, left, ctx)
   noteParamType(r, right, ctx)
@@ -249,14 +249,26 @@ function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   return foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
 }
 
-function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr): BoundExpr {
+function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr, ctx: BindContext): BoundExpr {
   const element: SqlType = arr.type.element ?? (arr.type.name === 'unknown' ? x.type : arr.type)
-  const list = arr.kind === 'const' && arr.type.name === 'unknown' ? coerceTo(arr, arrayOf(element), e.span, 'ANY') : arr
-  const probe = resolveOperator(e.op, x.type.name === 'unknown' ? element : x.type, element)
+  // `x = ANY($1)`: an untyped literal or parameter is an array of x's type (and x of the array's elements).
+  const untyped = arr.type.name === 'unknown' && (arr.kind === 'const' || arr.kind === 'param')
+  const list = untyped && element.name !== 'unknown' ? coerceTo(arr, arrayOf(element), e.span, 'ANY') : arr
+  noteParamType(arr, list, ctx)
+  const value = x.type.name === 'unknown' && element.name !== 'unknown' ? coerceTo(x, element, e.span, 'operand') : x
+  noteParamType(x, value, ctx)
+  const probe = resolveOperator(e.op, value.type.name === 'unknown' ? element : value.type, element)
   if (probe === undefined) throw operatorMissing(e.op, x.type, element, e.span)
-  const method = e.quantifier === 'any' ? 'some' : 'every'
   const cmp = e.op === '=' ? '===' : e.op === '<>' ? '!==' : e.op
-  return call(`${e.op} ${e.quantifier}`, { strict: true, emit: ([v, a]) => `${a}.${method}((el) => el !== null && H.compareValues(${v}, el) ${cmp === '===' ? '===' : cmp === '!==' ? '!==' : cmp} 0)` }, [x, list], Types.bool)
+  // Three-valued, as PostgreSQL: a NULL element makes ANY NULL when nothing matched, ALL NULL when nothing failed.
+  const decided = e.quantifier === 'any' ? 'true' : 'false'
+  const test = e.quantifier === 'any' ? '' : '!'
+  return call(
+    `${e.op} ${e.quantifier}`,
+    { strict: true, emit: ([v, a]) => `((arr$) => { let null$ = false; for (const el$ of arr$) { if (el$ === null) null$ = true; else if (${test}(H.compareValues(${v}, el$) ${cmp} 0)) return ${decided} } return null$ ? null : ${e.quantifier === 'any' ? 'false' : 'true'} })(${a})` },
+    [value, list],
+    Types.bool,
+  )
 }
 
 /** Remember a parameter's inferred type so Describe reports it. */

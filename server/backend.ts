@@ -6,6 +6,7 @@
 import type { SluiceError } from '../common/errors.ts'
 import type { Row, SqlType } from '../common/types.ts'
 import type { Role } from './users.ts'
+import type { TimeZone } from './wire/timezone.ts'
 
 /** One column of a result, enough for RowDescription. */
 export interface ResultColumn {
@@ -75,6 +76,8 @@ export type Outcome =
       /** Rows sent so far, for the final tag. */
       readonly rowCount: () => number
       readonly cancel: () => void
+      /** Chunks arrive over time (COPY of a SUBSCRIBE): each is written out at once, not when enough queued. */
+      readonly live?: boolean
     }
   /** An empty query string. */
   | { readonly kind: 'empty' }
@@ -122,6 +125,8 @@ export interface Backend {
   transactionStatus(): TransactionStatus
   /** Called by the connection when a statement failed, so the backend can enter the failed-transaction state. */
   statementFailed(error: SluiceError): void
+  /** The session's TimeZone, in which text-format timestamptz cells are shown; UTC when absent. */
+  timeZone?(): TimeZone
   /** ParameterStatus values changed by the last statement (after `SET TimeZone`, ...), then cleared. */
   takeParameterChanges(): ReadonlyMap<string, string>
   /** Async messages (notices, notifications) to deliver to the client; the connection subscribes once. */

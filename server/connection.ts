@@ -16,6 +16,7 @@ import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, R
 import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
+import { UTC_ZONE } from './wire/timezone.ts'
 import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
 import type { Role, UserDirectory } from './users.ts'
 
@@ -657,13 +658,14 @@ export class Connection {
   ): Promise<{ sent: number; done: boolean }> {
     let sent = 0
     const types = columns.map((c) => c.type)
+    const zone = this.session.timeZone?.() ?? UTC_ZONE
     for (;;) {
       const want = limit > 0 ? Math.min(ROW_BATCH, limit - sent) : ROW_BATCH
       if (cursor.live === true) await this.flushAndDrain()
       const batch = await cursor.next(want)
       for (const row of batch.rows) {
         const cells = new Array<string | Buffer | null>(types.length)
-        for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0)
+        for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0, zone)
         this.send(W.dataRow(cells))
       }
       sent += batch.rows.length
@@ -720,8 +722,10 @@ export class Connection {
     try {
       for await (const chunk of outcome.chunks) {
         this.send(W.copyData(chunk))
-        // Each chunk is what the source had at that moment (rows of a live SUBSCRIBE arrive over time).
-        await this.flushAndDrain()
+        // A live source's chunk is what it had at that moment (rows of a SUBSCRIBE arrive over time): out now.
+        // Otherwise rows (one per chunk) go out when enough have queued.
+        if (outcome.live === false) await this.flushIfLarge()
+        else await this.flushAndDrain()
         if (this.closed || this.ending) {
           outcome.cancel()
           return

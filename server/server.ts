@@ -13,7 +13,7 @@ import { startListener } from './listener.ts'
 import { type AuthMethod, checkPassword, passwordFailed } from './auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
-import { INITIAL_PARAMETERS, Session } from './session.ts'
+import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -54,6 +54,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       params.set('application_name', startup.applicationName)
       params.set('session_authorization', startup.user)
       params.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
+      const zone = startupTimeZone(startup)
+      if (zone !== undefined) params.set('TimeZone', zone.name)
       return params
     },
   }

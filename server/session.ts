@@ -23,8 +23,10 @@ import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainPull } from './explain.ts'
 import { arrayCursor } from './row-cursor.ts'
 import { CopyFromSink, copyFormat } from './copy-from.ts'
+import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
+import { type TimeZone, UTC_ZONE, resolveTimeZone } from './wire/timezone.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
-import { type CancelSignal, type SubscribePlan, copyChunks, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
+import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
 import type { Subscription } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
 
@@ -63,6 +65,8 @@ const EXTRA_SETTINGS: Record<string, string> = {
 interface SluicePrepared extends PreparedStatement {
   readonly statement: ast.Statement | null
   readonly text: string
+  /** Parameter types as the client declared them in Parse (`unknown` where it left them open). */
+  readonly declared: readonly SqlType[]
 }
 
 const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
@@ -117,6 +121,8 @@ export class Session implements Backend {
   private readonly settings = new Map<string, string>()
   private status: TransactionStatus = 'I'
   private readonly parameterChanges = new Map<string, string>()
+  /** TimeZone: how text-format timestamptz values are shown. */
+  private zone: TimeZone = UTC_ZONE
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
 
   constructor(
@@ -130,6 +136,15 @@ export class Session implements Backend {
     // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
     this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
     this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
+    const zone = startupTimeZone(startup)
+    if (zone !== undefined) {
+      this.zone = zone
+      this.settings.set('timezone', zone.name)
+    }
+  }
+
+  timeZone(): TimeZone {
+    return this.zone
   }
 
   private evalContext(): EvalContext {
@@ -142,9 +157,9 @@ export class Session implements Backend {
     return parsed.map((p): SluicePrepared => {
       // Several statements come only in a simple query, which is described as each one runs: a later
       // statement may use what an earlier one creates (CREATE STREAM s ...; INSERT INTO s ...).
-      if (parsed.length > 1) return { sql, statement: p.statement, text: p.text, paramTypes: [], columns: null }
+      if (parsed.length > 1) return { sql, statement: p.statement, text: p.text, paramTypes: [], columns: null, declared: [] }
       const described = this.describe(p.statement, given)
-      return { sql, statement: p.statement, text: p.text, paramTypes: described.params, columns: described.columns }
+      return { sql, statement: p.statement, text: p.text, paramTypes: described.params, columns: described.columns, declared: given }
     })
   }
 
@@ -177,15 +192,16 @@ export class Session implements Backend {
     const prepared = statement as SluicePrepared
     const s = prepared.statement
     if (s === null) return { kind: 'empty' }
-    if (this.status === 'E' && !(s.kind === 'transaction' && s.op !== 'begin')) {
+    // In a failed transaction PostgreSQL takes only COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT.
+    if (this.status === 'E' && !(s.kind === 'transaction' && (s.op === 'commit' || s.op === 'rollback' || s.op === 'rollback_to'))) {
       throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
     }
-    const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text))
+    const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
-    return this.run(s, prepared.text, values)
+    return this.run(s, prepared.text, values, prepared.declared)
   }
 
-  private async run(s: ast.Statement, text: string, params: readonly Value[]): Promise<Outcome> {
+  private async run(s: ast.Statement, text: string, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
     switch (s.kind) {
       case 'create_stream': {
         const r = await this.engine.createStream(s, text)
@@ -210,7 +226,7 @@ export class Session implements Backend {
       case 'insert':
         return this.insert(s, params)
       case 'query':
-        return this.select(s.query, params)
+        return this.select(s.query, params, declared)
       case 'show':
         return rowsOutcome(this.showColumns(s.name), await this.show(s.name), 'SHOW')
       case 'set':
@@ -243,7 +259,7 @@ export class Session implements Backend {
       case 'subscribe':
         return this.subscribe(planSubscribe(s, this.engine))
       case 'copy_to':
-        return this.copyTo(s, params)
+        return this.copyTo(s, params, declared)
       case 'copy_from':
         return this.copyFrom(s)
       case 'declare_cursor':
@@ -296,17 +312,20 @@ export class Session implements Backend {
     return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
   }
 
-  /** COPY (query | SUBSCRIBE ...) TO STDOUT, text format: rows go out as CopyData while they come. */
-  private async copyTo(s: ast.CopyTo, params: readonly Value[]): Promise<Outcome> {
-    for (const o of s.options) {
-      const value = typeof o.value === 'string' ? o.value.toLowerCase() : o.value
-      if (o.name === 'format' && value === 'text') continue
-      throw new SluiceError('unsupported', SqlState.featureNotSupported, `COPY option ${o.name} ${String(o.value)} is not supported`, { span: o.span, hint: 'COPY TO STDOUT writes the text format.' })
-    }
-    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
+  /**
+   * COPY {relation | (query) | (SUBSCRIBE ...)} TO STDOUT in text, CSV or binary (server/copy-to.ts): rows go
+   * out as CopyData, one row per message, while they come.
+   */
+  private async copyTo(s: ast.CopyTo, params: readonly Value[], declared: readonly SqlType[]): Promise<Outcome> {
+    // The options are checked before anything starts, against the columns the source will have.
+    const columns = s.source.kind === 'subscribe' ? planSubscribe(s.source, this.engine).columns : planColumns(this.planQuery(s.source.query, paramTypesOf(params, declared)))
+    const format = copyToFormat(s, columns)
+    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params, declared)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
-    const { chunks, rowCount } = copyChunks(source.cursor, source.columns.map((c) => c.type))
-    return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
+    const writer = new CopyToWriter(format, source.columns, this.zone)
+    const { chunks, rowCount } = copyToChunks(source.cursor, writer)
+    const live = source.cursor.live === true
+    return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), live }
   }
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {
@@ -334,6 +353,7 @@ export class Session implements Backend {
       }
     }
     this.cursors.declare({ name: s.name, columns, binary: s.binary, hold: s.hold, inTransaction: this.status !== 'I', source })
+    this.savepoints.at(-1)?.cursors.push(s.name)
     return { kind: 'command', tag: 'DECLARE CURSOR' }
   }
 
@@ -405,8 +425,9 @@ export class Session implements Backend {
     return { kind: 'command', tag: `INSERT 0 ${n}` }
   }
 
-  private async select(q: ast.Query, params: readonly Value[]): Promise<Outcome> {
-    const plan = this.planQuery(q, params.map(() => Types.unknown))
+  private async select(q: ast.Query, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
+    // Planned with the parameter types the client declared, as at Describe: `$1 + 1` with $1 int8 is int8.
+    const plan = this.planQuery(q, paramTypesOf(params, declared))
     const rows = await this.pullRows(plan, params, this.evalContext())
     return rowsOutcome(planColumns(plan), rows)
   }
@@ -463,7 +484,8 @@ export class Session implements Backend {
       case 'all':
         return [column('name', Types.text), column('setting', Types.text), column('description', Types.text)]
       default:
-        return [column(name, Types.text)]
+        // PostgreSQL names the column by the setting's own spelling: SHOW timezone gives "TimeZone".
+        return [column(canonicalName(name.toLowerCase()), Types.text)]
     }
   }
 
@@ -494,7 +516,16 @@ export class Session implements Backend {
     const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
     if (key === 'all' && s.value === null) {
       for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
+      if (this.zone !== UTC_ZONE) this.parameterChanges.set('TimeZone', UTC_ZONE.name)
+      this.zone = UTC_ZONE
       return { kind: 'command', tag: 'RESET' }
+    }
+    if (key === 'timezone') {
+      // An unknown zone is 22023 and changes nothing, as in PostgreSQL.
+      this.zone = s.value === null ? UTC_ZONE : resolveTimeZone(value)
+      this.settings.set(key, this.zone.name)
+      this.parameterChanges.set(canonicalName(key), this.zone.name)
+      return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
     }
     this.settings.set(key, value)
     if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
@@ -502,7 +533,12 @@ export class Session implements Backend {
   }
 
   private transaction(s: ast.Transaction): Outcome {
+    if (s.op === 'begin' || s.op === 'commit' || s.op === 'rollback') this.savepoints.length = 0
     switch (s.op) {
+      case 'savepoint':
+      case 'release':
+      case 'rollback_to':
+        return this.savepoint(s.op, s.savepoint ?? '')
       case 'begin':
         if (this.status !== 'I') this.notice('there is already a transaction in progress', '25001')
         this.status = 'T'
@@ -524,6 +560,38 @@ export class Session implements Backend {
         this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }
     }
+  }
+
+  /**
+   * Savepoints of the open transaction block, oldest first, each with what ROLLBACK TO undoes: the
+   * NOTIFYs queued and the cursors declared since. (Sluice statements take effect at once; a read-only
+   * transaction, as SQLAlchemy's and pgjdbc's autosave use them, is exactly honoured.)
+   */
+  private readonly savepoints: { readonly name: string; readonly notifications: number; cursors: string[] }[] = []
+
+  private savepoint(op: 'savepoint' | 'release' | 'rollback_to', name: string): Outcome {
+    const verb = op === 'savepoint' ? 'SAVEPOINT' : op === 'release' ? 'RELEASE SAVEPOINT' : 'ROLLBACK TO SAVEPOINT'
+    if (this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, `${verb} can only be used in transaction blocks`)
+    if (op === 'savepoint') {
+      this.savepoints.push({ name, notifications: this.queuedNotifications.length, cursors: [] })
+      return { kind: 'command', tag: 'SAVEPOINT' }
+    }
+    // The newest savepoint of that name, as PostgreSQL looks it up.
+    let i = this.savepoints.length - 1
+    while (i >= 0 && this.savepoints[i]!.name !== name) i--
+    if (i < 0) throw new SluiceError('execution', SqlState.invalidSavepointSpecification, `savepoint "${name}" does not exist`)
+    const later = this.savepoints.splice(op === 'release' ? i : i + 1)
+    if (op === 'release') {
+      // What the released savepoints declared now belongs to the one before them.
+      this.savepoints.at(-1)?.cursors.push(...later.flatMap((sp) => sp.cursors))
+      return { kind: 'command', tag: 'RELEASE' }
+    }
+    const target = this.savepoints[i]!
+    for (const cursor of [...target.cursors, ...later.flatMap((sp) => sp.cursors)]) if (this.cursors.find(cursor) !== undefined) this.cursors.close(cursor)
+    target.cursors = []
+    this.queuedNotifications.length = target.notifications
+    this.status = 'T'
+    return { kind: 'command', tag: 'ROLLBACK' }
   }
 
   /** Channels this session listens to, with the listener the hub calls. */
@@ -615,10 +683,22 @@ export class Session implements Backend {
   }
 }
 
+/** The types to plan a statement's parameters with: as declared in Parse, unknown where not. */
+const paramTypesOf = (params: readonly Value[], declared: readonly SqlType[]): SqlType[] => params.map((_, i) => declared[i] ?? Types.unknown)
+
 /** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
 const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
 
 function canonicalName(key: string): string {
   for (const k of INITIAL_PARAMETERS.keys()) if (k.toLowerCase() === key) return k
   return key
+}
+
+/**
+ * The TimeZone a client asked for at startup: `timezone` in the startup packet (libpq sends PGTZ so) or
+ * `-c TimeZone=...` in its options (PGOPTIONS). Unknown zones are 22023, which refuses the connection.
+ */
+export function startupTimeZone(startup: Pick<StartupInfo, 'options'>): TimeZone | undefined {
+  for (const [k, v] of startup.options) if (k.toLowerCase() === 'timezone') return resolveTimeZone(v)
+  return undefined
 }

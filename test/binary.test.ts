@@ -34,6 +34,20 @@ const VALUES: [name: string, sql: string][] = [
   ['j', `'{"a": 1}'::json`],
   ['jb', `'{"a": 1}'::jsonb`],
   ['iv', "'1 mon 2 days 00:00:03'::interval"],
+  ['ai2', "'{1,NULL,-3}'::int2[]"],
+  ['ai4', "'{70000}'::int4[]"],
+  ['ai8', "'{1,NULL,1099511627776}'::int8[]"],
+  ['af4', "'{1.5,NULL}'::float4[]"],
+  ['af8', "'{0.1,-2}'::float8[]"],
+  ['an', "'{12.5,NULL,0}'::numeric[]"],
+  ['ab', "'{t,f,NULL}'::bool[]"],
+  ['at', `'{a,NULL,"b c",""}'::text[]`],
+  ['ae', "'{}'::int8[]"],
+  ['aet', "'{}'::text[]"],
+  ['atz', "'{2026-01-02 03:04:05.5+00,NULL}'::timestamptz[]"],
+  ['ad', "'{2026-01-02}'::date[]"],
+  ['aiv', "'{1 day}'::interval[]"],
+  ['ajb', `'{"{\\"a\\": 1}"}'::jsonb[]`],
 ]
 
 const SELECT = `SELECT ${VALUES.map(([n, v]) => `${v} AS ${n}`).join(', ')}`
@@ -78,7 +92,7 @@ describe('binary format, byte for byte as PostgreSQL', () => {
 
   test('parameters: binary values PostgreSQL produced are read back to the same bytes', async () => {
     const { cells, fields } = await binaryRow(theirs, SELECT)
-    const types = fields.map((f) => ({ 21: 'int2', 23: 'int4', 20: 'int8', 700: 'float4', 701: 'float8', 16: 'bool', 25: 'text', 1043: 'text', 1700: 'numeric', 1184: 'timestamptz', 1114: 'timestamp', 1082: 'date', 17: 'bytea', 114: 'json', 3802: 'jsonb', 1186: 'interval' })[f.typeOid])
+    const types = fields.map((f) => ({ 21: 'int2', 23: 'int4', 20: 'int8', 700: 'float4', 701: 'float8', 16: 'bool', 25: 'text', 1043: 'text', 1700: 'numeric', 1184: 'timestamptz', 1114: 'timestamp', 1082: 'date', 17: 'bytea', 114: 'json', 3802: 'jsonb', 1186: 'interval', 1005: 'int2[]', 1007: 'int4[]', 1016: 'int8[]', 1021: 'float4[]', 1022: 'float8[]', 1231: 'numeric[]', 1000: 'bool[]', 1009: 'text[]', 1185: 'timestamptz[]', 1182: 'date[]', 1187: 'interval[]', 3807: 'jsonb[]' })[f.typeOid])
     const echo = `SELECT ${types.map((t, i) => `$${i + 1}::${t} AS c${i}`).join(', ')}`
     const back = await binaryRow(ours, echo, cells as Buffer[])
     const oracle = await binaryRow(theirs, echo, cells as Buffer[])

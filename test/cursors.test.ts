@@ -103,12 +103,12 @@ describe('cursors and portals', () => {
       const cells = dataRowCells(msgs.find((m) => m.type === 'D')!)
       expect(cells.map((b) => b?.toString('hex'))).toEqual(['0000000000000003', '000000000000001e', '78'])
       expect(msgs.filter((m) => m.type === 'C').map(commandTag)).toEqual(['BEGIN', 'DECLARE CURSOR', 'FETCH 1', 'COMMIT'])
-      // Arrays have no binary output yet: refused at DECLARE (0A000).
-      raw.send(serialize.query('BEGIN; DECLARE a BINARY CURSOR FOR SELECT ARRAY[1, 2] AS xs'))
-      const refused = await raw.until('Z')
-      expect(errorFields(refused.find((m) => m.type === 'E')!).C).toBe('0A000')
-      raw.send(serialize.query('ROLLBACK'))
-      await raw.until('Z')
+      // Arrays too, in array_send's format: ndim 1, no NULLs, int4, 2 elements from 1, then each element.
+      raw.send(serialize.query('BEGIN; DECLARE a BINARY CURSOR FOR SELECT ARRAY[1, 2] AS xs; FETCH ALL a; COMMIT'))
+      const arrays = await raw.until('Z')
+      expect(arrays.find((m) => m.type === 'E')).toBeUndefined()
+      const arrayCells = dataRowCells(arrays.find((m) => m.type === 'D')!)
+      expect(arrayCells[0]?.toString('hex')).toBe('00000001' + '00000000' + '00000017' + '00000002' + '00000001' + '00000004' + '00000001' + '00000004' + '00000002')
     } finally {
       raw.close()
     }

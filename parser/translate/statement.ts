@@ -106,6 +106,12 @@ function transaction(t: pg.TransactionStmt, span: Span): ast.Transaction {
       return { kind: 'transaction', op: 'commit', span }
     case 'TRANS_STMT_ROLLBACK':
       return { kind: 'transaction', op: 'rollback', span }
+    case 'TRANS_STMT_SAVEPOINT':
+      return { kind: 'transaction', op: 'savepoint', savepoint: t.savepoint_name ?? '', span }
+    case 'TRANS_STMT_RELEASE':
+      return { kind: 'transaction', op: 'release', savepoint: t.savepoint_name ?? '', span }
+    case 'TRANS_STMT_ROLLBACK_TO':
+      return { kind: 'transaction', op: 'rollback_to', savepoint: t.savepoint_name ?? '', span }
     default:
       throw unsupported(`${(t.kind ?? '').replace('TRANS_STMT_', '').replace(/_/g, ' ')} is not supported`, span)
   }

@@ -3,9 +3,10 @@
  * parameters in (text or binary format) and DataRow cells out (text, or binary for every scalar type: the
  * *_send / *_recv formats of PostgreSQL, byte for byte).
  */
-import { SluiceError, SqlState, unsupported } from '../../common/errors.ts'
-import { type Interval, type SqlType, type Value, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName } from '../../common/types.ts'
+import { SluiceError, SqlState } from '../../common/errors.ts'
+import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
+import { type TimeZone, UTC_ZONE, formatText } from './timezone.ts'
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
 const PG_EPOCH_MICROS = 946_684_800_000_000
@@ -14,38 +15,87 @@ const INT64_MAX = 2n ** 63n - 1n
 const INT64_MIN = -(2n ** 63n)
 
 const badBinary = (t: SqlType): SluiceError =>
-  new SluiceError('execution', '22P03', `incorrect binary data format for type ${typeDisplayName(t)}`)
+  new SluiceError('execution', SqlState.invalidBinaryRepresentation, `incorrect binary data format for type ${typeDisplayName(t)}`)
 
-/** The runtime value of a Bind parameter of the given type. */
-export function decodeParam(param: BoundParam, type: SqlType): Value {
+/**
+ * The runtime value of a Bind parameter of the given type. `declared` is the type the client named for it in
+ * Parse, when it named one: drivers such as psycopg 3 declare and send each value in a type of their own
+ * choosing (a Python int as int2, int4, int8 or numeric by its size) whatever the target column is, as
+ * PostgreSQL allows; the value is read as declared and then converted, with PostgreSQL's range errors.
+ */
+export function decodeParam(param: BoundParam, type: SqlType, declared?: SqlType): Value {
   if (param.data === null) return null
-  if (param.format === 0) return parseValue(param.data.toString('utf8'), type)
-  return decodeBinary(param.data, type)
+  if (param.format === 0) {
+    const text = param.data.toString('utf8')
+    if (type.element && /^\s*\{\s*\{/.test(text)) throw multiDimensional()
+    return parseValue(text, type)
+  }
+  const source = declared !== undefined && declared.name !== 'unknown' ? declared : type
+  return convertParam(decodeBinary(param.data, source), source, type)
+}
+
+const multiDimensional = (): SluiceError =>
+  new SluiceError('unsupported', SqlState.featureNotSupported, 'multidimensional arrays are not supported', { hint: 'Send a one-dimensional array.' })
+
+const INTEGER_WIDTHS: Partial<Record<TypeName, number>> = { int2: 2, int4: 4, int8: 8 }
+const NUMBER_TYPES = new Set<TypeName>(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric'])
+
+/**
+ * A decoded parameter of type `from` as a value of type `to`: numbers between the numeric types (integers
+ * rounded as PostgreSQL's casts round: numeric half away from zero, floats half to even, then range
+ * checked, 22003), arrays element by element, anything else through its text form.
+ */
+function convertParam(v: Value, from: SqlType, to: SqlType): Value {
+  if (v === null) return null
+  if (to.element) {
+    if (!Array.isArray(v)) throw badBinary(to)
+    const fromEl = from.element ?? from
+    return v.map((x) => convertParam(x, fromEl, to.element!))
+  }
+  if (from.name === to.name && !from.element) return v
+  if (NUMBER_TYPES.has(from.name) && NUMBER_TYPES.has(to.name) && typeof v === 'number') {
+    if (INTEGER_WIDTHS[to.name] === undefined) return v
+    // numeric NaN and infinities have no integer (0A000); a float's are simply out of range (22003).
+    if (from.name === 'numeric' && !Number.isFinite(v)) throw new SluiceError('execution', SqlState.featureNotSupported, `cannot convert ${Number.isNaN(v) ? 'NaN' : 'infinity'} to ${typeDisplayName(to)}`)
+    const n = from.name === 'numeric' ? Math.sign(v) * Math.round(Math.abs(v)) : roundHalfEven(v)
+    checkIntRange(n, to)
+    return n
+  }
+  const text = formatValue(v, from)
+  return text === null ? null : parseValue(text, to)
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x)
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r
 }
 
 function expectLength(data: Buffer, n: number, t: SqlType): void {
   if (data.length !== n) throw badBinary(t)
 }
 
+/** An integer sent in binary, 2, 4 or 8 bytes wide, whatever integer type the statement expects. */
+function decodeInteger(data: Buffer, t: SqlType): number {
+  let n: number
+  if (data.length === 2) n = data.readInt16BE(0)
+  else if (data.length === 4) n = data.readInt32BE(0)
+  else if (data.length === 8) n = Number(data.readBigInt64BE(0))
+  else throw badBinary(t)
+  checkIntRange(n, t)
+  return n
+}
+
 /** Binary-format parameter decoding, as Postgres' *_recv functions define it. */
 export function decodeBinary(data: Buffer, t: SqlType): Value {
-  if (t.element) throw unsupported(`binary format parameters of type ${typeDisplayName(t)} are not supported`, undefined, 'Send array parameters in text format.')
+  if (t.element) return decodeArray(data, t)
   switch (t.name) {
     case 'bool':
       expectLength(data, 1, t)
       return data[0] !== 0
     case 'int2':
-      expectLength(data, 2, t)
-      return data.readInt16BE(0)
     case 'int4':
-      expectLength(data, 4, t)
-      return data.readInt32BE(0)
-    case 'int8': {
-      expectLength(data, 8, t)
-      const n = Number(data.readBigInt64BE(0))
-      checkIntRange(n, t)
-      return n
-    }
+    case 'int8':
+      return decodeInteger(data, t)
     case 'float4':
       expectLength(data, 4, t)
       return data.readFloatBE(0)
@@ -53,7 +103,8 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
       expectLength(data, 8, t)
       return data.readDoubleBE(0)
     case 'numeric':
-      return decodeNumeric(data, t)
+      // A 2- or 4-byte value cannot be a numeric (its header alone is 8 bytes): an integer sent for one.
+      return data.length === 2 || data.length === 4 ? decodeInteger(data, Types.int8) : decodeNumeric(data, t)
     case 'text':
     case 'unknown':
     case 'json':
@@ -80,6 +131,43 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
       return interval
     }
   }
+}
+
+/**
+ * array_recv: int32 ndim, int32 flags (has nulls), element type OID, then per dimension int32 size and
+ * lower bound, then each element as int32 length (-1 for NULL) and its bytes. Elements are read as the
+ * element type the array names and converted to the expected one (psycopg 3 sends a list of small ints as
+ * int2[]). One dimension; more is refused with 0A000.
+ */
+function decodeArray(data: Buffer, t: SqlType): Value[] {
+  const element = t.element!
+  if (data.length < 12) throw badBinary(t)
+  const ndim = data.readInt32BE(0)
+  const flags = data.readInt32BE(4)
+  const elementOid = data.readUInt32BE(8)
+  if (ndim === 0) return []
+  if (ndim > 1) throw multiDimensional()
+  if (ndim < 0 || (flags !== 0 && flags !== 1) || data.length < 20) throw badBinary(t)
+  const count = data.readInt32BE(12)
+  if (count < 0) throw badBinary(t)
+  const sent = typeFromOid(elementOid)
+  const source = sent !== undefined && !sent.element ? sent : element
+  const out: Value[] = []
+  let at = 20
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > data.length) throw badBinary(t)
+    const len = data.readInt32BE(at)
+    at += 4
+    if (len === -1) {
+      out.push(null)
+      continue
+    }
+    if (len < 0 || at + len > data.length) throw badBinary(t)
+    out.push(convertParam(decodeBinary(data.subarray(at, at + len), source), source, element))
+    at += len
+  }
+  if (at !== data.length) throw badBinary(t)
+  return out
 }
 
 function timestampFromPg(v: bigint): number {
@@ -123,15 +211,15 @@ export function encodeText(value: Value, type: SqlType): Buffer | null {
   return s === null ? null : Buffer.from(s, 'utf8')
 }
 
-/** Whether `encodeBinary` can produce the binary format of this type (every scalar type; arrays not yet). */
-export function canEncodeBinary(t: SqlType): boolean {
-  return !t.element
+/** Whether `encodeBinary` can produce the binary format of this type: every type Sluice has, arrays included. */
+export function canEncodeBinary(_t: SqlType): boolean {
+  return true
 }
 
-/** Binary-format cell for a DataRow (the *_send format); null for SQL NULL. Check `canEncodeBinary` first. */
+/** Binary-format cell for a DataRow (the *_send format); null for SQL NULL. */
 export function encodeBinary(value: Value, t: SqlType): Buffer | null {
   if (value === null) return null
-  if (!canEncodeBinary(t)) throw unsupported(`binary output format is not supported for type ${typeDisplayName(t)}`)
+  if (t.element) return encodeArray(value, t)
   switch (t.name) {
     case 'bool':
       return Buffer.from([value ? 1 : 0])
@@ -196,6 +284,37 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
   }
 }
 
+const INT2VECTOR_OID = 22
+const OIDVECTOR_OID = 30
+
+/**
+ * array_send: int32 ndim (0 for an empty array), int32 flags (1 when an element is NULL), element type OID,
+ * then for the one dimension its size and lower bound 1, then each element as int32 length (-1 for NULL)
+ * and its bytes.
+ */
+function encodeArray(value: Value, t: SqlType): Buffer {
+  if (!Array.isArray(value)) throw badBinary(t)
+  const element = t.element!
+  const header = Buffer.allocUnsafe(value.length === 0 ? 12 : 20)
+  header.writeInt32BE(value.length === 0 ? 0 : 1, 0)
+  header.writeInt32BE(value.some((v) => v === null) ? 1 : 0, 4)
+  header.writeUInt32BE(typeOid(element), 8)
+  if (value.length === 0) return header
+  header.writeInt32BE(value.length, 12)
+  // The catalog's int2vector and oidvector (pg_index.indkey, pg_proc.proargtypes) count from 0.
+  header.writeInt32BE(t.pgOid === INT2VECTOR_OID || t.pgOid === OIDVECTOR_OID ? 0 : 1, 16)
+  const parts: Buffer[] = [header]
+  for (const v of value) {
+    if (Array.isArray(v)) throw multiDimensional()
+    const cell = encodeBinary(v, element)
+    const len = Buffer.allocUnsafe(4)
+    len.writeInt32BE(cell === null ? -1 : cell.length)
+    parts.push(len)
+    if (cell !== null) parts.push(cell)
+  }
+  return Buffer.concat(parts)
+}
+
 /** numeric sign words: positive, negative, NaN, +Infinity, -Infinity (PostgreSQL 14+). */
 const NUMERIC_POS = 0x0000
 const NUMERIC_NEG = 0x4000
@@ -254,9 +373,12 @@ function timestampToPg(micros: number): bigint {
   return BigInt(Math.round(micros - PG_EPOCH_MICROS))
 }
 
-/** A DataRow cell in the requested format: text as a string (the writer encodes it), binary as bytes. */
-export function encodeCell(value: Value, type: SqlType, format: number): string | Buffer | null {
-  return format === 1 ? encodeBinary(value, type) : formatValue(value, type)
+/**
+ * A DataRow cell in the requested format: text as a string (the writer encodes it; timestamptz shown in the
+ * session's zone), binary as bytes.
+ */
+export function encodeCell(value: Value, type: SqlType, format: number, zone: TimeZone = UTC_ZONE): string | Buffer | null {
+  return format === 1 ? encodeBinary(value, type) : formatText(value, type, zone)
 }
 
 /** Rejects a requested binary result format the encoder cannot produce (SQLSTATE 0A000). */

@@ -290,7 +290,7 @@ public final class JdbcCheck {
 
   // ---- JSON out ----------------------------------------------------------------------------------
 
-  private static void emit(String check, Map<String, Object> fields) {
+  static void emit(String check, Map<String, Object> fields) {
     Map<String, Object> line = new LinkedHashMap<>();
     line.put("check", check);
     line.putAll(fields);
