@@ -77,19 +77,29 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       return
     }
     const full = admitted >= maxConnections
-    if (!full) admitted++
+    let holdsSlot = !full
+    if (holdsSlot) admitted++
+    const release = () => {
+      if (holdsSlot) admitted--
+      holdsSlot = false
+    }
     const gate: ConnectionGate = {
       messageLimit: options.messageLimit ?? DEFAULT_MESSAGE_LIMIT,
       refusal: full ? tooManyClients() : null,
-      // `admitted` counts this connection: non-admins may fill all but the reserved slots.
-      admit: (role: Role) => (role !== 'admin' && admitted > maxConnections - reserved ? reservedForAdmins() : null),
+      admit: (role: Role) => {
+        // `admitted` counts this connection: non-admins may fill all but the reserved slots.
+        if (role === 'admin' || admitted <= maxConnections - reserved) return null
+        // Refused: the slot is free again now, not when the client gets round to closing its socket.
+        release()
+        return reservedForAdmins()
+      },
       throttle: options.throttle ?? null,
     }
     const connection = new Connection(socket, options.factory, registry, options.security, gate)
     live.add(connection)
     void connection.done.then(() => {
       live.delete(connection)
-      if (!full) admitted--
+      release()
     })
   })
   await new Promise<void>((resolve, reject) => {
