@@ -342,3 +342,48 @@ describe('failed-login throttling', () => {
     )
   }, 30_000)
 })
+
+describe('sluice serve ports', () => {
+  let first: SluiceProcess
+
+  beforeAll(async () => {
+    first = await startSluice({ http: true })
+  }, 60_000)
+
+  afterAll(async () => {
+    await first?.stop()
+    if (first) await removeDir(first.dataDir)
+  })
+
+  /** Runs `sluice serve` to its exit (it must fail to start); its status and what it printed. */
+  const serveFails = async (args: string[]): Promise<{ status: number | null; stderr: string }> => {
+    const dataDir = await tempDataDir()
+    try {
+      await run(process.execPath, ['--import', 'tsx', 'bin/sluice.ts', 'serve', '--data', dataDir, ...args], { timeout: 30_000 })
+      return { status: 0, stderr: '' }
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string }
+      return { status: e.code ?? null, stderr: e.stderr ?? '' }
+    } finally {
+      await removeDir(dataDir)
+    }
+  }
+
+  it('reports a port in use in one line with status 1, for the Postgres and the HTTP port', async () => {
+    const pgBusy = await serveFails(['--port', String(first.port), '--no-http'])
+    expect(pgBusy).toEqual({ status: 1, stderr: `sluice: cannot listen for Postgres clients on 127.0.0.1:${first.port}: address already in use (EADDRINUSE)\n` })
+    const httpBusy = await serveFails(['--port', '0', '--http-port', String(first.httpPort)])
+    expect(httpBusy).toEqual({ status: 1, stderr: `sluice: cannot listen for HTTP ingest on 127.0.0.1:${first.httpPort}: address already in use (EADDRINUSE)\n` })
+  }, 60_000)
+
+  it('puts the HTTP port next to --port when it is not given', async () => {
+    // The Postgres port one below the first server's HTTP port: the derived HTTP port is that one, in use.
+    const busy = await serveFails(['--port', String(first.httpPort! - 1)])
+    if (first.httpPort! - 1 === first.port) {
+      expect(busy.stderr).toMatch(/cannot listen for Postgres clients/)
+    } else {
+      expect(busy).toEqual({ status: 1, stderr: `sluice: cannot listen for HTTP ingest on 127.0.0.1:${first.httpPort}: address already in use (EADDRINUSE)\n` })
+    }
+    expect(await serveFails(['--port', 'seven'])).toEqual({ status: 2, stderr: 'sluice: --port must be a non-negative integer, not "seven"\n' })
+  }, 60_000)
+})
