@@ -46,7 +46,6 @@ export const SqlState = {
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
   ioError: '58030',
-  programLimitExceeded: '54000',
   tooManyConnections: '53300',
 } as const
 

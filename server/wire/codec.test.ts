@@ -118,9 +118,10 @@ describe('FrameReader', () => {
       }
       return null
     })()
-    // Past the configured limit: 54000 naming the limit, not a corrupt stream.
-    expect(err?.sqlstate).toBe('54000')
-    expect(err?.message).toBe(`message of ${DEFAULT_MAX_MESSAGE_LENGTH + 1} bytes exceeds the server's limit of ${DEFAULT_MAX_MESSAGE_LENGTH} bytes`)
+    // Past the configured limit: 08P01 as PostgreSQL answers an over-long message, naming the limit.
+    expect(err?.sqlstate).toBe('08P01')
+    expect(err?.message).toBe(`invalid message length ${DEFAULT_MAX_MESSAGE_LENGTH + 1}: the server's limit is ${DEFAULT_MAX_MESSAGE_LENGTH} bytes`)
+    expect(err?.hint).toMatch(/--max-message-bytes/)
     expectProtocolViolation(() => {
       const r = new FrameReader(true)
       r.push(Buffer.from('GET / HTTP/1.1\r\n'))
@@ -165,7 +166,7 @@ describe('FrameReader limits', () => {
     r.push(q)
     expect(framesOf(r)).toHaveLength(1)
     r.push(serialize.query('x'.repeat(996)))
-    expect(() => r.next()).toThrow(/exceeds the server's limit of 1000 bytes/)
+    expect(() => r.next()).toThrow(/invalid message length 1001: the server's limit is 1000 bytes/)
   })
 
   it('refuses a startup packet over 10,000 bytes from its length word', () => {

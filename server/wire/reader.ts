@@ -63,9 +63,10 @@ export type FrontendMessage =
 export const protocolViolation = (message: string): SluiceError => new SluiceError('protocol', SqlState.protocolViolation, message)
 
 /**
- * How long a typed message may be right now. `protocol`: a longer one is a malformed stream (08P01, as
- * PostgreSQL answers a length beyond what a message type allows), used while authenticating.
- * `configured`: a longer one breaks the server's configured limit (54000, program_limit_exceeded).
+ * How long a typed message may be right now. Either way a longer one is answered as PostgreSQL answers a
+ * length beyond what it allows a message: 08P01, and the connection is closed (the body that follows cannot
+ * be skipped safely). `protocol`: the fixed limit while authenticating, with PostgreSQL's wording.
+ * `configured`: the server's `max_message_bytes`, which the message names so that an operator sees the cause.
  */
 export interface MessageLimit {
   readonly bytes: number
@@ -78,7 +79,7 @@ export const DEFAULT_MESSAGE_LIMIT: MessageLimit = { bytes: DEFAULT_MAX_MESSAGE_
 /** The error for a message whose length word exceeds `limit`; checked before any of its body is kept. */
 export function messageTooLong(length: number, type: number, limit: MessageLimit): SluiceError {
   if (limit.kind === 'protocol' || length < 4) return protocolViolation(`invalid message length ${length} for message type 0x${hex(type)}`)
-  return new SluiceError('protocol', SqlState.programLimitExceeded, `message of ${length} bytes exceeds the server's limit of ${limit.bytes} bytes`, {
+  return new SluiceError('protocol', SqlState.protocolViolation, `invalid message length ${length}: the server's limit is ${limit.bytes} bytes`, {
     hint: 'The limit is the server option max_message_bytes (sluice serve --max-message-bytes).',
   })
 }
@@ -122,9 +123,9 @@ export class FrameReader {
   }
 
   /**
-   * The next complete frame, or null if more bytes are needed. Throws 08P01 on an impossible length and
-   * 08P01 or 54000 (see MessageLimit) on one over the limit, as soon as the length word is in, so that the
-   * caller can hang up instead of buffering the body.
+   * The next complete frame, or null if more bytes are needed. Throws 08P01 on an impossible length or one
+   * over the limit (see MessageLimit) as soon as the length word is in, so that the caller can hang up
+   * instead of buffering the body.
    */
   next(): Frame | null {
     const headerSize = this.expectStartup ? 4 : 5
