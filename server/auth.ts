@@ -119,16 +119,17 @@ export function md5Response(storedHash: string, salt: Buffer): string {
 
 /**
  * Reads a secret as written in a users file or given as an option: a SCRAM verifier, an `md5` hash, or
- * otherwise a plain password (whose SCRAM verifier is computed once, here, with a fresh salt).
+ * otherwise a plain password (whose SCRAM verifier is computed once, here, with `salt`: the server passes
+ * the one an unknown user of that name would get, so that a restart changes neither).
  */
-export function parseSecret(text: string): Secret {
+export function parseSecret(text: string, salt: Buffer = randomBytes(SCRAM_SALT_BYTES)): Secret {
   if (text.startsWith(`${SCRAM_MECHANISM}$`)) {
     const scram = parseScramSecret(text)
     if (scram === null) throw new SluiceError('auth', SqlState.invalidParameterValue, 'malformed SCRAM-SHA-256 verifier: expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>')
     return { kind: 'scram', scram }
   }
   if (/^md5[0-9a-f]{32}$/.test(text)) return { kind: 'md5', hash: text }
-  return { kind: 'plain', password: text, scram: scramSecret(text) }
+  return { kind: 'plain', password: text, scram: scramSecret(text, salt) }
 }
 
 /** Whether `password`, sent in clear, matches the stored secret of `user`. */
@@ -373,9 +374,12 @@ function md5Authenticator(user: string, secret: Secret | null, salt: Buffer, moc
   }
 }
 
+/** The salt of `user`'s mock verifier: stable per name and server secret. */
+export const mockSalt = (user: string, serverSecret: Buffer): Buffer => hmac(serverSecret, `salt:${user}`).subarray(0, SCRAM_SALT_BYTES)
+
 /** A verifier that no password matches, with a salt stable per user name. */
 function mockScramSecret(user: string, serverSecret: Buffer): ScramSecret {
-  const salt = hmac(serverSecret, `salt:${user}`).subarray(0, SCRAM_SALT_BYTES)
+  const salt = mockSalt(user, serverSecret)
   return { iterations: SCRAM_DEFAULT_ITERATIONS, salt, storedKey: hmac(serverSecret, `stored:${user}`), serverKey: hmac(serverSecret, `server:${user}`) }
 }
 

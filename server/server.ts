@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import { createSecureContext } from 'node:tls'
@@ -15,7 +15,7 @@ import type { BackendFactory, StartupInfo } from './backend.ts'
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RESERVED_CONNECTIONS, checkConnectionLimits, startListener } from './listener.ts'
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts'
 import { DEFAULT_MAX_MESSAGE_LENGTH, MAX_STARTUP_LENGTH } from './wire/reader.ts'
-import { type AuthMethod, checkPassword, passwordFailed } from './auth.ts'
+import { type AuthMethod, checkPassword, mockSalt, passwordFailed } from './auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session } from './session.ts'
@@ -62,6 +62,7 @@ const MOCK_SECRET_BYTES = 32
 
 /** Reads the data directory's mock-authentication secret, creating it (owner-only) on first start. */
 async function loadMockSecret(dataDir: string): Promise<Buffer> {
+  await mkdir(dataDir, { recursive: true })
   const path = join(dataDir, MOCK_SECRET_FILE)
   try {
     const handle = await open(path, 'wx', 0o600)
@@ -109,11 +110,12 @@ async function listenOn(what: string, host: string, port: number, start: () => P
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   await initParser()
   const limits = protocolLimits(options)
-  const configured = connectionSecurity(options)
+  const mockSecret = await loadMockSecret(options.dataDir)
+  const security = connectionSecurity(options, mockSecret)
   const throttle = new LoginThrottle(limits.throttle)
   const engine = await Engine.open(options)
   try {
-    return await serve(engine, options, limits, { ...configured, mockSecret: await loadMockSecret(options.dataDir) }, throttle)
+    return await serve(engine, options, limits, security, throttle)
   } catch (err) {
     // Nothing may stay open (RocksDB's lock in particular) when the server cannot start.
     await engine.close().catch(() => {})
@@ -189,9 +191,10 @@ const configError = (message: string): SluiceError => new SluiceError('auth', Sq
  * Reads the security options into what connections use, failing at start (not at the first login) on a
  * missing file, a bad certificate, or a method that could never let anyone in.
  */
-export function connectionSecurity(options: ServerOptions): ConnectionSecurity {
+export function connectionSecurity(options: ServerOptions, mockSecret?: Buffer): ConnectionSecurity {
   const specs = [...(options.usersFile === undefined ? [] : readUsersFile(options.usersFile)), ...(options.users ?? [])]
-  const users = specs.length === 0 && options.usersFile === undefined ? null : new UserDirectory(specs)
+  const saltFor = mockSecret === undefined ? undefined : (user: string) => mockSalt(user, mockSecret)
+  const users = specs.length === 0 && options.usersFile === undefined ? null : new UserDirectory(specs, saltFor)
   const auth = options.auth ?? (users === null ? 'trust' : 'scram-sha-256')
   if (auth !== 'trust' && users === null) throw configError(`authentication method ${auth} needs users (--users <file>)`)
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw configError('TLS needs both a certificate and a key (--tls-cert and --tls-key)')
@@ -199,7 +202,7 @@ export function connectionSecurity(options: ServerOptions): ConnectionSecurity {
     options.tlsCert === undefined || options.tlsKey === undefined
       ? null
       : createSecureContext({ cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) })
-  return { tls, auth, users }
+  return { tls, auth, users, mockSecret }
 }
 
 /**

@@ -126,11 +126,12 @@ async function scramAttempt(port: number, user: string): Promise<{ sasl: string;
 describe('limits before authentication (SCRAM)', () => {
   let sluice: SluiceProcess
   let users: { dir: string; path: string }
+  const serverArgs = () => ['--users', users.path, '--login-failures', '0', '--max-message-bytes', '1000000']
 
   beforeAll(async () => {
     users = await usersFile()
     // Throttling off here: this block fails hundreds of logins on purpose.
-    sluice = await startSluice({ args: ['--users', users.path, '--login-failures', '0', '--max-message-bytes', '1000000'] })
+    sluice = await startSluice({ args: serverArgs() })
   }, 60_000)
 
   afterAll(async () => {
@@ -240,6 +241,17 @@ describe('limits before authentication (SCRAM)', () => {
     expect((await d.query('select 1 as one')).rows).toEqual([{ one: 1 }])
     await d.end()
   }, 30_000)
+
+  it('shows a known and an unknown user the same salts after a restart', async () => {
+    const salts = async () => [(await scramAttempt(sluice.port, 'alice')).serverFirst.s, (await scramAttempt(sluice.port, 'ghost')).serverFirst.s]
+    const before = await salts()
+    const dataDir = sluice.dataDir
+    await sluice.stop()
+    sluice = await startSluice({ dataDir, args: serverArgs() })
+    expect(await salts()).toEqual(before)
+    // The known user still logs in (its verifier was rebuilt with the same salt).
+    await (await login('alice', 'alice-pw')).end()
+  }, 60_000)
 })
 
 describe('connection slots', () => {
