@@ -14,7 +14,7 @@ import { Engine, type EngineOptions } from '../executor/engine.ts'
 import type { BackendFactory, StartupInfo } from './backend.ts'
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RESERVED_CONNECTIONS, checkConnectionLimits, startListener } from './listener.ts'
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts'
-import { DEFAULT_MAX_MESSAGE_LENGTH, MAX_STARTUP_LENGTH } from './wire/reader.ts'
+import { DEFAULT_MAX_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, PG_MAX_MESSAGE_LENGTH } from './wire/reader.ts'
 import { type AuthMethod, checkPassword, mockSalt, passwordFailed } from './auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
@@ -85,8 +85,8 @@ async function loadMockSecret(dataDir: string): Promise<Buffer> {
 /** Checks the limit options at start; a bad value must not become a server nobody can use. */
 function protocolLimits(options: ServerOptions): { maxMessageBytes: number; maxConnections: number; reserved: number; throttle: LoginThrottleOptions } {
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_LENGTH
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < MAX_STARTUP_LENGTH || maxMessageBytes > 0x7fffffff) {
-    throw configError(`max_message_bytes must be an integer from ${MAX_STARTUP_LENGTH} to ${0x7fffffff}, not ${maxMessageBytes}`)
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < MAX_STARTUP_LENGTH || maxMessageBytes > PG_MAX_MESSAGE_LENGTH) {
+    throw configError(`max_message_bytes must be an integer from ${MAX_STARTUP_LENGTH} to ${PG_MAX_MESSAGE_LENGTH}, not ${maxMessageBytes}`)
   }
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
   const reserved = options.reservedConnections ?? Math.min(DEFAULT_RESERVED_CONNECTIONS, maxConnections - 1)
@@ -94,7 +94,7 @@ function protocolLimits(options: ServerOptions): { maxMessageBytes: number; maxC
   return { maxMessageBytes, maxConnections, reserved, throttle: { ...DEFAULT_LOGIN_THROTTLE, ...options.loginThrottle } }
 }
 
-/** Binds `server`; an address in use or a port we may not bind becomes one clear sentence. */
+/** Runs `start`, which binds a port; an address in use or a port we may not bind becomes one clear sentence. */
 async function listenOn(what: string, host: string, port: number, start: () => Promise<void>): Promise<void> {
   try {
     await start()

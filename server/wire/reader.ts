@@ -11,6 +11,8 @@ import { SluiceError, SqlState } from '../../common/errors.ts'
  * option (`maxMessageBytes`, `--max-message-bytes`) changes it; PostgreSQL's own ceiling is 1 GB.
  */
 export const DEFAULT_MAX_MESSAGE_LENGTH = 64 * 1024 * 1024
+/** The most `max_message_bytes` may be: PostgreSQL's own limit for the longest messages (MaxAllocSize - 1). */
+export const PG_MAX_MESSAGE_LENGTH = 0x3fffffff - 1
 /** Largest startup packet accepted (Postgres uses the same limit); SSLRequest and CancelRequest are 8 and 16 bytes. */
 export const MAX_STARTUP_LENGTH = 10_000
 /**
