@@ -545,16 +545,13 @@ export class Connection {
     const throttle = this.gate.throttle
     const blocked = throttle?.check(this.remoteAddress) ?? null
     if (blocked !== null) throw fatal(blocked)
-    let role: Role | null
     try {
-      role = await this.exchange(user, users)
+      return await this.exchange(user, users)
     } catch (err) {
       // Anything that ends the exchange but the client leaving counts as a failed login.
       throttle?.failed(this.remoteAddress)
       throw err
     }
-    if (role !== null) throttle?.succeeded(this.remoteAddress)
-    return role
   }
 
   private async exchange(user: string, users: UserDirectory): Promise<Role | null> {

@@ -3,7 +3,8 @@
  * `windowMs` of the one before), that address is locked out for `lockoutMs`; every further failure once a
  * lockout has passed doubles it, up to `maxLockoutMs`. While locked out, a login from the address is
  * refused before any password is looked at, whatever the user, so guessing costs the guesser time and
- * tells nothing about users. A success clears the address; other addresses are never affected.
+ * tells nothing about users. Other addresses are never affected. A successful login does not clear the
+ * count: otherwise whoever has one account could wipe the record between guesses at another.
  *
  * A client that disconnects in the middle of an exchange is no failure: psql does that when it has to ask
  * for a password.
@@ -70,10 +71,6 @@ export class LoginThrottle {
     this.byAddress.delete(address)
     this.byAddress.set(address, r)
     if (this.byAddress.size > MAX_TRACKED_ADDRESSES) this.byAddress.delete(this.byAddress.keys().next().value!)
-  }
-
-  succeeded(address: string): void {
-    this.byAddress.delete(address)
   }
 
   /** Addresses with a live record (for tests and monitoring). */
