@@ -42,6 +42,8 @@ const INPUT_LOW_WATER = 1024 * 1024
 const STARTUP_INPUT_HIGH_WATER = 2 * MAX_AUTH_MESSAGE_LENGTH
 /** A client that has not finished startup and authentication by then is dropped (PostgreSQL's authentication_timeout). */
 const STARTUP_TIMEOUT_MS = 60_000
+/** The same for a connection the server is full for: all it can still do is send a CancelRequest. */
+const REFUSED_STARTUP_TIMEOUT_MS = 10_000
 
 /** How connections negotiate encryption and check who connects. */
 export interface ConnectionSecurity {
@@ -399,7 +401,7 @@ export class Connection {
   /** Handles SSL/GSS negotiation, cancel requests, the StartupMessage and authentication; true once the session is ready. */
   private async startup(): Promise<boolean> {
     // Unauthenticated clients must not hold connections open for ever.
-    const timer = setTimeout(() => this.socket.destroy(), STARTUP_TIMEOUT_MS)
+    const timer = setTimeout(() => this.socket.destroy(), this.gate.refusal === null ? STARTUP_TIMEOUT_MS : REFUSED_STARTUP_TIMEOUT_MS)
     timer.unref()
     try {
       return await this.negotiate()
