@@ -1,23 +1,28 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * The Sluice command line.
- *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867] [--checkpoint-ms 500]
+ *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1>] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+ *                [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
+ *                [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { SluiceError } from '../common/errors.ts'
 import { startServer } from '../server/server.ts'
 import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
 import { isAuthMethod } from '../server/users.ts'
 import { parseAllowList } from '../executor/webhook-policy.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
                     [--webhook-allow host[:port],*.domain[:port],...]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+                    [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
+                    [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
 /** The `--auth` value; `scram` is accepted for scram-sha-256. */
@@ -29,6 +34,31 @@ function authMethod(text: string | undefined): AuthMethod | undefined {
     process.exit(2)
   }
   return method
+}
+
+/** A flag's value as a non-negative integer (undefined when not given); anything else ends with usage status 2. */
+function integerFlag(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    console.error(`sluice: --${name} must be a non-negative integer, not "${text}"`)
+    process.exit(2)
+  }
+  return Number(text)
+}
+
+/**
+ * The HTTP ingest port: as given, else the Postgres port + 1 (6867 beside the default 6866), so that a
+ * second server started with only `--port` does not collide with the first one's HTTP port.
+ */
+function httpPortFor(given: string | undefined, port: number): number {
+  const explicit = integerFlag('http-port', given)
+  if (explicit !== undefined) return explicit
+  if (port === 0) return 0
+  if (port >= 65535) {
+    console.error(`sluice: --port ${port} leaves no default HTTP port (port + 1); give --http-port or --no-http`)
+    process.exit(2)
+  }
+  return port + 1
 }
 
 /** `sluice password`: the secret for a users file, so that the file need not hold the password itself. */
@@ -57,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: process.env.SLUICE_PORT ?? '6866' },
       data: { type: 'string', default: process.env.SLUICE_DATA ?? './data' },
-      'http-port': { type: 'string', default: '6867' },
+      'http-port': { type: 'string' },
       'no-http': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
@@ -67,6 +97,13 @@ async function main(argv: string[]): Promise<void> {
       auth: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'reserved-connections': { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'login-failures': { type: 'string' },
+      'login-window-ms': { type: 'string' },
+      'login-lockout-ms': { type: 'string' },
+      'login-lockout-max-ms': { type: 'string' },
     },
   })
   const webhookAllow = values['webhook-allow']!
@@ -76,11 +113,12 @@ async function main(argv: string[]): Promise<void> {
     console.error(`sluice: --webhook-allow: ${(err as Error).message}`)
     process.exit(2)
   }
+  const port = integerFlag('port', values.port)!
   const server = await startServer({
     host: values.host,
-    port: Number(values.port),
+    port,
     dataDir: resolve(values.data!),
-    httpPort: values['no-http'] ? undefined : Number(values['http-port']),
+    httpPort: values['no-http'] ? undefined : httpPortFor(values['http-port'], port),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
     webhookAllow,
@@ -89,6 +127,15 @@ async function main(argv: string[]): Promise<void> {
     auth: authMethod(values.auth),
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
+    maxConnections: integerFlag('max-connections', values['max-connections']),
+    reservedConnections: integerFlag('reserved-connections', values['reserved-connections']),
+    maxMessageBytes: integerFlag('max-message-bytes', values['max-message-bytes']),
+    loginThrottle: definedOnly({
+      failures: integerFlag('login-failures', values['login-failures']),
+      windowMs: integerFlag('login-window-ms', values['login-window-ms']),
+      lockoutMs: integerFlag('login-lockout-ms', values['login-lockout-ms']),
+      maxLockoutMs: integerFlag('login-lockout-max-ms', values['login-lockout-max-ms']),
+    }),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)
@@ -114,7 +161,23 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'))
 }
 
+/** The fields of `o` that are set (so that an absent flag leaves the server's default in place). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/**
+ * Errors the operator can act on (a port in use, a missing file, a bad option: system errors with a code,
+ * and SluiceErrors) are one line; anything else is a bug and keeps its stack.
+ */
+function startFailure(err: unknown): string {
+  if (err instanceof SluiceError) return err.message
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  if (err instanceof Error && typeof code === 'string') return err.message
+  return err instanceof Error ? (err.stack ?? err.message) : String(err)
+}
+
 main(process.argv.slice(2)).catch((err) => {
-  console.error(`sluice: ${(err as Error).stack ?? String(err)}`)
+  console.error(`sluice: ${startFailure(err)}`)
   process.exit(1)
 })

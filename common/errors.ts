@@ -50,6 +50,7 @@ export const SqlState = {
   invalidSavepointSpecification: '3B001',
   ioError: '58030',
   diskFull: '53100',
+  tooManyConnections: '53300',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

@@ -29,6 +29,7 @@ import {
   parseScramSecret,
   parseSecret,
   saslPrep,
+  type Secret,
   scramSecret,
   verifyClientProof,
 } from './auth.ts'
@@ -230,6 +231,34 @@ describe('MD5 and cleartext', () => {
     }
     expect(login(null, 'pw')).toBe('fail')
     expect(sluiceErrorOf(() => createAuthenticator('password', 'dora', null).receive(Buffer.from('no terminator'))).sqlstate).toBe('08P01')
+  })
+  it('checks an unknown user at the cost of a known one (cleartext: one key derivation each)', () => {
+    const median = (f: () => void): number => {
+      const times: number[] = []
+      for (let i = 0; i < 15; i++) {
+        const t = process.hrtime.bigint()
+        f()
+        times.push(Number(process.hrtime.bigint() - t))
+      }
+      return times.sort((x, y) => x - y)[7]!
+    }
+    const attempt = (secret: Secret | null) => () => createAuthenticator('password', 'erin', secret).receive(passwordBody('guess'))
+    const known = median(attempt(parseSecret(formatScramSecret(scramSecret('pw')))))
+    const unknown = median(attempt(null))
+    const md5Known = median(attempt(parseSecret(md5Secret('pw', 'erin'))))
+    // Without the mock derivation an unknown user answered hundreds of times faster; a factor of 3 either
+    // way leaves room for a busy machine.
+    expect(unknown / known).toBeGreaterThan(1 / 3)
+    expect(unknown / known).toBeLessThan(3)
+    expect(md5Known / known).toBeGreaterThan(1 / 3)
+  })
+
+  it('derives unknown users\' mock secrets from the server secret: stable across restarts, distinct per name', () => {
+    const serverSecret = Buffer.alloc(32, 9)
+    const saltOf = (user: string, mockSecret: Buffer) => scramLogin(createAuthenticator('scram-sha-256', user, null, { mockSecret }), 'x').salt
+    expect(saltOf('ghost', serverSecret)).toBe(saltOf('ghost', Buffer.from(serverSecret)))
+    expect(saltOf('ghost', serverSecret)).not.toBe(saltOf('ghost', Buffer.alloc(32, 8)))
+    expect(Buffer.from(saltOf('ghost', serverSecret), 'base64')).toHaveLength(16)
   })
 })
 

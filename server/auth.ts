@@ -119,16 +119,17 @@ export function md5Response(storedHash: string, salt: Buffer): string {
 
 /**
  * Reads a secret as written in a users file or given as an option: a SCRAM verifier, an `md5` hash, or
- * otherwise a plain password (whose SCRAM verifier is computed once, here, with a fresh salt).
+ * otherwise a plain password (whose SCRAM verifier is computed once, here, with `salt`: the server passes
+ * the one an unknown user of that name would get, so that a restart changes neither).
  */
-export function parseSecret(text: string): Secret {
+export function parseSecret(text: string, salt: Buffer = randomBytes(SCRAM_SALT_BYTES)): Secret {
   if (text.startsWith(`${SCRAM_MECHANISM}$`)) {
     const scram = parseScramSecret(text)
     if (scram === null) throw new SluiceError('auth', SqlState.invalidParameterValue, 'malformed SCRAM-SHA-256 verifier: expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>')
     return { kind: 'scram', scram }
   }
   if (/^md5[0-9a-f]{32}$/.test(text)) return { kind: 'md5', hash: text }
-  return { kind: 'plain', password: text, scram: scramSecret(text) }
+  return { kind: 'plain', password: text, scram: scramSecret(text, salt) }
 }
 
 /** Whether `password`, sent in clear, matches the stored secret of `user`. */
@@ -305,48 +306,80 @@ const MOCK_SECRET = randomBytes(32)
  */
 export function createAuthenticator(method: Exclude<AuthMethod, 'trust'>, user: string, secret: Secret | null, options: AuthenticatorOptions = {}): Authenticator {
   const random = options.random ?? randomBytes
+  const mockSecret = options.mockSecret ?? MOCK_SECRET
   switch (method) {
     case 'password':
-      return cleartextAuthenticator(user, secret)
+      return cleartextAuthenticator(user, secret, mockScramSecret(user, mockSecret))
     case 'md5':
       if (secret?.kind === 'scram') return scramAuthenticator(user, secret.scram, random)
-      return md5Authenticator(user, secret, random(MD5_SALT_BYTES))
+      return md5Authenticator(user, secret, random(MD5_SALT_BYTES), mockMd5Secret(user, mockSecret))
     case 'scram-sha-256': {
       const verifier = secret !== null && secret.kind !== 'md5' ? secret.scram : null
-      return scramAuthenticator(user, verifier ?? mockScramSecret(user, options.mockSecret ?? MOCK_SECRET), random, verifier === null)
+      return scramAuthenticator(user, verifier ?? mockScramSecret(user, mockSecret), random, verifier === null)
     }
   }
 }
 
-function cleartextAuthenticator(user: string, secret: Secret | null): Authenticator {
+/**
+ * Whether a cleartext password matches, at one fixed cost whatever the secret (or its absence): exactly one
+ * SCRAM key derivation (PBKDF2, the costly part: milliseconds) against the user's verifier or, for an md5
+ * secret or an unknown user, against the mock one. Without that, a known user with a SCRAM verifier would
+ * answer measurably later than an unknown one.
+ */
+function checkCleartextFixedCost(secret: Secret | null, user: string, password: string, mock: ScramSecret): boolean {
+  const verifier = secret === null || secret.kind === 'md5' ? mock : secret.scram
+  const scramOk = constantTimeEqual(scramSecret(password, verifier.salt, verifier.iterations).storedKey, verifier.storedKey)
+  if (secret === null) return false
+  switch (secret.kind) {
+    case 'plain':
+      return constantTimeEqual(password, secret.password)
+    case 'md5':
+      return constantTimeEqual(md5Secret(password, user), secret.hash)
+    case 'scram':
+      return scramOk
+  }
+}
+
+function cleartextAuthenticator(user: string, secret: Secret | null, mock: ScramSecret): Authenticator {
   return {
     method: 'password',
     start: authenticationCleartextPassword,
     receive(body) {
       const password = decodePasswordBody(body)
+      const matches = checkCleartextFixedCost(secret, user, password, mock)
       // An empty password is never accepted, as in PostgreSQL.
-      const ok = secret !== null && password !== '' && checkPassword(secret, user, password)
+      const ok = matches && password !== ''
       return ok ? { kind: 'ok', messages: [] } : { kind: 'fail', error: passwordFailed(user) }
     },
   }
 }
 
-function md5Authenticator(user: string, secret: Secret | null, salt: Buffer): Authenticator {
+/** An unknown user's MD5 exchange is checked against this hash (stable per name), at the same cost as a real one. */
+function mockMd5Secret(user: string, serverSecret: Buffer): string {
+  return `md5${hmac(serverSecret, `md5:${user}`).toString('hex').slice(0, 32)}`
+}
+
+function md5Authenticator(user: string, secret: Secret | null, salt: Buffer, mockHash: string): Authenticator {
   return {
     method: 'md5',
     start: () => authenticationMD5Password(salt),
     receive(body) {
       const response = decodePasswordBody(body)
       const stored = secret === null ? null : secret.kind === 'plain' ? md5Secret(secret.password, user) : secret.kind === 'md5' ? secret.hash : null
-      const ok = stored !== null && constantTimeEqual(response, md5Response(stored, salt))
+      // The comparison runs for unknown users too, against the mock hash, so that both take the same time.
+      const matches = constantTimeEqual(response, md5Response(stored ?? mockHash, salt))
+      const ok = stored !== null && matches
       return ok ? { kind: 'ok', messages: [] } : { kind: 'fail', error: passwordFailed(user) }
     },
   }
 }
 
+/** The salt of `user`'s mock verifier: stable per name and server secret. */
+export const mockSalt = (user: string, serverSecret: Buffer): Buffer => hmac(serverSecret, `salt:${user}`).subarray(0, SCRAM_SALT_BYTES)
+
 /** A verifier that no password matches, with a salt stable per user name. */
 function mockScramSecret(user: string, serverSecret: Buffer): ScramSecret {
-  const salt = hmac(serverSecret, `salt:${user}`).subarray(0, SCRAM_SALT_BYTES)
+  const salt = mockSalt(user, serverSecret)
   return { iterations: SCRAM_DEFAULT_ITERATIONS, salt, storedKey: hmac(serverSecret, `stored:${user}`), serverKey: hmac(serverSecret, `server:${user}`) }
 }
 

@@ -148,6 +148,8 @@ export interface StartupInfo {
   readonly role?: Role
   /** The connection is encrypted with TLS. */
   readonly ssl?: boolean
+  /** Server-wide settings the session shows (max_connections, ...). */
+  readonly serverSettings?: ReadonlyMap<string, string>
 }
 
 export interface BackendFactory {

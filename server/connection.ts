@@ -13,12 +13,24 @@ import { type SecureContext, TLSSocket } from 'node:tls'
 import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
 import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
 import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo, TransactionStatus } from './backend.ts'
-import { type Frame, type FrontendMessage, FrameReader, decodeFrontend, decodeStartup, protocolViolation } from './wire/reader.ts'
+import {
+  AUTH_MESSAGE_LIMIT,
+  DEFAULT_MESSAGE_LIMIT,
+  type Frame,
+  type FrontendMessage,
+  FrameReader,
+  MAX_AUTH_MESSAGE_LENGTH,
+  type MessageLimit,
+  decodeFrontend,
+  decodeStartup,
+  protocolViolation,
+} from './wire/reader.ts'
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
 import { UTC_ZONE } from './wire/timezone.ts'
 import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
 import type { Role, UserDirectory } from './users.ts'
+import type { LoginThrottle } from './login-throttle.ts'
 
 /** Rows asked of a cursor at a time while streaming. */
 const ROW_BATCH = 256
@@ -27,8 +39,12 @@ const FLUSH_THRESHOLD = 64 * 1024
 /** Buffered input beyond which the socket is paused until the connection catches up. */
 const INPUT_HIGH_WATER = 8 * 1024 * 1024
 const INPUT_LOW_WATER = 1024 * 1024
+/** The same before authentication: an unauthenticated client never makes us hold more than about this. */
+const STARTUP_INPUT_HIGH_WATER = 2 * MAX_AUTH_MESSAGE_LENGTH
 /** A client that has not finished startup and authentication by then is dropped (PostgreSQL's authentication_timeout). */
 const STARTUP_TIMEOUT_MS = 60_000
+/** The same for a connection the server is full for: all it can still do is send a CancelRequest. */
+const REFUSED_STARTUP_TIMEOUT_MS = 10_000
 
 /** How connections negotiate encryption and check who connects. */
 export interface ConnectionSecurity {
@@ -37,10 +53,26 @@ export interface ConnectionSecurity {
   readonly auth: AuthMethod
   /** Configured users; null lets any user name in, as admin (trust, the default). */
   readonly users: UserDirectory | null
+  /** Server secret from which unknown users' mock SCRAM salts and MD5 hashes are derived (kept in the data directory). */
+  readonly mockSecret?: Buffer
 }
 
 /** No TLS, trust, everyone admin: what a server without security options does. */
 export const OPEN_SECURITY: ConnectionSecurity = { tls: null, auth: 'trust', users: null }
+
+/** What the listener decides for one connection: limits, admission and login throttling. */
+export interface ConnectionGate {
+  /** How long a message may be once authenticated (before that, MAX_AUTH_MESSAGE_LENGTH). */
+  readonly messageLimit: MessageLimit
+  /** Non-null: the server is full; this is answered (FATAL) to the startup packet, as PostgreSQL does. */
+  readonly refusal: SluiceError | null
+  /** Called once authenticated; an error refuses the session (connection slots reserved for admins). */
+  admit(role: Role): SluiceError | null
+  readonly throttle: LoginThrottle | null
+}
+
+/** No limits beyond the default message size: what tests building a bare Connection get. */
+export const OPEN_GATE: ConnectionGate = { messageLimit: DEFAULT_MESSAGE_LIMIT, refusal: null, admit: () => null, throttle: null }
 
 /** Finds connections by their BackendKeyData so a CancelRequest on another socket can reach them. */
 export class CancelRegistry {
@@ -155,7 +187,11 @@ export function parseStartupOptions(options: string): Map<string, string> {
 }
 
 export class Connection {
-  private readonly reader = new FrameReader(true)
+  /** Before authentication, messages longer than an authentication message are refused from their length word. */
+  private readonly reader = new FrameReader(true, AUTH_MESSAGE_LIMIT)
+  private inputHighWater = STARTUP_INPUT_HIGH_WATER
+  /** The client's address as the plain socket saw it (login throttling goes by it). */
+  private readonly remoteAddress: string
   private out: Buffer[] = []
   private outBytes = 0
   private backend: Backend | null = null
@@ -184,8 +220,10 @@ export class Connection {
     private readonly factory: BackendFactory,
     private readonly registry: CancelRegistry,
     private readonly security: ConnectionSecurity = OPEN_SECURITY,
+    private readonly gate: ConnectionGate = OPEN_GATE,
   ) {
     this.socket = socket
+    this.remoteAddress = socket.remoteAddress ?? ''
     socket.setNoDelay(true)
     this.attach(socket)
     void this.run()
@@ -206,7 +244,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.reader.push(chunk)
-    if (!this.paused && this.reader.bufferedBytes > INPUT_HIGH_WATER) {
+    if (!this.paused && this.reader.bufferedBytes > this.inputHighWater) {
       this.paused = true
       this.socket.pause()
     }
@@ -225,6 +263,10 @@ export class Connection {
     this.wakeUp()
     this.copySink?.abort('connection closed')
     this.copySink = null
+    // Whatever the client sent and we had not read yet goes now, not when this object is collected.
+    this.reader.clear()
+    this.out = []
+    this.outBytes = 0
     for (const p of this.portals.values()) closePortal(p)
     this.portals.clear()
     if (this.processId !== 0) this.registry.unregister(this.processId)
@@ -360,7 +402,7 @@ export class Connection {
   /** Handles SSL/GSS negotiation, cancel requests, the StartupMessage and authentication; true once the session is ready. */
   private async startup(): Promise<boolean> {
     // Unauthenticated clients must not hold connections open for ever.
-    const timer = setTimeout(() => this.socket.destroy(), STARTUP_TIMEOUT_MS)
+    const timer = setTimeout(() => this.socket.destroy(), this.gate.refusal === null ? STARTUP_TIMEOUT_MS : REFUSED_STARTUP_TIMEOUT_MS)
     timer.unref()
     try {
       return await this.negotiate()
@@ -404,6 +446,8 @@ export class Connection {
               new SluiceError('protocol', SqlState.featureNotSupported, `unsupported frontend protocol ${packet.major}.${packet.minor}: server supports 3.0 to 3.0`),
             )
           }
+          // A full server still reads the startup packet (and answers SSLRequest and CancelRequest) first.
+          if (this.gate.refusal !== null) throw fatal(this.gate.refusal)
           return this.openSession(packet.minor, packet.params)
         default:
           return assertNever(packet, 'startup packet')
@@ -434,6 +478,10 @@ export class Connection {
     if (minor > 0 || unrecognized.length > 0) this.send(W.negotiateProtocolVersion(0, unrecognized))
     const role = await this.authenticate(user)
     if (role === null) return false
+    const refused = this.gate.admit(role)
+    if (refused !== null) throw fatal(refused)
+    this.reader.limit = this.gate.messageLimit
+    this.inputHighWater = INPUT_HIGH_WATER
     const options = new Map<string, string>()
     for (const [k, v] of params) {
       if (k !== 'user' && k !== 'database' && k !== 'options' && !k.startsWith('_pq_.')) options.set(k, v)
@@ -495,8 +543,22 @@ export class Connection {
    * wrong password and an unknown user fail alike (28P01), so nobody learns which users exist.
    */
   private async authenticate(user: string): Promise<Role | null> {
-    const { auth, users } = this.security
+    const { users } = this.security
     if (users === null) return 'admin'
+    const throttle = this.gate.throttle
+    const blocked = throttle?.check(this.remoteAddress) ?? null
+    if (blocked !== null) throw fatal(blocked)
+    try {
+      return await this.exchange(user, users)
+    } catch (err) {
+      // Anything that ends the exchange but the client leaving counts as a failed login.
+      throttle?.failed(this.remoteAddress)
+      throw err
+    }
+  }
+
+  private async exchange(user: string, users: UserDirectory): Promise<Role | null> {
+    const { auth } = this.security
     const known = users.get(user)
     if (auth === 'trust') {
       if (known === null) throw fatal(new SluiceError('auth', SqlState.invalidAuthorization, `role "${user}" does not exist`))
@@ -504,7 +566,7 @@ export class Connection {
     }
     let authenticator
     try {
-      authenticator = createAuthenticator(auth, user, known?.secret ?? null)
+      authenticator = createAuthenticator(auth, user, known?.secret ?? null, { mockSecret: this.security.mockSecret })
     } catch (err) {
       throw fatal(toSluiceError(err))
     }

@@ -2,15 +2,20 @@
  * A Sluice server: the engine, the Postgres-protocol listener whose sessions drive it, and an HTTP endpoint
  * that ingests newline-delimited JSON (`POST /streams/<name>`).
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { mkdir, open } from 'node:fs/promises'
+import { join } from 'node:path'
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import { createSecureContext } from 'node:tls'
 import { SluiceError, SqlState, toSluiceError } from '../common/errors.ts'
 import { initParser } from '../parser/index.ts'
 import { Engine, type EngineOptions } from '../executor/engine.ts'
 import type { BackendFactory, StartupInfo } from './backend.ts'
-import { startListener } from './listener.ts'
-import { type AuthMethod, checkPassword, passwordFailed } from './auth.ts'
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RESERVED_CONNECTIONS, checkConnectionLimits, startListener } from './listener.ts'
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts'
+import { DEFAULT_MAX_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, PG_MAX_MESSAGE_LENGTH } from './wire/reader.ts'
+import { type AuthMethod, checkPassword, mockSalt, passwordFailed } from './auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
@@ -30,6 +35,14 @@ export interface ServerOptions extends EngineOptions {
   /** PEM certificate chain and private key files: with both, SSLRequest is answered 'S'. */
   readonly tlsCert?: string
   readonly tlsKey?: string
+  /** Largest protocol message after authentication, in bytes (default 64 MiB). */
+  readonly maxMessageBytes?: number
+  /** Sessions at most, authenticated or authenticating (default 100). */
+  readonly maxConnections?: number
+  /** Of those, how many only admins may take (default 3). */
+  readonly reservedConnections?: number
+  /** Failed-login throttling per client address; `failures: 0` turns it off. */
+  readonly loginThrottle?: Partial<LoginThrottleOptions>
 }
 
 export interface RunningServer {
@@ -43,12 +56,81 @@ export interface RunningServer {
 
 const MAX_HTTP_BODY = 64 * 1024 * 1024
 
+/** Where the secret behind unknown users' mock challenges is kept, so that they look the same after a restart. */
+const MOCK_SECRET_FILE = 'auth-mock-secret'
+const MOCK_SECRET_BYTES = 32
+
+/** Reads the data directory's mock-authentication secret, creating it (owner-only) on first start. */
+async function loadMockSecret(dataDir: string): Promise<Buffer> {
+  await mkdir(dataDir, { recursive: true })
+  const path = join(dataDir, MOCK_SECRET_FILE)
+  try {
+    const handle = await open(path, 'wx', 0o600)
+    const secret = randomBytes(MOCK_SECRET_BYTES)
+    try {
+      await handle.writeFile(secret)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    return secret
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const secret = readFileSync(path)
+  if (secret.length !== MOCK_SECRET_BYTES) throw configError(`${path} is not a ${MOCK_SECRET_BYTES}-byte secret; delete it to have a new one made`)
+  return secret
+}
+
+/** Checks the limit options at start; a bad value must not become a server nobody can use. */
+function protocolLimits(options: ServerOptions): { maxMessageBytes: number; maxConnections: number; reserved: number; throttle: LoginThrottleOptions } {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_LENGTH
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < MAX_STARTUP_LENGTH || maxMessageBytes > PG_MAX_MESSAGE_LENGTH) {
+    throw configError(`max_message_bytes must be an integer from ${MAX_STARTUP_LENGTH} to ${PG_MAX_MESSAGE_LENGTH}, not ${maxMessageBytes}`)
+  }
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+  const reserved = options.reservedConnections ?? Math.min(DEFAULT_RESERVED_CONNECTIONS, maxConnections - 1)
+  checkConnectionLimits(maxConnections, reserved)
+  return { maxMessageBytes, maxConnections, reserved, throttle: { ...DEFAULT_LOGIN_THROTTLE, ...options.loginThrottle } }
+}
+
+/** Runs `start`, which binds a port; an address in use or a port we may not bind becomes one clear sentence. */
+async function listenOn(what: string, host: string, port: number, start: () => Promise<void>): Promise<void> {
+  try {
+    await start()
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const reason = e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EADDRNOTAVAIL' ? 'address not available' : e.message
+    const out = new Error(`cannot listen for ${what} on ${host}:${port}: ${reason}${e.code ? ` (${e.code})` : ''}`) as NodeJS.ErrnoException
+    out.code = e.code
+    throw out
+  }
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   await initParser()
-  const security = connectionSecurity(options)
+  const limits = protocolLimits(options)
+  const mockSecret = await loadMockSecret(options.dataDir)
+  const security = connectionSecurity(options, mockSecret)
+  const throttle = new LoginThrottle(limits.throttle)
   const engine = await Engine.open(options)
+  try {
+    return await serve(engine, options, limits, security, throttle)
+  } catch (err) {
+    // Nothing may stay open (RocksDB's lock in particular) when the server cannot start.
+    await engine.close().catch(() => {})
+    throw err
+  }
+}
+
+async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<typeof protocolLimits>, security: ConnectionSecurity, throttle: LoginThrottle): Promise<RunningServer> {
+  const serverSettings = new Map([
+    ['max_connections', String(limits.maxConnections)],
+    ['superuser_reserved_connections', String(limits.reserved)],
+    ['max_message_bytes', String(limits.maxMessageBytes)],
+  ])
   const factory: BackendFactory = {
-    open: (startup: StartupInfo) => new Session(engine, startup),
+    open: (startup: StartupInfo) => new Session(engine, { ...startup, serverSettings }),
     initialParameters: (startup: StartupInfo) => {
       const params = new Map(INITIAL_PARAMETERS)
       params.set('application_name', startup.applicationName)
@@ -60,15 +142,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   }
   const host = options.host ?? '127.0.0.1'
-  const listener = await startListener({ host, port: options.port ?? 6866, factory, security })
+  const port = options.port ?? 6866
+  let listener!: Awaited<ReturnType<typeof startListener>>
+  await listenOn('Postgres clients', host, port, async () => {
+    listener = await startListener({
+      host,
+      port,
+      factory,
+      security,
+      maxConnections: limits.maxConnections,
+      reservedConnections: limits.reserved,
+      messageLimit: { bytes: limits.maxMessageBytes, kind: 'configured' },
+      throttle: throttle.enabled ? throttle : null,
+    })
+  })
   let http: HttpServer | null = null
   let httpPort: number | null = null
   if (options.httpPort !== undefined) {
     http = createServer((req, res) => void handleIngest(engine, security, req, res))
-    await new Promise<void>((resolve, reject) => {
-      http!.once('error', reject)
-      http!.listen(options.httpPort, host, () => resolve())
-    })
+    try {
+      await listenOn('HTTP ingest', host, options.httpPort, () =>
+        new Promise<void>((resolve, reject) => {
+          http!.once('error', reject)
+          http!.listen(options.httpPort, host, () => resolve())
+        }),
+      )
+    } catch (err) {
+      await listener.close()
+      throw err
+    }
     const addr = http.address()
     httpPort = typeof addr === 'object' && addr !== null ? addr.port : null
   }
@@ -91,9 +193,10 @@ const configError = (message: string): SluiceError => new SluiceError('auth', Sq
  * Reads the security options into what connections use, failing at start (not at the first login) on a
  * missing file, a bad certificate, or a method that could never let anyone in.
  */
-export function connectionSecurity(options: ServerOptions): ConnectionSecurity {
+export function connectionSecurity(options: ServerOptions, mockSecret?: Buffer): ConnectionSecurity {
   const specs = [...(options.usersFile === undefined ? [] : readUsersFile(options.usersFile)), ...(options.users ?? [])]
-  const users = specs.length === 0 && options.usersFile === undefined ? null : new UserDirectory(specs)
+  const saltFor = mockSecret === undefined ? undefined : (user: string) => mockSalt(user, mockSecret)
+  const users = specs.length === 0 && options.usersFile === undefined ? null : new UserDirectory(specs, saltFor)
   const auth = options.auth ?? (users === null ? 'trust' : 'scram-sha-256')
   if (auth !== 'trust' && users === null) throw configError(`authentication method ${auth} needs users (--users <file>)`)
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw configError('TLS needs both a certificate and a key (--tls-cert and --tls-key)')
@@ -101,7 +204,7 @@ export function connectionSecurity(options: ServerOptions): ConnectionSecurity {
     options.tlsCert === undefined || options.tlsKey === undefined
       ? null
       : createSecureContext({ cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) })
-  return { tls, auth, users }
+  return { tls, auth, users, mockSecret }
 }
 
 /**

@@ -136,6 +136,7 @@ export class Session implements Backend {
     // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
     this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
     this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
+    for (const [k, v] of startup.serverSettings ?? []) this.settings.set(k, v)
     const zone = startupTimeZone(startup)
     if (zone !== undefined) {
       this.zone = zone

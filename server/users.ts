@@ -65,10 +65,15 @@ export const isAuthMethod = (s: string): s is AuthMethod => (AUTH_METHODS as rea
 export class UserDirectory {
   private readonly byName = new Map<string, User>()
 
-  constructor(specs: readonly UserSpec[]) {
+  /**
+   * `saltFor`: the salt of the SCRAM verifier made for a plain password (default random). The server derives
+   * it from the name as for an unknown user, so that a user's salt neither changes at restart nor differs
+   * from what a non-existent user is shown.
+   */
+  constructor(specs: readonly UserSpec[], saltFor?: (user: string) => Buffer) {
     for (const s of specs) {
       if (s.secret === '') throw configError(`user "${s.name}" has an empty password`)
-      this.byName.set(s.name, { name: s.name, role: s.role, secret: parseSecret(s.secret) })
+      this.byName.set(s.name, { name: s.name, role: s.role, secret: parseSecret(s.secret, saltFor?.(s.name)) })
     }
   }
 

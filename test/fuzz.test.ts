@@ -32,8 +32,8 @@ const CASE_TIMEOUT_MS = 8_000
 /** Quiet time after which a connection whose last frame is incomplete hangs up (the server waits for more). */
 const QUIET_MS = 150
 
-/** The server's limits, as the protocol documents them for Postgres (and Sluice uses the same). */
-const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024
+/** The server's limits: the startup packet's as in Postgres, messages after login `--max-message-bytes` (default 64 MiB). */
+const MAX_MESSAGE_LENGTH = 64 * 1024 * 1024
 const MAX_STARTUP_LENGTH = 10_000
 const SSL_REQUEST = 80877103
 const CANCEL_REQUEST = 80877102
@@ -172,7 +172,7 @@ function mutate(r: Rng, p: Piece): Piece {
     }
     case 2: {
       // Within the limit but far beyond what we send: the server must wait, not allocate and crash.
-      b.writeInt32BE(int(r, 1 << 20, 200 << 20), 1)
+      b.writeInt32BE(int(r, 1 << 20, 60 << 20), 1)
       return { bytes: b, verdict: 'unknown', what: `${p.what} (huge length)` }
     }
     case 3: {

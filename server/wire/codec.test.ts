@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { parse as parseBackend, serialize } from 'pg-protocol'
 import { SluiceError } from '../../common/errors.ts'
 import { Types, arrayOf } from '../../common/types.ts'
-import { FrameReader, MAX_MESSAGE_LENGTH, decodeFrontend, decodeStartup, type Frame } from './reader.ts'
+import { AUTH_MESSAGE_LIMIT, DEFAULT_MAX_MESSAGE_LENGTH, FrameReader, MAX_AUTH_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, decodeFrontend, decodeStartup, type Frame } from './reader.ts'
 import * as W from './writer.ts'
 import { checkResultFormat, decodeParam, encodeBinary, encodeCell, encodeNumeric, encodeText } from './values.ts'
 
@@ -107,17 +107,84 @@ describe('FrameReader', () => {
     })
     const tooLong = Buffer.alloc(5)
     tooLong[0] = 0x51
-    tooLong.writeInt32BE(MAX_MESSAGE_LENGTH + 1, 1)
-    expectProtocolViolation(() => {
+    tooLong.writeInt32BE(DEFAULT_MAX_MESSAGE_LENGTH + 1, 1)
+    const err = (() => {
       const r = new FrameReader(false)
       r.push(tooLong)
-      r.next()
-    })
+      try {
+        r.next()
+      } catch (e) {
+        return e as SluiceError
+      }
+      return null
+    })()
+    // Past the configured limit: 08P01 as PostgreSQL answers an over-long message, naming the limit.
+    expect(err?.sqlstate).toBe('08P01')
+    expect(err?.message).toBe(`invalid message length ${DEFAULT_MAX_MESSAGE_LENGTH + 1}: the server's limit is ${DEFAULT_MAX_MESSAGE_LENGTH} bytes`)
+    expect(err?.hint).toMatch(/--max-message-bytes/)
     expectProtocolViolation(() => {
       const r = new FrameReader(true)
       r.push(Buffer.from('GET / HTTP/1.1\r\n'))
       r.next()
     })
+  })
+})
+
+describe('FrameReader limits', () => {
+  /** A PasswordMessage header announcing `length` (the length word counts itself). */
+  const passwordHeader = (length: number) => {
+    const b = Buffer.alloc(5)
+    b[0] = 0x70
+    b.writeInt32BE(length, 1)
+    return b
+  }
+
+  it('refuses an oversize password message from its length word alone, while authenticating', () => {
+    const r = new FrameReader(false, AUTH_MESSAGE_LIMIT)
+    r.push(passwordHeader(256 * 1024 * 1024))
+    // Only the 5 header bytes are in: the refusal does not wait for (or keep) the body.
+    expectProtocolViolation(() => r.next())
+    const exact = new FrameReader(false, AUTH_MESSAGE_LIMIT)
+    exact.push(passwordHeader(MAX_AUTH_MESSAGE_LENGTH))
+    expect(exact.next()).toBeNull()
+    const over = new FrameReader(false, AUTH_MESSAGE_LIMIT)
+    over.push(passwordHeader(MAX_AUTH_MESSAGE_LENGTH + 1))
+    expectProtocolViolation(() => over.next())
+  })
+
+  it('takes a SCRAM-sized password message while authenticating', () => {
+    const r = new FrameReader(false, AUTH_MESSAGE_LIMIT)
+    const final = `c=biws,r=${'x'.repeat(48)},p=${Buffer.alloc(32, 7).toString('base64')}`
+    r.push(serialize.sendSCRAMClientFinalMessage(final))
+    expect(framesOf(r)).toEqual([{ kind: 'message', type: 0x70, body: Buffer.from(final) }])
+  })
+
+  it('applies a configured limit after authentication', () => {
+    const r = new FrameReader(false, { bytes: 1000, kind: 'configured' })
+    const q = serialize.query('x'.repeat(995)) // length word 4 + 995 characters + NUL
+    expect(q.readInt32BE(1)).toBe(1000)
+    r.push(q)
+    expect(framesOf(r)).toHaveLength(1)
+    r.push(serialize.query('x'.repeat(996)))
+    expect(() => r.next()).toThrow(/invalid message length 1001: the server's limit is 1000 bytes/)
+  })
+
+  it('refuses a startup packet over 10,000 bytes from its length word', () => {
+    const r = new FrameReader(true)
+    const b = Buffer.alloc(4)
+    b.writeInt32BE(MAX_STARTUP_LENGTH + 1, 0)
+    r.push(b)
+    expectProtocolViolation(() => r.next())
+  })
+
+  it('drops what it holds on clear', () => {
+    const r = new FrameReader(false)
+    r.push(passwordHeader(1000))
+    r.push(Buffer.alloc(500))
+    expect(r.bufferedBytes).toBe(505)
+    r.clear()
+    expect(r.bufferedBytes).toBe(0)
+    expect(r.next()).toBeNull()
   })
 })
 

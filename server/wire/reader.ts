@@ -6,10 +6,22 @@
  */
 import { SluiceError, SqlState } from '../../common/errors.ts'
 
-/** Largest regular message accepted; a length beyond this is treated as a corrupt stream. */
-export const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024
-/** Largest startup packet accepted (Postgres uses the same limit). */
+/**
+ * Default largest message after authentication (the length word's value, which counts itself). A server
+ * option (`maxMessageBytes`, `--max-message-bytes`) changes it; PostgreSQL's own ceiling is 1 GB.
+ */
+export const DEFAULT_MAX_MESSAGE_LENGTH = 64 * 1024 * 1024
+/** The most `max_message_bytes` may be: PostgreSQL's own limit for the longest messages (MaxAllocSize - 1). */
+export const PG_MAX_MESSAGE_LENGTH = 0x3fffffff - 1
+/** Largest startup packet accepted (Postgres uses the same limit); SSLRequest and CancelRequest are 8 and 16 bytes. */
 export const MAX_STARTUP_LENGTH = 10_000
+/**
+ * Largest message accepted while authenticating (PasswordMessage, SASLInitialResponse, SASLResponse). A
+ * SCRAM client-first message is `n,,n=,r=<nonce>` and the final one `c=biws,r=<nonce>,p=<44 chars>`, well
+ * under 200 bytes with the usual 24-byte nonces; cleartext and MD5 passwords are shorter still. Nobody
+ * unauthenticated gets to make the server hold more than this.
+ */
+export const MAX_AUTH_MESSAGE_LENGTH = 8192
 
 export const PROTOCOL_3_0 = 196608
 export const SSL_REQUEST_CODE = 80877103
@@ -53,6 +65,28 @@ export type FrontendMessage =
 export const protocolViolation = (message: string): SluiceError => new SluiceError('protocol', SqlState.protocolViolation, message)
 
 /**
+ * How long a typed message may be right now. Either way a longer one is answered as PostgreSQL answers a
+ * length beyond what it allows a message: 08P01, and the connection is closed (the body that follows cannot
+ * be skipped safely). `protocol`: the fixed limit while authenticating, with PostgreSQL's wording.
+ * `configured`: the server's `max_message_bytes`, which the message names so that an operator sees the cause.
+ */
+export interface MessageLimit {
+  readonly bytes: number
+  readonly kind: 'protocol' | 'configured'
+}
+
+export const AUTH_MESSAGE_LIMIT: MessageLimit = { bytes: MAX_AUTH_MESSAGE_LENGTH, kind: 'protocol' }
+export const DEFAULT_MESSAGE_LIMIT: MessageLimit = { bytes: DEFAULT_MAX_MESSAGE_LENGTH, kind: 'configured' }
+
+/** The error for a message whose length word exceeds `limit`; checked before any of its body is kept. */
+export function messageTooLong(length: number, type: number, limit: MessageLimit): SluiceError {
+  if (limit.kind === 'protocol' || length < 4) return protocolViolation(`invalid message length ${length} for message type 0x${hex(type)}`)
+  return new SluiceError('protocol', SqlState.protocolViolation, `invalid message length ${length}: the server's limit is ${limit.bytes} bytes`, {
+    hint: 'The limit is the server option max_message_bytes (sluice serve --max-message-bytes).',
+  })
+}
+
+/**
  * Incremental framer. Feed it chunks as they arrive with `push`, take complete frames with `next`.
  * Chunks are kept as a list and only joined when a frame spans several, so a large message arriving in
  * many small chunks is copied once.
@@ -63,8 +97,14 @@ export class FrameReader {
   /** Read offset into chunks[0]. */
   private offset = 0
 
-  /** `expectStartup`: the next frame has no type byte (true at connection start and after SSLRequest). */
-  constructor(public expectStartup = true) {}
+  /**
+   * `expectStartup`: the next frame has no type byte (true at connection start and after SSLRequest).
+   * `limit`: how long a typed message may be; the connection changes it as authentication proceeds.
+   */
+  constructor(
+    public expectStartup = true,
+    public limit: MessageLimit = DEFAULT_MESSAGE_LIMIT,
+  ) {}
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return
@@ -72,12 +112,23 @@ export class FrameReader {
     this.total += chunk.length
   }
 
+  /** Drops everything buffered (the connection is gone: its memory goes with it). */
+  clear(): void {
+    this.chunks = []
+    this.total = 0
+    this.offset = 0
+  }
+
   /** Bytes received but not yet returned as frames. */
   get bufferedBytes(): number {
     return this.total
   }
 
-  /** The next complete frame, or null if more bytes are needed. Throws 08P01 on an impossible length. */
+  /**
+   * The next complete frame, or null if more bytes are needed. Throws 08P01 on an impossible length or one
+   * over the limit (see MessageLimit) as soon as the length word is in, so that the caller can hang up
+   * instead of buffering the body.
+   */
   next(): Frame | null {
     const headerSize = this.expectStartup ? 4 : 5
     if (this.total < headerSize) return null
@@ -90,7 +141,7 @@ export class FrameReader {
     }
     const type = header[0]!
     const length = header.readInt32BE(1)
-    if (length < 4 || length > MAX_MESSAGE_LENGTH) throw protocolViolation(`invalid message length ${length} for message type 0x${hex(type)}`)
+    if (length < 4 || length > this.limit.bytes) throw messageTooLong(length, type, this.limit)
     if (this.total < length + 1) return null
     return { kind: 'message', type, body: this.take(length + 1).subarray(5) }
   }
