@@ -5,6 +5,7 @@
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+ *                [--subscribe-max-lag 1000000]     (events a SUBSCRIBE may fall behind by; 0: no limit)
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
@@ -15,6 +16,7 @@ import { isAuthMethod } from '../server/users.ts'
 
 const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+                    [--subscribe-max-lag <events, 0 = no limit>]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
 /** The `--auth` value; `scram` is accepted for scram-sha-256. */
@@ -63,6 +65,7 @@ async function main(argv: string[]): Promise<void> {
       auth: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'subscribe-max-lag': { type: 'string' },
     },
   })
   const server = await startServer({
@@ -77,6 +80,7 @@ async function main(argv: string[]): Promise<void> {
     auth: authMethod(values.auth),
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
+    subscribeMaxLag: values['subscribe-max-lag'] === undefined ? undefined : Number(values['subscribe-max-lag']),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)

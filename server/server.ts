@@ -30,6 +30,8 @@ export interface ServerOptions extends EngineOptions {
   /** PEM certificate chain and private key files: with both, SSLRequest is answered 'S'. */
   readonly tlsCert?: string
   readonly tlsKey?: string
+  /** Source events a SUBSCRIBE may fall behind by before it is ended with 53400; 0: no limit (see executor/change-feed.ts). */
+  readonly subscribeMaxLag?: number
 }
 
 export interface RunningServer {
@@ -46,7 +48,12 @@ const MAX_HTTP_BODY = 64 * 1024 * 1024
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   await initParser()
   const security = connectionSecurity(options)
+  const maxLag = options.subscribeMaxLag
+  if (maxLag !== undefined && !(Number.isSafeInteger(maxLag) && maxLag >= 0)) {
+    throw new SluiceError('plan', SqlState.invalidParameterValue, `--subscribe-max-lag must be a whole number of events (0: no limit), not ${maxLag}`)
+  }
   const engine = await Engine.open(options)
+  if (maxLag !== undefined) engine.changes.limits = { ...engine.changes.limits, maxLag }
   const factory: BackendFactory = {
     open: (startup: StartupInfo) => new Session(engine, startup),
     initialParameters: (startup: StartupInfo) => {

@@ -306,7 +306,7 @@ export class Session implements Backend {
     const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
     const { chunks, rowCount } = copyChunks(source.cursor, source.columns.map((c) => c.type))
-    return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close() }
+    return { kind: 'copy_out', columnCount: source.columns.length, format: 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), stopped: source.cursor.stopped }
   }
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {

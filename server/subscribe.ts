@@ -108,6 +108,7 @@ export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: Cance
     },
     close: () => sub.close(),
     live: true,
+    stopped: sub.stopped,
   }
 }
 
