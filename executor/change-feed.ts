@@ -315,7 +315,8 @@ export class Subscription {
           this.behind = true
           return false
         }
-        const { records, nextOffset, offsets, timestamps } = await s.log.read(p, from, Math.min(READ_BATCH, ends[p]! - from))
+        const room = this.limits.buffer - this.pending
+        const { records, nextOffset, offsets, timestamps } = await s.log.read(p, from, Math.min(READ_BATCH, ends[p]! - from, room))
         if (this.closed) return true
         for (let i = 0; i < records.length; i++) {
           let row: Row | null = null
