@@ -250,6 +250,7 @@ export class Subscription {
     }
     this.busy = true
     void (async () => {
+      let complete = true
       try {
         await this.started
         do {
@@ -259,8 +260,9 @@ export class Subscription {
             this.behind = true
             return
           }
-          await this.refresh()
-        } while (this.again)
+          // Not complete: it stopped at the queue's room; read on while there is room again.
+          complete = await this.refresh()
+        } while (this.again || !complete)
       } catch (err) {
         this.fail(asSluiceError(err))
       } finally {
@@ -269,13 +271,14 @@ export class Subscription {
     })()
   }
 
-  private async refresh(): Promise<void> {
+  /** Queues what changed since the last look; false when it stopped short because the queue was full. */
+  private async refresh(): Promise<boolean> {
     const before = this.queued
     const ts = this.stamp()
     let complete = true
     if (this.source.kind === 'stream') {
       const s = this.source.stream()
-      if (s === undefined) return this.fail(gone('stream'))
+      if (s === undefined) return this.gone('stream')
       if (!this.snapshotDone) {
         // The rest of the snapshot first, at the start's timestamp, so that timestamps never go back.
         complete = this.snapshotDone = await this.tail(s, this.startedAt, this.snapshotEnds)
@@ -284,11 +287,15 @@ export class Subscription {
       if (complete) complete = await this.tail(s, ts, this.positions.map((_, p) => s.log.endOffset(p)))
     } else {
       const v = this.source.view()
-      if (v === undefined) return this.fail(gone('materialized view'))
-      // Read before the view is: what the view takes in from here on is lag until the next read.
-      this.viewEventsRead = v.eventsIn
-      if (this.follower !== null) await this.diffEntries(this.follower, ts)
-      else {
+      if (v === undefined) return this.gone('materialized view')
+      // Counted before the view is read: what the view takes in from here on is lag until the next read.
+      const eventsIn = v.eventsIn
+      if (this.follower !== null) {
+        // A follower handing out what it kept back has not read the view anew yet.
+        if ((this.follower.backlog ?? 0) === 0) this.viewEventsRead = eventsIn
+        complete = await this.diffEntries(this.follower, ts)
+      } else {
+        this.viewEventsRead = eventsIn
         const sig = signature(v)
       if (sig !== this.viewSignature) {
           this.viewSignature = sig
@@ -297,6 +304,12 @@ export class Subscription {
       }
     }
     if (this.options.progress && complete && (this.queued > before || ts - this.lastProgress >= PROGRESS_HEARTBEAT_MS)) this.pushProgress(ts)
+    return complete
+  }
+
+  private gone(what: string): boolean {
+    this.fail(gone(what))
+    return true
   }
 
   /**
@@ -335,10 +348,13 @@ export class Subscription {
     return true
   }
 
-  /** The entries written since the last step: their rows now against those sent; removals first. */
-  private async diffEntries(follower: ViewFollower, ts: number): Promise<void> {
-    const changed = await follower.changed()
-    if (this.closed) return
+  /**
+   * The entries written since the last step: their rows now against those sent; removals first. At most
+   * about the queue's room in rows is read; false when the follower kept entries back for the next call.
+   */
+  private async diffEntries(follower: ViewFollower, ts: number): Promise<boolean> {
+    const changed = await follower.changed(Math.max(1, this.limits.buffer - this.pending))
+    if (this.closed) return true
     const added: Row[] = []
     for (const [key, rows] of changed) {
       const sent = this.sentByEntry.get(key) ?? []
@@ -349,6 +365,7 @@ export class Subscription {
       else this.sentByEntry.set(key, rows)
     }
     for (const row of added) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
+    return (follower.backlog ?? 0) === 0
   }
 
   /** Compares the view's rows with those sent so far: removals first, then additions, at one timestamp. */
