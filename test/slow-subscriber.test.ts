@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { serialize } from 'pg-protocol'
 import type pg from 'pg'
-import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+import { startServer } from '../server/server.ts'
 import { type BackendMessage, RawPg, dataRowCells, errorFields } from './helpers/raw-pg.ts'
 
 /** Events a subscriber may fall behind by here: between what the late subscriber and the early ones miss. */
@@ -260,4 +261,15 @@ describe('slow subscribers', () => {
       for (const c of cursors) await c.end().catch(() => {})
     }
   }, 300_000)
+
+  test('--subscribe-max-lag must be a whole number of events', async () => {
+    const dir = await tempDataDir()
+    try {
+      for (const bad of [-1, 1.5, Number.NaN]) {
+        await expect(startServer({ dataDir: dir, port: 0, subscribeMaxLag: bad })).rejects.toMatchObject({ sqlstate: '22023', message: expect.stringContaining('--subscribe-max-lag') })
+      }
+    } finally {
+      await removeDir(dir)
+    }
+  })
 })
