@@ -8,6 +8,7 @@
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
  *                [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
  *                [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
+ *                [--subscribe-max-lag 1000000]     (events a SUBSCRIBE may fall behind by; 0: no limit)
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
@@ -23,6 +24,7 @@ const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./da
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
                     [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
                     [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
+                    [--subscribe-max-lag <events, 0 = no limit>]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
 /** The `--auth` value; `scram` is accepted for scram-sha-256. */
@@ -104,6 +106,7 @@ async function main(argv: string[]): Promise<void> {
       'login-window-ms': { type: 'string' },
       'login-lockout-ms': { type: 'string' },
       'login-lockout-max-ms': { type: 'string' },
+      'subscribe-max-lag': { type: 'string' },
     },
   })
   const webhookAllow = values['webhook-allow']!
@@ -136,6 +139,7 @@ async function main(argv: string[]): Promise<void> {
       lockoutMs: integerFlag('login-lockout-ms', values['login-lockout-ms']),
       maxLockoutMs: integerFlag('login-lockout-max-ms', values['login-lockout-max-ms']),
     }),
+    subscribeMaxLag: values['subscribe-max-lag'] === undefined ? undefined : Number(values['subscribe-max-lag']),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)

@@ -42,6 +42,7 @@ export const SqlState = {
   objectInUse: '55006',
   internalError: 'XX000',
   queryCanceled: '57014',
+  configurationLimitExceeded: '53400',
   invalidPassword: '28P01',
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',

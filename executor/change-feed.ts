@@ -15,6 +15,14 @@
  * Changes are stamped with the processing time in milliseconds since the Unix epoch at which the step
  * observed them (never decreasing within a subscription); the snapshot carries the subscription's start.
  * The executor never imports the server: shaping changes into wire rows is the server's job.
+ *
+ * A subscriber that does not read cannot grow the server: its queue holds at most `FeedLimits.buffer`
+ * changes, past which it stops reading its source (it is "behind") and the engine goes on without it. What
+ * it has not read stays where it already is: a stream's log on disk (the subscription keeps its read
+ * position), a view's table (its journal keeps the written entries' keys, once each, and a re-read gives
+ * their rows as they are then, so what was overwritten meanwhile comes as one net change). When the client
+ * has taken half the queue the subscription reads on from where it stopped. A subscriber more than
+ * `FeedLimits.maxLag` source events behind is ended with 53400 and its queue dropped.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
@@ -22,9 +30,25 @@ import type { StreamSource } from './source.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 
+/** How much a subscriber that does not keep up may cost. */
+export interface FeedLimits {
+  /** Changes queued for one subscriber before it stops reading its source until the client takes some. */
+  readonly buffer: number
+  /**
+   * Source events a subscriber may fall behind by (stream records it has not read, past its snapshot; or
+   * events its view took in since it last read the view) before it is ended with 53400; 0: no limit.
+   */
+  readonly maxLag: number
+}
+
+export const DEFAULT_FEED_LIMITS: FeedLimits = { buffer: 8192, maxLag: 1_000_000 }
+
 /** The engine's side of live results: one signal per loop pass. */
 export class ChangeFeed {
   private readonly listeners = new Set<() => void>()
+
+  /** Limits of subscriptions created from now on (the server sets them from its options). */
+  constructor(public limits: FeedLimits = DEFAULT_FEED_LIMITS) {}
 
   /** Calls `listener` after every engine step until the returned function is called. */
   onStep(listener: () => void): () => void {
@@ -91,8 +115,8 @@ const READ_BATCH = 1000
 const PROGRESS_HEARTBEAT_MS = 1000
 
 /**
- * One SUBSCRIBE: a queue of changes fed by engine steps, drained by `take`. `wait` blocks until something
- * is queued, the subscription ends, or a timeout passes.
+ * One SUBSCRIBE: a bounded queue of changes fed by engine steps, drained by `take`. `wait` blocks until
+ * something is queued, the subscription ends, or a timeout passes.
  */
 export class Subscription {
   private readonly queue: FeedItem[] = []
@@ -101,18 +125,31 @@ export class Subscription {
   private failure: SluiceError | null = null
   private busy = false
   private again = false
+  /** Stopped reading its source because the queue was full; `take` starts it again. */
+  private behind = false
+  /** Changes queued so far (whether taken or not), to tell whether a step found any. */
+  private queued = 0
   private lastTimestamp = 0
   private lastProgress = 0
+  private startedAt = 0
   private waiters: (() => void)[] = []
   private readonly unsubscribe: () => void
+  private readonly limits: FeedLimits
+  /** Aborted when the subscription ends, with its failure if it failed. */
+  private readonly ending = new AbortController()
   /** View: the rows sent so far, as key -> (row, count). */
   private readonly current = new Map<string, { row: Row; count: number }>()
   private viewSignature = ''
+  /** View: its events-in counter when it was last read, for the lag. */
+  private viewEventsRead = 0
   /** View followed by entry: the rows sent so far per table entry. */
   private follower: ViewFollower | null = null
   private readonly sentByEntry = new Map<string, Row[]>()
   /** Stream: the next offset to read per partition. */
   private positions: number[] = []
+  /** Stream: where each partition ended at the start; records before it are the snapshot (or skipped). */
+  private snapshotEnds: number[] = []
+  private snapshotDone = true
   private readonly started: Promise<void>
 
   constructor(
@@ -120,11 +157,12 @@ export class Subscription {
     private readonly source: FeedSource,
     private readonly options: SubscriptionOptions,
   ) {
+    this.limits = feed.limits
     this.started = this.start().catch((err: unknown) => this.fail(asSluiceError(err)))
     this.unsubscribe = feed.onStep(() => this.step())
   }
 
-  /** Resolves once the subscription has its starting point (and its snapshot queued, if asked for). */
+  /** Resolves once the subscription has its starting point (a view's snapshot queued, if asked for). */
   ready(): Promise<void> {
     return this.started
   }
@@ -138,20 +176,35 @@ export class Subscription {
     return this.closed
   }
 
+  /** Aborts when the subscription ends (its reason: the failure, if it failed), so a writer waiting on a full socket can stop. */
+  get stopped(): AbortSignal {
+    return this.ending.signal
+  }
+
+  /** Whether it stopped reading its source until the client takes more of its queue. */
+  get paused(): boolean {
+    return this.behind
+  }
+
   private async start(): Promise<void> {
     const ts = this.stamp()
+    this.startedAt = ts
     if (this.source.kind === 'stream') {
       const s = this.source.stream()
       if (s === undefined) return this.fail(gone('stream'))
       this.positions = Array.from({ length: s.log.partitionCount }, (_, p) => s.log.endOffset(p))
+      this.snapshotEnds = this.positions.slice()
       if (this.options.snapshot) {
-        const ends = this.positions.slice()
         this.positions = this.positions.map(() => 0)
-        await this.tail(s, ts, ends)
+        this.snapshotDone = false
+        // A snapshot larger than the queue is read on as the client takes it (see refresh).
+        this.snapshotDone = await this.tail(s, ts, this.snapshotEnds)
+        if (!this.snapshotDone) return
       }
     } else {
       const v = this.source.view()
       if (v === undefined) return this.fail(gone('materialized view'))
+      this.viewEventsRead = v.eventsIn
       this.follower = v.follow?.() ?? null
       if (this.follower !== null) {
         // The snapshot is queued at once, whole: a FETCH never sees part of it.
@@ -161,6 +214,7 @@ export class Subscription {
           if (this.options.snapshot) snapshot.push(...rows)
         }
         for (const row of snapshot) this.queue.push({ kind: 'change', timestamp: ts, diff: 1, row })
+        this.queued += snapshot.length
         if (snapshot.length > 0) this.wakeWaiters()
         if (this.options.progress) this.pushProgress(ts)
         return
@@ -179,22 +233,36 @@ export class Subscription {
     if (this.options.progress) this.pushProgress(ts)
   }
 
-  /** One engine step: look for changes unless a look is already under way (then look again after it). */
+  /**
+   * One engine step: look for changes unless a look is already under way (then look again after it). A
+   * subscriber whose queue is full does not look (the engine never waits for a client); its lag is checked.
+   */
   private step(): void {
     if (this.closed) return
+    if (this.pending >= this.limits.buffer) {
+      this.behind = true
+      this.checkLag()
+      return
+    }
     if (this.busy) {
       this.again = true
       return
     }
     this.busy = true
     void (async () => {
+      let complete = true
       try {
         await this.started
         do {
           this.again = false
           if (this.closed) return
-          await this.refresh()
-        } while (this.again)
+          if (this.pending >= this.limits.buffer) {
+            this.behind = true
+            return
+          }
+          // Not complete: it stopped at the queue's room; read on while there is room again.
+          complete = await this.refresh()
+        } while (this.again || !complete)
       } catch (err) {
         this.fail(asSluiceError(err))
       } finally {
@@ -203,18 +271,31 @@ export class Subscription {
     })()
   }
 
-  private async refresh(): Promise<void> {
-    const before = this.pending
+  /** Queues what changed since the last look; false when it stopped short because the queue was full. */
+  private async refresh(): Promise<boolean> {
+    const before = this.queued
     const ts = this.stamp()
+    let complete = true
     if (this.source.kind === 'stream') {
       const s = this.source.stream()
-      if (s === undefined) return this.fail(gone('stream'))
-      await this.tail(s, ts, this.positions.map((_, p) => s.log.endOffset(p)))
+      if (s === undefined) return this.gone('stream')
+      if (!this.snapshotDone) {
+        // The rest of the snapshot first, at the start's timestamp, so that timestamps never go back.
+        complete = this.snapshotDone = await this.tail(s, this.startedAt, this.snapshotEnds)
+        if (complete && this.options.progress) this.pushProgress(this.startedAt)
+      }
+      if (complete) complete = await this.tail(s, ts, this.positions.map((_, p) => s.log.endOffset(p)))
     } else {
       const v = this.source.view()
-      if (v === undefined) return this.fail(gone('materialized view'))
-      if (this.follower !== null) await this.diffEntries(this.follower, ts)
-      else {
+      if (v === undefined) return this.gone('materialized view')
+      // Counted before the view is read: what the view takes in from here on is lag until the next read.
+      const eventsIn = v.eventsIn
+      if (this.follower !== null) {
+        // A follower handing out what it kept back has not read the view anew yet.
+        if ((this.follower.backlog ?? 0) === 0) this.viewEventsRead = eventsIn
+        complete = await this.diffEntries(this.follower, ts)
+      } else {
+        this.viewEventsRead = eventsIn
         const sig = signature(v)
       if (sig !== this.viewSignature) {
           this.viewSignature = sig
@@ -222,15 +303,34 @@ export class Subscription {
         }
       }
     }
-    if (this.options.progress && (this.pending > before || ts - this.lastProgress >= PROGRESS_HEARTBEAT_MS)) this.pushProgress(ts)
+    if (this.options.progress && complete && (this.queued > before || ts - this.lastProgress >= PROGRESS_HEARTBEAT_MS)) this.pushProgress(ts)
+    return complete
   }
 
-  /** Reads every record in [position, end) of each partition; each decoded event is a +1. */
-  private async tail(s: StreamHandle, ts: number, ends: readonly number[]): Promise<void> {
-    for (let p = 0; p < ends.length; p++) {
-      while (this.positions[p]! < ends[p]! && !this.closed) {
+  private gone(what: string): boolean {
+    this.fail(gone(what))
+    return true
+  }
+
+  /**
+   * Reads the records in [position, end) of each partition, a batch from each in turn (so that a busy
+   * partition does not starve the others while the queue keeps filling), each decoded event a +1. Stops
+   * when the queue is full; false then (the positions say where to read on).
+   */
+  private async tail(s: StreamHandle, ts: number, ends: readonly number[]): Promise<boolean> {
+    for (let more = true; more; ) {
+      more = false
+      for (let p = 0; p < ends.length; p++) {
+        if (this.closed) return true
         const from = this.positions[p]!
-        const { records, nextOffset, offsets, timestamps } = await s.log.read(p, from, Math.min(READ_BATCH, ends[p]! - from))
+        if (from >= ends[p]!) continue
+        if (this.pending >= this.limits.buffer) {
+          this.behind = true
+          return false
+        }
+        const room = this.limits.buffer - this.pending
+        const { records, nextOffset, offsets, timestamps } = await s.log.read(p, from, Math.min(READ_BATCH, ends[p]! - from, room))
+        if (this.closed) return true
         for (let i = 0; i < records.length; i++) {
           let row: Row | null = null
           try {
@@ -240,15 +340,21 @@ export class Subscription {
           }
           if (row !== null) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
         }
-        if (nextOffset <= from) break
+        if (nextOffset <= from) continue
         this.positions[p] = nextOffset
+        if (nextOffset < ends[p]!) more = true
       }
     }
+    return true
   }
 
-  /** The entries written since the last step: their rows now against those sent; removals first. */
-  private async diffEntries(follower: ViewFollower, ts: number): Promise<void> {
-    const changed = await follower.changed()
+  /**
+   * The entries written since the last step: their rows now against those sent; removals first. At most
+   * about the queue's room in rows is read; false when the follower kept entries back for the next call.
+   */
+  private async diffEntries(follower: ViewFollower, ts: number): Promise<boolean> {
+    const changed = await follower.changed(Math.max(1, this.limits.buffer - this.pending))
+    if (this.closed) return true
     const added: Row[] = []
     for (const [key, rows] of changed) {
       const sent = this.sentByEntry.get(key) ?? []
@@ -259,6 +365,7 @@ export class Subscription {
       else this.sentByEntry.set(key, rows)
     }
     for (const row of added) this.push({ kind: 'change', timestamp: ts, diff: 1, row })
+    return (follower.backlog ?? 0) === 0
   }
 
   /** Compares the view's rows with those sent so far: removals first, then additions, at one timestamp. */
@@ -273,6 +380,7 @@ export class Subscription {
         order.push(key)
       } else e.count++
     }
+    if (this.closed) return
     for (const [key, old] of this.current) {
       const now = next.get(key)?.count ?? 0
       for (let i = now; i < old.count; i++) this.push({ kind: 'change', timestamp: ts, diff: -1, row: old.row })
@@ -286,13 +394,35 @@ export class Subscription {
     for (const [k, e] of next) this.current.set(k, e)
   }
 
+  /** Source events not yet read: a stream's records past the position (and the snapshot), a view's events since the last read. */
+  lag(): number {
+    if (this.source.kind === 'stream') {
+      const s = this.source.stream()
+      if (s === undefined) return 0
+      let n = 0
+      for (let p = 0; p < this.positions.length; p++) n += Math.max(0, s.log.endOffset(p) - Math.max(this.positions[p]!, this.snapshotEnds[p] ?? 0))
+      return n
+    }
+    const v = this.source.view()
+    return v === undefined ? 0 : Math.max(0, v.eventsIn - this.viewEventsRead)
+  }
+
+  private checkLag(): void {
+    const max = this.limits.maxLag
+    if (max <= 0) return
+    const lag = this.lag()
+    if (lag > max) this.fail(fellBehind(lag, max), true)
+  }
+
   private stamp(): number {
     this.lastTimestamp = Math.max(this.lastTimestamp, Date.now())
     return this.lastTimestamp
   }
 
   private push(item: FeedItem): void {
+    if (this.closed) return
     this.queue.push(item)
+    if (item.kind === 'change') this.queued++
     this.wakeWaiters()
   }
 
@@ -302,15 +432,18 @@ export class Subscription {
   }
 
   private wakeWaiters(): void {
+    if (this.waiters.length === 0) return
     const ws = this.waiters
     this.waiters = []
     for (const w of ws) w()
   }
 
-  private fail(err: SluiceError): void {
+  /** Ends with `err`; `drop` also discards what is queued (a subscriber too far behind gets the error at once). */
+  private fail(err: SluiceError, drop = false): void {
     if (this.closed) return
     this.failure = err
-    this.close()
+    if (drop) this.clearQueue()
+    this.end()
   }
 
   /** Up to `max` queued items (max <= 0: all); throws the subscription's failure once the queue is empty. */
@@ -318,11 +451,17 @@ export class Subscription {
     const n = max <= 0 ? this.pending : Math.min(max, this.pending)
     const out = this.queue.slice(this.head, this.head + n)
     this.head += n
-    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+    if (this.head === this.queue.length) this.clearQueue()
+    else if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head)
       this.head = 0
     }
     if (out.length === 0 && this.failure !== null) throw this.failure
+    if (this.behind && !this.closed && this.pending <= this.limits.buffer / 2) {
+      // Read on from where it stopped, without waiting for the engine's next step.
+      this.behind = false
+      this.step()
+    }
     return out
   }
 
@@ -346,16 +485,37 @@ export class Subscription {
     })
   }
 
+  /** The reader is done: stops following the source and lets go of everything queued. */
   close(): void {
+    this.end()
+    this.clearQueue()
+  }
+
+  private clearQueue(): void {
+    this.queue.length = 0
+    this.head = 0
+  }
+
+  /** Stops following the source; what is queued stays for the reader (then the failure, if any). */
+  private end(): void {
     if (this.closed) return
     this.closed = true
+    this.behind = false
     this.unsubscribe()
     this.follower?.close()
+    this.follower = null
     this.current.clear()
     this.sentByEntry.clear()
+    this.ending.abort(this.failure ?? undefined)
     this.wakeWaiters()
   }
 }
+
+const fellBehind = (lag: number, max: number): SluiceError =>
+  new SluiceError('execution', SqlState.configurationLimitExceeded, `subscriber fell behind: ${lag} events not yet read, more than the limit of ${max}`, {
+    detail: 'The client read changes more slowly than they came.',
+    hint: 'Read faster, subscribe to a view that aggregates more, or raise the server option --subscribe-max-lag.',
+  })
 
 const asSluiceError = (err: unknown): SluiceError =>
   err instanceof SluiceError ? err : new SluiceError('execution', SqlState.internalError, `subscription failed: ${(err as Error).message}`)

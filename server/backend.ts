@@ -44,6 +44,8 @@ export interface RowCursor {
   close(): void
   /** Rows arrive over time (SUBSCRIBE): `next` may wait, so the connection writes out what it has first. */
   readonly live?: boolean
+  /** Live cursors: aborts when no more rows will come (a subscriber too far behind was ended), so a wait for a full socket to drain can stop. */
+  readonly stopped?: AbortSignal
 }
 
 /** What executing a statement produced. */
@@ -78,6 +80,8 @@ export type Outcome =
       readonly cancel: () => void
       /** Chunks arrive over time (COPY of a SUBSCRIBE): each is written out at once, not when enough queued. */
       readonly live?: boolean
+      /** As RowCursor.stopped, for COPY of a live source. */
+      readonly stopped?: AbortSignal
     }
   /** An empty query string. */
   | { readonly kind: 'empty' }

@@ -36,6 +36,8 @@ import type { LoginThrottle } from './login-throttle.ts'
 const ROW_BATCH = 256
 /** Queued output beyond which the connection writes and waits for the socket to drain. */
 const FLUSH_THRESHOLD = 64 * 1024
+/** How long a client disconnected for falling behind a live read may still read what was sent, and why, before its socket is destroyed. */
+const SLOW_READER_GRACE_MS = 30_000
 /** Buffered input beyond which the socket is paused until the connection catches up. */
 const INPUT_HIGH_WATER = 8 * 1024 * 1024
 const INPUT_LOW_WATER = 1024 * 1024
@@ -344,18 +346,23 @@ export class Connection {
     return this.flushAndDrain()
   }
 
-  /** Writes queued output now, and waits while the client is not reading. */
-  private async flushAndDrain(): Promise<void> {
+  /**
+   * Writes queued output now, and waits while the client is not reading: nothing more is pulled from a
+   * source until the socket drains (or `stopped` aborts: a live source ended, so there is nothing to wait for).
+   */
+  private async flushAndDrain(stopped?: AbortSignal): Promise<void> {
     this.flush()
-    if (this.closed || !this.socket.writableNeedDrain) return
+    if (this.closed || this.ending || !this.socket.writableNeedDrain || stopped?.aborted === true) return
     await new Promise<void>((resolve) => {
       const done = () => {
         this.socket.off('drain', done)
         this.socket.off('close', done)
+        stopped?.removeEventListener('abort', done)
         resolve()
       }
       this.socket.on('drain', done)
       this.socket.on('close', done)
+      stopped?.addEventListener('abort', done)
     })
   }
 
@@ -723,8 +730,14 @@ export class Connection {
     const zone = this.session.timeZone?.() ?? UTC_ZONE
     for (;;) {
       const want = limit > 0 ? Math.min(ROW_BATCH, limit - sent) : ROW_BATCH
-      if (cursor.live === true) await this.flushAndDrain()
-      const batch = await cursor.next(want)
+      if (cursor.live === true) await this.flushAndDrain(cursor.stopped)
+      let batch
+      try {
+        batch = await cursor.next(want)
+      } catch (err) {
+        if (cursor.live === true) this.hangUpIfBehind(err)
+        throw err
+      }
       for (const row of batch.rows) {
         const cells = new Array<string | Buffer | null>(types.length)
         for (let i = 0; i < types.length; i++) cells[i] = encodeCell(row[i] ?? null, types[i]!, formats[i] ?? 0, zone)
@@ -736,6 +749,22 @@ export class Connection {
       await this.flushIfLarge()
       if (this.closed || this.ending) return { sent, done: true }
     }
+  }
+
+  /**
+   * A live read ended because the client fell too far behind (53400): it is told so as FATAL and
+   * disconnected, with a grace period in which it may still read what was sent before the error.
+   */
+  private hangUpIfBehind(err: unknown): void {
+    if (!(err instanceof SluiceError) || err.sqlstate !== SqlState.configurationLimitExceeded) return
+    if (!this.closed && !this.ending) {
+      this.send(W.errorResponse(W.errorFieldsOf(err, 'FATAL')))
+      this.flush()
+      this.ending = true
+      this.socket.end()
+      setTimeout(() => this.socket.destroy(), SLOW_READER_GRACE_MS).unref()
+    }
+    throw fatal(err)
   }
 
   private async copyIn(outcome: Extract<Outcome, { kind: 'copy_in' }>): Promise<void> {
@@ -784,10 +813,11 @@ export class Connection {
     try {
       for await (const chunk of outcome.chunks) {
         this.send(W.copyData(chunk))
-        // A live source's chunk is what it had at that moment (rows of a SUBSCRIBE arrive over time): out now.
-        // Otherwise rows (one per chunk) go out when enough have queued.
+        // A live source's chunk is what it had at that moment (rows of a SUBSCRIBE arrive over time): out now,
+        // waiting for the client to take it (or for the subscription to end). Otherwise rows (one per chunk) go
+        // out when enough have queued.
         if (outcome.live === false) await this.flushIfLarge()
-        else await this.flushAndDrain()
+        else await this.flushAndDrain(outcome.stopped)
         if (this.closed || this.ending) {
           outcome.cancel()
           return
@@ -795,6 +825,7 @@ export class Connection {
       }
     } catch (err) {
       outcome.cancel()
+      this.hangUpIfBehind(err)
       throw err
     }
     this.send(W.copyDone())

@@ -7,7 +7,8 @@
  * A cursor over a query holds its rows, computed at DECLARE (Sluice's pull queries read a view's state at
  * one moment, which is what WITH HOLD must keep anyway). A cursor over SUBSCRIBE holds the subscription:
  * FETCH waits up to its timeout (forever without one) for at least one change and returns those queued,
- * at most `n`; a timeout returns no rows.
+ * at most `n`; a timeout returns no rows. A cursor not FETCHed holds no more than the subscription's bounded
+ * queue; one that fell past the lag limit fails its next FETCH with 53400.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row } from '../common/types.ts'

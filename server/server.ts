@@ -43,6 +43,8 @@ export interface ServerOptions extends EngineOptions {
   readonly reservedConnections?: number
   /** Failed-login throttling per client address; `failures: 0` turns it off. */
   readonly loginThrottle?: Partial<LoginThrottleOptions>
+  /** Source events a SUBSCRIBE may fall behind by before it is ended with 53400; 0: no limit (see executor/change-feed.ts). */
+  readonly subscribeMaxLag?: number
 }
 
 export interface RunningServer {
@@ -110,10 +112,15 @@ async function listenOn(what: string, host: string, port: number, start: () => P
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   await initParser()
   const limits = protocolLimits(options)
+  const maxLag = options.subscribeMaxLag
+  if (maxLag !== undefined && !(Number.isSafeInteger(maxLag) && maxLag >= 0)) {
+    throw new SluiceError('plan', SqlState.invalidParameterValue, `--subscribe-max-lag must be a whole number of events (0: no limit), not ${maxLag}`)
+  }
   const mockSecret = await loadMockSecret(options.dataDir)
   const security = connectionSecurity(options, mockSecret)
   const throttle = new LoginThrottle(limits.throttle)
   const engine = await Engine.open(options)
+  if (maxLag !== undefined) engine.changes.limits = { ...engine.changes.limits, maxLag }
   try {
     return await serve(engine, options, limits, security, throttle)
   } catch (err) {

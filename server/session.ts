@@ -326,7 +326,7 @@ export class Session implements Backend {
     const writer = new CopyToWriter(format, source.columns, this.zone)
     const { chunks, rowCount } = copyToChunks(source.cursor, writer)
     const live = source.cursor.live === true
-    return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), live }
+    return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), live, stopped: source.cursor.stopped }
   }
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {

@@ -9,7 +9,8 @@
  *
  * and into the three ways of reading them: a RowCursor that never ends (a plain query or a portal; each
  * `next` waits for at least one row), the COPY text format (`COPY (SUBSCRIBE v) TO STDOUT`) and a cursor
- * for DECLARE / FETCH (server/cursors.ts). Reading stops when the client cancels (57014) or goes away.
+ * for DECLARE / FETCH (server/cursors.ts). Reading stops when the client cancels (57014) or goes away, or
+ * when it falls more than the server's --subscribe-max-lag behind (53400; see executor/change-feed.ts).
  */
 import { SluiceError, SqlState, planError, syntaxError } from '../common/errors.ts'
 import { Types, type Row, type SqlType, type Value, formatValue } from '../common/types.ts'
@@ -108,6 +109,7 @@ export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: Cance
     },
     close: () => sub.close(),
     live: true,
+    stopped: sub.stopped,
   }
 }
 

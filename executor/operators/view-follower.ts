@@ -11,17 +11,32 @@ import type { KeyedTable } from './keyed-table.ts'
 export interface ViewFollower {
   /** Every entry with the rows it stands for now (entries that stand for no row are left out). */
   entries(): AsyncIterable<readonly [string, Row[]]>
-  /** The entries written since the journal was opened or last drained, with their rows now ([] = none). */
-  changed(): Promise<(readonly [string, Row[]])[]>
+  /**
+   * The entries written since the journal was opened or last drained, with their rows now ([] = none).
+   * With `maxRows` (where the follower supports it) it stops after the entry that reaches that many rows and
+   * keeps the rest for the next calls, which hand them out before draining the journal again: a subscriber
+   * that fell behind reads on from there without holding all the rows at once.
+   */
+  changed(maxRows?: number): Promise<(readonly [string, Row[]])[]>
+  /** Entries drained and kept back by `maxRows`, not yet handed out (absent: never any). */
+  readonly backlog?: number
   close(): void
 }
 
 /** The view rows one table entry stands for; `value` undefined means the entry is gone. */
 export type EntryRows = (key: string, value: Value[] | undefined) => Row[]
 
+/** Entries loaded from the table at a time while handing out part of what was written. */
+const LOAD_CHUNK = 64
+
 /** Opens the table's journal first, so that no write between the snapshot and the first drain is missed. */
 export function followTable(table: KeyedTable, rowsOf: EntryRows): ViewFollower {
   const journal = table.journal()
+  // Keys drained from the journal; those from `next` on were kept back by maxRows. An entry written again
+  // meanwhile is in the journal too and comes again later, as its rows then (the subscriber diffs, so that
+  // costs nothing).
+  let drained: string[] = []
+  let next = 0
   return {
     async *entries() {
       for await (const [key, value] of table.scan()) {
@@ -29,12 +44,37 @@ export function followTable(table: KeyedTable, rowsOf: EntryRows): ViewFollower 
         if (rows.length > 0) yield [key, rows] as const
       }
     },
-    async changed() {
-      const keys = journal.drain()
-      if (keys.length === 0) return []
-      await table.load(keys)
-      return keys.map((k) => [k, rowsOf(k, table.get(k))] as const)
+    async changed(maxRows = Number.POSITIVE_INFINITY) {
+      if (next >= drained.length) {
+        drained = journal.drain()
+        next = 0
+      }
+      const out: (readonly [string, Row[]])[] = []
+      let rows = 0
+      while (next < drained.length && rows < maxRows) {
+        const keys = maxRows === Number.POSITIVE_INFINITY ? drained.slice(next) : drained.slice(next, next + LOAD_CHUNK)
+        await table.load(keys)
+        for (const k of keys) {
+          if (rows >= maxRows) break
+          const entry = rowsOf(k, table.get(k))
+          out.push([k, entry] as const)
+          rows += entry.length
+          next++
+        }
+      }
+      if (next >= drained.length) {
+        drained = []
+        next = 0
+      }
+      return out
     },
-    close: () => journal.close(),
+    get backlog() {
+      return drained.length - next
+    },
+    close: () => {
+      journal.close()
+      drained = []
+      next = 0
+    },
   }
 }
