@@ -41,6 +41,8 @@ export const SqlState = {
   objectInUse: '55006',
   internalError: 'XX000',
   queryCanceled: '57014',
+  outOfMemory: '53200',
+  adminShutdown: '57P01',
   invalidPassword: '28P01',
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',
