@@ -5,6 +5,7 @@
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+ *                [--query-memory 256MB] [--statement-timeout 0]   (limits of pull queries)
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
@@ -12,9 +13,11 @@ import { resolve } from 'node:path'
 import { startServer } from '../server/server.ts'
 import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
 import { isAuthMethod } from '../server/users.ts'
+import { parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 
 const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port 6867 | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
+                    [--query-memory 256MB] [--statement-timeout 0]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
 /** The `--auth` value; `scram` is accepted for scram-sha-256. */
@@ -41,6 +44,17 @@ async function password(rest: string[]): Promise<void> {
   console.log(values.md5 !== undefined ? md5Secret(text, values.md5) : formatScramSecret(scramSecret(text, undefined, Number(values.iterations))))
 }
 
+/** `--query-memory 512MB`, `--statement-timeout 30s`: as the settings take them. */
+function limitOption(name: string, text: string | undefined, parse: (t: string) => number | null): number | undefined {
+  if (text === undefined) return undefined
+  const n = parse(text)
+  if (n === null) {
+    console.error(`sluice: --${name} takes a value such as ${name === 'query-memory' ? "'256MB'" : "'30s' (0 is none)"}, not "${text}"`)
+    process.exit(2)
+  }
+  return n
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === 'password') return password(rest)
@@ -63,6 +77,8 @@ async function main(argv: string[]): Promise<void> {
       auth: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'query-memory': { type: 'string' },
+      'statement-timeout': { type: 'string' },
     },
   })
   const server = await startServer({
@@ -77,6 +93,8 @@ async function main(argv: string[]): Promise<void> {
     auth: authMethod(values.auth),
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
+    queryMemory: limitOption('query-memory', values['query-memory'], parseMemorySetting),
+    statementTimeoutMs: limitOption('statement-timeout', values['statement-timeout'], parseTimeoutSetting),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)

@@ -7,13 +7,15 @@
 import type { Row, Value } from '../common/types.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import type { PullSource, RelNode } from '../planner/pull-plan.ts'
-import { catalogLookup, catalogRows } from '../planner/pg-catalog.ts'
+import { CATALOG_TABLES, catalogLookup, catalogRows } from '../planner/pg-catalog.ts'
 import type { Engine } from './engine.ts'
 import { type NodeStats, relationKey, runRelational } from './pull.ts'
 import { QueryGuard, rowBytes } from './query-budget.ts'
 import { systemTableRows } from './system-tables.ts'
 
 type RelationalSource = Extract<PullSource, { kind: 'relational' }>
+
+const STAT_ACTIVITY = 'pg_catalog.pg_stat_activity'
 
 export async function runRelationalQuery(
   engine: Engine,
@@ -34,8 +36,12 @@ export async function runRelationalQuery(
 
 async function fetchRelation(engine: Engine, source: RelationalSource['relations'][number]['source'], name: string, ctx: EvalContext, guard: QueryGuard): Promise<Row[]> {
   switch (source) {
-    case 'catalog':
+    case 'catalog': {
+      // The sessions of the server, when the session's context knows them (server/sessions.ts).
+      const activity = (ctx as { activity?: () => Record<string, Value>[] }).activity
+      if (name === STAT_ACTIVITY && activity !== undefined) return charged(activity().map((a) => CATALOG_TABLES[STAT_ACTIVITY]!.map((c) => a[c.name] ?? null)), guard)
       return charged(catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database }), guard)
+    }
     case 'system':
       return charged(await systemTableRows(engine, name), guard)
     case 'view': {

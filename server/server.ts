@@ -14,6 +14,7 @@ import { type AuthMethod, checkPassword, passwordFailed } from './auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session } from './session.ts'
+import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -30,6 +31,10 @@ export interface ServerOptions extends EngineOptions {
   /** PEM certificate chain and private key files: with both, SSLRequest is answered 'S'. */
   readonly tlsCert?: string
   readonly tlsKey?: string
+  /** Memory budget of one pull query in bytes (default 256 MiB; sessions may change theirs with sluice.query_memory). */
+  readonly queryMemory?: number
+  /** Default statement_timeout in milliseconds (0, the default, is none). */
+  readonly statementTimeoutMs?: number
 }
 
 export interface RunningServer {
@@ -47,8 +52,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await initParser()
   const security = connectionSecurity(options)
   const engine = await Engine.open(options)
+  const sessions = new SessionRegistry({
+    queryMemory: options.queryMemory ?? DEFAULT_QUERY_LIMITS.queryMemory,
+    statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_QUERY_LIMITS.statementTimeoutMs,
+  })
   const factory: BackendFactory = {
-    open: (startup: StartupInfo) => new Session(engine, startup),
+    open: (startup: StartupInfo) => new Session(engine, startup, sessions),
     initialParameters: (startup: StartupInfo) => {
       const params = new Map(INITIAL_PARAMETERS)
       params.set('application_name', startup.applicationName)
