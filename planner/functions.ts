@@ -369,10 +369,13 @@ interface SignalContext {
   readonly signalBackend?: (pid: number, action: 'cancel' | 'terminate') => boolean
 }
 
-function signalBackend(ctx: SignalContext, pid: number | null, action: 'cancel' | 'terminate'): boolean | null {
+function signalBackend(ctx: SignalContext, pid: number | string | null, action: 'cancel' | 'terminate'): boolean | null {
   if (pid === null) return null
+  // A parameter nothing else typed arrives as its text.
+  const n = Number(pid)
+  if (!Number.isInteger(n)) throw new SluiceError('execution', SqlState.invalidTextRepresentation, `invalid input syntax for type integer: "${pid}"`)
   if (ctx.signalBackend === undefined) throw new SluiceError('execution', SqlState.featureNotSupported, `pg_${action === 'cancel' ? 'cancel' : 'terminate'}_backend can only be called in a query of a session`)
-  return ctx.signalBackend(pid, action)
+  return ctx.signalBackend(n, action)
 }
 
 export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)
