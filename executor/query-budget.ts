@@ -19,7 +19,7 @@ import type { Row, Value } from '../common/types.ts'
 /** Rows between two looks at the clock. */
 const CHECK_EVERY = 256
 /** A slice runs at most about this long before the query gives the event loop back. */
-export const SLICE_MS = 4
+export const SLICE_MS = 1
 /** The default memory budget of one query: 256 MiB. */
 export const DEFAULT_QUERY_MEMORY = 256 * 1024 * 1024
 
@@ -118,8 +118,8 @@ export function runToEnd<T>(gen: Generator<void, T, void>): T {
   }
 }
 
-/** Per-array and per-slot overheads of V8, roughly. */
-const ROW_OVERHEAD = 32
+/** V8's overheads, roughly: an array object with its backing store's header, and one pointer. */
+const ROW_OVERHEAD = 48
 const SLOT = 8
 export const SLOT_BYTES = SLOT
 
@@ -130,8 +130,11 @@ export function rowBytes(r: Row): number {
   return n
 }
 
-/** Estimated bytes of a row whose values are shared with its inputs (a join's output row). */
-export const shallowRowBytes = (width: number): number => ROW_OVERHEAD + SLOT * width
+/**
+ * Estimated bytes of a row whose values are shared with its inputs (a join's output row), with the slot
+ * that holds it in its result array.
+ */
+export const shallowRowBytes = (width: number): number => ROW_OVERHEAD + SLOT * (width + 1)
 
 function valueBytes(v: Value): number {
   if (v === null || typeof v === 'number' || typeof v === 'boolean') return 0
