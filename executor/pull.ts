@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Row, Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import type { BoundExpr } from '../planner/bound.ts'
+import { type BoundExpr, isConstant } from '../planner/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
 import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts'
 import { compileAggregates } from '../planner/compile-aggregates.ts'
@@ -23,11 +23,13 @@ import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
 import { type RelContext, type Steps, joinTwo, multiJoin } from './pull-join.ts'
+import { sortInSlices } from './slice-sort.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
   const run = selectRunner(select, params, ctx, guard)
   for await (const r of input) {
     run.push(r)
+    if (run.full()) break
     if (guard.tick()) await guard.pause()
   }
   return guard.drive(run.finish())
@@ -35,6 +37,8 @@ export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> |
 
 interface SelectRunner {
   push(r: Row): void
+  /** True once LIMIT has its rows and nothing (ORDER BY, DISTINCT, grouping) needs the rest of the input. */
+  full(): boolean
   finish(): Steps<Row[]>
   /** Bytes charged for what it holds (groups, rows, window input). */
   readonly bytes: number
@@ -62,8 +66,7 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
     grouped = function* () {
       const project = compileProjection(select.output)
       charge(input.length * shallowRowBytes(windows.length))
-      guard.checkInterrupts()
-      const values = windowValues(input, windows, params, ctx)
+      const values = yield* windowValues(input, windows, params, ctx, guard)
       for (let i = 0; i < input.length; i++) {
         if (guard.tick()) yield
         const p = project(input[i]!, params, ctx, values[i])
@@ -112,8 +115,15 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       }
     }
   }
+  // Without ORDER BY, DISTINCT, grouping or window functions, LIMIT n OFFSET m needs only n + m rows.
+  let wanted = Number.POSITIVE_INFINITY
+  if (select.limit !== null && select.orderBy.length === 0 && !select.distinct && select.aggregation === null && windows.length === 0 && isConstant(select.limit) && (select.offset === null || isConstant(select.offset))) {
+    const offset = select.offset ? limitValue(compileExpr(select.offset)([], params, ctx), 'OFFSET') : 0
+    wanted = offset + limitValue(compileExpr(select.limit)([], params, ctx), 'LIMIT')
+  }
   return {
     push,
+    full: () => rows.length >= wanted,
     get bytes() {
       return bytes
     },
@@ -159,9 +169,6 @@ interface SortKey {
   readonly nullsFirst: boolean
 }
 
-/** Rows sorted with Array.sort at once; larger inputs are sorted in runs and merged, a slice at a time. */
-const SORT_RUN = 2048
-
 interface Decorated {
   readonly r: Row
   readonly k: Value[]
@@ -190,41 +197,7 @@ function* sortRows(rows: Row[], keys: readonly SortKey[], params: readonly Value
     }
     return 0
   }
-  if (decorated.length <= SORT_RUN) decorated.sort(cmp)
-  else {
-    // Sorted runs, then rounds of stable pairwise merges: every step is short enough to yield between.
-    const runs: Decorated[][] = []
-    for (let i = 0; i < decorated.length; i += SORT_RUN) {
-      runs.push(decorated.slice(i, i + SORT_RUN).sort(cmp))
-      guard.checkInterrupts()
-      yield
-    }
-    let level = runs
-    while (level.length > 1) {
-      const next: Decorated[][] = []
-      for (let i = 0; i < level.length; i += 2) {
-        const a = level[i]!
-        const b = level[i + 1]
-        if (b === undefined) {
-          next.push(a)
-          continue
-        }
-        const m: Decorated[] = new Array(a.length + b.length)
-        let x = 0
-        let y = 0
-        let o = 0
-        while (x < a.length && y < b.length) {
-          if (guard.tick()) yield
-          m[o++] = cmp(b[y]!, a[x]!) < 0 ? b[y++]! : a[x++]!
-        }
-        while (x < a.length) m[o++] = a[x++]!
-        while (y < b.length) m[o++] = b[y++]!
-        next.push(m)
-      }
-      level = next
-    }
-    decorated = level[0]!
-  }
+  decorated = yield* sortInSlices(decorated, cmp, guard)
   const out = decorated.map((d) => d.r)
   guard.release(bytes)
   return out
@@ -362,6 +335,7 @@ class RelationalRun implements RelContext {
         for (const r of input) {
           if (guard.tick()) yield
           runner.push(outer.length === 0 ? r : [...r, ...outer])
+          if (runner.full()) break
         }
         const rows = yield* runner.finish()
         this.free(input)

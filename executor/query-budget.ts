@@ -51,9 +51,10 @@ export class QueryGuard {
     return new QueryGuard({ memoryBytes: 0, timeoutMs: 0 })
   }
 
-  /** Counts one unit of work; true when the slice is over and the caller should yield. Throws 57014. */
-  tick(): boolean {
-    if (--this.countdown > 0) return false
+  /** Counts `units` of work (one row); true when the slice is over and the caller should yield. Throws 57014. */
+  tick(units = 1): boolean {
+    this.countdown -= units
+    if (this.countdown > 0) return false
     this.countdown = CHECK_EVERY
     const now = performance.now()
     this.checkInterrupts(now)

@@ -181,6 +181,8 @@ describe('limits', () => {
     expect(err?.code).toBe('53200')
     expect(err?.message).toContain('4MB')
     expect((await c.query('SHOW sluice.query_memory')).rows[0]['sluice.query_memory']).toBe('4MB')
+    // LIMIT without ORDER BY stops reading the view once it has its rows: within the budget.
+    expect((await c.query('SELECT id FROM big_a LIMIT 3')).rows).toHaveLength(3)
     expect(await sqlstate(c.query("SET sluice.query_memory = 'lots'"))).toBe('22023')
     await c.query('RESET sluice.query_memory')
     expect((await c.query('SELECT count(*) AS n FROM (SELECT DISTINCT t FROM big_a) x')).rows[0].n).toBe('100000')
