@@ -95,16 +95,31 @@ export function* filterRows(rows: readonly Row[], pred: Predicate, outer: Row, r
   return out
 }
 
-/** Collects output rows, charging each to the budget as it comes. */
+/**
+ * Where a join's rows go instead of an array: the SELECT block above it (filter, grouping, projection), so
+ * that they need not all be held at once. Returns true when it wants no more rows (LIMIT reached).
+ */
+export type Sink = (r: Row) => boolean
+
+/** Collects output rows, charging each to the budget as it comes, or hands them to a sink. */
 class Output {
   readonly rows: Row[] = []
   bytes = 0
+  count = 0
+  /** The sink wants no more rows: loops stop. */
+  done = false
   constructor(
     private readonly guard: QueryGuard,
     private readonly rowCost: number,
+    private readonly sink?: Sink,
   ) {}
 
   push(r: Row): void {
+    this.count++
+    if (this.sink !== undefined) {
+      if (this.sink(r)) this.done = true
+      return
+    }
     this.guard.charge(this.rowCost)
     this.bytes += this.rowCost
     this.rows.push(r)
@@ -112,7 +127,7 @@ class Output {
 }
 
 /** A two-way join as written (outer joins, and inner joins join-plan.ts left alone). */
-export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, rc: RelContext): Steps<Row[]> {
+export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, rc: RelContext, sink?: Sink): Steps<Row[]> {
   const { guard, params, ctx } = rc
   let left = yield* rc.exec(node.left, outer)
   let right = yield* rc.exec(node.right, outer)
@@ -130,7 +145,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
   const matches = (l: Row, r: Row): boolean => on === null || on([...l, ...r, ...outer], params, ctx)
   const nullsL = new Array<Value>(node.leftWidth).fill(null)
   const nullsR = new Array<Value>(node.rightWidth).fill(null)
-  const out = new Output(guard, shallowRowBytes(node.leftWidth + node.rightWidth))
+  const out = new Output(guard, shallowRowBytes(node.leftWidth + node.rightWidth), sink)
   const type = node.joinType
   if (node.keys !== undefined) {
     const lk = keyFunction(node.keys.left.map((e) => rc.expr(e)), rc, outer)
@@ -139,6 +154,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
       const { table, bytes } = yield* buildTable(left, lk, guard)
       rc.trace(node, `Hash Join (build on the left: ${left.length} rows, probe ${right.length})`)
       for (const r of right) {
+        if (out.done) break
         if (guard.tick()) yield
         const bucket = table.get(rk(r))
         if (bucket !== undefined) for (const l of bucket) if (matches(l, r)) out.push([...l, ...r])
@@ -148,6 +164,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
       const { table, bytes } = yield* buildTable(left, lk, guard)
       rc.trace(node, `Hash Right Join (build on the left: ${left.length} rows)`)
       for (const r of right) {
+        if (out.done) break
         if (guard.tick()) yield
         let hit = false
         const bucket = table.get(rk(r))
@@ -161,6 +178,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
       rc.trace(node, `Hash ${type === 'full' ? 'Full ' : type === 'left' ? 'Left ' : ''}Join (build on the right: ${right.length} rows, probe ${left.length})`)
       const matched = type === 'full' ? new Set<Row>() : null
       for (const l of left) {
+        if (out.done) break
         if (guard.tick()) yield
         let hit = false
         const bucket = table.get(lk(l))
@@ -176,6 +194,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
       }
       if (matched !== null) {
         for (const r of right) {
+          if (out.done) break
           if (guard.tick()) yield
           if (!matched.has(r)) out.push([...nullsL, ...r])
         }
@@ -186,8 +205,10 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
     rc.trace(node, 'Nested Loop Full Join')
     const matched = new Set<Row>()
     for (const l of left) {
+      if (out.done) break
       let hit = false
       for (const r of right) {
+        if (out.done) break
         if (guard.tick()) yield
         if (matches(l, r)) { out.push([...l, ...r]); hit = true; matched.add(r) }
       }
@@ -197,8 +218,10 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
   } else if (type === 'right') {
     rc.trace(node, 'Nested Loop Right Join')
     for (const r of right) {
+      if (out.done) break
       let hit = false
       for (const l of left) {
+        if (out.done) break
         if (guard.tick()) yield
         if (matches(l, r)) { out.push([...l, ...r]); hit = true }
       }
@@ -207,8 +230,10 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
   } else {
     rc.trace(node, `Nested Loop${type === 'left' ? ' Left Join' : ''}`)
     for (const l of left) {
+      if (out.done) break
       let hit = false
       for (const r of right) {
+        if (out.done) break
         if (guard.tick()) yield
         if (matches(l, r)) { out.push([...l, ...r]); hit = true }
       }
@@ -217,6 +242,7 @@ export function* joinTwo(node: Extract<RelNode, { kind: 'join' }>, outer: Row, r
   }
   rc.free(left)
   rc.free(right)
+  if (sink !== undefined) rc.trace(node, `${out.count} rows streamed into the block above`)
   rc.own(out.rows, out.bytes)
   return out.rows
 }
@@ -235,7 +261,7 @@ interface KeyPair {
  * loop). Each condition is checked as soon as every leaf it reads has joined. Rows are `node.width` wide
  * with every leaf's columns in its place, so that conditions and the block above read them as written.
  */
-export function* multiJoin(node: Extract<RelNode, { kind: 'multi_join' }>, outer: Row, rc: RelContext): Steps<Row[]> {
+export function* multiJoin(node: Extract<RelNode, { kind: 'multi_join' }>, outer: Row, rc: RelContext, sink?: Sink): Steps<Row[]> {
   const { guard, params, ctx } = rc
   const width = node.width
   const leafRows: Row[][] = []
@@ -303,8 +329,11 @@ export function* multiJoin(node: Extract<RelNode, { kind: 'multi_join' }>, outer
     mask |= 1 << next
     const residual = takeReady(mask).map((c) => rc.predicate(c.expr))
     const before = joined
-    joined = yield* joinLeaf(node, joined, leafRows[next]!, node.leaves[next]!, pairs, residual, outer, rc)
-    rc.trace(node, `${pairs.length > 0 ? 'hash join' : 'nested loop'} ${describeLeaf(node, next)} (${leafRows[next]!.length} rows): ${joined.length} rows`)
+    // The last join hands its rows to the sink, if there is one.
+    const last = remaining.size === 0 ? sink : undefined
+    const step = yield* joinLeaf(node, joined, leafRows[next]!, node.leaves[next]!, pairs, residual, outer, rc, last)
+    joined = step.rows
+    rc.trace(node, `${pairs.length > 0 ? 'hash join' : 'nested loop'} ${describeLeaf(node, next)} (${leafRows[next]!.length} rows): ${step.count} rows${last !== undefined ? ' streamed into the block above' : ''}`)
     rc.free(before)
     rc.free(leafRows[next]!)
   }
@@ -332,9 +361,10 @@ function* joinLeaf(
   residual: readonly Predicate[],
   outer: Row,
   rc: RelContext,
-): Steps<Row[]> {
+  sink: Sink | undefined,
+): Steps<{ rows: Row[]; count: number }> {
   const { guard, params, ctx } = rc
-  const out = new Output(guard, shallowRowBytes(node.width))
+  const out = new Output(guard, shallowRowBytes(node.width), sink)
   const accept = (m: Row): void => {
     if (residual.length === 0) return out.push(m)
     const f = frame(m, outer)
@@ -343,9 +373,11 @@ function* joinLeaf(
   }
   if (pairs.length === 0) {
     for (const j of joined) {
+      if (out.done) break
       for (const r of rows) {
         if (guard.tick()) yield
         accept(merge(j, r, leaf))
+        if (out.done) break
       }
     }
   } else {
@@ -354,6 +386,7 @@ function* joinLeaf(
     if (joined.length <= rows.length) {
       const { table, bytes } = yield* buildTable(joined, joinedKey, guard)
       for (const r of rows) {
+        if (out.done) break
         if (guard.tick()) yield
         const bucket = table.get(leafKey(r))
         if (bucket !== undefined) for (const j of bucket) accept(merge(j, r, leaf))
@@ -362,6 +395,7 @@ function* joinLeaf(
     } else {
       const { table, bytes } = yield* buildTable(rows, leafKey, guard)
       for (const j of joined) {
+        if (out.done) break
         if (guard.tick()) yield
         const bucket = table.get(joinedKey(j))
         if (bucket !== undefined) for (const r of bucket) accept(merge(j, r, leaf))
@@ -370,7 +404,7 @@ function* joinLeaf(
     }
   }
   rc.own(out.rows, out.bytes)
-  return out.rows
+  return { rows: out.rows, count: out.count }
 }
 
 function describeLeaf(node: Extract<RelNode, { kind: 'multi_join' }>, i: number): string {

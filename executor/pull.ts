@@ -22,7 +22,7 @@ import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
-import { type RelContext, type Steps, joinTwo, multiJoin } from './pull-join.ts'
+import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
@@ -284,19 +284,20 @@ class RelationalRun implements RelContext {
     this.stats?.get(node)?.notes.push(line)
   }
 
-  *exec(node: RelNode, outer: Row): Steps<Row[]> {
-    if (this.stats === undefined) return yield* this.run(node, outer)
+  /** The rows of `node`; a join given a `sink` hands its rows to it instead and returns none. */
+  *exec(node: RelNode, outer: Row, sink?: Sink): Steps<Row[]> {
+    if (this.stats === undefined) return yield* this.run(node, outer, sink)
     let s = this.stats.get(node)
     if (s === undefined) this.stats.set(node, (s = { loops: 0, rows: 0, ms: 0, notes: [] }))
     const t0 = performance.now()
-    const rows = yield* this.run(node, outer)
+    const rows = yield* this.run(node, outer, sink)
     s.loops++
     s.rows += rows.length
     s.ms += performance.now() - t0
     return rows
   }
 
-  private *run(node: RelNode, outer: Row): Steps<Row[]> {
+  private *run(node: RelNode, outer: Row, sink?: Sink): Steps<Row[]> {
     const { params, guard } = this
     const rctx = this.ctx
     switch (node.kind) {
@@ -326,12 +327,17 @@ class RelationalRun implements RelContext {
         return out
       }
       case 'join':
-        return yield* joinTwo(node, outer, this)
+        return yield* joinTwo(node, outer, this, sink)
       case 'multi_join':
-        return yield* multiJoin(node, outer, this)
+        return yield* multiJoin(node, outer, this, sink)
       case 'block': {
-        const input = yield* this.exec(node.from, outer)
         const runner = selectRunner(node.select, params, rctx, guard, node.windows)
+        // A join's rows go straight into the block (filter, grouping, projection) instead of being held.
+        const into: Sink = (r) => {
+          runner.push(outer.length === 0 ? r : [...r, ...outer])
+          return runner.full()
+        }
+        const input = yield* this.exec(node.from, outer, into)
         for (const r of input) {
           if (guard.tick()) yield
           runner.push(outer.length === 0 ? r : [...r, ...outer])

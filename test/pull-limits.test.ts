@@ -135,6 +135,19 @@ describe('catalog joins', () => {
   })
 })
 
+describe('joins stream into the query above them', () => {
+  test('LIMIT over a cross join stops at once; an aggregate over a join holds no joined rows', async () => {
+    const c = await client()
+    await c.query("SET sluice.query_memory = '32MB'")
+    const t0 = performance.now()
+    expect((await c.query('SELECT a.id, b.id FROM big_a a, big_b b LIMIT 5')).rows).toHaveLength(5)
+    expect(performance.now() - t0).toBeLessThan(3000)
+    // The two views (~17 MB estimated) and the hash table fit in 32 MB; 100,000 joined rows would not.
+    const r = await c.query('SELECT count(*) AS n, sum(b.g) AS s FROM big_a a JOIN big_b b ON a.id = b.id')
+    expect(r.rows).toEqual([{ n: '100000', s: String(49.5 * ROWS) }])
+  })
+})
+
 describe('limits', () => {
   test('a cross join of two 100,000-row views ends with 53200 or 57014 while other sessions answer and views consume', async () => {
     const heavy = await client()
