@@ -268,3 +268,34 @@ describe('limits', () => {
     await eventually(async () => (await admin.query('SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0].n, (n) => n === '0')
   })
 })
+
+describe('server defaults', () => {
+  test('--statement-timeout and --query-memory set what sessions start with; a bad startup value is FATAL', async () => {
+    const other = await startSluice({ args: ['--statement-timeout', '150ms', '--query-memory', '8MB'] })
+    try {
+      const c = await other.client()
+      try {
+        expect((await c.query('SHOW statement_timeout')).rows[0].statement_timeout).toBe('150')
+        expect((await c.query('SHOW sluice.query_memory')).rows[0]['sluice.query_memory']).toBe('8MB')
+        await c.query('CREATE STREAM s (a int) WITH (partitions = 1)')
+        await c.query(`INSERT INTO s VALUES ${Array.from({ length: 4000 }, (_, i) => `(${i})`).join(', ')}`)
+        expect(await sqlstate(c.query('SELECT count(*) FROM s x, s y WHERE x.a + y.a < 0'))).toBe('57014')
+        await c.query('SET statement_timeout = 0')
+        expect(await sqlstate(c.query('SELECT x.a, y.a FROM s x, s y'))).toBe('53200')
+      } finally {
+        await c.end()
+      }
+      const bad = new pg.Client({ host: '127.0.0.1', port: other.port, user: 'analyst', database: 'sluice', options: '-c statement_timeout=soon' })
+      bad.on('error', () => {})
+      const err = await bad.connect().then(
+        () => null,
+        (e: { code?: string; message?: string }) => e,
+      )
+      expect(err?.code).toBe('22023')
+      expect(err?.message).toContain('invalid value for parameter "statement_timeout"')
+    } finally {
+      await other.stop()
+      await removeDir(other.dataDir)
+    }
+  }, 60_000)
+})
