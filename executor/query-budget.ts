@@ -13,6 +13,7 @@
  * executor's generators, whose driver pauses).
  */
 import { performance } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 
@@ -22,6 +23,13 @@ const CHECK_EVERY = 256
 export const SLICE_MS = 1
 /** The default memory budget of one query: 256 MiB. */
 export const DEFAULT_QUERY_MEMORY = 256 * 1024 * 1024
+/**
+ * Whatever the budgets, several large queries at once could still fill the process's heap: every time a
+ * query's holdings grow by this much, the heap is looked at, and past HEAP_FULL of its limit the query
+ * fails with 53200 instead of the server dying.
+ */
+const HEAP_CHECK_BYTES = 16 * 1024 * 1024
+const HEAP_FULL = 0.8
 
 export interface QueryLimits {
   /** Bytes the query's materialized rows may hold; 0 or less means no limit. */
@@ -39,6 +47,9 @@ export class QueryGuard {
   /** Estimated bytes held now, and the most ever held. */
   held = 0
   peak = 0
+  /** Bytes ever charged: every HEAP_CHECK_BYTES of them the heap is looked at. */
+  private charged = 0
+  private nextHeapCheck = HEAP_CHECK_BYTES
   /** How often the query gave the event loop back. */
   yields = 0
 
@@ -84,6 +95,11 @@ export class QueryGuard {
   charge(bytes: number): void {
     this.held += bytes
     if (this.held > this.peak) this.peak = this.held
+    this.charged += bytes
+    if (this.charged >= this.nextHeapCheck) {
+      this.nextHeapCheck = this.charged + HEAP_CHECK_BYTES
+      checkHeap()
+    }
     const budget = this.limits.memoryBytes
     if (budget > 0 && this.held > budget) {
       this.held = 0
@@ -107,6 +123,17 @@ export class QueryGuard {
     }
   }
 }
+
+/** Throws 53200 when the process's heap is nearly full (whichever queries filled it). */
+export function checkHeap(stats = getHeapStatistics()): void {
+  if (stats.used_heap_size <= HEAP_FULL * stats.heap_size_limit) return
+  throw new SluiceError('execution', SqlState.outOfMemory, 'out of memory: the server\'s heap is nearly full', {
+    detail: `${formatBytes(roundMb(stats.used_heap_size))} of ${formatBytes(roundMb(stats.heap_size_limit))} in use; this query was stopped to keep the server running.`,
+    hint: 'Run fewer large queries at once, or lower sluice.query_memory.',
+  })
+}
+
+const roundMb = (n: number): number => Math.ceil(n / 1024 ** 2) * 1024 ** 2
 
 /**
  * Runs an executor generator synchronously, ignoring its yields: for subqueries, which compiled
