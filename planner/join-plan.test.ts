@@ -110,9 +110,9 @@ const sorted = (rs: readonly Row[]): string[] => rs.map((r) => JSON.stringify(r)
 const eq = (a: Value, b: Value): boolean => a !== null && b !== null && a === b
 
 describe('join execution', () => {
-  const A = rows(300, 1, 2, 40)
-  const B = rows(200, 2, 2, 40)
-  const C = rows(100, 3, 1, 40).map((r) => [r[0]!, `n${String(r[0])}`])
+  const A = rows(200, 1, 2, 40)
+  const B = rows(150, 2, 2, 40)
+  const C = rows(80, 3, 1, 40).map((r) => [r[0]!, `n${String(r[0])}`])
 
   it('a three-way comma join gives the rows a nested loop gives', async () => {
     const got = await run('SELECT a.x, a.v, b.z, c.name FROM a, b, c WHERE a.x = b.y AND b.z = c.w AND a.v > 10', { a: A, b: B, c: C })
