@@ -9,6 +9,7 @@
  *                [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
  *                [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
  *                [--subscribe-max-lag 1000000]     (events a SUBSCRIBE may fall behind by; 0: no limit)
+ *                [--query-memory 256MB] [--statement-timeout 0]   (limits of pull queries)
  *   sluice password [--md5 <user>] [--iterations 4096]   (reads a password on stdin, prints the secret to store)
  */
 import { parseArgs } from 'node:util'
@@ -18,6 +19,7 @@ import { startServer } from '../server/server.ts'
 import { type AuthMethod, formatScramSecret, md5Secret, scramSecret } from '../server/auth.ts'
 import { isAuthMethod } from '../server/users.ts'
 import { parseAllowList } from '../executor/webhook-policy.ts'
+import { parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 
 const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
                     [--webhook-allow host[:port],*.domain[:port],...]
@@ -25,6 +27,7 @@ const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./da
                     [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
                     [--login-failures 5] [--login-window-ms 60000] [--login-lockout-ms 1000] [--login-lockout-max-ms 60000]
                     [--subscribe-max-lag <events, 0 = no limit>]
+                    [--query-memory 256MB] [--statement-timeout 0]
        sluice password [--md5 <user>] [--iterations 4096]    reads a password on stdin, prints its SCRAM verifier (or md5 hash)`
 
 /** The `--auth` value; `scram` is accepted for scram-sha-256. */
@@ -76,6 +79,17 @@ async function password(rest: string[]): Promise<void> {
   console.log(values.md5 !== undefined ? md5Secret(text, values.md5) : formatScramSecret(scramSecret(text, undefined, Number(values.iterations))))
 }
 
+/** `--query-memory 512MB`, `--statement-timeout 30s`: as the settings take them. */
+function limitOption(name: string, text: string | undefined, parse: (t: string) => number | null): number | undefined {
+  if (text === undefined) return undefined
+  const n = parse(text)
+  if (n === null) {
+    console.error(`sluice: --${name} takes a value such as ${name === 'query-memory' ? "'256MB'" : "'30s' (0 is none)"}, not "${text}"`)
+    process.exit(2)
+  }
+  return n
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === 'password') return password(rest)
@@ -107,6 +121,8 @@ async function main(argv: string[]): Promise<void> {
       'login-lockout-ms': { type: 'string' },
       'login-lockout-max-ms': { type: 'string' },
       'subscribe-max-lag': { type: 'string' },
+      'query-memory': { type: 'string' },
+      'statement-timeout': { type: 'string' },
     },
   })
   const webhookAllow = values['webhook-allow']!
@@ -140,6 +156,8 @@ async function main(argv: string[]): Promise<void> {
       maxLockoutMs: integerFlag('login-lockout-max-ms', values['login-lockout-max-ms']),
     }),
     subscribeMaxLag: values['subscribe-max-lag'] === undefined ? undefined : Number(values['subscribe-max-lag']),
+    queryMemory: limitOption('query-memory', values['query-memory'], parseMemorySetting),
+    statementTimeoutMs: limitOption('statement-timeout', values['statement-timeout'], parseTimeoutSetting),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)

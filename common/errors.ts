@@ -43,6 +43,8 @@ export const SqlState = {
   internalError: 'XX000',
   queryCanceled: '57014',
   configurationLimitExceeded: '53400',
+  outOfMemory: '53200',
+  adminShutdown: '57P01',
   invalidPassword: '28P01',
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',

@@ -10,13 +10,23 @@ import { compileAggregates } from '../planner/compile-aggregates.ts'
 import { compileExpr, compileProjection } from '../planner/compile.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { compareValues, type EvalContext } from '../planner/runtime.ts'
+import type { QueryGuard } from './query-budget.ts'
+import { sortInSlices } from './slice-sort.ts'
 
-/** For each row, the values of every call in order (what `agg_ref` i reads). */
-export function windowValues(rows: readonly Row[], calls: readonly PullWindowCall[], params: readonly Value[], ctx: EvalContext): Value[][] {
+/**
+ * For each row, the values of every call in order (what `agg_ref` i reads). A generator of the pull
+ * executor: it yields when the query's slice of time is over (between rows while partitioning, while
+ * sorting, between partitions).
+ */
+export function* windowValues(rows: readonly Row[], calls: readonly PullWindowCall[], params: readonly Value[], ctx: EvalContext, guard: QueryGuard): Generator<void, Value[][], void> {
   const out: Value[][] = rows.map(() => new Array<Value>(calls.length).fill(null))
-  calls.forEach((call, ci) => {
-    for (const part of partitions(rows, call, params, ctx)) computeCall(call, part, rows, out, ci, params, ctx)
-  })
+  for (let ci = 0; ci < calls.length; ci++) {
+    const call = calls[ci]!
+    for (const part of yield* partitions(rows, call, params, ctx, guard)) {
+      computeCall(call, part, rows, out, ci, params, ctx)
+      if (guard.tick(part.order.length)) yield
+    }
+  }
   return out
 }
 
@@ -27,21 +37,24 @@ interface Sorted {
   readonly keys: Value[][]
 }
 
-function partitions(rows: readonly Row[], call: PullWindowCall, params: readonly Value[], ctx: EvalContext): Sorted[] {
+function* partitions(rows: readonly Row[], call: PullWindowCall, params: readonly Value[], ctx: EvalContext, guard: QueryGuard): Generator<void, Sorted[], void> {
   const partKey = compileProjection(call.partitionBy)
   const orderKey = compileProjection(call.orderBy.map((o) => o.expr))
   const groups = new Map<string, number[]>()
-  rows.forEach((r, i) => {
-    const k = call.partitionBy.length === 0 ? '' : JSON.stringify(partKey(r, params, ctx))
+  for (let i = 0; i < rows.length; i++) {
+    if (guard.tick()) yield
+    const k = call.partitionBy.length === 0 ? '' : JSON.stringify(partKey(rows[i]!, params, ctx))
     let g = groups.get(k)
     if (g === undefined) groups.set(k, (g = []))
     g.push(i)
-  })
-  return [...groups.values()].map((idx) => {
+  }
+  const out: Sorted[] = []
+  for (const idx of groups.values()) {
     const keyed = idx.map((i) => ({ i, k: orderKey(rows[i]!, params, ctx) }))
-    keyed.sort((x, y) => compareKeys(x.k, y.k, call))
-    return { order: keyed.map((x) => x.i), keys: keyed.map((x) => x.k) }
-  })
+    const sorted = yield* sortInSlices(keyed, (x, y) => compareKeys(x.k, y.k, call), guard)
+    out.push({ order: sorted.map((x) => x.i), keys: sorted.map((x) => x.k) })
+  }
+  return out
 }
 
 function compareKeys(a: readonly Value[], b: readonly Value[], call: PullWindowCall): number {

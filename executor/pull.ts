@@ -1,12 +1,17 @@
 /**
  * Runs a pull query over rows the engine provides: filter, hash aggregation, projection, DISTINCT, sort,
- * offset and limit. Results are small next to the event flow (a view's groups), so this works on arrays.
- * Relational plans (joins, subqueries, set operations; what catalog browsing sends) run here too, in memory
- * over relations fetched beforehand by executor/pg-catalog.ts.
+ * offset and limit. Relational plans (joins, subqueries, set operations; what catalog browsing sends) run
+ * here too, over relations fetched beforehand by executor/pg-catalog.ts; their joins are in pull-join.ts.
+ *
+ * Every loop runs under the query's guard (query-budget.ts): it counts rows, gives the event loop back when
+ * its slice of time is over, stops on cancel or statement_timeout (57014), and charges the rows it holds to
+ * the query's memory budget (53200). The relational executor is written as generators that `yield` at those
+ * points; the guard's `drive` resumes them after `setImmediate`.
  */
+import { performance } from 'node:perf_hooks'
 import type { Row, Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import type { BoundExpr } from '../planner/bound.ts'
+import { type BoundExpr, isConstant } from '../planner/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
 import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts'
 import { compileAggregates } from '../planner/compile-aggregates.ts'
@@ -16,47 +21,66 @@ import { compareValues, equalValues } from '../planner/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window.ts'
+import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
+import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
+import { sortInSlices } from './slice-sort.ts'
 
-export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {
-  const run = selectRunner(select, params, ctx)
-  for await (const r of input) run.push(r)
-  return run.finish()
-}
-
-/** The same over rows already in memory, synchronously (relational plans and subqueries). */
-export function runSelectSync(select: BoundSelect, input: Iterable<Row>, params: readonly Value[], ctx: EvalContext, windows: readonly PullWindowCall[] = []): Row[] {
-  const run = selectRunner(select, params, ctx, windows)
-  for (const r of input) run.push(r)
-  return run.finish()
+export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
+  const run = selectRunner(select, params, ctx, guard)
+  for await (const r of input) {
+    run.push(r)
+    if (run.full()) break
+    if (guard.tick()) await guard.pause()
+  }
+  return guard.drive(run.finish())
 }
 
 interface SelectRunner {
   push(r: Row): void
-  finish(): Row[]
+  /** True once LIMIT has its rows and nothing (ORDER BY, DISTINCT, grouping) needs the rest of the input. */
+  full(): boolean
+  finish(): Steps<Row[]>
+  /** Bytes charged for what it holds (groups, rows, window input). */
+  readonly bytes: number
 }
 
 /** Filter and projection (or grouping) row by row, then DISTINCT, sort, offset and limit at the end. */
-function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalContext, windows: readonly PullWindowCall[] = []): SelectRunner {
+function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalContext, guard: QueryGuard, windows: readonly PullWindowCall[] = []): SelectRunner {
   const filter = select.filter ? compilePredicate(select.filter) : null
+  let bytes = 0
+  const charge = (n: number): void => {
+    guard.charge(n)
+    bytes += n
+  }
   let rows: Row[] = []
   let push: (r: Row) => void
-  let grouped: () => void = () => {}
+  let grouped: () => Steps<void> = function* () {}
   if (select.aggregation === null && windows.length > 0) {
     // Window functions see every row that passed WHERE; the projection reads their values as `agg_ref`s.
     const input: Row[] = []
     push = (r) => {
-      if (filter === null || filter(r, params, ctx)) input.push(r)
+      if (filter !== null && !filter(r, params, ctx)) return
+      charge(SLOT_BYTES)
+      input.push(r)
     }
-    grouped = () => {
+    grouped = function* () {
       const project = compileProjection(select.output)
-      const values = windowValues(input, windows, params, ctx)
-      rows = input.map((r, i) => project(r, params, ctx, values[i]))
+      charge(input.length * shallowRowBytes(windows.length))
+      const values = yield* windowValues(input, windows, params, ctx, guard)
+      for (let i = 0; i < input.length; i++) {
+        if (guard.tick()) yield
+        const p = project(input[i]!, params, ctx, values[i])
+        charge(rowBytes(p))
+        rows.push(p)
+      }
     }
   } else if (select.aggregation === null) {
     const project = compileProjection(select.output)
     push = (r) => {
       if (filter !== null && !filter(r, params, ctx)) return
-      rows.push(project(r, params, ctx))
+      const p = project(r, params, ctx)
+      charge(rowBytes(p))
+      rows.push(p)
     }
   } else {
     const agg = select.aggregation
@@ -71,44 +95,72 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       if (acc === undefined) {
         acc = kv
         acc.push(...aggs.init())
+        charge(rowBytes(acc) + 16 + k.length)
         groups.set(k, acc)
       }
       aggs.update(acc, r, params, ctx)
     }
-    grouped = () => {
+    grouped = function* () {
       // Without GROUP BY, an aggregate over no rows still gives one row (count = 0).
       if (groups.size === 0 && agg.keys.length === 0) groups.set('[]', aggs.init())
       const having = agg.having ? compilePredicate(agg.having) : null
       const project = compileProjection(select.output)
       for (const acc of groups.values()) {
+        if (guard.tick()) yield
         const a = aggs.finalize(acc)
         if (having !== null && !having(acc, params, ctx, a)) continue
-        rows.push(project(acc, params, ctx, a))
+        const p = project(acc, params, ctx, a)
+        charge(rowBytes(p))
+        rows.push(p)
       }
     }
   }
+  // Without ORDER BY, DISTINCT, grouping or window functions, LIMIT n OFFSET m needs only n + m rows.
+  let wanted = Number.POSITIVE_INFINITY
+  if (select.limit !== null && select.orderBy.length === 0 && !select.distinct && select.aggregation === null && windows.length === 0 && isConstant(select.limit) && (select.offset === null || isConstant(select.offset))) {
+    const offset = select.offset ? limitValue(compileExpr(select.offset)([], params, ctx), 'OFFSET') : 0
+    wanted = offset + limitValue(compileExpr(select.limit)([], params, ctx), 'LIMIT')
+  }
   return {
     push,
-    finish: () => {
-      grouped()
+    full: () => rows.length >= wanted,
+    get bytes() {
+      return bytes
+    },
+    *finish() {
+      yield* grouped()
       const width = select.outputColumns.length
-      if (select.distinct) rows = distinctRows(rows, width)
-      rows = sortRows(rows, select.orderBy.map((o) => ({ get: compileExpr(o.expr), desc: o.descending, nullsFirst: o.nullsFirst })), params, ctx)
+      if (select.distinct) rows = yield* distinctRows(rows, width, guard)
+      rows = yield* sortRows(rows, select.orderBy.map((o) => ({ get: compileExpr(o.expr), desc: o.descending, nullsFirst: o.nullsFirst })), params, ctx, guard)
       rows = limitRows(rows, select.limit, select.offset, params, ctx)
       // ORDER BY on expressions outside the select list added hidden trailing columns.
-      return rows.map((r) => (r.length > width ? r.slice(0, width) : r))
+      if (!rows.some((r) => r.length > width)) return rows
+      const out: Row[] = []
+      for (const r of rows) {
+        if (guard.tick()) yield
+        out.push(r.length > width ? r.slice(0, width) : r)
+      }
+      return out
     },
   }
 }
 
-function distinctRows(rows: Row[], width: number): Row[] {
+function* distinctRows(rows: readonly Row[], width: number, guard: QueryGuard): Steps<Row[]> {
   const seen = new Set<string>()
-  return rows.filter((r) => {
-    const k = JSON.stringify(r.slice(0, width))
-    if (seen.has(k)) return false
+  const out: Row[] = []
+  let bytes = 0
+  for (const r of rows) {
+    if (guard.tick()) yield
+    const k = JSON.stringify(r.length > width ? r.slice(0, width) : r)
+    if (seen.has(k)) continue
     seen.add(k)
-    return true
-  })
+    const b = 16 + k.length + SLOT_BYTES
+    bytes += b
+    guard.charge(b)
+    out.push(r)
+  }
+  guard.release(bytes)
+  return out
 }
 
 interface SortKey {
@@ -117,10 +169,21 @@ interface SortKey {
   readonly nullsFirst: boolean
 }
 
-function sortRows(rows: Row[], keys: readonly SortKey[], params: readonly Value[], ctx: EvalContext): Row[] {
-  if (keys.length === 0) return rows
-  const decorated = rows.map((r) => ({ r, k: keys.map((k) => k.get(r, params, ctx)) }))
-  decorated.sort((x, y) => {
+interface Decorated {
+  readonly r: Row
+  readonly k: Value[]
+}
+
+function* sortRows(rows: Row[], keys: readonly SortKey[], params: readonly Value[], ctx: EvalContext, guard: QueryGuard): Steps<Row[]> {
+  if (keys.length === 0 || rows.length < 2) return rows
+  const bytes = rows.length * (2 * shallowRowBytes(keys.length))
+  guard.charge(bytes)
+  let decorated: Decorated[] = []
+  for (const r of rows) {
+    if (guard.tick()) yield
+    decorated.push({ r, k: keys.map((k) => k.get(r, params, ctx)) })
+  }
+  const cmp = (x: Decorated, y: Decorated): number => {
     for (let i = 0; i < keys.length; i++) {
       const a = x.k[i] ?? null
       const b = y.k[i] ?? null
@@ -133,8 +196,11 @@ function sortRows(rows: Row[], keys: readonly SortKey[], params: readonly Value[
       if (c !== 0) return spec.desc ? -c : c
     }
     return 0
-  })
-  return decorated.map((d) => d.r)
+  }
+  decorated = yield* sortInSlices(decorated, cmp, guard)
+  const out = decorated.map((d) => d.r)
+  guard.release(bytes)
+  return out
 }
 
 function limitRows(rows: Row[], limitExpr: BoundExpr | null, offsetExpr: BoundExpr | null, params: readonly Value[], ctx: EvalContext): Row[] {
@@ -151,20 +217,98 @@ export type RelationRows = ReadonlyMap<string, readonly Row[]>
 
 export const relationKey = (r: RelationRef): string => `${r.source}:${r.name}`
 
+/** What EXPLAIN ANALYZE shows of a node: how often it ran, the rows it gave, the time inside it. */
+export interface NodeStats {
+  loops: number
+  rows: number
+  ms: number
+  readonly notes: string[]
+}
+
 /** Runs a relational plan; `ctx.subquery` is added so that compiled expressions can run subqueries. */
-export function runRelational(root: RelNode, data: RelationRows, params: readonly Value[], ctx: EvalContext, pg: CatalogLookup): Row[] {
-  const cache = new Map<SubqueryPlan, Row[]>()
-  const compiled = new Map<BoundExpr, ReturnType<typeof compilePredicate>>()
-  const exec = (node: RelNode, outer: Row): Row[] => {
+export function runRelational(
+  root: RelNode,
+  data: RelationRows,
+  params: readonly Value[],
+  ctx: EvalContext,
+  pg: CatalogLookup,
+  guard: QueryGuard = QueryGuard.unlimited(),
+  stats?: Map<RelNode, NodeStats>,
+): Promise<Row[]> {
+  const run = new RelationalRun(data, params, ctx, pg, guard, stats)
+  return guard.drive(run.exec(root, []))
+}
+
+class RelationalRun implements RelContext {
+  private readonly cache = new Map<SubqueryPlan, Row[]>()
+  private readonly predicates = new Map<BoundExpr, ReturnType<typeof compilePredicate>>()
+  private readonly exprs = new Map<BoundExpr, CompiledExpr>()
+  private readonly owned = new WeakMap<readonly Row[], number>()
+  readonly ctx: EvalContext
+
+  constructor(
+    private readonly data: RelationRows,
+    readonly params: readonly Value[],
+    ctx: EvalContext,
+    pg: CatalogLookup,
+    readonly guard: QueryGuard,
+    private readonly stats: Map<RelNode, NodeStats> | undefined,
+  ) {
+    this.ctx = { ...ctx, subquery: (plan: SubqueryPlan, outerValues: readonly Value[], test?: Value) => this.subquery(plan, outerValues, test), pg } as EvalContext
+  }
+
+  predicate(e: BoundExpr): ReturnType<typeof compilePredicate> {
+    let p = this.predicates.get(e)
+    if (p === undefined) this.predicates.set(e, (p = compilePredicate(e)))
+    return p
+  }
+
+  expr(e: BoundExpr): CompiledExpr {
+    let x = this.exprs.get(e)
+    if (x === undefined) this.exprs.set(e, (x = compileExpr(e)))
+    return x
+  }
+
+  own(rows: readonly Row[], bytes: number): void {
+    if (bytes > 0) this.owned.set(rows, (this.owned.get(rows) ?? 0) + bytes)
+  }
+
+  free(rows: readonly Row[]): void {
+    const bytes = this.owned.get(rows)
+    if (bytes === undefined) return
+    this.owned.delete(rows)
+    this.guard.release(bytes)
+  }
+
+  trace(node: RelNode, line: string): void {
+    this.stats?.get(node)?.notes.push(line)
+  }
+
+  /** The rows of `node`; a join given a `sink` hands its rows to it instead and returns none. */
+  *exec(node: RelNode, outer: Row, sink?: Sink): Steps<Row[]> {
+    if (this.stats === undefined) return yield* this.run(node, outer, sink)
+    let s = this.stats.get(node)
+    if (s === undefined) this.stats.set(node, (s = { loops: 0, rows: 0, ms: 0, notes: [] }))
+    const t0 = performance.now()
+    const rows = yield* this.run(node, outer, sink)
+    s.loops++
+    s.rows += rows.length
+    s.ms += performance.now() - t0
+    return rows
+  }
+
+  private *run(node: RelNode, outer: Row, sink?: Sink): Steps<Row[]> {
+    const { params, guard } = this
+    const rctx = this.ctx
     switch (node.kind) {
       case 'one_row':
         return [[]]
       case 'values':
-        return node.rows.map((r) => r.map((e) => compileExpr(e)(outer, params, rctx)))
+        return node.rows.map((r) => r.map((e) => this.expr(e)(outer, params, rctx)))
       case 'scan':
-        return (data.get(relationKey(node.relation)) ?? []) as Row[]
+        return (this.data.get(relationKey(node.relation)) ?? []) as Row[]
       case 'function': {
-        const values = node.args.map((a) => compileExpr(a)(outer, params, rctx))
+        const values = node.args.map((a) => this.expr(a)(outer, params, rctx))
         if (node.fn === 'unnest') {
           const arr = values[0]
           return Array.isArray(arr) ? arr.map((v) => [v]) : []
@@ -173,110 +317,124 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
         if (from === null || to === null || step === null) return []
         if (step === 0) throw new SluiceError('execution', SqlState.invalidParameterValue, 'step size cannot equal zero')
         const out: Row[] = []
-        for (let i = from; step > 0 ? i <= to : i >= to; i += step) out.push([i])
+        const cost = shallowRowBytes(1)
+        for (let i = from; step > 0 ? i <= to : i >= to; i += step) {
+          if (guard.tick()) yield
+          guard.charge(cost)
+          out.push([i])
+        }
+        this.own(out, cost * out.length)
         return out
       }
-      case 'join': {
-        const left = exec(node.left, outer)
-        const right = exec(node.right, outer)
-        let on: ReturnType<typeof compilePredicate> | null = null
-        if (node.on !== null) {
-          on = compiled.get(node.on) ?? compilePredicate(node.on)
-          compiled.set(node.on, on)
-        }
-        const nullsL = new Array<Value>(node.leftWidth).fill(null)
-        const nullsR = new Array<Value>(node.rightWidth).fill(null)
-        const out: Row[] = []
-        const matches = (l: Row, r: Row): boolean => on === null || on([...l, ...r, ...outer], params, rctx)
-        if (node.joinType === 'full') {
-          const matched = new Set<Row>()
-          for (const l of left) {
-            let hit = false
-            for (const r of right) if (matches(l, r)) { out.push([...l, ...r]); hit = true; matched.add(r) }
-            if (!hit) out.push([...l, ...nullsR])
-          }
-          for (const r of right) if (!matched.has(r)) out.push([...nullsL, ...r])
-          return out
-        }
-        if (node.joinType === 'right') {
-          for (const r of right) {
-            let hit = false
-            for (const l of left) if (matches(l, r)) { out.push([...l, ...r]); hit = true }
-            if (!hit) out.push([...nullsL, ...r])
-          }
-          return out
-        }
-        for (const l of left) {
-          let hit = false
-          for (const r of right) if (matches(l, r)) { out.push([...l, ...r]); hit = true }
-          if (!hit && node.joinType === 'left') out.push([...l, ...nullsR])
-        }
-        return out
-      }
+      case 'join':
+        return yield* joinTwo(node, outer, this, sink)
+      case 'multi_join':
+        return yield* multiJoin(node, outer, this, sink)
       case 'block': {
-        const input = exec(node.from, outer)
-        const rows = outer.length === 0 ? input : input.map((r) => [...r, ...outer])
-        return runSelectSync(node.select, rows, params, rctx, node.windows)
+        const runner = selectRunner(node.select, params, rctx, guard, node.windows)
+        // A join's rows go straight into the block (filter, grouping, projection) instead of being held.
+        const into: Sink = (r) => {
+          runner.push(outer.length === 0 ? r : [...r, ...outer])
+          return runner.full()
+        }
+        const input = yield* this.exec(node.from, outer, into)
+        for (const r of input) {
+          if (guard.tick()) yield
+          runner.push(outer.length === 0 ? r : [...r, ...outer])
+          if (runner.full()) break
+        }
+        const rows = yield* runner.finish()
+        this.free(input)
+        this.own(rows, runner.bytes)
+        return rows
       }
       case 'expand': {
-        const input = exec(node.input, outer)
-        const arg = compileExpr(node.arg)
+        const input = yield* this.exec(node.input, outer)
+        const arg = this.expr(node.arg)
         const out: Row[] = []
+        let bytes = 0
         for (const r of input) {
+          if (guard.tick()) yield
           const arr = arg(outer.length === 0 ? r : [...r, ...outer], params, rctx)
           if (!Array.isArray(arr)) continue
           arr.forEach((v, i) => out.push([...r, node.fn === 'unnest' ? (v ?? null) : [v ?? null, i + 1]]))
+          const b = arr.length * shallowRowBytes(r.length + 1)
+          bytes += b
+          guard.charge(b)
         }
+        this.free(input)
+        this.own(out, bytes)
         return out
       }
       case 'set_op': {
-        const left = exec(node.left, outer)
-        const right = exec(node.right, outer)
+        const left = yield* this.exec(node.left, outer)
+        const right = yield* this.exec(node.right, outer)
         const key = (r: Row): string => JSON.stringify(r)
         let rows: Row[]
-        if (node.op === 'union') rows = node.all ? [...left, ...right] : distinctRows([...left, ...right], node.width)
-        else {
-          const rightKeys = new Set(right.map(key))
+        if (node.op === 'union') {
+          guard.charge(SLOT_BYTES * (left.length + right.length))
+          rows = [...left, ...right]
+          if (!node.all) rows = yield* distinctRows(rows, node.width, guard)
+        } else {
+          const rightKeys = new Set<string>()
+          for (const r of right) {
+            if (guard.tick()) yield
+            const k = key(r)
+            guard.charge(16 + k.length)
+            rightKeys.add(k)
+          }
           const keep = node.op === 'intersect'
-          rows = left.filter((r) => rightKeys.has(key(r)) === keep)
-          if (!node.all) rows = distinctRows(rows, node.width)
+          rows = []
+          for (const r of left) {
+            if (guard.tick()) yield
+            if (rightKeys.has(key(r)) === keep) rows.push(r)
+          }
+          if (!node.all) rows = yield* distinctRows(rows, node.width, guard)
         }
-        rows = sortRows(rows, node.orderBy.map((o) => ({ get: compileExpr(o.expr), desc: o.descending, nullsFirst: o.nullsFirst })), params, rctx)
+        rows = yield* sortRows(rows, node.orderBy.map((o) => ({ get: compileExpr(o.expr), desc: o.descending, nullsFirst: o.nullsFirst })), params, rctx, guard)
         return limitRows(rows, node.limit, node.offset, params, rctx)
       }
     }
   }
-  const subquery = (plan: SubqueryPlan, outerValues: readonly Value[], test?: Value): Value => {
-    let rows = plan.correlated ? undefined : cache.get(plan)
+
+  /** A subquery of an expression: compiled code calls it synchronously, so it runs to its end at once. */
+  private subquery(plan: SubqueryPlan, outerValues: readonly Value[], test?: Value): Value {
+    let rows = plan.correlated ? undefined : this.cache.get(plan)
     if (rows === undefined) {
       // The outer row as the subquery's expressions index it; only the columns it reads are filled in.
       const row: Value[] = []
       plan.outerColumns.forEach((index, k) => (row[index] = outerValues[k] ?? null))
-      rows = exec(plan.node, row)
-      if (!plan.correlated) cache.set(plan, rows)
+      rows = runToEnd(this.exec(plan.node, row))
+      if (!plan.correlated) this.cache.set(plan, rows)
     }
-    switch (plan.mode) {
-      case 'exists':
-        return rows.length > 0
-      case 'array':
-        return rows.map((r) => r[0] ?? null)
-      case 'scalar':
-        if (rows.length > 1) throw new SluiceError('execution', '21000', 'more than one row returned by a subquery used as an expression')
-        return rows.length === 0 ? null : (rows[0]![0] ?? null)
-      case 'in': {
-        if (test === null || test === undefined) return rows.length === 0 ? plan.negated : null
-        let sawNull = false
-        for (const r of rows) {
-          const v = r[0] ?? null
-          if (v === null) sawNull = true
-          else if (equalValues(test, v)) return !plan.negated
-        }
-        return sawNull ? null : plan.negated
-      }
+    try {
+      return subqueryValue(plan, rows, test)
+    } finally {
+      if (plan.correlated) this.free(rows)
     }
   }
-  const rctx = { ...ctx, subquery, pg } as EvalContext
-  return exec(root, [])
+}
+
+function subqueryValue(plan: SubqueryPlan, rows: readonly Row[], test: Value | undefined): Value {
+  switch (plan.mode) {
+    case 'exists':
+      return rows.length > 0
+    case 'array':
+      return rows.map((r) => r[0] ?? null)
+    case 'scalar':
+      if (rows.length > 1) throw new SluiceError('execution', '21000', 'more than one row returned by a subquery used as an expression')
+      return rows.length === 0 ? null : (rows[0]![0] ?? null)
+    case 'in': {
+      if (test === null || test === undefined) return rows.length === 0 ? plan.negated : null
+      let sawNull = false
+      for (const r of rows) {
+        const v = r[0] ?? null
+        if (v === null) sawNull = true
+        else if (equalValues(test, v)) return !plan.negated
+      }
+      return sawNull ? null : plan.negated
+    }
+  }
 }
 
 function limitValue(v: Value, clause: string): number {

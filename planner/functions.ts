@@ -3,6 +3,7 @@
  * the binder calls `resolveOperator` / `resolveFunction` with argument types and gets back the result type
  * and a ScalarImpl, or undefined when no signature fits (the binder then raises 42883 with a position).
  */
+import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
@@ -350,7 +351,31 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   pg_notify: exactly(2, (args) =>
     args.every((t) => isText(t)) ? { type: Types.text, impl: sessionFn(([ch, payload]) => `H.pgNotify(ctx, ${ch}, ${payload})`), argTypes: [Types.text, Types.text] } : undefined,
   ),
+  // pg_cancel_backend(pid) / pg_terminate_backend(pid [, timeout]): signal another session of the server
+  // (server/sessions.ts); null pid gives null, an unknown pid false, as in PostgreSQL.
+  pg_cancel_backend: (args) =>
+    args.length === 1 && intOrUnknown(args[0]!) ? { type: Types.bool, impl: sessionFn(([pid], c) => `${c.constant(signalBackend)}(ctx, ${pid}, 'cancel')`), argTypes: [Types.int4] } : undefined,
+  pg_terminate_backend: (args) =>
+    (args.length === 1 || args.length === 2) && args.every(intOrUnknown)
+      ? { type: Types.bool, impl: sessionFn(([pid], c) => `${c.constant(signalBackend)}(ctx, ${pid}, 'terminate')`), argTypes: args.length === 1 ? [Types.int4] : [Types.int4, Types.int8] }
+      : undefined,
   ...CATALOG_FUNCTIONS,
+}
+
+const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)
+
+/** What a session's evaluation context offers pg_cancel_backend and pg_terminate_backend. */
+interface SignalContext {
+  readonly signalBackend?: (pid: number, action: 'cancel' | 'terminate') => boolean
+}
+
+function signalBackend(ctx: SignalContext, pid: number | string | null, action: 'cancel' | 'terminate'): boolean | null {
+  if (pid === null) return null
+  // A parameter nothing else typed arrives as its text.
+  const n = Number(pid)
+  if (!Number.isInteger(n)) throw new SluiceError('execution', SqlState.invalidTextRepresentation, `invalid input syntax for type integer: "${pid}"`)
+  if (ctx.signalBackend === undefined) throw new SluiceError('execution', SqlState.featureNotSupported, `pg_${action === 'cancel' ? 'cancel' : 'terminate'}_backend can only be called in a query of a session`)
+  return ctx.signalBackend(n, action)
 }
 
 export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)

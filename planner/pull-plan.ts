@@ -21,6 +21,7 @@ import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
+import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -69,7 +70,25 @@ export type RelNode =
   /** `VALUES (...), (...)`: one row per list, its expressions over the enclosing query's row. */
   | { readonly kind: 'values'; readonly rows: readonly (readonly BoundExpr[])[] }
   | { readonly kind: 'function'; readonly fn: 'generate_series' | 'unnest'; readonly args: readonly BoundExpr[] }
-  | { readonly kind: 'join'; readonly joinType: 'inner' | 'left' | 'right' | 'full' | 'cross'; readonly left: RelNode; readonly right: RelNode; readonly leftWidth: number; readonly rightWidth: number; readonly on: BoundExpr | null }
+  /**
+   * A two-way join as written. `on` is over the left row, the right row and `outer`; after join planning
+   * (join-plan.ts) it is what remains of ON beside the hash `keys` (each over its side's row and `outer`)
+   * and the filters of a side applied before the join.
+   */
+  | {
+      readonly kind: 'join'
+      readonly joinType: 'inner' | 'left' | 'right' | 'full' | 'cross'
+      readonly left: RelNode
+      readonly right: RelNode
+      readonly leftWidth: number
+      readonly rightWidth: number
+      readonly on: BoundExpr | null
+      readonly keys?: { readonly left: readonly BoundExpr[]; readonly right: readonly BoundExpr[] }
+      readonly leftFilter?: BoundExpr | null
+      readonly rightFilter?: BoundExpr | null
+    }
+  /** Inner and comma joins with WHERE and ON pushed down (join-plan.ts); rows are `width` wide, leaves in place. */
+  | { readonly kind: 'multi_join'; readonly leaves: readonly JoinLeaf[]; readonly conditions: readonly JoinCondition[]; readonly width: number }
   /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
   | { readonly kind: 'block'; readonly from: RelNode; readonly select: BoundSelect; readonly windows: readonly PullWindowCall[] }
   /**
@@ -315,8 +334,10 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
       cols = [...cols, ...next.cols]
     }
   })
+  const fromWidth = cols.length
   const srf = setReturningCall(q)
   if (srf !== null) {
+    from = planJoins(from, fromWidth, null).node
     const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
     const arg = bindExpr(srf.call.args[0]!, { scope, params: ctx.params, clause: 'FROM' })
     if (arg.type.element === undefined) throw planError(SqlState.undefinedFunction, `function ${srf.call.name} requires an array argument`, srf.call.span)
@@ -328,9 +349,15 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
   const windows: PullWindowCall[] = []
   const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
   const scope = new NestedScope(cols, outer, tracker, hooks)
-  const select = bindSelect(q, scope, ctx.params)
+  let select = bindSelect(q, scope, ctx.params)
   if (windows.length > 0 && select.aggregation !== null) {
     throw unsupported('window functions over an aggregation are not supported in pull queries yet', windows[0]!.span, 'Aggregate in a subquery in FROM and compute the window over it.')
+  }
+  if (srf === null) {
+    // WHERE conjuncts go down to the joins: filters of single relations, hash keys of equalities.
+    const joined = planJoins(from, fromWidth, select.filter)
+    from = joined.node
+    select = { ...select, filter: joined.filter }
   }
   return { node: { kind: 'block', from, select, windows }, columns: select.outputColumns }
 }

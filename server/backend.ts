@@ -137,6 +137,8 @@ export interface Backend {
   onAsync(listener: (message: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void): void
   /** Cancel the statement running now, if any (CancelRequest with this session's key). */
   cancel(): void
+  /** The connection subscribes once: the session asks it to end with this FATAL error (pg_terminate_backend). */
+  onTerminate?(handler: (error: SluiceError) => void): void
   /** The connection is gone. */
   close(): void
 }

@@ -540,6 +540,8 @@ export class Connection {
       // While idle, nobody else will flush.
       if (this.wake !== null) this.flush()
     })
+    // pg_terminate_backend from another session: FATAL, then the socket is closed.
+    backend.onTerminate?.((error) => this.hangUp(error))
     this.send(W.readyForQuery('I'))
     this.flush()
     return true

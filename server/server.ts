@@ -19,6 +19,7 @@ import { type AuthMethod, checkPassword, mockSalt, passwordFailed } from './auth
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
+import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -45,6 +46,10 @@ export interface ServerOptions extends EngineOptions {
   readonly loginThrottle?: Partial<LoginThrottleOptions>
   /** Source events a SUBSCRIBE may fall behind by before it is ended with 53400; 0: no limit (see executor/change-feed.ts). */
   readonly subscribeMaxLag?: number
+  /** Memory budget of one pull query in bytes (default 256 MiB; sessions may change theirs with sluice.query_memory). */
+  readonly queryMemory?: number
+  /** Default statement_timeout in milliseconds (0, the default, is none). */
+  readonly statementTimeoutMs?: number
 }
 
 export interface RunningServer {
@@ -136,8 +141,12 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
     ['superuser_reserved_connections', String(limits.reserved)],
     ['max_message_bytes', String(limits.maxMessageBytes)],
   ])
+  const sessions = new SessionRegistry({
+    queryMemory: options.queryMemory ?? DEFAULT_QUERY_LIMITS.queryMemory,
+    statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_QUERY_LIMITS.statementTimeoutMs,
+  })
   const factory: BackendFactory = {
-    open: (startup: StartupInfo) => new Session(engine, { ...startup, serverSettings }),
+    open: (startup: StartupInfo) => new Session(engine, { ...startup, serverSettings }, sessions),
     initialParameters: (startup: StartupInfo) => {
       const params = new Map(INITIAL_PARAMETERS)
       params.set('application_name', startup.applicationName)

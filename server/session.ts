@@ -17,10 +17,11 @@ import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
 import { systemTableRows } from '../executor/system-tables.ts'
 import { runRelationalQuery } from '../executor/pg-catalog.ts'
+import { QueryGuard, formatBytes, parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
-import { explainPull } from './explain.ts'
+import { explainAnalyze, explainPull } from './explain.ts'
 import { arrayCursor } from './row-cursor.ts'
 import { CopyFromSink, copyFormat } from './copy-from.ts'
 import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
@@ -29,6 +30,7 @@ import { Cursors, type CursorSource } from './cursors.ts'
 import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
 import type { Subscription } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
+import { SessionRegistry, type SessionActivity } from './sessions.ts'
 
 /** ParameterStatus values sent at startup and the SHOW defaults. */
 export const INITIAL_PARAMETERS: ReadonlyMap<string, string> = new Map([
@@ -124,10 +126,14 @@ export class Session implements Backend {
   /** TimeZone: how text-format timestamptz values are shown. */
   private zone: TimeZone = UTC_ZONE
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
+  private terminateHandler: ((error: SluiceError) => void) | null = null
+  /** What pg_stat_activity shows of this session. */
+  private activity: SessionActivity = { state: 'idle', query: '', queryStart: null }
 
   constructor(
     private readonly engine: Engine,
     private readonly startup: StartupInfo,
+    private readonly sessions: SessionRegistry = new SessionRegistry(),
   ) {
     for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
     for (const [k, v] of Object.entries(EXTRA_SETTINGS)) this.settings.set(k, v)
@@ -142,14 +148,51 @@ export class Session implements Backend {
       this.zone = zone
       this.settings.set('timezone', zone.name)
     }
+    // Query limits: the server's defaults, then the startup packet's options (PGOPTIONS='-c statement_timeout=5s').
+    const defaults = sessions.defaults
+    this.settings.set('statement_timeout', String(defaults.statementTimeoutMs))
+    this.settings.set(QUERY_MEMORY, formatBytes(defaults.queryMemory))
+    for (const key of ['statement_timeout', QUERY_MEMORY]) {
+      const given = startup.options.get(key)
+      if (given !== undefined) this.settings.set(key, checkLimitSetting(key, given))
+    }
+    sessions.add({
+      pid: startup.processId,
+      user: startup.user,
+      database: startup.database,
+      applicationName: startup.applicationName,
+      clientAddr: startup.remoteAddress,
+      backendStart: Date.now() * 1000,
+      activity: () => ({ ...this.activity, state: this.activity.state === 'active' ? 'active' : this.status === 'T' ? 'idle in transaction' : this.status === 'E' ? 'idle in transaction (aborted)' : 'idle' }),
+      cancel: () => this.cancel(),
+      terminate: () => this.terminate(),
+    })
   }
 
   timeZone(): TimeZone {
     return this.zone
   }
 
+  /** The limits a pull query starting now runs under (executor/query-budget.ts). */
+  private queryGuard(): QueryGuard {
+    return new QueryGuard({
+      memoryBytes: parseMemorySetting(this.settings.get(QUERY_MEMORY) ?? '') ?? this.sessions.defaults.queryMemory,
+      timeoutMs: parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0,
+      signal: this.cancelController.signal,
+    })
+  }
+
   private evalContext(): EvalContext {
-    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload), revealSecrets: this.startup.role !== 'readonly' } as EvalContext
+    return {
+      now: Date.now() * 1000,
+      user: this.startup.user,
+      database: this.startup.database,
+      pid: this.startup.processId,
+      notify: (channel: string, payload: string) => this.notify(channel, payload),
+      signalBackend: (pid: number, action: 'cancel' | 'terminate') => this.sessions.signal(this.startup, pid, action),
+      activity: () => this.sessions.activityRows(),
+      revealSecrets: this.startup.role !== 'readonly',
+    } as EvalContext
   }
 
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {
@@ -199,7 +242,12 @@ export class Session implements Backend {
     }
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
-    return this.run(s, prepared.text, values, prepared.declared)
+    this.activity = { state: 'active', query: prepared.text, queryStart: Date.now() * 1000 }
+    try {
+      return await this.run(s, prepared.text, values, prepared.declared)
+    } finally {
+      this.activity = { ...this.activity, state: 'idle' }
+    }
   }
 
   private async run(s: ast.Statement, text: string, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
@@ -233,6 +281,7 @@ export class Session implements Backend {
       case 'set':
         return this.set(s)
       case 'explain':
+        if (s.analyze === true) return rowsOutcome([column('QUERY PLAN', Types.text)], (await this.explainAnalyze(s.statement, params)).map((l) => [l]), 'EXPLAIN')
         return rowsOutcome([column('QUERY PLAN', Types.text)], this.explain(s.statement).map((l) => [l]), 'EXPLAIN')
       case 'transaction':
         return this.transaction(s)
@@ -451,26 +500,41 @@ export class Session implements Backend {
     return plan
   }
 
-  private async pullRows(plan: PullPlan, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {
+  /**
+   * Runs a pull query under this session's limits: its memory budget (sluice.query_memory, 53200),
+   * statement_timeout and cancel (57014), in slices that leave the event loop to the engine and other
+   * sessions (executor/query-budget.ts).
+   */
+  private async pullRows(plan: PullPlan, params: readonly Value[], ctx: EvalContext, guard = this.queryGuard()): Promise<Row[]> {
     const src = plan.source
     switch (src.kind) {
       case 'none':
-        return runSelect(plan.select, [[]], params, ctx)
+        return runSelect(plan.select, [[]], params, ctx, guard)
       case 'view': {
         await this.engine.waitCaughtUp(src.name)
+        guard.checkInterrupts()
         if (src.key !== undefined) {
           const row = await this.engine.viewPoint(src.name, src.key.map((e) => compileExpr(e)([], params, ctx)))
-          if (row !== null) return runSelect(plan.select, row, params, ctx)
+          if (row !== null) return runSelect(plan.select, row, params, ctx, guard)
         }
-        return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx)
+        return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx, guard)
       }
       case 'stream':
-        return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx)
+        return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx, guard)
       case 'system':
-        return runSelect(plan.select, await systemTableRows(this.engine, src.name, ctx.revealSecrets === true), params, ctx)
+        return runSelect(plan.select, await systemTableRows(this.engine, src.name, ctx.revealSecrets === true), params, ctx, guard)
       case 'relational':
-        return runRelationalQuery(this.engine, src, params, ctx)
+        return runRelationalQuery(this.engine, src, params, ctx, guard)
     }
+  }
+
+  /** EXPLAIN ANALYZE of a query: runs it under the session's limits and prints its plan with rows and times. */
+  private async explainAnalyze(s: ast.Statement, params: readonly Value[]): Promise<string[]> {
+    if (s.kind !== 'query') throw unsupported(`EXPLAIN ANALYZE of ${s.kind.replace('_', ' ')} is not supported`, s.span, 'EXPLAIN ANALYZE runs pull queries (SELECT); use EXPLAIN without ANALYZE for other statements.')
+    const plan = planPull(s.query, this.engine.catalog, params.map(() => Types.unknown))
+    return explainAnalyze(plan, (guard, stats) =>
+      plan.source.kind === 'relational' ? runRelationalQuery(this.engine, plan.source, params, this.evalContext(), guard, stats) : this.pullRows(plan, params, this.evalContext(), guard),
+      () => this.queryGuard())
   }
 
   private showColumns(name: string): ResultColumn[] {
@@ -514,6 +578,12 @@ export class Session implements Backend {
 
   private set(s: ast.SetVariable): Outcome {
     const key = s.name.toLowerCase()
+    if (key === 'statement_timeout' || key === QUERY_MEMORY) {
+      const defaults = this.sessions.defaults
+      const fallback = key === QUERY_MEMORY ? formatBytes(defaults.queryMemory) : String(defaults.statementTimeoutMs)
+      this.settings.set(key, s.value === null ? fallback : checkLimitSetting(key, s.value))
+      return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
+    }
     const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
     if (key === 'all' && s.value === null) {
       for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
@@ -663,8 +733,19 @@ export class Session implements Backend {
     this.asyncListener = listener
   }
 
+  onTerminate(handler: (error: SluiceError) => void): void {
+    this.terminateHandler = handler
+  }
+
+  /** pg_terminate_backend: the statement running now is cancelled and the connection ends with FATAL 57P01. */
+  private terminate(): void {
+    this.cancel()
+    this.terminateHandler?.(new SluiceError('execution', SqlState.adminShutdown, 'terminating connection due to administrator command'))
+  }
+
   cancel(): void {
-    // Pull queries finish quickly; what waits is a live read (SUBSCRIBE, FETCH from one): end it with 57014.
+    // A pull query sees the signal at its next check (executor/query-budget.ts); a live read (SUBSCRIBE,
+    // FETCH from one) is woken: both end with 57014.
     this.cancelGeneration++
     const controller = this.cancelController
     this.cancelController = new AbortController()
@@ -672,6 +753,8 @@ export class Session implements Backend {
   }
 
   close(): void {
+    this.sessions.remove(this.startup.processId)
+    this.terminateHandler = null
     this.cursors.closeAll()
     for (const sub of this.subscriptions) sub.close()
     this.subscriptions.clear()
@@ -686,6 +769,20 @@ export class Session implements Backend {
 
 /** The types to plan a statement's parameters with: as declared in Parse, unknown where not. */
 const paramTypesOf = (params: readonly Value[], declared: readonly SqlType[]): SqlType[] => params.map((_, i) => declared[i] ?? Types.unknown)
+
+/** The setting of a pull query's memory budget (executor/query-budget.ts). */
+const QUERY_MEMORY = 'sluice.query_memory'
+
+/** Checks a value of statement_timeout or sluice.query_memory; returns it as SHOW prints it. */
+function checkLimitSetting(key: string, value: string): string {
+  const parsed = key === QUERY_MEMORY ? parseMemorySetting(value) : parseTimeoutSetting(value)
+  if (parsed === null || parsed < 0) {
+    throw new SluiceError('execution', SqlState.invalidParameterValue, `invalid value for parameter "${key}": "${value}"`, {
+      hint: key === QUERY_MEMORY ? 'Valid units for this parameter are "B", "kB", "MB", "GB" and "TB".' : 'Valid units for this parameter are "us", "ms", "s", "min", "h" and "d".',
+    })
+  }
+  return value.trim()
+}
 
 /** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
 const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
