@@ -26,7 +26,7 @@ export async function runRelationalQuery(engine: Engine, source: RelationalSourc
 async function fetchRelation(engine: Engine, source: RelationalSource['relations'][number]['source'], name: string, ctx: EvalContext): Promise<Row[]> {
   switch (source) {
     case 'catalog':
-      return catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database })
+      return catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database, ...(ctx.settings ? { settings: ctx.settings.entries() } : {}) })
     case 'system':
       return systemTableRows(engine, name)
     case 'view': {

@@ -5,7 +5,7 @@
  * over relations fetched beforehand by executor/pg-catalog.ts.
  */
 import type { Row, Value } from '../common/types.ts'
-import { SluiceError, SqlState } from '../common/errors.ts'
+import { SluiceError } from '../common/errors.ts'
 import type { BoundExpr } from '../planner/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
 import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts'
@@ -16,6 +16,7 @@ import { compareValues, equalValues } from '../planner/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window.ts'
+import { tableFunctionRows } from '../planner/table-functions.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext): Promise<Row[]> {
   const run = selectRunner(select, params, ctx)
@@ -163,19 +164,8 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
         return node.rows.map((r) => r.map((e) => compileExpr(e)(outer, params, rctx)))
       case 'scan':
         return (data.get(relationKey(node.relation)) ?? []) as Row[]
-      case 'function': {
-        const values = node.args.map((a) => compileExpr(a)(outer, params, rctx))
-        if (node.fn === 'unnest') {
-          const arr = values[0]
-          return Array.isArray(arr) ? arr.map((v) => [v]) : []
-        }
-        const [from, to, step = 1] = values as (number | null)[]
-        if (from === null || to === null || step === null) return []
-        if (step === 0) throw new SluiceError('execution', SqlState.invalidParameterValue, 'step size cannot equal zero')
-        const out: Row[] = []
-        for (let i = from; step > 0 ? i <= to : i >= to; i += step) out.push([i])
-        return out
-      }
+      case 'function':
+        return tableFunctionRows(node.fn, node.args.map((a) => compileExpr(a)(outer, params, rctx)))
       case 'join': {
         const left = exec(node.left, outer)
         const right = exec(node.right, outer)
@@ -219,13 +209,15 @@ export function runRelational(root: RelNode, data: RelationRows, params: readonl
         return runSelectSync(node.select, rows, params, rctx, node.windows)
       }
       case 'expand': {
+        // The select list's set-returning calls in lockstep: as many rows as the longest, NULL past a shorter one.
         const input = exec(node.input, outer)
-        const arg = compileExpr(node.arg)
+        const calls = node.calls.map((c) => ({ fn: c.fn, args: c.args.map((a) => compileExpr(a)) }))
         const out: Row[] = []
         for (const r of input) {
-          const arr = arg(outer.length === 0 ? r : [...r, ...outer], params, rctx)
-          if (!Array.isArray(arr)) continue
-          arr.forEach((v, i) => out.push([...r, node.fn === 'unnest' ? (v ?? null) : [v ?? null, i + 1]]))
+          const row = outer.length === 0 ? r : [...r, ...outer]
+          const sets = calls.map((c) => tableFunctionRows(c.fn, c.args.map((a) => a(row, params, rctx))))
+          const n = Math.max(0, ...sets.map((s) => s.length))
+          for (let i = 0; i < n; i++) out.push([...r, ...sets.map((s) => s[i]?.[0] ?? null)])
         }
         return out
       }

@@ -6,6 +6,7 @@
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
+import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -351,6 +352,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     args.every((t) => isText(t)) ? { type: Types.text, impl: sessionFn(([ch, payload]) => `H.pgNotify(ctx, ${ch}, ${payload})`), argTypes: [Types.text, Types.text] } : undefined,
   ),
   ...CATALOG_FUNCTIONS,
+  ...CATALOG_SESSION_FUNCTIONS,
 }
 
 export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)

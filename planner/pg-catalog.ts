@@ -301,6 +301,8 @@ export function typeOidByName(name: string): number | null {
 export interface CatalogEnv {
   readonly user: string
   readonly database: string
+  /** The session's settings (pg_settings); the server's defaults when absent. */
+  readonly settings?: readonly { readonly name: string; readonly value: string; readonly initial: string | undefined }[]
 }
 
 type Partial_ = Record<string, Value | undefined>
@@ -421,6 +423,12 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         .filter((r) => r.relkind === 'v')
         .map((r) => ({ schemaname: nsp(r.namespace), viewname: r.name, viewowner: env.user, definition: null }))
     case 'pg_catalog.pg_settings':
+      if (env.settings !== undefined) {
+        return env.settings.map(({ name, value, initial }) => ({
+          name: SETTING_NAMES.get(name) ?? name, setting: value, context: 'user', vartype: 'string', source: value === initial ? 'default' : 'session',
+          boot_val: initial ?? null, reset_val: initial ?? value, pending_restart: false,
+        }))
+      }
       return SETTINGS.map(([name, setting]) => ({ name, setting, context: 'user', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))
     case 'information_schema.schemata':
       return NAMESPACES.map(([name]) => ({ catalog_name: env.database, schema_name: name, schema_owner: env.user }))
@@ -487,6 +495,9 @@ const SETTINGS: readonly [string, string][] = [
   ['DateStyle', 'ISO, MDY'],
   ['integer_datetimes', 'on'],
 ]
+
+/** PostgreSQL's spelling of the settings whose names are not all lower case. */
+const SETTING_NAMES = new Map(['DateStyle', 'TimeZone', 'IntervalStyle'].map((n) => [n.toLowerCase(), n]))
 
 /** What `pg_get_viewdef`, `::regclass` and `::regnamespace` need at run time, from the current catalog. */
 export interface CatalogLookup {

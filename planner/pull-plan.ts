@@ -21,6 +21,7 @@ import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
+import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -68,19 +69,24 @@ export type RelNode =
   | { readonly kind: 'one_row' }
   /** `VALUES (...), (...)`: one row per list, its expressions over the enclosing query's row. */
   | { readonly kind: 'values'; readonly rows: readonly (readonly BoundExpr[])[] }
-  | { readonly kind: 'function'; readonly fn: 'generate_series' | 'unnest'; readonly args: readonly BoundExpr[] }
+  /** A set-returning function in FROM (planner/table-functions.ts): its rows, arguments over the enclosing row. */
+  | { readonly kind: 'function'; readonly fn: TableFunction; readonly args: readonly BoundExpr[] }
   | { readonly kind: 'join'; readonly joinType: 'inner' | 'left' | 'right' | 'full' | 'cross'; readonly left: RelNode; readonly right: RelNode; readonly leftWidth: number; readonly rightWidth: number; readonly on: BoundExpr | null }
   /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
   | { readonly kind: 'block'; readonly from: RelNode; readonly select: BoundSelect; readonly windows: readonly PullWindowCall[] }
   /**
-   * A set-returning function of the select list (`_pg_expandarray(indkey)`, `unnest(x)`): each input row
-   * repeated once per element of `arg`, with one more column, the element (for `_pg_expandarray` the record
-   * `(x, n)`: the element and its position).
+   * The set-returning functions of a select list (`_pg_expandarray(indkey)`, `unnest(x)`,
+   * `generate_subscripts(x, 1)`), run in lockstep as PostgreSQL does: each input row repeated as many times
+   * as the longest call has values, with one more column per call (NULL where a call has run out; for
+   * `_pg_expandarray` the record `(x, n)`: the element and its position).
    */
-  | { readonly kind: 'expand'; readonly input: RelNode; readonly fn: SetReturning; readonly arg: BoundExpr }
+  | { readonly kind: 'expand'; readonly input: RelNode; readonly calls: readonly SetReturningCall[] }
   | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null }
 
-export type SetReturning = '_pg_expandarray' | 'unnest'
+export interface SetReturningCall {
+  readonly fn: TableFunction
+  readonly args: readonly BoundExpr[]
+}
 
 /** A subquery inside an expression; compiled code calls `ctx.subquery(this, row, params, ctx, testValue)`. */
 export interface SubqueryPlan {
@@ -162,7 +168,7 @@ function needsRelational(q: ast.Query, catalog: Catalog): boolean {
   return hasSubquery(q)
 }
 
-const SET_RETURNING = new Set<string | undefined>(['_pg_expandarray', 'unnest'])
+const SET_RETURNING: ReadonlySet<string | undefined> = TABLE_FUNCTIONS
 /** Functions that read the running catalog through `ctx.pg` (pg-catalog.ts `CatalogLookup`). */
 const CATALOG_FUNCTIONS = new Set<string | undefined>(['pg_get_viewdef', 'pg_get_indexdef', 'pg_get_constraintdef'])
 const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc'])
@@ -315,14 +321,16 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
       cols = [...cols, ...next.cols]
     }
   })
-  const srf = setReturningCall(q)
+  const srf = setReturningCalls(q)
   if (srf !== null) {
     const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
-    const arg = bindExpr(srf.call.args[0]!, { scope, params: ctx.params, clause: 'FROM' })
-    if (arg.type.element === undefined) throw planError(SqlState.undefinedFunction, `function ${srf.call.name} requires an array argument`, srf.call.span)
-    const type = srf.call.name === 'unnest' ? arg.type.element : expandArrayRecord(arg.type.element)
-    from = { kind: 'expand', input: from, fn: srf.call.name as SetReturning, arg }
-    cols = [...cols, { name: SRF_COLUMN, type, nullable: true, hidden: true }]
+    const calls = srf.calls.map((call): SetReturningCall & { column: ResultColumn } => {
+      const planned = planTableCall(call, call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' })), call.span)
+      if (planned.columns.length !== 1) throw unsupported(`${call.name} in a select list is not supported; call it in FROM`, call.span)
+      return { fn: call.name as TableFunction, args: planned.args, column: planned.columns[0]! }
+    })
+    from = { kind: 'expand', input: from, calls: calls.map(({ fn, args }) => ({ fn, args })) }
+    cols = [...cols, ...calls.map((c, k) => ({ name: `${SRF_COLUMN}${k}`, type: c.column.type, nullable: true, hidden: true }))]
     q = srf.rewritten
   }
   const windows: PullWindowCall[] = []
@@ -368,21 +376,14 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     }
     case 'function_ref': {
       const call = item.call
-      if (call.name !== 'generate_series' && call.name !== 'unnest') throw unsupported(`function ${call.name} in FROM is not supported`, item.span)
+      if (!isTableFunction(call.name) || call.name === '_pg_expandarray') throw unsupported(`function ${call.name} in FROM is not supported`, item.span)
       const scope = new NestedScope([], outer, tracker, ctx.hooks)
-      const args = call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' }))
-      let type: SqlType
-      if (call.name === 'unnest') {
-        if (args.length !== 1 || args[0]!.type.element === undefined) throw planError(SqlState.undefinedFunction, 'function unnest requires one array argument', item.span)
-        type = args[0]!.type.element
-      } else {
-        if (args.length < 2 || args.length > 3) throw planError(SqlState.undefinedFunction, 'function generate_series requires 2 or 3 arguments', item.span)
-        args.forEach((a, i) => (args[i] = coerceTo(a, Types.int8, spanOf(call.args[i]!), 'argument')))
-        if (!args.every((a) => isNumeric(a.type))) throw planError(SqlState.undefinedFunction, 'generate_series is supported over integers', item.span)
-        type = args.every((a) => a.type.name === 'int4' || a.type.name === 'int2') ? Types.int4 : Types.int8
-      }
-      const name = item.columnAliases?.[0] ?? item.alias ?? call.name
-      return { node: { kind: 'function', fn: call.name, args }, cols: [{ table: item.alias ?? call.name, name, type, nullable: true }] }
+      const planned = planTableCall(call, call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' })), item.span)
+      const table = item.alias ?? call.name
+      // A one-column function's column is named after the alias (`generate_series(1, 3) g`), as in PostgreSQL.
+      const single = planned.columns.length === 1
+      const cols = planned.columns.map((c, i): ScopeColumn => ({ table, name: item.columnAliases?.[i] ?? (single ? table : c.name), type: c.type, nullable: true }))
+      return { node: { kind: 'function', fn: call.name, args: planned.args }, cols }
     }
     case 'join': {
       const left = planFrom(item.left, outer, tracker, ctx)
@@ -433,13 +434,14 @@ function usingCondition(names: readonly string[], left: readonly ScopeColumn[], 
 const SRF_COLUMN = '\u0000srf'
 
 /**
- * Finds the set-returning calls of a select list (`_pg_expandarray(x)`, `unnest(x)`). PostgreSQL runs those
- * of one select list in lockstep; Sluice supports several only when they are the same call (what pgjdbc
- * sends: `(_pg_expandarray(i.indkey)).n` beside `_pg_expandarray(i.indkey) AS keys`), and returns the
- * select with each replaced by a reference to the expanded column.
+ * Finds the set-returning calls of a select list (`_pg_expandarray(x)`, `unnest(x)`,
+ * `generate_subscripts(x, 1)`) and returns the select with each replaced by a reference to its expanded
+ * column; the same call written twice (pgjdbc's `(_pg_expandarray(i.indkey)).n` beside
+ * `_pg_expandarray(i.indkey) AS keys`) is one column.
  */
-function setReturningCall(q: ast.Select): { call: ast.FuncCall; rewritten: ast.Select } | null {
-  let found: ast.FuncCall | null = null
+function setReturningCalls(q: ast.Select): { calls: ast.FuncCall[]; rewritten: ast.Select } | null {
+  const calls: ast.FuncCall[] = []
+  const keys: string[] = []
   const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
   const rewrite = (node: unknown): unknown => {
     if (node === null || typeof node !== 'object') return node
@@ -448,20 +450,66 @@ function setReturningCall(q: ast.Select): { call: ast.FuncCall; rewritten: ast.S
     if (n.kind === 'subquery') return node
     if (n.kind === 'func_call' && SET_RETURNING.has((n as ast.FuncCall).name) && (n as ast.FuncCall).over === undefined) {
       const call = n as ast.FuncCall
-      if (call.args.length !== 1) throw unsupported(`${call.name} in a select list takes one array argument here`, call.span)
-      if (found === null) found = call
-      else if (strip(found) !== strip(call)) throw unsupported('several different set-returning functions in one select list are not supported', call.span)
-      return { kind: 'column_ref', table: [], name: SRF_COLUMN, span: call.span } satisfies ast.ColumnRef
+      const key = strip(call)
+      let k = keys.indexOf(key)
+      if (k < 0) {
+        k = keys.push(key) - 1
+        calls.push(call)
+      }
+      return { kind: 'column_ref', table: [], name: `${SRF_COLUMN}${k}`, span: call.span } satisfies ast.ColumnRef
     }
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
   }
   const targets = rewrite(q.targets) as ast.SelectItem[]
-  if (found === null) return null
-  const call: ast.FuncCall = found
-  if (q.groupBy.length > 0) throw unsupported(`${call.name} in the select list of a grouped query is not supported`, call.span)
+  if (calls.length === 0) return null
+  if (q.groupBy.length > 0) throw unsupported(`${calls[0]!.name} in the select list of a grouped query is not supported`, calls[0]!.span)
   // Unaliased, the item keeps the function's name as PostgreSQL gives it.
   const named = targets.map((t, i) => (t.alias === undefined && q.targets[i]!.expr.kind === 'func_call' ? { ...t, alias: (q.targets[i]!.expr as ast.FuncCall).name } : t))
-  return { call, rewritten: { ...q, targets: named } }
+  return { calls, rewritten: { ...q, targets: named } }
+}
+
+/** A set-returning call's arguments (cast as its signature wants them) and result columns. */
+function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { args: BoundExpr[]; columns: readonly ResultColumn[] } {
+  const args = [...bound]
+  const argSpan = (i: number): Span => (call.args[i] !== undefined ? spanOf(call.args[i]!) : span)
+  const signature = (usage: string): never => {
+    throw planError(SqlState.undefinedFunction, `function ${call.name}(${args.map((a) => a.type.name).join(', ')}) does not exist`, span, `${call.name} takes ${usage}.`)
+  }
+  const arrayArg = (i: number, usage: string): SqlType => {
+    const t = args[i]?.type
+    if (t === undefined || t.element === undefined) signature(usage)
+    return t!.element!
+  }
+  switch (call.name as TableFunction) {
+    case 'unnest':
+      if (args.length !== 1) signature('one array')
+      return { args, columns: [{ name: 'unnest', type: arrayArg(0, 'one array') }] }
+    case '_pg_expandarray':
+      if (args.length !== 1) signature('one array')
+      return { args, columns: [{ name: '_pg_expandarray', type: expandArrayRecord(arrayArg(0, 'one array')) }] }
+    case 'generate_series': {
+      if (args.length < 2 || args.length > 3) signature('(start, stop [, step]) integers')
+      args.forEach((a, i) => (args[i] = coerceTo(a, Types.int8, argSpan(i), 'argument')))
+      if (!args.every((a) => isNumeric(a.type))) throw planError(SqlState.undefinedFunction, 'generate_series is supported over integers', span)
+      const type = args.every((a) => a.type.name === 'int4' || a.type.name === 'int2') ? Types.int4 : Types.int8
+      return { args, columns: [{ name: 'generate_series', type }] }
+    }
+    case 'generate_subscripts': {
+      const usage = '(array, dimension [, reverse])'
+      if (args.length < 2 || args.length > 3) signature(usage)
+      arrayArg(0, usage)
+      args[1] = coerceTo(args[1]!, Types.int4, argSpan(1), 'argument')
+      if (args[2] !== undefined) args[2] = coerceTo(args[2], Types.bool, argSpan(2), 'argument')
+      return { args, columns: [{ name: 'generate_subscripts', type: Types.int4 }] }
+    }
+    case 'pg_get_keywords':
+      if (args.length !== 0) signature('no arguments')
+      return { args, columns: KEYWORD_COLUMNS }
+    case 'pg_options_to_table':
+      if (args.length !== 1) signature('one text[]')
+      args[0] = coerceTo(args[0]!, arrayOf(Types.text), argSpan(0), 'argument')
+      return { args, columns: OPTION_COLUMNS }
+  }
 }
 
 /** The fields of the records catalog functions return, by the identity of their type. */

@@ -30,6 +30,17 @@ export interface EvalContext {
   readonly pid?: number
   /** NOTIFY from a session (pg_notify); absent where notifications cannot be sent. */
   readonly notify?: (channel: string, payload: string) => void
+  /** The session's run-time settings (current_setting, set_config, pg_settings); absent outside a session. */
+  readonly settings?: SessionSettings
+}
+
+/** A session's settings by lower-case name. */
+export interface SessionSettings {
+  get(name: string): string | undefined
+  /** `local`: until the end of the current transaction (SET LOCAL, set_config(..., true)). */
+  set(name: string, value: string, local: boolean): void
+  /** Every setting with its value and the value it started with. */
+  entries(): readonly { readonly name: string; readonly value: string; readonly initial: string | undefined }[]
 }
 
 /** pg_notify(channel, payload): sends through the session; NULL channel is an error as in PostgreSQL. */

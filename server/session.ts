@@ -11,7 +11,7 @@ import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
 import { compileExpr, compileProjection } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { EvalContext, SessionSettings } from '../planner/runtime.ts'
 import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
@@ -130,10 +130,42 @@ export class Session implements Backend {
     // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
     this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
     this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
+    this.initialSettings = new Map(this.settings)
+  }
+
+  /** Each setting's value at connection start: pg_settings' `reset_val`, and `source` says whether it changed. */
+  private readonly initialSettings: ReadonlyMap<string, string>
+  /** Values that SET LOCAL / set_config(..., true) replaced in the open transaction, restored when it ends. */
+  private readonly localRestore = new Map<string, string | undefined>()
+
+  /** The settings as current_setting(), set_config() and pg_settings see them. */
+  private readonly settingsView: SessionSettings = {
+    get: (name) => this.settings.get(name),
+    set: (name, value, local) => this.assign(name, value, local),
+    entries: () => [...this.settings].map(([name, value]) => ({ name, value, initial: this.initialSettings.get(name) })),
+  }
+
+  /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
+  private assign(key: string, value: string, local: boolean): void {
+    if (local) {
+      if (this.status === 'I') return
+      if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
+    }
+    this.settings.set(key, value)
+    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
+  }
+
+  private endLocalSettings(): void {
+    for (const [key, value] of this.localRestore) {
+      if (value === undefined) this.settings.delete(key)
+      else this.settings.set(key, value)
+      if (REPORTED.has(key) && value !== undefined) this.parameterChanges.set(canonicalName(key), value)
+    }
+    this.localRestore.clear()
   }
 
   private evalContext(): EvalContext {
-    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload) } as EvalContext
+    return { now: Date.now() * 1000, user: this.startup.user, database: this.startup.database, pid: this.startup.processId, notify: (channel: string, payload: string) => this.notify(channel, payload), settings: this.settingsView } as EvalContext
   }
 
   prepare(sql: string, paramTypeOids: readonly number[]): PreparedStatement[] {
@@ -496,8 +528,8 @@ export class Session implements Backend {
       for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
       return { kind: 'command', tag: 'RESET' }
     }
-    this.settings.set(key, value)
-    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
+    if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', '25P01')
+    this.assign(key, value, s.local)
     return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
   }
 
@@ -511,6 +543,7 @@ export class Session implements Backend {
         const failed = this.status === 'E'
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        this.endLocalSettings()
         // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
         const queued = this.queuedNotifications.splice(0)
         if (!failed) for (const m of queued) this.engine.notifications.publish(m)
@@ -520,6 +553,7 @@ export class Session implements Backend {
       case 'rollback':
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        this.endLocalSettings()
         this.queuedNotifications.length = 0
         this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }
