@@ -240,7 +240,7 @@ function compare(op: string, l: BoundExpr, r: BoundExpr, span: Span): BoundExpr 
 function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   const l = bindExpr(e.left, ctx)
   const r = bindExpr(e.right, ctx)
-  if (e.quantifier !== undefined) return bindQuantified(e, l, r)
+  if (e.quantifier !== undefined) return bindQuantified(e, l, r, ctx)
   const [left, right] = unify(l, r, spanOf(e.left), spanOf(e.right), e.op)
   noteParamType(l, left, ctx)
   noteParamType(r, right, ctx)
@@ -249,9 +249,11 @@ function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   return foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
 }
 
-function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr): BoundExpr {
+function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr, ctx: BindContext): BoundExpr {
   const element: SqlType = arr.type.element ?? (arr.type.name === 'unknown' ? x.type : arr.type)
-  const list = arr.kind === 'const' && arr.type.name === 'unknown' ? coerceTo(arr, arrayOf(element), e.span, 'ANY') : arr
+  // An untyped literal or parameter on the right of `= ANY (...)` is an array of the left side's type.
+  const list = (arr.kind === 'const' || arr.kind === 'param') && arr.type.name === 'unknown' ? coerceTo(arr, arrayOf(element), e.span, 'ANY') : arr
+  noteParamType(arr, list, ctx)
   const probe = resolveOperator(e.op, x.type.name === 'unknown' ? element : x.type, element)
   if (probe === undefined) throw operatorMissing(e.op, x.type, element, e.span)
   const method = e.quantifier === 'any' ? 'some' : 'every'

@@ -333,6 +333,19 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
     cols = [...cols, ...calls.map((c, k) => ({ name: `${SRF_COLUMN}${k}`, type: c.column.type, nullable: true, hidden: true }))]
     q = srf.rewritten
   }
+  const ordered = hoistAggregateOrder(q)
+  if (ordered !== null) {
+    // `array_agg(x ORDER BY y)`: the block's input sorted by y first; aggregates take rows in input order.
+    const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+    const orderBy = ordered.orderBy.map((o): BoundOrder => {
+      const descending = o.direction === 'desc'
+      return { expr: bindExpr(o.expr, { scope, params: ctx.params, clause: 'ORDER BY' }), descending, nullsFirst: o.nulls === undefined ? descending : o.nulls === 'first' }
+    })
+    const output: BoundExpr[] = cols.map((c, i) => ({ kind: 'column', index: i, name: c.name, type: c.type }))
+    const outputColumns = cols.map((c) => ({ name: c.name, type: c.type, nullable: true }))
+    from = { kind: 'block', from, select: { filter: null, aggregation: null, output, outputColumns, orderBy, limit: null, offset: null, distinct: false, windows: [] }, windows: [] }
+    q = ordered.rewritten
+  }
   const windows: PullWindowCall[] = []
   const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
   const scope = new NestedScope(cols, outer, tracker, hooks)
@@ -466,6 +479,33 @@ function setReturningCalls(q: ast.Select): { calls: ast.FuncCall[]; rewritten: a
   // Unaliased, the item keeps the function's name as PostgreSQL gives it.
   const named = targets.map((t, i) => (t.alias === undefined && q.targets[i]!.expr.kind === 'func_call' ? { ...t, alias: (q.targets[i]!.expr as ast.FuncCall).name } : t))
   return { calls, rewritten: { ...q, targets: named } }
+}
+
+/**
+ * The ORDER BY inside the aggregate calls of a select list or HAVING (`array_agg(attname ORDER BY i)`),
+ * removed from the calls. Sorting the input once serves every such aggregate, so they must all order alike.
+ */
+function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]; rewritten: ast.Select } | null {
+  let found: readonly ast.OrderItem[] | null = null
+  const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
+  const rewrite = (node: unknown): unknown => {
+    if (node === null || typeof node !== 'object') return node
+    if (Array.isArray(node)) return node.map(rewrite)
+    const n = node as { kind?: string }
+    if (n.kind === 'subquery') return node
+    if (n.kind === 'func_call' && (n as ast.FuncCall).over === undefined && ((n as ast.FuncCall).orderBy?.length ?? 0) > 0) {
+      const call = n as ast.FuncCall
+      if (found === null) found = call.orderBy!
+      else if (strip(found) !== strip(call.orderBy)) throw unsupported('aggregates ordered differently in one query are not supported', call.orderBy![0]!.span)
+      const { orderBy: _, ...rest } = call
+      return { ...rest, args: rewrite(call.args) }
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
+  }
+  const targets = rewrite(q.targets) as ast.SelectItem[]
+  const having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  if (found === null) return null
+  return { orderBy: found, rewritten: { ...q, targets, ...(having === undefined ? {} : { having }) } }
 }
 
 /** A set-returning call's arguments (cast as its signature wants them) and result columns. */
@@ -614,7 +654,8 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return call('regclass', REGCLASS_OID, (x) => `ctx.pg.relOid(${x})`, true)
     case 'regtype':
       if (numeric) return call('regtype', T.regtype, (x, c) => `${c.constant(formatType)}(${x}, null)`)
-      return call('regtype', T.oid, (x, c) => `${c.constant(typeOidByName)}(${x})`)
+      // A type name as regtype prints it (`'int4'::regtype` is `integer`), so that it compares with `oid::regtype`.
+      return call('regtype', T.regtype, (x, c) => `${c.constant(regtypeName)}(${x})`)
     case 'regnamespace':
       if (numeric) return call('regnamespace', T.regnamespace, (x) => `ctx.pg.nspname(${x})`, true)
       break
@@ -623,6 +664,11 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return call('regproc', T.regproc, (x) => `String(${x}).replace(/^pg_catalog\./, '')`)
   }
   throw unsupported(`casts to ${target} are not supported`, span)
+}
+
+function regtypeName(name: string): string {
+  const oid = typeOidByName(name.toLowerCase())
+  return (oid === null ? null : formatType(oid)) ?? name.replace(/^pg_catalog\./, '').replace(/^"|"$/g, '')
 }
 
 /** An untyped literal or a value of the carrying type gets the catalog type; the value stays as it is. */
