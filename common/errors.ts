@@ -28,6 +28,7 @@ export const SqlState = {
   groupingError: '42803',
   windowingError: '42P20',
   invalidParameterValue: '22023',
+  nullValueNotAllowed: '22004',
   invalidTextRepresentation: '22P02',
   badCopyFileFormat: '22P04',
   numericValueOutOfRange: '22003',

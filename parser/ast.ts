@@ -331,11 +331,13 @@ export interface MatchRecognizeRef {
   readonly span: Span
 }
 
-/** `(SELECT ...) AS alias`. */
+/** `(SELECT ...) AS alias [(column, ...)]`. */
 export interface SubqueryRef {
   readonly kind: 'subquery_ref'
   readonly query: Query
   readonly alias?: string
+  /** Renames the first columns of the subquery, as `AS s(name, tp, tpm)` does. */
+  readonly columnAliases?: readonly string[]
   readonly span: Span
 }
 

@@ -19,6 +19,7 @@ import {
 import type { BoundExpr, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
+import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue } from './runtime.ts'
@@ -339,9 +340,12 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   return { kind: 'cast', expr: inner, type: target }
 }
 
-function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'oid' | 'regnamespace' | 'name' | 'char' {
+function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'regprocedure' | 'regoper' | 'regoperator' | 'oid' | 'regnamespace' | 'name' | 'char' {
   const n = t.name.replace(/^pg_catalog\./, '')
-  if (n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'oid' || n === 'regnamespace') return n
+  const catalogType = n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'regprocedure' || n === 'regoper' || n === 'regoperator' || n === 'oid' || n === 'regnamespace'
+  if (catalogType && !t.isArray) return n
+  // `'{16525}'::oid[]` (pg_dump): an array of OIDs.
+  if (catalogType) return PgT.oidArray
   if ((n === 'name' || n === 'char') && !t.isArray) return n
   return resolveType(t)
 }

@@ -50,8 +50,12 @@ export function comparable(a: SqlType, b: SqlType): boolean {
 const CMP_JS: Record<string, string> = { '=': '===', '<>': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' }
 
 function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
-  if (!comparable(a, b)) return undefined
   const js = CMP_JS[op]!
+  // A regproc column (held as the function's name) against an OID column (`ap.amproc = p.oid`).
+  if ((a.pgOid === PgT.regproc.pgOid && isNumeric(b)) || (isNumeric(a) && b.pgOid === PgT.regproc.pgOid)) {
+    return { type: Types.bool, impl: strict(([x, y]) => `(String(${x}) ${js} String(${y}))`) }
+  }
+  if (!comparable(a, b)) return undefined
   const primitive =
     (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }

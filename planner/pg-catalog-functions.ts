@@ -10,6 +10,7 @@ import type { EmitContext, ScalarImpl } from './bound.ts'
 import type { Resolved } from './functions.ts'
 import type { EvalContext } from './runtime.ts'
 import { T } from './pg-catalog.ts'
+import { isQuotedKeyword } from './table-functions.ts'
 
 type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
 
@@ -76,6 +77,30 @@ export function quoteLiteral(x: string): string {
   return x.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`
 }
 
+/** `quote_ident(x)`: quoted unless a lower-case identifier that is no keyword needing quotes. */
+export function quoteIdent(x: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(x) && !isQuotedKeyword(x) ? x : `"${x.replace(/"/g, '""')}"`
+}
+
+/**
+ * `format(fmt, args...)`: `%s` (text, NULL as nothing), `%I` (identifier), `%L` (literal, NULL as NULL),
+ * `%%`, with an optional `n$` argument position.
+ */
+export function formatText(fmt: string, values: readonly (string | null)[]): string {
+  let next = 0
+  return fmt.replace(/%(?:(\d+)\$)?([sIL%])/g, (_, pos: string | undefined, conv: string) => {
+    if (conv === '%') return '%'
+    const i = pos === undefined ? next++ : Number(pos) - 1
+    if (pos !== undefined) next = i + 1
+    if (i < 0 || i >= values.length) throw new SluiceError('execution', SqlState.invalidParameterValue, 'too few arguments for format()')
+    const v = values[i]!
+    if (conv === 's') return v ?? ''
+    if (conv === 'L') return v === null ? 'NULL' : quoteLiteral(v)
+    if (v === null) throw new SluiceError('execution', SqlState.nullValueNotAllowed, 'null values cannot be formatted as an SQL identifier')
+    return quoteIdent(v)
+  })
+}
+
 function arrayRemove(arr: readonly Value[], x: Value): Value[] {
   return arr.filter((v) => !(v === x || (v !== null && x !== null && JSON.stringify(v) === JSON.stringify(x))))
 }
@@ -118,6 +143,15 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   acldefault: fn(2, T.aclArray, ([k], c) => `${c.constant(aclDefault)}(${k}, ctx.user)`, { session: true, argTypes: (a) => [T.char, a[1]!] }),
   quote_literal: fn(1, Types.text, ([x], c) => `${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])}))`, { argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
   quote_nullable: fn(1, Types.text, ([x], c) => `(${x} === null ? 'NULL' : ${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])})))`, { strict: false, argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
+  quote_ident: fn(1, Types.text, ([x], c) => `${c.constant(quoteIdent)}(${x})`, { argTypes: asText }),
+  format: (args) =>
+    args.length >= 1 && isText(args[0]!)
+      ? {
+          type: Types.text,
+          impl: { strict: false, emit: ([f, ...xs], c) => `(${f} === null ? null : ${c.constant(formatText)}(${f}, [${xs.map((x, i) => `${x} === null ? null : H.formatValue(${x}, ${c.constant(c.argTypes[i + 1])})`).join(', ')}]))` },
+          argTypes: [Types.text, ...args.slice(1).map((t) => (t.name === 'unknown' ? Types.text : t))],
+        }
+      : undefined,
   pg_get_partkeydef: fn(1, Types.text, () => 'null', { strict: false }),
   pg_get_partition_constraintdef: fn(1, Types.text, () => 'null', { strict: false }),
   pg_get_statisticsobjdef: fn(1, Types.text, () => 'null', { strict: false }),

@@ -39,7 +39,7 @@ export const T = {
   charArray: pg('text', 1002, -1, pg('text', 18, 1)),
 } as const
 
-const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, timestamptz: Types.timestamptz, bytea: Types.bytea }
+const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, float8: Types.float8, interval: Types.interval, timestamptz: Types.timestamptz, bytea: Types.bytea, lsn: pg('text', 3220, 8) }
 
 /** `'a:oid b:name'` to columns (the tables are long; one line each keeps them readable). */
 function cols(spec: string): Column[] {
@@ -101,6 +101,37 @@ export const CATALOG_TABLES: Readonly<Record<string, readonly Column[]>> = {
   'pg_catalog.pg_type': cols('oid:oid typname:name typnamespace:oid typowner:oid typlen:int2 typbyval:bool typtype:char typcategory:char typispreferred:bool typisdefined:bool typdelim:char typrelid:oid typsubscript:regproc typelem:oid typarray:oid typinput:regproc typoutput:regproc typreceive:regproc typsend:regproc typmodin:regproc typmodout:regproc typanalyze:regproc typalign:char typstorage:char typnotnull:bool typbasetype:oid typtypmod:int4 typndims:int4 typcollation:oid typdefaultbin:nodeTree typdefault:text typacl:aclArray'),
   'pg_catalog.pg_user': cols('usename:name usesysid:oid usecreatedb:bool usesuper:bool userepl:bool usebypassrls:bool passwd:text valuntil:timestamptz useconfig:textArray'),
   'pg_catalog.pg_views': cols('schemaname:name viewname:name viewowner:name definition:text'),
+  // Added later, after the tables above, so that those keep their OIDs (by position).
+  'pg_catalog.pg_parameter_acl': cols('oid:oid parname:text paracl:aclArray'),
+  'pg_catalog.pg_aggregate': cols('aggfnoid:regproc aggkind:char aggnumdirectargs:int2 aggtransfn:regproc aggfinalfn:regproc aggcombinefn:regproc aggserialfn:regproc aggdeserialfn:regproc aggmtransfn:regproc aggminvtransfn:regproc aggmfinalfn:regproc aggfinalextra:bool aggmfinalextra:bool aggfinalmodify:char aggmfinalmodify:char aggsortop:oid aggtranstype:oid aggtransspace:int4 aggmtranstype:oid aggmtransspace:int4 agginitval:text aggminitval:text'),
+  'pg_catalog.pg_amop': cols('oid:oid amopfamily:oid amoplefttype:oid amoprighttype:oid amopstrategy:int2 amoppurpose:char amopopr:oid amopmethod:oid amopsortfamily:oid'),
+  'pg_catalog.pg_amproc': cols('oid:oid amprocfamily:oid amproclefttype:oid amprocrighttype:oid amprocnum:int2 amproc:regproc'),
+  'pg_catalog.pg_available_extensions': cols('name:name default_version:text installed_version:text comment:text'),
+  'pg_catalog.pg_conversion': cols('oid:oid conname:name connamespace:oid conowner:oid conforencoding:int4 contoencoding:int4 conproc:regproc condefault:bool'),
+  'pg_catalog.pg_db_role_setting': cols('setdatabase:oid setrole:oid setconfig:textArray'),
+  'pg_catalog.pg_default_acl': cols('oid:oid defaclrole:oid defaclnamespace:oid defaclobjtype:char defaclacl:aclArray'),
+  'pg_catalog.pg_foreign_data_wrapper': cols('oid:oid fdwname:name fdwowner:oid fdwhandler:oid fdwvalidator:oid fdwacl:aclArray fdwoptions:textArray'),
+  'pg_catalog.pg_foreign_server': cols('oid:oid srvname:name srvowner:oid srvfdw:oid srvtype:text srvversion:text srvacl:aclArray srvoptions:textArray'),
+  'pg_catalog.pg_indexes': cols('schemaname:name tablename:name indexname:name tablespace:name indexdef:text'),
+  'pg_catalog.pg_init_privs': cols('objoid:oid classoid:oid objsubid:int4 privtype:char initprivs:aclArray'),
+  'pg_catalog.pg_largeobject_metadata': cols('oid:oid lomowner:oid lomacl:aclArray'),
+  'pg_catalog.pg_opfamily': cols('oid:oid opfmethod:oid opfname:name opfnamespace:oid opfowner:oid'),
+  'pg_catalog.pg_seclabel': cols('objoid:oid classoid:oid objsubid:int4 provider:text label:text'),
+  'pg_catalog.pg_seclabels': cols('objoid:oid classoid:oid objsubid:int4 objtype:text objnamespace:oid objname:text provider:text label:text'),
+  'pg_catalog.pg_sequences': cols('schemaname:name sequencename:name sequenceowner:name data_type:regtype start_value:int8 min_value:int8 max_value:int8 increment_by:int8 cycle:bool cache_size:int8 last_value:int8'),
+  'pg_catalog.pg_shdepend': cols('dbid:oid classid:oid objid:oid objsubid:int4 refclassid:oid refobjid:oid deptype:char'),
+  'pg_catalog.pg_shseclabel': cols('objoid:oid classoid:oid provider:text label:text'),
+  'pg_catalog.pg_stat_user_tables': cols('relid:oid schemaname:name relname:name seq_scan:int8 seq_tup_read:int8 idx_scan:int8 idx_tup_fetch:int8 n_tup_ins:int8 n_tup_upd:int8 n_tup_del:int8 n_tup_hot_upd:int8 n_live_tup:int8 n_dead_tup:int8 n_mod_since_analyze:int8 n_ins_since_vacuum:int8 last_vacuum:timestamptz last_autovacuum:timestamptz last_analyze:timestamptz last_autoanalyze:timestamptz vacuum_count:int8 autovacuum_count:int8 analyze_count:int8 autoanalyze_count:int8'),
+  'pg_catalog.pg_subscription': cols('oid:oid subdbid:oid subskiplsn:lsn subname:name subowner:oid subenabled:bool subbinary:bool substream:bool subtwophasestate:char subdisableonerr:bool subconninfo:text subslotname:name subsynccommit:text subpublications:textArray'),
+  'pg_catalog.pg_timezone_names': cols('name:text abbrev:text utc_offset:interval is_dst:bool'),
+  'pg_catalog.pg_transform': cols('oid:oid trftype:oid trflang:oid trffromsql:regproc trftosql:regproc'),
+  'pg_catalog.pg_ts_config': cols('oid:oid cfgname:name cfgnamespace:oid cfgowner:oid cfgparser:oid'),
+  'pg_catalog.pg_ts_config_map': cols('mapcfg:oid maptokentype:int4 mapseqno:int4 mapdict:oid'),
+  'pg_catalog.pg_ts_dict': cols('oid:oid dictname:name dictnamespace:oid dictowner:oid dicttemplate:oid dictinitoption:text'),
+  'pg_catalog.pg_ts_parser': cols('oid:oid prsname:name prsnamespace:oid prsstart:regproc prstoken:regproc prsend:regproc prsheadline:regproc prslextype:regproc'),
+  'pg_catalog.pg_ts_template': cols('oid:oid tmplname:name tmplnamespace:oid tmplinit:regproc tmpllexize:regproc'),
+  'pg_catalog.pg_user_mapping': cols('oid:oid umuser:oid umserver:oid umoptions:textArray'),
+  'pg_catalog.pg_user_mappings': cols('umid:oid srvid:oid srvname:name umuser:oid usename:name umoptions:textArray'),
 }
 
 export const NS = { pg_catalog: 11, public: 2200, information_schema: 11999, sluice: 11998 } as const
@@ -139,6 +170,9 @@ export interface PgRelation {
 const CATALOG_NAMES = Object.keys(CATALOG_TABLES)
 const SYSTEM_NAMES = Object.keys(SYSTEM_TABLES)
 
+/** A catalog table's OID (by `schema.name`), which its rows also carry as the system column `tableoid`. */
+export const catalogTableOid = (table: string): number => 12000 + CATALOG_NAMES.indexOf(table) * 3
+
 /** A stream's or view's OID: from its persisted catalog id, so it survives restarts. */
 export const entryOid = (e: CatalogEntry): number => 16384 + e.id * 3
 
@@ -147,9 +181,9 @@ export function relations(catalog: Catalog): PgRelation[] {
   for (const s of catalog.streams()) out.push({ oid: entryOid(s), name: s.name, namespace: NS.public, relkind: 'r', columns: s.columns, entry: s })
   for (const v of catalog.views()) out.push({ oid: entryOid(v), name: v.name, namespace: NS.public, relkind: 'm', columns: v.columns, entry: v })
   SYSTEM_NAMES.forEach((n, i) => out.push({ oid: 15000 + i * 3, name: n, namespace: NS.sluice, relkind: 'v', columns: SYSTEM_TABLES[n]! }))
-  CATALOG_NAMES.forEach((k, i) => {
+  CATALOG_NAMES.forEach((k) => {
     const [schema, name] = k.split('.') as [keyof typeof NS, string]
-    out.push({ oid: 12000 + i * 3, name, namespace: NS[schema], relkind: 'v', columns: CATALOG_TABLES[k]! })
+    out.push({ oid: catalogTableOid(k), name, namespace: NS[schema], relkind: 'v', columns: CATALOG_TABLES[k]! })
   })
   return out
 }
@@ -309,12 +343,13 @@ type Partial_ = Record<string, Value | undefined>
 
 function rowsOf(table: string, objs: readonly Partial_[]): Row[] {
   const columns = CATALOG_TABLES[table]!
-  return objs.map((o) => columns.map((c) => o[c.name] ?? null))
+  const tableoid = catalogTableOid(table)
+  return objs.map((o) => [...columns.map((c) => o[c.name] ?? null), tableoid])
 }
 
 const storage = (t: SqlType): string => (t.element || TypeOid[t.name].size < 0 ? 'x' : 'p')
 
-/** The rows of one catalog table, generated from the catalog now. */
+/** The rows of one catalog table, generated from the catalog now; each ends with its `tableoid`. */
 export function catalogRows(table: string, catalog: Catalog, env: CatalogEnv): Row[] {
   return rowsOf(table, objects(table, catalog, env))
 }

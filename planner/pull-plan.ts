@@ -171,7 +171,7 @@ function needsRelational(q: ast.Query, catalog: Catalog): boolean {
 const SET_RETURNING: ReadonlySet<string | undefined> = TABLE_FUNCTIONS
 /** Functions that read the running catalog through `ctx.pg` (pg-catalog.ts `CatalogLookup`). */
 const CATALOG_FUNCTIONS = new Set<string | undefined>(['pg_get_viewdef', 'pg_get_indexdef', 'pg_get_constraintdef'])
-const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc'])
+const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc', 'regprocedure', 'regoper', 'regoperator'])
 
 /** Subqueries, casts to `oid`/`regclass`/..., and functions that read the catalog (`pg_get_viewdef`). */
 function hasSubquery(node: unknown): boolean {
@@ -371,8 +371,12 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
         relation = { source: entry.kind === 'view' ? 'view' : 'stream', name }
         columns = entry.columns
       } else if (cat !== undefined) {
+        // Catalog rows end with the system column `tableoid` (pg_dump and psql's \dd read it).
         relation = { source: 'catalog', name: cat }
         columns = CATALOG_TABLES[cat]!
+        ctx.relations.push(relation)
+        const cols = [...scoped(columns), { table, name: 'tableoid', type: T.oid, nullable: false, hidden: true }]
+        return { node: { kind: 'scan', relation, width: cols.length }, cols }
       } else if (SYSTEM_TABLES[name] !== undefined && (parts.length === 1 || parts[0] === 'sluice' || parts[0] === 'public')) {
         relation = { source: 'system', name }
         columns = SYSTEM_TABLES[name]!
@@ -385,7 +389,10 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     case 'subquery_ref': {
       const planned = planQuery(item.query, outer, tracker, ctx)
       const table = item.alias
-      return { node: planned.node, cols: planned.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: true })) }
+      if ((item.columnAliases?.length ?? 0) > planned.columns.length) {
+        throw planError(SqlState.invalidColumnReference, `table "${table}" has ${planned.columns.length} columns available but ${item.columnAliases!.length} columns specified`, item.span)
+      }
+      return { node: planned.node, cols: planned.columns.map((c, i) => ({ table, name: item.columnAliases?.[i] ?? c.name, type: c.type, nullable: true })) }
     }
     case 'function_ref': {
       const call = item.call
@@ -660,6 +667,9 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       if (numeric) return call('regnamespace', T.regnamespace, (x) => `ctx.pg.nspname(${x})`, true)
       break
     case 'regproc':
+    case 'regprocedure':
+    case 'regoper':
+    case 'regoperator':
       // A function's name as regproc prints it: without the pg_catalog qualifier.
       return call('regproc', T.regproc, (x) => `String(${x}).replace(/^pg_catalog\./, '')`)
   }

@@ -62,6 +62,13 @@ function keywordRows(): Row[] {
   return keywords
 }
 
+let needQuotes: Set<string> | null = null
+/** Keywords that an identifier must be quoted to be (every category but unreserved), as quote_ident decides. */
+export function isQuotedKeyword(word: string): boolean {
+  needQuotes ??= new Set(keywordRows().filter((r) => r[1] !== 'U').map((r) => r[0] as string))
+  return needQuotes.has(word)
+}
+
 /** The rows of one call; every argument already evaluated. */
 export function tableFunctionRows(fn: TableFunction, args: readonly Value[]): Row[] {
   switch (fn) {
