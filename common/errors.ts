@@ -29,6 +29,7 @@ export const SqlState = {
   windowingError: '42P20',
   invalidParameterValue: '22023',
   nullValueNotAllowed: '22004',
+  noActiveSqlTransaction: '25P01',
   invalidTextRepresentation: '22P02',
   badCopyFileFormat: '22P04',
   numericValueOutOfRange: '22003',

@@ -411,6 +411,8 @@ export function formatValue(v: Value, t: SqlType): string | null {
   if (v === null) return null
   if (t.element) {
     if (!Array.isArray(v)) return String(v)
+    // int2vector and oidvector (pg_index.indkey) print as `1 2`, without braces.
+    if (t.pgOid === 22 || t.pgOid === 30) return v.map((x) => String(x)).join(' ')
     const el = t.element
     return `{${v.map((x) => formatArrayElement(x, el)).join(',')}}`
   }

@@ -20,7 +20,7 @@ export async function runRelationalQuery(engine: Engine, source: RelationalSourc
     if (data.has(key)) continue
     data.set(key, await fetchRelation(engine, r.source, r.name, ctx))
   }
-  return runRelational(source.root, data, params, ctx, catalogLookup(engine.catalog))
+  return runRelational(source.root, data, params, ctx, catalogLookup(engine.catalog, ctx.settings?.get('search_path')))
 }
 
 async function fetchRelation(engine: Engine, source: RelationalSource['relations'][number]['source'], name: string, ctx: EvalContext): Promise<Row[]> {

@@ -513,6 +513,8 @@ export interface SetVariable {
   /** null for RESET / SET name TO DEFAULT. */
   readonly value: string | null
   readonly local: boolean
+  /** Further settings of the same statement (`SET TRANSACTION ISOLATION LEVEL ..., READ ONLY`). */
+  readonly more?: readonly { readonly name: string; readonly value: string }[]
   readonly span: Span
 }
 

@@ -47,6 +47,7 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       if (e.typeName !== undefined && ctx.scope.hooks !== undefined) {
         const target = resolveCastTarget(e.typeName)
         if (typeof target === 'string') return ctx.scope.hooks.cast({ kind: 'const', value: e.value === null ? null : String(e.value), type: Types.unknown }, target, e.span)
+        if (target === PgT.oidArray) return coerceTo({ kind: 'const', value: e.value === null ? null : String(e.value), type: Types.unknown }, target, e.span, 'cast')
       }
       return bindLiteral(e)
     case 'param':
@@ -112,6 +113,11 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       throw planError(SqlState.syntaxError, '"*" is not allowed here', e.span)
     case 'subscript': {
       const arr = bindExpr(e.expr, ctx)
+      // A `name` is a fixed array of characters: `typname[0]` is its first character (pg_dump).
+      if (arr.type.pgOid === PgT.name.pgOid && !e.slice && e.index !== undefined) {
+        const i = coerceTo(bindExpr(e.index, ctx), Types.int4, spanOf(e.index), 'array subscript')
+        return call('subscript', { strict: true, emit: ([a, x]) => `(${a}[${x}] ?? null)` }, [arr, i], PgT.char)
+      }
       if (arr.type.element === undefined) throw unsupported('subscripts of non-arrays are not supported yet', e.span)
       // Arrays are 1-based in SQL (int2vector and oidvector, of the catalog, 0-based); out of range gives NULL.
       const base = arr.type.pgOid === 22 || arr.type.pgOid === 30 ? 0 : 1

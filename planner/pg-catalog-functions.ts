@@ -5,11 +5,11 @@
  * these answer as a PostgreSQL database without them would.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { Types, type SqlType, type Value } from '../common/types.ts'
+import { Types, arrayOf, type SqlType, type Value } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import type { Resolved } from './functions.ts'
 import type { EvalContext } from './runtime.ts'
-import { T } from './pg-catalog.ts'
+import { T, searchPathSchemas } from './pg-catalog.ts'
 import { isQuotedKeyword } from './table-functions.ts'
 
 type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
@@ -101,6 +101,11 @@ export function formatText(fmt: string, values: readonly (string | null)[]): str
   })
 }
 
+function currentSchemas(ctx: EvalContext, implicit: boolean): string[] {
+  const schemas = searchPathSchemas(ctx.settings?.get('search_path'))
+  return implicit && !schemas.includes('pg_catalog') ? ['pg_catalog', ...schemas] : schemas
+}
+
 function arrayRemove(arr: readonly Value[], x: Value): Value[] {
   return arr.filter((v) => !(v === x || (v !== null && x !== null && JSON.stringify(v) === JSON.stringify(x))))
 }
@@ -143,6 +148,9 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   acldefault: fn(2, T.aclArray, ([k], c) => `${c.constant(aclDefault)}(${k}, ctx.user)`, { session: true, argTypes: (a) => [T.char, a[1]!] }),
   quote_literal: fn(1, Types.text, ([x], c) => `${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])}))`, { argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
   quote_nullable: fn(1, Types.text, ([x], c) => `(${x} === null ? 'NULL' : ${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])})))`, { strict: false, argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
+  // The schemas of the session's search_path (with pg_catalog first when asked for the implicit ones).
+  current_schemas: fn(1, arrayOf(T.name), ([implicit], c) => `${c.constant(currentSchemas)}(ctx, ${implicit})`, { session: true }),
+  current_schema: fn(0, T.name, (_, c) => `(${c.constant(currentSchemas)}(ctx, false)[0] ?? null)`, { strict: false, session: true }),
   quote_ident: fn(1, Types.text, ([x], c) => `${c.constant(quoteIdent)}(${x})`, { argTypes: asText }),
   format: (args) =>
     args.length >= 1 && isText(args[0]!)

@@ -254,6 +254,7 @@ export class Session implements Backend {
       case 'utility':
         // CHECKPOINT, as in PostgreSQL, returns once everything processed so far is durable.
         if (s.tag === 'CHECKPOINT') await this.engine.checkpoint()
+        if (s.tag === 'LOCK TABLE' && this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'LOCK TABLE can only be used in transaction blocks')
         return { kind: 'command', tag: s.tag }
       case 'create_trigger': {
         const r = await this.engine.createTrigger(s, text)
@@ -528,8 +529,9 @@ export class Session implements Backend {
       for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
       return { kind: 'command', tag: 'RESET' }
     }
-    if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', '25P01')
+    if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', SqlState.noActiveSqlTransaction)
     this.assign(key, value, s.local)
+    for (const m of s.more ?? []) this.assign(m.name, m.value, s.local)
     return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
   }
 
