@@ -11,6 +11,7 @@
  */
 import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
 import type { Catalog, CatalogEntry, ViewDef } from './catalog.ts'
+import type { SettingEntry } from './runtime.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { viewDefinition } from './view-definition.ts'
 
@@ -400,7 +401,7 @@ export interface CatalogEnv {
   readonly user: string
   readonly database: string
   /** The session's settings (pg_settings); the server's defaults when absent. */
-  readonly settings?: readonly { readonly name: string; readonly value: string; readonly initial: string | undefined }[]
+  readonly settings?: readonly SettingEntry[]
 }
 
 type Partial_ = Record<string, Value | undefined>
@@ -546,9 +547,8 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         .map((r) => ({ schemaname: nsp(r.namespace), viewname: r.name, viewowner: env.user, definition: null }))
     case 'pg_catalog.pg_settings':
       if (env.settings !== undefined) {
-        return env.settings.map(({ name, value, initial }) => ({
-          name: SETTING_NAMES.get(name) ?? name, setting: value, context: 'user', vartype: 'string', source: value === initial ? 'default' : 'session',
-          boot_val: initial ?? null, reset_val: initial ?? value, pending_restart: false,
+        return env.settings.map(({ name, value, boot, source }) => ({
+          name: SETTING_NAMES.get(name) ?? name, setting: value, context: 'user', vartype: 'string', source, boot_val: boot, reset_val: source === 'session' ? (boot ?? value) : value, pending_restart: false,
         }))
       }
       return SETTINGS.map(([name, setting]) => ({ name, setting, context: 'user', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))

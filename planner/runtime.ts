@@ -34,13 +34,20 @@ export interface EvalContext {
   readonly settings?: SessionSettings
 }
 
+export interface SettingEntry {
+  readonly name: string
+  readonly value: string
+  readonly boot: string | null
+  readonly source: 'default' | 'client' | 'session'
+}
+
 /** A session's settings by lower-case name. */
 export interface SessionSettings {
   get(name: string): string | undefined
   /** `local`: until the end of the current transaction (SET LOCAL, set_config(..., true)). */
   set(name: string, value: string, local: boolean): void
-  /** Every setting with its value and the value it started with. */
-  entries(): readonly { readonly name: string; readonly value: string; readonly initial: string | undefined }[]
+  /** Every setting: its value, the server's default (`boot`) and where the value came from, as pg_settings shows them. */
+  entries(): readonly SettingEntry[]
 }
 
 /** pg_notify(channel, payload): sends through the session; NULL channel is an error as in PostgreSQL. */

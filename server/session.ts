@@ -130,11 +130,10 @@ export class Session implements Backend {
     // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
     this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
     this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
-    this.initialSettings = new Map(this.settings)
   }
 
-  /** Each setting's value at connection start: pg_settings' `reset_val`, and `source` says whether it changed. */
-  private readonly initialSettings: ReadonlyMap<string, string>
+  /** Settings the session changed (SET, set_config): pg_settings' source `session`. */
+  private readonly changedSettings = new Set<string>()
   /** Values that SET LOCAL / set_config(..., true) replaced in the open transaction, restored when it ends. */
   private readonly localRestore = new Map<string, string | undefined>()
 
@@ -142,7 +141,13 @@ export class Session implements Backend {
   private readonly settingsView: SessionSettings = {
     get: (name) => this.settings.get(name),
     set: (name, value, local) => this.assign(name, value, local),
-    entries: () => [...this.settings].map(([name, value]) => ({ name, value, initial: this.initialSettings.get(name) })),
+    entries: () =>
+      [...this.settings].map(([name, value]) => {
+        const boot = INITIAL_PARAMETERS.get(canonicalName(name)) ?? EXTRA_SETTINGS[name] ?? null
+        // What differs from the server's default without a SET came with the connection (application_name).
+        const source = this.changedSettings.has(name) ? 'session' : value === boot ? 'default' : 'client'
+        return { name, value, boot, source }
+      }),
   }
 
   /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
@@ -152,6 +157,7 @@ export class Session implements Backend {
       if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
     }
     this.settings.set(key, value)
+    this.changedSettings.add(key)
     if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
   }
 

@@ -61,6 +61,9 @@ public final class JdbcCheck {
     step(url, "prepared_view", JdbcCheck::preparedView);
     step(url, "fetch_size", JdbcCheck::fetchSize);
     step(url, "result_metadata", JdbcCheck::resultMetadata);
+    // BI tools (DBeaver, DataGrip) ask for the keywords to highlight: pgjdbc reads pg_get_keywords().
+    step(url, "sql_keywords", c -> Map.of("keywords", c.getMetaData().getSQLKeywords()));
+    step(url, "index_info", JdbcCheck::indexInfo);
     final String target = url;
     step(url, "fetch_subscribe", c -> fetchSubscribe(c, target));
     emit("done", Map.of());
@@ -97,6 +100,14 @@ public final class JdbcCheck {
     m.put("sqlstate", e instanceof SQLException s ? s.getSQLState() : null);
     m.put("exception", e.getClass().getName());
     return m;
+  }
+
+  private static Map<String, Object> indexInfo(Connection c) throws SQLException {
+    List<Object> out = new ArrayList<>();
+    try (ResultSet rs = c.getMetaData().getIndexInfo(null, "public", "client_players", false, false)) {
+      while (rs.next()) out.add(Map.of("name", rs.getString("INDEX_NAME"), "column", rs.getString("COLUMN_NAME"), "non_unique", rs.getBoolean("NON_UNIQUE")));
+    }
+    return Map.of("indexes", out);
   }
 
   private static Map<String, Object> schemas(Connection c) throws SQLException {
