@@ -5,7 +5,7 @@
  * these answer as a PostgreSQL database without them would.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { Types, arrayOf, type SqlType, type Value } from '../common/types.ts'
+import { Types, type SqlType, type Value } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import type { Resolved } from './functions.ts'
 import type { EvalContext } from './runtime.ts'
@@ -149,8 +149,10 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   quote_literal: fn(1, Types.text, ([x], c) => `${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])}))`, { argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
   quote_nullable: fn(1, Types.text, ([x], c) => `(${x} === null ? 'NULL' : ${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])})))`, { strict: false, argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
   // The schemas of the session's search_path (with pg_catalog first when asked for the implicit ones).
-  current_schemas: fn(1, arrayOf(T.name), ([implicit], c) => `${c.constant(currentSchemas)}(ctx, ${implicit})`, { session: true }),
+  current_schemas: fn(1, T.nameArray, ([implicit], c) => `${c.constant(currentSchemas)}(ctx, ${implicit})`, { session: true }),
   current_schema: fn(0, T.name, (_, c) => `(${c.constant(currentSchemas)}(ctx, false)[0] ?? null)`, { strict: false, session: true }),
+  // Sluice's one role is the session's user; schema public belongs to pg_database_owner as in PostgreSQL 15.
+  pg_get_userbyid: fn(1, T.name, ([o]) => `(${o} === 6171 ? 'pg_database_owner' : ${o} === 10 ? ctx.user : 'unknown (OID=' + ${o} + ')')`, { session: true }),
   quote_ident: fn(1, Types.text, ([x], c) => `${c.constant(quoteIdent)}(${x})`, { argTypes: asText }),
   format: (args) =>
     args.length >= 1 && isText(args[0]!)

@@ -39,6 +39,7 @@ export const T = {
   int2vector: pg('int2', 22, -1, Types.int2),
   oidvector: pg('int4', 30, -1, pg('int4', 26, 4)),
   charArray: pg('text', 1002, -1, pg('text', 18, 1)),
+  nameArray: pg('text', 1003, -1, pg('text', 19, 64)),
 } as const
 
 const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, float8: Types.float8, interval: Types.interval, timestamptz: Types.timestamptz, bytea: Types.bytea, lsn: pg('text', 3220, 8) }
