@@ -4,6 +4,7 @@
  * against the real PostgreSQL on 127.0.0.1:5432 for an equivalent table and materialized view: the result
  * columns must have the same names and type OIDs, and rows describing the same relation must agree.
  */
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -90,6 +91,22 @@ describe('psql meta-commands', () => {
     const all = sluice.psql('\\d').stdout
     expect(all).toMatch(/sluice \| sluice_queries\s+\| view/)
   })
+
+  /** The column names of the first table psql printed (its second line), or null for a message. */
+  const header = (out: string): string[] | null => {
+    const line = out.split('\n')[1]
+    return line?.includes('|') ? line.split('|').map((c) => c.trim()) : null
+  }
+  const META_COMMANDS = ['\\ddp', '\\des', '\\dew', '\\det', '\\deu', '\\dL', '\\dO', '\\dRs', '\\dRp', '\\dX', '\\dc', '\\dC', '\\dF', '\\dFd', '\\dFp', '\\dFt', '\\db', '\\dl', '\\lo_list', '\\do', '\\l+', '\\dP', '\\dA', '\\dAc', '\\dAf', '\\dAo', '\\dAp', '\\dx', '\\dT', '\\dD', '\\df', '\\da', '\\dy', '\\du', '\\dp', '\\dn+', '\\dt+', '\\dm+', '\\di+', '\\drds', '\\dd', '\\dconfig', '\\dconfig+ search_path', '\\sv sluice.sluice_queries']
+  for (const command of META_COMMANDS) {
+    it(`${command} runs and shows PostgreSQL's columns`, () => {
+      const ours = sluice.psql(command)
+      expect(ours.stderr).not.toMatch(/ERROR|error/)
+      const r = spawnSync('psql', ['-X', '-h', '127.0.0.1', '-U', 'postgres', '-d', ORACLE_DB, '-c', command], { encoding: 'utf8' })
+      const theirs = header(r.stdout)
+      if (header(ours.stdout) !== null && theirs !== null) expect(header(ours.stdout)).toEqual(theirs)
+    })
+  }
 
   it('\\d of an unknown relation says so', () => {
     const r = sluice.psql('\\d nothing_here', { allowError: true })
