@@ -326,7 +326,7 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   const resolved = resolveCastTarget(e.type)
   const inner = bindExpr(e.expr, ctx)
   if (typeof resolved === 'string' && ctx.scope.hooks !== undefined) return ctx.scope.hooks.cast(inner, resolved, e.span)
-  const target = resolved === 'name' || resolved === 'char' ? resolveType(e.type) : resolved
+  const target = resolved === 'name' || resolved === 'char' || resolved === 'varchar' ? resolveType(e.type) : resolved
   if (typeof target === 'string') {
     throw unsupported(`casts to ${target} are not supported here yet`, e.span)
   }
@@ -346,13 +346,13 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   return { kind: 'cast', expr: inner, type: target }
 }
 
-function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'regprocedure' | 'regoper' | 'regoperator' | 'oid' | 'regnamespace' | 'name' | 'char' {
+function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'regprocedure' | 'regoper' | 'regoperator' | 'oid' | 'regnamespace' | 'name' | 'char' | 'varchar' {
   const n = t.name.replace(/^pg_catalog\./, '')
   const catalogType = n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'regprocedure' || n === 'regoper' || n === 'regoperator' || n === 'oid' || n === 'regnamespace'
   if (catalogType && !t.isArray) return n
   // `'{16525}'::oid[]` (pg_dump): an array of OIDs.
   if (catalogType) return PgT.oidArray
-  if ((n === 'name' || n === 'char') && !t.isArray) return n
+  if ((n === 'name' || n === 'char' || n === 'varchar' || n === 'character varying') && !t.isArray) return n === 'character varying' ? 'varchar' : n
   return resolveType(t)
 }
 

@@ -653,6 +653,9 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return isTextLike ? retype(inner, T.name, span) : call('name', T.name, (x) => `String(${x})`)
     case 'char':
       return isTextLike ? retype(inner, T.char, span) : call('char', T.char, (x) => `String(${x})`)
+    case 'varchar':
+      // `indkey::varchar` (SQLAlchemy): the value's text, typed character varying as PostgreSQL reports it.
+      return isTextLike ? retype(inner, T.varchar, span) : call('varchar', T.varchar, (x, c) => `H.formatValue(${x}, ${c.constant(inner.type)})`)
     case 'oid':
       if (numeric) return retype(inner, T.oid, span)
       return call('oid', T.oid, (x) => `Number(${x})`)
