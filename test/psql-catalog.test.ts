@@ -255,6 +255,35 @@ describe('relational pull queries', () => {
     ])
   })
 
+  it('= ANY($1) takes an untyped parameter as an array of the left side (pgcli\'s \\dt)', async () => {
+    const sql = "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = ANY($1) AND n.nspname = 'public' ORDER BY 1"
+    const ours = await s.query(sql, ['{r,m,""}'])
+    expect(ours.rows).toEqual([{ relname: 'ends' }, { relname: 'game_events' }])
+    expect(ours.rows).toEqual((await oracle.query(sql, ['{r,m,""}'])).rows)
+  })
+
+  it('set_config(..., true) lasts until the transaction ends; false until the session does', async () => {
+    const run = async (c: pg.Client) => {
+      const out: unknown[] = []
+      const get = async () => out.push((await c.query("SELECT current_setting('application_name') AS v")).rows[0].v)
+      await c.query("SELECT set_config('application_name', 'outside', true)")
+      await get()
+      await c.query('BEGIN')
+      await c.query("SELECT set_config('application_name', 'inside', true)")
+      await get()
+      await c.query('COMMIT')
+      await get()
+      await c.query("SELECT set_config('application_name', 'kept', false)")
+      await get()
+      await c.query("SELECT set_config('application_name', '', false)")
+      return out
+    }
+    const ours = await run(s)
+    expect(ours).toEqual(['', 'inside', '', 'kept'])
+    expect(ours).toEqual(await run(oracle))
+    await expect(s.query("SELECT current_setting('no_such_setting')")).rejects.toMatchObject({ code: '42704' })
+  })
+
   it('relation OIDs are user OIDs (from the persisted catalog id)', async () => {
     const before = (await s.query(`SELECT 'ends'::regclass::oid AS o`)).rows[0].o
     expect(Number(before)).toBeGreaterThanOrEqual(16384)
