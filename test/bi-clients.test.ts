@@ -25,6 +25,8 @@ const STREAM = `CREATE STREAM game_events (player_id BIGINT NOT NULL, game TEXT,
 const TABLE = 'CREATE TABLE game_events (player_id BIGINT NOT NULL, game TEXT, type TEXT, ts TIMESTAMPTZ NOT NULL, score DOUBLE PRECISION)'
 const ENDS = 'CREATE MATERIALIZED VIEW ends AS SELECT game, count(*) AS ends, max(ts) AS last_ts FROM game_events GROUP BY game'
 const RECENT = 'CREATE MATERIALIZED VIEW recent AS SELECT player_id, game, score FROM game_events WHERE score > 1'
+/** A view over a view, named to sort before what it reads: a dump must still create it after `recent`. */
+const A_GAMES = 'CREATE MATERIALIZED VIEW a_games AS SELECT game, count(*) AS n FROM recent GROUP BY game'
 const ROWS = `INSERT INTO game_events VALUES (1, 'chess', 'end', '2026-11-23 10:00:00+00', 10.5), (2, 'go', 'end', '2026-11-23 10:00:01+00', 3),
   (3, 'chess', 'end', '2026-11-23 10:00:02+00', 0.5)`
 
@@ -73,7 +75,7 @@ beforeAll(async () => {
   ours = { port: sluice.port, user: 'postgres', db: 'sluice' }
   const c = await sluice.client()
   try {
-    for (const sql of [STREAM, ENDS, RECENT, ROWS]) await c.query(sql)
+    for (const sql of [STREAM, ENDS, RECENT, A_GAMES, ROWS]) await c.query(sql)
     await eventually(async () => (await c.query('SELECT count(*) AS n FROM recent')).rows[0].n, (n) => Number(n) === 2)
     await eventually(async () => (await c.query('SELECT sum(ends) AS n FROM ends')).rows[0].n, (n) => Number(n) === 3)
   } finally {
@@ -86,9 +88,10 @@ beforeAll(async () => {
   const o = new pg.Client({ ...ORACLE, database: ORACLE_DB })
   await o.connect()
   try {
-    for (const sql of [TABLE, ROWS, ENDS, RECENT]) await o.query(sql)
+    for (const sql of [TABLE, ROWS, ENDS, RECENT, A_GAMES]) await o.query(sql)
     // What PostgreSQL allows on a materialized view for the key Sluice gives a grouped view.
     await o.query('CREATE UNIQUE INDEX ends_pkey ON ends (game) NULLS NOT DISTINCT')
+    await o.query('CREATE UNIQUE INDEX a_games_pkey ON a_games (game) NULLS NOT DISTINCT')
   } finally {
     await o.end()
   }
@@ -115,7 +118,7 @@ describe('SQLAlchemy and pandas', () => {
 
   test('the inspector finds the stream as a table and the views as views', () => {
     expect(value(s, 'table_names')).toEqual(['game_events'])
-    expect(value(s, 'view_names')).toEqual(['ends', 'recent'])
+    expect(value(s, 'view_names')).toEqual(['a_games', 'ends', 'recent'])
     expect(value(s, 'view_names')).toEqual(value(p, 'view_names'))
   })
 
@@ -171,6 +174,8 @@ describe('pg_dump --schema-only', () => {
     // Sluice's own system views are not the database's to recreate, as pg_catalog's are not.
     expect(sql).not.toContain('sluice_queries')
     expect(sql.indexOf('CREATE TABLE public.game_events')).toBeLessThan(sql.indexOf('CREATE MATERIALIZED VIEW public.ends'))
+    expect(sql.indexOf('CREATE MATERIALIZED VIEW public.recent')).toBeLessThan(sql.indexOf('CREATE MATERIALIZED VIEW public.a_games'))
+    expect(sql).toMatch(/CREATE MATERIALIZED VIEW public\.a_games AS\s+SELECT game, count\(\*\) AS n FROM public\.recent GROUP BY game/)
 
     const dir = mkdtempSync(join(tmpdir(), 'sluice-dump-'))
     const db = `sluice_bi_restore_${process.pid}`
@@ -184,7 +189,8 @@ describe('pg_dump --schema-only', () => {
       expect(load.status).toBe(0)
       const listed = psql({ port: 5432, user: 'postgres', db }, "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1, a.attnum;")
       const original = psql(theirs, "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1, a.attnum;")
-      expect(listed.stdout).toContain('game_events | r       | ts')
+      expect(listed.stdout).toMatch(/^ game_events\s+\| r\s+\| ts\s+\| timestamp with time zone \| t$/m)
+      expect(listed.stdout).toMatch(/^ a_games\s+\| m\s+\| n\s+\| bigint/m)
       expect(listed.stdout).toEqual(original.stdout)
     } finally {
       spawnSync('dropdb', ['-h', '127.0.0.1', '-U', 'postgres', '--if-exists', db], { encoding: 'utf8' })
@@ -207,7 +213,7 @@ describe('pgcli', () => {
   test('its startup queries (the completion refreshers) all run', () => {
     for (const name of ['schemata', 'tables', 'views', 'types', 'databases', 'casing', 'functions']) expect(value(s, `refresh:${name}`), name).toBe(true)
     expect(value(s, 'completions:tables')).toEqual(['game_events'])
-    expect(value(s, 'completions:views')).toEqual(['ends', 'recent'])
+    expect(value(s, 'completions:views')).toEqual(['a_games', 'ends', 'recent'])
   })
 
   test('\\dt, \\dm and \\d show what PostgreSQL shows', () => {
