@@ -84,20 +84,23 @@ export function quoteIdent(x: string): string {
 
 /**
  * `format(fmt, args...)`: `%s` (text, NULL as nothing), `%I` (identifier), `%L` (literal, NULL as NULL),
- * `%%`, with an optional `n$` argument position.
+ * `%%`, with an optional `n$` argument position and a width (`%10s`, `%-10s` to the left).
  */
 export function formatText(fmt: string, values: readonly (string | null)[]): string {
   let next = 0
-  return fmt.replace(/%(?:(\d+)\$)?([sIL%])/g, (_, pos: string | undefined, conv: string) => {
+  return fmt.replace(/%(?:(\d+)\$)?(-)?(\d+)?([sIL%])/g, (_, pos: string | undefined, left: string | undefined, width: string | undefined, conv: string) => {
     if (conv === '%') return '%'
     const i = pos === undefined ? next++ : Number(pos) - 1
     if (pos !== undefined) next = i + 1
     if (i < 0 || i >= values.length) throw new SluiceError('execution', SqlState.invalidParameterValue, 'too few arguments for format()')
     const v = values[i]!
-    if (conv === 's') return v ?? ''
-    if (conv === 'L') return v === null ? 'NULL' : quoteLiteral(v)
-    if (v === null) throw new SluiceError('execution', SqlState.nullValueNotAllowed, 'null values cannot be formatted as an SQL identifier')
-    return quoteIdent(v)
+    let out: string
+    if (conv === 's') out = v ?? ''
+    else if (conv === 'L') out = v === null ? 'NULL' : quoteLiteral(v)
+    else if (v === null) throw new SluiceError('execution', SqlState.nullValueNotAllowed, 'null values cannot be formatted as an SQL identifier')
+    else out = quoteIdent(v)
+    const w = width === undefined ? 0 : Number(width)
+    return left === undefined ? out.padStart(w) : out.padEnd(w)
   })
 }
 
