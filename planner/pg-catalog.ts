@@ -548,9 +548,12 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         .map((r) => ({ schemaname: nsp(r.namespace), viewname: r.name, viewowner: env.user, definition: null }))
     case 'pg_catalog.pg_settings':
       if (env.settings !== undefined) {
-        return env.settings.map(({ name, value, boot, source }) => ({
+        const session = env.settings.map(({ name, value, boot, source }) => ({
           name: SETTING_NAMES.get(name) ?? name, setting: value, context: 'user', vartype: 'string', source, boot_val: boot, reset_val: source === 'session' ? (boot ?? value) : value, pending_restart: false,
         }))
+        // The server's fixed parameters (max_index_keys, which pgjdbc reads, ...) that no session sets.
+        const fixed = SETTINGS.filter(([name]) => !env.settings!.some((x) => x.name === name.toLowerCase()))
+        return [...session, ...fixed.map(([name, setting]) => ({ name, setting, context: 'internal', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))]
       }
       return SETTINGS.map(([name, setting]) => ({ name, setting, context: 'user', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))
     case 'information_schema.schemata':

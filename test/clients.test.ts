@@ -197,6 +197,13 @@ describe('real clients', () => {
       expect(words).toEqual([...words].sort())
     })
 
+    test('the other DatabaseMetaData calls of browsing tools run', () => {
+      const calls = check(checks, 'metadata_calls')['calls'] as Record<string, unknown>
+      for (const [name, result] of Object.entries(calls)) expect(String(result), name).not.toMatch(/^error/)
+      expect(calls['getTablePrivileges']).toBeGreaterThan(0)
+      expect(calls['getBestRowIdentifier']).toBe(1)
+    })
+
     test("getIndexInfo: a grouped view's key index", () => {
       expect(check(checks, 'index_info')['indexes']).toEqual([{ name: 'client_players_pkey', column: 'player_id', non_unique: false }])
     })
