@@ -143,8 +143,10 @@ export class Session implements Backend {
     set: (name, value, local) => this.assign(name, value, local),
     entries: () =>
       [...this.settings].map(([name, value]) => {
-        const boot = INITIAL_PARAMETERS.get(canonicalName(name)) ?? EXTRA_SETTINGS[name] ?? null
-        // What differs from the server's default without a SET came with the connection (application_name).
+        const known = INITIAL_PARAMETERS.get(canonicalName(name)) ?? EXTRA_SETTINGS[name]
+        // What differs from the server's default without a SET came with the connection (application_name);
+        // what has no server default (session_authorization, ssl) is the connection's own.
+        const boot = known ?? (this.changedSettings.has(name) ? null : value)
         const source = this.changedSettings.has(name) ? 'session' : value === boot ? 'default' : 'client'
         return { name, value, boot, source }
       }),
