@@ -136,6 +136,8 @@ export class Session implements Backend {
   private readonly changedSettings = new Set<string>()
   /** Values that SET LOCAL / set_config(..., true) replaced in the open transaction, restored when it ends. */
   private readonly localRestore = new Map<string, string | undefined>()
+  /** Every setting's value before the open transaction changed it, restored if it rolls back. */
+  private readonly transactionRestore = new Map<string, string | undefined>()
 
   /** The settings as current_setting(), set_config() and pg_settings see them. */
   private readonly settingsView: SessionSettings = {
@@ -158,18 +160,23 @@ export class Session implements Backend {
       if (this.status === 'I') return
       if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
     }
+    if (this.status !== 'I' && !this.transactionRestore.has(key)) this.transactionRestore.set(key, this.settings.get(key))
+    // A session-level SET after SET LOCAL in the same transaction outlives it.
+    if (!local) this.localRestore.delete(key)
     this.settings.set(key, value)
     this.changedSettings.add(key)
     if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
   }
 
-  private endLocalSettings(): void {
-    for (const [key, value] of this.localRestore) {
+  /** At COMMIT local settings end; at ROLLBACK every setting the transaction made goes back, as in PostgreSQL. */
+  private endTransactionSettings(committed: boolean): void {
+    for (const [key, value] of committed ? this.localRestore : this.transactionRestore) {
       if (value === undefined) this.settings.delete(key)
       else this.settings.set(key, value)
       if (REPORTED.has(key) && value !== undefined) this.parameterChanges.set(canonicalName(key), value)
     }
     this.localRestore.clear()
+    this.transactionRestore.clear()
   }
 
   private evalContext(): EvalContext {
@@ -553,7 +560,7 @@ export class Session implements Backend {
         const failed = this.status === 'E'
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
-        this.endLocalSettings()
+        this.endTransactionSettings(!failed)
         // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
         const queued = this.queuedNotifications.splice(0)
         if (!failed) for (const m of queued) this.engine.notifications.publish(m)
@@ -563,7 +570,7 @@ export class Session implements Backend {
       case 'rollback':
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
-        this.endLocalSettings()
+        this.endTransactionSettings(false)
         this.queuedNotifications.length = 0
         this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }

@@ -262,7 +262,7 @@ describe('relational pull queries', () => {
     expect(ours.rows).toEqual((await oracle.query(sql, ['{r,m,""}'])).rows)
   })
 
-  it('set_config(..., true) lasts until the transaction ends; false until the session does', async () => {
+  it('set_config(..., true) lasts until the transaction ends; false until the session does, unless rolled back', async () => {
     const run = async (c: pg.Client) => {
       const out: unknown[] = []
       const get = async () => out.push((await c.query("SELECT current_setting('application_name') AS v")).rows[0].v)
@@ -275,11 +275,20 @@ describe('relational pull queries', () => {
       await get()
       await c.query("SELECT set_config('application_name', 'kept', false)")
       await get()
+      await c.query('BEGIN')
+      await c.query("SELECT set_config('application_name', 'rolled back', false)")
+      await c.query('ROLLBACK')
+      await get()
+      await c.query('BEGIN')
+      await c.query("SET LOCAL application_name = 'local'")
+      await c.query("SET application_name = 'after local'")
+      await c.query('COMMIT')
+      await get()
       await c.query("SELECT set_config('application_name', '', false)")
       return out
     }
     const ours = await run(s)
-    expect(ours).toEqual(['', 'inside', '', 'kept'])
+    expect(ours).toEqual(['', 'inside', '', 'kept', 'kept', 'after local'])
     expect(ours).toEqual(await run(oracle))
     await expect(s.query("SELECT current_setting('no_such_setting')")).rejects.toMatchObject({ code: '42704' })
   })
