@@ -30,6 +30,7 @@ export const SqlState = {
   invalidParameterValue: '22023',
   nullValueNotAllowed: '22004',
   noActiveSqlTransaction: '25P01',
+  invalidSchemaName: '3F000',
   invalidTextRepresentation: '22P02',
   badCopyFileFormat: '22P04',
   numericValueOutOfRange: '22003',

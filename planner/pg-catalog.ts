@@ -9,6 +9,7 @@
  * OIDs are stable: a stream's or view's relation OID is derived from its catalog id (persisted with the
  * catalog), catalog and system tables have fixed OIDs by position, built-in types keep PostgreSQL's.
  */
+import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
 import type { Catalog, CatalogEntry, ViewDef } from './catalog.ts'
 import type { SettingEntry } from './runtime.ts'
@@ -139,6 +140,14 @@ export const CATALOG_TABLES: Readonly<Record<string, readonly Column[]>> = {
 export const NS = { pg_catalog: 11, public: 2200, information_schema: 11999, sluice: 11998 } as const
 const NAMESPACES: readonly [string, number][] = Object.entries(NS)
 export const nspName = (oid: number): string | null => NAMESPACES.find(([, o]) => o === oid)?.[0] ?? null
+
+/** `'pg_catalog'::regnamespace`: a schema's OID; 3F000 for a schema that does not exist. */
+export function namespaceOid(name: string): number {
+  const n = name.replace(/^"(.*)"$/, '$1')
+  const found = NAMESPACES.find(([s]) => s === n)
+  if (found === undefined) throw new SluiceError('execution', SqlState.invalidSchemaName, `schema "${n}" does not exist`)
+  return found[1]
+}
 
 const BOOTSTRAP_SUPERUSER = 10
 /** PostgreSQL 15's `pg_database_owner` role, owner of schema public. */

@@ -19,7 +19,7 @@ import { Scope, type BindHooks, type ScopeColumn } from './scope.ts'
 import type { Catalog } from './catalog.ts'
 import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
-import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
+import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, namespaceOid, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 
@@ -668,7 +668,7 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return call('regtype', T.regtype, (x, c) => `${c.constant(regtypeName)}(${x})`)
     case 'regnamespace':
       if (numeric) return call('regnamespace', T.regnamespace, (x) => `ctx.pg.nspname(${x})`, true)
-      break
+      return call('regnamespace', T.oid, (x, c) => `${c.constant(namespaceOid)}(${x})`)
     case 'regproc':
     case 'regprocedure':
     case 'regoper':

@@ -60,3 +60,6 @@ SELECT option_name, option_value FROM pg_options_to_table(ARRAY['fillfactor=70',
 
 -- name: serial_and_misc
 SELECT pg_get_serial_sequence('game_events', 'player_id') AS seq, array_remove(ARRAY['a','b','a'], 'a') AS removed, 'int4'::regtype::text AS t, current_schemas(true) AS schemas
+
+-- name: regnamespace
+SELECT 'pg_catalog'::regnamespace::oid = n.oid AS same, n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = 'public'::regnamespace
