@@ -9,7 +9,7 @@ import { Types, type SqlType, type Value } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import type { Resolved } from './functions.ts'
 import type { EvalContext } from './runtime.ts'
-import { T, searchPathSchemas } from './pg-catalog.ts'
+import { ROLE_OIDS, T, searchPathSchemas } from './pg-catalog.ts'
 import { isQuotedKeyword } from './table-functions.ts'
 
 type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
@@ -146,8 +146,6 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   pg_ts_template_is_visible: visible,
   pg_tablespace_location: fn(1, Types.text, () => "''"),
   pg_has_role: fn([2, 3], Types.bool, () => 'true', { strict: false }),
-  has_function_privilege: fn([2, 3], Types.bool, () => 'true', { strict: false }),
-  has_type_privilege: fn([2, 3], Types.bool, () => 'true', { strict: false }),
   acldefault: fn(2, T.aclArray, ([k], c) => `${c.constant(aclDefault)}(${k}, ctx.user)`, { session: true, argTypes: (a) => [T.char, a[1]!] }),
   quote_literal: fn(1, Types.text, ([x], c) => `${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])}))`, { argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
   quote_nullable: fn(1, Types.text, ([x], c) => `(${x} === null ? 'NULL' : ${c.constant(quoteLiteral)}(H.formatValue(${x}, ${c.constant(c.argTypes[0])})))`, { strict: false, argTypes: (a) => (a[0]!.name === 'unknown' ? [Types.text] : undefined) }),
@@ -155,7 +153,7 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   current_schemas: fn(1, T.nameArray, ([implicit], c) => `${c.constant(currentSchemas)}(ctx, ${implicit})`, { session: true }),
   current_schema: fn(0, T.name, (_, c) => `(${c.constant(currentSchemas)}(ctx, false)[0] ?? null)`, { strict: false, session: true }),
   // Sluice's one role is the session's user; schema public belongs to pg_database_owner as in PostgreSQL 15.
-  pg_get_userbyid: fn(1, T.name, ([o]) => `(${o} === 6171 ? 'pg_database_owner' : ${o} === 10 ? ctx.user : 'unknown (OID=' + ${o} + ')')`, { session: true }),
+  pg_get_userbyid: fn(1, T.name, ([o]) => `(${o} === ${ROLE_OIDS.databaseOwner} ? 'pg_database_owner' : ${o} === ${ROLE_OIDS.bootstrapSuperuser} ? ctx.user : 'unknown (OID=' + ${o} + ')')`, { session: true }),
   quote_ident: fn(1, Types.text, ([x], c) => `${c.constant(quoteIdent)}(${x})`, { argTypes: asText }),
   format: (args) =>
     args.length >= 1 && isText(args[0]!)
@@ -165,12 +163,5 @@ export const CATALOG_SESSION_FUNCTIONS: Record<string, FunctionRule> = {
           argTypes: [Types.text, ...args.slice(1).map((t) => (t.name === 'unknown' ? Types.text : t))],
         }
       : undefined,
-  pg_get_partkeydef: fn(1, Types.text, () => 'null', { strict: false }),
-  pg_get_partition_constraintdef: fn(1, Types.text, () => 'null', { strict: false }),
   pg_get_statisticsobjdef: fn(1, Types.text, () => 'null', { strict: false }),
-  pg_get_function_sqlbody: fn(1, Types.text, () => 'null', { strict: false }),
-  pg_describe_object: fn(3, Types.text, () => 'null', { strict: false }),
-  pg_postmaster_start_time: fn(0, Types.timestamptz, () => 'ctx.now', { session: true }),
-  inet_server_addr: fn(0, T.inet, () => 'null', { strict: false }),
-  inet_server_port: fn(0, Types.int4, () => 'null', { strict: false }),
 }

@@ -149,9 +149,10 @@ export function namespaceOid(name: string): number {
   return found[1]
 }
 
-const BOOTSTRAP_SUPERUSER = 10
-/** PostgreSQL 15's `pg_database_owner` role, owner of schema public. */
-const DATABASE_OWNER = 6171
+/** Sluice's role (the session's user, as PostgreSQL's bootstrap superuser) and `pg_database_owner`, owner of schema public. */
+export const ROLE_OIDS = { bootstrapSuperuser: 10, databaseOwner: 6171 } as const
+const BOOTSTRAP_SUPERUSER = ROLE_OIDS.bootstrapSuperuser
+const DATABASE_OWNER = ROLE_OIDS.databaseOwner
 const DATABASE_OID = 16383
 const HEAP_AM = 2
 const BTREE_AM = 403
