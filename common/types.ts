@@ -80,7 +80,13 @@ export const Types = {
   unknown: scalar('unknown'),
 } as const
 
-export const arrayOf = (element: SqlType): SqlType => Object.freeze({ name: element.name, element })
+/** Array OIDs of the catalog types carried by Sluice types (`"char"`, `name`, `oid`, `varchar`). */
+const CATALOG_ARRAY_OIDS: Readonly<Record<number, number>> = { 18: 1002, 19: 1003, 26: 1028, 1043: 1015 }
+
+export const arrayOf = (element: SqlType): SqlType => {
+  const pgOid = element.pgOid === undefined ? undefined : CATALOG_ARRAY_OIDS[element.pgOid]
+  return Object.freeze(pgOid === undefined ? { name: element.name, element } : { name: element.name, element, pgOid, pgSize: -1 })
+}
 
 /** Postgres type OIDs (pg_type.oid) for scalars and their array types. */
 export const TypeOid: Record<TypeName, { readonly oid: number; readonly arrayOid: number; readonly size: number }> = {
@@ -411,6 +417,8 @@ export function formatValue(v: Value, t: SqlType): string | null {
   if (v === null) return null
   if (t.element) {
     if (!Array.isArray(v)) return String(v)
+    // int2vector and oidvector (pg_index.indkey) print as `1 2`, without braces.
+    if (t.pgOid === 22 || t.pgOid === 30) return v.map((x) => String(x)).join(' ')
     const el = t.element
     return `{${v.map((x) => formatArrayElement(x, el)).join(',')}}`
   }

@@ -31,7 +31,7 @@ export async function runRelationalQuery(
     if (data.has(key)) continue
     data.set(key, await fetchRelation(engine, r.source, r.name, ctx, guard))
   }
-  return runRelational(source.root, data, params, ctx, catalogLookup(engine.catalog), guard, stats)
+  return runRelational(source.root, data, params, ctx, catalogLookup(engine.catalog, ctx.settings?.get('search_path')), guard, stats)
 }
 
 async function fetchRelation(engine: Engine, source: RelationalSource['relations'][number]['source'], name: string, ctx: EvalContext, guard: QueryGuard): Promise<Row[]> {
@@ -40,7 +40,7 @@ async function fetchRelation(engine: Engine, source: RelationalSource['relations
       // The sessions of the server, when the session's context knows them (server/sessions.ts).
       const activity = (ctx as { activity?: () => Record<string, Value>[] }).activity
       if (name === STAT_ACTIVITY && activity !== undefined) return charged(activity().map((a) => CATALOG_TABLES[STAT_ACTIVITY]!.map((c) => a[c.name] ?? null)), guard)
-      return charged(catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database }), guard)
+      return charged(catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database, ...(ctx.settings ? { settings: ctx.settings.entries() } : {}) }), guard)
     }
     case 'system':
       return charged(await systemTableRows(engine, name, ctx.revealSecrets === true), guard)

@@ -24,6 +24,7 @@ import { windowValues } from './pull-window.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
 import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
+import { tableFunctionRows } from '../planner/table-functions.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
   const run = selectRunner(select, params, ctx, guard)
@@ -309,9 +310,14 @@ class RelationalRun implements RelContext {
         return (this.data.get(relationKey(node.relation)) ?? []) as Row[]
       case 'function': {
         const values = node.args.map((a) => this.expr(a)(outer, params, rctx))
-        if (node.fn === 'unnest') {
-          const arr = values[0]
-          return Array.isArray(arr) ? arr.map((v) => [v]) : []
+        if (node.fn !== 'generate_series') {
+          // Catalog functions (planner/table-functions.ts) give a few hundred rows at most; a copy, as the
+          // keyword list is shared.
+          const rows = tableFunctionRows(node.fn, values).slice()
+          const bytes = rows.length * shallowRowBytes(rows[0]?.length ?? 1)
+          guard.charge(bytes)
+          this.own(rows, bytes)
+          return rows
         }
         const [from, to, step = 1] = values as (number | null)[]
         if (from === null || to === null || step === null) return []
@@ -349,16 +355,28 @@ class RelationalRun implements RelContext {
         return rows
       }
       case 'expand': {
+        // The select list's set-returning calls in lockstep: as many rows as the longest, NULL past a shorter one.
         const input = yield* this.exec(node.input, outer)
-        const arg = this.expr(node.arg)
+        const calls = node.calls.map((c) => ({ fn: c.fn, args: c.args.map((a) => this.expr(a)) }))
+        // generate_series in a select list is bounded as it grows, not after.
+        const seriesCost = shallowRowBytes(1)
+        let seriesBytes = 0
+        const onRow = (): void => {
+          guard.tick()
+          guard.charge(seriesCost)
+          seriesBytes += seriesCost
+        }
         const out: Row[] = []
         let bytes = 0
         for (const r of input) {
           if (guard.tick()) yield
-          const arr = arg(outer.length === 0 ? r : [...r, ...outer], params, rctx)
-          if (!Array.isArray(arr)) continue
-          arr.forEach((v, i) => out.push([...r, node.fn === 'unnest' ? (v ?? null) : [v ?? null, i + 1]]))
-          const b = arr.length * shallowRowBytes(r.length + 1)
+          const row = outer.length === 0 ? r : [...r, ...outer]
+          const sets = calls.map((c) => tableFunctionRows(c.fn, c.args.map((a) => a(row, params, rctx)), onRow))
+          guard.release(seriesBytes)
+          seriesBytes = 0
+          const n = Math.max(0, ...sets.map((s) => s.length))
+          for (let i = 0; i < n; i++) out.push([...r, ...sets.map((s) => s[i]?.[0] ?? null)])
+          const b = n * shallowRowBytes(r.length + calls.length)
           bytes += b
           guard.charge(b)
         }

@@ -331,11 +331,13 @@ export interface MatchRecognizeRef {
   readonly span: Span
 }
 
-/** `(SELECT ...) AS alias`. */
+/** `(SELECT ...) AS alias [(column, ...)]`. */
 export interface SubqueryRef {
   readonly kind: 'subquery_ref'
   readonly query: Query
   readonly alias?: string
+  /** Renames the first columns of the subquery, as `AS s(name, tp, tpm)` does. */
+  readonly columnAliases?: readonly string[]
   readonly span: Span
 }
 
@@ -511,6 +513,8 @@ export interface SetVariable {
   /** null for RESET / SET name TO DEFAULT. */
   readonly value: string | null
   readonly local: boolean
+  /** Further settings of the same statement (`SET TRANSACTION ISOLATION LEVEL ..., READ ONLY`). */
+  readonly more?: readonly { readonly name: string; readonly value: string }[]
   readonly span: Span
 }
 

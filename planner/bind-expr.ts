@@ -19,6 +19,7 @@ import {
 import type { BoundExpr, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
+import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue } from './runtime.ts'
@@ -46,6 +47,7 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       if (e.typeName !== undefined && ctx.scope.hooks !== undefined) {
         const target = resolveCastTarget(e.typeName)
         if (typeof target === 'string') return ctx.scope.hooks.cast({ kind: 'const', value: e.value === null ? null : String(e.value), type: Types.unknown }, target, e.span)
+        if (target === PgT.oidArray) return coerceTo({ kind: 'const', value: e.value === null ? null : String(e.value), type: Types.unknown }, target, e.span, 'cast')
       }
       return bindLiteral(e)
     case 'param':
@@ -111,6 +113,11 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       throw planError(SqlState.syntaxError, '"*" is not allowed here', e.span)
     case 'subscript': {
       const arr = bindExpr(e.expr, ctx)
+      // A `name` is a fixed array of characters: `typname[0]` is its first character (pg_dump).
+      if (arr.type.pgOid === PgT.name.pgOid && !e.slice && e.index !== undefined) {
+        const i = coerceTo(bindExpr(e.index, ctx), Types.int4, spanOf(e.index), 'array subscript')
+        return call('subscript', { strict: true, emit: ([a, x]) => `(${a}[${x}] ?? null)` }, [arr, i], PgT.char)
+      }
       if (arr.type.element === undefined) throw unsupported('subscripts of non-arrays are not supported yet', e.span)
       // Arrays are 1-based in SQL (int2vector and oidvector, of the catalog, 0-based); out of range gives NULL.
       const base = arr.type.pgOid === 22 || arr.type.pgOid === 30 ? 0 : 1
@@ -329,7 +336,7 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   const resolved = resolveCastTarget(e.type)
   const inner = bindExpr(e.expr, ctx)
   if (typeof resolved === 'string' && ctx.scope.hooks !== undefined) return ctx.scope.hooks.cast(inner, resolved, e.span)
-  const target = resolved === 'name' || resolved === 'char' ? resolveType(e.type) : resolved
+  const target = resolved === 'name' || resolved === 'char' || resolved === 'varchar' ? resolveType(e.type) : resolved
   if (typeof target === 'string') {
     throw unsupported(`casts to ${target} are not supported here yet`, e.span)
   }
@@ -349,10 +356,13 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   return { kind: 'cast', expr: inner, type: target }
 }
 
-function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'oid' | 'regnamespace' | 'name' | 'char' {
+function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | 'regproc' | 'regprocedure' | 'regoper' | 'regoperator' | 'oid' | 'regnamespace' | 'name' | 'char' | 'varchar' {
   const n = t.name.replace(/^pg_catalog\./, '')
-  if (n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'oid' || n === 'regnamespace') return n
-  if ((n === 'name' || n === 'char') && !t.isArray) return n
+  const catalogType = n === 'regclass' || n === 'regtype' || n === 'regproc' || n === 'regprocedure' || n === 'regoper' || n === 'regoperator' || n === 'oid' || n === 'regnamespace'
+  if (catalogType && !t.isArray) return n
+  // `'{16525}'::oid[]` (pg_dump): an array of OIDs.
+  if (catalogType) return PgT.oidArray
+  if ((n === 'name' || n === 'char' || n === 'varchar' || n === 'character varying') && !t.isArray) return n === 'character varying' ? 'varchar' : n
   return resolveType(t)
 }
 

@@ -7,6 +7,7 @@ import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
+import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -50,8 +51,12 @@ export function comparable(a: SqlType, b: SqlType): boolean {
 const CMP_JS: Record<string, string> = { '=': '===', '<>': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' }
 
 function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
-  if (!comparable(a, b)) return undefined
   const js = CMP_JS[op]!
+  // A regproc column (held as the function's name) against an OID column (`ap.amproc = p.oid`).
+  if ((a.pgOid === PgT.regproc.pgOid && isNumeric(b)) || (isNumeric(a) && b.pgOid === PgT.regproc.pgOid)) {
+    return { type: Types.bool, impl: strict(([x, y]) => `(String(${x}) ${js} String(${y}))`) }
+  }
+  if (!comparable(a, b)) return undefined
   const primitive =
     (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
@@ -360,6 +365,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       ? { type: Types.bool, impl: sessionFn(([pid], c) => `${c.constant(signalBackend)}(ctx, ${pid}, 'terminate')`), argTypes: args.length === 1 ? [Types.int4] : [Types.int4, Types.int8] }
       : undefined,
   ...CATALOG_FUNCTIONS,
+  ...CATALOG_SESSION_FUNCTIONS,
 }
 
 const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)

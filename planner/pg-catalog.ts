@@ -9,9 +9,12 @@
  * OIDs are stable: a stream's or view's relation OID is derived from its catalog id (persisted with the
  * catalog), catalog and system tables have fixed OIDs by position, built-in types keep PostgreSQL's.
  */
+import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
 import type { Catalog, CatalogEntry, ViewDef } from './catalog.ts'
+import type { SettingEntry } from './runtime.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
+import { viewDefinition } from './view-definition.ts'
 
 const pg = (name: TypeName, pgOid: number, pgSize: number, element?: SqlType): SqlType =>
   Object.freeze(element === undefined ? { name, pgOid, pgSize } : { name, element, pgOid, pgSize })
@@ -37,9 +40,10 @@ export const T = {
   int2vector: pg('int2', 22, -1, Types.int2),
   oidvector: pg('int4', 30, -1, pg('int4', 26, 4)),
   charArray: pg('text', 1002, -1, pg('text', 18, 1)),
+  nameArray: pg('text', 1003, -1, pg('text', 19, 64)),
 } as const
 
-const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, timestamptz: Types.timestamptz, bytea: Types.bytea }
+const TYPE_KEYS: Record<string, SqlType> = { ...T, bool: Types.bool, text: Types.text, int2: Types.int2, int4: Types.int4, int8: Types.int8, float4: Types.float4, float8: Types.float8, interval: Types.interval, timestamptz: Types.timestamptz, bytea: Types.bytea, lsn: pg('text', 3220, 8) }
 
 /** `'a:oid b:name'` to columns (the tables are long; one line each keeps them readable). */
 function cols(spec: string): Column[] {
@@ -101,13 +105,54 @@ export const CATALOG_TABLES: Readonly<Record<string, readonly Column[]>> = {
   'pg_catalog.pg_type': cols('oid:oid typname:name typnamespace:oid typowner:oid typlen:int2 typbyval:bool typtype:char typcategory:char typispreferred:bool typisdefined:bool typdelim:char typrelid:oid typsubscript:regproc typelem:oid typarray:oid typinput:regproc typoutput:regproc typreceive:regproc typsend:regproc typmodin:regproc typmodout:regproc typanalyze:regproc typalign:char typstorage:char typnotnull:bool typbasetype:oid typtypmod:int4 typndims:int4 typcollation:oid typdefaultbin:nodeTree typdefault:text typacl:aclArray'),
   'pg_catalog.pg_user': cols('usename:name usesysid:oid usecreatedb:bool usesuper:bool userepl:bool usebypassrls:bool passwd:text valuntil:timestamptz useconfig:textArray'),
   'pg_catalog.pg_views': cols('schemaname:name viewname:name viewowner:name definition:text'),
+  'pg_catalog.pg_parameter_acl': cols('oid:oid parname:text paracl:aclArray'),
+  'pg_catalog.pg_aggregate': cols('aggfnoid:regproc aggkind:char aggnumdirectargs:int2 aggtransfn:regproc aggfinalfn:regproc aggcombinefn:regproc aggserialfn:regproc aggdeserialfn:regproc aggmtransfn:regproc aggminvtransfn:regproc aggmfinalfn:regproc aggfinalextra:bool aggmfinalextra:bool aggfinalmodify:char aggmfinalmodify:char aggsortop:oid aggtranstype:oid aggtransspace:int4 aggmtranstype:oid aggmtransspace:int4 agginitval:text aggminitval:text'),
+  'pg_catalog.pg_amop': cols('oid:oid amopfamily:oid amoplefttype:oid amoprighttype:oid amopstrategy:int2 amoppurpose:char amopopr:oid amopmethod:oid amopsortfamily:oid'),
+  'pg_catalog.pg_amproc': cols('oid:oid amprocfamily:oid amproclefttype:oid amprocrighttype:oid amprocnum:int2 amproc:regproc'),
+  'pg_catalog.pg_available_extensions': cols('name:name default_version:text installed_version:text comment:text'),
+  'pg_catalog.pg_conversion': cols('oid:oid conname:name connamespace:oid conowner:oid conforencoding:int4 contoencoding:int4 conproc:regproc condefault:bool'),
+  'pg_catalog.pg_db_role_setting': cols('setdatabase:oid setrole:oid setconfig:textArray'),
+  'pg_catalog.pg_default_acl': cols('oid:oid defaclrole:oid defaclnamespace:oid defaclobjtype:char defaclacl:aclArray'),
+  'pg_catalog.pg_foreign_data_wrapper': cols('oid:oid fdwname:name fdwowner:oid fdwhandler:oid fdwvalidator:oid fdwacl:aclArray fdwoptions:textArray'),
+  'pg_catalog.pg_foreign_server': cols('oid:oid srvname:name srvowner:oid srvfdw:oid srvtype:text srvversion:text srvacl:aclArray srvoptions:textArray'),
+  'pg_catalog.pg_indexes': cols('schemaname:name tablename:name indexname:name tablespace:name indexdef:text'),
+  'pg_catalog.pg_init_privs': cols('objoid:oid classoid:oid objsubid:int4 privtype:char initprivs:aclArray'),
+  'pg_catalog.pg_largeobject_metadata': cols('oid:oid lomowner:oid lomacl:aclArray'),
+  'pg_catalog.pg_opfamily': cols('oid:oid opfmethod:oid opfname:name opfnamespace:oid opfowner:oid'),
+  'pg_catalog.pg_seclabel': cols('objoid:oid classoid:oid objsubid:int4 provider:text label:text'),
+  'pg_catalog.pg_seclabels': cols('objoid:oid classoid:oid objsubid:int4 objtype:text objnamespace:oid objname:text provider:text label:text'),
+  'pg_catalog.pg_sequences': cols('schemaname:name sequencename:name sequenceowner:name data_type:regtype start_value:int8 min_value:int8 max_value:int8 increment_by:int8 cycle:bool cache_size:int8 last_value:int8'),
+  'pg_catalog.pg_shdepend': cols('dbid:oid classid:oid objid:oid objsubid:int4 refclassid:oid refobjid:oid deptype:char'),
+  'pg_catalog.pg_shseclabel': cols('objoid:oid classoid:oid provider:text label:text'),
+  'pg_catalog.pg_stat_user_tables': cols('relid:oid schemaname:name relname:name seq_scan:int8 seq_tup_read:int8 idx_scan:int8 idx_tup_fetch:int8 n_tup_ins:int8 n_tup_upd:int8 n_tup_del:int8 n_tup_hot_upd:int8 n_live_tup:int8 n_dead_tup:int8 n_mod_since_analyze:int8 n_ins_since_vacuum:int8 last_vacuum:timestamptz last_autovacuum:timestamptz last_analyze:timestamptz last_autoanalyze:timestamptz vacuum_count:int8 autovacuum_count:int8 analyze_count:int8 autoanalyze_count:int8'),
+  'pg_catalog.pg_subscription': cols('oid:oid subdbid:oid subskiplsn:lsn subname:name subowner:oid subenabled:bool subbinary:bool substream:bool subtwophasestate:char subdisableonerr:bool subconninfo:text subslotname:name subsynccommit:text subpublications:textArray'),
+  'pg_catalog.pg_timezone_names': cols('name:text abbrev:text utc_offset:interval is_dst:bool'),
+  'pg_catalog.pg_transform': cols('oid:oid trftype:oid trflang:oid trffromsql:regproc trftosql:regproc'),
+  'pg_catalog.pg_ts_config': cols('oid:oid cfgname:name cfgnamespace:oid cfgowner:oid cfgparser:oid'),
+  'pg_catalog.pg_ts_config_map': cols('mapcfg:oid maptokentype:int4 mapseqno:int4 mapdict:oid'),
+  'pg_catalog.pg_ts_dict': cols('oid:oid dictname:name dictnamespace:oid dictowner:oid dicttemplate:oid dictinitoption:text'),
+  'pg_catalog.pg_ts_parser': cols('oid:oid prsname:name prsnamespace:oid prsstart:regproc prstoken:regproc prsend:regproc prsheadline:regproc prslextype:regproc'),
+  'pg_catalog.pg_ts_template': cols('oid:oid tmplname:name tmplnamespace:oid tmplinit:regproc tmpllexize:regproc'),
+  'pg_catalog.pg_user_mapping': cols('oid:oid umuser:oid umserver:oid umoptions:textArray'),
+  'pg_catalog.pg_user_mappings': cols('umid:oid srvid:oid srvname:name umuser:oid usename:name umoptions:textArray'),
 }
 
 export const NS = { pg_catalog: 11, public: 2200, information_schema: 11999, sluice: 11998 } as const
 const NAMESPACES: readonly [string, number][] = Object.entries(NS)
 export const nspName = (oid: number): string | null => NAMESPACES.find(([, o]) => o === oid)?.[0] ?? null
 
-const BOOTSTRAP_SUPERUSER = 10
+/** `'pg_catalog'::regnamespace`: a schema's OID; 3F000 for a schema that does not exist. */
+export function namespaceOid(name: string): number {
+  const n = name.replace(/^"(.*)"$/, '$1')
+  const found = NAMESPACES.find(([s]) => s === n)
+  if (found === undefined) throw new SluiceError('execution', SqlState.invalidSchemaName, `schema "${n}" does not exist`)
+  return found[1]
+}
+
+/** Sluice's role (the session's user, as PostgreSQL's bootstrap superuser) and `pg_database_owner`, owner of schema public. */
+export const ROLE_OIDS = { bootstrapSuperuser: 10, databaseOwner: 6171 } as const
+const BOOTSTRAP_SUPERUSER = ROLE_OIDS.bootstrapSuperuser
+const DATABASE_OWNER = ROLE_OIDS.databaseOwner
 const DATABASE_OID = 16383
 const HEAP_AM = 2
 const BTREE_AM = 403
@@ -139,6 +184,47 @@ export interface PgRelation {
 const CATALOG_NAMES = Object.keys(CATALOG_TABLES)
 const SYSTEM_NAMES = Object.keys(SYSTEM_TABLES)
 
+/**
+ * The catalog tables' OIDs in PostgreSQL 15, which their rows carry as `tableoid`: pg_dump finds an object
+ * by (catalog OID, OID) with the catalogs' OIDs built in (a schema is `(2615, oid)`).
+ */
+const CATALOG_OIDS: Readonly<Record<string, number>> = {
+  'information_schema.columns': 13295, 'information_schema.key_column_usage': 13329,
+  'information_schema.parameters': 13334, 'information_schema.routines': 13377, 'information_schema.schemata': 13382,
+  'information_schema.table_constraints': 13411, 'information_schema.tables': 13425,
+  'information_schema.views': 13483, 'pg_catalog.pg_aggregate': 2600, 'pg_catalog.pg_am': 2601,
+  'pg_catalog.pg_amop': 2602, 'pg_catalog.pg_amproc': 2603, 'pg_catalog.pg_attrdef': 2604,
+  'pg_catalog.pg_attribute': 1249, 'pg_catalog.pg_auth_members': 1261, 'pg_catalog.pg_available_extensions': 12081,
+  'pg_catalog.pg_cast': 2605, 'pg_catalog.pg_class': 1259, 'pg_catalog.pg_collation': 3456,
+  'pg_catalog.pg_constraint': 2606, 'pg_catalog.pg_conversion': 2607, 'pg_catalog.pg_database': 1262,
+  'pg_catalog.pg_db_role_setting': 2964, 'pg_catalog.pg_default_acl': 826, 'pg_catalog.pg_depend': 2608,
+  'pg_catalog.pg_description': 2609, 'pg_catalog.pg_enum': 3501, 'pg_catalog.pg_event_trigger': 3466,
+  'pg_catalog.pg_extension': 3079, 'pg_catalog.pg_foreign_data_wrapper': 2328, 'pg_catalog.pg_foreign_server': 1417,
+  'pg_catalog.pg_foreign_table': 3118, 'pg_catalog.pg_index': 2610, 'pg_catalog.pg_indexes': 12043,
+  'pg_catalog.pg_inherits': 2611, 'pg_catalog.pg_init_privs': 3394, 'pg_catalog.pg_language': 2612,
+  'pg_catalog.pg_largeobject_metadata': 2995, 'pg_catalog.pg_matviews': 12038, 'pg_catalog.pg_namespace': 2615,
+  'pg_catalog.pg_opclass': 2616, 'pg_catalog.pg_operator': 2617, 'pg_catalog.pg_opfamily': 2753,
+  'pg_catalog.pg_parameter_acl': 6243, 'pg_catalog.pg_partitioned_table': 3350, 'pg_catalog.pg_policy': 3256,
+  'pg_catalog.pg_proc': 1255, 'pg_catalog.pg_publication': 6104, 'pg_catalog.pg_publication_namespace': 6237,
+  'pg_catalog.pg_publication_rel': 6106, 'pg_catalog.pg_range': 3541, 'pg_catalog.pg_rewrite': 2618,
+  'pg_catalog.pg_roles': 12000, 'pg_catalog.pg_seclabel': 3596, 'pg_catalog.pg_seclabels': 12099,
+  'pg_catalog.pg_sequence': 2224, 'pg_catalog.pg_sequences': 12048, 'pg_catalog.pg_settings': 12104,
+  'pg_catalog.pg_shdepend': 1214, 'pg_catalog.pg_shdescription': 2396, 'pg_catalog.pg_shseclabel': 3592,
+  'pg_catalog.pg_stat_activity': 12222, 'pg_catalog.pg_stat_user_tables': 12161, 'pg_catalog.pg_statistic_ext': 3381,
+  'pg_catalog.pg_subscription': 6100, 'pg_catalog.pg_tables': 12033, 'pg_catalog.pg_tablespace': 1213,
+  'pg_catalog.pg_timezone_names': 12126, 'pg_catalog.pg_transform': 3576, 'pg_catalog.pg_trigger': 2620,
+  'pg_catalog.pg_ts_config': 3602, 'pg_catalog.pg_ts_config_map': 3603, 'pg_catalog.pg_ts_dict': 3600,
+  'pg_catalog.pg_ts_parser': 3601, 'pg_catalog.pg_ts_template': 3764, 'pg_catalog.pg_type': 1247,
+  'pg_catalog.pg_user': 12014, 'pg_catalog.pg_user_mapping': 1418, 'pg_catalog.pg_user_mappings': 12327,
+  'pg_catalog.pg_views': 12028,
+}
+
+/** A catalog table's OID (by `schema.name`), which its rows also carry as the system column `tableoid`. */
+export const catalogTableOid = (table: string): number => CATALOG_OIDS[table] ?? 12000 + CATALOG_NAMES.indexOf(table) * 3
+
+/** The row type of a relation: catalog tables' in a range of their own (their OIDs are PostgreSQL's). */
+const rowTypeOid = (r: PgRelation): number => (r.namespace === NS.pg_catalog || r.namespace === NS.information_schema ? 14000 + CATALOG_NAMES.indexOf(`${nspName(r.namespace)}.${r.name}`) * 2 : r.oid + 1)
+
 /** A stream's or view's OID: from its persisted catalog id, so it survives restarts. */
 export const entryOid = (e: CatalogEntry): number => 16384 + e.id * 3
 
@@ -147,9 +233,9 @@ export function relations(catalog: Catalog): PgRelation[] {
   for (const s of catalog.streams()) out.push({ oid: entryOid(s), name: s.name, namespace: NS.public, relkind: 'r', columns: s.columns, entry: s })
   for (const v of catalog.views()) out.push({ oid: entryOid(v), name: v.name, namespace: NS.public, relkind: 'm', columns: v.columns, entry: v })
   SYSTEM_NAMES.forEach((n, i) => out.push({ oid: 15000 + i * 3, name: n, namespace: NS.sluice, relkind: 'v', columns: SYSTEM_TABLES[n]! }))
-  CATALOG_NAMES.forEach((k, i) => {
+  CATALOG_NAMES.forEach((k) => {
     const [schema, name] = k.split('.') as [keyof typeof NS, string]
-    out.push({ oid: 12000 + i * 3, name, namespace: NS[schema], relkind: 'v', columns: CATALOG_TABLES[k]! })
+    out.push({ oid: catalogTableOid(k), name, namespace: NS[schema], relkind: 'v', columns: CATALOG_TABLES[k]! })
   })
   return out
 }
@@ -190,6 +276,30 @@ export function keys(catalog: Catalog): PgKey[] {
     const attnums = viewKeyColumns(r.entry)
     if (attnums === null) continue
     out.push({ relation: r, indexOid: KEY_OID_BASE + r.entry.id * 2, constraintOid: KEY_OID_BASE + r.entry.id * 2 + 1, name: `${r.name}_pkey`, attnums })
+  }
+  return out
+}
+
+/** A view's `_RETURN` rule (pg_rewrite), above the key OIDs. */
+const ruleOid = (v: ViewDef): number => KEY_OID_BASE * 2 + v.id
+
+/**
+ * pg_depend as pg_dump reads it to order what it creates: a view's rule depends on the view (`i`) and on
+ * the stream and views it reads (`n`), and a key index on its view's columns (`a`).
+ */
+function dependencies(catalog: Catalog): Partial_[] {
+  const REWRITE = CATALOG_OIDS['pg_catalog.pg_rewrite']
+  const CLASS = CATALOG_OIDS['pg_catalog.pg_class']
+  const out: Partial_[] = []
+  for (const v of catalog.views()) {
+    out.push({ classid: REWRITE, objid: ruleOid(v), objsubid: 0, refclassid: CLASS, refobjid: entryOid(v), refobjsubid: 0, deptype: 'i' })
+    for (const name of new Set([v.plan.source.name, ...(v.plan.join ? [v.plan.join.view] : [])])) {
+      const read = catalog.get(name)
+      if (read !== undefined) out.push({ classid: REWRITE, objid: ruleOid(v), objsubid: 0, refclassid: CLASS, refobjid: entryOid(read), refobjsubid: 0, deptype: 'n' })
+    }
+  }
+  for (const k of keys(catalog)) {
+    for (const a of k.attnums) out.push({ classid: CLASS, objid: k.indexOid, objsubid: 0, refclassid: CLASS, refobjid: k.relation.oid, refobjsubid: a, deptype: 'a' })
   }
   return out
 }
@@ -301,32 +411,55 @@ export function typeOidByName(name: string): number | null {
 export interface CatalogEnv {
   readonly user: string
   readonly database: string
+  /** The session's settings (pg_settings); the server's defaults when absent. */
+  readonly settings?: readonly SettingEntry[]
 }
 
 type Partial_ = Record<string, Value | undefined>
 
 function rowsOf(table: string, objs: readonly Partial_[]): Row[] {
   const columns = CATALOG_TABLES[table]!
-  return objs.map((o) => columns.map((c) => o[c.name] ?? null))
+  const tableoid = catalogTableOid(table)
+  return objs.map((o) => [...columns.map((c) => o[c.name] ?? null), tableoid])
 }
 
 const storage = (t: SqlType): string => (t.element || TypeOid[t.name].size < 0 ? 'x' : 'p')
 
-/** The rows of one catalog table, generated from the catalog now. */
+/** The rows of one catalog table, generated from the catalog now; each ends with its `tableoid`. */
 export function catalogRows(table: string, catalog: Catalog, env: CatalogEnv): Row[] {
   return rowsOf(table, objects(table, catalog, env))
 }
 
+/**
+ * A pg_dump session (application_name `pg_dump`) does not see the `sluice` schema: like PostgreSQL's own
+ * `pg_*` schemas, it holds built-in views, which a dump must not recreate in another database.
+ */
+const isDump = (env: CatalogEnv): boolean => env.settings?.some((s) => s.name === 'application_name' && s.value === 'pg_dump') ?? false
+
 function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
-  const rels = (): PgRelation[] => relations(catalog)
+  const hidden = isDump(env) ? NS.sluice : -1
+  const rels = (): PgRelation[] => relations(catalog).filter((r) => r.namespace !== hidden)
   const nsp = (oid: number): string => nspName(oid) ?? 'public'
   switch (table) {
     case 'pg_catalog.pg_namespace':
-      return NAMESPACES.map(([nspname, oid]) => ({ oid, nspname, nspowner: BOOTSTRAP_SUPERUSER }))
+      // As in PostgreSQL 15, `public` belongs to pg_database_owner, who may create in it; everyone may use it.
+      return NAMESPACES.filter(([, oid]) => oid !== hidden).map(([nspname, oid]) =>
+        oid === NS.public ? { oid, nspname, nspowner: DATABASE_OWNER, nspacl: ['pg_database_owner=UC/pg_database_owner', '=U/pg_database_owner'] } : { oid, nspname, nspowner: BOOTSTRAP_SUPERUSER },
+      )
+    case 'pg_catalog.pg_description':
+      return [{ objoid: NS.public, classoid: CATALOG_OIDS['pg_catalog.pg_namespace'], objsubid: 0, description: 'standard public schema' }]
+    case 'pg_catalog.pg_rewrite':
+      // Each materialized view's query is its `_RETURN` rule, on which pg_dump hangs the view's dependencies.
+      return catalog.views().map((v) => ({ oid: ruleOid(v), rulename: '_RETURN', ev_class: entryOid(v), ev_type: '1', ev_enabled: 'O', is_instead: true, ev_qual: '<>', ev_action: null }))
+    case 'pg_catalog.pg_depend':
+      return dependencies(catalog)
     case 'pg_catalog.pg_database':
       return [{ oid: DATABASE_OID, datname: env.database, datdba: BOOTSTRAP_SUPERUSER, encoding: 6, datlocprovider: 'c', datistemplate: false, datallowconn: true, datconnlimit: -1, datcollate: 'C', datctype: 'C', dattablespace: 1663 }]
     case 'pg_catalog.pg_roles':
-      return [{ oid: BOOTSTRAP_SUPERUSER, rolname: env.user, rolsuper: true, rolinherit: true, rolcreaterole: true, rolcreatedb: true, rolcanlogin: true, rolreplication: false, rolconnlimit: -1, rolpassword: '********', rolbypassrls: true }]
+      return [
+        { oid: BOOTSTRAP_SUPERUSER, rolname: env.user, rolsuper: true, rolinherit: true, rolcreaterole: true, rolcreatedb: true, rolcanlogin: true, rolreplication: false, rolconnlimit: -1, rolpassword: '********', rolbypassrls: true },
+        { oid: DATABASE_OWNER, rolname: 'pg_database_owner', rolsuper: false, rolinherit: true, rolcreaterole: false, rolcreatedb: false, rolcanlogin: false, rolreplication: false, rolconnlimit: -1, rolpassword: '********', rolbypassrls: false },
+      ]
     case 'pg_catalog.pg_user':
       return [{ usename: env.user, usesysid: BOOTSTRAP_SUPERUSER, usecreatedb: true, usesuper: true, userepl: false, usebypassrls: true, passwd: '********' }]
     case 'pg_catalog.pg_am':
@@ -352,7 +485,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: t.collation,
       }))
       for (const r of rels()) {
-        out.push({ oid: r.oid + 1, typname: r.name, typnamespace: r.namespace, typowner: BOOTSTRAP_SUPERUSER, typlen: -1, typbyval: false, typtype: 'c', typcategory: 'C', typispreferred: false, typisdefined: true, typdelim: ',', typrelid: r.oid, typsubscript: '-', typelem: 0, typarray: r.oid + 2, typinput: 'record_in', typoutput: 'record_out', typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: 'd', typstorage: 'x', typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: 0 })
+        out.push({ oid: rowTypeOid(r), typname: r.name, typnamespace: r.namespace, typowner: BOOTSTRAP_SUPERUSER, typlen: -1, typbyval: false, typtype: 'c', typcategory: 'C', typispreferred: false, typisdefined: true, typdelim: ',', typrelid: r.oid, typsubscript: '-', typelem: 0, typarray: rowTypeOid(r) + 1, typinput: 'record_in', typoutput: 'record_out', typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: 'd', typstorage: 'x', typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: 0 })
       }
       return out
     }
@@ -365,7 +498,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         relispopulated: true, relreplident: 'n', relispartition: false, relrewrite: 0, relfrozenxid: 0, relminmxid: 0,
       }))
       return [...rels().map((r) => ({
-        oid: r.oid, relname: r.name, relnamespace: r.namespace, reltype: r.oid + 1, reloftype: 0, relowner: BOOTSTRAP_SUPERUSER, relam: r.relkind === 'v' ? 0 : HEAP_AM, relfilenode: r.relkind === 'v' ? 0 : r.oid,
+        oid: r.oid, relname: r.name, relnamespace: r.namespace, reltype: rowTypeOid(r), reloftype: 0, relowner: BOOTSTRAP_SUPERUSER, relam: r.relkind === 'v' ? 0 : HEAP_AM, relfilenode: r.relkind === 'v' ? 0 : r.oid,
         reltablespace: 0, relpages: 0, reltuples: -1, relallvisible: 0, reltoastrelid: 0, relisshared: false, relpersistence: 'p', relkind: r.relkind,
         relnatts: r.columns.length, relchecks: 0, relhasrules: r.relkind === 'v', relhastriggers: false, relhassubclass: false, relrowsecurity: false, relforcerowsecurity: false,
         relispopulated: true, relreplident: r.relkind === 'v' ? 'n' : 'd', relispartition: false, relrewrite: 0, relfrozenxid: 0, relminmxid: 0,
@@ -374,11 +507,14 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
     }
     case 'pg_catalog.pg_index':
       return keys(catalog).map((k) => ({
-        indexrelid: k.indexOid, indrelid: k.relation.oid, indnatts: k.attnums.length, indnkeyatts: k.attnums.length, indisunique: true, indnullsnotdistinct: true, indisprimary: true,
+        indexrelid: k.indexOid, indrelid: k.relation.oid, indnatts: k.attnums.length, indnkeyatts: k.attnums.length, indisunique: true, indnullsnotdistinct: true, indisprimary: !isDump(env),
         indisexclusion: false, indimmediate: true, indisclustered: false, indisvalid: true, indcheckxmin: false, indisready: true, indislive: true, indisreplident: false,
         indkey: [...k.attnums], indcollation: k.attnums.map((a) => (k.relation.columns[a - 1]!.type.name === 'text' ? DEFAULT_COLLATION : 0)), indclass: k.attnums.map(() => 0), indoption: k.attnums.map(() => 0),
       }))
     case 'pg_catalog.pg_constraint':
+      // A dump writes a view's key as the unique index PostgreSQL allows on a materialized view, not as a
+      // PRIMARY KEY constraint, which it allows only on tables.
+      if (isDump(env)) return []
       return keys(catalog).map((k) => ({
         oid: k.constraintOid, conname: k.name, connamespace: NS.public, contype: 'p', condeferrable: false, condeferred: false, convalidated: true, conrelid: k.relation.oid, contypid: 0,
         conindid: k.indexOid, conparentid: 0, confrelid: 0, confupdtype: ' ', confdeltype: ' ', confmatchtype: ' ', conislocal: true, coninhcount: 0, connoinherit: true, conkey: [...k.attnums],
@@ -421,6 +557,14 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         .filter((r) => r.relkind === 'v')
         .map((r) => ({ schemaname: nsp(r.namespace), viewname: r.name, viewowner: env.user, definition: null }))
     case 'pg_catalog.pg_settings':
+      if (env.settings !== undefined) {
+        const session = env.settings.map(({ name, value, boot, source }) => ({
+          name: SETTING_NAMES.get(name) ?? name, setting: value, context: 'user', vartype: 'string', source, boot_val: boot, reset_val: source === 'session' ? (boot ?? value) : value, pending_restart: false,
+        }))
+        // The server's fixed parameters (max_index_keys, which pgjdbc reads, ...) that no session sets.
+        const fixed = SETTINGS.filter(([name]) => !env.settings!.some((x) => x.name === name.toLowerCase()))
+        return [...session, ...fixed.map(([name, setting]) => ({ name, setting, context: 'internal', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))]
+      }
       return SETTINGS.map(([name, setting]) => ({ name, setting, context: 'user', vartype: 'string', source: 'default', boot_val: setting, reset_val: setting, pending_restart: false }))
     case 'information_schema.schemata':
       return NAMESPACES.map(([name]) => ({ catalog_name: env.database, schema_name: name, schema_owner: env.user }))
@@ -488,6 +632,9 @@ const SETTINGS: readonly [string, string][] = [
   ['integer_datetimes', 'on'],
 ]
 
+/** PostgreSQL's spelling of the settings whose names are not all lower case. */
+const SETTING_NAMES = new Map(['DateStyle', 'TimeZone', 'IntervalStyle'].map((n) => [n.toLowerCase(), n]))
+
 /** What `pg_get_viewdef`, `::regclass` and `::regnamespace` need at run time, from the current catalog. */
 export interface CatalogLookup {
   relname(oid: number): string | null
@@ -500,7 +647,17 @@ export interface CatalogLookup {
   constraintdef(oid: number): string | null
 }
 
-export function catalogLookup(catalog: Catalog): CatalogLookup {
+/** The schemas a search_path setting names that exist, in order (`"$user"` names none: no user has one). */
+export function searchPathSchemas(searchPath: string | undefined): string[] {
+  if (searchPath === undefined) return ['public']
+  return searchPath
+    .split(',')
+    .map((p) => p.trim().replace(/^"(.*)"$/, '$1'))
+    .filter((p) => p !== '' && p !== '$user' && NAMESPACES.some(([n]) => n === p))
+}
+
+/** `searchPath`: the session's search_path, which decides whether view definitions qualify names. */
+export function catalogLookup(catalog: Catalog, searchPath?: string): CatalogLookup {
   let cache: PgRelation[] | null = null
   const all = (): PgRelation[] => (cache ??= relations(catalog))
   let keyCache: PgKey[] | null = null
@@ -523,15 +680,11 @@ export function catalogLookup(catalog: Catalog): CatalogLookup {
     },
     viewdef: (oid) => {
       const e = all().find((r) => r.oid === oid)?.entry
-      return e?.kind === 'view' ? viewBody(e.sql) : null
+      if (e?.kind !== 'view') return null
+      const visible = searchPathSchemas(searchPath).includes('public')
+      return viewDefinition(e.sql, visible ? new Set() : new Set([...catalog.streams(), ...catalog.views()].map((x) => x.name)))
     },
     nspname: (oid) => nspName(oid) ?? String(oid),
   }
 }
 
-/** The query of `CREATE MATERIALIZED VIEW name [WITH (...)] AS query`, as pg_get_viewdef shows it. */
-function viewBody(sql: string): string {
-  const m = /\bAS\s+([\s\S]*)$/i.exec(sql)
-  const body = (m ? m[1]! : sql).trim().replace(/;\s*$/, '')
-  return ` ${body};`
-}

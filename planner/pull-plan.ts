@@ -19,9 +19,10 @@ import { Scope, type BindHooks, type ScopeColumn } from './scope.ts'
 import type { Catalog } from './catalog.ts'
 import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
-import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, typeOidByName } from './pg-catalog.ts'
+import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, namespaceOid, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
+import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -69,7 +70,8 @@ export type RelNode =
   | { readonly kind: 'one_row' }
   /** `VALUES (...), (...)`: one row per list, its expressions over the enclosing query's row. */
   | { readonly kind: 'values'; readonly rows: readonly (readonly BoundExpr[])[] }
-  | { readonly kind: 'function'; readonly fn: 'generate_series' | 'unnest'; readonly args: readonly BoundExpr[] }
+  /** A set-returning function in FROM (planner/table-functions.ts): its rows, arguments over the enclosing row. */
+  | { readonly kind: 'function'; readonly fn: TableFunction; readonly args: readonly BoundExpr[] }
   /**
    * A two-way join as written. `on` is over the left row, the right row and `outer`; after join planning
    * (join-plan.ts) it is what remains of ON beside the hash `keys` (each over its side's row and `outer`)
@@ -92,14 +94,18 @@ export type RelNode =
   /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
   | { readonly kind: 'block'; readonly from: RelNode; readonly select: BoundSelect; readonly windows: readonly PullWindowCall[] }
   /**
-   * A set-returning function of the select list (`_pg_expandarray(indkey)`, `unnest(x)`): each input row
-   * repeated once per element of `arg`, with one more column, the element (for `_pg_expandarray` the record
-   * `(x, n)`: the element and its position).
+   * The set-returning functions of a select list (`_pg_expandarray(indkey)`, `unnest(x)`,
+   * `generate_subscripts(x, 1)`), run in lockstep as PostgreSQL does: each input row repeated as many times
+   * as the longest call has values, with one more column per call (NULL where a call has run out; for
+   * `_pg_expandarray` the record `(x, n)`: the element and its position).
    */
-  | { readonly kind: 'expand'; readonly input: RelNode; readonly fn: SetReturning; readonly arg: BoundExpr }
+  | { readonly kind: 'expand'; readonly input: RelNode; readonly calls: readonly SetReturningCall[] }
   | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null }
 
-export type SetReturning = '_pg_expandarray' | 'unnest'
+export interface SetReturningCall {
+  readonly fn: TableFunction
+  readonly args: readonly BoundExpr[]
+}
 
 /** A subquery inside an expression; compiled code calls `ctx.subquery(this, row, params, ctx, testValue)`. */
 export interface SubqueryPlan {
@@ -181,10 +187,10 @@ function needsRelational(q: ast.Query, catalog: Catalog): boolean {
   return hasSubquery(q)
 }
 
-const SET_RETURNING = new Set<string | undefined>(['_pg_expandarray', 'unnest'])
+const SET_RETURNING: ReadonlySet<string | undefined> = TABLE_FUNCTIONS
 /** Functions that read the running catalog through `ctx.pg` (pg-catalog.ts `CatalogLookup`). */
 const CATALOG_FUNCTIONS = new Set<string | undefined>(['pg_get_viewdef', 'pg_get_indexdef', 'pg_get_constraintdef'])
-const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc'])
+const CATALOG_CASTS = new Set(['oid', 'regclass', 'regtype', 'regnamespace', 'regproc', 'regprocedure', 'regoper', 'regoperator'])
 
 /** Subqueries, casts to `oid`/`regclass`/..., and functions that read the catalog (`pg_get_viewdef`). */
 function hasSubquery(node: unknown): boolean {
@@ -335,16 +341,31 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
     }
   })
   const fromWidth = cols.length
-  const srf = setReturningCall(q)
+  const srf = setReturningCalls(q)
   if (srf !== null) {
     from = planJoins(from, fromWidth, null).node
     const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
-    const arg = bindExpr(srf.call.args[0]!, { scope, params: ctx.params, clause: 'FROM' })
-    if (arg.type.element === undefined) throw planError(SqlState.undefinedFunction, `function ${srf.call.name} requires an array argument`, srf.call.span)
-    const type = srf.call.name === 'unnest' ? arg.type.element : expandArrayRecord(arg.type.element)
-    from = { kind: 'expand', input: from, fn: srf.call.name as SetReturning, arg }
-    cols = [...cols, { name: SRF_COLUMN, type, nullable: true, hidden: true }]
+    const calls = srf.calls.map((call): SetReturningCall & { column: ResultColumn } => {
+      const planned = planTableCall(call, call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' })), call.span)
+      if (planned.columns.length !== 1) throw unsupported(`${call.name} in a select list is not supported; call it in FROM`, call.span)
+      return { fn: call.name as TableFunction, args: planned.args, column: planned.columns[0]! }
+    })
+    from = { kind: 'expand', input: from, calls: calls.map(({ fn, args }) => ({ fn, args })) }
+    cols = [...cols, ...calls.map((c, k) => ({ name: `${SRF_COLUMN}${k}`, type: c.column.type, nullable: true, hidden: true }))]
     q = srf.rewritten
+  }
+  const ordered = hoistAggregateOrder(q)
+  if (ordered !== null) {
+    // `array_agg(x ORDER BY y)`: the block's input sorted by y first; aggregates take rows in input order.
+    const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+    const orderBy = ordered.orderBy.map((o): BoundOrder => {
+      const descending = o.direction === 'desc'
+      return { expr: bindExpr(o.expr, { scope, params: ctx.params, clause: 'ORDER BY' }), descending, nullsFirst: o.nulls === undefined ? descending : o.nulls === 'first' }
+    })
+    const output: BoundExpr[] = cols.map((c, i) => ({ kind: 'column', index: i, name: c.name, type: c.type }))
+    const outputColumns = cols.map((c) => ({ name: c.name, type: c.type, nullable: true }))
+    from = { kind: 'block', from, select: { filter: null, aggregation: null, output, outputColumns, orderBy, limit: null, offset: null, distinct: false, windows: [] }, windows: [] }
+    q = ordered.rewritten
   }
   const windows: PullWindowCall[] = []
   const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
@@ -377,8 +398,12 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
         relation = { source: entry.kind === 'view' ? 'view' : 'stream', name }
         columns = entry.columns
       } else if (cat !== undefined) {
+        // Catalog rows end with the system column `tableoid` (pg_dump and psql's \dd read it).
         relation = { source: 'catalog', name: cat }
         columns = CATALOG_TABLES[cat]!
+        ctx.relations.push(relation)
+        const cols = [...scoped(columns), { table, name: 'tableoid', type: T.oid, nullable: false, hidden: true }]
+        return { node: { kind: 'scan', relation, width: cols.length }, cols }
       } else if (SYSTEM_TABLES[name] !== undefined && (parts.length === 1 || parts[0] === 'sluice' || parts[0] === 'public')) {
         relation = { source: 'system', name }
         columns = SYSTEM_TABLES[name]!
@@ -391,25 +416,21 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     case 'subquery_ref': {
       const planned = planQuery(item.query, outer, tracker, ctx)
       const table = item.alias
-      return { node: planned.node, cols: planned.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: true })) }
+      if ((item.columnAliases?.length ?? 0) > planned.columns.length) {
+        throw planError(SqlState.invalidColumnReference, `table "${table}" has ${planned.columns.length} columns available but ${item.columnAliases!.length} columns specified`, item.span)
+      }
+      return { node: planned.node, cols: planned.columns.map((c, i) => ({ table, name: item.columnAliases?.[i] ?? c.name, type: c.type, nullable: true })) }
     }
     case 'function_ref': {
       const call = item.call
-      if (call.name !== 'generate_series' && call.name !== 'unnest') throw unsupported(`function ${call.name} in FROM is not supported`, item.span)
+      if (!isTableFunction(call.name) || call.name === '_pg_expandarray') throw unsupported(`function ${call.name} in FROM is not supported`, item.span)
       const scope = new NestedScope([], outer, tracker, ctx.hooks)
-      const args = call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' }))
-      let type: SqlType
-      if (call.name === 'unnest') {
-        if (args.length !== 1 || args[0]!.type.element === undefined) throw planError(SqlState.undefinedFunction, 'function unnest requires one array argument', item.span)
-        type = args[0]!.type.element
-      } else {
-        if (args.length < 2 || args.length > 3) throw planError(SqlState.undefinedFunction, 'function generate_series requires 2 or 3 arguments', item.span)
-        args.forEach((a, i) => (args[i] = coerceTo(a, Types.int8, spanOf(call.args[i]!), 'argument')))
-        if (!args.every((a) => isNumeric(a.type))) throw planError(SqlState.undefinedFunction, 'generate_series is supported over integers', item.span)
-        type = args.every((a) => a.type.name === 'int4' || a.type.name === 'int2') ? Types.int4 : Types.int8
-      }
-      const name = item.columnAliases?.[0] ?? item.alias ?? call.name
-      return { node: { kind: 'function', fn: call.name, args }, cols: [{ table: item.alias ?? call.name, name, type, nullable: true }] }
+      const planned = planTableCall(call, call.args.map((a) => bindExpr(a, { scope, params: ctx.params, clause: 'FROM' })), item.span)
+      const table = item.alias ?? call.name
+      // A one-column function's column is named after the alias (`generate_series(1, 3) g`), as in PostgreSQL.
+      const single = planned.columns.length === 1
+      const cols = planned.columns.map((c, i): ScopeColumn => ({ table, name: item.columnAliases?.[i] ?? (single ? table : c.name), type: c.type, nullable: true }))
+      return { node: { kind: 'function', fn: call.name, args: planned.args }, cols }
     }
     case 'join': {
       const left = planFrom(item.left, outer, tracker, ctx)
@@ -460,13 +481,14 @@ function usingCondition(names: readonly string[], left: readonly ScopeColumn[], 
 const SRF_COLUMN = '\u0000srf'
 
 /**
- * Finds the set-returning calls of a select list (`_pg_expandarray(x)`, `unnest(x)`). PostgreSQL runs those
- * of one select list in lockstep; Sluice supports several only when they are the same call (what pgjdbc
- * sends: `(_pg_expandarray(i.indkey)).n` beside `_pg_expandarray(i.indkey) AS keys`), and returns the
- * select with each replaced by a reference to the expanded column.
+ * Finds the set-returning calls of a select list (`_pg_expandarray(x)`, `unnest(x)`,
+ * `generate_subscripts(x, 1)`) and returns the select with each replaced by a reference to its expanded
+ * column; the same call written twice (pgjdbc's `(_pg_expandarray(i.indkey)).n` beside
+ * `_pg_expandarray(i.indkey) AS keys`) is one column.
  */
-function setReturningCall(q: ast.Select): { call: ast.FuncCall; rewritten: ast.Select } | null {
-  let found: ast.FuncCall | null = null
+function setReturningCalls(q: ast.Select): { calls: ast.FuncCall[]; rewritten: ast.Select } | null {
+  const calls: ast.FuncCall[] = []
+  const keys: string[] = []
   const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
   const rewrite = (node: unknown): unknown => {
     if (node === null || typeof node !== 'object') return node
@@ -475,20 +497,93 @@ function setReturningCall(q: ast.Select): { call: ast.FuncCall; rewritten: ast.S
     if (n.kind === 'subquery') return node
     if (n.kind === 'func_call' && SET_RETURNING.has((n as ast.FuncCall).name) && (n as ast.FuncCall).over === undefined) {
       const call = n as ast.FuncCall
-      if (call.args.length !== 1) throw unsupported(`${call.name} in a select list takes one array argument here`, call.span)
-      if (found === null) found = call
-      else if (strip(found) !== strip(call)) throw unsupported('several different set-returning functions in one select list are not supported', call.span)
-      return { kind: 'column_ref', table: [], name: SRF_COLUMN, span: call.span } satisfies ast.ColumnRef
+      const key = strip(call)
+      let k = keys.indexOf(key)
+      if (k < 0) {
+        k = keys.push(key) - 1
+        calls.push(call)
+      }
+      return { kind: 'column_ref', table: [], name: `${SRF_COLUMN}${k}`, span: call.span } satisfies ast.ColumnRef
     }
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
   }
   const targets = rewrite(q.targets) as ast.SelectItem[]
-  if (found === null) return null
-  const call: ast.FuncCall = found
-  if (q.groupBy.length > 0) throw unsupported(`${call.name} in the select list of a grouped query is not supported`, call.span)
+  if (calls.length === 0) return null
+  if (q.groupBy.length > 0) throw unsupported(`${calls[0]!.name} in the select list of a grouped query is not supported`, calls[0]!.span)
   // Unaliased, the item keeps the function's name as PostgreSQL gives it.
   const named = targets.map((t, i) => (t.alias === undefined && q.targets[i]!.expr.kind === 'func_call' ? { ...t, alias: (q.targets[i]!.expr as ast.FuncCall).name } : t))
-  return { call, rewritten: { ...q, targets: named } }
+  return { calls, rewritten: { ...q, targets: named } }
+}
+
+/**
+ * The ORDER BY inside the aggregate calls of a select list or HAVING (`array_agg(attname ORDER BY i)`),
+ * removed from the calls. Sorting the input once serves every such aggregate, so they must all order alike.
+ */
+function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]; rewritten: ast.Select } | null {
+  let found: readonly ast.OrderItem[] | null = null
+  const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
+  const rewrite = (node: unknown): unknown => {
+    if (node === null || typeof node !== 'object') return node
+    if (Array.isArray(node)) return node.map(rewrite)
+    const n = node as { kind?: string }
+    if (n.kind === 'subquery') return node
+    if (n.kind === 'func_call' && (n as ast.FuncCall).over === undefined && ((n as ast.FuncCall).orderBy?.length ?? 0) > 0) {
+      const call = n as ast.FuncCall
+      if (found === null) found = call.orderBy!
+      else if (strip(found) !== strip(call.orderBy)) throw unsupported('aggregates ordered differently in one query are not supported', call.orderBy![0]!.span)
+      const { orderBy: _, ...rest } = call
+      return { ...rest, args: rewrite(call.args) }
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
+  }
+  const targets = rewrite(q.targets) as ast.SelectItem[]
+  const having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  if (found === null) return null
+  return { orderBy: found, rewritten: { ...q, targets, ...(having === undefined ? {} : { having }) } }
+}
+
+/** A set-returning call's arguments (cast as its signature wants them) and result columns. */
+function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { args: BoundExpr[]; columns: readonly ResultColumn[] } {
+  const args = [...bound]
+  const argSpan = (i: number): Span => (call.args[i] !== undefined ? spanOf(call.args[i]!) : span)
+  const signature = (usage: string): never => {
+    throw planError(SqlState.undefinedFunction, `function ${call.name}(${args.map((a) => a.type.name).join(', ')}) does not exist`, span, `${call.name} takes ${usage}.`)
+  }
+  const arrayArg = (i: number, usage: string): SqlType => {
+    const t = args[i]?.type
+    if (t === undefined || t.element === undefined) signature(usage)
+    return t!.element!
+  }
+  switch (call.name as TableFunction) {
+    case 'unnest':
+      if (args.length !== 1) signature('one array')
+      return { args, columns: [{ name: 'unnest', type: arrayArg(0, 'one array') }] }
+    case '_pg_expandarray':
+      if (args.length !== 1) signature('one array')
+      return { args, columns: [{ name: '_pg_expandarray', type: expandArrayRecord(arrayArg(0, 'one array')) }] }
+    case 'generate_series': {
+      if (args.length < 2 || args.length > 3) signature('(start, stop [, step]) integers')
+      args.forEach((a, i) => (args[i] = coerceTo(a, Types.int8, argSpan(i), 'argument')))
+      if (!args.every((a) => isNumeric(a.type))) throw planError(SqlState.undefinedFunction, 'generate_series is supported over integers', span)
+      const type = args.every((a) => a.type.name === 'int4' || a.type.name === 'int2') ? Types.int4 : Types.int8
+      return { args, columns: [{ name: 'generate_series', type }] }
+    }
+    case 'generate_subscripts': {
+      const usage = '(array, dimension [, reverse])'
+      if (args.length < 2 || args.length > 3) signature(usage)
+      arrayArg(0, usage)
+      args[1] = coerceTo(args[1]!, Types.int4, argSpan(1), 'argument')
+      if (args[2] !== undefined) args[2] = coerceTo(args[2], Types.bool, argSpan(2), 'argument')
+      return { args, columns: [{ name: 'generate_subscripts', type: Types.int4 }] }
+    }
+    case 'pg_get_keywords':
+      if (args.length !== 0) signature('no arguments')
+      return { args, columns: KEYWORD_COLUMNS }
+    case 'pg_options_to_table':
+      if (args.length !== 1) signature('one text[]')
+      args[0] = coerceTo(args[0]!, arrayOf(Types.text), argSpan(0), 'argument')
+      return { args, columns: OPTION_COLUMNS }
+  }
 }
 
 /** The fields of the records catalog functions return, by the identity of their type. */
@@ -585,6 +680,9 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return isTextLike ? retype(inner, T.name, span) : call('name', T.name, (x) => `String(${x})`)
     case 'char':
       return isTextLike ? retype(inner, T.char, span) : call('char', T.char, (x) => `String(${x})`)
+    case 'varchar':
+      // `indkey::varchar` (SQLAlchemy): the value's text, typed character varying as PostgreSQL reports it.
+      return isTextLike ? retype(inner, T.varchar, span) : call('varchar', T.varchar, (x, c) => `H.formatValue(${x}, ${c.constant(inner.type)})`)
     case 'oid':
       if (numeric) return retype(inner, T.oid, span)
       return call('oid', T.oid, (x) => `Number(${x})`)
@@ -593,15 +691,24 @@ function bindCatalogCast(inner: BoundExpr, target: string, span: Span): BoundExp
       return call('regclass', REGCLASS_OID, (x) => `ctx.pg.relOid(${x})`, true)
     case 'regtype':
       if (numeric) return call('regtype', T.regtype, (x, c) => `${c.constant(formatType)}(${x}, null)`)
-      return call('regtype', T.oid, (x, c) => `${c.constant(typeOidByName)}(${x})`)
+      // A type name as regtype prints it (`'int4'::regtype` is `integer`), so that it compares with `oid::regtype`.
+      return call('regtype', T.regtype, (x, c) => `${c.constant(regtypeName)}(${x})`)
     case 'regnamespace':
       if (numeric) return call('regnamespace', T.regnamespace, (x) => `ctx.pg.nspname(${x})`, true)
-      break
+      return call('regnamespace', T.oid, (x, c) => `${c.constant(namespaceOid)}(${x})`)
     case 'regproc':
+    case 'regprocedure':
+    case 'regoper':
+    case 'regoperator':
       // A function's name as regproc prints it: without the pg_catalog qualifier.
       return call('regproc', T.regproc, (x) => `String(${x}).replace(/^pg_catalog\./, '')`)
   }
   throw unsupported(`casts to ${target} are not supported`, span)
+}
+
+function regtypeName(name: string): string {
+  const oid = typeOidByName(name.toLowerCase())
+  return (oid === null ? null : formatType(oid)) ?? name.replace(/^pg_catalog\./, '').replace(/^"|"$/g, '')
 }
 
 /** An untyped literal or a value of the carrying type gets the catalog type; the value stays as it is. */

@@ -32,6 +32,24 @@ export interface EvalContext {
   readonly notify?: (channel: string, payload: string) => void
   /** Whether system tables show the secrets in webhook URLs (not to read-only users). */
   readonly revealSecrets?: boolean
+  /** The session's run-time settings (current_setting, set_config, pg_settings); absent outside a session. */
+  readonly settings?: SessionSettings
+}
+
+export interface SettingEntry {
+  readonly name: string
+  readonly value: string
+  readonly boot: string | null
+  readonly source: 'default' | 'client' | 'session'
+}
+
+/** A session's settings by lower-case name. */
+export interface SessionSettings {
+  get(name: string): string | undefined
+  /** `local`: until the end of the current transaction (SET LOCAL, set_config(..., true)). */
+  set(name: string, value: string, local: boolean): void
+  /** Every setting: its value, the server's default (`boot`) and where the value came from, as pg_settings shows them. */
+  entries(): readonly SettingEntry[]
 }
 
 /** pg_notify(channel, payload): sends through the session; NULL channel is an error as in PostgreSQL. */

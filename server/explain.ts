@@ -99,7 +99,7 @@ function relational(node: RelNode, depth: number, push: Push, stats: ReadonlyMap
       return
     }
     case 'expand':
-      push(depth, `ProjectSet ${node.fn}(${show(node.arg)})${actual}`)
+      push(depth, `ProjectSet ${node.calls.map((c) => `${c.fn}(${c.args.map(show).join(', ')})`).join(', ')}${actual}`)
       relational(node.input, depth + 1, push, stats)
       return
     case 'set_op':

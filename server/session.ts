@@ -11,7 +11,7 @@ import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
 import { compileExpr, compileProjection } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { EvalContext, SessionSettings } from '../planner/runtime.ts'
 import { VERSION_STRING } from '../planner/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
@@ -182,6 +182,55 @@ export class Session implements Backend {
     })
   }
 
+  /** Settings the session changed (SET, set_config): pg_settings' source `session`. */
+  private readonly changedSettings = new Set<string>()
+  /** Values that SET LOCAL / set_config(..., true) replaced in the open transaction, restored when it ends. */
+  private readonly localRestore = new Map<string, string | undefined>()
+  /** Every setting's value before the open transaction changed it, restored if it rolls back. */
+  private readonly transactionRestore = new Map<string, string | undefined>()
+
+  /** The settings as current_setting(), set_config() and pg_settings see them. */
+  private readonly settingsView: SessionSettings = {
+    get: (name) => this.settings.get(name),
+    set: (name, value, local) => this.assign(name, value, local),
+    entries: () =>
+      [...this.settings].map(([name, value]) => {
+        const known = INITIAL_PARAMETERS.get(canonicalName(name)) ?? EXTRA_SETTINGS[name]
+        // What differs from the server's default without a SET came with the connection (application_name);
+        // what has no server default (session_authorization, ssl) is the connection's own.
+        const boot = known ?? (this.changedSettings.has(name) ? null : value)
+        const source = this.changedSettings.has(name) ? 'session' : value === boot ? 'default' : 'client'
+        return { name, value, boot, source }
+      }),
+  }
+
+  /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
+  private assign(key: string, value: string, local: boolean): void {
+    if (local) {
+      if (this.status === 'I') return
+      if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
+    }
+    if (this.status !== 'I' && !this.transactionRestore.has(key)) this.transactionRestore.set(key, this.settings.get(key))
+    // A session-level SET after SET LOCAL in the same transaction outlives it.
+    if (!local) this.localRestore.delete(key)
+    this.settings.set(key, value)
+    this.changedSettings.add(key)
+    if (key === 'timezone') this.zone = resolveTimeZone(value)
+    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
+  }
+
+  /** At COMMIT local settings end; at ROLLBACK every setting the transaction made goes back, as in PostgreSQL. */
+  private endTransactionSettings(committed: boolean): void {
+    for (const [key, value] of committed ? this.localRestore : this.transactionRestore) {
+      if (value === undefined) this.settings.delete(key)
+      else this.settings.set(key, value)
+      if (key === 'timezone') this.zone = value === undefined ? UTC_ZONE : resolveTimeZone(value)
+      if (REPORTED.has(key) && value !== undefined) this.parameterChanges.set(canonicalName(key), value)
+    }
+    this.localRestore.clear()
+    this.transactionRestore.clear()
+  }
+
   private evalContext(): EvalContext {
     return {
       now: Date.now() * 1000,
@@ -192,6 +241,7 @@ export class Session implements Backend {
       signalBackend: (pid: number, action: 'cancel' | 'terminate') => this.sessions.signal(this.startup, pid, action),
       activity: () => this.sessions.activityRows(),
       revealSecrets: this.startup.role !== 'readonly',
+      settings: this.settingsView,
     } as EvalContext
   }
 
@@ -288,6 +338,7 @@ export class Session implements Backend {
       case 'utility':
         // CHECKPOINT, as in PostgreSQL, returns once everything processed so far is durable.
         if (s.tag === 'CHECKPOINT') await this.engine.checkpoint()
+        if (s.tag === 'LOCK TABLE' && this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'LOCK TABLE can only be used in transaction blocks')
         return { kind: 'command', tag: s.tag }
       case 'create_trigger': {
         const r = await this.engine.createTrigger(s, text)
@@ -581,7 +632,7 @@ export class Session implements Backend {
     if (key === 'statement_timeout' || key === QUERY_MEMORY) {
       const defaults = this.sessions.defaults
       const fallback = key === QUERY_MEMORY ? formatBytes(defaults.queryMemory) : String(defaults.statementTimeoutMs)
-      this.settings.set(key, s.value === null ? fallback : checkLimitSetting(key, s.value))
+      this.assign(key, s.value === null ? fallback : checkLimitSetting(key, s.value), s.local)
       return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
     }
     const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
@@ -591,15 +642,11 @@ export class Session implements Backend {
       this.zone = UTC_ZONE
       return { kind: 'command', tag: 'RESET' }
     }
-    if (key === 'timezone') {
-      // An unknown zone is 22023 and changes nothing, as in PostgreSQL.
-      this.zone = s.value === null ? UTC_ZONE : resolveTimeZone(value)
-      this.settings.set(key, this.zone.name)
-      this.parameterChanges.set(canonicalName(key), this.zone.name)
-      return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
-    }
-    this.settings.set(key, value)
-    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
+    if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', SqlState.noActiveSqlTransaction)
+    // An unknown zone is 22023 and changes nothing, as in PostgreSQL; assign() keeps the zone in step.
+    const given = key === 'timezone' ? (s.value === null ? UTC_ZONE.name : resolveTimeZone(value).name) : value
+    this.assign(key, given, s.local)
+    for (const m of s.more ?? []) this.assign(m.name, m.value, s.local)
     return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
   }
 
@@ -618,6 +665,7 @@ export class Session implements Backend {
         const failed = this.status === 'E'
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        this.endTransactionSettings(!failed)
         // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
         const queued = this.queuedNotifications.splice(0)
         if (!failed) for (const m of queued) this.engine.notifications.publish(m)
@@ -627,6 +675,7 @@ export class Session implements Backend {
       case 'rollback':
         if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
         this.status = 'I'
+        this.endTransactionSettings(false)
         this.queuedNotifications.length = 0
         this.cursors.endTransaction(false)
         return { kind: 'command', tag: 'ROLLBACK' }

@@ -190,6 +190,24 @@ describe('real clients', () => {
       ])
     })
 
+    test("getSQLKeywords lists PostgreSQL's keywords that SQL:2003 lacks (from pg_get_keywords)", () => {
+      const words = String(check(checks, 'sql_keywords')['keywords']).split(',')
+      expect(words).toEqual(expect.arrayContaining(['analyze', 'ilike', 'limit', 'offset', 'returning']))
+      expect(words).not.toContain('select')
+      expect(words).toEqual([...words].sort())
+    })
+
+    test('the other DatabaseMetaData calls of browsing tools run', () => {
+      const calls = check(checks, 'metadata_calls')['calls'] as Record<string, unknown>
+      for (const [name, result] of Object.entries(calls)) expect(String(result), name).not.toMatch(/^error/)
+      expect(calls['getTablePrivileges']).toBeGreaterThan(0)
+      expect(calls['getBestRowIdentifier']).toBe(1)
+    })
+
+    test("getIndexInfo: a grouped view's key index", () => {
+      expect(check(checks, 'index_info')['indexes']).toEqual([{ name: 'client_players_pkey', column: 'player_id', non_unique: false }])
+    })
+
     test('setFetchSize streams a SUBSCRIBE: the snapshot, then a change made on another connection', () => {
       const c = check(checks, 'fetch_subscribe')
       expect(c['snapshot']).toEqual([[1, 'before', 1]])

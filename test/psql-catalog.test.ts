@@ -4,6 +4,7 @@
  * against the real PostgreSQL on 127.0.0.1:5432 for an equivalent table and materialized view: the result
  * columns must have the same names and type OIDs, and rows describing the same relation must agree.
  */
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -91,6 +92,22 @@ describe('psql meta-commands', () => {
     expect(all).toMatch(/sluice \| sluice_queries\s+\| view/)
   })
 
+  /** The column names of the first table psql printed (its second line), or null for a message. */
+  const header = (out: string): string[] | null => {
+    const line = out.split('\n')[1]
+    return line?.includes('|') ? line.split('|').map((c) => c.trim()) : null
+  }
+  const META_COMMANDS = ['\\ddp', '\\des', '\\dew', '\\det', '\\deu', '\\dL', '\\dO', '\\dRs', '\\dRp', '\\dX', '\\dc', '\\dC', '\\dF', '\\dFd', '\\dFp', '\\dFt', '\\db', '\\dl', '\\lo_list', '\\do', '\\l+', '\\dP', '\\dA', '\\dAc', '\\dAf', '\\dAo', '\\dAp', '\\dx', '\\dT', '\\dD', '\\df', '\\da', '\\dy', '\\du', '\\dp', '\\dn+', '\\dt+', '\\dm+', '\\di+', '\\drds', '\\dd', '\\dconfig', '\\dconfig+ search_path', '\\sv sluice.sluice_queries']
+  for (const command of META_COMMANDS) {
+    it(`${command} runs and shows PostgreSQL's columns`, () => {
+      const ours = sluice.psql(command)
+      expect(ours.stderr).not.toMatch(/ERROR|error/)
+      const r = spawnSync('psql', ['-X', '-h', '127.0.0.1', '-U', 'postgres', '-d', ORACLE_DB, '-c', command], { encoding: 'utf8' })
+      const theirs = header(r.stdout)
+      if (header(ours.stdout) !== null && theirs !== null) expect(header(ours.stdout)).toEqual(theirs)
+    })
+  }
+
   it('\\d of an unknown relation says so', () => {
     const r = sluice.psql('\\d nothing_here', { allowError: true })
     expect(r.stderr + r.stdout).toContain('Did not find any relation named "nothing_here"')
@@ -100,7 +117,8 @@ describe('psql meta-commands', () => {
 /** `:oid` and `:name` of the captured SQL (and of its parameters), for relation `name` on one server. */
 async function fill(client: pg.Client, sql: string, name: string): Promise<pg.QueryConfig> {
   const r = await client.query(`SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = '${name}'`)
-  const subst = (s: string): string => s.replaceAll(':oid', String(r.rows[0].oid)).replaceAll(':name', name)
+  // `:oid`, not the `::oid` of a cast.
+  const subst = (s: string): string => s.replace(/(?<!:):oid\b/g, String(r.rows[0].oid)).replace(/(?<!:):name\b/g, name)
   const m = /^-- params:(.*)\n/.exec(sql)
   const values = m === null ? [] : m[1]!.split(',').map((v) => subst(v.trim()))
   return { text: subst(m === null ? sql : sql.slice(m[0].length)), values }
@@ -109,7 +127,8 @@ async function fill(client: pg.Client, sql: string, name: string): Promise<pg.Qu
 const fields = (r: pg.QueryResult): string[] => r.fields.map((f) => `${f.name}:${f.dataTypeID}`)
 
 describe('catalog SQL against PostgreSQL as the oracle', () => {
-  for (const [name, sql] of [...queries('psql.sql'), ...queries('pgjdbc.sql')]) {
+  const captured = ['psql.sql', 'pgjdbc.sql', 'sqlalchemy.sql', 'pg_dump.sql', 'pgcli.sql'].flatMap(queries)
+  for (const [name, sql] of captured) {
     for (const rel of ['ends', 'game_events']) {
       it(`${name} (${rel}) returns the same columns and type OIDs`, async () => {
         const ours = await s.query(await fill(s, sql, rel))
@@ -234,6 +253,44 @@ describe('relational pull queries', () => {
       ['ts', 'timestamp with time zone', 'NO'],
       ['score', 'double precision', 'YES'],
     ])
+  })
+
+  it('= ANY($1) takes an untyped parameter as an array of the left side (pgcli\'s \\dt)', async () => {
+    const sql = "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = ANY($1) AND n.nspname = 'public' ORDER BY 1"
+    const ours = await s.query(sql, ['{r,m,""}'])
+    expect(ours.rows).toEqual([{ relname: 'ends' }, { relname: 'game_events' }])
+    expect(ours.rows).toEqual((await oracle.query(sql, ['{r,m,""}'])).rows)
+  })
+
+  it('set_config(..., true) lasts until the transaction ends; false until the session does, unless rolled back', async () => {
+    const run = async (c: pg.Client) => {
+      const out: unknown[] = []
+      const get = async () => out.push((await c.query("SELECT current_setting('application_name') AS v")).rows[0].v)
+      await c.query("SELECT set_config('application_name', 'outside', true)")
+      await get()
+      await c.query('BEGIN')
+      await c.query("SELECT set_config('application_name', 'inside', true)")
+      await get()
+      await c.query('COMMIT')
+      await get()
+      await c.query("SELECT set_config('application_name', 'kept', false)")
+      await get()
+      await c.query('BEGIN')
+      await c.query("SELECT set_config('application_name', 'rolled back', false)")
+      await c.query('ROLLBACK')
+      await get()
+      await c.query('BEGIN')
+      await c.query("SET LOCAL application_name = 'local'")
+      await c.query("SET application_name = 'after local'")
+      await c.query('COMMIT')
+      await get()
+      await c.query("SELECT set_config('application_name', '', false)")
+      return out
+    }
+    const ours = await run(s)
+    expect(ours).toEqual(['', 'inside', '', 'kept', 'kept', 'after local'])
+    expect(ours).toEqual(await run(oracle))
+    await expect(s.query("SELECT current_setting('no_such_setting')")).rejects.toMatchObject({ code: '42704' })
   })
 
   it('relation OIDs are user OIDs (from the persisted catalog id)', async () => {

@@ -68,8 +68,8 @@ function subqueryRef(r: pg.RangeSubselect, ctx: TranslateContext): ast.SubqueryR
   const alias = r.alias?.aliasname
   const full = { start: span.start, end: alias === undefined ? span.end : aliasEnd(ctx, span.end, alias) }
   if (r.lateral === true) throw unsupported('LATERAL subqueries are not supported', full)
-  if (r.alias?.colnames !== undefined) throw unsupported('column aliases on subqueries are not supported', full, 'Name the columns in the subquery\'s select list.')
-  return { kind: 'subquery_ref', query, ...(alias === undefined ? {} : { alias }), span: full }
+  const columnAliases = r.alias?.colnames === undefined ? undefined : stringsOf(r.alias.colnames)
+  return { kind: 'subquery_ref', query, ...(alias === undefined ? {} : { alias }), ...(columnAliases === undefined ? {} : { columnAliases }), span: full }
 }
 
 /** Widens a query's span over the parentheses around it. */

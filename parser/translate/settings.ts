@@ -50,12 +50,19 @@ function settingValue(node: pg.Node, span: Span): string {
 function transactionCharacteristics(s: pg.VariableSetStmt, local: boolean, span: Span): ast.SetVariable {
   const prefix = s.name === 'SESSION CHARACTERISTICS' ? 'default_' : s.name === 'TRANSACTION' ? '' : undefined
   const items = s.args ?? []
-  const item = items[0]
-  if (prefix === undefined || items.length !== 1 || item === undefined || !('DefElem' in item)) {
-    throw unsupported('setting several transaction characteristics at once is not supported', span, 'Set one at a time.')
+  if (prefix === undefined || items.length === 0 || !items.every((i) => 'DefElem' in i)) {
+    throw unsupported('this form of SET TRANSACTION is not supported', span)
   }
-  const name = `${prefix}${item.DefElem.defname ?? ''}`
-  return { kind: 'set', name, value: settingValue(need(item.DefElem.arg, 'DefElem.arg'), span), local, span }
+  // `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY` (pg_dump): one setting per characteristic.
+  const settings = items.map((i) => {
+    const d = (i as { DefElem: pg.DefElem }).DefElem
+    const arg = need(d.arg, 'DefElem.arg')
+    const flag = d.defname === 'transaction_read_only' || d.defname === 'transaction_deferrable'
+    const value = flag && 'A_Const' in arg ? ((arg.A_Const.ival?.ival ?? 0) !== 0 ? 'on' : 'off') : settingValue(arg, span)
+    return { name: `${prefix}${d.defname ?? ''}`, value }
+  })
+  const [first, ...more] = settings
+  return { kind: 'set', name: first!.name, value: first!.value, local, ...(more.length > 0 ? { more } : {}), span }
 }
 
 /** BEGIN's modes as lower-case text: `isolation level serializable`, `read only`, `deferrable`. */

@@ -21,6 +21,8 @@ export function translateStatement(node: pg.Node, ctx: TranslateContext, span: S
   if ('DiscardStmt' in node) return { kind: 'utility', tag: `DISCARD ${(node.DiscardStmt.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`, span }
   if ('DeallocateStmt' in node) return deallocate(node.DeallocateStmt, span)
   if ('CheckPointStmt' in node) return { kind: 'utility', tag: 'CHECKPOINT', span }
+  // pg_dump locks what it dumps; a stream only grows and a view is read as of one moment, so it is a no-op.
+  if ('LockStmt' in node) return { kind: 'utility', tag: 'LOCK TABLE', span }
   if ('ListenStmt' in node) return { kind: 'listen', channel: need(node.ListenStmt.conditionname, 'ListenStmt.conditionname'), span }
   if ('UnlistenStmt' in node) return { kind: 'unlisten', channel: node.UnlistenStmt.conditionname ?? null, span }
   if ('NotifyStmt' in node) return { kind: 'notify', channel: need(node.NotifyStmt.conditionname, 'NotifyStmt.conditionname'), payload: node.NotifyStmt.payload ?? '', span }

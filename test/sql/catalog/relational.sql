@@ -30,3 +30,36 @@ VALUES (1, 'one'), (2, NULL), (3, 'three')
 
 -- name: values_in_from
 SELECT v.column2, count(*) OVER () AS n FROM (VALUES (1, 'a'), (2, 'b')) AS v WHERE v.column1 > 1 UNION ALL SELECT 'z', 0
+
+-- name: keywords
+SELECT * FROM pg_catalog.pg_get_keywords() ORDER BY word
+
+-- name: keyword_categories
+SELECT catcode, catdesc, barelabel, baredesc, count(*) AS n FROM pg_get_keywords() GROUP BY catcode, catdesc, barelabel, baredesc ORDER BY 1, 3
+
+-- name: srf_lockstep
+SELECT unnest(ARRAY[10,20,30]) AS attnum, generate_subscripts(ARRAY[10,20,30], 1) AS ord, unnest(ARRAY['a','b']) AS short
+
+-- name: generate_subscripts_from
+SELECT s, (ARRAY['x','y','z'])[s] AS v FROM generate_subscripts(ARRAY['x','y','z'], 1) AS s UNION ALL SELECT s, 'r' FROM generate_subscripts(ARRAY['x','y'], 1, true) s
+
+-- name: aggregate_order
+SELECT array_agg(g ORDER BY g DESC) AS a, string_agg(g::text, ',' ORDER BY g DESC) AS s FROM generate_series(1, 5) g
+
+-- name: subquery_column_aliases
+SELECT name AS "Column", pg_catalog.format_type(tp, tpm) AS "Type" FROM (VALUES ('game', '25'::pg_catalog.oid, -1), ('n', '20'::pg_catalog.oid, -1)) s(name, tp, tpm)
+
+-- name: settings
+SELECT current_setting('search_path') AS p, current_setting('no.such_setting', true) AS missing, pg_catalog.set_config('sluice_test.x', 'on', false) AS set, current_setting('sluice_test.x') AS got, set_config('sluice_test.y', 'local', true) AS local
+
+-- name: quoting
+SELECT quote_ident('select') AS a, quote_ident('Mixed') AS b, quote_ident('plain') AS c, quote_literal('it''s') AS d, quote_literal(E'back\\slash') AS e, format('%s|%I|%L|%L|%%|%2$s', 'x', 'user', NULL, 'o''k') AS f
+
+-- name: options
+SELECT option_name, option_value FROM pg_options_to_table(ARRAY['fillfactor=70', 'autovacuum_enabled=false']) ORDER BY 1
+
+-- name: serial_and_misc
+SELECT pg_get_serial_sequence('game_events', 'player_id') AS seq, array_remove(ARRAY['a','b','a'], 'a') AS removed, 'int4'::regtype::text AS t, current_schemas(true) AS schemas
+
+-- name: regnamespace
+SELECT 'pg_catalog'::regnamespace::oid = n.oid AS same, n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = 'public'::regnamespace

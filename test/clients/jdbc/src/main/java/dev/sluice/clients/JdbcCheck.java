@@ -61,6 +61,10 @@ public final class JdbcCheck {
     step(url, "prepared_view", JdbcCheck::preparedView);
     step(url, "fetch_size", JdbcCheck::fetchSize);
     step(url, "result_metadata", JdbcCheck::resultMetadata);
+    // BI tools (DBeaver, DataGrip) ask for the keywords to highlight: pgjdbc reads pg_get_keywords().
+    step(url, "sql_keywords", c -> Map.of("keywords", c.getMetaData().getSQLKeywords()));
+    step(url, "index_info", JdbcCheck::indexInfo);
+    step(url, "metadata_calls", JdbcCheck::metadataCalls);
     final String target = url;
     step(url, "fetch_subscribe", c -> fetchSubscribe(c, target));
     emit("done", Map.of());
@@ -97,6 +101,54 @@ public final class JdbcCheck {
     m.put("sqlstate", e instanceof SQLException s ? s.getSQLState() : null);
     m.put("exception", e.getClass().getName());
     return m;
+  }
+
+  /**
+   * The other DatabaseMetaData calls DBeaver and DataGrip make while browsing: each must run (rows counted).
+   * Not yet getImportedKeys / getExportedKeys / getCrossReference: their nine-relation comma join is
+   * evaluated as a cross product before its WHERE, too large to hold in memory.
+   */
+  private static Map<String, Object> metadataCalls(Connection c) throws SQLException {
+    DatabaseMetaData md = c.getMetaData();
+    Map<String, Object> out = new LinkedHashMap<>();
+    Map<String, MetaCall> calls = new LinkedHashMap<>();
+    calls.put("getCatalogs", md::getCatalogs);
+    calls.put("getTableTypes", md::getTableTypes);
+    calls.put("getProcedures", () -> md.getProcedures(null, "public", "%"));
+    calls.put("getFunctions", () -> md.getFunctions(null, "public", "%"));
+    calls.put("getFunctionColumns", () -> md.getFunctionColumns(null, "public", "%", "%"));
+    calls.put("getUDTs", () -> md.getUDTs(null, "public", "%", null));
+    calls.put("getTablePrivileges", () -> md.getTablePrivileges(null, "public", "client_players"));
+    calls.put("getColumnPrivileges", () -> md.getColumnPrivileges(null, "public", "client_players", "%"));
+    calls.put("getBestRowIdentifier", () -> md.getBestRowIdentifier(null, "public", "client_players", DatabaseMetaData.bestRowSession, true));
+    calls.put("getVersionColumns", () -> md.getVersionColumns(null, "public", "client_players"));
+    calls.put("getClientInfoProperties", md::getClientInfoProperties);
+    for (Map.Entry<String, MetaCall> e : calls.entrySet()) {
+      try (ResultSet rs = e.getValue().call()) {
+        int n = 0;
+        while (rs.next()) n++;
+        out.put(e.getKey(), n);
+      } catch (SQLException | RuntimeException ex) {
+        out.put(e.getKey(), "error: " + ex.getMessage());
+      }
+    }
+    out.put("getNumericFunctions", md.getNumericFunctions());
+    out.put("getStringFunctions", md.getStringFunctions());
+    out.put("getSystemFunctions", md.getSystemFunctions());
+    out.put("getTimeDateFunctions", md.getTimeDateFunctions());
+    return Map.of("calls", out);
+  }
+
+  private interface MetaCall {
+    ResultSet call() throws SQLException;
+  }
+
+  private static Map<String, Object> indexInfo(Connection c) throws SQLException {
+    List<Object> out = new ArrayList<>();
+    try (ResultSet rs = c.getMetaData().getIndexInfo(null, "public", "client_players", false, false)) {
+      while (rs.next()) out.add(Map.of("name", rs.getString("INDEX_NAME"), "column", rs.getString("COLUMN_NAME"), "non_unique", rs.getBoolean("NON_UNIQUE")));
+    }
+    return Map.of("indexes", out);
   }
 
   private static Map<String, Object> schemas(Connection c) throws SQLException {
