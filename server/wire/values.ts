@@ -4,7 +4,7 @@
  * *_send / *_recv formats of PostgreSQL, byte for byte).
  */
 import { SluiceError, SqlState, unsupported } from '../../common/errors.ts'
-import { type Interval, type SqlType, type Value, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName } from '../../common/types.ts'
+import { type Interval, type SqlType, type Value, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, utf8Text } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
@@ -19,7 +19,8 @@ const badBinary = (t: SqlType): SluiceError =>
 /** The runtime value of a Bind parameter of the given type. */
 export function decodeParam(param: BoundParam, type: SqlType): Value {
   if (param.data === null) return null
-  if (param.format === 0) return parseValue(param.data.toString('utf8'), type)
+  // Text that is not UTF-8 (or holds a NUL) is refused as PostgreSQL refuses it (22021), not patched with U+FFFD.
+  if (param.format === 0) return parseValue(utf8Text(param.data), type)
   return decodeBinary(param.data, type)
 }
 
@@ -57,7 +58,7 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
     case 'text':
     case 'unknown':
     case 'json':
-      return data.toString('utf8')
+      return utf8Text(data)
     case 'jsonb':
       if (data.length < 1 || data[0] !== 1) throw badBinary(t)
       return parseValue(data.toString('utf8', 1), t)
