@@ -34,6 +34,7 @@ import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/l
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
 import { recordText } from './record-text.ts'
+import { IngestKeys } from './ingest-keys.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
@@ -168,6 +169,8 @@ export class Engine {
   /** Work that must run between two rounds of the loop (see betweenRounds). */
   private readonly interludes: { fn: () => Promise<void>; resolve: () => void; reject: (err: unknown) => void }[] = []
   deadLetterCount = 0
+  /** Answers of HTTP ingest batches by their Idempotency-Key (see ingest-keys.ts); set by open. */
+  ingestKeys!: IngestKeys
 
   private constructor(
     readonly options: EngineOptions,
@@ -182,6 +185,7 @@ export class Engine {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
     const db = await StateDb.open(join(options.dataDir, 'state'))
     const engine = new Engine(options, db)
+    engine.ingestKeys = await IngestKeys.open(db)
     await engine.replayCatalog()
     engine.loopDone = engine.loop()
     return engine
@@ -944,6 +948,25 @@ export class Engine {
       byPartition[p]!.push(rec)
     }
     return this.appendRaw(rt, byPartition, records.length)
+  }
+
+  /**
+   * Which of these raw records the stream's decoder refuses, and why (by index): what HTTP ingest answers
+   * before it appends them with insertJson. A refused record is still appended; the scan files it as a
+   * dead letter with the same reason, so nothing sent is lost.
+   */
+  checkRecords(streamName: string, records: readonly (string | Buffer)[]): { index: number; reason: string }[] {
+    const rt = this.streams.get(streamName)
+    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
+    const refused: { index: number; reason: string }[] = []
+    for (let i = 0; i < records.length; i++) {
+      try {
+        rt.decode(records[i]!, 0, 0, null)
+      } catch (err) {
+        refused.push({ index: i, reason: err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}` })
+      }
+    }
+    return refused
   }
 
   private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
