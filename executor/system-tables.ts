@@ -5,6 +5,8 @@ import { SqlState, planError } from '../common/errors.ts'
 import type { Engine } from './engine.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
+/** A watermark as shown: NULL before the first event, `infinity` once time has ended. */
+const started = (n: number): number | null => (n === Number.NEGATIVE_INFINITY ? null : n)
 
 export async function systemTableRows(engine: Engine, name: string): Promise<Row[]> {
   switch (name) {
@@ -97,6 +99,12 @@ export async function systemTableRows(engine: Engine, name: string): Promise<Row
         finite(l.watermark as number),
         l.reason as string,
       ])
+    case 'sluice_watermarks':
+      return engine.allQueries().flatMap((q) => {
+        const stream = baseStreamName(q.view.plan.source)
+        const current = q.watermark.current
+        return q.watermark.partitionWatermarks().map((w, p): Row => [q.name, stream, p, started(w), started(current)])
+      })
     default:
       throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`)
   }
