@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
-import { eventTimeError, parseTimestamp, type Row, type Value } from '../common/types.ts'
+import type { Row, Value } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
@@ -35,9 +35,7 @@ import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
 import { recordText } from './record-text.ts'
 import { IngestKeys } from './ingest-keys.ts'
-import { WatermarkTracker } from './watermark.ts'
-import { partitionWatermarksFromLog } from './watermark-reset.ts'
-import { compileExpr } from '../planner/compile.ts'
+import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
@@ -567,42 +565,10 @@ export class Engine {
       const spec = rt.def.watermark
       if (spec === null) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" has no WATERMARK: its views have no watermark to reset`, span)
       if (rt.closed) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" is closed: its time has ended`, span)
-      let target: number | null = null
-      if (to !== undefined) {
-        try {
-          target = parseTimestamp(to.text)
-        } catch (err) {
-          const e = err as SluiceError
-          throw new SluiceError('plan', e.sqlstate, e.message, { span: to.span })
-        }
-        const bad = eventTimeError(target, 'watermark')
-        if (bad !== null) throw new SluiceError('plan', bad.sqlstate, `a watermark must be an event time: "${to.text}" is not`, { span: to.span, hint: bad.hint })
-      }
+      const target = to === undefined ? null : resetTarget(to)
       await this.waitForAppends(rt)
       await this.betweenRounds(async () => {
-        const queries = rt.queries
-        const n = rt.def.partitions
-        const watermarkOf = compileExpr(spec.expr)
-        const per =
-          target === null
-            ? await partitionWatermarksFromLog(rt.log, rt.decode, (row) => watermarkOf(row, [], this.ctx), queries.map((q) => q.offsets), n, this.batchSize)
-            : queries.map(() => new Array<number>(n).fill(target!))
-        const idle = (q: ContinuousQuery) => q.offsets.map((o, p) => (rt.log.idle !== undefined ? rt.log.idle(p, o) : o >= rt.log.endOffset(p)))
-        queries.forEach((q, i) => {
-          const next = new WatermarkTracker(n)
-          next.reset(per[i]!)
-          if (next.advance(idle(q)) >= q.watermark.current) return
-          const sliced = slicedViews(q)
-          if (sliced.length > 0) {
-            throw planError(SqlState.objectNotInPrerequisiteState, `cannot move the watermark of stream "${name}" back: view "${sliced[0]}" puts sliced HOP windows together when they close`, span, `Drop the view, reset the watermark, and create the view again.`)
-          }
-        })
-        for (let i = 0; i < queries.length; i++) {
-          const q = queries[i]!
-          q.resetWatermark(per[i]!, idle(q))
-          await q.afterWatermark()
-          q.settle()
-        }
+        await resetStreamWatermarks({ name, span, source: rt.log, decode: rt.decode, spec, queries: rt.queries, partitions: rt.def.partitions, target, ctx: this.ctx, batchSize: this.batchSize })
         this.dirtySinceCheckpoint = true
       })
       this.wake()
@@ -1381,12 +1347,6 @@ export class Engine {
     for (const rt of this.streams.values()) await rt.log.close()
     await this.db.close()
   }
-}
-
-/** The sliced HOP views among a query and the views reading it (see resetWatermark). */
-function slicedViews(q: ContinuousQuery): string[] {
-  const own = q.operator instanceof KeyedAggregate && q.operator.sliceLength !== null ? [q.name] : []
-  return own.concat(...q.downstream.map(slicedViews))
 }
 
 const outboxKey = (sinkId: number, batch: number) => `${OUTBOX_PREFIX}${sinkId}/${String(batch).padStart(12, '0')}`

@@ -9,11 +9,82 @@
  * - with TO, every partition's watermark is the given time.
  *
  * The watermark then moves on as usual. The views' state is kept; windows the old watermark had closed are
- * open again (see ContinuousQuery.resetWatermark). This module computes the partition watermarks.
+ * open again (see ContinuousQuery.resetWatermark). The engine runs this between two rounds of its loop.
  */
-import type { Row, Value } from '../common/types.ts'
+import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
+import { eventTimeError, parseTimestamp, type Row, type Value } from '../common/types.ts'
+import { compileExpr } from '../planner/compile.ts'
+import type { WatermarkSpec } from '../planner/catalog.ts'
+import type { EvalContext } from '../planner/runtime.ts'
+import type { ContinuousQuery } from './continuous-query.ts'
+import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import type { StreamSource } from './source.ts'
+import { WatermarkTracker } from './watermark.ts'
+
+/** The time of `RESET WATERMARK TO 'text'`: a timestamp that is an event time, else its error at the text. */
+export function resetTarget(to: { readonly text: string; readonly span: Span }): number {
+  let target: number
+  try {
+    target = parseTimestamp(to.text)
+  } catch (err) {
+    const e = err as SluiceError
+    throw new SluiceError('plan', e.sqlstate, e.message, { span: to.span })
+  }
+  const bad = eventTimeError(target, 'watermark')
+  if (bad !== null) throw new SluiceError('plan', bad.sqlstate, `a watermark must be an event time: "${to.text}" is not`, { span: to.span, hint: bad.hint })
+  return target
+}
+
+export interface StreamReset {
+  readonly name: string
+  readonly span: Span | undefined
+  readonly source: StreamSource
+  readonly decode: StreamDecoder
+  readonly spec: WatermarkSpec
+  /** The queries reading the stream directly; the views reading them follow. */
+  readonly queries: readonly ContinuousQuery[]
+  readonly partitions: number
+  /** The time every partition's watermark is set to, or null: from the log. */
+  readonly target: number | null
+  readonly ctx: EvalContext
+  readonly batchSize: number
+}
+
+/**
+ * Sets every query's watermark anew (run between two rounds of the engine's loop). Checks first, so that
+ * either every query is reset or none: a sliced HOP view that would move back refuses (55000).
+ */
+export async function resetStreamWatermarks(r: StreamReset): Promise<void> {
+  const { queries, partitions: n, source } = r
+  const watermarkOf = compileExpr(r.spec.expr)
+  const per =
+    r.target === null
+      ? await partitionWatermarksFromLog(source, r.decode, (row) => watermarkOf(row, [], r.ctx), queries.map((q) => q.offsets), n, r.batchSize)
+      : queries.map(() => new Array<number>(n).fill(r.target!))
+  const idle = (q: ContinuousQuery) => q.offsets.map((o, p) => (source.idle !== undefined ? source.idle(p, o) : o >= source.endOffset(p)))
+  queries.forEach((q, i) => {
+    const next = new WatermarkTracker(n)
+    next.reset(per[i]!)
+    if (next.advance(idle(q)) >= q.watermark.current) return
+    const sliced = slicedViews(q)
+    if (sliced.length > 0) {
+      throw planError(SqlState.objectNotInPrerequisiteState, `cannot move the watermark of stream "${r.name}" back: view "${sliced[0]}" puts sliced HOP windows together when they close`, r.span, 'Drop the view, reset the watermark, and create the view again.')
+    }
+  })
+  for (let i = 0; i < queries.length; i++) {
+    const q = queries[i]!
+    q.resetWatermark(per[i]!, idle(q))
+    await q.afterWatermark()
+    q.settle()
+  }
+}
+
+/** The sliced HOP views among a query and the views reading it. */
+function slicedViews(q: ContinuousQuery): string[] {
+  const own = q.operator instanceof KeyedAggregate && q.operator.sliceLength !== null ? [q.name] : []
+  return own.concat(...q.downstream.map(slicedViews))
+}
 
 /**
  * Per view (by index in `positions`) and partition: the largest watermark value of the events before the
