@@ -53,7 +53,7 @@ export function timestampFromJson(v: unknown, column: string): number {
   }
   if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a timestamp, got ${typeof v}`)
   const n = v.length
-  if (n >= 20 && n <= 27 && v.charCodeAt(n - 1) === 90 /* Z */ && v.charCodeAt(10) === 84 /* T */ && (v.charCodeAt(8) - 48) * 10 + v.charCodeAt(9) - 48 <= 28) {
+  if (n >= 20 && n <= 27 && v.charCodeAt(n - 1) === 90 /* Z */ && v.charCodeAt(10) === 84 /* T */ && dayFits(v)) {
     const ms = Date.parse(n > 24 ? `${v.slice(0, 23)}Z` : v)
     if (ms >= MIN_MS && ms < END_MS) return ms * 1000 + (n > 24 ? Number(v.slice(23, n - 1).padEnd(3, '0')) : 0)
   }
@@ -65,6 +65,18 @@ export function timestampFromJson(v: unknown, column: string): number {
   }
   if (!isEventTime(micros)) throw outOfEventTime(column, v)
   return micros
+}
+
+const digit = (v: string, i: number): number => v.charCodeAt(i) - 48
+
+/** `YYYY-MM-DD...`: whether the day exists in its month (Date.parse rolls February 30 over to March). */
+function dayFits(v: string): boolean {
+  const day = digit(v, 8) * 10 + digit(v, 9)
+  if (day <= 28) return true
+  const month = digit(v, 5) * 10 + digit(v, 6)
+  if (month !== 2) return day <= (month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31)
+  const year = digit(v, 0) * 1000 + digit(v, 1) * 100 + digit(v, 2) * 10 + digit(v, 3)
+  return day === 29 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
 }
 
 /**
