@@ -38,6 +38,9 @@ describe('calendar arithmetic', () => {
   it('has PostgreSQL timestamp bounds', () => {
     expect(formatTimestamp(PG_TIMESTAMP_MIN)).toBe('4714-11-24 00:00:00+00 BC')
     expect(formatTimestamp(PG_TIMESTAMP_END - 86_400_000_000)).toBe('294276-12-31 00:00:00+00')
+    expect(formatTimestamp(parseTimestamp('294276-12-31 23:59:59'))).toBe('294276-12-31 23:59:59+00')
+    expect(formatTimestamp(parseTimestamp('4714-11-24 10:00:01 BC'))).toBe('4714-11-24 10:00:01+00 BC')
+    expect(formatTimestamp(parseTimestamp('9999-12-31 23:59:59.5'))).toBe('9999-12-31 23:59:59.5+00')
     expect(formatTimestamp(EVENT_TIME_MIN)).toBe('0001-01-01 00:00:00+00')
     expect(formatTimestamp(EVENT_TIME_END)).toBe('10000-01-01 00:00:00+00')
   })

@@ -454,11 +454,28 @@ export function parseTimestamp(text: string, typeName = 'timestamp with time zon
   return micros
 }
 
-/** The calendar fields of a timestamp: the date (astronomical year) and the microseconds into the day. */
+const DAY_BIG = BigInt(MICROS_PER_DAY)
+
+/**
+ * The calendar fields of a timestamp: the date (astronomical year) and the microseconds into the day.
+ * Past 2^53 microseconds (before 1685, after 2255) a double holds a time only to its spacing (up to 2048 us
+ * at PostgreSQL's limits): the value is rounded to the decimal unit that spacing allows, in exact integers,
+ * so that `294276-12-31 23:59:59` prints as written, not with the double's stray microseconds.
+ */
 function splitTimestamp(micros: number): { year: number; month: number; day: number; ofDay: number } {
-  const days = Math.floor(micros / MICROS_PER_DAY)
-  const [year, month, day] = civilFromDays(days)
-  return { year, month, day, ofDay: micros - days * MICROS_PER_DAY }
+  if (Math.abs(micros) <= Number.MAX_SAFE_INTEGER) {
+    const days = Math.floor(micros / MICROS_PER_DAY)
+    const [year, month, day] = civilFromDays(days)
+    return { year, month, day, ofDay: micros - days * MICROS_PER_DAY }
+  }
+  const spacing = 2 ** (Math.floor(Math.log2(Math.abs(micros))) - 52)
+  let unit = 1n
+  while (Number(unit) < spacing) unit *= 10n
+  const exact = BigInt(micros) + unit / 2n
+  const rounded = (exact >= 0n ? exact / unit : (exact - unit + 1n) / unit) * unit
+  const daysBig = rounded >= 0n ? rounded / DAY_BIG : (rounded - DAY_BIG + 1n) / DAY_BIG
+  const [year, month, day] = civilFromDays(Number(daysBig))
+  return { year, month, day, ofDay: Number(rounded - daysBig * DAY_BIG) }
 }
 
 /** `2026-11-23`, or `0044-03-15 BC` for year -43 (PostgreSQL prints years before 1 AD with BC). */

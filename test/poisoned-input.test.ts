@@ -174,6 +174,21 @@ describe('poisoned input', () => {
     await eventually(total, (n) => n === before + 4)
   })
 
+  test('timestamp text reads as PostgreSQL reads it: the same value or the same SQLSTATE', async () => {
+    const texts = [
+      '2026-13-45 99:99:99', '2026-02-30', '2026-02-29', '2028-02-29 10:00', '2026-01-01 25:00:00', '2026-01-01 24:00:00',
+      '2026-01-01 23:60:00', '2026-01-01 23:59:60', '2026-01-01 23:59:60.5', '0000-01-01', '0001-01-01', '294276-12-31 23:59:59',
+      '294277-01-01', '4714-11-24 00:00:00 BC', '4714-11-23 23:00:00 BC', '0044-03-15 BC', '12026-01-01', '2026-01-01 10:00:00+16',
+      '2026-01-01 10:00:00 +01:30', '2026-01-01T10:00:00.1234567Z', 'soon', 'infinity', '-infinity', 'epoch',
+    ]
+    for (const text of texts) {
+      const sql = `SELECT ('${text}'::timestamptz)::text AS t`
+      const want = await oracle.query(sql).then((r) => r.rows[0].t as string, (e: pg.DatabaseError) => e.code)
+      const got = await client.query(sql).then((r) => r.rows[0].t as string, (e: pg.DatabaseError) => e.code)
+      expect(got, text).toBe(want)
+    }
+  })
+
   test('INSERT refuses bad text with the SQLSTATE PostgreSQL gives, and infinity as an event time with 22008 and a hint', async () => {
     await oracle.query('CREATE TEMP TABLE ev (id INT, name TEXT, ts TIMESTAMPTZ NOT NULL)')
     const eventsBefore = await events('ev')
