@@ -189,6 +189,16 @@ describe('poisoned input', () => {
     }
   })
 
+  test('numbers out of their type range are refused with the SQLSTATE PostgreSQL gives', async () => {
+    const casts = ["'40000'::int2", "'2147483648'::int4", "'9223372036854775808'::int8", "'1e400'::float8", "'-1e400'::float8", "'1e-400'::float8", "'1e39'::float4", "'12x'::int4", "'32767'::int2", "'1e308'::float8"]
+    for (const cast of casts) {
+      const sql = `SELECT (${cast})::text AS v`
+      const want = await oracle.query(sql).then((r) => r.rows[0].v as string, (e: pg.DatabaseError) => e.code)
+      const got = await client.query(sql).then((r) => r.rows[0].v as string, (e: pg.DatabaseError) => e.code)
+      expect(got, cast).toBe(want)
+    }
+  })
+
   test('INSERT refuses bad text with the SQLSTATE PostgreSQL gives, and infinity as an event time with 22008 and a hint', async () => {
     await oracle.query('CREATE TEMP TABLE ev (id INT, name TEXT, ts TIMESTAMPTZ NOT NULL)')
     const eventsBefore = await events('ev')
