@@ -96,3 +96,18 @@ describe('checkRow (INSERT and COPY)', () => {
     expect(err([0, 'x'])).toBeNull()
   })
 })
+
+describe('record metadata (Kafka)', () => {
+  it('refuses a record timestamp out of the event-time range when a column is timed by it', async () => {
+    const { streamDecoder } = await import('./record-decoder.ts')
+    const def = {
+      columns: [col('id', Types.int4), col('produced_at', Types.timestamptz)],
+      metadata: [{ index: 1, key: 'timestamp' }],
+      format: { kind: 'json' },
+    } as unknown as Parameters<typeof streamDecoder>[0]
+    const decodeRecord = streamDecoder(def)
+    const at = Date.UTC(2026, 11, 6) * 1000
+    expect(decodeRecord('{"id": 1}', 0, 7, at)).toEqual([1, at])
+    expect(reason(() => decodeRecord('{"id": 1}', 0, 8, 9e15 * 1000))).toContain('column "produced_at": record timestamp out of range for an event time')
+  })
+})
