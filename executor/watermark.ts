@@ -28,11 +28,11 @@ export class WatermarkTracker {
   }
 
   /**
-   * Records the watermark of one event read from `partition`. Decoders keep event times in range; an
-   * expression over them that still comes out NaN or infinite is ignored rather than ending time.
+   * Records the watermark of one event read from `partition` (decoders keep event times in range), or of
+   * the view a view reads (the end of time, once a closed stream is read).
    */
   observe(partition: number, watermark: number): void {
-    if (watermark > this.perPartition[partition]! && watermark < Number.POSITIVE_INFINITY) this.perPartition[partition] = watermark
+    if (watermark > this.perPartition[partition]!) this.perPartition[partition] = watermark
   }
 
   /** Recomputes the query watermark; `idle[p]` is true when partition p has no unread data. Returns it. */
