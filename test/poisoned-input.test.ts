@@ -5,7 +5,7 @@
  * by a TUMBLE view, also after a restart. INSERT and COPY refuse bad text with the SQLSTATE the real
  * PostgreSQL at 127.0.0.1:5432 gives for the same text, and nothing of the statement is appended. The HTTP
  * answer counts accepted and rejected records; an Idempotency-Key appends a retried batch once. A watermark
- * can be inspected (sluice_watermarks) and reset by an admin.
+ * can be inspected (sluice_watermarks) and reset by an admin. Kafka topics get the same treatment as HTTP.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdir, writeFile, appendFile } from 'node:fs/promises'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' }
 
@@ -351,5 +352,40 @@ describe('poisoned input', () => {
     await client.query("INSERT INTO ev2 VALUES (3, '2026-12-06 10:00:30+00')")
     const counted = async () => (await client.query('SELECT n FROM ev2_counts')).rows.map((x) => Number(x.n))
     expect(await eventually(counted, (n) => n[0] === 3)).toEqual([3])
+  })
+})
+
+describe('poisoned input from Kafka', () => {
+  let kafka: KafkaBroker
+  beforeAll(async () => {
+    kafka = await startKafka()
+  }, 300_000)
+  afterAll(async () => {
+    await kafka?.stop()
+  })
+
+  test('poisonous event times in a topic are dead letters with their offsets; the valid records after them are counted', async () => {
+    const topic = `poison-${Date.now()}`
+    await kafka.createTopic(topic, 1)
+    const sluice = await startSluice({ kafka: kafka.brokers })
+    const client = await sluice.client()
+    try {
+      await client.query(`CREATE STREAM kev (id INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (connector = 'kafka', topic = '${topic}', start = 'earliest')`)
+      await client.query("CREATE MATERIALIZED VIEW kev_per_minute AS SELECT window_start, count(*) AS n FROM TUMBLE(kev, ts, INTERVAL '1 minute') GROUP BY window_start, window_end")
+      const valid = ['{"id": 10, "ts": "2026-12-06T10:00:01Z"}', '{"id": 11, "ts": "2026-12-06T10:00:02Z"}', '{"id": 12, "ts": "2026-12-06T10:01:00Z"}']
+      await kafka.produce(topic, [...POISON.map((v, i) => `{"id": ${i}, "ts": ${v}}`), '{"id": 5, "ts": "2026-13-45 99:99:99"}', ...valid])
+      const counted = async () => (await client.query('SELECT n FROM kev_per_minute ORDER BY window_start')).rows.map((r) => Number(r.n))
+      expect(await eventually(counted, (n) => n.length === 2 && n[1] === 1, 60_000)).toEqual([2, 1])
+      const dead = (await client.query("SELECT \"offset\", reason FROM sluice_dead_letters WHERE stream = 'kev' ORDER BY \"offset\"")).rows
+      expect(dead.map((d) => Number(d.offset))).toEqual([0, 1, 2, 3, 4])
+      expect(dead[0].reason).toContain('column "ts": timestamp out of range for an event time: 1e+300')
+      expect(dead[2].reason).toContain('"infinity"')
+      expect(dead[4].reason).toContain('date/time field value out of range')
+      expect(Number((await client.query("SELECT late_events FROM sluice_queries WHERE name = 'kev_per_minute'")).rows[0].late_events)).toBe(0)
+    } finally {
+      await client.end()
+      await sluice.stop()
+      await removeDir(sluice.dataDir)
+    }
   })
 })
