@@ -6,6 +6,7 @@
  *   text -> string; timestamptz/timestamp/date -> number of microseconds since 1970-01-01 UTC;
  *   interval -> Interval; json/jsonb -> string holding JSON text; bytea -> Buffer; NULL -> null.
  */
+import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from './errors.ts'
 
 export type TypeName =
@@ -354,47 +355,163 @@ export function formatInterval(i: Interval): string {
   return parts.join(' ')
 }
 
+// Calendar arithmetic on day numbers (days since 1970-01-01, proleptic Gregorian, astronomical years: 1 BC
+// is year 0), without JavaScript's Date: Date maps years 0-99 to 1900-1999 and ends in 275760, while
+// PostgreSQL's timestamps run from 4714 BC to 294276 AD.
+
+/** The day number of a calendar date. */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+}
+
+/** The calendar date of a day number: [year, month 1-12, day 1-31]. */
+export function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719468
+  const era = Math.floor(z / 146097)
+  const doe = z - era * 146097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const month = mp < 10 ? mp + 3 : mp - 9
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day]
+}
+
+const isLeap = (y: number): boolean => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+const daysInMonth = (y: number, m: number): number => (m === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[m - 1]!)
+
+/** PostgreSQL's timestamp range in microseconds since 1970: [4714-11-24 00:00:00 BC, 294277-01-01 00:00:00). */
+export const PG_TIMESTAMP_MIN = daysFromCivil(-4713, 11, 24) * MICROS_PER_DAY
+export const PG_TIMESTAMP_END = daysFromCivil(294277, 1, 1) * MICROS_PER_DAY
+
 /**
- * Parses a timestamp: ISO 8601 (`2026-11-23T10:00:00Z`, `2026-11-23 10:00:00.123+01`, `2026-11-23`), with a
- * zone or, when none is given, UTC (the server's TimeZone). Returns microseconds since the epoch.
+ * The timestamps a stream keeps (any timestamp column may be a view's event time): 0001-01-01 00:00:00
+ * up to, not including, 10000-01-01 00:00:00 UTC. Narrower than PostgreSQL's range on purpose: a producer's
+ * number in the wrong unit (`9e15` epoch milliseconds is the year 287000) or `infinity` would become every
+ * view's watermark and close every window. Past about 2255 a double holds microseconds to 32 us at worst.
+ */
+export const EVENT_TIME_MIN = daysFromCivil(1, 1, 1) * MICROS_PER_DAY
+export const EVENT_TIME_END = daysFromCivil(10000, 1, 1) * MICROS_PER_DAY
+export const EVENT_TIME_HINT = 'Stream timestamps are event times: Sluice accepts them from 0001-01-01 to 9999-12-31 (UTC); infinity and -infinity are not event times.'
+
+/** Whether microseconds since 1970 lie in the range a stream accepts (false for NaN and infinities). */
+export const isEventTime = (micros: number): boolean => micros >= EVENT_TIME_MIN && micros < EVENT_TIME_END
+
+/** The error for a stream timestamp outside the event-time range (22008 with a hint), or null when it fits. */
+export function eventTimeError(micros: number, column: string): SluiceError | null {
+  if (isEventTime(micros)) return null
+  const shown = Number.isNaN(micros) ? 'NaN' : formatTimestamp(micros)
+  return new SluiceError('execution', SqlState.datetimeFieldOverflow, `timestamp out of range for an event time in column "${column}": "${shown}"`, { hint: EVENT_TIME_HINT })
+}
+
+const fieldOverflow = (text: string): SluiceError =>
+  new SluiceError('execution', SqlState.datetimeFieldOverflow, `date/time field value out of range: "${text}"`)
+
+/**
+ * Parses a timestamp as PostgreSQL does for the forms Sluice reads: ISO 8601 dates with an optional time
+ * (`2026-11-23T10:00:00Z`, `2026-11-23 10:00:00.123+01`, `2026-11-23`), an optional zone (UTC, the server's
+ * TimeZone, when none is given) and an optional `BC`/`AD`; `epoch`, `infinity`, `-infinity`. Strict like
+ * PostgreSQL: a field out of its range (month 13, February 30, 25:00, 23:60) is 22008, never rolled over;
+ * a time outside 4714 BC .. 294276 AD is 22008; text of another form is 22007. Returns microseconds.
  */
 export function parseTimestamp(text: string, typeName = 'timestamp with time zone'): number {
-  const m = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$/i.exec(text)
+  const m = /^\s*(\d{4,6})-(\d{1,2})-(\d{1,2})(?:(?:T|\s+)(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d+))?)?)?\s*(Z|UTC|[+-]\d{1,2}(?::?\d{2})?)?(?:\s+(BC|AD))?\s*$/i.exec(text)
   if (!m) {
     const lower = text.trim().toLowerCase()
     if (lower === 'epoch') return 0
-    if (lower === 'infinity') return Number.POSITIVE_INFINITY
+    if (lower === 'infinity' || lower === '+infinity') return Number.POSITIVE_INFINITY
     if (lower === '-infinity') return Number.NEGATIVE_INFINITY
-    throw invalid(typeName, text)
+    throw new SluiceError('execution', SqlState.invalidDatetimeFormat, `invalid input syntax for type ${typeName}: "${text}"`)
   }
-  const [, y, mo, d, h, mi, s, frac, zone] = m
-  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0))
-  if (Number.isNaN(ms)) throw invalid(typeName, text)
-  let micros = ms * 1000 + (frac ? Number(frac.padEnd(6, '0')) : 0)
-  if (zone && zone.toUpperCase() !== 'Z' && zone.toUpperCase() !== 'UTC') {
-    const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!
-    const offset = (Number(z[2]) * 60 + Number(z[3] ?? 0)) * MICROS_PER_MINUTE
+  const [, ys, mos, ds, hs, mis, ss, frac, zone, era] = m
+  let year = Number(ys)
+  const month = Number(mos)
+  const day = Number(ds)
+  const hour = Number(hs ?? 0)
+  const minute = Number(mis ?? 0)
+  const second = Number(ss ?? 0)
+  const fraction = frac === undefined ? 0 : Math.round(Number(`0.${frac}`) * MICROS_PER_SECOND)
+  if (year === 0) throw fieldOverflow(text)
+  if (era !== undefined && era.toUpperCase() === 'BC') year = 1 - year
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) throw fieldOverflow(text)
+  // 24:00:00 and a leap second :60 are accepted and roll over, as in PostgreSQL; nothing past them.
+  if (hour > 24 || minute > 59 || second > 60) throw fieldOverflow(text)
+  if ((hour === 24 && (minute > 0 || second > 0 || fraction > 0)) || (second === 60 && fraction > 0)) throw fieldOverflow(text)
+  let micros = daysFromCivil(year, month, day) * MICROS_PER_DAY + hour * MICROS_PER_HOUR + minute * MICROS_PER_MINUTE + second * MICROS_PER_SECOND + fraction
+  if (zone !== undefined && zone.toUpperCase() !== 'Z' && zone.toUpperCase() !== 'UTC') {
+    const z = /^([+-])(\d{1,2}):?(\d{2})?$/.exec(zone)!
+    const zh = Number(z[2])
+    const zm = Number(z[3] ?? 0)
+    if (zh > 15 || zm > 59) {
+      throw new SluiceError('execution', SqlState.invalidTimeZoneDisplacementValue, `time zone displacement out of range: "${text}"`)
+    }
+    const offset = (zh * 60 + zm) * MICROS_PER_MINUTE
     micros -= z[1] === '-' ? -offset : offset
   }
+  if (micros < PG_TIMESTAMP_MIN || micros >= PG_TIMESTAMP_END) {
+    throw new SluiceError('execution', SqlState.datetimeFieldOverflow, `${typeName === 'date' ? 'date' : 'timestamp'} out of range: "${text}"`)
+  }
   return micros
+}
+
+const DAY_BIG = BigInt(MICROS_PER_DAY)
+
+/**
+ * The calendar fields of a timestamp: the date (astronomical year) and the microseconds into the day.
+ * Past 2^53 microseconds (before 1685, after 2255) a double holds a time only to its spacing (up to 2048 us
+ * at PostgreSQL's limits): the value is rounded to the decimal unit that spacing allows, in exact integers,
+ * so that `294276-12-31 23:59:59` prints as written, not with the double's stray microseconds.
+ */
+function splitTimestamp(micros: number): { year: number; month: number; day: number; ofDay: number } {
+  if (Math.abs(micros) <= Number.MAX_SAFE_INTEGER) {
+    const days = Math.floor(micros / MICROS_PER_DAY)
+    const [year, month, day] = civilFromDays(days)
+    return { year, month, day, ofDay: micros - days * MICROS_PER_DAY }
+  }
+  const spacing = 2 ** (Math.floor(Math.log2(Math.abs(micros))) - 52)
+  let unit = 1n
+  while (Number(unit) < spacing) unit *= 10n
+  const exact = BigInt(micros) + unit / 2n
+  const rounded = (exact >= 0n ? exact / unit : (exact - unit + 1n) / unit) * unit
+  const daysBig = rounded >= 0n ? rounded / DAY_BIG : (rounded - DAY_BIG + 1n) / DAY_BIG
+  const [year, month, day] = civilFromDays(Number(daysBig))
+  return { year, month, day, ofDay: Number(rounded - daysBig * DAY_BIG) }
+}
+
+/** `2026-11-23`, or `0044-03-15 BC` for year -43 (PostgreSQL prints years before 1 AD with BC). */
+function dateText(year: number, month: number, day: number): { text: string; bc: boolean } {
+  const bc = year <= 0
+  return { text: `${pad(bc ? 1 - year : year, 4)}-${pad(month)}-${pad(day)}`, bc }
 }
 
 /** `2026-11-23 10:00:00.5+00` (timestamptz) or without the zone (timestamp), as Postgres prints with TimeZone=UTC. */
 export function formatTimestamp(micros: number, withZone = true): string {
   if (micros === Number.POSITIVE_INFINITY) return 'infinity'
   if (micros === Number.NEGATIVE_INFINITY) return '-infinity'
-  const ms = Math.floor(micros / 1000)
-  const sub = micros - ms * 1000
-  const d = new Date(ms)
-  const frac = d.getUTCMilliseconds() * 1000 + sub
+  const { year, month, day, ofDay } = splitTimestamp(Math.round(micros))
+  const h = Math.floor(ofDay / MICROS_PER_HOUR)
+  const mi = Math.floor((ofDay - h * MICROS_PER_HOUR) / MICROS_PER_MINUTE)
+  const rest = ofDay - h * MICROS_PER_HOUR - mi * MICROS_PER_MINUTE
+  const s = Math.floor(rest / MICROS_PER_SECOND)
+  const frac = rest - s * MICROS_PER_SECOND
   const fracText = frac === 0 ? '' : `.${pad(frac, 6).replace(/0+$/, '')}`
-  const year = d.getUTCFullYear()
-  const text = `${pad(year, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fracText}`
-  return withZone ? `${text}+00` : text
+  const date = dateText(year, month, day)
+  const text = `${date.text} ${pad(h)}:${pad(mi)}:${pad(s)}${fracText}${withZone ? '+00' : ''}`
+  return date.bc ? `${text} BC` : text
 }
 
 export function formatDate(micros: number): string {
-  return formatTimestamp(micros, false).slice(0, 10)
+  if (micros === Number.POSITIVE_INFINITY) return 'infinity'
+  if (micros === Number.NEGATIVE_INFINITY) return '-infinity'
+  const { year, month, day } = splitTimestamp(Math.round(micros))
+  const date = dateText(year, month, day)
+  return date.bc ? `${date.text} BC` : date.text
 }
 
 /** Postgres float8 output (extra_float_digits = 1): shortest round-trip digits, exponent form past 1e15. */
@@ -487,7 +604,12 @@ export function parseValue(text: string, t: SqlType): Value {
       const s = text.trim()
       if (!/^[+-]?\d+$/.test(s)) throw invalid(typeDisplayName(t), text)
       const n = Number(s)
-      checkIntRange(n, t)
+      const range = INT_RANGE[t.name]!
+      if (n < range[0] || n > range[1]) {
+        throw new SluiceError('execution', SqlState.numericValueOutOfRange, `value "${text}" is out of range for type ${typeDisplayName(t)}`, {
+          hint: t.name === 'int8' ? 'Sluice keeps bigint values exact up to 2^53 - 1 (9007199254740991).' : undefined,
+        })
+      }
       return n
     }
     case 'float4':
@@ -499,7 +621,15 @@ export function parseValue(text: string, t: SqlType): Value {
       if (lower === 'infinity' || lower === '+infinity' || lower === 'inf') return Number.POSITIVE_INFINITY
       if (lower === '-infinity' || lower === '-inf') return Number.NEGATIVE_INFINITY
       if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) throw invalid(typeDisplayName(t), text)
-      return Number(s)
+      const n = Number(s)
+      const stored = t.name === 'float4' ? Math.fround(n) : n
+      // Too big becomes an infinity and too small a zero: PostgreSQL refuses both (numeric is a double here).
+      if (!Number.isFinite(stored) || (stored === 0 && /[1-9]/.test(s.replace(/e.*$/i, '')))) {
+        throw new SluiceError('execution', SqlState.numericValueOutOfRange, `"${text}" is out of range for type ${typeDisplayName(t)}`, {
+          hint: t.name === 'numeric' ? 'Sluice keeps numeric values as double precision.' : undefined,
+        })
+      }
+      return n
     }
     case 'timestamptz':
     case 'timestamp':
@@ -520,8 +650,51 @@ export function parseValue(text: string, t: SqlType): Value {
       return text
     case 'text':
     case 'unknown':
+      if (text.includes('\0')) throw nulInText()
       return text
   }
+}
+
+/** PostgreSQL refuses a NUL character in text (22021), as it refuses bytes that are not UTF-8. */
+export const nulInText = (): SluiceError => new SluiceError('execution', SqlState.characterNotInRepertoire, 'invalid byte sequence for encoding "UTF8": 0x00')
+
+/**
+ * Where `bytes` stop being UTF-8 as PostgreSQL accepts it: the index of the first byte of an invalid,
+ * overlong, surrogate or truncated sequence, or of a NUL; -1 when every byte is fine.
+ */
+export function invalidUtf8At(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let i = from
+  while (i < to) {
+    const b = bytes[i]!
+    if (b === 0) return i
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    const need = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : 0
+    if (need === 0 || i + need >= to) return i
+    for (let k = 1; k <= need; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i
+    const next = bytes[i + 1]!
+    if ((b === 0xe0 && next < 0xa0) || (b === 0xed && next > 0x9f) || (b === 0xf0 && next < 0x90) || (b === 0xf4 && next > 0x8f)) return i
+    i += need + 1
+  }
+  return -1
+}
+
+/** PostgreSQL's 22021 for the invalid sequence at `at`: its bytes in hex, as many as its lead byte announces. */
+export function invalidEncodingError(bytes: Uint8Array, at: number): SluiceError {
+  const lead = bytes[at] ?? 0
+  const len = (lead & 0x80) === 0 ? 1 : (lead & 0xe0) === 0xc0 ? 2 : (lead & 0xf0) === 0xe0 ? 3 : (lead & 0xf8) === 0xf0 ? 4 : 1
+  const shown = Array.from(bytes.subarray(at, Math.min(bytes.length, at + len)), (b) => `0x${b.toString(16).padStart(2, '0')}`)
+  return new SluiceError('execution', SqlState.characterNotInRepertoire, `invalid byte sequence for encoding "UTF8": ${shown.join(' ')}`)
+}
+
+/** Bytes as text, refused as PostgreSQL refuses them (22021) when they are not UTF-8 or hold a NUL. */
+export function utf8Text(bytes: Buffer): string {
+  if (isUtf8(bytes) && !bytes.includes(0)) return bytes.toString('utf8')
+  const at = invalidUtf8At(bytes)
+  if (at >= 0) throw invalidEncodingError(bytes, at)
+  return bytes.toString('utf8')
 }
 
 const INT_RANGE: Partial<Record<TypeName, [number, number]>> = {

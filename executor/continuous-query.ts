@@ -247,6 +247,23 @@ export class ContinuousQuery {
     this.watermark.advance(this.offsets.map(() => false))
   }
 
+  /**
+   * ALTER STREAM ... RESET WATERMARK: the watermark is computed anew from these partition watermarks (`idle`
+   * as in the engine's round). What was done up to the old watermark is not redone: windows it closed are
+   * open again (events for them count and close them again), window functions wait for the new one. The
+   * views reading this one follow it from scratch.
+   */
+  resetWatermark(partitions: readonly number[], idle: readonly boolean[]): void {
+    this.watermark.reset(partitions)
+    this.watermark.advance(idle)
+    if (this.released > this.watermark.current) this.released = this.watermark.current
+    this.nextExpiry = Number.NEGATIVE_INFINITY
+    for (const d of this.downstream) {
+      d.resetWatermark([], d.offsets.map(() => false))
+      d.followUpstream(this.watermark.current)
+    }
+  }
+
   /** The offsets and position after a step, for this view and the views that read it. */
   settle(): void {
     this.settled = this.offsets.slice()

@@ -4,29 +4,124 @@
  * stream: one JSON.parse and one straight-line coercion per column, no per-field dispatch on types.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { formatValue, parseTimestamp, parseValue, type Column, type Row, type SqlType, type Value } from '../common/types.ts'
-import { recordText } from './record-text.ts'
+import { isAscii, isUtf8 } from 'node:buffer'
+import {
+  EVENT_TIME_MIN,
+  EVENT_TIME_END,
+  eventTimeError,
+  formatValue,
+  invalidEncodingError,
+  invalidUtf8At,
+  isEventTime,
+  nulInText,
+  parseTimestamp,
+  parseValue,
+  typeDisplayName,
+  type Column,
+  type Row,
+  type SqlType,
+  type Value,
+} from '../common/types.ts'
 
 export type DecodeResult = { readonly ok: true; readonly row: Row } | { readonly ok: false; readonly reason: string }
 
 export class DecodeError extends Error {}
 
-/** Fast path for the ISO form we write ourselves (`2026-11-23T10:00:00.123456Z`); anything else goes the slow way. */
+const MIN_MS = EVENT_TIME_MIN / 1000
+const END_MS = EVENT_TIME_END / 1000
+
+/** A value as a dead letter's reason shows it: JSON, cut short. */
+const shown = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v)
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text
+}
+
+const outOfEventTime = (column: string, v: unknown): DecodeError =>
+  new DecodeError(`column "${column}": timestamp out of range for an event time: ${shown(v)} (Sluice accepts 0001-01-01 to 9999-12-31 UTC)`)
+
+/**
+ * An event's timestamp: epoch milliseconds (the common convention of event producers) or text. Either must
+ * lie in the event-time range (common/types.ts): NaN, infinities, `infinity` and numbers in the wrong unit
+ * (`9e15` milliseconds is the year 287000) are refused, so that they never become a watermark. The fast
+ * path reads the ISO form we write ourselves (`2026-11-23T10:00:00.123456Z`); anything else goes the slow,
+ * strict way (a day past the month's end is refused, never rolled over as Date.parse does).
+ */
 export function timestampFromJson(v: unknown, column: string): number {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new DecodeError(`column "${column}": invalid timestamp ${v}`)
-    return Math.round(v * 1000) // epoch milliseconds, the common convention of event producers
+    if (!(v >= MIN_MS && v < END_MS)) throw outOfEventTime(column, v)
+    return Math.round(v * 1000)
   }
   if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a timestamp, got ${typeof v}`)
   const n = v.length
-  if (n >= 20 && n <= 27 && v.charCodeAt(n - 1) === 90 /* Z */ && v.charCodeAt(10) === 84 /* T */) {
+  if (n >= 20 && n <= 27 && v.charCodeAt(n - 1) === 90 /* Z */ && v.charCodeAt(10) === 84 /* T */ && dayFits(v)) {
     const ms = Date.parse(n > 24 ? `${v.slice(0, 23)}Z` : v)
-    if (!Number.isNaN(ms)) return ms * 1000 + (n > 24 ? Number(v.slice(23, n - 1).padEnd(3, '0')) : 0)
+    if (ms >= MIN_MS && ms < END_MS) return ms * 1000 + (n > 24 ? Number(v.slice(23, n - 1).padEnd(3, '0')) : 0)
   }
+  let micros: number
   try {
-    return parseTimestamp(v)
-  } catch {
-    throw new DecodeError(`column "${column}": invalid timestamp "${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`)
+    micros = parseTimestamp(v)
+  } catch (err) {
+    throw new DecodeError(`column "${column}": ${(err as Error).message.replace(/: ".*"$/s, '')}: ${shown(v)}`)
+  }
+  if (!isEventTime(micros)) throw outOfEventTime(column, v)
+  return micros
+}
+
+const digit = (v: string, i: number): number => v.charCodeAt(i) - 48
+
+/** `YYYY-MM-DD...`: whether the day exists in its month (Date.parse rolls February 30 over to March). */
+function dayFits(v: string): boolean {
+  const day = digit(v, 8) * 10 + digit(v, 9)
+  if (day <= 28) return true
+  const month = digit(v, 5) * 10 + digit(v, 6)
+  if (month !== 2) return day <= (month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31)
+  const year = digit(v, 0) * 1000 + digit(v, 1) * 100 + digit(v, 2) * 10 + digit(v, 3)
+  return day === 29 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+}
+
+/**
+ * A record's bytes as text, refused (a dead letter) when they are not UTF-8, as PostgreSQL refuses such
+ * input (22021). ASCII, nearly every record, is read byte for byte (see record-text.ts).
+ */
+export function strictRecordText(record: Buffer | string): string {
+  if (typeof record === 'string') return record
+  if (isAscii(record)) return record.toString('latin1')
+  if (isUtf8(record)) return record.toString('utf8')
+  throw new DecodeError(invalidEncodingError(record, invalidUtf8At(record)).message)
+}
+
+/** A NUL character in a text value: PostgreSQL refuses it (22021). */
+const nulIn = (column: string): DecodeError => new DecodeError(`column "${column}": ${nulInText().message}`)
+
+/** After a record whose text holds `\u0000`: the first text column (or text array) holding a NUL, refused. */
+function checkNul(row: Row, columns: readonly Column[]): void {
+  for (let i = 0; i < columns.length; i++) {
+    const v = row[i]
+    if ((typeof v === 'string' && columns[i]!.type.name === 'text' && v.includes('\0')) || (Array.isArray(v) && v.some((x) => typeof x === 'string' && x.includes('\0')))) {
+      throw nulIn(columns[i]!.name)
+    }
+  }
+}
+
+/** An integer that fits the column's type (a double: int8 exact to 2^53 - 1). */
+function integerIn(v: number, t: SqlType, column: string): number {
+  const fits = t.name === 'int2' ? v >= -32768 && v <= 32767 : t.name === 'int4' ? (v | 0) === v : Number.isSafeInteger(v)
+  if (!fits) throw new DecodeError(`column "${column}": value ${shown(v)} is out of range for type ${typeDisplayName(t)}`)
+  return v
+}
+
+/** A number that fits the column's type: JSON's 1e400 parses as Infinity, which PostgreSQL refuses (22003). */
+function numberIn(v: number, t: SqlType, column: string): number {
+  if (!Number.isFinite(t.name === 'float4' ? Math.fround(v) : v)) throw new DecodeError(`column "${column}": value ${shown(v)} is out of range for type ${typeDisplayName(t)}`)
+  return v
+}
+
+/** Text parsed by the column's type as PostgreSQL would; its error (22P02, 22003, ...) becomes the reason. */
+function parsedIn(v: string, t: SqlType, column: string): Value {
+  try {
+    return parseValue(v, t)
+  } catch (err) {
+    throw new DecodeError(`column "${column}": ${(err as Error).message}`)
   }
 }
 
@@ -41,23 +136,26 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
     case 'int2':
     case 'int4':
     case 'int8':
-      if (typeof v === 'number' && Number.isInteger(v)) return v
-      if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v)
-      throw new DecodeError(`column "${column}": expected an integer, got ${JSON.stringify(v).slice(0, 40)}`)
+      if (typeof v === 'number' && Number.isInteger(v)) return integerIn(v, t, column)
+      if (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v)) return parsedIn(v, t, column)
+      throw new DecodeError(`column "${column}": expected an integer, got ${shown(v)}`)
     case 'float4':
     case 'float8':
     case 'numeric':
-      if (typeof v === 'number') return v
-      if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) return Number(v)
-      throw new DecodeError(`column "${column}": expected a number, got ${JSON.stringify(v).slice(0, 40)}`)
+      if (typeof v === 'number') return numberIn(v, t, column)
+      if (typeof v === 'string') return parsedIn(v, t, column)
+      throw new DecodeError(`column "${column}": expected a number, got ${shown(v)}`)
     case 'text':
-    case 'unknown':
-      return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    case 'unknown': {
+      const text = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
+      if (text.includes('\0')) throw nulIn(column)
+      return text
+    }
     case 'bool':
       if (typeof v === 'boolean') return v
       if (v === 'true' || v === 't' || v === 1) return true
       if (v === 'false' || v === 'f' || v === 0) return false
-      throw new DecodeError(`column "${column}": expected a boolean, got ${JSON.stringify(v).slice(0, 40)}`)
+      throw new DecodeError(`column "${column}": expected a boolean, got ${shown(v)}`)
     case 'timestamptz':
     case 'timestamp':
     case 'date':
@@ -68,21 +166,18 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
     case 'interval':
     case 'bytea':
       if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a string`)
-      try {
-        return parseValue(v, t)
-      } catch (err) {
-        throw new DecodeError(`column "${column}": ${(err as Error).message}`)
-      }
+      return parsedIn(v, t, column)
   }
 }
 
+// The fast paths take what is certainly in range (int2 and float4 ranges are checked in C).
 const FAST: Partial<Record<string, (get: string, col: string) => string>> = {
-  int2: (g, c) => `(typeof ${g} === 'number' && Number.isInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  int4: (g, c) => `(typeof ${g} === 'number' && Number.isInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  int8: (g, c) => `(typeof ${g} === 'number' && Number.isInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  float4: (g, c) => `(typeof ${g} === 'number' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  float8: (g, c) => `(typeof ${g} === 'number' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  numeric: (g, c) => `(typeof ${g} === 'number' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  int2: (g, c) => `(typeof ${g} === 'number' && ${g} >= -32768 && ${g} <= 32767 && Number.isInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  int4: (g, c) => `(typeof ${g} === 'number' && (${g} | 0) === ${g} ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  int8: (g, c) => `(Number.isSafeInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  float4: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 && Math.abs(${g}) <= 3.4028234663852886e38 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  float8: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  numeric: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   text: (g, c) => `(typeof ${g} === 'string' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   bool: (g, c) => `(typeof ${g} === 'boolean' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   timestamptz: (g, c) => `TS(${g}, N[${c}])`,
@@ -105,23 +200,31 @@ export function compileDecoder(columns: readonly Column[]): RowDecoder {
     lines.push(`const x${i} = (v${i} === undefined || v${i} === null) ? null : ${conv};`)
     if (!c.nullable) lines.push(`if (x${i} === null) throw new E('null value in column "' + N[${i}] + '" violates not-null constraint');`)
   })
+  // A NUL can only come in as the escape \u0000 (JSON refuses a raw one): a text holding that escape has
+  // its text columns checked; every other record pays one substring search.
+  const textual = columns.some((c) => c.type.name === 'text')
   const body = `
 return function decode(record) {
   let o;
-  try { o = JSON.parse(RT(record)); }
+  const text = RT(record);
+  try { o = JSON.parse(text); }
   catch (err) { throw new E('malformed JSON: ' + err.message); }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new E('expected a JSON object');
   ${lines.join('\n  ')}
-  return [${columns.map((_, i) => `x${i}`).join(', ')}];
+  const row = [${columns.map((_, i) => `x${i}`).join(', ')}];
+  ${textual ? "if (text.includes('\\\\u0000')) NUL(row, COLS);" : ''}
+  return row;
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', body) as (...args: unknown[]) => RowDecoder
+  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', body) as (...args: unknown[]) => RowDecoder
   return factory(
     coerceJson,
     timestampFromJson,
     columns.map((c) => c.type),
     columns.map((c) => c.name),
     DecodeError,
-    recordText,
+    strictRecordText,
+    checkNul,
+    columns,
   )
 }
 
@@ -169,11 +272,24 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
   return o
 }
 
-/** Checks NOT NULL before anything is written, so INSERT fails whole instead of feeding dead letters. */
+/**
+ * Checks a row before anything is written, so INSERT and COPY fail whole instead of feeding dead letters:
+ * NOT NULL, timestamps in the event-time range (`'infinity'` is a timestamp PostgreSQL keeps, but no event
+ * time: 22008 with a hint), no NUL in text (22021).
+ */
 export function checkRow(row: readonly Value[], columns: readonly Column[]): void {
-  columns.forEach((c, i) => {
-    if (!c.nullable && (row[i] ?? null) === null) {
-      throw new SluiceError('execution', SqlState.notNullViolation, `null value in column "${c.name}" violates not-null constraint`)
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i]!
+    const v = row[i] ?? null
+    if (v === null) {
+      if (!c.nullable) throw new SluiceError('execution', SqlState.notNullViolation, `null value in column "${c.name}" violates not-null constraint`)
+      continue
     }
-  })
+    if (c.type.element) continue
+    const name = c.type.name
+    if (name === 'timestamptz' || name === 'timestamp' || name === 'date') {
+      const err = eventTimeError(v as number, c.name)
+      if (err !== null) throw err
+    } else if (name === 'text' && typeof v === 'string' && v.includes('\0')) throw nulInText()
+  }
 }

@@ -5,9 +5,8 @@
  * position is another type id belongs to another stream on the same topic: the decoder returns null and the
  * record is skipped, not filed as a dead letter.
  */
-import { parseValue, type Column, type Row, type Value } from '../common/types.ts'
-import { DecodeError, timestampFromJson } from './decode.ts'
-import { recordText } from './record-text.ts'
+import { nulInText, parseValue, type Column, type Row, type Value } from '../common/types.ts'
+import { DecodeError, strictRecordText, timestampFromJson } from './decode.ts'
 
 export interface DelimitedFormat {
   readonly kind: 'csv' | 'tsv'
@@ -25,7 +24,9 @@ export function compileDelimitedDecoder(columns: readonly Column[], format: Deli
   const typeIndex = format.typeColumn === undefined ? -1 : format.typeColumn - 1
   const typeId = format.typeId ?? ''
   return (record) => {
-    const text = recordText(record)
+    const text = strictRecordText(record)
+    // PostgreSQL refuses a NUL anywhere in its input (22021); a NUL cannot be part of any field's value.
+    if (text.includes('\0')) throw new DecodeError(nulInText().message)
     const line = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text
     const fields = split(line)
     if (typeIndex >= 0 && (fields[typeIndex] ?? '').trim() !== typeId) return null
@@ -55,7 +56,7 @@ function fieldCoercion(c: Column): (field: string | null) => Value {
         case 'int4':
         case 'int8':
           if (!/^\s*-?\d+\s*$/.test(field)) throw new Error(`invalid integer "${field.slice(0, 40)}"`)
-          return Number(field)
+          return parseValue(field, c.type)
         default:
           return parseValue(field, c.type)
       }

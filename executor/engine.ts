@@ -35,6 +35,8 @@ import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/l
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
 import { recordText } from './record-text.ts'
+import { IngestKeys } from './ingest-keys.ts'
+import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
@@ -177,6 +179,8 @@ export class Engine {
   /** Work that must run between two rounds of the loop (see betweenRounds). */
   private readonly interludes: { fn: () => Promise<void>; resolve: () => void; reject: (err: unknown) => void }[] = []
   deadLetterCount = 0
+  /** Answers of HTTP ingest batches by their Idempotency-Key (see ingest-keys.ts); set by open. */
+  ingestKeys!: IngestKeys
 
   private constructor(
     readonly options: EngineOptions,
@@ -195,6 +199,7 @@ export class Engine {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
     const db = await StateDb.open(join(options.dataDir, 'state'))
     const engine = new Engine(options, db)
+    engine.ingestKeys = await IngestKeys.open(db)
     await engine.replayCatalog()
     engine.loopDone = engine.loop()
     return engine
@@ -581,6 +586,34 @@ export class Engine {
         }
       })
       this.wake()
+    })
+  }
+
+  /**
+   * ALTER STREAM name RESET WATERMARK [TO time] (see watermark-reset.ts): every view and trigger over the
+   * stream gets its watermark anew, the views reading them follow; checkpointed before it returns, so it
+   * holds across a restart. Refused for a closed stream (its time has ended) and while a sliced HOP view
+   * would move back (it would put windows it already closed together again from fewer slices).
+   */
+  resetWatermark(name: string, to: { readonly text: string; readonly span: Span } | undefined, span?: Span): Promise<void> {
+    return this.serialized(async () => {
+      const rt = this.streams.get(name)
+      if (rt === undefined) {
+        const entry = this.catalog.get(name)
+        if (entry?.kind === 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a stream`, span)
+        throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`, span)
+      }
+      const spec = rt.def.watermark
+      if (spec === null) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" has no WATERMARK: its views have no watermark to reset`, span)
+      if (rt.closed) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" is closed: its time has ended`, span)
+      const target = to === undefined ? null : resetTarget(to)
+      await this.waitForAppends(rt)
+      await this.betweenRounds(async () => {
+        await resetStreamWatermarks({ name, span, source: rt.log, decode: rt.decode, spec, queries: rt.queries, partitions: rt.def.partitions, target, ctx: this.ctx, batchSize: this.batchSize })
+        this.dirtySinceCheckpoint = true
+      })
+      this.wake()
+      await this.checkpoint()
     })
   }
 
@@ -992,6 +1025,25 @@ export class Engine {
       byPartition[p]!.push(rec)
     }
     return this.appendRaw(rt, byPartition, records.length)
+  }
+
+  /**
+   * Which of these raw records the stream's decoder refuses, and why (by index): what HTTP ingest answers
+   * before it appends them with insertJson. A refused record is still appended; the scan files it as a
+   * dead letter with the same reason, so nothing sent is lost.
+   */
+  checkRecords(streamName: string, records: readonly (string | Buffer)[]): { index: number; reason: string }[] {
+    const rt = this.streams.get(streamName)
+    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
+    const refused: { index: number; reason: string }[] = []
+    for (let i = 0; i < records.length; i++) {
+      try {
+        rt.decode(records[i]!, 0, 0, null)
+      } catch (err) {
+        refused.push({ index: i, reason: err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}` })
+      }
+    }
+    return refused
   }
 
   private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {

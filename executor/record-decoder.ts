@@ -3,9 +3,9 @@
  * metadata (partition, offset, Kafka timestamp). Returns null for a record of another event type (skipped);
  * throws DecodeError for a record that does not fit (a dead letter).
  */
-import type { Row, Value } from '../common/types.ts'
+import { isEventTime, type Row, type Value } from '../common/types.ts'
 import type { StreamDef } from '../planner/catalog.ts'
-import { compileDecoder } from './decode.ts'
+import { DecodeError, compileDecoder } from './decode.ts'
 import { compileDelimitedDecoder } from './delimited.ts'
 
 export type StreamDecoder = (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => Row | null
@@ -19,9 +19,16 @@ export function streamDecoder(def: StreamDef): StreamDecoder {
   let field = 0
   const sources = def.columns.map((_, i) => metaAt.get(i) ?? field++)
   const n = def.columns.length
+  // A producer sets a Kafka record's timestamp as it likes: one out of the event-time range is refused like
+  // an event time in the record itself (it would become the watermark of a view timed by it).
+  const timeColumn = def.metadata.find((m) => m.key === 'timestamp')
+  const timeName = timeColumn === undefined ? '' : def.columns[timeColumn.index]!.name
   return (record, partition, offset, timestamp) => {
     const own = decode(record)
     if (own === null) return null
+    if (timeColumn !== undefined && timestamp !== null && !isEventTime(timestamp)) {
+      throw new DecodeError(`column "${timeName}": record timestamp out of range for an event time: ${timestamp / 1000} ms`)
+    }
     const row = new Array<Value>(n)
     for (let i = 0; i < n; i++) {
       const s = sources[i]!

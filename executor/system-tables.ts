@@ -7,6 +7,8 @@ import { SYSTEM_TABLES } from '../planner/system-tables.ts'
 import { redactSecrets } from './webhook-secrets.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
+/** A watermark as shown: NULL before the first event, `infinity` once time has ended. */
+const started = (n: number): number | null => (n === Number.NEGATIVE_INFINITY ? null : n)
 
 /** Columns that can show a webhook URL (a trigger's SQL and target, delivery errors). */
 const SECRET_COLUMNS = new Set(['sql', 'target', 'last_error', 'reason'])
@@ -122,6 +124,12 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
         finite(l.watermark as number),
         l.reason as string,
       ])
+    case 'sluice_watermarks':
+      return engine.allQueries().flatMap((q) => {
+        const stream = baseStreamName(q.view.plan.source)
+        const current = q.watermark.current
+        return q.watermark.partitionWatermarks().map((w, p): Row => [q.name, stream, p, started(w), started(current)])
+      })
     default:
       throw planError(SqlState.undefinedTable, `relation "${name}" does not exist`)
   }

@@ -2,7 +2,7 @@
  * Event-time progress of one query over one stream: a watermark per source partition (the largest
  * watermark expression value seen there) and the query's watermark, the minimum over partitions that still
  * have unread data. A partition that is fully read is idle and does not hold time back; the watermark never
- * moves backwards.
+ * moves backwards, except when an administrator resets it (`reset`).
  */
 export interface WatermarkState {
   readonly partitions: readonly number[]
@@ -27,7 +27,10 @@ export class WatermarkTracker {
     return this.currentValue
   }
 
-  /** Records the watermark of one event read from `partition`. */
+  /**
+   * Records the watermark of one event read from `partition` (decoders keep event times in range), or of
+   * the view a view reads (the end of time, once a closed stream is read).
+   */
   observe(partition: number, watermark: number): void {
     if (watermark > this.perPartition[partition]!) this.perPartition[partition] = watermark
   }
@@ -48,6 +51,20 @@ export class WatermarkTracker {
     const candidate = active === 0 ? max : min
     if (candidate > this.currentValue) this.currentValue = candidate
     return this.currentValue
+  }
+
+  /**
+   * ALTER STREAM ... RESET WATERMARK: the partition watermarks are set to `partitions` and the query's is
+   * forgotten (the next advance computes it from them): the one time the watermark may move back.
+   */
+  reset(partitions: readonly number[]): void {
+    for (let p = 0; p < this.perPartition.length; p++) this.perPartition[p] = partitions[p] ?? Number.NEGATIVE_INFINITY
+    this.currentValue = Number.NEGATIVE_INFINITY
+  }
+
+  /** The watermark of each partition: the largest watermark value read there. */
+  partitionWatermarks(): readonly number[] {
+    return this.perPartition
   }
 
   /** End of input: time moves to the end, closing every window. */

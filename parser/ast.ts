@@ -465,11 +465,16 @@ export interface CreateSink {
   readonly span: Span
 }
 
-/** ALTER STREAM name CLOSE: the stream's input is finished; its windows finalize, inserts are refused. */
+/**
+ * ALTER STREAM name CLOSE: the stream's input is finished; its windows finalize, inserts are refused.
+ * ALTER STREAM name RESET WATERMARK [TO [TIMESTAMPTZ] 'text']: every view's watermark over the stream is
+ * set anew, from the events in the stream or to the given time (`resetTo`, the literal's text).
+ */
 export interface AlterStream {
   readonly kind: 'alter_stream'
   readonly name: QualifiedName
-  readonly action: 'close'
+  readonly action: 'close' | 'reset_watermark'
+  readonly resetTo?: { readonly text: string; readonly span: Span }
   readonly span: Span
 }
 

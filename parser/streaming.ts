@@ -6,6 +6,7 @@
  *   CREATE SINK [IF NOT EXISTS] name FROM relation INTO KAFKA TOPIC 'topic' [WITH (...)]
  *   DROP SINK [IF EXISTS] name [, ...]
  *   ALTER STREAM name CLOSE
+ *   ALTER STREAM name RESET WATERMARK [TO [TIMESTAMPTZ] 'text']
  *   DROP STREAM [IF EXISTS] name [, ...] [CASCADE | RESTRICT]
  *   SHOW STREAMS | SHOW MATERIALIZED VIEWS | SHOW QUERIES
  *   EXPLAIN [ANALYZE] [VERBOSE] statement
@@ -359,7 +360,19 @@ function dropTrigger(c: TokenCursor, span: Span): ast.Drop {
 function alterStream(c: TokenCursor, span: Span): ast.AlterStream {
   c.expectWords('alter', 'stream')
   const name = c.qualifiedName('a stream name')
-  c.expectWords('close')
+  if (c.acceptWords('reset', 'watermark')) {
+    let resetTo: ast.AlterStream['resetTo']
+    if (c.acceptWords('to')) {
+      // A timestamp literal: 'text', TIMESTAMPTZ 'text' or TIMESTAMP [WITH TIME ZONE] 'text'.
+      if (!c.acceptWords('timestamptz') && c.acceptWords('timestamp')) c.acceptWords('with', 'time', 'zone')
+      const literal = c.next()
+      if (literal.kind !== 'string') throw c.error('expected a timestamp literal, e.g. TIMESTAMPTZ \'2026-01-01 00:00:00+00\'', literal)
+      resetTo = { text: literal.value, span: { start: literal.start, end: literal.end } }
+    }
+    if (!c.atEnd()) throw c.unexpected('end of statement')
+    return { kind: 'alter_stream', name, action: 'reset_watermark', ...(resetTo === undefined ? {} : { resetTo }), span }
+  }
+  if (!c.acceptWords('close')) throw c.unexpected('CLOSE or RESET WATERMARK')
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'alter_stream', name, action: 'close', span }
 }

@@ -99,6 +99,18 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('watermark', Types.timestamptz),
     col('reason', Types.text, false),
   ],
+  /**
+   * One row per view (or trigger) and source partition: the partition's watermark (the largest watermark
+   * value read there; NULL before any) and the view's (the least over partitions with unread data;
+   * `infinity` once a closed stream is read). ALTER STREAM ... RESET WATERMARK sets them anew.
+   */
+  sluice_watermarks: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('partition', Types.int4, false),
+    col('partition_watermark', Types.timestamptz),
+    col('watermark', Types.timestamptz),
+  ],
 }
 
 export const isSystemTable = (name: string): boolean => name in SYSTEM_TABLES

@@ -72,6 +72,37 @@ describe('COPY FROM STDIN', () => {
     await expect(copy(CSV, ['1,"open\n'])).rejects.toMatchObject({ sqlstate: '22P04' })
   })
 
+  test('bytes that are not UTF-8 and NUL fail with 22021 at their line, as in PostgreSQL; escapes are bytes', async () => {
+    const bad = (parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))))
+    const run = async (chunks: Buffer[], format = TEXT) => {
+      const sink = new CopyFromSink('s', columns, [0, 1, 2], format, async (b) => b.length)
+      for (const c of chunks) await sink.write(c)
+      return sink.end()
+    }
+    await expect(run([bad(['1\tok\t1\n2\tb', [0xff], 'ad\t1\n'])])).rejects.toMatchObject({ sqlstate: '22021', message: 'invalid byte sequence for encoding "UTF8": 0xff', detail: 'COPY s, line 2' })
+    await expect(run([bad(['1\tok\t1\n']), bad(['2\tok\t1\n3\ta', [0], 'b\t1\n'])])).rejects.toMatchObject({ sqlstate: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00', detail: 'COPY s, line 3' })
+    await expect(run([bad(['1\tok\t1\n2\tb', [0xc3]])])).rejects.toMatchObject({ sqlstate: '22021' })
+    await expect(run([Buffer.from('1\tb\\000x\t1\n')])).rejects.toMatchObject({ sqlstate: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00', detail: 'COPY s, line 1' })
+    await expect(run([Buffer.from('1\tb\\xff\t1\n')])).rejects.toMatchObject({ sqlstate: '22021' })
+    await expect(run([bad(['1,b', [0xfe], ',1\n'])], CSV)).rejects.toMatchObject({ sqlstate: '22021' })
+    const { rows } = await copy(TEXT, ['1\tcaf\\xc3\\xa9\t1\n'])
+    expect(rows).toEqual([[1, 'café', 1]])
+  })
+
+  test('timestamps: strict fields (22008), bad syntax (22007), and only event times (22008 with a hint)', async () => {
+    const timed: Column[] = [{ name: 'ts', type: Types.timestamptz, nullable: true }]
+    const run = async (data: string) => {
+      const sink = new CopyFromSink('s', timed, [0], TEXT, async (b) => b.length)
+      await sink.write(Buffer.from(data))
+      return sink.end()
+    }
+    await expect(run('2026-01-01\n2026-13-45 99:99:99\n')).rejects.toMatchObject({ sqlstate: '22008', message: 'date/time field value out of range: "2026-13-45 99:99:99"', detail: 'COPY s, line 2, column ts: "2026-13-45 99:99:99"' })
+    await expect(run('soon\n')).rejects.toMatchObject({ sqlstate: '22007' })
+    await expect(run('infinity\n')).rejects.toMatchObject({ sqlstate: '22008', hint: expect.stringContaining('infinity') })
+    await expect(run('12026-01-01\n')).rejects.toMatchObject({ sqlstate: '22008' })
+    await expect(run('2026-01-01 10:00:00+00\n')).resolves.toBe('COPY 1')
+  })
+
   test('options are checked as PostgreSQL checks them', () => {
     expect(() => copyFormat([{ name: 'format', value: 'xml', span }])).toThrow(/not recognized/)
     expect(() => copyFormat([{ name: 'delimiter', value: ';;', span }])).toThrow(/single one-byte/)

@@ -9,10 +9,13 @@
  * escapes (`\t`, `\n`, `\\`, octal `\123`, hex `\x41`, ...). CSV: RFC 4180 quoting with `"` doubled inside
  * quotes, an unquoted empty field for NULL, newlines allowed inside quotes, an optional header line. In
  * both, a line holding only `\.` ends the data.
+ *
+ * Input is checked as PostgreSQL checks it: bytes that are not UTF-8, or a NUL (raw or as an escape),
+ * fail the COPY with 22021; timestamps must also be event times (see common/types.ts, 22008).
  */
-import { StringDecoder } from 'node:string_decoder'
+import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { parseValue, typeDisplayName, type Column, type Row, type Value } from '../common/types.ts'
+import { eventTimeError, invalidEncodingError, invalidUtf8At, parseValue, typeDisplayName, utf8Text, type Column, type Row, type Value } from '../common/types.ts'
 import type { OptionDef } from '../parser/ast.ts'
 import type { CopyInSink } from './backend.ts'
 
@@ -71,7 +74,8 @@ const optionError = (message: string, o: OptionDef): SluiceError => new SluiceEr
  * each field fills (the COPY column list, or every column in order); `insert` appends rows to the stream.
  */
 export class CopyFromSink implements CopyInSink {
-  private readonly decoder = new StringDecoder('utf8')
+  /** The bytes of a UTF-8 character cut by the end of the last chunk. */
+  private carry: Buffer = Buffer.alloc(0)
   private pending = ''
   private line = 0
   private readonly rows: Row[] = []
@@ -91,13 +95,17 @@ export class CopyFromSink implements CopyInSink {
 
   async write(chunk: Buffer): Promise<void> {
     if (this.done || this.aborted) return
-    this.pending += this.decoder.write(chunk)
+    const bytes = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk])
+    const cut = completeUtf8End(bytes)
+    this.carry = Buffer.from(bytes.subarray(cut))
+    this.pending += this.text(bytes.subarray(0, cut))
     this.takeRecords(false)
   }
 
   async end(): Promise<string> {
     if (this.aborted) throw new SluiceError('execution', SqlState.queryCanceled, 'COPY was aborted')
-    this.pending += this.decoder.end()
+    // A character the data ends inside of is as invalid as any other bad sequence.
+    if (this.carry.length > 0) this.pending += this.text(this.carry)
     this.takeRecords(true)
     // One append: a COPY is all or nothing, across partitions and a crash or a full disk.
     const n = await this.insert(this.rows)
@@ -108,6 +116,18 @@ export class CopyFromSink implements CopyInSink {
   abort(): void {
     this.aborted = true
     this.rows.length = 0
+  }
+
+  /** Bytes as text, or 22021 naming the line (counted from the records taken so far) of the first bad byte. */
+  private text(bytes: Buffer): string {
+    if (isUtf8(bytes) && !bytes.includes(0)) return bytes.toString('utf8')
+    const at = invalidUtf8At(bytes)
+    if (at < 0) return bytes.toString('utf8')
+    let lines = 0
+    for (let i = this.pending.indexOf('\n'); i >= 0; i = this.pending.indexOf('\n', i + 1)) lines++
+    for (let i = bytes.indexOf(10); i >= 0 && i < at; i = bytes.indexOf(10, i + 1)) lines++
+    this.line += lines
+    throw this.error(SqlState.characterNotInRepertoire, invalidEncodingError(bytes, at).message, undefined, undefined, 1)
   }
 
   /** Parses every complete record in `pending` (and, at the end, the last one without a newline). */
@@ -145,7 +165,13 @@ export class CopyFromSink implements CopyInSink {
       this.skipHeader = false
       return
     }
-    const fields = this.format.kind === 'csv' ? splitCsvRecord(text, this.format) : splitTextRecord(text, this.format)
+    let fields: (string | null)[]
+    try {
+      fields = this.format.kind === 'csv' ? splitCsvRecord(text, this.format) : splitTextRecord(text, this.format)
+    } catch (err) {
+      if (err instanceof SluiceError) throw this.error(err.sqlstate, err.message)
+      throw err
+    }
     if (fields.length > this.targets.length) throw this.error(SqlState.badCopyFileFormat, 'extra data after last expected column')
     if (fields.length < this.targets.length) {
       const missing = this.columns[this.targets[fields.length]!]!
@@ -159,12 +185,18 @@ export class CopyFromSink implements CopyInSink {
         if (!c.nullable) throw this.error(SqlState.notNullViolation, `null value in column "${c.name}" violates not-null constraint`)
         continue
       }
+      let value: Value
       try {
-        row[this.targets[i]!] = parseValue(f, c.type)
+        value = parseValue(f, c.type)
       } catch (err) {
         const code = err instanceof SluiceError ? err.sqlstate : SqlState.invalidTextRepresentation
         throw this.error(code, err instanceof Error ? err.message : `invalid input syntax for type ${typeDisplayName(c.type)}: "${f}"`, c.name, f)
       }
+      if (typeof value === 'number' && !c.type.element && (c.type.name === 'timestamptz' || c.type.name === 'timestamp' || c.type.name === 'date')) {
+        const bad = eventTimeError(value, c.name)
+        if (bad !== null) throw this.error(bad.sqlstate, bad.message, c.name, f, 0, bad.hint)
+      }
+      row[this.targets[i]!] = value
     }
     for (let i = 0; i < this.columns.length; i++) {
       const c = this.columns[i]!
@@ -173,10 +205,22 @@ export class CopyFromSink implements CopyInSink {
     this.rows.push(row)
   }
 
-  private error(code: string, message: string, column?: string, value?: string): SluiceError {
+  private error(code: string, message: string, column?: string, value?: string, ahead = 0, hint?: string): SluiceError {
     const where = column === undefined ? '' : `, column ${column}${value === undefined ? '' : `: "${value.length > 60 ? `${value.slice(0, 60)}...` : value}"`}`
-    return new SluiceError('execution', code, message, { detail: `COPY ${this.stream}, line ${this.line}${where}` })
+    return new SluiceError('execution', code, message, { detail: `COPY ${this.stream}, line ${this.line + ahead}${where}`, hint })
   }
+}
+
+/** How many leading bytes of `bytes` end on a character boundary: a character cut at the end waits for more. */
+export function completeUtf8End(bytes: Uint8Array): number {
+  const n = bytes.length
+  for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
+    const b = bytes[i]!
+    if ((b & 0xc0) === 0x80) continue
+    const len = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+    return len > n - i ? i : n
+  }
+  return n
 }
 
 /**
@@ -234,12 +278,22 @@ export function splitTextRecord(text: string, f: CopyFormat): (string | null)[] 
 
 const SIMPLE_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' }
 
+/**
+ * Decodes a field's backslash escapes. Octal and hex escapes stand for bytes, as in PostgreSQL: `\xc3\xa9`
+ * is one character, and bytes that are not UTF-8 (or a NUL) are refused with 22021.
+ */
 function unescapeText(raw: string): string {
   if (!raw.includes('\\')) return raw
   let out = ''
+  let bytes: number[] | null = null
+  const flush = () => {
+    if (bytes !== null) out += utf8Text(Buffer.from(bytes))
+    bytes = null
+  }
   for (let i = 0; i < raw.length; i++) {
     const ch = raw[i]!
     if (ch !== '\\' || i + 1 >= raw.length) {
+      flush()
       out += ch
       continue
     }
@@ -247,12 +301,16 @@ function unescapeText(raw: string): string {
     if (next >= '0' && next <= '7') {
       let digits = next
       while (digits.length < 3 && raw[i + 1] !== undefined && raw[i + 1]! >= '0' && raw[i + 1]! <= '7') digits += raw[++i]
-      out += String.fromCharCode(parseInt(digits, 8))
+      ;(bytes ??= []).push(parseInt(digits, 8) & 0xff)
     } else if (next === 'x' && /[0-9a-fA-F]/.test(raw[i + 1] ?? '')) {
       let digits = raw[++i]!
       if (/[0-9a-fA-F]/.test(raw[i + 1] ?? '')) digits += raw[++i]
-      out += String.fromCharCode(parseInt(digits, 16))
-    } else out += SIMPLE_ESCAPES[next] ?? next
+      ;(bytes ??= []).push(parseInt(digits, 16))
+    } else {
+      flush()
+      out += SIMPLE_ESCAPES[next] ?? next
+    }
   }
+  flush()
   return out
 }

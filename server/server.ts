@@ -20,6 +20,7 @@ import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
 import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
+import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -240,7 +241,11 @@ function ingestDenial(security: ConnectionSecurity, authorization: string | unde
   return user.role === 'admin' ? null : { status: 403, error: readOnlyViolation(name) }
 }
 
-/** `POST /streams/<name>` with one JSON object per line; answers `{"inserted": n}`. */
+/**
+ * `POST /streams/<name>` with one JSON object per line; answers how many events were accepted and rejected
+ * and why (see http-ingest.ts). With an `Idempotency-Key` header, a retry of the batch gets the first answer
+ * and is not appended again (see executor/ingest-keys.ts).
+ */
 async function handleIngest(engine: Engine, security: ConnectionSecurity, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', ...headers })
@@ -250,6 +255,10 @@ async function handleIngest(engine: Engine, security: ConnectionSecurity, req: I
   if (req.method !== 'POST' || m === null) return reply(404, { error: 'POST newline-delimited JSON to /streams/<name>' })
   const denied = ingestDenial(security, req.headers.authorization)
   if (denied !== null) return reply(denied.status, { error: denied.error.message, sqlstate: denied.error.sqlstate }, denied.status === 401 ? { 'www-authenticate': 'Basic realm="sluice"' } : {})
+  const key = req.headers['idempotency-key']
+  if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
+    return reply(400, { error: 'Idempotency-Key must be 1 to 255 visible ASCII characters', sqlstate: SqlState.invalidParameterValue })
+  }
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
@@ -257,12 +266,17 @@ async function handleIngest(engine: Engine, security: ConnectionSecurity, req: I
     if (size > MAX_HTTP_BODY) return reply(413, { error: `body larger than ${MAX_HTTP_BODY} bytes` })
     chunks.push(chunk as Buffer)
   }
-  const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l.trim() !== '')
+  const stream = m[1]!.toLowerCase()
+  const body = Buffer.concat(chunks)
   try {
-    const n = await engine.insertJson(m[1]!.toLowerCase(), lines)
-    reply(200, { inserted: n })
+    if (key === undefined) {
+      const answer = await ingestBatch(engine, stream, body)
+      return reply(answer.status, answer.body)
+    }
+    const answer = await engine.ingestKeys.answer(stream, key, () => ingestBatch(engine, stream, body))
+    reply(answer.status, answer.body, answer.replayed ? { 'idempotent-replayed': 'true' } : {})
   } catch (err) {
     const e = toSluiceError(err)
-    reply(e.sqlstate === '42P01' ? 404 : 400, { error: e.message, sqlstate: e.sqlstate })
+    reply(500, { error: e.message, sqlstate: e.sqlstate })
   }
 }

@@ -320,7 +320,8 @@ export class Session implements Backend {
         return { kind: 'command', tag: 'CREATE SINK' }
       }
       case 'alter_stream':
-        await this.engine.closeStream(s.name.parts.at(-1) ?? '', s.name.span)
+        if (s.action === 'reset_watermark') await this.engine.resetWatermark(s.name.parts.at(-1) ?? '', s.resetTo, s.name.span)
+        else await this.engine.closeStream(s.name.parts.at(-1) ?? '', s.name.span)
         return { kind: 'command', tag: 'ALTER STREAM' }
       case 'insert':
         return this.insert(s, params)

@@ -226,7 +226,7 @@ describe('roles', () => {
     expect(await post()).toBe('401 {"error":"HTTP Basic authentication required","sqlstate":"28P01"}')
     expect(await post('alice:wrong')).toBe('401 {"error":"password authentication failed for user \\"alice\\"","sqlstate":"28P01"}')
     expect(await post('bob:hunter2')).toBe('403 {"error":"permission denied: role \\"bob\\" is read-only","sqlstate":"42501"}')
-    expect(await post('alice:s3cret')).toBe('200 {"inserted":1}')
+    expect(await post('alice:s3cret')).toBe('200 {"inserted":1,"rejected":0,"errors":[]}')
     expect((await admin.c.query('SELECT count(*)::int AS n FROM role_http')).rows).toEqual([{ n: 1 }])
     await admin.c.query('DROP STREAM role_http')
     await admin.c.end()

@@ -1,6 +1,6 @@
 /**
  * docs/quickstart.md, run as written: every sql block (up to the Kafka section) goes through psql in
- * order, the curl block goes to the HTTP ingest, and each output block shown after a sql block must appear
+ * order, the curl block goes to the HTTP ingest (run by sh, not bash), and each output block shown after a sql block must appear
  * in what psql printed for it. A quickstart that drifts from the product fails here.
  */
 import { readFileSync } from 'node:fs'
@@ -64,8 +64,12 @@ describe('docs/quickstart.md', () => {
       if (!steps.includes(b)) continue
       if (b.lang === 'sh') {
         const cmd = b.text.replace(/127\.0\.0\.1:6867/g, `127.0.0.1:${sluice.httpPort}`).replace(/\/tmp\/sluice-files/g, files).replace(/\\\n/g, ' ')
-        const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' })
+        // POSIX sh (dash here), not bash: the page's commands must work in any shell.
+        const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' })
         expect(r.status, r.stderr).toBe(0)
+        // An output block right after a curl shows its answer.
+        const shown = all[i + 1]
+        if (b.text.includes('curl') && shown !== undefined && shown.lang === '' && shown.section === b.section) expect(r.stdout.trim()).toBe(shown.text.trim())
         continue
       }
       const r = spawnSync('psql', ['-X', '-h', '127.0.0.1', '-p', String(sluice.port), '-U', 'analyst', '-d', 'sluice', '-v', 'ON_ERROR_STOP=1', '-f', '-'], {

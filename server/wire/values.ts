@@ -4,7 +4,7 @@
  * *_send / *_recv formats of PostgreSQL, byte for byte).
  */
 import { SluiceError, SqlState } from '../../common/errors.ts'
-import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid } from '../../common/types.ts'
+import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid, utf8Text } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
 import { type TimeZone, UTC_ZONE, formatText } from './timezone.ts'
 
@@ -26,7 +26,8 @@ const badBinary = (t: SqlType): SluiceError =>
 export function decodeParam(param: BoundParam, type: SqlType, declared?: SqlType): Value {
   if (param.data === null) return null
   if (param.format === 0) {
-    const text = param.data.toString('utf8')
+    // Text that is not UTF-8 (or holds a NUL) is refused as PostgreSQL refuses it (22021), not patched with U+FFFD.
+    const text = utf8Text(param.data)
     if (type.element && /^\s*\{\s*\{/.test(text)) throw multiDimensional()
     return parseValue(text, type)
   }
@@ -108,7 +109,7 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
     case 'text':
     case 'unknown':
     case 'json':
-      return data.toString('utf8')
+      return utf8Text(data)
     case 'jsonb':
       if (data.length < 1 || data[0] !== 1) throw badBinary(t)
       return parseValue(data.toString('utf8', 1), t)
