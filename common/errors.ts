@@ -46,6 +46,10 @@ export const SqlState = {
   dependentObjectsStillExist: '2BP01',
   inFailedTransaction: '25P02',
   ioError: '58030',
+  invalidRegularExpression: '2201B',
+  invalidEscapeSequence: '22025',
+  invalidEscapeCharacter: '22019',
+  statementTooComplex: '54001',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

@@ -237,6 +237,11 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   rtrim: textFn(1, ([x]) => `${x}.trimEnd()`),
   md5: textFn(1, ([x]) => `H.md5(${x})`),
   replace: textFn(3, ([x, a, b]) => `${x}.split(${a}).join(${b})`),
+  // SIMILAR TO arrives as `x ~ similar_to_escape(pattern [, escape])`, as PostgreSQL rewrites it.
+  similar_to_escape: (args) =>
+    (args.length === 1 || args.length === 2) && args.every(isText)
+      ? { type: Types.text, impl: strict((xs) => `H.similarToRegex(${xs.join(', ')})`), argTypes: args.map(() => Types.text) }
+      : undefined,
   starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
   strpos: textFn(2, ([x, y]) => `(${x}.indexOf(${y}) + 1)`, Types.int4),
   left: (args) =>

@@ -1,0 +1,89 @@
+/**
+ * LIKE and ILIKE without a regular expression engine. A pattern is its `%`-separated pieces; the first must
+ * match at the start, the last at the end, and each one between at its leftmost place after the previous
+ * (taking the leftmost place never loses a match, since what follows may only have more room). So a test
+ * costs at most input length × pattern length, whatever the pattern: `'%a%a%a%a%b'` cannot stall the server
+ * as the backtracking RegExp it used to become did.
+ */
+import { SluiceError, SqlState } from '../common/errors.ts'
+import type { TextMatcher } from './regex.ts'
+
+/** `_` in a piece: any one character. */
+const ANY = -1
+
+class LikeMatcher implements TextMatcher {
+  /** Pieces as code points (ANY for `_`); there is a `%` between each two. */
+  private readonly pieces: readonly Int32Array[]
+  /** The same pieces as strings, when no piece has a `_`: then the native string search does the work. */
+  private readonly literal: readonly string[] | undefined
+
+  constructor(
+    pattern: string,
+    private readonly caseInsensitive: boolean,
+  ) {
+    const pieces: number[][] = [[]]
+    const cps = Array.from(caseInsensitive ? pattern.toLowerCase() : pattern, (c) => c.codePointAt(0)!)
+    for (let i = 0; i < cps.length; i++) {
+      const c = cps[i]!
+      if (c === 92) {
+        if (i + 1 >= cps.length) throw new SluiceError('execution', SqlState.invalidEscapeSequence, 'LIKE pattern must not end with escape character')
+        pieces[pieces.length - 1]!.push(cps[++i]!)
+      } else if (c === 37) pieces.push([])
+      else pieces[pieces.length - 1]!.push(c === 95 ? ANY : c)
+    }
+    this.pieces = pieces.map((p) => Int32Array.from(p))
+    this.literal = pieces.every((p) => !p.includes(ANY)) ? pieces.map((p) => String.fromCodePoint(...p)) : undefined
+  }
+
+  test(input: string): boolean {
+    const text = this.caseInsensitive ? input.toLowerCase() : input
+    return this.literal !== undefined ? matchLiteral(this.literal, text) : matchPieces(this.pieces, Array.from(text, (c) => c.codePointAt(0)!))
+  }
+}
+
+function matchLiteral(pieces: readonly string[], text: string): boolean {
+  const first = pieces[0]!
+  if (pieces.length === 1) return text === first
+  const last = pieces[pieces.length - 1]!
+  if (!text.startsWith(first)) return false
+  let at = first.length
+  for (let i = 1; i < pieces.length - 1; i++) {
+    const found = text.indexOf(pieces[i]!, at)
+    if (found < 0) return false
+    at = found + pieces[i]!.length
+  }
+  return text.length - last.length >= at && text.endsWith(last)
+}
+
+function pieceAt(piece: Int32Array, text: readonly number[], at: number): boolean {
+  if (at + piece.length > text.length) return false
+  for (let j = 0; j < piece.length; j++) if (piece[j] !== ANY && piece[j] !== text[at + j]) return false
+  return true
+}
+
+function matchPieces(pieces: readonly Int32Array[], text: readonly number[]): boolean {
+  const first = pieces[0]!
+  if (pieces.length === 1) return text.length === first.length && pieceAt(first, text, 0)
+  if (!pieceAt(first, text, 0)) return false
+  let at = first.length
+  for (let i = 1; i < pieces.length - 1; i++) {
+    const piece = pieces[i]!
+    let found = -1
+    for (let k = at; k + piece.length <= text.length; k++) {
+      if (pieceAt(piece, text, k)) {
+        found = k
+        break
+      }
+    }
+    if (found < 0) return false
+    at = found + piece.length
+  }
+  const last = pieces[pieces.length - 1]!
+  const start = text.length - last.length
+  return start >= at && pieceAt(last, text, start)
+}
+
+/** The matcher of a LIKE (or, lower-casing both sides as PostgreSQL does, ILIKE) pattern with `\` as escape. */
+export function compileLike(pattern: string, caseInsensitive: boolean): TextMatcher {
+  return new LikeMatcher(pattern, caseInsensitive)
+}
