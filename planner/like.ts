@@ -16,6 +16,7 @@ class LikeMatcher implements TextMatcher {
   private readonly pieces: readonly Int32Array[]
   /** The same pieces as strings, when no piece has a `_`: then the native string search does the work. */
   private readonly literal: readonly string[] | undefined
+  private danglingEscape = false
 
   constructor(
     pattern: string,
@@ -26,8 +27,13 @@ class LikeMatcher implements TextMatcher {
     for (let i = 0; i < cps.length; i++) {
       const c = cps[i]!
       if (c === 92) {
-        if (i + 1 >= cps.length) throw new SluiceError('execution', SqlState.invalidEscapeSequence, 'LIKE pattern must not end with escape character')
-        pieces[pieces.length - 1]!.push(cps[++i]!)
+        if (i + 1 >= cps.length) {
+          // PostgreSQL fails only when its matcher reaches the dangling escape with text left, that is when
+          // the text matches the pattern before it followed by `_%`; other texts simply do not match.
+          this.danglingEscape = true
+          pieces[pieces.length - 1]!.push(ANY)
+          pieces.push([])
+        } else pieces[pieces.length - 1]!.push(cps[++i]!)
       } else if (c === 37) pieces.push([])
       else pieces[pieces.length - 1]!.push(c === 95 ? ANY : c)
     }
@@ -37,7 +43,9 @@ class LikeMatcher implements TextMatcher {
 
   test(input: string): boolean {
     const text = this.caseInsensitive ? input.toLowerCase() : input
-    return this.literal !== undefined ? matchLiteral(this.literal, text) : matchPieces(this.pieces, Array.from(text, (c) => c.codePointAt(0)!))
+    const matched = this.literal !== undefined ? matchLiteral(this.literal, text) : matchPieces(this.pieces, Array.from(text, (c) => c.codePointAt(0)!))
+    if (matched && this.danglingEscape) throw new SluiceError('execution', SqlState.invalidEscapeSequence, 'LIKE pattern must not end with escape character')
+    return matched && !this.danglingEscape
   }
 }
 
