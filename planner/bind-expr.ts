@@ -99,6 +99,9 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
     case 'array': {
       const items = e.elements.map((i) => bindExpr(i, ctx))
       const element = items.find((i) => i.type.name !== 'unknown')?.type ?? Types.text
+      // An array of arrays would be printed with its inner arrays quoted, doubling per level: a 30-deep
+      // ARRAY[ARRAY[...]] took gigabytes.
+      if (element.element !== undefined) throw unsupported('multidimensional arrays are not supported', e.span)
       const args = items.map((item, i) => coerceTo(item, element, spanOf(e.elements[i]!), 'ARRAY element'))
       return call('array', { strict: false, emit: (xs) => `[${xs.join(', ')}]` }, args, arrayOf(element))
     }

@@ -29,10 +29,12 @@ describe('linear-time regular expressions', () => {
 
   test('time grows linearly with the input', () => {
     const m = compileRegex('(x+x+)+y', false)
-    m.test('x'.repeat(10_000)) // warm up
-    const small = Math.max(timed(() => m.test('x'.repeat(20_000))).ms, 1)
-    const big = timed(() => m.test('x'.repeat(200_000))).ms
-    expect(big).toBeLessThan(small * 40) // 10x the input, far from 100x
+    // The best of three runs each, so that a collection or a busy machine does not decide the ratio.
+    const best = (n: number): number => Math.min(...[0, 1, 2].map(() => timed(() => m.test('x'.repeat(n))).ms))
+    best(20_000) // warm up
+    const small = best(100_000)
+    const big = best(1_000_000)
+    expect(big).toBeLessThan(small * 30) // 10x the input: about 10x the time, where quadratic would be 100x
   })
 
   test('psql-style patterns use RegExp, the rest the automaton', () => {
