@@ -8,6 +8,14 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { TextMatcher } from './regex.ts'
 
+/** One class, no repetition: a linear scan. */
+const SURROGATE = /[\uD800-\uDFFF]/
+
+/** Code points of the text, or the text itself when its UTF-16 units are its code points. */
+type Chars = readonly number[] | string
+
+const charAt = (text: Chars, i: number): number => (typeof text === 'string' ? text.charCodeAt(i) : text[i]!)
+
 /** `_` in a piece: any one character. */
 const ANY = -1
 
@@ -43,7 +51,9 @@ class LikeMatcher implements TextMatcher {
 
   test(input: string): boolean {
     const text = this.caseInsensitive ? input.toLowerCase() : input
-    const matched = this.literal !== undefined ? matchLiteral(this.literal, text) : matchPieces(this.pieces, Array.from(text, (c) => c.codePointAt(0)!))
+    // `_` is one character: without surrogate pairs in the text, UTF-16 units are characters already.
+    const chars = this.literal !== undefined ? undefined : SURROGATE.test(text) ? Array.from(text, (c) => c.codePointAt(0)!) : text
+    const matched = chars === undefined ? matchLiteral(this.literal!, text) : matchPieces(this.pieces, chars)
     if (matched && this.danglingEscape) throw new SluiceError('execution', SqlState.invalidEscapeSequence, 'LIKE pattern must not end with escape character')
     return matched && !this.danglingEscape
   }
@@ -63,13 +73,13 @@ function matchLiteral(pieces: readonly string[], text: string): boolean {
   return text.length - last.length >= at && text.endsWith(last)
 }
 
-function pieceAt(piece: Int32Array, text: readonly number[], at: number): boolean {
+function pieceAt(piece: Int32Array, text: Chars, at: number): boolean {
   if (at + piece.length > text.length) return false
-  for (let j = 0; j < piece.length; j++) if (piece[j] !== ANY && piece[j] !== text[at + j]) return false
+  for (let j = 0; j < piece.length; j++) if (piece[j] !== ANY && piece[j] !== charAt(text, at + j)) return false
   return true
 }
 
-function matchPieces(pieces: readonly Int32Array[], text: readonly number[]): boolean {
+function matchPieces(pieces: readonly Int32Array[], text: Chars): boolean {
   const first = pieces[0]!
   if (pieces.length === 1) return text.length === first.length && pieceAt(first, text, 0)
   if (!pieceAt(first, text, 0)) return false

@@ -10,7 +10,9 @@
  * - re2js (a port of RE2/J) is linear, but costs about 250 ns per `^(name)$` test against 25 ns for RegExp,
  *   and has no PostgreSQL word constraints (`\m \M`) nor its Unicode word characters.
  * - This file: the pattern is parsed as PostgreSQL's ARE (`regex-syntax.ts`) and run as a Thompson automaton
- *   (one pass over the input, a set of states per position, O(input × pattern)). A pattern that is provably
+ *   (one pass over the input, a set of states per position, O(input × pattern)), after two cheap checks: a
+ *   literal every match contains must occur in the text (`includes`), and while no match is under way,
+ *   characters that cannot start one are skipped by bitmap. A pattern that is provably
  *   cheap for a backtracking engine (no alternation and no repetition, or one repetition of one character
  *   right after a leading `^`: psql's `^(name)$` and `^(pg_.*)$`) is handed to RegExp, which is faster there
  *   and cannot backtrack more than the pattern is long per start position.
@@ -167,6 +169,10 @@ class Automaton implements TextMatcher {
   /** Four words of ASCII membership bits per set, so most characters are tested without a call. */
   private readonly ascii: Uint32Array
   private readonly anchored: boolean
+  /** ASCII characters that can begin a match; undefined when a match may begin without one (or anchored). */
+  private readonly firstAscii: Uint32Array | undefined
+  /** A string every match contains ('' when none is known). */
+  private readonly literal: string
   private readonly mark: Int32Array
   private generation = 0
   private cur: Int32Array
@@ -248,6 +254,8 @@ class Automaton implements TextMatcher {
     this.ascii = new Uint32Array(sets.length * 4)
     sets.forEach((set, i) => set.copyAscii(this.ascii, i * 4))
     this.anchored = startsAnchored(node)
+    this.firstAscii = this.anchored ? undefined : firstCharacters(this.op, this.x, this.y, this.ascii)
+    this.literal = caseInsensitive ? '' : requiredLiteral(node)
     const n = op.length
     this.mark = new Int32Array(n)
     this.cur = new Int32Array(n)
@@ -256,6 +264,8 @@ class Automaton implements TextMatcher {
   }
 
   test(text: string): boolean {
+    // Most texts a filter sees do not match: a literal every match contains rules them out at native speed.
+    if (this.literal !== '' && !text.includes(this.literal)) return false
     if (this.generation > 0x3fffffff) {
       this.mark.fill(0)
       this.generation = 0
@@ -268,7 +278,16 @@ class Automaton implements TextMatcher {
     let pos = 0
     let prev = -1
     let c = text.length > 0 ? text.codePointAt(0)! : -1
+    const skip = this.firstAscii
     for (;;) {
+      if (curLen === 0 && skip !== undefined) {
+        // No match under way: move on to a character that can start one (ASCII ones tested by bitmap).
+        while (c >= 0 && c < 128 && (skip[c >> 5]! & (1 << (c & 31))) === 0) {
+          prev = c
+          pos++
+          c = pos < text.length ? text.codePointAt(pos)! : -1
+        }
+      }
       // States reachable at this position, starting a new match here unless the pattern is anchored.
       if (pos === 0 || !this.anchored) {
         curLen = closure(op, x, y, mark, g, stack, 0, cur, curLen, prev, c)
@@ -297,6 +316,39 @@ class Automaton implements TextMatcher {
       c = after
     }
   }
+}
+
+/**
+ * The ASCII characters that the character states first reachable from the start accept, assertions taken as
+ * holding; undefined when the match state is reachable without a character (an empty match may be found
+ * anywhere, so no position can be skipped).
+ */
+function firstCharacters(op: Uint8Array, x: Int32Array, y: Int32Array, ascii: Uint32Array): Uint32Array | undefined {
+  const bits = new Uint32Array(4)
+  const seen = new Uint8Array(op.length)
+  const stack = [0]
+  while (stack.length > 0) {
+    const pc = stack.pop()!
+    if (seen[pc]) continue
+    seen[pc] = 1
+    switch (op[pc]) {
+      case OP_MATCH:
+        return undefined
+      case OP_SET:
+        for (let w = 0; w < 4; w++) bits[w]! |= ascii[x[pc]! * 4 + w]!
+        break
+      case OP_JMP:
+        stack.push(x[pc]!)
+        break
+      case OP_SPLIT:
+        stack.push(x[pc]!, y[pc]!)
+        break
+      case OP_ASSERT:
+        stack.push(y[pc]!)
+        break
+    }
+  }
+  return bits
 }
 
 /**
@@ -342,6 +394,39 @@ function closure(
     }
   }
   return len
+}
+
+/** The code point a set stands for when it is a single literal character, else undefined. */
+function literalOf(n: ReNode): number | undefined {
+  if (n.kind !== 'set') return undefined
+  const { ranges, classes, notClasses, negated } = n.set
+  return ranges.length === 2 && ranges[0] === ranges[1] && classes.length === 0 && notClasses.length === 0 && !negated ? ranges[0] : undefined
+}
+
+/** The longest run of literal characters that every match of `n` contains. */
+function requiredLiteral(n: ReNode): string {
+  let best = ''
+  let run: number[] = []
+  const endRun = (): void => {
+    if (run.length > [...best].length) best = String.fromCodePoint(...run)
+    run = []
+  }
+  const walk = (m: ReNode): void => {
+    const lit = literalOf(m)
+    if (lit !== undefined) run.push(lit)
+    else if (m.kind === 'concat') m.items.forEach(walk)
+    else if (m.kind === 'assert' || m.kind === 'empty') return // matches no character: the run goes on
+    else {
+      endRun()
+      if (m.kind === 'repeat' && m.min > 0) {
+        const inner = requiredLiteral(m.body)
+        if ([...inner].length > [...best].length) best = inner
+      }
+    }
+  }
+  walk(n)
+  endRun()
+  return best
 }
 
 /** Whether every match must start at the start of the input (a leading `^` or `\A` outside newline-sensitive mode). */
