@@ -21,7 +21,7 @@ import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggreg
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
-import { castValue } from './runtime.ts'
+import { castValue, posixRegex } from './runtime.ts'
 import { compileExpr } from './compile.ts'
 
 export interface BindContext {
@@ -249,7 +249,26 @@ function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   noteParamType(r, right, ctx)
   const resolved = resolveOperator(e.op, left.type, right.type)
   if (resolved === undefined) throw operatorMissing(e.op, left.type, right.type, e.span)
-  return foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
+  const bound = foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
+  if (REGEX_OPS.has(e.op)) checkPattern(right, e.op.endsWith('*'), spanOf(e.right))
+  return bound
+}
+
+const REGEX_OPS = new Set(['~', '~*', '!~', '!~*'])
+
+/**
+ * A constant regular expression is compiled when the statement is planned, so that a continuous view with a
+ * malformed pattern (2201B) or one that cannot run in linear time (0A000) is refused by CREATE rather than
+ * failing on its first event. The compiled matcher stays cached for the runtime.
+ */
+function checkPattern(pattern: BoundExpr, caseInsensitive: boolean, span: Span): void {
+  if (pattern.kind !== 'const' || typeof pattern.value !== 'string') return
+  try {
+    posixRegex(pattern.value, caseInsensitive)
+  } catch (err) {
+    if (!(err instanceof SluiceError)) throw err
+    throw new SluiceError('plan', err.sqlstate, err.message, { span, hint: err.hint, detail: err.detail })
+  }
 }
 
 function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr): BoundExpr {

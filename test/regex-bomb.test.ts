@@ -163,3 +163,18 @@ describe('deep nesting', () => {
     expect(psql('SELECT 1').stdout.trim()).toBe('1')
   })
 })
+
+describe('patterns checked when a view is created', () => {
+  test('a view with a back-reference or a malformed pattern is refused by CREATE, with the pattern position', async () => {
+    await db.query("CREATE STREAM checked (id BIGINT NOT NULL, name TEXT) WITH (key = 'id', partitions = 1)")
+    const sql = "CREATE MATERIALIZED VIEW backref AS SELECT id FROM checked WHERE name ~ '(a)\\1'"
+    const err = await db.query(sql).then(
+      () => undefined,
+      (e: { code?: string; position?: string }) => e,
+    )
+    expect(err?.code).toBe('0A000')
+    expect(Number(err?.position)).toBe(sql.indexOf("'(a)") + 1)
+    expect(await sqlstateOf(db, "CREATE MATERIALIZED VIEW bad AS SELECT id FROM checked WHERE name SIMILAR TO '(a'")).toBe('2201B')
+    expect((await db.query('SHOW VIEWS')).rows.map((r: { name: string }) => r.name)).not.toContain('backref')
+  })
+})
