@@ -16,12 +16,12 @@ import {
   type SqlType,
   type Value,
 } from '../common/types.ts'
-import type { BoundExpr, ScalarImpl } from './bound.ts'
+import type { BoundExpr, EmitContext, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
-import { castValue, posixRegex } from './runtime.ts'
+import { castValue, likeRegex, posixRegex } from './runtime.ts'
 import { compileExpr } from './compile.ts'
 
 export interface BindContext {
@@ -94,7 +94,7 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       const x = coerceTo(bindExpr(e.expr, ctx), Types.text, spanOf(e.expr), 'LIKE')
       const pattern = coerceTo(bindExpr(e.pattern, ctx), Types.text, spanOf(e.pattern), 'LIKE')
       const neg = e.negated ? '!' : ''
-      return call(e.caseInsensitive ? 'ilike' : 'like', { strict: true, emit: ([v, p]) => `(${neg}H.likeRegex(${p}, ${e.caseInsensitive}).test(${v}))` }, [x, pattern], Types.bool)
+      return call(e.caseInsensitive ? 'ilike' : 'like', { strict: true, emit: ([v, p], c) => `(${neg}${likeMatcher(p!, e.caseInsensitive, c)}.test(${v}))` }, [x, pattern], Types.bool)
     }
     case 'array': {
       const items = e.elements.map((i) => bindExpr(i, ctx))
@@ -253,6 +253,10 @@ function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   if (REGEX_OPS.has(e.op)) checkPattern(right, e.op.endsWith('*'), spanOf(e.right))
   return bound
 }
+
+/** A constant LIKE pattern (a string literal in the generated code) is compiled once, not looked up per row. */
+const likeMatcher = (p: string, caseInsensitive: boolean, c: EmitContext): string =>
+  p.startsWith('"') ? c.constant(likeRegex(JSON.parse(p) as string, caseInsensitive)) : `H.likeRegex(${p}, ${caseInsensitive})`
 
 const REGEX_OPS = new Set(['~', '~*', '!~', '!~*'])
 

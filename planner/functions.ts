@@ -6,6 +6,7 @@
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
+import { posixRegex } from './runtime.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -115,7 +116,9 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     if (!isText(a) || !isText(b)) return undefined
     const ci = op.endsWith('*')
     const neg = op.startsWith('!')
-    return { type: Types.bool, impl: strict(([x, y]) => `(${neg ? '!' : ''}H.posixRegex(${y}, ${ci}).test(${x}))`) }
+    // A constant pattern (a string literal in the generated code) is compiled once, here, not looked up per row.
+    const matcher = (y: string, c: EmitContext): string => (y.startsWith('"') ? c.constant(posixRegex(JSON.parse(y) as string, ci)) : `H.posixRegex(${y}, ${ci})`)
+    return { type: Types.bool, impl: strict(([x, y], c) => `(${neg ? '!' : ''}${matcher(y!, c)}.test(${x}))`) }
   }
   if ((op === '->' || op === '->>') && isJson(a)) {
     return { type: op === '->' ? a : Types.text, impl: strict(([x, y]) => `H.jsonGet(${x}, ${y}, ${op === '->>'})`) }

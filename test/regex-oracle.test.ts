@@ -26,7 +26,7 @@ const REGEXES = [
 ]
 const REGEX_CI = ['abc', 'ÉTÉ', '[a-c]+', 'k', '[^a]', 'FOO\\M', '[[:lower:]]']
 
-const LIKES = ['%', '', 'a%', '%c', 'a_c', '%foo%', '_', '__', 'a\\%', '%\\_%', 'abc', 'ABC', '%o%b%', '_é', '%é', 'É%', 'ab\\\\c', '%😀%', '_x', 'line1_line2']
+const LIKES = ['%', '', 'a%', '%c', 'a_c', '%foo%', '_', '__', 'a\\%', '%\\_%', 'abc', 'ABC', '%o%b%', '_é', '%é', 'É%', 'ab\\\\c', '%😀%', '_x', 'line1_line2', '%o_b%', '%_o%', '%a_c%_%', '%é_é%', '%f_o%b_r%']
 const SIMILARS = ['%', 'a%', '(a|b)%', 'abc', 'a.c', '%(foo|bar)%', '[a-c]%', 'a_c', '%[[:space:]]%', '%\\_%', '(ab)*c', 'a|abc', '^abc', 'a$']
 
 interface Outcome {
