@@ -241,6 +241,15 @@ class AreParser {
       case ch('('):
         return this.group()
       case ch('['):
+        // `[[:<:]]` and `[[:>:]]`: the old spellings of \m and \M.
+        if (startsWith(this.cps, this.pos, '[:<:]]')) {
+          this.pos += 6
+          return { kind: 'assert', what: 'wordStart' }
+        }
+        if (startsWith(this.cps, this.pos, '[:>:]]')) {
+          this.pos += 6
+          return { kind: 'assert', what: 'wordEnd' }
+        }
         return { kind: 'set', set: this.bracket() }
       case ch('.'):
         return { kind: 'set', set: { ranges: [], classes: [], notClasses: [], negated: true, excludeNewline: this.opts.newlineStopsDot } }

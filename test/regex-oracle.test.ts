@@ -20,6 +20,7 @@ const REGEXES = [
   '(?i)abc', '(?i)été', '(?c)ABC', '***=a.c', '***:a.c', '(?q)[x]', '(?x) a b c # comment', '(?n)^line2$', '(?n)1.l', '1.l',
   '(?p)^line2', '(?w)1$', '(?s)^line2', 'a\\.c', 'a\\+b', '\\x41', '\\u00e9', '\\t', '\\0', 'x\\Z', '.x$', '^.x$',
   'é+t', 'T\\Y', '\\yx', 'o\\M', '(?n)^l', 'ne2$', '[😀]x', '😀', 'ab|ar$', 'fo+b', '(?w)^line', '[^[:alpha:]]', 'a\\w?c', '(x|y|z|a)b',
+  '[[:<:]]foo', 'o[[:>:]]', '[[:<:]]bar[[:>:]]',
   '(?:ab|a)c', 'a(?#comment)b', 'a*?c', '(a+)+$', 'a{,2}', 'naïve\\s', 'caf.$', 'k', '[[.a.]]', '[[=a=]]bc', '\\B',
   // errors in PostgreSQL and here
   'a**', '*a', '(abc', 'abc)', '[abc', 'a{3,2}', 'a{256}', '\\q', '[[:nope:]]', '[z-a]', '(?z)a',
