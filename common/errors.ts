@@ -60,6 +60,10 @@ export const SqlState = {
   ioError: '58030',
   diskFull: '53100',
   tooManyConnections: '53300',
+  invalidRegularExpression: '2201B',
+  invalidEscapeSequence: '22025',
+  invalidEscapeCharacter: '22019',
+  statementTooComplex: '54001',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]
@@ -119,9 +123,14 @@ export const internalError = (message: string, cause?: unknown): SluiceError =>
 /** Wraps anything thrown into a SluiceError; unknown exceptions are internal errors. */
 export function toSluiceError(err: unknown): SluiceError {
   if (err instanceof SluiceError) return err
+  // The parser caps nesting, so this is a missed case of that limit; still the user's statement, not a crash.
+  if (isStackOverflow(err)) return new SluiceError('plan', SqlState.statementTooComplex, 'stack depth limit exceeded', { cause: err })
   const message = err instanceof Error ? err.message : String(err)
   return internalError(message, err)
 }
+
+/** Whether `err` is V8's "Maximum call stack size exceeded". */
+export const isStackOverflow = (err: unknown): boolean => err instanceof RangeError && /call stack size/i.test(err.message)
 
 /** Exhaustiveness guard for `switch` over discriminated unions. */
 export function assertNever(value: never, what = 'value'): never {

@@ -4,8 +4,8 @@
  */
 import { loadModule, parseSync, type SqlError } from 'libpg-query'
 import type * as pg from 'libpg-query'
-import { internalError, syntaxError, type Span } from '../common/errors.ts'
-import { tokenIndexAt, type TranslateContext } from './translate/context.ts'
+import { internalError, isStackOverflow, syntaxError, type Span } from '../common/errors.ts'
+import { tokenIndexAt, tooDeep, type TranslateContext } from './translate/context.ts'
 import { tokenSpan, type Token } from './lexer.ts'
 import { Positions } from './positions.ts'
 import { rewriteForPostgres } from './rewrite.ts'
@@ -64,6 +64,9 @@ export function parseWithPostgres(slice: PgSlice): PgParsed {
 }
 
 function postgresError(err: unknown, positions: Positions, slice: PgSlice): Error {
+  // libpg-query's own recursion (in WebAssembly or over its JSON) can run out of stack on deeply nested
+  // input before our limit on nesting (translate/context.ts) sees the tree.
+  if (isStackOverflow(err)) return tooDeep({ start: slice.start, end: slice.end })
   const details = (err as SqlError).sqlDetails
   if (details === undefined) return internalError(`libpg-query failed: ${err instanceof Error ? err.message : String(err)}`, err)
   const start = details.cursorPosition >= 0 ? positions.fromCodePoint(details.cursorPosition) : slice.start

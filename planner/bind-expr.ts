@@ -16,13 +16,13 @@ import {
   type SqlType,
   type Value,
 } from '../common/types.ts'
-import type { BoundExpr, ScalarImpl } from './bound.ts'
+import type { BoundExpr, EmitContext, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
 import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
-import { castValue } from './runtime.ts'
+import { castValue, likeRegex, posixRegex } from './runtime.ts'
 import { compileExpr } from './compile.ts'
 
 export interface BindContext {
@@ -96,11 +96,14 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       const x = coerceTo(bindExpr(e.expr, ctx), Types.text, spanOf(e.expr), 'LIKE')
       const pattern = coerceTo(bindExpr(e.pattern, ctx), Types.text, spanOf(e.pattern), 'LIKE')
       const neg = e.negated ? '!' : ''
-      return call(e.caseInsensitive ? 'ilike' : 'like', { strict: true, emit: ([v, p]) => `(${neg}H.likeRegex(${p}, ${e.caseInsensitive}).test(${v}))` }, [x, pattern], Types.bool)
+      return call(e.caseInsensitive ? 'ilike' : 'like', { strict: true, emit: ([v, p], c) => `(${neg}${likeMatcher(p!, e.caseInsensitive, c)}.test(${v}))` }, [x, pattern], Types.bool)
     }
     case 'array': {
       const items = e.elements.map((i) => bindExpr(i, ctx))
       const element = items.find((i) => i.type.name !== 'unknown')?.type ?? Types.text
+      // An array of arrays would be printed with its inner arrays quoted, doubling per level: a 30-deep
+      // ARRAY[ARRAY[...]] took gigabytes.
+      if (element.element !== undefined) throw unsupported('multidimensional arrays are not supported', e.span)
       const args = items.map((item, i) => coerceTo(item, element, spanOf(e.elements[i]!), 'ARRAY element'))
       return call('array', { strict: false, emit: (xs) => `[${xs.join(', ')}]` }, args, arrayOf(element))
     }
@@ -253,7 +256,30 @@ function bindBinary(e: ast.BinaryOp, ctx: BindContext): BoundExpr {
   noteParamType(r, right, ctx)
   const resolved = resolveOperator(e.op, left.type, right.type)
   if (resolved === undefined) throw operatorMissing(e.op, left.type, right.type, e.span)
-  return foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
+  const bound = foldConstant(call(e.op, resolved.impl, [left, right], resolved.type))
+  if (REGEX_OPS.has(e.op)) checkPattern(right, e.op.endsWith('*'), spanOf(e.right))
+  return bound
+}
+
+/** A constant LIKE pattern (a string literal in the generated code) is compiled once, not looked up per row. */
+const likeMatcher = (p: string, caseInsensitive: boolean, c: EmitContext): string =>
+  p.startsWith('"') ? c.constant(likeRegex(JSON.parse(p) as string, caseInsensitive)) : `H.likeRegex(${p}, ${caseInsensitive})`
+
+const REGEX_OPS = new Set(['~', '~*', '!~', '!~*'])
+
+/**
+ * A constant regular expression is compiled when the statement is planned, so that a continuous view with a
+ * malformed pattern (2201B) or one that cannot run in linear time (0A000) is refused by CREATE rather than
+ * failing on its first event. The compiled matcher stays cached for the runtime.
+ */
+function checkPattern(pattern: BoundExpr, caseInsensitive: boolean, span: Span): void {
+  if (pattern.kind !== 'const' || typeof pattern.value !== 'string') return
+  try {
+    posixRegex(pattern.value, caseInsensitive)
+  } catch (err) {
+    if (!(err instanceof SluiceError)) throw err
+    throw new SluiceError('plan', err.sqlstate, err.message, { span, hint: err.hint, detail: err.detail })
+  }
 }
 
 function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr, ctx: BindContext): BoundExpr {

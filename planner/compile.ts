@@ -97,32 +97,38 @@ export class Emitter {
     return { code: `${g.code}${t} = ${g.value} === null ? null : !${g.value};\n`, value: t }
   }
 
-  /** AND stops at the first FALSE, OR at the first TRUE; a NULL along the way makes the result NULL otherwise. */
+  /**
+   * AND stops at the first FALSE, OR at the first TRUE; a NULL along the way makes the result NULL otherwise.
+   * The code is flat (a labelled block left with `break`), not one nested `else` per argument: a list of
+   * thousands of arguments must not nest the generated code (nor this function's recursion) as deep.
+   */
   private andOr(op: 'and' | 'or', args: readonly BoundExpr[]): Generated {
     const t = this.temp()
     const stop = op === 'and' ? 'false' : 'true'
     const identity = op === 'and' ? 'true' : 'false'
-    const nest = (i: number): string => {
-      if (i === args.length) return ''
-      const g = this.gen(args[i]!)
-      return `${g.code}if (${g.value} === ${stop}) { ${t} = ${stop}; } else {\nif (${g.value} === null) ${t} = null;\n${nest(i + 1)}}\n`
+    let code = `${t} = ${identity};\nb_${t}: {\n`
+    for (const arg of args) {
+      const g = this.gen(arg)
+      code += `${g.code}if (${g.value} === ${stop}) { ${t} = ${stop}; break b_${t}; }\nif (${g.value} === null) ${t} = null;\n`
     }
-    return { code: `${t} = ${identity};\n${nest(0)}`, value: t }
+    return { code: `${code}}\n`, value: t }
   }
 
+  /** The first WHEN that is true gives the value; flat like `andOr`. */
   private caseExpr(whens: readonly { when: BoundExpr; then: BoundExpr }[], otherwise: BoundExpr | null): Generated {
     const t = this.temp()
-    const nest = (i: number): string => {
-      if (i === whens.length) {
-        if (otherwise === null) return `${t} = null;\n`
-        const g = this.gen(otherwise)
-        return `${g.code}${t} = ${g.value};\n`
-      }
-      const w = this.gen(whens[i]!.when)
-      const th = this.gen(whens[i]!.then)
-      return `${w.code}if (${w.value} === true) {\n${th.code}${t} = ${th.value};\n} else {\n${nest(i + 1)}}\n`
+    let code = `b_${t}: {\n`
+    for (const { when, then } of whens) {
+      const w = this.gen(when)
+      const th = this.gen(then)
+      code += `${w.code}if (${w.value} === true) {\n${th.code}${t} = ${th.value};\nbreak b_${t};\n}\n`
     }
-    return { code: nest(0), value: t }
+    if (otherwise === null) code += `${t} = null;\n`
+    else {
+      const g = this.gen(otherwise)
+      code += `${g.code}${t} = ${g.value};\n`
+    }
+    return { code: `${code}}\n`, value: t }
   }
 
   private inList(expr: BoundExpr, list: readonly BoundExpr[], negated: boolean): Generated {
@@ -142,14 +148,12 @@ export class Emitter {
         value: t,
       }
     }
-    let code = `${x.code}if (${x.value} === null) { ${t} = null; } else {\n${t} = ${no};\n`
-    let close = ''
+    let code = `${x.code}b_${t}: {\nif (${x.value} === null) { ${t} = null; break b_${t}; }\n${t} = ${no};\n`
     for (const item of list) {
       const g = this.gen(item)
-      code += `${g.code}if (${g.value} === null) { ${t} = null; }\nelse if (H.equalValues(${x.value}, ${g.value})) { ${t} = ${yes}; } else {\n`
-      close += '}\n'
+      code += `${g.code}if (${g.value} === null) ${t} = null;\nelse if (H.equalValues(${x.value}, ${g.value})) { ${t} = ${yes}; break b_${t}; }\n`
     }
-    return { code: `${code}${close}}\n`, value: t }
+    return { code: `${code}}\n`, value: t }
   }
 }
 

@@ -8,6 +8,7 @@ import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type Ty
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
+import { posixRegex } from './runtime.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -121,7 +122,9 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     if (!isText(a) || !isText(b)) return undefined
     const ci = op.endsWith('*')
     const neg = op.startsWith('!')
-    return { type: Types.bool, impl: strict(([x, y]) => `(${neg ? '!' : ''}H.posixRegex(${y}, ${ci}).test(${x}))`) }
+    // A constant pattern (a string literal in the generated code) is compiled once, here, not looked up per row.
+    const matcher = (y: string, c: EmitContext): string => (y.startsWith('"') ? c.constant(posixRegex(JSON.parse(y) as string, ci)) : `H.posixRegex(${y}, ${ci})`)
+    return { type: Types.bool, impl: strict(([x, y], c) => `(${neg ? '!' : ''}${matcher(y!, c)}.test(${x}))`) }
   }
   if ((op === '->' || op === '->>') && isJson(a)) {
     return { type: op === '->' ? a : Types.text, impl: strict(([x, y]) => `H.jsonGet(${x}, ${y}, ${op === '->>'})`) }
@@ -243,6 +246,11 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   rtrim: textFn(1, ([x]) => `${x}.trimEnd()`),
   md5: textFn(1, ([x]) => `H.md5(${x})`),
   replace: textFn(3, ([x, a, b]) => `${x}.split(${a}).join(${b})`),
+  // SIMILAR TO arrives as `x ~ similar_to_escape(pattern [, escape])`, as PostgreSQL rewrites it.
+  similar_to_escape: (args) =>
+    (args.length === 1 || args.length === 2) && args.every(isText)
+      ? { type: Types.text, impl: strict((xs) => `H.similarToRegex(${xs.join(', ')})`), argTypes: args.map(() => Types.text) }
+      : undefined,
   starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
   strpos: textFn(2, ([x, y]) => `(${x}.indexOf(${y}) + 1)`, Types.int4),
   left: (args) =>

@@ -20,6 +20,9 @@ import {
   type Value,
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
+import { compileLike } from './like.ts'
+import { compileRegex, type TextMatcher } from './regex.ts'
+import { similarToRegex } from './regex-syntax.ts'
 import { hllAdd, hllEstimate, pctAdd, pctQuantile } from './sketches.ts'
 
 export interface EvalContext {
@@ -138,47 +141,36 @@ export const intervalTimes = (a: Interval, n: number): Interval => ({
 })
 export const intervalNegate = (a: Interval): Interval => ({ months: -a.months, days: -a.days, micros: -a.micros })
 
-const likeCache = new Map<string, RegExp>()
+const likeCache = new Map<string, TextMatcher>()
 
-/** SQL LIKE pattern to a RegExp (`%` any run, `_` one char, `\` escapes). Cached per pattern. */
-export function likeRegex(pattern: string, caseInsensitive: boolean): RegExp {
+/** SQL LIKE pattern (`%` any run, `_` one character, `\` escapes) to a matcher linear in the input (like.ts). Cached per pattern. */
+export function likeRegex(pattern: string, caseInsensitive: boolean): TextMatcher {
   const key = (caseInsensitive ? 'i:' : 's:') + pattern
-  let re = likeCache.get(key)
-  if (re === undefined) {
-    let src = ''
-    for (let i = 0; i < pattern.length; i++) {
-      const c = pattern[i]!
-      if (c === '\\' && i + 1 < pattern.length) src += escapeRegex(pattern[++i]!)
-      else if (c === '%') src += '[\\s\\S]*'
-      else if (c === '_') src += '[\\s\\S]'
-      else src += escapeRegex(c)
-    }
-    re = new RegExp(`^${src}$`, caseInsensitive ? 'i' : '')
+  let m = likeCache.get(key)
+  if (m === undefined) {
+    m = compileLike(pattern, caseInsensitive)
     if (likeCache.size > 1000) likeCache.clear()
-    likeCache.set(key, re)
+    likeCache.set(key, m)
   }
-  return re
+  return m
 }
 
-const regexCache = new Map<string, RegExp>()
+const regexCache = new Map<string, TextMatcher>()
 
-/** POSIX regex operators (`~`, `~*`): JavaScript's syntax covers what clients send (psql's `^(name)$`). */
-export function posixRegex(pattern: string, caseInsensitive: boolean): RegExp {
+/**
+ * POSIX regex operators (`~`, `~*`, and SIMILAR TO after its rewrite): PostgreSQL's ARE syntax, matched in
+ * time linear in the input (regex.ts), never by a backtracking engine that one pattern could stall.
+ */
+export function posixRegex(pattern: string, caseInsensitive: boolean): TextMatcher {
   const key = (caseInsensitive ? 'i:' : 's:') + pattern
-  let re = regexCache.get(key)
-  if (re === undefined) {
-    try {
-      re = new RegExp(pattern, caseInsensitive ? 'i' : '')
-    } catch (err) {
-      throw new SluiceError('execution', '2201B', `invalid regular expression: ${(err as Error).message}`)
-    }
+  let m = regexCache.get(key)
+  if (m === undefined) {
+    m = compileRegex(pattern, caseInsensitive)
     if (regexCache.size > 1000) regexCache.clear()
-    regexCache.set(key, re)
+    regexCache.set(key, m)
   }
-  return re
+  return m
 }
-
-const escapeRegex = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 
 /** Casts a non-null value between types, as `CAST(v AS t)` does. */
 export function castValue(v: Value, from: SqlType, to: SqlType): Value {
@@ -382,6 +374,7 @@ export const Runtime = {
   intervalMicros,
   likeRegex,
   posixRegex,
+  similarToRegex,
   castValue,
   dateTrunc,
   extractField,

@@ -4,7 +4,7 @@
  * part, extended over any brackets left open; our tokens supply the token ends.
  */
 import type * as pg from 'libpg-query'
-import { internalError, unsupported, type SluiceError, type Span } from '../../common/errors.ts'
+import { internalError, SluiceError, SqlState, unsupported, type Span } from '../../common/errors.ts'
 import { depthChange, type Token } from '../lexer.ts'
 import type { MatchRecognize } from '../match-recognize.ts'
 import type { Positions } from '../positions.ts'
@@ -120,6 +120,35 @@ export function cover(ctx: TranslateContext, spans: readonly (Span | undefined)[
   }
   return start === Infinity ? ctx.fallback : { start, end }
 }
+
+/**
+ * How deeply expressions, queries and joins may nest in one statement. Every later stage (binding,
+ * planning, compiling, printing) walks the tree recursively, so the depth is capped here, where the tree is
+ * built, with an error instead of a stack overflow anywhere later. A query level counts as QUERY_WEIGHT
+ * expression levels, its planning taking that much more stack.
+ */
+export const MAX_NESTING_DEPTH = 800
+export const QUERY_WEIGHT = 2
+
+let nestingDepth = 0
+
+/** Runs `translate` one level deeper (by `weight`); past MAX_NESTING_DEPTH fails with 54001 at `span()`. */
+export function nested<T>(weight: number, span: () => Span, translate: () => T): T {
+  nestingDepth += weight
+  try {
+    if (nestingDepth > MAX_NESTING_DEPTH) throw tooDeep(span())
+    return translate()
+  } finally {
+    nestingDepth -= weight
+  }
+}
+
+/** The error for a statement nested too deeply (PostgreSQL's "stack depth limit exceeded" is 54001 too). */
+export const tooDeep = (span?: Span): SluiceError =>
+  new SluiceError('plan', SqlState.statementTooComplex, 'statement is nested too deeply', {
+    span,
+    hint: `Expressions, subqueries and joins may nest at most ${MAX_NESTING_DEPTH} levels deep (a subquery counts ${QUERY_WEIGHT}).`,
+  })
 
 /** The same context with another fallback span, for the parts of a node that have no location. */
 export const within = (ctx: TranslateContext, fallback: Span): TranslateContext => ({ ...ctx, fallback })

@@ -6,12 +6,16 @@ import type * as pg from 'libpg-query'
 import { unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct, isWord } from '../lexer.ts'
-import { at, closeBrackets, cover, dottedNameSpan, extendToEnd, need, spanOf, stringsOf, tokenAt, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
+import { at, closeBrackets, cover, dottedNameSpan, extendToEnd, need, nested, spanOf, stringsOf, tokenAt, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
 import { coalesceCall, funcCall, minMaxCall, nullIfCall, valueFunction } from './func.ts'
 import { translateQuery } from './select.ts'
 import { translatePlainType, translateType } from './types.ts'
 
 export function translateExpr(node: pg.Node, ctx: TranslateContext): ast.Expr {
+  return nested(1, () => nodeSpan(node, ctx), () => translateNode(node, ctx))
+}
+
+function translateNode(node: pg.Node, ctx: TranslateContext): ast.Expr {
   if ('ColumnRef' in node) return columnRef(node.ColumnRef, ctx)
   if ('A_Const' in node) return constant(node.A_Const, ctx)
   if ('ParamRef' in node) return param(node.ParamRef, ctx)

@@ -8,11 +8,15 @@ import type * as pg from 'libpg-query'
 import { syntaxError, unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct } from '../lexer.ts'
-import { at, closeBrackets, cover, dottedNameSpan, need, spanOf, stringsOf, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
+import { at, closeBrackets, cover, dottedNameSpan, need, nested, spanOf, stringsOf, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
 import { nodeSpan, translateExpr } from './expr.ts'
 import { aliasEnd, translateQuery } from './select.ts'
 
 export function translateFromItem(node: pg.Node, ctx: TranslateContext): ast.FromItem {
+  return nested(1, () => nodeSpan(node, ctx), () => fromItem(node, ctx))
+}
+
+function fromItem(node: pg.Node, ctx: TranslateContext): ast.FromItem {
   if ('RangeVar' in node) return tableRef(node.RangeVar, ctx)
   if ('JoinExpr' in node) return joinRef(node.JoinExpr, ctx)
   if ('RangeSubselect' in node) return subqueryRef(node.RangeSubselect, ctx)

@@ -5,12 +5,16 @@
 import type * as pg from 'libpg-query'
 import { unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
-import { at, closeBrackets, cover, keywordBefore, need, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
+import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
 
 export function translateQuery(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
+  return nested(QUERY_WEIGHT, () => ctx.fallback, () => query(s, ctx))
+}
+
+function query(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
   if (s.withClause !== undefined) throw unsupported('WITH queries (common table expressions) are not supported', spanOf(ctx, at(ctx, s.withClause.location)))
   if (s.op !== undefined && s.op !== 'SETOP_NONE') return setOperation(s, ctx)
   if (s.valuesLists !== undefined) return valuesQuery(s, ctx)
