@@ -125,6 +125,8 @@ export class Session implements Backend {
   private readonly parameterChanges = new Map<string, string>()
   /** TimeZone: how text-format timestamptz values are shown. */
   private zone: TimeZone = UTC_ZONE
+  /** The zones this session has used, by the name settings show (SET LOCAL and ROLLBACK restore by name). */
+  private readonly zones = new Map<string, TimeZone>([[UTC_ZONE.name, UTC_ZONE]])
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
   private terminateHandler: ((error: SluiceError) => void) | null = null
   /** What pg_stat_activity shows of this session. */
@@ -146,6 +148,7 @@ export class Session implements Backend {
     const zone = startupTimeZone(startup)
     if (zone !== undefined) {
       this.zone = zone
+      this.zones.set(zone.name, zone)
       this.settings.set('timezone', zone.name)
     }
     // Query limits: the server's defaults, then the startup packet's options (PGOPTIONS='-c statement_timeout=5s').
@@ -215,7 +218,7 @@ export class Session implements Backend {
     if (!local) this.localRestore.delete(key)
     this.settings.set(key, value)
     this.changedSettings.add(key)
-    if (key === 'timezone') this.zone = resolveTimeZone(value)
+    if (key === 'timezone') this.zone = this.zones.get(value) ?? resolveTimeZone(value)
     if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
   }
 
@@ -224,7 +227,7 @@ export class Session implements Backend {
     for (const [key, value] of committed ? this.localRestore : this.transactionRestore) {
       if (value === undefined) this.settings.delete(key)
       else this.settings.set(key, value)
-      if (key === 'timezone') this.zone = value === undefined ? UTC_ZONE : resolveTimeZone(value)
+      if (key === 'timezone') this.zone = value === undefined ? UTC_ZONE : (this.zones.get(value) ?? resolveTimeZone(value))
       if (REPORTED.has(key) && value !== undefined) this.parameterChanges.set(canonicalName(key), value)
     }
     this.localRestore.clear()
@@ -645,7 +648,13 @@ export class Session implements Backend {
     }
     if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', SqlState.noActiveSqlTransaction)
     // An unknown zone is 22023 and changes nothing, as in PostgreSQL; assign() keeps the zone in step.
-    const given = key === 'timezone' ? (s.value === null ? UTC_ZONE.name : resolveTimeZone(value).name) : value
+    let given = value
+    if (key === 'timezone') {
+      const zone = s.value === null ? UTC_ZONE : resolveTimeZone(value)
+      // Settings hold the zone's display name (`<-05:30>+05:30`), which is no input: keep the zone by it.
+      this.zones.set(zone.name, zone)
+      given = zone.name
+    }
     this.assign(key, given, s.local)
     for (const m of s.more ?? []) this.assign(m.name, m.value, s.local)
     return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }

@@ -98,10 +98,13 @@ describe('regular expression bombs', () => {
     expect(latencies.length).toBeGreaterThan(10)
     const sorted = [...latencies].sort((x, y) => x - y)
     const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
-    const shown = `with bombs: median ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${at(1).toFixed(1)} ms; alone: max ${Math.max(...baseline).toFixed(1)} ms`
-    // Nearly every answer within 100 ms. The slowest few are left a wider bound: on a loaded machine SELECT 1
-    // alone stalls for 100-300 ms now and then, whereas a backtracking bomb held every session for minutes.
-    expect(at(0.95), shown).toBeLessThan(100)
+    const base = [...baseline].sort((x, y) => x - y)
+    const baseP95 = base[Math.min(base.length - 1, Math.floor(base.length * 0.95))]!
+    const shown = `with bombs: median ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${at(1).toFixed(1)} ms; alone: p95 ${baseP95.toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms`
+    // Nearly every answer within 100 ms, or within what this machine gives without bombs when it is busier
+    // than that (another test file runs beside this one): a backtracking bomb held every session for minutes.
+    // The figures that matter are measured by the attack benchmark, not here.
+    expect(at(0.95), shown).toBeLessThan(Math.max(100, 3 * baseP95))
     expect(at(1), shown).toBeLessThan(Math.max(1_000, 2 * Math.max(...baseline)))
   })
 
