@@ -9,7 +9,7 @@
  * - DDL deploys into the running loop; the catalog persists as the SQL of each entry, replayed on start.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, statfs } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
@@ -172,6 +172,8 @@ export class Engine {
   private stopping = false
   private loopDone: Promise<void> | null = null
   private lastCheckpoint = Date.now()
+  /** Why the last checkpoint failed, until one succeeds (degraded: see checkpointFailed). */
+  checkpointFailure: SluiceError | null = null
   private dirtySinceCheckpoint = false
   /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */
   private ddlChain: Promise<unknown> = Promise.resolve()
@@ -1054,6 +1056,12 @@ export class Engine {
         hint: source.kind === 'file' ? 'Append the events to the file.' : 'Produce the events to the topic.',
       })
     }
+    if (this.checkpointFailure !== null) {
+      const f = this.checkpointFailure
+      throw new SluiceError('execution', f.sqlstate, `${f.message}; events are refused until checkpoints are written again`, {
+        hint: 'Free space on the data directory\'s file system: checkpoints are retried by themselves, and ingest resumes when one succeeds.',
+      })
+    }
     if (rt.closed) {
       throw new SluiceError('execution', SqlState.objectNotInPrerequisiteState, `stream "${rt.def.name}" is closed: its input is finished`, {
         hint: 'A closed stream takes no more events; create a new stream for new input.',
@@ -1097,7 +1105,8 @@ export class Engine {
       if (!moved && !this.stopping && this.checkpointRequests.length === 0 && this.interludes.length === 0) {
         await new Promise<void>((resolve) => {
           this.wakeLoop = resolve
-          setTimeout(resolve, this.checkpointIntervalMs).unref()
+          // Degraded (checkpoints failing): try again within a second, not a whole interval later.
+          setTimeout(resolve, this.checkpointFailure === null ? this.checkpointIntervalMs : Math.min(1000, this.checkpointIntervalMs)).unref()
         })
       }
     }
@@ -1186,7 +1195,26 @@ export class Engine {
   private async checkpointNow(): Promise<void> {
     await this.commitInFlight
     for (const sink of this.sinks.values()) await Promise.race([sink.drain(), sleep(SINK_DRAIN_MS)])
+    if (!(await this.stateStoreReady())) throw this.checkpointFailure
     await this.commitBatch(this.buildCheckpoint())
+  }
+
+  /**
+   * After a failed checkpoint: once the data directory has room again, RocksDB is opened anew (after a
+   * failed write it refuses every other until then) so that the next checkpoint can land. False while
+   * there is still no room, or the store would not open.
+   */
+  private async stateStoreReady(): Promise<boolean> {
+    if (this.checkpointFailure === null) return true
+    try {
+      const { bavail, bsize } = await statfs(this.options.dataDir)
+      if (bavail * bsize < RECOVERY_FREE_BYTES) return false
+      await this.db.reopen()
+      return true
+    } catch (err) {
+      console.error(`sluice: the state store could not be opened again: ${(err as Error).message}`)
+      return false
+    }
   }
 
   /** Called by the loop between rounds: starts a checkpoint when one is due or asked for. */
@@ -1202,6 +1230,10 @@ export class Engine {
     if (this.budget.commitsInFlight > 0) {
       if (requests.length === 0 && !overBudget) return
       await this.commitInFlight
+    }
+    if (!(await this.stateStoreReady())) {
+      requests.forEach((r) => r.reject(this.checkpointFailure))
+      return
     }
     const write = this.commitBatch(this.buildCheckpoint())
     write.then(
@@ -1266,9 +1298,21 @@ export class Engine {
   private commitBatch(mutations: Mutation[]): Promise<void> {
     if (mutations.length === 0) return Promise.resolve()
     this.budget.commitsInFlight++
-    const write = this.db.commit(mutations).finally(() => {
-      this.budget.commitsInFlight--
-    })
+    const write = this.db
+      .commit(mutations)
+      .then(
+        () => {
+          if (this.checkpointFailure !== null) console.error('sluice: checkpoints are written again')
+          this.checkpointFailure = null
+        },
+        (err: unknown) => {
+          this.checkpointFailed(mutations, err)
+          throw this.checkpointFailure ?? err
+        },
+      )
+      .finally(() => {
+        this.budget.commitsInFlight--
+      })
     this.commitInFlight = write.catch(() => undefined)
     // The outbox batches in this commit are durable once it lands: hand them to Kafka.
     void write.then(
@@ -1278,6 +1322,22 @@ export class Engine {
       () => undefined,
     )
     return write
+  }
+
+  /**
+   * Nothing of a failed checkpoint reached RocksDB (a write batch is all or nothing): its entries are dirty
+   * again and its other writes (offsets, outbox batches, dead letters) go first in the next one, so a later
+   * checkpoint that succeeds holds everything. Until one does, the engine is degraded: sluice_queries says
+   * so, and ingest is refused, since events taken in now could only pile up in memory.
+   */
+  private checkpointFailed(mutations: Mutation[], err: unknown): void {
+    for (const table of this.tables.values()) table.restoreUnflushed()
+    this.pendingMutations = mutations.concat(this.pendingMutations)
+    this.dirtySinceCheckpoint = true
+    const failure = storageError('a checkpoint', err)
+    const cause = (err as { cause?: { message?: string } }).cause?.message
+    this.checkpointFailure =
+      failure instanceof SluiceError ? failure : new SluiceError('execution', SqlState.ioError, `could not write a checkpoint: ${(err as Error).message}${cause ? `: ${cause}` : ''}`, { cause: err })
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -1389,8 +1449,16 @@ export class Engine {
     await this.ddlChain
     this.stopped = true
     const waiting = this.checkpointRequests.splice(0)
-    await this.checkpointNow()
-    for (const r of waiting) r.resolve()
+    try {
+      await this.checkpointNow()
+      for (const r of waiting) r.resolve()
+    } catch (err) {
+      // A full disk at shutdown is what a crash is: the next start resumes at the last checkpoint and reads
+      // the rest again from the log. The stop itself goes on, so the process exits cleanly.
+      if (!(err instanceof SluiceError) || this.checkpointFailure === null) throw err
+      console.error(`sluice: the final checkpoint failed (${err.message}); the next start resumes from the last one`)
+      for (const r of waiting) r.reject(err)
+    }
     for (const sink of this.sinks.values()) {
       await Promise.race([sink.deliver(), sleep(SINK_DRAIN_MS)])
       await sink.close()
@@ -1399,6 +1467,9 @@ export class Engine {
     await this.db.close()
   }
 }
+
+/** Free bytes on the data directory's file system before a failed state store is opened again. */
+const RECOVERY_FREE_BYTES = 16 * 1024 * 1024
 
 const outboxKey = (sinkId: number, batch: number) => `${OUTBOX_PREFIX}${sinkId}/${String(batch).padStart(12, '0')}`
 

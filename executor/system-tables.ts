@@ -48,7 +48,8 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
         return [
           q.name,
           q.view.plan.source.name,
-          q.status,
+          // A running view whose state cannot be checkpointed answers from memory, ahead of what is durable.
+          q.status === 'running' && engine.checkpointFailure !== null ? 'degraded' : q.status,
           q.eventsIn,
           q.rate(),
           lag,
@@ -57,7 +58,7 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           q.lateEvents,
           q.expired,
           q.bufferedRows(),
-          q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : null,
+          q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : engine.checkpointFailure ? `${engine.checkpointFailure.sqlstate}: ${engine.checkpointFailure.message}` : null,
           q.view.sql,
         ]
       })

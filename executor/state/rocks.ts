@@ -50,14 +50,25 @@ interface RocksHandle {
 export class StateDb {
   private closed = false
 
-  private constructor(private readonly db: RocksHandle) {}
+  private constructor(
+    private db: RocksHandle,
+    private readonly dir: string,
+  ) {}
 
   static async open(dir: string): Promise<StateDb> {
     await mkdir(dir, { recursive: true })
-    const Ctor = RocksDB as unknown as new (path: string, opts?: object) => RocksHandle
-    const db = new Ctor(dir)
-    await db.ready()
-    return new StateDb(db)
+    return new StateDb(await openHandle(dir), dir)
+  }
+
+  /**
+   * Closes and opens RocksDB again. After a write failed (a full disk) RocksDB keeps a background error and
+   * refuses every later write until it is opened again; what it had committed is all still there. If the
+   * open fails (still no room), the next call tries again.
+   */
+  async reopen(): Promise<void> {
+    if (this.closed) throw new Error('the state store is closed')
+    await this.db.close().catch(() => undefined)
+    this.db = await openHandle(this.dir)
   }
 
   get(key: Buffer): Promise<Buffer | null> {
@@ -110,4 +121,11 @@ export class StateDb {
     this.closed = true
     await this.db.close()
   }
+}
+
+async function openHandle(dir: string): Promise<RocksHandle> {
+  const Ctor = RocksDB as unknown as new (path: string, opts?: object) => RocksHandle
+  const db = new Ctor(dir)
+  await db.ready()
+  return db
 }

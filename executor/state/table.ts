@@ -227,6 +227,25 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   /**
+   * A checkpoint that collected this table's dirty entries failed (a full disk): RocksDB has none of them,
+   * so they are dirty again, to go with the next one. Entries written since keep their newer values.
+   */
+  restoreUnflushed(): void {
+    let redirtied = 0
+    for (const k of this.unflushed) {
+      const e = this.cache.get(k)
+      if (e === undefined || e.dirty) continue
+      e.dirty = true
+      this.dirtyKeys.add(k)
+      redirtied++
+    }
+    for (const [k, v] of this.appendedUnflushed) if (!this.appended.has(k)) this.appended.set(k, v)
+    this.budget.adjust(0, redirtied)
+    this.unflushed = new Set()
+    this.appendedUnflushed = new Map()
+  }
+
+  /**
    * Every present entry in key order: RocksDB's committed state overlaid with the writes it may not have
    * yet (dirty ones, and those of a checkpoint still being written). A cached entry always wins.
    */
