@@ -206,6 +206,17 @@ describe('pgjdbc DatabaseMetaData walk against Sluice and PostgreSQL', () => {
     console.log(`row counts that differ (Sluice / PostgreSQL): ${counts.map(([label, p]) => `${label} ${mine.calls.get(label)!.rows}/${p.rows}`).join('; ')}`)
   })
 
+  test('capabilities, limits and the keyword and function lists are what PostgreSQL answers', () => {
+    // Which server and connection this is differs by nature; everything else a tool reads must not.
+    const identity = new Set(['getDatabaseProductVersion', 'getDatabaseMinorVersion', 'getURL', 'getUserName'])
+    const differences = [...theirs.calls]
+      .filter(([label, p]) => p.columns === undefined && !('error' in p) && !identity.has(label))
+      .filter(([label, p]) => JSON.stringify(mine.calls.get(label)!.value) !== JSON.stringify(p.value))
+      .map(([label, p]) => `${label}: ${JSON.stringify(mine.calls.get(label)!.value)}, PostgreSQL ${JSON.stringify(p.value)}`)
+    expect(differences).toEqual([])
+    expect(String(mine.calls.get('getSQLKeywords')!.value)).toMatch(/^abort,access,/)
+  })
+
   test('the streams and views are found: columns, tables and the views\' key indexes', () => {
     const rows = (label: string) => mine.calls.get(label)?.rows
     expect(rows('getColumns(null,public,walk_events,%)')).toBe(4)
