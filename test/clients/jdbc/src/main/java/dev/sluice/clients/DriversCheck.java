@@ -27,12 +27,17 @@ import java.util.Map;
 public final class DriversCheck {
   private static final int ITERATIONS = 10;
 
+  /**
+   * Every type Sluice has, scalar and array. The jsonb literal is written in PostgreSQL's canonical form
+   * (keys sorted, ", " and ": "): Sluice prints jsonb as it was given, PostgreSQL normalizes it.
+   */
   static final String EVERY_TYPE = "SELECT 7::int2 AS i2, (-70000)::int4 AS i4, 1099511627776::int8 AS i8, 1.5::float4 AS f4, 0.1::float8 AS f8,"
       + " 12.5::numeric AS n, true AS b, 'hé'::text AS t, '2026-03-29 01:00:00.25+00'::timestamptz AS tz, '2026-01-02'::date AS d,"
       + " '1 day 02:00:03'::interval AS iv, '\\x00ff'::bytea AS by, '{a,NULL,\"b c\",\"\"}'::text[] AS at, '{1,NULL,1099511627776}'::int8[] AS ai8,"
       + " '{1,2}'::int4[] AS ai4, '{7}'::int2[] AS ai2, '{0.5,NULL}'::float8[] AS af8, '{1.5}'::float4[] AS af4, '{12.5,0}'::numeric[] AS an,"
       + " '{t,f,NULL}'::bool[] AS ab, '{2026-01-02 03:04:05+00}'::timestamptz[] AS atz, '{2026-01-02}'::date[] AS ad, '{}'::int8[] AS empty_i8,"
-      + " '{}'::text[] AS empty_t, NULL::text[] AS null_arr, tags, ids, ts FROM drv_items WHERE id = ?";
+      + " '{}'::text[] AS empty_t, NULL::text[] AS null_arr, '2026-01-02 03:04:05.5'::timestamp AS ts_ntz, '{\"2026-01-02 03:04:05\"}'::timestamp[] AS ats,"
+      + " '{\"b\":[1,2.50,null],\"a\":\"x\"}'::json AS j, '{\"a\": \"x\", \"b\": [1, 2.50, null]}'::jsonb AS jb, tags, ids, ts FROM drv_items WHERE id = ?";
 
   private DriversCheck() {}
 

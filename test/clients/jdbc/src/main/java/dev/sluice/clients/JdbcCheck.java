@@ -105,8 +105,7 @@ public final class JdbcCheck {
 
   /**
    * The other DatabaseMetaData calls DBeaver and DataGrip make while browsing: each must run (rows counted).
-   * Not yet getImportedKeys / getExportedKeys / getCrossReference: their nine-relation comma join is
-   * evaluated as a cross product before its WHERE, too large to hold in memory.
+   * MetadataWalk (test/jdbc-walk.test.ts) calls every method, getImportedKeys and its kin included.
    */
   private static Map<String, Object> metadataCalls(Connection c) throws SQLException {
     DatabaseMetaData md = c.getMetaData();
