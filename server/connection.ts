@@ -7,7 +7,6 @@
  * exchange (whose replies wait for Sync or Flush, as in Postgres), and every 64 KiB while
  * streaming rows).
  */
-import { randomInt } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { type SecureContext, TLSSocket } from 'node:tls'
 import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
@@ -31,6 +30,8 @@ import { UTC_ZONE } from './wire/timezone.ts'
 import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
 import type { Role, UserDirectory } from './users.ts'
 import type { LoginThrottle } from './login-throttle.ts'
+import type { CancelRegistry } from './cancel-registry.ts'
+import { parseStartupOptions } from './startup-options.ts'
 
 /** Rows asked of a cursor at a time while streaming. */
 const ROW_BATCH = 256
@@ -75,33 +76,6 @@ export interface ConnectionGate {
 
 /** No limits beyond the default message size: what tests building a bare Connection get. */
 export const OPEN_GATE: ConnectionGate = { messageLimit: DEFAULT_MESSAGE_LIMIT, refusal: null, admit: () => null, throttle: null }
-
-/** Finds connections by their BackendKeyData so a CancelRequest on another socket can reach them. */
-export class CancelRegistry {
-  private readonly byPid = new Map<number, { readonly secretKey: number; readonly cancel: () => void }>()
-
-  /** Allocates an unused positive process id and registers its key. */
-  register(cancel: () => void): { processId: number; secretKey: number } {
-    let processId: number
-    do processId = randomInt(1, 0x7fffffff)
-    while (this.byPid.has(processId))
-    const secretKey = randomInt(-0x80000000, 0x7fffffff)
-    this.byPid.set(processId, { secretKey, cancel })
-    return { processId, secretKey }
-  }
-
-  unregister(processId: number): void {
-    this.byPid.delete(processId)
-  }
-
-  /** Cancels the matching session; a wrong key is ignored silently, as Postgres does. */
-  cancel(processId: number, secretKey: number): boolean {
-    const entry = this.byPid.get(processId)
-    if (entry === undefined || entry.secretKey !== secretKey) return false
-    entry.cancel()
-    return true
-  }
-}
 
 /** A statement created by Parse; `prepared` is null for an empty query string. */
 interface Statement {
@@ -168,24 +142,6 @@ function fieldsOf(columns: readonly ResultColumn[], formats: readonly number[]):
       format: formats[i] ?? 0,
     }
   })
-}
-
-/** Parses startup `options` (`-c name=value`, `--name=value`) into settings. */
-export function parseStartupOptions(options: string): Map<string, string> {
-  const out = new Map<string, string>()
-  // Backslash escapes a space inside a value, as libpq documents.
-  const words = (options.match(/(?:\\.|[^\s\\])+/g) ?? []).map((w) => w.replace(/\\(.)/g, '$1'))
-  for (let i = 0; i < words.length; i++) {
-    let setting: string | undefined
-    const w = words[i]!
-    if (w === '-c') setting = words[++i]
-    else if (w.startsWith('-c')) setting = w.slice(2)
-    else if (w.startsWith('--')) setting = w.slice(2)
-    if (setting === undefined) continue
-    const eq = setting.indexOf('=')
-    if (eq > 0) out.set(setting.slice(0, eq).replace(/-/g, '_'), setting.slice(eq + 1))
-  }
-  return out
 }
 
 export class Connection {
