@@ -18,6 +18,7 @@ import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView, type ViewPlan } from '../planner/view-plan.ts'
+import { LIMIT_OPTIONS, type QueryLimits } from '../planner/query-limits.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
@@ -408,6 +409,12 @@ export class Engine {
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       t.def = def
       t.operator.def = def
+      t.query.limits = def.spec.limits
+      // Raising a limit runs a trigger it stopped again, where it stopped; the next checkpoint keeps that.
+      if (stmt.action.kind === 'set' && stmt.action.options.some((o) => LIMIT_OPTIONS.includes(o.name)) && t.query.resume()) {
+        this.dirtySinceCheckpoint = true
+        this.wake()
+      }
     })
   }
 
@@ -461,6 +468,7 @@ export class Engine {
     // The query runs like a view's; it is no relation, so it is not in the catalog.
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
     const query = new ContinuousQuery(asView, operator, this.ctx, progress)
+    this.limitQuery(query, def.spec.limits, table, undefined, progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
@@ -895,12 +903,20 @@ export class Engine {
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
           : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
+    this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     if (upstream !== null) upstream.attach(query)
     else rt.queries.push(query)
+  }
+
+  /** WITH (max_state, max_output_rate): the query's limits, and its state size (as checkpointed, then kept up). */
+  private limitQuery(query: ContinuousQuery, limits: QueryLimits, table: StateTable<Value[]>, slices: StateTable<Value[]> | undefined, progress: QueryProgress | undefined): void {
+    table.storedBytes = progress?.stateBytes ?? 0
+    query.limits = limits
+    query.stateBytes = () => Math.max(0, table.storedBytes + (slices?.storedBytes ?? 0))
   }
 
   /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */

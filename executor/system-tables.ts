@@ -59,6 +59,8 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           q.bufferedRows(),
           q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : null,
           q.view.sql,
+          q.stateBytes(),
+          Math.round(q.outputPerSecond()),
         ]
       })
     case 'sluice_partitions':

@@ -19,6 +19,8 @@ interface Entry<V> {
   used: boolean
   /** The key filter has the key already (it was read from RocksDB or committed): no need to add it again. */
   filtered?: boolean
+  /** Bytes of the key and value RocksDB holds for it (0: none), where known; see `storedBytes`. */
+  bytes?: number
 }
 
 export class StateTable<V> implements KeyedTable<V> {
@@ -38,6 +40,12 @@ export class StateTable<V> implements KeyedTable<V> {
   private readonly range: { gte: Buffer; lt: Buffer }
   /** Keys committed to RocksDB, so that loading a key never written costs no read. */
   private readonly committed: KeyFilter
+  /**
+   * About how many bytes of keys and values RocksDB holds for this table, as of the last checkpoint: each
+   * checkpoint adds what it writes less what the entry took before (where known: read or written since the
+   * entry was cached). Kept with the query's progress, so that it is exact across restarts.
+   */
+  storedBytes = 0
 
   /**
    * `fresh`: the namespace is known to be empty in RocksDB (a table just created). Otherwise the key
@@ -87,7 +95,7 @@ export class StateTable<V> implements KeyedTable<V> {
     for (const k of fresh) {
       if (this.committed.mayContain(k)) missing.push(k)
       else {
-        this.cache.set(k, { value: undefined, dirty: false, used: true })
+        this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
         this.budget.adjust(1, 0)
       }
     }
@@ -97,8 +105,8 @@ export class StateTable<V> implements KeyedTable<V> {
       const k = missing[i]!
       if (this.cache.has(k)) continue // written while we were reading: the cache is newer
       const raw = values[i]
-      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true })
-      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true })
+      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
+      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true, bytes: k.length + raw.length })
       this.budget.adjust(1, 0)
     }
   }
@@ -197,7 +205,9 @@ export class StateTable<V> implements KeyedTable<V> {
     // The appended entries become the unflushed ones: a swap, not a copy, when no commit is in flight.
     const swap = this.appendedUnflushed.size === 0
     for (const [key, value] of this.appended) {
-      out.push({ kind: 'put', key: keyBytes(key), value: this.codec.encode(value) })
+      const encoded = this.codec.encode(value)
+      this.storedBytes += key.length + encoded.length
+      out.push({ kind: 'put', key: keyBytes(key), value: encoded })
       // Live results may load an appended key later (a SUBSCRIBE to a view of appended rows).
       this.committed.add(key)
       if (!swap) this.appendedUnflushed.set(key, value)
@@ -208,9 +218,16 @@ export class StateTable<V> implements KeyedTable<V> {
     for (const k of collected) {
       const e = this.cache.get(k)
       if (e === undefined || !e.dirty) continue
-      if (e.value === undefined) out.push({ kind: 'delete', key: keyBytes(k) })
-      else {
-        out.push({ kind: 'put', key: keyBytes(k), value: this.codec.encode(e.value) })
+      if (e.value === undefined) {
+        out.push({ kind: 'delete', key: keyBytes(k) })
+        this.storedBytes -= e.bytes ?? 0
+        e.bytes = 0
+      } else {
+        const encoded = this.codec.encode(e.value)
+        const bytes = k.length + encoded.length
+        this.storedBytes += bytes - (e.bytes ?? 0)
+        e.bytes = bytes
+        out.push({ kind: 'put', key: keyBytes(k), value: encoded })
         // A key written at every checkpoint is added once: re-adding would grow the filter without end.
         if (e.filtered !== true) {
           this.committed.add(k)
@@ -269,6 +286,7 @@ export class StateTable<V> implements KeyedTable<V> {
   clear(): void {
     this.budget.adjust(-this.cache.size, -this.dirtyKeys.size)
     this.cache.clear()
+    this.storedBytes = 0
     this.dirtyKeys.clear()
     this.unflushed = new Set()
     this.appended = new Map()
