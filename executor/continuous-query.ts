@@ -198,11 +198,12 @@ export class ContinuousQuery {
     try {
       await this.take(batch, from)
       this.offsets[batch.partition] = nextOffset
-      this.checkLimits()
     } catch (err) {
       this.fail(err)
     }
     await this.handOn()
+    // After the hand-on: the views reading this one get every row it wrote before it stopped.
+    this.checkLimits()
   }
 
   /**
@@ -216,11 +217,11 @@ export class ContinuousQuery {
     const offsets = rows.map((_, i) => first + i)
     try {
       await this.take({ partition: 0, offsets, rows }, first, signs)
-      this.checkLimits()
     } catch (err) {
       this.fail(err)
     }
     await this.handOn()
+    this.checkLimits()
   }
 
   /** Starts handing this view's rows to `reader` after every step (a view or trigger reading this view). */
@@ -625,7 +626,7 @@ export class ContinuousQuery {
   /** Stops the query past one of its limits (it stays in the catalog, stopped, until raised or dropped). */
   private checkLimits(): void {
     const limits = this.limits
-    if (limits.maxStateBytes === null && limits.maxOutputRate === null) return
+    if (this.status !== 'running' || (limits.maxStateBytes === null && limits.maxOutputRate === null)) return
     const err = limitExceeded(limits, limits.maxStateBytes === null ? 0 : this.stateBytes(), limits.maxOutputRate === null ? 0 : this.outputRate.perSecond(), this.operator instanceof TriggerFire ? 'trigger' : 'materialized view', this.name)
     if (err !== null) this.stop(err)
   }

@@ -78,3 +78,12 @@ export function describeLimits(limits: QueryLimits): string {
   if (limits.maxOutputRate !== null) parts.push(`max_output_rate ${limits.maxOutputRate}`)
   return parts.join(', ')
 }
+
+/** ALTER ... SET changes the limits only (other options are fixed at CREATE): 22023 at any other option. */
+export function onlyLimitOptions(options: readonly ast.OptionDef[], what: string): void {
+  for (const o of options) {
+    if (!LIMIT_OPTIONS.includes(o.name)) {
+      throw planError(SqlState.invalidParameterValue, `${what} SET cannot change option "${o.name}"`, o.span, `It changes ${LIMIT_OPTIONS.join(' and ')}; drop and create the view to change the others.`)
+    }
+  }
+}

@@ -78,6 +78,9 @@ describe('continuous-query limits', () => {
       expect(q.get('raw_count')!.status).toBe('failed')
       expect(q.get('raw_count')!.last_error).toMatch(/materialized view "raw", which it reads, was stopped: .*max_state/)
       expect(q.get('counted')!.status).toBe('running')
+      // The reader got every row the stopped view wrote before it stopped.
+      const readerRows = await c.query<{ n: string }>('SELECT n FROM raw_count')
+      expect(Number(readerRows.rows[0]!.n)).toBe(Number(q.get('raw')!.events_in))
 
       // The other view counts every event, before and after the stop.
       await insertKeys(c, inserted, 2000)
@@ -107,6 +110,37 @@ describe('continuous-query limits', () => {
       await insertKeys(d, 1_000_000, 500)
       await eventually(() => countedTotal(d), (n) => n === total + 500)
       expect(Number((await queries(d)).get('by_key')!.events_in)).toBe(before)
+
+      // ALTER ... SET changes the limits only, and not below the state the view holds.
+      const refused: [string, string, RegExp][] = [
+        ["ALTER MATERIALIZED VIEW by_key SET (max_state = '2kB')", 'max_state', /is below the state the view holds/],
+        ["ALTER MATERIALIZED VIEW by_key SET (max_state = '64MB', retention = '1 day')", 'retention', /cannot change option "retention"/],
+        ["ALTER MATERIALIZED VIEW by_key SET (max_output_rate = 'fast')", 'max_output_rate', /invalid value for option "max_output_rate"/],
+      ]
+      for (const [sql, option, message] of refused) {
+        const err = (await d.query(sql).then(() => null, (e: unknown) => e)) as (Error & { code?: string; position?: string }) | null
+        expect(err?.code, sql).toBe('22023')
+        expect(err!.message, sql).toMatch(message)
+        expect(Number(err!.position), sql).toBe(sql.indexOf(option) + 1)
+      }
+      expect((await queries(d)).get('by_key')!.status).toBe('failed')
+
+      // Raising the limit runs the views again where they stopped; the view reading one runs again with it.
+      await d.query("ALTER MATERIALIZED VIEW by_key SET (max_state = '64MB')")
+      await d.query("ALTER MATERIALIZED VIEW raw SET (max_state = '64MB')")
+      const resumed = await queries(d)
+      for (const v of ['by_key', 'raw', 'raw_count']) {
+        expect(resumed.get(v)!.status, v).toBe('running')
+        expect(resumed.get(v)!.last_error, v).toBeNull()
+      }
+      const rawCount = async () => Number((await d.query<{ n: string }>('SELECT n FROM raw_count')).rows[0]?.n ?? 0)
+      // Each takes in what it missed while stopped, then what comes: every event once.
+      await insertKeys(d, 2_000_000, 300)
+      await eventually(() => countedTotal(d), (n) => n === total + 800)
+      await eventually(rawCount, (n) => n === total + 800)
+      await eventually(async () => Number((await queries(d)).get('by_key')!.events_in), (n) => n === total + 800)
+      const keys = await d.query<{ n: string; total: string }>('SELECT count(*) AS n, sum(n) AS total FROM by_key')
+      expect(Number(keys.rows[0]!.total)).toBe(total + 800)
     } finally {
       await d.end()
     }
