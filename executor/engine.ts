@@ -18,7 +18,7 @@ import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView, type ViewPlan } from '../planner/view-plan.ts'
-import { LIMIT_OPTIONS, formatSize, onlyLimitOptions, queryLimits, type QueryLimits } from '../planner/query-limits.ts'
+import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits, type QueryLimits } from '../planner/query-limits.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
@@ -449,7 +449,7 @@ export class Engine {
       const maxState = def.plan.limits.maxStateBytes
       if (maxState !== null && query.stateBytes() > maxState) {
         const span = stmt.options.find((o) => o.name === 'max_state')?.span ?? stmt.span
-        throw planError(SqlState.invalidParameterValue, `max_state = '${formatSize(maxState)}' is below the state the view holds (${formatSize(query.stateBytes())})`, span, 'Give a larger size, or drop and create the view.')
+        throw planError(SqlState.invalidParameterValue, `max_state = '${formatSize(maxState)}' is below the state the view holds (${formatApproxSize(query.stateBytes())})`, span, 'Give a larger size, or drop and create the view.')
       }
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.catalog.remove(name)

@@ -4,7 +4,7 @@
  * restarts until the limit is raised (ALTER ... SET) or it is created anew.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { formatSize, type QueryLimits } from '../planner/query-limits.ts'
+import { formatApproxSize, formatSize, type QueryLimits } from '../planner/query-limits.ts'
 
 /** The output rate is measured over this many one-second buckets. */
 const RATE_BUCKETS = 5
@@ -52,7 +52,7 @@ export class OutputRate {
 export function limitExceeded(limits: QueryLimits, stateBytes: number, outputRate: number, what: 'materialized view' | 'trigger', name: string): SluiceError | null {
   const raise = what === 'trigger' ? `ALTER TRIGGER ${name} SET (...)` : `ALTER MATERIALIZED VIEW ${name} SET (...)`
   if (limits.maxStateBytes !== null && stateBytes > limits.maxStateBytes) {
-    return new SluiceError('execution', SqlState.configurationLimitExceeded, `${what} "${name}" stopped: its state of ${formatSize(stateBytes)} exceeds max_state = '${formatSize(limits.maxStateBytes)}'`, {
+    return new SluiceError('execution', SqlState.configurationLimitExceeded, `${what} "${name}" stopped: its state of ${formatApproxSize(stateBytes)} exceeds max_state = '${formatSize(limits.maxStateBytes)}'`, {
       hint: `Raise the limit with ${raise} (which restarts it where it stopped), or drop it.`,
     })
   }

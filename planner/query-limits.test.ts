@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { formatSize, parseSize } from './query-limits.ts'
+import { formatApproxSize, formatSize, parseSize } from './query-limits.ts'
 import { OutputRate } from '../executor/query-limits.ts'
 
 describe('parseSize', () => {
@@ -19,6 +19,8 @@ describe('parseSize', () => {
     expect(formatSize(1024 * 1024)).toBe('1MB')
     expect(formatSize(1536 * 1024)).toBe('1536kB')
     expect(formatSize(1000)).toBe('1000B')
+    expect(formatApproxSize(2_468_400)).toBe('2.4MB')
+    expect(formatApproxSize(900)).toBe('900B')
   })
 })
 

@@ -71,6 +71,14 @@ export function formatSize(bytes: number): string {
   return `${bytes}B`
 }
 
+/** A measured size, rounded to one decimal in the largest unit it reaches: '2.4MB', '900B'. */
+export function formatApproxSize(bytes: number): string {
+  for (const [unit, factor] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['kB', 1024]] as const) {
+    if (bytes >= factor) return `${Math.round((bytes / factor) * 10) / 10}${unit}`
+  }
+  return `${bytes}B`
+}
+
 /** The limits as EXPLAIN and error messages print them, e.g. `max_state 1MB, max_output_rate 100`; '' for none. */
 export function describeLimits(limits: QueryLimits): string {
   const parts: string[] = []
