@@ -1254,6 +1254,7 @@ export class Engine {
   private async checkpointNow(): Promise<void> {
     await this.commitInFlight
     for (const sink of this.sinks.values()) await Promise.race([sink.drain(), sleep(SINK_DRAIN_MS)])
+    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
     await this.commitBatch(this.buildCheckpoint())
   }
 
@@ -1271,6 +1272,8 @@ export class Engine {
       if (requests.length === 0 && !overBudget) return
       await this.commitInFlight
     }
+    // Sizes of entries written without being read are looked up before the checkpoint replaces them (max_state).
+    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
     const write = this.commitBatch(this.buildCheckpoint())
     write.then(
       () => requests.forEach((r) => r.resolve()),

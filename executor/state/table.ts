@@ -77,6 +77,49 @@ export class StateTable<V> implements KeyedTable<V> {
     return this.cache.size
   }
 
+  /** Keys written without being read whose stored size is still to be subtracted (see forgetStoredSize). */
+  private sizeLookups: string[] | null = null
+  /** The size lookup under way, if any. */
+  private sizeLookup: Promise<void> | null = null
+
+  /**
+   * For `storedBytes`: the size RocksDB holds for a key written or deleted without being read is looked up
+   * (in one read for all such keys of a step; a checkpoint waits for it, see `sizesSettled`, so that it
+   * reads what the checkpoint replaces) and subtracted; the write's own size is added when a checkpoint
+   * collects it.
+   */
+  private forgetStoredSize(key: string): void {
+    if (!this.committed.mayContain(key)) return
+    if (this.sizeLookups === null) {
+      this.sizeLookups = []
+      // After the one under way, if any: waiting for the last waits for all.
+      const lookup: Promise<void> = (this.sizeLookup ?? Promise.resolve()).then(() => this.subtractStoredSizes()).finally(() => {
+        if (this.sizeLookup === lookup) this.sizeLookup = null
+      })
+      this.sizeLookup = lookup
+    }
+    this.sizeLookups.push(key)
+  }
+
+  /** The size lookup of the writes so far, if one is under way: a checkpoint waits for it before collecting. */
+  sizesSettled(): Promise<void> | null {
+    return this.sizeLookup
+  }
+
+  private async subtractStoredSizes(): Promise<void> {
+    const keys = this.sizeLookups ?? []
+    this.sizeLookups = null
+    try {
+      const values = await this.db.getMany(keys.map(keyBytes))
+      for (let i = 0; i < keys.length; i++) {
+        const raw = values[i]
+        if (raw !== null && raw !== undefined) this.storedBytes -= keys[i]!.length + raw.length
+      }
+    } catch {
+      // The database closed: the size stays a little high until the table is opened again.
+    }
+  }
+
   /** Makes every key of `keys` answerable by `get`: one multi-get for those not cached. */
   async load(keys: readonly string[]): Promise<void> {
     let uncached: string[] | null = null
@@ -145,7 +188,9 @@ export class StateTable<V> implements KeyedTable<V> {
       return
     }
     if (e === undefined) {
-      this.cache.set(key, { value, dirty: true, used: true })
+      // Written without being read: what RocksDB holds for it (if anything) is replaced or deleted.
+      this.cache.set(key, { value, dirty: true, used: true, bytes: 0 })
+      this.forgetStoredSize(key)
       this.budget.adjust(1, 1)
       this.dirtyKeys.add(key)
     } else {
