@@ -183,6 +183,31 @@ describe('continuous-query limits', () => {
     }
   }, 60_000)
 
+  test('state that retention deletes is no longer counted: the same windows without retention are stopped', async () => {
+    sluice = await startSluice()
+    const c = await sluice.client()
+    try {
+      await c.query("CREATE STREAM ticks (k BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts)")
+      const body = "AS SELECT k, count(*) AS n, window_start FROM TUMBLE(ticks, ts, INTERVAL '1 second') GROUP BY k, window_start, window_end"
+      await c.query(`CREATE MATERIALIZED VIEW kept WITH (retention = INTERVAL '2 seconds', max_state = '256kB') ${body}`)
+      await c.query(`CREATE MATERIALIZED VIEW hoarded WITH (max_state = '256kB') ${body}`)
+      const t0 = Date.UTC(2026, 0, 1)
+      // 150 seconds of event time, 200 keys a second: each window holds some kB of groups.
+      for (let second = 0; second < 150; second++) {
+        const values: string[] = []
+        for (let k = 0; k < 200; k++) values.push(`(${k}, '${new Date(t0 + second * 1000 + k).toISOString()}')`)
+        await c.query(`INSERT INTO ticks VALUES ${values.join(',')}`)
+      }
+      const q = await eventually(() => queries(c), (m) => Number(m.get('kept')!.events_in) === 30_000 && m.get('hoarded')!.status === 'failed')
+      expect(q.get('hoarded')!.last_error).toMatch(/exceeds max_state = '256kB'/)
+      expect(q.get('kept')!.status).toBe('running')
+      expect(Number(q.get('kept')!.state_bytes)).toBeLessThan(256 * 1024)
+      expect(Number(q.get('kept')!.state_bytes)).toBeGreaterThan(0)
+    } finally {
+      await c.end()
+    }
+  }, 90_000)
+
   test('invalid limits are 22023 with the position of the option', async () => {
     sluice = await startSluice()
     const c = await sluice.client()
