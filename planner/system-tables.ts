@@ -33,6 +33,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('state_bytes', Types.int8, false),
     // Rows put out per second over the last few seconds (row changes, firings): what max_output_rate is held to.
     col('output_per_second', Types.int8, false),
+    // WITH (max_state, max_output_rate) as in force (after ALTER ... SET), e.g. `max_state 1GB`; NULL: none.
+    col('limits', Types.text),
   ],
   /** One row per view and source partition: where the view is, where the partition ends, the lag. */
   sluice_partitions: [

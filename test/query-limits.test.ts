@@ -144,6 +144,22 @@ describe('continuous-query limits', () => {
     } finally {
       await d.end()
     }
+
+    // The raised limits are kept across a restart, and the views run on.
+    await sluice.stop()
+    sluice = await startSluice({ dataDir })
+    const e = await sluice.client()
+    try {
+      const r = await e.query<{ name: string; status: string; limits: string | null }>("SELECT name, status, limits FROM sluice_queries WHERE name IN ('by_key', 'raw', 'raw_count', 'counted') ORDER BY name")
+      expect(r.rows).toEqual([
+        { name: 'by_key', status: 'running', limits: 'max_state 64MB' },
+        { name: 'counted', status: 'running', limits: null },
+        { name: 'raw', status: 'running', limits: 'max_state 64MB' },
+        { name: 'raw_count', status: 'running', limits: null },
+      ])
+    } finally {
+      await e.end()
+    }
   }, 120_000)
 
   test('a trigger past max_output_rate stops, and ALTER TRIGGER ... SET runs it again', async () => {
@@ -177,11 +193,34 @@ describe('continuous-query limits', () => {
       await insertKeys(c, 9000, 5)
       const fresh = new Set(['9000', '9001', '9002', '9003', '9004'])
       await eventually(async () => got.filter((p) => fresh.has(p)).length, (n) => n === 5)
+      // A limit not reached yet, to be reached after a restart.
+      await c.query('CREATE TRIGGER later AFTER INSERT ON events FOR EACH ROW EXECUTE NOTIFY later_ch WITH (max_output_rate = 50)')
     } finally {
       await listener.end()
       await c.end()
     }
-  }, 60_000)
+
+    // Across a restart the limits hold: the raised one lets a burst through, the other stops it.
+    const dataDir = sluice.dataDir
+    await sluice.stop()
+    sluice = await startSluice({ dataDir })
+    dirs.push(dataDir)
+    const d = await sluice.client()
+    try {
+      const before = await d.query<{ name: string; status: string; limits: string }>("SELECT name, status, limits FROM sluice_queries WHERE name IN ('loud', 'later') ORDER BY name")
+      expect(before.rows).toEqual([
+        { name: 'later', status: 'running', limits: 'max_output_rate 50' },
+        { name: 'loud', status: 'running', limits: 'max_output_rate 1000000' },
+      ])
+      await insertKeys(d, 20_000, 1000)
+      await eventually(() => countedTotal(d), (n) => n === 2035)
+      const after = await eventually(() => queries(d), (m) => m.get('later')!.status === 'failed')
+      expect(after.get('later')!.last_error).toMatch(/more than max_output_rate = 50/)
+      expect(after.get('loud')!.status).toBe('running')
+    } finally {
+      await d.end()
+    }
+  }, 90_000)
 
   test('state that retention deletes is no longer counted: the same windows without retention are stopped', async () => {
     sluice = await startSluice()
