@@ -273,6 +273,11 @@ describe('continuous-query limits', () => {
       // Valid spellings, as PostgreSQL writes sizes.
       await c.query("CREATE MATERIALIZED VIEW ok1 WITH (max_state = '64MB', max_output_rate = 10000) AS SELECT k, count(*) FROM events GROUP BY k")
       await c.query("CREATE MATERIALIZED VIEW ok2 WITH (max_state = '1 GB') AS SELECT k FROM events")
+      for (const [sql, code] of [["ALTER MATERIALIZED VIEW events SET (max_state = '1MB')", '42809'], ["ALTER MATERIALIZED VIEW nope SET (max_state = '1MB')", '42P01']] as const) {
+        const err = (await c.query(sql).then(() => null, (e: unknown) => e)) as (Error & { code?: string; position?: string }) | null
+        expect(err?.code, sql).toBe(code)
+        expect(Number(err!.position), sql).toBe(sql.indexOf(' SET') - (sql.includes('events') ? 'events'.length : 'nope'.length) + 1)
+      }
       const plan = await c.query<{ 'QUERY PLAN': string }>("EXPLAIN CREATE MATERIALIZED VIEW ok3 WITH (max_state = '512kB', max_output_rate = 5) AS SELECT k FROM events")
       expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/max_state 512kB, max_output_rate 5/)
     } finally {
