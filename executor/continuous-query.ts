@@ -19,6 +19,8 @@ import { TriggerFire } from './operators/trigger-fire.ts'
 import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
+import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
+import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limits.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -36,6 +38,10 @@ export interface QueryProgress {
   readonly watermark: WatermarkState
   readonly eventsIn: number
   readonly lateEvents: number
+  /** Bytes of state as of this checkpoint (see StateTable.storedBytes); absent in older checkpoints. */
+  readonly stateBytes?: number
+  /** Stopped by a limit (or because a view it reads was): it stays stopped after a restart. */
+  readonly stopped?: StoppedRecord
 }
 
 export interface LateEvent {
@@ -101,6 +107,13 @@ export class ContinuousQuery {
   private readonly lag: number | null
   status: QueryStatus = 'running'
   lastError: SluiceError | null = null
+  /** WITH (max_state, max_output_rate): set by the engine at deployment (and by ALTER ... SET). */
+  limits: QueryLimits = NO_LIMITS
+  /** Bytes of this query's state, for max_state; set by the engine at deployment. */
+  stateBytes: () => number = () => 0
+  /** Why it was stopped by a limit (its own or a read view's), else null: kept by checkpoints. */
+  stopped: StoppedRecord | null = null
+  private outputRate = new OutputRate()
   eventsIn: number
   lateEvents: number
   /** Late events not yet written by a checkpoint. */
@@ -145,6 +158,11 @@ export class ContinuousQuery {
     this.slide = fixed?.slide ?? 0
     this.offset = fixed?.offset ?? 0
     this.lateness = plan.source.allowedLateness
+    if (progress?.stopped !== undefined) {
+      this.status = 'failed'
+      this.stopped = progress.stopped
+      this.lastError = stoppedError(progress.stopped)
+    }
   }
 
   private rateWindowStart = Date.now()
@@ -168,7 +186,8 @@ export class ContinuousQuery {
   }
 
   progress(): QueryProgress {
-    return { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents }
+    const base = { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents, stateBytes: this.stateBytes() }
+    return this.stopped === null ? base : { ...base, stopped: this.stopped }
   }
 
   /** Feeds the part of a batch this query has not seen yet. Never throws: failures mark the query failed. */
@@ -183,6 +202,8 @@ export class ContinuousQuery {
       this.fail(err)
     }
     await this.handOn()
+    // After the hand-on: the views reading this one get every row it wrote before it stopped.
+    this.checkLimits()
   }
 
   /**
@@ -200,6 +221,7 @@ export class ContinuousQuery {
       this.fail(err)
     }
     await this.handOn()
+    this.checkLimits()
   }
 
   /** Starts handing this view's rows to `reader` after every step (a view or trigger reading this view). */
@@ -379,6 +401,7 @@ export class ContinuousQuery {
         this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
       }
     }
+    this.outputRate.add(preparedSigns === undefined || !(this.operator instanceof TriggerFire) ? prepared.length : preparedSigns.filter((s) => s > 0).length)
     if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
     else if (this.operator instanceof TriggerFire) {
       // On a view whose rows change, a trigger fires on the new rows; the withdrawn old ones pass it by.
@@ -442,6 +465,7 @@ export class ContinuousQuery {
       prepared.push(row)
       offsets.push(batch.offsets[i]!)
     }
+    this.outputRate.add(prepared.length)
     await operator.process(batch.partition, offsets, prepared)
   }
 
@@ -460,6 +484,7 @@ export class ContinuousQuery {
       offsets.push(batch.offsets[i]!)
       passes.push(this.filter === null || this.filter(row, empty, this.ctx))
     }
+    this.outputRate.add(passes.filter(Boolean).length)
     const after = await operator.processTracked(rows, passes)
     const map = new Map<number, Row | null>()
     offsets.forEach((o, j) => map.set(o, after[j]!))
@@ -482,6 +507,7 @@ export class ContinuousQuery {
       }
       inputs.push({ row, partition: batch.partition, offset })
     }
+    this.outputRate.add(inputs.length)
     await operator.process(inputs, wm, (input, ts, reason) => this.recordLate(input.partition, input.offset, ts, wm, reason))
   }
 
@@ -584,12 +610,46 @@ export class ContinuousQuery {
     this.lastError = toSluiceError(err)
     // The views and triggers reading this one would wait for rows that no longer come: they stop too, saying why.
     for (const d of this.downstream) {
-      d.fail(
-        new SluiceError('execution', this.lastError.sqlstate, `materialized view "${this.name}", which it reads, failed: ${this.lastError.message}`, {
-          hint: `See sluice_queries for "${this.name}".`,
-        }),
-      )
+      const why = new SluiceError('execution', this.lastError.sqlstate, `materialized view "${this.name}", which it reads, ${this.stopped === null ? 'failed' : 'was stopped'}: ${this.lastError.message}`, {
+        hint: `See sluice_queries for "${this.name}".`,
+      })
+      if (this.stopped === null) d.fail(why)
+      else d.stop(why, this.name)
     }
+  }
+
+  /** The rows it put out per second over the last few seconds (view row changes, trigger firings). */
+  outputPerSecond(): number {
+    return this.outputRate.perSecond()
+  }
+
+  /** Stops the query past one of its limits (it stays in the catalog, stopped, until raised or dropped). */
+  private checkLimits(): void {
+    const limits = this.limits
+    if (this.status !== 'running' || (limits.maxStateBytes === null && limits.maxOutputRate === null)) return
+    const err = limitExceeded(limits, limits.maxStateBytes === null ? 0 : this.stateBytes(), limits.maxOutputRate === null ? 0 : this.outputRate.perSecond(), this.operator instanceof TriggerFire ? 'trigger' : 'materialized view', this.name)
+    if (err !== null) this.stop(err)
+  }
+
+  /** Stops the query, for good across restarts (`upstream`: because the view it reads was stopped). */
+  stop(err: SluiceError, upstream?: string): void {
+    if (this.status === 'failed') return
+    this.stopped = { ...stoppedRecord(err), ...(upstream === undefined ? {} : { upstream }) }
+    this.fail(err)
+  }
+
+  /**
+   * Runs a query stopped by a limit again (after ALTER ... SET raised it), where it stopped, with the views
+   * and triggers that stopped because it did. False if it was not stopped by a limit.
+   */
+  resume(): boolean {
+    if (this.stopped === null) return false
+    this.status = 'running'
+    this.lastError = null
+    this.stopped = null
+    this.outputRate = new OutputRate()
+    for (const d of this.downstream) if (d.stopped?.upstream === this.name) d.resume()
+    return true
   }
 
   private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {

@@ -18,6 +18,7 @@ import { parseStatements } from '../parser/index.ts'
 import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView, type ViewPlan } from '../planner/view-plan.ts'
+import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits, type QueryLimits } from '../planner/query-limits.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
@@ -117,7 +118,7 @@ interface CatalogRecord {
   readonly sql: string
   /** ALTER STREAM ... CLOSE was run: the input is finished. */
   readonly closed?: boolean
-  /** ALTER TRIGGER statements run after the CREATE, in order. */
+  /** ALTER TRIGGER (ALTER MATERIALIZED VIEW) statements run after the CREATE, in order. */
   readonly alters?: readonly string[]
 }
 
@@ -241,7 +242,7 @@ export class Engine {
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
-          const def = this.viewDef(stmt, rec.id, rec.sql)
+          const def = this.alteredView(this.viewDef(stmt, rec.id, rec.sql), stmt, rec.alters ?? [])
           this.deployView(def, progress)
           // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
           const upstream = this.upstreamOf(def.plan)
@@ -410,6 +411,9 @@ export class Engine {
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       t.def = def
       t.operator.def = def
+      t.query.limits = def.spec.limits
+      // Raising a limit runs a trigger it stopped again, where it stopped; the next checkpoint keeps that.
+      if (stmt.action.kind === 'set' && stmt.action.options.some((o) => LIMIT_OPTIONS.includes(o.name))) await this.resumeQuery(t.query, def.plan)
     })
   }
 
@@ -427,6 +431,62 @@ export class Engine {
     // Later options win over earlier ones of the same name.
     const latest = [...new Map(options.map((o) => [o.name, o])).values()]
     return { ...def, alters, spec: alterTriggerOptions(def, create.statement, latest, this.catalog) }
+  }
+
+  /**
+   * ALTER MATERIALIZED VIEW ... SET (max_state, max_output_rate): the view's new limits, from its next step
+   * on and across restarts. A view its limit stopped runs again where it stopped, with the views that
+   * stopped because it did.
+   */
+  alterView(stmt: ast.AlterView, sql: string): Promise<void> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      const entry = this.catalog.get(name)
+      const query = this.queries.get(name)
+      if (entry !== undefined && entry.kind !== 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a materialized view`, stmt.name.span)
+      if (entry === undefined || query === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`, stmt.name.span)
+      onlyLimitOptions(stmt.options, 'ALTER MATERIALIZED VIEW')
+      const [create] = parseStatements(entry.sql)
+      if (create === undefined || create.statement.kind !== 'create_view') throw internalError(`view ${name} has no CREATE MATERIALIZED VIEW statement`)
+      const def = this.alteredView(entry, create.statement, [...(entry.alters ?? []), sql])
+      const maxState = def.plan.limits.maxStateBytes
+      if (maxState !== null && query.stateBytes() > maxState) {
+        const span = stmt.options.find((o) => o.name === 'max_state')?.span ?? stmt.span
+        throw planError(SqlState.invalidParameterValue, `max_state = '${formatSize(maxState)}' is below the state the view holds (${formatApproxSize(query.stateBytes())})`, span, 'Give a larger size, or drop and create the view.')
+      }
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      this.catalog.remove(name)
+      this.catalog.add(def)
+      query.limits = def.plan.limits
+      await this.resumeQuery(query, def.plan)
+    })
+  }
+
+  /**
+   * Runs a query its own limit stopped again, from where it stopped (with the readers it stopped), between
+   * rounds: a round under way has chosen its readers and where to read from. The next checkpoint keeps it.
+   */
+  private async resumeQuery(query: ContinuousQuery, plan: ViewPlan): Promise<void> {
+    if (query.stopped === null || query.stopped.upstream !== undefined) return
+    await this.betweenRounds(async () => {
+      query.resume()
+    })
+    // A Kafka fetcher that the other views moved past fetches again from where this one is.
+    const rt = this.upstreamOf(plan) === null ? this.streams.get(plan.source.name) : undefined
+    if (rt?.log instanceof KafkaSource) await rt.log.rewind(query.offsets)
+    this.dirtySinceCheckpoint = true
+    this.wake()
+  }
+
+  /** A view's definition after the ALTER ... SET statements `alters`: the CREATE's limits, each ALTER's over them. */
+  private alteredView(def: ViewDef, create: ast.CreateView, alters: readonly string[]): ViewDef {
+    if (alters.length === 0) return def
+    const options = [...create.options]
+    for (const a of alters) {
+      const [p] = parseStatements(a)
+      if (p?.statement.kind === 'alter_view') options.push(...p.statement.options)
+    }
+    return { ...def, alters, plan: { ...def.plan, limits: queryLimits(options) } }
   }
 
   /** DROP TRIGGER: stops it at once; its state and audit rows go with it. */
@@ -463,6 +523,7 @@ export class Engine {
     // The query runs like a view's; it is no relation, so it is not in the catalog.
     const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
     const query = new ContinuousQuery(asView, operator, this.ctx, progress)
+    this.limitQuery(query, def.spec.limits, table, undefined, progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
@@ -897,12 +958,20 @@ export class Engine {
           ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
           : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
+    this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     if (upstream !== null) upstream.attach(query)
     else rt.queries.push(query)
+  }
+
+  /** WITH (max_state, max_output_rate): the query's limits, and its state size (as checkpointed, then kept up). */
+  private limitQuery(query: ContinuousQuery, limits: QueryLimits, table: StateTable<Value[]>, slices: StateTable<Value[]> | undefined, progress: QueryProgress | undefined): void {
+    table.storedBytes = progress?.stateBytes ?? 0
+    query.limits = limits
+    query.stateBytes = () => Math.max(0, table.storedBytes + (slices?.storedBytes ?? 0))
   }
 
   /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */
@@ -1195,6 +1264,7 @@ export class Engine {
   private async checkpointNow(): Promise<void> {
     await this.commitInFlight
     for (const sink of this.sinks.values()) await Promise.race([sink.drain(), sleep(SINK_DRAIN_MS)])
+    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
     if (!(await this.stateStoreReady())) throw this.checkpointFailure
     await this.commitBatch(this.buildCheckpoint())
   }
@@ -1231,6 +1301,8 @@ export class Engine {
       if (requests.length === 0 && !overBudget) return
       await this.commitInFlight
     }
+    // Sizes of entries written without being read are looked up before the checkpoint replaces them (max_state).
+    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
     if (!(await this.stateStoreReady())) {
       requests.forEach((r) => r.reject(this.checkpointFailure))
       return
@@ -1479,7 +1551,8 @@ function lastPart(name: ast.QualifiedName): string {
 
 function catalogValue(def: StreamDef | ViewDef | SinkDef | TriggerDef, closed = false): Buffer {
   const base = { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
-  const rec: CatalogRecord = closed ? { ...base, closed } : def.kind === 'trigger' && def.alters.length > 0 ? { ...base, alters: def.alters } : base
+  const alters = def.kind === 'trigger' || def.kind === 'view' ? (def.alters ?? []) : []
+  const rec: CatalogRecord = closed ? { ...base, closed } : alters.length > 0 ? { ...base, alters } : base
   return Buffer.from(JSON.stringify(rec))
 }
 

@@ -5,6 +5,7 @@ import { SqlState, planError } from '../common/errors.ts'
 import type { Engine } from './engine.ts'
 import { SYSTEM_TABLES } from '../planner/system-tables.ts'
 import { redactSecrets } from './webhook-secrets.ts'
+import { describeLimits } from '../planner/query-limits.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 /** A watermark as shown: NULL before the first event, `infinity` once time has ended. */
@@ -60,6 +61,9 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           q.bufferedRows(),
           q.lastError ? `${q.lastError.sqlstate}: ${q.lastError.message}` : engine.checkpointFailure ? `${engine.checkpointFailure.sqlstate}: ${engine.checkpointFailure.message}` : null,
           q.view.sql,
+          q.stateBytes(),
+          Math.round(q.outputPerSecond()),
+          describeLimits(q.limits) || null,
         ]
       })
     case 'sluice_partitions':

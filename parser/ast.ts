@@ -578,6 +578,14 @@ export interface AlterTrigger {
   readonly span: Span
 }
 
+/** ALTER MATERIALIZED VIEW name SET (max_state = ..., max_output_rate = ...): changes a view's limits. */
+export interface AlterView {
+  readonly kind: 'alter_view'
+  readonly name: QualifiedName
+  readonly options: readonly OptionDef[]
+  readonly span: Span
+}
+
 /** What a firing does: `NOTIFY channel [, payload]` (the payload an expression over the event and profile). */
 export type TriggerAction =
   | { readonly kind: 'notify'; readonly channel: string; readonly payload?: Expr; readonly span: Span }
@@ -688,6 +696,7 @@ export type Statement =
   | Notify
   | CreateTrigger
   | AlterTrigger
+  | AlterView
   | Subscribe
   | CopyTo
   | CopyFrom

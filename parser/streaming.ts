@@ -13,6 +13,7 @@
  *   CREATE TRIGGER [IF NOT EXISTS] name AFTER INSERT ON stream [JOIN view alias USING (...)] FOR EACH ROW
  *     [WHEN (condition)] EXECUTE {NOTIFY channel | WEBHOOK 'url'} [, payload] | INSERT INTO stream VALUES (...) [WITH (...)]
  *   ALTER TRIGGER name {ENABLE | DISABLE | SET (option = value, ...)}
+ *   ALTER MATERIALIZED VIEW name SET (option = value, ...)
  *   DROP TRIGGER [IF EXISTS] name [, ...]
  *   SUBSCRIBE, COPY (...) TO STDOUT, DECLARE, FETCH, MOVE, CLOSE: see live.ts
  *
@@ -35,7 +36,7 @@ import { translatePlainType } from './translate/types.ts'
 /** What a statement starting with these tokens is, when it is one of ours; undefined hands it to libpg-query. */
 export function streamingStatementKind(
   tokens: readonly Token[],
-): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'alter_trigger' | 'drop_trigger' | 'show' | 'explain' | 'live' | undefined {
+): 'create_stream' | 'create_view' | 'create_sink' | 'alter_stream' | 'drop_stream' | 'drop_sink' | 'create_trigger' | 'alter_trigger' | 'alter_view' | 'drop_trigger' | 'show' | 'explain' | 'live' | undefined {
   const w = (k: number, word: string): boolean => isWord(tokens[k], word)
   if (w(0, 'create') && w(1, 'stream')) return 'create_stream'
   if (w(0, 'create') && w(1, 'materialized') && w(2, 'view')) return 'create_view'
@@ -45,6 +46,7 @@ export function streamingStatementKind(
   if (w(0, 'create') && w(1, 'trigger')) return 'create_trigger'
   if (w(0, 'drop') && w(1, 'trigger')) return 'drop_trigger'
   if (w(0, 'alter') && w(1, 'trigger')) return 'alter_trigger'
+  if (w(0, 'alter') && w(1, 'materialized') && w(2, 'view')) return 'alter_view'
   if (w(0, 'alter') && w(1, 'stream')) return 'alter_stream'
   if (w(0, 'show') && (w(1, 'streams') || w(1, 'queries') || (w(1, 'materialized') && w(2, 'views')) || w(1, 'views'))) return 'show'
   if (w(0, 'explain')) return 'explain'
@@ -76,6 +78,8 @@ export function parseStreamingStatement(sql: string, tokens: readonly Token[], p
       return dropTrigger(c, span)
     case 'alter_trigger':
       return alterTrigger(c, span)
+    case 'alter_view':
+      return alterView(c, span)
     case 'show':
       return show(c, span)
     case 'explain':
@@ -345,6 +349,18 @@ function alterTrigger(c: TokenCursor, span: Span): ast.AlterTrigger {
   } else throw c.unexpected('ENABLE, DISABLE or SET (...)')
   if (!c.atEnd()) throw c.unexpected('end of statement')
   return { kind: 'alter_trigger', name, action, span }
+}
+
+function alterView(c: TokenCursor, span: Span): ast.AlterView {
+  c.expectWords('alter', 'materialized', 'view')
+  const name = c.qualifiedName('a view name')
+  c.expectWords('set')
+  if (c.atEnd()) throw c.unexpected('(')
+  // SET (...) reads like WITH (...).
+  const inner = new TokenCursor(c.sql, [{ ...c.peek()!, kind: 'word', value: 'with' }, ...c.tokens.slice(c.index)])
+  const options = withOptions(inner)
+  if (!inner.atEnd()) throw inner.unexpected('end of statement')
+  return { kind: 'alter_view', name, options, span }
 }
 
 function dropTrigger(c: TokenCursor, span: Span): ast.Drop {

@@ -70,6 +70,8 @@ export interface ViewDef {
   readonly columns: readonly Column[]
   readonly plan: ViewPlan
   readonly sql: string
+  /** ALTER MATERIALIZED VIEW ... SET statements run since the CREATE, in order (replayed after it). */
+  readonly alters?: readonly string[]
 }
 
 export type CatalogEntry = StreamDef | ViewDef

@@ -29,6 +29,12 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('buffered_rows', Types.int8, false),
     col('last_error', Types.text),
     col('sql', Types.text, false),
+    // Bytes of state (keys and values as stored) as of the last checkpoint: what max_state is held to.
+    col('state_bytes', Types.int8, false),
+    // Rows put out per second over the last few seconds (row changes, firings): what max_output_rate is held to.
+    col('output_per_second', Types.int8, false),
+    // WITH (max_state, max_output_rate) as in force (after ALTER ... SET), e.g. `max_state 1GB`; NULL: none.
+    col('limits', Types.text),
   ],
   /** One row per view and source partition: where the view is, where the partition ends, the lag. */
   sluice_partitions: [

@@ -17,6 +17,7 @@ import { Scope } from './scope.ts'
 import type { Catalog } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { planView, type ViewPlan } from './view-plan.ts'
+import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
 
 /** What a delivered firing does. */
 export type TriggerTarget =
@@ -43,6 +44,8 @@ export interface TriggerSpec {
   /** At most one trigger of a priority group fires per event: the one with the highest priority. */
   readonly priorityGroup: string | null
   readonly priority: number
+  /** WITH (max_state = ..., max_output_rate = ...): past either, the trigger is stopped (planner/query-limits.ts). */
+  readonly limits: QueryLimits
 }
 
 export interface TriggerDef {
@@ -66,7 +69,7 @@ export function alterTriggerOptions(def: TriggerDef, create: ast.CreateTrigger, 
   return planTrigger({ ...create, options: merged }, catalog, def.id, def.sql).spec
 }
 
-const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'priority_group', 'priority', 'timeout', 'retries', 'backoff'])
+const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'priority_group', 'priority', 'timeout', 'retries', 'backoff', ...LIMIT_OPTIONS])
 const WEBHOOK_OPTIONS = new Set(['timeout', 'retries', 'backoff'])
 
 export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: number, sql: string): TriggerDef {
@@ -168,6 +171,7 @@ export function planTrigger(stmt: ast.CreateTrigger, catalog: Catalog, id: numbe
       timeIndex: stream.watermark?.columnIndex ?? null,
       priorityGroup,
       priority,
+      limits: queryLimits(stmt.options),
     },
     sql,
     alters: [],

@@ -20,6 +20,7 @@ import type { Catalog, StreamDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { checkChangingSource, viewAsStream } from './view-source.ts'
 import { sliceSpec } from './hop-slices.ts'
+import { LIMIT_OPTIONS, describeLimits, queryLimits, type QueryLimits } from './query-limits.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -92,18 +93,21 @@ export interface ViewPlan {
    * behind the watermark is deleted (players inactive for 90 days); null keeps every group.
    */
   readonly idleTtl: number | null
+  /** WITH (max_state = ..., max_output_rate = ...): past either, the view is stopped (planner/query-limits.ts). */
+  readonly limits: QueryLimits
 }
 
-const VIEW_OPTIONS = new Set(['retention', 'idle_ttl'])
+const VIEW_OPTIONS = new Set(['retention', 'idle_ttl', ...LIMIT_OPTIONS])
 
 /** The view's WITH options, checked against what its shape allows. */
-function viewOptions(stmt: ast.CreateView, window: WindowSpec | null, body: ViewBody, stream: StreamDef): { retention: number | null; idleTtl: number | null } {
+function viewOptions(stmt: ast.CreateView, window: WindowSpec | null, body: ViewBody, stream: StreamDef): { retention: number | null; idleTtl: number | null; limits: QueryLimits } {
   let retention: number | null = null
   let idleTtl: number | null = null
   for (const o of stmt.options) {
     if (!VIEW_OPTIONS.has(o.name)) {
       throw planError(SqlState.invalidParameterValue, `unrecognized materialized view option "${o.name}"`, o.span, `Known options: ${[...VIEW_OPTIONS].join(', ')}.`)
     }
+    if (LIMIT_OPTIONS.includes(o.name)) continue
     if (o.name === 'retention') {
       if (window === null || body.kind !== 'aggregate') throw planError(SqlState.invalidParameterValue, 'retention applies to windowed aggregations (TUMBLE, HOP, SESSION)', o.span)
       retention = intervalOption(o)
@@ -114,7 +118,7 @@ function viewOptions(stmt: ast.CreateView, window: WindowSpec | null, body: View
       if (idleTtl === 0) throw planError(SqlState.invalidParameterValue, 'idle_ttl must be positive', o.span)
     }
   }
-  return { retention, idleTtl }
+  return { retention, idleTtl, limits: queryLimits(stmt.options) }
 }
 
 const WINDOW_COLUMNS = ['window_start', 'window_end'] as const
@@ -242,8 +246,8 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
   if (emit === 'on_window_close' && window === null) {
     throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation', q.span)
   }
-  const { retention, idleTtl } = viewOptions(stmt, window, body, stream)
-  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl }
+  const { retention, idleTtl, limits } = viewOptions(stmt, window, body, stream)
+  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl, limits }
 }
 
 /** A view over MATCH_RECOGNIZE: the SELECT reads the pattern's rows (no aggregation over them yet). */
@@ -263,8 +267,8 @@ function planPatternView(stmt: ast.CreateView, q: ast.Select, from: ast.MatchRec
   }
   if (q.emit === 'on_window_close') throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation; MATCH_RECOGNIZE rows are final when they appear', q.span)
   const body: ViewBody = { kind: 'pattern', pattern: plan, output: bound.output, outputFilter: bound.filter }
-  const { retention, idleTtl } = viewOptions(stmt, null, body, stream)
-  return { source: stream, window: null, join: null, filter: null, body, columns, emit: 'on_update', inputNames: plan.columns.map((c) => c.name), retention, idleTtl }
+  const { retention, idleTtl, limits } = viewOptions(stmt, null, body, stream)
+  return { source: stream, window: null, join: null, filter: null, body, columns, emit: 'on_update', inputNames: plan.columns.map((c) => c.name), retention, idleTtl, limits }
 }
 
 /** All window calls of a view share one PARTITION BY and order by the stream's event time. */
@@ -348,7 +352,8 @@ export function explainView(name: string, plan: ViewPlan): string[] {
   const push = (depth: number, text: string) => lines.push(`${depth === 0 ? '' : `${'  '.repeat(depth - 1)}->  `}${text}`)
   let depth = 0
   const keep = plan.retention !== null ? `, retention ${fmtMicros(plan.retention)}` : plan.idleTtl !== null ? `, idle_ttl ${fmtMicros(plan.idleTtl)}` : ''
-  push(depth++, `MaterializedView ${name} (emit ${plan.emit === 'on_update' ? 'on update' : 'on window close'}${keep})`)
+  const limits = describeLimits(plan.limits)
+  push(depth++, `MaterializedView ${name} (emit ${plan.emit === 'on_update' ? 'on update' : 'on window close'}${keep}${limits === '' ? '' : `, ${limits}`})`)
   const names = plan.inputNames
   if (plan.body.kind === 'aggregate') {
     const agg = plan.body.aggregation

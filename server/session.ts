@@ -352,6 +352,9 @@ export class Session implements Backend {
       case 'alter_trigger':
         await this.engine.alterTrigger(s, text)
         return { kind: 'command', tag: 'ALTER TRIGGER' }
+      case 'alter_view':
+        await this.engine.alterView(s, text)
+        return { kind: 'command', tag: 'ALTER MATERIALIZED VIEW' }
       case 'listen':
         this.listen(s.channel)
         return { kind: 'command', tag: 'LISTEN' }

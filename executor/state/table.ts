@@ -19,6 +19,8 @@ interface Entry<V> {
   used: boolean
   /** The key filter has the key already (it was read from RocksDB or committed): no need to add it again. */
   filtered?: boolean
+  /** Bytes of the key and value RocksDB holds for it (0: none), where known; see `storedBytes`. */
+  bytes?: number
 }
 
 export class StateTable<V> implements KeyedTable<V> {
@@ -38,6 +40,12 @@ export class StateTable<V> implements KeyedTable<V> {
   private readonly range: { gte: Buffer; lt: Buffer }
   /** Keys committed to RocksDB, so that loading a key never written costs no read. */
   private readonly committed: KeyFilter
+  /**
+   * About how many bytes of keys and values RocksDB holds for this table, as of the last checkpoint: each
+   * checkpoint adds what it writes less what the entry took before (where known: read or written since the
+   * entry was cached). Kept with the query's progress, so that it is exact across restarts.
+   */
+  storedBytes = 0
 
   /**
    * `fresh`: the namespace is known to be empty in RocksDB (a table just created). Otherwise the key
@@ -69,6 +77,49 @@ export class StateTable<V> implements KeyedTable<V> {
     return this.cache.size
   }
 
+  /** Keys written without being read whose stored size is still to be subtracted (see forgetStoredSize). */
+  private sizeLookups: string[] | null = null
+  /** The size lookup under way, if any. */
+  private sizeLookup: Promise<void> | null = null
+
+  /**
+   * For `storedBytes`: the size RocksDB holds for a key written or deleted without being read is looked up
+   * (in one read for all such keys of a step; a checkpoint waits for it, see `sizesSettled`, so that it
+   * reads what the checkpoint replaces) and subtracted; the write's own size is added when a checkpoint
+   * collects it.
+   */
+  private forgetStoredSize(key: string): void {
+    if (!this.committed.mayContain(key)) return
+    if (this.sizeLookups === null) {
+      this.sizeLookups = []
+      // After the one under way, if any: waiting for the last waits for all.
+      const lookup: Promise<void> = (this.sizeLookup ?? Promise.resolve()).then(() => this.subtractStoredSizes()).finally(() => {
+        if (this.sizeLookup === lookup) this.sizeLookup = null
+      })
+      this.sizeLookup = lookup
+    }
+    this.sizeLookups.push(key)
+  }
+
+  /** The size lookup of the writes so far, if one is under way: a checkpoint waits for it before collecting. */
+  sizesSettled(): Promise<void> | null {
+    return this.sizeLookup
+  }
+
+  private async subtractStoredSizes(): Promise<void> {
+    const keys = this.sizeLookups ?? []
+    this.sizeLookups = null
+    try {
+      const values = await this.db.getMany(keys.map(keyBytes))
+      for (let i = 0; i < keys.length; i++) {
+        const raw = values[i]
+        if (raw !== null && raw !== undefined) this.storedBytes -= keys[i]!.length + raw.length
+      }
+    } catch {
+      // The database closed: the size stays a little high until the table is opened again.
+    }
+  }
+
   /** Makes every key of `keys` answerable by `get`: one multi-get for those not cached. */
   async load(keys: readonly string[]): Promise<void> {
     let uncached: string[] | null = null
@@ -87,7 +138,7 @@ export class StateTable<V> implements KeyedTable<V> {
     for (const k of fresh) {
       if (this.committed.mayContain(k)) missing.push(k)
       else {
-        this.cache.set(k, { value: undefined, dirty: false, used: true })
+        this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
         this.budget.adjust(1, 0)
       }
     }
@@ -97,8 +148,8 @@ export class StateTable<V> implements KeyedTable<V> {
       const k = missing[i]!
       if (this.cache.has(k)) continue // written while we were reading: the cache is newer
       const raw = values[i]
-      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true })
-      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true })
+      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
+      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true, bytes: k.length + raw.length })
       this.budget.adjust(1, 0)
     }
   }
@@ -137,7 +188,9 @@ export class StateTable<V> implements KeyedTable<V> {
       return
     }
     if (e === undefined) {
-      this.cache.set(key, { value, dirty: true, used: true })
+      // Written without being read: what RocksDB holds for it (if anything) is replaced or deleted.
+      this.cache.set(key, { value, dirty: true, used: true, bytes: 0 })
+      this.forgetStoredSize(key)
       this.budget.adjust(1, 1)
       this.dirtyKeys.add(key)
     } else {
@@ -197,7 +250,9 @@ export class StateTable<V> implements KeyedTable<V> {
     // The appended entries become the unflushed ones: a swap, not a copy, when no commit is in flight.
     const swap = this.appendedUnflushed.size === 0
     for (const [key, value] of this.appended) {
-      out.push({ kind: 'put', key: keyBytes(key), value: this.codec.encode(value) })
+      const encoded = this.codec.encode(value)
+      this.storedBytes += key.length + encoded.length
+      out.push({ kind: 'put', key: keyBytes(key), value: encoded })
       // Live results may load an appended key later (a SUBSCRIBE to a view of appended rows).
       this.committed.add(key)
       if (!swap) this.appendedUnflushed.set(key, value)
@@ -208,9 +263,16 @@ export class StateTable<V> implements KeyedTable<V> {
     for (const k of collected) {
       const e = this.cache.get(k)
       if (e === undefined || !e.dirty) continue
-      if (e.value === undefined) out.push({ kind: 'delete', key: keyBytes(k) })
-      else {
-        out.push({ kind: 'put', key: keyBytes(k), value: this.codec.encode(e.value) })
+      if (e.value === undefined) {
+        out.push({ kind: 'delete', key: keyBytes(k) })
+        this.storedBytes -= e.bytes ?? 0
+        e.bytes = 0
+      } else {
+        const encoded = this.codec.encode(e.value)
+        const bytes = k.length + encoded.length
+        this.storedBytes += bytes - (e.bytes ?? 0)
+        e.bytes = bytes
+        out.push({ kind: 'put', key: keyBytes(k), value: encoded })
         // A key written at every checkpoint is added once: re-adding would grow the filter without end.
         if (e.filtered !== true) {
           this.committed.add(k)
@@ -288,6 +350,7 @@ export class StateTable<V> implements KeyedTable<V> {
   clear(): void {
     this.budget.adjust(-this.cache.size, -this.dirtyKeys.size)
     this.cache.clear()
+    this.storedBytes = 0
     this.dirtyKeys.clear()
     this.unflushed = new Set()
     this.appended = new Map()
