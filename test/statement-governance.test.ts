@@ -276,3 +276,21 @@ describe('CREATE MATERIALIZED VIEW over a long stream', () => {
     expectResponsive(latencies, 'CREATE MATERIALIZED VIEW backfill')
   }, 90_000)
 })
+
+describe('statements that are expensive to parse', () => {
+  test('50,000 nested parentheses are refused before the parser runs, with PostgreSQL\'s 42601', async () => {
+    const c = await client()
+    const sql = `SELECT ${'('.repeat(50_000)}1${')'.repeat(50_000)}`
+    const t0 = performance.now()
+    for (let i = 0; i < 10; i++) {
+      const err = await c.query(sql).then(
+        () => null,
+        (e: { code?: string; message?: string }) => e,
+      )
+      expect(err).toMatchObject({ code: '42601', message: 'memory exhausted at or near "("' })
+    }
+    const each = (performance.now() - t0) / 10
+    console.log(`50,000 nested parentheses: refused in ${each.toFixed(1)} ms each`)
+    expect((await probe.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+  })
+})
