@@ -6,7 +6,7 @@
  */
 import { syntaxError } from '../common/errors.ts'
 import type * as ast from './ast.ts'
-import { depthChange, splitStatements, tokenize, type Token } from './lexer.ts'
+import { splitStatements, tokenize, type Token } from './lexer.ts'
 import { loadPostgresParser, parseWithPostgres } from './pg.ts'
 import { parseStreamingStatement, streamingStatementKind } from './streaming.ts'
 import { translateExpr } from './translate/expr.ts'
@@ -45,27 +45,10 @@ export function parseStatement(sql: string, tokens: readonly Token[] = tokenize(
   if (tokens.length === 0) throw syntaxError('syntax error at end of input', { start: sql.length, end: sql.length })
   if (streamingStatementKind(tokens) !== undefined) return parseStreamingStatement(sql, tokens, parseStatement)
   const span = { start: tokens[0]!.start, end: tokens[tokens.length - 1]!.end }
-  checkBracketDepth(tokens)
   const parsed = parseWithPostgres({ sql, tokens, start: span.start, end: span.end })
   const raw = parsed.statements[0]?.stmt
   if (parsed.statements.length !== 1 || raw === undefined) throw syntaxError('expected exactly one statement', span)
   return translateStatement(raw, { ...parsed.ctx, fallback: span }, span)
-}
-
-/**
- * PostgreSQL's grammar gives up on brackets nested about 10,000 deep ("memory exhausted", 42601): deeper
- * ones are refused so before the parser sees them, with the same error. The parser would otherwise spend
- * tens of milliseconds of the one event loop on each such statement (a 100 kB one of parentheses), and a
- * client could send them back to back.
- */
-const GRAMMAR_STACK_DEPTH = 10_000
-
-function checkBracketDepth(tokens: readonly Token[]): void {
-  let depth = 0
-  for (const t of tokens) {
-    depth += depthChange(t)
-    if (depth > GRAMMAR_STACK_DEPTH) throw syntaxError(`memory exhausted at or near "${t.value}"`, { start: t.start, end: t.end })
-  }
 }
 
 /** Parses a lone scalar expression, as in `SELECT <expr>`. */
