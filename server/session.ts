@@ -478,7 +478,23 @@ export class Session implements Backend {
 
   private async fetchCursor(s: ast.FetchCursor): Promise<Outcome> {
     const cursor = this.cursors.get(s.name)
-    const rows = await this.cursors.fetch(s.name, s.count, s.timeoutMs, this.currentCancel())
+    // A FETCH from a SUBSCRIBE cursor may wait for changes: statement_timeout ends the wait with 57014.
+    const timeoutMs = cursor.source.kind === 'live' ? (parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0) : 0
+    let cancel = this.currentCancel()
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null
+    if (timeout !== null) {
+      const plain = cancel
+      cancel = {
+        get generation() {
+          return plain.generation
+        },
+        get signal() {
+          return AbortSignal.any([plain.signal, timeout])
+        },
+      }
+    }
+    const rows = await this.cursors.fetch(s.name, s.count, s.timeoutMs, cancel)
+    if (timeout?.aborted === true && rows.length === 0) throw new SluiceError('execution', SqlState.queryCanceled, 'canceling statement due to statement timeout')
     if (s.move) return { kind: 'command', tag: `MOVE ${rows.length}` }
     return {
       kind: 'rows',

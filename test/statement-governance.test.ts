@@ -5,12 +5,15 @@
  * statement_timeout and on a cancel (CancelRequest or pg_cancel_backend), those that materialize rows with
  * 53200 past sluice.query_memory; while each runs, a second session keeps answering `SELECT 1`.
  */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { serialize } from 'pg-protocol'
 import { type SluiceProcess, eventually, removeDir, startSluice } from './helpers/sluice-process.ts'
 import { type BackendMessage, RawPg, errorFields } from './helpers/raw-pg.ts'
 
+const run = promisify(execFile)
 const ROWS = 100_000
 const INSERT_BATCH = 5_000
 const CROSS = 'SELECT a.id, b.id AS bid, a.t FROM big_a a, big_b b'
@@ -186,15 +189,32 @@ describe('cursors', () => {
     await c.query('ROLLBACK')
   }, 60_000)
 
-  test('FETCH ALL of a 100,000-row cursor is sent in slices: another session answers meanwhile', async () => {
+  test('statement_timeout ends a FETCH that waits on a SUBSCRIBE cursor with 57014', async () => {
     const c = await client()
     await c.query('BEGIN')
-    await c.query('DECLARE whole CURSOR FOR SELECT id, g, t FROM big_a')
-    const running = c.query('FETCH ALL FROM whole')
+    await c.query('DECLARE live CURSOR FOR SUBSCRIBE TO by_g')
+    // The snapshot (100 groups) is there at once; then FETCH waits for changes that do not come.
+    expect((await c.query('FETCH ALL FROM live')).rows).toHaveLength(100)
+    await c.query("SET LOCAL statement_timeout = '300ms'")
+    const started = performance.now()
+    const err = await c.query('FETCH 10 FROM live').then(
+      () => null,
+      (e: { code?: string; message?: string }) => e,
+    )
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290)
+    expect(err).toMatchObject({ code: '57014', message: 'canceling statement due to statement timeout' })
+    await c.query('ROLLBACK')
+  }, 60_000)
+
+  test('FETCH ALL of a 100,000-row cursor is sent in slices: another session answers meanwhile', async () => {
+    // psql reads the rows in its own process, so that the probe's latency is the server's alone.
+    const sql = 'BEGIN; DECLARE whole CURSOR FOR SELECT id, g, t FROM big_a; FETCH ALL FROM whole; COMMIT'
+    const running = run('psql', ['-X', '-h', '127.0.0.1', '-p', String(sluice.port), '-U', 'analyst', '-d', 'sluice', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], { maxBuffer: 64 * 1024 * 1024 })
     const latencies = await probeWhile(running)
-    expect((await running).rows).toHaveLength(ROWS)
+    const lines = (await running).stdout.trim().split('\n')
+    // BEGIN, DECLARE CURSOR and COMMIT print nothing with -At; the rows are those of the view.
+    expect(lines.filter((l) => /^\d+\|\d+\|name\d+$/.test(l))).toHaveLength(ROWS)
     expectResponsive(latencies, 'FETCH ALL')
-    await c.query('COMMIT')
   }, 60_000)
 })
 
