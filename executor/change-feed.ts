@@ -29,6 +29,7 @@ import type { Row, Value } from '../common/types.ts'
 import type { StreamSource } from './source.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
+import { QueryGuard } from './query-budget.ts'
 
 /** How much a subscriber that does not keep up may cost. */
 export interface FeedLimits {
@@ -207,9 +208,12 @@ export class Subscription {
       this.viewEventsRead = v.eventsIn
       this.follower = v.follow?.() ?? null
       if (this.follower !== null) {
-        // The snapshot is queued at once, whole: a FETCH never sees part of it.
+        // The snapshot is queued at once, whole: a FETCH never sees part of it. Read in slices that give
+        // the event loop back, so that a large view's snapshot never holds the engine or other sessions.
+        const slices = QueryGuard.unlimited()
         const snapshot: Row[] = []
         for await (const [key, rows] of this.follower.entries()) {
+          if (slices.tick(rows.length)) await slices.pause()
           this.sentByEntry.set(key, rows)
           if (this.options.snapshot) snapshot.push(...rows)
         }
@@ -220,9 +224,14 @@ export class Subscription {
         return
       }
       this.viewSignature = signature(v)
+      const slices = QueryGuard.unlimited()
       const rows: Row[] = []
-      for await (const row of v.rows()) rows.push(row)
+      for await (const row of v.rows()) {
+        if (slices.tick()) await slices.pause()
+        rows.push(row)
+      }
       for (const row of rows) {
+        if (slices.tick()) await slices.pause()
         const key = rowKey(row)
         const e = this.current.get(key)
         if (e === undefined) this.current.set(key, { row, count: 1 })

@@ -1171,6 +1171,9 @@ export class Engine {
         await sleep(200)
       }
       this.notifyProgress()
+      // Rounds that move records may follow each other at once (a new view's backfill, a burst): the
+      // event loop is given back between them, so that sessions and clients are served meanwhile.
+      if (moved) await new Promise<void>((resolve) => setImmediate(resolve))
       if (!moved && !this.stopping && this.checkpointRequests.length === 0 && this.interludes.length === 0) {
         await new Promise<void>((resolve) => {
           this.wakeLoop = resolve

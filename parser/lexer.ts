@@ -50,8 +50,17 @@ const isIdentChar = (c: string): boolean => isIdentStart(c) || isDigit(c) || c =
 export const foldIdentifier = (word: string): string => word.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 
 /** Tokenizes `sql`, skipping whitespace and comments; throws a syntax error for unterminated tokens. */
+/**
+ * PostgreSQL's grammar gives up on brackets nested about 10,000 deep ("memory exhausted", 42601). Deeper
+ * ones are refused so while tokenizing, with the same error: tokenizing and parsing a 100 kB statement of
+ * parentheses would otherwise cost tens of milliseconds of the one event loop, which a client could spend
+ * back to back.
+ */
+const GRAMMAR_STACK_DEPTH = 10_000
+
 export function tokenize(sql: string): Token[] {
   const tokens: Token[] = []
+  let depth = 0
   let i = 0
   while (i < sql.length) {
     const c = sql[i]!
@@ -71,6 +80,9 @@ export function tokenize(sql: string): Token[] {
     const token = lexToken(sql, i)
     tokens.push(token)
     i = token.end
+    if (token.kind === 'punct' && (depth += depthChange(token)) > GRAMMAR_STACK_DEPTH) {
+      throw syntaxError(`memory exhausted at or near "${token.value}"`, { start: token.start, end: token.end })
+    }
   }
   return tokens
 }

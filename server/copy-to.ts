@@ -8,6 +8,7 @@ import { SluiceError, SqlState, planError } from '../common/errors.ts'
 import type { Row, SqlType } from '../common/types.ts'
 import type { CopyTo, OptionDef } from '../parser/ast.ts'
 import type { RowCursor } from './backend.ts'
+import type { QueryGuard } from '../executor/query-budget.ts'
 import { type TimeZone, formatText } from './wire/timezone.ts'
 import { encodeBinary } from './wire/values.ts'
 
@@ -205,7 +206,7 @@ const COPY_BATCH_ROWS = 1024
  * The CopyData payloads of COPY TO: one per row (the binary signature rides with the first row, as in
  * PostgreSQL), with a running row count for the CommandComplete tag.
  */
-export function copyToChunks(cursor: RowCursor, writer: CopyToWriter): { chunks: AsyncIterable<Buffer>; rowCount: () => number } {
+export function copyToChunks(cursor: RowCursor, writer: CopyToWriter, guard?: QueryGuard): { chunks: AsyncIterable<Buffer>; rowCount: () => number } {
   let count = 0
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
@@ -218,6 +219,8 @@ export function copyToChunks(cursor: RowCursor, writer: CopyToWriter): { chunks:
       for (;;) {
         const { rows, done } = await cursor.next(COPY_BATCH_ROWS)
         for (const row of rows) {
+          // Formatting runs under the statement's limits: 57014 on cancel or timeout, a slice at a time.
+          if (guard?.tick() === true) await guard.pause()
           const bytes = writer.row(row)
           count++
           if (pending !== null) {

@@ -22,7 +22,7 @@ import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../execut
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainAnalyze, explainPull } from './explain.ts'
-import { arrayCursor } from './row-cursor.ts'
+import { arrayCursor, slicedCursor } from './row-cursor.ts'
 import { CopyFromSink, copyFormat } from './copy-from.ts'
 import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
 import { type TimeZone, UTC_ZONE, resolveTimeZone } from './wire/timezone.ts'
@@ -417,7 +417,21 @@ export class Session implements Backend {
   /** SUBSCRIBE as a query: rows that never end; each batch waits for changes. */
   private async subscribe(plan: SubscribePlan): Promise<Outcome> {
     const sub = this.track(await startSubscription(plan, this.engine))
-    return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
+    // statement_timeout ends a SUBSCRIBE as any statement (57014), even while it waits for changes.
+    const timeoutMs = parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0
+    if (timeoutMs <= 0) return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
+    const guard = this.queryGuard()
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const cancel = this.currentCancel()
+    const timed: CancelSignal = {
+      get generation() {
+        return cancel.generation
+      },
+      get signal() {
+        return AbortSignal.any([cancel.signal, timeout])
+      },
+    }
+    return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, timed, guard), tag: (n) => `SUBSCRIBE ${n}` }
   }
 
   /**
@@ -428,10 +442,13 @@ export class Session implements Backend {
     // The options are checked before anything starts, against the columns the source will have.
     const columns = s.source.kind === 'subscribe' ? planSubscribe(s.source, this.engine).columns : planColumns(this.planQuery(s.source.query, paramTypesOf(params, declared)))
     const format = copyToFormat(s, columns)
-    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params, declared)
+    // The query and the sending of its rows are one statement: statement_timeout and a cancel end either
+    // with 57014, and the sending gives the event loop back between slices as the query does.
+    const guard = s.source.kind === 'subscribe' ? undefined : this.queryGuard()
+    const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params, declared, guard)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
     const writer = new CopyToWriter(format, source.columns, this.zone)
-    const { chunks, rowCount } = copyToChunks(source.cursor, writer)
+    const { chunks, rowCount } = copyToChunks(source.cursor, writer, guard)
     const live = source.cursor.live === true
     return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), live, stopped: source.cursor.stopped }
   }
@@ -467,12 +484,28 @@ export class Session implements Backend {
 
   private async fetchCursor(s: ast.FetchCursor): Promise<Outcome> {
     const cursor = this.cursors.get(s.name)
-    const rows = await this.cursors.fetch(s.name, s.count, s.timeoutMs, this.currentCancel())
+    // A FETCH from a SUBSCRIBE cursor may wait for changes: statement_timeout ends the wait with 57014.
+    const timeoutMs = cursor.source.kind === 'live' ? (parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0) : 0
+    let cancel = this.currentCancel()
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null
+    if (timeout !== null) {
+      const plain = cancel
+      cancel = {
+        get generation() {
+          return plain.generation
+        },
+        get signal() {
+          return AbortSignal.any([plain.signal, timeout])
+        },
+      }
+    }
+    const rows = await this.cursors.fetch(s.name, s.count, s.timeoutMs, cancel)
+    if (timeout?.aborted === true && rows.length === 0) throw new SluiceError('execution', SqlState.queryCanceled, 'canceling statement due to statement timeout')
     if (s.move) return { kind: 'command', tag: `MOVE ${rows.length}` }
     return {
       kind: 'rows',
       columns: cursor.columns,
-      cursor: arrayCursor(rows),
+      cursor: slicedCursor(rows, this.sendGuard()),
       tag: (n) => `FETCH ${n}`,
       ...(cursor.binary ? { formats: cursor.columns.map(() => 1 as const) } : {}),
     }
@@ -533,11 +566,20 @@ export class Session implements Backend {
     return { kind: 'command', tag: `INSERT 0 ${n}` }
   }
 
-  private async select(q: ast.Query, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
+  private async select(q: ast.Query, params: readonly Value[], declared: readonly SqlType[] = [], guard = this.queryGuard()): Promise<Outcome> {
     // Planned with the parameter types the client declared, as at Describe: `$1 + 1` with $1 int8 is int8.
     const plan = this.planQuery(q, paramTypesOf(params, declared))
-    const rows = await this.pullRows(plan, params, this.evalContext())
-    return rowsOutcome(planColumns(plan), rows)
+    const rows = await this.pullRows(plan, params, this.evalContext(), guard)
+    return { kind: 'rows', columns: planColumns(plan), cursor: slicedCursor(rows, this.sendGuard()), tag: (n) => `SELECT ${n}` }
+  }
+
+  /**
+   * The limits of sending a result already computed (a SELECT's rows, a FETCH): a cancel ends it with
+   * 57014 and it gives the event loop back between slices. statement_timeout does not run on here: as
+   * in PostgreSQL's extended protocol, it is per Execute, and a portal read in parts may be resumed later.
+   */
+  private sendGuard(): QueryGuard {
+    return new QueryGuard({ memoryBytes: 0, timeoutMs: 0, signal: this.cancelController.signal })
   }
 
   /** A pull plan, reused while the catalog is unchanged (a prepared statement runs many times). */

@@ -18,6 +18,7 @@ import type * as ast from '../parser/ast.ts'
 import type { Engine } from '../executor/engine.ts'
 import { Subscription, type FeedItem } from '../executor/change-feed.ts'
 import type { ResultColumn, RowCursor } from './backend.ts'
+import { QueryGuard } from '../executor/query-budget.ts'
 
 /** Lets a waiting read end when the client sends a CancelRequest. */
 export interface CancelSignal {
@@ -97,13 +98,21 @@ export async function takeLive(sub: Subscription, plan: SubscribePlan, max: numb
   return sub.take(max).map((item) => feedRow(item, plan))
 }
 
-/** An endless RowCursor over a subscription: each `next` waits for rows; done only once the subscription ends. */
-export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: CancelSignal): RowCursor {
+/**
+ * An endless RowCursor over a subscription: each `next` waits for rows; done only once the subscription ends.
+ * `deadline` (statement_timeout) ends it with 57014; `cancel.signal` must then also abort at the deadline.
+ */
+export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: CancelSignal, deadline?: { checkInterrupts(): void }): RowCursor {
   const generation = cancel.generation
+  // Rows already queued (a large snapshot) come without waiting: sent a slice at a time, so that the
+  // sending gives the event loop back.
+  const slices = QueryGuard.unlimited()
   return {
     next: async (max) => {
       for (;;) {
+        deadline?.checkInterrupts()
         const rows = await takeLive(sub, plan, max, null, cancel, generation)
+        if (slices.tick(rows.length)) await slices.pause()
         if (rows.length > 0 || sub.ended) return { rows, done: rows.length === 0 && sub.ended && sub.pending === 0 }
       }
     },
