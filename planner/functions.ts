@@ -199,7 +199,7 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
   pg_get_ruledef: anyArgs([1, 2], Types.text, () => 'null', false),
   pg_get_triggerdef: anyArgs([1, 2], Types.text, () => "''"),
   pg_get_functiondef: anyArgs(1, Types.text, () => "''"),
-  // pg_proc is empty: Sluice has no user-defined functions, so these never meet an OID of one.
+  // pg_proc lists only built-in functions (planner/pg-catalog-routines.ts), which have no SQL definition.
   pg_get_function_result: anyArgs(1, Types.text, () => 'null', false),
   pg_get_function_arguments: anyArgs(1, Types.text, () => 'null', false),
   pg_get_function_identity_arguments: anyArgs(1, Types.text, () => 'null', false),
