@@ -6,7 +6,8 @@
  * `statement_timeout` 1s set by itself. It prints one character per statement with `--verbose` (`.` ok,
  * `e` error, `S` syntax error, `t` timeout, `C` broken connection) and a summary of error messages.
  *
- * A run here is a number of batches, each one sqlsmith process with its own seed. A watchdog connection
+ * A run here is a number of batches, each one sqlsmith process with its own seed, every other one with
+ * `--exclude-catalog`. A watchdog connection
  * sends `SELECT 1` every second during a batch: an answer that takes longer than `HANG_MS` is a hang (a
  * statement that blocks the event loop cannot be cancelled by statement_timeout). Between batches the
  * server must still be running and answer. Internal errors (XX000) are read from the server's stderr,
@@ -49,6 +50,7 @@ export async function createFuzzSchema(sluice: SluiceProcess): Promise<void> {
 
 export interface BatchResult {
   readonly seed: number
+  readonly excludeCatalog: boolean
   /** sqlsmith's exit code (null if killed). */
   readonly exitCode: number | null
   /** Per-statement outcome characters counted: `.`, `e`, `S`, `t`, `C`. */
@@ -62,11 +64,16 @@ export interface BatchResult {
   readonly failure: string | null
 }
 
-/** Runs one sqlsmith process of `queries` statements with `seed`, probing the server meanwhile. */
-export async function runSqlsmithBatch(sluice: SluiceProcess, seed: number, queries: number): Promise<BatchResult> {
+/**
+ * Runs one sqlsmith process of `queries` statements with `seed`, probing the server meanwhile. With
+ * `excludeCatalog` it leaves out pg_catalog and information_schema, so that its statements read the
+ * streams and views (and Sluice's system tables) rather than mostly the many catalog tables.
+ */
+export async function runSqlsmithBatch(sluice: SluiceProcess, seed: number, queries: number, excludeCatalog = false): Promise<BatchResult> {
   const started = Date.now()
   const target = `host=127.0.0.1 port=${sluice.port} user=analyst dbname=sluice`
-  const child = spawn('sqlsmith', [`--target=${target}`, `--seed=${seed}`, `--max-queries=${queries}`, '--verbose'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const args = [`--target=${target}`, `--seed=${seed}`, `--max-queries=${queries}`, '--verbose', ...(excludeCatalog ? ['--exclude-catalog'] : [])]
+  const child = spawn('sqlsmith', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr.on('data', (d: Buffer) => (out += d.toString()))
@@ -104,7 +111,7 @@ export async function runSqlsmithBatch(sluice: SluiceProcess, seed: number, quer
   const errors = new Map<string, number>()
   for (const m of (summaries.at(-1) ?? '').matchAll(/^(\d+)\t(.*)$/gm)) errors.set(m[2]!, Number(m[1]))
   const failure = exitCode === 0 ? null : out.split('\n').filter((l) => !/^[.eStC]*$/.test(l)).slice(-20).join('\n')
-  return { seed, exitCode, outcomes, errors, slowestProbeMs: slowest, elapsedMs: Date.now() - started, failure }
+  return { seed, excludeCatalog, exitCode, outcomes, errors, slowestProbeMs: slowest, elapsedMs: Date.now() - started, failure }
 }
 
 /** The server's logged internal errors (one `sluice: XX000 ...` line each). */
@@ -143,11 +150,12 @@ async function main(): Promise<void> {
     await createFuzzSchema(sluice)
     for (let done = 0, i = 0; done < total; done += batch, i++) {
       const n = Math.min(batch, total - done)
-      const r = await runSqlsmithBatch(sluice, seed + i, n)
+      // Every other batch without the catalog tables, to reach the streams and views more often.
+      const r = await runSqlsmithBatch(sluice, seed + i, n, i % 2 === 1)
       for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v
       for (const [k, v] of r.errors) errors.set(k, (errors.get(k) ?? 0) + v)
       const alive = await serverAnswers(sluice)
-      console.log(`batch seed=${r.seed} statements=${n} outcomes=${JSON.stringify(r.outcomes)} slowest SELECT 1=${r.slowestProbeMs} ms, ${r.elapsedMs} ms, server ${alive ? 'answers' : 'DOES NOT ANSWER'}`)
+      console.log(`batch seed=${r.seed}${r.excludeCatalog ? ' --exclude-catalog' : ''} statements=${n} outcomes=${JSON.stringify(r.outcomes)} slowest SELECT 1=${r.slowestProbeMs} ms, ${r.elapsedMs} ms, server ${alive ? 'answers' : 'DOES NOT ANSWER'}`)
       if (r.exitCode !== 0) console.log(`sqlsmith exited ${r.exitCode}:\n${r.failure}`)
       if (!alive || r.exitCode !== 0 || r.slowestProbeMs >= HANG_MS) {
         failed = true
