@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import {
   addInterval,
+  PG_TIMESTAMP_END,
+  PG_TIMESTAMP_MIN,
   checkIntRange,
   formatValue,
   intervalMicros,
@@ -115,8 +117,15 @@ export function equalValues(a: Value, b: Value): boolean {
   return compareValues(a, b) === 0
 }
 
-export const tsPlusInterval = (ts: number, i: Interval): number => addInterval(ts, i, 1)
-export const tsMinusInterval = (ts: number, i: Interval): number => addInterval(ts, i, -1)
+export const tsPlusInterval = (ts: number, i: Interval): number => timestampInRange(ts, addInterval(ts, i, 1))
+export const tsMinusInterval = (ts: number, i: Interval): number => timestampInRange(ts, addInterval(ts, i, -1))
+
+/** A timestamp computed from `ts`, if it lies in PostgreSQL's range (22008 if not); infinity stays infinity. */
+function timestampInRange(ts: number, out: number): number {
+  if (!Number.isFinite(ts)) return ts
+  if (!(out >= PG_TIMESTAMP_MIN && out < PG_TIMESTAMP_END)) throw new SluiceError('execution', SqlState.datetimeFieldOverflow, 'timestamp out of range')
+  return out
+}
 
 export function tsMinusTs(a: number, b: number): Interval {
   const diff = a - b
