@@ -264,7 +264,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   right: (args) =>
     args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
-      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-${n}))`) }
+      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-(${n})))`) }
       : undefined,
   substr: (args) =>
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
@@ -329,7 +329,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   extract: exactly(2, ([u, t]) =>
     isText(u!) && isTemporal(t!) ? { type: Types.numeric, impl: strict(([x, y]) => `H.extractField(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,
   ),
-  to_timestamp: exactly(1, ([t]) => (isNumeric(t!) ? { type: Types.timestamptz, impl: strict(([x]) => `Math.round(${x} * 1000000)`) } : undefined)),
+  to_timestamp: exactly(1, ([t]) => (isNumeric(t!) ? { type: Types.timestamptz, impl: strict(([x]) => `H.toTimestamp(${x})`) } : undefined)),
   coalesce: (args) => {
     const t = commonType(args)
     if (t === undefined || args.length === 0) return undefined

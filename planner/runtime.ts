@@ -240,6 +240,8 @@ const TRUNC_UNITS: Record<string, number> = {
 
 export function dateTrunc(unit: string, ts: number): number {
   const u = unit.toLowerCase()
+  // infinity and -infinity truncate to themselves, as in PostgreSQL.
+  if (!Number.isFinite(ts) && (TRUNC_UNITS[u] !== undefined || u === 'week' || u === 'month' || u === 'quarter' || u === 'year')) return ts
   const fixed = TRUNC_UNITS[u]
   if (fixed !== undefined) return Math.floor(ts / fixed) * fixed
   const d = new Date(Math.floor(ts / 1000))
@@ -295,6 +297,17 @@ export function extractField(field: string, ts: number): number {
   }
 }
 
+/** The largest time a JavaScript Date holds, in milliseconds from 1970. */
+const MAX_DATE_MS = 8.64e15
+
+/** `to_timestamp(seconds)`: microseconds, in PostgreSQL's range (22008 outside it or for NaN); infinities stay. */
+export function toTimestamp(seconds: number): number {
+  if (seconds === Infinity || seconds === -Infinity) return seconds
+  const micros = Math.round(seconds * MICROS_PER_SECOND)
+  if (!(micros >= PG_TIMESTAMP_MIN && micros < PG_TIMESTAMP_END)) throw new SluiceError('execution', SqlState.datetimeFieldOverflow, `timestamp out of range: "${seconds}"`)
+  return micros
+}
+
 export function roundTo(x: number, digits: number): number {
   const f = 10 ** digits
   // Postgres rounds half away from zero.
@@ -318,7 +331,9 @@ export function toJsonValue(v: Value, t: SqlType): unknown {
     case 'jsonb':
       return typeof v === 'string' ? JSON.parse(v) : v
     case 'timestamptz':
-      return typeof v === 'number' ? new Date(v / 1000).toISOString().replace('Z', '+00:00') : v
+      // A JavaScript Date ends in the year 275760, before PostgreSQL's timestamps do; infinity is no date.
+      if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v / 1000) <= MAX_DATE_MS) return new Date(v / 1000).toISOString().replace('Z', '+00:00')
+      return typeof v === 'number' ? (formatValue(v, t) ?? '').replace(' ', 'T') : v
     default:
       return formatValue(v, t)
   }
@@ -386,6 +401,7 @@ export const Runtime = {
   similarToRegex,
   castValue,
   dateTrunc,
+  toTimestamp,
   extractField,
   roundTo,
   jsonBuildObject,
