@@ -42,6 +42,10 @@ export interface Signature {
   readonly args: readonly number[]
   readonly result: number
   readonly kind: 'f' | 'a'
+  /** Reads the clock, the session or randomness (provolatile 'v'), else 'i'. */
+  readonly volatile: boolean
+  /** NULL in, NULL out without a call (proisstrict). */
+  readonly strict: boolean
 }
 
 export interface OperatorSignature {
@@ -66,8 +70,8 @@ let functionsCache: Signature[] | null = null
 export function functionSignatures(): Signature[] {
   if (functionsCache !== null) return functionsCache
   const out: Signature[] = []
-  const add = (name: string, args: readonly SqlType[], result: SqlType, kind: 'f' | 'a'): void => {
-    out.push({ oid: FUNCTION_OID_BASE + out.length, name, args: args.map(typeOid), result: typeOid(result), kind })
+  const add = (name: string, args: readonly SqlType[], result: SqlType, kind: 'f' | 'a', volatile = false, strict = true): void => {
+    out.push({ oid: FUNCTION_OID_BASE + out.length, name, args: args.map(typeOid), result: typeOid(result), kind, volatile, strict })
   }
   for (const name of [...FUNCTION_NAMES].sort()) {
     if (HIDDEN.has(name) || !/^[a-z_][a-z0-9_]*$/.test(name)) continue
@@ -82,7 +86,7 @@ export function functionSignatures(): Signature[] {
           continue
         }
         if (r === undefined || !sameTypes(args, r.argTypes)) continue
-        add(name, args, r.type, 'f')
+        add(name, args, r.type, 'f', r.impl.volatile === true, r.impl.strict)
         listed++
       }
     }
@@ -96,7 +100,7 @@ export function functionSignatures(): Signature[] {
       } catch {
         continue
       }
-      if (spec !== undefined) add(name, args, spec.type, 'a')
+      if (spec !== undefined) add(name, args, spec.type, 'a', false, false)
     }
   }
   functionsCache = out
@@ -138,7 +142,7 @@ export function routineRows(table: string): Row[] {
     table === 'pg_catalog.pg_proc'
       ? functionSignatures().map((s) => ({
           oid: s.oid, proname: s.name, pronamespace: NS.pg_catalog, proowner: ROLE_OIDS.bootstrapSuperuser, prolang: INTERNAL_LANGUAGE, procost: 1, prorows: 0, provariadic: 0,
-          prosupport: '-', prokind: s.kind, prosecdef: false, proleakproof: false, proisstrict: true, proretset: false, provolatile: 'i', proparallel: 's',
+          prosupport: '-', prokind: s.kind, prosecdef: false, proleakproof: false, proisstrict: s.strict, proretset: false, provolatile: s.volatile ? 'v' : 'i', proparallel: 's',
           pronargs: s.args.length, pronargdefaults: 0, prorettype: s.result, proargtypes: [...s.args], prosrc: s.kind === 'a' ? 'aggregate_dummy' : s.name,
         }))
       : operatorSignatures().map((o) => ({
