@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import {
   addInterval,
+  civilFromDays,
+  daysFromCivil,
   PG_TIMESTAMP_END,
   PG_TIMESTAMP_MIN,
   checkIntRange,
@@ -244,19 +246,21 @@ export function dateTrunc(unit: string, ts: number): number {
   if (!Number.isFinite(ts) && (TRUNC_UNITS[u] !== undefined || u === 'week' || u === 'month' || u === 'quarter' || u === 'year')) return ts
   const fixed = TRUNC_UNITS[u]
   if (fixed !== undefined) return Math.floor(ts / fixed) * fixed
-  const d = new Date(Math.floor(ts / 1000))
+  // By the proleptic calendar rather than a Date, which ends in the year 275760, before PostgreSQL's range.
+  const days = Math.floor(ts / MICROS_PER_DAY)
+  const [year, month] = civilFromDays(days)
   switch (u) {
     case 'week': {
-      const day = Math.floor(ts / MICROS_PER_DAY) * MICROS_PER_DAY
-      const dow = (new Date(day / 1000).getUTCDay() + 6) % 7
-      return day - dow * MICROS_PER_DAY
+      // 1970-01-01 was a Thursday: days + 3 counts from a Monday.
+      const dow = (((days + 3) % 7) + 7) % 7
+      return (days - dow) * MICROS_PER_DAY
     }
     case 'month':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) * 1000
+      return daysFromCivil(year, month, 1) * MICROS_PER_DAY
     case 'quarter':
-      return Date.UTC(d.getUTCFullYear(), Math.floor(d.getUTCMonth() / 3) * 3, 1) * 1000
+      return daysFromCivil(year, Math.floor((month - 1) / 3) * 3 + 1, 1) * MICROS_PER_DAY
     case 'year':
-      return Date.UTC(d.getUTCFullYear(), 0, 1) * 1000
+      return daysFromCivil(year, 1, 1) * MICROS_PER_DAY
     default:
       throw new SluiceError('execution', SqlState.invalidParameterValue, `unit "${unit}" not recognized for type timestamp`)
   }
