@@ -57,6 +57,8 @@ export interface BatchResult {
   readonly outcomes: Readonly<Record<string, number>>
   /** sqlsmith's last error summary: message (cut by sqlsmith) to count. */
   readonly errors: ReadonlyMap<string, number>
+  /** sqlsmith's last "impedance report": per grammar production (funcall, comparison_op ...), statements that failed and ran. */
+  readonly productions: ReadonlyMap<string, { readonly bad: number; readonly ok: number }>
   /** Slowest watchdog `SELECT 1`, ms; Infinity if one never came back within HANG_MS. */
   readonly slowestProbeMs: number
   readonly elapsedMs: number
@@ -110,8 +112,10 @@ export async function runSqlsmithBatch(sluice: SluiceProcess, seed: number, quer
   const summaries = out.split(/^queries: \d+$/m)
   const errors = new Map<string, number>()
   for (const m of (summaries.at(-1) ?? '').matchAll(/^(\d+)\t(.*)$/gm)) errors.set(m[2]!, Number(m[1]))
+  const productions = new Map<string, { bad: number; ok: number }>()
+  for (const m of (summaries.at(-1) ?? '').matchAll(/^ {2}(\w+): (\d+)\/(\d+) \(bad\/ok\)/gm)) productions.set(m[1]!, { bad: Number(m[2]), ok: Number(m[3]) })
   const failure = exitCode === 0 ? null : out.split('\n').filter((l) => !/^[.eStC]*$/.test(l)).slice(-20).join('\n')
-  return { seed, excludeCatalog, exitCode, outcomes, errors, slowestProbeMs: slowest, elapsedMs: Date.now() - started, failure }
+  return { seed, excludeCatalog, exitCode, outcomes, errors, productions, slowestProbeMs: slowest, elapsedMs: Date.now() - started, failure }
 }
 
 /** The server's logged internal errors (one `sluice: XX000 ...` line each). */
