@@ -64,6 +64,7 @@ export const SqlState = {
   invalidEscapeSequence: '22025',
   invalidEscapeCharacter: '22019',
   statementTooComplex: '54001',
+  programLimitExceeded: '54000',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

@@ -187,9 +187,14 @@ const ALIASES: Record<string, TypeName> = {
   bytea: 'bytea',
 }
 
+/** pg_type names of element types whose array type is `_` and the name. */
+const PG_ELEMENT_NAMES = new Set(['bool', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar', 'char', 'name', 'timestamptz', 'timestamp', 'date', 'interval', 'json', 'jsonb', 'bytea'])
+
 /** Resolves a type name as written in SQL (case-insensitive, `pg_catalog.` allowed); undefined if unknown. */
 export function typeFromName(name: string, isArray = false): SqlType | undefined {
   const key = name.toLowerCase().replace(/^pg_catalog\./, '').replace(/\s+/g, ' ').trim()
+  // `_int4` is pg_type's name of `int4[]`, as PostgreSQL accepts it in casts.
+  if (!isArray && key.startsWith('_') && PG_ELEMENT_NAMES.has(key.slice(1))) return arrayOf(scalar(ALIASES[key.slice(1)]!))
   const found = ALIASES[key]
   if (found === undefined) return undefined
   return isArray ? arrayOf(scalar(found)) : scalar(found)

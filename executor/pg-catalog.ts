@@ -8,6 +8,7 @@ import type { Row, Value } from '../common/types.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import type { PullSource, RelNode } from '../planner/pull-plan.ts'
 import { CATALOG_TABLES, catalogLookup, catalogRows } from '../planner/pg-catalog.ts'
+import { ROUTINE_TABLES, routineRows } from '../planner/pg-catalog-routines.ts'
 import type { Engine } from './engine.ts'
 import { type NodeStats, relationKey, runRelational } from './pull.ts'
 import { QueryGuard, rowBytes } from './query-budget.ts'
@@ -40,6 +41,8 @@ async function fetchRelation(engine: Engine, source: RelationalSource['relations
       // The sessions of the server, when the session's context knows them (server/sessions.ts).
       const activity = (ctx as { activity?: () => Record<string, Value>[] }).activity
       if (name === STAT_ACTIVITY && activity !== undefined) return charged(activity().map((a) => CATALOG_TABLES[STAT_ACTIVITY]!.map((c) => a[c.name] ?? null)), guard)
+      // Built-in functions and operators, from the planner's resolution rules rather than the catalog.
+      if (ROUTINE_TABLES.has(name)) return charged(routineRows(name), guard)
       return charged(catalogRows(name, engine.catalog, { user: ctx.user, database: ctx.database, ...(ctx.settings ? { settings: ctx.settings.entries() } : {}) }), guard)
     }
     case 'system':

@@ -283,6 +283,9 @@ function checkPattern(pattern: BoundExpr, caseInsensitive: boolean, span: Span):
 }
 
 function bindQuantified(e: ast.BinaryOp, x: BoundExpr, arr: BoundExpr, ctx: BindContext): BoundExpr {
+  if (arr.type.element === undefined && arr.type.name !== 'unknown') {
+    throw planError(SqlState.wrongObjectType, `op ANY/ALL (array) requires array on right side`, e.span)
+  }
   const element: SqlType = arr.type.element ?? (arr.type.name === 'unknown' ? x.type : arr.type)
   // `x = ANY($1)`: an untyped literal or parameter is an array of x's type (and x of the array's elements).
   const untyped = arr.type.name === 'unknown' && (arr.kind === 'const' || arr.kind === 'param')

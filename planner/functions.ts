@@ -157,6 +157,11 @@ function commonType(args: readonly SqlType[]): SqlType | undefined {
 
 const anyArgs = (n: number | readonly number[], type: SqlType, emit: (a: readonly string[], c: EmitContext) => string, isStrict = true): FunctionRule => (args) =>
   (typeof n === 'number' ? args.length === n : n.includes(args.length)) ? { type, impl: isStrict ? strict(emit) : lenient(emit) } : undefined
+/** An int4 function of an array and (for `n` 2) a dimension: anything else is no signature of it (42883). */
+const arrayFn = (n: 1 | 2, emit: (a: readonly string[]) => string): FunctionRule => (args) =>
+  args.length === n && args[0]!.element !== undefined && (n === 1 || intOrUnknown(args[1]!))
+    ? { type: Types.int4, impl: strict(emit), argTypes: n === 1 ? [args[0]!] : [args[0]!, Types.int4] }
+    : undefined
 /** Reads the catalog of the running server through `ctx.pg` (pull queries over pg_catalog provide it). */
 const catalogFn = (n: number | readonly number[], type: SqlType, emit: (a: readonly string[]) => string): FunctionRule => (args) =>
   (typeof n === 'number' ? args.length === n : n.includes(args.length)) ? { type, impl: { strict: true, volatile: true, emit: (a) => `(ctx.pg === undefined ? null : ${emit(a)})` } } : undefined
@@ -199,7 +204,7 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
   pg_get_ruledef: anyArgs([1, 2], Types.text, () => 'null', false),
   pg_get_triggerdef: anyArgs([1, 2], Types.text, () => "''"),
   pg_get_functiondef: anyArgs(1, Types.text, () => "''"),
-  // pg_proc is empty: Sluice has no user-defined functions, so these never meet an OID of one.
+  // pg_proc lists only built-in functions (planner/pg-catalog-routines.ts), which have no SQL definition.
   pg_get_function_result: anyArgs(1, Types.text, () => 'null', false),
   pg_get_function_arguments: anyArgs(1, Types.text, () => 'null', false),
   pg_get_function_identity_arguments: anyArgs(1, Types.text, () => 'null', false),
@@ -227,10 +232,10 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
           argTypes: [args[0]!, Types.text, ...(args.length === 3 ? [Types.text] : [])],
         }
       : undefined,
-  array_upper: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
-  array_lower: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? 1 : null)`),
-  array_length: anyArgs(2, Types.int4, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
-  cardinality: anyArgs(1, Types.int4, ([a]) => `${a}.length`),
+  array_upper: arrayFn(2, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
+  array_lower: arrayFn(2, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? 1 : null)`),
+  array_length: arrayFn(2, ([a, d]) => `(${d} === 1 && ${a}.length > 0 ? ${a}.length : null)`),
+  cardinality: arrayFn(1, ([a]) => `${a}.length`),
 }
 
 const FUNCTIONS: Record<string, FunctionRule> = {
@@ -259,7 +264,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   right: (args) =>
     args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
-      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-${n}))`) }
+      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-(${n})))`) }
       : undefined,
   substr: (args) =>
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
@@ -324,7 +329,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   extract: exactly(2, ([u, t]) =>
     isText(u!) && isTemporal(t!) ? { type: Types.numeric, impl: strict(([x, y]) => `H.extractField(${x}, ${y})`), argTypes: [Types.text, t!] } : undefined,
   ),
-  to_timestamp: exactly(1, ([t]) => (isNumeric(t!) ? { type: Types.timestamptz, impl: strict(([x]) => `Math.round(${x} * 1000000)`) } : undefined)),
+  to_timestamp: exactly(1, ([t]) => (isNumeric(t!) ? { type: Types.timestamptz, impl: strict(([x]) => `H.toTimestamp(${x})`) } : undefined)),
   coalesce: (args) => {
     const t = commonType(args)
     if (t === undefined || args.length === 0) return undefined

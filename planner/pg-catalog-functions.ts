@@ -86,6 +86,12 @@ export function quoteIdent(x: string): string {
  * `format(fmt, args...)`: `%s` (text, NULL as nothing), `%I` (identifier), `%L` (literal, NULL as NULL),
  * `%%`, with an optional `n$` argument position and a width (`%10s`, `%-10s` to the left).
  */
+/**
+ * The widest `%10s` field format() pads to. PostgreSQL allows up to 2^31 - 1, but a string that long does not
+ * fit in a JavaScript string, and one near it would hold the one-threaded server's memory for one call.
+ */
+const MAX_FORMAT_WIDTH = 10_000_000
+
 export function formatText(fmt: string, values: readonly (string | null)[]): string {
   let next = 0
   return fmt.replace(/%(?:(\d+)\$)?(-)?(\d+)?([sIL%])/g, (_, pos: string | undefined, left: string | undefined, width: string | undefined, conv: string) => {
@@ -100,6 +106,8 @@ export function formatText(fmt: string, values: readonly (string | null)[]): str
     else if (v === null) throw new SluiceError('execution', SqlState.nullValueNotAllowed, 'null values cannot be formatted as an SQL identifier')
     else out = quoteIdent(v)
     const w = width === undefined ? 0 : Number(width)
+    if (w > 2 ** 31 - 1) throw new SluiceError('execution', SqlState.numericValueOutOfRange, 'number is out of range')
+    if (w > MAX_FORMAT_WIDTH) throw new SluiceError('execution', SqlState.programLimitExceeded, `format() field width ${width} exceeds the limit of ${MAX_FORMAT_WIDTH}`)
     return left === undefined ? out.padStart(w) : out.padEnd(w)
   })
 }

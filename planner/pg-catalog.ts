@@ -327,6 +327,11 @@ interface PgTypeInfo {
   readonly collation: number
 }
 
+const PSEUDO_TYPES: readonly (readonly [number, string, number])[] = [
+  [2277, 'anyarray', -1],
+  [2281, 'internal', 8],
+]
+const PSEUDO_OIDS = new Set(PSEUDO_TYPES.map(([oid]) => oid))
 const CATEGORY: Partial<Record<TypeName, string>> = { bool: 'B', int2: 'N', int4: 'N', int8: 'N', float4: 'N', float8: 'N', numeric: 'N', text: 'S', timestamptz: 'D', timestamp: 'D', date: 'D', interval: 'T', json: 'U', jsonb: 'U', bytea: 'U', unknown: 'X' }
 const PG_TYPE_NAMES: Record<TypeName, string> = { bool: 'bool', int2: 'int2', int4: 'int4', int8: 'int8', float4: 'float4', float8: 'float8', numeric: 'numeric', text: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date', interval: 'interval', json: 'json', jsonb: 'jsonb', bytea: 'bytea', unknown: 'unknown' }
 
@@ -353,11 +358,20 @@ export const BUILTIN_TYPES: readonly PgTypeInfo[] = (() => {
     [194, 'pg_node_tree', -1, 'Z', 0, DEFAULT_COLLATION],
     [1083, 'time', 8, 'D', 1183, 0],
     [2950, 'uuid', 16, 'U', 2951, 0],
+    // Types of catalog columns (pg_stat_activity.client_addr, relacl, subskiplsn, ...): a client that
+    // resolves every column's type, such as a query generator, must find them here.
+    [869, 'inet', -1, 'I', 1041, 0],
+    [1033, 'aclitem', 12, 'U', 1034, 0],
+    [3220, 'pg_lsn', 8, 'U', 3221, 0],
+    [4089, 'regnamespace', 4, 'N', 4090, 0],
   ]
   for (const [oid, name, len, category, array, collation] of extra) {
     out.push({ oid, name, len, category, elem: 0, array, collation })
     out.push({ oid: array, name: `_${name}`, len: -1, category: 'A', elem: oid, array: 0, collation })
   }
+  // Pseudo-types (typtype 'p', no array type): pg_attribute.attmissingval's `anyarray`, and `internal`,
+  // which clients that generate calls look up to know the functions SQL cannot call.
+  for (const [oid, name, len] of PSEUDO_TYPES) out.push({ oid, name, len, category: 'P', elem: 0, array: 0, collation: 0 })
   return out.filter((t) => t.oid !== 0)
 })()
 
@@ -377,6 +391,11 @@ const DISPLAY_BY_OID = new Map<number, string>([
   [194, 'pg_node_tree'],
   [1083, 'time without time zone'],
   [2950, 'uuid'],
+  [869, 'inet'],
+  [1033, 'aclitem'],
+  [3220, 'pg_lsn'],
+  [4089, 'regnamespace'],
+  ...PSEUDO_TYPES.map(([oid, name]) => [oid, name] as [number, string]),
 ])
 for (const [n, info] of Object.entries(TypeOid) as [TypeName, (typeof TypeOid)[TypeName]][]) {
   DISPLAY_BY_OID.set(info.oid, typeDisplayName(Types[n]))
@@ -480,7 +499,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
     case 'pg_catalog.pg_type': {
       const out: Partial_[] = BUILTIN_TYPES.map((t) => ({
         oid: t.oid, typname: t.name, typnamespace: NS.pg_catalog, typowner: BOOTSTRAP_SUPERUSER, typlen: t.len, typbyval: t.len > 0 && t.len <= 8,
-        typtype: 'b', typcategory: t.category, typispreferred: false, typisdefined: true, typdelim: ',', typrelid: 0, typsubscript: '-', typelem: t.elem, typarray: t.array,
+        typtype: PSEUDO_OIDS.has(t.oid) ? 'p' : 'b', typcategory: t.category, typispreferred: false, typisdefined: true, typdelim: ',', typrelid: 0, typsubscript: '-', typelem: t.elem, typarray: t.array,
         typinput: t.elem !== 0 ? 'array_in' : `${t.name}in`, typoutput: t.elem !== 0 ? 'array_out' : `${t.name}out`, typreceive: '-', typsend: '-', typmodin: '-', typmodout: '-', typanalyze: '-', typalign: t.len === 8 ? 'd' : 'i', typstorage: t.len < 0 ? 'x' : 'p',
         typnotnull: false, typbasetype: 0, typtypmod: -1, typndims: 0, typcollation: t.collation,
       }))

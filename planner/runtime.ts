@@ -6,6 +6,10 @@ import { createHash } from 'node:crypto'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import {
   addInterval,
+  civilFromDays,
+  daysFromCivil,
+  PG_TIMESTAMP_END,
+  PG_TIMESTAMP_MIN,
   checkIntRange,
   formatValue,
   intervalMicros,
@@ -115,8 +119,15 @@ export function equalValues(a: Value, b: Value): boolean {
   return compareValues(a, b) === 0
 }
 
-export const tsPlusInterval = (ts: number, i: Interval): number => addInterval(ts, i, 1)
-export const tsMinusInterval = (ts: number, i: Interval): number => addInterval(ts, i, -1)
+export const tsPlusInterval = (ts: number, i: Interval): number => timestampInRange(ts, addInterval(ts, i, 1))
+export const tsMinusInterval = (ts: number, i: Interval): number => timestampInRange(ts, addInterval(ts, i, -1))
+
+/** A timestamp computed from `ts`, if it lies in PostgreSQL's range (22008 if not); infinity stays infinity. */
+function timestampInRange(ts: number, out: number): number {
+  if (!Number.isFinite(ts)) return ts
+  if (!(out >= PG_TIMESTAMP_MIN && out < PG_TIMESTAMP_END)) throw new SluiceError('execution', SqlState.datetimeFieldOverflow, 'timestamp out of range')
+  return out
+}
 
 export function tsMinusTs(a: number, b: number): Interval {
   const diff = a - b
@@ -231,21 +242,25 @@ const TRUNC_UNITS: Record<string, number> = {
 
 export function dateTrunc(unit: string, ts: number): number {
   const u = unit.toLowerCase()
+  // infinity and -infinity truncate to themselves, as in PostgreSQL.
+  if (!Number.isFinite(ts) && (TRUNC_UNITS[u] !== undefined || u === 'week' || u === 'month' || u === 'quarter' || u === 'year')) return ts
   const fixed = TRUNC_UNITS[u]
   if (fixed !== undefined) return Math.floor(ts / fixed) * fixed
-  const d = new Date(Math.floor(ts / 1000))
+  // By the proleptic calendar rather than a Date, which ends in the year 275760, before PostgreSQL's range.
+  const days = Math.floor(ts / MICROS_PER_DAY)
+  const [year, month] = civilFromDays(days)
   switch (u) {
     case 'week': {
-      const day = Math.floor(ts / MICROS_PER_DAY) * MICROS_PER_DAY
-      const dow = (new Date(day / 1000).getUTCDay() + 6) % 7
-      return day - dow * MICROS_PER_DAY
+      // 1970-01-01 was a Thursday: days + 3 counts from a Monday.
+      const dow = (((days + 3) % 7) + 7) % 7
+      return (days - dow) * MICROS_PER_DAY
     }
     case 'month':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) * 1000
+      return daysFromCivil(year, month, 1) * MICROS_PER_DAY
     case 'quarter':
-      return Date.UTC(d.getUTCFullYear(), Math.floor(d.getUTCMonth() / 3) * 3, 1) * 1000
+      return daysFromCivil(year, Math.floor((month - 1) / 3) * 3 + 1, 1) * MICROS_PER_DAY
     case 'year':
-      return Date.UTC(d.getUTCFullYear(), 0, 1) * 1000
+      return daysFromCivil(year, 1, 1) * MICROS_PER_DAY
     default:
       throw new SluiceError('execution', SqlState.invalidParameterValue, `unit "${unit}" not recognized for type timestamp`)
   }
@@ -286,6 +301,17 @@ export function extractField(field: string, ts: number): number {
   }
 }
 
+/** The largest time a JavaScript Date holds, in milliseconds from 1970. */
+const MAX_DATE_MS = 8.64e15
+
+/** `to_timestamp(seconds)`: microseconds, in PostgreSQL's range (22008 outside it or for NaN); infinities stay. */
+export function toTimestamp(seconds: number): number {
+  if (seconds === Infinity || seconds === -Infinity) return seconds
+  const micros = Math.round(seconds * MICROS_PER_SECOND)
+  if (!(micros >= PG_TIMESTAMP_MIN && micros < PG_TIMESTAMP_END)) throw new SluiceError('execution', SqlState.datetimeFieldOverflow, `timestamp out of range: "${seconds}"`)
+  return micros
+}
+
 export function roundTo(x: number, digits: number): number {
   const f = 10 ** digits
   // Postgres rounds half away from zero.
@@ -309,7 +335,9 @@ export function toJsonValue(v: Value, t: SqlType): unknown {
     case 'jsonb':
       return typeof v === 'string' ? JSON.parse(v) : v
     case 'timestamptz':
-      return typeof v === 'number' ? new Date(v / 1000).toISOString().replace('Z', '+00:00') : v
+      // A JavaScript Date ends in the year 275760, before PostgreSQL's timestamps do; infinity is no date.
+      if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v / 1000) <= MAX_DATE_MS) return new Date(v / 1000).toISOString().replace('Z', '+00:00')
+      return typeof v === 'number' ? (formatValue(v, t) ?? '').replace(' ', 'T') : v
     default:
       return formatValue(v, t)
   }
@@ -377,6 +405,7 @@ export const Runtime = {
   similarToRegex,
   castValue,
   dateTrunc,
+  toTimestamp,
   extractField,
   roundTo,
   jsonBuildObject,

@@ -606,6 +606,8 @@ export class Connection {
   private reportError(err: unknown, sql: string | undefined): void {
     if (err instanceof Fatal) throw err
     const error = toSluiceError(err)
+    // An internal error is a bug: the operator's log gets the statement and the stack to report it with.
+    if (error.sqlstate === SqlState.internalError) logInternalError(error, sql)
     this.send(W.errorResponse(W.errorFieldsOf(error, 'ERROR', sql)))
     try {
       this.session.statementFailed(error)
@@ -969,4 +971,10 @@ function closePortal(p: Portal): void {
       // A cursor failing to close leaves nothing for us to do.
     }
   }
+}
+
+/** One line per internal error (XX000) on stderr, with the statement, then the stack of its cause. */
+function logInternalError(error: SluiceError, sql: string | undefined): void {
+  const cause = error.cause instanceof Error ? error.cause : error
+  console.error(`sluice: XX000 ${error.message} (statement: ${JSON.stringify(sql ?? '')})\n${cause.stack ?? ''}`)
 }
