@@ -383,25 +383,17 @@ function* joinLeaf(
   } else {
     const joinedKey = keyFunction(pairs.map((p) => rc.expr(p.joined)), rc, outer)
     const leafKey = keyFunction(pairs.map((p) => rc.expr(p.leaf)), rc, outer)
-    if (joined.length <= rows.length) {
-      const { table, bytes } = yield* buildTable(joined, joinedKey, guard)
-      for (const r of rows) {
-        if (out.done) break
-        if (guard.tick()) yield
-        const bucket = table.get(leafKey(r))
-        if (bucket !== undefined) for (const j of bucket) accept(merge(j, r, leaf))
-      }
-      guard.release(bytes)
-    } else {
-      const { table, bytes } = yield* buildTable(rows, leafKey, guard)
-      for (const j of joined) {
-        if (out.done) break
-        if (guard.tick()) yield
-        const bucket = table.get(joinedKey(j))
-        if (bucket !== undefined) for (const r of bucket) accept(merge(j, r, leaf))
-      }
-      guard.release(bytes)
+    // The hash table is built on the smaller side and probed with the other; `merge` keeps its order.
+    const buildJoined = joined.length <= rows.length
+    const [build, buildKey, probe, probeKey] = buildJoined ? [joined, joinedKey, rows, leafKey] : [rows, leafKey, joined, joinedKey]
+    const { table, bytes } = yield* buildTable(build, buildKey, guard)
+    for (const p of probe) {
+      if (out.done) break
+      if (guard.tick()) yield
+      const bucket = table.get(probeKey(p))
+      if (bucket !== undefined) for (const b of bucket) accept(buildJoined ? merge(b, p, leaf) : merge(p, b, leaf))
     }
+    guard.release(bytes)
   }
   rc.own(out.rows, out.bytes)
   return { rows: out.rows, count: out.count }
