@@ -388,6 +388,19 @@ describe('sluice serve ports', () => {
     expect(httpBusy).toEqual({ status: 1, stderr: `sluice: cannot listen for HTTP ingest on 127.0.0.1:${first.httpPort}: address already in use (EADDRINUSE)\n` })
   }, 60_000)
 
+  it('refuses a data directory another running server has open, in one line with status 1', async () => {
+    let failed: { code?: number; stderr?: string } | null = null
+    try {
+      await run(process.execPath, ['--import', 'tsx', 'bin/sluice.ts', 'serve', '--data', first.dataDir, '--port', '0', '--no-http'], { timeout: 30_000 })
+    } catch (err) {
+      failed = err as { code?: number; stderr?: string }
+    }
+    expect(failed?.code).toBe(1)
+    expect(failed?.stderr).toBe(`sluice: the data directory is in use by another running Sluice server (${first.dataDir})\n`)
+    // The first server is unharmed.
+    expect(first.psql('SELECT 1 AS one', { args: ['-At'] }).stdout.trim()).toBe('1')
+  }, 60_000)
+
   it('puts the HTTP port next to --port when it is not given', async () => {
     // The Postgres port one below the first server's HTTP port: the derived HTTP port is that one, in use.
     const busy = await serveFails(['--port', String(first.httpPort! - 1)])

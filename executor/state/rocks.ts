@@ -8,6 +8,8 @@
  * last commits, never half of one.
  */
 import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { SluiceError, SqlState } from '../../common/errors.ts'
 import RocksDB from 'rocksdb-native'
 
 export type Mutation =
@@ -57,7 +59,18 @@ export class StateDb {
 
   static async open(dir: string): Promise<StateDb> {
     await mkdir(dir, { recursive: true })
-    return new StateDb(await openHandle(dir), dir)
+    try {
+      return new StateDb(await openHandle(dir), dir)
+    } catch (err) {
+      // RocksDB's LOCK file: another process (a running server) has this data directory open.
+      if (/lock file/i.test((err as Error).message)) {
+        throw new SluiceError('execution', SqlState.objectInUse, `the data directory is in use by another running Sluice server (${dirname(dir)})`, {
+          hint: 'Stop that server first, or give this one a data directory of its own (--data).',
+          cause: err,
+        })
+      }
+      throw err
+    }
   }
 
   /**
