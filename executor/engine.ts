@@ -173,6 +173,14 @@ export class Engine {
   private stopping = false
   private loopDone: Promise<void> | null = null
   private lastCheckpoint = Date.now()
+  /** When a round last moved records (busy()). */
+  private lastMovedAt = Number.NEGATIVE_INFINITY
+
+  /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
+  busy(): boolean {
+    return performance.now() - this.lastMovedAt < 20
+  }
+
   /** Why the last checkpoint failed, until one succeeds (degraded: see checkpointFailed). */
   checkpointFailure: SluiceError | null = null
   private dirtySinceCheckpoint = false
@@ -1163,6 +1171,7 @@ export class Engine {
       let moved = false
       try {
         moved = await this.round()
+        if (moved) this.lastMovedAt = performance.now()
         await this.runInterludes()
         await this.maybeCheckpoint(moved)
       } catch (err) {

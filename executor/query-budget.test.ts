@@ -39,4 +39,17 @@ describe('query guard', () => {
       for (let i = 0; i < 1000; i++) g.tick()
     }).toThrow(expect.objectContaining({ sqlstate: '57014', message: 'canceling statement due to statement timeout' }))
   })
+
+  it('a long query gives way while the engine is busy; a short one, or one beside an idle engine, does not', async () => {
+    /** Runs a query of `ms` of work in slices, pausing as the executor does; how often it gave way. */
+    const run = async (busy: boolean, ms: number): Promise<number> => {
+      const g = new QueryGuard({ memoryBytes: 0, timeoutMs: 0, engineBusy: () => busy })
+      const until = performance.now() + ms
+      while (performance.now() < until) if (g.tick()) await g.pause()
+      return g.gaveWay
+    }
+    expect(await run(true, 20)).toBe(0)
+    expect(await run(false, 120)).toBe(0)
+    expect(await run(true, 120)).toBeGreaterThan(0)
+  })
 })

@@ -182,6 +182,7 @@ export class Session implements Backend {
       memoryBytes: parseMemorySetting(this.settings.get(QUERY_MEMORY) ?? '') ?? this.sessions.defaults.queryMemory,
       timeoutMs: parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0,
       signal: this.cancelController.signal,
+      engineBusy: () => this.engine.busy(),
     })
   }
 
