@@ -232,8 +232,13 @@ describe('limits', () => {
     const raw = await RawPg.open(sluice.port, 'analyst', 'sluice')
     try {
       raw.send(serialize.query('SELECT count(*) FROM big_a a, big_b b WHERE a.id + b.id < 0'))
-      // Give the query time to start, then cancel it from another connection as libpq does.
-      await new Promise((r) => setTimeout(r, 150))
+      // Once the query runs, cancel it from another connection as libpq does.
+      const watcher = await sluice.client()
+      try {
+        await eventually(async () => (await watcher.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%big_a a, big_b b%' AND pid <> pg_backend_pid()`)).rows[0].n, (n) => n === '1')
+      } finally {
+        await watcher.end()
+      }
       const t0 = performance.now()
       await raw.cancel()
       const messages = await raw.until('Z', 10_000)
