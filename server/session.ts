@@ -209,7 +209,9 @@ export class Session implements Backend {
   }
 
   /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
-  private assign(key: string, value: string, local: boolean): void {
+  private assign(key: string, value0: string, local: boolean): void {
+    // set_config() reaches here without SET's checks: the limits are checked the same way.
+    const value = key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
     if (local) {
       if (this.status === 'I') return
       if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
@@ -880,6 +882,13 @@ const QUERY_MEMORY = 'sluice.query_memory'
 
 /** Checks a value of statement_timeout or sluice.query_memory; returns it as SHOW prints it. */
 function checkLimitSetting(key: string, value: string): string {
+  if (key !== QUERY_MEMORY) {
+    // PostgreSQL's int GUC range for statement_timeout: 0 .. 2147483647 ms, with its two messages.
+    const negative = /^\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(value)
+    if (negative !== null) throw new SluiceError('execution', SqlState.invalidParameterValue, `-${negative[1]} ms is outside the valid range for parameter "${key}" (0 .. 2147483647)`)
+    const ms = parseTimeoutSetting(value)
+    if (ms !== null && ms > 2147483647) throw new SluiceError('execution', SqlState.invalidParameterValue, `invalid value for parameter "${key}": "${value}"`, { hint: 'Value exceeds integer range.' })
+  }
   const parsed = key === QUERY_MEMORY ? parseMemorySetting(value) : parseTimeoutSetting(value)
   if (parsed === null || parsed < 0) {
     throw new SluiceError('execution', SqlState.invalidParameterValue, `invalid value for parameter "${key}": "${value}"`, {

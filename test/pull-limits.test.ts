@@ -201,6 +201,33 @@ describe('limits', () => {
     expect((await c.query('SELECT count(*) AS n FROM (SELECT DISTINCT t FROM big_a) x')).rows[0].n).toBe('100000')
   })
 
+  test('statement_timeout out of range is refused as PostgreSQL refuses it, from SET and from set_config', async () => {
+    const oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+    await oracle.connect()
+    const c = await client()
+    try {
+      const outcome = (p: Promise<unknown>): Promise<string> =>
+        p.then(
+          () => 'ok',
+          (e: { code: string; message: string; hint?: string }) => `${e.code}: ${e.message}${e.hint ? ` (${e.hint})` : ''}`,
+        )
+      for (const sql of [
+        'SET statement_timeout = 99999999999999999',
+        "SET statement_timeout = '3000000000'",
+        'SET statement_timeout = -5',
+        "SELECT set_config('statement_timeout', '-5', false)",
+        "SELECT set_config('statement_timeout', '99999999999999999', false)",
+        "SET statement_timeout = '2147483647'",
+        'SET statement_timeout = 0',
+      ]) {
+        expect(await outcome(c.query(sql)), sql).toBe(await outcome(oracle.query(sql)))
+      }
+    } finally {
+      await c.end()
+      await oracle.end()
+    }
+  })
+
   test('statement_timeout from SET and from the startup options (PGOPTIONS) cancels with 57014', async () => {
     const slow = 'SELECT count(*) FROM big_a a, big_b b WHERE a.id + b.id < 0'
     const c = await client()
