@@ -176,7 +176,7 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
   let http: HttpServer | null = null
   let httpPort: number | null = null
   if (options.httpPort !== undefined) {
-    http = createServer((req, res) => void handleIngest(engine, security, req, res))
+    http = createServer((req, res) => void handleIngest(engine, security, throttle.enabled ? throttle : null, req, res))
     try {
       await listenOn('HTTP ingest', host, options.httpPort, () =>
         new Promise<void>((resolve, reject) => {
@@ -246,14 +246,19 @@ function ingestDenial(security: ConnectionSecurity, authorization: string | unde
  * and why (see http-ingest.ts). With an `Idempotency-Key` header, a retry of the batch gets the first answer
  * and is not appended again (see executor/ingest-keys.ts).
  */
-async function handleIngest(engine: Engine, security: ConnectionSecurity, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleIngest(engine: Engine, security: ConnectionSecurity, throttle: LoginThrottle | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', ...headers })
     res.end(JSON.stringify(body))
   }
   const m = /^\/streams\/([A-Za-z_][A-Za-z0-9_]*)\/?$/.exec(req.url ?? '')
   if (req.method !== 'POST' || m === null) return reply(404, { error: 'POST newline-delimited JSON to /streams/<name>' })
+  // Failed HTTP Basic logins count against the client's address like failed Postgres logins (login-throttle.ts).
+  const address = req.socket.remoteAddress ?? ''
+  const locked = security.users === null || security.auth === 'trust' ? null : (throttle?.check(address) ?? null)
+  if (locked !== null) return reply(429, { error: locked.message, detail: locked.detail, sqlstate: locked.sqlstate })
   const denied = ingestDenial(security, req.headers.authorization)
+  if (denied !== null && denied.status === 401 && req.headers.authorization !== undefined) throttle?.failed(address)
   if (denied !== null) return reply(denied.status, { error: denied.error.message, sqlstate: denied.error.sqlstate }, denied.status === 401 ? { 'www-authenticate': 'Basic realm="sluice"' } : {})
   const key = req.headers['idempotency-key']
   if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {

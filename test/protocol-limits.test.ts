@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { connect, Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -309,7 +310,7 @@ describe('failed-login throttling', () => {
 
   beforeAll(async () => {
     users = await usersFile()
-    sluice = await startSluice({ args: ['--users', users.path, '--auth', 'password', '--login-failures', '3', '--login-lockout-ms', '2000'] })
+    sluice = await startSluice({ http: true, args: ['--users', users.path, '--auth', 'password', '--login-failures', '3', '--login-lockout-ms', '2000'] })
   }, 60_000)
 
   afterAll(async () => {
@@ -352,6 +353,29 @@ describe('failed-login throttling', () => {
       (r) => r === null,
       10_000,
     )
+  }, 30_000)
+
+  it('counts failed HTTP Basic logins of the ingest endpoint against the address too', async () => {
+    /** POSTs one event from `localAddress` with `user:password`; the status and the answer's sqlstate. */
+    const post = (user: string, password: string, localAddress: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: sluice.httpPort!, path: '/streams/nope', method: 'POST', localAddress, headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } },
+          (res) => {
+            let body = ''
+            res.on('data', (d: Buffer) => (body += d.toString()))
+            res.on('end', () => resolve(`${res.statusCode} ${(JSON.parse(body) as { sqlstate?: string }).sqlstate}`))
+          },
+        )
+        req.on('error', reject)
+        req.end('{"x": 1}\n')
+      })
+    for (let i = 0; i < 3; i++) expect(await post('alice', 'wrong', '127.0.0.3')).toBe('401 28P01')
+    // Locked out: the right password too, before it is looked at; and a Postgres login from there as well.
+    expect(await post('alice', 'alice-pw', '127.0.0.3')).toBe('429 28000')
+    expect(await tryLogin('alice', 'alice-pw', '127.0.0.3')).toMatchObject({ code: '28000' })
+    // Another address is not held back (the stream does not exist: the credentials were accepted).
+    expect(await post('alice', 'alice-pw', '127.0.0.4')).toBe('404 42P01')
   }, 30_000)
 })
 
