@@ -119,15 +119,18 @@ function parse(text: string): unknown {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
+/** jsonb's key order: shorter first (in UTF-8 bytes), then by bytes. */
+function byJsonbKey(x: string, y: string): number {
+  const bx = Buffer.from(x)
+  const by = Buffer.from(y)
+  return bx.length - by.length || Buffer.compare(bx, by)
+}
+
 /** PostgreSQL's jsonb text: keys sorted by length then bytes, `", "` between items, `": "` after keys. */
 export function jsonbText(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`
   if (isObject(v)) {
-    const keys = Object.keys(v).sort((x, y) => {
-      const bx = Buffer.from(x)
-      const by = Buffer.from(y)
-      return bx.length - by.length || Buffer.compare(bx, by)
-    })
+    const keys = Object.keys(v).sort(byJsonbKey)
     return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText(v[k])}`).join(', ')}}`
   }
   return JSON.stringify(v)
@@ -210,6 +213,13 @@ export function jsonbHasKey(json: string, key: string): boolean {
 function jsonbHasKeys(json: string, keys: readonly (string | null)[], all: boolean): boolean {
   const present = keys.filter((k): k is string => k !== null)
   return all ? present.every((k) => jsonbHasKey(json, k)) : present.some((k) => jsonbHasKey(json, k))
+}
+
+/** `jsonb_object_keys`: the keys of an object in jsonb's order; an array or a scalar is an error (22023). */
+export function jsonbObjectKeys(json: string): string[] {
+  const v = parse(json)
+  if (!isObject(v)) throw new SluiceError('execution', SqlState.invalidParameterValue, `cannot call jsonb_object_keys on ${Array.isArray(v) ? 'an array' : 'a scalar'}`)
+  return Object.keys(v).sort(byJsonbKey)
 }
 
 function toJsonbText(v: Value, t: SqlType): string {

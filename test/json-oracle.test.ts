@@ -134,6 +134,13 @@ describe('JSON operators and functions agree with PostgreSQL', () => {
     expect(actual).toEqual(expected)
   })
 
+  test.each(DOCUMENTS)('jsonb_object_keys(%s), in a select list and in FROM', async (doc) => {
+    for (const sql of [`SELECT jsonb_object_keys(${quote(doc)}::jsonb) AS k`, `SELECT k FROM jsonb_object_keys(${quote(doc)}::jsonb) AS k`]) {
+      const outcome = async (c: pg.Client): Promise<unknown> => c.query({ text: sql, rowMode: 'array' }).then((r) => r.rows, (err: { code?: string }) => err.code)
+      expect(await outcome(ours)).toEqual(await outcome(oracle))
+    }
+  })
+
   test("a continuous view groups by attrs->>'device' as PostgreSQL does", async () => {
     const rows: string[] = []
     const devices = ['ios', 'android', 'web', 'tv ü']
