@@ -6,8 +6,9 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, type SqlType, type Value } from '../common/types.ts'
-import type { EmitContext, ScalarImpl, } from './bound.ts'
+import type { EmitContext, ScalarImpl } from './bound.ts'
 import { toJsonValue } from './runtime.ts'
+import { byJsonbKey, jsonbText } from '../common/jsonb-text.ts'
 
 interface Resolved {
   readonly type: SqlType
@@ -118,23 +119,6 @@ function parse(text: string): unknown {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-/** jsonb's key order: shorter first (in UTF-8 bytes), then by bytes. */
-function byJsonbKey(x: string, y: string): number {
-  const bx = Buffer.from(x)
-  const by = Buffer.from(y)
-  return bx.length - by.length || Buffer.compare(bx, by)
-}
-
-/** PostgreSQL's jsonb text: keys sorted by length then bytes, `", "` between items, `": "` after keys. */
-export function jsonbText(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`
-  if (isObject(v)) {
-    const keys = Object.keys(v).sort(byJsonbKey)
-    return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText(v[k])}`).join(', ')}}`
-  }
-  return JSON.stringify(v)
-}
 
 function render(v: unknown, asText: boolean, jsonb: boolean): Value {
   if (v === undefined || (asText && v === null)) return null

@@ -75,6 +75,7 @@ const JSONB_ONLY = [
   "$J ?& '{device,n}'",
   "$J ?& '{device,zz}'",
   "$J->'nested'",
+  '$J',
   "$J#>'{}'",
 ]
 
@@ -85,6 +86,11 @@ const CONSTANT = [
   'to_jsonb(42)',
   "to_json('x'::text)",
   "jsonb_build_object('k', 'v')->>'k'",
+  `'{"b":1, "a":[1,2]}'::jsonb = '{"a":[1, 2],"b":1}'::jsonb`,
+  `'{"b":1,"a":2,"b":3}'::jsonb`,
+  `'{"b": [1,{"d":1,"c":2}]}'::json::jsonb`,
+  `'{"b": [1,{"d":1,"c":2}]}'::text::jsonb`,
+  `'not json'::text::json`,
 ]
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`
