@@ -8,6 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from './errors.ts'
+import { jsonbText } from './jsonb-text.ts'
 
 export type TypeName =
   | 'bool'
@@ -646,13 +647,15 @@ export function parseValue(text: string, t: SqlType): Value {
     case 'bytea':
       return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex') : Buffer.from(text, 'utf8')
     case 'json':
-    case 'jsonb':
+    case 'jsonb': {
+      let parsed: unknown
       try {
-        JSON.parse(text)
+        parsed = JSON.parse(text)
       } catch {
         throw invalid('json', text)
       }
-      return text
+      return t.name === 'jsonb' ? jsonbText(parsed) : text
+    }
     case 'text':
     case 'unknown':
       if (text.includes('\0')) throw nulInText()

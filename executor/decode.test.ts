@@ -79,6 +79,15 @@ describe('values as PostgreSQL takes them', () => {
   })
 })
 
+describe('JSON columns of records', () => {
+  it('holds a jsonb object in PostgreSQL normal form and a json one as compact JSON text', () => {
+    const d = compileDecoder([col('j', Types.json), col('jb', Types.jsonb)])
+    const row = d('{"j": {"bb": [1, {"z": 1, "a": null}], "a": "é"}, "jb": {"bb": [1, {"z": 1, "a": null}], "a": "é"}}')
+    expect(row[0]).toBe('{"bb":[1,{"z":1,"a":null}],"a":"é"}')
+    expect(row[1]).toBe('{"a": "é", "bb": [1, {"a": null, "z": 1}]}')
+  })
+})
+
 describe('checkRow (INSERT and COPY)', () => {
   it('refuses infinity as an event time with 22008 and a hint, and NUL in text with 22021', () => {
     const cols = [col('ts', Types.timestamptz), col('name', Types.text)]

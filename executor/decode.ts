@@ -4,6 +4,7 @@
  * stream: one JSON.parse and one straight-line coercion per column, no per-field dispatch on types.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
+import { jsonbText } from '../common/jsonb-text.ts'
 import { isAscii, isUtf8 } from 'node:buffer'
 import {
   EVENT_TIME_MIN,
@@ -161,8 +162,9 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
     case 'date':
       return timestampFromJson(v, column)
     case 'json':
-    case 'jsonb':
       return JSON.stringify(v)
+    case 'jsonb':
+      return jsonbText(v)
     case 'interval':
     case 'bytea':
       if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a string`)

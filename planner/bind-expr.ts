@@ -19,6 +19,7 @@ import {
 import type { BoundExpr, EmitContext, ScalarImpl } from './bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
+import { jsonOperandType } from './json-functions.ts'
 import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
@@ -232,6 +233,8 @@ function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Spa
     return [coerceTo(left, target, leftSpan, 'operand'), right]
   }
   if (ru && !lu) {
+    const jsonKey = jsonOperandType(op, left.type)
+    if (jsonKey !== undefined) return [left, coerceTo(right, jsonKey, rightSpan, 'operand')]
     const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date'
     const target = (op === '+' || op === '-') && isTime ? Types.interval : left.type
     return [left, coerceTo(right, target, rightSpan, 'operand')]

@@ -9,6 +9,7 @@ import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { posixRegex } from './runtime.ts'
+import { JSON_FUNCTIONS, resolveJsonOperator } from './json-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -126,9 +127,7 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     const matcher = (y: string, c: EmitContext): string => (y.startsWith('"') ? c.constant(posixRegex(JSON.parse(y) as string, ci)) : `H.posixRegex(${y}, ${ci})`)
     return { type: Types.bool, impl: strict(([x, y], c) => `(${neg ? '!' : ''}${matcher(y!, c)}.test(${x}))`) }
   }
-  if ((op === '->' || op === '->>') && isJson(a)) {
-    return { type: op === '->' ? a : Types.text, impl: strict(([x, y]) => `H.jsonGet(${x}, ${y}, ${op === '->>'})`) }
-  }
+  if (isJson(a)) return resolveJsonOperator(op, a, b)
   return undefined
 }
 
@@ -377,6 +376,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     (args.length === 1 || args.length === 2) && args.every(intOrUnknown)
       ? { type: Types.bool, impl: sessionFn(([pid], c) => `${c.constant(signalBackend)}(ctx, ${pid}, 'terminate')`), argTypes: args.length === 1 ? [Types.int4] : [Types.int4, Types.int8] }
       : undefined,
+  ...JSON_FUNCTIONS,
   ...CATALOG_FUNCTIONS,
   ...CATALOG_SESSION_FUNCTIONS,
 }

@@ -583,6 +583,11 @@ function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { ar
       if (args.length !== 1) signature('one text[]')
       args[0] = coerceTo(args[0]!, arrayOf(Types.text), argSpan(0), 'argument')
       return { args, columns: OPTION_COLUMNS }
+    case 'jsonb_object_keys':
+      if (args.length !== 1) signature('one jsonb')
+      args[0] = coerceTo(args[0]!, Types.jsonb, argSpan(0), 'argument')
+      if (args[0].type.name !== 'jsonb') signature('one jsonb')
+      return { args, columns: [{ name: 'jsonb_object_keys', type: Types.text }] }
   }
 }
 

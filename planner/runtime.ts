@@ -191,9 +191,12 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
     return parseValue(String(v), to)
   }
   switch (to.name) {
-    case 'text':
     case 'json':
     case 'jsonb':
+      // Text becomes JSON by parsing it (22P02 when it is not JSON); jsonb is held in its normal form.
+      if (typeof v === 'string' && !from.element && ['text', 'unknown', 'json', 'jsonb'].includes(from.name)) return parseValue(v, to)
+      return formatValue(v, from)
+    case 'text':
     case 'unknown':
       return formatValue(v, from)
     case 'int2':

@@ -9,10 +9,11 @@ import { join } from 'node:path'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, type Row, type SqlType, type Value } from '../common/types.ts'
 import { T } from './pg-catalog.ts'
+import { jsonbObjectKeys } from './json-functions.ts'
 
-export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray'
+export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys'
 
-export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray'])
+export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray', 'jsonb_object_keys'])
 
 export const isTableFunction = (name: string): name is TableFunction => TABLE_FUNCTIONS.has(name)
 
@@ -102,6 +103,8 @@ export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onR
         return eq < 0 ? [o, null] : [o.slice(0, eq), o.slice(eq + 1)]
       })
     }
+    case 'jsonb_object_keys':
+      return typeof args[0] === 'string' ? jsonbObjectKeys(args[0]).map((k) => [k]) : []
   }
 }
 
