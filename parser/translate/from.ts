@@ -9,6 +9,7 @@ import { syntaxError, unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct } from '../lexer.ts'
 import { at, closeBrackets, cover, dottedNameSpan, need, nested, spanOf, stringsOf, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
+import { cteReference } from './cte.ts'
 import { nodeSpan, translateExpr } from './expr.ts'
 import { aliasEnd, translateQuery } from './select.ts'
 
@@ -24,7 +25,7 @@ function fromItem(node: pg.Node, ctx: TranslateContext): ast.FromItem {
   throw unsupportedNode(node, nodeSpan(node, ctx))
 }
 
-function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.MatchRecognizeRef {
+function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.SubqueryRef | ast.MatchRecognizeRef {
   const parts = [r.catalogname, r.schemaname, r.relname].filter((p): p is string => p !== undefined)
   const start = at(ctx, r.location) ?? ctx.fallback.start
   const name: ast.QualifiedName = { parts, span: dottedNameSpan(ctx, start, parts.length) }
@@ -38,7 +39,8 @@ function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.Mat
   const span = { start, end: alias === undefined ? nameEnd : aliasEnd(ctx, nameEnd, alias) }
   if (r.inh === false) throw unsupported('ONLY is not supported', span)
   if (r.alias?.colnames !== undefined) throw unsupported('column aliases on tables are not supported', span, 'Rename columns in the select list instead.')
-  return { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
+  const ref: ast.TableRef = { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
+  return cteReference(ref, ctx) ?? ref
 }
 
 const JOIN_TYPES: Partial<Record<NonNullable<pg.JoinExpr['jointype']>, ast.JoinRef['joinType']>> = {

@@ -7,6 +7,7 @@ import { unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
+import { withCtes } from './cte.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
 
@@ -15,7 +16,10 @@ export function translateQuery(s: pg.SelectStmt, ctx: TranslateContext): ast.Que
 }
 
 function query(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
-  if (s.withClause !== undefined) throw unsupported('WITH queries (common table expressions) are not supported', spanOf(ctx, at(ctx, s.withClause.location)))
+  if (s.withClause !== undefined) {
+    const w = s.withClause
+    return withCtes(w, ctx, translateQuery, () => query({ ...s, withClause: undefined }, ctx))
+  }
   if (s.op !== undefined && s.op !== 'SETOP_NONE') return setOperation(s, ctx)
   if (s.valuesLists !== undefined) return valuesQuery(s, ctx)
   return selectBlock(s, ctx)

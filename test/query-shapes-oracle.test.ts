@@ -1,0 +1,93 @@
+/**
+ * Differential test of the query shapes dashboards write in pull queries: WITH (CTEs), DISTINCT ON and
+ * column aliases on VALUES / subqueries in FROM. Each query runs on Sluice and on the real PostgreSQL on
+ * this machine over the same rows (a stream and a view in Sluice, tables of the same names and contents
+ * in PostgreSQL); rows must be equal, in order (every query has an ORDER BY). Error cases compare the
+ * SQLSTATE and that a position is given.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import pg from 'pg'
+import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+
+const ORDERS = [
+  [1, 'ada', 10], [2, 'bob', 25], [3, 'ada', 7], [4, 'cy', 40], [5, 'bob', 5], [6, 'ada', 30], [7, 'dee', 12], [8, 'cy', 1],
+]
+const rowsSql = ORDERS.map(([id, who, amount]) => `(${id}, '${who}', ${amount})`).join(', ')
+
+const QUERIES: readonly string[] = [
+  // WITH: chained CTEs, a CTE read twice, column lists, a CTE hiding a view of the same name.
+  `WITH big AS (SELECT id, customer, amount FROM orders WHERE amount >= 10), per AS (SELECT customer, count(*) AS n FROM big GROUP BY customer)
+   SELECT b.id, b.customer, p.n FROM big b JOIN per p ON p.customer = b.customer ORDER BY b.id`,
+  `WITH a AS (SELECT customer, amount FROM orders) SELECT x.customer, x.amount, y.amount AS other FROM a x JOIN a y ON x.customer = y.customer AND x.amount < y.amount ORDER BY 1, 2, 3`,
+  `WITH t(who, total) AS (SELECT customer, sum(amount) FROM orders GROUP BY customer) SELECT who, total FROM t WHERE total > 20 ORDER BY total DESC`,
+  `WITH totals AS (SELECT 'shadow' AS customer, 1::bigint AS total) SELECT customer, total FROM totals ORDER BY customer`,
+  `SELECT customer, total FROM totals ORDER BY customer`,
+  `WITH a AS (SELECT 1 AS x) SELECT (WITH a AS (SELECT 2 AS x) SELECT x FROM a) AS inner_x, x FROM a ORDER BY x`,
+  `WITH m AS (SELECT max(amount) AS top FROM orders) SELECT id FROM orders WHERE amount = (SELECT top FROM m) ORDER BY id`,
+  `WITH a AS (SELECT customer FROM orders WHERE amount > 20) SELECT customer FROM a UNION SELECT customer FROM totals WHERE total < 20 ORDER BY customer`,
+]
+
+/** Statements both engines refuse with the same SQLSTATE. */
+const ERRORS: readonly { sql: string; code: string }[] = [
+  { sql: `WITH a AS (SELECT 1 AS x), a AS (SELECT 2 AS x) SELECT x FROM a`, code: '42712' },
+  { sql: `WITH a(x, y) AS (SELECT 1) SELECT x FROM a`, code: '42P10' },
+  { sql: `WITH a AS (SELECT 1 AS x) SELECT nope FROM a`, code: '42703' },
+]
+
+/** What PostgreSQL runs but Sluice refuses, with a position. */
+const REFUSED: readonly { sql: string; code: string }[] = [
+  { sql: `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r ORDER BY n`, code: '0A000' },
+]
+
+describe('query shapes against PostgreSQL', () => {
+  let sluice: SluiceProcess
+  let client: pg.Client
+  let oracle: pg.Client
+  beforeAll(async () => {
+    sluice = await startSluice()
+    client = await sluice.client()
+    await client.query(`CREATE STREAM orders (id INT NOT NULL, customer TEXT NOT NULL, amount INT NOT NULL)`)
+    await client.query(`CREATE MATERIALIZED VIEW totals AS SELECT customer, sum(amount) AS total FROM orders GROUP BY customer`)
+    await client.query(`INSERT INTO orders VALUES ${rowsSql}`)
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const r = await client.query(`SELECT sum(total)::int AS s FROM totals`)
+      if (r.rows[0].s === ORDERS.reduce((a, o) => a + (o[2] as number), 0)) break
+      if (Date.now() > deadline) throw new Error('view totals did not catch up')
+      await new Promise((res) => setTimeout(res, 50))
+    }
+    oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+    await oracle.connect()
+    await oracle.query(`CREATE TEMP TABLE orders (id INT NOT NULL, customer TEXT NOT NULL, amount INT NOT NULL)`)
+    await oracle.query(`INSERT INTO orders VALUES ${rowsSql}`)
+    await oracle.query(`CREATE TEMP TABLE totals AS SELECT customer, sum(amount) AS total FROM orders GROUP BY customer`)
+  }, 60_000)
+  afterAll(async () => {
+    await client?.end()
+    await oracle?.end()
+    await sluice?.stop()
+    if (sluice) await removeDir(sluice.dataDir)
+  })
+
+  test.each(QUERIES)('same rows as PostgreSQL: %s', async (sql) => {
+    const expected = await oracle.query({ text: sql, rowMode: 'array' })
+    const actual = await client.query({ text: sql, rowMode: 'array' })
+    expect(actual.fields.map((f) => f.name)).toEqual(expected.fields.map((f) => f.name))
+    expect(actual.rows).toEqual(expected.rows)
+  })
+
+  test.each(ERRORS)('same error as PostgreSQL: $sql', async ({ sql, code }) => {
+    const fail = (c: pg.Client) => c.query(sql).then(() => null, (e: { code?: string; position?: string }) => e)
+    const [mine, theirs] = [await fail(client), await fail(oracle)]
+    expect(theirs?.code).toBe(code)
+    expect(mine?.code).toBe(code)
+    expect(Number(mine?.position)).toBeGreaterThan(0)
+  })
+
+  test.each(REFUSED)('refused by Sluice: $sql', async ({ sql, code }) => {
+    await oracle.query(sql)
+    const mine = await client.query(sql).then(() => null, (e: { code?: string; position?: string }) => e)
+    expect(mine?.code).toBe(code)
+    expect(Number(mine?.position)).toBeGreaterThan(0)
+  })
+})
