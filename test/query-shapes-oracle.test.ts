@@ -25,6 +25,16 @@ const QUERIES: readonly string[] = [
   `WITH a AS (SELECT 1 AS x) SELECT (WITH a AS (SELECT 2 AS x) SELECT x FROM a) AS inner_x, x FROM a ORDER BY x`,
   `WITH m AS (SELECT max(amount) AS top FROM orders) SELECT id FROM orders WHERE amount = (SELECT top FROM m) ORDER BY id`,
   `WITH a AS (SELECT customer FROM orders WHERE amount > 20) SELECT customer FROM a UNION SELECT customer FROM totals WHERE total < 20 ORDER BY customer`,
+  // DISTINCT ON: first row per group in ORDER BY order; keys by position and output name; keys ORDER BY lacks.
+  `SELECT DISTINCT ON (customer) customer, id, amount FROM orders ORDER BY customer, amount DESC`,
+  `SELECT DISTINCT ON (customer) customer, id FROM orders ORDER BY customer, id DESC`,
+  `SELECT DISTINCT ON (1) customer AS who, amount FROM orders ORDER BY 1, amount`,
+  `SELECT DISTINCT ON (who) customer AS who, amount FROM orders ORDER BY who, amount`,
+  `SELECT DISTINCT ON (amount > 10, customer) customer, amount FROM orders ORDER BY customer, amount > 10, id`,
+  `SELECT DISTINCT ON (customer, amount % 2) customer, amount % 2 AS parity, id FROM orders ORDER BY customer, amount % 2, id`,
+  `SELECT DISTINCT ON (amount % 3) id, amount FROM orders ORDER BY amount % 3, id DESC LIMIT 2`,
+  `WITH t AS (SELECT customer, id FROM orders) SELECT DISTINCT ON (customer) customer, id FROM t ORDER BY customer, id`,
+  `SELECT DISTINCT ON (n) n FROM (SELECT count(*) AS n FROM orders GROUP BY customer) s ORDER BY n`,
 ]
 
 /** Statements both engines refuse with the same SQLSTATE. */
@@ -32,6 +42,9 @@ const ERRORS: readonly { sql: string; code: string }[] = [
   { sql: `WITH a AS (SELECT 1 AS x), a AS (SELECT 2 AS x) SELECT x FROM a`, code: '42712' },
   { sql: `WITH a(x, y) AS (SELECT 1) SELECT x FROM a`, code: '42P10' },
   { sql: `WITH a AS (SELECT 1 AS x) SELECT nope FROM a`, code: '42703' },
+  { sql: `SELECT DISTINCT ON (customer) customer, id FROM orders ORDER BY id`, code: '42P10' },
+  { sql: `SELECT DISTINCT ON (customer, amount) customer FROM orders ORDER BY customer, id`, code: '42P10' },
+  { sql: `SELECT DISTINCT ON (nope) customer FROM orders ORDER BY customer`, code: '42703' },
 ]
 
 /** What PostgreSQL runs but Sluice refuses, with a position. */

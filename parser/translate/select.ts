@@ -39,7 +39,7 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
   rejectClauses(s, span)
   return {
     kind: 'select',
-    distinct: isDistinct(s, span),
+    ...distinctOf(s, ctx),
     targets,
     from,
     ...(where === undefined ? {} : { where }),
@@ -60,11 +60,11 @@ function rejectClauses(s: pg.SelectStmt, span: Span): void {
 }
 
 /** `DISTINCT` arrives as a list holding one empty node; `DISTINCT ON (...)` as the list of expressions. */
-function isDistinct(s: pg.SelectStmt, span: Span): boolean {
+function distinctOf(s: pg.SelectStmt, ctx: TranslateContext): { distinct: boolean; distinctOn?: ast.Expr[] } {
   const clause = s.distinctClause
-  if (clause === undefined) return false
-  if (clause.length === 1 && Object.keys(clause[0]!).length === 0) return true
-  throw unsupported('SELECT DISTINCT ON is not supported', span)
+  if (clause === undefined) return { distinct: false }
+  if (clause.length === 1 && Object.keys(clause[0]!).length === 0) return { distinct: true }
+  return { distinct: false, distinctOn: translateExprs(clause, ctx) }
 }
 
 function selectItem(node: pg.Node, ctx: TranslateContext): ast.SelectItem {
