@@ -35,6 +35,14 @@ const QUERIES: readonly string[] = [
   `SELECT DISTINCT ON (amount % 3) id, amount FROM orders ORDER BY amount % 3, id DESC LIMIT 2`,
   `WITH t AS (SELECT customer, id FROM orders) SELECT DISTINCT ON (customer) customer, id FROM t ORDER BY customer, id`,
   `SELECT DISTINCT ON (n) n FROM (SELECT count(*) AS n FROM orders GROUP BY customer) s ORDER BY n`,
+  // Column aliases on VALUES and subqueries in FROM (fewer names than columns keep the rest).
+  `SELECT v.id, v.name FROM (VALUES (1, 'a'), (2, 'b')) AS v(id, name) ORDER BY v.id`,
+  `SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(id) ORDER BY id`,
+  `SELECT o.id, v.label FROM orders o JOIN (VALUES ('ada', 'first'), ('cy', 'third')) AS v(who, label) ON v.who = o.customer ORDER BY o.id`,
+  `SELECT s.c, s.t FROM (SELECT customer, sum(amount) FROM orders GROUP BY customer) AS s(c, t) ORDER BY s.t DESC, s.c`,
+  `WITH v(k, x) AS (VALUES (1, 10), (2, 20)) SELECT k, x FROM v ORDER BY k`,
+  `SELECT x FROM (VALUES (1), (2.5), (NULL)) AS v(x) ORDER BY x`,
+  `SELECT x, y FROM (VALUES (NULL, 1), ('b', NULL)) AS v(x, y) ORDER BY x`,
 ]
 
 /** Statements both engines refuse with the same SQLSTATE. */
@@ -45,6 +53,9 @@ const ERRORS: readonly { sql: string; code: string }[] = [
   { sql: `SELECT DISTINCT ON (customer) customer, id FROM orders ORDER BY id`, code: '42P10' },
   { sql: `SELECT DISTINCT ON (customer, amount) customer FROM orders ORDER BY customer, id`, code: '42P10' },
   { sql: `SELECT DISTINCT ON (nope) customer FROM orders ORDER BY customer`, code: '42703' },
+  { sql: `SELECT * FROM (VALUES (1, 'a')) AS v(a, b, c)`, code: '42P10' },
+  { sql: `SELECT v.column1 FROM (VALUES (1, 'a')) AS v(a, b)`, code: '42703' },
+  { sql: `SELECT * FROM (VALUES (1, 'a'), (2)) AS v(a, b)`, code: '42601' },
 ]
 
 /** What PostgreSQL runs but Sluice refuses, with a position. */
