@@ -108,6 +108,16 @@ describe('query shapes against PostgreSQL', () => {
     expect(Number(mine?.position)).toBeGreaterThan(0)
   })
 
+  test('a continuous view over WITH is refused like one over a subquery in FROM, with a position', async () => {
+    const made = await client
+      .query(`CREATE MATERIALIZED VIEW big_orders AS WITH big AS (SELECT id, customer FROM orders WHERE amount >= 10) SELECT customer, count(*) AS n FROM big GROUP BY customer`)
+      .then(() => null, (e: { code?: string; position?: string }) => e)
+    expect(made?.code).toBe('0A000')
+    expect(Number(made?.position)).toBeGreaterThan(0)
+    const still = await client.query(`SELECT count(*)::int AS n FROM orders`)
+    expect(still.rows[0].n).toBe(ORDERS.length)
+  })
+
   test.each(REFUSED)('refused by Sluice: $sql', async ({ sql, code }) => {
     await oracle.query(sql)
     const mine = await client.query(sql).then(() => null, (e: { code?: string; position?: string }) => e)
