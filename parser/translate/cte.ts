@@ -15,15 +15,18 @@ interface Cte {
   readonly columns?: readonly string[]
 }
 
-/** The WITH lists being translated, innermost last, per statement. */
-const scopes = new WeakMap<TranslateContext, Map<string, Cte>[]>()
+/**
+ * The WITH lists being translated, innermost last, per statement: keyed by the statement's tokens, which a
+ * context derived with another fallback span shares.
+ */
+const scopes = new WeakMap<readonly unknown[], Map<string, Cte>[]>()
 
 /** Translates `body` with the CTEs of `w` in scope. */
 export function withCtes<T>(w: pg.WithClause, ctx: TranslateContext, translate: (s: pg.SelectStmt, ctx: TranslateContext) => ast.Query, body: () => T): T {
   const start = at(ctx, w.location)
   if (w.recursive === true) throw unsupported('WITH RECURSIVE is not supported', spanOf(ctx, start))
-  const stack = scopes.get(ctx) ?? []
-  scopes.set(ctx, stack)
+  const stack = scopes.get(ctx.tokens) ?? []
+  scopes.set(ctx.tokens, stack)
   const own = new Map<string, Cte>()
   stack.push(own)
   try {
@@ -50,7 +53,7 @@ export function withCtes<T>(w: pg.WithClause, ctx: TranslateContext, translate: 
 export function cteReference(ref: ast.TableRef, ctx: TranslateContext): ast.SubqueryRef | undefined {
   if (ref.name.parts.length !== 1) return undefined
   const name = ref.name.parts[0]!
-  const stack = scopes.get(ctx) ?? []
+  const stack = scopes.get(ctx.tokens) ?? []
   for (let i = stack.length - 1; i >= 0; i--) {
     const cte = stack[i]!.get(name)
     if (cte === undefined) continue
