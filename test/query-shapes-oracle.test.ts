@@ -43,6 +43,10 @@ const QUERIES: readonly string[] = [
   `WITH v(k, x) AS (VALUES (1, 10), (2, 20)) SELECT k, x FROM v ORDER BY k`,
   `SELECT x FROM (VALUES (1), (2.5), (NULL)) AS v(x) ORDER BY x`,
   `SELECT x, y FROM (VALUES (NULL, 1), ('b', NULL)) AS v(x, y) ORDER BY x`,
+  // Column aliases on a stream, a view and a CTE (over the CTE's own column list).
+  `SELECT o.i, o.c FROM orders AS o(i, c) WHERE o.amount > 20 ORDER BY o.i`,
+  `SELECT t.who, t.total FROM totals t(who) ORDER BY t.who`,
+  `WITH a(x, y) AS (SELECT customer, amount FROM orders) SELECT b.p, b.y FROM a AS b(p) ORDER BY b.p, b.y`,
 ]
 
 /** Statements both engines refuse with the same SQLSTATE. */
@@ -56,6 +60,8 @@ const ERRORS: readonly { sql: string; code: string }[] = [
   { sql: `SELECT * FROM (VALUES (1, 'a')) AS v(a, b, c)`, code: '42P10' },
   { sql: `SELECT v.column1 FROM (VALUES (1, 'a')) AS v(a, b)`, code: '42703' },
   { sql: `SELECT * FROM (VALUES (1, 'a'), (2)) AS v(a, b)`, code: '42601' },
+  { sql: `SELECT * FROM orders AS o(a, b, c, d)`, code: '42P10' },
+  { sql: `SELECT o.customer FROM orders AS o(i, c)`, code: '42703' },
 ]
 
 /** What PostgreSQL runs but Sluice refuses, with a position. */
