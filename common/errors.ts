@@ -23,6 +23,7 @@ export const SqlState = {
   duplicateTable: '42P07',
   duplicateColumn: '42701',
   duplicateObject: '42710',
+  duplicateAlias: '42712',
   ambiguousColumn: '42702',
   datatypeMismatch: '42804',
   groupingError: '42803',

@@ -133,6 +133,7 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       const width = select.outputColumns.length
       if (select.distinct) rows = yield* distinctRows(rows, width, guard)
       rows = yield* sortRows(rows, select.orderBy.map((o) => ({ get: compileExpr(o.expr), desc: o.descending, nullsFirst: o.nullsFirst })), params, ctx, guard)
+      if (select.distinctOn !== undefined) rows = yield* firstOfGroups(rows, select.orderBy.slice(0, select.distinctOn).map((o) => compileExpr(o.expr)), params, ctx, guard)
       rows = limitRows(rows, select.limit, select.offset, params, ctx)
       // ORDER BY on expressions outside the select list added hidden trailing columns.
       if (!rows.some((r) => r.length > width)) return rows
@@ -161,6 +162,20 @@ function* distinctRows(rows: readonly Row[], width: number, guard: QueryGuard): 
     out.push(r)
   }
   guard.release(bytes)
+  return out
+}
+
+/** DISTINCT ON over rows sorted on the group keys first: a row starts a group when its keys differ from the last. */
+function* firstOfGroups(rows: readonly Row[], keys: readonly CompiledExpr[], params: readonly Value[], ctx: EvalContext, guard: QueryGuard): Steps<Row[]> {
+  const out: Row[] = []
+  let last: string | undefined
+  for (const r of rows) {
+    if (guard.tick()) yield
+    const k = JSON.stringify(keys.map((get) => get(r, params, ctx)), (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
+    if (k === last) continue
+    last = k
+    out.push(r)
+  }
   return out
 }
 

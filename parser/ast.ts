@@ -365,6 +365,8 @@ export interface JoinRef {
 export interface Select {
   readonly kind: 'select'
   readonly distinct: boolean
+  /** `DISTINCT ON (e, ...)`; `distinct` is false then. */
+  readonly distinctOn?: readonly Expr[]
   readonly targets: readonly SelectItem[]
   readonly from: readonly FromItem[]
   readonly where?: Expr

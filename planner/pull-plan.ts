@@ -23,6 +23,7 @@ import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, namespaceOid, ty
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
+import { numericCommon } from './functions.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -321,9 +322,19 @@ function planValues(q: ast.ValuesQuery, outer: Scope | null, tracker: Correlatio
   const width = q.rows[0]?.length ?? 0
   if (q.rows.some((r) => r.length !== width)) throw planError(SqlState.syntaxError, 'VALUES lists must all be the same length', q.span)
   const bound = q.rows.map((r) => r.map((e) => bindExpr(e, { scope, params: ctx.params, clause: 'VALUES' })))
-  const types = Array.from({ length: width }, (_, i) => bound.map((r) => r[i]!.type).find((t) => t.name !== 'unknown') ?? Types.text)
+  const types = Array.from({ length: width }, (_, i) => valuesColumnType(bound.map((r) => r[i]!.type)))
   const rows = bound.map((r, ri) => r.map((e, i) => coerceTo(e, types[i]!, spanOf(q.rows[ri]![i]!), 'VALUES')))
   return { node: { kind: 'values', rows }, columns: types.map((type, i) => ({ name: `column${i + 1}`, type, nullable: true })) }
+}
+
+/** A VALUES column's type: its first typed value's, widened over numeric types (`(1), (2.5)` is numeric). */
+function valuesColumnType(types: readonly SqlType[]): SqlType {
+  let out: SqlType | undefined
+  for (const t of types) {
+    if (t.name === 'unknown') continue
+    out = out !== undefined && out.name !== t.name && isNumeric(out) && isNumeric(t) ? numericCommon(out, t) : (out ?? t)
+  }
+  return out ?? Types.text
 }
 
 function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {

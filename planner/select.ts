@@ -11,6 +11,7 @@ import type { BoundAggregate } from './aggregates.ts'
 import type { BoundWindowCall } from './window-functions.ts'
 import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
 import { Scope } from './scope.ts'
+import { distinctOnOrder } from './distinct-on.ts'
 
 export interface BoundOrder {
   /** Index into the output row, or an expression over the output row. */
@@ -38,6 +39,8 @@ export interface BoundSelect {
   readonly limit: BoundExpr | null
   readonly offset: BoundExpr | null
   readonly distinct: boolean
+  /** `DISTINCT ON`: the first row of each group of rows equal in the first `distinctOn` ORDER BY keys. */
+  readonly distinctOn?: number
   /** Window function calls of the select list (`agg_ref` i in `output` is call i), for continuous views. */
   readonly windows: readonly BoundWindowCall[]
 }
@@ -112,17 +115,18 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
   }
   if (!grouped) {
     const output = boundTargets.map((b) => (b.type.name === 'unknown' ? coerceTo(b, Types.text, { start: 0, end: 0 }, 'output') : b))
-    return {
+    const orderCtx: BindContext = { scope, params, clause: 'ORDER BY' }
+    return withDistinctOn(select, targets, orderCtx, null, {
       filter,
       aggregation: null,
       output,
       outputColumns,
-      orderBy: bindOrder(select, targets, output, outputColumns, { scope, params, clause: 'ORDER BY' }, null),
+      orderBy: bindOrder(select, targets, output, outputColumns, orderCtx, null),
       limit: bindLimit(select.limit, params, 'LIMIT'),
       offset: bindLimit(select.offset, params, 'OFFSET'),
       distinct: select.distinct,
       windows,
-    }
+    })
   }
 
   const keyCtx: BindContext = { scope, params, clause: 'GROUP BY' }
@@ -137,7 +141,7 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
     aggregates,
     having: having === null ? null : regroup(having, spanOf(select.having!)),
   }
-  return {
+  return withDistinctOn(select, targets, withAggs, regroup, {
     filter,
     aggregation,
     output,
@@ -147,7 +151,17 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
     offset: bindLimit(select.offset, params, 'OFFSET'),
     distinct: select.distinct,
     windows: [],
-  }
+  })
+}
+
+/** DISTINCT ON items bind as ORDER BY items do (positions, output names, hidden columns); see distinct-on.ts. */
+function withDistinctOn(select: ast.Select, targets: readonly Target[], ctx: BindContext, regroup: ((e: BoundExpr, span: Span) => BoundExpr) | null, bound: BoundSelect): BoundSelect {
+  const on = select.distinctOn
+  if (on === undefined) return bound
+  const items = on.map((expr): ast.OrderItem => ({ expr, direction: 'asc', span: expr.span }))
+  const keys = bindOrder({ ...select, orderBy: items }, targets, bound.output as BoundExpr[], bound.outputColumns, ctx, regroup)
+  const order = distinctOnOrder(bound.orderBy, keys, on.map((e) => e.span))
+  return { ...bound, orderBy: order.orderBy, distinctOn: order.count }
 }
 
 const finalType = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
@@ -229,7 +243,8 @@ function bindOrder(
     if (regroup !== null) bound = regroup(bound, e.span)
     const key = exprKey(bound)
     const same = output.findIndex((x) => exprKey(x) === key)
-    if (same !== -1) return { expr: outputRef(same, outputColumns), descending, nullsFirst }
+    if (same !== -1 && same < outputColumns.length) return { expr: outputRef(same, outputColumns), descending, nullsFirst }
+    if (same !== -1) return { expr: { kind: 'column', index: same, name: `order${same}`, type: output[same]!.type }, descending, nullsFirst }
     // Not in the select list: compute it as a hidden trailing output column.
     output.push(bound)
     return { expr: { kind: 'column', index: output.length - 1, name: `order${output.length - 1}`, type: bound.type }, descending, nullsFirst }

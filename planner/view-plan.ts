@@ -215,7 +215,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
     join = planLookupJoin(joinRef, stream, view, scope, viewStart)
   }
   const bound = bindSelect(q, scope, [])
-  if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
+  if (bound.distinct || bound.distinctOn !== undefined) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   const sourceSpan = from.kind === 'window_tvf' ? from.input.span : from.span
   checkChangingSource(stream, { window: window !== null, join: join !== null, aggregates: bound.aggregation?.aggregates ?? null, windowFunctions: bound.windows.length > 0, trigger: forTrigger }, sourceSpan)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
@@ -258,7 +258,7 @@ function planPatternView(stmt: ast.CreateView, q: ast.Select, from: ast.MatchRec
   const bound = bindSelect(q, scope, [])
   if (bound.aggregation !== null) throw unsupported('aggregating the rows of MATCH_RECOGNIZE in the same view is not supported yet', q.span, 'Aggregate in MEASURES.')
   if (bound.windows.length > 0) throw unsupported('window functions over MATCH_RECOGNIZE are not supported yet', bound.windows[0]!.span)
-  if (bound.distinct) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
+  if (bound.distinct || bound.distinctOn !== undefined) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))
   const names = new Set<string>()
   for (const c of bound.outputColumns) {

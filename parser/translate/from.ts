@@ -9,6 +9,7 @@ import { syntaxError, unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct } from '../lexer.ts'
 import { at, closeBrackets, cover, dottedNameSpan, need, nested, spanOf, stringsOf, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
+import { cteReference } from './cte.ts'
 import { nodeSpan, translateExpr } from './expr.ts'
 import { aliasEnd, translateQuery } from './select.ts'
 
@@ -24,7 +25,7 @@ function fromItem(node: pg.Node, ctx: TranslateContext): ast.FromItem {
   throw unsupportedNode(node, nodeSpan(node, ctx))
 }
 
-function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.MatchRecognizeRef {
+function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.SubqueryRef | ast.MatchRecognizeRef {
   const parts = [r.catalogname, r.schemaname, r.relname].filter((p): p is string => p !== undefined)
   const start = at(ctx, r.location) ?? ctx.fallback.start
   const name: ast.QualifiedName = { parts, span: dottedNameSpan(ctx, start, parts.length) }
@@ -35,10 +36,17 @@ function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.Mat
     return { kind: 'match_recognize', input, clause, ...(clause.alias === undefined ? {} : { alias: clause.alias.name }), span: { start, end: clause.span.end } }
   }
   const alias = r.alias?.aliasname
-  const span = { start, end: alias === undefined ? nameEnd : aliasEnd(ctx, nameEnd, alias) }
+  const columnAliases = r.alias?.colnames === undefined ? undefined : stringsOf(r.alias.colnames)
+  const span = { start, end: alias === undefined ? nameEnd : aliasEnd(ctx, nameEnd, alias, columnAliases !== undefined) }
   if (r.inh === false) throw unsupported('ONLY is not supported', span)
-  if (r.alias?.colnames !== undefined) throw unsupported('column aliases on tables are not supported', span, 'Rename columns in the select list instead.')
-  return { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
+  const ref: ast.TableRef = { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
+  const cte = cteReference(ref, ctx)
+  if (columnAliases === undefined) return cte ?? ref
+  // `t AS a(x, y)` renames t's first columns: the subquery `(SELECT * FROM t) AS a(x, y)`, which pull queries plan.
+  const star: ast.SelectItem = { expr: { kind: 'star', table: [], span }, span }
+  const query: ast.Select = { kind: 'select', distinct: false, targets: [star], from: [ref], groupBy: [], orderBy: [], span }
+  const renamed = [...columnAliases, ...(cte?.columnAliases ?? []).slice(columnAliases.length)]
+  return { kind: 'subquery_ref', query: cte?.query ?? query, alias: alias ?? name.parts[name.parts.length - 1]!, columnAliases: renamed, span }
 }
 
 const JOIN_TYPES: Partial<Record<NonNullable<pg.JoinExpr['jointype']>, ast.JoinRef['joinType']>> = {

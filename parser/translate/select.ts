@@ -7,6 +7,7 @@ import { unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
+import { withCtes } from './cte.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
 
@@ -15,7 +16,10 @@ export function translateQuery(s: pg.SelectStmt, ctx: TranslateContext): ast.Que
 }
 
 function query(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
-  if (s.withClause !== undefined) throw unsupported('WITH queries (common table expressions) are not supported', spanOf(ctx, at(ctx, s.withClause.location)))
+  if (s.withClause !== undefined) {
+    const w = s.withClause
+    return withCtes(w, ctx, translateQuery, () => query({ ...s, withClause: undefined }, ctx))
+  }
   if (s.op !== undefined && s.op !== 'SETOP_NONE') return setOperation(s, ctx)
   if (s.valuesLists !== undefined) return valuesQuery(s, ctx)
   return selectBlock(s, ctx)
@@ -35,7 +39,7 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
   rejectClauses(s, span)
   return {
     kind: 'select',
-    distinct: isDistinct(s, span),
+    ...distinctOf(s, ctx),
     targets,
     from,
     ...(where === undefined ? {} : { where }),
@@ -56,11 +60,11 @@ function rejectClauses(s: pg.SelectStmt, span: Span): void {
 }
 
 /** `DISTINCT` arrives as a list holding one empty node; `DISTINCT ON (...)` as the list of expressions. */
-function isDistinct(s: pg.SelectStmt, span: Span): boolean {
+function distinctOf(s: pg.SelectStmt, ctx: TranslateContext): { distinct: boolean; distinctOn?: ast.Expr[] } {
   const clause = s.distinctClause
-  if (clause === undefined) return false
-  if (clause.length === 1 && Object.keys(clause[0]!).length === 0) return true
-  throw unsupported('SELECT DISTINCT ON is not supported', span)
+  if (clause === undefined) return { distinct: false }
+  if (clause.length === 1 && Object.keys(clause[0]!).length === 0) return { distinct: true }
+  return { distinct: false, distinctOn: translateExprs(clause, ctx) }
 }
 
 function selectItem(node: pg.Node, ctx: TranslateContext): ast.SelectItem {
