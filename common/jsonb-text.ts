@@ -19,3 +19,63 @@ export function jsonbText(v: unknown): string {
   }
   return JSON.stringify(v)
 }
+
+/**
+ * jsonb's text form of a JSON document given as text (already known to be valid JSON). Numbers keep their
+ * digits as written (`2.50` stays `2.50`, as jsonb's numeric does), which a detour through JavaScript
+ * numbers would lose; strings are written back in JSON's escapes.
+ */
+export function jsonbFromText(text: string): string {
+  let i = 0
+  const ws = (): void => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++
+  }
+  const str = (): string => {
+    const start = i++
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1
+    i++
+    return JSON.parse(text.slice(start, i)) as string
+  }
+  const value = (): string => {
+    ws()
+    const c = text[i]
+    if (c === '{') {
+      i++
+      const members = new Map<string, string>()
+      ws()
+      if (text[i] === '}') i++
+      else {
+        for (;;) {
+          ws()
+          const key = str()
+          ws()
+          i++ // ':'
+          members.delete(key)
+          members.set(key, value())
+          ws()
+          if (text[i++] === '}') break
+        }
+      }
+      return `{${[...members.keys()].sort(byJsonbKey).map((k) => `${JSON.stringify(k)}: ${members.get(k)!}`).join(', ')}}`
+    }
+    if (c === '[') {
+      i++
+      const items: string[] = []
+      ws()
+      if (text[i] === ']') i++
+      else {
+        for (;;) {
+          items.push(value())
+          ws()
+          if (text[i++] === ']') break
+        }
+      }
+      return `[${items.join(', ')}]`
+    }
+    if (c === '"') return JSON.stringify(str())
+    const start = i
+    while (i < text.length && /[-+.0-9eEa-z]/.test(text[i]!)) i++
+    return text.slice(start, i)
+  }
+  return value()
+}

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from './errors.ts'
-import { jsonbText } from './jsonb-text.ts'
+import { jsonbFromText } from './jsonb-text.ts'
 
 export type TypeName =
   | 'bool'
@@ -648,13 +648,12 @@ export function parseValue(text: string, t: SqlType): Value {
       return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex') : Buffer.from(text, 'utf8')
     case 'json':
     case 'jsonb': {
-      let parsed: unknown
       try {
-        parsed = JSON.parse(text)
+        JSON.parse(text)
       } catch {
         throw invalid('json', text)
       }
-      return t.name === 'jsonb' ? jsonbText(parsed) : text
+      return t.name === 'jsonb' ? jsonbFromText(text) : text
     }
     case 'text':
     case 'unknown':

@@ -40,8 +40,10 @@ describe.skipIf(!installed)('sqlsmith', () => {
     // It found functions and operators in pg_proc and pg_operator and called them successfully.
     expect(r.productions.get('funcall')?.ok ?? 0, report).toBeGreaterThan(0)
     expect(r.productions.get('comparison_op')?.ok ?? 0, report).toBeGreaterThan(0)
-    // The fuzzer reached the engine: a good share of its statements ran to completion.
-    expect(r.outcomes['.'] ?? 0, report).toBeGreaterThan(STATEMENTS / 4)
+    // The fuzzer reached the engine: a share of its statements ran to completion. What share depends on what
+    // it draws for the catalog at hand: over the three relations alone (exclude catalog) TABLESAMPLE, which
+    // Sluice refuses with 0A000, was 40-80 % of a batch once pg_proc grew, so the bound is an eighth.
+    expect(r.outcomes['.'] ?? 0, report).toBeGreaterThan(STATEMENTS / 8)
     // Another connection was answered within HANG_MS all along: no statement blocked the server.
     expect(r.slowestProbeMs, report).toBeLessThan(HANG_MS)
     expect(internalErrors(sluice), report).toEqual([])
