@@ -6,6 +6,7 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, type SqlType } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
+import { decodeText, encodeBytes } from './bytea-encoding.ts'
 
 interface Resolved {
   readonly type: SqlType
@@ -59,9 +60,9 @@ export function pad(s: string, len: number, fill: string, side: 'left' | 'right'
   const fs = chars(fill)
   if (fs.length === 0) return s
   const need = len - cs.length
-  checkSize(4, len)
-  let out = ''
-  for (let i = 0; i < need; i++) out += fs[i % fs.length]
+  // The fill's bytes per character on average: the bound holds for the text actually built.
+  if (Buffer.byteLength(s) + (need * Buffer.byteLength(fill)) / fs.length > MAX_STRING_BYTES) throw tooLong()
+  const out = fill.repeat(Math.floor(need / fs.length)) + fs.slice(0, need % fs.length).join('')
   return side === 'left' ? out + s : s + out
 }
 
@@ -162,5 +163,13 @@ export const STRING_FUNCTIONS: Record<string, FunctionRule> = {
           impl: lenient((xs, c) => `${c.constant(stringToArray)}(${xs[0]}, ${xs[1]}, ${xs[2] ?? 'null'})`),
           argTypes: args.map(() => Types.text),
         }
+      : undefined,
+  encode: (args) =>
+    args.length === 2 && !args[0]!.element && (args[0]!.name === 'bytea' || args[0]!.name === 'unknown') && isText(args[1]!)
+      ? { type: Types.text, impl: strict((xs, c) => `${c.constant(encodeBytes)}(${xs.join(', ')})`), argTypes: [Types.bytea, Types.text] }
+      : undefined,
+  decode: (args) =>
+    args.length === 2 && args.every(isText)
+      ? { type: Types.bytea, impl: strict((xs, c) => `${c.constant(decodeText)}(${xs.join(', ')})`), argTypes: [Types.text, Types.text] }
       : undefined,
 }
