@@ -4,7 +4,7 @@
  * The runtime halves are plain functions that the emitted code reaches through the constant table.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { Types, arrayOf, isInteger, isNumeric, type SqlType } from '../common/types.ts'
+import { Types, arrayOf, isInteger, type SqlType } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import { decodeText, encodeBytes } from './bytea-encoding.ts'
 
@@ -19,7 +19,6 @@ type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
 export const MAX_STRING_BYTES = 64 * 1024 * 1024
 
 const isText = (t: SqlType): boolean => !t.element && (t.name === 'text' || t.name === 'unknown')
-const isTextLike = (t: SqlType): boolean => isText(t) || (isNumeric(t) && !t.element)
 const isIntArg = (t: SqlType): boolean => !t.element && (isInteger(t) || t.name === 'unknown')
 
 const chars = (s: string): string[] => Array.from(s)
@@ -116,10 +115,10 @@ export function stringToArray(s: string | null, delim: string | null, nullString
 const strict = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: true, emit })
 const lenient = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: false, emit })
 
-/** A strict function of text arguments (numbers are cast to text) and then integer arguments. */
+/** A strict function of text arguments and then integer arguments: no implicit cast from numbers to text, as in PostgreSQL. */
 const textIntFn = (texts: number, ints: readonly number[], type: SqlType, fn: (...a: never[]) => unknown): FunctionRule => (args) => {
   if (!ints.some((k) => args.length === texts + k)) return undefined
-  if (!args.slice(0, texts).every(isTextLike) || !args.slice(texts).every(isIntArg)) return undefined
+  if (!args.slice(0, texts).every(isText) || !args.slice(texts).every(isIntArg)) return undefined
   return {
     type,
     impl: strict((xs, c) => `${c.constant(fn)}(${xs.join(', ')})`),
@@ -132,11 +131,11 @@ export const STRING_FUNCTIONS: Record<string, FunctionRule> = {
   left: textIntFn(1, [1], Types.text, leftChars),
   right: textIntFn(1, [1], Types.text, rightChars),
   lpad: (args) =>
-    args.length === 3 && isTextLike(args[0]!) && isIntArg(args[1]!) && isTextLike(args[2]!)
+    args.length === 3 && isText(args[0]!) && isIntArg(args[1]!) && isText(args[2]!)
       ? { type: Types.text, impl: strict(([s, n, f], c) => `${c.constant(pad)}(${s}, ${n}, ${f}, 'left')`), argTypes: [Types.text, Types.int4, Types.text] }
       : textIntFn(1, [1], Types.text, (s: string, n: number) => pad(s, n, ' ', 'left'))(args),
   rpad: (args) =>
-    args.length === 3 && isTextLike(args[0]!) && isIntArg(args[1]!) && isTextLike(args[2]!)
+    args.length === 3 && isText(args[0]!) && isIntArg(args[1]!) && isText(args[2]!)
       ? { type: Types.text, impl: strict(([s, n, f], c) => `${c.constant(pad)}(${s}, ${n}, ${f}, 'right')`), argTypes: [Types.text, Types.int4, Types.text] }
       : textIntFn(1, [1], Types.text, (s: string, n: number) => pad(s, n, ' ', 'right'))(args),
   repeat: textIntFn(1, [1], Types.text, repeatText),
@@ -147,7 +146,7 @@ export const STRING_FUNCTIONS: Record<string, FunctionRule> = {
   position: textIntFn(2, [0], Types.int4, strpos),
   translate: textIntFn(3, [0], Types.text, translate),
   concat_ws: (args) =>
-    args.length >= 1 && isTextLike(args[0]!)
+    args.length >= 1 && isText(args[0]!)
       ? {
           type: Types.text,
           impl: lenient(([sep, ...xs], c) =>
@@ -157,7 +156,7 @@ export const STRING_FUNCTIONS: Record<string, FunctionRule> = {
         }
       : undefined,
   string_to_array: (args) =>
-    (args.length === 2 || args.length === 3) && args.every(isTextLike)
+    (args.length === 2 || args.length === 3) && args.every(isText)
       ? {
           type: arrayOf(Types.text),
           impl: lenient((xs, c) => `${c.constant(stringToArray)}(${xs[0]}, ${xs[1]}, ${xs[2] ?? 'null'})`),

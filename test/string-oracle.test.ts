@@ -111,6 +111,14 @@ const EXPRESSIONS = [
   "starts_with(NULL, 'a')",
   "md5('')",
   `md5(${EMOJI})`,
+  // argument types: untyped literals are coerced, numbers are not text
+  "repeat('ab', '2')",
+  "repeat('ab', 'x')",
+  "repeat('ab', 1.5)",
+  'reverse(123)',
+  "lpad(5, 3, '0')",
+  "concat_ws(1, 'a')",
+  "split_part('a.b', '.', 2::smallint)",
   // encode / decode
   "encode('\\x00015c80ff0a'::bytea, 'hex')",
   "encode('\\x00015c80ff0a'::bytea, 'escape')",
@@ -169,6 +177,15 @@ describe('string functions agree with PostgreSQL', () => {
     const expected = await run(oracle, sql)
     const actual = await run(ours, sql)
     expect(actual).toEqual(expected)
+  })
+
+  test('untyped parameters take the types the functions ask for', async () => {
+    const sql = "SELECT split_part($1, ',', $2) AS a, lpad($1, $2, $3) AS b, position($3 IN $1) AS c"
+    const params = ['x,y,z', '-2', 'z']
+    const expected = await oracle.query({ text: sql, values: params, types: asText })
+    const actual = await ours.query({ text: sql, values: params, types: asText })
+    expect(actual.rows).toEqual(expected.rows)
+    expect(actual.rows[0]).toEqual({ a: 'y', b: '', c: '5' })
   })
 
   test('repeat refuses a result over the bound with 54000 and the session carries on', async () => {
