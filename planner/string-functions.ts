@@ -90,9 +90,9 @@ export function translate(s: string, from: string, to: string): string {
   return out
 }
 
-const WORD_CHAR = /^[\p{L}\p{N}]$/u
+const WORD_CHAR = /^[\p{L}\p{Nd}]$/u
 
-/** PostgreSQL's initcap: each run of letters and digits gets its first character upper-cased, the rest lower. */
+/** PostgreSQL's initcap: each run of letters and decimal digits (what glibc calls alnum; not ½ or ²) gets its first character upper-cased, the rest lower. */
 export function initcap(s: string): string {
   let out = ''
   let inWord = false
