@@ -9,7 +9,7 @@ import type { EmitContext, ScalarImpl } from './bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { posixRegex } from './runtime.ts'
-import { STRING_FUNCTIONS } from './string-functions.ts'
+import { STRING_FUNCTIONS, lowerText, upperText } from './string-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -240,8 +240,8 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
 }
 
 const FUNCTIONS: Record<string, FunctionRule> = {
-  lower: textFn(1, ([x]) => `${x}.toLowerCase()`),
-  upper: textFn(1, ([x]) => `${x}.toUpperCase()`),
+  lower: textFn(1, ([x], c) => `${c.constant(lowerText)}(${x})`),
+  upper: textFn(1, ([x], c) => `${c.constant(upperText)}(${x})`),
   length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
   char_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
   character_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),

@@ -90,6 +90,32 @@ export function translate(s: string, from: string, to: string): string {
   return out
 }
 
+/**
+ * One character's case form as glibc's towupper/towlower gives it: one character for one. Where Unicode
+ * maps to several (ß to SS, ﬁ to FI) the character stays; İ lowers to i. Mapping character by character also
+ * keeps PostgreSQL's Σ to σ at the end of a word, where JavaScript would write ς.
+ */
+function caseOf(c: string, upper: boolean): string {
+  const m = chars(upper ? c.toUpperCase() : c.toLowerCase())
+  return m.length === 1 ? m[0]! : upper ? c : m[0]!
+}
+
+const NON_ASCII = /[^\x00-\x7f]/
+
+export function upperText(s: string): string {
+  if (!NON_ASCII.test(s)) return s.toUpperCase()
+  let out = ''
+  for (const c of s) out += caseOf(c, true)
+  return out
+}
+
+export function lowerText(s: string): string {
+  if (!NON_ASCII.test(s)) return s.toLowerCase()
+  let out = ''
+  for (const c of s) out += caseOf(c, false)
+  return out
+}
+
 const WORD_CHAR = /^[\p{L}\p{Nd}]$/u
 
 /** PostgreSQL's initcap: each run of letters and decimal digits (what glibc calls alnum; not ½ or ²) gets its first character upper-cased, the rest lower. */
@@ -97,9 +123,7 @@ export function initcap(s: string): string {
   let out = ''
   let inWord = false
   for (const c of s) {
-    const mapped = inWord ? c.toLowerCase() : c.toUpperCase()
-    // A character whose case form is not one character (ß, ligatures) stays as it is, as towupper leaves it.
-    out += chars(mapped).length === 1 ? mapped : c
+    out += caseOf(c, !inWord)
     inWord = WORD_CHAR.test(c)
   }
   return out

@@ -33,6 +33,10 @@ const EXPRESSIONS = [
   "concat_ws('', 'a', 'b')",
   "concat_ws('-', NULL)",
   "concat_ws('|', true, '')",
+  // upper / lower: one character for one, as glibc maps them
+  "upper('straße ﬁx ǆ ŉ é')",
+  "lower('İSTANBUL ΣΑΣ ǅ É')",
+  "upper(NULL)",
   // initcap
   "initcap('hello wORLD')",
   "initcap('éa ÉCOLE straße ǆx ﬁx 1ab a_b a-b')",
