@@ -417,6 +417,7 @@ function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
     )
   }
   const castArgs = resolved.argTypes === undefined ? args : args.map((a, i) => coerceArg(a, resolved.argTypes![i]!, spanOf(e.args[i]!)))
+  castArgs.forEach((a, i) => noteParamType(args[i]!, a, ctx))
   return foldConstant({ kind: 'call', fn: e.name, impl: resolved.impl, args: castArgs, type: resolved.type })
 }
 

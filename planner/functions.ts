@@ -10,6 +10,7 @@ import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { posixRegex } from './runtime.ts'
 import { JSON_FUNCTIONS, resolveJsonOperator } from './json-functions.ts'
+import { STRING_FUNCTIONS, lowerText, upperText } from './string-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType
@@ -238,8 +239,8 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
 }
 
 const FUNCTIONS: Record<string, FunctionRule> = {
-  lower: textFn(1, ([x]) => `${x}.toLowerCase()`),
-  upper: textFn(1, ([x]) => `${x}.toUpperCase()`),
+  lower: textFn(1, ([x], c) => `${c.constant(lowerText)}(${x})`),
+  upper: textFn(1, ([x], c) => `${c.constant(upperText)}(${x})`),
   length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
   char_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
   character_length: textFn(1, ([x]) => `[...${x}].length`, Types.int4),
@@ -256,15 +257,6 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       ? { type: Types.text, impl: strict((xs) => `H.similarToRegex(${xs.join(', ')})`), argTypes: args.map(() => Types.text) }
       : undefined,
   starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
-  strpos: textFn(2, ([x, y]) => `(${x}.indexOf(${y}) + 1)`, Types.int4),
-  left: (args) =>
-    args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
-      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(0, ${n}) : ${x}.slice(0, ${n}))`) }
-      : undefined,
-  right: (args) =>
-    args.length === 2 && isText(args[0]!) && isInteger(args[1]!)
-      ? { type: Types.text, impl: strict(([x, n]) => `(${n} >= 0 ? ${x}.slice(Math.max(0, ${x}.length - ${n})) : ${x}.slice(-(${n})))`) }
-      : undefined,
   substr: (args) =>
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
       ? {
@@ -377,6 +369,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       ? { type: Types.bool, impl: sessionFn(([pid], c) => `${c.constant(signalBackend)}(ctx, ${pid}, 'terminate')`), argTypes: args.length === 1 ? [Types.int4] : [Types.int4, Types.int8] }
       : undefined,
   ...JSON_FUNCTIONS,
+  ...STRING_FUNCTIONS,
   ...CATALOG_FUNCTIONS,
   ...CATALOG_SESSION_FUNCTIONS,
 }
