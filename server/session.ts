@@ -6,7 +6,6 @@
 import { SluiceError, SqlState, assertNever, planError, unsupported } from '../common/errors.ts'
 import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
-import { parseStatements } from '../parser/index.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
@@ -18,6 +17,8 @@ import { runSelect } from '../executor/pull.ts'
 import { systemTableRows } from '../executor/system-tables.ts'
 import { runRelationalQuery } from '../executor/pg-catalog.ts'
 import { QueryGuard, formatBytes, parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
+import { QUERY_MEMORY, checkLimitSetting } from './limit-settings.ts'
+import { parseCached } from './parse-cache.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
@@ -93,27 +94,6 @@ const rowsOutcome = (columns: readonly ResultColumn[], rows: readonly Row[], ver
   tag: (n) => `${verb} ${n}`,
 })
 
-/**
- * Parsed statements by SQL text: drivers send the same statement text over and over (node-postgres parses
- * an unnamed statement for every query). ASTs are never changed after parsing, so they are shared. Small.
- */
-const PARSE_CACHE_ENTRIES = 512
-const PARSE_CACHE_MAX_SQL = 8192
-const parsedBySql = new Map<string, ReturnType<typeof parseStatements>>()
-function parseCached(sql: string): ReturnType<typeof parseStatements> {
-  if (sql.length > PARSE_CACHE_MAX_SQL) return parseStatements(sql)
-  const hit = parsedBySql.get(sql)
-  if (hit !== undefined) {
-    // Most recently used last, so the oldest is dropped first.
-    parsedBySql.delete(sql)
-    parsedBySql.set(sql, hit)
-    return hit
-  }
-  const parsed = parseStatements(sql)
-  parsedBySql.set(sql, parsed)
-  if (parsedBySql.size > PARSE_CACHE_ENTRIES) parsedBySql.delete(parsedBySql.keys().next().value!)
-  return parsed
-}
 
 /** Pull plans by query AST, with the catalog version and parameter types they were made for. */
 const cachedPlans = new WeakMap<ast.Query, { readonly version: number; readonly plans: Map<string, PullPlan> }>()
@@ -877,26 +857,6 @@ export class Session implements Backend {
 /** The types to plan a statement's parameters with: as declared in Parse, unknown where not. */
 const paramTypesOf = (params: readonly Value[], declared: readonly SqlType[]): SqlType[] => params.map((_, i) => declared[i] ?? Types.unknown)
 
-/** The setting of a pull query's memory budget (executor/query-budget.ts). */
-const QUERY_MEMORY = 'sluice.query_memory'
-
-/** Checks a value of statement_timeout or sluice.query_memory; returns it as SHOW prints it. */
-function checkLimitSetting(key: string, value: string): string {
-  if (key !== QUERY_MEMORY) {
-    // PostgreSQL's int GUC range for statement_timeout: 0 .. 2147483647 ms, with its two messages.
-    const negative = /^\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(value)
-    if (negative !== null) throw new SluiceError('execution', SqlState.invalidParameterValue, `-${negative[1]} ms is outside the valid range for parameter "${key}" (0 .. 2147483647)`)
-    const ms = parseTimeoutSetting(value)
-    if (ms !== null && ms > 2147483647) throw new SluiceError('execution', SqlState.invalidParameterValue, `invalid value for parameter "${key}": "${value}"`, { hint: 'Value exceeds integer range.' })
-  }
-  const parsed = key === QUERY_MEMORY ? parseMemorySetting(value) : parseTimeoutSetting(value)
-  if (parsed === null || parsed < 0) {
-    throw new SluiceError('execution', SqlState.invalidParameterValue, `invalid value for parameter "${key}": "${value}"`, {
-      hint: key === QUERY_MEMORY ? 'Valid units for this parameter are "B", "kB", "MB", "GB" and "TB".' : 'Valid units for this parameter are "us", "ms", "s", "min", "h" and "d".',
-    })
-  }
-  return value.trim()
-}
 
 /** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
 const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
