@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { eventually, type SluiceProcess } from './helpers/sluice-process.ts'
+import { AS_TEXT, closeOraclePair, openOraclePair } from './helpers/oracle.ts'
 
 const DOCUMENTS = [
   '{"device":"ios","n":3,"tags":["a","b"],"nested":{"x":{"y":[1,2,{"z":"é"}]}},"nul":null,"flag":true}',
@@ -118,20 +119,12 @@ describe('JSON operators and functions agree with PostgreSQL', () => {
   let sluice: SluiceProcess
   let ours: pg.Client
   let oracle: pg.Client
-  const asText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig
+  const asText = AS_TEXT
 
   beforeAll(async () => {
-    sluice = await startSluice()
-    ours = await sluice.client()
-    oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
-    await oracle.connect()
+    ;({ sluice, ours, oracle } = await openOraclePair())
   })
-  afterAll(async () => {
-    await ours?.end()
-    await oracle?.end()
-    await sluice?.stop()
-    if (sluice) await removeDir(sluice.dataDir)
-  })
+  afterAll(() => closeOraclePair({ sluice, ours, oracle }))
 
   test.each(CASES)('%s', async (expr) => {
     const sql = `SELECT ${expr} AS v`

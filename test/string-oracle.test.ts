@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import type { SluiceProcess } from './helpers/sluice-process.ts'
+import { AS_TEXT, closeOraclePair, openOraclePair } from './helpers/oracle.ts'
 
 const EMOJI = "'a👍b🎉c'"
 const COMBINING = "e'e\\u0301x\\u0308y'"
@@ -157,20 +158,12 @@ describe('string functions agree with PostgreSQL', () => {
   let sluice: SluiceProcess
   let ours: pg.Client
   let oracle: pg.Client
-  const asText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig
+  const asText = AS_TEXT
 
   beforeAll(async () => {
-    sluice = await startSluice()
-    ours = await sluice.client()
-    oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
-    await oracle.connect()
+    ;({ sluice, ours, oracle } = await openOraclePair())
   })
-  afterAll(async () => {
-    await ours?.end()
-    await oracle?.end()
-    await sluice?.stop()
-    if (sluice) await removeDir(sluice.dataDir)
-  })
+  afterAll(() => closeOraclePair({ sluice, ours, oracle }))
 
   const run = async (client: pg.Client, sql: string): Promise<{ v?: unknown; type?: number; code?: string }> => {
     try {
