@@ -334,7 +334,9 @@ class RelationalRun implements RelContext {
           this.own(rows, bytes)
           return rows
         }
-        const [from, to, step = 1] = values as (number | null)[]
+        const from = (values[0] ?? null) as number | null
+        const to = (values[1] ?? null) as number | null
+        const step = (values.length > 2 ? values[2]! : 1) as number | null
         if (from === null || to === null || step === null) return []
         if (step === 0) throw new SluiceError('execution', SqlState.invalidParameterValue, 'step size cannot equal zero')
         const out: Row[] = []

@@ -224,7 +224,8 @@ export function hllMerge(a: readonly number[], b: readonly number[]): number[] {
   out.fill(0, 1)
   for (let i = 0; i < M; i++) {
     const r = Math.max(x[i]!, y[i]!)
-    out[1 + ((i / PER_WORD) | 0)] |= r << ((i % PER_WORD) * 6)
+    const word = 1 + ((i / PER_WORD) | 0)
+    out[word] = out[word]! | (r << ((i % PER_WORD) * 6))
   }
   return out
 }

@@ -49,7 +49,7 @@ afterAll(async () => {
 async function pgOutcome(sql: string, params: unknown[]): Promise<Outcome> {
   try {
     const r = await pgClient.query({ text: sql, values: params, rowMode: 'array' })
-    return { value: r.rows[0][0] as boolean }
+    return { value: r.rows[0]![0] as boolean }
   } catch (err) {
     return { error: String((err as { code?: string }).code).slice(0, 2) }
   }
@@ -116,7 +116,7 @@ describe('regular expressions agree with PostgreSQL', () => {
     const mismatches: string[] = []
     for (const pattern of SIMILARS) {
       const escaped = await pgClient.query({ text: 'SELECT similar_to_escape($1::text)', values: [pattern], rowMode: 'array' })
-      expect(similarToRegex(pattern), pattern).toBe(escaped.rows[0][0])
+      expect(similarToRegex(pattern), pattern).toBe(escaped.rows[0]![0])
       for (const input of INPUTS) {
         const expected = await pgOutcome('SELECT $1::text SIMILAR TO $2::text', [input, pattern])
         const got = ours(() => compileRegex(similarToRegex(pattern), false).test(input))
@@ -125,7 +125,7 @@ describe('regular expressions agree with PostgreSQL', () => {
     }
     for (const [pattern, esc] of [['a#%b', '#'], ['[x]%', ''], ['a#"b#"c', '#']] as const) {
       const escaped = await pgClient.query({ text: 'SELECT similar_to_escape($1::text, $2::text)', values: [pattern, esc], rowMode: 'array' })
-      expect(similarToRegex(pattern, esc), pattern).toBe(escaped.rows[0][0])
+      expect(similarToRegex(pattern, esc), pattern).toBe(escaped.rows[0]![0])
     }
   })
 })

@@ -105,7 +105,7 @@ export function* firingsOf(value: readonly Value[]): Generator<AuditedFiring> {
       offset: value[i] as number,
       time: value[i + 1] as number,
       key: value.slice(i + 2, i + 2 + n) as Value[],
-      outcome: outcomeOf(value[i + 2 + n]),
+      outcome: outcomeOf(value[i + 2 + n] ?? null),
       payload: value[i + 3 + n] ?? null,
     }
   }
