@@ -6,8 +6,8 @@
  */
 import { SluiceError, toSluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
-import { compileExpr, compilePredicate } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import { compileExpr, compilePredicate } from '../expr/compile.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'

@@ -22,9 +22,9 @@ import { SqlState, planError, unsupported, type Span } from '../common/errors.ts
 import { Types, intervalMicros, type Column, type SqlType } from '../common/types.ts'
 import { parseExpression } from '../parser/index.ts'
 import { canMatchEmpty, patternVariables, type MatchRecognize, type PatternExpr } from '../parser/match-recognize.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import { bindExpr, coerceTo } from './bind-expr.ts'
-import { resolveAggregate } from './aggregates.ts'
+import { resolveAggregate } from '../expr/aggregates.ts'
 import { Scope } from './scope.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 

@@ -6,7 +6,7 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import { Types, formatInterval, intervalMicros, type Column } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import type { BoundAggregation } from './select.ts'
 import { bindSelect } from './select.ts'
 import { bindExpr, exprKey } from './bind-expr.ts'
