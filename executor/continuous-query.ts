@@ -20,7 +20,7 @@ import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
-import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limits.ts'
+import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limit-enforcement.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []

@@ -1,7 +1,7 @@
 /**
  * Runs a pull query over rows the engine provides: filter, hash aggregation, projection, DISTINCT, sort,
  * offset and limit. Relational plans (joins, subqueries, set operations; what catalog browsing sends) run
- * here too, over relations fetched beforehand by executor/pg-catalog.ts; their joins are in pull-join.ts.
+ * here too, over relations fetched beforehand by executor/relational-query.ts; their joins are in pull-join.ts.
  *
  * Every loop runs under the query's guard (query-budget.ts): it counts rows, gives the event loop back when
  * its slice of time is over, stops on cancel or statement_timeout (57014), and charges the rows it holds to
@@ -20,7 +20,7 @@ import type { EvalContext } from '../expr/runtime.ts'
 import { compareValues, equalValues } from '../expr/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
-import { windowValues } from './pull-window.ts'
+import { windowValues } from './pull-window-values.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
 import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'

@@ -12,7 +12,7 @@ import { ROUTINE_TABLES, routineRows } from '../planner/pg-catalog-routines.ts'
 import type { Engine } from './engine.ts'
 import { type NodeStats, relationKey, runRelational } from './pull.ts'
 import { QueryGuard, rowBytes } from './query-budget.ts'
-import { systemTableRows } from './system-tables.ts'
+import { systemTableRows } from './system-table-rows.ts'
 
 type RelationalSource = Extract<PullSource, { kind: 'relational' }>
 
