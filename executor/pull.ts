@@ -457,7 +457,7 @@ function subqueryValue(plan: SubqueryPlan, rows: readonly Row[], test: Value | u
     case 'array':
       return rows.map((r) => r[0] ?? null)
     case 'scalar':
-      if (rows.length > 1) throw new SluiceError('execution', '21000', 'more than one row returned by a subquery used as an expression')
+      if (rows.length > 1) throw new SluiceError('execution', SqlState.cardinalityViolation, 'more than one row returned by a subquery used as an expression')
       return rows.length === 0 ? null : (rows[0]![0] ?? null)
     case 'in': {
       if (test === null || test === undefined) return rows.length === 0 ? plan.negated : null
@@ -474,7 +474,7 @@ function subqueryValue(plan: SubqueryPlan, rows: readonly Row[], test: Value | u
 
 function limitValue(v: Value, clause: string): number {
   if (v === null) return clause === 'LIMIT' ? Number.POSITIVE_INFINITY : 0
-  if (typeof v !== 'number' || v < 0) throw new SluiceError('execution', '2201W', `${clause} must not be negative`)
+  if (typeof v !== 'number' || v < 0) throw new SluiceError('execution', SqlState.invalidRowCountInLimitClause, `${clause} must not be negative`)
   return v
 }
 

@@ -1075,9 +1075,6 @@ function undefinedVariable(name: string, span: Span, where: string): SluiceError
   return planError(SqlState.invalidColumnReference, `pattern variable "${name}" does not appear in ${where}`, span)
 }
 
-/** SQLSTATE 2202L, the standard's "skip to first row of match". */
-const SKIP_TO_FIRST_ROW_OF_MATCH = '2202L'
-
 /**
  * AFTER MATCH SKIP TO [FIRST | LAST] v must name a pattern or union variable. It is also rejected when every
  * non-empty match would restart at its own first row, which the standard makes an exception at run time
@@ -1095,7 +1092,7 @@ function validateSkip(skip: AfterMatchSkip, pattern: RowPattern, primaries: Read
   if (skip.kind === 'to_last' && maxRowsOf(pattern, targets) > 1) return
   const which = skip.kind === 'to_first' ? 'FIRST' : 'LAST'
   throw planError(
-    SKIP_TO_FIRST_ROW_OF_MATCH,
+    SqlState.skipToFirstRowOfMatch,
     `AFTER MATCH SKIP TO ${which} ${skip.variable} would restart every match at its own first row`,
     skip.span,
     'Use AFTER MATCH SKIP TO NEXT ROW to look for overlapping matches.',
