@@ -27,10 +27,10 @@
  * measure named twice, and 2202L (the standard's "skip to first row of match") when AFTER MATCH SKIP TO
  * would restart every match at its own first row, the exception a run would raise at its first match.
  */
-import { SluiceError, SqlState, internalError, planError, syntaxError, type Span } from '../common/errors.ts'
-import { RESERVED_KEYWORDS, isColumnName } from './keywords.ts'
-import { depthChange, foldIdentifier, isPunct, isWord, tokenize, type Token } from './lexer.ts'
-import { TokenCursor } from './token-cursor.ts'
+import { SluiceError, SqlState, internalError, planError, syntaxError, type Span } from '../../common/errors.ts'
+import { RESERVED_KEYWORDS, isColumnName } from '../keywords.ts'
+import { depthChange, foldIdentifier, isPunct, isWord, tokenize, type Token } from '../lexer.ts'
+import { TokenCursor } from '../token-cursor.ts'
 
 // ---------------------------------------------------------------------------------------------------------
 // AST

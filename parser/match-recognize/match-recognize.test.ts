@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { SluiceError } from '../common/errors.ts'
-import { tokenize } from './lexer.ts'
+import { SluiceError } from '../../common/errors.ts'
+import { tokenize } from '../lexer.ts'
 import {
   parseMatchRecognize,
   parseMatchRecognizeText,
@@ -11,8 +11,8 @@ import {
   rowPatternChildren,
   type MatchRecognize,
   type RowPattern,
-} from './match-recognize.ts'
-import { TokenCursor } from './token-cursor.ts'
+} from './parse.ts'
+import { TokenCursor } from '../token-cursor.ts'
 
 /** A copy without spans, so that trees parsed from different texts compare equal. */
 function withoutSpans(value: unknown): unknown {
