@@ -10,7 +10,7 @@
  * downstream ever sees libpg-query's JSON.
  */
 import type { Span } from '../common/errors.ts'
-import type { MatchRecognize } from './match-recognize/parse.ts'
+import type { MatchRecognize } from './match-recognize/ast.ts'
 
 export type { Span }
 

@@ -16,7 +16,8 @@
  */
 import type { Span } from '../common/errors.ts'
 import { isPunct, isWord, tokenSpan, type Token } from './lexer.ts'
-import { parseMatchRecognize, type MatchRecognize } from './match-recognize/parse.ts'
+import type { MatchRecognize } from './match-recognize/ast.ts'
+import { parseMatchRecognize } from './match-recognize/parse.ts'
 import { TokenCursor } from './token-cursor.ts'
 
 export interface Rewritten {

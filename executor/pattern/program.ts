@@ -1,5 +1,5 @@
 /**
- * Compiles a row pattern (parser/match-recognize/parse.ts) into a small backtracking program, in the style of a
+ * Compiles a row pattern (parser/match-recognize/ast.ts) into a small backtracking program, in the style of a
  * regex VM, whose instruction order encodes the standard's preference order:
  *
  *   a b        a's code, then b's
@@ -21,13 +21,13 @@
  */
 import { SqlState, internalError, planError } from '../../common/errors.ts'
 import {
-  canMatchEmpty,
   patternVariables,
   quantifierBounds,
   type MatchRecognize,
   type Quantifier,
   type RowPattern,
-} from '../../parser/match-recognize/parse.ts'
+} from '../../parser/match-recognize/ast.ts'
+import { canMatchEmpty } from '../../parser/match-recognize/validate.ts'
 
 export type Instruction =
   /** Map the current row to `variable` if its DEFINE condition holds, and move to the next row. */
