@@ -1,5 +1,5 @@
 /**
- * What a pattern match costs, per option weighed in planner/regex.ts: JavaScript's RegExp (backtracking),
+ * What a pattern match costs, per option weighed in expr/regex.ts: JavaScript's RegExp (backtracking),
  * the linear automaton, what `compileRegex` chooses, and re2js when it is installed (it is not a
  * dependency: `npm install --no-save re2js` to include it). Benign patterns give ns per match; bombs give
  * the time of one match of a long input (RegExp is left out there: it would run for minutes).
@@ -8,8 +8,8 @@
  *   node --import tsx bench/regex-options.ts
  */
 import { spawnSync } from 'node:child_process'
-import { compileLike } from '../planner/like.ts'
-import { compileAutomaton, compileRegex, type TextMatcher } from '../planner/regex.ts'
+import { compileLike } from '../expr/like.ts'
+import { compileAutomaton, compileRegex, type TextMatcher } from '../expr/regex.ts'
 
 interface Re2 {
   compile(p: string): { matcher(s: string): { find(): boolean } }

@@ -66,8 +66,21 @@ export const SqlState = {
   invalidEscapeCharacter: '22019',
   statementTooComplex: '54001',
   programLimitExceeded: '54000',
+  cardinalityViolation: '21000',
+  invalidRowCountInLimitClause: '2201W',
+  skipToNonExistentRow: '2202K',
+  skipToFirstRowOfMatch: '2202L',
+  duplicateCursor: '42P03',
+  duplicatePreparedStatement: '42P05',
+  activeSqlTransaction: '25001',
+  successfulCompletion: '00000',
+  invalidCatalogName: '3D000',
 } as const
 
+/**
+ * A code of the table above, and only those: `SluiceError.sqlstate` and notices are typed with it, so a code
+ * written anywhere else does not compile.
+ */
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]
 
 export interface SluiceErrorOptions {
@@ -78,13 +91,13 @@ export interface SluiceErrorOptions {
 }
 
 export class SluiceError extends Error {
-  readonly sqlstate: string
+  readonly sqlstate: SqlStateCode
   readonly category: ErrorCategory
   readonly span: Span | undefined
   readonly detail: string | undefined
   readonly hint: string | undefined
 
-  constructor(category: ErrorCategory, sqlstate: string, message: string, options: SluiceErrorOptions = {}) {
+  constructor(category: ErrorCategory, sqlstate: SqlStateCode, message: string, options: SluiceErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'SluiceError'
     this.category = category
@@ -109,10 +122,10 @@ export class SluiceError extends Error {
 export const syntaxError = (message: string, span?: Span, hint?: string): SluiceError =>
   new SluiceError('syntax', SqlState.syntaxError, message, { span, hint })
 
-export const planError = (sqlstate: string, message: string, span?: Span, hint?: string): SluiceError =>
+export const planError = (sqlstate: SqlStateCode, message: string, span?: Span, hint?: string): SluiceError =>
   new SluiceError('plan', sqlstate, message, { span, hint })
 
-export const executionError = (sqlstate: string, message: string, detail?: string): SluiceError =>
+export const executionError = (sqlstate: SqlStateCode, message: string, detail?: string): SluiceError =>
   new SluiceError('execution', sqlstate, message, { detail })
 
 export const unsupported = (message: string, span?: Span, hint?: string): SluiceError =>

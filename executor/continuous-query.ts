@@ -6,8 +6,8 @@
  */
 import { SluiceError, toSluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
-import { compileExpr, compilePredicate } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import { compileExpr, compilePredicate } from '../expr/compile.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
@@ -20,7 +20,7 @@ import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
-import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limits.ts'
+import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limit-enforcement.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []

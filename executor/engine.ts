@@ -22,7 +22,7 @@ import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLim
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
 import { storageError } from './storage-error.ts'
 import { FileSource } from './connectors/file-source.ts'

@@ -5,9 +5,9 @@
  * they hold to the query's memory budget (executor/query-budget.ts).
  */
 import type { Row, Value } from '../common/types.ts'
-import type { BoundExpr } from '../planner/bound.ts'
-import type { CompiledExpr } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { BoundExpr } from '../expr/bound.ts'
+import type { CompiledExpr } from '../expr/compile.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import type { JoinCondition, JoinLeaf } from '../planner/join-plan.ts'
 import type { RelNode } from '../planner/pull-plan.ts'
 import { type QueryGuard, SLOT_BYTES, shallowRowBytes } from './query-budget.ts'

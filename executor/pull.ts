@@ -1,7 +1,7 @@
 /**
  * Runs a pull query over rows the engine provides: filter, hash aggregation, projection, DISTINCT, sort,
  * offset and limit. Relational plans (joins, subqueries, set operations; what catalog browsing sends) run
- * here too, over relations fetched beforehand by executor/pg-catalog.ts; their joins are in pull-join.ts.
+ * here too, over relations fetched beforehand by executor/relational-query.ts; their joins are in pull-join.ts.
  *
  * Every loop runs under the query's guard (query-budget.ts): it counts rows, gives the event loop back when
  * its slice of time is over, stops on cancel or statement_timeout (57014), and charges the rows it holds to
@@ -11,16 +11,16 @@
 import { performance } from 'node:perf_hooks'
 import type { Row, Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { type BoundExpr, isConstant } from '../planner/bound.ts'
+import { type BoundExpr, isConstant } from '../expr/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
 import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts'
-import { compileAggregates } from '../planner/compile-aggregates.ts'
-import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../planner/compile.ts'
-import type { EvalContext } from '../planner/runtime.ts'
-import { compareValues, equalValues } from '../planner/runtime.ts'
+import { compileAggregates } from '../expr/compile-aggregates.ts'
+import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../expr/compile.ts'
+import type { EvalContext } from '../expr/runtime.ts'
+import { compareValues, equalValues } from '../expr/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
-import { windowValues } from './pull-window.ts'
+import { windowValues } from './pull-window-values.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
 import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
@@ -457,7 +457,7 @@ function subqueryValue(plan: SubqueryPlan, rows: readonly Row[], test: Value | u
     case 'array':
       return rows.map((r) => r[0] ?? null)
     case 'scalar':
-      if (rows.length > 1) throw new SluiceError('execution', '21000', 'more than one row returned by a subquery used as an expression')
+      if (rows.length > 1) throw new SluiceError('execution', SqlState.cardinalityViolation, 'more than one row returned by a subquery used as an expression')
       return rows.length === 0 ? null : (rows[0]![0] ?? null)
     case 'in': {
       if (test === null || test === undefined) return rows.length === 0 ? plan.negated : null
@@ -474,7 +474,7 @@ function subqueryValue(plan: SubqueryPlan, rows: readonly Row[], test: Value | u
 
 function limitValue(v: Value, clause: string): number {
   if (v === null) return clause === 'LIMIT' ? Number.POSITIVE_INFINITY : 0
-  if (typeof v !== 'number' || v < 0) throw new SluiceError('execution', '2201W', `${clause} must not be negative`)
+  if (typeof v !== 'number' || v < 0) throw new SluiceError('execution', SqlState.invalidRowCountInLimitClause, `${clause} must not be negative`)
   return v
 }
 

@@ -13,9 +13,9 @@
  */
 import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
 import { eventTimeError, parseTimestamp, type Row, type Value } from '../common/types.ts'
-import { compileExpr } from '../planner/compile.ts'
+import { compileExpr } from '../expr/compile.ts'
 import type { WatermarkSpec } from '../planner/catalog.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import type { ContinuousQuery } from './continuous-query.ts'
 import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import type { StreamDecoder } from './record-decoder.ts'

@@ -10,7 +10,7 @@
  * downstream ever sees libpg-query's JSON.
  */
 import type { Span } from '../common/errors.ts'
-import type { MatchRecognize } from './match-recognize.ts'
+import type { MatchRecognize } from './match-recognize/ast.ts'
 
 export type { Span }
 
@@ -321,7 +321,7 @@ export interface WindowTvf {
 
 /**
  * `stream MATCH_RECOGNIZE (PARTITION BY ... ORDER BY ... MEASURES ... PATTERN (...) DEFINE ...) [AS] alias`:
- * row pattern recognition over a stream; the clause itself is parsed by parser/match-recognize.ts.
+ * row pattern recognition over a stream; the clause itself is parsed by parser/match-recognize/parse.ts.
  */
 export interface MatchRecognizeRef {
   readonly kind: 'match_recognize'

@@ -11,12 +11,13 @@
  * - A trailing `EMIT ON WINDOW CLOSE` / `EMIT ON UPDATE` (allowed after a materialized view's query) is
  *   blanked and returned.
  * - `stream MATCH_RECOGNIZE (...) [AS] alias`: PostgreSQL has no row pattern recognition. The clause and
- *   its alias are parsed by parser/match-recognize.ts, blanked, and returned keyed by where the table name
+ *   its alias are parsed by parser/match-recognize/parse.ts, blanked, and returned keyed by where the table name
  *   before them ends, so that the translation of that table reference can take them back.
  */
 import type { Span } from '../common/errors.ts'
 import { isPunct, isWord, tokenSpan, type Token } from './lexer.ts'
-import { parseMatchRecognize, type MatchRecognize } from './match-recognize.ts'
+import type { MatchRecognize } from './match-recognize/ast.ts'
+import { parseMatchRecognize } from './match-recognize/parse.ts'
 import { TokenCursor } from './token-cursor.ts'
 
 export interface Rewritten {

@@ -16,15 +16,15 @@ import {
   type SqlType,
   type Value,
 } from '../common/types.ts'
-import type { BoundExpr, EmitContext, ScalarImpl } from './bound.ts'
-import { resolveAggregate, isAggregateName, type BoundAggregate } from './aggregates.ts'
+import type { BoundExpr, EmitContext, ScalarImpl } from '../expr/bound.ts'
+import { resolveAggregate, isAggregateName, type BoundAggregate } from '../expr/aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
-import { jsonOperandType } from './json-functions.ts'
+import { jsonOperandType } from '../expr/json-functions.ts'
 import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
-import { castValue, likeRegex, posixRegex } from './runtime.ts'
-import { compileExpr } from './compile.ts'
+import { castValue, likeRegex, posixRegex } from '../expr/runtime.ts'
+import { compileExpr } from '../expr/compile.ts'
 
 export interface BindContext {
   readonly scope: Scope

@@ -4,7 +4,7 @@
  */
 import { SqlState, planError, type Span } from '../common/errors.ts'
 import type { Column } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import type { ViewPlan } from './view-plan.ts'
 
 export type OptionValue = string | number | boolean

@@ -1,6 +1,6 @@
 /** Human-readable text of bound expressions, for EXPLAIN and messages. */
 import { formatValue } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 
 const INFIX = new Set(['=', '<>', '<', '<=', '>', '>=', '+', '-', '*', '/', '%', '||', '~', '~*', '!~', '!~*', 'like', 'ilike'])
 

@@ -5,12 +5,12 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
-import type { EmitContext, ScalarImpl } from './bound.ts'
+import type { EmitContext, ScalarImpl } from '../expr/bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
-import { posixRegex } from './runtime.ts'
-import { JSON_FUNCTIONS, resolveJsonOperator } from './json-functions.ts'
-import { STRING_FUNCTIONS, lowerText, upperText } from './string-functions.ts'
+import { posixRegex } from '../expr/runtime.ts'
+import { JSON_FUNCTIONS, resolveJsonOperator } from '../expr/json-functions.ts'
+import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions.ts'
 
 export interface Resolved {
   readonly type: SqlType

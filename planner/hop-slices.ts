@@ -8,7 +8,7 @@
  * The window columns may then appear only as plain GROUP BY keys: a WHERE, an aggregate argument or
  * another key that reads window_start or window_end would see the slice instead of the window.
  */
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import type { ViewPlan } from './view-plan.ts'
 
 export interface SliceSpec {

@@ -5,7 +5,7 @@
  * equality. Which one narrows a batch most is known only from the batch, so all of them are returned.
  */
 import type { Value } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 
 export interface IndexKey {
   readonly column: number

@@ -2,7 +2,7 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import type { SqlType } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import { bindExpr, coerceTo } from './bind-expr.ts'
 import { Scope } from './scope.ts'
 import type { Catalog, StreamDef } from './catalog.ts'

@@ -14,8 +14,8 @@
  * Expressions are over a frame of the region's own columns followed by the enclosing query's row (`outer`);
  * a leaf's filter and a key over one leaf are remapped to that leaf's own row followed by `outer`.
  */
-import type { BoundExpr } from './bound.ts'
-import { columnsUsed } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
+import { columnsUsed } from '../expr/bound.ts'
 import { conjunctsOf } from './index-key.ts'
 import type { RelNode } from './pull-plan.ts'
 import { Types } from '../common/types.ts'

@@ -6,9 +6,9 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, type SqlType, type Value } from '../common/types.ts'
-import type { EmitContext, ScalarImpl } from './bound.ts'
+import type { EmitContext, ScalarImpl } from '../expr/bound.ts'
 import type { Resolved } from './functions.ts'
-import type { EvalContext } from './runtime.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import { ROLE_OIDS, T, searchPathSchemas } from './pg-catalog.ts'
 import { isQuotedKeyword } from './table-functions.ts'
 

@@ -3,7 +3,7 @@
  * `pg_catalog`, with one row per signature as PostgreSQL lists its overloads. Clients that generate calls
  * from the catalog (query generators such as sqlsmith, autocompletion) read them.
  *
- * Sluice's functions resolve by rules over argument types (planner/functions.ts, planner/aggregates.ts), not
+ * Sluice's functions resolve by rules over argument types (planner/functions.ts, expr/aggregates.ts), not
  * from a table of signatures, so the signatures listed are found by asking each rule about the core types:
  * a signature is listed when the rule takes those argument types as they are (no implicit cast). A rule
  * that takes anything (the catalog helpers) lists at most a few signatures per arity.
@@ -15,7 +15,7 @@
  * OIDs are stable by position in the built-in tables, in ranges below those of streams and views (16384).
  */
 import { Types, typeOid, type Row, type SqlType } from '../common/types.ts'
-import { isAggregateName, resolveAggregate } from './aggregates.ts'
+import { isAggregateName, resolveAggregate } from '../expr/aggregates.ts'
 import { FUNCTION_NAMES, resolveFunction, resolveOperator } from './functions.ts'
 import { CATALOG_TABLES, NS, ROLE_OIDS, catalogTableOid } from './pg-catalog.ts'
 

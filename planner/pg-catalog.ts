@@ -12,7 +12,7 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, TypeOid, arrayOf, typeDisplayName, typeOid, type Column, type Row, type SqlType, type TypeName, type Value } from '../common/types.ts'
 import type { Catalog, CatalogEntry, ViewDef } from './catalog.ts'
-import type { SettingEntry } from './runtime.ts'
+import type { SettingEntry } from '../expr/runtime.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { viewDefinition } from './view-definition.ts'
 

@@ -6,7 +6,7 @@
  * values encode like the group keys the view stored. The rest of WHERE still applies to the row found.
  */
 import type { ViewDef } from './catalog.ts'
-import { isConstant, type BoundExpr } from './bound.ts'
+import { isConstant, type BoundExpr } from '../expr/bound.ts'
 import { conjunctsOf } from './index-key.ts'
 
 /** The expressions giving each group key's value, in GROUP BY order; null when WHERE does not pin them all. */

@@ -12,7 +12,7 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
 import { Types, arrayOf, isNumeric, type Column, type SqlType } from '../common/types.ts'
-import type { BoundExpr, EmitContext, OutputColumn } from './bound.ts'
+import type { BoundExpr, EmitContext, OutputColumn } from '../expr/bound.ts'
 import { bindExpr, coerceTo, spanOf } from './bind-expr.ts'
 import { bindSelect, type BoundOrder, type BoundSelect } from './select.ts'
 import { Scope, type BindHooks, type ScopeColumn } from './scope.ts'

@@ -2,7 +2,7 @@
  * Window functions in pull queries (`row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)`, what
  * pgjdbc's getColumns sends). Unlike a continuous view's window functions (window-functions.ts), which
  * wait for event time and see only earlier rows, a pull query has all its rows at once: it may order by
- * any expressions in either direction and look ahead (lead). The executor (executor/pull-window.ts) sorts
+ * any expressions in either direction and look ahead (lead). The executor (executor/pull-window-values.ts) sorts
  * each partition in memory and computes the values; the select list reads call i's value through
  * `agg_ref` i, as after GROUP BY.
  *
@@ -13,8 +13,8 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import { Types, type SqlType } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
-import { resolveAggregate, type BoundAggregate } from './aggregates.ts'
+import type { BoundExpr } from '../expr/bound.ts'
+import { resolveAggregate, type BoundAggregate } from '../expr/aggregates.ts'
 import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
 
 export interface PullWindowOrder {

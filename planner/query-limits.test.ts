@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { formatApproxSize, formatSize, parseSize } from './query-limits.ts'
-import { OutputRate } from '../executor/query-limits.ts'
+import { OutputRate } from '../executor/query-limit-enforcement.ts'
 
 describe('parseSize', () => {
   test('reads sizes as PostgreSQL memory settings, units of 1024', () => {

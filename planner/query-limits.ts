@@ -7,7 +7,7 @@
  *
  * `max_state` is a size in PostgreSQL's memory units (B, kB, MB, GB, TB; powers of 1024); `max_output_rate`
  * is rows per second (a view's row changes, a trigger's firings). The executor enforces them
- * (executor/query-limits.ts).
+ * (executor/query-limit-enforcement.ts).
  */
 import { SqlState, planError } from '../common/errors.ts'
 import type * as ast from '../parser/ast.ts'

@@ -2,7 +2,7 @@
 import { SqlState, planError, type Span } from '../common/errors.ts'
 import type { SqlType } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
-import type { BoundExpr } from './bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import type { BindContext } from './bind-expr.ts'
 
 /**

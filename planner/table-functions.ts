@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, type Row, type SqlType, type Value } from '../common/types.ts'
 import { T } from './pg-catalog.ts'
-import { jsonbObjectKeys } from './json-functions.ts'
+import { jsonbObjectKeys } from '../expr/json-functions.ts'
 
 export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys'
 

@@ -14,8 +14,8 @@
  * written once the watermark passed its end plus the allowed lateness).
  */
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
-import type { BoundExpr } from './bound.ts'
-import type { BoundAggregate } from './aggregates.ts'
+import type { BoundExpr } from '../expr/bound.ts'
+import type { BoundAggregate } from '../expr/aggregates.ts'
 import type { StreamDef, ViewDef, WatermarkSpec } from './catalog.ts'
 
 /** What a reading view needs to know about the read view's rows: its time column and how far behind they are. */

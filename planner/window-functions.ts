@@ -14,8 +14,8 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import { Types, intervalMicros, type SqlType } from '../common/types.ts'
-import type { BoundExpr } from './bound.ts'
-import { resolveAggregate, type BoundAggregate } from './aggregates.ts'
+import type { BoundExpr } from '../expr/bound.ts'
+import { resolveAggregate, type BoundAggregate } from '../expr/aggregates.ts'
 import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
 import { Scope } from './scope.ts'
 

@@ -3,7 +3,7 @@
  * runs statements (server/session). The connection speaks bytes and protocol states; a Backend speaks
  * statements and values. Neither knows how the other does its job.
  */
-import type { SluiceError } from '../common/errors.ts'
+import type { SluiceError, SqlStateCode } from '../common/errors.ts'
 import type { Row, SqlType } from '../common/types.ts'
 import type { Role } from './users.ts'
 import type { TimeZone } from './wire/timezone.ts'
@@ -98,7 +98,7 @@ export type TransactionStatus = 'I' | 'T' | 'E'
 
 export interface Notice {
   readonly severity: 'NOTICE' | 'WARNING' | 'INFO' | 'DEBUG' | 'LOG'
-  readonly sqlstate: string
+  readonly sqlstate: SqlStateCode
   readonly message: string
   readonly detail?: string
   readonly hint?: string

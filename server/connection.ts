@@ -806,7 +806,7 @@ export class Connection {
 
   private parse(name: string, sql: string, paramTypeOids: readonly number[]): void {
     if (name !== '' && this.statements.has(name)) {
-      throw new SluiceError('plan', '42P05', `prepared statement "${name}" already exists`)
+      throw new SluiceError('plan', SqlState.duplicatePreparedStatement, `prepared statement "${name}" already exists`)
     }
     const prepared = this.session.prepare(sql, paramTypeOids)
     if (prepared.length > 1) throw new SluiceError('syntax', SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement')
@@ -843,7 +843,7 @@ export class Connection {
       throw protocolViolation(`unsupported format code: ${message.resultFormats.find((f) => f !== 0 && f !== 1)}`)
     }
     if (message.portal !== '' && this.portals.has(message.portal)) {
-      throw new SluiceError('plan', '42P03', `cursor "${message.portal}" already exists`)
+      throw new SluiceError('plan', SqlState.duplicateCursor, `cursor "${message.portal}" already exists`)
     }
     this.dropPortal(message.portal)
     const params: BoundParam[] = message.params.map((data, i) => ({ format: paramFormats[i] === 1 ? 1 : 0, data }))

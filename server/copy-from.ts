@@ -14,7 +14,7 @@
  * fail the COPY with 22021; timestamps must also be event times (see common/types.ts, 22008).
  */
 import { isUtf8 } from 'node:buffer'
-import { SluiceError, SqlState } from '../common/errors.ts'
+import { SluiceError, SqlState, type SqlStateCode } from '../common/errors.ts'
 import { eventTimeError, invalidEncodingError, invalidUtf8At, parseValue, typeDisplayName, utf8Text, type Column, type Row, type Value } from '../common/types.ts'
 import type { OptionDef } from '../parser/ast.ts'
 import type { CopyInSink } from './backend.ts'
@@ -205,7 +205,7 @@ export class CopyFromSink implements CopyInSink {
     this.rows.push(row)
   }
 
-  private error(code: string, message: string, column?: string, value?: string, ahead = 0, hint?: string): SluiceError {
+  private error(code: SqlStateCode, message: string, column?: string, value?: string, ahead = 0, hint?: string): SluiceError {
     const where = column === undefined ? '' : `, column ${column}${value === undefined ? '' : `: "${value.length > 60 ? `${value.slice(0, 60)}...` : value}"`}`
     return new SluiceError('execution', code, message, { detail: `COPY ${this.stream}, line ${this.line + ahead}${where}`, hint })
   }

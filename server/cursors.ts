@@ -40,7 +40,7 @@ export class Cursors {
   declare(cursor: Cursor): void {
     if (this.open.has(cursor.name)) {
       closeSource(cursor.source)
-      throw new SluiceError('plan', '42P03', `cursor "${cursor.name}" already exists`)
+      throw new SluiceError('plan', SqlState.duplicateCursor, `cursor "${cursor.name}" already exists`)
     }
     this.open.set(cursor.name, cursor)
   }

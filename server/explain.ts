@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { Row } from '../common/types.ts'
-import type { BoundExpr } from '../planner/bound.ts'
+import type { BoundExpr } from '../expr/bound.ts'
 import type { PullPlan, RelNode } from '../planner/pull-plan.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import { displayExpr } from '../planner/display.ts'

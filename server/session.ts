@@ -3,19 +3,19 @@
  * into the running loop), INSERT appends to a stream, SELECT runs a pull query, SET/SHOW/BEGIN keep the
  * session state drivers expect.
  */
-import { SluiceError, SqlState, assertNever, planError, unsupported } from '../common/errors.ts'
+import { SluiceError, SqlState, assertNever, planError, unsupported, type SqlStateCode } from '../common/errors.ts'
 import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
-import { compileExpr, compileProjection } from '../planner/compile.ts'
-import type { EvalContext, SessionSettings } from '../planner/runtime.ts'
-import { VERSION_STRING } from '../planner/runtime.ts'
+import { compileExpr, compileProjection } from '../expr/compile.ts'
+import type { EvalContext, SessionSettings } from '../expr/runtime.ts'
+import { VERSION_STRING } from '../expr/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
-import { systemTableRows } from '../executor/system-tables.ts'
-import { runRelationalQuery } from '../executor/pg-catalog.ts'
+import { systemTableRows } from '../executor/system-table-rows.ts'
+import { runRelationalQuery } from '../executor/relational-query.ts'
 import { QueryGuard, formatBytes, parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 import { QUERY_MEMORY, checkLimitSetting } from './limit-settings.ts'
 import { parseCached } from './parse-cache.ts'
@@ -290,19 +290,19 @@ export class Session implements Backend {
     switch (s.kind) {
       case 'create_stream': {
         const r = await this.engine.createStream(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, '42P07')
+        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
         return { kind: 'command', tag: 'CREATE STREAM' }
       }
       case 'create_view': {
         const r = await this.engine.createView(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, '42P07')
+        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
         return { kind: 'command', tag: 'CREATE MATERIALIZED VIEW' }
       }
       case 'drop':
         return this.drop(s)
       case 'create_sink': {
         const r = await this.engine.createSink(s, text)
-        if (r === 'exists') this.notice(`sink "${s.name.parts.at(-1)}" already exists, skipping`, '42710')
+        if (r === 'exists') this.notice(`sink "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
         return { kind: 'command', tag: 'CREATE SINK' }
       }
       case 'alter_stream':
@@ -329,7 +329,7 @@ export class Session implements Backend {
         return { kind: 'command', tag: s.tag }
       case 'create_trigger': {
         const r = await this.engine.createTrigger(s, text)
-        if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, '42710')
+        if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
         return { kind: 'command', tag: 'CREATE TRIGGER' }
       }
       case 'alter_trigger':
@@ -438,9 +438,9 @@ export class Session implements Backend {
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {
     if (this.status === 'I' && !s.hold) {
-      throw new SluiceError('execution', '25P01', 'DECLARE CURSOR can only be used in transaction blocks')
+      throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'DECLARE CURSOR can only be used in transaction blocks')
     }
-    if (this.cursors.find(s.name) !== undefined) throw new SluiceError('plan', '42P03', `cursor "${s.name}" already exists`)
+    if (this.cursors.find(s.name) !== undefined) throw new SluiceError('plan', SqlState.duplicateCursor, `cursor "${s.name}" already exists`)
     let columns: readonly ResultColumn[]
     let source: CursorSource
     if (s.source.kind === 'subscribe') {
@@ -498,21 +498,21 @@ export class Session implements Backend {
     if (s.objectKind === 'trigger') {
       for (const n of s.names) {
         const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropTrigger(name, s.ifExists, n.span))) this.notice(`trigger "${name}" does not exist, skipping`, '00000')
+        if (!(await this.engine.dropTrigger(name, s.ifExists, n.span))) this.notice(`trigger "${name}" does not exist, skipping`, SqlState.successfulCompletion)
       }
       return { kind: 'command', tag: 'DROP TRIGGER' }
     }
     if (s.objectKind === 'sink') {
       for (const n of s.names) {
         const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropSink(name, s.ifExists, n.span))) this.notice(`sink "${name}" does not exist, skipping`, '00000')
+        if (!(await this.engine.dropSink(name, s.ifExists, n.span))) this.notice(`sink "${name}" does not exist, skipping`, SqlState.successfulCompletion)
       }
       return { kind: 'command', tag: 'DROP SINK' }
     }
     for (const n of s.names) {
       const name = n.parts[n.parts.length - 1]!
       const dropped = await this.engine.drop(s.objectKind, name, s.ifExists, s.cascade, n.span)
-      if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, '00000')
+      if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, SqlState.successfulCompletion)
     }
     return { kind: 'command', tag: s.objectKind === 'stream' ? 'DROP STREAM' : 'DROP MATERIALIZED VIEW' }
   }
@@ -696,12 +696,12 @@ export class Session implements Backend {
       case 'rollback_to':
         return this.savepoint(s.op, s.savepoint ?? '')
       case 'begin':
-        if (this.status !== 'I') this.notice('there is already a transaction in progress', '25001')
+        if (this.status !== 'I') this.notice('there is already a transaction in progress', SqlState.activeSqlTransaction)
         this.status = 'T'
         return { kind: 'command', tag: 'BEGIN' }
       case 'commit': {
         const failed = this.status === 'E'
-        if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
+        if (this.status === 'I') this.notice('there is no transaction in progress', SqlState.noActiveSqlTransaction)
         this.status = 'I'
         this.endTransactionSettings(!failed)
         // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
@@ -711,7 +711,7 @@ export class Session implements Backend {
         return { kind: 'command', tag: failed ? 'ROLLBACK' : 'COMMIT' }
       }
       case 'rollback':
-        if (this.status === 'I') this.notice('there is no transaction in progress', '25P01')
+        if (this.status === 'I') this.notice('there is no transaction in progress', SqlState.noActiveSqlTransaction)
         this.status = 'I'
         this.endTransactionSettings(false)
         this.queuedNotifications.length = 0
@@ -798,7 +798,7 @@ export class Session implements Backend {
     }
   }
 
-  private notice(message: string, sqlstate: string): void {
+  private notice(message: string, sqlstate: SqlStateCode): void {
     this.asyncListener?.({ kind: 'notice', notice: { severity: 'NOTICE', sqlstate, message } })
   }
 

@@ -1,15 +1,15 @@
 /**
  * Regular expressions, LIKE and SIMILAR TO against the real PostgreSQL on this machine: for each pattern and
- * input, the linear-time matchers (planner/regex.ts, planner/like.ts) must answer what PostgreSQL answers,
+ * input, the linear-time matchers (expr/regex.ts, expr/like.ts) must answer what PostgreSQL answers,
  * including which patterns are errors (by SQLSTATE class). Both the automaton and, where it is chosen, the
  * RegExp fast path are checked.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { SluiceError } from '../common/errors.ts'
-import { compileAutomaton, compileRegex } from '../planner/regex.ts'
-import { compileLike } from '../planner/like.ts'
-import { similarToRegex } from '../planner/regex-syntax.ts'
+import { compileAutomaton, compileRegex } from '../expr/regex.ts'
+import { compileLike } from '../expr/like.ts'
+import { similarToRegex } from '../expr/regex-syntax.ts'
 
 const INPUTS = ['', 'a', 'abc', 'ABC', 'aXc', 'foo bar', 'foobar', 'x foo_y', 'line1\nline2', 'é', 'Été', 'a.c', 'a+b', '[x]', 'tab\there', '12ab', 'K', 'ab\\c', 'pg_class', 'naïve café', '😀x']
 

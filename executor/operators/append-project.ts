@@ -7,8 +7,8 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { compileProjection } from '../../planner/compile.ts'
-import type { EvalContext } from '../../planner/runtime.ts'
+import { compileProjection } from '../../expr/compile.ts'
+import type { EvalContext } from '../../expr/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'

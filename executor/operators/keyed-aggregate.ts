@@ -7,9 +7,9 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { compileAggregates, type CompiledAggregates } from '../../planner/compile-aggregates.ts'
-import { compilePredicate, compileProjection } from '../../planner/compile.ts'
-import type { EvalContext } from '../../planner/runtime.ts'
+import { compileAggregates, type CompiledAggregates } from '../../expr/compile-aggregates.ts'
+import { compilePredicate, compileProjection } from '../../expr/compile.ts'
+import type { EvalContext } from '../../expr/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import type { SliceSpec } from '../../planner/hop-slices.ts'

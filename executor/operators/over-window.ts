@@ -15,9 +15,9 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { compileAggregates, type CompiledAggregates } from '../../planner/compile-aggregates.ts'
-import { compileExpr, compileProjection, type CompiledExpr } from '../../planner/compile.ts'
-import type { EvalContext } from '../../planner/runtime.ts'
+import { compileAggregates, type CompiledAggregates } from '../../expr/compile-aggregates.ts'
+import { compileExpr, compileProjection, type CompiledExpr } from '../../expr/compile.ts'
+import type { EvalContext } from '../../expr/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { BoundWindowCall } from '../../planner/window-functions.ts'
 import { isPositionKey } from '../state/layout.ts'

@@ -15,8 +15,8 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../../planner/compile.ts'
-import type { EvalContext } from '../../planner/runtime.ts'
+import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../../expr/compile.ts'
+import type { EvalContext } from '../../expr/runtime.ts'
 import type { PatternExpression, PatternPlan, Slot } from '../../planner/pattern-plan.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import {

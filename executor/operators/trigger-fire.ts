@@ -15,8 +15,8 @@
  * string or audit array of its own) unless its options or target need them.
  */
 import type { Row, Value } from '../../common/types.ts'
-import { compileProjection } from '../../planner/compile.ts'
-import type { EvalContext } from '../../planner/runtime.ts'
+import { compileProjection } from '../../expr/compile.ts'
+import type { EvalContext } from '../../expr/runtime.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { NotificationHub } from '../notifications.ts'
 import { WebhookDelivery, type WebhookJob } from '../webhook.ts'

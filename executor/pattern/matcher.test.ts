@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { SluiceError } from '../../common/errors.ts'
-import { parseRowPattern } from '../../parser/match-recognize.ts'
+import { parseRowPattern } from '../../parser/match-recognize/parse-pattern.ts'
 import {
   compilePattern,
   describeProgram,

@@ -21,7 +21,7 @@
  * the match can still make the search exponential, so each start row has a step budget (SQLSTATE 54001).
  */
 import { SqlState, executionError, internalError, planError } from '../../common/errors.ts'
-import { STATEMENT_TOO_COMPLEX, type CompiledPattern, type Instruction } from './program.ts'
+import { type CompiledPattern, type Instruction } from './program.ts'
 
 /** A DEFINE result: whether the row satisfies the condition, or `need_more` when it reads rows not given yet. */
 export type DefineResult = boolean | 'need_more'
@@ -153,7 +153,7 @@ class Search {
   private tick(): void {
     if (++this.steps > this.pattern.maxStepsPerStart) {
       throw executionError(
-        STATEMENT_TOO_COMPLEX,
+        SqlState.statementTooComplex,
         `row pattern matching from row ${this.start} exceeded its budget of ${this.pattern.maxStepsPerStart} steps`,
         'DEFINE conditions that read earlier rows of the match (FIRST, LAST, aggregates) make every path distinct; simplify the pattern or add WITHIN.',
       )

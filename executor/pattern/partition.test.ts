@@ -4,7 +4,8 @@
  * 0-based; `#n start: vars` is a match, `- row` an unmatched row, `~ start: vars @deadline` a timeout.
  */
 import { describe, expect, it } from 'vitest'
-import { parseMatchRecognizeText, parseRowPattern } from '../../parser/match-recognize.ts'
+import { parseMatchRecognizeText } from '../../parser/match-recognize/parse.ts'
+import { parseRowPattern } from '../../parser/match-recognize/parse-pattern.ts'
 import {
   compileMatchRecognize,
   compilePattern,

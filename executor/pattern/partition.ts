@@ -26,7 +26,7 @@
  * `horizon`, the timeout is reported as soon as the watermark passes the deadline, before any later row;
  * at the end of the input, pass horizon = Infinity to flush the absences still pending.
  */
-import { executionError, internalError } from '../../common/errors.ts'
+import { SqlState, executionError, internalError } from '../../common/errors.ts'
 import { PathView, attemptAt, type ConditionCache, type MappedRows, type MatchView, type PartitionInput } from './matcher.ts'
 import type { CompiledPattern, SkipTo } from './program.ts'
 
@@ -82,11 +82,6 @@ export interface PartitionRun {
   /** The search stopped at `state.position` < rowCount because its outcome depends on rows not given yet. */
   readonly needMore: boolean
 }
-
-/** SQLSTATE 2202K, the standard's "skip to non-existent row". */
-export const SKIP_TO_NON_EXISTENT_ROW = '2202K'
-/** SQLSTATE 2202L, the standard's "skip to first row of match". */
-export const SKIP_TO_FIRST_ROW_OF_MATCH = '2202L'
 
 /** Matches from `state` on over the rows the input makes known; see the file comment. */
 export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE): PartitionRun {
@@ -159,13 +154,13 @@ export function resumeAfter(pattern: CompiledPattern, match: PatternMatch): numb
       const which = skip.kind === 'to_first' ? 'FIRST' : 'LAST'
       if (target === undefined) {
         throw executionError(
-          SKIP_TO_NON_EXISTENT_ROW,
+          SqlState.skipToNonExistentRow,
           `AFTER MATCH SKIP TO ${which} ${skip.variable} failed: no row of match ${match.number} is mapped to ${skip.variable}`,
         )
       }
       if (target === match.start) {
         throw executionError(
-          SKIP_TO_FIRST_ROW_OF_MATCH,
+          SqlState.skipToFirstRowOfMatch,
           `AFTER MATCH SKIP TO ${which} ${skip.variable} failed: it would resume at the first row of match ${match.number}`,
         )
       }

@@ -1,5 +1,5 @@
 /**
- * Compiles a row pattern (parser/match-recognize.ts) into a small backtracking program, in the style of a
+ * Compiles a row pattern (parser/match-recognize/ast.ts) into a small backtracking program, in the style of a
  * regex VM, whose instruction order encodes the standard's preference order:
  *
  *   a b        a's code, then b's
@@ -21,13 +21,13 @@
  */
 import { SqlState, internalError, planError } from '../../common/errors.ts'
 import {
-  canMatchEmpty,
   patternVariables,
   quantifierBounds,
   type MatchRecognize,
   type Quantifier,
   type RowPattern,
-} from '../../parser/match-recognize.ts'
+} from '../../parser/match-recognize/ast.ts'
+import { canMatchEmpty } from '../../parser/match-recognize/validate.ts'
 
 export type Instruction =
   /** Map the current row to `variable` if its DEFINE condition holds, and move to the next row. */
@@ -70,8 +70,6 @@ export interface PatternOptions {
 export const DEFAULT_MAX_INSTRUCTIONS = 100_000
 /** Machine steps (instructions and DEFINE calls) one start row may take before the query is stopped. */
 export const DEFAULT_MAX_STEPS_PER_START = 2_000_000
-/** PostgreSQL's statement_too_complex, for patterns or searches beyond our limits. */
-export const STATEMENT_TOO_COMPLEX = '54001'
 
 export interface CompiledPattern {
   readonly instructions: readonly Instruction[]
@@ -176,7 +174,7 @@ class ProgramBuilder {
   emit(instruction: Instruction): number {
     if (this.code.length >= this.limit) {
       throw planError(
-        STATEMENT_TOO_COMPLEX,
+        SqlState.statementTooComplex,
         `row pattern is too large: it expands to more than ${this.limit} instructions`,
         undefined,
         'Counted quantifiers such as {1000} and PERMUTE of many items are expanded; use smaller counts or * and +.',
@@ -252,7 +250,7 @@ class ProgramBuilder {
 
   private permute(items: readonly RowPattern[], excluded: boolean): void {
     if (factorialExceeds(items.length, this.limit)) {
-      throw planError(STATEMENT_TOO_COMPLEX, `PERMUTE of ${items.length} items has too many orders to expand (more than ${this.limit})`)
+      throw planError(SqlState.statementTooComplex, `PERMUTE of ${items.length} items has too many orders to expand (more than ${this.limit})`)
     }
     this.alternatives(mapped(permutations(items.length), (order) => () => order.forEach((i) => this.pattern(items[i]!, excluded))))
   }

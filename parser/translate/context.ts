@@ -6,7 +6,7 @@
 import type * as pg from 'libpg-query'
 import { internalError, SluiceError, SqlState, unsupported, type Span } from '../../common/errors.ts'
 import { depthChange, type Token } from '../lexer.ts'
-import type { MatchRecognize } from '../match-recognize.ts'
+import type { MatchRecognize } from '../match-recognize/ast.ts'
 import type { Positions } from '../positions.ts'
 
 export interface TranslateContext {

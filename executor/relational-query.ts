@@ -5,14 +5,14 @@
  * fetched count against the query's memory budget, and the reads yield like the rest of the query.
  */
 import type { Row, Value } from '../common/types.ts'
-import type { EvalContext } from '../planner/runtime.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import type { PullSource, RelNode } from '../planner/pull-plan.ts'
 import { CATALOG_TABLES, catalogLookup, catalogRows } from '../planner/pg-catalog.ts'
 import { ROUTINE_TABLES, routineRows } from '../planner/pg-catalog-routines.ts'
 import type { Engine } from './engine.ts'
 import { type NodeStats, relationKey, runRelational } from './pull.ts'
 import { QueryGuard, rowBytes } from './query-budget.ts'
-import { systemTableRows } from './system-tables.ts'
+import { systemTableRows } from './system-table-rows.ts'
 
 type RelationalSource = Extract<PullSource, { kind: 'relational' }>
 

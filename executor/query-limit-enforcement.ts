@@ -3,7 +3,7 @@
  * each step the query asks `exceeded`; past a limit it is stopped, not dropped, and stays stopped across
  * restarts until the limit is raised (ALTER ... SET) or it is created anew.
  */
-import { SluiceError, SqlState } from '../common/errors.ts'
+import { SluiceError, SqlState, type SqlStateCode } from '../common/errors.ts'
 import { formatApproxSize, formatSize, type QueryLimits } from '../planner/query-limits.ts'
 
 /** The output rate is measured over this many one-second buckets. */
@@ -66,7 +66,7 @@ export function limitExceeded(limits: QueryLimits, stateBytes: number, outputRat
 
 /** A stop as a checkpoint keeps it (in the query's progress), and back. */
 export interface StoppedRecord {
-  readonly sqlstate: string
+  readonly sqlstate: SqlStateCode
   readonly message: string
   readonly hint?: string
   /** The read view whose stop stopped this one. */

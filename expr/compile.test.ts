@@ -3,7 +3,7 @@ import { Types, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
 import { compileExpr, compilePredicate } from './compile.ts'
 import { compileAggregates } from './compile-aggregates.ts'
-import { resolveOperator, resolveFunction } from './functions.ts'
+import { resolveOperator, resolveFunction } from '../planner/functions.ts'
 import { resolveAggregate } from './aggregates.ts'
 
 const ctx = { now: 1_700_000_000_000_000, user: 'u', database: 'd' }

@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { SluiceError } from '../common/errors.ts'
-import { tokenize } from './lexer.ts'
-import {
-  parseMatchRecognize,
-  parseMatchRecognizeText,
-  parseRowPattern,
-  printMatchRecognize,
-  printRowPattern,
-  quantifierBounds,
-  rowPatternChildren,
-  type MatchRecognize,
-  type RowPattern,
-} from './match-recognize.ts'
-import { TokenCursor } from './token-cursor.ts'
+import { SluiceError } from '../../common/errors.ts'
+import { tokenize } from '../lexer.ts'
+import { quantifierBounds, rowPatternChildren, type MatchRecognize, type RowPattern } from './ast.ts'
+import { parseMatchRecognize, parseMatchRecognizeText } from './parse.ts'
+import { parseRowPattern } from './parse-pattern.ts'
+import { printMatchRecognize, printRowPattern } from './print.ts'
+import { TokenCursor } from '../token-cursor.ts'
 
 /** A copy without spans, so that trees parsed from different texts compare equal. */
 function withoutSpans(value: unknown): unknown {

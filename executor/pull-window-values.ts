@@ -6,10 +6,10 @@
  */
 import type { Row, Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { compileAggregates } from '../planner/compile-aggregates.ts'
-import { compileExpr, compileProjection } from '../planner/compile.ts'
+import { compileAggregates } from '../expr/compile-aggregates.ts'
+import { compileExpr, compileProjection } from '../expr/compile.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
-import { compareValues, type EvalContext } from '../planner/runtime.ts'
+import { compareValues, type EvalContext } from '../expr/runtime.ts'
 import type { QueryGuard } from './query-budget.ts'
 import { sortInSlices } from './slice-sort.ts'
 

@@ -414,7 +414,7 @@ export const Runtime = {
   jsonBuildObject,
   jsonGet,
   formatValue,
-  // Aggregate state (planner/aggregates.ts): sketches updated in place in the accumulator.
+  // Aggregate state (expr/aggregates.ts): sketches updated in place in the accumulator.
   hllAdd,
   hllEstimate,
   pctAdd,

@@ -5,7 +5,7 @@ import { rowCodec } from '../executor/state/codec.ts'
 import { AGG_ELEMENT_LIMIT, resolveAggregate, type BoundAggregate } from './aggregates.ts'
 import type { BoundExpr } from './bound.ts'
 import { compileAggregates } from './compile-aggregates.ts'
-import { resolveOperator } from './functions.ts'
+import { resolveOperator } from '../planner/functions.ts'
 
 const ctx = { now: 1_700_000_000_000_000, user: 'u', database: 'd' }
 const col = (index: number, type: SqlType = Types.int4): BoundExpr => ({ kind: 'column', index, name: `c${index}`, type })
