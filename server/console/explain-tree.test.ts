@@ -5,11 +5,11 @@ describe('explainTree', () => {
   it('nests operators by their arrows and keeps detail lines with their operator', () => {
     const roots = explainTree([
       'MaterializedView v (emit on update)',
-      '  ->  Project a AS a',
-      '    ->  KeyedAggregate keys=[a] aggregates=[count(*)]',
-      '          rows=3',
-      '      ->  LogScan s',
-      '    ->  Other x',
+      '->  Project a AS a',
+      '  ->  KeyedAggregate keys=[a] aggregates=[count(*)]',
+      '        rows=3',
+      '    ->  LogScan s',
+      '  ->  Other x',
     ])
     expect(roots).toHaveLength(1)
     const mv = roots[0]!
@@ -22,7 +22,7 @@ describe('explainTree', () => {
   })
 
   it('gives one root per plan and a name without text for bare operators', () => {
-    const roots = explainTree(['Limit', '  ->  Sort', 'Result'])
+    const roots = explainTree(['Limit', '->  Sort', 'Result'])
     expect(roots.map((r) => r.name)).toEqual(['Limit', 'Result'])
     expect(roots[0]!.children[0]).toEqual({ name: 'Sort', text: '', details: [], children: [] })
   })
