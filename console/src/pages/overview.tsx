@@ -121,10 +121,13 @@ function progressOf(data: Overview, view: string): { fraction: number; text: str
 function Views(props: { data: Overview; rates: History }) {
   const { data } = props
   const showProgress = data.progress !== null
+  // sluice_queries lists triggers too (they are continuous queries); they have their own table below.
+  const triggers = new Set(data.triggers.map((t) => t.name))
+  const views = data.queries.filter((q) => !triggers.has(q.name))
   return (
     <section>
       <h2>Views</h2>
-      {data.queries.length === 0 ? (
+      {views.length === 0 ? (
         <p class="muted">No materialized views yet.</p>
       ) : (
         <table class="grid" id="views">
@@ -132,7 +135,7 @@ function Views(props: { data: Overview; rates: History }) {
             <tr><th>name</th><th>status</th><th>source</th><th>events/s</th><th /><th>lag</th>{showProgress && <th>catch-up</th>}<th>state</th><th>keys</th><th>watermark delay</th><th>last error</th></tr>
           </thead>
           <tbody>
-            {data.queries.map((q) => {
+            {views.map((q) => {
               const rates = props.rates.get(q.name!) ?? []
               const wm = parseTime(q.watermark)
               const delay = Number.isFinite(wm) ? Math.max(0, (data.at - wm) / 1000) : null

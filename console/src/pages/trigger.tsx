@@ -49,14 +49,21 @@ export function TriggerPage(props: { name: string }) {
   )
 }
 
-/** Stacked bars, one per minute of event time, a segment per outcome. */
+/** Bucket widths to choose from: the smallest that gives at most MAX_BARS bars. */
+const BUCKETS_MS = [1000, 10_000, 60_000, 600_000, 3_600_000, 86_400_000]
+const MAX_BARS = 120
+
+/** Stacked bars, one per bucket of event time (a second to a day, by the span), a segment per outcome. */
 function OutcomeBars(props: { audit: Rec[] }) {
   const buckets = new Map<number, Map<string, number>>()
   const outcomes = new Set<string>()
+  const times = props.audit.map((r) => parseTime(r.event_time ?? null)).filter(Number.isFinite)
+  const range = times.length === 0 ? 0 : Math.max(...times) - Math.min(...times)
+  const width = BUCKETS_MS.find((b) => range / b < MAX_BARS) ?? BUCKETS_MS.at(-1)!
   for (const r of props.audit) {
     const t = parseTime(r.event_time ?? null)
     if (!Number.isFinite(t)) continue
-    const minute = Math.floor(t / 60_000)
+    const minute = Math.floor(t / width)
     const b = buckets.get(minute) ?? new Map<string, number>()
     b.set(r.outcome!, (b.get(r.outcome!) ?? 0) + 1)
     buckets.set(minute, b)
@@ -80,10 +87,11 @@ function OutcomeBars(props: { audit: Rec[] }) {
             const n = buckets.get(m)!.get(o) ?? 0
             const h = (n / max) * (H - 4)
             y -= h
-            return n === 0 ? null : <rect x={((m - first) * W) / span} y={y} width={barW} height={h} fill={OUTCOME_COLORS[o] ?? '#64748b'}><title>{`${new Date(m * 60_000).toISOString().slice(11, 16)} ${o}: ${n}`}</title></rect>
+            return n === 0 ? null : <rect x={((m - first) * W) / span} y={y} width={barW} height={h} fill={OUTCOME_COLORS[o] ?? '#64748b'}><title>{`${new Date(m * width).toISOString().slice(11, 19)} ${o}: ${n}`}</title></rect>
           })
         })}
-        <text x={0} y={H + 16} class="axis">{new Date(first * 60_000).toISOString().slice(0, 16).replace('T', ' ')}</text>
+        <text x={0} y={H + 16} class="axis">{new Date(first * width).toISOString().slice(0, 19).replace('T', ' ')}</text>
+        <text x={W} y={H + 16} text-anchor="end" class="axis">{`${width / 1000} s per bar`}</text>
       </svg>
       <p class="legend">
         {order.map((o) => (
