@@ -7,18 +7,18 @@
 import type { Backend } from '../backend.ts'
 import { runStatements, type ResultSet } from './statements.ts'
 
-export type Record_ = Record<string, string | null>
+export type NamedRow = Record<string, string | null>
 
 export interface Overview {
-  readonly streams: Record_[]
-  readonly queries: Record_[]
-  readonly partitions: Record_[]
-  readonly sinks: Record_[]
-  readonly triggers: Record_[]
-  readonly deadLetters: Record_[]
-  readonly lateEvents: Record_[]
+  readonly streams: NamedRow[]
+  readonly queries: NamedRow[]
+  readonly partitions: NamedRow[]
+  readonly sinks: NamedRow[]
+  readonly triggers: NamedRow[]
+  readonly deadLetters: NamedRow[]
+  readonly lateEvents: NamedRow[]
   /** Catch-up progress per view, when the server keeps it (null: no such table). */
-  readonly progress: Record_[] | null
+  readonly progress: NamedRow[] | null
   /** The server's clock when read (ms since the epoch), for rates and watermark delays. */
   readonly at: number
 }
@@ -36,9 +36,9 @@ const QUERIES = {
 /** The optional progress table, read if present. */
 export const PROGRESS_QUERY = 'SELECT * FROM sluice_progress'
 
-/** Reads every part of the overview; a part that fails is empty (its error is logged by nobody: the page shows the rest). */
+/** Reads every part of the overview; a part that fails is left empty, so that the page shows the rest. */
 export async function readOverview(backend: Backend): Promise<Overview> {
-  const parts: Partial<Record<keyof typeof QUERIES, Record_[]>> = {}
+  const parts: Partial<Record<keyof typeof QUERIES, NamedRow[]>> = {}
   for (const [key, sql] of Object.entries(QUERIES) as [keyof typeof QUERIES, string][]) {
     const answer = await runStatements(backend, sql)
     parts[key] = answer.error === undefined ? records(answer.results[0]) : []
@@ -58,7 +58,7 @@ export async function readOverview(backend: Backend): Promise<Overview> {
 }
 
 /** A result set's rows as objects by column name. */
-export function records(r: ResultSet | undefined): Record_[] {
+export function records(r: ResultSet | undefined): NamedRow[] {
   if (r === undefined || r.columns === null) return []
   const names = r.columns.map((c) => c.name)
   return r.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i] ?? null])))
