@@ -112,6 +112,13 @@ describe('console live rows', () => {
     controller.abort()
   })
 
+  it("checks SUBSCRIBE's min_interval (which live pages use)", async () => {
+    expect((await admin.sql("SUBSCRIBE api_w WITH (min_interval = 'soon')")).error?.sqlstate).toBe('22023')
+    expect((await admin.sql("SUBSCRIBE api_w WITH (min_interval = '2 min')")).error?.sqlstate).toBe('22023')
+    // A valid one plans; the editor then declines to wait on a SUBSCRIBE that never ends.
+    expect((await admin.sql("SUBSCRIBE api_w WITH (min_interval = '250ms')")).error?.sqlstate).toBe('0A000')
+  })
+
   it('answers an unknown view with a failure event', async () => {
     const res = await admin.get('/api/live/no_such_view')
     const body = await res.text()

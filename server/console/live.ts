@@ -13,6 +13,13 @@ import { toSluiceError } from '../../common/errors.ts'
 import type { Backend, ResultColumn, RowCursor } from '../backend.ts'
 import { apiError } from './statements.ts'
 
+/**
+ * How often a page's feed looks for changes: a person reads no more than a few updates a second, and
+ * looking less often than every engine step reads each changed entry once per look (see
+ * SubscriptionOptions.minIntervalMs), which is what keeps open pages cheap for the engine.
+ */
+export const LIVE_INTERVAL = '100ms'
+
 /** Changes sent in one event at most. */
 export const MAX_BATCH_ROWS = 2000
 /** A comment line this often keeps proxies from closing an idle feed. */
@@ -23,7 +30,7 @@ const LEADING = 2
 
 /** Streams `view`'s changes to `res` until the client goes away, the server closes it or the feed fails. */
 export async function streamView(backend: Backend, view: string, res: ServerResponse): Promise<void> {
-  const sql = `SUBSCRIBE ${quoteIdent(view)}`
+  const sql = `SUBSCRIBE ${quoteIdent(view)} WITH (min_interval = '${LIVE_INTERVAL}')`
   let cursor: RowCursor | null = null
   const closed = new AbortController()
   res.once('close', () => {
