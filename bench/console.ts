@@ -6,13 +6,16 @@
  * after a window's close its row reaches a live page (an EMIT ON WINDOW CLOSE view of 1-second windows).
  *
  *   npm run bench:console
- *   npm run bench:console -- --events 150000 --pairs 3 --rate 50000 --seconds 10
+ *   npm run bench:console -- --events 150000 --pairs 3 --rates 10000,50000 --seconds 10
  *
  * Throughput runs: `events` events are sent by HTTP ingest (batches of 5,000, two in flight) as fast as
- * the server takes them; a run ends when all 20 views have processed them all; events/s is events over
- * that time. The feeds are Node fetch readers in this process, not browsers (a browser's rendering is on
- * the client's machine, not the server's).
+ * the server takes them; a run ends when all 20 views have processed them all. Two figures per run: events
+ * over the run's wall time, and the server process's CPU time per event (user + system, all its threads,
+ * from /proc): on a shared, loaded machine the first swings with the neighbours, the second much less, and
+ * its inverse is the events/s one core would give. The feeds are Node fetch readers in this process, not
+ * browsers (a browser's rendering is on the client's machine, not the server's).
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { removeDir, startSluice } from '../test/helpers/sluice-process.ts'
@@ -21,7 +24,7 @@ const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '150000' },
     pairs: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '50000' },
+    rates: { type: 'string', default: '10000,50000' },
     seconds: { type: 'string', default: '10' },
     views: { type: 'string', default: '20' },
     clients: { type: 'string', default: '5' },
@@ -29,7 +32,7 @@ const { values: args } = parseArgs({
 })
 const EVENTS = Number(args.events)
 const PAIRS = Number(args.pairs)
-const RATE = Number(args.rate)
+const RATES = args.rates.split(',').map(Number)
 const SECONDS = Number(args.seconds)
 const VIEWS = Number(args.views)
 const CLIENTS = Number(args.clients)
@@ -106,11 +109,20 @@ function openFeed(view: string): Feed {
   return feed
 }
 
+/** CPU seconds the server process has used (user + system, every thread). */
+function serverCpuSeconds(): number {
+  const stat = readFileSync(`/proc/${sluice.child.pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 /** Pushes EVENTS events as fast as the server takes them; the engine's events/s until all views have them. */
-async function throughputRun(withClients: boolean): Promise<{ eps: number; changes: number }> {
+async function throughputRun(withClients: boolean): Promise<{ eps: number; cpuUsPerEvent: number; changes: number }> {
   const feeds = withClients ? Array.from({ length: CLIENTS }, (_, i) => openFeed(`v${i}`)) : []
   await new Promise((r) => setTimeout(r, 500))
   const target = (await processedByAll()) + EVENTS
+  const cpu0 = serverCpuSeconds()
   const t0 = performance.now()
   let left = EVENTS
   const sender = async () => {
@@ -124,13 +136,14 @@ async function throughputRun(withClients: boolean): Promise<{ eps: number; chang
   await Promise.all([sender(), sender()])
   while ((await processedByAll()) < target) await new Promise((r) => setTimeout(r, 50))
   const secs = (performance.now() - t0) / 1000
+  const cpuUsPerEvent = ((serverCpuSeconds() - cpu0) * 1e6) / EVENTS
   const changes = feeds.reduce((a, f) => a + f.changes, 0)
   for (const f of feeds) f.close()
-  return { eps: EVENTS / secs, changes }
+  return { eps: EVENTS / secs, cpuUsPerEvent, changes }
 }
 
 /** Steady load stamped with the wall clock; how late each closed window reaches a live page. */
-async function latencyRun(): Promise<number[]> {
+async function latencyRun(rate: number): Promise<number[]> {
   const feeds = Array.from({ length: CLIENTS - 1 }, (_, i) => openFeed(`v${i}`))
   const watch = openFeed('closed_windows')
   const lateness: number[] = []
@@ -144,7 +157,7 @@ async function latencyRun(): Promise<number[]> {
   await new Promise((r) => setTimeout(r, 500))
   started = Date.now() + 1000
   const tick = 100
-  const perTick = Math.round((RATE * tick) / 1000)
+  const perTick = Math.round((rate * tick) / 1000)
   const stopAt = Date.now() + SECONDS * 1000
   let behind = 0
   while (Date.now() < stopAt) {
@@ -156,7 +169,7 @@ async function latencyRun(): Promise<number[]> {
   }
   await new Promise((r) => setTimeout(r, 1500))
   for (const f of [...feeds, watch]) f.close()
-  if (behind > SECONDS * 2) console.log(`  (the offered ${RATE} events/s could not be sent in time in ${behind} of ${SECONDS * 10} ticks: the machine was saturated)`)
+  if (behind > SECONDS * 2) console.log(`  (the offered ${rate} events/s could not be sent in time in ${behind} of ${SECONDS * 10} ticks: the machine was saturated)`)
   return lateness.sort((a, b) => a - b)
 }
 
@@ -169,20 +182,27 @@ try {
   await throughputRun(false) // warm-up, not counted
   const without: number[] = []
   const withFeeds: number[] = []
+  const cpuWithout: number[] = []
+  const cpuWith: number[] = []
   for (let p = 0; p < PAIRS; p++) {
     // Alternate which goes first, so that a drift of the machine's load falls on both alike.
     const order = p % 2 === 0 ? [false, true] : [true, false]
     for (const clients of order) {
       const r = await throughputRun(clients)
       ;(clients ? withFeeds : without).push(r.eps)
-      console.log(`  run ${p + 1} ${clients ? `with ${CLIENTS} feeds` : 'no feeds    '}: ${fmt(r.eps)} events/s${clients ? ` (${fmt(r.changes)} changes sent)` : ''}`)
+      ;(clients ? cpuWith : cpuWithout).push(r.cpuUsPerEvent)
+      console.log(`  run ${p + 1} ${clients ? `with ${CLIENTS} feeds` : 'no feeds    '}: ${fmt(r.eps)} events/s, ${r.cpuUsPerEvent.toFixed(1)} µs CPU per event${clients ? ` (${fmt(r.changes)} changes sent)` : ''}`)
     }
   }
   const ratios = without.map((w, i) => withFeeds[i]! / w)
-  console.log(`  median events/s: ${fmt(median(without))} without, ${fmt(median(withFeeds))} with feeds; ratio with/without ${median(ratios).toFixed(3)} (per pair: ${ratios.map((r) => r.toFixed(3)).join(', ')})`)
-  const lateness = await latencyRun()
-  const p = (q: number) => lateness[Math.min(lateness.length - 1, Math.floor(lateness.length * q))] ?? NaN
-  console.log(`window close to live page (${fmt(RATE)} events/s offered for ${SECONDS} s, ${CLIENTS} feeds): ${lateness.length} windows, median ${fmt(p(0.5))} ms, p95 ${fmt(p(0.95))} ms, max ${fmt(lateness.at(-1) ?? NaN)} ms`)
+  const cpuRatios = cpuWithout.map((w, i) => cpuWith[i]! / w)
+  console.log(`  wall events/s (median): ${fmt(median(without))} without, ${fmt(median(withFeeds))} with feeds; with/without ${median(ratios).toFixed(3)} (per pair: ${ratios.map((r) => r.toFixed(3)).join(', ')})`)
+  console.log(`  server CPU per event (median): ${median(cpuWithout).toFixed(1)} µs without, ${median(cpuWith).toFixed(1)} µs with feeds; with/without ${median(cpuRatios).toFixed(3)} (per pair: ${cpuRatios.map((r) => r.toFixed(3)).join(', ')}), i.e. ${(100 * (1 - 1 / median(cpuRatios))).toFixed(1)} % of the events/s a core gives`)
+  for (const rate of RATES) {
+    const lateness = await latencyRun(rate)
+    const p = (q: number) => lateness[Math.min(lateness.length - 1, Math.floor(lateness.length * q))] ?? NaN
+    console.log(`window close to live page (${fmt(rate)} events/s offered for ${SECONDS} s, ${CLIENTS} feeds): ${lateness.length} windows, median ${fmt(p(0.5))} ms, p95 ${fmt(p(0.95))} ms, max ${fmt(lateness.at(-1) ?? NaN)} ms`)
+  }
 } finally {
   await db.end()
   await sluice.stop()
