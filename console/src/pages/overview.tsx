@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { LoggedOut, type Overview, type Rec, overview } from '../api.ts'
 import { Link } from '../router.tsx'
 import { Sparkline, Status, formatBytes, formatRate, parseTime } from '../table.tsx'
+import { progressOf } from '../progress.ts'
 
 export const POLL_MS = 2000
 const SAMPLES = 40
@@ -107,17 +108,6 @@ function Streams(props: { data: Overview; rates: History }) {
   )
 }
 
-/** The catch-up of a view, from the progress table when the server has one (its columns looked for by name). */
-function progressOf(data: Overview, view: string): { fraction: number; text: string } | null {
-  const row = data.progress?.find((r) => (r.view ?? r.query ?? r.name) === view)
-  if (!row) return null
-  const position = Number(row.position ?? row.current ?? NaN)
-  const end = Number(row.end_offset ?? row.end ?? NaN)
-  if (!Number.isFinite(position) || !Number.isFinite(end) || end <= 0) return null
-  const eta = row.estimate ?? row.eta ?? row.remaining ?? row.time_left ?? null
-  return { fraction: Math.min(1, position / end), text: `${Math.floor((100 * position) / end)} %${eta ? `, ${eta} left` : ''}` }
-}
-
 function Views(props: { data: Overview; rates: History }) {
   const { data } = props
   const showProgress = data.progress !== null
@@ -139,7 +129,7 @@ function Views(props: { data: Overview; rates: History }) {
               const rates = props.rates.get(q.name!) ?? []
               const wm = parseTime(q.watermark)
               const delay = Number.isFinite(wm) ? Math.max(0, (data.at - wm) / 1000) : null
-              const p = showProgress ? progressOf(data, q.name!) : null
+              const p = showProgress ? progressOf(data.progress ?? [], q.name!) : null
               return (
                 <tr data-name={q.name!}>
                   <td><Link href={`/views/${encodeURIComponent(q.name!)}`}>{q.name}</Link></td>
