@@ -3,7 +3,8 @@
  * it with no console client and with 5 live pages open (5 Server-Sent Event feeds of the console, each on
  * a view that changes with every engine step), interleaved A/B runs, and the engine's events/s compared.
  * Then, with the 5 feeds open and events stamped with the wall clock flowing at a steady rate, how long
- * after a window's close its row reaches a live page (an EMIT ON WINDOW CLOSE view of 1-second windows).
+ * after a window's close its row reaches a live page (an EMIT ON WINDOW CLOSE view of 1-second windows):
+ * in a feed, and drawn in the table of the view's page in Chromium (the system's, when there is one).
  *
  *   npm run bench:console
  *   npm run bench:console -- --events 150000 --pairs 3 --rates 10000,50000 --seconds 10
@@ -18,7 +19,10 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
+import type { Browser } from 'puppeteer-core'
 import { removeDir, startSluice } from '../test/helpers/sluice-process.ts'
+import { buildConsole } from '../console/build.ts'
+import { chromiumPath, launchBrowser } from '../test/console/browser.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -142,15 +146,44 @@ async function throughputRun(withClients: boolean): Promise<{ eps: number; cpuUs
   return { eps: EVENTS / secs, cpuUsPerEvent, changes }
 }
 
-/** Steady load stamped with the wall clock; how late each closed window reaches a live page. */
-async function latencyRun(rate: number): Promise<number[]> {
+/** Opens the view's page in the browser; resolves to a function giving, per window end shown, when its row appeared (ms). */
+async function watchPage(browser: Browser, view: string): Promise<() => Promise<[string, number][]>> {
+  const page = await browser.newPage()
+  await page.goto(`${base}/views/${view}`)
+  await page.waitForSelector('table.live')
+  // As text: tsx's compiled functions carry helpers the page does not have.
+  await page.evaluate(`(() => {
+    const seen = new Map()
+    window.seen = seen
+    const look = () => {
+      const at = Date.now()
+      for (const tr of document.querySelectorAll('table.live tbody tr')) {
+        const end = tr.children[1]?.textContent ?? ''
+        if (!seen.has(end)) seen.set(end, at)
+      }
+    }
+    look()
+    new MutationObserver(look).observe(document.querySelector('table.live'), { childList: true, subtree: true, characterData: true })
+  })()`)
+  return async () => {
+    const out = (await page.evaluate('[...window.seen.entries()]')) as [string, number][]
+    await page.close()
+    return out
+  }
+}
+
+const parseTs = (s: string): number => Date.parse(s.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
+
+/** Steady load stamped with the wall clock; how late each closed window reaches a live page (a feed, and a browser page if any). */
+async function latencyRun(rate: number, browser: Browser | null): Promise<{ feed: number[]; page: number[] }> {
   const feeds = Array.from({ length: CLIENTS - 1 }, (_, i) => openFeed(`v${i}`))
+  const pageSeen = browser === null ? null : await watchPage(browser, 'closed_windows')
   const watch = openFeed('closed_windows')
   const lateness: number[] = []
   let started = Infinity
   watch.onRows.push((rows, at) => {
     for (const r of rows) {
-      const end = Date.parse(String(r[2]).replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
+      const end = parseTs(String(r[2]))
       if (r[0] === 1 && end > started) lateness.push(at - end)
     }
   })
@@ -169,8 +202,26 @@ async function latencyRun(rate: number): Promise<number[]> {
   }
   await new Promise((r) => setTimeout(r, 1500))
   for (const f of [...feeds, watch]) f.close()
+  const shown = pageSeen === null ? [] : await pageSeen()
+  const page = shown.map(([end, at]) => [parseTs(end), at] as const).filter(([end]) => end > started).map(([end, at]) => at - end)
   if (behind > SECONDS * 2) console.log(`  (the offered ${rate} events/s could not be sent in time in ${behind} of ${SECONDS * 10} ticks: the machine was saturated)`)
-  return lateness.sort((a, b) => a - b)
+  return { feed: lateness.sort((a, b) => a - b), page: page.sort((a, b) => a - b) }
+}
+
+function describeLateness(what: string, xs: number[]): string {
+  const p = (q: number) => xs[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? NaN
+  return `${what}: ${xs.length} windows, median ${fmt(p(0.5))} ms, p95 ${fmt(p(0.95))} ms, max ${fmt(xs.at(-1) ?? NaN)} ms`
+}
+
+async function maybeBrowser(): Promise<Browser | null> {
+  try {
+    chromiumPath()
+  } catch {
+    console.log('  (no Chromium: the page figures are left out)')
+    return null
+  }
+  await buildConsole()
+  return launchBrowser()
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
@@ -198,10 +249,16 @@ try {
   const cpuRatios = cpuWithout.map((w, i) => cpuWith[i]! / w)
   console.log(`  wall events/s (median): ${fmt(median(without))} without, ${fmt(median(withFeeds))} with feeds; with/without ${median(ratios).toFixed(3)} (per pair: ${ratios.map((r) => r.toFixed(3)).join(', ')})`)
   console.log(`  server CPU per event (median): ${median(cpuWithout).toFixed(1)} µs without, ${median(cpuWith).toFixed(1)} µs with feeds; with/without ${median(cpuRatios).toFixed(3)} (per pair: ${cpuRatios.map((r) => r.toFixed(3)).join(', ')}), i.e. ${(100 * (1 - 1 / median(cpuRatios))).toFixed(1)} % of the events/s a core gives`)
-  for (const rate of RATES) {
-    const lateness = await latencyRun(rate)
-    const p = (q: number) => lateness[Math.min(lateness.length - 1, Math.floor(lateness.length * q))] ?? NaN
-    console.log(`window close to live page (${fmt(rate)} events/s offered for ${SECONDS} s, ${CLIENTS} feeds): ${lateness.length} windows, median ${fmt(p(0.5))} ms, p95 ${fmt(p(0.95))} ms, max ${fmt(lateness.at(-1) ?? NaN)} ms`)
+  const browser = await maybeBrowser()
+  try {
+    for (const rate of RATES) {
+      const { feed, page } = await latencyRun(rate, browser)
+      console.log(`window close to live page, ${fmt(rate)} events/s offered for ${SECONDS} s, ${CLIENTS} pages open:`)
+      console.log(`  ${describeLateness('in the feed', feed)}`)
+      if (browser !== null) console.log(`  ${describeLateness("in the page's table (Chromium)", page)}`)
+    }
+  } finally {
+    await browser?.close()
   }
 } finally {
   await db.end()
