@@ -55,7 +55,8 @@ export async function streamView(backend: Backend, view: string, res: ServerResp
     }
   } catch (err) {
     if (closed.signal.aborted) return
-    const e = apiError(toSluiceError(err), sql)
+    // Without a position: the statement is ours, not the user's.
+    const e = { ...apiError(toSluiceError(err)), position: undefined }
     if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
     res.write(event('failure', e))
   } finally {
