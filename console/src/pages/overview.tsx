@@ -90,14 +90,14 @@ function Streams(props: { data: Overview; rates: History }) {
               const late = sumBy(data.lateEvents, 'late_events', (r) => r.stream === s.name)
               return (
                 <tr data-name={s.name!}>
-                  <td>{s.name}{s.closed === 't' ? ' (closed)' : ''}</td>
+                  <td><Link href={`/views/${encodeURIComponent(s.name!)}`}>{s.name}</Link>{s.closed === 't' ? ' (closed)' : ''}</td>
                   <td class="num">{s.partitions}</td>
                   <td class="num">{rates.length > 0 ? formatRate(rates.at(-1)!) : '—'}</td>
                   <td><Sparkline values={rates} /></td>
                   <td class="num">{s.events}</td>
                   <td class="num">{byPartition.size === 0 ? '—' : [...byPartition.values()].join(' · ')}</td>
                   <td class="num">{dead > 0 ? <Link href={`/dead-letters?stream=${encodeURIComponent(s.name!)}`}>{dead}</Link> : 0}</td>
-                  <td class="num">{late > 0 ? <Link href="/late-events">{late}</Link> : 0}</td>
+                  <td class="num">{late > 0 ? <Link href={`/late-events?stream=${encodeURIComponent(s.name!)}`}>{late}</Link> : 0}</td>
                 </tr>
               )
             })}
