@@ -161,6 +161,7 @@ async function main(argv: string[]): Promise<void> {
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
   if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)
+  if (server.httpPort !== null) console.log(`sluice: web console on http://${values.host}:${server.httpPort}/`)
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)

@@ -108,6 +108,12 @@ export interface SubscriptionOptions {
   readonly snapshot: boolean
   /** Emit progress marks after each step that delivered changes, and at least once a second. */
   readonly progress: boolean
+  /**
+   * Look for changes at most this often (ms; 0 or absent: after every engine step). A view's journal keeps
+   * each written entry once, so looking less often reads each changed entry once per look instead of once
+   * per step: a reader that needs no more than a few updates a second costs the engine less.
+   */
+  readonly minIntervalMs?: number
 }
 
 /** Records read from a stream log per read call while tailing. */
@@ -152,6 +158,9 @@ export class Subscription {
   private snapshotEnds: number[] = []
   private snapshotDone = true
   private readonly started: Promise<void>
+  /** When the last look for changes began, and the timer of a look put off by minIntervalMs. */
+  private lastLook = 0
+  private deferred: NodeJS.Timeout | null = null
 
   constructor(
     feed: ChangeFeed,
@@ -256,6 +265,18 @@ export class Subscription {
     if (this.busy) {
       this.again = true
       return
+    }
+    const gap = this.options.minIntervalMs ?? 0
+    if (gap > 0) {
+      const wait = this.lastLook + gap - Date.now()
+      if (wait > 0) {
+        this.deferred ??= setTimeout(() => {
+          this.deferred = null
+          this.step()
+        }, wait)
+        return
+      }
+      this.lastLook = Date.now()
     }
     this.busy = true
     void (async () => {
@@ -510,6 +531,8 @@ export class Subscription {
     if (this.closed) return
     this.closed = true
     this.behind = false
+    if (this.deferred !== null) clearTimeout(this.deferred)
+    this.deferred = null
     this.unsubscribe()
     this.follower?.close()
     this.follower = null

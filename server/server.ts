@@ -21,6 +21,7 @@ import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from '
 import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
 import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
+import { ConsoleServer } from './console/router.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -174,9 +175,13 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
     })
   })
   let http: HttpServer | null = null
+  let webConsole: ConsoleServer | null = null
   let httpPort: number | null = null
   if (options.httpPort !== undefined) {
-    http = createServer((req, res) => void handleIngest(engine, security, throttle.enabled ? throttle : null, req, res))
+    // The web console answers everything but ingest (server/console/router.ts).
+    const ingest = (req: IncomingMessage) => req.method === 'POST' && (req.url ?? '').startsWith('/streams/')
+    webConsole = new ConsoleServer({ factory, security, throttle: throttle.enabled ? throttle : null })
+    http = createServer((req, res) => void (ingest(req) ? handleIngest(engine, security, throttle.enabled ? throttle : null, req, res) : webConsole!.handle(req, res)))
     try {
       await listenOn('HTTP ingest', host, options.httpPort, () =>
         new Promise<void>((resolve, reject) => {
@@ -198,6 +203,7 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
     security,
     async close() {
       await listener.close()
+      webConsole?.close()
       if (http) await new Promise<void>((resolve) => http!.close(() => resolve()))
       await engine.close()
     },

@@ -18,7 +18,7 @@ import type * as ast from '../parser/ast.ts'
 import type { Engine } from '../executor/engine.ts'
 import { Subscription, type FeedItem } from '../executor/change-feed.ts'
 import type { ResultColumn, RowCursor } from './backend.ts'
-import { QueryGuard } from '../executor/query-budget.ts'
+import { QueryGuard, parseTimeoutSetting } from '../executor/query-budget.ts'
 
 /** Lets a waiting read end when the client sends a CancelRequest. */
 export interface CancelSignal {
@@ -39,7 +39,12 @@ export interface SubscribePlan {
   readonly columns: readonly ResultColumn[]
   readonly snapshot: boolean
   readonly progress: boolean
+  /** WITH (min_interval = '100ms'): look for changes at most this often (ms); 0 after every engine step. */
+  readonly minIntervalMs: number
 }
+
+/** The longest min_interval: a subscription that looks less often than this is not live any more. */
+export const MAX_MIN_INTERVAL_MS = 60_000
 
 /** Checks the relation and options; throws 42P01 for an unknown relation, 22023 for a bad option. */
 export function planSubscribe(s: ast.Subscribe, engine: Engine): SubscribePlan {
@@ -54,14 +59,28 @@ export function planSubscribe(s: ast.Subscribe, engine: Engine): SubscribePlan {
   }
   let snapshot = true
   let progress = false
+  let minIntervalMs = 0
   for (const o of s.options) {
+    if (o.name === 'min_interval') {
+      minIntervalMs = minInterval(o)
+      continue
+    }
     if (typeof o.value !== 'boolean') throw new SluiceError('plan', SqlState.invalidParameterValue, `option "${o.name}" takes true or false`, { span: o.span })
     if (o.name === 'snapshot') snapshot = o.value
     else if (o.name === 'progress') progress = o.value
-    else throw syntaxError(`unknown SUBSCRIBE option "${o.name}"`, o.span, 'SUBSCRIBE takes snapshot and progress.')
+    else throw syntaxError(`unknown SUBSCRIBE option "${o.name}"`, o.span, 'SUBSCRIBE takes snapshot, progress and min_interval.')
   }
   const leading = [column('sluice_timestamp', Types.int8), ...(progress ? [column('sluice_progressed', Types.bool)] : []), column('sluice_diff', Types.int8)]
-  return { relation: name, kind: entry.kind, columns: [...leading, ...entry.columns.map((c) => column(c.name, c.type))], snapshot, progress }
+  return { relation: name, kind: entry.kind, columns: [...leading, ...entry.columns.map((c) => column(c.name, c.type))], snapshot, progress, minIntervalMs }
+}
+
+/** min_interval: a duration (`'100ms'`, `'1s'`) or a number of milliseconds, from 0 to a minute. */
+function minInterval(o: ast.OptionDef): number {
+  const ms = typeof o.value === 'number' ? o.value : typeof o.value === 'string' ? parseTimeoutSetting(o.value) : null
+  if (ms === null || !Number.isFinite(ms) || ms < 0 || ms > MAX_MIN_INTERVAL_MS) {
+    throw new SluiceError('plan', SqlState.invalidParameterValue, `option "min_interval" takes a duration from 0 to ${MAX_MIN_INTERVAL_MS / 1000} seconds ('250ms', '1s')`, { span: o.span })
+  }
+  return Math.round(ms)
 }
 
 /**
@@ -73,7 +92,7 @@ export async function startSubscription(plan: SubscribePlan, engine: Engine): Pr
     plan.kind === 'view'
       ? { kind: 'view' as const, view: () => engine.query(plan.relation) }
       : { kind: 'stream' as const, stream: () => engine.streamRuntime(plan.relation) }
-  const sub = new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress })
+  const sub = new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress, minIntervalMs: plan.minIntervalMs })
   await sub.ready()
   return sub
 }
