@@ -12,6 +12,8 @@ export interface Span {
 }
 
 export const SqlState = {
+  successfulCompletion: '00000',
+  warning: '01000',
   syntaxError: '42601',
   undefinedColumn: '42703',
   undefinedTable: '42P01',

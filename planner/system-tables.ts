@@ -106,6 +106,25 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('reason', Types.text, false),
   ],
   /**
+   * One row per view (or trigger): how far it is through its stream (offsets fully processed, summed over
+   * partitions) against where the partitions end now, the rate it moves at and the time left at that rate;
+   * what a console draws as a catch-up progress bar (executor/progress.ts).
+   */
+  sluice_progress: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('status', Types.text, false),
+    col('position', Types.int8, false),
+    col('end_offset', Types.int8, false),
+    col('remaining', Types.int8, false),
+    // position / end_offset (1 for an empty stream).
+    col('fraction', Types.float8, false),
+    // Offsets per second over the last few seconds (between reads of this table); NULL when not known yet.
+    col('events_per_second', Types.float8),
+    // remaining / events_per_second: 0 when caught up, NULL when the rate is unknown or zero.
+    col('seconds_left', Types.float8),
+  ],
+  /**
    * One row per view (or trigger) and source partition: the partition's watermark (the largest watermark
    * value read there; NULL before any) and the view's (the least over partitions with unread data;
    * `infinity` once a closed stream is read). ALTER STREAM ... RESET WATERMARK sets them anew.
