@@ -106,6 +106,19 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('reason', Types.text, false),
   ],
   /**
+   * One row per view (or trigger) and source partition: the partition's watermark (the largest watermark
+   * value read there; NULL before any) and the view's (the least over partitions with unread data;
+   * `infinity` once a closed stream is read). ALTER STREAM ... RESET WATERMARK sets them anew.
+   */
+  sluice_watermarks: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('partition', Types.int4, false),
+    col('partition_watermark', Types.timestamptz),
+    col('watermark', Types.timestamptz),
+  ],
+  // Last: the OIDs of system tables follow their order here (planner/pg-catalog.ts), and clients may keep them.
+  /**
    * One row per view (or trigger): how far it is through its stream (offsets fully processed, summed over
    * partitions) against where the partitions end now, the rate it moves at and the time left at that rate;
    * what a console draws as a catch-up progress bar (executor/progress.ts).
@@ -123,18 +136,6 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('events_per_second', Types.float8),
     // remaining / events_per_second: 0 when caught up, NULL when the rate is unknown or zero.
     col('seconds_left', Types.float8),
-  ],
-  /**
-   * One row per view (or trigger) and source partition: the partition's watermark (the largest watermark
-   * value read there; NULL before any) and the view's (the least over partitions with unread data;
-   * `infinity` once a closed stream is read). ALTER STREAM ... RESET WATERMARK sets them anew.
-   */
-  sluice_watermarks: [
-    col('query', Types.text, false),
-    col('stream', Types.text, false),
-    col('partition', Types.int4, false),
-    col('partition_watermark', Types.timestamptz),
-    col('watermark', Types.timestamptz),
   ],
 }
 
