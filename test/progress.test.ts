@@ -4,7 +4,8 @@
  * client) make its view catch up after the restart, during which /ready answers 503 naming the view and
  * then 200, and /health stays 200. A psql session with `SET sluice.progress_notices = on` sees NOTICEs while
  * its CREATE MATERIALIZED VIEW over that stream catches up, and the CREATE returns once it has;
- * statement_timeout ends such a wait with 57014, the view staying created. sluice_progress shows it all.
+ * statement_timeout and pg_cancel_backend end such a wait with 57014, the view staying created; node-postgres
+ * receives the NOTICEs while the statement still runs. sluice_progress shows it all.
  */
 import { spawnSync } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
@@ -104,5 +105,36 @@ describe('catching up with a long stream', () => {
     expect(sluice.psql("SELECT count(*) FROM sluice_progress WHERE query IN ('per_k3', 'per_k4')", { args: ['-At'] }).stdout.trim()).toBe('2')
     const bad = psql(sluice, ['SET sluice.progress_notices = maybe'])
     expect(bad.stderr).toContain('ERROR:  22023: parameter "sluice.progress_notices" requires a Boolean value')
+  }, 60_000)
+
+  test('node-postgres gets the NOTICEs while the CREATE runs; pg_cancel_backend ends the wait with 57014', async () => {
+    const [session, admin] = [await sluice.client(), await sluice.client()]
+    try {
+      const notices: string[] = []
+      session.on('notice', (n) => notices.push(n.message ?? ''))
+      await session.query('SET sluice.progress_notices = on')
+      const pid = Number((await session.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+      let settled = false
+      const creating = session
+        .query('CREATE MATERIALIZED VIEW per_k5 AS SELECT id % 20000 AS g, count(*) AS n, sum(id) AS s, max(k) AS hi FROM big GROUP BY g')
+        .then(
+          () => null,
+          (err: unknown) => err as { code?: string; message: string; detail?: string },
+        )
+        .finally(() => (settled = true))
+      await eventually(async () => notices.length, (n) => n > 0, 30_000)
+      // The NOTICE came while the statement was still running.
+      expect(settled).toBe(false)
+      expect(notices[0]).toMatch(/^view per_k5: [0-9,]+ of [0-9,]+ events \(\d+ %\), /)
+      expect((await admin.query(`SELECT pg_cancel_backend(${pid}) AS ok`)).rows[0].ok).toBe(true)
+      const err = await creating
+      expect(err).toMatchObject({ code: '57014', message: 'canceling statement due to user request' })
+      expect(err!.detail).toContain('per_k5')
+      // The session goes on, and the view is there.
+      expect((await session.query("SELECT count(*) AS n FROM sluice_progress WHERE query = 'per_k5'")).rows[0].n).toBe('1')
+    } finally {
+      await session.end()
+      await admin.end()
+    }
   }, 60_000)
 })
