@@ -193,7 +193,7 @@ export class Session implements Backend {
   /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
   private assign(key: string, value0: string, local: boolean): void {
     // set_config() reaches here without SET's checks: the limits are checked the same way.
-    const value = key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
+    const value = key === PROGRESS_NOTICES ? checkProgressSetting(value0) : key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
     if (local) {
       if (this.status === 'I') return
       if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
@@ -665,7 +665,6 @@ export class Session implements Backend {
 
   private set(s: ast.SetVariable): Outcome {
     const key = s.name.toLowerCase()
-    if (key === PROGRESS_NOTICES) s = { ...s, value: s.value === null ? null : checkProgressSetting(s.value) }
     if (key === 'statement_timeout' || key === QUERY_MEMORY) {
       const defaults = this.sessions.defaults
       const fallback = key === QUERY_MEMORY ? formatBytes(defaults.queryMemory) : String(defaults.statementTimeoutMs)

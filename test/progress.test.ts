@@ -105,6 +105,9 @@ describe('catching up with a long stream', () => {
     expect(sluice.psql("SELECT count(*) FROM sluice_progress WHERE query IN ('per_k3', 'per_k4')", { args: ['-At'] }).stdout.trim()).toBe('2')
     const bad = psql(sluice, ['SET sluice.progress_notices = maybe'])
     expect(bad.stderr).toContain('ERROR:  22023: parameter "sluice.progress_notices" requires a Boolean value')
+    const shown = psql(sluice, ['SHOW sluice.progress_notices', 'SET sluice.progress_notices = yes', 'SHOW sluice.progress_notices', "SELECT set_config('sluice.progress_notices', 'bogus', false)"])
+    expect(shown.stdout).toMatch(/\boff\b[\s\S]*\bon\b/)
+    expect(shown.stderr).toContain('requires a Boolean value')
   }, 60_000)
 
   test('node-postgres gets the NOTICEs while the CREATE runs; pg_cancel_backend ends the wait with 57014', async () => {
