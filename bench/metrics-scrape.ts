@@ -3,7 +3,9 @@
  * 20 views over it; N events are appended and the time until every view has processed them all gives the
  * engine's events/s. Runs alternate without and with a scraper (curl in another process, as Prometheus
  * would be) fetching /metrics every second, so that both see the same machine; the medians and their ratio
- * are printed, then the server-side time of one scrape with the 20 views, which bounds the cost directly.
+ * are printed, with the ratio of the process's CPU time for the same work (less disturbed by other load
+ * than wall-clock time), then the server-side time of one scrape with the 20 views, which bounds the cost
+ * directly.
  *
  *   npm run bench:metrics
  *   npm run bench:metrics -- --events 400000 --pairs 3 --interval-ms 1000
@@ -73,20 +75,28 @@ function startScraper(port: number): { stop: () => Promise<number> } {
   }
 }
 
-async function runOnce(events: readonly string[], scrape: boolean): Promise<{ eps: number; scrapes: number }> {
+/** The process's own CPU time (all its threads, not the scraper's), in milliseconds. */
+const cpuMs = (): number => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+async function runOnce(events: readonly string[], scrape: boolean): Promise<{ eps: number; cpuMs: number; scrapes: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-metrics-'))
   const server = await startServer({ dataDir: dir, port: 0, httpPort: 0, checkpointIntervalMs: 500 })
   try {
     await deploy(server.engine)
     const scraper = scrape ? startScraper(server.httpPort!) : null
     const t0 = performance.now()
+    const cpu0 = cpuMs()
     const BATCH = 10_000
     for (let i = 0; i < events.length; i += BATCH) await server.engine.insertJson('events', events.slice(i, i + BATCH))
     for (let i = 0; i < VIEWS; i++) await server.engine.waitCaughtUp(`v${i}`, 600_000)
     const secs = (performance.now() - t0) / 1000
+    const cpu = cpuMs() - cpu0
     const scrapes = scraper === null ? 0 : await scraper.stop()
     for (const q of server.engine.allQueries()) if (q.eventsIn !== events.length) throw new Error(`${q.name} processed ${q.eventsIn} of ${events.length} events`)
-    return { eps: events.length / secs, scrapes }
+    return { eps: events.length / secs, cpuMs: cpu, scrapes }
   } finally {
     await server.close()
     await rm(dir, { recursive: true, force: true })
@@ -115,10 +125,7 @@ async function scrapeCost(events: readonly string[]): Promise<{ renderMs: number
       await registry.render()
       times.push(performance.now() - t)
     }
-    const cpu = () => {
-      const u = process.cpuUsage()
-      return (u.user + u.system) / 1000
-    }
+    const cpu = cpuMs
     const idleFrom = cpu()
     const idleStart = performance.now()
     await new Promise((r) => setTimeout(r, 2000))
@@ -144,6 +151,7 @@ const events = makeEvents(EVENTS)
 const without: number[] = []
 const withScrape: number[] = []
 const ratios: number[] = []
+const cpuRatios: number[] = []
 let scrapes = 0
 for (let pair = 0; pair < PAIRS; pair++) {
   // Alternating order, so neither side always runs first on a warming machine.
@@ -155,14 +163,18 @@ for (let pair = 0; pair < PAIRS; pair++) {
   without.push(off.eps)
   withScrape.push(on.eps)
   ratios.push(on.eps / off.eps)
+  cpuRatios.push(on.cpuMs / off.cpuMs)
   scrapes += on.scrapes
-  console.log(`pair ${pair + 1}: without ${fmt(off.eps)} events/s, scraped every ${INTERVAL_MS} ms ${fmt(on.eps)} events/s (${on.scrapes} scrapes), ratio ${(on.eps / off.eps).toFixed(3)}`)
+  console.log(
+    `pair ${pair + 1}: without ${fmt(off.eps)} events/s, ${fmt(off.cpuMs)} ms CPU; scraped every ${INTERVAL_MS} ms ${fmt(on.eps)} events/s, ${fmt(on.cpuMs)} ms CPU (${on.scrapes} scrapes); ratios ${(on.eps / off.eps).toFixed(3)} events/s, ${(on.cpuMs / off.cpuMs).toFixed(3)} CPU`,
+  )
 }
 const cost = await scrapeCost(events)
 console.log(`${EVENTS.toLocaleString('en-US')} events into ${VIEWS} views, ${PAIRS} pairs`)
 console.log(`  without scraping  ${fmt(median(without))} events/s (median)`)
 console.log(`  scraped           ${fmt(median(withScrape))} events/s (median; ${scrapes} scrapes in all)`)
 console.log(`  ratio             ${median(ratios).toFixed(3)} (median of the pairs' ratios)`)
+console.log(`  CPU ratio         ${median(cpuRatios).toFixed(3)} (the server process's CPU time for the same work, scraped / without; median)`)
 console.log(`  one scrape        ${cost.renderMs.toFixed(2)} ms to render; ${cost.cpuMs.toFixed(2)} ms of server CPU with HTTP (${SCRAPES} scrapes in a row)`)
 console.log(`  scraping cost     ${((cost.cpuMs / INTERVAL_MS) * 100).toFixed(3)} % of one core at one scrape every ${INTERVAL_MS} ms`)
-console.log(`RESULT metrics_scrape events=${EVENTS} views=${VIEWS} eps_without=${Math.round(median(without))} eps_scraped=${Math.round(median(withScrape))} ratio=${median(ratios).toFixed(3)} render_ms=${cost.renderMs.toFixed(3)} cpu_ms_per_scrape=${cost.cpuMs.toFixed(3)}`)
+console.log(`RESULT metrics_scrape events=${EVENTS} views=${VIEWS} eps_without=${Math.round(median(without))} eps_scraped=${Math.round(median(withScrape))} ratio=${median(ratios).toFixed(3)} cpu_ratio=${median(cpuRatios).toFixed(3)} render_ms=${cost.renderMs.toFixed(3)} cpu_ms_per_scrape=${cost.cpuMs.toFixed(3)}`)
