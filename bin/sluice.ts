@@ -160,8 +160,11 @@ async function main(argv: string[]): Promise<void> {
     statementTimeoutMs: limitOption('statement-timeout', values['statement-timeout'], parseTimeoutSetting),
   })
   console.log(`sluice: listening for Postgres clients on ${values.host}:${server.port} (psql -h ${values.host} -p ${server.port})`)
-  if (server.httpPort !== null) console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)
-  if (server.httpPort !== null) console.log(`sluice: web console on http://${values.host}:${server.httpPort}/`)
+  if (server.httpPort !== null) {
+    console.log(`sluice: HTTP ingest on http://${values.host}:${server.httpPort}/streams/<name>`)
+    console.log(`sluice: web console on http://${values.host}:${server.httpPort}/`)
+    console.log(`sluice: metrics on http://${values.host}:${server.httpPort}/metrics, probes on /health and /ready`)
+  }
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)

@@ -12,6 +12,8 @@ export interface Span {
 }
 
 export const SqlState = {
+  successfulCompletion: '00000',
+  warning: '01000',
   syntaxError: '42601',
   undefinedColumn: '42703',
   undefinedTable: '42P01',
@@ -73,7 +75,6 @@ export const SqlState = {
   duplicateCursor: '42P03',
   duplicatePreparedStatement: '42P05',
   activeSqlTransaction: '25001',
-  successfulCompletion: '00000',
   invalidCatalogName: '3D000',
 } as const
 

@@ -623,6 +623,11 @@ export class ContinuousQuery {
     return this.outputRate.perSecond()
   }
 
+  /** Rows it put out since the server started (the count behind outputPerSecond), for /metrics. */
+  eventsOut(): number {
+    return this.outputRate.total
+  }
+
   /** Stops the query past one of its limits (it stays in the catalog, stopped, until raised or dropped). */
   private checkLimits(): void {
     const limits = this.limits
@@ -647,7 +652,7 @@ export class ContinuousQuery {
     this.status = 'running'
     this.lastError = null
     this.stopped = null
-    this.outputRate = new OutputRate()
+    this.outputRate = new OutputRate(Date.now(), this.outputRate.total)
     for (const d of this.downstream) if (d.stopped?.upstream === this.name) d.resume()
     return true
   }

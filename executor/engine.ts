@@ -55,6 +55,7 @@ import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
+import { EngineMetrics } from './metrics.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -190,6 +191,8 @@ export class Engine {
   /** Work that must run between two rounds of the loop (see betweenRounds). */
   private readonly interludes: { fn: () => Promise<void>; resolve: () => void; reject: (err: unknown) => void }[] = []
   deadLetterCount = 0
+  /** Checkpoint and pull-query times, dead letters per stream, the loop's last turn (for /metrics and /health). */
+  readonly metrics = new EngineMetrics()
   /** Answers of HTTP ingest batches by their Idempotency-Key (see ingest-keys.ts); set by open. */
   ingestKeys!: IngestKeys
 
@@ -517,6 +520,7 @@ export class Engine {
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx, (trigger, partition, offset, body, reason) => {
       this.deadLetterCount++
+      this.metrics.deadLetter(trigger)
       this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
@@ -1168,6 +1172,7 @@ export class Engine {
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
+      this.metrics.turned()
       let moved = false
       try {
         moved = await this.round()
@@ -1257,6 +1262,7 @@ export class Engine {
     const reason = err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}`
     const raw = recordText(typeof record === 'string' ? record : record.subarray(0, MAX_DEAD_LETTER_RAW)).slice(0, MAX_DEAD_LETTER_RAW)
     this.deadLetterCount++
+    this.metrics.deadLetter(rt.def.name)
     this.pendingDeadLetters.push({ stream: rt.def.name, partition, offset, reason, raw, receivedAt: Date.now() * 1000 })
   }
 
@@ -1382,14 +1388,17 @@ export class Engine {
   private commitBatch(mutations: Mutation[]): Promise<void> {
     if (mutations.length === 0) return Promise.resolve()
     this.budget.commitsInFlight++
+    const started = performance.now()
     const write = this.db
       .commit(mutations)
       .then(
         () => {
+          this.metrics.checkpointSeconds.observe((performance.now() - started) / 1000)
           if (this.checkpointFailure !== null) console.error('sluice: checkpoints are written again')
           this.checkpointFailure = null
         },
         (err: unknown) => {
+          this.metrics.checkpointFailures++
           this.checkpointFailed(mutations, err)
           throw this.checkpointFailure ?? err
         },

@@ -21,13 +21,15 @@ export class OutputRate {
   private last: number
   private readonly first: number
 
-  constructor(now = Date.now()) {
+  /** `total`: rows counted before (a query resumed after a stop keeps counting where it was). */
+  constructor(now = Date.now(), public total = 0) {
     this.last = Math.floor(now / BUCKET_MS)
     this.first = this.last
   }
 
   add(rows: number, now = Date.now()): void {
     this.advance(now)
+    this.total += rows
     this.counts[this.last % RATE_BUCKETS]! += rows
   }
 

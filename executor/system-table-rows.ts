@@ -6,6 +6,7 @@ import type { Engine } from './engine.ts'
 import { SYSTEM_TABLES } from '../planner/system-tables.ts'
 import { redactSecrets } from './webhook-secrets.ts'
 import { describeLimits } from '../planner/query-limits.ts'
+import { type ProgressRow, progressRow, queryPosition } from './progress.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 /** A watermark as shown: NULL before the first event, `infinity` once time has ended. */
@@ -32,6 +33,21 @@ export async function systemTableRows(engine: Engine, name: string, revealSecret
   return rows
 }
 
+/** Progress of every view and trigger whose stream is deployed (sluice_progress, /ready, progress NOTICEs). */
+export function progressRows(engine: Engine): ProgressRow[] {
+  const sampler = engine.metrics.progress
+  const out: ProgressRow[] = []
+  for (const q of engine.allQueries()) {
+    const at = queryPosition(q, (name) => engine.streamRuntime(name))
+    if (at !== undefined) out.push(progressRow(at, queryStatus(engine, q.status), sampler, q.rate()))
+  }
+  sampler.keepOnly(new Set(out.map((r) => r.query)))
+  return out
+}
+
+/** A query's status as the system tables show it: a running one is `degraded` while checkpoints fail. */
+export const queryStatus = (engine: Engine, status: string): string => (status === 'running' && engine.checkpointFailure !== null ? 'degraded' : status)
+
 async function allRows(engine: Engine, name: string): Promise<Row[]> {
   switch (name) {
     case 'sluice_streams':
@@ -50,7 +66,7 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           q.name,
           q.view.plan.source.name,
           // A running view whose state cannot be checkpointed answers from memory, ahead of what is durable.
-          q.status === 'running' && engine.checkpointFailure !== null ? 'degraded' : q.status,
+          queryStatus(engine, q.status),
           q.eventsIn,
           q.rate(),
           lag,
@@ -129,6 +145,8 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
         finite(l.watermark as number),
         l.reason as string,
       ])
+    case 'sluice_progress':
+      return progressRows(engine).map((r) => [r.query, r.stream, r.status, r.position, r.end, r.end - r.position, r.fraction, r.rate, r.secondsLeft])
     case 'sluice_watermarks':
       return engine.allQueries().flatMap((q) => {
         const stream = baseStreamName(q.view.plan.source)

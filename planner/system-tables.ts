@@ -117,6 +117,26 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('partition_watermark', Types.timestamptz),
     col('watermark', Types.timestamptz),
   ],
+  // Last: the OIDs of system tables follow their order here (planner/pg-catalog.ts), and clients may keep them.
+  /**
+   * One row per view (or trigger): how far it is through its stream (offsets fully processed, summed over
+   * partitions) against where the partitions end now, the rate it moves at and the time left at that rate;
+   * what a console draws as a catch-up progress bar (executor/progress.ts).
+   */
+  sluice_progress: [
+    col('query', Types.text, false),
+    col('stream', Types.text, false),
+    col('status', Types.text, false),
+    col('position', Types.int8, false),
+    col('end_offset', Types.int8, false),
+    col('remaining', Types.int8, false),
+    // position / end_offset (1 for an empty stream).
+    col('fraction', Types.float8, false),
+    // Offsets per second over the last few seconds (between reads of this table); NULL when not known yet.
+    col('events_per_second', Types.float8),
+    // remaining / events_per_second: 0 when caught up, NULL when the rate is unknown or zero.
+    col('seconds_left', Types.float8),
+  ],
 }
 
 export const isSystemTable = (name: string): boolean => name in SYSTEM_TABLES

@@ -493,8 +493,9 @@ export class Connection {
         }
         this.send(message)
       }
-      // While idle, nobody else will flush.
-      if (this.wake !== null) this.flush()
+      // While idle, nobody else will flush. A notice goes out at once, as PostgreSQL sends it, so that one
+      // sent while a statement runs (progress of a CREATE that catches up) arrives while it runs.
+      if (this.wake !== null || m.kind === 'notice') this.flush()
     })
     // pg_terminate_backend from another session: FATAL, then the socket is closed.
     backend.onTerminate?.((error) => this.hangUp(error))

@@ -1,6 +1,6 @@
 /**
  * A Sluice server: the engine, the Postgres-protocol listener whose sessions drive it, and an HTTP endpoint
- * that ingests newline-delimited JSON (`POST /streams/<name>`).
+ * that ingests newline-delimited JSON (`POST /streams/<name>`) and answers `/metrics`, `/health` and `/ready`.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -15,13 +15,15 @@ import type { BackendFactory, StartupInfo } from './backend.ts'
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RESERVED_CONNECTIONS, checkConnectionLimits, startListener } from './listener.ts'
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts'
 import { DEFAULT_MAX_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, PG_MAX_MESSAGE_LENGTH } from './wire/reader.ts'
-import { type AuthMethod, checkPassword, mockSalt, passwordFailed } from './auth.ts'
+import { type AuthMethod, mockSalt } from './auth.ts'
+import { denialHeaders, httpIdentity } from './http-auth.ts'
 import type { ConnectionSecurity } from './connection.ts'
 import { UserDirectory, readOnlyViolation, readUsersFile, type UserSpec } from './users.ts'
 import { INITIAL_PARAMETERS, Session, startupTimeZone } from './session.ts'
 import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
 import { ConsoleServer } from './console/router.ts'
+import { OpsEndpoints } from './ops-http.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -177,11 +179,19 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
   let http: HttpServer | null = null
   let webConsole: ConsoleServer | null = null
   let httpPort: number | null = null
+  let ops: OpsEndpoints | null = null
   if (options.httpPort !== undefined) {
-    // The web console answers everything but ingest (server/console/router.ts).
+    const httpThrottle = throttle.enabled ? throttle : null
+    // Ops endpoints (/metrics, /health, /ready: ops-http.ts) first, then POST /streams/ to ingest, then the
+    // web console (server/console/router.ts), which answers any other GET with its page and so comes last.
+    const endpoints = (ops = new OpsEndpoints(engine, sessions, security, httpThrottle))
     const ingest = (req: IncomingMessage) => req.method === 'POST' && (req.url ?? '').startsWith('/streams/')
-    webConsole = new ConsoleServer({ factory, security, throttle: throttle.enabled ? throttle : null })
-    http = createServer((req, res) => void (ingest(req) ? handleIngest(engine, security, throttle.enabled ? throttle : null, req, res) : webConsole!.handle(req, res)))
+    webConsole = new ConsoleServer({ factory, security, throttle: httpThrottle })
+    http = createServer((req, res) => {
+      if (endpoints.handles(req)) void endpoints.serve(req, res)
+      else if (ingest(req)) void handleIngest(engine, security, httpThrottle, req, res)
+      else void webConsole!.handle(req, res)
+    })
     try {
       await listenOn('HTTP ingest', host, options.httpPort, () =>
         new Promise<void>((resolve, reject) => {
@@ -190,6 +200,7 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
         }),
       )
     } catch (err) {
+      endpoints.close()
       await listener.close()
       throw err
     }
@@ -205,6 +216,7 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
       await listener.close()
       webConsole?.close()
       if (http) await new Promise<void>((resolve) => http!.close(() => resolve()))
+      ops?.close()
       await engine.close()
     },
   }
@@ -231,23 +243,6 @@ export function connectionSecurity(options: ServerOptions, mockSecret?: Buffer):
 }
 
 /**
- * Whether an HTTP insert may go ahead: with users and a password method configured, it needs HTTP Basic
- * credentials of an admin (an insert is a write), checked like a cleartext password. Null when allowed.
- */
-function ingestDenial(security: ConnectionSecurity, authorization: string | undefined): { status: 401 | 403; error: SluiceError } | null {
-  if (security.users === null || security.auth === 'trust') return null
-  const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization ?? '')
-  const decoded = m === null ? '' : Buffer.from(m[1]!, 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  const name = colon < 0 ? '' : decoded.slice(0, colon)
-  const user = security.users.get(name)
-  if (user === null || !checkPassword(user.secret, name, decoded.slice(colon + 1))) {
-    return { status: 401, error: name === '' ? new SluiceError('auth', SqlState.invalidPassword, 'HTTP Basic authentication required') : passwordFailed(name) }
-  }
-  return user.role === 'admin' ? null : { status: 403, error: readOnlyViolation(name) }
-}
-
-/**
  * `POST /streams/<name>` with one JSON object per line; answers how many events were accepted and rejected
  * and why (see http-ingest.ts). With an `Idempotency-Key` header, a retry of the batch gets the first answer
  * and is not appended again (see executor/ingest-keys.ts).
@@ -259,13 +254,13 @@ async function handleIngest(engine: Engine, security: ConnectionSecurity, thrott
   }
   const m = /^\/streams\/([A-Za-z_][A-Za-z0-9_]*)\/?$/.exec(req.url ?? '')
   if (req.method !== 'POST' || m === null) return reply(404, { error: 'POST newline-delimited JSON to /streams/<name>' })
-  // Failed HTTP Basic logins count against the client's address like failed Postgres logins (login-throttle.ts).
-  const address = req.socket.remoteAddress ?? ''
-  const locked = security.users === null || security.auth === 'trust' ? null : (throttle?.check(address) ?? null)
-  if (locked !== null) return reply(429, { error: locked.message, detail: locked.detail, sqlstate: locked.sqlstate })
-  const denied = ingestDenial(security, req.headers.authorization)
-  if (denied !== null && denied.status === 401 && req.headers.authorization !== undefined) throttle?.failed(address)
-  if (denied !== null) return reply(denied.status, { error: denied.error.message, sqlstate: denied.error.sqlstate }, denied.status === 401 ? { 'www-authenticate': 'Basic realm="sluice"' } : {})
+  // With users configured, an insert (a write) needs an admin's HTTP Basic credentials.
+  const who = httpIdentity(security, throttle, req)
+  if (who.kind === 'denied') return reply(who.status, { error: who.error.message, detail: who.error.detail, sqlstate: who.error.sqlstate }, denialHeaders(who.status))
+  if (who.kind === 'user' && who.role !== 'admin') {
+    const error = readOnlyViolation(who.name)
+    return reply(403, { error: error.message, sqlstate: error.sqlstate })
+  }
   const key = req.headers['idempotency-key']
   if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
     return reply(400, { error: 'Idempotency-Key must be 1 to 255 visible ASCII characters', sqlstate: SqlState.invalidParameterValue })

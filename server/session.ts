@@ -19,6 +19,7 @@ import { runRelationalQuery } from '../executor/relational-query.ts'
 import { QueryGuard, formatBytes, parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 import { QUERY_MEMORY, checkLimitSetting } from './limit-settings.ts'
 import { parseCached } from './parse-cache.ts'
+import { PROGRESS_NOTICES, checkProgressSetting, waitForCatchUp } from './progress-notices.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
@@ -63,6 +64,7 @@ const EXTRA_SETTINGS: Record<string, string> = {
   lc_ctype: 'C',
   statement_timeout: '0',
   server_version_num: '150000',
+  [PROGRESS_NOTICES]: 'off',
 }
 
 interface SluicePrepared extends PreparedStatement {
@@ -191,7 +193,7 @@ export class Session implements Backend {
   /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
   private assign(key: string, value0: string, local: boolean): void {
     // set_config() reaches here without SET's checks: the limits are checked the same way.
-    const value = key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
+    const value = key === PROGRESS_NOTICES ? checkProgressSetting(value0) : key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
     if (local) {
       if (this.status === 'I') return
       if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
@@ -296,6 +298,8 @@ export class Session implements Backend {
       case 'create_view': {
         const r = await this.engine.createView(s, text)
         if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
+        // SET sluice.progress_notices = on: the CREATE waits for the catch-up, telling how far it is.
+        if (r === 'created' && this.settings.get(PROGRESS_NOTICES) === 'on') await this.waitForCatchUp(s.name.parts.at(-1) ?? '')
         return { kind: 'command', tag: 'CREATE MATERIALIZED VIEW' }
       }
       case 'drop':
@@ -312,7 +316,7 @@ export class Session implements Backend {
       case 'insert':
         return this.insert(s, params)
       case 'query':
-        return this.select(s.query, params, declared)
+        return this.engine.metrics.timePull(() => this.select(s.query, params, declared))
       case 'show':
         return rowsOutcome(this.showColumns(s.name), await this.show(s.name), 'SHOW')
       case 'set':
@@ -796,6 +800,11 @@ export class Session implements Backend {
         throw unsupported(`EXPLAIN of ${s.kind.replace('_', ' ')} is not supported`, s.span)
       }
     }
+  }
+
+  private waitForCatchUp(view: string): Promise<void> {
+    const timeoutMs = parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0
+    return waitForCatchUp(this.engine, view, { notice: (notice) => this.asyncListener?.({ kind: 'notice', notice }), signal: this.cancelController.signal, timeoutMs })
   }
 
   private notice(message: string, sqlstate: SqlStateCode): void {

@@ -172,7 +172,11 @@ export class StreamLog {
       const group = this.queue
       this.queue = []
       const merged: (Buffer | string)[][] = this.partitions.map(() => [])
-      for (const b of group) b.byPartition.forEach((records, p) => merged[p]!.push(...records))
+      // One by one: spreading a large COPY's records into push() overflows the stack.
+      for (const b of group) b.byPartition.forEach((records, p) => {
+        const into = merged[p]!
+        for (const r of records) into.push(r)
+      })
       const marks = this.partitions.map(mark)
       try {
         await Promise.all(merged.map((records, p) => (records.length > 0 ? this.write(this.partitions[p]!, records) : undefined)))
