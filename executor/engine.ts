@@ -15,14 +15,13 @@ import { SluiceError, SqlState, internalError, planError, type Span } from '../c
 import type { Row, Value } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { parseStatements } from '../parser/index.ts'
-import { Catalog, type StreamDef, type ViewDef } from '../planner/catalog.ts'
+import { type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView, type ViewPlan } from '../planner/view-plan.ts'
 import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits, type QueryLimits } from '../planner/query-limits.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
-import type { EvalContext } from '../planner/runtime.ts'
 import { StreamLog, partitionFor } from './log/stream-log.ts'
 import { storageError } from './storage-error.ts'
 import { FileSource } from './connectors/file-source.ts'
@@ -30,7 +29,6 @@ import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
 import { StateDb, type Mutation } from './state/rocks.ts'
 import { StateTable } from './state/table.ts'
-import { CacheBudget } from './state/budget.ts'
 import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
 import { DecodeError, checkRow, encodeRow } from './decode.ts'
@@ -46,165 +44,24 @@ import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
 import { OverWindow } from './operators/over-window.ts'
-import { NotificationHub } from './notifications.ts'
-import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
-import { type WebhookAllowList, parseAllowList, refusalOf } from './webhook-policy.ts'
+import { refusalOf } from './webhook-policy.ts'
 import { redactSecrets } from './webhook-secrets.ts'
 import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
+import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, OUTBOX_PREFIX, PROGRESS_PREFIX, READER_CHUNK, RECOVERY_FREE_BYTES, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, outboxKey, prefixRange, replaceInfinity, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
 
-export interface EngineOptions {
-  readonly dataDir: string
-  /** Time between checkpoints while events flow. */
-  readonly checkpointIntervalMs?: number
-  /** Records read per partition per loop round. */
-  readonly batchSize?: number
-  /** State cache budget in entries, shared by all queries. */
-  readonly cacheEntries?: number
-  /** Kafka bootstrap brokers (`host:port`); Kafka streams need them. */
-  readonly kafkaBrokers?: readonly string[]
-  /**
-   * The directory file streams (`connector = 'file'`) read from: a stream's path is taken relative to it
-   * and must stay inside it, so that SQL clients read only the files the operator put there. Without it,
-   * file streams are refused.
-   */
-  readonly fileDir?: string
-  /**
-   * Hosts trigger webhooks may reach (`host[:port]`, `*.domain[:port]`, `*`; see webhook-policy.ts). Empty
-   * or absent: any host at a public address; loopback, private and other non-public addresses only when
-   * the host is listed exactly.
-   */
-  readonly webhookAllow?: readonly string[]
-}
-
-interface StreamRuntime {
-  readonly def: StreamDef
-  /** The embedded log, or the Kafka topic. */
-  readonly log: StreamSource
-  /** Record -> row; null for a record that belongs to another stream of the topic (skipped). */
-  readonly decode: StreamDecoder
-  readonly queries: ContinuousQuery[]
-  /** Decides, after each batch, which trigger of a priority group fires for an event. */
-  readonly arbiter: PriorityArbiter
-  /** Sinks that read this stream directly (append). */
-  readonly sinks: SinkRuntime[]
-  /** Next record to hand out as a dead letter, per partition, so replays do not file it twice. */
-  readonly deadLetterMark: number[]
-  /**
-   * Appends under way. One INSERT writes to several partitions; while it is in flight a caught-up partition
-   * is not idle (its part of the insert may still land), so the watermark cannot run ahead of it.
-   */
-  inFlightAppends: number
-  /** The input is finished (ALTER STREAM ... CLOSE): inserts are refused; once read, time ends. */
-  closed: boolean
-}
-
-export interface DeadLetter {
-  readonly stream: string
-  readonly partition: number
-  readonly offset: number
-  readonly reason: string
-  readonly raw: string
-  readonly receivedAt: number
-}
-
-interface CatalogRecord {
-  readonly id: number
-  readonly kind: 'stream' | 'view' | 'sink' | 'trigger'
-  readonly name: string
-  readonly sql: string
-  /** ALTER STREAM ... CLOSE was run: the input is finished. */
-  readonly closed?: boolean
-  /** ALTER TRIGGER (ALTER MATERIALIZED VIEW) statements run after the CREATE, in order. */
-  readonly alters?: readonly string[]
-}
-
-const DEFAULT_CHECKPOINT_MS = 500
-const DEFAULT_BATCH = 2048
-/** Namespaces of sliced HOP views' slice tables: this plus the view's id (catalog ids stay far below it). */
-const SLICE_NAMESPACE = 0x40000000
-/** Namespaces of the per-key state all triggers of a stream share: this plus the stream's id. */
-const TRIGGER_KEY_NAMESPACE = 0x20000000
-/** Rows of a view handed at a time to a new view that reads it. */
-const READER_CHUNK = 4096
-const DEFAULT_CACHE_ENTRIES = 2_000_000
-const MAX_DEAD_LETTER_RAW = 1024
-const CATALOG_PREFIX = 'catalog/'
-const PROGRESS_PREFIX = 'progress/'
-const DEAD_LETTER_PREFIX = 'dead/'
-const LATE_PREFIX = 'late/'
-const OUTBOX_PREFIX = 'outbox/'
-const SINK_PROGRESS_PREFIX = 'progress/sink-'
-/** How long a shutdown waits for sinks to hand their last batches to Kafka (they stay in the outbox otherwise). */
-const SINK_DRAIN_MS = 5000
-
-export class Engine {
-  readonly catalog = new Catalog()
-  /** LISTEN / NOTIFY channels of all sessions and triggers. */
-  readonly notifications = new NotificationHub()
-  /** Live results: SUBSCRIBE looks for changes after every loop pass. */
-  readonly changes = new ChangeFeed()
-  /** Triggers by name; each runs as a continuous query (in `queries`) whose operator fires. */
-  private readonly triggers = new Map<string, { def: TriggerDef; readonly query: ContinuousQuery; readonly operator: TriggerFire }>()
-  /** Per stream (by name): the per-key state of its triggers (cooldown, max_fires), one table for all. */
-  private readonly triggerKeyStates = new Map<string, StreamKeyState>()
-  private readonly streams = new Map<string, StreamRuntime>()
-  private readonly queries = new Map<string, ContinuousQuery>()
-  private readonly tables = new Map<number, StateTable<Value[]>>()
-  private readonly sinks = new Map<string, SinkRuntime>()
-  private readonly budget: CacheBudget
-  private readonly checkpointIntervalMs: number
-  private readonly batchSize: number
-  private readonly ctx: EvalContext = { now: Date.now() * 1000, user: 'sluice', database: 'sluice' }
-  private pendingMutations: Mutation[] = []
-  /** The checkpoint write under way, if any (settles, never rejects). */
-  private commitInFlight: Promise<void> = Promise.resolve()
-  /** Callers of checkpoint() waiting for the loop to write one. */
-  private readonly checkpointRequests: { resolve: () => void; reject: (err: unknown) => void }[] = []
-  /** Checkpoints are put off while this is positive (a sink taking its snapshot). */
-  private checkpointHolds = 0
-  /** Set once the loop has exited (close). */
-  private stopped = false
-  private pendingDeadLetters: DeadLetter[] = []
-  private wakeLoop: (() => void) | null = null
-  private stopping = false
-  private loopDone: Promise<void> | null = null
-  private lastCheckpoint = Date.now()
-  /** When a round last moved records (busy()). */
-  private lastMovedAt = Number.NEGATIVE_INFINITY
-
+export class Engine extends EnginePart {
   /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
   busy(): boolean {
     return performance.now() - this.lastMovedAt < 20
   }
 
-  /** Why the last checkpoint failed, until one succeeds (degraded: see checkpointFailed). */
-  checkpointFailure: SluiceError | null = null
-  private dirtySinceCheckpoint = false
-  /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */
-  private ddlChain: Promise<unknown> = Promise.resolve()
-  private readonly progressWaiters: (() => void)[] = []
-  /** Work that must run between two rounds of the loop (see betweenRounds). */
-  private readonly interludes: { fn: () => Promise<void>; resolve: () => void; reject: (err: unknown) => void }[] = []
-  deadLetterCount = 0
-  /** Answers of HTTP ingest batches by their Idempotency-Key (see ingest-keys.ts); set by open. */
-  ingestKeys!: IngestKeys
-
-  private constructor(
-    readonly options: EngineOptions,
-    private readonly db: StateDb,
-  ) {
-    this.checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_MS
-    this.batchSize = options.batchSize ?? DEFAULT_BATCH
-    this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
-    this.webhookAllow = parseAllowList(options.webhookAllow ?? [])
+  private constructor(options: EngineOptions, db: StateDb) {
+    super(new EngineState(options, db))
   }
-
-  /** Where trigger webhooks may go. */
-  private readonly webhookAllow: WebhookAllowList
 
   static async open(options: EngineOptions): Promise<Engine> {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
@@ -279,12 +136,6 @@ export class Engine {
     const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
     const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
     await rt.log.start(positions)
-  }
-
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.ddlChain.then(fn, fn)
-    this.ddlChain = run.catch(() => undefined)
-    return run
   }
 
   createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
@@ -688,10 +539,6 @@ export class Engine {
     })
   }
 
-  private async waitForAppends(rt: StreamRuntime): Promise<void> {
-    while (rt.inFlightAppends > 0) await sleep(5)
-  }
-
   /** CREATE SINK: starts writing the stream's events, or the view's changes, to a Kafka topic. */
   createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
     return this.serialized(async () => {
@@ -1018,15 +865,6 @@ export class Engine {
     query.settled = query.offsets.slice()
   }
 
-  /** Runs `fn` between two rounds of the loop, where no query is in the middle of a batch. */
-  private betweenRounds(fn: () => Promise<void>): Promise<void> {
-    if (this.loopDone === null || this.stopping) return fn()
-    return new Promise<void>((resolve, reject) => {
-      this.interludes.push({ fn, resolve, reject })
-      this.wake()
-    })
-  }
-
   private async runInterludes(): Promise<void> {
     for (const i of this.interludes.splice(0)) {
       try {
@@ -1155,15 +993,6 @@ export class Engine {
     }
     this.wake()
     return count
-  }
-
-  // ------------------------------------------------------------------------------------------------------
-  // The loop
-
-  private wake(): void {
-    const w = this.wakeLoop
-    this.wakeLoop = null
-    w?.()
   }
 
   private async loop(): Promise<void> {
@@ -1552,29 +1381,6 @@ export class Engine {
   }
 }
 
-/** Free bytes on the data directory's file system before a failed state store is opened again. */
-const RECOVERY_FREE_BYTES = 16 * 1024 * 1024
-
-const outboxKey = (sinkId: number, batch: number) => `${OUTBOX_PREFIX}${sinkId}/${String(batch).padStart(12, '0')}`
-
-function lastPart(name: ast.QualifiedName): string {
-  return name.parts[name.parts.length - 1]!
-}
-
-function catalogValue(def: StreamDef | ViewDef | SinkDef | TriggerDef, closed = false): Buffer {
-  const base = { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
-  const alters = def.kind === 'trigger' || def.kind === 'view' ? (def.alters ?? []) : []
-  const rec: CatalogRecord = closed ? { ...base, closed } : alters.length > 0 ? { ...base, alters } : base
-  return Buffer.from(JSON.stringify(rec))
-}
-
-function prefixRange(prefix: string): { gte: Buffer; lt: Buffer } {
-  const start = Buffer.from(prefix)
-  const end = Buffer.from(prefix)
-  end[end.length - 1]!++
-  return { gte: start, lt: end }
-}
-
 /**
  * Finds a top-level key's value in a JSON record without parsing all of it: the text after the one
  * occurrence of `"name":` when it is a number or a plain string (what keys are); otherwise a full parse.
@@ -1630,18 +1436,5 @@ function keyText(v: Value): string {
   return v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function replaceInfinity(_key: string, v: unknown): unknown {
-  if (v === Number.POSITIVE_INFINITY) return 'Infinity'
-  if (v === Number.NEGATIVE_INFINITY) return '-Infinity'
-  return v
-}
-
-function reviveInfinity(_key: string, v: unknown): unknown {
-  if (v === 'Infinity') return Number.POSITIVE_INFINITY
-  if (v === '-Infinity') return Number.NEGATIVE_INFINITY
-  return v
-}
-
 export { META_NAMESPACE }
+export type { DeadLetter, EngineOptions }
