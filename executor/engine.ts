@@ -8,7 +8,6 @@
  *   one atomic RocksDB batch; on start each query resumes from what was committed.
  * - DDL deploys into the running loop; the catalog persists as the SQL of each entry, replayed on start.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdir, statfs } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
@@ -38,8 +37,7 @@ import { IngestKeys } from './ingest-keys.ts'
 import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
-import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
-import { planSink, type SinkDef } from '../planner/sink-plan.ts'
+import { planSink } from '../planner/sink-plan.ts'
 import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
 import { SessionAggregate } from './operators/session-aggregate.ts'
@@ -51,9 +49,11 @@ import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
-import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, OUTBOX_PREFIX, PROGRESS_PREFIX, READER_CHUNK, RECOVERY_FREE_BYTES, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, outboxKey, prefixRange, replaceInfinity, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
+import { Deliveries } from './engine/deliveries.ts'
+import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, RECOVERY_FREE_BYTES, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, outboxKey, prefixRange, replaceInfinity, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly deliveries: Deliveries
   /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
   busy(): boolean {
     return performance.now() - this.lastMovedAt < 20
@@ -61,6 +61,7 @@ export class Engine extends EnginePart {
 
   private constructor(options: EngineOptions, db: StateDb) {
     super(new EngineState(options, db))
+    this.deliveries = new Deliveries(this.s)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -91,7 +92,7 @@ export class Engine extends EnginePart {
         } else if (rec.kind === 'sink' && stmt.kind === 'create_sink') {
           const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
           const progress = raw ? (jsonCodec.decode(raw) as SinkProgress) : undefined
-          await this.deploySink(planSink(stmt, this.catalog, rec.id, rec.sql), progress, true)
+          await this.deliveries.deploySink(planSink(stmt, this.catalog, rec.id, rec.sql), progress, true)
         } else if (rec.kind === 'trigger' && stmt.kind === 'create_trigger') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
@@ -539,130 +540,16 @@ export class Engine extends EnginePart {
     })
   }
 
-  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a Kafka topic. */
   createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
-    return this.serialized(async () => {
-      const name = lastPart(stmt.name)
-      if (this.sinks.has(name) || this.catalog.has(name)) {
-        if (stmt.ifNotExists && this.sinks.has(name)) return 'exists'
-        throw planError(SqlState.duplicateObject, `sink or relation "${name}" already exists`, stmt.name.span)
-      }
-      const def = planSink(stmt, this.catalog, this.catalog.allocateId(), sql)
-      // No checkpoint between the snapshot and the sink's first capture: changes made meanwhile stay
-      // dirty and reach the sink after the snapshot's rows, never before them.
-      this.checkpointHolds++
-      let sink: SinkRuntime
-      try {
-        sink = await this.deploySink(def, undefined, false)
-      } catch (err) {
-        this.checkpointHolds--
-        throw err
-      }
-      try {
-        // A view sink starts with the view as it is: every current group, then its changes.
-        // Groups (or rows) written since the last checkpoint are left out: the sink's first checkpoint
-        // captures them as changes, after these rows.
-        const view = this.catalog.get(def.from)
-        const q = view?.kind === 'view' ? this.queries.get(view.name) : undefined
-        const table = view?.kind === 'view' ? this.tables.get(view.id) : undefined
-        if (q !== undefined && table !== undefined) {
-          const dirty = new Set([...table.changes()].map(([k]) => k))
-          for await (const [key, value] of table.scan()) {
-            if (dirty.has(key)) continue
-            if (q.operator instanceof KeyedAggregate) {
-              const out = q.operator.output(value)
-              if (out.visible) sink.upsert(out.row, true)
-            } else if (q.operator instanceof AppendProject) {
-              // An entry of an appending view can hold a batch of rows (the rows a view over a view takes
-              // in at once): each is a record, as when the checkpoint captures them.
-              for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-            } else {
-              sink.append(value)
-            }
-          }
-        }
-        await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
-        // The view's rows go out with the next checkpoint, without waiting for new events to make one.
-        this.dirtySinceCheckpoint = true
-        this.wake()
-      } catch (err) {
-        await this.undeploySink(sink)
-        throw err
-      } finally {
-        this.checkpointHolds--
-      }
-      this.wake()
-      return 'created'
-    })
+    return this.deliveries.createSink(stmt, sql)
   }
 
-  private async deploySink(def: SinkDef, progress: SinkProgress | undefined, recover: boolean): Promise<SinkRuntime> {
-    const brokers = this.options.kafkaBrokers ?? []
-    if (brokers.length === 0) {
-      throw new SluiceError('plan', SqlState.featureNotSupported, `sink "${def.name}" writes Kafka topic "${def.topic}", but no Kafka cluster is configured`, {
-        hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
-      })
-    }
-    const writer = await KafkaSinkWriter.open({ brokers, topic: def.topic, sinkTag: `${await this.installationId()}-${def.id}`, transactional: def.delivery === 'exactly_once' })
-    const source = this.catalog.get(def.from)
-    const rt = source?.kind === 'stream' ? this.streams.get(source.name) : undefined
-    const forget = (batch: number) => this.db.commit([{ kind: 'delete', key: Buffer.from(outboxKey(def.id, batch)) }])
-    const sink = new SinkRuntime(def, rt?.def.partitions ?? 0, writer, forget, progress)
-    if (recover) {
-      for await (const [k, v] of this.db.scan(prefixRange(`${OUTBOX_PREFIX}${def.id}/`))) {
-        sink.restore(Number(k.toString('utf8').split('/')[2]), jsonCodec.decode(v) as SinkRecord[])
-      }
-      if (sink.outbox.size > 0) {
-        await sink.skipDelivered(await writer.lastDelivered())
-        void sink.deliver()
-      }
-    }
-    this.sinks.set(def.name, sink)
-    rt?.sinks.push(sink)
-    return sink
-  }
-
-  private async undeploySink(sink: SinkRuntime): Promise<void> {
-    this.sinks.delete(sink.name)
-    const rt = this.streams.get(sink.def.from)
-    if (rt) rt.sinks.splice(rt.sinks.indexOf(sink), 1)
-    await sink.close()
-    const outbox = prefixRange(`${OUTBOX_PREFIX}${sink.def.id}/`)
-    await this.db.commit([
-      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${sink.def.id}`) },
-      { kind: 'delete', key: Buffer.from(`${SINK_PROGRESS_PREFIX}${sink.def.id}`) },
-      { kind: 'deleteRange', start: outbox.gte, end: outbox.lt },
-    ])
-  }
-
-  /** DROP SINK: stops it; batches not yet in Kafka are discarded. */
   dropSink(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
-    return this.serialized(async () => {
-      const sink = this.sinks.get(name)
-      if (sink === undefined) {
-        if (ifExists) return false
-        throw planError(SqlState.undefinedObject, `sink "${name}" does not exist`, span)
-      }
-      await this.undeploySink(sink)
-      return true
-    })
-  }
-
-  private installation: string | null = null
-
-  /** A random id made on first start and kept in the state store: names this Sluice to Kafka. */
-  private async installationId(): Promise<string> {
-    if (this.installation !== null) return this.installation
-    const key = Buffer.from('meta/installation')
-    const stored = await this.db.get(key)
-    if (stored !== null) return (this.installation = stored.toString('utf8'))
-    const id = randomBytes(6).toString('hex')
-    await this.db.commit([{ kind: 'put', key, value: Buffer.from(id) }])
-    return (this.installation = id)
+    return this.deliveries.dropSink(name, ifExists, span)
   }
 
   sinkRuntimes(): SinkRuntime[] {
-    return [...this.sinks.values()]
+    return this.deliveries.sinkRuntimes()
   }
 
   /** Plans a view without deploying it (EXPLAIN, and the first step of CREATE). */
@@ -691,7 +578,7 @@ export class Engine extends EnginePart {
           hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
         })
       }
-      for (const k of sinkDependents) await this.undeploySink(k)
+      for (const k of sinkDependents) await this.deliveries.undeploySink(k)
       // Triggers on the stream (or on any of its views), or joining this view.
       const affected = [name, ...allDependents.map((v) => v.name)]
       const triggers = [...new Set(affected.flatMap((n) => this.triggersOn(n)))]
@@ -1054,7 +941,7 @@ export class Engine extends EnginePart {
             rows[i] = rt.decode(records[i]!, p, offset, timestamps === undefined ? null : timestamps[i]!)
           } catch (err) {
             rows[i] = null
-            if (offset >= rt.deadLetterMark[p]!) this.fileDeadLetter(rt, p, offset, records[i]!, err)
+            if (offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, records[i]!, err)
           }
         }
         if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
@@ -1080,13 +967,6 @@ export class Engine extends EnginePart {
       }
     }
     return moved
-  }
-
-  private fileDeadLetter(rt: StreamRuntime, partition: number, offset: number, record: Buffer | string, err: unknown): void {
-    const reason = err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}`
-    const raw = recordText(typeof record === 'string' ? record : record.subarray(0, MAX_DEAD_LETTER_RAW)).slice(0, MAX_DEAD_LETTER_RAW)
-    this.deadLetterCount++
-    this.pendingDeadLetters.push({ stream: rt.def.name, partition, offset, reason, raw, receivedAt: Date.now() * 1000 })
   }
 
   /**
@@ -1162,7 +1042,7 @@ export class Engine extends EnginePart {
   private buildCheckpoint(): Mutation[] {
     const mutations: Mutation[] = this.pendingMutations
     this.pendingMutations = []
-    this.captureViewChanges()
+    this.deliveries.captureViewChanges()
     for (const table of this.tables.values()) table.collectDirty(mutations)
     for (const sink of this.sinks.values()) {
       const out = sink.takeBatch()
@@ -1184,28 +1064,6 @@ export class Engine extends EnginePart {
     this.dirtySinceCheckpoint = false
     this.lastCheckpoint = Date.now()
     return mutations
-  }
-
-  /** View sinks: the groups this checkpoint writes become their upserts (before collectDirty clears them). */
-  private captureViewChanges(): void {
-    for (const sink of this.sinks.values()) {
-      const view = this.catalog.get(sink.def.from)
-      if (view?.kind !== 'view') continue
-      const q = this.queries.get(view.name)
-      const table = this.tables.get(view.id)
-      if (q === undefined || table === undefined) continue
-      for (const [key, value] of table.changes()) {
-        if (value === undefined) continue
-        if (q.operator instanceof KeyedAggregate) {
-          const out = q.operator.output(value)
-          sink.upsert(out.row, out.visible)
-        } else if (q.operator instanceof AppendProject) {
-          for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-        } else {
-          sink.append(value)
-        }
-      }
-    }
   }
 
   private commitBatch(mutations: Mutation[]): Promise<void> {
@@ -1334,11 +1192,8 @@ export class Engine extends EnginePart {
     }
   }
 
-  async deadLetters(): Promise<DeadLetter[]> {
-    const out: DeadLetter[] = []
-    for await (const [, v] of this.db.scan(prefixRange(DEAD_LETTER_PREFIX))) out.push(jsonCodec.decode(v) as DeadLetter)
-    out.push(...this.pendingDeadLetters)
-    return out
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.deliveries.deadLetters()
   }
 
   async lateEvents(): Promise<(Record<string, unknown>)[]> {
