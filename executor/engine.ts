@@ -8,7 +8,7 @@
  *   one atomic RocksDB batch; on start each query resumes from what was committed.
  * - DDL deploys into the running loop; the catalog persists as the SQL of each entry, replayed on start.
  */
-import { mkdir, statfs } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
@@ -26,7 +26,7 @@ import { storageError } from './storage-error.ts'
 import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
-import { StateDb, type Mutation } from './state/rocks.ts'
+import { StateDb } from './state/rocks.ts'
 import { StateTable } from './state/table.ts'
 import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
@@ -50,9 +50,11 @@ import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/tr
 import { equalityKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 import { Deliveries } from './engine/deliveries.ts'
-import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, RECOVERY_FREE_BYTES, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, outboxKey, prefixRange, replaceInfinity, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
+import { Checkpoints } from './engine/checkpoints.ts'
+import { CATALOG_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly checkpoints: Checkpoints
   private readonly deliveries: Deliveries
   /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
   busy(): boolean {
@@ -62,6 +64,7 @@ export class Engine extends EnginePart {
   private constructor(options: EngineOptions, db: StateDb) {
     super(new EngineState(options, db))
     this.deliveries = new Deliveries(this.s)
+    this.checkpoints = new Checkpoints(this.s, this.deliveries)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -536,7 +539,7 @@ export class Engine extends EnginePart {
         this.dirtySinceCheckpoint = true
       })
       this.wake()
-      await this.checkpoint()
+      await this.checkpoints.checkpoint()
     })
   }
 
@@ -889,7 +892,7 @@ export class Engine extends EnginePart {
         moved = await this.round()
         if (moved) this.lastMovedAt = performance.now()
         await this.runInterludes()
-        await this.maybeCheckpoint(moved)
+        await this.checkpoints.maybeCheckpoint(moved)
       } catch (err) {
         // A failure here is not one query's fault (the state store or a log failed): report and retry.
         console.error(`sluice: engine loop error: ${(err as Error).stack ?? String(err)}`)
@@ -969,146 +972,8 @@ export class Engine extends EnginePart {
     return moved
   }
 
-  /**
-   * Writes all dirty state, offsets and watermarks in one atomic batch; resolves once it is durable.
-   * While the loop runs, the batch is built by the loop between two rounds, where every query's state
-   * and offsets agree; the write then overlaps with further processing.
-   */
   checkpoint(): Promise<void> {
-    if (this.loopDone === null || this.stopped) return this.checkpointNow()
-    return new Promise<void>((resolve, reject) => {
-      this.checkpointRequests.push({ resolve, reject })
-      this.wake()
-    })
-  }
-
-  private async checkpointNow(): Promise<void> {
-    await this.commitInFlight
-    for (const sink of this.sinks.values()) await Promise.race([sink.drain(), sleep(SINK_DRAIN_MS)])
-    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
-    if (!(await this.stateStoreReady())) throw this.checkpointFailure
-    await this.commitBatch(this.buildCheckpoint())
-  }
-
-  /**
-   * After a failed checkpoint: once the data directory has room again, RocksDB is opened anew (after a
-   * failed write it refuses every other until then) so that the next checkpoint can land. False while
-   * there is still no room, or the store would not open.
-   */
-  private async stateStoreReady(): Promise<boolean> {
-    if (this.checkpointFailure === null) return true
-    try {
-      const { bavail, bsize } = await statfs(this.options.dataDir)
-      if (bavail * bsize < RECOVERY_FREE_BYTES) return false
-      await this.db.reopen()
-      return true
-    } catch (err) {
-      console.error(`sluice: the state store could not be opened again: ${(err as Error).message}`)
-      return false
-    }
-  }
-
-  /** Called by the loop between rounds: starts a checkpoint when one is due or asked for. */
-  private async maybeCheckpoint(moved: boolean): Promise<void> {
-    if (this.checkpointHolds > 0) return
-    const requests = this.checkpointRequests.splice(0)
-    const overBudget = this.budget.overBudgetDirty()
-    const due = this.dirtySinceCheckpoint && (!moved || Date.now() - this.lastCheckpoint >= this.checkpointIntervalMs)
-    if (requests.length === 0 && !overBudget && !due) return
-    // At-least-once sinks: what they sent eagerly must be in Kafka before the offsets behind it commit.
-    for (const sink of this.sinks.values()) await sink.drain()
-    // One write in flight at a time; wait for it only when the checkpoint cannot be put off.
-    if (this.budget.commitsInFlight > 0) {
-      if (requests.length === 0 && !overBudget) return
-      await this.commitInFlight
-    }
-    // Sizes of entries written without being read are looked up before the checkpoint replaces them (max_state).
-    for (const table of this.tables.values()) if (table.sizesSettled() !== null) await table.sizesSettled()
-    if (!(await this.stateStoreReady())) {
-      requests.forEach((r) => r.reject(this.checkpointFailure))
-      return
-    }
-    const write = this.commitBatch(this.buildCheckpoint())
-    write.then(
-      () => requests.forEach((r) => r.resolve()),
-      (err: unknown) => {
-        console.error(`sluice: checkpoint failed: ${(err as Error).stack ?? String(err)}`)
-        requests.forEach((r) => r.reject(err))
-      },
-    )
-  }
-
-  /** Collects every dirty entry, offsets, watermarks, late events and dead letters; synchronous. */
-  private buildCheckpoint(): Mutation[] {
-    const mutations: Mutation[] = this.pendingMutations
-    this.pendingMutations = []
-    this.deliveries.captureViewChanges()
-    for (const table of this.tables.values()) table.collectDirty(mutations)
-    for (const sink of this.sinks.values()) {
-      const out = sink.takeBatch()
-      if (out !== null) mutations.push({ kind: 'put', key: Buffer.from(outboxKey(sink.def.id, out.batch)), value: jsonCodec.encode(out.records) })
-      mutations.push({ kind: 'put', key: Buffer.from(`${SINK_PROGRESS_PREFIX}${sink.def.id}`), value: jsonCodec.encode(sink.progress()) })
-    }
-    for (const q of this.queries.values()) {
-      mutations.push({ kind: 'put', key: Buffer.from(`${PROGRESS_PREFIX}${q.view.id}`), value: Buffer.from(JSON.stringify(q.progress(), replaceInfinity)) })
-      for (const late of q.pendingLate.splice(0)) {
-        const key = `${LATE_PREFIX}${q.view.id}/${String(late.partition).padStart(5, '0')}/${String(late.offset).padStart(16, '0')}`
-        mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode({ ...late, query: q.name, stream: q.view.plan.source.name }) })
-      }
-    }
-    for (const d of this.pendingDeadLetters.splice(0)) {
-      const streamId = this.catalog.get(d.stream)?.id ?? this.triggers.get(d.stream)?.def.id ?? 0
-      const key = `${DEAD_LETTER_PREFIX}${streamId}/${String(d.partition).padStart(5, '0')}/${String(d.offset).padStart(16, '0')}`
-      mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode(d) })
-    }
-    this.dirtySinceCheckpoint = false
-    this.lastCheckpoint = Date.now()
-    return mutations
-  }
-
-  private commitBatch(mutations: Mutation[]): Promise<void> {
-    if (mutations.length === 0) return Promise.resolve()
-    this.budget.commitsInFlight++
-    const write = this.db
-      .commit(mutations)
-      .then(
-        () => {
-          if (this.checkpointFailure !== null) console.error('sluice: checkpoints are written again')
-          this.checkpointFailure = null
-        },
-        (err: unknown) => {
-          this.checkpointFailed(mutations, err)
-          throw this.checkpointFailure ?? err
-        },
-      )
-      .finally(() => {
-        this.budget.commitsInFlight--
-      })
-    this.commitInFlight = write.catch(() => undefined)
-    // The outbox batches in this commit are durable once it lands: hand them to Kafka.
-    void write.then(
-      () => {
-        for (const sink of this.sinks.values()) if (sink.pendingBatches > 0) void sink.deliver()
-      },
-      () => undefined,
-    )
-    return write
-  }
-
-  /**
-   * Nothing of a failed checkpoint reached RocksDB (a write batch is all or nothing): its entries are dirty
-   * again and its other writes (offsets, outbox batches, dead letters) go first in the next one, so a later
-   * checkpoint that succeeds holds everything. Until one does, the engine is degraded: sluice_queries says
-   * so, and ingest is refused, since events taken in now could only pile up in memory.
-   */
-  private checkpointFailed(mutations: Mutation[], err: unknown): void {
-    for (const table of this.tables.values()) table.restoreUnflushed()
-    this.pendingMutations = mutations.concat(this.pendingMutations)
-    this.dirtySinceCheckpoint = true
-    const failure = storageError('a checkpoint', err)
-    const cause = (err as { cause?: { message?: string } }).cause?.message
-    this.checkpointFailure =
-      failure instanceof SluiceError ? failure : new SluiceError('execution', SqlState.ioError, `could not write a checkpoint: ${(err as Error).message}${cause ? `: ${cause}` : ''}`, { cause: err })
+    return this.checkpoints.checkpoint()
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -1218,7 +1083,7 @@ export class Engine extends EnginePart {
     this.stopped = true
     const waiting = this.checkpointRequests.splice(0)
     try {
-      await this.checkpointNow()
+      await this.checkpoints.checkpointNow()
       for (const r of waiting) r.resolve()
     } catch (err) {
       // A full disk at shutdown is what a crash is: the next start resumes at the last checkpoint and reads
