@@ -21,8 +21,7 @@ import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLim
 import { baseStreamName } from '../planner/view-source.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../planner/lookup-join.ts'
-import { StreamLog, partitionFor } from './log/stream-log.ts'
-import { storageError } from './storage-error.ts'
+import { StreamLog } from './log/stream-log.ts'
 import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
@@ -30,9 +29,7 @@ import { StateDb } from './state/rocks.ts'
 import { StateTable } from './state/table.ts'
 import { rowCodec, jsonCodec } from './state/codec.ts'
 import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
-import { DecodeError, checkRow, encodeRow } from './decode.ts'
 import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
-import { recordText } from './record-text.ts'
 import { IngestKeys } from './ingest-keys.ts'
 import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
@@ -52,9 +49,11 @@ import { PatternRecognize } from './operators/pattern-recognize.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Checkpoints } from './engine/checkpoints.ts'
 import { Loop } from './engine/loop.ts'
+import { Inserts } from './engine/inserts.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly inserts: Inserts
   private readonly scanLoop: Loop
   private readonly checkpoints: Checkpoints
   private readonly deliveries: Deliveries
@@ -67,6 +66,7 @@ export class Engine extends EnginePart {
     this.deliveries = new Deliveries(this.s)
     this.checkpoints = new Checkpoints(this.s, this.deliveries)
     this.scanLoop = new Loop(this.s, this.checkpoints, this.deliveries)
+    this.inserts = new Inserts(this.s)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -377,7 +377,7 @@ export class Engine extends EnginePart {
       this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
       this.dirtySinceCheckpoint = true
     }, async (stream, row) => {
-      await this.insert(stream, [row])
+      await this.inserts.insert(stream, [row])
     }, this.triggerKeyStatesOf(rt), this.webhookAllow, () => {
       // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
       this.dirtySinceCheckpoint = true
@@ -786,94 +786,16 @@ export class Engine extends EnginePart {
     }
   }
 
-  // ------------------------------------------------------------------------------------------------------
-  // Ingest
-
-  /** Appends rows (in the stream's column order) to the stream's log. Returns the number of rows. */
-  async insert(streamName: string, rows: readonly Row[]): Promise<number> {
-    const rt = this.streams.get(streamName)
-    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
-    const { def } = rt
-    const byPartition: string[][] = Array.from({ length: def.partitions }, () => [])
-    let rr = 0
-    for (const row of rows) {
-      checkRow(row, def.columns)
-      const p = def.keyColumn === null ? rr++ % def.partitions : partitionFor(keyText(row[def.keyColumn] ?? null), def.partitions)
-      byPartition[p]!.push(encodeRow(row, def.columns))
-    }
-    return this.appendRaw(rt, byPartition, rows.length)
+  insert(streamName: string, rows: readonly Row[]): Promise<number> {
+    return this.inserts.insert(streamName, rows)
   }
 
-  /**
-   * Appends raw JSON records (HTTP ingest, COPY, a file's lines); malformed ones become dead letters when
-   * read. A record given as bytes is stored as given: input read as bytes need not be decoded to text and
-   * encoded back (only a keyed stream reads the key's text from it).
-   */
-  async insertJson(streamName: string, records: readonly (string | Buffer)[]): Promise<number> {
-    const rt = this.streams.get(streamName)
-    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
-    const { def } = rt
-    const byPartition: (string | Buffer)[][] = Array.from({ length: def.partitions }, () => [])
-    const keyOf = def.keyColumn === null ? null : jsonKeyExtractor(def.columns[def.keyColumn]!.name)
-    let rr = 0
-    for (const rec of records) {
-      const k = keyOf === null ? undefined : keyOf(recordText(rec))
-      // Keyless and malformed records go round-robin; the scan files malformed ones as dead letters.
-      const p = k === undefined ? rr++ % def.partitions : partitionFor(k, def.partitions)
-      byPartition[p]!.push(rec)
-    }
-    return this.appendRaw(rt, byPartition, records.length)
+  insertJson(streamName: string, records: readonly (string | Buffer)[]): Promise<number> {
+    return this.inserts.insertJson(streamName, records)
   }
 
-  /**
-   * Which of these raw records the stream's decoder refuses, and why (by index): what HTTP ingest answers
-   * before it appends them with insertJson. A refused record is still appended; the scan files it as a
-   * dead letter with the same reason, so nothing sent is lost.
-   */
   checkRecords(streamName: string, records: readonly (string | Buffer)[]): { index: number; reason: string }[] {
-    const rt = this.streams.get(streamName)
-    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
-    const refused: { index: number; reason: string }[] = []
-    for (let i = 0; i < records.length; i++) {
-      try {
-        rt.decode(records[i]!, 0, 0, null)
-      } catch (err) {
-        refused.push({ index: i, reason: err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}` })
-      }
-    }
-    return refused
-  }
-
-  private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
-    const log = rt.log
-    if (!(log instanceof StreamLog)) {
-      const source = rt.def.source
-      throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${rt.def.name}" reads ${source.kind === 'kafka' ? `Kafka topic "${source.topic}"` : source.kind === 'file' ? `file "${source.path}"` : 'another source'}; events are not inserted here`, {
-        hint: source.kind === 'file' ? 'Append the events to the file.' : 'Produce the events to the topic.',
-      })
-    }
-    if (this.checkpointFailure !== null) {
-      const f = this.checkpointFailure
-      throw new SluiceError('execution', f.sqlstate, `${f.message}; events are refused until checkpoints are written again`, {
-        hint: 'Free space on the data directory\'s file system: checkpoints are retried by themselves, and ingest resumes when one succeeds.',
-      })
-    }
-    if (rt.closed) {
-      throw new SluiceError('execution', SqlState.objectNotInPrerequisiteState, `stream "${rt.def.name}" is closed: its input is finished`, {
-        hint: 'A closed stream takes no more events; create a new stream for new input.',
-      })
-    }
-    rt.inFlightAppends++
-    try {
-      // All or nothing across partitions (stream-log.ts): a failed append leaves no record behind.
-      await log.appendBatch(byPartition)
-    } catch (err) {
-      throw storageError(`to stream "${rt.def.name}"`, err)
-    } finally {
-      rt.inFlightAppends--
-    }
-    this.wake()
-    return count
+    return this.inserts.checkRecords(streamName, records)
   }
 
   checkpoint(): Promise<void> {
@@ -1000,60 +922,6 @@ export class Engine extends EnginePart {
   }
 }
 
-/**
- * Finds a top-level key's value in a JSON record without parsing all of it: the text after the one
- * occurrence of `"name":` when it is a number or a plain string (what keys are); otherwise a full parse.
- * Returns the key as `keyText` would print the decoded value, or undefined for malformed records.
- */
-export function jsonKeyExtractor(name: string): (record: string) => string | undefined {
-  const needle = JSON.stringify(name)
-  const plain = /^[\x20-\x7e]*$/.test(name) && !name.includes('"') && !name.includes('\\')
-  const slow = (record: string): string | undefined => {
-    try {
-      const o = JSON.parse(record) as Record<string, unknown> | null
-      const v = o !== null && typeof o === 'object' ? o[name] : undefined
-      return v === undefined || v === null ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v)
-    } catch {
-      return undefined
-    }
-  }
-  if (!plain) return slow
-  // Another occurrence (a duplicate key) goes the slow way. It is looked for without the opening quote:
-  // JSON is full of quotes, and a search for a pattern that starts with one is several times slower.
-  const tail = needle.slice(1)
-  const occursAgain = (record: string, from: number): boolean => {
-    for (let j = record.indexOf(tail, from + 1); j !== -1; j = record.indexOf(tail, j + 1)) if (record.charCodeAt(j - 1) === 34 /* " */) return true
-    return false
-  }
-  return (record) => {
-    const at = record.indexOf(needle)
-    if (at === -1 || occursAgain(record, at + needle.length)) return slow(record)
-    let i = at + needle.length
-    while (record.charCodeAt(i) === 32) i++
-    if (record.charCodeAt(i) !== 58 /* : */) return slow(record)
-    i++
-    while (record.charCodeAt(i) === 32) i++
-    const c = record.charCodeAt(i)
-    if (c === 34 /* " */) {
-      const end = record.indexOf('"', i + 1)
-      const text = end === -1 ? '' : record.slice(i + 1, end)
-      return end === -1 || text.includes('\\') ? slow(record) : text
-    }
-    let end = i
-    while (end < record.length) {
-      const d = record.charCodeAt(end)
-      if (d === 44 /* , */ || d === 125 /* } */ || d === 32 || d === 10 || d === 13 || d === 9) break
-      end++
-    }
-    const token = record.slice(i, end)
-    if (!/^-?\d+$/.test(token)) return slow(record)
-    return String(Number(token))
-  }
-}
-
-function keyText(v: Value): string {
-  return v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
-}
-
 export { META_NAMESPACE }
+export { jsonKeyExtractor } from './engine/inserts.ts'
 export type { DeadLetter, EngineOptions }
