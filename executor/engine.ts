@@ -50,9 +50,11 @@ import { Deliveries } from './engine/deliveries.ts'
 import { Checkpoints } from './engine/checkpoints.ts'
 import { Loop } from './engine/loop.ts'
 import { Inserts } from './engine/inserts.ts'
-import { CATALOG_PREFIX, EnginePart, EngineState, LATE_PREFIX, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
+import { Reads } from './engine/reads.ts'
+import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly reads: Reads
   private readonly inserts: Inserts
   private readonly scanLoop: Loop
   private readonly checkpoints: Checkpoints
@@ -67,6 +69,7 @@ export class Engine extends EnginePart {
     this.checkpoints = new Checkpoints(this.s, this.deliveries)
     this.scanLoop = new Loop(this.s, this.checkpoints, this.deliveries)
     this.inserts = new Inserts(this.s)
+    this.reads = new Reads(this.s)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -472,13 +475,8 @@ export class Engine extends EnginePart {
     return [...this.triggers.values()].map((t) => t.def).filter((d) => d.plan.source.name === name || d.plan.join?.view === name || (d.spec.action.kind === 'insert' && d.spec.action.stream === name))
   }
 
-  /** Name, stream, channel, status and counters of every trigger (sluice_triggers). */
-  async triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
-    const out = []
-    for (const t of this.triggers.values()) {
-      out.push({ def: t.def, status: t.query.status, lastError: t.query.lastError ? `${t.query.lastError.sqlstate}: ${t.query.lastError.message}` : null, counters: await t.operator.stats() })
-    }
-    return out
+  triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
+    return this.reads.triggerStats()
   }
 
   /**
@@ -802,95 +800,44 @@ export class Engine extends EnginePart {
     return this.checkpoints.checkpoint()
   }
 
-  // ------------------------------------------------------------------------------------------------------
-  // Reading
-
   query(name: string): ContinuousQuery | undefined {
-    return this.queries.get(name)
+    return this.reads.query(name)
   }
 
   allQueries(): ContinuousQuery[] {
-    return [...this.queries.values()]
+    return this.reads.allQueries()
   }
 
   streamRuntime(name: string): { readonly def: StreamDef; readonly log: StreamSource; readonly decode: StreamDecoder; readonly closed: boolean } | undefined {
-    return this.streams.get(name)
+    return this.reads.streamRuntime(name)
   }
 
-  /**
-   * Waits (up to `timeoutMs`) until the view has processed everything appended to its stream before this
-   * call, so a SELECT after an INSERT sees the inserted events.
-   */
-  async waitCaughtUp(viewName: string, timeoutMs = 2000): Promise<void> {
-    const q = this.queries.get(viewName)
-    if (q === undefined) return
-    const rt = this.streams.get(baseStreamName(q.view.plan.source))
-    if (rt === undefined) return
-    const targets = q.offsets.map((_, p) => rt.log.endOffset(p))
-    const deadline = Date.now() + timeoutMs
-    while (q.status === 'running' && q.settled.some((o, p) => o < targets[p]!) && Date.now() < deadline) {
-      this.wake()
-      await new Promise<void>((resolve) => {
-        this.progressWaiters.push(resolve)
-        setTimeout(resolve, 50).unref()
-      })
-    }
+  waitCaughtUp(viewName: string, timeoutMs = 2000): Promise<void> {
+    return this.reads.waitCaughtUp(viewName, timeoutMs)
   }
 
-  /**
-   * The view row of one group, got by key from a GROUP BY view's state ([] when there is none or HAVING
-   * hides it); null when the view keeps its rows otherwise and must be read whole.
-   */
-  async viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
-    const q = this.queries.get(name)
-    if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    if (!(q.operator instanceof KeyedAggregate)) return null
-    const [row] = await q.operator.lookup([[...keyValues]])
-    return row === null || row === undefined ? [] : [row]
+  viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
+    return this.reads.viewPoint(name, keyValues)
   }
 
-  async *viewRows(name: string): AsyncGenerator<Row> {
-    const q = this.queries.get(name)
-    if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    yield* q.rows()
+  viewRows(name: string): AsyncGenerator<Row> {
+    return this.reads.viewRows(name)
   }
 
-  /** Every event currently in a stream's log, decoded (dead letters skipped). */
-  async *streamRows(name: string): AsyncGenerator<Row> {
-    const rt = this.streams.get(name)
-    if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`)
-    for (let p = 0; p < rt.def.partitions; p++) {
-      const end = rt.log.endOffset(p)
-      let offset = 0
-      while (offset < end) {
-        const { records, nextOffset, offsets, timestamps } = await rt.log.read(p, offset, this.batchSize)
-        if (records.length === 0) break
-        for (let i = 0; i < records.length; i++) {
-          try {
-            const row = rt.decode(records[i]!, p, offsets?.[i] ?? offset + i, timestamps?.[i] ?? null)
-            if (row !== null) yield row
-          } catch {
-            // Dead letters are listed in sluice_dead_letters, not here.
-          }
-        }
-        offset = nextOffset
-      }
-    }
+  streamRows(name: string): AsyncGenerator<Row> {
+    return this.reads.streamRows(name)
   }
 
   deadLetters(): Promise<DeadLetter[]> {
     return this.deliveries.deadLetters()
   }
 
-  async lateEvents(): Promise<(Record<string, unknown>)[]> {
-    const out: Record<string, unknown>[] = []
-    for await (const [, v] of this.db.scan(prefixRange(LATE_PREFIX))) out.push(jsonCodec.decode(v) as Record<string, unknown>)
-    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: q.view.plan.source.name })
-    return out
+  lateEvents(): Promise<(Record<string, unknown>)[]> {
+    return this.reads.lateEvents()
   }
 
   tableStats(id: number): { entries: number } {
-    return { entries: this.tables.get(id)?.stats().cached ?? 0 }
+    return this.reads.tableStats(id)
   }
 
   async close(): Promise<void> {
