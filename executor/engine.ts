@@ -9,51 +9,42 @@
  * - DDL deploys into the running loop; the catalog persists as the SQL of each entry, replayed on start.
  */
 import { mkdir } from 'node:fs/promises'
-import { join, resolve, sep } from 'node:path'
+import { join } from 'node:path'
 import { SluiceError, SqlState, internalError, planError, type Span } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { parseStatements } from '../parser/index.ts'
 import { type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
-import { planView, type ViewPlan } from '../planner/view-plan.ts'
-import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits, type QueryLimits } from '../planner/query-limits.ts'
-import { baseStreamName } from '../planner/view-source.ts'
-import { sliceSpec } from '../planner/hop-slices.ts'
-import type { LookupJoinSpec } from '../planner/lookup-join.ts'
+import { planView } from '../planner/view-plan.ts'
+import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../planner/query-limits.ts'
 import { StreamLog } from './log/stream-log.ts'
 import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
 import { StateDb } from './state/rocks.ts'
-import { StateTable } from './state/table.ts'
 import { rowCodec, jsonCodec } from './state/codec.ts'
-import { tableKey, tableKeyString, positionKey, META_NAMESPACE } from './state/layout.ts'
-import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
+import { tableKey, META_NAMESPACE } from './state/layout.ts'
+import { type StreamDecoder } from './record-decoder.ts'
 import { IngestKeys } from './ingest-keys.ts'
 import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
-import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
+import { ContinuousQuery, type QueryProgress } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { planSink } from '../planner/sink-plan.ts'
-import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
-import { AppendProject } from './operators/append-project.ts'
-import { SessionAggregate } from './operators/session-aggregate.ts'
-import { OverWindow } from './operators/over-window.ts'
-import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
+import { TriggerFire } from './operators/trigger-fire.ts'
 import { refusalOf } from './webhook-policy.ts'
 import { redactSecrets } from './webhook-secrets.ts'
-import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
-import { equalityKeys } from '../planner/index-key.ts'
-import { PatternRecognize } from './operators/pattern-recognize.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Checkpoints } from './engine/checkpoints.ts'
 import { Loop } from './engine/loop.ts'
 import { Inserts } from './engine/inserts.ts'
 import { Reads } from './engine/reads.ts'
-import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, SLICE_NAMESPACE, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type StreamRuntime, type CatalogRecord } from './engine/state.ts'
+import { Deploy } from './engine/deploy.ts'
+import { CATALOG_PREFIX, EnginePart, EngineState, PROGRESS_PREFIX, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly deploy: Deploy
   private readonly reads: Reads
   private readonly inserts: Inserts
   private readonly scanLoop: Loop
@@ -70,6 +61,7 @@ export class Engine extends EnginePart {
     this.scanLoop = new Loop(this.s, this.checkpoints, this.deliveries)
     this.inserts = new Inserts(this.s)
     this.reads = new Reads(this.s)
+    this.deploy = new Deploy(this.s, this.inserts)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -95,7 +87,7 @@ export class Engine extends EnginePart {
       const stmt = parsed.statement
       try {
         if (rec.kind === 'stream' && stmt.kind === 'create_stream') {
-          const rt = await this.deployStream(planStream(stmt, rec.id, rec.sql), rec.closed === true)
+          const rt = await this.deploy.deployStream(planStream(stmt, rec.id, rec.sql), rec.closed === true)
           rt.closed = rec.closed === true
         } else if (rec.kind === 'sink' && stmt.kind === 'create_sink') {
           const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
@@ -110,17 +102,17 @@ export class Engine extends EnginePart {
             const [p] = parseStatements(a)
             if (p?.statement.kind === 'alter_trigger') def = this.applyAlter(def, p.statement, a)
           }
-          this.deployTrigger(def, progress)
-          const upstream = this.upstreamOf(def.plan)
-          if (upstream !== null) await this.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_trigger' : 'resume')
+          this.deploy.deployTrigger(def, progress)
+          const upstream = this.deploy.upstreamOf(def.plan)
+          if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_trigger' : 'resume')
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
           const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
           const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
           const def = this.alteredView(this.viewDef(stmt, rec.id, rec.sql), stmt, rec.alters ?? [])
-          this.deployView(def, progress)
+          this.deploy.deployView(def, progress)
           // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
-          const upstream = this.upstreamOf(def.plan)
-          if (upstream !== null) await this.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
+          const upstream = this.deploy.upstreamOf(def.plan)
+          if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
         } else {
           throw internalError(`catalog entry ${rec.name} does not match its SQL`)
         }
@@ -131,20 +123,7 @@ export class Engine extends EnginePart {
         this.catalog.reserveId(rec.id)
       }
     }
-    for (const rt of this.streams.values()) await this.startSource(rt, true)
-  }
-
-  /**
-   * Starts fetching a Kafka stream: at the lowest offset its views committed, per partition (or per its
-   * `start` option where none has).
-   */
-  private async startSource(rt: StreamRuntime, resume: boolean): Promise<void> {
-    if (!(rt.log instanceof KafkaSource)) return
-    const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
-    // A view that never reached a checkpoint starts from the stream's beginning (its `start` option).
-    const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
-    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
-    await rt.log.start(positions)
+    for (const rt of this.streams.values()) await this.deploy.startSource(rt, true)
   }
 
   createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
@@ -155,10 +134,10 @@ export class Engine extends EnginePart {
         throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
       }
       const def = planStream(stmt, this.catalog.allocateId(), sql)
-      if (def.source.kind === 'file') this.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
-      const rt = await this.deployStream(def)
+      if (def.source.kind === 'file') this.deploy.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
+      const rt = await this.deploy.deployStream(def)
       try {
-        await this.startSource(rt, false)
+        await this.deploy.startSource(rt, false)
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       } catch (err) {
         this.streams.delete(def.name)
@@ -178,12 +157,12 @@ export class Engine extends EnginePart {
         throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
       }
       const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
-      const upstream = this.upstreamOf(def.plan)
+      const upstream = this.deploy.upstreamOf(def.plan)
       if (upstream !== null) {
         // A view over a view starts from the read view's rows so far and moves in step with it.
         await this.betweenRounds(async () => {
-          this.deployView(def, undefined)
-          await this.startReading(this.queries.get(def.name)!, upstream, 'new_view')
+          this.deploy.deployView(def, undefined)
+          await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_view')
         })
         // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
         this.dirtySinceCheckpoint = true
@@ -196,10 +175,10 @@ export class Engine extends EnginePart {
           // A view starts from the beginning of its stream. Deployed between rounds, so that no round
           // under way releases records it still needs; then a fetcher that the other views moved past
           // (releasing what they read) fetches the topic again from the beginning.
-          await this.betweenRounds(async () => this.deployView(def, progress))
+          await this.betweenRounds(async () => this.deploy.deployView(def, progress))
           await rt.log.rewind(this.queries.get(def.name)!.offsets)
         } else {
-          this.deployView(def, progress)
+          this.deploy.deployView(def, progress)
         }
       }
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
@@ -228,14 +207,14 @@ export class Engine extends EnginePart {
         }
       }
       const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
-      const upstream = this.upstreamOf(def.plan)
+      const upstream = this.deploy.upstreamOf(def.plan)
       if (upstream !== null) {
         // Priority groups decide per event of a stream; a view's rows are not events of one.
         if (def.spec.priorityGroup !== null) throw planError(SqlState.featureNotSupported, 'priority_group is for triggers on a stream', stmt.span, 'Put the campaigns of a group on the stream, joined to the view.')
         // On a view: it fires for the view's rows written from now on, in step with the view.
         await this.betweenRounds(async () => {
-          this.deployTrigger(def, undefined)
-          await this.startReading(this.queries.get(def.name)!, upstream, 'new_trigger')
+          this.deploy.deployTrigger(def, undefined)
+          await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_trigger')
         })
         const startKey = this.triggers.get(def.name)!.operator.startFrom([0])
         await this.db.commit([
@@ -253,7 +232,7 @@ export class Engine extends EnginePart {
       const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
       const offsets = partner?.offsets.slice() ?? end
       const watermark = partner?.watermark.snapshot() ?? { partitions: end.map(() => Number.NEGATIVE_INFINITY), current: Number.NEGATIVE_INFINITY }
-      this.deployTrigger(def, { offsets, watermark, eventsIn: 0, lateEvents: 0 })
+      this.deploy.deployTrigger(def, { offsets, watermark, eventsIn: 0, lateEvents: 0 })
       const startKey = this.triggers.get(def.name)!.operator.startFrom(end)
       // Durable with the catalog entry: a trigger replayed before its first checkpoint skips history too.
       await this.db.commit([
@@ -281,7 +260,7 @@ export class Engine extends EnginePart {
       t.operator.def = def
       t.query.limits = def.spec.limits
       // Raising a limit runs a trigger it stopped again, where it stopped; the next checkpoint keeps that.
-      if (stmt.action.kind === 'set' && stmt.action.options.some((o) => LIMIT_OPTIONS.includes(o.name))) await this.resumeQuery(t.query, def.plan)
+      if (stmt.action.kind === 'set' && stmt.action.options.some((o) => LIMIT_OPTIONS.includes(o.name))) await this.deploy.resumeQuery(t.query, def.plan)
     })
   }
 
@@ -326,24 +305,8 @@ export class Engine extends EnginePart {
       this.catalog.remove(name)
       this.catalog.add(def)
       query.limits = def.plan.limits
-      await this.resumeQuery(query, def.plan)
+      await this.deploy.resumeQuery(query, def.plan)
     })
-  }
-
-  /**
-   * Runs a query its own limit stopped again, from where it stopped (with the readers it stopped), between
-   * rounds: a round under way has chosen its readers and where to read from. The next checkpoint keeps it.
-   */
-  private async resumeQuery(query: ContinuousQuery, plan: ViewPlan): Promise<void> {
-    if (query.stopped === null || query.stopped.upstream !== undefined) return
-    await this.betweenRounds(async () => {
-      query.resume()
-    })
-    // A Kafka fetcher that the other views moved past fetches again from where this one is.
-    const rt = this.upstreamOf(plan) === null ? this.streams.get(plan.source.name) : undefined
-    if (rt?.log instanceof KafkaSource) await rt.log.rewind(query.offsets)
-    this.dirtySinceCheckpoint = true
-    this.wake()
   }
 
   /** A view's definition after the ALTER ... SET statements `alters`: the CREATE's limits, each ALTER's over them. */
@@ -365,109 +328,9 @@ export class Engine extends EnginePart {
         if (ifExists) return false
         throw planError(SqlState.undefinedObject, `trigger "${name}" does not exist`, span)
       }
-      await this.undeployTrigger(t.def)
+      await this.deploy.undeployTrigger(t.def)
       return true
     })
-  }
-
-  private deployTrigger(def: TriggerDef, progress: QueryProgress | undefined): void {
-    const upstream = this.upstreamOf(def.plan)
-    const rt = this.streams.get(baseStreamName(def.plan.source))
-    if (rt === undefined) throw internalError(`stream ${baseStreamName(def.plan.source)} of trigger ${def.name} is not deployed`)
-    const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
-    const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx, (trigger, partition, offset, body, reason) => {
-      this.deadLetterCount++
-      this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
-      this.dirtySinceCheckpoint = true
-    }, async (stream, row) => {
-      await this.inserts.insert(stream, [row])
-    }, this.triggerKeyStatesOf(rt), this.webhookAllow, () => {
-      // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
-      this.dirtySinceCheckpoint = true
-      this.wake()
-    })
-    operator.arbiter = upstream === null ? rt.arbiter : null
-    void operator.resume()
-    // The query runs like a view's; it is no relation, so it is not in the catalog.
-    const asView: ViewDef = { kind: 'view', id: def.id, name: def.name, columns: def.plan.columns, plan: def.plan, sql: def.sql }
-    const query = new ContinuousQuery(asView, operator, this.ctx, progress)
-    this.limitQuery(query, def.spec.limits, table, undefined, progress)
-    if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
-    // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
-    const src = def.plan.source.source
-    if (!(src.kind === 'view' && src.changes)) query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
-    this.tables.set(def.id, table)
-    this.queries.set(def.name, query)
-    this.triggers.set(def.name, { def, query, operator })
-    // Registered before anything runs, so that another trigger's write does not prune its part as a dropped
-    // one's; the stream's table is created with the first trigger that needs it (or an ALTER that does).
-    if (keepsKeyState(def.spec)) {
-      operator.keyStates.register(def.id)
-      operator.keyStates.create()
-    }
-    if (upstream !== null) upstream.attach(query)
-    else rt.queries.push(query)
-  }
-
-  private async undeployTrigger(def: TriggerDef): Promise<void> {
-    const t = this.triggers.get(def.name)
-    t?.operator.close()
-    // Its parts of the stream's per-key state go lazily (trigger-key-state.ts); a new trigger never reads them.
-    t?.operator.keyStates.unregister(def.id)
-    this.triggers.delete(def.name)
-    await this.retire(def)
-  }
-
-  /**
-   * What dropping a view or a trigger shares: its query leaves the stream's scan, the view it joined stops
-   * keeping per-event rows when nothing else joins it, and its catalog entry, progress and state go.
-   */
-  private async retire(def: ViewDef | TriggerDef): Promise<void> {
-    const q = this.queries.get(def.name)
-    this.queries.delete(def.name)
-    if (q !== undefined) {
-      const upstream = def.plan.source.source.kind === 'view' ? this.queries.get(def.plan.source.source.view) : undefined
-      const rt = this.streams.get(def.plan.source.name)
-      if (upstream !== undefined) await this.betweenRounds(async () => upstream.detach(q))
-      else if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
-    }
-    const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-    const stillJoined = (name: string) =>
-      this.catalog.views().some((v) => v.plan.join?.view === name && v.plan.join.asOfEvent) || [...this.triggers.values()].some((x) => x.def.plan.join?.view === name && x.def.plan.join.asOfEvent)
-    if (joined !== undefined && !stillJoined(joined.name)) joined.trackSnapshots = false
-    const table = this.tables.get(def.id)
-    this.tables.delete(def.id)
-    table?.clear()
-    const slices = this.tables.get(SLICE_NAMESPACE + def.id)
-    this.tables.delete(SLICE_NAMESPACE + def.id)
-    slices?.clear()
-    const prefix = tableKey(def.id, [])
-    const slicePrefix = tableKey(SLICE_NAMESPACE + def.id, [])
-    await this.db.commit([
-      { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`) },
-      { kind: 'delete', key: Buffer.from(`${PROGRESS_PREFIX}${def.id}`) },
-      { kind: 'deleteRange', start: prefix.start, end: prefix.end },
-      { kind: 'deleteRange', start: slicePrefix.start, end: slicePrefix.end },
-    ])
-  }
-
-  /**
-   * The per-key state of the triggers of a stream (or of views over it): one table for all, in a
-   * namespace of the stream's own, created when a trigger first needs it and checkpointed with the rest.
-   */
-  private triggerKeyStatesOf(rt: StreamRuntime): StreamKeyState {
-    let states = this.triggerKeyStates.get(rt.def.name)
-    if (states === undefined) {
-      const id = TRIGGER_KEY_NAMESPACE + rt.def.id
-      states = new StreamKeyState(() => {
-        // Not known to be empty: triggers of an earlier run may have kept state there.
-        const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, false)
-        this.tables.set(id, table)
-        return { table, encodeKey: (values) => tableKeyString(id, values) }
-      })
-      this.triggerKeyStates.set(rt.def.name, states)
-    }
-    return states
   }
 
   /** Triggers reading the stream, joining the view, or inserting into the stream called `name`. */
@@ -592,7 +455,7 @@ export class Engine extends EnginePart {
           hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
         })
       }
-      for (const t of triggers) await this.undeployTrigger(t)
+      for (const t of triggers) await this.deploy.undeployTrigger(t)
       if (entry.kind === 'stream') {
         const dependents = this.catalog.dependents(name)
         if (dependents.length > 0 && !cascade) {
@@ -603,12 +466,12 @@ export class Engine extends EnginePart {
           })
         }
         // Views that read or join other views go before them.
-        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.deploy.undeployView(d)
         const rt = this.streams.get(name)
         this.streams.delete(name)
         this.catalog.remove(name)
         await rt?.log.close()
-        if (entry.source.kind === 'embedded') await StreamLog.destroy(this.streamDir(entry.id))
+        if (entry.source.kind === 'embedded') await StreamLog.destroy(this.deploy.streamDir(entry.id))
         // The per-key state its triggers shared goes with it.
         this.triggerKeyStates.delete(name)
         const keyStates = tableKey(TRIGGER_KEY_NAMESPACE + entry.id, [])
@@ -627,161 +490,11 @@ export class Engine extends EnginePart {
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
-        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.undeployView(d)
-        await this.undeployView(entry)
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.deploy.undeployView(d)
+        await this.deploy.undeployView(entry)
       }
       return true
     })
-  }
-
-  private async undeployView(def: ViewDef): Promise<void> {
-    this.catalog.remove(def.name)
-    await this.retire(def)
-  }
-
-  /** A file stream's file: `path` within the file directory (42501 outside it, 0A000 without one). */
-  private filePath(path: string, span?: Span): string {
-    const root = this.options.fileDir
-    if (root === undefined) {
-      throw new SluiceError('plan', SqlState.featureNotSupported, 'file streams are not enabled on this server', {
-        span,
-        hint: 'Start sluice with --files <directory> (or SLUICE_FILES); file streams read files inside it.',
-      })
-    }
-    const base = resolve(root)
-    const full = resolve(base, path)
-    if (full !== base && full.startsWith(base + sep)) return full
-    throw new SluiceError('plan', SqlState.insufficientPrivilege, `file "${path}" is outside the server's file directory`, {
-      span,
-      hint: 'Give a path relative to the file directory (sluice --files).',
-    })
-  }
-
-  private streamDir(id: number): string {
-    return join(this.options.dataDir, 'streams', String(id))
-  }
-
-  private async deployStream(planned: StreamDef, closed = false): Promise<StreamRuntime> {
-    let def = planned
-    let log: StreamSource
-    if (def.source.kind === 'kafka') {
-      const brokers = this.options.kafkaBrokers ?? []
-      if (brokers.length === 0) {
-        throw new SluiceError('plan', SqlState.featureNotSupported, `stream "${def.name}" reads Kafka topic "${def.source.topic}", but no Kafka cluster is configured`, {
-          hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
-        })
-      }
-      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId })
-      def = { ...def, partitions: source.partitionCount }
-      log = source
-    } else if (def.source.kind === 'file') {
-      log = await FileSource.open(this.filePath(def.source.path), def.source.path, () => this.wake(), closed)
-    } else {
-      log = await StreamLog.open(this.streamDir(def.id), def.partitions)
-    }
-    this.catalog.add(def)
-    const rt: StreamRuntime = { def, log, decode: streamDecoder(def), queries: [], arbiter: new PriorityArbiter(), sinks: [], deadLetterMark: new Array<number>(def.partitions).fill(0), inFlightAppends: 0, closed: false }
-    this.streams.set(def.name, rt)
-    return rt
-  }
-
-  private deployView(def: ViewDef, progress: QueryProgress | undefined): void {
-    const upstream = this.upstreamOf(def.plan)
-    const rt = this.streams.get(baseStreamName(def.plan.source))
-    if (rt === undefined) throw internalError(`stream ${baseStreamName(def.plan.source)} of view ${def.name} is not deployed`)
-    const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
-    const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
-    const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
-    const operator: ViewOperator =
-      def.plan.body.kind === 'project'
-        ? new AppendProject(def.plan, table, positionOf, this.ctx)
-        : def.plan.body.kind === 'over'
-          ? new OverWindow(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.body.kind === 'pattern'
-            ? new PatternRecognize(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.window?.kind === 'session'
-          ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
-          : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
-    const query = new ContinuousQuery(def, operator, this.ctx, progress)
-    this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
-    if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
-    this.catalog.add(def)
-    this.tables.set(def.id, table)
-    this.queries.set(def.name, query)
-    if (upstream !== null) upstream.attach(query)
-    else rt.queries.push(query)
-  }
-
-  /** WITH (max_state, max_output_rate): the query's limits, and its state size (as checkpointed, then kept up). */
-  private limitQuery(query: ContinuousQuery, limits: QueryLimits, table: StateTable<Value[]>, slices: StateTable<Value[]> | undefined, progress: QueryProgress | undefined): void {
-    table.storedBytes = progress?.stateBytes ?? 0
-    query.limits = limits
-    query.stateBytes = () => Math.max(0, table.storedBytes + (slices?.storedBytes ?? 0))
-  }
-
-  /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */
-  private sliceTable(def: ViewDef, fresh: boolean): SliceState | undefined {
-    const spec = sliceSpec(def.plan)
-    if (spec === null) return undefined
-    const id = SLICE_NAMESPACE + def.id
-    const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, fresh)
-    this.tables.set(id, table)
-    return { table, spec, encodeKey: (values) => tableKeyString(id, values) }
-  }
-
-  /** The running query a view or trigger over a view reads (views over views); null for one over a stream. */
-  private upstreamOf(plan: ViewPlan): ContinuousQuery | null {
-    const src = plan.source.source
-    if (src.kind !== 'view') return null
-    const upstream = this.queries.get(src.view)
-    if (upstream === undefined) throw internalError(`view ${src.view} is not deployed`)
-    return upstream
-  }
-
-  /**
-   * A view or trigger over a view joins it where it is: in step with its position and watermark; a new
-   * view first takes in the read view's rows so far, a new trigger fires only for rows written from now
-   * on, and one resumed from a checkpoint is already where the read view is. Runs where no batch is half
-   * done (between rounds, or before the loop starts).
-   */
-  private async startReading(query: ContinuousQuery, upstream: ContinuousQuery, start: 'new_view' | 'new_trigger' | 'resume'): Promise<void> {
-    const rows = await upstream.rowsForReader()
-    if (start !== 'resume') query.offsets.splice(0, query.offsets.length, ...upstream.offsets)
-    if (start === 'new_view') {
-      for (let i = 0; i < rows.length; i += READER_CHUNK) await query.consumeRows(rows.slice(i, i + READER_CHUNK))
-    }
-    query.followUpstream(upstream.watermark.current)
-    await query.afterWatermark()
-    query.settled = query.offsets.slice()
-  }
-
-  /**
-   * How a lookup join reads its keyed view: as of each event from the view's per-batch rows when it reads
-   * the same stream in step, otherwise the view's current row of the key.
-   */
-  private viewLookup(join: LookupJoinSpec): ViewLookup {
-    const target = this.queries.get(join.view)
-    if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
-    const operator = target.operator
-    if (join.asOfEvent) target.trackSnapshots = true
-    return {
-      async rows(batch, keys) {
-        const out = new Array<Row | null>(keys.length).fill(null)
-        const missing: number[] = []
-        const snap = join.asOfEvent && target.snapshot?.partition === batch.partition ? target.snapshot : null
-        keys.forEach((k, i) => {
-          if (k === null) return
-          const hit = snap?.rows.get(batch.offsets[i]!)
-          if (hit !== undefined) out[i] = hit
-          else missing.push(i)
-        })
-        if (missing.length > 0) {
-          const found = await operator.lookup(missing.map((i) => keys[i]!))
-          missing.forEach((i, j) => (out[i] = found[j]!))
-        }
-        return out
-      },
-    }
   }
 
   insert(streamName: string, rows: readonly Row[]): Promise<number> {
