@@ -17,13 +17,13 @@ import { parseStatements } from '../parser/index.ts'
 import { type StreamDef, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planView } from '../planner/view-plan.ts'
-import { LIMIT_OPTIONS, formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../planner/query-limits.ts'
+import { formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../planner/query-limits.ts'
 import { StreamLog } from './log/stream-log.ts'
 import { FileSource } from './connectors/file-source.ts'
 import { KafkaSource } from './connectors/kafka-source.ts'
 import type { StreamSource } from './source.ts'
 import { StateDb } from './state/rocks.ts'
-import { rowCodec, jsonCodec } from './state/codec.ts'
+import { jsonCodec } from './state/codec.ts'
 import { tableKey, META_NAMESPACE } from './state/layout.ts'
 import { type StreamDecoder } from './record-decoder.ts'
 import { IngestKeys } from './ingest-keys.ts'
@@ -32,18 +32,18 @@ import { ContinuousQuery, type QueryProgress } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { planSink } from '../planner/sink-plan.ts'
 import { TriggerFire } from './operators/trigger-fire.ts'
-import { refusalOf } from './webhook-policy.ts'
-import { redactSecrets } from './webhook-secrets.ts'
-import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
+import { planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Checkpoints } from './engine/checkpoints.ts'
 import { Loop } from './engine/loop.ts'
 import { Inserts } from './engine/inserts.ts'
 import { Reads } from './engine/reads.ts'
 import { Deploy } from './engine/deploy.ts'
+import { TriggerDdl } from './engine/trigger-ddl.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, PROGRESS_PREFIX, SINK_DRAIN_MS, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity, sleep, type DeadLetter, type EngineOptions, type CatalogRecord } from './engine/state.ts'
 
 export class Engine extends EnginePart {
+  private readonly triggerDdl: TriggerDdl
   private readonly deploy: Deploy
   private readonly reads: Reads
   private readonly inserts: Inserts
@@ -62,6 +62,7 @@ export class Engine extends EnginePart {
     this.inserts = new Inserts(this.s)
     this.reads = new Reads(this.s)
     this.deploy = new Deploy(this.s, this.inserts)
+    this.triggerDdl = new TriggerDdl(this.s, this.deploy)
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -100,7 +101,7 @@ export class Engine extends EnginePart {
           let def = planTrigger(stmt, this.catalog, rec.id, rec.sql)
           for (const a of rec.alters ?? []) {
             const [p] = parseStatements(a)
-            if (p?.statement.kind === 'alter_trigger') def = this.applyAlter(def, p.statement, a)
+            if (p?.statement.kind === 'alter_trigger') def = this.triggerDdl.applyAlter(def, p.statement, a)
           }
           this.deploy.deployTrigger(def, progress)
           const upstream = this.deploy.upstreamOf(def.plan)
@@ -187,97 +188,12 @@ export class Engine extends EnginePart {
     })
   }
 
-  /** CREATE TRIGGER: deployed at once, next to the running queries; survives restarts. */
   createTrigger(stmt: ast.CreateTrigger, sql: string): Promise<'created' | 'exists'> {
-    return this.serialized(async () => {
-      const name = lastPart(stmt.name)
-      if (this.triggers.has(name)) {
-        if (stmt.ifNotExists) return 'exists'
-        throw planError(SqlState.duplicateObject, `trigger "${name}" already exists`, stmt.name.span)
-      }
-      if (this.catalog.has(name) || this.sinks.has(name)) throw planError(SqlState.duplicateObject, `"${name}" already names a relation or sink`, stmt.name.span)
-      if (stmt.action.kind === 'webhook') {
-        // A URL the policy refuses before resolving anything is refused here, with its position, rather
-        // than failing every delivery (delivery checks again: the list may change, names may resolve anew).
-        const refused = refusalOf(this.webhookAllow, stmt.action.url)
-        if (refused !== null) {
-          const span = stmt.action.urlSpan ?? stmt.action.span
-          if (refused.malformed) throw planError(SqlState.invalidParameterValue, `invalid webhook URL: ${redactSecrets(refused.message)}`, span)
-          throw planError(SqlState.insufficientPrivilege, `webhook URL refused: ${redactSecrets(refused.message)}`, span)
-        }
-      }
-      const def = planTrigger(stmt, this.catalog, this.catalog.allocateId(), sql)
-      const upstream = this.deploy.upstreamOf(def.plan)
-      if (upstream !== null) {
-        // Priority groups decide per event of a stream; a view's rows are not events of one.
-        if (def.spec.priorityGroup !== null) throw planError(SqlState.featureNotSupported, 'priority_group is for triggers on a stream', stmt.span, 'Put the campaigns of a group on the stream, joined to the view.')
-        // On a view: it fires for the view's rows written from now on, in step with the view.
-        await this.betweenRounds(async () => {
-          this.deploy.deployTrigger(def, undefined)
-          await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_trigger')
-        })
-        const startKey = this.triggers.get(def.name)!.operator.startFrom([0])
-        await this.db.commit([
-          { kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) },
-          { kind: 'put', key: Buffer.from(startKey, 'latin1'), value: rowCodec.encode([0]) },
-        ])
-        return 'created'
-      }
-      const rt = this.streams.get(def.plan.source.name)!
-      await this.waitForAppends(rt)
-      // It fires for events that arrive from now on. Joined to a keyed view of the same stream, it reads
-      // in step with the view (from the view's position, skipping what is older than now); otherwise it
-      // starts reading at the stream's end.
-      const end = Array.from({ length: rt.def.partitions }, (_, p) => rt.log.endOffset(p))
-      const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-      const offsets = partner?.offsets.slice() ?? end
-      const watermark = partner?.watermark.snapshot() ?? { partitions: end.map(() => Number.NEGATIVE_INFINITY), current: Number.NEGATIVE_INFINITY }
-      this.deploy.deployTrigger(def, { offsets, watermark, eventsIn: 0, lateEvents: 0 })
-      const startKey = this.triggers.get(def.name)!.operator.startFrom(end)
-      // Durable with the catalog entry: a trigger replayed before its first checkpoint skips history too.
-      await this.db.commit([
-        { kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) },
-        { kind: 'put', key: Buffer.from(startKey, 'latin1'), value: rowCodec.encode(end) },
-      ])
-      this.wake()
-      return 'created'
-    })
+    return this.triggerDdl.createTrigger(stmt, sql)
   }
 
-  /**
-   * ALTER TRIGGER: ENABLE / DISABLE, or SET (options) merged over the trigger's own (cooldown, caps,
-   * holdout, active period, webhook settings). The trigger keeps its position and per-key state; the
-   * change applies from the next event on and survives restarts.
-   */
   alterTrigger(stmt: ast.AlterTrigger, sql: string): Promise<void> {
-    return this.serialized(async () => {
-      const name = lastPart(stmt.name)
-      const t = this.triggers.get(name)
-      if (t === undefined) throw planError(SqlState.undefinedObject, `trigger "${name}" does not exist`, stmt.name.span)
-      const def = this.applyAlter(t.def, stmt, sql)
-      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
-      t.def = def
-      t.operator.def = def
-      t.query.limits = def.spec.limits
-      // Raising a limit runs a trigger it stopped again, where it stopped; the next checkpoint keeps that.
-      if (stmt.action.kind === 'set' && stmt.action.options.some((o) => LIMIT_OPTIONS.includes(o.name))) await this.deploy.resumeQuery(t.query, def.plan)
-    })
-  }
-
-  /** The trigger definition after one ALTER (also used when the catalog is replayed). */
-  private applyAlter(def: TriggerDef, stmt: ast.AlterTrigger, sql: string): TriggerDef {
-    const alters = [...def.alters, sql]
-    if (stmt.action.kind !== 'set') return { ...def, alters, enabled: stmt.action.kind === 'enable' }
-    const [create] = parseStatements(def.sql)
-    if (create === undefined || create.statement.kind !== 'create_trigger') throw internalError(`trigger ${def.name} has no CREATE TRIGGER statement`)
-    const earlier = def.alters.flatMap((a) => {
-      const [p] = parseStatements(a)
-      return p?.statement.kind === 'alter_trigger' && p.statement.action.kind === 'set' ? p.statement.action.options : []
-    })
-    const options = [...earlier, ...stmt.action.options]
-    // Later options win over earlier ones of the same name.
-    const latest = [...new Map(options.map((o) => [o.name, o])).values()]
-    return { ...def, alters, spec: alterTriggerOptions(def, create.statement, latest, this.catalog) }
+    return this.triggerDdl.alterTrigger(stmt, sql)
   }
 
   /**
@@ -320,22 +236,8 @@ export class Engine extends EnginePart {
     return { ...def, alters, plan: { ...def.plan, limits: queryLimits(options) } }
   }
 
-  /** DROP TRIGGER: stops it at once; its state and audit rows go with it. */
   dropTrigger(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
-    return this.serialized(async () => {
-      const t = this.triggers.get(name)
-      if (t === undefined) {
-        if (ifExists) return false
-        throw planError(SqlState.undefinedObject, `trigger "${name}" does not exist`, span)
-      }
-      await this.deploy.undeployTrigger(t.def)
-      return true
-    })
-  }
-
-  /** Triggers reading the stream, joining the view, or inserting into the stream called `name`. */
-  private triggersOn(name: string): TriggerDef[] {
-    return [...this.triggers.values()].map((t) => t.def).filter((d) => d.plan.source.name === name || d.plan.join?.view === name || (d.spec.action.kind === 'insert' && d.spec.action.stream === name))
+    return this.triggerDdl.dropTrigger(name, ifExists, span)
   }
 
   triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
@@ -447,7 +349,7 @@ export class Engine extends EnginePart {
       for (const k of sinkDependents) await this.deliveries.undeploySink(k)
       // Triggers on the stream (or on any of its views), or joining this view.
       const affected = [name, ...allDependents.map((v) => v.name)]
-      const triggers = [...new Set(affected.flatMap((n) => this.triggersOn(n)))]
+      const triggers = [...new Set(affected.flatMap((n) => this.triggerDdl.triggersOn(n)))]
       if (triggers.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
           span,
