@@ -32,6 +32,10 @@ export class CatalogDdl extends EnginePart {
     super(s)
   }
 
+  /**
+   * On start: plans and deploys every catalog entry again in id order (so what an entry reads is there
+   * before it), each query with its committed progress, then starts the Kafka fetchers.
+   */
   async replayCatalog(): Promise<void> {
     const records: CatalogRecord[] = []
     for await (const [, value] of this.db.scan(prefixRange(CATALOG_PREFIX))) records.push(JSON.parse(value.toString('utf8')) as CatalogRecord)

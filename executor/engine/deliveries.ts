@@ -140,10 +140,12 @@ export class Deliveries extends EnginePart {
     return (this.installation = id)
   }
 
+  /** Every running sink (sluice_sinks). */
   sinkRuntimes(): SinkRuntime[] {
     return [...this.sinks.values()]
   }
 
+  /** A record the scan could not decode: kept (cut to MAX_DEAD_LETTER_RAW) for the next checkpoint. */
   fileDeadLetter(rt: StreamRuntime, partition: number, offset: number, record: Buffer | string, err: unknown): void {
     const reason = err instanceof DecodeError ? err.message : `decode failed: ${(err as Error).message}`
     const raw = recordText(typeof record === 'string' ? record : record.subarray(0, MAX_DEAD_LETTER_RAW)).slice(0, MAX_DEAD_LETTER_RAW)
@@ -173,6 +175,7 @@ export class Deliveries extends EnginePart {
     }
   }
 
+  /** Dead letters checkpointed so far, then those still waiting for the next checkpoint (sluice_dead_letters). */
   async deadLetters(): Promise<DeadLetter[]> {
     const out: DeadLetter[] = []
     for await (const [, v] of this.db.scan(prefixRange(DEAD_LETTER_PREFIX))) out.push(jsonCodec.decode(v) as DeadLetter)

@@ -19,6 +19,7 @@ export class Loop extends EnginePart {
     return performance.now() - this.lastMovedAt < 20
   }
 
+  /** Runs the work that waited for a pause between rounds (EngineState.betweenRounds), in order. */
   async runInterludes(): Promise<void> {
     for (const i of this.interludes.splice(0)) {
       try {
@@ -30,6 +31,7 @@ export class Loop extends EnginePart {
     }
   }
 
+  /** Runs until close: a round, the interludes, a checkpoint when due; waits for work when nothing moved. */
   async loop(): Promise<void> {
     while (!this.stopping) {
       let moved = false

@@ -201,6 +201,7 @@ export class EngineState {
     return run
   }
 
+  /** Waits until no INSERT into the stream is half written. */
   async waitForAppends(rt: StreamRuntime): Promise<void> {
     while (rt.inFlightAppends > 0) await sleep(5)
   }
