@@ -1,6 +1,6 @@
 /**
  * One client connection speaking the PostgreSQL v3 protocol: startup (TLS negotiation, then trust,
- * cleartext, MD5 or SCRAM-SHA-256 authentication against the configured users), the simple
+ * cleartext, MD5 or SCRAM-SHA-256 authentication against the configured users, run by startup.ts), the simple
  * and extended query protocols, COPY in and out, and async notices, all translated into calls on a
  * Backend. Messages are handled strictly one at a time in arrival order; output is queued and written in
  * batches (at ReadyForQuery, Flush, whenever the connection waits for input outside an extended-protocol
@@ -14,12 +14,10 @@ import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
 import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo, TransactionStatus } from './backend.ts'
 import {
   AUTH_MESSAGE_LIMIT,
-  DEFAULT_MESSAGE_LIMIT,
   type Frame,
   type FrontendMessage,
   FrameReader,
   MAX_AUTH_MESSAGE_LENGTH,
-  type MessageLimit,
   decodeFrontend,
   decodeStartup,
   protocolViolation,
@@ -27,11 +25,11 @@ import {
 import * as W from './wire/writer.ts'
 import { checkResultFormat, encodeCell } from './wire/values.ts'
 import { UTC_ZONE } from './wire/timezone.ts'
-import { type AuthMethod, createAuthenticator, passwordFailed } from './auth.ts'
-import type { Role, UserDirectory } from './users.ts'
-import type { LoginThrottle } from './login-throttle.ts'
 import type { CancelRegistry } from './cancel-registry.ts'
 import { parseStartupOptions } from './startup-options.ts'
+import { Fatal, OPEN_GATE, OPEN_SECURITY, authenticate, fatal, type ConnectionGate, type ConnectionSecurity } from './startup.ts'
+
+export { OPEN_GATE, OPEN_SECURITY, type ConnectionGate, type ConnectionSecurity } from './startup.ts'
 
 /** Rows asked of a cursor at a time while streaming. */
 const ROW_BATCH = 256
@@ -48,34 +46,6 @@ const STARTUP_INPUT_HIGH_WATER = 2 * MAX_AUTH_MESSAGE_LENGTH
 const STARTUP_TIMEOUT_MS = 60_000
 /** The same for a connection the server is full for: all it can still do is send a CancelRequest. */
 const REFUSED_STARTUP_TIMEOUT_MS = 10_000
-
-/** How connections negotiate encryption and check who connects. */
-export interface ConnectionSecurity {
-  /** Certificate and key for SSLRequest; null answers 'N' (no encryption). */
-  readonly tls: SecureContext | null
-  readonly auth: AuthMethod
-  /** Configured users; null lets any user name in, as admin (trust, the default). */
-  readonly users: UserDirectory | null
-  /** Server secret from which unknown users' mock SCRAM salts and MD5 hashes are derived (kept in the data directory). */
-  readonly mockSecret?: Buffer
-}
-
-/** No TLS, trust, everyone admin: what a server without security options does. */
-export const OPEN_SECURITY: ConnectionSecurity = { tls: null, auth: 'trust', users: null }
-
-/** What the listener decides for one connection: limits, admission and login throttling. */
-export interface ConnectionGate {
-  /** How long a message may be once authenticated (before that, MAX_AUTH_MESSAGE_LENGTH). */
-  readonly messageLimit: MessageLimit
-  /** Non-null: the server is full; this is answered (FATAL) to the startup packet, as PostgreSQL does. */
-  readonly refusal: SluiceError | null
-  /** Called once authenticated; an error refuses the session (connection slots reserved for admins). */
-  admit(role: Role): SluiceError | null
-  readonly throttle: LoginThrottle | null
-}
-
-/** No limits beyond the default message size: what tests building a bare Connection get. */
-export const OPEN_GATE: ConnectionGate = { messageLimit: DEFAULT_MESSAGE_LIMIT, refusal: null, admit: () => null, throttle: null }
 
 /** A statement created by Parse; `prepared` is null for an empty query string. */
 interface Statement {
@@ -105,15 +75,6 @@ interface Portal {
   readonly resultFormats: readonly number[]
   state: PortalState
 }
-
-/** Thrown out of a handler to end the connection after reporting (protocol violations, startup failures). */
-class Fatal extends Error {
-  constructor(readonly error: SluiceError) {
-    super(error.message)
-  }
-}
-
-const fatal = (error: SluiceError): Fatal => new Fatal(error)
 
 /** Expands Bind format codes (none = all text, one = all alike, else one per item) to one per item. */
 export function expandFormats(codes: readonly number[], count: number, what: string): number[] {
@@ -439,7 +400,8 @@ export class Connection {
     }
     const unrecognized = [...params.keys()].filter((k) => k.startsWith('_pq_.'))
     if (minor > 0 || unrecognized.length > 0) this.send(W.negotiateProtocolVersion(0, unrecognized))
-    const role = await this.authenticate(user)
+    const channel = { send: (m: Buffer) => this.send(m), nextMessage: () => this.nextMessage() }
+    const role = await authenticate(channel, user, this.security, this.gate.throttle, this.remoteAddress)
     if (role === null) return false
     const refused = this.gate.admit(role)
     if (refused !== null) throw fatal(refused)
@@ -502,66 +464,6 @@ export class Connection {
     this.send(W.readyForQuery('I'))
     this.flush()
     return true
-  }
-
-  /**
-   * Runs the configured exchange for `user` and returns its role, or null when the client went away. A
-   * wrong password and an unknown user fail alike (28P01), so nobody learns which users exist.
-   */
-  private async authenticate(user: string): Promise<Role | null> {
-    const { users } = this.security
-    if (users === null) return 'admin'
-    const throttle = this.gate.throttle
-    const blocked = throttle?.check(this.remoteAddress) ?? null
-    if (blocked !== null) throw fatal(blocked)
-    try {
-      return await this.exchange(user, users)
-    } catch (err) {
-      // Anything that ends the exchange but the client leaving counts as a failed login.
-      throttle?.failed(this.remoteAddress)
-      throw err
-    }
-  }
-
-  private async exchange(user: string, users: UserDirectory): Promise<Role | null> {
-    const { auth } = this.security
-    const known = users.get(user)
-    if (auth === 'trust') {
-      if (known === null) throw fatal(new SluiceError('auth', SqlState.invalidAuthorization, `role "${user}" does not exist`))
-      return known.role
-    }
-    let authenticator
-    try {
-      authenticator = createAuthenticator(auth, user, known?.secret ?? null, { mockSecret: this.security.mockSecret })
-    } catch (err) {
-      throw fatal(toSluiceError(err))
-    }
-    this.send(authenticator.start())
-    for (;;) {
-      const message = await this.nextMessage()
-      if (message === null || message.type === 'terminate') return null
-      if (message.type !== 'password') throw fatal(protocolViolation(`expected password response, got message type "${message.type}"`))
-      let step
-      try {
-        step = authenticator.receive(message.data)
-      } catch (err) {
-        throw fatal(toSluiceError(err))
-      }
-      switch (step.kind) {
-        case 'continue':
-          this.send(step.message)
-          continue
-        case 'fail':
-          throw fatal(step.error)
-        case 'ok':
-          // Only a known user's secret can match; the check keeps that a fact the compiler sees.
-          if (known === null) throw fatal(passwordFailed(user))
-          for (const m of step.messages) this.send(m)
-          return known.role
-        default:
-          return assertNever(step, 'authentication step')
-      }
-    }
   }
 
   // ---- dispatch -----------------------------------------------------------------------------------

@@ -1,0 +1,331 @@
+/**
+ * The catalog and DDL of streams and views: CREATE / ALTER / DROP of streams and materialized views,
+ * ALTER STREAM ... CLOSE and RESET WATERMARK, and the catalog's persistence. Every entry is kept as the SQL
+ * that made it (plus its ALTERs) under catalog/<id>; on start replayCatalog plans and deploys them again in
+ * id order, with each query's committed progress. All DDL runs one statement at a time (serialized).
+ */
+import { SluiceError, SqlState, internalError, planError, type Span } from '../../common/errors.ts'
+import type * as ast from '../../parser/ast.ts'
+import { parseStatements } from '../../parser/index.ts'
+import { type ViewDef } from '../../planner/catalog.ts'
+import { planStream } from '../../planner/stream-plan.ts'
+import { planView } from '../../planner/view-plan.ts'
+import { formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../../planner/query-limits.ts'
+import { StreamLog } from '../log/stream-log.ts'
+import { FileSource } from '../connectors/file-source.ts'
+import { KafkaSource } from '../connectors/kafka-source.ts'
+import { jsonCodec } from '../state/codec.ts'
+import { tableKey } from '../state/layout.ts'
+import { resetStreamWatermarks, resetTarget } from '../watermark-reset.ts'
+import { type QueryProgress } from '../continuous-query.ts'
+import { type SinkProgress } from '../sink.ts'
+import { planSink } from '../../planner/sink-plan.ts'
+import { planTrigger } from '../../planner/trigger-plan.ts'
+import { CATALOG_PREFIX, type CatalogRecord, EnginePart, EngineState, PROGRESS_PREFIX, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity } from './state.ts'
+import { type Deploy } from './deploy.ts'
+import { type Deliveries } from './deliveries.ts'
+import { type TriggerDdl } from './trigger-ddl.ts'
+import { type Checkpoints } from './checkpoints.ts'
+
+export class CatalogDdl extends EnginePart {
+  constructor(s: EngineState, private readonly deploy: Deploy, private readonly deliveries: Deliveries, private readonly triggerDdl: TriggerDdl, private readonly checkpoints: Checkpoints) {
+    super(s)
+  }
+
+  /**
+   * On start: plans and deploys every catalog entry again in id order (so what an entry reads is there
+   * before it), each query with its committed progress, then starts the Kafka fetchers.
+   */
+  async replayCatalog(): Promise<void> {
+    const records: CatalogRecord[] = []
+    for await (const [, value] of this.db.scan(prefixRange(CATALOG_PREFIX))) records.push(JSON.parse(value.toString('utf8')) as CatalogRecord)
+    records.sort((a, b) => a.id - b.id)
+    for (const rec of records) {
+      const [parsed] = parseStatements(rec.sql)
+      if (parsed === undefined) throw internalError(`catalog entry ${rec.name} has no statement`)
+      const stmt = parsed.statement
+      try {
+        if (rec.kind === 'stream' && stmt.kind === 'create_stream') {
+          const rt = await this.deploy.deployStream(planStream(stmt, rec.id, rec.sql), rec.closed === true)
+          rt.closed = rec.closed === true
+        } else if (rec.kind === 'sink' && stmt.kind === 'create_sink') {
+          const raw = await this.db.get(Buffer.from(`${SINK_PROGRESS_PREFIX}${rec.id}`))
+          const progress = raw ? (jsonCodec.decode(raw) as SinkProgress) : undefined
+          await this.deliveries.deploySink(planSink(stmt, this.catalog, rec.id, rec.sql), progress, true)
+        } else if (rec.kind === 'trigger' && stmt.kind === 'create_trigger') {
+          const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
+          const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
+          this.catalog.reserveId(rec.id)
+          let def = planTrigger(stmt, this.catalog, rec.id, rec.sql)
+          for (const a of rec.alters ?? []) {
+            const [p] = parseStatements(a)
+            if (p?.statement.kind === 'alter_trigger') def = this.triggerDdl.applyAlter(def, p.statement, a)
+          }
+          this.deploy.deployTrigger(def, progress)
+          const upstream = this.deploy.upstreamOf(def.plan)
+          if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_trigger' : 'resume')
+        } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
+          const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
+          const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
+          const def = this.alteredView(this.viewDef(stmt, rec.id, rec.sql), stmt, rec.alters ?? [])
+          this.deploy.deployView(def, progress)
+          // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
+          const upstream = this.deploy.upstreamOf(def.plan)
+          if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
+        } else {
+          throw internalError(`catalog entry ${rec.name} does not match its SQL`)
+        }
+      } catch (err) {
+        // One entry that cannot start (a Kafka stream without a cluster) must not keep the rest down.
+        // It stays in the catalog and comes back on a start where it can.
+        console.error(`sluice: ${rec.kind} ${rec.name} not started: ${(err as Error).message}`)
+        this.catalog.reserveId(rec.id)
+      }
+    }
+    for (const rt of this.streams.values()) await this.deploy.startSource(rt, true)
+  }
+
+  createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.catalog.has(name)) {
+        if (stmt.ifNotExists) return 'exists'
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+      }
+      const def = planStream(stmt, this.catalog.allocateId(), sql)
+      if (def.source.kind === 'file') this.deploy.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
+      const rt = await this.deploy.deployStream(def)
+      try {
+        await this.deploy.startSource(rt, false)
+        await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      } catch (err) {
+        this.streams.delete(def.name)
+        this.catalog.remove(def.name)
+        await rt.log.close()
+        throw err
+      }
+      return 'created'
+    })
+  }
+
+  createView(stmt: ast.CreateView, sql: string): Promise<'created' | 'exists'> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      if (this.catalog.has(name)) {
+        if (stmt.ifNotExists) return 'exists'
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+      }
+      const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
+      const upstream = this.deploy.upstreamOf(def.plan)
+      if (upstream !== null) {
+        // A view over a view starts from the read view's rows so far and moves in step with it.
+        await this.betweenRounds(async () => {
+          this.deploy.deployView(def, undefined)
+          await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_view')
+        })
+        // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
+        this.dirtySinceCheckpoint = true
+      } else {
+        // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
+        const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+        const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
+        const rt = this.streams.get(def.plan.source.name)
+        if (partner === undefined && rt?.log instanceof KafkaSource) {
+          // A view starts from the beginning of its stream. Deployed between rounds, so that no round
+          // under way releases records it still needs; then a fetcher that the other views moved past
+          // (releasing what they read) fetches the topic again from the beginning.
+          await this.betweenRounds(async () => this.deploy.deployView(def, progress))
+          await rt.log.rewind(this.queries.get(def.name)!.offsets)
+        } else {
+          this.deploy.deployView(def, progress)
+        }
+      }
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      this.wake()
+      return 'created'
+    })
+  }
+
+  /**
+   * ALTER MATERIALIZED VIEW ... SET (max_state, max_output_rate): the view's new limits, from its next step
+   * on and across restarts. A view its limit stopped runs again where it stopped, with the views that
+   * stopped because it did.
+   */
+  alterView(stmt: ast.AlterView, sql: string): Promise<void> {
+    return this.serialized(async () => {
+      const name = lastPart(stmt.name)
+      const entry = this.catalog.get(name)
+      const query = this.queries.get(name)
+      if (entry !== undefined && entry.kind !== 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a materialized view`, stmt.name.span)
+      if (entry === undefined || query === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`, stmt.name.span)
+      onlyLimitOptions(stmt.options, 'ALTER MATERIALIZED VIEW')
+      const [create] = parseStatements(entry.sql)
+      if (create === undefined || create.statement.kind !== 'create_view') throw internalError(`view ${name} has no CREATE MATERIALIZED VIEW statement`)
+      const def = this.alteredView(entry, create.statement, [...(entry.alters ?? []), sql])
+      const maxState = def.plan.limits.maxStateBytes
+      if (maxState !== null && query.stateBytes() > maxState) {
+        const span = stmt.options.find((o) => o.name === 'max_state')?.span ?? stmt.span
+        throw planError(SqlState.invalidParameterValue, `max_state = '${formatSize(maxState)}' is below the state the view holds (${formatApproxSize(query.stateBytes())})`, span, 'Give a larger size, or drop and create the view.')
+      }
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
+      this.catalog.remove(name)
+      this.catalog.add(def)
+      query.limits = def.plan.limits
+      await this.deploy.resumeQuery(query, def.plan)
+    })
+  }
+
+  /** A view's definition after the ALTER ... SET statements `alters`: the CREATE's limits, each ALTER's over them. */
+  private alteredView(def: ViewDef, create: ast.CreateView, alters: readonly string[]): ViewDef {
+    if (alters.length === 0) return def
+    const options = [...create.options]
+    for (const a of alters) {
+      const [p] = parseStatements(a)
+      if (p?.statement.kind === 'alter_view') options.push(...p.statement.options)
+    }
+    return { ...def, alters, plan: { ...def.plan, limits: queryLimits(options) } }
+  }
+
+  /**
+   * ALTER STREAM name CLOSE: the stream's input is finished. Inserts are refused from now on; once every
+   * view has read all of it, their watermark moves to the end of time and every open window finalizes,
+   * as batch SQL over the same rows would. Survives restarts. Closing a closed stream does nothing.
+   */
+  closeStream(name: string, span?: Span): Promise<void> {
+    return this.serialized(async () => {
+      const rt = this.streams.get(name)
+      if (rt === undefined) {
+        const entry = this.catalog.get(name)
+        if (entry?.kind === 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a stream`, span)
+        throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`, span)
+      }
+      if (rt.def.source.kind === 'kafka') {
+        throw new SluiceError('plan', SqlState.featureNotSupported, `closing a Kafka stream is not supported yet`, { span, hint: 'Close streams on the embedded log or on a file.' })
+      }
+      if (rt.closed) return
+      await this.waitForAppends(rt)
+      // A file is finished: its last line counts without a newline.
+      if (rt.log instanceof FileSource) await rt.log.finish()
+      rt.closed = true
+      await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${rt.def.id}`), value: catalogValue(rt.def, true) }])
+      // Views that have read everything finalize now, so a SELECT right after sees it; between rounds, so
+      // that no batch or watermark step of the loop runs through the same views at the same time.
+      await this.betweenRounds(async () => {
+        for (const q of rt.queries) {
+          if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
+          q.watermark.close()
+          await q.afterWatermark()
+          q.settle()
+        }
+      })
+      this.wake()
+    })
+  }
+
+  /**
+   * ALTER STREAM name RESET WATERMARK [TO time] (see watermark-reset.ts): every view and trigger over the
+   * stream gets its watermark anew, the views reading them follow; checkpointed before it returns, so it
+   * holds across a restart. Refused for a closed stream (its time has ended) and while a sliced HOP view
+   * would move back (it would put windows it already closed together again from fewer slices).
+   */
+  resetWatermark(name: string, to: { readonly text: string; readonly span: Span } | undefined, span?: Span): Promise<void> {
+    return this.serialized(async () => {
+      const rt = this.streams.get(name)
+      if (rt === undefined) {
+        const entry = this.catalog.get(name)
+        if (entry?.kind === 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a stream`, span)
+        throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`, span)
+      }
+      const spec = rt.def.watermark
+      if (spec === null) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" has no WATERMARK: its views have no watermark to reset`, span)
+      if (rt.closed) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" is closed: its time has ended`, span)
+      const target = to === undefined ? null : resetTarget(to)
+      await this.waitForAppends(rt)
+      await this.betweenRounds(async () => {
+        await resetStreamWatermarks({ name, span, source: rt.log, decode: rt.decode, spec, queries: rt.queries, partitions: rt.def.partitions, target, ctx: this.ctx, batchSize: this.batchSize })
+        this.dirtySinceCheckpoint = true
+      })
+      this.wake()
+      await this.checkpoints.checkpoint()
+    })
+  }
+
+  /** Plans a view without deploying it (EXPLAIN, and the first step of CREATE). */
+  viewDef(stmt: ast.CreateView, id: number, sql: string): ViewDef {
+    const plan = planView(stmt, this.catalog)
+    return { kind: 'view', id, name: lastPart(stmt.name), columns: plan.columns, plan, sql }
+  }
+
+  drop(kind: 'stream' | 'view', name: string, ifExists: boolean, cascade: boolean, span?: Span): Promise<boolean> {
+    return this.serialized(async () => {
+      const entry = this.catalog.get(name)
+      if (entry === undefined) {
+        if (ifExists) return false
+        throw planError(SqlState.undefinedTable, `${kind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist`, span)
+      }
+      if (entry.kind !== kind) {
+        throw planError(SqlState.datatypeMismatch, `"${name}" is not a ${kind === 'stream' ? 'stream' : 'materialized view'}`, span, kind === 'stream' ? 'Use DROP MATERIALIZED VIEW.' : 'Use DROP STREAM.')
+      }
+      // Everything that reads it, directly or through views over views, each after what it reads.
+      const allDependents = this.catalog.allDependents(name)
+      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || allDependents.some((v) => v.name === k.def.from))
+      if (sinkDependents.length > 0 && !cascade) {
+        throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
+          span,
+          detail: sinkDependents.map((k) => `sink ${k.name} depends on ${k.def.from}`).join('\n'),
+          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+        })
+      }
+      for (const k of sinkDependents) await this.deliveries.undeploySink(k)
+      // Triggers on the stream (or on any of its views), or joining this view.
+      const affected = [name, ...allDependents.map((v) => v.name)]
+      const triggers = [...new Set(affected.flatMap((n) => this.triggerDdl.triggersOn(n)))]
+      if (triggers.length > 0 && !cascade) {
+        throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
+          span,
+          detail: triggers.map((t) => `trigger ${t.name} depends on ${t.plan.join?.view === name ? name : t.plan.source.name}`).join('\n'),
+          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+        })
+      }
+      for (const t of triggers) await this.deploy.undeployTrigger(t)
+      if (entry.kind === 'stream') {
+        const dependents = this.catalog.dependents(name)
+        if (dependents.length > 0 && !cascade) {
+          throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop stream ${name} because other objects depend on it`, {
+            span,
+            detail: dependents.map((d) => `materialized view ${d.name} depends on stream ${name}`).join('\n'),
+            hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+          })
+        }
+        // Views that read or join other views go before them.
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.deploy.undeployView(d)
+        const rt = this.streams.get(name)
+        this.streams.delete(name)
+        this.catalog.remove(name)
+        await rt?.log.close()
+        if (entry.source.kind === 'embedded') await StreamLog.destroy(this.deploy.streamDir(entry.id))
+        // The per-key state its triggers shared goes with it.
+        this.triggerKeyStates.delete(name)
+        const keyStates = tableKey(TRIGGER_KEY_NAMESPACE + entry.id, [])
+        this.tables.get(TRIGGER_KEY_NAMESPACE + entry.id)?.clear()
+        this.tables.delete(TRIGGER_KEY_NAMESPACE + entry.id)
+        await this.db.commit([
+          { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${entry.id}`) },
+          { kind: 'deleteRange', start: keyStates.start, end: keyStates.end },
+        ])
+      } else {
+        const dependents = this.catalog.dependents(name)
+        if (dependents.length > 0 && !cascade) {
+          throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop materialized view ${name} because other objects depend on it`, {
+            span,
+            detail: dependents.map((d) => `materialized view ${d.name} ${d.plan.source.name === name ? 'reads' : 'joins'} ${name}`).join('\n'),
+            hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+          })
+        }
+        for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.deploy.undeployView(d)
+        await this.deploy.undeployView(entry)
+      }
+      return true
+    })
+  }
+}

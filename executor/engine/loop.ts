@@ -1,0 +1,127 @@
+/**
+ * The loop: one round after another over every stream partition (the shared scan: read from the lowest
+ * offset any query or sink still needs, decode each record once, hand the batch to each), then every
+ * query's watermark step; between rounds, the DDL waiting for a pause (see EngineState.betweenRounds) and a
+ * checkpoint when one is due. Sleeps when nothing moved until woken or the checkpoint interval passes.
+ */
+import type { Row } from '../../common/types.ts'
+import { EnginePart, EngineState, sleep } from './state.ts'
+import { type Checkpoints } from './checkpoints.ts'
+import { type Deliveries } from './deliveries.ts'
+
+export class Loop extends EnginePart {
+  constructor(s: EngineState, private readonly checkpoints: Checkpoints, private readonly deliveries: Deliveries) {
+    super(s)
+  }
+
+  /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
+  busy(): boolean {
+    return performance.now() - this.lastMovedAt < 20
+  }
+
+  /** Runs the work that waited for a pause between rounds (EngineState.betweenRounds), in order. */
+  async runInterludes(): Promise<void> {
+    for (const i of this.interludes.splice(0)) {
+      try {
+        await i.fn()
+        i.resolve()
+      } catch (err) {
+        i.reject(err)
+      }
+    }
+  }
+
+  /** Runs until close: a round, the interludes, a checkpoint when due; waits for work when nothing moved. */
+  async loop(): Promise<void> {
+    while (!this.stopping) {
+      this.metrics.turned()
+      let moved = false
+      try {
+        moved = await this.round()
+        if (moved) this.lastMovedAt = performance.now()
+        await this.runInterludes()
+        await this.checkpoints.maybeCheckpoint(moved)
+      } catch (err) {
+        // A failure here is not one query's fault (the state store or a log failed): report and retry.
+        console.error(`sluice: engine loop error: ${(err as Error).stack ?? String(err)}`)
+        await sleep(200)
+      }
+      this.notifyProgress()
+      // Rounds that move records may follow each other at once (a new view's backfill, a burst): the
+      // event loop is given back between them, so that sessions and clients are served meanwhile.
+      if (moved) await new Promise<void>((resolve) => setImmediate(resolve))
+      if (!moved && !this.stopping && this.checkpointRequests.length === 0 && this.interludes.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wakeLoop = resolve
+          // Degraded (checkpoints failing): try again within a second, not a whole interval later.
+          setTimeout(resolve, this.checkpointFailure === null ? this.checkpointIntervalMs : Math.min(1000, this.checkpointIntervalMs)).unref()
+        })
+      }
+    }
+  }
+
+  /** One pass over every stream partition. Returns whether any records moved. */
+  private async round(): Promise<boolean> {
+    let moved = false
+    for (const rt of [...this.streams.values()]) {
+      const running = rt.queries.filter((q) => q.status === 'running')
+      const sinks = rt.sinks.filter((k) => k.status === 'running')
+      for (let p = 0; p < rt.def.partitions; p++) {
+        const end = rt.log.endOffset(p)
+        let from = Number.POSITIVE_INFINITY
+        for (const q of running) from = Math.min(from, q.offsets[p]!)
+        for (const k of sinks) from = Math.min(from, k.offsets[p]!)
+        if (from >= end) continue
+        const { records, nextOffset, offsets: given, timestamps } = await rt.log.read(p, from, this.batchSize)
+        if (records.length === 0) {
+          if (nextOffset > from) {
+            // Offsets without records (Kafka transaction markers): move every query past them.
+            for (const q of running) if (q.offsets[p]! < nextOffset) q.offsets[p] = nextOffset
+            for (const k of sinks) if (k.offsets[p]! < nextOffset) k.offsets[p] = nextOffset
+            moved = true
+          }
+          continue
+        }
+        moved = true
+        const offsets = new Array<number>(records.length)
+        const rows = new Array<Row | null>(records.length)
+        for (let i = 0; i < records.length; i++) {
+          const offset = given === undefined ? from + i : given[i]!
+          offsets[i] = offset
+          try {
+            rows[i] = rt.decode(records[i]!, p, offset, timestamps === undefined ? null : timestamps[i]!)
+          } catch (err) {
+            rows[i] = null
+            if (offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, records[i]!, err)
+          }
+        }
+        if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
+        const batch = { partition: p, offsets, rows }
+        for (const q of running) await q.consume(batch, nextOffset)
+        await rt.arbiter.settle()
+        for (const k of sinks) {
+          k.consume(batch, nextOffset)
+          k.flushEager()
+        }
+        this.dirtySinceCheckpoint = true
+        if (rt.log.release !== undefined && running.length + sinks.length > 0) {
+          rt.log.release(p, Math.min(...running.map((q) => q.offsets[p]!), ...sinks.map((k) => k.offsets[p]!)))
+        }
+      }
+      const settled = rt.inFlightAppends === 0
+      const idle = (o: number, p: number) => (rt.log.idle !== undefined ? rt.log.idle(p, o) : o >= rt.log.endOffset(p))
+      for (const q of running) {
+        q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
+        if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+        await q.afterWatermark()
+        q.settle()
+      }
+    }
+    return moved
+  }
+
+  private notifyProgress(): void {
+    for (const w of this.progressWaiters.splice(0)) w()
+    this.changes.stepped()
+  }
+}
