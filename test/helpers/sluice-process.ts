@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path'
 import pg from 'pg'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
-const START_TIMEOUT_MS = 30_000
+// Generous: several servers start at once in some tests, and a loaded 2-core machine compiles slowly.
+const START_TIMEOUT_MS = 60_000
 
 export interface SluiceProcess {
   readonly port: number
