@@ -343,9 +343,10 @@ export function formatInterval(i: Interval): string {
   const parts: string[] = []
   const years = Math.trunc(i.months / 12)
   const mons = i.months % 12
-  if (years !== 0) parts.push(`${years} year${Math.abs(years) === 1 ? '' : 's'}`)
-  if (mons !== 0) parts.push(`${mons} mon${Math.abs(mons) === 1 ? '' : 's'}`)
-  if (i.days !== 0) parts.push(`${i.days} day${Math.abs(i.days) === 1 ? '' : 's'}`)
+  // PostgreSQL writes the singular for exactly 1 only: `-1 days`.
+  if (years !== 0) parts.push(`${years} year${years === 1 ? '' : 's'}`)
+  if (mons !== 0) parts.push(`${mons} mon${mons === 1 ? '' : 's'}`)
+  if (i.days !== 0) parts.push(`${i.days} day${i.days === 1 ? '' : 's'}`)
   if (i.micros !== 0 || parts.length === 0) {
     const neg = i.micros < 0
     let m = Math.abs(i.micros)

@@ -25,6 +25,7 @@ import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue, likeRegex, posixRegex } from './runtime.ts'
 import { compileExpr } from './compile.ts'
+import { isZoneCast } from './time-zone-eval.ts'
 
 export interface BindContext {
   readonly scope: Scope
@@ -228,6 +229,10 @@ function operatorMissing(op: string, left: SqlType | undefined, right: SqlType, 
 function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Span, op: string): [BoundExpr, BoundExpr] {
   const lu = left.type.name === 'unknown'
   const ru = right.type.name === 'unknown'
+  // `'x' || ts`: an untyped literal beside a scalar is text, as PostgreSQL's textanycat takes it.
+  if (op === '||' && lu !== ru && !(lu ? right : left).type.element) {
+    return lu ? [coerceTo(left, Types.text, leftSpan, 'operand'), right] : [left, coerceTo(right, Types.text, rightSpan, 'operand')]
+  }
   if (lu && !ru) {
     const target = op === '+' || op === '-' ? (right.type.name === 'timestamptz' || right.type.name === 'timestamp' ? Types.interval : right.type) : right.type
     return [coerceTo(left, target, leftSpan, 'operand'), right]
@@ -372,7 +377,7 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   if (typeof target === 'string') {
     throw unsupported(`casts to ${target} are not supported here yet`, e.span)
   }
-  if (inner.kind === 'const' && inner.value !== null) {
+  if (inner.kind === 'const' && inner.value !== null && !isZoneCast(inner.type, target)) {
     try {
       const value = inner.type.name === 'unknown' ? parseValue(String(inner.value), target) : castValue(inner.value, inner.type, target)
       return { kind: 'const', value, type: target }
@@ -380,7 +385,7 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
       throw withSpan(err, e.span)
     }
   }
-  if (inner.kind === 'const') return { kind: 'const', value: null, type: target }
+  if (inner.kind === 'const' && inner.value === null) return { kind: 'const', value: null, type: target }
   if (inner.kind === 'param' && inner.type.name === 'unknown') {
     ctx.params[inner.index] = target
     return { kind: 'param', index: inner.index, type: target }
