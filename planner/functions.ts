@@ -12,6 +12,7 @@ import { posixRegex } from './runtime.ts'
 import { JSON_FUNCTIONS, resolveJsonOperator } from './json-functions.ts'
 import { STRING_FUNCTIONS, lowerText, upperText } from './string-functions.ts'
 import { TIME_FUNCTIONS } from './time-functions.ts'
+import { REGEXP_FUNCTIONS, regexSubstringRule } from './regexp-functions.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from './time-zone-eval.ts'
 
 export interface Resolved {
@@ -279,7 +280,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
         }
       : undefined,
   // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
-  substring: (args) =>
+  substring: (args) => regexSubstringRule(args) ?? (
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
       ? {
           type: Types.text,
@@ -288,7 +289,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
           ),
           argTypes: [Types.text, ...args.slice(1)],
         }
-      : undefined,
+      : undefined),
   concat: (args) => ({
     type: Types.text,
     impl: lenient((xs, c) => `[${xs.join(', ')}].map((v, i) => v === null ? '' : H.formatValue(v, ${c.constant(c.argTypes)}[i])).join('')`),
@@ -385,6 +386,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   ...CATALOG_FUNCTIONS,
   ...CATALOG_SESSION_FUNCTIONS,
   ...TIME_FUNCTIONS,
+  ...REGEXP_FUNCTIONS,
 }
 
 const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)

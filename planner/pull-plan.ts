@@ -603,6 +603,14 @@ function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { ar
       if (args.length !== 1) signature('one text[]')
       args[0] = coerceTo(args[0]!, arrayOf(Types.text), argSpan(0), 'argument')
       return { args, columns: OPTION_COLUMNS }
+    case 'regexp_matches':
+    case 'regexp_split_to_table': {
+      const usage = '(string, pattern [, flags]) texts'
+      if (args.length < 2 || args.length > 3) signature(usage)
+      args.forEach((a, i) => (args[i] = coerceTo(a, Types.text, argSpan(i), 'argument')))
+      if (!args.every((a) => a.type.name === 'text' && !a.type.element)) signature(usage)
+      return { args, columns: [{ name: call.name, type: call.name === 'regexp_matches' ? arrayOf(Types.text) : Types.text }] }
+    }
     case 'jsonb_object_keys':
       if (args.length !== 1) signature('one jsonb')
       args[0] = coerceTo(args[0]!, Types.jsonb, argSpan(0), 'argument')

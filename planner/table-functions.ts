@@ -7,15 +7,16 @@
 import { readFileSync } from 'node:fs'
 import { type TimeZone, UTC_ZONE } from '../common/time-zone.ts'
 import { timestampSeries } from './time-functions.ts'
+import { regexpMatches, regexpSplit } from './regexp-functions.ts'
 import { join } from 'node:path'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, isInterval, type Row, type SqlType, type Value } from '../common/types.ts'
 import { T } from './pg-catalog.ts'
 import { jsonbObjectKeys } from './json-functions.ts'
 
-export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys'
+export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys' | 'regexp_matches' | 'regexp_split_to_table'
 
-export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray', 'jsonb_object_keys'])
+export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray', 'jsonb_object_keys', 'regexp_matches', 'regexp_split_to_table'])
 
 export const isTableFunction = (name: string): name is TableFunction => TABLE_FUNCTIONS.has(name)
 
@@ -108,6 +109,14 @@ export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onR
     }
     case 'jsonb_object_keys':
       return typeof args[0] === 'string' ? jsonbObjectKeys(args[0]).map((k) => [k]) : []
+    case 'regexp_matches':
+    case 'regexp_split_to_table': {
+      const [text, pattern, flags] = args
+      if (typeof text !== 'string' || typeof pattern !== 'string' || flags === null) return []
+      const f = typeof flags === 'string' ? flags : undefined
+      if (fn === 'regexp_matches') return regexpMatches(text, pattern, f, onRow).map((m) => [m])
+      return (regexpSplit(text, pattern, f, 'regexp_split_to_table', onRow) ?? []).map((t) => [t])
+    }
   }
 }
 
