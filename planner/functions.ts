@@ -13,6 +13,7 @@ import { JSON_FUNCTIONS, resolveJsonOperator } from './json-functions.ts'
 import { STRING_FUNCTIONS, lowerText, upperText } from './string-functions.ts'
 import { TIME_FUNCTIONS } from './time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from './regexp-functions.ts'
+import { SESSION_FUNCTIONS } from './session-functions.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from './time-zone-eval.ts'
 
 export interface Resolved {
@@ -387,6 +388,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   ...CATALOG_SESSION_FUNCTIONS,
   ...TIME_FUNCTIONS,
   ...REGEXP_FUNCTIONS,
+  ...SESSION_FUNCTIONS,
 }
 
 const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)
