@@ -6,7 +6,7 @@
  * are marked volatile so that planning never folds them in the planner's zone.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { type TimeZone, localToUtc, utcToLocal } from '../common/time-zone.ts'
+import { type TimeZone, UTC_ZONE, localToUtc, utcToLocal } from '../common/time-zone.ts'
 import {
   MICROS_PER_DAY,
   MICROS_PER_HOUR,
@@ -74,7 +74,17 @@ const UNIT_SYNONYMS: Readonly<Record<string, string>> = (() => {
   return out
 })()
 
-const unitName = (unit: string): string | undefined => UNIT_SYNONYMS[unit.toLowerCase()]
+/** Units by their spelling as given: the unit is nearly always a constant, so this is one lookup per event. */
+const unitCache = new Map<string, string | undefined>()
+function unitName(unit: string): string | undefined {
+  let u = unitCache.get(unit)
+  if (u === undefined && !unitCache.has(unit)) {
+    u = UNIT_SYNONYMS[unit.toLowerCase()]
+    if (unitCache.size > 256) unitCache.clear()
+    unitCache.set(unit, u)
+  }
+  return u
+}
 
 const TRUNC_FIXED: Readonly<Record<string, number>> = { microseconds: 1, milliseconds: 1000, second: MICROS_PER_SECOND, minute: MICROS_PER_MINUTE, hour: MICROS_PER_HOUR, day: MICROS_PER_DAY }
 
@@ -122,6 +132,9 @@ export function truncTimestamptz(unit: string, ts: number, zone: TimeZone): numb
   const u = unitName(unit)
   if (u === undefined || (!(u in TRUNC_FIXED) && truncLocal(u, 0) === undefined)) throw notRecognized(unit, 'timestamptz')
   if (!Number.isFinite(ts)) return ts
+  const fixed = TRUNC_FIXED[u]
+  // UTC, the zone of every continuous view: no offset to find.
+  if (zone === UTC_ZONE) return fixed !== undefined ? Math.floor(ts / fixed) * fixed : truncLocal(u, ts)!
   const local = utcToLocal(ts, zone)
   const t = truncLocal(u, local)!
   if (u === 'microseconds' || u === 'milliseconds' || u === 'second' || u === 'minute' || u === 'hour') return t - (local - ts)
@@ -162,11 +175,22 @@ export function extractLocal(unit: string, local: number, type: 'timestamp' | 't
   const u = unitName(unit)
   if (u === undefined) throw notRecognized(unit, type)
   if (!Number.isFinite(local)) return extractInfinite(u, local, unit, type)
-  const f = fieldsOf(local)
   const days = Math.floor(local / MICROS_PER_DAY)
-  const onDate = (v: number): number => v
+  const ofDay = local - days * MICROS_PER_DAY
   const timeUnit = u === 'microseconds' || u === 'milliseconds' || u === 'second' || u === 'minute' || u === 'hour'
   if (type === 'date' && timeUnit) throw notSupported(unit, 'date')
+  // The time of day needs no calendar: the units a dashboard groups by most are answered here.
+  switch (u) {
+    case 'hour':
+      return Math.floor(ofDay / MICROS_PER_HOUR)
+    case 'minute':
+      return Math.floor((ofDay % MICROS_PER_HOUR) / MICROS_PER_MINUTE)
+    case 'epoch':
+      return epoch / MICROS_PER_SECOND
+    case 'dow':
+      return (((days + 4) % 7) + 7) % 7
+  }
+  const f = fieldsOf(local)
   switch (u) {
     case 'microseconds':
       return f.second * MICROS_PER_SECOND + f.micro
@@ -179,7 +203,7 @@ export function extractLocal(unit: string, local: number, type: 'timestamp' | 't
     case 'hour':
       return f.hour
     case 'day':
-      return onDate(f.day)
+      return f.day
     case 'month':
       return f.month
     case 'quarter':
@@ -242,7 +266,7 @@ function extractInfinite(u: string, v: number, unit: string, type: string): numb
 /** extract(unit from timestamptz) in the session's zone. */
 export function extractTimestamptz(unit: string, ts: number, ctx: EvalContext): number | null {
   const zone = sessionZone(ctx)
-  const tz = Number.isFinite(ts) ? offsetSeconds(ts, zone) : 0
+  const tz = Number.isFinite(ts) && zone !== UTC_ZONE ? offsetSeconds(ts, zone) : 0
   const v = extractLocal(unit, Number.isFinite(ts) ? ts + tz * MICROS_PER_SECOND : ts, 'timestamptz', ts, tz)
   return Number.isNaN(v) ? null : v
 }

@@ -276,6 +276,26 @@ describe('date and time functions agree with PostgreSQL', () => {
     await compare(sql)
   })
 
+  test('per event in a continuous view: days of a zone, AT TIME ZONE, to_char and date_bin', async () => {
+    await setZone('UTC')
+    await ours.query('CREATE STREAM tz_events (ts timestamptz, v int)')
+    const select = `SELECT date_trunc('day', ts, 'Europe/Berlin') AS day, to_char(ts AT TIME ZONE 'Europe/Berlin', 'YYYY-MM-DD HH24') AS local_hour,
+      date_bin('15 minutes', ts, TIMESTAMPTZ '2001-01-01 00:00:00+00') AS bin, sum(v) AS total`
+    await ours.query(`CREATE MATERIALIZED VIEW tz_view AS ${select} FROM tz_events GROUP BY 1, 2, 3`)
+    const rows = "('2024-03-30 22:59:00+00', 1), ('2024-03-30 23:01:00+00', 2), ('2024-03-31 00:59:59+00', 3), ('2024-03-31 01:00:00+00', 4), ('2024-10-26 22:30:00+00', 5)"
+    await ours.query(`INSERT INTO tz_events VALUES ${rows}`)
+    const want = (await oracle.query({ text: `${select} FROM (VALUES ${rows}) AS t(ts, v) GROUP BY 1, 2, 3 ORDER BY 3`.replace("(VALUES ('2024", "(VALUES (TIMESTAMPTZ '2024"), types: AS_TEXT })).rows
+    const deadline = Date.now() + 10_000
+    let got: unknown[] = []
+    while (Date.now() < deadline) {
+      got = (await ours.query({ text: 'SELECT day, local_hour, bin, total FROM tz_view ORDER BY bin', types: AS_TEXT })).rows
+      if (got.length === want.length) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(got).toEqual(want)
+    expect(want.length).toBe(5)
+  })
+
   test.each(['UTC', 'Europe/Berlin', 'America/New_York'])('zone-dependent expressions in TimeZone %s', async (zone) => {
     await setZone(zone)
     for (const e of [
