@@ -25,7 +25,7 @@ import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue, likeRegex, posixRegex } from './runtime.ts'
 import { compileExpr } from './compile.ts'
-import { isZoneCast } from './time-zone-eval.ts'
+import { isZoneCast, timestamptzLiteral } from './time-zone-eval.ts'
 
 export interface BindContext {
   readonly scope: Scope
@@ -160,6 +160,7 @@ function bindLiteral(e: ast.Literal): BoundExpr {
     const type = resolveType(e.typeName)
     if (e.value === null) return { kind: 'const', value: null, type }
     try {
+      if (type.name === 'timestamptz' && !type.element) return timestamptzLiteral(String(e.value))
       const value = type.name === 'interval' && !type.element ? parseInterval(String(e.value), e.intervalUnit) : parseValue(String(e.value), type)
       return { kind: 'const', value, type }
     } catch (err) {
@@ -195,6 +196,7 @@ export function coerceTo(b: BoundExpr, target: SqlType, span: Span, what: string
   if (b.kind === 'const' && b.type.name === 'unknown') {
     if (b.value === null) return { kind: 'const', value: null, type: target }
     try {
+      if (target.name === 'timestamptz' && !target.element) return timestamptzLiteral(String(b.value))
       return { kind: 'const', value: parseValue(String(b.value), target), type: target }
     } catch (err) {
       throw withSpan(err, span)
@@ -379,6 +381,7 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   }
   if (inner.kind === 'const' && inner.value !== null && !isZoneCast(inner.type, target)) {
     try {
+      if (inner.type.name === 'unknown' && target.name === 'timestamptz' && !target.element) return timestamptzLiteral(String(inner.value))
       const value = inner.type.name === 'unknown' ? parseValue(String(inner.value), target) : castValue(inner.value, inner.type, target)
       return { kind: 'const', value, type: target }
     } catch (err) {

@@ -6,7 +6,8 @@
  * hours west).
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { MICROS_PER_DAY, MICROS_PER_SECOND, formatValue, type Interval, type SqlType, type Value } from '../common/types.ts'
+import { MICROS_PER_DAY, MICROS_PER_SECOND, Types, formatValue, parseValue, type Interval, type SqlType, type Value } from '../common/types.ts'
+import type { BoundExpr } from './bound.ts'
 import { type TimeZone, UTC_ZONE, formatOffset, formatTimestamptz, localToUtc, resolveTimeZone, utcToLocal } from '../common/time-zone.ts'
 import { addMonthsDays, inRange } from './calendar.ts'
 import type { EvalContext } from './runtime.ts'
@@ -99,9 +100,28 @@ export function textInZone(v: Value, t: SqlType, ctx: EvalContext): string | nul
   return `{${v.map((x) => (typeof x === 'number' ? (Number.isFinite(x) ? `"${formatTimestamptz(x, zone)}"` : formatTimestamptz(x, zone)) : 'NULL')).join(',')}}`
 }
 
+/**
+ * A timestamp text that names no zone (`2024-03-31`, `2024-03-31 12:00:05.5`, `2024-03-31T12:00`): as a
+ * timestamptz, PostgreSQL reads it on the session's wall clock.
+ */
+export const isZonelessTimestampText = (text: string): boolean => /^\s*\d{4,}-\d{1,2}-\d{1,2}(?:(?:T|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$/i.test(text)
+
+/**
+ * A timestamptz literal (or untyped text meeting a timestamptz): checked now, and when it names no zone read
+ * when the statement runs, in the session's zone (a cast of the text, which planning does not fold).
+ */
+export function timestamptzLiteral(text: string): BoundExpr {
+  const value = parseValue(text, Types.timestamptz)
+  if (!isZonelessTimestampText(text)) return { kind: 'const', value, type: Types.timestamptz }
+  return { kind: 'cast', expr: { kind: 'const', value: text, type: Types.text }, type: Types.timestamptz }
+}
+
 /** Casts that depend on the session's zone: timestamptz to and from timestamp, date and text. */
 export function zoneCast(v: Value, from: SqlType, to: SqlType, ctx: EvalContext): Value {
   if (Array.isArray(v)) return textInZone(v, from, ctx)
+  if (typeof v === 'string' && to.name === 'timestamptz') {
+    return isZonelessTimestampText(v) ? localToTstz(parseValue(v, Types.timestamp) as number, sessionZone(ctx)) : parseValue(v, Types.timestamptz)
+  }
   if (v === null || typeof v !== 'number') return v
   const zone = sessionZone(ctx)
   if (from.name === 'timestamptz') {
@@ -121,7 +141,7 @@ export const isZoneCast = (from: SqlType, to: SqlType): boolean =>
   (from.name === 'timestamptz' && from.element !== undefined && to.name === 'text' && !to.element) ||
   (!from.element && !to.element &&
   ((from.name === 'timestamptz' && (to.name === 'text' || to.name === 'timestamp' || to.name === 'date')) ||
-    (to.name === 'timestamptz' && (from.name === 'timestamp' || from.name === 'date'))))
+    (to.name === 'timestamptz' && (from.name === 'timestamp' || from.name === 'date' || from.name === 'text'))))
 
 /** The offset of an instant in the session's zone, as `+02` (to_char's OF, extract(timezone)). */
 export const offsetSeconds = (ts: number, zone: TimeZone): number => zone.offsetSeconds(Math.floor(ts / 1000))

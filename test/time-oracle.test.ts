@@ -309,6 +309,16 @@ describe('date and time functions agree with PostgreSQL', () => {
       "date_trunc('day', TIMESTAMPTZ '2024-10-27 12:00:00+00')",
       "date_trunc('day', TIMESTAMPTZ '2024-10-27 12:00:00+00', 'Asia/Kolkata')",
       "ARRAY[TIMESTAMPTZ '2024-10-27 12:00:00+00']::text",
+      // Literals that name no zone are read on the session's wall clock.
+      "'2024-03-31 02:30'::timestamptz",
+      "TIMESTAMPTZ '2024-10-27 02:30:00'",
+      "'2024-03-31'::timestamptz",
+      "'2024-03-31T12:00:00.25'::timestamptz",
+      "'2024-03-31 12:00:00Z'::timestamptz",
+      "TIMESTAMPTZ '2024-03-31 12:00:00+00' > '2024-03-31 13:30'",
+      "'2024-03-31 12:00'::text::timestamptz",
+      "(SELECT count(*) FROM generate_series('2024-03-30'::timestamptz, '2024-04-01', '1 hour'))",
+      "'2024-02-30 12:00'::timestamptz",
     ]) {
       await compare(`SELECT ${e} AS v`)
     }
