@@ -357,7 +357,6 @@ export const BUILTIN_TYPES: readonly PgTypeInfo[] = (() => {
     [28, 'xid', 4, 'U', 1011, 0],
     [194, 'pg_node_tree', -1, 'Z', 0, DEFAULT_COLLATION],
     [1083, 'time', 8, 'D', 1183, 0],
-    [2950, 'uuid', 16, 'U', 2951, 0],
     // Types of catalog columns (pg_stat_activity.client_addr, relacl, subskiplsn, ...): a client that
     // resolves every column's type, such as a query generator, must find them here.
     [869, 'inet', -1, 'I', 1041, 0],
