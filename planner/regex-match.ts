@@ -76,8 +76,8 @@ function greediness(n: ReNode): 'greedy' | 'lazy' | undefined {
       }
       return undefined
     case 'repeat':
-      // `{m}` and `{m}?` take the atom's own greediness.
-      if (n.min === n.max) return greediness(n.body)
+      // `{m}` takes the atom's own greediness, `{m,m}?` is non-greedy (`{m}?` is read as it).
+      if (n.min === n.max) return n.lazy === true ? 'lazy' : greediness(n.body)
       return n.lazy === true ? 'lazy' : 'greedy'
   }
 }
@@ -123,6 +123,41 @@ function fixedLength(n: ReNode): number | undefined {
       const l = fixedLength(n.body)
       return l !== undefined && n.min === n.max ? l * n.min : l === 0 ? 0 : undefined
     }
+  }
+}
+
+/** `n` with every quantifier in it non-greedy. */
+function lazified(n: ReNode): ReNode {
+  switch (n.kind) {
+    case 'empty':
+    case 'set':
+    case 'assert':
+      return n
+    case 'concat':
+      return { ...n, items: n.items.map(lazified) }
+    case 'alt':
+      return { ...n, branches: n.branches.map(lazified) }
+    case 'repeat':
+      return { ...n, body: lazified(n.body), lazy: true }
+  }
+}
+
+/**
+ * Spencer's rule where a non-greedy `{m,m}?` wraps greedy parts (SIMILAR TO's `#"` markers become such
+ * groups): the whole part takes the shortest length, so its parts are fitted shortest first too.
+ */
+function preferShortParts(n: ReNode): ReNode {
+  switch (n.kind) {
+    case 'empty':
+    case 'set':
+    case 'assert':
+      return n
+    case 'concat':
+      return { ...n, items: n.items.map(preferShortParts) }
+    case 'alt':
+      return { ...n, branches: n.branches.map(preferShortParts) }
+    case 'repeat':
+      return n.lazy === true && n.min === n.max ? { ...n, body: lazified(n.body) } : { ...n, body: preferShortParts(n.body) }
   }
 }
 
@@ -185,10 +220,12 @@ export class SpanMatcher {
   private readonly nxtStart: Float64Array
 
   constructor(pattern: string, caseInsensitive: boolean) {
-    const { node, caseInsensitive: ci } = parseRegex(pattern, caseInsensitive)
+    const parsed = parseRegex(pattern, caseInsensitive)
+    const ci = parsed.caseInsensitive
+    const node = preferShortParts(parsed.node)
     this.groups = groupCount(node)
     if (this.groups > 0) checkGroups(node, false)
-    this.lazy = greediness(node) === 'lazy'
+    this.lazy = greediness(parsed.node) === 'lazy'
     const op: number[] = []
     const x: number[] = []
     const y: number[] = []

@@ -9,6 +9,7 @@ import { Types, arrayOf, isInteger, type SqlType } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
 import type { Resolved } from './functions.ts'
 import { type Match, spanMatcher, type SpanMatcher } from './regex-match.ts'
+import { similarToRegex } from './regex-syntax.ts'
 
 type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
 
@@ -248,8 +249,15 @@ export const REGEXP_FUNCTIONS: Record<string, FunctionRule> = {
   regexp_substr: shaped(['tt', 'tti', 'ttii', 'ttiit', 'ttiiti'], Types.text, (xs, c) => call(regexpSubstr, xs, c)),
 }
 
-/** `substring(x FROM pattern)`: two texts (the positional forms take integers). */
-export const regexSubstringRule: FunctionRule = (args) =>
-  args.length === 2 && isText(args[0]!) && !args[1]!.element && args[1]!.name === 'text' || (args.length === 2 && isText(args[0]!) && args[1]!.name === 'unknown' && !args[1]!.element)
-    ? { type: Types.text, impl: fn((xs, c) => call(regexSubstring, xs, c)), argTypes: [Types.text, Types.text] }
-    : undefined
+/** `substring(s SIMILAR pattern ESCAPE e)`: the part between the escaped `"` markers, or the whole match. */
+export const similarSubstring = (text: string, pattern: string, escape: string): string | null => regexSubstring(text, similarToRegex(pattern, escape))
+
+/**
+ * `substring(x FROM pattern)` (two texts) and `substring(x SIMILAR pattern ESCAPE e)` (three); the positional
+ * forms take integers and are not these.
+ */
+export const regexSubstringRule: FunctionRule = (args) => {
+  if ((args.length !== 2 && args.length !== 3) || !args.every(isText)) return undefined
+  if (args.length === 3) return { type: Types.text, impl: fn((xs, c) => call(similarSubstring, xs, c)), argTypes: [Types.text, Types.text, Types.text] }
+  return { type: Types.text, impl: fn((xs, c) => call(regexSubstring, xs, c)), argTypes: [Types.text, Types.text] }
+}

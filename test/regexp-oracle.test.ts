@@ -110,6 +110,12 @@ const EXPRESSIONS = [
   "substring('XY1234Z' from 'Y*?([0-9]{1,3})')",
   "substring('foobar', 'o+')",
   "substring('foobar' from 2 for 3)",
+  "substring('foobar' similar '%#\"o_b#\"%' escape '#')",
+  "substring('foobar' similar '#\"o_b#\"%' escape '#')",
+  "substring('foobar' similar 'f%' escape '#')",
+  "substring('foobar' similar '%#\"o+b#\"%' escape '#')",
+  "substring('foobar' similar '%#\"o_b#\"%' escape NULL)",
+  "substring('foobar' from '%#\"o_b#\"%' for '#')",
 ]
 
 /** Patterns that cannot run in linear time: refused (0A000) as the `~` operator refuses them; PostgreSQL runs them. */
@@ -188,7 +194,7 @@ describe('regexp functions agree with PostgreSQL', () => {
   test('300 generated patterns and texts: the same matches, groups, replacements and splits', async () => {
     // Patterns built from atoms and quantifiers where greedy, lazy and alternation rules decide the answer.
     const atoms = ['a', 'b', '.', '[ab]', '(?:ab|a)', '(?:a|bb|b)', 'x?']
-    const quants = ['', '*', '+', '?', '*?', '+?', '??', '{1,2}', '{1,2}?', '{2}']
+    const quants = ['', '*', '+', '?', '*?', '+?', '??', '{1,2}', '{1,2}?', '{2}', '{1,1}?']
     let seed = 20
     const rnd = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff
