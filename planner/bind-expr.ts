@@ -231,8 +231,10 @@ function operatorMissing(op: string, left: SqlType | undefined, right: SqlType, 
 function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Span, op: string): [BoundExpr, BoundExpr] {
   const lu = left.type.name === 'unknown'
   const ru = right.type.name === 'unknown'
-  // `'x' || ts`: an untyped literal beside a scalar is text, as PostgreSQL's textanycat takes it.
-  if (op === '||' && lu !== ru && !(lu ? right : left).type.element) {
+  // `'x' || ts`: an untyped literal beside a scalar is text, as PostgreSQL's textanycat takes it (jsonb and
+  // bytea have `||` of their own).
+  const other = (lu ? right : left).type
+  if (op === '||' && lu !== ru && !other.element && other.name !== 'json' && other.name !== 'jsonb' && other.name !== 'bytea') {
     return lu ? [coerceTo(left, Types.text, leftSpan, 'operand'), right] : [left, coerceTo(right, Types.text, rightSpan, 'operand')]
   }
   if (lu && !ru) {

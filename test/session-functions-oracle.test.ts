@@ -59,6 +59,9 @@ const EXPRESSIONS = [
   'trunc(42.8::float8)',
   'trunc(-42.8::float8)',
   'pg_typeof(trunc(42.8, 1))',
+  // An untyped literal beside || is text (textanycat).
+  "'abc' || 5",
+  "'x' || now() IS NOT NULL",
 ]
 
 /** Aggregates over float8 inputs, whose digits must match PostgreSQL's to the last one. */
