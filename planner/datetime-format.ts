@@ -7,7 +7,7 @@ import { SluiceError, SqlState } from '../common/errors.ts'
 import { MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, MICROS_PER_SECOND, Types, daysFromCivil, isNumeric, type Interval, type SqlType } from '../common/types.ts'
 import { type TimeZone, UTC_ZONE, formatOffset, localToUtc } from '../common/time-zone.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
-import { daysInMonth, fieldsOf, inRange, isoWeek, isoYearStart } from './calendar.ts'
+import { daysInMonth, fieldsOf, inRange, isoWeek, isoYearStart, type Fields } from './calendar.ts'
 import type { Resolved } from './functions.ts'
 import { NUMBER_FORMAT_FUNCTIONS } from './number-format.ts'
 import type { EvalContext } from './runtime.ts'
@@ -102,17 +102,10 @@ function name(full: string, key: string, fm: boolean, short: boolean): string {
 }
 
 /** What a timestamp's patterns read: calendar fields, and for timestamptz the zone's offset and abbreviation. */
-interface Moment {
-  readonly year: number
-  readonly month: number
-  readonly day: number
-  readonly hour: number
-  readonly minute: number
-  readonly second: number
-  readonly micro: number
-  readonly dow: number
-  readonly doy: number
+interface Moment extends Fields {
+  /** Days since 1970-01-01 (ISO weeks, Julian days). */
   readonly days: number
+  /** An interval's fields: years may be 0 and are not shown BC. */
   readonly interval: boolean
   readonly offset?: number
   readonly abbrev?: string

@@ -126,40 +126,31 @@ function fixedLength(n: ReNode): number | undefined {
   }
 }
 
-/** `n` with every quantifier in it non-greedy. */
-function lazified(n: ReNode): ReNode {
+/** `n` with each repetition in it replaced by `f` of it (which maps the repetition's body itself if it wants). */
+function mapRepeats(n: ReNode, f: (r: Extract<ReNode, { kind: 'repeat' }>) => ReNode): ReNode {
   switch (n.kind) {
     case 'empty':
     case 'set':
     case 'assert':
       return n
     case 'concat':
-      return { ...n, items: n.items.map(lazified) }
+      return { ...n, items: n.items.map((i) => mapRepeats(i, f)) }
     case 'alt':
-      return { ...n, branches: n.branches.map(lazified) }
+      return { ...n, branches: n.branches.map((b) => mapRepeats(b, f)) }
     case 'repeat':
-      return { ...n, body: lazified(n.body), lazy: true }
+      return f(n)
   }
 }
+
+/** `n` with every quantifier in it non-greedy. */
+const lazified = (n: ReNode): ReNode => mapRepeats(n, (r) => ({ ...r, body: lazified(r.body), lazy: true }))
 
 /**
  * Spencer's rule where a non-greedy `{m,m}?` wraps greedy parts (SIMILAR TO's `#"` markers become such
  * groups): the whole part takes the shortest length, so its parts are fitted shortest first too.
  */
-function preferShortParts(n: ReNode): ReNode {
-  switch (n.kind) {
-    case 'empty':
-    case 'set':
-    case 'assert':
-      return n
-    case 'concat':
-      return { ...n, items: n.items.map(preferShortParts) }
-    case 'alt':
-      return { ...n, branches: n.branches.map(preferShortParts) }
-    case 'repeat':
-      return n.lazy === true && n.min === n.max ? { ...n, body: lazified(n.body) } : { ...n, body: preferShortParts(n.body) }
-  }
-}
+const preferShortParts = (n: ReNode): ReNode =>
+  mapRepeats(n, (r) => (r.lazy === true && r.min === r.max ? { ...r, body: lazified(r.body) } : { ...r, body: preferShortParts(r.body) }))
 
 const refuse = (what: string): SluiceError =>
   new SluiceError('unsupported', SqlState.featureNotSupported, `${what} are not supported in patterns whose groups are reported`, {
