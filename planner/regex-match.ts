@@ -13,7 +13,7 @@
  * pattern is refused with 0A000 rather than answered differently.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { SetTester, isWordChar } from './regex.ts'
+import { SetTester, compileRegex, isWordChar, type TextMatcher } from './regex.ts'
 import { parseRegex, type AssertKind, type ReNode } from './regex-syntax.ts'
 
 const OP_SET = 0
@@ -201,6 +201,8 @@ export class SpanMatcher {
   private readonly y: Int32Array
   private readonly sets: SetTester[] = []
   private readonly lazy: boolean
+  /** The same pattern for `~`: whether there is a match at all. */
+  private readonly quick: TextMatcher
   // Work space of the span pass, reused by every call (a call never re-enters another).
   private readonly mark: Int32Array
   private generation = 0
@@ -212,6 +214,7 @@ export class SpanMatcher {
 
   constructor(pattern: string, caseInsensitive: boolean) {
     const parsed = parseRegex(pattern, caseInsensitive)
+    this.quick = compileRegex(pattern, caseInsensitive)
     const ci = parsed.caseInsensitive
     const node = preferShortParts(parsed.node)
     this.groups = groupCount(node)
@@ -298,6 +301,9 @@ export class SpanMatcher {
 
   /** The first match at or after `from` (a UTF-16 offset), with its groups; undefined when there is none. */
   exec(text: string, from = 0): Match | undefined {
+    // Most texts do not match: the yes/no matcher (a required literal, skipping characters that cannot start
+    // a match) says so faster than the span pass.
+    if (from === 0 && !this.quick.test(text)) return undefined
     const span = this.span(text, from)
     if (span === undefined) return undefined
     return { ...span, groups: this.groups === 0 ? [] : this.fit(text, span) }
@@ -410,62 +416,26 @@ export class SpanMatcher {
    * the span's end giving the groups. Threads carry their group offsets; linear in the span's length.
    */
   private fit(text: string, span: Span): (Span | undefined)[] {
-    const { op, x, y } = this
-    const n = op.length
+    const x = this.x
     const slots = 2 * (this.groups + 1)
-    const mark = new Int32Array(n).fill(-1)
-    let step = 0
-    type Thread = { pc: number; caps: Int32Array }
-    let cur: Thread[] = []
-    let found: Int32Array | undefined
-    const follow = (pc0: number, caps0: Int32Array, out: Thread[], at: number, prevCp: number, nextCp: number): void => {
-      const stack: Thread[] = [{ pc: pc0, caps: caps0 }]
-      while (stack.length > 0) {
-        const { pc, caps } = stack.pop()!
-        if (mark[pc] === step) continue
-        mark[pc] = step
-        switch (op[pc]) {
-          case OP_SET:
-            out.push({ pc, caps })
-            break
-          case OP_SPLIT:
-            stack.push({ pc: y[pc]!, caps }, { pc: x[pc]!, caps })
-            break
-          case OP_JMP:
-            stack.push({ pc: x[pc]!, caps })
-            break
-          case OP_SAVE: {
-            const copy = caps.slice()
-            copy[x[pc]!] = at
-            stack.push({ pc: y[pc]!, caps: copy })
-            break
-          }
-          case OP_ASSERT:
-            if (holds(ASSERTS[x[pc]!]!, prevCp, nextCp)) stack.push({ pc: y[pc]!, caps })
-            break
-          case OP_MATCH:
-            if (at === span.end && found === undefined) found = caps
-            break
-        }
-      }
-    }
+    let cur: FitThread[] = []
+    this.found = undefined
+    this.fitEnd = span.end
     let pos = span.start
-    let prev = pos > 0 ? text.codePointAt(pos - 1 - (pos >= 2 && isLowSurrogate(text.charCodeAt(pos - 1)) ? 1 : 0))! : -1
+    const prev = pos > 0 ? text.codePointAt(pos - 1 - (pos >= 2 && isLowSurrogate(text.charCodeAt(pos - 1)) ? 1 : 0))! : -1
     let c = pos < text.length ? text.codePointAt(pos)! : -1
-    step++
-    follow(0, new Int32Array(slots).fill(-1), cur, pos, prev, c)
-    while (found === undefined && pos < span.end) {
+    this.follow(0, new Int32Array(slots).fill(-1), cur, pos, prev, c, ++this.generation)
+    while (this.found === undefined && pos < span.end) {
       const nextPos = pos + (c > 0xffff ? 2 : 1)
       const after = nextPos < text.length ? text.codePointAt(nextPos)! : -1
-      step++
-      const nxt: Thread[] = []
-      for (const t of cur) if (this.sets[x[t.pc]!]!.test(c)) follow(y[t.pc]!, t.caps, nxt, nextPos, c, after)
+      const g = ++this.generation
+      const nxt: FitThread[] = []
+      for (const t of cur) if (this.sets[x[t.pc]!]!.test(c)) this.follow(this.y[t.pc]!, t.caps, nxt, nextPos, c, after, g)
       cur = nxt
       pos = nextPos
-      prev = c
       c = after
     }
-    const caps = found ?? new Int32Array(slots).fill(-1)
+    const caps = this.found ?? new Int32Array(slots).fill(-1)
     const out: (Span | undefined)[] = []
     for (let g = 1; g <= this.groups; g++) {
       const s = caps[2 * g]!
@@ -474,9 +444,55 @@ export class SpanMatcher {
     }
     return out
   }
+
+  /** The groups of the thread that first ends the fitting pass at the match's end. */
+  private found: Int32Array | undefined
+  private fitEnd = 0
+
+  /** Follows the empty moves from `pc0` in preference order, threads reaching character states into `out`. */
+  private follow(pc0: number, caps0: Int32Array, out: FitThread[], at: number, prevCp: number, nextCp: number, g: number): void {
+    const { op, x, y, mark } = this
+    const stack: FitThread[] = [{ pc: pc0, caps: caps0 }]
+    while (stack.length > 0) {
+      const t = stack.pop()!
+      const pc = t.pc
+      if (mark[pc] === g) continue
+      mark[pc] = g
+      switch (op[pc]) {
+        case OP_SET:
+          out.push(t)
+          break
+        case OP_SPLIT:
+          stack.push({ pc: y[pc]!, caps: t.caps }, { pc: x[pc]!, caps: t.caps })
+          break
+        case OP_JMP:
+          stack.push({ pc: x[pc]!, caps: t.caps })
+          break
+        case OP_SAVE: {
+          const copy = t.caps.slice()
+          copy[x[pc]!] = at
+          stack.push({ pc: y[pc]!, caps: copy })
+          break
+        }
+        case OP_ASSERT:
+          if (holds(ASSERTS[x[pc]!]!, prevCp, nextCp)) stack.push({ pc: y[pc]!, caps: t.caps })
+          break
+        case OP_MATCH:
+          if (at === this.fitEnd && this.found === undefined) this.found = t.caps
+          break
+      }
+    }
+  }
+
 }
 
 const isLowSurrogate = (u: number): boolean => u >= 0xdc00 && u <= 0xdfff
+
+/** A thread of the fitting pass: its state and the group offsets it has recorded. */
+interface FitThread {
+  readonly pc: number
+  readonly caps: Int32Array
+}
 
 const cache = new Map<string, SpanMatcher>()
 
