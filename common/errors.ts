@@ -31,6 +31,8 @@ export const SqlState = {
   groupingError: '42803',
   windowingError: '42P20',
   invalidParameterValue: '22023',
+  invalidArgumentForLog: '2201E',
+  invalidArgumentForWidthBucket: '2201G',
   nullValueNotAllowed: '22004',
   noActiveSqlTransaction: '25P01',
   invalidSchemaName: '3F000',

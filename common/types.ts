@@ -26,6 +26,7 @@ export type TypeName =
   | 'json'
   | 'jsonb'
   | 'bytea'
+  | 'uuid'
   | 'unknown'
 
 export interface SqlType {
@@ -79,6 +80,7 @@ export const Types = {
   json: scalar('json'),
   jsonb: scalar('jsonb'),
   bytea: scalar('bytea'),
+  uuid: scalar('uuid'),
   unknown: scalar('unknown'),
 } as const
 
@@ -107,6 +109,7 @@ export const TypeOid: Record<TypeName, { readonly oid: number; readonly arrayOid
   json: { oid: 114, arrayOid: 199, size: -1 },
   jsonb: { oid: 3802, arrayOid: 3807, size: -1 },
   bytea: { oid: 17, arrayOid: 1001, size: -1 },
+  uuid: { oid: 2950, arrayOid: 2951, size: 16 },
   unknown: { oid: 705, arrayOid: 0, size: -2 },
 }
 
@@ -146,6 +149,7 @@ const DISPLAY: Record<TypeName, string> = {
   json: 'json',
   jsonb: 'jsonb',
   bytea: 'bytea',
+  uuid: 'uuid',
   unknown: 'unknown',
 }
 
@@ -186,10 +190,11 @@ const ALIASES: Record<string, TypeName> = {
   json: 'json',
   jsonb: 'jsonb',
   bytea: 'bytea',
+  uuid: 'uuid',
 }
 
 /** pg_type names of element types whose array type is `_` and the name. */
-const PG_ELEMENT_NAMES = new Set(['bool', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar', 'char', 'name', 'timestamptz', 'timestamp', 'date', 'interval', 'json', 'jsonb', 'bytea'])
+const PG_ELEMENT_NAMES = new Set(['bool', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar', 'char', 'name', 'timestamptz', 'timestamp', 'date', 'interval', 'json', 'jsonb', 'bytea', 'uuid'])
 
 /** Resolves a type name as written in SQL (case-insensitive, `pg_catalog.` allowed); undefined if unknown. */
 export function typeFromName(name: string, isArray = false): SqlType | undefined {
@@ -343,9 +348,10 @@ export function formatInterval(i: Interval): string {
   const parts: string[] = []
   const years = Math.trunc(i.months / 12)
   const mons = i.months % 12
-  if (years !== 0) parts.push(`${years} year${Math.abs(years) === 1 ? '' : 's'}`)
-  if (mons !== 0) parts.push(`${mons} mon${Math.abs(mons) === 1 ? '' : 's'}`)
-  if (i.days !== 0) parts.push(`${i.days} day${Math.abs(i.days) === 1 ? '' : 's'}`)
+  // PostgreSQL writes the singular for exactly 1 only: `-1 days`.
+  if (years !== 0) parts.push(`${years} year${years === 1 ? '' : 's'}`)
+  if (mons !== 0) parts.push(`${mons} mon${mons === 1 ? '' : 's'}`)
+  if (i.days !== 0) parts.push(`${i.days} day${i.days === 1 ? '' : 's'}`)
   if (i.micros !== 0 || parts.length === 0) {
     const neg = i.micros < 0
     let m = Math.abs(i.micros)
@@ -570,6 +576,7 @@ export function formatValue(v: Value, t: SqlType): string | null {
     case 'json':
     case 'jsonb':
     case 'text':
+    case 'uuid':
     case 'unknown':
       return typeof v === 'string' ? v : Array.isArray(v) ? JSON.stringify(v) : String(v)
   }
@@ -659,7 +666,21 @@ export function parseValue(text: string, t: SqlType): Value {
     case 'unknown':
       if (text.includes('\0')) throw nulInText()
       return text
+    case 'uuid':
+      return parseUuid(text)
   }
+}
+
+/**
+ * uuid input as PostgreSQL reads it: 32 hex digits, optionally in braces, with a hyphen allowed after any
+ * group of four; held as the canonical lower-case `8-4-4-4-12` text, so that text order is uuid order.
+ */
+export function parseUuid(text: string): string {
+  let body = text
+  if (body.startsWith('{') && body.endsWith('}')) body = body.slice(1, -1)
+  if (!/^[0-9a-fA-F]{4}(?:-?[0-9a-fA-F]{4}){7}$/.test(body)) throw invalid('uuid', text)
+  const hex = body.replace(/-/g, '').toLowerCase()
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 /** PostgreSQL refuses a NUL character in text (22021), as it refuses bytes that are not UTF-8. */

@@ -166,6 +166,8 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
     case 'jsonb':
       return jsonbText(v)
     case 'interval':
+    case 'uuid':
+      return parseValue(String(v), t)
     case 'bytea':
       if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a string`)
       return parsedIn(v, t, column)

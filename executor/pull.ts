@@ -9,7 +9,7 @@
  * points; the guard's `drive` resumes them after `setImmediate`.
  */
 import { performance } from 'node:perf_hooks'
-import type { Row, Value } from '../common/types.ts'
+import { isInterval, type Row, type Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { type BoundExpr, isConstant } from '../expr/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
@@ -25,6 +25,8 @@ import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './q
 import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
 import { tableFunctionRows } from '../planner/table-functions.ts'
+import { sessionZone } from '../expr/time-zone-eval.ts'
+import { timestampSeries } from '../expr/time-functions.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
   const run = selectRunner(select, params, ctx, guard)
@@ -334,6 +336,19 @@ class RelationalRun implements RelContext {
           this.own(rows, bytes)
           return rows
         }
+        if (isInterval(values[2])) {
+          const [start, stop, step, withZone] = values
+          if (typeof start !== 'number' || typeof stop !== 'number') return []
+          const out: Row[] = []
+          const cost = shallowRowBytes(1)
+          for (const ts of timestampSeries(start, stop, step, withZone === true ? sessionZone(rctx) : undefined)) {
+            if (guard.tick()) yield
+            guard.charge(cost)
+            out.push([ts])
+          }
+          this.own(out, cost * out.length)
+          return out
+        }
         const from = (values[0] ?? null) as number | null
         const to = (values[1] ?? null) as number | null
         const step = (values.length > 2 ? values[2]! : 1) as number | null
@@ -388,7 +403,7 @@ class RelationalRun implements RelContext {
         for (const r of input) {
           if (guard.tick()) yield
           const row = outer.length === 0 ? r : [...r, ...outer]
-          const sets = calls.map((c) => tableFunctionRows(c.fn, c.args.map((a) => a(row, params, rctx)), onRow))
+          const sets = calls.map((c) => tableFunctionRows(c.fn, c.args.map((a) => a(row, params, rctx)), onRow, sessionZone(rctx)))
           guard.release(seriesBytes)
           seriesBytes = 0
           const n = Math.max(0, ...sets.map((s) => s.length))

@@ -6,6 +6,7 @@
 import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
+import { STATISTICAL_AGGREGATES } from './statistical-aggregates.ts'
 
 export interface AggregateSpec {
   readonly name: string
@@ -172,6 +173,7 @@ const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
     : undefined
 
 const RULES: Record<string, Rule> = {
+  ...STATISTICAL_AGGREGATES,
   count: (args, star) =>
     star || args.length === 0
       ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: true, retract: (s) => `acc[${s}]--;\n`, merge: (s) => `acc[${s}] += o[${s}];\n` }

@@ -150,3 +150,11 @@ export function columnsUsed(e: BoundExpr, out = new Set<number>()): Set<number> 
   for (const c of children(e)) columnsUsed(c, out)
   return out
 }
+
+/** A function or operator resolved for its argument types: its result type and its code. */
+export interface Resolved {
+  readonly type: SqlType
+  readonly impl: ScalarImpl
+  /** Types the arguments must be cast to first (same length as the arguments); undefined means as they are. */
+  readonly argTypes?: readonly SqlType[]
+}

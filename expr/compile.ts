@@ -7,6 +7,7 @@
 import { internalError } from '../common/errors.ts'
 import { isNumeric, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr, EmitContext } from './bound.ts'
+import { isZoneCast, zoneCast } from './time-zone-eval.ts'
 import { Runtime, type EvalContext } from './runtime.ts'
 
 /** `r` = input row, `p` = statement parameters, `ctx` = clock and session, `a` = finalized aggregates. */
@@ -159,6 +160,7 @@ export class Emitter {
 
 function castCode(v: string, from: SqlType, to: SqlType, emitter: Emitter): string {
   if (from.name === to.name && !!from.element === !!to.element) return v
+  if (isZoneCast(from, to)) return `${emitter.constant(zoneCast)}(${v}, ${emitter.constant(from)}, ${emitter.constant(to)}, ctx)`
   if (!from.element && !to.element && isNumeric(from) && isNumeric(to)) {
     if (to.name === 'int2' || to.name === 'int4' || to.name === 'int8') return `H.checkedInt(H.roundTo(${v}, 0), ${emitter.constant(to)})`
     return v

@@ -33,10 +33,14 @@ export type ReNode =
   /** One character from a set (a literal character is a set of one). */
   | { readonly kind: 'set'; readonly set: CharSet }
   | { readonly kind: 'assert'; readonly what: AssertKind }
-  | { readonly kind: 'concat'; readonly items: readonly ReNode[] }
+  /** `capture`: the number of the capturing group `( )` this is (1-based), for the functions that report submatches. */
+  | { readonly kind: 'concat'; readonly items: readonly ReNode[]; readonly capture?: number }
   | { readonly kind: 'alt'; readonly branches: readonly ReNode[] }
-  /** `max` is Infinity for an unbounded repetition. Greediness does not change whether a match exists. */
-  | { readonly kind: 'repeat'; readonly body: ReNode; readonly min: number; readonly max: number }
+  /**
+   * `max` is Infinity for an unbounded repetition. Greediness (`lazy` for `*?` and friends) does not change
+   * whether a match exists, only which one the match functions report.
+   */
+  | { readonly kind: 'repeat'; readonly body: ReNode; readonly min: number; readonly max: number; readonly lazy?: boolean }
 
 export interface ParsedRegex {
   readonly node: ReNode
@@ -183,6 +187,8 @@ const isAlnum = (cp: number): boolean => (cp >= 48 && cp <= 57) || (cp >= 65 && 
 
 class AreParser {
   private depth = 0
+  /** Capturing groups opened so far. */
+  private groups = 0
 
   constructor(
     private readonly cps: readonly number[],
@@ -287,7 +293,8 @@ class AreParser {
       if (next === ch('=') || next === ch('!') || next === ch('<')) throw notLinear('lookahead and lookbehind constraints')
       throw regexError('quantifier operand invalid')
     }
-    return this.groupBody()
+    const capture = ++this.groups
+    return { kind: 'concat', items: [this.groupBody()], capture }
   }
 
   private groupBody(): ReNode {
@@ -315,10 +322,11 @@ class AreParser {
         this.pos--
       } else return node
       this.pos++
-      if (this.cps[this.pos] === ch('?')) this.pos++ // non-greedy: the same set of matches
+      const lazy = this.cps[this.pos] === ch('?')
+      if (lazy) this.pos++
       if (atom.kind === 'assert') throw regexError('quantifier operand invalid')
       if (++quantifiers > 1) throw regexError('quantifier operand invalid')
-      node = { kind: 'repeat', body: node, min, max }
+      node = lazy ? { kind: 'repeat', body: node, min, max, lazy } : { kind: 'repeat', body: node, min, max }
     }
   }
 

@@ -48,7 +48,7 @@ const CLASS_TESTS = Object.fromEntries(
   Object.entries(CLASS_SOURCES).map(([name, src]) => [name, new RegExp(`^[${src}]$`, 'u')]),
 ) as Record<ClassName, RegExp>
 
-const isWordChar = (cp: number): boolean =>
+export const isWordChar = (cp: number): boolean =>
   cp >= 0 && (cp < 128 ? (cp >= 48 && cp <= 57) || (cp >= 65 && cp <= 90) || (cp >= 97 && cp <= 122) || cp === 95 : CLASS_TESTS.word.test(String.fromCodePoint(cp)))
 
 function inClass(cls: ClassName, cp: number): boolean {
@@ -77,7 +77,7 @@ function caseVariants(cp: number): number[] {
 }
 
 /** A character set compiled for testing: a bitmap for ASCII, the set itself (and case variants) beyond. */
-class SetTester {
+export class SetTester {
   private readonly ascii = new Uint32Array(4)
 
   constructor(

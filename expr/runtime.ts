@@ -231,6 +231,8 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
     case 'bytea':
       if (Buffer.isBuffer(v)) return v
       return parseValue(String(v), to)
+    case 'uuid':
+      return parseValue(String(v), to)
   }
 }
 

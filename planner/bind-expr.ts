@@ -25,6 +25,7 @@ import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
 import { castValue, likeRegex, posixRegex } from '../expr/runtime.ts'
 import { compileExpr } from '../expr/compile.ts'
+import { isZoneCast, timestamptzLiteral } from '../expr/time-zone-eval.ts'
 
 export interface BindContext {
   readonly scope: Scope
@@ -159,6 +160,7 @@ function bindLiteral(e: ast.Literal): BoundExpr {
     const type = resolveType(e.typeName)
     if (e.value === null) return { kind: 'const', value: null, type }
     try {
+      if (type.name === 'timestamptz' && !type.element) return timestamptzLiteral(String(e.value))
       const value = type.name === 'interval' && !type.element ? parseInterval(String(e.value), e.intervalUnit) : parseValue(String(e.value), type)
       return { kind: 'const', value, type }
     } catch (err) {
@@ -194,6 +196,7 @@ export function coerceTo(b: BoundExpr, target: SqlType, span: Span, what: string
   if (b.kind === 'const' && b.type.name === 'unknown') {
     if (b.value === null) return { kind: 'const', value: null, type: target }
     try {
+      if (target.name === 'timestamptz' && !target.element) return timestamptzLiteral(String(b.value))
       return { kind: 'const', value: parseValue(String(b.value), target), type: target }
     } catch (err) {
       throw withSpan(err, span)
@@ -228,6 +231,12 @@ function operatorMissing(op: string, left: SqlType | undefined, right: SqlType, 
 function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Span, op: string): [BoundExpr, BoundExpr] {
   const lu = left.type.name === 'unknown'
   const ru = right.type.name === 'unknown'
+  // `'x' || ts`: an untyped literal beside a scalar is text, as PostgreSQL's textanycat takes it (jsonb and
+  // bytea have `||` of their own).
+  const other = (lu ? right : left).type
+  if (op === '||' && lu !== ru && !other.element && other.name !== 'json' && other.name !== 'jsonb' && other.name !== 'bytea') {
+    return lu ? [coerceTo(left, Types.text, leftSpan, 'operand'), right] : [left, coerceTo(right, Types.text, rightSpan, 'operand')]
+  }
   if (lu && !ru) {
     const target = op === '+' || op === '-' ? (right.type.name === 'timestamptz' || right.type.name === 'timestamp' ? Types.interval : right.type) : right.type
     return [coerceTo(left, target, leftSpan, 'operand'), right]
@@ -372,15 +381,16 @@ function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {
   if (typeof target === 'string') {
     throw unsupported(`casts to ${target} are not supported here yet`, e.span)
   }
-  if (inner.kind === 'const' && inner.value !== null) {
+  if (inner.kind === 'const' && inner.value !== null && !isZoneCast(inner.type, target)) {
     try {
+      if (inner.type.name === 'unknown' && target.name === 'timestamptz' && !target.element) return timestamptzLiteral(String(inner.value))
       const value = inner.type.name === 'unknown' ? parseValue(String(inner.value), target) : castValue(inner.value, inner.type, target)
       return { kind: 'const', value, type: target }
     } catch (err) {
       throw withSpan(err, e.span)
     }
   }
-  if (inner.kind === 'const') return { kind: 'const', value: null, type: target }
+  if (inner.kind === 'const' && inner.value === null) return { kind: 'const', value: null, type: target }
   if (inner.kind === 'param' && inner.type.name === 'unknown') {
     ctx.params[inner.index] = target
     return { kind: 'param', index: inner.index, type: target }

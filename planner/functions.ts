@@ -5,19 +5,18 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type TypeName } from '../common/types.ts'
-import type { EmitContext, ScalarImpl } from '../expr/bound.ts'
+import type { EmitContext, Resolved, ScalarImpl } from '../expr/bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { posixRegex } from '../expr/runtime.ts'
 import { JSON_FUNCTIONS, resolveJsonOperator } from '../expr/json-functions.ts'
 import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions.ts'
+import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
+import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
+import { SESSION_FUNCTIONS } from './session-functions.ts'
+import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
-export interface Resolved {
-  readonly type: SqlType
-  readonly impl: ScalarImpl
-  /** Types the arguments must be cast to first (same length as the arguments); undefined means as they are. */
-  readonly argTypes?: readonly SqlType[]
-}
+export type { Resolved } from '../expr/bound.ts'
 
 const strict = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: true, emit })
 /** Reads the session (user, database, pid): stable within a statement but never folded at plan time. */
@@ -87,10 +86,8 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     }
     return undefined
   }
-  if (isTimestamp(a) && isIntervalType(b) && (op === '+' || op === '-')) {
-    return { type: a, impl: strict(([x, y]) => (op === '+' ? `H.tsPlusInterval(${x}, ${y})` : `H.tsMinusInterval(${x}, ${y})`)) }
-  }
-  if (isIntervalType(a) && isTimestamp(b) && op === '+') return { type: b, impl: strict(([x, y]) => `H.tsPlusInterval(${y}, ${x})`) }
+  if (isTimestamp(a) && isIntervalType(b) && (op === '+' || op === '-')) return { type: a, impl: plusInterval(a, op === '+' ? 1 : -1, false) }
+  if (isIntervalType(a) && isTimestamp(b) && op === '+') return { type: b, impl: plusInterval(b, 1, true) }
   if (isTimestamp(a) && isTimestamp(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `H.tsMinusTs(${x}, ${y})`) }
   if (a.name === 'date' && isInteger(b) && (op === '+' || op === '-')) {
     return { type: Types.date, impl: strict(([x, y]) => `(${x} ${op} ${y} * ${86_400_000_000})`) }
@@ -105,6 +102,16 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
   return undefined
 }
 
+/**
+ * timestamp ± interval by the calendar; for timestamptz the days and months move the wall clock of the
+ * session's zone (a day across a DST change is 23 or 25 hours), so it reads the session and is not folded.
+ */
+function plusInterval(t: SqlType, sign: 1 | -1, swapped: boolean): ScalarImpl {
+  const order = (xs: readonly string[]): [string, string] => (swapped ? [xs[1]!, xs[0]!] : [xs[0]!, xs[1]!])
+  if (t.name === 'timestamp') return strict((xs, c) => `${c.constant(tsPlusInterval)}(${order(xs).join(', ')}, ${sign})`)
+  return { strict: true, volatile: true, emit: (xs, c) => `${c.constant(tstzPlusInterval)}(${order(xs).join(', ')}, ${sign}, ${c.constant(sessionZone)}(ctx))` }
+}
+
 /** Binary operators: arithmetic, comparison, concatenation, regex and JSON access. */
 export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | undefined {
   if (op in CMP_JS) return comparison(op, a, b)
@@ -117,7 +124,9 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     if (a.element && b.element) return { type: a, impl: strict(([x, y]) => `${x}.concat(${y})`) }
     return {
       type: Types.text,
-      impl: strict(([x, y], c) => `(H.formatValue(${x}, ${c.constant(a)}) + H.formatValue(${y}, ${c.constant(b)}))`),
+      impl: a.name === 'timestamptz' || b.name === 'timestamptz'
+        ? { strict: true, volatile: true, emit: ([x, y], c) => `(${c.constant(textInZone)}(${x}, ${c.constant(a)}, ctx) + ${c.constant(textInZone)}(${y}, ${c.constant(b)}, ctx))` }
+        : strict(([x, y], c) => `(H.formatValue(${x}, ${c.constant(a)}) + H.formatValue(${y}, ${c.constant(b)}))`),
     }
   }
   if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
@@ -267,7 +276,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
         }
       : undefined,
   // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
-  substring: (args) =>
+  substring: (args) => regexSubstringRule(args) ?? (
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
       ? {
           type: Types.text,
@@ -276,7 +285,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
           ),
           argTypes: [Types.text, ...args.slice(1)],
         }
-      : undefined,
+      : undefined),
   concat: (args) => ({
     type: Types.text,
     impl: lenient((xs, c) => `[${xs.join(', ')}].map((v, i) => v === null ? '' : H.formatValue(v, ${c.constant(c.argTypes)}[i])).join('')`),
@@ -372,6 +381,9 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   ...STRING_FUNCTIONS,
   ...CATALOG_FUNCTIONS,
   ...CATALOG_SESSION_FUNCTIONS,
+  ...TIME_FUNCTIONS,
+  ...REGEXP_FUNCTIONS,
+  ...SESSION_FUNCTIONS,
 }
 
 const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)

@@ -11,7 +11,7 @@
  */
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
-import { Types, arrayOf, isNumeric, type Column, type SqlType } from '../common/types.ts'
+import { Types, arrayOf, isNumeric, isTemporal, type Column, type SqlType } from '../common/types.ts'
 import type { BoundExpr, EmitContext, OutputColumn } from '../expr/bound.ts'
 import { bindExpr, coerceTo, spanOf } from './bind-expr.ts'
 import { bindSelect, type BoundOrder, type BoundSelect } from './select.ts'
@@ -574,6 +574,15 @@ function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { ar
       return { args, columns: [{ name: '_pg_expandarray', type: expandArrayRecord(arrayArg(0, 'one array')) }] }
     case 'generate_series': {
       if (args.length < 2 || args.length > 3) signature('(start, stop [, step]) integers')
+      if (args.length === 3 && (args.some((a) => isTemporal(a.type)) || args[2]!.type.name === 'interval')) {
+        // Over timestamps: timestamp only when the start is one, else timestamptz (dates become timestamptz).
+        const type = args[0]!.type.name === 'timestamp' && !args[0]!.type.element ? Types.timestamp : Types.timestamptz
+        // A date becomes the midnight of the session's zone when run, not when planned.
+        args.forEach((a, i) => (args[i] = a.type.name === 'date' && i < 2 && !a.type.element ? { kind: 'cast', expr: a, type } : coerceTo(a, i === 2 ? Types.interval : type, argSpan(i), 'argument')))
+        if (args[2]!.type.name !== 'interval' || !args.slice(0, 2).every((a) => isTemporal(a.type))) signature('(start, stop, step interval) timestamps')
+        args.push({ kind: 'const', value: type.name === 'timestamptz', type: Types.bool })
+        return { args, columns: [{ name: 'generate_series', type }] }
+      }
       args.forEach((a, i) => (args[i] = coerceTo(a, Types.int8, argSpan(i), 'argument')))
       if (!args.every((a) => isNumeric(a.type))) throw planError(SqlState.undefinedFunction, 'generate_series is supported over integers', span)
       const type = args.every((a) => a.type.name === 'int4' || a.type.name === 'int2') ? Types.int4 : Types.int8
@@ -594,6 +603,14 @@ function planTableCall(call: ast.FuncCall, bound: BoundExpr[], span: Span): { ar
       if (args.length !== 1) signature('one text[]')
       args[0] = coerceTo(args[0]!, arrayOf(Types.text), argSpan(0), 'argument')
       return { args, columns: OPTION_COLUMNS }
+    case 'regexp_matches':
+    case 'regexp_split_to_table': {
+      const usage = '(string, pattern [, flags]) texts'
+      if (args.length < 2 || args.length > 3) signature(usage)
+      args.forEach((a, i) => (args[i] = coerceTo(a, Types.text, argSpan(i), 'argument')))
+      if (!args.every((a) => a.type.name === 'text' && !a.type.element)) signature(usage)
+      return { args, columns: [{ name: call.name, type: call.name === 'regexp_matches' ? arrayOf(Types.text) : Types.text }] }
+    }
     case 'jsonb_object_keys':
       if (args.length !== 1) signature('one jsonb')
       args[0] = coerceTo(args[0]!, Types.jsonb, argSpan(0), 'argument')

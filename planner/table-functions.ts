@@ -5,15 +5,18 @@
  * asks for its rows. Pure functions over values: what psql, pg_dump, SQLAlchemy and pgjdbc send.
  */
 import { readFileSync } from 'node:fs'
+import { type TimeZone, UTC_ZONE } from '../common/time-zone.ts'
+import { timestampSeries } from '../expr/time-functions.ts'
+import { regexpMatches, regexpSplit } from '../expr/regexp-functions.ts'
 import { join } from 'node:path'
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { Types, type Row, type SqlType, type Value } from '../common/types.ts'
+import { Types, isInterval, type Row, type SqlType, type Value } from '../common/types.ts'
 import { T } from './pg-catalog.ts'
 import { jsonbObjectKeys } from '../expr/json-functions.ts'
 
-export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys'
+export type TableFunction = 'generate_series' | 'unnest' | 'generate_subscripts' | 'pg_get_keywords' | 'pg_options_to_table' | '_pg_expandarray' | 'jsonb_object_keys' | 'regexp_matches' | 'regexp_split_to_table'
 
-export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray', 'jsonb_object_keys'])
+export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set<TableFunction>(['generate_series', 'unnest', 'generate_subscripts', 'pg_get_keywords', 'pg_options_to_table', '_pg_expandarray', 'jsonb_object_keys', 'regexp_matches', 'regexp_split_to_table'])
 
 export const isTableFunction = (name: string): name is TableFunction => TABLE_FUNCTIONS.has(name)
 
@@ -74,7 +77,7 @@ export function isQuotedKeyword(word: string): boolean {
  * The rows of one call; every argument already evaluated. `onRow` is called for each row of a series as it
  * is made, so that a query's budget (executor/query-budget.ts) stops `generate_series(1, 1e10)` early.
  */
-export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onRow?: () => void): Row[] {
+export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onRow?: () => void, zone?: TimeZone): Row[] {
   switch (fn) {
     case 'unnest': {
       const arr = args[0]
@@ -85,6 +88,7 @@ export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onR
       return Array.isArray(arr) ? arr.map((v, i) => [[v ?? null, i + 1]]) : []
     }
     case 'generate_series':
+      if (isInterval(args[2])) return temporalSeries(args, zone, onRow)
       return series(args, onRow).map((i) => [i])
     case 'generate_subscripts': {
       // One dimension: the subscripts 1..n of dimension 1; any other dimension has none (NULL, no rows).
@@ -105,6 +109,14 @@ export function tableFunctionRows(fn: TableFunction, args: readonly Value[], onR
     }
     case 'jsonb_object_keys':
       return typeof args[0] === 'string' ? jsonbObjectKeys(args[0]).map((k) => [k]) : []
+    case 'regexp_matches':
+    case 'regexp_split_to_table': {
+      const [text, pattern, flags] = args
+      if (typeof text !== 'string' || typeof pattern !== 'string' || flags === null) return []
+      const f = typeof flags === 'string' ? flags : undefined
+      if (fn === 'regexp_matches') return regexpMatches(text, pattern, f, onRow).map((m) => [m])
+      return (regexpSplit(text, pattern, f, 'regexp_split_to_table', onRow) ?? []).map((t) => [t])
+    }
   }
 }
 
@@ -116,6 +128,18 @@ function series(args: readonly Value[], onRow?: () => void): number[] {
   for (let i = from; step > 0 ? i <= to : i >= to; i += step) {
     onRow?.()
     out.push(i)
+  }
+  return out
+}
+
+/** generate_series over timestamps; a fourth argument `true` (added by the planner) marks timestamptz. */
+function temporalSeries(args: readonly Value[], zone: TimeZone | undefined, onRow?: () => void): Row[] {
+  const [from, to, step, withZone] = args
+  if (typeof from !== 'number' || typeof to !== 'number' || !isInterval(step)) return []
+  const out: Row[] = []
+  for (const ts of timestampSeries(from, to, step, withZone === true ? (zone ?? UTC_ZONE) : undefined)) {
+    onRow?.()
+    out.push([ts])
   }
   return out
 }

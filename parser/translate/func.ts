@@ -4,7 +4,7 @@
  * `CURRENT_USER`, ...). Also window specifications and ORDER BY items, which calls share with queries.
  */
 import type * as pg from 'libpg-query'
-import { unsupported, type Span } from '../../common/errors.ts'
+import { SluiceError, SqlState, unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct } from '../lexer.ts'
 import { at, closeBrackets, need, spanOf, stringsOf, tokenAt, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
@@ -17,7 +17,7 @@ export function funcCall(f: pg.FuncCall, ctx: TranslateContext): ast.FuncCall {
   if (names.length > 2) throw unsupported(`cross-database references are not implemented: ${names.join('.')}`, head)
   if (f.agg_within_group === true) throw unsupported('WITHIN GROUP is not supported', head)
   if (f.func_variadic === true) throw unsupported('VARIADIC arguments are not supported', head)
-  const args = translateExprs(f.args, ctx)
+  const args = namedArgs(names[names.length - 1] ?? '', f.args, ctx) ?? translateExprs(f.args, ctx)
   const filter = f.agg_filter === undefined ? undefined : translateExpr(f.agg_filter, ctx)
   const orderBy = f.agg_order === undefined ? undefined : f.agg_order.map((o) => translateSortBy(o, ctx))
   const over = f.over === undefined ? undefined : windowSpec(f.over, ctx)
@@ -38,6 +38,36 @@ export function funcCall(f: pg.FuncCall, ctx: TranslateContext): ast.FuncCall {
     ...(ignoreNulls ? { ignoreNulls: true } : {}),
     span,
   }
+}
+
+/** Parameter names of the built-in functions called with named arguments (`make_interval(days => 3)`). */
+const PARAMETER_NAMES: Readonly<Record<string, readonly string[]>> = {
+  make_interval: ['years', 'months', 'weeks', 'days', 'hours', 'mins', 'secs'],
+}
+
+/**
+ * Named arguments (`name => value`, `name := value`) as positional ones, the parameters left out given their
+ * default 0; undefined when the call has none. An unknown name is 42883, as PostgreSQL finds no such function.
+ */
+function namedArgs(fn: string, nodes: readonly pg.Node[] | undefined, ctx: TranslateContext): ast.Expr[] | undefined {
+  if (nodes === undefined || !nodes.some((n) => 'NamedArgExpr' in n)) return undefined
+  const params = PARAMETER_NAMES[fn]
+  const span = spanOf(ctx, at(ctx, (nodes.find((n) => 'NamedArgExpr' in n) as { NamedArgExpr: pg.NamedArgExpr }).NamedArgExpr.location))
+  if (params === undefined) throw unsupported(`named arguments of ${fn} are not supported`, span)
+  const out: (ast.Expr | undefined)[] = []
+  nodes.forEach((n, i) => {
+    if (!('NamedArgExpr' in n)) {
+      out[i] = translateExpr(n, ctx)
+      return
+    }
+    const named = n.NamedArgExpr
+    const at = params.indexOf(named.name ?? '')
+    if (at < 0 || named.arg === undefined) throw new SluiceError('plan', SqlState.undefinedFunction, `function ${fn} has no parameter named "${named.name ?? ''}"`, { span })
+    out[at] = translateExpr(named.arg, ctx)
+  })
+  const last = out.length
+  const zero = (): ast.Expr => ({ kind: 'literal', value: 0, literalType: 'integer', span })
+  return Array.from({ length: last }, (_, i) => out[i] ?? zero())
 }
 
 /**

@@ -115,6 +115,12 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
       return parseValue(data.toString('utf8', 1), t)
     case 'bytea':
       return Buffer.from(data)
+    case 'uuid': {
+      // uuid_recv: the 16 bytes.
+      expectLength(data, 16, t)
+      const hex = data.toString('hex')
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    }
     case 'timestamptz':
     case 'timestamp':
       expectLength(data, 8, t)
@@ -255,6 +261,8 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
       b.writeBigInt64BE(timestampToPg(Number(value)))
       return b
     }
+    case 'uuid':
+      return Buffer.from(String(value).replace(/-/g, ''), 'hex')
     case 'date': {
       const b = Buffer.allocUnsafe(4)
       const micros = Number(value)
