@@ -23,3 +23,87 @@ describe('BatchIndex', () => {
     expect(index.rowsWith(0, 'shop')).toEqual([])
   })
 })
+
+describe('BatchIndex with ranges and sets', () => {
+  const lo = (value: number | string, inclusive = true) => ({ value, inclusive })
+  const range = (column: number, lower: ReturnType<typeof lo> | null, upper: ReturnType<typeof lo> | null, domain: 'number' | 'string' = 'number') =>
+    ({ kind: 'range', column, domain, lower, upper }) as const
+  // Column 0 int-like, 1 float with NULLs and NaN, 2 text.
+  const rows = [
+    [5, 1.5, 'b'],
+    [20, null, 'B'],
+    null,
+    [40, 2.25, 'a'],
+    [20, Number.NaN, 'ab'],
+    [41, -0, null],
+    [19, 2, 'é'],
+    [-3, 1e308, 'Z'],
+  ]
+  const index = new BatchIndex({ offsets: rows.map((_, i) => i), rows }, null)
+  const naive = (column: number, test: (v: number | string) => boolean) =>
+    rows.flatMap((r, i) => (r === null || r[column] === null || r[column] === undefined ? [] : test(r[column]) ? [i] : []))
+
+  test('bounds inclusive and exclusive, one-sided and two-sided, rows in order', () => {
+    expect(index.rowsFor(range(0, lo(20), lo(40)))).toEqual([1, 3, 4])
+    expect(index.rowsFor(range(0, lo(20, false), lo(40)))).toEqual([3])
+    expect(index.rowsFor(range(0, lo(20), lo(40, false)))).toEqual([1, 4])
+    expect(index.rowsFor(range(0, lo(20, false), lo(40, false)))).toEqual([])
+    expect(index.rowsFor(range(0, null, lo(5)))).toEqual([0, 7])
+    expect(index.rowsFor(range(0, lo(40, false), null))).toEqual([5])
+    expect(index.rowsFor(range(0, null, null))).toEqual([0, 1, 3, 4, 5, 6, 7])
+    expect(index.count(range(0, lo(20), lo(40)))).toBe(3)
+  })
+
+  test('an empty or inverted range has no rows', () => {
+    expect(index.rowsFor(range(0, lo(30), lo(10)))).toEqual([])
+    expect(index.count(range(0, lo(30), lo(10)))).toBe(0)
+    expect(index.rowsFor(range(0, lo(1000), null))).toEqual([])
+  })
+
+  test('integers against fractional bounds and floats against integral ones compare as numbers', () => {
+    expect(index.rowsFor(range(0, lo(19.5), lo(40.5)))).toEqual([1, 3, 4])
+    expect(index.rowsFor(range(1, lo(2), null))).toEqual(naive(1, (v) => (v as number) >= 2))
+    expect(index.rowsFor(range(1, lo(2), null))).toEqual([3, 6, 7])
+  })
+
+  test('NULL and NaN are in no range; -0 equals 0', () => {
+    expect(index.rowsFor(range(1, null, null))).toEqual([0, 3, 5, 6, 7])
+    expect(index.rowsFor(range(1, lo(0), lo(0)))).toEqual([5])
+    expect(index.rowsFor(range(2, null, null, 'string'))).toEqual([0, 1, 3, 4, 6, 7])
+  })
+
+  test('text compares by code units, as the engine compares text', () => {
+    expect(index.rowsFor(range(2, lo('a'), lo('b'), 'string'))).toEqual(naive(2, (v) => v >= 'a' && v <= 'b'))
+    expect(index.rowsFor(range(2, lo('a'), lo('b'), 'string'))).toEqual([0, 3, 4])
+    expect(index.rowsFor(range(2, lo('Z', false), null, 'string'))).toEqual([0, 3, 4, 6])
+  })
+
+  test('a set is the union of its values, in row order', () => {
+    expect(index.rowsFor({ kind: 'set', column: 0, values: [40, 20] })).toEqual([1, 3, 4])
+    expect(index.rowsFor({ kind: 'set', column: 2, values: ['a'] })).toEqual([3])
+    expect(index.rowsFor({ kind: 'set', column: 2, values: ['nowhere'] })).toEqual([])
+    expect(index.count({ kind: 'set', column: 0, values: [40, 20, 7] })).toBe(3)
+  })
+
+  test('narrowest takes the key with the fewest rows, and nothing when one has none', () => {
+    const keys = [range(0, lo(0), null), { kind: 'eq', column: 2, value: 'a' } as const, { kind: 'set', column: 0, values: [40, 20] } as const]
+    expect(index.narrowest(keys)).toEqual([3])
+    expect(index.narrowest([range(0, lo(0), null), range(1, lo(5e308), null)])).toEqual([])
+  })
+
+  test('long runs come back in row order too (bitmap path)', () => {
+    const many = Array.from({ length: 2000 }, (_, i) => [(i * 7919) % 1000])
+    const big = new BatchIndex({ offsets: many.map((_, i) => i), rows: many }, null)
+    const want = many.flatMap((r, i) => (r[0]! >= 100 && r[0]! < 900 ? [i] : []))
+    expect(big.rowsFor(range(0, lo(100), lo(900, false)))).toEqual(want)
+    const few = many.flatMap((r, i) => (r[0]! > 990 ? [i] : []))
+    expect(big.rowsFor(range(0, lo(990, false), null))).toEqual(few)
+  })
+
+  test('an empty batch has no rows for any key', () => {
+    const empty = new BatchIndex({ offsets: [], rows: [] }, null)
+    expect(empty.rowsFor(range(0, null, null))).toEqual([])
+    expect(empty.rowsFor({ kind: 'set', column: 0, values: [1] })).toEqual([])
+    expect(empty.narrowest([range(0, lo(1), null)])).toEqual([])
+  })
+})

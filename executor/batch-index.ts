@@ -6,6 +6,9 @@
  * conditions), however many triggers watch the stream.
  */
 import type { Row, Value } from '../common/types.ts'
+import { assertNever } from '../common/errors.ts'
+import type { IndexKey, RangeKey } from '../planner/index-key.ts'
+import { SortedColumn } from './sorted-column.ts'
 
 export interface BatchLike {
   readonly offsets: readonly number[]
@@ -18,6 +21,8 @@ export class BatchIndex {
   /** Largest watermark value from row i to the end (-Infinity: none). */
   private readonly watermarkFrom: Float64Array
   private readonly columns = new Map<number, Map<Value, number[]>>()
+  /** Per column and domain asked for in a range (`3:number`): its rows ordered by value. */
+  private readonly sorted = new Map<string, SortedColumn>()
 
   constructor(
     private readonly batch: BatchLike,
@@ -74,6 +79,74 @@ export class BatchIndex {
       this.columns.set(column, index)
     }
     return index.get(value) ?? []
+  }
+
+  /** The rows (indexes, ascending) that satisfy the key. */
+  rowsFor(key: IndexKey): readonly number[] {
+    switch (key.kind) {
+      case 'eq':
+        return this.rowsWith(key.column, key.value)
+      case 'set':
+        return this.rowsIn(key.column, key.values)
+      case 'range':
+        return this.sortedColumn(key).rowsBetween(key.lower, key.upper)
+      default:
+        return assertNever(key)
+    }
+  }
+
+  /**
+   * The rows (ascending) of the key that holds the fewest: every key must hold, so the others need not be
+   * looked at. Only the chosen key's rows are put together; the others are only counted.
+   */
+  narrowest(keys: readonly IndexKey[]): readonly number[] {
+    let best = -1
+    let fewest = Number.POSITIVE_INFINITY
+    for (let k = 0; k < keys.length && fewest > 0; k++) {
+      const n = this.count(keys[k]!)
+      if (n < fewest) {
+        fewest = n
+        best = k
+      }
+    }
+    return best < 0 || fewest === 0 ? [] : this.rowsFor(keys[best]!)
+  }
+
+  /** How many rows satisfy the key. */
+  count(key: IndexKey): number {
+    switch (key.kind) {
+      case 'eq':
+        return this.rowsWith(key.column, key.value).length
+      case 'set': {
+        let n = 0
+        for (const v of key.values) n += this.rowsWith(key.column, v).length
+        return n
+      }
+      case 'range':
+        return this.sortedColumn(key).countBetween(key.lower, key.upper)
+      default:
+        return assertNever(key)
+    }
+  }
+
+  /** The union of the rows of each value (the values are distinct, so the lists are disjoint). */
+  private rowsIn(column: number, values: readonly Value[]): readonly number[] {
+    const lists = values.map((v) => this.rowsWith(column, v)).filter((l) => l.length > 0)
+    if (lists.length <= 1) return lists[0] ?? []
+    const out = new Int32Array(lists.reduce((n, l) => n + l.length, 0))
+    let at = 0
+    for (const l of lists) for (const i of l) out[at++] = i
+    return Array.from(out.sort())
+  }
+
+  private sortedColumn(key: RangeKey): SortedColumn {
+    const name = `${key.column}:${key.domain}`
+    let s = this.sorted.get(name)
+    if (s === undefined) {
+      s = new SortedColumn(this.batch.rows, key.column, key.domain)
+      this.sorted.set(name, s)
+    }
+    return s
   }
 }
 

@@ -53,7 +53,7 @@ import { type WebhookAllowList, parseAllowList, refusalOf } from './webhook-poli
 import { redactSecrets } from './webhook-secrets.ts'
 import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
-import { equalityKeys } from '../planner/index-key.ts'
+import { conditionKeys } from '../planner/index-key.ts'
 import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
@@ -535,7 +535,7 @@ export class Engine {
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
-    if (!(src.kind === 'view' && src.changes)) query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
+    if (!(src.kind === 'view' && src.changes)) query.indexKeys = conditionKeys(def.plan.filter, def.plan.source.columns.length)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })
