@@ -27,7 +27,7 @@ describe('BatchIndex', () => {
 describe('BatchIndex with ranges and sets', () => {
   const lo = (value: number | string, inclusive = true) => ({ value, inclusive })
   const range = (column: number, lower: ReturnType<typeof lo> | null, upper: ReturnType<typeof lo> | null, domain: 'number' | 'string' = 'number') =>
-    ({ kind: 'range', column, domain, lower, upper }) as const
+    ({ kind: 'range', source: 'event', column, domain, lower, upper }) as const
   // Column 0 int-like, 1 float with NULLs and NaN, 2 text.
   const rows = [
     [5, 1.5, 'b'],
@@ -79,16 +79,16 @@ describe('BatchIndex with ranges and sets', () => {
   })
 
   test('a set is the union of its values, in row order', () => {
-    expect(index.rowsFor({ kind: 'set', column: 0, values: [40, 20] })).toEqual([1, 3, 4])
-    expect(index.rowsFor({ kind: 'set', column: 2, values: ['a'] })).toEqual([3])
-    expect(index.rowsFor({ kind: 'set', column: 2, values: ['nowhere'] })).toEqual([])
-    expect(index.count({ kind: 'set', column: 0, values: [40, 20, 7] })).toBe(3)
+    expect(index.rowsFor({ kind: 'set', source: 'event', column: 0, values: [40, 20] })).toEqual([1, 3, 4])
+    expect(index.rowsFor({ kind: 'set', source: 'event', column: 2, values: ['a'] })).toEqual([3])
+    expect(index.rowsFor({ kind: 'set', source: 'event', column: 2, values: ['nowhere'] })).toEqual([])
+    expect(index.count({ kind: 'set', source: 'event', column: 0, values: [40, 20, 7] })).toBe(3)
   })
 
-  test('narrowest takes the key with the fewest rows, and nothing when one has none', () => {
-    const keys = [range(0, lo(0), null), { kind: 'eq', column: 2, value: 'a' } as const, { kind: 'set', column: 0, values: [40, 20] } as const]
-    expect(index.narrowest(keys)).toEqual([3])
-    expect(index.narrowest([range(0, lo(0), null), range(1, lo(5e308), null)])).toEqual([])
+  test('narrowest takes the key with the fewest rows, and nothing when one has none', async () => {
+    const keys = [range(0, lo(0), null), { kind: 'eq', source: 'event', column: 2, value: 'a' } as const, { kind: 'set', source: 'event', column: 0, values: [40, 20] } as const]
+    expect(await index.narrowest(keys)).toEqual([3])
+    expect(await index.narrowest([range(0, lo(0), null), range(1, lo(5e308), null)])).toEqual([])
   })
 
   test('long runs come back in row order too (bitmap path)', () => {
@@ -100,10 +100,10 @@ describe('BatchIndex with ranges and sets', () => {
     expect(big.rowsFor(range(0, lo(990, false), null))).toEqual(few)
   })
 
-  test('an empty batch has no rows for any key', () => {
+  test('an empty batch has no rows for any key', async () => {
     const empty = new BatchIndex({ offsets: [], rows: [] }, null)
     expect(empty.rowsFor(range(0, null, null))).toEqual([])
-    expect(empty.rowsFor({ kind: 'set', column: 0, values: [1] })).toEqual([])
-    expect(empty.narrowest([range(0, lo(1), null)])).toEqual([])
+    expect(empty.rowsFor({ kind: 'set', source: 'event', column: 0, values: [1] })).toEqual([])
+    expect(await empty.narrowest([range(0, lo(1), null)])).toEqual([])
   })
 })

@@ -436,7 +436,7 @@ export class ContinuousQuery {
     this.eventsIn += index.events(start)
     const wm = index.maxWatermark(start)
     if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
-    const narrowest = index.narrowest(keys)
+    const narrowest = await index.narrowest(keys, this.lookup === null ? null : { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes })
     const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
     // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch.
     let joined: readonly (Row | null)[] | null = null

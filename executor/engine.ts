@@ -153,6 +153,8 @@ export class Engine {
   private readonly triggerKeyStates = new Map<string, StreamKeyState>()
   private readonly streams = new Map<string, StreamRuntime>()
   private readonly queries = new Map<string, ContinuousQuery>()
+  /** Per keyed view's query, its lookup as of each event (true) or current (false): see viewLookup. */
+  private readonly lookups = new WeakMap<ContinuousQuery, Map<boolean, ViewLookup>>()
   private readonly tables = new Map<number, StateTable<Value[]>>()
   private readonly sinks = new Map<string, SinkRuntime>()
   private readonly budget: CacheBudget
@@ -535,7 +537,7 @@ export class Engine {
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
-    if (!(src.kind === 'view' && src.changes)) query.indexKeys = conditionKeys(def.plan.filter, def.plan.source.columns.length)
+    if (!(src.kind === 'view' && src.changes)) query.indexKeys = conditionKeys(def.plan.filter, def.plan.source.columns.length, def.plan.join?.columns.length ?? 0)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })
@@ -1040,12 +1042,23 @@ export class Engine {
 
   /**
    * How a lookup join reads its keyed view: as of each event from the view's per-batch rows when it reads
-   * the same stream in step, otherwise the view's current row of the key.
+   * the same stream in step, otherwise the view's current row of the key. Queries joining the same view the
+   * same way get the same object, by which the batch index shares the view rows that triggers' conditions
+   * on the view's columns are indexed by (batch-index.ts).
    */
   private viewLookup(join: LookupJoinSpec): ViewLookup {
     const target = this.queries.get(join.view)
     if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
-    const operator = target.operator
+    let ways = this.lookups.get(target)
+    if (ways === undefined) this.lookups.set(target, (ways = new Map()))
+    const known = ways.get(join.asOfEvent)
+    if (known !== undefined) return known
+    const made = this.makeViewLookup(join, target, target.operator)
+    ways.set(join.asOfEvent, made)
+    return made
+  }
+
+  private makeViewLookup(join: LookupJoinSpec, target: ContinuousQuery, operator: KeyedAggregate): ViewLookup {
     if (join.asOfEvent) target.trackSnapshots = true
     return {
       async rows(batch, keys) {

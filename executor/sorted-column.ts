@@ -5,7 +5,7 @@
  * every numeric type and times as numbers, text by UTF-16 code units); NULL, NaN and values of another
  * representation are left out, since no comparison with a constant is true for them.
  */
-import type { Row } from '../common/types.ts'
+import type { Value } from '../common/types.ts'
 import type { Bound } from '../planner/index-key.ts'
 
 export class SortedColumn {
@@ -15,13 +15,14 @@ export class SortedColumn {
   private readonly values: Float64Array | string[]
   private readonly batchSize: number
 
-  constructor(rows: readonly (Row | null)[], column: number, domain: 'number' | 'string') {
-    this.batchSize = rows.length
+  /** `values(i)`: row i's value (null for rows without one). */
+  constructor(batchSize: number, values: (i: number) => Value, domain: 'number' | 'string') {
+    this.batchSize = batchSize
     const picked: number[] = []
     if (domain === 'number') {
-      const byRow = new Float64Array(rows.length)
-      for (let i = 0; i < rows.length; i++) {
-        const v = rows[i]?.[column]
+      const byRow = new Float64Array(batchSize)
+      for (let i = 0; i < batchSize; i++) {
+        const v = values(i)
         if (typeof v !== 'number' || Number.isNaN(v)) continue
         byRow[i] = v
         picked.push(i)
@@ -29,9 +30,9 @@ export class SortedColumn {
       this.order = Int32Array.from(picked).sort((a, b) => byRow[a]! - byRow[b]!)
       this.values = Float64Array.from(this.order, (i) => byRow[i]!)
     } else {
-      const byRow: string[] = new Array<string>(rows.length)
-      for (let i = 0; i < rows.length; i++) {
-        const v = rows[i]?.[column]
+      const byRow: string[] = new Array<string>(batchSize)
+      for (let i = 0; i < batchSize; i++) {
+        const v = values(i)
         if (typeof v !== 'string') continue
         byRow[i] = v
         picked.push(i)
@@ -52,7 +53,12 @@ export class SortedColumn {
     if (to <= from) return []
     const n = to - from
     // A long run is put back in row order by marking rows in a bitmap and reading it, a short one by sorting.
-    if (n * Math.log2(n + 1) <= this.batchSize) return Array.from(this.order.slice(from, to).sort())
+    if (n * Math.log2(n + 1) <= this.batchSize) {
+      const run = this.order.slice(from, to).sort()
+      const out = new Array<number>(n)
+      for (let p = 0; p < n; p++) out[p] = run[p]!
+      return out
+    }
     const marked = new Uint8Array(this.batchSize)
     for (let p = from; p < to; p++) marked[this.order[p]!] = 1
     const out: number[] = []

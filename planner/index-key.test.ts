@@ -17,6 +17,7 @@ const scope = new Scope([
 const keys = (sql: string) => conditionKeys(bindExpr(parseExpression(sql), { scope, params: [], clause: 'WHEN' }), 6)
 const range = (column: number, domain: 'number' | 'string', lower: [number | string, boolean] | null, upper: [number | string, boolean] | null) => ({
   kind: 'range',
+  source: 'event',
   column,
   domain,
   lower: lower === null ? null : { value: lower[0], inclusive: lower[1] },
@@ -29,15 +30,15 @@ describe('conditionKeys', () => {
   })
 
   test('finds a column = constant conjunct on the event', () => {
-    expect(keys("new.type = 'fight' AND p.lost >= 3")).toEqual([{ kind: 'eq', column: 0, value: 'fight' }])
-    expect(keys('p.lost > 1 AND 3 = new.level')).toEqual([{ kind: 'eq', column: 1, value: 3 }])
-    expect(keys('new.vip = true')).toEqual([{ kind: 'eq', column: 4, value: true }])
+    expect(keys("new.type = 'fight' AND p.lost >= 3")).toEqual([{ kind: 'eq', source: 'event', column: 0, value: 'fight' }])
+    expect(keys('p.lost > 1 AND 3 = new.level')).toEqual([{ kind: 'eq', source: 'event', column: 1, value: 3 }])
+    expect(keys('new.vip = true')).toEqual([{ kind: 'eq', source: 'event', column: 4, value: true }])
   })
 
   test('finds every such conjunct, however the ANDs nest', () => {
     expect(keys("new.type = 'fight' AND (new.level = 7 AND p.lost >= 3)")).toEqual([
-      { kind: 'eq', column: 0, value: 'fight' },
-      { kind: 'eq', column: 1, value: 7 },
+      { kind: 'eq', source: 'event', column: 0, value: 'fight' },
+      { kind: 'eq', source: 'event', column: 1, value: 7 },
     ])
   })
 
@@ -55,7 +56,7 @@ describe('conditionKeys', () => {
   test('several bounds on one column keep the tightest', () => {
     expect(keys('new.level > 5 AND new.level >= 10 AND new.level < 50 AND new.level <= 50')).toEqual([range(1, 'number', [10, true], [50, false])])
     expect(keys('new.level >= 10 AND new.level > 10')).toEqual([range(1, 'number', [10, false], null)])
-    expect(keys("new.level BETWEEN 1 AND 9 AND new.type = 'x'")).toEqual([{ kind: 'eq', column: 0, value: 'x' }, range(1, 'number', [1, true], [9, true])])
+    expect(keys("new.level BETWEEN 1 AND 9 AND new.type = 'x'")).toEqual([{ kind: 'eq', source: 'event', column: 0, value: 'x' }, range(1, 'number', [1, true], [9, true])])
   })
 
   test('an integer column against a fractional constant, and times, compare as numbers', () => {
@@ -64,10 +65,10 @@ describe('conditionKeys', () => {
   })
 
   test('IN and an OR of equalities on one column are sets; NULL in the list adds nothing', () => {
-    expect(keys("new.type IN ('DE', 'FR')")).toEqual([{ kind: 'set', column: 0, values: ['DE', 'FR'] }])
-    expect(keys("new.type IN ('DE', NULL, 'DE')")).toEqual([{ kind: 'set', column: 0, values: ['DE'] }])
-    expect(keys("new.type = 'DE' OR new.type = 'FR' OR new.type IN ('IT')")).toEqual([{ kind: 'set', column: 0, values: ['DE', 'FR', 'IT'] }])
-    expect(keys('new.level IN (1, 2.5)')).toEqual([{ kind: 'set', column: 1, values: [1, 2.5] }])
+    expect(keys("new.type IN ('DE', 'FR')")).toEqual([{ kind: 'set', source: 'event', column: 0, values: ['DE', 'FR'] }])
+    expect(keys("new.type IN ('DE', NULL, 'DE')")).toEqual([{ kind: 'set', source: 'event', column: 0, values: ['DE'] }])
+    expect(keys("new.type = 'DE' OR new.type = 'FR' OR new.type IN ('IT')")).toEqual([{ kind: 'set', source: 'event', column: 0, values: ['DE', 'FR', 'IT'] }])
+    expect(keys('new.level IN (1, 2.5)')).toEqual([{ kind: 'set', source: 'event', column: 1, values: [1, 2.5] }])
   })
 
   test('ignores what it cannot use: OR across columns, NOT, <>, NaN, intervals, columns of the joined view', () => {

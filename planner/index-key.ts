@@ -1,8 +1,9 @@
 /**
- * The predicates on event columns that a condition requires, as keys of the batch index
+ * The predicates on columns that a condition requires, as keys of the batch index
  * (executor/batch-index.ts): `NEW.type = 'fight' AND NEW.level BETWEEN 20 AND 40 AND ...` needs type =
  * 'fight' and 20 <= level <= 40, so an event failing either can be skipped without evaluating the rest.
- * Which key narrows a batch most is known only from the batch, so all of them are returned.
+ * The columns are the event's or those of the view a trigger joins (`p.spent > 100`). Which key narrows a
+ * batch most is known only from the batch, so all of them are returned.
  *
  * A key must pick exactly the events on which the engine's own comparison is true, never one fewer. The
  * compiled comparisons of numbers, times and text are JavaScript's operators on the values (numbers of
@@ -14,9 +15,17 @@
 import { isNumeric, isTemporal, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
 
+/**
+ * Where a key's column is: the event's, or the view a trigger joins (`p.spent > 100`), whose row as of each
+ * event the batch index reads through the join before it can index it.
+ */
+export type KeySource = 'event' | 'view'
+
 /** `column = value`. */
 export interface EqualityKey {
   readonly kind: 'eq'
+  readonly source: KeySource
+  /** The column's index in the event's row, or in the joined view's. */
   readonly column: number
   readonly value: Value
 }
@@ -24,6 +33,7 @@ export interface EqualityKey {
 /** `column IN (values)` (or an OR of equalities on one column): the union of the values' rows. */
 export interface SetKey {
   readonly kind: 'set'
+  readonly source: KeySource
   readonly column: number
   readonly values: readonly (number | string | boolean)[]
 }
@@ -41,6 +51,7 @@ export interface Bound {
  */
 export interface RangeKey {
   readonly kind: 'range'
+  readonly source: KeySource
   readonly column: number
   readonly domain: 'number' | 'string'
   readonly lower: Bound | null
@@ -119,20 +130,26 @@ function setOf(c: BoundExpr, width: number): { column: number; values: (number |
   return null
 }
 
-/** The index keys a condition requires (see the top of the file); columns from `width` on are not the event's. */
-export function conditionKeys(filter: BoundExpr | null, width: number): IndexKey[] {
+/**
+ * The index keys a condition requires (see the top of the file). Its row holds the event's `width`
+ * columns, then the `joined` columns of the view a trigger joins (none without a join); anything after
+ * them (a window's bounds) is not indexed.
+ */
+export function conditionKeys(filter: BoundExpr | null, width: number, joined = 0): IndexKey[] {
   const keys: IndexKey[] = []
   const ranges = new Map<number, { domain: 'number' | 'string'; lower: Bound | null; upper: Bound | null }>()
+  const limit = width + joined
+  const at = (column: number) => (column < width ? { source: 'event' as const, column } : { source: 'view' as const, column: column - width })
   for (const c of conjunctsOf(filter)) {
-    const set = setOf(c, width)
+    const set = setOf(c, limit)
     if (set !== null) {
-      keys.push({ kind: 'set', column: set.column, values: [...new Set(set.values)] })
+      keys.push({ kind: 'set', ...at(set.column), values: [...new Set(set.values)] })
       continue
     }
-    const cmp = comparisonOf(c, width)
+    const cmp = comparisonOf(c, limit)
     if (cmp === null) continue
     if (cmp.op === '=') {
-      keys.push({ kind: 'eq', column: cmp.column, value: cmp.value })
+      keys.push({ kind: 'eq', ...at(cmp.column), value: cmp.value })
       continue
     }
     if (cmp.domain === 'boolean' || typeof cmp.value === 'boolean') continue
@@ -142,7 +159,7 @@ export function conditionKeys(filter: BoundExpr | null, width: number): IndexKey
     else r.upper = tighter(r.upper, bound, -1)
     ranges.set(cmp.column, r)
   }
-  for (const [column, r] of ranges) keys.push({ kind: 'range', column, domain: r.domain, lower: r.lower, upper: r.upper })
+  for (const [column, r] of ranges) keys.push({ kind: 'range', ...at(column), domain: r.domain, lower: r.lower, upper: r.upper })
   return keys
 }
 
