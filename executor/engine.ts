@@ -1049,6 +1049,8 @@ export class Engine {
   private viewLookup(join: LookupJoinSpec): ViewLookup {
     const target = this.queries.get(join.view)
     if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
+    // Every time: a drop of the last query joining it as of each event turned the per-event rows off.
+    if (join.asOfEvent) target.trackSnapshots = true
     let ways = this.lookups.get(target)
     if (ways === undefined) this.lookups.set(target, (ways = new Map()))
     const known = ways.get(join.asOfEvent)
@@ -1059,7 +1061,6 @@ export class Engine {
   }
 
   private makeViewLookup(join: LookupJoinSpec, target: ContinuousQuery, operator: KeyedAggregate): ViewLookup {
-    if (join.asOfEvent) target.trackSnapshots = true
     return {
       async rows(batch, keys) {
         const out = new Array<Row | null>(keys.length).fill(null)
