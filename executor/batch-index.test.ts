@@ -107,3 +107,53 @@ describe('BatchIndex with ranges and sets', () => {
     expect(await empty.narrowest([range(0, lo(1), null)])).toEqual([])
   })
 })
+
+describe('BatchIndex with keys on a joined view', () => {
+  // Events: [player, level]; the view's row per player: [player, spent]; player 9 has none.
+  const events = [[1, 5], [2, 50], [9, 7], null, [1, 60], [3, 8]]
+  const spent = new Map<number, number | null>([[1, 120], [2, 80], [3, null]])
+  const joinedView = () => {
+    const calls: number[] = []
+    const lookup = {
+      async rows(batch: { rows: readonly unknown[] }, keys: readonly (unknown[] | null)[]) {
+        calls.push(keys.filter((k) => k !== null).length)
+        return keys.map((k) => (k === null || !spent.has(k[0] as number) ? null : [k[0] as number, spent.get(k[0] as number)!]))
+      },
+    }
+    return { calls, joined: { lookup, keyIndexes: [0] } }
+  }
+  const spentAbove = (v: number) => ({ kind: 'range', source: 'view', column: 1, domain: 'number', lower: { value: v, inclusive: false }, upper: null }) as const
+  const levelBelow = (v: number) => ({ kind: 'range', source: 'event', column: 1, domain: 'number', lower: null, upper: { value: v, inclusive: false } }) as const
+
+  test("a key on the view's column picks the events whose view row satisfies it; no row and NULL never do", async () => {
+    const index = new BatchIndex({ offsets: events.map((_, i) => i), rows: events }, null)
+    const { joined } = joinedView()
+    expect(await index.narrowest([spentAbove(100)], joined)).toEqual([0, 4])
+    expect(await index.narrowest([spentAbove(0)], joined)).toEqual([0, 1, 4])
+    expect(await index.narrowest([{ kind: 'set', source: 'view', column: 1, values: [80, 81] }], joined)).toEqual([1])
+  })
+
+  test('the view rows are read once per batch for every trigger joining the view the same way', async () => {
+    const index = new BatchIndex({ offsets: events.map((_, i) => i), rows: events }, null)
+    const { calls, joined } = joinedView()
+    await index.narrowest([spentAbove(100)], joined)
+    await index.narrowest([spentAbove(10)], { ...joined })
+    expect(calls).toEqual([5])
+  })
+
+  test("an event key that leaves few rows is used without reading the view; one that leaves many is not", async () => {
+    const many = Array.from({ length: 40 }, (_, i) => [1 + (i % 3), i])
+    const index = new BatchIndex({ offsets: many.map((_, i) => i), rows: many }, null)
+    const { calls, joined } = joinedView()
+    expect(await index.narrowest([levelBelow(3), spentAbove(100)], joined)).toEqual([0, 1, 2])
+    expect(calls).toEqual([])
+    // Level below 39 leaves nearly all rows: the view key (player 1 only) is narrower.
+    expect(await index.narrowest([levelBelow(39), spentAbove(100)], joined)).toEqual(many.flatMap((r, i) => (r[0] === 1 ? [i] : [])))
+    expect(calls).toEqual([40])
+  })
+
+  test('without the join, keys on the view are not used', async () => {
+    const index = new BatchIndex({ offsets: events.map((_, i) => i), rows: events }, null)
+    expect(await index.narrowest([spentAbove(100)])).toEqual([0, 1, 2, 4, 5])
+  })
+})

@@ -35,6 +35,9 @@ export interface JoinedView {
   readonly keyIndexes: readonly number[]
 }
 
+/** Keys on a joined view are looked at when the event's keys leave more than 1/VIEW_KEYS_PAST of the batch. */
+const VIEW_KEYS_PAST = 4
+
 /** The values of one column, per row of the batch (null for dead letters and events without a view row). */
 type ColumnValues = (i: number) => Value
 
@@ -102,19 +105,27 @@ export class BatchIndex {
   /**
    * The rows (ascending) of the key that holds the fewest: every key must hold, so the others need not be
    * looked at. Only the chosen key's rows are put together; the others are only counted. Keys on a joined
-   * view's columns need `joined` (without it they are not used); with no usable key, every event's row.
+   * view's columns need `joined` (without it they are not used), and are looked at only when the event's
+   * keys leave more than a quarter of the batch: reading every event's view row costs more than testing
+   * the few rows an event key leaves. With no usable key, every event's row.
    */
   async narrowest(keys: readonly IndexKey[], joined: JoinedView | null = null): Promise<readonly number[]> {
-    const tag = keys.some((k) => k.source === 'view') && joined !== null ? await this.join(joined) : null
     let best: IndexKey | null = null
     let fewest = Number.POSITIVE_INFINITY
-    for (let k = 0; k < keys.length && fewest > 0; k++) {
-      const key = keys[k]!
-      if (key.source === 'view' && tag === null) continue
-      const n = this.count(key, tag)
-      if (n < fewest) {
-        fewest = n
-        best = key
+    let tag: string | null = null
+    for (const pass of ['event', 'view'] as const) {
+      if (pass === 'view') {
+        if (joined === null || fewest <= this.batch.rows.length / VIEW_KEYS_PAST || !keys.some((k) => k.source === 'view')) break
+        tag = await this.join(joined)
+      }
+      for (let k = 0; k < keys.length && fewest > 0; k++) {
+        const key = keys[k]!
+        if (key.source !== pass) continue
+        const n = this.count(key, tag)
+        if (n < fewest) {
+          fewest = n
+          best = key
+        }
       }
     }
     if (best === null) return this.eventRows()
