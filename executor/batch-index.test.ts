@@ -157,3 +157,18 @@ describe('BatchIndex with keys on a joined view', () => {
     expect(await index.narrowest([spentAbove(100)])).toEqual([0, 1, 2, 4, 5])
   })
 })
+
+describe('BatchIndex.narrowest over several keys', () => {
+  test('the two narrowest keys are merged: only rows both hold (a third key is left to the condition)', async () => {
+    const rows = Array.from({ length: 600 }, (_, i) => [['DE', 'FR', 'IT', 'ES', 'PL'][i % 5]!, i % 6 === 0 ? 'login' : 'fight', i % 100])
+    const index = new BatchIndex({ offsets: rows.map((_, i) => i), rows }, null)
+    const keys = [
+      { kind: 'set', source: 'event', column: 0, values: ['DE'] },
+      { kind: 'eq', source: 'event', column: 1, value: 'login' },
+      { kind: 'range', source: 'event', column: 2, domain: 'number', lower: { value: 10, inclusive: true }, upper: null },
+    ] as const
+    const both = rows.flatMap((r, i) => (r[0] === 'DE' && r[1] === 'login' ? [i] : []))
+    expect(await index.narrowest(keys)).toEqual(both)
+    expect(both.length).toBeLessThan(rows.filter((r) => r[1] === 'login').length)
+  })
+})
