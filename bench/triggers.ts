@@ -2,13 +2,15 @@
  * Triggers on one stream, in one process: events/s with 1, 100 and 1,000 triggers (each with its own
  * condition on the event, a tenth of them joined to the player profile), the same counts with a cooldown
  * on every trigger (so that each firing reads and writes per-key state), the same counts where all but
- * one wait for event types that never come, and the latency from INSERT to NOTIFY at a steady 20,000
- * events/s with one trigger. A short unreported run first warms the process up, so that the one-trigger
+ * one wait for event types that never come, 1,000 triggers whose conditions are ranges and sets (as
+ * campaigns segment players), and the latency from INSERT to NOTIFY at a steady 20,000 events/s with one
+ * trigger. A short unreported run first warms the process up, so that the one-trigger
  * figure every ratio divides by is not the only one measured cold.
  *
  *   npm run bench:triggers
  *   npm run bench:triggers -- --events 200000 --counts 1,100,1000
  *   npm run bench:triggers -- --counts 1,1000 --kinds cooldown   (one set only, e.g. to profile it)
+ *   npm run bench:triggers -- --counts 1,1000 --kinds ranges     (ratios to one range trigger)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -22,18 +24,33 @@ const STREAM = `CREATE STREAM game_events (player_id BIGINT NOT NULL, seq BIGINT
 CREATE MATERIALIZED VIEW player_profile AS SELECT player_id, count(*) FILTER (WHERE result = 'loss') AS fights_lost,
   last_value(level) FILTER (WHERE type = 'game_start') AS current_level FROM game_events GROUP BY player_id`
 
+/** The `ranges` set's stream: two more columns to segment by, and the amount spent in the profile. */
+const RANGES_STREAM = `CREATE STREAM game_events (player_id BIGINT NOT NULL, seq BIGINT, type TEXT, result TEXT, level INT,
+  country TEXT, amount DOUBLE PRECISION, ts TIMESTAMPTZ NOT NULL,
+  WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (key = 'player_id', partitions = 4);
+CREATE MATERIALIZED VIEW player_profile AS SELECT player_id, count(*) FILTER (WHERE result = 'loss') AS fights_lost,
+  last_value(level) FILTER (WHERE type = 'game_start') AS current_level, sum(amount) AS spent FROM game_events GROUP BY player_id`
+
 const TYPES = ['login', 'game_start', 'fight', 'fight', 'game_end', 'transaction']
 
-function event(i: number, players: number): string {
+const COUNTRIES = ['DE', 'FR', 'IT', 'ES', 'PL', 'NL', 'BE', 'AT', 'CH', 'SE', 'NO', 'DK', 'FI', 'PT', 'IE', 'GB', 'US', 'CA', 'BR', 'MX', 'JP', 'KR', 'IN', 'AU', 'TR']
+
+function event(i: number, players: number, ranges = false): string {
   const type = TYPES[i % TYPES.length]!
-  return JSON.stringify({
+  const e: Record<string, unknown> = {
     player_id: (i * 7919) % players,
     seq: i,
     type,
     result: type === 'fight' ? (i % 3 === 0 ? 'loss' : 'win') : null,
     level: i % 100,
     ts: new Date(Date.UTC(2026, 10, 23) + i * 10).toISOString(),
-  })
+  }
+  if (ranges) {
+    e.country = COUNTRIES[Math.floor(i / 7) % COUNTRIES.length]
+    // Spent on transactions only (NULL otherwise), 0.00 to 99.99 spread evenly.
+    e.amount = type === 'transaction' ? ((i * 7919) % 10_000) / 100 : null
+  }
+  return JSON.stringify(e)
 }
 
 /**
@@ -44,8 +61,8 @@ function idleTrigger(k: number): string {
   return `CREATE TRIGGER idle${k} AFTER INSERT ON game_events FOR EACH ROW WHEN (NEW.type = 'promo_${k}' AND NEW.level > 10) EXECUTE NOTIFY promo_${k}, NEW.player_id::text`
 }
 
-/** The three sets of triggers: see docs/benchmarks.md. */
-type Kind = 'active' | 'cooldown' | 'idle'
+/** The sets of triggers: see docs/benchmarks.md. */
+type Kind = 'active' | 'cooldown' | 'idle' | 'ranges'
 
 /** Trigger k: its own level on fights; every tenth one also looks at the profile. */
 function trigger(k: number, cooldown: boolean): string {
@@ -53,6 +70,37 @@ function trigger(k: number, cooldown: boolean): string {
   return `CREATE TRIGGER t${k} AFTER INSERT ON game_events ${joined ? 'JOIN player_profile p USING (player_id)' : ''} FOR EACH ROW
     WHEN (NEW.type = 'fight' AND NEW.level = ${k % 100}${joined ? ' AND p.fights_lost >= 0' : ''}) EXECUTE NOTIFY offers_${k}, NEW.player_id::text
     ${cooldown ? "WITH (cooldown = INTERVAL '1 hour')" : ''}`
+}
+
+/**
+ * Range trigger k, each firing on about one event in 300 as an active trigger does. As in the active set,
+ * every tenth one, trigger 0 (the one every ratio divides by) among them, joins the profile: a level band
+ * of fights with conditions on the profile, and every hundredth only ranges on the profile's columns (an
+ * index key on the view). The others: a level band of game ends (BETWEEN), logins from two countries above
+ * a level (IN and >=), purchases above an amount (>= on a float column that is NULL on other events).
+ */
+function rangeTrigger(k: number): string {
+  const on = (join: boolean, when: string) =>
+    `CREATE TRIGGER r${k} AFTER INSERT ON game_events ${join ? 'JOIN player_profile p USING (player_id)' : ''} FOR EACH ROW
+    WHEN (${when}) EXECUTE NOTIFY offers_${k}, NEW.player_id::text`
+  const band = (k * 3) % 99
+  const two = [COUNTRIES[k % COUNTRIES.length]!, COUNTRIES[(k + 7) % COUNTRIES.length]!].map((c) => `'${c}'`).join(', ')
+  switch (k % 10) {
+    case 0:
+      return k % 100 === 50
+        ? on(true, `p.current_level BETWEEN ${band} AND ${band + 2} AND p.fights_lost >= 0`)
+        : on(true, `NEW.type = 'fight' AND NEW.level BETWEEN ${band} AND ${band + 1} AND p.fights_lost >= 1 AND (p.spent > 10 OR p.spent IS NULL)`)
+    case 1:
+    case 2:
+    case 3:
+      return on(false, `NEW.type = 'game_end' AND NEW.level BETWEEN ${band} AND ${band + 1}`)
+    case 4:
+    case 5:
+    case 6:
+      return on(false, `NEW.country IN (${two}) AND NEW.type = 'login' AND NEW.level >= 75`)
+    default:
+      return on(false, `NEW.amount >= ${98 + (k % 7) / 10}`)
+  }
 }
 
 async function run(sql: string, engine: Engine): Promise<void> {
@@ -77,18 +125,25 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
 
 async function throughput(count: number, events: number, kind: Kind = 'active', quiet = false): Promise<number> {
   return withEngine(async (engine) => {
-    await run(STREAM, engine)
-    for (let k = 0; k < count; k++) await run(kind === 'idle' && k > 0 ? idleTrigger(k) : trigger(k, kind === 'cooldown'), engine)
+    const ranges = kind === 'ranges'
+    await run(ranges ? RANGES_STREAM : STREAM, engine)
+    for (let k = 0; k < count; k++) {
+      await run(ranges ? rangeTrigger(k) : kind === 'idle' && k > 0 ? idleTrigger(k) : trigger(k, kind === 'cooldown'), engine)
+    }
     const chunks: string[][] = []
-    for (let i = 0; i < events; i += 10_000) chunks.push(Array.from({ length: Math.min(10_000, events - i) }, (_, j) => event(i + j, 100_000)))
+    for (let i = 0; i < events; i += 10_000) chunks.push(Array.from({ length: Math.min(10_000, events - i) }, (_, j) => event(i + j, 100_000, ranges)))
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     for (const c of chunks) await engine.insertJson('game_events', c)
     for (const q of engine.allQueries()) await engine.waitCaughtUp(q.name, 3_600_000)
     const secs = (performance.now() - t0) / 1000
+    // CPU time of the process (all its threads) over the same span: steadier than the rate on a loaded machine.
+    const cpu = process.cpuUsage(cpu0)
+    const cpuSecs = (cpu.user + cpu.system) / 1e6
     const fires = (await engine.triggerStats()).reduce((n, t) => n + t.counters.fires, 0)
     const eps = events / secs
-    const what = kind === 'idle' ? ` (${count - 1} never matching)` : kind === 'cooldown' ? ' with a cooldown' : ''
-    if (!quiet) console.log(`${String(count).padStart(5)} triggers${what}: ${Math.round(eps).toLocaleString('en-US').padStart(9)} events/s (${fires.toLocaleString('en-US')} firings)`)
+    const what = kind === 'idle' ? ` (${count - 1} never matching)` : kind === 'cooldown' ? ' with a cooldown' : kind === 'ranges' ? ' on ranges and sets' : ''
+    if (!quiet) console.log(`${String(count).padStart(5)} triggers${what}: ${Math.round(eps).toLocaleString('en-US').padStart(9)} events/s (${fires.toLocaleString('en-US')} firings; ${Math.round(events / cpuSecs).toLocaleString('en-US')} events per CPU second)`)
     return eps
   })
 }
@@ -131,12 +186,21 @@ async function latency(rate: number, seconds: number): Promise<{ p50: number; p9
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { events: { type: 'string' }, counts: { type: 'string' }, kinds: { type: 'string' } } })
-  const kinds = new Set((values.kinds ?? 'active,cooldown,idle,latency').split(','))
+  const kinds = new Set((values.kinds ?? 'active,cooldown,idle,ranges,latency').split(','))
   await initParser()
   const events = Number(values.events ?? 200_000)
   const counts = (values.counts ?? '1,100,1000').split(',').map(Number)
   const sized = (c: number) => (c >= 1000 ? Math.min(events, 50_000) : events)
-  await throughput(1, Math.min(events, 20_000), 'active', true)
+  const onlyRanges = [...kinds].every((k) => k === 'ranges' || k === 'latency')
+  await throughput(1, Math.min(events, 20_000), onlyRanges ? 'ranges' : 'active', true)
+  if (kinds.has('ranges')) {
+    // Range triggers divide by one range trigger (a level band of fights, joined to the profile), measured in this set.
+    const ranged = new Map<number, number>()
+    for (const c of counts) ranged.set(c, await throughput(c, sized(c), 'ranges'))
+    const one = ranged.get(counts[0]!)!
+    for (const [c, eps] of ranged) console.log(`RESULT triggers_ranges count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / one).toFixed(3)}`)
+  }
+  if (onlyRanges) return latencyRun(kinds)
   const results = new Map<number, number>()
   // The ratios divide by the first count's active figure, which is therefore always measured.
   for (const c of counts) if (kinds.has('active') || c === counts[0]) results.set(c, await throughput(c, sized(c)))
@@ -152,6 +216,10 @@ async function main(): Promise<void> {
     const eps = await throughput(c, sized(c), 'idle')
     console.log(`RESULT triggers_idle count=${c} eps=${Math.round(eps)} ratio_to_${counts[0]}=${(eps / base).toFixed(3)}`)
   }
+  await latencyRun(kinds)
+}
+
+async function latencyRun(kinds: ReadonlySet<string>): Promise<void> {
   if (!kinds.has('latency')) return
   const l = await latency(20_000, 10)
   console.log(`latency INSERT -> NOTIFY at 20,000 events/s: p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms (${l.n.toLocaleString('en-US')} notifications)`)

@@ -1,23 +1,66 @@
 /**
  * What many queries over one micro-batch can share instead of each computing it again: per row, the value
  * of the stream's watermark expression; from any row on, how many events there are and their largest
- * watermark; and, per column asked for, which rows hold which value. Triggers use it so that one whose
- * WHEN requires `NEW.type = 'fight'` looks only at the fights of a batch (an index on the event's
- * conditions), however many triggers watch the stream.
+ * watermark; and, per column asked for, which rows hold which value and the rows in order of value.
+ * Triggers use it so that one whose WHEN requires `NEW.type = 'fight'` or `NEW.level BETWEEN 20 AND 40`
+ * looks only at the rows that satisfy it (an index on the event's conditions), however many triggers watch
+ * the stream. Conditions on the columns of a joined view (`p.spent > 100`) are indexed the same way, from
+ * each event's view row read once per batch for all the triggers that join the view.
  */
 import type { Row, Value } from '../common/types.ts'
+import { assertNever } from '../common/errors.ts'
+import type { IndexKey, RangeKey, SetKey } from '../planner/index-key.ts'
+import { SortedColumn } from './sorted-column.ts'
 
 export interface BatchLike {
   readonly offsets: readonly number[]
   readonly rows: readonly (Row | null)[]
+  /** The source partition, which a lookup join is told (absent: 0). */
+  readonly partition?: number
 }
+
+/** A batch of one partition: what a lookup join reads the view for. */
+export interface PartitionBatch extends BatchLike {
+  readonly partition: number
+}
+
+/**
+ * How a trigger reads its joined view (its lookup join), for keys on the view's columns: `rows` gives each
+ * event's view row (null: none). Triggers joining the same view the same way pass the same `lookup`, so
+ * the view rows of a batch are read once for all of them.
+ */
+export interface JoinedView {
+  readonly lookup: { rows(batch: PartitionBatch, keys: readonly (Value[] | null)[]): Promise<(Row | null)[]> }
+  /** The event's columns holding the view's key. */
+  readonly keyIndexes: readonly number[]
+}
+
+/** Keys on a joined view are looked at when the event's keys leave more than 1/VIEW_KEYS_PAST of the batch. */
+const VIEW_KEYS_PAST = 4
+
+/** The narrowest key's rows are merged with the next key's from this many rows on, */
+const INTERSECT_FROM = 16
+/** when the next key has at most this many times as many. */
+const INTERSECT_RATIO = 4
+
+/** The values of one column, per row of the batch (null for dead letters and events without a view row). */
+type ColumnValues = (i: number) => Value
 
 export class BatchIndex {
   /** Events (non-null rows) from row i to the end. */
   private readonly eventsFrom: Int32Array
   /** Largest watermark value from row i to the end (-Infinity: none). */
   private readonly watermarkFrom: Float64Array
-  private readonly columns = new Map<number, Map<Value, number[]>>()
+  /** Per column asked for (`e3`: the event's fourth; `v1.2`: the third of the first joined view's row). */
+  private readonly columns = new Map<string, Map<Value, number[]>>()
+  /** Per column and domain asked for in a range (`e3:number`): its rows ordered by value. */
+  private readonly sorted = new Map<string, SortedColumn>()
+  /** Per joined view (lookup and key columns): a tag for column names, and each event's view row. */
+  private readonly joins = new Map<object, Map<string, { tag: string; rows: Promise<readonly (Row | null)[]> }>>()
+  private readonly viewRows = new Map<string, readonly (Row | null)[]>()
+  private joinCount = 0
+  /** The rows of each set and range key asked for (by column name and keyText). */
+  private readonly answers = new Map<string, readonly number[]>()
 
   constructor(
     private readonly batch: BatchLike,
@@ -59,22 +102,209 @@ export class BatchIndex {
     return this.watermarkFrom[start] ?? Number.NEGATIVE_INFINITY
   }
 
-  /** The rows (indexes, ascending) whose `column` equals `value`. */
+  /** The rows (indexes, ascending) whose event `column` equals `value`. */
   rowsWith(column: number, value: Value): readonly number[] {
-    let index = this.columns.get(column)
+    return this.equalRows(`e${column}`, this.eventColumn(column), value)
+  }
+
+  /**
+   * The rows (ascending) that every key may hold for: those of the key that holds the fewest, and of the
+   * next one too when it is not much larger (merging two sorted lists costs less than testing the condition
+   * on the rows the second removes: `country IN ('DE', 'FR') AND type = 'login'`). The other keys are only
+   * counted. Keys on a joined view's columns need `joined` (without it they are not used), and are looked
+   * at only when the event's keys leave more than a quarter of the batch: reading every event's view row
+   * costs more than testing the few rows an event key leaves. With no usable key, every event's row.
+   */
+  async narrowest(keys: readonly IndexKey[], joined: JoinedView | null = null): Promise<readonly number[]> {
+    let best: IndexKey | null = null
+    let fewest = Number.POSITIVE_INFINITY
+    let next: IndexKey | null = null
+    let nextCount = Number.POSITIVE_INFINITY
+    let tag: string | null = null
+    for (const pass of ['event', 'view'] as const) {
+      if (pass === 'view') {
+        if (joined === null || fewest <= this.batch.rows.length / VIEW_KEYS_PAST || !keys.some((k) => k.source === 'view')) break
+        tag = await this.join(joined)
+      }
+      for (let k = 0; k < keys.length && fewest > 0; k++) {
+        const key = keys[k]!
+        if (key.source !== pass) continue
+        const n = this.count(key, tag)
+        if (n < fewest) {
+          next = best
+          nextCount = fewest
+          fewest = n
+          best = key
+        } else if (n < nextCount) {
+          next = key
+          nextCount = n
+        }
+      }
+    }
+    if (best === null) return this.eventRows()
+    if (fewest === 0) return []
+    const rows = this.rowsFor(best, tag)
+    if (next === null || rows.length < INTERSECT_FROM || nextCount > rows.length * INTERSECT_RATIO) return rows
+    return intersectRows(rows, this.rowsFor(next, tag))
+  }
+
+  /**
+   * The rows (indexes, ascending) that satisfy the key; `tag` names the joined view (see `join`). A set's or
+   * a range's rows are kept for the batch: campaigns often segment alike (the same countries, the same band
+   * of levels), and then only the first trigger puts them together.
+   */
+  rowsFor(key: IndexKey, tag: string | null = null): readonly number[] {
+    const [name, values] = this.column(key, tag)
+    if (key.kind === 'eq') return this.equalRows(name, values, key.value)
+    const id = `${name}${keyText(key)}`
+    let rows = this.answers.get(id)
+    if (rows === undefined) {
+      rows = key.kind === 'set' ? this.setRows(name, values, key.values) : this.sortedColumn(name, values, key).rowsBetween(key.lower, key.upper)
+      this.answers.set(id, rows)
+    }
+    return rows
+  }
+
+  /** How many rows satisfy the key. */
+  count(key: IndexKey, tag: string | null = null): number {
+    const [name, values] = this.column(key, tag)
+    switch (key.kind) {
+      case 'eq':
+        return this.equalRows(name, values, key.value).length
+      case 'set': {
+        let n = 0
+        for (const v of key.values) n += this.equalRows(name, values, v).length
+        return n
+      }
+      case 'range':
+        return this.sortedColumn(name, values, key).countBetween(key.lower, key.upper)
+      default:
+        return assertNever(key)
+    }
+  }
+
+  /**
+   * Reads each event's row of the joined view (once per batch and join, whoever asks first) and returns the
+   * join's tag, by which keys on its columns are told apart from another view's.
+   */
+  async join(joined: JoinedView): Promise<string> {
+    let ways = this.joins.get(joined.lookup)
+    if (ways === undefined) this.joins.set(joined.lookup, (ways = new Map()))
+    const by = joined.keyIndexes.join(',')
+    let known = ways.get(by)
+    if (known === undefined) {
+      const rows = this.batch.rows
+      const keys = rows.map((row) => (row === null || row === undefined ? null : joined.keyIndexes.map((k) => row[k] ?? null)))
+      const batch: PartitionBatch = { partition: this.batch.partition ?? 0, offsets: this.batch.offsets, rows }
+      // The read is shared as a promise: a second trigger asking while it is under way waits for the same.
+      known = { tag: `v${++this.joinCount}`, rows: joined.lookup.rows(batch, keys) }
+      ways.set(by, known)
+    }
+    this.viewRows.set(known.tag, await known.rows)
+    return known.tag
+  }
+
+  /** The key's column: its name in this index and its value per row. */
+  private column(key: IndexKey, tag: string | null): [string, ColumnValues] {
+    if (key.source === 'event') return [`e${key.column}`, this.eventColumn(key.column)]
+    const rows = tag === null ? undefined : this.viewRows.get(tag)
+    if (tag === null || rows === undefined) throw new Error('a key on a joined view needs the view rows read first (join)')
+    const c = key.column
+    return [`${tag}:${c}`, (i) => rows[i]?.[c] ?? null]
+  }
+
+  private eventColumn(column: number): ColumnValues {
+    const rows = this.batch.rows
+    return (i) => rows[i]?.[column] ?? null
+  }
+
+  /** Every event's row (dead letters left out). */
+  private eventRows(): number[] {
+    const out: number[] = []
+    this.batch.rows.forEach((row, i) => {
+      if (row !== null && row !== undefined) out.push(i)
+    })
+    return out
+  }
+
+  private equalRows(name: string, values: ColumnValues, value: Value): readonly number[] {
+    let index = this.columns.get(name)
     if (index === undefined) {
       index = new Map()
-      this.batch.rows.forEach((row, i) => {
-        if (row === null || row === undefined) return
-        const v = row[column] ?? null
-        const list = index!.get(v)
-        if (list === undefined) index!.set(v, [i])
+      const rows = this.batch.rows
+      for (let i = 0; i < rows.length; i++) {
+        if (rows[i] === null || rows[i] === undefined) continue
+        const v = values(i)
+        const list = index.get(v)
+        if (list === undefined) index.set(v, [i])
         else list.push(i)
-      })
-      this.columns.set(column, index)
+      }
+      this.columns.set(name, index)
     }
-    return index.get(value) ?? []
+    // NULL is a key of the map (the rows without a value) but never equals anything.
+    return value === null ? [] : (index.get(value) ?? [])
   }
+
+  /** The union of the rows of each value (the values are distinct, so the lists are disjoint). */
+  private setRows(name: string, values: ColumnValues, wanted: readonly Value[]): readonly number[] {
+    let out: readonly number[] = []
+    for (const v of wanted) out = mergeRows(out, this.equalRows(name, values, v))
+    return out
+  }
+
+  private sortedColumn(name: string, values: ColumnValues, key: RangeKey): SortedColumn {
+    const full = `${name}:${key.domain}`
+    let s = this.sorted.get(full)
+    if (s === undefined) {
+      s = new SortedColumn(this.batch.rows.length, values, key.domain)
+      this.sorted.set(full, s)
+    }
+    return s
+  }
+}
+
+/** Two ascending lists of distinct rows as one. */
+function mergeRows(a: readonly number[], b: readonly number[]): readonly number[] {
+  if (a.length === 0) return b
+  if (b.length === 0) return a
+  const out = new Array<number>(a.length + b.length)
+  let i = 0
+  let j = 0
+  let k = 0
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!
+  while (i < a.length) out[k++] = a[i++]!
+  while (j < b.length) out[k++] = b[j++]!
+  return out
+}
+
+/** The rows in both of two ascending lists. */
+function intersectRows(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = []
+  let i = 0
+  let j = 0
+  while (i < a.length && j < b.length) {
+    const x = a[i]!
+    const y = b[j]!
+    if (x === y) {
+      out.push(x)
+      i++
+      j++
+    } else if (x < y) i++
+    else j++
+  }
+  return out
+}
+
+/** A set's or a range's identity within its column (computed once per key: a trigger keeps its keys). */
+const keyTexts = new WeakMap<IndexKey, string>()
+
+function keyText(key: SetKey | RangeKey): string {
+  let text = keyTexts.get(key)
+  if (text === undefined) {
+    text = JSON.stringify(key.kind === 'set' ? ['set', key.values] : ['range', key.domain, key.lower, key.upper])
+    keyTexts.set(key, text)
+  }
+  return text
 }
 
 const indexes = new WeakMap<BatchLike, BatchIndex>()

@@ -86,8 +86,8 @@ export class ContinuousQuery {
   /** For a view with a lookup join: how the joined view is read. Set by the engine at deployment. */
   lookup: ViewLookup | null = null
   /**
-   * For a trigger whose WHEN requires `column = value` (one or more): only the batch's rows with the value
-   * are looked at, from the narrowest of these buckets.
+   * For a trigger whose WHEN requires `column = value`, a range or a set of values (one or more): only the
+   * batch's rows satisfying them are looked at, from the narrowest of these keys.
    */
   indexKeys: readonly IndexKey[] = []
   readonly offsets: number[]
@@ -436,11 +436,7 @@ export class ContinuousQuery {
     this.eventsIn += index.events(start)
     const wm = index.maxWatermark(start)
     if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
-    let narrowest = index.rowsWith(keys[0]!.column, keys[0]!.value)
-    for (let k = 1; k < keys.length && narrowest.length > 0; k++) {
-      const rows = index.rowsWith(keys[k]!.column, keys[k]!.value)
-      if (rows.length < narrowest.length) narrowest = rows
-    }
+    const narrowest = await index.narrowest(keys, this.lookup === null ? null : { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes })
     const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
     // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch.
     let joined: readonly (Row | null)[] | null = null

@@ -29,7 +29,7 @@ import { OverWindow } from '../operators/over-window.ts'
 import { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
 import { type TriggerDef } from '../../planner/trigger-plan.ts'
-import { equalityKeys } from '../../planner/index-key.ts'
+import { conditionKeys } from '../../planner/index-key.ts'
 import { PatternRecognize } from '../operators/pattern-recognize.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
@@ -94,7 +94,7 @@ export class Deploy extends EnginePart {
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
-    if (!(src.kind === 'view' && src.changes)) query.indexKeys = equalityKeys(def.plan.filter, def.plan.source.columns.length)
+    if (!(src.kind === 'view' && src.changes)) query.indexKeys = conditionKeys(def.plan.filter, def.plan.source.columns.length, def.plan.join?.columns.length ?? 0)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })
@@ -292,13 +292,28 @@ export class Deploy extends EnginePart {
 
   /**
    * How a lookup join reads its keyed view: as of each event from the view's per-batch rows when it reads
-   * the same stream in step, otherwise the view's current row of the key.
+   * the same stream in step, otherwise the view's current row of the key. Queries joining the same view the
+   * same way get the same object, by which the batch index shares the view rows that triggers' conditions
+   * on the view's columns are indexed by (batch-index.ts).
    */
   private viewLookup(join: LookupJoinSpec): ViewLookup {
     const target = this.queries.get(join.view)
     if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
-    const operator = target.operator
+    // Every time: a drop of the last query joining it as of each event turned the per-event rows off.
     if (join.asOfEvent) target.trackSnapshots = true
+    let ways = this.lookups.get(target)
+    if (ways === undefined) this.lookups.set(target, (ways = new Map()))
+    const known = ways.get(join.asOfEvent)
+    if (known !== undefined) return known
+    const made = this.makeViewLookup(join, target, target.operator)
+    ways.set(join.asOfEvent, made)
+    return made
+  }
+
+  /** Per keyed view's query, its lookup as of each event (true) or current (false): see viewLookup. */
+  private readonly lookups = new WeakMap<ContinuousQuery, Map<boolean, ViewLookup>>()
+
+  private makeViewLookup(join: LookupJoinSpec, target: ContinuousQuery, operator: KeyedAggregate): ViewLookup {
     return {
       async rows(batch, keys) {
         const out = new Array<Row | null>(keys.length).fill(null)
