@@ -66,6 +66,8 @@ export const SqlState = {
   invalidEscapeCharacter: '22019',
   statementTooComplex: '54001',
   programLimitExceeded: '54000',
+  /** A sink's target database could not be reached, or its connection broke. */
+  connectionFailure: '08006',
 } as const
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]

@@ -40,7 +40,8 @@ import { IngestKeys } from './ingest-keys.ts'
 import { resetStreamWatermarks, resetTarget } from './watermark-reset.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from './continuous-query.ts'
 import { SinkRuntime, type SinkProgress } from './sink.ts'
-import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
+import type { SinkRecord } from './connectors/sink-target.ts'
+import { openSinkTarget } from './connectors/sink-targets.ts'
 import { planSink, type SinkDef } from '../planner/sink-plan.ts'
 import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
 import { AppendProject } from './operators/append-project.ts'
@@ -692,7 +693,7 @@ export class Engine {
     while (rt.inFlightAppends > 0) await sleep(5)
   }
 
-  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a Kafka topic. */
+  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a topic, a table or files. */
   createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
     return this.serialized(async () => {
       const name = lastPart(stmt.name)
@@ -750,13 +751,12 @@ export class Engine {
   }
 
   private async deploySink(def: SinkDef, progress: SinkProgress | undefined, recover: boolean): Promise<SinkRuntime> {
-    const brokers = this.options.kafkaBrokers ?? []
-    if (brokers.length === 0) {
-      throw new SluiceError('plan', SqlState.featureNotSupported, `sink "${def.name}" writes Kafka topic "${def.topic}", but no Kafka cluster is configured`, {
-        hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
-      })
-    }
-    const writer = await KafkaSinkWriter.open({ brokers, topic: def.topic, sinkTag: `${await this.installationId()}-${def.id}`, transactional: def.delivery === 'exactly_once' })
+    const writer = await openSinkTarget(def, {
+      kafkaBrokers: this.options.kafkaBrokers ?? [],
+      sinkTag: `${await this.installationId()}-${def.id}`,
+      filesDir: this.options.fileDir ?? join(this.options.dataDir, 'files'),
+      prepare: !recover,
+    })
     const source = this.catalog.get(def.from)
     const rt = source?.kind === 'stream' ? this.streams.get(source.name) : undefined
     const forget = (batch: number) => this.db.commit([{ kind: 'delete', key: Buffer.from(outboxKey(def.id, batch)) }])
