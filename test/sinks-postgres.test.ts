@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
-import { canonical, insertWithKills } from './helpers/sink-kills.ts'
+import { canonical, copyInto, insertWithKills } from './helpers/sink-kills.ts'
 
 const DB = `sluice_sinks_${process.pid}_${Date.now() % 100000}`
 const URL = `postgresql://postgres@127.0.0.1:5432/${DB}`
@@ -35,10 +35,13 @@ const SETUP = [
   'CREATE MATERIALIZED VIEW flip AS SELECT player, count(*) AS n FROM events GROUP BY player HAVING count(*) % 3 <> 0',
 ]
 
-function insert(from: number, to: number, players = 1000): string {
-  const rows: string[] = []
-  for (let i = from; i < to; i++) rows.push(`(${i}, 'p${i % players}', ${i}, '2026-12-01T00:00:00Z'::timestamptz + interval '${i} milliseconds')`)
-  return `INSERT INTO events VALUES ${rows.join(', ')}`
+const BASE = Date.parse('2026-12-01T00:00:00Z')
+
+/** COPY lines of events [from, to): id, player, amount, ts. */
+function lines(from: number, to: number, players = 1000): string {
+  let out = ''
+  for (let i = from; i < to; i++) out += `${i}\tp${i % players}\t${i}\t${new Date(BASE + i).toISOString()}\n`
+  return out
 }
 
 async function sinksInto(client: pg.Client, suffix: string): Promise<void> {
@@ -87,7 +90,7 @@ describe('PostgreSQL sinks', () => {
       await target.query('CREATE TABLE wrong_type (player text PRIMARY KEY, n text, total numeric, last_seen timestamptz)')
       const err = await client.query(`CREATE SINK p2 FROM profile INTO POSTGRES TABLE 'wrong_type' WITH (connection = '${URL}')`).catch((e: unknown) => e as { code: string; message: string })
       expect(err).toMatchObject({ code: '42804' })
-      expect((err as Error).message).toMatch(/column "n" of table wrong_type is text/)
+      expect((err as { message: string }).message).toMatch(/column "n" of table wrong_type is text/)
       await target.query('CREATE TABLE no_key (player text, n bigint, total numeric, last_seen timestamptz)')
       const err2 = await client.query(`CREATE SINK p3 FROM profile INTO POSTGRES TABLE 'no_key' WITH (connection = '${URL}')`).catch((e: unknown) => e as { code: string })
       expect(err2).toMatchObject({ code: '42P10' })
@@ -98,7 +101,7 @@ describe('PostgreSQL sinks', () => {
       expect(err3).toMatchObject({ code: '42703' })
       const bad = await client.query(`CREATE SINK p6 FROM profile INTO POSTGRES TABLE 'x' WITH (connection = 'postgresql://postgres:sekrit@127.0.0.1:1/${DB}')`).catch((e: unknown) => e as { code: string; message: string })
       expect(bad).toMatchObject({ code: '08006' })
-      expect((bad as Error).message).not.toContain('sekrit')
+      expect((bad as { message: string }).message).not.toContain('sekrit')
     } finally {
       await client.end()
       await sluice.stop()
@@ -138,7 +141,7 @@ describe('PostgreSQL sinks', () => {
     for (const s of SETUP) await c.query(s)
     await sinksInto(c, 'k')
     await c.end()
-    const run = await insertWithKills(first, { dataDir, total: 200_000, kills: 5, insert: (a, b) => insert(a, b) })
+    const run = await insertWithKills(first, { dataDir, total: 200_000, kills: 5, stream: 'events', lines })
     try {
       expect(run.kills).toHaveLength(5)
       await expectExact(run.client, 'k', `kills at ${run.kills.join(', ')} ms`)
@@ -169,7 +172,7 @@ describe('PostgreSQL sinks', () => {
         }
       })()
       for (let i = 0; i < 40_000; i += 2000) {
-        await client.query(insert(i, i + 2000))
+        await copyInto(client, 'events', lines(i, i + 2000))
         await new Promise((res) => setTimeout(res, 200))
       }
       await killer

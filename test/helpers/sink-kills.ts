@@ -5,6 +5,9 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
 import { startSluice, type SluiceProcess } from './sluice-process.ts'
 
 export interface KillRun {
@@ -20,13 +23,20 @@ export interface KillRunOptions {
   readonly kills: number
   readonly args?: readonly string[]
   readonly perInsert?: number
-  /** The INSERT statement for events [from, to). */
-  insert(from: number, to: number): string
+  /** The stream the events go to, by COPY FROM STDIN. */
+  readonly stream: string
+  /** COPY text lines (tab-separated, each ending in a newline) for events [from, to). */
+  lines(from: number, to: number): string
+}
+
+/** COPY stream FROM STDIN of the given text (the fastest way in). */
+export async function copyInto(client: pg.Client, stream: string, text: string): Promise<void> {
+  await pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${stream} FROM STDIN`)))
 }
 
 /** Inserts `total` events, killing Sluice `kills` times at random moments of the run; returns the live server. */
 export async function insertWithKills(first: SluiceProcess, opts: KillRunOptions): Promise<KillRun> {
-  const per = opts.perInsert ?? 2000
+  const per = opts.perInsert ?? 5000
   let sluice = first
   let client = await sluice.client()
   client.on('error', () => undefined)
@@ -45,7 +55,7 @@ export async function insertWithKills(first: SluiceProcess, opts: KillRunOptions
       })
     }
     try {
-      await client.query(opts.insert(from, Math.min(from + per, opts.total)))
+      await copyInto(client, opts.stream, opts.lines(from, Math.min(from + per, opts.total)))
     } catch {
       // Killed under it: the batch is given up, and the server started again.
       await killing
