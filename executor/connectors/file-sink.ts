@@ -24,6 +24,8 @@ interface OpenFile {
   readonly openedAt: number
   /** Bytes of the temporary file that hold recorded batches. */
   readonly bytes: number
+  /** Rows in those bytes (a file without any is not published). */
+  readonly rows: number
 }
 
 interface FileProgress {
@@ -106,19 +108,21 @@ export class FileSinkTarget implements SinkTarget {
       if (todo.length === 0) return
       let open = this.progress.open
       if (open === null) {
-        open = { name: this.fileName(this.progress.sequence, Date.now()), openedAt: Date.now(), bytes: 0 }
+        open = { name: this.fileName(this.progress.sequence, Date.now()), openedAt: Date.now(), bytes: 0, rows: 0 }
         // Recorded before the first byte: a crash leaves a temporary file that recovery empties.
         await this.record({ last: this.progress.last, sequence: this.progress.sequence + 1, open })
-        if (this.format === 'csv') {
-          const header = `${[...this.columns.map((c) => csvField(c.name)), ...this.extra].join(',')}\n`
-          await appendDurably(this.tempPath(open.name), header)
-          open = { ...open, bytes: Buffer.byteLength(header) }
-          await this.record({ ...this.progress, open })
-        }
       }
-      const text = todo.map((b) => this.encode(b.records)).join('')
+      if (this.format === 'csv' && open.bytes === 0) {
+        // Every CSV file starts with its header (also one a crash emptied again).
+        const header = `${[...this.columns.map((c) => csvField(c.name)), ...this.extra].join(',')}\n`
+        await appendDurably(this.tempPath(open.name), header)
+        open = { ...open, bytes: Buffer.byteLength(header) }
+        await this.record({ ...this.progress, open })
+      }
+      let rows = 0
+      const text = todo.map((b) => this.encode(b.records, (n) => (rows += n))).join('')
       await appendDurably(this.tempPath(open.name), text)
-      await this.record({ ...this.progress, last: todo[todo.length - 1]!.batch, open: { ...open, bytes: open.bytes + Buffer.byteLength(text) } })
+      await this.record({ ...this.progress, last: todo[todo.length - 1]!.batch, open: { ...open, bytes: open.bytes + Buffer.byteLength(text), rows: open.rows + rows } })
       await this.rollIfDue()
     })
   }
@@ -128,10 +132,12 @@ export class FileSinkTarget implements SinkTarget {
     return `${this.def.name}-${stamp}-${String(sequence).padStart(6, '0')}.${EXTENSIONS[this.format]}`
   }
 
-  private encode(records: readonly SinkRecord[]): string {
+  private encode(records: readonly SinkRecord[], count: (rows: number) => void): string {
     let out = ''
+    let n = 0
     for (const r of records) {
       if (this.def.mode === 'append' && r.value === null) continue
+      n++
       switch (this.format) {
         case 'jsonl':
           out += r.value !== null ? (this.extra.length === 0 ? r.value : `${r.value.slice(0, -1)}${r.value.length > 2 ? ',' : ''}"${DELETED}":false}`) : this.tombstoneJson(r)
@@ -155,6 +161,7 @@ export class FileSinkTarget implements SinkTarget {
       }
       out += '\n'
     }
+    count(n)
     return out
   }
 
@@ -174,6 +181,12 @@ export class FileSinkTarget implements SinkTarget {
     if (!bySize && !byTime) return
     const temp = this.tempPath(open.name)
     const final = join(this.dir, open.name)
+    if (open.rows === 0) {
+      // Nothing in it (a crash emptied it again): not published.
+      await this.record({ ...this.progress, open: null })
+      await rm(temp, { force: true })
+      return
+    }
     if (this.format === 'parquet') {
       const written = join(this.dir, `.${open.name}.tmp`)
       await writeParquet(temp, written, this.columns, this.extra)
