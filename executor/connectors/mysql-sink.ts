@@ -95,7 +95,7 @@ export class MysqlSinkTarget implements SinkTarget {
       await conn.query("SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')")
       await conn.query(`CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_progress')} (sink VARCHAR(191) PRIMARY KEY, position BIGINT NOT NULL) ENGINE=InnoDB`)
       await conn.query(
-        `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink VARCHAR(191) NOT NULL, position BIGINT NOT NULL, \`key\` TEXT, \`row\` LONGTEXT, sqlstate VARCHAR(5), reason TEXT NOT NULL, filed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
+        `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink VARCHAR(191) NOT NULL, position BIGINT NOT NULL, \`key\` TEXT, \`row\` LONGTEXT, \`sqlstate\` VARCHAR(5), reason TEXT NOT NULL, filed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
       )
       await conn.query(`INSERT IGNORE INTO ${this.name('sluice_sink_progress')} (sink, position) VALUES (?, -1)`, [this.tag])
     } catch (err) {
@@ -215,7 +215,7 @@ export class MysqlSinkTarget implements SinkTarget {
           const e = err as Error & { sqlState?: string }
           if (!ROW_REFUSED.test(e.sqlState ?? '')) throw err
           await conn.query('ROLLBACK TO SAVEPOINT sluice_row')
-          await conn.query(`INSERT INTO ${this.name('sluice_sink_dead_letters')} (sink, position, \`key\`, \`row\`, sqlstate, reason) VALUES (?, ?, ?, ?, ?, ?)`, [
+          await conn.query(`INSERT INTO ${this.name('sluice_sink_dead_letters')} (sink, position, \`key\`, \`row\`, \`sqlstate\`, reason) VALUES (?, ?, ?, ?, ?, ?)`, [
             this.def.name,
             b.batch,
             r.key,
