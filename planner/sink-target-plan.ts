@@ -7,7 +7,7 @@
  *   CREATE SINK minutes_out FROM closed_minutes INTO FILES 'minutes' WITH (format = 'parquet', roll = INTERVAL '1 hour')
  */
 import type * as ast from '../parser/ast.ts'
-import { SqlState, planError } from '../common/errors.ts'
+import { SqlState, assertNever, planError } from '../common/errors.ts'
 import { parseInterval } from '../common/types.ts'
 import { parseSize } from './query-limits.ts'
 
@@ -75,6 +75,8 @@ export function planSinkTarget(stmt: ast.CreateSink, options: Readonly<Record<st
       }
       return { kind: 'files', dir: stmt.topic, format, rollMs, rollBytes }
     }
+    default:
+      return assertNever(stmt.into, 'sink target')
   }
 }
 

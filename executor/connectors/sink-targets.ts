@@ -4,7 +4,7 @@
  * opens without reaching the database (it may be down: the sink then retries, as when it goes down later).
  */
 import { resolve, sep } from 'node:path'
-import { SluiceError, SqlState, planError } from '../../common/errors.ts'
+import { SluiceError, SqlState, assertNever, planError } from '../../common/errors.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
 import { KafkaSinkWriter } from './kafka-sink.ts'
 import { PostgresSinkTarget } from './postgres-sink.ts'
@@ -39,6 +39,8 @@ export async function openSinkTarget(def: SinkDef, ctx: SinkTargetContext): Prom
       return MysqlSinkTarget.open(def, target.connection, ctx.sinkTag, ctx.prepare)
     case 'files':
       return FileSinkTarget.open(def, sinkDirectory(ctx.filesDir, target.dir), ctx.prepare)
+    default:
+      return assertNever(target, 'sink target')
   }
 }
 
