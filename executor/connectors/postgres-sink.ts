@@ -196,12 +196,14 @@ export class PostgresSinkTarget implements SinkTarget {
     const records = latestByKey(batches)
     await this.copy(client, `COPY ${this.stage} (${names.join(', ')}, sluice_deleted) FROM STDIN`, records, true)
     const keys = this.def.keyColumns.map((k) => names[k]!)
-    const match = keys.map((k) => `t.${k} = s.${k}`).join(' AND ')
-    await client.query(`DELETE FROM ${this.table} t USING ${this.stage} s WHERE s.sluice_deleted AND ${match}`)
+    if (records.some((r) => r.value === null)) {
+      const match = keys.map((k) => `t.${k} = s.${k}`).join(' AND ')
+      await client.query(`DELETE FROM ${this.table} t USING ${this.stage} s WHERE s.sluice_deleted AND ${match}`)
+    }
     const others = names.filter((n) => !keys.includes(n))
     const onConflict = others.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${others.map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`
+    // The staging table empties itself at COMMIT (ON COMMIT DELETE ROWS).
     await client.query(`INSERT INTO ${this.table} (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${this.stage} WHERE NOT sluice_deleted ON CONFLICT (${keys.join(', ')}) ${onConflict}`)
-    await client.query(`TRUNCATE ${this.stage}`)
   }
 
   /** COPY in text format, in chunks of lines (no row ever holds the whole batch as one string). */
