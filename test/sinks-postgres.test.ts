@@ -109,6 +109,43 @@ describe('PostgreSQL sinks', () => {
     }
   }, 120_000)
 
+  test('values of every type arrive alike through the upsert path (JSON staged) and the append path (COPY text)', async () => {
+    const dataDir = await tempDataDir()
+    const sluice = await startSluice({ dataDir })
+    const client = await sluice.client()
+    try {
+      await client.query('CREATE STREAM typed (id INT NOT NULL, b BOOLEAN, j JSONB, tags TEXT[], d INTERVAL, raw BYTEA, at TIMESTAMPTZ, x DOUBLE PRECISION, n NUMERIC, t TEXT)')
+      await client.query(`CREATE SINK typed_up FROM typed INTO POSTGRES TABLE 'typed_up' WITH (connection = '${URL}', mode = 'upsert', key = (id))`)
+      await client.query(`CREATE SINK typed_app FROM typed INTO POSTGRES TABLE 'typed_app' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query(
+        "INSERT INTO typed VALUES (1, true, '{\"a\": [1, \"x\\\\y\"]}', ARRAY['p q', 'r\"s', NULL], INTERVAL '1 day 02:03:04', '\\xdeadbeef', '2026-12-01T10:00:00.123456Z', 1.5, 1234.5, E'tab\\there\\nline \\\\ back'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+      )
+      const read = (t: string) => target.query(`SELECT id, b, j::text AS j, tags::text AS tags, d::text AS d, encode(raw, 'hex') AS raw, at, x, n::text AS n, t FROM ${t} ORDER BY id`)
+      await eventually(async () => [(await read('typed_up')).rows.length, (await read('typed_app')).rows.length], ([a, b]) => a === 2 && b === 2, 30_000)
+      const up = (await read('typed_up')).rows
+      expect(up[0]).toEqual({
+        id: 1,
+        b: true,
+        j: '{"a": [1, "x\\\\y"]}',
+        tags: '{"p q","r\\"s",NULL}',
+        d: '1 day 02:03:04',
+        raw: 'deadbeef',
+        at: new Date('2026-12-01T10:00:00.123Z'),
+        x: 1.5,
+        n: '1234.5',
+        t: 'tab\there\nline \\ back',
+      })
+      expect(up[1]).toEqual({ id: 2, b: null, j: null, tags: null, d: null, raw: null, at: null, x: null, n: null, t: null })
+      expect((await read('typed_app')).rows).toEqual(up)
+      const micros = await target.query("SELECT to_char(at, 'US') AS us FROM typed_up WHERE id = 1")
+      expect(micros.rows[0].us).toBe('123456')
+    } finally {
+      await client.end()
+      await sluice.stop()
+      await removeDir(dataDir)
+    }
+  }, 120_000)
+
   test('a row the table refuses goes to dead letters; the rest of its batch and later ones are written', async () => {
     const dataDir = await tempDataDir()
     const sluice = await startSluice({ dataDir })

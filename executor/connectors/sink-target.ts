@@ -47,8 +47,8 @@ export function recordRow(record: SinkRecord, columns: readonly Column[], keyCol
 }
 
 /**
- * Later records of a key replace earlier ones (in batch order), so a transaction writes each key once.
- * Records without a key are kept as they are.
+ * Later records of a key replace earlier ones (in batch order), so a transaction writes each key once (in
+ * the order keys first appeared; keys are independent of each other). Records without a key are kept.
  */
 export function latestByKey(batches: readonly SinkBatch[]): SinkRecord[] {
   const byKey = new Map<string, SinkRecord>()
@@ -56,10 +56,7 @@ export function latestByKey(batches: readonly SinkBatch[]): SinkRecord[] {
   for (const b of batches) {
     for (const r of b.records) {
       if (r.key === null) keyless.push(r)
-      else {
-        byKey.delete(r.key)
-        byKey.set(r.key, r)
-      }
+      else byKey.set(r.key, r)
     }
   }
   return keyless.length === 0 ? [...byKey.values()] : [...byKey.values(), ...keyless]
