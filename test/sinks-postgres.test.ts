@@ -109,7 +109,7 @@ describe('PostgreSQL sinks', () => {
     }
   }, 120_000)
 
-  test('values of every type arrive alike through the upsert path (JSON staged) and the append path (COPY text)', async () => {
+  test('values of every type arrive alike through the upsert path (staging table) and the append path (COPY into the table)', async () => {
     const dataDir = await tempDataDir()
     const sluice = await startSluice({ dataDir })
     const client = await sluice.client()

@@ -5,9 +5,9 @@
  * the rest and moves the position to the last batch. Whatever goes wrong before COMMIT leaves nothing; a
  * COMMIT whose answer was lost is found out by the next attempt's position.
  *
- * Bulk path: appends are one `COPY table FROM STDIN`; upserts keep the last record of each key, COPY their
- * JSON into a temporary table and apply them with one DELETE (tombstones) and one INSERT ... SELECT
- * json_populate_record(...) ... ON CONFLICT DO UPDATE.
+ * Bulk path: appends are one `COPY table FROM STDIN`; upserts keep the last record of each key, COPY them into
+ * a temporary table and apply them with one DELETE (tombstones), one UPDATE ... FROM (keys the table has) and
+ * one INSERT ... WHERE NOT EXISTS (the others). A row path with INSERT ... ON CONFLICT handles the rest.
  * A row the table refuses (a constraint, a value out of range) fails the bulk statement: the transaction is
  * then done again row by row, each row in a savepoint, and the refused rows go to `sluice_sink_dead_letters`
  * in that same transaction with the reason.
@@ -108,7 +108,8 @@ export class PostgresSinkTarget implements SinkTarget {
       )
       await client.query(`INSERT INTO ${this.name('sluice_sink_progress')} (sink, position) VALUES ($1, -1) ON CONFLICT (sink) DO NOTHING`, [this.tag])
       if (this.def.mode === 'upsert') {
-        await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.stage} (doc json NOT NULL, sluice_deleted boolean NOT NULL) ON COMMIT DELETE ROWS`)
+        const cols = this.columns.map((c) => `"${c.name}" ${pgColumnType(c).ddl}`).join(', ')
+        await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.stage} (${cols}, sluice_deleted boolean NOT NULL) ON COMMIT DELETE ROWS`)
       }
     } catch (err) {
       await client.end().catch(() => undefined)
@@ -190,52 +191,26 @@ export class PostgresSinkTarget implements SinkTarget {
     const names = this.columns.map((c) => `"${c.name}"`)
     if (this.def.mode === 'append') {
       const rows = batches.flatMap((b) => b.records.filter((r) => r.value !== null))
-      await this.copy(client, `COPY ${this.table} (${names.join(', ')}) FROM STDIN`, rows)
+      await this.copy(client, `COPY ${this.table} (${names.join(', ')}) FROM STDIN`, rows, false)
       return
     }
     const records = latestByKey(batches)
-    await this.copyJson(client, records)
+    await this.copy(client, `COPY ${this.stage} (${names.join(', ')}, sluice_deleted) FROM STDIN`, records, true)
     const keys = this.def.keyColumns.map((k) => names[k]!)
-    const rows = (deleted: boolean) => `SELECT ${names.map((n) => `r.${n}`).join(', ')} FROM ${this.stage} s CROSS JOIN LATERAL json_populate_record(NULL::${this.table}, s.doc) r WHERE ${deleted ? '' : 'NOT '}s.sluice_deleted`
-    if (records.some((r) => r.value === null)) {
-      await client.query(`DELETE FROM ${this.table} t USING (${rows(true)}) d WHERE ${keys.map((k) => `t.${k} = d.${k}`).join(' AND ')}`)
-    }
+    const match = keys.map((k) => `t.${k} = s.${k}`).join(' AND ')
+    if (records.some((r) => r.value === null)) await client.query(`DELETE FROM ${this.table} t USING ${this.stage} s WHERE s.sluice_deleted AND ${match}`)
+    // UPDATE the keys the table has, INSERT the others: cheaper in bulk than INSERT ... ON CONFLICT, which
+    // tries each row's insertion first. The sink's progress row lock keeps a second writer of this sink out.
     const others = names.filter((n) => !keys.includes(n))
-    const onConflict = others.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${others.map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`
+    if (others.length > 0) await client.query(`UPDATE ${this.table} t SET ${others.map((n) => `${n} = s.${n}`).join(', ')} FROM ${this.stage} s WHERE NOT s.sluice_deleted AND ${match}`)
+    await client.query(
+      `INSERT INTO ${this.table} (${names.join(', ')}) SELECT ${names.map((n) => `s.${n}`).join(', ')} FROM ${this.stage} s WHERE NOT s.sluice_deleted AND NOT EXISTS (SELECT 1 FROM ${this.table} t WHERE ${match})`,
+    )
     // The staging table empties itself at COMMIT (ON COMMIT DELETE ROWS).
-    await client.query(`INSERT INTO ${this.table} (${names.join(', ')}) ${rows(false)} ON CONFLICT (${keys.join(', ')}) ${onConflict}`)
-  }
-
-  /**
-   * Upserts: the records' JSON as it is, into the staging table, for PostgreSQL to take apart
-   * (json_populate_record, by column name) — parsing and formatting each value in JavaScript costs more than
-   * the database's work. A delete's JSON is made of its key.
-   */
-  private async copyJson(client: pg.Client, records: readonly SinkRecord[]): Promise<void> {
-    if (records.length === 0) return
-    const { columns, def } = this
-    function* chunks(): Generator<string> {
-      let out = ''
-      for (const r of records) {
-        let doc = r.value
-        if (doc === null) {
-          const row = recordRow(r, columns, def.keyColumns)
-          doc = JSON.stringify(Object.fromEntries(def.keyColumns.map((k) => [columns[k]!.name, row[k]])))
-        }
-        // JSON text has no raw tab or newline; its backslashes are COPY's escape character.
-        out += (doc.includes('\\') ? doc.replace(/\\/g, '\\\\') : doc) + (r.value === null ? '\tt\n' : '\tf\n')
-        if (out.length > 65_536) {
-          yield out
-          out = ''
-        }
-      }
-      if (out.length > 0) yield out
-    }
-    await pipeline(Readable.from(chunks()), client.query(copyFrom(`COPY ${this.stage} (doc, sluice_deleted) FROM STDIN`)))
   }
 
   /** COPY in text format, in chunks of lines (no row ever holds the whole batch as one string). */
-  private async copy(client: pg.Client, sql: string, records: readonly SinkRecord[]): Promise<void> {
+  private async copy(client: pg.Client, sql: string, records: readonly SinkRecord[], withDeleted: boolean): Promise<void> {
     if (records.length === 0) return
     const columns = this.columns
     const keys = this.def.keyColumns
@@ -247,7 +222,7 @@ export class PostgresSinkTarget implements SinkTarget {
           const v = valueText(row[i], columns[i]!, 'postgres')
           out += (i === 0 ? '' : '\t') + (v === null ? '\\N' : copyEscape(v))
         }
-        out += '\n'
+        out += withDeleted ? (r.value === null ? '\tt\n' : '\tf\n') : '\n'
         if (out.length > 65_536) {
           yield out
           out = ''
