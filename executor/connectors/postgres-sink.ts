@@ -6,8 +6,8 @@
  * COMMIT whose answer was lost is found out by the next attempt's position.
  *
  * Bulk path: appends are one `COPY table FROM STDIN`; upserts keep the last record of each key, COPY them into
- * a temporary table and apply them with one DELETE (tombstones), one UPDATE ... FROM (keys the table has) and
- * one INSERT ... WHERE NOT EXISTS (the others). A row path with INSERT ... ON CONFLICT handles the rest.
+ * a temporary table and apply them with one DELETE (tombstones) and one INSERT ... ON CONFLICT DO UPDATE;
+ * a large transaction of keys the table lacks is COPied straight into it (copyNewKeys).
  * A row the table refuses (a constraint, a value out of range) fails the bulk statement: the transaction is
  * then done again row by row, each row in a savepoint, and the refused rows go to `sluice_sink_dead_letters`
  * in that same transaction with the reason.
@@ -50,10 +50,17 @@ export function pgColumnType(c: Column): { ddl: string; accepts: readonly string
 /** SQLSTATE classes of a row the table refuses: data exceptions (22) and integrity violations (23). */
 const ROW_REFUSED = /^2[23]/
 const CONNECT_TIMEOUT_MS = 10_000
+const UNIQUE_VIOLATION = '23505'
+/** Upserts of fewer records always go through staging (a failed direct COPY is not worth it). */
+const DIRECT_MIN_RECORDS = 1000
+/** Upsert transactions that go straight to staging after a direct COPY met an existing key. */
+const DIRECT_BACKOFF = 50
 
 export class PostgresSinkTarget implements SinkTarget {
   deadLetters = 0
   private client: pg.Client | null = null
+  /** See copyNewKeys. */
+  private skipDirect = 0
   private readonly table: string
   private readonly schema: string | null
   private readonly columns: readonly Column[]
@@ -195,18 +202,41 @@ export class PostgresSinkTarget implements SinkTarget {
       return
     }
     const records = latestByKey(batches)
+    if (await this.copyNewKeys(client, records, names)) return
     await this.copy(client, `COPY ${this.stage} (${names.join(', ')}, sluice_deleted) FROM STDIN`, records, true)
     const keys = this.def.keyColumns.map((k) => names[k]!)
-    const match = keys.map((k) => `t.${k} = s.${k}`).join(' AND ')
-    if (records.some((r) => r.value === null)) await client.query(`DELETE FROM ${this.table} t USING ${this.stage} s WHERE s.sluice_deleted AND ${match}`)
-    // UPDATE the keys the table has, INSERT the others: cheaper in bulk than INSERT ... ON CONFLICT, which
-    // tries each row's insertion first. The sink's progress row lock keeps a second writer of this sink out.
+    if (records.some((r) => r.value === null)) {
+      await client.query(`DELETE FROM ${this.table} t USING ${this.stage} s WHERE s.sluice_deleted AND ${keys.map((k) => `t.${k} = s.${k}`).join(' AND ')}`)
+    }
     const others = names.filter((n) => !keys.includes(n))
-    if (others.length > 0) await client.query(`UPDATE ${this.table} t SET ${others.map((n) => `${n} = s.${n}`).join(', ')} FROM ${this.stage} s WHERE NOT s.sluice_deleted AND ${match}`)
-    await client.query(
-      `INSERT INTO ${this.table} (${names.join(', ')}) SELECT ${names.map((n) => `s.${n}`).join(', ')} FROM ${this.stage} s WHERE NOT s.sluice_deleted AND NOT EXISTS (SELECT 1 FROM ${this.table} t WHERE ${match})`,
-    )
+    const onConflict = others.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${others.map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`
     // The staging table empties itself at COMMIT (ON COMMIT DELETE ROWS).
+    await client.query(`INSERT INTO ${this.table} (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${this.stage} WHERE NOT sluice_deleted ON CONFLICT (${keys.join(', ')}) ${onConflict}`)
+  }
+
+  /**
+   * Keys the table does not have yet (a view's first rows, a backlog of new groups) need no upsert: the
+   * records are COPied straight into the table, in a savepoint. A key that is there already fails the COPY
+   * (23505) and the staging path takes over; after such a failure the next transactions go straight to
+   * staging for a while, since a view's later changes are mostly to keys the table has.
+   */
+  private async copyNewKeys(client: pg.Client, records: readonly SinkRecord[], names: readonly string[]): Promise<boolean> {
+    if (this.skipDirect > 0) {
+      this.skipDirect--
+      return false
+    }
+    if (records.length < DIRECT_MIN_RECORDS || records.some((r) => r.value === null)) return false
+    await client.query('SAVEPOINT sluice_direct')
+    try {
+      await this.copy(client, `COPY ${this.table} (${names.join(', ')}) FROM STDIN`, records, false)
+      await client.query('RELEASE SAVEPOINT sluice_direct')
+      return true
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err
+      await client.query('ROLLBACK TO SAVEPOINT sluice_direct')
+      this.skipDirect = DIRECT_BACKOFF
+      return false
+    }
   }
 
   /** COPY in text format, in chunks of lines (no row ever holds the whole batch as one string). */
