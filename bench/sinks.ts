@@ -2,7 +2,8 @@
  * Rows per second into PostgreSQL through the sink's writer (the path every checkpointed batch takes:
  * outbox records -> one transaction with COPY, the upsert's staging table and the progress row), against
  * psql's own `\copy` of the same rows (the ceiling). Two cases:
- *   - upsert: a profile of N keys (player_id, games, total, last_seen) into a table with a primary key;
+ *   - upsert: a profile of N keys (player_id, games, total, last_seen) into a table with a primary key, first
+ *     into the empty table, then the same keys again with new values (every row an update);
  *   - append: N events into a table without one.
  * The records are made as the sink runtime makes them (JSON rows), in transactions of 100,000 records as
  * it delivers a backlog. Usage (PostgreSQL on 127.0.0.1:5432, user postgres, trust):
@@ -102,6 +103,7 @@ try {
     let copyMs = Infinity
     let sinkMs = Infinity
     let sinkCpuMs = Infinity
+    let updateMs = Infinity
     for (let run = 0; run < RUNS; run++) {
       await client.query(`DROP TABLE IF EXISTS ${name}_copy, ${name}, sluice_sink_progress`)
       await client.query(`CREATE TABLE ${name}_copy (${ddl}${mode === 'upsert' ? `, PRIMARY KEY (${columns[0]!.name})` : ''})`)
@@ -110,10 +112,20 @@ try {
       sinkMs = Math.min(sinkMs, await sinkRun(client, def(name, columns, mode, mode === 'upsert' ? 1 : 2), batches))
       const cpu = process.cpuUsage(cpu0)
       sinkCpuMs = Math.min(sinkCpuMs, (cpu.user + cpu.system) / 1000)
+      if (mode === 'upsert') {
+        // The same keys again with new values: every row an update (the staging path).
+        const again = records((i) => ({ ...make(i), games: 1000 + i }), true).map((b) => ({ ...b, batch: b.batch + batches.length }))
+        updateMs = Math.min(updateMs, await sinkRun(client, def(name, columns, mode, 1), again))
+      }
     }
     const copyRps = ROWS / (copyMs / 1000)
     const sinkRps = ROWS / (sinkMs / 1000)
     console.log(`${name} (${mode}): psql \\copy ${Math.round(copyRps).toLocaleString('en-US')} rows/s, sink ${Math.round(sinkRps).toLocaleString('en-US')} rows/s, ratio ${(sinkRps / copyRps).toFixed(2)}; Sluice's own CPU ${Math.round((sinkCpuMs * 1e6) / ROWS)} ns/row`)
+    if (mode === 'upsert') {
+      const updateRps = ROWS / (updateMs / 1000)
+      console.log(`${name} (upsert, every key already there): sink ${Math.round(updateRps).toLocaleString('en-US')} rows/s, ratio ${(updateRps / copyRps).toFixed(2)}`)
+      results.push(`RESULT sink_upsert_existing rows=${ROWS} runs=${RUNS} copy_rps=${Math.round(copyRps)} sink_rps=${Math.round(updateRps)} ratio=${(updateRps / copyRps).toFixed(2)}`)
+    }
     results.push(`RESULT sink_${mode} rows=${ROWS} runs=${RUNS} copy_rps=${Math.round(copyRps)} sink_rps=${Math.round(sinkRps)} ratio=${(sinkRps / copyRps).toFixed(2)} sluice_cpu_ns_per_row=${Math.round((sinkCpuMs * 1e6) / ROWS)}`)
   }
   for (const r of results) console.log(r)
