@@ -78,6 +78,8 @@ export const SqlState = {
   duplicatePreparedStatement: '42P05',
   activeSqlTransaction: '25001',
   invalidCatalogName: '3D000',
+  /** A sink's target database could not be reached, or its connection broke. */
+  connectionFailure: '08006',
 } as const
 
 /**
@@ -85,6 +87,16 @@ export const SqlState = {
  * written anywhere else does not compile.
  */
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState]
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(SqlState))
+
+/**
+ * A code another system gave (a sink's target database): itself when the table has it, else `fallback`;
+ * callers keep the foreign code in the message, so nothing is lost.
+ */
+export function knownSqlState(code: string | undefined, fallback: SqlStateCode): SqlStateCode {
+  return code !== undefined && KNOWN_CODES.has(code) ? (code as SqlStateCode) : fallback
+}
 
 export interface SluiceErrorOptions {
   readonly span?: Span

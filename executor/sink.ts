@@ -3,14 +3,15 @@
  * shared scan (its own offsets, like a view) and turns every event into a record; a view sink turns the
  * groups a checkpoint writes into upserts (a tombstone when HAVING hides a group). Records collect until the
  * next checkpoint, which numbers them as one batch and stores it in the outbox in the same RocksDB batch as
- * the state and offsets that produced them; only then is the batch written to Kafka, in one transaction
- * (connectors/kafka-sink.ts). A batch is deleted from the outbox once Kafka committed it.
+ * the state and offsets that produced them; only then is the batch written to the target, in one transaction
+ * that also records the batch number there (connectors/kafka-sink.ts, postgres-sink.ts, mysql-sink.ts,
+ * file-sink.ts). A batch is deleted from the outbox once the target committed it.
  */
 import { toSluiceError, type SluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type { SinkDef } from '../planner/sink-plan.ts'
 import type { DecodedBatch } from './continuous-query.ts'
-import type { KafkaSinkWriter, SinkRecord } from './connectors/kafka-sink.ts'
+import type { SinkRecord, SinkTarget } from './connectors/sink-target.ts'
 import { rowObject } from './decode.ts'
 
 /** A backlog is sent in transactions of about this many records. */
@@ -33,6 +34,8 @@ export class SinkRuntime {
   recordsOut: number
   batchesDelivered = 0
   private delivering: Promise<void> | null = null
+  /** When each outbox batch was made durable (ms), for the lag shown in sluice_sinks. */
+  private readonly durableAt = new Map<number, number>()
   private closed = false
   /** At-least-once stream sinks: records sent as they come, before any checkpoint. */
   private eager: Promise<void> = Promise.resolve()
@@ -40,7 +43,7 @@ export class SinkRuntime {
   constructor(
     readonly def: SinkDef,
     partitions: number,
-    readonly writer: KafkaSinkWriter,
+    readonly writer: SinkTarget,
     /** Deletes a delivered batch from the outbox in RocksDB. */
     private readonly forget: (batch: number) => Promise<void>,
     progress?: SinkProgress,
@@ -56,6 +59,13 @@ export class SinkRuntime {
 
   get pendingBatches(): number {
     return this.outbox.size
+  }
+
+  /** How long the oldest batch not yet in the target has waited (ms); 0 when none waits. */
+  get lagMs(): number {
+    let oldest = Infinity
+    for (const t of this.durableAt.values()) oldest = Math.min(oldest, t)
+    return oldest === Infinity ? 0 : Date.now() - oldest
   }
 
   /** Stream sinks: every event not seen yet becomes a record. */
@@ -134,6 +144,7 @@ export class SinkRuntime {
     const records = this.pending
     this.pending = []
     this.outbox.set(batch, records)
+    this.durableAt.set(batch, Date.now())
     this.recordsOut += records.length
     return { batch, records }
   }
@@ -145,6 +156,7 @@ export class SinkRuntime {
   /** Recovery: batches found in the outbox after a restart. */
   restore(batch: number, records: readonly SinkRecord[]): void {
     this.outbox.set(batch, records)
+    this.durableAt.set(batch, Date.now())
   }
 
   /** Drops outbox batches Kafka already has (found by reading the topic back after a restart). */
@@ -152,6 +164,7 @@ export class SinkRuntime {
     for (const batch of [...this.outbox.keys()].sort((a, b) => a - b)) {
       if (batch > last) break
       this.outbox.delete(batch)
+      this.durableAt.delete(batch)
       await this.forget(batch)
     }
   }
@@ -181,6 +194,7 @@ export class SinkRuntime {
         await this.writer.deliver(batches)
         for (const { batch } of batches) {
           this.outbox.delete(batch)
+          this.durableAt.delete(batch)
           this.batchesDelivered++
           await this.forget(batch)
         }
@@ -188,7 +202,7 @@ export class SinkRuntime {
         this.lastError = null
         backoff = 200
       } catch (err) {
-        // Kafka unavailable or refusing: the batches stay in the outbox (durable) and are retried.
+        // The target unavailable or refusing: the batches stay in the outbox (durable) and are retried.
         this.lastError = toSluiceError(err)
         await new Promise((r) => setTimeout(r, backoff).unref())
         backoff = Math.min(backoff * 2, 10_000)

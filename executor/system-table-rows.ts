@@ -5,6 +5,7 @@ import { SqlState, planError } from '../common/errors.ts'
 import type { Engine } from './engine.ts'
 import { SYSTEM_TABLES } from '../planner/system-tables.ts'
 import { redactSecrets } from './webhook-secrets.ts'
+import { redactConnections } from './connectors/connection-secrets.ts'
 import { describeLimits } from '../planner/query-limits.ts'
 import { type ProgressRow, progressRow, queryPosition } from './progress.ts'
 
@@ -130,8 +131,11 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
         k.recordsOut,
         k.batchesDelivered,
         k.pendingBatches,
-        k.lastError ? `${k.lastError.sqlstate}: ${k.lastError.message}` : null,
-        k.def.sql,
+        k.lastError ? redactConnections(`${k.lastError.sqlstate}: ${k.lastError.message}`) : null,
+        redactConnections(k.def.sql),
+        k.def.target.kind,
+        k.lagMs,
+        k.writer.deadLetters,
       ])
     case 'sluice_dead_letters':
       return (await engine.deadLetters()).map((d) => [d.stream, d.partition, d.offset, d.reason, d.raw, d.receivedAt])

@@ -455,12 +455,20 @@ export interface CreateView {
   readonly span: Span
 }
 
-/** CREATE SINK [IF NOT EXISTS] name FROM relation INTO KAFKA TOPIC 'topic' [WITH (...)]. */
+/** Where a sink writes: INTO KAFKA TOPIC, INTO POSTGRES TABLE, INTO MYSQL TABLE, INTO FILES. */
+export type SinkTargetKind = 'kafka' | 'postgres' | 'mysql' | 'files'
+
+/**
+ * CREATE SINK [IF NOT EXISTS] name FROM relation INTO KAFKA TOPIC 'topic' [WITH (...)];
+ * likewise INTO POSTGRES TABLE 'schema.table', INTO MYSQL TABLE 'db.table', INTO FILES 'dir'.
+ */
 export interface CreateSink {
   readonly kind: 'create_sink'
   readonly name: QualifiedName
   readonly ifNotExists: boolean
   readonly from: QualifiedName
+  readonly into: SinkTargetKind
+  /** The topic, the table or the directory, as written. */
   readonly topic: string
   readonly topicSpan: Span
   readonly options: readonly OptionDef[]

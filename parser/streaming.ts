@@ -3,7 +3,7 @@
  *
  *   CREATE STREAM [IF NOT EXISTS] name ( col type [NOT NULL] , ... [, WATERMARK FOR col AS expr] ) [WITH (...)]
  *   CREATE MATERIALIZED VIEW [IF NOT EXISTS] name [WITH (...)] AS query [EMIT ON UPDATE | EMIT ON WINDOW CLOSE]
- *   CREATE SINK [IF NOT EXISTS] name FROM relation INTO KAFKA TOPIC 'topic' [WITH (...)]
+ *   CREATE SINK [IF NOT EXISTS] name FROM relation INTO {KAFKA TOPIC | POSTGRES TABLE | MYSQL TABLE | FILES} 'name' [WITH (...)]
  *   DROP SINK [IF EXISTS] name [, ...]
  *   ALTER STREAM name CLOSE
  *   ALTER STREAM name RESET WATERMARK [TO [TIMESTAMPTZ] 'text']
@@ -250,13 +250,30 @@ function createSink(c: TokenCursor, span: Span): ast.CreateSink {
   const name = c.qualifiedName('a sink name')
   c.expectWords('from')
   const from = c.qualifiedName('a stream or view name')
-  c.expectWords('into', 'kafka', 'topic')
+  c.expectWords('into')
+  const into = sinkTargetKind(c)
   const topic = c.peek()
-  if (topic === undefined || (topic.kind !== 'string' && topic.kind !== 'word' && topic.kind !== 'quoted_ident')) throw c.unexpected("a topic name such as 'crm_trigger'")
+  if (topic === undefined || (topic.kind !== 'string' && topic.kind !== 'word' && topic.kind !== 'quoted_ident')) throw c.unexpected(SINK_TARGET_NAME[into])
   c.next()
   const options = isWord(c.peek(), 'with') ? withOptions(c) : []
   if (!c.atEnd()) throw c.unexpected('end of statement')
-  return { kind: 'create_sink', name, ifNotExists, from, topic: topic.value, topicSpan: { start: topic.start, end: topic.end }, options, span }
+  return { kind: 'create_sink', name, ifNotExists, from, into, topic: topic.value, topicSpan: { start: topic.start, end: topic.end }, options, span }
+}
+
+const SINK_TARGET_NAME: Record<ast.SinkTargetKind, string> = {
+  kafka: "a topic name such as 'crm_trigger'",
+  postgres: "a table name such as 'public.player_profile'",
+  mysql: "a table name such as 'player_profile'",
+  files: "a directory such as 'minutes'",
+}
+
+/** KAFKA TOPIC | POSTGRES TABLE | MYSQL TABLE | FILES. */
+function sinkTargetKind(c: TokenCursor): ast.SinkTargetKind {
+  if (c.acceptWords('kafka', 'topic')) return 'kafka'
+  if (c.acceptWords('postgres', 'table') || c.acceptWords('postgresql', 'table')) return 'postgres'
+  if (c.acceptWords('mysql', 'table') || c.acceptWords('mariadb', 'table')) return 'mysql'
+  if (c.acceptWords('files')) return 'files'
+  throw c.unexpected("KAFKA TOPIC, POSTGRES TABLE, MYSQL TABLE or FILES")
 }
 
 function dropSink(c: TokenCursor, span: Span): ast.Drop {

@@ -1,11 +1,13 @@
 /**
  * Plans CREATE SINK: what a sink reads (a stream: every event, appended; a view: its changes, upserted by key
- * with tombstones), where it writes (a Kafka topic) and how (JSON values, a key made of some columns).
+ * with tombstones), where it writes (a Kafka topic, a PostgreSQL or MySQL table, files; see sink-target-plan.ts)
+ * and how (JSON values, a key made of some columns).
  */
 import type * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import type { Column } from '../common/types.ts'
 import type { Catalog } from './catalog.ts'
+import { planSinkTarget, sinkTargetOptions, type SinkTargetDef } from './sink-target-plan.ts'
 
 export interface SinkDef {
   readonly kind: 'sink'
@@ -16,7 +18,9 @@ export interface SinkDef {
   readonly mode: 'append' | 'upsert'
   /** exactly_once: Kafka transactions tied to checkpoints; at_least_once: plain sends, as soon as possible. */
   readonly delivery: 'exactly_once' | 'at_least_once'
+  /** The topic, table or directory, as written (for display). */
   readonly topic: string
+  readonly target: SinkTargetDef
   /** Columns of the source whose values make the Kafka key (JSON array of them; one column: its text). */
   readonly keyColumns: readonly number[]
   readonly columns: readonly Column[]
@@ -30,16 +34,18 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
   const fromName = stmt.from.parts[stmt.from.parts.length - 1]!
   const source = catalog.relation(fromName, stmt.from.span)
   const options: Record<string, string | number | boolean> = {}
+  const known = stmt.into === 'kafka' ? KNOWN_OPTIONS : sinkTargetOptions(stmt.into)
   for (const o of stmt.options) {
-    if (!KNOWN_OPTIONS.has(o.name)) {
-      throw planError(SqlState.invalidParameterValue, `unrecognized sink option "${o.name}"`, o.span, `Known options: ${[...KNOWN_OPTIONS].join(', ')}.`)
+    if (!known.has(o.name)) {
+      throw planError(SqlState.invalidParameterValue, `unrecognized sink option "${o.name}"`, o.span, `Known options: ${[...known].join(', ')}.`)
     }
-    if (typeof o.value === 'object') throw planError(SqlState.invalidParameterValue, `option "${o.name}" takes a constant`, o.span)
-    options[o.name] = o.value
+    options[o.name] = optionConstant(o)
   }
-  const format = String(options.format ?? 'json').toLowerCase()
-  if (format !== 'json') throw unsupported(`sink format '${format}' is not supported yet; use 'json'`, stmt.options.find((o) => o.name === 'format')?.span)
-  if (stmt.topic.trim() === '') throw planError(SqlState.invalidParameterValue, 'the topic name is empty', stmt.topicSpan)
+  if (stmt.into === 'kafka') {
+    const format = String(options.format ?? 'json').toLowerCase()
+    if (format !== 'json') throw unsupported(`sink format '${format}' is not supported yet; use 'json'`, stmt.options.find((o) => o.name === 'format')?.span)
+  }
+  if (stmt.topic.trim() === '') throw planError(SqlState.invalidParameterValue, `the ${stmt.into === 'kafka' ? 'topic' : stmt.into === 'files' ? 'directory' : 'table'} name is empty`, stmt.topicSpan)
   const columns = source.columns
   let keyColumns: number[]
   if (options.key !== undefined) {
@@ -60,6 +66,9 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
     keyColumns = []
   }
   const delivery = String(options.delivery ?? 'exactly_once').toLowerCase()
+  if (stmt.into !== 'kafka' && delivery !== 'exactly_once') {
+    throw planError(SqlState.invalidParameterValue, 'sinks into tables and files are always exactly once', stmt.options.find((o) => o.name === 'delivery')?.span)
+  }
   if (delivery !== 'exactly_once' && delivery !== 'at_least_once') {
     throw planError(SqlState.invalidParameterValue, `delivery must be 'exactly_once' or 'at_least_once'`, stmt.options.find((o) => o.name === 'delivery')?.span)
   }
@@ -82,5 +91,34 @@ export function planSink(stmt: ast.CreateSink, catalog: Catalog, id: number, sql
       if (keyColumns.length === 0) throw planError(SqlState.invalidParameterValue, `view ${fromName} has no group key column to upsert by`, stmt.from.span, "Name one with WITH (key = 'column').")
     }
   }
-  return { kind: 'sink', id, name, from: fromName, mode, delivery, topic: stmt.topic, keyColumns, columns, sql }
+  if (options.mode !== undefined) {
+    const asked = String(options.mode).toLowerCase()
+    const span = stmt.options.find((o) => o.name === 'mode')?.span
+    if (asked !== 'append' && asked !== 'upsert') throw planError(SqlState.invalidParameterValue, "mode must be 'upsert' or 'append'", span)
+    if (asked === 'upsert' && keyColumns.length === 0) throw planError(SqlState.invalidParameterValue, `an upsert sink needs a key: ${fromName} has none`, span, 'Name one with WITH (key = (column, ...)).')
+    mode = asked
+  }
+  const target = planSinkTarget(stmt, options, mode, keyColumns)
+  return { kind: 'sink', id, name, from: fromName, mode, delivery, topic: stmt.topic, target, keyColumns, columns, sql }
+}
+
+/**
+ * An option's value as a constant. `key = (a, b)` and `roll = INTERVAL '1 hour'` arrive as expressions:
+ * the first becomes 'a,b', the second its literal's text.
+ */
+function optionConstant(o: ast.OptionDef): string | number | boolean {
+  if (typeof o.value !== 'object') return o.value
+  const words = exprWords(o.value)
+  if (words.length > 0) return words.join(',')
+  throw planError(SqlState.invalidParameterValue, `option "${o.name}" takes a constant`, o.span)
+}
+
+/** Column names, or string literals, found in an option's expression, in order. */
+function exprWords(e: unknown): string[] {
+  if (e === null || typeof e !== 'object') return []
+  const node = e as Record<string, unknown>
+  if (node.kind === 'column_ref' && typeof node.name === 'string') return [node.name]
+  if (node.kind === 'literal' && typeof node.value === 'string') return [node.value]
+  if (node.kind === 'literal' && typeof node.value === 'number') return [String(node.value)]
+  return Object.entries(node).flatMap(([k, v]) => (k === 'span' ? [] : Array.isArray(v) ? v.flatMap(exprWords) : exprWords(v)))
 }

@@ -57,6 +57,12 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('batches_pending', Types.int8, false),
     col('last_error', Types.text),
     col('sql', Types.text, false),
+    // kafka, postgres, mysql or files; `topic` holds the topic, table or directory.
+    col('target_kind', Types.text, false),
+    // How long the oldest checkpointed batch not yet in the target has waited.
+    col('lag_ms', Types.int8, false),
+    // Rows the target refused, filed in its sluice_sink_dead_letters table.
+    col('dead_letters', Types.int8, false),
   ],
   /** One row per trigger: what it saw and did since it was created. */
   sluice_triggers: [

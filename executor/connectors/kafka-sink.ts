@@ -8,12 +8,9 @@
  * transaction the old one left open. Producing is kafkajs's (see KafkaSinkWriter.producer).
  */
 import { Kafka, logLevel, type Producer as KafkaProducer } from 'kafkajs'
+import type { SinkRecord, SinkTarget } from './sink-target.ts'
 
-export interface SinkRecord {
-  readonly key: string | null
-  /** null: a tombstone (the key's row is gone). */
-  readonly value: string | null
-}
+export type { SinkRecord } from './sink-target.ts'
 
 export interface KafkaSinkOptions {
   readonly brokers: readonly string[]
@@ -29,7 +26,9 @@ export interface KafkaSinkOptions {
 
 const BATCH_HEADER = 'sluice-batch'
 
-export class KafkaSinkWriter {
+export class KafkaSinkWriter implements SinkTarget {
+  readonly deadLetters = 0
+
   private constructor(
     private readonly kafka: Kafka,
     private producer: KafkaProducer,

@@ -2,23 +2,25 @@
  * Deliveries: what leaves the engine other than query results. Sinks (CREATE / DROP SINK, deploying one
  * with its outbox recovered, the installation id that names this Sluice to Kafka, a view sink's upserts
  * taken at each checkpoint) and dead letters (records that did not decode, webhooks that failed for good).
- * The outbox batches themselves are written by checkpoints.ts and handed to Kafka once durable.
+ * The outbox batches themselves are written by checkpoints.ts and handed to the sink's target once durable.
  */
 import { randomBytes } from 'node:crypto'
-import { SluiceError, SqlState, planError, type Span } from '../../common/errors.ts'
+import { join } from 'node:path'
+import { SqlState, planError, type Span } from '../../common/errors.ts'
 import type * as ast from '../../parser/ast.ts'
 import { jsonCodec } from '../state/codec.ts'
 import { DecodeError } from '../decode.ts'
 import { recordText } from '../record-text.ts'
 import { SinkRuntime, type SinkProgress } from '../sink.ts'
-import { KafkaSinkWriter, type SinkRecord } from '../connectors/kafka-sink.ts'
+import type { SinkRecord } from '../connectors/sink-target.ts'
+import { openSinkTarget } from '../connectors/sink-targets.ts'
 import { planSink, type SinkDef } from '../../planner/sink-plan.ts'
 import { KeyedAggregate } from '../operators/keyed-aggregate.ts'
 import { AppendProject } from '../operators/append-project.ts'
 import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, type DeadLetter, EnginePart, MAX_DEAD_LETTER_RAW, OUTBOX_PREFIX, SINK_PROGRESS_PREFIX, type StreamRuntime, catalogValue, lastPart, outboxKey, prefixRange } from './state.ts'
 
 export class Deliveries extends EnginePart {
-  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a Kafka topic. */
+  /** CREATE SINK: starts writing the stream's events, or the view's changes, to a topic, a table or files. */
   createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
     return this.serialized(async () => {
       const name = lastPart(stmt.name)
@@ -76,13 +78,12 @@ export class Deliveries extends EnginePart {
   }
 
   async deploySink(def: SinkDef, progress: SinkProgress | undefined, recover: boolean): Promise<SinkRuntime> {
-    const brokers = this.options.kafkaBrokers ?? []
-    if (brokers.length === 0) {
-      throw new SluiceError('plan', SqlState.featureNotSupported, `sink "${def.name}" writes Kafka topic "${def.topic}", but no Kafka cluster is configured`, {
-        hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
-      })
-    }
-    const writer = await KafkaSinkWriter.open({ brokers, topic: def.topic, sinkTag: `${await this.installationId()}-${def.id}`, transactional: def.delivery === 'exactly_once' })
+    const writer = await openSinkTarget(def, {
+      kafkaBrokers: this.options.kafkaBrokers ?? [],
+      sinkTag: `${await this.installationId()}-${def.id}`,
+      filesDir: this.options.fileDir ?? join(this.options.dataDir, 'files'),
+      prepare: !recover,
+    })
     const source = this.catalog.get(def.from)
     const rt = source?.kind === 'stream' ? this.streams.get(source.name) : undefined
     const forget = (batch: number) => this.db.commit([{ kind: 'delete', key: Buffer.from(outboxKey(def.id, batch)) }])
