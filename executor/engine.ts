@@ -42,10 +42,9 @@ import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator
 import { SinkRuntime, type SinkProgress } from './sink.ts'
 import { KafkaSinkWriter, type SinkRecord } from './connectors/kafka-sink.ts'
 import { planSink, type SinkDef } from '../planner/sink-plan.ts'
-import { KeyedAggregate, type SliceState } from './operators/keyed-aggregate.ts'
-import { AppendProject } from './operators/append-project.ts'
-import { SessionAggregate } from './operators/session-aggregate.ts'
-import { OverWindow } from './operators/over-window.ts'
+import type { SliceState } from './operators/keyed-aggregate.ts'
+import { buildOperator } from './operators/build.ts'
+import { viewPlanTree } from '../planner/view-plan-tree.ts'
 import { NotificationHub } from './notifications.ts'
 import { ChangeFeed } from './change-feed.ts'
 import { PriorityArbiter, TriggerFire } from './operators/trigger-fire.ts'
@@ -54,7 +53,6 @@ import { redactSecrets } from './webhook-secrets.ts'
 import { StreamKeyState, keepsKeyState } from './operators/trigger-key-state.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../planner/trigger-plan.ts'
 import { equalityKeys } from '../planner/index-key.ts'
-import { PatternRecognize } from './operators/pattern-recognize.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -722,16 +720,9 @@ export class Engine {
           const dirty = new Set([...table.changes()].map(([k]) => k))
           for await (const [key, value] of table.scan()) {
             if (dirty.has(key)) continue
-            if (q.operator instanceof KeyedAggregate) {
-              const out = q.operator.output(value)
-              if (out.visible) sink.upsert(out.row, true)
-            } else if (q.operator instanceof AppendProject) {
-              // An entry of an appending view can hold a batch of rows (the rows a view over a view takes
-              // in at once): each is a record, as when the checkpoint captures them.
-              for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-            } else {
-              sink.append(value)
-            }
+            // Only visible groups; an entry of an appending view can hold a batch of rows (the rows a view
+            // over a view takes in at once): each is a record, as when the checkpoint captures them.
+            q.operator.changes(key, value, { upsert: (row, visible) => visible && sink.upsert(row, true), append: (row) => sink.append(row) })
           }
         }
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
@@ -955,16 +946,7 @@ export class Engine {
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
     const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
-    const operator: ViewOperator =
-      def.plan.body.kind === 'project'
-        ? new AppendProject(def.plan, table, positionOf, this.ctx)
-        : def.plan.body.kind === 'over'
-          ? new OverWindow(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.body.kind === 'pattern'
-            ? new PatternRecognize(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.window?.kind === 'session'
-          ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
-          : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
+    const operator: ViewOperator = buildOperator(viewPlanTree(def.name, def.plan), { plan: def.plan, table, keyOf, positionOf, ctx: this.ctx, slices: () => this.sliceTable(def, progress === undefined) })
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
@@ -1044,8 +1026,8 @@ export class Engine {
    */
   private viewLookup(join: LookupJoinSpec): ViewLookup {
     const target = this.queries.get(join.view)
-    if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
-    const operator = target.operator
+    const operator = target?.operator.keyed
+    if (target === undefined || operator === undefined || operator === null) throw internalError(`view ${join.view} of a lookup join is not deployed`)
     if (join.asOfEvent) target.trackSnapshots = true
     return {
       async rows(batch, keys) {
@@ -1367,14 +1349,7 @@ export class Engine {
       if (q === undefined || table === undefined) continue
       for (const [key, value] of table.changes()) {
         if (value === undefined) continue
-        if (q.operator instanceof KeyedAggregate) {
-          const out = q.operator.output(value)
-          sink.upsert(out.row, out.visible)
-        } else if (q.operator instanceof AppendProject) {
-          for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-        } else {
-          sink.append(value)
-        }
+        q.operator.changes(key, value, sink)
       }
     }
   }
@@ -1471,8 +1446,9 @@ export class Engine {
   async viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    if (!(q.operator instanceof KeyedAggregate)) return null
-    const [row] = await q.operator.lookup([[...keyValues]])
+    const keyed = q.operator.keyed
+    if (keyed === null) return null
+    const [row] = await keyed.lookup([[...keyValues]])
     return row === null || row === undefined ? [] : [row]
   }
 
