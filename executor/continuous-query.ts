@@ -1,16 +1,20 @@
 /**
  * A running materialized view: its position in each source partition, its watermark, its operator and its
- * counters. The stream scan hands it decoded micro-batches; it prepares each row (window assignment, filter,
- * lateness), feeds the operator and records how far it got. A query that throws is marked failed and stops
+ * counters. The stream scan hands it decoded micro-batches; it counts each event, observes its time, runs
+ * the row stages built from the view's plan tree (lateness, window assignment, filter: operators/build.ts)
+ * and feeds the operator through its contract (operators/operator.ts), then records how far it got. A query that throws is marked failed and stops
  * receiving events; the others go on.
  */
 import { SluiceError, toSluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
-import { compileExpr, compilePredicate } from '../planner/compile.ts'
+import { compileExpr } from '../planner/compile.ts'
 import type { EvalContext } from '../planner/runtime.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
-import type { KeyedReads, StreamOperator } from './operators/operator.ts'
+import type { KeyedReads, RowBatch, RowStage, StreamOperator } from './operators/operator.ts'
+import { buildRowStages } from './operators/build.ts'
+import type { RowFilter } from './operators/filter.ts'
+import { viewPlanTree } from '../planner/view-plan-tree.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
 import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
@@ -116,16 +120,13 @@ export class ContinuousQuery {
   /** Late events not yet written by a checkpoint. */
   readonly pendingLate: LateEvent[] = []
   private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
-  private readonly filter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  /** The row stages in front of the operator (lateness, window assignment, WHERE), run in order per batch. */
+  private readonly stages: readonly RowStage[]
+  /** WHERE, for the paths that test it per event themselves (tracked and indexed batches). */
+  private readonly where: RowFilter | null
   private readonly timeIndex: number
-  /** Columns of the source row: window_start and window_end follow them. */
-  private readonly width: number
   /** Sliced HOP windows (planner/hop-slices.ts): the slice length, else null. */
   readonly sliceLength: number | null
-  private readonly size: number
-  private readonly slide: number
-  private readonly offset: number
-  private readonly lateness: number
 
   constructor(
     readonly view: ViewDef,
@@ -144,17 +145,13 @@ export class ContinuousQuery {
     this.lag = from.kind === 'view' ? from.lag : null
     // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
     this.watermarkOf = plan.source.watermark && this.lag === null ? compileExpr(plan.source.watermark.expr) : null
-    this.filter = plan.filter ? compilePredicate(plan.filter) : null
-    const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
+    const { stages, where } = buildRowStages(viewPlanTree(view.name, plan), { plan, ctx })
+    this.stages = stages
+    this.where = where
     this.timeIndex = plan.window?.timeIndex ?? -1
-    this.width = plan.source.columns.length
     this.sliceLength = plan.body.kind === 'aggregate' ? (sliceSpec(plan)?.length ?? null) : null
     // Windows up to the checkpointed watermark were put together before it.
     operator.resumeAt(this.watermark.current)
-    this.size = fixed?.size ?? 0
-    this.slide = fixed?.slide ?? 0
-    this.offset = fixed?.offset ?? 0
-    this.lateness = plan.source.allowedLateness
     if (progress?.stopped !== undefined) {
       this.status = 'failed'
       this.stopped = progress.stopped
@@ -300,12 +297,11 @@ export class ContinuousQuery {
     }
   }
 
-  /** Takes in the rows of a batch from `from` on. Throws what the operator throws. */
+  /**
+   * Takes in the rows of a batch from `from` on: each event counted and its time observed, joined to the
+   * looked-up view, through the row stages, then into the operator. Throws what the operator throws.
+   */
   private async take(batch: DecodedBatch, from: number, signs?: readonly number[]): Promise<void> {
-    if (this.view.plan.window?.kind === 'session') {
-      await this.consumeSessions(batch, from)
-      return
-    }
     const keyed = this.operator.keyed
     if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null) {
       await this.consumeTracked(keyed, batch, from)
@@ -317,83 +313,31 @@ export class ContinuousQuery {
       return
     }
     const joined = this.lookup === null ? null : await this.lookUp(batch, from)
-    const prepared: Row[] = []
-    // With withdrawals (a view whose rows change, read without windows): each prepared row's sign.
-    const preparedSigns: number[] | undefined = signs === undefined ? undefined : []
-    // A windowed aggregation: each prepared row's window start (rows of one event share one array).
-    const windowStarts: number[] | null = this.timeIndex >= 0 && this.view.plan.body.kind === 'aggregate' ? [] : null
+    const rows: Row[] = []
     const offsets: number[] = []
-    const empty: Value[] = []
-    const windowed = this.timeIndex >= 0
-    const wm = this.watermark.current
+    // With withdrawals (a view whose rows change, read without windows): each row's sign.
+    const rowSigns: number[] | undefined = signs === undefined ? undefined : []
     for (let i = 0; i < batch.rows.length; i++) {
       if (batch.offsets[i]! < from) continue
-      let row = batch.rows[i]
+      const row = batch.rows[i]
       if (row === null || row === undefined) continue
       this.observe(row, batch.partition)
-      // The joined view's columns follow the event's (and its window's); an inner join drops the event.
+      // The joined view's columns follow the event's (window assignment puts the window's between them);
+      // an inner join drops the event.
       const extra = joined === null ? null : joined[i]
       if (extra === undefined) continue
-      if (!windowed) {
-        if (extra !== null) row = row.concat(extra)
-        if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
-        prepared.push(row)
-        preparedSigns?.push(signs![i]!)
-        offsets.push(batch.offsets[i]!)
-        continue
-      }
-      const ts = row[this.timeIndex]
-      if (typeof ts !== 'number') {
-        this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
-        continue
-      }
-      if (this.sliceLength !== null) {
-        // Sliced HOP: the event goes once into its slice, unless every window it falls in has closed.
-        if (Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset + this.size + this.lateness <= wm) {
-          this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
-          continue
-        }
-        const start = Math.floor((ts - this.offset) / this.sliceLength) * this.sliceLength + this.offset
-        const r = row.slice()
-        r.push(start, start + this.sliceLength)
-        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
-        prepared.push(r)
-        windowStarts!.push(start)
-        offsets.push(batch.offsets[i]!)
-        continue
-      }
-      // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
-      // An aggregation takes one copy of the event for all its windows (HOP: size / slide of them), with the
-      // window's start beside it; the operator sets the window columns before it reads the row.
-      let open = 0
-      let shared: Row | null = null
-      for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
-        const end = start + this.size
-        if (end + this.lateness <= wm) continue
-        open++
-        let r: Row
-        if (windowStarts !== null && shared !== null) {
-          r = shared
-          r[this.width] = start
-          r[this.width + 1] = end
-        } else {
-          r = row.slice()
-          r.push(start, end)
-          if (extra !== null) r.push(...extra)
-          if (windowStarts !== null) shared = r
-        }
-        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
-        prepared.push(r)
-        windowStarts?.push(start)
-        offsets.push(batch.offsets[i]!)
-      }
-      if (open === 0) {
-        this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
-      }
+      rows.push(extra === null ? row : row.concat(extra))
+      offsets.push(batch.offsets[i]!)
+      rowSigns?.push(signs![i]!)
     }
+    const wm = this.watermark.current
+    const late = this.lateAt(wm)
+    const prepared: RowBatch = { partition: batch.partition, rows, offsets, signs: rowSigns, windowStarts: undefined }
+    for (let s = 0; s < this.stages.length; s++) this.stages[s]!.apply(prepared, wm, late)
     // A trigger counts the firings it may make: on a view whose rows change, only the new rows.
-    this.outputRate.add(preparedSigns === undefined || this.operator.role !== 'trigger' ? prepared.length : preparedSigns.filter((s) => s > 0).length)
-    await this.operator.process({ partition: batch.partition, offsets, rows: prepared, signs: preparedSigns, windowStarts: windowStarts ?? undefined, watermark: wm, late: this.lateAt(wm) })
+    const outSigns = prepared.signs
+    this.outputRate.add(outSigns === undefined || this.operator.role !== 'trigger' ? prepared.rows.length : outSigns.filter((x) => x > 0).length)
+    await this.operator.process({ partition: prepared.partition, offsets: prepared.offsets, rows: prepared.rows, signs: outSigns, windowStarts: prepared.windowStarts, watermark: wm, late })
   }
 
   /**
@@ -444,7 +388,7 @@ export class ContinuousQuery {
         if (extra === null) continue
         row = row.concat(extra)
       }
-      if (this.filter !== null && !this.filter(row, EMPTY, this.ctx)) continue
+      if (this.where !== null && !this.where.passes(row)) continue
       prepared.push(row)
       offsets.push(batch.offsets[i]!)
     }
@@ -457,7 +401,6 @@ export class ContinuousQuery {
     const rows: Row[] = []
     const passes: boolean[] = []
     const offsets: number[] = []
-    const empty: Value[] = []
     for (let i = 0; i < batch.rows.length; i++) {
       if (batch.offsets[i]! < from) continue
       const row = batch.rows[i]
@@ -465,35 +408,13 @@ export class ContinuousQuery {
       this.observe(row, batch.partition)
       rows.push(row)
       offsets.push(batch.offsets[i]!)
-      passes.push(this.filter === null || this.filter(row, empty, this.ctx))
+      passes.push(this.where === null || this.where.passes(row))
     }
     this.outputRate.add(passes.filter(Boolean).length)
     const after = await operator.processTracked(rows, passes)
     const map = new Map<number, Row | null>()
     offsets.forEach((o, j) => map.set(o, after[j]!))
     this.snapshot = { partition: batch.partition, rows: map }
-  }
-
-  /** SESSION windows: events go to the operator whole; it finds their sessions and which are late. */
-  private async consumeSessions(batch: DecodedBatch, from: number): Promise<void> {
-    const rows: Row[] = []
-    const offsets: number[] = []
-    const wm = this.watermark.current
-    for (let i = 0; i < batch.rows.length; i++) {
-      const offset = batch.offsets[i]!
-      if (offset < from) continue
-      const row = batch.rows[i]
-      if (row === null || row === undefined) continue
-      this.observe(row, batch.partition)
-      if (typeof row[this.timeIndex] !== 'number') {
-        this.recordLate(batch.partition, offset, null, wm, 'event time is NULL')
-        continue
-      }
-      rows.push(row)
-      offsets.push(offset)
-    }
-    this.outputRate.add(rows.length)
-    await this.operator.process({ partition: batch.partition, offsets, rows, signs: undefined, windowStarts: undefined, watermark: wm, late: this.lateAt(wm) })
   }
 
   /** Records the late rows an operator finds, against the watermark before the batch. */

@@ -30,6 +30,46 @@ export interface OperatorBatch {
   readonly late: LateReporter
 }
 
+/**
+ * A micro-batch on its way to the operator, changed in place by the row stages in front of it (lateness,
+ * window assignment, WHERE): rows of one source partition, each with its source offset.
+ */
+export interface RowBatch {
+  readonly partition: number
+  rows: Row[]
+  offsets: number[]
+  /** As in OperatorBatch (views over views whose rows change; never windowed). */
+  signs: number[] | undefined
+  /** Set by window assignment for a windowed aggregation (see OperatorBatch.windowStarts). */
+  windowStarts: number[] | undefined
+}
+
+/**
+ * A stateless step in front of the stateful operator: it keeps, drops (reporting late rows to `late`) or
+ * expands the rows of a batch, in place and synchronously, once per batch.
+ */
+export interface RowStage {
+  describe(): string
+  /** `watermark`: the query's, before the batch. */
+  apply(batch: RowBatch, watermark: number, late: LateReporter): void
+}
+
+/** Moves row `from` (with its offset, sign and window start) to `to`: how a stage keeps rows in place. */
+export function moveRow(batch: RowBatch, from: number, to: number): void {
+  batch.rows[to] = batch.rows[from]!
+  batch.offsets[to] = batch.offsets[from]!
+  if (batch.signs !== undefined) batch.signs[to] = batch.signs[from]!
+  if (batch.windowStarts !== undefined) batch.windowStarts[to] = batch.windowStarts[from]!
+}
+
+/** Keeps the first `n` rows of the batch. */
+export function truncateRows(batch: RowBatch, n: number): void {
+  batch.rows.length = n
+  batch.offsets.length = n
+  if (batch.signs !== undefined) batch.signs.length = n
+  if (batch.windowStarts !== undefined) batch.windowStarts.length = n
+}
+
 /** Where an operator writes what a checkpoint changed in its table, for a sink reading the view. */
 export interface ChangeSink {
   /** A keyed row now (`visible` false: the group is gone or hidden by HAVING; a delete downstream). */
