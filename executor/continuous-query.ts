@@ -315,6 +315,8 @@ export class ContinuousQuery {
     const joined = this.lookup === null ? null : await this.lookUp(batch, from)
     const rows: Row[] = []
     const offsets: number[] = []
+    // Windowed: the joined columns go after the window's, so window assignment appends them.
+    const extras: Value[][] | undefined = joined !== null && this.timeIndex >= 0 ? [] : undefined
     // With withdrawals (a view whose rows change, read without windows): each row's sign.
     const rowSigns: number[] | undefined = signs === undefined ? undefined : []
     for (let i = 0; i < batch.rows.length; i++) {
@@ -322,17 +324,19 @@ export class ContinuousQuery {
       const row = batch.rows[i]
       if (row === null || row === undefined) continue
       this.observe(row, batch.partition)
-      // The joined view's columns follow the event's (window assignment puts the window's between them);
-      // an inner join drops the event.
+      // The joined view's columns follow the event's (and its window's); an inner join drops the event.
       const extra = joined === null ? null : joined[i]
       if (extra === undefined) continue
-      rows.push(extra === null ? row : row.concat(extra))
+      if (extras !== undefined) {
+        rows.push(row)
+        extras.push(extra!)
+      } else rows.push(extra === null ? row : row.concat(extra))
       offsets.push(batch.offsets[i]!)
       rowSigns?.push(signs![i]!)
     }
     const wm = this.watermark.current
     const late = this.lateAt(wm)
-    const prepared: RowBatch = { partition: batch.partition, rows, offsets, signs: rowSigns, windowStarts: undefined }
+    const prepared: RowBatch = { partition: batch.partition, rows, offsets, signs: rowSigns, windowStarts: undefined, extras }
     for (let s = 0; s < this.stages.length; s++) this.stages[s]!.apply(prepared, wm, late)
     // A trigger counts the firings it may make: on a view whose rows change, only the new rows.
     const outSigns = prepared.signs

@@ -722,7 +722,12 @@ export class Engine {
             if (dirty.has(key)) continue
             // Only visible groups; an entry of an appending view can hold a batch of rows (the rows a view
             // over a view takes in at once): each is a record, as when the checkpoint captures them.
-            q.operator.changes(key, value, { upsert: (row, visible) => visible && sink.upsert(row, true), append: (row) => sink.append(row) })
+            q.operator.changes(key, value, {
+              upsert: (row, visible) => {
+                if (visible) sink.upsert(row, true)
+              },
+              append: (row) => sink.append(row),
+            })
           }
         }
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])

@@ -42,6 +42,11 @@ export interface RowBatch {
   signs: number[] | undefined
   /** Set by window assignment for a windowed aggregation (see OperatorBatch.windowStarts). */
   windowStarts: number[] | undefined
+  /**
+   * A windowed view with a lookup join: each row's joined view columns, which window assignment appends
+   * after the window's (one copy of the row per window instead of two); unwindowed rows carry them already.
+   */
+  extras: (readonly Value[])[] | undefined
 }
 
 /**
@@ -60,6 +65,7 @@ export function moveRow(batch: RowBatch, from: number, to: number): void {
   batch.offsets[to] = batch.offsets[from]!
   if (batch.signs !== undefined) batch.signs[to] = batch.signs[from]!
   if (batch.windowStarts !== undefined) batch.windowStarts[to] = batch.windowStarts[from]!
+  if (batch.extras !== undefined) batch.extras[to] = batch.extras[from]!
 }
 
 /** Keeps the first `n` rows of the batch. */
@@ -68,6 +74,7 @@ export function truncateRows(batch: RowBatch, n: number): void {
   batch.offsets.length = n
   if (batch.signs !== undefined) batch.signs.length = n
   if (batch.windowStarts !== undefined) batch.windowStarts.length = n
+  if (batch.extras !== undefined) batch.extras.length = n
 }
 
 /** Where an operator writes what a checkpoint changed in its table, for a sink reading the view. */

@@ -31,7 +31,7 @@ const stagesOf = (select: string) => {
   const p = plan(select)
   return buildRowStages(viewPlanTree('v', p), { plan: p, ctx })
 }
-const batchOf = (rows: Row[]): RowBatch => ({ partition: 1, rows, offsets: rows.map((_, i) => 100 + i), signs: undefined, windowStarts: undefined })
+const batchOf = (rows: Row[]): RowBatch => ({ partition: 1, rows, offsets: rows.map((_, i) => 100 + i), signs: undefined, windowStarts: undefined, extras: undefined })
 
 /** Runs the stages over `rows` at `watermark`; returns the batch after them and the late events as [offset, reason]. */
 function run(select: string, rows: Row[], watermark: number): { batch: RowBatch; late: [number, string][]; names: string[] } {
@@ -101,8 +101,9 @@ describe('lateness and window assignment on their own', () => {
   it('sliced HOP: each event once, in its slice, with the slice start; a joined view\'s columns after the window', () => {
     const w = { kind: 'hop' as const, timeIndex: 0, size: 4 * MIN, slide: 2 * MIN, offset: 0 }
     const assign = new WindowAssign(w, 1, 0, 2 * MIN, true)
-    const batch = batchOf([[5 * MIN, 'joined']])
+    const batch = { ...batchOf([[5 * MIN]]), extras: [['joined']] }
     assign.apply(batch, 0)
+    expect(batch.extras).toBeUndefined()
     expect(batch.rows).toEqual([[5 * MIN, 4 * MIN, 6 * MIN, 'joined']])
     expect(batch.windowStarts).toEqual([4 * MIN])
   })

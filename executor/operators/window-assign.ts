@@ -1,13 +1,14 @@
 /**
  * Window assignment for TUMBLE and HOP: the row stage that gives each event the windows it falls in, as
- * window_start and window_end columns after the stream's columns (a lookup join's columns follow them).
+ * window_start and window_end columns after the stream's columns (a lookup join's columns, carried in
+ * `extras`, follow them).
  * Windows the watermark already closed are skipped (Lateness dropped the events with none open).
  *
  * For an aggregation (`shareRows`) an event in several HOP windows is one array for all of them, with each
  * window's start in `windowStarts`: the aggregate (and WHERE) set the window columns before reading it.
  * Sliced HOP windows (planner/hop-slices.ts) put each event once into its slice instead.
  */
-import type { Row } from '../../common/types.ts'
+import type { Row, Value } from '../../common/types.ts'
 import type { FixedWindowSpec } from '../../planner/view-plan.ts'
 import type { RowBatch, RowStage } from './operator.ts'
 
@@ -28,7 +29,7 @@ export class WindowAssign implements RowStage {
 
   /** Views reading views whose rows change are never windowed (the planner refuses it): signs go. */
   apply(batch: RowBatch, watermark: number): void {
-    const { rows: input, offsets: inputOffsets } = batch
+    const { rows: input, offsets: inputOffsets, extras } = batch
     const { size, slide, offset, timeIndex } = this.window
     const rows: Row[] = []
     const offsets: number[] = []
@@ -38,7 +39,7 @@ export class WindowAssign implements RowStage {
       const ts = row[timeIndex] as number
       if (this.sliceLength !== null) {
         const start = Math.floor((ts - offset) / this.sliceLength) * this.sliceLength + offset
-        rows.push(this.withWindow(row, start, start + this.sliceLength))
+        rows.push(withWindow(row, start, start + this.sliceLength, extras?.[i]))
         starts!.push(start)
         offsets.push(inputOffsets[i]!)
         continue
@@ -54,7 +55,7 @@ export class WindowAssign implements RowStage {
           r[this.width] = start
           r[this.width + 1] = end
         } else {
-          r = this.withWindow(row, start, end)
+          r = withWindow(row, start, end, extras?.[i])
           if (this.shareRows) shared = r
         }
         rows.push(r)
@@ -66,18 +67,14 @@ export class WindowAssign implements RowStage {
     batch.offsets = offsets
     batch.signs = undefined
     batch.windowStarts = starts
+    batch.extras = undefined
   }
+}
 
-  /** A copy of the row with the window columns after the stream's (and a joined view's columns after them). */
-  private withWindow(row: Row, start: number, end: number): Row {
-    if (row.length === this.width) {
-      const r = row.slice()
-      r.push(start, end)
-      return r
-    }
-    const r = row.slice(0, this.width)
-    r.push(start, end)
-    for (let k = this.width; k < row.length; k++) r.push(row[k]!)
-    return r
-  }
+/** A copy of the row with the window columns after the stream's, and a joined view's columns after them. */
+function withWindow(row: Row, start: number, end: number, extra: readonly Value[] | undefined): Row {
+  const r = row.slice()
+  r.push(start, end)
+  if (extra !== undefined) for (let k = 0; k < extra.length; k++) r.push(extra[k]!)
+  return r
 }
