@@ -329,6 +329,7 @@ export class ContinuousQuery {
       if (extra === undefined) continue
       if (extras !== undefined) {
         rows.push(row)
+        // (lookUp gives a view row or LEFT JOIN's nulls, never null: `extra` is a row here.)
         extras.push(extra!)
       } else rows.push(extra === null ? row : row.concat(extra))
       offsets.push(batch.offsets[i]!)
