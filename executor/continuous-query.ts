@@ -1,21 +1,21 @@
 /**
  * A running materialized view: its position in each source partition, its watermark, its operator and its
- * counters. The stream scan hands it decoded micro-batches; it prepares each row (window assignment, filter,
- * lateness), feeds the operator and records how far it got. A query that throws is marked failed and stops
+ * counters. The stream scan hands it decoded micro-batches; it counts each event, observes its time, runs
+ * the row stages built from the view's plan tree (lateness, window assignment, filter: operators/build.ts)
+ * and feeds the operator through its contract (operators/operator.ts), then records how far it got. A query that throws is marked failed and stops
  * receiving events; the others go on.
  */
 import { SluiceError, toSluiceError } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
-import { compileExpr, compilePredicate } from '../expr/compile.ts'
+import { compileExpr } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
-import { KeyedAggregate } from './operators/keyed-aggregate.ts'
-import { AppendProject } from './operators/append-project.ts'
-import { SessionAggregate, type SessionInput } from './operators/session-aggregate.ts'
-import { OverWindow } from './operators/over-window.ts'
-import { PatternRecognize } from './operators/pattern-recognize.ts'
-import { TriggerFire } from './operators/trigger-fire.ts'
+import type { KeyedReads, RowBatch, RowStage, StreamOperator } from './operators/operator.ts'
+import { buildRowStages } from './operators/build.ts'
+import type { RowFilter } from './operators/filter.ts'
+import { viewPlanTree } from '../planner/view-plan-tree.ts'
+import { sliceSpec } from '../planner/hop-slices.ts'
 import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
@@ -28,7 +28,8 @@ const EMPTY: Value[] = []
 /** A retention pass over more entries than this is spaced out in time (small tables sweep at once). */
 const BIG_SWEEP = 50_000
 
-export type ViewOperator = KeyedAggregate | AppendProject | SessionAggregate | OverWindow | PatternRecognize | TriggerFire
+/** The operator a query drives (see executor/operators/operator.ts). */
+export type ViewOperator = StreamOperator
 
 export type QueryStatus = 'running' | 'failed'
 
@@ -119,16 +120,13 @@ export class ContinuousQuery {
   /** Late events not yet written by a checkpoint. */
   readonly pendingLate: LateEvent[] = []
   private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
-  private readonly filter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  /** The row stages in front of the operator (lateness, window assignment, WHERE), run in order per batch. */
+  private readonly stages: readonly RowStage[]
+  /** WHERE, for the paths that test it per event themselves (tracked and indexed batches). */
+  private readonly where: RowFilter | null
   private readonly timeIndex: number
-  /** Columns of the source row: window_start and window_end follow them. */
-  private readonly width: number
   /** Sliced HOP windows (planner/hop-slices.ts): the slice length, else null. */
-  private readonly sliceLength: number | null
-  private readonly size: number
-  private readonly slide: number
-  private readonly offset: number
-  private readonly lateness: number
+  readonly sliceLength: number | null
 
   constructor(
     readonly view: ViewDef,
@@ -147,17 +145,13 @@ export class ContinuousQuery {
     this.lag = from.kind === 'view' ? from.lag : null
     // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
     this.watermarkOf = plan.source.watermark && this.lag === null ? compileExpr(plan.source.watermark.expr) : null
-    this.filter = plan.filter ? compilePredicate(plan.filter) : null
-    const fixed = plan.window?.kind === 'tumble' || plan.window?.kind === 'hop' ? plan.window : null
+    const { stages, where } = buildRowStages(viewPlanTree(view.name, plan), { plan, ctx })
+    this.stages = stages
+    this.where = where
     this.timeIndex = plan.window?.timeIndex ?? -1
-    this.width = plan.source.columns.length
-    this.sliceLength = operator instanceof KeyedAggregate ? operator.sliceLength : null
+    this.sliceLength = plan.body.kind === 'aggregate' ? (sliceSpec(plan)?.length ?? null) : null
     // Windows up to the checkpointed watermark were put together before it.
-    if (this.sliceLength !== null) (operator as KeyedAggregate).resumeAt(this.watermark.current)
-    this.size = fixed?.size ?? 0
-    this.slide = fixed?.slide ?? 0
-    this.offset = fixed?.offset ?? 0
-    this.lateness = plan.source.allowedLateness
+    operator.resumeAt(this.watermark.current)
     if (progress?.stopped !== undefined) {
       this.status = 'failed'
       this.stopped = progress.stopped
@@ -227,12 +221,10 @@ export class ContinuousQuery {
   /** Starts handing this view's rows to `reader` after every step (a view or trigger reading this view). */
   attach(reader: ContinuousQuery): void {
     if (this.downstream.length === 0) {
-      const op = this.operator
-      const collect = (row: Row) => {
+      this.operator.attachReader((row: Row) => {
         this.outbox.push(row)
         this.outSigns.push(1)
-      }
-      if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = collect
+      })
     }
     this.downstream.push(reader)
   }
@@ -242,9 +234,7 @@ export class ContinuousQuery {
     const i = this.downstream.indexOf(reader)
     if (i !== -1) this.downstream.splice(i, 1)
     if (this.downstream.length > 0) return
-    const op = this.operator
-    if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) op.onOutput = null
-    if (op instanceof KeyedAggregate || op instanceof SessionAggregate) op.untrack()
+    this.operator.detachReader()
     this.outbox = []
     this.outSigns = []
   }
@@ -253,13 +243,8 @@ export class ContinuousQuery {
    * What a new reader of this view starts from: its rows so far (for a windowed view, the closed windows'),
    * and, for an on-window-close view, from here on the windows it closes are handed on.
    */
-  async rowsForReader(): Promise<Row[]> {
-    const op = this.operator
-    if (op instanceof KeyedAggregate) return this.view.plan.emit === 'on_window_close' && this.view.plan.window !== null ? op.trackWindows(this.watermark.current) : op.trackChanges()
-    if (op instanceof SessionAggregate) return op.trackSessions(this.watermark.current)
-    const out: Row[] = []
-    if (op instanceof AppendProject || op instanceof OverWindow || op instanceof PatternRecognize) for await (const r of op.rows()) out.push(r)
-    return out
+  rowsForReader(): Promise<Row[]> {
+    return this.operator.rowsForReader(this.watermark.current)
   }
 
   /** A view over a view: its watermark follows the read view's, `lag` behind. */
@@ -278,7 +263,7 @@ export class ContinuousQuery {
   resetWatermark(partitions: readonly number[], idle: readonly boolean[]): void {
     this.watermark.reset(partitions)
     this.watermark.advance(idle)
-    if (this.released > this.watermark.current) this.released = this.watermark.current
+    this.operator.rewindWatermark(this.watermark.current)
     this.nextExpiry = Number.NEGATIVE_INFINITY
     for (const d of this.downstream) {
       d.resetWatermark([], d.offsets.map(() => false))
@@ -298,7 +283,7 @@ export class ContinuousQuery {
   /** Hands the rows written since the last step to the views reading this one. */
   private async handOn(): Promise<void> {
     if (this.downstream.length === 0) return
-    if (this.operator instanceof KeyedAggregate) this.operator.takeChanges(this.outbox, this.outSigns)
+    this.operator.takeChanges(this.outbox, this.outSigns)
     if (this.outbox.length === 0) return
     const rows = this.outbox
     const signs = this.outSigns
@@ -312,105 +297,52 @@ export class ContinuousQuery {
     }
   }
 
-  /** Takes in the rows of a batch from `from` on. Throws what the operator throws. */
+  /**
+   * Takes in the rows of a batch from `from` on: each event counted and its time observed, joined to the
+   * looked-up view, through the row stages, then into the operator. Throws what the operator throws.
+   */
   private async take(batch: DecodedBatch, from: number, signs?: readonly number[]): Promise<void> {
-    if (this.operator instanceof SessionAggregate) {
-      await this.consumeSessions(this.operator, batch, from)
+    const keyed = this.operator.keyed
+    if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null) {
+      await this.consumeTracked(keyed, batch, from)
       return
     }
-    if (this.trackSnapshots && this.operator instanceof KeyedAggregate && this.timeIndex < 0 && this.lookup === null) {
-      await this.consumeTracked(this.operator, batch, from)
-      return
-    }
-    if (this.indexKeys.length > 0 && this.timeIndex < 0 && this.operator instanceof TriggerFire) {
-      await this.consumeIndexed(this.operator, this.indexKeys, batch, from)
+    // Only a trigger has index keys (see the engine's deployTrigger).
+    if (this.indexKeys.length > 0 && this.timeIndex < 0) {
+      await this.consumeIndexed(this.indexKeys, batch, from)
       return
     }
     const joined = this.lookup === null ? null : await this.lookUp(batch, from)
-    const prepared: Row[] = []
-    // With withdrawals (a view whose rows change, read without windows): each prepared row's sign.
-    const preparedSigns: number[] | undefined = signs === undefined ? undefined : []
-    // A windowed aggregation: each prepared row's window start (rows of one event share one array).
-    const windowStarts: number[] | null = this.timeIndex >= 0 && this.operator instanceof KeyedAggregate ? [] : null
+    const rows: Row[] = []
     const offsets: number[] = []
-    const empty: Value[] = []
-    const windowed = this.timeIndex >= 0
-    const wm = this.watermark.current
+    // Windowed: the joined columns go after the window's, so window assignment appends them.
+    const extras: Value[][] | undefined = joined !== null && this.timeIndex >= 0 ? [] : undefined
+    // With withdrawals (a view whose rows change, read without windows): each row's sign.
+    const rowSigns: number[] | undefined = signs === undefined ? undefined : []
     for (let i = 0; i < batch.rows.length; i++) {
       if (batch.offsets[i]! < from) continue
-      let row = batch.rows[i]
+      const row = batch.rows[i]
       if (row === null || row === undefined) continue
       this.observe(row, batch.partition)
       // The joined view's columns follow the event's (and its window's); an inner join drops the event.
       const extra = joined === null ? null : joined[i]
       if (extra === undefined) continue
-      if (!windowed) {
-        if (extra !== null) row = row.concat(extra)
-        if (this.filter !== null && !this.filter(row, empty, this.ctx)) continue
-        prepared.push(row)
-        preparedSigns?.push(signs![i]!)
-        offsets.push(batch.offsets[i]!)
-        continue
-      }
-      const ts = row[this.timeIndex]
-      if (typeof ts !== 'number') {
-        this.recordLate(batch.partition, batch.offsets[i]!, null, wm, 'event time is NULL')
-        continue
-      }
-      if (this.sliceLength !== null) {
-        // Sliced HOP: the event goes once into its slice, unless every window it falls in has closed.
-        if (Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset + this.size + this.lateness <= wm) {
-          this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
-          continue
-        }
-        const start = Math.floor((ts - this.offset) / this.sliceLength) * this.sliceLength + this.offset
-        const r = row.slice()
-        r.push(start, start + this.sliceLength)
-        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
-        prepared.push(r)
-        windowStarts!.push(start)
-        offsets.push(batch.offsets[i]!)
-        continue
-      }
-      // Every window [start, start + size) with start = k * slide + offset that covers ts, latest first.
-      // An aggregation takes one copy of the event for all its windows (HOP: size / slide of them), with the
-      // window's start beside it; the operator sets the window columns before it reads the row.
-      let open = 0
-      let shared: Row | null = null
-      for (let start = Math.floor((ts - this.offset) / this.slide) * this.slide + this.offset; start > ts - this.size; start -= this.slide) {
-        const end = start + this.size
-        if (end + this.lateness <= wm) continue
-        open++
-        let r: Row
-        if (windowStarts !== null && shared !== null) {
-          r = shared
-          r[this.width] = start
-          r[this.width + 1] = end
-        } else {
-          r = row.slice()
-          r.push(start, end)
-          if (extra !== null) r.push(...extra)
-          if (windowStarts !== null) shared = r
-        }
-        if (this.filter !== null && !this.filter(r, empty, this.ctx)) continue
-        prepared.push(r)
-        windowStarts?.push(start)
-        offsets.push(batch.offsets[i]!)
-      }
-      if (open === 0) {
-        this.recordLate(batch.partition, batch.offsets[i]!, ts, wm, 'window already closed: event time is behind the watermark by more than the allowed lateness')
-      }
+      if (extras !== undefined) {
+        rows.push(row)
+        // (lookUp gives a view row or LEFT JOIN's nulls, never null: `extra` is a row here.)
+        extras.push(extra!)
+      } else rows.push(extra === null ? row : row.concat(extra))
+      offsets.push(batch.offsets[i]!)
+      rowSigns?.push(signs![i]!)
     }
-    this.outputRate.add(preparedSigns === undefined || !(this.operator instanceof TriggerFire) ? prepared.length : preparedSigns.filter((s) => s > 0).length)
-    if (this.operator instanceof AppendProject) this.operator.process(batch.partition, offsets, prepared)
-    else if (this.operator instanceof TriggerFire) {
-      // On a view whose rows change, a trigger fires on the new rows; the withdrawn old ones pass it by.
-      if (preparedSigns === undefined) await this.operator.process(batch.partition, offsets, prepared)
-      else await this.operator.process(batch.partition, offsets.filter((_, j) => preparedSigns[j]! > 0), prepared.filter((_, j) => preparedSigns[j]! > 0))
-    }
-    else if (this.operator instanceof OverWindow || this.operator instanceof PatternRecognize) {
-      await this.operator.process(batch.partition, offsets, prepared, wm, (partition, offset, ts, reason) => this.recordLate(partition, offset, ts, wm, reason))
-    } else await this.operator.process(prepared, preparedSigns, windowStarts ?? undefined)
+    const wm = this.watermark.current
+    const late = this.lateAt(wm)
+    const prepared: RowBatch = { partition: batch.partition, rows, offsets, signs: rowSigns, windowStarts: undefined, extras }
+    for (let s = 0; s < this.stages.length; s++) this.stages[s]!.apply(prepared, wm, late)
+    // A trigger counts the firings it may make: on a view whose rows change, only the new rows.
+    const outSigns = prepared.signs
+    this.outputRate.add(outSigns === undefined || this.operator.role !== 'trigger' ? prepared.rows.length : outSigns.filter((x) => x > 0).length)
+    await this.operator.process({ partition: prepared.partition, offsets: prepared.offsets, rows: prepared.rows, signs: outSigns, windowStarts: prepared.windowStarts, watermark: wm, late })
   }
 
   /**
@@ -429,7 +361,7 @@ export class ContinuousQuery {
    * A trigger with an indexed condition: the batch's shared index gives its event count, its watermark and
    * the rows holding the required value; only those rows are joined and tested.
    */
-  private async consumeIndexed(operator: TriggerFire, keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
+  private async consumeIndexed(keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
     const watermarkOf = this.watermarkOf
     const index = batchIndex(batch, watermarkOf === null ? null : (row) => watermarkOf(row, EMPTY, this.ctx))
     const start = index.firstAt(from)
@@ -457,20 +389,19 @@ export class ContinuousQuery {
         if (extra === null) continue
         row = row.concat(extra)
       }
-      if (this.filter !== null && !this.filter(row, EMPTY, this.ctx)) continue
+      if (this.where !== null && !this.where.passes(row)) continue
       prepared.push(row)
       offsets.push(batch.offsets[i]!)
     }
     this.outputRate.add(prepared.length)
-    await operator.process(batch.partition, offsets, prepared)
+    await this.operator.process({ partition: batch.partition, offsets, rows: prepared, signs: undefined, windowStarts: undefined, watermark: this.watermark.current, late: this.lateAt(this.watermark.current) })
   }
 
   /** A keyed view read by lookup joins as of each event: remember its row after every event of the batch. */
-  private async consumeTracked(operator: KeyedAggregate, batch: DecodedBatch, from: number): Promise<void> {
+  private async consumeTracked(operator: KeyedReads, batch: DecodedBatch, from: number): Promise<void> {
     const rows: Row[] = []
     const passes: boolean[] = []
     const offsets: number[] = []
-    const empty: Value[] = []
     for (let i = 0; i < batch.rows.length; i++) {
       if (batch.offsets[i]! < from) continue
       const row = batch.rows[i]
@@ -478,7 +409,7 @@ export class ContinuousQuery {
       this.observe(row, batch.partition)
       rows.push(row)
       offsets.push(batch.offsets[i]!)
-      passes.push(this.filter === null || this.filter(row, empty, this.ctx))
+      passes.push(this.where === null || this.where.passes(row))
     }
     this.outputRate.add(passes.filter(Boolean).length)
     const after = await operator.processTracked(rows, passes)
@@ -487,24 +418,9 @@ export class ContinuousQuery {
     this.snapshot = { partition: batch.partition, rows: map }
   }
 
-  /** SESSION windows: events go to the operator whole; it finds their sessions and which are late. */
-  private async consumeSessions(operator: SessionAggregate, batch: DecodedBatch, from: number): Promise<void> {
-    const inputs: SessionInput[] = []
-    const wm = this.watermark.current
-    for (let i = 0; i < batch.rows.length; i++) {
-      const offset = batch.offsets[i]!
-      if (offset < from) continue
-      const row = batch.rows[i]
-      if (row === null || row === undefined) continue
-      this.observe(row, batch.partition)
-      if (typeof row[this.timeIndex] !== 'number') {
-        this.recordLate(batch.partition, offset, null, wm, 'event time is NULL')
-        continue
-      }
-      inputs.push({ row, partition: batch.partition, offset })
-    }
-    this.outputRate.add(inputs.length)
-    await operator.process(inputs, wm, (input, ts, reason) => this.recordLate(input.partition, input.offset, ts, wm, reason))
+  /** Records the late rows an operator finds, against the watermark before the batch. */
+  private lateAt(wm: number): (partition: number, offset: number, eventTime: number | null, reason: string) => void {
+    return (partition, offset, eventTime, reason) => this.recordLate(partition, offset, eventTime, wm, reason)
   }
 
   /**
@@ -514,10 +430,10 @@ export class ContinuousQuery {
   async afterWatermark(): Promise<void> {
     // Windows the watermark closed go to the views reading this one before retention may delete them.
     // Sliced HOP windows are put together from their slices now, whoever reads them.
-    const op = this.operator
-    if (this.status === 'running' && (op instanceof KeyedAggregate || op instanceof SessionAggregate) && (this.sliceLength !== null || this.downstream.length > 0)) {
+    // Window functions and patterns release the rows it made final (to readers through attachReader).
+    if (this.status === 'running') {
       try {
-        const closed = await op.closeAt(this.watermark.current)
+        const closed = await this.operator.onWatermark(this.watermark.current, this.downstream.length > 0)
         if (this.downstream.length > 0) {
           for (const row of closed) {
             this.outbox.push(row)
@@ -528,25 +444,11 @@ export class ContinuousQuery {
         this.fail(err)
       }
     }
-    await this.stepWatermark()
+    await this.expire()
     await this.handOn()
     for (const d of this.downstream) {
       d.followUpstream(this.watermark.current)
       await d.afterWatermark()
-    }
-  }
-
-  private async stepWatermark(): Promise<void> {
-    if (this.status !== 'running') return
-    if (this.operator instanceof KeyedAggregate || this.operator instanceof SessionAggregate) return this.expire(this.operator)
-    if (!(this.operator instanceof OverWindow || this.operator instanceof PatternRecognize)) return
-    const wm = this.watermark.current
-    if (wm <= this.released) return
-    try {
-      await this.operator.release(wm)
-      this.released = wm
-    } catch (err) {
-      this.fail(err)
     }
   }
 
@@ -564,15 +466,17 @@ export class ContinuousQuery {
    * entries) are spaced out: at least a second, and twenty times the last pass's duration. A closed stream (watermark at the end of time)
    * deletes nothing: its final results stay.
    */
-  private async expire(operator: KeyedAggregate | SessionAggregate): Promise<void> {
+  private async expire(): Promise<void> {
     const plan = this.view.plan
-    if (plan.retention === null && plan.idleTtl === null) return
+    if (this.status !== 'running' || (plan.retention === null && plan.idleTtl === null)) return
     const wm = this.watermark.current
     if (!Number.isFinite(wm) || wm < this.nextExpiry) return
     const now = Date.now()
     if (this.lastSweepEntries > BIG_SWEEP && now - this.lastSweep < Math.max(1000, 20 * this.lastSweepMs)) return
     try {
-      const { deleted, next, scanned } = await operator.expire(wm)
+      const pass = this.operator.expire(wm)
+      if (pass === null) return
+      const { deleted, next, scanned } = await pass
       this.expired += deleted
       this.nextExpiry = next
       this.lastSweep = now
@@ -583,12 +487,9 @@ export class ContinuousQuery {
     }
   }
 
-  /** The watermark up to which window-function rows were computed. */
-  private released = Number.NEGATIVE_INFINITY
-
   /** Rows window functions and MATCH_RECOGNIZE hold in state (0 for other views). */
   bufferedRows(): number {
-    return this.operator instanceof OverWindow || this.operator instanceof PatternRecognize ? this.operator.bufferedRows() : 0
+    return this.operator.bufferedRows()
   }
 
   /** Counts an event in and lets its time move the partition's watermark. */
@@ -628,7 +529,7 @@ export class ContinuousQuery {
   private checkLimits(): void {
     const limits = this.limits
     if (this.status !== 'running' || (limits.maxStateBytes === null && limits.maxOutputRate === null)) return
-    const err = limitExceeded(limits, limits.maxStateBytes === null ? 0 : this.stateBytes(), limits.maxOutputRate === null ? 0 : this.outputRate.perSecond(), this.operator instanceof TriggerFire ? 'trigger' : 'materialized view', this.name)
+    const err = limitExceeded(limits, limits.maxStateBytes === null ? 0 : this.stateBytes(), limits.maxOutputRate === null ? 0 : this.outputRate.perSecond(), this.operator.role === 'trigger' ? 'trigger' : 'materialized view', this.name)
     if (err !== null) this.stop(err)
   }
 
@@ -660,13 +561,10 @@ export class ContinuousQuery {
 
   /** Live results by table entry (see ViewFollower); null where only a full re-read is right. */
   follow(): ViewFollower | null {
-    const op = this.operator
-    if (op instanceof KeyedAggregate) return op.follow(() => this.watermark.current)
-    return op instanceof TriggerFire ? null : op.follow()
+    return this.operator.follow(() => this.watermark.current)
   }
 
   rows(): AsyncGenerator<Row> {
-    if (this.operator instanceof AppendProject || this.operator instanceof OverWindow || this.operator instanceof PatternRecognize || this.operator instanceof TriggerFire) return this.operator.rows()
     return this.operator.rows(this.watermark.current)
   }
 }

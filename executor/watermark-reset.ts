@@ -17,7 +17,6 @@ import { compileExpr } from '../expr/compile.ts'
 import type { WatermarkSpec } from '../planner/catalog.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import type { ContinuousQuery } from './continuous-query.ts'
-import { KeyedAggregate } from './operators/keyed-aggregate.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import type { StreamSource } from './source.ts'
 import { WatermarkTracker } from './watermark.ts'
@@ -82,7 +81,7 @@ export async function resetStreamWatermarks(r: StreamReset): Promise<void> {
 
 /** The sliced HOP views among a query and the views reading it. */
 function slicedViews(q: ContinuousQuery): string[] {
-  const own = q.operator instanceof KeyedAggregate && q.operator.sliceLength !== null ? [q.name] : []
+  const own = q.sliceLength !== null ? [q.name] : []
   return own.concat(...q.downstream.map(slicedViews))
 }
 

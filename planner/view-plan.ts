@@ -1,11 +1,11 @@
 /**
  * Plans CREATE MATERIALIZED VIEW into a keyed operator pipeline over one stream:
- *   StreamScan -> [TumbleWindow | HopWindow] -> [Filter] -> KeyedAggregate (state) | Project (append)
- * and prints it for EXPLAIN. The executor builds its operators from this plan.
+ *   StreamScan -> [LookupJoin] -> [TumbleWindow | HopWindow | SessionWindow] -> [Filter] -> operator -> Project
+ * EXPLAIN prints it as a tree of nodes (view-plan-tree.ts, stream-plan-nodes.ts).
  */
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
-import { Types, formatInterval, intervalMicros, type Column } from '../common/types.ts'
+import { Types, intervalMicros, type Column } from '../common/types.ts'
 import type { BoundExpr } from '../expr/bound.ts'
 import type { BoundAggregation } from './select.ts'
 import { bindSelect } from './select.ts'
@@ -13,14 +13,13 @@ import { bindExpr, exprKey } from './bind-expr.ts'
 import type { BoundWindowCall } from './window-functions.ts'
 import { lookupView, planLookupJoin, viewScopeColumns, type LookupJoinSpec } from './lookup-join.ts'
 import { planPattern, type PatternPlan } from './pattern-plan.ts'
-import { printRowPattern } from '../parser/match-recognize/print.ts'
 import { Scope, type ScopeColumn } from './scope.ts'
-import { displayExpr } from './display.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { checkChangingSource, viewAsStream } from './view-source.ts'
-import { sliceSpec } from './hop-slices.ts'
-import { LIMIT_OPTIONS, describeLimits, queryLimits, type QueryLimits } from './query-limits.ts'
+import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
+import { printPlanTree } from './stream-plan-nodes.ts'
+import { viewPlanTree } from './view-plan-tree.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -343,73 +342,7 @@ function findWindowKey(agg: BoundAggregation, streamWidth: number): number | nul
   return i === -1 ? null : i
 }
 
-const DAY_MICROS = 86_400_000_000
-const fmtMicros = (micros: number) => formatInterval({ months: 0, days: Math.floor(micros / DAY_MICROS), micros: micros % DAY_MICROS })
-
-/** The operator graph, one operator per line, leaves last (like EXPLAIN in Postgres). */
+/** The plan tree, one node per line, leaves last (like EXPLAIN in Postgres). */
 export function explainView(name: string, plan: ViewPlan): string[] {
-  const lines: string[] = []
-  const push = (depth: number, text: string) => lines.push(`${depth === 0 ? '' : `${'  '.repeat(depth - 1)}->  `}${text}`)
-  let depth = 0
-  const keep = plan.retention !== null ? `, retention ${fmtMicros(plan.retention)}` : plan.idleTtl !== null ? `, idle_ttl ${fmtMicros(plan.idleTtl)}` : ''
-  const limits = describeLimits(plan.limits)
-  push(depth++, `MaterializedView ${name} (emit ${plan.emit === 'on_update' ? 'on update' : 'on window close'}${keep}${limits === '' ? '' : `, ${limits}`})`)
-  const names = plan.inputNames
-  if (plan.body.kind === 'aggregate') {
-    const agg = plan.body.aggregation
-    const keyNames = agg.keys.map((k) => displayExpr(k, names))
-    const aggNames = agg.aggregates.map((a) => a.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
-    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, keyNames, aggNames)} AS ${plan.columns[i]!.name}`).join(', ')}`)
-    if (agg.having) push(depth++, `Filter (having) ${displayExpr(agg.having, keyNames, aggNames)}`)
-    push(depth++, `${plan.window?.kind === 'session' ? 'SessionAggregate' : 'KeyedAggregate'} keys=[${keyNames.join(', ')}] aggregates=[${aggNames.join(', ')}] state=rocksdb(cache)`)
-    push(depth++, `Exchange hash(${keyNames.join(', ')}) -> key groups`)
-  } else if (plan.body.kind === 'pattern') {
-    const pp = plan.body.pattern
-    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
-    if (plan.body.outputFilter) push(depth++, `Filter ${displayExpr(plan.body.outputFilter, names)}`)
-    const src = pp.clause
-    const streamNames = plan.source.columns.map((c) => c.name)
-    const skip = src.afterMatchSkip === undefined ? 'past last row' : src.afterMatchSkip.kind === 'to_first' || src.afterMatchSkip.kind === 'to_last' ? `${src.afterMatchSkip.kind.replace('_', ' ')} ${src.afterMatchSkip.variable}` : src.afterMatchSkip.kind.replace(/_/g, ' ')
-    push(
-      depth++,
-      `PatternRecognize partition=[${pp.partitionBy.map((i) => streamNames[i]).join(', ')}] order=${streamNames[pp.timeIndex]} pattern=(${printRowPattern(src.pattern)}) ${pp.rowsPerMatch === 'one_row' ? 'one row' : 'all rows'} per match, skip ${skip}${pp.within !== null ? `, within ${fmtMicros(pp.within)}` : ''} state=rocksdb(cache) (rows wait for the watermark)`,
-    )
-    push(depth, sourceLine(plan.source))
-    return lines
-  } else if (plan.body.kind === 'over') {
-    const windowNames = plan.body.windows.map((w) => w.display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`))
-    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names, windowNames)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
-    const partition = plan.body.partitionBy.map((p) => displayExpr(p, names)).join(', ')
-    push(depth++, `OverWindow partition=[${partition}] order=${names[plan.body.timeIndex]} state=rocksdb(cache) (rows wait for the watermark)`)
-  } else {
-    push(depth++, `Project ${plan.body.output.map((o, i) => `${displayExpr(o, names)} AS ${plan.columns[i]!.name}`).join(', ')} (append)`)
-  }
-  if (plan.filter) push(depth++, `Filter ${displayExpr(plan.filter, names)}`)
-  if (plan.window) {
-    const fmt = (micros: number) => formatInterval({ months: 0, days: 0, micros })
-    const w = plan.window
-    if (w.kind === 'session') push(depth++, `SessionWindow time=${names[w.timeIndex]} gap=${fmt(w.gap)} key=[${w.keyIndexes.map((i) => names[i]).join(', ')}] (merging)`)
-    else if (w.kind === 'tumble') push(depth++, `TumbleWindow time=${names[w.timeIndex]} size=${fmt(w.size)}`)
-    else {
-      const sliced = sliceSpec(plan)
-      push(depth++, `HopWindow time=${names[w.timeIndex]} slide=${fmt(w.slide)} size=${fmt(w.size)}${sliced === null ? '' : ` (aggregated per ${fmt(sliced.length)} slice, windows put together when they close)`}`)
-    }
-  }
-  if (plan.join) {
-    const j = plan.join
-    const keys = j.keyIndexes.map((i) => names[i]).join(', ')
-    push(depth++, `LookupJoin ${j.type} view=${j.view} key=[${keys}] ${j.asOfEvent ? '(as of each event, after its own update)' : '(current state)'}`)
-  }
-  push(depth, sourceLine(plan.source))
-  return lines
-}
-
-/** The leaf of a view's plan: its stream's shared scan, or the view it reads (views over views). */
-function sourceLine(s: StreamDef): string {
-  if (s.source.kind === 'view') {
-    const time = s.watermark ? `, time=${s.watermark.sql}` : ''
-    return `ViewRows ${s.name} (${s.source.changes ? 'its changes: old rows withdrawn, new rows added' : 'each row once, as written'}; in step with it${time})`
-  }
-  const wm = s.watermark ? ` watermark=${s.watermark.sql}` : ''
-  return `StreamScan ${s.name} (shared, ${s.partitions} partitions)${wm}`
+  return printPlanTree(viewPlanTree(name, plan))
 }

@@ -15,8 +15,6 @@ import { SinkRuntime, type SinkProgress } from '../sink.ts'
 import type { SinkRecord } from '../connectors/sink-target.ts'
 import { openSinkTarget } from '../connectors/sink-targets.ts'
 import { planSink, type SinkDef } from '../../planner/sink-plan.ts'
-import { KeyedAggregate } from '../operators/keyed-aggregate.ts'
-import { AppendProject } from '../operators/append-project.ts'
 import { CATALOG_PREFIX, DEAD_LETTER_PREFIX, type DeadLetter, EnginePart, MAX_DEAD_LETTER_RAW, OUTBOX_PREFIX, SINK_PROGRESS_PREFIX, type StreamRuntime, catalogValue, lastPart, outboxKey, prefixRange } from './state.ts'
 
 export class Deliveries extends EnginePart {
@@ -50,16 +48,14 @@ export class Deliveries extends EnginePart {
           const dirty = new Set([...table.changes()].map(([k]) => k))
           for await (const [key, value] of table.scan()) {
             if (dirty.has(key)) continue
-            if (q.operator instanceof KeyedAggregate) {
-              const out = q.operator.output(value)
-              if (out.visible) sink.upsert(out.row, true)
-            } else if (q.operator instanceof AppendProject) {
-              // An entry of an appending view can hold a batch of rows (the rows a view over a view takes
-              // in at once): each is a record, as when the checkpoint captures them.
-              for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-            } else {
-              sink.append(value)
-            }
+            // Only visible groups; an entry of an appending view can hold a batch of rows (the rows a view
+            // over a view takes in at once): each is a record, as when the checkpoint captures them.
+            q.operator.changes(key, value, {
+              upsert: (row, visible) => {
+                if (visible) sink.upsert(row, true)
+              },
+              append: (row) => sink.append(row),
+            })
           }
         }
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
@@ -165,14 +161,7 @@ export class Deliveries extends EnginePart {
       if (q === undefined || table === undefined) continue
       for (const [key, value] of table.changes()) {
         if (value === undefined) continue
-        if (q.operator instanceof KeyedAggregate) {
-          const out = q.operator.output(value)
-          sink.upsert(out.row, out.visible)
-        } else if (q.operator instanceof AppendProject) {
-          for (const row of q.operator.rowsOf(key, value)) sink.append(row)
-        } else {
-          sink.append(value)
-        }
+        q.operator.changes(key, value, sink)
       }
     }
   }

@@ -22,15 +22,14 @@ import { rowCodec } from '../state/codec.ts'
 import { tableKey, tableKeyString, positionKey } from '../state/layout.ts'
 import { streamDecoder } from '../record-decoder.ts'
 import { ContinuousQuery, type QueryProgress, type ViewLookup, type ViewOperator } from '../continuous-query.ts'
-import { KeyedAggregate, type SliceState } from '../operators/keyed-aggregate.ts'
-import { AppendProject } from '../operators/append-project.ts'
-import { SessionAggregate } from '../operators/session-aggregate.ts'
-import { OverWindow } from '../operators/over-window.ts'
+import type { SliceState } from '../operators/keyed-aggregate.ts'
+import type { KeyedReads } from '../operators/operator.ts'
+import { buildOperator } from '../operators/build.ts'
+import { viewPlanTree } from '../../planner/view-plan-tree.ts'
 import { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
 import { type TriggerDef } from '../../planner/trigger-plan.ts'
 import { conditionKeys } from '../../planner/index-key.ts'
-import { PatternRecognize } from '../operators/pattern-recognize.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
 
@@ -227,16 +226,7 @@ export class Deploy extends EnginePart {
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
     const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
-    const operator: ViewOperator =
-      def.plan.body.kind === 'project'
-        ? new AppendProject(def.plan, table, positionOf, this.ctx)
-        : def.plan.body.kind === 'over'
-          ? new OverWindow(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.body.kind === 'pattern'
-            ? new PatternRecognize(def.plan, table, keyOf, positionOf, this.ctx)
-          : def.plan.window?.kind === 'session'
-          ? new SessionAggregate(def.plan, table, keyOf, this.ctx)
-          : new KeyedAggregate(def.plan, table, keyOf, this.ctx, this.sliceTable(def, progress === undefined))
+    const operator: ViewOperator = buildOperator(viewPlanTree(def.name, def.plan), { plan: def.plan, table, keyOf, positionOf, ctx: this.ctx, slices: () => this.sliceTable(def, progress === undefined) })
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
@@ -298,14 +288,15 @@ export class Deploy extends EnginePart {
    */
   private viewLookup(join: LookupJoinSpec): ViewLookup {
     const target = this.queries.get(join.view)
-    if (target === undefined || !(target.operator instanceof KeyedAggregate)) throw internalError(`view ${join.view} of a lookup join is not deployed`)
+    const operator = target?.operator.keyed
+    if (target === undefined || operator === undefined || operator === null) throw internalError(`view ${join.view} of a lookup join is not deployed`)
     // Every time: a drop of the last query joining it as of each event turned the per-event rows off.
     if (join.asOfEvent) target.trackSnapshots = true
     let ways = this.lookups.get(target)
     if (ways === undefined) this.lookups.set(target, (ways = new Map()))
     const known = ways.get(join.asOfEvent)
     if (known !== undefined) return known
-    const made = this.makeViewLookup(join, target, target.operator)
+    const made = this.makeViewLookup(join, target, operator)
     ways.set(join.asOfEvent, made)
     return made
   }
@@ -313,7 +304,7 @@ export class Deploy extends EnginePart {
   /** Per keyed view's query, its lookup as of each event (true) or current (false): see viewLookup. */
   private readonly lookups = new WeakMap<ContinuousQuery, Map<boolean, ViewLookup>>()
 
-  private makeViewLookup(join: LookupJoinSpec, target: ContinuousQuery, operator: KeyedAggregate): ViewLookup {
+  private makeViewLookup(join: LookupJoinSpec, target: ContinuousQuery, operator: KeyedReads): ViewLookup {
     return {
       async rows(batch, keys) {
         const out = new Array<Row | null>(keys.length).fill(null)

@@ -11,7 +11,6 @@ import type { StreamSource } from '../source.ts'
 import { jsonCodec } from '../state/codec.ts'
 import { type StreamDecoder } from '../record-decoder.ts'
 import { ContinuousQuery } from '../continuous-query.ts'
-import { KeyedAggregate } from '../operators/keyed-aggregate.ts'
 import { TriggerFire } from '../operators/trigger-fire.ts'
 import { type TriggerDef } from '../../planner/trigger-plan.ts'
 import { EnginePart, LATE_PREFIX, prefixRange } from './state.ts'
@@ -65,8 +64,9 @@ export class Reads extends EnginePart {
   async viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    if (!(q.operator instanceof KeyedAggregate)) return null
-    const [row] = await q.operator.lookup([[...keyValues]])
+    const keyed = q.operator.keyed
+    if (keyed === null) return null
+    const [row] = await keyed.lookup([[...keyValues]])
     return row === null || row === undefined ? [] : [row]
   }
 

@@ -12,28 +12,37 @@ import type { EvalContext } from '../../expr/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
+import { AppendingOperator, type ChangeSink, type OperatorBatch, type StreamOperator } from './operator.ts'
 
 export type PositionEncoder = (partition: number, offset: number) => string
 
 /** Ends the key of an entry holding a batch of rows (sorts right after the bare position). */
 const BATCH_MARK = '*'
 
-export class AppendProject {
-  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
-  /** Set while another view reads this one: each output row as it is written. */
-  onOutput: ((row: Row) => void) | null = null
+/** An entry: the rows of one batch (key with BATCH_MARK), or one row (entries written before batches). */
+export type AppendEntry = Row[] | Row
 
+export class AppendProject extends AppendingOperator implements StreamOperator {
+  readonly role = 'view'
+  readonly keyed = null
+  private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   constructor(
     readonly plan: ViewPlan,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<AppendEntry>,
     private readonly encodePosition: PositionEncoder,
     private readonly ctx: EvalContext,
   ) {
+    super()
     if (plan.body.kind !== 'project') throw internalError('AppendProject built for an aggregate plan')
     this.project = compileProjection(plan.body.output)
   }
 
-  process(partition: number, offsets: readonly number[], rows: readonly Row[]): void {
+  describe(): string {
+    return 'AppendProject'
+  }
+
+  async process(batch: OperatorBatch): Promise<void> {
+    const rows = batch.rows
     if (rows.length === 0) return
     const empty: Value[] = []
     const out = new Array<Row>(rows.length)
@@ -43,13 +52,18 @@ export class AppendProject {
       if (this.onOutput !== null) this.onOutput(row)
     }
     // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
-    this.table.append(this.encodePosition(partition, offsets[0]!) + BATCH_MARK, out as unknown as Value[])
+    this.table.append(this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK, out)
   }
 
   /** The view rows one table entry holds. */
-  rowsOf(key: string, value: Value[] | undefined): Row[] {
+  rowsOf(key: string, value: AppendEntry | undefined): Row[] {
     if (value === undefined) return []
-    return key.endsWith(BATCH_MARK) ? (value as unknown as Row[]) : [value]
+    return key.endsWith(BATCH_MARK) ? (value as Row[]) : [value]
+  }
+
+  /** Each row of the entry is a record appended. */
+  override changes(key: string, value: AppendEntry, sink: ChangeSink): void {
+    for (const row of this.rowsOf(key, value)) sink.append(row)
   }
 
   /** Live results by entry: an entry is a batch of output rows. */

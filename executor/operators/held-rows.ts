@@ -7,6 +7,7 @@ import type { Row, Value } from '../../common/types.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
+import { AppendingOperator } from './operator.ts'
 
 /** A held row: [event time, source partition, source offset, row]. */
 export type Held = [number, number, number, Row]
@@ -62,4 +63,27 @@ export function followPositions(table: KeyedTable): ViewFollower {
 /** The output rows of such an operator: its table's entries under source positions (the rest is state). */
 export async function* positionRows(table: KeyedTable): AsyncGenerator<Value[]> {
   for await (const [key, value] of table.scan()) if (isPositionKey(key)) yield value
+}
+
+/**
+ * An operator holding rows until the watermark passes them: each time the watermark moves on it releases
+ * what became final (`release`), once per watermark; a watermark moved back releases again from there.
+ */
+export abstract class HeldRowsOperator extends AppendingOperator {
+  /** The watermark up to which rows were released. */
+  private released = Number.NEGATIVE_INFINITY
+
+  /** Computes the held rows the watermark made final; they reach readers through `onOutput`. */
+  abstract release(watermark: number): Promise<void>
+
+  override async onWatermark(watermark: number): Promise<Row[]> {
+    if (watermark <= this.released) return []
+    await this.release(watermark)
+    this.released = watermark
+    return []
+  }
+
+  override rewindWatermark(watermark: number): void {
+    if (this.released > watermark) this.released = watermark
+  }
 }

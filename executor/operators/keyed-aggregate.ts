@@ -12,14 +12,18 @@ import { compilePredicate, compileProjection } from '../../expr/compile.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { OperatorDefaults, type ChangeSink, type KeyedReads, type OperatorBatch, type StreamOperator } from './operator.ts'
 import type { SliceSpec } from '../../planner/hop-slices.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
 
 export type KeyEncoder = (values: readonly Value[]) => string
 
+/** A group's state entry: `[key values..., aggregate slots..., (latest event time), (row count)]`. */
+export type GroupEntry = Value[]
+
 /** A sliced HOP view's slices: their table, keyed in a namespace of its own, and the slicing. */
 export interface SliceState {
-  readonly table: KeyedTable
+  readonly table: KeyedTable<GroupEntry>
   readonly encodeKey: KeyEncoder
   readonly spec: SliceSpec
 }
@@ -27,7 +31,9 @@ export interface SliceState {
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
 
-export class KeyedAggregate {
+export class KeyedAggregate extends OperatorDefaults implements StreamOperator {
+  readonly role = 'view'
+  readonly keyed: KeyedReads = this
   private readonly keyOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly aggs: CompiledAggregates
   private readonly having: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => boolean) | null
@@ -66,11 +72,12 @@ export class KeyedAggregate {
 
   constructor(
     readonly plan: ViewPlan,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<GroupEntry>,
     private readonly encodeKey: KeyEncoder,
     private readonly ctx: EvalContext,
     slices?: SliceState,
   ) {
+    super()
     if (plan.body.kind !== 'aggregate') throw internalError('KeyedAggregate built for a non-aggregate plan')
     const agg = plan.body.aggregation
     this.keyCount = agg.keys.length
@@ -100,7 +107,8 @@ export class KeyedAggregate {
    * Folds a micro-batch of prepared rows (windowed and filtered) into the state; reading a view whose rows
    * change, `signs[i]` -1 withdraws row i (its old version) instead.
    */
-  async process(rows: readonly Row[], signs?: readonly number[], windowStarts?: readonly number[]): Promise<void> {
+  async process(batch: OperatorBatch): Promise<void> {
+    const { rows, signs, windowStarts } = batch
     if (rows.length === 0) return
     if (this.slices !== null) return this.processSlices(rows, windowStarts!)
     if (windowStarts !== undefined) return this.processWindows(rows, windowStarts)
@@ -156,8 +164,33 @@ export class KeyedAggregate {
     return this.slices !== null ? this.closeSlicedWindows(watermark) : this.closeWindows(watermark)
   }
 
+  describe(): string {
+    return 'KeyedAggregate'
+  }
+
+  /** Sliced windows are put together when they close, whoever reads them; otherwise only for readers. */
+  override onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
+    if (this.slices === null && !forReaders) return Promise.resolve([])
+    return this.closeAt(watermark)
+  }
+
+  override detachReader(): void {
+    this.untrack()
+  }
+
+  /** On-window-close views hand on closed windows; updating ones their changes. */
+  rowsForReader(watermark: number): Promise<Row[]> {
+    return this.plan.emit === 'on_window_close' && this.plan.window !== null ? this.trackWindows(watermark) : this.trackChanges()
+  }
+
+  /** A group is one keyed row (an upsert, a delete where HAVING hides it or it is gone). */
+  changes(_key: string, value: GroupEntry, sink: ChangeSink): void {
+    const out = this.output(value)
+    sink.upsert(out.row, out.visible)
+  }
+
   /** Sliced: the watermark up to which windows were put together before a restart (the checkpointed one). */
-  resumeAt(watermark: number): void {
+  override resumeAt(watermark: number): void {
     this.closedTo = watermark
   }
 
@@ -315,7 +348,7 @@ export class KeyedAggregate {
    * The changes since the last call, per group touched: its old row withdrawn (sign -1) and its new row
    * added (+1), where they differ; appended to `rows` and `signs`.
    */
-  takeChanges(rows: Row[], signs: number[]): void {
+  override takeChanges(rows: Row[], signs: number[]): void {
     const before = this.before
     if (before === null || before.size === 0) return
     for (const [key, old] of before) {
@@ -438,7 +471,7 @@ export class KeyedAggregate {
    * past their latest event time + idle_ttl. Returns how many were deleted and the earliest time at which
    * one of the remaining groups will be due.
    */
-  async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
+  override async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
     const retention = this.plan.retention
     const ttl = this.plan.idleTtl
     const lateness = this.plan.source.allowedLateness

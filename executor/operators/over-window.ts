@@ -22,11 +22,12 @@ import type { ViewPlan } from '../../planner/view-plan.ts'
 import type { BoundWindowCall } from '../../planner/window-functions.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import type { OperatorBatch, StreamOperator } from './operator.ts'
 import { followPositions } from './held-rows.ts'
 import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
-import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
+import { HeldRowsOperator, admit, earliestOf, positionRows, type Held } from './held-rows.ts'
 
 /** A row waiting for the watermark. */
 type Pending = Held
@@ -34,6 +35,9 @@ type Pending = Held
 type Past = [number, Row]
 /** [pending, accumulators per call (null for calls without one), history, rows released so far]. */
 type Entry = [Pending[], (Value[] | null)[], Past[], number]
+
+/** Its table: each partition key's Entry, and output rows under their source positions (isPositionKey). */
+export type OverWindowEntry = Entry | Row
 
 const PENDING = 0
 const ACCS = 1
@@ -50,9 +54,9 @@ type CallRunner =
 
 const LATE_REASON = 'rows of its partition key up to the watermark were already computed: event time is behind the watermark by more than the allowed lateness'
 
-export class OverWindow {
-  /** Set while another view reads this one: each output row as it is written. */
-  onOutput: ((row: Row) => void) | null = null
+export class OverWindow extends HeldRowsOperator implements StreamOperator {
+  readonly role = 'view'
+  readonly keyed = null
   private readonly calls: readonly CallRunner[]
   private readonly partitionOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext, a?: readonly Value[]) => Value[]
@@ -68,11 +72,12 @@ export class OverWindow {
 
   constructor(
     readonly plan: ViewPlan,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<OverWindowEntry>,
     private readonly encodeKey: KeyEncoder,
     private readonly encodePosition: PositionEncoder,
     private readonly ctx: EvalContext,
   ) {
+    super()
     if (plan.body.kind !== 'over') throw internalError('OverWindow built for a plan without window functions')
     this.calls = plan.body.windows.map(runnerOf)
     this.partitionOf = compileProjection(plan.body.partitionBy)
@@ -94,7 +99,8 @@ export class OverWindow {
    * Takes a micro-batch of rows (already through WHERE) into their keys' pending lists. `watermark` is the
    * query's watermark before the batch: a row its partition can no longer take in order is late.
    */
-  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: LateReporter): Promise<void> {
+  async process(batch: OperatorBatch): Promise<void> {
+    const { partition, offsets, rows, watermark, late } = batch
     const pendingKeys = await this.pending()
     const empty: Value[] = []
     const { keys, accepted } = admit(partition, offsets, rows, this.timeIndex, this.lateness, watermark, (row) => this.encodeKey(this.partitionOf(row, empty, this.ctx)), late, LATE_REASON)
@@ -104,18 +110,18 @@ export class OverWindow {
       const key = keys[j]!
       const row = rows[i]!
       const ts = row[this.timeIndex] as number
-      let entry = this.table.get(key) as unknown as Entry | undefined
+      let entry = this.entry(key)
       if (entry === undefined) entry = [[], this.calls.map((c) => (c.kind === 'unbounded' ? c.aggs.init() : null)), [], 0]
       entry[PENDING].push([ts, partition, offsets[i]!, row])
       this.held++
-      this.table.set(key, entry as unknown as Value[])
+      this.table.set(key, entry)
       const earliest = pendingKeys.get(key)
       if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
     }
   }
 
   /** Computes every pending row the watermark has made final, in time order per key. */
-  async release(watermark: number): Promise<void> {
+  override async release(watermark: number): Promise<void> {
     const pendingKeys = await this.pending()
     const threshold = watermark - this.lateness
     const ready: string[] = []
@@ -123,7 +129,7 @@ export class OverWindow {
     if (ready.length === 0) return
     await this.table.load(ready)
     for (const key of ready) {
-      const entry = this.table.get(key) as unknown as Entry | undefined
+      const entry = this.entry(key)
       if (entry === undefined) {
         pendingKeys.delete(key)
         continue
@@ -141,7 +147,7 @@ export class OverWindow {
         g = end
       }
       this.trimHistory(entry)
-      this.table.set(key, entry as unknown as Value[])
+      this.table.set(key, entry)
       if (waiting.length === 0) pendingKeys.delete(key)
       else pendingKeys.set(key, earliestOf(waiting))
     }
@@ -223,16 +229,25 @@ export class OverWindow {
     const found = new Map<string, number>()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
-      this.held += (value as unknown as Entry)[PENDING].length + (value as unknown as Entry)[HISTORY].length
-      const pending = (value as unknown as Entry)[PENDING]
+      this.held += (value as Entry)[PENDING].length + (value as Entry)[HISTORY].length
+      const pending = (value as Entry)[PENDING]
       if (pending.length > 0) found.set(key, earliestOf(pending))
     }
     this.pendingKeys ??= found
     return this.pendingKeys
   }
 
+  describe(): string {
+    return 'OverWindow'
+  }
+
+  /** The state of a partition key (keys not under a source position hold an Entry). */
+  private entry(key: string): Entry | undefined {
+    return this.table.get(key) as Entry | undefined
+  }
+
   /** Rows held in state: waiting for the watermark, or kept as history for frames and lag. */
-  bufferedRows(): number {
+  override bufferedRows(): number {
     return this.held
   }
 

@@ -34,16 +34,20 @@ import {
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import type { OperatorBatch, StreamOperator } from './operator.ts'
 import { followPositions } from './held-rows.ts'
 import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
-import { admit, earliestOf, positionRows, type Held, type LateReporter } from './held-rows.ts'
+import { HeldRowsOperator, admit, earliestOf, positionRows, type Held } from './held-rows.ts'
 import { DueQueue } from './due-queue.ts'
 
 const LATE_REASON = 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness'
 /** [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number, matched through]]. */
 type Entry = [Held[], Held[], number, [number, number, number]]
+
+/** Its table: each partition key's Entry, and output rows under their source positions (isPositionKey). */
+export type PatternEntry = Entry | Row
 
 const PENDING = 0
 const SEQUENCE = 1
@@ -56,9 +60,9 @@ interface CompiledExpression {
   readonly semantics: 'running' | 'final'
 }
 
-export class PatternRecognize {
-  /** Set while another view reads this one: each output row (a match's row) as it is written. */
-  onOutput: ((row: Row) => void) | null = null
+export class PatternRecognize extends HeldRowsOperator implements StreamOperator {
+  readonly role = 'view'
+  readonly keyed = null
   private readonly pp: PatternPlan
   private readonly pattern: CompiledPattern
   private readonly defines: Map<string, { slots: readonly Slot[]; test: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean }>
@@ -74,11 +78,12 @@ export class PatternRecognize {
 
   constructor(
     readonly plan: ViewPlan,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<PatternEntry>,
     private readonly encodeKey: KeyEncoder,
     private readonly encodePosition: PositionEncoder,
     private readonly ctx: EvalContext,
   ) {
+    super()
     if (plan.body.kind !== 'pattern') throw internalError('PatternRecognize built for a plan without MATCH_RECOGNIZE')
     this.pp = plan.body.pattern
     this.pattern = compileMatchRecognize(this.pp.clause, this.pp.within === null ? {} : { within: this.pp.within })
@@ -90,7 +95,8 @@ export class PatternRecognize {
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
-  async process(partition: number, offsets: readonly number[], rows: readonly Row[], watermark: number, late: LateReporter): Promise<void> {
+  async process(batch: OperatorBatch): Promise<void> {
+    const { partition, offsets, rows, watermark, late } = batch
     const pendingKeys = await this.pending()
     const { timeIndex, partitionBy } = this.pp
     const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
@@ -99,17 +105,17 @@ export class PatternRecognize {
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
       const ts = rows[i]![timeIndex] as number
-      const entry = (this.table.get(keys[j]!) as unknown as Entry | undefined) ?? newEntry()
+      const entry = this.entry(keys[j]!) ?? newEntry()
       entry[PENDING].push([ts, partition, offsets[i]!, rows[i]!])
       this.held++
-      this.table.set(keys[j]!, entry as unknown as Value[])
+      this.table.set(keys[j]!, entry)
       const earliest = pendingKeys.get(keys[j]!)
       if (earliest === undefined || ts < earliest) pendingKeys.set(keys[j]!, ts)
     }
   }
 
   /** Releases what the watermark made final and runs the matcher where something changed or a deadline passed. */
-  async release(watermark: number): Promise<void> {
+  override async release(watermark: number): Promise<void> {
     const pendingKeys = await this.pending()
     const final = watermark === Number.POSITIVE_INFINITY
     const threshold = watermark - this.lateness
@@ -119,7 +125,7 @@ export class PatternRecognize {
     const keys = [...due]
     await this.table.load(keys)
     for (const key of keys) {
-      const entry = this.table.get(key) as unknown as Entry | undefined
+      const entry = this.entry(key)
       if (entry === undefined) {
         pendingKeys.delete(key)
         this.waitingKeys.delete(key)
@@ -134,7 +140,7 @@ export class PatternRecognize {
       if (waiting.length === 0) pendingKeys.delete(key)
       else pendingKeys.set(key, earliestOf(waiting))
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
-      this.table.set(key, entry as unknown as Value[])
+      this.table.set(key, entry)
     }
   }
 
@@ -278,7 +284,7 @@ export class PatternRecognize {
     const found = new DueQueue()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
-      const entry = value as unknown as Entry
+      const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
       if (entry[PENDING].length > 0) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
@@ -288,8 +294,17 @@ export class PatternRecognize {
     return this.pendingKeys
   }
 
+  describe(): string {
+    return 'PatternRecognize'
+  }
+
+  /** The state of a partition key (keys not under a source position hold an Entry). */
+  private entry(key: string): Entry | undefined {
+    return this.table.get(key) as Entry | undefined
+  }
+
   /** Rows held in state: waiting for the watermark, or kept while a match may still start or grow there. */
-  bufferedRows(): number {
+  override bufferedRows(): number {
     return this.held
   }
 

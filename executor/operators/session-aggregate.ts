@@ -26,25 +26,22 @@ import { columnsUsed } from '../../expr/bound.ts'
 import type { KeyedTable } from './keyed-table.ts'
 import { followTable, type ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
+import { OperatorDefaults, type ChangeSink, type OperatorBatch, type StreamOperator } from './operator.ts'
 
 /** One session: [start, last event time, rows (null once final), groups as [encoded group key, acc] pairs]. */
 type Session = [number, number, Row[] | null, [string, Value[]][]]
+
+/** A session key's state entry: its sessions, ordered by start. */
+export type SessionEntry = Session[]
 
 const START = 0
 const LAST = 1
 const ROWS = 2
 const GROUPS = 3
 
-/** An input event with where it came from, so that a late one can be reported. */
-export interface SessionInput {
-  readonly row: Row
-  readonly partition: number
-  readonly offset: number
-}
-
-export type LateReporter = (input: SessionInput, eventTime: number, reason: string) => void
-
-export class SessionAggregate {
+export class SessionAggregate extends OperatorDefaults implements StreamOperator {
+  readonly role = 'view'
+  readonly keyed = null
   private readonly window: SessionWindowSpec
   private readonly width: number
   private readonly groupKeyOf: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
@@ -69,10 +66,11 @@ export class SessionAggregate {
 
   constructor(
     readonly plan: ViewPlan,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<SessionEntry>,
     private readonly encodeKey: KeyEncoder,
     private readonly ctx: EvalContext,
   ) {
+    super()
     if (plan.body.kind !== 'aggregate' || plan.window?.kind !== 'session') throw internalError('SessionAggregate built for a plan without SESSION aggregation')
     this.window = plan.window
     this.width = plan.source.columns.length
@@ -103,25 +101,26 @@ export class SessionAggregate {
    * Folds a micro-batch of events (in arrival order) into the sessions of their keys. `watermark` is the
    * query's watermark before the batch; events too late for it go to `late`.
    */
-  async process(inputs: readonly SessionInput[], watermark: number, late: LateReporter): Promise<void> {
-    const n = inputs.length
+  async process(batch: OperatorBatch): Promise<void> {
+    const { rows, watermark, late } = batch
+    const n = rows.length
     if (n === 0) return
     const keys = new Array<string>(n)
     const { keyIndexes, timeIndex } = this.window
     for (let i = 0; i < n; i++) {
-      const row = inputs[i]!.row
+      const row = rows[i]!
       keys[i] = this.encodeKey(keyIndexes.map((k) => row[k] ?? null))
     }
     await this.table.load(keys)
     for (let i = 0; i < n; i++) {
-      const input = inputs[i]!
-      const ts = input.row[timeIndex] as number
-      const sessions = (this.table.get(keys[i]!) as unknown as Session[] | undefined) ?? []
+      const row = rows[i]!
+      const ts = row[timeIndex] as number
+      const sessions = this.table.get(keys[i]!) ?? []
       this.finalize(sessions, watermark)
-      const reason = this.add(sessions, this.compact(input.row), ts, watermark)
-      if (reason !== null) late(input, ts, reason)
+      const reason = this.add(sessions, this.compact(row), ts, watermark)
+      if (reason !== null) late(batch.partition, batch.offsets[i]!, ts, reason)
       else {
-        this.table.set(keys[i]!, sessions as unknown as Value[])
+        this.table.set(keys[i]!, sessions)
         if (this.closing !== null) this.register(keys[i]!, sessions)
       }
     }
@@ -149,11 +148,33 @@ export class SessionAggregate {
     this.handedTo = watermark
     const out: Row[] = []
     for await (const [key, value] of this.table.scan()) {
-      const sessions = value as unknown as Session[]
+      const sessions = value
       this.register(key, sessions)
       out.push(...this.sessionRows(sessions.filter((s) => s[LAST] + this.window.gap + this.lateness <= watermark)))
     }
     return out
+  }
+
+  describe(): string {
+    return 'SessionAggregate'
+  }
+
+  /** Sessions the watermark closed go to the views reading this one. */
+  override onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
+    return forReaders ? this.closeAt(watermark) : Promise.resolve([])
+  }
+
+  override detachReader(): void {
+    this.untrack()
+  }
+
+  rowsForReader(watermark: number): Promise<Row[]> {
+    return this.trackSessions(watermark)
+  }
+
+  /** As a view sink sees it today: the entry as a record (sessions have no keyed row of their own). */
+  changes(_key: string, value: SessionEntry, sink: ChangeSink): void {
+    sink.append(value)
   }
 
   /** No view reads this one any more. */
@@ -182,7 +203,7 @@ export class SessionAggregate {
     await this.table.load(keys)
     const closed: { due: number; key: string; session: Session }[] = []
     for (const key of keys) {
-      const sessions = this.table.get(key) as unknown as Session[] | undefined
+      const sessions = this.table.get(key)
       for (const s of sessions ?? []) {
         const due = s[LAST] + this.window.gap + this.lateness
         if (due > from && due <= watermark) closed.push({ due, key, session: s })
@@ -277,7 +298,7 @@ export class SessionAggregate {
   }
 
   /** Deletes sessions past end + lateness + retention; returns the count and when the next one is due. */
-  async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
+  override async expire(watermark: number): Promise<{ deleted: number; next: number; scanned: number }> {
     const retention = this.plan.retention
     if (retention === null) return { deleted: 0, next: Number.POSITIVE_INFINITY, scanned: 0 }
     const changed: [string, Session[]][] = []
@@ -286,7 +307,7 @@ export class SessionAggregate {
     let scanned = 0
     for await (const [key, value] of this.table.scan()) {
       scanned++
-      const sessions = value as unknown as Session[]
+      const sessions = value
       const kept = sessions.filter((s) => s[LAST] + this.window.gap + this.lateness + retention > watermark)
       for (const s of kept) next = Math.min(next, s[LAST] + this.window.gap + this.lateness + retention)
       if (kept.length < sessions.length) {
@@ -296,7 +317,7 @@ export class SessionAggregate {
     }
     for (const [key, kept] of changed) {
       if (kept.length === 0) this.table.delete(key)
-      else this.table.set(key, kept as unknown as Value[])
+      else this.table.set(key, kept)
     }
     return { deleted, next, scanned }
   }
@@ -304,7 +325,7 @@ export class SessionAggregate {
   /** Live results by entry (a key's sessions), except in on-window-close mode (see KeyedAggregate.follow). */
   follow(): ViewFollower | null {
     if (this.plan.emit === 'on_window_close') return null
-    return followTable(this.table, (_key, value) => (value === undefined ? [] : this.sessionRows(value as unknown as Session[])))
+    return followTable(this.table, (_key, value) => (value === undefined ? [] : this.sessionRows(value)))
   }
 
   private sessionRows(sessions: readonly Session[]): Row[] {
@@ -328,7 +349,7 @@ export class SessionAggregate {
     const onClose = this.plan.emit === 'on_window_close'
     const empty: Value[] = []
     for await (const [, value] of this.table.scan()) {
-      for (const s of value as unknown as Session[]) {
+      for (const s of value) {
         const end = s[LAST] + this.window.gap
         if (onClose && end + this.lateness > watermark) continue
         for (const [, stored] of s[GROUPS]) {

@@ -87,7 +87,7 @@ describe('trigger audit and per-key state on real RocksDB', () => {
     const table = { appended: new Map<string, Value[]>(), append(k: string, v: Value[]) { this.appended.set(k, v) } }
     batch.add(2, 40, 5, ['x', null, 5], [0, 1], Outcome.Inactive, null)
     batch.add(2, 41, 6, ['y', 'z', 6], [0, 1], Outcome.SuppressedPriority, 'p')
-    batch.flush(table as unknown as StateTable<Value[]>, encodePosition)
+    batch.flush(table, encodePosition)
     const [key, value] = [...table.appended][0]!
     expect(key).toBe(encodePosition(2, 40))
     expect([...firingsOf(value)]).toEqual([

@@ -84,7 +84,7 @@ export class AuditBatch {
   }
 
   /** Appends the entry (if any firing was recorded) under the first firing's position, and starts anew. */
-  flush(table: KeyedTable, encodePosition: (partition: number, offset: number) => string): void {
+  flush(table: Pick<KeyedTable, 'append'>, encodePosition: (partition: number, offset: number) => string): void {
     if (this.values.length === 0) return
     table.append(encodePosition(this.partition, this.first), this.values)
     this.values = []

@@ -22,6 +22,7 @@ import type { NotificationHub } from '../notifications.ts'
 import { WebhookDelivery, type WebhookJob } from '../webhook.ts'
 import type { WebhookAllowList } from '../webhook-policy.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import { OperatorDefaults, type ChangeSink, type OperatorBatch, type StreamOperator } from './operator.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import { AuditBatch, OUTCOMES, Outcome, auditRows, type FiringOutcome } from './trigger-audit.ts'
@@ -122,7 +123,12 @@ export type StreamInserter = (stream: string, row: Row) => Promise<void>
 
 const EMPTY: Value[] = []
 
-export class TriggerFire {
+/** Its table's entries: counters, start offsets, outbox jobs, webhook ends and audit batches, each a Value[] record. */
+export type TriggerEntry = Value[]
+
+export class TriggerFire extends OperatorDefaults implements StreamOperator {
+  readonly role = 'trigger'
+  readonly keyed = null
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly countersKey: string
   private counters: TriggerCounters | null = null
@@ -144,7 +150,7 @@ export class TriggerFire {
 
   constructor(
     public def: TriggerDef,
-    private readonly table: KeyedTable,
+    private readonly table: KeyedTable<TriggerEntry>,
     private readonly encodeKey: KeyEncoder,
     private readonly encodePosition: PositionEncoder,
     private readonly hub: NotificationHub,
@@ -158,6 +164,7 @@ export class TriggerFire {
     /** Called when a webhook's end changed the table outside a batch (a checkpoint should keep it). */
     private readonly touched: () => void = () => undefined,
   ) {
+    super()
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
@@ -252,7 +259,15 @@ export class TriggerFire {
    * firings to the group's arbiter, which decides after every trigger of the stream has seen the batch;
    * the others decide at once.
    */
-  async process(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
+  async process(batch: OperatorBatch): Promise<void> {
+    const signs = batch.signs
+    if (signs === undefined) return this.fire(batch.partition, batch.offsets, batch.rows)
+    // On a view whose rows change, a trigger fires on the new rows; the withdrawn old ones pass it by.
+    await this.fire(batch.partition, batch.offsets.filter((_, j) => signs[j]! > 0), batch.rows.filter((_, j) => signs[j]! > 0))
+  }
+
+  /** Takes the rows that passed WHEN (see process), by source offset. */
+  async fire(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
     if (rows.length === 0 && this.opened) return
     if (!this.opened) await this.open()
     const spec = this.def.spec
@@ -432,6 +447,23 @@ export class TriggerFire {
       }
     }
     yield* auditRows(this.table, ends)
+  }
+
+  describe(): string {
+    return 'TriggerFire'
+  }
+
+  /** A trigger is no relation: no view reads it, no SUBSCRIBE follows it. */
+  follow(): null {
+    return null
+  }
+
+  changes(_key: string, value: TriggerEntry, sink: ChangeSink): void {
+    sink.append(value)
+  }
+
+  rowsForReader(): Promise<Row[]> {
+    return Promise.resolve([])
   }
 
 }

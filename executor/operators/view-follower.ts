@@ -24,13 +24,13 @@ export interface ViewFollower {
 }
 
 /** The view rows one table entry stands for; `value` undefined means the entry is gone. */
-export type EntryRows = (key: string, value: Value[] | undefined) => Row[]
+export type EntryRows<V = Value[]> = (key: string, value: V | undefined) => Row[]
 
 /** Entries loaded from the table at a time while handing out part of what was written. */
 const LOAD_CHUNK = 64
 
 /** Opens the table's journal first, so that no write between the snapshot and the first drain is missed. */
-export function followTable(table: KeyedTable, rowsOf: EntryRows): ViewFollower {
+export function followTable<V>(table: KeyedTable<V>, rowsOf: EntryRows<V>): ViewFollower {
   const journal = table.journal()
   // Keys drained from the journal; those from `next` on were kept back by maxRows. An entry written again
   // meanwhile is in the journal too and comes again later, as its rows then (the subscriber diffs, so that
