@@ -186,7 +186,8 @@ describe('DEFINE conditions that read the match', () => {
       return row < 3
     }
     expect(events('A B+', 4, { b })).toEqual(['#1 0: a b b', '- 3'])
-    expect(seen).toEqual(['1:1|0|0,1|b|1', '2:1,2|0|0,1,2|b|2', '3:1,2,3|0|0,1,2,3|b|3'])
+    // CLASSIFIER() gives the name as written in the pattern.
+    expect(seen).toEqual(['1:1|0|0,1|B|1', '2:1,2|0|0,1,2|B|2', '3:1,2,3|0|0,1,2,3|B|3'])
   })
 
   it('navigates back to other variables (Trino back references)', () => {
@@ -213,7 +214,7 @@ describe('DEFINE conditions that read the match', () => {
     // X AS PREV(CLASSIFIER(U), 1) = 'A' AND LAST(CLASSIFIER(), 3) = 'B' AND FIRST(CLASSIFIER(U)) = 'B'
     const x: Condition = (_r, ctx) => {
       const lastU = ctx.last('u')
-      return lastU !== undefined && ctx.classifier(lastU - 1) === 'a' && ctx.classifier(ctx.last(undefined, 3)) === 'b' && ctx.classifier(ctx.first('u')) === 'b'
+      return lastU !== undefined && ctx.classifier(lastU - 1) === 'A' && ctx.classifier(ctx.last(undefined, 3)) === 'B' && ctx.classifier(ctx.first('u')) === 'B'
     }
     expect(events('(A | B)* X $', 5, { x }, { subsets: { u: ['a', 'b'] } })).toEqual(['#1 0: b b a a x'])
   })
@@ -231,10 +232,10 @@ describe('DEFINE conditions that read the match', () => {
       }),
     )
     expect(perRow).toEqual([
-      [0, 1, 'h', 'h'],
-      [1, 1, 'h', 'a'],
-      [2, 2, 'l', 'l'],
-      [3, 2, 'l', 'a'],
+      [0, 1, 'H', 'H'],
+      [1, 1, 'H', 'A'],
+      [2, 2, 'L', 'L'],
+      [3, 2, 'L', 'A'],
     ])
     const final = matchView(compiled, matches[0]!)
     expect([final.count(), final.count('a'), final.first('w'), final.last('w', 1), final.first('a', 1), final.matchNumber]).toEqual([2, 1, 0, 0, undefined, 1])

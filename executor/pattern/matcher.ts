@@ -43,7 +43,7 @@ export interface MatchView {
   /** MATCH_NUMBER() of the match being built. */
   readonly matchNumber: number
   readonly current: number
-  /** CLASSIFIER() at `row` (default: current), undefined outside start..current. */
+  /** CLASSIFIER() at `row` (default: current): the variable's name as written, undefined outside start..current. */
   classifier(row?: number): string | undefined
   rowsOf(variable?: string): readonly number[]
   count(variable?: string): number
@@ -314,7 +314,7 @@ export class PathView implements MatchView {
   classifier(row: number = this.current): string | undefined {
     this.readMatch = true
     const id = this.vars[row - this.startRow]
-    return id === undefined ? undefined : this.pattern.variables[id]
+    return id === undefined ? undefined : this.pattern.labels[id]
   }
 
   rowsOf(variable?: string): readonly number[] {

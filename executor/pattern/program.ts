@@ -21,6 +21,7 @@
  */
 import { SqlState, internalError, planError } from '../../common/errors.ts'
 import {
+  patternLabels,
   patternVariables,
   quantifierBounds,
   type MatchRecognize,
@@ -75,6 +76,8 @@ export interface CompiledPattern {
   readonly instructions: readonly Instruction[]
   /** Variable id -> name (case-folded as in the AST), in order of first appearance in the pattern. */
   readonly variables: readonly string[]
+  /** Variable id -> its name as written in the pattern: what CLASSIFIER() returns. */
+  readonly labels: readonly string[]
   /** Variable id -> whether it has a DEFINE condition. */
   readonly defined: readonly boolean[]
   /** Primary and union variable names -> the variable ids they stand for. */
@@ -90,6 +93,8 @@ export interface CompiledPattern {
 /** Compiles `pattern` with the given clause options. */
 export function compilePattern(pattern: RowPattern, options: PatternOptions = {}): CompiledPattern {
   const variables = patternVariables(pattern)
+  const written = patternLabels(pattern)
+  const labels = variables.map((v) => written.get(v) ?? v)
   const ids = new Map(variables.map((v, i) => [v, i]))
   const names = variableNames(variables, options.subsets ?? {})
   const defined = definedFlags(variables, ids, options.defined)
@@ -105,6 +110,7 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
   return {
     instructions: builder.code,
     variables,
+    labels,
     defined,
     names,
     registers: builder.registers,
