@@ -95,6 +95,8 @@ export class SlotBinder {
   private marks: readonly { semantics: 'running' | 'final'; span: Span }[] = []
   private text = ''
   private textStart = 0
+  /** RUNNING / FINAL written before the whole expression: it belongs to the call the expression starts with. */
+  private leading: 'running' | 'final' | undefined
 
   constructor(
     private readonly stream: StreamDef,
@@ -109,6 +111,7 @@ export class SlotBinder {
     this.marks = pe.innerSemantics
     this.text = pe.text
     this.textStart = pe.span.start
+    this.leading = pe.semantics
     const parsed = this.parse(pe.text, pe.span, pe.innerSemantics.map((m) => m.span))
     const slots: Slot[] = []
     const rewritten = this.rewrite(parsed, slots, clause)
@@ -123,6 +126,7 @@ export class SlotBinder {
 
   /** RUNNING or FINAL written right before the call at `span`. */
   private semanticsAt(span: Span): 'running' | 'final' | undefined {
+    if (this.leading !== undefined && span.start === this.textStart) return this.leading
     for (const m of this.marks) {
       const between = this.text.slice(m.span.end - this.textStart, span.start - this.textStart)
       if (m.span.end <= span.start && between.trim() === '') return m.semantics
@@ -146,12 +150,20 @@ export class SlotBinder {
   }
 
   private rewrite(e: ast.Expr, slots: Slot[], clause: Clause): ast.Expr {
+    if (e.kind === 'func_call' && e.schema === undefined && e.name === 'classifier' && this.semanticsAt(e.span) !== undefined) {
+      throw planError(SqlState.syntaxError, `${this.semanticsAt(e.span)!.toUpperCase()} applies to FIRST, LAST and aggregates, not to CLASSIFIER`, e.span)
+    }
     if (e.kind === 'column_ref' || (e.kind === 'func_call' && e.schema === undefined && e.name === 'classifier' && e.over === undefined)) {
       // A.price and CLASSIFIER(v) read the last row mapped to the variable, as LAST(...) does.
       return this.navigation({ kind: 'func_call', name: 'last', args: [e], star: false, distinct: false, span: e.span }, slots, false)
     }
     if (e.kind === 'func_call' && e.schema === undefined && e.over === undefined) {
       const name = e.name
+      const semantics = this.semanticsAt(e.span)
+      if (semantics !== undefined && (name === 'prev' || name === 'next' || name === 'classifier' || name === 'match_number')) {
+        // The standard gives RUNNING / FINAL to FIRST, LAST and aggregates only: write PREV(FINAL LAST(A.x)).
+        throw planError(SqlState.syntaxError, `${semantics.toUpperCase()} applies to FIRST, LAST and aggregates, not to ${name.toUpperCase()}`, e.span)
+      }
       if (NAV_FUNCTIONS.has(name)) return this.navigation(e, slots, true)
       if (name === 'match_number' || name === 'timed_out') {
         if (e.args.length > 0 || e.star) throw planError(SqlState.undefinedFunction, `${name.toUpperCase()}() takes no arguments`, e.span)
@@ -186,7 +198,7 @@ export class SlotBinder {
     const value: RowExpression = { expr: bindExpr(rowExpr, { scope: rowScope(scope.slots), params: [], clause: `${scope.what}` }), slots: scope.slots }
     const step = physical ? (fn === 'prev' ? -offset : offset) : 0
     if (step < 0) this.lookBehind = Math.max(this.lookBehind, -step)
-    const semantics = written ? this.semanticsAt(e.span) : undefined
+    const semantics = written ? this.semanticsAt(inner !== arg ? arg.span : e.span) : undefined
     const slot: Slot = { kind: 'nav', logical, variable: scope.variable ?? null, offset: logicalOffset, physical: step, value, type: value.expr.type, ...(semantics !== undefined ? { semantics } : {}) }
     return this.slotRef(slots, slot, e.span)
   }
