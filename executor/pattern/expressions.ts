@@ -82,8 +82,11 @@ const pick = (semantics: 'running' | 'final' | undefined, running: MatchView, wh
 function compileNavigation(slot: Extract<Slot, { kind: 'nav' }>): SlotFn {
   const value = compileRowExpression(slot.value)
   const variable = slot.variable ?? undefined
+  // FIRST reads the whole match even in RUNNING semantics, as Trino has it: the rows before the current
+  // one are the same either way, and FIRST(x, n) may reach past it. (In DEFINE both views are the partial match.)
+  const semantics = slot.logical === 'first' ? 'final' : slot.semantics
   return (running, whole, c) => {
-    const view = pick(slot.semantics, running, whole)
+    const view = pick(semantics, running, whole)
     let at = logicalRow(view, slot.logical, variable, slot.offset)
     if (at === undefined) return null
     at += slot.physical

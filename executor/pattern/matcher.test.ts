@@ -284,7 +284,7 @@ describe('cost guards', () => {
       '7: mark r0',
       '8: split 9, 10',
       '9: row c',
-      '10: progress r0 else 12',
+      '10: progress r0',
       '11: jump 6',
       '12: accept',
     ])

@@ -184,8 +184,8 @@ class Search {
         return 'next'
       }
       case 'progress':
-        this.pc = this.registers[ins.register] === this.row ? ins.exit : this.pc + 1
-        return 'next'
+        this.pc++
+        return this.registers[ins.register] === this.row ? 'fail' : 'next'
     }
   }
 

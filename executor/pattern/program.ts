@@ -11,10 +11,11 @@
  *   ^, $       zero-width tests of the position
  *   {- a -}    a's row instructions carry `excluded`
  *
- * An optional iteration of a body that can match no rows (`(a?)*`, `()*`, `^*`) is bracketed by
- * `mark r` / `progress r, exit`: when the iteration consumed no row, the loop ends there and matching goes
- * on after the quantifier, as Trino does (an empty iteration is taken in its place in preference order, and
- * no further iteration follows it). That also keeps a loop from repeating forever at one row.
+ * An iteration of an unbounded loop (`(a?)*`, `()+`, `^*`) whose body can match no rows must consume a
+ * row, or the loop could repeat forever at one row: such a body is bracketed by `mark r` / `progress r`
+ * (the path dies when no row was consumed since the mark), as ECMAScript regexes and Trino do. The copies
+ * of a bounded quantifier need no such check and get none: an empty copy of `(a?){,2}` is a valid
+ * iteration, preferred where the order says so (Trino again).
  *
  * Unrolling keeps the machine state to (instruction, row, the registers of enclosing nullable loops), which
  * is what the matcher memoizes; the price is program size, capped by `maxInstructions`.
@@ -42,8 +43,8 @@ export type Instruction =
   | { readonly op: 'partition_end' }
   /** Remember the current row in a register, at the start of an optional iteration of a nullable body. */
   | { readonly op: 'mark'; readonly register: number }
-  /** Go on when a row was consumed since the register's mark; otherwise leave the loop for `exit`. */
-  | { readonly op: 'progress'; readonly register: number; readonly exit: number }
+  /** Fail unless a row was consumed since the register's mark. */
+  | { readonly op: 'progress'; readonly register: number }
   | { readonly op: 'accept' }
 
 /** Where matching resumes after a non-empty match; the parser's AfterMatchSkip node fits this type. */
@@ -267,43 +268,35 @@ class ProgramBuilder {
     for (let i = 0; i < min; i++) this.pattern(body, excluded)
     const choose = (iterate: number, leave: number): Instruction =>
       q.reluctant ? { op: 'split', prefer: leave, other: iterate } : { op: 'split', prefer: iterate, other: leave }
-    const exits: number[] = []
     if (max === Infinity) {
       const head = this.hole()
-      const p = this.iteration(body, nullable, excluded)
-      if (p !== null) exits.push(p)
+      this.iteration(body, nullable, excluded)
       this.emit({ op: 'jump', to: head })
       this.patch(head, choose(head + 1, this.next))
-    } else {
-      // Every optional copy may leave for the end: greedy tries the next copy first, reluctant the end.
-      const splits: number[] = []
-      for (let i = min; i < max; i++) {
-        splits.push(this.hole())
-        const p = this.iteration(body, nullable, excluded)
-        if (p !== null) exits.push(p)
-      }
-      for (const s of splits) this.patch(s, choose(s + 1, this.next))
+      return
     }
-    for (const p of exits) {
-      const ins = this.code[p]
-      if (ins?.op === 'progress') this.patch(p, { ...ins, exit: this.next })
+    // Every optional copy may leave for the end: greedy tries the next copy first, reluctant the end.
+    const splits: number[] = []
+    for (let i = min; i < max; i++) {
+      splits.push(this.hole())
+      this.pattern(body, excluded)
     }
+    for (const s of splits) this.patch(s, choose(s + 1, this.next))
   }
 
-  /** One optional iteration; a nullable body's ends the loop when it consumed no row (see the file comment). */
-  private iteration(body: RowPattern, nullable: boolean, excluded: boolean): number | null {
+  /** One iteration of an unbounded loop; a nullable body must consume a row (see the file comment). */
+  private iteration(body: RowPattern, nullable: boolean, excluded: boolean): void {
     if (!nullable) {
       this.pattern(body, excluded)
-      return null
+      return
     }
     const register = this.registers++
     this.emit({ op: 'mark', register })
     const outer = this.liveStack
     this.liveStack = [...outer, register]
     this.pattern(body, excluded)
-    const progress = this.emit({ op: 'progress', register, exit: -1 })
+    this.emit({ op: 'progress', register })
     this.liveStack = outer
-    return progress
   }
 }
 
@@ -355,7 +348,7 @@ export function describeProgram(p: CompiledPattern): string {
         case 'mark':
           return `${pc}: mark r${ins.register}`
         case 'progress':
-          return `${pc}: progress r${ins.register} else ${ins.exit}`
+          return `${pc}: progress r${ins.register}`
       }
     })
     .join('\n')

@@ -18,6 +18,8 @@ import type pg from 'pg'
 const ROOT = resolve(import.meta.dirname, '..', '..')
 export const TRINO_DIR = resolve(ROOT, 'test', 'oracle', 'trino')
 export const TRINO_JAR = resolve(TRINO_DIR, 'target', 'trino-oracle-1.jar')
+/** Every difference found so far, with Trino's answer: the regression cases of test/match-oracle.test.ts. */
+export const REGRESSIONS_FILE = resolve(ROOT, 'test', 'oracle', 'match-regressions.json')
 /** Trino 476 needs Java 24 or newer. */
 export const TRINO_JAVA = process.env.TRINO_JAVA_HOME ?? '/usr/lib/jvm/temurin-25-jdk-amd64'
 
@@ -70,10 +72,12 @@ export function generateCase(seed: number): FuzzCase {
   const partitions = r.int(1, 3)
   for (let k = 1; k <= partitions; k++) {
     const n = r.int(1, 9)
-    let ts = r.int(0, 3)
+    // Times distinct across partitions too (steps of 3, offset by k), so that a pattern without PARTITION BY
+    // sees one order in both engines.
+    let step = r.int(0, 3)
     for (let i = 0; i < n; i++) {
-      rows.push({ k, ts, p: r.chance(0.1) ? null : r.int(0, 5), q: r.int(1, 4), t: r.pick(['x', 'y']) })
-      ts += r.int(1, 3)
+      rows.push({ k, ts: step * 3 + k, p: r.chance(0.1) ? null : r.int(0, 5), q: r.int(1, 4), t: r.pick(['x', 'y']) })
+      step += r.int(1, 3)
     }
   }
   return { seed, rows, clause: generateClause(r) }
@@ -312,8 +316,32 @@ export async function runTrino(queries: readonly string[]): Promise<Answer[]> {
 export interface Difference {
   readonly seed: number
   readonly clause: string
+  readonly rows: readonly FuzzRow[]
   readonly sluice: Answer
   readonly trino: Answer
+}
+
+/** A difference kept as a regression case: the case, Trino's answer, and what it was about. */
+export interface Regression extends FuzzCase {
+  readonly note: string
+  readonly trino: Answer
+}
+
+/**
+ * Runs cases seed .. seed+count-1 on Sluice (through `client`) and on Trino, the two at once, and returns
+ * the cases whose answers differ.
+ */
+export async function compareWithTrino(client: pg.Client, seed: number, count: number): Promise<Difference[]> {
+  const cases = Array.from({ length: count }, (_, i) => generateCase(seed + i))
+  const trinoAnswers = runTrino(cases.map(trinoQuery))
+  const mine: Answer[] = []
+  for (const c of cases) mine.push(await runSluice(client, c, `fz${c.seed}`))
+  const theirs = await trinoAnswers
+  const out: Difference[] = []
+  cases.forEach((c, i) => {
+    if (!agree(mine[i]!, theirs[i]!)) out.push({ seed: c.seed, clause: c.clause, rows: c.rows, sluice: mine[i]!, trino: theirs[i]! })
+  })
+  return out
 }
 
 /** Whether two answers agree: the same rows, or both an error. */
