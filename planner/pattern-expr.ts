@@ -92,6 +92,9 @@ const MAX_OFFSET = 10_000
 export class SlotBinder {
   /** How far back PREV reaches from a row of the match: rows to keep before the next start row. */
   lookBehind = 0
+  /** How far NEXT in MEASURES reaches past a match's last row: rows a stream waits for before giving it out. */
+  lookAhead = 0
+  private clause: Clause = 'DEFINE'
   private marks: readonly { semantics: 'running' | 'final'; span: Span }[] = []
   private text = ''
   private textStart = 0
@@ -112,6 +115,7 @@ export class SlotBinder {
     this.text = pe.text
     this.textStart = pe.span.start
     this.leading = pe.semantics
+    this.clause = clause
     const parsed = this.parse(pe.text, pe.span, pe.innerSemantics.map((m) => m.span))
     const slots: Slot[] = []
     const rewritten = this.rewrite(parsed, slots, clause)
@@ -198,6 +202,7 @@ export class SlotBinder {
     const value: RowExpression = { expr: bindExpr(rowExpr, { scope: rowScope(scope.slots), params: [], clause: `${scope.what}` }), slots: scope.slots }
     const step = physical ? (fn === 'prev' ? -offset : offset) : 0
     if (step < 0) this.lookBehind = Math.max(this.lookBehind, -step)
+    if (step > 0 && this.clause === 'MEASURES') this.lookAhead = Math.max(this.lookAhead, step)
     const semantics = written ? this.semanticsAt(inner !== arg ? arg.span : e.span) : undefined
     const slot: Slot = { kind: 'nav', logical, variable: scope.variable ?? null, offset: logicalOffset, physical: step, value, type: value.expr.type, ...(semantics !== undefined ? { semantics } : {}) }
     return this.slotRef(slots, slot, e.span)

@@ -53,6 +53,8 @@ export interface PatternPlan {
   readonly emitTimeouts: boolean
   /** How far back PREV reaches: rows kept before the next start row. */
   readonly lookBehind: number
+  /** How far NEXT in MEASURES reaches past a match: a stream gives a match out once these rows are known. */
+  readonly lookAhead: number
   /**
    * The rows the pattern produces (what the SELECT reads): ONE ROW PER MATCH gives the PARTITION BY columns
    * and the measures; ALL ROWS PER MATCH every stream column and then the measures.
@@ -155,6 +157,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
       within,
       emitTimeouts,
       lookBehind: binder.lookBehind,
+      lookAhead: binder.lookAhead,
       columns,
     },
   }

@@ -77,7 +77,7 @@ export class PatternRecognize {
   ) {
     if (plan.body.kind !== 'pattern') throw internalError('PatternRecognize built for a plan without MATCH_RECOGNIZE')
     this.pp = plan.body.pattern
-    this.pattern = compileMatchRecognize(this.pp.clause, this.pp.within === null ? {} : { within: this.pp.within })
+    this.pattern = compileMatchRecognize(this.pp.clause, { lookAhead: this.pp.lookAhead, ...(this.pp.within === null ? {} : { within: this.pp.within }) })
     this.defines = new Map([...this.pp.defines].map(([v, d]) => [v, new CompiledPatternExpression(d)]))
     this.measures = this.pp.measures.map((m) => new CompiledPatternExpression(m.expression))
     this.outputFilter = plan.body.outputFilter === null ? null : compilePredicate(plan.body.outputFilter)

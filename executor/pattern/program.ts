@@ -67,6 +67,11 @@ export interface PatternOptions {
   readonly within?: number
   readonly maxInstructions?: number
   readonly maxStepsPerStart?: number
+  /**
+   * Rows after a match's last row its measures read (NEXT): with input not final, a match is given out only
+   * once they are known, so that NEXT reads the next rows of the partition rather than NULL.
+   */
+  readonly lookAhead?: number
 }
 
 export const DEFAULT_MAX_INSTRUCTIONS = 100_000
@@ -89,6 +94,7 @@ export interface CompiledPattern {
   readonly skip: SkipTo
   readonly within: number | undefined
   readonly maxStepsPerStart: number
+  readonly lookAhead: number
 }
 
 /** Compiles `pattern` with the given clause options. */
@@ -119,6 +125,7 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
     skip,
     within,
     maxStepsPerStart: options.maxStepsPerStart ?? DEFAULT_MAX_STEPS_PER_START,
+    lookAhead: options.lookAhead ?? 0,
   }
 }
 
@@ -126,7 +133,7 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
  * Compiles a parsed clause: its pattern, SUBSET, DEFINE (which variables have conditions) and AFTER MATCH
  * SKIP. `within` is the WITHIN interval evaluated by the planner in the units of the time accessor.
  */
-export function compileMatchRecognize(clause: MatchRecognize, limits: Pick<PatternOptions, 'within' | 'maxInstructions' | 'maxStepsPerStart'> = {}): CompiledPattern {
+export function compileMatchRecognize(clause: MatchRecognize, limits: Pick<PatternOptions, 'within' | 'maxInstructions' | 'maxStepsPerStart' | 'lookAhead'> = {}): CompiledPattern {
   if (clause.within !== undefined && limits.within === undefined) throw internalError('MATCH_RECOGNIZE has WITHIN but no bound was given to the compiler')
   return compilePattern(clause.pattern, {
     ...limits,

@@ -148,7 +148,11 @@ function patternText(r: Random, depth: number, used: Set<string>, o: { anchors: 
 /** A DEFINE condition of variable `v`. */
 function condition(r: Random, v: string, names: readonly string[]): string {
   const other = r.pick(names)
-  switch (r.int(0, 9)) {
+  switch (r.int(0, 11)) {
+    case 10:
+      return `p < NEXT(p)`
+    case 11:
+      return `max(${other}.q) < ${r.int(2, 4)} OR CLASSIFIER(${other}) IS NULL`
     case 0:
       return `p > PREV(p)`
     case 1:
@@ -175,7 +179,17 @@ function condition(r: Random, v: string, names: readonly string[]): string {
 function measure(r: Random, names: readonly string[], allRows: boolean): string {
   const v = r.pick(names)
   const sem = allRows && r.chance(0.4) ? r.pick(['RUNNING ', 'FINAL ']) : ''
-  switch (r.int(0, 15)) {
+  switch (r.int(0, 20)) {
+    case 16:
+      return `${sem}max(MATCH_NUMBER())`
+    case 17:
+      return `${sem}avg(${v}.p)`
+    case 18:
+      return `${sem}bool_and(${v}.p > 2)`
+    case 19:
+      return `${sem}count(DISTINCT ${v}.p)`
+    case 20:
+      return `${sem}LAST(CLASSIFIER(), ${r.int(0, 2)})`
     case 0:
       return 'MATCH_NUMBER()'
     case 1:
