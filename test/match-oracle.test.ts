@@ -36,7 +36,7 @@ describe('MATCH_RECOGNIZE regressions found against Trino', () => {
     expect(regressions.length).toBeGreaterThan(0)
   })
   test.each(regressions.map((r) => [r.seed, r] as const))('case of seed %i', async (_seed, r) => {
-    const mine = await runSluice(client, r, `rg${r.seed}`)
+    const mine = await runSluice(client, r, `rg${r.seed}`, { view: true })
     expect(agree(mine, r.trino), `${r.clause}\n${r.note}\nSluice: ${JSON.stringify(mine)}\nTrino: ${JSON.stringify(r.trino)}`).toBe(true)
   })
 })

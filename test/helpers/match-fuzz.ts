@@ -237,7 +237,8 @@ export function trinoQuery(c: FuzzCase): string {
 }
 
 export function sluiceStatements(c: FuzzCase, stream: string): { setup: string[]; query: string; teardown: string } {
-  const values = c.rows.map((row) => `(${row.k}, to_timestamp(${BASE_SECONDS + row.ts}), ${row.p ?? 'NULL'}, ${row.q}, '${row.t}')`).join(', ')
+  // In event-time order, so that a continuous view over the stream sees no row behind its watermark.
+  const values = [...c.rows].sort((a, b) => a.ts - b.ts).map((row) => `(${row.k}, to_timestamp(${BASE_SECONDS + row.ts}), ${row.p ?? 'NULL'}, ${row.q}, '${row.t}')`).join(', ')
   return {
     setup: [
       `CREATE STREAM ${stream} (k INT NOT NULL, ts TIMESTAMPTZ NOT NULL, p INT, q INT, t TEXT, WATERMARK FOR ts AS ts) WITH (key = 'k')`,
@@ -268,16 +269,43 @@ function normalize(v: unknown): unknown {
 
 export const normalizeRow = (row: readonly unknown[]): string => JSON.stringify(row.map(normalize))
 
-/** Runs one case on Sluice (the stream is created and dropped around the query). */
-export async function runSluice(client: pg.Client, c: FuzzCase, stream: string): Promise<Answer> {
+const errorAnswer = (err: unknown): Answer => ({ kind: 'error', message: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}` })
+
+/**
+ * Runs one case on Sluice: the pull query over the closed stream, and with `view` also a continuous view
+ * made before the rows arrive, whose rows must be the pull query's (else the answer is an error naming the
+ * difference). The stream and view are dropped afterwards.
+ */
+export async function runSluice(client: pg.Client, c: FuzzCase, stream: string, options: { view?: boolean } = {}): Promise<Answer> {
   const s = sluiceStatements(c, stream)
-  for (const sql of s.setup) await client.query(sql)
+  const view = `${stream}_v`
+  await client.query(s.setup[0]!)
+  let viewMade = false
   try {
-    const result = await client.query({ text: s.query, rowMode: 'array' })
-    return { kind: 'rows', rows: (result.rows as unknown[][]).map(normalizeRow).sort() }
-  } catch (err) {
-    return { kind: 'error', message: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}` }
+    if (options.view === true) {
+      try {
+        await client.query(`CREATE MATERIALIZED VIEW ${view} AS ${s.query}`)
+        viewMade = true
+      } catch {
+        // The pull query reports the same plan error.
+      }
+    }
+    for (const sql of s.setup.slice(1)) await client.query(sql)
+    let pull: Answer
+    try {
+      const result = await client.query({ text: s.query, rowMode: 'array' })
+      pull = { kind: 'rows', rows: (result.rows as unknown[][]).map(normalizeRow).sort() }
+    } catch (err) {
+      return errorAnswer(err)
+    }
+    if (viewMade && pull.kind === 'rows') {
+      const result = await client.query({ text: `SELECT * FROM ${view}`, rowMode: 'array' })
+      const rows = (result.rows as unknown[][]).map(normalizeRow).sort()
+      if (JSON.stringify(rows) !== JSON.stringify(pull.rows)) return { kind: 'error', message: `the continuous view gives ${JSON.stringify(rows)}, the pull query ${JSON.stringify(pull.rows)}` }
+    }
+    return pull
   } finally {
+    if (viewMade) await client.query(`DROP MATERIALIZED VIEW ${view}`)
     await client.query(s.teardown)
   }
 }
@@ -347,7 +375,8 @@ export async function compareWithTrino(client: pg.Client, seed: number, count: n
   const cases = Array.from({ length: count }, (_, i) => generateCase(seed + i))
   const trinoAnswers = runTrino(cases.map(trinoQuery))
   const mine: Answer[] = []
-  for (const c of cases) mine.push(await runSluice(client, c, `fz${c.seed}`))
+  // Every third case also runs as a continuous view, checking the streaming operator against the same answer.
+  for (const c of cases) mine.push(await runSluice(client, c, `fz${c.seed}`, { view: c.seed % 3 === 0 }))
   const theirs = await trinoAnswers
   const out: Difference[] = []
   cases.forEach((c, i) => {
