@@ -148,10 +148,12 @@ export class PatternRecognize {
   private readonly defineFn: DefineFn = (variable, _row, view) => {
     const d = this.defines.get(variable)
     if (d === undefined) return true
-    const v = d.evaluate(view, view, this.evaluation(false))
+    const v = d.evaluate(view, view, this.runEvaluation ?? this.evaluation(false))
     return v === 'need_more' ? 'need_more' : v === true
   }
   private readonly rowValuesAt = (i: number): readonly Value[] | undefined => this.runSequence[i - this.runBase]?.[3]
+  /** The partition `run` is matching as DEFINE reads it, made once per run rather than per condition. */
+  private runEvaluation: EvaluationContext | null = null
   private evaluation(timedOut: boolean): EvaluationContext {
     return { rowAt: this.rowValuesAt, rowCount: this.runCount, final: this.runFinal, ctx: this.ctx, timedOut }
   }
@@ -165,6 +167,7 @@ export class PatternRecognize {
     this.runBase = base
     this.runCount = rowCount
     this.runFinal = final
+    this.runEvaluation = this.evaluation(false)
     const rowAt = this.rowAt
     const [position, matchNumber, matchedThrough] = entry[STATE]
     const state: PartitionState = { position, matchNumber, matchedThrough }
