@@ -8,7 +8,7 @@
  * row, so the value is NULL. The physical step (PREV / NEXT) leaves the match: PREV reads earlier rows of
  * the partition (NULL before its first row), NEXT later ones, which in a stream may not have come yet
  * (`need_more`: the caller waits for them, or, with the input final, there are none and the value is NULL).
- * CLASSIFIER() at a row outside the rows the view maps is NULL.
+ * CLASSIFIER() at a row outside the match is NULL.
  */
 import type { Value } from '../../common/types.ts'
 import { compileAggregates, type CompiledAggregates } from '../../expr/compile-aggregates.ts'
@@ -93,7 +93,9 @@ function compileNavigation(slot: Extract<Slot, { kind: 'nav' }>): SlotFn {
     if (at < 0) return null
     if (at >= c.rowCount) return c.final ? null : NEED_MORE
     const row = c.rowAt(at)
-    return row === undefined ? null : value(view, at, row, c.ctx)
+    // CLASSIFIER() at the row reached reads the whole match, as in Trino: NEXT(CLASSIFIER()) in RUNNING
+    // semantics names the next row's variable when that row belongs to the match.
+    return row === undefined ? null : value(whole, at, row, c.ctx)
   }
 }
 

@@ -145,7 +145,11 @@ function patternText(r: Random, depth: number, used: Set<string>, o: { anchors: 
 /** A DEFINE condition of variable `v`. */
 function condition(r: Random, v: string, names: readonly string[]): string {
   const other = r.pick(names)
-  switch (r.int(0, 11)) {
+  switch (r.int(0, 13)) {
+    case 12:
+      return `MATCH_NUMBER() <= ${r.int(1, 3)}`
+    case 13:
+      return `PREV(CLASSIFIER(), 2) IS NULL OR p IS NULL`
     case 10:
       return `p < NEXT(p)`
     case 11:
@@ -176,7 +180,13 @@ function condition(r: Random, v: string, names: readonly string[]): string {
 function measure(r: Random, names: readonly string[], allRows: boolean): string {
   const v = r.pick(names)
   const sem = allRows && r.chance(0.4) ? r.pick(['RUNNING ', 'FINAL ']) : ''
-  switch (r.int(0, 20)) {
+  switch (r.int(0, 23)) {
+    case 21:
+      return `FIRST(CLASSIFIER(), 1)`
+    case 22:
+      return `NEXT(CLASSIFIER())`
+    case 23:
+      return `${sem}LAST(${v}.t, 1)`
     case 16:
       return `${sem}max(MATCH_NUMBER())`
     case 17:
