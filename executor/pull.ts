@@ -17,6 +17,7 @@ import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts
 import { compileAggregates } from '../expr/compile-aggregates.ts'
 import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
+import { BatchPattern } from './pattern/batch.ts'
 import { compareValues, equalValues } from '../expr/runtime.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
@@ -384,6 +385,14 @@ class RelationalRun implements RelContext {
         const rows = yield* runner.finish()
         this.free(input)
         this.own(rows, runner.bytes)
+        return rows
+      }
+      case 'match_recognize': {
+        const input = yield* this.exec(node.input, outer)
+        const rows = new BatchPattern(node.pattern).run(input, rctx, () => guard.tick())
+        const bytes = rows.length * shallowRowBytes(node.pattern.columns.length)
+        guard.charge(bytes)
+        this.own(rows, bytes)
         return rows
       }
       case 'expand': {

@@ -19,37 +19,30 @@
 import { checkChangingSource, viewAsStream } from './view-source.ts'
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
-import { Types, intervalMicros, type Column, type SqlType } from '../common/types.ts'
+import { Types, intervalMicros, type Column } from '../common/types.ts'
 import { parseExpression } from '../parser/index.ts'
-import { patternVariables, type MatchRecognize, type PatternExpr } from '../parser/match-recognize/ast.ts'
+import { patternVariables, type MatchRecognize } from '../parser/match-recognize/ast.ts'
 import { canMatchEmpty } from '../parser/match-recognize/validate.ts'
-import type { BoundExpr } from '../expr/bound.ts'
 import { bindExpr, coerceTo } from './bind-expr.ts'
-import { resolveAggregate } from '../expr/aggregates.ts'
+import { SlotBinder, type PatternExpression } from './pattern-expr.ts'
 import { Scope } from './scope.ts'
 import type { Catalog, StreamDef } from './catalog.ts'
 
-/** What a slot of a pattern expression stands for. `variable` null means all rows (the universal variable). */
-export type Slot =
-  | { readonly kind: 'nav'; readonly fn: 'first' | 'last' | 'prev' | 'next'; readonly variable: string | null; readonly column: number; readonly offset: number; readonly type: SqlType }
-  | { readonly kind: 'agg'; readonly fn: 'count' | 'sum' | 'avg' | 'min' | 'max'; readonly variable: string | null; readonly column: number | null; readonly type: SqlType }
-  | { readonly kind: 'classifier'; readonly type: SqlType }
-  | { readonly kind: 'match_number'; readonly type: SqlType }
-  | { readonly kind: 'timed_out'; readonly type: SqlType }
-
-/** A DEFINE condition or a measure: an expression over its slots (column i of its input is slot i). */
-export interface PatternExpression {
-  readonly expr: BoundExpr
-  readonly slots: readonly Slot[]
-  readonly semantics: 'running' | 'final'
-}
+export type { PatternExpression, RowExpression, RowSlot, Slot } from './pattern-expr.ts'
 
 export interface PatternPlan {
   readonly clause: MatchRecognize
   /** Stream columns of PARTITION BY. */
   readonly partitionBy: readonly number[]
-  /** The ORDER BY column: the stream's event time. */
+  /** The first ORDER BY column: the stream's event time. */
   readonly timeIndex: number
+  /** Further ORDER BY columns, which break ties of event time (rows of equal time in their order). */
+  readonly tieBreak: readonly { readonly column: number; readonly descending: boolean; readonly nullsFirst: boolean }[]
+  /**
+   * ALL ROWS PER MATCH's layout, as the standard gives it: the PARTITION BY columns, the ORDER BY columns,
+   * the measures, then the remaining stream columns in stream order (`before` and `after` the measures).
+   */
+  readonly allRowsLayout: { readonly before: readonly number[]; readonly after: readonly number[] }
   readonly rowsPerMatch: 'one_row' | 'all_rows'
   readonly allRowsMode: 'show_empty_matches' | 'omit_empty_matches' | 'with_unmatched_rows'
   readonly defines: ReadonlyMap<string, PatternExpression>
@@ -60,6 +53,8 @@ export interface PatternPlan {
   readonly emitTimeouts: boolean
   /** How far back PREV reaches: rows kept before the next start row. */
   readonly lookBehind: number
+  /** How far NEXT in MEASURES reaches past a match: a stream gives a match out once these rows are known. */
+  readonly lookAhead: number
   /**
    * The rows the pattern produces (what the SELECT reads): ONE ROW PER MATCH gives the PARTITION BY columns
    * and the measures; ALL ROWS PER MATCH every stream column and then the measures.
@@ -82,7 +77,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
     return streamScope.resolve(e.table.slice(-1), e.name, e.span)
   }
   const partitionBy = clause.partitionBy.map((p) => columnOf(p, 'PARTITION BY'))
-  if (clause.orderBy.length !== 1) throw unsupported('MATCH_RECOGNIZE on a stream orders by exactly one column, the event time', clause.span)
+  if (clause.orderBy.length === 0) throw planError(SqlState.syntaxError, 'MATCH_RECOGNIZE on a stream needs ORDER BY its event time', clause.span)
   const order = clause.orderBy[0]!
   if (order.direction === 'desc') throw unsupported('MATCH_RECOGNIZE on a stream orders by ascending event time', order.span)
   const timeIndex = columnOf(order.expr, 'ORDER BY')
@@ -95,9 +90,18 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
     )
   }
 
+  const tieBreak = clause.orderBy.slice(1).map((o) => {
+    const descending = o.direction === 'desc'
+    // PostgreSQL's default: NULLS LAST ascending, NULLS FIRST descending.
+    return { column: columnOf(o.expr, 'ORDER BY'), descending, nullsFirst: o.nulls === undefined ? descending : o.nulls === 'first' }
+  })
+  const ordering = [...new Set([timeIndex, ...tieBreak.map((t) => t.column)])].filter((c) => !partitionBy.includes(c))
+  const leading = [...partitionBy, ...ordering]
+  const allRowsLayout = { before: leading, after: stream.columns.map((_, i) => i).filter((i) => !leading.includes(i)) }
+
   const variables = new Set(patternVariables(clause.pattern))
   const subsets = new Set(clause.subsets.map((s) => s.name))
-  const binder = new SlotBinder(stream, streamName, variables, subsets)
+  const binder = new SlotBinder(stream, streamName, variables, subsets, parseAt)
   const defines = new Map<string, PatternExpression>()
   for (const d of clause.defines) {
     const expr = binder.bind(d.condition, 'DEFINE')
@@ -132,7 +136,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
   const columns: Column[] =
     rowsPerMatch === 'one_row'
       ? [...partitionBy.map((i) => ({ ...stream.columns[i]! })), ...measureColumns]
-      : [...stream.columns.map((c) => ({ ...c })), ...measureColumns]
+      : [...allRowsLayout.before.map((i) => ({ ...stream.columns[i]! })), ...measureColumns, ...allRowsLayout.after.map((i) => ({ ...stream.columns[i]! }))]
   const names = new Set<string>()
   for (const c of columns) {
     if (names.has(c.name)) throw planError(SqlState.duplicateColumn, `column "${c.name}" appears twice in the MATCH_RECOGNIZE output`, clause.span, 'Give the measure another name.')
@@ -144,6 +148,8 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
       clause,
       partitionBy,
       timeIndex,
+      tieBreak,
+      allRowsLayout,
       rowsPerMatch,
       allRowsMode,
       defines,
@@ -151,6 +157,7 @@ export function planPattern(from: ast.MatchRecognizeRef, catalog: Catalog): { st
       within,
       emitTimeouts,
       lookBehind: binder.lookBehind,
+      lookAhead: binder.lookAhead,
       columns,
     },
   }
@@ -182,117 +189,3 @@ function shiftSpans<T>(node: T, offset: number): T {
   }
   return out as T
 }
-
-const NAV_FUNCTIONS = new Set(['first', 'last', 'prev', 'next'])
-const PATTERN_AGGREGATES = new Set(['count', 'sum', 'avg', 'min', 'max'])
-
-/** Turns the navigation of one pattern expression into slots, then binds it over them. */
-class SlotBinder {
-  lookBehind = 0
-
-  constructor(
-    private readonly stream: StreamDef,
-    private readonly streamName: string,
-    private readonly variables: ReadonlySet<string>,
-    private readonly subsets: ReadonlySet<string>,
-  ) {}
-
-  bind(pe: PatternExpr, clause: 'DEFINE' | 'MEASURES'): { expr: BoundExpr; slots: Slot[] } {
-    const parsed = parseAt(pe.text, pe.span, pe.innerSemantics.map((m) => m.span))
-    const slots: Slot[] = []
-    const rewritten = this.rewrite(parsed, slots, clause)
-    const scope = new Scope(slots.map((s, i) => ({ name: `__slot${i}`, type: s.type, nullable: true })))
-    return { expr: bindExpr(rewritten, { scope, params: [], clause }), slots }
-  }
-
-  private slotRef(slots: Slot[], slot: Slot, span: Span): ast.Expr {
-    slots.push(slot)
-    return { kind: 'column_ref', table: [], name: `__slot${slots.length - 1}`, span }
-  }
-
-  /** A pattern variable (or SUBSET name) qualifying a column, or null for none / the stream's own name. */
-  private variableOf(table: readonly string[], span: Span): string | null {
-    if (table.length === 0) return null
-    const q = table[table.length - 1]!
-    if (this.variables.has(q) || this.subsets.has(q)) return q
-    if (q === this.streamName) return null
-    throw planError(SqlState.undefinedTable, `"${q}" is not a pattern variable of this MATCH_RECOGNIZE`, span)
-  }
-
-  private column(name: string, span: Span): number {
-    const i = this.stream.columns.findIndex((c) => c.name === name)
-    if (i === -1) throw planError(SqlState.undefinedColumn, `column "${name}" does not exist in stream ${this.stream.name}`, span)
-    return i
-  }
-
-  private rewrite(e: ast.Expr, slots: Slot[], clause: 'DEFINE' | 'MEASURES'): ast.Expr {
-    if (e.kind === 'column_ref') {
-      const variable = this.variableOf(e.table, e.span)
-      const column = this.column(e.name, e.span)
-      return this.slotRef(slots, { kind: 'nav', fn: 'last', variable, column, offset: 0, type: this.stream.columns[column]!.type }, e.span)
-    }
-    if (e.kind === 'func_call' && e.schema === undefined) {
-      const name = e.name
-      if (NAV_FUNCTIONS.has(name)) return this.navigation(e, slots)
-      if (name === 'classifier' || name === 'match_number' || name === 'timed_out') {
-        if (e.args.length > 0) throw planError(SqlState.undefinedFunction, `${name.toUpperCase()}() takes no arguments`, e.span)
-        if (name === 'timed_out' && clause === 'DEFINE') throw planError(SqlState.syntaxError, 'TIMED_OUT() belongs in MEASURES', e.span)
-        const type = name === 'classifier' ? Types.text : name === 'match_number' ? Types.int8 : Types.bool
-        return this.slotRef(slots, { kind: name, type } as Slot, e.span)
-      }
-      if (PATTERN_AGGREGATES.has(name) && e.over === undefined) return this.aggregate(e, slots)
-    }
-    return mapChildren(e, (c) => this.rewrite(c, slots, clause))
-  }
-
-  private navigation(e: ast.FuncCall, slots: Slot[]): ast.Expr {
-    const fn = e.name as 'first' | 'last' | 'prev' | 'next'
-    const arg = e.args[0]
-    if (e.args.length < 1 || e.args.length > 2 || arg === undefined) throw planError(SqlState.undefinedFunction, `${fn.toUpperCase()} takes (column [, offset])`, e.span)
-    if (arg.kind !== 'column_ref') throw unsupported(`${fn.toUpperCase()} navigates to a column, such as ${fn.toUpperCase()}(A.price)`, arg.span)
-    let offset = fn === 'prev' || fn === 'next' ? 1 : 0
-    if (e.args[1] !== undefined) {
-      const o = bindExpr(e.args[1], { scope: Scope.empty(), params: [], clause: 'a navigation offset' })
-      if (o.kind !== 'const' || typeof o.value !== 'number' || !Number.isInteger(o.value) || o.value < 0 || o.value > 10_000) {
-        throw planError(SqlState.invalidParameterValue, 'a navigation offset is a constant integer from 0 to 10000', e.args[1].span)
-      }
-      offset = o.value
-    }
-    if (fn === 'prev') this.lookBehind = Math.max(this.lookBehind, offset)
-    const variable = this.variableOf(arg.table, arg.span)
-    const column = this.column(arg.name, arg.span)
-    return this.slotRef(slots, { kind: 'nav', fn, variable, column, offset, type: this.stream.columns[column]!.type }, e.span)
-  }
-
-  private aggregate(e: ast.FuncCall, slots: Slot[]): ast.Expr {
-    const fn = e.name as 'count' | 'sum' | 'avg' | 'min' | 'max'
-    if (e.distinct || e.filter !== undefined) throw unsupported(`DISTINCT and FILTER are not supported in ${fn} over pattern variables`, e.span)
-    if (e.star || (e.args.length === 0 && fn === 'count')) return this.slotRef(slots, { kind: 'agg', fn: 'count', variable: null, column: null, type: Types.int8 }, e.span)
-    const arg = e.args[0]
-    if (e.args.length !== 1 || arg === undefined) throw planError(SqlState.undefinedFunction, `${fn} takes one argument here`, e.span)
-    if (arg.kind === 'star' && fn === 'count') {
-      return this.slotRef(slots, { kind: 'agg', fn: 'count', variable: this.variableOf(arg.table, arg.span), column: null, type: Types.int8 }, e.span)
-    }
-    if (arg.kind !== 'column_ref') throw unsupported(`${fn} over pattern variables takes a column, such as ${fn}(A.price)`, arg.span)
-    const column = this.column(arg.name, arg.span)
-    const spec = resolveAggregate(fn, [this.stream.columns[column]!.type], false)
-    if (spec === undefined) throw planError(SqlState.undefinedFunction, `function ${fn}(${this.stream.columns[column]!.type.name}) does not exist`, e.span)
-    return this.slotRef(slots, { kind: 'agg', fn, variable: this.variableOf(arg.table, arg.span), column, type: spec.type }, e.span)
-  }
-}
-
-/** The expression with each direct sub-expression replaced by `f` of it. */
-function mapChildren(e: ast.Expr, f: (c: ast.Expr) => ast.Expr): ast.Expr {
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(e)) {
-    if (k === 'span') out[k] = v
-    else if (isExpr(v)) out[k] = f(v)
-    else if (Array.isArray(v)) out[k] = v.map((x) => (isExpr(x) ? f(x) : isWhen(x) ? { ...x, when: f(x.when), then: f(x.then) } : x))
-    else out[k] = v
-  }
-  return out as unknown as ast.Expr
-}
-
-const EXPR_KINDS = new Set(['column_ref', 'literal', 'param', 'binary_op', 'unary_op', 'bool_expr', 'func_call', 'cast', 'case', 'in_list', 'between', 'is_test', 'like', 'subquery', 'array', 'row', 'subscript', 'field_select', 'star'])
-const isExpr = (v: unknown): v is ast.Expr => v !== null && typeof v === 'object' && EXPR_KINDS.has((v as { kind?: string }).kind ?? '')
-const isWhen = (v: unknown): v is { when: ast.Expr; then: ast.Expr } => v !== null && typeof v === 'object' && 'when' in v && 'then' in v

@@ -24,6 +24,7 @@ import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 import { numericCommon } from './functions.ts'
+import { planPattern, type PatternPlan } from './pattern-plan.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -101,6 +102,8 @@ export type RelNode =
    * `_pg_expandarray` the record `(x, n)`: the element and its position).
    */
   | { readonly kind: 'expand'; readonly input: RelNode; readonly calls: readonly SetReturningCall[] }
+  /** MATCH_RECOGNIZE over the rows of `input` (a stream's stored rows or a view's rows), as final input. */
+  | { readonly kind: 'match_recognize'; readonly input: RelNode; readonly pattern: PatternPlan }
   | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null }
 
 export interface SetReturningCall {
@@ -182,7 +185,7 @@ function needsRelational(q: ast.Query, catalog: Catalog): boolean {
   if (q.from.length > 1) return true
   const f = q.from[0]
   if (f !== undefined) {
-    if (f.kind === 'join' || f.kind === 'subquery_ref' || f.kind === 'function_ref') return true
+    if (f.kind === 'join' || f.kind === 'subquery_ref' || f.kind === 'function_ref' || f.kind === 'match_recognize') return true
     if (f.kind === 'table_ref' && catalog.get(f.name.parts[f.name.parts.length - 1]!) === undefined && catalogTable(f.name.parts) !== undefined) return true
   }
   return hasSubquery(q)
@@ -462,8 +465,15 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     }
     case 'window_tvf':
       throw unsupported('window functions such as TUMBLE belong in CREATE MATERIALIZED VIEW', item.span)
-    case 'match_recognize':
-      throw unsupported('MATCH_RECOGNIZE belongs in CREATE MATERIALIZED VIEW', item.span)
+    case 'match_recognize': {
+      const { stream, plan } = planPattern(item, ctx.catalog)
+      const name = item.input.name.parts[item.input.name.parts.length - 1]!
+      const relation: RelationRef = { source: ctx.catalog.get(name)?.kind === 'view' ? 'view' : 'stream', name }
+      ctx.relations.push(relation)
+      const table = item.alias ?? stream.name
+      const cols = plan.columns.map((c): ScopeColumn => ({ table, name: c.name, type: c.type, nullable: true }))
+      return { node: { kind: 'match_recognize', input: { kind: 'scan', relation, width: stream.columns.length }, pattern: plan }, cols }
+    }
   }
 }
 

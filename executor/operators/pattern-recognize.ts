@@ -15,9 +15,11 @@
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
-import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../../expr/compile.ts'
+import { compilePredicate, compileProjection } from '../../expr/compile.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
-import type { PatternExpression, PatternPlan, Slot } from '../../planner/pattern-plan.ts'
+import type { PatternPlan } from '../../planner/pattern-plan.ts'
+import { CompiledPatternExpression, type EvaluationContext } from '../pattern/expressions.ts'
+import { rowOrder } from '../pattern/row-order.ts'
 import type { ViewPlan } from '../../planner/view-plan.ts'
 import {
   compileMatchRecognize,
@@ -27,7 +29,6 @@ import {
   outputRows,
   type CompiledPattern,
   type DefineFn,
-  type MatchView,
   type PartitionState,
   type PatternMatch,
   type PatternTimeout,
@@ -54,22 +55,17 @@ const SEQUENCE = 1
 const BASE = 2
 const STATE = 3
 
-interface CompiledExpression {
-  readonly slots: readonly Slot[]
-  readonly fn: CompiledExpr
-  readonly semantics: 'running' | 'final'
-}
-
 export class PatternRecognize extends HeldRowsOperator implements StreamOperator {
   readonly role = 'view'
   readonly keyed = null
   private readonly pp: PatternPlan
   private readonly pattern: CompiledPattern
-  private readonly defines: Map<string, { slots: readonly Slot[]; test: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean }>
-  private readonly measures: readonly CompiledExpression[]
+  private readonly defines: Map<string, CompiledPatternExpression>
+  private readonly measures: readonly CompiledPatternExpression[]
   private readonly outputFilter: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly lateness: number
+  private readonly order: (a: Held, b: Held) => number
   /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
   private pendingKeys: DueQueue | null = null
   private readonly waitingKeys = new DueQueue()
@@ -86,12 +82,13 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     super()
     if (plan.body.kind !== 'pattern') throw internalError('PatternRecognize built for a plan without MATCH_RECOGNIZE')
     this.pp = plan.body.pattern
-    this.pattern = compileMatchRecognize(this.pp.clause, this.pp.within === null ? {} : { within: this.pp.within })
-    this.defines = new Map([...this.pp.defines].map(([v, d]) => [v, { slots: d.slots, test: compilePredicate(d.expr) }]))
-    this.measures = this.pp.measures.map((m) => compileExpression(m.expression))
+    this.pattern = compileMatchRecognize(this.pp.clause, { lookAhead: this.pp.lookAhead, ...(this.pp.within === null ? {} : { within: this.pp.within }) })
+    this.defines = new Map([...this.pp.defines].map(([v, d]) => [v, new CompiledPatternExpression(d)]))
+    this.measures = this.pp.measures.map((m) => new CompiledPatternExpression(m.expression))
     this.outputFilter = plan.body.outputFilter === null ? null : compilePredicate(plan.body.outputFilter)
     this.project = compileProjection(plan.body.output)
     this.lateness = plan.source.allowedLateness
+    this.order = heldOrder(this.pp.tieBreak)
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
@@ -134,7 +131,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       const ready: Held[] = []
       const waiting: Held[] = []
       for (const h of entry[PENDING]) (h[0] <= threshold ? ready : waiting).push(h)
-      ready.sort((a, b) => a[0] - b[0])
+      ready.sort(this.order)
       entry[PENDING] = waiting
       entry[SEQUENCE].push(...ready)
       if (waiting.length === 0) pendingKeys.delete(key)
@@ -157,8 +154,14 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly defineFn: DefineFn = (variable, _row, view) => {
     const d = this.defines.get(variable)
     if (d === undefined) return true
-    const slots = this.slotValues(d.slots, view, this.rowAt, this.runCount, this.runFinal, false)
-    return slots === 'need_more' ? 'need_more' : d.test(slots, EMPTY, this.ctx)
+    const v = d.evaluate(view, view, this.runEvaluation ?? this.evaluation(false))
+    return v === 'need_more' ? 'need_more' : v === true
+  }
+  private readonly rowValuesAt = (i: number): readonly Value[] | undefined => this.runSequence[i - this.runBase]?.[3]
+  /** The partition `run` is matching as DEFINE reads it, made once per run rather than per condition. */
+  private runEvaluation: EvaluationContext | null = null
+  private evaluation(timedOut: boolean): EvaluationContext {
+    return { rowAt: this.rowValuesAt, rowCount: this.runCount, final: this.runFinal, ctx: this.ctx, timedOut }
   }
   private readonly timeFn = (i: number): number => this.rowAt(i)![0]
 
@@ -170,6 +173,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.runBase = base
     this.runCount = rowCount
     this.runFinal = final
+    this.runEvaluation = this.evaluation(false)
     const rowAt = this.rowAt
     const [position, matchNumber, matchedThrough] = entry[STATE]
     const state: PartitionState = { position, matchNumber, matchedThrough }
@@ -213,9 +217,10 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private emit(match: PatternMatch | PatternTimeout, row: number | null, rowAt: (i: number) => Held | undefined, rowCount: number, final: boolean, timedOut: boolean): void {
     const whole = matchView(this.pattern, match)
     const running = row === null || match.end === match.start ? whole : matchView(this.pattern, match, row)
+    const c = this.evaluation(timedOut)
     const values = this.measures.map((m) => {
-      const slots = this.slotValues(m.slots, m.semantics === 'final' ? whole : running, rowAt, rowCount, final, timedOut)
-      return slots === 'need_more' ? null : m.fn(slots, EMPTY, this.ctx)
+      const v = m.evaluate(m.semantics === 'final' ? whole : running, whole, c)
+      return v === 'need_more' ? null : v
     })
     const source = rowAt(row ?? match.start)!
     this.store(source, match.number, this.outputRow(source[3], values))
@@ -223,8 +228,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   /** The pattern's row (partition columns or all columns, then measures), through the SELECT. */
   private outputRow(streamRow: Row, measures: Value[]): Row | null {
-    const base = this.pp.rowsPerMatch === 'one_row' ? this.pp.partitionBy.map((c) => streamRow[c] ?? null) : streamRow.slice(0, this.plan.source.columns.length)
-    const r = base.concat(measures)
+    const pick = (columns: readonly number[]) => columns.map((c) => streamRow[c] ?? null)
+    const layout = this.pp.allRowsLayout
+    const r = this.pp.rowsPerMatch === 'one_row' ? pick(this.pp.partitionBy).concat(measures) : pick(layout.before).concat(measures, pick(layout.after))
     if (this.outputFilter !== null && !this.outputFilter(r, EMPTY, this.ctx)) return null
     return this.project(r, EMPTY, this.ctx)
   }
@@ -233,49 +239,6 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     if (row === null) return
     this.table.set(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
     if (this.onOutput !== null) this.onOutput(row)
-  }
-
-  /**
-   * The values of an expression's slots for the match as `view` sees it. DEFINE asks with `view.current`
-   * the row under test; a NEXT past the rows known so far asks for more rows, unless the input is final.
-   */
-  private slotValues(slots: readonly Slot[], view: MatchView, rowAt: (i: number) => Held | undefined, rowCount: number, final: boolean, timedOut: boolean): Value[] | 'need_more' {
-    const out = new Array<Value>(slots.length)
-    for (let s = 0; s < slots.length; s++) {
-      const slot = slots[s]!
-      switch (slot.kind) {
-        case 'nav': {
-          const variable = slot.variable ?? undefined
-          let at: number | undefined
-          if (slot.fn === 'first') at = view.first(variable, slot.offset)
-          else if (slot.fn === 'last') at = variable === undefined && slot.offset === 0 ? view.current : view.last(variable, slot.offset)
-          else {
-            const from = variable === undefined ? view.current : view.last(variable, 0)
-            at = from === undefined ? undefined : slot.fn === 'prev' ? from - slot.offset : from + slot.offset
-            if (at !== undefined && at >= rowCount) {
-              if (!final) return 'need_more'
-              at = undefined
-            }
-          }
-          const held = at === undefined || at < 0 ? undefined : rowAt(at)
-          out[s] = held === undefined ? null : (held[3][slot.column] ?? null)
-          break
-        }
-        case 'agg':
-          out[s] = aggregate(slot, view.rowsOf(slot.variable ?? undefined), rowAt)
-          break
-        case 'classifier':
-          out[s] = view.classifier() ?? null
-          break
-        case 'match_number':
-          out[s] = view.matchNumber
-          break
-        case 'timed_out':
-          out[s] = timedOut
-          break
-      }
-    }
-    return out
   }
 
   /** Keys with pending rows or a waiting matcher, found by one scan of the table after a (re)start. */
@@ -324,36 +287,8 @@ const EMPTY: Value[] = []
 
 const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
 
-
-function compileExpression(e: PatternExpression): CompiledExpression {
-  return { slots: e.slots, fn: compileExpr(e.expr), semantics: e.semantics }
-}
-
-/** count / sum / avg / min / max over the rows of a variable, as SQL computes them (NULLs skipped). */
-function aggregate(slot: Extract<Slot, { kind: 'agg' }>, rows: readonly number[], rowAt: (i: number) => Held | undefined): Value {
-  if (slot.column === null) return rows.length
-  let n = 0
-  let sum = 0
-  let best: number | string | null = null
-  for (const i of rows) {
-    const v = rowAt(i)?.[3][slot.column]
-    if (v === null || v === undefined) continue
-    n++
-    if (slot.fn === 'sum' || slot.fn === 'avg') sum += v as number
-    else if (slot.fn === 'min' || slot.fn === 'max') {
-      const x = v as number | string
-      if (best === null || (slot.fn === 'min' ? x < best : x > best)) best = x
-    }
-  }
-  switch (slot.fn) {
-    case 'count':
-      return n
-    case 'sum':
-      return n === 0 ? null : sum
-    case 'avg':
-      return n === 0 ? null : sum / n
-    case 'min':
-    case 'max':
-      return best
-  }
+/** Held rows by event time, then by the further ORDER BY columns. */
+function heldOrder(tieBreak: PatternPlan['tieBreak']): (a: Held, b: Held) => number {
+  const rows = rowOrder(tieBreak)
+  return (a, b) => a[0] - b[0] || rows(a[3], b[3])
 }

@@ -15,7 +15,7 @@
  * time and the caller's `horizon` (the watermark), so a path can die before that row arrives. The first
  * path in preference order that died this way is reported with a `no_match` outcome as its `timeout`.
  *
- * Cost. A failed sub-search is remembered by its machine state (instruction, row, live registers) and not
+ * Cost. A failed sub-search is remembered by its machine state (instruction, row) and not
  * repeated, which is sound when no condition evaluated inside it read the partial match (tracked through the
  * context object); `(a | b)* c` over n rows then costs O(n) rather than O(2^n). Conditions that do read
  * the match can still make the search exponential, so each start row has a step budget (SQLSTATE 54001).
@@ -43,7 +43,7 @@ export interface MatchView {
   /** MATCH_NUMBER() of the match being built. */
   readonly matchNumber: number
   readonly current: number
-  /** CLASSIFIER() at `row` (default: current), undefined outside start..current. */
+  /** CLASSIFIER() at `row` (default: current): the variable's name as written, undefined outside start..current. */
   classifier(row?: number): string | undefined
   rowsOf(variable?: string): readonly number[]
   count(variable?: string): number
@@ -97,7 +97,9 @@ export function attemptAt(pattern: CompiledPattern, start: number, matchNumber: 
 interface Choice {
   readonly other: number
   readonly row: number
-  readonly registers: readonly number[]
+  /** The instructions passed since the last row was mapped, and how many of them (see program.ts). */
+  readonly passed: number[]
+  readonly passedCount: number
   readonly depth: number
   /** The taint counter when the choice was made: unchanged at its failure means the failure is memoizable. */
   readonly taint: number
@@ -110,7 +112,8 @@ type Step = 'next' | 'fail' | 'need_more'
 class Search {
   private pc = 0
   private row: number
-  private registers: readonly number[]
+  /** Instructions passed since the last row was mapped: coming back to one of them ends the path. */
+  private passed: number[] = []
   private readonly vars: number[] = []
   private readonly excluded: boolean[] = []
   private readonly choices: Choice[] = []
@@ -130,7 +133,6 @@ class Search {
     private readonly cache: ConditionCache,
   ) {
     this.row = start
-    this.registers = new Array<number>(pattern.registers).fill(-1)
     this.view = new PathView(pattern, this.vars, start, matchNumber)
     if (pattern.within !== undefined) {
       if (input.time === undefined) throw internalError('a pattern with WITHIN was run without a time accessor')
@@ -144,7 +146,7 @@ class Search {
       this.tick()
       const ins = code[this.pc]!
       if (ins.op === 'accept') return { kind: 'match', end: this.row, variables: [...this.vars], excluded: [...this.excluded] }
-      const step = this.step(ins)
+      const step = this.passed.includes(this.pc) ? 'fail' : (this.passed.push(this.pc), this.step(ins))
       if (step === 'need_more') return { kind: 'need_more' }
       if (step === 'fail' && !this.backtrack()) return this.timeout === undefined ? { kind: 'no_match' } : { kind: 'no_match', timeout: this.timeout }
     }
@@ -176,32 +178,24 @@ class Search {
         this.pc++
         if (this.row < this.input.rowCount) return 'fail'
         return this.input.final ? 'next' : 'need_more'
-      case 'mark': {
-        const registers = [...this.registers]
-        registers[ins.register] = this.row
-        this.registers = registers
-        this.pc++
-        return 'next'
-      }
-      case 'progress':
-        this.pc++
-        return this.registers[ins.register] === this.row ? 'fail' : 'next'
     }
   }
 
   private split(prefer: number, other: number): Step {
     const key = this.stateKey()
     if (this.failed.has(key)) return 'fail'
-    this.choices.push({ other, row: this.row, registers: this.registers, depth: this.vars.length, taint: this.taint, key, retried: false })
+    this.choices.push({ other, row: this.row, passed: this.passed, passedCount: this.passed.length, depth: this.vars.length, taint: this.taint, key, retried: false })
     this.pc = prefer
     return 'next'
   }
 
-  /** The machine state at a split: everything but the path, which only conditions that taint can read. */
-  private stateKey(): number | string {
-    const live = this.pattern.liveRegisters[this.pc]!
-    if (live.length === 0) return this.row * this.pattern.instructions.length + this.pc
-    return `${this.pc}:${this.row}:${live.map((r) => this.registers[r]).join(',')}`
+  /**
+   * The machine state at a split: everything but the path, which only conditions that taint can read. A
+   * later path that reaches a failed state is ended, as Trino's matcher ends a thread that reaches an
+   * instruction at a row where an equivalent one has been.
+   */
+  private stateKey(): number {
+    return this.row * this.pattern.instructions.length + this.pc
   }
 
   /** Resumes at the most recent untried alternative; false when none is left. */
@@ -213,7 +207,8 @@ class Search {
         top.retried = true
         this.pc = top.other
         this.row = top.row
-        this.registers = top.registers
+        this.passed = top.passed
+        this.passed.length = top.passedCount
         this.vars.length = top.depth
         this.excluded.length = top.depth
         return true
@@ -236,6 +231,7 @@ class Search {
     this.excluded.push(excluded)
     this.row++
     this.pc++
+    this.passed = []
     return 'next'
   }
 
@@ -314,7 +310,7 @@ export class PathView implements MatchView {
   classifier(row: number = this.current): string | undefined {
     this.readMatch = true
     const id = this.vars[row - this.startRow]
-    return id === undefined ? undefined : this.pattern.variables[id]
+    return id === undefined ? undefined : this.pattern.labels[id]
   }
 
   rowsOf(variable?: string): readonly number[] {

@@ -268,6 +268,17 @@ describe('streaming', () => {
   })
 })
 
+describe('measures that read rows after the match (NEXT)', () => {
+  it('give a match out only once the rows NEXT reads are known, unless the input is final', () => {
+    const pattern = compile('A B', {}, { lookAhead: 2 })
+    const waiting = matchPartition(pattern, { rowCount: 3, final: false })
+    expect(show(waiting.events)).toEqual([])
+    expect(waiting.needMore).toBe(true)
+    expect(show(matchPartition(pattern, { rowCount: 4, final: false }).events)).toEqual(['#1 0: a b'])
+    expect(show(matchPartition(pattern, { rowCount: 3, final: true }).events)).toEqual(['#1 0: a b', '- 2'])
+  })
+})
+
 describe('WITHIN', () => {
   // "a, then b within 10 time units, other events allowed in between".
   const types = ['a', 'c', 'c', 'a', 'b']

@@ -99,6 +99,10 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
         position++
         break
       case 'match': {
+        // Measures that read rows after the match (NEXT) wait for them.
+        if (!input.final && attempt.end > position && attempt.end - 1 + pattern.lookAhead >= input.rowCount) {
+          return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
+        }
         const match = matchEvent(pattern, position, matchNumber, attempt)
         events.push(match)
         matchNumber++

@@ -4,30 +4,32 @@
  *
  *   a b        a's code, then b's
  *   a | b      split(a, b); a; jump end; b            the left branch is tried first
- *   a*         L: split(body, end); body; jump L      greedy: one more iteration first
- *   a*?        L: split(end, body); body; jump L      reluctant: one fewer first
+ *   a*         S: split(body, end); body; J: split(body, end)     greedy: one more iteration first
+ *   a*?        S: split(end, body); body; J: split(end, body)     reluctant: one fewer first
+ *   a+         body; J: split(body, end)
  *   a{2,4}     a a split(a', end) a' split(a'', end) a''    counted quantifiers are unrolled
  *   PERMUTE    the alternation of all orders, lexicographic in the listed items
  *   ^, $       zero-width tests of the position
  *   {- a -}    a's row instructions carry `excluded`
  *
- * An optional iteration of a body that can match no rows (`(a?)*`, `()*`, `^*`) must consume a row, or the
- * loop could repeat forever at one row: such a body is bracketed by `mark r` / `progress r` (the path dies
- * when no row was consumed since the mark), as ECMAScript regexes do. That removes only repetitions of an
- * empty iteration, which map no row, so the matches found are the same.
+ * Empty iterations. A path that comes back to an instruction it has already passed at the same row (without
+ * mapping a row in between) dies, as in Trino's matcher, which also lays loops out this way. So an
+ * iteration of a loop body that maps no row (`(a?)*`, `()+`, `^*`) can end the loop once, through the
+ * loop's closing split, but can never iterate again; and the copies of a bounded quantifier, which are
+ * distinct instructions, may each be empty. The matcher keeps the instructions passed since the last row.
  *
- * Unrolling keeps the machine state to (instruction, row, the registers of enclosing nullable loops), which
- * is what the matcher memoizes; the price is program size, capped by `maxInstructions`.
+ * Unrolling keeps the machine state to (instruction, row), which is what the matcher memoizes; the price is
+ * program size, capped by `maxInstructions`.
  */
 import { SqlState, internalError, planError } from '../../common/errors.ts'
 import {
+  patternLabels,
   patternVariables,
   quantifierBounds,
   type MatchRecognize,
   type Quantifier,
   type RowPattern,
 } from '../../parser/match-recognize/ast.ts'
-import { canMatchEmpty } from '../../parser/match-recognize/validate.ts'
 
 export type Instruction =
   /** Map the current row to `variable` if its DEFINE condition holds, and move to the next row. */
@@ -39,10 +41,6 @@ export type Instruction =
   | { readonly op: 'partition_start' }
   /** `$`: no row follows (known only once the input is final). */
   | { readonly op: 'partition_end' }
-  /** Remember the current row in a register, at the start of an optional iteration of a nullable body. */
-  | { readonly op: 'mark'; readonly register: number }
-  /** Fail unless a row was consumed since the register's mark. */
-  | { readonly op: 'progress'; readonly register: number }
   | { readonly op: 'accept' }
 
 /** Where matching resumes after a non-empty match; the parser's AfterMatchSkip node fits this type. */
@@ -65,6 +63,11 @@ export interface PatternOptions {
   readonly within?: number
   readonly maxInstructions?: number
   readonly maxStepsPerStart?: number
+  /**
+   * Rows after a match's last row its measures read (NEXT): with input not final, a match is given out only
+   * once they are known, so that NEXT reads the next rows of the partition rather than NULL.
+   */
+  readonly lookAhead?: number
 }
 
 export const DEFAULT_MAX_INSTRUCTIONS = 100_000
@@ -75,21 +78,23 @@ export interface CompiledPattern {
   readonly instructions: readonly Instruction[]
   /** Variable id -> name (case-folded as in the AST), in order of first appearance in the pattern. */
   readonly variables: readonly string[]
+  /** Variable id -> its name as written in the pattern: what CLASSIFIER() returns. */
+  readonly labels: readonly string[]
   /** Variable id -> whether it has a DEFINE condition. */
   readonly defined: readonly boolean[]
   /** Primary and union variable names -> the variable ids they stand for. */
   readonly names: ReadonlyMap<string, ReadonlySet<number>>
-  readonly registers: number
-  /** Per instruction, the registers whose values its future depends on (those of enclosing nullable loops). */
-  readonly liveRegisters: readonly (readonly number[])[]
   readonly skip: SkipTo
   readonly within: number | undefined
   readonly maxStepsPerStart: number
+  readonly lookAhead: number
 }
 
 /** Compiles `pattern` with the given clause options. */
 export function compilePattern(pattern: RowPattern, options: PatternOptions = {}): CompiledPattern {
   const variables = patternVariables(pattern)
+  const written = patternLabels(pattern)
+  const labels = variables.map((v) => written.get(v) ?? v)
   const ids = new Map(variables.map((v, i) => [v, i]))
   const names = variableNames(variables, options.subsets ?? {})
   const defined = definedFlags(variables, ids, options.defined)
@@ -105,13 +110,13 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
   return {
     instructions: builder.code,
     variables,
+    labels,
     defined,
     names,
-    registers: builder.registers,
-    liveRegisters: builder.live,
     skip,
     within,
     maxStepsPerStart: options.maxStepsPerStart ?? DEFAULT_MAX_STEPS_PER_START,
+    lookAhead: options.lookAhead ?? 0,
   }
 }
 
@@ -119,7 +124,7 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
  * Compiles a parsed clause: its pattern, SUBSET, DEFINE (which variables have conditions) and AFTER MATCH
  * SKIP. `within` is the WITHIN interval evaluated by the planner in the units of the time accessor.
  */
-export function compileMatchRecognize(clause: MatchRecognize, limits: Pick<PatternOptions, 'within' | 'maxInstructions' | 'maxStepsPerStart'> = {}): CompiledPattern {
+export function compileMatchRecognize(clause: MatchRecognize, limits: Pick<PatternOptions, 'within' | 'maxInstructions' | 'maxStepsPerStart' | 'lookAhead'> = {}): CompiledPattern {
   if (clause.within !== undefined && limits.within === undefined) throw internalError('MATCH_RECOGNIZE has WITHIN but no bound was given to the compiler')
   return compilePattern(clause.pattern, {
     ...limits,
@@ -155,12 +160,9 @@ function definedFlags(variables: readonly string[], ids: ReadonlyMap<string, num
   return flags
 }
 
-/** Emits instructions, patching forward targets, and records the live registers of each instruction. */
+/** Emits instructions, patching forward targets. */
 class ProgramBuilder {
   readonly code: Instruction[] = []
-  readonly live: (readonly number[])[] = []
-  registers = 0
-  private liveStack: readonly number[] = []
 
   constructor(
     private readonly limit: number,
@@ -181,7 +183,6 @@ class ProgramBuilder {
       )
     }
     this.code.push(instruction)
-    this.live.push(this.liveStack)
     return this.code.length - 1
   }
 
@@ -257,39 +258,35 @@ class ProgramBuilder {
 
   private quantified(body: RowPattern, q: Quantifier, excluded: boolean): void {
     const { min, max } = quantifierBounds(q)
-    const nullable = canMatchEmpty(body)
-    for (let i = 0; i < min; i++) this.pattern(body, excluded)
     const choose = (iterate: number, leave: number): Instruction =>
       q.reluctant ? { op: 'split', prefer: leave, other: iterate } : { op: 'split', prefer: iterate, other: leave }
     if (max === Infinity) {
-      const head = this.hole()
-      this.iteration(body, nullable, excluded)
-      this.emit({ op: 'jump', to: head })
-      this.patch(head, choose(head + 1, this.next))
+      // Trino's layout (see the file comment): the loop closes with a split back to the last iteration.
+      let loop = this.next
+      let entry: number | null = null
+      if (min === 0) {
+        entry = this.hole()
+        loop = this.next
+        this.pattern(body, excluded)
+      } else {
+        for (let i = 0; i < min; i++) {
+          loop = this.next
+          this.pattern(body, excluded)
+        }
+      }
+      const close = this.hole()
+      this.patch(close, choose(loop, this.next))
+      if (entry !== null) this.patch(entry, choose(entry + 1, this.next))
       return
     }
+    for (let i = 0; i < min; i++) this.pattern(body, excluded)
     // Every optional copy may leave for the end: greedy tries the next copy first, reluctant the end.
     const splits: number[] = []
     for (let i = min; i < max; i++) {
       splits.push(this.hole())
-      this.iteration(body, nullable, excluded)
+      this.pattern(body, excluded)
     }
     for (const s of splits) this.patch(s, choose(s + 1, this.next))
-  }
-
-  /** One optional iteration; a nullable body must consume a row (see the file comment). */
-  private iteration(body: RowPattern, nullable: boolean, excluded: boolean): void {
-    if (!nullable) {
-      this.pattern(body, excluded)
-      return
-    }
-    const register = this.registers++
-    this.emit({ op: 'mark', register })
-    const outer = this.liveStack
-    this.liveStack = [...outer, register]
-    this.pattern(body, excluded)
-    this.emit({ op: 'progress', register })
-    this.liveStack = outer
   }
 }
 
@@ -338,9 +335,6 @@ export function describeProgram(p: CompiledPattern): string {
         case 'partition_end':
         case 'accept':
           return `${pc}: ${ins.op}`
-        case 'mark':
-        case 'progress':
-          return `${pc}: ${ins.op} r${ins.register}`
       }
     })
     .join('\n')

@@ -143,6 +143,8 @@ export type RowPattern =
 export interface PatternVariable {
   readonly kind: 'variable'
   readonly name: string
+  /** The name as written (a quoted one without its quotes): what CLASSIFIER() returns. */
+  readonly label: string
   readonly span: Span
 }
 
@@ -248,6 +250,20 @@ export function rowPatternChildren(p: RowPattern): readonly RowPattern[] {
     case 'exclusion':
       return [p.pattern]
   }
+}
+
+/**
+ * The label of each primary variable (by case-folded name): its spelling where it first appears in the
+ * pattern, as CLASSIFIER() returns it (`A` for `PATTERN (A B+)`, as Flink, Trino and Oracle return it).
+ */
+export function patternLabels(p: RowPattern): Map<string, string> {
+  const labels = new Map<string, string>()
+  const visit = (node: RowPattern): void => {
+    if (node.kind === 'variable' && !labels.has(node.name)) labels.set(node.name, node.label)
+    for (const child of rowPatternChildren(node)) visit(child)
+  }
+  visit(p)
+  return labels
 }
 
 /** The primary pattern variables of a pattern, each once, in order of first appearance. */

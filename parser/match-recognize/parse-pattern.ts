@@ -23,7 +23,8 @@ export function parseRowPattern(sql: string, start = 0, end = sql.length): RowPa
 type PatternSymbol = '(' | ')' | '|' | ',' | '{' | '}' | '{-' | '-}' | '^' | '$' | '*' | '+' | '?'
 
 type PatternToken =
-  | { readonly kind: 'ident'; readonly value: string; readonly start: number; readonly end: number }
+  /** `value` case-folded (a quoted name as written); `label` as written, the quotes taken off. */
+  | { readonly kind: 'ident'; readonly value: string; readonly label: string; readonly start: number; readonly end: number }
   | { readonly kind: 'number'; readonly value: number; readonly start: number; readonly end: number }
   | { readonly kind: 'symbol'; readonly value: PatternSymbol; readonly start: number; readonly end: number }
   /** `closing`: the end is the `)` of PATTERN ( ... ), not the end of the text. */
@@ -134,7 +135,7 @@ function patternToken(sql: string, i: number, limit: number): PatternToken {
   if (isPatternIdentStart(ch)) {
     let j = i + 1
     while (j < limit && isPatternIdentChar(sql[j]!)) j++
-    return { kind: 'ident', value: foldIdentifier(sql.slice(i, j)), start: i, end: j }
+    return { kind: 'ident', value: foldIdentifier(sql.slice(i, j)), label: sql.slice(i, j), start: i, end: j }
   }
   if (ch >= '0' && ch <= '9') {
     let j = i + 1
@@ -162,7 +163,7 @@ function quotedPatternIdent(sql: string, start: number, limit: number): PatternT
       continue
     }
     if (value === '') throw syntaxError('zero-length delimited identifier in PATTERN', { start, end: close + 1 })
-    return { kind: 'ident', value, start, end: close + 1 }
+    return { kind: 'ident', value, label: value, start, end: close + 1 }
   }
 }
 
@@ -250,7 +251,7 @@ class PatternParser {
     const t = this.next()
     if (t.kind === 'ident') {
       if (t.value === 'permute' && this.isSymbol(this.peek(), '(') && this.sql[t.start] !== '"') return this.permute(t)
-      return { kind: 'variable', name: t.value, span: { start: t.start, end: t.end } }
+      return { kind: 'variable', name: t.value, label: t.label, span: { start: t.start, end: t.end } }
     }
     if (t.kind !== 'symbol') throw internalParserState()
     switch (t.value) {

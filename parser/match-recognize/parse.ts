@@ -24,8 +24,8 @@
  *
  * Every node's span is offsets into the whole SQL text. Errors are SluiceErrors with a span: 42601 for
  * syntax, 42P10 for a reference to a pattern variable that PATTERN / SUBSET does not declare, 42701 for a
- * measure named twice, and 2202L (the standard's "skip to first row of match") when AFTER MATCH SKIP TO
- * would restart every match at its own first row, the exception a run would raise at its first match.
+ * measure named twice. AFTER MATCH SKIP TO that would resume at a match's first row is the run-time
+ * exception 2202L of the executor, as the standard has it.
  */
 import { SluiceError, syntaxError } from '../../common/errors.ts'
 import { RESERVED_KEYWORDS, isColumnName } from '../keywords.ts'

@@ -34,7 +34,8 @@ function printQuantifier(q: Quantifier): string {
 export function printRowPattern(p: RowPattern): string {
   switch (p.kind) {
     case 'variable':
-      return printVariable(p.name)
+      // Unquoted as written when that reads back as the same name, so that CLASSIFIER() keeps its spelling.
+      return p.label !== p.name && p.label.toLowerCase() === p.name && PLAIN_NAME.test(p.name) && !RESERVED_KEYWORDS.has(p.name) && p.name !== 'permute' ? p.label : printVariable(p.name)
     case 'empty':
       return '()'
     case 'anchor':
