@@ -65,6 +65,7 @@ export const SqlState = {
   invalidEscapeSequence: '22025',
   invalidEscapeCharacter: '22019',
   statementTooComplex: '54001',
+  tooManyColumns: '54011',
   programLimitExceeded: '54000',
   cardinalityViolation: '21000',
   invalidRowCountInLimitClause: '2201W',

@@ -88,9 +88,7 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
     const keyOf = compileProjection(agg.keys)
     const aggs = compileAggregates(agg.aggregates, agg.keys.length)
     const groups = new Map<string, Value[]>()
-    push = (r) => {
-      if (filter !== null && !filter(r, params, ctx)) return
-      const kv = keyOf(r, params, ctx)
+    const add = (kv: Value[], r: Row): void => {
       const k = JSON.stringify(kv)
       let acc = groups.get(k)
       if (acc === undefined) {
@@ -101,9 +99,23 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       }
       aggs.update(acc, r, params, ctx)
     }
+    const sets = agg.groupingSets
+    push = (r) => {
+      if (filter !== null && !filter(r, params, ctx)) return
+      const kv = keyOf(r, params, ctx)
+      if (sets === undefined) return add(kv, r)
+      // Grouping sets: the row joins one group per set, keys outside the set NULL, the last key the set's number.
+      for (let s = 0; s < sets.length; s++) add(groupingSetKey(kv, sets[s]!, s), r)
+    }
     grouped = function* () {
-      // Without GROUP BY, an aggregate over no rows still gives one row (count = 0).
+      // Without GROUP BY, an aggregate over no rows still gives one row (count = 0); so does an empty grouping set.
       if (groups.size === 0 && agg.keys.length === 0) groups.set('[]', aggs.init())
+      sets?.forEach((set, s) => {
+        if (set.length > 0) return
+        const kv = groupingSetKey(new Array<Value>(agg.keys.length).fill(null), set, s)
+        const k = JSON.stringify(kv)
+        if (!groups.has(k)) groups.set(k, [...kv, ...aggs.init()])
+      })
       const having = agg.having ? compilePredicate(agg.having) : null
       const project = compileProjection(select.output)
       for (const acc of groups.values()) {
@@ -145,6 +157,14 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       return out
     },
   }
+}
+
+/** The keys of one grouping set: those it lacks NULL, the last its number `s`. */
+function groupingSetKey(kv: readonly Value[], set: readonly number[], s: number): Value[] {
+  const out = new Array<Value>(kv.length).fill(null)
+  for (const i of set) out[i] = kv[i]!
+  out[kv.length - 1] = s
+  return out
 }
 
 function* distinctRows(rows: readonly Row[], width: number, guard: QueryGuard): Steps<Row[]> {

@@ -371,6 +371,11 @@ export interface Select {
   readonly from: readonly FromItem[]
   readonly where?: Expr
   readonly groupBy: readonly Expr[]
+  /**
+   * `ROLLUP` / `CUBE` / `GROUPING SETS`, expanded (parser/translate/grouping-sets.ts): each set lists the
+   * `groupBy` expressions it groups by; absent for a plain GROUP BY.
+   */
+  readonly groupingSets?: readonly (readonly number[])[]
   readonly having?: Expr
   readonly orderBy: readonly OrderItem[]
   readonly limit?: Expr

@@ -400,6 +400,7 @@ function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | '
 
 function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   if (e.over !== undefined) return ctx.scope.hooks?.window !== undefined ? ctx.scope.hooks.window(e, ctx) : bindWindowCall(e, ctx)
+  if (e.name === 'grouping' && e.schema === undefined) return bindGroupingCall(e, ctx)
   if (isAggregateName(e.name)) {
     return bindAggregate(e, ctx)
   }
@@ -420,6 +421,24 @@ function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   castArgs.forEach((a, i) => noteParamType(args[i]!, a, ctx))
   return foldConstant({ kind: 'call', fn: e.name, impl: resolved.impl, args: castArgs, type: resolved.type })
 }
+
+/**
+ * `GROUPING(a, b)`: its arguments bound as they are written; planner/select.ts replaces the call, once the
+ * query's grouping sets are known, by a lookup of the current set's bits. Where no GROUP BY binds it, the
+ * placeholder fails as PostgreSQL does.
+ */
+function bindGroupingCall(e: ast.FuncCall, ctx: BindContext): BoundExpr {
+  if (ctx.aggregates === undefined) throw planError(SqlState.groupingError, `grouping operations are not allowed in ${ctx.clause}`, e.span)
+  const inner: BindContext = { scope: ctx.scope, params: ctx.params, clause: 'GROUPING' }
+  const args = e.args.map((a) => bindExpr(a, inner))
+  const fail = (): string => {
+    throw planError(SqlState.groupingError, 'arguments to GROUPING must be grouping expressions of the associated query level', e.span)
+  }
+  return { kind: 'call', fn: GROUPING_FN, impl: { strict: false, volatile: true, emit: fail }, args, type: Types.int4 }
+}
+
+/** The name of the placeholder call `GROUPING(...)` binds to. */
+export const GROUPING_FN = 'grouping'
 
 function coerceArg(a: BoundExpr, t: SqlType, span: Span): BoundExpr {
   if (a.type.name === t.name) return a

@@ -119,6 +119,8 @@ export interface SubqueryPlan {
   readonly outerColumns: readonly number[]
 }
 
+const PULL = { groupingSets: true }
+
 export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonly SqlType[]): PullPlan {
   if (needsRelational(query, catalog)) return planRelational(query, catalog, paramTypes)
   if (query.kind !== 'select') throw unsupported('VALUES as a query is not supported yet', query.span)
@@ -146,7 +148,7 @@ export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonl
     const table = from.alias ?? name
     scope = new Scope(source.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable })))
   }
-  const select = bindSelect(query, scope, params)
+  const select = bindSelect(query, scope, params, PULL)
   if (select.windows.length > 0) {
     throw unsupported('window functions in a query of a view are not supported yet', select.windows[0]!.span, 'Compute them in the continuous view itself.')
   }
@@ -381,7 +383,7 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
   const windows: PullWindowCall[] = []
   const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
   const scope = new NestedScope(cols, outer, tracker, hooks)
-  let select = bindSelect(q, scope, ctx.params)
+  let select = bindSelect(q, scope, ctx.params, PULL)
   if (windows.length > 0 && select.aggregation !== null) {
     throw unsupported('window functions over an aggregation are not supported in pull queries yet', windows[0]!.span, 'Aggregate in a subquery in FROM and compute the window over it.')
   }

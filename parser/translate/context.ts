@@ -172,8 +172,7 @@ export function stringsOf(nodes: readonly pg.Node[] | undefined): string[] {
 
 /** Readable names for node kinds users may write but Sluice does not support. */
 const FEATURE_NAMES: Record<string, string> = {
-  GroupingSet: 'GROUPING SETS, ROLLUP and CUBE',
-  GroupingFunc: 'GROUPING()',
+  GroupingSet: 'GROUPING SETS, ROLLUP and CUBE here',
   XmlExpr: 'XML expressions',
   XmlSerialize: 'XMLSERIALIZE',
   JsonIsPredicate: 'IS JSON',

@@ -8,6 +8,7 @@ import type * as ast from '../ast.ts'
 import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
 import { withCtes } from './cte.ts'
+import { translateGroupBy } from './grouping-sets.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
 
@@ -29,7 +30,8 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
   const targets = (s.targetList ?? []).map((t) => selectItem(t, ctx))
   const from = (s.fromClause ?? []).map((f) => translateFromItem(f, ctx))
   const where = s.whereClause === undefined ? undefined : translateExpr(s.whereClause, ctx)
-  const groupBy = translateExprs(s.groupClause, ctx)
+  const grouping = translateGroupBy(s.groupClause, ctx, ctx.fallback)
+  const groupBy = grouping.groupBy
   const having = s.havingClause === undefined ? undefined : translateExpr(s.havingClause, ctx)
   const tail = queryTail(s, ctx)
   const firstPart = targets[0]?.span ?? from[0]?.span
@@ -44,6 +46,7 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
     from,
     ...(where === undefined ? {} : { where }),
     groupBy,
+    ...(grouping.groupingSets === undefined ? {} : { groupingSets: grouping.groupingSets }),
     ...(having === undefined ? {} : { having }),
     ...tail.clauses,
     span,
