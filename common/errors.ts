@@ -30,6 +30,7 @@ export const SqlState = {
   windowingError: '42P20',
   invalidParameterValue: '22023',
   nullValueNotAllowed: '22004',
+  invalidPrecedingOrFollowingSize: '22013',
   noActiveSqlTransaction: '25P01',
   invalidSchemaName: '3F000',
   invalidTextRepresentation: '22P02',

@@ -161,9 +161,11 @@ export interface WindowSpec {
 }
 
 export interface WindowFrame {
-  readonly mode: 'rows' | 'range'
+  readonly mode: 'rows' | 'range' | 'groups'
   readonly start: FrameBound
   readonly end: FrameBound
+  /** `EXCLUDE CURRENT ROW | GROUP | TIES`; absent for `EXCLUDE NO OTHERS`. */
+  readonly exclude?: 'current_row' | 'group' | 'ties'
 }
 
 export type FrameBound =

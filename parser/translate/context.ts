@@ -20,6 +20,8 @@ export interface TranslateContext {
   readonly ignoreNulls: Map<number, Span>
   /** MATCH_RECOGNIZE clauses taken out by the rewrite, keyed by where the table name before each ends. */
   readonly matchRecognize?: Map<number, MatchRecognize>
+  /** The `WINDOW w AS (...)` definitions of the SELECT block being translated, resolved (window-clause.ts). */
+  readonly windowDefs?: ReadonlyMap<string, pg.WindowDef>
   /** The span of the statement or clause being translated, for nodes without a location of their own. */
   readonly fallback: Span
 }

@@ -8,6 +8,7 @@ import type * as ast from '../ast.ts'
 import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
 import { withCtes } from './cte.ts'
+import { windowDefinitions } from './window-clause.ts'
 import { translateGroupBy } from './grouping-sets.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
@@ -26,7 +27,8 @@ function query(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
   return selectBlock(s, ctx)
 }
 
-function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
+function selectBlock(s: pg.SelectStmt, outerCtx: TranslateContext): ast.Select {
+  const ctx: TranslateContext = { ...outerCtx, windowDefs: windowDefinitions(s.windowClause, outerCtx) }
   const targets = (s.targetList ?? []).map((t) => selectItem(t, ctx))
   const from = (s.fromClause ?? []).map((f) => translateFromItem(f, ctx))
   const where = s.whereClause === undefined ? undefined : translateExpr(s.whereClause, ctx)
@@ -57,7 +59,6 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
 function rejectClauses(s: pg.SelectStmt, span: Span): void {
   if (s.intoClause !== undefined) throw unsupported('SELECT INTO is not supported', span, 'Use CREATE MATERIALIZED VIEW ... AS SELECT.')
   if (s.lockingClause !== undefined) throw unsupported('FOR UPDATE / FOR SHARE is not supported', span)
-  if (s.windowClause !== undefined) throw unsupported('WINDOW clauses are not supported', span, 'Write the window specification in OVER (...).')
   if (s.groupDistinct === true) throw unsupported('GROUP BY DISTINCT is not supported', span)
   if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') throw unsupported('FETCH ... WITH TIES is not supported', span)
 }
