@@ -21,6 +21,7 @@ import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, namespaceOid, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
+import { WINDOW_REF_BASE, groupedWindowBlocks, mapWindowCall, ungroupedWindows, type Regroup } from './grouped-windows.ts'
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 import { numericCommon } from './functions.ts'
@@ -381,19 +382,28 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
     q = ordered.rewritten
   }
   const windows: PullWindowCall[] = []
-  const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
+  const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => windowReference(bindPullWindow(e, c, windows)) }
   const scope = new NestedScope(cols, outer, tracker, hooks)
-  let select = bindSelect(q, scope, ctx.params, PULL)
-  if (windows.length > 0 && select.aggregation !== null) {
-    throw unsupported('window functions over an aggregation are not supported in pull queries yet', windows[0]!.span, 'Aggregate in a subquery in FROM and compute the window over it.')
-  }
+  let regroup: Regroup | undefined
+  let select = bindSelect(q, scope, ctx.params, { ...PULL, regroup: (r) => (regroup = r) })
   if (srf === null) {
     // WHERE conjuncts go down to the joins: filters of single relations, hash keys of equalities.
     const joined = planJoins(from, fromWidth, select.filter)
     from = joined.node
     select = { ...select, filter: joined.filter }
   }
+  if (windows.length > 0 && select.aggregation !== null && regroup !== undefined) {
+    const rg = regroup
+    const split = groupedWindowBlocks(from, select, windows.map((w) => mapWindowCall(w, (e) => rg(e, w.span))))
+    return { node: split.node, columns: select.outputColumns }
+  }
+  if (windows.length > 0) select = ungroupedWindows(select)
   return { node: { kind: 'block', from, select, windows }, columns: select.outputColumns }
+}
+
+/** Window call j while binding (grouped-windows.ts): apart from aggregate values until the block is planned. */
+function windowReference(e: BoundExpr): BoundExpr {
+  return e.kind === 'agg_ref' ? { ...e, index: e.index + WINDOW_REF_BASE } : e
 }
 
 function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation, ctx: PlanContext): { node: RelNode; cols: ScopeColumn[] } {

@@ -63,7 +63,8 @@ export function bindPullWindow(e: ast.FuncCall, ctx: BindContext, calls: PullWin
   const over = e.over!
   if (ctx.windows === undefined) throw planError(SqlState.windowingError, `window functions are not allowed in ${ctx.clause}`, e.span)
   if (e.distinct) throw unsupported('DISTINCT is not implemented for window functions', e.span)
-  const inner: BindContext = { scope: ctx.scope, params: ctx.params, clause: 'window function arguments' }
+  // Aggregates may appear inside (`rank() OVER (ORDER BY sum(x))`): windows run after GROUP BY (grouped-windows.ts).
+  const inner: BindContext = { scope: ctx.scope, params: ctx.params, ...(ctx.aggregates === undefined ? {} : { aggregates: ctx.aggregates }), clause: 'window function arguments' }
   const partitionBy = over.partitionBy.map((p) => bindExpr(p, { ...inner, clause: 'PARTITION BY' }))
   const orderBy = over.orderBy.map((o): PullWindowOrder => {
     const descending = o.direction === 'desc'

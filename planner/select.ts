@@ -104,6 +104,8 @@ function expandTargets(select: ast.Select, scope: Scope): Target[] {
 /** Options of a pull query's SELECT that a continuous view has no operator for. */
 export interface PullOptions {
   readonly groupingSets: boolean
+  /** Given the grouped block's rewrite over its keys, for expressions bound outside the select (window calls). */
+  readonly regroup?: (regroup: (e: BoundExpr, span: Span) => BoundExpr) => void
 }
 
 export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[], options: PullOptions = { groupingSets: false }): BoundSelect {
@@ -155,6 +157,7 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[], 
   if (grouping !== undefined) keys.push({ kind: 'const', value: 0, type: Types.int4 })
   const keyNames = keys.map((k, i) => (k.kind === 'column' ? k.name : `key${i}`))
   const regroup = (e: BoundExpr, span: Span): BoundExpr => rewriteOverKeys(e, keyIndex, keys, scope, span, grouping)
+  options.regroup?.(regroup)
   const output = boundTargets.map((b, i) => regroup(b.type.name === 'unknown' ? coerceTo(b, Types.text, targets[i]!.span, 'output') : b, targets[i]!.span))
   const aggregation: BoundAggregation = {
     keys,
