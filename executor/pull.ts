@@ -22,7 +22,7 @@ import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window-values.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
-import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
+import { type RelContext, type Sink, type Steps, joinTwo, lateralJoin, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
 import { tableFunctionRows } from '../planner/table-functions.ts'
 
@@ -373,6 +373,8 @@ class RelationalRun implements RelContext {
         return yield* joinTwo(node, outer, this, sink)
       case 'multi_join':
         return yield* multiJoin(node, outer, this, sink)
+      case 'lateral':
+        return yield* lateralJoin(node, outer, this, sink)
       case 'block': {
         const runner = selectRunner(node.select, params, rctx, guard, node.windows)
         // A join's rows go straight into the block (filter, grouping, projection) instead of being held.

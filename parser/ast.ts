@@ -340,6 +340,8 @@ export interface SubqueryRef {
   readonly alias?: string
   /** Renames the first columns of the subquery, as `AS s(name, tp, tpm)` does. */
   readonly columnAliases?: readonly string[]
+  /** `LATERAL (SELECT ...)`: the subquery reads columns of the FROM items before it. */
+  readonly lateral?: boolean
   readonly span: Span
 }
 

@@ -91,6 +91,19 @@ export type RelNode =
       readonly leftFilter?: BoundExpr | null
       readonly rightFilter?: BoundExpr | null
     }
+  /**
+   * `FROM a, LATERAL (SELECT ... a.x ...) b`, `a LEFT JOIN LATERAL f(a.x) ON true`: `right` runs once per
+   * left row, its expressions seeing the left row followed by `outer`; `on` is over left row, right row, outer.
+   */
+  | {
+      readonly kind: 'lateral'
+      readonly joinType: 'inner' | 'left'
+      readonly left: RelNode
+      readonly right: RelNode
+      readonly leftWidth: number
+      readonly rightWidth: number
+      readonly on: BoundExpr | null
+    }
   /** Inner and comma joins with WHERE and ON pushed down (join-plan.ts); rows are `width` wide, leaves in place. */
   | { readonly kind: 'multi_join'; readonly leaves: readonly JoinLeaf[]; readonly conditions: readonly JoinCondition[]; readonly width: number }
   /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
@@ -345,6 +358,12 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
   let from: RelNode = { kind: 'one_row' }
   let cols: ScopeColumn[] = []
   q.from.forEach((item, i) => {
+    if (i > 0 && isLateral(item)) {
+      const lateral = planLateral(from, cols, item, 'inner', undefined, outer, tracker, ctx)
+      from = lateral.node
+      cols = lateral.cols
+      return
+    }
     const next = planFrom(item, outer, tracker, ctx)
     if (i === 0) {
       from = next.node
@@ -457,6 +476,13 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     }
     case 'join': {
       const left = planFrom(item.left, outer, tracker, ctx)
+      if (isLateral(item.right)) {
+        if (item.joinType !== 'inner' && item.joinType !== 'cross' && item.joinType !== 'left') {
+          throw planError(SqlState.invalidColumnReference, `the combining JOIN type must be INNER or LEFT for a LATERAL reference`, item.span)
+        }
+        if (item.using !== undefined) throw unsupported('USING with LATERAL is not supported', item.span, 'Write the condition in ON.')
+        return planLateral(left.node, left.cols, item.right, item.joinType === 'left' ? 'left' : 'inner', item.on, outer, tracker, ctx)
+      }
       const right = planFrom(item.right, outer, tracker, ctx)
       let cols = [...left.cols, ...right.cols]
       let on: BoundExpr | null = null
@@ -477,6 +503,37 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     case 'match_recognize':
       throw unsupported('MATCH_RECOGNIZE belongs in CREATE MATERIALIZED VIEW', item.span)
   }
+}
+
+/**
+ * A FROM item that reads the items before it: a `LATERAL` subquery, or a function whose arguments name
+ * columns (PostgreSQL lets functions in FROM read earlier items without the keyword).
+ */
+function isLateral(item: ast.FromItem): boolean {
+  if (item.kind === 'subquery_ref') return item.lateral === true
+  return item.kind === 'function_ref' && JSON.stringify(item.call.args).includes('"kind":"column_ref"')
+}
+
+/** Plans `right` with the columns of `left` in scope before the enclosing query's. */
+function planLateral(
+  left: RelNode,
+  leftCols: readonly ScopeColumn[],
+  right: ast.FromItem,
+  joinType: 'inner' | 'left',
+  on: ast.Expr | undefined,
+  outer: Scope | null,
+  tracker: Correlation,
+  ctx: PlanContext,
+): { node: RelNode; cols: ScopeColumn[] } {
+  const seen = new NestedScope(leftCols, outer, tracker, ctx.hooks)
+  const planned = planFrom(right, seen, { correlated: false, used: new Set() }, ctx)
+  const cols = [...leftCols, ...planned.cols]
+  let cond: BoundExpr | null = null
+  if (on !== undefined) {
+    const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+    cond = coerceTo(bindExpr(on, { scope, params: ctx.params, clause: 'JOIN/ON' }), Types.bool, spanOf(on), 'argument of JOIN/ON')
+  }
+  return { node: { kind: 'lateral', joinType, left, right: planned.node, leftWidth: leftCols.length, rightWidth: planned.cols.length, on: cond }, cols }
 }
 
 /** `USING (a, b)`: `l.a = r.a AND l.b = r.b`, each name resolved on its own side. */

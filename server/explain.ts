@@ -81,6 +81,12 @@ function relational(node: RelNode, depth: number, push: Push, stats: ReadonlyMap
       relational(node.right, depth + 1, push, stats)
       return
     }
+    case 'lateral':
+      push(depth, `Nested Loop${node.joinType === 'left' ? ' Left Join' : ''} (lateral)${actual}`)
+      if (node.on !== null) detail(`Join Filter: ${show(node.on)}`)
+      relational(node.left, depth + 1, push, stats)
+      relational(node.right, depth + 1, push, stats)
+      return
     case 'multi_join': {
       const hashed = node.conditions.filter((c) => c.equi !== null).length
       push(depth, `Hash Join (${node.leaves.length} inputs, ${hashed} equality conditions; joined from the smallest input at run time)${actual}`)
