@@ -218,7 +218,8 @@ function hasSubquery(node: unknown): boolean {
   if (n.kind === 'cast' && n.type !== undefined && CATALOG_CASTS.has(n.type.name.replace(/^pg_catalog\./, ''))) return true
   const typed = (node as { typeName?: ast.TypeRef }).typeName
   if (n.kind === 'literal' && typed !== undefined && CATALOG_CASTS.has(typed.name.replace(/^pg_catalog\./, ''))) return true
-  if (n.kind === 'func_call' && (CATALOG_FUNCTIONS.has(n.name) || (n as ast.FuncCall).over !== undefined || SET_RETURNING.has(n.name))) return true
+  // An ordered aggregate (`string_agg(x, ',' ORDER BY y)`) sorts its block's input first (hoistAggregateOrder).
+  if (n.kind === 'func_call' && (CATALOG_FUNCTIONS.has(n.name) || (n as ast.FuncCall).over !== undefined || SET_RETURNING.has(n.name) || ((n as ast.FuncCall).orderBy?.length ?? 0) > 0)) return true
   if (n.kind === 'field_select') return true
   return Object.values(node as Record<string, unknown>).some(hasSubquery)
 }
