@@ -25,6 +25,7 @@ import { WINDOW_REF_BASE, groupedWindowBlocks, mapWindowCall, ungroupedWindows, 
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 import { numericCommon } from './functions.ts'
+import { groupedSetReturning } from './grouped-srf.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -355,6 +356,8 @@ function valuesColumnType(types: readonly SqlType[]): SqlType {
 }
 
 function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
+  const expandAfterGrouping = groupedSetReturning(q0, (name) => SET_RETURNING.has(name))
+  if (expandAfterGrouping !== null) return planBlock(expandAfterGrouping, outer, tracker, ctx)
   let q = q0
   let from: RelNode = { kind: 'one_row' }
   let cols: ScopeColumn[] = []

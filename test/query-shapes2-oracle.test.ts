@@ -92,6 +92,18 @@ const ORDERED: readonly string[] = [
   `SELECT g, h, sum(x), dense_rank() OVER (PARTITION BY g ORDER BY sum(x)) FROM t GROUP BY ROLLUP (g, h) ORDER BY 1, 2, 3, 4`,
   `SELECT g, sum(x) FROM t GROUP BY g ORDER BY rank() OVER (ORDER BY sum(x) DESC), g`,
   `SELECT g, count(*), sum(count(*)) OVER (ORDER BY g ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t GROUP BY g ORDER BY g`,
+  // Set-returning functions after grouping; ordered and filtered aggregates.
+  `SELECT g, unnest(array_agg(x)) AS v FROM t GROUP BY g ORDER BY 1, 2`,
+  `SELECT g, unnest(array_agg(x ORDER BY id)) FROM t GROUP BY g ORDER BY g`,
+  `SELECT g, count(*), generate_series(1, count(*)::int) AS n FROM t GROUP BY g ORDER BY 1, 3`,
+  `SELECT unnest(ARRAY[min(x), max(x)]) AS m FROM t ORDER BY 1`,
+  `SELECT g, unnest(array_agg(x)) FROM t GROUP BY g HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 3`,
+  `SELECT DISTINCT unnest(array_agg(g)) AS gg FROM t GROUP BY h ORDER BY 1`,
+  `SELECT g, unnest(array_agg(x)), unnest(array_agg(id)) FROM t GROUP BY g ORDER BY 1, 3`,
+  `SELECT unnest(array_agg(id)) FROM e GROUP BY g ORDER BY 1`,
+  `SELECT g, array_agg(x ORDER BY x DESC NULLS LAST, id) FROM t GROUP BY g ORDER BY g`,
+  `SELECT g, string_agg(h, ',' ORDER BY h), string_agg(h, ';' ORDER BY h) FROM t GROUP BY g ORDER BY g`,
+  `SELECT g, count(*) FILTER (WHERE x > 5), array_agg(id ORDER BY id) FILTER (WHERE x IS NOT NULL) FROM t GROUP BY g ORDER BY g`,
 ]
 
 /** Grouping-set output whose order PostgreSQL leaves open: compared as sets. */
@@ -119,6 +131,12 @@ const ERRORS: readonly { sql: string; code: string }[] = [
   { sql: `SELECT g, rank() OVER (ORDER BY x) FROM t GROUP BY g`, code: '42803' },
   { sql: `SELECT t.id, u.v FROM t, (SELECT t.x AS v) u`, code: '42P01' },
   { sql: `SELECT t.id FROM t RIGHT JOIN LATERAL (SELECT t.x) u ON true`, code: '42P10' },
+]
+
+/** What PostgreSQL runs but Sluice refuses, with a position (see docs/sql-reference.md, Differences from PostgreSQL). */
+const REFUSED: readonly string[] = [
+  `SELECT g, array_agg(x ORDER BY x), string_agg(h, ',' ORDER BY h) FROM t GROUP BY g`,
+  `SELECT g, 'x' || unnest(array_agg(h)) FROM t GROUP BY g`,
 ]
 
 /** Errors PostgreSQL raises while running (no position): the same SQLSTATE. */
@@ -172,6 +190,13 @@ describe('query shapes (grouping sets, LATERAL, WINDOW, frames) against PostgreS
     const [mine, theirs] = [await fail(client), await fail(oracle)]
     expect(theirs?.code).toBe(code)
     expect(mine?.code).toBe(code)
+    expect(Number(mine?.position)).toBeGreaterThan(0)
+  })
+
+  test.each(REFUSED)('refused by Sluice with a position: %s', async (sql) => {
+    await oracle.query(sql)
+    const mine = await client.query(sql).then(() => null, (e: { code?: string; position?: string }) => e)
+    expect(mine?.code).toBe('0A000')
     expect(Number(mine?.position)).toBeGreaterThan(0)
   })
 
