@@ -206,6 +206,12 @@ describe('query shapes (grouping sets, LATERAL, WINDOW, frames) against PostgreS
     expect((await fail(client))?.code).toBe(code)
   })
 
+  test('EXPLAIN shows the grouping sets and the lateral loop', async () => {
+    const plan = async (sql: string): Promise<string> => (await client.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')
+    expect(await plan(`SELECT g, h, sum(x) FROM t GROUP BY CUBE (g, h)`)).toContain('grouping sets=[(g, h), (g), (h), ()]')
+    expect(await plan(`SELECT t.id, s FROM t, LATERAL generate_series(1, t.id) s`)).toContain('Nested Loop (lateral)')
+  })
+
   test('a continuous view refuses ROLLUP and GROUPS frames with a position', async () => {
     for (const sql of [
       `CREATE MATERIALIZED VIEW r AS SELECT g, count(*) FROM t GROUP BY ROLLUP (g)`,
