@@ -53,8 +53,22 @@ export function* framedCall(call: PullWindowCall, frame: PullFrame, p: Sorted, r
   const agg = fn.kind === 'aggregate' ? compileAggregates([fn.aggregate]) : null
   const arg = fn.kind === 'first_value' || fn.kind === 'last_value' || fn.kind === 'nth_value' ? compileExpr(fn.arg) : null
   const nth = fn.kind === 'nth_value' ? compileExpr(fn.n) : null
+  // A frame from the partition's start without EXCLUDE only grows (its end never moves back): one
+  // accumulator takes each row once, as PostgreSQL's running aggregate does.
+  const running = agg !== null && frame.start.kind === 'unbounded_preceding' && frame.exclude === null ? { acc: agg.init(), end: 0 } : null
   for (let i = 0; i < n; i++) {
     const [lo, hi] = bounds(i)
+    if (running !== null) {
+      if (hi < running.end) {
+        // Not expected (the end is monotone); start over rather than answer wrong.
+        running.acc = agg!.init()
+        running.end = 0
+      }
+      if (guard.tick(Math.max(1, hi - running.end))) yield
+      for (; running.end < hi; running.end++) agg!.update(running.acc, rows[p.order[running.end]!]!, params, ctx)
+      out[p.order[i]!]![ci] = agg!.finalize(running.acc)[0] ?? null
+      continue
+    }
     if (guard.tick(Math.max(1, hi - lo))) yield
     let v: Value = null
     if (agg !== null) {
