@@ -287,6 +287,7 @@ function planRelational(query: ast.Query, catalog: Catalog, paramTypes: readonly
     params,
     relations,
     hooks: {
+      orderedAggregates: true,
       subquery: (e, scope) => bindSubquery(e, scope, ctx),
       cast: (inner, target, span) => bindCatalogCast(inner, target, span),
       fieldSelect: bindFieldSelect,
@@ -603,6 +604,8 @@ function setReturningCalls(q: ast.Select): { calls: ast.FuncCall[]; rewritten: a
  * The ORDER BY inside the aggregate calls of a select list or HAVING (`array_agg(attname ORDER BY i)`),
  * removed from the calls. Sorting the input once serves every such aggregate, so they must all order alike.
  */
+const DIFFERENT_ORDERS = new Error('aggregates ordered differently')
+
 function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]; rewritten: ast.Select } | null {
   let found: readonly ast.OrderItem[] | null = null
   const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
@@ -614,14 +617,22 @@ function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]
     if (n.kind === 'func_call' && (n as ast.FuncCall).over === undefined && ((n as ast.FuncCall).orderBy?.length ?? 0) > 0) {
       const call = n as ast.FuncCall
       if (found === null) found = call.orderBy!
-      else if (strip(found) !== strip(call.orderBy)) throw unsupported('aggregates ordered differently in one query are not supported', call.orderBy![0]!.span)
+      else if (strip(found) !== strip(call.orderBy)) throw DIFFERENT_ORDERS
       const { orderBy: _, ...rest } = call
       return { ...rest, args: rewrite(call.args) }
     }
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
   }
-  const targets = rewrite(q.targets) as ast.SelectItem[]
-  const having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  let targets: ast.SelectItem[]
+  let having: ast.Expr | undefined
+  try {
+    targets = rewrite(q.targets) as ast.SelectItem[]
+    having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  } catch (err) {
+    // Aggregates ordered differently each sort their own values (ordered-aggregate.ts).
+    if (err === DIFFERENT_ORDERS) return null
+    throw err
+  }
   if (found === null) return null
   return { orderBy: found, rewritten: { ...q, targets, ...(having === undefined ? {} : { having }) } }
 }
