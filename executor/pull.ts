@@ -25,6 +25,7 @@ import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './q
 import { type RelContext, type Sink, type Steps, joinTwo, lateralJoin, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
 import { tableFunctionRows } from '../planner/table-functions.ts'
+import { isOrderedAggregate } from '../planner/ordered-aggregate.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
   const run = selectRunner(select, params, ctx, guard)
@@ -88,7 +89,10 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
     const keyOf = compileProjection(agg.keys)
     const aggs = compileAggregates(agg.aggregates, agg.keys.length)
     const groups = new Map<string, Value[]>()
+    // Aggregates that sort their own values keep one tuple per row: charged as they grow.
+    const keptBytes = agg.aggregates.reduce((n, a) => n + (isOrderedAggregate(a.spec) ? shallowRowBytes(a.args.length) : 0), 0)
     const add = (kv: Value[], r: Row): void => {
+      if (keptBytes > 0) charge(keptBytes)
       const k = JSON.stringify(kv)
       let acc = groups.get(k)
       if (acc === undefined) {

@@ -12,7 +12,18 @@ export interface AggregateOrderKey {
   readonly nullsFirst: boolean
 }
 
+/** The wrappers made here: the pull executor charges each value they keep to the query's memory budget. */
+const wrappers = new WeakSet<AggregateSpec>()
+
+export const isOrderedAggregate = (spec: AggregateSpec): boolean => wrappers.has(spec)
+
 export function orderedAggregate(inner: AggregateSpec, argCount: number, keys: readonly AggregateOrderKey[]): AggregateSpec {
+  const spec = wrap(inner, argCount, keys)
+  wrappers.add(spec)
+  return spec
+}
+
+function wrap(inner: AggregateSpec, argCount: number, keys: readonly AggregateOrderKey[]): AggregateSpec {
   const compare = keys
     .map((k, i) => {
       const at = argCount + i

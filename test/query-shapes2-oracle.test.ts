@@ -217,6 +217,22 @@ describe('query shapes (grouping sets, LATERAL, WINDOW, frames) against PostgreS
     expect(await plan(`SELECT t.id, s FROM t, LATERAL generate_series(1, t.id) s`)).toContain('Nested Loop (lateral)')
   })
 
+  test('aggregates that sort their own values charge them to the memory budget', async () => {
+    const c = await sluice.client()
+    try {
+      await c.query(`SET sluice.query_memory = '48MB'`)
+      // The same rows fit when nothing keeps them...
+      expect((await c.query(`SELECT count(*)::int AS n FROM generate_series(1, 300000) s`)).rows[0].n).toBe(300000)
+      // ...and do not when three differently ordered aggregates keep a tuple per row each.
+      const sql = `SELECT array_agg(s ORDER BY s DESC), array_agg(s ORDER BY s), string_agg(s::text, ',' ORDER BY s DESC) FROM generate_series(1, 300000) s`
+      const err = await c.query(sql).then(() => null, (e: { code?: string }) => e)
+      expect(err?.code).toBe('53200')
+      expect((await c.query(`SELECT string_agg(x::text, ',' ORDER BY x DESC), string_agg(x::text, ',' ORDER BY x) AS up FROM t`)).rows[0].up).toBe('5,7,10,10,20,20')
+    } finally {
+      await c.end()
+    }
+  })
+
   test('a continuous view refuses ROLLUP and GROUPS frames with a position', async () => {
     for (const sql of [
       `CREATE MATERIALIZED VIEW r AS SELECT g, count(*) FROM t GROUP BY ROLLUP (g)`,
