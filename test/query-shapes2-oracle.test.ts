@@ -43,6 +43,8 @@ const ORDERED: readonly string[] = [
   `SELECT g, sum(x) FROM t GROUP BY ROLLUP (g) ORDER BY 1 LIMIT 2`,
   `SELECT DISTINCT g FROM t GROUP BY ROLLUP (g, h) ORDER BY 1`,
   `SELECT upper(g) AS u, count(*) FROM t GROUP BY ROLLUP (upper(g)) ORDER BY 1`,
+  `SELECT g, h, count(*) FROM t GROUP BY (g, h) ORDER BY 1, 2`,
+  `SELECT g, h, count(*) FROM t GROUP BY (g, h), () ORDER BY 1, 2`,
   // LATERAL: subqueries and functions in FROM reading earlier items.
   `SELECT t.id, u.v FROM t CROSS JOIN LATERAL (SELECT t.x * 2 AS v) u ORDER BY 1`,
   `SELECT t.id, u.v FROM t LEFT JOIN LATERAL (SELECT t.x AS v WHERE t.x > 5) u ON true ORDER BY 1`,

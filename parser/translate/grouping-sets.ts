@@ -26,7 +26,8 @@ type Sets = number[][]
 export function translateGroupBy(items: readonly pg.Node[] | undefined, ctx: TranslateContext, span: Span): GroupByClause {
   const groupBy: ast.Expr[] = []
   const list = items ?? []
-  if (!list.some((n) => 'GroupingSet' in n)) return { groupBy: list.map((n) => translateExpr(n, ctx)) }
+  // `GROUP BY (a, b)`: a parenthesized list groups by its expressions, as PostgreSQL reads it.
+  if (!list.some((n) => 'GroupingSet' in n)) return { groupBy: list.flatMap((n) => ('RowExpr' in n && n.RowExpr.row_format === 'COERCE_IMPLICIT_CAST' ? (n.RowExpr.args ?? []) : [n]).map((e) => translateExpr(e, ctx))) }
   const expr = (n: pg.Node): number => groupBy.push(translateExpr(n, ctx)) - 1
   /** A ROLLUP / CUBE element: an expression, or a parenthesized list of them grouped as one. */
   const element = (n: pg.Node): number[] => ('RowExpr' in n ? (n.RowExpr.args ?? []).map(expr) : [expr(n)])
