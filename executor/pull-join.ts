@@ -403,3 +403,35 @@ function describeLeaf(node: Extract<RelNode, { kind: 'multi_join' }>, i: number)
   const leaf = node.leaves[i]!.node
   return leaf.kind === 'scan' ? leaf.relation.name : leaf.kind === 'function' ? leaf.fn : `input ${i + 1}`
 }
+
+/**
+ * A LATERAL join: the right side runs once per left row with that row in front of `outer`, so its
+ * expressions read the left row's columns; LEFT keeps a left row no right row matched, NULLs on the right.
+ * Right rows are released as soon as they are joined; output rows are charged as they come.
+ */
+export function* lateralJoin(node: Extract<RelNode, { kind: 'lateral' }>, outer: Row, rc: RelContext, sink?: Sink): Steps<Row[]> {
+  const { guard, params, ctx } = rc
+  const left = yield* rc.exec(node.left, outer)
+  const on = node.on === null ? null : rc.predicate(node.on)
+  const out = new Output(guard, shallowRowBytes(node.leftWidth + node.rightWidth), sink)
+  const nulls: Value[] = new Array<Value>(node.rightWidth).fill(null)
+  for (const l of left) {
+    if (out.done) break
+    if (guard.tick()) yield
+    const right = yield* rc.exec(node.right, outer.length === 0 ? l : [...l, ...outer])
+    let matched = false
+    for (const r of right) {
+      if (guard.tick()) yield
+      const row = [...l, ...r]
+      if (on !== null && !on(outer.length === 0 ? row : [...row, ...outer], params, ctx)) continue
+      matched = true
+      out.push(row)
+      if (out.done) break
+    }
+    rc.free(right)
+    if (!matched && node.joinType === 'left') out.push([...l, ...nulls])
+  }
+  rc.free(left)
+  rc.own(out.rows, out.bytes)
+  return out.rows
+}

@@ -12,6 +12,7 @@ import type { PullWindowCall } from '../planner/pull-window.ts'
 import { compareValues, type EvalContext } from '../expr/runtime.ts'
 import type { QueryGuard } from './query-budget.ts'
 import { sortInSlices } from './slice-sort.ts'
+import { framedCall } from './pull-window-frames.ts'
 
 /**
  * For each row, the values of every call in order (what `agg_ref` i reads). A generator of the pull
@@ -23,14 +24,18 @@ export function* windowValues(rows: readonly Row[], calls: readonly PullWindowCa
   for (let ci = 0; ci < calls.length; ci++) {
     const call = calls[ci]!
     for (const part of yield* partitions(rows, call, params, ctx, guard)) {
-      computeCall(call, part, rows, out, ci, params, ctx)
+      if (call.frame !== null && FRAMED.has(call.fn.kind)) yield* framedCall(call, call.frame, part, rows, out, ci, params, ctx, guard)
+      else computeCall(call, part, rows, out, ci, params, ctx)
       if (guard.tick(part.order.length)) yield
     }
   }
   return out
 }
 
-interface Sorted {
+/** The functions a frame clause applies to; ranking functions, lag, lead and ntile ignore it, as in PostgreSQL. */
+const FRAMED: ReadonlySet<PullWindowCall['fn']['kind']> = new Set(['aggregate', 'first_value', 'last_value', 'nth_value'])
+
+export interface Sorted {
   /** Row indexes in the partition's order. */
   readonly order: number[]
   /** ORDER BY values per position. */
@@ -57,7 +62,7 @@ function* partitions(rows: readonly Row[], call: PullWindowCall, params: readonl
   return out
 }
 
-function compareKeys(a: readonly Value[], b: readonly Value[], call: PullWindowCall): number {
+export function compareKeys(a: readonly Value[], b: readonly Value[], call: PullWindowCall): number {
   for (let i = 0; i < call.orderBy.length; i++) {
     const x = a[i] ?? null
     const y = b[i] ?? null
@@ -73,7 +78,7 @@ function compareKeys(a: readonly Value[], b: readonly Value[], call: PullWindowC
 }
 
 /** [start, end) of each run of peers. */
-function peerGroups(p: Sorted, call: PullWindowCall): [number, number][] {
+export function peerGroups(p: Sorted, call: PullWindowCall): [number, number][] {
   const out: [number, number][] = []
   let start = 0
   for (let i = 1; i <= p.order.length; i++) {

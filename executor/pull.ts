@@ -23,11 +23,12 @@ import type { BoundSelect } from '../planner/select.ts'
 import type { PullWindowCall } from '../planner/pull-window.ts'
 import { windowValues } from './pull-window-values.ts'
 import { QueryGuard, SLOT_BYTES, rowBytes, runToEnd, shallowRowBytes } from './query-budget.ts'
-import { type RelContext, type Sink, type Steps, joinTwo, multiJoin } from './pull-join.ts'
+import { type RelContext, type Sink, type Steps, joinTwo, lateralJoin, multiJoin } from './pull-join.ts'
 import { sortInSlices } from './slice-sort.ts'
 import { tableFunctionRows } from '../planner/table-functions.ts'
 import { sessionZone } from '../expr/time-zone-eval.ts'
 import { timestampSeries } from '../expr/time-functions.ts'
+import { isOrderedAggregate } from '../planner/ordered-aggregate.ts'
 
 export async function runSelect(select: BoundSelect, input: AsyncIterable<Row> | Iterable<Row>, params: readonly Value[], ctx: EvalContext, guard: QueryGuard = QueryGuard.unlimited()): Promise<Row[]> {
   const run = selectRunner(select, params, ctx, guard)
@@ -91,9 +92,10 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
     const keyOf = compileProjection(agg.keys)
     const aggs = compileAggregates(agg.aggregates, agg.keys.length)
     const groups = new Map<string, Value[]>()
-    push = (r) => {
-      if (filter !== null && !filter(r, params, ctx)) return
-      const kv = keyOf(r, params, ctx)
+    // Aggregates that sort their own values keep one tuple per row: charged as they grow.
+    const keptBytes = agg.aggregates.reduce((n, a) => n + (isOrderedAggregate(a.spec) ? shallowRowBytes(a.args.length) : 0), 0)
+    const add = (kv: Value[], r: Row): void => {
+      if (keptBytes > 0) charge(keptBytes)
       const k = JSON.stringify(kv)
       let acc = groups.get(k)
       if (acc === undefined) {
@@ -104,9 +106,23 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       }
       aggs.update(acc, r, params, ctx)
     }
+    const sets = agg.groupingSets
+    push = (r) => {
+      if (filter !== null && !filter(r, params, ctx)) return
+      const kv = keyOf(r, params, ctx)
+      if (sets === undefined) return add(kv, r)
+      // Grouping sets: the row joins one group per set, keys outside the set NULL, the last key the set's number.
+      for (let s = 0; s < sets.length; s++) add(groupingSetKey(kv, sets[s]!, s), r)
+    }
     grouped = function* () {
-      // Without GROUP BY, an aggregate over no rows still gives one row (count = 0).
+      // Without GROUP BY, an aggregate over no rows still gives one row (count = 0); so does an empty grouping set.
       if (groups.size === 0 && agg.keys.length === 0) groups.set('[]', aggs.init())
+      sets?.forEach((set, s) => {
+        if (set.length > 0) return
+        const kv = groupingSetKey(new Array<Value>(agg.keys.length).fill(null), set, s)
+        const k = JSON.stringify(kv)
+        if (!groups.has(k)) groups.set(k, [...kv, ...aggs.init()])
+      })
       const having = agg.having ? compilePredicate(agg.having) : null
       const project = compileProjection(select.output)
       for (const acc of groups.values()) {
@@ -148,6 +164,14 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
       return out
     },
   }
+}
+
+/** The keys of one grouping set: those it lacks NULL, the last its number `s`. */
+function groupingSetKey(kv: readonly Value[], set: readonly number[], s: number): Value[] {
+  const out = new Array<Value>(kv.length).fill(null)
+  for (const i of set) out[i] = kv[i]!
+  out[kv.length - 1] = s
+  return out
 }
 
 function* distinctRows(rows: readonly Row[], width: number, guard: QueryGuard): Steps<Row[]> {
@@ -369,6 +393,8 @@ class RelationalRun implements RelContext {
         return yield* joinTwo(node, outer, this, sink)
       case 'multi_join':
         return yield* multiJoin(node, outer, this, sink)
+      case 'lateral':
+        return yield* lateralJoin(node, outer, this, sink)
       case 'block': {
         const runner = selectRunner(node.select, params, rctx, guard, node.windows)
         // A join's rows go straight into the block (filter, grouping, projection) instead of being held.

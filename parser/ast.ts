@@ -161,9 +161,11 @@ export interface WindowSpec {
 }
 
 export interface WindowFrame {
-  readonly mode: 'rows' | 'range'
+  readonly mode: 'rows' | 'range' | 'groups'
   readonly start: FrameBound
   readonly end: FrameBound
+  /** `EXCLUDE CURRENT ROW | GROUP | TIES`; absent for `EXCLUDE NO OTHERS`. */
+  readonly exclude?: 'current_row' | 'group' | 'ties'
 }
 
 export type FrameBound =
@@ -338,6 +340,8 @@ export interface SubqueryRef {
   readonly alias?: string
   /** Renames the first columns of the subquery, as `AS s(name, tp, tpm)` does. */
   readonly columnAliases?: readonly string[]
+  /** `LATERAL (SELECT ...)`: the subquery reads columns of the FROM items before it. */
+  readonly lateral?: boolean
   readonly span: Span
 }
 
@@ -371,6 +375,11 @@ export interface Select {
   readonly from: readonly FromItem[]
   readonly where?: Expr
   readonly groupBy: readonly Expr[]
+  /**
+   * `ROLLUP` / `CUBE` / `GROUPING SETS`, expanded (parser/translate/grouping-sets.ts): each set lists the
+   * `groupBy` expressions it groups by; absent for a plain GROUP BY.
+   */
+  readonly groupingSets?: readonly (readonly number[])[]
   readonly having?: Expr
   readonly orderBy: readonly OrderItem[]
   readonly limit?: Expr

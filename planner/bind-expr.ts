@@ -23,6 +23,7 @@ import { jsonOperandType } from '../expr/json-functions.ts'
 import { T as PgT } from './pg-catalog.ts'
 import { Scope } from './scope.ts'
 import { bindWindowCall, type BoundWindowCall } from './window-functions.ts'
+import { orderedAggregate } from './ordered-aggregate.ts'
 import { castValue, likeRegex, posixRegex } from '../expr/runtime.ts'
 import { compileExpr } from '../expr/compile.ts'
 import { isZoneCast, timestamptzLiteral } from '../expr/time-zone-eval.ts'
@@ -410,6 +411,7 @@ function resolveCastTarget(t: ast.TypeRef): SqlType | 'regclass' | 'regtype' | '
 
 function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   if (e.over !== undefined) return ctx.scope.hooks?.window !== undefined ? ctx.scope.hooks.window(e, ctx) : bindWindowCall(e, ctx)
+  if (e.name === 'grouping' && e.schema === undefined) return bindGroupingCall(e, ctx)
   if (isAggregateName(e.name)) {
     return bindAggregate(e, ctx)
   }
@@ -430,6 +432,24 @@ function bindFunction(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   castArgs.forEach((a, i) => noteParamType(args[i]!, a, ctx))
   return foldConstant({ kind: 'call', fn: e.name, impl: resolved.impl, args: castArgs, type: resolved.type })
 }
+
+/**
+ * `GROUPING(a, b)`: its arguments bound as they are written; planner/select.ts replaces the call, once the
+ * query's grouping sets are known, by a lookup of the current set's bits. Where no GROUP BY binds it, the
+ * placeholder fails as PostgreSQL does.
+ */
+function bindGroupingCall(e: ast.FuncCall, ctx: BindContext): BoundExpr {
+  if (ctx.aggregates === undefined) throw planError(SqlState.groupingError, `grouping operations are not allowed in ${ctx.clause}`, e.span)
+  const inner: BindContext = { scope: ctx.scope, params: ctx.params, clause: 'GROUPING' }
+  const args = e.args.map((a) => bindExpr(a, inner))
+  const fail = (): string => {
+    throw planError(SqlState.groupingError, 'arguments to GROUPING must be grouping expressions of the associated query level', e.span)
+  }
+  return { kind: 'call', fn: GROUPING_FN, impl: { strict: false, volatile: true, emit: fail }, args, type: Types.int4 }
+}
+
+/** The name of the placeholder call `GROUPING(...)` binds to. */
+export const GROUPING_FN = 'grouping'
 
 function coerceArg(a: BoundExpr, t: SqlType, span: Span): BoundExpr {
   if (a.type.name === t.name) return a
@@ -454,14 +474,24 @@ function bindAggregate(e: ast.FuncCall, ctx: BindContext): BoundExpr {
     throw planError(SqlState.undefinedFunction, `function ${e.name}(${e.star ? '*' : args.map((a) => typeDisplayName(a.type)).join(', ')}) does not exist`, e.span)
   }
   spec.checkArgs?.(args, e.args.map(spanOf))
+  let ordered = { spec, args, text: '' }
   if (e.orderBy !== undefined && e.orderBy.length > 0) {
-    throw unsupported(`ORDER BY inside ${e.name}(...) is not supported yet: values are aggregated in arrival order`, e.orderBy[0]!.span)
+    if (ctx.scope.hooks?.orderedAggregates !== true) {
+      throw unsupported(`ORDER BY inside ${e.name}(...) is not supported yet: values are aggregated in arrival order`, e.orderBy[0]!.span)
+    }
+    // Pull queries: the aggregate sorts its group's values itself (ordered-aggregate.ts).
+    const keys = e.orderBy.map((o) => ({ expr: bindExpr(o.expr, inner), descending: o.direction === 'desc', nullsFirst: o.nulls === undefined ? o.direction === 'desc' : o.nulls === 'first' }))
+    ordered = {
+      spec: orderedAggregate(spec, args.length, keys),
+      args: [...args, ...keys.map((k) => k.expr)],
+      text: ` ORDER BY ${keys.map((k) => `${exprKey(k.expr)}${k.descending ? ' DESC' : ''}${k.nullsFirst ? ' NULLS FIRST' : ''}`).join(', ')}`,
+    }
   }
   const filter = e.filter === undefined ? null : coerceTo(bindExpr(e.filter, inner), Types.bool, spanOf(e.filter), 'argument of FILTER')
-  const display = `${e.name}(${e.distinct ? 'DISTINCT ' : ''}${e.star ? '*' : args.map(exprKey).join(', ')})${filter ? ` FILTER (WHERE ${exprKey(filter)})` : ''}`
+  const display = `${e.name}(${e.distinct ? 'DISTINCT ' : ''}${e.star ? '*' : args.map(exprKey).join(', ')}${ordered.text})${filter ? ` FILTER (WHERE ${exprKey(filter)})` : ''}`
   let index = ctx.aggregates.findIndex((a) => a.display === display)
   if (index === -1) {
-    ctx.aggregates.push({ spec, args, filter, distinct: e.distinct, display })
+    ctx.aggregates.push({ spec: ordered.spec, args: ordered.args, filter, distinct: e.distinct, display })
     index = ctx.aggregates.length - 1
   }
   return { kind: 'agg_ref', index, type: spec.type }

@@ -21,10 +21,12 @@ import { pointKey } from './point-lookup.ts'
 import { SYSTEM_TABLES } from './system-tables.ts'
 import { CATALOG_TABLES, T, catalogTable, entryOid, formatType, namespaceOid, typeOidByName } from './pg-catalog.ts'
 import { bindPullWindow, type PullWindowCall } from './pull-window.ts'
+import { WINDOW_REF_BASE, groupedWindowBlocks, mapWindowCall, ungroupedWindows, type Regroup } from './grouped-windows.ts'
 import { planJoins, type JoinCondition, type JoinLeaf } from './join-plan.ts'
 import { KEYWORD_COLUMNS, OPTION_COLUMNS, TABLE_FUNCTIONS, isTableFunction, type ResultColumn, type TableFunction } from './table-functions.ts'
 import { numericCommon } from './functions.ts'
 import { planPattern, type PatternPlan } from './pattern-plan.ts'
+import { groupedSetReturning } from './grouped-srf.ts'
 
 export type PullSource =
   | { readonly kind: 'none' }
@@ -91,6 +93,19 @@ export type RelNode =
       readonly leftFilter?: BoundExpr | null
       readonly rightFilter?: BoundExpr | null
     }
+  /**
+   * `FROM a, LATERAL (SELECT ... a.x ...) b`, `a LEFT JOIN LATERAL f(a.x) ON true`: `right` runs once per
+   * left row, its expressions seeing the left row followed by `outer`; `on` is over left row, right row, outer.
+   */
+  | {
+      readonly kind: 'lateral'
+      readonly joinType: 'inner' | 'left'
+      readonly left: RelNode
+      readonly right: RelNode
+      readonly leftWidth: number
+      readonly rightWidth: number
+      readonly on: BoundExpr | null
+    }
   /** Inner and comma joins with WHERE and ON pushed down (join-plan.ts); rows are `width` wide, leaves in place. */
   | { readonly kind: 'multi_join'; readonly leaves: readonly JoinLeaf[]; readonly conditions: readonly JoinCondition[]; readonly width: number }
   /** `windows` are the window function calls of the select list (`agg_ref` i reads call i). */
@@ -122,6 +137,8 @@ export interface SubqueryPlan {
   readonly outerColumns: readonly number[]
 }
 
+const PULL = { groupingSets: true }
+
 export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonly SqlType[]): PullPlan {
   if (needsRelational(query, catalog)) return planRelational(query, catalog, paramTypes)
   if (query.kind !== 'select') throw unsupported('VALUES as a query is not supported yet', query.span)
@@ -149,7 +166,7 @@ export function planPull(query: ast.Query, catalog: Catalog, paramTypes: readonl
     const table = from.alias ?? name
     scope = new Scope(source.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable })))
   }
-  const select = bindSelect(query, scope, params)
+  const select = bindSelect(query, scope, params, PULL)
   if (select.windows.length > 0) {
     throw unsupported('window functions in a query of a view are not supported yet', select.windows[0]!.span, 'Compute them in the continuous view itself.')
   }
@@ -205,7 +222,8 @@ function hasSubquery(node: unknown): boolean {
   if (n.kind === 'cast' && n.type !== undefined && CATALOG_CASTS.has(n.type.name.replace(/^pg_catalog\./, ''))) return true
   const typed = (node as { typeName?: ast.TypeRef }).typeName
   if (n.kind === 'literal' && typed !== undefined && CATALOG_CASTS.has(typed.name.replace(/^pg_catalog\./, ''))) return true
-  if (n.kind === 'func_call' && (CATALOG_FUNCTIONS.has(n.name) || (n as ast.FuncCall).over !== undefined || SET_RETURNING.has(n.name))) return true
+  // An ordered aggregate (`string_agg(x, ',' ORDER BY y)`) sorts its block's input first (hoistAggregateOrder).
+  if (n.kind === 'func_call' && (CATALOG_FUNCTIONS.has(n.name) || (n as ast.FuncCall).over !== undefined || SET_RETURNING.has(n.name) || ((n as ast.FuncCall).orderBy?.length ?? 0) > 0)) return true
   if (n.kind === 'field_select') return true
   return Object.values(node as Record<string, unknown>).some(hasSubquery)
 }
@@ -272,6 +290,7 @@ function planRelational(query: ast.Query, catalog: Catalog, paramTypes: readonly
     params,
     relations,
     hooks: {
+      orderedAggregates: true,
       subquery: (e, scope) => bindSubquery(e, scope, ctx),
       cast: (inner, target, span) => bindCatalogCast(inner, target, span),
       fieldSelect: bindFieldSelect,
@@ -341,10 +360,18 @@ function valuesColumnType(types: readonly SqlType[]): SqlType {
 }
 
 function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
+  const expandAfterGrouping = groupedSetReturning(q0, (name) => SET_RETURNING.has(name))
+  if (expandAfterGrouping !== null) return planBlock(expandAfterGrouping, outer, tracker, ctx)
   let q = q0
   let from: RelNode = { kind: 'one_row' }
   let cols: ScopeColumn[] = []
   q.from.forEach((item, i) => {
+    if (i > 0 && isLateral(item)) {
+      const lateral = planLateral(from, cols, item, 'inner', undefined, outer, tracker, ctx)
+      from = lateral.node
+      cols = lateral.cols
+      return
+    }
     const next = planFrom(item, outer, tracker, ctx)
     if (i === 0) {
       from = next.node
@@ -382,19 +409,28 @@ function planBlock(q0: ast.Select, outer: Scope | null, tracker: Correlation, ct
     q = ordered.rewritten
   }
   const windows: PullWindowCall[] = []
-  const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => bindPullWindow(e, c, windows) }
+  const hooks: BindHooks = { ...ctx.hooks, window: (e, c) => windowReference(bindPullWindow(e, c, windows)) }
   const scope = new NestedScope(cols, outer, tracker, hooks)
-  let select = bindSelect(q, scope, ctx.params)
-  if (windows.length > 0 && select.aggregation !== null) {
-    throw unsupported('window functions over an aggregation are not supported in pull queries yet', windows[0]!.span, 'Aggregate in a subquery in FROM and compute the window over it.')
-  }
+  let regroup: Regroup | undefined
+  let select = bindSelect(q, scope, ctx.params, { ...PULL, regroup: (r) => (regroup = r) })
   if (srf === null) {
     // WHERE conjuncts go down to the joins: filters of single relations, hash keys of equalities.
     const joined = planJoins(from, fromWidth, select.filter)
     from = joined.node
     select = { ...select, filter: joined.filter }
   }
+  if (windows.length > 0 && select.aggregation !== null && regroup !== undefined) {
+    const rg = regroup
+    const split = groupedWindowBlocks(from, select, windows.map((w) => mapWindowCall(w, (e) => rg(e, w.span))))
+    return { node: split.node, columns: select.outputColumns }
+  }
+  if (windows.length > 0) select = ungroupedWindows(select)
   return { node: { kind: 'block', from, select, windows }, columns: select.outputColumns }
+}
+
+/** Window call j while binding (grouped-windows.ts): apart from aggregate values until the block is planned. */
+function windowReference(e: BoundExpr): BoundExpr {
+  return e.kind === 'agg_ref' ? { ...e, index: e.index + WINDOW_REF_BASE } : e
 }
 
 function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation, ctx: PlanContext): { node: RelNode; cols: ScopeColumn[] } {
@@ -448,6 +484,13 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
     }
     case 'join': {
       const left = planFrom(item.left, outer, tracker, ctx)
+      if (isLateral(item.right)) {
+        if (item.joinType !== 'inner' && item.joinType !== 'cross' && item.joinType !== 'left') {
+          throw planError(SqlState.invalidColumnReference, `the combining JOIN type must be INNER or LEFT for a LATERAL reference`, item.span)
+        }
+        if (item.using !== undefined) throw unsupported('USING with LATERAL is not supported', item.span, 'Write the condition in ON.')
+        return planLateral(left.node, left.cols, item.right, item.joinType === 'left' ? 'left' : 'inner', item.on, outer, tracker, ctx)
+      }
       const right = planFrom(item.right, outer, tracker, ctx)
       let cols = [...left.cols, ...right.cols]
       let on: BoundExpr | null = null
@@ -475,6 +518,37 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
       return { node: { kind: 'match_recognize', input: { kind: 'scan', relation, width: stream.columns.length }, pattern: plan }, cols }
     }
   }
+}
+
+/**
+ * A FROM item that reads the items before it: a `LATERAL` subquery, or a function whose arguments name
+ * columns (PostgreSQL lets functions in FROM read earlier items without the keyword).
+ */
+function isLateral(item: ast.FromItem): boolean {
+  if (item.kind === 'subquery_ref') return item.lateral === true
+  return item.kind === 'function_ref' && JSON.stringify(item.call.args).includes('"kind":"column_ref"')
+}
+
+/** Plans `right` with the columns of `left` in scope before the enclosing query's. */
+function planLateral(
+  left: RelNode,
+  leftCols: readonly ScopeColumn[],
+  right: ast.FromItem,
+  joinType: 'inner' | 'left',
+  on: ast.Expr | undefined,
+  outer: Scope | null,
+  tracker: Correlation,
+  ctx: PlanContext,
+): { node: RelNode; cols: ScopeColumn[] } {
+  const seen = new NestedScope(leftCols, outer, tracker, ctx.hooks)
+  const planned = planFrom(right, seen, { correlated: false, used: new Set() }, ctx)
+  const cols = [...leftCols, ...planned.cols]
+  let cond: BoundExpr | null = null
+  if (on !== undefined) {
+    const scope = new NestedScope(cols, outer, tracker, ctx.hooks)
+    cond = coerceTo(bindExpr(on, { scope, params: ctx.params, clause: 'JOIN/ON' }), Types.bool, spanOf(on), 'argument of JOIN/ON')
+  }
+  return { node: { kind: 'lateral', joinType, left, right: planned.node, leftWidth: leftCols.length, rightWidth: planned.cols.length, on: cond }, cols }
 }
 
 /** `USING (a, b)`: `l.a = r.a AND l.b = r.b`, each name resolved on its own side. */
@@ -540,6 +614,8 @@ function setReturningCalls(q: ast.Select): { calls: ast.FuncCall[]; rewritten: a
  * The ORDER BY inside the aggregate calls of a select list or HAVING (`array_agg(attname ORDER BY i)`),
  * removed from the calls. Sorting the input once serves every such aggregate, so they must all order alike.
  */
+const DIFFERENT_ORDERS = new Error('aggregates ordered differently')
+
 function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]; rewritten: ast.Select } | null {
   let found: readonly ast.OrderItem[] | null = null
   const strip = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v))
@@ -551,14 +627,22 @@ function hoistAggregateOrder(q: ast.Select): { orderBy: readonly ast.OrderItem[]
     if (n.kind === 'func_call' && (n as ast.FuncCall).over === undefined && ((n as ast.FuncCall).orderBy?.length ?? 0) > 0) {
       const call = n as ast.FuncCall
       if (found === null) found = call.orderBy!
-      else if (strip(found) !== strip(call.orderBy)) throw unsupported('aggregates ordered differently in one query are not supported', call.orderBy![0]!.span)
+      else if (strip(found) !== strip(call.orderBy)) throw DIFFERENT_ORDERS
       const { orderBy: _, ...rest } = call
       return { ...rest, args: rewrite(call.args) }
     }
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rewrite(v)]))
   }
-  const targets = rewrite(q.targets) as ast.SelectItem[]
-  const having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  let targets: ast.SelectItem[]
+  let having: ast.Expr | undefined
+  try {
+    targets = rewrite(q.targets) as ast.SelectItem[]
+    having = q.having === undefined ? undefined : (rewrite(q.having) as ast.Expr)
+  } catch (err) {
+    // Aggregates ordered differently each sort their own values (ordered-aggregate.ts).
+    if (err === DIFFERENT_ORDERS) return null
+    throw err
+  }
   if (found === null) return null
   return { orderBy: found, rewritten: { ...q, targets, ...(having === undefined ? {} : { having }) } }
 }

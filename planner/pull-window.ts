@@ -12,7 +12,8 @@
  */
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
-import { Types, type SqlType } from '../common/types.ts'
+import { Types, isNumeric, type SqlType } from '../common/types.ts'
+import { Scope } from './scope.ts'
 import type { BoundExpr } from '../expr/bound.ts'
 import { resolveAggregate, type BoundAggregate } from '../expr/aggregates.ts'
 import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
@@ -32,10 +33,24 @@ export type PullWindowFunction =
   | { readonly kind: 'nth_value'; readonly arg: BoundExpr; readonly n: BoundExpr }
   | { readonly kind: 'aggregate'; readonly aggregate: BoundAggregate }
 
+/** One end of a frame; offsets are constant expressions (ROWS / GROUPS: a count; RANGE: a distance in ORDER BY's unit). */
+export type PullFrameBound =
+  | { readonly kind: 'unbounded_preceding' | 'current_row' | 'unbounded_following' }
+  | { readonly kind: 'preceding' | 'following'; readonly offset: BoundExpr }
+
+/** A written frame clause (`ROWS BETWEEN 3 PRECEDING AND CURRENT ROW EXCLUDE TIES`); null means the default frame. */
+export interface PullFrame {
+  readonly mode: 'rows' | 'range' | 'groups'
+  readonly start: PullFrameBound
+  readonly end: PullFrameBound
+  readonly exclude: 'current_row' | 'group' | 'ties' | null
+}
+
 export interface PullWindowCall {
   readonly fn: PullWindowFunction
   readonly partitionBy: readonly BoundExpr[]
   readonly orderBy: readonly PullWindowOrder[]
+  readonly frame: PullFrame | null
   readonly type: SqlType
   readonly display: string
   readonly span: ast.Span
@@ -47,10 +62,9 @@ const RANKING = new Set(['row_number', 'rank', 'dense_rank', 'percent_rank', 'cu
 export function bindPullWindow(e: ast.FuncCall, ctx: BindContext, calls: PullWindowCall[]): BoundExpr {
   const over = e.over!
   if (ctx.windows === undefined) throw planError(SqlState.windowingError, `window functions are not allowed in ${ctx.clause}`, e.span)
-  if (over.name !== undefined) throw unsupported('named windows (WINDOW w AS ...) are not supported yet', over.span, 'Write the window inline: OVER (PARTITION BY ... ORDER BY ...).')
-  if (over.frame !== undefined) throw unsupported('window frames are not supported in queries of a view yet; the default frame applies', over.span)
   if (e.distinct) throw unsupported('DISTINCT is not implemented for window functions', e.span)
-  const inner: BindContext = { scope: ctx.scope, params: ctx.params, clause: 'window function arguments' }
+  // Aggregates may appear inside (`rank() OVER (ORDER BY sum(x))`): windows run after GROUP BY (grouped-windows.ts).
+  const inner: BindContext = { scope: ctx.scope, params: ctx.params, ...(ctx.aggregates === undefined ? {} : { aggregates: ctx.aggregates }), clause: 'window function arguments' }
   const partitionBy = over.partitionBy.map((p) => bindExpr(p, { ...inner, clause: 'PARTITION BY' }))
   const orderBy = over.orderBy.map((o): PullWindowOrder => {
     const descending = o.direction === 'desc'
@@ -58,13 +72,44 @@ export function bindPullWindow(e: ast.FuncCall, ctx: BindContext, calls: PullWin
   })
   const fn = bindFunction(e, inner)
   const type = typeOfFunction(fn)
-  const display = `${e.name}(${argsOf(fn).map(exprKey).join(', ')}) OVER (${partitionBy.map(exprKey).join(', ')}; ${orderBy.map((o) => `${exprKey(o.expr)}${o.descending ? ' desc' : ''}${o.nullsFirst ? ' nulls first' : ''}`).join(', ')})`
+  const frame = over.frame === undefined ? null : bindFrame(over.frame, orderBy, over.span, inner)
+  const display = `${e.name}(${argsOf(fn).map(exprKey).join(', ')}) OVER (${partitionBy.map(exprKey).join(', ')}; ${orderBy.map((o) => `${exprKey(o.expr)}${o.descending ? ' desc' : ''}${o.nullsFirst ? ' nulls first' : ''}`).join(', ')}${frame === null ? '' : `; ${frameDisplay(frame)}`})`
   let index = calls.findIndex((c) => c.display === display)
   if (index === -1) {
-    calls.push({ fn, partitionBy, orderBy, type, display, span: e.span })
+    calls.push({ fn, partitionBy, orderBy, frame, type, display, span: e.span })
     index = calls.length - 1
   }
   return { kind: 'agg_ref', index, type }
+}
+
+/**
+ * A frame clause, checked as PostgreSQL does: RANGE with an offset needs exactly one ORDER BY column and
+ * an offset of its type (an interval for timestamps); GROUPS needs ORDER BY; ROWS and GROUPS offsets are
+ * bigint. Offsets may not read columns (they are evaluated once per partition).
+ */
+function bindFrame(f: ast.WindowFrame, orderBy: readonly PullWindowOrder[], span: ast.Span, ctx: BindContext): PullFrame {
+  const hasOffset = f.start.kind === 'preceding' || f.start.kind === 'following' || f.end.kind === 'preceding' || f.end.kind === 'following'
+  if (f.mode === 'range' && hasOffset && orderBy.length !== 1) {
+    throw planError(SqlState.windowingError, 'RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column', span)
+  }
+  if (f.mode === 'groups' && orderBy.length === 0) throw planError(SqlState.windowingError, 'GROUPS mode requires an ORDER BY clause', span)
+  const offsetCtx: BindContext = { scope: Scope.empty(), params: ctx.params, clause: f.mode.toUpperCase() }
+  const bound = (b: ast.FrameBound): PullFrameBound => {
+    if (b.kind !== 'preceding' && b.kind !== 'following') return { kind: b.kind }
+    const raw = bindExpr(b.offset, offsetCtx)
+    const key = orderBy[0]?.expr.type
+    const target = f.mode !== 'range' ? Types.int8 : key !== undefined && (key.name === 'timestamp' || key.name === 'timestamptz' || key.name === 'date') ? Types.interval : key
+    if (target === undefined || !(isNumeric(target) || target.name === 'interval')) {
+      throw planError(SqlState.featureNotSupported, `RANGE with offset PRECEDING/FOLLOWING is not supported for column type ${key?.name ?? 'unknown'}`, spanOf(b.offset))
+    }
+    return { kind: b.kind, offset: coerceTo(raw, target, spanOf(b.offset), f.mode.toUpperCase()) }
+  }
+  return { mode: f.mode, start: bound(f.start), end: bound(f.end), exclude: f.exclude ?? null }
+}
+
+function frameDisplay(f: PullFrame): string {
+  const bound = (b: PullFrameBound): string => ('offset' in b ? `${exprKey(b.offset)} ${b.kind}` : b.kind)
+  return `${f.mode} ${bound(f.start)} ${bound(f.end)}${f.exclude === null ? '' : ` exclude ${f.exclude}`}`
 }
 
 function bindFunction(e: ast.FuncCall, ctx: BindContext): PullWindowFunction {

@@ -16,6 +16,8 @@ export interface BindHooks {
   window?(e: ast.FuncCall, ctx: BindContext): BoundExpr
   /** `(composite).field`, for the records catalog functions return (`_pg_expandarray`). */
   fieldSelect?(inner: BoundExpr, field: string, span: Span): BoundExpr
+  /** Aggregates may sort their own input (`array_agg(x ORDER BY y)`, planner/ordered-aggregate.ts). */
+  readonly orderedAggregates?: boolean
 }
 
 export interface ScopeColumn {

@@ -6,10 +6,10 @@
 import * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'
 import { Types, type SqlType } from '../common/types.ts'
-import type { BoundExpr, OutputColumn } from '../expr/bound.ts'
+import type { BoundCall, BoundExpr, OutputColumn } from '../expr/bound.ts'
 import type { BoundAggregate } from '../expr/aggregates.ts'
 import type { BoundWindowCall } from './window-functions.ts'
-import { bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
+import { GROUPING_FN, bindExpr, coerceTo, exprKey, spanOf, type BindContext } from './bind-expr.ts'
 import { Scope } from './scope.ts'
 import { distinctOnOrder } from './distinct-on.ts'
 
@@ -27,6 +27,11 @@ export interface BoundAggregation {
   readonly aggregates: readonly BoundAggregate[]
   /** Over the post-aggregation row plus aggregate values. */
   readonly having: BoundExpr | null
+  /**
+   * `ROLLUP` / `CUBE` / `GROUPING SETS`: for each set, the indexes of the keys it groups by. The last key is
+   * then the set's number, which the executor fills in; the other keys are NULL in a set that lacks them.
+   */
+  readonly groupingSets?: readonly (readonly number[])[]
 }
 
 export interface BoundSelect {
@@ -96,7 +101,17 @@ function expandTargets(select: ast.Select, scope: Scope): Target[] {
   return out
 }
 
-export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]): BoundSelect {
+/** Options of a pull query's SELECT that a continuous view has no operator for. */
+export interface PullOptions {
+  readonly groupingSets: boolean
+  /** Given the grouped block's rewrite over its keys, for expressions bound outside the select (window calls). */
+  readonly regroup?: (regroup: (e: BoundExpr, span: Span) => BoundExpr) => void
+}
+
+export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[], options: PullOptions = { groupingSets: false }): BoundSelect {
+  if (select.groupingSets !== undefined && !options.groupingSets) {
+    throw unsupported('GROUPING SETS, ROLLUP and CUBE are not supported in continuous views', select.groupBy[0]?.span ?? select.span, 'Query the view with GROUP BY ROLLUP (...) instead.')
+  }
   const base: BindContext = { scope, params, clause: 'WHERE' }
   const filter = select.where ? coerceTo(bindExpr(select.where, base), Types.bool, spanOf(select.where), 'argument of WHERE') : null
   const targets = expandTargets(select, scope)
@@ -107,7 +122,7 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
   const boundTargets = targets.map((t) => bindExpr(t.expr, withAggs))
   const having = select.having ? coerceTo(bindExpr(select.having, { scope, params, aggregates, clause: 'HAVING' }), Types.bool, spanOf(select.having), 'argument of HAVING') : null
 
-  const grouped = select.groupBy.length > 0 || aggregates.length > 0 || having !== null
+  const grouped = select.groupBy.length > 0 || aggregates.length > 0 || having !== null || boundTargets.some(hasGroupingCall)
   const outputColumns = targets.map((t, i): OutputColumn => ({ name: t.name, type: finalType(boundTargets[i]!.type), nullable: true, span: t.span }))
 
   if (grouped && windows.length > 0) {
@@ -130,16 +145,26 @@ export function bindSelect(select: ast.Select, scope: Scope, params: SqlType[]):
   }
 
   const keyCtx: BindContext = { scope, params, clause: 'GROUP BY' }
-  const keys = select.groupBy.map((g) => bindGroupKey(g, targets, keyCtx))
-  const keyIndex = new Map(keys.map((k, i) => [exprKey(k), i]))
+  const written = select.groupBy.map((g) => bindGroupKey(g, targets, keyCtx))
+  const keyIndex = new Map<string, number>()
+  const keys: BoundExpr[] = []
+  for (const k of written) {
+    if (select.groupingSets !== undefined && keyIndex.has(exprKey(k))) continue
+    keyIndex.set(exprKey(k), keys.push(k) - 1)
+  }
+  const sets = select.groupingSets?.map((set) => [...new Set(set.map((i) => keyIndex.get(exprKey(written[i]!))!))].sort((a, b) => a - b))
+  const grouping = sets === undefined ? undefined : groupingSetColumn(keys.length, sets)
+  if (grouping !== undefined) keys.push({ kind: 'const', value: 0, type: Types.int4 })
   const keyNames = keys.map((k, i) => (k.kind === 'column' ? k.name : `key${i}`))
-  const regroup = (e: BoundExpr, span: Span): BoundExpr => rewriteOverKeys(e, keyIndex, keys, scope, span)
+  const regroup = (e: BoundExpr, span: Span): BoundExpr => rewriteOverKeys(e, keyIndex, keys, scope, span, grouping)
+  options.regroup?.(regroup)
   const output = boundTargets.map((b, i) => regroup(b.type.name === 'unknown' ? coerceTo(b, Types.text, targets[i]!.span, 'output') : b, targets[i]!.span))
   const aggregation: BoundAggregation = {
     keys,
     keyNames,
     aggregates,
     having: having === null ? null : regroup(having, spanOf(select.having!)),
+    ...(sets === undefined ? {} : { groupingSets: sets }),
   }
   return withDistinctOn(select, targets, withAggs, regroup, {
     filter,
@@ -185,10 +210,11 @@ function bindGroupKey(g: ast.Expr, targets: readonly Target[], ctx: BindContext)
  * After GROUP BY, expressions may only use group keys and aggregates: a sub-expression equal to a key
  * becomes a reference to that key; any other column is error 42803, as in Postgres.
  */
-function rewriteOverKeys(e: BoundExpr, keyIndex: Map<string, number>, keys: readonly BoundExpr[], scope: Scope, span: Span): BoundExpr {
+function rewriteOverKeys(e: BoundExpr, keyIndex: Map<string, number>, keys: readonly BoundExpr[], scope: Scope, span: Span, grouping: GroupingColumn | undefined): BoundExpr {
+  if (e.kind === 'call' && e.fn === GROUPING_FN) return groupingValue(e, keyIndex, grouping, span)
   const hit = keyIndex.get(exprKey(e))
   if (hit !== undefined && e.kind !== 'const') return { kind: 'column', index: hit, name: keys[hit]!.kind === 'column' ? (keys[hit] as { name: string }).name : `key${hit}`, type: e.type }
-  const r = (x: BoundExpr) => rewriteOverKeys(x, keyIndex, keys, scope, span)
+  const r = (x: BoundExpr) => rewriteOverKeys(x, keyIndex, keys, scope, span, grouping)
   switch (e.kind) {
     case 'column': {
       const c = scope.columns[e.index]!
@@ -210,6 +236,37 @@ function rewriteOverKeys(e: BoundExpr, keyIndex: Map<string, number>, keys: read
     case 'in_list':
       return { ...e, expr: r(e.expr), list: e.list.map(r) }
   }
+}
+
+/** The set-number column of grouping sets and, per set, which keys it groups by. */
+interface GroupingColumn {
+  readonly index: number
+  readonly sets: readonly (readonly number[])[]
+}
+
+const groupingSetColumn = (index: number, sets: readonly (readonly number[])[]): GroupingColumn => ({ index, sets })
+
+function hasGroupingCall(e: BoundExpr): boolean {
+  if (e.kind === 'call') return e.fn === GROUPING_FN || e.args.some(hasGroupingCall)
+  if (e.kind === 'logic' || e.kind === 'in_list') return (e.kind === 'logic' ? e.args : [e.expr, ...e.list]).some(hasGroupingCall)
+  if (e.kind === 'cast' || e.kind === 'is_null') return hasGroupingCall(e.expr)
+  if (e.kind === 'case') return e.whens.some((w) => hasGroupingCall(w.when) || hasGroupingCall(w.then)) || (e.else !== null && hasGroupingCall(e.else))
+  return false
+}
+
+/**
+ * `GROUPING(a, b)`: one bit per argument, the first the most significant, set when the current grouping
+ * set does not group by it; computed per set at plan time and looked up by the set's number. Without
+ * grouping sets every bit is 0.
+ */
+function groupingValue(call: BoundCall, keyIndex: Map<string, number>, grouping: GroupingColumn | undefined, span: Span): BoundExpr {
+  const positions = call.args.map((a) => keyIndex.get(exprKey(a)))
+  if (positions.some((p) => p === undefined)) throw planError(SqlState.groupingError, 'arguments to GROUPING must be grouping expressions of the associated query level', span)
+  if (grouping === undefined) return { kind: 'const', value: 0, type: Types.int4 }
+  const values = grouping.sets.map((set) => positions.reduce<number>((bits, p) => (bits << 1) | (set.includes(p!) ? 0 : 1), 0))
+  const table = JSON.stringify(values)
+  const setNumber: BoundExpr = { kind: 'column', index: grouping.index, name: 'grouping set', type: Types.int4 }
+  return { kind: 'call', fn: 'grouping', impl: { strict: true, emit: ([n]) => `${table}[${n}]` }, args: [setNumber], type: Types.int4 }
 }
 
 /**

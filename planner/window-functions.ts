@@ -123,17 +123,19 @@ function rowsOnly(over: ast.WindowSpec, name: string): void {
 function frameOf(over: ast.WindowSpec): FrameSpec {
   const f = over.frame
   if (f === undefined) return { kind: 'unbounded', mode: 'range' }
+  if (f.mode === 'groups' || f.exclude !== undefined) throw unsupported('GROUPS frames and EXCLUDE are not supported in continuous views', over.span)
+  const mode = f.mode
   if (f.end.kind !== 'current_row') {
     throw unsupported('a window frame in a continuous view ends at CURRENT ROW (later rows have not arrived yet)', over.span)
   }
   switch (f.start.kind) {
     case 'unbounded_preceding':
-      return { kind: 'unbounded', mode: f.mode }
+      return { kind: 'unbounded', mode }
     case 'current_row':
-      return f.mode === 'rows' ? { kind: 'rows', count: 0 } : { kind: 'range', micros: 0 }
+      return mode === 'rows' ? { kind: 'rows', count: 0 } : { kind: 'range', micros: 0 }
     case 'preceding': {
       const b = bindExpr(f.start.offset, { scope: Scope.empty(), params: [], clause: 'a window frame' })
-      if (f.mode === 'rows') {
+      if (mode === 'rows') {
         if (b.kind !== 'const' || typeof b.value !== 'number' || !Number.isInteger(b.value) || b.value < 0 || b.value > 10_000) {
           throw planError(SqlState.invalidParameterValue, 'ROWS n PRECEDING takes a constant n from 0 to 10000', spanOf(f.start.offset))
         }

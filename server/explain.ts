@@ -39,7 +39,10 @@ function selectLines(s: BoundSelect, names: readonly string[], depth: number, pu
   if (s.distinct) first('Distinct')
   if (s.aggregation) {
     const keyNames = s.aggregation.keys.map((k) => displayExpr(k, names))
-    first(`HashAggregate keys=[${keyNames.join(', ')}] aggregates=[${s.aggregation.aggregates.map((a) => a.display).join(', ')}]`)
+    const sets = s.aggregation.groupingSets
+    // Grouping sets: the last key is the set's number, not a written key.
+    const keys = sets === undefined ? `keys=[${keyNames.join(', ')}]` : `grouping sets=[${sets.map((set) => `(${set.map((i) => keyNames[i]).join(', ')})`).join(', ')}]`
+    first(`HashAggregate ${keys} aggregates=[${s.aggregation.aggregates.map((a) => a.display).join(', ')}]`)
   } else {
     first(`Project ${s.output.map((o) => displayExpr(o, names)).join(', ')}`)
   }
@@ -81,6 +84,12 @@ function relational(node: RelNode, depth: number, push: Push, stats: ReadonlyMap
       relational(node.right, depth + 1, push, stats)
       return
     }
+    case 'lateral':
+      push(depth, `Nested Loop${node.joinType === 'left' ? ' Left Join' : ''} (lateral)${actual}`)
+      if (node.on !== null) detail(`Join Filter: ${show(node.on)}`)
+      relational(node.left, depth + 1, push, stats)
+      relational(node.right, depth + 1, push, stats)
+      return
     case 'multi_join': {
       const hashed = node.conditions.filter((c) => c.equi !== null).length
       push(depth, `Hash Join (${node.leaves.length} inputs, ${hashed} equality conditions; joined from the smallest input at run time)${actual}`)

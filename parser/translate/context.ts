@@ -20,6 +20,8 @@ export interface TranslateContext {
   readonly ignoreNulls: Map<number, Span>
   /** MATCH_RECOGNIZE clauses taken out by the rewrite, keyed by where the table name before each ends. */
   readonly matchRecognize?: Map<number, MatchRecognize>
+  /** The `WINDOW w AS (...)` definitions of the SELECT block being translated, resolved (window-clause.ts). */
+  readonly windowDefs?: ReadonlyMap<string, pg.WindowDef>
   /** The span of the statement or clause being translated, for nodes without a location of their own. */
   readonly fallback: Span
 }
@@ -172,8 +174,7 @@ export function stringsOf(nodes: readonly pg.Node[] | undefined): string[] {
 
 /** Readable names for node kinds users may write but Sluice does not support. */
 const FEATURE_NAMES: Record<string, string> = {
-  GroupingSet: 'GROUPING SETS, ROLLUP and CUBE',
-  GroupingFunc: 'GROUPING()',
+  GroupingSet: 'GROUPING SETS, ROLLUP and CUBE here',
   XmlExpr: 'XML expressions',
   XmlSerialize: 'XMLSERIALIZE',
   JsonIsPredicate: 'IS JSON',

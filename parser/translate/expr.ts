@@ -6,6 +6,7 @@ import type * as pg from 'libpg-query'
 import { unsupported, type Span } from '../../common/errors.ts'
 import type * as ast from '../ast.ts'
 import { isPunct, isWord } from '../lexer.ts'
+import { groupingCall } from './grouping-sets.ts'
 import { at, closeBrackets, cover, dottedNameSpan, extendToEnd, need, nested, spanOf, stringsOf, tokenAt, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
 import { coalesceCall, funcCall, minMaxCall, nullIfCall, valueFunction } from './func.ts'
 import { translateQuery } from './select.ts'
@@ -25,6 +26,7 @@ function translateNode(node: pg.Node, ctx: TranslateContext): ast.Expr {
   if ('NullTest' in node) return nullTest(node.NullTest, ctx)
   if ('BooleanTest' in node) return booleanTest(node.BooleanTest, ctx)
   if ('FuncCall' in node) return funcCall(node.FuncCall, ctx)
+  if ('GroupingFunc' in node) return groupingCall(node.GroupingFunc, ctx)
   if ('CoalesceExpr' in node) return coalesceCall(node.CoalesceExpr, ctx)
   if ('MinMaxExpr' in node) return minMaxCall(node.MinMaxExpr, ctx)
   if ('SQLValueFunction' in node) return valueFunction(node.SQLValueFunction, ctx)

@@ -79,9 +79,15 @@ function subqueryRef(r: pg.RangeSubselect, ctx: TranslateContext): ast.SubqueryR
   const span = parenthesized(ctx, query.span)
   const alias = r.alias?.aliasname
   const full = { start: span.start, end: alias === undefined ? span.end : aliasEnd(ctx, span.end, alias) }
-  if (r.lateral === true) throw unsupported('LATERAL subqueries are not supported', full)
   const columnAliases = r.alias?.colnames === undefined ? undefined : stringsOf(r.alias.colnames)
-  return { kind: 'subquery_ref', query, ...(alias === undefined ? {} : { alias }), ...(columnAliases === undefined ? {} : { columnAliases }), span: full }
+  return {
+    kind: 'subquery_ref',
+    query,
+    ...(alias === undefined ? {} : { alias }),
+    ...(columnAliases === undefined ? {} : { columnAliases }),
+    ...(r.lateral === true ? { lateral: true } : {}),
+    span: full,
+  }
 }
 
 /** Widens a query's span over the parentheses around it. */

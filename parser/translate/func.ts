@@ -9,6 +9,7 @@ import type * as ast from '../ast.ts'
 import { isPunct } from '../lexer.ts'
 import { at, closeBrackets, need, spanOf, stringsOf, tokenAt, tokenIndexAt, unsupportedNode, type TranslateContext } from './context.ts'
 import { textStart, translateExpr, translateExprs } from './expr.ts'
+import { resolveWindow } from './window-clause.ts'
 
 export function funcCall(f: pg.FuncCall, ctx: TranslateContext): ast.FuncCall {
   const start = at(ctx, f.location)
@@ -156,13 +157,15 @@ const Frame = {
   endOffsetPreceding: 0x1000,
   startOffsetFollowing: 0x2000,
   endOffsetFollowing: 0x4000,
-  exclusions: 0x8000 | 0x10000 | 0x20000,
+  excludeCurrentRow: 0x8000,
+  excludeGroup: 0x10000,
+  excludeTies: 0x20000,
 } as const
 
-function windowSpec(w: pg.WindowDef, ctx: TranslateContext): ast.WindowSpec {
-  const start = at(ctx, w.location)
+function windowSpec(written: pg.WindowDef, ctx: TranslateContext): ast.WindowSpec {
+  const start = at(ctx, written.location)
   const head = spanOf(ctx, start)
-  if (w.refname !== undefined) throw unsupported('window definitions based on another window are not supported', head)
+  const w = resolveWindow(written, ctx.windowDefs, head)
   const partitionBy = translateExprs(w.partitionClause, ctx)
   const orderBy = (w.orderClause ?? []).map((o) => translateSortBy(o, ctx))
   const frame = windowFrame(w, ctx, head)
@@ -170,7 +173,6 @@ function windowSpec(w: pg.WindowDef, ctx: TranslateContext): ast.WindowSpec {
   const span = spanOf(ctx, start, parts)
   return {
     kind: 'window_spec',
-    ...(w.name === undefined ? {} : { name: w.name }),
     partitionBy,
     orderBy,
     ...(frame === undefined ? {} : { frame }),
@@ -181,8 +183,6 @@ function windowSpec(w: pg.WindowDef, ctx: TranslateContext): ast.WindowSpec {
 function windowFrame(w: pg.WindowDef, ctx: TranslateContext, span: Span): ast.WindowFrame | undefined {
   const options = w.frameOptions ?? 0
   if ((options & Frame.nonDefault) === 0) return undefined
-  if ((options & Frame.groups) !== 0) throw unsupported('GROUPS window frames are not supported', span)
-  if ((options & Frame.exclusions) !== 0) throw unsupported('EXCLUDE in window frames is not supported', span)
   const offset = (node: pg.Node | undefined): ast.Expr => translateExpr(need(node, 'frame offset'), ctx)
   const start: ast.FrameBound =
     (options & Frame.startUnboundedPreceding) !== 0 ? { kind: 'unbounded_preceding' }
@@ -194,7 +194,13 @@ function windowFrame(w: pg.WindowDef, ctx: TranslateContext, span: Span): ast.Wi
     : (options & Frame.endOffsetPreceding) !== 0 ? { kind: 'preceding', offset: offset(w.endOffset) }
     : (options & Frame.endOffsetFollowing) !== 0 ? { kind: 'following', offset: offset(w.endOffset) }
     : { kind: 'current_row' }
-  return { mode: (options & Frame.rows) !== 0 ? 'rows' : 'range', start, end }
+  const exclude =
+    (options & Frame.excludeCurrentRow) !== 0 ? 'current_row'
+    : (options & Frame.excludeGroup) !== 0 ? 'group'
+    : (options & Frame.excludeTies) !== 0 ? 'ties'
+    : undefined
+  const mode = (options & Frame.rows) !== 0 ? 'rows' : (options & Frame.groups) !== 0 ? 'groups' : 'range'
+  return { mode, start, end, ...(exclude === undefined ? {} : { exclude }) }
 }
 
 const ORDER_WORDS = new Set(['asc', 'desc', 'nulls', 'first', 'last'])

@@ -8,6 +8,8 @@ import type * as ast from '../ast.ts'
 import { at, closeBrackets, cover, keywordBefore, need, nested, QUERY_WEIGHT, spanOf, tokenIndexAt, type TranslateContext } from './context.ts'
 import { textSpan, translateExpr, translateExprs } from './expr.ts'
 import { withCtes } from './cte.ts'
+import { windowDefinitions } from './window-clause.ts'
+import { translateGroupBy } from './grouping-sets.ts'
 import { translateFromItem } from './from.ts'
 import { translateSortBy } from './func.ts'
 
@@ -25,11 +27,13 @@ function query(s: pg.SelectStmt, ctx: TranslateContext): ast.Query {
   return selectBlock(s, ctx)
 }
 
-function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
+function selectBlock(s: pg.SelectStmt, outerCtx: TranslateContext): ast.Select {
+  const ctx: TranslateContext = { ...outerCtx, windowDefs: windowDefinitions(s.windowClause, outerCtx) }
   const targets = (s.targetList ?? []).map((t) => selectItem(t, ctx))
   const from = (s.fromClause ?? []).map((f) => translateFromItem(f, ctx))
   const where = s.whereClause === undefined ? undefined : translateExpr(s.whereClause, ctx)
-  const groupBy = translateExprs(s.groupClause, ctx)
+  const grouping = translateGroupBy(s.groupClause, ctx, ctx.fallback)
+  const groupBy = grouping.groupBy
   const having = s.havingClause === undefined ? undefined : translateExpr(s.havingClause, ctx)
   const tail = queryTail(s, ctx)
   const firstPart = targets[0]?.span ?? from[0]?.span
@@ -44,6 +48,7 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
     from,
     ...(where === undefined ? {} : { where }),
     groupBy,
+    ...(grouping.groupingSets === undefined ? {} : { groupingSets: grouping.groupingSets }),
     ...(having === undefined ? {} : { having }),
     ...tail.clauses,
     span,
@@ -54,7 +59,6 @@ function selectBlock(s: pg.SelectStmt, ctx: TranslateContext): ast.Select {
 function rejectClauses(s: pg.SelectStmt, span: Span): void {
   if (s.intoClause !== undefined) throw unsupported('SELECT INTO is not supported', span, 'Use CREATE MATERIALIZED VIEW ... AS SELECT.')
   if (s.lockingClause !== undefined) throw unsupported('FOR UPDATE / FOR SHARE is not supported', span)
-  if (s.windowClause !== undefined) throw unsupported('WINDOW clauses are not supported', span, 'Write the window specification in OVER (...).')
   if (s.groupDistinct === true) throw unsupported('GROUP BY DISTINCT is not supported', span)
   if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') throw unsupported('FETCH ... WITH TIES is not supported', span)
 }
