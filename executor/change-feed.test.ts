@@ -141,9 +141,15 @@ describe('a subscriber that does not read is bounded', () => {
     return out
   }
   const ids = (items: FeedItem[]) => items.map((c) => (c.kind === 'change' ? Number(c.row[0]) : -1))
-  /** Steps the feed until the subscription has nothing more to queue (its queue full or the source read). */
+  /**
+   * Steps the feed until the subscription has nothing more to queue (its queue full or the source read):
+   * its queue unchanged over ten steps in a row, since one look at the source can take longer than a step
+   * on a loaded machine (a single unchanged step ended this too early, before the first look had queued).
+   */
   const settle = async (feed: ChangeFeed, sub: Subscription) => {
-    for (let i = 0, last = -1; i < 200 && sub.pending !== last; i++) {
+    const deadline = Date.now() + 20_000
+    for (let last = -1, same = 0; same < 10 && Date.now() < deadline; ) {
+      same = sub.pending === last ? same + 1 : 0
       last = sub.pending
       feed.stepped()
       await new Promise((r) => setTimeout(r, 5))
