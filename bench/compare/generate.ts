@@ -389,6 +389,24 @@ export function countFileLines(path: string): number {
   return last === 10 ? lines : lines + 1
 }
 
+type KafkaAdmin = ReturnType<InstanceType<(typeof import('kafkajs'))['Kafka']>['admin']>
+
+/**
+ * Waits until the broker serves every partition of a new topic: a fresh KRaft broker answers "unknown topic"
+ * for a while after creating one (kafkajs' own wait for leaders gives up on that).
+ */
+async function untilServed(admin: KafkaAdmin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    try {
+      if ((await admin.fetchTopicOffsets(topic)).length === partitions) return
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
 /**
  * Produces the two files to their topics (topicsFor), each line one record, in file order. The game events
  * go to 4 partitions keyed by player_id (the Sluice stream's partitions and key: a player's events stay in
@@ -397,7 +415,7 @@ export function countFileLines(path: string): number {
  */
 export async function produceToKafka(dir: string, bootstrap: string, log: (msg: string) => void = console.log): Promise<{ readonly game: string; readonly nexmark: string }> {
   const { Kafka, logLevel, CompressionTypes } = await import('kafkajs')
-  const kafka = new Kafka({ clientId: 'sluice-bench-compare', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'sluice-bench-compare', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 10 } })
   const topics = topicsFor(dir)
   const plan = [
     { file: GAME_FILE, topic: topics.game, partitions: 4, key: 'player_id' },
@@ -418,7 +436,8 @@ export async function produceToKafka(dir: string, bootstrap: string, log: (msg: 
         // Deletion is asynchronous in the broker: wait until the name is free.
         for (let i = 0; i < 100 && (await admin.listTopics()).includes(t.topic); i++) await new Promise((r) => setTimeout(r, 200))
       }
-      await admin.createTopics({ topics: [{ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 }], waitForLeaders: true })
+      await admin.createTopics({ topics: [{ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 }], waitForLeaders: false })
+      await untilServed(admin, t.topic, t.partitions)
       todo.push(t)
     }
   } finally {
