@@ -181,11 +181,14 @@ async function waitForMarker(engine: Engine, events: number, markerMs: number): 
     if (failed !== undefined) throw new Error(`${failed.name} failed: ${failed.lastError?.message}`)
     const done = queries.every((q) => (q.view.plan.source.source.kind === 'view' || q.eventsIn >= events) && q.watermark.current >= targetUs)
     if (done) return
-    // Waiting for progress also wakes the engine's loop: when idle it sleeps until the next checkpoint
-    // (10 s here), and records arriving from Kafka do not wake it yet, so without this it would catch up
-    // with the fetcher only once per checkpoint interval.
-    await engine.waitCaughtUp(queries[0]!.name, 20)
-    await new Promise((r) => setTimeout(r, 20))
+    // The engine's loop, when idle, sleeps until the next checkpoint (10 s here), and neither records
+    // arriving from Kafka nor a partition turning idle wake it yet. Waiting for progress wakes it while
+    // records are still to come; once all are counted, only idleness moves the watermark past the other
+    // partitions, and a checkpoint (which wakes the loop) is asked for instead.
+    const counted = queries.every((q) => q.view.plan.source.source.kind === 'view' || q.eventsIn >= events)
+    if (counted) await engine.checkpoint()
+    else await engine.waitCaughtUp(queries[0]!.name, 20)
+    await new Promise((r) => setTimeout(r, counted ? 200 : 20))
   }
 }
 
