@@ -2,7 +2,8 @@
  * The Sluice side of the Sluice-vs-Flink benchmark (bench/compare/): the answer comparison (normalize,
  * checksum, difference), the generator's contract (deterministic, timestamps strictly increasing, the
  * Nexmark proportions and end markers), and the Sluice driver end to end on small files, its answers
- * checked against the same queries computed in plain JavaScript from the generated lines.
+ * checked against the same queries computed in plain JavaScript from the generated lines, and its Kafka
+ * path (a real broker, the topics produced by the generator) against its file path.
  */
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -10,9 +11,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { GAME_FILE, NEXMARK_FILE, ensureData, generateGameEvents, generateNexmark } from '../bench/compare/generate.ts'
+import { SCALES, specOf } from '../bench/compare/compare.ts'
+import { GAME_FILE, NEXMARK_FILE, countFileLines, ensureData, generateGameEvents, generateNexmark, playersFor, produceToKafka, topicsFor } from '../bench/compare/generate.ts'
 import { checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
-import { readLines } from '../bench/compare/sluice-run.ts'
+import { asKafkaStream, driverSource, readLines } from '../bench/compare/sluice-run.ts'
+import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { recordText } from '../executor/record-text.ts'
 
 const run = promisify(execFile)
@@ -202,4 +205,78 @@ describe('the Sluice driver', () => {
     expect(rows.length).toBeGreaterThan(counts.size / 2)
     expect(difference(rows, expected)).toMatchObject({ countA: 0, countB: 0 })
   })
+})
+
+describe('sizes and sources of the comparison', () => {
+  test('--scale names the sizes, --events and the per-file counts still override them', () => {
+    expect(specOf({})).toEqual({ seed: 1, gameEvents: 500_000, nexmarkEvents: 500_000 })
+    const large = specOf({ scale: 'large' })
+    expect(large).toEqual({ seed: 1, gameEvents: 5_000_000, nexmarkEvents: 5_000_000 })
+    expect(playersFor(large.gameEvents)).toBe(500_000)
+    expect(playersFor(specOf({ scale: 'xl' }).gameEvents)).toBe(2_000_000)
+    expect(specOf({ scale: 'xl', events: '1000', 'nexmark-events': '7', seed: '3' })).toEqual({ seed: 3, gameEvents: 1000, nexmarkEvents: 7 })
+    expect(() => specOf({ scale: 'huge' })).toThrow(/--scale is one of default, large, xl/)
+    expect(Object.keys(SCALES)).toEqual(['default', 'large', 'xl'])
+  })
+
+  test("the Kafka stream keeps the workload's columns and reads the topic from its beginning", () => {
+    const sql = "CREATE STREAM s (a BIGINT, ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (partitions = 4, key = 'a');"
+    expect(asKafkaStream(sql, "t'1")).toBe("CREATE STREAM s (a BIGINT, ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (connector = 'kafka', topic = 't''1', format = 'json', start = 'earliest');")
+    expect(driverSource('kafka', 'h:1', 't')).toEqual({ kind: 'kafka', brokers: 'h:1', topic: 't' })
+    expect(() => driverSource('kafka', undefined, 't')).toThrow(/needs --kafka/)
+    expect(() => driverSource('http', undefined, undefined)).toThrow(/file, log or kafka/)
+  })
+})
+
+describe('the Sluice driver reading Kafka', () => {
+  let kafka: KafkaBroker
+  let dir: string
+  let data: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bench-compare-kafka-test-'))
+    data = ensureData({ seed: 6, gameEvents: 3000, nexmarkEvents: 20_000 }, join(dir, `data-${process.pid}-${Date.now()}`))
+    kafka = await startKafka()
+  }, 300_000)
+  afterAll(async () => {
+    await kafka?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function driver(workload: string, args: string[]): Promise<{ result: Record<string, string>; rows: string[] }> {
+    const out = join(dir, `${workload}.${args[1]}.jsonl`)
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', DRIVER, '--workload', workload, '--data', data, '--out', out, ...args], { timeout: 240_000 })
+    const line = stdout.split('\n').find((l) => l.startsWith('DRIVER_RESULT '))
+    expect(line).toBeDefined()
+    const result = Object.fromEntries(line!.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]))
+    return { result, rows: normalizeResult(await readFile(out, 'utf8')) }
+  }
+
+  test('the generator produces each file to its topic once, game events by player over 4 partitions, Nexmark in one', async () => {
+    const topics = await produceToKafka(data, kafka.brokers, () => {})
+    expect(topics).toEqual(topicsFor(data))
+    const game = kafka.consume(topics.game)
+    expect(game).toHaveLength(countFileLines(join(data, GAME_FILE)))
+    expect(new Set(game.map((r) => r.partition)).size).toBe(4)
+    // One player's events all in one partition, in the file's order.
+    const byPlayer = new Map<string, Set<number>>()
+    for (const r of game) byPlayer.set(r.key, (byPlayer.get(r.key) ?? new Set()).add(r.partition))
+    expect([...byPlayer.values()].every((p) => p.size === 1)).toBe(true)
+    const nexmark = kafka.consume(topics.nexmark)
+    expect(nexmark.map((r) => r.value)).toEqual((await readFile(join(data, NEXMARK_FILE), 'utf8')).trim().split('\n'))
+    // A second run finds the topics complete and produces nothing more.
+    await produceToKafka(data, kafka.brokers, () => {})
+    expect(kafka.consume(topics.game)).toHaveLength(game.length)
+  }, 240_000)
+
+  test.each([
+    ['player_profile', 'game'],
+    ['nexmark_q7', 'nexmark'],
+  ] as const)('%s: the answer read from the topic is the answer read from the file', async (workload, topic) => {
+    const topics = await produceToKafka(data, kafka.brokers, () => {})
+    const file = await driver(workload, ['--source', 'file'])
+    const fromKafka = await driver(workload, ['--source', 'kafka', '--kafka', kafka.brokers, '--topic', topics[topic]])
+    expect(fromKafka.result).toMatchObject({ workload, events: file.result.events, rows: file.result.rows, source: 'kafka' })
+    expect(Number(fromKafka.result.rows)).toBeGreaterThan(0)
+    expect(checksum(fromKafka.rows)).toBe(checksum(file.rows))
+  }, 300_000)
 })

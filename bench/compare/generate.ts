@@ -7,7 +7,7 @@
  * directory named after them and a rerun reuses them.
  *
  *   node --import tsx bench/compare/generate.ts [--seed 1] [--game-events N] [--nexmark-events N] [--dir D]
- *   node --import tsx bench/compare/generate.ts ... --kafka host:port   # also produce to topics game_events, nexmark
+ *   node --import tsx bench/compare/generate.ts ... --kafka host:port   # also produce to the spec's topics (topicsFor)
  *
  * Game events: players with Zipf-like activity (the k-th most active player has about 1/k of the top
  * player's events), logins, game starts with levels, fights won or lost, game ends, transactions.
@@ -18,9 +18,10 @@
  * PRNG seeded per event (Nexmark seeds java.util.Random per event), so values differ from Nexmark's own
  * generator while their distributions are the same.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
 export interface DataSpec {
@@ -350,33 +351,116 @@ export function ensureData(spec: DataSpec, dir = dataDirFor(spec), log: (msg: st
   return dir
 }
 
-/** Produces every line of the two files to topics `game_events` and `nexmark` (created with 4 partitions if missing). */
-async function produceToKafka(dir: string, bootstrap: string): Promise<void> {
-  const { Kafka, logLevel } = await import('kafkajs')
-  const kafka = new Kafka({ clientId: 'sluice-bench-compare', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING })
+/** The Kafka topics of a data directory: named after it, so that each seed and size has its own. */
+export function topicsFor(dir: string): { readonly game: string; readonly nexmark: string } {
+  const base = basename(dir).replace(/[^A-Za-z0-9._-]/g, '_')
+  return { game: `bench-${base}-game_events`, nexmark: `bench-${base}-nexmark` }
+}
+
+/** Lines of a file as strings, `size` at a time, without holding the file (the xl files pass 4 GiB). */
+async function* lineBatches(path: string, size: number): AsyncGenerator<string[]> {
+  const rl = createInterface({ input: createReadStream(path, { highWaterMark: 1 << 20 }), crlfDelay: Number.POSITIVE_INFINITY })
+  let batch: string[] = []
+  for await (const line of rl) {
+    if (line.length === 0) continue
+    batch.push(line)
+    if (batch.length === size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
+
+/** Lines in a file (a last line without a newline counts). */
+export function countFileLines(path: string): number {
+  const fd = openSync(path, 'r')
+  const buf = Buffer.allocUnsafe(1 << 20)
+  let lines = 0
+  let last = 10
+  try {
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) {
+      for (let nl = buf.indexOf(10); nl !== -1 && nl < n; nl = buf.indexOf(10, nl + 1)) lines++
+      last = buf[n - 1]!
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return last === 10 ? lines : lines + 1
+}
+
+type KafkaAdmin = ReturnType<InstanceType<(typeof import('kafkajs'))['Kafka']>['admin']>
+
+/**
+ * Waits until the broker serves every partition of a new topic: a fresh KRaft broker answers "unknown topic"
+ * for a while after creating one (kafkajs' own wait for leaders gives up on that).
+ */
+async function untilServed(admin: KafkaAdmin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    try {
+      if ((await admin.fetchTopicOffsets(topic)).length === partitions) return
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/**
+ * Produces the two files to their topics (topicsFor), each line one record, in file order. The game events
+ * go to 4 partitions keyed by player_id (the Sluice stream's partitions and key: a player's events stay in
+ * order), the Nexmark events to one partition (the Sluice stream has one; arrival order is time order, as
+ * in the file). A topic that already holds exactly the file's records is kept; any other is made anew.
+ */
+export async function produceToKafka(dir: string, bootstrap: string, log: (msg: string) => void = console.log): Promise<{ readonly game: string; readonly nexmark: string }> {
+  const { Kafka, logLevel, CompressionTypes } = await import('kafkajs')
+  const kafka = new Kafka({ clientId: 'sluice-bench-compare', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 10 } })
+  const topics = topicsFor(dir)
+  const plan = [
+    { file: GAME_FILE, topic: topics.game, partitions: 4, key: 'player_id' },
+    { file: NEXMARK_FILE, topic: topics.nexmark, partitions: 1, key: null },
+  ] as const
   const admin = kafka.admin()
+  const todo: (typeof plan)[number][] = []
   await admin.connect()
   try {
     const existing = new Set(await admin.listTopics())
-    const topics = ['game_events', 'nexmark'].filter((t) => !existing.has(t)).map((topic) => ({ topic, numPartitions: 4, replicationFactor: 1 }))
-    if (topics.length > 0) await admin.createTopics({ topics, waitForLeaders: true })
+    for (const t of plan) {
+      const lines = countFileLines(join(dir, t.file))
+      if (existing.has(t.topic)) {
+        const offsets = await admin.fetchTopicOffsets(t.topic)
+        const held = offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0)
+        if (held === lines && offsets.length === t.partitions) continue
+        await admin.deleteTopics({ topics: [t.topic] })
+        // Deletion is asynchronous in the broker: wait until the name is free.
+        for (let i = 0; i < 100 && (await admin.listTopics()).includes(t.topic); i++) await new Promise((r) => setTimeout(r, 200))
+      }
+      await admin.createTopics({ topics: [{ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 }], waitForLeaders: false })
+      await untilServed(admin, t.topic, t.partitions)
+      todo.push(t)
+    }
   } finally {
     await admin.disconnect()
   }
-  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  if (todo.length === 0) return topics
+  const producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1 })
   await producer.connect()
   try {
-    for (const [file, topic, key] of [[GAME_FILE, 'game_events', 'player_id'], [NEXMARK_FILE, 'nexmark', null]] as const) {
-      const lines = readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.length > 0)
-      for (let i = 0; i < lines.length; i += 5000) {
-        const messages = lines.slice(i, i + 5000).map((value) => ({ key: key === null ? null : String((JSON.parse(value) as Record<string, unknown>)[key]), value }))
-        await producer.send({ topic, messages })
+    for (const t of todo) {
+      const t0 = performance.now()
+      let n = 0
+      for await (const lines of lineBatches(join(dir, t.file), 2000)) {
+        const messages = lines.map((value) => ({ key: t.key === null ? null : String((JSON.parse(value) as Record<string, unknown>)[t.key]), value }))
+        await producer.send({ topic: t.topic, messages, compression: CompressionTypes.None })
+        n += lines.length
       }
-      console.log(`produced ${lines.length} records to ${topic}`)
+      log(`produced ${n} records to ${t.topic} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     }
   } finally {
     await producer.disconnect()
   }
+  return topics
 }
 
 /**
@@ -396,7 +480,7 @@ async function main(): Promise<void> {
   }
   const dir = ensureData(spec, values.dir ?? dataDirFor(spec), console.log)
   console.log(dir)
-  if (values.kafka !== undefined) await produceToKafka(dir, values.kafka)
+  if (values.kafka !== undefined) console.log(JSON.stringify(await produceToKafka(dir, values.kafka)))
 }
 
 if (process.argv[1] === import.meta.filename) {

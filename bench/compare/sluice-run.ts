@@ -8,7 +8,12 @@
  * The input, as Flink's driver reads it with its filesystem source, is a file stream over the input file
  * (`--source file`, the default: `connector = 'file'`, the file put in the engine's file directory when the
  * clock starts). `--source log` instead inserts the file's lines (as bytes) in chunks into the stream's
- * embedded log (insertJson), which also pays for the log's durable copy of every event.
+ * embedded log (insertJson), which also pays for the log's durable copy of every event. `--source kafka
+ * --kafka host:port --topic T` reads the file's records from a Kafka topic instead (produced beforehand by
+ * generate.ts, from the beginning: `start = 'earliest'`); a Kafka stream cannot be closed, so the end of
+ * input is the end marker: the run ends when every view has counted every record and its watermark has
+ * passed the marker's time less an hour (every window of the data ends long before: the marker is a day
+ * after the last event), so every window has closed.
  *
  * Inside the clock: reading and decoding the file, closing the stream (end of input: every window
  * finalizes, as Flink finalizes them at the end of a bounded input), and waiting until the result view has
@@ -16,16 +21,16 @@
  * which are read from the view's state as a pull query reads them. A workload Sluice cannot express prints
  * DRIVER_UNSUPPORTED with the reason.
  */
-import { createReadStream, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readSync, symlinkSync, writeFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { SluiceError } from '../../common/errors.ts'
+import { SluiceError, assertNever } from '../../common/errors.ts'
 import type { Column, Value } from '../../common/types.ts'
 import { Engine } from '../../executor/engine.ts'
 import { initParser, parseStatements } from '../../parser/index.ts'
-import { workload as workloadNamed } from './workloads.ts'
+import { workload as workloadNamed, type Workload } from './workloads.ts'
 
 /** Lines per insertJson call: large enough that the per-call cost vanishes, small enough to keep memory flat. */
 const CHUNK_LINES = 10_000
@@ -91,13 +96,26 @@ export async function readLines(path: string, onChunk: (lines: Buffer[]) => Prom
 /** The file stream's name for the input in the engine's file directory. */
 const INPUT_NAME = 'input.jsonl'
 
+/** Where the driver reads the input from (bench/compare/README.md). */
+export type DriverSource = { readonly kind: 'file' } | { readonly kind: 'log' } | { readonly kind: 'kafka'; readonly brokers: string; readonly topic: string }
+
 /** The workload's CREATE STREAM as a file stream over INPUT_NAME: its WITH options replaced. */
 export function asFileStream(sql: string): string {
+  return withOptions(sql, `connector = 'file', path = '${INPUT_NAME}', format = 'json'`)
+}
+
+/** The workload's CREATE STREAM over a Kafka topic, read from its beginning; the topic's partitions are the stream's. */
+export function asKafkaStream(sql: string, topic: string): string {
+  return withOptions(sql, `connector = 'kafka', topic = '${topic.replace(/'/g, "''")}', format = 'json', start = 'earliest'`)
+}
+
+/** A CREATE STREAM with its WITH options replaced by `options`. */
+function withOptions(sql: string, options: string): string {
   const at = sql.search(/\)\s*WITH\s*\(/i)
-  const withOptions = `) WITH (connector = 'file', path = '${INPUT_NAME}', format = 'json')`
-  if (at === -1) return sql.replace(/\)\s*;?\s*$/, `${withOptions};`)
+  const clause = `) WITH (${options})`
+  if (at === -1) return sql.replace(/\)\s*;?\s*$/, `${clause};`)
   const close = sql.indexOf(')', sql.indexOf('(', at + 1))
-  return `${sql.slice(0, at)}${withOptions}${sql.slice(close + 1)}`
+  return `${sql.slice(0, at)}${clause}${sql.slice(close + 1)}`
 }
 
 /** Lines in the file (a last line without a newline counts), as the contract counts events. */
@@ -112,43 +130,105 @@ async function countLines(path: string): Promise<number> {
   return last === 10 ? lines : lines + 1
 }
 
-async function run(name: string, data: string, out: string, source: 'file' | 'log'): Promise<void> {
+/** The `ts` of the file's last line (the end marker), in epoch ms. */
+function markerTsMs(path: string): number {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const buf = Buffer.alloc(Math.min(size, 1 << 16))
+    readSync(fd, buf, 0, buf.length, size - buf.length)
+    const last = buf.toString('utf8').trimEnd().split('\n').at(-1)!
+    return (JSON.parse(last) as { ts: number }).ts
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Builds the workload's stream and views, its stream reading from `source`; false (and the line printed) when Sluice cannot express it. */
+async function createWorkload(engine: Engine, w: Workload, source: DriverSource): Promise<boolean> {
+  try {
+    for (const p of parseStatements(w.sql)) {
+      const s = p.statement
+      if (s.kind === 'create_stream' && source.kind !== 'log') {
+        const text = source.kind === 'file' ? asFileStream(p.text) : asKafkaStream(p.text, source.topic)
+        const [parsed] = parseStatements(text)
+        if (parsed?.statement.kind !== 'create_stream') throw new Error(`not a stream: ${text}`)
+        await engine.createStream(parsed.statement, parsed.text)
+      } else if (s.kind === 'create_stream') await engine.createStream(s, p.text)
+      else if (s.kind === 'create_view') await engine.createView(s, p.text)
+      else throw new Error(`unexpected statement in ${w.name}: ${p.text}`)
+    }
+    return true
+  } catch (err) {
+    if (err instanceof SluiceError && err.sqlstate === '0A000') {
+      console.log(`DRIVER_UNSUPPORTED workload=${w.name} reason=${err.message.replace(/\s+/g, ' ')} (SQLSTATE ${err.sqlstate})`)
+      return false
+    }
+    throw err
+  }
+}
+
+/**
+ * The end of a Kafka input: every view on the stream has counted all `events` records and every view's
+ * watermark has passed the end marker's time less an hour (windows of the data end within 30 minutes of
+ * its last event, the marker is a day later), and the views over views have caught up.
+ */
+async function waitForMarker(engine: Engine, events: number, markerMs: number): Promise<void> {
+  const targetUs = (markerMs - 3_600_000) * 1000
+  for (;;) {
+    const queries = engine.allQueries()
+    const failed = queries.find((q) => q.status !== 'running')
+    if (failed !== undefined) throw new Error(`${failed.name} failed: ${failed.lastError?.message}`)
+    const done = queries.every((q) => (q.view.plan.source.source.kind === 'view' || q.eventsIn >= events) && q.watermark.current >= targetUs)
+    if (done) return
+    // A view joined "as of each event" to another starts where that view is when created: on Kafka, the
+    // records the other view took in before it was created are never its own (see the README).
+    const short = queries.find((q) => q.view.plan.source.source.kind !== 'view' && q.eventsIn < events && q.watermark.current >= targetUs)
+    if (short !== undefined) throw new Error(`${short.name} counted ${short.eventsIn} of ${events} records: it started where the view it joins was when it was created`)
+    // The engine's loop, when idle, sleeps until the next checkpoint (10 s here), and neither records
+    // arriving from Kafka nor a partition turning idle wake it yet. Waiting for progress wakes it while
+    // records are still to come; once all are counted, only idleness moves the watermark past the other
+    // partitions, and a checkpoint (which wakes the loop) is asked for instead.
+    const counted = queries.every((q) => q.view.plan.source.source.kind === 'view' || q.eventsIn >= events)
+    if (counted) await engine.checkpoint()
+    else await engine.waitCaughtUp(queries[0]!.name, 20)
+    await new Promise((r) => setTimeout(r, counted ? 200 : 20))
+  }
+}
+
+async function run(name: string, data: string, out: string, source: DriverSource): Promise<void> {
   await initParser()
   const w = workloadNamed(name)
   const dir = await mkdtemp(join(tmpdir(), 'sluice-compare-'))
   const files = join(dir, 'files')
   await mkdir(files)
-  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files })
+  const kafkaBrokers = source.kind === 'kafka' ? source.brokers.split(',') : undefined
+  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files, ...(kafkaBrokers !== undefined ? { kafkaBrokers } : {}) })
   try {
-    try {
-      for (const p of parseStatements(w.sql)) {
-        const s = p.statement
-        if (s.kind === 'create_stream' && source === 'file') {
-          const text = asFileStream(p.text)
-          const [parsed] = parseStatements(text)
-          if (parsed?.statement.kind !== 'create_stream') throw new Error(`not a stream: ${text}`)
-          await engine.createStream(parsed.statement, parsed.text)
-        } else if (s.kind === 'create_stream') await engine.createStream(s, p.text)
-        else if (s.kind === 'create_view') await engine.createView(s, p.text)
-        else throw new Error(`unexpected statement in ${name}: ${p.text}`)
-      }
-    } catch (err) {
-      if (err instanceof SluiceError && err.sqlstate === '0A000') {
-        console.log(`DRIVER_UNSUPPORTED workload=${name} reason=${err.message.replace(/\s+/g, ' ')} (SQLSTATE ${err.sqlstate})`)
-        return
-      }
-      throw err
-    }
-
     const input = join(data, w.file)
-    const lineCount = source === 'file' ? await countLines(input) : 0
+    const lineCount = source.kind !== 'log' ? await countLines(input) : 0
+    // A Kafka stream starts fetching as soon as it exists: its clock starts before the stream is created.
+    if (source.kind !== 'kafka' && !(await createWorkload(engine, w, source))) return
     const t0 = performance.now()
     const clockStart = process.hrtime.bigint()
     const cpu0 = process.cpuUsage()
     let events = lineCount
-    if (source === 'file') symlinkSync(resolve(input), join(files, INPUT_NAME))
-    else events = await readLines(input, async (lines) => void (await engine.insertJson(w.stream, lines)))
-    await engine.closeStream(w.stream)
+    switch (source.kind) {
+      case 'file':
+        symlinkSync(resolve(input), join(files, INPUT_NAME))
+        await engine.closeStream(w.stream)
+        break
+      case 'log':
+        events = await readLines(input, async (lines) => void (await engine.insertJson(w.stream, lines)))
+        await engine.closeStream(w.stream)
+        break
+      case 'kafka':
+        if (!(await createWorkload(engine, w, source))) return
+        await waitForMarker(engine, events, markerTsMs(input))
+        break
+      default:
+        assertNever(source)
+    }
     const views = engine.allQueries().map((q) => q.name)
     for (const v of views) await engine.waitCaughtUp(v, 3_600_000)
     const seconds = (performance.now() - t0) / 1000
@@ -171,7 +251,7 @@ async function run(name: string, data: string, out: string, source: 'file' | 'lo
     for await (const row of engine.viewRows(w.result)) lines.push(JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
     writeFileSync(out, lines.length > 0 ? `${lines.join('\n')}\n` : '')
     console.log(
-      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)}`,
+      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)} source=${source.kind}`,
     )
   } finally {
     await engine.close()
@@ -179,12 +259,22 @@ async function run(name: string, data: string, out: string, source: 'file' | 'lo
   }
 }
 
+const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>]'
+
+/** The --source, --kafka and --topic arguments as a DriverSource. */
+export function driverSource(kind: string, kafka: string | undefined, topic: string | undefined): DriverSource {
+  if (kind === 'file' || kind === 'log') return { kind }
+  if (kind !== 'kafka') throw new Error(`--source is file, log or kafka, not ${kind}; ${USAGE}`)
+  if (kafka === undefined || topic === undefined) throw new Error(`--source kafka needs --kafka host:port and --topic; ${USAGE}`)
+  return { kind, brokers: kafka, topic }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' } } })
-  if (values.workload === undefined || values.data === undefined || values.out === undefined || (values.source !== 'file' && values.source !== 'log')) {
-    throw new Error('usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log]')
-  }
-  await run(values.workload, values.data, values.out, values.source)
+  const { values } = parseArgs({
+    options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' }, kafka: { type: 'string' }, topic: { type: 'string' } },
+  })
+  if (values.workload === undefined || values.data === undefined || values.out === undefined) throw new Error(USAGE)
+  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic))
 }
 
 if (process.argv[1] === import.meta.filename) {

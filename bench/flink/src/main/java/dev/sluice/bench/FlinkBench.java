@@ -22,8 +22,10 @@ import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 /**
  * The Flink driver of the Sluice-vs-Flink benchmark (bench/compare/README.md).
  *
- * <p>{@code --workload <name> --data <dir> --out <file>}: starts a local MiniCluster (parallelism 1, RocksDB
- * state, no checkpoints), plans the workload's SQL over the JSON lines file, then runs it with the clock
+ * <p>{@code --workload <name> --data <dir> --out <file> [--source kafka --kafka host:port --topic
+ * <file>=<topic>]}: starts a local MiniCluster (parallelism 1, RocksDB
+ * state, no checkpoints), plans the workload's SQL over the JSON lines file (or the Kafka topic holding its
+ * lines; the file still gives the event count), then runs it with the clock
  * going from job submission to the job's end, when the sink has applied the whole changelog. It writes the
  * final rows to the out file and prints the one DRIVER_RESULT line; any failure exits 1 with a message.
  */
@@ -37,7 +39,8 @@ public final class FlinkBench {
       status = 0;
     } catch (UsageError e) {
       System.err.println("flink-bench: " + e.getMessage());
-      System.err.println("usage: java -jar flink-bench.jar --workload <name> --data <dir> --out <file>");
+      System.err.println("usage: java -jar flink-bench.jar --workload <name> --data <dir> --out <file>"
+          + " [--source file|log|kafka --kafka host:port --topic <file>=<topic>]");
       status = 2;
     } catch (Throwable e) {
       System.err.println("flink-bench: failed: " + rootMessage(e));
@@ -50,7 +53,7 @@ public final class FlinkBench {
     Runtime.getRuntime().halt(status);
   }
 
-  private record Args(String workload, Path data, Path out) {}
+  private record Args(String workload, Path data, Path out, Workloads.Source source) {}
 
   private static final class UsageError extends Exception {
     UsageError(String message) {
@@ -62,20 +65,43 @@ public final class FlinkBench {
     Map<String, String> opts = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
-      if (!a.equals("--workload") && !a.equals("--data") && !a.equals("--out")) {
+      if (!List.of("--workload", "--data", "--out", "--source", "--kafka", "--topic").contains(a)) {
         throw new UsageError("unknown argument '" + a + "'");
       }
       if (i + 1 >= args.length) {
         throw new UsageError(a + " needs a value");
       }
-      opts.put(a, args[++i]);
+      String v = args[++i];
+      // --topic comes once per input file: file=topic.
+      opts.merge(a, v, (x, y) -> x + "," + y);
     }
     for (String k : List.of("--workload", "--data", "--out")) {
       if (!opts.containsKey(k)) {
         throw new UsageError("missing " + k);
       }
     }
-    return new Args(opts.get("--workload"), Path.of(opts.get("--data")), Path.of(opts.get("--out")));
+    String source = opts.getOrDefault("--source", "file");
+    Workloads.Source src;
+    if (source.equals("file") || source.equals("log")) {
+      // The log is Sluice's own ingest path; Flink reads the file then.
+      src = Workloads.Source.FILE;
+    } else if (source.equals("kafka")) {
+      if (!opts.containsKey("--kafka") || !opts.containsKey("--topic")) {
+        throw new UsageError("--source kafka needs --kafka host:port and --topic <file>=<topic>");
+      }
+      Map<String, String> topics = new HashMap<>();
+      for (String t : opts.get("--topic").split(",")) {
+        int eq = t.indexOf('=');
+        if (eq <= 0) {
+          throw new UsageError("--topic is <file>=<topic>, not " + t);
+        }
+        topics.put(t.substring(0, eq), t.substring(eq + 1));
+      }
+      src = new Workloads.Source(opts.get("--kafka"), topics);
+    } else {
+      throw new UsageError("--source is file, log or kafka, not " + source);
+    }
+    return new Args(opts.get("--workload"), Path.of(opts.get("--data")), Path.of(opts.get("--out")), src);
   }
 
   /** The engine's settings: one slot, parallelism 1, RocksDB state, checkpoints off, UTC session time. */
@@ -102,7 +128,7 @@ public final class FlinkBench {
   private static void run(Args args) throws Exception {
     Workloads.Workload w;
     try {
-      w = Workloads.of(args.workload(), args.data());
+      w = Workloads.of(args.workload(), args.data(), args.source());
     } catch (IllegalArgumentException e) {
       throw new UsageError(e.getMessage());
     }
@@ -139,8 +165,9 @@ public final class FlinkBench {
       List<List<Object>> rows = ResultStore.rows();
       writeOut(args.out(), rows);
       System.out.println(String.format(Locale.ROOT,
-          "DRIVER_RESULT workload=%s events=%d seconds=%.3f eps=%.0f rows=%d peak_rss_mib=%.1f cpu_seconds=%.3f",
-          w.name(), events, seconds, events / seconds, rows.size(), peakRssMib(), cpuSeconds));
+          "DRIVER_RESULT workload=%s events=%d seconds=%.3f eps=%.0f rows=%d peak_rss_mib=%.1f cpu_seconds=%.3f source=%s",
+          w.name(), events, seconds, events / seconds, rows.size(), peakRssMib(), cpuSeconds,
+          args.source().kafka() == null ? "file" : "kafka"));
     } finally {
       cluster.closeAsync();
     }

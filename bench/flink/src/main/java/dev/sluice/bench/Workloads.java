@@ -16,8 +16,33 @@ final class Workloads {
   /** What one workload needs: its input file, the statements that set it up, and the query. */
   record Workload(String name, String inputFile, List<String> setup, String query) {}
 
+  /**
+   * Where the source table reads: the input file (filesystem connector) or, with a broker address, the
+   * Kafka topic that holds the same lines, read from its earliest offsets up to the offsets it had when the
+   * job started (a bounded read: the job ends there, and the end of input closes every window as it does
+   * for the file). {@code topics} maps the file's name (game_events.jsonl, nexmark.jsonl) to its topic.
+   */
+  record Source(String kafka, Map<String, String> topics) {
+    static final Source FILE = new Source(null, Map.of());
+  }
+
+  /** The WITH options of the source table over {@code file}. */
+  private static String connectorOptions(Path file, Source source) {
+    if (source.kafka() == null) {
+      return "'connector' = 'filesystem', 'path' = '%s', 'format' = 'json'".formatted(sqlString(file));
+    }
+    String topic = source.topics().get(file.getFileName().toString());
+    if (topic == null) {
+      throw new IllegalArgumentException("no --topic for " + file.getFileName());
+    }
+    return ("'connector' = 'kafka', 'topic' = '%s', 'properties.bootstrap.servers' = '%s',"
+        + " 'properties.group.id' = 'flink-bench', 'scan.startup.mode' = 'earliest-offset',"
+        + " 'scan.bounded.mode' = 'latest-offset', 'format' = 'json'")
+        .formatted(topic.replace("'", "''"), source.kafka().replace("'", "''"));
+  }
+
   /** Game events: timestamps are epoch ms, the event time is derived from them (same watermark as Sluice). */
-  private static String gameEventsDdl(Path file) {
+  private static String gameEventsDdl(Path file, Source source) {
     return """
         CREATE TABLE game_events (
           player_id BIGINT,
@@ -29,8 +54,8 @@ final class Workloads {
           ts        BIGINT,
           rt AS TO_TIMESTAMP_LTZ(ts, 3),
           WATERMARK FOR rt AS rt - INTERVAL '5' SECOND
-        ) WITH ('connector' = 'filesystem', 'path' = '%s', 'format' = 'json')
-        """.formatted(sqlString(file));
+        ) WITH (%s)
+        """.formatted(connectorOptions(file, source));
   }
 
   /**
@@ -38,7 +63,7 @@ final class Workloads {
    * that q7's comparison of a bid's time with a window end type-checks; the 4 s watermark delay is the
    * Nexmark benchmark's. The file is in time order, so the delay changes no answer.
    */
-  private static String nexmarkDdl(Path file) {
+  private static String nexmarkDdl(Path file, Source source) {
     return """
         CREATE TABLE nexmark (
           event_type      INT,
@@ -64,8 +89,8 @@ final class Workloads {
           ts              BIGINT,
           `dateTime` AS CAST(TO_TIMESTAMP_LTZ(ts, 3) AS TIMESTAMP(3)),
           WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
-        ) WITH ('connector' = 'filesystem', 'path' = '%s', 'format' = 'json')
-        """.formatted(sqlString(file));
+        ) WITH (%s)
+        """.formatted(connectorOptions(file, source));
   }
 
   /** The Nexmark benchmark's person/auction/bid views, over the flat columns. */
@@ -231,18 +256,18 @@ final class Workloads {
       "game_ends_per_minute", "revenue_per_level", "player_profile", "losing_streak",
       "nexmark_q0", "nexmark_q1", "nexmark_q2", "nexmark_q5", "nexmark_q7", "nexmark_q8", "nexmark_q11");
 
-  /** The workload called name over the files in dataDir; throws IllegalArgumentException for an unknown name. */
-  static Workload of(String name, Path dataDir) {
+  /** The workload called name over the files in dataDir (or their topics); throws IllegalArgumentException for an unknown name. */
+  static Workload of(String name, Path dataDir, Source source) {
     if (GAME_QUERIES.containsKey(name)) {
       Path file = dataDir.resolve("game_events.jsonl");
       List<String> setup = name.equals("revenue_per_level")
-          ? concat(List.of(gameEventsDdl(file)), REVENUE_VIEWS)
-          : List.of(gameEventsDdl(file));
+          ? concat(List.of(gameEventsDdl(file, source)), REVENUE_VIEWS)
+          : List.of(gameEventsDdl(file, source));
       return new Workload(name, file.toString(), setup, GAME_QUERIES.get(name));
     }
     if (NEXMARK_QUERIES.containsKey(name)) {
       Path file = dataDir.resolve("nexmark.jsonl");
-      return new Workload(name, file.toString(), concat(List.of(nexmarkDdl(file)), NEXMARK_VIEWS),
+      return new Workload(name, file.toString(), concat(List.of(nexmarkDdl(file, source)), NEXMARK_VIEWS),
           NEXMARK_QUERIES.get(name));
     }
     throw new IllegalArgumentException("unknown workload '" + name + "'; known: " + String.join(", ", NAMES));
