@@ -288,6 +288,9 @@ export class Subscription {
           if (this.closed) return
           if (this.pending >= this.limits.buffer) {
             this.behind = true
+            // Checked here too: when the queue fills after the engine's last step (it went idle), no later
+            // step would check, and a stalled client far behind would be kept instead of ended.
+            this.checkLag()
             return
           }
           // Not complete: it stopped at the queue's room; read on while there is room again.

@@ -37,8 +37,9 @@ function openPaused(path: string, cookie: string): Promise<IncomingMessage> {
 it('ends a page that stopped reading with 53400 once it is too far behind, and the engine goes on', async () => {
   const stalled = await openPaused('/api/live/wide_rows', admin.cookieHeader)
   const auth = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`
-  const pad = 'x'.repeat(200)
-  // Far more changes than the socket buffers hold: the feed must stop taking them and fall behind.
+  // Far more changes than the socket buffers hold (40 MB: loopback TCP buffers alone took in the 9 MB this
+  // wrote before, so the page was never behind): the feed must stop taking them and fall behind.
+  const pad = 'x'.repeat(1000)
   for (let b = 0; b < 20; b++) {
     const lines = Array.from({ length: 2000 }, (_, i) => `{"id": ${b * 2000 + i}, "pad": "${pad}"}`).join('\n')
     const res = await fetch(`${server.base}/streams/wide`, { method: 'POST', headers: { authorization: auth }, body: lines })
@@ -53,7 +54,15 @@ it('ends a page that stopped reading with 53400 once it is too far behind, and t
   // Now read what the stalled page was sent: it ends with the 53400 failure, short of all 40,000 rows.
   stalled.resume()
   let text = ''
-  for await (const chunk of stalled) text += (chunk as Buffer).toString('utf8')
+  // Bounded: a page that was not ended is a live feed that never ends, which must fail here, not hang.
+  const giveUp = setTimeout(() => stalled.destroy(), 30_000)
+  try {
+    for await (const chunk of stalled) text += (chunk as Buffer).toString('utf8')
+  } catch {
+    // destroyed by giveUp: the assertions below say what was missing
+  } finally {
+    clearTimeout(giveUp)
+  }
   expect(text).toMatch(/event: failure\ndata: \{"sqlstate":"53400"/)
   const rowsSent = [...text.matchAll(/\[1,"\d+"/g)].length
   expect(rowsSent).toBeLessThan(40_000)
