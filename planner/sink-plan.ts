@@ -7,6 +7,8 @@ import type * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported } from '../common/errors.ts'
 import type { Column } from '../common/types.ts'
 import type { Catalog } from './catalog.ts'
+import { printPlanTree, type StreamPlanNode } from './stream-plan-nodes.ts'
+import { viewPlanTree } from './view-plan-tree.ts'
 import { planSinkTarget, sinkTargetOptions, type SinkTargetDef } from './sink-target-plan.ts'
 
 export interface SinkDef {
@@ -25,6 +27,21 @@ export interface SinkDef {
   readonly keyColumns: readonly number[]
   readonly columns: readonly Column[]
   readonly sql: string
+}
+
+/**
+ * A sink's plan tree: the sink over what it reads, a stream's scan or the view's whole plan (whose changes
+ * it takes at each checkpoint). What EXPLAIN CREATE SINK prints; a sink has no operator (build.ts).
+ */
+export function sinkPlanTree(def: SinkDef, catalog: Catalog): StreamPlanNode {
+  const source = catalog.relation(def.from)
+  const input: StreamPlanNode = source.kind === 'view' ? viewPlanTree(source.name, source.plan) : { kind: 'scan', source }
+  return { kind: 'sink', def, input }
+}
+
+/** EXPLAIN CREATE SINK: the sink over what it reads, planned as CREATE SINK plans it (nothing is created). */
+export function explainSink(stmt: ast.CreateSink, catalog: Catalog): string[] {
+  return printPlanTree(sinkPlanTree(planSink(stmt, catalog, 0, ''), catalog))
 }
 
 const KNOWN_OPTIONS = new Set(['format', 'key', 'delivery'])

@@ -7,6 +7,8 @@ import { planStream } from './stream-plan.ts'
 import { planView, type ViewPlan } from './view-plan.ts'
 import { viewPlanTree } from './view-plan-tree.ts'
 import { children, findNode, printPlanTree, schema, type StreamPlanNode } from './stream-plan-nodes.ts'
+import { planTrigger, triggerPlanTree } from './trigger-plan.ts'
+import { planSink, sinkPlanTree } from './sink-plan.ts'
 
 let catalog: Catalog
 beforeAll(async () => {
@@ -87,5 +89,48 @@ describe('the plan tree of a view', () => {
     let depth = 0
     for (let n: StreamPlanNode | undefined = root; n !== undefined; n = children(n)[0]) depth++
     expect(depth).toBe(printPlanTree(root).length)
+  })
+})
+
+describe('the plan tree of a trigger and of a sink', () => {
+  const trigger = (sql: string): StreamPlanNode => triggerPlanTree(planTrigger(parseStatement(sql) as ast.CreateTrigger, catalog, 0, sql))
+  const sink = (sql: string): StreamPlanNode => sinkPlanTree(planSink(parseStatement(sql) as ast.CreateSink, catalog, 0, sql), catalog)
+
+  it('a trigger over its query: the payload, WHEN, the lookup join and the scan', () => {
+    const root = trigger(
+      "CREATE TRIGGER vip AFTER INSERT ON ev AS e JOIN level l ON l.player_id = e.player_id FOR EACH ROW WHEN (l.level > 3) EXECUTE NOTIFY vips, e.player_id::text WITH (cooldown = INTERVAL '1 day', max_fires = 2)",
+    )
+    expect(printPlanTree(root).join('\n')).toBe(
+      [
+        'Trigger vip notify channel=vips (key=[player_id], cooldown 1 day, max_fires 2)',
+        '->  Project player_id::text::text AS payload (append)',
+        '  ->  Filter (level > 3)',
+        '    ->  LookupJoin inner view=level key=[player_id] (as of each event, after its own update)',
+        '      ->  StreamScan ev (shared, 2 partitions) watermark=ts',
+      ].join('\n'),
+    )
+    expect(schema(root)).toEqual(['payload'])
+    expect(children(root)).toHaveLength(1)
+  })
+
+  it('a sink over a view (its whole plan) and over a stream (its scan)', () => {
+    const overView = sink("CREATE SINK levels_out FROM level INTO KAFKA TOPIC 'levels'")
+    expect(printPlanTree(overView).join('\n')).toBe(
+      [
+        "Sink levels_out into kafka topic=levels (upsert key=[player_id], exactly once; the view's changes at each checkpoint, no operator of its own)",
+        '->  MaterializedView level (emit on update)',
+        '  ->  Project player_id AS player_id, max(amount) AS level',
+        '    ->  KeyedAggregate keys=[player_id] aggregates=[max(amount)] state=rocksdb(cache)',
+        '      ->  Exchange hash(player_id) -> key groups',
+        '        ->  StreamScan ev (shared, 2 partitions) watermark=ts',
+      ].join('\n'),
+    )
+    expect(schema(overView)).toEqual(['player_id', 'level'])
+    const overStream = sink("CREATE SINK ev_out FROM ev INTO KAFKA TOPIC 'ev'")
+    expect(printPlanTree(overStream)).toEqual([
+      'Sink ev_out into kafka topic=ev (append key=[player_id], exactly once; each event, as its offsets are checkpointed, no operator of its own)',
+      '->  StreamScan ev (shared, 2 partitions) watermark=ts',
+    ])
+    expect(schema(overStream)).toEqual(['player_id', 'amount', 'ts'])
   })
 })

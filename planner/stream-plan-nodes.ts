@@ -18,8 +18,17 @@ import type { QueryLimits } from './query-limits.ts'
 import { describeLimits } from './query-limits.ts'
 import { displayExpr } from './display.ts'
 import { printRowPattern } from '../parser/match-recognize/print.ts'
+import type { TriggerDef } from './trigger-plan.ts'
+import type { SinkDef } from './sink-plan.ts'
 
 export type StreamPlanNode =
+  /** A trigger: its query's rows (WHEN passed) fire its action, subject to cooldown, max_fires and the rest. */
+  | { readonly kind: 'trigger'; readonly def: TriggerDef; readonly input: StreamPlanNode }
+  /**
+   * A sink: writes what `input` gives (a stream's events, appended; a view's changes, taken at each
+   * checkpoint) to its target. It has no operator: it reads the checkpoint batch, outside the pipeline.
+   */
+  | { readonly kind: 'sink'; readonly def: SinkDef; readonly input: StreamPlanNode }
   /** The view itself: how it emits, what it keeps and its limits. */
   | { readonly kind: 'materialized_view'; readonly name: string; readonly emit: 'on_update' | 'on_window_close'; readonly retention: number | null; readonly idleTtl: number | null; readonly limits: QueryLimits; readonly input: StreamPlanNode }
   /**
@@ -51,6 +60,8 @@ export function children(node: StreamPlanNode): readonly StreamPlanNode[] {
   switch (node.kind) {
     case 'scan':
       return []
+    case 'trigger':
+    case 'sink':
     case 'materialized_view':
     case 'project':
     case 'filter':
@@ -80,6 +91,8 @@ export function schema(node: StreamPlanNode): readonly string[] {
     case 'materialized_view':
     case 'filter':
     case 'exchange':
+    case 'trigger':
+    case 'sink':
       return schema(node.input)
     case 'aggregate':
       return [...node.keyNames, ...node.aggNames]
@@ -101,6 +114,10 @@ const fmt = (micros: number) => formatInterval({ months: 0, days: 0, micros })
 /** The node's line in EXPLAIN (without the tree's indentation). */
 export function explainLine(node: StreamPlanNode): string {
   switch (node.kind) {
+    case 'trigger':
+      return triggerLine(node.def)
+    case 'sink':
+      return sinkLine(node.def, node.input.kind === 'scan')
     case 'materialized_view': {
       const keep = node.retention !== null ? `, retention ${fmtMicros(node.retention)}` : node.idleTtl !== null ? `, idle_ttl ${fmtMicros(node.idleTtl)}` : ''
       const limits = describeLimits(node.limits)
@@ -129,6 +146,29 @@ export function explainLine(node: StreamPlanNode): string {
     default:
       return assertNever(node)
   }
+}
+
+function triggerLine(def: TriggerDef): string {
+  const s = def.spec
+  const a = s.action
+  const action = a.kind === 'notify' ? `notify channel=${a.channel}` : a.kind === 'webhook' ? `webhook url=${a.url} timeout=${a.timeoutMs}ms retries=${a.retries}` : `insert into ${a.stream}`
+  const opts: string[] = []
+  if (s.keyIndexes.length > 0) opts.push(`key=[${s.keyIndexes.map((i) => def.plan.inputNames[i]).join(', ')}]`)
+  if (s.cooldown !== null) opts.push(`cooldown ${fmtMicros(s.cooldown)}`)
+  if (s.maxFires !== null) opts.push(`max_fires ${s.maxFires}`)
+  if (s.holdout > 0) opts.push(`holdout ${s.holdout}`)
+  if (s.priorityGroup !== null) opts.push(`priority_group ${s.priorityGroup} priority ${s.priority}`)
+  const limits = describeLimits(s.limits)
+  if (limits !== '') opts.push(limits)
+  return `Trigger ${def.name} ${action}${opts.length === 0 ? '' : ` (${opts.join(', ')})`}`
+}
+
+function sinkLine(def: SinkDef, ofStream: boolean): string {
+  const t = def.target
+  const into = t.kind === 'kafka' ? `kafka topic=${t.topic}` : t.kind === 'files' ? `files dir=${t.dir} format=${t.format}` : `${t.kind} table=${t.table}`
+  const key = def.keyColumns.length === 0 ? '' : ` key=[${def.keyColumns.map((i) => def.columns[i]?.name).join(', ')}]`
+  const reads = ofStream ? 'each event, as its offsets are checkpointed' : def.mode === 'upsert' ? "the view's changes at each checkpoint" : "the view's rows at each checkpoint"
+  return `Sink ${def.name} into ${into} (${def.mode}${key}, ${def.delivery.replace(/_/g, ' ')}; ${reads}, no operator of its own)`
 }
 
 function patternLine(pp: PatternPlan, names: readonly string[]): string {

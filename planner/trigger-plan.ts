@@ -17,6 +17,8 @@ import { Scope } from './scope.ts'
 import type { Catalog } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { planView, type ViewPlan } from './view-plan.ts'
+import { bodyNode } from './view-plan-tree.ts'
+import { printPlanTree, type StreamPlanNode } from './stream-plan-nodes.ts'
 import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
 
 /** What a delivered firing does. */
@@ -67,6 +69,19 @@ export function alterTriggerOptions(def: TriggerDef, create: ast.CreateTrigger, 
   const names = new Set(options.map((o) => o.name))
   const merged = [...create.options.filter((o) => !names.has(o.name)), ...options]
   return planTrigger({ ...create, options: merged }, catalog, def.id, def.sql).spec
+}
+
+/**
+ * A trigger's plan tree: the trigger node over its query, planned as a view's (the payload's projection over
+ * WHEN, the lookup join and the scan). What EXPLAIN CREATE TRIGGER prints and the executor builds from.
+ */
+export function triggerPlanTree(def: TriggerDef): Extract<StreamPlanNode, { kind: 'trigger' }> {
+  return { kind: 'trigger', def, input: bodyNode(def.plan) }
+}
+
+/** EXPLAIN CREATE TRIGGER: the tree it would run, planned as CREATE TRIGGER plans it (nothing is created). */
+export function explainTrigger(stmt: ast.CreateTrigger, catalog: Catalog): string[] {
+  return printPlanTree(triggerPlanTree(planTrigger(stmt, catalog, 0, '')))
 }
 
 const TRIGGER_OPTIONS = new Set(['cooldown', 'max_fires', 'active_from', 'active_until', 'holdout', 'priority_group', 'priority', 'timeout', 'retries', 'backoff', ...LIMIT_OPTIONS])

@@ -15,8 +15,8 @@ export function viewPlanTree(name: string, plan: ViewPlan): StreamPlanNode {
   return { kind: 'materialized_view', name, emit: plan.emit, retention: plan.retention, idleTtl: plan.idleTtl, limits: plan.limits, input: bodyNode(plan) }
 }
 
-/** The output and the operator that makes the view's rows, over the row stages. */
-function bodyNode(plan: ViewPlan): StreamPlanNode {
+/** The output and the operator that makes the view's rows, over the row stages (a trigger's query too). */
+export function bodyNode(plan: ViewPlan): StreamPlanNode {
   const names = plan.inputNames
   const columns = plan.columns.map((c) => c.name)
   const body = plan.body

@@ -9,6 +9,8 @@ import type * as ast from '../parser/ast.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
 import { explainView } from '../planner/view-plan.ts'
+import { explainTrigger } from '../planner/trigger-plan.ts'
+import { explainSink } from '../planner/sink-plan.ts'
 import { compileExpr, compileProjection } from '../expr/compile.ts'
 import type { EvalContext, SessionSettings } from '../expr/runtime.ts'
 import { VERSION_STRING } from '../expr/runtime.ts'
@@ -790,6 +792,10 @@ export class Session implements Backend {
         const def = this.engine.viewDef(s, 0, '')
         return explainView(def.name, def.plan)
       }
+      case 'create_trigger':
+        return explainTrigger(s, this.engine.catalog)
+      case 'create_sink':
+        return explainSink(s, this.engine.catalog)
       case 'query':
         return explainPull(planPull(s.query, this.engine.catalog, []))
       case 'create_stream':

@@ -90,7 +90,10 @@ export class Checkpoints extends EnginePart {
     const mutations: Mutation[] = this.pendingMutations
     this.pendingMutations = []
     this.deliveries.captureViewChanges()
-    for (const table of this.tables.values()) table.collectDirty(mutations)
+    // Each operator writes its own state (its table, a sliced view's slices); the per-key state the
+    // triggers of a stream share is the stream's. Together they are every table the engine opened.
+    for (const q of this.queries.values()) q.operator.checkpoint(mutations)
+    for (const keyStates of this.triggerKeyStates.values()) keyStates.checkpoint(mutations)
     for (const sink of this.sinks.values()) {
       const out = sink.takeBatch()
       if (out !== null) mutations.push({ kind: 'put', key: Buffer.from(outboxKey(sink.def.id, out.batch)), value: jsonCodec.encode(out.records) })

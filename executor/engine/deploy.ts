@@ -26,9 +26,9 @@ import type { SliceState } from '../operators/keyed-aggregate.ts'
 import type { KeyedReads } from '../operators/operator.ts'
 import { buildOperator } from '../operators/build.ts'
 import { viewPlanTree } from '../../planner/view-plan-tree.ts'
-import { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
+import { PriorityArbiter } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
-import { type TriggerDef } from '../../planner/trigger-plan.ts'
+import { type TriggerDef, triggerPlanTree } from '../../planner/trigger-plan.ts'
 import { conditionKeys } from '../../planner/index-key.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
@@ -72,17 +72,32 @@ export class Deploy extends EnginePart {
     const rt = this.streams.get(baseStreamName(def.plan.source))
     if (rt === undefined) throw internalError(`stream ${baseStreamName(def.plan.source)} of trigger ${def.name} is not deployed`)
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
-    const operator = new TriggerFire(def, table, (values) => tableKeyString(def.id, values), (p, o) => positionKey(def.id, p, o), this.notifications, this.ctx, (trigger, partition, offset, body, reason) => {
-      this.deadLetterCount++
-      this.metrics.deadLetter(trigger)
-      this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
-      this.dirtySinceCheckpoint = true
-    }, async (stream, row) => {
-      await this.inserts.insert(stream, [row])
-    }, this.triggerKeyStatesOf(rt), this.webhookAllow, () => {
-      // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
-      this.dirtySinceCheckpoint = true
-      this.wake()
+    const operator = buildOperator(triggerPlanTree(def), {
+      plan: def.plan,
+      table,
+      keyOf: (values) => tableKeyString(def.id, values),
+      positionOf: (p, o) => positionKey(def.id, p, o),
+      ctx: this.ctx,
+      slices: () => undefined,
+      trigger: {
+        hub: this.notifications,
+        deadLetter: (trigger, partition, offset, body, reason) => {
+          this.deadLetterCount++
+          this.metrics.deadLetter(trigger)
+          this.pendingDeadLetters.push({ stream: trigger, partition, offset, reason, raw: body.slice(0, MAX_DEAD_LETTER_RAW), receivedAt: Date.now() * 1000 })
+          this.dirtySinceCheckpoint = true
+        },
+        insert: async (stream, row) => {
+          await this.inserts.insert(stream, [row])
+        },
+        keyStates: this.triggerKeyStatesOf(rt),
+        webhookAllow: this.webhookAllow,
+        touched: () => {
+          // A webhook's end changed the outbox and counters: the next checkpoint keeps them.
+          this.dirtySinceCheckpoint = true
+          this.wake()
+        },
+      },
     })
     operator.arbiter = upstream === null ? rt.arbiter : null
     void operator.resume()
@@ -245,13 +260,13 @@ export class Deploy extends EnginePart {
   }
 
   /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */
-  private sliceTable(def: ViewDef, fresh: boolean): SliceState | undefined {
+  private sliceTable(def: ViewDef, fresh: boolean): (SliceState & { readonly stored: StateTable<Value[]> }) | undefined {
     const spec = sliceSpec(def.plan)
     if (spec === null) return undefined
     const id = SLICE_NAMESPACE + def.id
     const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, fresh)
     this.tables.set(id, table)
-    return { table, spec, encodeKey: (values) => tableKeyString(id, values) }
+    return { table, stored: table, spec, encodeKey: (values) => tableKeyString(id, values) }
   }
 
   /** The running query a view or trigger over a view reads (views over views); null for one over a stream. */

@@ -1,6 +1,6 @@
 /**
- * Builds a view's operators from its plan tree (planner/stream-plan-nodes.ts): the one place that knows
- * which class a node becomes. The stateful operator (buildOperator) computes the nodes above it too (the
+ * Builds a view's or a trigger's operators from its plan tree (planner/stream-plan-nodes.ts): the one place
+ * that knows which class a node becomes. A sink's node becomes none (it reads the checkpoint batch). The stateful operator (buildOperator) computes the nodes above it too (the
  * output projection, HAVING); the nodes below it become the row stages the continuous query runs in front
  * of it, bottom up (buildRowStages): lateness and window assignment for a window, a filter for WHERE. The
  * scan and the lookup join are the query's own (it reads the batch and looks the joined view up per event).
@@ -12,7 +12,11 @@ import type { ViewPlan } from '../../planner/view-plan.ts'
 import { children, type StreamPlanNode } from '../../planner/stream-plan-nodes.ts'
 import { entryTable } from '../state/entries.ts'
 import type { KeyedTable } from './keyed-table.ts'
-import type { StreamOperator } from './operator.ts'
+import type { CheckpointedTable, StreamOperator } from './operator.ts'
+import { TriggerFire, type DeadLetterSink, type StreamInserter, type TriggerEntry } from './trigger-fire.ts'
+import type { StreamKeyState } from './trigger-key-state.ts'
+import type { NotificationHub } from '../notifications.ts'
+import type { WebhookAllowList } from '../webhook-policy.ts'
 import { AppendProject, type AppendEntry, type PositionEncoder } from './append-project.ts'
 import { KeyedAggregate, type GroupEntry, type KeyEncoder, type SliceState } from './keyed-aggregate.ts'
 import { SessionAggregate, type SessionEntry } from './session-aggregate.ts'
@@ -27,33 +31,62 @@ import { RowFilter } from './filter.ts'
 
 export interface OperatorDeps {
   readonly plan: ViewPlan
-  /** The operator's table in the state store (typed here by the operator's entries). */
-  readonly table: KeyedTable<Value[]>
+  /** The operator's table in the state store (typed here by the operator's entries); its checkpoint writes it. */
+  readonly table: KeyedTable<Value[]> & CheckpointedTable
   readonly keyOf: KeyEncoder
   readonly positionOf: PositionEncoder
   readonly ctx: EvalContext
   /** Opens the table of a sliced HOP view's slices (called only for such a view). */
-  readonly slices: () => SliceState | undefined
+  readonly slices: () => (SliceState & { readonly stored: CheckpointedTable }) | undefined
+  /** What a trigger's firing reaches in the engine (given for a trigger's tree only). */
+  readonly trigger?: TriggerDeps
 }
 
+/** The engine's side of a trigger's actions: notifications, dead letters, inserts, per-key state, webhooks. */
+export interface TriggerDeps {
+  readonly hub: NotificationHub
+  readonly deadLetter: DeadLetterSink
+  readonly insert: StreamInserter
+  readonly keyStates: StreamKeyState
+  readonly webhookAllow: WebhookAllowList
+  /** A webhook's end changed the trigger's table outside a batch. */
+  readonly touched: () => void
+}
+
+type TriggerNode = Extract<StreamPlanNode, { kind: 'trigger' }>
+
+/** A trigger's tree gives its TriggerFire (the engine keeps it to arbitrate, resume and close it). */
+export function buildOperator(node: TriggerNode, deps: OperatorDeps & { readonly trigger: TriggerDeps }): TriggerFire
+export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamOperator
 export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamOperator {
   switch (node.kind) {
+    case 'trigger': {
+      const t = deps.trigger
+      if (t === undefined) throw internalError(`trigger ${node.def.name} was built without its actions`)
+      const fire = new TriggerFire(node.def, entryTable<TriggerEntry>(deps.table), deps.keyOf, deps.positionOf, t.hub, deps.ctx, t.deadLetter, t.insert, t.keyStates, t.webhookAllow, t.touched)
+      return fire.keepsStateIn([deps.table])
+    }
+    case 'sink':
+      // A sink runs outside the operator pipeline: at each checkpoint it takes the changes the view's operator
+      // wrote (or the stream's events) from the checkpoint batch (executor/engine/deliveries.ts, sink.ts).
+      throw internalError(`sink ${node.def.name} has no operator: it reads the checkpoint batch`)
     case 'materialized_view':
     case 'filter':
       // HAVING and the filter over MATCH_RECOGNIZE's rows are the operator's own (a WHERE is below it).
       return buildOperator(node.input, deps)
     case 'project': {
       const stateful = statefulBelow(node.input)
-      return stateful === null ? new AppendProject(deps.plan, entryTable<AppendEntry>(deps.table), deps.positionOf, deps.ctx) : buildOperator(stateful, deps)
+      return stateful === null ? new AppendProject(deps.plan, entryTable<AppendEntry>(deps.table), deps.positionOf, deps.ctx).keepsStateIn([deps.table]) : buildOperator(stateful, deps)
     }
-    case 'aggregate':
-      return node.session
-        ? new SessionAggregate(deps.plan, entryTable<SessionEntry>(deps.table), deps.keyOf, deps.ctx)
-        : new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx, deps.slices())
+    case 'aggregate': {
+      if (node.session) return new SessionAggregate(deps.plan, entryTable<SessionEntry>(deps.table), deps.keyOf, deps.ctx).keepsStateIn([deps.table])
+      const slices = deps.slices()
+      return new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx, slices).keepsStateIn(slices === undefined ? [deps.table] : [slices.stored, deps.table])
+    }
     case 'window_functions':
-      return new OverWindow(deps.plan, entryTable<OverWindowEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx)
+      return new OverWindow(deps.plan, entryTable<OverWindowEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
     case 'pattern_recognize':
-      return new PatternRecognize(deps.plan, entryTable<PatternEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx)
+      return new PatternRecognize(deps.plan, entryTable<PatternEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
     case 'exchange':
     case 'window':
     case 'lookup_join':
@@ -87,6 +120,8 @@ export function buildRowStages(root: StreamPlanNode, deps: Pick<OperatorDeps, 'p
   const visit = (node: StreamPlanNode): void => {
     for (const c of children(node)) visit(c)
     switch (node.kind) {
+      case 'trigger':
+      case 'sink':
       case 'materialized_view':
       case 'project':
       case 'aggregate':

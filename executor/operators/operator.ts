@@ -8,6 +8,7 @@
 import type { Row, Value } from '../../common/types.ts'
 import type { LateReporter } from './held-rows.ts'
 import type { ViewFollower } from './view-follower.ts'
+import type { Mutation } from '../state/rocks.ts'
 
 /**
  * A micro-batch as an operator takes it: the rows of one source partition that passed window assignment,
@@ -100,6 +101,14 @@ export interface KeyedReads {
   processTracked(rows: readonly Row[], passes: readonly boolean[]): Promise<(Row | null)[]>
 }
 
+/**
+ * A state table as a checkpoint sees it: its entries written since the last checkpoint go into the
+ * checkpoint's batch as puts and deletes, and count as clean from then on (state/table.ts).
+ */
+export interface CheckpointedTable {
+  collectDirty(out: Mutation[]): void
+}
+
 export interface StreamOperator {
   /** What it is, for EXPLAIN-like descriptions and error messages (the plan node's name). */
   describe(): string
@@ -140,6 +149,11 @@ export interface StreamOperator {
   takeChanges(rows: Row[], signs: number[]): void
   /** Rows held in state waiting for the watermark (window functions, MATCH_RECOGNIZE), else 0. */
   bufferedRows(): number
+  /**
+   * A checkpoint is being built (between rounds, synchronously): the writes to its state since the last
+   * one go into the checkpoint's batch `out`, which also holds every query's offsets and watermark.
+   */
+  checkpoint(out: Mutation[]): void
 }
 
 /**
@@ -147,6 +161,20 @@ export interface StreamOperator {
  * retention, no readers to prepare for. An operator extends this and overrides what it does.
  */
 export abstract class OperatorDefaults {
+  /** The tables holding its state (given by the builder, build.ts): what its checkpoint writes. */
+  private stateTables: readonly CheckpointedTable[] = []
+
+  /** The builder says where the operator's state is (its table, and a sliced HOP view's slices). */
+  keepsStateIn(tables: readonly CheckpointedTable[]): this {
+    this.stateTables = tables
+    return this
+  }
+
+  /** The same for every operator: each of its tables' dirty entries (see StreamOperator.checkpoint). */
+  checkpoint(out: Mutation[]): void {
+    for (const table of this.stateTables) table.collectDirty(out)
+  }
+
   onWatermark(_watermark: number, _forReaders: boolean): Promise<Row[]> {
     return Promise.resolve([])
   }

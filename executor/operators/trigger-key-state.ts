@@ -24,6 +24,8 @@ import type { TriggerSpec } from '../../planner/trigger-plan.ts'
 import { isPositionKey } from '../state/layout.ts'
 import { fired, firingsOf } from './trigger-audit.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import type { CheckpointedTable } from './operator.ts'
+import type { Mutation } from '../state/rocks.ts'
 
 /**
  * The key of the marker, under the trigger's own key encoding: [2, tag] while the state is kept in the
@@ -74,10 +76,18 @@ function find(entry: readonly Value[], id: number): number {
  */
 export class StreamKeyState {
   private readonly live = new Set<number>()
-  private opened: { readonly table: KeyedTable; readonly encodeKey: (values: readonly Value[]) => string } | null = null
+  private opened: { readonly table: KeyedTable & CheckpointedTable; readonly encodeKey: (values: readonly Value[]) => string } | null = null
 
-  /** `open` creates the table (the engine registers it for checkpoints); called at most once. */
-  constructor(private readonly open: () => { table: KeyedTable; encodeKey: (values: readonly Value[]) => string }) {}
+  /** `open` creates the table; called at most once. */
+  constructor(private readonly open: () => { table: KeyedTable & CheckpointedTable; encodeKey: (values: readonly Value[]) => string }) {}
+
+  /**
+   * A checkpoint is being built: the table's writes since the last one go into its batch. Asked once per
+   * stream by the engine, not by each trigger, since the triggers of a stream share the table.
+   */
+  checkpoint(out: Mutation[]): void {
+    this.opened?.table.collectDirty(out)
+  }
 
   register(triggerId: number): void {
     this.live.add(triggerId)
