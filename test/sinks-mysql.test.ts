@@ -89,15 +89,16 @@ describe('MySQL/MariaDB sinks', () => {
     }
   }, 120_000)
 
-  test('kill -9 at five random moments during 40,000 events: exactly once', async () => {
+  test('kill -9 at five random moments during 200,000 events: exactly once', async () => {
     const dataDir = await tempDataDir()
     const first = await startSluice({ dataDir, checkpointMs: 100 })
     const c = await first.client()
     for (const s of SETUP) await c.query(s)
     await sinksInto(c, 'k', URL)
     await c.end()
-    const run = await insertWithKills(first, { dataDir, total: 40_000, kills: 5, perInsert: 2000, stream: 'events', lines })
+    const run = await insertWithKills(first, { dataDir, total: 200_000, kills: 5, stream: 'events', lines })
     try {
+      expect(run.kills).toHaveLength(5)
       await expectExact(run.client, 'k', `kills at ${run.kills.join(', ')} ms`)
     } finally {
       await run.client.end()
