@@ -124,7 +124,9 @@ describe('file sinks', () => {
         const ids = sorted(seen.seen.ids)
         expect(ids.length, `${dir}: ${context}`).toBe(seen.n)
         expect(new Set(ids).size, `${dir}: ${context}`).toBe(ids.length)
-        expect(seen.seen.files, dir).toBeGreaterThan(1)
+        // Only the csv sink is bound to roll (64 kB): on a quiet machine the 60,000 events can all arrive
+        // within one 1-second roll, leaving the jsonl and Parquet sinks a single complete file.
+        expect(seen.seen.files, dir).toBeGreaterThan(dir === 'v' ? 1 : 0)
       }
     } finally {
       await run.client.end()
