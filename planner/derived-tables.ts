@@ -60,6 +60,7 @@ interface Derived {
 
 /** `q` with every subquery in its FROM merged into it; `q` itself when it has none. */
 export function inlineDerivedTables(q: ast.Select, catalog: Catalog): InlinedQuery {
+  refuseSubqueryExprs([q.targets, q.where, q.groupBy, q.having, q.distinctOn, q.from.map((f) => (f.kind === 'join' ? f.on : undefined))])
   const from = q.from[0]
   if (from === undefined || q.from.length !== 1) return { query: q, sourceFilter: null }
   const join = from.kind === 'join' ? from : null
@@ -216,6 +217,20 @@ function checkUsing(using: readonly string[], d: Derived, span: Span): void {
       throw unsupported(`USING (${name}) needs the stream's column ${name} passed through unchanged by the subquery`, span, 'Write the join condition with ON.')
     }
   }
+}
+
+/**
+ * A subquery in an expression (scalar, IN, EXISTS) has no per-event meaning: its result changes without an
+ * event of the view's stream. Refused with 0A000 at the subquery.
+ */
+function refuseSubqueryExprs(node: unknown): void {
+  if (node === null || typeof node !== 'object') return
+  if (Array.isArray(node)) return node.forEach(refuseSubqueryExprs)
+  const n = node as { kind?: unknown; span?: Span }
+  if (n.kind === 'subquery') {
+    throw unsupported('a continuous view cannot evaluate a subquery in an expression: its result changes without an event of the stream', n.span, 'Join a keyed materialized view instead (JOIN view USING (key)), or use the subquery when you query the view.')
+  }
+  for (const [k, v] of Object.entries(node)) if (k !== 'span') refuseSubqueryExprs(v)
 }
 
 function and(a: ast.Expr | null, b: ast.Expr | null): ast.Expr | null {
