@@ -86,6 +86,14 @@ describe('subqueries and CTEs in FROM of a continuous view', () => {
     ])
   })
 
+  it('windows by a renamed time column of the stream; refuses a second window and LATERAL', () => {
+    const p = plan("SELECT window_end, count(*) FROM TUMBLE((SELECT ts AS t, type FROM game_events), t, INTERVAL '1 minute') GROUP BY window_end")
+    expect(p.window).toMatchObject({ kind: 'tumble', timeIndex: 3 })
+    const twice = failure("SELECT count(*) FROM TUMBLE((SELECT * FROM TUMBLE(game_events, ts, INTERVAL '1 minute')), ts, INTERVAL '5 minutes') GROUP BY window_start")
+    expect(twice).toMatchObject({ sqlstate: '0A000', message: expect.stringContaining('already has a window') })
+    expect(failure('SELECT * FROM LATERAL (SELECT player_id FROM game_events) l').sqlstate).toBe('0A000')
+  })
+
   it('windows a CTE by its name and joins a subquery to a keyed view', () => {
     const p = plan("WITH b AS (SELECT player_id AS pid, ts FROM game_events WHERE type = 'buy') SELECT window_start, count(*) FROM TUMBLE(b, ts, INTERVAL '1 hour') GROUP BY window_start")
     expect(p.window).toMatchObject({ kind: 'tumble', timeIndex: 3 })
