@@ -122,5 +122,12 @@ describe('subqueries and CTEs in FROM of a continuous view', () => {
   it('names unknown and ambiguous columns of a subquery with their position', () => {
     expect(failure('SELECT s.nope FROM (SELECT player_id FROM game_events) s')).toMatchObject({ sqlstate: '42703', at: 's.nope' })
     expect(failure('SELECT x FROM (SELECT player_id AS x, amount AS x FROM game_events) s')).toMatchObject({ sqlstate: '42702', at: 'x' })
+    // The stream's columns the subquery leaves out, and its FROM alias, are not in the outer query's scope.
+    expect(failure('SELECT p FROM (SELECT player_id AS p FROM game_events) s WHERE amount > 1')).toMatchObject({ sqlstate: '42703', at: 'amount' })
+    expect(failure('SELECT g.type FROM (SELECT player_id FROM game_events g) s')).toMatchObject({ sqlstate: '42P01', at: 'g.type' })
+    // GROUP BY may name an output column; the joined view's columns stay its own.
+    const p = plan('SELECT p * 2 AS dbl, count(*) FROM (SELECT player_id AS p FROM game_events) s GROUP BY dbl')
+    expect(p.columns.map((c) => c.name)).toEqual(['dbl', 'count'])
+    expect(plan('SELECT s.p, level FROM (SELECT player_id AS p FROM game_events) s JOIN levels l ON l.player_id = s.p').columns.map((c) => c.name)).toEqual(['p', 'level'])
   })
 })

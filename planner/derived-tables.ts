@@ -70,7 +70,9 @@ export function inlineDerivedTables(q: ast.Select, catalog: Catalog): InlinedQue
   const { d, sourceFilter } = derived
   const viewColumns = join === null ? [] : joinedColumns(join, catalog)
   const reads = new Map<DerivedColumn, number>()
-  const map = <T>(node: T): T => mapColumnRefs(node, (c) => resolve(c, d, viewColumns, reads))
+  const names: Names = { d, viewColumns, viewAlias: join === null ? undefined : joinAlias(join), outputs: new Set(q.targets.flatMap((t) => (t.alias === undefined ? [] : [t.alias]))), reads }
+  const map = <T>(node: T): T => mapColumnRefs(node, (c) => resolve(c, names, false))
+  const mapGroupKey = (e: ast.Expr): ast.Expr => mapColumnRefs(e, (c) => resolve(c, names, true))
   const targets: ast.SelectItem[] = []
   for (const t of q.targets) {
     const star = t.expr.kind === 'star' ? t.expr : null
@@ -90,7 +92,7 @@ export function inlineDerivedTables(q: ast.Select, catalog: Catalog): InlinedQue
     targets,
     from: [item],
     ...(where === null ? {} : { where }),
-    groupBy: q.groupBy.map(map),
+    groupBy: q.groupBy.map(mapGroupKey),
     ...(q.having === undefined ? {} : { having: map(q.having) }),
     ...(q.distinctOn === undefined ? {} : { distinctOn: q.distinctOn.map(map) }),
   }
@@ -189,6 +191,10 @@ interface ViewColumn {
   readonly name: string
 }
 
+function joinAlias(join: ast.JoinRef): string | undefined {
+  return join.right.kind === 'table_ref' ? (join.right.alias ?? join.right.name.parts[join.right.name.parts.length - 1]) : undefined
+}
+
 /** The looked-up view's columns an unqualified name or `*` reaches (USING's columns are the stream's). */
 function joinedColumns(join: ast.JoinRef, catalog: Catalog): ViewColumn[] {
   if (join.right.kind !== 'table_ref') return []
@@ -198,14 +204,33 @@ function joinedColumns(join: ast.JoinRef, catalog: Catalog): ViewColumn[] {
   return entry.columns.filter((c) => !(join.using ?? []).includes(c.name)).map((c) => ({ table, name: c.name }))
 }
 
-/** A reference of the outer query: the derived column's expression, or itself when it names something else. */
-function resolve(c: ast.ColumnRef, d: Derived, viewColumns: readonly ViewColumn[], reads: Map<DerivedColumn, number>): ast.Expr {
+/** What the outer query's names can reach: the derived table's columns, the joined view's, its output names. */
+interface Names {
+  readonly d: Derived
+  readonly viewColumns: readonly ViewColumn[]
+  readonly viewAlias: string | undefined
+  /** Output names of the outer select list, which GROUP BY may name. */
+  readonly outputs: ReadonlySet<string>
+  readonly reads: Map<DerivedColumn, number>
+}
+
+/**
+ * A reference of the outer query: the derived table's column's expression, or itself when it names the
+ * joined view's column (or, in GROUP BY, an output column). Anything else did not exist in the outer
+ * query's FROM, even if the merged FROM (the subquery's) has it: 42P01 or 42703, as PostgreSQL says.
+ */
+function resolve(c: ast.ColumnRef, n: Names, groupKey: boolean): ast.Expr {
+  const { d, viewColumns } = n
   const qualifier = c.table[c.table.length - 1]
-  if (qualifier !== undefined && qualifier !== d.alias) return c
-  if (qualifier === undefined && !d.columns.some((x) => x.name === c.name)) return c
+  if (qualifier !== undefined && qualifier === n.viewAlias && qualifier !== d.alias) return c
+  if (qualifier !== undefined && qualifier !== d.alias) throw planError(SqlState.undefinedTable, `missing FROM-clause entry for table "${qualifier}"`, c.span)
+  if (qualifier === undefined && !d.columns.some((x) => x.name === c.name)) {
+    if (viewColumns.some((v) => v.name === c.name) || (groupKey && n.outputs.has(c.name))) return c
+    throw planError(SqlState.undefinedColumn, `column "${c.name}" does not exist`, c.span)
+  }
   if (qualifier === undefined && viewColumns.some((v) => v.name === c.name)) throw planError(SqlState.ambiguousColumn, `column reference "${c.name}" is ambiguous`, c.span)
   const col = findColumn(d, c)
-  reads.set(col, (reads.get(col) ?? 0) + 1)
+  n.reads.set(col, (n.reads.get(col) ?? 0) + 1)
   return col.expr
 }
 
