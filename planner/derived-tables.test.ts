@@ -86,12 +86,26 @@ describe('subqueries and CTEs in FROM of a continuous view', () => {
     ])
   })
 
+  it('computes window functions over a subquery, ordered by its event time passed through', () => {
+    const p = plan('SELECT pid, t, sum(a) OVER (PARTITION BY pid ORDER BY t) AS so_far FROM (SELECT player_id AS pid, amount * 2 AS a, ts AS t FROM game_events WHERE amount > 0) s')
+    expect(p.body).toMatchObject({ kind: 'over', timeIndex: 3 })
+    expect(p.filter).not.toBeNull()
+  })
+
   it('windows by a renamed time column of the stream; refuses a second window and LATERAL', () => {
     const p = plan("SELECT window_end, count(*) FROM TUMBLE((SELECT ts AS t, type FROM game_events), t, INTERVAL '1 minute') GROUP BY window_end")
     expect(p.window).toMatchObject({ kind: 'tumble', timeIndex: 3 })
     const twice = failure("SELECT count(*) FROM TUMBLE((SELECT * FROM TUMBLE(game_events, ts, INTERVAL '1 minute')), ts, INTERVAL '5 minutes') GROUP BY window_start")
     expect(twice).toMatchObject({ sqlstate: '0A000', message: expect.stringContaining('already has a window') })
     expect(failure('SELECT * FROM LATERAL (SELECT player_id FROM game_events) l').sqlstate).toBe('0A000')
+  })
+
+  it("accepts Flink's table-valued form TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), ...)), over a subquery too", () => {
+    const direct = plan("SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE game_events, DESCRIPTOR(ts), INTERVAL '1' MINUTES)) GROUP BY window_start")
+    expect(direct.window).toMatchObject({ kind: 'tumble', size: 60_000_000 })
+    const sub = plan("SELECT w.window_end, sum(w.a) FROM TABLE(HOP((SELECT amount AS a, ts FROM game_events WHERE type = 'buy'), DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '2' MINUTE)) AS w GROUP BY w.window_end")
+    expect(sub.window).toMatchObject({ kind: 'hop', slide: 60_000_000, size: 120_000_000 })
+    expect(failure("SELECT count(*) FROM TABLE(TUMBLE(TABLE nowhere, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start")).toMatchObject({ sqlstate: '42P01', at: 'nowhere' })
   })
 
   it('windows a CTE by its name and joins a subquery to a keyed view', () => {
