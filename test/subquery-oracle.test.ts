@@ -9,11 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+import { startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { closeOraclePair, openOraclePair } from './helpers/oracle.ts'
 import { asRows, shuffledEvents, valuesSql as values } from './helpers/shuffled-events.ts'
 
 const SETS = Array.from({ length: 8 }, (_, i) => i + 1)
-const ORACLE_DB = 'sluice_subquery_oracle'
 
 /** The views, by suffix: the Sluice SQL, and the PostgreSQL SQL (same text when absent). `S` is the stream / table. */
 const VIEWS: Record<string, { sluice: string; postgres?: string }> = {
@@ -63,35 +63,20 @@ const VIEWS: Record<string, { sluice: string; postgres?: string }> = {
 }
 
 describe('subqueries and CTEs in continuous views against PostgreSQL', () => {
-  let dataDir: string
   let sluice: SluiceProcess
   let client: pg.Client
   let oracle: pg.Client
   beforeAll(async () => {
-    dataDir = await tempDataDir()
-    sluice = await startSluice({ dataDir })
-    client = await sluice.client()
-    const admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
-    await admin.connect()
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [ORACLE_DB])
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${ORACLE_DB}`)
-    await admin.end()
-    oracle = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: ORACLE_DB })
-    await oracle.connect()
-    await oracle.query("SET TIME ZONE 'UTC'")
+    const pair = await openOraclePair('UTC')
+    ;({ sluice, ours: client, oracle } = pair)
   })
-  afterAll(async () => {
-    await client?.end()
-    await oracle?.end()
-    await sluice?.stop()
-    if (dataDir) await removeDir(dataDir)
-  })
+  afterAll(() => closeOraclePair({ sluice, ours: client, oracle }))
 
   /** Kills the server with SIGKILL and starts it again on the same data directory. */
   async function killAndRestart(): Promise<void> {
     await client.end()
     await sluice.kill('SIGKILL')
-    sluice = await startSluice({ dataDir })
+    sluice = await startSluice({ dataDir: sluice.dataDir })
     client = await sluice.client()
   }
 
@@ -110,8 +95,7 @@ describe('subqueries and CTEs in continuous views against PostgreSQL', () => {
     const late = await client.query(`SELECT count(*) AS n FROM sluice_late_events WHERE stream = '${s}'`)
     expect(Number(late.rows[0].n)).toBe(0)
 
-    await oracle.query(`DROP TABLE IF EXISTS ${s}`)
-    await oracle.query(`CREATE TABLE ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL)`)
+    await oracle.query(`CREATE TEMP TABLE ${s} (player_id INT NOT NULL, amount INT, ts TIMESTAMPTZ NOT NULL)`)
     await oracle.query(`INSERT INTO ${s} VALUES ${values(es)}`)
     for (const [name, v] of Object.entries(VIEWS)) {
       const expected = await oracle.query({ text: sqlFor(v.postgres ?? v.sluice, s), rowMode: 'array' })
