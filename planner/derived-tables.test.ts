@@ -42,6 +42,16 @@ describe('subqueries and CTEs in FROM of a continuous view', () => {
     ])
   })
 
+  it('plans exactly what the same query written without the subquery plans (no cost per event)', () => {
+    const pairs = [
+      ["WITH e AS (SELECT player_id, amount * 2 AS a FROM game_events WHERE type = 'buy') SELECT player_id, sum(a) AS s FROM e WHERE a > 4 GROUP BY player_id",
+        "SELECT player_id, sum(amount * 2) AS s FROM game_events WHERE type = 'buy' AND amount * 2 > 4 GROUP BY player_id"],
+      ["SELECT window_start, count(*) AS n FROM TUMBLE((SELECT ts FROM game_events WHERE amount > 0), ts, INTERVAL '1 minute') GROUP BY window_start EMIT ON WINDOW CLOSE",
+        "SELECT window_start, count(*) AS n FROM TUMBLE(game_events, ts, INTERVAL '1 minute') WHERE amount > 0 GROUP BY window_start EMIT ON WINDOW CLOSE"],
+    ]
+    for (const [nested, flat] of pairs) expect(explain(nested!)).toEqual(explain(flat!))
+  })
+
   it('reads several CTEs that read earlier ones, with column lists and both WHEREs', () => {
     const p = plan(`WITH buys(pid, a, t) AS (SELECT player_id, amount, ts FROM game_events WHERE type = 'buy'),
       big AS (SELECT pid, a * 10 AS cents FROM buys WHERE a > 5)
