@@ -10,6 +10,8 @@
  *   translation can set `ignoreNulls`. `RESPECT NULLS` (the default) is blanked and forgotten.
  * - A trailing `EMIT ON WINDOW CLOSE` / `EMIT ON UPDATE` (allowed after a materialized view's query) is
  *   blanked and returned.
+ * - `TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), ...))` (Flink's table-valued form of the window functions): `TABLE`
+ *   and the outer parentheses are blanked, leaving the direct form `TUMBLE(s, DESCRIPTOR(ts), ...)`.
  * - `stream MATCH_RECOGNIZE (...) [AS] alias`: PostgreSQL has no row pattern recognition. The clause and
  *   its alias are parsed by parser/match-recognize/parse.ts, blanked, and returned keyed by where the table name
  *   before them ends, so that the translation of that table reference can take them back.
@@ -55,6 +57,7 @@ export function rewriteForPostgres(sql: string, tokens: readonly Token[], start:
   pluralIntervalUnits(tokens, edits)
   nullTreatments(tokens, edits, ignoreNulls)
   const emit = allowEmit ? trailingEmit(tokens, edits) : undefined
+  windowTableForms(tokens, edits)
   const matchRecognize = matchRecognizeClauses(sql, tokens, edits)
   let text = sql.slice(start, end)
   for (const e of edits.sort((a, b) => b.start - a.start)) {
@@ -81,6 +84,36 @@ function matchRecognizeClauses(sql: string, tokens: readonly Token[], edits: Edi
 }
 
 const blank = (t: Token): Edit => ({ start: t.start, end: t.end, text: ' '.repeat(t.end - t.start) })
+
+const WINDOW_TVFS = new Set(['tumble', 'hop', 'session'])
+
+/**
+ * The table-valued form of the window functions, as Flink writes them: `TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts),
+ * ...))`. The outer `TABLE(` and its `)` and the `TABLE` before the input's name are blanked, leaving the
+ * direct form `TUMBLE(s, DESCRIPTOR(ts), ...)`.
+ */
+function windowTableForms(tokens: readonly Token[], edits: Edit[]): void {
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const name = tokens[i]!
+    if (name.kind !== 'word' || !WINDOW_TVFS.has(name.value) || !isPunct(tokens[i + 1], '(')) continue
+    if (isWord(tokens[i + 2], 'table') && (tokens[i + 3]?.kind === 'word' || tokens[i + 3]?.kind === 'quoted_ident')) edits.push(blank(tokens[i + 2]!))
+    if (!isWord(tokens[i - 2], 'table') || !isPunct(tokens[i - 1], '(')) continue
+    const open = i - 1
+    const close = matchingClose(tokens, open)
+    if (close === undefined) continue
+    edits.push(blank(tokens[i - 2]!), blank(tokens[open]!), blank(tokens[close]!))
+  }
+}
+
+/** Index of the `)` matching the `(` at `open`. */
+function matchingClose(tokens: readonly Token[], open: number): number | undefined {
+  let depth = 0
+  for (let k = open; k < tokens.length; k++) {
+    if (isPunct(tokens[k], '(')) depth++
+    else if (isPunct(tokens[k], ')') && --depth === 0) return k
+  }
+  return undefined
+}
 
 /** `INTERVAL 'n' UNITS [TO UNITS]` -> singular units padded with a space. */
 function pluralIntervalUnits(tokens: readonly Token[], edits: Edit[]): void {

@@ -65,5 +65,9 @@ describe('view definitions', () => {
     expect(viewDefinition(sql, new Set(['game_events']))).toBe(' SELECT game, count(*) AS ends FROM public.game_events GROUP BY game;')
     const tumble = "CREATE MATERIALIZED VIEW m AS SELECT window_start, count(*) AS n FROM TUMBLE(game_events, ts, INTERVAL '1 minute') GROUP BY window_start"
     expect(viewDefinition(tumble, new Set(['game_events']))).toContain('FROM TUMBLE(public.game_events, ts,')
+    // A CTE is inlined at each reference: its relations are still qualified once, and the CTE's name never.
+    const cte = "CREATE MATERIALIZED VIEW m AS WITH b AS (SELECT ts FROM game_events), c AS (SELECT * FROM b) SELECT count(*) FROM TUMBLE(c, ts, INTERVAL '1 minute') GROUP BY window_start"
+    expect(viewDefinition(cte, new Set(['game_events', 'b', 'c']))).toBe(" WITH b AS (SELECT ts FROM public.game_events), c AS (SELECT * FROM b) SELECT count(*) FROM TUMBLE(c, ts, INTERVAL '1 minute') GROUP BY window_start;")
+    expect(viewDefinition('CREATE MATERIALIZED VIEW m AS WITH a AS (SELECT ts FROM game_events) SELECT * FROM a x, a y', new Set(['game_events']))).toBe(' WITH a AS (SELECT ts FROM public.game_events) SELECT * FROM a x, a y;')
   })
 })

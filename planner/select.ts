@@ -50,7 +50,7 @@ export interface BoundSelect {
   readonly windows: readonly BoundWindowCall[]
 }
 
-interface Target {
+export interface Target {
   readonly expr: ast.Expr
   readonly name: string
   readonly span: Span
@@ -85,7 +85,7 @@ export function defaultName(e: ast.Expr): string {
   }
 }
 
-function expandTargets(select: ast.Select, scope: Scope): Target[] {
+export function expandTargets(select: ast.Select, scope: Scope): Target[] {
   const out: Target[] = []
   for (const item of select.targets) {
     if (item.expr.kind === 'star') {

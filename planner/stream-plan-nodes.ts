@@ -36,8 +36,11 @@ export type StreamPlanNode =
    * window calls it reads). `append`: a view without aggregation, whose rows are kept as they come.
    */
   | { readonly kind: 'project'; readonly output: readonly BoundExpr[]; readonly columns: readonly string[]; readonly names: readonly string[]; readonly aggNames: readonly string[] | undefined; readonly append: boolean; readonly input: StreamPlanNode }
-  /** WHERE over the events (`role` 'where'), HAVING over the groups, or the WHERE over MATCH_RECOGNIZE's rows. */
-  | { readonly kind: 'filter'; readonly predicate: BoundExpr; readonly role: 'where' | 'having' | 'output'; readonly names: readonly string[]; readonly aggNames: readonly string[] | undefined; readonly input: StreamPlanNode }
+  /**
+   * WHERE over the events (`role` 'where'), HAVING over the groups, the WHERE over MATCH_RECOGNIZE's rows, or
+   * the WHERE of the subquery a SESSION window reads ('source': before the window, it decides which events exist).
+   */
+  | { readonly kind: 'filter'; readonly predicate: BoundExpr; readonly role: 'where' | 'having' | 'output' | 'source'; readonly names: readonly string[]; readonly aggNames: readonly string[] | undefined; readonly input: StreamPlanNode }
   /** GROUP BY, one accumulator per key (per session of a key when `session`) in the state store. */
   | { readonly kind: 'aggregate'; readonly aggregation: BoundAggregation; readonly keyNames: readonly string[]; readonly aggNames: readonly string[]; readonly session: boolean; readonly input: StreamPlanNode }
   /** Rows routed to key groups by the hash of the group key. */
@@ -126,7 +129,7 @@ export function explainLine(node: StreamPlanNode): string {
     case 'project':
       return `Project ${node.output.map((o, i) => `${displayExpr(o, node.names, node.aggNames)} AS ${node.columns[i]}`).join(', ')}${node.append ? ' (append)' : ''}`
     case 'filter':
-      return `Filter${node.role === 'having' ? ' (having)' : ''} ${displayExpr(node.predicate, node.names, node.aggNames)}`
+      return `Filter${node.role === 'having' ? ' (having)' : node.role === 'source' ? ' (subquery)' : ''} ${displayExpr(node.predicate, node.names, node.aggNames)}`
     case 'aggregate':
       return `${node.session ? 'SessionAggregate' : 'KeyedAggregate'} keys=[${node.keyNames.join(', ')}] aggregates=[${node.aggNames.join(', ')}] state=rocksdb(cache)`
     case 'exchange':

@@ -40,7 +40,8 @@ function unqualifiedNames(node: unknown, names: ReadonlySet<string>): number[] {
     for (const v of Object.values(n)) walk(v)
   }
   walk(node)
-  return out
+  // A CTE read twice is inlined twice, with the same source offsets.
+  return [...new Set(out)]
 }
 
 function plainBody(sql: string): string {

@@ -46,10 +46,11 @@ export function bodyNode(plan: ViewPlan): StreamPlanNode {
   }
 }
 
-/** What every event goes through before the operator: lookup join, window assignment, WHERE. */
+/** What every event goes through before the operator: a SESSION subquery's WHERE, lookup join, window assignment, WHERE. */
 function rowStages(plan: ViewPlan): StreamPlanNode {
   const names = plan.inputNames
   let node: StreamPlanNode = { kind: 'scan', source: plan.source }
+  if (plan.sourceFilter) node = { kind: 'filter', predicate: plan.sourceFilter, role: 'source', names, aggNames: undefined, input: node }
   if (plan.join) node = { kind: 'lookup_join', join: plan.join, names, input: node }
   if (plan.window) node = { kind: 'window', window: plan.window, slices: plan.window.kind === 'hop' ? sliceSpec(plan) : null, names, input: node }
   if (plan.filter) node = { kind: 'filter', predicate: plan.filter, role: 'where', names, aggNames: undefined, input: node }

@@ -20,6 +20,7 @@ import { checkChangingSource, viewAsStream } from './view-source.ts'
 import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
 import { printPlanTree } from './stream-plan-nodes.ts'
 import { viewPlanTree } from './view-plan-tree.ts'
+import { bindSourceFilter, inlineDerivedTables } from './derived-tables.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -77,6 +78,11 @@ export interface ViewPlan {
   readonly join: LookupJoinSpec | null
   /** Over the source row, extended by window_start and window_end when windowed (and the joined view's columns). */
   readonly filter: BoundExpr | null
+  /**
+   * The WHERE of a subquery a SESSION window reads (`SESSION((SELECT ... WHERE ...), ...)`), over the source
+   * row: which events exist for the window at all, applied before it. `filter` only decides what is counted.
+   */
+  readonly sourceFilter?: BoundExpr
   readonly body: ViewBody
   readonly columns: readonly Column[]
   readonly emit: 'on_update' | 'on_window_close'
@@ -122,7 +128,7 @@ function viewOptions(stmt: ast.CreateView, window: WindowSpec | null, body: View
 
 const WINDOW_COLUMNS = ['window_start', 'window_end'] as const
 
-function streamScope(stream: StreamDef, alias: string | undefined, windowed: boolean): Scope {
+export function streamScope(stream: StreamDef, alias: string | undefined, windowed: boolean): Scope {
   const table = alias ?? stream.name
   const cols: ScopeColumn[] = stream.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable }))
   if (windowed) for (const w of WINDOW_COLUMNS) cols.push({ table, name: w, type: Types.timestamptz, nullable: false })
@@ -141,8 +147,9 @@ function constantInterval(e: ast.Expr, what: string): number {
 
 /** `forTrigger`: the query of a trigger, which may read a view whose rows change (it fires on their new rows). */
 export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = false): ViewPlan {
-  const q = stmt.query
-  if (q.kind !== 'select') throw unsupported('a materialized view must be a single SELECT (no UNION or VALUES) for now', q.span)
+  if (stmt.query.kind !== 'select') throw unsupported('a materialized view must be a single SELECT (no UNION or VALUES) for now', stmt.query.span)
+  // Subqueries in FROM (and CTEs) are merged into the query (planner/derived-tables.ts).
+  const { query: q, sourceFilter: sourceWhere } = inlineDerivedTables(stmt.query, catalog)
   if (q.from.length !== 1) {
     throw unsupported('a materialized view reads exactly one stream (joins are not supported yet)', q.from[1]?.span ?? q.span)
   }
@@ -164,7 +171,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
       break
     case 'window_tvf': {
       const fn = from.fn.toUpperCase()
-      if (from.input.kind !== 'table_ref') throw unsupported(`${fn} over a subquery is not supported yet`, from.input.span)
+      if (from.input.kind !== 'table_ref') throw unsupported(`${fn} reads a stream, a view or a subquery`, from.input.span)
       stream = sourceStream(from.input, catalog)
       alias = from.alias ?? from.input.alias
       const streamColumns = new Scope(stream.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })))
@@ -202,8 +209,9 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
     case 'join':
     case 'function_ref':
     case 'match_recognize':
-      throw unsupported('a materialized view reads one stream, optionally through TUMBLE(...) or HOP(...)', from.span)
+      throw unsupported('a materialized view reads one stream, view or subquery, optionally through TUMBLE(...), HOP(...) or SESSION(...)', from.span)
   }
+  const sourceFilter = sourceWhere === null ? null : bindSourceFilter(sourceWhere, streamScope(stream, alias, false))
   let scope = streamScope(stream, alias, window !== null)
   let join: LookupJoinSpec | null = null
   if (joinRef !== null) {
@@ -246,7 +254,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
     throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation', q.span)
   }
   const { retention, idleTtl, limits } = viewOptions(stmt, window, body, stream)
-  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl, limits }
+  return { source: stream, window, join, filter: bound.filter, body, columns, emit, inputNames, retention, idleTtl, limits, ...(sourceFilter === null ? {} : { sourceFilter }) }
 }
 
 /** A view over MATCH_RECOGNIZE: the SELECT reads the pattern's rows (no aggregation over them yet). */
@@ -291,7 +299,7 @@ function overBody(windows: readonly BoundWindowCall[], output: readonly BoundExp
 }
 
 /** The stream a view reads, or a view read as a stream of its rows (views over views). */
-function sourceStream(ref: ast.TableRef, catalog: Catalog): StreamDef {
+export function sourceStream(ref: ast.TableRef, catalog: Catalog): StreamDef {
   const name = ref.name.parts[ref.name.parts.length - 1]!
   const entry = catalog.relation(name, ref.name.span)
   return entry.kind === 'stream' ? entry : viewAsStream(entry, ref.name.span)

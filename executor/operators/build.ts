@@ -132,6 +132,11 @@ export function buildRowStages(root: StreamPlanNode, deps: Pick<OperatorDeps, 'p
       case 'scan':
         return
       case 'filter': {
+        // The WHERE of a subquery under SESSION drops events before the window: they shape no session.
+        if (node.role === 'source') {
+          stages.push(new RowFilter(compilePredicate(node.predicate), deps.ctx, null))
+          return
+        }
         // HAVING and the filter over MATCH_RECOGNIZE's rows are the operator's; so is a SESSION view's WHERE:
         // every event of a key shapes its sessions, WHERE only decides which are counted.
         if (node.role !== 'where' || plan.window?.kind === 'session') return

@@ -146,7 +146,7 @@ function windowTvf(fn: ast.WindowTvf['fn'], f: pg.FuncCall, alias: string | unde
   }
   if (args.length < min || args.length > max) throw syntaxError(`${fn.toUpperCase()} takes ${usage}`, callSpan)
   const input = tvfInput(args[0]!, fn, usage, ctx)
-  const timeColumn = translateExpr(args[1]!, ctx)
+  const timeColumn = descriptor(translateExpr(args[1]!, ctx))
   if (timeColumn.kind !== 'column_ref') throw syntaxError(`the second argument of ${fn.toUpperCase()} must be a time column`, timeColumn.span)
   const rest = args.slice(2).map((a) => translateExpr(a, ctx))
   const span = spanOf(ctx, start, [input.span, timeColumn.span, ...rest.map((a) => a.span)])
@@ -155,12 +155,19 @@ function windowTvf(fn: ast.WindowTvf['fn'], f: pg.FuncCall, alias: string | unde
   return { kind: 'window_tvf', fn, input, timeColumn, args: rest, ...(alias === undefined ? {} : { alias }), span: full }
 }
 
-/** The first argument of a window TVF: a stream or view name, or a parenthesized query. */
+/** `DESCRIPTOR(ts)`, as Flink writes the time column of a window TVF: the column itself. */
+function descriptor(e: ast.Expr): ast.Expr {
+  if (e.kind !== 'func_call' || e.name !== 'descriptor' || e.schema !== undefined || e.args.length !== 1 || e.star || e.distinct) return e
+  return e.args[0]!.kind === 'column_ref' ? e.args[0]! : e
+}
+
+/** The first argument of a window TVF: a stream or view name, a CTE's name, or a parenthesized query. */
 function tvfInput(node: pg.Node, fn: string, usage: string, ctx: TranslateContext): ast.TableRef | ast.SubqueryRef {
   if ('ColumnRef' in node && (node.ColumnRef.fields ?? []).every((f) => 'String' in f)) {
     const ref = translateExpr(node, ctx)
     const parts = stringsOf(node.ColumnRef.fields)
-    return { kind: 'table_ref', name: { parts, span: ref.span }, span: ref.span }
+    const table: ast.TableRef = { kind: 'table_ref', name: { parts, span: ref.span }, span: ref.span }
+    return cteReference(table, ctx) ?? table
   }
   if ('SubLink' in node && node.SubLink.subLinkType === 'EXPR_SUBLINK' && node.SubLink.subselect !== undefined && 'SelectStmt' in node.SubLink.subselect) {
     const query = translateQuery(node.SubLink.subselect.SelectStmt, ctx)
