@@ -89,6 +89,34 @@ describe('MySQL/MariaDB sinks', () => {
     }
   }, 120_000)
 
+  test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
+    const dataDir = await tempDataDir()
+    const sluice = await startSluice({ dataDir })
+    const client = await sluice.client()
+    try {
+      await client.query('CREATE STREAM drops (id BIGINT NOT NULL, amount INT)')
+      await client.query(`CREATE SINK drops_a FROM drops INTO MYSQL TABLE 'drops_a' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query(`CREATE SINK drops_b FROM drops INTO MYSQL TABLE 'drops_b' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query('INSERT INTO drops VALUES (1, 10), (2, 20)')
+      const count = async (t: string) => Number((await rows(`SELECT count(*) AS n FROM ${t}`))[0]!.n)
+      await eventually(async () => (await count('drops_a')) + (await count('drops_b')), (n) => n === 4, 30_000)
+      const before = await count('sluice_sink_progress')
+      expect(before).toBeGreaterThanOrEqual(2)
+      await client.query('DROP SINK drops_a')
+      expect(await count('sluice_sink_progress')).toBe(before - 1)
+      expect(await count('drops_a')).toBe(2)
+      await client.query('INSERT INTO drops VALUES (3, 30)')
+      await eventually(() => count('drops_b'), (n) => n === 3, 30_000)
+      await client.query('DROP SINK drops_b')
+      expect(await count('sluice_sink_progress')).toBe(before - 2)
+      expect(await count('drops_b')).toBe(3)
+    } finally {
+      await client.end()
+      await sluice.stop()
+      await removeDir(dataDir)
+    }
+  }, 120_000)
+
   test('kill -9 at five random moments during 200,000 events: exactly once', async () => {
     const dataDir = await tempDataDir()
     const first = await startSluice({ dataDir, checkpointMs: 100 })

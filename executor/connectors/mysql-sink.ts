@@ -253,6 +253,21 @@ export class MysqlSinkTarget implements SinkTarget {
     this.conn = null
     await conn?.end().catch(() => undefined)
   }
+
+  /** DROP SINK: the sink's row of the progress table goes (on a connection of its own); rows and dead letters stay. */
+  async drop(): Promise<void> {
+    let conn: mysql.Connection | null = null
+    try {
+      conn = await mysql.createConnection({ uri: this.connection.replace(/^mariadb:/i, 'mysql:'), connectTimeout: CONNECT_TIMEOUT_MS })
+      conn.on('error', () => undefined)
+      await conn.query(`DELETE FROM ${this.name('sluice_sink_progress')} WHERE sink = ?`, [this.tag])
+    } catch (err) {
+      // No progress table (ER_NO_SUCH_TABLE): the sink never reached the database, and has nothing there.
+      if ((err as { errno?: unknown }).errno !== 1146) throw this.broken(err)
+    } finally {
+      await conn?.end().catch(() => undefined)
+    }
+  }
 }
 
 /** A JSON value as MySQL takes it: times as UTC `YYYY-MM-DD HH:MM:SS.ffffff`, booleans as 1/0, JSON as text. */

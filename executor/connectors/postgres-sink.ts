@@ -338,6 +338,21 @@ export class PostgresSinkTarget implements SinkTarget {
     this.client = null
     await client?.end().catch(() => undefined)
   }
+
+  /** DROP SINK: the sink's row of the progress table goes (on a connection of its own); rows and dead letters stay. */
+  async drop(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connection, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: `sluice sink ${this.def.name}` })
+    client.on('error', () => undefined)
+    try {
+      await client.connect()
+      await client.query(`DELETE FROM ${this.name('sluice_sink_progress')} WHERE sink = $1`, [this.tag])
+    } catch (err) {
+      // No progress table: the sink never reached the database, and has nothing there.
+      if ((err as { code?: unknown }).code !== '42P01') throw this.broken(err)
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  }
 }
 
 function mismatch(sqlstate: SqlStateCode, message: string): SluiceError {
