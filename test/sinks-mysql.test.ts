@@ -89,6 +89,32 @@ describe('MySQL/MariaDB sinks', () => {
     }
   }, 120_000)
 
+  test('a row the table refuses goes to dead letters; the rest of its batch and later ones are written', async () => {
+    const dataDir = await tempDataDir()
+    const sluice = await startSluice({ dataDir })
+    const client = await sluice.client()
+    try {
+      await client.query('CREATE STREAM orders (id BIGINT NOT NULL, amount INT)')
+      await my.query('CREATE TABLE orders_checked (id BIGINT, amount INT, CHECK (amount >= 0)) ENGINE=InnoDB')
+      await client.query(`CREATE SINK orders_my FROM orders INTO MYSQL TABLE 'orders_checked' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query('INSERT INTO orders VALUES (1, 10), (2, -5), (3, 30)')
+      await client.query('INSERT INTO orders VALUES (4, 40)')
+      const ids = async () => (await rows('SELECT id FROM orders_checked ORDER BY id')).map((r) => Number(r.id))
+      await eventually(ids, (x) => x.length === 3, 30_000)
+      expect(await ids()).toEqual([1, 3, 4])
+      const dead = await rows("SELECT sink, `sqlstate` AS s, `row` AS r FROM sluice_sink_dead_letters WHERE sink = 'orders_my'")
+      expect(dead).toHaveLength(1)
+      expect(String(dead[0]!.s)).toMatch(/^23/)
+      expect(JSON.parse(String(dead[0]!.r))).toEqual({ id: 2, amount: -5 })
+      const k = await client.query("SELECT dead_letters, status FROM sluice_sinks WHERE name = 'orders_my'")
+      expect(Number(k.rows[0].dead_letters)).toBe(1)
+    } finally {
+      await client.end()
+      await sluice.stop()
+      await removeDir(dataDir)
+    }
+  }, 120_000)
+
   test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
     const dataDir = await tempDataDir()
     const sluice = await startSluice({ dataDir })

@@ -89,7 +89,7 @@ export class MysqlSinkTarget implements SinkTarget {
     this.bare = parts[parts.length - 1]!
     this.table = quoteMyName(parts.join('.'))
     this.columns = def.columns
-    this.sql = new SqlSinkWriter(mysqlDialect(connection), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), '`key`, `row`')
+    this.sql = new SqlSinkWriter(mysqlDialect(connection), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), '`key`, `row`, `sqlstate`')
   }
 
   get deadLetters(): number {

@@ -100,7 +100,7 @@ export class PostgresSinkTarget implements SinkTarget {
     this.table = quotePgName(parts.join('.'))
     this.columns = def.columns
     this.stage = `"sluice_stage_${def.id}"`
-    this.sql = new SqlSinkWriter(postgresDialect(connection, def.name), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), 'key, "row"')
+    this.sql = new SqlSinkWriter(postgresDialect(connection, def.name), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), 'key, "row", sqlstate')
   }
 
   get deadLetters(): number {

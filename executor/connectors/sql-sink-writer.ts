@@ -46,7 +46,7 @@ export class SqlSinkWriter<C> {
     /** The quoted names of the progress and dead letter tables, beside the sink's table. */
     private readonly progressTable: string,
     private readonly deadLetterTable: string,
-    /** The quoted `key` and `row` columns of the dead letter table (reserved words differ). */
+    /** The dead letter table's `key`, `row` and `sqlstate` columns, quoted as the database needs (reserved words differ). */
     private readonly deadLetterColumns: string,
   ) {}
 
@@ -88,7 +88,7 @@ export class SqlSinkWriter<C> {
   /** The careful path: each record (row or tombstone) in a savepoint; a refused one becomes a dead letter. */
   private async rowByRow(conn: C, batches: readonly SinkBatch[], writeOne: (r: SinkRecord) => Promise<void>): Promise<void> {
     const { dialect: d } = this
-    const file = `INSERT INTO ${this.deadLetterTable} (sink, position, ${this.deadLetterColumns}, sqlstate, reason) VALUES (${[1, 2, 3, 4, 5, 6].map((i) => d.param(i)).join(', ')})`
+    const file = `INSERT INTO ${this.deadLetterTable} (sink, position, ${this.deadLetterColumns}, reason) VALUES (${[1, 2, 3, 4, 5, 6].map((i) => d.param(i)).join(', ')})`
     for (const b of batches) {
       for (const r of recordsToWrite(this.def, b)) {
         await d.query(conn, 'SAVEPOINT sluice_row')
