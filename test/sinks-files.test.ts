@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { insertWithKills } from './helpers/sink-kills.ts'
 
 const BASE = Date.parse('2026-12-01T00:00:00Z')
@@ -99,12 +99,7 @@ describe('file sinks', () => {
   }, 120_000)
 
   test('DROP SINK completes the open file (its rows were delivered) and removes the progress file and hidden files; the files stay', async () => {
-    const dataDir = await tempDataDir()
-    const filesDir = join(dataDir, 'exports')
-    await mkdir(filesDir)
-    const sluice = await startSluice({ dataDir, args: ['--files', filesDir] })
-    const client = await sluice.client()
-    try {
+    await withSluice({ files: 'exports' }, async (client, { filesDir }) => {
       await client.query('CREATE STREAM events (id BIGINT NOT NULL, player TEXT NOT NULL, note TEXT, ts TIMESTAMPTZ NOT NULL)')
       // An hour's roll: the rows wait in hidden files until the drop.
       for (const format of ['jsonl', 'parquet']) {
@@ -124,11 +119,7 @@ describe('file sinks', () => {
       expect((await parquetIds(join(filesDir, 'keep_parquet'))).ids).toEqual([1, 2])
       expect(await hidden('keep_jsonl')).toEqual(['.keep_jsonl_other.tmp'])
       expect(await hidden('keep_parquet')).toEqual([])
-    } finally {
-      await client.end()
-      await sluice.stop()
-      await removeDir(dataDir)
-    }
+    })
   }, 120_000)
 
   test('kill -9 at five random moments: every event in exactly one complete file, in each format', async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import mysql from 'mysql2/promise'
 import type pg from 'pg'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { FlakyProxy, canonical, copyInto, insertWithKills } from './helpers/sink-kills.ts'
 
 const DB = `sluice_sinks_${process.pid}_${Date.now() % 100000}`
@@ -90,10 +90,7 @@ describe('MySQL/MariaDB sinks', () => {
   }, 120_000)
 
   test('a row the table refuses goes to dead letters; the rest of its batch and later ones are written', async () => {
-    const dataDir = await tempDataDir()
-    const sluice = await startSluice({ dataDir })
-    const client = await sluice.client()
-    try {
+    await withSluice({}, async (client) => {
       await client.query('CREATE STREAM orders (id BIGINT NOT NULL, amount INT)')
       await my.query('CREATE TABLE orders_checked (id BIGINT, amount INT, CHECK (amount >= 0)) ENGINE=InnoDB')
       await client.query(`CREATE SINK orders_my FROM orders INTO MYSQL TABLE 'orders_checked' WITH (connection = '${URL}', mode = 'append')`)
@@ -108,18 +105,11 @@ describe('MySQL/MariaDB sinks', () => {
       expect(JSON.parse(String(dead[0]!.r))).toEqual({ id: 2, amount: -5 })
       const k = await client.query("SELECT dead_letters, status FROM sluice_sinks WHERE name = 'orders_my'")
       expect(Number(k.rows[0].dead_letters)).toBe(1)
-    } finally {
-      await client.end()
-      await sluice.stop()
-      await removeDir(dataDir)
-    }
+    })
   }, 120_000)
 
   test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
-    const dataDir = await tempDataDir()
-    const sluice = await startSluice({ dataDir })
-    const client = await sluice.client()
-    try {
+    await withSluice({}, async (client) => {
       await client.query('CREATE STREAM drops (id BIGINT NOT NULL, amount INT)')
       await client.query(`CREATE SINK drops_a FROM drops INTO MYSQL TABLE 'drops_a' WITH (connection = '${URL}', mode = 'append')`)
       await client.query(`CREATE SINK drops_b FROM drops INTO MYSQL TABLE 'drops_b' WITH (connection = '${URL}', mode = 'append')`)
@@ -136,11 +126,7 @@ describe('MySQL/MariaDB sinks', () => {
       await client.query('DROP SINK drops_b')
       expect(await count('sluice_sink_progress')).toBe(before - 2)
       expect(await count('drops_b')).toBe(3)
-    } finally {
-      await client.end()
-      await sluice.stop()
-      await removeDir(dataDir)
-    }
+    })
   }, 120_000)
 
   test('kill -9 at five random moments during 200,000 events: exactly once', async () => {

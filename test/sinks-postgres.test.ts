@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { canonical, copyInto, insertWithKills } from './helpers/sink-kills.ts'
 
 const DB = `sluice_sinks_${process.pid}_${Date.now() % 100000}`
@@ -195,10 +195,7 @@ describe('PostgreSQL sinks', () => {
   }, 120_000)
 
   test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
-    const dataDir = await tempDataDir()
-    const sluice = await startSluice({ dataDir })
-    const client = await sluice.client()
-    try {
+    await withSluice({}, async (client) => {
       await client.query('CREATE STREAM drops (id BIGINT NOT NULL, amount INT)')
       await client.query(`CREATE SINK drops_a FROM drops INTO POSTGRES TABLE 'drops_a' WITH (connection = '${URL}')`)
       await client.query(`CREATE SINK drops_b FROM drops INTO POSTGRES TABLE 'drops_b' WITH (connection = '${URL}')`)
@@ -217,11 +214,7 @@ describe('PostgreSQL sinks', () => {
       await client.query('DROP SINK drops_b')
       expect(await progress()).toBe(before - 2)
       expect(await count('drops_b')).toBe(3)
-    } finally {
-      await client.end()
-      await sluice.stop()
-      await removeDir(dataDir)
-    }
+    })
   }, 120_000)
 
   test('kill -9 at five random moments during 200,000 events: upserts, deletes and appends land exactly once', async () => {
