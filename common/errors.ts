@@ -30,6 +30,7 @@ export const SqlState = {
   datatypeMismatch: '42804',
   groupingError: '42803',
   windowingError: '42P20',
+  invalidRecursion: '42P19',
   invalidParameterValue: '22023',
   invalidArgumentForLog: '2201E',
   invalidArgumentForWidthBucket: '2201G',

@@ -13,7 +13,7 @@ import { isInterval, type Row, type Value } from '../common/types.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { type BoundExpr, isConstant } from '../expr/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
-import type { RelNode, RelationRef, SubqueryPlan } from '../planner/pull-plan.ts'
+import type { RelNode, RelationRef, SubqueryPlan, WorkingTable } from '../planner/pull-plan.ts'
 import { compileAggregates } from '../expr/compile-aggregates.ts'
 import { compileExpr, compilePredicate, compileProjection, type CompiledExpr } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
@@ -284,6 +284,8 @@ export function runRelational(
 
 class RelationalRun implements RelContext {
   private readonly cache = new Map<SubqueryPlan, Row[]>()
+  /** The working table of each recursive query under way (see `recursive`). */
+  private readonly working = new Map<WorkingTable, Row[]>()
   private readonly predicates = new Map<BoundExpr, ReturnType<typeof compilePredicate>>()
   private readonly exprs = new Map<BoundExpr, CompiledExpr>()
   private readonly owned = new WeakMap<readonly Row[], number>()
@@ -451,7 +453,10 @@ class RelationalRun implements RelContext {
         this.own(out, bytes)
         return out
       }
+      case 'working':
+        return this.working.get(node.table) ?? []
       case 'set_op': {
+        if (node.recursive !== undefined) return yield* this.recursive(node, node.recursive, outer)
         const left = yield* this.exec(node.left, outer)
         const right = yield* this.exec(node.right, outer)
         const key = (r: Row): string => JSON.stringify(r)
@@ -480,6 +485,41 @@ class RelationalRun implements RelContext {
         return limitRows(rows, node.limit, node.offset, params, rctx)
       }
     }
+  }
+
+  /**
+   * WITH RECURSIVE, as PostgreSQL evaluates it: the non-recursive term's rows (without duplicates for
+   * UNION) are the first working table; the recursive term runs on each working table in turn, and the rows
+   * it adds (for UNION, those not seen before) are the next, until it adds none. The guard's budget and
+   * cancellation bound a recursion that never ends, as PostgreSQL's statement_timeout does.
+   */
+  private *recursive(node: Extract<RelNode, { kind: 'set_op' }>, table: WorkingTable, outer: Row): Steps<Row[]> {
+    const { guard } = this
+    const seen = new Set<string>()
+    const fresh = function* (rows: readonly Row[]): Steps<Row[]> {
+      if (node.all) return rows.slice()
+      const out: Row[] = []
+      for (const r of rows) {
+        if (guard.tick()) yield
+        const k = JSON.stringify(r.length > node.width ? r.slice(0, node.width) : r)
+        if (seen.has(k)) continue
+        seen.add(k)
+        guard.charge(16 + k.length)
+        out.push(r.length > node.width ? r.slice(0, node.width) : r)
+      }
+      return out
+    }
+    let work = yield* fresh(yield* this.exec(node.left, outer))
+    const all = [...work]
+    guard.charge(SLOT_BYTES * work.length)
+    while (work.length > 0) {
+      this.working.set(table, work)
+      work = yield* fresh(yield* this.exec(node.right, outer))
+      guard.charge(SLOT_BYTES * work.length)
+      for (const r of work) all.push(r)
+    }
+    this.working.delete(table)
+    return all
   }
 
   /** A subquery of an expression: compiled code calls it synchronously, so it runs to its end at once. */

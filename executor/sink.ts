@@ -216,4 +216,17 @@ export class SinkRuntime {
     await this.eager
     await this.writer.close()
   }
+
+  /**
+   * DROP SINK: closes it, then the target removes what it keeps for itself. A target out of reach keeps
+   * that (one progress row, a hidden file): the drop goes on, and the warning names what stayed.
+   */
+  async drop(): Promise<void> {
+    await this.close()
+    try {
+      await this.writer.drop?.()
+    } catch (err) {
+      console.error(`sluice: DROP SINK ${this.name}: could not remove its progress from the target: ${(err as Error).message}`)
+    }
+  }
 }

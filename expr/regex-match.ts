@@ -13,41 +13,9 @@
  * pattern is refused with 0A000 rather than answered differently.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { SetTester, compileRegex, isWordChar, type TextMatcher } from './regex.ts'
-import { parseRegex, type AssertKind, type ReNode } from './regex-syntax.ts'
-
-const OP_SET = 0
-const OP_SPLIT = 1
-const OP_JMP = 2
-const OP_ASSERT = 3
-const OP_SAVE = 4
-const OP_MATCH = 5
-
-/** Most states a pattern may expand to (counted repetition copies its body), as the matcher's bound. */
-const MAX_STATES = 10_000
-
-const ASSERTS: readonly AssertKind[] = ['bos', 'eos', 'bol', 'eol', 'wordStart', 'wordEnd', 'wordBoundary', 'notWordBoundary']
-
-function holds(what: AssertKind, prev: number, next: number): boolean {
-  switch (what) {
-    case 'bos':
-      return prev < 0
-    case 'eos':
-      return next < 0
-    case 'bol':
-      return prev < 0 || prev === 10
-    case 'eol':
-      return next < 0 || next === 10
-    case 'wordStart':
-      return !isWordChar(prev) && isWordChar(next)
-    case 'wordEnd':
-      return isWordChar(prev) && !isWordChar(next)
-    case 'wordBoundary':
-      return isWordChar(prev) !== isWordChar(next)
-    case 'notWordBoundary':
-      return isWordChar(prev) === isWordChar(next)
-  }
-}
+import { compileRegex, type TextMatcher } from './regex.ts'
+import { parseRegex, type ReNode } from './regex-syntax.ts'
+import { OP_ASSERT, OP_JMP, OP_MATCH, OP_SAVE, OP_SET, OP_SPLIT, assertionHolds, buildProgram, type SetTester } from './regex-program.ts'
 
 export interface Span {
   /** UTF-16 offsets: `text.slice(start, end)` is the match. */
@@ -199,7 +167,7 @@ export class SpanMatcher {
   private readonly op: Uint8Array
   private readonly x: Int32Array
   private readonly y: Int32Array
-  private readonly sets: SetTester[] = []
+  private readonly sets: SetTester[]
   private readonly lazy: boolean
   /** The same pattern for `~`: whether there is a match at all. */
   private readonly quick: TextMatcher
@@ -220,76 +188,11 @@ export class SpanMatcher {
     this.groups = groupCount(node)
     if (this.groups > 0) checkGroups(node, false)
     this.lazy = greediness(parsed.node) === 'lazy'
-    const op: number[] = []
-    const x: number[] = []
-    const y: number[] = []
-    const emit = (o: number, a = 0, b = 0): number => {
-      if (op.length > MAX_STATES) throw new SluiceError('execution', SqlState.invalidRegularExpression, 'invalid regular expression: regular expression is too complex')
-      op.push(o)
-      x.push(a)
-      y.push(b)
-      return op.length - 1
-    }
-    // SPLIT x is the preferred way on, y the other: the order the groups are fitted in.
-    const gen = (n: ReNode): void => {
-      switch (n.kind) {
-        case 'empty':
-          return
-        case 'set':
-          this.sets.push(new SetTester(n.set, ci))
-          emit(OP_SET, this.sets.length - 1, op.length + 1)
-          return
-        case 'assert':
-          emit(OP_ASSERT, ASSERTS.indexOf(n.what), op.length + 1)
-          return
-        case 'concat':
-          if (n.capture !== undefined) emit(OP_SAVE, 2 * n.capture, op.length + 1)
-          for (const i of n.items) gen(i)
-          if (n.capture !== undefined) emit(OP_SAVE, 2 * n.capture + 1, op.length + 1)
-          return
-        case 'alt': {
-          const jumps: number[] = []
-          for (let i = 0; i < n.branches.length; i++) {
-            if (i < n.branches.length - 1) {
-              const split = emit(OP_SPLIT, op.length + 1, 0)
-              gen(n.branches[i]!)
-              jumps.push(emit(OP_JMP))
-              y[split] = op.length
-            } else gen(n.branches[i]!)
-          }
-          for (const j of jumps) x[j] = op.length
-          return
-        }
-        case 'repeat': {
-          const lazy = n.lazy === true
-          const split = (into: number, past: number): number => (lazy ? emit(OP_SPLIT, past, into) : emit(OP_SPLIT, into, past))
-          for (let i = 0; i < n.min; i++) gen(n.body)
-          if (n.max === Infinity) {
-            const at = split(0, 0)
-            gen(n.body)
-            emit(OP_JMP, at)
-            if (lazy) (y[at] = at + 1), (x[at] = op.length)
-            else (x[at] = at + 1), (y[at] = op.length)
-          } else {
-            const splits: number[] = []
-            for (let i = n.min; i < n.max; i++) {
-              splits.push(split(0, 0))
-              gen(n.body)
-            }
-            for (const s of splits) {
-              if (lazy) (y[s] = s + 1), (x[s] = op.length)
-              else (x[s] = s + 1), (y[s] = op.length)
-            }
-          }
-          return
-        }
-      }
-    }
-    gen(node)
-    emit(OP_MATCH)
-    this.op = Uint8Array.from(op)
-    this.x = Int32Array.from(x)
-    this.y = Int32Array.from(y)
+    const { op, x, y, sets } = buildProgram(node, ci, true)
+    this.op = op
+    this.x = x
+    this.y = y
+    this.sets = sets
     const n = op.length
     this.mark = new Int32Array(n)
     this.stack = new Int32Array(2 * n + 2)
@@ -398,7 +301,7 @@ export class SpanMatcher {
           stack[sp++] = y[pc]!
           break
         case OP_ASSERT:
-          if (holds(ASSERTS[x[pc]!]!, prevCp, nextCp)) stack[sp++] = y[pc]!
+          if (assertionHolds(x[pc]!, prevCp, nextCp)) stack[sp++] = y[pc]!
           break
         case OP_MATCH: {
           const best = this.best
@@ -475,7 +378,7 @@ export class SpanMatcher {
           break
         }
         case OP_ASSERT:
-          if (holds(ASSERTS[x[pc]!]!, prevCp, nextCp)) stack.push({ pc: y[pc]!, caps: t.caps })
+          if (assertionHolds(x[pc]!, prevCp, nextCp)) stack.push({ pc: y[pc]!, caps: t.caps })
           break
         case OP_MATCH:
           if (at === this.fitEnd && this.found === undefined) this.found = t.caps

@@ -18,143 +18,12 @@
  *   and cannot backtrack more than the pattern is long per start position.
  * The figures behind these choices are in bench/regex-options.ts.
  */
-import { regexError, parseRegex, type AssertKind, type CharSet, type ClassName, type ReNode } from './regex-syntax.ts'
+import { regexError, parseRegex, type CharSet, type ReNode } from './regex-syntax.ts'
+import { CLASS_SOURCES, MAX_STATES, OP_ASSERT, OP_JMP, OP_MATCH, OP_SET, OP_SPLIT, SetTester, assertionHolds, buildProgram, stateCount } from './regex-program.ts'
 
 export interface TextMatcher {
   /** Whether the pattern matches somewhere in `text`. */
   test(text: string): boolean
-}
-
-/** Most automaton states a pattern may expand to (counted repetition copies its body). */
-const MAX_STATES = 10_000
-
-const CLASS_SOURCES: Record<ClassName, string> = {
-  alnum: '\\p{L}0-9',
-  alpha: '\\p{L}',
-  blank: ' \\t',
-  cntrl: '\\p{Cc}',
-  digit: '0-9',
-  graph: '^\\p{White_Space}\\p{C}',
-  lower: '\\p{Ll}',
-  print: '^\\p{C}',
-  punct: '\\p{P}\\p{S}',
-  space: '\\s',
-  upper: '\\p{Lu}',
-  xdigit: '0-9A-Fa-f',
-  word: '\\p{L}0-9_',
-}
-/** One single-character RegExp per class: no repetition, so testing one character is constant time. */
-const CLASS_TESTS = Object.fromEntries(
-  Object.entries(CLASS_SOURCES).map(([name, src]) => [name, new RegExp(`^[${src}]$`, 'u')]),
-) as Record<ClassName, RegExp>
-
-export const isWordChar = (cp: number): boolean =>
-  cp >= 0 && (cp < 128 ? (cp >= 48 && cp <= 57) || (cp >= 65 && cp <= 90) || (cp >= 97 && cp <= 122) || cp === 95 : CLASS_TESTS.word.test(String.fromCodePoint(cp)))
-
-function inClass(cls: ClassName, cp: number): boolean {
-  return CLASS_TESTS[cls].test(String.fromCodePoint(cp))
-}
-
-function setContains(set: CharSet, cp: number): boolean {
-  let found = false
-  const r = set.ranges
-  for (let i = 0; i < r.length && !found; i += 2) found = cp >= r[i]! && cp <= r[i + 1]!
-  for (let i = 0; i < set.classes.length && !found; i++) found = inClass(set.classes[i]!, cp)
-  for (let i = 0; i < set.notClasses.length && !found; i++) found = !inClass(set.notClasses[i]!, cp)
-  if (set.negated) return !found && !(set.excludeNewline && cp === 10)
-  return found
-}
-
-/** The one-code-point case variants of `cp` (PostgreSQL matches a character against its upper and lower case). */
-function caseVariants(cp: number): number[] {
-  const s = String.fromCodePoint(cp)
-  const out = [cp]
-  for (const v of [s.toLowerCase(), s.toUpperCase()]) {
-    const c = v.codePointAt(0)!
-    if (v.length === String.fromCodePoint(c).length && !out.includes(c)) out.push(c)
-  }
-  return out
-}
-
-/** A character set compiled for testing: a bitmap for ASCII, the set itself (and case variants) beyond. */
-export class SetTester {
-  private readonly ascii = new Uint32Array(4)
-
-  constructor(
-    private readonly set: CharSet,
-    private readonly caseInsensitive: boolean,
-  ) {
-    for (let cp = 0; cp < 128; cp++) if (this.slow(cp)) this.ascii[cp >> 5]! |= 1 << (cp & 31)
-  }
-
-  copyAscii(into: Uint32Array, at: number): void {
-    into.set(this.ascii, at)
-  }
-
-  test(cp: number): boolean {
-    return cp < 128 ? (this.ascii[cp >> 5]! & (1 << (cp & 31))) !== 0 : this.slow(cp)
-  }
-
-  private slow(cp: number): boolean {
-    if (!this.caseInsensitive) return setContains(this.set, cp)
-    const variants = caseVariants(cp)
-    // A negated set holds a character when it holds none of the character's case variants.
-    if (this.set.negated) {
-      const positive = { ...this.set, negated: false }
-      return variants.every((v) => !setContains(positive, v)) && !(this.set.excludeNewline && cp === 10)
-    }
-    return variants.some((v) => setContains(this.set, v))
-  }
-}
-
-const OP_SET = 0
-const OP_SPLIT = 1
-const OP_JMP = 2
-const OP_ASSERT = 3
-const OP_MATCH = 4
-
-const ASSERT_CODES: Record<AssertKind, number> = { bos: 0, eos: 1, bol: 2, eol: 3, wordStart: 4, wordEnd: 5, wordBoundary: 6, notWordBoundary: 7 }
-
-/** Whether an assertion holds between the characters `prev` and `next` (-1 at either end of the input). */
-function assertionHolds(code: number, prev: number, next: number): boolean {
-  switch (code) {
-    case 0:
-      return prev < 0
-    case 1:
-      return next < 0
-    case 2:
-      return prev < 0 || prev === 10
-    case 3:
-      return next < 0 || next === 10
-    case 4:
-      return !isWordChar(prev) && isWordChar(next)
-    case 5:
-      return isWordChar(prev) && !isWordChar(next)
-    case 6:
-      return isWordChar(prev) !== isWordChar(next)
-    default:
-      return isWordChar(prev) === isWordChar(next)
-  }
-}
-
-/** Number of automaton states a node compiles to (stops counting past the limit). */
-function stateCount(n: ReNode): number {
-  switch (n.kind) {
-    case 'empty':
-      return 0
-    case 'set':
-    case 'assert':
-      return 1
-    case 'concat':
-      return n.items.reduce((s, i) => Math.min(s + stateCount(i), MAX_STATES + 1), 0)
-    case 'alt':
-      return n.branches.reduce((s, b) => Math.min(s + stateCount(b) + 2, MAX_STATES + 1), 0)
-    case 'repeat': {
-      const body = stateCount(n.body) + 2
-      const copies = n.max === Infinity ? Math.max(n.min, 1) : n.max
-      return Math.min(body * Math.max(copies, 1), MAX_STATES + 1)
-    }
-  }
 }
 
 /**
@@ -180,76 +49,10 @@ class Automaton implements TextMatcher {
   private readonly stack: Int32Array
 
   constructor(node: ReNode, caseInsensitive: boolean) {
-    const op: number[] = []
-    const x: number[] = []
-    const y: number[] = []
-    const sets: SetTester[] = []
-    const emit = (o: number, a = 0, b = 0): number => {
-      op.push(o)
-      x.push(a)
-      y.push(b)
-      return op.length - 1
-    }
-    // Emits `n` so that it continues at the next state emitted after it.
-    const gen = (n: ReNode): void => {
-      switch (n.kind) {
-        case 'empty':
-          return
-        case 'set':
-          sets.push(new SetTester(n.set, caseInsensitive))
-          emit(OP_SET, sets.length - 1, op.length + 1)
-          return
-        case 'assert':
-          emit(OP_ASSERT, ASSERT_CODES[n.what], op.length + 1)
-          return
-        case 'concat':
-          for (const i of n.items) gen(i)
-          return
-        case 'alt': {
-          const jumps: number[] = []
-          for (let i = 0; i < n.branches.length; i++) {
-            if (i < n.branches.length - 1) {
-              const split = emit(OP_SPLIT, op.length + 1, 0)
-              gen(n.branches[i]!)
-              jumps.push(emit(OP_JMP))
-              y[split] = op.length
-            } else gen(n.branches[i]!)
-          }
-          for (const j of jumps) x[j] = op.length
-          return
-        }
-        case 'repeat': {
-          if (n.max === Infinity && n.min > 0) {
-            // body{m,}: m-1 copies, then one copy that may loop back to itself.
-            for (let i = 1; i < n.min; i++) gen(n.body)
-            const loop = op.length
-            gen(n.body)
-            emit(OP_SPLIT, loop, op.length + 1)
-            return
-          }
-          for (let i = 0; i < n.min; i++) gen(n.body)
-          if (n.max === Infinity) {
-            const split = emit(OP_SPLIT, op.length + 1, 0)
-            gen(n.body)
-            emit(OP_JMP, split)
-            y[split] = op.length
-          } else {
-            const splits: number[] = []
-            for (let i = n.min; i < n.max; i++) {
-              splits.push(emit(OP_SPLIT, op.length + 1, 0))
-              gen(n.body)
-            }
-            for (const s of splits) y[s] = op.length
-          }
-          return
-        }
-      }
-    }
-    gen(node)
-    emit(OP_MATCH)
-    this.op = Uint8Array.from(op)
-    this.x = Int32Array.from(x)
-    this.y = Int32Array.from(y)
+    const { op, x, y, sets } = buildProgram(node, caseInsensitive, false)
+    this.op = op
+    this.x = x
+    this.y = y
     this.sets = sets
     this.ascii = new Uint32Array(sets.length * 4)
     sets.forEach((set, i) => set.copyAscii(this.ascii, i * 4))

@@ -399,6 +399,11 @@ export interface SetOperation {
   readonly orderBy: readonly OrderItem[]
   readonly limit?: Expr
   readonly offset?: Expr
+  /**
+   * The query of `WITH RECURSIVE name [(columns)] AS (left UNION [ALL] right)`: `right` reads the rows the
+   * step before it added under `name` (its working table) until it adds none.
+   */
+  readonly recursive?: { readonly name: string; readonly columns?: readonly string[] }
   readonly span: Span
 }
 

@@ -284,13 +284,19 @@ export function keys(catalog: Catalog): PgKey[] {
 const ruleOid = (v: ViewDef): number => KEY_OID_BASE * 2 + v.id
 
 /**
- * pg_depend as pg_dump reads it to order what it creates: a view's rule depends on the view (`i`) and on
- * the stream and views it reads (`n`), and a key index on its view's columns (`a`).
+ * pg_depend as pg_dump reads it to order what it creates: a stream's or view's relation depends on its
+ * schema (`n`), a view's rule on the view (`i`) and on the stream and views it reads (`n`), and a key index
+ * on its view's columns (`a`). pg_dump with data starts from the schema rows to find, with WITH RECURSIVE,
+ * which materialized views each one's REFRESH must follow.
  */
 function dependencies(catalog: Catalog): Partial_[] {
   const REWRITE = CATALOG_OIDS['pg_catalog.pg_rewrite']
   const CLASS = CATALOG_OIDS['pg_catalog.pg_class']
+  const NAMESPACE = CATALOG_OIDS['pg_catalog.pg_namespace']
   const out: Partial_[] = []
+  for (const e of [...catalog.streams(), ...catalog.views()]) {
+    out.push({ classid: CLASS, objid: entryOid(e), objsubid: 0, refclassid: NAMESPACE, refobjid: NS.public, refobjsubid: 0, deptype: 'n' })
+  }
   for (const v of catalog.views()) {
     out.push({ classid: REWRITE, objid: ruleOid(v), objsubid: 0, refclassid: CLASS, refobjid: entryOid(v), refobjsubid: 0, deptype: 'i' })
     for (const name of new Set([v.plan.source.name, ...(v.plan.join ? [v.plan.join.view] : [])])) {

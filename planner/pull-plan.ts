@@ -119,7 +119,15 @@ export type RelNode =
   | { readonly kind: 'expand'; readonly input: RelNode; readonly calls: readonly SetReturningCall[] }
   /** MATCH_RECOGNIZE over the rows of `input` (a stream's stored rows or a view's rows), as final input. */
   | { readonly kind: 'match_recognize'; readonly input: RelNode; readonly pattern: PatternPlan }
-  | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null }
+  /** With `recursive`: `right` runs again on the rows the step before added (its `working` scans) until it adds none. */
+  | { readonly kind: 'set_op'; readonly op: 'union' | 'intersect' | 'except'; readonly all: boolean; readonly left: RelNode; readonly right: RelNode; readonly width: number; readonly orderBy: readonly BoundOrder[]; readonly limit: BoundExpr | null; readonly offset: BoundExpr | null; readonly recursive?: WorkingTable }
+  /** The working table of a recursive query (WITH RECURSIVE), read by its recursive term. */
+  | { readonly kind: 'working'; readonly table: WorkingTable; readonly width: number }
+
+/** Identifies one recursive query's working table; the rows are the executor's, per run. */
+export interface WorkingTable {
+  readonly name: string
+}
 
 export interface SetReturningCall {
   readonly fn: TableFunction
@@ -236,6 +244,8 @@ interface PlanContext {
   readonly params: SqlType[]
   readonly relations: RelationRef[]
   readonly hooks: BindHooks
+  /** The working tables of the recursive queries being planned, by name (innermost wins). */
+  readonly working?: Map<string, { readonly table: WorkingTable; readonly columns: readonly Column[] }>
 }
 
 /** Tracks whether a subquery reads a column of the query around it. */
@@ -440,6 +450,8 @@ function planFrom(item: ast.FromItem, outer: Scope | null, tracker: Correlation,
       const name = parts[parts.length - 1]!
       const table = item.alias ?? name
       const scoped = (columns: readonly Column[]): ScopeColumn[] => columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable }))
+      const working = parts.length === 1 ? ctx.working?.get(name) : undefined
+      if (working !== undefined) return { node: { kind: 'working', table: working.table, width: working.columns.length }, cols: scoped(working.columns) }
       const entry = parts.length === 1 || parts[0] === 'public' ? ctx.catalog.get(name) : undefined
       let relation: RelationRef
       let columns: readonly Column[]
@@ -737,7 +749,16 @@ function bindFieldSelect(inner: BoundExpr, field: string, span: Span): BoundExpr
 
 function planSetOp(q: ast.SetOperation, outer: Scope | null, tracker: Correlation, ctx: PlanContext): Planned {
   const left = planQuery(q.left, outer, tracker, ctx)
-  const right = planQuery(q.right, outer, tracker, ctx)
+  let table: WorkingTable | undefined
+  let rightCtx = ctx
+  if (q.recursive !== undefined) {
+    // The recursive term reads the working table under the CTE's name, with the non-recursive term's columns.
+    table = { name: q.recursive.name }
+    const names = q.recursive.columns ?? []
+    const columns = left.columns.map((c, i): Column => ({ name: names[i] ?? c.name, type: c.type, nullable: true }))
+    rightCtx = { ...ctx, working: new Map(ctx.working).set(q.recursive.name, { table, columns }) }
+  }
+  const right = planQuery(q.right, outer, tracker, rightCtx)
   if (left.columns.length !== right.columns.length) {
     throw planError(SqlState.syntaxError, `each ${q.op.toUpperCase()} query must have the same number of columns`, q.span)
   }
@@ -754,7 +775,7 @@ function planSetOp(q: ast.SetOperation, outer: Scope | null, tracker: Correlatio
   const bound = (e: ast.Expr | undefined, clause: string): BoundExpr | null =>
     e === undefined ? null : coerceTo(bindExpr(e, { scope: Scope.empty(), params: ctx.params, clause }), Types.int8, spanOf(e), `argument of ${clause}`)
   return {
-    node: { kind: 'set_op', op: q.op, all: q.all, left: left.node, right: right.node, width: columns.length, orderBy, limit: bound(q.limit, 'LIMIT'), offset: bound(q.offset, 'OFFSET') },
+    node: { kind: 'set_op', op: q.op, all: q.all, left: left.node, right: right.node, width: columns.length, orderBy, limit: bound(q.limit, 'LIMIT'), offset: bound(q.offset, 'OFFSET'), ...(table === undefined ? {} : { recursive: table }) },
     columns,
   }
 }

@@ -66,6 +66,9 @@ function relational(node: RelNode, depth: number, push: Push, stats: ReadonlyMap
     case 'one_row':
       push(depth, `Result (one row)${actual}`)
       return
+    case 'working':
+      push(depth, `WorkTable Scan on ${node.table.name}${actual}`)
+      return
     case 'values':
       push(depth, `Values (${node.rows.length} rows)${actual}`)
       return
@@ -112,7 +115,7 @@ function relational(node: RelNode, depth: number, push: Push, stats: ReadonlyMap
       relational(node.input, depth + 1, push, stats)
       return
     case 'set_op':
-      push(depth, `${node.op[0]!.toUpperCase()}${node.op.slice(1)}${node.all ? ' All' : ''}${actual}`)
+      push(depth, `${node.recursive !== undefined ? 'Recursive Union' : `${node.op[0]!.toUpperCase()}${node.op.slice(1)}${node.all ? ' All' : ''}`}${actual}`)
       relational(node.left, depth + 1, push, stats)
       relational(node.right, depth + 1, push, stats)
       return

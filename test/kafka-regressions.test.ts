@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
 
-const streamSql = (topic: string) => `CREATE STREAM clicks (user_id INT NOT NULL, page TEXT, ts TIMESTAMPTZ NOT NULL,
+const streamSql = (topic: string, name = 'clicks') => `CREATE STREAM ${name} (user_id INT NOT NULL, page TEXT, ts TIMESTAMPTZ NOT NULL,
   WATERMARK FOR ts AS ts) WITH (connector = 'kafka', topic = '${topic}', format = 'json', start = 'earliest')`
 
 const click = (user: number, page: string, second: number) => JSON.stringify({ user_id: user, page, ts: new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString() })
@@ -54,6 +54,30 @@ describe('Kafka regressions', () => {
     const rows = async (v: string) => (await client.query(`SELECT page, n FROM ${v} ORDER BY page`)).rows.map((r) => `${r.page}=${r.n}`).join(',')
     expect(await rows('late_counts')).toBe(await rows('first_counts'))
     expect(await rows('first_counts')).toBe('p0=134,p1=133,p2=133')
+  }, 180_000)
+
+  test('a sink created on a Kafka stream that a view already read gets every record of the stream, once', async () => {
+    // The sink had no one to fetch the released records again for it: its first read got an empty batch
+    // that ended at the fetcher's position, and it moved over the 300 records the view had read.
+    const [topic, out] = [`late-sink-${Date.now()}`, `late-sink-out-${Date.now()}`]
+    await kafka.createTopic(topic, 2)
+    await kafka.createTopic(out, 1)
+    await client.query(streamSql(topic, 'sink_clicks'))
+    await client.query('CREATE MATERIALIZED VIEW sink_first AS SELECT page, count(*) AS n FROM sink_clicks GROUP BY page')
+    await kafka.produce(topic, Array.from({ length: 300 }, (_, i) => click(i, `p${i % 3}`, i % 60)))
+    await eventually(() => count('sink_first'), (n) => n === 300, 60_000)
+    await client.query(`CREATE SINK sink_copy FROM sink_clicks INTO KAFKA TOPIC '${out}'`)
+    // And a view right after it, while the fetcher is being sent back for the sink.
+    await client.query('CREATE MATERIALIZED VIEW sink_late AS SELECT page, count(*) AS n FROM sink_clicks GROUP BY page')
+    await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => click(1000 + i, `p${i % 3}`, i % 60)))
+    await eventually(() => count('sink_late'), (n) => n === 400, 60_000)
+    const users = async () => kafka.consume(out).map((r) => (JSON.parse(r.value!) as { user_id: number }).user_id)
+    await eventually(async () => (await users()).length, (n) => n >= 400, 60_000)
+    await client.query('CHECKPOINT')
+    const got = await users()
+    expect(got.length).toBe(400)
+    expect(new Set(got).size).toBe(400)
+    expect(await count('sink_first')).toBe(400)
   }, 180_000)
 
   test("the docs' closed-windows sink, with window_end selected, writes each closed window once, also when created after the windows closed", async () => {

@@ -20,6 +20,9 @@ const QUERIES: readonly string[] = [
    SELECT b.id, b.customer, p.n FROM big b JOIN per p ON p.customer = b.customer ORDER BY b.id`,
   `WITH a AS (SELECT customer, amount FROM orders) SELECT x.customer, x.amount, y.amount AS other FROM a x JOIN a y ON x.customer = y.customer AND x.amount < y.amount ORDER BY 1, 2, 3`,
   `WITH t(who, total) AS (SELECT customer, sum(amount) FROM orders GROUP BY customer) SELECT who, total FROM t WHERE total > 20 ORDER BY total DESC`,
+  // WITH RECURSIVE: a counter, and a running total over the orders in id order.
+  `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r ORDER BY n`,
+  `WITH RECURSIVE run(id, total) AS (SELECT min(id), min(id) * 0 FROM orders UNION ALL SELECT o.id, run.total + o.amount FROM run JOIN orders o ON o.id = run.id + 1) SELECT id, total FROM run ORDER BY id`,
   `WITH totals AS (SELECT 'shadow' AS customer, 1::bigint AS total) SELECT customer, total FROM totals ORDER BY customer`,
   `SELECT customer, total FROM totals ORDER BY customer`,
   `WITH a AS (SELECT 1 AS x) SELECT (WITH a AS (SELECT 2 AS x) SELECT x FROM a) AS inner_x, x FROM a ORDER BY x`,
@@ -54,6 +57,9 @@ const ERRORS: readonly { sql: string; code: string }[] = [
   { sql: `WITH a AS (SELECT 1 AS x), a AS (SELECT 2 AS x) SELECT x FROM a`, code: '42712' },
   { sql: `WITH a(x, y) AS (SELECT 1) SELECT x FROM a`, code: '42P10' },
   { sql: `WITH a AS (SELECT 1 AS x) SELECT nope FROM a`, code: '42703' },
+  { sql: `WITH RECURSIVE r(n) AS (SELECT n FROM r UNION SELECT 1) SELECT n FROM r`, code: '42P19' },
+  { sql: `WITH RECURSIVE r(n) AS (SELECT 1 INTERSECT SELECT n FROM r) SELECT n FROM r`, code: '42P19' },
+  { sql: `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3 ORDER BY 1) SELECT n FROM r`, code: '0A000' },
   { sql: `SELECT DISTINCT ON (customer) customer, id FROM orders ORDER BY id`, code: '42P10' },
   { sql: `SELECT DISTINCT ON (customer, amount) customer FROM orders ORDER BY customer, id`, code: '42P10' },
   { sql: `SELECT DISTINCT ON (nope) customer FROM orders ORDER BY customer`, code: '42703' },
@@ -66,7 +72,7 @@ const ERRORS: readonly { sql: string; code: string }[] = [
 
 /** What PostgreSQL runs but Sluice refuses, with a position. */
 const REFUSED: readonly { sql: string; code: string }[] = [
-  { sql: `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r ORDER BY n`, code: '0A000' },
+  { sql: `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SEARCH DEPTH FIRST BY n SET ord SELECT n FROM r ORDER BY n`, code: '0A000' },
 ]
 
 describe('query shapes against PostgreSQL', () => {

@@ -4,10 +4,10 @@
  * in exactly one file line once.
  */
 import { describe, expect, test } from 'vitest'
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { insertWithKills } from './helpers/sink-kills.ts'
 
 const BASE = Date.parse('2026-12-01T00:00:00Z')
@@ -96,6 +96,30 @@ describe('file sinks', () => {
       await sluice.stop()
       await removeDir(dataDir)
     }
+  }, 120_000)
+
+  test('DROP SINK completes the open file (its rows were delivered) and removes the progress file and hidden files; the files stay', async () => {
+    await withSluice({ files: 'exports' }, async (client, { filesDir }) => {
+      await client.query('CREATE STREAM events (id BIGINT NOT NULL, player TEXT NOT NULL, note TEXT, ts TIMESTAMPTZ NOT NULL)')
+      // An hour's roll: the rows wait in hidden files until the drop.
+      for (const format of ['jsonl', 'parquet']) {
+        await client.query(`CREATE SINK keep_${format} FROM events INTO FILES 'keep_${format}' WITH (format = '${format}', roll = INTERVAL '1 hour')`)
+      }
+      await client.query("INSERT INTO events VALUES (1, 'p1', 'a', '2026-12-01T10:00:00Z'), (2, 'p2', NULL, '2026-12-01T10:00:01Z')")
+      const hidden = async (dir: string) => (await readdir(join(filesDir, dir))).filter((n) => n.startsWith('.')).sort()
+      await eventually(() => hidden('keep_jsonl'), (names) => names.some((n) => n.endsWith('.jsonl.tmp')), 30_000)
+      await eventually(() => hidden('keep_parquet'), (names) => names.some((n) => n.endsWith('.parquet.jsonl.tmp')), 30_000)
+      // A crash's leftover of the sink, and a file of someone else's that looks alike.
+      await writeFile(join(filesDir, 'keep_jsonl', '.keep_jsonl-20261201T000000Z-000099.jsonl.tmp'), 'left over\n')
+      await writeFile(join(filesDir, 'keep_jsonl', '.keep_jsonl_other.tmp'), 'not the sink\'s\n')
+      expect(await jsonlIds(join(filesDir, 'keep_jsonl'))).toEqual({ ids: [], files: 0 })
+      await client.query('DROP SINK keep_jsonl')
+      await client.query('DROP SINK keep_parquet')
+      expect(await jsonlIds(join(filesDir, 'keep_jsonl'))).toEqual({ ids: [1, 2], files: 1 })
+      expect((await parquetIds(join(filesDir, 'keep_parquet'))).ids).toEqual([1, 2])
+      expect(await hidden('keep_jsonl')).toEqual(['.keep_jsonl_other.tmp'])
+      expect(await hidden('keep_parquet')).toEqual([])
+    })
   }, 120_000)
 
   test('kill -9 at five random moments: every event in exactly one complete file, in each format', async () => {

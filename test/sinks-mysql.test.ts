@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import mysql from 'mysql2/promise'
 import type pg from 'pg'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { FlakyProxy, canonical, copyInto, insertWithKills } from './helpers/sink-kills.ts'
 
 const DB = `sluice_sinks_${process.pid}_${Date.now() % 100000}`
@@ -87,6 +87,46 @@ describe('MySQL/MariaDB sinks', () => {
       await sluice.stop()
       await removeDir(dataDir)
     }
+  }, 120_000)
+
+  test('a row the table refuses goes to dead letters; the rest of its batch and later ones are written', async () => {
+    await withSluice({}, async (client) => {
+      await client.query('CREATE STREAM orders (id BIGINT NOT NULL, amount INT)')
+      await my.query('CREATE TABLE orders_checked (id BIGINT, amount INT, CHECK (amount >= 0)) ENGINE=InnoDB')
+      await client.query(`CREATE SINK orders_my FROM orders INTO MYSQL TABLE 'orders_checked' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query('INSERT INTO orders VALUES (1, 10), (2, -5), (3, 30)')
+      await client.query('INSERT INTO orders VALUES (4, 40)')
+      const ids = async () => (await rows('SELECT id FROM orders_checked ORDER BY id')).map((r) => Number(r.id))
+      await eventually(ids, (x) => x.length === 3, 30_000)
+      expect(await ids()).toEqual([1, 3, 4])
+      const dead = await rows("SELECT sink, `sqlstate` AS s, `row` AS r FROM sluice_sink_dead_letters WHERE sink = 'orders_my'")
+      expect(dead).toHaveLength(1)
+      expect(String(dead[0]!.s)).toMatch(/^23/)
+      expect(JSON.parse(String(dead[0]!.r))).toEqual({ id: 2, amount: -5 })
+      const k = await client.query("SELECT dead_letters, status FROM sluice_sinks WHERE name = 'orders_my'")
+      expect(Number(k.rows[0].dead_letters)).toBe(1)
+    })
+  }, 120_000)
+
+  test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
+    await withSluice({}, async (client) => {
+      await client.query('CREATE STREAM drops (id BIGINT NOT NULL, amount INT)')
+      await client.query(`CREATE SINK drops_a FROM drops INTO MYSQL TABLE 'drops_a' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query(`CREATE SINK drops_b FROM drops INTO MYSQL TABLE 'drops_b' WITH (connection = '${URL}', mode = 'append')`)
+      await client.query('INSERT INTO drops VALUES (1, 10), (2, 20)')
+      const count = async (t: string) => Number((await rows(`SELECT count(*) AS n FROM ${t}`))[0]!.n)
+      await eventually(async () => (await count('drops_a')) + (await count('drops_b')), (n) => n === 4, 30_000)
+      const before = await count('sluice_sink_progress')
+      expect(before).toBeGreaterThanOrEqual(2)
+      await client.query('DROP SINK drops_a')
+      expect(await count('sluice_sink_progress')).toBe(before - 1)
+      expect(await count('drops_a')).toBe(2)
+      await client.query('INSERT INTO drops VALUES (3, 30)')
+      await eventually(() => count('drops_b'), (n) => n === 3, 30_000)
+      await client.query('DROP SINK drops_b')
+      expect(await count('sluice_sink_progress')).toBe(before - 2)
+      expect(await count('drops_b')).toBe(3)
+    })
   }, 120_000)
 
   test('kill -9 at five random moments during 200,000 events: exactly once', async () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { eventually, removeDir, startSluice, tempDataDir } from './helpers/sluice-process.ts'
+import { eventually, removeDir, startSluice, tempDataDir, withSluice } from './helpers/sluice-process.ts'
 import { canonical, copyInto, insertWithKills } from './helpers/sink-kills.ts'
 
 const DB = `sluice_sinks_${process.pid}_${Date.now() % 100000}`
@@ -192,6 +192,29 @@ describe('PostgreSQL sinks', () => {
       await sluice.stop()
       await removeDir(dataDir)
     }
+  }, 120_000)
+
+  test("DROP SINK removes its progress row from the target database; the delivered rows and the other sink's row stay", async () => {
+    await withSluice({}, async (client) => {
+      await client.query('CREATE STREAM drops (id BIGINT NOT NULL, amount INT)')
+      await client.query(`CREATE SINK drops_a FROM drops INTO POSTGRES TABLE 'drops_a' WITH (connection = '${URL}')`)
+      await client.query(`CREATE SINK drops_b FROM drops INTO POSTGRES TABLE 'drops_b' WITH (connection = '${URL}')`)
+      await client.query('INSERT INTO drops VALUES (1, 10), (2, 20)')
+      const count = async (t: string) => Number((await target.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n)
+      await eventually(async () => (await count('drops_a')) + (await count('drops_b')), (n) => n === 4, 30_000)
+      const progress = async () => Number((await target.query('SELECT count(*) AS n FROM sluice_sink_progress')).rows[0].n)
+      const before = await progress()
+      expect(before).toBeGreaterThanOrEqual(2)
+      await client.query('DROP SINK drops_a')
+      expect(await progress()).toBe(before - 1)
+      expect(await count('drops_a')).toBe(2)
+      // The other sink goes on from its own row.
+      await client.query('INSERT INTO drops VALUES (3, 30)')
+      await eventually(() => count('drops_b'), (n) => n === 3, 30_000)
+      await client.query('DROP SINK drops_b')
+      expect(await progress()).toBe(before - 2)
+      expect(await count('drops_b')).toBe(3)
+    })
   }, 120_000)
 
   test('kill -9 at five random moments during 200,000 events: upserts, deletes and appends land exactly once', async () => {

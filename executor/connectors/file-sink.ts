@@ -11,7 +11,7 @@
  * by the final file being there.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs'
-import { appendFile, mkdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Column } from '../../common/types.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
@@ -179,6 +179,11 @@ export class FileSinkTarget implements SinkTarget {
     const bySize = this.rollBytes > 0 && open.bytes >= this.rollBytes
     const byTime = this.rollMs > 0 && Date.now() - open.openedAt >= this.rollMs
     if (!bySize && !byTime) return
+    await this.complete(open)
+  }
+
+  /** Publishes the open file under its final name (a file without rows is removed instead). */
+  private async complete(open: OpenFile): Promise<void> {
     const temp = this.tempPath(open.name)
     const final = join(this.dir, open.name)
     if (open.rows === 0) {
@@ -231,6 +236,29 @@ export class FileSinkTarget implements SinkTarget {
     if (this.timer !== null) clearInterval(this.timer)
     await this.work
   }
+
+  /**
+   * DROP SINK, after close: the open file's rows were delivered, so it is completed as at a roll (nothing
+   * delivered disappears); then what the sink kept for itself goes: its progress file and any hidden
+   * temporary file of its own (a crash's leftovers included). The published files stay.
+   */
+  async drop(): Promise<void> {
+    await this.serial(async () => {
+      const open = this.progress.open
+      if (open !== null) await this.complete(open)
+      const own = new RegExp(`^\\.${escapeRegExp(this.def.name)}-\\d{8}T\\d{6}Z-\\d{6,}\\.${EXTENSIONS[this.format]}(\\.jsonl)?\\.tmp$`)
+      for (const f of await readdir(this.dir).catch(() => [] as string[])) {
+        if (own.test(f)) await rm(join(this.dir, f), { force: true })
+      }
+      await rm(`${this.progressPath}.tmp`, { force: true })
+      await rm(this.progressPath, { force: true })
+      fsyncPath(this.dir)
+    })
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 async function appendDurably(path: string, text: string): Promise<void> {

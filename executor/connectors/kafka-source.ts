@@ -75,6 +75,12 @@ export class KafkaSource implements StreamSource {
   private origin: number[] = []
   /** Counts fetches: records of a fetch that was replaced (see `rewind`) are not taken. */
   private generation = 0
+  /** Per partition, the topic's first offset as last asked of the broker (retention moves it on). */
+  private logStart: number[] = []
+  /** Per partition, the lowest offset a reader asked for below what the buffer still holds (see `read`). */
+  private readonly wanted = new Map<number, number>()
+  /** A fetch again from `wanted` under way: readers asking meanwhile only add to `wanted`. */
+  private refetching: Promise<void> | null = null
 
   /** The last error of the connection (cleared once fetching works again), for sluice_partitions users. */
   lastError: Error | null = null
@@ -120,6 +126,7 @@ export class KafkaSource implements StreamSource {
     this.highWaterAt = Date.now()
     this.refresh = setInterval(() => void this.refreshHighWater(), HIGH_WATER_REFRESH_MS)
     this.refresh.unref()
+    this.logStart = this.buffers.map((_, p) => Number(startOf[p] ?? 0n))
     const offsets = this.buffers.map((b, p) => {
       const earliest = Number(startOf[p] ?? 0n)
       const given = positions[p]
@@ -213,16 +220,55 @@ export class KafkaSource implements StreamSource {
    * starts at the stream's beginning): partitions whose buffer no longer reaches back that far are
    * fetched again from there (for `start = 'latest'`, from where this run began). Readers further on skip
    * by offset what they have, so nothing is counted twice. Returns whether anything is fetched again.
+   * `read` asks for the same by itself when a reader is behind; both go through one queue, so that two
+   * fetches again never replace each other's client halfway.
    */
   async rewind(positions: readonly number[]): Promise<boolean> {
-    if (this.closed || this.origin.length === 0) return false
+    let any = false
+    positions.forEach((from, p) => {
+      if (p < this.buffers.length && this.want(p, from)) any = true
+    })
+    if (this.refetching !== null) await this.refetching
+    return any
+  }
+
+  /** Queues partition p to be fetched again from `from` when the buffer no longer reaches back there. */
+  private want(p: number, from: number): boolean {
+    const need = this.firstServable(p, from)
+    if (this.closed || this.origin.length === 0 || need >= this.buffers[p]!.floor) return false
+    this.wanted.set(p, Math.min(this.wanted.get(p) ?? need, need))
+    if (this.refetching === null) {
+      this.refetching = (async () => {
+        while (this.wanted.size > 0 && !this.closed) {
+          const wanted = this.buffers.map((_, q) => this.wanted.get(q) ?? Number.POSITIVE_INFINITY)
+          this.wanted.clear()
+          try {
+            await this.refetch(wanted)
+          } catch (err) {
+            // The broker did not answer: readers ask again on their next read, a moment later.
+            this.lastError = err as Error
+            await new Promise((r) => setTimeout(r, 500).unref())
+          }
+        }
+      })().finally(() => {
+        this.refetching = null
+        this.options.onArrival?.()
+      })
+    }
+    return true
+  }
+
+  /** Fetches the partitions whose `positions` lie below their buffers again from there. */
+  private async refetch(positions: readonly number[]): Promise<void> {
+    if (this.closed || this.origin.length === 0) return
     const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
     const earliest = starts.get(this.options.topic) ?? []
+    earliest.forEach((e, p) => (this.logStart[p] = Number(e)))
     const targets = this.buffers.map((b, p) => {
-      const from = Math.max(positions[p] ?? 0, Number(earliest[p] ?? 0n), this.options.start === 'latest' ? (this.origin[p] ?? 0) : 0)
+      const from = this.firstServable(p, positions[p] ?? 0)
       return from < b.floor ? from : null
     })
-    if (targets.every((t) => t === null)) return false
+    if (targets.every((t) => t === null)) return
     const old = this.stream
     this.stream = null
     this.generation++ // records of the old fetch still on their way are dropped
@@ -249,7 +295,6 @@ export class KafkaSource implements StreamSource {
       this.lastError = err as Error
       void this.reconnect()
     }
-    return true
   }
 
   private accept(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
@@ -282,9 +327,25 @@ export class KafkaSource implements StreamSource {
     return this.buffers[partition]?.next ?? 0
   }
 
+  /**
+   * The first offset a reader at `from` can be given: the topic's first (retention removed what came
+   * before) and, for a `start = 'latest'` stream, where this run began.
+   */
+  private firstServable(partition: number, from: number): number {
+    return Math.max(from, this.logStart[partition] ?? 0, this.options.start === 'latest' ? (this.origin[partition] ?? 0) : 0)
+  }
+
+  /**
+   * A reader behind what the buffer holds (a view or sink created after the others read and released
+   * records, or one that stopped and runs again) gets nothing until those records are fetched again:
+   * answering with the buffer's later records, or with an empty batch that ends past them, would move
+   * the reader over records it never saw. The fetch again starts at once; whoever created the reader need
+   * not remember to ask for it, and a round that runs before they do cannot skip anything.
+   */
   async read(partition: number, from: number, max: number): Promise<SourceBatch> {
     const b = this.buffers[partition]
     if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
+    if (this.want(partition, from)) return { records: [], nextOffset: from }
     // First live entry at or after `from` (binary search over the live part).
     let lo = b.head
     let hi = b.offsets.length

@@ -6,13 +6,14 @@
  * chunk of keys) and moves the position, then COMMIT. A refused row (SQLSTATE class 22 or 23, e.g. a
  * duplicate key or a value too long in strict mode) fails the statement: the transaction is done again row
  * by row in savepoints and the refused rows go to `sluice_sink_dead_letters`. Times are written in UTC.
+ * The transaction, the fallback and the progress row are shared with PostgreSQL (sql-sink-writer.ts).
  */
 import mysql from 'mysql2/promise'
-import { SluiceError, SqlState, knownSqlState, type SqlStateCode } from '../../common/errors.ts'
+import { SqlState } from '../../common/errors.ts'
 import type { Column } from '../../common/types.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
-import { redactConnections } from './connection-secrets.ts'
-import { latestByKey, quoteMyName, recordRow, type SinkBatch, type SinkTarget } from './sink-target.ts'
+import { latestByKey, quoteMyName, recordRow, type SinkBatch, type SinkRecord, type SinkTarget } from './sink-target.ts'
+import { CONNECT_TIMEOUT_MS, SqlSinkWriter, openError, tableMismatch, type SqlDialect } from './sql-sink-writer.ts'
 
 /** Sluice types as MySQL column types, and the DATA_TYPEs accepted in an existing table. */
 const MY_TYPES: Readonly<Record<string, { readonly ddl: string; readonly accepts: readonly string[] }>> = {
@@ -40,13 +41,39 @@ export function myColumnType(c: Column, isKey: boolean): { ddl: string; accepts:
   return isKey && t.ddl === 'TEXT' ? { ddl: 'VARCHAR(255)', accepts: t.accepts } : t
 }
 
-const ROW_REFUSED = /^2[23]/
 const ROWS_PER_STATEMENT = 1000
-const CONNECT_TIMEOUT_MS = 10_000
+
+/** MySQL's (and MariaDB's) part of the shared SQL sink code (sql-sink-writer.ts). */
+function mysqlDialect(connection: string): SqlDialect<mysql.Connection> {
+  return {
+    label: 'MySQL',
+    begin: 'START TRANSACTION',
+    param: () => '?',
+    query: async (conn, sql, params) => {
+      const [rows] = await conn.query(sql, params as unknown[] | undefined)
+      return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []
+    },
+    // HY000 is MySQL's "general error": no SQLSTATE worth passing on.
+    sqlState: (err) => {
+      const s = (err as { sqlState?: unknown }).sqlState
+      return typeof s === 'string' && /^[0-9A-Z]{5}$/.test(s) && s !== 'HY000' ? s : undefined
+    },
+    noSuchTable: (err) => (err as { errno?: unknown }).errno === 1146, // ER_NO_SUCH_TABLE
+    connectBare: async () => {
+      const conn = await mysql.createConnection({ uri: mysqlUri(connection), connectTimeout: CONNECT_TIMEOUT_MS })
+      conn.on('error', () => undefined)
+      return conn
+    },
+    end: (conn) => conn.end(),
+  }
+}
+
+/** mysql2 takes `mysql://` URLs; `mariadb://` ones are the same. */
+const mysqlUri = (connection: string): string => connection.replace(/^mariadb:/i, 'mysql:')
 
 export class MysqlSinkTarget implements SinkTarget {
-  deadLetters = 0
   private conn: mysql.Connection | null = null
+  private readonly sql: SqlSinkWriter<mysql.Connection>
   private readonly table: string
   private readonly database: string | null
   private readonly bare: string
@@ -62,6 +89,11 @@ export class MysqlSinkTarget implements SinkTarget {
     this.bare = parts[parts.length - 1]!
     this.table = quoteMyName(parts.join('.'))
     this.columns = def.columns
+    this.sql = new SqlSinkWriter(mysqlDialect(connection), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), '`key`, `row`, `sqlstate`')
+  }
+
+  get deadLetters(): number {
+    return this.sql.deadLetters
   }
 
   static async open(def: SinkDef, connection: string, tag: string, prepare: boolean): Promise<MysqlSinkTarget> {
@@ -71,10 +103,7 @@ export class MysqlSinkTarget implements SinkTarget {
         await target.prepareTable(await target.connect())
       } catch (err) {
         await target.close()
-        if (err instanceof SluiceError) throw err
-        throw new SluiceError('execution', SqlState.connectionFailure, `MySQL sink "${def.name}": ${redactConnections((err as Error).message)}`, {
-          hint: 'Check the connection option and that the database is running.',
-        })
+        throw openError('MySQL', def.name, err)
       }
     }
     return target
@@ -86,8 +115,7 @@ export class MysqlSinkTarget implements SinkTarget {
 
   private async connect(): Promise<mysql.Connection> {
     if (this.conn !== null) return this.conn
-    const url = this.connection.replace(/^mariadb:/i, 'mysql:')
-    const conn = await mysql.createConnection({ uri: url, connectTimeout: CONNECT_TIMEOUT_MS, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true })
+    const conn = await mysql.createConnection({ uri: mysqlUri(this.connection), connectTimeout: CONNECT_TIMEOUT_MS, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true })
     conn.on('error', () => {
       if (this.conn === conn) this.conn = null
     })
@@ -123,8 +151,8 @@ export class MysqlSinkTarget implements SinkTarget {
     this.columns.forEach((c, i) => {
       const t = existing.get(c.name.toLowerCase())
       const want = myColumnType(c, keys.has(i))
-      if (t === undefined) throw mismatch(SqlState.undefinedColumn, `table ${shown} has no column "${c.name}" for the sink's column of type ${want.ddl}`)
-      if (!want.accepts.includes(t)) throw mismatch(SqlState.datatypeMismatch, `column "${c.name}" of table ${shown} is ${t}, but the sink writes ${want.ddl}`)
+      if (t === undefined) throw tableMismatch(SqlState.undefinedColumn, `table ${shown} has no column "${c.name}" for the sink's column of type ${want.ddl}`)
+      if (!want.accepts.includes(t)) throw tableMismatch(SqlState.datatypeMismatch, `column "${c.name}" of table ${shown} is ${t}, but the sink writes ${want.ddl}`)
     })
     if (this.def.mode === 'upsert') {
       const [idx] = await conn.query<mysql.RowDataPacket[]>(
@@ -133,38 +161,14 @@ export class MysqlSinkTarget implements SinkTarget {
         [this.database, this.bare],
       )
       const want = this.def.keyColumns.map((k) => this.columns[k]!.name.toLowerCase()).sort().join(',')
-      if (!idx.some((i) => i.cols === want)) throw mismatch(SqlState.invalidColumnReference, `table ${shown} has no primary key or unique index on (${want}), which an upsert sink needs`)
+      if (!idx.some((i) => i.cols === want)) throw tableMismatch(SqlState.invalidColumnReference, `table ${shown} has no primary key or unique index on (${want}), which an upsert sink needs`)
     }
   }
 
   async deliver(batches: readonly SinkBatch[]): Promise<void> {
     if (batches.length === 0) return
     const conn = await this.connect()
-    try {
-      await this.inTransaction(conn, batches, (todo) => this.writeBulk(conn, todo))
-    } catch (err) {
-      if (!ROW_REFUSED.test(String((err as { sqlState?: unknown }).sqlState ?? ''))) throw this.broken(err)
-      await this.inTransaction(conn, batches, (todo) => this.writeRows(conn, todo)).catch((e: unknown) => {
-        throw this.broken(e)
-      })
-    }
-  }
-
-  private async inTransaction(conn: mysql.Connection, batches: readonly SinkBatch[], write: (todo: readonly SinkBatch[]) => Promise<void>): Promise<void> {
-    await conn.query('START TRANSACTION')
-    try {
-      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT position FROM ${this.name('sluice_sink_progress')} WHERE sink = ? FOR UPDATE`, [this.tag])
-      const position = rows.length === 0 ? -1 : Number(rows[0]!.position)
-      const todo = batches.filter((b) => b.batch > position)
-      if (todo.length > 0) {
-        await write(todo)
-        await conn.query(`UPDATE ${this.name('sluice_sink_progress')} SET position = ? WHERE sink = ?`, [todo[todo.length - 1]!.batch, this.tag])
-      }
-      await conn.query('COMMIT')
-    } catch (err) {
-      await conn.query('ROLLBACK').catch(() => undefined)
-      throw err
-    }
+    await this.sql.deliver(conn, batches, (todo) => this.writeBulk(conn, todo), this.rowWriter(conn), (err) => this.broken(err))
   }
 
   private values(row: readonly unknown[]): unknown[] {
@@ -198,34 +202,15 @@ export class MysqlSinkTarget implements SinkTarget {
     return ` ON DUPLICATE KEY UPDATE ${others.length === 0 ? `${first} = ${first}` : others.map((n) => `${n} = VALUES(${n})`).join(', ')}`
   }
 
-  private async writeRows(conn: mysql.Connection, batches: readonly SinkBatch[]): Promise<void> {
+  /** The row-by-row path's statement per record (in its savepoint; see sql-sink-writer.ts). */
+  private rowWriter(conn: mysql.Connection): (r: SinkRecord) => Promise<void> {
     const names = this.columns.map((c) => quoteMyName(c.name)).join(', ')
     const keyNames = this.def.keyColumns.map((k) => `${quoteMyName(this.columns[k]!.name)} = ?`).join(' AND ')
     const upsert = this.def.mode === 'upsert' ? this.onDuplicate() : ''
-    for (const b of batches) {
-      const records = this.def.mode === 'upsert' ? latestByKey([b]) : b.records.filter((r) => r.value !== null)
-      for (const r of records) {
-        const row = this.values(recordRow(r, this.columns, this.def.keyColumns))
-        await conn.query('SAVEPOINT sluice_row')
-        try {
-          if (r.value === null) await conn.query(`DELETE FROM ${this.table} WHERE ${keyNames}`, this.def.keyColumns.map((k) => row[k]))
-          else await conn.query(`INSERT INTO ${this.table} (${names}) VALUES (?)${upsert}`, [row])
-          await conn.query('RELEASE SAVEPOINT sluice_row')
-        } catch (err) {
-          const e = err as Error & { sqlState?: string }
-          if (!ROW_REFUSED.test(e.sqlState ?? '')) throw err
-          await conn.query('ROLLBACK TO SAVEPOINT sluice_row')
-          await conn.query(`INSERT INTO ${this.name('sluice_sink_dead_letters')} (sink, position, \`key\`, \`row\`, \`sqlstate\`, reason) VALUES (?, ?, ?, ?, ?, ?)`, [
-            this.def.name,
-            b.batch,
-            r.key,
-            r.value,
-            e.sqlState ?? null,
-            e.message,
-          ])
-          this.deadLetters++
-        }
-      }
+    return async (r) => {
+      const row = this.values(recordRow(r, this.columns, this.def.keyColumns))
+      if (r.value === null) await conn.query(`DELETE FROM ${this.table} WHERE ${keyNames}`, this.def.keyColumns.map((k) => row[k]))
+      else await conn.query(`INSERT INTO ${this.table} (${names}) VALUES (?)${upsert}`, [row])
     }
   }
 
@@ -233,11 +218,7 @@ export class MysqlSinkTarget implements SinkTarget {
     const conn = this.conn
     this.conn = null
     conn?.destroy()
-    const e = err as Error & { sqlState?: string }
-    const foreign = e.sqlState && /^[0-9A-Z]{5}$/.test(e.sqlState) && e.sqlState !== 'HY000' ? e.sqlState : undefined
-    const state = knownSqlState(foreign, SqlState.connectionFailure)
-    const code = foreign !== undefined && foreign !== state ? ` (SQLSTATE ${foreign})` : ''
-    return new SluiceError('execution', state, `MySQL: ${redactConnections(e.message)}${code}`)
+    return this.sql.error(err)
   }
 
   send(): Promise<void> {
@@ -252,6 +233,10 @@ export class MysqlSinkTarget implements SinkTarget {
     const conn = this.conn
     this.conn = null
     await conn?.end().catch(() => undefined)
+  }
+
+  drop(): Promise<void> {
+    return this.sql.dropProgress()
   }
 }
 
@@ -277,8 +262,4 @@ function myValue(v: unknown, c: Column): unknown {
     default:
       return typeof v === 'object' ? JSON.stringify(v) : v
   }
-}
-
-function mismatch(sqlstate: SqlStateCode, message: string): SluiceError {
-  return new SluiceError('plan', sqlstate, message, { hint: 'Drop the table, or alter it to match the sink, or sink into another table (it is created when absent).' })
 }

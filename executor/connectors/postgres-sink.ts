@@ -10,17 +10,18 @@
  * a large transaction of keys the table lacks is COPied straight into it (copyNewKeys).
  * A row the table refuses (a constraint, a value out of range) fails the bulk statement: the transaction is
  * then done again row by row, each row in a savepoint, and the refused rows go to `sluice_sink_dead_letters`
- * in that same transaction with the reason.
+ * in that same transaction with the reason. The transaction, the fallback and the progress row are the
+ * code shared with the MySQL sink (sql-sink-writer.ts); what is PostgreSQL's own is here.
  */
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { SluiceError, SqlState, knownSqlState, type SqlStateCode } from '../../common/errors.ts'
+import { SqlState } from '../../common/errors.ts'
 import type { Column } from '../../common/types.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
-import { redactConnections } from './connection-secrets.ts'
 import { latestByKey, quotePgName, recordRow, valueText, type SinkBatch, type SinkRecord, type SinkTarget } from './sink-target.ts'
+import { CONNECT_TIMEOUT_MS, SqlSinkWriter, openError, tableMismatch, type SqlDialect } from './sql-sink-writer.ts'
 
 /** Sluice types as PostgreSQL column types (a table created by a sink), and the udt names accepted in an existing one. */
 const PG_TYPES: Readonly<Record<string, { readonly ddl: string; readonly accepts: readonly string[] }>> = {
@@ -47,9 +48,6 @@ export function pgColumnType(c: Column): { ddl: string; accepts: readonly string
   return { ddl: `${base.ddl}[]`, accepts: base.accepts.map((a) => `_${a}`) }
 }
 
-/** SQLSTATE classes of a row the table refuses: data exceptions (22) and integrity violations (23). */
-const ROW_REFUSED = /^2[23]/
-const CONNECT_TIMEOUT_MS = 10_000
 const UNIQUE_VIOLATION = '23505'
 /** Percent of each page an upsert table fills on insert; the rest is for updated row versions. */
 const UPSERT_FILLFACTOR = 70
@@ -58,9 +56,32 @@ const DIRECT_MIN_RECORDS = 1000
 /** Upsert transactions that go straight to staging after a direct COPY met an existing key. */
 const DIRECT_BACKOFF = 50
 
+/** PostgreSQL's part of the shared SQL sink code (sql-sink-writer.ts). */
+function postgresDialect(connection: string, sink: string): SqlDialect<pg.Client> {
+  const connect = (): pg.Client => new pg.Client({ connectionString: connection, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: `sluice sink ${sink}` })
+  return {
+    label: 'PostgreSQL',
+    begin: 'BEGIN',
+    param: (i) => `$${i}`,
+    query: async (client, sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows as Record<string, unknown>[],
+    sqlState: (err) => {
+      const code = (err as { code?: unknown }).code
+      return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+    },
+    noSuchTable: (err) => (err as { code?: unknown }).code === '42P01',
+    connectBare: async () => {
+      const client = connect()
+      client.on('error', () => undefined)
+      await client.connect()
+      return client
+    },
+    end: (client) => client.end(),
+  }
+}
+
 export class PostgresSinkTarget implements SinkTarget {
-  deadLetters = 0
   private client: pg.Client | null = null
+  private readonly sql: SqlSinkWriter<pg.Client>
   /** See copyNewKeys. */
   private skipDirect = 0
   private readonly table: string
@@ -79,6 +100,11 @@ export class PostgresSinkTarget implements SinkTarget {
     this.table = quotePgName(parts.join('.'))
     this.columns = def.columns
     this.stage = `"sluice_stage_${def.id}"`
+    this.sql = new SqlSinkWriter(postgresDialect(connection, def.name), def, tag, this.name('sluice_sink_progress'), this.name('sluice_sink_dead_letters'), 'key, "row", sqlstate')
+  }
+
+  get deadLetters(): number {
+    return this.sql.deadLetters
   }
 
   /** At CREATE (`prepare`): the table is created, or checked against the sink's columns; errors are the user's. */
@@ -89,10 +115,7 @@ export class PostgresSinkTarget implements SinkTarget {
         await target.prepareTable(await target.connect())
       } catch (err) {
         await target.close()
-        if (err instanceof SluiceError) throw err
-        throw new SluiceError('execution', SqlState.connectionFailure, `PostgreSQL sink "${def.name}": ${redactConnections((err as Error).message)}`, {
-          hint: 'Check the connection option and that the database is running.',
-        })
+        throw openError('PostgreSQL', def.name, err)
       }
     }
     return target
@@ -148,8 +171,8 @@ export class PostgresSinkTarget implements SinkTarget {
     const existing = new Map(rows.map((r) => [r.column_name, r.udt_name]))
     for (const c of this.columns) {
       const udt = existing.get(c.name)
-      if (udt === undefined) throw mismatch(SqlState.undefinedColumn, `table ${t} has no column "${c.name}" for the sink's column of type ${pgColumnType(c).ddl}`)
-      if (!pgColumnType(c).accepts.includes(udt)) throw mismatch(SqlState.datatypeMismatch, `column "${c.name}" of table ${t} is ${udt}, but the sink writes ${pgColumnType(c).ddl}`)
+      if (udt === undefined) throw tableMismatch(SqlState.undefinedColumn, `table ${t} has no column "${c.name}" for the sink's column of type ${pgColumnType(c).ddl}`)
+      if (!pgColumnType(c).accepts.includes(udt)) throw tableMismatch(SqlState.datatypeMismatch, `column "${c.name}" of table ${t} is ${udt}, but the sink writes ${pgColumnType(c).ddl}`)
     }
     if (this.def.mode === 'upsert') {
       const { rows: indexes } = await client.query<{ cols: string[] }>(
@@ -159,7 +182,7 @@ export class PostgresSinkTarget implements SinkTarget {
       )
       const want = this.def.keyColumns.map((k) => this.columns[k]!.name).sort()
       if (!indexes.some((i) => i.cols.length === want.length && i.cols.every((c, j) => c === want[j]))) {
-        throw mismatch(SqlState.invalidColumnReference, `table ${t} has no primary key or unique index on (${want.join(', ')}), which an upsert sink needs`)
+        throw tableMismatch(SqlState.invalidColumnReference, `table ${t} has no primary key or unique index on (${want.join(', ')}), which an upsert sink needs`)
       }
     }
   }
@@ -167,35 +190,7 @@ export class PostgresSinkTarget implements SinkTarget {
   async deliver(batches: readonly SinkBatch[]): Promise<void> {
     if (batches.length === 0) return
     const client = await this.connect()
-    try {
-      await this.inTransaction(client, batches, (todo) => this.writeBulk(client, todo))
-    } catch (err) {
-      if (!ROW_REFUSED.test(String((err as { code?: unknown }).code ?? ''))) throw this.broken(err)
-      // Some row is refused: the same batches again, row by row, the refused ones filed as dead letters.
-      await this.inTransaction(client, batches, (todo) => this.writeRows(client, todo)).catch((e: unknown) => {
-        throw this.broken(e)
-      })
-    }
-  }
-
-  /**
-   * BEGIN, the position (locked), the batches above it written by `write`, the new position, COMMIT.
-   */
-  private async inTransaction(client: pg.Client, batches: readonly SinkBatch[], write: (todo: readonly SinkBatch[]) => Promise<void>): Promise<void> {
-    await client.query('BEGIN')
-    try {
-      const { rows } = await client.query<{ position: string }>(`SELECT position FROM ${this.name('sluice_sink_progress')} WHERE sink = $1 FOR UPDATE`, [this.tag])
-      const position = rows.length === 0 ? -1 : Number(rows[0]!.position)
-      const todo = batches.filter((b) => b.batch > position)
-      if (todo.length > 0) {
-        await write(todo)
-        await client.query(`UPDATE ${this.name('sluice_sink_progress')} SET position = $2 WHERE sink = $1`, [this.tag, todo[todo.length - 1]!.batch])
-      }
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    }
+    await this.sql.deliver(client, batches, (todo) => this.writeBulk(client, todo), this.rowWriter(client), (err) => this.broken(err))
   }
 
   private async writeBulk(client: pg.Client, batches: readonly SinkBatch[]): Promise<void> {
@@ -275,8 +270,8 @@ export class PostgresSinkTarget implements SinkTarget {
     await pipeline(Readable.from(chunks()), client.query(copyFrom(sql)))
   }
 
-  /** The careful path: each row (or tombstone) in a savepoint; a refused one becomes a dead letter. */
-  private async writeRows(client: pg.Client, batches: readonly SinkBatch[]): Promise<void> {
+  /** The row-by-row path's statement per record (in its savepoint; see sql-sink-writer.ts). */
+  private rowWriter(client: pg.Client): (r: SinkRecord) => Promise<void> {
     const names = this.columns.map((c) => `"${c.name}"`)
     const keys = this.def.keyColumns.map((k) => names[k]!)
     const casts = this.columns.map((c, i) => `$${i + 1}::${pgColumnType(c).ddl}`)
@@ -284,31 +279,11 @@ export class PostgresSinkTarget implements SinkTarget {
     let insert = `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${casts.join(', ')})`
     if (this.def.mode === 'upsert') insert += ` ON CONFLICT (${keys.join(', ')}) ${others.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${others.map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`}`
     const del = `DELETE FROM ${this.table} WHERE ${this.def.keyColumns.map((k, j) => `${names[k]} = $${j + 1}::${pgColumnType(this.columns[k]!).ddl}`).join(' AND ')}`
-    for (const b of batches) {
-      const records = this.def.mode === 'upsert' ? latestByKey([b]) : b.records.filter((r) => r.value !== null)
-      for (const r of records) {
-        const row = recordRow(r, this.columns, this.def.keyColumns)
-        const texts = row.map((v, i) => valueText(v, this.columns[i]!, 'postgres'))
-        await client.query('SAVEPOINT sluice_row')
-        try {
-          if (r.value === null) await client.query(del, this.def.keyColumns.map((k) => texts[k]))
-          else await client.query(insert, texts)
-          await client.query('RELEASE SAVEPOINT sluice_row')
-        } catch (err) {
-          const code = String((err as { code?: unknown }).code ?? '')
-          if (!ROW_REFUSED.test(code)) throw err
-          await client.query('ROLLBACK TO SAVEPOINT sluice_row')
-          await client.query(`INSERT INTO ${this.name('sluice_sink_dead_letters')} (sink, position, key, "row", sqlstate, reason) VALUES ($1, $2, $3, $4, $5, $6)`, [
-            this.def.name,
-            b.batch,
-            r.key,
-            r.value,
-            code,
-            (err as Error).message,
-          ])
-          this.deadLetters++
-        }
-      }
+    return async (r) => {
+      const row = recordRow(r, this.columns, this.def.keyColumns)
+      const texts = row.map((v, i) => valueText(v, this.columns[i]!, 'postgres'))
+      if (r.value === null) await client.query(del, this.def.keyColumns.map((k) => texts[k]))
+      else await client.query(insert, texts)
     }
   }
 
@@ -317,11 +292,7 @@ export class PostgresSinkTarget implements SinkTarget {
     const client = this.client
     this.client = null
     void client?.end().catch(() => undefined)
-    const e = err as Error & { code?: string }
-    const foreign = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined
-    const state = knownSqlState(foreign, SqlState.connectionFailure)
-    const code = foreign !== undefined && foreign !== state ? ` (SQLSTATE ${foreign})` : ''
-    return new SluiceError('execution', state, `PostgreSQL: ${redactConnections(e.message)}${code}`)
+    return this.sql.error(err)
   }
 
   send(): Promise<void> {
@@ -338,10 +309,10 @@ export class PostgresSinkTarget implements SinkTarget {
     this.client = null
     await client?.end().catch(() => undefined)
   }
-}
 
-function mismatch(sqlstate: SqlStateCode, message: string): SluiceError {
-  return new SluiceError('plan', sqlstate, message, { hint: 'Drop the table, or alter it to match the sink, or sink into another table (it is created when absent).' })
+  drop(): Promise<void> {
+    return this.sql.dropProgress()
+  }
 }
 
 /** COPY text format: backslash, tab, newline and carriage return are escaped. */

@@ -30,6 +30,11 @@ export interface SinkTarget {
   /** Rows the target refused and filed as dead letters since start. */
   readonly deadLetters: number
   close(): Promise<void>
+  /**
+   * DROP SINK, after `close`: removes what the target keeps for itself (its progress row, unfinished
+   * hidden files); the delivered data stays. Not called on shutdown.
+   */
+  drop?(): Promise<void>
 }
 
 /** A record's row as values in column order (JSON values: strings, numbers, booleans, objects, arrays, null). */

@@ -102,7 +102,7 @@ export class Deliveries extends EnginePart {
     this.sinks.delete(sink.name)
     const rt = this.streams.get(sink.def.from)
     if (rt) rt.sinks.splice(rt.sinks.indexOf(sink), 1)
-    await sink.close()
+    await sink.drop()
     const outbox = prefixRange(`${OUTBOX_PREFIX}${sink.def.id}/`)
     await this.db.commit([
       { kind: 'delete', key: Buffer.from(`${CATALOG_PREFIX}${sink.def.id}`) },

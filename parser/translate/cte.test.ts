@@ -46,8 +46,16 @@ describe('WITH', () => {
     expect(((q.from[1] as ast.SubqueryRef).query as ast.Select).targets[0]!.expr).toMatchObject({ value: 1 })
   })
 
-  it('refuses RECURSIVE, a name given twice and data-modifying statements, pointing at them', () => {
-    expect(failure('WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r')).toMatchObject({ sqlstate: '0A000', at: 'WITH' })
+  it('takes RECURSIVE as PostgreSQL does: UNION [ALL] with the name read only by the second term', () => {
+    const q = select('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r')
+    expect((q.from[0] as ast.SubqueryRef).query).toMatchObject({ kind: 'set_operation', op: 'union', all: true, recursive: { name: 'r', columns: ['n'] } })
+    // A recursive CTE that does not read itself is an ordinary one.
+    expect((select('WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r').from[0] as ast.SubqueryRef).query).toMatchObject({ kind: 'select' })
+    expect(failure('WITH RECURSIVE r(n) AS (SELECT n FROM r UNION SELECT 1) SELECT * FROM r').sqlstate).toBe('42P19')
+    expect(failure('WITH RECURSIVE r(n) AS (SELECT 1 EXCEPT SELECT n FROM r) SELECT * FROM r').sqlstate).toBe('42P19')
+  })
+
+  it('refuses a name given twice and data-modifying statements, pointing at them', () => {
     expect(failure('WITH a AS (SELECT 1), a AS (SELECT 2) SELECT * FROM a')).toMatchObject({ sqlstate: '42712' })
     expect(failure('WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d').sqlstate).toBe('0A000')
   })

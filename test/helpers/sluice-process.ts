@@ -3,7 +3,7 @@
  * that talk to it over real sockets (psql, node-postgres) and may kill it with SIGKILL.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
@@ -101,6 +101,26 @@ export async function startSluice(
 }
 
 /** Polls `probe` until it returns a value for which `done` holds, or fails after `timeoutMs`. */
+/**
+ * Runs `body` against a server of its own on a fresh data directory (with `files`, the files directory is
+ * `<data>/<files>`, passed as --files; else the default `<data>/files`), then closes the client, stops the
+ * server and removes the directory.
+ */
+export async function withSluice(opts: { files?: string }, body: (client: pg.Client, dirs: { dataDir: string; filesDir: string }) => Promise<void>): Promise<void> {
+  const dataDir = await tempDataDir()
+  const filesDir = join(dataDir, opts.files ?? 'files')
+  if (opts.files !== undefined) await mkdir(filesDir)
+  const sluice = await startSluice({ dataDir, ...(opts.files === undefined ? {} : { args: ['--files', filesDir] }) })
+  const client = await sluice.client()
+  try {
+    await body(client, { dataDir, filesDir })
+  } finally {
+    await client.end()
+    await sluice.stop()
+    await removeDir(dataDir)
+  }
+}
+
 export async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: T | undefined

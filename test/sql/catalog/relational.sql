@@ -63,3 +63,12 @@ SELECT pg_get_serial_sequence('game_events', 'player_id') AS seq, array_remove(A
 
 -- name: regnamespace
 SELECT 'pg_catalog'::regnamespace::oid = n.oid AS same, n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = 'public'::regnamespace
+
+-- name: recursive_union_all
+WITH RECURSIVE t(n, f) AS (SELECT 1, 1::bigint UNION ALL SELECT n + 1, f * (n + 1) FROM t WHERE n < 10) SELECT n, f FROM t ORDER BY n
+
+-- name: recursive_union_cycle
+WITH RECURSIVE r(x) AS (VALUES (1) UNION SELECT (x * 3) % 7 FROM r) SELECT x, count(*) OVER () AS n FROM r ORDER BY x
+
+-- name: recursive_closure_join
+WITH RECURSIVE edges(a, b) AS (VALUES (1, 2), (2, 3), (3, 4), (2, 5), (5, 3)), reach(src, dst) AS (SELECT a, b FROM edges UNION SELECT r.src, e.b FROM reach r JOIN edges e ON e.a = r.dst) SELECT src, dst FROM reach ORDER BY 1, 2
