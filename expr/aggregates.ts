@@ -134,11 +134,11 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
         slots: 1,
         init: [null],
         update: (s, [x]) =>
-          isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
+          primitiveOrder(args[0]!)
             ? `if (acc[${s}] === null || ${x} ${cmp} acc[${s}]) acc[${s}] = ${x};\n`
             : `if (acc[${s}] === null || H.compareValues(${x}, acc[${s}]) ${cmp} 0) acc[${s}] = ${x};\n`,
         merge: (s) =>
-          isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
+          primitiveOrder(args[0]!)
             ? `if (o[${s}] !== null && (acc[${s}] === null || o[${s}] ${cmp} acc[${s}])) acc[${s}] = o[${s}];\n`
             : `if (o[${s}] !== null && (acc[${s}] === null || H.compareValues(o[${s}], acc[${s}]) ${cmp} 0)) acc[${s}] = o[${s}];\n`,
         finalize: (s) => `acc[${s}]`,
@@ -148,7 +148,7 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
     : undefined
 
 /** Types whose JS values compare correctly with `<` / `>` (numbers, text, times); others use H.compareValues. */
-const primitiveOrder = (t: SqlType): boolean => !t.element && (isNumeric(t) || t.name === 'text' || t.name === 'timestamptz' || t.name === 'timestamp' || t.name === 'date')
+const primitiveOrder = (t: SqlType): boolean => !t.element && ((isNumeric(t) && t.name !== 'numeric') || t.name === 'text' || t.name === 'timestamptz' || t.name === 'timestamp' || t.name === 'date')
 
 /**
  * max_by(x, y) / min_by(x, y): x of the row with the largest / smallest y (arg max, arg min; as in DuckDB,
@@ -172,6 +172,41 @@ const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
       }
     : undefined
 
+const isNumericType = (t: SqlType): boolean => !t.element && t.name === 'numeric'
+const isFloat = (t: SqlType): boolean => !t.element && (t.name === 'float4' || t.name === 'float8')
+
+/**
+ * sum(numeric): exact; the slot holds a Numeric (or NULL before the first input). A sum of amounts of one
+ * scale costs one BigInt addition per event (common/numeric.ts numSumStep).
+ */
+const numericSum: AggregateSpec = {
+  name: 'sum',
+  type: Types.numeric,
+  slots: 1,
+  init: [null],
+  update: (s, [x]) => `acc[${s}] = H.numSum(acc[${s}], ${x});\n`,
+  finalize: (s) => `acc[${s}]`,
+  acceptsNull: false,
+  retract: (s, [x]) => `acc[${s}] = H.numSub(acc[${s}], ${x});\n`,
+  merge: (s) => `if (o[${s}] !== null) acc[${s}] = H.numSum(acc[${s}], o[${s}]);\n`,
+}
+
+/**
+ * avg over numeric and integers: a numeric, the exact sum divided by the count with PostgreSQL's division
+ * scale (avg of 1.5 and 2.25 is 1.8750000000000000). Slots: the sum (0 or a Numeric) and the count.
+ */
+const numericAvg: AggregateSpec = {
+  name: 'avg',
+  type: Types.numeric,
+  slots: 2,
+  init: [0, 0],
+  update: (s, [x]) => `acc[${s}] = H.numSum(acc[${s}], ${x}); acc[${s + 1}]++;\n`,
+  finalize: (s) => `(acc[${s + 1}] === 0 ? null : H.numDiv(acc[${s}], acc[${s + 1}]))`,
+  acceptsNull: false,
+  retract: (s, [x]) => `acc[${s}] = H.numSub(acc[${s}], ${x}); acc[${s + 1}]--;\n`,
+  merge: (s) => `acc[${s}] = H.numSum(acc[${s}], o[${s}]); acc[${s + 1}] += o[${s + 1}];\n`,
+}
+
 const RULES: Record<string, Rule> = {
   ...STATISTICAL_AGGREGATES,
   count: (args, star) =>
@@ -181,7 +216,9 @@ const RULES: Record<string, Rule> = {
         ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false, retract: (s) => `acc[${s}]--;\n`, merge: (s) => `acc[${s}] += o[${s}];\n` }
         : undefined,
   sum: (args) =>
-    args.length === 1 && isNumeric(args[0]!)
+    args.length === 1 && isNumericType(args[0]!)
+      ? numericSum
+      : args.length === 1 && isNumeric(args[0]!)
       ? {
           name: 'sum',
           type: sumType(args[0]!),
@@ -195,7 +232,9 @@ const RULES: Record<string, Rule> = {
         }
       : undefined,
   avg: (args) =>
-    args.length === 1 && isNumeric(args[0]!)
+    args.length === 1 && isNumeric(args[0]!) && !isFloat(args[0]!)
+      ? numericAvg
+      : args.length === 1 && isNumeric(args[0]!)
       ? {
           name: 'avg',
           type: avgType(args[0]!),

@@ -14,6 +14,7 @@ import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions
 import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
 import { SESSION_FUNCTIONS } from './session-functions.ts'
+import { numericArithmetic, numericComparison, resolveNumericFunction } from '../expr/numeric-functions.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
 export type { Resolved } from '../expr/bound.ts'
@@ -59,6 +60,8 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     return { type: Types.bool, impl: strict(([x, y]) => `(String(${x}) ${js} String(${y}))`) }
   }
   if (!comparable(a, b)) return undefined
+  const exact = numericComparison(js, a, b)
+  if (exact !== undefined) return exact
   const primitive =
     (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
@@ -66,6 +69,8 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
 }
 
 function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  const exact = numericArithmetic(op, a, b)
+  if (exact !== undefined) return exact
   if (isNumeric(a) && isNumeric(b)) {
     const type = numericCommon(a, b)
     const integral = isInteger(type)
@@ -406,7 +411,7 @@ export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)
 
 export function resolveFunction(name: string, args: readonly SqlType[]): Resolved | undefined {
   const rule = FUNCTIONS[name]
-  return rule === undefined ? undefined : rule(args)
+  return resolveNumericFunction(name, args) ?? (rule === undefined ? undefined : rule(args))
 }
 
 export const isKnownFunction = (name: string): boolean => name in FUNCTIONS
