@@ -1,0 +1,98 @@
+/**
+ * numeric leaves Sluice with every digit: JSON lines (bare numbers with the value's digits), CSV, Parquet
+ * (DECIMAL(p, s) for numeric(p, s), read back by DuckDB; text for an unconstrained numeric) and a
+ * PostgreSQL table written by the PostgreSQL sink, for values a double cannot hold. The rows go in as JSON
+ * over HTTP ingest, with numbers and strings, so the ingest path is exact too.
+ */
+import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { AS_TEXT } from './helpers/oracle.ts'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+
+const DB = `sluice_numeric_${process.pid}_${Date.now() % 100000}`
+const URL = `postgresql://postgres@127.0.0.1:5432/${DB}`
+
+// id, amount numeric(20,4) as sent, as stored; exact numeric as sent, as stored.
+const EVENTS: [number, string, string, string, string][] = [
+  [1, '12345678901234.5678', '12345678901234.5678', '12345678901234567.89', '12345678901234567.89'],
+  [2, '0.1', '0.1000', '0.10', '0.10'],
+  [3, '"-0.00005"', '-0.0001', '"1e-20"', '0.00000000000000000001'],
+  [4, '7', '7.0000', '"NaN"', 'NaN'],
+]
+
+async function files(dir: string, ext: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  return names.filter((n) => !n.startsWith('.') && n.endsWith(ext)).map((n) => join(dir, n))
+}
+
+describe('numeric into sinks, exactly', () => {
+  let sluice: SluiceProcess
+  let dataDir: string
+  let filesDir: string
+  let admin: pg.Client
+  beforeAll(async () => {
+    admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${DB}`)
+    dataDir = await tempDataDir()
+    filesDir = join(dataDir, 'exports')
+    await mkdir(filesDir)
+    sluice = await startSluice({ dataDir, http: true, args: ['--files', filesDir] })
+  })
+  afterAll(async () => {
+    await sluice?.stop()
+    if (dataDir) await removeDir(dataDir)
+    await admin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`)
+    await admin?.end()
+  })
+
+  test('JSON lines, CSV, Parquet and PostgreSQL get the exact values', async () => {
+    const c = await sluice.client()
+    try {
+      await c.query('CREATE STREAM pays (id BIGINT NOT NULL, amount NUMERIC(20,4), exact NUMERIC, ts TIMESTAMPTZ NOT NULL)')
+      for (const [fmt, ext] of [['jsonl', 'jsonl'], ['csv', 'csv'], ['parquet', 'parquet']]) {
+        await c.query(`CREATE SINK s_${ext} FROM pays INTO FILES '${ext}' WITH (format = '${fmt}', roll = INTERVAL '1 second')`)
+      }
+      await c.query(`CREATE SINK s_pg FROM pays INTO POSTGRES TABLE 'pays' WITH (connection = '${URL}', mode = 'append')`)
+      const body = EVENTS.map(([id, a, , e]) => `{"id": ${id}, "amount": ${a.startsWith('"') ? a : a}, "exact": ${e}, "ts": "2026-12-04T10:00:0${id}Z"}`).join('\n')
+      const res = await fetch(`http://127.0.0.1:${sluice.httpPort}/streams/pays`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } })
+      expect(res.status, await res.text()).toBeLessThan(300)
+
+      // The stream itself, over the wire.
+      const rows = await c.query({ text: 'SELECT id, amount, exact FROM pays ORDER BY id', types: AS_TEXT })
+      expect(rows.rows.map((r) => [r.id, r.amount, r.exact])).toEqual(EVENTS.map(([id, , a, , e]) => [String(id), a, e]))
+
+      // JSON lines: bare numbers with the stored digits; NaN as text.
+      const jsonl = await eventually(async () => (await Promise.all((await files(join(filesDir, 'jsonl'), '.jsonl')).map((f) => readFile(f, 'utf8')))).join(''), (t) => t.split('\n').filter(Boolean).length === 4, 30_000)
+      for (const [id, , a, , e] of EVENTS) {
+        const line = jsonl.split('\n').find((l) => l.startsWith(`{"id":${id},`))!
+        expect(line).toContain(`"amount":${a}`)
+        expect(line).toContain(e === 'NaN' ? '"exact":"NaN"' : `"exact":${e}`)
+      }
+
+      const csv = await eventually(async () => (await Promise.all((await files(join(filesDir, 'csv'), '.csv')).map((f) => readFile(f, 'utf8')))).join(''), (t) => t.split('\n').filter((l) => /^\d/.test(l)).length === 4, 30_000)
+      for (const [id, , a, , e] of EVENTS) expect(csv).toContain(`${id},${a},${e},`)
+
+      await eventually(async () => (await files(join(filesDir, 'parquet'), '.parquet')).length, (n) => n > 0, 30_000)
+      const db = await DuckDBInstance.create(':memory:')
+      const dc = await db.connect()
+      const pq = await dc.runAndReadAll(`SELECT id, CAST(amount AS VARCHAR), typeof(amount), exact FROM read_parquet('${join(filesDir, 'parquet', '*.parquet')}') ORDER BY id`)
+      expect(pq.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)))).toEqual(EVENTS.map(([id, , a, , e]) => [id, a, 'DECIMAL(20,4)', e]))
+      dc.closeSync()
+
+      const target = new pg.Client({ connectionString: URL })
+      await target.connect()
+      try {
+        const got = await eventually(async () => (await target.query({ text: 'SELECT id, amount::text AS amount, exact::text AS exact FROM pays ORDER BY id', types: AS_TEXT })).rows, (r) => r.length === 4, 30_000)
+        expect(got.map((r) => [r.id, r.amount, r.exact])).toEqual(EVENTS.map(([id, , a, , e]) => [String(id), a, e]))
+      } finally {
+        await target.end()
+      }
+    } finally {
+      await c.end()
+    }
+  }, 180_000)
+})
