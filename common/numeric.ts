@@ -80,6 +80,8 @@ const NUMERIC_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
 
 /** numeric_in: decimal text with an optional exponent, NaN, [+-]Infinity/inf; surrounding blanks allowed. */
 export function parseNumeric(text: string): Numeric {
+  const fast = text.length <= 16 ? parseShort(text) : undefined
+  if (fast !== undefined) return fast
   const s = text.trim()
   const m = NUMERIC_TEXT.exec(s)
   if (m === null || (m[2] === '' && (m[3] === undefined || m[3] === ''))) {
@@ -103,6 +105,31 @@ export function parseNumeric(text: string): Numeric {
     if (scale > MAX_SCALE) throw new SluiceError('execution', SqlState.numericValueOutOfRange, 'value overflows numeric format')
   }
   return new Numeric(m[1] === '-' ? -u : u, scale)
+}
+
+/** `-123.45`-shaped text of at most 15 digits (nearly every amount), without regex or BigInt parsing. */
+function parseShort(text: string): Numeric | undefined {
+  let i = 0
+  let neg = false
+  const first = text.charCodeAt(0)
+  if (first === 45 /* - */ || first === 43 /* + */) {
+    neg = first === 45
+    i = 1
+  }
+  let acc = 0
+  let digits = 0
+  let scale = -1
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      acc = acc * 10 + (c - 48)
+      digits++
+      if (scale >= 0) scale++
+    } else if (c === 46 /* . */ && scale < 0) scale = 0
+    else return undefined
+  }
+  if (digits === 0 || digits > 15) return undefined
+  return new Numeric(BigInt(neg ? -acc : acc), scale < 0 ? 0 : scale)
 }
 
 /**
@@ -393,6 +420,11 @@ export function applyTypmod(x: Num, precision: number, scale: number): Numeric {
     throw new SluiceError('execution', SqlState.numericValueOutOfRange, 'numeric field overflow', {
       detail: `A field with precision ${precision}, scale ${scale} cannot hold an infinite value.`,
     })
+  }
+  // Nearly always: already at the scale and within the precision.
+  if (n.s === scale && scale >= 0) {
+    const limit = pow10(precision)
+    if (n.u < limit && n.u > -limit) return n
   }
   const r = roundScale(n, scale)
   const maxDigits = precision - scale

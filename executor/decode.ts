@@ -187,7 +187,7 @@ const FAST: Partial<Record<string, (get: string, col: string) => string>> = {
   float4: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 && Math.abs(${g}) <= 3.4028234663852886e38 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   float8: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   // A JSON number keeps the digits of the record's text (0.10 stays 0.10; no detour through a double).
-  numeric: (g, c) => `(typeof ${g} === 'number' ? DEC(${g}, text, N[${c}], T[${c}]) : C(${g}, T[${c}], N[${c}]))`,
+  numeric: (g, c) => `(typeof ${g} === 'number' ? DEC(${g}, text, N[${c}], T[${c}], Q[${c}]) : C(${g}, T[${c}], N[${c}]))`,
   text: (g, c) => `(typeof ${g} === 'string' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   bool: (g, c) => `(typeof ${g} === 'boolean' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   timestamptz: (g, c) => `TS(${g}, N[${c}])`,
@@ -225,7 +225,7 @@ return function decode(record) {
   ${textual ? "if (text.includes('\\\\u0000')) NUL(row, COLS);" : ''}
   return row;
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', body) as (...args: unknown[]) => RowDecoder
+  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', body) as (...args: unknown[]) => RowDecoder
   return factory(
     coerceJson,
     timestampFromJson,
@@ -236,6 +236,7 @@ return function decode(record) {
     checkNul,
     columns,
     numericFromJson,
+    columns.map((c) => JSON.stringify(c.name)),
   )
 }
 
@@ -249,27 +250,25 @@ function numericIn(text: string, t: SqlType, column: string): Numeric {
   }
 }
 
-const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-
 /**
  * A JSON number of a numeric column, with the digits the record's text has for it: JSON.parse gave a
  * double, so the text after the member's name is read again (the first occurrence whose number is this
  * double; a name spelt with escapes falls back to the double's shortest digits).
  */
-export function numericFromJson(v: number, text: string, column: string, t: SqlType): Numeric {
-  const name = JSON.stringify(column)
-  let at = text.indexOf(name)
+export function numericFromJson(v: number, text: string, column: string, t: SqlType, quoted = JSON.stringify(column)): Numeric {
+  let at = text.indexOf(quoted)
   while (at >= 0) {
-    let i = at + name.length
+    let i = at + quoted.length
     while (text.charCodeAt(i) <= 32) i++
     if (text.charCodeAt(i) === 58 /* : */) {
       i++
       while (text.charCodeAt(i) <= 32) i++
-      JSON_NUMBER.lastIndex = i
-      const m = JSON_NUMBER.exec(text)
-      if (m !== null && Number(m[0]) === v) return numericIn(m[0], t, column)
+      let end = i
+      for (let c = text.charCodeAt(end); (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 43 || c === 101 || c === 69; c = text.charCodeAt(++end));
+      const token = text.slice(i, end)
+      if (end > i && Number(token) === v) return numericIn(token, t, column)
     }
-    at = text.indexOf(name, at + 1)
+    at = text.indexOf(quoted, at + 1)
   }
   return numericIn(String(v), t, column)
 }
