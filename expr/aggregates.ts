@@ -6,6 +6,7 @@
 import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
+import { Numeric } from '../common/numeric.ts'
 import { STATISTICAL_AGGREGATES } from './statistical-aggregates.ts'
 
 export interface AggregateSpec {
@@ -74,12 +75,12 @@ const fractionNotConstant = (span?: Span): SluiceError =>
 const fractionOutOfRange = (f: Value, category: 'plan' | 'execution', span?: Span): SluiceError =>
   new SluiceError(category, SqlState.invalidParameterValue, `percentile value ${String(f)} is not between 0 and 1`, { span })
 
-const isFraction = (f: Value): f is number => typeof f === 'number' && f >= 0 && f <= 1
+const isFraction = (f: Value): boolean => (typeof f === 'number' || f instanceof Numeric) && +f >= 0 && +f <= 1
 
 /** approx_percentile's fraction from a statement parameter, checked when a group first sees it. */
 export function percentileFraction(f: Value): number {
   if (!isFraction(f)) throw fractionOutOfRange(f, 'execution')
-  return f
+  return +(f as number)
 }
 
 /**
@@ -93,8 +94,8 @@ function checkFractionCode(code: string): void {
     if (!isFraction(Number(code))) throw fractionOutOfRange(Number(code), 'plan')
     return
   }
-  // Non-finite numeric constants (Infinity, NaN) live in the constant table.
-  if (/^K\[\d+\]$/.test(code)) throw fractionOutOfRange('a non-finite number', 'plan')
+  // A numeric literal (0.95) lives in the constant table, checked with its position by checkArgs.
+  if (/^K\[\d+\]$/.test(code)) return
   throw fractionNotConstant()
 }
 
@@ -300,7 +301,8 @@ const RULES: Record<string, Rule> = {
           init: [null, null],
           update: (s, [x, f]) => {
             checkFractionCode(f!)
-            return `if (acc[${s + 1}] !== ${f}) acc[${s + 1}] = H.percentileFraction(${f});\nacc[${s}] = H.pctAdd(acc[${s}], ${x});\n`
+            // The fraction may be a numeric (0.95 is a numeric literal): kept as a double.
+            return `if (acc[${s + 1}] !== (${f} === null ? null : +${f})) acc[${s + 1}] = H.percentileFraction(${f});\nacc[${s}] = H.pctAdd(acc[${s}], ${x});\n`
           },
           finalize: (s) => `(acc[${s}] === null ? null : H.pctQuantile(acc[${s}], acc[${s + 1}]))`,
           acceptsNull: false,

@@ -143,8 +143,10 @@ const numScale = (x: Num): number | null => {
 type FunctionRule = (args: readonly SqlType[]) => Resolved | undefined
 
 /** A numeric function of numeric arguments; an integer argument position (round's digits) stays int4. */
-const numericFn = (arity: number, fn: (...a: never[]) => unknown, type: SqlType = Types.numeric, intArgs: readonly number[] = []): FunctionRule => (args) => {
-  if (args.length !== arity || !args.some(isNumericType) || !args.every((t) => isNumeric(t) || (t.name === 'unknown' && !t.element))) return undefined
+const numericFn = (arity: number, fn: (...a: never[]) => unknown, type: SqlType = Types.numeric, intArgs: readonly number[] = [], onlyNumeric = false): FunctionRule => (args) => {
+  // onlyNumeric: PostgreSQL has no float form, so integer arguments are cast to numeric too (div(7, 2)).
+  const exactArgs = onlyNumeric ? args.some((t, i) => !intArgs.includes(i) && !isFloatType(t)) : args.some(isNumericType)
+  if (args.length !== arity || !exactArgs || !args.every((t) => isNumeric(t) || (t.name === 'unknown' && !t.element))) return undefined
   if (args.some((t, i) => isFloatType(t) && !intArgs.includes(i))) return undefined
   return {
     type,
@@ -163,14 +165,14 @@ export const NUMERIC_FUNCTIONS: Record<string, FunctionRule[]> = {
   ceil: [numericFn(1, (x: Num) => numCeilFloor(x, true))],
   ceiling: [numericFn(1, (x: Num) => numCeilFloor(x, true))],
   floor: [numericFn(1, (x: Num) => numCeilFloor(x, false))],
-  round: [numericFn(1, (x: Num) => numRound(x, 0)), numericFn(2, (x: Num, d: number) => numRound(x, d), Types.numeric, [1])],
-  trunc: [numericFn(1, (x: Num) => numTrunc(x, 0)), numericFn(2, (x: Num, d: number) => numTrunc(x, d), Types.numeric, [1])],
+  round: [numericFn(1, (x: Num) => numRound(x, 0)), numericFn(2, (x: Num, d: number) => numRound(x, d), Types.numeric, [1], true)],
+  trunc: [numericFn(1, (x: Num) => numTrunc(x, 0)), numericFn(2, (x: Num, d: number) => numTrunc(x, d), Types.numeric, [1], true)],
   mod: [numericFn(2, numMod)],
-  div: [numericFn(2, numDivTrunc)],
+  div: [numericFn(2, numDivTrunc, Types.numeric, [], true)],
   sqrt: [numericFn(1, numSqrt)],
   exp: [numericFn(1, numExp)],
   ln: [numericFn(1, numLn)],
-  log: [numericFn(1, numLog10), numericFn(2, numLog)],
+  log: [numericFn(1, numLog10), numericFn(2, numLog, Types.numeric, [], true)],
   log10: [numericFn(1, numLog10)],
   power: [numericFn(2, numPower)],
   pow: [numericFn(2, numPower)],

@@ -306,7 +306,8 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   exp: mathFn((x) => `Math.exp(${x})`, false),
   round: (args) => {
     if (args.length === 1 && isNumeric(args[0]!)) return { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
-    if (args.length === 2 && isNumeric(args[0]!) && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
+    // round(double precision, int) does not exist in PostgreSQL (42883); numeric's is in expr/numeric-functions.ts.
+    if (args.length === 2 && isNumeric(args[0]!) && args[0]!.name !== 'float4' && args[0]!.name !== 'float8' && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
     return undefined
   },
   trunc: mathFn((x) => `Math.trunc(${x})`),
