@@ -266,12 +266,13 @@ function quotient(a: Numeric, b: Numeric, scale: number, round: boolean): Numeri
   return new Numeric(round ? divRound(num, den) : num / den, scale)
 }
 
-export function numDiv(x: Num, y: Num): Numeric {
+/** x / y for finite values by `exact` (y non-zero), PostgreSQL's rules for zero, NaN and the infinities. */
+function divideBy(x: Num, y: Num, exact: (a: Numeric, b: Numeric) => Numeric): Numeric {
   const a = toNumeric(x)
   const b = toNumeric(y)
   if (a.k === NumKind.Finite && b.k === NumKind.Finite) {
     if (b.u === 0n) throw divisionByZero()
-    return quotient(a, b, divScale(a, b), true)
+    return exact(a, b)
   }
   if (a.k === NumKind.NaN || b.k === NumKind.NaN) return NUMERIC_NAN
   if (a.k !== NumKind.Finite) {
@@ -282,22 +283,11 @@ export function numDiv(x: Num, y: Num): Numeric {
   return ZERO
 }
 
+/** x / y at PostgreSQL's division scale, rounded half away from zero. */
+export const numDiv = (x: Num, y: Num): Numeric => divideBy(x, y, (a, b) => quotient(a, b, divScale(a, b), true))
+
 /** div(x, y): the integral quotient, truncated towards zero. */
-export function numDivTrunc(x: Num, y: Num): Numeric {
-  const a = toNumeric(x)
-  const b = toNumeric(y)
-  if (a.k === NumKind.Finite && b.k === NumKind.Finite) {
-    if (b.u === 0n) throw divisionByZero()
-    return quotient(a, b, 0, false)
-  }
-  if (a.k === NumKind.NaN || b.k === NumKind.NaN) return NUMERIC_NAN
-  if (a.k !== NumKind.Finite) {
-    if (b.k !== NumKind.Finite) return NUMERIC_NAN
-    if (b.u === 0n) throw divisionByZero()
-    return inf(specialSign(a) * sign(b.u) > 0)
-  }
-  return ZERO
-}
+export const numDivTrunc = (x: Num, y: Num): Numeric => divideBy(x, y, (a, b) => quotient(a, b, 0, false))
 
 /** x % y and mod(x, y): the remainder of the truncated quotient, with the sign of x, at the larger scale. */
 export function numMod(x: Num, y: Num): Numeric {
