@@ -334,7 +334,8 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
         o[c.name] = formatValue(v, c.type)
         break
       case 'numeric':
-        o[c.name] = numericJson(v)
+        // numeric(p, s): rounded to the scale (checkRow has refused what overflows).
+        o[c.name] = numericJson(c.type.precision === undefined ? v : applyTypmod(v as Numeric, c.type.precision, c.type.scale ?? 0))
         break
       default:
         o[c.name] = v
@@ -345,7 +346,7 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
 
 /**
  * Checks a row before anything is written, so INSERT and COPY fail whole instead of feeding dead letters:
- * NOT NULL, timestamps in the event-time range (`'infinity'` is a timestamp PostgreSQL keeps, but no event
+ * NOT NULL, numeric(p, s) precision (22003), timestamps in the event-time range (`'infinity'` is a timestamp PostgreSQL keeps, but no event
  * time: 22008 with a hint), no NUL in text (22021).
  */
 export function checkRow(row: readonly Value[], columns: readonly Column[]): void {
@@ -362,5 +363,6 @@ export function checkRow(row: readonly Value[], columns: readonly Column[]): voi
       const err = eventTimeError(v as number, c.name)
       if (err !== null) throw err
     } else if (name === 'text' && typeof v === 'string' && v.includes('\0')) throw nulInText()
+    else if (name === 'numeric' && c.type.precision !== undefined) applyTypmod(v as Numeric, c.type.precision, c.type.scale ?? 0)
   }
 }

@@ -95,4 +95,25 @@ describe('numeric into sinks, exactly', () => {
       await c.end()
     }
   }, 180_000)
+
+  test('numeric(p, s) columns round on INSERT and refuse what overflows, with PostgreSQL\'s error', async () => {
+    const c = await sluice.client()
+    try {
+      await c.query('CREATE STREAM priced (id INT NOT NULL, price NUMERIC(5,2), ts TIMESTAMPTZ NOT NULL)')
+      await c.query("INSERT INTO priced VALUES (1, 1.005, '2026-12-04 10:00:00+00'), (2, '-2.5', '2026-12-04 10:00:01+00'), (3, 999.994, '2026-12-04 10:00:02+00')")
+      const err = await c.query("INSERT INTO priced VALUES (4, 999.995, '2026-12-04 10:00:03+00')").catch((e: unknown) => e as { code: string; message: string; detail: string })
+      expect(err).toMatchObject({ code: '22003', message: 'numeric field overflow', detail: 'A field with precision 5, scale 2 must round to an absolute value less than 10^3.' })
+      const rows = await c.query({ text: 'SELECT id, price, price * 2 AS twice FROM priced ORDER BY id', types: AS_TEXT })
+      expect(rows.rows.map((r) => [r.id, r.price, r.twice])).toEqual([['1', '1.01', '2.02'], ['2', '-2.50', '-5.00'], ['3', '999.99', '1999.98']])
+      // INSERT ... SELECT goes through the same checks.
+      const fromSelect = await c.query('INSERT INTO priced SELECT 5, 12.345, ts FROM priced WHERE id = 1').catch((e: unknown) => e)
+      expect(fromSelect).toMatchObject({ command: 'INSERT' })
+      expect(await c.query("INSERT INTO priced SELECT 6, 1000, ts FROM priced WHERE id = 1").catch((e: unknown) => e)).toMatchObject({ code: '22003' })
+      expect((await c.query({ text: 'SELECT price FROM priced WHERE id = 5', types: AS_TEXT })).rows).toEqual([{ price: '12.35' }])
+      const cast = await c.query({ text: "SELECT 12345678901234567.89::numeric(20,1) AS a, '0.125'::numeric(4,2) AS b", types: AS_TEXT })
+      expect(cast.rows[0]).toEqual({ a: '12345678901234567.9', b: '0.13' })
+    } finally {
+      await c.end()
+    }
+  }, 60_000)
 })
