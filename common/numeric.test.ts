@@ -89,6 +89,11 @@ describe('numeric through state, keys, JSON records and sinks', () => {
     expect(line).toBe('{"amount":12345678901234567.89,"price":0.10}')
     expect(decode(line).map(String)).toEqual(['12345678901234567.89', '0.10'])
     expect(String(numericFromJson(0.5, '{"a":0.50}', 'a', Types.numeric))).toBe('0.50')
+    // The member of the record, not a nested one of the same name; a name written with escapes falls back
+    // to the double's shortest digits.
+    expect(String(numericFromJson(0.1, '{"x":{"a":7},"a":0.10}', 'a', Types.numeric))).toBe('0.10')
+    expect(String(numericFromJson(5.5, '{"\\u0061":5.50,"x":{"a":7}}', 'a', Types.numeric))).toBe('5.5')
+    expect(String(numericFromJson(-1e-7, '{"a":-1.0E-7}', 'a', Types.numeric))).toBe('-0.00000010')
   })
 
   it('hands sinks the exact digits of a record', () => {

@@ -108,18 +108,24 @@ export function parseNumeric(text: string): Numeric {
 }
 
 /** `-123.45`-shaped text of at most 15 digits (nearly every amount), without regex or BigInt parsing. */
-function parseShort(text: string): Numeric | undefined {
-  let i = 0
+const parseShort = (text: string): Numeric | undefined => parseShortAt(text, 0, text.length) ?? undefined
+
+/**
+ * The `-123.45`-shaped number at text[from, to) (at most 15 digits, no exponent), or undefined. With
+ * `expect`, null when it is not that double (a JSON number read from its record: the wrong occurrence).
+ */
+export function parseShortAt(text: string, from: number, to: number, expect?: number): Numeric | null | undefined {
+  let i = from
   let neg = false
-  const first = text.charCodeAt(0)
+  const first = text.charCodeAt(i)
   if (first === 45 /* - */ || first === 43 /* + */) {
     neg = first === 45
-    i = 1
+    i++
   }
   let acc = 0
   let digits = 0
   let scale = -1
-  for (; i < text.length; i++) {
+  for (; i < to; i++) {
     const c = text.charCodeAt(i)
     if (c >= 48 && c <= 57) {
       acc = acc * 10 + (c - 48)
@@ -129,7 +135,10 @@ function parseShort(text: string): Numeric | undefined {
     else return undefined
   }
   if (digits === 0 || digits > 15) return undefined
-  return new Numeric(BigInt(neg ? -acc : acc), scale < 0 ? 0 : scale)
+  const sc = scale < 0 ? 0 : scale
+  // Both exact doubles, so the division is the correctly rounded value: the double JSON.parse made of it.
+  if (expect !== undefined && (neg ? -acc : acc) / 10 ** sc !== expect) return null
+  return new Numeric(BigInt(neg ? -acc : acc), sc)
 }
 
 /**

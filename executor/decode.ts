@@ -24,7 +24,7 @@ import {
   type Value,
 } from '../common/types.ts'
 
-import { NumKind, Numeric, applyTypmod, numericFromNumber, parseNumeric } from '../common/numeric.ts'
+import { NumKind, Numeric, applyTypmod, numericFromNumber, parseNumeric, parseShortAt } from '../common/numeric.ts'
 
 export type DecodeResult = { readonly ok: true; readonly row: Row } | { readonly ok: false; readonly reason: string }
 
@@ -242,9 +242,20 @@ return function decode(record) {
 
 /** Text parsed as numeric, with the column's typmod; errors become the dead letter's reason. */
 function numericIn(text: string, t: SqlType, column: string): Numeric {
+  let n: Numeric
   try {
-    const n = parseNumeric(text)
-    return t.precision === undefined ? n : applyTypmod(n, t.precision, t.scale ?? 0)
+    n = parseNumeric(text)
+  } catch (err) {
+    throw new DecodeError(`column "${column}": ${(err as Error).message}`)
+  }
+  return typed(n, t, column)
+}
+
+/** A numeric with the column's typmod applied; an overflow is the dead letter's reason. */
+function typed(n: Numeric, t: SqlType, column: string): Numeric {
+  if (t.precision === undefined) return n
+  try {
+    return applyTypmod(n, t.precision, t.scale ?? 0)
   } catch (err) {
     throw new DecodeError(`column "${column}": ${(err as Error).message}`)
   }
@@ -265,8 +276,13 @@ export function numericFromJson(v: number, text: string, column: string, t: SqlT
       while (text.charCodeAt(i) <= 32) i++
       let end = i
       for (let c = text.charCodeAt(end); (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 43 || c === 101 || c === 69; c = text.charCodeAt(++end));
-      const token = text.slice(i, end)
-      if (end > i && Number(token) === v) return numericIn(token, t, column)
+      const short = parseShortAt(text, i, end, v)
+      if (short !== undefined) {
+        if (short !== null) return typed(short, t, column)
+      } else {
+        const token = text.slice(i, end)
+        if (end > i && Number(token) === v) return numericIn(token, t, column)
+      }
     }
     at = text.indexOf(quoted, at + 1)
   }
