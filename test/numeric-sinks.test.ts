@@ -110,6 +110,10 @@ describe('numeric into sinks, exactly', () => {
       expect(fromSelect).toMatchObject({ command: 'INSERT' })
       expect(await c.query("INSERT INTO priced SELECT 6, 1000, ts FROM priced WHERE id = 1").catch((e: unknown) => e)).toMatchObject({ code: '22003' })
       expect((await c.query({ text: 'SELECT price FROM priced WHERE id = 5', types: AS_TEXT })).rows).toEqual([{ price: '12.35' }])
+      // psql's \d and information_schema show the typmod as PostgreSQL does.
+      expect(sluice.psql('\\d priced').stdout).toMatch(/^\s*price\s+\|\s+numeric\(5,2\)\s+\|/m)
+      const info = await c.query({ text: "SELECT numeric_precision, numeric_scale FROM information_schema.columns WHERE table_name = 'priced' AND column_name = 'price'", types: AS_TEXT })
+      expect(info.rows).toEqual([{ numeric_precision: '5', numeric_scale: '2' }])
       const cast = await c.query({ text: "SELECT 12345678901234567.89::numeric(20,1) AS a, '0.125'::numeric(4,2) AS b", types: AS_TEXT })
       expect(cast.rows[0]).toEqual({ a: '12345678901234567.9', b: '0.13' })
     } finally {
