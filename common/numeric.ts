@@ -458,6 +458,15 @@ export function numericKey(n: Numeric): string {
 }
 
 /**
+ * A JSON.stringify replacer for group and DISTINCT keys: a numeric becomes its value's text, so that equal
+ * numerics (1.5 and 1.50) make one key. `this[key]` is the value before its toJSON.
+ */
+export function numericKeyReplacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  const o = this[key]
+  return o instanceof Numeric ? `\u0000n${numericKey(o)}` : v
+}
+
+/**
  * Sum of numerics for aggregate state: like numAdd, with the common case (same scale, both finite) first.
  * `acc` null starts the sum.
  */
