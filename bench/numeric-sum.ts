@@ -45,38 +45,28 @@ const variants: Variant[] = [
   },
 ]
 
-async function optional(name: string, make: (mod: unknown) => Variant): Promise<void> {
+/** A decimal library's sum, when the package is installed (constructor from text, `plus`). */
+async function library(name: string): Promise<void> {
+  let Ctor: new (v: string) => { plus(o: unknown): unknown }
   try {
-    variants.push(make(await import(name)))
+    Ctor = ((await import(name)) as { default: typeof Ctor }).default
   } catch {
     console.log(`(${name} not installed: skipped)`)
+    return
   }
+  const values = texts.map((t) => new Ctor(t))
+  variants.push({
+    name: `sum: ${name}`,
+    run: () => {
+      let acc = new Ctor('0')
+      for (let i = 0; i < N; i++) acc = acc.plus(values[i]) as typeof acc
+      return String(acc)
+    },
+  })
 }
 
-await optional('decimal.js', (mod) => {
-  const Decimal = (mod as { default: new (v: string) => { plus(o: unknown): unknown } }).default
-  const values = texts.map((t) => new Decimal(t))
-  return {
-    name: 'sum: decimal.js',
-    run: () => {
-      let acc = new Decimal('0')
-      for (let i = 0; i < N; i++) acc = acc.plus(values[i]) as typeof acc
-      return String(acc)
-    },
-  }
-})
-await optional('big.js', (mod) => {
-  const Big = (mod as { default: new (v: string) => { plus(o: unknown): unknown } }).default
-  const values = texts.map((t) => new Big(t))
-  return {
-    name: 'sum: big.js',
-    run: () => {
-      let acc = new Big('0')
-      for (let i = 0; i < N; i++) acc = acc.plus(values[i]) as typeof acc
-      return String(acc)
-    },
-  }
-})
+await library('decimal.js')
+await library('big.js')
 
 const decodeFloat = compileDecoder([{ name: 'shop', type: Types.text, nullable: true }, { name: 'amount', type: Types.float8, nullable: true }])
 const decodeNumeric = compileDecoder([{ name: 'shop', type: Types.text, nullable: true }, { name: 'amount', type: numericType(12, 2), nullable: true }])
