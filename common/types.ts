@@ -2,13 +2,14 @@
  * SQL types as Sluice sees them, their Postgres OIDs, and how values look in JavaScript.
  *
  * Runtime representation (chosen for speed on the hot path: plain JS values, no wrappers):
- *   bool -> boolean; int2/int4/int8/float4/float8/numeric -> number (int8 exact up to 2^53, numeric is a double);
- *   text -> string; timestamptz/timestamp/date -> number of microseconds since 1970-01-01 UTC;
+ *   bool -> boolean; int2/int4/int8/float4/float8 -> number (int8 exact up to 2^53); numeric -> Numeric (an exact
+ *   decimal, common/numeric.ts; numeric positions also accept a number, converted exactly); text -> string; timestamptz/timestamp/date -> number of microseconds since 1970-01-01 UTC;
  *   interval -> Interval; json/jsonb -> string holding JSON text; bytea -> Buffer; NULL -> null.
  */
 import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from './errors.ts'
 import { jsonbFromText } from './jsonb-text.ts'
+import { Numeric, applyTypmod, formatNumeric, parseNumeric, toNumeric } from './numeric.ts'
 
 export type TypeName =
   | 'bool'
@@ -39,6 +40,9 @@ export interface SqlType {
    */
   readonly pgOid?: number
   readonly pgSize?: number
+  /** numeric(precision, scale): values are rounded to the scale and checked against the precision. */
+  readonly precision?: number
+  readonly scale?: number
 }
 
 export interface Interval {
@@ -47,7 +51,7 @@ export interface Interval {
   readonly micros: number
 }
 
-export type Value = null | boolean | number | string | Interval | Buffer | Value[]
+export type Value = null | boolean | number | string | Numeric | Interval | Buffer | Value[]
 
 /** A row is an array of values in schema column order. */
 export type Row = Value[]
@@ -125,11 +129,14 @@ byOid.set(1043, Types.text) // varchar
 byOid.set(1042, Types.text) // bpchar
 byOid.set(19, Types.text) // name
 
+/** numeric(precision, scale) (typmods checked by the caller, see checkNumericTypmod). */
+export const numericType = (precision: number, scale: number): SqlType => Object.freeze({ name: 'numeric', precision, scale })
+
 export const typeFromOid = (oid: number): SqlType | undefined => byOid.get(oid)
 
 /** The Postgres spelling users see (format_type): `bigint`, `timestamp with time zone`, `text[]`. */
 export function typeDisplayName(t: SqlType): string {
-  const base = DISPLAY[t.name]
+  const base = t.precision === undefined ? DISPLAY[t.name] : `${DISPLAY[t.name]}(${t.precision},${t.scale ?? 0})`
   return t.element ? `${base}[]` : base
 }
 
@@ -562,7 +569,7 @@ export function formatValue(v: Value, t: SqlType): string | null {
     case 'float8':
       return typeof v === 'number' ? formatFloat(v) : String(v)
     case 'numeric':
-      return typeof v === 'number' ? formatNumeric(v) : String(v)
+      return v instanceof Numeric ? formatNumeric(v) : typeof v === 'number' ? formatNumeric(toNumeric(v)) : String(v)
     case 'timestamptz':
       return typeof v === 'number' ? formatTimestamp(v, true) : String(v)
     case 'timestamp':
@@ -589,17 +596,6 @@ function formatArrayElement(v: Value, t: SqlType): string {
   return s
 }
 
-/**
- * Numeric output: plain decimal notation, never an exponent. Numerics are doubles for now, so the value is
- * rounded to 15 significant digits first: sums of decimal amounts print as `0.3`, not `0.30000000000000004`.
- */
-export function formatNumeric(n: number): string {
-  if (Number.isNaN(n)) return 'NaN'
-  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity'
-  const s = String(Number(n.toPrecision(15)))
-  if (!/e/i.test(s)) return s
-  return n.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 20 })
-}
 
 /** Parses the text form of a value (a parameter, a CSV field, a string literal cast). */
 export function parseValue(text: string, t: SqlType): Value {
@@ -625,9 +621,12 @@ export function parseValue(text: string, t: SqlType): Value {
       }
       return n
     }
-    case 'float4':
-    case 'float8':
     case 'numeric': {
+      const n = parseNumeric(text)
+      return t.precision === undefined ? n : applyTypmod(n, t.precision, t.scale ?? 0)
+    }
+    case 'float4':
+    case 'float8': {
       const s = text.trim()
       const lower = s.toLowerCase()
       if (lower === 'nan') return Number.NaN
@@ -636,11 +635,9 @@ export function parseValue(text: string, t: SqlType): Value {
       if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) throw invalid(typeDisplayName(t), text)
       const n = Number(s)
       const stored = t.name === 'float4' ? Math.fround(n) : n
-      // Too big becomes an infinity and too small a zero: PostgreSQL refuses both (numeric is a double here).
+      // Too big becomes an infinity and too small a zero: PostgreSQL refuses both.
       if (!Number.isFinite(stored) || (stored === 0 && /[1-9]/.test(s.replace(/e.*$/i, '')))) {
-        throw new SluiceError('execution', SqlState.numericValueOutOfRange, `"${text}" is out of range for type ${typeDisplayName(t)}`, {
-          hint: t.name === 'numeric' ? 'Sluice keeps numeric values as double precision.' : undefined,
-        })
+        throw new SluiceError('execution', SqlState.numericValueOutOfRange, `"${text}" is out of range for type ${typeDisplayName(t)}`)
       }
       return n
     }

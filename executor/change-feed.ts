@@ -26,6 +26,7 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
+import { Numeric, numericKey } from '../common/numeric.ts'
 import type { StreamSource } from './source.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
@@ -610,5 +611,6 @@ function valueKey(v: Value): string {
   }
   if (Buffer.isBuffer(v)) return `b${v.toString('hex')}`
   if (Array.isArray(v)) return `[${v.map(valueKey).join(',')}]`
+  if (v instanceof Numeric) return `d${numericKey(v)}`
   return `i${v.months}/${v.days}/${v.micros}`
 }

@@ -24,6 +24,8 @@ import {
   type Value,
 } from '../common/types.ts'
 
+import { NumKind, Numeric, applyTypmod, numericFromNumber, parseNumeric, parseShortAt } from '../common/numeric.ts'
+
 export type DecodeResult = { readonly ok: true; readonly row: Row } | { readonly ok: false; readonly reason: string }
 
 export class DecodeError extends Error {}
@@ -140,9 +142,12 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
       if (typeof v === 'number' && Number.isInteger(v)) return integerIn(v, t, column)
       if (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v)) return parsedIn(v, t, column)
       throw new DecodeError(`column "${column}": expected an integer, got ${shown(v)}`)
+    case 'numeric':
+      if (typeof v === 'number') return numericIn(String(v), t, column)
+      if (typeof v === 'string') return parsedIn(v, t, column)
+      throw new DecodeError(`column "${column}": expected a number, got ${shown(v)}`)
     case 'float4':
     case 'float8':
-    case 'numeric':
       if (typeof v === 'number') return numberIn(v, t, column)
       if (typeof v === 'string') return parsedIn(v, t, column)
       throw new DecodeError(`column "${column}": expected a number, got ${shown(v)}`)
@@ -181,7 +186,8 @@ const FAST: Partial<Record<string, (get: string, col: string) => string>> = {
   int8: (g, c) => `(Number.isSafeInteger(${g}) ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   float4: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 && Math.abs(${g}) <= 3.4028234663852886e38 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   float8: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
-  numeric: (g, c) => `(typeof ${g} === 'number' && ${g} - ${g} === 0 ? ${g} : C(${g}, T[${c}], N[${c}]))`,
+  // A JSON number keeps the digits of the record's text (0.10 stays 0.10; no detour through a double).
+  numeric: (g, c) => `(typeof ${g} === 'number' ? DEC(${g}, text, N[${c}], T[${c}], Q[${c}]) : C(${g}, T[${c}], N[${c}]))`,
   text: (g, c) => `(typeof ${g} === 'string' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   bool: (g, c) => `(typeof ${g} === 'boolean' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   timestamptz: (g, c) => `TS(${g}, N[${c}])`,
@@ -219,7 +225,7 @@ return function decode(record) {
   ${textual ? "if (text.includes('\\\\u0000')) NUL(row, COLS);" : ''}
   return row;
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', body) as (...args: unknown[]) => RowDecoder
+  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', body) as (...args: unknown[]) => RowDecoder
   return factory(
     coerceJson,
     timestampFromJson,
@@ -229,7 +235,81 @@ return function decode(record) {
     strictRecordText,
     checkNul,
     columns,
+    numericFromJson,
+    columns.map((c) => JSON.stringify(c.name)),
   )
+}
+
+/** Text parsed as numeric, with the column's typmod; errors become the dead letter's reason. */
+function numericIn(text: string, t: SqlType, column: string): Numeric {
+  let n: Numeric
+  try {
+    n = parseNumeric(text)
+  } catch (err) {
+    throw new DecodeError(`column "${column}": ${(err as Error).message}`)
+  }
+  return typed(n, t, column)
+}
+
+/** A numeric with the column's typmod applied; an overflow is the dead letter's reason. */
+function typed(n: Numeric, t: SqlType, column: string): Numeric {
+  if (t.precision === undefined) return n
+  try {
+    return applyTypmod(n, t.precision, t.scale ?? 0)
+  } catch (err) {
+    throw new DecodeError(`column "${column}": ${(err as Error).message}`)
+  }
+}
+
+/**
+ * A JSON number of a numeric column, with the digits the record's text has for it: JSON.parse gave a
+ * double, so the text after the member's name is read again (the first occurrence whose number is this
+ * double; a name spelt with escapes falls back to the double's shortest digits).
+ */
+export function numericFromJson(v: number, text: string, column: string, t: SqlType, quoted = JSON.stringify(column)): Numeric {
+  let at = text.indexOf(quoted)
+  while (at >= 0) {
+    let i = at + quoted.length
+    while (text.charCodeAt(i) <= 32) i++
+    if (text.charCodeAt(i) === 58 /* : */) {
+      i++
+      while (text.charCodeAt(i) <= 32) i++
+      let end = i
+      for (let c = text.charCodeAt(end); (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 43 || c === 101 || c === 69; c = text.charCodeAt(++end));
+      const short = parseShortAt(text, i, end, v)
+      if (short !== undefined) {
+        if (short !== null) return typed(short, t, column)
+      } else {
+        const token = text.slice(i, end)
+        if (end > i && Number(token) === v) return numericIn(token, t, column)
+      }
+    }
+    at = text.indexOf(quoted, at + 1)
+  }
+  return numericIn(String(v), t, column)
+}
+
+const NUMBER_MARK = '\u0000n:'
+const MARKED_NUMBER = /"\\u0000n:([^"]*)"/g
+
+/** A numeric in a row object: written into JSON as a bare number with its exact digits (see rowJson). */
+export class JsonDecimal {
+  constructor(readonly text: string) {}
+  toJSON(): string {
+    return NUMBER_MARK + this.text
+  }
+}
+
+/** JSON text of a row object (rowObject), its numerics as bare numbers with every digit (`1.50`, not `"1.50"`). */
+export function rowJson(o: unknown): string {
+  const s = JSON.stringify(o)
+  return s.includes('\\u0000n:') ? s.replace(MARKED_NUMBER, '$1') : s
+}
+
+/** A numeric as JSON: finite values as JsonDecimal, NaN and the infinities as text (JSON has no such numbers). */
+const numericJson = (v: Value): unknown => {
+  const n = v instanceof Numeric ? v : numericFromNumber(v as number)
+  return n.k === NumKind.Finite ? new JsonDecimal(n.toString()) : n.toString()
 }
 
 /** ISO 8601 with microseconds, the form `timestampFromJson` reads fastest. */
@@ -242,7 +322,7 @@ export function timestampToJson(micros: number): string {
 
 /** One event as the JSON object stored in the log (NULL columns left out unless `keepNulls`). */
 export function encodeRow(row: readonly Value[], columns: readonly Column[], keepNulls = false): string {
-  return JSON.stringify(rowObject(row, columns, keepNulls))
+  return rowJson(rowObject(row, columns, keepNulls))
 }
 
 /** A row as a JSON-ready object: timestamps as ISO 8601 text, json columns as their value. */
@@ -269,6 +349,10 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
       case 'bytea':
         o[c.name] = formatValue(v, c.type)
         break
+      case 'numeric':
+        // numeric(p, s): rounded to the scale (checkRow has refused what overflows).
+        o[c.name] = numericJson(c.type.precision === undefined ? v : applyTypmod(v as Numeric, c.type.precision, c.type.scale ?? 0))
+        break
       default:
         o[c.name] = v
     }
@@ -278,7 +362,7 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
 
 /**
  * Checks a row before anything is written, so INSERT and COPY fail whole instead of feeding dead letters:
- * NOT NULL, timestamps in the event-time range (`'infinity'` is a timestamp PostgreSQL keeps, but no event
+ * NOT NULL, numeric(p, s) precision (22003), timestamps in the event-time range (`'infinity'` is a timestamp PostgreSQL keeps, but no event
  * time: 22008 with a hint), no NUL in text (22021).
  */
 export function checkRow(row: readonly Value[], columns: readonly Column[]): void {
@@ -295,5 +379,6 @@ export function checkRow(row: readonly Value[], columns: readonly Column[]): voi
       const err = eventTimeError(v as number, c.name)
       if (err !== null) throw err
     } else if (name === 'text' && typeof v === 'string' && v.includes('\0')) throw nulInText()
+    else if (name === 'numeric' && c.type.precision !== undefined) applyTypmod(v as Numeric, c.type.precision, c.type.scale ?? 0)
   }
 }

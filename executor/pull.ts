@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { isInterval, type Row, type Value } from '../common/types.ts'
+import { Numeric, numericKeyReplacer } from '../common/numeric.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { type BoundExpr, isConstant } from '../expr/bound.ts'
 import type { CatalogLookup } from '../planner/pg-catalog.ts'
@@ -94,9 +95,11 @@ function selectRunner(select: BoundSelect, params: readonly Value[], ctx: EvalCo
     const groups = new Map<string, Value[]>()
     // Aggregates that sort their own values keep one tuple per row: charged as they grow.
     const keptBytes = agg.aggregates.reduce((n, a) => n + (isOrderedAggregate(a.spec) ? shallowRowBytes(a.args.length) : 0), 0)
+    // Equal numerics (1.5, 1.50) are one group.
+    const numericKeys = agg.keys.some((k) => k.type.name === 'numeric')
     const add = (kv: Value[], r: Row): void => {
       if (keptBytes > 0) charge(keptBytes)
-      const k = JSON.stringify(kv)
+      const k = numericKeys ? JSON.stringify(kv, numericKeyReplacer) : JSON.stringify(kv)
       let acc = groups.get(k)
       if (acc === undefined) {
         acc = kv
@@ -180,7 +183,9 @@ function* distinctRows(rows: readonly Row[], width: number, guard: QueryGuard): 
   let bytes = 0
   for (const r of rows) {
     if (guard.tick()) yield
-    const k = JSON.stringify(r.length > width ? r.slice(0, width) : r)
+    const row = r.length > width ? r.slice(0, width) : r
+    // Equal numerics (1.5, 1.50) are one row.
+    const k = row.some((v) => v instanceof Numeric) ? JSON.stringify(row, numericKeyReplacer) : JSON.stringify(row)
     if (seen.has(k)) continue
     seen.add(k)
     const b = 16 + k.length + SLOT_BYTES

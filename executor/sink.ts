@@ -12,7 +12,7 @@ import type { Row, Value } from '../common/types.ts'
 import type { SinkDef } from '../planner/sink-plan.ts'
 import type { DecodedBatch } from './continuous-query.ts'
 import type { SinkRecord, SinkTarget } from './connectors/sink-target.ts'
-import { rowObject } from './decode.ts'
+import { JsonDecimal, rowJson, rowObject } from './decode.ts'
 
 /** A backlog is sent in transactions of about this many records. */
 const MAX_RECORDS_PER_TRANSACTION = 100_000
@@ -98,11 +98,11 @@ export class SinkRuntime {
     const keys = this.def.keyColumns
     if (keys.length === 1) {
       const v = o[columns[keys[0]!]!.name]
-      key = v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v)
+      key = v === null || v === undefined ? null : typeof v === 'string' ? v : v instanceof JsonDecimal ? v.text : JSON.stringify(v)
     } else if (keys.length > 1) {
-      key = JSON.stringify(keys.map((k) => o[columns[k]!.name] ?? null))
+      key = rowJson(keys.map((k) => o[columns[k]!.name] ?? null))
     }
-    return { key, value: visible ? JSON.stringify(o) : null }
+    return { key, value: visible ? rowJson(o) : null }
   }
 
   /**

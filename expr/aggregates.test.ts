@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { SluiceError } from '../common/errors.ts'
 import { Types, arrayOf, type SqlType, type Value } from '../common/types.ts'
 import { rowCodec } from '../executor/state/codec.ts'
+import { parseNumeric } from '../common/numeric.ts'
 import { AGG_ELEMENT_LIMIT, resolveAggregate, type BoundAggregate } from './aggregates.ts'
 import type { BoundExpr } from './bound.ts'
 import { compileAggregates } from './compile-aggregates.ts'
@@ -185,7 +186,12 @@ describe('approx_percentile', () => {
       expect(err.sqlstate).toBe('22023')
       expect(err.message).toBe(`percentile value ${f} is not between 0 and 1`)
     }
-    expect(thrown(() => compileAggregates([agg('approx_percentile', [col(0), lit(Number.POSITIVE_INFINITY, Types.float8)])])).sqlstate).toBe('22023')
+    // Constants the generated code keeps in its constant table (infinities, numeric literals) are checked
+    // at plan time, with the argument's position.
+    const spec = resolveAggregate('approx_percentile', [Types.float8, Types.float8], false)!
+    expect(thrown(() => spec.checkArgs!([col(0), lit(Number.POSITIVE_INFINITY, Types.float8)], [])).sqlstate).toBe('22023')
+    expect(thrown(() => spec.checkArgs!([col(0), lit(parseNumeric('1.5'), Types.numeric)], [])).sqlstate).toBe('22023')
+    expect(() => spec.checkArgs!([col(0), lit(parseNumeric('0.95'), Types.numeric)], [])).not.toThrow()
   })
 
   test('a fraction that is not a constant: 42P10 when compiled', () => {

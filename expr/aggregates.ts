@@ -6,6 +6,7 @@
 import { SluiceError, SqlState, planError, type Span } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, isNumeric, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
+import { Numeric } from '../common/numeric.ts'
 import { STATISTICAL_AGGREGATES } from './statistical-aggregates.ts'
 
 export interface AggregateSpec {
@@ -74,12 +75,12 @@ const fractionNotConstant = (span?: Span): SluiceError =>
 const fractionOutOfRange = (f: Value, category: 'plan' | 'execution', span?: Span): SluiceError =>
   new SluiceError(category, SqlState.invalidParameterValue, `percentile value ${String(f)} is not between 0 and 1`, { span })
 
-const isFraction = (f: Value): f is number => typeof f === 'number' && f >= 0 && f <= 1
+const isFraction = (f: Value): boolean => (typeof f === 'number' || f instanceof Numeric) && +f >= 0 && +f <= 1
 
 /** approx_percentile's fraction from a statement parameter, checked when a group first sees it. */
 export function percentileFraction(f: Value): number {
   if (!isFraction(f)) throw fractionOutOfRange(f, 'execution')
-  return f
+  return +(f as number)
 }
 
 /**
@@ -93,8 +94,8 @@ function checkFractionCode(code: string): void {
     if (!isFraction(Number(code))) throw fractionOutOfRange(Number(code), 'plan')
     return
   }
-  // Non-finite numeric constants (Infinity, NaN) live in the constant table.
-  if (/^K\[\d+\]$/.test(code)) throw fractionOutOfRange('a non-finite number', 'plan')
+  // A numeric literal (0.95) lives in the constant table, checked with its position by checkArgs.
+  if (/^K\[\d+\]$/.test(code)) return
   throw fractionNotConstant()
 }
 
@@ -134,11 +135,11 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
         slots: 1,
         init: [null],
         update: (s, [x]) =>
-          isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
+          primitiveOrder(args[0]!)
             ? `if (acc[${s}] === null || ${x} ${cmp} acc[${s}]) acc[${s}] = ${x};\n`
             : `if (acc[${s}] === null || H.compareValues(${x}, acc[${s}]) ${cmp} 0) acc[${s}] = ${x};\n`,
         merge: (s) =>
-          isNumeric(args[0]!) || args[0]!.name === 'text' || args[0]!.name === 'timestamptz' || args[0]!.name === 'timestamp' || args[0]!.name === 'date'
+          primitiveOrder(args[0]!)
             ? `if (o[${s}] !== null && (acc[${s}] === null || o[${s}] ${cmp} acc[${s}])) acc[${s}] = o[${s}];\n`
             : `if (o[${s}] !== null && (acc[${s}] === null || H.compareValues(o[${s}], acc[${s}]) ${cmp} 0)) acc[${s}] = o[${s}];\n`,
         finalize: (s) => `acc[${s}]`,
@@ -148,7 +149,7 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
     : undefined
 
 /** Types whose JS values compare correctly with `<` / `>` (numbers, text, times); others use H.compareValues. */
-const primitiveOrder = (t: SqlType): boolean => !t.element && (isNumeric(t) || t.name === 'text' || t.name === 'timestamptz' || t.name === 'timestamp' || t.name === 'date')
+const primitiveOrder = (t: SqlType): boolean => !t.element && ((isNumeric(t) && t.name !== 'numeric') || t.name === 'text' || t.name === 'timestamptz' || t.name === 'timestamp' || t.name === 'date')
 
 /**
  * max_by(x, y) / min_by(x, y): x of the row with the largest / smallest y (arg max, arg min; as in DuckDB,
@@ -172,6 +173,41 @@ const argMinMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
       }
     : undefined
 
+const isNumericType = (t: SqlType): boolean => !t.element && t.name === 'numeric'
+const isFloat = (t: SqlType): boolean => !t.element && (t.name === 'float4' || t.name === 'float8')
+
+/**
+ * sum(numeric): exact; the slot holds a Numeric (or NULL before the first input). A sum of amounts of one
+ * scale costs one BigInt addition per event (common/numeric.ts numSumStep).
+ */
+const numericSum: AggregateSpec = {
+  name: 'sum',
+  type: Types.numeric,
+  slots: 1,
+  init: [null],
+  update: (s, [x]) => `acc[${s}] = H.numSum(acc[${s}], ${x});\n`,
+  finalize: (s) => `acc[${s}]`,
+  acceptsNull: false,
+  retract: (s, [x]) => `acc[${s}] = H.numSub(acc[${s}], ${x});\n`,
+  merge: (s) => `if (o[${s}] !== null) acc[${s}] = H.numSum(acc[${s}], o[${s}]);\n`,
+}
+
+/**
+ * avg over numeric and integers: a numeric, the exact sum divided by the count with PostgreSQL's division
+ * scale (avg of 1.5 and 2.25 is 1.8750000000000000). Slots: the sum (0 or a Numeric) and the count.
+ */
+const numericAvg: AggregateSpec = {
+  name: 'avg',
+  type: Types.numeric,
+  slots: 2,
+  init: [0, 0],
+  update: (s, [x]) => `acc[${s}] = H.numSum(acc[${s}], ${x}); acc[${s + 1}]++;\n`,
+  finalize: (s) => `(acc[${s + 1}] === 0 ? null : H.numDiv(acc[${s}], acc[${s + 1}]))`,
+  acceptsNull: false,
+  retract: (s, [x]) => `acc[${s}] = H.numSub(acc[${s}], ${x}); acc[${s + 1}]--;\n`,
+  merge: (s) => `acc[${s}] = H.numSum(acc[${s}], o[${s}]); acc[${s + 1}] += o[${s + 1}];\n`,
+}
+
 const RULES: Record<string, Rule> = {
   ...STATISTICAL_AGGREGATES,
   count: (args, star) =>
@@ -181,7 +217,9 @@ const RULES: Record<string, Rule> = {
         ? { name: 'count', type: Types.int8, slots: 1, init: [0], update: (s) => `acc[${s}]++;\n`, finalize: (s) => `acc[${s}]`, acceptsNull: false, retract: (s) => `acc[${s}]--;\n`, merge: (s) => `acc[${s}] += o[${s}];\n` }
         : undefined,
   sum: (args) =>
-    args.length === 1 && isNumeric(args[0]!)
+    args.length === 1 && isNumericType(args[0]!)
+      ? numericSum
+      : args.length === 1 && isNumeric(args[0]!)
       ? {
           name: 'sum',
           type: sumType(args[0]!),
@@ -195,7 +233,9 @@ const RULES: Record<string, Rule> = {
         }
       : undefined,
   avg: (args) =>
-    args.length === 1 && isNumeric(args[0]!)
+    args.length === 1 && isNumeric(args[0]!) && !isFloat(args[0]!)
+      ? numericAvg
+      : args.length === 1 && isNumeric(args[0]!)
       ? {
           name: 'avg',
           type: avgType(args[0]!),
@@ -261,7 +301,8 @@ const RULES: Record<string, Rule> = {
           init: [null, null],
           update: (s, [x, f]) => {
             checkFractionCode(f!)
-            return `if (acc[${s + 1}] !== ${f}) acc[${s + 1}] = H.percentileFraction(${f});\nacc[${s}] = H.pctAdd(acc[${s}], ${x});\n`
+            // The fraction may be a numeric (0.95 is a numeric literal): kept as a double.
+            return `if (acc[${s + 1}] !== (${f} === null ? null : +${f})) acc[${s + 1}] = H.percentileFraction(${f});\nacc[${s}] = H.pctAdd(acc[${s}], ${x});\n`
           },
           finalize: (s) => `(acc[${s}] === null ? null : H.pctQuantile(acc[${s}], acc[${s + 1}]))`,
           acceptsNull: false,

@@ -5,7 +5,7 @@
  * expression tree per event.
  */
 import { internalError } from '../common/errors.ts'
-import { isNumeric, type SqlType, type Value } from '../common/types.ts'
+import { isNumeric, typeDisplayName, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr, EmitContext } from './bound.ts'
 import { isZoneCast, zoneCast } from './time-zone-eval.ts'
 import { Runtime, type EvalContext } from './runtime.ts'
@@ -159,8 +159,17 @@ export class Emitter {
 }
 
 function castCode(v: string, from: SqlType, to: SqlType, emitter: Emitter): string {
+  if (!from.element && !to.element && to.name === 'numeric' && isNumeric(from)) {
+    // Exact from integers, float8's 15 digits from floats; numeric(p, s) rounds and checks the precision.
+    if (to.precision !== undefined) return `H.applyTypmod(${v}, ${to.precision}, ${to.scale ?? 0})`
+    return from.name === 'numeric' ? v : `H.toNumeric(${v})`
+  }
   if (from.name === to.name && !!from.element === !!to.element) return v
   if (isZoneCast(from, to)) return `${emitter.constant(zoneCast)}(${v}, ${emitter.constant(from)}, ${emitter.constant(to)}, ctx)`
+  if (!from.element && !to.element && from.name === 'numeric' && isNumeric(to)) {
+    if (to.name === 'int2' || to.name === 'int4' || to.name === 'int8') return `H.checkedInt(H.numericToInteger(${v}, ${JSON.stringify(typeDisplayName(to))}), ${emitter.constant(to)})`
+    return to.name === 'float4' ? `Math.fround(+${v})` : `(+${v})`
+  }
   if (!from.element && !to.element && isNumeric(from) && isNumeric(to)) {
     if (to.name === 'int2' || to.name === 'int4' || to.name === 'int8') return `H.checkedInt(H.roundTo(${v}, 0), ${emitter.constant(to)})`
     return v

@@ -12,6 +12,7 @@ import {
   PG_TIMESTAMP_MIN,
   checkIntRange,
   formatValue,
+  typeDisplayName,
   intervalMicros,
   isInterval,
   parseValue,
@@ -24,6 +25,22 @@ import {
   type Value,
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
+import {
+  Numeric,
+  applyTypmod,
+  numAdd,
+  numCmp,
+  numDiv,
+  numMod,
+  numMul,
+  numNeg,
+  numSub,
+  numSumStep,
+  numericKey,
+  numericToInteger,
+  toNumeric,
+  type Num,
+} from '../common/numeric.ts'
 import { compileLike } from './like.ts'
 import { compileRegex, type TextMatcher } from './regex.ts'
 import { similarToRegex } from './regex-syntax.ts'
@@ -93,6 +110,9 @@ export function checkedInt(n: number, t: SqlType): number {
 /** Total order used by comparisons and ORDER BY for non-null values of one type. */
 export function compareValues(a: Value, b: Value): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0
+  if (a instanceof Numeric || b instanceof Numeric) {
+    if ((a instanceof Numeric || typeof a === 'number') && (b instanceof Numeric || typeof b === 'number')) return numCmp(a, b)
+  }
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
   if (typeof a === 'boolean' && typeof b === 'boolean') return a === b ? 0 : a ? 1 : -1
   if (isInterval(a) && isInterval(b)) return Math.sign(intervalMicros(a) - intervalMicros(b))
@@ -115,6 +135,7 @@ export function compareValues(a: Value, b: Value): number {
 
 export function equalValues(a: Value, b: Value): boolean {
   if (a === b) return true
+  if (a instanceof Numeric || b instanceof Numeric) return compareValues(a, b) === 0
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
   return compareValues(a, b) === 0
 }
@@ -185,7 +206,7 @@ export function posixRegex(pattern: string, caseInsensitive: boolean): TextMatch
 
 /** Casts a non-null value between types, as `CAST(v AS t)` does. */
 export function castValue(v: Value, from: SqlType, to: SqlType): Value {
-  if (from.name === to.name && !!from.element === !!to.element) return v
+  if (from.name === to.name && !!from.element === !!to.element && to.precision === undefined) return v
   if (to.element) {
     if (Array.isArray(v)) return v.map((x) => (x === null ? null : castValue(x, from.element ?? from, to.element!)))
     return parseValue(String(v), to)
@@ -202,6 +223,7 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
     case 'int2':
     case 'int4':
     case 'int8':
+      if (v instanceof Numeric) return checkedInt(numericToInteger(v, typeDisplayName(to)), to)
       if (typeof v === 'number') {
         const n = Math.round(v)
         checkIntRange(n, to)
@@ -209,14 +231,17 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
       }
       if (typeof v === 'boolean') return v ? 1 : 0
       return parseValue(String(v), to)
+    case 'numeric':
+      if (typeof v === 'number' || v instanceof Numeric) return to.precision === undefined ? toNumeric(v) : applyTypmod(v, to.precision, to.scale ?? 0)
+      if (typeof v === 'boolean') throw new SluiceError('plan', SqlState.cannotCoerce, 'cannot cast type boolean to numeric')
+      return parseValue(String(v), to)
     case 'float4':
     case 'float8':
-    case 'numeric':
-      if (typeof v === 'number') return to.name === 'float4' ? Math.fround(v) : v
+      if (typeof v === 'number' || v instanceof Numeric) return to.name === 'float4' ? Math.fround(+v) : +v
       if (typeof v === 'boolean') return v ? 1 : 0
       return parseValue(String(v), to)
     case 'bool':
-      if (typeof v === 'number') return v !== 0
+      if (typeof v === 'number' || v instanceof Numeric) return +v !== 0
       return parseValue(String(v), to)
     case 'timestamptz':
     case 'timestamp':
@@ -335,6 +360,8 @@ export function toJsonValue(v: Value, t: SqlType): unknown {
     case 'float4':
     case 'float8':
     case 'numeric':
+      // JSON builders take the numeric as a JavaScript number (its digits beyond a double's are not kept).
+      if (v instanceof Numeric) return v.k === 0 ? +v : v.toString()
       return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
     case 'json':
     case 'jsonb':
@@ -386,7 +413,21 @@ export const md5 = (text: string): string => createHash('md5').update(text).dige
 /** What `version()` answers; clients parse the leading `PostgreSQL <major>.<minor>`. */
 export const VERSION_STRING = 'PostgreSQL 15.0 (Sluice 0.1.0, a streaming SQL engine) on x86_64-pc-linux-gnu, 64-bit'
 
+const numSum = (acc: Num | null, x: Num): Numeric => numSumStep(acc, x)
+
 export const Runtime = {
+  numAdd,
+  numSub,
+  numMul,
+  numDiv,
+  numMod,
+  numNeg,
+  numCmp,
+  numSum,
+  numericKey,
+  numericToInteger,
+  toNumeric,
+  applyTypmod,
   extreme,
   md5,
   toJsonValue,

@@ -13,9 +13,11 @@ import {
   typeDisplayName,
   typeFromName,
   arrayOf,
+  numericType,
   type SqlType,
   type Value,
 } from '../common/types.ts'
+import { Numeric, checkNumericTypmod, numNeg, parseNumeric } from '../common/numeric.ts'
 import type { BoundExpr, EmitContext, ScalarImpl } from '../expr/bound.ts'
 import { resolveAggregate, isAggregateName, type BoundAggregate } from '../expr/aggregates.ts'
 import { resolveFunction, resolveOperator, isKnownFunction, comparable } from './functions.ts'
@@ -61,6 +63,8 @@ export function bindExpr(e: ast.Expr, ctx: BindContext): BoundExpr {
       const operand = bindExpr(e.operand, ctx)
       if (e.op === '+') return operand
       if (operand.kind === 'const' && typeof operand.value === 'number') return { kind: 'const', value: -operand.value, type: operand.type }
+      if (operand.kind === 'const' && operand.value instanceof Numeric) return { kind: 'const', value: numNeg(operand.value), type: operand.type }
+      if (operand.type.name === 'numeric' && !operand.type.element) return call('-', { strict: true, emit: ([x]) => `H.numNeg(${x})` }, [operand], Types.numeric)
       if (operand.type.name === 'interval') return call('-', { strict: true, emit: ([x]) => `H.intervalNegate(${x})` }, [operand], operand.type)
       if (!isNumeric(operand.type)) throw operatorMissing('-', undefined, operand.type, e.span)
       return call('-', { strict: true, emit: ([x]) => `(-${x})` }, [operand], operand.type)
@@ -174,7 +178,7 @@ function bindLiteral(e: ast.Literal): BoundExpr {
       return { kind: 'const', value: n, type: Math.abs(n) <= 2147483647 ? Types.int4 : Types.int8 }
     }
     case 'numeric':
-      return { kind: 'const', value: Number(e.value), type: Types.numeric }
+      return { kind: 'const', value: parseNumeric(String(e.value)), type: Types.numeric }
     case 'string':
       return { kind: 'const', value: String(e.value), type: Types.unknown }
     case 'boolean':
@@ -371,7 +375,21 @@ function bindCase(e: ast.CaseExpr, ctx: BindContext): BoundExpr {
 export function resolveType(t: ast.TypeRef): SqlType {
   const type = typeFromName(t.name, t.isArray)
   if (type === undefined) throw planError(SqlState.undefinedObject, `type "${t.name}" does not exist`, t.span)
+  if (type.name === 'numeric' && t.modifiers.length > 0) return numericTypmod(type, t.modifiers, t.span)
   return type
+}
+
+/** numeric(p) and numeric(p, s), checked as PostgreSQL's numerictypmodin checks them. */
+function numericTypmod(type: SqlType, modifiers: readonly number[], span: Span | undefined): SqlType {
+  if (modifiers.length > 2) throw planError(SqlState.invalidParameterValue, 'invalid NUMERIC type modifier', span)
+  const [precision, scale = 0] = modifiers as [number, number | undefined]
+  try {
+    checkNumericTypmod(precision, scale)
+  } catch (err) {
+    throw span === undefined ? err : withSpan(err, span)
+  }
+  const el = numericType(precision, scale)
+  return type.element ? arrayOf(el) : el
 }
 
 function bindCast(e: ast.Cast, ctx: BindContext): BoundExpr {

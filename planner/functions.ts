@@ -14,6 +14,7 @@ import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions
 import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
 import { SESSION_FUNCTIONS } from './session-functions.ts'
+import { numericArithmetic, numericComparison, resolveNumericFunction } from '../expr/numeric-functions.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
 export type { Resolved } from '../expr/bound.ts'
@@ -59,6 +60,8 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     return { type: Types.bool, impl: strict(([x, y]) => `(String(${x}) ${js} String(${y}))`) }
   }
   if (!comparable(a, b)) return undefined
+  const exact = numericComparison(js, a, b)
+  if (exact !== undefined) return exact
   const primitive =
     (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
@@ -66,6 +69,8 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
 }
 
 function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  const exact = numericArithmetic(op, a, b)
+  if (exact !== undefined) return exact
   if (isNumeric(a) && isNumeric(b)) {
     const type = numericCommon(a, b)
     const integral = isInteger(type)
@@ -301,7 +306,8 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   exp: mathFn((x) => `Math.exp(${x})`, false),
   round: (args) => {
     if (args.length === 1 && isNumeric(args[0]!)) return { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
-    if (args.length === 2 && isNumeric(args[0]!) && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
+    // round(double precision, int) does not exist in PostgreSQL (42883); numeric's is in expr/numeric-functions.ts.
+    if (args.length === 2 && isNumeric(args[0]!) && args[0]!.name !== 'float4' && args[0]!.name !== 'float8' && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
     return undefined
   },
   trunc: mathFn((x) => `Math.trunc(${x})`),
@@ -406,7 +412,7 @@ export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS)
 
 export function resolveFunction(name: string, args: readonly SqlType[]): Resolved | undefined {
   const rule = FUNCTIONS[name]
-  return rule === undefined ? undefined : rule(args)
+  return resolveNumericFunction(name, args) ?? (rule === undefined ? undefined : rule(args))
 }
 
 export const isKnownFunction = (name: string): boolean => name in FUNCTIONS

@@ -86,3 +86,16 @@ describe('conditionKeys', () => {
     expect(keys('new.level + 1 > 3')).toEqual([])
   })
 })
+
+describe('conditionKeys over numeric', () => {
+  beforeAll(async () => {
+    await initParser()
+  })
+
+  test('an exact numeric column is not indexed: its values are not JavaScript numbers', () => {
+    const numericScope = new Scope([{ table: 'new', name: 'price', type: Types.numeric, nullable: true }])
+    for (const sql of ['new.price > 100', 'new.price = 1.50', 'new.price BETWEEN 1 AND 2.5', 'new.price IN (1, 2)']) {
+      expect(conditionKeys(bindExpr(parseExpression(sql), { scope: numericScope, params: [], clause: 'WHEN' }), 1), sql).toEqual([])
+    }
+  })
+})

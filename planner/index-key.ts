@@ -6,14 +6,15 @@
  * batch most is known only from the batch, so all of them are returned.
  *
  * A key must pick exactly the events on which the engine's own comparison is true, never one fewer. The
- * compiled comparisons of numbers, times and text are JavaScript's operators on the values (numbers of
- * every numeric type are doubles, times are microseconds, text compares by UTF-16 code units, as the
+ * compiled comparisons of numbers, times and text are JavaScript's operators on the values (integers and
+ * floats are doubles, times are microseconds, text compares by UTF-16 code units, as the
  * engine's `<` does), so a key is taken only where both sides have the same representation and the
  * index compares with the same operators. NULL never satisfies a comparison, nor does NaN (`NaN < x` and
  * `NaN = NaN` are false in the compiled code too), so neither is ever in a key's rows.
  */
 import { isNumeric, isTemporal, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from '../expr/bound.ts'
+import { Numeric, numCmp, numericFromNumber } from '../common/numeric.ts'
 
 /**
  * Where a key's column is: the event's, or the view a trigger joins (`p.spent > 100`), whose row as of each
@@ -65,6 +66,8 @@ type Domain = 'number' | 'string' | 'boolean'
 /** How values of the type are held, where the compiled comparison is JavaScript's operator on them. */
 function domainOf(t: SqlType): Domain | null {
   if (t.element !== undefined || t.pgOid !== undefined) return null
+  // numeric values are exact decimals (common/numeric.ts), not JavaScript numbers: not indexed.
+  if (t.name === 'numeric') return null
   if (isNumeric(t) || isTemporal(t)) return 'number'
   if (t.name === 'text') return 'string'
   if (t.name === 'bool') return 'boolean'
@@ -75,6 +78,21 @@ function domainOf(t: SqlType): Domain | null {
 function usable(v: Value, domain: Domain): v is number | string | boolean {
   if (typeof v !== domain) return false
   return typeof v !== 'number' || Number.isFinite(v)
+}
+
+/**
+ * A constant as the index compares it with a column of `domain`: a numeric constant (`10.5`) against an
+ * integer or float column is its double when that is the same number (15 significant digits or fewer),
+ * so that no column value falls between the two; otherwise, or of another domain, undefined.
+ */
+function keyConst(k: BoundExpr & { kind: 'const' }, domain: Domain): number | string | boolean | undefined {
+  let v = k.value
+  if (domain === 'number' && v instanceof Numeric) {
+    const d = +v
+    if (numCmp(v, numericFromNumber(d)) !== 0) return undefined
+    v = d
+  } else if (domainOf(k.type) !== domain) return undefined
+  return usable(v, domain) ? v : undefined
 }
 
 const FLIPPED: Record<string, string> = { '=': '=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' }
@@ -94,8 +112,9 @@ function comparisonOf(c: BoundExpr, width: number): Comparison | null {
   const [col, k] = flip ? [b, a] : [a, b]
   if (col.kind !== 'column' || k.kind !== 'const' || col.index >= width) return null
   const domain = domainOf(col.type)
-  if (domain === null || domainOf(k.type) !== domain || !usable(k.value, domain)) return null
-  return { column: col.index, domain, op: flip ? FLIPPED[c.fn]! : c.fn, value: k.value }
+  const value = domain === null ? undefined : keyConst(k, domain)
+  if (domain === null || value === undefined) return null
+  return { column: col.index, domain, op: flip ? FLIPPED[c.fn]! : c.fn, value }
 }
 
 /** `col IN (constants)` or `col = a OR col = b OR ...` on one event column: its values, or null. */
@@ -106,11 +125,12 @@ function setOf(c: BoundExpr, width: number): { column: number; values: (number |
     if (domain === null) return null
     const values: (number | string | boolean)[] = []
     for (const item of c.list) {
-      if (item.kind !== 'const' || domainOf(item.type) !== domain) return null
+      if (item.kind !== 'const') return null
       // A NULL in the list makes a miss NULL instead of false: it never adds a row.
       if (item.value === null) continue
-      if (!usable(item.value, domain)) return null
-      values.push(item.value)
+      const value = keyConst(item, domain)
+      if (value === undefined) return null
+      values.push(value)
     }
     return { column: c.expr.index, values }
   }

@@ -47,7 +47,8 @@ export function planInsert(stmt: ast.Insert, catalog: Catalog, paramTypes: reado
           throw planError(SqlState.datatypeMismatch, `column "${col.name}" is of type ${typeDisplayName(col.type)} but expression is of type ${typeDisplayName(coerced.type)}`, e.span, 'You will need to rewrite or cast the expression.')
         }
         if (b.kind === 'param') params[b.index] = col.type
-        return coerced.type.name === col.type.name ? coerced : ({ kind: 'cast', expr: coerced, type: col.type } as BoundExpr)
+        // numeric(p, s) columns round and check every value (a cast to the column's own type).
+        return coerced.type.name === col.type.name && col.type.precision === undefined ? coerced : ({ kind: 'cast', expr: coerced, type: col.type } as BoundExpr)
       })
     })
     return { stream, mapping, source: { kind: 'values', rows }, paramTypes: params }

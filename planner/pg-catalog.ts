@@ -417,6 +417,8 @@ export function formatType(oid: number | null, typmod: number | null = null): st
   const base = DISPLAY_BY_OID.get(oid)
   if (base === undefined) return '???'
   if (typmod !== null && typmod >= 4 && (oid === 1043 || oid === 1042)) return `${base}(${typmod - 4})`
+  // numeric's typmod: ((precision << 16) | scale & 0x7ff) + 4, the scale 11 bits signed (numerictypmodout).
+  if (typmod !== null && typmod >= 4 && oid === 1700) return `${base}(${(typmod - 4) >> 16},${((((typmod - 4) & 0x7ff) ^ 1024) - 1024)})`
   return base
 }
 
@@ -559,7 +561,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
       return [...rels().flatMap((r) =>
         r.columns.map((c, i) => ({
           attrelid: r.oid, attname: c.name, atttypid: typeOid(c.type), attstattarget: -1, attlen: c.type.pgSize ?? (c.type.element ? -1 : TypeOid[c.type.name].size), attnum: i + 1,
-          attndims: c.type.element ? 1 : 0, attcacheoff: -1, atttypmod: -1, attbyval: !c.type.element && TypeOid[c.type.name].size > 0, attalign: 'i', attstorage: storage(c.type), attcompression: '',
+          attndims: c.type.element ? 1 : 0, attcacheoff: -1, atttypmod: numericTypmod(c.type), attbyval: !c.type.element && TypeOid[c.type.name].size > 0, attalign: 'i', attstorage: storage(c.type), attcompression: '',
           attnotnull: !c.nullable, atthasdef: false, atthasmissing: false, attidentity: '', attgenerated: '', attisdropped: false, attislocal: true, attinhcount: 0,
           attcollation: !c.type.element && c.type.name === 'text' && c.type.pgOid === undefined ? DEFAULT_COLLATION : c.type.pgOid === 19 ? 950 : 0,
         })),
@@ -617,6 +619,12 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
   }
 }
 
+/** pg_attribute.atttypmod: numeric(p, s) as ((p << 16) | s & 0x7ff) + 4, -1 for every other type. */
+const numericTypmod = (t: SqlType): number => {
+  const el = t.element ?? t
+  return el.name === 'numeric' && el.precision !== undefined ? ((el.precision << 16) | ((el.scale ?? 0) & 0x7ff)) + 4 : -1
+}
+
 function numericFacts(t: SqlType): Partial_ {
   if (t.element) return {}
   switch (t.name) {
@@ -631,7 +639,7 @@ function numericFacts(t: SqlType): Partial_ {
     case 'float8':
       return { numeric_precision: 53, numeric_precision_radix: 2 }
     case 'numeric':
-      return { numeric_precision_radix: 10 }
+      return t.precision === undefined ? { numeric_precision_radix: 10 } : { numeric_precision: t.precision, numeric_precision_radix: 10, numeric_scale: t.scale ?? 0 }
     case 'timestamptz':
     case 'timestamp':
       return { datetime_precision: 6 }

@@ -1,7 +1,7 @@
 /**
  * Functions analysts reach for beside the statistical aggregates: pg_typeof, gen_random_uuid (the uuid
- * type), width_bucket, log(b, x), div and trunc(x, n), with PostgreSQL's errors. numeric is a double here
- * (see docs/sql-reference.md), so numeric results carry a double's digits.
+ * type), width_bucket, log(b, x), div and trunc(x, n), with PostgreSQL's errors. These are the double
+ * precision forms; numeric arguments take the exact forms of expr/numeric-functions.ts first.
  */
 import { randomUUID } from 'node:crypto'
 import { SluiceError, SqlState } from '../common/errors.ts'
@@ -74,7 +74,7 @@ export const SESSION_FUNCTIONS: Record<string, FunctionRule> = {
   gen_random_uuid: (args) => (args.length === 0 ? { type: Types.uuid, impl: { strict: false, volatile: true, emit: (_, c) => `${c.constant(randomUUID)}()` } } : undefined),
   width_bucket: (args) =>
     args.length === 4 && args.slice(0, 3).every(isNum) && isNum(args[3]!)
-      ? { type: Types.int4, impl: pure((xs, c) => `${c.constant(widthBucket)}(${xs.join(', ')})`), argTypes: [...args.slice(0, 3).map((a) => (isFloat(a) ? Types.float8 : Types.numeric)), Types.int4] }
+      ? { type: Types.int4, impl: pure((xs, c) => `${c.constant(widthBucket)}(${xs.map((x) => `+${x}`).join(', ')})`), argTypes: [...args.slice(0, 3).map((a) => (isFloat(a) ? Types.float8 : Types.numeric)), Types.int4] }
       : undefined,
   log: (args) => {
     if (args.length === 1 && isNum(args[0]!)) {

@@ -47,6 +47,11 @@ export function cell(v: Value, column: Column): unknown {
     case 'timestamp':
     case 'date':
       return Math.round((v as number) / 1000)
+    case 'numeric': {
+      // The contract's cells are JSON numbers (Flink's DECIMAL and DOUBLE alike); NaN and infinities null.
+      const n = Number(v)
+      return Number.isFinite(n) ? n : null
+    }
     default:
       if (typeof v === 'number') return Number.isFinite(v) ? v : null
       if (typeof v === 'string' || typeof v === 'boolean') return v

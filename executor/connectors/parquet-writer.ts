@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import parquet from '@dsnp/parquetjs'
 import type { Column } from '../../common/types.ts'
+import { NumKind, parseNumeric, roundScale } from '../../common/numeric.ts'
 
 /** Sluice types as Parquet types (every column optional). */
 const PARQUET_TYPES: Readonly<Record<string, string>> = {
@@ -29,7 +30,31 @@ const PARQUET_TYPES: Readonly<Record<string, string>> = {
 }
 
 export function parquetType(c: Column): string {
+  if (decimalOf(c) !== undefined) return 'DECIMAL'
   return c.type.element !== undefined ? 'JSON' : (PARQUET_TYPES[c.type.name] ?? 'UTF8')
+}
+
+/**
+ * numeric(p, s) columns are Parquet DECIMAL(p, s), stored as fixed-length big-endian two's complement
+ * bytes of the unscaled value (exact; the library's INT64 form multiplies doubles). A numeric without a
+ * typmod has no fixed scale and is written as its exact text (UTF8); so are NaN and the infinities.
+ */
+function decimalOf(c: Column): { precision: number; scale: number; typeLength: number } | undefined {
+  const t = c.type
+  if (t.element !== undefined || t.name !== 'numeric' || t.precision === undefined || (t.scale ?? 0) < 0 || (t.scale ?? 0) > t.precision) return undefined
+  return { precision: t.precision, scale: t.scale ?? 0, typeLength: Math.ceil((t.precision * Math.log2(10) + 1) / 8) }
+}
+
+function decimalBytes(v: unknown, d: { scale: number; typeLength: number }): Buffer | null {
+  const n = parseNumeric(String(v))
+  if (n.k !== NumKind.Finite) return null
+  let u = roundScale(n, d.scale).u
+  const out = Buffer.alloc(d.typeLength, u < 0n ? 0xff : 0)
+  for (let i = d.typeLength - 1; i >= 0 && u !== 0n && u !== -1n; i--) {
+    out[i] = Number(u & 0xffn)
+    u >>= 8n
+  }
+  return out
 }
 
 const ROW_GROUP_SIZE = 65_536
@@ -40,7 +65,7 @@ const ROW_GROUP_SIZE = 65_536
  */
 export async function writeParquet(stagingPath: string, path: string, columns: readonly Column[], extra: readonly string[]): Promise<number> {
   const fields: Record<string, { type: string; optional: boolean }> = {}
-  for (const c of columns) fields[c.name] = { type: parquetType(c), optional: true }
+  for (const c of columns) fields[c.name] = { type: parquetType(c), optional: true, ...decimalOf(c) }
   for (const e of extra) fields[e] = { type: 'BOOLEAN', optional: true }
   const writer = await parquet.ParquetWriter.openFile(new parquet.ParquetSchema(fields as never), path, { rowGroupSize: ROW_GROUP_SIZE })
   let rows = 0
@@ -70,6 +95,8 @@ export async function writeParquet(stagingPath: string, path: string, columns: r
 function parquetValue(v: unknown, c: Column): unknown {
   if (v === null || v === undefined) return null
   switch (parquetType(c)) {
+    case 'DECIMAL':
+      return decimalBytes(v, decimalOf(c)!)
     case 'INT64':
       return BigInt(typeof v === 'number' ? Math.trunc(v) : String(v))
     case 'INT32':

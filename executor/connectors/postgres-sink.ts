@@ -20,7 +20,7 @@ import { Readable } from 'node:stream'
 import { SqlState } from '../../common/errors.ts'
 import type { Column } from '../../common/types.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
-import { latestByKey, quotePgName, recordRow, valueText, type SinkBatch, type SinkRecord, type SinkTarget } from './sink-target.ts'
+import { exactNumber, latestByKey, quotePgName, recordRow, valueText, type SinkBatch, type SinkRecord, type SinkTarget } from './sink-target.ts'
 import { CONNECT_TIMEOUT_MS, SqlSinkWriter, openError, tableMismatch, type SqlDialect } from './sql-sink-writer.ts'
 
 /** Sluice types as PostgreSQL column types (a table created by a sink), and the udt names accepted in an existing one. */
@@ -246,6 +246,7 @@ export class PostgresSinkTarget implements SinkTarget {
     const names = columns.map((c) => c.name)
     // Numbers and plain strings (most values) are written as they are; the rest through valueText.
     const plain = columns.map((c) => c.type.element === undefined && c.type.name !== 'json' && c.type.name !== 'jsonb' && c.type.name !== 'bool')
+    const exact = columns.map((c) => c.type.element === undefined && c.type.name === 'numeric')
     function* chunks(): Generator<string> {
       let out = ''
       for (const r of records) {
@@ -255,6 +256,7 @@ export class PostgresSinkTarget implements SinkTarget {
           const v = row === null ? o![names[i]!] : row[i]
           if (i > 0) out += '\t'
           if (v === null || v === undefined) out += '\\N'
+          else if (exact[i] && typeof v === 'number') out += exactNumber(v, r.value!, names[i]!)
           else if (plain[i] && typeof v === 'number') out += String(v)
           else if (plain[i] && typeof v === 'string') out += copyEscape(v)
           else out += copyEscape(valueText(v, columns[i]!, 'postgres')!)

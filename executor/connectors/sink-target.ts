@@ -7,7 +7,8 @@
  * Records are the sink's JSON records: `value` is the row as a JSON object by column name (null: the key's
  * row is gone), `key` the key columns (one column: its text; several: a JSON array).
  */
-import type { Column } from '../../common/types.ts'
+import { Types, type Column } from '../../common/types.ts'
+import { numericFromJson } from '../decode.ts'
 
 export interface SinkRecord {
   readonly key: string | null
@@ -37,11 +38,18 @@ export interface SinkTarget {
   drop?(): Promise<void>
 }
 
-/** A record's row as values in column order (JSON values: strings, numbers, booleans, objects, arrays, null). */
+/**
+ * A record's row as values in column order (JSON values: strings, numbers, booleans, objects, arrays,
+ * null); numeric columns as the exact decimal text of the record (JSON.parse alone would round them).
+ */
 export function recordRow(record: SinkRecord, columns: readonly Column[], keyColumns: readonly number[]): unknown[] {
   if (record.value !== null) {
-    const o = JSON.parse(record.value) as Record<string, unknown>
-    return columns.map((c) => o[c.name] ?? null)
+    const text = record.value
+    const o = JSON.parse(text) as Record<string, unknown>
+    return columns.map((c) => {
+      const v = o[c.name] ?? null
+      return typeof v === 'number' && c.type.name === 'numeric' && c.type.element === undefined ? exactNumber(v, text, c.name) : v
+    })
   }
   // A tombstone: only the key's values are known.
   const row: unknown[] = new Array<unknown>(columns.length).fill(null)
@@ -50,6 +58,9 @@ export function recordRow(record: SinkRecord, columns: readonly Column[], keyCol
   keyColumns.forEach((k, i) => (row[k] = keys[i] ?? null))
   return row
 }
+
+/** A numeric column's JSON number as the exact digits written in the record `text`. */
+export const exactNumber = (v: number, text: string, column: string): string => numericFromJson(v, text, column, Types.numeric).toString()
 
 /**
  * Later records of a key replace earlier ones (in batch order), so a transaction writes each key once (in

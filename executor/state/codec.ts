@@ -1,9 +1,11 @@
 /**
  * How values become bytes in the state store. `rowCodec` is a compact tagged binary format for rows and
- * accumulators (every Value round-trips: -0, NaN, ±Infinity, any Unicode, intervals, nested arrays);
+ * accumulators (every Value round-trips: -0, NaN, ±Infinity, any Unicode, intervals, nested arrays, exact
+ * numerics with their scale);
  * `jsonCodec` is JSON that keeps ±Infinity, for small records such as dead letters.
  */
 import type { Value } from '../../common/types.ts'
+import { Numeric } from '../../common/numeric.ts'
 
 export interface Codec<V> {
   encode(v: V): Buffer
@@ -20,6 +22,8 @@ const enum Tag {
   Interval = 6,
   Array = 7,
   Json = 8,
+  /** An exact numeric: kind byte, int32 scale, the unscaled digits as decimal text (sign included). */
+  Numeric = 9,
 }
 
 /** A growable output buffer reused across encodes (encode copies the result out). */
@@ -89,6 +93,11 @@ function writeValue(w: Writer, v: Value): void {
     w.byte(Tag.Array)
     w.uint32(v.length)
     for (const item of v) writeValue(w, item as Value)
+  } else if (v instanceof Numeric) {
+    w.byte(Tag.Numeric)
+    w.byte(v.k)
+    w.int32(v.s)
+    w.string(v.u.toString())
   } else if (isInterval(v)) {
     w.byte(Tag.Interval)
     w.float64(v.months)
@@ -146,6 +155,12 @@ class Reader {
       }
       case Tag.Json:
         return JSON.parse(this.string()) as Value
+      case Tag.Numeric: {
+        const kind = this.buf[this.pos]!
+        const scale = this.buf.readInt32LE(this.pos + 1)
+        this.pos += 5
+        return new Numeric(BigInt(this.string()), scale, kind)
+      }
       default:
         throw new Error(`corrupt state value: unknown tag ${tag} at byte ${this.pos - 1}`)
     }

@@ -8,6 +8,7 @@
  * order-preserving (numbers by value, strings bytewise), so windows scan in time order.
  */
 import type { Value } from '../../common/types.ts'
+import { Numeric, numericKey } from '../../common/numeric.ts'
 
 /** Reserved for the engine's own records; tables get ids from 1. */
 export const META_NAMESPACE = 0
@@ -69,6 +70,8 @@ function encodeKeyValue(v: Value): string {
   if (v === true) return String.fromCharCode(KeyTag.True)
   if (typeof v === 'number') return String.fromCharCode(KeyTag.Number) + orderedNumber(v)
   if (typeof v === 'string') return String.fromCharCode(KeyTag.String) + orderedString(v)
+  // Equal numerics (1.5 and 1.50) are one key.
+  if (v instanceof Numeric) return String.fromCharCode(KeyTag.Other) + orderedString(`n${numericKey(v)}`)
   return String.fromCharCode(KeyTag.Other) + orderedString(JSON.stringify(v))
 }
 

@@ -4,8 +4,9 @@
  * *_send / *_recv formats of PostgreSQL, byte for byte).
  */
 import { SluiceError, SqlState } from '../../common/errors.ts'
-import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatNumeric, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid, utf8Text } from '../../common/types.ts'
+import { type Interval, type SqlType, type TypeName, type Value, Types, checkIntRange, formatValue, isInterval, parseValue, typeDisplayName, typeFromOid, typeOid, utf8Text } from '../../common/types.ts'
 import type { BoundParam } from '../backend.ts'
+import { NUMERIC_NAN as NAN_VALUE, NUMERIC_NEG_INF, NUMERIC_POS_INF, Numeric, NumKind, applyTypmod, formatNumeric, numericToInteger, parseNumeric, toNumeric } from '../../common/numeric.ts'
 import { type TimeZone, UTC_ZONE, formatText } from './timezone.ts'
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
@@ -53,12 +54,12 @@ function convertParam(v: Value, from: SqlType, to: SqlType): Value {
     const fromEl = from.element ?? from
     return v.map((x) => convertParam(x, fromEl, to.element!))
   }
-  if (from.name === to.name && !from.element) return v
-  if (NUMBER_TYPES.has(from.name) && NUMBER_TYPES.has(to.name) && typeof v === 'number') {
-    if (INTEGER_WIDTHS[to.name] === undefined) return v
+  if (from.name === to.name && !from.element) return to.name === 'numeric' && to.precision !== undefined ? applyTypmod(v as Numeric, to.precision, to.scale ?? 0) : v
+  if (NUMBER_TYPES.has(from.name) && NUMBER_TYPES.has(to.name) && (typeof v === 'number' || v instanceof Numeric)) {
+    if (to.name === 'numeric') return to.precision === undefined ? toNumeric(v) : applyTypmod(v, to.precision, to.scale ?? 0)
+    if (INTEGER_WIDTHS[to.name] === undefined) return Number(v)
     // numeric NaN and infinities have no integer (0A000); a float's are simply out of range (22003).
-    if (from.name === 'numeric' && !Number.isFinite(v)) throw new SluiceError('execution', SqlState.featureNotSupported, `cannot convert ${Number.isNaN(v) ? 'NaN' : 'infinity'} to ${typeDisplayName(to)}`)
-    const n = from.name === 'numeric' ? Math.sign(v) * Math.round(Math.abs(v)) : roundHalfEven(v)
+    const n = from.name === 'numeric' ? numericToInteger(v, typeDisplayName(to)) : roundHalfEven(v as number)
     checkIntRange(n, to)
     return n
   }
@@ -105,7 +106,7 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
       return data.readDoubleBE(0)
     case 'numeric':
       // A 2- or 4-byte value cannot be a numeric (its header alone is 8 bytes): an integer sent for one.
-      return data.length === 2 || data.length === 4 ? decodeInteger(data, Types.int8) : decodeNumeric(data, t)
+      return data.length === 2 || data.length === 4 ? toNumeric(decodeInteger(data, Types.int8)) : decodeNumeric(data, t)
     case 'text':
     case 'unknown':
     case 'json':
@@ -183,16 +184,18 @@ function timestampFromPg(v: bigint): number {
   return Number(v) + PG_EPOCH_MICROS
 }
 
-/** numeric_recv: int16 ndigits, weight, sign, dscale, then base-10000 digits; decoded via decimal text. */
-function decodeNumeric(data: Buffer, t: SqlType): number {
+/** numeric_recv: int16 ndigits, weight, sign, dscale, then base-10000 digits; decoded exactly, at dscale. */
+function decodeNumeric(data: Buffer, t: SqlType): Numeric {
   if (data.length < 8) throw badBinary(t)
   const ndigits = data.readInt16BE(0)
   const weight = data.readInt16BE(2)
   const sign = data.readUInt16BE(4)
   if (ndigits < 0 || data.length !== 8 + ndigits * 2) throw badBinary(t)
-  if (sign === NUMERIC_NAN) return Number.NaN
-  if (sign === NUMERIC_PINF) return Number.POSITIVE_INFINITY
-  if (sign === NUMERIC_NINF) return Number.NEGATIVE_INFINITY
+  const dscale = data.readInt16BE(6)
+  if (sign === NUMERIC_NAN) return NAN_VALUE
+  if (sign === NUMERIC_PINF) return NUMERIC_POS_INF
+  if (sign === NUMERIC_NINF) return NUMERIC_NEG_INF
+  if (dscale < 0) throw badBinary(t)
   if (sign !== NUMERIC_POS && sign !== NUMERIC_NEG) throw badBinary(t)
   const groups: string[] = []
   for (let i = 0; i < ndigits; i++) {
@@ -208,8 +211,10 @@ function decodeNumeric(data: Buffer, t: SqlType): number {
     for (let i = 0; i <= weight; i++) intPart += groups[i] ?? '0000'
     fracPart = groups.slice(weight + 1).join('')
   }
-  const n = Number(`${intPart || '0'}.${fracPart || '0'}`)
-  return sign === NUMERIC_NEG ? -n : n
+  // The display scale says how many fraction digits the value has (PostgreSQL rounds to it on receipt).
+  const frac = fracPart.length >= dscale ? fracPart.slice(0, dscale) : fracPart.padEnd(dscale, '0')
+  const n = parseNumeric(`${sign === NUMERIC_NEG ? '-' : ''}${intPart || '0'}${dscale > 0 ? `.${frac}` : ''}`)
+  return t.precision === undefined ? n : applyTypmod(n, t.precision, t.scale ?? 0)
 }
 
 /** Text-format cell for a DataRow; null for SQL NULL. */
@@ -285,7 +290,7 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
       return Buffer.concat([Buffer.from([1]), text])
     }
     case 'numeric':
-      return encodeNumeric(Number(value))
+      return encodeNumeric(toNumeric(value as Numeric | number))
     case 'json':
     case 'text':
     case 'unknown':
@@ -344,14 +349,14 @@ function numericHeader(ndigits: number, weight: number, sign: number, dscale: nu
 /**
  * numeric_send: int16 ndigits, int16 weight (of the first digit, in powers of 10000), uint16 sign, int16
  * dscale (digits after the decimal point shown), then ndigits base-10000 digits, leading and trailing zero
- * digits stripped; zero is no digits with weight 0. Sluice's numerics are doubles: the value is sent as its
- * text form says (the same digits and display scale as `formatNumeric`).
+ * digits stripped; zero is no digits with weight 0. The digits are those of the exact value.
  */
-export function encodeNumeric(n: number): Buffer {
-  if (Number.isNaN(n)) return numericHeader(0, 0, NUMERIC_NAN, 0)
+export function encodeNumeric(value: Numeric | number): Buffer {
+  const n = toNumeric(value)
+  if (n.k === NumKind.NaN) return numericHeader(0, 0, NUMERIC_NAN, 0)
   // PostgreSQL 14+ sends the infinities with a display scale of 32 (what their header word holds there).
-  if (n === Number.POSITIVE_INFINITY) return numericHeader(0, 0, NUMERIC_PINF, INFINITY_DSCALE)
-  if (n === Number.NEGATIVE_INFINITY) return numericHeader(0, 0, NUMERIC_NINF, INFINITY_DSCALE)
+  if (n.k === NumKind.PosInf) return numericHeader(0, 0, NUMERIC_PINF, INFINITY_DSCALE)
+  if (n.k === NumKind.NegInf) return numericHeader(0, 0, NUMERIC_NINF, INFINITY_DSCALE)
   const text = formatNumeric(n)
   const negative = text.startsWith('-')
   const [intText = '', fracText = ''] = (negative ? text.slice(1) : text).split('.')
