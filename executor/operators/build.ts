@@ -28,6 +28,7 @@ import type { RowStage } from './operator.ts'
 import { Lateness } from './lateness.ts'
 import { WindowAssign } from './window-assign.ts'
 import { RowFilter } from './filter.ts'
+import { IntervalJoin, type JoinedEntry, type WaitingEntry } from './interval-join.ts'
 
 export interface OperatorDeps {
   readonly plan: ViewPlan
@@ -38,6 +39,8 @@ export interface OperatorDeps {
   readonly ctx: EvalContext
   /** Opens the table of a sliced HOP view's slices (called only for such a view). */
   readonly slices: () => (SliceState & { readonly stored: CheckpointedTable }) | undefined
+  /** Opens the table of an interval join's waiting rows and its key encoder (called only for such a view). */
+  readonly joinBuffer?: () => { readonly table: KeyedTable<Value[]> & CheckpointedTable; readonly keyOf: KeyEncoder }
   /** What a trigger's firing reaches in the engine (given for a trigger's tree only). */
   readonly trigger?: TriggerDeps
 }
@@ -85,6 +88,11 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
     }
     case 'window_functions':
       return new OverWindow(deps.plan, entryTable<OverWindowEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
+    case 'interval_join': {
+      const waiting = deps.joinBuffer?.()
+      if (waiting === undefined) throw internalError('an interval join was built without the table of its waiting rows')
+      return new IntervalJoin(deps.plan, entryTable<JoinedEntry>(deps.table), entryTable<WaitingEntry>(waiting.table), waiting.keyOf, deps.positionOf, deps.ctx).keepsStateIn([waiting.table, deps.table])
+    }
     case 'pattern_recognize':
       return new PatternRecognize(deps.plan, entryTable<PatternEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
     case 'exchange':
@@ -100,7 +108,7 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
 /** The stateful node a projection reads from (through HAVING or an output filter), or null: rows as they come. */
 function statefulBelow(node: StreamPlanNode): StreamPlanNode | null {
   for (let n: StreamPlanNode | undefined = node; n !== undefined; n = children(n)[0]) {
-    if (n.kind === 'aggregate' || n.kind === 'window_functions' || n.kind === 'pattern_recognize') return n
+    if (n.kind === 'aggregate' || n.kind === 'window_functions' || n.kind === 'pattern_recognize' || n.kind === 'interval_join') return n
     if (n.kind !== 'filter' || n.role === 'where') return null
   }
   return null
@@ -129,6 +137,7 @@ export function buildRowStages(root: StreamPlanNode, deps: Pick<OperatorDeps, 'p
       case 'window_functions':
       case 'pattern_recognize':
       case 'lookup_join':
+      case 'interval_join':
       case 'scan':
         return
       case 'filter': {

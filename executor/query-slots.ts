@@ -1,0 +1,27 @@
+/**
+ * Where a continuous query reads each of its partitions. A query over one stream (or over views rooted in
+ * one) reads that stream's partitions as its own; an interval join reads two streams, and its partitions are
+ * the left stream's followed by the right's. The engine's scan, progress, lag and read-your-writes waits
+ * go through these slots instead of assuming one stream.
+ */
+import type { ViewPlan } from '../planner/view-plan.ts'
+import { baseStreamName } from '../planner/view-source.ts'
+
+export interface QuerySlot {
+  readonly stream: string
+  readonly partition: number
+}
+
+const slotsOf = (stream: string, partitions: number): QuerySlot[] => Array.from({ length: partitions }, (_, partition) => ({ stream, partition }))
+
+export function querySlots(plan: ViewPlan): QuerySlot[] {
+  const j = plan.intervalJoin
+  if (j !== undefined) return [...slotsOf(j.left.name, j.left.partitions), ...slotsOf(j.right.name, j.right.partitions)]
+  return slotsOf(baseStreamName(plan.source), plan.source.partitions)
+}
+
+/** The query partition of a stream's first partition (0 unless the stream is an interval join's right side). */
+export function slotBase(slots: readonly QuerySlot[], stream: string): number {
+  const i = slots.findIndex((s) => s.stream === stream)
+  return i === -1 ? 0 : i
+}
