@@ -19,7 +19,7 @@ import { planIntervalJoin, type IntervalJoinSpec } from './interval-join.ts'
 
 export function planIntervalJoinView(stmt: ast.CreateView, q: ast.Select, join: ast.JoinRef, catalog: Catalog, forTrigger: boolean, options: (body: ViewBody, stream: StreamDef) => Pick<ViewPlan, 'retention' | 'idleTtl' | 'limits'>): ViewPlan {
   if (forTrigger) throw unsupported('a trigger on an interval join of two streams is not supported yet', join.span, 'Create the join as a materialized view and put the trigger on the view.')
-  const { spec, scope } = planIntervalJoin(join, catalog)
+  const { spec, scope } = planIntervalJoin(join, catalog, q.where)
   const bound = bindSelect(q, scope, [])
   if (bound.aggregation !== null) {
     throw unsupported('aggregating an interval join in the same view is not supported yet', q.span, 'Create the join as a view, then a view over it with GROUP BY (views over views).')

@@ -69,7 +69,11 @@ interface TimeTerm {
   readonly offset: number
 }
 
-export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog): { spec: IntervalJoinSpec; scope: Scope } {
+/**
+ * `where`: the view's WHERE, whose conjuncts may give keys and the bound too (an inner join's WHERE is as good
+ * as its ON); they stay in the view's filter as well.
+ */
+export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog, where?: ast.Expr): { spec: IntervalJoinSpec; scope: Scope } {
   const { stream: left, alias: leftAlias } = streamOf(join.left, catalog)
   const { stream: right, alias: rightAlias } = streamOf(join.right, catalog)
   if (join.joinType !== 'inner') {
@@ -122,10 +126,9 @@ export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog): { spec: I
       leftKeys.push(l)
       rightKeys.push(r)
     }
-  } else if (join.on === undefined) {
-    throw unboundedJoin(left, right, join.span)
   }
-  for (const c of join.on === undefined ? [] : conjuncts(join.on)) {
+  const fromWhere = new Set(where === undefined ? [] : conjuncts(where))
+  for (const c of [...(join.on === undefined ? [] : conjuncts(join.on)), ...fromWhere]) {
     if (c.kind === 'between' && !c.negated) {
       if (timeComparison(c.expr, '>=', c.low)) {
         if (!timeComparison(c.expr, '<=', c.high)) throw unsupported('both ends of an interval join BETWEEN must be the other stream\'s event time plus or minus a constant interval', spanOf(c.high))
@@ -146,13 +149,13 @@ export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog): { spec: I
         continue
       }
     }
-    residual.push(bindExpr(c, ctx))
+    if (!fromWhere.has(c)) residual.push(bindExpr(c, ctx))
   }
   const lo = lower as { at: number; strict: boolean } | null
   const hi = upper as { at: number; strict: boolean } | null
-  if (lo === null || hi === null) throw unboundedJoin(left, right, join.on === undefined ? join.span : spanOf(join.on), lo === null ? 'lower' : hi === null ? 'upper' : undefined)
+  if (lo === null || hi === null) throw unboundedJoin(left, right, join.on === undefined ? join.span : spanOf(join.on), lo === null && hi === null ? undefined : lo === null ? 'lower' : 'upper')
   if (lo.at > hi.at || (lo.at === hi.at && (lo.strict || hi.strict))) {
-    throw planError(SqlState.invalidParameterValue, 'the time bound of the interval join is empty: no pair of rows can match', spanOf(join.on!))
+    throw planError(SqlState.invalidParameterValue, 'the time bound of the interval join is empty: no pair of rows can match', join.on === undefined ? join.span : spanOf(join.on))
   }
   const bound: TimeBound = { lower: lo.at, lowerStrict: lo.strict, upper: hi.at, upperStrict: hi.strict }
   const rest: BoundExpr | null = residual.length === 0 ? null : residual.length === 1 ? residual[0]! : { kind: 'logic', op: 'and', args: residual, type: residual[0]!.type }
@@ -208,8 +211,11 @@ function conjuncts(e: ast.Expr): ast.Expr[] {
   return e.kind === 'bool_expr' && e.op === 'and' ? e.args.flatMap(conjuncts) : [e]
 }
 
+/** The expression's text: a binary operator's span starts at the operator, so from its leftmost operand on. */
 function spanOf(e: ast.Expr): Span {
-  return (e as { span: Span }).span
+  const own = (e as { span: Span }).span
+  const first = e.kind === 'binary_op' ? e.left : e.kind === 'bool_expr' ? e.args[0] : undefined
+  return first === undefined ? own : { start: Math.min(own.start, spanOf(first).start), end: own.end }
 }
 
 const signed = (micros: number) => (micros < 0 ? `- ${formatMicros(-micros)}` : `+ ${formatMicros(micros)}`)
