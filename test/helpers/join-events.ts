@@ -35,7 +35,11 @@ export function joinEvents(seed: number, offers: number, purchases: number, opts
 
 const iso = (ts: number) => `'${new Date(ts).toISOString()}'`
 
-/** The INSERTs delivering `events` in order: runs of one stream's events, at most `chunk` per statement. */
+/**
+ * The INSERTs delivering `events` in order: runs of one stream's events, at most `chunk` per statement.
+ * (Each stream's events keep their order across statements, and a join's watermark is the least of the two
+ * streams', so even one statement per stream delivers them in time.)
+ */
 export function joinInserts(events: readonly JoinEvent[], offers: string, purchases: string, chunk = 40): string[] {
   const out: string[] = []
   let i = 0
@@ -43,8 +47,19 @@ export function joinInserts(events: readonly JoinEvent[], offers: string, purcha
     const side = events[i]!.side
     const run: JoinEvent[] = []
     while (i < events.length && events[i]!.side === side && run.length < chunk) run.push(events[i++]!)
-    const values = run.map((e) => `(${e.player ?? 'NULL'}, ${typeof e.value === 'string' ? `'${e.value}'` : e.value}, ${iso(e.ts)})`).join(', ')
-    out.push(`INSERT INTO ${side === 'offer' ? offers : purchases} VALUES ${values}`)
+    out.push(insertOf(run, side === 'offer' ? offers : purchases))
   }
   return out
+}
+
+/** One INSERT per stream of all of `events` (in their order). */
+export function joinInsertsPerStream(events: readonly JoinEvent[], offers: string, purchases: string): string[] {
+  const o = events.filter((e) => e.side === 'offer')
+  const p = events.filter((e) => e.side === 'purchase')
+  return [...(o.length > 0 ? [insertOf(o, offers)] : []), ...(p.length > 0 ? [insertOf(p, purchases)] : [])]
+}
+
+function insertOf(run: readonly JoinEvent[], stream: string): string {
+  const values = run.map((e) => `(${e.player ?? 'NULL'}, ${typeof e.value === 'string' ? `'${e.value}'` : e.value}, ${iso(e.ts)})`).join(', ')
+  return `INSERT INTO ${stream} VALUES ${values}`
 }

@@ -1,0 +1,88 @@
+/**
+ * An interval join survives kill -9 exactly: the waiting rows of both streams are checkpointed with the
+ * offsets and the view's rows, so after each restart the join (and a view aggregating it) carries on where
+ * the last checkpoint was, with no joined row missing and none twice.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import type pg from 'pg'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+import { joinEvents, joinInserts, joinInsertsPerStream, type JoinEvent } from './helpers/join-events.ts'
+
+const MINUTE = 60_000
+const OFFERS = `CREATE STREAM offers (player_id INT, offer TEXT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '2 minutes') WITH (partitions = 3, key = 'player_id')`
+const PURCHASES = `CREATE STREAM purchases (player_id INT, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '2 minutes') WITH (partitions = 2)`
+const ATTRIBUTED = `CREATE MATERIALIZED VIEW attributed AS SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts
+  FROM offers o JOIN purchases p ON p.player_id = o.player_id AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '30 minutes'`
+const PER_OFFER = 'CREATE MATERIALIZED VIEW per_offer AS SELECT offer, count(*) AS n, sum(amount) AS total FROM attributed GROUP BY offer'
+
+const iso = (ts: number) => new Date(ts).toISOString()
+
+/** The join done here: every offer with every purchase of its player from its time to 30 minutes after. */
+function expectedRows(events: readonly JoinEvent[]): string[] {
+  const offers = events.filter((e) => e.side === 'offer' && e.player !== null)
+  const purchases = events.filter((e) => e.side === 'purchase' && e.player !== null)
+  const out: string[] = []
+  for (const o of offers) for (const p of purchases) if (p.player === o.player && p.ts >= o.ts && p.ts <= o.ts + 30 * MINUTE) out.push(`${o.player}|${o.value}|${iso(o.ts)}|${p.value}|${iso(p.ts)}`)
+  return out.sort()
+}
+
+async function joinedRows(c: pg.Client): Promise<string[]> {
+  const r = await c.query<{ player_id: number; offer: string; offered: Date; amount: number; ts: Date }>('SELECT * FROM attributed')
+  return r.rows.map((x) => `${x.player_id}|${x.offer}|${x.offered.toISOString()}|${x.amount}|${x.ts.toISOString()}`).sort()
+}
+
+describe('interval join across kill -9', () => {
+  let sluice: SluiceProcess | undefined
+  let dataDir: string | undefined
+  afterEach(async () => {
+    await sluice?.stop()
+    if (dataDir) await removeDir(dataDir)
+  })
+
+  test('killed twice mid-stream: every joined row exactly once, and the aggregate over it exact', async () => {
+    dataDir = await tempDataDir()
+    const events = joinEvents(7, 2500, 3500, { players: 30, minutes: 600 })
+    const expected = expectedRows(events)
+    expect(expected.length).toBeGreaterThan(2000)
+    // Three parts, a kill after each of the first two. The end of each of those goes in as one big INSERT per
+    // stream, and the process is killed as soon as it is acknowledged: the join is still taking it in (in a
+    // run on a loaded machine the restarts found 1522 of 2000 and 3538 of 4000 events checkpointed).
+    const third = Math.floor(events.length / 3)
+    const parts = [events.slice(0, third), events.slice(third, 2 * third), events.slice(2 * third)]
+    for (const [i, part] of parts.entries()) {
+      sluice = await startSluice({ dataDir, checkpointMs: 50 })
+      const c = await sluice.client()
+      if (i === 0) for (const sql of [OFFERS, PURCHASES, ATTRIBUTED, PER_OFFER]) await c.query(sql)
+      const last = i === parts.length - 1
+      const head = last ? part : part.slice(0, Math.floor(part.length * 0.6))
+      for (const sql of joinInserts(head, 'offers', 'purchases', 150)) await c.query(sql)
+      if (last) {
+        const rows = await eventually(() => joinedRows(c), (r) => r.length >= expected.length, 60_000)
+        expect(rows.length).toBe(expected.length)
+        expect(rows).toEqual(expected)
+        const perOffer = new Map<string, { n: number; total: number }>()
+        for (const r of expected) {
+          const [, offer, , amount] = r.split('|')
+          const g = perOffer.get(offer!) ?? { n: 0, total: 0 }
+          g.n++
+          g.total += Number(amount)
+          perOffer.set(offer!, g)
+        }
+        const want = [...perOffer].map(([offer, g]) => `${offer} ${g.n} ${g.total}`).sort()
+        const got = await eventually(
+          async () => (await c.query('SELECT offer, n, total FROM per_offer')).rows.map((r) => `${r.offer} ${r.n} ${r.total}`).sort(),
+          (g) => JSON.stringify(g) === JSON.stringify(want),
+          30_000,
+        )
+        expect(got).toEqual(want)
+        await c.end()
+        break
+      }
+      for (const sql of joinInsertsPerStream(part.slice(head.length), 'offers', 'purchases')) await c.query(sql)
+      c.on('error', () => undefined)
+      await sluice.kill('SIGKILL')
+      await c.end().catch(() => undefined)
+      sluice = undefined
+    }
+  })
+})
