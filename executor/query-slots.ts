@@ -25,3 +25,11 @@ export function slotBase(slots: readonly QuerySlot[], stream: string): number {
   const i = slots.findIndex((s) => s.stream === stream)
   return i === -1 ? 0 : i
 }
+
+/** Every stream of the slots was closed (ALTER STREAM ... CLOSE) and `offsets` reach its end: time is over. */
+export function closedAndRead(slots: readonly QuerySlot[], offsets: readonly number[], streamOf: (name: string) => { readonly closed: boolean; readonly log: { endOffset(p: number): number } } | undefined): boolean {
+  return slots.every((slot, i) => {
+    const rt = streamOf(slot.stream)
+    return rt !== undefined && rt.closed && offsets[i]! >= rt.log.endOffset(slot.partition)
+  })
+}

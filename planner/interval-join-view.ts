@@ -57,7 +57,10 @@ function joinedSource(spec: IntervalJoinSpec, output: readonly BoundExpr[]): Str
   const columns = [...left.columns, ...right.columns]
   const passes = (i: number) => output.some((e) => e.kind === 'column' && e.index === i)
   const hold = holdBack(spec)
-  const time = passes(spec.leftTime) ? { index: spec.leftTime, lateness: hold.left } : passes(width + spec.rightTime) ? { index: width + spec.rightTime, lateness: hold.right } : null
+  // An outer join's padded side has no time in its unmatched rows: only a preserved side's time is the rows'.
+  const leftKept = spec.type === 'inner' || spec.type === 'left'
+  const rightKept = spec.type === 'inner' || spec.type === 'right'
+  const time = leftKept && passes(spec.leftTime) ? { index: spec.leftTime, lateness: hold.left } : rightKept && passes(width + spec.rightTime) ? { index: width + spec.rightTime, lateness: hold.right } : null
   let watermark: WatermarkSpec | null = null
   if (time !== null) {
     const c = columns[time.index]!

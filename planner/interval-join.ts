@@ -28,7 +28,11 @@ export interface TimeBound {
   readonly upperStrict: boolean
 }
 
+/** INNER, or which sides keep their rows without a match (padded with NULLs once the watermark passes the bound). */
+export type IntervalJoinType = 'inner' | 'left' | 'right' | 'full'
+
 export interface IntervalJoinSpec {
+  readonly type: IntervalJoinType
   readonly left: StreamDef
   readonly right: StreamDef
   /** Columns of the left row and of the right row that must be equal (a NULL never matches), pairwise. */
@@ -55,10 +59,12 @@ function streamOf(f: ast.FromItem, catalog: Catalog): { stream: StreamDef; alias
 }
 
 /** The joined row's scope: the left stream's columns, then the right's. */
-export function joinScope(left: StreamDef, leftAlias: string, right: StreamDef, rightAlias: string): Scope {
+export function joinScope(left: StreamDef, leftAlias: string, right: StreamDef, rightAlias: string, type: IntervalJoinType): Scope {
+  const leftPadded = type === 'right' || type === 'full'
+  const rightPadded = type === 'left' || type === 'full'
   const cols: ScopeColumn[] = [
-    ...left.columns.map((c) => ({ table: leftAlias, name: c.name, type: c.type, nullable: c.nullable })),
-    ...right.columns.map((c) => ({ table: rightAlias, name: c.name, type: c.type, nullable: c.nullable })),
+    ...left.columns.map((c) => ({ table: leftAlias, name: c.name, type: c.type, nullable: leftPadded || c.nullable })),
+    ...right.columns.map((c) => ({ table: rightAlias, name: c.name, type: c.type, nullable: rightPadded || c.nullable })),
   ]
   return new Scope(cols)
 }
@@ -76,16 +82,15 @@ interface TimeTerm {
 export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog, where?: ast.Expr): { spec: IntervalJoinSpec; scope: Scope } {
   const { stream: left, alias: leftAlias } = streamOf(join.left, catalog)
   const { stream: right, alias: rightAlias } = streamOf(join.right, catalog)
-  if (join.joinType !== 'inner') {
-    throw unsupported(`${join.joinType.toUpperCase()} JOIN of two streams is not supported yet; only an inner interval join (JOIN ... ON)`, join.span)
-  }
+  const type = join.joinType
+  if (type === 'cross') throw unboundedJoin(left, right, join.span)
   if (left.name === right.name) throw unsupported('an interval join of a stream with itself is not supported yet', join.span)
   for (const s of [left, right]) {
     if (s.watermark === null) {
       throw planError(SqlState.objectNotInPrerequisiteState, `an interval join needs the event time of stream ${s.name}`, join.span, 'Declare WATERMARK FOR <time column> on both streams.')
     }
   }
-  const scope = joinScope(left, leftAlias, right, rightAlias)
+  const scope = joinScope(left, leftAlias, right, rightAlias, type)
   const width = left.columns.length
   const leftTime = left.watermark!.columnIndex
   const rightTime = width + right.watermark!.columnIndex
@@ -127,7 +132,8 @@ export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog, where?: as
       rightKeys.push(r)
     }
   }
-  const fromWhere = new Set(where === undefined ? [] : conjuncts(where))
+  // An outer join's WHERE filters its rows after the join (padded ones too): only an inner join's bounds it.
+  const fromWhere = new Set(where === undefined || type !== 'inner' ? [] : conjuncts(where))
   for (const c of [...(join.on === undefined ? [] : conjuncts(join.on)), ...fromWhere]) {
     if (c.kind === 'between' && !c.negated) {
       if (timeComparison(c.expr, '>=', c.low)) {
@@ -159,7 +165,7 @@ export function planIntervalJoin(join: ast.JoinRef, catalog: Catalog, where?: as
   }
   const bound: TimeBound = { lower: lo.at, lowerStrict: lo.strict, upper: hi.at, upperStrict: hi.strict }
   const rest: BoundExpr | null = residual.length === 0 ? null : residual.length === 1 ? residual[0]! : { kind: 'logic', op: 'and', args: residual, type: residual[0]!.type }
-  return { spec: { left, right, leftKeys, rightKeys, leftTime, rightTime: right.watermark!.columnIndex, bound, residual: rest }, scope }
+  return { spec: { type, left, right, leftKeys, rightKeys, leftTime, rightTime: right.watermark!.columnIndex, bound, residual: rest }, scope }
 }
 
 function unboundedJoin(left: StreamDef, right: StreamDef, span: Span, missing?: 'lower' | 'upper'): Error {
@@ -231,7 +237,8 @@ export function intervalJoinLine(j: IntervalJoinSpec, names: readonly string[]):
   const b = j.bound
   const range = b.lowerStrict || b.upperStrict ? `${rt} ${b.lowerStrict ? '>' : '>='} ${lt} ${signed(b.lower)} AND ${rt} ${b.upperStrict ? '<' : '<='} ${lt} ${signed(b.upper)}` : `${rt} BETWEEN ${lt} ${signed(b.lower)} AND ${lt} ${signed(b.upper)}`
   const residual = j.residual === null ? '' : ` filter=${displayExpr(j.residual, names)}`
-  const leftKeep = `${j.left.name} rows until the watermark passes ${lt} ${signed(b.upper + j.right.allowedLateness)}`
-  const rightKeep = `${j.right.name} rows until it passes ${rt} ${signed(j.left.allowedLateness - b.lower)}`
-  return `IntervalJoin inner key=[${keys}] ${range}${residual} state=rocksdb (${leftKeep}, ${rightKeep})`
+  const padded = (side: 'left' | 'right') => (j.type === side || j.type === 'full' ? ', then put out with NULLs if unmatched' : '')
+  const leftKeep = `${j.left.name} rows until the watermark passes ${lt} ${signed(b.upper + j.right.allowedLateness)}${padded('left')}`
+  const rightKeep = `${j.right.name} rows until it passes ${rt} ${signed(j.left.allowedLateness - b.lower)}${padded('right')}`
+  return `IntervalJoin ${j.type === 'inner' ? 'inner' : `${j.type} outer`} key=[${keys}] ${range}${residual} state=rocksdb (${leftKeep}, ${rightKeep})`
 }

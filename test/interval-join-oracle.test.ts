@@ -3,7 +3,8 @@
  * order within the watermark delay, go through a Sluice view joining the two streams within a time bound
  * (and a view aggregating that view); the rows must equal the same join done by the real PostgreSQL over
  * tables of the same events. The bounds vary by set: BETWEEN either way round, strict and non-strict
- * comparisons, negative and zero offsets, a residual condition. Then: the waiting rows leave state once
+ * comparisons, negative and zero offsets, a residual condition; a LEFT, RIGHT or FULL outer join of the
+ * same streams is compared once both streams are closed (its last unmatched rows come then). Then: the waiting rows leave state once
  * the watermark passes their bound (sluice_queries.buffered_rows and state_bytes), and SUBSCRIBE follows.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -54,7 +55,7 @@ describe('interval joins against PostgreSQL', () => {
     if (sluice) await removeDir(sluice.dataDir)
   })
 
-  test.each(SETS)('event set %i: the joined rows and their aggregate equal the batch join', async (set) => {
+  test.each(SETS)('event set %i: the joined rows, their aggregate and the outer join equal the batch joins', async (set) => {
     const events = joinEvents(set, 60 + set * 3, 80 + set * 4)
     const o = `offers${set}`
     const p = `purchases${set}`
@@ -63,6 +64,11 @@ describe('interval joins against PostgreSQL', () => {
     const select = (from: string) => `SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts FROM ${from} WHERE p.amount <> 13`
     await client.query(`CREATE MATERIALIZED VIEW attributed${set} AS ${select(`${o} o JOIN ${p} p ON ${condition(set)}`)}`)
     await client.query(`CREATE MATERIALIZED VIEW per_offer${set} AS SELECT offer, count(*) AS n, sum(amount) AS total FROM attributed${set} GROUP BY offer`)
+    // An outer join of the same streams: unmatched rows of the kept side(s) come padded with NULLs once the
+    // watermark passes their bound (here: when the streams are closed, for the last ones).
+    const outer = ['LEFT', 'RIGHT', 'FULL'][set % 3]!
+    const outerSelect = (from: string) => `SELECT o.player_id, o.offer, o.ts AS offered, p.player_id AS buyer, p.amount, p.ts FROM ${from} WHERE coalesce(p.amount, 0) <> 13`
+    await client.query(`CREATE MATERIALIZED VIEW outer${set} AS ${outerSelect(`${o} o ${outer} JOIN ${p} p ON ${condition(set)}`)}`)
     for (const sql of joinInserts(events, o, p)) await client.query(sql)
 
     await oracle.query(`DROP TABLE IF EXISTS ${o}, ${p}`)
@@ -81,8 +87,18 @@ describe('interval joins against PostgreSQL', () => {
     expect(got).toEqual(expected)
     const gotAgg = await eventually(async () => asRows((await client.query({ text: `SELECT * FROM per_offer${set}`, rowMode: 'array' })).rows), (rows) => JSON.stringify(rows) === JSON.stringify(expectedAgg))
     expect(gotAgg).toEqual(expectedAgg)
-    const late = await client.query(`SELECT count(*)::int AS n FROM sluice_late_events WHERE query = 'attributed${set}'`)
+    const late = await client.query(`SELECT count(*)::int AS n FROM sluice_late_events WHERE query IN ('attributed${set}', 'outer${set}')`)
     expect(late.rows[0].n).toBe(0)
+
+    await client.query(`ALTER STREAM ${o} CLOSE`)
+    await client.query(`ALTER STREAM ${p} CLOSE`)
+    const expectedOuter = asRows((await oracle.query({ text: outerSelect(`${o} o ${outer} JOIN ${p} p ON ${condition(set)}`), rowMode: 'array' })).rows)
+    expect(expectedOuter.filter((r) => r.includes('NULL|NULL|NULL')).length).toBeGreaterThan(0)
+    const gotOuter = await eventually(async () => asRows((await client.query({ text: `SELECT * FROM outer${set}`, rowMode: 'array' })).rows), (rows) => rows.length >= expectedOuter.length)
+    expect(gotOuter).toEqual(expectedOuter)
+    // Closed: every waiting row has left.
+    const waiting = await client.query(`SELECT sum(buffered_rows)::int AS n FROM sluice_queries WHERE name IN ('attributed${set}', 'outer${set}')`)
+    expect(waiting.rows[0].n).toBe(0)
   })
 
   test('waiting rows leave state once the watermark passes their bound', async () => {

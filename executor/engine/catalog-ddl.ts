@@ -21,6 +21,7 @@ import { type QueryProgress } from '../continuous-query.ts'
 import { type SinkProgress } from '../sink.ts'
 import { planSink } from '../../planner/sink-plan.ts'
 import { planTrigger } from '../../planner/trigger-plan.ts'
+import { closedAndRead } from '../query-slots.ts'
 import { CATALOG_PREFIX, type CatalogRecord, EnginePart, EngineState, PROGRESS_PREFIX, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity } from './state.ts'
 import { type Deploy } from './deploy.ts'
 import { type Deliveries } from './deliveries.ts'
@@ -212,7 +213,7 @@ export class CatalogDdl extends EnginePart {
       // that no batch or watermark step of the loop runs through the same views at the same time.
       await this.betweenRounds(async () => {
         for (const q of rt.queries) {
-          if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
+          if (!closedAndRead(q.slots, q.offsets, (n) => this.streams.get(n))) continue
           q.watermark.close()
           await q.afterWatermark()
           q.settle()
@@ -239,6 +240,8 @@ export class CatalogDdl extends EnginePart {
       const spec = rt.def.watermark
       if (spec === null) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" has no WATERMARK: its views have no watermark to reset`, span)
       if (rt.closed) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" is closed: its time has ended`, span)
+      const joined = rt.queries.find((q) => q.slots.some((slot) => slot.stream !== name))
+      if (joined !== undefined) throw planError(SqlState.featureNotSupported, `materialized view "${joined.name}" joins stream "${name}" with another stream: resetting the watermark of an interval join is not supported yet`, span)
       const target = to === undefined ? null : resetTarget(to)
       await this.waitForAppends(rt)
       await this.betweenRounds(async () => {

@@ -9,7 +9,7 @@ import { EnginePart, EngineState, sleep } from './state.ts'
 import { type Checkpoints } from './checkpoints.ts'
 import { type Deliveries } from './deliveries.ts'
 import type { ContinuousQuery } from '../continuous-query.ts'
-import { slotBase } from '../query-slots.ts'
+import { closedAndRead, slotBase } from '../query-slots.ts'
 
 export class Loop extends EnginePart {
   constructor(s: EngineState, private readonly checkpoints: Checkpoints, private readonly deliveries: Deliveries) {
@@ -116,7 +116,7 @@ export class Loop extends EnginePart {
       }
       for (const q of running) {
         q.watermark.advance(this.idleFlags(q))
-        if (this.readToClose(q)) q.watermark.close()
+        if (closedAndRead(q.slots, q.offsets, (name) => this.streams.get(name))) q.watermark.close()
         await q.afterWatermark()
         q.settle()
       }
@@ -131,14 +131,6 @@ export class Loop extends EnginePart {
       if (rt === undefined || rt.inFlightAppends > 0) return false
       const o = q.offsets[i]!
       return rt.log.idle !== undefined ? rt.log.idle(slot.partition, o) : o >= rt.log.endOffset(slot.partition)
-    })
-  }
-
-  /** Every stream the query reads was closed (ALTER STREAM ... CLOSE) and read to its end. */
-  private readToClose(q: ContinuousQuery): boolean {
-    return q.slots.every((slot, i) => {
-      const rt = this.streams.get(slot.stream)
-      return rt !== undefined && rt.closed && q.offsets[i]! >= rt.log.endOffset(slot.partition)
     })
   }
 

@@ -11,6 +11,11 @@
  * A row later than that (behind the watermark by more than its stream's allowed lateness) could miss rows
  * already dropped: it is reported late and not joined. A row with a NULL key never matches and is not kept.
  *
+ * Outer joins (LEFT, RIGHT, FULL): a preserved side's row that leaves state without having matched (ON,
+ * residual conditions included) is put out then, with NULLs for the other side's columns, under its own
+ * source position; whether it matched is part of its state entry, so a restart neither repeats nor loses it.
+ * One with a NULL key, or already past its bound when it arrives, unmatched, is put out at once.
+ *
  * State: the waiting rows, one entry per row in a table of their own (under their source position), kept in
  * memory too, by key, for the probes; the view's rows, one entry per batch under its source position, as a
  * view without aggregation keeps them. Both tables go into the same checkpoint as the offsets, so a restart
@@ -30,8 +35,8 @@ import { AppendingOperator, type ChangeSink, type OperatorBatch, type StreamOper
 import type { PositionEncoder } from './append-project.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 
-/** A waiting row: its side (0 left, 1 right), its event time and the row. */
-export type WaitingEntry = [side: number, time: number, row: Row]
+/** A waiting row: its side (0 left, 1 right), its event time, the row, whether it matched (outer joins), its source position. */
+export type WaitingEntry = [side: number, time: number, row: Row, matched: boolean, partition: number, offset: number]
 /** The view's rows made from one batch. */
 export type JoinedEntry = Row[]
 
@@ -41,6 +46,8 @@ const LEFT = 0
 const RIGHT = 1
 /** Ends the key of an output entry (as AppendProject's batches). */
 const BATCH_MARK = '*'
+/** Ends the key of an outer join's unmatched row put out when it left state (under its own position). */
+const UNMATCHED_MARK = '~'
 const EMPTY: Value[] = []
 
 interface Waiting {
@@ -48,6 +55,9 @@ interface Waiting {
   readonly group: string
   readonly time: number
   readonly row: Row
+  readonly partition: number
+  readonly offset: number
+  matched: boolean
 }
 
 export class IntervalJoin extends AppendingOperator implements StreamOperator {
@@ -55,7 +65,14 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
   readonly keyed = null
   private readonly spec: IntervalJoinSpec
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
-  private readonly test: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  /** ON's conditions besides keys and bound: whether two rows match. */
+  private readonly residual: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  /** The view's WHERE, over each joined (or padded) row. */
+  private readonly where: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => boolean) | null
+  /** Per side: its unmatched rows are put out (the preserved sides of an outer join). */
+  private readonly preserved: readonly [boolean, boolean]
+  /** Per side: the NULLs standing for its columns in a padded row. */
+  private readonly nulls: readonly [Value[], Value[]]
   /** Per side: key group -> waiting rows by their table key. */
   private readonly groups: [Map<string, Map<string, Waiting>>, Map<string, Map<string, Waiting>>] = [new Map(), new Map()]
   /** Waiting rows by table key, due (to leave) when the watermark passes their last possible match. */
@@ -76,8 +93,10 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     if (spec === undefined || plan.body.kind !== 'project') throw internalError('IntervalJoin built for a plan without an interval join')
     this.spec = spec
     this.project = compileProjection(plan.body.output)
-    const conditions = [spec.residual, plan.filter].filter((c) => c !== null)
-    this.test = conditions.length === 0 ? null : compilePredicate(conditions.length === 1 ? conditions[0]! : { kind: 'logic', op: 'and', args: conditions, type: conditions[0]!.type })
+    this.residual = spec.residual === null ? null : compilePredicate(spec.residual)
+    this.where = plan.filter === null ? null : compilePredicate(plan.filter)
+    this.preserved = [spec.type === 'left' || spec.type === 'full', spec.type === 'right' || spec.type === 'full']
+    this.nulls = [spec.left.columns.map(() => null), spec.right.columns.map(() => null)]
   }
 
   describe(): string {
@@ -110,28 +129,54 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
         continue
       }
       const group = groupOf(row, keys)
-      if (group === null) continue
-      const matches = others.get(group)
+      let matched = false
+      const matches = group === null ? undefined : others.get(group)
       if (matches !== undefined) {
         for (const other of matches.values()) {
           // right.ts - left.ts within [lower, upper]
           const d = side === LEFT ? other.time - time : time - other.time
           if (d < lower || d > upper || (lowerStrict && d === lower) || (upperStrict && d === upper)) continue
           const joined = side === LEFT ? row.concat(other.row) : other.row.concat(row)
-          if (this.test !== null && !this.test(joined, EMPTY, this.ctx)) continue
-          out.push(this.project(joined, EMPTY, this.ctx))
+          if (this.residual !== null && !this.residual(joined, EMPTY, this.ctx)) continue
+          matched = true
+          if (!other.matched) this.matchedNow(other)
+          this.emit(joined, out)
         }
       }
-      const key = this.bufferKey([side, batch.partition, batch.offsets[i]!])
-      if (this.hold(key, { side, group, time, row }, batch.watermark)) this.buffer.set(key, [side, time, row])
+      const w: Waiting = { side, group: group ?? '', time, row, partition: batch.partition, offset: batch.offsets[i]!, matched }
+      if (group !== null && this.hold(w, batch.watermark)) this.store(w)
+      else if (!matched && this.preserved[side]) this.emit(this.padded(w), out)
     }
     if (out.length === 0) return
-    if (this.onOutput !== null) for (const r of out) this.onOutput(r)
     this.output.append(this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK, out)
   }
 
+  /** A joined (or padded) row through WHERE into the view's rows `out` and to its readers. */
+  private emit(joined: Row, out: Row[]): void {
+    if (this.where !== null && !this.where(joined, EMPTY, this.ctx)) return
+    const row = this.project(joined, EMPTY, this.ctx)
+    out.push(row)
+    if (this.onOutput !== null) this.onOutput(row)
+  }
+
+  /** The row with NULLs for the other side's columns. */
+  private padded(w: Waiting): Row {
+    return w.side === LEFT ? w.row.concat(this.nulls[RIGHT]) : this.nulls[LEFT].concat(w.row)
+  }
+
+  /** A waiting row's first match: an outer join remembers it in state (it will not be put out padded). */
+  private matchedNow(w: Waiting): void {
+    w.matched = true
+    if (this.preserved[w.side]) this.store(w)
+  }
+
+  private store(w: Waiting): void {
+    this.buffer.set(this.bufferKey([w.side, w.partition, w.offset]), [w.side, w.time, w.row, w.matched, w.partition, w.offset])
+  }
+
   /** Keeps a row waiting in memory until the watermark passes its last possible match (false: it is past already). */
-  private hold(key: string, w: Waiting, watermark: number): boolean {
+  private hold(w: Waiting, watermark: number): boolean {
+    const key = this.bufferKey([w.side, w.partition, w.offset])
     const spec = this.spec
     const last = w.side === LEFT ? w.time + spec.bound.upper + spec.right.allowedLateness : w.time - spec.bound.lower + spec.left.allowedLateness
     if (last < watermark) return false
@@ -151,6 +196,7 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     return []
   }
 
+  /** A row leaves state; an outer join puts it out padded if it never matched. */
   private drop(key: string): void {
     const w = this.waiting.get(key)
     if (w === undefined) return
@@ -159,15 +205,20 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     group?.delete(key)
     if (group?.size === 0) this.groups[w.side]!.delete(w.group)
     this.buffer.delete(key)
+    if (!w.matched && this.preserved[w.side]) {
+      const out: Row[] = []
+      this.emit(this.padded(w), out)
+      if (out.length > 0) this.output.append(this.encodePosition(w.partition, w.offset) + UNMATCHED_MARK, out)
+    }
   }
 
   /** After a restart: the rows that were waiting at the checkpoint, read back into memory once. */
   private restore(): Promise<void> {
     this.restored ??= (async () => {
-      for await (const [key, [side, time, row]] of this.buffer.scan()) {
+      for await (const [, [side, time, row, matched, partition, offset]] of this.buffer.scan()) {
         const keys = side === LEFT ? this.spec.leftKeys : this.spec.rightKeys
         const group = groupOf(row, keys)
-        if (group !== null) this.hold(key, { side, group, time, row }, Number.NEGATIVE_INFINITY)
+        if (group !== null) this.hold({ side, group, time, row, partition, offset, matched: matched === true }, Number.NEGATIVE_INFINITY)
       }
     })()
     return this.restored
