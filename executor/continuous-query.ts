@@ -47,6 +47,8 @@ export interface QueryProgress {
 }
 
 export interface LateEvent {
+  /** The stream it was read from, where the query reads several (an interval join); else the query's source. */
+  readonly stream?: string
   readonly partition: number
   readonly offset: number
   readonly eventTime: number | null
@@ -574,7 +576,10 @@ export class ContinuousQuery {
 
   private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {
     this.lateEvents++
-    this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
+    // An interval join's partitions are its two streams': the event's own stream and partition there.
+    const slot = this.view.plan.intervalJoin === undefined ? undefined : this.slots[partition]
+    if (slot !== undefined) this.pendingLate.push({ stream: slot.stream, partition: slot.partition, offset, eventTime, watermark, reason })
+    else this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
   }
 
   /** Live results by table entry (see ViewFollower); null where only a full re-read is right. */

@@ -1,7 +1,8 @@
 /**
  * An interval join survives kill -9 exactly: the waiting rows of both streams are checkpointed with the
  * offsets and the view's rows, so after each restart the join (and a view aggregating it) carries on where
- * the last checkpoint was, with no joined row missing and none twice.
+ * the last checkpoint was, with no joined row missing and none twice; a LEFT JOIN's waiting offers keep
+ * whether they matched, so each unmatched one comes out once, padded, and no matched one does.
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import type pg from 'pg'
@@ -13,6 +14,8 @@ const OFFERS = `CREATE STREAM offers (player_id INT, offer TEXT, ts TIMESTAMPTZ 
 const PURCHASES = `CREATE STREAM purchases (player_id INT, amount INT, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '2 minutes') WITH (partitions = 2)`
 const ATTRIBUTED = `CREATE MATERIALIZED VIEW attributed AS SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts
   FROM offers o JOIN purchases p ON p.player_id = o.player_id AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '30 minutes'`
+const UNANSWERED = `CREATE MATERIALIZED VIEW answered AS SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts
+  FROM offers o LEFT JOIN purchases p ON p.player_id = o.player_id AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '30 minutes'`
 const PER_OFFER = 'CREATE MATERIALIZED VIEW per_offer AS SELECT offer, count(*) AS n, sum(amount) AS total FROM attributed GROUP BY offer'
 
 const iso = (ts: number) => new Date(ts).toISOString()
@@ -26,9 +29,18 @@ function expectedRows(events: readonly JoinEvent[]): string[] {
   return out.sort()
 }
 
-async function joinedRows(c: pg.Client): Promise<string[]> {
-  const r = await c.query<{ player_id: number; offer: string; offered: Date; amount: number; ts: Date }>('SELECT * FROM attributed')
-  return r.rows.map((x) => `${x.player_id}|${x.offer}|${x.offered.toISOString()}|${x.amount}|${x.ts.toISOString()}`).sort()
+/** The LEFT JOIN: the join's rows and each offer without a purchase in its half hour, with NULLs. */
+function expectedLeftRows(events: readonly JoinEvent[]): string[] {
+  const purchases = events.filter((e) => e.side === 'purchase' && e.player !== null)
+  const unmatched = events
+    .filter((o) => o.side === 'offer' && !purchases.some((p) => p.player === o.player && p.ts >= o.ts && p.ts <= o.ts + 30 * MINUTE))
+    .map((o) => `${o.player ?? 'NULL'}|${o.value}|${iso(o.ts)}|NULL|NULL`)
+  return [...expectedRows(events), ...unmatched].sort()
+}
+
+async function joinedRows(c: pg.Client, view = 'attributed'): Promise<string[]> {
+  const r = await c.query<{ player_id: number | null; offer: string; offered: Date; amount: number | null; ts: Date | null }>(`SELECT * FROM ${view}`)
+  return r.rows.map((x) => `${x.player_id ?? 'NULL'}|${x.offer}|${x.offered.toISOString()}|${x.amount ?? 'NULL'}|${x.ts?.toISOString() ?? 'NULL'}`).sort()
 }
 
 describe('interval join across kill -9', () => {
@@ -39,7 +51,7 @@ describe('interval join across kill -9', () => {
     if (dataDir) await removeDir(dataDir)
   })
 
-  test('killed twice mid-stream: every joined row exactly once, and the aggregate over it exact', async () => {
+  test('killed twice mid-stream: every joined row exactly once, the aggregate over it exact, and a LEFT JOIN\'s unmatched rows once', async () => {
     dataDir = await tempDataDir()
     const events = joinEvents(7, 2500, 3500, { players: 30, minutes: 600 })
     const expected = expectedRows(events)
@@ -52,7 +64,7 @@ describe('interval join across kill -9', () => {
     for (const [i, part] of parts.entries()) {
       sluice = await startSluice({ dataDir, checkpointMs: 50 })
       const c = await sluice.client()
-      if (i === 0) for (const sql of [OFFERS, PURCHASES, ATTRIBUTED, PER_OFFER]) await c.query(sql)
+      if (i === 0) for (const sql of [OFFERS, PURCHASES, ATTRIBUTED, UNANSWERED, PER_OFFER]) await c.query(sql)
       const last = i === parts.length - 1
       const head = last ? part : part.slice(0, Math.floor(part.length * 0.6))
       for (const sql of joinInserts(head, 'offers', 'purchases', 150)) await c.query(sql)
@@ -75,6 +87,13 @@ describe('interval join across kill -9', () => {
           30_000,
         )
         expect(got).toEqual(want)
+        // The LEFT JOIN's last unmatched offers come out when the streams close.
+        await c.query('ALTER STREAM offers CLOSE')
+        await c.query('ALTER STREAM purchases CLOSE')
+        const left = expectedLeftRows(events)
+        expect(left.length).toBeGreaterThan(expected.length + 100)
+        const gotLeft = await eventually(() => joinedRows(c, 'answered'), (r) => r.length >= left.length, 30_000)
+        expect(gotLeft).toEqual(left)
         await c.end()
         break
       }

@@ -4,8 +4,9 @@
  * (and a view aggregating that view); the rows must equal the same join done by the real PostgreSQL over
  * tables of the same events. The bounds vary by set: BETWEEN either way round, strict and non-strict
  * comparisons, negative and zero offsets, a residual condition; a LEFT, RIGHT or FULL outer join of the
- * same streams is compared once both streams are closed (its last unmatched rows come then). Then: the waiting rows leave state once
- * the watermark passes their bound (sluice_queries.buffered_rows and state_bytes), and SUBSCRIBE follows.
+ * same streams is compared once both streams are closed (its last unmatched rows come then). Then: the
+ * waiting rows leave state once the watermark passes their bound (sluice_queries.buffered_rows and
+ * state_bytes), a row behind the watermark is reported late, and SUBSCRIBE follows.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
@@ -131,6 +132,15 @@ describe('interval joins against PostgreSQL', () => {
     // The joined rows themselves stay.
     const joined = await client.query('SELECT count(*)::int AS n FROM sj')
     expect(joined.rows[0].n).toBe(oracleCount())
+    // A purchase from 10:05 now is behind the watermark (12:00): the offers it could join are gone. Late.
+    await client.query(`INSERT INTO sp VALUES (3, 99, '2026-12-01 10:05:00+00')`)
+    const late = await eventually(
+      async () => (await client.query("SELECT reason, stream FROM sluice_late_events WHERE query = 'sj'")).rows,
+      (r) => r.length === 1,
+    )
+    expect(late[0].reason).toContain('behind the watermark by more than the allowed lateness')
+    expect(late[0].stream).toBe('sp')
+    expect((await client.query('SELECT count(*)::int AS n FROM sj')).rows[0].n).toBe(oracleCount())
   })
 
   test('SUBSCRIBE follows an interval join view as rows are joined', async () => {

@@ -100,7 +100,7 @@ export class Reads extends EnginePart {
   async lateEvents(): Promise<(Record<string, unknown>)[]> {
     const out: Record<string, unknown>[] = []
     for await (const [, v] of this.db.scan(prefixRange(LATE_PREFIX))) out.push(jsonCodec.decode(v) as Record<string, unknown>)
-    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: q.view.plan.source.name })
+    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: l.stream ?? q.view.plan.source.name })
     return out
   }
 
