@@ -65,9 +65,10 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           const rt = engine.streamRuntime(slot.stream)
           if (rt) lag += Math.max(0, partitionEnd(rt.log, slot.partition) - q.offsets[i]!)
         })
+        const join = q.view.plan.intervalJoin
         return [
           q.name,
-          q.view.plan.source.name,
+          join === undefined ? q.view.plan.source.name : `${join.left.name}, ${join.right.name}`,
           // A running view whose state cannot be checkpointed answers from memory, ahead of what is durable.
           queryStatus(engine, q.status),
           q.eventsIn,
