@@ -33,3 +33,11 @@ export function closedAndRead(slots: readonly QuerySlot[], offsets: readonly num
     return rt !== undefined && rt.closed && offsets[i]! >= rt.log.endOffset(slot.partition)
   })
 }
+
+/** The query's offsets in one stream's partitions, in partition order (a Kafka fetcher rewinds to them). */
+export function offsetsIn(slots: readonly QuerySlot[], offsets: readonly number[], stream: string): number[] {
+  return offsets.filter((_, i) => slots[i]?.stream === stream)
+}
+
+/** The streams a query reads, each once (one, or an interval join's two). */
+export const streamsOf = (slots: readonly QuerySlot[]): string[] => [...new Set(slots.map((s) => s.stream))]

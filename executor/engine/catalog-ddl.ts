@@ -21,7 +21,7 @@ import { type QueryProgress } from '../continuous-query.ts'
 import { type SinkProgress } from '../sink.ts'
 import { planSink } from '../../planner/sink-plan.ts'
 import { planTrigger } from '../../planner/trigger-plan.ts'
-import { closedAndRead } from '../query-slots.ts'
+import { closedAndRead, offsetsIn, querySlots, streamsOf } from '../query-slots.ts'
 import { CATALOG_PREFIX, type CatalogRecord, EnginePart, EngineState, PROGRESS_PREFIX, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity } from './state.ts'
 import { type Deploy } from './deploy.ts'
 import { type Deliveries } from './deliveries.ts'
@@ -130,13 +130,18 @@ export class CatalogDdl extends EnginePart {
         // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
         const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
         const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
-        const rt = this.streams.get(def.plan.source.name)
-        if (partner === undefined && rt?.log instanceof KafkaSource) {
+        // (An interval join reads two streams: each Kafka one is fetched again.)
+        const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => this.streams.get(stream)?.log instanceof KafkaSource) : []
+        if (kafka.length > 0) {
           // A view starts from the beginning of its stream. Deployed between rounds, so that no round
           // under way releases records it still needs; then a fetcher that the other views moved past
-          // (releasing what they read) fetches the topic again from the beginning.
-          await this.betweenRounds(async () => this.deploy.deployView(def, progress))
-          await rt.log.rewind(this.queries.get(def.name)!.offsets)
+          // (releasing what they read) fetches the topic again from the beginning. Both in the same pause:
+          // a round between them would find the records gone and move the new view past them.
+          await this.betweenRounds(async () => {
+            this.deploy.deployView(def, progress)
+            const q = this.queries.get(def.name)!
+            for (const stream of kafka) await (this.streams.get(stream)!.log as KafkaSource).rewind(offsetsIn(q.slots, q.offsets, stream))
+          })
         } else {
           this.deploy.deployView(def, progress)
         }

@@ -30,7 +30,7 @@ import { PriorityArbiter } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
 import { type TriggerDef, triggerPlanTree } from '../../planner/trigger-plan.ts'
 import { conditionKeys } from '../../planner/index-key.ts'
-import { slotBase } from '../query-slots.ts'
+import { offsetsIn, slotBase, streamsOf } from '../query-slots.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
 
@@ -62,8 +62,12 @@ export class Deploy extends EnginePart {
       query.resume()
     })
     // A Kafka fetcher that the other views moved past fetches again from where this one is.
-    const rt = this.upstreamOf(plan) === null ? this.streams.get(plan.source.name) : undefined
-    if (rt?.log instanceof KafkaSource) await rt.log.rewind(query.offsets)
+    if (this.upstreamOf(plan) === null) {
+      for (const stream of streamsOf(query.slots)) {
+        const log = this.streams.get(stream)?.log
+        if (log instanceof KafkaSource) await log.rewind(offsetsIn(query.slots, query.offsets, stream))
+      }
+    }
     this.dirtySinceCheckpoint = true
     this.wake()
   }
@@ -145,7 +149,7 @@ export class Deploy extends EnginePart {
       const upstream = def.plan.source.source.kind === 'view' ? this.queries.get(def.plan.source.source.view) : undefined
       if (upstream !== undefined) await this.betweenRounds(async () => upstream.detach(q))
       else {
-        for (const s of new Set(q.slots.map((slot) => slot.stream))) {
+        for (const s of streamsOf(q.slots)) {
           const rt = this.streams.get(s)
           const i = rt?.queries.indexOf(q) ?? -1
           if (i !== -1) rt!.queries.splice(i, 1)
@@ -267,7 +271,7 @@ export class Deploy extends EnginePart {
     if (upstream !== null) {
       upstream.attach(query)
       query.slots = upstream.slots
-    } else for (const s of new Set(query.slots.map((slot) => slot.stream))) this.streams.get(s)?.queries.push(query)
+    } else for (const s of streamsOf(query.slots)) this.streams.get(s)?.queries.push(query)
   }
 
   /** WITH (max_state, max_output_rate): the query's limits, and its state size (as checkpointed, then kept up). */
