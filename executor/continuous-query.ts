@@ -322,7 +322,7 @@ export class ContinuousQuery {
    */
   private async take(batch: DecodedBatch, from: number, signs?: readonly number[]): Promise<void> {
     const keyed = this.operator.keyed
-    if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null) {
+    if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null && this.view.plan.intervalJoin === undefined) {
       await this.consumeTracked(keyed, batch, from)
       return
     }

@@ -1,7 +1,8 @@
 /**
  * A materialized view over an interval join of two streams (planner/interval-join.ts): the SELECT (and its
  * WHERE) read the joined row, the left stream's columns then the right's. The view keeps every joined row as
- * it is made, like a view without aggregation; an aggregation over the join is a view over this one.
+ * it is made, like a view without aggregation, or a GROUP BY over them (no window: a windowed aggregation
+ * over the join is a view over a join view).
  *
  * The plan's source stands for both streams: its partitions are the left stream's followed by the right's
  * (the query keeps one position per partition of either), and its event time is the output column that
@@ -21,9 +22,6 @@ export function planIntervalJoinView(stmt: ast.CreateView, q: ast.Select, join: 
   if (forTrigger) throw unsupported('a trigger on an interval join of two streams is not supported yet', join.span, 'Create the join as a materialized view and put the trigger on the view.')
   const { spec, scope } = planIntervalJoin(join, catalog, q.where)
   const bound = bindSelect(q, scope, [])
-  if (bound.aggregation !== null) {
-    throw unsupported('aggregating an interval join in the same view is not supported yet', q.span, 'Create the join as a view, then a view over it with GROUP BY (views over views).')
-  }
   if (bound.windows.length > 0) throw unsupported('window functions over an interval join are not supported yet', bound.windows[0]!.span)
   if (bound.distinct || bound.distinctOn !== undefined) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   if (q.emit === 'on_window_close') throw unsupported('EMIT ON WINDOW CLOSE needs a windowed aggregation; the rows of an interval join are final when they appear', q.span)
@@ -33,8 +31,10 @@ export function planIntervalJoinView(stmt: ast.CreateView, q: ast.Select, join: 
     if (names.has(c.name)) throw planError(SqlState.duplicateColumn, `column "${c.name}" specified more than once`, c.span, 'Give the columns distinct names with AS.')
     names.add(c.name)
   }
-  const body: ViewBody = { kind: 'project', output: bound.output }
-  const source = joinedSource(spec, bound.output)
+  // A GROUP BY over the join (without a window: windows over the join are a view over it) keeps its groups.
+  const body: ViewBody = bound.aggregation === null ? { kind: 'project', output: bound.output } : { kind: 'aggregate', aggregation: bound.aggregation, output: bound.output, windowKey: null }
+  // An aggregation's rows carry no event time (it is read as changes); only passed-through columns do.
+  const source = joinedSource(spec, body.kind === 'project' ? bound.output : [])
   const { retention, idleTtl, limits } = options(body, source)
   const inputNames = scope.columns.map((c) => `${c.table}.${c.name}`)
   return { source, window: null, join: null, filter: bound.filter, body, columns, emit: 'on_update', inputNames, retention, idleTtl, limits, intervalJoin: spec }

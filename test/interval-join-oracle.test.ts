@@ -1,7 +1,7 @@
 /**
  * Differential test of interval joins: 20 random sets of offers and purchases (seeded), delivered out of
  * order within the watermark delay, go through a Sluice view joining the two streams within a time bound
- * (and a view aggregating that view); the rows must equal the same join done by the real PostgreSQL over
+ * (a view aggregating that view, and the same aggregate in one view); the rows must equal the same join done by the real PostgreSQL over
  * tables of the same events. The bounds vary by set: BETWEEN either way round, strict and non-strict
  * comparisons, negative and zero offsets, a residual condition; a LEFT, RIGHT or FULL outer join of the
  * same streams is compared once both streams are closed (its last unmatched rows come then). Then: the
@@ -56,7 +56,7 @@ describe('interval joins against PostgreSQL', () => {
     if (sluice) await removeDir(sluice.dataDir)
   })
 
-  test.each(SETS)('event set %i: the joined rows, their aggregate and the outer join equal the batch joins', async (set) => {
+  test.each(SETS)('event set %i: the joined rows, their aggregate (over the view and in one view) and the outer join equal the batch joins', async (set) => {
     const events = joinEvents(set, 60 + set * 3, 80 + set * 4)
     const o = `offers${set}`
     const p = `purchases${set}`
@@ -65,6 +65,9 @@ describe('interval joins against PostgreSQL', () => {
     const select = (from: string) => `SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts FROM ${from} WHERE p.amount <> 13`
     await client.query(`CREATE MATERIALIZED VIEW attributed${set} AS ${select(`${o} o JOIN ${p} p ON ${condition(set)}`)}`)
     await client.query(`CREATE MATERIALIZED VIEW per_offer${set} AS SELECT offer, count(*) AS n, sum(amount) AS total FROM attributed${set} GROUP BY offer`)
+    // The same aggregate in one view, over the join itself.
+    const inOne = (from: string) => `SELECT o.offer, count(*) AS n, sum(p.amount) AS total FROM ${from} WHERE p.amount <> 13 GROUP BY o.offer`
+    await client.query(`CREATE MATERIALIZED VIEW agg${set} AS ${inOne(`${o} o JOIN ${p} p ON ${condition(set)}`)}`)
     // An outer join of the same streams: unmatched rows of the kept side(s) come padded with NULLs once the
     // watermark passes their bound (here: when the streams are closed, for the last ones).
     const outer = ['LEFT', 'RIGHT', 'FULL'][set % 3]!
@@ -88,6 +91,8 @@ describe('interval joins against PostgreSQL', () => {
     expect(got).toEqual(expected)
     const gotAgg = await eventually(async () => asRows((await client.query({ text: `SELECT * FROM per_offer${set}`, rowMode: 'array' })).rows), (rows) => JSON.stringify(rows) === JSON.stringify(expectedAgg))
     expect(gotAgg).toEqual(expectedAgg)
+    const gotInOne = await eventually(async () => asRows((await client.query({ text: `SELECT * FROM agg${set}`, rowMode: 'array' })).rows), (rows) => JSON.stringify(rows) === JSON.stringify(expectedAgg))
+    expect(gotInOne).toEqual(expectedAgg)
     const late = await client.query(`SELECT count(*)::int AS n FROM sluice_late_events WHERE query IN ('attributed${set}', 'outer${set}')`)
     expect(late.rows[0].n).toBe(0)
 

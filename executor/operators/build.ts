@@ -29,6 +29,7 @@ import { Lateness } from './lateness.ts'
 import { WindowAssign } from './window-assign.ts'
 import { RowFilter } from './filter.ts'
 import { IntervalJoin, type JoinedEntry, type WaitingEntry } from './interval-join.ts'
+import { JoinedAggregate } from './joined-aggregate.ts'
 
 export interface OperatorDeps {
   readonly plan: ViewPlan
@@ -82,6 +83,7 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
       return stateful === null ? new AppendProject(deps.plan, entryTable<AppendEntry>(deps.table), deps.positionOf, deps.ctx).keepsStateIn([deps.table]) : buildOperator(stateful, deps)
     }
     case 'aggregate': {
+      if (deps.plan.intervalJoin !== undefined) return joinedAggregate(deps)
       if (node.session) return new SessionAggregate(deps.plan, entryTable<SessionEntry>(deps.table), deps.keyOf, deps.ctx).keepsStateIn([deps.table])
       const slices = deps.slices()
       return new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx, slices).keepsStateIn(slices === undefined ? [deps.table] : [slices.stored, deps.table])
@@ -103,6 +105,17 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
     default:
       return assertNever(node, 'plan node')
   }
+}
+
+/** A GROUP BY over an interval join in one view: the join hands its rows to the aggregation (joined-aggregate.ts). */
+function joinedAggregate(deps: OperatorDeps): StreamOperator {
+  const waiting = deps.joinBuffer?.()
+  if (waiting === undefined) throw internalError('an interval join was built without the table of its waiting rows')
+  const aggregate = new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx).keepsStateIn([deps.table])
+  let operator: JoinedAggregate | null = null
+  const join = new IntervalJoin(deps.plan, entryTable<JoinedEntry>(deps.table), entryTable<WaitingEntry>(waiting.table), waiting.keyOf, deps.positionOf, deps.ctx, (rows) => operator!.take(rows))
+  operator = new JoinedAggregate(join.keepsStateIn([waiting.table]), aggregate)
+  return operator
 }
 
 /** The stateful node a projection reads from (through HAVING or an output filter), or null: rows as they come. */

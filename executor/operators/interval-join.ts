@@ -80,6 +80,10 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
   private readonly waiting = new Map<string, Waiting>()
   private restored: Promise<void> | null = null
 
+  /**
+   * `joined`: where an aggregation over the join in the same view takes the joined rows (through WHERE) of
+   * each step; the operator then keeps and projects none (`output` unused).
+   */
   constructor(
     plan: ViewPlan,
     private readonly output: KeyedTable<JoinedEntry>,
@@ -87,12 +91,13 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     private readonly bufferKey: KeyEncoder,
     private readonly encodePosition: PositionEncoder,
     private readonly ctx: EvalContext,
+    private readonly joined: ((rows: Row[]) => void) | null = null,
   ) {
     super()
     const spec = plan.intervalJoin
-    if (spec === undefined || plan.body.kind !== 'project') throw internalError('IntervalJoin built for a plan without an interval join')
+    if (spec === undefined || (plan.body.kind !== 'project' && joined === null)) throw internalError('IntervalJoin built for a plan without an interval join')
     this.spec = spec
-    this.project = compileProjection(plan.body.output)
+    this.project = plan.body.kind === 'project' ? compileProjection(plan.body.output) : (r) => r as Value[]
     this.residual = spec.residual === null ? null : compilePredicate(spec.residual)
     this.where = plan.filter === null ? null : compilePredicate(plan.filter)
     this.preserved = [spec.type === 'left' || spec.type === 'full', spec.type === 'right' || spec.type === 'full']
@@ -147,8 +152,14 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
       if (group !== null && this.hold(w, batch.watermark)) this.store(w)
       else if (!matched && this.preserved[side]) this.emit(this.padded(w), out)
     }
+    this.put(out, this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK)
+  }
+
+  /** A step's rows: to the aggregation over the join, or kept as the view's rows under `key`. */
+  private put(out: Row[], key: string): void {
     if (out.length === 0) return
-    this.output.append(this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK, out)
+    if (this.joined !== null) this.joined(out)
+    else this.output.append(key, out)
   }
 
   /** A joined (or padded) row through WHERE into the view's rows `out` and to its readers. */
@@ -156,7 +167,7 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     if (this.where !== null && !this.where(joined, EMPTY, this.ctx)) return
     const row = this.project(joined, EMPTY, this.ctx)
     out.push(row)
-    if (this.onOutput !== null) this.onOutput(row)
+    if (this.onOutput !== null && this.joined === null) this.onOutput(row)
   }
 
   /** The row with NULLs for the other side's columns. */
@@ -208,7 +219,7 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
     if (!w.matched && this.preserved[w.side]) {
       const out: Row[] = []
       this.emit(this.padded(w), out)
-      if (out.length > 0) this.output.append(this.encodePosition(w.partition, w.offset) + UNMATCHED_MARK, out)
+      this.put(out, this.encodePosition(w.partition, w.offset) + UNMATCHED_MARK)
     }
   }
 
