@@ -1,7 +1,7 @@
 /**
  * An interval join survives kill -9 exactly: the waiting rows of both streams are checkpointed with the
  * offsets and the view's rows, so after each restart the join (and a view aggregating it) carries on where
- * the last checkpoint was, with no joined row missing and none twice; a LEFT JOIN's waiting offers keep
+ * the last checkpoint was, with no joined row missing and none twice (the same aggregate in one view too); a LEFT JOIN's waiting offers keep
  * whether they matched, so each unmatched one comes out once, padded, and no matched one does.
  */
 import { afterEach, describe, expect, test } from 'vitest'
@@ -17,6 +17,8 @@ const ATTRIBUTED = `CREATE MATERIALIZED VIEW attributed AS SELECT o.player_id, o
 const UNANSWERED = `CREATE MATERIALIZED VIEW answered AS SELECT o.player_id, o.offer, o.ts AS offered, p.amount, p.ts
   FROM offers o LEFT JOIN purchases p ON p.player_id = o.player_id AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '30 minutes'`
 const PER_OFFER = 'CREATE MATERIALIZED VIEW per_offer AS SELECT offer, count(*) AS n, sum(amount) AS total FROM attributed GROUP BY offer'
+const IN_ONE = `CREATE MATERIALIZED VIEW per_offer_in_one AS SELECT o.offer, count(*) AS n, sum(p.amount) AS total
+  FROM offers o JOIN purchases p ON p.player_id = o.player_id AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '30 minutes' GROUP BY o.offer`
 
 const iso = (ts: number) => new Date(ts).toISOString()
 
@@ -64,7 +66,7 @@ describe('interval join across kill -9', () => {
     for (const [i, part] of parts.entries()) {
       sluice = await startSluice({ dataDir, checkpointMs: 50 })
       const c = await sluice.client()
-      if (i === 0) for (const sql of [OFFERS, PURCHASES, ATTRIBUTED, UNANSWERED, PER_OFFER]) await c.query(sql)
+      if (i === 0) for (const sql of [OFFERS, PURCHASES, ATTRIBUTED, UNANSWERED, PER_OFFER, IN_ONE]) await c.query(sql)
       const last = i === parts.length - 1
       const head = last ? part : part.slice(0, Math.floor(part.length * 0.6))
       for (const sql of joinInserts(head, 'offers', 'purchases', 150)) await c.query(sql)
@@ -87,6 +89,8 @@ describe('interval join across kill -9', () => {
           30_000,
         )
         expect(got).toEqual(want)
+        const inOne = async () => (await c.query('SELECT offer, n, total FROM per_offer_in_one')).rows.map((r) => `${r.offer} ${r.n} ${r.total}`).sort()
+        expect(await eventually(inOne, (g) => JSON.stringify(g) === JSON.stringify(want), 30_000)).toEqual(want)
         // The LEFT JOIN's last unmatched offers come out when the streams close.
         await c.query('ALTER STREAM offers CLOSE')
         await c.query('ALTER STREAM purchases CLOSE')
