@@ -20,6 +20,7 @@ import { batchIndex } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
+import { querySlots, type QuerySlot } from './query-slots.ts'
 import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limit-enforcement.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
@@ -46,6 +47,8 @@ export interface QueryProgress {
 }
 
 export interface LateEvent {
+  /** The stream it was read from, where the query reads several (an interval join); else the query's source. */
+  readonly stream?: string
   readonly partition: number
   readonly offset: number
   readonly eventTime: number | null
@@ -120,6 +123,14 @@ export class ContinuousQuery {
   /** Late events not yet written by a checkpoint. */
   readonly pendingLate: LateEvent[] = []
   private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
+  /** An interval join: the right stream's watermark expression, for its partitions (from `rightFrom` on). */
+  private readonly rightWatermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null = null
+  private readonly rightFrom: number = Number.POSITIVE_INFINITY
+  /**
+   * Where each partition of the query is read: a stream and its partition there. One stream's partitions,
+   * or an interval join's two streams', the left's first; a view over a view takes the read view's.
+   */
+  slots: readonly QuerySlot[]
   /** The row stages in front of the operator (lateness, window assignment, WHERE), run in order per batch. */
   private readonly stages: readonly RowStage[]
   /** WHERE, for the paths that test it per event themselves (tracked and indexed batches). */
@@ -138,13 +149,21 @@ export class ContinuousQuery {
     const partitions = plan.source.partitions
     this.offsets = progress ? progress.offsets.slice() : new Array<number>(partitions).fill(0)
     this.settled = this.offsets.slice()
-    this.watermark = new WatermarkTracker(partitions, progress?.watermark)
+    this.slots = querySlots(plan)
+    const join = plan.intervalJoin
+    this.watermark = new WatermarkTracker(partitions, progress?.watermark, join && [join.left.partitions, join.right.partitions])
     this.eventsIn = progress?.eventsIn ?? 0
     this.lateEvents = progress?.lateEvents ?? 0
     const from = plan.source.source
     this.lag = from.kind === 'view' ? from.lag : null
     // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
     this.watermarkOf = plan.source.watermark && this.lag === null ? compileExpr(plan.source.watermark.expr) : null
+    // An interval join: each stream's rows by its own watermark (its partitions follow the left stream's).
+    if (join !== undefined) {
+      this.watermarkOf = compileExpr(join.left.watermark!.expr)
+      this.rightWatermarkOf = compileExpr(join.right.watermark!.expr)
+      this.rightFrom = join.left.partitions
+    }
     const { stages, where } = buildRowStages(viewPlanTree(view.name, plan), { plan, ctx })
     this.stages = stages
     this.where = where
@@ -303,7 +322,7 @@ export class ContinuousQuery {
    */
   private async take(batch: DecodedBatch, from: number, signs?: readonly number[]): Promise<void> {
     const keyed = this.operator.keyed
-    if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null) {
+    if (this.trackSnapshots && keyed !== null && this.timeIndex < 0 && this.lookup === null && this.view.plan.intervalJoin === undefined) {
       await this.consumeTracked(keyed, batch, from)
       return
     }
@@ -495,8 +514,9 @@ export class ContinuousQuery {
   /** Counts an event in and lets its time move the partition's watermark. */
   private observe(row: Row, partition: number): void {
     this.eventsIn++
-    if (this.watermarkOf !== null) {
-      const w = this.watermarkOf(row, EMPTY, this.ctx)
+    const watermarkOf = partition < this.rightFrom ? this.watermarkOf : this.rightWatermarkOf
+    if (watermarkOf !== null) {
+      const w = watermarkOf(row, EMPTY, this.ctx)
       if (typeof w === 'number') this.watermark.observe(partition, w)
     }
   }
@@ -556,7 +576,10 @@ export class ContinuousQuery {
 
   private recordLate(partition: number, offset: number, eventTime: number | null, watermark: number, reason: string): void {
     this.lateEvents++
-    this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
+    // An interval join's partitions are its two streams': the event's own stream and partition there.
+    const slot = this.view.plan.intervalJoin === undefined ? undefined : this.slots[partition]
+    if (slot !== undefined) this.pendingLate.push({ stream: slot.stream, partition: slot.partition, offset, eventTime, watermark, reason })
+    else this.pendingLate.push({ partition, offset, eventTime, watermark, reason })
   }
 
   /** Live results by table entry (see ViewFollower); null where only a full re-read is right. */

@@ -40,9 +40,8 @@ export const partitionEnd = (log: StreamSource, p: number): number => log.highWa
 /** The query's position and its stream's ends; undefined while its stream is not deployed. */
 export function queryPosition(q: ContinuousQuery, streamOf: (name: string) => { readonly log: StreamSource } | undefined): QueryPosition | undefined {
   const stream = baseStreamName(q.view.plan.source)
-  const rt = streamOf(stream)
-  if (rt === undefined) return undefined
-  return { query: q.name, stream, positions: q.settled.slice(), ends: q.settled.map((_, p) => partitionEnd(rt.log, p)) }
+  if (q.slots.some((slot) => streamOf(slot.stream) === undefined)) return undefined
+  return { query: q.name, stream, positions: q.settled.slice(), ends: q.slots.map((slot) => partitionEnd(streamOf(slot.stream)!.log, slot.partition)) }
 }
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)

@@ -7,7 +7,7 @@ import { SYSTEM_TABLES } from '../planner/system-tables.ts'
 import { redactSecrets } from './webhook-secrets.ts'
 import { redactConnections } from './connectors/connection-secrets.ts'
 import { describeLimits } from '../planner/query-limits.ts'
-import { type ProgressRow, progressRow, queryPosition } from './progress.ts'
+import { type ProgressRow, partitionEnd, progressRow, queryPosition } from './progress.ts'
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 /** A watermark as shown: NULL before the first event, `infinity` once time has ended. */
@@ -60,12 +60,15 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
       })
     case 'sluice_queries':
       return engine.allQueries().map((q) => {
-        const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
         let lag = 0
-        if (rt) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+        q.slots.forEach((slot, i) => {
+          const rt = engine.streamRuntime(slot.stream)
+          if (rt) lag += Math.max(0, partitionEnd(rt.log, slot.partition) - q.offsets[i]!)
+        })
+        const join = q.view.plan.intervalJoin
         return [
           q.name,
-          q.view.plan.source.name,
+          join === undefined ? q.view.plan.source.name : `${join.left.name}, ${join.right.name}`,
           // A running view whose state cannot be checkpointed answers from memory, ahead of what is durable.
           queryStatus(engine, q.status),
           q.eventsIn,
@@ -85,11 +88,12 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
       })
     case 'sluice_partitions':
       return engine.allQueries().flatMap((q) => {
-        const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
-        if (rt === undefined) return []
-        return q.offsets.map((position, p): Row => {
-          const end = rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)
-          return [q.name, rt.def.name, rt.def.source.kind, p, position, end, Math.max(0, end - position)]
+        return q.slots.flatMap((slot, i): Row[] => {
+          const rt = engine.streamRuntime(slot.stream)
+          if (rt === undefined) return []
+          const position = q.offsets[i]!
+          const end = partitionEnd(rt.log, slot.partition)
+          return [[q.name, rt.def.name, rt.def.source.kind, slot.partition, position, end, Math.max(0, end - position)]]
         })
       })
     case 'sluice_triggers':

@@ -13,7 +13,16 @@ export class WatermarkTracker {
   private readonly perPartition: number[]
   private currentValue = Number.NEGATIVE_INFINITY
 
-  constructor(partitions: number, restored?: WatermarkState) {
+  /**
+   * `groups`: partitions counted per stream when the query reads several (an interval join reads two, its
+   * partitions one stream's after the other's): the watermark is the least of the streams' own, so a stream
+   * that has not moved (or has no events yet) holds time back even while its partitions are all read.
+   */
+  constructor(
+    partitions: number,
+    restored?: WatermarkState,
+    private readonly groups?: readonly number[],
+  ) {
     this.perPartition = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY)
     if (restored) {
       restored.partitions.forEach((w, i) => {
@@ -37,10 +46,22 @@ export class WatermarkTracker {
 
   /** Recomputes the query watermark; `idle[p]` is true when partition p has no unread data. Returns it. */
   advance(idle: readonly boolean[]): number {
+    let candidate = Number.POSITIVE_INFINITY
+    let from = 0
+    for (const n of this.groups ?? [this.perPartition.length]) {
+      candidate = Math.min(candidate, this.over(from, from + n, idle))
+      from += n
+    }
+    if (candidate > this.currentValue) this.currentValue = candidate
+    return this.currentValue
+  }
+
+  /** The watermark over partitions [from, to): the least of those with unread data, else the largest. */
+  private over(from: number, to: number, idle: readonly boolean[]): number {
     let min = Number.POSITIVE_INFINITY
     let max = Number.NEGATIVE_INFINITY
     let active = 0
-    for (let p = 0; p < this.perPartition.length; p++) {
+    for (let p = from; p < to; p++) {
       const w = this.perPartition[p]!
       if (w > max) max = w
       if (!idle[p]) {
@@ -48,9 +69,7 @@ export class WatermarkTracker {
         if (w < min) min = w
       }
     }
-    const candidate = active === 0 ? max : min
-    if (candidate > this.currentValue) this.currentValue = candidate
-    return this.currentValue
+    return active === 0 ? max : min
   }
 
   /**

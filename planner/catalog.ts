@@ -127,7 +127,7 @@ export class Catalog {
 
   /** Views that read the stream or view, or look up the view, called `name` (which DROP must refuse or cascade to). */
   dependents(name: string): ViewDef[] {
-    return this.views().filter((v) => v.plan.source.name === name || v.plan.join?.view === name)
+    return this.views().filter((v) => v.plan.source.name === name || v.plan.join?.view === name || v.plan.intervalJoin?.right.name === name)
   }
 
   /** Every view that depends on `name`, directly or through other views; each after the views it depends on. */

@@ -20,6 +20,7 @@ import { displayExpr } from './display.ts'
 import { printRowPattern } from '../parser/match-recognize/print.ts'
 import type { TriggerDef } from './trigger-plan.ts'
 import type { SinkDef } from './sink-plan.ts'
+import { intervalJoinLine, type IntervalJoinSpec } from './interval-join.ts'
 
 export type StreamPlanNode =
   /** A trigger: its query's rows (WHEN passed) fire its action, subject to cooldown, max_fires and the rest. */
@@ -53,6 +54,8 @@ export type StreamPlanNode =
   | { readonly kind: 'window'; readonly window: WindowSpec; readonly slices: SliceSpec | null; readonly names: readonly string[]; readonly input: StreamPlanNode }
   /** Each event looks up a keyed view; its columns follow the event's. */
   | { readonly kind: 'lookup_join'; readonly join: LookupJoinSpec; readonly names: readonly string[]; readonly input: StreamPlanNode }
+  /** Two streams joined within a time bound: each side's rows wait in state for the other's (planner/interval-join.ts). */
+  | { readonly kind: 'interval_join'; readonly join: IntervalJoinSpec; readonly names: readonly string[]; readonly left: StreamPlanNode; readonly right: StreamPlanNode }
   /** The leaf: a stream's shared scan, or the rows of the view it reads (views over views). */
   | { readonly kind: 'scan'; readonly source: StreamDef }
 
@@ -75,6 +78,8 @@ export function children(node: StreamPlanNode): readonly StreamPlanNode[] {
     case 'window':
     case 'lookup_join':
       return [node.input]
+    case 'interval_join':
+      return [node.left, node.right]
     default:
       return assertNever(node)
   }
@@ -91,6 +96,8 @@ export function schema(node: StreamPlanNode): readonly string[] {
       return [...schema(node.input), ...node.join.columns.map((c) => c.name)]
     case 'window':
       return [...schema(node.input), ...WINDOW_COLUMNS]
+    case 'interval_join':
+      return [...schema(node.left), ...schema(node.right)]
     case 'materialized_view':
     case 'filter':
     case 'exchange':
@@ -144,6 +151,8 @@ export function explainLine(node: StreamPlanNode): string {
       const j = node.join
       return `LookupJoin ${j.type} view=${j.view} key=[${j.keyIndexes.map((i) => node.names[i]).join(', ')}] ${j.asOfEvent ? '(as of each event, after its own update)' : '(current state)'}`
     }
+    case 'interval_join':
+      return intervalJoinLine(node.join, node.names)
     case 'scan':
       return scanLine(node.source)
     default:

@@ -7,6 +7,7 @@ import { displayExpr } from './display.ts'
 import { sliceSpec } from './hop-slices.ts'
 import type { StreamPlanNode } from './stream-plan-nodes.ts'
 import type { ViewPlan } from './view-plan.ts'
+import { intervalJoinNode } from './interval-join-view.ts'
 
 /** `#3` in an aggregate's display text is the input column 3: named as EXPLAIN shows it. */
 const named = (display: string, names: readonly string[]) => display.replace(/#(\d+)/g, (_, i) => names[Number(i)] ?? `#${i}`)
@@ -49,6 +50,7 @@ export function bodyNode(plan: ViewPlan): StreamPlanNode {
 /** What every event goes through before the operator: a SESSION subquery's WHERE, lookup join, window assignment, WHERE. */
 function rowStages(plan: ViewPlan): StreamPlanNode {
   const names = plan.inputNames
+  if (plan.intervalJoin) return intervalJoinNode(plan, plan.intervalJoin)
   let node: StreamPlanNode = { kind: 'scan', source: plan.source }
   if (plan.sourceFilter) node = { kind: 'filter', predicate: plan.sourceFilter, role: 'source', names, aggNames: undefined, input: node }
   if (plan.join) node = { kind: 'lookup_join', join: plan.join, names, input: node }

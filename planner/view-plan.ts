@@ -21,6 +21,8 @@ import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
 import { printPlanTree } from './stream-plan-nodes.ts'
 import { viewPlanTree } from './view-plan-tree.ts'
 import { bindSourceFilter, inlineDerivedTables } from './derived-tables.ts'
+import { isStreamJoin, type IntervalJoinSpec } from './interval-join.ts'
+import { planIntervalJoinView } from './interval-join-view.ts'
 
 /**
  * TUMBLE(stream, ts, size [, offset]): each row falls in exactly one window [start, start + size).
@@ -100,6 +102,8 @@ export interface ViewPlan {
   readonly idleTtl: number | null
   /** WITH (max_state = ..., max_output_rate = ...): past either, the view is stopped (planner/query-limits.ts). */
   readonly limits: QueryLimits
+  /** Two streams joined within a time bound (planner/interval-join.ts); `source` then stands for both. */
+  readonly intervalJoin?: IntervalJoinSpec
 }
 
 const VIEW_OPTIONS = new Set(['retention', 'idle_ttl', ...LIMIT_OPTIONS])
@@ -158,6 +162,7 @@ export function planView(stmt: ast.CreateView, catalog: Catalog, forTrigger = fa
   }
   let from = q.from[0]!
   if (from.kind === 'match_recognize') return planPatternView(stmt, q, from, catalog)
+  if (from.kind === 'join' && isStreamJoin(from, catalog)) return planIntervalJoinView(stmt, q, from, catalog, forTrigger, (body, stream) => viewOptions(stmt, null, body, stream))
   // A stream joined to a keyed view: the stream side is planned as usual, the view is looked up per event.
   const joinRef = from.kind === 'join' ? from : null
   if (joinRef !== null) from = joinRef.left

@@ -21,6 +21,7 @@ import { type QueryProgress } from '../continuous-query.ts'
 import { type SinkProgress } from '../sink.ts'
 import { planSink } from '../../planner/sink-plan.ts'
 import { planTrigger } from '../../planner/trigger-plan.ts'
+import { closedAndRead, offsetsIn, querySlots, streamsOf } from '../query-slots.ts'
 import { CATALOG_PREFIX, type CatalogRecord, EnginePart, EngineState, PROGRESS_PREFIX, SINK_PROGRESS_PREFIX, TRIGGER_KEY_NAMESPACE, catalogValue, lastPart, prefixRange, reviveInfinity } from './state.ts'
 import { type Deploy } from './deploy.ts'
 import { type Deliveries } from './deliveries.ts'
@@ -129,13 +130,18 @@ export class CatalogDdl extends EnginePart {
         // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
         const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
         const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
-        const rt = this.streams.get(def.plan.source.name)
-        if (partner === undefined && rt?.log instanceof KafkaSource) {
+        // (An interval join reads two streams: each Kafka one is fetched again.)
+        const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => this.streams.get(stream)?.log instanceof KafkaSource) : []
+        if (kafka.length > 0) {
           // A view starts from the beginning of its stream. Deployed between rounds, so that no round
           // under way releases records it still needs; then a fetcher that the other views moved past
-          // (releasing what they read) fetches the topic again from the beginning.
-          await this.betweenRounds(async () => this.deploy.deployView(def, progress))
-          await rt.log.rewind(this.queries.get(def.name)!.offsets)
+          // (releasing what they read) fetches the topic again from the beginning. Both in the same pause:
+          // a round between them would find the records gone and move the new view past them.
+          await this.betweenRounds(async () => {
+            this.deploy.deployView(def, progress)
+            const q = this.queries.get(def.name)!
+            for (const stream of kafka) await (this.streams.get(stream)!.log as KafkaSource).rewind(offsetsIn(q.slots, q.offsets, stream))
+          })
         } else {
           this.deploy.deployView(def, progress)
         }
@@ -212,7 +218,7 @@ export class CatalogDdl extends EnginePart {
       // that no batch or watermark step of the loop runs through the same views at the same time.
       await this.betweenRounds(async () => {
         for (const q of rt.queries) {
-          if (!q.offsets.every((o, p) => o >= rt.log.endOffset(p))) continue
+          if (!closedAndRead(q.slots, q.offsets, (n) => this.streams.get(n))) continue
           q.watermark.close()
           await q.afterWatermark()
           q.settle()
@@ -239,6 +245,8 @@ export class CatalogDdl extends EnginePart {
       const spec = rt.def.watermark
       if (spec === null) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" has no WATERMARK: its views have no watermark to reset`, span)
       if (rt.closed) throw planError(SqlState.objectNotInPrerequisiteState, `stream "${name}" is closed: its time has ended`, span)
+      const joined = rt.queries.find((q) => q.slots.some((slot) => slot.stream !== name))
+      if (joined !== undefined) throw planError(SqlState.featureNotSupported, `materialized view "${joined.name}" joins stream "${name}" with another stream: resetting the watermark of an interval join is not supported yet`, span)
       const target = to === undefined ? null : resetTarget(to)
       await this.waitForAppends(rt)
       await this.betweenRounds(async () => {

@@ -102,8 +102,9 @@ export class Checkpoints extends EnginePart {
     for (const q of this.queries.values()) {
       mutations.push({ kind: 'put', key: Buffer.from(`${PROGRESS_PREFIX}${q.view.id}`), value: Buffer.from(JSON.stringify(q.progress(), replaceInfinity)) })
       for (const late of q.pendingLate.splice(0)) {
-        const key = `${LATE_PREFIX}${q.view.id}/${String(late.partition).padStart(5, '0')}/${String(late.offset).padStart(16, '0')}`
-        mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode({ ...late, query: q.name, stream: q.view.plan.source.name }) })
+        // (An interval join's late events name their stream: the same position may be in both.)
+        const key = `${LATE_PREFIX}${q.view.id}/${late.stream === undefined ? '' : `${late.stream}/`}${String(late.partition).padStart(5, '0')}/${String(late.offset).padStart(16, '0')}`
+        mutations.push({ kind: 'put', key: Buffer.from(key), value: jsonCodec.encode({ ...late, query: q.name, stream: late.stream ?? q.view.plan.source.name }) })
       }
     }
     for (const d of this.pendingDeadLetters.splice(0)) {

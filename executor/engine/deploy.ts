@@ -30,6 +30,7 @@ import { PriorityArbiter } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
 import { type TriggerDef, triggerPlanTree } from '../../planner/trigger-plan.ts'
 import { conditionKeys } from '../../planner/index-key.ts'
+import { offsetsIn, slotBase, streamsOf } from '../query-slots.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
 
@@ -47,7 +48,7 @@ export class Deploy extends EnginePart {
     const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
     // A view that never reached a checkpoint starts from the stream's beginning (its `start` option).
     const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
-    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[p]!))))
+    const positions = Array.from({ length: rt.def.partitions }, (_, p) => (withProgress.length === 0 || fresh ? undefined : Math.min(...withProgress.map((q) => q.offsets[slotBase(q.slots, rt.def.name) + p]!))))
     await rt.log.start(positions)
   }
 
@@ -61,8 +62,12 @@ export class Deploy extends EnginePart {
       query.resume()
     })
     // A Kafka fetcher that the other views moved past fetches again from where this one is.
-    const rt = this.upstreamOf(plan) === null ? this.streams.get(plan.source.name) : undefined
-    if (rt?.log instanceof KafkaSource) await rt.log.rewind(query.offsets)
+    if (this.upstreamOf(plan) === null) {
+      for (const stream of streamsOf(query.slots)) {
+        const log = this.streams.get(stream)?.log
+        if (log instanceof KafkaSource) await log.rewind(offsetsIn(query.slots, query.offsets, stream))
+      }
+    }
     this.dirtySinceCheckpoint = true
     this.wake()
   }
@@ -118,8 +123,10 @@ export class Deploy extends EnginePart {
       operator.keyStates.register(def.id)
       operator.keyStates.create()
     }
-    if (upstream !== null) upstream.attach(query)
-    else rt.queries.push(query)
+    if (upstream !== null) {
+      upstream.attach(query)
+      query.slots = upstream.slots
+    } else rt.queries.push(query)
   }
 
   async undeployTrigger(def: TriggerDef): Promise<void> {
@@ -140,9 +147,14 @@ export class Deploy extends EnginePart {
     this.queries.delete(def.name)
     if (q !== undefined) {
       const upstream = def.plan.source.source.kind === 'view' ? this.queries.get(def.plan.source.source.view) : undefined
-      const rt = this.streams.get(def.plan.source.name)
       if (upstream !== undefined) await this.betweenRounds(async () => upstream.detach(q))
-      else if (rt) rt.queries.splice(rt.queries.indexOf(q), 1)
+      else {
+        for (const s of streamsOf(q.slots)) {
+          const rt = this.streams.get(s)
+          const i = rt?.queries.indexOf(q) ?? -1
+          if (i !== -1) rt!.queries.splice(i, 1)
+        }
+      }
     }
     const joined = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
     const stillJoined = (name: string) =>
@@ -241,15 +253,25 @@ export class Deploy extends EnginePart {
     const table = new StateTable<Value[]>(this.db, def.id, rowCodec, this.budget, progress === undefined)
     const keyOf = (values: readonly Value[]) => tableKeyString(def.id, values)
     const positionOf = (p: number, o: number) => positionKey(def.id, p, o)
-    const operator: ViewOperator = buildOperator(viewPlanTree(def.name, def.plan), { plan: def.plan, table, keyOf, positionOf, ctx: this.ctx, slices: () => this.sliceTable(def, progress === undefined) })
+    const operator: ViewOperator = buildOperator(viewPlanTree(def.name, def.plan), {
+      plan: def.plan,
+      table,
+      keyOf,
+      positionOf,
+      ctx: this.ctx,
+      slices: () => this.sliceTable(def, progress === undefined),
+      joinBuffer: () => this.secondTable(def, progress === undefined),
+    })
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
-    if (upstream !== null) upstream.attach(query)
-    else rt.queries.push(query)
+    if (upstream !== null) {
+      upstream.attach(query)
+      query.slots = upstream.slots
+    } else for (const s of streamsOf(query.slots)) this.streams.get(s)?.queries.push(query)
   }
 
   /** WITH (max_state, max_output_rate): the query's limits, and its state size (as checkpointed, then kept up). */
@@ -257,6 +279,17 @@ export class Deploy extends EnginePart {
     table.storedBytes = progress?.stateBytes ?? 0
     query.limits = limits
     query.stateBytes = () => Math.max(0, table.storedBytes + (slices?.storedBytes ?? 0))
+  }
+
+  /**
+   * A view's second table, in the namespace of sliced HOP views' slices (a view has slices or an interval
+   * join's waiting rows, never both): its waiting rows, with their keys. Dropped with the view (retire).
+   */
+  private secondTable(def: ViewDef, fresh: boolean): { table: StateTable<Value[]>; keyOf: (values: readonly Value[]) => string } {
+    const id = SLICE_NAMESPACE + def.id
+    const table = new StateTable<Value[]>(this.db, id, rowCodec, this.budget, fresh)
+    this.tables.set(id, table)
+    return { table, keyOf: (values) => tableKeyString(id, values) }
   }
 
   /** A HOP view aggregated per slice (planner/hop-slices.ts): the table of its slices, in a namespace of its own. */

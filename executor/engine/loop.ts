@@ -8,6 +8,8 @@ import type { Row } from '../../common/types.ts'
 import { EnginePart, EngineState, sleep } from './state.ts'
 import { type Checkpoints } from './checkpoints.ts'
 import { type Deliveries } from './deliveries.ts'
+import type { ContinuousQuery } from '../continuous-query.ts'
+import { closedAndRead, slotBase } from '../query-slots.ts'
 
 export class Loop extends EnginePart {
   constructor(s: EngineState, private readonly checkpoints: Checkpoints, private readonly deliveries: Deliveries) {
@@ -65,18 +67,22 @@ export class Loop extends EnginePart {
     let moved = false
     for (const rt of [...this.streams.values()]) {
       const running = rt.queries.filter((q) => q.status === 'running')
+      // Where this stream's partitions are among each query's (after the left stream's, for an interval join's right side).
+      const bases = running.map((q) => slotBase(q.slots, rt.def.name))
       const sinks = rt.sinks.filter((k) => k.status === 'running')
       for (let p = 0; p < rt.def.partitions; p++) {
         const end = rt.log.endOffset(p)
         let from = Number.POSITIVE_INFINITY
-        for (const q of running) from = Math.min(from, q.offsets[p]!)
+        for (let i = 0; i < running.length; i++) from = Math.min(from, running[i]!.offsets[bases[i]! + p]!)
         for (const k of sinks) from = Math.min(from, k.offsets[p]!)
         if (from >= end) continue
         const { records, nextOffset, offsets: given, timestamps } = await rt.log.read(p, from, this.batchSize)
         if (records.length === 0) {
           if (nextOffset > from) {
             // Offsets without records (Kafka transaction markers): move every query past them.
-            for (const q of running) if (q.offsets[p]! < nextOffset) q.offsets[p] = nextOffset
+            running.forEach((q, i) => {
+              if (q.offsets[bases[i]! + p]! < nextOffset) q.offsets[bases[i]! + p] = nextOffset
+            })
             for (const k of sinks) if (k.offsets[p]! < nextOffset) k.offsets[p] = nextOffset
             moved = true
           }
@@ -97,7 +103,7 @@ export class Loop extends EnginePart {
         }
         if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
         const batch = { partition: p, offsets, rows }
-        for (const q of running) await q.consume(batch, nextOffset)
+        for (let i = 0; i < running.length; i++) await running[i]!.consume(bases[i] === 0 ? batch : { ...batch, partition: bases[i]! + p }, nextOffset)
         await rt.arbiter.settle()
         for (const k of sinks) {
           k.consume(batch, nextOffset)
@@ -105,19 +111,27 @@ export class Loop extends EnginePart {
         }
         this.dirtySinceCheckpoint = true
         if (rt.log.release !== undefined && running.length + sinks.length > 0) {
-          rt.log.release(p, Math.min(...running.map((q) => q.offsets[p]!), ...sinks.map((k) => k.offsets[p]!)))
+          rt.log.release(p, Math.min(...running.map((q, i) => q.offsets[bases[i]! + p]!), ...sinks.map((k) => k.offsets[p]!)))
         }
       }
-      const settled = rt.inFlightAppends === 0
-      const idle = (o: number, p: number) => (rt.log.idle !== undefined ? rt.log.idle(p, o) : o >= rt.log.endOffset(p))
       for (const q of running) {
-        q.watermark.advance(q.offsets.map((o, p) => settled && idle(o, p)))
-        if (rt.closed && q.offsets.every((o, p) => o >= rt.log.endOffset(p))) q.watermark.close()
+        q.watermark.advance(this.idleFlags(q))
+        if (closedAndRead(q.slots, q.offsets, (name) => this.streams.get(name))) q.watermark.close()
         await q.afterWatermark()
         q.settle()
       }
     }
     return moved
+  }
+
+  /** Per partition of the query: whether it has no unread data (and no append in flight to its stream). */
+  private idleFlags(q: ContinuousQuery): boolean[] {
+    return q.slots.map((slot, i) => {
+      const rt = this.streams.get(slot.stream)
+      if (rt === undefined || rt.inFlightAppends > 0) return false
+      const o = q.offsets[i]!
+      return rt.log.idle !== undefined ? rt.log.idle(slot.partition, o) : o >= rt.log.endOffset(slot.partition)
+    })
   }
 
   private notifyProgress(): void {

@@ -6,7 +6,6 @@
 import { SqlState, planError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
 import { type StreamDef } from '../../planner/catalog.ts'
-import { baseStreamName } from '../../planner/view-source.ts'
 import type { StreamSource } from '../source.ts'
 import { jsonCodec } from '../state/codec.ts'
 import { type StreamDecoder } from '../record-decoder.ts'
@@ -44,9 +43,8 @@ export class Reads extends EnginePart {
   async waitCaughtUp(viewName: string, timeoutMs = 2000): Promise<void> {
     const q = this.queries.get(viewName)
     if (q === undefined) return
-    const rt = this.streams.get(baseStreamName(q.view.plan.source))
-    if (rt === undefined) return
-    const targets = q.offsets.map((_, p) => rt.log.endOffset(p))
+    if (q.slots.some((slot) => !this.streams.has(slot.stream))) return
+    const targets = q.slots.map((slot) => this.streams.get(slot.stream)!.log.endOffset(slot.partition))
     const deadline = Date.now() + timeoutMs
     while (q.status === 'running' && q.settled.some((o, p) => o < targets[p]!) && Date.now() < deadline) {
       this.wake()
@@ -102,7 +100,7 @@ export class Reads extends EnginePart {
   async lateEvents(): Promise<(Record<string, unknown>)[]> {
     const out: Record<string, unknown>[] = []
     for await (const [, v] of this.db.scan(prefixRange(LATE_PREFIX))) out.push(jsonCodec.decode(v) as Record<string, unknown>)
-    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: q.view.plan.source.name })
+    for (const q of this.queries.values()) for (const l of q.pendingLate) out.push({ ...l, query: q.name, stream: l.stream ?? q.view.plan.source.name })
     return out
   }
 

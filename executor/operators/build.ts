@@ -28,6 +28,8 @@ import type { RowStage } from './operator.ts'
 import { Lateness } from './lateness.ts'
 import { WindowAssign } from './window-assign.ts'
 import { RowFilter } from './filter.ts'
+import { IntervalJoin, type JoinedEntry, type WaitingEntry } from './interval-join.ts'
+import { JoinedAggregate } from './joined-aggregate.ts'
 
 export interface OperatorDeps {
   readonly plan: ViewPlan
@@ -38,6 +40,8 @@ export interface OperatorDeps {
   readonly ctx: EvalContext
   /** Opens the table of a sliced HOP view's slices (called only for such a view). */
   readonly slices: () => (SliceState & { readonly stored: CheckpointedTable }) | undefined
+  /** Opens the table of an interval join's waiting rows and its key encoder (called only for such a view). */
+  readonly joinBuffer?: () => { readonly table: KeyedTable<Value[]> & CheckpointedTable; readonly keyOf: KeyEncoder }
   /** What a trigger's firing reaches in the engine (given for a trigger's tree only). */
   readonly trigger?: TriggerDeps
 }
@@ -79,12 +83,18 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
       return stateful === null ? new AppendProject(deps.plan, entryTable<AppendEntry>(deps.table), deps.positionOf, deps.ctx).keepsStateIn([deps.table]) : buildOperator(stateful, deps)
     }
     case 'aggregate': {
+      if (deps.plan.intervalJoin !== undefined) return joinedAggregate(deps)
       if (node.session) return new SessionAggregate(deps.plan, entryTable<SessionEntry>(deps.table), deps.keyOf, deps.ctx).keepsStateIn([deps.table])
       const slices = deps.slices()
       return new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx, slices).keepsStateIn(slices === undefined ? [deps.table] : [slices.stored, deps.table])
     }
     case 'window_functions':
       return new OverWindow(deps.plan, entryTable<OverWindowEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
+    case 'interval_join': {
+      const waiting = deps.joinBuffer?.()
+      if (waiting === undefined) throw internalError('an interval join was built without the table of its waiting rows')
+      return new IntervalJoin(deps.plan, entryTable<JoinedEntry>(deps.table), entryTable<WaitingEntry>(waiting.table), waiting.keyOf, deps.positionOf, deps.ctx).keepsStateIn([waiting.table, deps.table])
+    }
     case 'pattern_recognize':
       return new PatternRecognize(deps.plan, entryTable<PatternEntry>(deps.table), deps.keyOf, deps.positionOf, deps.ctx).keepsStateIn([deps.table])
     case 'exchange':
@@ -97,10 +107,21 @@ export function buildOperator(node: StreamPlanNode, deps: OperatorDeps): StreamO
   }
 }
 
+/** A GROUP BY over an interval join in one view: the join hands its rows to the aggregation (joined-aggregate.ts). */
+function joinedAggregate(deps: OperatorDeps): StreamOperator {
+  const waiting = deps.joinBuffer?.()
+  if (waiting === undefined) throw internalError('an interval join was built without the table of its waiting rows')
+  const aggregate = new KeyedAggregate(deps.plan, entryTable<GroupEntry>(deps.table), deps.keyOf, deps.ctx).keepsStateIn([deps.table])
+  let operator: JoinedAggregate | null = null
+  const join = new IntervalJoin(deps.plan, entryTable<JoinedEntry>(deps.table), entryTable<WaitingEntry>(waiting.table), waiting.keyOf, deps.positionOf, deps.ctx, (rows) => operator!.take(rows))
+  operator = new JoinedAggregate(join.keepsStateIn([waiting.table]), aggregate)
+  return operator
+}
+
 /** The stateful node a projection reads from (through HAVING or an output filter), or null: rows as they come. */
 function statefulBelow(node: StreamPlanNode): StreamPlanNode | null {
   for (let n: StreamPlanNode | undefined = node; n !== undefined; n = children(n)[0]) {
-    if (n.kind === 'aggregate' || n.kind === 'window_functions' || n.kind === 'pattern_recognize') return n
+    if (n.kind === 'aggregate' || n.kind === 'window_functions' || n.kind === 'pattern_recognize' || n.kind === 'interval_join') return n
     if (n.kind !== 'filter' || n.role === 'where') return null
   }
   return null
@@ -129,6 +150,7 @@ export function buildRowStages(root: StreamPlanNode, deps: Pick<OperatorDeps, 'p
       case 'window_functions':
       case 'pattern_recognize':
       case 'lookup_join':
+      case 'interval_join':
       case 'scan':
         return
       case 'filter': {
