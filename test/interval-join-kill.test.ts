@@ -107,5 +107,5 @@ describe('interval join across kill -9', () => {
       await c.end().catch(() => undefined)
       sluice = undefined
     }
-  })
+  }, 180_000)
 })
