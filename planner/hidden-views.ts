@@ -16,7 +16,7 @@
  * hidden view.
  */
 import type * as ast from '../parser/ast.ts'
-import { SqlState, planError, unsupported } from '../common/errors.ts'
+import { SluiceError, SqlState, planError, unsupported } from '../common/errors.ts'
 import { isAggregateName } from '../expr/aggregates.ts'
 import type { Catalog, ViewDef } from './catalog.ts'
 import { planView } from './view-plan.ts'
@@ -101,7 +101,12 @@ export function planViewWithHidden(stmt: ast.CreateView, catalog: Catalog, sql: 
       catalog.add(def)
       defs.push(def)
     })
-    const plan = planView(outer, catalog)
+    let plan
+    try {
+      plan = planView(outer, catalog)
+    } catch (err) {
+      throw err instanceof SluiceError ? asSubqueryError(err, defs) : err
+    }
     return { kind: 'view', id: ids.outer(), name, columns: plan.columns, plan: defs.length === 0 ? plan : { ...plan, hidden: defs }, sql }
   } finally {
     for (const d of defs) catalog.remove(d.name)
@@ -152,3 +157,23 @@ function withColumnAliases(q: ast.Select, aliases: readonly string[] | undefined
   })
   return { ...q, targets }
 }
+
+/**
+ * An error about a hidden view as the user wrote it: about the subquery (the views-over-views checks name
+ * the view read, which here has a name the user never gave), its advice to query that view left out.
+ */
+function asSubqueryError(err: SluiceError, hidden: readonly ViewDef[]): SluiceError {
+  const names = hidden.map((h) => h.name)
+  if (!names.some((n) => err.message.includes(`"${n}"`) || err.hint?.includes(`"${n}"`))) return err
+  const reword = (text: string) => {
+    let out = text
+    for (const n of names) {
+      out = out.replace(new RegExp(`Query "${escape(n)}" [^.]*\\. ?`, 'g'), '')
+      out = out.replaceAll(`materialized view "${n}"`, 'the aggregating subquery').replaceAll(`"${n}"`, 'the subquery')
+    }
+    return out.replace(/^Or give/, 'Give')
+  }
+  return new SluiceError(err.category, err.sqlstate, reword(err.message), { span: err.span, detail: err.detail, hint: err.hint === undefined ? undefined : reword(err.hint), cause: err })
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
