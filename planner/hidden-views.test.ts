@@ -57,6 +57,17 @@ describe('hidden views', () => {
     expect(split('SELECT t, count(*) FROM (SELECT DISTINCT type AS t, player_id FROM game_events) d GROUP BY t').hidden).toEqual(['v$1: game_events'])
   })
 
+  it('takes EMIT ON WINDOW CLOSE at the end of a CTE or subquery for its hidden view, not for the view', () => {
+    const { outer, hidden } = extractHiddenViews(
+      create(`WITH pm AS (SELECT player_id, window_start AS ws, count(*) AS n FROM TUMBLE(game_events, ts, INTERVAL '1 minute')
+        GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE) SELECT n, count(*) FROM pm GROUP BY n`),
+      () => 'v$1',
+    )
+    expect(hidden.map((h) => (h.stmt.query as ast.Select).emit)).toEqual(['on_window_close'])
+    expect((outer.query as ast.Select).emit).toBeUndefined()
+    expect(() => parseStatement("SELECT * FROM (SELECT count(*) FROM game_events EMIT ON WINDOW CLOSE) s")).toThrow(/syntax error/)
+  })
+
   it('gives the hidden view the column names of the CTE, and plans it with the view', () => {
     const def = planViewWithHidden(create('WITH p(pid, best) AS (SELECT player_id, max(amount) FROM game_events GROUP BY player_id) SELECT best, count(*) AS n FROM p GROUP BY best'), catalog, '', {
       outer: () => 10,

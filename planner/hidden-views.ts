@@ -96,7 +96,8 @@ export function planViewWithHidden(stmt: ast.CreateView, catalog: Catalog, sql: 
   try {
     hidden.forEach((h, i) => {
       const plan = planView(h.stmt, catalog)
-      const text = `CREATE MATERIALIZED VIEW "${h.name}" AS ${sql.slice(h.stmt.span.start, h.stmt.span.end)}`
+      const emit = h.stmt.query.kind === 'select' && h.stmt.query.emit === 'on_window_close' ? ' EMIT ON WINDOW CLOSE' : ''
+      const text = `CREATE MATERIALIZED VIEW "${h.name}" AS ${sql.slice(h.stmt.span.start, h.stmt.span.end)}${emit}`
       const def: ViewDef = { kind: 'view', id: slots[i]!.id, name: h.name, columns: plan.columns, plan, sql: text, owner: name }
       catalog.add(def)
       defs.push(def)

@@ -81,6 +81,24 @@ const VIEWS: Record<string, { sluice: string; postgres?: string; /** The result 
     postgres: `SELECT n, count(*), sum(total) FROM (SELECT player_id, date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*) AS n, sum(amount) AS total
       FROM S GROUP BY 1, 2) w GROUP BY n`,
   },
+  // A CTE that emits each player's minute once it closes, read by a coarser window and by a filter.
+  fives: {
+    minRows: 2,
+    sluice: `WITH pm AS (SELECT player_id, window_start AS ws, count(*) AS n, sum(amount) AS total
+        FROM TUMBLE(S, ts, INTERVAL '1 minute') GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE)
+      SELECT window_start, sum(n) AS events, count(*) AS player_minutes, max(total) AS top
+      FROM TUMBLE(pm, ws, INTERVAL '5 minutes') GROUP BY window_start, window_end EMIT ON WINDOW CLOSE`,
+    postgres: `WITH pm AS (SELECT player_id, date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS ws, count(*) AS n, sum(amount) AS total
+        FROM S GROUP BY 1, 2)
+      SELECT date_bin(INTERVAL '5 minutes', ws, TIMESTAMPTZ '2000-01-01 00:00:00+00'), sum(n), count(*), max(total) FROM pm GROUP BY 1`,
+  },
+  busy: {
+    minRows: 2,
+    sluice: `SELECT pm.player_id, pm.ws, pm.n FROM (SELECT player_id, window_start AS ws, count(*) AS n
+      FROM TUMBLE(S, ts, INTERVAL '1 minute') GROUP BY player_id, window_start, window_end EMIT ON WINDOW CLOSE) pm WHERE pm.n > 2`,
+    postgres: `SELECT pm.player_id, pm.ws, pm.n FROM (SELECT player_id, date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS ws, count(*) AS n
+      FROM S GROUP BY 1, 2) pm WHERE pm.n > 2`,
+  },
 }
 
 describe('subqueries and CTEs in continuous views against PostgreSQL', () => {
