@@ -86,7 +86,7 @@ export class CatalogDdl extends EnginePart {
       const name = lastPart(stmt.name)
       if (this.catalog.has(name)) {
         if (stmt.ifNotExists) return 'exists'
-        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span, this.hiddenHint(name))
       }
       const def = planStream(stmt, this.catalog.allocateId(), sql)
       if (def.source.kind === 'file') this.deploy.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
@@ -109,7 +109,7 @@ export class CatalogDdl extends EnginePart {
       const name = lastPart(stmt.name)
       if (this.catalog.has(name)) {
         if (stmt.ifNotExists) return 'exists'
-        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span, this.hiddenHint(name))
       }
       // Its hidden views (aggregating subqueries) first, each before the views reading it; one record for all.
       const def = planViewWithHidden(stmt, this.catalog, sql, { outer: () => this.catalog.allocateId(), hidden: hiddenNames(name, this.catalog, () => this.catalog.allocateId()) })
@@ -118,6 +118,12 @@ export class CatalogDdl extends EnginePart {
       this.wake()
       return 'created'
     })
+  }
+
+  /** For a name a hidden view has: whose it is. */
+  private hiddenHint(name: string): string | undefined {
+    const owner = (this.catalog.get(name) as ViewDef | undefined)?.owner
+    return owner === undefined ? undefined : `"${name}" is a hidden view of ${owner} (one of its subqueries); choose another name.`
   }
 
   /** A new view deployed: from the start of its stream, or from the rows so far of the view it reads. */
