@@ -57,6 +57,12 @@ describe('hidden views', () => {
     expect(split('SELECT t, count(*) FROM (SELECT DISTINCT type AS t, player_id FROM game_events) d GROUP BY t').hidden).toEqual(['v$1: game_events'])
   })
 
+  it('plans DISTINCT in a subquery as a GROUP BY of its columns', () => {
+    const { hidden } = extractHiddenViews(create('SELECT t, count(*) FROM (SELECT DISTINCT upper(type) AS t, player_id FROM game_events) d GROUP BY t'), () => 'v$1')
+    const q = hidden[0]!.stmt.query as ast.Select
+    expect([q.distinct, q.groupBy.map((g) => g.kind)]).toEqual([false, ['func_call', 'column_ref']])
+  })
+
   it('takes EMIT ON WINDOW CLOSE at the end of a CTE or subquery for its hidden view, not for the view', () => {
     const { outer, hidden } = extractHiddenViews(
       create(`WITH pm AS (SELECT player_id, window_start AS ws, count(*) AS n FROM TUMBLE(game_events, ts, INTERVAL '1 minute')

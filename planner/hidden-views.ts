@@ -56,7 +56,7 @@ export function extractHiddenViews(stmt: ast.CreateView, nextName: () => string)
         if (name === undefined) {
           name = nextName()
           named.set(item.query, { name, aliases })
-          const body = withColumnAliases(query, item.columnAliases)
+          const body = distinctAsGroups(withColumnAliases(query, item.columnAliases))
           hidden.push({ name, stmt: { kind: 'create_view', name: { parts: [name], span: item.span }, ifNotExists: false, query: body, queryText: '', options: [], span: item.query.span } })
         }
         // Unaliased, the outer query names the columns unqualified, as it did the subquery's.
@@ -142,6 +142,17 @@ function aggregates(q: ast.Select): boolean {
   }
   visit(q.targets)
   return found
+}
+
+/**
+ * `SELECT DISTINCT a, b FROM s` as `SELECT a, b FROM s GROUP BY a, b`: the same rows, as a view of groups
+ * (a group appears with its first event and never changes). With aggregates, `*` or DISTINCT ON it stays
+ * as written (and is refused when planned).
+ */
+function distinctAsGroups(q: ast.Select): ast.Select {
+  if (!q.distinct || q.distinctOn !== undefined || q.groupBy.length > 0 || q.having !== undefined || aggregates({ ...q, distinct: false })) return q
+  if (q.targets.some((t) => t.expr.kind === 'star')) return q
+  return { ...q, distinct: false, groupBy: q.targets.map((t) => t.expr) }
 }
 
 /** `(SELECT a, b ...) AS s(x, y)`: the hidden view's columns are x and y. */

@@ -81,6 +81,11 @@ const VIEWS: Record<string, { sluice: string; postgres?: string; /** The result 
     postgres: `SELECT n, count(*), sum(total) FROM (SELECT player_id, date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*) AS n, sum(amount) AS total
       FROM S GROUP BY 1, 2) w GROUP BY n`,
   },
+  // DISTINCT in a subquery: how many players reached each bucket (NULL amounts are one bucket, as in PostgreSQL).
+  distinct: {
+    minRows: 2,
+    sluice: `SELECT b, count(*) AS players FROM (SELECT DISTINCT player_id, amount / 20 AS b FROM S) d GROUP BY b`,
+  },
   // A CTE that emits each player's minute once it closes, read by a coarser window and by a filter.
   fives: {
     minRows: 2,
