@@ -40,6 +40,11 @@ export class CatalogDdl extends EnginePart {
     const records: CatalogRecord[] = []
     for await (const [, value] of this.db.scan(prefixRange(CATALOG_PREFIX))) records.push(JSON.parse(value.toString('utf8')) as CatalogRecord)
     records.sort((a, b) => a.id - b.id)
+    // Ids whose progress outlived their entry (a hidden view whose owner's DROP a crash cut short) stay taken.
+    for await (const [key] of this.db.scan(prefixRange(PROGRESS_PREFIX))) {
+      const id = Number(key.toString('utf8').slice(PROGRESS_PREFIX.length))
+      if (Number.isSafeInteger(id)) this.catalog.reserveId(id)
+    }
     for (const rec of records) {
       const [parsed] = parseStatements(rec.sql)
       if (parsed === undefined) throw internalError(`catalog entry ${rec.name} has no statement`)
@@ -307,7 +312,7 @@ export class CatalogDdl extends EnginePart {
       const hidden = entry.kind === 'view' ? (entry.plan.hidden ?? []) : []
       const family = new Set([name, ...hidden.map((h) => h.name)])
       const allDependents = [...new Map([...family].flatMap((n) => this.catalog.allDependents(n)).filter((d) => !family.has(d.name)).map((d) => [d.name, d])).values()].sort((a, b) => a.id - b.id)
-      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || allDependents.some((v) => v.name === k.def.from))
+      const sinkDependents = [...this.sinks.values()].filter((k) => family.has(k.def.from) || allDependents.some((v) => v.name === k.def.from))
       if (sinkDependents.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
           span,
