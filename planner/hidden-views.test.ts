@@ -43,11 +43,17 @@ describe('hidden views', () => {
     expect(outer).toBe(stmt)
   })
 
-  it('cuts out nested aggregating CTEs inner first, one per CTE even when it is read twice', () => {
+  it('cuts out nested aggregating CTEs inner first', () => {
     expect(split(`WITH per AS (SELECT player_id, count(*) AS c FROM game_events GROUP BY player_id),
       spread AS (SELECT c, count(*) AS n FROM per GROUP BY c) SELECT n, count(*) FROM spread GROUP BY n`)).toEqual({ hidden: ['v$1: game_events', 'v$2: v$1'], outer: ['v$2'] })
     expect(split(`WITH p AS (SELECT player_id, max(amount) AS m FROM game_events GROUP BY player_id)
-      SELECT a.m, count(*) FROM p a JOIN p b USING (player_id) GROUP BY a.m`)).toEqual({ hidden: ['v$1: game_events'], outer: ['v$1', 'v$1'] })
+      SELECT m, count(*) FROM (SELECT m FROM p UNION ALL SELECT m FROM p) u GROUP BY m`).hidden).toEqual([])
+  })
+
+  it('refuses to join an aggregating subquery: a lookup would see its rows as of each event, not as PostgreSQL joins them', () => {
+    const sql = `SELECT e.player_id, p.m FROM game_events e JOIN (SELECT player_id, max(amount) AS m FROM game_events GROUP BY player_id) p USING (player_id)`
+    expect(() => split(sql)).toThrow(/cannot be joined/)
+    expect(split(`SELECT p.m, count(*) FROM game_events e JOIN (SELECT player_id, amount AS m FROM game_events) p USING (player_id) GROUP BY p.m`).hidden).toEqual([])
   })
 
   it('finds an aggregate inside a subquery that does not aggregate, under a window, and window functions and DISTINCT', () => {

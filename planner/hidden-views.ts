@@ -12,8 +12,8 @@
  *
  * A hidden view is a full view with its own state. It is created, persisted (in the owner's catalog record)
  * and replayed with its owner, dropped with it, and refused to DROP and ALTER on its own. Nested aggregating
- * subqueries become one hidden view each, inner ones first (`$1` is read by `$2`). A CTE read twice is one
- * hidden view.
+ * subqueries become one hidden view each, inner ones first (`$1` is read by `$2`). One in a JOIN is refused:
+ * a lookup sees the rows as of each event, which is not what the same query means in PostgreSQL.
  */
 import type * as ast from '../parser/ast.ts'
 import { SluiceError, SqlState, planError, unsupported } from '../common/errors.ts'
@@ -38,27 +38,27 @@ export interface HiddenView {
  */
 export function extractHiddenViews(stmt: ast.CreateView, nextName: () => string): { outer: ast.CreateView; hidden: HiddenView[] } {
   const hidden: HiddenView[] = []
-  const named = new Map<ast.Query, { name: string; aliases: string }>()
   const rewriteQuery = (q: ast.Query): ast.Query => {
     if (q.kind !== 'select') return q
-    const from = q.from.map(rewriteItem)
+    const from = q.from.map((f) => rewriteItem(f))
     return from.every((f, i) => f === q.from[i]) ? q : { ...q, from }
   }
-  const rewriteItem = (item: ast.FromItem): ast.FromItem => {
+  const rewriteItem = (item: ast.FromItem, joined = false): ast.FromItem => {
     switch (item.kind) {
       case 'subquery_ref': {
         if (item.lateral === true || item.query.kind !== 'select') return item
-        const aliases = JSON.stringify(item.columnAliases ?? [])
-        const seen = named.get(item.query)
-        const query = seen === undefined ? (rewriteQuery(item.query) as ast.Select) : item.query
-        if (seen === undefined && !aggregates(query)) return query === item.query ? item : { ...item, query }
-        let name = seen?.aliases === aliases ? seen.name : undefined
-        if (name === undefined) {
-          name = nextName()
-          named.set(item.query, { name, aliases })
-          const body = distinctAsGroups(withColumnAliases(query, item.columnAliases))
-          hidden.push({ name, stmt: { kind: 'create_view', name: { parts: [name], span: item.span }, ifNotExists: false, query: body, queryText: '', options: [], span: item.query.span } })
+        const query = rewriteQuery(item.query) as ast.Select
+        if (!aggregates(query)) return query === item.query ? item : { ...item, query }
+        if (joined) {
+          throw unsupported(
+            'an aggregating subquery cannot be joined in a continuous view: each event would meet its rows as they were at that event, not the final rows the same query joins in PostgreSQL',
+            item.span,
+            'Create the subquery as a materialized view of its own and JOIN that view (each event then looks up its row as of the event), or aggregate in the outer query.',
+          )
         }
+        const name = nextName()
+        const body = distinctAsGroups(withColumnAliases(query, item.columnAliases))
+        hidden.push({ name, stmt: { kind: 'create_view', name: { parts: [name], span: item.span }, ifNotExists: false, query: body, queryText: '', options: [], span: item.query.span } })
         // Unaliased, the outer query names the columns unqualified, as it did the subquery's.
         return { kind: 'table_ref', name: { parts: [name], span: item.span }, ...(item.alias === undefined ? {} : { alias: item.alias }), span: item.span }
       }
@@ -67,8 +67,8 @@ export function extractHiddenViews(stmt: ast.CreateView, nextName: () => string)
         return input === item.input ? item : { ...item, input }
       }
       case 'join': {
-        const left = rewriteItem(item.left)
-        const right = rewriteItem(item.right)
+        const left = rewriteItem(item.left, true)
+        const right = rewriteItem(item.right, true)
         return left === item.left && right === item.right ? item : { ...item, left, right }
       }
       default:
