@@ -102,13 +102,10 @@ export function planViewWithHidden(stmt: ast.CreateView, catalog: Catalog, sql: 
       catalog.add(def)
       defs.push(def)
     })
-    let plan
-    try {
-      plan = planView(outer, catalog)
-    } catch (err) {
-      throw err instanceof SluiceError ? asSubqueryError(err, defs) : err
-    }
+    const plan = planView(outer, catalog)
     return { kind: 'view', id: ids.outer(), name, columns: plan.columns, plan: defs.length === 0 ? plan : { ...plan, hidden: defs }, sql }
+  } catch (err) {
+    throw err instanceof SluiceError ? asSubqueryError(err, defs) : err
   } finally {
     for (const d of defs) catalog.remove(d.name)
   }
