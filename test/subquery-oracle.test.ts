@@ -81,6 +81,12 @@ const VIEWS: Record<string, { sluice: string; postgres?: string; /** The result 
     postgres: `SELECT n, count(*), sum(total) FROM (SELECT player_id, date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*) AS n, sum(amount) AS total
       FROM S GROUP BY 1, 2) w GROUP BY n`,
   },
+  // HAVING in a subquery: a group leaves the view when a smaller amount arrives, and the outer count follows.
+  having: {
+    minRows: 1,
+    sluice: `WITH per AS (SELECT player_id, amount % 5 AS k, count(*) AS c FROM S GROUP BY player_id, amount % 5 HAVING count(*) > 3 AND min(amount) > 5)
+      SELECT c, count(*) AS groups FROM per GROUP BY c`,
+  },
   // DISTINCT in a subquery: how many players reached each bucket (NULL amounts are one bucket, as in PostgreSQL).
   distinct: {
     minRows: 2,
