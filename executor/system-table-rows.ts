@@ -84,6 +84,7 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
           q.stateBytes(),
           Math.round(q.outputPerSecond()),
           describeLimits(q.limits) || null,
+          q.view.owner ?? null,
         ]
       })
     case 'sluice_partitions':

@@ -38,6 +38,8 @@ export interface PgParsed {
   readonly statements: readonly pg.RawStmt[]
   readonly ctx: TranslateContext
   readonly emit?: 'on_update' | 'on_window_close'
+  /** EMIT clauses ending a view's subqueries, by where each subquery's SELECT starts (parser/rewrite.ts). */
+  readonly innerEmits?: ReadonlyMap<number, 'on_update' | 'on_window_close'>
 }
 
 /** Parses a slice with libpg-query; the context maps node locations back into `slice.sql`. */
@@ -60,7 +62,8 @@ export function parseWithPostgres(slice: PgSlice): PgParsed {
     throw postgresError(err, positions, slice)
   }
   const statements = result.stmts ?? []
-  return rewritten.emit === undefined ? { statements, ctx } : { statements, ctx, emit: rewritten.emit }
+  const inner = rewritten.innerEmits === undefined ? {} : { innerEmits: rewritten.innerEmits }
+  return rewritten.emit === undefined ? { statements, ctx, ...inner } : { statements, ctx, emit: rewritten.emit, ...inner }
 }
 
 function postgresError(err: unknown, positions: Positions, slice: PgSlice): Error {

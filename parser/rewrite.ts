@@ -9,7 +9,8 @@
  *   treatment clause. The words are blanked and the call is remembered by where its name starts, so the
  *   translation can set `ignoreNulls`. `RESPECT NULLS` (the default) is blanked and forgotten.
  * - A trailing `EMIT ON WINDOW CLOSE` / `EMIT ON UPDATE` (allowed after a materialized view's query) is
- *   blanked and returned.
+ *   blanked and returned; so is one that ends a subquery or CTE of the view (before its closing parenthesis),
+ *   keyed by where that subquery's SELECT starts.
  * - `TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), ...))` (Flink's table-valued form of the window functions): `TABLE`
  *   and the outer parentheses are blanked, leaving the direct form `TUMBLE(s, DESCRIPTOR(ts), ...)`.
  * - `stream MATCH_RECOGNIZE (...) [AS] alias`: PostgreSQL has no row pattern recognition. The clause and
@@ -28,6 +29,8 @@ export interface Rewritten {
   /** Function-name start offsets (into the whole input) -> the span of the `IGNORE NULLS` that followed. */
   readonly ignoreNulls: Map<number, Span>
   readonly emit?: 'on_update' | 'on_window_close'
+  /** EMIT clauses ending subqueries of a view, keyed by the input offset of each subquery's SELECT. */
+  readonly innerEmits?: ReadonlyMap<number, 'on_update' | 'on_window_close'>
   /** MATCH_RECOGNIZE clauses, keyed by the input offset where the table name before each one ends. */
   readonly matchRecognize: Map<number, MatchRecognize>
 }
@@ -57,13 +60,15 @@ export function rewriteForPostgres(sql: string, tokens: readonly Token[], start:
   pluralIntervalUnits(tokens, edits)
   nullTreatments(tokens, edits, ignoreNulls)
   const emit = allowEmit ? trailingEmit(tokens, edits) : undefined
+  const innerEmits = allowEmit ? subqueryEmits(tokens, edits) : new Map<number, 'on_update' | 'on_window_close'>()
   windowTableForms(tokens, edits)
   const matchRecognize = matchRecognizeClauses(sql, tokens, edits)
   let text = sql.slice(start, end)
   for (const e of edits.sort((a, b) => b.start - a.start)) {
     text = text.slice(0, e.start - start) + e.text + text.slice(e.end - start)
   }
-  return emit === undefined ? { text, ignoreNulls, matchRecognize } : { text, ignoreNulls, emit, matchRecognize }
+  const inner = innerEmits.size === 0 ? {} : { innerEmits }
+  return emit === undefined ? { text, ignoreNulls, matchRecognize, ...inner } : { text, ignoreNulls, emit, matchRecognize, ...inner }
 }
 
 /** `MATCH_RECOGNIZE (` after a table name: parsed with its alias, then blanked. */
@@ -179,4 +184,26 @@ function trailingEmit(tokens: readonly Token[], edits: Edit[]): Rewritten['emit'
   const first = tokenSpan(tokens[n - clause]!)
   edits.push({ start: first.start, end: tokens[n - 1]!.end, text: ' '.repeat(tokens[n - 1]!.end - first.start) })
   return clause === 4 ? 'on_window_close' : 'on_update'
+}
+
+/** `(SELECT ... EMIT ON WINDOW CLOSE)`: each EMIT clause right before the `)` closing a parenthesized SELECT. */
+function subqueryEmits(tokens: readonly Token[], edits: Edit[]): Map<number, 'on_update' | 'on_window_close'> {
+  const out = new Map<number, 'on_update' | 'on_window_close'>()
+  for (let i = 0; i < tokens.length; i++) {
+    if (!isWord(tokens[i], 'emit') || !isWord(tokens[i + 1], 'on')) continue
+    const clause = isWord(tokens[i + 2], 'window') && isWord(tokens[i + 3], 'close') ? 4 : isWord(tokens[i + 2], 'update') ? 3 : 0
+    if (clause === 0 || !isPunct(tokens[i + clause], ')')) continue
+    let open = i - 1
+    for (let depth = 0; open >= 0; open--) {
+      if (isPunct(tokens[open], ')')) depth++
+      else if (isPunct(tokens[open], '(') && depth-- === 0) break
+    }
+    const select = tokens[open + 1]
+    if (open < 0 || select === undefined || !isWord(select, 'select')) continue
+    const first = tokenSpan(tokens[i]!)
+    const last = tokens[i + clause - 1]!
+    edits.push({ start: first.start, end: last.end, text: ' '.repeat(last.end - first.start) })
+    out.set(tokenSpan(select).start, clause === 4 ? 'on_window_close' : 'on_update')
+  }
+  return out
 }

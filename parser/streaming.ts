@@ -172,7 +172,7 @@ function createView(c: TokenCursor, span: Span): ast.CreateView {
   if (parsed.statements.length !== 1 || stmt === undefined || !('SelectStmt' in stmt)) {
     throw syntaxError('a materialized view is defined by one query', c.span(from, c.tokens.length))
   }
-  let query = translateQuery(stmt.SelectStmt, parsed.ctx)
+  let query = withSubqueryEmits(translateQuery(stmt.SelectStmt, parsed.ctx), parsed.innerEmits)
   let queryEnd = c.tokens.length
   if (parsed.emit !== undefined) {
     if (query.kind !== 'select') throw unsupported('EMIT applies to a single SELECT, not to a set operation', query.span)
@@ -181,6 +181,34 @@ function createView(c: TokenCursor, span: Span): ast.CreateView {
   }
   const qs = c.span(from, queryEnd)
   return { kind: 'create_view', name, ifNotExists, query, queryText: c.sql.slice(qs.start, qs.end), options, span }
+}
+
+/**
+ * `(SELECT ... EMIT ON WINDOW CLOSE)` in a view's FROM or WITH: the subquery (a hidden view) emits so. A CTE
+ * read twice stays one object, so that it stays one hidden view.
+ */
+function withSubqueryEmits(query: ast.Query, emits: ReadonlyMap<number, 'on_update' | 'on_window_close'> | undefined): ast.Query {
+  if (emits === undefined) return query
+  const done = new Map<object, unknown>()
+  const visit = (x: unknown): unknown => {
+    if (x === null || typeof x !== 'object') return x
+    const seen = done.get(x)
+    if (seen !== undefined) return seen
+    let out: unknown = x
+    if (Array.isArray(x)) {
+      const items = x.map(visit)
+      if (items.some((v, i) => v !== x[i])) out = items
+    } else if (Object.getPrototypeOf(x) === Object.prototype) {
+      const entries = Object.entries(x).map(([k, v]) => [k, k === 'span' ? v : visit(v)] as const)
+      if (entries.some(([k, v]) => v !== (x as Record<string, unknown>)[k])) out = Object.fromEntries(entries)
+      const s = x as { kind?: string; span?: Span }
+      const emit = s.kind === 'select' && s.span !== undefined ? emits.get(s.span.start) : undefined
+      if (emit !== undefined) out = { ...(out as object), emit }
+    }
+    done.set(x, out)
+    return out
+  }
+  return visit(query) as ast.Query
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ export interface ViewDef {
   readonly sql: string
   /** ALTER MATERIALIZED VIEW ... SET statements run since the CREATE, in order (replayed after it). */
   readonly alters?: readonly string[]
+  /** A hidden view (planner/hidden-views.ts): the view whose aggregating subquery it is, which owns it. */
+  readonly owner?: string
 }
 
 export type CatalogEntry = StreamDef | ViewDef
@@ -144,6 +146,11 @@ export class Catalog {
     }
     visit(name)
     return out.sort((a, b) => a.id - b.id)
+  }
+
+  /** Views as users created them: hidden views (planner/hidden-views.ts) are not listed. */
+  userViews(): ViewDef[] {
+    return this.views().filter((v) => v.owner === undefined)
   }
 
   streams(): StreamDef[] {

@@ -16,8 +16,9 @@
  * watermark. For SESSION the subquery's WHERE decides which events exist, so which events shape the sessions:
  * it is returned as `sourceFilter`, applied before the window (the outer WHERE only decides what is counted).
  *
- * Not merged, with 0A000 at the subquery: a subquery that aggregates, uses window functions or DISTINCT
- * (the outer query would read a changing result; views over views do that), joins, sorts or limits.
+ * Not merged, with 0A000 at the subquery: a subquery that joins, sorts or limits. One that aggregates, uses
+ * window functions or DISTINCT (the outer query reads a changing result) is cut out of a continuous view
+ * before this as a hidden view (hidden-views.ts); a trigger's query still gets the 0A000 here.
  */
 import type * as ast from '../parser/ast.ts'
 import { SqlState, planError, unsupported, type Span } from '../common/errors.ts'

@@ -231,7 +231,7 @@ export const entryOid = (e: CatalogEntry): number => 16384 + e.id * 3
 export function relations(catalog: Catalog): PgRelation[] {
   const out: PgRelation[] = []
   for (const s of catalog.streams()) out.push({ oid: entryOid(s), name: s.name, namespace: NS.public, relkind: 'r', columns: s.columns, entry: s })
-  for (const v of catalog.views()) out.push({ oid: entryOid(v), name: v.name, namespace: NS.public, relkind: 'm', columns: v.columns, entry: v })
+  for (const v of catalog.userViews()) out.push({ oid: entryOid(v), name: v.name, namespace: NS.public, relkind: 'm', columns: v.columns, entry: v })
   SYSTEM_NAMES.forEach((n, i) => out.push({ oid: 15000 + i * 3, name: n, namespace: NS.sluice, relkind: 'v', columns: SYSTEM_TABLES[n]! }))
   CATALOG_NAMES.forEach((k) => {
     const [schema, name] = k.split('.') as [keyof typeof NS, string]
@@ -283,6 +283,17 @@ export function keys(catalog: Catalog): PgKey[] {
 /** A view's `_RETURN` rule (pg_rewrite), above the key OIDs. */
 const ruleOid = (v: ViewDef): number => KEY_OID_BASE * 2 + v.id
 
+/** What a view reads and joins; through its hidden views (not listed), what they read. */
+function readNames(catalog: Catalog, v: ViewDef): Set<string> {
+  const out = new Set<string>()
+  for (const name of [v.plan.source.name, ...(v.plan.join ? [v.plan.join.view] : []), ...(v.plan.intervalJoin ? [v.plan.intervalJoin.right.name] : [])]) {
+    const read = catalog.get(name)
+    if (read?.kind === 'view' && read.owner !== undefined) for (const n of readNames(catalog, read)) out.add(n)
+    else out.add(name)
+  }
+  return out
+}
+
 /**
  * pg_depend as pg_dump reads it to order what it creates: a stream's or view's relation depends on its
  * schema (`n`), a view's rule on the view (`i`) and on the stream and views it reads (`n`), and a key index
@@ -294,12 +305,12 @@ function dependencies(catalog: Catalog): Partial_[] {
   const CLASS = CATALOG_OIDS['pg_catalog.pg_class']
   const NAMESPACE = CATALOG_OIDS['pg_catalog.pg_namespace']
   const out: Partial_[] = []
-  for (const e of [...catalog.streams(), ...catalog.views()]) {
+  for (const e of [...catalog.streams(), ...catalog.userViews()]) {
     out.push({ classid: CLASS, objid: entryOid(e), objsubid: 0, refclassid: NAMESPACE, refobjid: NS.public, refobjsubid: 0, deptype: 'n' })
   }
-  for (const v of catalog.views()) {
+  for (const v of catalog.userViews()) {
     out.push({ classid: REWRITE, objid: ruleOid(v), objsubid: 0, refclassid: CLASS, refobjid: entryOid(v), refobjsubid: 0, deptype: 'i' })
-    for (const name of new Set([v.plan.source.name, ...(v.plan.join ? [v.plan.join.view] : [])])) {
+    for (const name of readNames(catalog, v)) {
       const read = catalog.get(name)
       if (read !== undefined) out.push({ classid: REWRITE, objid: ruleOid(v), objsubid: 0, refclassid: CLASS, refobjid: entryOid(read), refobjsubid: 0, deptype: 'n' })
     }
@@ -476,7 +487,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
       return [{ objoid: NS.public, classoid: CATALOG_OIDS['pg_catalog.pg_namespace'], objsubid: 0, description: 'standard public schema' }]
     case 'pg_catalog.pg_rewrite':
       // Each materialized view's query is its `_RETURN` rule, on which pg_dump hangs the view's dependencies.
-      return catalog.views().map((v) => ({ oid: ruleOid(v), rulename: '_RETURN', ev_class: entryOid(v), ev_type: '1', ev_enabled: 'O', is_instead: true, ev_qual: '<>', ev_action: null }))
+      return catalog.userViews().map((v) => ({ oid: ruleOid(v), rulename: '_RETURN', ev_class: entryOid(v), ev_type: '1', ev_enabled: 'O', is_instead: true, ev_qual: '<>', ev_action: null }))
     case 'pg_catalog.pg_depend':
       return dependencies(catalog)
     case 'pg_catalog.pg_database':
@@ -575,7 +586,7 @@ function objects(table: string, catalog: Catalog, env: CatalogEnv): Partial_[] {
         }),
       )]
     case 'pg_catalog.pg_matviews':
-      return catalog.views().map((v) => ({ schemaname: 'public', matviewname: v.name, matviewowner: env.user, hasindexes: viewKeyColumns(v) !== null, ispopulated: true, definition: v.sql }))
+      return catalog.userViews().map((v) => ({ schemaname: 'public', matviewname: v.name, matviewowner: env.user, hasindexes: viewKeyColumns(v) !== null, ispopulated: true, definition: v.sql }))
     case 'pg_catalog.pg_tables':
       return catalog.streams().map((s) => ({ schemaname: 'public', tablename: s.name, tableowner: env.user, hasindexes: false, hasrules: false, hastriggers: false, rowsecurity: false }))
     case 'pg_catalog.pg_views':
@@ -714,7 +725,7 @@ export function catalogLookup(catalog: Catalog, searchPath?: string): CatalogLoo
       const e = all().find((r) => r.oid === oid)?.entry
       if (e?.kind !== 'view') return null
       const visible = searchPathSchemas(searchPath).includes('public')
-      return viewDefinition(e.sql, visible ? new Set() : new Set([...catalog.streams(), ...catalog.views()].map((x) => x.name)))
+      return viewDefinition(e.sql, visible ? new Set() : new Set([...catalog.streams(), ...catalog.userViews()].map((x) => x.name)))
     },
     nspname: (oid) => nspName(oid) ?? String(oid),
   }

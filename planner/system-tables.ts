@@ -35,6 +35,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('output_per_second', Types.int8, false),
     // WITH (max_state, max_output_rate) as in force (after ALTER ... SET), e.g. `max_state 1GB`; NULL: none.
     col('limits', Types.text),
+    // A hidden view (an aggregating subquery planned as a view of its own): the view that owns it; NULL otherwise.
+    col('hidden_in', Types.text),
   ],
   /** One row per view and source partition: where the view is, where the partition ends, the lag. */
   sluice_partitions: [

@@ -14,7 +14,7 @@ import type { BoundWindowCall } from './window-functions.ts'
 import { lookupView, planLookupJoin, viewScopeColumns, type LookupJoinSpec } from './lookup-join.ts'
 import { planPattern, type PatternPlan } from './pattern-plan.ts'
 import { Scope, type ScopeColumn } from './scope.ts'
-import type { Catalog, StreamDef } from './catalog.ts'
+import type { Catalog, StreamDef, ViewDef } from './catalog.ts'
 import { intervalOption } from './stream-plan.ts'
 import { checkChangingSource, viewAsStream } from './view-source.ts'
 import { LIMIT_OPTIONS, queryLimits, type QueryLimits } from './query-limits.ts'
@@ -104,6 +104,8 @@ export interface ViewPlan {
   readonly limits: QueryLimits
   /** Two streams joined within a time bound (planner/interval-join.ts); `source` then stands for both. */
   readonly intervalJoin?: IntervalJoinSpec
+  /** The hidden views this view owns (its aggregating subqueries, planner/hidden-views.ts), each before those reading it. */
+  readonly hidden?: readonly ViewDef[]
 }
 
 const VIEW_OPTIONS = new Set(['retention', 'idle_ttl', ...LIMIT_OPTIONS])
@@ -355,7 +357,9 @@ function findWindowKey(agg: BoundAggregation, streamWidth: number): number | nul
   return i === -1 ? null : i
 }
 
-/** The plan tree, one node per line, leaves last (like EXPLAIN in Postgres). */
+/** The plan tree, one node per line, leaves last (like EXPLAIN in Postgres); then each hidden view's tree. */
 export function explainView(name: string, plan: ViewPlan): string[] {
-  return printPlanTree(viewPlanTree(name, plan))
+  const lines = printPlanTree(viewPlanTree(name, plan))
+  for (const h of plan.hidden ?? []) lines.push(`Hidden view ${h.name} (a subquery of ${name}, with its own state):`, ...printPlanTree(viewPlanTree(h.name, h.plan)).map((l) => `  ${l}`))
+  return lines
 }

@@ -649,7 +649,7 @@ export class Session implements Backend {
         return this.engine.catalog.streams().map((s) => [s.name, s.partitions, s.columns.map((c) => c.name).join(', ')])
       case 'materialized views':
       case 'views':
-        return this.engine.catalog.views().map((v) => [v.name, v.plan.source.name, this.engine.query(v.name)?.status ?? 'unknown'])
+        return this.engine.catalog.userViews().map((v) => [v.name, v.plan.source.name, this.engine.query(v.name)?.status ?? 'unknown'])
       case 'queries':
         return (await systemTableRows(this.engine, 'sluice_queries', this.startup.role !== 'readonly')).map((r) => [r[0]!, r[2]!, r[3]!, r[5]!, r[9] ?? null])
       case 'all':

@@ -120,18 +120,19 @@ describe('query shapes against PostgreSQL', () => {
     expect(Number(mine?.position)).toBeGreaterThan(0)
   })
 
-  test('a continuous view over WITH has the rows of the same query in PostgreSQL; one over an aggregating CTE is refused with a position', async () => {
+  test('a continuous view over WITH, and one over an aggregating CTE (a hidden view), have the rows of the same query in PostgreSQL', async () => {
     const query = `WITH big AS (SELECT id, customer, amount * 2 AS doubled FROM orders WHERE amount >= 10) SELECT customer, count(*) AS n, sum(doubled) AS s FROM big GROUP BY customer`
     await client.query(`CREATE MATERIALIZED VIEW big_orders AS ${query}`)
     const expected = await oracle.query({ text: `${query} ORDER BY customer`, rowMode: 'array' })
     const actual = await client.query({ text: `SELECT * FROM big_orders ORDER BY customer`, rowMode: 'array' })
     expect(expected.rows.length).toBeGreaterThan(0)
     expect(actual.rows).toEqual(expected.rows)
-    const made = await client
-      .query(`CREATE MATERIALIZED VIEW per_total AS WITH t AS (SELECT customer, sum(amount) AS s FROM orders GROUP BY customer) SELECT s, count(*) FROM t GROUP BY s`)
-      .then(() => null, (e: { code?: string; position?: string }) => e)
-    expect(made?.code).toBe('0A000')
-    expect(Number(made?.position)).toBeGreaterThan(0)
+    const totals = `WITH t AS (SELECT customer, sum(amount) AS s FROM orders GROUP BY customer) SELECT s, count(*) FROM t GROUP BY s`
+    await client.query(`CREATE MATERIALIZED VIEW per_total AS ${totals}`)
+    const expectedTotals = await oracle.query({ text: `${totals} ORDER BY s`, rowMode: 'array' })
+    const actualTotals = await client.query({ text: `SELECT * FROM per_total ORDER BY s`, rowMode: 'array' })
+    expect(expectedTotals.rows.length).toBeGreaterThan(0)
+    expect(actualTotals.rows).toEqual(expectedTotals.rows)
   })
 
   test.each(REFUSED)('refused by Sluice: $sql', async ({ sql, code }) => {

@@ -9,7 +9,7 @@ import type * as ast from '../../parser/ast.ts'
 import { parseStatements } from '../../parser/index.ts'
 import { type ViewDef } from '../../planner/catalog.ts'
 import { planStream } from '../../planner/stream-plan.ts'
-import { planView } from '../../planner/view-plan.ts'
+import { type HiddenSlot, hiddenNames, planViewWithHidden } from '../../planner/hidden-views.ts'
 import { formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../../planner/query-limits.ts'
 import { StreamLog } from '../log/stream-log.ts'
 import { FileSource } from '../connectors/file-source.ts'
@@ -41,6 +41,11 @@ export class CatalogDdl extends EnginePart {
     const records: CatalogRecord[] = []
     for await (const [, value] of this.db.scan(prefixRange(CATALOG_PREFIX))) records.push(JSON.parse(value.toString('utf8')) as CatalogRecord)
     records.sort((a, b) => a.id - b.id)
+    // Ids whose progress outlived their entry (a hidden view whose owner's DROP a crash cut short) stay taken.
+    for await (const [key] of this.db.scan(prefixRange(PROGRESS_PREFIX))) {
+      const id = Number(key.toString('utf8').slice(PROGRESS_PREFIX.length))
+      if (Number.isSafeInteger(id)) this.catalog.reserveId(id)
+    }
     for (const rec of records) {
       const [parsed] = parseStatements(rec.sql)
       if (parsed === undefined) throw internalError(`catalog entry ${rec.name} has no statement`)
@@ -66,13 +71,9 @@ export class CatalogDdl extends EnginePart {
           const upstream = this.deploy.upstreamOf(def.plan)
           if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_trigger' : 'resume')
         } else if (rec.kind === 'view' && stmt.kind === 'create_view') {
-          const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${rec.id}`))
-          const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
-          const def = this.alteredView(this.viewDef(stmt, rec.id, rec.sql), stmt, rec.alters ?? [])
-          this.deploy.deployView(def, progress)
-          // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
-          const upstream = this.deploy.upstreamOf(def.plan)
-          if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
+          for (const h of rec.hidden ?? []) this.catalog.reserveId(h.id)
+          const def = this.alteredView(this.viewDef(stmt, rec.id, rec.sql, rec.hidden ?? []), stmt, rec.alters ?? [])
+          await this.withHidden(def, (d) => this.restartView(d))
         } else {
           throw internalError(`catalog entry ${rec.name} does not match its SQL`)
         }
@@ -91,7 +92,7 @@ export class CatalogDdl extends EnginePart {
       const name = lastPart(stmt.name)
       if (this.catalog.has(name)) {
         if (stmt.ifNotExists) return 'exists'
-        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span, this.hiddenHint(name))
       }
       const def = planStream(stmt, this.catalog.allocateId(), sql)
       if (def.source.kind === 'file') this.deploy.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
@@ -114,42 +115,78 @@ export class CatalogDdl extends EnginePart {
       const name = lastPart(stmt.name)
       if (this.catalog.has(name)) {
         if (stmt.ifNotExists) return 'exists'
-        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span)
+        throw planError(SqlState.duplicateTable, `relation "${name}" already exists`, stmt.name.span, this.hiddenHint(name))
       }
-      const def = this.viewDef(stmt, this.catalog.allocateId(), sql)
-      const upstream = this.deploy.upstreamOf(def.plan)
-      if (upstream !== null) {
-        // A view over a view starts from the read view's rows so far and moves in step with it.
-        await this.betweenRounds(async () => {
-          this.deploy.deployView(def, undefined)
-          await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_view')
-        })
-        // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
-        this.dirtySinceCheckpoint = true
-      } else {
-        // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
-        const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-        const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
-        // (An interval join reads two streams: each Kafka one is fetched again.)
-        const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => this.streams.get(stream)?.log instanceof KafkaSource) : []
-        if (kafka.length > 0) {
-          // A view starts from the beginning of its stream. Deployed between rounds, so that no round
-          // under way releases records it still needs; then a fetcher that the other views moved past
-          // (releasing what they read) fetches the topic again from the beginning. Both in the same pause:
-          // a round between them would find the records gone and move the new view past them.
-          await this.betweenRounds(async () => {
-            this.deploy.deployView(def, progress)
-            const q = this.queries.get(def.name)!
-            for (const stream of kafka) await (this.streams.get(stream)!.log as KafkaSource).rewind(offsetsIn(q.slots, q.offsets, stream))
-          })
-        } else {
-          this.deploy.deployView(def, progress)
-        }
-      }
+      // Its hidden views (aggregating subqueries) first, each before the views reading it; one record for all.
+      const def = planViewWithHidden(stmt, this.catalog, sql, { outer: () => this.catalog.allocateId(), hidden: hiddenNames(name, this.catalog, () => this.catalog.allocateId()) })
+      await this.withHidden(def, (d) => this.startNewView(d))
       await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       this.wake()
       return 'created'
     })
+  }
+
+  /** For a name a hidden view has: whose it is. */
+  private hiddenHint(name: string): string | undefined {
+    const owner = (this.catalog.get(name) as ViewDef | undefined)?.owner
+    return owner === undefined ? undefined : `"${name}" is a hidden view of ${owner} (one of its subqueries); choose another name.`
+  }
+
+  /** A new view deployed: from the start of its stream, or from the rows so far of the view it reads. */
+  private async startNewView(def: ViewDef): Promise<void> {
+    const upstream = this.deploy.upstreamOf(def.plan)
+    if (upstream !== null) {
+      // A view over a view starts from the read view's rows so far and moves in step with it.
+      await this.betweenRounds(async () => {
+        this.deploy.deployView(def, undefined)
+        await this.deploy.startReading(this.queries.get(def.name)!, upstream, 'new_view')
+      })
+      // The rows it took in are checkpointed (and reach its sinks) without waiting for new events.
+      this.dirtySinceCheckpoint = true
+    } else {
+      // A view that sees a keyed view as of each event starts where that view is, and moves in step with it.
+      const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
+      const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
+      // (An interval join reads two streams: each Kafka one is fetched again.)
+      const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => this.streams.get(stream)?.log instanceof KafkaSource) : []
+      if (kafka.length > 0) {
+        // A view starts from the beginning of its stream. Deployed between rounds, so that no round
+        // under way releases records it still needs; then a fetcher that the other views moved past
+        // (releasing what they read) fetches the topic again from the beginning. Both in the same pause:
+        // a round between them would find the records gone and move the new view past them.
+        await this.betweenRounds(async () => {
+          this.deploy.deployView(def, progress)
+          const q = this.queries.get(def.name)!
+          for (const stream of kafka) await (this.streams.get(stream)!.log as KafkaSource).rewind(offsetsIn(q.slots, q.offsets, stream))
+        })
+      } else {
+        this.deploy.deployView(def, progress)
+      }
+    }
+  }
+
+  /** A view of the catalog deployed again on start, with its committed progress. */
+  private async restartView(def: ViewDef): Promise<void> {
+    const progressRaw = await this.db.get(Buffer.from(`${PROGRESS_PREFIX}${def.id}`))
+    const progress = progressRaw ? (JSON.parse(progressRaw.toString('utf8'), reviveInfinity) as QueryProgress) : undefined
+    this.deploy.deployView(def, progress)
+    // Over a view: a view that never reached a checkpoint starts again from the read view's rows.
+    const upstream = this.deploy.upstreamOf(def.plan)
+    if (upstream !== null) await this.deploy.startReading(this.queries.get(def.name)!, upstream, progress === undefined ? 'new_view' : 'resume')
+  }
+
+  /** `start` of each hidden view of `def`, then of `def`; if one fails, the ones started are undeployed. */
+  private async withHidden(def: ViewDef, start: (d: ViewDef) => Promise<void>): Promise<void> {
+    const started: ViewDef[] = []
+    try {
+      for (const d of [...(def.plan.hidden ?? []), def]) {
+        await start(d)
+        started.push(d)
+      }
+    } catch (err) {
+      for (const d of started.reverse()) await this.deploy.undeployView(d)
+      throw err
+    }
   }
 
   /**
@@ -164,6 +201,7 @@ export class CatalogDdl extends EnginePart {
       const query = this.queries.get(name)
       if (entry !== undefined && entry.kind !== 'view') throw planError(SqlState.wrongObjectType, `"${name}" is not a materialized view`, stmt.name.span)
       if (entry === undefined || query === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`, stmt.name.span)
+      if (entry.owner !== undefined) throw planError(SqlState.wrongObjectType, `"${name}" is a hidden view of ${entry.owner}`, stmt.name.span, `ALTER MATERIALIZED VIEW ${entry.owner} instead.`)
       onlyLimitOptions(stmt.options, 'ALTER MATERIALIZED VIEW')
       const [create] = parseStatements(entry.sql)
       if (create === undefined || create.statement.kind !== 'create_view') throw internalError(`view ${name} has no CREATE MATERIALIZED VIEW statement`)
@@ -259,9 +297,10 @@ export class CatalogDdl extends EnginePart {
   }
 
   /** Plans a view without deploying it (EXPLAIN, and the first step of CREATE). */
-  viewDef(stmt: ast.CreateView, id: number, sql: string): ViewDef {
-    const plan = planView(stmt, this.catalog)
-    return { kind: 'view', id, name: lastPart(stmt.name), columns: plan.columns, plan, sql }
+  viewDef(stmt: ast.CreateView, id: number, sql: string, hidden?: readonly HiddenSlot[]): ViewDef {
+    const slots = hidden?.slice()
+    const next = slots === undefined ? hiddenNames(lastPart(stmt.name), this.catalog, () => id) : () => slots.shift() ?? internalFail(`view ${lastPart(stmt.name)} has more hidden views than its catalog entry`)
+    return planViewWithHidden(stmt, this.catalog, sql, { outer: () => id, hidden: next })
   }
 
   drop(kind: 'stream' | 'view', name: string, ifExists: boolean, cascade: boolean, span?: Span): Promise<boolean> {
@@ -274,9 +313,14 @@ export class CatalogDdl extends EnginePart {
       if (entry.kind !== kind) {
         throw planError(SqlState.datatypeMismatch, `"${name}" is not a ${kind === 'stream' ? 'stream' : 'materialized view'}`, span, kind === 'stream' ? 'Use DROP MATERIALIZED VIEW.' : 'Use DROP STREAM.')
       }
-      // Everything that reads it, directly or through views over views, each after what it reads.
-      const allDependents = this.catalog.allDependents(name)
-      const sinkDependents = [...this.sinks.values()].filter((k) => k.def.from === name || allDependents.some((v) => v.name === k.def.from))
+      if (entry.kind === 'view' && entry.owner !== undefined) {
+        throw planError(SqlState.dependentObjectsStillExist, `cannot drop materialized view ${name} because materialized view ${entry.owner} requires it`, span, `It is a subquery of ${entry.owner}, kept as a hidden view; DROP MATERIALIZED VIEW ${entry.owner} drops it.`)
+      }
+      // Everything that reads it (or one of its hidden views), directly or through views over views, each after what it reads.
+      const hidden = entry.kind === 'view' ? (entry.plan.hidden ?? []) : []
+      const family = new Set([name, ...hidden.map((h) => h.name)])
+      const allDependents = [...new Map([...family].flatMap((n) => this.catalog.allDependents(n)).filter((d) => !family.has(d.name)).map((d) => [d.name, d])).values()].sort((a, b) => a.id - b.id)
+      const sinkDependents = [...this.sinks.values()].filter((k) => family.has(k.def.from) || allDependents.some((v) => v.name === k.def.from))
       if (sinkDependents.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
           span,
@@ -286,7 +330,7 @@ export class CatalogDdl extends EnginePart {
       }
       for (const k of sinkDependents) await this.deliveries.undeploySink(k)
       // Triggers on the stream (or on any of its views), or joining this view.
-      const affected = [name, ...allDependents.map((v) => v.name)]
+      const affected = [...family, ...allDependents.map((v) => v.name)]
       const triggers = [...new Set(affected.flatMap((n) => this.triggerDdl.triggersOn(n)))]
       if (triggers.length > 0 && !cascade) {
         throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop ${name} because other objects depend on it`, {
@@ -301,7 +345,7 @@ export class CatalogDdl extends EnginePart {
         if (dependents.length > 0 && !cascade) {
           throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop stream ${name} because other objects depend on it`, {
             span,
-            detail: dependents.map((d) => `materialized view ${d.name} depends on stream ${name}`).join('\n'),
+            detail: [...new Set(dependents.map((d) => d.owner ?? d.name))].map((d) => `materialized view ${d} depends on stream ${name}`).join('\n'),
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
@@ -322,18 +366,23 @@ export class CatalogDdl extends EnginePart {
           { kind: 'deleteRange', start: keyStates.start, end: keyStates.end },
         ])
       } else {
-        const dependents = this.catalog.dependents(name)
+        const dependents = [...family].flatMap((n) => this.catalog.dependents(n)).filter((d) => !family.has(d.name))
         if (dependents.length > 0 && !cascade) {
           throw new SluiceError('plan', SqlState.dependentObjectsStillExist, `cannot drop materialized view ${name} because other objects depend on it`, {
             span,
-            detail: dependents.map((d) => `materialized view ${d.name} ${d.plan.source.name === name ? 'reads' : 'joins'} ${name}`).join('\n'),
+            detail: dependents.map((d) => `materialized view ${d.name} ${family.has(d.plan.source.name) ? `reads ${d.plan.source.name}` : `joins ${d.plan.join?.view ?? name}`}`).join('\n'),
             hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
           })
         }
         for (const d of allDependents.slice().reverse()) if (this.catalog.get(d.name) !== undefined) await this.deploy.undeployView(d)
         await this.deploy.undeployView(entry)
+        for (const h of hidden.slice().reverse()) await this.deploy.undeployView(h)
       }
       return true
     })
   }
+}
+
+function internalFail(message: string): never {
+  throw internalError(message)
 }

@@ -98,6 +98,8 @@ interface CatalogRecord {
   readonly closed?: boolean
   /** ALTER TRIGGER (ALTER MATERIALIZED VIEW) statements run after the CREATE, in order. */
   readonly alters?: readonly string[]
+  /** A view's hidden views (planner/hidden-views.ts), in creation order: their names and ids (state namespaces). */
+  readonly hidden?: readonly { readonly name: string; readonly id: number }[]
 }
 export type { CatalogRecord }
 
@@ -387,7 +389,8 @@ export function lastPart(name: ast.QualifiedName): string {
 export function catalogValue(def: StreamDef | ViewDef | SinkDef | TriggerDef, closed = false): Buffer {
   const base = { id: def.id, kind: def.kind, name: def.name, sql: def.sql }
   const alters = def.kind === 'trigger' || def.kind === 'view' ? (def.alters ?? []) : []
-  const rec: CatalogRecord = closed ? { ...base, closed } : alters.length > 0 ? { ...base, alters } : base
+  const hidden = def.kind === 'view' && def.plan.hidden !== undefined ? { hidden: def.plan.hidden.map((h) => ({ name: h.name, id: h.id })) } : {}
+  const rec: CatalogRecord = closed ? { ...base, closed } : { ...base, ...(alters.length > 0 ? { alters } : {}), ...hidden }
   return Buffer.from(JSON.stringify(rec))
 }
 
