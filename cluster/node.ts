@@ -21,6 +21,7 @@ import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/clu
 import { applyCommand, checkCommand } from './commands.ts'
 import { KafkaIo } from './kafka-io.ts'
 import { Membership } from './membership.ts'
+import { NotifyRelay } from './notify-relay.ts'
 import type { Row } from '../common/types.ts'
 
 export interface ClusterOptions {
@@ -68,6 +69,8 @@ export class ClusterNode implements DdlRouter {
   private applierDone: Promise<void> = Promise.resolve()
   /** The consumer group membership (tasks), once the node listens (`join`). */
   private membership: Membership | null = null
+  /** NOTIFY to and from every node. */
+  private notify: NotifyRelay | null = null
 
   private constructor(
     private readonly engine: Engine,
@@ -92,6 +95,8 @@ export class ClusterNode implements DdlRouter {
       let node: ClusterNode | null = null
       const commands = await KafkaSource.open({ brokers: options.brokers, topic, start: 'earliest', groupId: `sluice-${options.name}-commands`, onArrival: () => node?.wakeApplier?.() })
       node = new ClusterNode(engine, options, io, commands, state)
+      const began = Date.now()
+      const from = state.next
       await commands.start([state.next])
       const [end = 0] = await io.endOffsets(topic)
       // What it catches up on is applied as a restart replays its catalog: streams start reading once
@@ -101,7 +106,8 @@ export class ClusterNode implements DdlRouter {
       await node.appliedThrough(end, APPLY_TIMEOUT_MS * 5)
       await engine.startDeferredSources()
       engine.attachCluster(node, (def, records) => node.ingest(def, records), (name) => node.tableRows(name))
-      console.log(`sluice: node ${state.node} of cluster "${options.name}", ${end} commands applied`)
+      node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
+      console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
       return node
     } catch (err) {
       await io.close()
@@ -268,6 +274,7 @@ export class ClusterNode implements DdlRouter {
     this.wakeApplier?.()
     await this.applierDone.catch(() => undefined)
     await this.membership?.close()
+    await this.notify?.close()
     await this.commands.close()
     await this.io.close()
   }
