@@ -90,9 +90,9 @@ export class ClusterNode implements DdlRouter {
     const state = await loadNodeFile(options.dataDir, options.name)
     const io = new KafkaIo(options.brokers, `sluice-${options.name}-${state.node}`)
     const topic = commandTopic(options.name)
+    let node: ClusterNode | null = null
     try {
       await io.ensureTopic(topic, 1, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' })
-      let node: ClusterNode | null = null
       const commands = await KafkaSource.open({ brokers: options.brokers, topic, start: 'earliest', groupId: `sluice-${options.name}-commands`, onArrival: () => node?.wakeApplier?.() })
       node = new ClusterNode(engine, options, io, commands, state)
       const began = Date.now()
@@ -105,12 +105,14 @@ export class ClusterNode implements DdlRouter {
       node.applierDone = node.applyLoop()
       await node.appliedThrough(end, APPLY_TIMEOUT_MS * 5)
       await engine.startDeferredSources()
-      engine.attachCluster(node, (def, records) => node.ingest(def, records), (name) => node.tableRows(name))
+      const joined = node
+      engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name))
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
       return node
     } catch (err) {
-      await io.close()
+      if (node !== null) await node.close().catch(() => undefined)
+      else await io.close()
       throw err
     }
   }

@@ -126,6 +126,18 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     expect(nodes).toHaveLength(3)
     tasksBefore = await ownerOfTasks(n0!)
     expect(new Set(tasksBefore.values()).size).toBe(3)
+
+    // NOTIFY on one node reaches LISTEN sessions on every node, its own included, once each.
+    const listeners = await Promise.all([n0!.client(), n2!.client()])
+    try {
+      const heard: string[][] = listeners.map(() => [])
+      listeners.forEach((c, i) => c.on('notification', (m) => heard[i]!.push(`${m.channel}:${m.payload}`)))
+      for (const c of listeners) await c.query('LISTEN scores')
+      n0!.psql("NOTIFY scores, 'one'; NOTIFY scores, 'two'")
+      await eventually(async () => heard.map((h) => h.join(',')), (h) => h.every((x) => x === 'scores:one,scores:two'), 30_000)
+    } finally {
+      await Promise.all(listeners.map((c) => c.end()))
+    }
   }, 180_000)
 
   test('every view on every node equals the single-process answer, across a kill -9', async () => {
