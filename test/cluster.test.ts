@@ -58,11 +58,10 @@ async function viewRows(node: SluiceProcess, view: string): Promise<string> {
   }
 }
 
-/** Task -> owner node, as sluice_tasks on `node` shows it (`minimum`: wait for that many owned tasks). */
-async function ownerOfTasks(node: SluiceProcess, minimum = 0): Promise<Map<number, string>> {
+/** Task -> owner node, as sluice_tasks on `node` shows it. */
+async function ownerOfTasks(node: SluiceProcess): Promise<Map<number, string>> {
   const rows = node.psql("SELECT task, owner FROM sluice_tasks WHERE stream = 'plays' AND owner IS NOT NULL", { args: ['-tA'] }).stdout.trim()
   const owners = new Map(rows === '' ? [] : rows.split('\n').map((l) => [Number(l.split('|')[0]), l.split('|')[1]!] as [number, string]))
-  if (owners.size < minimum) throw new Error(`${owners.size} tasks owned`)
   return owners
 }
 
@@ -159,13 +158,13 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const part = Math.floor(EVENTS / 3)
     const produce = (from: number) => cluster.kafka.produce('plays', plays(from, part).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
     await produce(100)
-    const killed = (await ownerOfTasks(cluster.nodes[0]!, 1)).size
+    // (A node busy with a burst can miss heartbeats and be rebalanced for a moment: wait for a settled group.)
+    await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 3, 60_000 * SCALE)
     const killing = cluster.kill(1)
     await produce(100 + part)
     await killing
     // Its tasks move to the two others once the coordinator misses its heartbeats.
-    await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 60_000)
-    expect(killed).toBe(6)
+    await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 60_000 * SCALE)
     const restarting = cluster.restart(1)
     await produce(100 + 2 * part)
     await restarting
