@@ -181,7 +181,8 @@ export class Membership {
 
   async close(): Promise<void> {
     this.closed = true
-    await this.joining
+    // A join waiting on a rebalance is not waited for long: closing the client ends it.
+    await Promise.race([this.joining, new Promise((r) => setTimeout(r, 3000).unref())])
     await new Promise<void>((done) => this.consumer.close(true, () => done()))
   }
 }

@@ -220,9 +220,11 @@ export class ClusterNode implements DdlRouter {
    * Joins the cluster's consumer group (once the node listens, so that the addresses it announces answer):
    * from then on the group assigns it tasks, and sluice_cluster / sluice_tasks show the assignment.
    */
-  async join(pgAddress: string, httpAddress: string | null): Promise<void> {
+  join(pgAddress: string, httpAddress: string | null): void {
     this.membership = new Membership(this.options.name, this.options.brokers, { node: this.state.node, pg: pgAddress, http: httpAddress })
-    await this.membership.follow(this.streamTopics())
+    // Not awaited: a rebalance waits for every member, and members busy with a burst answer late; the node
+    // serves its clients meanwhile (sluice_cluster shows it as joining).
+    void this.membership.follow(this.streamTopics())
   }
 
   /** The topics of the cluster's streams: what the group assigns tasks of. */

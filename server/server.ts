@@ -145,7 +145,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const clusterNode = node
     if (clusterNode === null) return server
     const host = options.host ?? '127.0.0.1'
-    await clusterNode.join(`${host}:${server.port}`, server.httpPort === null ? null : `${host}:${server.httpPort}`)
+    clusterNode.join(`${host}:${server.port}`, server.httpPort === null ? null : `${host}:${server.httpPort}`)
     return { ...server, cluster: clusterNode, close: async () => (await clusterNode.close(), await server.close()) }
   } catch (err) {
     // Nothing may stay open (RocksDB's lock in particular) when the server cannot start.
