@@ -63,6 +63,23 @@ export class KafkaIo {
   }
 }
 
+/** Wakes a loop that reads a topic: `wait` resolves at the next `wake` (records arrived) or after `ms`. */
+export class Arrivals {
+  private waiting: (() => void) | null = null
+
+  wake(): void {
+    this.waiting?.()
+  }
+
+  async wait(ms = 200): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.waiting = resolve
+      setTimeout(resolve, ms).unref()
+    })
+    this.waiting = null
+  }
+}
+
 function alreadyExists(err: unknown): boolean {
   const e = err as { errors?: unknown[]; apiCode?: number; response?: { topics?: { errorCode?: number }[] } } | null
   if (e?.apiCode === TOPIC_ALREADY_EXISTS) return true

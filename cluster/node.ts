@@ -19,7 +19,7 @@ import type { StreamDef } from '../planner/catalog.ts'
 import { KafkaSource } from '../executor/connectors/kafka-source.ts'
 import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/cluster-hooks.ts'
 import { applyCommand, checkCommand } from './commands.ts'
-import { KafkaIo } from './kafka-io.ts'
+import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership } from './membership.ts'
 import { NotifyRelay } from './notify-relay.ts'
 import type { Row } from '../common/types.ts'
@@ -65,7 +65,8 @@ export class ClusterNode implements DdlRouter {
   private readonly waiters = new Map<number, (o: Outcome) => void>()
   private applying: Promise<void> = Promise.resolve()
   private closed = false
-  private wakeApplier: (() => void) | null = null
+  /** Wakes the applier when commands arrive. */
+  private readonly arrivals = new Arrivals()
   private applierDone: Promise<void> = Promise.resolve()
   /** The consumer group membership (tasks), once the node listens (`join`). */
   private membership: Membership | null = null
@@ -93,7 +94,7 @@ export class ClusterNode implements DdlRouter {
     let node: ClusterNode | null = null
     try {
       await io.ensureTopic(topic, 1, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' })
-      const commands = await KafkaSource.open({ brokers: options.brokers, topic, start: 'earliest', groupId: `sluice-${options.name}-commands`, onArrival: () => node?.wakeApplier?.() })
+      const commands = await KafkaSource.open({ brokers: options.brokers, topic, start: 'earliest', groupId: `sluice-${options.name}-commands`, onArrival: () => node?.arrivals.wake() })
       node = new ClusterNode(engine, options, io, commands, state)
       const began = Date.now()
       const from = state.next
@@ -130,11 +131,7 @@ export class ClusterNode implements DdlRouter {
     while (!this.closed) {
       const batch = await this.commands.read(0, this.state.next, 100)
       if (batch.records.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wakeApplier = resolve
-          setTimeout(resolve, 200).unref()
-        })
-        this.wakeApplier = null
+        await this.arrivals.wait()
         continue
       }
       for (let i = 0; i < batch.records.length; i++) {
@@ -275,7 +272,7 @@ export class ClusterNode implements DdlRouter {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.wakeApplier?.()
+    this.arrivals.wake()
     await this.applierDone.catch(() => undefined)
     await this.membership?.close()
     await this.notify?.close()

@@ -6,7 +6,7 @@
  */
 import { KafkaSource } from '../executor/connectors/kafka-source.ts'
 import type { ChannelMessage, NotificationHub } from '../executor/notifications.ts'
-import type { KafkaIo } from './kafka-io.ts'
+import { Arrivals, type KafkaIo } from './kafka-io.ts'
 
 export function notifyTopic(cluster: string): string {
   return `_sluice_${cluster}_notify`
@@ -15,7 +15,7 @@ export function notifyTopic(cluster: string): string {
 export class NotifyRelay {
   private next = 0
   private closed = false
-  private wake: (() => void) | null = null
+  private readonly arrivals = new Arrivals()
   private done: Promise<void> = Promise.resolve()
   /** Sends in publication order, one after the other. */
   private sending: Promise<void> = Promise.resolve()
@@ -31,7 +31,7 @@ export class NotifyRelay {
     const topic = notifyTopic(cluster)
     await io.ensureTopic(topic, 1, { 'retention.ms': String(60 * 60 * 1000) })
     let relay: NotifyRelay | null = null
-    const source = await KafkaSource.open({ brokers, topic, start: 'latest', groupId: `sluice-${cluster}-notify`, onArrival: () => relay?.wake?.() })
+    const source = await KafkaSource.open({ brokers, topic, start: 'latest', groupId: `sluice-${cluster}-notify`, onArrival: () => relay?.arrivals.wake() })
     relay = new NotifyRelay(hub, io, topic, source)
     await source.start([undefined])
     relay.next = source.endOffset(0)
@@ -54,11 +54,7 @@ export class NotifyRelay {
     while (!this.closed) {
       const batch = await this.source.read(0, this.next, 1000)
       if (batch.records.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve
-          setTimeout(resolve, 200).unref()
-        })
-        this.wake = null
+        await this.arrivals.wait()
         continue
       }
       for (const raw of batch.records) {
@@ -76,7 +72,7 @@ export class NotifyRelay {
   async close(): Promise<void> {
     this.closed = true
     this.hub.relay = null
-    this.wake?.()
+    this.arrivals.wake()
     await this.sending
     await this.done.catch(() => undefined)
     await this.source.close()
