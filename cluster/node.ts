@@ -23,6 +23,7 @@ import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership } from './membership.ts'
 import { NotifyRelay } from './notify-relay.ts'
 import type { Row } from '../common/types.ts'
+import { baseStreamName } from '../planner/view-source.ts'
 
 export interface ClusterOptions {
   readonly name: string
@@ -232,6 +233,16 @@ export class ClusterNode implements DdlRouter {
       .sort()
   }
 
+  /** Events this node's queries have still to read, over all of them (as sluice_queries.lag, summed). */
+  private lag(): number {
+    let lag = 0
+    for (const q of this.engine.allQueries()) {
+      const rt = this.engine.streamRuntime(baseStreamName(q.view.plan.source))
+      if (rt !== undefined) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+    }
+    return lag
+  }
+
   /** sluice_cluster and sluice_tasks. */
   async tableRows(name: 'sluice_cluster' | 'sluice_tasks'): Promise<Row[]> {
     const members = this.membership === null ? [] : await this.membership.members()
@@ -239,9 +250,9 @@ export class ClusterNode implements DdlRouter {
       const rows: Row[] = members.map((m) => {
         const self = m.node === this.state.node
         const tasks = Object.values(m.tasks).reduce((a, ps) => a + ps.length, 0)
-        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null]
+        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null]
       })
-      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next])
+      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag()])
       return rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])))
     }
     const rows: Row[] = []

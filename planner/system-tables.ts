@@ -153,6 +153,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('tasks', Types.int4, false),
     // Commands of the command topic this node has applied (NULL for other nodes).
     col('commands_applied', Types.int8),
+    // Events this node's views and triggers have still to read, summed (NULL for other nodes).
+    col('lag', Types.int8),
   ],
   /** Cluster mode: one row per task (a stream topic's partition number) and the node the group gave it to. */
   sluice_tasks: [

@@ -125,6 +125,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // Kafka's group protocol gives each of the three nodes two of the six tasks; any node shows all of it.
     const nodes = await eventually(async () => n2!.psql('SELECT node, status, tasks FROM sluice_cluster ORDER BY node', { args: ['-tA'] }).stdout.trim().split('\n'), (rows) => rows.length === 3 && rows.every((r) => /\|up\|2$/.test(r)), 60_000)
     expect(nodes).toHaveLength(3)
+    expect(n2!.psql('SELECT commands_applied, lag FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()).toBe('4|0')
     tasksBefore = await ownerOfTasks(n0!)
     expect(new Set(tasksBefore.values()).size).toBe(3)
 
