@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'parser/**/*.test.ts', 'planner/**/*.test.ts', 'expr/**/*.test.ts', 'executor/**/*.test.ts', 'server/**/*.test.ts', 'common/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'parser/**/*.test.ts', 'planner/**/*.test.ts', 'expr/**/*.test.ts', 'executor/**/*.test.ts', 'cluster/**/*.test.ts', 'server/**/*.test.ts', 'common/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests start real servers on free ports; two cores run two files at once comfortably.

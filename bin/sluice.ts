@@ -3,6 +3,7 @@
  * The Sluice command line.
  *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1>] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
+ *                [--cluster NAME]                  (with --kafka: a node of cluster NAME; see docs/cluster.md)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
@@ -21,7 +22,7 @@ import { isAuthMethod } from '../server/users.ts'
 import { parseAllowList } from '../executor/webhook-policy.ts'
 import { parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--files <dir>]
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--cluster NAME] [--files <dir>]
                     [--webhook-allow host[:port],*.domain[:port],...]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
                     [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
@@ -107,6 +108,7 @@ async function main(argv: string[]): Promise<void> {
       'no-http': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
+      cluster: { type: 'string', default: process.env.SLUICE_CLUSTER },
       files: { type: 'string', default: process.env.SLUICE_FILES },
       'webhook-allow': { type: 'string', multiple: true, default: process.env.SLUICE_WEBHOOK_ALLOW ? [process.env.SLUICE_WEBHOOK_ALLOW] : [] },
       users: { type: 'string' },
@@ -140,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
     httpPort: values['no-http'] ? undefined : httpPortFor(values['http-port'], port),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    ...(values.cluster === undefined || values.cluster === '' ? {} : { cluster: values.cluster }),
     webhookAllow,
     fileDir: values.files === undefined || values.files === '' ? undefined : resolve(values.files),
     usersFile: values.users === undefined ? undefined : resolve(values.users),
@@ -168,6 +171,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`sluice: data directory ${resolve(values.data!)}`)
   console.log(`sluice: authentication ${server.security.auth}${server.security.users === null ? '' : ` for ${server.security.users.size} users`}, TLS ${server.security.tls === null ? 'off' : 'on'}`)
   if (values.kafka !== '') console.log(`sluice: Kafka cluster ${values.kafka}`)
+  if (server.cluster !== undefined) console.log(`sluice: node ${server.cluster.nodeId} of Sluice cluster "${values.cluster}" (commands in topic _sluice_${values.cluster}_commands)`)
   console.log(`sluice: webhooks reach ${webhookAllow.length === 0 ? 'any host' : `the hosts ${webhookAllow.join(',')}`}; non-public addresses only of hosts named exactly`)
   if (values.files !== undefined && values.files !== '') console.log(`sluice: file streams read from ${resolve(values.files)}`)
   let closing = false

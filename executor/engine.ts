@@ -37,6 +37,7 @@ import { Checkpoints } from './engine/checkpoints.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Inserts } from './engine/inserts.ts'
 import { Reads } from './engine/reads.ts'
+import type { ClusterIngest, DdlCommand, DdlRouter } from './engine/cluster-hooks.ts'
 
 export class Engine extends EnginePart {
   /** CREATE / ALTER / DROP of streams and views, the catalog's persistence and replay. */
@@ -81,46 +82,86 @@ export class Engine extends EnginePart {
     return this.scanLoop.busy()
   }
 
-  // DDL (catalog-ddl.ts, trigger-ddl.ts, and deliveries.ts for sinks)
+  // DDL (catalog-ddl.ts, trigger-ddl.ts, and deliveries.ts for sinks). In cluster mode each statement goes
+  // through the router (cluster/node.ts), which applies it with `local` once the command topic has it.
+
+  /** The DDL of this process alone: what the embedded engine runs, and what a cluster node applies per command. */
+  readonly local = {
+    createStream: (stmt: ast.CreateStream, sql: string) => this.catalogDdl.createStream(stmt, sql),
+    createView: (stmt: ast.CreateView, sql: string) => this.catalogDdl.createView(stmt, sql),
+    createTrigger: (stmt: ast.CreateTrigger, sql: string) => this.triggerDdl.createTrigger(stmt, sql),
+    alterTrigger: (stmt: ast.AlterTrigger, sql: string) => this.triggerDdl.alterTrigger(stmt, sql),
+    alterView: (stmt: ast.AlterView, sql: string) => this.catalogDdl.alterView(stmt, sql),
+    dropTrigger: (name: string, ifExists: boolean, span?: Span) => this.triggerDdl.dropTrigger(name, ifExists, span),
+    closeStream: (name: string, span?: Span) => this.catalogDdl.closeStream(name, span),
+    resetWatermark: (name: string, to: { readonly text: string; readonly span: Span } | undefined, span?: Span) => this.catalogDdl.resetWatermark(name, to, span),
+    createSink: (stmt: ast.CreateSink, sql: string) => this.deliveries.createSink(stmt, sql),
+    dropSink: (name: string, ifExists: boolean, span?: Span) => this.deliveries.dropSink(name, ifExists, span),
+    drop: (kind: 'stream' | 'view', name: string, ifExists: boolean, cascade: boolean, span?: Span) => this.catalogDdl.drop(kind, name, ifExists, cascade, span),
+  }
+
+  private router: DdlRouter | null = null
+  /** Cluster mode: the rows of sluice_cluster and sluice_tasks. */
+  clusterTables: ((name: 'sluice_cluster' | 'sluice_tasks') => Promise<Row[]>) | null = null
+
+  /** Cluster mode: DDL goes through `router`, ingest into cluster streams through `ingest`. */
+  attachCluster(router: DdlRouter, ingest: ClusterIngest, tables: (name: 'sluice_cluster' | 'sluice_tasks') => Promise<Row[]>): void {
+    this.router = router
+    this.s.clusterIngest = ingest
+    this.clusterTables = tables
+  }
+
+  /** Cluster catch-up: new streams start fetching only at `startDeferredSources` (catalog-ddl.ts). */
+  deferSourceStarts(): void {
+    this.catalogDdl.deferSourceStarts()
+  }
+
+  startDeferredSources(): Promise<void> {
+    return this.catalogDdl.startDeferredSources()
+  }
+
+  private routed<T>(cmd: DdlCommand, local: () => Promise<T>): Promise<T> {
+    return this.router === null ? local() : (this.router.submit(cmd) as Promise<T>)
+  }
 
   createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
-    return this.catalogDdl.createStream(stmt, sql)
+    return this.routed({ op: 'create_stream', sql }, () => this.local.createStream(stmt, sql))
   }
 
   createView(stmt: ast.CreateView, sql: string): Promise<'created' | 'exists'> {
-    return this.catalogDdl.createView(stmt, sql)
+    return this.routed({ op: 'create_view', sql }, () => this.local.createView(stmt, sql))
   }
 
   createTrigger(stmt: ast.CreateTrigger, sql: string): Promise<'created' | 'exists'> {
-    return this.triggerDdl.createTrigger(stmt, sql)
+    return this.routed({ op: 'create_trigger', sql }, () => this.local.createTrigger(stmt, sql))
   }
 
   alterTrigger(stmt: ast.AlterTrigger, sql: string): Promise<void> {
-    return this.triggerDdl.alterTrigger(stmt, sql)
+    return this.routed({ op: 'alter_trigger', sql }, () => this.local.alterTrigger(stmt, sql))
   }
 
   alterView(stmt: ast.AlterView, sql: string): Promise<void> {
-    return this.catalogDdl.alterView(stmt, sql)
+    return this.routed({ op: 'alter_view', sql }, () => this.local.alterView(stmt, sql))
   }
 
   dropTrigger(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
-    return this.triggerDdl.dropTrigger(name, ifExists, span)
+    return this.routed({ op: 'drop_trigger', name, ifExists }, () => this.local.dropTrigger(name, ifExists, span))
   }
 
   closeStream(name: string, span?: Span): Promise<void> {
-    return this.catalogDdl.closeStream(name, span)
+    return this.routed({ op: 'close_stream', name }, () => this.local.closeStream(name, span))
   }
 
   resetWatermark(name: string, to: { readonly text: string; readonly span: Span } | undefined, span?: Span): Promise<void> {
-    return this.catalogDdl.resetWatermark(name, to, span)
+    return this.routed({ op: 'reset_watermark', name, to: to?.text ?? null }, () => this.local.resetWatermark(name, to, span))
   }
 
   createSink(stmt: ast.CreateSink, sql: string): Promise<'created' | 'exists'> {
-    return this.deliveries.createSink(stmt, sql)
+    return this.routed({ op: 'create_sink', sql }, () => this.local.createSink(stmt, sql))
   }
 
   dropSink(name: string, ifExists: boolean, span?: Span): Promise<boolean> {
-    return this.deliveries.dropSink(name, ifExists, span)
+    return this.routed({ op: 'drop_sink', name, ifExists }, () => this.local.dropSink(name, ifExists, span))
   }
 
   sinkRuntimes(): SinkRuntime[] {
@@ -132,7 +173,7 @@ export class Engine extends EnginePart {
   }
 
   drop(kind: 'stream' | 'view', name: string, ifExists: boolean, cascade: boolean, span?: Span): Promise<boolean> {
-    return this.catalogDdl.drop(kind, name, ifExists, cascade, span)
+    return this.routed({ op: 'drop', kind, name, ifExists, cascade }, () => this.local.drop(kind, name, ifExists, cascade, span))
   }
 
   // Ingest (inserts.ts)

@@ -37,7 +37,19 @@ export class NotificationHub {
     if (set.size === 0) this.channels.delete(channel)
   }
 
+  /**
+   * Cluster mode (cluster/notify-relay.ts): publishing hands the message to the relay, which sends it to
+   * every node of the cluster, this one included; each delivers it here with `deliver`.
+   */
+  relay: ((message: ChannelMessage) => void) | null = null
+
   publish(message: ChannelMessage): void {
+    if (this.relay !== null) this.relay(message)
+    else this.deliver(message)
+  }
+
+  /** Hands the message to the sessions listening on its channel now. */
+  deliver(message: ChannelMessage): void {
     this.published++
     const set = this.channels.get(message.channel)
     if (set === undefined) return

@@ -51,6 +51,10 @@ export const queryStatus = (engine: Engine, status: string): string => (status =
 
 async function allRows(engine: Engine, name: string): Promise<Row[]> {
   switch (name) {
+    case 'sluice_cluster':
+    case 'sluice_tasks':
+      // Empty on a single process; a cluster node fills them (cluster/node.ts).
+      return engine.clusterTables === null ? [] : engine.clusterTables(name)
     case 'sluice_streams':
       return engine.catalog.streams().map((s) => {
         const rt = engine.streamRuntime(s.name)

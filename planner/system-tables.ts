@@ -145,6 +145,27 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     // remaining / events_per_second: 0 when caught up, NULL when the rate is unknown or zero.
     col('seconds_left', Types.float8),
   ],
+  /** Cluster mode (docs/cluster.md): one row per node of the cluster, as Kafka's group coordinator knows it. */
+  sluice_cluster: [
+    col('node', Types.text, false),
+    col('address', Types.text),
+    col('http_address', Types.text),
+    col('status', Types.text, false),
+    col('is_self', Types.bool, false),
+    col('tasks', Types.int4, false),
+    // Commands of the command topic this node has applied (NULL for other nodes).
+    col('commands_applied', Types.int8),
+    // Events this node's views and triggers have still to read, summed (NULL for other nodes).
+    col('lag', Types.int8),
+  ],
+  /** Cluster mode: one row per task (a stream topic's partition number) and the node the group gave it to. */
+  sluice_tasks: [
+    col('stream', Types.text, false),
+    col('topic', Types.text, false),
+    col('task', Types.int4, false),
+    col('owner', Types.text),
+    col('is_self', Types.bool, false),
+  ],
 }
 
 export const isSystemTable = (name: string): boolean => name in SYSTEM_TABLES

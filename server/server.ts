@@ -24,6 +24,7 @@ import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
 import { ConsoleServer } from './console/router.ts'
 import { OpsEndpoints } from './ops-http.ts'
+import { ClusterNode } from '../cluster/node.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -54,6 +55,8 @@ export interface ServerOptions extends EngineOptions {
   readonly queryMemory?: number
   /** Default statement_timeout in milliseconds (0, the default, is none). */
   readonly statementTimeoutMs?: number
+  /** Cluster mode (cluster/node.ts): the cluster this process is a node of; needs `kafkaBrokers`. */
+  readonly cluster?: string
 }
 
 export interface RunningServer {
@@ -62,6 +65,8 @@ export interface RunningServer {
   readonly httpPort: number | null
   /** TLS and authentication as configured. */
   readonly security: ConnectionSecurity
+  /** The cluster node, in cluster mode. */
+  readonly cluster?: ClusterNode
   close(): Promise<void>
 }
 
@@ -130,10 +135,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const throttle = new LoginThrottle(limits.throttle)
   const engine = await Engine.open(options)
   if (maxLag !== undefined) engine.changes.limits = { ...engine.changes.limits, maxLag }
+  let node: ClusterNode | null = null
   try {
-    return await serve(engine, options, limits, security, throttle)
+    if (options.cluster !== undefined) {
+      if ((options.kafkaBrokers ?? []).length === 0) throw configError('--cluster needs --kafka host:port (the cluster lives in Kafka)')
+      node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir })
+    }
+    const server = await serve(engine, options, limits, security, throttle)
+    const clusterNode = node
+    if (clusterNode === null) return server
+    const host = options.host ?? '127.0.0.1'
+    clusterNode.join(`${host}:${server.port}`, server.httpPort === null ? null : `${host}:${server.httpPort}`)
+    return { ...server, cluster: clusterNode, close: async () => (await clusterNode.close(), await server.close()) }
   } catch (err) {
     // Nothing may stay open (RocksDB's lock in particular) when the server cannot start.
+    await node?.close().catch(() => {})
     await engine.close().catch(() => {})
     throw err
   }

@@ -87,6 +87,21 @@ export class CatalogDdl extends EnginePart {
     for (const rt of this.streams.values()) await this.deploy.startSource(rt, true)
   }
 
+  /**
+   * Cluster catch-up (cluster/node.ts): streams created until `startDeferredSources` start fetching only
+   * then, from their beginning, with every view created meanwhile already reading; a view created on a
+   * stream that is already fetching a backlog would instead fetch it again beside the others.
+   */
+  deferSourceStarts(): void {
+    this.s.deferredSources ??= []
+  }
+
+  async startDeferredSources(): Promise<void> {
+    const deferred = this.s.deferredSources ?? []
+    this.s.deferredSources = null
+    for (const rt of deferred) if (this.streams.get(rt.def.name) === rt) await this.deploy.startSource(rt, false)
+  }
+
   createStream(stmt: ast.CreateStream, sql: string): Promise<'created' | 'exists'> {
     return this.serialized(async () => {
       const name = lastPart(stmt.name)
@@ -98,7 +113,9 @@ export class CatalogDdl extends EnginePart {
       if (def.source.kind === 'file') this.deploy.filePath(def.source.path, stmt.options.find((o) => o.name === 'connector')?.span)
       const rt = await this.deploy.deployStream(def)
       try {
-        await this.deploy.startSource(rt, false)
+        // A cluster node catching up on its commands starts its new streams once all their views are there.
+        if (this.s.deferredSources !== null) this.s.deferredSources.push(rt)
+        else await this.deploy.startSource(rt, false)
         await this.db.commit([{ kind: 'put', key: Buffer.from(`${CATALOG_PREFIX}${def.id}`), value: catalogValue(def) }])
       } catch (err) {
         this.streams.delete(def.name)

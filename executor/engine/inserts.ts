@@ -10,6 +10,7 @@ import { storageError } from '../storage-error.ts'
 import { DecodeError, checkRow, encodeRow } from '../decode.ts'
 import { recordText } from '../record-text.ts'
 import { EnginePart, type StreamRuntime } from './state.ts'
+import type { IngestRecord } from './cluster-hooks.ts'
 
 export class Inserts extends EnginePart {
   /** Appends rows (in the stream's column order) to the stream's log. Returns the number of rows. */
@@ -17,6 +18,13 @@ export class Inserts extends EnginePart {
     const rt = this.streams.get(streamName)
     if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
     const { def } = rt
+    if (this.producesToTopic(rt)) {
+      const records = rows.map((row) => {
+        checkRow(row, def.columns)
+        return { key: def.keyColumn === null ? undefined : keyText(row[def.keyColumn] ?? null), value: encodeRow(row, def.columns) }
+      })
+      return this.produce(rt, records)
+    }
     const byPartition: string[][] = Array.from({ length: def.partitions }, () => [])
     let rr = 0
     for (const row of rows) {
@@ -38,6 +46,7 @@ export class Inserts extends EnginePart {
     const { def } = rt
     const byPartition: (string | Buffer)[][] = Array.from({ length: def.partitions }, () => [])
     const keyOf = def.keyColumn === null ? null : jsonKeyExtractor(def.columns[def.keyColumn]!.name)
+    if (this.producesToTopic(rt)) return this.produce(rt, records.map((value) => ({ key: keyOf === null ? undefined : keyOf(recordText(value)), value })))
     let rr = 0
     for (const rec of records) {
       const k = keyOf === null ? undefined : keyOf(recordText(rec))
@@ -67,6 +76,17 @@ export class Inserts extends EnginePart {
     return refused
   }
 
+  /** Cluster mode: a stream backed by a Kafka topic takes its inserts by producing to the topic (cluster-hooks.ts). */
+  private producesToTopic(rt: StreamRuntime): boolean {
+    return this.s.clusterIngest !== null && rt.def.source.kind === 'kafka'
+  }
+
+  private async produce(rt: StreamRuntime, records: readonly IngestRecord[]): Promise<number> {
+    if (rt.closed) throw closedStream(rt)
+    await this.s.clusterIngest!(rt.def, records)
+    return records.length
+  }
+
   private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
     const log = rt.log
     if (!(log instanceof StreamLog)) {
@@ -81,11 +101,7 @@ export class Inserts extends EnginePart {
         hint: 'Free space on the data directory\'s file system: checkpoints are retried by themselves, and ingest resumes when one succeeds.',
       })
     }
-    if (rt.closed) {
-      throw new SluiceError('execution', SqlState.objectNotInPrerequisiteState, `stream "${rt.def.name}" is closed: its input is finished`, {
-        hint: 'A closed stream takes no more events; create a new stream for new input.',
-      })
-    }
+    if (rt.closed) throw closedStream(rt)
     rt.inFlightAppends++
     try {
       // All or nothing across partitions (stream-log.ts): a failed append leaves no record behind.
@@ -149,6 +165,12 @@ export function jsonKeyExtractor(name: string): (record: string) => string | und
     if (!/^-?\d+$/.test(token)) return slow(record)
     return String(Number(token))
   }
+}
+
+function closedStream(rt: StreamRuntime): SluiceError {
+  return new SluiceError('execution', SqlState.objectNotInPrerequisiteState, `stream "${rt.def.name}" is closed: its input is finished`, {
+    hint: 'A closed stream takes no more events; create a new stream for new input.',
+  })
 }
 
 function keyText(v: Value): string {

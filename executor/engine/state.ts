@@ -26,6 +26,7 @@ import { ChangeFeed } from '../change-feed.ts'
 import type { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { type WebhookAllowList, parseAllowList } from '../webhook-policy.ts'
 import type { StreamKeyState } from '../operators/trigger-key-state.ts'
+import type { ClusterIngest } from './cluster-hooks.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -160,6 +161,10 @@ export class EngineState {
   /** Why the last checkpoint failed, until one succeeds (degraded: see checkpointFailed). */
   checkpointFailure: SluiceError | null = null
   dirtySinceCheckpoint = false
+  /** Cluster mode: produces ingest into cluster streams to their topics (cluster-hooks.ts); null when embedded. */
+  clusterIngest: ClusterIngest | null = null
+  /** Cluster catch-up: streams created meanwhile, to start fetching once it is done (catalog-ddl.ts). */
+  deferredSources: StreamRuntime[] | null = null
   /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */
   ddlChain: Promise<unknown> = Promise.resolve()
   readonly progressWaiters: (() => void)[] = []

@@ -17,7 +17,7 @@ export interface KafkaBroker {
   readonly brokers: string
   createTopic(name: string, partitions: number): Promise<void>
   /** Produces lines with kcat, an independent client (one message per line, keys from `key:value` if keyed). */
-  produce(topic: string, lines: readonly string[], opts?: { keyed?: boolean }): Promise<void>
+  produce(topic: string, lines: readonly string[], opts?: { keyed?: boolean; /** More kcat flags (`-X partitioner=murmur2_random`). */ args?: readonly string[] }): Promise<void>
   /** Every committed record of a topic (read_committed) with kcat: key, value (null for tombstones), partition. */
   consume(topic: string): { key: string; value: string | null; partition: number }[]
   /** Restarts the broker on its data (only for a broker these tests started; the address stays the same). */
@@ -54,6 +54,7 @@ export async function startKafka(): Promise<KafkaBroker> {
       await writeFile(file, lines.join('\n') + '\n')
       const args = ['-b', brokers, '-t', topic, '-P', '-l', '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000']
       if (opts.keyed) args.push('-K', '\t')
+      args.push(...(opts.args ?? []))
       args.push(file)
       const r = spawnSync('kcat', args, { encoding: 'utf8', timeout: 300_000 })
       if (r.status !== 0) throw new Error(`kcat failed (${r.status}): ${r.stderr}`)

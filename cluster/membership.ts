@@ -1,0 +1,188 @@
+/**
+ * Membership and task assignment by Kafka's consumer group protocol: every node joins the group
+ * `_sluice_<cluster>` subscribed to the cluster's stream topics; the group's leader assigns the partitions
+ * (tasks) with `stickyAssign` below, and the coordinator evicts a node that stops heartbeating (kill -9)
+ * after the session timeout, which moves its tasks to the others.
+ *
+ * A node's protocol metadata says who it is (node id, Postgres and HTTP addresses), so that any node can
+ * list the cluster (describeGroups).
+ */
+import { createHash } from 'node:crypto'
+import { Admin, Consumer, type ExtendedGroupProtocolSubscription, type GroupPartitionsAssignments } from '@platformatic/kafka'
+
+/** What a node announces in its group metadata. */
+export interface MemberInfo {
+  readonly node: string
+  readonly pg: string
+  readonly http: string | null
+}
+
+export interface ClusterMember extends MemberInfo {
+  readonly memberId: string
+  /** Tasks the group assigned to it now: topic -> partitions. */
+  readonly tasks: Record<string, number[]>
+}
+
+const PROTOCOL = 'sluice-sticky'
+const SESSION_TIMEOUT_MS = 10_000
+const HEARTBEAT_MS = 1000
+
+export function groupName(cluster: string): string {
+  return `_sluice_${cluster}`
+}
+
+/**
+ * The assignment, stateless and deterministic: partition p of a topic goes to the member that ranks
+ * highest for it (rendezvous hashing on node id, topic and p) among those below their fair share. Every
+ * leader computes the same plan from the same members, so a node that comes back (same node id) gets
+ * the same tasks back, and a rebalance moves mostly what must move. Not fully sticky: a task that went to
+ * its second choice because its first was full can move when the membership changes. (Cooperative-sticky
+ * keeps the owned tasks in each member's subscription; @platformatic/kafka rejoins with the metadata it
+ * was constructed with, so the owned tasks cannot be kept current there yet.)
+ */
+export function stickyAssign(members: ReadonlyMap<string, MemberInfo>, partitionsOf: ReadonlyMap<string, number>): Map<string, Record<string, number[]>> {
+  const ids = [...members.keys()].sort()
+  const out = new Map<string, Record<string, number[]>>(ids.map((id) => [id, {}]))
+  if (ids.length === 0) return out
+  for (const topic of [...partitionsOf.keys()].sort()) {
+    const n = partitionsOf.get(topic)!
+    const fair = Math.ceil(n / ids.length)
+    const count = new Map(ids.map((id) => [id, 0]))
+    for (let p = 0; p < n; p++) {
+      const ranked = ids.map((id) => ({ id, w: rank(members.get(id)!.node, topic, p) })).sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
+      const pick = ranked.find((r) => count.get(r.id)! < fair)!.id
+      count.set(pick, count.get(pick)! + 1)
+      ;(out.get(pick)![topic] ??= []).push(p)
+    }
+  }
+  return out
+}
+
+function rank(node: string, topic: string, p: number): number {
+  return createHash('sha1').update(`${node}\0${topic}\0${p}`).digest().readUInt32BE(0)
+}
+
+function infoOf(sub: ExtendedGroupProtocolSubscription | Omit<ExtendedGroupProtocolSubscription, 'memberId'> | undefined): MemberInfo | null {
+  try {
+    const raw = sub?.metadata
+    if (raw === undefined) return null
+    return JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as MemberInfo
+  } catch {
+    return null
+  }
+}
+
+export class Membership {
+  private consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  private topics = new Set<string>()
+  private owned: Record<string, number[]> = {}
+  private joining: Promise<void> = Promise.resolve()
+  private closed = false
+  /** When the last rebalance began and how long the last one took (ms). */
+  lastRebalanceMs: number | null = null
+  generation = -1
+
+  constructor(
+    private readonly cluster: string,
+    private readonly brokers: readonly string[],
+    private readonly me: MemberInfo,
+  ) {
+    this.consumer = this.newConsumer()
+  }
+
+  private newConsumer(): Consumer<Buffer, Buffer, Buffer, Buffer> {
+    const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      clientId: `sluice-${this.cluster}-${this.me.node}`,
+      groupId: groupName(this.cluster),
+      // Static membership: a node restarted on its data directory takes its place (and tasks) back at once.
+      groupInstanceId: `sluice-${this.me.node}`,
+      bootstrapBrokers: [...this.brokers],
+      autocreateTopics: false,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      rebalanceTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_MS,
+      // In the constructor too: the client rejoins by itself (after a rebalance) with these.
+      protocols: [{ name: PROTOCOL, version: 1, metadata: JSON.stringify(this.me) }],
+      partitionAssigner: (_current, members, topics, metadata) => this.assign(members, topics, metadata),
+      retries: 5,
+    })
+    consumer.on('consumer:group:join', () => this.joined())
+    consumer.on('consumer:group:rebalance', () => {
+      this.rebalanceStarted = Date.now()
+    })
+    return consumer
+  }
+
+  private rebalanceStarted = Date.now()
+
+  /** The tasks this node owns now: topic -> partitions. */
+  tasks(): Record<string, number[]> {
+    return this.owned
+  }
+
+  /** Subscribes to the topics (joining, or rejoining when they changed). */
+  follow(topics: readonly string[]): Promise<void> {
+    const next = new Set(topics)
+    if (next.size === this.topics.size && [...next].every((t) => this.topics.has(t))) return this.joining
+    this.topics = next
+    this.joining = this.joining.then(() => this.join()).catch((err: unknown) => console.error(`sluice: cluster group join failed: ${(err as Error).message}`))
+    return this.joining
+  }
+
+  private async join(): Promise<void> {
+    if (this.closed || this.topics.size === 0) return
+    this.rebalanceStarted = Date.now()
+    for (const t of this.topics) this.consumer.topics.track(t)
+    await this.consumer.joinGroup({})
+    this.joined()
+  }
+
+  private joined(): void {
+    const next: Record<string, number[]> = {}
+    for (const a of this.consumer.assignments ?? []) next[a.topic] = [...a.partitions].sort((x, y) => x - y)
+    const before = JSON.stringify(this.owned)
+    this.owned = next
+    this.generation++
+    if (JSON.stringify(next) !== before) {
+      this.lastRebalanceMs = Date.now() - this.rebalanceStarted
+      console.log(`sluice: cluster rebalance done in ${this.lastRebalanceMs} ms; tasks here: ${JSON.stringify(next)}`)
+    }
+  }
+
+  private assign(members: Map<string, ExtendedGroupProtocolSubscription>, topics: Set<string>, metadata: { topics: Map<string, { partitionsCount: number }> }): GroupPartitionsAssignments[] {
+    const infos = new Map<string, MemberInfo>()
+    for (const [id, sub] of members) infos.set(id, infoOf(sub) ?? { node: id, pg: '', http: null })
+    const partitionsOf = new Map<string, number>()
+    for (const t of topics) partitionsOf.set(t, metadata.topics.get(t)?.partitionsCount ?? 0)
+    const plan = stickyAssign(infos, partitionsOf)
+    return [...plan].map(([memberId, byTopic]) => ({
+      memberId,
+      assignments: new Map(Object.entries(byTopic).map(([topic, partitions]) => [topic, { topic, partitions }])),
+    }))
+  }
+
+  /** Every member of the group as the coordinator knows it now. */
+  async members(): Promise<ClusterMember[]> {
+    const admin = new Admin({ clientId: `sluice-${this.cluster}-describe`, bootstrapBrokers: [...this.brokers], retries: 2 })
+    try {
+      const groups = await admin.describeGroups({ groups: [groupName(this.cluster)] })
+      const group = groups.get(groupName(this.cluster))
+      if (group === undefined) return []
+      return [...group.members.values()].map((m) => {
+        const info = infoOf(m.metadata) ?? { node: m.clientId, pg: '', http: null }
+        const tasks: Record<string, number[]> = {}
+        for (const [topic, a] of m.assignments ?? new Map()) tasks[topic] = [...a.partitions].sort((x, y) => x - y)
+        return { ...info, memberId: m.id, tasks }
+      })
+    } finally {
+      await new Promise<void>((done) => admin.close(() => done()))
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    // A join waiting on a rebalance is not waited for long: closing the client ends it.
+    await Promise.race([this.joining, new Promise((r) => setTimeout(r, 3000).unref())])
+    await new Promise<void>((done) => this.consumer.close(true, () => done()))
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * A node of a Sluice cluster (`sluice serve --kafka ... --cluster NAME`): every process started with the
+ * same brokers and cluster name.
+ *
+ * - DDL: a statement taken on any node is checked here (commands.ts), written to the command topic
+ *   `_sluice_<cluster>_commands` (one partition: one order), and applied by every node as it reads the
+ *   topic; the statement's client gets this node's own result of applying it. On start a node applies
+ *   what it has not applied yet, from the offset it recorded, before it takes clients.
+ * - Streams are Kafka topics: INSERT, COPY and HTTP ingest on any node produce to the stream's topic.
+ *
+ * See docs/cluster.md for the design, and for what is not built yet (tasks split across nodes).
+ */
+import { randomBytes } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { SluiceError, SqlState } from '../common/errors.ts'
+import type { Engine } from '../executor/engine.ts'
+import type { StreamDef } from '../planner/catalog.ts'
+import { KafkaSource } from '../executor/connectors/kafka-source.ts'
+import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/cluster-hooks.ts'
+import { applyCommand, checkCommand } from './commands.ts'
+import { Arrivals, KafkaIo } from './kafka-io.ts'
+import { Membership } from './membership.ts'
+import { NotifyRelay } from './notify-relay.ts'
+import type { Row } from '../common/types.ts'
+import { baseStreamName } from '../planner/view-source.ts'
+
+export interface ClusterOptions {
+  readonly name: string
+  readonly brokers: readonly string[]
+  readonly dataDir: string
+}
+
+/** What a node keeps in its data directory: who it is, of which cluster, and the next command to apply. */
+interface NodeFile {
+  readonly cluster: string
+  readonly node: string
+  next: number
+}
+
+/** A command as written to the topic: the DDL and the node that took it. */
+interface CommandRecord {
+  readonly node: string
+  readonly cmd: DdlCommand
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+
+const NODE_FILE = 'cluster-node.json'
+/** How long a statement waits for its own command to come back from the topic and be applied. */
+const APPLY_TIMEOUT_MS = 60_000
+
+export function commandTopic(cluster: string): string {
+  return `_sluice_${cluster}_commands`
+}
+
+export function checkClusterName(name: string): void {
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(name)) {
+    throw new SluiceError('plan', SqlState.invalidParameterValue, `cluster name "${name}" must be 1 to 100 letters, digits, '_' or '-' (it names Kafka topics)`)
+  }
+}
+
+export class ClusterNode implements DdlRouter {
+  /** Results of this node's own commands, by offset, until their statements collect them. */
+  private readonly outcomes = new Map<number, Outcome>()
+  private readonly waiters = new Map<number, (o: Outcome) => void>()
+  private applying: Promise<void> = Promise.resolve()
+  private closed = false
+  /** Wakes the applier when commands arrive. */
+  private readonly arrivals = new Arrivals()
+  private applierDone: Promise<void> = Promise.resolve()
+  /** The consumer group membership (tasks), once the node listens (`join`). */
+  private membership: Membership | null = null
+  /** NOTIFY to and from every node. */
+  private notify: NotifyRelay | null = null
+
+  private constructor(
+    private readonly engine: Engine,
+    private readonly options: ClusterOptions,
+    private readonly io: KafkaIo,
+    private readonly commands: KafkaSource,
+    private readonly state: NodeFile,
+  ) {}
+
+  get nodeId(): string {
+    return this.state.node
+  }
+
+  /** Joins the cluster: applies every command not applied yet, then follows the topic. */
+  static async start(engine: Engine, options: ClusterOptions): Promise<ClusterNode> {
+    checkClusterName(options.name)
+    const state = await loadNodeFile(options.dataDir, options.name)
+    const io = new KafkaIo(options.brokers, `sluice-${options.name}-${state.node}`)
+    const topic = commandTopic(options.name)
+    let node: ClusterNode | null = null
+    try {
+      await io.ensureTopic(topic, 1, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' })
+      const commands = await KafkaSource.open({ brokers: options.brokers, topic, start: 'earliest', groupId: `sluice-${options.name}-commands`, onArrival: () => node?.arrivals.wake() })
+      node = new ClusterNode(engine, options, io, commands, state)
+      const began = Date.now()
+      const from = state.next
+      await commands.start([state.next])
+      const [end = 0] = await io.endOffsets(topic)
+      // What it catches up on is applied as a restart replays its catalog: streams start reading once
+      // all their views are there (a view created beside a stream's backlog in flight reads it again).
+      engine.deferSourceStarts()
+      node.applierDone = node.applyLoop()
+      await node.appliedThrough(end, APPLY_TIMEOUT_MS * 5)
+      await engine.startDeferredSources()
+      const joined = node
+      engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name))
+      node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
+      console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
+      return node
+    } catch (err) {
+      if (node !== null) await node.close().catch(() => undefined)
+      else await io.close()
+      throw err
+    }
+  }
+
+  private async appliedThrough(end: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.state.next < end) {
+      if (Date.now() > deadline) throw new Error(`cluster "${this.options.name}": commands up to ${end} not applied within ${timeoutMs} ms (at ${this.state.next})`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
+  /** Reads the command topic in order and applies each command once, recording the next offset after each. */
+  private async applyLoop(): Promise<void> {
+    while (!this.closed) {
+      const batch = await this.commands.read(0, this.state.next, 100)
+      if (batch.records.length === 0) {
+        await this.arrivals.wait()
+        continue
+      }
+      for (let i = 0; i < batch.records.length; i++) {
+        const offset = batch.offsets?.[i] ?? this.state.next + i
+        await this.applyOne(offset, batch.records[i]!)
+        this.state.next = offset + 1
+        await saveNodeFile(this.options.dataDir, this.state)
+        void this.membership?.follow(this.streamTopics())
+      }
+      this.state.next = Math.max(this.state.next, batch.nextOffset)
+      this.commands.release(0, this.state.next)
+    }
+  }
+
+  private async applyOne(offset: number, raw: Buffer | string): Promise<void> {
+    let rec: CommandRecord
+    try {
+      rec = JSON.parse(raw.toString()) as CommandRecord
+    } catch {
+      console.error(`sluice: cluster command ${offset} is not JSON; skipped`)
+      return
+    }
+    let outcome: Outcome
+    try {
+      outcome = { ok: true, value: await applyCommand(this.engine, rec.cmd) }
+    } catch (error) {
+      outcome = { ok: false, error }
+      // Every node fails the same way on the same command; only the node that took it answers with it.
+      if (rec.node !== this.state.node) console.error(`sluice: cluster command ${offset} (${rec.cmd.op}) not applied here: ${(error as Error).message}`)
+    }
+    if (rec.node !== this.state.node) return
+    const waiter = this.waiters.get(offset)
+    if (waiter !== undefined) {
+      this.waiters.delete(offset)
+      waiter(outcome)
+    } else {
+      this.outcomes.set(offset, outcome)
+    }
+  }
+
+  /** DdlRouter: check here, write, wait for this node to apply it; the answer is this node's result. */
+  submit(cmd: DdlCommand): Promise<unknown> {
+    // One statement of this node at a time, so that a client's statements are written in its order.
+    const run = this.applying.then(() => this.submitNow(cmd))
+    this.applying = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+
+  private async submitNow(cmd: DdlCommand): Promise<unknown> {
+    if (this.closed) throw new SluiceError('execution', SqlState.adminShutdown, 'the node is shutting down')
+    // Read your writes across nodes: what any node wrote before this statement is applied here before it
+    // is checked (a view on a stream created a moment ago on another node plans here too).
+    const [end = 0] = await this.io.endOffsets(commandTopic(this.options.name))
+    await this.appliedThrough(end, APPLY_TIMEOUT_MS)
+    const checked = checkCommand(this.engine, cmd)
+    if ('answer' in checked) return checked.answer
+    if (checked.topic !== undefined) await this.io.ensureTopic(checked.topic.name, checked.topic.partitions)
+    const record: CommandRecord = { node: this.state.node, cmd: checked.write }
+    const offset = await this.io.send(commandTopic(this.options.name), 1, [{ key: undefined, value: JSON.stringify(record) }], 0)
+    const outcome = await new Promise<Outcome>((resolve, reject) => {
+      const done = this.outcomes.get(offset)
+      if (done !== undefined) {
+        this.outcomes.delete(offset)
+        return resolve(done)
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(offset)
+        reject(new SluiceError('execution', SqlState.queryCanceled, `the command was written (offset ${offset}) but not applied here within ${APPLY_TIMEOUT_MS / 1000} s; it will be`))
+      }, APPLY_TIMEOUT_MS)
+      this.waiters.set(offset, (o) => {
+        clearTimeout(timer)
+        resolve(o)
+      })
+    })
+    if (!outcome.ok) throw outcome.error
+    return outcome.value
+  }
+
+  /**
+   * Joins the cluster's consumer group (once the node listens, so that the addresses it announces answer):
+   * from then on the group assigns it tasks, and sluice_cluster / sluice_tasks show the assignment.
+   */
+  join(pgAddress: string, httpAddress: string | null): void {
+    this.membership = new Membership(this.options.name, this.options.brokers, { node: this.state.node, pg: pgAddress, http: httpAddress })
+    // Not awaited: a rebalance waits for every member, and members busy with a burst answer late; the node
+    // serves its clients meanwhile (sluice_cluster shows it as joining).
+    void this.membership.follow(this.streamTopics())
+  }
+
+  /** The topics of the cluster's streams: what the group assigns tasks of. */
+  private streamTopics(): string[] {
+    return this.engine.catalog
+      .streams()
+      .flatMap((d) => (d.source.kind === 'kafka' ? [d.source.topic] : []))
+      .sort()
+  }
+
+  /** Events this node's queries have still to read, over all of them (as sluice_queries.lag, summed). */
+  private lag(): number {
+    let lag = 0
+    for (const q of this.engine.allQueries()) {
+      const rt = this.engine.streamRuntime(baseStreamName(q.view.plan.source))
+      if (rt !== undefined) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+    }
+    return lag
+  }
+
+  /** sluice_cluster and sluice_tasks. */
+  async tableRows(name: 'sluice_cluster' | 'sluice_tasks'): Promise<Row[]> {
+    const members = this.membership === null ? [] : await this.membership.members()
+    if (name === 'sluice_cluster') {
+      const rows: Row[] = members.map((m) => {
+        const self = m.node === this.state.node
+        const tasks = Object.values(m.tasks).reduce((a, ps) => a + ps.length, 0)
+        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null]
+      })
+      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag()])
+      return rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])))
+    }
+    const rows: Row[] = []
+    for (const def of this.engine.catalog.streams()) {
+      if (def.source.kind !== 'kafka') continue
+      const topic = def.source.topic
+      for (let p = 0; p < def.partitions; p++) {
+        const owner = members.find((m) => m.tasks[topic]?.includes(p))?.node ?? null
+        rows.push([def.name, topic, p, owner, owner === this.state.node])
+      }
+    }
+    return rows
+  }
+
+  /** ClusterIngest: events inserted on this node go to the stream's topic, each to its key's partition. */
+  async ingest(def: StreamDef, records: readonly IngestRecord[]): Promise<void> {
+    if (def.source.kind !== 'kafka') throw new Error(`stream ${def.name} has no topic`)
+    if (records.length === 0) return
+    try {
+      await this.io.send(def.source.topic, def.partitions, records)
+    } catch (err) {
+      throw new SluiceError('execution', SqlState.ioError, `producing to Kafka topic "${def.source.topic}" failed: ${(err as Error).message}`, {
+        hint: 'Nothing is known to be written; the insert can be retried (events may then be there twice).',
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.arrivals.wake()
+    await this.applierDone.catch(() => undefined)
+    await this.membership?.close()
+    await this.notify?.close()
+    await this.commands.close()
+    await this.io.close()
+  }
+}
+
+async function loadNodeFile(dataDir: string, cluster: string): Promise<NodeFile> {
+  const path = join(dataDir, NODE_FILE)
+  try {
+    const f = JSON.parse(await readFile(path, 'utf8')) as NodeFile
+    if (f.cluster !== cluster) {
+      throw new SluiceError('plan', SqlState.invalidParameterValue, `data directory ${dataDir} belongs to cluster "${f.cluster}", not "${cluster}"`)
+    }
+    return f
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const f: NodeFile = { cluster, node: randomBytes(4).toString('hex'), next: 0 }
+  await saveNodeFile(dataDir, f)
+  return f
+}
+
+async function saveNodeFile(dataDir: string, f: NodeFile): Promise<void> {
+  const path = join(dataDir, NODE_FILE)
+  await writeFile(`${path}.tmp`, JSON.stringify(f))
+  await rename(`${path}.tmp`, path)
+}

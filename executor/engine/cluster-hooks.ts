@@ -1,0 +1,31 @@
+/**
+ * The two places where cluster mode (cluster/) reaches into the engine, kept as interfaces here so that the
+ * engine does not depend on the cluster code:
+ * - DDL: in cluster mode the engine's DDL methods hand a command to the router, which validates it, writes
+ *   it to the cluster's command topic, and resolves once this node has applied it (by `Engine.applyLocal`);
+ *   every node applies every command in the topic's order.
+ * - Ingest: INSERT, COPY and HTTP ingest into a stream backed by the cluster's Kafka topic produce to it.
+ */
+import type { StreamDef } from '../../planner/catalog.ts'
+
+/** A DDL statement as it travels through the command topic: what every node needs to apply it again. */
+export type DdlCommand =
+  | { readonly op: 'create_stream' | 'create_view' | 'create_sink' | 'create_trigger' | 'alter_trigger' | 'alter_view'; readonly sql: string }
+  | { readonly op: 'drop'; readonly kind: 'stream' | 'view'; readonly name: string; readonly ifExists: boolean; readonly cascade: boolean }
+  | { readonly op: 'drop_trigger' | 'drop_sink'; readonly name: string; readonly ifExists: boolean }
+  | { readonly op: 'close_stream'; readonly name: string }
+  | { readonly op: 'reset_watermark'; readonly name: string; readonly to: string | null }
+
+export interface DdlRouter {
+  /** Validates `cmd` here, writes it to the command topic, and resolves with this node's result of applying it. */
+  submit(cmd: DdlCommand): Promise<unknown>
+}
+
+/** One record to produce to a stream's topic: the key's text (undefined: no key) and the encoded event. */
+export interface IngestRecord {
+  readonly key: string | undefined
+  readonly value: string | Buffer
+}
+
+/** Produces records to the Kafka topic of a cluster stream; resolves once the broker has them all. */
+export type ClusterIngest = (def: StreamDef, records: readonly IngestRecord[]) => Promise<void>

@@ -1,0 +1,60 @@
+/**
+ * A Sluice cluster for integration tests: the real Kafka broker (helpers/kafka.ts) and N real
+ * `sluice serve --kafka ... --cluster NAME` processes, each with its own data directory, which a test
+ * may kill (SIGKILL) and start again on the same directory.
+ */
+import { startKafka, type KafkaBroker } from './kafka.ts'
+import { removeDir, startSluice, tempDataDir, type SluiceProcess } from './sluice-process.ts'
+
+export interface TestCluster {
+  readonly name: string
+  readonly kafka: KafkaBroker
+  /** The running node processes by index (a killed node's entry is replaced when it is started again). */
+  readonly nodes: SluiceProcess[]
+  /** Starts another node (a fresh data directory unless one is given); returns its index. */
+  addNode(dataDir?: string): Promise<number>
+  /** kill -9 of node i. */
+  kill(i: number): Promise<void>
+  /** Starts node i again on its data directory. */
+  restart(i: number): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startCluster(opts: { nodes: number; name?: string; kafka?: KafkaBroker; checkpointMs?: number }): Promise<TestCluster> {
+  const kafka = opts.kafka ?? (await startKafka())
+  const name = opts.name ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+  const nodes: SluiceProcess[] = []
+  const dirs: string[] = []
+  const start = (dataDir: string) => startSluice({ dataDir, kafka: kafka.brokers, http: true, checkpointMs: opts.checkpointMs ?? 200, args: ['--cluster', name] })
+  const cluster: TestCluster = {
+    name,
+    kafka,
+    nodes,
+    async addNode(dataDir) {
+      const dir = dataDir ?? (await tempDataDir())
+      const i = nodes.length
+      dirs[i] = dir
+      nodes[i] = await start(dir)
+      return i
+    },
+    async kill(i) {
+      await nodes[i]!.kill('SIGKILL')
+    },
+    async restart(i) {
+      nodes[i] = await start(dirs[i]!)
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.kill('SIGKILL')))
+      await Promise.all(dirs.map((d) => removeDir(d)))
+      if (opts.kafka === undefined) await kafka.stop()
+    },
+  }
+  try {
+    // One after the other: the first creates the command topic, and a loaded machine starts them slowly anyway.
+    for (let i = 0; i < opts.nodes; i++) await cluster.addNode()
+  } catch (err) {
+    await cluster.stop()
+    throw err
+  }
+  return cluster
+}
