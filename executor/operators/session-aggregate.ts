@@ -11,7 +11,9 @@
  * event-time order, so any aggregate merges correctly without a merge function of its own. A session keeps
  * its rows only while it can still change: once the watermark passes its end plus the allowed lateness it
  * is final, its rows are dropped and only the groups remain. An event that would change a final session, or
- * start a new session that is already past the lateness, is late.
+ * start a new session that is already past the lateness, is late. Rows are dropped when the watermark makes
+ * the session final, whether or not its key sees another event: otherwise every event of a key that went
+ * quiet stayed in memory and in RocksDB for good (see `finalizing`).
  *
  * WHERE filters which events are counted, not which shape the sessions: as in the batch form of the query,
  * the TVF sees every event of the key, the WHERE clause then drops rows from the groups.
@@ -63,6 +65,15 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
    */
   private closing: Map<number, Set<string>> | null = null
   private handedTo = Number.NEGATIVE_INFINITY
+  /**
+   * Session keys by the time (end plus the allowed lateness) at which a session of theirs that still keeps
+   * its rows becomes final, registered as sessions grow; when the watermark passes it, the rows go
+   * (`dropFinalRows`). An entry made stale by a session growing only costs a look. Not checkpointed: after a
+   * restart the sessions open before it drop their rows at their key's next event, as `finalize` does.
+   */
+  private readonly finalizing = new Map<number, Set<string>>()
+  /** The watermark up to which `finalizing` was gone through. */
+  private finalizedTo = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly plan: ViewPlan,
@@ -122,7 +133,43 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
       else {
         this.table.set(keys[i]!, sessions)
         if (this.closing !== null) this.register(keys[i]!, sessions)
+        this.registerFinal(keys[i]!, sessions, ts)
       }
+    }
+  }
+
+  /** Registers when the session the event at `ts` joined becomes final (see `finalizing`). */
+  private registerFinal(key: string, sessions: readonly Session[], ts: number): void {
+    const s = sessions.find((x) => x[START] <= ts && ts <= x[LAST])
+    if (s === undefined) return
+    const due = s[LAST] + this.window.gap + this.lateness
+    let keys = this.finalizing.get(due)
+    if (keys === undefined) this.finalizing.set(due, (keys = new Set()))
+    keys.add(key)
+  }
+
+  /**
+   * Drops the rows of the sessions the watermark made final since the last call: the entry is written
+   * again without them (one write per session, against one row kept per event until the key's next event).
+   */
+  private async dropFinalRows(watermark: number): Promise<void> {
+    if (watermark <= this.finalizedTo || this.finalizing.size === 0) return
+    this.finalizedTo = watermark
+    const keys = new Set<string>()
+    for (const [due, dueKeys] of this.finalizing) {
+      if (due > watermark) continue
+      for (const k of dueKeys) keys.add(k)
+      this.finalizing.delete(due)
+    }
+    if (keys.size === 0) return
+    const list = [...keys]
+    await this.table.load(list)
+    for (const key of list) {
+      const sessions = this.table.get(key)
+      if (sessions === undefined) continue
+      if (!sessions.some((x) => x[ROWS] !== null && x[LAST] + this.window.gap + this.lateness <= watermark)) continue
+      this.finalize(sessions, watermark)
+      this.table.set(key, sessions)
     }
   }
 
@@ -160,8 +207,9 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
   }
 
   /** Sessions the watermark closed go to the views reading this one. */
-  override onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
-    return forReaders ? this.closeAt(watermark) : Promise.resolve([])
+  override async onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
+    await this.dropFinalRows(watermark)
+    return forReaders ? this.closeAt(watermark) : []
   }
 
   override detachReader(): void {
