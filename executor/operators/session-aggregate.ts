@@ -13,7 +13,7 @@
  * is final, its rows are dropped and only the groups remain. An event that would change a final session, or
  * start a new session that is already past the lateness, is late. Rows are dropped when the watermark makes
  * the session final, whether or not its key sees another event: otherwise every event of a key that went
- * quiet stayed in memory and in RocksDB for good (see `finalizing`).
+ * quiet stayed in memory for good (see `finalizing`).
  *
  * WHERE filters which events are counted, not which shape the sessions: as in the batch form of the query,
  * the TVF sees every event of the key, the WHERE clause then drops rows from the groups.
@@ -35,6 +35,9 @@ type Session = [number, number, Row[] | null, [string, Value[]][]]
 
 /** A session key's state entry: its sessions, ordered by start. */
 export type SessionEntry = Session[]
+
+/** Sessions becoming final are gone through in buckets of this much event time (µs): their rows go up to this much later. */
+const FINAL_BUCKET = 1_000_000
 
 const START = 0
 const LAST = 1
@@ -66,10 +69,11 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
   private closing: Map<number, Set<string>> | null = null
   private handedTo = Number.NEGATIVE_INFINITY
   /**
-   * Session keys by the time (end plus the allowed lateness) at which a session of theirs that still keeps
-   * its rows becomes final, registered as sessions grow; when the watermark passes it, the rows go
-   * (`dropFinalRows`). An entry made stale by a session growing only costs a look. Not checkpointed: after a
-   * restart the sessions open before it drop their rows at their key's next event, as `finalize` does.
+   * Session keys by when a session of theirs that still keeps its rows becomes final (its end plus the
+   * allowed lateness), in buckets of FINAL_BUCKET; registered as sessions grow. When the watermark passes a
+   * bucket, the cached entries of its keys drop the rows of their final sessions (`dropFinalRows`). An entry
+   * made stale by a session growing only costs a look. Not checkpointed: after a restart the sessions open
+   * before it drop their rows at their key's next event, as `finalize` does.
    */
   private readonly finalizing = new Map<number, Set<string>>()
   /** The watermark up to which `finalizing` was gone through. */
@@ -140,36 +144,32 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
 
   /** Registers when the session the event at `ts` joined becomes final (see `finalizing`). */
   private registerFinal(key: string, sessions: readonly Session[], ts: number): void {
-    const s = sessions.find((x) => x[START] <= ts && ts <= x[LAST])
-    if (s === undefined) return
-    const due = s[LAST] + this.window.gap + this.lateness
-    let keys = this.finalizing.get(due)
-    if (keys === undefined) this.finalizing.set(due, (keys = new Set()))
-    keys.add(key)
+    for (let j = 0; j < sessions.length; j++) {
+      const s = sessions[j]!
+      if (s[START] > ts || ts > s[LAST]) continue
+      const bucket = Math.ceil((s[LAST] + this.window.gap + this.lateness) / FINAL_BUCKET)
+      let keys = this.finalizing.get(bucket)
+      if (keys === undefined) this.finalizing.set(bucket, (keys = new Set()))
+      keys.add(key)
+      return
+    }
   }
 
   /**
-   * Drops the rows of the sessions the watermark made final since the last call: the entry is written
-   * again without them (one write per session, against one row kept per event until the key's next event).
+   * Drops the rows of the sessions the watermark made final since the last call, in the cached entries
+   * only (what is not cached holds no memory). The entry is not written again: RocksDB keeps the rows until
+   * the key's next event, and `finalize` drops rows of final sessions whenever an entry is read for one.
    */
-  private async dropFinalRows(watermark: number): Promise<void> {
+  private dropFinalRows(watermark: number): void {
     if (watermark <= this.finalizedTo || this.finalizing.size === 0) return
     this.finalizedTo = watermark
-    const keys = new Set<string>()
-    for (const [due, dueKeys] of this.finalizing) {
-      if (due > watermark) continue
-      for (const k of dueKeys) keys.add(k)
-      this.finalizing.delete(due)
-    }
-    if (keys.size === 0) return
-    const list = [...keys]
-    await this.table.load(list)
-    for (const key of list) {
-      const sessions = this.table.get(key)
-      if (sessions === undefined) continue
-      if (!sessions.some((x) => x[ROWS] !== null && x[LAST] + this.window.gap + this.lateness <= watermark)) continue
-      this.finalize(sessions, watermark)
-      this.table.set(key, sessions)
+    for (const [bucket, keys] of this.finalizing) {
+      if (bucket * FINAL_BUCKET > watermark) continue
+      this.finalizing.delete(bucket)
+      for (const key of keys) {
+        const sessions = this.table.get(key)
+        if (sessions !== undefined) this.finalize(sessions, watermark)
+      }
     }
   }
 
@@ -207,9 +207,9 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
   }
 
   /** Sessions the watermark closed go to the views reading this one. */
-  override async onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
-    await this.dropFinalRows(watermark)
-    return forReaders ? this.closeAt(watermark) : []
+  override onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
+    this.dropFinalRows(watermark)
+    return forReaders ? this.closeAt(watermark) : Promise.resolve([])
   }
 
   override detachReader(): void {
