@@ -327,6 +327,40 @@ function intersectRows(a: readonly number[], b: readonly number[]): number[] {
   return out
 }
 
+/**
+ * Whether `row` (the event's `width` columns, then the joined view's) satisfies every key: for a trigger whose
+ * keys cover its condition (planner/index-key.ts, keysCover), the condition itself. The same comparisons as
+ * the index's: equality as the map of values finds them, ranges by JavaScript's operators on values of the
+ * key's domain (no NULL, no NaN).
+ */
+export function keysHold(keys: readonly IndexKey[], row: Row, width: number): boolean {
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!
+    const v = row[key.source === 'event' ? key.column : width + key.column] ?? null
+    if (v === null) return false
+    switch (key.kind) {
+      case 'eq':
+        if (v !== key.value) return false
+        break
+      case 'set':
+        if (!(key.values as readonly Value[]).includes(v)) return false
+        break
+      case 'range': {
+        if (typeof v !== key.domain || v !== v) return false
+        const x = v as number | string
+        const lo = key.lower
+        if (lo !== null && (lo.inclusive ? !(x >= lo.value) : !(x > lo.value))) return false
+        const hi = key.upper
+        if (hi !== null && (hi.inclusive ? !(x <= hi.value) : !(x < hi.value))) return false
+        break
+      }
+      default:
+        return assertNever(key)
+    }
+  }
+  return true
+}
+
 /** A key's identity: its source, column and condition (computed once per key: a trigger keeps its keys). */
 const keyIds = new WeakMap<IndexKey, string>()
 
