@@ -9,7 +9,7 @@
  */
 import type { Row, Value } from '../common/types.ts'
 import { assertNever } from '../common/errors.ts'
-import type { IndexKey, RangeKey, SetKey } from '../planner/index-key.ts'
+import type { IndexKey, KeySource, RangeKey } from '../planner/index-key.ts'
 import { SortedColumn } from './sorted-column.ts'
 
 export interface BatchLike {
@@ -46,6 +46,12 @@ const INTERSECT_RATIO = 4
 /** The values of one column, per row of the batch (null for dead letters and events without a view row). */
 type ColumnValues = (i: number) => Value
 
+/** Per key (by keyId): how many rows satisfy it, and which (also for pairs of keys merged: `id&id`). */
+interface KeyMemo {
+  readonly counts: Map<string, number>
+  readonly rows: Map<string, readonly number[]>
+}
+
 export class BatchIndex {
   /** Events (non-null rows) from row i to the end. */
   private readonly eventsFrom: Int32Array
@@ -59,8 +65,11 @@ export class BatchIndex {
   private readonly joins = new Map<object, Map<string, { tag: string; rows: Promise<readonly (Row | null)[]> }>>()
   private readonly viewRows = new Map<string, readonly (Row | null)[]>()
   private joinCount = 0
-  /** The rows of each set and range key asked for (by column name and keyText). */
-  private readonly answers = new Map<string, readonly number[]>()
+  /** The counts and rows of the keys asked for (by keyId), on the event's columns and per joined view. */
+  private readonly eventMemo: KeyMemo = { counts: new Map(), rows: new Map() }
+  private readonly viewMemos = new Map<string, KeyMemo>()
+  /** Every event's row, for triggers without a usable key (built once). */
+  private allEvents: readonly number[] | null = null
 
   constructor(
     private readonly batch: BatchLike,
@@ -121,14 +130,15 @@ export class BatchIndex {
     let next: IndexKey | null = null
     let nextCount = Number.POSITIVE_INFINITY
     let tag: string | null = null
-    for (const pass of ['event', 'view'] as const) {
-      if (pass === 'view') {
+    for (let pass = 0; pass < 2; pass++) {
+      const source: KeySource = pass === 0 ? 'event' : 'view'
+      if (pass === 1) {
         if (joined === null || fewest <= this.batch.rows.length / VIEW_KEYS_PAST || !keys.some((k) => k.source === 'view')) break
         tag = await this.join(joined)
       }
       for (let k = 0; k < keys.length && fewest > 0; k++) {
         const key = keys[k]!
-        if (key.source !== pass) continue
+        if (key.source !== source) continue
         const n = this.count(key, tag)
         if (n < fewest) {
           next = best
@@ -141,46 +151,68 @@ export class BatchIndex {
         }
       }
     }
-    if (best === null) return this.eventRows()
+    if (best === null) return (this.allEvents ??= this.eventRows())
     if (fewest === 0) return []
     const rows = this.rowsFor(best, tag)
     if (next === null || rows.length < INTERSECT_FROM || nextCount > rows.length * INTERSECT_RATIO) return rows
-    return intersectRows(rows, this.rowsFor(next, tag))
+    // Triggers with the same two keys (the same segment) share the merge.
+    const id = `${keyId(best)}&${keyId(next)}`
+    const memo = this.memo(tag)
+    let both = memo.rows.get(id)
+    if (both === undefined) memo.rows.set(id, (both = intersectRows(rows, this.rowsFor(next, tag))))
+    return both
   }
 
   /**
-   * The rows (indexes, ascending) that satisfy the key; `tag` names the joined view (see `join`). A set's or
-   * a range's rows are kept for the batch: campaigns often segment alike (the same countries, the same band
-   * of levels), and then only the first trigger puts them together.
+   * The rows (indexes, ascending) that satisfy the key; `tag` names the joined view (see `join`). The rows
+   * and counts of every key are kept for the batch: triggers often segment alike (the same event type, the
+   * same countries, the same band of levels), and then only the first trigger puts them together. Keys are
+   * told apart by what they say (`keyId`), not by object: each trigger has keys of its own.
    */
   rowsFor(key: IndexKey, tag: string | null = null): readonly number[] {
-    const [name, values] = this.column(key, tag)
-    if (key.kind === 'eq') return this.equalRows(name, values, key.value)
-    const id = `${name}${keyText(key)}`
-    let rows = this.answers.get(id)
+    const memo = this.memo(tag)
+    const id = keyId(key)
+    let rows = memo.rows.get(id)
     if (rows === undefined) {
-      rows = key.kind === 'set' ? this.setRows(name, values, key.values) : this.sortedColumn(name, values, key).rowsBetween(key.lower, key.upper)
-      this.answers.set(id, rows)
+      const [name, values] = this.column(key, tag)
+      if (key.kind === 'eq') rows = this.equalRows(name, values, key.value)
+      else rows = key.kind === 'set' ? this.setRows(name, values, key.values) : this.sortedColumn(name, values, key).rowsBetween(key.lower, key.upper)
+      memo.rows.set(id, rows)
     }
     return rows
   }
 
   /** How many rows satisfy the key. */
   count(key: IndexKey, tag: string | null = null): number {
+    const memo = this.memo(tag)
+    const id = keyId(key)
+    let n = memo.counts.get(id)
+    if (n !== undefined) return n
     const [name, values] = this.column(key, tag)
     switch (key.kind) {
       case 'eq':
-        return this.equalRows(name, values, key.value).length
-      case 'set': {
-        let n = 0
+        n = this.equalRows(name, values, key.value).length
+        break
+      case 'set':
+        n = 0
         for (const v of key.values) n += this.equalRows(name, values, v).length
-        return n
-      }
+        break
       case 'range':
-        return this.sortedColumn(name, values, key).countBetween(key.lower, key.upper)
+        n = this.sortedColumn(name, values, key).countBetween(key.lower, key.upper)
+        break
       default:
         return assertNever(key)
     }
+    memo.counts.set(id, n)
+    return n
+  }
+
+  /** The counts and rows of the keys asked for, on the event's columns (tag null) or a joined view's. */
+  private memo(tag: string | null): KeyMemo {
+    if (tag === null) return this.eventMemo
+    let m = this.viewMemos.get(tag)
+    if (m === undefined) this.viewMemos.set(tag, (m = { counts: new Map(), rows: new Map() }))
+    return m
   }
 
   /**
@@ -295,16 +327,51 @@ function intersectRows(a: readonly number[], b: readonly number[]): number[] {
   return out
 }
 
-/** A set's or a range's identity within its column (computed once per key: a trigger keeps its keys). */
-const keyTexts = new WeakMap<IndexKey, string>()
-
-function keyText(key: SetKey | RangeKey): string {
-  let text = keyTexts.get(key)
-  if (text === undefined) {
-    text = JSON.stringify(key.kind === 'set' ? ['set', key.values] : ['range', key.domain, key.lower, key.upper])
-    keyTexts.set(key, text)
+/**
+ * Whether `row` (the event's `width` columns, then the joined view's) satisfies every key: for a trigger whose
+ * keys cover its condition (planner/index-key.ts, keysCover), the condition itself. The same comparisons as
+ * the index's: equality as the map of values finds them, ranges by JavaScript's operators on values of the
+ * key's domain (no NULL, no NaN).
+ */
+export function keysHold(keys: readonly IndexKey[], row: Row, width: number): boolean {
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!
+    const v = row[key.source === 'event' ? key.column : width + key.column] ?? null
+    if (v === null) return false
+    switch (key.kind) {
+      case 'eq':
+        if (v !== key.value) return false
+        break
+      case 'set':
+        if (!(key.values as readonly Value[]).includes(v)) return false
+        break
+      case 'range': {
+        if (typeof v !== key.domain || v !== v) return false
+        const x = v as number | string
+        const lo = key.lower
+        if (lo !== null && (lo.inclusive ? !(x >= lo.value) : !(x > lo.value))) return false
+        const hi = key.upper
+        if (hi !== null && (hi.inclusive ? !(x <= hi.value) : !(x < hi.value))) return false
+        break
+      }
+      default:
+        return assertNever(key)
+    }
   }
-  return text
+  return true
+}
+
+/** A key's identity: its source, column and condition (computed once per key: a trigger keeps its keys). */
+const keyIds = new WeakMap<IndexKey, string>()
+
+function keyId(key: IndexKey): string {
+  let id = keyIds.get(key)
+  if (id === undefined) {
+    const what = key.kind === 'eq' ? [key.value] : key.kind === 'set' ? key.values : [key.domain, key.lower, key.upper]
+    id = JSON.stringify([key.source, key.column, key.kind, what])
+    keyIds.set(key, id)
+  }
+  return id
 }
 
 const indexes = new WeakMap<BatchLike, BatchIndex>()

@@ -16,7 +16,7 @@ import { buildRowStages } from './operators/build.ts'
 import type { RowFilter } from './operators/filter.ts'
 import { viewPlanTree } from '../planner/view-plan-tree.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
-import { batchIndex } from './batch-index.ts'
+import { batchIndex, keysHold } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
@@ -94,6 +94,8 @@ export class ContinuousQuery {
    * batch's rows satisfying them are looked at, from the narrowest of these keys.
    */
   indexKeys: readonly IndexKey[] = []
+  /** The index keys say all the condition says (planner/index-key.ts, keysCover): testing them replaces evaluating it. */
+  indexCovers = false
   readonly offsets: number[]
   readonly watermark: WatermarkTracker
   /**
@@ -397,6 +399,8 @@ export class ContinuousQuery {
       joined = await this.lookup.rows(sub, sub.rows.map((r) => join.keyIndexes.map((k) => r![k] ?? null)))
     }
     const nulls = join === null || join.type !== 'left' ? null : join.columns.map(() => null)
+    const covers = this.indexCovers
+    const width = this.view.plan.source.columns.length
     const prepared: Row[] = []
     const offsets: number[] = []
     for (let j = 0; j < candidates.length; j++) {
@@ -408,7 +412,7 @@ export class ContinuousQuery {
         if (extra === null) continue
         row = row.concat(extra)
       }
-      if (this.where !== null && !this.where.passes(row)) continue
+      if (this.where !== null && !(covers ? keysHold(keys, row, width) : this.where.passes(row))) continue
       prepared.push(row)
       offsets.push(batch.offsets[i]!)
     }

@@ -69,25 +69,27 @@ export class SortedColumn {
   /** The first position inside the lower bound. */
   private start(lower: Bound | null): number {
     if (lower === null) return 0
-    const b = lower.value
-    return lower.inclusive ? this.firstWhere((v) => v >= b) : this.firstWhere((v) => v > b)
+    return this.firstPast(lower.value, !lower.inclusive)
   }
 
   /** The first position past the upper bound. */
   private end(upper: Bound | null): number {
     if (upper === null) return this.order.length
-    const b = upper.value
-    return upper.inclusive ? this.firstWhere((v) => v > b) : this.firstWhere((v) => v >= b)
+    return this.firstPast(upper.value, upper.inclusive)
   }
 
-  /** Binary search for the first position whose value passes `test` (false then true along the order). */
-  private firstWhere(test: (v: number | string) => boolean): number {
+  /**
+   * Binary search for the first position whose value is above `b` (`strict`) or at least `b`. No closure
+   * per search: each trigger with a range searches every batch.
+   */
+  private firstPast(b: number | string, strict: boolean): number {
     const values = this.values
     let lo = 0
     let hi = values.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (test(values[mid]!)) hi = mid
+      const v = values[mid]!
+      if (strict ? v > b : v >= b) hi = mid
       else lo = mid + 1
     }
     return lo

@@ -3,7 +3,9 @@ import { initParser, parseExpression } from '../parser/index.ts'
 import { Types } from '../common/types.ts'
 import { bindExpr } from './bind-expr.ts'
 import { Scope } from './scope.ts'
-import { conditionKeys } from './index-key.ts'
+import { conditionKeys, keysCover } from './index-key.ts'
+import { keysHold } from '../executor/batch-index.ts'
+import { compilePredicate } from '../expr/compile.ts'
 
 const scope = new Scope([
   { table: 'new', name: 'type', type: Types.text, nullable: true },
@@ -96,6 +98,57 @@ describe('conditionKeys over numeric', () => {
     const numericScope = new Scope([{ table: 'new', name: 'price', type: Types.numeric, nullable: true }])
     for (const sql of ['new.price > 100', 'new.price = 1.50', 'new.price BETWEEN 1 AND 2.5', 'new.price IN (1, 2)']) {
       expect(conditionKeys(bindExpr(parseExpression(sql), { scope: numericScope, params: [], clause: 'WHEN' }), 1), sql).toEqual([])
+    }
+  })
+})
+
+describe('keysCover and keysHold', () => {
+  beforeAll(async () => {
+    await initParser()
+  })
+  const bound = (sql: string) => bindExpr(parseExpression(sql), { scope, params: [], clause: 'WHEN' })
+  const cover = (sql: string) => keysCover(bound(sql), 6, 1)
+
+  test('the keys cover a condition only when every conjunct became one', () => {
+    expect(cover("new.type = 'fight' AND new.level BETWEEN 20 AND 40")).toBe(true)
+    expect(cover("new.type IN ('a', 'b') AND new.amount >= 98.5 AND p.lost < 3")).toBe(true)
+    expect(cover("new.type = 'a' OR new.type = 'b'")).toBe(true)
+    expect(cover('new.vip = true')).toBe(true)
+    expect(cover("new.type = 'fight' AND (p.lost > 10 OR p.lost IS NULL)")).toBe(false)
+    expect(cover('new.level <> 3')).toBe(false)
+    expect(cover('new.vip > false')).toBe(false)
+    expect(cover('new.level + 1 > 3')).toBe(false)
+  })
+
+  test('on a covered condition, the keys hold exactly where the compiled condition is true', () => {
+    const types = [null, 'fight', 'login', 'b', 'B', 'é', '']
+    const numbers = [null, -3, 0, -0, 19, 20, 20.5, 40, 41, 98.5, 98.6, Number.NaN, 1e308]
+    const rows: (string | number | boolean | null)[][] = []
+    for (let i = 0; i < 400; i++) {
+      rows.push([types[i % types.length]!, numbers[i % numbers.length]!, numbers[(i * 7) % numbers.length]!, i, i % 3 === 0 ? null : i % 2 === 0, null, numbers[(i * 5) % numbers.length]!])
+    }
+    const conditions = [
+      "new.type = 'fight' AND new.level BETWEEN 20 AND 40",
+      "new.type IN ('b', 'é', NULL) AND new.amount > 0 AND new.amount <= 98.5",
+      'new.level >= 20 AND new.level < 41 AND new.level > -0',
+      "new.type >= 'B' AND new.type < 'fight'",
+      'new.vip = false AND p.lost BETWEEN 0 AND 40',
+      'new.level = 20 OR new.level = 41 OR new.level IN (0)',
+    ]
+    for (const sql of conditions) {
+      const e = bound(sql)
+      expect(keysCover(e, 6, 1), sql).toBe(true)
+      const keys = conditionKeys(e, 6, 1)
+      const predicate = compilePredicate(e)
+      const ctx = { now: 0, user: 'u', database: 'd' }
+      let held = 0
+      for (const row of rows) {
+        const holds = keysHold(keys, row, 6)
+        expect(holds, `${sql} on ${JSON.stringify(row)}`).toBe(predicate(row, [], ctx))
+        if (holds) held++
+      }
+      // Both answers occur: the comparison above is no comparison of two constants.
+      expect(held > 0 && held < rows.length, sql).toBe(true)
     }
   })
 })

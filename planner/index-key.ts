@@ -183,6 +183,24 @@ export function conditionKeys(filter: BoundExpr | null, width: number, joined = 
   return keys
 }
 
+/**
+ * Whether the keys of the condition say all it says: every conjunct became a key (or part of a range). An
+ * event that satisfies every key then satisfies the condition, and testing the keys on it (`keysHold` in
+ * executor/batch-index.ts) takes the place of evaluating it.
+ */
+export function keysCover(filter: BoundExpr | null, width: number, joined = 0): boolean {
+  const conjuncts = conjunctsOf(filter)
+  if (conjuncts.length === 0) return false
+  const limit = width + joined
+  for (const c of conjuncts) {
+    if (setOf(c, limit) !== null) continue
+    const cmp = comparisonOf(c, limit)
+    if (cmp === null) return false
+    if (cmp.op !== '=' && (cmp.domain === 'boolean' || typeof cmp.value === 'boolean')) return false
+  }
+  return true
+}
+
 /** Of two lower bounds (sign 1) or upper bounds (sign -1), the one that lets fewer values in. */
 function tighter(a: Bound | null, b: Bound, sign: 1 | -1): Bound {
   if (a === null) return b

@@ -137,6 +137,8 @@ export class Checkpoints extends EnginePart {
       )
       .finally(() => {
         this.budget.commitsInFlight--
+        // Landed: the tables forget the copies they kept of what it wrote (after a failure they keep them, to write again).
+        if (this.checkpointFailure === null && this.budget.commitsInFlight === 0) for (const table of this.tables.values()) table.commitLanded()
       })
     this.commitInFlight = write.catch(() => undefined)
     // The outbox batches in this commit are durable once it lands: hand them to Kafka.

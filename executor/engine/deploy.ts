@@ -29,8 +29,8 @@ import { viewPlanTree } from '../../planner/view-plan-tree.ts'
 import { PriorityArbiter } from '../operators/trigger-fire.ts'
 import { StreamKeyState, keepsKeyState } from '../operators/trigger-key-state.ts'
 import { type TriggerDef, triggerPlanTree } from '../../planner/trigger-plan.ts'
-import { conditionKeys } from '../../planner/index-key.ts'
 import { offsetsIn, slotBase, streamsOf } from '../query-slots.ts'
+import { conditionKeys, keysCover } from '../../planner/index-key.ts'
 import { CATALOG_PREFIX, EnginePart, EngineState, MAX_DEAD_LETTER_RAW, PROGRESS_PREFIX, READER_CHUNK, SLICE_NAMESPACE, type StreamRuntime, TRIGGER_KEY_NAMESPACE } from './state.ts'
 import { type Inserts } from './inserts.ts'
 
@@ -113,7 +113,12 @@ export class Deploy extends EnginePart {
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     // (Not on a view whose rows change: the index would pass its withdrawn rows to the trigger too.)
     const src = def.plan.source.source
-    if (!(src.kind === 'view' && src.changes)) query.indexKeys = conditionKeys(def.plan.filter, def.plan.source.columns.length, def.plan.join?.columns.length ?? 0)
+    if (!(src.kind === 'view' && src.changes)) {
+      const width = def.plan.source.columns.length
+      const joined = def.plan.join?.columns.length ?? 0
+      query.indexKeys = conditionKeys(def.plan.filter, width, joined)
+      query.indexCovers = query.indexKeys.length > 0 && keysCover(def.plan.filter, width, joined)
+    }
     this.tables.set(def.id, table)
     this.queries.set(def.name, query)
     this.triggers.set(def.name, { def, query, operator })

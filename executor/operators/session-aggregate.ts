@@ -11,7 +11,9 @@
  * event-time order, so any aggregate merges correctly without a merge function of its own. A session keeps
  * its rows only while it can still change: once the watermark passes its end plus the allowed lateness it
  * is final, its rows are dropped and only the groups remain. An event that would change a final session, or
- * start a new session that is already past the lateness, is late.
+ * start a new session that is already past the lateness, is late. Rows are dropped when the watermark makes
+ * the session final, whether or not its key sees another event: otherwise every event of a key that went
+ * quiet stayed in memory for good (see `finalizing`).
  *
  * WHERE filters which events are counted, not which shape the sessions: as in the batch form of the query,
  * the TVF sees every event of the key, the WHERE clause then drops rows from the groups.
@@ -33,6 +35,9 @@ type Session = [number, number, Row[] | null, [string, Value[]][]]
 
 /** A session key's state entry: its sessions, ordered by start. */
 export type SessionEntry = Session[]
+
+/** Sessions becoming final are gone through in buckets of this much event time (µs): their rows go up to this much later. */
+const FINAL_BUCKET = 1_000_000
 
 const START = 0
 const LAST = 1
@@ -63,6 +68,16 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
    */
   private closing: Map<number, Set<string>> | null = null
   private handedTo = Number.NEGATIVE_INFINITY
+  /**
+   * Session keys by when a session of theirs that still keeps its rows becomes final (its end plus the
+   * allowed lateness), in buckets of FINAL_BUCKET; registered as sessions grow. When the watermark passes a
+   * bucket, the cached entries of its keys drop the rows of their final sessions (`dropFinalRows`). An entry
+   * made stale by a session growing only costs a look. Not checkpointed: after a restart the sessions open
+   * before it drop their rows at their key's next event, as `finalize` does.
+   */
+  private readonly finalizing = new Map<number, Set<string>>()
+  /** The watermark up to which `finalizing` was gone through. */
+  private finalizedTo = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly plan: ViewPlan,
@@ -122,6 +137,38 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
       else {
         this.table.set(keys[i]!, sessions)
         if (this.closing !== null) this.register(keys[i]!, sessions)
+        this.registerFinal(keys[i]!, sessions, ts)
+      }
+    }
+  }
+
+  /** Registers when the session the event at `ts` joined becomes final (see `finalizing`). */
+  private registerFinal(key: string, sessions: readonly Session[], ts: number): void {
+    for (let j = 0; j < sessions.length; j++) {
+      const s = sessions[j]!
+      if (s[START] > ts || ts > s[LAST]) continue
+      const bucket = Math.ceil((s[LAST] + this.window.gap + this.lateness) / FINAL_BUCKET)
+      let keys = this.finalizing.get(bucket)
+      if (keys === undefined) this.finalizing.set(bucket, (keys = new Set()))
+      keys.add(key)
+      return
+    }
+  }
+
+  /**
+   * Drops the rows of the sessions the watermark made final since the last call, in the cached entries
+   * only (what is not cached holds no memory). The entry is not written again: RocksDB keeps the rows until
+   * the key's next event, and `finalize` drops rows of final sessions whenever an entry is read for one.
+   */
+  private dropFinalRows(watermark: number): void {
+    if (watermark <= this.finalizedTo || this.finalizing.size === 0) return
+    this.finalizedTo = watermark
+    for (const [bucket, keys] of this.finalizing) {
+      if (bucket * FINAL_BUCKET > watermark) continue
+      this.finalizing.delete(bucket)
+      for (const key of keys) {
+        const sessions = this.table.get(key)
+        if (sessions !== undefined) this.finalize(sessions, watermark)
       }
     }
   }
@@ -161,6 +208,7 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
 
   /** Sessions the watermark closed go to the views reading this one. */
   override onWatermark(watermark: number, forReaders: boolean): Promise<Row[]> {
+    this.dropFinalRows(watermark)
     return forReaders ? this.closeAt(watermark) : Promise.resolve([])
   }
 

@@ -22,6 +22,15 @@ export interface KeyRange {
   readonly lt: Buffer
 }
 
+/**
+ * RocksDB's memtables: WRITE_BUFFERS of WRITE_BUFFER_BYTES each at most (RocksDB's default is two of 64 MiB,
+ * up to 128 MiB of the process's memory before a flush). A checkpoint writes its batch at once and the
+ * memtable is only a staging area on the way to the SST files, so 16 MiB ones cost flushes of a quarter
+ * the size, four times as often, and save up to 96 MiB of resident memory.
+ */
+const WRITE_BUFFER_BYTES = 16 << 20
+const WRITE_BUFFERS = 2
+
 /** Values per iterator read: big enough that a scan is not dominated by round trips into the binding. */
 const SCAN_CAPACITY = 512
 
@@ -138,7 +147,7 @@ export class StateDb {
 
 async function openHandle(dir: string): Promise<RocksHandle> {
   const Ctor = RocksDB as unknown as new (path: string, opts?: object) => RocksHandle
-  const db = new Ctor(dir)
+  const db = new Ctor(dir, { writeBufferSize: WRITE_BUFFER_BYTES, maxWriteBufferNumber: WRITE_BUFFERS })
   await db.ready()
   return db
 }

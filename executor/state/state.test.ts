@@ -224,4 +224,35 @@ describe('StateDb and StateTable on real RocksDB', () => {
     table.set(key, [10])
     expect(table.stats().dirty).toBe(1)
   })
+  it('asks for an early checkpoint past the appended rows limit, and forgets its copies of them once the commit landed', async () => {
+    const budget = new CacheBudget(1000, 3)
+    const table = new StateTable<Value[]>(db, 7, rowCodec, budget, true)
+    const pos = (o: number) => positionKey(7, 0, o)
+    for (let o = 0; o < 3; o++) table.append(pos(o), [o])
+    table.append(pos(2), [22])
+    expect(budget.overBudgetDirty()).toBe(false)
+    table.append(pos(3), [3])
+    expect(budget.overBudgetDirty()).toBe(true)
+    const batch: Mutation[] = []
+    table.collectDirty(batch)
+    expect(batch).toHaveLength(4)
+    expect(budget.overBudgetDirty()).toBe(false)
+    expect(budget.stats().appended).toBe(0)
+    // While the commit is in flight the rows are still answered from memory.
+    budget.commitsInFlight++
+    const landing = db.commit(batch)
+    expect(table.get(pos(2))).toEqual([22])
+    table.commitLanded()
+    expect(table.get(pos(2))).toEqual([22])
+    await landing
+    budget.commitsInFlight--
+    table.commitLanded()
+    // Landed: RocksDB answers them.
+    expect(table.get(pos(2))).toBeUndefined()
+    await table.load([pos(2)])
+    expect(table.get(pos(2))).toEqual([22])
+    const rows: Value[][] = []
+    for await (const [, v] of table.scan()) rows.push(v)
+    expect(rows).toEqual([[0], [1], [22], [3]])
+  })
 })

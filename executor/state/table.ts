@@ -210,7 +210,9 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   append(key: string, value: V): void {
     if (this.cache.has(key)) return this.write(key, value)
+    const before = this.appended.size
     this.appended.set(key, value)
+    if (this.appended.size > before) this.budget.adjustAppended(1)
     if (this.journals.size > 0) this.record(key)
   }
 
@@ -258,6 +260,7 @@ export class StateTable<V> implements KeyedTable<V> {
       if (!swap) this.appendedUnflushed.set(key, value)
     }
     if (swap) this.appendedUnflushed = this.appended
+    this.budget.adjustAppended(-this.appended.size)
     this.appended = new Map()
     const collected = this.dirtyKeys
     for (const k of collected) {
@@ -289,6 +292,16 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   /**
+   * Every checkpoint that collected entries is in RocksDB: the copies kept for scans and reads while they
+   * were being written can go now rather than at the next checkpoint (a checkpoint interval's worth of rows).
+   */
+  commitLanded(): void {
+    if (this.budget.commitsInFlight > 0) return
+    if (this.unflushed.size > 0) this.unflushed = new Set()
+    if (this.appendedUnflushed.size > 0) this.appendedUnflushed = new Map()
+  }
+
+  /**
    * A checkpoint that collected this table's dirty entries failed (a full disk): RocksDB has none of them,
    * so they are dirty again, to go with the next one. Entries written since keep their newer values.
    */
@@ -301,7 +314,9 @@ export class StateTable<V> implements KeyedTable<V> {
       this.dirtyKeys.add(k)
       redirtied++
     }
+    const appended = this.appended.size
     for (const [k, v] of this.appendedUnflushed) if (!this.appended.has(k)) this.appended.set(k, v)
+    this.budget.adjustAppended(this.appended.size - appended)
     this.budget.adjust(0, redirtied)
     this.unflushed = new Set()
     this.appendedUnflushed = new Map()
@@ -349,6 +364,7 @@ export class StateTable<V> implements KeyedTable<V> {
   /** Forgets the cache (the table is being dropped; its range is deleted by the caller). */
   clear(): void {
     this.budget.adjust(-this.cache.size, -this.dirtyKeys.size)
+    this.budget.adjustAppended(-this.appended.size)
     this.cache.clear()
     this.storedBytes = 0
     this.dirtyKeys.clear()
