@@ -32,6 +32,7 @@ export const SqlState = {
   windowingError: '42P20',
   invalidParameterValue: '22023',
   invalidArgumentForLog: '2201E',
+  invalidArgumentForPowerFunction: '2201F',
   invalidArgumentForWidthBucket: '2201G',
   nullValueNotAllowed: '22004',
   invalidPrecedingOrFollowingSize: '22013',

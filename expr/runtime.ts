@@ -25,6 +25,7 @@ import {
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
 import { compileLike } from './like.ts'
+import { expChecked, lnChecked, powerChecked, roundHalfEven, signOf, sqrtChecked } from './math-functions.ts'
 import { compileRegex, type TextMatcher } from './regex.ts'
 import { similarToRegex } from './regex-syntax.ts'
 import { hllAdd, hllEstimate, pctAdd, pctQuantile } from './sketches.ts'
@@ -394,6 +395,12 @@ export const Runtime = {
   intDiv,
   floatDiv,
   intMod,
+  sqrtChecked,
+  lnChecked,
+  expChecked,
+  powerChecked,
+  signOf,
+  roundHalfEven,
   checkedInt,
   compareValues,
   equalValues,

@@ -82,7 +82,7 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
       case '%':
         return { type, impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) }
       case '^':
-        return { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) }
+        return { type: Types.float8, impl: strict(([x, y]) => `H.powerChecked(${x}, ${y})`) }
     }
     return undefined
   }
@@ -148,8 +148,19 @@ const exactly = (n: number, rule: FunctionRule): FunctionRule => (args) => (args
 const textFn = (n: number, emit: (a: readonly string[], c: EmitContext) => string, type: SqlType = Types.text): FunctionRule =>
   exactly(n, (args) => (args.every((t) => isText(t) || isNumeric(t)) ? { type, impl: strict(emit), argTypes: args.map(() => Types.text) } : undefined))
 
-const mathFn = (emit: (a: string) => string, keepType = true): FunctionRule =>
-  exactly(1, ([t]) => (isNumeric(t!) ? { type: keepType ? t! : Types.float8, impl: strict(([x]) => emit(x!)) } : undefined))
+/** An untyped literal (`abs(NULL)`, `abs('2')`) is read as double precision, as PostgreSQL's preferred numeric type. */
+const isUnknown = (t: SqlType): boolean => t.name === 'unknown' && !t.element
+const numericArgs = (args: readonly SqlType[]): SqlType[] | undefined =>
+  args.every((t) => isNumeric(t) || isUnknown(t)) ? args.map((t) => (isUnknown(t) ? Types.float8 : t)) : undefined
+
+/** `keepType`: abs keeps any type; 'exact' (floor, ceil, sign) keeps numeric and makes integers doubles, as
+ * PostgreSQL has no integer versions of them; false (sqrt, ln, exp) likewise. */
+const mathFn = (emit: (a: string) => string, keepType: boolean | 'exact' = true): FunctionRule =>
+  exactly(1, (args) => {
+    const [t] = numericArgs(args) ?? []
+    const type = keepType === true || t?.name === 'numeric' ? t : Types.float8
+    return t === undefined ? undefined : { type: type!, impl: strict(([x]) => emit(x!)), argTypes: [type!] }
+  })
 
 /** The first argument type that is not `unknown`, to which untyped literals are coerced. */
 function commonType(args: readonly SqlType[]): SqlType | undefined {
@@ -267,9 +278,10 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
   substr: (args) =>
-    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(intOrUnknown)
       ? {
           type: Types.text,
+          argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
           impl: strict(([x, s, n]) =>
             n === undefined ? `${x}.slice(Math.max(0, ${s} - 1))` : `${x}.slice(Math.max(0, ${s} - 1), Math.max(0, ${s} - 1 + ${n}))`,
           ),
@@ -277,13 +289,13 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
   substring: (args) => regexSubstringRule(args) ?? (
-    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(intOrUnknown)
       ? {
           type: Types.text,
           impl: strict(([x, st, n]) =>
             n === undefined ? `[...${x}].slice(Math.max(0, ${st} - 1)).join('')` : `[...${x}].slice(Math.max(0, ${st} - 1), Math.max(0, ${st} - 1 + ${n})).join('')`,
           ),
-          argTypes: [Types.text, ...args.slice(1)],
+          argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
         }
       : undefined),
   concat: (args) => ({
@@ -292,21 +304,33 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     argTypes: args,
   }),
   abs: mathFn((x) => `Math.abs(${x})`),
-  floor: mathFn((x) => `Math.floor(${x})`),
-  ceil: mathFn((x) => `Math.ceil(${x})`),
-  ceiling: mathFn((x) => `Math.ceil(${x})`),
-  sign: mathFn((x) => `Math.sign(${x})`),
-  sqrt: mathFn((x) => `Math.sqrt(${x})`, false),
-  ln: mathFn((x) => `Math.log(${x})`, false),
-  exp: mathFn((x) => `Math.exp(${x})`, false),
+  floor: mathFn((x) => `Math.floor(${x})`, 'exact'),
+  ceil: mathFn((x) => `Math.ceil(${x})`, 'exact'),
+  ceiling: mathFn((x) => `Math.ceil(${x})`, 'exact'),
+  sign: mathFn((x) => `H.signOf(${x})`, 'exact'),
+  sqrt: mathFn((x) => `H.sqrtChecked(${x})`, false),
+  ln: mathFn((x) => `H.lnChecked(${x})`, false),
+  exp: mathFn((x) => `H.expChecked(${x})`, false),
   round: (args) => {
-    if (args.length === 1 && isNumeric(args[0]!)) return { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
-    if (args.length === 2 && isNumeric(args[0]!) && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
+    if (args.length === 1 && isUnknown(args[0]!)) return { type: Types.float8, impl: strict(([x]) => `H.roundHalfEven(${x})`), argTypes: [Types.float8] }
+    // A double rounds half to even (rint), a numeric half away from zero; an integer is rounded as a double.
+    if (args.length === 1 && isNumeric(args[0]!)) {
+      return args[0]!.name === 'numeric'
+        ? { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
+        : { type: Types.float8, impl: strict(([x]) => `H.roundHalfEven(${x})`), argTypes: [Types.float8] }
+    }
+    if (args.length === 2 && (isNumeric(args[0]!) || isUnknown(args[0]!)) && intOrUnknown(args[1]!)) {
+      return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`), argTypes: [isUnknown(args[0]!) ? Types.numeric : args[0]!, isUnknown(args[1]!) ? Types.int4 : args[1]!] }
+    }
     return undefined
   },
   trunc: mathFn((x) => `Math.trunc(${x})`),
-  power: exactly(2, (args) => (args.every(isNumeric) ? { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) } : undefined)),
-  mod: exactly(2, (args) => (args.every(isInteger) ? { type: numericCommon(args[0]!, args[1]!), impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) } : undefined)),
+  power: exactly(2, (args) => (numericArgs(args) ? { type: Types.float8, impl: strict(([x, y]) => `H.powerChecked(${x}, ${y})`), argTypes: [Types.float8, Types.float8] } : undefined)),
+  // An untyped NULL takes the other argument's integer type (`mod(NULL, 3)` is an integer).
+  mod: exactly(2, (args) => {
+    const ts = args.map((t, i) => (isUnknown(t) ? (isInteger(args[1 - i]!) ? args[1 - i]! : Types.int4) : t))
+    return ts.every(isInteger) ? { type: numericCommon(ts[0]!, ts[1]!), impl: strict(([x, y]) => `H.intMod(${x}, ${y})`), argTypes: ts } : undefined
+  }),
   random: exactly(0, () => ({ type: Types.float8, impl: { strict: false, volatile: true, emit: () => 'Math.random()' } })),
   now: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
   current_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
