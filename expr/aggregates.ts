@@ -310,6 +310,9 @@ RULES.every = RULES.bool_and!
 
 export const isAggregateName = (name: string): boolean => name in RULES
 
+/** Every aggregate's name, for the function list of docs/sql-reference.md and the differential suite. */
+export const AGGREGATE_NAMES: readonly string[] = Object.keys(RULES)
+
 export function resolveAggregate(name: string, args: readonly SqlType[], star: boolean): AggregateSpec | undefined {
   const rule = RULES[name]
   return rule === undefined ? undefined : rule(args, star)
