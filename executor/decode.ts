@@ -269,6 +269,17 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
       case 'bytea':
         o[c.name] = formatValue(v, c.type)
         break
+      case 'float4':
+      case 'float8':
+        // JSON has no Infinity or NaN (JSON.stringify writes null): they are kept as the text PostgreSQL
+        // reads back ('Infinity', '-Infinity', 'NaN'), which coerceJson parses for a float column.
+        o[c.name] = Number.isFinite(v) ? v : formatValue(v, c.type)
+        break
+      case 'array': {
+        const e = c.type.element!
+        o[c.name] = e.name === 'float8' || e.name === 'float4' ? (v as (number | null)[]).map((x) => (x === null || Number.isFinite(x) ? x : formatValue(x, e))) : v
+        break
+      }
       default:
         o[c.name] = v
     }
