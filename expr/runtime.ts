@@ -146,11 +146,39 @@ export const intervalMinus = (a: Interval, b: Interval): Interval => ({
   days: a.days - b.days,
   micros: a.micros - b.micros,
 })
-export const intervalTimes = (a: Interval, n: number): Interval => ({
-  months: Math.trunc(a.months * n),
-  days: Math.trunc(a.days * n),
-  micros: Math.round(a.micros * n),
-})
+export const intervalTimes = (a: Interval, n: number): Interval => scaleInterval(a, (x) => x * n)
+
+export function intervalDiv(a: Interval, n: number): Interval {
+  if (n === 0) throw divisionByZero()
+  return scaleInterval(a, (x) => x / n)
+}
+
+const intervalOutOfRange = (): SluiceError => new SluiceError('execution', SqlState.datetimeFieldOverflow, 'interval out of range')
+/** PostgreSQL's TSROUND: to the microsecond. */
+const toMicrosecond = (x: number): number => roundHalfEven(x * 1e6) / 1e6
+
+/**
+ * interval * or / a number as PostgreSQL's interval_mul and interval_div: months and days are truncated, and
+ * what they lose cascades down (a fraction of a month as 30 days, a fraction of a day as seconds).
+ */
+function scaleInterval(a: Interval, by: (x: number) => number): Interval {
+  const m = by(a.months)
+  const d = by(a.days)
+  if (Number.isNaN(m) || m > 2147483647 || m < -2147483648 || Number.isNaN(d) || d > 2147483647 || d < -2147483648) throw intervalOutOfRange()
+  const months = Math.trunc(m)
+  let days = Math.trunc(d)
+  const monthRemainderDays = toMicrosecond((m - months) * 30)
+  let secRemainder = toMicrosecond((d - days + monthRemainderDays - Math.trunc(monthRemainderDays)) * 86_400)
+  if (Math.abs(secRemainder) >= 86_400) {
+    const whole = Math.trunc(secRemainder / 86_400)
+    days += whole
+    secRemainder -= whole * 86_400
+  }
+  days += Math.trunc(monthRemainderDays)
+  const micros = roundHalfEven(by(a.micros) + secRemainder * 1e6)
+  if (!Number.isFinite(micros) || Math.abs(micros) > 9.2e18) throw intervalOutOfRange()
+  return { months, days, micros: micros === 0 ? 0 : micros }
+}
 export const intervalNegate = (a: Interval): Interval => ({ months: -a.months, days: -a.days, micros: -a.micros })
 
 const likeCache = new Map<string, TextMatcher>()
@@ -410,6 +438,7 @@ export const Runtime = {
   intervalPlus,
   intervalMinus,
   intervalTimes,
+  intervalDiv,
   intervalNegate,
   intervalMicros,
   likeRegex,

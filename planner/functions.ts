@@ -10,10 +10,11 @@ import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { posixRegex } from '../expr/runtime.ts'
 import { JSON_FUNCTIONS, resolveJsonOperator } from '../expr/json-functions.ts'
-import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions.ts'
+import { STRING_FUNCTIONS, lowerText, substringChars, upperText } from '../expr/string-functions.ts'
 import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
 import { SESSION_FUNCTIONS } from './session-functions.ts'
+import { byteaConcat, jsonbConcat } from '../expr/concat-operators.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
 export type { Resolved } from '../expr/bound.ts'
@@ -96,7 +97,7 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     return { type: a, impl: strict(([x, y]) => (op === '+' ? `H.intervalPlus(${x}, ${y})` : `H.intervalMinus(${x}, ${y})`)) }
   }
   if (isIntervalType(a) && isNumeric(b) && (op === '*' || op === '/')) {
-    return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalTimes(${x}, 1 / ${y})`)) }
+    return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalDiv(${x}, ${y})`)) }
   }
   if (isNumeric(a) && isIntervalType(b) && op === '*') return { type: b, impl: strict(([x, y]) => `H.intervalTimes(${y}, ${x})`) }
   return undefined
@@ -121,7 +122,12 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     return { type: numericCommon(a, b), impl: strict(([x, y]) => `Number(BigInt(${x}) ${js} BigInt(${y}))`) }
   }
   if (op === '||') {
-    if (a.element && b.element) return { type: a, impl: strict(([x, y]) => `${x}.concat(${y})`) }
+    // array_cat is not strict: a NULL array is an empty one (NULL || NULL stays NULL).
+    if (a.element && b.element) return { type: a, impl: lenient(([x, y]) => `(${x} === null ? ${y} : ${y} === null ? ${x} : ${x}.concat(${y}))`) }
+    if (!a.element && !b.element && a.name === 'jsonb' && b.name === 'jsonb') return { type: Types.jsonb, impl: strict(([x, y], c) => `${c.constant(jsonbConcat)}(${x}, ${y})`) }
+    if (!a.element && !b.element && a.name === 'bytea' && b.name === 'bytea') return { type: Types.bytea, impl: strict(([x, y], c) => `${c.constant(byteaConcat)}(${x}, ${y})`) }
+    // json has no `||` in PostgreSQL (42883); beside text it is text (`'{}'::json || 'x'::text`).
+    if (isJson(a) && isJson(b)) return undefined
     return {
       type: Types.text,
       impl: a.name === 'timestamptz' || b.name === 'timestamptz'
@@ -282,9 +288,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       ? {
           type: Types.text,
           argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
-          impl: strict(([x, s, n]) =>
-            n === undefined ? `${x}.slice(Math.max(0, ${s} - 1))` : `${x}.slice(Math.max(0, ${s} - 1), Math.max(0, ${s} - 1 + ${n}))`,
-          ),
+          impl: strict((xs, c) => `${c.constant(substringChars)}(${xs.join(', ')})`),
         }
       : undefined,
   // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
@@ -292,9 +296,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(intOrUnknown)
       ? {
           type: Types.text,
-          impl: strict(([x, st, n]) =>
-            n === undefined ? `[...${x}].slice(Math.max(0, ${st} - 1)).join('')` : `[...${x}].slice(Math.max(0, ${st} - 1), Math.max(0, ${st} - 1 + ${n})).join('')`,
-          ),
+          impl: strict((xs, c) => `${c.constant(substringChars)}(${xs.join(', ')})`),
           argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
         }
       : undefined),
