@@ -207,6 +207,19 @@ export const SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> 
   regexp_split_to_table: [['text', 'pattern']],
 }
 
+/** Binary operators, compared over the same pools (`SELECT (a) op (b)`). */
+export const OPERATOR_SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> = {
+  '||': [['jsonb', 'jsonb'], ['bytea', 'bytea'], ['text', 'text'], ['textarr', 'textarr'], ['json', 'json'], ['text', 'int']],
+  '+': [['int', 'int'], ['float', 'float'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int'], ['interval', 'interval']],
+  '-': [['int', 'int'], ['float', 'float'], ['timestamptz', 'timestamptz'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int']],
+  '*': [['int', 'int'], ['float', 'float'], ['interval', 'float']],
+  '/': [['int', 'int'], ['float', 'float'], ['interval', 'float']],
+  '%': [['int', 'int']],
+  '^': [['float', 'float']],
+  '<': [['float', 'float'], ['text', 'text'], ['timestamptz', 'timestamptz']],
+  '=': [['float', 'float'], ['jsonb', 'jsonb'], ['interval', 'interval']],
+}
+
 /** Functions of the tables the suite does not compare, with why (the answer is not PostgreSQL's to give). */
 export const NOT_COMPARED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(['random', 'now', 'current_timestamp', 'statement_timestamp', 'clock_timestamp', 'current_date', 'gen_random_uuid'].map((f) => [f, 'volatile: the clock or a random source'])),
@@ -290,6 +303,19 @@ export function generateCases(opts: { aggregates: ReadonlySet<string>; tableFunc
     if (seen.has(key)) return
     seen.add(key)
     out.push(c)
+  }
+  for (const [op, signatures] of Object.entries(OPERATOR_SIGNATURES)) {
+    for (const kinds of signatures) {
+      rand = seeded(hash(`${opts.seed ?? 20_2024}:${kinds[0]} ${op} ${kinds[1]}`))
+      const zoned = kinds.some((k) => ZONE_SENSITIVE.has(k))
+      const calls = [kinds.map((k, i) => (i === 0 ? 'NULL' : pick(POOLS[k].filter((v) => v !== 'NULL'))))]
+      for (let i = 0; i < per + 2; i++) calls.push(kinds.map((k) => pick(POOLS[k].filter((v) => v !== 'NULL'))))
+      for (const [a, b] of calls) {
+        const sql = `SELECT (${a}) ${op} (${b}) AS v`
+        if (zoned) for (const zone of ZONES) add({ fn: op, zone, sql })
+        else add({ fn: op, zone: pick(ZONES), sql })
+      }
+    }
   }
   for (const [fn, signatures] of Object.entries(SIGNATURES)) {
     for (const kinds of signatures) {
