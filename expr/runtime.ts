@@ -25,6 +25,7 @@ import {
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
 import { compileLike } from './like.ts'
+import { type TimeZone, UTC_ZONE, formatTimestamptz } from '../common/time-zone.ts'
 import { expChecked, lnChecked, powerChecked, roundHalfEven, signOf, sqrtChecked } from './math-functions.ts'
 import { compileRegex, type TextMatcher } from './regex.ts'
 import { similarToRegex } from './regex-syntax.ts'
@@ -335,9 +336,6 @@ export function extractField(field: string, ts: number): number {
   }
 }
 
-/** The largest time a JavaScript Date holds, in milliseconds from 1970. */
-const MAX_DATE_MS = 8.64e15
-
 /** `to_timestamp(seconds)`: microseconds, in PostgreSQL's range (22008 outside it or for NaN); infinities stay. */
 export function toTimestamp(seconds: number): number {
   if (seconds === Infinity || seconds === -Infinity) return seconds
@@ -352,10 +350,14 @@ export function roundTo(x: number, digits: number): number {
   return (Math.sign(x) * Math.round(Math.abs(x) * f)) / f
 }
 
-/** JSON text of a value for json_build_object and friends. */
-export function toJsonValue(v: Value, t: SqlType): unknown {
+/**
+ * JSON text of a value for json_build_object and friends. Times are ISO 8601 as PostgreSQL writes them in
+ * JSON: a `T` between date and time, a timestamptz on the wall clock of `zone` (the session's) with its offset
+ * as `+HH:MM`, and only the fractional digits needed.
+ */
+export function toJsonValue(v: Value, t: SqlType, zone: TimeZone = UTC_ZONE): unknown {
   if (v === null) return null
-  if (t.element && Array.isArray(v)) return v.map((x) => toJsonValue(x, t.element!))
+  if (t.element && Array.isArray(v)) return v.map((x) => toJsonValue(x, t.element!, zone))
   switch (t.name) {
     case 'bool':
     case 'int2':
@@ -369,20 +371,24 @@ export function toJsonValue(v: Value, t: SqlType): unknown {
     case 'jsonb':
       return typeof v === 'string' ? JSON.parse(v) : v
     case 'timestamptz':
-      // A JavaScript Date ends in the year 275760, before PostgreSQL's timestamps do; infinity is no date.
-      if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v / 1000) <= MAX_DATE_MS) return new Date(v / 1000).toISOString().replace('Z', '+00:00')
-      return typeof v === 'number' ? (formatValue(v, t) ?? '').replace(' ', 'T') : v
+      if (typeof v !== 'number' || !Number.isFinite(v)) return formatValue(v, t)
+      return formatTimestamptz(v, zone).replace(' ', 'T').replace(/([+-]\d\d)(:\d\d)?(:\d\d)?((?: BC)?)$/, (_, h: string, m?: string, sec?: string, bc?: string) => `${h}${m ?? ':00'}${sec ?? ''}${bc ?? ''}`)
+    case 'timestamp':
+      return (formatValue(v, t) ?? '').replace(' ', 'T')
     default:
       return formatValue(v, t)
   }
 }
 
+/** Whether a value of this type is written in JSON on the session's wall clock (so the call reads the session). */
+export const jsonNeedsZone = (types: readonly (SqlType | undefined)[]): boolean => types.some((t) => t?.name === 'timestamptz')
+
 /** Postgres' json_build_object text: `{"a" : 1, "b" : "x"}` (json keeps its builder's spacing). */
-export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type: SqlType }[]): string {
+export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type: SqlType }[], zone: TimeZone = UTC_ZONE): string {
   const parts: string[] = []
   for (const p of pairs) {
     if (p.key === null) throw new SluiceError('execution', SqlState.invalidParameterValue, 'argument 1 cannot be null')
-    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type))
+    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type, zone))
     parts.push(`${JSON.stringify(String(p.key))} : ${v}`)
   }
   return `{${parts.join(', ')}}`
