@@ -167,6 +167,7 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
       return jsonbText(v)
     case 'interval':
     case 'uuid':
+    case 'time':
       return parseValue(String(v), t)
     case 'bytea':
       if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a string`)
@@ -267,6 +268,7 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
         break
       case 'interval':
       case 'bytea':
+      case 'time':
         o[c.name] = formatValue(v, c.type)
         break
       case 'float4':

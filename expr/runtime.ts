@@ -26,6 +26,7 @@ import {
 import { percentileFraction } from './aggregates.ts'
 import { compileLike } from './like.ts'
 import { type TimeZone, UTC_ZONE, formatTimestamptz } from '../common/time-zone.ts'
+import { wrapTime } from '../common/time-of-day.ts'
 import { expChecked, lnChecked, powerChecked, roundHalfEven, signOf, sqrtChecked } from './math-functions.ts'
 import { compileRegex, type TextMatcher } from './regex.ts'
 import { similarToRegex } from './regex-syntax.ts'
@@ -257,6 +258,13 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
       return parseValue(String(v), to)
     case 'interval':
       if (isInterval(v)) return v
+      // A time is that long after midnight.
+      if (typeof v === 'number' && from.name === 'time') return { months: 0, days: 0, micros: v }
+      return parseValue(String(v), to)
+    case 'time':
+      // A timestamp's time of day (a timestamptz's on the session's clock: time-zone-eval.ts); an interval's time part.
+      if (typeof v === 'number' && (from.name === 'timestamp' || from.name === 'timestamptz')) return wrapTime(v)
+      if (isInterval(v)) return wrapTime(v.micros)
       return parseValue(String(v), to)
     case 'bytea':
       if (Buffer.isBuffer(v)) return v

@@ -240,13 +240,13 @@ function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Spa
   }
   if (lu && !ru) {
     // `'1 day' + ts` is an interval; `'2024-01-01' - ts` is a timestamp (there is no interval - timestamp).
-    const target = op === '+' && (right.type.name === 'timestamptz' || right.type.name === 'timestamp') ? Types.interval : right.type
+    const target = op === '+' && (right.type.name === 'timestamptz' || right.type.name === 'timestamp' || right.type.name === 'time') ? Types.interval : right.type
     return [coerceTo(left, target, leftSpan, 'operand'), right]
   }
   if (ru && !lu) {
     const jsonKey = jsonOperandType(op, left.type)
     if (jsonKey !== undefined) return [left, coerceTo(right, jsonKey, rightSpan, 'operand')]
-    const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date'
+    const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date' || left.type.name === 'time'
     const target = (op === '+' || op === '-') && isTime ? Types.interval : left.type
     return [left, coerceTo(right, target, rightSpan, 'operand')]
   }

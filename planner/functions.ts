@@ -15,6 +15,7 @@ import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
 import { SESSION_FUNCTIONS } from './session-functions.ts'
 import { byteaConcat, jsonbConcat } from '../expr/concat-operators.ts'
+import { wrapTime } from '../common/time-of-day.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
 export type { Resolved } from '../expr/bound.ts'
@@ -61,7 +62,7 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
   }
   if (!comparable(a, b)) return undefined
   const primitive =
-    (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
+    (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a) || a.name === 'time') && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
   return { type: Types.bool, impl: strict(([x, y]) => `(H.compareValues(${x}, ${y}) ${js} 0)`) }
 }
@@ -87,6 +88,8 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     }
     return undefined
   }
+  const timeResult = timeArithmetic(op, a, b)
+  if (timeResult !== undefined) return timeResult
   if (isTimestamp(a) && isIntervalType(b) && (op === '+' || op === '-')) return { type: a, impl: plusInterval(a, op === '+' ? 1 : -1, false) }
   if (isIntervalType(a) && isTimestamp(b) && op === '+') return { type: b, impl: plusInterval(b, 1, true) }
   if (isTimestamp(a) && isTimestamp(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `H.tsMinusTs(${x}, ${y})`) }
@@ -100,6 +103,21 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalDiv(${x}, ${y})`)) }
   }
   if (isNumeric(a) && isIntervalType(b) && op === '*') return { type: b, impl: strict(([x, y]) => `H.intervalTimes(${y}, ${x})`) }
+  return undefined
+}
+
+const isTime = (t: SqlType): boolean => !t.element && t.name === 'time'
+
+/**
+ * time ± interval (the interval's time part, wrapped around midnight; its days and months are ignored, as in
+ * PostgreSQL), time - time (an interval), date + time (a timestamp).
+ */
+function timeArithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  if (isTime(a) && isIntervalType(b) && (op === '+' || op === '-')) return { type: Types.time, impl: strict(([x, y], c) => `${c.constant(wrapTime)}(${x} ${op} ${y}.micros)`) }
+  if (isIntervalType(a) && isTime(b) && op === '+') return { type: Types.time, impl: strict(([x, y], c) => `${c.constant(wrapTime)}(${y} + ${x}.micros)`) }
+  if (isTime(a) && isTime(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `({ months: 0, days: 0, micros: ${x} - ${y} })`) }
+  if (op === '+' && ((a.name === 'date' && isTime(b)) || (isTime(a) && b.name === 'date')) && !a.element && !b.element) return { type: Types.timestamp, impl: strict(([x, y]) => `(${x} + ${y})`) }
+  if (op === '-' && a.name === 'date' && !a.element && isTime(b)) return { type: Types.timestamp, impl: strict(([x, y]) => `(${x} - ${y})`) }
   return undefined
 }
 
