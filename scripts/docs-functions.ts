@@ -22,7 +22,7 @@ export const DOC = join(resolve(import.meta.dirname, '..'), 'docs', 'sql-referen
 
 const TYPE_OF: Record<Kind, string> = {
   text: 'text', int: 'integer', small: 'integer', bigint: 'bigint', float: 'double precision', numeric: 'numeric', timestamp: 'timestamp', timestamptz: 'timestamptz',
-  date: 'date', interval: 'interval', json: 'json', jsonb: 'jsonb', bytea: 'bytea', textarr: 'text[]', intarr: 'integer[]', bool: 'boolean',
+  date: 'date', time: 'time', interval: 'interval', json: 'json', jsonb: 'jsonb', bytea: 'bytea', textarr: 'text[]', intarr: 'integer[]', bool: 'boolean',
   field: 'text', truncField: 'text', zone: 'text', timeFormat: 'text', numberFormat: 'text', pattern: 'text', flags: 'text', encoding: 'text', typeName: 'text',
 }
 

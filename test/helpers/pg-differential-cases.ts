@@ -38,6 +38,7 @@ export const POOLS = {
     "TIMESTAMPTZ '1969-07-20 20:17:40+00'",
     "TIMESTAMPTZ '2000-01-01 00:00:00+00'",
   ],
+  time: ['NULL', "TIME '00:00'", "TIME '23:59:59.999999'", "TIME '12:34:56.789'", "TIME '24:00:00'", "'1:05 pm'::time", "TIME '02:30:00'"],
   date: ['NULL', "DATE '2024-02-29'", "DATE '2023-02-28'", "DATE '2000-01-01'", "DATE '1970-01-01'", "DATE '2024-12-31'"],
   interval: ['NULL', "INTERVAL '1 day'", "INTERVAL '1 mon 2 days 03:04:05'", "INTERVAL '-1 year'", "INTERVAL '36 hours'", "INTERVAL '0'", "INTERVAL '1 day -1 second'", "INTERVAL '45 days 30:00:00'"],
   json: ['NULL', `'{"a": 1, "b": [1, 2, {"c": "x"}]}'::json`, `'[1, "two", null, true]'::json`, `'"str"'::json`, "'null'::json", "'42'::json", "'{}'::json"],
@@ -130,8 +131,8 @@ export const SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> 
   to_number: [['text', 'numberFormat']],
   // time
   date_trunc: [['truncField', 'timestamp'], ['truncField', 'timestamptz'], ['truncField', 'timestamptz', 'zone'], ['truncField', 'interval']],
-  date_part: [['field', 'timestamp'], ['field', 'timestamptz'], ['field', 'date'], ['field', 'interval']],
-  extract: [['field', 'timestamp'], ['field', 'timestamptz'], ['field', 'interval']],
+  date_part: [['field', 'timestamp'], ['field', 'timestamptz'], ['field', 'date'], ['field', 'interval'], ['field', 'time']],
+  extract: [['field', 'timestamp'], ['field', 'timestamptz'], ['field', 'interval'], ['field', 'time']],
   to_timestamp: [['float'], ['text', 'timeFormat']],
   timezone: [['zone', 'timestamp'], ['zone', 'timestamptz']],
   date_bin: [['interval', 'timestamp', 'timestamp'], ['interval', 'timestamptz', 'timestamptz']],
@@ -167,14 +168,14 @@ export const SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> 
   cardinality: [['intarr']],
   array_remove: [['intarr', 'int'], ['textarr', 'text']],
   // session
-  pg_typeof: [['int'], ['float'], ['timestamptz'], ['jsonb'], ['textarr']],
+  pg_typeof: [['int'], ['float'], ['timestamptz'], ['jsonb'], ['textarr'], ['time']],
+  max: [['int'], ['text'], ['timestamptz'], ['interval'], ['time']],
   current_setting: [['text']],
   // aggregates: over a VALUES list of the kind (see aggregateStatement)
   count: [['int'], ['text']],
   sum: [['int'], ['float'], ['numeric'], ['interval']],
   avg: [['int'], ['float'], ['numeric'], ['interval']],
   min: [['int'], ['text'], ['timestamptz'], ['date']],
-  max: [['int'], ['text'], ['timestamptz'], ['interval']],
   bool_or: [['bool']],
   bool_and: [['bool']],
   every: [['bool']],
@@ -210,14 +211,16 @@ export const SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> 
 /** Binary operators, compared over the same pools (`SELECT (a) op (b)`). */
 export const OPERATOR_SIGNATURES: Readonly<Record<string, readonly (readonly Kind[])[]>> = {
   '||': [['jsonb', 'jsonb'], ['bytea', 'bytea'], ['text', 'text'], ['textarr', 'textarr'], ['json', 'json'], ['text', 'int']],
-  '+': [['int', 'int'], ['float', 'float'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int'], ['interval', 'interval']],
-  '-': [['int', 'int'], ['float', 'float'], ['timestamptz', 'timestamptz'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int']],
+  '+': [['int', 'int'], ['float', 'float'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int'], ['interval', 'interval'], ['time', 'interval'], ['interval', 'time'], ['date', 'time']],
+  '-': [['int', 'int'], ['float', 'float'], ['timestamptz', 'timestamptz'], ['timestamp', 'interval'], ['timestamptz', 'interval'], ['date', 'int'], ['time', 'interval'], ['time', 'time']],
   '*': [['int', 'int'], ['float', 'float'], ['interval', 'float']],
   '/': [['int', 'int'], ['float', 'float'], ['interval', 'float']],
   '%': [['int', 'int']],
   '^': [['float', 'float']],
   '<': [['float', 'float'], ['text', 'text'], ['timestamptz', 'timestamptz']],
-  '=': [['float', 'float'], ['jsonb', 'jsonb'], ['interval', 'interval']],
+  '=': [['float', 'float'], ['jsonb', 'jsonb'], ['interval', 'interval'], ['time', 'time']],
+  // time without time zone: arithmetic with intervals, differences, a date plus a time
+  '<=': [['time', 'time']],
 }
 
 /** Functions of the tables the suite does not compare, with why (the answer is not PostgreSQL's to give). */
@@ -276,6 +279,16 @@ function hash(text: string): number {
   return h >>> 0
 }
 
+/** Casts to and from time, compared like the functions (`SELECT CAST(x AS time)`). */
+export const CASTS: readonly (readonly [Kind, string])[] = [
+  ['timestamp', 'time'],
+  ['timestamptz', 'time'],
+  ['interval', 'time'],
+  ['text', 'time'],
+  ['time', 'interval'],
+  ['time', 'text'],
+]
+
 const ZONE_SENSITIVE: ReadonlySet<Kind> = new Set<Kind>(['timestamptz', 'zone'])
 
 /** A call of a set-returning function, its rows (in the order the function makes them) gathered into one text. */
@@ -303,6 +316,14 @@ export function generateCases(opts: { aggregates: ReadonlySet<string>; tableFunc
     if (seen.has(key)) return
     seen.add(key)
     out.push(c)
+  }
+  for (const [kind, to] of CASTS) {
+    const values = kind === 'text' ? ["'13:05'", "'1:05:00.5 PM'", "'2024-03-31 23:59:59.9999999'", "'25:00'", "'allballs'", "'12:00+02'", "'nonsense'", "'24:00:00'", 'NULL'] : POOLS[kind]
+    for (const v of values) {
+      const sql = `SELECT CAST(${v} AS ${to}) AS v`
+      if (ZONE_SENSITIVE.has(kind)) for (const zone of ZONES) add({ fn: `::${to}`, zone, sql })
+      else add({ fn: `::${to}`, zone: 'UTC', sql })
+    }
   }
   for (const [op, signatures] of Object.entries(OPERATOR_SIGNATURES)) {
     for (const kinds of signatures) {

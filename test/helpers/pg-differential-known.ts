@@ -24,6 +24,7 @@ const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
   UNTYPED: [
     "[America/St_Johns] SELECT cardinality(NULL) AS v",
     "[America/St_Johns] SELECT date_part('millisecond', NULL) AS v",
+    "[America/St_Johns] SELECT date_part('year', NULL) AS v",
     "[America/St_Johns] SELECT date_trunc('year', NULL) AS v",
     "[America/St_Johns] SELECT isfinite(NULL) AS v",
     "[America/St_Johns] SELECT string_agg(x::text, '|') AS v FROM generate_subscripts(NULL, 0) AS t(x)",
