@@ -7,7 +7,7 @@
 /** Why a case differs. */
 export const REASONS = {
   UNTYPED: "an untyped NULL or string literal as the argument of a function with several signatures: PostgreSQL refuses it (42725 ambiguous, 42804 type unknown) or picks another signature; Sluice picks one or answers 42883",
-  NEGATIVE_ZERO: "a double precision -0 is shown as 0; PostgreSQL shows -0",
+  NEGATIVE_ZERO: "json_build_object writes a double precision -0 as 0 (JSON.stringify drops the sign); PostgreSQL writes -0",
   AGGREGATE_OVERFLOW: "the statistical aggregates do not check their sums for overflow: PostgreSQL raises 22003 where Sluice answers Infinity or NaN",
   INTERVAL_SUM: "sum and avg over interval are not supported (42883)",
   MAKE_INTERVAL_WRAP: "make_interval with a field near 2^31: PostgreSQL 15 overflows its 32-bit fields without an error; Sluice keeps the value",
@@ -76,11 +76,7 @@ const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
     "[UTC] SELECT trunc(NULL) AS v",
   ],
   NEGATIVE_ZERO: [
-    "[America/St_Johns] SELECT (2::float8) / ('-Infinity'::float8) AS v",
-    "[Asia/Kolkata] SELECT (0::float8) * (-2.5::float8) AS v",
     "[Europe/Berlin] SELECT json_build_object('a,b,,c', '-0'::float8) AS v",
-    "[UTC] SELECT (0::float8) * (-2.5::float8) AS v",
-    "[UTC] SELECT (0::float8) / ('-Infinity'::float8) AS v",
     "[UTC] SELECT json_build_object('a👍b🎉c', '-0'::float8) AS v",
   ],
   AGGREGATE_OVERFLOW: [
