@@ -82,8 +82,15 @@ const toJsonb: FunctionRule = (args) =>
     ? { type: Types.jsonb, impl: { strict: true, volatile: jsonNeedsZone(args), emit: ([x], c) => `${c.constant(toJsonbText)}(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)})` }, argTypes: args }
     : undefined
 
-/** The session's zone for writing a timestamptz, when the call has one (planner/functions.ts does the same). */
-const zoneArg = (c: EmitContext): string => (jsonNeedsZone(c.argTypes) ? `, ${c.constant(sessionZone)}(ctx)` : '')
+/** The session's zone as an extra argument of a JSON writer, when a timestamptz is among the call's types. */
+export const zoneArg = (c: EmitContext): string => (jsonNeedsZone(c.argTypes) ? `, ${c.constant(sessionZone)}(ctx)` : '')
+
+/** The key/value pairs of a json(b)_build_object call, as an array literal for its writer. */
+export function pairsCode(xs: readonly string[], c: EmitContext): string {
+  const pairs: string[] = []
+  for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
+  return `[${pairs.join(', ')}]`
+}
 
 const jsonbBuildObject: FunctionRule = (args) =>
   args.length % 2 === 0
@@ -92,11 +99,7 @@ const jsonbBuildObject: FunctionRule = (args) =>
         impl: {
           strict: false,
           volatile: jsonNeedsZone(args),
-          emit: (xs, c) => {
-            const pairs: string[] = []
-            for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
-            return `${c.constant(buildJsonbObject)}([${pairs.join(', ')}]${zoneArg(c)})`
-          },
+          emit: (xs, c) => `${c.constant(buildJsonbObject)}(${pairsCode(xs, c)}${zoneArg(c)})`,
         },
         argTypes: args.map((t) => (t.name === 'unknown' ? Types.text : t)),
       }

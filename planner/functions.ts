@@ -9,7 +9,7 @@ import type { EmitContext, Resolved, ScalarImpl } from '../expr/bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
 import { jsonNeedsZone, posixRegex } from '../expr/runtime.ts'
-import { JSON_FUNCTIONS, resolveJsonOperator } from '../expr/json-functions.ts'
+import { JSON_FUNCTIONS, pairsCode, resolveJsonOperator, zoneArg } from '../expr/json-functions.ts'
 import { STRING_FUNCTIONS, lowerText, substringChars, upperText } from '../expr/string-functions.ts'
 import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
@@ -401,18 +401,14 @@ const FUNCTIONS: Record<string, FunctionRule> = {
           impl: {
             strict: false,
             volatile: jsonNeedsZone(args),
-            emit: (xs, c) => {
-              const pairs: string[] = []
-              for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
-              return `H.jsonBuildObject([${pairs.join(', ')}]${jsonZone(c)})`
-            },
+            emit: (xs, c) => `H.jsonBuildObject(${pairsCode(xs, c)}${zoneArg(c)})`,
           },
           argTypes: args,
         }
       : undefined,
   to_json: exactly(1, ([t]) => ({
     type: Types.json,
-    impl: { strict: true, volatile: jsonNeedsZone([t]), emit: ([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}${jsonZone(c)}))` },
+    impl: { strict: true, volatile: jsonNeedsZone([t]), emit: ([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)}))` },
     argTypes: [t!],
   })),
   pg_backend_pid: exactly(0, () => ({ type: Types.int4, impl: sessionFn(() => 'ctx.pid') })),
@@ -437,9 +433,6 @@ const FUNCTIONS: Record<string, FunctionRule> = {
   ...REGEXP_FUNCTIONS,
   ...SESSION_FUNCTIONS,
 }
-
-/** The session's zone as an extra argument of a JSON writer, when a timestamptz is among the call's types. */
-export const jsonZone = (c: EmitContext): string => (jsonNeedsZone(c.argTypes) ? `, ${c.constant(sessionZone)}(ctx)` : '')
 
 const intOrUnknown = (t: SqlType): boolean => isInteger(t) || (t.name === 'unknown' && !t.element)
 

@@ -8,6 +8,7 @@
  * A function of the tables that has no signature here must be in NOT_COMPARED with the reason, so a new
  * function cannot slip past the suite (the test checks the tables against both lists).
  */
+import { Rng } from '../../bench/compare/generate.ts'
 
 /** Literal pools, one per argument kind; NULL comes first so every function sees it in every position. */
 export const POOLS = {
@@ -260,18 +261,6 @@ export interface DiffCase {
 /** The name a case is listed by: its zone and statement. */
 export const caseName = (c: Pick<DiffCase, 'zone' | 'sql'>): string => `[${c.zone}] ${c.sql}`
 
-/** mulberry32: a small seeded generator, so the generated list is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** FNV-1a of a text, to seed a signature's generator. */
 function hash(text: string): number {
   let h = 0x811c9dc5
@@ -306,8 +295,8 @@ function aggregateStatement(fn: string, kinds: readonly Kind[], rows: readonly (
 export function generateCases(opts: { aggregates: ReadonlySet<string>; tableFunctions: ReadonlySet<string>; seed?: number; perSignature?: number }): DiffCase[] {
   // Each signature draws from its own generator (seeded by the seed and its name), so adding a function or
   // a signature leaves every other case as it was and the listed differences keep their names.
-  let rand = seeded(0)
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!
+  let rng = new Rng(0)
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!
   const per = opts.perSignature ?? 4
   const out: DiffCase[] = []
   const seen = new Set<string>()
@@ -327,7 +316,7 @@ export function generateCases(opts: { aggregates: ReadonlySet<string>; tableFunc
   }
   for (const [op, signatures] of Object.entries(OPERATOR_SIGNATURES)) {
     for (const kinds of signatures) {
-      rand = seeded(hash(`${opts.seed ?? 20_2024}:${kinds[0]} ${op} ${kinds[1]}`))
+      rng = new Rng(hash(`${opts.seed ?? 20_2024}:${kinds[0]} ${op} ${kinds[1]}`))
       const zoned = kinds.some((k) => ZONE_SENSITIVE.has(k))
       const calls = [kinds.map((k, i) => (i === 0 ? 'NULL' : pick(POOLS[k].filter((v) => v !== 'NULL'))))]
       for (let i = 0; i < per + 2; i++) calls.push(kinds.map((k) => pick(POOLS[k].filter((v) => v !== 'NULL'))))
@@ -340,7 +329,7 @@ export function generateCases(opts: { aggregates: ReadonlySet<string>; tableFunc
   }
   for (const [fn, signatures] of Object.entries(SIGNATURES)) {
     for (const kinds of signatures) {
-      rand = seeded(hash(`${opts.seed ?? 20_2024}:${fn}(${kinds.join(',')})`))
+      rng = new Rng(hash(`${opts.seed ?? 20_2024}:${fn}(${kinds.join(',')})`))
       const calls: string[][] = []
       // One call with NULL in each position that can hold it (the others drawn), then drawn calls.
       kinds.forEach((_, pos) => {
