@@ -91,5 +91,25 @@ describe('generated differential suite against PostgreSQL', () => {
     else expect(same, `listed as a known difference (${reason}) but agrees now: take it off the list`).toBe(false)
   })
 
+  test('the operators and time fixed here agree per event in a continuous view too', async () => {
+    // (A jsonb number's trailing zeros, `2.50`, are lost on the way through the stream's log: docs/sql-reference.md.)
+    await pair.ours.query('CREATE STREAM diff_events (k text, doc jsonb, raw bytea, at time, x double precision)')
+    await pair.ours.query(
+      "CREATE MATERIALIZED VIEW diff_view AS SELECT k, doc || '{\"seen\": true}' AS doc, raw || '\\xff'::bytea AS raw, at + INTERVAL '90 minutes' AS later, sqrt(x) AS r FROM diff_events",
+    )
+    await pair.ours.query("INSERT INTO diff_events VALUES ('a', '{\"n\": 2.5, \"seen\": false}', '\\x0102', '23:00', 'Infinity'), ('b', '[1]', '', '00:15', 0)")
+    const want = (await pair.oracle.query({
+      text: "SELECT k, doc || '{\"seen\": true}' AS doc, raw || '\\xff'::bytea AS raw, at + INTERVAL '90 minutes' AS later, sqrt(x) AS r FROM (VALUES ('a', '{\"n\": 2.5, \"seen\": false}'::jsonb, '\\x0102'::bytea, TIME '23:00', 'Infinity'::float8), ('b', '[1]', '', '00:15', 0)) t(k, doc, raw, at, x) ORDER BY k",
+      types: AS_TEXT,
+    })).rows
+    let got: unknown[] = []
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline && got.length < 2) {
+      got = (await pair.ours.query({ text: 'SELECT k, doc, raw, later, r FROM diff_view ORDER BY k', types: AS_TEXT })).rows
+      if (got.length < 2) await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(got).toEqual(want)
+  })
+
   test.skip.each([...pending])('pending exact numeric: %s', () => {})
 })

@@ -20,6 +20,8 @@ const enum Tag {
   Interval = 6,
   Array = 7,
   Json = 8,
+  /** A bytea value (a Buffer), its length then its bytes: JSON would turn it into `{type, data}`. */
+  Bytes = 9,
 }
 
 /** A growable output buffer reused across encodes (encode copies the result out). */
@@ -89,6 +91,12 @@ function writeValue(w: Writer, v: Value): void {
     w.byte(Tag.Array)
     w.uint32(v.length)
     for (const item of v) writeValue(w, item as Value)
+  } else if (Buffer.isBuffer(v)) {
+    w.byte(Tag.Bytes)
+    w.uint32(v.length)
+    w.reserve(v.length)
+    v.copy(w.buf, w.pos)
+    w.pos += v.length
   } else if (isInterval(v)) {
     w.byte(Tag.Interval)
     w.float64(v.months)
@@ -146,6 +154,13 @@ class Reader {
       }
       case Tag.Json:
         return JSON.parse(this.string()) as Value
+      case Tag.Bytes: {
+        const n = this.buf.readUInt32LE(this.pos)
+        this.pos += 4
+        const bytes = Buffer.from(this.buf.subarray(this.pos, this.pos + n))
+        this.pos += n
+        return bytes
+      }
       default:
         throw new Error(`corrupt state value: unknown tag ${tag} at byte ${this.pos - 1}`)
     }
