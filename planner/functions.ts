@@ -272,7 +272,10 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
     (args.length === 2 || args.length === 3) && args[0]!.element !== undefined
       ? {
           type: Types.text,
-          impl: strict(([a, sep, nul], c) => `${a}.map((v) => v === null ? ${nul ?? 'null'} : H.formatValue(v, ${c.constant(c.argTypes[0]!.element)})).filter((v) => v !== null).join(${sep})`),
+          // Not strict in its third argument: a NULL null-string leaves NULL elements out, as if not given.
+          impl: lenient(([a, sep, nul], c) =>
+            `(${a} === null || ${sep} === null ? null : ${a}.map((v) => v === null ? ${nul ?? 'null'} : H.formatValue(v, ${c.constant(c.argTypes[0]!.element)})).filter((v) => v !== null).join(${sep}))`,
+          ),
           argTypes: [args[0]!, Types.text, ...(args.length === 3 ? [Types.text] : [])],
         }
       : undefined,

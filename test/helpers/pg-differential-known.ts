@@ -11,13 +11,11 @@ export const REASONS = {
   AGGREGATE_OVERFLOW: "the statistical aggregates do not check their sums for overflow: PostgreSQL raises 22003 where Sluice answers Infinity or NaN",
   INTERVAL_SUM: "sum and avg over interval are not supported (42883)",
   MAKE_INTERVAL_WRAP: "make_interval with a field near 2^31: PostgreSQL 15 overflows its 32-bit fields without an error; Sluice keeps the value",
-  SIMILAR_ESCAPE: "similar_to_escape with an escape of several characters: 22019 in Sluice, 22025 in PostgreSQL",
   REGEXP_SUBSTR_START: "regexp_substr with a start past the end and an empty pattern: PostgreSQL answers NULL, Sluice the empty string",
   TO_CHAR_INTERVAL: "to_char(interval, ...) with a zone template field (OF) or an empty template: PostgreSQL raises 22007 or answers NULL",
   TO_CHAR_SIGN: "to_char(number, 'S9999') puts the sign before the padding; PostgreSQL puts it next to the digits",
   YEAR_ZERO: "to_date with no year in the input: PostgreSQL gives year 0, shown as 0001-01-01 BC; Sluice 0001-01-01",
   DATE_RANGE: "date + integer past PostgreSQL's last date (5874897 AD) is 22008 there; Sluice answers a date beyond it",
-  ARRAY_TO_STRING_NULL: "array_to_string with a NULL third argument: PostgreSQL ignores it (the function is not strict), Sluice answers NULL",
 } as const
 
 const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
@@ -102,12 +100,6 @@ const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
     "[Europe/Berlin] SELECT make_interval(2147483647, -3, -3, 3, 1, 10, 2::float8) AS v",
     "[Europe/Berlin] SELECT make_interval(2147483647, 0, 3, -1, 1, 0, 0::float8) AS v",
   ],
-  SIMILAR_ESCAPE: [
-    "[Asia/Kolkata] SELECT similar_to_escape('a👍b🎉c', 'Hello wORLD') AS v",
-    "[Europe/Berlin] SELECT similar_to_escape('abc', '  pad me  ') AS v",
-    "[Europe/Berlin] SELECT similar_to_escape('x', 'Hello wORLD') AS v",
-    "[UTC] SELECT similar_to_escape('', '  pad me  ') AS v",
-  ],
   REGEXP_SUBSTR_START: [
     "[UTC] SELECT regexp_count('x', '', 2147483647) AS v",
   ],
@@ -125,9 +117,6 @@ const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
     "[America/St_Johns] SELECT (DATE '2024-12-31') - (2147483647) AS v",
     "[Asia/Kolkata] SELECT (DATE '1970-01-01') + (2147483647) AS v",
     "[Asia/Kolkata] SELECT (DATE '2024-02-29') + (2147483647) AS v",
-  ],
-  ARRAY_TO_STRING_NULL: [
-    "[Asia/Kolkata] SELECT array_to_string('{}'::int[], '  pad me  ', NULL) AS v",
   ],
 }
 
