@@ -35,6 +35,7 @@ export const SqlState = {
   invalidParameterValue: '22023',
   invalidArgumentForLog: '2201E',
   invalidArgumentForPowerFunction: '2201F',
+  substringError: '22011',
   invalidArgumentForWidthBucket: '2201G',
   nullValueNotAllowed: '22004',
   invalidPrecedingOrFollowingSize: '22013',

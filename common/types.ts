@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer'
 import { SluiceError, SqlState } from './errors.ts'
 import { jsonbFromText } from './jsonb-text.ts'
 import { Numeric, applyTypmod, formatNumeric, parseNumeric, toNumeric } from './numeric.ts'
+import { formatTime, parseTime } from './time-of-day.ts'
 
 export type TypeName =
   | 'bool'
@@ -24,6 +25,7 @@ export type TypeName =
   | 'timestamp'
   | 'date'
   | 'interval'
+  | 'time'
   | 'json'
   | 'jsonb'
   | 'bytea'
@@ -81,6 +83,7 @@ export const Types = {
   timestamp: scalar('timestamp'),
   date: scalar('date'),
   interval: scalar('interval'),
+  time: scalar('time'),
   json: scalar('json'),
   jsonb: scalar('jsonb'),
   bytea: scalar('bytea'),
@@ -110,6 +113,7 @@ export const TypeOid: Record<TypeName, { readonly oid: number; readonly arrayOid
   timestamp: { oid: 1114, arrayOid: 1115, size: 8 },
   date: { oid: 1082, arrayOid: 1182, size: 4 },
   interval: { oid: 1186, arrayOid: 1187, size: 16 },
+  time: { oid: 1083, arrayOid: 1183, size: 8 },
   json: { oid: 114, arrayOid: 199, size: -1 },
   jsonb: { oid: 3802, arrayOid: 3807, size: -1 },
   bytea: { oid: 17, arrayOid: 1001, size: -1 },
@@ -153,6 +157,7 @@ const DISPLAY: Record<TypeName, string> = {
   timestamp: 'timestamp without time zone',
   date: 'date',
   interval: 'interval',
+  time: 'time without time zone',
   json: 'json',
   jsonb: 'jsonb',
   bytea: 'bytea',
@@ -194,6 +199,8 @@ const ALIASES: Record<string, TypeName> = {
   'timestamp without time zone': 'timestamp',
   date: 'date',
   interval: 'interval',
+  time: 'time',
+  'time without time zone': 'time',
   json: 'json',
   jsonb: 'jsonb',
   bytea: 'bytea',
@@ -201,7 +208,7 @@ const ALIASES: Record<string, TypeName> = {
 }
 
 /** pg_type names of element types whose array type is `_` and the name. */
-const PG_ELEMENT_NAMES = new Set(['bool', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar', 'char', 'name', 'timestamptz', 'timestamp', 'date', 'interval', 'json', 'jsonb', 'bytea', 'uuid'])
+const PG_ELEMENT_NAMES = new Set(['bool', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar', 'char', 'name', 'timestamptz', 'timestamp', 'date', 'interval', 'time', 'json', 'jsonb', 'bytea', 'uuid'])
 
 /** Resolves a type name as written in SQL (case-insensitive, `pg_catalog.` allowed); undefined if unknown. */
 export function typeFromName(name: string, isArray = false): SqlType | undefined {
@@ -578,6 +585,8 @@ export function formatValue(v: Value, t: SqlType): string | null {
       return typeof v === 'number' ? formatDate(v) : String(v)
     case 'interval':
       return isInterval(v) ? formatInterval(v) : String(v)
+    case 'time':
+      return typeof v === 'number' ? formatTime(v) : String(v)
     case 'bytea':
       return Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : String(v)
     case 'json':
@@ -648,6 +657,8 @@ export function parseValue(text: string, t: SqlType): Value {
       return parseTimestamp(text, 'date')
     case 'interval':
       return parseInterval(text)
+    case 'time':
+      return parseTime(text)
     case 'bytea':
       return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex') : Buffer.from(text, 'utf8')
     case 'json':

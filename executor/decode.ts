@@ -172,6 +172,7 @@ export function coerceJson(v: unknown, t: SqlType, column: string): Value {
       return jsonbText(v)
     case 'interval':
     case 'uuid':
+    case 'time':
       return parseValue(String(v), t)
     case 'bytea':
       if (typeof v !== 'string') throw new DecodeError(`column "${column}": expected a string`)
@@ -347,12 +348,24 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
         break
       case 'interval':
       case 'bytea':
+      case 'time':
         o[c.name] = formatValue(v, c.type)
         break
       case 'numeric':
         // numeric(p, s): rounded to the scale (checkRow has refused what overflows).
         o[c.name] = numericJson(c.type.precision === undefined ? v : applyTypmod(v as Numeric, c.type.precision, c.type.scale ?? 0))
         break
+      case 'float4':
+      case 'float8':
+        // JSON has no Infinity or NaN (JSON.stringify writes null): they are kept as the text PostgreSQL
+        // reads back ('Infinity', '-Infinity', 'NaN'), which coerceJson parses for a float column.
+        o[c.name] = Number.isFinite(v) ? v : formatValue(v, c.type)
+        break
+      case 'array': {
+        const e = c.type.element!
+        o[c.name] = e.name === 'float8' || e.name === 'float4' ? (v as (number | null)[]).map((x) => (x === null || Number.isFinite(x) ? x : formatValue(x, e))) : v
+        break
+      }
       default:
         o[c.name] = v
     }

@@ -127,6 +127,15 @@ const undoableMinMax = (name: string, type: SqlType, cmp: '<' | '>', primitive: 
   }
 }
 
+/**
+ * `x` goes before `acc` in a min (`<`) or after it in a max (`>`). A double may be NaN, which PostgreSQL
+ * orders above every number: max takes it, min takes anything over it.
+ */
+function beats(t: SqlType, cmp: '<' | '>', x: string, acc: string): string {
+  if (isInteger(t) || !isNumeric(t)) return `${x} ${cmp} ${acc}`
+  return cmp === '>' ? `(${x} > ${acc} || ${x} !== ${x})` : `(${x} < ${acc} || (${acc} !== ${acc} && ${x} === ${x}))`
+}
+
 const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
   args.length === 1
     ? {
@@ -136,11 +145,11 @@ const minMax = (name: string, cmp: '<' | '>'): Rule => (args) =>
         init: [null],
         update: (s, [x]) =>
           primitiveOrder(args[0]!)
-            ? `if (acc[${s}] === null || ${x} ${cmp} acc[${s}]) acc[${s}] = ${x};\n`
+            ? `if (acc[${s}] === null || ${beats(args[0]!, cmp, x!, `acc[${s}]`)}) acc[${s}] = ${x};\n`
             : `if (acc[${s}] === null || H.compareValues(${x}, acc[${s}]) ${cmp} 0) acc[${s}] = ${x};\n`,
         merge: (s) =>
           primitiveOrder(args[0]!)
-            ? `if (o[${s}] !== null && (acc[${s}] === null || o[${s}] ${cmp} acc[${s}])) acc[${s}] = o[${s}];\n`
+            ? `if (o[${s}] !== null && (acc[${s}] === null || ${beats(args[0]!, cmp, `o[${s}]`, `acc[${s}]`)})) acc[${s}] = o[${s}];\n`
             : `if (o[${s}] !== null && (acc[${s}] === null || H.compareValues(o[${s}], acc[${s}]) ${cmp} 0)) acc[${s}] = o[${s}];\n`,
         finalize: (s) => `acc[${s}]`,
         acceptsNull: false,
@@ -350,6 +359,9 @@ const RULES: Record<string, Rule> = {
 RULES.every = RULES.bool_and!
 
 export const isAggregateName = (name: string): boolean => name in RULES
+
+/** Every aggregate's name, for the function list of docs/sql-reference.md and the differential suite. */
+export const AGGREGATE_NAMES: readonly string[] = Object.keys(RULES)
 
 export function resolveAggregate(name: string, args: readonly SqlType[], star: boolean): AggregateSpec | undefined {
   const rule = RULES[name]

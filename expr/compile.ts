@@ -41,7 +41,8 @@ export class Emitter {
   literal(v: Value): string {
     if (v === null) return 'null'
     if (typeof v === 'boolean') return String(v)
-    if (typeof v === 'number') return Number.isFinite(v) ? String(v) : this.constant(v)
+    // String(-0) is '0': a double's -0 (PostgreSQL shows it) is written so that it stays -0.
+    if (typeof v === 'number') return Object.is(v, -0) ? '(-0)' : Number.isFinite(v) ? String(v) : this.constant(v)
     if (typeof v === 'string') return JSON.stringify(v)
     return this.constant(v)
   }

@@ -7,7 +7,9 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import { Types, arrayOf, isInteger, type SqlType, type Value } from '../common/types.ts'
 import type { EmitContext, ScalarImpl } from './bound.ts'
-import { toJsonValue } from './runtime.ts'
+import { jsonNeedsZone, toJsonValue } from './runtime.ts'
+import { sessionZone } from './time-zone-eval.ts'
+import type { TimeZone } from '../common/time-zone.ts'
 import { byJsonbKey, jsonbText } from '../common/jsonb-text.ts'
 
 interface Resolved {
@@ -76,7 +78,19 @@ const extractPath = (kind: 'json' | 'jsonb', asText: boolean): FunctionRule => (
 }
 
 const toJsonb: FunctionRule = (args) =>
-  args.length === 1 ? { type: Types.jsonb, impl: { strict: true, emit: ([x], c) => `${c.constant(toJsonbText)}(${x}, ${c.constant(c.argTypes[0])})` }, argTypes: args } : undefined
+  args.length === 1
+    ? { type: Types.jsonb, impl: { strict: true, volatile: jsonNeedsZone(args), emit: ([x], c) => `${c.constant(toJsonbText)}(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)})` }, argTypes: args }
+    : undefined
+
+/** The session's zone as an extra argument of a JSON writer, when a timestamptz is among the call's types. */
+export const zoneArg = (c: EmitContext): string => (jsonNeedsZone(c.argTypes) ? `, ${c.constant(sessionZone)}(ctx)` : '')
+
+/** The key/value pairs of a json(b)_build_object call, as an array literal for its writer. */
+export function pairsCode(xs: readonly string[], c: EmitContext): string {
+  const pairs: string[] = []
+  for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
+  return `[${pairs.join(', ')}]`
+}
 
 const jsonbBuildObject: FunctionRule = (args) =>
   args.length % 2 === 0
@@ -84,11 +98,8 @@ const jsonbBuildObject: FunctionRule = (args) =>
         type: Types.jsonb,
         impl: {
           strict: false,
-          emit: (xs, c) => {
-            const pairs: string[] = []
-            for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
-            return `${c.constant(buildJsonbObject)}([${pairs.join(', ')}])`
-          },
+          volatile: jsonNeedsZone(args),
+          emit: (xs, c) => `${c.constant(buildJsonbObject)}(${pairsCode(xs, c)}${zoneArg(c)})`,
         },
         argTypes: args.map((t) => (t.name === 'unknown' ? Types.text : t)),
       }
@@ -206,15 +217,15 @@ export function jsonbObjectKeys(json: string): string[] {
   return Object.keys(v).sort(byJsonbKey)
 }
 
-function toJsonbText(v: Value, t: SqlType): string {
-  return jsonbText(toJsonValue(v, t))
+function toJsonbText(v: Value, t: SqlType, zone?: TimeZone): string {
+  return jsonbText(toJsonValue(v, t, zone))
 }
 
-function buildJsonbObject(pairs: readonly { key: Value; value: Value; type: SqlType }[]): string {
+function buildJsonbObject(pairs: readonly { key: Value; value: Value; type: SqlType }[], zone?: TimeZone): string {
   const o: Record<string, unknown> = {}
   for (const p of pairs) {
     if (p.key === null) throw new SluiceError('execution', SqlState.invalidParameterValue, 'argument 1 cannot be null')
-    o[String(p.key)] = p.value === null ? null : toJsonValue(p.value, p.type)
+    o[String(p.key)] = p.value === null ? null : toJsonValue(p.value, p.type, zone)
   }
   return jsonbText(o)
 }

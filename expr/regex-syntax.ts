@@ -501,7 +501,7 @@ class AreParser {
 export function similarToRegex(pattern: string, escape: string = '\\'): string {
   const esc = Array.from(escape)
   if (esc.length > 1) {
-    throw new SluiceError('execution', SqlState.invalidEscapeCharacter, 'invalid escape string', { hint: 'Escape string must be empty or one character.' })
+    throw new SluiceError('execution', SqlState.invalidEscapeSequence, 'invalid escape string', { hint: 'Escape string must be empty or one character.' })
   }
   const escChar = esc[0]
   let out = '^(?:'

@@ -42,6 +42,9 @@ import {
   type Num,
 } from '../common/numeric.ts'
 import { compileLike } from './like.ts'
+import { type TimeZone, UTC_ZONE, formatTimestamptz } from '../common/time-zone.ts'
+import { wrapTime } from '../common/time-of-day.ts'
+import { expChecked, lnChecked, powerChecked, roundHalfEven, signOf, sqrtChecked } from './math-functions.ts'
 import { compileRegex, type TextMatcher } from './regex.ts'
 import { similarToRegex } from './regex-syntax.ts'
 import { hllAdd, hllEstimate, pctAdd, pctQuantile } from './sketches.ts'
@@ -166,11 +169,39 @@ export const intervalMinus = (a: Interval, b: Interval): Interval => ({
   days: a.days - b.days,
   micros: a.micros - b.micros,
 })
-export const intervalTimes = (a: Interval, n: number): Interval => ({
-  months: Math.trunc(a.months * n),
-  days: Math.trunc(a.days * n),
-  micros: Math.round(a.micros * n),
-})
+export const intervalTimes = (a: Interval, n: number): Interval => scaleInterval(a, (x) => x * n)
+
+export function intervalDiv(a: Interval, n: number): Interval {
+  if (n === 0) throw divisionByZero()
+  return scaleInterval(a, (x) => x / n)
+}
+
+const intervalOutOfRange = (): SluiceError => new SluiceError('execution', SqlState.datetimeFieldOverflow, 'interval out of range')
+/** PostgreSQL's TSROUND: to the microsecond. */
+const toMicrosecond = (x: number): number => roundHalfEven(x * 1e6) / 1e6
+
+/**
+ * interval * or / a number as PostgreSQL's interval_mul and interval_div: months and days are truncated, and
+ * what they lose cascades down (a fraction of a month as 30 days, a fraction of a day as seconds).
+ */
+function scaleInterval(a: Interval, by: (x: number) => number): Interval {
+  const m = by(a.months)
+  const d = by(a.days)
+  if (Number.isNaN(m) || m > 2147483647 || m < -2147483648 || Number.isNaN(d) || d > 2147483647 || d < -2147483648) throw intervalOutOfRange()
+  const months = Math.trunc(m)
+  let days = Math.trunc(d)
+  const monthRemainderDays = toMicrosecond((m - months) * 30)
+  let secRemainder = toMicrosecond((d - days + monthRemainderDays - Math.trunc(monthRemainderDays)) * 86_400)
+  if (Math.abs(secRemainder) >= 86_400) {
+    const whole = Math.trunc(secRemainder / 86_400)
+    days += whole
+    secRemainder -= whole * 86_400
+  }
+  days += Math.trunc(monthRemainderDays)
+  const micros = roundHalfEven(by(a.micros) + secRemainder * 1e6)
+  if (!Number.isFinite(micros) || Math.abs(micros) > 9.2e18) throw intervalOutOfRange()
+  return { months, days, micros: micros === 0 ? 0 : micros }
+}
 export const intervalNegate = (a: Interval): Interval => ({ months: -a.months, days: -a.days, micros: -a.micros })
 
 const likeCache = new Map<string, TextMatcher>()
@@ -252,6 +283,13 @@ export function castValue(v: Value, from: SqlType, to: SqlType): Value {
       return parseValue(String(v), to)
     case 'interval':
       if (isInterval(v)) return v
+      // A time is that long after midnight.
+      if (typeof v === 'number' && from.name === 'time') return { months: 0, days: 0, micros: v }
+      return parseValue(String(v), to)
+    case 'time':
+      // A timestamp's time of day (a timestamptz's on the session's clock: time-zone-eval.ts); an interval's time part.
+      if (typeof v === 'number' && (from.name === 'timestamp' || from.name === 'timestamptz')) return wrapTime(v)
+      if (isInterval(v)) return wrapTime(v.micros)
       return parseValue(String(v), to)
     case 'bytea':
       if (Buffer.isBuffer(v)) return v
@@ -331,9 +369,6 @@ export function extractField(field: string, ts: number): number {
   }
 }
 
-/** The largest time a JavaScript Date holds, in milliseconds from 1970. */
-const MAX_DATE_MS = 8.64e15
-
 /** `to_timestamp(seconds)`: microseconds, in PostgreSQL's range (22008 outside it or for NaN); infinities stay. */
 export function toTimestamp(seconds: number): number {
   if (seconds === Infinity || seconds === -Infinity) return seconds
@@ -348,10 +383,14 @@ export function roundTo(x: number, digits: number): number {
   return (Math.sign(x) * Math.round(Math.abs(x) * f)) / f
 }
 
-/** JSON text of a value for json_build_object and friends. */
-export function toJsonValue(v: Value, t: SqlType): unknown {
+/**
+ * JSON text of a value for json_build_object and friends. Times are ISO 8601 as PostgreSQL writes them in
+ * JSON: a `T` between date and time, a timestamptz on the wall clock of `zone` (the session's) with its offset
+ * as `+HH:MM`, and only the fractional digits needed.
+ */
+export function toJsonValue(v: Value, t: SqlType, zone: TimeZone = UTC_ZONE): unknown {
   if (v === null) return null
-  if (t.element && Array.isArray(v)) return v.map((x) => toJsonValue(x, t.element!))
+  if (t.element && Array.isArray(v)) return v.map((x) => toJsonValue(x, t.element!, zone))
   switch (t.name) {
     case 'bool':
     case 'int2':
@@ -367,20 +406,24 @@ export function toJsonValue(v: Value, t: SqlType): unknown {
     case 'jsonb':
       return typeof v === 'string' ? JSON.parse(v) : v
     case 'timestamptz':
-      // A JavaScript Date ends in the year 275760, before PostgreSQL's timestamps do; infinity is no date.
-      if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v / 1000) <= MAX_DATE_MS) return new Date(v / 1000).toISOString().replace('Z', '+00:00')
-      return typeof v === 'number' ? (formatValue(v, t) ?? '').replace(' ', 'T') : v
+      if (typeof v !== 'number' || !Number.isFinite(v)) return formatValue(v, t)
+      return formatTimestamptz(v, zone).replace(' ', 'T').replace(/([+-]\d\d)(:\d\d)?(:\d\d)?((?: BC)?)$/, (_, h: string, m?: string, sec?: string, bc?: string) => `${h}${m ?? ':00'}${sec ?? ''}${bc ?? ''}`)
+    case 'timestamp':
+      return (formatValue(v, t) ?? '').replace(' ', 'T')
     default:
       return formatValue(v, t)
   }
 }
 
+/** Whether a value of this type is written in JSON on the session's wall clock (so the call reads the session). */
+export const jsonNeedsZone = (types: readonly (SqlType | undefined)[]): boolean => types.some((t) => t?.name === 'timestamptz')
+
 /** Postgres' json_build_object text: `{"a" : 1, "b" : "x"}` (json keeps its builder's spacing). */
-export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type: SqlType }[]): string {
+export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type: SqlType }[], zone: TimeZone = UTC_ZONE): string {
   const parts: string[] = []
   for (const p of pairs) {
     if (p.key === null) throw new SluiceError('execution', SqlState.invalidParameterValue, 'argument 1 cannot be null')
-    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type))
+    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type, zone))
     parts.push(`${JSON.stringify(String(p.key))} : ${v}`)
   }
   return `{${parts.join(', ')}}`
@@ -435,6 +478,12 @@ export const Runtime = {
   intDiv,
   floatDiv,
   intMod,
+  sqrtChecked,
+  lnChecked,
+  expChecked,
+  powerChecked,
+  signOf,
+  roundHalfEven,
   checkedInt,
   compareValues,
   equalValues,
@@ -444,6 +493,7 @@ export const Runtime = {
   intervalPlus,
   intervalMinus,
   intervalTimes,
+  intervalDiv,
   intervalNegate,
   intervalMicros,
   likeRegex,

@@ -196,3 +196,14 @@ export const STRING_FUNCTIONS: Record<string, FunctionRule> = {
       ? { type: Types.bytea, impl: strict((xs, c) => `${c.constant(decodeText)}(${xs.join(', ')})`), argTypes: [Types.text, Types.text] }
       : undefined,
 }
+
+/**
+ * substr / substring(x FROM start [FOR count]) by characters: positions before 1 count towards `count`, as in
+ * PostgreSQL; a negative count is 22011.
+ */
+export function substringChars(x: string, start: number, count?: number): string {
+  const from = Math.max(0, start - 1)
+  if (count === undefined) return [...x].slice(from).join('')
+  if (count < 0) throw new SluiceError('execution', SqlState.substringError, 'negative substring length not allowed')
+  return [...x].slice(from, Math.max(0, start - 1 + count)).join('')
+}

@@ -479,9 +479,41 @@ const extractFn = (type: SqlType): FunctionRule => (args) => {
     }
     case 'interval':
       return { type, impl: pure(([u, x], c) => `${c.constant(extractInterval)}(${u}, ${x})`), argTypes: [Types.text, t] }
+    case 'time':
+      return { type, impl: pure(([u, x], c) => `${c.constant(extractTime)}(${u}, ${x})`), argTypes: [Types.text, t] }
     default:
       return undefined
   }
+}
+
+const TIME_UNITS_NOT_SUPPORTED = new Set(['day', 'days', 'week', 'weeks', 'month', 'months', 'year', 'years', 'quarter', 'decade', 'century', 'millennium', 'dow', 'isodow', 'doy', 'isoyear', 'julian', 'timezone', 'timezone_hour', 'timezone_minute'])
+
+/** extract(field FROM time): the clock fields of a time of day, as PostgreSQL's time_part. */
+export function extractTime(unit: string, micros: number): number {
+  const u = unit.toLowerCase()
+  const seconds = Math.floor(micros / 1_000_000) % 60
+  const frac = micros % 1_000_000
+  switch (u) {
+    case 'hour':
+    case 'hours':
+      return Math.floor(micros / 3_600_000_000)
+    case 'minute':
+    case 'minutes':
+      return Math.floor(micros / 60_000_000) % 60
+    case 'second':
+    case 'seconds':
+      return seconds + frac / 1e6
+    case 'millisecond':
+    case 'milliseconds':
+      return seconds * 1000 + frac / 1000
+    case 'microsecond':
+    case 'microseconds':
+      return seconds * 1_000_000 + frac
+    case 'epoch':
+      return micros / 1e6
+  }
+  if (TIME_UNITS_NOT_SUPPORTED.has(u)) throw new SluiceError('execution', SqlState.featureNotSupported, `unit "${unit}" not supported for type time without time zone`)
+  throw new SluiceError('execution', SqlState.invalidParameterValue, `unit "${unit}" not recognized for type time without time zone`)
 }
 
 const dateBinFn: FunctionRule = (args) => {

@@ -10,6 +10,7 @@ import { MICROS_PER_DAY, MICROS_PER_SECOND, Types, formatValue, parseValue, type
 import type { BoundExpr } from './bound.ts'
 import { type TimeZone, UTC_ZONE, formatOffset, formatTimestamptz, localToUtc, resolveTimeZone, utcToLocal } from '../common/time-zone.ts'
 import { addMonthsDays, inRange } from './calendar.ts'
+import { wrapTime } from '../common/time-of-day.ts'
 import type { EvalContext } from './runtime.ts'
 
 /** The session's TimeZone; UTC where there is no session (continuous views). */
@@ -127,6 +128,10 @@ export function zoneCast(v: Value, from: SqlType, to: SqlType, ctx: EvalContext)
   if (from.name === 'timestamptz') {
     if (to.name === 'text') return formatTimestamptz(v, zone)
     if (to.name === 'timestamp') return utcToLocal(v, zone)
+    if (to.name === 'time') {
+      const local = utcToLocal(v, zone)
+      return Number.isFinite(local) ? wrapTime(local) : local
+    }
     if (to.name === 'date') {
       const local = utcToLocal(v, zone)
       return Number.isFinite(local) ? Math.floor(local / MICROS_PER_DAY) * MICROS_PER_DAY : local
@@ -140,7 +145,7 @@ export function zoneCast(v: Value, from: SqlType, to: SqlType, ctx: EvalContext)
 export const isZoneCast = (from: SqlType, to: SqlType): boolean =>
   (from.name === 'timestamptz' && from.element !== undefined && to.name === 'text' && !to.element) ||
   (!from.element && !to.element &&
-  ((from.name === 'timestamptz' && (to.name === 'text' || to.name === 'timestamp' || to.name === 'date')) ||
+  ((from.name === 'timestamptz' && (to.name === 'text' || to.name === 'timestamp' || to.name === 'date' || to.name === 'time')) ||
     (to.name === 'timestamptz' && (from.name === 'timestamp' || from.name === 'date' || from.name === 'text'))))
 
 /** The offset of an instant in the session's zone, as `+02` (to_char's OF, extract(timezone)). */

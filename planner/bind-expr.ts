@@ -236,20 +236,21 @@ function operatorMissing(op: string, left: SqlType | undefined, right: SqlType, 
 function unify(left: BoundExpr, right: BoundExpr, leftSpan: Span, rightSpan: Span, op: string): [BoundExpr, BoundExpr] {
   const lu = left.type.name === 'unknown'
   const ru = right.type.name === 'unknown'
-  // `'x' || ts`: an untyped literal beside a scalar is text, as PostgreSQL's textanycat takes it (jsonb and
-  // bytea have `||` of their own).
+  // `'x' || ts`: an untyped literal beside a scalar (json too) is text, as PostgreSQL's textanycat takes it
+  // (jsonb and bytea have `||` of their own).
   const other = (lu ? right : left).type
-  if (op === '||' && lu !== ru && !other.element && other.name !== 'json' && other.name !== 'jsonb' && other.name !== 'bytea') {
+  if (op === '||' && lu !== ru && !other.element && other.name !== 'jsonb' && other.name !== 'bytea') {
     return lu ? [coerceTo(left, Types.text, leftSpan, 'operand'), right] : [left, coerceTo(right, Types.text, rightSpan, 'operand')]
   }
   if (lu && !ru) {
-    const target = op === '+' || op === '-' ? (right.type.name === 'timestamptz' || right.type.name === 'timestamp' ? Types.interval : right.type) : right.type
+    // `'1 day' + ts` is an interval; `'2024-01-01' - ts` is a timestamp (there is no interval - timestamp).
+    const target = op === '+' && (right.type.name === 'timestamptz' || right.type.name === 'timestamp' || right.type.name === 'time') ? Types.interval : right.type
     return [coerceTo(left, target, leftSpan, 'operand'), right]
   }
   if (ru && !lu) {
     const jsonKey = jsonOperandType(op, left.type)
     if (jsonKey !== undefined) return [left, coerceTo(right, jsonKey, rightSpan, 'operand')]
-    const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date'
+    const isTime = left.type.name === 'timestamptz' || left.type.name === 'timestamp' || left.type.name === 'date' || left.type.name === 'time'
     const target = (op === '+' || op === '-') && isTime ? Types.interval : left.type
     return [left, coerceTo(right, target, rightSpan, 'operand')]
   }

@@ -8,13 +8,15 @@ import { Types, arrayOf, isInteger, isNumeric, isTemporal, type SqlType, type Ty
 import type { EmitContext, Resolved, ScalarImpl } from '../expr/bound.ts'
 import { T as PgT, formatType } from './pg-catalog.ts'
 import { CATALOG_SESSION_FUNCTIONS } from './pg-catalog-functions.ts'
-import { posixRegex } from '../expr/runtime.ts'
-import { JSON_FUNCTIONS, resolveJsonOperator } from '../expr/json-functions.ts'
-import { STRING_FUNCTIONS, lowerText, upperText } from '../expr/string-functions.ts'
+import { jsonNeedsZone, posixRegex } from '../expr/runtime.ts'
+import { JSON_FUNCTIONS, pairsCode, resolveJsonOperator, zoneArg } from '../expr/json-functions.ts'
+import { STRING_FUNCTIONS, lowerText, substringChars, upperText } from '../expr/string-functions.ts'
 import { TIME_FUNCTIONS } from '../expr/time-functions.ts'
 import { REGEXP_FUNCTIONS, regexSubstringRule } from '../expr/regexp-functions.ts'
 import { SESSION_FUNCTIONS } from './session-functions.ts'
 import { numericArithmetic, numericComparison, resolveNumericFunction } from '../expr/numeric-functions.ts'
+import { byteaConcat, jsonbConcat } from '../expr/concat-operators.ts'
+import { wrapTime } from '../common/time-of-day.ts'
 import { sessionZone, textInZone, tsPlusInterval, tstzPlusInterval } from '../expr/time-zone-eval.ts'
 
 export type { Resolved } from '../expr/bound.ts'
@@ -63,7 +65,7 @@ function comparison(op: string, a: SqlType, b: SqlType): Resolved | undefined {
   const exact = numericComparison(js, a, b)
   if (exact !== undefined) return exact
   const primitive =
-    (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a)) && !a.element && !isIntervalType(a)
+    (isNumeric(a) || isTemporal(a) || isText(a) || a.name === 'bool' || isJson(a) || a.name === 'time') && !a.element && !isIntervalType(a)
   if (primitive) return { type: Types.bool, impl: strict(([x, y]) => `(${x} ${js} ${y})`) }
   return { type: Types.bool, impl: strict(([x, y]) => `(H.compareValues(${x}, ${y}) ${js} 0)`) }
 }
@@ -87,10 +89,12 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
       case '%':
         return { type, impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) }
       case '^':
-        return { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) }
+        return { type: Types.float8, impl: strict(([x, y]) => `H.powerChecked(${x}, ${y})`) }
     }
     return undefined
   }
+  const timeResult = timeArithmetic(op, a, b)
+  if (timeResult !== undefined) return timeResult
   if (isTimestamp(a) && isIntervalType(b) && (op === '+' || op === '-')) return { type: a, impl: plusInterval(a, op === '+' ? 1 : -1, false) }
   if (isIntervalType(a) && isTimestamp(b) && op === '+') return { type: b, impl: plusInterval(b, 1, true) }
   if (isTimestamp(a) && isTimestamp(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `H.tsMinusTs(${x}, ${y})`) }
@@ -101,9 +105,24 @@ function arithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
     return { type: a, impl: strict(([x, y]) => (op === '+' ? `H.intervalPlus(${x}, ${y})` : `H.intervalMinus(${x}, ${y})`)) }
   }
   if (isIntervalType(a) && isNumeric(b) && (op === '*' || op === '/')) {
-    return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalTimes(${x}, 1 / ${y})`)) }
+    return { type: a, impl: strict(([x, y]) => (op === '*' ? `H.intervalTimes(${x}, ${y})` : `H.intervalDiv(${x}, ${y})`)) }
   }
   if (isNumeric(a) && isIntervalType(b) && op === '*') return { type: b, impl: strict(([x, y]) => `H.intervalTimes(${y}, ${x})`) }
+  return undefined
+}
+
+const isTime = (t: SqlType): boolean => !t.element && t.name === 'time'
+
+/**
+ * time ± interval (the interval's time part, wrapped around midnight; its days and months are ignored, as in
+ * PostgreSQL), time - time (an interval), date + time (a timestamp).
+ */
+function timeArithmetic(op: string, a: SqlType, b: SqlType): Resolved | undefined {
+  if (isTime(a) && isIntervalType(b) && (op === '+' || op === '-')) return { type: Types.time, impl: strict(([x, y], c) => `${c.constant(wrapTime)}(${x} ${op} ${y}.micros)`) }
+  if (isIntervalType(a) && isTime(b) && op === '+') return { type: Types.time, impl: strict(([x, y], c) => `${c.constant(wrapTime)}(${y} + ${x}.micros)`) }
+  if (isTime(a) && isTime(b) && op === '-') return { type: Types.interval, impl: strict(([x, y]) => `({ months: 0, days: 0, micros: ${x} - ${y} })`) }
+  if (op === '+' && ((a.name === 'date' && isTime(b)) || (isTime(a) && b.name === 'date')) && !a.element && !b.element) return { type: Types.timestamp, impl: strict(([x, y]) => `(${x} + ${y})`) }
+  if (op === '-' && a.name === 'date' && !a.element && isTime(b)) return { type: Types.timestamp, impl: strict(([x, y]) => `(${x} - ${y})`) }
   return undefined
 }
 
@@ -126,7 +145,12 @@ export function resolveOperator(op: string, a: SqlType, b: SqlType): Resolved | 
     return { type: numericCommon(a, b), impl: strict(([x, y]) => `Number(BigInt(${x}) ${js} BigInt(${y}))`) }
   }
   if (op === '||') {
-    if (a.element && b.element) return { type: a, impl: strict(([x, y]) => `${x}.concat(${y})`) }
+    // array_cat is not strict: a NULL array is an empty one (NULL || NULL stays NULL).
+    if (a.element && b.element) return { type: a, impl: lenient(([x, y]) => `(${x} === null ? ${y} : ${y} === null ? ${x} : ${x}.concat(${y}))`) }
+    if (!a.element && !b.element && a.name === 'jsonb' && b.name === 'jsonb') return { type: Types.jsonb, impl: strict(([x, y], c) => `${c.constant(jsonbConcat)}(${x}, ${y})`) }
+    if (!a.element && !b.element && a.name === 'bytea' && b.name === 'bytea') return { type: Types.bytea, impl: strict(([x, y], c) => `${c.constant(byteaConcat)}(${x}, ${y})`) }
+    // json has no `||` in PostgreSQL (42883); beside text it is text (`'{}'::json || 'x'::text`).
+    if (isJson(a) && isJson(b)) return undefined
     return {
       type: Types.text,
       impl: a.name === 'timestamptz' || b.name === 'timestamptz'
@@ -153,8 +177,19 @@ const exactly = (n: number, rule: FunctionRule): FunctionRule => (args) => (args
 const textFn = (n: number, emit: (a: readonly string[], c: EmitContext) => string, type: SqlType = Types.text): FunctionRule =>
   exactly(n, (args) => (args.every((t) => isText(t) || isNumeric(t)) ? { type, impl: strict(emit), argTypes: args.map(() => Types.text) } : undefined))
 
-const mathFn = (emit: (a: string) => string, keepType = true): FunctionRule =>
-  exactly(1, ([t]) => (isNumeric(t!) ? { type: keepType ? t! : Types.float8, impl: strict(([x]) => emit(x!)) } : undefined))
+/** An untyped literal (`abs(NULL)`, `abs('2')`) is read as double precision, as PostgreSQL's preferred numeric type. */
+const isUnknown = (t: SqlType): boolean => t.name === 'unknown' && !t.element
+const numericArgs = (args: readonly SqlType[]): SqlType[] | undefined =>
+  args.every((t) => isNumeric(t) || isUnknown(t)) ? args.map((t) => (isUnknown(t) ? Types.float8 : t)) : undefined
+
+/** `keepType`: abs keeps any type; 'exact' (floor, ceil, sign) keeps numeric and makes integers doubles, as
+ * PostgreSQL has no integer versions of them; false (sqrt, ln, exp) likewise. */
+const mathFn = (emit: (a: string) => string, keepType: boolean | 'exact' = true): FunctionRule =>
+  exactly(1, (args) => {
+    const [t] = numericArgs(args) ?? []
+    const type = keepType === true || t?.name === 'numeric' ? t : Types.float8
+    return t === undefined ? undefined : { type: type!, impl: strict(([x]) => emit(x!)), argTypes: [type!] }
+  })
 
 /** The first argument type that is not `unknown`, to which untyped literals are coerced. */
 function commonType(args: readonly SqlType[]): SqlType | undefined {
@@ -242,7 +277,10 @@ const CATALOG_FUNCTIONS: Record<string, FunctionRule> = {
     (args.length === 2 || args.length === 3) && args[0]!.element !== undefined
       ? {
           type: Types.text,
-          impl: strict(([a, sep, nul], c) => `${a}.map((v) => v === null ? ${nul ?? 'null'} : H.formatValue(v, ${c.constant(c.argTypes[0]!.element)})).filter((v) => v !== null).join(${sep})`),
+          // Not strict in its third argument: a NULL null-string leaves NULL elements out, as if not given.
+          impl: lenient(([a, sep, nul], c) =>
+            `(${a} === null || ${sep} === null ? null : ${a}.map((v) => v === null ? ${nul ?? 'null'} : H.formatValue(v, ${c.constant(c.argTypes[0]!.element)})).filter((v) => v !== null).join(${sep}))`,
+          ),
           argTypes: [args[0]!, Types.text, ...(args.length === 3 ? [Types.text] : [])],
         }
       : undefined,
@@ -272,23 +310,20 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   starts_with: textFn(2, ([x, y]) => `${x}.startsWith(${y})`, Types.bool),
   substr: (args) =>
-    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(intOrUnknown)
       ? {
           type: Types.text,
-          impl: strict(([x, s, n]) =>
-            n === undefined ? `${x}.slice(Math.max(0, ${s} - 1))` : `${x}.slice(Math.max(0, ${s} - 1), Math.max(0, ${s} - 1 + ${n}))`,
-          ),
+          argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
+          impl: strict((xs, c) => `${c.constant(substringChars)}(${xs.join(', ')})`),
         }
       : undefined,
   // substring(x FROM s [FOR n]): characters from position s (1-based; before 1 counts, as in PostgreSQL).
   substring: (args) => regexSubstringRule(args) ?? (
-    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(isInteger)
+    (args.length === 2 || args.length === 3) && isText(args[0]!) && args.slice(1).every(intOrUnknown)
       ? {
           type: Types.text,
-          impl: strict(([x, st, n]) =>
-            n === undefined ? `[...${x}].slice(Math.max(0, ${st} - 1)).join('')` : `[...${x}].slice(Math.max(0, ${st} - 1), Math.max(0, ${st} - 1 + ${n})).join('')`,
-          ),
-          argTypes: [Types.text, ...args.slice(1)],
+          impl: strict((xs, c) => `${c.constant(substringChars)}(${xs.join(', ')})`),
+          argTypes: [Types.text, ...args.slice(1).map((t) => (isUnknown(t) ? Types.int4 : t))],
         }
       : undefined),
   concat: (args) => ({
@@ -297,22 +332,30 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     argTypes: args,
   }),
   abs: mathFn((x) => `Math.abs(${x})`),
-  floor: mathFn((x) => `Math.floor(${x})`),
-  ceil: mathFn((x) => `Math.ceil(${x})`),
-  ceiling: mathFn((x) => `Math.ceil(${x})`),
-  sign: mathFn((x) => `Math.sign(${x})`),
-  sqrt: mathFn((x) => `Math.sqrt(${x})`, false),
-  ln: mathFn((x) => `Math.log(${x})`, false),
-  exp: mathFn((x) => `Math.exp(${x})`, false),
+  floor: mathFn((x) => `Math.floor(${x})`, 'exact'),
+  ceil: mathFn((x) => `Math.ceil(${x})`, 'exact'),
+  ceiling: mathFn((x) => `Math.ceil(${x})`, 'exact'),
+  sign: mathFn((x) => `H.signOf(${x})`, 'exact'),
+  sqrt: mathFn((x) => `H.sqrtChecked(${x})`, false),
+  ln: mathFn((x) => `H.lnChecked(${x})`, false),
+  exp: mathFn((x) => `H.expChecked(${x})`, false),
   round: (args) => {
-    if (args.length === 1 && isNumeric(args[0]!)) return { type: args[0]!, impl: strict(([x]) => `H.roundTo(${x}, 0)`) }
-    // round(double precision, int) does not exist in PostgreSQL (42883); numeric's is in expr/numeric-functions.ts.
-    if (args.length === 2 && isNumeric(args[0]!) && args[0]!.name !== 'float4' && args[0]!.name !== 'float8' && isInteger(args[1]!)) return { type: Types.numeric, impl: strict(([x, d]) => `H.roundTo(${x}, ${d})`) }
+    if (args.length === 1 && isUnknown(args[0]!)) return { type: Types.float8, impl: strict(([x]) => `H.roundHalfEven(${x})`), argTypes: [Types.float8] }
+    // A double rounds half to even (rint), a numeric half away from zero (expr/numeric-functions.ts, tried
+    // first, as are round(numeric or integer, int)); an integer alone is rounded as a double. round(double
+    // precision, int) does not exist in PostgreSQL (42883).
+    if (args.length === 1 && isNumeric(args[0]!) && args[0]!.name !== 'numeric') {
+      return { type: Types.float8, impl: strict(([x]) => `H.roundHalfEven(${x})`), argTypes: [Types.float8] }
+    }
     return undefined
   },
   trunc: mathFn((x) => `Math.trunc(${x})`),
-  power: exactly(2, (args) => (args.every(isNumeric) ? { type: Types.float8, impl: strict(([x, y]) => `Math.pow(${x}, ${y})`) } : undefined)),
-  mod: exactly(2, (args) => (args.every(isInteger) ? { type: numericCommon(args[0]!, args[1]!), impl: strict(([x, y]) => `H.intMod(${x}, ${y})`) } : undefined)),
+  power: exactly(2, (args) => (numericArgs(args) ? { type: Types.float8, impl: strict(([x, y]) => `H.powerChecked(${x}, ${y})`), argTypes: [Types.float8, Types.float8] } : undefined)),
+  // An untyped NULL takes the other argument's integer type (`mod(NULL, 3)` is an integer).
+  mod: exactly(2, (args) => {
+    const ts = args.map((t, i) => (isUnknown(t) ? (isInteger(args[1 - i]!) ? args[1 - i]! : Types.int4) : t))
+    return ts.every(isInteger) ? { type: numericCommon(ts[0]!, ts[1]!), impl: strict(([x, y]) => `H.intMod(${x}, ${y})`), argTypes: ts } : undefined
+  }),
   random: exactly(0, () => ({ type: Types.float8, impl: { strict: false, volatile: true, emit: () => 'Math.random()' } })),
   now: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
   current_timestamp: exactly(0, () => ({ type: Types.timestamptz, impl: { strict: false, volatile: true, emit: () => 'ctx.now' } })),
@@ -360,15 +403,19 @@ const FUNCTIONS: Record<string, FunctionRule> = {
     args.length % 2 === 0
       ? {
           type: Types.json,
-          impl: lenient((xs, c) => {
-            const pairs: string[] = []
-            for (let i = 0; i < xs.length; i += 2) pairs.push(`{ key: ${xs[i]}, value: ${xs[i + 1]}, type: ${c.constant(c.argTypes[i + 1])} }`)
-            return `H.jsonBuildObject([${pairs.join(', ')}])`
-          }),
+          impl: {
+            strict: false,
+            volatile: jsonNeedsZone(args),
+            emit: (xs, c) => `H.jsonBuildObject(${pairsCode(xs, c)}${zoneArg(c)})`,
+          },
           argTypes: args,
         }
       : undefined,
-  to_json: exactly(1, ([t]) => ({ type: Types.json, impl: strict(([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}))`), argTypes: [t!] })),
+  to_json: exactly(1, ([t]) => ({
+    type: Types.json,
+    impl: { strict: true, volatile: jsonNeedsZone([t]), emit: ([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)}))` },
+    argTypes: [t!],
+  })),
   pg_backend_pid: exactly(0, () => ({ type: Types.int4, impl: sessionFn(() => 'ctx.pid') })),
   // pg_notify(channel, payload): NOTIFY as a function, for drivers that send it with parameters. PostgreSQL
   // returns void, shown as an empty value; a session without LISTEN/NOTIFY (a continuous view) refuses it.

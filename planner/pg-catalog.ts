@@ -349,8 +349,8 @@ const PSEUDO_TYPES: readonly (readonly [number, string, number])[] = [
   [2281, 'internal', 8],
 ]
 const PSEUDO_OIDS = new Set(PSEUDO_TYPES.map(([oid]) => oid))
-const CATEGORY: Partial<Record<TypeName, string>> = { bool: 'B', int2: 'N', int4: 'N', int8: 'N', float4: 'N', float8: 'N', numeric: 'N', text: 'S', timestamptz: 'D', timestamp: 'D', date: 'D', interval: 'T', json: 'U', jsonb: 'U', bytea: 'U', uuid: 'U', unknown: 'X' }
-const PG_TYPE_NAMES: Record<TypeName, string> = { bool: 'bool', int2: 'int2', int4: 'int4', int8: 'int8', float4: 'float4', float8: 'float8', numeric: 'numeric', text: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date', interval: 'interval', json: 'json', jsonb: 'jsonb', bytea: 'bytea', uuid: 'uuid', unknown: 'unknown' }
+const CATEGORY: Partial<Record<TypeName, string>> = { bool: 'B', int2: 'N', int4: 'N', int8: 'N', float4: 'N', float8: 'N', numeric: 'N', text: 'S', timestamptz: 'D', timestamp: 'D', date: 'D', interval: 'T', time: 'D', json: 'U', jsonb: 'U', bytea: 'U', uuid: 'U', unknown: 'X' }
+const PG_TYPE_NAMES: Record<TypeName, string> = { bool: 'bool', int2: 'int2', int4: 'int4', int8: 'int8', float4: 'float4', float8: 'float8', numeric: 'numeric', text: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date', interval: 'interval', time: 'time', json: 'json', jsonb: 'jsonb', bytea: 'bytea', uuid: 'uuid', unknown: 'unknown' }
 
 /** Built-in types: Sluice's own plus the catalog types clients look up (`name`, `oid`, `varchar`, ...). */
 export const BUILTIN_TYPES: readonly PgTypeInfo[] = (() => {
@@ -373,7 +373,6 @@ export const BUILTIN_TYPES: readonly PgTypeInfo[] = (() => {
     [30, 'oidvector', -1, 'A', 1013, 0],
     [28, 'xid', 4, 'U', 1011, 0],
     [194, 'pg_node_tree', -1, 'Z', 0, DEFAULT_COLLATION],
-    [1083, 'time', 8, 'D', 1183, 0],
     // Types of catalog columns (pg_stat_activity.client_addr, relacl, subskiplsn, ...): a client that
     // resolves every column's type, such as a query generator, must find them here.
     [869, 'inet', -1, 'I', 1041, 0],
@@ -405,7 +404,6 @@ const DISPLAY_BY_OID = new Map<number, string>([
   [30, 'oidvector'],
   [28, 'xid'],
   [194, 'pg_node_tree'],
-  [1083, 'time without time zone'],
   [2950, 'uuid'],
   [869, 'inet'],
   [1033, 'aclitem'],

@@ -84,10 +84,14 @@ export const SESSION_FUNCTIONS: Record<string, FunctionRule> = {
     if (args.length === 2 && args.every(isNum)) return { type: Types.numeric, impl: pure(([b, x], c) => `${c.constant(logBase)}(${b}, ${x})`), argTypes: [Types.numeric, Types.numeric] }
     return undefined
   },
-  log10: (args) => (args.length === 1 && isNum(args[0]!) ? { type: isFloat(args[0]!) ? Types.float8 : Types.numeric, impl: pure(([x], c) => `${c.constant(log10)}(${x})`) } : undefined),
+  log10: (args) => (args.length === 1 ? SESSION_FUNCTIONS.log!(args) : undefined),
   div: (args) => (args.length === 2 && args.every(isNum) ? { type: Types.numeric, impl: pure(([y, x], c) => `${c.constant(div)}(${y}, ${x})`), argTypes: [Types.numeric, Types.numeric] } : undefined),
   trunc: (args) => {
-    if (args.length === 1 && isNum(args[0]!)) return { type: isFloat(args[0]!) ? Types.float8 : Types.numeric, impl: pure(([x]) => `Math.trunc(${x})`), argTypes: [isFloat(args[0]!) ? Types.float8 : Types.numeric] }
+    // An integer is truncated as a double, as PostgreSQL has trunc(double precision) and trunc(numeric) only.
+    if (args.length === 1 && isNum(args[0]!)) {
+      const t = args[0]!.name === 'numeric' ? Types.numeric : Types.float8
+      return { type: t, impl: pure(([x]) => `Math.trunc(${x})`), argTypes: [t] }
+    }
     if (args.length === 2 && isNum(args[0]!) && isNum(args[1]!)) return { type: Types.numeric, impl: pure(([x, n], c) => `${c.constant(truncTo)}(${x}, ${n})`), argTypes: [Types.numeric, Types.int4] }
     return undefined
   },

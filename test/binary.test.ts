@@ -35,6 +35,7 @@ const VALUES: [name: string, sql: string][] = [
   ['n11', '123.456::numeric(10,2)'],
   ['tz', "'2026-01-02 03:04:05.123456+00'::timestamptz"],
   ['ts', "'2026-01-02 03:04:05.5'::timestamp"],
+  ['tm', "'12:34:56.789'::time"],
   ['d', "'2026-01-02'::date"],
   ['d0', "'1999-12-31'::date"],
   ['by', "'\\x00ff'::bytea"],
@@ -99,7 +100,7 @@ describe('binary format, byte for byte as PostgreSQL', () => {
 
   test('parameters: binary values PostgreSQL produced are read back to the same bytes', async () => {
     const { cells, fields } = await binaryRow(theirs, SELECT)
-    const types = fields.map((f) => ({ 21: 'int2', 23: 'int4', 20: 'int8', 700: 'float4', 701: 'float8', 16: 'bool', 25: 'text', 1043: 'text', 1700: 'numeric', 1184: 'timestamptz', 1114: 'timestamp', 1082: 'date', 17: 'bytea', 114: 'json', 3802: 'jsonb', 1186: 'interval', 1005: 'int2[]', 1007: 'int4[]', 1016: 'int8[]', 1021: 'float4[]', 1022: 'float8[]', 1231: 'numeric[]', 1000: 'bool[]', 1009: 'text[]', 1185: 'timestamptz[]', 1182: 'date[]', 1187: 'interval[]', 3807: 'jsonb[]' })[f.typeOid])
+    const types = fields.map((f) => ({ 21: 'int2', 23: 'int4', 20: 'int8', 700: 'float4', 701: 'float8', 16: 'bool', 25: 'text', 1043: 'text', 1700: 'numeric', 1184: 'timestamptz', 1114: 'timestamp', 1082: 'date', 1083: 'time', 17: 'bytea', 114: 'json', 3802: 'jsonb', 1186: 'interval', 1005: 'int2[]', 1007: 'int4[]', 1016: 'int8[]', 1021: 'float4[]', 1022: 'float8[]', 1231: 'numeric[]', 1000: 'bool[]', 1009: 'text[]', 1185: 'timestamptz[]', 1182: 'date[]', 1187: 'interval[]', 3807: 'jsonb[]' })[f.typeOid])
     const echo = `SELECT ${types.map((t, i) => `$${i + 1}::${t} AS c${i}`).join(', ')}`
     const back = await binaryRow(ours, echo, cells as Buffer[])
     const oracle = await binaryRow(theirs, echo, cells as Buffer[])

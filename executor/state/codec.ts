@@ -24,6 +24,8 @@ const enum Tag {
   Json = 8,
   /** An exact numeric: kind byte, int32 scale, the unscaled digits as decimal text (sign included). */
   Numeric = 9,
+  /** A bytea value (a Buffer), its length then its bytes: JSON would turn it into `{type, data}`. */
+  Bytes = 10,
 }
 
 /** A growable output buffer reused across encodes (encode copies the result out). */
@@ -98,6 +100,12 @@ function writeValue(w: Writer, v: Value): void {
     w.byte(v.k)
     w.int32(v.s)
     w.string(v.u.toString())
+  } else if (Buffer.isBuffer(v)) {
+    w.byte(Tag.Bytes)
+    w.uint32(v.length)
+    w.reserve(v.length)
+    v.copy(w.buf, w.pos)
+    w.pos += v.length
   } else if (isInterval(v)) {
     w.byte(Tag.Interval)
     w.float64(v.months)
@@ -160,6 +168,13 @@ class Reader {
         const scale = this.buf.readInt32LE(this.pos + 1)
         this.pos += 5
         return new Numeric(BigInt(this.string()), scale, kind)
+      }
+      case Tag.Bytes: {
+        const n = this.buf.readUInt32LE(this.pos)
+        this.pos += 4
+        const bytes = Buffer.from(this.buf.subarray(this.pos, this.pos + n))
+        this.pos += n
+        return bytes
       }
       default:
         throw new Error(`corrupt state value: unknown tag ${tag} at byte ${this.pos - 1}`)

@@ -17,6 +17,13 @@ describe('codecs', () => {
     expect(Object.is(back[4], -0)).toBe(true)
     expect(jsonCodec.decode(jsonCodec.encode({ a: Infinity, b: [-Infinity, 1] }))).toEqual({ a: Infinity, b: [-Infinity, 1] })
   })
+
+  it('round-trips bytea values as bytes, alone and in arrays', () => {
+    const row: Value[] = [Buffer.from([0, 255, 16]), Buffer.alloc(0), [Buffer.from('ab'), null] as Value, 'after']
+    const back = rowCodec.decode(rowCodec.encode(row))
+    expect(back).toEqual(row)
+    expect(Buffer.isBuffer(back[0])).toBe(true)
+  })
 })
 
 describe('key layout', () => {

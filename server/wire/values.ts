@@ -133,6 +133,10 @@ export function decodeBinary(data: Buffer, t: SqlType): Value {
       if (days === -0x80000000) return Number.NEGATIVE_INFINITY
       return days * MICROS_PER_DAY + PG_EPOCH_MICROS
     }
+    case 'time':
+      // time_recv: microseconds since midnight as an int64.
+      expectLength(data, 8, t)
+      return Number(data.readBigInt64BE(0))
     case 'interval': {
       expectLength(data, 16, t)
       const interval: Interval = { micros: Number(data.readBigInt64BE(0)), days: data.readInt32BE(8), months: data.readInt32BE(12) }
@@ -273,6 +277,11 @@ export function encodeBinary(value: Value, t: SqlType): Buffer | null {
       const micros = Number(value)
       const days = micros === Number.POSITIVE_INFINITY ? 0x7fffffff : micros === Number.NEGATIVE_INFINITY ? -0x80000000 : Math.floor((micros - PG_EPOCH_MICROS) / MICROS_PER_DAY)
       b.writeInt32BE(days)
+      return b
+    }
+    case 'time': {
+      const b = Buffer.allocUnsafe(8)
+      b.writeBigInt64BE(BigInt(Math.trunc(Number(value))))
       return b
     }
     case 'interval': {
