@@ -131,7 +131,9 @@ function numExp(x: Num): Numeric {
   const n = toNumeric(x)
   if (n.k === NumKind.NaN || n.k === NumKind.PosInf) return n
   if (n.k === NumKind.NegInf) return new Numeric(0n, 0)
-  return fromDouble(Math.exp(numericToFloat(n)))
+  const e = Math.exp(numericToFloat(n))
+  if (!Number.isFinite(e)) throw new SluiceError('execution', SqlState.numericValueOutOfRange, 'value overflows numeric format')
+  return fromDouble(e)
 }
 
 /** scale(x): the display scale; NULL for NaN and the infinities. */

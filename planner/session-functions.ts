@@ -78,7 +78,8 @@ export const SESSION_FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   log: (args) => {
     if (args.length === 1 && isNum(args[0]!)) {
-      const t = isFloat(args[0]!) || args[0]!.name === 'unknown' ? Types.float8 : Types.numeric
+      // log(integer) is log(double precision) in PostgreSQL; numeric's is in expr/numeric-functions.ts.
+      const t = args[0]!.name === 'numeric' ? Types.numeric : Types.float8
       return { type: t, impl: pure(([x], c) => `${c.constant(log10)}(${x})`), argTypes: [t] }
     }
     if (args.length === 2 && args.every(isNum)) return { type: Types.numeric, impl: pure(([b, x], c) => `${c.constant(logBase)}(${b}, ${x})`), argTypes: [Types.numeric, Types.numeric] }
