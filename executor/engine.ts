@@ -183,8 +183,8 @@ export class Engine extends EnginePart {
     return this.reads.viewRows(name)
   }
 
-  streamRows(name: string): AsyncGenerator<Row> {
-    return this.reads.streamRows(name)
+  streamRows(name: string, ends?: readonly number[]): AsyncGenerator<Row> {
+    return this.reads.streamRows(name, ends)
   }
 
   deadLetters(): Promise<DeadLetter[]> {
