@@ -59,7 +59,7 @@ export class CommitFile {
       position = at + len
     }
     tags = tags.slice(-MAX_TAGS)
-    return new CommitFile(dir, fh, position, last?.sequence ?? 0, last?.ends ?? null, tags, tags.reduce((n, t) => n + 4 + t.length, 0))
+    return new CommitFile(dir, fh, position, last?.sequence ?? 0, last?.ends ?? null, tags, tagBytesOf(tags))
   }
 
   /** The kept tags of committed batches, oldest first. */
@@ -78,29 +78,25 @@ export class CommitFile {
    */
   async commit(ends: readonly number[], tags: readonly Buffer[] = []): Promise<void> {
     const sequence = ++this.sequence
-    const kept = this.keep(tags)
-    if (this.size + HEADER + payloadLength(ends, tags) > Math.max(REWRITE_BYTES, 4 * this.tagBytesOf(kept))) {
+    // The newest MAX_TAGS once these are added: the oldest `drop` go.
+    const drop = Math.max(0, this.tags.length + tags.length - MAX_TAGS)
+    let keptBytes = this.tagBytes + tagBytesOf(tags)
+    if (drop > 0) keptBytes -= tagBytesOf(this.tags.slice(0, drop))
+    if (this.size + HEADER + payloadLength(ends, tags) > Math.max(REWRITE_BYTES, 4 * keptBytes)) {
       // The new file's one record carries every kept tag, those of this batch included.
+      const kept = [...this.tags, ...tags].slice(-MAX_TAGS)
       await this.rewrite(encode(sequence, ends, kept))
+      this.tags = kept
+      this.tagBytes = tagBytesOf(kept)
     } else {
       const record = encode(sequence, ends, tags)
       await writeAll(this.fh, record, this.size)
       this.size += record.length
+      for (const t of tags) this.tags.push(t)
+      if (drop > 0) this.tags.splice(0, drop)
+      this.tagBytes = keptBytes
     }
-    this.tags = kept
-    this.tagBytes = this.tagBytesOf(kept)
     this.lastEnds = [...ends]
-  }
-
-  /** The tags kept once `added` are: the newest MAX_TAGS. */
-  private keep(added: readonly Buffer[]): Buffer[] {
-    if (added.length === 0) return this.tags
-    const all = [...this.tags, ...added]
-    return all.length > MAX_TAGS ? all.slice(-MAX_TAGS) : all
-  }
-
-  private tagBytesOf(tags: readonly Buffer[]): number {
-    return tags === this.tags ? this.tagBytes : tags.reduce((n, t) => n + 4 + t.length, 0)
   }
 
   async close(): Promise<void> {
@@ -125,9 +121,16 @@ export class CommitFile {
   }
 }
 
+/** The bytes tags take in a record: each one's length and bytes. */
+function tagBytesOf(tags: readonly Buffer[]): number {
+  let n = 0
+  for (const t of tags) n += 4 + t.length
+  return n
+}
+
 function payloadLength(ends: readonly number[], tags: readonly Buffer[]): number {
   let len = 8 + 4 + 8 * ends.length
-  if (tags.length > 0) len += 4 + tags.reduce((n, t) => n + 4 + t.length, 0)
+  if (tags.length > 0) len += 4 + tagBytesOf(tags)
   return len
 }
 
