@@ -26,10 +26,39 @@ async function post(sluice: SluiceProcess, batch: number, perBatch = PER_BATCH):
   return { status: res.status, body: await res.json(), replayed: res.headers.get('idempotent-replayed') }
 }
 
+/** The stream and its view, checkpointed so that a restart finds them. */
+async function createTaps(sluice: SluiceProcess): Promise<void> {
+  const c = await sluice.client()
+  try {
+    for (const sql of [STREAM, VIEW, 'CHECKPOINT']) await c.query(sql)
+  } finally {
+    await c.end()
+  }
+}
+
+/**
+ * A server of the describe block's own on a fresh data directory (checkpoints a minute apart), with the
+ * stream and its view; `start` (re)starts it on that directory, handing each process to `set`.
+ */
+function tapsServer(set: (s: SluiceProcess) => void, env: Readonly<Record<string, string>> = {}): () => Promise<void> {
+  let dataDir = ''
+  let current: SluiceProcess | undefined
+  const start = async () => set((current = await startSluice({ dataDir, http: true, checkpointMs: 60_000, env })))
+  beforeAll(async () => {
+    dataDir = await tempDataDir()
+    await start()
+    await createTaps(current!)
+  }, 120_000)
+  afterAll(async () => {
+    await current?.stop()
+    if (dataDir) await removeDir(dataDir)
+  })
+  return start
+}
+
 describe('Idempotency-Key across kill -9', () => {
-  let dataDir: string
   let sluice: SluiceProcess
-  const start = async () => (sluice = await startSluice({ dataDir, http: true, checkpointMs: 60_000 }))
+  const start = tapsServer((s) => (sluice = s))
   const perBatch = async (): Promise<Map<number, number>> => {
     const c = await sluice.client()
     try {
@@ -47,22 +76,6 @@ describe('Idempotency-Key across kill -9', () => {
     }
   }
 
-  beforeAll(async () => {
-    dataDir = await tempDataDir()
-    await start()
-    const c = await sluice.client()
-    try {
-      await c.query(STREAM)
-      await c.query(VIEW)
-      await c.query('CHECKPOINT')
-    } finally {
-      await c.end()
-    }
-  }, 120_000)
-  afterAll(async () => {
-    await sluice?.stop()
-    if (dataDir) await removeDir(dataDir)
-  })
 
   test('an answered batch, then kill -9 before any checkpoint: its retry is answered again and not appended', async () => {
     const first = await post(sluice, 1)
@@ -123,13 +136,10 @@ describe('kill -9 between the append and the key store, over and over', () => {
   const BATCHES = 300
   const SMALL = 10
   const CLIENTS = 3
-  let dataDir: string
   let sluice: SluiceProcess
   let restarting: Promise<void> | null = null
   let restarts = 0
-  const start = async () => {
-    sluice = await startSluice({ dataDir, http: true, checkpointMs: 60_000, env: { SLUICE_TEST_KILL_BEFORE_KEY_SAVE: '0.05' } })
-  }
+  const start = tapsServer((s) => (sluice = s), { SLUICE_TEST_KILL_BEFORE_KEY_SAVE: '0.05' })
   /** The server up again after a kill, restarted once however many clients saw it go. */
   const restart = async (dead: SluiceProcess): Promise<void> => {
     if (sluice !== dead) return
@@ -142,21 +152,6 @@ describe('kill -9 between the append and the key store, over and over', () => {
     await restarting
   }
 
-  beforeAll(async () => {
-    dataDir = await tempDataDir()
-    await start()
-    const c = await sluice.client()
-    try {
-      await c.query(STREAM)
-      await c.query(VIEW)
-    } finally {
-      await c.end()
-    }
-  }, 120_000)
-  afterAll(async () => {
-    await sluice?.stop()
-    if (dataDir) await removeDir(dataDir)
-  })
 
   test('a few hundred keyed batches: none lost, none appended twice', async () => {
     const answers = new Map<number, Answer[]>()
