@@ -22,6 +22,7 @@ import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import type { TriggerDef } from '../planner/trigger-plan.ts'
 import type { StreamSource } from './source.ts'
 import { StateDb } from './state/rocks.ts'
+import { StreamLog } from './log/stream-log.ts'
 import { META_NAMESPACE } from './state/layout.ts'
 import type { StreamDecoder } from './record-decoder.ts'
 import { IngestKeys } from './ingest-keys.ts'
@@ -73,6 +74,8 @@ export class Engine extends EnginePart {
     const engine = new Engine(options, db)
     engine.ingestKeys = await IngestKeys.open(db)
     await engine.catalogDdl.replayCatalog()
+    // Keys committed with their batches in the streams' logs: those a crash kept out of the state store.
+    for (const [name, rt] of engine.streams) if (rt.log instanceof StreamLog) engine.ingestKeys.recover(name, rt.log.committedTags)
     engine.loopDone = engine.scanLoop.loop()
     return engine
   }
@@ -182,8 +185,8 @@ export class Engine extends EnginePart {
     return this.inserts.insert(streamName, rows)
   }
 
-  insertJson(streamName: string, records: readonly (string | Buffer)[]): Promise<number> {
-    return this.inserts.insertJson(streamName, records)
+  insertJson(streamName: string, records: readonly (string | Buffer)[], tag?: Buffer): Promise<number> {
+    return this.inserts.insertJson(streamName, records, tag)
   }
 
   checkRecords(streamName: string, records: readonly (string | Buffer)[]): { index: number; reason: string }[] {
@@ -221,8 +224,8 @@ export class Engine extends EnginePart {
     return this.reads.viewRows(name)
   }
 
-  streamRows(name: string): AsyncGenerator<Row> {
-    return this.reads.streamRows(name)
+  streamRows(name: string, ends?: readonly number[]): AsyncGenerator<Row> {
+    return this.reads.streamRows(name, ends)
   }
 
   deadLetters(): Promise<DeadLetter[]> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StateDb } from './state/rocks.ts'
-import { IngestKeys, KEY_TTL_MS, MAX_KEYS } from './ingest-keys.ts'
+import { IngestKeys, KEY_TTL_MS, MAX_KEYS, keyTag } from './ingest-keys.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -61,6 +61,25 @@ describe('IngestKeys', () => {
     expect(keys.size).toBe(MAX_KEYS)
     expect((await keys.answer('s', 'k0', run)).replayed).toBe(false)
     expect((await keys.answer('s', `k${MAX_KEYS + 4}`, run)).replayed).toBe(true)
+    await db.close()
+  })
+
+  it('remembers keys committed with their batches in a log that the state store never got', async () => {
+    const { db } = await openDb()
+    let now = 5_000_000
+    const keys = await IngestKeys.open(db, () => now)
+    let runs = 0
+    const run = async () => ({ status: 200, body: { n: ++runs }, appended: true })
+    // What a crash between the append and the state store's write leaves: the key only in the log.
+    const tags = [keyTag('a', { status: 200, body: { n: 'from log' } }, now - 10), Buffer.from('not a key tag'), keyTag('expired', { status: 200, body: {} }, now - KEY_TTL_MS - 1)]
+    keys.recover('s', tags)
+    expect(await keys.answer('s', 'a', run)).toEqual({ status: 200, body: { n: 'from log' }, replayed: true })
+    expect(await keys.answer('other', 'a', run)).toMatchObject({ replayed: false })
+    expect(await keys.answer('s', 'expired', run)).toMatchObject({ replayed: false })
+    // The state store's newer answer for a key wins over the log's older one.
+    now += 100
+    keys.recover('other', [keyTag('a', { status: 200, body: { n: 'older' } }, now - 1000)])
+    expect(await keys.answer('other', 'a', run)).toMatchObject({ body: { n: 1 }, replayed: true })
     await db.close()
   })
 })

@@ -52,7 +52,8 @@ async function fetchRelation(engine: Engine, source: RelationalSource['relations
       return collect(engine.viewRows(name), guard)
     }
     case 'stream':
-      return collect(engine.streamRows(name), guard)
+      // A transaction's snapshot, when the session has one (server/transaction-snapshot.ts).
+      return collect(engine.streamRows(name, (ctx as { streamEnds?: (stream: string) => readonly number[] | undefined }).streamEnds?.(name)), guard)
   }
 }
 

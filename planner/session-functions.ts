@@ -1,6 +1,6 @@
 /**
  * Functions analysts reach for beside the statistical aggregates: pg_typeof, gen_random_uuid (the uuid
- * type), width_bucket, log(b, x), div and trunc(x, n), with PostgreSQL's errors. These are the double
+ * type), width_bucket, log(b, x), div and trunc(x, n), with PostgreSQL's errors; and pg_export_snapshot. These are the double
  * precision forms; numeric arguments take the exact forms of expr/numeric-functions.ts first.
  */
 import { randomUUID } from 'node:crypto'
@@ -67,7 +67,14 @@ export function truncTo(x: number, n: number): number {
   return Math.abs(up) > Math.abs(t) ? up : t
 }
 
+/** pg_export_snapshot(): the session's transaction snapshot, for other sessions to import (server/transaction-snapshot.ts). */
+export function exportSnapshot(ctx: { exportSnapshot?: () => string }): string {
+  if (ctx.exportSnapshot === undefined) throw new SluiceError('execution', SqlState.featureNotSupported, 'pg_export_snapshot() can only be called in a query of a session')
+  return ctx.exportSnapshot()
+}
+
 export const SESSION_FUNCTIONS: Record<string, FunctionRule> = {
+  pg_export_snapshot: (args) => (args.length === 0 ? { type: Types.text, impl: { strict: false, volatile: true, emit: (_, c) => `${c.constant(exportSnapshot)}(ctx)` } } : undefined),
   // The type of the argument as the binder resolved it; PostgreSQL answers regtype, shown as its name.
   pg_typeof: (args) =>
     args.length === 1 ? { type: PgT.regtype, impl: { strict: false, emit: (_, c) => JSON.stringify(typeDisplayName(c.argTypes[0]!)) }, argTypes: args } : undefined,

@@ -12,7 +12,7 @@
  */
 import { SqlState, toSluiceError } from '../common/errors.ts'
 import type { Engine } from '../executor/engine.ts'
-import type { IngestAnswer } from '../executor/ingest-keys.ts'
+import { keyTag, type IngestAnswer } from '../executor/ingest-keys.ts'
 
 export const MAX_REPORTED_ERRORS = 10
 
@@ -52,8 +52,12 @@ const looksLikeObject = (record: Buffer): boolean => {
   return false
 }
 
-/** Decodes, appends and answers one batch. Never throws: failures are answers with a status. */
-export async function ingestBatch(engine: Engine, stream: string, body: Buffer): Promise<IngestAnswer> {
+/**
+ * Decodes, appends and answers one batch. Never throws: failures are answers with a status. With an
+ * Idempotency-Key, the key and the answer are committed with the batch's records (ingest-keys.ts), so a
+ * crash cannot keep the one without the other.
+ */
+export async function ingestBatch(engine: Engine, stream: string, body: Buffer, idempotencyKey?: string): Promise<IngestAnswer> {
   const lines = splitLines(body)
   const records = lines.map((l) => l.record)
   try {
@@ -66,9 +70,10 @@ export async function ingestBatch(engine: Engine, stream: string, body: Buffer):
         body: { error: 'the body is not newline-delimited JSON: no line holds a JSON object', sqlstate: SqlState.invalidTextRepresentation, inserted: 0, rejected, errors },
       }
     }
-    await engine.insertJson(stream, records)
     const inserted = lines.length - rejected
-    return { status: inserted === 0 && rejected > 0 ? 422 : 200, body: { inserted, rejected, errors }, appended: true }
+    const answer = { status: inserted === 0 && rejected > 0 ? 422 : 200, body: { inserted, rejected, errors } }
+    await engine.insertJson(stream, records, idempotencyKey === undefined ? undefined : keyTag(idempotencyKey, answer))
+    return { ...answer, appended: true }
   } catch (err) {
     const e = toSluiceError(err)
     return { status: e.sqlstate === SqlState.undefinedTable ? 404 : e.category === 'internal' ? 500 : 400, body: { error: e.message, sqlstate: e.sqlstate } }

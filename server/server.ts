@@ -295,7 +295,7 @@ async function handleIngest(engine: Engine, security: ConnectionSecurity, thrott
       const answer = await ingestBatch(engine, stream, body)
       return reply(answer.status, answer.body)
     }
-    const answer = await engine.ingestKeys.answer(stream, key, () => ingestBatch(engine, stream, body))
+    const answer = await engine.ingestKeys.answer(stream, key, () => ingestBatch(engine, stream, body, key))
     reply(answer.status, answer.body, answer.replayed ? { 'idempotent-replayed': 'true' } : {})
   } catch (err) {
     const e = toSluiceError(err)

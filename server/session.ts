@@ -35,6 +35,7 @@ import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, start
 import type { Subscription } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
 import { SessionRegistry, type SessionActivity } from './sessions.ts'
+import { TRANSACTION_SNAPSHOT, TransactionSnapshot } from './transaction-snapshot.ts'
 
 /** ParameterStatus values sent at startup and the SHOW defaults. */
 export const INITIAL_PARAMETERS: ReadonlyMap<string, string> = new Map([
@@ -115,12 +116,14 @@ export class Session implements Backend {
   private terminateHandler: ((error: SluiceError) => void) | null = null
   /** What pg_stat_activity shows of this session. */
   private activity: SessionActivity = { state: 'idle', query: '', queryStart: null }
+  private readonly snapshot: TransactionSnapshot // what a REPEATABLE READ transaction reads of streams
 
   constructor(
     private readonly engine: Engine,
     private readonly startup: StartupInfo,
     private readonly sessions: SessionRegistry = new SessionRegistry(),
   ) {
+    this.snapshot = new TransactionSnapshot(engine, startup.processId, () => ({ inBlock: this.status !== 'I', isolation: this.settings.get('transaction_isolation') ?? '' }))
     for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
     for (const [k, v] of Object.entries(EXTRA_SETTINGS)) this.settings.set(k, v)
     this.settings.set('application_name', startup.applicationName)
@@ -219,6 +222,7 @@ export class Session implements Backend {
     }
     this.localRestore.clear()
     this.transactionRestore.clear()
+    this.snapshot.end()
   }
 
   private evalContext(): EvalContext {
@@ -232,6 +236,8 @@ export class Session implements Backend {
       activity: () => this.sessions.activityRows(),
       revealSecrets: this.startup.role !== 'readonly',
       settings: this.settingsView,
+      exportSnapshot: () => this.snapshot.export(),
+      streamEnds: (stream: string) => this.snapshot.ends(stream),
     } as EvalContext
   }
 
@@ -283,6 +289,7 @@ export class Session implements Backend {
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
     this.activity = { state: 'active', query: prepared.text, queryStart: Date.now() * 1000 }
+    if (s.kind === 'query' || s.kind === 'copy_to') this.snapshot.statement()
     try {
       return await this.run(s, prepared.text, values, prepared.declared)
     } finally {
@@ -609,7 +616,7 @@ export class Session implements Backend {
         return runSelect(plan.select, this.engine.viewRows(src.name), params, ctx, guard)
       }
       case 'stream':
-        return runSelect(plan.select, this.engine.streamRows(src.name), params, ctx, guard)
+        return runSelect(plan.select, this.engine.streamRows(src.name, this.snapshot.ends(src.name)), params, ctx, guard)
       case 'system':
         return runSelect(plan.select, await systemTableRows(this.engine, src.name, ctx.revealSecrets === true), params, ctx, guard)
       case 'relational':
@@ -667,6 +674,7 @@ export class Session implements Backend {
 
   private set(s: ast.SetVariable): Outcome {
     const key = s.name.toLowerCase()
+    if (key === TRANSACTION_SNAPSHOT) return (this.snapshot.import(s.value ?? ''), { kind: 'command', tag: 'SET' })
     if (key === 'statement_timeout' || key === QUERY_MEMORY) {
       const defaults = this.sessions.defaults
       const fallback = key === QUERY_MEMORY ? formatBytes(defaults.queryMemory) : String(defaults.statementTimeoutMs)
@@ -704,6 +712,7 @@ export class Session implements Backend {
       case 'begin':
         if (this.status !== 'I') this.notice('there is already a transaction in progress', SqlState.activeSqlTransaction)
         this.status = 'T'
+        for (const m of s.modes ?? []) if (m.startsWith('isolation level ')) this.assign('transaction_isolation', m.slice('isolation level '.length), true)
         return { kind: 'command', tag: 'BEGIN' }
       case 'commit': {
         const failed = this.status === 'E'
@@ -855,6 +864,7 @@ export class Session implements Backend {
   }
 
   close(): void {
+    this.snapshot.end()
     this.sessions.remove(this.startup.processId)
     this.terminateHandler = null
     this.cursors.closeAll()

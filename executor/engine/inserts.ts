@@ -38,9 +38,10 @@ export class Inserts extends EnginePart {
   /**
    * Appends raw JSON records (HTTP ingest, COPY, a file's lines); malformed ones become dead letters when
    * read. A record given as bytes is stored as given: input read as bytes need not be decoded to text and
-   * encoded back (only a keyed stream reads the key's text from it).
+   * encoded back (only a keyed stream reads the key's text from it). `tag` is committed with the records
+   * in one commit record of the log (stream-log.ts): HTTP ingest's Idempotency-Key and answer.
    */
-  async insertJson(streamName: string, records: readonly (string | Buffer)[]): Promise<number> {
+  async insertJson(streamName: string, records: readonly (string | Buffer)[], tag?: Buffer): Promise<number> {
     const rt = this.streams.get(streamName)
     if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${streamName}" does not exist`)
     const { def } = rt
@@ -54,7 +55,7 @@ export class Inserts extends EnginePart {
       const p = k === undefined ? rr++ % def.partitions : partitionFor(k, def.partitions)
       byPartition[p]!.push(rec)
     }
-    return this.appendRaw(rt, byPartition, records.length)
+    return this.appendRaw(rt, byPartition, records.length, tag)
   }
 
   /**
@@ -87,7 +88,7 @@ export class Inserts extends EnginePart {
     return records.length
   }
 
-  private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number): Promise<number> {
+  private async appendRaw(rt: StreamRuntime, byPartition: (Buffer | string)[][], count: number, tag?: Buffer): Promise<number> {
     const log = rt.log
     if (!(log instanceof StreamLog)) {
       const source = rt.def.source
@@ -105,7 +106,7 @@ export class Inserts extends EnginePart {
     rt.inFlightAppends++
     try {
       // All or nothing across partitions (stream-log.ts): a failed append leaves no record behind.
-      await log.appendBatch(byPartition)
+      await log.appendBatch(byPartition, tag)
     } catch (err) {
       throw storageError(`to stream "${rt.def.name}"`, err)
     } finally {

@@ -74,15 +74,18 @@ export class Reads extends EnginePart {
     yield* q.rows()
   }
 
-  /** Every event currently in a stream's log, decoded (dead letters skipped). */
-  async *streamRows(name: string): AsyncGenerator<Row> {
+  /**
+   * Every event currently in a stream's log, decoded (dead letters skipped); with `ends`, only those before
+   * each partition's end there (a transaction's snapshot: server/transaction-snapshot.ts).
+   */
+  async *streamRows(name: string, ends?: readonly number[]): AsyncGenerator<Row> {
     const rt = this.streams.get(name)
     if (rt === undefined) throw planError(SqlState.undefinedTable, `stream "${name}" does not exist`)
     for (let p = 0; p < rt.def.partitions; p++) {
-      const end = rt.log.endOffset(p)
+      const end = Math.min(rt.log.endOffset(p), ends?.[p] ?? Infinity)
       let offset = 0
       while (offset < end) {
-        const { records, nextOffset, offsets, timestamps } = await rt.log.read(p, offset, this.batchSize)
+        const { records, nextOffset, offsets, timestamps } = await rt.log.read(p, offset, Math.min(this.batchSize, end - offset))
         if (records.length === 0) break
         for (let i = 0; i < records.length; i++) {
           try {

@@ -9,9 +9,11 @@
  * their partitions, then the new ends go into the log's commit file (commit-file.ts), and only then do
  * readers see them. A batch that fails half-way (a full disk) is cut back off the partitions it reached;
  * one cut short by a crash is cut off on the next open, where the partitions' ends are clamped to the
- * committed ones. Batches are committed one group at a time: those that arrive while a group is being
- * written wait and go together in the next (group commit), so many small concurrent INSERTs share one
- * commit record. There is no fsync per append: an acknowledged append survives the process being killed
+ * committed ones. A batch may carry a tag (a small opaque byte string) that goes into the same commit
+ * record, so it is durable exactly when the batch is: `committedTags` gives them back after a restart
+ * (HTTP ingest's Idempotency-Keys; the newest MAX_TAGS are kept). Batches are committed one group at a
+ * time: those that arrive while a group is being written wait and go together in the next (group
+ * commit), so many small concurrent INSERTs share one commit record. There is no fsync per append: an acknowledged append survives the process being killed
  * (the OS has it), not a power loss. On open every segment is scanned: offsets and a sparse index are
  * rebuilt, and a torn or corrupt tail is truncated away.
  */
@@ -76,6 +78,7 @@ const RECENT_RECORDS = 65_536
 /** A batch waiting for its group's commit. */
 interface PendingBatch {
   readonly byPartition: readonly (readonly (Buffer | string)[])[]
+  readonly tag: Buffer | undefined
   readonly resolve: () => void
   readonly reject: (err: unknown) => void
 }
@@ -136,6 +139,11 @@ export class StreamLog {
     return this.part(partition).visible
   }
 
+  /** Tags of committed batches (appendBatch's `tag`), oldest first: the newest MAX_TAGS of them. */
+  get committedTags(): readonly Buffer[] {
+    return this.commits.committedTags
+  }
+
   /** Appends records to one partition (a batch of one partition). */
   append(partition: number, records: readonly (Buffer | string)[]): Promise<void> {
     this.part(partition)
@@ -147,9 +155,10 @@ export class StreamLog {
   /**
    * Appends a batch, `byPartition[p]` to partition p, all or nothing; resolves once it is committed and
    * readable. Recent records are served to readers from memory as given, so a Buffer must not be
-   * modified after it was appended.
+   * modified after it was appended. `tag` is committed with the batch, in the same record: after a crash
+   * either both are there or neither (a batch of no records commits nothing, its tag neither).
    */
-  appendBatch(byPartition: readonly (readonly (Buffer | string)[])[]): Promise<void> {
+  appendBatch(byPartition: readonly (readonly (Buffer | string)[])[], tag?: Buffer): Promise<void> {
     if (byPartition.length > this.partitions.length) return Promise.reject(new Error(`the log has ${this.partitions.length} partitions, not ${byPartition.length}`))
     for (const records of byPartition) {
       for (const r of records) {
@@ -160,7 +169,7 @@ export class StreamLog {
     if (byPartition.every((r) => r.length === 0)) return Promise.resolve()
     if (this.closing !== null) return Promise.reject(new Error('the log is closed'))
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ byPartition, resolve, reject })
+      this.queue.push({ byPartition, tag, resolve, reject })
       if (!this.writing) void this.drain()
     })
   }
@@ -180,7 +189,9 @@ export class StreamLog {
       const marks = this.partitions.map(mark)
       try {
         await Promise.all(merged.map((records, p) => (records.length > 0 ? this.write(this.partitions[p]!, records) : undefined)))
-        await this.commits.commit(this.partitions.map((p) => p.end))
+        const tags: Buffer[] = []
+        for (const b of group) if (b.tag !== undefined) tags.push(b.tag)
+        await this.commits.commit(this.partitions.map((p) => p.end), tags)
       } catch (err) {
         await Promise.all(this.partitions.map((p, i) => rollBack(p, marks[i]!)))
         for (const b of group) b.reject(err)

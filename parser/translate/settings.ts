@@ -13,6 +13,9 @@ export function translateShow(s: pg.VariableShowStmt, span: Span): ast.Show {
   return { kind: 'show', name: (s.name ?? 'all').toLowerCase(), span }
 }
 
+/** The name of SetVariable for `SET TRANSACTION SNAPSHOT`. */
+export const TRANSACTION_SNAPSHOT = 'transaction snapshot'
+
 export function translateSet(s: pg.VariableSetStmt, span: Span): ast.SetVariable {
   const local = s.is_local === true
   const name = (s.name ?? '').toLowerCase()
@@ -48,6 +51,9 @@ function settingValue(node: pg.Node, span: Span): string {
  * TRANSACTION ...` sets the `default_` variant, exactly as PostgreSQL does.
  */
 function transactionCharacteristics(s: pg.VariableSetStmt, local: boolean, span: Span): ast.SetVariable {
+  // `SET TRANSACTION SNAPSHOT 'id'` (pg_dump -j's workers): no setting, the name has a space so that no
+  // SET of a setting can be taken for it (server/transaction-snapshot.ts).
+  if (s.name === 'TRANSACTION SNAPSHOT' && s.args?.length === 1) return { kind: 'set', name: TRANSACTION_SNAPSHOT, value: settingValue(s.args[0]!, span), local, span }
   const prefix = s.name === 'SESSION CHARACTERISTICS' ? 'default_' : s.name === 'TRANSACTION' ? '' : undefined
   const items = s.args ?? []
   if (prefix === undefined || items.length === 0 || !items.every((i) => 'DefElem' in i)) {

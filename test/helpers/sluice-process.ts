@@ -35,7 +35,16 @@ export async function removeDir(dir: string): Promise<void> {
 }
 
 export async function startSluice(
-  opts: { dataDir?: string; checkpointMs?: number; http?: boolean; kafka?: string; /** More `sluice serve` flags (`--users`, `--tls-cert`, ...). */ args?: readonly string[] } = {},
+  opts: {
+    dataDir?: string
+    checkpointMs?: number
+    http?: boolean
+    kafka?: string
+    /** More `sluice serve` flags (`--users`, `--tls-cert`, ...). */
+    args?: readonly string[]
+    /** More environment variables for the server (test-only fault injection). */
+    env?: Readonly<Record<string, string>>
+  } = {},
 ): Promise<SluiceProcess> {
   const dataDir = opts.dataDir ?? (await tempDataDir())
   // SLUICE_CPU_PROF=<dir>: the server writes a CPU profile there when it exits (for benchmarks' profiles).
@@ -44,7 +53,7 @@ export async function startSluice(
   args.push(...(opts.http ? ['--http-port', '0'] : ['--no-http']))
   if (opts.kafka !== undefined) args.push('--kafka', opts.kafka)
   args.push(...(opts.args ?? []))
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
