@@ -32,6 +32,7 @@ import {
   type PartitionState,
   type PatternMatch,
   type PatternTimeout,
+  type SuspendedAttempt,
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
@@ -71,6 +72,12 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly waitingKeys = new DueQueue()
   /** Rows held in state (pending or kept in a sequence), for sluice_queries.buffered_rows. */
   private held = 0
+  /**
+   * Per key, the search that waits for rows at the key's next start row, resumed when they come instead of
+   * searched again from the start row (executor/pattern/partition.ts). Memory only: it is derived from the
+   * key's entry, so a restart, or a key dropped here to bound memory, searches again and gets the same answer.
+   */
+  private readonly suspended = new Map<string, SuspendedAttempt>()
 
   constructor(
     readonly plan: ViewPlan,
@@ -128,12 +135,19 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         this.waitingKeys.delete(key)
         continue
       }
-      const ready: Held[] = []
-      const waiting: Held[] = []
-      for (const h of entry[PENDING]) (h[0] <= threshold ? ready : waiting).push(h)
-      ready.sort(this.order)
-      entry[PENDING] = waiting
-      entry[SEQUENCE].push(...ready)
+      const pending = entry[PENDING]
+      let ready: Held[] = pending
+      let waiting: Held[] = NONE_WAITING
+      // Usually the watermark passed every pending row of the key: they move as they are, no copies.
+      if (pending.some((h) => h[0] > threshold)) {
+        ready = []
+        waiting = []
+        for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
+      }
+      if (ready.length > 1) ready.sort(this.order)
+      entry[PENDING] = waiting === NONE_WAITING ? [] : waiting
+      const sequence = entry[SEQUENCE]
+      for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) pendingKeys.delete(key)
       else pendingKeys.set(key, earliestOf(waiting))
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
@@ -177,7 +191,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const rowAt = this.rowAt
     const [position, matchNumber, matchedThrough] = entry[STATE]
     const state: PartitionState = { position, matchNumber, matchedThrough }
-    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state)
+    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state, this.suspended.get(key))
+    this.keepSuspended(key, result.suspended)
     for (const out of outputRows(result.events, this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode })) {
       switch (out.kind) {
         case 'summary':
@@ -196,12 +211,16 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     }
     if (this.pp.emitTimeouts) for (const e of result.events) if (e.kind === 'timeout') this.emit(e, null, rowAt, rowCount, final, true)
     const next = result.state
-    entry[STATE] = [next.position, next.matchNumber, next.matchedThrough]
+    const kept = entry[STATE]
+    kept[0] = next.position
+    kept[1] = next.matchNumber
+    kept[2] = next.matchedThrough
     // Rows before the next start row are done with, but for what PREV may still reach back to.
     const keepFrom = Math.max(base, next.position - this.pp.lookBehind)
     if (keepFrom > base) {
-      entry[SEQUENCE] = sequence.slice(keepFrom - base)
+      dropFirst(sequence, keepFrom - base)
       entry[BASE] = keepFrom
+      this.runBase = keepFrom
       this.held -= keepFrom - base
     }
     if (result.needMore && next.position < rowCount) {
@@ -211,6 +230,14 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     } else {
       this.waitingKeys.delete(key)
     }
+  }
+
+  private keepSuspended(key: string, search: SuspendedAttempt | undefined): void {
+    this.suspended.delete(key)
+    if (search === undefined) return
+    // Oldest first out: a key that waits longest is the likeliest to have gone quiet.
+    if (this.suspended.size >= MAX_SUSPENDED) this.suspended.delete(this.suspended.keys().next().value!)
+    this.suspended.set(key, search)
   }
 
   /** One output row of a match (or of a timed-out partial match): ONE ROW when `row` is null, else ALL ROWS' row. */
@@ -237,7 +264,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   private store(source: Held, matchNumber: number, row: Row | null): void {
     if (row === null) return
-    this.table.set(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
+    // Final: never read back but by scans, so it goes past the state cache.
+    this.table.append(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
     if (this.onOutput !== null) this.onOutput(row)
   }
 
@@ -281,6 +309,22 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     return followPositions(this.table)
   }
 }
+
+/** The waiting rows of a key with none (a marker: release gives the key a fresh array). */
+const NONE_WAITING: Held[] = []
+
+/** Removes the first `n` elements of `a` in place. */
+function dropFirst(a: Held[], n: number): void {
+  if (n >= a.length) {
+    a.length = 0
+    return
+  }
+  a.copyWithin(0, n)
+  a.length -= n
+}
+
+/** Keys whose waiting search is kept in memory (see PatternRecognize.suspended); others search again. */
+const MAX_SUSPENDED = 100_000
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
