@@ -9,9 +9,18 @@
  * partial match may time out is looked at again once the watermark passes the deadline, even without new
  * rows, so that an absence ("A, then no B within 5 minutes") is reported when it becomes certain.
  *
- * State, one entry per partition key: [pending rows, sequence rows kept, absolute index of the first kept
- * row, matcher state]. Rows before the next start row are dropped, except the few PREV reaches back to.
- * Output rows are stored under their source position plus the match number, so a replay overwrites.
+ * State, one entry per partition key: [pending rows (empty: see below), sequence rows kept, absolute index
+ * of the first kept row, matcher state]. Rows before the next start row are dropped, except the few PREV
+ * reaches back to. Output rows are stored under their source position plus the match number, so a replay
+ * overwrites.
+ *
+ * What is written is what changed. A row waiting for the watermark is kept in memory only, in its key's
+ * arrival list, and the key's entry is not touched until the watermark releases the row; a checkpoint
+ * writes the arrival lists it finds under their own keys (the partition key and a tag), and the release of
+ * a list a checkpoint wrote deletes it. So an event costs one read and one write of its key's entry, at
+ * its release, and the checkpoint encodes the entries released into since the last one plus the lists
+ * still waiting. The search waiting at a key's next start row is kept in memory too and resumed when rows
+ * come (executor/pattern/partition.ts), so a partial match is advanced by the new rows only.
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
@@ -36,7 +45,8 @@ import {
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
-import type { OperatorBatch, StreamOperator } from './operator.ts'
+import type { ChangeSink, OperatorBatch, StreamOperator } from './operator.ts'
+import type { Mutation } from '../state/rocks.ts'
 import { followPositions } from './held-rows.ts'
 import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
@@ -45,11 +55,24 @@ import { HeldRowsOperator, admit, earliestOf, positionRows, type Held } from './
 import { DueQueue } from './due-queue.ts'
 
 const LATE_REASON = 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness'
-/** [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number, matched through]]. */
+/**
+ * [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number,
+ * matched through]]. Pending rows are kept in arrival lists now; an entry written before that may hold some.
+ */
 type Entry = [Held[], Held[], number, [number, number, number]]
 
-/** Its table: each partition key's Entry, and output rows under their source positions (isPositionKey). */
-export type PatternEntry = Entry | Row
+/** A key's rows waiting for the watermark as a checkpoint found them, under arrivalKey(key). */
+type Arrivals = ['arrivals', Held[]]
+
+/**
+ * Its table: each partition key's Entry, its Arrivals under arrivalKey, and output rows under their source
+ * positions (isPositionKey).
+ */
+export type PatternEntry = Entry | Arrivals | Row
+
+/** The key of a partition key's arrival list: a tag no encoded value starts with, after the whole key. */
+const arrivalKey = (key: string): string => `${key}\u0008`
+const isArrivals = (value: PatternEntry): value is Arrivals => value[0] === 'arrivals'
 
 const PENDING = 0
 const SEQUENCE = 1
@@ -78,6 +101,10 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    * key's entry, so a restart, or a key dropped here to bound memory, searches again and gets the same answer.
    */
   private readonly suspended = new Map<string, SuspendedAttempt>()
+  /** Per key, the rows waiting for the watermark (see the file comment). */
+  private readonly arrived = new Map<string, Held[]>()
+  /** Keys whose arrival list a checkpoint wrote: their release deletes it. */
+  private readonly arrivalsStored = new Set<string>()
 
   constructor(
     readonly plan: ViewPlan,
@@ -105,17 +132,26 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const { timeIndex, partitionBy } = this.pp
     const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
     const { keys, accepted } = admit(partition, offsets, rows, timeIndex, this.lateness, watermark, keyOf, late, LATE_REASON)
-    await this.table.load(keys)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
+      const key = keys[j]!
       const ts = rows[i]![timeIndex] as number
-      const entry = this.entry(keys[j]!) ?? newEntry()
-      entry[PENDING].push([ts, partition, offsets[i]!, rows[i]!])
+      let list = this.arrived.get(key)
+      if (list === undefined) this.arrived.set(key, (list = []))
+      list.push([ts, partition, offsets[i]!, rows[i]!])
       this.held++
-      this.table.set(keys[j]!, entry)
-      const earliest = pendingKeys.get(keys[j]!)
-      if (earliest === undefined || ts < earliest) pendingKeys.set(keys[j]!, ts)
+      const earliest = pendingKeys.get(key)
+      if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
     }
+  }
+
+  /** Writes the arrival lists with the entries that changed (the rows they hold are past the checkpoint's offsets). */
+  override checkpoint(out: Mutation[]): void {
+    for (const [key, list] of this.arrived) {
+      this.table.append(arrivalKey(key), ['arrivals', list.slice()])
+      this.arrivalsStored.add(key)
+    }
+    super.checkpoint(out)
   }
 
   /** Releases what the watermark made final and runs the matcher where something changed or a deadline passed. */
@@ -129,13 +165,18 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const keys = [...due]
     await this.table.load(keys)
     for (const key of keys) {
-      const entry = this.entry(key)
+      const arrived = this.arrived.get(key)
+      let entry = this.entry(key)
       if (entry === undefined) {
-        pendingKeys.delete(key)
-        this.waitingKeys.delete(key)
-        continue
+        if (arrived === undefined) {
+          pendingKeys.delete(key)
+          this.waitingKeys.delete(key)
+          continue
+        }
+        entry = newEntry()
       }
-      const pending = entry[PENDING]
+      // Rows an entry written before arrival lists holds come first.
+      const pending = entry[PENDING].length === 0 ? (arrived ?? NONE_WAITING) : entry[PENDING].concat(arrived ?? [])
       let ready: Held[] = pending
       let waiting: Held[] = NONE_WAITING
       // Usually the watermark passed every pending row of the key: they move as they are, no copies.
@@ -145,11 +186,17 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
       }
       if (ready.length > 1) ready.sort(this.order)
-      entry[PENDING] = waiting === NONE_WAITING ? [] : waiting
+      if (entry[PENDING].length > 0) entry[PENDING] = []
       const sequence = entry[SEQUENCE]
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
-      if (waiting.length === 0) pendingKeys.delete(key)
-      else pendingKeys.set(key, earliestOf(waiting))
+      if (waiting.length === 0) {
+        pendingKeys.delete(key)
+        this.arrived.delete(key)
+        if (this.arrivalsStored.delete(key)) this.table.delete(arrivalKey(key))
+      } else {
+        pendingKeys.set(key, earliestOf(waiting))
+        this.arrived.set(key, waiting)
+      }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
       this.table.set(key, entry)
     }
@@ -275,9 +322,19 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const found = new DueQueue()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
+      if (isArrivals(value)) {
+        const partitionKey = key.slice(0, -1)
+        const list = value[1]
+        this.arrived.set(partitionKey, list)
+        this.arrivalsStored.add(partitionKey)
+        this.held += list.length
+        const earliest = earliestOf(list)
+        if (earliest < (found.get(partitionKey) ?? Number.POSITIVE_INFINITY)) found.set(partitionKey, earliest)
+        continue
+      }
       const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
-      if (entry[PENDING].length > 0) found.set(key, earliestOf(entry[PENDING]))
+      if (entry[PENDING].length > 0 && earliestOf(entry[PENDING]) < (found.get(key) ?? Number.POSITIVE_INFINITY)) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
       if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
     }
@@ -297,6 +354,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   /** Rows held in state: waiting for the watermark, or kept while a match may still start or grow there. */
   override bufferedRows(): number {
     return this.held
+  }
+
+  /** A checkpoint's write of a key to a view sink: output rows only (the rest is state). */
+  override changes(key: string, value: Value[], sink: ChangeSink): void {
+    if (isPositionKey(key)) sink.append(value)
   }
 
   /** The view's rows: every output row so far. */
