@@ -40,7 +40,9 @@ import {
   type DefineFn,
   type PartitionState,
   type PatternMatch,
+  type OutputRow,
   type PatternTimeout,
+  type RowsPerMatchMode,
   type SuspendedAttempt,
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
@@ -90,6 +92,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly lateness: number
   private readonly order: (a: Held, b: Held) => number
+  private readonly rowsMode: RowsPerMatchMode
   /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
   private pendingKeys: DueQueue | null = null
   private readonly waitingKeys = new DueQueue()
@@ -123,6 +126,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.project = compileProjection(plan.body.output)
     this.lateness = plan.source.allowedLateness
     this.order = heldOrder(this.pp.tieBreak)
+    this.rowsMode = this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode }
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
@@ -240,7 +244,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const state: PartitionState = { position, matchNumber, matchedThrough }
     const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state, this.suspended.get(key))
     this.keepSuspended(key, result.suspended)
-    for (const out of outputRows(result.events, this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode })) {
+    for (const out of result.events.length === 0 ? NO_OUTPUT : outputRows(result.events, this.rowsMode)) {
       switch (out.kind) {
         case 'summary':
           this.emit(out.match, null, rowAt, rowCount, final, false)
@@ -281,7 +285,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   private keepSuspended(key: string, search: SuspendedAttempt | undefined): void {
     this.suspended.delete(key)
-    if (search === undefined) return
+    // A search that cost little so far costs little to do again: only those worth their memory are kept.
+    if (search === undefined || search.steps < MIN_STEPS_KEPT) return
     // Oldest first out: a key that waits longest is the likeliest to have gone quiet.
     if (this.suspended.size >= MAX_SUSPENDED) this.suspended.delete(this.suspended.keys().next().value!)
     this.suspended.set(key, search)
@@ -372,6 +377,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 }
 
+const NO_OUTPUT: readonly OutputRow[] = []
+
 /** The waiting rows of a key with none (a marker: release gives the key a fresh array). */
 const NONE_WAITING: Held[] = []
 
@@ -387,6 +394,8 @@ function dropFirst(a: Held[], n: number): void {
 
 /** Keys whose waiting search is kept in memory (see PatternRecognize.suspended); others search again. */
 const MAX_SUSPENDED = 100_000
+/** The steps a waiting search must have cost to be kept (see keepSuspended). */
+const MIN_STEPS_KEPT = 100
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []

@@ -95,6 +95,8 @@ export interface SuspendedAttempt {
   readonly rowCount: number
   /** The horizon it stopped at: it resumes only at this one or a later one (a watermark reset may go back). */
   readonly horizon: number
+  /** The steps it took so far: what searching again from the start row would cost, about. */
+  readonly steps: number
   resume(input: PartitionInput, cache: ConditionCache): Attempt
 }
 
@@ -177,7 +179,7 @@ class Search implements SuspendedAttempt {
   private readonly failed = new Set<number | string>()
   /** Counts condition evaluations that read the partial match; see Choice.taint. */
   private taint = 0
-  private steps = 0
+  steps = 0
   private timeout: MappedRows | undefined
   private readonly view: PathView
   private readonly startTime: number | undefined
