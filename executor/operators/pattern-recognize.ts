@@ -108,6 +108,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly arrived = new Map<string, Held[]>()
   /** Keys whose arrival list a checkpoint wrote: their release deletes it. */
   private readonly arrivalsStored = new Set<string>()
+  /** Keys whose arrival list changed since the last checkpoint: what the next one writes. */
+  private arrivalsChanged = new Set<string>()
 
   constructor(
     readonly plan: ViewPlan,
@@ -143,18 +145,25 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       let list = this.arrived.get(key)
       if (list === undefined) this.arrived.set(key, (list = []))
       list.push([ts, partition, offsets[i]!, rows[i]!])
+      this.arrivalsChanged.add(key)
       this.held++
       const earliest = pendingKeys.get(key)
       if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
     }
   }
 
-  /** Writes the arrival lists with the entries that changed (the rows they hold are past the checkpoint's offsets). */
+  /**
+   * Writes the arrival lists that changed with the entries that did (the rows they hold are past the
+   * checkpoint's offsets); a list no row joined or left since the last checkpoint is in RocksDB as it is.
+   */
   override checkpoint(out: Mutation[]): void {
-    for (const [key, list] of this.arrived) {
+    for (const key of this.arrivalsChanged) {
+      const list = this.arrived.get(key)
+      if (list === undefined) continue // released whole: the release deleted what a checkpoint stored
       this.table.append(arrivalKey(key), ['arrivals', list.slice()])
       this.arrivalsStored.add(key)
     }
+    this.arrivalsChanged = new Set()
     super.checkpoint(out)
   }
 
@@ -190,7 +199,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
       }
       if (ready.length > 1) ready.sort(this.order)
-      if (entry[PENDING].length > 0) entry[PENDING] = []
+      // Rows of an older entry's pending list that still wait now go with the arrival list.
+      const migrated = entry[PENDING].length > 0
+      if (migrated) entry[PENDING] = []
       const sequence = entry[SEQUENCE]
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) {
@@ -200,6 +211,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       } else {
         pendingKeys.set(key, earliestOf(waiting))
         this.arrived.set(key, waiting)
+        if (ready.length > 0 || migrated) this.arrivalsChanged.add(key)
       }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
       this.table.set(key, entry)
