@@ -270,7 +270,7 @@ function planPatternView(stmt: ast.CreateView, q: ast.Select, from: ast.MatchRec
   const table = from.alias ?? stream.name
   const scope = new Scope(plan.columns.map((c) => ({ table, name: c.name, type: c.type, nullable: c.nullable })))
   const bound = bindSelect(q, scope, [])
-  if (bound.aggregation !== null) throw unsupported('aggregating the rows of MATCH_RECOGNIZE in the same view is not supported yet', q.span, 'Aggregate in MEASURES.')
+  if (bound.aggregation !== null) throw unsupported('aggregating the rows of MATCH_RECOGNIZE in the same view is not supported yet', q.span, 'Aggregate in MEASURES, or make the pattern a view of its own and aggregate its rows in a view over it.')
   if (bound.windows.length > 0) throw unsupported('window functions over MATCH_RECOGNIZE are not supported yet', bound.windows[0]!.span)
   if (bound.distinct || bound.distinctOn !== undefined) throw unsupported('SELECT DISTINCT in a continuous view is not supported yet', q.span)
   const columns = bound.outputColumns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }))

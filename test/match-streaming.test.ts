@@ -1,11 +1,16 @@
 /**
  * MATCH_RECOGNIZE as a streaming operator: out-of-order delivery within the allowed lateness gives the
- * same matches as in-order delivery, and WITHIN keeps the state of a pattern that never completes bounded.
+ * same matches as in-order delivery, WITHIN keeps the state of a pattern that never completes bounded, and
+ * a kill -9 in the middle of the stream (rows waiting for the watermark and partial matches in flight)
+ * changes no match.
  */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
-import { removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
-import { rng } from './helpers/game-events.ts'
+import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
+import { gameEvents, insertSql, rng } from './helpers/game-events.ts'
+import { expectedStreaks } from './helpers/losing-streak.ts'
 
 interface Fight {
   readonly player: number
@@ -99,5 +104,79 @@ describe('MATCH_RECOGNIZE on a stream', () => {
     // A minute of rows per player, and then some for the start row that is about to time out.
     expect(bounded).toBeLessThanOrEqual(10 * 70)
     expect(unbounded).toBeGreaterThan(19_000)
+  }, 120_000)
+
+  test('the losing streak across kill -9s: rows waiting for the watermark and partial matches survive, no match is lost or doubled', async () => {
+    const query = (name: string) => readFileSync(resolve(import.meta.dirname, '..', 'queries', name), 'utf8')
+    const dataDir = await tempDataDir()
+    let server: SluiceProcess = await startSluice({ dataDir, checkpointMs: 100 })
+    try {
+      server.psql(query('game_ends_per_minute.sql'))
+      expect(server.psql(query('losing_streak.sql')).stdout).toContain('CREATE MATERIALIZED VIEW')
+      const events = gameEvents(24_000, 34, Date.UTC(2026, 10, 23, 8, 0, 0), 40)
+      const want = expectedStreaks(events)
+      const thirds = [8_000, 16_000, events.length]
+      let from = 0
+      for (const to of thirds) {
+        let c = await server.client()
+        for (let i = from; i < to; i += 1000) await c.query(insertSql(events.slice(i, Math.min(i + 1000, to))))
+        from = to
+        if (to === events.length) {
+          await c.query('ALTER STREAM game_events CLOSE')
+          const got = (await c.query<{ player_id: string; first_loss: Date; third_loss: Date; losses: string }>('SELECT * FROM losing_streak')).rows
+          await c.end()
+          expect(want.length).toBeGreaterThan(50)
+          expect(got.map((r) => `${r.player_id}|${r.first_loss.toISOString()}|${r.third_loss.toISOString()}|${r.losses}`).sort()).toEqual(want)
+          break
+        }
+        // Some streaks out, and (the watermark four seconds behind the last event) rows still waiting.
+        await eventually(() => c.query('SELECT count(*) AS n FROM losing_streak'), (r) => Number(r.rows[0].n) > 0, 30_000)
+        c.on('error', () => undefined)
+        await server.kill('SIGKILL')
+        await c.end().catch(() => undefined)
+        server = await startSluice({ dataDir, checkpointMs: 100 })
+      }
+    } finally {
+      await server.stop()
+      await removeDir(dataDir)
+    }
+  }, 180_000)
+
+  test('aggregating the matches: in the same view refused with 0A000 and a hint, through a view over the pattern view exact', async () => {
+    const query = (name: string) => readFileSync(resolve(import.meta.dirname, '..', 'queries', name), 'utf8')
+    const dataDir = await tempDataDir()
+    const server = await startSluice({ dataDir })
+    const c = await server.client()
+    try {
+      server.psql(query('game_ends_per_minute.sql'))
+      server.psql(query('losing_streak.sql'))
+      const same = `CREATE MATERIALIZED VIEW streaks_same AS SELECT player_id, count(*) AS streaks FROM game_events MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts MEASURES LAST(L.ts) AS third_loss ONE ROW PER MATCH
+        PATTERN (L OTHER*? L OTHER*? L) WITHIN INTERVAL '1 hour'
+        DEFINE L AS type = 'fight' AND result = 'loss', OTHER AS type <> 'fight') AS m GROUP BY player_id`
+      const err = await c.query(same).then(() => null, (e: { code?: string; hint?: string }) => e)
+      expect(err?.code).toBe('0A000')
+      expect(err?.hint).toContain('MEASURES')
+      await c.query('CREATE MATERIALIZED VIEW streaks_per_player AS SELECT player_id, count(*) AS streaks, max(third_loss) AS last_streak FROM losing_streak GROUP BY player_id')
+      const events = gameEvents(6_000, 35, Date.UTC(2026, 10, 23, 8, 0, 0), 20)
+      for (let i = 0; i < events.length; i += 1000) await c.query(insertSql(events.slice(i, i + 1000)))
+      await c.query('ALTER STREAM game_events CLOSE')
+      const want = new Map<string, number>()
+      for (const line of expectedStreaks(events)) {
+        const player = line.split('|')[0]!
+        want.set(player, (want.get(player) ?? 0) + 1)
+      }
+      expect(want.size).toBeGreaterThan(5)
+      const got = await eventually(
+        async () => new Map((await c.query<{ player_id: string; streaks: string }>('SELECT player_id, streaks FROM streaks_per_player')).rows.map((r) => [String(r.player_id), Number(r.streaks)])),
+        (m) => [...m.values()].reduce((a, b) => a + b, 0) === [...want.values()].reduce((a, b) => a + b, 0),
+        30_000,
+      )
+      expect(new Map([...got].sort())).toEqual(new Map([...want].sort()))
+    } finally {
+      await c.end()
+      await server.stop()
+      await removeDir(dataDir)
+    }
   }, 120_000)
 })

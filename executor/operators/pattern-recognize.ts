@@ -9,9 +9,18 @@
  * partial match may time out is looked at again once the watermark passes the deadline, even without new
  * rows, so that an absence ("A, then no B within 5 minutes") is reported when it becomes certain.
  *
- * State, one entry per partition key: [pending rows, sequence rows kept, absolute index of the first kept
- * row, matcher state]. Rows before the next start row are dropped, except the few PREV reaches back to.
- * Output rows are stored under their source position plus the match number, so a replay overwrites.
+ * State, one entry per partition key: [pending rows (empty: see below), sequence rows kept, absolute index
+ * of the first kept row, matcher state]. Rows before the next start row are dropped, except the few PREV
+ * reaches back to. Output rows are stored under their source position plus the match number, so a replay
+ * overwrites.
+ *
+ * What is written is what changed. A row waiting for the watermark is kept in memory only, in its key's
+ * arrival list, and the key's entry is not touched until the watermark releases the row; a checkpoint
+ * writes the arrival lists it finds under their own keys (the partition key and a tag), and the release of
+ * a list a checkpoint wrote deletes it. So an event costs one read and one write of its key's entry, at
+ * its release, and the checkpoint encodes the entries released into since the last one plus the lists
+ * still waiting. The search waiting at a key's next start row is kept in memory too and resumed when rows
+ * come (executor/pattern/partition.ts), so a partial match is advanced by the new rows only.
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
@@ -31,11 +40,15 @@ import {
   type DefineFn,
   type PartitionState,
   type PatternMatch,
+  type OutputRow,
   type PatternTimeout,
+  type RowsPerMatchMode,
+  type SuspendedAttempt,
 } from '../pattern/pattern.ts'
 import { isPositionKey } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
-import type { OperatorBatch, StreamOperator } from './operator.ts'
+import type { ChangeSink, OperatorBatch, StreamOperator } from './operator.ts'
+import type { Mutation } from '../state/rocks.ts'
 import { followPositions } from './held-rows.ts'
 import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
@@ -44,11 +57,24 @@ import { HeldRowsOperator, admit, earliestOf, positionRows, type Held } from './
 import { DueQueue } from './due-queue.ts'
 
 const LATE_REASON = 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness'
-/** [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number, matched through]]. */
+/**
+ * [pending, sequence, index of sequence[0] in the partition, matcher state as [position, match number,
+ * matched through]]. Pending rows are kept in arrival lists now; an entry written before that may hold some.
+ */
 type Entry = [Held[], Held[], number, [number, number, number]]
 
-/** Its table: each partition key's Entry, and output rows under their source positions (isPositionKey). */
-export type PatternEntry = Entry | Row
+/** A key's rows waiting for the watermark as a checkpoint found them, under arrivalKey(key). */
+type Arrivals = ['arrivals', Held[]]
+
+/**
+ * Its table: each partition key's Entry, its Arrivals under arrivalKey, and output rows under their source
+ * positions (isPositionKey).
+ */
+export type PatternEntry = Entry | Arrivals | Row
+
+/** The key of a partition key's arrival list: a tag no encoded value starts with, after the whole key. */
+const arrivalKey = (key: string): string => `${key}\u0008`
+const isArrivals = (value: PatternEntry): value is Arrivals => value[0] === 'arrivals'
 
 const PENDING = 0
 const SEQUENCE = 1
@@ -66,11 +92,24 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   private readonly lateness: number
   private readonly order: (a: Held, b: Held) => number
+  private readonly rowsMode: RowsPerMatchMode
   /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
   private pendingKeys: DueQueue | null = null
   private readonly waitingKeys = new DueQueue()
   /** Rows held in state (pending or kept in a sequence), for sluice_queries.buffered_rows. */
   private held = 0
+  /**
+   * Per key, the search that waits for rows at the key's next start row, resumed when they come instead of
+   * searched again from the start row (executor/pattern/partition.ts). Memory only: it is derived from the
+   * key's entry, so a restart, or a key dropped here to bound memory, searches again and gets the same answer.
+   */
+  private readonly suspended = new Map<string, SuspendedAttempt>()
+  /** Per key, the rows waiting for the watermark (see the file comment). */
+  private readonly arrived = new Map<string, Held[]>()
+  /** Keys whose arrival list a checkpoint wrote: their release deletes it. */
+  private readonly arrivalsStored = new Set<string>()
+  /** Keys whose arrival list changed since the last checkpoint: what the next one writes. */
+  private arrivalsChanged = new Set<string>()
 
   constructor(
     readonly plan: ViewPlan,
@@ -89,6 +128,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.project = compileProjection(plan.body.output)
     this.lateness = plan.source.allowedLateness
     this.order = heldOrder(this.pp.tieBreak)
+    this.rowsMode = this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode }
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
@@ -98,17 +138,33 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const { timeIndex, partitionBy } = this.pp
     const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
     const { keys, accepted } = admit(partition, offsets, rows, timeIndex, this.lateness, watermark, keyOf, late, LATE_REASON)
-    await this.table.load(keys)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
+      const key = keys[j]!
       const ts = rows[i]![timeIndex] as number
-      const entry = this.entry(keys[j]!) ?? newEntry()
-      entry[PENDING].push([ts, partition, offsets[i]!, rows[i]!])
+      let list = this.arrived.get(key)
+      if (list === undefined) this.arrived.set(key, (list = []))
+      list.push([ts, partition, offsets[i]!, rows[i]!])
+      this.arrivalsChanged.add(key)
       this.held++
-      this.table.set(keys[j]!, entry)
-      const earliest = pendingKeys.get(keys[j]!)
-      if (earliest === undefined || ts < earliest) pendingKeys.set(keys[j]!, ts)
+      const earliest = pendingKeys.get(key)
+      if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
     }
+  }
+
+  /**
+   * Writes the arrival lists that changed with the entries that did (the rows they hold are past the
+   * checkpoint's offsets); a list no row joined or left since the last checkpoint is in RocksDB as it is.
+   */
+  override checkpoint(out: Mutation[]): void {
+    for (const key of this.arrivalsChanged) {
+      const list = this.arrived.get(key)
+      if (list === undefined) continue // released whole: the release deleted what a checkpoint stored
+      this.table.append(arrivalKey(key), ['arrivals', list.slice()])
+      this.arrivalsStored.add(key)
+    }
+    this.arrivalsChanged = new Set()
+    super.checkpoint(out)
   }
 
   /** Releases what the watermark made final and runs the matcher where something changed or a deadline passed. */
@@ -122,20 +178,41 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const keys = [...due]
     await this.table.load(keys)
     for (const key of keys) {
-      const entry = this.entry(key)
+      const arrived = this.arrived.get(key)
+      let entry = this.entry(key)
       if (entry === undefined) {
-        pendingKeys.delete(key)
-        this.waitingKeys.delete(key)
-        continue
+        if (arrived === undefined) {
+          pendingKeys.delete(key)
+          this.waitingKeys.delete(key)
+          continue
+        }
+        entry = newEntry()
       }
-      const ready: Held[] = []
-      const waiting: Held[] = []
-      for (const h of entry[PENDING]) (h[0] <= threshold ? ready : waiting).push(h)
-      ready.sort(this.order)
-      entry[PENDING] = waiting
-      entry[SEQUENCE].push(...ready)
-      if (waiting.length === 0) pendingKeys.delete(key)
-      else pendingKeys.set(key, earliestOf(waiting))
+      // Rows an entry written before arrival lists holds come first.
+      const pending = entry[PENDING].length === 0 ? (arrived ?? NONE_WAITING) : entry[PENDING].concat(arrived ?? [])
+      let ready: Held[] = pending
+      let waiting: Held[] = NONE_WAITING
+      // Usually the watermark passed every pending row of the key: they move as they are, no copies.
+      if (pending.some((h) => h[0] > threshold)) {
+        ready = []
+        waiting = []
+        for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
+      }
+      if (ready.length > 1) ready.sort(this.order)
+      // Rows of an older entry's pending list that still wait now go with the arrival list.
+      const migrated = entry[PENDING].length > 0
+      if (migrated) entry[PENDING] = []
+      const sequence = entry[SEQUENCE]
+      for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
+      if (waiting.length === 0) {
+        pendingKeys.delete(key)
+        this.arrived.delete(key)
+        if (this.arrivalsStored.delete(key)) this.table.delete(arrivalKey(key))
+      } else {
+        pendingKeys.set(key, earliestOf(waiting))
+        this.arrived.set(key, waiting)
+        if (ready.length > 0 || migrated) this.arrivalsChanged.add(key)
+      }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
       this.table.set(key, entry)
     }
@@ -177,8 +254,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const rowAt = this.rowAt
     const [position, matchNumber, matchedThrough] = entry[STATE]
     const state: PartitionState = { position, matchNumber, matchedThrough }
-    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state)
-    for (const out of outputRows(result.events, this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode })) {
+    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state, this.suspended.get(key))
+    this.keepSuspended(key, result.suspended)
+    for (const out of result.events.length === 0 ? NO_OUTPUT : outputRows(result.events, this.rowsMode)) {
       switch (out.kind) {
         case 'summary':
           this.emit(out.match, null, rowAt, rowCount, final, false)
@@ -196,12 +274,16 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     }
     if (this.pp.emitTimeouts) for (const e of result.events) if (e.kind === 'timeout') this.emit(e, null, rowAt, rowCount, final, true)
     const next = result.state
-    entry[STATE] = [next.position, next.matchNumber, next.matchedThrough]
+    const kept = entry[STATE]
+    kept[0] = next.position
+    kept[1] = next.matchNumber
+    kept[2] = next.matchedThrough
     // Rows before the next start row are done with, but for what PREV may still reach back to.
     const keepFrom = Math.max(base, next.position - this.pp.lookBehind)
     if (keepFrom > base) {
-      entry[SEQUENCE] = sequence.slice(keepFrom - base)
+      dropFirst(sequence, keepFrom - base)
       entry[BASE] = keepFrom
+      this.runBase = keepFrom
       this.held -= keepFrom - base
     }
     if (result.needMore && next.position < rowCount) {
@@ -211,6 +293,15 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     } else {
       this.waitingKeys.delete(key)
     }
+  }
+
+  private keepSuspended(key: string, search: SuspendedAttempt | undefined): void {
+    this.suspended.delete(key)
+    // A search that cost little so far costs little to do again: only those worth their memory are kept.
+    if (search === undefined || search.steps < MIN_STEPS_KEPT) return
+    // Oldest first out: a key that waits longest is the likeliest to have gone quiet.
+    if (this.suspended.size >= MAX_SUSPENDED) this.suspended.delete(this.suspended.keys().next().value!)
+    this.suspended.set(key, search)
   }
 
   /** One output row of a match (or of a timed-out partial match): ONE ROW when `row` is null, else ALL ROWS' row. */
@@ -237,7 +328,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   private store(source: Held, matchNumber: number, row: Row | null): void {
     if (row === null) return
-    this.table.set(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
+    // Final: never read back but by scans, so it goes past the state cache.
+    this.table.append(`${this.encodePosition(source[1], source[2])}#${matchNumber}`, row)
     if (this.onOutput !== null) this.onOutput(row)
   }
 
@@ -247,9 +339,19 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const found = new DueQueue()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
+      if (isArrivals(value)) {
+        const partitionKey = key.slice(0, -1)
+        const list = value[1]
+        this.arrived.set(partitionKey, list)
+        this.arrivalsStored.add(partitionKey)
+        this.held += list.length
+        const earliest = earliestOf(list)
+        if (earliest < (found.get(partitionKey) ?? Number.POSITIVE_INFINITY)) found.set(partitionKey, earliest)
+        continue
+      }
       const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
-      if (entry[PENDING].length > 0) found.set(key, earliestOf(entry[PENDING]))
+      if (entry[PENDING].length > 0 && earliestOf(entry[PENDING]) < (found.get(key) ?? Number.POSITIVE_INFINITY)) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
       if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
     }
@@ -271,6 +373,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     return this.held
   }
 
+  /** A checkpoint's write of a key to a view sink: output rows only (the rest is state). */
+  override changes(key: string, value: Value[], sink: ChangeSink): void {
+    if (isPositionKey(key)) sink.append(value)
+  }
+
   /** The view's rows: every output row so far. */
   rows(): AsyncGenerator<Row> {
     return positionRows(this.table)
@@ -281,6 +388,26 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     return followPositions(this.table)
   }
 }
+
+const NO_OUTPUT: readonly OutputRow[] = []
+
+/** The waiting rows of a key with none (a marker: release gives the key a fresh array). */
+const NONE_WAITING: Held[] = []
+
+/** Removes the first `n` elements of `a` in place. */
+function dropFirst(a: Held[], n: number): void {
+  if (n >= a.length) {
+    a.length = 0
+    return
+  }
+  a.copyWithin(0, n)
+  a.length -= n
+}
+
+/** Keys whose waiting search is kept in memory (see PatternRecognize.suspended); others search again. */
+const MAX_SUSPENDED = 100_000
+/** The steps a waiting search must have cost to be kept (see keepSuspended). */
+const MIN_STEPS_KEPT = 100
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []

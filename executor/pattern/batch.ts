@@ -8,8 +8,8 @@ import type { Row, Value } from '../../common/types.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
 import type { PatternPlan } from '../../planner/pattern-plan.ts'
 import { CompiledPatternExpression, type EvaluationContext } from './expressions.ts'
-import type { MatchView } from './matcher.ts'
-import { matchPartition, matchView, outputRows, type PatternMatch, type PatternTimeout } from './partition.ts'
+import type { DefineFn, SuspendedAttempt } from './matcher.ts'
+import { INITIAL_PARTITION_STATE, matchPartition, matchView, outputRows, type PatternEvent, type PatternMatch, type PatternTimeout } from './partition.ts'
 import { compileMatchRecognize, type CompiledPattern } from './program.ts'
 import { rowOrder } from './row-order.ts'
 
@@ -31,6 +31,41 @@ export class BatchPattern {
 
   /** The output rows of the pattern over `rows` (stream rows), partitions in order of first appearance. */
   run(rows: readonly Row[], ctx: EvalContext, tick: () => void = () => {}): Row[] {
+    const out: Row[] = []
+    for (const p of this.partitions(rows)) this.partition(p, ctx, out, tick)
+    return out
+  }
+
+  /**
+   * The same rows computed as a stream computes them: each partition's rows given `step` at a time (the
+   * watermark at the last one given) with the input not final, every call going on from the search the
+   * previous one stopped, then the end of the input. For checking the streaming matcher against the
+   * search over the whole input (test/match-incremental.test.ts).
+   */
+  runStreaming(rows: readonly Row[], ctx: EvalContext, step: number): Row[] {
+    const streaming = compileMatchRecognize(this.plan.clause, { lookAhead: this.plan.lookAhead, ...(this.plan.within === null ? {} : { within: this.plan.within }) })
+    const t = this.plan.timeIndex
+    const out: Row[] = []
+    for (const p of this.partitions(rows)) {
+      const events: PatternEvent[] = []
+      let state = INITIAL_PARTITION_STATE
+      let suspended: SuspendedAttempt | undefined
+      for (let known = Math.min(step, p.length); ; known = Math.min(known + step, p.length)) {
+        const final = known === p.length
+        const c: EvaluationContext = { rowAt: (i) => (i < known ? p[i] : undefined), rowCount: known, final, ctx, timedOut: false }
+        const horizon = final ? Number.POSITIVE_INFINITY : (p[known - 1]![t] as number)
+        const run = matchPartition(streaming, { rowCount: known, final, define: this.defineOver(c), time: (i) => p[i]![t] as number, horizon }, state, suspended)
+        events.push(...run.events)
+        state = run.state
+        suspended = run.suspended
+        if (final) break
+      }
+      this.output(events, p, { rowAt: (i) => p[i], rowCount: p.length, final: true, ctx, timedOut: false }, out)
+    }
+    return out
+  }
+
+  private partitions(rows: readonly Row[]): Row[][] {
     const partitions = new Map<string, Row[]>()
     for (const r of rows) {
       const key = JSON.stringify(this.plan.partitionBy.map((c) => r[c] ?? null))
@@ -38,25 +73,32 @@ export class BatchPattern {
       if (p === undefined) partitions.set(key, (p = []))
       p.push(r)
     }
-    const out: Row[] = []
-    for (const p of partitions.values()) {
-      p.sort(this.order)
-      this.partition(p, ctx, out, tick)
-    }
+    const out = [...partitions.values()]
+    for (const p of out) p.sort(this.order)
     return out
+  }
+
+  /** DEFINE over the rows `c` holds. */
+  private defineOver(c: EvaluationContext, tick: () => void = () => {}): DefineFn {
+    return (variable, _row, view) => {
+      const d = this.defines.get(variable)
+      if (d === undefined) return true
+      tick()
+      const v = d.evaluate(view, view, c)
+      return v === 'need_more' ? v : v === true
+    }
   }
 
   private partition(rows: readonly Row[], ctx: EvalContext, out: Row[], tick: () => void): void {
     const t = this.plan.timeIndex
     const c: EvaluationContext = { rowAt: (i) => rows[i], rowCount: rows.length, final: true, ctx, timedOut: false }
-    const define = (variable: string, _row: number, view: MatchView): boolean | 'need_more' => {
-      const d = this.defines.get(variable)
-      if (d === undefined) return true
-      tick()
-      return d.evaluate(view, view, c) === true
-    }
     const time = (i: number): number => rows[i]![t] as number
-    const run = matchPartition(this.pattern, { rowCount: rows.length, final: true, define, time, horizon: Number.POSITIVE_INFINITY })
+    const run = matchPartition(this.pattern, { rowCount: rows.length, final: true, define: this.defineOver(c, tick), time, horizon: Number.POSITIVE_INFINITY })
+    this.output(run.events, rows, c, out)
+  }
+
+  private output(events: readonly PatternEvent[], rows: readonly Row[], c: EvaluationContext, out: Row[]): void {
+    const run = { events }
     const mode = this.plan.rowsPerMatch === 'one_row' ? ({ kind: 'one_row' } as const) : ({ kind: 'all_rows', mode: this.plan.allRowsMode } as const)
     for (const o of outputRows(run.events, mode)) {
       switch (o.kind) {

@@ -78,8 +78,27 @@ export type Attempt =
   | ({ readonly kind: 'match' } & MappedRows)
   /** No match starts here. `timeout`: the first path (in preference order) that WITHIN ended. */
   | { readonly kind: 'no_match'; readonly timeout?: MappedRows }
-  /** The outcome depends on rows not given yet. */
-  | { readonly kind: 'need_more' }
+  /** The outcome depends on rows not given yet; `suspended` resumes the search where it stopped. */
+  | { readonly kind: 'need_more'; readonly suspended: SuspendedAttempt }
+
+/**
+ * An attempt stopped for rows not given yet, resumable where it stopped: the search explores paths in
+ * preference order and stops at the first one that needs a later row, so every path before it has failed
+ * for good (a failure never depends on rows to come: those end the search with `need_more` instead). With
+ * more rows (or the input final, or a later horizon) the search goes on from that path, which gives the
+ * outcome a search from the start row would give, for the cost of the new rows only.
+ */
+export interface SuspendedAttempt {
+  readonly start: number
+  readonly matchNumber: number
+  /** The rows known when it stopped: it resumes only over at least these. */
+  readonly rowCount: number
+  /** The horizon it stopped at: it resumes only at this one or a later one (a watermark reset may go back). */
+  readonly horizon: number
+  /** The steps it took so far: what searching again from the start row would cost, about. */
+  readonly steps: number
+  resume(input: PartitionInput, cache: ConditionCache): Attempt
+}
 
 /**
  * Results of conditions that read neither the partial match nor the start (keyed by row and variable), shared
@@ -90,8 +109,48 @@ export type ConditionCache = Map<number, boolean>
 /** Tries to match the pattern from `start` (< input.rowCount). */
 export function attemptAt(pattern: CompiledPattern, start: number, matchNumber: number, input: PartitionInput, cache: ConditionCache = new Map()): Attempt {
   if (start < 0 || start >= input.rowCount) throw internalError(`pattern match attempted at row ${start} of ${input.rowCount}`)
+  if (rejectedAtStart(pattern, start, matchNumber, input, cache)) return NO_MATCH
   return new Search(pattern, start, matchNumber, input, cache).run()
 }
+
+const NO_MATCH: Attempt = { kind: 'no_match' }
+
+/**
+ * Whether no variable that can take a match's first row accepts `start`: then no path maps a row, and no
+ * match (nor a WITHIN timeout: the start row is always within the bound) starts there. Every path's first
+ * condition sees the same one-row match, so this asks each such condition once, as the search would, and
+ * saves the search most rows of a selective pattern would cost.
+ */
+function rejectedAtStart(pattern: CompiledPattern, start: number, matchNumber: number, input: PartitionInput, cache: ConditionCache): boolean {
+  const first = pattern.firstVariables
+  if (first === null) return false
+  let scratch = FIRST_ROW_VIEWS.get(pattern)
+  if (scratch === undefined) {
+    const vars: number[] = []
+    scratch = { vars, view: new PathView(pattern, vars, 0, 0) }
+    FIRST_ROW_VIEWS.set(pattern, scratch)
+  }
+  for (const variable of first) {
+    if (!pattern.defined[variable]) return false
+    const key = start * pattern.variables.length + variable
+    let holds: DefineResult | undefined = cache.get(key)
+    if (holds === undefined) {
+      const define = input.define
+      if (define === undefined) throw internalError('a pattern with DEFINE conditions was run without a define callback')
+      const { vars, view } = scratch
+      vars.length = 0
+      vars.push(variable)
+      view.moveTo(start, matchNumber)
+      holds = define(pattern.variables[variable]!, start, view)
+      if (holds !== 'need_more' && !view.readMatch && !view.readAttempt) cache.set(key, holds)
+    }
+    if (holds !== false) return false
+  }
+  return true
+}
+
+/** Per compiled pattern, the one-row match rejectedAtStart shows conditions (reused: it is read during the call only). */
+const FIRST_ROW_VIEWS = new WeakMap<CompiledPattern, { vars: number[]; view: PathView }>()
 
 /** A choice point: the state to resume from when the preferred branch fails. */
 interface Choice {
@@ -109,7 +168,7 @@ interface Choice {
 
 type Step = 'next' | 'fail' | 'need_more'
 
-class Search {
+class Search implements SuspendedAttempt {
   private pc = 0
   private row: number
   /** Instructions passed since the last row was mapped: coming back to one of them ends the path. */
@@ -120,17 +179,17 @@ class Search {
   private readonly failed = new Set<number | string>()
   /** Counts condition evaluations that read the partial match; see Choice.taint. */
   private taint = 0
-  private steps = 0
+  steps = 0
   private timeout: MappedRows | undefined
   private readonly view: PathView
   private readonly startTime: number | undefined
 
   constructor(
     private readonly pattern: CompiledPattern,
-    private readonly start: number,
-    matchNumber: number,
-    private readonly input: PartitionInput,
-    private readonly cache: ConditionCache,
+    readonly start: number,
+    readonly matchNumber: number,
+    private input: PartitionInput,
+    private cache: ConditionCache,
   ) {
     this.row = start
     this.view = new PathView(pattern, this.vars, start, matchNumber)
@@ -140,6 +199,21 @@ class Search {
     }
   }
 
+  get rowCount(): number {
+    return this.input.rowCount
+  }
+
+  get horizon(): number {
+    return this.input.horizon ?? Number.NEGATIVE_INFINITY
+  }
+
+  resume(input: PartitionInput, cache: ConditionCache): Attempt {
+    if (input.rowCount < this.input.rowCount || (input.horizon ?? Number.NEGATIVE_INFINITY) < this.horizon) throw internalError(`a pattern search over ${this.input.rowCount} rows resumed over ${input.rowCount}`)
+    this.input = input
+    this.cache = cache
+    return this.run()
+  }
+
   run(): Attempt {
     const code = this.pattern.instructions
     for (;;) {
@@ -147,7 +221,12 @@ class Search {
       const ins = code[this.pc]!
       if (ins.op === 'accept') return { kind: 'match', end: this.row, variables: [...this.vars], excluded: [...this.excluded] }
       const step = this.passed.includes(this.pc) ? 'fail' : (this.passed.push(this.pc), this.step(ins))
-      if (step === 'need_more') return { kind: 'need_more' }
+      if (step === 'need_more') {
+        // Stopped before the step took effect: resuming takes the same step again, as a new search would.
+        this.passed.pop()
+        this.steps--
+        return { kind: 'need_more', suspended: this }
+      }
       if (step === 'fail' && !this.backtrack()) return this.timeout === undefined ? { kind: 'no_match' } : { kind: 'no_match', timeout: this.timeout }
     }
   }
@@ -175,9 +254,10 @@ class Search {
         this.pc++
         return this.row === 0 ? 'next' : 'fail'
       case 'partition_end':
-        this.pc++
         if (this.row < this.input.rowCount) return 'fail'
-        return this.input.final ? 'next' : 'need_more'
+        if (!this.input.final) return 'need_more'
+        this.pc++
+        return 'next'
     }
   }
 
@@ -284,9 +364,16 @@ export class PathView implements MatchView {
     private readonly pattern: CompiledPattern,
     /** vars[i] is the variable id of row start + i; the view covers all of it. */
     private readonly vars: readonly number[],
-    private readonly startRow: number,
-    private readonly number: number,
+    private startRow: number,
+    private number: number,
   ) {}
+
+  /** The view of another attempt over the same `vars` (a reused view), with the flags reset. */
+  moveTo(start: number, matchNumber: number): void {
+    this.startRow = start
+    this.number = matchNumber
+    this.reset()
+  }
 
   reset(): void {
     this.readMatch = false

@@ -27,7 +27,7 @@
  * at the end of the input, pass horizon = Infinity to flush the absences still pending.
  */
 import { SqlState, executionError, internalError } from '../../common/errors.ts'
-import { PathView, attemptAt, type ConditionCache, type MappedRows, type MatchView, type PartitionInput } from './matcher.ts'
+import { PathView, attemptAt, type Attempt, type ConditionCache, type MappedRows, type MatchView, type PartitionInput, type SuspendedAttempt } from './matcher.ts'
 import type { CompiledPattern, SkipTo } from './program.ts'
 
 /** One match: rows start .. end-1 (end exclusive; end === start for an empty match). */
@@ -81,18 +81,29 @@ export interface PartitionRun {
   readonly state: PartitionState
   /** The search stopped at `state.position` < rowCount because its outcome depends on rows not given yet. */
   readonly needMore: boolean
+  /**
+   * With needMore, the search at `state.position` where it stopped (absent when it stopped for a match that
+   * waits for the rows NEXT reads): pass it to the next call to go on from there instead of from the start.
+   */
+  readonly suspended?: SuspendedAttempt
 }
 
-/** Matches from `state` on over the rows the input makes known; see the file comment. */
-export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE): PartitionRun {
+/**
+ * Matches from `state` on over the rows the input makes known; see the file comment. `suspended`: the
+ * search a previous call stopped at `state.position` (PartitionRun.suspended), resumed instead of searching
+ * again; any other (stale) one is ignored.
+ */
+export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE, suspended?: SuspendedAttempt): PartitionRun {
   const events: PatternEvent[] = []
   const cache: ConditionCache = new Map()
   let { position, matchNumber, matchedThrough } = state
+  let resumable = suspended !== undefined && suspended.start === position && suspended.matchNumber === matchNumber && suspended.rowCount <= input.rowCount && suspended.horizon <= (input.horizon ?? Number.NEGATIVE_INFINITY) ? suspended : undefined
   while (position < input.rowCount) {
-    const attempt = attemptAt(pattern, position, matchNumber, input, cache)
+    const attempt: Attempt = resumable !== undefined ? resumable.resume(input, cache) : attemptAt(pattern, position, matchNumber, input, cache)
+    resumable = undefined
     switch (attempt.kind) {
       case 'need_more':
-        return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
+        return { events, state: { position, matchNumber, matchedThrough }, needMore: true, suspended: attempt.suspended }
       case 'no_match':
         if (attempt.timeout !== undefined) events.push(timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
         if (position > matchedThrough) events.push({ kind: 'unmatched', row: position })

@@ -20,7 +20,7 @@ export {
   type PatternOptions,
   type SkipTo,
 } from './program.ts'
-export { attemptAt, type Attempt, type DefineFn, type DefineResult, type MatchView, type PartitionInput } from './matcher.ts'
+export { attemptAt, type Attempt, type DefineFn, type DefineResult, type MatchView, type PartitionInput, type SuspendedAttempt } from './matcher.ts'
 export {
   INITIAL_PARTITION_STATE,
   matchPartition,

@@ -88,6 +88,11 @@ export interface CompiledPattern {
   readonly within: number | undefined
   readonly maxStepsPerStart: number
   readonly lookAhead: number
+  /**
+   * The variables a match's first row can be mapped to, when every match maps at least one row and no `^`
+   * comes before it; null otherwise. A start row none of them accepts starts no match (see matcher.ts).
+   */
+  readonly firstVariables: readonly number[] | null
 }
 
 /** Compiles `pattern` with the given clause options. */
@@ -117,7 +122,38 @@ export function compilePattern(pattern: RowPattern, options: PatternOptions = {}
     within,
     maxStepsPerStart: options.maxStepsPerStart ?? DEFAULT_MAX_STEPS_PER_START,
     lookAhead: options.lookAhead ?? 0,
+    firstVariables: firstVariables(builder.code),
   }
+}
+
+/** The variables of the `row` instructions reachable from the start without mapping a row (see CompiledPattern). */
+function firstVariables(code: readonly Instruction[]): number[] | null {
+  const seen = new Set<number>()
+  const variables = new Set<number>()
+  const todo = [0]
+  while (todo.length > 0) {
+    const pc = todo.pop()!
+    if (seen.has(pc)) continue
+    seen.add(pc)
+    const ins = code[pc]!
+    switch (ins.op) {
+      case 'row':
+        variables.add(ins.variable)
+        break
+      case 'split':
+        // The preferred branch first, so that the variables come in the order the search tries them.
+        todo.push(ins.other, ins.prefer)
+        break
+      case 'jump':
+        todo.push(ins.to)
+        break
+      case 'partition_start':
+      case 'partition_end':
+      case 'accept':
+        return null
+    }
+  }
+  return [...variables]
 }
 
 /**
