@@ -8,9 +8,6 @@ import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } f
 import type * as ast from '../parser/ast.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
-import { explainView } from '../planner/view-plan.ts'
-import { explainTrigger } from '../planner/trigger-plan.ts'
-import { explainSink } from '../planner/sink-plan.ts'
 import { compileExpr, compileProjection } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import { VERSION_STRING } from '../expr/runtime.ts'
@@ -25,7 +22,8 @@ import { PROGRESS_NOTICES, waitForCatchUp } from './progress-notices.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
 import { type Backend, type BoundParam, type Notice, type Notification, type Outcome, type PreparedStatement, type ResultColumn, type StartupInfo, type TransactionStatus, column } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
-import { explainAnalyze, explainPull } from './explain.ts'
+import { explainAnalyze, explainStatement } from './explain.ts'
+import { runDdl, type DdlHost } from './ddl.ts'
 import { arrayCursor, slicedCursor } from './row-cursor.ts'
 import { CopyFromSink, copyFormat } from './copy-from.ts'
 import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
@@ -76,6 +74,8 @@ const typeKey = (t: SqlType): string => (t.element ? `${typeKey(t.element)}[]` :
 export class Session implements Backend {
   private readonly settings: Settings
   private readonly block: TransactionBlock
+  /** What DDL (server/ddl.ts) needs of this session. */
+  private readonly ddlHost: DdlHost
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
   private terminateHandler: ((error: SluiceError) => void) | null = null
   /** What pg_stat_activity shows of this session. */
@@ -92,6 +92,7 @@ export class Session implements Backend {
     this.snapshot = new TransactionSnapshot(engine, startup.processId, () => ({ inBlock: this.block.status !== 'I', isolation: this.settings.get('transaction_isolation') ?? '' }))
     const publish = (m: ChannelMessage): void => this.engine.notifications.publish(m)
     this.block = new TransactionBlock({ settings: this.settings, snapshot: this.snapshot, cursors: this.cursors, publish, notice })
+    this.ddlHost = { engine, notice, progressNotices: () => this.settings.get(PROGRESS_NOTICES) === 'on', waitForCatchUp: (view) => this.waitForCatchUp(view) }
     sessions.add({
       pid: startup.processId,
       user: startup.user,
@@ -191,29 +192,15 @@ export class Session implements Backend {
 
   private async run(s: ast.Statement, text: string, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
     switch (s.kind) {
-      case 'create_stream': {
-        const r = await this.engine.createStream(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
-        return { kind: 'command', tag: 'CREATE STREAM' }
-      }
-      case 'create_view': {
-        const r = await this.engine.createView(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
-        // SET sluice.progress_notices = on: the CREATE waits for the catch-up, telling how far it is.
-        if (r === 'created' && this.settings.get(PROGRESS_NOTICES) === 'on') await this.waitForCatchUp(s.name.parts.at(-1) ?? '')
-        return { kind: 'command', tag: 'CREATE MATERIALIZED VIEW' }
-      }
-      case 'drop':
-        return this.drop(s)
-      case 'create_sink': {
-        const r = await this.engine.createSink(s, text)
-        if (r === 'exists') this.notice(`sink "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
-        return { kind: 'command', tag: 'CREATE SINK' }
-      }
+      case 'create_stream':
+      case 'create_view':
+      case 'create_sink':
+      case 'create_trigger':
       case 'alter_stream':
-        if (s.action === 'reset_watermark') await this.engine.resetWatermark(s.name.parts.at(-1) ?? '', s.resetTo, s.name.span)
-        else await this.engine.closeStream(s.name.parts.at(-1) ?? '', s.name.span)
-        return { kind: 'command', tag: 'ALTER STREAM' }
+      case 'alter_trigger':
+      case 'alter_view':
+      case 'drop':
+        return runDdl(s, text, this.ddlHost)
       case 'insert':
         return this.insert(s, params)
       case 'query':
@@ -225,7 +212,7 @@ export class Session implements Backend {
         return this.settings.set(s)
       case 'explain':
         if (s.analyze === true) return rowsOutcome([column('QUERY PLAN', Types.text)], (await this.explainAnalyze(s.statement, params)).map((l) => [l]), 'EXPLAIN')
-        return rowsOutcome([column('QUERY PLAN', Types.text)], this.explain(s.statement).map((l) => [l]), 'EXPLAIN')
+        return rowsOutcome([column('QUERY PLAN', Types.text)], explainStatement(this.engine, s.statement).map((l) => [l]), 'EXPLAIN')
       case 'transaction':
         return this.block.run(s)
       case 'utility':
@@ -233,17 +220,6 @@ export class Session implements Backend {
         if (s.tag === 'CHECKPOINT') await this.engine.checkpoint()
         if (s.tag === 'LOCK TABLE' && this.block.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'LOCK TABLE can only be used in transaction blocks')
         return { kind: 'command', tag: s.tag }
-      case 'create_trigger': {
-        const r = await this.engine.createTrigger(s, text)
-        if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
-        return { kind: 'command', tag: 'CREATE TRIGGER' }
-      }
-      case 'alter_trigger':
-        await this.engine.alterTrigger(s, text)
-        return { kind: 'command', tag: 'ALTER TRIGGER' }
-      case 'alter_view':
-        await this.engine.alterView(s, text)
-        return { kind: 'command', tag: 'ALTER MATERIALIZED VIEW' }
       case 'listen':
         this.listen(s.channel)
         return { kind: 'command', tag: 'LISTEN' }
@@ -400,28 +376,6 @@ export class Session implements Backend {
     }
   }
 
-  private async drop(s: ast.Drop): Promise<Outcome> {
-    if (s.objectKind === 'trigger') {
-      for (const n of s.names) {
-        const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropTrigger(name, s.ifExists, n.span))) this.notice(`trigger "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-      }
-      return { kind: 'command', tag: 'DROP TRIGGER' }
-    }
-    if (s.objectKind === 'sink') {
-      for (const n of s.names) {
-        const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropSink(name, s.ifExists, n.span))) this.notice(`sink "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-      }
-      return { kind: 'command', tag: 'DROP SINK' }
-    }
-    for (const n of s.names) {
-      const name = n.parts[n.parts.length - 1]!
-      const dropped = await this.engine.drop(s.objectKind, name, s.ifExists, s.cascade, n.span)
-      if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-    }
-    return { kind: 'command', tag: s.objectKind === 'stream' ? 'DROP STREAM' : 'DROP MATERIALIZED VIEW' }
-  }
 
   /** COPY stream FROM STDIN: the connection feeds the data to a sink that appends the rows at the end. */
   private copyFrom(s: ast.CopyFrom): Outcome {
@@ -551,28 +505,6 @@ export class Session implements Backend {
     const message: ChannelMessage = { channel, payload, senderPid: this.startup.processId }
     if (this.block.status === 'T') this.block.queuedNotifications.push(message)
     else this.engine.notifications.publish(message)
-  }
-
-  private explain(s: ast.Statement): string[] {
-    switch (s.kind) {
-      case 'create_view': {
-        const def = this.engine.viewDef(s, 0, '')
-        return explainView(def.name, def.plan)
-      }
-      case 'create_trigger':
-        return explainTrigger(s, this.engine.catalog)
-      case 'create_sink':
-        return explainSink(s, this.engine.catalog)
-      case 'query':
-        return explainPull(planPull(s.query, this.engine.catalog, []))
-      case 'create_stream':
-        return [`CreateStream ${s.name.parts.at(-1)} (${s.columns.length} columns)`, '  ->  EmbeddedLog (append-only segments per partition)']
-      default: {
-        const name = this.engine.catalog.get(s.kind === 'drop' ? (s.names[0]?.parts.at(-1) ?? '') : '')
-        if (name?.kind === 'view') return explainView(name.name, name.plan)
-        throw unsupported(`EXPLAIN of ${s.kind.replace('_', ' ')} is not supported`, s.span)
-      }
-    }
   }
 
   private waitForCatchUp(view: string): Promise<void> {
