@@ -3,7 +3,7 @@
  * into the running loop), INSERT appends to a stream, SELECT runs a pull query; SET/SHOW (server/settings.ts,
  * server/show.ts) and BEGIN/COMMIT (server/transaction-block.ts) keep the session state drivers expect.
  */
-import { SluiceError, SqlState, assertNever, planError, unsupported, type SqlStateCode } from '../common/errors.ts'
+import { SluiceError, SqlState, assertNever, unsupported, type SqlStateCode } from '../common/errors.ts'
 import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
@@ -25,7 +25,7 @@ import { checkResultFormat, decodeParam } from './wire/values.ts'
 import { explainAnalyze, explainStatement } from './explain.ts'
 import { runDdl, type DdlHost } from './ddl.ts'
 import { arrayCursor, slicedCursor } from './row-cursor.ts'
-import { CopyFromSink, copyFormat } from './copy-from.ts'
+import { copyFromStdin } from './copy-from.ts'
 import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
 import type { TimeZone } from './wire/timezone.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
@@ -234,7 +234,7 @@ export class Session implements Backend {
       case 'copy_to':
         return this.copyTo(s, params, declared)
       case 'copy_from':
-        return this.copyFrom(s)
+        return copyFromStdin(this.engine, s)
       case 'declare_cursor':
         return this.declareCursor(s, params)
       case 'fetch':
@@ -376,24 +376,6 @@ export class Session implements Backend {
     }
   }
 
-
-  /** COPY stream FROM STDIN: the connection feeds the data to a sink that appends the rows at the end. */
-  private copyFrom(s: ast.CopyFrom): Outcome {
-    const name = s.stream.parts.at(-1) ?? ''
-    const entry = this.engine.catalog.get(name)
-    if (entry === undefined) throw planError(SqlState.undefinedTable, `relation "${s.stream.parts.join('.')}" does not exist`, s.stream.span)
-    if (entry.kind !== 'stream') throw new SluiceError('plan', SqlState.wrongObjectType, `cannot copy to materialized view "${name}"`, { span: s.stream.span, hint: 'COPY FROM STDIN appends events to a stream.' })
-    const columns = entry.columns
-    const targets = (s.columns ?? columns.map((c) => c.name)).map((c) => {
-      const i = columns.findIndex((col) => col.name === c)
-      if (i < 0) throw planError(SqlState.undefinedColumn, `column "${c}" of relation "${name}" does not exist`, s.span)
-      return i
-    })
-    if (new Set(targets).size !== targets.length) throw planError(SqlState.duplicateColumn, 'column specified more than once', s.span)
-    const format = copyFormat(s.options)
-    const sink = new CopyFromSink(name, columns, targets, format, (rows) => this.engine.insert(name, rows))
-    return { kind: 'copy_in', columnCount: targets.length, format: 0, sink }
-  }
 
   private async insert(s: ast.Insert, params: readonly Value[]): Promise<Outcome> {
     const plan = planInsert(s, this.engine.catalog, [])
