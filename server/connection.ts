@@ -504,7 +504,7 @@ export class Connection {
 
   /**
    * Sends a complete outcome as the simple protocol does (RowDescription first, all rows). `formats`
-   * is null there; the extended protocol goes through `executePortal` instead for rows.
+   * is null there; the extended protocol goes through `executePortal` (server/extended-protocol.ts) instead for rows.
    */
   private async deliver(outcome: Outcome, formats: readonly number[] | null): Promise<void> {
     switch (outcome.kind) {
