@@ -120,7 +120,6 @@ export class Session implements Backend {
     })
   }
 
-
   private evalContext(): EvalContext {
     return {
       now: Date.now() * 1000,
