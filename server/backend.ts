@@ -20,6 +20,9 @@ export interface ResultColumn {
   readonly columnNumber: number
 }
 
+/** A result column of a computed value, from no relation. */
+export const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
+
 /** A statement parsed and planned enough to describe its parameters and result. */
 export interface PreparedStatement {
   readonly sql: string

@@ -10,8 +10,7 @@
 import type { Socket } from 'node:net'
 import { type SecureContext, TLSSocket } from 'node:tls'
 import { SluiceError, SqlState, assertNever, toSluiceError } from '../common/errors.ts'
-import { Types, type SqlType, typeOid, typeSize } from '../common/types.ts'
-import type { Backend, BackendFactory, BoundParam, Outcome, PreparedStatement, ResultColumn, RowCursor, StartupInfo, TransactionStatus } from './backend.ts'
+import type { Backend, BackendFactory, Outcome, ResultColumn, RowCursor, StartupInfo, TransactionStatus } from './backend.ts'
 import {
   AUTH_MESSAGE_LIMIT,
   type Frame,
@@ -23,10 +22,13 @@ import {
   protocolViolation,
 } from './wire/reader.ts'
 import * as W from './wire/writer.ts'
-import { checkResultFormat, encodeCell } from './wire/values.ts'
+import { encodeCell } from './wire/values.ts'
 import { UTC_ZONE } from './wire/timezone.ts'
 import type { CancelRegistry } from './cancel-registry.ts'
 import { parseStartupOptions } from './startup-options.ts'
+import { CopySubprotocol } from './copy-protocol.ts'
+import { ExtendedProtocol } from './extended-protocol.ts'
+import { fieldsOf } from './result-formats.ts'
 import { Fatal, OPEN_GATE, OPEN_SECURITY, authenticate, fatal, type ConnectionGate, type ConnectionSecurity } from './startup.ts'
 
 export { OPEN_GATE, OPEN_SECURITY, type ConnectionGate, type ConnectionSecurity } from './startup.ts'
@@ -47,64 +49,6 @@ const STARTUP_TIMEOUT_MS = 60_000
 /** The same for a connection the server is full for: all it can still do is send a CancelRequest. */
 const REFUSED_STARTUP_TIMEOUT_MS = 10_000
 
-/** A statement created by Parse; `prepared` is null for an empty query string. */
-interface Statement {
-  readonly name: string
-  readonly sql: string
-  readonly prepared: PreparedStatement | null
-  readonly paramTypeOids: readonly number[]
-}
-
-type PortalState =
-  | { readonly kind: 'ready' }
-  | {
-      readonly kind: 'rows'
-      readonly columns: readonly ResultColumn[]
-      readonly formats: readonly number[]
-      readonly cursor: RowCursor
-      readonly tag: (n: number) => string
-      sent: number
-    }
-  | { readonly kind: 'done'; readonly tag: string | null }
-
-/** A portal created by Bind. */
-interface Portal {
-  readonly name: string
-  readonly statement: Statement
-  readonly params: readonly BoundParam[]
-  readonly resultFormats: readonly number[]
-  state: PortalState
-}
-
-/** Expands Bind format codes (none = all text, one = all alike, else one per item) to one per item. */
-export function expandFormats(codes: readonly number[], count: number, what: string): number[] {
-  for (const c of codes) {
-    if (c !== 0 && c !== 1) throw protocolViolation(`unsupported format code: ${c}`)
-  }
-  if (codes.length === 0) return new Array<number>(count).fill(0)
-  if (codes.length === 1) return new Array<number>(count).fill(codes[0]!)
-  if (codes.length !== count) throw protocolViolation(`bind message has ${codes.length} ${what} formats but ${count} ${what}s`)
-  return [...codes]
-}
-
-/** Types we cannot name on the wire (unresolved literals) go out as text, which is how they are formatted. */
-const wireType = (t: SqlType): SqlType => (t.name === 'unknown' && !t.element ? Types.text : t)
-
-function fieldsOf(columns: readonly ResultColumn[], formats: readonly number[]): W.FieldDescription[] {
-  return columns.map((c, i) => {
-    const t = wireType(c.type)
-    return {
-      name: c.name,
-      tableOid: c.tableOid,
-      columnNumber: c.columnNumber,
-      typeOid: typeOid(t),
-      typeSize: typeSize(t),
-      typeModifier: c.typeModifier,
-      format: formats[i] ?? 0,
-    }
-  })
-}
-
 export class Connection {
   /** Before authentication, messages longer than an authentication message are refused from their length word. */
   private readonly reader = new FrameReader(true, AUTH_MESSAGE_LIMIT)
@@ -122,10 +66,23 @@ export class Connection {
   /** Resolves the pending `nextFrame` wait when bytes arrive or the socket closes. */
   private wake: (() => void) | null = null
   private skipUntilSync = false
-  private readonly statements = new Map<string, Statement>()
-  private readonly portals = new Map<string, Portal>()
-  /** Copy-in sink in use, aborted if the socket goes away. */
-  private copySink: { abort(reason: string): void } | null = null
+  private readonly extended = new ExtendedProtocol({
+    session: () => this.session,
+    send: (m) => this.send(m),
+    streamRows: (columns, formats, cursor, limit) => this.streamRows(columns, formats, cursor, limit),
+    deliver: (outcome, formats) => this.deliver(outcome, formats),
+    sendParameterChanges: () => this.sendParameterChanges(),
+  })
+  private readonly copy = new CopySubprotocol({
+    send: (m) => this.send(m),
+    flush: () => this.flush(),
+    nextMessage: () => this.nextMessage(),
+    endSocket: () => this.endSocket(),
+    flushIfLarge: () => this.flushIfLarge(),
+    flushAndDrain: (stopped) => this.flushAndDrain(stopped),
+    gone: () => this.closed || this.ending,
+    hangUpIfBehind: (err) => this.hangUpIfBehind(err),
+  })
   private resolveDone!: () => void
   /** Settles once the socket is closed and the backend torn down. */
   readonly done: Promise<void> = new Promise((resolve) => (this.resolveDone = resolve))
@@ -180,14 +137,12 @@ export class Connection {
     if (this.closed) return
     this.closed = true
     this.wakeUp()
-    this.copySink?.abort('connection closed')
-    this.copySink = null
+    this.copy.abort('connection closed')
     // Whatever the client sent and we had not read yet goes now, not when this object is collected.
     this.reader.clear()
     this.out = []
     this.outBytes = 0
-    for (const p of this.portals.values()) closePortal(p)
-    this.portals.clear()
+    this.extended.closeAll()
     if (this.processId !== 0) this.registry.unregister(this.processId)
     try {
       this.backend?.close()
@@ -473,15 +428,15 @@ export class Connection {
       case 'query':
         return this.simpleQuery(message.sql)
       case 'parse':
-        return this.extended(message.sql, () => this.parse(message.name, message.sql, message.paramTypeOids))
+        return this.step(message.sql, () => this.extended.parse(message.name, message.sql, message.paramTypeOids))
       case 'bind':
-        return this.extended(undefined, () => this.bind(message))
+        return this.step(undefined, () => this.extended.bind(message))
       case 'describe':
-        return this.extended(undefined, () => this.describe(message.target, message.name))
+        return this.step(undefined, () => this.extended.describe(message.target, message.name))
       case 'execute':
-        return this.extended(this.portals.get(message.portal)?.statement.sql, () => this.execute(message.portal, message.maxRows))
+        return this.step(this.extended.portalSql(message.portal), () => this.extended.execute(message.portal, message.maxRows))
       case 'close':
-        return this.extended(undefined, () => this.close(message.target, message.name))
+        return this.step(undefined, () => this.extended.close(message.target, message.name))
       case 'sync':
         return this.sync()
       case 'flush':
@@ -526,9 +481,7 @@ export class Connection {
   // ---- simple query protocol ----------------------------------------------------------------------
 
   private async simpleQuery(sql: string): Promise<void> {
-    // A simple Query destroys the unnamed statement and portal, as in Postgres.
-    this.statements.delete('')
-    this.dropPortal('')
+    this.extended.dropUnnamed()
     try {
       const statements = this.session.prepare(sql, [])
       if (statements.length === 0) this.send(W.emptyQueryResponse())
@@ -551,7 +504,7 @@ export class Connection {
 
   /**
    * Sends a complete outcome as the simple protocol does (RowDescription first, all rows). `formats`
-   * is null there; the extended protocol goes through `executePortal` instead for rows.
+   * is null there; the extended protocol goes through `executePortal` (server/extended-protocol.ts) instead for rows.
    */
   private async deliver(outcome: Outcome, formats: readonly number[] | null): Promise<void> {
     switch (outcome.kind) {
@@ -573,9 +526,9 @@ export class Connection {
         return
       }
       case 'copy_in':
-        return this.copyIn(outcome)
+        return this.copy.copyIn(outcome)
       case 'copy_out':
-        return this.copyOut(outcome)
+        return this.copy.copyOut(outcome)
       default:
         return assertNever(outcome, 'outcome')
     }
@@ -630,75 +583,11 @@ export class Connection {
     throw fatal(err)
   }
 
-  private async copyIn(outcome: Extract<Outcome, { kind: 'copy_in' }>): Promise<void> {
-    const sink = outcome.sink
-    this.copySink = sink
-    this.send(W.copyInResponse(outcome.format, outcome.columnCount))
-    this.flush()
-    try {
-      for (;;) {
-        const message = await this.nextMessage()
-        if (message === null) return // onClose aborted the sink
-        switch (message.type) {
-          case 'copy_data':
-            await sink.write(message.data)
-            continue
-          case 'copy_done': {
-            this.copySink = null
-            this.send(W.commandComplete(await sink.end()))
-            return
-          }
-          case 'copy_fail':
-            throw new SluiceError('execution', SqlState.queryCanceled, `COPY from stdin failed: ${message.message}`)
-          case 'flush':
-          case 'sync':
-            // Ignored during copy-in, as the protocol says.
-            continue
-          case 'terminate':
-            this.endSocket()
-            throw new SluiceError('protocol', SqlState.protocolViolation, 'terminated during COPY from stdin')
-          default:
-            throw protocolViolation(`unexpected message type "${message.type}" during COPY from stdin`)
-        }
-      }
-    } catch (err) {
-      if (this.copySink !== null) {
-        const reason = err instanceof Error ? err.message : String(err)
-        this.copySink = null
-        sink.abort(reason)
-      }
-      throw err
-    }
-  }
 
-  private async copyOut(outcome: Extract<Outcome, { kind: 'copy_out' }>): Promise<void> {
-    this.send(W.copyOutResponse(outcome.format, outcome.columnCount))
-    try {
-      for await (const chunk of outcome.chunks) {
-        this.send(W.copyData(chunk))
-        // A live source's chunk is what it had at that moment (rows of a SUBSCRIBE arrive over time): out now,
-        // waiting for the client to take it (or for the subscription to end). Otherwise rows (one per chunk) go
-        // out when enough have queued.
-        if (outcome.live === false) await this.flushIfLarge()
-        else await this.flushAndDrain(outcome.stopped)
-        if (this.closed || this.ending) {
-          outcome.cancel()
-          return
-        }
-      }
-    } catch (err) {
-      outcome.cancel()
-      this.hangUpIfBehind(err)
-      throw err
-    }
-    this.send(W.copyDone())
-    this.send(W.commandComplete(outcome.tag(outcome.rowCount())))
-  }
-
-  // ---- extended query protocol --------------------------------------------------------------------
+  // ---- extended query protocol (server/extended-protocol.ts) --------------------------------------
 
   /** Runs an extended-protocol step; on error reports it and discards messages until Sync. */
-  private async extended(sql: string | undefined, step: () => void | Promise<void>): Promise<void> {
+  private async step(sql: string | undefined, step: () => void | Promise<void>): Promise<void> {
     try {
       await step()
     } catch (err) {
@@ -707,172 +596,12 @@ export class Connection {
     }
   }
 
-  private parse(name: string, sql: string, paramTypeOids: readonly number[]): void {
-    if (name !== '' && this.statements.has(name)) {
-      throw new SluiceError('plan', SqlState.duplicatePreparedStatement, `prepared statement "${name}" already exists`)
-    }
-    const prepared = this.session.prepare(sql, paramTypeOids)
-    if (prepared.length > 1) throw new SluiceError('syntax', SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement')
-    this.statements.set(name, { name, sql, prepared: prepared[0] ?? null, paramTypeOids })
-    this.send(W.parseComplete())
-  }
-
-  private statement(name: string): Statement {
-    const s = this.statements.get(name)
-    if (s === undefined) throw new SluiceError('plan', SqlState.invalidSqlStatementName, `prepared statement "${name}" does not exist`)
-    return s
-  }
-
-  private portal(name: string): Portal {
-    const p = this.portals.get(name)
-    if (p === undefined) throw new SluiceError('plan', SqlState.invalidCursorName, `portal "${name}" does not exist`)
-    return p
-  }
-
-  private bind(message: Extract<FrontendMessage, { type: 'bind' }>): void {
-    const statement = this.statement(message.statement)
-    const paramTypes = statement.prepared?.paramTypes ?? []
-    if (message.params.length !== paramTypes.length) {
-      throw protocolViolation(
-        `bind message supplies ${message.params.length} parameters, but prepared statement "${statement.name}" requires ${paramTypes.length}`,
-      )
-    }
-    const paramFormats = expandFormats(message.paramFormats, message.params.length, 'parameter')
-    const columns = statement.prepared?.columns ?? null
-    if (columns !== null) {
-      const formats = expandFormats(message.resultFormats, columns.length, 'result')
-      columns.forEach((c, i) => checkResultFormat(wireType(c.type), formats[i]!, c.name))
-    } else if (message.resultFormats.some((f) => f !== 0 && f !== 1)) {
-      throw protocolViolation(`unsupported format code: ${message.resultFormats.find((f) => f !== 0 && f !== 1)}`)
-    }
-    if (message.portal !== '' && this.portals.has(message.portal)) {
-      throw new SluiceError('plan', SqlState.duplicateCursor, `cursor "${message.portal}" already exists`)
-    }
-    this.dropPortal(message.portal)
-    const params: BoundParam[] = message.params.map((data, i) => ({ format: paramFormats[i] === 1 ? 1 : 0, data }))
-    this.portals.set(message.portal, { name: message.portal, statement, params, resultFormats: message.resultFormats, state: { kind: 'ready' } })
-    this.send(W.bindComplete())
-  }
-
-  private describe(target: 'S' | 'P', name: string): void {
-    if (target === 'S') {
-      const s = this.statement(name)
-      const types = s.prepared?.paramTypes ?? []
-      // A type the client declared is echoed as declared (varchar stays 1043 though Sluice reads it as text):
-      // drivers such as pgjdbc refuse a statement whose parameter types changed under them.
-      this.send(W.parameterDescription(types.map((t, i) => s.paramTypeOids[i] || (t.name === 'unknown' && !t.element ? typeOid(Types.text) : typeOid(t)))))
-      const columns = s.prepared?.columns ?? null
-      this.send(columns === null ? W.noData() : W.rowDescription(fieldsOf(columns, columns.map(() => 0))))
-      return
-    }
-    const cursor = this.portals.has(name) ? undefined : this.session.cursorColumns?.(name)
-    if (cursor !== undefined) {
-      // A cursor DECLAREd in SQL is a portal too (psycopg's named cursors Describe it before FETCHing).
-      this.send(W.rowDescription(fieldsOf(cursor.columns, cursor.columns.map(() => (cursor.binary ? 1 : 0)))))
-      return
-    }
-    const p = this.portal(name)
-    const columns = p.state.kind === 'rows' ? p.state.columns : (p.statement.prepared?.columns ?? null)
-    if (columns === null) this.send(W.noData())
-    else this.send(W.rowDescription(fieldsOf(columns, expandFormats(p.resultFormats, columns.length, 'result'))))
-  }
-
-  private async execute(portalName: string, maxRows: number): Promise<void> {
-    const portal = this.portal(portalName)
-    try {
-      await this.executePortal(portal, maxRows)
-    } catch (err) {
-      // A failed portal cannot be resumed.
-      closePortal(portal)
-      portal.state = { kind: 'done', tag: null }
-      throw err
-    } finally {
-      this.sendParameterChanges()
-    }
-  }
-
-  private async executePortal(portal: Portal, maxRows: number): Promise<void> {
-    const state = portal.state
-    if (state.kind === 'done') {
-      if (state.tag === null) this.send(W.emptyQueryResponse())
-      else this.send(W.commandComplete(state.tag))
-      return
-    }
-    if (state.kind === 'rows') return this.resumeRows(portal, state, maxRows)
-    const prepared = portal.statement.prepared
-    if (prepared === null) {
-      portal.state = { kind: 'done', tag: null }
-      this.send(W.emptyQueryResponse())
-      return
-    }
-    const outcome = await this.session.execute(prepared, portal.params)
-    if (outcome.kind !== 'rows') {
-      portal.state = { kind: 'done', tag: outcome.kind === 'command' ? outcome.tag : null }
-      return this.deliver(outcome, [])
-    }
-    let formats: number[]
-    try {
-      formats = expandFormats(portal.resultFormats, outcome.columns.length, 'result')
-      outcome.columns.forEach((c, i) => checkResultFormat(wireType(c.type), formats[i]!, c.name))
-    } catch (err) {
-      outcome.cursor.close()
-      throw err
-    }
-    const rows = { kind: 'rows' as const, columns: outcome.columns, formats, cursor: outcome.cursor, tag: outcome.tag, sent: 0 }
-    portal.state = rows
-    return this.resumeRows(portal, rows, maxRows)
-  }
-
-  private async resumeRows(portal: Portal, state: Extract<PortalState, { kind: 'rows' }>, maxRows: number): Promise<void> {
-    const { sent, done } = await this.streamRows(state.columns, state.formats, state.cursor, maxRows)
-    state.sent += sent
-    if (!done) {
-      this.send(W.portalSuspended())
-      return
-    }
-    state.cursor.close()
-    this.send(W.commandComplete(state.tag(state.sent)))
-    portal.state = { kind: 'done', tag: state.tag(0) }
-  }
-
-  private close(target: 'S' | 'P', name: string): void {
-    if (target === 'S') {
-      const s = this.statements.get(name)
-      if (s !== undefined) {
-        this.statements.delete(name)
-        // Closing a statement closes the portals made from it.
-        for (const p of [...this.portals.values()]) if (p.statement === s) this.dropPortal(p.name)
-      }
-    } else {
-      this.dropPortal(name)
-    }
-    this.send(W.closeComplete())
-  }
-
-  private dropPortal(name: string): void {
-    const p = this.portals.get(name)
-    if (p === undefined) return
-    closePortal(p)
-    this.portals.delete(name)
-  }
-
   private sync(): void {
     this.skipUntilSync = false
     const status = this.session.transactionStatus()
-    // Outside a transaction block the implicit transaction ends here, and its portals with it.
-    if (status === 'I') for (const name of [...this.portals.keys()]) this.dropPortal(name)
+    if (status === 'I') this.extended.endImplicitTransaction()
     this.sendReadyForQuery(status)
     this.flush()
-  }
-}
-
-function closePortal(p: Portal): void {
-  if (p.state.kind === 'rows') {
-    try {
-      p.state.cursor.close()
-    } catch {
-      // A cursor failing to close leaves nothing for us to do.
-    }
   }
 }
 

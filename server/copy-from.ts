@@ -14,10 +14,12 @@
  * fail the COPY with 22021; timestamps must also be event times (see common/types.ts, 22008).
  */
 import { isUtf8 } from 'node:buffer'
-import { SluiceError, SqlState, type SqlStateCode } from '../common/errors.ts'
+import { SluiceError, SqlState, planError, type SqlStateCode } from '../common/errors.ts'
 import { eventTimeError, invalidEncodingError, invalidUtf8At, parseValue, typeDisplayName, utf8Text, type Column, type Row, type Value } from '../common/types.ts'
+import type * as ast from '../parser/ast.ts'
 import type { OptionDef } from '../parser/ast.ts'
-import type { CopyInSink } from './backend.ts'
+import type { Engine } from '../executor/engine.ts'
+import type { CopyInSink, Outcome } from './backend.ts'
 
 export interface CopyFormat {
   readonly kind: 'text' | 'csv'
@@ -68,6 +70,24 @@ export function copyFormat(options: readonly OptionDef[]): CopyFormat {
 }
 
 const optionError = (message: string, o: OptionDef): SluiceError => new SluiceError('plan', SqlState.syntaxError, message, { span: o.span })
+
+/** COPY stream FROM STDIN: the connection feeds the data to a sink that appends the rows at the end. */
+export function copyFromStdin(engine: Engine, s: ast.CopyFrom): Outcome {
+  const name = s.stream.parts.at(-1) ?? ''
+  const entry = engine.catalog.get(name)
+  if (entry === undefined) throw planError(SqlState.undefinedTable, `relation "${s.stream.parts.join('.')}" does not exist`, s.stream.span)
+  if (entry.kind !== 'stream') throw new SluiceError('plan', SqlState.wrongObjectType, `cannot copy to materialized view "${name}"`, { span: s.stream.span, hint: 'COPY FROM STDIN appends events to a stream.' })
+  const columns = entry.columns
+  const targets = (s.columns ?? columns.map((c) => c.name)).map((c) => {
+    const i = columns.findIndex((col) => col.name === c)
+    if (i < 0) throw planError(SqlState.undefinedColumn, `column "${c}" of relation "${name}" does not exist`, s.span)
+    return i
+  })
+  if (new Set(targets).size !== targets.length) throw planError(SqlState.duplicateColumn, 'column specified more than once', s.span)
+  const format = copyFormat(s.options)
+  const sink = new CopyFromSink(name, columns, targets, format, (rows) => engine.insert(name, rows))
+  return { kind: 'copy_in', columnCount: targets.length, format: 0, sink }
+}
 
 /**
  * The sink the connection feeds in copy-in mode. `columns` are the stream's, `targets` the column index

@@ -4,11 +4,17 @@
  * ran and the time spent in it, with the join order the executor chose.
  */
 import { performance } from 'node:perf_hooks'
+import { unsupported } from '../common/errors.ts'
 import type { Row } from '../common/types.ts'
 import type { BoundExpr } from '../expr/bound.ts'
-import type { PullPlan, RelNode } from '../planner/pull-plan.ts'
+import type * as ast from '../parser/ast.ts'
+import { type PullPlan, type RelNode, planPull } from '../planner/pull-plan.ts'
+import { explainView } from '../planner/view-plan.ts'
+import { explainTrigger } from '../planner/trigger-plan.ts'
+import { explainSink } from '../planner/sink-plan.ts'
 import type { BoundSelect } from '../planner/select.ts'
 import { displayExpr } from '../planner/display.ts'
+import type { Engine } from '../executor/engine.ts'
 import type { NodeStats } from '../executor/pull.ts'
 import { type QueryGuard, formatBytes } from '../executor/query-budget.ts'
 
@@ -138,4 +144,27 @@ export async function explainAnalyze(plan: PullPlan, run: (guard: QueryGuard, st
   lines.push(`Peak Memory: ${formatBytes(Math.ceil(g.peak / 1024) * 1024)} (estimated; budget per query: sluice.query_memory)`)
   lines.push(`Execution Time: ${ms.toFixed(3)} ms`)
   return lines
+}
+
+/** EXPLAIN (without ANALYZE) of a statement: a query's plan, or what a CREATE would deploy. */
+export function explainStatement(engine: Engine, s: ast.Statement): string[] {
+  switch (s.kind) {
+    case 'create_view': {
+      const def = engine.viewDef(s, 0, '')
+      return explainView(def.name, def.plan)
+    }
+    case 'create_trigger':
+      return explainTrigger(s, engine.catalog)
+    case 'create_sink':
+      return explainSink(s, engine.catalog)
+    case 'query':
+      return explainPull(planPull(s.query, engine.catalog, []))
+    case 'create_stream':
+      return [`CreateStream ${s.name.parts.at(-1)} (${s.columns.length} columns)`, '  ->  EmbeddedLog (append-only segments per partition)']
+    default: {
+      const name = engine.catalog.get(s.kind === 'drop' ? (s.names[0]?.parts.at(-1) ?? '') : '')
+      if (name?.kind === 'view') return explainView(name.name, name.plan)
+      throw unsupported(`EXPLAIN of ${s.kind.replace('_', ' ')} is not supported`, s.span)
+    }
+  }
 }

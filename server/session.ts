@@ -1,74 +1,42 @@
 /**
  * One client session: turns statements into engine calls and results. DDL goes to the engine (deployed
- * into the running loop), INSERT appends to a stream, SELECT runs a pull query, SET/SHOW/BEGIN keep the
- * session state drivers expect.
+ * into the running loop), INSERT appends to a stream, SELECT runs a pull query; SET/SHOW (server/settings.ts,
+ * server/show.ts) and BEGIN/COMMIT (server/transaction-block.ts) keep the session state drivers expect.
  */
-import { SluiceError, SqlState, assertNever, planError, unsupported, type SqlStateCode } from '../common/errors.ts'
+import { SluiceError, SqlState, assertNever, unsupported, type SqlStateCode } from '../common/errors.ts'
 import { Types, type Column, type Row, type SqlType, type Value, typeFromOid } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import { planPull, type PullPlan } from '../planner/pull-plan.ts'
 import { planInsert } from '../planner/insert-plan.ts'
-import { explainView } from '../planner/view-plan.ts'
-import { explainTrigger } from '../planner/trigger-plan.ts'
-import { explainSink } from '../planner/sink-plan.ts'
 import { compileExpr, compileProjection } from '../expr/compile.ts'
-import type { EvalContext, SessionSettings } from '../expr/runtime.ts'
+import type { EvalContext } from '../expr/runtime.ts'
 import { VERSION_STRING } from '../expr/runtime.ts'
 import type { Engine } from '../executor/engine.ts'
 import { runSelect } from '../executor/pull.ts'
 import { systemTableRows } from '../executor/system-table-rows.ts'
 import { runRelationalQuery } from '../executor/relational-query.ts'
-import { QueryGuard, formatBytes, parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
-import { QUERY_MEMORY, checkLimitSetting } from './limit-settings.ts'
+import { QueryGuard, parseMemorySetting } from '../executor/query-budget.ts'
+import { QUERY_MEMORY } from './limit-settings.ts'
 import { parseCached } from './parse-cache.ts'
-import { PROGRESS_NOTICES, checkProgressSetting, waitForCatchUp } from './progress-notices.ts'
+import { PROGRESS_NOTICES, waitForCatchUp } from './progress-notices.ts'
 import { MAX_PAYLOAD_BYTES, type ChannelMessage, type Listener } from '../executor/notifications.ts'
-import type { Backend, BoundParam, Notice, Notification, Outcome, PreparedStatement, ResultColumn, StartupInfo, TransactionStatus } from './backend.ts'
+import { type Backend, type BoundParam, type Notice, type Notification, type Outcome, type PreparedStatement, type ResultColumn, type StartupInfo, type TransactionStatus, column } from './backend.ts'
 import { checkResultFormat, decodeParam } from './wire/values.ts'
-import { explainAnalyze, explainPull } from './explain.ts'
+import { explainAnalyze, explainStatement } from './explain.ts'
+import { runDdl, type DdlHost } from './ddl.ts'
 import { arrayCursor, slicedCursor } from './row-cursor.ts'
-import { CopyFromSink, copyFormat } from './copy-from.ts'
+import { copyFromStdin } from './copy-from.ts'
 import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
-import { type TimeZone, UTC_ZONE, resolveTimeZone } from './wire/timezone.ts'
+import type { TimeZone } from './wire/timezone.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
 import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
 import type { Subscription } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
 import { SessionRegistry, type SessionActivity } from './sessions.ts'
 import { TRANSACTION_SNAPSHOT, TransactionSnapshot } from './transaction-snapshot.ts'
-
-/** ParameterStatus values sent at startup and the SHOW defaults. */
-export const INITIAL_PARAMETERS: ReadonlyMap<string, string> = new Map([
-  ['server_version', '15.0'],
-  ['server_encoding', 'UTF8'],
-  ['client_encoding', 'UTF8'],
-  ['DateStyle', 'ISO, MDY'],
-  ['TimeZone', 'UTC'],
-  ['integer_datetimes', 'on'],
-  ['standard_conforming_strings', 'on'],
-  ['IntervalStyle', 'postgres'],
-  ['is_superuser', 'on'],
-  ['application_name', ''],
-  ['default_transaction_read_only', 'off'],
-  ['in_hot_standby', 'off'],
-])
-
-/** Settings whose changes are reported to the client with ParameterStatus, as Postgres does. */
-const REPORTED = new Set(['client_encoding', 'datestyle', 'timezone', 'application_name', 'intervalstyle', 'standard_conforming_strings', 'is_superuser'])
-
-const EXTRA_SETTINGS: Record<string, string> = {
-  transaction_isolation: 'read committed',
-  transaction_read_only: 'off',
-  default_transaction_isolation: 'read committed',
-  extra_float_digits: '1',
-  search_path: '"$user", public',
-  max_identifier_length: '63',
-  lc_collate: 'C',
-  lc_ctype: 'C',
-  statement_timeout: '0',
-  server_version_num: '150000',
-  [PROGRESS_NOTICES]: 'off',
-}
+import { Settings } from './settings.ts'
+import { showColumns, showRows } from './show.ts'
+import { TransactionBlock } from './transaction-block.ts'
 
 interface SluicePrepared extends PreparedStatement {
   readonly statement: ast.Statement | null
@@ -77,7 +45,6 @@ interface SluicePrepared extends PreparedStatement {
   readonly declared: readonly SqlType[]
 }
 
-const column = (name: string, type: SqlType): ResultColumn => ({ name, type, typeModifier: -1, tableOid: 0, columnNumber: 0 })
 const columnsOf = (cols: readonly Column[] | readonly { name: string; type: SqlType }[]): ResultColumn[] => cols.map((c) => column(c.name, c.type))
 
 /**
@@ -105,13 +72,10 @@ const cachedPlans = new WeakMap<ast.Query, { readonly version: number; readonly 
 const typeKey = (t: SqlType): string => (t.element ? `${typeKey(t.element)}[]` : `${t.name}${t.pgOid ?? ''}`)
 
 export class Session implements Backend {
-  private readonly settings = new Map<string, string>()
-  private status: TransactionStatus = 'I'
-  private readonly parameterChanges = new Map<string, string>()
-  /** TimeZone: how text-format timestamptz values are shown. */
-  private zone: TimeZone = UTC_ZONE
-  /** The zones this session has used, by the name settings show (SET LOCAL and ROLLBACK restore by name). */
-  private readonly zones = new Map<string, TimeZone>([[UTC_ZONE.name, UTC_ZONE]])
+  private readonly settings: Settings
+  private readonly block: TransactionBlock
+  /** What DDL (server/ddl.ts) needs of this session. */
+  private readonly ddlHost: DdlHost
   private asyncListener: ((m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void) | null = null
   private terminateHandler: ((error: SluiceError) => void) | null = null
   /** What pg_stat_activity shows of this session. */
@@ -123,29 +87,12 @@ export class Session implements Backend {
     private readonly startup: StartupInfo,
     private readonly sessions: SessionRegistry = new SessionRegistry(),
   ) {
-    this.snapshot = new TransactionSnapshot(engine, startup.processId, () => ({ inBlock: this.status !== 'I', isolation: this.settings.get('transaction_isolation') ?? '' }))
-    for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
-    for (const [k, v] of Object.entries(EXTRA_SETTINGS)) this.settings.set(k, v)
-    this.settings.set('application_name', startup.applicationName)
-    this.settings.set('session_authorization', startup.user)
-    // Roles (server/users.ts): a read-only user is no superuser; `ssl` tells whether this session is encrypted.
-    this.settings.set('is_superuser', startup.role === 'readonly' ? 'off' : 'on')
-    this.settings.set('ssl', startup.ssl === true ? 'on' : 'off')
-    for (const [k, v] of startup.serverSettings ?? []) this.settings.set(k, v)
-    const zone = startupTimeZone(startup)
-    if (zone !== undefined) {
-      this.zone = zone
-      this.zones.set(zone.name, zone)
-      this.settings.set('timezone', zone.name)
-    }
-    // Query limits: the server's defaults, then the startup packet's options (PGOPTIONS='-c statement_timeout=5s').
-    const defaults = sessions.defaults
-    this.settings.set('statement_timeout', String(defaults.statementTimeoutMs))
-    this.settings.set(QUERY_MEMORY, formatBytes(defaults.queryMemory))
-    for (const key of ['statement_timeout', QUERY_MEMORY]) {
-      const given = startup.options.get(key)
-      if (given !== undefined) this.settings.set(key, checkLimitSetting(key, given))
-    }
+    const notice = (message: string, sqlstate: SqlStateCode): void => this.notice(message, sqlstate)
+    this.settings = new Settings(startup, sessions.defaults, { inTransactionBlock: () => this.block.status !== 'I', notice })
+    this.snapshot = new TransactionSnapshot(engine, startup.processId, () => ({ inBlock: this.block.status !== 'I', isolation: this.settings.get('transaction_isolation') ?? '' }))
+    const publish = (m: ChannelMessage): void => this.engine.notifications.publish(m)
+    this.block = new TransactionBlock({ settings: this.settings, snapshot: this.snapshot, cursors: this.cursors, publish, notice })
+    this.ddlHost = { engine, notice, progressNotices: () => this.settings.get(PROGRESS_NOTICES) === 'on', waitForCatchUp: (view) => this.waitForCatchUp(view) }
     sessions.add({
       pid: startup.processId,
       user: startup.user,
@@ -153,76 +100,24 @@ export class Session implements Backend {
       applicationName: startup.applicationName,
       clientAddr: startup.remoteAddress,
       backendStart: Date.now() * 1000,
-      activity: () => ({ ...this.activity, state: this.activity.state === 'active' ? 'active' : this.status === 'T' ? 'idle in transaction' : this.status === 'E' ? 'idle in transaction (aborted)' : 'idle' }),
+      activity: () => ({ ...this.activity, state: this.activity.state === 'active' ? 'active' : this.block.status === 'T' ? 'idle in transaction' : this.block.status === 'E' ? 'idle in transaction (aborted)' : 'idle' }),
       cancel: () => this.cancel(),
       terminate: () => this.terminate(),
     })
   }
 
   timeZone(): TimeZone {
-    return this.zone
+    return this.settings.timeZone()
   }
 
   /** The limits a pull query starting now runs under (executor/query-budget.ts). */
   private queryGuard(): QueryGuard {
     return new QueryGuard({
       memoryBytes: parseMemorySetting(this.settings.get(QUERY_MEMORY) ?? '') ?? this.sessions.defaults.queryMemory,
-      timeoutMs: parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0,
+      timeoutMs: this.settings.statementTimeoutMs(),
       signal: this.cancelController.signal,
       engineBusy: () => this.engine.busy(),
     })
-  }
-
-  /** Settings the session changed (SET, set_config): pg_settings' source `session`. */
-  private readonly changedSettings = new Set<string>()
-  /** Values that SET LOCAL / set_config(..., true) replaced in the open transaction, restored when it ends. */
-  private readonly localRestore = new Map<string, string | undefined>()
-  /** Every setting's value before the open transaction changed it, restored if it rolls back. */
-  private readonly transactionRestore = new Map<string, string | undefined>()
-
-  /** The settings as current_setting(), set_config() and pg_settings see them. */
-  private readonly settingsView: SessionSettings = {
-    get: (name) => this.settings.get(name),
-    set: (name, value, local) => this.assign(name, value, local),
-    entries: () =>
-      [...this.settings].map(([name, value]) => {
-        const known = INITIAL_PARAMETERS.get(canonicalName(name)) ?? EXTRA_SETTINGS[name]
-        // What differs from the server's default without a SET came with the connection (application_name);
-        // what has no server default (session_authorization, ssl) is the connection's own.
-        const boot = known ?? (this.changedSettings.has(name) ? null : value)
-        const source = this.changedSettings.has(name) ? 'session' : value === boot ? 'default' : 'client'
-        return { name, value, boot, source }
-      }),
-  }
-
-  /** Sets one setting; a local one lasts until the transaction ends (outside a block, only the statement). */
-  private assign(key: string, value0: string, local: boolean): void {
-    // set_config() reaches here without SET's checks: the limits are checked the same way.
-    const value = key === PROGRESS_NOTICES ? checkProgressSetting(value0) : key === 'statement_timeout' || key === QUERY_MEMORY ? checkLimitSetting(key, value0) : value0
-    if (local) {
-      if (this.status === 'I') return
-      if (!this.localRestore.has(key)) this.localRestore.set(key, this.settings.get(key))
-    }
-    if (this.status !== 'I' && !this.transactionRestore.has(key)) this.transactionRestore.set(key, this.settings.get(key))
-    // A session-level SET after SET LOCAL in the same transaction outlives it.
-    if (!local) this.localRestore.delete(key)
-    this.settings.set(key, value)
-    this.changedSettings.add(key)
-    if (key === 'timezone') this.zone = this.zones.get(value) ?? resolveTimeZone(value)
-    if (REPORTED.has(key)) this.parameterChanges.set(canonicalName(key), value)
-  }
-
-  /** At COMMIT local settings end; at ROLLBACK every setting the transaction made goes back, as in PostgreSQL. */
-  private endTransactionSettings(committed: boolean): void {
-    for (const [key, value] of committed ? this.localRestore : this.transactionRestore) {
-      if (value === undefined) this.settings.delete(key)
-      else this.settings.set(key, value)
-      if (key === 'timezone') this.zone = value === undefined ? UTC_ZONE : (this.zones.get(value) ?? resolveTimeZone(value))
-      if (REPORTED.has(key) && value !== undefined) this.parameterChanges.set(canonicalName(key), value)
-    }
-    this.localRestore.clear()
-    this.transactionRestore.clear()
-    this.snapshot.end()
   }
 
   private evalContext(): EvalContext {
@@ -235,7 +130,7 @@ export class Session implements Backend {
       signalBackend: (pid: number, action: 'cancel' | 'terminate') => this.sessions.signal(this.startup, pid, action),
       activity: () => this.sessions.activityRows(),
       revealSecrets: this.startup.role !== 'readonly',
-      settings: this.settingsView,
+      settings: this.settings.view,
       exportSnapshot: () => this.snapshot.export(),
       streamEnds: (stream: string) => this.snapshot.ends(stream),
     } as EvalContext
@@ -263,7 +158,7 @@ export class Session implements Backend {
       case 'insert':
         return { params: planInsert(s, this.engine.catalog, given).paramTypes.map(known), columns: null }
       case 'show':
-        return { params: [], columns: this.showColumns(s.name) }
+        return { params: [], columns: showColumns(s.name) }
       case 'explain':
         return { params: [], columns: [column('QUERY PLAN', Types.text)] }
       case 'subscribe':
@@ -282,10 +177,7 @@ export class Session implements Backend {
     const prepared = statement as SluicePrepared
     const s = prepared.statement
     if (s === null) return { kind: 'empty' }
-    // In a failed transaction PostgreSQL takes only COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT.
-    if (this.status === 'E' && !(s.kind === 'transaction' && (s.op === 'commit' || s.op === 'rollback' || s.op === 'rollback_to'))) {
-      throw new SluiceError('execution', SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block')
-    }
+    this.block.checkAccepts(s)
     const values = params.map((p, i) => decodeParam(p, prepared.paramTypes[i] ?? Types.text, prepared.declared[i]))
     checkRolePermits(this.startup.role, this.startup.user, s)
     this.activity = { state: 'active', query: prepared.text, queryStart: Date.now() * 1000 }
@@ -299,58 +191,34 @@ export class Session implements Backend {
 
   private async run(s: ast.Statement, text: string, params: readonly Value[], declared: readonly SqlType[] = []): Promise<Outcome> {
     switch (s.kind) {
-      case 'create_stream': {
-        const r = await this.engine.createStream(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
-        return { kind: 'command', tag: 'CREATE STREAM' }
-      }
-      case 'create_view': {
-        const r = await this.engine.createView(s, text)
-        if (r === 'exists') this.notice(`relation "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateTable)
-        // SET sluice.progress_notices = on: the CREATE waits for the catch-up, telling how far it is.
-        if (r === 'created' && this.settings.get(PROGRESS_NOTICES) === 'on') await this.waitForCatchUp(s.name.parts.at(-1) ?? '')
-        return { kind: 'command', tag: 'CREATE MATERIALIZED VIEW' }
-      }
-      case 'drop':
-        return this.drop(s)
-      case 'create_sink': {
-        const r = await this.engine.createSink(s, text)
-        if (r === 'exists') this.notice(`sink "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
-        return { kind: 'command', tag: 'CREATE SINK' }
-      }
+      case 'create_stream':
+      case 'create_view':
+      case 'create_sink':
+      case 'create_trigger':
       case 'alter_stream':
-        if (s.action === 'reset_watermark') await this.engine.resetWatermark(s.name.parts.at(-1) ?? '', s.resetTo, s.name.span)
-        else await this.engine.closeStream(s.name.parts.at(-1) ?? '', s.name.span)
-        return { kind: 'command', tag: 'ALTER STREAM' }
+      case 'alter_trigger':
+      case 'alter_view':
+      case 'drop':
+        return runDdl(s, text, this.ddlHost)
       case 'insert':
         return this.insert(s, params)
       case 'query':
         return this.engine.metrics.timePull(() => this.select(s.query, params, declared))
       case 'show':
-        return rowsOutcome(this.showColumns(s.name), await this.show(s.name), 'SHOW')
+        return rowsOutcome(showColumns(s.name), await showRows(this.engine, this.settings, s.name, this.startup.role !== 'readonly'), 'SHOW')
       case 'set':
-        return this.set(s)
+        if (s.name.toLowerCase() === TRANSACTION_SNAPSHOT) return (this.snapshot.import(s.value ?? ''), { kind: 'command', tag: 'SET' })
+        return this.settings.set(s)
       case 'explain':
         if (s.analyze === true) return rowsOutcome([column('QUERY PLAN', Types.text)], (await this.explainAnalyze(s.statement, params)).map((l) => [l]), 'EXPLAIN')
-        return rowsOutcome([column('QUERY PLAN', Types.text)], this.explain(s.statement).map((l) => [l]), 'EXPLAIN')
+        return rowsOutcome([column('QUERY PLAN', Types.text)], explainStatement(this.engine, s.statement).map((l) => [l]), 'EXPLAIN')
       case 'transaction':
-        return this.transaction(s)
+        return this.block.run(s)
       case 'utility':
         // CHECKPOINT, as in PostgreSQL, returns once everything processed so far is durable.
         if (s.tag === 'CHECKPOINT') await this.engine.checkpoint()
-        if (s.tag === 'LOCK TABLE' && this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'LOCK TABLE can only be used in transaction blocks')
+        if (s.tag === 'LOCK TABLE' && this.block.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'LOCK TABLE can only be used in transaction blocks')
         return { kind: 'command', tag: s.tag }
-      case 'create_trigger': {
-        const r = await this.engine.createTrigger(s, text)
-        if (r === 'exists') this.notice(`trigger "${s.name.parts.at(-1)}" already exists, skipping`, SqlState.duplicateObject)
-        return { kind: 'command', tag: 'CREATE TRIGGER' }
-      }
-      case 'alter_trigger':
-        await this.engine.alterTrigger(s, text)
-        return { kind: 'command', tag: 'ALTER TRIGGER' }
-      case 'alter_view':
-        await this.engine.alterView(s, text)
-        return { kind: 'command', tag: 'ALTER MATERIALIZED VIEW' }
       case 'listen':
         this.listen(s.channel)
         return { kind: 'command', tag: 'LISTEN' }
@@ -365,7 +233,7 @@ export class Session implements Backend {
       case 'copy_to':
         return this.copyTo(s, params, declared)
       case 'copy_from':
-        return this.copyFrom(s)
+        return copyFromStdin(this.engine, s)
       case 'declare_cursor':
         return this.declareCursor(s, params)
       case 'fetch':
@@ -414,7 +282,7 @@ export class Session implements Backend {
   private async subscribe(plan: SubscribePlan): Promise<Outcome> {
     const sub = this.track(await startSubscription(plan, this.engine))
     // statement_timeout ends a SUBSCRIBE as any statement (57014), even while it waits for changes.
-    const timeoutMs = parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0
+    const timeoutMs = this.settings.statementTimeoutMs()
     if (timeoutMs <= 0) return { kind: 'rows', columns: plan.columns, cursor: liveCursor(sub, plan, this.currentCancel()), tag: (n) => `SUBSCRIBE ${n}` }
     const guard = this.queryGuard()
     const timeout = AbortSignal.timeout(timeoutMs)
@@ -443,14 +311,14 @@ export class Session implements Backend {
     const guard = s.source.kind === 'subscribe' ? undefined : this.queryGuard()
     const source = s.source.kind === 'subscribe' ? await this.subscribe(planSubscribe(s.source, this.engine)) : await this.select(s.source.query, params, declared, guard)
     if (source.kind !== 'rows') throw new SluiceError('internal', SqlState.internalError, 'COPY source produced no rows')
-    const writer = new CopyToWriter(format, source.columns, this.zone)
+    const writer = new CopyToWriter(format, source.columns, this.settings.timeZone())
     const { chunks, rowCount } = copyToChunks(source.cursor, writer, guard)
     const live = source.cursor.live === true
     return { kind: 'copy_out', columnCount: source.columns.length, format: format.kind === 'binary' ? 1 : 0, chunks, rowCount, tag: (n) => `COPY ${n}`, cancel: () => source.cursor.close(), live, stopped: source.cursor.stopped }
   }
 
   private async declareCursor(s: ast.DeclareCursor, params: readonly Value[]): Promise<Outcome> {
-    if (this.status === 'I' && !s.hold) {
+    if (this.block.status === 'I' && !s.hold) {
       throw new SluiceError('execution', SqlState.noActiveSqlTransaction, 'DECLARE CURSOR can only be used in transaction blocks')
     }
     if (this.cursors.find(s.name) !== undefined) throw new SluiceError('plan', SqlState.duplicateCursor, `cursor "${s.name}" already exists`)
@@ -473,15 +341,15 @@ export class Session implements Backend {
         throw err
       }
     }
-    this.cursors.declare({ name: s.name, columns, binary: s.binary, hold: s.hold, inTransaction: this.status !== 'I', source })
-    this.savepoints.at(-1)?.cursors.push(s.name)
+    this.cursors.declare({ name: s.name, columns, binary: s.binary, hold: s.hold, inTransaction: this.block.status !== 'I', source })
+    this.block.cursorDeclared(s.name)
     return { kind: 'command', tag: 'DECLARE CURSOR' }
   }
 
   private async fetchCursor(s: ast.FetchCursor): Promise<Outcome> {
     const cursor = this.cursors.get(s.name)
     // A FETCH from a SUBSCRIBE cursor may wait for changes: statement_timeout ends the wait with 57014.
-    const timeoutMs = cursor.source.kind === 'live' ? (parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0) : 0
+    const timeoutMs = cursor.source.kind === 'live' ? this.settings.statementTimeoutMs() : 0
     let cancel = this.currentCancel()
     const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null
     if (timeout !== null) {
@@ -507,46 +375,6 @@ export class Session implements Backend {
     }
   }
 
-  private async drop(s: ast.Drop): Promise<Outcome> {
-    if (s.objectKind === 'trigger') {
-      for (const n of s.names) {
-        const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropTrigger(name, s.ifExists, n.span))) this.notice(`trigger "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-      }
-      return { kind: 'command', tag: 'DROP TRIGGER' }
-    }
-    if (s.objectKind === 'sink') {
-      for (const n of s.names) {
-        const name = n.parts[n.parts.length - 1]!
-        if (!(await this.engine.dropSink(name, s.ifExists, n.span))) this.notice(`sink "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-      }
-      return { kind: 'command', tag: 'DROP SINK' }
-    }
-    for (const n of s.names) {
-      const name = n.parts[n.parts.length - 1]!
-      const dropped = await this.engine.drop(s.objectKind, name, s.ifExists, s.cascade, n.span)
-      if (!dropped) this.notice(`${s.objectKind === 'stream' ? 'stream' : 'materialized view'} "${name}" does not exist, skipping`, SqlState.successfulCompletion)
-    }
-    return { kind: 'command', tag: s.objectKind === 'stream' ? 'DROP STREAM' : 'DROP MATERIALIZED VIEW' }
-  }
-
-  /** COPY stream FROM STDIN: the connection feeds the data to a sink that appends the rows at the end. */
-  private copyFrom(s: ast.CopyFrom): Outcome {
-    const name = s.stream.parts.at(-1) ?? ''
-    const entry = this.engine.catalog.get(name)
-    if (entry === undefined) throw planError(SqlState.undefinedTable, `relation "${s.stream.parts.join('.')}" does not exist`, s.stream.span)
-    if (entry.kind !== 'stream') throw new SluiceError('plan', SqlState.wrongObjectType, `cannot copy to materialized view "${name}"`, { span: s.stream.span, hint: 'COPY FROM STDIN appends events to a stream.' })
-    const columns = entry.columns
-    const targets = (s.columns ?? columns.map((c) => c.name)).map((c) => {
-      const i = columns.findIndex((col) => col.name === c)
-      if (i < 0) throw planError(SqlState.undefinedColumn, `column "${c}" of relation "${name}" does not exist`, s.span)
-      return i
-    })
-    if (new Set(targets).size !== targets.length) throw planError(SqlState.duplicateColumn, 'column specified more than once', s.span)
-    const format = copyFormat(s.options)
-    const sink = new CopyFromSink(name, columns, targets, format, (rows) => this.engine.insert(name, rows))
-    return { kind: 'copy_in', columnCount: targets.length, format: 0, sink }
-  }
 
   private async insert(s: ast.Insert, params: readonly Value[]): Promise<Outcome> {
     const plan = planInsert(s, this.engine.catalog, [])
@@ -633,144 +461,9 @@ export class Session implements Backend {
       () => this.queryGuard())
   }
 
-  private showColumns(name: string): ResultColumn[] {
-    switch (name) {
-      case 'streams':
-        return [column('name', Types.text), column('partitions', Types.int4), column('columns', Types.text)]
-      case 'materialized views':
-      case 'views':
-        return [column('name', Types.text), column('source', Types.text), column('status', Types.text)]
-      case 'queries':
-        return [column('name', Types.text), column('status', Types.text), column('events_in', Types.int8), column('lag', Types.int8), column('last_error', Types.text)]
-      case 'all':
-        return [column('name', Types.text), column('setting', Types.text), column('description', Types.text)]
-      default:
-        // PostgreSQL names the column by the setting's own spelling: SHOW timezone gives "TimeZone".
-        return [column(canonicalName(name.toLowerCase()), Types.text)]
-    }
-  }
-
-  private async show(name: string): Promise<Row[]> {
-    switch (name) {
-      case 'streams':
-        return this.engine.catalog.streams().map((s) => [s.name, s.partitions, s.columns.map((c) => c.name).join(', ')])
-      case 'materialized views':
-      case 'views':
-        return this.engine.catalog.userViews().map((v) => [v.name, v.plan.source.name, this.engine.query(v.name)?.status ?? 'unknown'])
-      case 'queries':
-        return (await systemTableRows(this.engine, 'sluice_queries', this.startup.role !== 'readonly')).map((r) => [r[0]!, r[2]!, r[3]!, r[5]!, r[9] ?? null])
-      case 'all':
-        return [...this.settings.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v, ''])
-      default: {
-        const v = this.settings.get(name.toLowerCase())
-        if (v === undefined) {
-          if (name === 'server_version') return [['15.0']]
-          throw planError(SqlState.undefinedObject, `unrecognized configuration parameter "${name}"`)
-        }
-        return [[v]]
-      }
-    }
-  }
-
-  private set(s: ast.SetVariable): Outcome {
-    const key = s.name.toLowerCase()
-    if (key === TRANSACTION_SNAPSHOT) return (this.snapshot.import(s.value ?? ''), { kind: 'command', tag: 'SET' })
-    if (key === 'statement_timeout' || key === QUERY_MEMORY) {
-      const defaults = this.sessions.defaults
-      const fallback = key === QUERY_MEMORY ? formatBytes(defaults.queryMemory) : String(defaults.statementTimeoutMs)
-      this.assign(key, s.value === null ? fallback : checkLimitSetting(key, s.value), s.local)
-      return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
-    }
-    const value = s.value ?? INITIAL_PARAMETERS.get(canonicalName(key)) ?? EXTRA_SETTINGS[key] ?? ''
-    if (key === 'all' && s.value === null) {
-      for (const [k, v] of INITIAL_PARAMETERS) this.settings.set(k.toLowerCase(), v)
-      if (this.zone !== UTC_ZONE) this.parameterChanges.set('TimeZone', UTC_ZONE.name)
-      this.zone = UTC_ZONE
-      return { kind: 'command', tag: 'RESET' }
-    }
-    if (s.local && this.status === 'I') this.notice('SET LOCAL can only be used in transaction blocks', SqlState.noActiveSqlTransaction)
-    // An unknown zone is 22023 and changes nothing, as in PostgreSQL; assign() keeps the zone in step.
-    let given = value
-    if (key === 'timezone') {
-      const zone = s.value === null ? UTC_ZONE : resolveTimeZone(value)
-      // Settings hold the zone's display name (`<-05:30>+05:30`), which is no input: keep the zone by it.
-      this.zones.set(zone.name, zone)
-      given = zone.name
-    }
-    this.assign(key, given, s.local)
-    for (const m of s.more ?? []) this.assign(m.name, m.value, s.local)
-    return { kind: 'command', tag: s.value === null ? 'RESET' : 'SET' }
-  }
-
-  private transaction(s: ast.Transaction): Outcome {
-    if (s.op === 'begin' || s.op === 'commit' || s.op === 'rollback') this.savepoints.length = 0
-    switch (s.op) {
-      case 'savepoint':
-      case 'release':
-      case 'rollback_to':
-        return this.savepoint(s.op, s.savepoint ?? '')
-      case 'begin':
-        if (this.status !== 'I') this.notice('there is already a transaction in progress', SqlState.activeSqlTransaction)
-        this.status = 'T'
-        for (const m of s.modes ?? []) if (m.startsWith('isolation level ')) this.assign('transaction_isolation', m.slice('isolation level '.length), true)
-        return { kind: 'command', tag: 'BEGIN' }
-      case 'commit': {
-        const failed = this.status === 'E'
-        if (this.status === 'I') this.notice('there is no transaction in progress', SqlState.noActiveSqlTransaction)
-        this.status = 'I'
-        this.endTransactionSettings(!failed)
-        // As in PostgreSQL, a transaction's notifications go out when it commits, and not at all otherwise.
-        const queued = this.queuedNotifications.splice(0)
-        if (!failed) for (const m of queued) this.engine.notifications.publish(m)
-        this.cursors.endTransaction(!failed)
-        return { kind: 'command', tag: failed ? 'ROLLBACK' : 'COMMIT' }
-      }
-      case 'rollback':
-        if (this.status === 'I') this.notice('there is no transaction in progress', SqlState.noActiveSqlTransaction)
-        this.status = 'I'
-        this.endTransactionSettings(false)
-        this.queuedNotifications.length = 0
-        this.cursors.endTransaction(false)
-        return { kind: 'command', tag: 'ROLLBACK' }
-    }
-  }
-
-  /**
-   * Savepoints of the open transaction block, oldest first, each with what ROLLBACK TO undoes: the
-   * NOTIFYs queued and the cursors declared since. (Sluice statements take effect at once; a read-only
-   * transaction, as SQLAlchemy's and pgjdbc's autosave use them, is exactly honoured.)
-   */
-  private readonly savepoints: { readonly name: string; readonly notifications: number; cursors: string[] }[] = []
-
-  private savepoint(op: 'savepoint' | 'release' | 'rollback_to', name: string): Outcome {
-    const verb = op === 'savepoint' ? 'SAVEPOINT' : op === 'release' ? 'RELEASE SAVEPOINT' : 'ROLLBACK TO SAVEPOINT'
-    if (this.status === 'I') throw new SluiceError('execution', SqlState.noActiveSqlTransaction, `${verb} can only be used in transaction blocks`)
-    if (op === 'savepoint') {
-      this.savepoints.push({ name, notifications: this.queuedNotifications.length, cursors: [] })
-      return { kind: 'command', tag: 'SAVEPOINT' }
-    }
-    // The newest savepoint of that name, as PostgreSQL looks it up.
-    let i = this.savepoints.length - 1
-    while (i >= 0 && this.savepoints[i]!.name !== name) i--
-    if (i < 0) throw new SluiceError('execution', SqlState.invalidSavepointSpecification, `savepoint "${name}" does not exist`)
-    const later = this.savepoints.splice(op === 'release' ? i : i + 1)
-    if (op === 'release') {
-      // What the released savepoints declared now belongs to the one before them.
-      this.savepoints.at(-1)?.cursors.push(...later.flatMap((sp) => sp.cursors))
-      return { kind: 'command', tag: 'RELEASE' }
-    }
-    const target = this.savepoints[i]!
-    for (const cursor of [...target.cursors, ...later.flatMap((sp) => sp.cursors)]) if (this.cursors.find(cursor) !== undefined) this.cursors.close(cursor)
-    target.cursors = []
-    this.queuedNotifications.length = target.notifications
-    this.status = 'T'
-    return { kind: 'command', tag: 'ROLLBACK' }
-  }
 
   /** Channels this session listens to, with the listener the hub calls. */
   private readonly listening = new Map<string, Listener>()
-  /** NOTIFYs inside a transaction block, sent at COMMIT. */
-  private readonly queuedNotifications: ChannelMessage[] = []
 
   private listen(channel: string): void {
     if (this.listening.has(channel)) return
@@ -791,34 +484,12 @@ export class Session implements Backend {
     if (this.startup.role === 'readonly') throw readOnlyViolation(this.startup.user)
     if (Buffer.byteLength(payload) >= MAX_PAYLOAD_BYTES) throw new SluiceError('execution', SqlState.invalidParameterValue, 'payload string too long')
     const message: ChannelMessage = { channel, payload, senderPid: this.startup.processId }
-    if (this.status === 'T') this.queuedNotifications.push(message)
+    if (this.block.status === 'T') this.block.queuedNotifications.push(message)
     else this.engine.notifications.publish(message)
   }
 
-  private explain(s: ast.Statement): string[] {
-    switch (s.kind) {
-      case 'create_view': {
-        const def = this.engine.viewDef(s, 0, '')
-        return explainView(def.name, def.plan)
-      }
-      case 'create_trigger':
-        return explainTrigger(s, this.engine.catalog)
-      case 'create_sink':
-        return explainSink(s, this.engine.catalog)
-      case 'query':
-        return explainPull(planPull(s.query, this.engine.catalog, []))
-      case 'create_stream':
-        return [`CreateStream ${s.name.parts.at(-1)} (${s.columns.length} columns)`, '  ->  EmbeddedLog (append-only segments per partition)']
-      default: {
-        const name = this.engine.catalog.get(s.kind === 'drop' ? (s.names[0]?.parts.at(-1) ?? '') : '')
-        if (name?.kind === 'view') return explainView(name.name, name.plan)
-        throw unsupported(`EXPLAIN of ${s.kind.replace('_', ' ')} is not supported`, s.span)
-      }
-    }
-  }
-
   private waitForCatchUp(view: string): Promise<void> {
-    const timeoutMs = parseTimeoutSetting(this.settings.get('statement_timeout') ?? '') ?? 0
+    const timeoutMs = this.settings.statementTimeoutMs()
     return waitForCatchUp(this.engine, view, { notice: (notice) => this.asyncListener?.({ kind: 'notice', notice }), signal: this.cancelController.signal, timeoutMs })
   }
 
@@ -827,17 +498,15 @@ export class Session implements Backend {
   }
 
   transactionStatus(): TransactionStatus {
-    return this.status
+    return this.block.status
   }
 
   statementFailed(_error: SluiceError): void {
-    if (this.status === 'T') this.status = 'E'
+    this.block.statementFailed()
   }
 
   takeParameterChanges(): ReadonlyMap<string, string> {
-    const out = new Map(this.parameterChanges)
-    this.parameterChanges.clear()
-    return out
+    return this.settings.takeParameterChanges()
   }
 
   onAsync(listener: (m: { kind: 'notice'; notice: Notice } | { kind: 'notification'; notification: Notification }) => void): void {
@@ -885,17 +554,3 @@ const paramTypesOf = (params: readonly Value[], declared: readonly SqlType[]): S
 
 /** Unknown parameter types that nothing constrained are sent as text, as Postgres does. */
 const known = (t: SqlType): SqlType => (t.name === 'unknown' ? Types.text : t)
-
-function canonicalName(key: string): string {
-  for (const k of INITIAL_PARAMETERS.keys()) if (k.toLowerCase() === key) return k
-  return key
-}
-
-/**
- * The TimeZone a client asked for at startup: `timezone` in the startup packet (libpq sends PGTZ so) or
- * `-c TimeZone=...` in its options (PGOPTIONS). Unknown zones are 22023, which refuses the connection.
- */
-export function startupTimeZone(startup: Pick<StartupInfo, 'options'>): TimeZone | undefined {
-  for (const [k, v] of startup.options) if (k.toLowerCase() === 'timezone') return resolveTimeZone(v)
-  return undefined
-}
