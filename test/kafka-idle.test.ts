@@ -16,6 +16,7 @@ import { eventually } from './helpers/sluice-process.ts'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
 import { KafkaSource } from '../executor/connectors/kafka-source.ts'
+import { Kafka, logLevel } from 'kafkajs'
 
 const PARTITIONS = 6
 const BASE = Date.UTC(2026, 11, 7, 0, 0, 0)
@@ -238,6 +239,35 @@ describe('Kafka partition idleness', () => {
     } finally {
       await engine.close()
       await rm(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
+
+  test('a quiet partition written in transactions (a Sluice sink topic) becomes idle: the commit markers do not count as records to read', async () => {
+    // Each committed transaction ends with a marker at the partition's last offset: the fetch never gets a
+    // record there, so a reader stopping at the last record was one short of the end forever.
+    const topic = `idle-tx-${Date.now()}`
+    await kafka.createTopic(topic, 2)
+    const producer = new Kafka({ clientId: 'idle-test', brokers: kafka.brokers.split(','), logLevel: logLevel.NOTHING }).producer({ transactionalId: `idle-test-${Date.now()}`, idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      for (let i = 0; i < 3; i++) {
+        const tx = await producer.transaction()
+        await tx.send({ topic, messages: [{ partition: 0, value: `a${i}` }, { partition: 1, value: `b${i}` }] })
+        await tx.commit()
+      }
+    } finally {
+      await producer.disconnect()
+    }
+    const source = await KafkaSource.open({ brokers: [kafka.brokers], topic, start: 'earliest', groupId: 'idle-test' })
+    try {
+      await source.start([])
+      // Six records and three markers per partition: read to the end, past the last marker, and idle.
+      await eventually(async () => [source.endOffset(0), source.endOffset(1)], (e) => e[0] === 6 && e[1] === 6, 30_000)
+      const batch = await source.read(0, 0, 100)
+      expect(batch.records.map(String)).toEqual(['a0', 'a1', 'a2'])
+      await eventually(async () => source.idle(0, 6) && source.idle(1, 6), (b) => b, 30_000)
+    } finally {
+      await source.close()
     }
   }, 120_000)
 })

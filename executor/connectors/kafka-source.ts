@@ -346,7 +346,10 @@ export class KafkaSource implements StreamSource {
   }
 
   endOffset(partition: number): number {
-    return this.buffers[partition]?.next ?? 0
+    const b = this.buffers[partition]
+    if (b === undefined) return 0
+    this.passMarkers(partition, b)
+    return b.next
   }
 
   /**
@@ -395,6 +398,7 @@ export class KafkaSource implements StreamSource {
    */
   idle(partition: number, offset: number): boolean {
     const b = this.buffers[partition]
+    if (b !== undefined) this.passMarkers(partition, b)
     if (b === undefined || offset < b.next || b.next < this.highWater[partition]!) return false
     const now = Date.now()
     // The end must be recent: on a starved event loop the refresh runs late, and a stale end would call a
@@ -404,6 +408,20 @@ export class KafkaSource implements StreamSource {
     // this partition too, and an answer from before says nothing of that.
     if (this.highWaterAt < this.wokeAt) return false
     return now - b.lastArrival >= IDLE_AFTER_MS && this.highWaterAt - this.endSince[partition]! >= IDLE_AFTER_MS
+  }
+
+  /**
+   * Moves the buffer's end past offsets the fetch went over without a record: transaction markers (a
+   * transactional producer, such as a Sluice sink, ends every transaction with one at the partition's end),
+   * and with read_committed, aborted records. Without this a quiet partition written in transactions stays
+   * one short of its end and never idle. Only when the client holds nothing undelivered: then every record
+   * before its next fetch position has come through `accept`.
+   */
+  private passMarkers(partition: number, b: PartitionBuffer): void {
+    const stream = this.stream
+    if (stream === null || this.paused || stream.readableLength > 0) return
+    const fetched = stream.offsetsToFetch.get(`${this.options.topic}:${partition}`)
+    if (fetched !== undefined && Number(fetched) > b.next) b.next = Number(fetched)
   }
 
   /**
