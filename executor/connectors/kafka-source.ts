@@ -392,9 +392,9 @@ export class KafkaSource implements StreamSource {
    * Idle: the partition has really caught up and stays quiet. The reader has everything fetched; the fetch
    * has reached the partition's end as the broker gave it in an answer asked for moments ago, and after the
    * topic last woke up; that end has not moved for IDLE_AFTER_MS (the broker got nothing for the partition
-   * meanwhile); and nothing arrived for as long. A partition with records still in the broker (a backlog, a fetch slowed by a loaded
-   * machine, a reader fetching again from the start) is never idle, however long since its last record;
-   * nor is one before the broker first answered (start, restart).
+   * meanwhile); and nothing arrived for as long. A partition with records still in the broker (a backlog,
+   * a fetch slowed by a loaded machine, a reader fetching again from the start) is never idle, however long
+   * since its last record; nor is one before the broker first answered (start, restart).
    */
   idle(partition: number, offset: number): boolean {
     const b = this.buffers[partition]
