@@ -34,7 +34,10 @@ export interface KafkaSourceOptions {
 const MAX_BUFFERED = 200_000
 /** How often the topic's end offsets are asked for (idleness and lag). */
 const HIGH_WATER_REFRESH_MS = 500
-/** A caught-up partition with nothing new for this long stops holding the watermark back. */
+/**
+ * A partition stops holding the watermark back once the reader has all of it, nothing arrived for this
+ * long, and the broker's end offset for it stayed the same over this long (see `idle`).
+ */
 const IDLE_AFTER_MS = 1000
 /** Data waiting in the broker and nothing fetched for this long: the fetch is restarted. */
 const STALL_AFTER_MS = 10_000
@@ -61,13 +64,28 @@ export class KafkaSource implements StreamSource {
   private paused = false
   private buffered = 0
   private closed = false
-  /** The topic's end offset per partition, as last asked of the broker. */
+  /**
+   * The topic's end offset per partition (the last stable offset: the fetch is read_committed), from the
+   * latest-asked answer of the broker applied so far.
+   */
   private readonly highWater: number[]
   private refresh: NodeJS.Timeout | null = null
-  /** When the broker last answered with the topic's end offsets. */
+  /**
+   * When the answer in `highWater` was asked for: the broker's ends are at least that recent. The time of
+   * the question, not of the answer, because on a loaded machine an answer can sit unread for seconds while
+   * the partition grows; and an answer to an older question never replaces that of a newer one.
+   */
   private highWaterAt = 0
+  /**
+   * Per partition, since when its end has been `highWater[p]`: the time the first answer with that end was
+   * read (later than the broker gave it, so the span counted is never longer than the real one), or the
+   * arrival of a record past it.
+   */
+  private readonly endSince: number[]
   /** When any partition last received a record. */
   private lastArrival = 0
+  /** When the topic last woke up: the first record after a quiet spell of IDLE_AFTER_MS on every partition. */
+  private wokeAt = 0
   /** When the fetch last delivered a record or was (re)started, for stall detection. */
   private lastProgress = 0
 
@@ -92,6 +110,7 @@ export class KafkaSource implements StreamSource {
     private readonly buffers: PartitionBuffer[],
   ) {
     this.highWater = buffers.map(() => Number.POSITIVE_INFINITY)
+    this.endSince = buffers.map(() => Number.POSITIVE_INFINITY)
   }
 
   /** Connects and learns the topic's partition count; call `start` to begin fetching. */
@@ -118,12 +137,12 @@ export class KafkaSource implements StreamSource {
    * `start` option there.
    */
   async start(positions: readonly (number | undefined)[]): Promise<void> {
+    const askedAt = Date.now()
     const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
     const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
     const endOf = ends.get(this.options.topic) ?? []
     const startOf = starts.get(this.options.topic) ?? []
-    endOf.forEach((e, p) => (this.highWater[p] = Number(e)))
-    this.highWaterAt = Date.now()
+    this.observeEnds(endOf, askedAt)
     this.refresh = setInterval(() => void this.refreshHighWater(), HIGH_WATER_REFRESH_MS)
     this.refresh.unref()
     this.logStart = this.buffers.map((_, p) => Number(startOf[p] ?? 0n))
@@ -307,10 +326,13 @@ export class KafkaSource implements StreamSource {
     b.timestamps.push(Number(m.timestamp) * 1000)
     b.next = offset + 1
     const now = Date.now()
+    // A record past the end the broker last told: the partition grew since, whatever older answers say.
+    if (b.next > this.highWater[m.partition]!) this.endSince[m.partition] = now
     if (now - this.lastArrival >= IDLE_AFTER_MS) {
       // The topic wakes up after a quiet spell: every partition gets a fresh grace period before it counts
       // as idle, so that one partition's first records do not push the watermark past the others'.
       for (const other of this.buffers) other.lastArrival = now
+      this.wokeAt = now
     }
     this.lastArrival = now
     b.lastArrival = now
@@ -324,7 +346,10 @@ export class KafkaSource implements StreamSource {
   }
 
   endOffset(partition: number): number {
-    return this.buffers[partition]?.next ?? 0
+    const b = this.buffers[partition]
+    if (b === undefined) return 0
+    this.passMarkers(partition, b)
+    return b.next
   }
 
   /**
@@ -364,17 +389,56 @@ export class KafkaSource implements StreamSource {
   }
 
   /**
-   * Idle: the reader has everything fetched, the fetch has reached the topic's end as the broker reported
-   * it moments ago, and nothing arrived for a while. A partition with data still in the broker is never
-   * idle, however slowly it is fetched.
+   * Idle: the partition has really caught up and stays quiet. The reader has everything fetched; the fetch
+   * has reached the partition's end as the broker gave it in an answer asked for moments ago, and after the
+   * topic last woke up; that end has not moved for IDLE_AFTER_MS (the broker got nothing for the partition
+   * meanwhile); and nothing arrived for as long. A partition with records still in the broker (a backlog,
+   * a fetch slowed by a loaded machine, a reader fetching again from the start) is never idle, however long
+   * since its last record; nor is one before the broker first answered (start, restart).
    */
   idle(partition: number, offset: number): boolean {
     const b = this.buffers[partition]
+    if (b !== undefined) this.passMarkers(partition, b)
+    if (b === undefined || offset < b.next || b.next < this.highWater[partition]!) return false
     const now = Date.now()
-    // The topic's end as the broker last told it must be recent: on a starved event loop the refresh runs
-    // late, and a stale end would call a partition idle whose records are already in the broker.
-    const fresh = now - this.highWaterAt <= 3 * HIGH_WATER_REFRESH_MS
-    return b !== undefined && fresh && offset >= b.next && b.next >= this.highWater[partition]! && now - b.lastArrival >= IDLE_AFTER_MS
+    // The end must be recent: on a starved event loop the refresh runs late, and a stale end would call a
+    // partition idle whose records are already in the broker.
+    if (now - this.highWaterAt > 3 * HIGH_WATER_REFRESH_MS) return false
+    // After the topic woke up, the ends must be asked for again: the producer that woke it may have written
+    // this partition too, and an answer from before says nothing of that.
+    if (this.highWaterAt < this.wokeAt) return false
+    return now - b.lastArrival >= IDLE_AFTER_MS && this.highWaterAt - this.endSince[partition]! >= IDLE_AFTER_MS
+  }
+
+  /**
+   * Moves the buffer's end past offsets the fetch went over without a record: transaction markers (a
+   * transactional producer, such as a Sluice sink, ends every transaction with one at the partition's end),
+   * and with read_committed, aborted records. Without this a quiet partition written in transactions stays
+   * one short of its end and never idle. Only when the client holds nothing undelivered: then every record
+   * before its next fetch position has come through `accept`.
+   */
+  private passMarkers(partition: number, b: PartitionBuffer): void {
+    const stream = this.stream
+    if (stream === null || this.paused || stream.readableLength > 0) return
+    const fetched = stream.offsetsToFetch.get(`${this.options.topic}:${partition}`)
+    if (fetched !== undefined && Number(fetched) > b.next) b.next = Number(fetched)
+  }
+
+  /**
+   * Takes the broker's end offsets from an answer to a question asked at `askedAt`, unless a later
+   * question's answer came first.
+   */
+  private observeEnds(ends: readonly bigint[], askedAt: number): void {
+    if (askedAt <= this.highWaterAt) return
+    const now = Date.now()
+    ends.forEach((e, p) => {
+      const end = Number(e)
+      if (end !== this.highWater[p]) {
+        this.highWater[p] = end
+        this.endSince[p] = now
+      }
+    })
+    this.highWaterAt = askedAt
   }
 
   /** The topic's end offset for the partition as last reported by the broker (for lag). */
@@ -385,9 +449,9 @@ export class KafkaSource implements StreamSource {
 
   private async refreshHighWater(): Promise<void> {
     try {
+      const askedAt = Date.now()
       const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
-      ;(ends.get(this.options.topic) ?? []).forEach((e, p) => (this.highWater[p] = Number(e)))
-      this.highWaterAt = Date.now()
+      this.observeEnds(ends.get(this.options.topic) ?? [], askedAt)
     } catch {
       // Keep the last known ends; the next refresh tries again.
     }
