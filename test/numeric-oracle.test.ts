@@ -77,7 +77,86 @@ function generated(): string[] {
   return [...out]
 }
 
+/** exp, ln, log, log10 and power over generated values: PostgreSQL's result scale, every digit. */
+function transcendental(): string[] {
+  const out = new Set<string>()
+  const r = rng(7)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
+  // A positive numeric of a random magnitude and scale: 0.000123, 4.5, 98765.4321, 1.0001 ...
+  const positive = (): string => {
+    const digits = String(1 + Math.floor(r() * 999999)).slice(0, 1 + Math.floor(r() * 6))
+    const point = Math.floor(r() * 12) - 4
+    const near = r() < 0.15
+    if (near) return `1.${'0'.repeat(Math.floor(r() * 8))}${digits}`
+    if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`
+    return point >= digits.length ? `${digits}${'0'.repeat(point - digits.length)}.${pick(['', '0', '50'])}`.replace(/\.$/, '.0') : `${digits.slice(0, point)}.${digits.slice(point)}`
+  }
+  const small = (): string => `${r() < 0.4 ? '-' : ''}${(r() * pick([1, 10, 100, 1000])).toFixed(Math.floor(r() * 5) + 1)}`
+  while (out.size < 300) {
+    switch (Math.floor(r() * 7)) {
+      case 0:
+        out.add(`ln(${positive()})`)
+        break
+      case 1:
+        out.add(`log10(${positive()})`)
+        break
+      case 2:
+        out.add(`log(${positive()})`)
+        break
+      case 3:
+        out.add(`log(${positive()}, ${positive()})`)
+        break
+      case 4:
+        out.add(`exp(${small()})`)
+        break
+      case 5:
+        out.add(`power(${positive()}, ${small()})`)
+        break
+      default:
+        out.add(`${pick(['-', ''])}${positive()} ^ ${pick(['0', '1', '2', '3', '7', '-1', '-2', '10', '25'])}`)
+    }
+  }
+  return [...out]
+}
+
 const FIXED = [
+  'exp(5999.0)',
+  'exp(6000.0)',
+  'exp(-6000.0)',
+  'exp(-5999.99)',
+  'ln(1e16383)',
+  'ln(0.0)',
+  'ln(-1.0)',
+  "ln('Infinity'::numeric)",
+  'log(1.0, 2.0)',
+  "log(2.0, 'Infinity'::numeric)",
+  'log(1.00000000000000000001, 2.5)',
+  '0.0 ^ 0',
+  '0.0 ^ 2.5',
+  '0.0 ^ (-1)',
+  '(-2.0) ^ 0.5',
+  '(-2.0) ^ 3',
+  '1.0000001 ^ 1000000',
+  '9.99 ^ 1000.5',
+  '0.5 ^ 10000',
+  "'NaN'::numeric ^ 0",
+  "1.0 ^ 'NaN'::numeric",
+  "'Infinity'::numeric ^ 2",
+  "'-Infinity'::numeric ^ 3",
+  "'-Infinity'::numeric ^ 2",
+  "2.0 ^ '-Infinity'::numeric",
+  "0.5 ^ 'Infinity'::numeric",
+  '1.00000000000001 ^ 2147483647',
+  '0.99999999999 ^ (-2147483647)',
+  '(-1.0000001) ^ 99999',
+  '1e1000 ^ 2.5',
+  '1e16000 ^ 1',
+  'ln(1e16000)',
+  '1e16000 ^ 0.5',
+  'round(12345678901234567.89, 2147483647)',
+  'trunc(0.0, 2147483647)',
+  'round(1.5, -2147483647)',
+  'trunc(-123.45, 16384)',
   '12345678901234567.89',
   '12345678901234567.89::numeric',
   '0.1 + 0.2',
@@ -187,7 +266,7 @@ describe('numeric agrees with PostgreSQL', () => {
   // An aggregate over rows is asked as a scalar subquery.
   const asExpression = (e: string): string => (/ FROM /.test(e) && !e.startsWith('(') ? `(SELECT ${e})` : e)
 
-  test.each([...FIXED, ...generated()].map(asExpression))('%s', async (expr) => {
+  test.each([...FIXED, ...generated(), ...transcendental()].map(asExpression))('%s', async (expr) => {
     const sql = `SELECT ${expr} AS v`
     const expected = await run(oracle, sql)
     // A statement PostgreSQL cannot parse would compare nothing.
