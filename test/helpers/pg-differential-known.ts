@@ -16,14 +16,10 @@ export const REASONS = {
   TO_CHAR_SIGN: "to_char(number, 'S9999') puts the sign before the padding; PostgreSQL puts it next to the digits",
   YEAR_ZERO: "to_date with no year in the input: PostgreSQL gives year 0, shown as 0001-01-01 BC; Sluice 0001-01-01",
   DATE_RANGE: "date + integer past PostgreSQL's last date (5874897 AD) is 22008 there; Sluice answers a date beyond it",
-  NUMERIC_IN_JSON: "to_jsonb and the other JSON builders write a numeric as a double: 0.0 becomes 0",
   NUMERIC_STATISTICS: "stddev and variance of integers are computed in double precision; PostgreSQL computes them in numeric (more digits)",
 } as const
 
 const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
-  NUMERIC_IN_JSON: [
-    "[Europe/Berlin] SELECT to_jsonb(0.0) AS v",
-  ],
   NUMERIC_STATISTICS: [
     "[UTC] SELECT stddev(c0) AS v FROM (VALUES (10), (NULL), (-1), (-1)) AS t(c0)",
     "[UTC] SELECT stddev(c0) AS v FROM (VALUES (-1), (0)) AS t(c0)",
