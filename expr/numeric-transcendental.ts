@@ -45,7 +45,7 @@ function fromFixed(v: bigint, p: number, scale: number): Numeric {
 /** A finite numeric in units of 10^-p (truncated if it has more digits). */
 const toFixed = (n: Numeric, p: number): bigint => (p >= n.s ? n.u * pow10(p - n.s) : n.u / pow10(n.s - p))
 
-function isqrt(v: bigint): bigint {
+export function isqrt(v: bigint): bigint {
   if (v < 2n) return v
   // Newton from above: an initial guess of 2^ceil(bits / 2) is never below the root.
   let x = 1n << BigInt(Math.ceil(v.toString(2).length / 2))

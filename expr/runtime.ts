@@ -26,6 +26,7 @@ import {
   type Value,
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
+import { numVariance } from './numeric-statistics.ts'
 import {
   Numeric,
   applyTypmod,
@@ -461,6 +462,7 @@ const numSum = (acc: Num | null, x: Num): Numeric => numSumStep(acc, x)
 
 export const Runtime = {
   numAdd,
+  numVariance,
   numSub,
   numMul,
   numDiv,

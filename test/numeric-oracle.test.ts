@@ -119,7 +119,30 @@ function transcendental(): string[] {
   return [...out]
 }
 
+/** stddev / variance / var_pop ... over generated integer and numeric columns (numeric results, every digit). */
+function statistics(): string[] {
+  const out = new Set<string>()
+  const r = rng(11)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
+  const fns = ['stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop']
+  const ints = ['0', '1', '-1', '10', '2147483647', '-2147483648', '7', 'NULL', '123456']
+  const nums = ['1.50', '-2.345', '0.0000000001', '12345678901234567.89', '0', '3.14159', 'NULL', '100.1']
+  while (out.size < 90) {
+    const numeric = r() < 0.5
+    const values = Array.from({ length: 1 + Math.floor(r() * 5) }, () => pick(numeric ? nums : ints))
+    const cast = numeric ? '::numeric' : pick(['::int4', '::int8', '::int2']).replace('::int2', values.some((v) => v.length > 5) ? '::int8' : '::int2')
+    out.add(`${pick(fns)}(x) FROM (VALUES ${values.map((v) => `(${v}${cast})`).join(', ')}) v(x)`)
+  }
+  return [...out]
+}
+
 const FIXED = [
+  "stddev(x) FROM (VALUES (1.5), ('NaN'), (2)) v(x)",
+  "variance(x) FROM (VALUES (1.5), ('Infinity'), (2)) v(x)",
+  'var_pop(x) FROM (VALUES (5), (5), (5)) v(x)',
+  'stddev(x) FROM (VALUES (1.0), (2.0)) v(x)',
+  'stddev(x) FROM (VALUES (1.5::float8), (2.25::float8)) v(x)',
+  'variance(x) FROM (VALUES (1.5::float4)) v(x)',
   'exp(5999.0)',
   'exp(6000.0)',
   'exp(-6000.0)',
@@ -289,7 +312,7 @@ describe('numeric agrees with PostgreSQL', () => {
   // An aggregate over rows is asked as a scalar subquery.
   const asExpression = (e: string): string => (/ FROM /.test(e) && !e.startsWith('(') ? `(SELECT ${e})` : e)
 
-  test.each([...FIXED, ...generated(), ...transcendental()].map(asExpression))('%s', async (expr) => {
+  test.each([...FIXED, ...generated(), ...transcendental(), ...statistics()].map(asExpression))('%s', async (expr) => {
     const sql = `SELECT ${expr} AS v`
     const expected = await run(oracle, sql)
     // A statement PostgreSQL cannot parse would compare nothing.
