@@ -137,6 +137,22 @@ function statistics(): string[] {
 }
 
 const FIXED = [
+  "extract(epoch FROM timestamptz '2024-01-01 00:00:00+00')",
+  "extract(epoch FROM timestamp '2024-01-01 00:00:00.5')",
+  "extract(second FROM timestamp '2024-01-01 00:00:07.25')",
+  "extract(seconds FROM timestamptz '2024-01-01 00:00:07.000001+00')",
+  "extract(milliseconds FROM timestamptz '2024-01-01 00:00:07.25+00')",
+  "extract(microseconds FROM time '00:00:07.25')",
+  "extract(epoch FROM date '2024-01-01')",
+  "extract(epoch FROM interval '1 day 1.5 seconds')",
+  "extract(second FROM interval '-1.5 seconds')",
+  "extract(epoch FROM time '01:00:00.5')",
+  "extract(year FROM date '2024-01-01')",
+  "extract(epoch FROM timestamptz 'infinity')",
+  "extract(epoch FROM timestamp '1900-06-30 12:34:56.789012')",
+  "extract(dow FROM timestamp '2024-01-01 10:00')",
+  "extract(epoch FROM timestamptz '2024-01-01 00:00:00+00') * 2",
+  "date_part('epoch', timestamp '2024-01-01 00:00:00.5')",
   "stddev(x) FROM (VALUES (1.5), ('NaN'), (2)) v(x)",
   "variance(x) FROM (VALUES (1.5), ('Infinity'), (2)) v(x)",
   'var_pop(x) FROM (VALUES (5), (5), (5)) v(x)',
