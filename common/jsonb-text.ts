@@ -49,58 +49,7 @@ export function jsonCompactText(v: unknown): string {
  * numbers would lose; strings are written back in JSON's escapes.
  */
 export function jsonbFromText(text: string): string {
-  let i = 0
-  const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++
-  }
-  const str = (): string => readString(text, i, (end) => (i = end))
-  const value = (): string => {
-    ws()
-    const c = text[i]
-    if (c === '{') {
-      i++
-      const members = new Map<string, string>()
-      ws()
-      if (text[i] === '}') i++
-      else {
-        for (;;) {
-          ws()
-          const key = str()
-          ws()
-          i++ // ':'
-          members.delete(key)
-          members.set(key, value())
-          ws()
-          if (text[i++] === '}') break
-        }
-      }
-      return `{${[...members.keys()].sort(byJsonbKey).map((k) => `${JSON.stringify(k)}: ${members.get(k)!}`).join(', ')}}`
-    }
-    if (c === '[') {
-      i++
-      const items: string[] = []
-      ws()
-      if (text[i] === ']') i++
-      else {
-        for (;;) {
-          items.push(value())
-          ws()
-          if (text[i++] === ']') break
-        }
-      }
-      return `[${items.join(', ')}]`
-    }
-    if (c === '"') return JSON.stringify(str())
-    const start = i
-    i = tokenEnd(text, i)
-    const token = text.slice(start, i)
-    // jsonb holds a number as numeric: an exponent is written out (1e2 is 100), -0 loses its sign.
-    if (c === '-' || c === '.' || (c !== undefined && c >= '0' && c <= '9')) {
-      if (/[eE]/.test(token) || token.startsWith('-0')) return formatNumeric(parseNumeric(token))
-    }
-    return token
-  }
-  return value()
+  return jsonbText(parseJsonDigits(text))
 }
 
 /**
