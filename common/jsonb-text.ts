@@ -59,7 +59,7 @@ export function jsonbFromText(text: string): string {
 export function parseJsonDigits(text: string): unknown {
   let i = 0
   const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++
+    for (let c = text.charCodeAt(i); c === 32 || c === 9 || c === 10 || c === 13; c = text.charCodeAt(++i));
   }
   const str = (): string => readString(text, i, (end) => (i = end))
   const value = (): unknown => {
@@ -76,7 +76,10 @@ export function parseJsonDigits(text: string): unknown {
           const key = str()
           ws()
           i++ // ':'
-          Object.defineProperty(o, key, { value: value(), enumerable: true, writable: true, configurable: true })
+          const v = value()
+          // An own "__proto__" member, as JSON.parse makes it (assigning it would set the prototype).
+          if (key === '__proto__') Object.defineProperty(o, key, { value: v, enumerable: true, writable: true, configurable: true })
+          else o[key] = v
           ws()
           if (text[i++] === '}') break
         }
