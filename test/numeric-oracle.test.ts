@@ -304,6 +304,8 @@ const FIXED = [
   "to_json(ARRAY['[1.10]'::json])",
   "'[1e2, -0, -0.0, 1.5E-3, 2.50, -1]'::jsonb",
   "'{\"a\": 1.0e+1}'::jsonb",
+  "'{\"__proto__\": 1.50, \"b\": {\"__proto__\": [2.50]}}'::jsonb",
+  "('{\"__proto__\": 1.50}'::jsonb)->'__proto__'",
 ]
 
 describe('numeric agrees with PostgreSQL', () => {
