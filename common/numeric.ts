@@ -353,7 +353,11 @@ export function truncScale(n: Numeric, scale: number): Numeric {
   return scale >= 0 ? new Numeric(q, scale) : new Numeric(q * pow10(-scale), 0)
 }
 
-const clampScale = (d: number): number => Math.max(-MAX_DISPLAY_SCALE * 2, Math.min(MAX_DISPLAY_SCALE * 2, Math.trunc(d)))
+/**
+ * round / trunc's digits, limited as PostgreSQL limits them: up to the largest display scale (16383) after
+ * the point, and past any value's first digit before it (a numeric has at most 131072 integer digits).
+ */
+const clampScale = (d: number): number => Math.max(-131073, Math.min(MAX_SCALE, Math.trunc(d)))
 
 /** round(x, d): half away from zero. */
 export const numRound = (x: Num, d = 0): Numeric => roundScale(toNumeric(x), clampScale(d))

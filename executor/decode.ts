@@ -4,7 +4,7 @@
  * stream: one JSON.parse and one straight-line coercion per column, no per-field dispatch on types.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
-import { jsonbText } from '../common/jsonb-text.ts'
+import { jsonCompactText, jsonbFromText, jsonbText, parseJsonDigits } from '../common/jsonb-text.ts'
 import { isAscii, isUtf8 } from 'node:buffer'
 import {
   EVENT_TIME_MIN,
@@ -193,6 +193,9 @@ const FAST: Partial<Record<string, (get: string, col: string) => string>> = {
   bool: (g, c) => `(typeof ${g} === 'boolean' ? ${g} : C(${g}, T[${c}], N[${c}]))`,
   timestamptz: (g, c) => `TS(${g}, N[${c}])`,
   timestamp: (g, c) => `TS(${g}, N[${c}])`,
+  // A number anywhere in the value keeps the digits of the record's text (2.50 stays 2.50, as in jsonb).
+  jsonb: (g, c) => `(typeof ${g} === 'object' || typeof ${g} === 'number' ? JB(${g}, text, Q[${c}], true) : C(${g}, T[${c}], N[${c}]))`,
+  json: (g, c) => `(typeof ${g} === 'object' || typeof ${g} === 'number' ? JB(${g}, text, Q[${c}], false) : C(${g}, T[${c}], N[${c}]))`,
 }
 
 export type RowDecoder = (record: Buffer | string) => Row
@@ -226,7 +229,7 @@ return function decode(record) {
   ${textual ? "if (text.includes('\\\\u0000')) NUL(row, COLS);" : ''}
   return row;
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', body) as (...args: unknown[]) => RowDecoder
+  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', 'JB', body) as (...args: unknown[]) => RowDecoder
   return factory(
     coerceJson,
     timestampFromJson,
@@ -238,7 +241,73 @@ return function decode(record) {
     columns,
     numericFromJson,
     columns.map((c) => JSON.stringify(c.name)),
+    jsonbFromRecord,
   )
+}
+
+/**
+ * A json(b) member of a record with the digits of the record's text: the member's value is cut from the
+ * text (the first occurrence of the name whose value is the parsed one), as jsonb writes it or, for json,
+ * as compact text with the numbers as written; a name spelt with escapes, or no match, falls back to the parsed value (numbers as doubles).
+ */
+export function jsonbFromRecord(v: unknown, text: string, quoted: string, jsonb: boolean): string {
+  // Most records have no number a double would change: then the parsed value is exact, and cheaper.
+  if (!MAY_LOSE_DIGITS.test(text)) return jsonb ? jsonbText(v) : JSON.stringify(v)
+  let parsed: string | undefined
+  let at = text.indexOf(quoted)
+  while (at >= 0) {
+    const next = text.indexOf(quoted, at + 1)
+    let i = at + quoted.length
+    while (text.charCodeAt(i) <= 32) i++
+    if (text.charCodeAt(i) === 58 /* : */) {
+      i++
+      while (text.charCodeAt(i) <= 32) i++
+      const end = jsonValueEnd(text, i)
+      if (end > i) {
+        const raw = text.slice(i, end)
+        // The only occurrence of the name followed by ':' is the member; with others, the value must match.
+        try {
+          if ((at === text.indexOf(quoted) && next < 0) || jsonbText(JSON.parse(raw)) === (parsed ??= jsonbText(v))) {
+            return jsonb ? jsonbFromText(raw) : jsonCompactText(parseJsonDigits(raw))
+          }
+        } catch {
+          // not a value there (the name was inside a string): look further
+        }
+      }
+    }
+    at = next
+  }
+  return jsonb ? (parsed ?? jsonbText(v)) : JSON.stringify(v)
+}
+
+/**
+ * Text that may hold a number a double does not keep as written: a zero ending a fraction (`2.50`), an
+ * exponent, or 16 or more digits in a row (counting a point). Strings may match too; that only costs time.
+ */
+const MAY_LOSE_DIGITS = /\.\d*0(?!\d)|\d[eE]|\d[\d.]{15}/
+
+/** Where the JSON value starting at `i` ends (strings, nesting and escapes skipped), or `i` if none does. */
+function jsonValueEnd(text: string, i: number): number {
+  let depth = 0
+  let j = i
+  while (j < text.length) {
+    const c = text.charCodeAt(j)
+    if (c === 34 /* " */) {
+      j++
+      while (j < text.length && text.charCodeAt(j) !== 34) j += text.charCodeAt(j) === 92 /* \\ */ ? 2 : 1
+      j++
+      if (depth === 0) return j
+      continue
+    }
+    if (c === 123 || c === 91) depth++
+    else if (c === 125 || c === 93) {
+      if (depth === 0) return j
+      depth--
+      if (depth === 0) return j + 1
+    } else if (depth === 0 && (c === 44 || c <= 32)) return j
+    j++
+  }
+  return depth === 0 ? j : i
 }
 
 /** Text parsed as numeric, with the column's typmod; errors become the dead letter's reason. */
@@ -301,10 +370,21 @@ export class JsonDecimal {
   }
 }
 
+const RAW_MARK = '\u0000r:'
+const MARKED_RAW = /"\\u0000r:((?:[^"\\]|\\.)*)"/g
+
+/** A json or jsonb value in a row object: written into JSON as its own text, numbers with every digit (`2.50`). */
+export class JsonRaw extends JsonDecimal {
+  override toJSON(): string {
+    return RAW_MARK + this.text
+  }
+}
+
 /** JSON text of a row object (rowObject), its numerics as bare numbers with every digit (`1.50`, not `"1.50"`). */
 export function rowJson(o: unknown): string {
   const s = JSON.stringify(o)
-  return s.includes('\\u0000n:') ? s.replace(MARKED_NUMBER, '$1') : s
+  if (!s.includes('\\u0000')) return s
+  return s.replace(MARKED_NUMBER, '$1').replace(MARKED_RAW, (_, escaped: string) => JSON.parse(`"${escaped}"`) as string)
 }
 
 /** A numeric as JSON: finite values as JsonDecimal, NaN and the infinities as text (JSON has no such numbers). */
@@ -344,7 +424,7 @@ export function rowObject(row: readonly Value[], columns: readonly Column[], kee
         break
       case 'json':
       case 'jsonb':
-        o[c.name] = JSON.parse(v as string)
+        o[c.name] = new JsonRaw(v as string)
         break
       case 'interval':
       case 'bytea':

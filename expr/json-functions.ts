@@ -10,7 +10,8 @@ import type { EmitContext, ScalarImpl } from './bound.ts'
 import { jsonNeedsZone, toJsonValue } from './runtime.ts'
 import { sessionZone } from './time-zone-eval.ts'
 import type { TimeZone } from '../common/time-zone.ts'
-import { byJsonbKey, jsonbText } from '../common/jsonb-text.ts'
+import { byJsonbKey, jsonCompactText, jsonbText, parseJsonDigits } from '../common/jsonb-text.ts'
+import { Numeric } from '../common/numeric.ts'
 
 interface Resolved {
   readonly type: SqlType
@@ -129,12 +130,12 @@ function parse(text: string): unknown {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Numeric)
 
 function render(v: unknown, asText: boolean, jsonb: boolean): Value {
   if (v === undefined || (asText && v === null)) return null
   if (asText && typeof v === 'string') return v
-  return jsonb ? jsonbText(v) : JSON.stringify(v)
+  return jsonb ? jsonbText(v) : jsonCompactText(v)
 }
 
 function step(v: unknown, key: Value, jsonb: boolean): unknown {
@@ -155,17 +156,30 @@ function pathStep(v: unknown, key: string | null, jsonb: boolean): unknown {
   return step(v, key, jsonb)
 }
 
+/** A number, or a container that may hold one: JSON.parse has rounded it through a double. */
+const mayHoldNumber = (v: unknown): boolean => typeof v === 'number' || (typeof v === 'object' && v !== null)
+
+/**
+ * `->` / `->>`: JSON.parse finds the value; one that is or holds a number is found again in a parse that
+ * keeps the digits written (`2.50`, not `2.5`), so strings, the common case, cost one native parse.
+ */
 export function jsonArrow(json: string, key: Value, asText: boolean, jsonb: boolean): Value {
-  return render(step(parse(json), key, jsonb), asText, jsonb)
+  const v = step(parse(json), key, jsonb)
+  return render(mayHoldNumber(v) ? step(parseJsonDigits(json), key, jsonb) : v, asText, jsonb)
 }
 
 export function jsonPath(json: string, path: readonly (string | null)[], asText: boolean, jsonb: boolean): Value {
-  let v: unknown = parse(json)
+  const v = walk(parse(json), path, jsonb)
+  return v === undefined ? null : render(mayHoldNumber(v) ? walk(parseJsonDigits(json), path, jsonb) : v, asText, jsonb)
+}
+
+function walk(doc: unknown, path: readonly (string | null)[], jsonb: boolean): unknown {
+  let v = doc
   for (const k of path) {
     v = pathStep(v, k, jsonb)
-    if (v === undefined) return null
+    if (v === undefined) return undefined
   }
-  return render(v, asText, jsonb)
+  return v
 }
 
 function extractPathOf(json: string | null, path: readonly (string | null)[], asText: boolean, jsonb: boolean): Value {

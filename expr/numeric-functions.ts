@@ -2,8 +2,7 @@
  * numeric operators and functions, exact (common/numeric.ts): + - * / % with PostgreSQL's scales,
  * comparisons, abs/sign/ceil/floor/round/trunc/mod/div/scale, and sqrt to the digit. A numeric meeting a
  * float gives a float (PostgreSQL's implicit cast), handled by the callers' float code. exp, ln, log and
- * power are computed in double precision and shown with 15 significant digits (see "Differences from
- * PostgreSQL" in docs/sql-reference.md).
+ * power are exact to PostgreSQL's result scale (numeric-transcendental.ts).
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import {
@@ -18,14 +17,13 @@ import {
   numSign,
   numTrunc,
   firstDigit,
-  numericFromNumber,
-  numericToFloat,
   pow10,
   toNumeric,
   type Num,
 } from '../common/numeric.ts'
 import { Types, isNumeric, type SqlType } from '../common/types.ts'
 import type { EmitContext, Resolved, ScalarImpl } from './bound.ts'
+import { numExp, numLn, numLog, numLog10, numPower } from './numeric-transcendental.ts'
 
 const strict = (emit: (a: readonly string[], c: EmitContext) => string): ScalarImpl => ({ strict: true, emit })
 
@@ -56,9 +54,6 @@ export function numericComparison(js: string, a: SqlType, b: SqlType): Resolved 
   if (isFloatType(a) || isFloatType(b)) return { type: Types.bool, impl: strict(([x, y]) => `(+${x} ${js} +${y})`) }
   return { type: Types.bool, impl: strict(([x, y]) => `(H.numCmp(${x}, ${y}) ${js} 0)`) }
 }
-
-const invalidLog = (zero: boolean): SluiceError =>
-  new SluiceError('execution', SqlState.invalidArgumentForLog, zero ? 'cannot take logarithm of zero' : 'cannot take logarithm of a negative number')
 
 /** sqrt of a numeric to PostgreSQL's scale (numeric_sqrt), exactly rounded. */
 export function numSqrt(x: Num): Numeric {
@@ -91,49 +86,6 @@ function isqrt(v: bigint): bigint {
     }
     x = y
   }
-}
-
-/** A double result of a numeric function, as numeric (NaN and the infinities kept). */
-const fromDouble = (d: number): Numeric => numericFromNumber(d)
-
-export function numPower(x: Num, y: Num): Numeric {
-  const a = numericToFloat(toNumeric(x))
-  const b = numericToFloat(toNumeric(y))
-  if (a === 0 && b < 0) throw new SluiceError('execution', SqlState.invalidArgumentForPowerFunction, 'zero raised to a negative power is undefined')
-  if (a < 0 && !Number.isInteger(b)) throw new SluiceError('execution', SqlState.invalidArgumentForPowerFunction, 'a negative number raised to a non-integer power yields a complex result')
-  return fromDouble(Math.pow(a, b))
-}
-
-function numLn(x: Num): Numeric {
-  const n = toNumeric(x)
-  if (n.k === NumKind.NaN || n.k === NumKind.PosInf) return n
-  if (n.k === NumKind.NegInf || n.u < 0n) throw invalidLog(false)
-  if (n.u === 0n) throw invalidLog(true)
-  return fromDouble(Math.log(numericToFloat(n)))
-}
-
-function numLog(b: Num, x: Num): Numeric {
-  const base = toNumeric(b)
-  const n = toNumeric(x)
-  if (base.k === NumKind.NaN || n.k === NumKind.NaN) return new Numeric(0n, 0, NumKind.NaN)
-  for (const v of [base, n]) {
-    if (v.k === NumKind.NegInf || v.u < 0n) throw invalidLog(false)
-    if (v.k === NumKind.Finite && v.u === 0n) throw invalidLog(true)
-  }
-  const d = Math.log(numericToFloat(base))
-  if (d === 0) throw new SluiceError('execution', SqlState.divisionByZero, 'division by zero')
-  return fromDouble(Math.log(numericToFloat(n)) / d)
-}
-
-const numLog10 = (x: Num): Numeric => numLog(10, x)
-
-function numExp(x: Num): Numeric {
-  const n = toNumeric(x)
-  if (n.k === NumKind.NaN || n.k === NumKind.PosInf) return n
-  if (n.k === NumKind.NegInf) return new Numeric(0n, 0)
-  const e = Math.exp(numericToFloat(n))
-  if (!Number.isFinite(e)) throw new SluiceError('execution', SqlState.numericValueOutOfRange, 'value overflows numeric format')
-  return fromDouble(e)
 }
 
 /** scale(x): the display scale; NULL for NaN and the infinities. */

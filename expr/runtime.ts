@@ -3,6 +3,7 @@
  * event besides the generated functions, so they stay small and monomorphic.
  */
 import { createHash } from 'node:crypto'
+import { RawJson, jsonCompactText } from '../common/jsonb-text.ts'
 import { SluiceError, SqlState } from '../common/errors.ts'
 import {
   addInterval,
@@ -25,6 +26,7 @@ import {
   type Value,
 } from '../common/types.ts'
 import { percentileFraction } from './aggregates.ts'
+import { numVariance } from './numeric-statistics.ts'
 import {
   Numeric,
   applyTypmod,
@@ -399,12 +401,12 @@ export function toJsonValue(v: Value, t: SqlType, zone: TimeZone = UTC_ZONE): un
     case 'float4':
     case 'float8':
     case 'numeric':
-      // JSON builders take the numeric as a JavaScript number (its digits beyond a double's are not kept).
-      if (v instanceof Numeric) return v.k === 0 ? +v : v.toString()
+      // A finite numeric stays a Numeric: the JSON writers (jsonCompactText, jsonbText) keep its digits.
+      if (v instanceof Numeric) return v.k === 0 ? v : v.toString()
       return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
     case 'json':
     case 'jsonb':
-      return typeof v === 'string' ? JSON.parse(v) : v
+      return typeof v === 'string' ? new RawJson(v) : v
     case 'timestamptz':
       if (typeof v !== 'number' || !Number.isFinite(v)) return formatValue(v, t)
       return formatTimestamptz(v, zone).replace(' ', 'T').replace(/([+-]\d\d)(:\d\d)?(:\d\d)?((?: BC)?)$/, (_, h: string, m?: string, sec?: string, bc?: string) => `${h}${m ?? ':00'}${sec ?? ''}${bc ?? ''}`)
@@ -423,7 +425,7 @@ export function jsonBuildObject(pairs: readonly { key: Value; value: Value; type
   const parts: string[] = []
   for (const p of pairs) {
     if (p.key === null) throw new SluiceError('execution', SqlState.invalidParameterValue, 'argument 1 cannot be null')
-    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : JSON.stringify(toJsonValue(p.value, p.type, zone))
+    const v = p.type.name === 'json' && typeof p.value === 'string' ? p.value : jsonCompactText(toJsonValue(p.value, p.type, zone))
     parts.push(`${JSON.stringify(String(p.key))} : ${v}`)
   }
   return `{${parts.join(', ')}}`
@@ -460,6 +462,7 @@ const numSum = (acc: Num | null, x: Num): Numeric => numSumStep(acc, x)
 
 export const Runtime = {
   numAdd,
+  numVariance,
   numSub,
   numMul,
   numDiv,
@@ -474,6 +477,7 @@ export const Runtime = {
   extreme,
   md5,
   toJsonValue,
+  jsonCompactText,
   versionString: VERSION_STRING,
   intDiv,
   floatDiv,

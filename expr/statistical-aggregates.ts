@@ -3,6 +3,7 @@
  * The state and arithmetic are PostgreSQL's float8_accum / float8_regr_accum (Youngs and Cramer's updates:
  * N, Sx, Sxx and for pairs Sy, Syy, Sxy, where Sxx is the sum of squared deviations), so that float8 results
  * agree with PostgreSQL's to the last digit; partial states combine as float8_combine does (HOP windows).
+ * stddev / variance over integers and numeric are numeric, from exact sums (numeric-statistics.ts).
  */
 import { Types, isNumeric, type SqlType } from '../common/types.ts'
 import type { AggregateSpec } from './aggregates.ts'
@@ -22,20 +23,25 @@ const mergeOne = (s: number): string =>
       else { const n = n1 + n2; const t = acc[${s + 1}] / n1 - o[${s + 1}] / n2; acc[${s + 2}] += o[${s + 2}] + n1 * n2 * t * t / n; acc[${s + 1}] += o[${s + 1}]; acc[${s}] = n; }
     } }\n`
 
-const oneVariable = (name: string, finalize: (s: number) => string): Rule => (args) =>
-  args.length === 1 && isNumeric(args[0]!)
-    ? {
-        name,
-        // Over float4/float8 a float8; over integers and numeric a numeric, as PostgreSQL types them.
-        type: args[0]!.name === 'float4' || args[0]!.name === 'float8' ? Types.float8 : Types.numeric,
-        slots: 3,
-        init: [0, 0, 0],
-        update: (s, [x]) => accumOne(s, x!),
-        finalize,
-        acceptsNull: false,
-        merge: mergeOne,
-      }
-    : undefined
+/**
+ * Over float4/float8 a float8 from float8_accum's state; over integers and numeric a numeric from exact sums
+ * (expr/numeric-statistics.ts), as PostgreSQL computes them. The numeric slots: N, Σx, Σx² (0 or Numeric).
+ */
+const oneVariable = (name: string, finalize: (s: number) => string, sample: boolean, root: boolean): Rule => (args) => {
+  if (args.length !== 1 || !isNumeric(args[0]!)) return undefined
+  if (args[0]!.name === 'float4' || args[0]!.name === 'float8') return { name, type: Types.float8, slots: 3, init: [0, 0, 0], update: (s, [x]) => accumOne(s, x!), finalize, acceptsNull: false, merge: mergeOne }
+  return {
+    name,
+    type: Types.numeric,
+    slots: 3,
+    init: [0, 0, 0],
+    update: (s, [x]) => `acc[${s}]++; acc[${s + 1}] = H.numSum(acc[${s + 1}], ${x}); acc[${s + 2}] = H.numSum(acc[${s + 2}], H.numMul(${x}, ${x}));\n`,
+    finalize: (s) => `H.numVariance(acc[${s}], acc[${s + 1}], acc[${s + 2}], ${sample}, ${root})`,
+    acceptsNull: false,
+    retract: (s, [x]) => `acc[${s}]--; acc[${s + 1}] = H.numSub(acc[${s + 1}], ${x}); acc[${s + 2}] = H.numSub(acc[${s + 2}], H.numMul(${x}, ${x}));\n`,
+    merge: (s) => `acc[${s}] += o[${s}]; acc[${s + 1}] = H.numSum(acc[${s + 1}], o[${s + 1}]); acc[${s + 2}] = H.numSum(acc[${s + 2}], o[${s + 2}]);\n`,
+  }
+}
 
 const varPop = (s: number): string => `(acc[${s}] === 0 ? null : acc[${s + 2}] / acc[${s}])`
 const varSamp = (s: number): string => `(acc[${s}] <= 1 ? null : acc[${s + 2}] / (acc[${s}] - 1))`
@@ -71,12 +77,12 @@ const [SX, SXX, SY, SYY, SXY] = [1, 2, 3, 4, 5]
 const at = (s: number, k: number): string => `acc[${s + k}]`
 
 export const STATISTICAL_AGGREGATES: Record<string, Rule> = {
-  stddev: oneVariable('stddev', (s) => sqrtOf(varSamp(s))),
-  stddev_samp: oneVariable('stddev_samp', (s) => sqrtOf(varSamp(s))),
-  stddev_pop: oneVariable('stddev_pop', (s) => sqrtOf(varPop(s))),
-  variance: oneVariable('variance', varSamp),
-  var_samp: oneVariable('var_samp', varSamp),
-  var_pop: oneVariable('var_pop', varPop),
+  stddev: oneVariable('stddev', (s) => sqrtOf(varSamp(s)), true, true),
+  stddev_samp: oneVariable('stddev_samp', (s) => sqrtOf(varSamp(s)), true, true),
+  stddev_pop: oneVariable('stddev_pop', (s) => sqrtOf(varPop(s)), false, true),
+  variance: oneVariable('variance', varSamp, true, false),
+  var_samp: oneVariable('var_samp', varSamp, true, false),
+  var_pop: oneVariable('var_pop', varPop, false, false),
   regr_count: twoVariables('regr_count', Types.int8, (s) => n(s)),
   covar_pop: twoVariables('covar_pop', F, (s) => `(${n(s)} < 1 ? null : ${at(s, SXY)} / ${n(s)})`),
   covar_samp: twoVariables('covar_samp', F, (s) => `(${n(s)} < 2 ? null : ${at(s, SXY)} / (${n(s)} - 1))`),

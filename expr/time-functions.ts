@@ -6,6 +6,7 @@
  * are marked volatile so that planning never folds them in the planner's zone.
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
+import { Numeric, type Num } from '../common/numeric.ts'
 import { type TimeZone, UTC_ZONE, localToUtc, utcToLocal } from '../common/time-zone.ts'
 import {
   MICROS_PER_DAY,
@@ -462,8 +463,28 @@ const dateTruncFn: FunctionRule = (args) => {
   return undefined
 }
 
+/**
+ * extract's numeric at PostgreSQL's scale: seconds and epoch with 6 decimals (epoch of a date 0),
+ * milliseconds with 3, every other field (and julian, left as computed) an integer or the double as is.
+ */
+export function extractNumeric(unit: string, v: number, argType: string): Num {
+  if (!Number.isFinite(v)) return v
+  const scale = EXTRACT_SCALE[unit.toLowerCase()]
+  if (scale === undefined || (argType === 'date' && unit.toLowerCase() === 'epoch')) return v
+  return new Numeric(BigInt(Math.round(v * 10 ** scale)), scale)
+}
+
+const EXTRACT_SCALE: Record<string, number> = { epoch: 6, second: 6, seconds: 6, sec: 6, secs: 6, s: 6, millisecond: 3, milliseconds: 3, ms: 3, msec: 3, msecs: 3, mseconds: 3 }
+
 /** extract(unit FROM x) (numeric) and date_part(unit, x) (float8). */
 const extractFn = (type: SqlType): FunctionRule => (args) => {
+  const r = extractDouble(type, args)
+  if (r === undefined || type.name !== 'numeric') return r
+  const t = args[1]!.name
+  return { ...r, impl: { ...r.impl, emit: (xs, c) => `${c.constant(extractNumeric)}(${xs[0]}, ${r.impl.emit(xs, c)}, '${t}')` } }
+}
+
+const extractDouble = (type: SqlType, args: readonly SqlType[]): Resolved | undefined => {
   if (args.length !== 2 || !isText(args[0]!)) return undefined
   const t = args[1]!
   if (t.element) return undefined

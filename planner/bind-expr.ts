@@ -208,7 +208,7 @@ export function coerceTo(b: BoundExpr, target: SqlType, span: Span, what: string
     }
   }
   if (b.kind === 'param' && b.type.name === 'unknown') return { kind: 'param', index: b.index, type: target }
-  if (isNumeric(b.type) && isNumeric(target)) return b
+  if (isNumeric(b.type) && isNumeric(target)) return numericToFloat(b, target) ?? b
   if (target.name === 'bool' && b.type.name !== 'bool') {
     throw planError(SqlState.datatypeMismatch, `${what} must be type boolean, not type ${typeDisplayName(b.type)}`, span)
   }
@@ -474,7 +474,16 @@ function coerceArg(a: BoundExpr, t: SqlType, span: Span): BoundExpr {
   if (a.type.name === t.name) return a
   if (a.type.name === 'unknown') return coerceTo(a, t, span, 'argument')
   if (t.name === 'text' && a.type.name !== 'text') return { kind: 'cast', expr: a, type: Types.text }
-  return a
+  return numericToFloat(a, t) ?? a
+}
+
+/**
+ * A numeric where a float is wanted (greatest(float8, numeric), a CASE or UNION of both) becomes a double,
+ * as PostgreSQL resolves these to double precision; undefined when no conversion is due.
+ */
+function numericToFloat(a: BoundExpr, t: SqlType): BoundExpr | undefined {
+  if (a.type.name !== 'numeric' || a.type.element || t.element || (t.name !== 'float8' && t.name !== 'float4')) return undefined
+  return { kind: 'cast', expr: a, type: t }
 }
 
 function bindAggregate(e: ast.FuncCall, ctx: BindContext): BoundExpr {

@@ -413,7 +413,7 @@ const FUNCTIONS: Record<string, FunctionRule> = {
       : undefined,
   to_json: exactly(1, ([t]) => ({
     type: Types.json,
-    impl: { strict: true, volatile: jsonNeedsZone([t]), emit: ([x], c) => `JSON.stringify(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)}))` },
+    impl: { strict: true, volatile: jsonNeedsZone([t]), emit: ([x], c) => `H.jsonCompactText(H.toJsonValue(${x}, ${c.constant(c.argTypes[0])}${zoneArg(c)}))` },
     argTypes: [t!],
   })),
   pg_backend_pid: exactly(0, () => ({ type: Types.int4, impl: sessionFn(() => 'ctx.pid') })),

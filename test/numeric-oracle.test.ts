@@ -77,7 +77,125 @@ function generated(): string[] {
   return [...out]
 }
 
+/** exp, ln, log, log10 and power over generated values: PostgreSQL's result scale, every digit. */
+function transcendental(): string[] {
+  const out = new Set<string>()
+  const r = rng(7)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
+  // A positive numeric of a random magnitude and scale: 0.000123, 4.5, 98765.4321, 1.0001 ...
+  const positive = (): string => {
+    const digits = String(1 + Math.floor(r() * 999999)).slice(0, 1 + Math.floor(r() * 6))
+    const point = Math.floor(r() * 12) - 4
+    const near = r() < 0.15
+    if (near) return `1.${'0'.repeat(Math.floor(r() * 8))}${digits}`
+    if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`
+    return point >= digits.length ? `${digits}${'0'.repeat(point - digits.length)}.${pick(['', '0', '50'])}`.replace(/\.$/, '.0') : `${digits.slice(0, point)}.${digits.slice(point)}`
+  }
+  const small = (): string => `${r() < 0.4 ? '-' : ''}${(r() * pick([1, 10, 100, 1000])).toFixed(Math.floor(r() * 5) + 1)}`
+  while (out.size < 300) {
+    switch (Math.floor(r() * 7)) {
+      case 0:
+        out.add(`ln(${positive()})`)
+        break
+      case 1:
+        out.add(`log10(${positive()})`)
+        break
+      case 2:
+        out.add(`log(${positive()})`)
+        break
+      case 3:
+        out.add(`log(${positive()}, ${positive()})`)
+        break
+      case 4:
+        out.add(`exp(${small()})`)
+        break
+      case 5:
+        out.add(`power(${positive()}, ${small()})`)
+        break
+      default:
+        out.add(`${pick(['-', ''])}${positive()} ^ ${pick(['0', '1', '2', '3', '7', '-1', '-2', '10', '25'])}`)
+    }
+  }
+  return [...out]
+}
+
+/** stddev / variance / var_pop ... over generated integer and numeric columns (numeric results, every digit). */
+function statistics(): string[] {
+  const out = new Set<string>()
+  const r = rng(11)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
+  const fns = ['stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop']
+  const ints = ['0', '1', '-1', '10', '2147483647', '-2147483648', '7', 'NULL', '123456']
+  const nums = ['1.50', '-2.345', '0.0000000001', '12345678901234567.89', '0', '3.14159', 'NULL', '100.1']
+  while (out.size < 90) {
+    const numeric = r() < 0.5
+    const values = Array.from({ length: 1 + Math.floor(r() * 5) }, () => pick(numeric ? nums : ints))
+    const cast = numeric ? '::numeric' : pick(['::int4', '::int8', '::int2']).replace('::int2', values.some((v) => v.length > 5) ? '::int8' : '::int2')
+    out.add(`${pick(fns)}(x) FROM (VALUES ${values.map((v) => `(${v}${cast})`).join(', ')}) v(x)`)
+  }
+  return [...out]
+}
+
 const FIXED = [
+  "extract(epoch FROM timestamptz '2024-01-01 00:00:00+00')",
+  "extract(epoch FROM timestamp '2024-01-01 00:00:00.5')",
+  "extract(second FROM timestamp '2024-01-01 00:00:07.25')",
+  "extract(seconds FROM timestamptz '2024-01-01 00:00:07.000001+00')",
+  "extract(milliseconds FROM timestamptz '2024-01-01 00:00:07.25+00')",
+  "extract(microseconds FROM time '00:00:07.25')",
+  "extract(epoch FROM date '2024-01-01')",
+  "extract(epoch FROM interval '1 day 1.5 seconds')",
+  "extract(second FROM interval '-1.5 seconds')",
+  "extract(epoch FROM time '01:00:00.5')",
+  "extract(year FROM date '2024-01-01')",
+  "extract(epoch FROM timestamptz 'infinity')",
+  "extract(epoch FROM timestamp '1900-06-30 12:34:56.789012')",
+  "extract(dow FROM timestamp '2024-01-01 10:00')",
+  "extract(epoch FROM timestamptz '2024-01-01 00:00:00+00') * 2",
+  "date_part('epoch', timestamp '2024-01-01 00:00:00.5')",
+  "stddev(x) FROM (VALUES (1.5), ('NaN'), (2)) v(x)",
+  "variance(x) FROM (VALUES (1.5), ('Infinity'), (2)) v(x)",
+  'var_pop(x) FROM (VALUES (5), (5), (5)) v(x)',
+  'stddev(x) FROM (VALUES (1.0), (2.0)) v(x)',
+  'stddev(x) FROM (VALUES (1.5::float8), (2.25::float8)) v(x)',
+  'variance(x) FROM (VALUES (1.5::float4)) v(x)',
+  'exp(5999.0)',
+  'exp(6000.0)',
+  'exp(-6000.0)',
+  'exp(-5999.99)',
+  'ln(1e16383)',
+  'ln(0.0)',
+  'ln(-1.0)',
+  "ln('Infinity'::numeric)",
+  'log(1.0, 2.0)',
+  "log(2.0, 'Infinity'::numeric)",
+  'log(1.00000000000000000001, 2.5)',
+  '0.0 ^ 0',
+  '0.0 ^ 2.5',
+  '0.0 ^ (-1)',
+  '(-2.0) ^ 0.5',
+  '(-2.0) ^ 3',
+  '1.0000001 ^ 1000000',
+  '9.99 ^ 1000.5',
+  '0.5 ^ 10000',
+  "'NaN'::numeric ^ 0",
+  "1.0 ^ 'NaN'::numeric",
+  "'Infinity'::numeric ^ 2",
+  "'-Infinity'::numeric ^ 3",
+  "'-Infinity'::numeric ^ 2",
+  "2.0 ^ '-Infinity'::numeric",
+  "0.5 ^ 'Infinity'::numeric",
+  '1.00000000000001 ^ 2147483647',
+  '0.99999999999 ^ (-2147483647)',
+  '(-1.0000001) ^ 99999',
+  '1e1000 ^ 2.5',
+  '1e16000 ^ 1',
+  'ln(1e16000)',
+  '1e16000 ^ 0.5',
+  'round(12345678901234567.89, 2147483647)',
+  'trunc(0.0, 2147483647)',
+  'round(1.5, -2147483647)',
+  'trunc(-123.45, 16384)',
   '12345678901234567.89',
   '12345678901234567.89::numeric',
   '0.1 + 0.2',
@@ -162,7 +280,32 @@ const FIXED = [
   "coalesce(NULL::numeric, 1.50)",
   "CASE WHEN 1.5 > 1 THEN 2.50 ELSE 1 END",
   "greatest(1::numeric, 2.5::float8)",
+  "greatest('-0'::float8, 12345678901234567.89)",
+  "least(12345678901234567.89, 1e300::float8, 0.1)",
+  "least(NULL::float8, 1.50)",
+  "coalesce(NULL::float8, 12345678901234567.89)",
+  "coalesce(12345678901234567.89, 1::float8)",
+  "nullif(1.50, 2::float8)",
+  "CASE WHEN true THEN 12345678901234567.89 ELSE 2::float8 END",
   '0.00000000000000000001 / 3',
+  'to_jsonb(0.0)',
+  'to_json(1.50)',
+  'to_jsonb(12345678901234567.89)',
+  "to_json('NaN'::numeric)",
+  "to_jsonb('-Infinity'::numeric)",
+  'to_json(ARRAY[1.50, NULL, 0.0])',
+  'to_jsonb(ARRAY[1.50, -0.001])',
+  "json_build_object('a', 1.50, 'b', 0.0, 'c', 2::float8)",
+  "jsonb_build_object('b', 1.50, 'a', ARRAY[0.10])",
+  "json_build_object('j', '{\"x\": 2.50, \"y\": [1.0]}'::jsonb)",
+  "json_build_object('j', '{\"x\":  2.50}'::json)",
+  "jsonb_build_object('j', '{\"x\": 2.50, \"a\": 1e2}'::jsonb)",
+  "to_jsonb(ARRAY['{\"x\": 2.50}'::jsonb])",
+  "to_json(ARRAY['[1.10]'::json])",
+  "'[1e2, -0, -0.0, 1.5E-3, 2.50, -1]'::jsonb",
+  "'{\"a\": 1.0e+1}'::jsonb",
+  "'{\"__proto__\": 1.50, \"b\": {\"__proto__\": [2.50]}}'::jsonb",
+  "('{\"__proto__\": 1.50}'::jsonb)->'__proto__'",
 ]
 
 describe('numeric agrees with PostgreSQL', () => {
@@ -187,7 +330,7 @@ describe('numeric agrees with PostgreSQL', () => {
   // An aggregate over rows is asked as a scalar subquery.
   const asExpression = (e: string): string => (/ FROM /.test(e) && !e.startsWith('(') ? `(SELECT ${e})` : e)
 
-  test.each([...FIXED, ...generated()].map(asExpression))('%s', async (expr) => {
+  test.each([...FIXED, ...generated(), ...transcendental(), ...statistics()].map(asExpression))('%s', async (expr) => {
     const sql = `SELECT ${expr} AS v`
     const expected = await run(oracle, sql)
     // A statement PostgreSQL cannot parse would compare nothing.
