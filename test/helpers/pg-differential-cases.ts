@@ -229,6 +229,7 @@ export const NOT_COMPARED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(['random', 'now', 'current_timestamp', 'statement_timestamp', 'clock_timestamp', 'current_date', 'gen_random_uuid'].map((f) => [f, 'volatile: the clock or a random source'])),
   ...Object.fromEntries(['current_user', 'session_user', 'user', 'current_database', 'current_catalog', 'current_schema', 'version', 'pg_backend_pid', 'getdatabaseencoding', 'current_schemas'].map((f) => [f, 'names the server or session (test/session-functions-oracle.test.ts)'])),
   ...Object.fromEntries(['pg_notify', 'pg_cancel_backend', 'pg_terminate_backend', 'set_config'].map((f) => [f, 'acts on the session (test/listen.test.ts, test/statement-governance.test.ts, test/session-functions-oracle.test.ts)'])),
+  pg_export_snapshot: 'names a snapshot of the server (test/pg-dump-parallel.test.ts)',
   ...Object.fromEntries(
     [
       'format_type', 'pg_get_userbyid', 'pg_encoding_to_char', 'pg_table_is_visible', 'pg_type_is_visible', 'pg_function_is_visible', 'pg_get_expr', 'obj_description', 'col_description',
