@@ -207,6 +207,54 @@ describe('Kafka partition idleness', () => {
     })
   }, 120_000)
 
+  test('an end asked just after the topic woke, read a second later, does not make a partition idle that was written meanwhile', async () => {
+    // The broker said partition 0 was unchanged a moment after partition 1 woke the topic; by the time
+    // the answer is read (a loaded machine), a second after the wake, partition 0 has a record in the
+    // broker. The answer vouches for the moment it was asked, not for a second of quiet after the wake.
+    const topic = `idle-woke-${Date.now()}`
+    await kafka.createTopic(topic, 2)
+    await kafka.produce(topic, ['a'], { args: ['-p', '0'] })
+    await kafka.produce(topic, ['x'], { args: ['-p', '1'] })
+    const producer = new Kafka({ clientId: 'idle-test', brokers: kafka.brokers.split(','), logLevel: logLevel.NOTHING }).producer()
+    await producer.connect()
+    try {
+      await withSource(kafka.brokers, topic, async (source) => {
+        await eventually(async () => source.idle(0, 1) && source.idle(1, 1), (b) => b, 30_000)
+        const inner = source as unknown as { wokeAt: number; consumer: { listOffsets: (o: unknown) => Promise<Map<string, bigint[]>> }; stream: { pause(): void; resume(): void } }
+        const ask = inner.consumer.listOffsets.bind(inner.consumer)
+        const held: { at: number; answer: Promise<Map<string, bigint[]>>; release: () => void }[] = []
+        inner.consumer.listOffsets = (o) => {
+          const at = Date.now()
+          const answer = ask(o)
+          let release = () => {}
+          const gate = new Promise<void>((r) => (release = r))
+          held.push({ at, answer, release })
+          return gate.then(() => answer)
+        }
+        const before = inner.wokeAt
+        await producer.send({ topic, messages: [{ partition: 1, value: 'y' }] })
+        const woke = await eventually(async () => inner.wokeAt, (w) => w > before, 10_000)
+        const h = await eventually(async () => held.find((x) => x.at >= woke), (x) => x !== undefined, 10_000)
+        await h!.answer // partition 0 unchanged as of this question
+        inner.stream.pause() // and the record below is fetched late
+        await producer.send({ topic, messages: [{ partition: 0, value: 'b' }] })
+        await new Promise((r) => setTimeout(r, Math.max(0, woke + 1050 - Date.now())))
+        h!.release()
+        await h!.answer
+        await new Promise((r) => setTimeout(r, 20))
+        expect(source.endOffset(0)).toBe(1)
+        expect(source.idle(0, 1)).toBe(false)
+        for (const x of held) x.release()
+        inner.consumer.listOffsets = ask
+        inner.stream.resume()
+        await eventually(async () => source.endOffset(0), (n) => n === 2, 30_000)
+        await eventually(async () => source.idle(0, 2), (b) => b, 30_000)
+      })
+    } finally {
+      await producer.disconnect()
+    }
+  }, 120_000)
+
   test('records produced while the views read, on a loaded machine: no event late, every window exact', async () => {
     // The load is simulated on the real client, as it shows on a machine running far more than it has
     // cores for: answers about the partitions' ends are read 1.4 s after the broker gave them, and the
