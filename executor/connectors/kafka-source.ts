@@ -390,9 +390,9 @@ export class KafkaSource implements StreamSource {
 
   /**
    * Idle: the partition has really caught up and stays quiet. The reader has everything fetched; the fetch
-   * has reached the partition's end as the broker gave it in an answer asked for moments ago, and after the
-   * topic last woke up; that end has not moved for IDLE_AFTER_MS (the broker got nothing for the partition
-   * meanwhile); and nothing arrived for as long. A partition with records still in the broker (a backlog,
+   * has reached the partition's end as the broker gave it in an answer asked for moments ago; that end had
+   * not moved for IDLE_AFTER_MS when the answer was asked, counted from the topic's last wake-up at the
+   * earliest (the broker got nothing for the partition meanwhile); and nothing arrived for as long. A partition with records still in the broker (a backlog,
    * a fetch slowed by a loaded machine, a reader fetching again from the start) is never idle, however long
    * since its last record; nor is one before the broker first answered (start, restart).
    */
@@ -404,10 +404,13 @@ export class KafkaSource implements StreamSource {
     // The end must be recent: on a starved event loop the refresh runs late, and a stale end would call a
     // partition idle whose records are already in the broker.
     if (now - this.highWaterAt > 3 * HIGH_WATER_REFRESH_MS) return false
-    // After the topic woke up, the ends must be asked for again: the producer that woke it may have written
-    // this partition too, and an answer from before says nothing of that.
-    if (this.highWaterAt < this.wokeAt) return false
-    return now - b.lastArrival >= IDLE_AFTER_MS && this.highWaterAt - this.endSince[partition]! >= IDLE_AFTER_MS
+    // The end must have stood still for IDLE_AFTER_MS as of the question, and after the topic last woke up:
+    // the producer that woke it may write this partition a moment later. Counted in the broker's time (when
+    // the answer was asked), not in ours when a late answer is read: an answer asked just after the wake and
+    // read over a second later vouches for no more than the moment it was asked, and the partition's
+    // records may be in the broker by then.
+    const stillSince = Math.max(this.endSince[partition]!, this.wokeAt)
+    return now - b.lastArrival >= IDLE_AFTER_MS && this.highWaterAt - stillSince >= IDLE_AFTER_MS
   }
 
   /**
