@@ -6,18 +6,16 @@
  *
  * The differences not fixed are listed here by case with their reason (and in docs/sql-reference.md under
  * "Differences from PostgreSQL"): a listed case must still differ (fixed ones are taken off the list), an
- * unlisted one must agree. PENDING_EXACT_NUMERIC holds the cases that differ only because numeric is a
- * double today; they are skipped until numeric is exact, then moved out of the list.
+ * unlisted one must agree. Nothing is skipped.
  *
- * `PGDIFF_RECORD=file npx vitest run test/pg-differential.test.ts` writes every difference to the file;
- * `PGDIFF_PENDING=1` also compares the pending exact-numeric cases.
+ * `PGDIFF_RECORD=file npx vitest run test/pg-differential.test.ts` writes every difference to the file.
  */
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
 import { AS_TEXT, closeOraclePair, openOraclePair, type OraclePair } from './helpers/oracle.ts'
 import { NOT_COMPARED, SIGNATURES, caseName, generateCases, type DiffCase } from './helpers/pg-differential-cases.ts'
-import { KNOWN_DIFFERENCES, PENDING_EXACT_NUMERIC } from './helpers/pg-differential-known.ts'
+import { KNOWN_DIFFERENCES } from './helpers/pg-differential-known.ts'
 import { FUNCTION_NAMES } from '../planner/functions.ts'
 import { AGGREGATE_NAMES } from '../expr/aggregates.ts'
 import { TABLE_FUNCTIONS } from '../planner/table-functions.ts'
@@ -74,14 +72,9 @@ describe('generated differential suite against PostgreSQL', () => {
     // Every listed exception is a case of the suite (a renamed case must not leave a dead entry behind).
     const all = new Set(names(CASES))
     expect(Object.keys(KNOWN_DIFFERENCES).filter((n) => !all.has(n))).toEqual([])
-    expect(PENDING_EXACT_NUMERIC.filter((n) => !all.has(n))).toEqual([])
   })
 
-  // PGDIFF_PENDING=1 compares the pending cases too (once numeric is exact they must agree).
-  const pending = new Set(process.env.PGDIFF_PENDING === '1' ? [] : PENDING_EXACT_NUMERIC)
-  const compared = CASES.filter((c) => !pending.has(caseName(c)))
-
-  test.each(compared.map((c) => [caseName(c), c] as const))('%s', async (name, c) => {
+  test.each(CASES.map((c) => [caseName(c), c] as const))('%s', async (name, c) => {
     const expected = await run(pair.oracle, c)
     const actual = await run(pair.ours, c)
     const same = JSON.stringify(actual) === JSON.stringify(expected)
@@ -110,6 +103,4 @@ describe('generated differential suite against PostgreSQL', () => {
     }
     expect(got).toEqual(want)
   })
-
-  test.skip.each([...pending])('pending exact numeric: %s', () => {})
 })

@@ -123,9 +123,3 @@ const BY_REASON: Readonly<Record<keyof typeof REASONS, readonly string[]>> = {
 export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries(BY_REASON).flatMap(([reason, cases]) => cases.map((c) => [c, REASONS[reason as keyof typeof REASONS]])),
 )
-
-/**
- * Cases skipped until a change lands that should make them agree (`PGDIFF_PENDING=1` runs them); empty since
- * numeric became exact: what still differs is listed above with its reason.
- */
-export const PENDING_EXACT_NUMERIC: readonly string[] = []
