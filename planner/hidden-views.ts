@@ -14,6 +14,7 @@
  * and replayed with its owner, dropped with it, and refused to DROP and ALTER on its own. Nested aggregating
  * subqueries become one hidden view each, inner ones first (`$1` is read by `$2`). One in a JOIN is refused:
  * a lookup sees the rows as of each event, which is not what the same query means in PostgreSQL.
+ * A view that groups or aggregates the rows of MATCH_RECOGNIZE gets the pattern as a hidden view the same way.
  */
 import type * as ast from '../parser/ast.ts'
 import { SluiceError, SqlState, planError, unsupported } from '../common/errors.ts'
@@ -30,6 +31,8 @@ export interface HiddenSlot {
 export interface HiddenView {
   readonly name: string
   readonly stmt: ast.CreateView
+  /** Put before the text of `stmt.span` in the hidden view's SQL (a MATCH_RECOGNIZE is a FROM item, not a query). */
+  readonly prefix?: string
 }
 
 /**
@@ -40,6 +43,8 @@ export function extractHiddenViews(stmt: ast.CreateView, nextName: () => string)
   const hidden: HiddenView[] = []
   const rewriteQuery = (q: ast.Query): ast.Query => {
     if (q.kind !== 'select') return q
+    const only = q.from.length === 1 ? q.from[0]! : null
+    if (only?.kind === 'match_recognize' && aggregates(q, false)) return { ...q, from: [patternAsHidden(only)] }
     const from = q.from.map((f) => rewriteItem(f))
     return from.every((f, i) => f === q.from[i]) ? q : { ...q, from }
   }
@@ -75,6 +80,19 @@ export function extractHiddenViews(stmt: ast.CreateView, nextName: () => string)
         return item
     }
   }
+  /**
+   * Grouping or aggregating the rows of MATCH_RECOGNIZE: the pattern is a hidden view of
+   * its own, `SELECT * FROM s MATCH_RECOGNIZE (...)`, whose rows are final as they appear; the query reads
+   * them as a view over a view, under the name the pattern's columns had (its alias, else the stream's).
+   */
+  const patternAsHidden = (item: ast.MatchRecognizeRef): ast.TableRef => {
+    const name = nextName()
+    const star: ast.SelectItem = { expr: { kind: 'star', table: [], span: item.span }, span: item.span }
+    const query: ast.Select = { kind: 'select', distinct: false, targets: [star], from: [item], groupBy: [], orderBy: [], span: item.span }
+    hidden.push({ name, stmt: { kind: 'create_view', name: { parts: [name], span: item.span }, ifNotExists: false, query, queryText: '', options: [], span: item.span }, prefix: 'SELECT * FROM ' })
+    const alias = item.alias ?? item.input.alias ?? item.input.name.parts[item.input.name.parts.length - 1]!
+    return { kind: 'table_ref', name: { parts: [name], span: item.span }, alias, span: item.span }
+  }
   const query = rewriteQuery(stmt.query)
   return { outer: query === stmt.query ? stmt : { ...stmt, query }, hidden }
 }
@@ -97,7 +115,7 @@ export function planViewWithHidden(stmt: ast.CreateView, catalog: Catalog, sql: 
     hidden.forEach((h, i) => {
       const plan = planView(h.stmt, catalog)
       const emit = h.stmt.query.kind === 'select' && h.stmt.query.emit === 'on_window_close' ? ' EMIT ON WINDOW CLOSE' : ''
-      const text = `CREATE MATERIALIZED VIEW "${h.name}" AS ${sql.slice(h.stmt.span.start, h.stmt.span.end)}${emit}`
+      const text = `CREATE MATERIALIZED VIEW "${h.name}" AS ${h.prefix ?? ''}${sql.slice(h.stmt.span.start, h.stmt.span.end)}${emit}`
       const def: ViewDef = { kind: 'view', id: slots[i]!.id, name: h.name, columns: plan.columns, plan, sql: text, owner: name }
       catalog.add(def)
       defs.push(def)
@@ -122,16 +140,20 @@ export function hiddenNames(name: string, catalog: Catalog, allocateId: () => nu
   }
 }
 
-/** A subquery whose rows change as events arrive: it groups, aggregates, is DISTINCT or has window functions. */
-function aggregates(q: ast.Select): boolean {
-  if (q.groupBy.length > 0 || q.having !== undefined || q.distinct || q.distinctOn !== undefined) return true
+/**
+ * A subquery whose rows change as events arrive: it groups, aggregates, is DISTINCT or has window functions
+ * (without `windows`, only grouping and aggregates count).
+ */
+function aggregates(q: ast.Select, windows = true): boolean {
+  if (q.groupBy.length > 0 || q.having !== undefined) return true
+  if (windows && (q.distinct || q.distinctOn !== undefined)) return true
   let found = false
   const visit = (x: unknown): void => {
     if (found || x === null || typeof x !== 'object') return
     if (Array.isArray(x)) return x.forEach(visit)
     const n = x as { kind?: unknown; name?: unknown; over?: unknown }
     if (n.kind === 'subquery') return
-    if (n.kind === 'func_call' && (n.over !== undefined || (typeof n.name === 'string' && isAggregateName(n.name)))) {
+    if (n.kind === 'func_call' && ((windows && n.over !== undefined) || (n.over === undefined && typeof n.name === 'string' && isAggregateName(n.name)))) {
       found = true
       return
     }

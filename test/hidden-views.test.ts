@@ -103,4 +103,44 @@ describe('hidden views across restarts', () => {
     expect(await rows(`SELECT name FROM sluice_queries WHERE hidden_in = 'spread'`)).toEqual([['spread$2']])
     // Four restarts: on a loaded machine each takes several seconds.
   }, 240_000)
+
+  test('MATCH_RECOGNIZE aggregated in the same view: the pattern is a hidden view, exactly once across kill -9', async () => {
+    sluice = await startSluice()
+    client = await sluice.client()
+    await client.query(`CREATE STREAM events (player_id INT NOT NULL, level INT NOT NULL, ts TIMESTAMPTZ NOT NULL, WATERMARK FOR ts AS ts) WITH (key = 'player_id', partitions = 3)`)
+    await client.query(`CREATE MATERIALIZED VIEW highs AS
+      SELECT m.player_id, count(*) AS streaks, sum(top) AS tops FROM events MATCH_RECOGNIZE (
+        PARTITION BY player_id ORDER BY ts MEASURES max(H.level) AS top
+        ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (H{3}) DEFINE H AS level >= 15) AS m
+      GROUP BY m.player_id`)
+    // Per player: runs of three events at level 15 or more, taken from the start of the run, then again after it.
+    const expected = (all: readonly Event[]) => {
+      const runs = new Map<number, Event[]>()
+      const out = new Map<number, [number, number]>()
+      for (const e of [...all].sort((x, y) => x.ts - y.ts)) {
+        const run = e.level >= 15 ? [...(runs.get(e.player_id) ?? []), e] : []
+        if (run.length === 3) {
+          const [n, t] = out.get(e.player_id) ?? [0, 0]
+          out.set(e.player_id, [n + 1, t + Math.max(...run.map((r) => r.level))])
+          runs.set(e.player_id, [])
+        } else runs.set(e.player_id, run)
+      }
+      return [...out].sort((x, y) => x[0] - y[0]).map(([p, [n, t]]) => [String(p), String(n), String(t)])
+    }
+    const check = async (all: readonly Event[]) => {
+      const want = expected(all)
+      expect(want.length).toBeGreaterThan(10)
+      const got = await eventually(() => rows('SELECT player_id, streaks, tops FROM highs ORDER BY player_id'), (r) => JSON.stringify(r) === JSON.stringify(want))
+      expect(got).toEqual(want)
+    }
+    expect(await rows(`SELECT name, coalesce(hidden_in, '-') FROM sluice_queries ORDER BY name`)).toEqual([['highs', '-'], ['highs$1', 'highs']])
+    const all = events(0, 1200, 7)
+    for (let i = 0; i < all.length; i += 100) {
+      if (i === 500) await restart('kill')
+      await client.query(insertSql(all.slice(i, i + 100)))
+    }
+    await check(all)
+    await restart('kill')
+    await check(all)
+  }, 240_000)
 })
