@@ -431,7 +431,7 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
   private deliver(partition: number, offset: number, time: number, row: Row, payload: string): void {
     const action = this.def.spec.action
     if (action.kind === 'notify') {
-      this.hub.publish({ channel: action.channel, payload, senderPid: 0 })
+      this.hub.notify(action.channel, payload)
       return
     }
     if (action.kind !== 'webhook') return
