@@ -225,6 +225,9 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
       this.keyTag ??= newTag()
       this.table.set(this.keyStateKey, keptMarker(this.keyTag))
     }
+    // A trigger just created has nothing stored: its first batch need not read the counters and the rest.
+    this.counters ??= decodeCounters(undefined)
+    this.opened = true
     return this.startKey
   }
 
