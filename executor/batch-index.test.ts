@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { BatchIndex } from './batch-index.ts'
+import { BatchIndex, eventKeysHold, keysHold } from './batch-index.ts'
 
 describe('BatchIndex', () => {
   const batch = {
@@ -170,5 +170,26 @@ describe('BatchIndex.narrowest over several keys', () => {
     const both = rows.flatMap((r, i) => (r[0] === 'DE' && r[1] === 'login' ? [i] : []))
     expect(await index.narrowest(keys)).toEqual(both)
     expect(both.length).toBeLessThan(rows.filter((r) => r[1] === 'login').length)
+  })
+})
+
+describe('eventKeysHold', () => {
+  // A trigger joined to a view: WHEN (NEW.type = 'fight' AND NEW.level BETWEEN 20 AND 40 AND p.spent > 100).
+  const keys = [
+    { kind: 'eq', source: 'event', column: 0, value: 'fight' },
+    { kind: 'range', source: 'event', column: 1, domain: 'number', lower: { value: 20, inclusive: true }, upper: { value: 40, inclusive: true } },
+    { kind: 'range', source: 'view', column: 0, domain: 'number', lower: { value: 100, inclusive: false }, upper: null },
+  ] as const
+
+  test('tests the keys on the event only, before the join: the view key is left to the joined row', () => {
+    expect(eventKeysHold(keys, ['fight', 20])).toBe(true)
+    expect(eventKeysHold(keys, ['fight', 41])).toBe(false)
+    expect(eventKeysHold(keys, ['login', 30])).toBe(false)
+    expect(eventKeysHold(keys, ['fight', null])).toBe(false)
+    expect(eventKeysHold(keys, ['fight', '30'])).toBe(false)
+    // Joined (the view's columns after the event's two): the view key decides.
+    expect(keysHold(keys, ['fight', 30, 101], 2)).toBe(true)
+    expect(keysHold(keys, ['fight', 30, 100], 2)).toBe(false)
+    expect(keysHold(keys, ['fight', 30, null], 2)).toBe(false)
   })
 })

@@ -336,29 +336,41 @@ function intersectRows(a: readonly number[], b: readonly number[]): number[] {
 export function keysHold(keys: readonly IndexKey[], row: Row, width: number): boolean {
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k]!
-    const v = row[key.source === 'event' ? key.column : width + key.column] ?? null
-    if (v === null) return false
-    switch (key.kind) {
-      case 'eq':
-        if (v !== key.value) return false
-        break
-      case 'set':
-        if (!(key.values as readonly Value[]).includes(v)) return false
-        break
-      case 'range': {
-        if (typeof v !== key.domain || v !== v) return false
-        const x = v as number | string
-        const lo = key.lower
-        if (lo !== null && (lo.inclusive ? !(x >= lo.value) : !(x > lo.value))) return false
-        const hi = key.upper
-        if (hi !== null && (hi.inclusive ? !(x <= hi.value) : !(x < hi.value))) return false
-        break
-      }
-      default:
-        return assertNever(key)
-    }
+    if (!keyHolds(key, row[key.source === 'event' ? key.column : width + key.column] ?? null)) return false
   }
   return true
+}
+
+/**
+ * Whether the event (its own columns, before a join) satisfies every key on the event's columns. Every key
+ * is a condition WHEN requires, so an event failing one need not be joined to the view at all.
+ */
+export function eventKeysHold(keys: readonly IndexKey[], row: Row): boolean {
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!
+    if (key.source === 'event' && !keyHolds(key, row[key.column] ?? null)) return false
+  }
+  return true
+}
+
+function keyHolds(key: IndexKey, v: Value): boolean {
+  if (v === null) return false
+  switch (key.kind) {
+    case 'eq':
+      return v === key.value
+    case 'set':
+      return (key.values as readonly Value[]).includes(v)
+    case 'range': {
+      if (typeof v !== key.domain || v !== v) return false
+      const x = v as number | string
+      const lo = key.lower
+      if (lo !== null && (lo.inclusive ? !(x >= lo.value) : !(x > lo.value))) return false
+      const hi = key.upper
+      return hi === null || (hi.inclusive ? x <= hi.value : x < hi.value)
+    }
+    default:
+      return assertNever(key)
+  }
 }
 
 /** A key's identity: its source, column and condition (computed once per key: a trigger keeps its keys). */

@@ -48,6 +48,18 @@ export class NotificationHub {
     else this.deliver(message)
   }
 
+  /**
+   * A notification from the engine (a trigger's NOTIFY): as `publish`, but the message is only made when it
+   * goes somewhere (the relay, or a session listening), since a thousand triggers may fire on every event.
+   */
+  notify(channel: string, payload: string): void {
+    if (this.relay === null && !this.channels.has(channel)) {
+      this.published++
+      return
+    }
+    this.publish({ channel, payload, senderPid: 0 })
+  }
+
   /** Hands the message to the sessions listening on its channel now. */
   deliver(message: ChannelMessage): void {
     this.published++

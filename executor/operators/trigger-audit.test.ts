@@ -8,7 +8,7 @@ import { rowCodec } from '../state/codec.ts'
 import { positionKey, tableKeyString } from '../state/layout.ts'
 import { StateDb, type Mutation } from '../state/rocks.ts'
 import { StateTable } from '../state/table.ts'
-import { AuditBatch, Outcome, auditRows, firingsOf } from './trigger-audit.ts'
+import { AUDIT_BATCH, AuditLog, Outcome, auditRows, firingsOf } from './trigger-audit.ts'
 import { StreamKeyState, rebuildKeyState } from './trigger-key-state.ts'
 import { holdoutShare } from './trigger-fire.ts'
 
@@ -37,20 +37,22 @@ describe('trigger audit and per-key state on real RocksDB', () => {
     await db.commit(out)
   }
 
-  it('keeps a batch of firings as one entry, reads it back with entries of the earlier layout, and rebuilds per-key state from both', async () => {
+  it('keeps the firings of a checkpoint as one entry per partition, reads it back with entries of the earlier layouts, and rebuilds per-key state from all', async () => {
     const table = new StateTable<Value[]>(db, NS, rowCodec, new CacheBudget(1000), true)
-    // The earlier layout: one entry per firing, [time, key values, outcome, payload], under its position.
+    // The first layout: one entry per firing, [time, key values, outcome, payload], under its position.
     table.append(encodePosition(0, 3), [100, [7], 'delivered', 'old-a'])
     table.append(encodePosition(0, 4), [110, [8], 'suppressed_cap', 'old-b'])
-    // A batch in the new layout: three firings of partition 0, one entry.
-    const batch = new AuditBatch()
-    batch.add(0, 10, 200, ev(7, 200), [0], Outcome.Delivered, 'a')
-    batch.add(0, 11, 210, ev(9, 210), [0], Outcome.HeldOut, 'b')
-    batch.add(0, 12, 220, ev(7, 220), [0], Outcome.SuppressedCooldown, 'c')
-    expect(batch.accepts(1)).toBe(false)
-    batch.flush(table, encodePosition)
-    expect(batch.size).toBe(0)
-    expect(table.stats().dirty).toBe(3)
+    // The second: one batch of flat values, [AUDIT_BATCH, n, then per firing offset, time, keys, outcome, payload].
+    table.append(encodePosition(0, 5), [AUDIT_BATCH, 1, 5, 150, 8, Outcome.Delivered, 'old-c'])
+    // Now: two batches of partition 0 (sealed one after the other), one entry when flushed.
+    const log = new AuditLog()
+    log.add(0, 10, 200, ev(7, 200), [0], Outcome.Delivered, 'a')
+    log.add(0, 11, 210, ev(9, 210), [0], Outcome.HeldOut, 'b')
+    log.seal()
+    log.add(0, 12, 220, ev(7, 220), [0], Outcome.SuppressedCooldown, 'c')
+    log.flush(table, encodePosition)
+    expect(log.size).toBe(0)
+    expect(table.stats().dirty).toBe(4)
     await commit(table)
 
     // A new table over the same namespace: what a restart reads.
@@ -60,6 +62,7 @@ describe('trigger audit and per-key state on real RocksDB', () => {
     expect(rows).toEqual([
       [100, [7], 'delivered', 'old-a'],
       [110, [8], 'suppressed_cap', 'old-b'],
+      [150, [8], 'delivered', 'old-c'],
       [200, [7], 'delivered', 'a'],
       [210, [9], 'held_out', 'b'],
       [220, [7], 'suppressed_cooldown', 'c'],
@@ -69,31 +72,45 @@ describe('trigger audit and per-key state on real RocksDB', () => {
     // stream's shared table under a new tag.
     const shared = new StreamKeyState(() => ({ table: new StateTable<Value[]>(db, SHARED_NS, rowCodec, new CacheBudget(1000), true), encodeKey: sharedKey }))
     const { tag, keys } = await rebuildKeyState(reopened, shared, 42)
-    expect(keys).toBe(2)
+    expect(keys).toBe(3)
     await shared.load([sharedKey([7]), sharedKey([8]), sharedKey([9])])
     const read = (player: number, t: number) => {
       shared.read(sharedKey([player]), 42, t)
       return [shared.firings, shared.lastFire]
     }
     expect(read(7, tag)).toEqual([2, 200])
-    expect(read(8, tag)).toEqual([0, null])
+    expect(read(8, tag)).toEqual([1, 150])
     expect(read(9, tag)).toEqual([1, 210])
     // Another period's tag reads nothing.
     expect(read(7, tag + 1)).toEqual([0, null])
   })
 
-  it('keeps multi-column keys and the offset of each firing', () => {
-    const batch = new AuditBatch()
+  it('keeps multi-column keys and the offset of each firing, an entry per partition under its first firing', () => {
+    const log = new AuditLog()
     const table = { appended: new Map<string, Value[]>(), append(k: string, v: Value[]) { this.appended.set(k, v) } }
-    batch.add(2, 40, 5, ['x', null, 5], [0, 1], Outcome.Inactive, null)
-    batch.add(2, 41, 6, ['y', 'z', 6], [0, 1], Outcome.SuppressedPriority, 'p')
-    batch.flush(table, encodePosition)
-    const [key, value] = [...table.appended][0]!
-    expect(key).toBe(encodePosition(2, 40))
-    expect([...firingsOf(value)]).toEqual([
+    log.add(2, 40, 5, ['x', null, 5], [0, 1], Outcome.Inactive, null)
+    // Another partition within a batch (the priority arbiter decides across partitions).
+    log.add(1, 7, 4, ['w', 'v', 4], [0, 1], Outcome.Delivered, 'q')
+    log.add(2, 41, 6, ['y', 'z', 6], [0, 1], Outcome.SuppressedPriority, 'p')
+    log.seal()
+    log.add(2, 50, 8, ['y', 'z', 8], [0, 1], Outcome.Pending, '{"a":1}')
+    // Nothing goes to the table before the flush.
+    expect(table.appended.size).toBe(0)
+    log.flush(table, encodePosition)
+    expect([...table.appended.keys()].sort()).toEqual([encodePosition(1, 7), encodePosition(2, 40)].sort())
+    expect([...firingsOf(table.appended.get(encodePosition(2, 40))!)]).toEqual([
       { offset: 40, time: 5, key: ['x', null], outcome: 'inactive', payload: null },
       { offset: 41, time: 6, key: ['y', 'z'], outcome: 'suppressed_priority', payload: 'p' },
+      { offset: 50, time: 8, key: ['y', 'z'], outcome: 'pending', payload: '{"a":1}' },
     ])
+    expect([...firingsOf(table.appended.get(encodePosition(1, 7))!)]).toEqual([{ offset: 7, time: 4, key: ['w', 'v'], outcome: 'delivered', payload: 'q' }])
+    // A flush with nothing new appends nothing; the next firings start a new entry.
+    table.appended.clear()
+    log.flush(table, encodePosition)
+    expect(table.appended.size).toBe(0)
+    log.add(2, 60, 9, ['x', 'x', 9], [0, 1], Outcome.Delivered, 'r')
+    log.flush(table, encodePosition)
+    expect([...table.appended.keys()]).toEqual([encodePosition(2, 60)])
   })
 })
 

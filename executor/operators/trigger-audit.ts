@@ -1,17 +1,21 @@
 /**
  * A trigger's audit: every candidate firing with its event (source position and time), key, and outcome
- * (the decision and its reason). The firings a trigger decides in one micro-batch are kept as one entry
- * of its state table, under the source position of the first of them, rather than one entry each: with
- * many triggers on a stream the entries (their keys, cache slots and encodings at a checkpoint) were most
- * of what a firing cost. The entry is written with the trigger's per-key state and offsets in the same
- * checkpoint, so after a crash the batch is decided again from the last checkpoint and none is lost or
- * doubled. Entries written before this layout (one firing each) are still read.
+ * (the decision and its reason). The firings a trigger decides are kept in few entries of its state table
+ * rather than one entry each: with many triggers on a stream the entries (their keys, cache slots and
+ * encodings at a checkpoint) were most of what a firing cost. A batch's firings are encoded as one chunk
+ * when the batch is done, so that no object per firing lives on (they are what the garbage collector had
+ * to copy and promote with a thousand triggers); the chunks of a partition wait for the next checkpoint (or
+ * a read of the audit) and become one entry, under the source position of their first firing. The entry
+ * is written with the trigger's per-key state and offsets in the same checkpoint, so after a crash the
+ * events are decided again from the last checkpoint and none is lost or doubled. Entries written in the
+ * earlier layouts (one firing each; one batch of flat values) are still read.
  *
- * Entry value: [AUDIT_BATCH, key column count n, then per firing: offset, event time, n key values,
- * outcome code, payload]. Flat, so that encoding it makes no array per firing.
+ * Entry value: [AUDIT_PACKED, chunk, chunk, ...]; a chunk is the rowCodec bytes of [key column count n,
+ * then per firing: offset, event time, n key values, outcome code, payload].
  */
 import { internalError } from '../../common/errors.ts'
 import type { Row, Value } from '../../common/types.ts'
+import { rowCodec } from '../state/codec.ts'
 import { isPositionKey, positionPartition } from '../state/layout.ts'
 import type { KeyedTable } from './keyed-table.ts'
 
@@ -36,8 +40,10 @@ export const enum Outcome {
   Failed = 7,
 }
 
-/** Marks an entry of many firings (entries of the earlier layout begin with the event time, a number). */
+/** Marks an entry of flat firings of one batch (entries of the first layout begin with the event time, a number). */
 export const AUDIT_BATCH = 'audit/1'
+/** Marks an entry of encoded chunks of firings (the layout written now). */
+export const AUDIT_PACKED = 'audit/2'
 
 /** Values per firing in an entry besides its key values: offset, time, outcome, payload. */
 const FIXED = 4
@@ -52,55 +58,79 @@ export interface AuditedFiring {
   readonly payload: Value
 }
 
-/** The firings of one batch while it is being decided: appended as one entry when the batch is done. */
-export class AuditBatch {
+/**
+ * The firings decided since the last checkpoint: those of the batch under way as values, the earlier ones
+ * encoded, per source partition. `add` per firing, `seal` at the end of each batch, `flush` into the table
+ * before a checkpoint collects it (and before the audit is read).
+ */
+export class AuditLog {
+  /** The batch under way: [n, then per firing its values], reused from batch to batch. */
+  private readonly values: Value[] = []
   private partition = -1
   private first = -1
-  private values: Value[] = []
+  /** Per partition: the offset of the first firing waiting, and the encoded chunks. */
+  private readonly pending = new Map<number, { first: number; chunks: Value[] }>()
 
+  /** Firings of the batch under way plus encoded chunks waiting (for tests and stats). */
   get size(): number {
-    return this.values.length
+    let n = this.values.length
+    for (const p of this.pending.values()) n += p.chunks.length
+    return n
   }
 
-  /**
-   * Records a firing: `row[keyIndexes[i]]` are its key values. Firings of another partition than those
-   * recorded so far start a new entry (`flush` first); the caller flushes once per batch.
-   */
+  /** Records a firing: `row[keyIndexes[i]]` are its key values. */
   add(partition: number, offset: number, time: number, row: Row, keyIndexes: readonly number[], outcome: Outcome, payload: Value): void {
     const v = this.values
+    if (v.length > 0 && partition !== this.partition) this.seal()
     if (v.length === 0) {
       this.partition = partition
       this.first = offset
-      v.push(AUDIT_BATCH, keyIndexes.length)
+      v.push(keyIndexes.length)
     }
     v.push(offset, time)
     for (let k = 0; k < keyIndexes.length; k++) v.push(row[keyIndexes[k]!] ?? null)
     v.push(outcome, payload)
   }
 
-  /** Whether firings of `partition` can join the entry being built. */
-  accepts(partition: number): boolean {
-    return this.values.length === 0 || this.partition === partition
+  /** The batch is done: its firings become one encoded chunk of their partition's entry-to-be. */
+  seal(): void {
+    const v = this.values
+    if (v.length === 0) return
+    const chunk = rowCodec.encode(v)
+    v.length = 0
+    const p = this.pending.get(this.partition)
+    if (p === undefined) this.pending.set(this.partition, { first: this.first, chunks: [AUDIT_PACKED, chunk] })
+    else p.chunks.push(chunk)
   }
 
-  /** Appends the entry (if any firing was recorded) under the first firing's position, and starts anew. */
+  /** Appends one entry per partition with firings waiting, under its first firing's position, and starts anew. */
   flush(table: Pick<KeyedTable, 'append'>, encodePosition: (partition: number, offset: number) => string): void {
-    if (this.values.length === 0) return
-    table.append(encodePosition(this.partition, this.first), this.values)
-    this.values = []
+    this.seal()
+    if (this.pending.size === 0) return
+    for (const [partition, p] of this.pending) table.append(encodePosition(partition, p.first), p.chunks)
+    this.pending.clear()
   }
 }
 
-/** The firings of one stored entry, in order: a batch entry, or a single firing of the earlier layout. */
+/** The firings of one stored entry, in order: packed chunks, a batch of flat values, or a single firing of the first layout. */
 export function* firingsOf(value: readonly Value[]): Generator<AuditedFiring> {
+  if (value[0] === AUDIT_PACKED) {
+    for (let c = 1; c < value.length; c++) yield* flatFirings(rowCodec.decode(value[c] as Buffer), 0)
+    return
+  }
   if (value[0] !== AUDIT_BATCH) {
     const [time, key, outcome, payload] = value
     yield { offset: null, time: time as number, key: Array.isArray(key) ? (key as Value[]) : [], outcome: outcome as FiringOutcome, payload: payload ?? null }
     return
   }
-  const n = value[1] as number
+  yield* flatFirings(value, 1)
+}
+
+/** Firings as flat values from `at`: key column count n, then per firing offset, time, n keys, outcome, payload. */
+function* flatFirings(value: readonly Value[], at: number): Generator<AuditedFiring> {
+  const n = value[at] as number
   const stride = FIXED + n
-  for (let i = 2; i + stride <= value.length; i += stride) {
+  for (let i = at + 1; i + stride <= value.length; i += stride) {
     yield {
       offset: value[i] as number,
       time: value[i + 1] as number,

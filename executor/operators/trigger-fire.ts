@@ -4,8 +4,8 @@
  * (NOTIFY on the trigger's channel), held out (recorded, not delivered: the holdout group, chosen by a
  * hash of trigger and key so a key is always in or out), or suppressed (inactive period, cooldown, cap).
  *
- * The counters and the audit of every decision (one entry per batch, see trigger-audit.ts) live in the
- * trigger's state table; the per-key state (only while cooldown or max_fires read it) in the table all
+ * The counters and the audit of every decision (encoded per batch, one entry per partition and checkpoint,
+ * see trigger-audit.ts) live in the trigger's state table; the per-key state (only while cooldown or max_fires read it) in the table all
  * triggers of the stream share (see trigger-key-state.ts). All are checkpointed with its offsets.
  * Delivery happens as the event is processed: after a crash, events after the last checkpoint are
  * processed again and their notifications can be sent twice (at least once).
@@ -22,10 +22,11 @@ import type { NotificationHub } from '../notifications.ts'
 import { WebhookDelivery, type WebhookJob } from '../webhook.ts'
 import type { WebhookAllowList } from '../webhook-policy.ts'
 import type { KeyedTable } from './keyed-table.ts'
+import type { Mutation } from '../state/rocks.ts'
 import { OperatorDefaults, type ChangeSink, type OperatorBatch, type StreamOperator } from './operator.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
-import { AuditBatch, OUTCOMES, Outcome, auditRows, type FiringOutcome } from './trigger-audit.ts'
+import { AuditLog, OUTCOMES, Outcome, auditRows, type FiringOutcome } from './trigger-audit.ts'
 import { KEY_STATE_MARKER, NOT_KEPT, type StreamKeyState, keepsKeyState, keptMarker, keptUnder, newTag, rebuildKeyState } from './trigger-key-state.ts'
 
 export type { FiringOutcome } from './trigger-audit.ts'
@@ -141,8 +142,8 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
   /** The tag under which the stream's table holds this trigger's complete per-key state, or null (see trigger-key-state.ts). */
   private keyTag: number | null = null
   private readonly keyStateKey: string
-  /** The decisions of the batch under way, appended as one audit entry when it is done. */
-  private readonly audit = new AuditBatch()
+  /** The decisions since the last checkpoint, appended to the table when one is built. */
+  private readonly audit = new AuditLog()
   /** Rows for EXECUTE INSERT from the batch under way, inserted in order when it is done. */
   private inserts: Row[] = []
   /** The FNV-1a state after the trigger's name, where every key's holdout hash starts. */
@@ -224,6 +225,9 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
       this.keyTag ??= newTag()
       this.table.set(this.keyStateKey, keptMarker(this.keyTag))
     }
+    // A trigger just created has nothing stored: its first batch need not read the counters and the rest.
+    this.counters ??= decodeCounters(undefined)
+    this.opened = true
     return this.startKey
   }
 
@@ -343,18 +347,17 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
         else this.deliver(partition, offset, time, row, typeof payload === 'string' ? payload : '')
       }
     }
-    if (!this.audit.accepts(partition)) this.audit.flush(this.table, this.encodePosition)
     this.audit.add(partition, offset, time, row, spec.keyIndexes, outcome, spec.action.kind === 'insert' ? JSON.stringify(output) : payload)
     return didFire
   }
 
   /**
-   * The end of a batch (or of the arbiter's decisions): the audit entry and the counters go to the table,
-   * then the rows of EXECUTE INSERT go to their stream, in the order of their events.
+   * The end of a batch (or of the arbiter's decisions): its audit is encoded and the counters marked for
+   * the next checkpoint, then the rows of EXECUTE INSERT go to their stream, in the order of their events.
    */
   async finishBatch(): Promise<void> {
-    this.audit.flush(this.table, this.encodePosition)
-    this.saveCounters()
+    this.audit.seal()
+    this.countersChanged = true
     if (this.inserts.length === 0 || this.def.spec.action.kind !== 'insert') return
     const stream = this.def.spec.action.stream
     const rows = this.inserts
@@ -367,8 +370,22 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
 
   /** The counters as stored, written in place: a batch marks them dirty, the checkpoint encodes them once. */
   private readonly storedCounters: Value[] = []
+  /** Whether batches changed the counters since they were last written to the table. */
+  private countersChanged = false
+
+  /**
+   * A checkpoint is being built: the audit since the last one and the counters go into the table first
+   * (once per checkpoint rather than per batch: with a thousand triggers, per-batch entries were most of
+   * what a checkpoint wrote), then its dirty entries into the checkpoint's batch.
+   */
+  override checkpoint(out: Mutation[]): void {
+    this.audit.flush(this.table, this.encodePosition)
+    if (this.countersChanged) this.saveCounters()
+    super.checkpoint(out)
+  }
 
   private saveCounters(): void {
+    this.countersChanged = false
     if (this.counters === null) return
     encodeCounters(this.counters, this.storedCounters)
     this.table.set(this.countersKey, this.storedCounters)
@@ -394,6 +411,8 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
   private async switchKeyState(keep: boolean): Promise<void> {
     if (keep) {
       this.keyStates.register(this.def.id)
+      // From the whole audit, the firings since the last checkpoint too.
+      this.audit.flush(this.table, this.encodePosition)
       const { tag } = await rebuildKeyState(this.table, this.keyStates, this.def.id)
       this.keyTag = tag
       this.table.set(this.keyStateKey, keptMarker(tag))
@@ -415,7 +434,7 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
   private deliver(partition: number, offset: number, time: number, row: Row, payload: string): void {
     const action = this.def.spec.action
     if (action.kind === 'notify') {
-      this.hub.publish({ channel: action.channel, payload, senderPid: 0 })
+      this.hub.notify(action.channel, payload)
       return
     }
     if (action.kind !== 'webhook') return
@@ -440,6 +459,8 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
 
   /** Audit rows: [event time, key values, outcome, payload] per candidate firing, by source position. */
   async *rows(): AsyncGenerator<Row> {
+    // The firings since the last checkpoint are in the audit too.
+    this.audit.flush(this.table, this.encodePosition)
     const ends = new Map<string, FiringOutcome>()
     if (this.def.spec.action.kind === 'webhook') {
       for await (const [key, value] of this.table.scan()) {
