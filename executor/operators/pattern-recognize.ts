@@ -129,19 +129,27 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.lateness = plan.source.allowedLateness
     this.order = heldOrder(this.pp.tieBreak)
     this.rowsMode = this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode }
+    this.keyValues = new Array<Value>(this.pp.partitionBy.length).fill(null)
+  }
+
+  /** The partition key values of the row being keyed (the encoder reads them, keeps nothing). */
+  private readonly keyValues: Value[]
+  private readonly keyOf = (row: Row): string => {
+    const columns = this.pp.partitionBy
+    const values = this.keyValues
+    for (let c = 0; c < columns.length; c++) values[c] = row[columns[c]!] ?? null
+    return this.encodeKey(values)
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
   async process(batch: OperatorBatch): Promise<void> {
     const { partition, offsets, rows, watermark, late } = batch
     const pendingKeys = await this.pending()
-    const { timeIndex, partitionBy } = this.pp
-    const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
-    const { keys, accepted } = admit(partition, offsets, rows, timeIndex, this.lateness, watermark, keyOf, late, LATE_REASON)
+    const { keys, accepted } = admit(partition, offsets, rows, this.pp.timeIndex, this.lateness, watermark, this.keyOf, late, LATE_REASON)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
       const key = keys[j]!
-      const ts = rows[i]![timeIndex] as number
+      const ts = rows[i]![this.pp.timeIndex] as number
       let list = this.arrived.get(key)
       if (list === undefined) this.arrived.set(key, (list = []))
       list.push([ts, partition, offsets[i]!, rows[i]!])
@@ -172,10 +180,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const pendingKeys = await this.pending()
     const final = watermark === Number.POSITIVE_INFINITY
     const threshold = watermark - this.lateness
-    const due = new Set<string>(pendingKeys.takeDue(threshold))
-    for (const key of this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)) due.add(key)
-    if (due.size === 0) return
-    const keys = [...due]
+    // Each list holds a key once; only a key in both needs the set.
+    const released = pendingKeys.takeDue(threshold)
+    const waited = this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)
+    const keys = waited.length === 0 ? released : released.length === 0 ? waited : [...new Set(released.concat(waited))]
+    if (keys.length === 0) return
     await this.table.load(keys)
     for (const key of keys) {
       const arrived = this.arrived.get(key)
@@ -188,12 +197,15 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         }
         entry = newEntry()
       }
+      // A key with nothing kept and no match under way, whose rows all go without starting one, is not written.
+      const wasIdle = isIdle(entry)
+      const matchNumber = entry[STATE][1]
       // Rows an entry written before arrival lists holds come first.
       const pending = entry[PENDING].length === 0 ? (arrived ?? NONE_WAITING) : entry[PENDING].concat(arrived ?? [])
       let ready: Held[] = pending
       let waiting: Held[] = NONE_WAITING
       // Usually the watermark passed every pending row of the key: they move as they are, no copies.
-      if (pending.some((h) => h[0] > threshold)) {
+      if (anyAfter(pending, threshold)) {
         ready = []
         waiting = []
         for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
@@ -214,7 +226,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         if (ready.length > 0 || migrated) this.arrivalsChanged.add(key)
       }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
-      this.table.set(key, entry)
+      if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) this.table.set(key, entry)
     }
   }
 
@@ -285,6 +297,13 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       entry[BASE] = keepFrom
       this.runBase = keepFrom
       this.held -= keepFrom - base
+    }
+    if (sequence.length === 0 && kept[0] === entry[BASE]) {
+      // Every row is done with: row indexes count from 0 again, and no match covers a row to come, so that
+      // a key at rest has one state whatever rows went by (and an event that changes nothing writes nothing).
+      entry[BASE] = 0
+      kept[0] = 0
+      kept[2] = -1
     }
     if (result.needMore && next.position < rowCount) {
       // Looked at again when a new row comes, or (with WITHIN) when the watermark passes the deadline.
@@ -394,6 +413,12 @@ const NO_OUTPUT: readonly OutputRow[] = []
 /** The waiting rows of a key with none (a marker: release gives the key a fresh array). */
 const NONE_WAITING: Held[] = []
 
+/** Whether a held row is later than `time` (a loop: no closure per key). */
+function anyAfter(held: readonly Held[], time: number): boolean {
+  for (let i = 0; i < held.length; i++) if (held[i]![0] > time) return true
+  return false
+}
+
 /** Removes the first `n` elements of `a` in place. */
 function dropFirst(a: Held[], n: number): void {
   if (n >= a.length) {
@@ -411,6 +436,12 @@ const MIN_STEPS_KEPT = 100
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
+
+/**
+ * Whether a key's entry holds no rows and no search (indexes from 0: see `run`): such an entry differs from
+ * another only by its match number.
+ */
+const isIdle = (e: Entry): boolean => e[PENDING].length === 0 && e[SEQUENCE].length === 0 && e[BASE] === 0 && e[STATE][0] === 0 && e[STATE][2] === -1
 
 const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
 
