@@ -130,6 +130,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.order = heldOrder(this.pp.tieBreak)
     this.rowsMode = this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode }
     this.keyValues = new Array<Value>(this.pp.partitionBy.length).fill(null)
+    this.runEvaluation = this.evaluation(false)
   }
 
   /** The partition key values of the row being keyed (the encoder reads them, keeps nothing). */
@@ -243,12 +244,20 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly defineFn: DefineFn = (variable, _row, view) => {
     const d = this.defines.get(variable)
     if (d === undefined) return true
-    const v = d.evaluate(view, view, this.runEvaluation ?? this.evaluation(false))
+    const v = d.evaluate(view, view, this.runEvaluation)
     return v === 'need_more' ? 'need_more' : v === true
   }
   private readonly rowValuesAt = (i: number): readonly Value[] | undefined => this.runSequence[i - this.runBase]?.[3]
-  /** The partition `run` is matching as DEFINE reads it, made once per run rather than per condition. */
-  private runEvaluation: EvaluationContext | null = null
+  /** The partition `run` is matching as DEFINE reads it: one object, its counts set per run. */
+  private readonly runEvaluation: { -readonly [K in keyof EvaluationContext]: EvaluationContext[K] }
+  /** Where `run` starts, handed to the matcher (which copies it out): one object, set per run. */
+  private readonly runState: { -readonly [K in keyof PartitionState]: PartitionState[K] } = { ...INITIAL_PARTITION_STATE }
+  /** The matcher's condition cache, one for every run (it empties it per call). */
+  private readonly conditions = new Map<number, boolean>()
+  /** Whether the matcher is to report unmatched rows: only ALL ROWS PER MATCH WITH UNMATCHED ROWS shows them. */
+  private get unmatchedRows(): boolean {
+    return this.rowsMode.kind === 'all_rows' && this.rowsMode.mode === 'with_unmatched_rows'
+  }
   private evaluation(timedOut: boolean): EvaluationContext {
     return { rowAt: this.rowValuesAt, rowCount: this.runCount, final: this.runFinal, ctx: this.ctx, timedOut }
   }
@@ -262,11 +271,17 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.runBase = base
     this.runCount = rowCount
     this.runFinal = final
-    this.runEvaluation = this.evaluation(false)
+    const evaluation = this.runEvaluation
+    evaluation.rowCount = rowCount
+    evaluation.final = final
     const rowAt = this.rowAt
-    const [position, matchNumber, matchedThrough] = entry[STATE]
-    const state: PartitionState = { position, matchNumber, matchedThrough }
-    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state, this.suspended.get(key))
+    const kept = entry[STATE]
+    const state = this.runState
+    state.position = kept[0]
+    state.matchNumber = kept[1]
+    state.matchedThrough = kept[2]
+    const input = { rowCount, final, define: this.defineFn, time: this.timeFn, horizon, unmatched: this.unmatchedRows }
+    const result = matchPartition(this.pattern, input, state, this.suspended.size === 0 ? undefined : this.suspended.get(key), this.conditions)
     this.keepSuspended(key, result.suspended)
     for (const out of result.events.length === 0 ? NO_OUTPUT : outputRows(result.events, this.rowsMode)) {
       switch (out.kind) {
@@ -286,7 +301,6 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     }
     if (this.pp.emitTimeouts) for (const e of result.events) if (e.kind === 'timeout') this.emit(e, null, rowAt, rowCount, final, true)
     const next = result.state
-    const kept = entry[STATE]
     kept[0] = next.position
     kept[1] = next.matchNumber
     kept[2] = next.matchedThrough
@@ -315,7 +329,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 
   private keepSuspended(key: string, search: SuspendedAttempt | undefined): void {
-    this.suspended.delete(key)
+    if (this.suspended.size > 0) this.suspended.delete(key)
     // A search that cost little so far costs little to do again: only those worth their memory are kept.
     if (search === undefined || search.steps < MIN_STEPS_KEPT) return
     // Oldest first out: a key that waits longest is the likeliest to have gone quiet.
