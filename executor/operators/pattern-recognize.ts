@@ -105,11 +105,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    */
   private readonly suspended = new Map<string, SuspendedAttempt>()
   /** Per key, the rows waiting for the watermark (see the file comment). */
-  private readonly arrived = new Map<string, Held[]>()
-  /** Keys whose arrival list a checkpoint wrote: their release deletes it. */
-  private readonly arrivalsStored = new Set<string>()
-  /** Keys whose arrival list changed since the last checkpoint: what the next one writes. */
-  private arrivalsChanged = new Set<string>()
+  private readonly arrived = new Map<string, Waiting>()
+  /** Arrival lists that changed since the last checkpoint (each once): what the next one writes. */
+  private arrivalsChanged: Waiting[] = []
 
   constructor(
     readonly plan: ViewPlan,
@@ -151,14 +149,24 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       const i = accepted[j]!
       const key = keys[j]!
       const ts = rows[i]![this.pp.timeIndex] as number
-      let list = this.arrived.get(key)
-      if (list === undefined) this.arrived.set(key, (list = []))
-      list.push([ts, partition, offsets[i]!, rows[i]!])
-      this.arrivalsChanged.add(key)
+      let w = this.arrived.get(key)
+      if (w === undefined) this.arrived.set(key, (w = new Waiting(key, [], false)))
+      w.rows.push([ts, partition, offsets[i]!, rows[i]!])
+      this.changed(w)
       this.held++
-      const earliest = pendingKeys.get(key)
-      if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
+      if (ts < w.earliest) {
+        w.earliest = ts
+        // (Rows of an entry written before arrival lists may be due earlier still.)
+        const earliest = pendingKeys.get(key)
+        if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
+      }
     }
+  }
+
+  private changed(w: Waiting): void {
+    if (w.changed) return
+    w.changed = true
+    this.arrivalsChanged.push(w)
   }
 
   /**
@@ -166,13 +174,14 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    * checkpoint's offsets); a list no row joined or left since the last checkpoint is in RocksDB as it is.
    */
   override checkpoint(out: Mutation[]): void {
-    for (const key of this.arrivalsChanged) {
-      const list = this.arrived.get(key)
-      if (list === undefined) continue // released whole: the release deleted what a checkpoint stored
-      this.table.append(arrivalKey(key), ['arrivals', list.slice()])
-      this.arrivalsStored.add(key)
+    for (const w of this.arrivalsChanged) {
+      w.changed = false
+      // Released whole: the release deleted what a checkpoint stored.
+      if (this.arrived.get(w.key) !== w) continue
+      this.table.append(arrivalKey(w.key), ['arrivals', w.rows.slice()])
+      w.stored = true
     }
-    this.arrivalsChanged = new Set()
+    this.arrivalsChanged = []
     super.checkpoint(out)
   }
 
@@ -188,7 +197,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     if (keys.length === 0) return
     await this.table.load(keys)
     for (const key of keys) {
-      const arrived = this.arrived.get(key)
+      const w = this.arrived.get(key)
+      const arrived = w?.rows
       let entry = this.entry(key)
       if (entry === undefined) {
         if (arrived === undefined) {
@@ -219,12 +229,17 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) {
         pendingKeys.delete(key)
-        this.arrived.delete(key)
-        if (this.arrivalsStored.delete(key)) this.table.delete(arrivalKey(key))
+        if (w !== undefined) {
+          this.arrived.delete(key)
+          if (w.stored) this.table.delete(arrivalKey(key))
+        }
       } else {
-        pendingKeys.set(key, earliestOf(waiting))
-        this.arrived.set(key, waiting)
-        if (ready.length > 0 || migrated) this.arrivalsChanged.add(key)
+        const left = w ?? new Waiting(key, [], false)
+        if (w === undefined) this.arrived.set(key, left)
+        left.rows = waiting
+        left.earliest = earliestOf(waiting)
+        pendingKeys.set(key, left.earliest)
+        if (ready.length > 0 || migrated) this.changed(left)
       }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
       if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) this.table.set(key, entry)
@@ -375,10 +390,10 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       if (isArrivals(value)) {
         const partitionKey = key.slice(0, -1)
         const list = value[1]
-        this.arrived.set(partitionKey, list)
-        this.arrivalsStored.add(partitionKey)
+        const w = new Waiting(partitionKey, list, true)
+        this.arrived.set(partitionKey, w)
         this.held += list.length
-        const earliest = earliestOf(list)
+        const earliest = w.earliest
         if (earliest < (found.get(partitionKey) ?? Number.POSITIVE_INFINITY)) found.set(partitionKey, earliest)
         continue
       }
@@ -419,6 +434,23 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   /** Live results by entry: the rows under source positions (the rest of the table is state). */
   follow(): ViewFollower {
     return followPositions(this.table)
+  }
+}
+
+/** A key's rows waiting for the watermark, in arrival order, and what a checkpoint knows of them. */
+class Waiting {
+  /** The earliest time among `rows`. */
+  earliest: number
+  /** Rows joined or left since the last checkpoint (the key is in arrivalsChanged). */
+  changed = false
+
+  constructor(
+    readonly key: string,
+    public rows: Held[],
+    /** A checkpoint wrote the list (under arrivalKey): the release of its last row deletes it. */
+    public stored: boolean,
+  ) {
+    this.earliest = earliestOf(rows)
   }
 }
 

@@ -171,9 +171,18 @@ export class StateTable<V> implements KeyedTable<V> {
     }
   }
 
+  /**
+   * The entry `get` found last: an operator reads a key's state and then writes it, and the write finds the
+   * entry here instead of in the map. Forgotten whenever an entry leaves the cache.
+   */
+  private lastRead: Entry<V> | null = null
+
   get(key: string): V | undefined {
     const e = this.cache.get(key)
-    if (e !== undefined) return e.value
+    if (e !== undefined) {
+      this.lastRead = e
+      return e.value
+    }
     // An appended entry until RocksDB has it (it is never cached).
     return this.appended.size > 0 || this.appendedUnflushed.size > 0 ? (this.appended.get(key) ?? this.appendedUnflushed.get(key)) : undefined
   }
@@ -192,12 +201,14 @@ export class StateTable<V> implements KeyedTable<V> {
    * costs one map lookup a write.
    */
   private write(key: string, value: V | undefined): void {
-    const e = this.cache.get(key)
+    const last = this.lastRead
+    const e = last !== null && last.key === key ? last : this.cache.get(key)
     if (value === undefined && !this.committed.mayContain(key)) {
       // Deleting what RocksDB never had (a window or slice opened and closed between checkpoints) needs no
       // tombstone: the entry just goes.
       if (e !== undefined) {
         this.cache.delete(key)
+        this.lastRead = null
         this.budget.adjust(-1, e.dirty ? -1 : 0)
         if (e.dirty) {
           e.dirty = false
@@ -396,6 +407,7 @@ export class StateTable<V> implements KeyedTable<V> {
     this.budget.adjust(-this.cache.size, -this.dirtyCount)
     this.budget.adjustAppended(-this.appended.size)
     this.cache.clear()
+    this.lastRead = null
     this.storedBytes = 0
     this.dirtyEntries = []
     this.dirtyCount = 0
@@ -414,6 +426,7 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   private evict(n: number, spare: ReadonlySet<string>): void {
     if (n <= 0) return
+    this.lastRead = null
     let evicted = 0
     let budget = this.cache.size * 2
     for (const [k, e] of this.cache) {
