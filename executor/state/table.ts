@@ -133,7 +133,10 @@ export class StateTable<V> implements KeyedTable<V> {
     }
   }
 
-  /** Makes every key of `keys` answerable by `get`: one multi-get for those not cached. */
+  /**
+   * Makes every key of `keys` answerable by `get` until the next load: one multi-get for those not cached
+   * that RocksDB may hold.
+   */
   async load(keys: readonly string[]): Promise<void> {
     let uncached: string[] | null = null
     for (let i = 0; i < keys.length; i++) {
@@ -147,14 +150,10 @@ export class StateTable<V> implements KeyedTable<V> {
     const excess = this.budget.excess(fresh.length)
     // The batch's own keys are spared; the set of them is only built when something must go.
     if (excess > 0) this.evict(excess, new Set(keys))
+    // A key never committed is answered by `get` without being cached: it is absent, and a key a step only
+    // looks at (a pattern key whose rows start no match) costs no cache entry to keep and evict.
     const missing: string[] = []
-    for (const k of fresh) {
-      if (this.committed.mayContain(k)) missing.push(k)
-      else {
-        this.cache.set(k, new Entry<V>(k, undefined, false, 0))
-        this.budget.adjust(1, 0)
-      }
-    }
+    for (const k of fresh) if (this.committed.mayContain(k)) missing.push(k)
     if (missing.length === 0) return
     const values = await this.db.getMany(missing.map(keyBytes))
     for (let i = 0; i < missing.length; i++) {
