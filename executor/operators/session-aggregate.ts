@@ -300,22 +300,32 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     return this.sessionRows(closed.map((c) => c.session))
   }
 
-  /** Drops the rows of sessions no event can change any more. */
+  /**
+   * Drops the rows of sessions no event can change any more. Sessions become final in order (they are
+   * disjoint, so ordered by end as by start), and none can be added before a final one (it would be late),
+   * so the final ones are a prefix: the walk goes from the newest back to the first final one.
+   */
   private finalize(sessions: Session[], watermark: number): void {
-    for (const s of sessions) if (s[ROWS] !== null && s[LAST] + this.window.gap + this.lateness <= watermark) s[ROWS] = null
+    for (let j = sessions.length - 1; j >= 0; j--) {
+      const s = sessions[j]!
+      if (s[ROWS] === null) break
+      if (s[LAST] + this.window.gap + this.lateness <= watermark) s[ROWS] = null
+    }
   }
 
   /** Adds one event to the sessions of its key (`row` null: WHERE dropped it, it only shapes them); returns why it is late, or null. */
   private add(sessions: Session[], row: Row | null, ts: number, watermark: number): string | null {
     const gap = this.window.gap
-    // Sessions whose [start, last + gap) overlaps the event's own [ts, ts + gap).
+    // Sessions whose [start, last + gap) overlaps the event's own [ts, ts + gap). They are disjoint and
+    // ordered, so the walk goes back from the newest until one ends before the event.
     let first = -1
     let last = -1
-    for (let j = 0; j < sessions.length; j++) {
+    for (let j = sessions.length - 1; j >= 0; j--) {
       const s = sessions[j]!
-      if (s[START] < ts + gap && ts < s[LAST] + gap) {
-        if (first === -1) first = j
-        last = j
+      if (s[LAST] + gap <= ts) break
+      if (s[START] < ts + gap) {
+        if (last === -1) last = j
+        first = j
       }
     }
     if (first === -1) {
