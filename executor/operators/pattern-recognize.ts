@@ -106,6 +106,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly suspended = new Map<string, SuspendedAttempt>()
   /** Per key, the rows waiting for the watermark (see the file comment). */
   private readonly arrived = new Map<string, Waiting>()
+  /** Some entry holds pending rows (written before arrival lists): a key's due time may come from them. */
+  private olderPending = false
   /** Arrival lists that changed since the last checkpoint (each once): what the next one writes. */
   private arrivalsChanged: Waiting[] = []
 
@@ -157,7 +159,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       if (ts < w.earliest) {
         w.earliest = ts
         // (Rows of an entry written before arrival lists may be due earlier still.)
-        const earliest = pendingKeys.get(key)
+        const earliest = this.olderPending ? pendingKeys.get(key) : undefined
         if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
       }
     }
@@ -228,7 +230,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       const sequence = entry[SEQUENCE]
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) {
-        pendingKeys.delete(key)
+        // Not in pendingKeys: its due time was at most its earliest row's, so takeDue gave the key out.
         if (w !== undefined) {
           this.arrived.delete(key)
           if (w.stored) this.table.delete(arrivalKey(key))
@@ -399,6 +401,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       }
       const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
+      if (entry[PENDING].length > 0) this.olderPending = true
       if (entry[PENDING].length > 0 && earliestOf(entry[PENDING]) < (found.get(key) ?? Number.POSITIVE_INFINITY)) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
       if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
