@@ -112,11 +112,15 @@ async function runWorkload(workload: Workload, players: number, events: number, 
     for (let i = 0; i < events; i += BATCH) chunks.push(Array.from({ length: Math.min(BATCH, events - i) }, (_, j) => event(i + j, events, players)))
     const inputRss = process.memoryUsage().rss / 1024 / 1024
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     for (const chunk of chunks) await engine.insertJson('game_events', chunk)
     chunks.length = 0
     for (const name of engine.allQueries().map((q) => q.name)) await engine.waitCaughtUp(name, 3_600_000)
     await engine.checkpoint()
     const secs = (performance.now() - t0) / 1000
+    // The process's CPU over the same span (RocksDB's threads included): on a loaded machine it says more than the clock.
+    const cpu = process.cpuUsage(cpu0)
+    const cpuSecs = (cpu.user + cpu.system) / 1e6
     for (const q of engine.allQueries()) {
       if (q.status !== 'running') throw new Error(`${q.name} failed: ${q.lastError?.message}`)
       if (q.eventsIn !== events) throw new Error(`${q.name} processed ${q.eventsIn} of ${events} events`)
@@ -130,10 +134,11 @@ async function runWorkload(workload: Workload, players: number, events: number, 
       `${workload}: ${events.toLocaleString('en-US')} events, ${players.toLocaleString('en-US')} players, cache ${cache.toLocaleString('en-US')} entries\n` +
         `  end to end      ${fmt(eps)} events/s (ingest + decode + operators + state + checkpoint)\n` +
         `  JSON.parse      ${fmt(ceiling)} events/s (same events, same run)\n` +
+        `  CPU             ${cpuSecs.toFixed(1)} s, ${((cpuSecs * 1e6) / events).toFixed(2)} µs per event\n` +
         `  peak RSS        ${rss.toFixed(0)} MiB, of which ${inputRss.toFixed(0)} MiB before the run (the generated input, the engine open) ` +
         `(cached state entries of the last view: ${keys.toLocaleString('en-US')}${buffered > 0 ? `, rows it holds: ${buffered.toLocaleString('en-US')}` : ''})`,
     )
-    console.log(`RESULT ${workload} players=${players} events=${events} eps=${Math.round(eps)} json_parse_eps=${Math.round(ceiling)} peak_rss_mib=${rss.toFixed(0)} rss_before_run_mib=${inputRss.toFixed(0)} buffered_rows=${buffered}`)
+    console.log(`RESULT ${workload} players=${players} events=${events} eps=${Math.round(eps)} json_parse_eps=${Math.round(ceiling)} peak_rss_mib=${rss.toFixed(0)} cpu_seconds=${cpuSecs.toFixed(2)} cpu_us_per_event=${((cpuSecs * 1e6) / events).toFixed(2)} rss_before_run_mib=${inputRss.toFixed(0)} buffered_rows=${buffered}`)
   } finally {
     await engine.close()
     await rm(dir, { recursive: true, force: true })

@@ -105,11 +105,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    */
   private readonly suspended = new Map<string, SuspendedAttempt>()
   /** Per key, the rows waiting for the watermark (see the file comment). */
-  private readonly arrived = new Map<string, Held[]>()
-  /** Keys whose arrival list a checkpoint wrote: their release deletes it. */
-  private readonly arrivalsStored = new Set<string>()
-  /** Keys whose arrival list changed since the last checkpoint: what the next one writes. */
-  private arrivalsChanged = new Set<string>()
+  private readonly arrived = new Map<string, Waiting>()
+  /** Some entry holds pending rows (written before arrival lists): a key's due time may come from them. */
+  private olderPending = false
+  /** Arrival lists that changed since the last checkpoint (each once): what the next one writes. */
+  private arrivalsChanged: Waiting[] = []
 
   constructor(
     readonly plan: ViewPlan,
@@ -129,27 +129,46 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.lateness = plan.source.allowedLateness
     this.order = heldOrder(this.pp.tieBreak)
     this.rowsMode = this.pp.rowsPerMatch === 'one_row' ? { kind: 'one_row' } : { kind: 'all_rows', mode: this.pp.allRowsMode }
+    this.keyValues = new Array<Value>(this.pp.partitionBy.length).fill(null)
+    this.runEvaluation = this.evaluation(false)
+  }
+
+  /** The partition key values of the row being keyed (the encoder reads them, keeps nothing). */
+  private readonly keyValues: Value[]
+  private readonly keyOf = (row: Row): string => {
+    const columns = this.pp.partitionBy
+    const values = this.keyValues
+    for (let c = 0; c < columns.length; c++) values[c] = row[columns[c]!] ?? null
+    return this.encodeKey(values)
   }
 
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
   async process(batch: OperatorBatch): Promise<void> {
     const { partition, offsets, rows, watermark, late } = batch
     const pendingKeys = await this.pending()
-    const { timeIndex, partitionBy } = this.pp
-    const keyOf = (row: Row) => this.encodeKey(partitionBy.map((c) => row[c] ?? null))
-    const { keys, accepted } = admit(partition, offsets, rows, timeIndex, this.lateness, watermark, keyOf, late, LATE_REASON)
+    const { keys, accepted } = admit(partition, offsets, rows, this.pp.timeIndex, this.lateness, watermark, this.keyOf, late, LATE_REASON)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
       const key = keys[j]!
-      const ts = rows[i]![timeIndex] as number
-      let list = this.arrived.get(key)
-      if (list === undefined) this.arrived.set(key, (list = []))
-      list.push([ts, partition, offsets[i]!, rows[i]!])
-      this.arrivalsChanged.add(key)
+      const ts = rows[i]![this.pp.timeIndex] as number
+      let w = this.arrived.get(key)
+      if (w === undefined) this.arrived.set(key, (w = new Waiting(key, [], false)))
+      w.rows.push([ts, partition, offsets[i]!, rows[i]!])
+      this.changed(w)
       this.held++
-      const earliest = pendingKeys.get(key)
-      if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
+      if (ts < w.earliest) {
+        w.earliest = ts
+        // (Rows of an entry written before arrival lists may be due earlier still.)
+        const earliest = this.olderPending ? pendingKeys.get(key) : undefined
+        if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
+      }
     }
+  }
+
+  private changed(w: Waiting): void {
+    if (w.changed) return
+    w.changed = true
+    this.arrivalsChanged.push(w)
   }
 
   /**
@@ -157,13 +176,14 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    * checkpoint's offsets); a list no row joined or left since the last checkpoint is in RocksDB as it is.
    */
   override checkpoint(out: Mutation[]): void {
-    for (const key of this.arrivalsChanged) {
-      const list = this.arrived.get(key)
-      if (list === undefined) continue // released whole: the release deleted what a checkpoint stored
-      this.table.append(arrivalKey(key), ['arrivals', list.slice()])
-      this.arrivalsStored.add(key)
+    for (const w of this.arrivalsChanged) {
+      w.changed = false
+      // Released whole: the release deleted what a checkpoint stored.
+      if (this.arrived.get(w.key) !== w) continue
+      this.table.append(arrivalKey(w.key), ['arrivals', w.rows.slice()])
+      w.stored = true
     }
-    this.arrivalsChanged = new Set()
+    this.arrivalsChanged = []
     super.checkpoint(out)
   }
 
@@ -172,13 +192,15 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const pendingKeys = await this.pending()
     const final = watermark === Number.POSITIVE_INFINITY
     const threshold = watermark - this.lateness
-    const due = new Set<string>(pendingKeys.takeDue(threshold))
-    for (const key of this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)) due.add(key)
-    if (due.size === 0) return
-    const keys = [...due]
+    // Each list holds a key once; only a key in both needs the set.
+    const released = pendingKeys.takeDue(threshold)
+    const waited = this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)
+    const keys = waited.length === 0 ? released : released.length === 0 ? waited : [...new Set(released.concat(waited))]
+    if (keys.length === 0) return
     await this.table.load(keys)
     for (const key of keys) {
-      const arrived = this.arrived.get(key)
+      const w = this.arrived.get(key)
+      const arrived = w?.rows
       let entry = this.entry(key)
       if (entry === undefined) {
         if (arrived === undefined) {
@@ -188,12 +210,15 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
         }
         entry = newEntry()
       }
+      // A key with nothing kept and no match under way, whose rows all go without starting one, is not written.
+      const wasIdle = isIdle(entry)
+      const matchNumber = entry[STATE][1]
       // Rows an entry written before arrival lists holds come first.
       const pending = entry[PENDING].length === 0 ? (arrived ?? NONE_WAITING) : entry[PENDING].concat(arrived ?? [])
       let ready: Held[] = pending
       let waiting: Held[] = NONE_WAITING
       // Usually the watermark passed every pending row of the key: they move as they are, no copies.
-      if (pending.some((h) => h[0] > threshold)) {
+      if (anyAfter(pending, threshold)) {
         ready = []
         waiting = []
         for (const h of pending) (h[0] <= threshold ? ready : waiting).push(h)
@@ -205,16 +230,21 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       const sequence = entry[SEQUENCE]
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) {
-        pendingKeys.delete(key)
-        this.arrived.delete(key)
-        if (this.arrivalsStored.delete(key)) this.table.delete(arrivalKey(key))
+        // Not in pendingKeys: its due time was at most its earliest row's, so takeDue gave the key out.
+        if (w !== undefined) {
+          this.arrived.delete(key)
+          if (w.stored) this.table.delete(arrivalKey(key))
+        }
       } else {
-        pendingKeys.set(key, earliestOf(waiting))
-        this.arrived.set(key, waiting)
-        if (ready.length > 0 || migrated) this.arrivalsChanged.add(key)
+        const left = w ?? new Waiting(key, [], false)
+        if (w === undefined) this.arrived.set(key, left)
+        left.rows = waiting
+        left.earliest = earliestOf(waiting)
+        pendingKeys.set(key, left.earliest)
+        if (ready.length > 0 || migrated) this.changed(left)
       }
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
-      this.table.set(key, entry)
+      if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) this.table.set(key, entry)
     }
   }
 
@@ -231,12 +261,20 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly defineFn: DefineFn = (variable, _row, view) => {
     const d = this.defines.get(variable)
     if (d === undefined) return true
-    const v = d.evaluate(view, view, this.runEvaluation ?? this.evaluation(false))
+    const v = d.evaluate(view, view, this.runEvaluation)
     return v === 'need_more' ? 'need_more' : v === true
   }
   private readonly rowValuesAt = (i: number): readonly Value[] | undefined => this.runSequence[i - this.runBase]?.[3]
-  /** The partition `run` is matching as DEFINE reads it, made once per run rather than per condition. */
-  private runEvaluation: EvaluationContext | null = null
+  /** The partition `run` is matching as DEFINE reads it: one object, its counts set per run. */
+  private readonly runEvaluation: { -readonly [K in keyof EvaluationContext]: EvaluationContext[K] }
+  /** Where `run` starts, handed to the matcher (which copies it out): one object, set per run. */
+  private readonly runState: { -readonly [K in keyof PartitionState]: PartitionState[K] } = { ...INITIAL_PARTITION_STATE }
+  /** The matcher's condition cache, one for every run (it empties it per call). */
+  private readonly conditions = new Map<number, boolean>()
+  /** Whether the matcher is to report unmatched rows: only ALL ROWS PER MATCH WITH UNMATCHED ROWS shows them. */
+  private get unmatchedRows(): boolean {
+    return this.rowsMode.kind === 'all_rows' && this.rowsMode.mode === 'with_unmatched_rows'
+  }
   private evaluation(timedOut: boolean): EvaluationContext {
     return { rowAt: this.rowValuesAt, rowCount: this.runCount, final: this.runFinal, ctx: this.ctx, timedOut }
   }
@@ -250,11 +288,17 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     this.runBase = base
     this.runCount = rowCount
     this.runFinal = final
-    this.runEvaluation = this.evaluation(false)
+    const evaluation = this.runEvaluation
+    evaluation.rowCount = rowCount
+    evaluation.final = final
     const rowAt = this.rowAt
-    const [position, matchNumber, matchedThrough] = entry[STATE]
-    const state: PartitionState = { position, matchNumber, matchedThrough }
-    const result = matchPartition(this.pattern, { rowCount, final, define: this.defineFn, time: this.timeFn, horizon }, state, this.suspended.get(key))
+    const kept = entry[STATE]
+    const state = this.runState
+    state.position = kept[0]
+    state.matchNumber = kept[1]
+    state.matchedThrough = kept[2]
+    const input = { rowCount, final, define: this.defineFn, time: this.timeFn, horizon, unmatched: this.unmatchedRows }
+    const result = matchPartition(this.pattern, input, state, this.suspended.size === 0 ? undefined : this.suspended.get(key), this.conditions)
     this.keepSuspended(key, result.suspended)
     for (const out of result.events.length === 0 ? NO_OUTPUT : outputRows(result.events, this.rowsMode)) {
       switch (out.kind) {
@@ -274,7 +318,6 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     }
     if (this.pp.emitTimeouts) for (const e of result.events) if (e.kind === 'timeout') this.emit(e, null, rowAt, rowCount, final, true)
     const next = result.state
-    const kept = entry[STATE]
     kept[0] = next.position
     kept[1] = next.matchNumber
     kept[2] = next.matchedThrough
@@ -286,6 +329,13 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       this.runBase = keepFrom
       this.held -= keepFrom - base
     }
+    if (sequence.length === 0 && kept[0] === entry[BASE]) {
+      // Every row is done with: row indexes count from 0 again, and no match covers a row to come, so that
+      // a key at rest has one state whatever rows went by (and an event that changes nothing writes nothing).
+      entry[BASE] = 0
+      kept[0] = 0
+      kept[2] = -1
+    }
     if (result.needMore && next.position < rowCount) {
       // Looked at again when a new row comes, or (with WITHIN) when the watermark passes the deadline.
       const start = rowAt(next.position)!
@@ -296,7 +346,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 
   private keepSuspended(key: string, search: SuspendedAttempt | undefined): void {
-    this.suspended.delete(key)
+    if (this.suspended.size > 0) this.suspended.delete(key)
     // A search that cost little so far costs little to do again: only those worth their memory are kept.
     if (search === undefined || search.steps < MIN_STEPS_KEPT) return
     // Oldest first out: a key that waits longest is the likeliest to have gone quiet.
@@ -342,15 +392,16 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       if (isArrivals(value)) {
         const partitionKey = key.slice(0, -1)
         const list = value[1]
-        this.arrived.set(partitionKey, list)
-        this.arrivalsStored.add(partitionKey)
+        const w = new Waiting(partitionKey, list, true)
+        this.arrived.set(partitionKey, w)
         this.held += list.length
-        const earliest = earliestOf(list)
+        const earliest = w.earliest
         if (earliest < (found.get(partitionKey) ?? Number.POSITIVE_INFINITY)) found.set(partitionKey, earliest)
         continue
       }
       const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
+      if (entry[PENDING].length > 0) this.olderPending = true
       if (entry[PENDING].length > 0 && earliestOf(entry[PENDING]) < (found.get(key) ?? Number.POSITIVE_INFINITY)) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
       if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
@@ -389,10 +440,33 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 }
 
+/** A key's rows waiting for the watermark, in arrival order, and what a checkpoint knows of them. */
+class Waiting {
+  /** The earliest time among `rows`. */
+  earliest: number
+  /** Rows joined or left since the last checkpoint (the key is in arrivalsChanged). */
+  changed = false
+
+  constructor(
+    readonly key: string,
+    public rows: Held[],
+    /** A checkpoint wrote the list (under arrivalKey): the release of its last row deletes it. */
+    public stored: boolean,
+  ) {
+    this.earliest = earliestOf(rows)
+  }
+}
+
 const NO_OUTPUT: readonly OutputRow[] = []
 
 /** The waiting rows of a key with none (a marker: release gives the key a fresh array). */
 const NONE_WAITING: Held[] = []
+
+/** Whether a held row is later than `time` (a loop: no closure per key). */
+function anyAfter(held: readonly Held[], time: number): boolean {
+  for (let i = 0; i < held.length; i++) if (held[i]![0] > time) return true
+  return false
+}
 
 /** Removes the first `n` elements of `a` in place. */
 function dropFirst(a: Held[], n: number): void {
@@ -411,6 +485,12 @@ const MIN_STEPS_KEPT = 100
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
+
+/**
+ * Whether a key's entry holds no rows and no search (indexes from 0: see `run`): such an entry differs from
+ * another only by its match number.
+ */
+const isIdle = (e: Entry): boolean => e[PENDING].length === 0 && e[SEQUENCE].length === 0 && e[BASE] === 0 && e[STATE][0] === 0 && e[STATE][2] === -1
 
 const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
 

@@ -58,8 +58,27 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
   private readonly startKey: number
   private readonly endKey: number
   private readonly lateness: number
-  /** Stream columns that WHERE, the group keys and the aggregates read: the only ones a buffered row keeps. */
+  /**
+   * Stream columns that the group keys and the aggregates read (and WHERE, unless `filterFirst`): a buffered
+   * row holds these only, in this order. Rows of a state written before held every column (`width` of them).
+   */
   private readonly kept: readonly number[]
+  /** Where the event time is in a buffered row. */
+  private readonly keptTime: number
+  /**
+   * WHERE reads no window column, so it is decided once per event: a row it drops only shapes the sessions
+   * (their start and end) and is not buffered; folding a buffered row needs no WHERE again.
+   */
+  private readonly filterFirst: boolean
+  /**
+   * The GROUP BY keys are session key columns and window columns only, so a session holds one group at
+   * most, and a row joins the one there is without its group key being computed.
+   */
+  private readonly oneGroup: boolean
+  /** The row a fold reads (stream columns, window_start, window_end), filled per fold: no copy per row. */
+  private readonly folding: Value[]
+  /** The session key values of the event being keyed (the encoder reads them, keeps nothing). */
+  private readonly keyValues: Value[]
   /**
    * While another view reads this one (on-window-close mode): session keys by the time (end plus the
    * allowed lateness) at which one of their sessions will close, registered whenever a session changes; an
@@ -99,17 +118,34 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     this.startKey = keyAt(this.width)
     this.endKey = keyAt(this.width + 1)
     this.lateness = plan.source.allowedLateness
+    this.filterFirst = plan.filter !== null && [...columnsUsed(plan.filter)].every((i) => i < this.width)
     const used = new Set<number>([this.window.timeIndex])
-    const exprs = [...agg.keys, ...agg.aggregates.flatMap((a) => [...a.args, ...(a.filter ? [a.filter] : [])]), ...(plan.filter ? [plan.filter] : [])]
+    const exprs = [...agg.keys, ...agg.aggregates.flatMap((a) => [...a.args, ...(a.filter ? [a.filter] : [])]), ...(plan.filter && !this.filterFirst ? [plan.filter] : [])]
     for (const e of exprs) columnsUsed(e, used)
     this.kept = [...used].filter((i) => i < this.width).sort((a, b) => a - b)
+    this.keptTime = this.kept.indexOf(this.window.timeIndex)
+    const sessionColumns = new Set([...this.window.keyIndexes, this.width, this.width + 1])
+    this.oneGroup = agg.keys.every((k) => k.kind === 'column' && sessionColumns.has(k.index))
+    this.folding = new Array<Value>(this.width + 2).fill(null)
+    this.keyValues = new Array<Value>(this.window.keyIndexes.length).fill(null)
   }
 
-  /** The row as a session buffers it: full width, with NULL in every column nothing reads. */
-  private compact(row: Row): Row {
-    const out = new Array<Value>(this.width).fill(null)
-    for (const i of this.kept) out[i] = row[i] ?? null
+  /** The row as a session buffers it: the `kept` columns. */
+  private narrow(row: Row): Row {
+    const kept = this.kept
+    const out = new Array<Value>(kept.length)
+    for (let j = 0; j < kept.length; j++) out[j] = row[kept[j]!] ?? null
     return out
+  }
+
+  /** A buffered row that holds every column: one of a state written before rows were narrowed (or every column is kept). */
+  private whole(row: Row): boolean {
+    return row.length === this.width
+  }
+
+  /** The event time of a buffered row. */
+  private timeOf(row: Row): number {
+    return (this.whole(row) ? row[this.window.timeIndex] : row[this.keptTime]) as number
   }
 
   /**
@@ -122,9 +158,11 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     if (n === 0) return
     const keys = new Array<string>(n)
     const { keyIndexes, timeIndex } = this.window
+    const keyValues = this.keyValues
     for (let i = 0; i < n; i++) {
       const row = rows[i]!
-      keys[i] = this.encodeKey(keyIndexes.map((k) => row[k] ?? null))
+      for (let k = 0; k < keyIndexes.length; k++) keyValues[k] = row[keyIndexes[k]!] ?? null
+      keys[i] = this.encodeKey(keyValues)
     }
     await this.table.load(keys)
     for (let i = 0; i < n; i++) {
@@ -132,7 +170,8 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
       const ts = row[timeIndex] as number
       const sessions = this.table.get(keys[i]!) ?? []
       this.finalize(sessions, watermark)
-      const reason = this.add(sessions, this.compact(row), ts, watermark)
+      const counted = !this.filterFirst || this.filter!(row, EMPTY, this.ctx)
+      const reason = this.add(sessions, counted ? this.narrow(row) : null, ts, watermark)
       if (reason !== null) late(batch.partition, batch.offsets[i]!, ts, reason)
       else {
         this.table.set(keys[i]!, sessions)
@@ -261,28 +300,38 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     return this.sessionRows(closed.map((c) => c.session))
   }
 
-  /** Drops the rows of sessions no event can change any more. */
+  /**
+   * Drops the rows of sessions no event can change any more. Sessions become final in order (they are
+   * disjoint, so ordered by end as by start), and none can be added before a final one (it would be late),
+   * so the final ones are a prefix: the walk goes from the newest back to the first final one.
+   */
   private finalize(sessions: Session[], watermark: number): void {
-    for (const s of sessions) if (s[ROWS] !== null && s[LAST] + this.window.gap + this.lateness <= watermark) s[ROWS] = null
+    for (let j = sessions.length - 1; j >= 0; j--) {
+      const s = sessions[j]!
+      if (s[ROWS] === null) break
+      if (s[LAST] + this.window.gap + this.lateness <= watermark) s[ROWS] = null
+    }
   }
 
-  /** Adds one event to the sessions of its key; returns why it is late, or null. */
-  private add(sessions: Session[], row: Row, ts: number, watermark: number): string | null {
+  /** Adds one event to the sessions of its key (`row` null: WHERE dropped it, it only shapes them); returns why it is late, or null. */
+  private add(sessions: Session[], row: Row | null, ts: number, watermark: number): string | null {
     const gap = this.window.gap
-    // Sessions whose [start, last + gap) overlaps the event's own [ts, ts + gap).
+    // Sessions whose [start, last + gap) overlaps the event's own [ts, ts + gap). They are disjoint and
+    // ordered, so the walk goes back from the newest until one ends before the event.
     let first = -1
     let last = -1
-    for (let j = 0; j < sessions.length; j++) {
+    for (let j = sessions.length - 1; j >= 0; j--) {
       const s = sessions[j]!
-      if (s[START] < ts + gap && ts < s[LAST] + gap) {
-        if (first === -1) first = j
-        last = j
+      if (s[LAST] + gap <= ts) break
+      if (s[START] < ts + gap) {
+        if (last === -1) last = j
+        first = j
       }
     }
     if (first === -1) {
       if (ts + gap + this.lateness <= watermark) return 'session already closed: event time is behind the watermark by more than the gap and the allowed lateness'
-      const session: Session = [ts, ts, [row], []]
-      this.fold(session, row)
+      const session: Session = [ts, ts, row === null ? [] : [row], []]
+      if (row !== null) this.fold(session, row)
       let at = 0
       while (at < sessions.length && sessions[at]![START] < ts) at++
       sessions.splice(at, 0, session)
@@ -297,12 +346,14 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
       const s = sessions[first]!
       s[START] = Math.min(s[START], ts)
       s[LAST] = Math.max(s[LAST], ts)
-      s[ROWS]!.push(row)
-      this.fold(s, row)
+      if (row !== null) {
+        s[ROWS]!.push(row)
+        this.fold(s, row)
+      }
       return null
     }
     // A bridge: the sessions from first to last become one, folded again in event-time order.
-    const rows: Row[] = [row]
+    const rows: Row[] = row === null ? [] : [row]
     let start = ts
     let end = ts
     for (let j = first; j <= last; j++) {
@@ -311,25 +362,29 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
       start = Math.min(start, s[START])
       end = Math.max(end, s[LAST])
     }
-    const timeIndex = this.window.timeIndex
-    rows.sort((a, b) => (a[timeIndex] as number) - (b[timeIndex] as number))
+    rows.sort((a, b) => this.timeOf(a) - this.timeOf(b))
     const merged: Session = [start, end, rows, []]
     for (const r of rows) this.fold(merged, r)
     sessions.splice(first, last - first + 1, merged)
     return null
   }
 
-  /** Counts one row in its group of the session, when WHERE lets it through. */
+  /** Counts one buffered row in its group of the session, when WHERE lets it through. */
   private fold(session: Session, row: Row): void {
-    const empty: Value[] = []
+    const empty = EMPTY
     const r = this.withWindow(row, session)
-    if (this.filter !== null && !this.filter(r, empty, this.ctx)) return
+    // A row buffered before WHERE was decided first (a state written before) is filtered here.
+    if (this.filter !== null && (!this.filterFirst || this.whole(row)) && !this.filter(r, empty, this.ctx)) return
+    const groups = session[GROUPS]
+    if (this.oneGroup && groups.length === 1) {
+      this.aggs.update(groups[0]![1], r, empty, this.ctx)
+      return
+    }
     const keyValues = this.groupKeyOf(r, empty, this.ctx)
     // The window columns change as the session grows: a group is known by its other keys.
     if (this.startKey >= 0) keyValues[this.startKey] = null
     if (this.endKey >= 0) keyValues[this.endKey] = null
     const groupKey = this.encodeKey(keyValues)
-    const groups = session[GROUPS]
     let entry = groups.find(([k]) => k === groupKey)
     if (entry === undefined) {
       entry = [groupKey, [...keyValues, ...this.aggs.init()]]
@@ -338,10 +393,18 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     this.aggs.update(entry[1], r, empty, this.ctx)
   }
 
-  /** The row as the TVF gives it: its columns, then window_start and window_end of its session. */
+  /**
+   * The buffered row as the TVF gives it: its columns, then window_start and window_end of its session.
+   * Filled into `folding`, which the caller reads before the next call (the expressions keep values, not rows).
+   */
   private withWindow(row: Row, session: Session): Row {
-    const r = row.slice(0, this.width)
-    r.push(session[START], session[LAST] + this.window.gap)
+    const r = this.folding
+    const kept = this.kept
+    // A whole row gives every column: WHERE, decided again for it, may read columns a narrowed row leaves out.
+    if (this.whole(row)) for (let i = 0; i < this.width; i++) r[i] = row[i] ?? null
+    else for (let j = 0; j < kept.length; j++) r[kept[j]!] = row[j]!
+    r[this.width] = session[START]
+    r[this.width + 1] = session[LAST] + this.window.gap
     return r
   }
 
@@ -412,3 +475,6 @@ export class SessionAggregate extends OperatorDefaults implements StreamOperator
     }
   }
 }
+
+/** The parameter row of compiled expressions: views have no parameters. */
+const EMPTY: Value[] = []

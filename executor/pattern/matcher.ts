@@ -65,6 +65,8 @@ export interface PartitionInput {
   readonly time?: (row: number) => number
   /** Every row still to come has time >= horizon (the watermark); lets WITHIN end a partial match early. */
   readonly horizon?: number
+  /** false: the caller has no use for `unmatched` events (not ALL ROWS ... WITH UNMATCHED ROWS), so none are made. */
+  readonly unmatched?: boolean
 }
 
 /** Rows start .. end-1 mapped to `variables` (ids into the program's variables). */
@@ -142,7 +144,9 @@ function rejectedAtStart(pattern: CompiledPattern, start: number, matchNumber: n
       vars.push(variable)
       view.moveTo(start, matchNumber)
       holds = define(pattern.variables[variable]!, start, view)
-      if (holds !== 'need_more' && !view.readMatch && !view.readAttempt) cache.set(key, holds)
+      // A start row rejected is never asked about again (the next search starts later), so only a condition
+      // that holds is worth keeping, for the search that starts here.
+      if (holds === true && !view.readMatch && !view.readAttempt) cache.set(key, holds)
     }
     if (holds !== false) return false
   }

@@ -91,11 +91,14 @@ export interface PartitionRun {
 /**
  * Matches from `state` on over the rows the input makes known; see the file comment. `suspended`: the
  * search a previous call stopped at `state.position` (PartitionRun.suspended), resumed instead of searching
- * again; any other (stale) one is ignored.
+ * again; any other (stale) one is ignored. `cache`: a map to use as the call's condition cache (emptied
+ * first), for a caller that matches many partitions one after the other: one map for all rather than one
+ * per call.
  */
-export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE, suspended?: SuspendedAttempt): PartitionRun {
-  const events: PatternEvent[] = []
-  const cache: ConditionCache = new Map()
+export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE, suspended?: SuspendedAttempt, cache: ConditionCache = new Map()): PartitionRun {
+  // Most calls decide nothing: the empty list is shared, and a list made at the first event.
+  let events: PatternEvent[] = NO_EVENTS
+  if (cache.size > 0) cache.clear()
   let { position, matchNumber, matchedThrough } = state
   let resumable = suspended !== undefined && suspended.start === position && suspended.matchNumber === matchNumber && suspended.rowCount <= input.rowCount && suspended.horizon <= (input.horizon ?? Number.NEGATIVE_INFINITY) ? suspended : undefined
   while (position < input.rowCount) {
@@ -105,8 +108,8 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
       case 'need_more':
         return { events, state: { position, matchNumber, matchedThrough }, needMore: true, suspended: attempt.suspended }
       case 'no_match':
-        if (attempt.timeout !== undefined) events.push(timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
-        if (position > matchedThrough) events.push({ kind: 'unmatched', row: position })
+        if (attempt.timeout !== undefined) events = withEvent(events, timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
+        if (position > matchedThrough && input.unmatched !== false) events = withEvent(events, { kind: 'unmatched', row: position })
         position++
         break
       case 'match': {
@@ -115,7 +118,7 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
           return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
         }
         const match = matchEvent(pattern, position, matchNumber, attempt)
-        events.push(match)
+        events = withEvent(events, match)
         matchNumber++
         if (match.end === match.start) {
           position++
@@ -128,6 +131,16 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
     }
   }
   return { events, state: { position, matchNumber, matchedThrough }, needMore: false }
+}
+
+/** The events of a call that decided none (never written to: a call makes a list of its own at its first event). */
+const NO_EVENTS: PatternEvent[] = []
+
+/** `events` with `e` added: NO_EVENTS is never written to. */
+function withEvent(events: PatternEvent[], e: PatternEvent): PatternEvent[] {
+  const out = events === NO_EVENTS ? [] : events
+  out.push(e)
+  return out
 }
 
 function classifiersOf(pattern: CompiledPattern, rows: MappedRows): string[] {

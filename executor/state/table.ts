@@ -11,27 +11,40 @@ import { KeyFilter } from './key-filter.ts'
 import { keyBytes, keyString, tableKey } from './layout.ts'
 import type { Mutation, StateDb } from './rocks.ts'
 
-interface Entry<V> {
-  /** undefined: known to be absent (in RocksDB too, once clean). */
-  value: V | undefined
-  dirty: boolean
+/**
+ * A cached key. It knows its key, so that the lists of dirty and collected entries are lists of entries: a
+ * checkpoint goes through them without looking each key up again. One class, so that every entry has one shape.
+ */
+class Entry<V> {
   /** Used since eviction last passed it (the CLOCK algorithm's reference bit). */
-  used: boolean
+  used = true
   /** The key filter has the key already (it was read from RocksDB or committed): no need to add it again. */
-  filtered?: boolean
-  /** Bytes of the key and value RocksDB holds for it (0: none), where known; see `storedBytes`. */
-  bytes?: number
+  filtered = false
+
+  constructor(
+    readonly key: string,
+    /** undefined: known to be absent (in RocksDB too, once clean). */
+    public value: V | undefined,
+    public dirty: boolean,
+    /** Bytes of the key and value RocksDB holds for it (0: none), where known; see `storedBytes`. */
+    public bytes: number,
+  ) {}
 }
 
 export class StateTable<V> implements KeyedTable<V> {
   /** Eviction walks insertion order and gives entries used since its last pass a second chance. */
   private readonly cache = new Map<string, Entry<V>>()
-  private dirtyKeys = new Set<string>()
   /**
-   * Keys handed to the last checkpoint(s). While a commit is in flight RocksDB may not have them yet, so
+   * The dirty entries, each once: an entry is added by the write that makes it dirty, and one that leaves
+   * the cache while dirty (see `write`) is marked clean and passed over. `dirtyCount` counts those still dirty.
+   */
+  private dirtyEntries: Entry<V>[] = []
+  private dirtyCount = 0
+  /**
+   * Entries handed to the last checkpoint(s). While a commit is in flight RocksDB may not have them yet, so
    * scans overlay them from the cache (which eviction leaves alone until the commit lands).
    */
-  private unflushed = new Set<string>()
+  private unflushed: Entry<V>[] = []
   /** Write-only entries (`append`) not yet collected, and those of the checkpoint(s) still being written. */
   private appended = new Map<string, V>()
   private appendedUnflushed = new Map<string, V>()
@@ -120,7 +133,10 @@ export class StateTable<V> implements KeyedTable<V> {
     }
   }
 
-  /** Makes every key of `keys` answerable by `get`: one multi-get for those not cached. */
+  /**
+   * Makes every key of `keys` answerable by `get` until the next load: one multi-get for those not cached
+   * that RocksDB may hold.
+   */
   async load(keys: readonly string[]): Promise<void> {
     let uncached: string[] | null = null
     for (let i = 0; i < keys.length; i++) {
@@ -134,29 +150,38 @@ export class StateTable<V> implements KeyedTable<V> {
     const excess = this.budget.excess(fresh.length)
     // The batch's own keys are spared; the set of them is only built when something must go.
     if (excess > 0) this.evict(excess, new Set(keys))
+    // A key never committed is answered by `get` without being cached: it is absent, and a key a step only
+    // looks at (a pattern key whose rows start no match) costs no cache entry to keep and evict.
     const missing: string[] = []
-    for (const k of fresh) {
-      if (this.committed.mayContain(k)) missing.push(k)
-      else {
-        this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
-        this.budget.adjust(1, 0)
-      }
-    }
+    for (const k of fresh) if (this.committed.mayContain(k)) missing.push(k)
     if (missing.length === 0) return
     const values = await this.db.getMany(missing.map(keyBytes))
     for (let i = 0; i < missing.length; i++) {
       const k = missing[i]!
       if (this.cache.has(k)) continue // written while we were reading: the cache is newer
       const raw = values[i]
-      if (raw === null || raw === undefined) this.cache.set(k, { value: undefined, dirty: false, used: true, bytes: 0 })
-      else this.cache.set(k, { value: this.codec.decode(raw), dirty: false, used: true, filtered: true, bytes: k.length + raw.length })
+      if (raw === null || raw === undefined) this.cache.set(k, new Entry<V>(k, undefined, false, 0))
+      else {
+        const e = new Entry<V>(k, this.codec.decode(raw), false, k.length + raw.length)
+        e.filtered = true
+        this.cache.set(k, e)
+      }
       this.budget.adjust(1, 0)
     }
   }
 
+  /**
+   * The entry `get` found last: an operator reads a key's state and then writes it, and the write finds the
+   * entry here instead of in the map. Forgotten whenever an entry leaves the cache.
+   */
+  private lastRead: Entry<V> | null = null
+
   get(key: string): V | undefined {
     const e = this.cache.get(key)
-    if (e !== undefined) return e.value
+    if (e !== undefined) {
+      this.lastRead = e
+      return e.value
+    }
     // An appended entry until RocksDB has it (it is never cached).
     return this.appended.size > 0 || this.appendedUnflushed.size > 0 ? (this.appended.get(key) ?? this.appendedUnflushed.get(key)) : undefined
   }
@@ -170,35 +195,43 @@ export class StateTable<V> implements KeyedTable<V> {
   }
 
   /**
-   * A dirty entry's key is in `dirtyKeys` from the write that made it dirty until a checkpoint collects it,
+   * A dirty entry is in `dirtyEntries` from the write that made it dirty until a checkpoint collects it,
    * so only that write adds it: an entry written again and again between checkpoints (an accumulator)
    * costs one map lookup a write.
    */
   private write(key: string, value: V | undefined): void {
-    const e = this.cache.get(key)
+    const last = this.lastRead
+    const e = last !== null && last.key === key ? last : this.cache.get(key)
     if (value === undefined && !this.committed.mayContain(key)) {
       // Deleting what RocksDB never had (a window or slice opened and closed between checkpoints) needs no
       // tombstone: the entry just goes.
       if (e !== undefined) {
         this.cache.delete(key)
-        if (e.dirty) this.dirtyKeys.delete(key)
+        this.lastRead = null
         this.budget.adjust(-1, e.dirty ? -1 : 0)
+        if (e.dirty) {
+          e.dirty = false
+          this.dirtyCount--
+        }
       }
       if (this.journals.size > 0) this.record(key)
       return
     }
     if (e === undefined) {
       // Written without being read: what RocksDB holds for it (if anything) is replaced or deleted.
-      this.cache.set(key, { value, dirty: true, used: true, bytes: 0 })
+      const added = new Entry<V>(key, value, true, 0)
+      this.cache.set(key, added)
       this.forgetStoredSize(key)
       this.budget.adjust(1, 1)
-      this.dirtyKeys.add(key)
+      this.dirtyEntries.push(added)
+      this.dirtyCount++
     } else {
       e.value = value
       if (!e.dirty) {
         this.budget.adjust(0, 1)
         e.dirty = true
-        this.dirtyKeys.add(key)
+        this.dirtyEntries.push(e)
+        this.dirtyCount++
       }
     }
     if (this.journals.size > 0) this.record(key)
@@ -239,14 +272,14 @@ export class StateTable<V> implements KeyedTable<V> {
 
   /** Keys written since the last checkpoint collected them, with their current values (undefined: deleted). */
   *changes(): Generator<readonly [string, V | undefined]> {
-    for (const k of this.dirtyKeys) yield [k, this.cache.get(k)?.value]
+    for (const e of this.dirtyEntries) if (e.dirty) yield [e.key, e.value]
     yield* this.appended.entries()
   }
 
   /** Appends a put or delete for every dirty entry and marks them clean. */
   collectDirty(out: Mutation[]): void {
     if (this.budget.commitsInFlight === 0) {
-      this.unflushed = new Set()
+      this.unflushed = []
       this.appendedUnflushed = new Map()
     }
     // The appended entries become the unflushed ones: a swap, not a copy, when no commit is in flight.
@@ -262,33 +295,39 @@ export class StateTable<V> implements KeyedTable<V> {
     if (swap) this.appendedUnflushed = this.appended
     this.budget.adjustAppended(-this.appended.size)
     this.appended = new Map()
-    const collected = this.dirtyKeys
-    for (const k of collected) {
-      const e = this.cache.get(k)
-      if (e === undefined || !e.dirty) continue
+    const collected = this.dirtyEntries
+    let n = 0
+    for (let i = 0; i < collected.length; i++) {
+      const e = collected[i]!
+      // Marked clean when it left the cache (a delete of a key RocksDB never had).
+      if (!e.dirty) continue
+      const k = e.key
       if (e.value === undefined) {
         out.push({ kind: 'delete', key: keyBytes(k) })
-        this.storedBytes -= e.bytes ?? 0
+        this.storedBytes -= e.bytes
         e.bytes = 0
       } else {
         const encoded = this.codec.encode(e.value)
         const bytes = k.length + encoded.length
-        this.storedBytes += bytes - (e.bytes ?? 0)
+        this.storedBytes += bytes - e.bytes
         e.bytes = bytes
         out.push({ kind: 'put', key: keyBytes(k), value: encoded })
         // A key written at every checkpoint is added once: re-adding would grow the filter without end.
-        if (e.filtered !== true) {
+        if (!e.filtered) {
           this.committed.add(k)
           e.filtered = true
         }
       }
       e.dirty = false
+      collected[n++] = e
     }
-    this.budget.adjust(0, -collected.size)
-    // The collected keys become the unflushed ones (a swap, not a copy, when no commit is in flight).
-    if (this.unflushed.size === 0) this.unflushed = collected
-    else for (const k of collected) this.unflushed.add(k)
-    this.dirtyKeys = new Set()
+    collected.length = n
+    this.budget.adjust(0, -this.dirtyCount)
+    this.dirtyCount = 0
+    // The collected entries become the unflushed ones (a swap, not a copy, when no commit is in flight).
+    if (this.unflushed.length === 0) this.unflushed = collected
+    else for (let i = 0; i < n; i++) this.unflushed.push(collected[i]!)
+    this.dirtyEntries = []
   }
 
   /**
@@ -297,7 +336,7 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   commitLanded(): void {
     if (this.budget.commitsInFlight > 0) return
-    if (this.unflushed.size > 0) this.unflushed = new Set()
+    if (this.unflushed.length > 0) this.unflushed = []
     if (this.appendedUnflushed.size > 0) this.appendedUnflushed = new Map()
   }
 
@@ -307,18 +346,19 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   restoreUnflushed(): void {
     let redirtied = 0
-    for (const k of this.unflushed) {
-      const e = this.cache.get(k)
-      if (e === undefined || e.dirty) continue
+    for (const e of this.unflushed) {
+      // Written again since (dirty already), or no longer the cached entry of its key.
+      if (e.dirty || this.cache.get(e.key) !== e) continue
       e.dirty = true
-      this.dirtyKeys.add(k)
+      this.dirtyEntries.push(e)
       redirtied++
     }
+    this.dirtyCount += redirtied
     const appended = this.appended.size
     for (const [k, v] of this.appendedUnflushed) if (!this.appended.has(k)) this.appended.set(k, v)
     this.budget.adjustAppended(this.appended.size - appended)
     this.budget.adjust(0, redirtied)
-    this.unflushed = new Set()
+    this.unflushed = []
     this.appendedUnflushed = new Map()
   }
 
@@ -330,11 +370,11 @@ export class StateTable<V> implements KeyedTable<V> {
     const overlay = new Map<string, V | undefined>()
     if (this.budget.commitsInFlight > 0) for (const [k, v] of this.appendedUnflushed) overlay.set(k, v)
     for (const [k, v] of this.appended) overlay.set(k, v)
-    for (const k of this.dirtyKeys) overlay.set(k, this.cache.get(k)?.value)
+    for (const e of this.dirtyEntries) if (e.dirty) overlay.set(e.key, e.value)
     if (this.budget.commitsInFlight > 0) {
-      for (const k of this.unflushed) {
-        const e = this.cache.get(k)
-        if (e !== undefined) overlay.set(k, e.value)
+      for (const e of this.unflushed) {
+        const cached = this.cache.get(e.key)
+        if (cached !== undefined) overlay.set(e.key, cached.value)
       }
     }
     const pending = [...overlay.keys()].sort()
@@ -363,18 +403,20 @@ export class StateTable<V> implements KeyedTable<V> {
 
   /** Forgets the cache (the table is being dropped; its range is deleted by the caller). */
   clear(): void {
-    this.budget.adjust(-this.cache.size, -this.dirtyKeys.size)
+    this.budget.adjust(-this.cache.size, -this.dirtyCount)
     this.budget.adjustAppended(-this.appended.size)
     this.cache.clear()
+    this.lastRead = null
     this.storedBytes = 0
-    this.dirtyKeys.clear()
-    this.unflushed = new Set()
+    this.dirtyEntries = []
+    this.dirtyCount = 0
+    this.unflushed = []
     this.appended = new Map()
     this.appendedUnflushed = new Map()
   }
 
   stats(): { cached: number; dirty: number; filterBytes: number } {
-    return { cached: this.cache.size, dirty: this.dirtyKeys.size + this.appended.size, filterBytes: this.committed.bytes }
+    return { cached: this.cache.size, dirty: this.dirtyCount + this.appended.size, filterBytes: this.committed.bytes }
   }
 
   /**
@@ -383,6 +425,7 @@ export class StateTable<V> implements KeyedTable<V> {
    */
   private evict(n: number, spare: ReadonlySet<string>): void {
     if (n <= 0) return
+    this.lastRead = null
     let evicted = 0
     let budget = this.cache.size * 2
     for (const [k, e] of this.cache) {
