@@ -1,11 +1,13 @@
 /**
  * Cluster mode against a real broker and three real node processes: DDL taken on any node is applied on
  * every node (and by a node that joins later, from the command topic); streams are Kafka topics that
- * INSERT, HTTP ingest and kcat all write to; a node killed with -9 and started again answers exactly.
+ * INSERT, HTTP ingest and kcat all write to; the nodes split the tasks (each computes only its partitions,
+ * and the global task), and a pull query on any node gathers the whole answer, exactly, across a kill -9.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type TestCluster } from './helpers/cluster.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { partitionOfKey } from '../cluster/kafka-io.ts'
 
 const PLAYERS = 200
 const BASE = Date.UTC(2026, 0, 1)
@@ -28,6 +30,24 @@ function plays(from: number, count: number): Play[] {
     return { player: `p${(i * 7919) % PLAYERS}`, score: (i * 31) % 97, kind: (i * 13) % 5 < 3 ? 'loss' : 'win', ts: BASE + i * 50 }
   })
 }
+
+/**
+ * One event per partition, an hour after the last play: every partition's watermark (a task's own) then
+ * passes every play, as the single process's does once all its partitions are read, so MATCH_RECOGNIZE
+ * has emitted the same matches in both. (Without it a task's watermark, its partition's own, may stop short
+ * of the single process's, the largest of all partitions', and leave a partition's last matches pending.)
+ */
+function sentinels(after: number, partitions: number): Play[] {
+  const out: Play[] = []
+  for (let i = 0; out.length < partitions; i++) {
+    const player = `end${i}`
+    if (partitionOfKey(player, partitions) === out.length) out.push({ player, score: 0, kind: 'win', ts: BASE + after * 50 + 3_600_000 })
+  }
+  return out
+}
+
+/** The commands written to the command topic (the cluster's secret, written first, is not one). */
+const commandsOf = (records: { value: string | null }[]) => records.map((m) => JSON.parse(m.value!) as { cmd?: { op: string; sql?: string } }).filter((r) => r.cmd !== undefined)
 
 const json = (p: Play) => JSON.stringify({ player: p.player, score: p.score, kind: p.kind, ts: new Date(p.ts).toISOString() })
 
@@ -102,10 +122,10 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     n2!.psql(VIEWS[1]!)
     n0!.psql(VIEWS[2]!)
 
-    const commands = cluster.kafka.consume(`_sluice_${cluster.name}_commands`)
-    expect(commands.map((m) => (JSON.parse(m.value!) as { cmd: { op: string } }).cmd.op)).toEqual(['create_stream', 'create_view', 'create_view', 'create_view'])
+    const commands = commandsOf(cluster.kafka.consume(`_sluice_${cluster.name}_commands`))
+    expect(commands.map((r) => r.cmd!.op)).toEqual(['create_stream', 'create_view', 'create_view', 'create_view'])
     // The stream became a stream of topic `plays`, which the node that took it created with 6 partitions.
-    expect((JSON.parse(commands[0]!.value!) as { cmd: { sql: string } }).cmd.sql).toMatch(/WITH \(key = 'player', allowed_lateness = '\d+ seconds', connector = 'kafka', topic = 'plays'\)$/)
+    expect(commands[0]!.cmd!.sql).toMatch(/WITH \(key = 'player', allowed_lateness = '\d+ seconds', connector = 'kafka', topic = 'plays'\)$/)
     expect(n1!.psql("SELECT partitions FROM sluice_streams WHERE name = 'plays'", { args: ['-tA'] }).stdout.trim()).toBe('6')
 
     // A statement that does not plan fails on its node, with its SQLSTATE, and is never written.
@@ -116,7 +136,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // Triggers would fire on every node while every node computes every view: refused, after planning.
     const trig = n1!.psql('CREATE TRIGGER big AFTER INSERT ON plays FOR EACH ROW WHEN (NEW.score > 90) EXECUTE NOTIFY big', { allowError: true })
     expect(trig.stderr).toMatch(/not supported in cluster mode yet/)
-    expect(cluster.kafka.consume(`_sluice_${cluster.name}_commands`)).toHaveLength(4)
+    expect(commandsOf(cluster.kafka.consume(`_sluice_${cluster.name}_commands`))).toHaveLength(4)
 
     for (const node of cluster.nodes) {
       await eventually(async () => node.psql("SELECT count(*) FROM sluice_queries WHERE name IN ('per_player', 'per_minute', 'streaks')", { args: ['-tA'] }).stdout.trim(), (o) => o === '3', 30_000)
@@ -125,7 +145,8 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // Kafka's group protocol gives each of the three nodes two of the six tasks; any node shows all of it.
     const nodes = await eventually(async () => n2!.psql('SELECT node, status, tasks FROM sluice_cluster ORDER BY node', { args: ['-tA'] }).stdout.trim().split('\n'), (rows) => rows.length === 3 && rows.every((r) => /\|up\|2$/.test(r)), 60_000)
     expect(nodes).toHaveLength(3)
-    expect(n2!.psql('SELECT commands_applied, lag FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()).toBe('4|0')
+    // The secret and the four commands.
+    expect(n2!.psql('SELECT commands_applied, lag FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()).toBe('5|0')
     tasksBefore = await ownerOfTasks(n0!)
     expect(new Set(tasksBefore.values()).size).toBe(3)
 
@@ -169,9 +190,11 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const restarting = cluster.restart(1)
     await produce(100 + 2 * part)
     await restarting
+    const ends = sentinels(100 + 3 * part, 6)
+    await cluster.kafka.produce('plays', ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
     // The single process's answer, once it has read everything (per_player counts every event) and settled.
-    const total = 53 + 3 * part
+    const total = 53 + 3 * part + ends.length
     await eventually(() => viewRows(single, 'per_player'), (rows) => rows.split('\n').reduce((a, l) => a + Number(l.split('|')[1]), 0) === total, 120_000 * SCALE)
     const want = new Map<string, string>()
     for (const v of ['per_player', 'per_minute', 'streaks']) {
@@ -193,6 +216,28 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // The restarted node (same node id, static membership) has its own tasks back: the assignment is sticky.
     const after = await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => new Set(owners.values()).size === 3, 60_000)
     expect([...after].sort()).toEqual([...tasksBefore].sort())
+
+    // The work is split: each node's task engines read only the partitions it owns, and over the nodes
+    // every event was taken in once (not once per node); the nodes' own engines read nothing.
+    const perTask = new Map<number, number>()
+    await eventually(
+      async () => {
+        perTask.clear()
+        for (const node of cluster.nodes) {
+          const rows = node.psql("SELECT task, events FROM sluice_tasks WHERE stream = 'plays' AND status = 'running'", { args: ['-tA'] }).stdout.trim()
+          for (const l of rows === '' ? [] : rows.split('\n')) {
+            const [task, events] = l.split('|').map(Number) as [number, number]
+            expect(perTask.has(task)).toBe(false)
+            perTask.set(task, events)
+          }
+        }
+        return [...perTask.values()].reduce((a, b) => a + b, 0)
+      },
+      (sum) => perTask.size === 6 && sum === total,
+      60_000,
+    )
+    for (const node of cluster.nodes) expect(node.psql('SELECT sum(events_in) FROM sluice_queries', { args: ['-tA'] }).stdout.trim()).toBe('0')
+    console.log(`events per task: ${JSON.stringify(Object.fromEntries(perTask))} (${total} in all)`)
   }, 400_000 * SCALE)
 
   test('a node that joins later builds every view from the command topic; DROP on one node drops on all', async () => {
