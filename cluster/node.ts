@@ -43,6 +43,8 @@ interface NodeFile {
   readonly cluster: string
   readonly node: string
   next: number
+  /** The cluster's secret, once read from the command topic (a restart resumes past it). */
+  secret?: string
 }
 
 /**
@@ -103,6 +105,7 @@ export class ClusterNode implements DdlRouter {
     private readonly state: NodeFile,
   ) {
     this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic))
+    this.secret = state.secret ?? null
   }
 
   get nodeId(): string {
@@ -188,7 +191,8 @@ export class ClusterNode implements DdlRouter {
       return
     }
     if (rec.cmd === undefined) {
-      if (typeof rec.secret === 'string') this.secret ??= rec.secret
+      // The first secret in the topic is the cluster's; it is kept in the node file with the next offset.
+      if (typeof rec.secret === 'string' && this.secret === null) this.secret = this.state.secret = rec.secret
       return
     }
     let outcome: Outcome

@@ -102,7 +102,10 @@ export class TaskEngines {
   private async start(task: number): Promise<void> {
     const began = Date.now()
     const dir = this.dirOf(task)
-    const options = { ...this.front.options, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
+    // every partition, task p partition p.
+    const { kafkaPartitions: _front, ...base } = this.front.options
+    const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     let engine: Engine
     try {
