@@ -107,6 +107,9 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const want = await oracleAnswer(single, total)
     for (let i = 0; i < 3; i++) {
       for (const [v, rows] of want) await expectRows(cluster.nodes[i]!, i, v, rows)
+      // A point lookup by the group key reads the one group from the tasks (as the single process does).
+      const point = "SELECT player, n, total FROM per_player WHERE player = 'p7'"
+      expect(cluster.nodes[i]!.psql(point, { args: ['-tA'] }).stdout).toBe(single.psql(point, { args: ['-tA'] }).stdout)
     }
     // The restarted node (same node id, static membership) has its own tasks back: the assignment is sticky.
     const after = await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => new Set(owners.values()).size === 3, 60_000)
