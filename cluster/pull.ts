@@ -136,11 +136,15 @@ export class ClusterReader implements ClusterReads {
       const remote: { node: string; res: Response }[] = []
       let mine: number[] = []
       try {
-        const peers = await this.peers(attempt > 0)
+        // The coordinator not answering is waited out like a rebalance.
+        const peers = await this.peers(attempt > 0).catch((err: unknown) => {
+          why = `the group coordinator did not answer (${(err as Error).message})`
+          return []
+        })
         // Task 0's owner runs the global task.
         const ownerOf = (task: number) => peers.find((p) => p.tasks.includes(task === GLOBAL_TASK ? 0 : task))
         const byOwner = new Map<string, number[]>()
-        for (const task of tasks) {
+        for (const task of why === null ? tasks : []) {
           const owner = ownerOf(task)
           if (owner === undefined) {
             why = `task ${taskLabel(task)} has no owner`
@@ -155,6 +159,8 @@ export class ClusterReader implements ClusterReads {
         if (why === null) {
           const secret = this.secret()
           const asks = [...byOwner].filter(([node]) => node !== this.self)
+          // A peer that does not even answer (stopped, not dead) is given up on like a missing owner.
+          const giveUp = setTimeout(() => abort.abort(), PULL_WAIT_MS)
           const answers = await Promise.all(
             asks.map(async ([node, owned]) => {
               const http = peers.find((p) => p.node === node)?.http
@@ -171,6 +177,7 @@ export class ClusterReader implements ClusterReads {
               }
             }),
           )
+          clearTimeout(giveUp)
           for (const a of answers) {
             if ('res' in a && a.res !== undefined) remote.push({ node: a.node, res: a.res })
             else if (why === null) {
