@@ -22,6 +22,9 @@ import { statementOf } from './commands.ts'
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
 
+/** A task engine that failed to start, or to follow the catalog, is tried again after this long. */
+const RETRY_START_MS = 2000
+
 export type TaskStatus = 'starting' | 'restoring' | 'running'
 
 /** A running task engine and where it stands. */
@@ -72,27 +75,51 @@ export class TaskEngines {
   afterCommand(cmd: DdlCommand): Promise<void> {
     return this.serially(async () => {
       for (const t of this.all()) {
-        try {
-          // Neither leaves a trace the catalog shows: passed on as they are.
-          if (cmd.op === 'reset_watermark' && t.engine.catalog.has(cmd.name)) await t.engine.local.resetWatermark(cmd.name, cmd.to === null ? undefined : { text: cmd.to, span: { start: 0, end: 0 } })
-          await this.reconcile(t)
-        } catch (err) {
-          console.error(`sluice: task ${taskLabel(t.task)}: command ${cmd.op} not applied: ${(err as Error).message}`)
+        // It leaves no trace the catalog shows: passed on as it is.
+        if (cmd.op === 'reset_watermark' && t.engine.catalog.has(cmd.name)) {
+          await t.engine.local.resetWatermark(cmd.name, cmd.to === null ? undefined : { text: cmd.to, span: { start: 0, end: 0 } }).catch((err: unknown) => console.error(`sluice: task ${taskLabel(t.task)}: RESET WATERMARK not applied: ${(err as Error).message}`))
         }
       }
+      await this.reconcileAll()
     })
   }
 
+  /** Every task engine follows the front catalog; one that fails is tried again a moment later. */
+  private async reconcileAll(): Promise<void> {
+    let failed = false
+    for (const t of this.all()) {
+      try {
+        await this.reconcile(t)
+      } catch (err) {
+        console.error(`sluice: task ${taskLabel(t.task)} does not follow the catalog yet: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
+        failed = true
+      }
+    }
+    if (failed && !this.closed) setTimeout(() => void this.serially(() => this.reconcileAll()), RETRY_START_MS).unref()
+  }
+
+  /** Runs `fn` after what is queued; never rejects (a failure is logged: callers run it in the background). */
   private serially(fn: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(fn)
-    this.chain = run.catch((err: unknown) => console.error(`sluice: task engines: ${(err as Error).message}`))
-    return run
+    this.chain = this.chain.then(fn).catch((err: unknown) => console.error(`sluice: task engines: ${(err as Error).stack ?? String(err)}`))
+    return this.chain
   }
 
   private async sync(): Promise<void> {
     if (this.closed) return
     for (const t of this.all()) if (!this.wanted.has(t.task)) await this.stop(t)
-    for (const task of [...this.wanted].sort((a, b) => a - b)) if (!this.running.has(task) && !this.closed) await this.start(task)
+    let failed = false
+    for (const task of [...this.wanted].sort((a, b) => a - b)) {
+      if (this.running.has(task) || this.closed) continue
+      try {
+        await this.start(task)
+      } catch (err) {
+        // (A loaded broker, a topic's metadata settling.) The task stays without a running engine here, and
+        // reads wait for it, until a later attempt starts it.
+        console.error(`sluice: task ${taskLabel(task)} did not start: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
+        failed = true
+      }
+    }
+    if (failed && !this.closed) setTimeout(() => void this.serially(() => this.sync()), RETRY_START_MS).unref()
   }
 
   private dirOf(task: number): string {
