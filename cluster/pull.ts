@@ -49,7 +49,7 @@ export function notReady(local: TaskEngines, view: string, tasks: readonly numbe
   for (const task of tasks) {
     const t = local.get(task)
     if (t === undefined) return `task ${taskLabel(task)} is not running on this node`
-    if (t.status !== 'running') return `task ${taskLabel(task)} is ${t.status}`
+    if (t.status !== 'running' || t.stopping) return `task ${taskLabel(task)} is ${t.stopping ? 'stopping' : t.status}`
     if (t.engine.query(view) === undefined) return `task ${taskLabel(task)} has no view ${view} yet`
   }
   return null
@@ -57,21 +57,27 @@ export function notReady(local: TaskEngines, view: string, tasks: readonly numbe
 
 /** The rows of `view` in this node's task engines `tasks` (checked with `notReady` first). */
 export async function* localRows(local: TaskEngines, view: string, tasks: readonly number[], key?: readonly Value[]): AsyncGenerator<Row> {
-  const engines = tasks.map((task) => {
+  const runtimes = tasks.map((task) => {
     const t = local.get(task)
-    if (t === undefined || t.status !== 'running') throw notRunning(`task ${taskLabel(task)} stopped on this node during the read`)
-    return t.engine
+    if (t === undefined || t.status !== 'running' || t.stopping) throw notRunning(`task ${taskLabel(task)} stopped on this node during the read`)
+    return t
   })
-  // Read your writes, as a single process: each waits until its view has read what its partition had.
-  await Promise.all(engines.map((e) => e.waitCaughtUp(view, CAUGHT_UP_MS)))
-  for (const engine of engines) {
-    if (key === undefined) {
-      yield* engine.viewRows(view)
-    } else {
-      const rows = await engine.viewPoint(view, key)
+  // Counted as readers: a task revoked meanwhile closes its engine only once they are done.
+  for (const t of runtimes) t.readers++
+  try {
+    // Read your writes, as a single process: each waits until its view has read what its partition had.
+    await Promise.all(runtimes.map((t) => t.engine.waitCaughtUp(view, CAUGHT_UP_MS)))
+    for (const t of runtimes) {
+      const rows = key === undefined ? t.engine.viewRows(view) : await t.engine.viewPoint(view, key)
       if (rows === null) throw new SluiceError('internal', SqlState.internalError, `view ${view} is keyed on this node but not in its task engine`)
-      yield* rows
+      for await (const row of rows) {
+        // Revoked mid-read: an error, never an answer without the rest of this task's rows.
+        if (t.stopping) throw notRunning(`task ${taskLabel(t.task)} moved to another node during the read`)
+        yield row
+      }
     }
+  } finally {
+    for (const t of runtimes) t.readers--
   }
 }
 

@@ -25,6 +25,9 @@ export const GLOBAL_TASK = -1
 /** A task engine that failed to start, or to follow the catalog, is tried again after this long. */
 const RETRY_START_MS = 2000
 
+/** How long a revoked task's engine waits for the reads under way (a client not reading its rows) to end. */
+const STOP_READERS_MS = 30_000
+
 export type TaskStatus = 'starting' | 'restoring' | 'running'
 
 /** A running task engine and where it stands. */
@@ -35,6 +38,10 @@ export interface TaskRuntime {
   /** Per stream, the topic's end per partition when the engine started: reached, it is `running`. */
   readonly target: Map<string, readonly number[]>
   readonly startedAt: number
+  /** Pull queries reading this engine now (pull.ts `localRows`): a stop waits for them. */
+  readers: number
+  /** Revoked: no new reads; reads under way fail at their next row rather than end short. */
+  stopping: boolean
 }
 
 export const taskLabel = (task: number): string => (task === GLOBAL_TASK ? 'global' : String(task))
@@ -138,13 +145,15 @@ export class TaskEngines {
     try {
       engine = await Engine.open(options)
     } catch (err) {
+      // Held by an engine of this task still closing: tried again later, never deleted under it.
+      if (/lock/i.test((err as Error).message)) throw err
       // An unusable directory (corrupt, from an older layout): the task starts over from the topic.
       console.error(`sluice: task ${taskLabel(task)}: its data directory cannot be opened (${(err as Error).message}); starting it empty, from the topic's beginning`)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true })
       engine = await Engine.open(options)
     }
-    const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began }
+    const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began, readers: 0, stopping: false }
     this.running.set(task, t)
     try {
       await this.reconcile(t)
@@ -197,7 +206,11 @@ export class TaskEngines {
 
   private async stop(t: TaskRuntime): Promise<void> {
     const began = Date.now()
+    t.stopping = true
     this.running.delete(t.task)
+    // Its state store must not close under a read's open iterator: reads stop at their next row.
+    while (t.readers > 0 && Date.now() - began < STOP_READERS_MS) await new Promise((r) => setTimeout(r, 20))
+    if (t.readers > 0) console.error(`sluice: task ${taskLabel(t.task)}: ${t.readers} reads still open after ${STOP_READERS_MS / 1000} s; closing anyway`)
     // A checkpoint and close; the directory stays, so that the task coming back here resumes from it.
     await t.engine.close().catch((err: unknown) => console.error(`sluice: task ${taskLabel(t.task)}: close failed: ${(err as Error).message}`))
     console.log(`sluice: task ${taskLabel(t.task)} stopped in ${Date.now() - began} ms`)

@@ -19,6 +19,8 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     cluster = await startCluster({ nodes: 3 })
   }, 300_000)
   afterAll(async () => {
+    // A node that ended by itself: what it said last is the only clue.
+    for (const n of cluster?.nodes ?? []) if (n.child.exitCode !== null || n.child.signalCode !== null) console.log(`node on ${n.dataDir} ended (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().slice(-4000)}`)
     await oracle?.kill()
     if (oracle) await removeDir(oracle.dataDir)
     await cluster?.stop()
@@ -143,7 +145,9 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
 
   test('a node that joins later builds every view from the command topic; DROP on one node drops on all', async () => {
     const late = await cluster.addNode()
-    for (const v of ['per_player', 'per_minute', 'streaks']) await expectRows(cluster.nodes[late]!, late, v, await viewRows(cluster.nodes[0]!, v))
+    // Tasks move to the new node, which restores them: until then a read may wait and fail (55000).
+    const settled = (v: string) => eventually(() => viewRows(cluster.nodes[0]!, v), () => true, 120_000 * SCALE)
+    for (const v of ['per_player', 'per_minute', 'streaks']) await expectRows(cluster.nodes[late]!, late, v, await settled(v))
     cluster.nodes[late]!.psql('DROP MATERIALIZED VIEW per_minute')
     for (const node of cluster.nodes) {
       await eventually(async () => node.psql("SELECT count(*) FROM sluice_queries WHERE name = 'per_minute'", { args: ['-tA'] }).stdout.trim(), (o) => o === '0', 30_000)
