@@ -119,6 +119,14 @@ export class Membership {
       partitionAssigner: (_current, members, topics, metadata) => this.assign(members, topics, metadata),
       retries: 5,
     })
+    // A rejoin the client gave up on is an 'error' event (unheard, it would end the process): join again.
+    consumer.on('error', (err: Error) => {
+      if (this.closed) return
+      console.error(`sluice: cluster group: ${err.message}; joining again`)
+      setTimeout(() => {
+        if (!this.closed) this.joining = this.joining.then(() => this.join()).catch((e: unknown) => console.error(`sluice: cluster group join failed: ${(e as Error).message}`))
+      }, 1000).unref()
+    })
     consumer.on('consumer:group:join', () => this.joined())
     consumer.on('consumer:group:rebalance', () => {
       this.rebalanceStarted = Date.now()

@@ -530,7 +530,7 @@ export class KafkaSource implements StreamSource {
  */
 function newConsumer(options: KafkaSourceOptions): Consumer<Buffer, Buffer, Buffer, Buffer> {
   const only = options.partitions
-  return new Consumer<Buffer, Buffer, Buffer, Buffer>({
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: options.clientId ?? `sluice-${options.groupId}`,
     groupId: `${options.groupId}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
     bootstrapBrokers: [...options.brokers],
@@ -544,6 +544,12 @@ function newConsumer(options: KafkaSourceOptions): Consumer<Buffer, Buffer, Buff
             [...members.keys()].map((memberId, i) => ({ memberId, assignments: new Map(i === 0 ? [[options.topic, { topic: options.topic, partitions: [...only] }]] : []) })),
         }),
   })
+  // The client reports a failed rejoin of its group as an 'error' event; unheard, it would end the process
+  // (as when a source is closed during one). Fetching goes on or is restarted by the stall check.
+  consumer.on('error', (err: Error) => {
+    if (!consumer.closed) console.error(`sluice: Kafka topic "${options.topic}": ${err.message}`)
+  })
+  return consumer
 }
 
 function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
