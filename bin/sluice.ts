@@ -3,7 +3,7 @@
  * The Sluice command line.
  *   sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1>] [--checkpoint-ms 500]
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
- *                [--cluster NAME]                  (with --kafka: a node of cluster NAME; see docs/cluster.md)
+ *                [--cluster NAME]                  (with --kafka and the HTTP port: a node of cluster NAME; see docs/cluster.md)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
@@ -132,6 +132,11 @@ async function main(argv: string[]): Promise<void> {
     parseAllowList(webhookAllow)
   } catch (err) {
     console.error(`sluice: --webhook-allow: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  if (values['no-http'] && values.cluster !== undefined && values.cluster !== '') {
+    // Peers gather a view's rows from each other's tasks on the HTTP port (docs/cluster.md, pull queries).
+    console.error('sluice: --cluster needs the HTTP port (nodes read each other\'s tasks there); drop --no-http')
     process.exit(2)
   }
   const port = integerFlag('port', values.port)!

@@ -20,7 +20,7 @@ export type Checked =
   | { readonly write: DdlCommand; readonly topic?: { readonly name: string; readonly partitions: number } }
   | { readonly answer: 'exists' }
 
-function statementOf<K extends ast.Statement['kind']>(sql: string, kind: K): Extract<ast.Statement, { kind: K }> {
+export function statementOf<K extends ast.Statement['kind']>(sql: string, kind: K): Extract<ast.Statement, { kind: K }> {
   const [parsed] = parseStatements(sql)
   if (parsed === undefined || parsed.statement.kind !== kind) throw planError(SqlState.internalError, `command is not ${kind}: ${sql}`)
   return parsed.statement as Extract<ast.Statement, { kind: K }>

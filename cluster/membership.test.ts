@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest'
-import { stickyAssign, type MemberInfo } from './membership.ts'
+import { stickyAssign, tasksOf, type MemberInfo } from './membership.ts'
 
 const member = (node: string): MemberInfo => ({ node, pg: `${node}:6866`, http: null })
 const members = (...nodes: string[]) => new Map(nodes.map((n) => [`m-${n}`, member(n)]))
-const topics = new Map([['plays', 6], ['clicks', 12]])
+const topics = new Map([['plays', 6], ['clicks', 6], ['wide', 12]])
 
 /** Task -> member, for one topic. */
 function owners(plan: Map<string, Record<string, number[]>>, topic: string): Map<number, string> {
@@ -13,13 +13,16 @@ function owners(plan: Map<string, Record<string, number[]>>, topic: string): Map
 }
 
 describe('stickyAssign', () => {
-  test('gives every task to exactly one member, each member its fair share', () => {
+  test('gives every task to exactly one member, each member its fair share, partition p of every topic together', () => {
     const plan = stickyAssign(members('a', 'b', 'c'), topics)
     for (const [topic, n] of topics) {
       const o = owners(plan, topic)
       expect([...o.keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i))
-      for (const id of plan.keys()) expect((plan.get(id)![topic] ?? []).length).toBe(n / 3)
     }
+    for (const id of plan.keys()) expect(tasksOf(plan.get(id)!)).toHaveLength(4)
+    // A task is a partition number: its partitions of all topics have one owner (co-partitioned streams).
+    expect(owners(plan, 'plays')).toEqual(owners(plan, 'clicks'))
+    for (const [p, id] of owners(plan, 'plays')) expect(owners(plan, 'wide').get(p)).toBe(id)
   })
 
   test('a member that leaves: its tasks go to the others; when it comes back it gets the same tasks back', () => {

@@ -24,42 +24,53 @@ export interface ClusterMember extends MemberInfo {
 }
 
 const PROTOCOL = 'sluice-sticky'
-const SESSION_TIMEOUT_MS = 10_000
-const HEARTBEAT_MS = 1000
+/**
+ * The group client heartbeats from the event loop the node's engines share: a node busy with a burst can
+ * answer a second or two late. A session timeout of 20 s tolerates that (stage 1 saw spurious rebalances
+ * at 10 s); the price is that a node killed with -9 loses its tasks to the others after 20 s.
+ */
+const SESSION_TIMEOUT_MS = 20_000
+const REBALANCE_TIMEOUT_MS = 30_000
+const HEARTBEAT_MS = 2000
 
 export function groupName(cluster: string): string {
   return `_sluice_${cluster}`
 }
 
 /**
- * The assignment, stateless and deterministic: partition p of a topic goes to the member that ranks
- * highest for it (rendezvous hashing on node id, topic and p) among those below their fair share. Every
- * leader computes the same plan from the same members, so a node that comes back (same node id) gets
- * the same tasks back, and a rebalance moves mostly what must move. Not fully sticky: a task that went to
- * its second choice because its first was full can move when the membership changes. (Cooperative-sticky
- * keeps the owned tasks in each member's subscription; @platformatic/kafka rejoins with the metadata it
- * was constructed with, so the owned tasks cannot be kept current there yet.)
+ * The assignment, stateless and deterministic. A task is a partition number p, and partition p of every
+ * stream topic goes to the task's owner (the topics are co-partitioned: a key's events of two streams are
+ * in the same task, and a task engine reads partition p of each). Task p goes to the member that ranks
+ * highest for it (rendezvous hashing on node id and p) among those below their fair share. Every leader
+ * computes the same plan from the same members, so a node that comes back (same node id) gets the same
+ * tasks back, and a rebalance moves mostly what must move. Not fully sticky: a task that went to its second
+ * choice because its first was full can move when the membership changes. (Cooperative-sticky keeps the
+ * owned tasks in each member's subscription; @platformatic/kafka rejoins with the metadata it was
+ * constructed with, so the owned tasks cannot be kept current there yet.)
  */
 export function stickyAssign(members: ReadonlyMap<string, MemberInfo>, partitionsOf: ReadonlyMap<string, number>): Map<string, Record<string, number[]>> {
   const ids = [...members.keys()].sort()
   const out = new Map<string, Record<string, number[]>>(ids.map((id) => [id, {}]))
   if (ids.length === 0) return out
-  for (const topic of [...partitionsOf.keys()].sort()) {
-    const n = partitionsOf.get(topic)!
-    const fair = Math.ceil(n / ids.length)
-    const count = new Map(ids.map((id) => [id, 0]))
-    for (let p = 0; p < n; p++) {
-      const ranked = ids.map((id) => ({ id, w: rank(members.get(id)!.node, topic, p) })).sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
-      const pick = ranked.find((r) => count.get(r.id)! < fair)!.id
-      count.set(pick, count.get(pick)! + 1)
-      ;(out.get(pick)![topic] ??= []).push(p)
-    }
+  const tasks = Math.max(0, ...partitionsOf.values())
+  const fair = Math.ceil(tasks / ids.length)
+  const count = new Map(ids.map((id) => [id, 0]))
+  for (let p = 0; p < tasks; p++) {
+    const ranked = ids.map((id) => ({ id, w: rank(members.get(id)!.node, p) })).sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
+    const pick = ranked.find((r) => count.get(r.id)! < fair)!.id
+    count.set(pick, count.get(pick)! + 1)
+    for (const topic of [...partitionsOf.keys()].sort()) if (p < partitionsOf.get(topic)!) (out.get(pick)![topic] ??= []).push(p)
   }
   return out
 }
 
-function rank(node: string, topic: string, p: number): number {
-  return createHash('sha1').update(`${node}\0${topic}\0${p}`).digest().readUInt32BE(0)
+/** The tasks of an assignment (topic -> partitions): every partition number it holds of any topic. */
+export function tasksOf(byTopic: Readonly<Record<string, readonly number[]>>): number[] {
+  return [...new Set(Object.values(byTopic).flat())].sort((a, b) => a - b)
+}
+
+function rank(node: string, p: number): number {
+  return createHash('sha1').update(`${node}\0task\0${p}`).digest().readUInt32BE(0)
 }
 
 function infoOf(sub: ExtendedGroupProtocolSubscription | Omit<ExtendedGroupProtocolSubscription, 'memberId'> | undefined): MemberInfo | null {
@@ -86,6 +97,8 @@ export class Membership {
     private readonly cluster: string,
     private readonly brokers: readonly string[],
     private readonly me: MemberInfo,
+    /** Called with this node's tasks after every join whose assignment differs from the one before. */
+    private readonly onTasks: (tasks: number[]) => void = () => undefined,
   ) {
     this.consumer = this.newConsumer()
   }
@@ -99,12 +112,20 @@ export class Membership {
       bootstrapBrokers: [...this.brokers],
       autocreateTopics: false,
       sessionTimeout: SESSION_TIMEOUT_MS,
-      rebalanceTimeout: SESSION_TIMEOUT_MS,
+      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
       heartbeatInterval: HEARTBEAT_MS,
       // In the constructor too: the client rejoins by itself (after a rebalance) with these.
       protocols: [{ name: PROTOCOL, version: 1, metadata: JSON.stringify(this.me) }],
       partitionAssigner: (_current, members, topics, metadata) => this.assign(members, topics, metadata),
       retries: 5,
+    })
+    // A rejoin the client gave up on is an 'error' event (unheard, it would end the process): join again.
+    consumer.on('error', (err: Error) => {
+      if (this.closed) return
+      console.error(`sluice: cluster group: ${err.message}; joining again`)
+      setTimeout(() => {
+        if (!this.closed) this.joining = this.joining.then(() => this.join()).catch((e: unknown) => console.error(`sluice: cluster group join failed: ${(e as Error).message}`))
+      }, 1000).unref()
     })
     consumer.on('consumer:group:join', () => this.joined())
     consumer.on('consumer:group:rebalance', () => {
@@ -146,6 +167,7 @@ export class Membership {
     if (JSON.stringify(next) !== before) {
       this.lastRebalanceMs = Date.now() - this.rebalanceStarted
       console.log(`sluice: cluster rebalance done in ${this.lastRebalanceMs} ms; tasks here: ${JSON.stringify(next)}`)
+      this.onTasks(tasksOf(next))
     }
   }
 

@@ -7,8 +7,11 @@
  *   topic; the statement's client gets this node's own result of applying it. On start a node applies
  *   what it has not applied yet, from the offset it recorded, before it takes clients.
  * - Streams are Kafka topics: INSERT, COPY and HTTP ingest on any node produce to the stream's topic.
+ * - Tasks: the consumer group gives the node tasks (partition numbers); each runs in a task engine of its
+ *   own (tasks.ts). The node's own engine (the front) keeps the catalog and computes nothing; pull queries
+ *   gather a view's rows from the tasks of every node (pull.ts).
  *
- * See docs/cluster.md for the design, and for what is not built yet (tasks split across nodes).
+ * See docs/cluster.md for the design, and for what is not built yet.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
@@ -20,7 +23,11 @@ import { KafkaSource } from '../executor/connectors/kafka-source.ts'
 import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/cluster-hooks.ts'
 import { applyCommand, checkCommand } from './commands.ts'
 import { Arrivals, KafkaIo } from './kafka-io.ts'
-import { Membership } from './membership.ts'
+import { Membership, tasksOf } from './membership.ts'
+import { TaskEngines } from './tasks.ts'
+import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
+import { verifyPeerRequest } from './peer-auth.ts'
+import { rowCodec } from '../executor/state/codec.ts'
 import { NotifyRelay } from './notify-relay.ts'
 import type { Row } from '../common/types.ts'
 import { baseStreamName } from '../planner/view-source.ts'
@@ -36,13 +43,25 @@ interface NodeFile {
   readonly cluster: string
   readonly node: string
   next: number
+  /** The cluster's secret, once read from the command topic (a restart resumes past it). */
+  secret?: string
 }
 
-/** A command as written to the topic: the DDL and the node that took it. */
+/**
+ * A record of the command topic: a DDL command and the node that took it; or, once at the cluster's
+ * start, the secret that peers sign their requests with (peer-auth.ts; the first one in the topic counts).
+ */
 interface CommandRecord {
   readonly node: string
-  readonly cmd: DdlCommand
+  readonly cmd?: DdlCommand
+  readonly secret?: string
 }
+
+/** What the internal read endpoint answers (server/http-cluster.ts). */
+export type PeerRowsAnswer =
+  | { readonly kind: 'rows'; readonly rows: AsyncGenerator<Row> }
+  | { readonly kind: 'denied' }
+  | { readonly kind: 'bad' | 'not_ready'; readonly message: string }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
@@ -73,6 +92,10 @@ export class ClusterNode implements DdlRouter {
   private membership: Membership | null = null
   /** NOTIFY to and from every node. */
   private notify: NotifyRelay | null = null
+  /** The cluster's secret for requests between nodes (from the command topic). */
+  private secret: string | null = null
+  /** The engines of the tasks this node owns. */
+  readonly tasks: TaskEngines
 
   private constructor(
     private readonly engine: Engine,
@@ -80,7 +103,10 @@ export class ClusterNode implements DdlRouter {
     private readonly io: KafkaIo,
     private readonly commands: KafkaSource,
     private readonly state: NodeFile,
-  ) {}
+  ) {
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic))
+    this.secret = state.secret ?? null
+  }
 
   get nodeId(): string {
     return this.state.node
@@ -107,8 +133,10 @@ export class ClusterNode implements DdlRouter {
       node.applierDone = node.applyLoop()
       await node.appliedThrough(end, APPLY_TIMEOUT_MS * 5)
       await engine.startDeferredSources()
+      if (node.secret === null) await node.writeSecret()
       const joined = node
-      engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name))
+      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret)
+      engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name), reader)
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
       return node
@@ -117,6 +145,13 @@ export class ClusterNode implements DdlRouter {
       else await io.close()
       throw err
     }
+  }
+
+  /** The first node of a cluster writes its secret; if two race, both then use the first one written. */
+  private async writeSecret(): Promise<void> {
+    const record: CommandRecord = { node: this.state.node, secret: randomBytes(32).toString('hex') }
+    const offset = await this.io.send(commandTopic(this.options.name), 1, [{ key: undefined, value: JSON.stringify(record) }], 0)
+    await this.appliedThrough(offset + 1, APPLY_TIMEOUT_MS)
   }
 
   private async appliedThrough(end: number, timeoutMs: number): Promise<void> {
@@ -155,9 +190,16 @@ export class ClusterNode implements DdlRouter {
       console.error(`sluice: cluster command ${offset} is not JSON; skipped`)
       return
     }
+    if (rec.cmd === undefined) {
+      // The first secret in the topic is the cluster's; it is kept in the node file with the next offset.
+      if (typeof rec.secret === 'string' && this.secret === null) this.secret = this.state.secret = rec.secret
+      return
+    }
     let outcome: Outcome
     try {
       outcome = { ok: true, value: await applyCommand(this.engine, rec.cmd) }
+      // Then the task engines of this node follow the catalog.
+      await this.tasks.afterCommand(rec.cmd)
     } catch (error) {
       outcome = { ok: false, error }
       // Every node fails the same way on the same command; only the node that took it answers with it.
@@ -219,7 +261,9 @@ export class ClusterNode implements DdlRouter {
    * from then on the group assigns it tasks, and sluice_cluster / sluice_tasks show the assignment.
    */
   join(pgAddress: string, httpAddress: string | null): void {
-    this.membership = new Membership(this.options.name, this.options.brokers, { node: this.state.node, pg: pgAddress, http: httpAddress })
+    this.membership = new Membership(this.options.name, this.options.brokers, { node: this.state.node, pg: pgAddress, http: httpAddress }, (tasks) => {
+      if (!this.closed) void this.tasks.assign(tasks)
+    })
     // Not awaited: a rebalance waits for every member, and members busy with a burst answer late; the node
     // serves its clients meanwhile (sluice_cluster shows it as joining).
     void this.membership.follow(this.streamTopics())
@@ -233,14 +277,25 @@ export class ClusterNode implements DdlRouter {
       .sort()
   }
 
-  /** Events this node's queries have still to read, over all of them (as sluice_queries.lag, summed). */
+  /** Events this node's task engines have still to read, over all their views (as sluice_queries.lag, summed). */
   private lag(): number {
-    let lag = 0
-    for (const q of this.engine.allQueries()) {
-      const rt = this.engine.streamRuntime(baseStreamName(q.view.plan.source))
-      if (rt !== undefined) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+    return this.tasks.all().reduce((a, t) => a + engineLag(t.engine), 0)
+  }
+
+  /** The internal read endpoint (server/http-cluster.ts): a peer asks for a view's rows in tasks of this node. */
+  peerRows(signature: string | undefined, body: string): PeerRowsAnswer {
+    if (!verifyPeerRequest(this.secret, signature, body)) return { kind: 'denied' }
+    let req: RowsRequest
+    try {
+      req = JSON.parse(body) as RowsRequest
+      if (typeof req.view !== 'string' || !Array.isArray(req.tasks) || !req.tasks.every((t) => Number.isInteger(t))) throw new Error('view and tasks expected')
+    } catch (err) {
+      return { kind: 'bad', message: (err as Error).message }
     }
-    return lag
+    const why = notReady(this.tasks, req.view, req.tasks)
+    if (why !== null) return { kind: 'not_ready', message: why }
+    const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
+    return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key) }
   }
 
   /** sluice_cluster and sluice_tasks. */
@@ -261,7 +316,10 @@ export class ClusterNode implements DdlRouter {
       const topic = def.source.topic
       for (let p = 0; p < def.partitions; p++) {
         const owner = members.find((m) => m.tasks[topic]?.includes(p))?.node ?? null
-        rows.push([def.name, topic, p, owner, owner === this.state.node])
+        // This node's own task engine, if it runs one for p: its status, the events it took in, its lag.
+        const t = this.tasks.get(p)
+        const events = t === undefined ? null : eventsIn(t.engine, def.name)
+        rows.push([def.name, topic, p, owner, owner === this.state.node, t?.status ?? null, events, t === undefined ? null : engineLag(t.engine)])
       }
     }
     return rows
@@ -285,11 +343,30 @@ export class ClusterNode implements DdlRouter {
     this.closed = true
     this.arrivals.wake()
     await this.applierDone.catch(() => undefined)
+    // A checkpoint of every task first: the node that gets them (or this one, back) resumes from it.
+    await this.tasks.close()
     await this.membership?.close()
     await this.notify?.close()
     await this.commands.close()
     await this.io.close()
   }
+}
+
+/** Events an engine's views have still to read. */
+function engineLag(engine: Engine): number {
+  let lag = 0
+  for (const q of engine.allQueries()) {
+    const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
+    if (rt !== undefined) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+  }
+  return lag
+}
+
+/** Events of `stream` an engine took in: the most any view reading it directly counted (exactly once each). */
+function eventsIn(engine: Engine, stream: string): number {
+  let most = 0
+  for (const q of engine.allQueries()) if (q.view.plan.source.name === stream && q.eventsIn > most) most = q.eventsIn
+  return most
 }
 
 async function loadNodeFile(dataDir: string, cluster: string): Promise<NodeFile> {

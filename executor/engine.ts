@@ -38,7 +38,7 @@ import { Checkpoints } from './engine/checkpoints.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Inserts } from './engine/inserts.ts'
 import { Reads } from './engine/reads.ts'
-import type { ClusterIngest, DdlCommand, DdlRouter } from './engine/cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads, DdlCommand, DdlRouter } from './engine/cluster-hooks.ts'
 
 export class Engine extends EnginePart {
   /** CREATE / ALTER / DROP of streams and views, the catalog's persistence and replay. */
@@ -107,11 +107,20 @@ export class Engine extends EnginePart {
   /** Cluster mode: the rows of sluice_cluster and sluice_tasks. */
   clusterTables: ((name: 'sluice_cluster' | 'sluice_tasks') => Promise<Row[]>) | null = null
 
-  /** Cluster mode: DDL goes through `router`, ingest into cluster streams through `ingest`. */
-  attachCluster(router: DdlRouter, ingest: ClusterIngest, tables: (name: 'sluice_cluster' | 'sluice_tasks') => Promise<Row[]>): void {
+  /**
+   * Cluster mode: DDL goes through `router`, ingest into cluster streams through `ingest`, and pull queries
+   * of views read the cluster's tasks through `reads`.
+   */
+  attachCluster(router: DdlRouter, ingest: ClusterIngest, tables: (name: 'sluice_cluster' | 'sluice_tasks') => Promise<Row[]>, reads: ClusterReads): void {
     this.router = router
     this.s.clusterIngest = ingest
     this.clusterTables = tables
+    this.s.clusterReads = reads
+  }
+
+  /** Cluster mode: this engine keeps the catalog and computes no view itself (see attachCluster). */
+  get clustered(): boolean {
+    return this.s.clusterReads !== null
   }
 
   /** Cluster catch-up: new streams start fetching only at `startDeferredSources` (catalog-ddl.ts). */

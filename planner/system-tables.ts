@@ -165,6 +165,12 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('task', Types.int4, false),
     col('owner', Types.text),
     col('is_self', Types.bool, false),
+    // This node's task engine for the task, if it runs one (NULL otherwise): starting, restoring or running.
+    col('status', Types.text),
+    // Events of the stream's partition that engine took in (exactly once: restored with its checkpoints).
+    col('events', Types.int8),
+    // Events that engine's views have still to read.
+    col('lag', Types.int8),
   ],
 }
 

@@ -25,6 +25,7 @@ import { DEFAULT_QUERY_LIMITS, SessionRegistry } from './sessions.ts'
 import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
 import { ConsoleServer } from './console/router.ts'
 import { OpsEndpoints } from './ops-http.ts'
+import { handlePeerRows, isPeerRequest } from './http-cluster.ts'
 import { ClusterNode } from '../cluster/node.ts'
 
 export interface ServerOptions extends EngineOptions {
@@ -134,7 +135,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const mockSecret = await loadMockSecret(options.dataDir)
   const security = connectionSecurity(options, mockSecret)
   const throttle = new LoginThrottle(limits.throttle)
-  const engine = await Engine.open(options)
+  // A cluster node's own engine keeps the catalog and reads no partition: its task engines compute the views.
+  const engine = await Engine.open(options.cluster === undefined ? options : { ...options, kafkaPartitions: [] })
   if (maxLag !== undefined) engine.changes.limits = { ...engine.changes.limits, maxLag }
   let node: ClusterNode | null = null
   try {
@@ -142,7 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if ((options.kafkaBrokers ?? []).length === 0) throw configError('--cluster needs --kafka host:port (the cluster lives in Kafka)')
       node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir })
     }
-    const server = await serve(engine, options, limits, security, throttle)
+    const server = await serve(engine, options, limits, security, throttle, node)
     const clusterNode = node
     if (clusterNode === null) return server
     const host = options.host ?? '127.0.0.1'
@@ -156,7 +158,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 }
 
-async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<typeof protocolLimits>, security: ConnectionSecurity, throttle: LoginThrottle): Promise<RunningServer> {
+async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<typeof protocolLimits>, security: ConnectionSecurity, throttle: LoginThrottle, node: ClusterNode | null): Promise<RunningServer> {
   const serverSettings = new Map([
     ['max_connections', String(limits.maxConnections)],
     ['superuser_reserved_connections', String(limits.reserved)],
@@ -206,6 +208,7 @@ async function serve(engine: Engine, options: ServerOptions, limits: ReturnType<
     webConsole = new ConsoleServer({ factory, security, throttle: httpThrottle })
     http = createServer((req, res) => {
       if (endpoints.handles(req)) void endpoints.serve(req, res)
+      else if (node !== null && isPeerRequest(req)) void handlePeerRows(node, req, res).catch(() => res.destroy())
       else if (ingest(req)) void handleIngest(engine, security, httpThrottle, req, res)
       else void webConsole!.handle(req, res)
     })

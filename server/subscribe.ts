@@ -88,6 +88,8 @@ function minInterval(o: ast.OptionDef): number {
  * point is set (the snapshot taken), so every change the client causes after it hears back is delivered.
  */
 export async function startSubscription(plan: SubscribePlan, engine: Engine): Promise<Subscription> {
+  // A cluster node's own engine computes no view (its tasks do, docs/cluster.md): it has no changes to follow.
+  if (engine.clustered) throw new SluiceError('plan', SqlState.featureNotSupported, 'SUBSCRIBE is not supported in cluster mode yet: a view\'s changes happen in the tasks of every node', { hint: 'Query the view with SELECT; see docs/cluster.md.' })
   const source =
     plan.kind === 'view'
       ? { kind: 'view' as const, view: () => engine.query(plan.relation) }

@@ -28,6 +28,13 @@ export interface KafkaSourceOptions {
    * resolves the loop's wait when there is one.
    */
   readonly onArrival?: () => void
+  /**
+   * Cluster mode (a task engine, cluster/tasks.ts): the only partitions of the topic this source fetches.
+   * The others keep their numbers but stay empty and idle, so that offsets, watermarks and `_partition`
+   * keep the topic's own numbering and a task's engine holds no time back for partitions it never reads.
+   * Absent: every partition. Empty: none (a node's front engine, which keeps the catalog only).
+   */
+  readonly partitions?: readonly number[]
 }
 
 /** Records buffered per partition before the consumer is paused. */
@@ -104,6 +111,9 @@ export class KafkaSource implements StreamSource {
   lastError: Error | null = null
   private reconnecting = false
 
+  /** Per partition: whether this source fetches it (`partitions` option). */
+  private readonly owned: boolean[]
+
   private constructor(
     private consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
     private readonly options: KafkaSourceOptions,
@@ -111,6 +121,13 @@ export class KafkaSource implements StreamSource {
   ) {
     this.highWater = buffers.map(() => Number.POSITIVE_INFINITY)
     this.endSince = buffers.map(() => Number.POSITIVE_INFINITY)
+    const only = options.partitions === undefined ? null : new Set(options.partitions)
+    this.owned = buffers.map((_, p) => only === null || only.has(p))
+  }
+
+  /** The positions to fetch from: each owned partition's, none of the others. */
+  private fetchPositions(at: (b: PartitionBuffer, p: number) => number): { topic: string; partition: number; offset: bigint }[] {
+    return this.buffers.flatMap((b, p) => (this.owned[p] ? [{ topic: this.options.topic, partition: p, offset: BigInt(at(b, p)) }] : []))
   }
 
   /** Connects and learns the topic's partition count; call `start` to begin fetching. */
@@ -137,6 +154,8 @@ export class KafkaSource implements StreamSource {
    * `start` option there.
    */
   async start(positions: readonly (number | undefined)[]): Promise<void> {
+    // Fetching nothing (a cluster node's front engine): nothing to ask the broker either.
+    if (!this.owned.includes(true)) return
     const askedAt = Date.now()
     const ends = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -1n })
     const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
@@ -146,14 +165,14 @@ export class KafkaSource implements StreamSource {
     this.refresh = setInterval(() => void this.refreshHighWater(), HIGH_WATER_REFRESH_MS)
     this.refresh.unref()
     this.logStart = this.buffers.map((_, p) => Number(startOf[p] ?? 0n))
-    const offsets = this.buffers.map((b, p) => {
+    const offsets = this.fetchPositions((b, p) => {
       const earliest = Number(startOf[p] ?? 0n)
       const given = positions[p]
       const at = given !== undefined ? Math.max(given, earliest) : this.options.start === 'latest' ? Number(endOf[p] ?? 0n) : earliest
       b.next = at
       b.floor = at
       this.origin[p] = given !== undefined || this.options.start === 'latest' ? at : earliest
-      return { topic: this.options.topic, partition: p, offset: BigInt(at) }
+      return at
     })
     for (let attempt = 1; ; attempt++) {
       try {
@@ -186,11 +205,11 @@ export class KafkaSource implements StreamSource {
       highWaterMark: 4096,
     })
     const assigned = new Set(this.consumer.assignments?.find((a) => a.topic === this.options.topic)?.partitions ?? [])
-    if (assigned.size < this.buffers.length) {
+    if (assigned.size < offsets.length) {
       // A group joined while the topic's metadata was still settling can hand out fewer partitions than
       // the topic has, and nothing would ever rebalance it: start over instead of fetching a part.
       await withTimeout(stream.close(), CLOSE_TIMEOUT_MS)
-      throw new Error(`Kafka assigned ${assigned.size} of ${this.buffers.length} partitions of "${this.options.topic}"`)
+      throw new Error(`Kafka assigned ${assigned.size} of ${offsets.length} partitions of "${this.options.topic}"`)
     }
     this.stream = stream
     this.lastProgress = Date.now()
@@ -220,7 +239,7 @@ export class KafkaSource implements StreamSource {
     while (!this.closed) {
       this.consumer = newConsumer(this.options)
       try {
-        await this.fetchFrom(this.buffers.map((b, p) => ({ topic: this.options.topic, partition: p, offset: BigInt(b.next) })))
+        await this.fetchFrom(this.fetchPositions((b) => b.next))
         if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
         this.lastError = null
         break
@@ -254,7 +273,7 @@ export class KafkaSource implements StreamSource {
   /** Queues partition p to be fetched again from `from` when the buffer no longer reaches back there. */
   private want(p: number, from: number): boolean {
     const need = this.firstServable(p, from)
-    if (this.closed || this.origin.length === 0 || need >= this.buffers[p]!.floor) return false
+    if (!this.owned[p] || this.closed || this.origin.length === 0 || need >= this.buffers[p]!.floor) return false
     this.wanted.set(p, Math.min(this.wanted.get(p) ?? need, need))
     if (this.refetching === null) {
       this.refetching = (async () => {
@@ -307,7 +326,7 @@ export class KafkaSource implements StreamSource {
     if (this.paused && this.buffered < MAX_BUFFERED / 2) this.paused = false
     this.consumer = newConsumer(this.options)
     try {
-      await this.fetchFrom(this.buffers.map((b, p) => ({ topic: this.options.topic, partition: p, offset: BigInt(b.next) })))
+      await this.fetchFrom(this.fetchPositions((b) => b.next))
       if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
     } catch (err) {
       // The broker did not take the new fetch: fetching goes on as after any lost connection.
@@ -318,7 +337,7 @@ export class KafkaSource implements StreamSource {
 
   private accept(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
     const b = this.buffers[m.partition]
-    if (b === undefined) return
+    if (b === undefined || !this.owned[m.partition]) return
     const offset = Number(m.offset)
     if (offset < b.next) return // a refetch after a rebalance or retry
     b.offsets.push(offset)
@@ -397,6 +416,8 @@ export class KafkaSource implements StreamSource {
    * since its last record; nor is one before the broker first answered (start, restart).
    */
   idle(partition: number, offset: number): boolean {
+    // A partition this source does not fetch is another task's: it never holds this one's time back.
+    if (this.owned[partition] === false) return true
     const b = this.buffers[partition]
     if (b !== undefined) this.passMarkers(partition, b)
     if (b === undefined || offset < b.next || b.next < this.highWater[partition]!) return false
@@ -446,6 +467,7 @@ export class KafkaSource implements StreamSource {
 
   /** The topic's end offset for the partition as last reported by the broker (for lag). */
   highWatermark(partition: number): number {
+    if (this.owned[partition] === false) return 0
     const h = this.highWater[partition] ?? 0
     return Number.isFinite(h) ? Math.max(h, this.buffers[partition]?.next ?? 0) : (this.buffers[partition]?.next ?? 0)
   }
@@ -469,7 +491,7 @@ export class KafkaSource implements StreamSource {
   private stalled(): boolean {
     if (this.closed || this.reconnecting || this.paused || this.stream === null) return false
     if (Date.now() - this.lastProgress < STALL_AFTER_MS) return false
-    return this.buffers.some((b, p) => this.highWater[p]! > b.next)
+    return this.buffers.some((b, p) => this.owned[p] && this.highWater[p]! > b.next)
   }
 
   release(partition: number, offset: number): void {
@@ -507,13 +529,27 @@ export class KafkaSource implements StreamSource {
  * fresh group is joined at once, where rejoining the old one would wait out a killed process's session.
  */
 function newConsumer(options: KafkaSourceOptions): Consumer<Buffer, Buffer, Buffer, Buffer> {
-  return new Consumer<Buffer, Buffer, Buffer, Buffer>({
+  const only = options.partitions
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: options.clientId ?? `sluice-${options.groupId}`,
     groupId: `${options.groupId}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
     bootstrapBrokers: [...options.brokers],
     autocreateTopics: false,
     retries: 5,
+    // The group is this client's alone: it is handed the partitions it fetches, and only those are fetched.
+    ...(only === undefined
+      ? {}
+      : {
+          partitionAssigner: (_current: string, members: Map<string, unknown>) =>
+            [...members.keys()].map((memberId, i) => ({ memberId, assignments: new Map(i === 0 ? [[options.topic, { topic: options.topic, partitions: [...only] }]] : []) })),
+        }),
   })
+  // The client reports a failed rejoin of its group as an 'error' event; unheard, it would end the process
+  // (as when a source is closed during one). Fetching goes on or is restarted by the stall check.
+  consumer.on('error', (err: Error) => {
+    if (!consumer.closed) console.error(`sluice: Kafka topic "${options.topic}": ${err.message}`)
+  })
+  return consumer
 }
 
 function closeConsumer(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<void> {

@@ -1,11 +1,14 @@
 /**
- * The two places where cluster mode (cluster/) reaches into the engine, kept as interfaces here so that the
+ * The places where cluster mode (cluster/) reaches into the engine, kept as interfaces here so that the
  * engine does not depend on the cluster code:
  * - DDL: in cluster mode the engine's DDL methods hand a command to the router, which validates it, writes
  *   it to the cluster's command topic, and resolves once this node has applied it (by `Engine.applyLocal`);
  *   every node applies every command in the topic's order.
  * - Ingest: INSERT, COPY and HTTP ingest into a stream backed by the cluster's Kafka topic produce to it.
+ * - Pull queries: a node's front engine computes no view (its task engines do, cluster/tasks.ts), so a
+ *   view's rows are gathered from the tasks of every node (cluster/pull.ts).
  */
+import type { Row, Value } from '../../common/types.ts'
 import type { StreamDef } from '../../planner/catalog.ts'
 
 /** A DDL statement as it travels through the command topic: what every node needs to apply it again. */
@@ -29,3 +32,10 @@ export interface IngestRecord {
 
 /** Produces records to the Kafka topic of a cluster stream; resolves once the broker has them all. */
 export type ClusterIngest = (def: StreamDef, records: readonly IngestRecord[]) => Promise<void>
+
+/** A view's rows as the whole cluster has them: every task's, or the global task's. */
+export interface ClusterReads {
+  viewRows(name: string): AsyncGenerator<Row>
+  /** The rows of one group by key (as Engine.viewPoint), or null when the view must be read whole. */
+  viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null>
+}

@@ -62,6 +62,7 @@ export class Reads extends EnginePart {
   async viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
+    if (this.s.clusterReads !== null && this.catalog.get(name)?.kind === 'view') return this.s.clusterReads.viewPoint(name, keyValues)
     const keyed = q.operator.keyed
     if (keyed === null) return null
     const [row] = await keyed.lookup([[...keyValues]])
@@ -71,7 +72,9 @@ export class Reads extends EnginePart {
   async *viewRows(name: string): AsyncGenerator<Row> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    yield* q.rows()
+    // Cluster mode: the tasks of every node hold the rows (cluster/pull.ts).
+    if (this.s.clusterReads !== null && this.catalog.get(name)?.kind === 'view') yield* this.s.clusterReads.viewRows(name)
+    else yield* q.rows()
   }
 
   /**

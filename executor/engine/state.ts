@@ -26,7 +26,7 @@ import { ChangeFeed } from '../change-feed.ts'
 import type { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { type WebhookAllowList, parseAllowList } from '../webhook-policy.ts'
 import type { StreamKeyState } from '../operators/trigger-key-state.ts'
-import type { ClusterIngest } from './cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads } from './cluster-hooks.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -50,6 +50,12 @@ export interface EngineOptions {
    * the host is listed exactly.
    */
   readonly webhookAllow?: readonly string[]
+  /**
+   * Cluster mode (cluster/tasks.ts): the partitions of every Kafka stream this engine reads — a task
+   * engine's one partition, or none for a node's front engine, which keeps the catalog and computes
+   * nothing. The other partitions are empty and idle here. Absent: all of them.
+   */
+  readonly kafkaPartitions?: readonly number[]
 }
 
 export interface StreamRuntime {
@@ -163,6 +169,8 @@ export class EngineState {
   dirtySinceCheckpoint = false
   /** Cluster mode: produces ingest into cluster streams to their topics (cluster-hooks.ts); null when embedded. */
   clusterIngest: ClusterIngest | null = null
+  /** Cluster mode: where pull queries read views (the front engine computes none itself). */
+  clusterReads: ClusterReads | null = null
   /** Cluster catch-up: streams created meanwhile, to start fetching once it is done (catalog-ddl.ts). */
   deferredSources: StreamRuntime[] | null = null
   /** Serializes DDL with checkpoints, so a checkpoint never sees half a deployment. */

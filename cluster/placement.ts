@@ -1,0 +1,112 @@
+/**
+ * Where a cluster runs a view (docs/cluster.md, "Tasks"):
+ *
+ * - *partitioned*: every group, window, session, match partition or OVER partition the view keeps lives in
+ *   one partition of its stream, because it is keyed by the stream's key column (StreamDef.keyColumn)
+ *   passed through unchanged, or the view keeps no state at all. Such a view runs in every task engine,
+ *   each over its own partition, and the union of the tasks' rows is the whole answer.
+ * - *global*: anything else (a per-minute count over all players, a join of two streams, a view of a view
+ *   that is global). It runs in the one global task engine, which reads every partition.
+ *
+ * Decided per CREATE statement: a view and its hidden views (planner/hidden-views.ts) are placed together,
+ * global if any of them is. Pure logic over the plans; the unit tests are beside this file.
+ */
+import type { BoundExpr } from '../expr/bound.ts'
+import type { StreamDef, ViewDef } from '../planner/catalog.ts'
+
+export type Placement = 'partitioned' | 'global'
+
+/** The input row's column `index`, as it is (not an expression of it). */
+const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'column' && e.index === index
+
+/**
+ * The placement of one view (hidden or not) given those of the views it reads (`placed`, by name). The
+ * stream key is `source.keyColumn`: for a view over a view, the read view's column that carries it.
+ */
+export function placeView(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
+  const plan = view.plan
+  if (plan.intervalJoin !== undefined) return 'global'
+  const source: StreamDef = plan.source
+  if (source.source.kind === 'view') {
+    if (placed(source.source.view) !== 'partitioned') return 'global'
+  } else if (source.source.kind !== 'kafka') {
+    // A file or embedded stream is not split into a cluster's tasks.
+    return 'global'
+  }
+  // A lookup of a keyed view: only as of each event (the same stream by the same key) of a partitioned view.
+  if (plan.join !== null && !(plan.join.asOfEvent && placed(plan.join.view) === 'partitioned')) return 'global'
+  const key = source.keyColumn
+  const body = plan.body
+  const window = plan.window
+  if (window?.kind === 'session' && (key === null || !window.keyIndexes.includes(key))) return 'global'
+  switch (body.kind) {
+    case 'project':
+      return 'partitioned'
+    case 'aggregate': {
+      if (key === null) return 'global'
+      const at = body.aggregation.keys.findIndex((k) => isColumn(k, key))
+      if (at < 0) return 'global'
+      // ROLLUP / CUBE / GROUPING SETS: a set without the key adds up over every key.
+      if (body.aggregation.groupingSets?.some((set) => !set.includes(at))) return 'global'
+      return 'partitioned'
+    }
+    case 'over':
+      return key !== null && body.partitionBy.some((e) => isColumn(e, key)) ? 'partitioned' : 'global'
+    case 'pattern':
+      return key !== null && body.pattern.partitionBy.includes(key) ? 'partitioned' : 'global'
+  }
+}
+
+/** The placement of a CREATE statement's views: its hidden views first (in order), then the view itself. */
+export function placeStatement(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
+  const local = new Map<string, Placement>()
+  const lookup = (name: string) => local.get(name) ?? placed(name)
+  let all: Placement = 'partitioned'
+  for (const d of [...(view.plan.hidden ?? []), view]) {
+    const p = placeView(d, lookup)
+    local.set(d.name, p)
+    if (p === 'global') all = 'global'
+  }
+  return all
+}
+
+/** The views a view reads: its source view, the view it looks up, the right side of an interval join. */
+export function inputsOf(view: ViewDef): string[] {
+  const plan = view.plan
+  const out: string[] = []
+  if (plan.source.source.kind === 'view') out.push(plan.source.source.view)
+  if (plan.join !== null) out.push(plan.join.view)
+  if (plan.intervalJoin !== undefined) for (const side of [plan.intervalJoin.left, plan.intervalJoin.right]) if (side.source.kind === 'view') out.push(side.source.view)
+  for (const h of plan.hidden ?? []) out.push(...inputsOf(h))
+  return out
+}
+
+/** Where each CREATE statement of a catalog runs: user views (statement heads) in creation order. */
+export function placeCatalog(views: readonly ViewDef[]): Map<string, Placement> {
+  const out = new Map<string, Placement>()
+  // Hidden views are placed with their owner; a reader of one follows that owner's placement.
+  const ownerOf = new Map<string, string>()
+  for (const v of views) if (v.owner !== undefined) ownerOf.set(v.name, v.owner)
+  const placed = (name: string) => out.get(ownerOf.get(name) ?? name)
+  for (const v of [...views].sort((a, b) => a.id - b.id)) if (v.owner === undefined) out.set(v.name, placeStatement(v, placed))
+  return out
+}
+
+/**
+ * The statements the global task engine runs: every global one, and every partitioned one a global one
+ * reads (directly or through others), since the global engine computes its inputs itself.
+ */
+export function globalStatements(views: readonly ViewDef[], placement: ReadonlyMap<string, Placement>): Set<string> {
+  const byName = new Map(views.map((v) => [v.name, v]))
+  const ownerOf = (name: string) => byName.get(name)?.owner ?? name
+  const out = new Set<string>()
+  const need = (name: string) => {
+    const head = ownerOf(name)
+    if (out.has(head)) return
+    out.add(head)
+    const v = byName.get(head)
+    if (v !== undefined) for (const i of inputsOf(v)) need(i)
+  }
+  for (const [name, p] of placement) if (p === 'global') need(name)
+  return out
+}

@@ -1,0 +1,260 @@
+/**
+ * The task engines of a node (docs/cluster.md, "Tasks"). For each task p the group gave the node, an
+ * `Engine` of its own (data directory `DATA/tasks/<p>`) reads only partition p of every stream topic and
+ * runs the *partitioned* views (placement.ts): its own operators, RocksDB state, watermark and exactly-once
+ * checkpoints, as the embedded engine has. The owner of task 0 also runs the *global task*
+ * (`DATA/tasks/global`): one engine over every partition with the global views and the views they read.
+ *
+ * The node's front engine keeps the catalog (it applies every command) but fetches nothing; after each
+ * command, and when a task engine starts, the task engine is reconciled with the front's catalog: what is
+ * gone or has other SQL is dropped, what is missing is created, in the catalog's order. A task engine whose
+ * directory is missing (a task new to this node) starts empty and reads its partition from the topic's
+ * beginning: topics keep every event, so re-reading the source is the restore (changelog topics: stage 3).
+ */
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Engine } from '../executor/engine.ts'
+import type { DdlCommand } from '../executor/engine/cluster-hooks.ts'
+import type { ViewDef } from '../planner/catalog.ts'
+import { globalStatements, placeCatalog } from './placement.ts'
+import { statementOf } from './commands.ts'
+
+/** The global task's number: not a partition. */
+export const GLOBAL_TASK = -1
+
+/** A task engine that failed to start, or to follow the catalog, is tried again after this long. */
+const RETRY_START_MS = 2000
+
+/** How long a revoked task's engine waits for the reads under way (a client not reading its rows) to end. */
+const STOP_READERS_MS = 30_000
+
+export type TaskStatus = 'starting' | 'restoring' | 'running'
+
+/** A running task engine and where it stands. */
+export interface TaskRuntime {
+  readonly task: number
+  readonly engine: Engine
+  status: TaskStatus
+  /** Per stream, the topic's end per partition when the engine started: reached, it is `running`. */
+  readonly target: Map<string, readonly number[]>
+  readonly startedAt: number
+  /** Pull queries reading this engine now (pull.ts `localRows`): a stop waits for them. */
+  readers: number
+  /** Revoked: no new reads; reads under way fail at their next row rather than end short. */
+  stopping: boolean
+}
+
+export const taskLabel = (task: number): string => (task === GLOBAL_TASK ? 'global' : String(task))
+
+export class TaskEngines {
+  private readonly running = new Map<number, TaskRuntime>()
+  private wanted = new Set<number>()
+  /** Starts, stops and reconciliations, one at a time. */
+  private chain: Promise<void> = Promise.resolve()
+  private closed = false
+  private readonly waiters: (() => void)[] = []
+
+  constructor(
+    private readonly front: Engine,
+    private readonly dataDir: string,
+    /** The topic's end offsets now (for a task engine's restore target). */
+    private readonly endOffsets: (topic: string) => Promise<number[]>,
+  ) {}
+
+  /** The task engine of `task` on this node, whatever its status. */
+  get(task: number): TaskRuntime | undefined {
+    return this.running.get(task)
+  }
+
+  all(): TaskRuntime[] {
+    return [...this.running.values()].sort((a, b) => a.task - b.task)
+  }
+
+  /** The group gave this node `tasks`: engines start for new ones and close for revoked ones. */
+  assign(tasks: readonly number[]): Promise<void> {
+    this.wanted = new Set(tasks)
+    // The global task goes with task 0, so that exactly one node runs it whenever task 0 has an owner.
+    if (this.wanted.has(0)) this.wanted.add(GLOBAL_TASK)
+    return this.serially(() => this.sync())
+  }
+
+  /** After the front engine applied `cmd`: every task engine follows the catalog. */
+  afterCommand(cmd: DdlCommand): Promise<void> {
+    return this.serially(async () => {
+      for (const t of this.all()) {
+        // It leaves no trace the catalog shows: passed on as it is.
+        if (cmd.op === 'reset_watermark' && t.engine.catalog.has(cmd.name)) {
+          await t.engine.local.resetWatermark(cmd.name, cmd.to === null ? undefined : { text: cmd.to, span: { start: 0, end: 0 } }).catch((err: unknown) => console.error(`sluice: task ${taskLabel(t.task)}: RESET WATERMARK not applied: ${(err as Error).message}`))
+        }
+      }
+      await this.reconcileAll()
+    })
+  }
+
+  /** Every task engine follows the front catalog; one that fails is tried again a moment later. */
+  private async reconcileAll(): Promise<void> {
+    let failed = false
+    for (const t of this.all()) {
+      try {
+        await this.reconcile(t)
+      } catch (err) {
+        console.error(`sluice: task ${taskLabel(t.task)} does not follow the catalog yet: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
+        failed = true
+      }
+    }
+    if (failed && !this.closed) setTimeout(() => void this.serially(() => this.reconcileAll()), RETRY_START_MS).unref()
+  }
+
+  /** Runs `fn` after what is queued; never rejects (a failure is logged: callers run it in the background). */
+  private serially(fn: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(fn).catch((err: unknown) => console.error(`sluice: task engines: ${(err as Error).stack ?? String(err)}`))
+    return this.chain
+  }
+
+  private async sync(): Promise<void> {
+    if (this.closed) return
+    for (const t of this.all()) if (!this.wanted.has(t.task)) await this.stop(t)
+    let failed = false
+    for (const task of [...this.wanted].sort((a, b) => a - b)) {
+      if (this.running.has(task) || this.closed) continue
+      try {
+        await this.start(task)
+      } catch (err) {
+        // (A loaded broker, a topic's metadata settling.) The task stays without a running engine here, and
+        // reads wait for it, until a later attempt starts it.
+        console.error(`sluice: task ${taskLabel(task)} did not start: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
+        failed = true
+      }
+    }
+    if (failed && !this.closed) setTimeout(() => void this.serially(() => this.sync()), RETRY_START_MS).unref()
+  }
+
+  private dirOf(task: number): string {
+    return join(this.dataDir, 'tasks', taskLabel(task))
+  }
+
+  private async start(task: number): Promise<void> {
+    const began = Date.now()
+    const dir = this.dirOf(task)
+    // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
+    // every partition, task p partition p.
+    const { kafkaPartitions: _front, ...base } = this.front.options
+    const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    await mkdir(dir, { recursive: true })
+    let engine: Engine
+    try {
+      engine = await Engine.open(options)
+    } catch (err) {
+      // Held by an engine of this task still closing: tried again later, never deleted under it.
+      if (/lock/i.test((err as Error).message)) throw err
+      // An unusable directory (corrupt, from an older layout): the task starts over from the topic.
+      console.error(`sluice: task ${taskLabel(task)}: its data directory cannot be opened (${(err as Error).message}); starting it empty, from the topic's beginning`)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true })
+      engine = await Engine.open(options)
+    }
+    const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began, readers: 0, stopping: false }
+    this.running.set(task, t)
+    try {
+      await this.reconcile(t)
+      for (const s of engine.catalog.streams()) if (s.source.kind === 'kafka') t.target.set(s.name, await this.endOffsets(s.source.topic))
+      t.status = 'restoring'
+    } catch (err) {
+      this.running.delete(task)
+      await engine.close().catch(() => undefined)
+      throw err
+    }
+    console.log(`sluice: task ${taskLabel(task)} started in ${Date.now() - began} ms (${engine.allQueries().length} views; restoring)`)
+    this.watchRestore(t)
+  }
+
+  /** Marks the task running once every view of it has read up to the ends the topic had when it started. */
+  private watchRestore(t: TaskRuntime): void {
+    const check = () => {
+      if (this.running.get(t.task) !== t || t.status !== 'restoring') return
+      if (this.caughtUp(t)) {
+        t.status = 'running'
+        console.log(`sluice: task ${taskLabel(t.task)} running (restored in ${Date.now() - t.startedAt} ms)`)
+        for (const w of this.waiters.splice(0)) w()
+        return
+      }
+      setTimeout(check, 100).unref()
+    }
+    check()
+  }
+
+  private caughtUp(t: TaskRuntime): boolean {
+    for (const q of t.engine.allQueries()) {
+      if (q.status !== 'running') continue
+      for (let i = 0; i < q.slots.length; i++) {
+        const slot = q.slots[i]!
+        if (t.task !== GLOBAL_TASK && slot.partition !== t.task) continue
+        const end = t.target.get(slot.stream)?.[slot.partition] ?? 0
+        if (q.offsets[i]! < end) return false
+      }
+    }
+    return true
+  }
+
+  /** Resolves at the next task that becomes running, or after `ms`. */
+  changed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve)
+      setTimeout(resolve, ms).unref()
+    })
+  }
+
+  private async stop(t: TaskRuntime): Promise<void> {
+    const began = Date.now()
+    t.stopping = true
+    this.running.delete(t.task)
+    // Its state store must not close under a read's open iterator: reads stop at their next row.
+    while (t.readers > 0 && Date.now() - began < STOP_READERS_MS) await new Promise((r) => setTimeout(r, 20))
+    if (t.readers > 0) console.error(`sluice: task ${taskLabel(t.task)}: ${t.readers} reads still open after ${STOP_READERS_MS / 1000} s; closing anyway`)
+    // A checkpoint and close; the directory stays, so that the task coming back here resumes from it.
+    await t.engine.close().catch((err: unknown) => console.error(`sluice: task ${taskLabel(t.task)}: close failed: ${(err as Error).message}`))
+    console.log(`sluice: task ${taskLabel(t.task)} stopped in ${Date.now() - began} ms`)
+  }
+
+  /** Brings a task engine's catalog to the front's, restricted to the views its role runs. */
+  private async reconcile(t: TaskRuntime): Promise<void> {
+    const engine = t.engine
+    const views = this.front.catalog.views()
+    const placement = placeCatalog(views)
+    const runs = t.task === GLOBAL_TASK ? globalStatements(views, placement) : new Set([...placement].filter(([, p]) => p === 'partitioned').map(([n]) => n))
+    const wantViews = this.front.catalog.userViews().filter((v) => runs.has(v.name))
+    const wantStreams = this.front.catalog.streams()
+    const byName = new Map<string, { sql: string; alters: readonly string[] }>([...wantStreams.map((s) => [s.name, { sql: s.sql, alters: [] }] as const), ...wantViews.map((v) => [v.name, { sql: v.sql, alters: v.alters ?? [] }] as const)])
+    const alterLater: [ViewDef, readonly string[]][] = []
+    // Gone, or not the same: dropped (with what reads it, which is created again below).
+    for (const v of engine.catalog.userViews().reverse()) {
+      if (!engine.catalog.has(v.name)) continue
+      const want = byName.get(v.name)
+      const have = v.alters ?? []
+      if (want !== undefined && want.sql === v.sql && have.every((a, i) => want.alters[i] === a)) {
+        if (want.alters.length > have.length) alterLater.push([v, want.alters.slice(have.length)])
+        continue
+      }
+      await engine.local.drop('view', v.name, true, true)
+    }
+    for (const s of engine.catalog.streams().reverse()) {
+      if (byName.get(s.name)?.sql !== s.sql) await engine.local.drop('stream', s.name, true, true)
+    }
+    for (const s of wantStreams) {
+      if (!engine.catalog.has(s.name)) await engine.local.createStream(statementOf(s.sql, 'create_stream'), s.sql)
+      if (this.front.streamRuntime(s.name)?.closed && engine.streamRuntime(s.name)?.closed === false) await engine.local.closeStream(s.name)
+    }
+    for (const v of wantViews) {
+      if (engine.catalog.has(v.name)) continue
+      await engine.local.createView(statementOf(v.sql, 'create_view'), v.sql)
+      for (const a of v.alters ?? []) await engine.local.alterView(statementOf(a, 'alter_view'), a)
+    }
+    for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.chain.catch(() => undefined)
+    for (const t of this.all()) await this.stop(t)
+  }
+}
