@@ -9,7 +9,8 @@
  *
  * The events are produced once (kcat, keyed, Kafka's Java partitioning) and every cluster reads the same
  * topic from its start. A run is timed from the view's creation (once the cluster's group has settled) to
- * the moment every node's `SELECT sum(n) FROM per_player` counts every event; CPU seconds are the nodes'
+ * the moment every node's `SELECT sum(n) FROM per_player` counts every event (watched through sluice_tasks
+ * until the tasks have taken in every event, so that the watching costs little); CPU seconds are the nodes'
  * own (user + system, from /proc), so they show whether the work was split or repeated on every node.
  *
  * Prints one line per run:
@@ -92,8 +93,32 @@ async function counted(node: SluiceProcess): Promise<number | null> {
   }
 }
 
-/** Waits until every given node counts `events`; returns the time it happened. */
+/** Events the tasks running on the node have taken in (sluice_tasks), or null while it cannot answer. */
+async function takenIn(node: SluiceProcess): Promise<number | null> {
+  let client
+  try {
+    client = await node.client()
+    const r = await client.query("SELECT coalesce(sum(events), 0)::bigint AS n FROM sluice_tasks WHERE stream = 'plays' AND status = 'running'")
+    return Number((r.rows[0] as { n: string }).n)
+  } catch {
+    return null
+  } finally {
+    await client?.end().catch(() => undefined)
+  }
+}
+
+/**
+ * Waits until the nodes' tasks have taken in every event (a cheap look at sluice_tasks: polling the view
+ * itself would gather every task's rows on every node at every look, a cost that grows with the nodes),
+ * then until every node's view counts them all; returns the time it did.
+ */
 async function untilComplete(nodes: readonly SluiceProcess[], events: number, deadline: number): Promise<number> {
+  for (;;) {
+    const taken = await Promise.all(nodes.map(takenIn))
+    if (taken.reduce<number>((a, t) => a + (t ?? 0), 0) >= events) break
+    if (Date.now() > deadline) throw new Error(`not taken in in time: nodes' tasks took in ${JSON.stringify(taken)} of ${events}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
   for (;;) {
     const counts = await Promise.all(nodes.map(counted))
     if (counts.every((c) => c === events)) return Date.now()
