@@ -10,14 +10,24 @@
  *
  *   npm run bench:stateful                                   # the default set below (about 25 minutes)
  *   npm run bench:stateful -- --workload profile --players 1000000 --events 5000000 [--cache 2000000]
+ *   npm run bench:stateful -- --workload profile --players 10000000 --events 10000000 --cache 2000000 --vs-flink [--timeout S] [--flink-heap 6g]
+ *
+ * `--vs-flink` runs the profile side by side with Apache Flink on RocksDB state, on the same input file:
+ * these events in the Sluice-vs-Flink contract's format (bench/compare/README.md), through the drivers of
+ * `npm run bench:compare` (queries/player_profile.sql in both, the Sluice driver's cache set by --cache),
+ * one after the other; it ends with a RESULT line with both rates, their ratio, both peak RSS and whether
+ * the answers (every player's final row) are the same.
  */
 import { spawnSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
+import { compareAnswers, ensureFlinkJar, flinkCommand, num, runDriver, sluiceCommand, type Outcome } from './compare/drivers.ts'
+import { BASE_TS, DATA_ROOT, DAY_MS, GAME_FILE, ensureFiles, scrambler } from './compare/generate.ts'
 
 type Workload = 'profile' | 'revenue' | 'sessions' | 'losing_streak' | 'pattern5'
 
@@ -74,15 +84,64 @@ const VIEWS: Record<Workload, { sql: string; last: string }> = {
 
 const TYPES = ['login', 'game_start', 'fight', 'fight', 'game_end', 'transaction']
 
-/** Event i of a run: players visited in a scrambled order, times spread evenly over six hours. */
-function event(i: number, n: number, players: number): string {
-  const player = (i * 7919) % players
+/** Event i's fields but the player and the time: the mix of types, results, levels and amounts. */
+function eventFields(i: number): { type: string; result: string | null; level: number | null; amount: number | null } {
   const type = TYPES[(i * 31) % TYPES.length]!
-  const ts = new Date(Date.UTC(2026, 10, 23, 0, 0, 0) + Math.floor((i * 6 * 3_600_000) / n)).toISOString()
   const result = type === 'fight' ? (i % 3 === 0 ? 'loss' : 'win') : null
   const level = type === 'game_start' ? (i % 150) + 1 : null
   const amount = type === 'transaction' ? (i % 1000) / 100 : null
-  return JSON.stringify({ player_id: player, game: 'chess', type, result, level, amount, ts })
+  return { type, result, level, amount }
+}
+
+/** Event i of a run: players visited in a scrambled order, times spread evenly over six hours. */
+function event(i: number, n: number, players: number): string {
+  const { type, result, level, amount } = eventFields(i)
+  const ts = new Date(Date.UTC(2026, 10, 23, 0, 0, 0) + Math.floor((i * 6 * 3_600_000) / n)).toISOString()
+  return JSON.stringify({ player_id: (i * 7919) % players, game: 'chess', type, result, level, amount, ts })
+}
+
+/**
+ * The same mix as the contract's game_events.jsonl: player ids from 1 (0 is the end marker's), every
+ * player visited once per `players` events in a scrambled order (so `events >= players` gives every player
+ * state), epoch-ms times 1 ms apart (strictly increasing), then the end marker a day later.
+ */
+function writeProfileInput(players: number, events: number, write: (line: string) => void): void {
+  const m = scrambler(players)
+  for (let i = 0; i < events; i++) {
+    const { type, result, level, amount } = eventFields(i)
+    write(JSON.stringify({ player_id: 1 + ((i * m) % players), game: 'chess', type, result, level, amount, ts: BASE_TS + i }))
+  }
+  write(JSON.stringify({ player_id: 0, game: 'eof', type: 'eof', result: null, level: null, amount: null, ts: BASE_TS + events - 1 + DAY_MS }))
+}
+
+/** The profile in Sluice (its cache `cache` entries) and then in Flink on RocksDB, on the same file; answers compared. */
+function profileVsFlink(players: number, events: number, cache: number, timeoutS: number, flinkHeap: string): void {
+  const jar = ensureFlinkJar()
+  const dir = join(DATA_ROOT, `profile-players${players}-events${events}`)
+  const seconds = ensureFiles(dir, [{ name: GAME_FILE, generate: (w) => writeProfileInput(players, events, w) }], { players, events })
+  if (seconds !== null) console.log(`generated ${events + 1} events (${players} players) in ${seconds.toFixed(0)} s into ${dir}`)
+  const outDir = join(dir, 'out')
+  mkdirSync(outDir, { recursive: true })
+  const workload = 'player_profile'
+  const sluiceCmd = [...sluiceCommand(null), '--cache', String(cache)]
+  const flinkCmd = flinkCommand(jar, 'rocksdb', flinkHeap)
+  console.log(`data: ${dir}\nSluice: ${sluiceCmd.join(' ')}\nFlink:  ${flinkCmd.join(' ')}`)
+  const sluice = runDriver('Sluice', sluiceCmd, workload, dir, join(outDir, `${workload}.sluice.jsonl`), timeoutS, events + 1)
+  const flink = runDriver('Flink', flinkCmd, workload, dir, join(outDir, `${workload}.flink.jsonl`), timeoutS, events + 1)
+  const same = sluice.kind === 'ok' && flink.kind === 'ok' ? compareAnswers(workload, sluice.out, flink.out) : 'n/a'
+  const eps = (o: Outcome): string => (o.kind === 'ok' ? String(Math.round(o.eps)) : o.kind)
+  const rss = (o: Outcome): string => (o.kind === 'ok' ? o.rssMib.toFixed(0) : 'n/a')
+  const ratio = sluice.kind === 'ok' && flink.kind === 'ok' ? (sluice.eps / flink.eps).toFixed(2) : sluice.kind === 'ok' && flink.kind === 'timeout' ? `>${(sluice.eps / flink.maxEps).toFixed(2)}` : 'n/a'
+  const cpuRatio = sluice.kind === 'ok' && flink.kind === 'ok' ? (flink.cpuSeconds / sluice.cpuSeconds).toFixed(2) : 'n/a'
+  console.log(
+    `profile vs Flink: ${num(players)} players, ${num(events)} events, Sluice cache ${num(cache)} entries\n` +
+      `  Sluice ${eps(sluice)} events/s, peak RSS ${rss(sluice)} MiB; Flink (RocksDB) ${eps(flink)} events/s, peak RSS ${rss(flink)} MiB; ratio ${ratio}; same answer ${same}`,
+  )
+  console.log(
+    `RESULT profile_vs_flink players=${players} events=${events} cache=${cache} sluice_eps=${eps(sluice)} flink_eps=${eps(flink)} ratio=${ratio} ` +
+      `sluice_rss_mib=${rss(sluice)} flink_rss_mib=${rss(flink)} same_answer=${same} cpu_ratio=${cpuRatio}`,
+  )
+  if (sluice.kind !== 'ok' || flink.kind !== 'ok') process.exitCode = 1
 }
 
 function jsonParseCeiling(n: number, players: number): number {
@@ -158,7 +217,23 @@ const DEFAULT_SET: { workload: Workload; players: number; events: number; cache:
 ]
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { workload: { type: 'string' }, players: { type: 'string' }, events: { type: 'string' }, cache: { type: 'string' } } })
+  const { values } = parseArgs({
+    options: {
+      workload: { type: 'string' },
+      players: { type: 'string' },
+      events: { type: 'string' },
+      cache: { type: 'string' },
+      'vs-flink': { type: 'boolean' },
+      timeout: { type: 'string' },
+      'flink-heap': { type: 'string' },
+    },
+  })
+  if (values['vs-flink'] === true) {
+    if ((values.workload ?? 'profile') !== 'profile') throw new Error('--vs-flink runs the profile workload only')
+    const players = Number(values.players ?? 10_000_000)
+    profileVsFlink(players, Number(values.events ?? players), Number(values.cache ?? Math.ceil(players / 5)), Number(values.timeout ?? 3600), values['flink-heap'] ?? '6g')
+    return
+  }
   if (values.workload !== undefined) {
     if (!(values.workload in VIEWS)) throw new Error(`unknown workload ${values.workload}; one of ${Object.keys(VIEWS).join(', ')}`)
     await runWorkload(values.workload as Workload, Number(values.players ?? 1_000_000), Number(values.events ?? 5_000_000), Number(values.cache ?? 2_000_000))

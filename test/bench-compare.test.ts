@@ -13,7 +13,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { SCALES, specOf } from '../bench/compare/compare.ts'
 import { GAME_FILE, NEXMARK_FILE, countFileLines, ensureData, generateGameEvents, generateNexmark, playersFor, produceToKafka, topicsFor } from '../bench/compare/generate.ts'
-import { checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
+import { MultisetDigest, checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
+import { answerDigest } from '../bench/compare/drivers.ts'
 import { asKafkaStream, driverSource, readLines } from '../bench/compare/sluice-run.ts'
 import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { recordText } from '../executor/record-text.ts'
@@ -41,6 +42,28 @@ describe('normalize and checksum', () => {
     expect(checksum(a)).not.toBe(checksum(c))
     expect(difference(a, c)).toEqual({ onlyA: ['[2,"y",1.5]'], onlyB: ['[2,"y",1.51]'], countA: 1, countB: 1 })
     expect(difference(['[1]', '[1]'], ['[1]']).countA).toBe(1)
+  })
+
+  test('the multiset digest of a file read line by line: any order, counts repeated rows, differs on any cell', async () => {
+    const digest = (text: string): { rows: number; digest: string } => {
+      const d = new MultisetDigest()
+      for (const l of text.split('\n')) d.add(l)
+      return { rows: d.rows, digest: d.digest }
+    }
+    const a = digest('[1,"x",0.30000000000000004]\n[2,"y",1.5]\n')
+    expect(digest('[2,"y",1.50]\n\n[1,"x",0.3]')).toEqual(a)
+    expect(digest('[2,"y",1.51]\n[1,"x",0.3]').digest).not.toBe(a.digest)
+    expect(digest('[1]\n[1]').digest).not.toBe(digest('[1]').digest)
+    const dir = await mkdtemp(join(tmpdir(), 'bench-compare-digest-'))
+    try {
+      const rows = Array.from({ length: 50_000 }, (_, i) => JSON.stringify([i, 'é'.repeat(i % 200), i / 7]))
+      await writeFile(join(dir, 'a.jsonl'), `${rows.join('\n')}\n`)
+      await writeFile(join(dir, 'b.jsonl'), rows.reverse().join('\n'))
+      expect(answerDigest(join(dir, 'a.jsonl'))).toEqual(digest(rows.join('\n')))
+      expect(answerDigest(join(dir, 'b.jsonl'))).toEqual(answerDigest(join(dir, 'a.jsonl')))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 
@@ -133,9 +156,9 @@ describe('the Sluice driver', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  async function driver(workload: string, source: 'file' | 'log' = 'file'): Promise<{ result: Record<string, string>; rows: string[] }> {
-    const out = join(dir, `${workload}.${source}.jsonl`)
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', DRIVER, '--workload', workload, '--data', join(dir, 'data'), '--out', out, '--source', source])
+  async function driver(workload: string, source: 'file' | 'log' = 'file', extra: string[] = []): Promise<{ result: Record<string, string>; rows: string[] }> {
+    const out = join(dir, `${workload}.${source}${extra.join('')}.jsonl`)
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', DRIVER, '--workload', workload, '--data', join(dir, 'data'), '--out', out, '--source', source, ...extra])
     const line = stdout.split('\n').find((l) => l.startsWith('DRIVER_RESULT '))
     expect(line).toBeDefined()
     const result = Object.fromEntries(line!.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]))
@@ -167,6 +190,13 @@ describe('the Sluice driver', () => {
     expect(log.result).toMatchObject({ events: '3001', rows: file.result.rows })
     expect(Number(log.result.cpu_seconds)).toBeGreaterThan(0)
     expect(checksum(log.rows)).toBe(checksum(file.rows))
+  })
+
+  test('a state cache far smaller than the state (--cache) gives the same answer', async () => {
+    const [whole, small] = [await driver('player_profile'), await driver('player_profile', 'file', ['--cache', '20'])]
+    expect(Number(whole.result.rows)).toBeGreaterThan(100)
+    expect(small.result).toMatchObject({ events: '3001', rows: whole.result.rows })
+    expect(checksum(small.rows)).toBe(checksum(whole.rows))
   })
 
   test('nexmark_q7: the highest bid of each 10-second window', async () => {

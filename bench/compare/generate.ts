@@ -34,12 +34,15 @@ export const GAME_FILE = 'game_events.jsonl'
 export const NEXMARK_FILE = 'nexmark.jsonl'
 /** Written last: a directory without it is a generation that did not finish. */
 const DONE_FILE = 'done.json'
-const DAY_MS = 86_400_000
+export const DAY_MS = 86_400_000
 /** 2026-11-18 04:26:40 UTC, the contract's example; a multiple of 10 s, so windows line up with the data. */
-const BASE_TS = 1_795_000_000_000
+export const BASE_TS = 1_795_000_000_000
 
-/** Where the files of a spec live: one directory per seed and sizes, under SLUICE_BENCH_DATA or ~/.cache. */
-export function dataDirFor(spec: DataSpec, root = process.env.SLUICE_BENCH_DATA ?? join(homedir(), '.cache', 'sluice', 'bench-compare')): string {
+/** Where generated files live: SLUICE_BENCH_DATA, else ~/.cache/sluice/bench-compare. */
+export const DATA_ROOT = process.env.SLUICE_BENCH_DATA ?? join(homedir(), '.cache', 'sluice', 'bench-compare')
+
+/** Where the files of a spec live: one directory per seed and sizes, under DATA_ROOT. */
+export function dataDirFor(spec: DataSpec, root = DATA_ROOT): string {
   return join(root, `seed${spec.seed}-game${spec.gameEvents}-nexmark${spec.nexmarkEvents}`)
 }
 
@@ -94,7 +97,7 @@ function gcd(a: number, b: number): number {
 }
 
 /** A multiplier coprime to n: rank * m mod n is a permutation, so activity is not sorted by player id. */
-function scrambler(n: number): number {
+export function scrambler(n: number): number {
   let m = 7919
   while (gcd(m, n) !== 1) m += 2
   return m
@@ -334,20 +337,35 @@ function writeLines(path: string, generate: (write: (line: string) => void) => v
 }
 
 /**
- * The data directory of `spec`, generated first unless a finished generation is there. Files are written
- * under a temporary name and renamed, so an interrupted run leaves nothing that looks complete.
+ * `dir` with the given files, generated first unless a finished generation is there (DONE_FILE, holding
+ * `meta`). Files are written under a temporary name and renamed, so an interrupted run leaves nothing that
+ * looks complete. Returns the seconds spent generating, or null when the files were there.
  */
-export function ensureData(spec: DataSpec, dir = dataDirFor(spec), log: (msg: string) => void = () => {}): string {
-  if (existsSync(join(dir, DONE_FILE))) return dir
+export function ensureFiles(dir: string, files: readonly { readonly name: string; readonly generate: (write: (line: string) => void) => void }[], meta: object): number | null {
+  if (existsSync(join(dir, DONE_FILE))) return null
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
   const t0 = performance.now()
-  writeLines(join(dir, `${GAME_FILE}.tmp`), (w) => generateGameEvents(spec.seed, spec.gameEvents, w))
-  renameSync(join(dir, `${GAME_FILE}.tmp`), join(dir, GAME_FILE))
-  writeLines(join(dir, `${NEXMARK_FILE}.tmp`), (w) => generateNexmark(spec.seed, spec.nexmarkEvents, w))
-  renameSync(join(dir, `${NEXMARK_FILE}.tmp`), join(dir, NEXMARK_FILE))
-  writeFileSync(join(dir, DONE_FILE), JSON.stringify({ ...spec, seconds: (performance.now() - t0) / 1000 }))
-  log(`generated ${spec.gameEvents + 1} game events and ${spec.nexmarkEvents + 1} Nexmark events in ${((performance.now() - t0) / 1000).toFixed(1)} s into ${dir}`)
+  for (const f of files) {
+    writeLines(join(dir, `${f.name}.tmp`), f.generate)
+    renameSync(join(dir, `${f.name}.tmp`), join(dir, f.name))
+  }
+  const seconds = (performance.now() - t0) / 1000
+  writeFileSync(join(dir, DONE_FILE), JSON.stringify({ ...meta, seconds }))
+  return seconds
+}
+
+/** The data directory of `spec`, generated first unless a finished generation is there (ensureFiles). */
+export function ensureData(spec: DataSpec, dir = dataDirFor(spec), log: (msg: string) => void = () => {}): string {
+  const seconds = ensureFiles(
+    dir,
+    [
+      { name: GAME_FILE, generate: (w) => generateGameEvents(spec.seed, spec.gameEvents, w) },
+      { name: NEXMARK_FILE, generate: (w) => generateNexmark(spec.seed, spec.nexmarkEvents, w) },
+    ],
+    spec,
+  )
+  if (seconds !== null) log(`generated ${spec.gameEvents + 1} game events and ${spec.nexmarkEvents + 1} Nexmark events in ${seconds.toFixed(1)} s into ${dir}`)
   return dir
 }
 

@@ -84,3 +84,24 @@ export function difference(a: readonly string[], b: readonly string[], limit = 5
   }
   return { onlyA, onlyB, countA, countB }
 }
+
+/**
+ * An order-independent digest of a multiset of result lines, built line by line: each normalized line's
+ * SHA-256 is added into four 32-bit lanes (mod 2^32 each), so the same rows in any order give the same
+ * digest without being held or sorted (results of millions of rows). Blank lines are ignored.
+ */
+export class MultisetDigest {
+  private readonly lanes = new Uint32Array(4)
+  rows = 0
+
+  add(line: string): void {
+    if (line.trim().length === 0) return
+    const h = createHash('sha256').update(normalizeLine(line)).digest()
+    for (let i = 0; i < 4; i++) this.lanes[i] = (this.lanes[i]! + h.readUInt32LE(i * 4)) >>> 0
+    this.rows++
+  }
+
+  get digest(): string {
+    return Buffer.from(this.lanes.buffer).toString('hex')
+  }
+}

@@ -21,7 +21,7 @@
  * which are read from the view's state as a pull query reads them. A workload Sluice cannot express prints
  * DRIVER_UNSUPPORTED with the reason.
  */
-import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readSync, symlinkSync, writeSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -201,14 +201,46 @@ async function waitForMarker(engine: Engine, events: number, markerMs: number): 
   }
 }
 
-async function run(name: string, data: string, out: string, source: DriverSource): Promise<void> {
+/**
+ * Writes one line per row to `path` a megabyte at a time (a result of millions of rows would not fit one
+ * string); returns the number of rows.
+ */
+async function writeRows<T>(path: string, rows: AsyncIterable<T>, line: (row: T) => string): Promise<number> {
+  const fd = openSync(path, 'w')
+  let buf: string[] = []
+  let size = 0
+  let count = 0
+  try {
+    for await (const row of rows) {
+      const l = line(row)
+      buf.push(l)
+      size += l.length + 1
+      count++
+      if (size >= 1 << 20) {
+        writeSync(fd, `${buf.join('\n')}\n`)
+        buf = []
+        size = 0
+      }
+    }
+    if (buf.length > 0) writeSync(fd, `${buf.join('\n')}\n`)
+  } finally {
+    closeSync(fd)
+  }
+  return count
+}
+
+/**
+ * `cacheEntries`: the engine's state cache in entries (its default when undefined); bench:stateful sets it
+ * to a fifth of the state to measure state larger than the cache.
+ */
+async function run(name: string, data: string, out: string, source: DriverSource, cacheEntries?: number): Promise<void> {
   await initParser()
   const w = workloadNamed(name)
   const dir = await mkdtemp(join(tmpdir(), 'sluice-compare-'))
   const files = join(dir, 'files')
   await mkdir(files)
   const kafkaBrokers = source.kind === 'kafka' ? source.brokers.split(',') : undefined
-  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files, ...(kafkaBrokers !== undefined ? { kafkaBrokers } : {}) })
+  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files, ...(cacheEntries !== undefined ? { cacheEntries } : {}), ...(kafkaBrokers !== undefined ? { kafkaBrokers } : {}) })
   try {
     const input = join(data, w.file)
     const lineCount = source.kind !== 'log' ? await countLines(input) : 0
@@ -252,11 +284,9 @@ async function run(name: string, data: string, out: string, source: DriverSource
     if (late.length > 0) throw new Error(`${late.length} late events, e.g. ${JSON.stringify(late[0])}`)
 
     const columns = engine.query(w.result)!.view.columns
-    const lines: string[] = []
-    for await (const row of engine.viewRows(w.result)) lines.push(JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
-    writeFileSync(out, lines.length > 0 ? `${lines.join('\n')}\n` : '')
+    const rows = await writeRows(out, engine.viewRows(w.result), (row) => JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
     console.log(
-      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${lines.length} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)} source=${source.kind}`,
+      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${rows} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)} source=${source.kind}`,
     )
   } finally {
     await engine.close()
@@ -264,7 +294,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
   }
 }
 
-const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>]'
+const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>] [--cache <entries>]'
 
 /** The --source, --kafka and --topic arguments as a DriverSource. */
 export function driverSource(kind: string, kafka: string | undefined, topic: string | undefined): DriverSource {
@@ -276,10 +306,12 @@ export function driverSource(kind: string, kafka: string | undefined, topic: str
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' }, kafka: { type: 'string' }, topic: { type: 'string' } },
+    options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' }, kafka: { type: 'string' }, topic: { type: 'string' }, cache: { type: 'string' } },
   })
   if (values.workload === undefined || values.data === undefined || values.out === undefined) throw new Error(USAGE)
-  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic))
+  const cache = values.cache === undefined ? undefined : Number(values.cache)
+  if (cache !== undefined && !(Number.isInteger(cache) && cache > 0)) throw new Error(`--cache is a number of entries, not ${values.cache}`)
+  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic), cache)
 }
 
 if (process.argv[1] === import.meta.filename) {
