@@ -27,6 +27,7 @@ import { Membership, tasksOf } from './membership.ts'
 import { TaskEngines } from './tasks.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
+import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { NotifyRelay } from './notify-relay.ts'
 import type { Row } from '../common/types.ts'
@@ -60,6 +61,7 @@ interface CommandRecord {
 /** What the internal read endpoint answers (server/http-cluster.ts). */
 export type PeerRowsAnswer =
   | { readonly kind: 'rows'; readonly rows: AsyncGenerator<Row> }
+  | { readonly kind: 'feed'; readonly feed: MergedFeed }
   | { readonly kind: 'denied' }
   | { readonly kind: 'bad' | 'not_ready'; readonly message: string }
 
@@ -284,18 +286,31 @@ export class ClusterNode implements DdlRouter {
 
   /** The internal read endpoint (server/http-cluster.ts): a peer asks for a view's rows in tasks of this node. */
   peerRows(signature: string | undefined, body: string): PeerRowsAnswer {
+    return this.peerRequest<RowsRequest>(signature, body, () => true, (req) => {
+      const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
+      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key) }
+    })
+  }
+
+  /** The internal subscribe endpoint: a peer follows a view's changes in tasks of this node (subscribe.ts). */
+  peerSubscribe(signature: string | undefined, body: string): PeerRowsAnswer {
+    const valid = (req: SubscribeRequest) => typeof req.snapshot === 'boolean' && Number.isFinite(req.minIntervalMs)
+    return this.peerRequest<SubscribeRequest>(signature, body, valid, (req) => ({ kind: 'feed', feed: peerFeed(this.tasks, req, this.engine.changes.limits) }))
+  }
+
+  /** A signed request of a peer for a view in tasks of this node, answered by `answer` once they can. */
+  private peerRequest<T extends { readonly view: string; readonly tasks: readonly number[] }>(signature: string | undefined, body: string, valid: (req: T) => boolean, answer: (req: T) => PeerRowsAnswer): PeerRowsAnswer {
     if (!verifyPeerRequest(this.secret, signature, body)) return { kind: 'denied' }
-    let req: RowsRequest
+    let req: T
     try {
-      req = JSON.parse(body) as RowsRequest
-      if (typeof req.view !== 'string' || !Array.isArray(req.tasks) || !req.tasks.every((t) => Number.isInteger(t))) throw new Error('view and tasks expected')
+      req = JSON.parse(body) as T
+      if (typeof req.view !== 'string' || !Array.isArray(req.tasks) || !req.tasks.every((t) => Number.isInteger(t)) || !valid(req)) throw new Error('view and tasks expected')
     } catch (err) {
       return { kind: 'bad', message: (err as Error).message }
     }
     const why = notReady(this.tasks, req.view, req.tasks)
     if (why !== null) return { kind: 'not_ready', message: why }
-    const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
-    return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key) }
+    return answer(req)
   }
 
   /** sluice_cluster and sluice_tasks. */

@@ -22,6 +22,8 @@ import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { readRowFrames } from './row-frames.ts'
 import { GLOBAL_TASK, taskLabel, type TaskEngines } from './tasks.ts'
+import type { LiveFeed, SubscriptionOptions } from '../executor/change-feed.ts'
+import { subscribeCluster } from './subscribe.ts'
 
 /** How long a read waits for every task to have a running owner before it fails. */
 export const PULL_WAIT_MS = 10_000
@@ -87,6 +89,35 @@ function notRunning(why: string): SluiceError {
   })
 }
 
+/** Which node owns each of `tasks` (task 0's owner runs the global task), or why one has none. */
+export function ownersOf(tasks: readonly number[], peers: readonly PeerTasks[]): Map<string, number[]> | string {
+  const byOwner = new Map<string, number[]>()
+  for (const task of tasks) {
+    const owner = peers.find((p) => p.tasks.includes(task === GLOBAL_TASK ? 0 : task))
+    if (owner === undefined) return `task ${taskLabel(task)} has no owner`
+    byOwner.set(owner.node, [...(byOwner.get(owner.node) ?? []), task])
+  }
+  return byOwner
+}
+
+/** What a peer answered a signed internal request: its response (200), or why not (`fatal` unless 503). */
+export type PeerAnswer = { readonly node: string; readonly res: Response } | { readonly node: string; readonly error: string; readonly fatal?: boolean }
+
+/** Sends `text`, signed with the cluster's secret, to `path` on the HTTP port of `node`. */
+export async function askPeer(peers: readonly PeerTasks[], node: string, path: string, text: string, secret: string | null, signal: AbortSignal): Promise<PeerAnswer> {
+  const http = peers.find((p) => p.node === node)?.http
+  if (http === null || http === undefined) return { node, error: `node ${node} has no HTTP address` }
+  if (secret === null) return { node, error: 'the cluster secret is not known yet' }
+  try {
+    const res = await fetch(`http://${http}${path}`, { method: 'POST', body: text, headers: { 'content-type': 'application/json', [PEER_AUTH_HEADER]: signPeerRequest(secret, text) }, signal })
+    if (res.status === 200) return { node, res }
+    const detail = await res.text().catch(() => '')
+    return { node, error: `node ${node}: ${res.status} ${detail}`, fatal: res.status !== 503 }
+  } catch (err) {
+    return { node, error: `node ${node} did not answer (${(err as Error).message})` }
+  }
+}
+
 export class ClusterReader implements ClusterReads {
   private membersCache: { at: number; peers: Promise<PeerTasks[]> } | null = null
 
@@ -133,75 +164,80 @@ export class ClusterReader implements ClusterReads {
   }
 
   private async *gather(name: string, key: readonly Value[] | undefined): AsyncGenerator<Row> {
+    const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }) } satisfies RowsRequest)
+    const abort = new AbortController()
+    try {
+      const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort)
+      yield* localRows(this.local, name, mine, key)
+      for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)
+    } finally {
+      abort.abort()
+    }
+  }
+
+  /**
+   * Every task of view `name` ready: the tasks this node owns (running, with the view), and the answers
+   * of the other owners to `path` (200). While one cannot answer (a rebalance, a task restoring), waits
+   * up to PULL_WAIT_MS and asks again, then fails with 55000. `abort` ends the peers' answers.
+   */
+  async reach(name: string, path: string, body: (owned: readonly number[]) => string, abort: AbortController): Promise<{ mine: number[]; remote: { node: string; res: Response }[]; owners: Map<string, number[]> }> {
     const tasks = this.tasksOf(name)
     const deadline = Date.now() + PULL_WAIT_MS
-    const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }) } satisfies RowsRequest)
     for (let attempt = 0; ; attempt++) {
-      const abort = new AbortController()
+      const tried = new AbortController()
+      const onAbort = () => tried.abort()
+      abort.signal.addEventListener('abort', onAbort, { once: true })
       let why: string | null = null
+      // The coordinator not answering is waited out like a rebalance.
+      const peers = await this.peers(attempt > 0).catch((err: unknown) => {
+        why = `the group coordinator did not answer (${(err as Error).message})`
+        return []
+      })
+      const owners = why === null ? ownersOf(tasks, peers) : new Map<string, number[]>()
+      if (typeof owners === 'string') why = owners
+      const byOwner = typeof owners === 'string' ? new Map<string, number[]>() : owners
+      const mine = byOwner.get(this.self) ?? []
+      why ??= notReady(this.local, name, mine)
       const remote: { node: string; res: Response }[] = []
-      let mine: number[] = []
-      try {
-        // The coordinator not answering is waited out like a rebalance.
-        const peers = await this.peers(attempt > 0).catch((err: unknown) => {
-          why = `the group coordinator did not answer (${(err as Error).message})`
-          return []
-        })
-        // Task 0's owner runs the global task.
-        const ownerOf = (task: number) => peers.find((p) => p.tasks.includes(task === GLOBAL_TASK ? 0 : task))
-        const byOwner = new Map<string, number[]>()
-        for (const task of why === null ? tasks : []) {
-          const owner = ownerOf(task)
-          if (owner === undefined) {
-            why = `task ${taskLabel(task)} has no owner`
-            break
-          }
-          byOwner.set(owner.node, [...(byOwner.get(owner.node) ?? []), task])
-        }
-        if (why === null) {
-          mine = byOwner.get(this.self) ?? []
-          why = notReady(this.local, name, mine)
-        }
-        if (why === null) {
-          const secret = this.secret()
-          const asks = [...byOwner].filter(([node]) => node !== this.self)
-          // A peer that does not even answer (stopped, not dead) is given up on like a missing owner.
-          const giveUp = setTimeout(() => abort.abort(), PULL_WAIT_MS)
-          const answers = await Promise.all(
-            asks.map(async ([node, owned]) => {
-              const http = peers.find((p) => p.node === node)?.http
-              if (http === null || http === undefined) return { node, error: `node ${node} has no HTTP address` }
-              if (secret === null) return { node, error: 'the cluster secret is not known yet' }
-              const text = body(owned)
-              try {
-                const res = await fetch(`http://${http}${PEER_ROWS_PATH}`, { method: 'POST', body: text, headers: { 'content-type': 'application/json', [PEER_AUTH_HEADER]: signPeerRequest(secret, text) }, signal: abort.signal })
-                if (res.status === 200) return { node, res }
-                const detail = await res.text().catch(() => '')
-                return { node, error: `node ${node}: ${res.status} ${detail}`, fatal: res.status !== 503 }
-              } catch (err) {
-                return { node, error: `node ${node} did not answer (${(err as Error).message})` }
-              }
-            }),
-          )
-          clearTimeout(giveUp)
-          for (const a of answers) {
-            if ('res' in a && a.res !== undefined) remote.push({ node: a.node, res: a.res })
-            else if (why === null) {
-              why = a.error
-              if ('fatal' in a && a.fatal) throw new SluiceError('execution', SqlState.internalError, `reading view ${name} from the cluster failed: ${a.error}`)
+      if (why === null) {
+        const secret = this.secret()
+        // A peer that does not even answer (stopped, not dead) is given up on like a missing owner.
+        const giveUp = setTimeout(() => tried.abort(), PULL_WAIT_MS)
+        const answers = await Promise.all([...byOwner].filter(([node]) => node !== this.self).map(([node, owned]) => askPeer(peers, node, path, body(owned), secret, tried.signal)))
+        clearTimeout(giveUp)
+        for (const a of answers) {
+          if ('res' in a) remote.push(a)
+          else if (why === null) {
+            why = a.error
+            if (a.fatal === true) {
+              tried.abort()
+              throw new SluiceError('execution', SqlState.internalError, `reading view ${name} from the cluster failed: ${a.error}`)
             }
           }
         }
-        if (why === null) {
-          yield* localRows(this.local, name, mine, key)
-          for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)
-          return
-        }
-      } finally {
-        abort.abort()
       }
+      if (why === null) return { mine, remote, owners: byOwner }
+      // Those that did answer are asked again with the rest.
+      tried.abort()
+      abort.signal.removeEventListener('abort', onAbort)
       if (Date.now() >= deadline) throw notRunning(why)
       await this.local.changed(250)
     }
+  }
+
+  /** SUBSCRIBE on the whole cluster (cluster/subscribe.ts). */
+  subscribe(name: string, options: SubscriptionOptions): Promise<LiveFeed> {
+    return subscribeCluster(this, this.local, name, options, this.front.changes.limits)
+  }
+
+  /** The owner of each task of view `name` as the group shows it now (a task without one is left out). */
+  async ownersNow(name: string): Promise<Map<number, string>> {
+    const peers = await this.peers(false)
+    const out = new Map<number, string>()
+    for (const task of this.tasksOf(name)) {
+      const owner = ownersOf([task], peers)
+      if (typeof owner !== 'string') out.set(task, [...owner.keys()][0]!)
+    }
+    return out
   }
 }

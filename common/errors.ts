@@ -62,6 +62,8 @@ export const SqlState = {
   configurationLimitExceeded: '53400',
   outOfMemory: '53200',
   adminShutdown: '57P01',
+  /** Retry: what the statement relied on changed under it (a cluster subscription's tasks moved). */
+  serializationFailure: '40001',
   invalidPassword: '28P01',
   invalidAuthorization: '28000',
   dependentObjectsStillExist: '2BP01',

@@ -74,6 +74,34 @@ export class ChangeFeed {
   }
 }
 
+/** Readers waiting for the next item of a live feed. */
+export class Wakeups {
+  private list: (() => void)[] = []
+
+  /** Resolves at the next `wake`, after `timeoutMs` (null: no timeout), or when `signal` aborts. */
+  next(timeoutMs: number | null, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.list = this.list.filter((w) => w !== done)
+        resolve()
+      }
+      this.list.push(done)
+      if (timeoutMs !== null) timer = setTimeout(done, timeoutMs)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  wake(): void {
+    if (this.list.length === 0) return
+    const ws = this.list
+    this.list = []
+    for (const w of ws) w()
+  }
+}
+
 /** One change: a row that came (+1) or left (-1), at a processing time in ms. */
 export interface Change {
   readonly timestamp: number
@@ -104,6 +132,24 @@ export interface StreamHandle {
 
 export type FeedSource = { readonly kind: 'view'; readonly view: () => ViewHandle | undefined } | { readonly kind: 'stream'; readonly stream: () => StreamHandle | undefined }
 
+/**
+ * What a reader of live results holds: a Subscription on this engine, or in cluster mode the merge of the
+ * subscriptions of every task (cluster/subscribe.ts). The server reads either the same way.
+ */
+export interface LiveFeed {
+  /** Resolves once the starting point is set (the snapshot queued, if asked for). */
+  ready(): Promise<void>
+  readonly pending: number
+  readonly ended: boolean
+  /** Aborts when the feed ends (its reason: the failure, if it failed). */
+  readonly stopped: AbortSignal
+  /** Up to `max` queued items (max <= 0: all); throws the failure once the queue is empty. */
+  take(max: number): FeedItem[]
+  /** Resolves once an item is queued, the feed ended, `timeoutMs` passed or `signal` aborts. */
+  wait(timeoutMs: number | null, signal?: AbortSignal): Promise<void>
+  close(): void
+}
+
 export interface SubscriptionOptions {
   /** Emit the current contents as +1 rows first (default true). */
   readonly snapshot: boolean
@@ -126,7 +172,7 @@ const PROGRESS_HEARTBEAT_MS = 1000
  * One SUBSCRIBE: a bounded queue of changes fed by engine steps, drained by `take`. `wait` blocks until
  * something is queued, the subscription ends, or a timeout passes.
  */
-export class Subscription {
+export class Subscription implements LiveFeed {
   private readonly queue: FeedItem[] = []
   private head = 0
   private closed = false
@@ -140,7 +186,7 @@ export class Subscription {
   private lastTimestamp = 0
   private lastProgress = 0
   private startedAt = 0
-  private waiters: (() => void)[] = []
+  private readonly waiters = new Wakeups()
   private readonly unsubscribe: () => void
   private readonly limits: FeedLimits
   /** Aborted when the subscription ends, with its failure if it failed. */
@@ -466,11 +512,9 @@ export class Subscription {
   }
 
   private wakeWaiters(): void {
-    if (this.waiters.length === 0) return
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) w()
+    this.waiters.wake()
   }
+
 
   /** Ends with `err`; `drop` also discards what is queued (a subscriber too far behind gets the error at once). */
   private fail(err: SluiceError, drop = false): void {
@@ -505,19 +549,9 @@ export class Subscription {
    */
   async wait(timeoutMs: number | null, signal?: AbortSignal): Promise<void> {
     if (this.pending > 0 || this.closed || signal?.aborted === true) return
-    await new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined
-      const done = () => {
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', done)
-        this.waiters = this.waiters.filter((w) => w !== done)
-        resolve()
-      }
-      this.waiters.push(done)
-      if (timeoutMs !== null) timer = setTimeout(done, timeoutMs)
-      signal?.addEventListener('abort', done, { once: true })
-    })
+    await this.waiters.next(timeoutMs, signal)
   }
+
 
   /** The reader is done: stops following the source and lets go of everything queued. */
   close(): void {

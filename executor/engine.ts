@@ -16,6 +16,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SluiceError, type Span } from '../common/errors.ts'
+import type { LiveFeed, SubscriptionOptions } from './change-feed.ts'
 import type { Row, Value } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
@@ -116,6 +117,11 @@ export class Engine extends EnginePart {
     this.s.clusterIngest = ingest
     this.clusterTables = tables
     this.s.clusterReads = reads
+  }
+
+  /** Cluster mode: SUBSCRIBE to a view of the whole cluster (null on a single process). */
+  clusterSubscribe(view: string, options: SubscriptionOptions): Promise<LiveFeed> | null {
+    return this.s.clusterReads?.subscribe(view, options) ?? null
   }
 
   /** Cluster mode: this engine keeps the catalog and computes no view itself (see attachCluster). */

@@ -12,13 +12,13 @@
  */
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row } from '../common/types.ts'
-import type { Subscription } from '../executor/change-feed.ts'
+import type { LiveFeed } from '../executor/change-feed.ts'
 import type { ResultColumn } from './backend.ts'
 import { type CancelSignal, type SubscribePlan, takeLive } from './subscribe.ts'
 
 export type CursorSource =
   | { readonly kind: 'rows'; readonly rows: readonly Row[]; position: number }
-  | { readonly kind: 'live'; readonly subscription: Subscription; readonly plan: SubscribePlan }
+  | { readonly kind: 'live'; readonly subscription: LiveFeed; readonly plan: SubscribePlan }
 
 export interface Cursor {
   readonly name: string

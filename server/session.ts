@@ -30,7 +30,7 @@ import { CopyToWriter, copyToChunks, copyToFormat } from './copy-to.ts'
 import type { TimeZone } from './wire/timezone.ts'
 import { Cursors, type CursorSource } from './cursors.ts'
 import { type CancelSignal, type SubscribePlan, liveCursor, planSubscribe, startSubscription } from './subscribe.ts'
-import type { Subscription } from '../executor/change-feed.ts'
+import type { LiveFeed } from '../executor/change-feed.ts'
 import { checkRolePermits, readOnlyViolation } from './users.ts'
 import { SessionRegistry, type SessionActivity } from './sessions.ts'
 import { TRANSACTION_SNAPSHOT, TransactionSnapshot } from './transaction-snapshot.ts'
@@ -255,7 +255,7 @@ export class Session implements Backend {
 
   private readonly cursors = new Cursors()
   /** Subscriptions read by this session outside cursors, closed with it. */
-  private readonly subscriptions = new Set<Subscription>()
+  private readonly subscriptions = new Set<LiveFeed>()
   private cancelGeneration = 0
   private cancelController = new AbortController()
 
@@ -272,7 +272,7 @@ export class Session implements Backend {
     }
   }
 
-  private track(sub: Subscription): Subscription {
+  private track(sub: LiveFeed): LiveFeed {
     for (const s of this.subscriptions) if (s.ended) this.subscriptions.delete(s)
     this.subscriptions.add(sub)
     return sub

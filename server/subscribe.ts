@@ -11,12 +11,13 @@
  * `next` waits for at least one row), the COPY text format (`COPY (SUBSCRIBE v) TO STDOUT`) and a cursor
  * for DECLARE / FETCH (server/cursors.ts). Reading stops when the client cancels (57014) or goes away, or
  * when it falls more than the server's --subscribe-max-lag behind (53400; see executor/change-feed.ts).
+ * In cluster mode the subscription is the merge of every task's (cluster/subscribe.ts), read the same way.
  */
 import { SluiceError, SqlState, planError, syntaxError } from '../common/errors.ts'
 import { Types, type Row, type SqlType, type Value, formatValue } from '../common/types.ts'
 import type * as ast from '../parser/ast.ts'
 import type { Engine } from '../executor/engine.ts'
-import { Subscription, type FeedItem } from '../executor/change-feed.ts'
+import { Subscription, type FeedItem, type LiveFeed } from '../executor/change-feed.ts'
 import type { ResultColumn, RowCursor } from './backend.ts'
 import { QueryGuard, parseTimeoutSetting } from '../executor/query-budget.ts'
 
@@ -87,14 +88,19 @@ function minInterval(o: ast.OptionDef): number {
  * Starts reading the relation's changes; close the subscription when done. Resolves once its starting
  * point is set (the snapshot taken), so every change the client causes after it hears back is delivered.
  */
-export async function startSubscription(plan: SubscribePlan, engine: Engine): Promise<Subscription> {
-  // A cluster node's own engine computes no view (its tasks do, docs/cluster.md): it has no changes to follow.
-  if (engine.clustered) throw new SluiceError('plan', SqlState.featureNotSupported, 'SUBSCRIBE is not supported in cluster mode yet: a view\'s changes happen in the tasks of every node', { hint: 'Query the view with SELECT; see docs/cluster.md.' })
+export async function startSubscription(plan: SubscribePlan, engine: Engine): Promise<LiveFeed> {
+  const options = { snapshot: plan.snapshot, progress: plan.progress, minIntervalMs: plan.minIntervalMs }
+  // A cluster node's own engine computes no view: its tasks do, on every node (cluster/subscribe.ts).
+  if (engine.clustered) {
+    const feed = plan.kind === 'view' ? engine.clusterSubscribe(plan.relation, options) : null
+    if (feed === null) throw new SluiceError('unsupported', SqlState.featureNotSupported, `SUBSCRIBE to stream "${plan.relation}" is not supported in cluster mode`, { hint: `Create a materialized view (SELECT * FROM ${plan.relation}) and SUBSCRIBE to it.` })
+    return feed
+  }
   const source =
     plan.kind === 'view'
       ? { kind: 'view' as const, view: () => engine.query(plan.relation) }
       : { kind: 'stream' as const, stream: () => engine.streamRuntime(plan.relation) }
-  const sub = new Subscription(engine.changes, source, { snapshot: plan.snapshot, progress: plan.progress, minIntervalMs: plan.minIntervalMs })
+  const sub = new Subscription(engine.changes, source, options)
   await sub.ready()
   return sub
 }
@@ -112,7 +118,7 @@ export function feedRow(item: FeedItem, plan: SubscribePlan): Row {
  * Waits for at least one row (up to `timeoutMs`, null = forever), then takes up to `max` (<= 0: all there
  * are). Throws 57014 when cancelled, the subscription's error when it failed; [] on timeout or end.
  */
-export async function takeLive(sub: Subscription, plan: SubscribePlan, max: number, timeoutMs: number | null, cancel: CancelSignal, generation: number): Promise<Row[]> {
+export async function takeLive(sub: LiveFeed, plan: SubscribePlan, max: number, timeoutMs: number | null, cancel: CancelSignal, generation: number): Promise<Row[]> {
   if (cancel.generation !== generation) throw canceledError()
   await sub.wait(timeoutMs, cancel.signal)
   if (cancel.generation !== generation) throw canceledError()
@@ -123,7 +129,7 @@ export async function takeLive(sub: Subscription, plan: SubscribePlan, max: numb
  * An endless RowCursor over a subscription: each `next` waits for rows; done only once the subscription ends.
  * `deadline` (statement_timeout) ends it with 57014; `cancel.signal` must then also abort at the deadline.
  */
-export function liveCursor(sub: Subscription, plan: SubscribePlan, cancel: CancelSignal, deadline?: { checkInterrupts(): void }): RowCursor {
+export function liveCursor(sub: LiveFeed, plan: SubscribePlan, cancel: CancelSignal, deadline?: { checkInterrupts(): void }): RowCursor {
   const generation = cancel.generation
   // Rows already queued (a large snapshot) come without waiting: sent a slice at a time, so that the
   // sending gives the event loop back.

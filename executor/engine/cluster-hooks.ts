@@ -5,11 +5,13 @@
  *   it to the cluster's command topic, and resolves once this node has applied it (by `Engine.applyLocal`);
  *   every node applies every command in the topic's order.
  * - Ingest: INSERT, COPY and HTTP ingest into a stream backed by the cluster's Kafka topic produce to it.
- * - Pull queries: a node's front engine computes no view (its task engines do, cluster/tasks.ts), so a
- *   view's rows are gathered from the tasks of every node (cluster/pull.ts).
+ * - Pull queries and SUBSCRIBE: a node's front engine computes no view (its task engines do,
+ *   cluster/tasks.ts), so a view's rows and changes are gathered from the tasks of every node
+ *   (cluster/pull.ts, cluster/subscribe.ts).
  */
 import type { Row, Value } from '../../common/types.ts'
 import type { StreamDef } from '../../planner/catalog.ts'
+import type { LiveFeed, SubscriptionOptions } from '../change-feed.ts'
 
 /** A DDL statement as it travels through the command topic: what every node needs to apply it again. */
 export type DdlCommand =
@@ -38,4 +40,6 @@ export interface ClusterReads {
   viewRows(name: string): AsyncGenerator<Row>
   /** The rows of one group by key (as Engine.viewPoint), or null when the view must be read whole. */
   viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null>
+  /** SUBSCRIBE to a view: every task's snapshot, then every task's changes (cluster/subscribe.ts). */
+  subscribe(name: string, options: SubscriptionOptions): Promise<LiveFeed>
 }
