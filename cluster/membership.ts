@@ -37,9 +37,11 @@ const HEARTBEAT_MS = 2000
  * members whose heartbeats did not reach it within the session timeout, and the client neither heartbeats
  * successfully again nor rejoins (seen with @platformatic/kafka 1.35: the group stays EMPTY, every task
  * without an owner, every pull query failing 55000). A node that has heard no answered heartbeat (nor a
- * join) for longer than this replaces its client and joins again, as the same static member.
+ * join) for longer than this replaces its client and joins again, as the same static member. Longer than a
+ * session timeout plus a rebalance timeout: a rejoin the client makes by itself may wait that long for
+ * the group without heartbeating, and must not be cut short.
  */
-const SILENT_REJOIN_MS = SESSION_TIMEOUT_MS
+const SILENT_REJOIN_MS = SESSION_TIMEOUT_MS + REBALANCE_TIMEOUT_MS
 
 export function groupName(cluster: string): string {
   return `_sluice_${cluster}`
