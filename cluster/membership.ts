@@ -32,6 +32,16 @@ const PROTOCOL = 'sluice-sticky'
 const SESSION_TIMEOUT_MS = 20_000
 const REBALANCE_TIMEOUT_MS = 30_000
 const HEARTBEAT_MS = 2000
+/**
+ * After a broker restart the group client can stay out of the group for good: the coordinator drops the
+ * members whose heartbeats did not reach it within the session timeout, and the client neither heartbeats
+ * successfully again nor rejoins (seen with @platformatic/kafka 1.35: the group stays EMPTY, every task
+ * without an owner, every pull query failing 55000). A node that has heard no answered heartbeat (nor a
+ * join) for longer than this replaces its client and joins again, as the same static member. Longer than a
+ * session timeout plus a rebalance timeout: a rejoin the client makes by itself may wait that long for
+ * the group without heartbeating, and must not be cut short.
+ */
+const SILENT_REJOIN_MS = SESSION_TIMEOUT_MS + REBALANCE_TIMEOUT_MS
 
 export function groupName(cluster: string): string {
   return `_sluice_${cluster}`
@@ -93,6 +103,12 @@ export class Membership {
   lastRebalanceMs: number | null = null
   generation = -1
 
+  /** When a heartbeat was last answered, or a join or rebalance began or ended (the client was alive in the group). */
+  private lastHeard = Date.now()
+  /** Our own join is under way (it may wait for a rebalance, without heartbeats). */
+  private inJoin = false
+  private readonly watchdog: NodeJS.Timeout
+
   constructor(
     private readonly cluster: string,
     private readonly brokers: readonly string[],
@@ -101,6 +117,26 @@ export class Membership {
     private readonly onTasks: (tasks: number[]) => void = () => undefined,
   ) {
     this.consumer = this.newConsumer()
+    this.watchdog = setInterval(() => this.checkHeard(), HEARTBEAT_MS)
+    this.watchdog.unref()
+  }
+
+  private checkHeard(): void {
+    if (this.closed || this.inJoin || this.topics.size === 0) return
+    const silent = Date.now() - this.lastHeard
+    if (silent <= SILENT_REJOIN_MS) return
+    console.error(`sluice: cluster group: no heartbeat answered for ${Math.round(silent / 1000)} s; joining again with a new group client`)
+    this.lastHeard = Date.now()
+    const old = this.consumer
+    this.joining = this.joining
+      .then(async () => {
+        // Closed first: its leave (if it gets through) must not remove the new client's membership.
+        await Promise.race([new Promise<void>((done) => old.close(true, () => done())), new Promise((r) => setTimeout(r, 3000).unref())])
+        if (this.closed) return
+        this.consumer = this.newConsumer()
+        await this.join()
+      })
+      .catch((err: unknown) => console.error(`sluice: cluster group join failed: ${(err as Error).message}`))
   }
 
   private newConsumer(): Consumer<Buffer, Buffer, Buffer, Buffer> {
@@ -130,6 +166,10 @@ export class Membership {
     consumer.on('consumer:group:join', () => this.joined())
     consumer.on('consumer:group:rebalance', () => {
       this.rebalanceStarted = Date.now()
+      this.lastHeard = Date.now()
+    })
+    consumer.on('consumer:heartbeat:end', () => {
+      if (consumer === this.consumer) this.lastHeard = Date.now()
     })
     return consumer
   }
@@ -153,12 +193,19 @@ export class Membership {
   private async join(): Promise<void> {
     if (this.closed || this.topics.size === 0) return
     this.rebalanceStarted = Date.now()
-    for (const t of this.topics) this.consumer.topics.track(t)
-    await this.consumer.joinGroup({})
+    this.inJoin = true
+    try {
+      for (const t of this.topics) this.consumer.topics.track(t)
+      await this.consumer.joinGroup({})
+    } finally {
+      this.inJoin = false
+      this.lastHeard = Date.now()
+    }
     this.joined()
   }
 
   private joined(): void {
+    this.lastHeard = Date.now()
     const next: Record<string, number[]> = {}
     for (const a of this.consumer.assignments ?? []) next[a.topic] = [...a.partitions].sort((x, y) => x - y)
     const before = JSON.stringify(this.owned)
@@ -203,6 +250,7 @@ export class Membership {
 
   async close(): Promise<void> {
     this.closed = true
+    clearInterval(this.watchdog)
     // A join waiting on a rebalance is not waited for long: closing the client ends it.
     await Promise.race([this.joining, new Promise((r) => setTimeout(r, 3000).unref())])
     await new Promise<void>((done) => this.consumer.close(true, () => done()))

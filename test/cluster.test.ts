@@ -5,7 +5,7 @@
  * and the global task), and a pull query on any node gathers the whole answer, exactly, across a kill -9.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type TestCluster } from './helpers/cluster.ts'
+import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 import { COLUMNS, EVENTS, LATENESS, SCALE, VIEWS, commandsOf, expectRows, oracleAnswer, json, ownerOfTasks, plays, sentinels, viewRows } from './helpers/cluster-plays.ts'
 
@@ -19,8 +19,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     cluster = await startCluster({ nodes: 3 })
   }, 300_000)
   afterAll(async () => {
-    // A node that ended by itself: what it said last is the only clue.
-    for (const n of cluster?.nodes ?? []) if (n.child.exitCode !== null || n.child.signalCode !== null) console.log(`node on ${n.dataDir} ended (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().slice(-4000)}`)
+    logEndedNodes(cluster)
     await oracle?.kill()
     if (oracle) await removeDir(oracle.dataDir)
     await cluster?.stop()

@@ -58,3 +58,8 @@ export async function startCluster(opts: { nodes: number; name?: string; kafka?:
   }
   return cluster
 }
+
+/** A node that ended by itself: what it said last is the only clue (for a test's afterAll). */
+export function logEndedNodes(cluster: TestCluster | undefined): void {
+  for (const n of cluster?.nodes ?? []) if (n.child.exitCode !== null || n.child.signalCode !== null) console.log(`node on ${n.dataDir} ended (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().slice(-4000)}`)
+}

@@ -1,0 +1,61 @@
+/**
+ * Runs of the plays workload (helpers/cluster-plays.ts) on a test cluster, shared by the cluster tests and
+ * scripts/cluster-kills.ts: the stream and views on the cluster and on a single-process oracle reading the
+ * same topic, producing parts with kcat, and comparing every view on every node with the oracle.
+ */
+import type { TestCluster } from './cluster.ts'
+import type { KafkaBroker } from './kafka.ts'
+import { COLUMNS, LATENESS, VIEWS, expectRows, json, oracleAnswer, plays, sentinels } from './cluster-plays.ts'
+import { eventually, startSluice, type SluiceProcess } from './sluice-process.ts'
+
+/** The views every node and the oracle compute. */
+export const VIEW_NAMES = ['per_player', 'per_minute', 'streaks'] as const
+
+/** CREATE STREAM plays (on `topic`, 6 partitions) and the views, taken on `node`; waits until every node has them. */
+export async function createPlays(cluster: TestCluster, node: number, topic: string): Promise<void> {
+  cluster.nodes[node]!.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic}', ${LATENESS})`)
+  for (const v of VIEWS) cluster.nodes[node]!.psql(v)
+  for (const n of cluster.nodes) {
+    await eventually(async () => n.psql(`SELECT count(*) FROM sluice_queries WHERE name IN (${VIEW_NAMES.map((v) => `'${v}'`).join(', ')})`, { args: ['-tA'] }).stdout.trim(), (o) => o === '3', 60_000)
+  }
+}
+
+/** A single-process Sluice reading `topic` with the same stream and views: the answer every node must give. */
+export async function startOracle(kafka: KafkaBroker, topic: string): Promise<SluiceProcess> {
+  const single = await startSluice({ kafka: kafka.brokers })
+  single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = '${topic}', key = 'player', ${LATENESS})`)
+  for (const v of VIEWS) single.psql(v)
+  return single
+}
+
+/** Plays `from` .. `from + count - 1` by kcat, keyed, with Kafka's Java partitioning (what Sluice uses). */
+export async function producePlays(kafka: KafkaBroker, topic: string, from: number, count: number): Promise<void> {
+  if (count <= 0) return
+  await kafka.produce(topic, plays(from, count).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+}
+
+/** Ends every partition with a sentinel an hour after play `after` (see `sentinels`); returns how many. */
+export async function produceSentinels(kafka: KafkaBroker, topic: string, after: number): Promise<number> {
+  const ends = sentinels(after, 6)
+  await kafka.produce(topic, ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+  return ends.length
+}
+
+/**
+ * Every view on every running node against the oracle, once it has read all `total` events; returns the
+ * mismatches (`node i, view v: missing [...], extra [...]`), empty when every one is exact.
+ */
+export async function mismatchesWithOracle(cluster: TestCluster, single: SluiceProcess, total: number): Promise<string[]> {
+  const want = await oracleAnswer(single, total)
+  const out: string[] = []
+  for (let i = 0; i < cluster.nodes.length; i++) {
+    for (const [v, rows] of want) {
+      try {
+        await expectRows(cluster.nodes[i]!, i, v, rows)
+      } catch (err) {
+        out.push((err as Error).message)
+      }
+    }
+  }
+  return out
+}
