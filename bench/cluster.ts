@@ -79,12 +79,12 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
   }
 }
 
-/** The count the node's view gives over every player, or null while it cannot answer. */
-async function counted(node: SluiceProcess): Promise<number | null> {
+/** The number `sql` (one row, column n) gives on the node, or null while it cannot answer. */
+async function numberOn(node: SluiceProcess, sql: string): Promise<number | null> {
   let client
   try {
     client = await node.client()
-    const r = await client.query('SELECT coalesce(sum(n), 0)::bigint AS n FROM per_player')
+    const r = await client.query(sql)
     return Number((r.rows[0] as { n: string }).n)
   } catch {
     return null
@@ -93,19 +93,11 @@ async function counted(node: SluiceProcess): Promise<number | null> {
   }
 }
 
-/** Events the tasks running on the node have taken in (sluice_tasks), or null while it cannot answer. */
-async function takenIn(node: SluiceProcess): Promise<number | null> {
-  let client
-  try {
-    client = await node.client()
-    const r = await client.query("SELECT coalesce(sum(events), 0)::bigint AS n FROM sluice_tasks WHERE stream = 'plays' AND status = 'running'")
-    return Number((r.rows[0] as { n: string }).n)
-  } catch {
-    return null
-  } finally {
-    await client?.end().catch(() => undefined)
-  }
-}
+/** The count the node's view gives over every player. */
+const counted = (node: SluiceProcess) => numberOn(node, 'SELECT coalesce(sum(n), 0)::bigint AS n FROM per_player')
+
+/** Events the tasks running on the node have taken in (sluice_tasks). */
+const takenIn = (node: SluiceProcess) => numberOn(node, "SELECT coalesce(sum(events), 0)::bigint AS n FROM sluice_tasks WHERE stream = 'plays' AND status = 'running'")
 
 /**
  * Waits until the nodes' tasks have taken in every event (a cheap look at sluice_tasks: polling the view
