@@ -1,6 +1,7 @@
 /**
  * A stream whose events live in a Kafka topic. The engine reads it like the embedded log, by partition and
- * offset; this module keeps a consumer fetching ahead into bounded per-partition buffers.
+ * offset; this module keeps a fetcher (kafka-fetch.ts) fetching ahead into bounded per-partition buffers,
+ * decoding record batches straight into them (kafka-records.ts).
  *
  * Exactly-once state: Sluice does not rely on the consumer group's committed offsets. Each view's offsets
  * per partition are committed in its checkpoint, in the same RocksDB batch as its state; on start the
@@ -8,11 +9,14 @@
  * or end, per `start`, when no view has committed anything). Records a view has already counted are
  * skipped by offset, so a replay after a crash counts nothing twice.
  *
- * The client is `@platformatic/kafka` (see docs/benchmarks.md for the comparison with kafkajs): it can
- * start each partition at an explicit offset (`mode: 'manual'`), which this design needs.
+ * The client is `@platformatic/kafka` (see docs/benchmarks.md for the comparison with kafkajs), for its
+ * connections, metadata and offsets; fetches are this module's own, from explicit offsets and without a
+ * consumer group, and records never become one object each (docs/benchmarks.md, "Kafka source").
  */
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Consumer } from '@platformatic/kafka'
 import type { SourceBatch, StreamSource } from '../source.ts'
+import { CorruptBatchError, readRecordBatches } from './kafka-records.ts'
+import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPartition } from './kafka-fetch.ts'
 
 export interface KafkaSourceOptions {
   readonly brokers: readonly string[]
@@ -37,8 +41,10 @@ export interface KafkaSourceOptions {
   readonly partitions?: readonly number[]
 }
 
-/** Records buffered per partition before the consumer is paused. */
+/** Records buffered (all partitions) before fetching is paused. */
 const MAX_BUFFERED = 200_000
+/** Bytes of record values buffered (all partitions) before fetching is paused. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 /** How often the topic's end offsets are asked for (idleness and lag). */
 const HIGH_WATER_REFRESH_MS = 500
 /**
@@ -67,9 +73,10 @@ interface PartitionBuffer {
 }
 
 export class KafkaSource implements StreamSource {
-  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
+  private stream: PartitionFetcher | null = null
   private paused = false
   private buffered = 0
+  private bufferedBytes = 0
   private closed = false
   /**
    * The topic's end offset per partition (the last stable offset: the fetch is read_committed), from the
@@ -110,6 +117,8 @@ export class KafkaSource implements StreamSource {
   /** The last error of the connection (cleared once fetching works again), for sluice_partitions users. */
   lastError: Error | null = null
   private reconnecting = false
+  /** The broker answered that a fetch position lies outside the partition (retention passed it). */
+  private outOfRange = false
 
   /** Per partition: whether this source fetches it (`partitions` option). */
   private readonly owned: boolean[]
@@ -126,8 +135,8 @@ export class KafkaSource implements StreamSource {
   }
 
   /** The positions to fetch from: each owned partition's, none of the others. */
-  private fetchPositions(at: (b: PartitionBuffer, p: number) => number): { topic: string; partition: number; offset: bigint }[] {
-    return this.buffers.flatMap((b, p) => (this.owned[p] ? [{ topic: this.options.topic, partition: p, offset: BigInt(at(b, p)) }] : []))
+  private fetchPositions(at: (b: PartitionBuffer, p: number) => number): Map<number, number> {
+    return new Map(this.buffers.flatMap((b, p) => (this.owned[p] ? [[p, at(b, p)] as const] : [])))
   }
 
   /** Connects and learns the topic's partition count; call `start` to begin fetching. */
@@ -188,39 +197,29 @@ export class KafkaSource implements StreamSource {
     }
   }
 
-  /** Consumes every partition from the given offsets; a failure of the stream reconnects. */
-  private async fetchFrom(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {
-    const stream = await this.consumer.consume({
-      topics: [this.options.topic],
-      mode: 'manual',
-      offsets,
-      autocommit: false,
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
-      heartbeatInterval: 1000,
-      maxWaitTime: 100,
-      minBytes: 1,
-      maxBytes: 16 * 1024 * 1024,
-      isolationLevel: 1, // read_committed: never see aborted transactions
-      highWaterMark: 4096,
+  /** Fetches every partition from the given offsets (read_committed); a failure of the fetch reconnects. */
+  private async fetchFrom(positions: Map<number, number>): Promise<void> {
+    const generation = ++this.generation
+    const stream = await PartitionFetcher.start({
+      consumer: this.consumer,
+      topic: this.options.topic,
+      positions,
+      deliver: (part, from) => {
+        if (generation === this.generation) this.accept(part, from)
+      },
+      failed: (err) => {
+        if (generation !== this.generation) return
+        this.lastError = err
+        if (err instanceof KafkaFetchError && err.errorCode === OFFSET_OUT_OF_RANGE) this.outOfRange = true
+        void this.reconnect()
+      },
     })
-    const assigned = new Set(this.consumer.assignments?.find((a) => a.topic === this.options.topic)?.partitions ?? [])
-    if (assigned.size < offsets.length) {
-      // A group joined while the topic's metadata was still settling can hand out fewer partitions than
-      // the topic has, and nothing would ever rebalance it: start over instead of fetching a part.
-      await withTimeout(stream.close(), CLOSE_TIMEOUT_MS)
-      throw new Error(`Kafka assigned ${assigned.size} of ${offsets.length} partitions of "${this.options.topic}"`)
+    if (generation !== this.generation || this.closed) {
+      await stream.close()
+      return
     }
     this.stream = stream
     this.lastProgress = Date.now()
-    const generation = ++this.generation
-    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (generation === this.generation) this.accept(m)
-    })
-    stream.on('error', (err: Error) => {
-      this.lastError = err
-      void this.reconnect()
-    })
   }
 
   /**
@@ -233,14 +232,23 @@ export class KafkaSource implements StreamSource {
     this.reconnecting = true
     const old = this.stream
     this.stream = null
+    this.generation++ // answers of the old fetch still on their way are dropped
     if (old !== null) await withTimeout(old.close(), CLOSE_TIMEOUT_MS)
     await closeConsumer(this.consumer)
     let backoff = 200
     while (!this.closed) {
       this.consumer = newConsumer(this.options)
       try {
+        if (this.outOfRange) {
+          // Retention removed records the buffer had not reached: go on from the topic's first offset, as a
+          // reader starting below it would (`firstServable`).
+          const starts = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: -2n })
+          ;(starts.get(this.options.topic) ?? []).forEach((e, p) => (this.logStart[p] = Number(e)))
+          for (const [p, b] of this.buffers.entries()) b.next = Math.max(b.next, this.logStart[p] ?? 0)
+          this.outOfRange = false
+        }
         await this.fetchFrom(this.fetchPositions((b) => b.next))
-        if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
+        if (this.paused) (this.stream as PartitionFetcher | null)?.pause()
         this.lastError = null
         break
       } catch (err) {
@@ -316,6 +324,7 @@ export class KafkaSource implements StreamSource {
       const from = targets[p]
       if (from === null || from === undefined) return
       this.buffered -= b.offsets.length - b.head
+      for (let i = b.head; i < b.values.length; i++) this.bufferedBytes -= b.values[i]!.length
       b.offsets = []
       b.values = []
       b.timestamps = []
@@ -323,11 +332,11 @@ export class KafkaSource implements StreamSource {
       b.next = from
       b.floor = from
     })
-    if (this.paused && this.buffered < MAX_BUFFERED / 2) this.paused = false
+    if (this.paused && !this.overBudget(2)) this.paused = false
     this.consumer = newConsumer(this.options)
     try {
       await this.fetchFrom(this.fetchPositions((b) => b.next))
-      if (this.paused) (this.stream as MessagesStream<Buffer, Buffer, Buffer, Buffer> | null)?.pause()
+      if (this.paused) (this.stream as PartitionFetcher | null)?.pause()
     } catch (err) {
       // The broker did not take the new fetch: fetching goes on as after any lost connection.
       this.lastError = err as Error
@@ -335,18 +344,34 @@ export class KafkaSource implements StreamSource {
     }
   }
 
-  private accept(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
-    const b = this.buffers[m.partition]
-    if (b === undefined || !this.owned[m.partition]) return
-    const offset = Number(m.offset)
-    if (offset < b.next) return // a refetch after a rebalance or retry
-    b.offsets.push(offset)
-    b.values.push(m.value ?? Buffer.alloc(0))
-    b.timestamps.push(Number(m.timestamp) * 1000)
-    b.next = offset + 1
+  /** Takes one partition's part of a fetch answer, fetched from `from`, into its buffer. */
+  private accept(part: FetchedPartition, from: number): void {
+    const p = part.partition
+    const b = this.buffers[p]
+    if (b === undefined || !this.owned[p]) return
+    // A fetch from below the buffer's end (a refetch, a retry) yields nothing twice: records below b.next are skipped.
+    const start = Math.max(from, b.next)
+    const before = b.offsets.length
+    let next: number
+    try {
+      next = part.records === null ? start : readRecordBatches(part.records, start, part.aborted, b)
+    } catch (err) {
+      if (!(err instanceof CorruptBatchError)) throw err
+      // Bytes that are not record batches cannot be made into records, not even dead letters: the partition
+      // stops here (the error shows in sluice_partitions), and the stall check fetches it again.
+      b.offsets.length = b.timestamps.length = b.values.length = before
+      this.lastError = new Error(`Kafka topic "${this.options.topic}" partition ${p} at offset ${start}: ${err.message}`)
+      return
+    }
+    // Past transaction markers and aborted records too, which yield no record: a quiet partition written in
+    // transactions (a Sluice sink's) reaches its end and can be idle.
+    if (next > b.next) b.next = next
+    const added = b.offsets.length - before
+    if (added === 0) return
+    for (let i = before; i < b.values.length; i++) this.bufferedBytes += b.values[i]!.length
     const now = Date.now()
     // A record past the end the broker last told: the partition grew since, whatever older answers say.
-    if (b.next > this.highWater[m.partition]!) this.endSince[m.partition] = now
+    if (b.next > this.highWater[p]!) this.endSince[p] = now
     if (now - this.lastArrival >= IDLE_AFTER_MS) {
       // The topic wakes up after a quiet spell: every partition gets a fresh grace period before it counts
       // as idle, so that one partition's first records do not push the watermark past the others'.
@@ -356,19 +381,21 @@ export class KafkaSource implements StreamSource {
     this.lastArrival = now
     b.lastArrival = now
     this.lastProgress = now
-    this.buffered++
+    this.buffered += added
     this.options.onArrival?.()
-    if (this.buffered >= MAX_BUFFERED && !this.paused && this.stream !== null) {
+    if (this.overBudget(1) && !this.paused && this.stream !== null) {
       this.paused = true
       this.stream.pause()
     }
   }
 
+  /** Whether the buffers hold more than 1/`share` of what they may (records or bytes). */
+  private overBudget(share: number): boolean {
+    return this.buffered >= MAX_BUFFERED / share || this.bufferedBytes >= MAX_BUFFERED_BYTES / share
+  }
+
   endOffset(partition: number): number {
-    const b = this.buffers[partition]
-    if (b === undefined) return 0
-    this.passMarkers(partition, b)
-    return b.next
+    return this.buffers[partition]?.next ?? 0
   }
 
   /**
@@ -419,7 +446,6 @@ export class KafkaSource implements StreamSource {
     // A partition this source does not fetch is another task's: it never holds this one's time back.
     if (this.owned[partition] === false) return true
     const b = this.buffers[partition]
-    if (b !== undefined) this.passMarkers(partition, b)
     if (b === undefined || offset < b.next || b.next < this.highWater[partition]!) return false
     const now = Date.now()
     // The end must be recent: on a starved event loop the refresh runs late, and a stale end would call a
@@ -432,20 +458,6 @@ export class KafkaSource implements StreamSource {
     // records may be in the broker by then.
     const stillSince = Math.max(this.endSince[partition]!, this.wokeAt)
     return now - b.lastArrival >= IDLE_AFTER_MS && this.highWaterAt - stillSince >= IDLE_AFTER_MS
-  }
-
-  /**
-   * Moves the buffer's end past offsets the fetch went over without a record: transaction markers (a
-   * transactional producer, such as a Sluice sink, ends every transaction with one at the partition's end),
-   * and with read_committed, aborted records. Without this a quiet partition written in transactions stays
-   * one short of its end and never idle. Only when the client holds nothing undelivered: then every record
-   * before its next fetch position has come through `accept`.
-   */
-  private passMarkers(partition: number, b: PartitionBuffer): void {
-    const stream = this.stream
-    if (stream === null || this.paused || stream.readableLength > 0) return
-    const fetched = stream.offsetsToFetch.get(`${this.options.topic}:${partition}`)
-    if (fetched !== undefined && Number(fetched) > b.next) b.next = Number(fetched)
   }
 
   /**
@@ -499,7 +511,7 @@ export class KafkaSource implements StreamSource {
     if (b === undefined) return
     if (offset > b.floor) b.floor = Math.min(offset, b.next)
     let head = b.head
-    while (head < b.offsets.length && b.offsets[head]! < offset) head++
+    while (head < b.offsets.length && b.offsets[head]! < offset) this.bufferedBytes -= b.values[head++]!.length
     this.buffered -= head - b.head
     b.head = head
     if (b.head > 4096 && b.head * 2 > b.offsets.length) {
@@ -508,7 +520,7 @@ export class KafkaSource implements StreamSource {
       b.timestamps = b.timestamps.slice(b.head)
       b.head = 0
     }
-    if (this.paused && this.buffered < MAX_BUFFERED / 2 && this.stream !== null) {
+    if (this.paused && !this.overBudget(2) && this.stream !== null) {
       this.paused = false
       this.stream.resume()
     }
@@ -525,27 +537,20 @@ export class KafkaSource implements StreamSource {
 }
 
 /**
- * The client consumes through a group of its own per connection: Sluice keeps its positions itself, and a
- * fresh group is joined at once, where rejoining the old one would wait out a killed process's session.
+ * A client for the topic's metadata and offsets (the fetches go on connections of their own, see
+ * kafka-fetch.ts). It never joins its group: Sluice keeps its positions itself and fetches the partitions
+ * it owns directly, so a killed process leaves no session behind to wait out. The client requires a group
+ * name all the same; it is unique per connection.
  */
 function newConsumer(options: KafkaSourceOptions): Consumer<Buffer, Buffer, Buffer, Buffer> {
-  const only = options.partitions
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: options.clientId ?? `sluice-${options.groupId}`,
     groupId: `${options.groupId}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
     bootstrapBrokers: [...options.brokers],
     autocreateTopics: false,
     retries: 5,
-    // The group is this client's alone: it is handed the partitions it fetches, and only those are fetched.
-    ...(only === undefined
-      ? {}
-      : {
-          partitionAssigner: (_current: string, members: Map<string, unknown>) =>
-            [...members.keys()].map((memberId, i) => ({ memberId, assignments: new Map(i === 0 ? [[options.topic, { topic: options.topic, partitions: [...only] }]] : []) })),
-        }),
   })
-  // The client reports a failed rejoin of its group as an 'error' event; unheard, it would end the process
-  // (as when a source is closed during one). Fetching goes on or is restarted by the stall check.
+  // An 'error' event unheard would end the process; fetching goes on or is restarted by the stall check.
   consumer.on('error', (err: Error) => {
     if (!consumer.closed) console.error(`sluice: Kafka topic "${options.topic}": ${err.message}`)
   })
