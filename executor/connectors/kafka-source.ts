@@ -190,7 +190,15 @@ export class KafkaSource implements StreamSource {
 
   /** Consumes every partition from the given offsets; a failure of the stream reconnects. */
   private async fetchFrom(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {
-    const stream = await this.consumer.consume({
+    let early: Error | null = null
+    // (Set once consume() returns: an error may come before.)
+    let started: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
+    const stream = await consumeListening(this.consumer, (err) => {
+      this.lastError = err
+      if (this.closed) return
+      if (started !== null && this.stream === started) void this.reconnect()
+      else early = err
+    }, {
       topics: [this.options.topic],
       mode: 'manual',
       offsets,
@@ -204,6 +212,11 @@ export class KafkaSource implements StreamSource {
       isolationLevel: 1, // read_committed: never see aborted transactions
       highWaterMark: 4096,
     })
+    started = stream
+    if (early !== null) {
+      await withTimeout(stream.close(), CLOSE_TIMEOUT_MS)
+      throw early
+    }
     const assigned = new Set(this.consumer.assignments?.find((a) => a.topic === this.options.topic)?.partitions ?? [])
     if (assigned.size < offsets.length) {
       // A group joined while the topic's metadata was still settling can hand out fewer partitions than
@@ -216,10 +229,6 @@ export class KafkaSource implements StreamSource {
     const generation = ++this.generation
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (generation === this.generation) this.accept(m)
-    })
-    stream.on('error', (err: Error) => {
-      this.lastError = err
-      void this.reconnect()
     })
   }
 
@@ -522,6 +531,26 @@ export class KafkaSource implements StreamSource {
     await closeConsumer(this.consumer)
   }
 
+}
+
+/**
+ * `consumer.consume`, with `onError` listening from the stream's first tick. The stream starts (asks for
+ * offsets) on the next tick after it is made, before an awaited consume() would hand it over; if its client
+ * was closed meanwhile (a source closed while it fetched again), it emits its error then, and an 'error'
+ * nobody listens to ends the process.
+ */
+export function consumeListening(
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  onError: (err: Error) => void,
+  options: Parameters<Consumer<Buffer, Buffer, Buffer, Buffer>['consume']>[0],
+): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
+  return new Promise((resolve, reject) => {
+    consumer.consume(options, (err, stream) => {
+      if (err) return reject(err)
+      stream!.on('error', onError)
+      resolve(stream!)
+    })
+  })
 }
 
 /**
