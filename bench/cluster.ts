@@ -5,7 +5,7 @@
  * completely again after one node is killed with -9.
  *
  *   npm run bench:cluster -- [--events 1000000] [--players 100000] [--partitions 6] [--nodes 1,2,3]
- *                            [--failover | --no-failover] [--timeout 900]
+ *                            [--failover | --no-failover] [--timeout 900] [--changelog on|off|both]
  *
  * The events are produced once (kcat, keyed, Kafka's Java partitioning) and every cluster reads the same
  * topic from its start. A run is timed from the view's creation (once the cluster's group has settled) to
@@ -13,9 +13,12 @@
  * until the tasks have taken in every event, so that the watching costs little); CPU seconds are the nodes'
  * own (user + system, from /proc), so they show whether the work was split or repeated on every node.
  *
+ * `--changelog` (default on): the nodes write state changelogs (docs/cluster.md, stage 3), or run with
+ * `--no-changelog` (a task moved by the failover re-reads its partition), or each cluster size both ways.
+ *
  * Prints one line per run:
- *   RESULT cluster nodes=<n> events=<n> seconds=<s> eps=<n> cpu_s=<s> cpu_us_per_event=<n>
- *   RESULT cluster_failover nodes=<n> state_mib=<n> seconds=<s>
+ *   RESULT cluster nodes=<n> changelog=<on|off> events=<n> seconds=<s> eps=<n> cpu_s=<s> cpu_us_per_event=<n>
+ *   RESULT cluster_failover nodes=<n> changelog=<on|off> state_mib=<n> seconds=<s>
  */
 import { readFile } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
@@ -30,6 +33,7 @@ interface Options {
   readonly nodes: readonly number[]
   readonly failover: boolean
   readonly timeoutS: number
+  readonly changelogs: readonly boolean[]
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -52,7 +56,15 @@ function parseArgs(argv: readonly string[]): Options {
     nodes,
     failover: !argv.includes('--no-failover'),
     timeoutS: num('timeout', 900),
+    changelogs: changelogModes(get('changelog') ?? 'on'),
   }
+}
+
+function changelogModes(v: string): boolean[] {
+  if (v === 'on') return [true]
+  if (v === 'off') return [false]
+  if (v === 'both') return [true, false]
+  throw new Error(`--changelog takes on, off or both, not ${v}`)
 }
 
 const BASE = Date.UTC(2026, 0, 1)
@@ -146,11 +158,13 @@ async function main(): Promise<void> {
     console.log(`produced ${opts.events} events of ${opts.players} players to ${topic} (${opts.partitions} partitions) in ${((Date.now() - began) / 1000).toFixed(1)} s`)
     const largest = Math.max(...opts.nodes)
     for (const n of opts.nodes) {
-      const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000 })
-      try {
-        await runOne(cluster, n, topic, opts, opts.failover && n === largest && n > 1)
-      } finally {
-        await cluster.stop()
+      for (const changelog of opts.changelogs) {
+        const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000, args: changelog ? [] : ['--no-changelog'] })
+        try {
+          await runOne(cluster, n, topic, opts, opts.failover && n === largest && n > 1, changelog ? 'on' : 'off')
+        } finally {
+          await cluster.stop()
+        }
       }
     }
   } finally {
@@ -158,7 +172,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function runOne(cluster: TestCluster, n: number, topic: string, opts: Options, failover: boolean): Promise<void> {
+async function runOne(cluster: TestCluster, n: number, topic: string, opts: Options, failover: boolean, changelog: 'on' | 'off'): Promise<void> {
   const deadline = () => Date.now() + opts.timeoutS * 1000
   const first = cluster.nodes[0]!
   first.psql(
@@ -174,7 +188,7 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   const seconds = (done - t0) / 1000
   const cpu = cpuAfter.reduce((a, c, i) => a + c - cpuBefore[i]!, 0)
   console.log(
-    `RESULT cluster nodes=${n} events=${opts.events} seconds=${seconds.toFixed(1)} eps=${Math.round(opts.events / seconds)} ` +
+    `RESULT cluster nodes=${n} changelog=${changelog} events=${opts.events} seconds=${seconds.toFixed(1)} eps=${Math.round(opts.events / seconds)} ` +
       `cpu_s=${cpu.toFixed(1)} cpu_us_per_event=${((cpu * 1e6) / opts.events).toFixed(1)}`,
   )
   if (!failover) return
@@ -186,7 +200,7 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   await cluster.kill(victim)
   const survivors = cluster.nodes.filter((_, i) => i !== victim)
   const back = await untilComplete(survivors, opts.events, deadline())
-  console.log(`RESULT cluster_failover nodes=${n} state_mib=${stateMiB} seconds=${((back - killedAt) / 1000).toFixed(1)}`)
+  console.log(`RESULT cluster_failover nodes=${n} changelog=${changelog} state_mib=${stateMiB} seconds=${((back - killedAt) / 1000).toFixed(1)}`)
 }
 
 await main()
