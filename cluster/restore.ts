@@ -82,20 +82,8 @@ export async function restoreStore(brokers: readonly string[], place: ChangelogP
 async function replay(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, db: StateDb, place: ChangelogPlace, from: number, end: number, progress: RestoreProgress): Promise<void> {
   let failure: Error | null = null
   let failed: (err: Error) => void = (err) => (failure = err)
-  const stream = await consumeListening(consumer, (err) => failed(err), {
-    topics: [place.topic],
-    mode: 'manual',
-    offsets: [{ topic: place.topic, partition: place.partition, offset: BigInt(from) }],
-    autocommit: false,
-    sessionTimeout: 10_000,
-    rebalanceTimeout: 10_000,
-    heartbeatInterval: 1000,
-    maxWaitTime: 100,
-    minBytes: 1,
-    maxBytes: 16 * 1024 * 1024,
-    isolationLevel: 1, // read_committed: aborted transactions never arrive
-    highWaterMark: 4096,
-  })
+  // read_committed: aborted transactions never arrive.
+  const stream = await consumeListening(consumer, place.topic, [{ topic: place.topic, partition: place.partition, offset: BigInt(from) }], (err) => failed(err))
   const position = `${place.topic}:${place.partition}`
   try {
     await new Promise<void>((resolve, reject) => {

@@ -193,24 +193,11 @@ export class KafkaSource implements StreamSource {
     let early: Error | null = null
     // (Set once consume() returns: an error may come before.)
     let started: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
-    const stream = await consumeListening(this.consumer, (err) => {
+    const stream = await consumeListening(this.consumer, this.options.topic, offsets, (err) => {
       this.lastError = err
       if (this.closed) return
       if (started !== null && this.stream === started) void this.reconnect()
       else early = err
-    }, {
-      topics: [this.options.topic],
-      mode: 'manual',
-      offsets,
-      autocommit: false,
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
-      heartbeatInterval: 1000,
-      maxWaitTime: 100,
-      minBytes: 1,
-      maxBytes: 16 * 1024 * 1024,
-      isolationLevel: 1, // read_committed: never see aborted transactions
-      highWaterMark: 4096,
     })
     started = stream
     if (early !== null) {
@@ -534,16 +521,31 @@ export class KafkaSource implements StreamSource {
 }
 
 /**
- * `consumer.consume`, with `onError` listening from the stream's first tick. The stream starts (asks for
+ * Consumes `offsets` of `topic` (read_committed), with `onError` listening from the stream's first tick. The stream starts (asks for
  * offsets) on the next tick after it is made, before an awaited consume() would hand it over; if its client
  * was closed meanwhile (a source closed while it fetched again), it emits its error then, and an 'error'
  * nobody listens to ends the process.
  */
 export function consumeListening(
   consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  topic: string,
+  offsets: { topic: string; partition: number; offset: bigint }[],
   onError: (err: Error) => void,
-  options: Parameters<Consumer<Buffer, Buffer, Buffer, Buffer>['consume']>[0],
 ): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
+  const options = {
+    topics: [topic],
+    mode: 'manual' as const,
+    offsets,
+    autocommit: false,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 10_000,
+    heartbeatInterval: 1000,
+    maxWaitTime: 100,
+    minBytes: 1,
+    maxBytes: 16 * 1024 * 1024,
+    isolationLevel: 1, // read_committed: never see aborted transactions
+    highWaterMark: 4096,
+  }
   return new Promise((resolve, reject) => {
     consumer.consume(options, (err, stream) => {
       if (err) return reject(err)
