@@ -25,6 +25,7 @@ import { applyCommand, checkCommand } from './commands.ts'
 import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership, tasksOf } from './membership.ts'
 import { TaskEngines } from './tasks.ts'
+import { Changelogs } from './changelog.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
 import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
@@ -37,6 +38,8 @@ export interface ClusterOptions {
   readonly name: string
   readonly brokers: readonly string[]
   readonly dataDir: string
+  /** State changelog topics for the tasks (changelog.ts); false: a task new to a node re-reads its input. */
+  readonly changelog: boolean
 }
 
 /** What a node keeps in its data directory: who it is, of which cluster, and the next command to apply. */
@@ -106,7 +109,8 @@ export class ClusterNode implements DdlRouter {
     private readonly commands: KafkaSource,
     private readonly state: NodeFile,
   ) {
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic))
+    const taskCount = () => Math.max(0, ...engine.catalog.streams().map((s) => (s.source.kind === 'kafka' ? s.partitions : 0)))
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null)
     this.secret = state.secret ?? null
   }
 
@@ -334,7 +338,9 @@ export class ClusterNode implements DdlRouter {
         // This node's own task engine, if it runs one for p: its status, the events it took in, its lag.
         const t = this.tasks.get(p)
         const events = t === undefined ? null : eventsIn(t.engine, def.name)
-        rows.push([def.name, topic, p, owner, owner === this.state.node, t?.status ?? null, events, t === undefined ? null : engineLag(t.engine)])
+        const restore = t?.restore ?? this.tasks.restoring(p) ?? null
+        const status = t?.status ?? (restore === null ? null : 'restoring')
+        rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null])
       }
     }
     return rows

@@ -7,9 +7,10 @@
  *
  * The node's front engine keeps the catalog (it applies every command) but fetches nothing; after each
  * command, and when a task engine starts, the task engine is reconciled with the front's catalog: what is
- * gone or has other SQL is dropped, what is missing is created, in the catalog's order. A task engine whose
- * directory is missing (a task new to this node) starts empty and reads its partition from the topic's
- * beginning: topics keep every event, so re-reading the source is the restore (changelog topics: stage 3).
+ * gone or has other SQL is dropped, what is missing is created, in the catalog's order. Before a task
+ * engine opens, its store is restored from the task's changelog topic (changelog.ts, restore.ts), and every
+ * batch it writes goes to the changelog first; a task without a changelog (and without its directory here)
+ * starts empty and reads its partition from the topic's beginning.
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -18,6 +19,8 @@ import type { DdlCommand } from '../executor/engine/cluster-hooks.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { globalStatements, placeCatalog } from './placement.ts'
 import { statementOf } from './commands.ts'
+import type { Changelogs, TaskChangelog } from './changelog.ts'
+import { openAndRestore, type RestoreProgress } from './restore.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
@@ -42,6 +45,9 @@ export interface TaskRuntime {
   readers: number
   /** Revoked: no new reads; reads under way fail at their next row rather than end short. */
   stopping: boolean
+  /** Its changelog writer, and the restore from it when the engine started (null: no changelog). */
+  readonly changelog: TaskChangelog | null
+  readonly restore: RestoreProgress | null
 }
 
 export const taskLabel = (task: number): string => (task === GLOBAL_TASK ? 'global' : String(task))
@@ -53,13 +59,22 @@ export class TaskEngines {
   private chain: Promise<void> = Promise.resolve()
   private closed = false
   private readonly waiters: (() => void)[] = []
+  /** Restores from a changelog under way (the task has no engine yet). */
+  private readonly restores = new Map<number, RestoreProgress>()
 
   constructor(
     private readonly front: Engine,
     private readonly dataDir: string,
     /** The topic's end offsets now (for a task engine's restore target). */
     private readonly endOffsets: (topic: string) => Promise<number[]>,
+    /** The tasks' changelogs (stage 3); null: tasks restore by re-reading their input. */
+    private readonly changelogs: Changelogs | null = null,
   ) {}
+
+  /** The restore from its changelog of a task whose engine is not open yet. */
+  restoring(task: number): RestoreProgress | undefined {
+    return this.restores.get(task)
+  }
 
   /** The task engine of `task` on this node, whatever its status. */
   get(task: number): TaskRuntime | undefined {
@@ -141,19 +156,23 @@ export class TaskEngines {
     const { kafkaPartitions: _front, ...base } = this.front.options
     const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
+    const log = this.changelogs === null ? null : await openAndRestore(this.changelogs, task, join(dir, 'state'), (c, err) => this.changelogFailed(task, c, err), (p) => (p === null ? this.restores.delete(task) : this.restores.set(task, p)))
+    const withLog = log === null ? options : { ...options, commitLog: log.changelog.commit }
     let engine: Engine
     try {
-      engine = await Engine.open(options)
+      engine = await Engine.open(withLog)
     } catch (err) {
+      await log?.changelog.close()
       // Held by an engine of this task still closing: tried again later, never deleted under it.
       if (/lock/i.test((err as Error).message)) throw err
-      // An unusable directory (corrupt, from an older layout): the task starts over from the topic.
-      console.error(`sluice: task ${taskLabel(task)}: its data directory cannot be opened (${(err as Error).message}); starting it empty, from the topic's beginning`)
+      // An unusable directory (corrupt, from an older layout): the task starts over (from its changelog, or
+      // from the topic's beginning) at the next attempt.
+      console.error(`sluice: task ${taskLabel(task)}: its data directory cannot be opened (${(err as Error).message}); starting it over`)
       await rm(dir, { recursive: true, force: true })
-      await mkdir(dir, { recursive: true })
-      engine = await Engine.open(options)
+      throw err
     }
-    const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began, readers: 0, stopping: false }
+    if (log !== null) console.log(`sluice: task ${taskLabel(task)} ${restoredLine(log.progress, engine, task)}`)
+    const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began, readers: 0, stopping: false, changelog: log?.changelog ?? null, restore: log?.progress ?? null }
     this.running.set(task, t)
     try {
       await this.reconcile(t)
@@ -162,6 +181,7 @@ export class TaskEngines {
     } catch (err) {
       this.running.delete(task)
       await engine.close().catch(() => undefined)
+      await log?.changelog.close()
       throw err
     }
     console.log(`sluice: task ${taskLabel(task)} started in ${Date.now() - began} ms (${engine.allQueries().length} views; restoring)`)
@@ -213,7 +233,25 @@ export class TaskEngines {
     if (t.readers > 0) console.error(`sluice: task ${taskLabel(t.task)}: ${t.readers} reads still open after ${STOP_READERS_MS / 1000} s; closing anyway`)
     // A checkpoint and close; the directory stays, so that the task coming back here resumes from it.
     await t.engine.close().catch((err: unknown) => console.error(`sluice: task ${taskLabel(t.task)}: close failed: ${(err as Error).message}`))
+    await t.changelog?.close()
     console.log(`sluice: task ${taskLabel(t.task)} stopped in ${Date.now() - began} ms`)
+  }
+
+  /**
+   * A transaction of the task's changelog failed (the broker, or another node took the task and fenced this
+   * one): its engine can write nothing more, so it is stopped, and started again if the task is still this
+   * node's (which registers the id anew and restores what the changelog holds).
+   */
+  private changelogFailed(task: number, changelog: TaskChangelog, err: Error): void {
+    console.error(`sluice: task ${taskLabel(task)}: its changelog failed (${err.message}); restarting the task`)
+    setTimeout(() => {
+      void this.serially(async () => {
+        const t = this.running.get(task)
+        if (t === undefined || t.changelog !== changelog) return
+        await this.stop(t)
+        await this.sync()
+      })
+    }, RETRY_START_MS).unref()
   }
 
   /** Brings a task engine's catalog to the front's, restricted to the views its role runs. */
@@ -257,4 +295,19 @@ export class TaskEngines {
     await this.chain.catch(() => undefined)
     for (const t of this.all()) await this.stop(t)
   }
+}
+
+/** The log line of a restore: how long, how many changelog records, and where the input resumes. */
+function restoredLine(p: RestoreProgress, engine: Engine, task: number): string {
+  const resume = new Map<string, number>()
+  for (const q of engine.allQueries()) {
+    for (let i = 0; i < q.slots.length; i++) {
+      const slot = q.slots[i]!
+      if (task !== GLOBAL_TASK && slot.partition !== task) continue
+      resume.set(slot.stream, Math.min(resume.get(slot.stream) ?? Infinity, q.offsets[i]!))
+    }
+  }
+  const at = [...resume].map(([s, o]) => `${s}@${o}`).join(', ') || 'no views yet'
+  const what = p.full ? 'from its changelog' : 'from its own directory and its changelog'
+  return `restored ${what} in ${p.ms} ms: ${p.records} changelog records (offsets ${p.from} to ${p.end}); input resumes at ${at}`
 }

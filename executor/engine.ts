@@ -71,7 +71,7 @@ export class Engine extends EnginePart {
 
   static async open(options: EngineOptions): Promise<Engine> {
     await mkdir(join(options.dataDir, 'streams'), { recursive: true })
-    const db = await StateDb.open(join(options.dataDir, 'state'))
+    const db = await StateDb.open(join(options.dataDir, 'state'), options.commitLog)
     const engine = new Engine(options, db)
     engine.ingestKeys = await IngestKeys.open(db)
     await engine.catalogDdl.replayCatalog()

@@ -171,6 +171,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('events', Types.int8),
     // Events that engine's views have still to read.
     col('lag', Types.int8),
+    // Changelog records that engine's store was restored from when it started (so far, while restoring).
+    col('restored', Types.int8),
   ],
 }
 

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { restoreLines } from './helpers/cluster-runs.ts'
 import { COLUMNS, EVENTS, LATENESS, SCALE, VIEWS, commandsOf, expectRows, oracleAnswer, json, ownerOfTasks, plays, sentinels, viewRows } from './helpers/cluster-plays.ts'
 
 describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
@@ -93,11 +94,32 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     await produce(100)
     // (A node busy with a burst can miss heartbeats and be rebalanced for a moment: wait for a settled group.)
     await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 3, 60_000 * SCALE)
+    const killedId = n1!.psql('SELECT node FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()
+    const killedTasks = [...(await ownerOfTasks(cluster.nodes[0]!))].filter(([, owner]) => owner === killedId).map(([t]) => t)
+    expect(killedTasks.length).toBeGreaterThan(0)
+    const survivors = [cluster.nodes[0]!, cluster.nodes[2]!]
+    const logBefore = survivors.map((node) => node.output().length)
     const killing = cluster.kill(1)
     await produce(100 + part)
     await killing
     // Its tasks move to the two others once the coordinator misses its heartbeats.
     await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 60_000 * SCALE)
+    // Stage 3: the tasks the dead node owned were restored on the others from their changelogs (records
+    // replayed, the input resumed past offset 0), not rebuilt by re-reading their partitions.
+    const restored = await eventually(
+      async () => survivors.flatMap((node, i) => restoreLines(node.output().slice(logBefore[i]))).filter((r) => killedTasks.includes(r.task)),
+      (rs) => killedTasks.every((t) => rs.some((r) => r.task === t)),
+      60_000 * SCALE,
+    )
+    for (const r of restored) {
+      expect(r.records, r.line).toBeGreaterThan(0)
+      expect(r.resumeAt, r.line).toBeGreaterThan(0)
+    }
+    for (const node of survivors) {
+      const rows = node.psql("SELECT task, restored FROM sluice_tasks WHERE stream = 'plays' AND is_self AND restored IS NOT NULL", { args: ['-tA'] }).stdout.trim()
+      for (const [task, records] of (rows === '' ? [] : rows.split('\n')).map((l) => l.split('|').map(Number))) if (killedTasks.includes(task!)) expect(records).toBeGreaterThan(0)
+    }
+    console.log(`restored from changelogs after the kill -9: ${restored.map((r) => r.line).join('; ')}`)
     const restarting = cluster.restart(1)
     await produce(100 + 2 * part)
     await restarting
@@ -115,6 +137,13 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // The restarted node (same node id, static membership) has its own tasks back: the assignment is sticky.
     const after = await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => new Set(owners.values()).size === 3, 60_000)
     expect([...after].sort()).toEqual([...tasksBefore].sort())
+    // Its directories are older than the changelogs the others wrote meanwhile: it replayed only the rest.
+    const caughtUp = await eventually(
+      async () => restoreLines(cluster.nodes[1]!.output()).filter((r) => killedTasks.includes(r.task) && r.own),
+      (rs) => killedTasks.every((t) => rs.some((r) => r.task === t)),
+      60_000 * SCALE,
+    )
+    for (const r of caughtUp) expect(r.records, r.line).toBeGreaterThan(0)
 
     // The work is split: each node's task engines read only the partitions it owns, and over the nodes
     // every event was taken in once (not once per node); the nodes' own engines read nothing.
@@ -147,6 +176,18 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // Tasks move to the new node, which restores them: until then a read may wait and fail (55000).
     const settled = (v: string) => eventually(() => viewRows(cluster.nodes[0]!, v), () => true, 120_000 * SCALE)
     for (const v of ['per_player', 'per_minute', 'streaks']) await expectRows(cluster.nodes[late]!, late, v, await settled(v))
+    // The tasks it takes (once the group gives it some) it restores from their changelogs, never from its
+    // partitions' beginning.
+    const lateId = cluster.nodes[late]!.psql('SELECT node FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()
+    const mine = await eventually(
+      async () => {
+        const owned = [...(await ownerOfTasks(cluster.nodes[late]!))].filter(([, owner]) => owner === lateId).map(([t]) => t)
+        return { owned, restores: restoreLines(cluster.nodes[late]!.output()).filter((r) => owned.includes(r.task)) }
+      },
+      ({ owned, restores }) => owned.length > 0 && owned.every((t) => restores.some((r) => r.task === t)),
+      120_000 * SCALE,
+    )
+    for (const r of mine.restores) expect(r.resumeAt, r.line).toBeGreaterThan(0)
     cluster.nodes[late]!.psql('DROP MATERIALIZED VIEW per_minute')
     for (const node of cluster.nodes) {
       await eventually(async () => node.psql("SELECT count(*) FROM sluice_queries WHERE name = 'per_minute'", { args: ['-tA'] }).stdout.trim(), (o) => o === '0', 30_000)

@@ -14,7 +14,7 @@ import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
 import { EngineMetrics } from '../metrics.ts'
 import type { StreamSource } from '../source.ts'
-import type { StateDb, Mutation } from '../state/rocks.ts'
+import type { CommitLog, StateDb, Mutation } from '../state/rocks.ts'
 import type { StateTable } from '../state/table.ts'
 import { CacheBudget } from '../state/budget.ts'
 import type { StreamDecoder } from '../record-decoder.ts'
@@ -56,6 +56,8 @@ export interface EngineOptions {
    * nothing. The other partitions are empty and idle here. Absent: all of them.
    */
   readonly kafkaPartitions?: readonly number[]
+  /** Cluster mode: a task engine's state changelog (cluster/changelog.ts), given every batch before RocksDB. */
+  readonly commitLog?: CommitLog
 }
 
 export interface StreamRuntime {

@@ -17,6 +17,13 @@ export type Mutation =
   | { readonly kind: 'delete'; readonly key: Buffer }
   | { readonly kind: 'deleteRange'; readonly start: Buffer; readonly end: Buffer }
 
+/**
+ * Cluster mode (cluster/changelog.ts): called with every batch before it is written; resolves once the
+ * batch is durable elsewhere (a task's changelog topic), with local-only mutations to write with it. A
+ * rejection fails the commit: nothing is written here. Batches pass it one at a time, in commit order.
+ */
+export type CommitLog = (mutations: readonly Mutation[]) => Promise<readonly Mutation[]>
+
 export interface KeyRange {
   readonly gte: Buffer
   readonly lt: Buffer
@@ -60,16 +67,19 @@ interface RocksHandle {
 
 export class StateDb {
   private closed = false
+  /** With a commit log: the commit under way, so that batches reach the log and RocksDB in one order. */
+  private logged: Promise<void> = Promise.resolve()
 
   private constructor(
     private db: RocksHandle,
     private readonly dir: string,
+    private readonly log: CommitLog | undefined,
   ) {}
 
-  static async open(dir: string): Promise<StateDb> {
+  static async open(dir: string, log?: CommitLog): Promise<StateDb> {
     await mkdir(dir, { recursive: true })
     try {
-      return new StateDb(await openHandle(dir), dir)
+      return new StateDb(await openHandle(dir), dir, log)
     } catch (err) {
       // RocksDB's LOCK file: another process (a running server) has this data directory open.
       if (/lock file/i.test((err as Error).message)) {
@@ -126,9 +136,31 @@ export class StateDb {
     }
   }
 
-  /** Applies all mutations atomically. */
+  /** Applies all mutations atomically (with a commit log: once the log has them). */
   async commit(mutations: readonly Mutation[]): Promise<void> {
     if (mutations.length === 0) return
+    const log = this.log
+    if (log === undefined) return this.write(mutations)
+    const done = this.logged.then(async () => this.write(mutations.concat(await log(await this.withRangeKeys(mutations)))))
+    this.logged = done.catch(() => undefined)
+    return done
+  }
+
+  /**
+   * For the commit log: each range delete preceded by a delete of every key it removes, so that a compacted
+   * log drops the keys' earlier records (a range delete is one record; compaction goes by key).
+   */
+  private async withRangeKeys(mutations: readonly Mutation[]): Promise<readonly Mutation[]> {
+    if (!mutations.some((m) => m.kind === 'deleteRange')) return mutations
+    const out: Mutation[] = []
+    for (const m of mutations) {
+      if (m.kind === 'deleteRange') for await (const key of this.scanKeys({ gte: m.start, lt: m.end })) out.push({ kind: 'delete', key })
+      out.push(m)
+    }
+    return out
+  }
+
+  private async write(mutations: readonly Mutation[]): Promise<void> {
     const batch = this.db.write({ autoDestroy: true, capacity: Math.min(mutations.length, 65536) })
     for (const m of mutations) {
       if (m.kind === 'put') batch.tryPut(m.key, m.value)

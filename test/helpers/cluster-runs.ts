@@ -59,3 +59,25 @@ export async function mismatchesWithOracle(cluster: TestCluster, single: SluiceP
   }
   return out
 }
+
+/** A task engine's restore from its changelog, as its node logged it (cluster/tasks.ts `restoredLine`). */
+export interface RestoreLine {
+  /** The task, -1 for the global task. */
+  readonly task: number
+  readonly records: number
+  /** How long the replay took. */
+  readonly ms: number
+  /** The lowest input offset the task's views resumed from (0: re-read from the beginning). */
+  readonly resumeAt: number
+  /** Replayed over the node's own directory for the task (a catch-up), not into an empty store. */
+  readonly own: boolean
+  readonly line: string
+}
+
+export function restoreLines(output: string): RestoreLine[] {
+  const re = /task (\d+|global) restored from (its own directory and )?its changelog in (\d+) ms: (\d+) changelog records \(offsets \d+ to \d+\); input resumes at ([^\n]*)/g
+  return [...output.matchAll(re)].map((m) => {
+    const at = [...m[5]!.matchAll(/@(\d+)/g)].map((x) => Number(x[1]))
+    return { task: m[1] === 'global' ? -1 : Number(m[1]), ms: Number(m[3]), records: Number(m[4]), resumeAt: at.length === 0 ? 0 : Math.min(...at), own: m[2] !== undefined, line: m[0] }
+  })
+}

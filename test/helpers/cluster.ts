@@ -20,12 +20,12 @@ export interface TestCluster {
   stop(): Promise<void>
 }
 
-export async function startCluster(opts: { nodes: number; name?: string; kafka?: KafkaBroker; checkpointMs?: number }): Promise<TestCluster> {
+export async function startCluster(opts: { nodes: number; name?: string; kafka?: KafkaBroker; checkpointMs?: number; args?: readonly string[] }): Promise<TestCluster> {
   const kafka = opts.kafka ?? (await startKafka())
   const name = opts.name ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
   const nodes: SluiceProcess[] = []
   const dirs: string[] = []
-  const start = (dataDir: string) => startSluice({ dataDir, kafka: kafka.brokers, http: true, checkpointMs: opts.checkpointMs ?? 200, args: ['--cluster', name] })
+  const start = (dataDir: string) => startSluice({ dataDir, kafka: kafka.brokers, http: true, checkpointMs: opts.checkpointMs ?? 200, args: ['--cluster', name, ...(opts.args ?? [])] })
   const cluster: TestCluster = {
     name,
     kafka,

@@ -1,0 +1,196 @@
+/**
+ * State changelogs (docs/cluster.md, "State and exactly-once failover"). Every batch a task engine writes to
+ * its RocksDB (each checkpoint: state, the views' input offsets and watermarks; each DDL) is first written to
+ * the task's partition of a compacted changelog topic, in one Kafka transaction, and only then to RocksDB.
+ * The changelog is the task's state as a log of RocksDB mutations: replayed in order into an empty store it
+ * gives the store the last committed transaction left, offsets included (restore.ts), so a task moved to
+ * another node resumes exactly where that transaction left it instead of re-reading its partition.
+ *
+ * - Topics: `_sluice_<cluster>_tasks_changelog` (partition p: task p; as many partitions as the stream
+ *   topics had when it was created, never more later) and `_sluice_<cluster>_global_changelog` (one
+ *   partition: the global task). Compacted: a key's last record is its current value.
+ * - Records: a put is the RocksDB key and value; a delete a tombstone (null value, header op=d); a range
+ *   delete (DROP of a view) a record of its own key holding the range (header op=r).
+ * - Offsets travel inside the transaction as what they already are, the views' progress records; not with
+ *   sendOffsetsToTransaction: the group is for assignment only, and each view of a task has its own offsets
+ *   (one per view and partition, a view created later starts behind the others), which one committed offset
+ *   per partition and group cannot hold.
+ * - Fencing: one transactional id per task. Opening a changelog registers it (InitProducerId), which aborts
+ *   the open transaction of any earlier owner and fences it, before the new owner reads the changelog. A
+ *   producer whose transaction fails is never registered again by the same engine (it might be the zombie,
+ *   and registering again would fence the rightful owner after it restored): the changelog is broken, and
+ *   the task engine is started over, which registers anew and restores what the log holds.
+ */
+import { Kafka, logLevel, type Producer as KafkaProducer, type Transaction } from 'kafkajs'
+import type { CommitLog, Mutation } from '../executor/state/rocks.ts'
+import type { KafkaIo } from './kafka-io.ts'
+import { GLOBAL_TASK, taskLabel } from './tasks.ts'
+
+/** The local-only record of where in the changelog the store stands: the offset after its last transaction. */
+export const CHANGELOG_NEXT_KEY = Buffer.from('changelog/next')
+/** Header naming a record's kind when it is not a put. */
+export const OP_HEADER = 'op'
+export const OP_DELETE = 'd'
+export const OP_RANGE = 'r'
+/** The first byte of a range delete's record key: no RocksDB key of Sluice's starts with it. */
+const RANGE_KEY_TAG = 0xff
+/** A send's records are cut at this many bytes (the broker takes batches of up to a megabyte by default). */
+const SEND_BYTES = 512 * 1024
+const SEND_RECORDS = 5000
+/** A single state value may be bigger than Kafka's default record size. */
+const MAX_RECORD_BYTES = String(8 * 1024 * 1024)
+
+export const tasksChangelogTopic = (cluster: string): string => `_sluice_${cluster}_tasks_changelog`
+export const globalChangelogTopic = (cluster: string): string => `_sluice_${cluster}_global_changelog`
+
+/** Where a task's changelog is: its topic and partition. */
+export interface ChangelogPlace {
+  readonly topic: string
+  readonly partition: number
+}
+
+/** A Kafka record of the changelog, as produced. */
+interface ChangelogRecord {
+  readonly key: Buffer
+  readonly value: Buffer | null
+  readonly headers?: Record<string, string>
+}
+
+/** One mutation as a changelog record (see the file comment). */
+export function changelogRecord(m: Mutation): ChangelogRecord {
+  if (m.kind === 'put') return { key: m.key, value: m.value }
+  if (m.kind === 'delete') return { key: m.key, value: null, headers: { [OP_HEADER]: OP_DELETE } }
+  // Keyed by the range itself: a later delete of the same range supersedes it in compaction, nothing else does.
+  const key = Buffer.concat([Buffer.from([RANGE_KEY_TAG]), Buffer.from(`range/${m.start.toString('hex')}/${m.end.toString('hex')}`)])
+  return { key, value: Buffer.from(JSON.stringify({ start: m.start.toString('hex'), end: m.end.toString('hex') })), headers: { [OP_HEADER]: OP_RANGE } }
+}
+
+/** A changelog record read back as the mutation it was (restore.ts). */
+export function mutationOf(key: Buffer, value: Buffer | null | undefined, op: string | undefined): Mutation {
+  if (op === OP_RANGE) {
+    const r = JSON.parse(value!.toString('utf8')) as { start: string; end: string }
+    return { kind: 'deleteRange', start: Buffer.from(r.start, 'hex'), end: Buffer.from(r.end, 'hex') }
+  }
+  if (op === OP_DELETE) return { kind: 'delete', key }
+  return { kind: 'put', key, value: value ?? Buffer.alloc(0) }
+}
+
+/** The changelog writer of one task engine: its transactional producer and what it wrote. */
+export class TaskChangelog {
+  /** Records written by this engine's transactions. */
+  written = 0
+  transactions = 0
+  /** Set by the first failed transaction: every later commit fails at once (see the file comment). */
+  private broken: Error | null = null
+  /** The transaction begun at open (which registered the id), used by the first commit. */
+  private pending: Transaction | null
+
+  private constructor(
+    readonly place: ChangelogPlace,
+    private readonly producer: KafkaProducer,
+    first: Transaction,
+    private readonly onBroken: (err: Error) => void,
+  ) {
+    this.pending = first
+  }
+
+  /** Registers the task's transactional id (fencing any earlier owner); resolves once that is done. */
+  static async open(brokers: readonly string[], cluster: string, task: number, place: ChangelogPlace, onBroken: (err: Error) => void): Promise<TaskChangelog> {
+    const id = `_sluice_${cluster}_changelog_${taskLabel(task)}`
+    const kafka = new Kafka({ clientId: id, brokers: [...brokers], logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    try {
+      await producer.connect()
+      // InitProducerId: the coordinator aborts what an earlier holder of the id left open, and fences it.
+      const first = await producer.transaction()
+      return new TaskChangelog(place, producer, first, onBroken)
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined)
+      throw err
+    }
+  }
+
+  /** The engine's commit log: the batch in one transaction, then where the store stands, for RocksDB. */
+  readonly commit: CommitLog = async (mutations) => {
+    if (this.broken !== null) throw new Error(`the changelog of this task failed (${this.broken.message}); the task starts over`)
+    let tx = this.pending
+    this.pending = null
+    try {
+      tx ??= await this.producer.transaction()
+      let last = -1
+      let chunk: ChangelogRecord[] = []
+      let bytes = 0
+      const flush = async () => {
+        if (chunk.length === 0) return
+        const meta = await tx!.send({ topic: this.place.topic, messages: chunk.map((r) => ({ ...r, partition: this.place.partition })) })
+        const base = Number(meta.find((m) => m.partition === this.place.partition)?.baseOffset ?? NaN)
+        last = Number.isFinite(base) ? base + chunk.length - 1 : -1
+        chunk = []
+        bytes = 0
+      }
+      for (const m of mutations) {
+        const r = changelogRecord(m)
+        chunk.push(r)
+        bytes += r.key.length + (r.value?.length ?? 0) + 16
+        if (chunk.length >= SEND_RECORDS || bytes >= SEND_BYTES) await flush()
+      }
+      await flush()
+      await tx.commit()
+      this.written += mutations.length
+      this.transactions++
+      // The offset after the last record (the transaction's marker): a restore here goes on from there. Unknown
+      // (no offset in the answer): none, so that the next start restores the whole log rather than skip.
+      return last < 0 ? [{ kind: 'delete', key: CHANGELOG_NEXT_KEY }] : [{ kind: 'put', key: CHANGELOG_NEXT_KEY, value: Buffer.from(String(last + 1)) }]
+    } catch (err) {
+      this.broken = err as Error
+      if (tx?.isActive()) await tx.abort().catch(() => undefined)
+      this.onBroken(this.broken)
+      throw err
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.pending?.isActive()) await this.pending.abort().catch(() => undefined)
+    await this.producer.disconnect().catch(() => undefined)
+  }
+}
+
+/**
+ * The changelogs of a node's tasks: topics created when absent, each task's place in them. A task numbered
+ * beyond the partitions the tasks' changelog was created with has none, ever (it restores by re-reading
+ * its input, as without changelogs): partitions added later would hold only part of its state.
+ */
+export class Changelogs {
+  private readonly partitions = new Map<string, number>()
+
+  constructor(
+    private readonly cluster: string,
+    private readonly brokers: readonly string[],
+    private readonly io: KafkaIo,
+    /** The stream topics' partition count now (the tasks' changelog is created with as many). */
+    private readonly taskCount: () => number,
+  ) {}
+
+  /** Where task `task` keeps its changelog, creating the topic when absent; null: it has none. */
+  async placeOf(task: number): Promise<ChangelogPlace | null> {
+    const topic = task === GLOBAL_TASK ? globalChangelogTopic(this.cluster) : tasksChangelogTopic(this.cluster)
+    let count = this.partitions.get(topic)
+    if (count === undefined) {
+      const want = task === GLOBAL_TASK ? 1 : Math.max(1, this.taskCount())
+      await this.io.ensureTopic(topic, want, { 'cleanup.policy': 'compact', 'max.message.bytes': MAX_RECORD_BYTES })
+      count = (await this.io.endOffsets(topic)).length
+      if (count === 0) throw new Error(`changelog topic ${topic} has no partitions yet`)
+      this.partitions.set(topic, count)
+    }
+    const partition = task === GLOBAL_TASK ? 0 : task
+    return partition < count ? { topic, partition } : null
+  }
+
+  open(task: number, place: ChangelogPlace, onBroken: (err: Error) => void): Promise<TaskChangelog> {
+    return TaskChangelog.open(this.brokers, this.cluster, task, place, onBroken)
+  }
+
+  get brokerList(): readonly string[] {
+    return this.brokers
+  }
+}
