@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers on free ports; two cores run two files at once comfortably.
     maxWorkers: 2,
+    // One Kafka broker for the files that neither restart nor reconfigure it (sharedKafka() in test/helpers/kafka.ts).
+    globalSetup: ['test/helpers/kafka-shared.ts'],
   },
 })
