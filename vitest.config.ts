@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import SlowestFirst from './test/helpers/sequencer.ts'
 
 export default defineConfig({
   test: {
@@ -9,5 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     // One Kafka broker for the files that neither restart nor reconfigure it (sharedKafka() in test/helpers/kafka.ts).
     globalSetup: ['test/helpers/kafka-shared.ts'],
+    // Longest files first, so that no two long ones are left for the end.
+    sequence: { sequencer: SlowestFirst },
   },
 })
