@@ -16,7 +16,7 @@ import { GAME_FILE, NEXMARK_FILE, countFileLines, ensureData, generateGameEvents
 import { MultisetDigest, checksum, difference, normalizeLine, normalizeNumber, normalizeResult } from '../bench/compare/normalize.ts'
 import { answerDigest } from '../bench/compare/drivers.ts'
 import { asKafkaStream, driverSource, readLines } from '../bench/compare/sluice-run.ts'
-import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { recordText } from '../executor/record-text.ts'
 
 const run = promisify(execFile)
@@ -265,7 +265,7 @@ describe('the Sluice driver reading Kafka', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bench-compare-kafka-test-'))
     data = ensureData({ seed: 6, gameEvents: 3000, nexmarkEvents: 20_000 }, join(dir, `data-${process.pid}-${Date.now()}`))
-    kafka = await startKafka()
+    kafka = await sharedKafka()
   }, 300_000)
   afterAll(async () => {
     await kafka?.stop()

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { eventually } from './helpers/sluice-process.ts'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
@@ -131,7 +131,7 @@ describe('Kafka partition idleness', () => {
   let kafka: KafkaBroker
   beforeAll(async () => {
     await initParser()
-    kafka = await startKafka()
+    kafka = await sharedKafka()
   }, 300_000)
   afterAll(async () => {
     await kafka?.stop()

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
-import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -24,7 +24,7 @@ describe('Kafka regressions', () => {
   let sluice: SluiceProcess
   let client: pg.Client
   beforeAll(async () => {
-    kafka = await startKafka()
+    kafka = await sharedKafka()
     sluice = await startSluice({ kafka: kafka.brokers, checkpointMs: 100 })
     client = await sluice.client()
   }, 300_000)

@@ -5,7 +5,7 @@
  * the Prometheus Python client's parser.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
 import { type ParsedSample, parseExposition, sampleValue } from './helpers/prometheus.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 
@@ -16,7 +16,7 @@ describe('/metrics with Kafka', () => {
   let sluice: SluiceProcess
 
   beforeAll(async () => {
-    kafka = await startKafka()
+    kafka = await sharedKafka()
     sluice = await startSluice({ http: true, kafka: kafka.brokers })
   }, 300_000)
 

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { eventually, removeDir, startSluice, tempDataDir, type SluiceProcess } from './helpers/sluice-process.ts'
-import { startKafka, type KafkaBroker } from './helpers/kafka.ts'
+import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' }
 
@@ -358,7 +358,7 @@ describe('poisoned input', () => {
 describe('poisoned input from Kafka', () => {
   let kafka: KafkaBroker
   beforeAll(async () => {
-    kafka = await startKafka()
+    kafka = await sharedKafka()
   }, 300_000)
   afterAll(async () => {
     await kafka?.stop()

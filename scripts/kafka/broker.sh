@@ -215,8 +215,36 @@ format_storage() {
     cid="$(random_cluster_id)"
     echo "$cid" >"$dir/cluster.id"
   fi
+  local tpl
+  if tpl="$(format_template)" && [ ! -e "$dir/data" ]; then
+    # A copy of the formatted template with this broker's own cluster and directory ids.
+    cp -R "$tpl" "$dir/data.tmp"
+    sed -i -e "s/^cluster\.id=.*/cluster.id=$cid/" -e "s/^directory\.id=.*/directory.id=$(random_cluster_id)/" \
+      "$dir/data.tmp/meta.properties"
+    mv "$dir/data.tmp" "$dir/data"
+    return 0
+  fi
   run_tool kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" --ignore-formatted \
     >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka.tools.StorageTool format failed"; }
+}
+
+# A freshly formatted log directory in the cache, made once per jar set: formatting starts a JVM (seconds on
+# a loaded machine), copying does not. Format writes no port and no path into it, only the ids that
+# format_storage replaces in meta.properties. Prints its path; fails when it cannot be made.
+format_template() {
+  local tpl="$CACHE/formatted-$(fetch_key)"
+  if [ ! -f "$tpl/meta.properties" ]; then
+    local tmp="$CACHE/formatted.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    write_properties "$tmp" 1 2
+    run_tool kafka.tools.StorageTool format -t "$(random_cluster_id)" -c "$tmp/server.properties" \
+      >"$tmp/format.log" 2>&1 || { rm -rf "$tmp"; return 1; }
+    # Two first starts at once: one rename wins, the other leaves the winner's copy in place.
+    mv -T "$tmp/data" "$tpl" 2>/dev/null || true
+    rm -rf "$tmp"
+  fi
+  [ -f "$tpl/meta.properties" ] && echo "$tpl"
 }
 
 # Starts a watchdog that stops the broker when the watched process (a test runner) exits first.
@@ -231,6 +259,16 @@ start_watchdog() {
       kill -KILL "$k" 2>/dev/null
     fi' watchdog "$watch" "$pid" </dev/null >/dev/null 2>&1 &
   echo $!
+}
+
+# Metadata from the broker at <address>: with kcat when there is one (a JVM more costs seconds on a loaded
+# machine, and every test broker start waits for this), else with Kafka's own TopicCommand.
+probe_metadata() {
+  if command -v kcat >/dev/null 2>&1; then
+    kcat -b "$1" -L -m 10
+  else
+    run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --list
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------- start
@@ -248,8 +286,8 @@ start_once() {
 
   : >"$dir/broker.log"
   # shellcheck disable=SC2086
-  nohup java ${SLUICE_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -XX:+ExplicitGCInvokesConcurrent -Xshare:auto -Djava.awt.headless=true \
+  # The serial collector: a test broker's heap is small, and G1's threads only slow its start on few cores.
+  nohup java ${SLUICE_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseSerialGC -Xshare:auto -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
     -Dorg.slf4j.simpleLogger.dateTimeFormat="yyyy-MM-dd HH:mm:ss.SSS" \
     -Dorg.slf4j.simpleLogger.log.org.apache.kafka=warn -Dorg.slf4j.simpleLogger.log.kafka=info \
@@ -273,8 +311,7 @@ start_once() {
     if [ -z "$started" ] && grep -q 'Kafka Server started' "$dir/broker.log" && port_open "$bport"; then
       started=1
       # The broker accepts connections: ask it for metadata with a real client before saying it is ready.
-      if run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$bport" --list \
-          >/dev/null 2>"$dir/probe.log"; then
+      if probe_metadata "127.0.0.1:$bport" >/dev/null 2>"$dir/probe.log"; then
         break
       fi
       started=""
