@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest'
 import type { Mutation } from '../executor/state/rocks.ts'
-import { OP_HEADER, changelogRecord, mutationOf } from './changelog.ts'
+import { changelogRecord, mutationOfRecord } from './changelog.ts'
 
-/** A mutation through its changelog record and back, as a restore reads it (headers arrive as Buffers). */
+/** A mutation through its changelog record and back, as a restore reads it (key and value; headers not read). */
 function roundTrip(m: Mutation): Mutation {
   const r = changelogRecord(m)
-  return mutationOf(r.key, r.value, r.headers?.[OP_HEADER])
+  return mutationOfRecord(r.key, r.value)
 }
 
 describe('changelog records', () => {

@@ -28,7 +28,7 @@ import { GLOBAL_TASK, taskLabel } from './tasks.ts'
 
 /** The local-only record of where in the changelog the store stands: the offset after its last transaction. */
 export const CHANGELOG_NEXT_KEY = Buffer.from('changelog/next')
-/** Header naming a record's kind when it is not a put. */
+/** Header naming a record's kind when it is not a put (for people reading the topic: a restore reads the shape). */
 export const OP_HEADER = 'op'
 export const OP_DELETE = 'd'
 export const OP_RANGE = 'r'
@@ -65,14 +65,17 @@ export function changelogRecord(m: Mutation): ChangelogRecord {
   return { key, value: Buffer.from(JSON.stringify({ start: m.start.toString('hex'), end: m.end.toString('hex') })), headers: { [OP_HEADER]: OP_RANGE } }
 }
 
-/** A changelog record read back as the mutation it was (restore.ts). */
-export function mutationOf(key: Buffer, value: Buffer | null | undefined, op: string | undefined): Mutation {
-  if (op === OP_RANGE) {
-    const r = JSON.parse(value!.toString('utf8')) as { start: string; end: string }
+/**
+ * A changelog record read back as the mutation it was (restore.ts), from its shape alone (the headers are
+ * for people reading the topic): a null value is a delete, a key with the range tag a range delete.
+ */
+export function mutationOfRecord(key: Buffer, value: Buffer | null): Mutation {
+  if (value === null) return { kind: 'delete', key }
+  if (key[0] === RANGE_KEY_TAG) {
+    const r = JSON.parse(value.toString('utf8')) as { start: string; end: string }
     return { kind: 'deleteRange', start: Buffer.from(r.start, 'hex'), end: Buffer.from(r.end, 'hex') }
   }
-  if (op === OP_DELETE) return { kind: 'delete', key }
-  return { kind: 'put', key, value: value ?? Buffer.alloc(0) }
+  return { kind: 'put', key, value }
 }
 
 /** The changelog writer of one task engine: its transactional producer and what it wrote. */

@@ -14,9 +14,11 @@
  * is simply done again.
  */
 import { rm } from 'node:fs/promises'
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Consumer } from '@platformatic/kafka'
+import { PartitionFetcher, type FetchedPartition } from '../executor/connectors/kafka-fetch.ts'
+import { readRecordBatches, type RecordSink } from '../executor/connectors/kafka-records.ts'
 import { StateDb, type Mutation } from '../executor/state/rocks.ts'
-import { CHANGELOG_NEXT_KEY, OP_HEADER, mutationOf, type ChangelogPlace, type Changelogs, type TaskChangelog } from './changelog.ts'
+import { CHANGELOG_NEXT_KEY, mutationOfRecord, type ChangelogPlace, type Changelogs, type TaskChangelog } from './changelog.ts'
 
 /** Mutations written to RocksDB per batch while restoring. */
 const RESTORE_BATCH = 10_000
@@ -77,84 +79,79 @@ export async function restoreStore(brokers: readonly string[], place: ChangelogP
   progress.ms = Date.now() - progress.startedAt
 }
 
-/** Reads [from, end) of the changelog partition into the store, in batches. */
+/**
+ * Reads [from, end) of the changelog partition into the store, in batches, with the source's own fetcher
+ * and batch reader (executor/connectors/kafka-fetch.ts, kafka-records.ts): read_committed, so the records of
+ * transactions a fenced or killed owner left open and the broker aborted never arrive, whatever the
+ * markers' order in a fetch. A record's operation is its shape (changelog.ts): a null value deletes its
+ * key, a key with the range tag deletes a range, anything else is a put.
+ */
 async function replay(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, db: StateDb, place: ChangelogPlace, from: number, end: number, progress: RestoreProgress): Promise<void> {
-  let failure: Error | null = null
-  let failed: (err: Error) => void = (err) => (failure = err)
-  // read_committed: aborted transactions never arrive.
-  const stream = await consumeListening(consumer, place.topic, [{ topic: place.topic, partition: place.partition, offset: BigInt(from) }], (err) => failed(err))
-  const position = `${place.topic}:${place.partition}`
+  let fetcher: PartitionFetcher | null = null
   try {
     await new Promise<void>((resolve, reject) => {
-      let batch: Mutation[] = []
       let writing: Promise<void> = Promise.resolve()
       let done = false
       let lastMove = Date.now()
+      let position = from
       const finish = (err?: Error) => {
         if (done) return
         done = true
         clearInterval(timer)
         writing.then(() => (err === undefined ? resolve() : reject(err)), reject)
       }
-      const flush = () => {
-        const mutations = batch
-        batch = []
-        writing = writing.then(() => db.commit(mutations))
-        return writing
-      }
-      const check = () => {
-        // Nothing but transaction markers left before the end: the fetch position is past it.
-        const fetched = Number(stream.offsetsToFetch.get(position) ?? -1n)
-        if (progress.at >= end || (fetched >= end && stream.readableLength === 0)) {
-          flush()
-          finish()
-        } else if (Date.now() - lastMove > STALL_MS) {
-          finish(new Error(`restoring from ${place.topic} partition ${place.partition}: no progress for ${STALL_MS / 1000} s at offset ${progress.at} of ${end}`))
+      const timer = setInterval(() => {
+        if (!done && Date.now() - lastMove > STALL_MS) finish(new Error(`restoring from ${place.topic} partition ${place.partition}: no progress for ${STALL_MS / 1000} s at offset ${progress.at} of ${end}`))
+      }, END_CHECK_MS)
+      const deliver = (part: FetchedPartition, fetchedFrom: number) => {
+        if (done || part.partition !== place.partition || part.records === null || fetchedFrom !== position) return
+        const sink: RecordSink = { offsets: [], values: [], timestamps: [], keys: [], nulls: [] }
+        try {
+          position = readRecordBatches(part.records, position, part.aborted, sink)
+        } catch (err) {
+          finish(err as Error)
+          return
         }
-      }
-      const timer = setInterval(check, END_CHECK_MS)
-      failed = finish
-      if (failure !== null) finish(failure)
-      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-        if (done || m.partition !== place.partition) return
-        const offset = Number(m.offset)
-        if (offset >= end) return
-        const op = findHeader(m.headers, OP_HEADER)
-        batch.push(mutationOf(m.key, m.value, op?.toString('utf8')))
-        progress.records++
-        progress.at = offset + 1
+        const batch: Mutation[] = []
+        for (let i = 0; i < sink.offsets.length; i++) {
+          if (sink.offsets[i]! >= end) break
+          batch.push(mutationOfRecord(sink.keys![i]!, sink.nulls![i]! ? null : sink.values[i]!))
+          progress.records++
+        }
+        progress.at = Math.min(position, end)
         lastMove = Date.now()
-        if (batch.length >= RESTORE_BATCH) {
-          stream.pause()
-          void flush().then(
-            () => stream.resume(),
-            (err: unknown) => finish(err as Error),
-          )
-        }
-        if (progress.at >= end) check()
-      })
+        // The fetcher holds back its next answer while a large batch is written.
+        const paused = batch.length >= RESTORE_BATCH ? fetcher : null
+        paused?.pause()
+        writing = writing.then(() => db.commit(batch))
+        writing.then(
+          () => paused?.resume(),
+          (err: unknown) => finish(err as Error),
+        )
+        if (position >= end) finish()
+      }
+      PartitionFetcher.start({ consumer, topic: place.topic, positions: new Map([[place.partition, from]]), deliver, failed: (err) => finish(err) }).then(
+        (f) => {
+          fetcher = f
+          if (done) void f.close()
+        },
+        (err: unknown) => finish(err as Error),
+      )
     })
   } finally {
-    await withTimeout(stream.close(), CLOSE_TIMEOUT_MS)
+    const f = fetcher as PartitionFetcher | null
+    if (f !== null) await withTimeout(f.close(), CLOSE_TIMEOUT_MS)
   }
 }
 
-/** Header keys arrive as Buffers: a Map lookup by a new Buffer does not find them. */
-function findHeader(headers: Map<Buffer, Buffer>, name: string): Buffer | undefined {
-  for (const [k, v] of headers) if (k.toString('utf8') === name) return v
-  return undefined
-}
-
+/** A client for the changelog's offsets and metadata; the fetcher keeps its own connections, and no group is joined. */
 function newConsumer(brokers: readonly string[], place: ChangelogPlace): Consumer<Buffer, Buffer, Buffer, Buffer> {
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: `sluice-restore-${place.topic}-${place.partition}`,
-    // A group of its own (it keeps no offsets: the store says where it stands), handed only this partition.
-    groupId: `sluice-restore-${place.topic}-${place.partition}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
+    groupId: `sluice-restore-${place.topic}-${place.partition}-${process.pid}-${Date.now().toString(36)}`,
     bootstrapBrokers: [...brokers],
     autocreateTopics: false,
     retries: 5,
-    partitionAssigner: (_current: string, members: Map<string, unknown>) =>
-      [...members.keys()].map((memberId, i) => ({ memberId, assignments: new Map(i === 0 ? [[place.topic, { topic: place.topic, partitions: [place.partition] }]] : []) })),
   })
   consumer.on('error', (err: Error) => {
     if (!consumer.closed) console.error(`sluice: restoring from ${place.topic}: ${err.message}`)
@@ -208,39 +205,4 @@ export async function openAndRestore(changelogs: Changelogs, task: number, state
     restoring(null)
   }
   return { changelog, progress }
-}
-
-/**
- * Consumes `offsets` of `topic` (read_committed), with `onError` listening from the stream's first tick. The stream starts (asks for
- * offsets) on the next tick after it is made, before an awaited consume() would hand it over; if its client
- * was closed meanwhile (a task stopped while it restored), it emits its error then, and an 'error'
- * nobody listens to ends the process.
- */
-export function consumeListening(
-  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
-  topic: string,
-  offsets: { topic: string; partition: number; offset: bigint }[],
-  onError: (err: Error) => void,
-): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
-  const options = {
-    topics: [topic],
-    mode: 'manual' as const,
-    offsets,
-    autocommit: false,
-    sessionTimeout: 10_000,
-    rebalanceTimeout: 10_000,
-    heartbeatInterval: 1000,
-    maxWaitTime: 100,
-    minBytes: 1,
-    maxBytes: 16 * 1024 * 1024,
-    isolationLevel: 1, // read_committed: never see aborted transactions
-    highWaterMark: 4096,
-  }
-  return new Promise((resolve, reject) => {
-    consumer.consume(options, (err, stream) => {
-      if (err) return reject(err)
-      stream!.on('error', onError)
-      resolve(stream!)
-    })
-  })
 }

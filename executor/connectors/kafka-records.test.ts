@@ -126,6 +126,27 @@ describe('readRecordBatches', () => {
     expect(sink.timestamps).toEqual([1_700_000_000_000_000, 1_700_000_000_005_000, 1_699_999_999_997_000, 1_700_000_001_000_000])
   })
 
+  test('keys and null values when the sink asks for them (a changelog reader), in a compressed batch too', () => {
+    for (const codec of [undefined, 'gzip'] as const) {
+      const bytes = batch({
+        baseOffset: 0,
+        baseTimestamp: 1_700_000_000_000,
+        ...(codec === undefined ? {} : { codec }),
+        records: [
+          { offsetDelta: 0, key: text('k1'), value: text('v1'), headers: [['op', 'd']] },
+          { offsetDelta: 1, key: text('k2'), value: null },
+          { offsetDelta: 2, key: null, value: Buffer.alloc(0) },
+        ],
+      })
+      const sink: RecordSink = { offsets: [], values: [], timestamps: [], keys: [], nulls: [] }
+      expect(readRecordBatches(bytes, 1, null, sink)).toBe(3)
+      expect(sink.offsets).toEqual([1, 2])
+      expect(sink.keys!.map((k) => k.toString())).toEqual(['k2', ''])
+      expect(sink.nulls).toEqual([true, false])
+      expect(sink.values.map((v) => v.length)).toEqual([0, 0])
+    }
+  })
+
   test('varints at their byte boundaries: lengths, offset deltas and timestamp deltas', () => {
     const sizes = [0, 1, 63, 64, 127, 128, 8191, 8192, 1_048_575, 1_048_576]
     const deltas = [0, 63, 64, 8191, 8192, 2 ** 31, -(2 ** 31) - 1, 2 ** 40]

@@ -1,7 +1,8 @@
 /**
  * Kafka record batches (message format v2, the only one Kafka 4 writes) read straight into a partition's
  * buffer: offsets and timestamps as numbers, values as views of the fetched bytes. No object per record,
- * no headers, no keys: the engine reads a record's value and its offset and timestamp, nothing else.
+ * no headers, and keys only when asked (RecordSink.keys): the engine reads a record's value and its offset
+ * and timestamp, nothing else.
  *
  * Layout of a batch (Kafka protocol guide, "Record Batch"): baseOffset int64, batchLength int32,
  * partitionLeaderEpoch int32, magic int8, crc uint32, attributes int16, lastOffsetDelta int32,
@@ -18,6 +19,12 @@ export interface RecordSink {
   values: Buffer[]
   /** Microseconds. */
   timestamps: number[]
+  /**
+   * When given, each record's key (empty when it has none) and whether its value is null (a tombstone,
+   * which `values` shows as empty): a changelog's reader needs both; the engine's source needs neither.
+   */
+  keys?: Buffer[]
+  nulls?: boolean[]
 }
 
 /** An aborted transaction from a read_committed fetch answer: its producer and its first offset. */
@@ -169,7 +176,7 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
     pos = 0
     end = b.length
   }
-  const { offsets, values, timestamps } = into
+  const { offsets, values, timestamps, keys, nulls } = into
   for (let i = 0; i < count; i++) {
     const length = varint(b, end)
     const recordEnd = pos + length
@@ -178,6 +185,8 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
     const timestampDelta = varint(b, end)
     const offset = base + varint(b, end)
     const keyLength = varint(b, end)
+    if (pos + Math.max(keyLength, 0) > recordEnd) throw new CorruptBatchError('record key runs past the end of its record')
+    const keyAt = pos
     if (keyLength > 0) pos += keyLength
     const valueLength = varint(b, end)
     if (pos + Math.max(valueLength, 0) > recordEnd) throw new CorruptBatchError('record value runs past the end of its record')
@@ -185,6 +194,8 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
       offsets.push(offset)
       values.push(valueLength <= 0 ? EMPTY : b.subarray(pos, pos + valueLength))
       timestamps.push(logAppendTime >= 0 ? logAppendTime : (baseTimestamp + timestampDelta) * 1000)
+      if (keys !== undefined) keys.push(keyLength <= 0 ? EMPTY : b.subarray(keyAt, keyAt + keyLength))
+      if (nulls !== undefined) nulls.push(valueLength < 0)
     }
     pos = recordEnd // past the headers, which the engine does not read
   }
