@@ -25,6 +25,7 @@ import { applyCommand, checkCommand } from './commands.ts'
 import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership, tasksOf } from './membership.ts'
 import { TaskEngines } from './tasks.ts'
+import { Repartitioner } from './repartition.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
 import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
@@ -106,7 +107,7 @@ export class ClusterNode implements DdlRouter {
     private readonly commands: KafkaSource,
     private readonly state: NodeFile,
   ) {
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic))
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), new Repartitioner(options.brokers, options.name, io))
     this.secret = state.secret ?? null
   }
 
