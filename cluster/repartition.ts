@@ -196,9 +196,8 @@ export class RepartitionWriter {
     }
   }
 
-  /** The group the writers commit their positions in the stream to. */
   private get group(): string {
-    return `${this.plan.topic}_writers`
+    return writersGroup(this.plan)
   }
 
   /** The stream offset this view's writer of the partition committed last, or null (none: from the start). */
@@ -232,13 +231,16 @@ export class RepartitionWriter {
   }
 }
 
+/** The group the writers of a view commit their positions in the stream to. */
+const writersGroup = (plan: RepartitionPlan): string => `${plan.topic}_writers`
+
 /**
  * Where a source record goes: the partition of its group key (and the key), or null when the view would
  * not take it in (its WHERE drops it, or it is a record of another event type). A record the view cannot decode or evaluate is written unkeyed to the
  * same partition number, so that the task engine reading it reports it as the embedded engine would (a
  * dead letter, or the view's error).
  */
-function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => { key: Buffer | null; partition: number } | null {
+export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => { key: Buffer | null; partition: number } | null {
   const decode = streamDecoder(source)
   const keys = compileProjection(repartitionKeys(view) ?? [])
   const where = view.plan.filter === null ? null : compilePredicate(view.plan.filter)
@@ -309,6 +311,37 @@ export class Repartitioner {
       await w.stop()
     }
     for (const p of plans) if (!mine.has(p.topic)) mine.set(p.topic, new RepartitionWriter(this.kafka, this.brokers, this.cluster, p, task, this.topics.get(p.topic)!))
+  }
+
+  /**
+   * Read your writes for a repartitioned view (pull.ts, before it gathers the tasks' rows): waits, at most
+   * `ms`, until every task's writer (on whichever node) has committed a position at or past the stream's
+   * end as of now, so that what was in the stream is in the internal topic; each task engine then waits to
+   * have read its partition of it, as for any view. Gives up quietly at `ms` (the read is then as fresh as
+   * the writers are), as the embedded engine's wait does.
+   */
+  async waitWritten(view: ViewDef, source: StreamDef, ms: number): Promise<void> {
+    const plan = this.plan(view, source)
+    const topic = source.source.kind === 'kafka' ? source.source.topic : source.name
+    const deadline = Date.now() + ms
+    const ends = await this.io.endOffsets(topic)
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      while (Date.now() < deadline) {
+        const offsets = await admin.fetchOffsets({ groupId: writersGroup(plan), topics: [topic] })
+        const at = offsets.find((t) => t.topic === topic)?.partitions ?? []
+        if (ends.every((end, p) => end === 0 || Number(at.find((x) => x.partition === p)?.offset ?? -1) >= end)) return
+        await new Promise((r) => setTimeout(r, 50).unref())
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined)
+    }
+  }
+
+  /** The repartitioned views' writers running here, by task (for sluice_tasks). */
+  running(): { task: number; plan: RepartitionPlan; written: number }[] {
+    return [...this.writers].flatMap(([task, mine]) => [...mine.values()].map((w) => ({ task, plan: w.plan, written: w.written })))
   }
 
   /** The task left this node (or the node closes): its writers stop. */
