@@ -204,6 +204,12 @@ export class KafkaSource implements StreamSource {
       isolationLevel: 1, // read_committed: never see aborted transactions
       highWaterMark: 4096,
     })
+    // At once: a stream whose client is closed meanwhile (this source closed, or fetching again, while the
+    // group was joined) fails in its construction, and an 'error' nobody hears would end the process.
+    stream.on('error', (err: Error) => {
+      this.lastError = err
+      if (this.stream === stream) void this.reconnect()
+    })
     const assigned = new Set(this.consumer.assignments?.find((a) => a.topic === this.options.topic)?.partitions ?? [])
     if (assigned.size < offsets.length) {
       // A group joined while the topic's metadata was still settling can hand out fewer partitions than
@@ -216,10 +222,6 @@ export class KafkaSource implements StreamSource {
     const generation = ++this.generation
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (generation === this.generation) this.accept(m)
-    })
-    stream.on('error', (err: Error) => {
-      this.lastError = err
-      void this.reconnect()
     })
   }
 
