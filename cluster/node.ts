@@ -99,6 +99,8 @@ export class ClusterNode implements DdlRouter {
   private secret: string | null = null
   /** The engines of the tasks this node owns. */
   readonly tasks: TaskEngines
+  /** Repartitioned views' internal topics and their writers on this node's tasks. */
+  private readonly repartition: Repartitioner
 
   private constructor(
     private readonly engine: Engine,
@@ -107,7 +109,8 @@ export class ClusterNode implements DdlRouter {
     private readonly commands: KafkaSource,
     private readonly state: NodeFile,
   ) {
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), new Repartitioner(options.brokers, options.name, io))
+    this.repartition = new Repartitioner(options.brokers, options.name, io)
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), this.repartition)
     this.secret = state.secret ?? null
   }
 
@@ -138,7 +141,7 @@ export class ClusterNode implements DdlRouter {
       await engine.startDeferredSources()
       if (node.secret === null) await node.writeSecret()
       const joined = node
-      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret)
+      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, source, ms) => joined.repartition.waitWritten(view, source, ms))
       engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name), reader)
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
@@ -337,6 +340,11 @@ export class ClusterNode implements DdlRouter {
         const events = t === undefined ? null : eventsIn(t.engine, def.name)
         rows.push([def.name, topic, p, owner, owner === this.state.node, t?.status ?? null, events, t === undefined ? null : engineLag(t.engine)])
       }
+    }
+    // A repartitioned view's internal stream, for the tasks that run here: the events each took in from it.
+    for (const { task, plan } of this.repartition.running()) {
+      const t = this.tasks.get(task)
+      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine)])
     }
     return rows
   }
