@@ -128,6 +128,12 @@ export class KafkaSource implements StreamSource {
   lastError: Error | null = null
   private reconnecting = false
 
+  /**
+   * With `dedupeBySource`, per partition: records below this offset are read for the skipping rule only,
+   * never buffered (no reader needs them: the position readers resume from).
+   */
+  private readonly skipBelow: number[] = []
+
   /** Per partition: whether this source fetches it (`partitions` option). */
   private readonly owned: boolean[]
 
@@ -184,10 +190,12 @@ export class KafkaSource implements StreamSource {
     this.logStart = this.buffers.map((_, p) => Number(startOf[p] ?? 0n))
     const offsets = this.fetchPositions((b, p) => {
       const earliest = Number(startOf[p] ?? 0n)
-      const given = this.options.dedupeBySource === true ? undefined : positions[p]
+      const dedupe = this.options.dedupeBySource === true
+      const given = dedupe ? undefined : positions[p]
       const at = given !== undefined ? Math.max(given, earliest) : this.options.start === 'latest' ? Number(endOf[p] ?? 0n) : earliest
       b.next = at
       b.floor = at
+      if (dedupe) b.floor = this.skipBelow[p] = Math.max(at, positions[p] ?? 0)
       this.origin[p] = given !== undefined || this.options.start === 'latest' ? at : earliest
       return at
     })
@@ -345,6 +353,7 @@ export class KafkaSource implements StreamSource {
       b.next = from
       b.floor = from
       b.seen = undefined
+      if (this.options.dedupeBySource === true) b.floor = this.skipBelow[p] = this.firstServable(p, positions[p] ?? 0)
     })
     if (this.paused && this.buffered < MAX_BUFFERED / 2) this.paused = false
     this.consumer = newConsumer(this.options)
@@ -363,7 +372,7 @@ export class KafkaSource implements StreamSource {
     if (b === undefined || !this.owned[m.partition]) return
     const offset = Number(m.offset)
     if (offset < b.next) return // a refetch after a rebalance or retry
-    if (this.options.dedupeBySource === true && isCopy(b, m)) {
+    if (this.options.dedupeBySource === true && (isCopy(b, m) || offset < (this.skipBelow[m.partition] ?? 0))) {
       b.next = offset + 1
       return
     }
