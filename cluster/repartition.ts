@@ -26,7 +26,7 @@ import type { Value } from '../common/types.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { compilePredicate, compileProjection } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
-import { KafkaSource, SOURCE_HEADER } from '../executor/connectors/kafka-source.ts'
+import { KafkaSource } from '../executor/connectors/kafka-source.ts'
 import { streamDecoder } from '../executor/record-decoder.ts'
 import { tableKeyString } from '../executor/state/layout.ts'
 import { statementOf } from './commands.ts'
@@ -37,6 +37,8 @@ import { repartitionKeys } from './placement.ts'
 const RECORDS_PER_TRANSACTION = 5000
 /** A writer that failed (broker away, fenced by a new owner not yet told to us) starts over after this long. */
 const RETRY_MS = 1000
+/** The header naming where a record came from: `<source partition>:<source offset>` (for people reading the topic). */
+const SOURCE_HEADER = 'sluice-source'
 
 /** What a task engine runs for one repartitioned view. */
 export interface RepartitionPlan {
@@ -275,11 +277,6 @@ export class Repartitioner {
     private readonly io: { ensureTopic(name: string, partitions: number, configs?: Record<string, string>): Promise<void>; endOffsets(topic: string): Promise<number[]> },
   ) {
     this.kafka = new Kafka({ clientId: `sluice-${cluster}-repartition`, brokers: [...brokers], logLevel: logLevel.NOTHING })
-  }
-
-  /** Whether `topic` is one of this cluster's repartition topics (read de-duplicated: kafka-source.ts). */
-  isInternal(topic: string): boolean {
-    return topic.startsWith(`_sluice_${this.cluster}_`) && topic.endsWith('_repartition')
   }
 
   plan(view: ViewDef, source: StreamDef): RepartitionPlan {

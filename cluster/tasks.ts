@@ -142,7 +142,7 @@ export class TaskEngines {
     // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
     // every partition, task p partition p.
     const { kafkaPartitions: _front, ...base } = this.front.options
-    const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }), ...(this.repartition === undefined ? {} : { dedupedTopics: (topic: string) => this.repartition!.isInternal(topic) }) }
+    const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     let engine: Engine
     try {

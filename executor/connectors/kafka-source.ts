@@ -35,22 +35,7 @@ export interface KafkaSourceOptions {
    * Absent: every partition. Empty: none (a node's front engine, which keeps the catalog only).
    */
   readonly partitions?: readonly number[]
-  /**
-   * Cluster mode, a repartition topic (cluster/repartition.ts): every record carries a `sluice-source:
-   * <partition>:<offset>` header, its position in the stream it was copied from, and each source partition
-   * writes its records in order, a writer that starts over re-writing from a position it had reached. A
-   * record at or below the highest source offset already seen from its source partition (in this topic
-   * partition, counted from its beginning) is a copy and is skipped. Read uncommitted: a transaction
-   * aborted by a crash is always written again from its start, so its records are copies of what comes
-   * later, and the aborted ones count in their place (the client's read_committed filter fails on the
-   * aborted transactions a kill -9 leaves: docs/cluster.md). Every owned partition is read from its
-   * beginning, whatever position a reader starts at, so that the skipping is the same for every reader.
-   */
-  readonly dedupeBySource?: boolean
 }
-
-/** The header naming a repartition record's position in its source stream: `<partition>:<offset>`. */
-export const SOURCE_HEADER = 'sluice-source'
 
 /** Records buffered per partition before the consumer is paused. */
 const MAX_BUFFERED = 200_000
@@ -79,8 +64,6 @@ interface PartitionBuffer {
   lastArrival: number
   /** The lowest offset the buffer can still serve: where fetching began, raised by `release`. */
   floor: number
-  /** With `dedupeBySource`: the highest source offset taken per source partition. */
-  seen?: Map<string, number>
 }
 
 export class KafkaSource implements StreamSource {
@@ -127,12 +110,6 @@ export class KafkaSource implements StreamSource {
   /** The last error of the connection (cleared once fetching works again), for sluice_partitions users. */
   lastError: Error | null = null
   private reconnecting = false
-
-  /**
-   * With `dedupeBySource`, per partition: records below this offset are read for the skipping rule only,
-   * never buffered (no reader needs them: the position readers resume from).
-   */
-  private readonly skipBelow: number[] = []
 
   /** Per partition: whether this source fetches it (`partitions` option). */
   private readonly owned: boolean[]
@@ -190,12 +167,10 @@ export class KafkaSource implements StreamSource {
     this.logStart = this.buffers.map((_, p) => Number(startOf[p] ?? 0n))
     const offsets = this.fetchPositions((b, p) => {
       const earliest = Number(startOf[p] ?? 0n)
-      const dedupe = this.options.dedupeBySource === true
-      const given = dedupe ? undefined : positions[p]
+      const given = positions[p]
       const at = given !== undefined ? Math.max(given, earliest) : this.options.start === 'latest' ? Number(endOf[p] ?? 0n) : earliest
       b.next = at
       b.floor = at
-      if (dedupe) b.floor = this.skipBelow[p] = Math.max(at, positions[p] ?? 0)
       this.origin[p] = given !== undefined || this.options.start === 'latest' ? at : earliest
       return at
     })
@@ -226,8 +201,7 @@ export class KafkaSource implements StreamSource {
       maxWaitTime: 100,
       minBytes: 1,
       maxBytes: 16 * 1024 * 1024,
-      // read_committed: never see aborted transactions (a repartition topic skips them by its own rule)
-      isolationLevel: this.options.dedupeBySource === true ? 0 : 1,
+      isolationLevel: 1, // read_committed: never see aborted transactions
       highWaterMark: 4096,
     })
     // At once: a stream whose client is closed meanwhile (this source closed, or fetching again, while the
@@ -332,9 +306,7 @@ export class KafkaSource implements StreamSource {
     earliest.forEach((e, p) => (this.logStart[p] = Number(e)))
     const targets = this.buffers.map((b, p) => {
       const from = this.firstServable(p, positions[p] ?? 0)
-      if (from >= b.floor) return null
-      // The skipping depends on everything before: counted again from the partition's beginning.
-      return this.options.dedupeBySource === true ? (this.logStart[p] ?? 0) : from
+      return from < b.floor ? from : null
     })
     if (targets.every((t) => t === null)) return
     const old = this.stream
@@ -352,8 +324,6 @@ export class KafkaSource implements StreamSource {
       b.head = 0
       b.next = from
       b.floor = from
-      b.seen = undefined
-      if (this.options.dedupeBySource === true) b.floor = this.skipBelow[p] = this.firstServable(p, positions[p] ?? 0)
     })
     if (this.paused && this.buffered < MAX_BUFFERED / 2) this.paused = false
     this.consumer = newConsumer(this.options)
@@ -372,10 +342,6 @@ export class KafkaSource implements StreamSource {
     if (b === undefined || !this.owned[m.partition]) return
     const offset = Number(m.offset)
     if (offset < b.next) return // a refetch after a rebalance or retry
-    if (this.options.dedupeBySource === true && (isCopy(b, m) || offset < (this.skipBelow[m.partition] ?? 0))) {
-      b.next = offset + 1
-      return
-    }
     b.offsets.push(offset)
     b.values.push(m.value ?? Buffer.alloc(0))
     b.timestamps.push(Number(m.timestamp) * 1000)
@@ -558,28 +524,6 @@ export class KafkaSource implements StreamSource {
     await closeConsumer(this.consumer)
   }
 
-}
-
-/**
- * A repartition topic's record whose source position is at or below the highest already taken from its
- * source partition (`dedupeBySource`); otherwise it is taken and becomes that highest. A record without the
- * header is always taken.
- */
-function isCopy(b: PartitionBuffer, m: Message<Buffer, Buffer, Buffer, Buffer>): boolean {
-  let source: string | undefined
-  for (const [k, v] of m.headers ?? []) if (k.toString() === SOURCE_HEADER) source = v.toString()
-  return sourceCopy((b.seen ??= new Map()), source)
-}
-
-/** The rule of `isCopy` over the source header's text (`<partition>:<offset>`), with `seen` as its state. */
-export function sourceCopy(seen: Map<string, number>, source: string | undefined): boolean {
-  if (source === undefined) return false
-  const at = source.lastIndexOf(':')
-  const from = source.slice(0, at)
-  const offset = Number(source.slice(at + 1))
-  if (offset <= (seen.get(from) ?? -1)) return true
-  seen.set(from, offset)
-  return false
 }
 
 /**

@@ -237,7 +237,7 @@ export class Deploy extends EnginePart {
           hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
         })
       }
-      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }), ...(this.options.dedupedTopics?.(def.source.topic) ? { dedupeBySource: true } : {}) })
+      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }) })
       def = { ...def, partitions: source.partitionCount }
       log = source
     } else if (def.source.kind === 'file') {

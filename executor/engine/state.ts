@@ -56,11 +56,6 @@ export interface EngineOptions {
    * nothing. The other partitions are empty and idle here. Absent: all of them.
    */
   readonly kafkaPartitions?: readonly number[]
-  /**
-   * Cluster mode: the Kafka topics read as repartition topics (cluster/repartition.ts), de-duplicated by
-   * their records' source position (KafkaSourceOptions.dedupeBySource).
-   */
-  readonly dedupedTopics?: (topic: string) => boolean
 }
 
 export interface StreamRuntime {
