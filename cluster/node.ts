@@ -26,6 +26,7 @@ import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership, tasksOf } from './membership.ts'
 import { TaskEngines } from './tasks.ts'
 import { Changelogs } from './changelog.ts'
+import { Repartitioner } from './repartition.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
 import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
@@ -101,6 +102,8 @@ export class ClusterNode implements DdlRouter {
   private secret: string | null = null
   /** The engines of the tasks this node owns. */
   readonly tasks: TaskEngines
+  /** Repartitioned views' internal topics and their writers on this node's tasks. */
+  private readonly repartition: Repartitioner
 
   private constructor(
     private readonly engine: Engine,
@@ -110,7 +113,8 @@ export class ClusterNode implements DdlRouter {
     private readonly state: NodeFile,
   ) {
     const taskCount = () => Math.max(0, ...engine.catalog.streams().map((s) => (s.source.kind === 'kafka' ? s.partitions : 0)))
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null)
+    this.repartition = new Repartitioner(options.brokers, options.name, io)
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition)
     this.secret = state.secret ?? null
   }
 
@@ -141,7 +145,7 @@ export class ClusterNode implements DdlRouter {
       await engine.startDeferredSources()
       if (node.secret === null) await node.writeSecret()
       const joined = node
-      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret)
+      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, source, ms) => joined.repartition.waitWritten(view, source, ms))
       engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name), reader)
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
@@ -342,6 +346,11 @@ export class ClusterNode implements DdlRouter {
         const status = t?.status ?? (restore === null ? null : 'restoring')
         rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null])
       }
+    }
+    // A repartitioned view's internal stream, for the tasks that run here: the events each took in from it.
+    for (const { task, plan } of this.repartition.running()) {
+      const t = this.tasks.get(task)
+      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine), null])
     }
     return rows
   }

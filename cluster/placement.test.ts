@@ -2,10 +2,11 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import type * as ast from '../parser/ast.ts'
 import { initParser, parseStatement } from '../parser/index.ts'
-import { Catalog } from '../planner/catalog.ts'
+import { Catalog, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { hiddenNames, planViewWithHidden } from '../planner/hidden-views.ts'
-import { globalStatements, placeCatalog, type Placement } from './placement.ts'
+import { globalStatements, placeCatalog, repartitionKeys, type Placement } from './placement.ts'
+import { repartitionPlan } from './repartition.ts'
 
 let catalog: Catalog
 beforeAll(async () => {
@@ -46,14 +47,50 @@ describe('placement of views in a cluster', () => {
     ).toBe('partitioned')
   })
 
-  it('a view that adds up over keys, or whose key is not the stream key passed through, is global', () => {
+  it('a GROUP BY of other columns than the stream key, without window or join, is repartitioned by its key', () => {
+    expect(placed('per_kind', 'SELECT kind, count(*) AS n FROM plays GROUP BY kind')).toBe('repartitioned')
+    expect(placed('per_upper', 'SELECT upper(player) AS p, count(*) AS n FROM plays GROUP BY upper(player)')).toBe('repartitioned')
+    expect(placed('big_per_kind', 'SELECT kind, score, count(*) AS n FROM plays WHERE score > 50 GROUP BY kind, score HAVING count(*) > 1')).toBe('repartitioned')
+    // A stream without a key spreads its events round robin: every group is repartitioned.
+    expect(placed('unkeyed_counts', 'SELECT player, count(*) AS n FROM unkeyed GROUP BY player')).toBe('repartitioned')
+    expect(repartitionKeys((catalog.get('per_kind') as ViewDef))).toHaveLength(1)
+    expect(repartitionKeys((catalog.get('per_player') as ViewDef))).not.toBeNull()
+  })
+
+  it('a view that adds up over every key, or keeps event-time state by another key, is global', () => {
     expect(placed('per_minute', `SELECT window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY window_start`)).toBe('global')
-    expect(placed('per_kind', 'SELECT kind, count(*) AS n FROM plays GROUP BY kind')).toBe('global')
-    expect(placed('per_upper', 'SELECT upper(player) AS p, count(*) AS n FROM plays GROUP BY upper(player)')).toBe('global')
     expect(placed('everything', 'SELECT count(*) AS n FROM plays')).toBe('global')
+    // Windows, sessions, OVER and patterns by another key: the internal topic's watermark is not built.
+    expect(placed('kind_minute', `SELECT kind, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY kind, window_start`)).toBe('global')
+    expect(placed('kind_sessions', `SELECT kind, window_start, count(*) AS n FROM SESSION(plays, ts, INTERVAL '5 minutes', kind) GROUP BY kind, window_start`)).toBe('global')
     expect(placed('by_kind_over', 'SELECT player, ts, sum(score) OVER (PARTITION BY kind ORDER BY ts) AS run FROM plays')).toBe('global')
-    expect(placed('unkeyed_counts', 'SELECT player, count(*) AS n FROM unkeyed GROUP BY player')).toBe('global')
+    expect(create('kind_ttl WITH (idle_ttl = INTERVAL \'1 hour\')', 'SELECT kind, max(ts) AS last_seen FROM plays GROUP BY kind').get('kind_ttl')).toBe('global')
     expect(placed('unkeyed_rows', 'SELECT player FROM unkeyed')).toBe('partitioned')
+    // A view of a repartitioned view is global (it runs in the global task, which computes per_kind itself).
+    expect(placed('kinds_by_n', 'SELECT n, count(*) AS kinds FROM per_kind GROUP BY n')).toBe('global')
+    const all = placeCatalog(catalog.views())
+    expect(globalStatements(catalog.views(), all).has('per_kind')).toBe(true)
+    expect(globalStatements(catalog.views(), all).has('big_per_kind')).toBe(false)
+  })
+
+  it("a repartitioned view's task engines read an internal stream on its own topic", () => {
+    const view = (catalog.get('big_per_kind') as ViewDef)
+    const plan = repartitionPlan('c1', view, catalog.stream('plays'))
+    expect(plan.topic).toMatch(/^_sluice_c1_big_per_kind_[0-9a-f]{8}_repartition$/)
+    expect(plan.streamSql).toMatch(/^CREATE STREAM "_sluice_repartition_big_per_kind" \(player TEXT NOT NULL, .*\) WITH \(key = 'player', connector = 'kafka', topic = '_sluice_c1_big_per_kind_[0-9a-f]{8}_repartition', start = 'earliest'\)$/)
+    expect(plan.viewSql).toBe(`CREATE MATERIALIZED VIEW big_per_kind AS SELECT kind, score, count(*) AS n FROM "_sluice_repartition_big_per_kind" AS "plays" WHERE score > 50 GROUP BY kind, score HAVING count(*) > 1`)
+    // Both plan: the stream, then the view over it, with the same columns as the original.
+    const task = new Catalog()
+    task.add(planStream(parseStatement(plan.streamSql) as ast.CreateStream, task.allocateId(), plan.streamSql))
+    const def = planViewWithHidden(parseStatement(plan.viewSql) as ast.CreateView, task, plan.viewSql, { outer: () => task.allocateId(), hidden: hiddenNames('big_per_kind', task, () => task.allocateId()) })
+    expect(def.plan.columns.map((c) => c.name)).toEqual(view.plan.columns.map((c) => c.name))
+    expect(def.plan.source.name).toBe('_sluice_repartition_big_per_kind')
+    // An alias stays the alias; the topic changes with the view's SQL (a view created again differently).
+    const aliased = create('aliased', 'SELECT p.kind, count(*) AS n FROM plays p GROUP BY p.kind').get('aliased')
+    expect(aliased).toBe('repartitioned')
+    const other = repartitionPlan('c1', (catalog.get('aliased') as ViewDef), catalog.stream('plays'))
+    expect(other.viewSql).toContain('FROM "_sluice_repartition_aliased" p GROUP BY')
+    expect(other.topic.slice(0, -20)).not.toBe(plan.topic.slice(0, -20))
   })
 
   it('views over views follow their inputs; the global task also runs the partitioned views a global one reads', () => {

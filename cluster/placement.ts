@@ -5,8 +5,13 @@
  *   one partition of its stream, because it is keyed by the stream's key column (StreamDef.keyColumn)
  *   passed through unchanged, or the view keeps no state at all. Such a view runs in every task engine,
  *   each over its own partition, and the union of the tasks' rows is the whole answer.
+ * - *repartitioned*: a GROUP BY of a stream by columns (or expressions of them) other than its key, with no
+ *   window, join or subquery (a count per country of a stream keyed by player). Every task writes its
+ *   partition's events to an internal topic keyed by the group key (repartition.ts), and the view runs in
+ *   every task engine over its partition of that topic: partitioned again, by the group key.
  * - *global*: anything else (a per-minute count over all players, a join of two streams, a view of a view
- *   that is global). It runs in the one global task engine, which reads every partition.
+ *   that is not partitioned, a window or pattern keyed by another column). It runs in the one global task
+ *   engine, which reads every partition.
  *
  * Decided per CREATE statement: a view and its hidden views (planner/hidden-views.ts) are placed together,
  * global if any of them is. Pure logic over the plans; the unit tests are beside this file.
@@ -14,7 +19,7 @@
 import type { BoundExpr } from '../expr/bound.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 
-export type Placement = 'partitioned' | 'global'
+export type Placement = 'partitioned' | 'repartitioned' | 'global'
 
 /** The input row's column `index`, as it is (not an expression of it). */
 const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'column' && e.index === index
@@ -43,9 +48,8 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
     case 'project':
       return 'partitioned'
     case 'aggregate': {
-      if (key === null) return 'global'
-      const at = body.aggregation.keys.findIndex((k) => isColumn(k, key))
-      if (at < 0) return 'global'
+      const at = key === null ? -1 : body.aggregation.keys.findIndex((k) => isColumn(k, key))
+      if (at < 0) return repartitionKeys(view) === null ? 'global' : 'repartitioned'
       // ROLLUP / CUBE / GROUPING SETS: a set without the key adds up over every key.
       if (body.aggregation.groupingSets?.some((set) => !set.includes(at))) return 'global'
       return 'partitioned'
@@ -57,6 +61,24 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
   }
 }
 
+/**
+ * The group key a repartitioned view's internal topic is keyed by: its GROUP BY expressions, over the
+ * stream's own row. Null when the view cannot be repartitioned: not a plain GROUP BY of a Kafka stream (a
+ * window, a pattern, OVER, a join, a subquery's filter, grouping sets), or one whose result depends on
+ * event time (idle_ttl: the watermark of an internal topic is not built, see docs/cluster.md), or one that
+ * reads the source record's partition or offset (which the internal topic's record does not keep).
+ */
+export function repartitionKeys(view: ViewDef): readonly BoundExpr[] | null {
+  const plan = view.plan
+  const body = plan.body
+  if (body.kind !== 'aggregate' || plan.window !== null || plan.join !== null || plan.intervalJoin !== undefined || plan.sourceFilter !== undefined) return null
+  if ((plan.hidden?.length ?? 0) > 0 || plan.idleTtl !== null || plan.source.source.kind !== 'kafka') return null
+  if (plan.source.metadata.some((m) => m.key !== 'timestamp')) return null
+  const keys = body.aggregation.keys
+  if (keys.length === 0 || body.aggregation.groupingSets !== undefined) return null
+  return keys
+}
+
 /** The placement of a CREATE statement's views: its hidden views first (in order), then the view itself. */
 export function placeStatement(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
   const local = new Map<string, Placement>()
@@ -65,7 +87,7 @@ export function placeStatement(view: ViewDef, placed: (name: string) => Placemen
   for (const d of [...(view.plan.hidden ?? []), view]) {
     const p = placeView(d, lookup)
     local.set(d.name, p)
-    if (p === 'global') all = 'global'
+    if (p !== 'partitioned') all = all === 'partitioned' && d === view ? p : 'global'
   }
   return all
 }

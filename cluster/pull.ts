@@ -17,7 +17,7 @@ import type { Engine } from '../executor/engine.ts'
 import type { ClusterReads } from '../executor/engine/cluster-hooks.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { baseStreamName } from '../planner/view-source.ts'
-import type { ViewDef } from '../planner/catalog.ts'
+import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { readRowFrames } from './row-frames.ts'
@@ -127,6 +127,8 @@ export class ClusterReader implements ClusterReads {
     private readonly self: string,
     private readonly members: () => Promise<PeerTasks[]>,
     private readonly secret: () => string | null,
+    /** A repartitioned view: waits (at most the given ms) until its writers have what the stream has. */
+    private readonly repartitioned?: (view: ViewDef, source: StreamDef, ms: number) => Promise<void>,
   ) {}
 
   viewRows(name: string): AsyncGenerator<Row> {
@@ -152,6 +154,15 @@ export class ClusterReader implements ClusterReads {
     return Array.from({ length: partitions }, (_, p) => p)
   }
 
+  /** Read your writes through a repartition topic: its writers first take in what the stream has. */
+  private async writersCaughtUp(name: string): Promise<void> {
+    if (this.repartitioned === undefined) return
+    const views = this.front.catalog.views()
+    const def = views.find((v) => v.name === name)
+    if (def === undefined || def.owner !== undefined || placeCatalog(views).get(name) !== 'repartitioned') return
+    await this.repartitioned(def, def.plan.source, CAUGHT_UP_MS).catch(() => undefined)
+  }
+
   /** Members as the coordinator shows them, asked at most once a second. */
   private peers(fresh: boolean): Promise<PeerTasks[]> {
     const now = Date.now()
@@ -167,6 +178,7 @@ export class ClusterReader implements ClusterReads {
     const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }) } satisfies RowsRequest)
     const abort = new AbortController()
     try {
+      await this.writersCaughtUp(name)
       const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort)
       yield* localRows(this.local, name, mine, key)
       for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)

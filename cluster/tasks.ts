@@ -21,6 +21,7 @@ import { globalStatements, placeCatalog } from './placement.ts'
 import { statementOf } from './commands.ts'
 import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
+import type { RepartitionPlan, Repartitioner } from './repartition.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
@@ -69,6 +70,8 @@ export class TaskEngines {
     private readonly endOffsets: (topic: string) => Promise<number[]>,
     /** The tasks' changelogs (stage 3); null: tasks restore by re-reading their input. */
     private readonly changelogs: Changelogs | null = null,
+    /** Repartitioned views' internal topics and writers (repartition.ts); absent: none are run. */
+    private readonly repartition?: Repartitioner,
   ) {}
 
   /** The restore from its changelog of a task whose engine is not open yet. */
@@ -180,6 +183,7 @@ export class TaskEngines {
       t.status = 'restoring'
     } catch (err) {
       this.running.delete(task)
+      await this.repartition?.stopTask(task)
       await engine.close().catch(() => undefined)
       await log?.changelog.close()
       throw err
@@ -228,6 +232,7 @@ export class TaskEngines {
     const began = Date.now()
     t.stopping = true
     this.running.delete(t.task)
+    await this.repartition?.stopTask(t.task)
     // Its state store must not close under a read's open iterator: reads stop at their next row.
     while (t.readers > 0 && Date.now() - began < STOP_READERS_MS) await new Promise((r) => setTimeout(r, 20))
     if (t.readers > 0) console.error(`sluice: task ${taskLabel(t.task)}: ${t.readers} reads still open after ${STOP_READERS_MS / 1000} s; closing anyway`)
@@ -259,10 +264,19 @@ export class TaskEngines {
     const engine = t.engine
     const views = this.front.catalog.views()
     const placement = placeCatalog(views)
-    const runs = t.task === GLOBAL_TASK ? globalStatements(views, placement) : new Set([...placement].filter(([, p]) => p === 'partitioned').map(([n]) => n))
+    const runs = t.task === GLOBAL_TASK ? globalStatements(views, placement) : new Set([...placement].filter(([, p]) => p !== 'global').map(([n]) => n))
     const wantViews = this.front.catalog.userViews().filter((v) => runs.has(v.name))
-    const wantStreams = this.front.catalog.streams()
-    const byName = new Map<string, { sql: string; alters: readonly string[] }>([...wantStreams.map((s) => [s.name, { sql: s.sql, alters: [] }] as const), ...wantViews.map((v) => [v.name, { sql: v.sql, alters: v.alters ?? [] }] as const)])
+    // A task (not the global one) runs a repartitioned view over its internal stream, not over the source.
+    const plans = new Map<string, RepartitionPlan>()
+    for (const v of wantViews) {
+      if (t.task === GLOBAL_TASK || placement.get(v.name) !== 'repartitioned') continue
+      if (this.repartition === undefined) throw new Error(`view ${v.name} is repartitioned, and this node runs no repartitioning`)
+      plans.set(v.name, this.repartition.plan(v, v.plan.source))
+    }
+    const sqlOf = (v: ViewDef) => plans.get(v.name)?.viewSql ?? v.sql
+    const wantStreams = [...this.front.catalog.streams().map((s) => ({ name: s.name, sql: s.sql, internal: false })), ...[...plans.values()].map((p) => ({ name: p.stream, sql: p.streamSql, internal: true }))]
+    if (plans.size > 0) await this.repartition!.prepare([...plans.values()])
+    const byName = new Map<string, { sql: string; alters: readonly string[] }>([...wantStreams.map((s) => [s.name, { sql: s.sql, alters: [] }] as const), ...wantViews.map((v) => [v.name, { sql: sqlOf(v), alters: v.alters ?? [] }] as const)])
     const alterLater: [ViewDef, readonly string[]][] = []
     // Gone, or not the same: dropped (with what reads it, which is created again below).
     for (const v of engine.catalog.userViews().reverse()) {
@@ -280,14 +294,15 @@ export class TaskEngines {
     }
     for (const s of wantStreams) {
       if (!engine.catalog.has(s.name)) await engine.local.createStream(statementOf(s.sql, 'create_stream'), s.sql)
-      if (this.front.streamRuntime(s.name)?.closed && engine.streamRuntime(s.name)?.closed === false) await engine.local.closeStream(s.name)
+      if (!s.internal && this.front.streamRuntime(s.name)?.closed && engine.streamRuntime(s.name)?.closed === false) await engine.local.closeStream(s.name)
     }
     for (const v of wantViews) {
       if (engine.catalog.has(v.name)) continue
-      await engine.local.createView(statementOf(v.sql, 'create_view'), v.sql)
+      await engine.local.createView(statementOf(sqlOf(v), 'create_view'), sqlOf(v))
       for (const a of v.alters ?? []) await engine.local.alterView(statementOf(a, 'alter_view'), a)
     }
     for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
+    if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, [...plans.values()])
   }
 
   async close(): Promise<void> {

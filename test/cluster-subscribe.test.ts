@@ -9,11 +9,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
 import { startCluster, type TestCluster } from './helpers/cluster.ts'
 import { eventually } from './helpers/sluice-process.ts'
-import { COLUMNS, LATENESS, VIEWS, json, ownerOfTasks, plays, viewRows } from './helpers/cluster-plays.ts'
+import { COLUMNS, LATENESS, REPARTITIONED_VIEW, VIEWS, json, ownerOfTasks, plays, viewRows } from './helpers/cluster-plays.ts'
 
 /** Events per kcat part: enough that changes come from every task while a subscription reads. */
 const PART = 2000
-const VIEWS_FOLLOWED = ['per_player', 'per_minute'] as const
+/** A partitioned view, the global one, and one repartitioned by score and kind. */
+const VIEWS_FOLLOWED = ['per_player', 'per_minute', 'per_score'] as const
+const newBuilt = (): Record<string, Built> => Object.fromEntries(VIEWS_FOLLOWED.map((v) => [v, new Built()]))
 
 const text = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v))
 
@@ -93,6 +95,7 @@ describe('SUBSCRIBE in cluster mode', () => {
     n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, ${LATENESS})`)
     n0.psql(VIEWS[0]!)
     n0.psql(VIEWS[1]!)
+    n0.psql(REPARTITIONED_VIEW)
     await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 3, 90_000)
   }, 240_000)
   afterAll(async () => {
@@ -105,13 +108,13 @@ describe('SUBSCRIBE in cluster mode', () => {
     await settled(1, 'per_player')
     const c = await subscribe(1)
     try {
-      const built = { per_player: new Built(), per_minute: new Built() }
+      const built = newBuilt()
       // The snapshot alone is the whole view of every node's tasks.
       await follow(c, built, 1)
       // Changes while kcat produces, from the tasks of all three nodes and the global task.
       await produce(PART)
       await follow(c, built, 1)
-      expect(built.per_player.text().split('\n').reduce((a, l) => a + Number(l.split('|')[1]), 0)).toBe(sent)
+      expect(built['per_player']!.text().split('\n').reduce((a, l) => a + Number(l.split('|')[1]), 0)).toBe(sent)
       await c.query('COMMIT')
     } finally {
       await c.end()
@@ -120,7 +123,7 @@ describe('SUBSCRIBE in cluster mode', () => {
 
   test('kill -9 of a node running some of its tasks ends the subscription with 40001; a new one is exact', async () => {
     const c = await subscribe(1)
-    const built = { per_player: new Built(), per_minute: new Built() }
+    const built = newBuilt()
     let code: string | undefined
     try {
       await follow(c, built, 1)
@@ -148,7 +151,7 @@ describe('SUBSCRIBE in cluster mode', () => {
     await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 90_000)
     const again = await subscribe(1)
     try {
-      const fresh = { per_player: new Built(), per_minute: new Built() }
+      const fresh = newBuilt()
       await follow(again, fresh, 1)
       await produce(PART / 2)
       await follow(again, fresh, 1)

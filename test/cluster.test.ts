@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 import { restoreLines } from './helpers/cluster-runs.ts'
-import { COLUMNS, EVENTS, LATENESS, SCALE, VIEWS, commandsOf, expectRows, oracleAnswer, json, ownerOfTasks, plays, sentinels, viewRows } from './helpers/cluster-plays.ts'
+import { COLUMNS, EVENTS, LATENESS, REPARTITIONED_VIEW, SCALE, VIEWS, commandsOf, expectRows, oracleAnswer, json, ownerOfTasks, plays, sentinels, viewRows } from './helpers/cluster-plays.ts'
 
 describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
   let cluster: TestCluster
@@ -79,7 +79,12 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const [, n1, n2] = cluster.nodes
     const single = (oracle = await startSluice({ kafka: cluster.kafka.brokers }))
     single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = 'plays', key = 'player', ${LATENESS})`)
-    for (const v of VIEWS) single.psql(v)
+    for (const v of [...VIEWS, REPARTITIONED_VIEW]) single.psql(v)
+    // Grouped by score and kind, not by the stream's key: every task runs it over a repartition topic.
+    n2!.psql(REPARTITIONED_VIEW)
+    for (const node of cluster.nodes) {
+      await eventually(async () => node.psql("SELECT count(*) FROM sluice_queries WHERE name = 'per_score'", { args: ['-tA'] }).stdout.trim(), (o) => o === '1', 30_000)
+    }
 
     // INSERT on one node, HTTP ingest on another: both produce to the topic every node reads.
     const inserted = plays(0, 3)
@@ -127,7 +132,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     await cluster.kafka.produce('plays', ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
     const total = 53 + 3 * part + ends.length
-    const want = await oracleAnswer(single, total)
+    const want = await oracleAnswer(single, total, ['per_player', 'per_minute', 'streaks', 'per_score'])
     for (let i = 0; i < 3; i++) {
       for (const [v, rows] of want) await expectRows(cluster.nodes[i]!, i, v, rows)
       // A point lookup by the group key reads the one group from the tasks (as the single process does).
@@ -169,13 +174,36 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     )
     for (const node of cluster.nodes) expect(node.psql('SELECT sum(events_in) FROM sluice_queries', { args: ['-tA'] }).stdout.trim()).toBe('0')
     console.log(`events per task: ${JSON.stringify(Object.fromEntries(perTask))}; per node (its tasks): ${JSON.stringify(perNode)} (${total} in all)`)
+
+    // The repartitioned view is spread too: every task took in its partition of the repartition topic, the
+    // events of more than one node's tasks, and over all tasks each event that passes the WHERE once (the
+    // writers of the killed node's tasks were fenced and resumed by the new owners, then by it again).
+    const passing = Number(single.psql('SELECT sum(n) FROM per_score', { args: ['-tA'] }).stdout.trim())
+    const repartitioned = new Map<number, { node: number; events: number }>()
+    await eventually(
+      async () => {
+        repartitioned.clear()
+        cluster.nodes.forEach((node, i) => {
+          const rows = node.psql("SELECT task, events FROM sluice_tasks WHERE stream = '_sluice_repartition_per_score' AND status = 'running'", { args: ['-tA'] }).stdout.trim()
+          for (const l of rows === '' ? [] : rows.split('\n')) {
+            const [task, events] = l.split('|').map(Number) as [number, number]
+            repartitioned.set(task, { node: i, events })
+          }
+        })
+        return [...repartitioned.values()].reduce((a, b) => a + b.events, 0)
+      },
+      (sum) => repartitioned.size === 6 && sum === passing,
+      60_000,
+    )
+    expect(new Set([...repartitioned.values()].filter((r) => r.events > 0).map((r) => r.node)).size).toBeGreaterThan(1)
+    console.log(`per_score: events per task from the repartition topic ${JSON.stringify(Object.fromEntries([...repartitioned].map(([t, r]) => [t, r.events])))} (${passing} pass the WHERE)`)
   }, 400_000 * SCALE)
 
   test('a node that joins later builds every view from the command topic; DROP on one node drops on all', async () => {
     const late = await cluster.addNode()
     // Tasks move to the new node, which restores them: until then a read may wait and fail (55000).
     const settled = (v: string) => eventually(() => viewRows(cluster.nodes[0]!, v), () => true, 120_000 * SCALE)
-    for (const v of ['per_player', 'per_minute', 'streaks']) await expectRows(cluster.nodes[late]!, late, v, await settled(v))
+    for (const v of ['per_player', 'per_minute', 'streaks', 'per_score']) await expectRows(cluster.nodes[late]!, late, v, await settled(v))
     // The tasks it takes (once the group gives it some) it restores from their changelogs, never from its
     // partitions' beginning.
     const lateId = cluster.nodes[late]!.psql('SELECT node FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()

@@ -1,0 +1,357 @@
+/**
+ * Repartition topics (docs/cluster.md, "Repartitioned views"). A view grouped by something other than its
+ * stream's key (placement.ts `repartitionKeys`) runs in every task engine, over an internal topic keyed by
+ * its group key, so that every group lives in exactly one task, as Kafka Streams' repartition topics do:
+ *
+ * - The *writer* of task p reads partition p of the stream and writes each event that passes the view's
+ *   WHERE, its record unchanged, to the internal topic `_sluice_<cluster>_<view>_<hash>_repartition` (as
+ *   many partitions as the stream), to the partition of its group key (murmur2 of the key as the state
+ *   stores encode it, so equal groups always meet). It writes in Kafka transactions, each of which also
+ *   commits how far in the stream it got (sendOffsetsToTransaction, to a group of its own): the records and
+ *   the position are in Kafka together or not at all, on whichever node runs the task, and a writer that
+ *   starts (anywhere) resumes from that position. Its transactional id is the view's and the partition's,
+ *   so a new owner of the task fences the old one (a zombie's open transaction is aborted).
+ * - The task engine reads partition p of the internal topic (read_committed) as a stream of its own
+ *   (`_sluice_repartition_<view>`) and runs the view over it: the view's SQL with that stream in place of
+ *   the source. Its own offsets and state are checkpointed as any view's are.
+ *
+ * The hash in the topic's name is of the stream's and the view's SQL: a view dropped and created again
+ * differently gets a new topic (the old one's records were chosen by another key or WHERE).
+ */
+import { createHash } from 'node:crypto'
+import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { murmur2 } from '@platformatic/kafka'
+import type * as ast from '../parser/ast.ts'
+import type { Value } from '../common/types.ts'
+import type { StreamDef, ViewDef } from '../planner/catalog.ts'
+import { compilePredicate, compileProjection } from '../expr/compile.ts'
+import type { EvalContext } from '../expr/runtime.ts'
+import { KafkaSource } from '../executor/connectors/kafka-source.ts'
+import { streamDecoder } from '../executor/record-decoder.ts'
+import { tableKeyString } from '../executor/state/layout.ts'
+import { statementOf } from './commands.ts'
+import { Arrivals } from './kafka-io.ts'
+import { repartitionKeys } from './placement.ts'
+
+/** Events a writer takes from its partition per transaction, at most. */
+const RECORDS_PER_TRANSACTION = 5000
+/** A writer that failed (broker away, fenced by a new owner not yet told to us) starts over after this long. */
+const RETRY_MS = 1000
+/** The header naming where a record came from: `<source partition>:<source offset>` (for people reading the topic). */
+const SOURCE_HEADER = 'sluice-source'
+
+/** What a task engine runs for one repartitioned view. */
+export interface RepartitionPlan {
+  readonly view: ViewDef
+  readonly source: StreamDef
+  /** The internal topic. */
+  readonly topic: string
+  /** The task engines' stream over it. */
+  readonly stream: string
+  readonly streamSql: string
+  /** The view's SQL reading `stream` instead of its source. */
+  readonly viewSql: string
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
+
+/** The internal stream and view SQL of a repartitioned view (`view` planned on a catalog with `source`). */
+export function repartitionPlan(cluster: string, view: ViewDef, source: StreamDef): RepartitionPlan {
+  const hash = createHash('sha256').update(source.sql).update('\0').update(view.sql).digest('hex').slice(0, 8)
+  const topic = `_sluice_${cluster}_${view.name}_${hash}_repartition`
+  const stream = `_sluice_repartition_${view.name}`
+  return { view, source, topic, stream, streamSql: internalStreamSql(source.sql, stream, topic), viewSql: readingStream(view.sql, source.name, stream) }
+}
+
+/** The source's CREATE STREAM, renamed, on the internal topic from its beginning. */
+function internalStreamSql(sql: string, name: string, topic: string): string {
+  const stmt = statementOf(sql, 'create_stream')
+  const kept = stmt.options.filter((o) => !['partitions', 'connector', 'topic', 'start'].includes(o.name)).map((o) => sql.slice(o.span.start, o.span.end))
+  const options = [...kept, `connector = 'kafka'`, `topic = ${sqlString(topic)}`, `start = 'earliest'`].join(', ')
+  const bodyEnd = stmt.options.length === 0 ? sql.replace(/[\s;]*$/, '').length : /with\s*\(\s*$/i.exec(sql.slice(0, Math.min(...stmt.options.map((o) => o.span.start))))!.index
+  return `${sql.slice(0, stmt.name.span.start)}${ident(name)}${sql.slice(stmt.name.span.end, bodyEnd).replace(/\s*$/, '')} WITH (${options})`
+}
+
+/** `sql` (a CREATE MATERIALIZED VIEW) with every FROM reference to `from` made a reference to `to`. */
+function readingStream(sql: string, from: string, to: string): string {
+  const refs: ast.TableRef[] = []
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return
+    if (Array.isArray(node)) return node.forEach(walk)
+    const n = node as { kind?: string }
+    if (n.kind === 'table_ref') {
+      const ref = n as ast.TableRef
+      if (ref.name.parts.length === 1 && ref.name.parts[0] === from) refs.push(ref)
+      return
+    }
+    for (const v of Object.values(node)) walk(v)
+  }
+  walk(statementOf(sql, 'create_view').query)
+  let out = sql
+  // From the last to the first, so that earlier spans stay where they are.
+  for (const ref of refs.sort((a, b) => b.name.span.start - a.name.span.start)) {
+    // Without an alias, the stream's own name stays the alias: `plays.score` still means the column.
+    const text = ref.alias === undefined ? `${ident(to)} AS ${ident(from)}` : ident(to)
+    out = out.slice(0, ref.name.span.start) + text + out.slice(ref.name.span.end)
+  }
+  return out
+}
+
+/**
+ * The writer of one repartitioned view for one task: partition `partition` of the source stream to the
+ * internal topic, exactly once (see the top of this file). Runs until `stop`; failures start it over.
+ */
+export class RepartitionWriter {
+  private stopped = false
+  private readonly done: Promise<void>
+  private readonly arrivals = new Arrivals()
+  private source: KafkaSource | null = null
+  private producer: Producer | null = null
+  /** Records written (committed) since this writer started. */
+  written = 0
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly brokers: readonly string[],
+    private readonly cluster: string,
+    readonly plan: RepartitionPlan,
+    readonly partition: number,
+    /** The internal topic's partition count (the stream's). */
+    private readonly partitions: number,
+  ) {
+    this.done = this.run()
+  }
+
+  /** Its transactional id: one writer of this view's partition at a time in the whole cluster. */
+  private get id(): string {
+    return `${this.plan.topic}_${this.partition}`
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.session()
+      } catch (err) {
+        if (this.stopped) break
+        console.error(`sluice: repartition of ${this.plan.view.name}, partition ${this.partition}: ${(err as Error).message}; starting over in ${RETRY_MS / 1000} s`)
+        await this.release()
+        await new Promise((r) => setTimeout(r, RETRY_MS).unref())
+      }
+    }
+    await this.release()
+  }
+
+  /** One producer's life: resume from the committed position and write until stopped or failed. */
+  private async session(): Promise<void> {
+    const producer = (this.producer = this.kafka.producer({ transactionalId: this.id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }))
+    // Connecting registers the transactional id: an older writer of it is fenced from here on and its open
+    // transaction aborted, so the position read next is final until this producer commits another.
+    await producer.connect()
+    const from = await this.committed()
+    const plan = this.plan
+    const topic = plan.source.source.kind === 'kafka' ? plan.source.source.topic : plan.source.name
+    const source = (this.source = await KafkaSource.open({ brokers: this.brokers, topic, start: 'earliest', groupId: `sluice-${this.cluster}-repartition`, partitions: [this.partition], onArrival: () => this.arrivals.wake() }))
+    const positions = new Array<number | undefined>(source.partitionCount).fill(undefined)
+    positions[this.partition] = from ?? undefined
+    await source.start(positions)
+    const select = recordSelector(plan.view, plan.source, this.partitions)
+    let next = from ?? 0
+    while (!this.stopped) {
+      const batch = await source.read(this.partition, next, RECORDS_PER_TRANSACTION)
+      if (batch.records.length === 0) {
+        // (Past transaction markers at most: nothing to write, the position need not be committed.)
+        next = Math.max(next, batch.nextOffset)
+        await this.arrivals.wait()
+        continue
+      }
+      const messages = batch.records.flatMap((record, i) => {
+        const offset = batch.offsets?.[i] ?? next + i
+        const at = batch.timestamps?.[i]
+        const to = select(record, this.partition, offset, at ?? null)
+        if (to === null) return []
+        return [
+          {
+            partition: to.partition,
+            ...(to.key === null ? {} : { key: to.key }),
+            value: Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'),
+            ...(at === undefined ? {} : { timestamp: String(Math.floor(at / 1000)) }),
+            headers: { [SOURCE_HEADER]: `${this.partition}:${offset}` },
+          },
+        ]
+      })
+      const tx = await producer.transaction()
+      try {
+        // (A batch the WHERE emptied still commits its position.)
+        if (messages.length > 0) await tx.send({ topic: plan.topic, messages })
+        await tx.sendOffsets({ consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition: this.partition, offset: String(batch.nextOffset) }] }] })
+        await tx.commit()
+      } catch (err) {
+        if (tx.isActive()) await tx.abort().catch(() => undefined)
+        throw err
+      }
+      this.written += messages.length
+      next = batch.nextOffset
+      source.release(this.partition, next)
+    }
+  }
+
+  private get group(): string {
+    return writersGroup(this.plan)
+  }
+
+  /** The stream offset this view's writer of the partition committed last, or null (none: from the start). */
+  private async committed(): Promise<number | null> {
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      const topic = this.plan.source.source.kind === 'kafka' ? this.plan.source.source.topic : this.plan.source.name
+      const offsets = await admin.fetchOffsets({ groupId: this.group, topics: [topic] })
+      const at = offsets.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === this.partition)
+      const n = at === undefined ? -1 : Number(at.offset)
+      return n >= 0 ? n : null
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  private async release(): Promise<void> {
+    const source = this.source
+    const producer = this.producer
+    this.source = null
+    this.producer = null
+    await source?.close().catch(() => undefined)
+    await producer?.disconnect().catch(() => undefined)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.arrivals.wake()
+    await this.done
+  }
+}
+
+/** The group the writers of a view commit their positions in the stream to. */
+const writersGroup = (plan: RepartitionPlan): string => `${plan.topic}_writers`
+
+/**
+ * Where a source record goes: the partition of its group key (and the key), or null when the view would
+ * not take it in (its WHERE drops it, or it is a record of another event type). A record the view cannot decode or evaluate is written unkeyed to the
+ * same partition number, so that the task engine reading it reports it as the embedded engine would (a
+ * dead letter, or the view's error).
+ */
+export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => { key: Buffer | null; partition: number } | null {
+  const decode = streamDecoder(source)
+  const keys = compileProjection(repartitionKeys(view) ?? [])
+  const where = view.plan.filter === null ? null : compilePredicate(view.plan.filter)
+  const none: Value[] = []
+  return (record, partition, offset, timestamp) => {
+    try {
+      const row = decode(record, partition, offset, timestamp)
+      if (row === null) return null
+      const ctx: EvalContext = { now: Date.now() * 1000, user: 'sluice', database: 'sluice' }
+      // (The view applies its WHERE again: the writer only spares the topic what it would drop.)
+      if (where !== null && !where(row, none, ctx)) return null
+      const key = Buffer.from(tableKeyString(0, keys(row, none, ctx)), 'latin1')
+      return { key, partition: (murmur2(key) & 0x7fffffff) % partitions }
+    } catch {
+      return { key: null, partition }
+    }
+  }
+}
+
+/**
+ * A node's repartitioning: the internal topics (created when absent) and, per task it runs, a writer per
+ * repartitioned view. Task engines call `prepare` before they create the internal streams, `follow` after.
+ */
+export class Repartitioner {
+  private readonly kafka: Kafka
+  /** By task, by internal topic. */
+  private readonly writers = new Map<number, Map<string, RepartitionWriter>>()
+  /** Internal topics known to exist, with their partition count. */
+  private readonly topics = new Map<string, number>()
+
+  constructor(
+    private readonly brokers: readonly string[],
+    readonly cluster: string,
+    private readonly io: { ensureTopic(name: string, partitions: number, configs?: Record<string, string>): Promise<void>; endOffsets(topic: string): Promise<number[]> },
+  ) {
+    this.kafka = new Kafka({ clientId: `sluice-${cluster}-repartition`, brokers: [...brokers], logLevel: logLevel.NOTHING })
+  }
+
+  plan(view: ViewDef, source: StreamDef): RepartitionPlan {
+    return repartitionPlan(this.cluster, view, source)
+  }
+
+  /**
+   * Creates the internal topics of `plans` that do not exist yet, with the stream's partition count. They
+   * keep every record (as stream topics do): a task new to a node restores by reading its partition of
+   * them from the beginning.
+   */
+  async prepare(plans: readonly RepartitionPlan[]): Promise<void> {
+    for (const p of plans) {
+      if (this.topics.has(p.topic)) continue
+      const from = p.source.source.kind === 'kafka' ? p.source.source.topic : p.source.name
+      const partitions = (await this.io.endOffsets(from)).length
+      if (partitions === 0) throw new Error(`Kafka topic "${from}" has no partitions yet`)
+      await this.io.ensureTopic(p.topic, partitions, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' })
+      this.topics.set(p.topic, partitions)
+    }
+  }
+
+  /** Task `task` runs the views of `plans`: their writers run, any other writer of the task stops. */
+  async follow(task: number, plans: readonly RepartitionPlan[]): Promise<void> {
+    await this.prepare(plans)
+    const mine = this.writers.get(task) ?? new Map<string, RepartitionWriter>()
+    this.writers.set(task, mine)
+    const want = new Set(plans.map((p) => p.topic))
+    for (const [topic, w] of mine) {
+      if (want.has(topic)) continue
+      mine.delete(topic)
+      await w.stop()
+    }
+    for (const p of plans) if (!mine.has(p.topic)) mine.set(p.topic, new RepartitionWriter(this.kafka, this.brokers, this.cluster, p, task, this.topics.get(p.topic)!))
+  }
+
+  /**
+   * Read your writes for a repartitioned view (pull.ts, before it gathers the tasks' rows): waits, at most
+   * `ms`, until every task's writer (on whichever node) has committed a position at or past the stream's
+   * end as of now, so that what was in the stream is in the internal topic; each task engine then waits to
+   * have read its partition of it, as for any view. Gives up quietly at `ms` (the read is then as fresh as
+   * the writers are), as the embedded engine's wait does.
+   */
+  async waitWritten(view: ViewDef, source: StreamDef, ms: number): Promise<void> {
+    const plan = this.plan(view, source)
+    const topic = source.source.kind === 'kafka' ? source.source.topic : source.name
+    const deadline = Date.now() + ms
+    const ends = await this.io.endOffsets(topic)
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      while (Date.now() < deadline) {
+        const offsets = await admin.fetchOffsets({ groupId: writersGroup(plan), topics: [topic] })
+        const at = offsets.find((t) => t.topic === topic)?.partitions ?? []
+        if (ends.every((end, p) => end === 0 || Number(at.find((x) => x.partition === p)?.offset ?? -1) >= end)) return
+        await new Promise((r) => setTimeout(r, 50).unref())
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined)
+    }
+  }
+
+  /** The repartitioned views' writers running here, by task (for sluice_tasks). */
+  running(): { task: number; plan: RepartitionPlan; written: number }[] {
+    return [...this.writers].flatMap(([task, mine]) => [...mine.values()].map((w) => ({ task, plan: w.plan, written: w.written })))
+  }
+
+  /** The task left this node (or the node closes): its writers stop. */
+  async stopTask(task: number): Promise<void> {
+    const mine = this.writers.get(task)
+    this.writers.delete(task)
+    for (const w of mine?.values() ?? []) await w.stop()
+  }
+
+  async close(): Promise<void> {
+    for (const task of [...this.writers.keys()]) await this.stopTask(task)
+  }
+}
