@@ -123,7 +123,17 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
   }
 }
 
-/** Events per second and per CPU second of one timed span of `insertJson` calls, until every query caught up. */
+/** Events `from` .. `from + events` (100,000 players), in inserts of 10,000. */
+function chunksOf(from: number, events: number, ranges: boolean): string[][] {
+  const chunks: string[][] = []
+  for (let i = 0; i < events; i += 10_000) chunks.push(Array.from({ length: Math.min(10_000, events - i) }, (_, j) => event(from + i + j, 100_000, ranges)))
+  return chunks
+}
+
+/**
+ * Events per second and per CPU second (all the process's threads: steadier than the rate on a loaded
+ * machine) of one timed span of `insertJson` calls, until every query caught up.
+ */
 async function timed(engine: Engine, chunks: readonly string[][]): Promise<{ eps: number; cpuEps: number }> {
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
@@ -146,11 +156,7 @@ async function rangesRounds(count: number, events: number): Promise<{ cold: numb
   return withEngine(async (engine) => {
     await run(RANGES_STREAM, engine)
     for (let k = 0; k < count; k++) await run(rangeTrigger(k), engine)
-    const round = (from: number) => {
-      const chunks: string[][] = []
-      for (let i = 0; i < events; i += 10_000) chunks.push(Array.from({ length: Math.min(10_000, events - i) }, (_, j) => event(from + i + j, 100_000, true)))
-      return chunks
-    }
+    const round = (from: number) => chunksOf(from, events, true)
     const cold = await timed(engine, round(0))
     // The players of the first round again (player ids repeat every 100,000 events), later in time.
     const steady = await timed(engine, round(Math.ceil(events / 100_000) * 100_000))
@@ -168,20 +174,10 @@ async function throughput(count: number, events: number, kind: Kind = 'active', 
     for (let k = 0; k < count; k++) {
       await run(ranges ? rangeTrigger(k) : kind === 'idle' && k > 0 ? idleTrigger(k) : trigger(k, kind === 'cooldown'), engine)
     }
-    const chunks: string[][] = []
-    for (let i = 0; i < events; i += 10_000) chunks.push(Array.from({ length: Math.min(10_000, events - i) }, (_, j) => event(i + j, 100_000, ranges)))
-    const t0 = performance.now()
-    const cpu0 = process.cpuUsage()
-    for (const c of chunks) await engine.insertJson('game_events', c)
-    for (const q of engine.allQueries()) await engine.waitCaughtUp(q.name, 3_600_000)
-    const secs = (performance.now() - t0) / 1000
-    // CPU time of the process (all its threads) over the same span: steadier than the rate on a loaded machine.
-    const cpu = process.cpuUsage(cpu0)
-    const cpuSecs = (cpu.user + cpu.system) / 1e6
+    const { eps, cpuEps } = await timed(engine, chunksOf(0, events, ranges))
     const fires = (await engine.triggerStats()).reduce((n, t) => n + t.counters.fires, 0)
-    const eps = events / secs
     const what = kind === 'idle' ? ` (${count - 1} never matching)` : kind === 'cooldown' ? ' with a cooldown' : kind === 'ranges' ? ' on ranges and sets' : ''
-    if (!quiet) console.log(`${String(count).padStart(5)} triggers${what}: ${Math.round(eps).toLocaleString('en-US').padStart(9)} events/s (${fires.toLocaleString('en-US')} firings; ${Math.round(events / cpuSecs).toLocaleString('en-US')} events per CPU second)`)
+    if (!quiet) console.log(`${String(count).padStart(5)} triggers${what}: ${Math.round(eps).toLocaleString('en-US').padStart(9)} events/s (${fires.toLocaleString('en-US')} firings; ${Math.round(cpuEps).toLocaleString('en-US')} events per CPU second)`)
     return eps
   })
 }
