@@ -98,6 +98,8 @@ export class ClusterNode implements DdlRouter {
   private membership: Membership | null = null
   /** NOTIFY to and from every node. */
   private notify: NotifyRelay | null = null
+  /** This node's pull queries over the cluster (pull.ts): its point-lookup counts show in sluice_cluster. */
+  private reader: ClusterReader | null = null
   /** The cluster's secret for requests between nodes (from the command topic). */
   private secret: string | null = null
   /** The engines of the tasks this node owns. */
@@ -146,6 +148,7 @@ export class ClusterNode implements DdlRouter {
       if (node.secret === null) await node.writeSecret()
       const joined = node
       const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, source, ms) => joined.repartition.waitWritten(view, source, ms))
+      joined.reader = reader
       engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name), reader)
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
@@ -321,6 +324,12 @@ export class ClusterNode implements DdlRouter {
     return answer(req)
   }
 
+  /** Point lookups this node answered from their key's task alone, and those that asked every task. */
+  private lookups(): [number, number] {
+    const l = this.reader?.pointLookups ?? { routed: 0, missed: 0, gathered: 0 }
+    return [l.routed, l.missed + l.gathered]
+  }
+
   /** sluice_cluster and sluice_tasks. */
   async tableRows(name: 'sluice_cluster' | 'sluice_tasks'): Promise<Row[]> {
     const members = this.membership === null ? [] : await this.membership.members()
@@ -328,9 +337,9 @@ export class ClusterNode implements DdlRouter {
       const rows: Row[] = members.map((m) => {
         const self = m.node === this.state.node
         const tasks = Object.values(m.tasks).reduce((a, ps) => a + ps.length, 0)
-        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null]
+        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null, ...(self ? this.lookups() : [null, null])]
       })
-      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag()])
+      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag(), ...this.lookups()])
       return rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])))
     }
     const rows: Row[] = []

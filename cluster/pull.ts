@@ -2,7 +2,7 @@
  * Pull queries in a cluster: a view's rows are where its tasks run (tasks.ts), so a node gathers them.
  * A *partitioned* view's rows are the union of every task's (local task engines directly; tasks of other
  * nodes through their internal endpoint, server/http-cluster.ts); a *global* view's rows are the global
- * task's, on the owner of task 0. A point lookup asks the same tasks for the one group.
+ * task's, on the owner of task 0. A point lookup asks its key's task first (point-route.ts).
  *
  * Never a partial answer: every task must have a running owner whose engine has the view before the first
  * row is handed out. While one has none (a rebalance, a task restoring), the read waits up to PULL_WAIT_MS,
@@ -20,6 +20,7 @@ import { baseStreamName } from '../planner/view-source.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
+import { taskOfKey } from './point-route.ts'
 import { readRowFrames } from './row-frames.ts'
 import { GLOBAL_TASK, taskLabel, type TaskEngines } from './tasks.ts'
 import type { LiveFeed, SubscriptionOptions } from '../executor/change-feed.ts'
@@ -175,11 +176,40 @@ export class ClusterReader implements ClusterReads {
   }
 
   private async *gather(name: string, key: readonly Value[] | undefined): AsyncGenerator<Row> {
+    await this.writersCaughtUp(name)
+    const tasks = this.tasksOf(name)
+    // A point lookup asks its key's task first (point-route.ts), the others only when that one has no row.
+    const routed = key === undefined ? null : this.routeKey(name, tasks.length, key)
+    if (routed !== null && tasks.includes(routed)) {
+      let found = false
+      for await (const row of this.gatherTasks(name, [routed], key)) {
+        found = true
+        yield row
+      }
+      this.pointLookups[found ? 'routed' : 'missed']++
+      if (found) return
+      yield* this.gatherTasks(name, tasks.filter((t) => t !== routed), key)
+      return
+    }
+    if (key !== undefined) this.pointLookups.gathered++
+    yield* this.gatherTasks(name, tasks, key)
+  }
+
+  /** How point lookups were answered: by the key's task alone, by every task after it had no row, or gathered. */
+  readonly pointLookups = { routed: 0, missed: 0, gathered: 0 }
+
+  private routeKey(name: string, partitions: number, key: readonly Value[]): number | null {
+    const views = this.front.catalog.views()
+    const def = views.find((v) => v.name === name)
+    return def === undefined ? null : taskOfKey(def, placeCatalog(views).get(name), partitions, key)
+  }
+
+  private async *gatherTasks(name: string, tasks: readonly number[], key: readonly Value[] | undefined): AsyncGenerator<Row> {
+    if (tasks.length === 0) return
     const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }) } satisfies RowsRequest)
     const abort = new AbortController()
     try {
-      await this.writersCaughtUp(name)
-      const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort)
+      const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort, tasks)
       yield* localRows(this.local, name, mine, key)
       for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)
     } finally {
@@ -192,8 +222,8 @@ export class ClusterReader implements ClusterReads {
    * of the other owners to `path` (200). While one cannot answer (a rebalance, a task restoring), waits
    * up to PULL_WAIT_MS and asks again, then fails with 55000. `abort` ends the peers' answers.
    */
-  async reach(name: string, path: string, body: (owned: readonly number[]) => string, abort: AbortController): Promise<{ mine: number[]; remote: { node: string; res: Response }[]; owners: Map<string, number[]> }> {
-    const tasks = this.tasksOf(name)
+  async reach(name: string, path: string, body: (owned: readonly number[]) => string, abort: AbortController, only?: readonly number[]): Promise<{ mine: number[]; remote: { node: string; res: Response }[]; owners: Map<string, number[]> }> {
+    const tasks = only ?? this.tasksOf(name)
     const deadline = Date.now() + PULL_WAIT_MS
     for (let attempt = 0; ; attempt++) {
       const tried = new AbortController()

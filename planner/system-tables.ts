@@ -157,6 +157,10 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('commands_applied', Types.int8),
     // Events this node's views and triggers have still to read, summed (NULL for other nodes).
     col('lag', Types.int8),
+    // Point lookups (WHERE key = ...) this node answered from the key's task alone, and those that asked
+    // every task (a key that cannot be routed, or not found on its task) (NULL for other nodes).
+    col('lookups_routed', Types.int8),
+    col('lookups_all_tasks', Types.int8),
   ],
   /** Cluster mode: one row per task (a stream topic's partition number) and the node the group gave it to. */
   sluice_tasks: [

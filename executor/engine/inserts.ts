@@ -174,6 +174,7 @@ function closedStream(rt: StreamRuntime): SluiceError {
   })
 }
 
-function keyText(v: Value): string {
+/** A key column value as the text Kafka partitions it by (what INSERT and JSON ingest send as the record key). */
+export function keyText(v: Value): string {
   return v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
 }
