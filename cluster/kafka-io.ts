@@ -47,14 +47,18 @@ export class KafkaIo {
    * first one per partition written. A keyed record goes to its key's partition, a keyless one round-robin.
    */
   async send(topic: string, partitions: number, records: readonly { key: string | undefined; value: string | Buffer }[], partition?: number): Promise<number> {
-    const messages = records.map((r) => ({
-      topic,
-      partition: partition ?? (r.key === undefined ? this.roundRobin++ % partitions : partitionOfKey(r.key, partitions)),
-      ...(r.key === undefined ? {} : { key: Buffer.from(r.key, 'utf8') }),
-      value: typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value,
-    }))
+    const messages = this.place(partitions, records, partition).map((m) => ({ topic, partition: m.partition, ...(m.key === null ? {} : { key: m.key }), value: m.value }))
     const result = await this.producer.send({ messages })
     return Number(result.offsets?.[0]?.offset ?? -1)
+  }
+
+  /** Records as Kafka messages: each to its key's partition (or `partition`), keyless ones round-robin. */
+  place(partitions: number, records: readonly { key: string | undefined; value: string | Buffer }[], partition?: number): { partition: number; key: Buffer | null; value: Buffer }[] {
+    return records.map((r) => ({
+      partition: partition ?? (r.key === undefined ? this.roundRobin++ % partitions : partitionOfKey(r.key, partitions)),
+      key: r.key === undefined ? null : Buffer.from(r.key, 'utf8'),
+      value: typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value,
+    }))
   }
 
   async close(): Promise<void> {

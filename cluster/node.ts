@@ -27,6 +27,7 @@ import { Membership, tasksOf } from './membership.ts'
 import { TaskEngines } from './tasks.ts'
 import { Changelogs } from './changelog.ts'
 import { Repartitioner } from './repartition.ts'
+import { IngestTransactions } from './ingest-transactions.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
 import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
@@ -106,6 +107,8 @@ export class ClusterNode implements DdlRouter {
   readonly tasks: TaskEngines
   /** Repartitioned views' internal topics and their writers on this node's tasks. */
   private readonly repartition: Repartitioner
+  /** Inserts of several events, each in one Kafka transaction. */
+  private readonly ingestTransactions: IngestTransactions
 
   private constructor(
     private readonly engine: Engine,
@@ -118,6 +121,7 @@ export class ClusterNode implements DdlRouter {
     this.repartition = new Repartitioner(options.brokers, options.name, io)
     this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition)
     this.secret = state.secret ?? null
+    this.ingestTransactions = new IngestTransactions(options.brokers, `_sluice_${options.name}_ingest_${state.node}`)
   }
 
   get nodeId(): string {
@@ -368,11 +372,22 @@ export class ClusterNode implements DdlRouter {
   async ingest(def: StreamDef, records: readonly IngestRecord[]): Promise<void> {
     if (def.source.kind !== 'kafka') throw new Error(`stream ${def.name} has no topic`)
     if (records.length === 0) return
+    // One event is one record; more are one transaction (ingest-transactions.ts): all of them or none.
+    if (records.length === 1) {
+      try {
+        await this.io.send(def.source.topic, def.partitions, records)
+      } catch (err) {
+        throw new SluiceError('execution', SqlState.ioError, `producing to Kafka topic "${def.source.topic}" failed: ${(err as Error).message}`, {
+          hint: 'Nothing is known to be written; the insert can be retried (the event may then be there twice).',
+        })
+      }
+      return
+    }
     try {
-      await this.io.send(def.source.topic, def.partitions, records)
+      await this.ingestTransactions.send(def.source.topic, this.io.place(def.partitions, records))
     } catch (err) {
-      throw new SluiceError('execution', SqlState.ioError, `producing to Kafka topic "${def.source.topic}" failed: ${(err as Error).message}`, {
-        hint: 'Nothing is known to be written; the insert can be retried (events may then be there twice).',
+      throw new SluiceError('execution', SqlState.ioError, `producing ${records.length} events to Kafka topic "${def.source.topic}" failed: ${(err as Error).message}`, {
+        hint: 'The transaction was aborted, so none of them is written and the insert can be retried, unless the broker went away during the commit itself (then its outcome is unknown).',
       })
     }
   }
@@ -387,6 +402,7 @@ export class ClusterNode implements DdlRouter {
     await this.membership?.close()
     await this.notify?.close()
     await this.commands.close()
+    await this.ingestTransactions.close()
     await this.io.close()
   }
 }

@@ -92,6 +92,13 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     n1!.psql(`INSERT INTO plays VALUES ${inserted.map((p) => `('${p.player}', ${p.score}, '${p.kind}', '${new Date(p.ts).toISOString()}')`).join(', ')}`)
     const res = await fetch(`http://127.0.0.1:${n2!.httpPort}/streams/plays`, { method: 'POST', body: plays(3, 50).map(json).join('\n') + '\n' })
     expect(res.status).toBe(200)
+    // All or nothing: a request whose events span the partitions, one of them larger than the broker takes
+    // (a megabyte), is one aborted transaction: none of its events reaches any task (nor the single process).
+    const probes = Array.from({ length: 24 }, (_, i) => json({ player: `probe-${i}`, score: 1, kind: 'win', ts: plays(0, 1)[0]!.ts }))
+    const huge = json({ player: 'probe-huge', score: 1, kind: 'x'.repeat(1_200_000), ts: plays(0, 1)[0]!.ts })
+    const refused = await fetch(`http://127.0.0.1:${n2!.httpPort}/streams/plays`, { method: 'POST', body: [...probes, huge].join('\n') + '\n' })
+    expect(refused.status, await refused.clone().text()).toBeGreaterThanOrEqual(400)
+    expect(((await refused.json()) as { error: string }).error).toMatch(/25 events .* failed/)
 
     // kcat, keyed, with Kafka's Java partitioning (what Sluice uses): three parts, node 1 killed during the
     // second and started again during the third.
@@ -139,6 +146,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const want = await oracleAnswer(single, total, ['per_player', 'per_minute', 'streaks', 'per_score'])
     for (let i = 0; i < 3; i++) {
       for (const [v, rows] of want) await expectRows(cluster.nodes[i]!, i, v, rows)
+      expect(cluster.nodes[i]!.psql("SELECT count(*) FROM per_player WHERE player LIKE 'probe-%'", { args: ['-tA'] }).stdout.trim()).toBe('0')
       // A point lookup by the group key reads the one group from the tasks (as the single process does),
       // asking only the task of its key (kcat wrote with Kafka's partitioner, so 'p7' is where murmur2 says).
       const lookups = () => cluster.nodes[i]!.psql('SELECT lookups_routed, lookups_all_tasks FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim()
