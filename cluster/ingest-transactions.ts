@@ -43,25 +43,27 @@ export class IngestTransactions {
     this.freeSlots = Array.from({ length: size }, (_, i) => size - 1 - i)
   }
 
-  /** Writes `messages` to `topic` in one transaction: committed, or aborted and the error thrown. */
-  async send(topic: string, messages: readonly IngestMessage[]): Promise<void> {
+  /** Writes each topic's `messages` in one transaction: committed, or aborted and the error thrown. */
+  async send(batches: readonly { readonly topic: string; readonly messages: readonly IngestMessage[] }[]): Promise<void> {
     const pooled = await this.take()
     let healthy = false
     try {
       const tx = await pooled.producer.transaction()
       try {
-        let chunk: IngestMessage[] = []
-        let bytes = 0
-        for (const m of messages) {
-          chunk.push(m)
-          bytes += m.value.length + (m.key?.length ?? 0) + 64
-          if (bytes >= SEND_BYTES) {
-            await tx.send({ topic, messages: chunk.map(kafkaMessage) })
-            chunk = []
-            bytes = 0
+        for (const { topic, messages } of batches) {
+          let chunk: IngestMessage[] = []
+          let bytes = 0
+          for (const m of messages) {
+            chunk.push(m)
+            bytes += m.value.length + (m.key?.length ?? 0) + 64
+            if (bytes >= SEND_BYTES) {
+              await tx.send({ topic, messages: chunk.map(kafkaMessage) })
+              chunk = []
+              bytes = 0
+            }
           }
+          if (chunk.length > 0) await tx.send({ topic, messages: chunk.map(kafkaMessage) })
         }
-        if (chunk.length > 0) await tx.send({ topic, messages: chunk.map(kafkaMessage) })
         await tx.commit()
         healthy = true
       } catch (err) {

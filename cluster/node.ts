@@ -28,6 +28,7 @@ import { TaskEngines } from './tasks.ts'
 import { Changelogs } from './changelog.ts'
 import { Repartitioner } from './repartition.ts'
 import { IngestTransactions } from './ingest-transactions.ts'
+import { IngestKeysFollower, ingestKeysTopic, keyRecord } from './ingest-keys-topic.ts'
 import { ClusterReader, localRows, notReady, type RowsRequest } from './pull.ts'
 import { verifyPeerRequest } from './peer-auth.ts'
 import { peerFeed, type MergedFeed, type SubscribeRequest } from './subscribe.ts'
@@ -107,6 +108,8 @@ export class ClusterNode implements DdlRouter {
   readonly tasks: TaskEngines
   /** Repartitioned views' internal topics and their writers on this node's tasks. */
   private readonly repartition: Repartitioner
+  /** HTTP ingest's idempotency keys as every node committed them. */
+  private ingestKeys: IngestKeysFollower | null = null
   /** Inserts of several events, each in one Kafka transaction. */
   private readonly ingestTransactions: IngestTransactions
 
@@ -153,7 +156,9 @@ export class ClusterNode implements DdlRouter {
       const joined = node
       const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, source, ms) => joined.repartition.waitWritten(view, source, ms))
       joined.reader = reader
-      engine.attachCluster(joined, (def, records) => joined.ingest(def, records), (name) => joined.tableRows(name), reader)
+      joined.ingestKeys = await IngestKeysFollower.start(options.name, options.brokers, io, engine.ingestKeys)
+      engine.ingestKeys.sync = () => joined.ingestKeys!.caughtUp()
+      engine.attachCluster(joined, (def, records, tag) => joined.ingest(def, records, tag), (name) => joined.tableRows(name), reader)
       node.notify = await NotifyRelay.start(options.name, options.brokers, engine.notifications, io)
       console.log(`sluice: node ${state.node} of cluster "${options.name}": ${end - from} commands caught up on in ${Date.now() - began} ms (${end} in all)`)
       return node
@@ -369,11 +374,12 @@ export class ClusterNode implements DdlRouter {
   }
 
   /** ClusterIngest: events inserted on this node go to the stream's topic, each to its key's partition. */
-  async ingest(def: StreamDef, records: readonly IngestRecord[]): Promise<void> {
+  async ingest(def: StreamDef, records: readonly IngestRecord[], tag?: Buffer): Promise<void> {
     if (def.source.kind !== 'kafka') throw new Error(`stream ${def.name} has no topic`)
-    if (records.length === 0) return
-    // One event is one record; more are one transaction (ingest-transactions.ts): all of them or none.
-    if (records.length === 1) {
+    if (records.length === 0 && tag === undefined) return
+    // One event is one record; more, or a keyed HTTP batch, one transaction (ingest-transactions.ts):
+    // all of them or none, with the batch's idempotency key for every node (ingest-keys-topic.ts).
+    if (records.length === 1 && tag === undefined) {
       try {
         await this.io.send(def.source.topic, def.partitions, records)
       } catch (err) {
@@ -384,7 +390,9 @@ export class ClusterNode implements DdlRouter {
       return
     }
     try {
-      await this.ingestTransactions.send(def.source.topic, this.io.place(def.partitions, records))
+      const batches = [{ topic: def.source.topic, messages: this.io.place(def.partitions, records) }]
+      if (tag !== undefined) batches.push({ topic: ingestKeysTopic(this.options.name), messages: [keyRecord(def.name, tag)] })
+      await this.ingestTransactions.send(batches)
     } catch (err) {
       throw new SluiceError('execution', SqlState.ioError, `producing ${records.length} events to Kafka topic "${def.source.topic}" failed: ${(err as Error).message}`, {
         hint: 'The transaction was aborted, so none of them is written and the insert can be retried, unless the broker went away during the commit itself (then its outcome is unknown).',
@@ -403,6 +411,7 @@ export class ClusterNode implements DdlRouter {
     await this.notify?.close()
     await this.commands.close()
     await this.ingestTransactions.close()
+    await this.ingestKeys?.close()
     await this.io.close()
   }
 }

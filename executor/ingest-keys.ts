@@ -42,6 +42,8 @@ interface Remembered extends IngestAnswer {
 export class IngestKeys {
   /** By `stream/key`, in the order remembered (a Map keeps insertion order): the oldest first. */
   private readonly known = new Map<string, Remembered>()
+  /** Cluster mode: reads every node's keys up to now before a key is looked up. */
+  sync: (() => Promise<void>) | null = null
   /** Batches under way, so that a retry sent before the first answer waits for it. */
   private readonly inFlight = new Map<string, Promise<IngestAnswer>>()
 
@@ -66,6 +68,8 @@ export class IngestKeys {
    * the one `run` gives (then remembered). Concurrent calls with one key run `run` once.
    */
   async answer(stream: string, key: string, run: () => Promise<IngestAnswer>): Promise<IngestAnswer & { replayed: boolean }> {
+    // Cluster mode: the keys other nodes committed first (cluster/ingest-keys-topic.ts).
+    if (this.sync !== null) await this.sync()
     const id = `${stream}/${key}`
     const known = this.known.get(id)
     if (known !== undefined && this.now() - known.at < KEY_TTL_MS) return { status: known.status, body: known.body, replayed: true }

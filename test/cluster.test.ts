@@ -77,7 +77,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
   }, 180_000)
 
   test('every view on every node equals the single-process answer, across a kill -9', async () => {
-    const [, n1, n2] = cluster.nodes
+    const [n0, n1, n2] = cluster.nodes
     const single = (oracle = await startSluice({ kafka: cluster.kafka.brokers }))
     single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = 'plays', key = 'player', ${LATENESS})`)
     for (const v of [...VIEWS, REPARTITIONED_VIEW]) single.psql(v)
@@ -99,6 +99,13 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const refused = await fetch(`http://127.0.0.1:${n2!.httpPort}/streams/plays`, { method: 'POST', body: [...probes, huge].join('\n') + '\n' })
     expect(refused.status, await refused.clone().text()).toBeGreaterThanOrEqual(400)
     expect(((await refused.json()) as { error: string }).error).toMatch(/25 events .* failed/)
+    // An Idempotency-Key holds across nodes: the batch retried on another node is answered, not appended again
+    // (the events per task below add up to the events sent once).
+    const keyed = { method: 'POST', body: plays(53, 5).map(json).join('\n') + '\n', headers: { 'idempotency-key': 'cluster-batch-1' } }
+    const first = await fetch(`http://127.0.0.1:${n2!.httpPort}/streams/plays`, keyed)
+    expect([first.status, first.headers.get('idempotent-replayed')]).toEqual([200, null])
+    const retried = await fetch(`http://127.0.0.1:${n0!.httpPort}/streams/plays`, keyed)
+    expect([retried.status, retried.headers.get('idempotent-replayed'), await retried.json()]).toEqual([200, 'true', await first.json()])
 
     // kcat, keyed, with Kafka's Java partitioning (what Sluice uses): three parts, node 1 killed during the
     // second and started again during the third.
@@ -142,7 +149,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     const ends = sentinels(100 + 3 * part, 6)
     await cluster.kafka.produce('plays', ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
-    const total = 53 + 3 * part + ends.length
+    const total = 58 + 3 * part + ends.length
     const want = await oracleAnswer(single, total, ['per_player', 'per_minute', 'streaks', 'per_score'])
     for (let i = 0; i < 3; i++) {
       for (const [v, rows] of want) await expectRows(cluster.nodes[i]!, i, v, rows)

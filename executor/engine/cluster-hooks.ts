@@ -32,8 +32,11 @@ export interface IngestRecord {
   readonly value: string | Buffer
 }
 
-/** Produces records to the Kafka topic of a cluster stream; resolves once the broker has them all. */
-export type ClusterIngest = (def: StreamDef, records: readonly IngestRecord[]) => Promise<void>
+/**
+ * Produces records to the Kafka topic of a cluster stream; resolves once the broker has them all. `tag`: an
+ * HTTP ingest batch's idempotency key and answer (executor/ingest-keys.ts), committed with the records.
+ */
+export type ClusterIngest = (def: StreamDef, records: readonly IngestRecord[], tag?: Buffer) => Promise<void>
 
 /** A view's rows as the whole cluster has them: every task's, or the global task's. */
 export interface ClusterReads {

@@ -47,7 +47,7 @@ export class Inserts extends EnginePart {
     const { def } = rt
     const byPartition: (string | Buffer)[][] = Array.from({ length: def.partitions }, () => [])
     const keyOf = def.keyColumn === null ? null : jsonKeyExtractor(def.columns[def.keyColumn]!.name)
-    if (this.producesToTopic(rt)) return this.produce(rt, records.map((value) => ({ key: keyOf === null ? undefined : keyOf(recordText(value)), value })))
+    if (this.producesToTopic(rt)) return this.produce(rt, records.map((value) => ({ key: keyOf === null ? undefined : keyOf(recordText(value)), value })), tag)
     let rr = 0
     for (const rec of records) {
       const k = keyOf === null ? undefined : keyOf(recordText(rec))
@@ -82,9 +82,9 @@ export class Inserts extends EnginePart {
     return this.s.clusterIngest !== null && rt.def.source.kind === 'kafka'
   }
 
-  private async produce(rt: StreamRuntime, records: readonly IngestRecord[]): Promise<number> {
+  private async produce(rt: StreamRuntime, records: readonly IngestRecord[], tag?: Buffer): Promise<number> {
     if (rt.closed) throw closedStream(rt)
-    await this.s.clusterIngest!(rt.def, records)
+    await this.s.clusterIngest!(rt.def, records, tag)
     return records.length
   }
 
