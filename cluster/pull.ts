@@ -145,7 +145,7 @@ export class ClusterReader implements ClusterReads {
   }
 
   /** The tasks holding the view's rows: every partition of its stream, or the global task. */
-  private tasksOf(name: string): number[] {
+  tasksOf(name: string): number[] {
     const views = this.front.catalog.views()
     const def = views.find((v) => v.name === name)
     if (def === undefined) throw new SluiceError('plan', SqlState.undefinedTable, `materialized view "${name}" does not exist`)

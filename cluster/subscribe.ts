@@ -7,10 +7,9 @@
  * streams the merged feed of that node's tasks as row frames (row-frames.ts). Every task's snapshot comes
  * before any change; progress marks are the least progress over all tasks.
  *
- * A subscription follows the tasks it started with. When one of them moves (its node stops it, dies, or
- * the group gives it to another node), the changes between its last look and the move would be lost, and
- * its new owner's snapshot is not the same starting point: the subscription ends with 40001 instead, and
- * the client subscribes again. Bounded everywhere: a merged queue holds at most the feed limit's
+ * Each task is followed on its own; when one moves (its node stops it, dies, or the group gives it to
+ * another node), it is followed again on its new owner from the difference between what was sent and that
+ * owner's snapshot (subscribe-resume.ts). Bounded everywhere: a merged queue holds at most the feed limit's
  * `buffer` changes and stops reading its sources past it (a peer's socket then fills and the peer stops
  * reading its task subscriptions), so a slow client ends with 53400 as on a single process.
  */
@@ -19,6 +18,7 @@ import type { Row } from '../common/types.ts'
 import { Subscription, Wakeups, type FeedItem, type FeedLimits, type LiveFeed, type SubscriptionOptions } from '../executor/change-feed.ts'
 import { taskLabel, type TaskEngines } from './tasks.ts'
 import { readRowFrames } from './row-frames.ts'
+import { TaskMoves, resumableTask, type TaskSource } from './subscribe-resume.ts'
 
 export const PEER_SUBSCRIBE_PATH = '/_cluster/subscribe'
 
@@ -169,6 +169,11 @@ export class MergedFeed implements LiveFeed {
     return this.ending.signal
   }
 
+  /** Why the feed ended, if it failed. */
+  get failed(): SluiceError | null {
+    return this.failure
+  }
+
   /** Fails the feed from outside (its tasks moved). */
   fail(err: SluiceError): void {
     if (this.closed) return
@@ -282,46 +287,50 @@ export class MergedFeed implements LiveFeed {
 
 /** What subscribeCluster needs of the cluster reader (pull.ts). */
 export interface TaskReach {
-  reach(name: string, path: string, body: (owned: readonly number[]) => string, abort: AbortController): Promise<{ mine: number[]; remote: { node: string; res: Response }[]; owners: Map<string, number[]> }>
+  reach(name: string, path: string, body: (owned: readonly number[]) => string, abort: AbortController, only?: readonly number[]): Promise<{ mine: number[]; remote: { node: string; res: Response }[]; owners: Map<string, number[]> }>
   ownersNow(name: string): Promise<Map<number, string>>
+  tasksOf(name: string): number[]
 }
 
 /**
  * SUBSCRIBE to `view` on the whole cluster: every task ready (waited for as a pull query waits, 55000
- * past PULL_WAIT_MS), each followed where it runs; resolves once every task's snapshot is queued.
+ * past PULL_WAIT_MS), each followed where it runs, and followed again where it goes when it moves
+ * (subscribe-resume.ts); resolves once every task's snapshot is queued.
  */
 export async function subscribeCluster(reader: TaskReach, local: TaskEngines, view: string, options: SubscriptionOptions, limits: FeedLimits): Promise<LiveFeed> {
-  const request = (owned: readonly number[]): string => JSON.stringify({ view, tasks: owned, snapshot: options.snapshot, minIntervalMs: options.minIntervalMs ?? 0 } satisfies SubscribeRequest)
-  const abort = new AbortController()
-  const { mine, remote, owners } = await reader.reach(view, PEER_SUBSCRIBE_PATH, request, abort)
+  // Every task is asked for its snapshot: what the client has is what a move is resumed from.
+  const request = (owned: readonly number[]): string => JSON.stringify({ view, tasks: owned, snapshot: true, minIntervalMs: options.minIntervalMs ?? 0 } satisfies SubscribeRequest)
+  const open = async (task: number, signal: AbortSignal): Promise<TaskSource> => {
+    const abort = new AbortController()
+    signal.addEventListener('abort', () => abort.abort(), { once: true })
+    const { mine, remote, owners } = await reader.reach(view, PEER_SUBSCRIBE_PATH, request, abort, [task])
+    const node = [...owners.keys()][0]!
+    if (mine.length > 0) return { node, items: taskChanges(local, task, view, { ...options, snapshot: true }, limits, abort.signal) }
+    const r = remote[0]!
+    return { node: r.node, items: peerChanges(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node, abort.signal) }
+  }
+  const moves = new TaskMoves()
   const feed = new MergedFeed(
-    [
-      ...mine.map((task) => (signal: AbortSignal) => taskChanges(local, task, view, options, limits, signal)),
-      ...remote.map((r) => (signal: AbortSignal) => peerChanges(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node, signal)),
-    ],
+    reader.tasksOf(view).map((task) => (signal: AbortSignal) => resumableTask(task, options.snapshot, open, moves, signal)),
     limits,
     { progress: options.progress, markSnapshot: false },
   )
-  feed.stopped.addEventListener('abort', () => abort.abort(), { once: true })
-  watchOwners(reader, view, owners, feed)
+  watchOwners(reader, view, moves, feed)
   await feed.ready()
+  // A task that could not be reached at the start fails the SUBSCRIBE itself (55000), as a pull query.
+  if (feed.failed !== null && feed.pending === 0) throw feed.failed
   return feed
 }
 
 /**
- * Ends `feed` with 40001 once the group shows another owner for one of its tasks: a task that moved away
- * from a node that did not stop it (a network split) is noticed here, not only by its stream breaking. A
- * task shown without an owner (a rebalance under way) is no move by itself: its engine still runs, and it
- * stops it (which ends the feed) only if the task goes elsewhere.
+ * Tells `moves` the group's owners once a second: a task shown on another node than the one followed (a
+ * network split, a rebalance its old node has not acted on yet) is followed there instead. A task shown
+ * without an owner (a rebalance under way) is no move by itself.
  */
-function watchOwners(reader: TaskReach, view: string, owners: Map<string, number[]>, feed: MergedFeed): void {
-  const was = new Map<number, string>()
-  for (const [node, tasks] of owners) for (const task of tasks) was.set(task, node)
+function watchOwners(reader: TaskReach, view: string, moves: TaskMoves, feed: MergedFeed): void {
   const timer = setInterval(() => {
     void reader.ownersNow(view).then(
-      (now) => {
-        for (const [task, node] of now) if (was.get(task) !== node) feed.fail(tasksMoved(`the group gave task ${taskLabel(task)} to node ${node}`))
-      },
+      (now) => moves.seen(now),
       // The coordinator not answering is no move by itself.
       () => undefined,
     )
