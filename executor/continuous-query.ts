@@ -382,14 +382,19 @@ export class ContinuousQuery {
    * A trigger with an indexed condition: the batch's shared index gives its event count, its watermark and
    * the rows holding the required value; only those rows are joined and tested.
    */
+  /** The stream's watermark expression as the batch index takes it (made once, not per batch). */
+  private readonly indexWatermark = (row: Row): Value => this.watermarkOf!(row, EMPTY, this.ctx)
+  /** How the index reads the joined view (one object while the lookup stays the same). */
+  private joinedView: { lookup: ViewLookup; keyIndexes: readonly number[] } | null = null
+
   private async consumeIndexed(keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
-    const watermarkOf = this.watermarkOf
-    const index = batchIndex(batch, watermarkOf === null ? null : (row) => watermarkOf(row, EMPTY, this.ctx))
+    const index = batchIndex(batch, this.watermarkOf === null ? null : this.indexWatermark)
     const start = index.firstAt(from)
     this.eventsIn += index.events(start)
     const wm = index.maxWatermark(start)
     if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
-    const narrowest = await index.narrowest(keys, this.lookup === null ? null : { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes })
+    if (this.lookup !== null && this.joinedView?.lookup !== this.lookup) this.joinedView = { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes }
+    const narrowest = await index.narrowest(keys, this.lookup === null ? null : this.joinedView)
     // The index gives the rows that satisfy every key on the event's columns (see narrowest).
     const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
     // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch.

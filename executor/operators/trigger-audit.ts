@@ -107,10 +107,15 @@ class ChunkWriter {
   number(v: number): void {
     this.count++
     this.reserve(9)
-    if ((v | 0) === v && !Object.is(v, -0)) {
-      this.buf[this.pos] = TAG_INT32
-      this.buf.writeInt32LE(v, this.pos + 1)
-      this.pos += 5
+    if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
+      const buf = this.buf
+      const at = this.pos
+      buf[at] = TAG_INT32
+      buf[at + 1] = v & 0xff
+      buf[at + 2] = (v >>> 8) & 0xff
+      buf[at + 3] = (v >>> 16) & 0xff
+      buf[at + 4] = v >>> 24
+      this.pos = at + 5
     } else {
       this.buf[this.pos] = TAG_FLOAT64
       this.buf.writeDoubleLE(v, this.pos + 1)
