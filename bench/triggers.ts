@@ -11,6 +11,8 @@
  *   npm run bench:triggers -- --events 200000 --counts 1,100,1000
  *   npm run bench:triggers -- --counts 1,1000 --kinds cooldown   (one set only, e.g. to profile it)
  *   npm run bench:triggers -- --counts 1,1000 --kinds ranges     (ratios to one range trigger)
+ *   BENCH_CPU_PROFILE=out.cpuprofile npm run bench:triggers -- --counts 1,1000 --kinds ranges   (a CPU profile of the
+ *     largest count's clocked second round only)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
