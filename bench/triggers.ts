@@ -11,11 +11,15 @@
  *   npm run bench:triggers -- --events 200000 --counts 1,100,1000
  *   npm run bench:triggers -- --counts 1,1000 --kinds cooldown   (one set only, e.g. to profile it)
  *   npm run bench:triggers -- --counts 1,1000 --kinds ranges     (ratios to one range trigger)
+ *   BENCH_CPU_PROFILE=out.cpuprofile npm run bench:triggers -- --counts 1,1000 --kinds ranges   (a CPU profile of the
+ *     largest count's clocked second round only)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Session } from 'node:inspector/promises'
+import { writeFile } from 'node:fs/promises'
 import { initParser, parseStatements } from '../parser/index.ts'
 import { Engine } from '../executor/engine.ts'
 
@@ -134,13 +138,24 @@ function chunksOf(from: number, events: number, ranges: boolean): string[][] {
  * Events per second and per CPU second (all the process's threads: steadier than the rate on a loaded
  * machine) of one timed span of `insertJson` calls, until every query caught up.
  */
-async function timed(engine: Engine, chunks: readonly string[][]): Promise<{ eps: number; cpuEps: number }> {
+async function timed(engine: Engine, chunks: readonly string[][], profile: string | null = null): Promise<{ eps: number; cpuEps: number }> {
+  const session = profile === null ? null : new Session()
+  if (session !== null) {
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
   for (const c of chunks) await engine.insertJson('game_events', c)
   for (const q of engine.allQueries()) await engine.waitCaughtUp(q.name, 3_600_000)
   const secs = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
+  if (session !== null) {
+    const { profile: p } = await session.post('Profiler.stop')
+    await writeFile(profile!, JSON.stringify(p))
+    session.disconnect()
+  }
   const events = chunks.reduce((n, c) => n + c.length, 0)
   return { eps: events / secs, cpuEps: events / ((cpu.user + cpu.system) / 1e6) }
 }
@@ -159,7 +174,9 @@ async function rangesRounds(count: number, events: number): Promise<{ cold: numb
     const round = (from: number) => chunksOf(from, events, true)
     const cold = await timed(engine, round(0))
     // The players of the first round again (player ids repeat every 100,000 events), later in time.
-    const steady = await timed(engine, round(Math.ceil(events / 100_000) * 100_000))
+    // BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of the largest count's second round (the clocked span only).
+    const profile = count > 1 && process.env.BENCH_CPU_PROFILE ? process.env.BENCH_CPU_PROFILE : null
+    const steady = await timed(engine, round(Math.ceil(events / 100_000) * 100_000), profile)
     const fires = (await engine.triggerStats()).reduce((n, t) => n + t.counters.fires, 0)
     const f = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9)
     console.log(`${String(count).padStart(5)} triggers on ranges and sets: first round ${f(cold.eps)} events/s (${f(cold.cpuEps)} per CPU s), second ${f(steady.eps)} events/s (${f(steady.cpuEps)} per CPU s); ${fires.toLocaleString('en-US')} firings`)

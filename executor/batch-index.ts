@@ -38,18 +38,17 @@ export interface JoinedView {
 /** Keys on a joined view are looked at when the event's keys leave more than 1/VIEW_KEYS_PAST of the batch. */
 const VIEW_KEYS_PAST = 4
 
-/** The narrowest key's rows are merged with the next key's from this many rows on, */
-const INTERSECT_FROM = 16
-/** when the next key has at most this many times as many. */
-const INTERSECT_RATIO = 4
-
 /** The values of one column, per row of the batch (null for dead letters and events without a view row). */
 type ColumnValues = (i: number) => Value
 
-/** Per key (by keyId): how many rows satisfy it, and which (also for pairs of keys merged: `id&id`). */
+/**
+ * Per key (by keyId): how many rows satisfy it, which, and a bitmap of them when another key's rows were
+ * checked against it; also the rows of all of a trigger's keys together (by their ids joined with `&`).
+ */
 interface KeyMemo {
   readonly counts: Map<string, number>
   readonly rows: Map<string, readonly number[]>
+  readonly bitmaps: Map<string, Uint8Array>
 }
 
 export class BatchIndex {
@@ -66,7 +65,7 @@ export class BatchIndex {
   private readonly viewRows = new Map<string, readonly (Row | null)[]>()
   private joinCount = 0
   /** The counts and rows of the keys asked for (by keyId), on the event's columns and per joined view. */
-  private readonly eventMemo: KeyMemo = { counts: new Map(), rows: new Map() }
+  private readonly eventMemo: KeyMemo = { counts: new Map(), rows: new Map(), bitmaps: new Map() }
   private readonly viewMemos = new Map<string, KeyMemo>()
   /** Every event's row, for triggers without a usable key (built once). */
   private allEvents: readonly number[] | null = null
@@ -117,50 +116,73 @@ export class BatchIndex {
   }
 
   /**
-   * The rows (ascending) that every key may hold for: those of the key that holds the fewest, and of the
-   * next one too when it is not much larger (merging two sorted lists costs less than testing the condition
-   * on the rows the second removes: `country IN ('DE', 'FR') AND type = 'login'`). The other keys are only
-   * counted. Keys on a joined view's columns need `joined` (without it they are not used), and are looked
-   * at only when the event's keys leave more than a quarter of the batch: reading every event's view row
-   * costs more than testing the few rows an event key leaves. With no usable key, every event's row.
+   * The rows (ascending) that satisfy every key on the event's columns, and every key on the joined view's
+   * columns when those were looked at: the rows of the key that holds the fewest, kept where each other key
+   * holds too (from the fewest up; each key's rows as a bitmap of the batch, shared by the triggers that
+   * have the key). A trigger whose keys cover its condition so gets the rows that satisfy it and no other.
+   * Keys on a joined view's columns need `joined` (without it they are not used), and are looked at only
+   * when the event's keys leave more than a quarter of the batch: reading every event's view row costs more
+   * than testing the few rows the event keys leave. With no usable key, every event's row. The result is
+   * kept for the batch under the keys' ids: triggers that segment alike (the same type and band of levels,
+   * the same countries) share it.
    */
   async narrowest(keys: readonly IndexKey[], joined: JoinedView | null = null): Promise<readonly number[]> {
-    let best: IndexKey | null = null
-    let fewest = Number.POSITIVE_INFINITY
-    let next: IndexKey | null = null
-    let nextCount = Number.POSITIVE_INFINITY
-    let tag: string | null = null
-    for (let pass = 0; pass < 2; pass++) {
-      const source: KeySource = pass === 0 ? 'event' : 'view'
-      if (pass === 1) {
-        if (joined === null || fewest <= this.batch.rows.length / VIEW_KEYS_PAST || !keys.some((k) => k.source === 'view')) break
-        tag = await this.join(joined)
-      }
-      for (let k = 0; k < keys.length && fewest > 0; k++) {
-        const key = keys[k]!
-        if (key.source !== source) continue
-        const n = this.count(key, tag)
-        if (n < fewest) {
-          next = best
-          nextCount = fewest
-          fewest = n
-          best = key
-        } else if (n < nextCount) {
-          next = key
-          nextCount = n
-        }
-      }
+    const ids = setIds(keys)
+    const onEvent = ids.event === '' ? null : this.allHold(keys, 'event', ids.event, null)
+    if (onEvent !== null && onEvent.length === 0) return onEvent
+    if (joined === null || ids.view === '' || (onEvent !== null && onEvent.length <= this.batch.rows.length / VIEW_KEYS_PAST)) {
+      return onEvent ?? (this.allEvents ??= this.eventRows())
     }
-    if (best === null) return (this.allEvents ??= this.eventRows())
-    if (fewest === 0) return []
-    const rows = this.rowsFor(best, tag)
-    if (next === null || rows.length < INTERSECT_FROM || nextCount > rows.length * INTERSECT_RATIO) return rows
-    // Triggers with the same two keys (the same segment) share the merge.
-    const id = `${keyId(best)}&${keyId(next)}`
+    const tag = await this.join(joined)
+    const onView = this.allHold(keys, 'view', ids.view, tag)
+    if (onEvent === null) return onView
     const memo = this.memo(tag)
+    const id = `${ids.event}|${ids.view}`
     let both = memo.rows.get(id)
-    if (both === undefined) memo.rows.set(id, (both = intersectRows(rows, this.rowsFor(next, tag))))
+    if (both === undefined) memo.rows.set(id, (both = intersectRows(onEvent, onView)))
     return both
+  }
+
+  /** The rows that satisfy every key of `keys` on `source` (there is one at least; `id`: theirs together). */
+  private allHold(keys: readonly IndexKey[], source: KeySource, id: string, tag: string | null): readonly number[] {
+    const memo = this.memo(tag)
+    let rows = memo.rows.get(id)
+    if (rows !== undefined) return rows
+    const mine: { key: IndexKey; n: number }[] = []
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!
+      if (key.source !== source) continue
+      const n = this.count(key, tag)
+      if (n === 0) {
+        memo.rows.set(id, (rows = []))
+        return rows
+      }
+      mine.push({ key, n })
+    }
+    mine.sort((a, b) => a.n - b.n)
+    rows = this.rowsFor(mine[0]!.key, tag)
+    for (let k = 1; k < mine.length && rows.length > 0; k++) {
+      const marked = this.bitmap(mine[k]!.key, tag)
+      const kept: number[] = []
+      for (let j = 0; j < rows.length; j++) if (marked[rows[j]!] === 1) kept.push(rows[j]!)
+      rows = kept
+    }
+    memo.rows.set(id, rows)
+    return rows
+  }
+
+  /** The key's rows as a bitmap of the batch (1: the row satisfies it), kept for the batch. */
+  private bitmap(key: IndexKey, tag: string | null): Uint8Array {
+    const memo = this.memo(tag)
+    const id = keyId(key)
+    let marked = memo.bitmaps.get(id)
+    if (marked === undefined) {
+      marked = new Uint8Array(this.batch.rows.length)
+      const rows = this.rowsFor(key, tag)
+      for (let j = 0; j < rows.length; j++) marked[rows[j]!] = 1
+      memo.bitmaps.set(id, marked)
+    }
+    return marked
   }
 
   /**
@@ -211,7 +233,7 @@ export class BatchIndex {
   private memo(tag: string | null): KeyMemo {
     if (tag === null) return this.eventMemo
     let m = this.viewMemos.get(tag)
-    if (m === undefined) this.viewMemos.set(tag, (m = { counts: new Map(), rows: new Map() }))
+    if (m === undefined) this.viewMemos.set(tag, (m = { counts: new Map(), rows: new Map(), bitmaps: new Map() }))
     return m
   }
 
@@ -375,6 +397,19 @@ function keyHolds(key: IndexKey, v: Value): boolean {
 
 /** A key's identity: its source, column and condition (computed once per key: a trigger keeps its keys). */
 const keyIds = new WeakMap<IndexKey, string>()
+
+/** The ids of a trigger's keys on the event's columns and on the view's, each joined by `&` ('' for none). */
+const keySetIds = new WeakMap<readonly IndexKey[], { event: string; view: string }>()
+
+function setIds(keys: readonly IndexKey[]): { event: string; view: string } {
+  let ids = keySetIds.get(keys)
+  if (ids === undefined) {
+    const of = (source: KeySource) => keys.filter((k) => k.source === source).map(keyId).join('&')
+    ids = { event: of('event'), view: of('view') }
+    keySetIds.set(keys, ids)
+  }
+  return ids
+}
 
 function keyId(key: IndexKey): string {
   let id = keyIds.get(key)

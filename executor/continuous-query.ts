@@ -16,7 +16,7 @@ import { buildRowStages } from './operators/build.ts'
 import type { RowFilter } from './operators/filter.ts'
 import { viewPlanTree } from '../planner/view-plan-tree.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
-import { batchIndex, eventKeysHold, keysHold } from './batch-index.ts'
+import { batchIndex, keysHold } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
@@ -382,22 +382,26 @@ export class ContinuousQuery {
    * A trigger with an indexed condition: the batch's shared index gives its event count, its watermark and
    * the rows holding the required value; only those rows are joined and tested.
    */
+  /** The stream's watermark expression as the batch index takes it (made once, not per batch). */
+  private readonly indexWatermark = (row: Row): Value => this.watermarkOf!(row, EMPTY, this.ctx)
+  /** How the index reads the joined view (one object while the lookup stays the same). */
+  private joinedView: { lookup: ViewLookup; keyIndexes: readonly number[] } | null = null
+
   private async consumeIndexed(keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
-    const watermarkOf = this.watermarkOf
-    const index = batchIndex(batch, watermarkOf === null ? null : (row) => watermarkOf(row, EMPTY, this.ctx))
+    const index = batchIndex(batch, this.watermarkOf === null ? null : this.indexWatermark)
     const start = index.firstAt(from)
     this.eventsIn += index.events(start)
     const wm = index.maxWatermark(start)
     if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
-    const narrowest = await index.narrowest(keys, this.lookup === null ? null : { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes })
-    let candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
-    // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch,
-    // and only those whose event satisfies the keys on its own columns (the narrowest key is only one of them).
+    if (this.lookup !== null && this.joinedView?.lookup !== this.lookup) this.joinedView = { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes }
+    const narrowest = await index.narrowest(keys, this.lookup === null ? null : this.joinedView)
+    // The index gives the rows that satisfy every key on the event's columns (see narrowest).
+    const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
+    // The join reads the view for the candidates only: a batch of just them, not one sized to the whole batch.
     let joined: readonly (Row | null)[] | null = null
     const join = this.view.plan.join
     if (join !== null && this.lookup !== null) {
       const rows = batch.rows
-      candidates = candidates.filter((i) => eventKeysHold(keys, rows[i]!))
       if (candidates.length > 0) {
         const sub: DecodedBatch = { partition: batch.partition, offsets: candidates.map((i) => batch.offsets[i]!), rows: candidates.map((i) => rows[i]!) }
         joined = await this.lookup.rows(sub, sub.rows.map((r) => join.keyIndexes.map((k) => r![k] ?? null)))
@@ -405,6 +409,8 @@ export class ContinuousQuery {
     }
     const nulls = join === null || join.type !== 'left' ? null : join.columns.map(() => null)
     const covers = this.indexCovers
+    // Without a join every key is on the event's columns, so where they cover WHEN the candidates pass it.
+    const where = covers && join === null ? null : this.where
     const width = this.view.plan.source.columns.length
     const prepared: Row[] = []
     const offsets: number[] = []
@@ -417,7 +423,7 @@ export class ContinuousQuery {
         if (extra === null) continue
         row = row.concat(extra)
       }
-      if (this.where !== null && !(covers ? keysHold(keys, row, width) : this.where.passes(row))) continue
+      if (where !== null && !(covers ? keysHold(keys, row, width) : where.passes(row))) continue
       prepared.push(row)
       offsets.push(batch.offsets[i]!)
     }

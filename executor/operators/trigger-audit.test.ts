@@ -114,6 +114,45 @@ describe('trigger audit and per-key state on real RocksDB', () => {
   })
 })
 
+describe('AuditLog encoding', () => {
+  it('writes the bytes the codec writes for the same values: numbers, -0, NaN, large times, Unicode, NULL and other values', () => {
+    const log = new AuditLog()
+    const table = { appended: new Map<string, Value[]>(), append(k: string, v: Value[]) { this.appended.set(k, v) } }
+    const long = 'x'.repeat(70) + 'é'
+    const firings: [number, number, Row, Outcome, Value][] = [
+      [1, 1_764_000_000_000_000, [7, 'a'], Outcome.Delivered, '7'],
+      [2, -0, [-0, 'Ünï ✓'], Outcome.HeldOut, null],
+      [3, 2 ** 31, [Number.NaN, null], Outcome.Pending, long],
+      [4, 1.5, [2 ** 31 - 1, ''], Outcome.Inactive, '{"a":[1,2]}'],
+      [5, 0, [true, [1, 'b']], Outcome.Failed, 3.25],
+      [6, 6, [false, { months: 1, days: 2, micros: 3 }], Outcome.SuppressedCap, 'a'.repeat(64)],
+    ]
+    for (const [offset, time, row, outcome, payload] of firings) log.add(0, offset, time, row, [0, 1], outcome, payload)
+    log.flush(table, encodePosition)
+    const entry = table.appended.get(encodePosition(0, 1))!
+    expect(entry.length).toBe(2)
+    const flat: Value[] = [2]
+    for (const [offset, time, row, outcome, payload] of firings) flat.push(offset, time, row[0]!, row[1]!, outcome, payload)
+    expect((entry[1] as Buffer).equals(rowCodec.encode(flat))).toBe(true)
+    expect([...firingsOf(entry)].map((f) => f.payload)).toEqual(firings.map((f) => f[4]))
+    expect(Object.is([...firingsOf(entry)][1]!.key[0], -0)).toBe(true)
+  })
+
+  it('starts a new chunk when the count of key columns changes between batches', () => {
+    const log = new AuditLog()
+    const table = { appended: new Map<string, Value[]>(), append(k: string, v: Value[]) { this.appended.set(k, v) } }
+    log.add(3, 10, 1, ['a', 'b'], [0], Outcome.Delivered, 'p')
+    log.seal()
+    log.add(3, 11, 2, ['a', 'b'], [0, 1], Outcome.Delivered, 'q')
+    expect(log.size).toBeGreaterThan(0)
+    log.flush(table, encodePosition)
+    expect(log.size).toBe(0)
+    const entry = table.appended.get(encodePosition(3, 10))!
+    expect(entry.length).toBe(3)
+    expect([...firingsOf(entry)].map((f) => f.key)).toEqual([['a'], ['a', 'b']])
+  })
+})
+
 describe('holdout', () => {
   it('puts every key where the earlier releases put it', () => {
     // Values of the hash before it was split into a per-trigger seed and a per-key part.

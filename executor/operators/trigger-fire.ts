@@ -15,7 +15,7 @@
  * string or audit array of its own) unless its options or target need them.
  */
 import type { Row, Value } from '../../common/types.ts'
-import { compileProjection } from '../../expr/compile.ts'
+import { compileExpr, compileProjection } from '../../expr/compile.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { NotificationHub } from '../notifications.ts'
@@ -131,6 +131,8 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
   readonly role = 'trigger'
   readonly keyed = null
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
+  /** The payload alone (its first column), for actions other than EXECUTE INSERT: no row per firing. */
+  private readonly payloadOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
   private readonly countersKey: string
   private counters: TriggerCounters | null = null
   /** Per source partition, the first offset that may fire: the stream's end when the trigger was created. */
@@ -168,6 +170,8 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
     super()
     if (def.plan.body.kind !== 'project') throw new Error('a trigger plan projects its payload')
     this.project = compileProjection(def.plan.body.output)
+    const first = def.plan.body.output[0]
+    this.payloadOf = def.spec.action.kind === 'insert' || first === undefined ? null : compileExpr(first)
     this.countersKey = encodeKey([COUNTERS_KEY_VALUE])
     this.startKey = encodeKey([START_KEY_VALUE])
     this.outboxPrefix = encodeKey([OUTBOX_KEY_VALUE])
@@ -297,11 +301,17 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
       if (offset < firstOffset) continue
       const row = rows[i]!
       const time = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
-      const output = this.project(row, EMPTY, this.ctx)
       const key = keys === null ? '' : keys[i]!
       const stateKey = stateKeys === null ? '' : stateKeys[i]!
-      if (group !== null) this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, stateKey, time, row, output })
-      else this.decideOne(partition, offset, key, stateKey, time, row, output, true)
+      const payloadOf = spec.action.kind === 'insert' ? null : this.payloadOf
+      if (group !== null) {
+        const output = payloadOf === null ? this.project(row, EMPTY, this.ctx) : [payloadOf(row, EMPTY, this.ctx) ?? null]
+        this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, stateKey, time, row, output })
+      } else if (payloadOf !== null) this.decideOne(partition, offset, key, stateKey, time, row, null, payloadOf(row, EMPTY, this.ctx) ?? null, true)
+      else {
+        const output = this.project(row, EMPTY, this.ctx)
+        this.decideOne(partition, offset, key, stateKey, time, row, output, output[0] ?? null, true)
+      }
     }
     if (group === null) await this.finishBatch()
   }
@@ -312,10 +322,11 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
    * whether it fired (delivered or held out).
    */
   decide(c: Candidate, mayFire: boolean): boolean {
-    return this.decideOne(c.partition, c.offset, c.key, c.stateKey, c.time, c.row, c.output, mayFire)
+    return this.decideOne(c.partition, c.offset, c.key, c.stateKey, c.time, c.row, c.output, c.output[0] ?? null, mayFire)
   }
 
-  private decideOne(partition: number, offset: number, key: string, stateKey: string, time: number, row: Row, output: Row, mayFire: boolean): boolean {
+  /** `output`: the projected row (null where only the payload was computed: no EXECUTE INSERT); `payload` its first column. */
+  private decideOne(partition: number, offset: number, key: string, stateKey: string, time: number, row: Row, output: Row | null, payload: Value, mayFire: boolean): boolean {
     const spec = this.def.spec
     const counters = this.counters!
     const tag = stateKey === '' ? null : this.keyTag
@@ -338,12 +349,11 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
     counters.fires++
     counters[OUTCOMES[outcome]!]++
     const didFire = outcome === Outcome.Delivered || outcome === Outcome.HeldOut || outcome === Outcome.Pending
-    const payload = output[0] ?? null
     if (didFire) {
       if (tag !== null) this.keyStates.record(stateKey, id, tag, fires + 1, time)
       counters.last_fire = time
       if (outcome !== Outcome.HeldOut) {
-        if (spec.action.kind === 'insert') this.inserts.push(output)
+        if (spec.action.kind === 'insert') this.inserts.push(output!)
         else this.deliver(partition, offset, time, row, typeof payload === 'string' ? payload : '')
       }
     }
