@@ -14,7 +14,7 @@
  * consumer group, and records never become one object each (docs/benchmarks.md, "Kafka source").
  */
 import { Consumer } from '@platformatic/kafka'
-import type { SourceBatch, StreamSource } from '../source.ts'
+import type { RecordEnvelope, SourceBatch, StreamSource } from '../source.ts'
 import { CorruptBatchError, readRecordBatches } from './kafka-records.ts'
 import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPartition } from './kafka-fetch.ts'
 
@@ -39,6 +39,8 @@ export interface KafkaSourceOptions {
    * Absent: every partition. Empty: none (a node's front engine, which keeps the catalog only).
    */
   readonly partitions?: readonly number[]
+  /** The records are wrapped by their writer (a cluster's repartition topic): `read` opens them. */
+  readonly envelope?: RecordEnvelope
 }
 
 /** Records buffered (all partitions) before fetching is paused. */
@@ -413,7 +415,16 @@ export class KafkaSource implements StreamSource {
    * the reader over records it never saw. The fetch again starts at once; whoever created the reader need
    * not remember to ask for it, and a round that runs before they do cannot skip anything.
    */
+  get carriesWatermarks(): boolean {
+    return this.options.envelope !== undefined
+  }
+
   async read(partition: number, from: number, max: number): Promise<SourceBatch> {
+    const batch = this.readRaw(partition, from, max)
+    return this.options.envelope === undefined ? batch : this.options.envelope(batch)
+  }
+
+  private readRaw(partition: number, from: number, max: number): SourceBatch {
     const b = this.buffers[partition]
     if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
     if (this.want(partition, from)) return { records: [], nextOffset: from }
