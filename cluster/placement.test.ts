@@ -86,6 +86,20 @@ describe('placement of views in a cluster', () => {
     expect(placed('score_minute', `SELECT score / 10 AS band, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY score / 10, window_start`)).toBe('repartitioned')
     expect(repartitionKeys(catalog.get('score_minute') as ViewDef)!.map((k) => k.kind)).toEqual(['call'])
     expect(repartitionKeys(catalog.get('kind_sessions') as ViewDef)!.map((k) => (k.kind === 'column' ? k.index : -1))).toEqual([2])
+
+    // Their SQL over the internal stream plans, to the same columns (the window keeps the stream's name).
+    for (const [name, over] of [['kind_minute', 'TUMBLE("_sluice_repartition_kind_minute", ts, INTERVAL \'1 minute\') AS "plays"'], ['kind_sessions', 'SESSION("_sluice_repartition_kind_sessions", ts, INTERVAL \'5 minutes\', kind) AS "plays"']] as const) {
+      const view = catalog.get(name) as ViewDef
+      const plan = repartitionPlan('c1', view, catalog.stream('plays'))
+      expect(plan.viewSql).toContain(over)
+      const task = new Catalog()
+      task.add(planStream(parseStatement(plan.streamSql) as ast.CreateStream, task.allocateId(), plan.streamSql))
+      const def = planViewWithHidden(parseStatement(plan.viewSql) as ast.CreateView, task, plan.viewSql, { outer: () => task.allocateId(), hidden: hiddenNames(name, task, () => task.allocateId()) })
+      expect(def.plan.columns).toEqual(view.plan.columns)
+    }
+    const aliased = create('aliased_hop', `SELECT w.kind, w.window_start, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') AS w WHERE w.score > 1 GROUP BY w.kind, w.window_start`)
+    expect(aliased.get('aliased_hop')).toBe('repartitioned')
+    expect(repartitionPlan('c1', catalog.get('aliased_hop') as ViewDef, catalog.stream('plays')).viewSql).toContain(`FROM HOP("_sluice_repartition_aliased_hop", ts, INTERVAL '1 minute', INTERVAL '2 minutes') AS w WHERE`)
   })
 
   it("a repartitioned view's task engines read an internal stream on its own topic", () => {

@@ -94,26 +94,35 @@ function internalStreamSql(sql: string, name: string, topic: string): string {
 
 /** `sql` (a CREATE MATERIALIZED VIEW) with every FROM reference to `from` made a reference to `to`. */
 function readingStream(sql: string, from: string, to: string): string {
-  const refs: ast.TableRef[] = []
+  // Text edits: [start, end, replacement].
+  const edits: [number, number, string][] = []
   const walk = (node: unknown): void => {
     if (node === null || typeof node !== 'object') return
     if (Array.isArray(node)) return node.forEach(walk)
     const n = node as { kind?: string }
     if (n.kind === 'table_ref') {
       const ref = n as ast.TableRef
-      if (ref.name.parts.length === 1 && ref.name.parts[0] === from) refs.push(ref)
+      // Without an alias, the stream's own name stays the alias: `plays.score` still means the column.
+      if (ref.name.parts.length === 1 && ref.name.parts[0] === from) edits.push([ref.name.span.start, ref.name.span.end, ref.alias === undefined ? `${ident(to)} AS ${ident(from)}` : ident(to)])
       return
+    }
+    if (n.kind === 'window_tvf') {
+      const tvf = n as ast.WindowTvf
+      const input = tvf.input
+      // TUMBLE(plays, ...) takes no alias inside: the window's own alias keeps the name.
+      if (input.kind === 'table_ref' && input.name.parts.length === 1 && input.name.parts[0] === from) {
+        edits.push([input.name.span.start, input.name.span.end, ident(to)])
+        if (tvf.alias === undefined && input.alias === undefined) edits.push([tvf.span.end, tvf.span.end, ` AS ${ident(from)}`])
+        for (const [k, v] of Object.entries(tvf)) if (k !== 'input') walk(v)
+        return
+      }
     }
     for (const v of Object.values(node)) walk(v)
   }
   walk(statementOf(sql, 'create_view').query)
   let out = sql
   // From the last to the first, so that earlier spans stay where they are.
-  for (const ref of refs.sort((a, b) => b.name.span.start - a.name.span.start)) {
-    // Without an alias, the stream's own name stays the alias: `plays.score` still means the column.
-    const text = ref.alias === undefined ? `${ident(to)} AS ${ident(from)}` : ident(to)
-    out = out.slice(0, ref.name.span.start) + text + out.slice(ref.name.span.end)
-  }
+  for (const [start, end, text] of edits.sort((a, b) => b[0] - a[0])) out = out.slice(0, start) + text + out.slice(end)
   return out
 }
 
