@@ -408,6 +408,11 @@ export class KafkaSource implements StreamSource {
     return Math.max(from, this.logStart[partition] ?? 0, this.options.start === 'latest' ? (this.origin[partition] ?? 0) : 0)
   }
 
+  /** The records carry their writers' watermarks (an envelope opened by `read`). */
+  get carriesWatermarks(): boolean {
+    return this.options.envelope !== undefined
+  }
+
   /**
    * A reader behind what the buffer holds (a view or sink created after the others read and released
    * records, or one that stopped and runs again) gets nothing until those records are fetched again:
@@ -415,10 +420,6 @@ export class KafkaSource implements StreamSource {
    * the reader over records it never saw. The fetch again starts at once; whoever created the reader need
    * not remember to ask for it, and a round that runs before they do cannot skip anything.
    */
-  get carriesWatermarks(): boolean {
-    return this.options.envelope !== undefined
-  }
-
   async read(partition: number, from: number, max: number): Promise<SourceBatch> {
     const batch = this.readRaw(partition, from, max)
     return this.options.envelope === undefined ? batch : this.options.envelope(batch)
