@@ -6,9 +6,11 @@
  *   passed through unchanged, or the view keeps no state at all. Such a view runs in every task engine,
  *   each over its own partition, and the union of the tasks' rows is the whole answer.
  * - *repartitioned*: a GROUP BY of a stream by columns (or expressions of them) other than its key, with no
- *   window, join or subquery (a count per country of a stream keyed by player). Every task writes its
+ *   join or subquery (a count per country of a stream keyed by player), also over TUMBLE or HOP windows (by
+ *   its keys other than the window's), and a SESSION window keyed by other columns. Every task writes its
  *   partition's events to an internal topic keyed by the group key (repartition.ts), and the view runs in
- *   every task engine over its partition of that topic: partitioned again, by the group key.
+ *   every task engine over its partition of that topic: partitioned again, by the group key. Its records
+ *   carry their writers' watermarks, so that windows close there as they would in one process.
  * - *global*: anything else (a per-minute count over all players, a join of two streams, a view of a view
  *   that is not partitioned, a window or pattern keyed by another column). It runs in the one global task
  *   engine, which reads every partition.
@@ -43,7 +45,7 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
   const key = source.keyColumn
   const body = plan.body
   const window = plan.window
-  if (window?.kind === 'session' && (key === null || !window.keyIndexes.includes(key))) return 'global'
+  if (window?.kind === 'session' && (key === null || !window.keyIndexes.includes(key))) return repartitionKeys(view) === null ? 'global' : 'repartitioned'
   switch (body.kind) {
     case 'project':
       return 'partitioned'
@@ -62,21 +64,42 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
 }
 
 /**
- * The group key a repartitioned view's internal topic is keyed by: its GROUP BY expressions, over the
- * stream's own row. Null when the view cannot be repartitioned: not a plain GROUP BY of a Kafka stream (a
- * window, a pattern, OVER, a join, a subquery's filter, grouping sets), or one whose result depends on
- * event time (idle_ttl: the watermark of an internal topic is not built, see docs/cluster.md), or one that
- * reads the source record's partition or offset (which the internal topic's record does not keep).
+ * The key a repartitioned view's internal topic is keyed by, over the stream's own row: its GROUP BY
+ * expressions; over TUMBLE or HOP, those of them that do not read the window's columns (every window of a
+ * group then lives in one task); for SESSION, the session's key columns. Null when the view cannot be
+ * repartitioned: a pattern, OVER, a join, a SESSION over a subquery's filter, grouping sets, a window
+ * grouped by its window columns alone; idle_ttl (not tried over an internal topic yet); or one that reads
+ * the source record's partition or offset (which the internal topic's record does not keep).
  */
 export function repartitionKeys(view: ViewDef): readonly BoundExpr[] | null {
   const plan = view.plan
   const body = plan.body
-  if (body.kind !== 'aggregate' || plan.window !== null || plan.join !== null || plan.intervalJoin !== undefined || plan.sourceFilter !== undefined) return null
+  if (body.kind !== 'aggregate' || plan.join !== null || plan.intervalJoin !== undefined || plan.sourceFilter !== undefined) return null
   if ((plan.hidden?.length ?? 0) > 0 || plan.idleTtl !== null || plan.source.source.kind !== 'kafka') return null
   if (plan.source.metadata.some((m) => m.key !== 'timestamp')) return null
-  const keys = body.aggregation.keys
-  if (keys.length === 0 || body.aggregation.groupingSets !== undefined) return null
-  return keys
+  if (body.aggregation.keys.length === 0 || body.aggregation.groupingSets !== undefined) return null
+  const window = plan.window
+  if (window === null) return body.aggregation.keys
+  if (window.kind === 'session') {
+    if (window.keyIndexes.length === 0) return null
+    return window.keyIndexes.map((index) => ({ kind: 'column', index, name: plan.source.columns[index]!.name, type: plan.source.columns[index]!.type }))
+  }
+  // (The window's columns follow the stream's in the row the keys read.)
+  const keys = body.aggregation.keys.filter((k) => readsOnlyBelow(k, plan.source.columns.length))
+  return keys.length === 0 ? null : keys
+}
+
+/** Whether the expression reads input columns below `width` only (and no aggregate or subquery). */
+function readsOnlyBelow(e: BoundExpr, width: number): boolean {
+  const ok = (v: unknown): boolean => {
+    if (Array.isArray(v)) return v.every(ok)
+    if (v === null || typeof v !== 'object') return true
+    const o = v as Record<string, unknown>
+    if (o.kind === 'column') return typeof o.index === 'number' && o.index < width
+    if (o.kind === 'agg_ref' || (typeof o.kind === 'string' && o.kind.includes('subquery'))) return false
+    return Object.entries(o).every(([k, x]) => k === 'type' || ok(x))
+  }
+  return ok(e)
 }
 
 /** The placement of a CREATE statement's views: its hidden views first (in order), then the view itself. */

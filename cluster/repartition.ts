@@ -11,12 +11,18 @@
  *   the position are in Kafka together or not at all, on whichever node runs the task, and a writer that
  *   starts (anywhere) resumes from that position. Its transactional id is the view's and the partition's,
  *   so a new owner of the task fences the old one (a zombie's open transaction is aborted).
+ * - Every record carries, in a small envelope (watermark-envelope.ts), the writer's source partition and
+ *   that partition's watermark; a writer whose partition has nothing to write, or whose watermark moved,
+ *   sends watermark-only records to every partition (at most once a second, and when its partition turns
+ *   idle or busy again).
  * - The task engine reads partition p of the internal topic (read_committed) as a stream of its own
  *   (`_sluice_repartition_<view>`) and runs the view over it: the view's SQL with that stream in place of
- *   the source. Its own offsets and state are checkpointed as any view's are.
+ *   the source, its watermark the least over the source partitions' carried ones
+ *   (executor/carried-watermarks.ts). Its own offsets and state are checkpointed as any view's are.
  *
- * The hash in the topic's name is of the stream's and the view's SQL: a view dropped and created again
- * differently gets a new topic (the old one's records were chosen by another key or WHERE).
+ * The hash in the topic's name is of the stream's and the view's SQL and the envelope's version: a view
+ * dropped and created again differently gets a new topic (the old one's records were chosen by another key
+ * or WHERE).
  */
 import { createHash } from 'node:crypto'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
@@ -24,7 +30,7 @@ import { murmur2 } from '@platformatic/kafka'
 import type * as ast from '../parser/ast.ts'
 import type { Value } from '../common/types.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
-import { compilePredicate, compileProjection } from '../expr/compile.ts'
+import { compileExpr, compilePredicate, compileProjection } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import { KafkaSource } from '../executor/connectors/kafka-source.ts'
 import { streamDecoder } from '../executor/record-decoder.ts'
@@ -32,6 +38,8 @@ import { tableKeyString } from '../executor/state/layout.ts'
 import { statementOf } from './commands.ts'
 import { Arrivals } from './kafka-io.ts'
 import { repartitionKeys } from './placement.ts'
+import { openEnvelopes, wrapRecord } from './watermark-envelope.ts'
+import type { RecordEnvelope } from '../executor/source.ts'
 
 /** Events a writer takes from its partition per transaction, at most. */
 const RECORDS_PER_TRANSACTION = 5000
@@ -39,6 +47,10 @@ const RECORDS_PER_TRANSACTION = 5000
 const RETRY_MS = 1000
 /** The header naming where a record came from: `<source partition>:<source offset>` (for people reading the topic). */
 const SOURCE_HEADER = 'sluice-source'
+/** A writer sends its partition's watermark to every partition at most this often (and when it turns idle or busy). */
+const MARK_EVERY_MS = 1000
+/** Part of the topic's name: records of another envelope are in another topic. */
+const ENVELOPE_VERSION = 'envelope-1'
 
 /** What a task engine runs for one repartitioned view. */
 export interface RepartitionPlan {
@@ -53,14 +65,21 @@ export interface RepartitionPlan {
   readonly viewSql: string
 }
 
+/** The prefix of the task engines' streams over internal topics. */
+const STREAM_PREFIX = '_sluice_repartition_'
+
+/** A task engine's envelope for a stream (EngineOptions.recordEnvelope): an internal stream's records carry watermarks. */
+export const repartitionEnvelope = (def: StreamDef): RecordEnvelope | undefined =>
+  def.name.startsWith(STREAM_PREFIX) && def.source.kind === 'kafka' && /^_sluice_.*_repartition$/.test(def.source.topic) ? openEnvelopes : undefined
+
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
 
 /** The internal stream and view SQL of a repartitioned view (`view` planned on a catalog with `source`). */
 export function repartitionPlan(cluster: string, view: ViewDef, source: StreamDef): RepartitionPlan {
-  const hash = createHash('sha256').update(source.sql).update('\0').update(view.sql).digest('hex').slice(0, 8)
+  const hash = createHash('sha256').update(source.sql).update('\0').update(view.sql).update('\0').update(ENVELOPE_VERSION).digest('hex').slice(0, 8)
   const topic = `_sluice_${cluster}_${view.name}_${hash}_repartition`
-  const stream = `_sluice_repartition_${view.name}`
+  const stream = `${STREAM_PREFIX}${view.name}`
   return { view, source, topic, stream, streamSql: internalStreamSql(source.sql, stream, topic), viewSql: readingStream(view.sql, source.name, stream) }
 }
 
@@ -75,26 +94,35 @@ function internalStreamSql(sql: string, name: string, topic: string): string {
 
 /** `sql` (a CREATE MATERIALIZED VIEW) with every FROM reference to `from` made a reference to `to`. */
 function readingStream(sql: string, from: string, to: string): string {
-  const refs: ast.TableRef[] = []
+  // Text edits: [start, end, replacement].
+  const edits: [number, number, string][] = []
   const walk = (node: unknown): void => {
     if (node === null || typeof node !== 'object') return
     if (Array.isArray(node)) return node.forEach(walk)
     const n = node as { kind?: string }
     if (n.kind === 'table_ref') {
       const ref = n as ast.TableRef
-      if (ref.name.parts.length === 1 && ref.name.parts[0] === from) refs.push(ref)
+      // Without an alias, the stream's own name stays the alias: `plays.score` still means the column.
+      if (ref.name.parts.length === 1 && ref.name.parts[0] === from) edits.push([ref.name.span.start, ref.name.span.end, ref.alias === undefined ? `${ident(to)} AS ${ident(from)}` : ident(to)])
       return
+    }
+    if (n.kind === 'window_tvf') {
+      const tvf = n as ast.WindowTvf
+      const input = tvf.input
+      // TUMBLE(plays, ...) takes no alias inside: the window's own alias keeps the name.
+      if (input.kind === 'table_ref' && input.name.parts.length === 1 && input.name.parts[0] === from) {
+        edits.push([input.name.span.start, input.name.span.end, ident(to)])
+        if (tvf.alias === undefined && input.alias === undefined) edits.push([tvf.span.end, tvf.span.end, ` AS ${ident(from)}`])
+        for (const [k, v] of Object.entries(tvf)) if (k !== 'input') walk(v)
+        return
+      }
     }
     for (const v of Object.values(node)) walk(v)
   }
   walk(statementOf(sql, 'create_view').query)
   let out = sql
   // From the last to the first, so that earlier spans stay where they are.
-  for (const ref of refs.sort((a, b) => b.name.span.start - a.name.span.start)) {
-    // Without an alias, the stream's own name stays the alias: `plays.score` still means the column.
-    const text = ref.alias === undefined ? `${ident(to)} AS ${ident(from)}` : ident(to)
-    out = out.slice(0, ref.name.span.start) + text + out.slice(ref.name.span.end)
-  }
+  for (const [start, end, text] of edits.sort((a, b) => b[0] - a[0])) out = out.slice(0, start) + text + out.slice(end)
   return out
 }
 
@@ -110,6 +138,8 @@ export class RepartitionWriter {
   private producer: Producer | null = null
   /** Records written (committed) since this writer started. */
   written = 0
+  /** Watermark-only records written (committed) since this writer started. */
+  marks = 0
 
   constructor(
     private readonly kafka: Kafka,
@@ -157,43 +187,58 @@ export class RepartitionWriter {
     await source.start(positions)
     const select = recordSelector(plan.view, plan.source, this.partitions)
     let next = from ?? 0
+    // The partition's watermark as far as this writer read (from its committed position: lower than before a
+    // restart at first, which readers ignore, as they keep the largest they heard), and what it last sent
+    // to every partition (null: nothing yet in this life).
+    const carried = new WriterWatermark()
     while (!this.stopped) {
       const batch = await source.read(this.partition, next, RECORDS_PER_TRANSACTION)
       if (batch.records.length === 0) {
-        // (Past transaction markers at most: nothing to write, the position need not be committed.)
+        // (Past transaction markers at most: nothing to write.)
         next = Math.max(next, batch.nextOffset)
-        await this.arrivals.wait()
+        const idle = source.idle(this.partition, next)
+        if (carried.due(idle, Date.now())) await this.commit(producer, topic, [], carried.broadcast(idle, Date.now(), this.partitions, this.partition), next)
+        else await this.arrivals.wait()
         continue
       }
       const messages = batch.records.flatMap((record, i) => {
         const offset = batch.offsets?.[i] ?? next + i
         const at = batch.timestamps?.[i]
-        const to = select(record, this.partition, offset, at ?? null)
+        const { to, watermark } = select(record, this.partition, offset, at ?? null)
+        carried.observe(watermark)
         if (to === null) return []
         return [
           {
             partition: to.partition,
             ...(to.key === null ? {} : { key: to.key }),
-            value: Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'),
+            value: wrapRecord(Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'), this.partition, carried.watermark, false),
             ...(at === undefined ? {} : { timestamp: String(Math.floor(at / 1000)) }),
             headers: { [SOURCE_HEADER]: `${this.partition}:${offset}` },
           },
         ]
       })
-      const tx = await producer.transaction()
-      try {
-        // (A batch the WHERE emptied still commits its position.)
-        if (messages.length > 0) await tx.send({ topic: plan.topic, messages })
-        await tx.sendOffsets({ consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition: this.partition, offset: String(batch.nextOffset) }] }] })
-        await tx.commit()
-      } catch (err) {
-        if (tx.isActive()) await tx.abort().catch(() => undefined)
-        throw err
-      }
+      // After the records, in the same transaction: the partition is busy again, or its watermark moved.
+      const marks = carried.due(false, Date.now()) ? carried.broadcast(false, Date.now(), this.partitions, this.partition) : []
+      await this.commit(producer, topic, messages, marks, batch.nextOffset)
       this.written += messages.length
       next = batch.nextOffset
       source.release(this.partition, next)
     }
+  }
+
+  /** One transaction: `messages`, then `marks`, and the position `next` in the stream. */
+  private async commit(producer: Producer, topic: string, messages: Message[], marks: Message[], next: number): Promise<void> {
+    const tx = await producer.transaction()
+    try {
+      // (A batch the WHERE emptied still commits its position.)
+      if (messages.length + marks.length > 0) await tx.send({ topic: this.plan.topic, messages: messages.concat(marks) })
+      await tx.sendOffsets({ consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition: this.partition, offset: String(next) }] }] })
+      await tx.commit()
+    } catch (err) {
+      if (tx.isActive()) await tx.abort().catch(() => undefined)
+      throw err
+    }
+    this.marks += marks.length
   }
 
   private get group(): string {
@@ -231,31 +276,82 @@ export class RepartitionWriter {
   }
 }
 
+/** A record for kafkajs. */
+type Message = { partition: number; key?: Buffer; value: Buffer; timestamp?: string; headers?: Record<string, string> }
+
+/**
+ * A writer's watermark of its source partition and when to send it to every partition of the internal
+ * topic: when the partition turns idle or busy (as the engine's Kafka source judges it), and when the
+ * watermark moved, at most once per MARK_EVERY_MS. Pure; its tests are in repartition.test.ts.
+ */
+export class WriterWatermark {
+  watermark = Number.NEGATIVE_INFINITY
+  private sentWatermark = Number.NEGATIVE_INFINITY
+  private sentIdle: boolean | null = null
+  private sentAt = Number.NEGATIVE_INFINITY
+
+  /** The watermark expression's value of a record read (null: none, such as a record that does not decode). */
+  observe(w: number | null): void {
+    if (w !== null && w > this.watermark) this.watermark = w
+  }
+
+  /** Whether watermark-only records are due now, the partition being `idle` or not. */
+  due(idle: boolean, now: number): boolean {
+    if (idle !== this.sentIdle) return true
+    return this.watermark > this.sentWatermark && now - this.sentAt >= MARK_EVERY_MS
+  }
+
+  /** The watermark-only records to every one of `partitions` partitions, noted as sent. */
+  broadcast(idle: boolean, now: number, partitions: number, source: number): Message[] {
+    this.sentIdle = idle
+    this.sentWatermark = this.watermark
+    this.sentAt = now
+    const value = wrapRecord(null, source, this.watermark, idle)
+    return Array.from({ length: partitions }, (_, partition) => ({ partition, value }))
+  }
+}
+
 /** The group the writers of a view commit their positions in the stream to. */
 const writersGroup = (plan: RepartitionPlan): string => `${plan.topic}_writers`
 
+/** Where a source record goes, and the value of the stream's watermark expression for it. */
+export interface Selected {
+  /** The partition of its group key (and the key); null when the view would not take it in. */
+  readonly to: { key: Buffer | null; partition: number } | null
+  /** The stream's watermark expression over the record (null: no event time, or not an event). */
+  readonly watermark: number | null
+}
+
 /**
- * Where a source record goes: the partition of its group key (and the key), or null when the view would
- * not take it in (its WHERE drops it, or it is a record of another event type). A record the view cannot decode or evaluate is written unkeyed to the
- * same partition number, so that the task engine reading it reports it as the embedded engine would (a
- * dead letter, or the view's error).
+ * Where a source record goes: the partition of its group key (and the key), or nowhere when the view would
+ * not take it in (its WHERE drops it, or it is a record of another event type). A record the view cannot
+ * decode or evaluate is written unkeyed to the same partition number, so that the task engine reading it
+ * reports it as the embedded engine would (a dead letter, or the view's error). Every event counts for the
+ * watermark, as in one process (WHERE or not). A windowed view's WHERE is left to the view: a SESSION's
+ * events all shape sessions, and a window's late events are counted before its WHERE.
  */
-export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => { key: Buffer | null; partition: number } | null {
+export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => Selected {
   const decode = streamDecoder(source)
   const keys = compileProjection(repartitionKeys(view) ?? [])
-  const where = view.plan.filter === null ? null : compilePredicate(view.plan.filter)
+  const where = view.plan.filter === null || view.plan.window !== null ? null : compilePredicate(view.plan.filter)
+  const watermarkOf = source.watermark === null ? null : compileExpr(source.watermark.expr)
   const none: Value[] = []
   return (record, partition, offset, timestamp) => {
+    let watermark: number | null = null
     try {
       const row = decode(record, partition, offset, timestamp)
-      if (row === null) return null
+      if (row === null) return { to: null, watermark }
       const ctx: EvalContext = { now: Date.now() * 1000, user: 'sluice', database: 'sluice' }
+      if (watermarkOf !== null) {
+        const w = watermarkOf(row, none, ctx)
+        if (typeof w === 'number') watermark = w
+      }
       // (The view applies its WHERE again: the writer only spares the topic what it would drop.)
-      if (where !== null && !where(row, none, ctx)) return null
+      if (where !== null && !where(row, none, ctx)) return { to: null, watermark }
       const key = Buffer.from(tableKeyString(0, keys(row, none, ctx)), 'latin1')
-      return { key, partition: (murmur2(key) & 0x7fffffff) % partitions }
+      return { to: { key, partition: (murmur2(key) & 0x7fffffff) % partitions }, watermark }
     } catch {
-      return { key: null, partition }
+      return { to: { key: null, partition }, watermark }
     }
   }
 }
@@ -340,8 +436,8 @@ export class Repartitioner {
   }
 
   /** The repartitioned views' writers running here, by task (for sluice_tasks). */
-  running(): { task: number; plan: RepartitionPlan; written: number }[] {
-    return [...this.writers].flatMap(([task, mine]) => [...mine.values()].map((w) => ({ task, plan: w.plan, written: w.written })))
+  running(): { task: number; plan: RepartitionPlan; written: number; marks: number }[] {
+    return [...this.writers].flatMap(([task, mine]) => [...mine.values()].map((w) => ({ task, plan: w.plan, written: w.written, marks: w.marks })))
   }
 
   /** The task left this node (or the node closes): its writers stop. */

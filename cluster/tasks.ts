@@ -21,7 +21,7 @@ import { globalStatements, placeCatalog } from './placement.ts'
 import { statementOf } from './commands.ts'
 import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
-import type { RepartitionPlan, Repartitioner } from './repartition.ts'
+import { repartitionEnvelope, type RepartitionPlan, type Repartitioner } from './repartition.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
@@ -157,7 +157,7 @@ export class TaskEngines {
     // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
     // every partition, task p partition p.
     const { kafkaPartitions: _front, ...base } = this.front.options
-    const options = { ...base, dataDir: dir, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     const log = this.changelogs === null ? null : await openAndRestore(this.changelogs, task, join(dir, 'state'), (c, err) => this.changelogFailed(task, c, err), (p) => (p === null ? this.restores.delete(task) : this.restores.set(task, p)))
     const withLog = log === null ? options : { ...options, commitLog: log.changelog.commit }

@@ -11,6 +11,8 @@ import { compileExpr } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
+import { CarriedWatermarks } from './carried-watermarks.ts'
+import type { CarriedMark } from './source.ts'
 import type { KeyedReads, RowBatch, RowStage, StreamOperator } from './operators/operator.ts'
 import { buildRowStages } from './operators/build.ts'
 import type { RowFilter } from './operators/filter.ts'
@@ -44,6 +46,8 @@ export interface QueryProgress {
   readonly stateBytes?: number
   /** Stopped by a limit (or because a view it reads was): it stays stopped after a restart. */
   readonly stopped?: StoppedRecord
+  /** Over a stream that carries its writers' watermarks: each source partition's last idle flag. */
+  readonly carriedIdle?: readonly boolean[]
 }
 
 export interface LateEvent {
@@ -124,7 +128,10 @@ export class ContinuousQuery {
   lateEvents: number
   /** Late events not yet written by a checkpoint. */
   readonly pendingLate: LateEvent[] = []
-  private readonly watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
+  private watermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
+  /** Over a stream whose records carry their writers' watermarks (carryWatermarks), else null. */
+  carried: CarriedWatermarks | null = null
+  private readonly restoredIdle: readonly boolean[] | undefined
   /** An interval join: the right stream's watermark expression, for its partitions (from `rightFrom` on). */
   private readonly rightWatermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null = null
   private readonly rightFrom: number = Number.POSITIVE_INFINITY
@@ -156,6 +163,7 @@ export class ContinuousQuery {
     this.watermark = new WatermarkTracker(partitions, progress?.watermark, join && [join.left.partitions, join.right.partitions])
     this.eventsIn = progress?.eventsIn ?? 0
     this.lateEvents = progress?.lateEvents ?? 0
+    this.restoredIdle = progress?.carriedIdle
     const from = plan.source.source
     this.lag = from.kind === 'view' ? from.lag : null
     // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
@@ -201,8 +209,30 @@ export class ContinuousQuery {
   }
 
   progress(): QueryProgress {
-    const base = { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents, stateBytes: this.stateBytes() }
+    const base: QueryProgress = { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents, stateBytes: this.stateBytes(), ...(this.carried === null ? {} : { carriedIdle: this.carried.snapshot() }) }
     return this.stopped === null ? base : { ...base, stopped: this.stopped }
+  }
+
+  /**
+   * The stream's records carry their writers' watermarks (a cluster's repartition topic): the watermark
+   * comes from them (`takeMarks`), no longer from the rows' times. Set at deployment, before any batch.
+   */
+  carryWatermarks(): void {
+    this.watermarkOf = null
+    this.carried = new CarriedWatermarks(this.offsets.length, this.restoredIdle)
+  }
+
+  /**
+   * The carried watermarks of a batch of partition `partition`, before the batch itself is consumed (the
+   * marks this query has already taken, below its offset, are skipped). Never throws.
+   */
+  takeMarks(partition: number, marks: readonly CarriedMark[]): void {
+    if (this.carried === null || this.status !== 'running') return
+    try {
+      this.carried.take(marks, this.offsets[partition]!, this.watermark)
+    } catch (err) {
+      this.fail(err)
+    }
   }
 
   /** Feeds the part of a batch this query has not seen yet. Never throws: failures mark the query failed. */

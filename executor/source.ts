@@ -12,7 +12,29 @@ export interface SourceBatch {
   readonly timestamps?: readonly number[]
   /** Where the next read continues. */
   readonly nextOffset: number
+  /**
+   * Watermarks carried by the records (a cluster's repartition topic, cluster/watermark-envelope.ts), in
+   * offset order, watermark-only records included (they are in `marks`, not in `records`).
+   */
+  readonly marks?: readonly CarriedMark[]
 }
+
+/**
+ * A watermark carried in a record, as its writer had it: the source partition the writer reads, that
+ * partition's watermark after the record, and whether the partition was idle then.
+ */
+export interface CarriedMark {
+  readonly offset: number
+  readonly partition: number
+  readonly watermark: number
+  readonly idle: boolean
+}
+
+/**
+ * Opens records wrapped by their writer (a cluster's repartition topic, cluster/watermark-envelope.ts): the
+ * batch with the events' own records, explicit offsets, and the watermarks the records carried as `marks`.
+ */
+export type RecordEnvelope = (batch: SourceBatch) => SourceBatch
 
 export interface StreamSource {
   readonly partitionCount: number
@@ -28,5 +50,10 @@ export interface StreamSource {
   highWatermark?(partition: number): number
   /** Every reader is past `offset`: records before it may be dropped from memory. */
   release?(partition: number, offset: number): void
+  /**
+   * The records carry their writers' watermarks (`SourceBatch.marks`): a query's watermark is the least
+   * over the writers' source partitions, not taken from its rows' times (executor/carried-watermarks.ts).
+   */
+  readonly carriesWatermarks?: boolean
   close(): Promise<void>
 }

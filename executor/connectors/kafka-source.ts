@@ -14,7 +14,7 @@
  * consumer group, and records never become one object each (docs/benchmarks.md, "Kafka source").
  */
 import { Consumer } from '@platformatic/kafka'
-import type { SourceBatch, StreamSource } from '../source.ts'
+import type { RecordEnvelope, SourceBatch, StreamSource } from '../source.ts'
 import { CorruptBatchError, readRecordBatches } from './kafka-records.ts'
 import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPartition } from './kafka-fetch.ts'
 
@@ -39,6 +39,8 @@ export interface KafkaSourceOptions {
    * Absent: every partition. Empty: none (a node's front engine, which keeps the catalog only).
    */
   readonly partitions?: readonly number[]
+  /** The records are wrapped by their writer (a cluster's repartition topic): `read` opens them. */
+  readonly envelope?: RecordEnvelope
 }
 
 /** Records buffered (all partitions) before fetching is paused. */
@@ -406,6 +408,11 @@ export class KafkaSource implements StreamSource {
     return Math.max(from, this.logStart[partition] ?? 0, this.options.start === 'latest' ? (this.origin[partition] ?? 0) : 0)
   }
 
+  /** The records carry their writers' watermarks (an envelope opened by `read`). */
+  get carriesWatermarks(): boolean {
+    return this.options.envelope !== undefined
+  }
+
   /**
    * A reader behind what the buffer holds (a view or sink created after the others read and released
    * records, or one that stopped and runs again) gets nothing until those records are fetched again:
@@ -414,6 +421,11 @@ export class KafkaSource implements StreamSource {
    * not remember to ask for it, and a round that runs before they do cannot skip anything.
    */
   async read(partition: number, from: number, max: number): Promise<SourceBatch> {
+    const batch = this.readRaw(partition, from, max)
+    return this.options.envelope === undefined ? batch : this.options.envelope(batch)
+  }
+
+  private readRaw(partition: number, from: number, max: number): SourceBatch {
     const b = this.buffers[partition]
     if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
     if (this.want(partition, from)) return { records: [], nextOffset: from }

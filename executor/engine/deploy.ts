@@ -237,7 +237,8 @@ export class Deploy extends EnginePart {
           hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
         })
       }
-      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }) })
+      const envelope = this.options.recordEnvelope?.(def)
+      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }), ...(envelope === undefined ? {} : { envelope }) })
       def = { ...def, partitions: source.partitionCount }
       log = source
     } else if (def.source.kind === 'file') {
@@ -268,6 +269,8 @@ export class Deploy extends EnginePart {
       joinBuffer: () => this.secondTable(def, progress === undefined),
     })
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
+    // A view read straight off a stream whose records carry their writers' watermarks (a repartition topic).
+    if (upstream === null && def.plan.intervalJoin === undefined && rt.log.carriesWatermarks === true) query.carryWatermarks()
     this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)

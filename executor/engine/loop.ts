@@ -76,7 +76,9 @@ export class Loop extends EnginePart {
         for (let i = 0; i < running.length; i++) from = Math.min(from, running[i]!.offsets[bases[i]! + p]!)
         for (const k of sinks) from = Math.min(from, k.offsets[p]!)
         if (from >= end) continue
-        const { records, nextOffset, offsets: given, timestamps } = await rt.log.read(p, from, this.batchSize)
+        const { records, nextOffset, offsets: given, timestamps, marks } = await rt.log.read(p, from, this.batchSize)
+        // Carried watermarks (a repartition topic's) first: each query takes those past its own offset.
+        if (marks !== undefined && marks.length > 0) running.forEach((q, i) => q.takeMarks(bases[i]! + p, marks))
         if (records.length === 0) {
           if (nextOffset > from) {
             // Offsets without records (Kafka transaction markers): move every query past them.
@@ -127,6 +129,8 @@ export class Loop extends EnginePart {
   /** Per partition of the query: whether it has no unread data (and no append in flight to its stream). */
   private idleFlags(q: ContinuousQuery): boolean[] {
     return q.slots.map((slot, i) => {
+      // Carried watermarks: a slot is a source partition, idle as its writer last said.
+      if (q.carried !== null) return q.carried.idle[i] ?? false
       const rt = this.streams.get(slot.stream)
       if (rt === undefined || rt.inFlightAppends > 0) return false
       const o = q.offsets[i]!

@@ -13,7 +13,7 @@ import type { SinkDef } from '../../planner/sink-plan.ts'
 import type { TriggerDef } from '../../planner/trigger-plan.ts'
 import type { EvalContext } from '../../expr/runtime.ts'
 import { EngineMetrics } from '../metrics.ts'
-import type { StreamSource } from '../source.ts'
+import type { RecordEnvelope, StreamSource } from '../source.ts'
 import type { CommitLog, StateDb, Mutation } from '../state/rocks.ts'
 import type { StateTable } from '../state/table.ts'
 import { CacheBudget } from '../state/budget.ts'
@@ -58,6 +58,11 @@ export interface EngineOptions {
   readonly kafkaPartitions?: readonly number[]
   /** Cluster mode: a task engine's state changelog (cluster/changelog.ts), given every batch before RocksDB. */
   readonly commitLog?: CommitLog
+  /**
+   * Cluster mode: the envelope a Kafka stream's records are wrapped in, if any (a repartition topic's,
+   * whose records carry their writers' watermarks: cluster/watermark-envelope.ts).
+   */
+  readonly recordEnvelope?: (def: StreamDef) => RecordEnvelope | undefined
 }
 
 export interface StreamRuntime {
