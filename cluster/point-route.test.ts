@@ -62,7 +62,7 @@ describe('point lookups routed to their key', () => {
     const tasks = new Set<number>()
     for (let score = 0; score < 40; score++) {
       for (const kind of ['win', 'loss', 'draw']) {
-        const chosen = select(JSON.stringify({ player: 'p1', score, kind, ts: '2026-01-01T00:00:00Z' }), 0, 0, null)
+        const chosen = select(JSON.stringify({ player: 'p1', score, kind, ts: '2026-01-01T00:00:00Z' }), 0, 0, null).to
         expect(chosen).not.toBeNull()
         expect(route(perScore, [score, kind])).toBe(chosen!.partition)
         tasks.add(chosen!.partition)

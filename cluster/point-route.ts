@@ -19,7 +19,7 @@ import type { ViewDef } from '../planner/catalog.ts'
 import { keyText } from '../executor/engine/inserts.ts'
 import { tableKeyString } from '../executor/state/layout.ts'
 import { partitionOfKey } from './kafka-io.ts'
-import type { Placement } from './placement.ts'
+import { repartitionKeys, type Placement } from './placement.ts'
 
 /** Key column types whose values print as the record key producers send (text, and integers' decimal digits). */
 const ROUTABLE: ReadonlySet<string> = new Set(['text', 'int2', 'int4', 'int8'])
@@ -37,7 +37,9 @@ export function taskOfKey(view: ViewDef, placement: Placement | undefined, parti
   const body = plan.body
   if (body.kind !== 'aggregate' || body.aggregation.groupingSets !== undefined || key.length !== body.aggregation.keys.length) return null
   if (placement === 'repartitioned') {
-    // As the writers key the internal topic (repartition.ts recordSelector).
+    // As the writers key the internal topic (repartition.ts recordSelector): by the whole group key only
+    // when there is no window (a windowed view's topic is keyed by the group keys outside the window).
+    if (plan.window !== null || repartitionKeys(view)?.length !== key.length) return null
     return (murmur2(Buffer.from(tableKeyString(0, key), 'latin1')) & 0x7fffffff) % partitions
   }
   if (placement !== 'partitioned' || plan.source.source.kind !== 'kafka') return null
