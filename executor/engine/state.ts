@@ -26,7 +26,7 @@ import { ChangeFeed } from '../change-feed.ts'
 import type { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { type WebhookAllowList, parseAllowList } from '../webhook-policy.ts'
 import type { StreamKeyState } from '../operators/trigger-key-state.ts'
-import type { ClusterIngest, ClusterReads } from './cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads, TaskOutputs } from './cluster-hooks.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -58,6 +58,8 @@ export interface EngineOptions {
   readonly kafkaPartitions?: readonly number[]
   /** Cluster mode: a task engine's state changelog (cluster/changelog.ts), given every batch before RocksDB. */
   readonly commitLog?: CommitLog
+  /** Cluster mode: where a task engine's triggers NOTIFY and INSERT (cluster-hooks.ts), set before anything runs. */
+  readonly taskOutputs?: TaskOutputs
 }
 
 export interface StreamRuntime {
@@ -196,6 +198,10 @@ export class EngineState {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH
     this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
     this.webhookAllow = parseAllowList(options.webhookAllow ?? [])
+    if (options.taskOutputs !== undefined) {
+      this.clusterIngest = options.taskOutputs.ingest
+      this.notifications.relay = options.taskOutputs.notify
+    }
   }
 
   /** Wakes the loop if it waits for work. */
