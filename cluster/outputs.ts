@@ -12,7 +12,10 @@
  *   command; each task engine fires for the events from there on, whenever it applies the command, so an
  *   event produced after the statement's answer fires even on a node that applied it a moment later. A
  *   task engine that gets the trigger later (it starts for a task new to the node with no state of its own)
- *   starts it at what it has read, as a single process starts a trigger "from now".
+ *   starts it at the topic's end at that moment ("from now", as a single process starts a trigger), not at
+ *   the beginning it re-reads its views from: the task's earlier owner fired for that history. A task
+ *   engine that resumes from its own checkpoint, or from its changelog, has the trigger with its offsets,
+ *   and fires again what came after that checkpoint: at least once.
  * - **Outputs** go through the node (EngineOptions.taskOutputs): NOTIFY to the notify relay, so that every
  *   node's LISTEN sessions get it; INSERT to the target stream's topic.
  */
@@ -68,7 +71,7 @@ export function globalRuns(front: Engine, views: readonly ViewDef[], placement: 
 
 /**
  * CREATE TRIGGER's start offsets, from the command that carried them, for the reconciliation that follows
- * that command only: a task engine that gets the trigger later starts it at what it has read.
+ * that command only: a task engine that gets the trigger later starts it at the topic's end then.
  */
 export class TriggerStarts {
   private noted: { readonly sql: string; readonly start: readonly number[] } | null = null
@@ -90,7 +93,7 @@ export class TriggerStarts {
  * Brings a task engine's triggers to the front's, for those placed in its role (`global`: the global task):
  * gone or different ones dropped, missing ones created (in catalog order), missing ALTERs applied.
  */
-export async function reconcileTriggers(front: Engine, engine: Engine, global: boolean, starts: TriggerStarts): Promise<void> {
+export async function reconcileTriggers(front: Engine, engine: Engine, global: boolean, starts: TriggerStarts, endOffsets: (topic: string) => Promise<number[]>): Promise<void> {
   const wanted = front.triggerDefs()
   const places = placeTriggers(wanted, placeCatalog(front.catalog.views()))
   const want = new Map(wanted.filter((t) => places.get(t.name) === (global ? 'global' : 'tasks')).map((t) => [t.name, t] as const))
@@ -102,9 +105,22 @@ export async function reconcileTriggers(front: Engine, engine: Engine, global: b
   const present = new Map(engine.triggerDefs().map((t) => [t.name, t] as const))
   for (const t of want.values()) {
     const have = present.get(t.name)
-    if (have === undefined) await engine.local.createTrigger(statementOf(t.sql, 'create_trigger'), t.sql, starts.of(t))
+    if (have === undefined) await engine.local.createTrigger(statementOf(t.sql, 'create_trigger'), t.sql, await startOf(t, starts, endOffsets))
     for (const a of t.alters.slice(have?.alters.length ?? 0)) await engine.local.alterTrigger(statementOf(a, 'alter_trigger'), a)
   }
+}
+
+/**
+ * Where a trigger new to a task engine starts: where its statement was taken (the command that created it),
+ * or else the topic's end now. Not the engine's own read position: a task engine that starts for a task
+ * new to its node reads its partition from the beginning, and its triggers must not fire for the history
+ * the task's earlier owner fired for.
+ */
+async function startOf(def: TriggerDef, starts: TriggerStarts, endOffsets: (topic: string) => Promise<number[]>): Promise<readonly number[] | undefined> {
+  const noted = starts.of(def)
+  if (noted !== undefined) return noted
+  const source = def.plan.source.source
+  return source.kind === 'kafka' ? endOffsets(source.topic) : undefined
 }
 
 /** A trigger's status, last error and counters in one task engine: a row of the peers' answer. */

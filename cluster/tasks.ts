@@ -311,7 +311,7 @@ export class TaskEngines {
     }
     for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
     if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, [...plans.values()])
-    await reconcileTriggers(this.front, engine, t.task === GLOBAL_TASK, this.triggerStarts)
+    await reconcileTriggers(this.front, engine, t.task === GLOBAL_TASK, this.triggerStarts, this.endOffsets)
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ describe('triggers in cluster mode', () => {
   let cluster: TestCluster
   const listeners: pg.Client[] = []
   const heard: string[][] = [[], []]
+  const offered: string[][] = [[], []]
 
   beforeAll(async () => {
     cluster = await startCluster({ nodes: 2, kafka: await sharedKafka() })
@@ -31,8 +32,9 @@ describe('triggers in cluster mode', () => {
     // A LISTEN session on each node, before the triggers exist.
     for (const [i, node] of [n0!, n1!].entries()) {
       const c = await node.client()
-      c.on('notification', (m) => heard[i]!.push(m.payload ?? ''))
+      c.on('notification', (m) => (m.channel === 'big' ? heard[i]! : offered[i]!).push(m.payload ?? ''))
       await c.query('LISTEN big')
+      await c.query('LISTEN offered')
       listeners.push(c)
     }
   }, 120_000)
@@ -48,8 +50,10 @@ describe('triggers in cluster mode', () => {
     // Taken on node 1: node 0's tasks apply it from the command topic.
     n1!.psql(`CREATE TRIGGER big AFTER INSERT ON plays FOR EACH ROW WHEN (NEW.score > 90) EXECUTE NOTIFY big, NEW.player || ' ' || NEW.ts::text`)
     n1!.psql(`CREATE TRIGGER tenth_loss AFTER INSERT ON plays JOIN per_player p USING (player) FOR EACH ROW WHEN (NEW.kind = 'loss' AND p.n % 10 = 0) EXECUTE INSERT INTO offers VALUES (NEW.player, p.n)`)
+    // On another stream than the view's: it sees the view's current row, so it runs in the global task.
+    n0!.psql(`CREATE TRIGGER offer_seen AFTER INSERT ON offers LEFT JOIN per_player p USING (player) FOR EACH ROW EXECUTE NOTIFY offered, NEW.player || ' ' || NEW.n::text`)
     // sluice_triggers answers once every task runs them (a joined trigger starts where its view is in each task).
-    await eventually(async () => n0!.psql("SELECT count(*) FROM sluice_triggers WHERE fires = 0", { args: ['-tA'], allowError: true }).stdout.trim(), (o) => o === '2', 30_000)
+    await eventually(async () => n0!.psql("SELECT count(*) FROM sluice_triggers WHERE fires = 0", { args: ['-tA'], allowError: true }).stdout.trim(), (o) => o === '3', 30_000)
 
     const events = plays(0, EVENTS)
     await cluster.kafka.produce('plays', events.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
@@ -57,13 +61,14 @@ describe('triggers in cluster mode', () => {
     // What a single process fires on this input.
     const big = events.filter((e) => e.score > 90)
     const count = new Map<string, number>()
-    const offers = new Map<string, { offers: number; last: number }>()
+    /** Per player, the count of their events at each firing. */
+    const offers = new Map<string, number[]>()
     for (const e of events) {
       const n = (count.get(e.player) ?? 0) + 1
       count.set(e.player, n)
-      if (e.kind === 'loss' && n % 10 === 0) offers.set(e.player, { offers: (offers.get(e.player)?.offers ?? 0) + 1, last: n })
+      if (e.kind === 'loss' && n % 10 === 0) offers.set(e.player, [...(offers.get(e.player) ?? []), n])
     }
-    const fired = [...offers.values()].reduce((a, o) => a + o.offers, 0)
+    const fired = [...offers.values()].reduce((a, ns) => a + ns.length, 0)
     expect(big.length).toBeGreaterThan(20)
     expect(fired).toBeGreaterThan(20)
 
@@ -75,12 +80,20 @@ describe('triggers in cluster mode', () => {
       expect(heard[i]!.map((p) => p.split(' ')[0]).sort()).toEqual(big.map((e) => e.player).sort())
     }
     // Both tasks' nodes fired (the players are spread over the six partitions).
-    const wantOffers = [...offers].map(([player, o]) => `${player}|${o.offers}|${o.last}`).sort().join('\n')
+    const wantOffers = [...offers].map(([player, ns]) => `${player}|${ns.length}|${ns[ns.length - 1]}`).sort().join('\n')
     for (const node of [n0!, n1!]) await eventually(async () => viewRows(node, 'offers_per_player'), (rows) => rows === wantOffers, 60_000)
-    // sluice_triggers on either node: the counters of all six tasks, summed.
+    // The global task's trigger: once per inserted row, heard on both nodes.
+    const wantOffered = [...offers].flatMap(([player, ns]) => ns.map((n) => `${player} ${n}`)).sort()
+    for (const i of [0, 1]) {
+      await eventually(async () => offered[i]!.length, (n) => n >= fired, 60_000)
+      expect(offered[i]!.slice().sort()).toEqual(wantOffered)
+    }
+    // sluice_triggers on either node: the counters of all six tasks (or the global task), summed;
+    // sluice_trigger_audit: every task's audit.
     for (const node of [n0!, n1!]) {
       const stats = node.psql('SELECT name, fires, delivered FROM sluice_triggers ORDER BY name', { args: ['-tA'] }).stdout.trim()
-      expect(stats).toBe(`big|${big.length}|${big.length}\ntenth_loss|${fired}|${fired}`)
+      expect(stats).toBe(`big|${big.length}|${big.length}\noffer_seen|${fired}|${fired}\ntenth_loss|${fired}|${fired}`)
+      expect(node.psql("SELECT count(*) FROM sluice_trigger_audit WHERE trigger = 'big' AND outcome = 'delivered'", { args: ['-tA'] }).stdout.trim()).toBe(String(big.length))
     }
     // Nothing more arrives later (a second firing would come after the first).
     await new Promise((r) => setTimeout(r, 1000))
@@ -88,7 +101,7 @@ describe('triggers in cluster mode', () => {
 
     // DROP TRIGGER on one node stops it on every task.
     n0!.psql('DROP TRIGGER big')
-    await eventually(async () => n1!.psql('SELECT count(*) FROM sluice_triggers', { args: ['-tA'] }).stdout.trim(), (o) => o === '1', 30_000)
+    await eventually(async () => n1!.psql('SELECT count(*) FROM sluice_triggers', { args: ['-tA'] }).stdout.trim(), (o) => o === '2', 30_000)
     await cluster.kafka.produce('plays', plays(EVENTS, 300).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
     await eventually(async () => viewRows(n0!, 'per_player'), (rows) => rows.split('\n').reduce((a, l) => a + Number(l.split('|')[1] ?? 0), 0) === EVENTS + 300, 60_000)
     await new Promise((r) => setTimeout(r, 500))

@@ -77,8 +77,8 @@ export class Reads extends EnginePart {
   async *viewRows(name: string): AsyncGenerator<Row> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    // Cluster mode: the tasks of every node hold the rows (cluster/pull.ts).
-    if (this.s.clusterReads !== null && this.catalog.get(name)?.kind === 'view') yield* this.s.clusterReads.viewRows(name)
+    // Cluster mode: the tasks of every node hold the rows (cluster/pull.ts), and a trigger's audit.
+    if (this.s.clusterReads !== null && (this.catalog.get(name)?.kind === 'view' || this.triggers.has(name))) yield* this.s.clusterReads.viewRows(name)
     else yield* q.rows()
   }
 
