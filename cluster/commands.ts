@@ -17,7 +17,12 @@ export const DEFAULT_STREAM_PARTITIONS = 6
 
 /** A checked command: what to write, the topic it needs first, or the answer when there is nothing to write. */
 export type Checked =
-  | { readonly write: DdlCommand; readonly topic?: { readonly name: string; readonly partitions: number } }
+  | {
+      readonly write: DdlCommand
+      readonly topic?: { readonly name: string; readonly partitions: number }
+      /** CREATE TRIGGER on a stream: the topic whose end offsets, now, the command carries as its start. */
+      readonly startsAt?: string
+    }
   | { readonly answer: 'exists' }
 
 export function statementOf<K extends ast.Statement['kind']>(sql: string, kind: K): Extract<ast.Statement, { kind: K }> {
@@ -57,13 +62,20 @@ export function checkCommand(engine: Engine, cmd: DdlCommand): Checked {
     }
     case 'create_trigger': {
       const stmt = statementOf(cmd.sql, 'create_trigger')
-      planTrigger(stmt, engine.catalog, 0, cmd.sql)
-      throw notYet('CREATE TRIGGER', 'fire it (triggers are to fire once, on the node that owns the event\'s task)', stmt.span)
+      const name = lastPart(stmt.name)
+      if (engine.triggerDefs().some((t) => t.name === name)) {
+        if (stmt.ifNotExists) return { answer: 'exists' }
+        throw planError(SqlState.duplicateObject, `trigger "${name}" already exists`, stmt.name.span)
+      }
+      const def = planTrigger(stmt, engine.catalog, 0, cmd.sql)
+      // Fired in the task engines (cluster/outputs.ts); on a stream, from the topic's end as it is now.
+      const source = def.plan.source
+      return { write: cmd, ...(source.source.kind === 'kafka' ? { startsAt: source.source.topic } : {}) }
     }
     case 'create_sink': {
       const stmt = statementOf(cmd.sql, 'create_sink')
       planSink(stmt, engine.catalog, 0, cmd.sql)
-      throw notYet('CREATE SINK', 'deliver it (sinks are to deliver once, from the node that owns each task)', stmt.span)
+      throw sinkNotYet(stmt.span)
     }
     default:
       // ALTER and DROP are checked where they are applied: the same on every node, and the node that took
@@ -102,11 +114,19 @@ export function applyCommand(engine: Engine, cmd: DdlCommand): Promise<unknown> 
 }
 
 /**
- * Every node computes every view today (docs/cluster.md, "What works"): a trigger or sink would act once per
- * node. They are refused, after planning, until tasks give each event one owner.
+ * A sink in cluster mode would be written by each task for its rows, each task's Kafka writes in its own
+ * transaction per checkpoint. What is missing is a sink position that survives a task's move: a task new to
+ * a node without a changelog re-reads its partition from the beginning and would write its history again,
+ * and a sink's transactional id and batch numbers are per data directory, not per task. Refused (after
+ * planning) until both are per task (docs/cluster.md).
  */
-function notYet(what: string, act: string, span: ast.Statement['span']): Error {
-  return planError(SqlState.featureNotSupported, `${what} is not supported in cluster mode yet: every node would ${act}`, span, 'Run it on a single-process Sluice for now; see docs/cluster.md.')
+function sinkNotYet(span: ast.Statement['span']): Error {
+  return planError(
+    SqlState.featureNotSupported,
+    'CREATE SINK is not supported in cluster mode yet: a task that moves to another node would write its rows to the sink again, so the sink would not be exactly once',
+    span,
+    'Read the view with a pull query or SUBSCRIBE, or run the sink on a single-process Sluice reading the same topic; see docs/cluster.md.',
+  )
 }
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`

@@ -122,7 +122,11 @@ export class ClusterNode implements DdlRouter {
   ) {
     const taskCount = () => Math.max(0, ...engine.catalog.streams().map((s) => (s.source.kind === 'kafka' ? s.partitions : 0)))
     this.repartition = new Repartitioner(options.brokers, options.name, io)
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition)
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition, {
+      // A task's trigger NOTIFY goes out as the node's (to every node's LISTEN sessions), its INSERT to the topic.
+      notify: (message) => engine.notifications.publish(message),
+      ingest: (def, records) => this.ingest(def, records),
+    })
     this.secret = state.secret ?? null
     this.ingestTransactions = new IngestTransactions(options.brokers, `_sluice_${options.name}_ingest_${state.node}`)
   }
@@ -257,7 +261,9 @@ export class ClusterNode implements DdlRouter {
     const checked = checkCommand(this.engine, cmd)
     if ('answer' in checked) return checked.answer
     if (checked.topic !== undefined) await this.io.ensureTopic(checked.topic.name, checked.topic.partitions)
-    const record: CommandRecord = { node: this.state.node, cmd: checked.write }
+    // A trigger on a stream fires, in every task, for the events produced from now on (outputs.ts).
+    const write = checked.startsAt === undefined ? checked.write : { ...checked.write, start: await this.io.endOffsets(checked.startsAt) }
+    const record: CommandRecord = { node: this.state.node, cmd: write }
     const offset = await this.io.send(commandTopic(this.options.name), 1, [{ key: undefined, value: JSON.stringify(record) }], 0)
     const outcome = await new Promise<Outcome>((resolve, reject) => {
       const done = this.outcomes.get(offset)
@@ -308,7 +314,7 @@ export class ClusterNode implements DdlRouter {
   peerRows(signature: string | undefined, body: string): PeerRowsAnswer {
     return this.peerRequest<RowsRequest>(signature, body, () => true, (req) => {
       const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
-      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key) }
+      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key, req.stats === true) }
     })
   }
 

@@ -14,13 +14,14 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type { Engine } from '../executor/engine.ts'
-import type { ClusterReads } from '../executor/engine/cluster-hooks.ts'
+import type { ClusterReads, ClusterTriggerStats } from '../executor/engine/cluster-hooks.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { taskOfKey } from './point-route.ts'
+import { placeTriggers, sumTriggerStats, triggerStatsRow } from './outputs.ts'
 import { readRowFrames } from './row-frames.ts'
 import { GLOBAL_TASK, taskLabel, type TaskEngines } from './tasks.ts'
 import type { LiveFeed, SubscriptionOptions } from '../executor/change-feed.ts'
@@ -45,6 +46,8 @@ export interface RowsRequest {
   readonly tasks: readonly number[]
   /** A point lookup: the group key, row-codec encoded, base64. */
   readonly key?: string
+  /** `view` names a trigger: one row of its status and counters per task (outputs.ts), not its audit. */
+  readonly stats?: boolean
 }
 
 /** Why a task cannot answer now, or null when every one of `tasks` can. */
@@ -59,7 +62,7 @@ export function notReady(local: TaskEngines, view: string, tasks: readonly numbe
 }
 
 /** The rows of `view` in this node's task engines `tasks` (checked with `notReady` first). */
-export async function* localRows(local: TaskEngines, view: string, tasks: readonly number[], key?: readonly Value[]): AsyncGenerator<Row> {
+export async function* localRows(local: TaskEngines, view: string, tasks: readonly number[], key?: readonly Value[], stats = false): AsyncGenerator<Row> {
   const runtimes = tasks.map((task) => {
     const t = local.get(task)
     if (t === undefined || t.status !== 'running' || t.stopping) throw notRunning(`task ${taskLabel(task)} stopped on this node during the read`)
@@ -71,6 +74,10 @@ export async function* localRows(local: TaskEngines, view: string, tasks: readon
     // Read your writes, as a single process: each waits until its view has read what its partition had.
     await Promise.all(runtimes.map((t) => t.engine.waitCaughtUp(view, CAUGHT_UP_MS)))
     for (const t of runtimes) {
+      if (stats) {
+        yield await triggerStatsRow(t.engine, view)
+        continue
+      }
       const rows = key === undefined ? t.engine.viewRows(view) : await t.engine.viewPoint(view, key)
       if (rows === null) throw new SluiceError('internal', SqlState.internalError, `view ${view} is keyed on this node but not in its task engine`)
       for await (const row of rows) {
@@ -148,6 +155,12 @@ export class ClusterReader implements ClusterReads {
   tasksOf(name: string): number[] {
     const views = this.front.catalog.views()
     const def = views.find((v) => v.name === name)
+    const trigger = def === undefined ? this.front.triggerDefs().find((t) => t.name === name) : undefined
+    if (trigger !== undefined) {
+      if (placeTriggers(this.front.triggerDefs(), placeCatalog(views)).get(name) === 'global') return [GLOBAL_TASK]
+      const partitions = this.front.streamRuntime(baseStreamName(trigger.plan.source))?.def.partitions ?? 0
+      return Array.from({ length: partitions }, (_, p) => p)
+    }
     if (def === undefined) throw new SluiceError('plan', SqlState.undefinedTable, `materialized view "${name}" does not exist`)
     const head = def.owner ?? name
     if (placeCatalog(views).get(head) === 'global') return [GLOBAL_TASK]
@@ -173,6 +186,13 @@ export class ClusterReader implements ClusterReads {
       peers.catch(() => (this.membersCache = null))
     }
     return this.membersCache.peers
+  }
+
+  /** A trigger's counters summed over every task that runs it (sluice_triggers). */
+  async triggerStats(name: string): Promise<ClusterTriggerStats> {
+    const rows: Row[] = []
+    for await (const row of this.gatherTasks(name, this.tasksOf(name), undefined, true)) rows.push(row)
+    return sumTriggerStats(rows)
   }
 
   private async *gather(name: string, key: readonly Value[] | undefined): AsyncGenerator<Row> {
@@ -204,13 +224,13 @@ export class ClusterReader implements ClusterReads {
     return def === undefined ? null : taskOfKey(def, placeCatalog(views).get(name), partitions, key)
   }
 
-  private async *gatherTasks(name: string, tasks: readonly number[], key: readonly Value[] | undefined): AsyncGenerator<Row> {
+  private async *gatherTasks(name: string, tasks: readonly number[], key: readonly Value[] | undefined, stats = false): AsyncGenerator<Row> {
     if (tasks.length === 0) return
-    const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }) } satisfies RowsRequest)
+    const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }), ...(stats ? { stats } : {}) } satisfies RowsRequest)
     const abort = new AbortController()
     try {
       const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort, tasks)
-      yield* localRows(this.local, name, mine, key)
+      yield* localRows(this.local, name, mine, key, stats)
       for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)
     } finally {
       abort.abort()

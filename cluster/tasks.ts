@@ -15,9 +15,10 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Engine } from '../executor/engine.ts'
-import type { DdlCommand } from '../executor/engine/cluster-hooks.ts'
+import type { DdlCommand, TaskOutputs } from '../executor/engine/cluster-hooks.ts'
 import type { ViewDef } from '../planner/catalog.ts'
-import { globalStatements, placeCatalog } from './placement.ts'
+import { placeCatalog } from './placement.ts'
+import { TriggerStarts, globalRuns, reconcileTriggers } from './outputs.ts'
 import { statementOf } from './commands.ts'
 import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
@@ -72,7 +73,12 @@ export class TaskEngines {
     private readonly changelogs: Changelogs | null = null,
     /** Repartitioned views' internal topics and writers (repartition.ts); absent: none are run. */
     private readonly repartition?: Repartitioner,
+    /** Where the task engines' triggers NOTIFY and INSERT (outputs.ts); absent: their own engine's. */
+    private readonly outputs?: TaskOutputs,
   ) {}
+
+  /** CREATE TRIGGER's start offsets, for the reconciliation after its command (outputs.ts). */
+  private readonly triggerStarts = new TriggerStarts()
 
   /** The restore from its changelog of a task whose engine is not open yet. */
   restoring(task: number): RestoreProgress | undefined {
@@ -99,6 +105,7 @@ export class TaskEngines {
   /** After the front engine applied `cmd`: every task engine follows the catalog. */
   afterCommand(cmd: DdlCommand): Promise<void> {
     return this.serially(async () => {
+      this.triggerStarts.note(cmd)
       for (const t of this.all()) {
         // It leaves no trace the catalog shows: passed on as it is.
         if (cmd.op === 'reset_watermark' && t.engine.catalog.has(cmd.name)) {
@@ -106,6 +113,7 @@ export class TaskEngines {
         }
       }
       await this.reconcileAll()
+      this.triggerStarts.clear()
     })
   }
 
@@ -157,7 +165,7 @@ export class TaskEngines {
     // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
     // every partition, task p partition p.
     const { kafkaPartitions: _front, ...base } = this.front.options
-    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     const log = this.changelogs === null ? null : await openAndRestore(this.changelogs, task, join(dir, 'state'), (c, err) => this.changelogFailed(task, c, err), (p) => (p === null ? this.restores.delete(task) : this.restores.set(task, p)))
     const withLog = log === null ? options : { ...options, commitLog: log.changelog.commit }
@@ -264,7 +272,7 @@ export class TaskEngines {
     const engine = t.engine
     const views = this.front.catalog.views()
     const placement = placeCatalog(views)
-    const runs = t.task === GLOBAL_TASK ? globalStatements(views, placement) : new Set([...placement].filter(([, p]) => p !== 'global').map(([n]) => n))
+    const runs = t.task === GLOBAL_TASK ? globalRuns(this.front, views, placement) : new Set([...placement].filter(([, p]) => p !== 'global').map(([n]) => n))
     const wantViews = this.front.catalog.userViews().filter((v) => runs.has(v.name))
     // A task (not the global one) runs a repartitioned view over its internal stream, not over the source.
     const plans = new Map<string, RepartitionPlan>()
@@ -303,6 +311,7 @@ export class TaskEngines {
     }
     for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
     if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, [...plans.values()])
+    await reconcileTriggers(this.front, engine, t.task === GLOBAL_TASK, this.triggerStarts, this.endOffsets)
   }
 
   async close(): Promise<void> {

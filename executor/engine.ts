@@ -93,7 +93,7 @@ export class Engine extends EnginePart {
   readonly local = {
     createStream: (stmt: ast.CreateStream, sql: string) => this.catalogDdl.createStream(stmt, sql),
     createView: (stmt: ast.CreateView, sql: string) => this.catalogDdl.createView(stmt, sql),
-    createTrigger: (stmt: ast.CreateTrigger, sql: string) => this.triggerDdl.createTrigger(stmt, sql),
+    createTrigger: (stmt: ast.CreateTrigger, sql: string, from?: readonly number[]) => this.triggerDdl.createTrigger(stmt, sql, from),
     alterTrigger: (stmt: ast.AlterTrigger, sql: string) => this.triggerDdl.alterTrigger(stmt, sql),
     alterView: (stmt: ast.AlterView, sql: string) => this.catalogDdl.alterView(stmt, sql),
     dropTrigger: (name: string, ifExists: boolean, span?: Span) => this.triggerDdl.dropTrigger(name, ifExists, span),
@@ -257,6 +257,11 @@ export class Engine extends EnginePart {
 
   triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
     return this.reads.triggerStats()
+  }
+
+  /** The triggers deployed here, in creation order (cluster/outputs.ts reconciles a task engine's with them). */
+  triggerDefs(): TriggerDef[] {
+    return [...this.triggers.values()].map((t) => t.def).sort((a, b) => a.id - b.id)
   }
 
   /** Stops the loop, writes a last checkpoint, hands sinks their last batches, and closes logs and the store. */

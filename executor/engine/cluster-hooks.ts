@@ -5,6 +5,8 @@
  *   it to the cluster's command topic, and resolves once this node has applied it (by `Engine.applyLocal`);
  *   every node applies every command in the topic's order.
  * - Ingest: INSERT, COPY and HTTP ingest into a stream backed by the cluster's Kafka topic produce to it.
+ * - Task outputs: a task engine's triggers NOTIFY through the node (which relays to every node's LISTEN
+ *   sessions) and INSERT into cluster streams by producing to their topics (cluster/outputs.ts).
  * - Pull queries and SUBSCRIBE: a node's front engine computes no view (its task engines do,
  *   cluster/tasks.ts), so a view's rows and changes are gathered from the tasks of every node
  *   (cluster/pull.ts, cluster/subscribe.ts).
@@ -12,10 +14,14 @@
 import type { Row, Value } from '../../common/types.ts'
 import type { StreamDef } from '../../planner/catalog.ts'
 import type { LiveFeed, SubscriptionOptions } from '../change-feed.ts'
+import type { ChannelMessage } from '../notifications.ts'
+import type { TriggerCounters } from '../operators/trigger-fire.ts'
 
 /** A DDL statement as it travels through the command topic: what every node needs to apply it again. */
 export type DdlCommand =
-  | { readonly op: 'create_stream' | 'create_view' | 'create_sink' | 'create_trigger' | 'alter_trigger' | 'alter_view'; readonly sql: string }
+  | { readonly op: 'create_stream' | 'create_view' | 'create_sink' | 'alter_trigger' | 'alter_view'; readonly sql: string }
+  /** `start`: a trigger on a stream fires for the events at or past these offsets of its topic (one per partition). */
+  | { readonly op: 'create_trigger'; readonly sql: string; readonly start?: readonly number[] }
   | { readonly op: 'drop'; readonly kind: 'stream' | 'view'; readonly name: string; readonly ifExists: boolean; readonly cascade: boolean }
   | { readonly op: 'drop_trigger' | 'drop_sink'; readonly name: string; readonly ifExists: boolean }
   | { readonly op: 'close_stream'; readonly name: string }
@@ -45,4 +51,24 @@ export interface ClusterReads {
   viewPoint(name: string, keyValues: readonly Value[]): Promise<Row[] | null>
   /** SUBSCRIBE to a view: every task's snapshot, then every task's changes (cluster/subscribe.ts). */
   subscribe(name: string, options: SubscriptionOptions): Promise<LiveFeed>
+  /** A trigger as the tasks that run it have it, on every node (sluice_triggers): counters summed. */
+  triggerStats(name: string): Promise<ClusterTriggerStats>
+}
+
+/** What sluice_triggers shows of a trigger on a cluster. */
+export interface ClusterTriggerStats {
+  /** Summed over the tasks that run the trigger (last_fire: the latest). */
+  readonly counters: TriggerCounters
+  /** 'running' when every task runs it; otherwise the first other status seen. */
+  readonly status: string
+  readonly lastError: string | null
+}
+
+/**
+ * What a task engine's triggers do outside it (EngineOptions.taskOutputs): NOTIFY goes to `notify` (the
+ * node publishes it to every node of the cluster), INSERT into a cluster stream to `ingest` (its topic).
+ */
+export interface TaskOutputs {
+  readonly notify: (message: ChannelMessage) => void
+  readonly ingest: ClusterIngest
 }

@@ -19,6 +19,11 @@ export class Reads extends EnginePart {
   async triggerStats(): Promise<{ def: TriggerDef; status: string; lastError: string | null; counters: Awaited<ReturnType<TriggerFire['stats']>> }[]> {
     const out = []
     for (const t of this.triggers.values()) {
+      // Cluster mode: the front engine fires nothing; the counters are the tasks' (cluster/outputs.ts).
+      if (this.s.clusterReads !== null) {
+        out.push({ def: t.def, ...(await this.s.clusterReads.triggerStats(t.def.name)) })
+        continue
+      }
       out.push({ def: t.def, status: t.query.status, lastError: t.query.lastError ? `${t.query.lastError.sqlstate}: ${t.query.lastError.message}` : null, counters: await t.operator.stats() })
     }
     return out
@@ -72,8 +77,8 @@ export class Reads extends EnginePart {
   async *viewRows(name: string): AsyncGenerator<Row> {
     const q = this.queries.get(name)
     if (q === undefined) throw planError(SqlState.undefinedTable, `materialized view "${name}" does not exist`)
-    // Cluster mode: the tasks of every node hold the rows (cluster/pull.ts).
-    if (this.s.clusterReads !== null && this.catalog.get(name)?.kind === 'view') yield* this.s.clusterReads.viewRows(name)
+    // Cluster mode: the tasks of every node hold the rows (cluster/pull.ts), and a trigger's audit.
+    if (this.s.clusterReads !== null && (this.catalog.get(name)?.kind === 'view' || this.triggers.has(name))) yield* this.s.clusterReads.viewRows(name)
     else yield* q.rows()
   }
 

@@ -26,7 +26,7 @@ import { ChangeFeed } from '../change-feed.ts'
 import type { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { type WebhookAllowList, parseAllowList } from '../webhook-policy.ts'
 import type { StreamKeyState } from '../operators/trigger-key-state.ts'
-import type { ClusterIngest, ClusterReads } from './cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads, TaskOutputs } from './cluster-hooks.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -63,6 +63,8 @@ export interface EngineOptions {
    * whose records carry their writers' watermarks: cluster/watermark-envelope.ts).
    */
   readonly recordEnvelope?: (def: StreamDef) => RecordEnvelope | undefined
+  /** Cluster mode: where a task engine's triggers NOTIFY and INSERT (cluster-hooks.ts), set before anything runs. */
+  readonly taskOutputs?: TaskOutputs
 }
 
 export interface StreamRuntime {
@@ -201,6 +203,10 @@ export class EngineState {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH
     this.budget = new CacheBudget(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
     this.webhookAllow = parseAllowList(options.webhookAllow ?? [])
+    if (options.taskOutputs !== undefined) {
+      this.clusterIngest = options.taskOutputs.ingest
+      this.notifications.relay = options.taskOutputs.notify
+    }
   }
 
   /** Wakes the loop if it waits for work. */

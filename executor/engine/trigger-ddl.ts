@@ -8,6 +8,7 @@ import type * as ast from '../../parser/ast.ts'
 import { parseStatements } from '../../parser/index.ts'
 import { LIMIT_OPTIONS } from '../../planner/query-limits.ts'
 import { rowCodec } from '../state/codec.ts'
+import { KafkaSource } from '../connectors/kafka-source.ts'
 import { refusalOf } from '../webhook-policy.ts'
 import { redactSecrets } from '../webhook-secrets.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../../planner/trigger-plan.ts'
@@ -19,8 +20,12 @@ export class TriggerDdl extends EnginePart {
     super(s)
   }
 
-  /** CREATE TRIGGER: deployed at once, next to the running queries; survives restarts. */
-  createTrigger(stmt: ast.CreateTrigger, sql: string): Promise<'created' | 'exists'> {
+  /**
+   * CREATE TRIGGER: deployed at once, next to the running queries; survives restarts. `from` (cluster mode,
+   * a trigger on a stream): the stream topic's end offsets when the statement was taken, where it starts to
+   * fire in every task engine whenever each applies the command (cluster/outputs.ts).
+   */
+  createTrigger(stmt: ast.CreateTrigger, sql: string, from?: readonly number[]): Promise<'created' | 'exists'> {
     return this.serialized(async () => {
       const name = lastPart(stmt.name)
       if (this.triggers.has(name)) {
@@ -60,11 +65,24 @@ export class TriggerDdl extends EnginePart {
       // It fires for events that arrive from now on. Joined to a keyed view of the same stream, it reads
       // in step with the view (from the view's position, skipping what is older than now); otherwise it
       // starts reading at the stream's end.
-      const end = Array.from({ length: rt.def.partitions }, (_, p) => rt.log.endOffset(p))
+      const here = Array.from({ length: rt.def.partitions }, (_, p) => rt.log.endOffset(p))
+      const end = from !== undefined && from.length === here.length ? from.slice() : here
       const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
-      const offsets = partner?.offsets.slice() ?? end
+      // From where the statement was taken, or from what was read here if that is earlier.
+      const offsets = partner?.offsets.slice() ?? end.map((o, p) => Math.min(o, here[p]!))
       const watermark = partner?.watermark.snapshot() ?? { partitions: end.map(() => Number.NEGATIVE_INFINITY), current: Number.NEGATIVE_INFINITY }
-      this.deploy.deployTrigger(def, { offsets, watermark, eventsIn: 0, lateEvents: 0 })
+      const progress = { offsets, watermark, eventsIn: 0, lateEvents: 0 }
+      if (partner === undefined && rt.log instanceof KafkaSource && offsets.some((o, p) => o < here[p]!)) {
+        // Events the other queries read (and released) since the statement was taken: fetched again, in the
+        // same pause as the deployment, as a new view's are (catalog-ddl.ts).
+        const log = rt.log
+        await this.betweenRounds(async () => {
+          this.deploy.deployTrigger(def, progress)
+          await log.rewind(offsets)
+        })
+      } else {
+        this.deploy.deployTrigger(def, progress)
+      }
       const startKey = this.triggers.get(def.name)!.operator.startFrom(end)
       // Durable with the catalog entry: a trigger replayed before its first checkpoint skips history too.
       await this.db.commit([
