@@ -17,8 +17,8 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
   /** The owner of each task after the cluster first settled. */
   let tasksBefore = new Map<number, string>()
   beforeAll(async () => {
-    // With state changelogs (stage 3, opt-in): moved tasks restore from them.
-    cluster = await startCluster({ nodes: 3, args: ['--changelog'] })
+    // With state changelogs (the default in cluster mode): moved tasks restore from them.
+    cluster = await startCluster({ nodes: 3 })
   }, 300_000)
   afterAll(async () => {
     logEndedNodes(cluster)
