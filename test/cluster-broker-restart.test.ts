@@ -67,7 +67,8 @@ describe('cluster mode: a broker restart during the run', () => {
     // The task engines rode the outages out: all six run again, within a bound (one stayed down over 90 s
     // when every failed changelog transaction restarted its engine).
     await eventually(async () => runningTasks(cluster), (tasks) => tasks.size === 6, TASKS_BACK_MS)
-    console.log(`every task running ${((Date.now() - back) / 1000).toFixed(1)} s after the second broker restart`)
+    const said = (re: RegExp) => cluster.nodes.reduce((a, n) => a + (n.output().match(re)?.length ?? 0), 0)
+    console.log(`every task running ${((Date.now() - back) / 1000).toFixed(1)} s after the second broker restart; changelog outages ridden out: ${said(/its changelog cannot be written/g)}, landed after one: ${said(/its changelog is reachable again/g)}, fences: ${said(/: fenced: /g)}, task restarts: ${said(/starting the task over/g)}`)
     const total = 3 * PART + (await produceSentinels(kafka, 'plays', 3 * PART))
 
     expect(await mismatchesWithOracle(cluster, single, total)).toEqual([])
