@@ -13,7 +13,7 @@
  * until the tasks have taken in every event, so that the watching costs little); CPU seconds are the nodes'
  * own (user + system, from /proc), so they show whether the work was split or repeated on every node.
  *
- * `--changelog on` (the default here): the nodes run with `--changelog` and write state changelogs
+ * `--changelog on` (the default here): the nodes write state changelogs
  * (docs/cluster.md, stage 3); `off`: without (a task moved by the failover re-reads its partition); `both`:
  * each cluster size both ways.
  *
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const largest = Math.max(...opts.nodes)
     for (const n of opts.nodes) {
       for (const changelog of opts.changelogs) {
-        const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000, args: changelog ? ['--changelog'] : [] })
+        const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000, args: changelog ? [] : ['--no-changelog'] })
         try {
           await runOne(cluster, n, topic, opts, opts.failover && n === largest && n > 1, changelog ? 'on' : 'off')
         } catch (err) {

@@ -16,15 +16,20 @@
  *   (one per view and partition, a view created later starts behind the others), which one committed offset
  *   per partition and group cannot hold.
  * - Fencing: one transactional id per task. Opening a changelog registers it (InitProducerId), which aborts
- *   the open transaction of any earlier owner and fences it, before the new owner reads the changelog. A
- *   producer whose transaction fails is never registered again by the same engine (it might be the zombie,
- *   and registering again would fence the rightful owner after it restored): the changelog is broken, and
- *   the task engine is started over, which registers anew and restores what the log holds.
+ *   the open transaction of any earlier owner and fences it, before the new owner reads the changelog. It
+ *   is registered only for a task the group confirmed to this node (task-fencing.ts). A transaction that
+ *   fails because the id was registered elsewhere (fenced) breaks the changelog for good: the task engine
+ *   stops and waits for the group (tasks.ts), it never registers again by itself (it might be the zombie,
+ *   and registering again would fence the rightful owner after it restored).
+ * - Broker outages (connections lost, requests timing out, the coordinator moving) are not fences: the same
+ *   batch is retried with a new producer under the same id, with capped exponential backoff, and nothing is
+ *   written to RocksDB until it commits (see `commit`).
  */
 import { Kafka, logLevel, type Producer as KafkaProducer, type Transaction } from 'kafkajs'
 import type { CommitLog, Mutation } from '../executor/state/rocks.ts'
 import type { KafkaIo } from './kafka-io.ts'
 import { GLOBAL_TASK, taskLabel } from './tasks.ts'
+import { classifyChangelogError, outageBackoffMs } from './task-fencing.ts'
 
 /** The local-only record of where in the changelog the store stands: the offset after its last transaction. */
 export const CHANGELOG_NEXT_KEY = Buffer.from('changelog/next')
@@ -78,84 +83,203 @@ export function mutationOfRecord(key: Buffer, value: Buffer | null): Mutation {
   return { kind: 'put', key, value }
 }
 
+/** Whether a reconnect may register the id again (task-fencing.ts): go on, wait, or the task is not ours. */
+export type RegisterGate = () => Promise<'register' | 'wait' | 'revoked'>
+
+/** What a task's changelog tells its task engines. */
+export interface ChangelogHooks {
+  /** A transaction failed for good (not an outage): every later commit fails at once. Called once. */
+  readonly broken: (err: Error, kind: 'fenced' | 'revoked' | 'other') => void
+  /** Asked before the id is registered again after an outage. */
+  readonly mayRegister: RegisterGate
+}
+
+/** A broker outage ended with the group giving the task to another node: the batch is not retried. */
+export class RevokedError extends Error {}
+
+/** How long a task being stopped keeps retrying a checkpoint through an outage before it gives up. */
+const CLOSING_RETRY_MS = 10_000
+/** Each step of tearing down a failed producer is given at most this long (the broker may be away). */
+const TEARDOWN_MS = 3000
+
 /** The changelog writer of one task engine: its transactional producer and what it wrote. */
 export class TaskChangelog {
   /** Records written by this engine's transactions. */
   written = 0
   transactions = 0
-  /** Set by the first failed transaction: every later commit fails at once (see the file comment). */
+  /** Producers registered after an outage; outages this engine went through. */
+  reconnects = 0
+  outages = 0
+  /** Set by the first failure that is not an outage: every later commit fails at once (see the file comment). */
   private broken: Error | null = null
-  /** The transaction begun at open (which registered the id), used by the first commit. */
+  /** The transaction begun at open or at a reconnect (which registered the id), used by the next commit. */
   private pending: Transaction | null
+  /** Stopping: outage retries end at this time. */
+  private retryUntil = Infinity
+  private closed = false
 
   private constructor(
     readonly place: ChangelogPlace,
-    private readonly producer: KafkaProducer,
+    private readonly task: number,
+    private readonly id: string,
+    private readonly brokers: readonly string[],
+    private producer: KafkaProducer,
     first: Transaction,
-    private readonly onBroken: (err: Error) => void,
+    private readonly hooks: ChangelogHooks,
   ) {
     this.pending = first
   }
 
   /** Registers the task's transactional id (fencing any earlier owner); resolves once that is done. */
-  static async open(brokers: readonly string[], cluster: string, task: number, place: ChangelogPlace, onBroken: (err: Error) => void): Promise<TaskChangelog> {
+  static async open(brokers: readonly string[], cluster: string, task: number, place: ChangelogPlace, hooks: ChangelogHooks): Promise<TaskChangelog> {
     const id = `_sluice_${cluster}_changelog_${taskLabel(task)}`
-    const kafka = new Kafka({ clientId: id, brokers: [...brokers], logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-    try {
-      await producer.connect()
-      // InitProducerId: the coordinator aborts what an earlier holder of the id left open, and fences it.
-      const first = await producer.transaction()
-      return new TaskChangelog(place, producer, first, onBroken)
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined)
-      throw err
+    const { producer, first } = await register(brokers, id)
+    return new TaskChangelog(place, task, id, brokers, producer, first, hooks)
+  }
+
+  /**
+   * The engine's commit log: the batch in one transaction, then where the store stands, for RocksDB. Through
+   * a broker outage the same batch is tried again, with a new producer, until it lands: the promise stays
+   * pending meanwhile, so RocksDB is not written, and the engine holds one checkpoint in flight and pauses
+   * its input once its dirty state reaches its budget (executor/engine/checkpoints.ts).
+   */
+  readonly commit: CommitLog = async (mutations) => {
+    if (this.broken !== null) throw new Error(`the changelog of this task failed (${this.broken.message})`)
+    const records = mutations.map(changelogRecord)
+    let attempt = 0
+    let outageSince = 0
+    for (;;) {
+      let tx = this.pending
+      this.pending = null
+      try {
+        tx ??= await this.producer.transaction()
+        const last = await this.send(tx, records)
+        await tx.commit()
+        this.written += mutations.length
+        this.transactions++
+        if (outageSince > 0) console.log(`sluice: task ${taskLabel(this.task)}: its changelog is reachable again; the checkpoint held back landed after ${((Date.now() - outageSince) / 1000).toFixed(1)} s (${attempt} attempts)`)
+        // The offset after the last record (the transaction's marker): a restore here goes on from there. Unknown
+        // (no offset in the answer): none, so that the next start restores the whole log rather than skip.
+        return last < 0 ? [{ kind: 'delete', key: CHANGELOG_NEXT_KEY }] : [{ kind: 'put', key: CHANGELOG_NEXT_KEY, value: Buffer.from(String(last + 1)) }]
+      } catch (err) {
+        if (tx?.isActive()) await withTimeout(tx.abort(), TEARDOWN_MS)
+        let failure = err as Error
+        if (classifyChangelogError(failure) === 'outage' && !this.giveUp()) {
+          // Logged once per outage, not per attempt.
+          if (outageSince === 0) {
+            outageSince = Date.now()
+            this.outages++
+            console.error(`sluice: task ${taskLabel(this.task)}: its changelog cannot be written (${failure.message}): a broker outage; the checkpoint is held back and retried with a new producer`)
+          }
+          try {
+            attempt = await this.reconnect(attempt)
+            continue
+          } catch (again) {
+            failure = again as Error
+          }
+        }
+        const kind = failure instanceof RevokedError ? 'revoked' : classifyChangelogError(failure)
+        this.broken = failure
+        this.hooks.broken(failure, kind === 'outage' ? 'other' : kind)
+        throw failure
+      }
     }
   }
 
-  /** The engine's commit log: the batch in one transaction, then where the store stands, for RocksDB. */
-  readonly commit: CommitLog = async (mutations) => {
-    if (this.broken !== null) throw new Error(`the changelog of this task failed (${this.broken.message}); the task starts over`)
-    let tx = this.pending
-    this.pending = null
-    try {
-      tx ??= await this.producer.transaction()
-      let last = -1
-      let chunk: ChangelogRecord[] = []
+  /** Sends the records in chunks; the offset of the last one (-1: unknown). */
+  private async send(tx: Transaction, records: readonly ChangelogRecord[]): Promise<number> {
+    let last = -1
+    for (let i = 0; i < records.length; ) {
       let bytes = 0
-      const flush = async () => {
-        if (chunk.length === 0) return
-        const meta = await tx!.send({ topic: this.place.topic, messages: chunk.map((r) => ({ ...r, partition: this.place.partition })) })
-        const base = Number(meta.find((m) => m.partition === this.place.partition)?.baseOffset ?? NaN)
-        last = Number.isFinite(base) ? base + chunk.length - 1 : -1
-        chunk = []
-        bytes = 0
-      }
-      for (const m of mutations) {
-        const r = changelogRecord(m)
-        chunk.push(r)
+      let j = i
+      while (j < records.length && j - i < SEND_RECORDS && bytes < SEND_BYTES) {
+        const r = records[j++]!
         bytes += r.key.length + (r.value?.length ?? 0) + 16
-        if (chunk.length >= SEND_RECORDS || bytes >= SEND_BYTES) await flush()
       }
-      await flush()
-      await tx.commit()
-      this.written += mutations.length
-      this.transactions++
-      // The offset after the last record (the transaction's marker): a restore here goes on from there. Unknown
-      // (no offset in the answer): none, so that the next start restores the whole log rather than skip.
-      return last < 0 ? [{ kind: 'delete', key: CHANGELOG_NEXT_KEY }] : [{ kind: 'put', key: CHANGELOG_NEXT_KEY, value: Buffer.from(String(last + 1)) }]
-    } catch (err) {
-      this.broken = err as Error
-      if (tx?.isActive()) await tx.abort().catch(() => undefined)
-      this.onBroken(this.broken)
-      throw err
+      const chunk = records.slice(i, j)
+      const meta = await tx.send({ topic: this.place.topic, messages: chunk.map((r) => ({ ...r, partition: this.place.partition })) })
+      const base = Number(meta.find((m) => m.partition === this.place.partition)?.baseOffset ?? NaN)
+      last = Number.isFinite(base) ? base + chunk.length - 1 : -1
+      i = j
     }
+    return last
+  }
+
+  private giveUp(): boolean {
+    return this.closed || Date.now() >= this.retryUntil
+  }
+
+  /**
+   * After an outage: waits (capped exponential backoff), then registers the id with a new producer, once the
+   * group still gives the task to this node. Returns the attempts made; throws when it gives up (stopping,
+   * the task revoked, or a failure that is not an outage).
+   */
+  private async reconnect(attempt: number): Promise<number> {
+    const old = this.producer
+    void withTimeout(old.disconnect(), TEARDOWN_MS)
+    for (;;) {
+      await new Promise((r) => setTimeout(r, outageBackoffMs(attempt++)))
+      if (this.giveUp()) throw new Error('the task is stopping; the checkpoint held back by the broker outage is not written')
+      const gate = await this.hooks.mayRegister().catch(() => 'wait' as const)
+      if (gate === 'revoked') throw new RevokedError('the group gave the task to another node during the broker outage')
+      if (gate === 'wait') continue
+      try {
+        const { producer, first } = await register(this.brokers, this.id)
+        if (this.closed) {
+          await withTimeout(producer.disconnect(), TEARDOWN_MS)
+          throw new Error('the task is stopping')
+        }
+        this.producer = producer
+        this.pending = first
+        this.reconnects++
+        return attempt
+      } catch (err) {
+        if (classifyChangelogError(err) !== 'outage') throw err
+      }
+    }
+  }
+
+  /** The task stops: a checkpoint held back by an outage is retried for a short while more, then given up. */
+  stopping(): void {
+    this.retryUntil = Math.min(this.retryUntil, Date.now() + CLOSING_RETRY_MS)
   }
 
   async close(): Promise<void> {
-    if (this.pending?.isActive()) await this.pending.abort().catch(() => undefined)
-    await this.producer.disconnect().catch(() => undefined)
+    this.closed = true
+    if (this.pending?.isActive()) await withTimeout(this.pending.abort(), TEARDOWN_MS)
+    await withTimeout(this.producer.disconnect(), TEARDOWN_MS)
   }
+}
+
+/** A transactional producer for `id`, connected, with the id registered (InitProducerId) by its first transaction. */
+async function register(brokers: readonly string[], id: string): Promise<{ producer: KafkaProducer; first: Transaction }> {
+  const kafka = new Kafka({ clientId: id, brokers: [...brokers], logLevel: logLevel.NOTHING })
+  const producer = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  try {
+    await producer.connect()
+    // InitProducerId: the coordinator aborts what an earlier holder of the id left open, and fences it.
+    const first = await producer.transaction()
+    return { producer, first }
+  } catch (err) {
+    await withTimeout(producer.disconnect(), TEARDOWN_MS)
+    throw err
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    p.then(
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+    )
+  })
 }
 
 /**
@@ -189,8 +313,8 @@ export class Changelogs {
     return partition < count ? { topic, partition } : null
   }
 
-  open(task: number, place: ChangelogPlace, onBroken: (err: Error) => void): Promise<TaskChangelog> {
-    return TaskChangelog.open(this.brokers, this.cluster, task, place, onBroken)
+  open(task: number, place: ChangelogPlace, hooks: ChangelogHooks): Promise<TaskChangelog> {
+    return TaskChangelog.open(this.brokers, this.cluster, task, place, hooks)
   }
 
   get brokerList(): readonly string[] {

@@ -8,6 +8,7 @@
  * list the cluster (describeGroups).
  */
 import { createHash } from 'node:crypto'
+import type { GroupConfirmation } from './task-fencing.ts'
 import { Admin, Consumer, type ExtendedGroupProtocolSubscription, type GroupPartitionsAssignments } from '@platformatic/kafka'
 
 /** What a node announces in its group metadata. */
@@ -42,6 +43,8 @@ const HEARTBEAT_MS = 2000
  * the group without heartbeating, and must not be cut short.
  */
 const SILENT_REJOIN_MS = SESSION_TIMEOUT_MS + REBALANCE_TIMEOUT_MS
+/** The group's confirmation (describeGroups) is asked at most this often; task starts come in bursts. */
+const CONFIRM_CACHE_MS = 1000
 
 export function groupName(cluster: string): string {
   return `_sluice_${cluster}`
@@ -113,7 +116,10 @@ export class Membership {
     private readonly cluster: string,
     private readonly brokers: readonly string[],
     private readonly me: MemberInfo,
-    /** Called with this node's tasks after every join whose assignment differs from the one before. */
+    /**
+     * Called with this node's tasks after every join (the same tasks too: a task fenced here may be
+     * registered again once a join after the fence gave it to this node, task-fencing.ts).
+     */
     private readonly onTasks: (tasks: number[]) => void = () => undefined,
   ) {
     this.consumer = this.newConsumer()
@@ -166,6 +172,7 @@ export class Membership {
     consumer.on('consumer:group:join', () => this.joined())
     consumer.on('consumer:group:rebalance', () => {
       this.rebalanceStarted = Date.now()
+      this.confirmed = null
       this.lastHeard = Date.now()
     })
     consumer.on('consumer:heartbeat:end', () => {
@@ -211,10 +218,45 @@ export class Membership {
     const before = JSON.stringify(this.owned)
     this.owned = next
     this.generation++
+    this.confirmed = null
     if (JSON.stringify(next) !== before) {
       this.lastRebalanceMs = Date.now() - this.rebalanceStarted
       console.log(`sluice: cluster rebalance done in ${this.lastRebalanceMs} ms; tasks here: ${JSON.stringify(next)}`)
-      this.onTasks(tasksOf(next))
+    }
+    this.onTasks(tasksOf(next))
+  }
+
+  /** The last answer of `confirmation`, and when it was asked. */
+  private confirmed: { at: number; answer: Promise<GroupConfirmation | null> } | null = null
+
+  /**
+   * What the coordinator says now: whether the group is stable, and which node owns each task (the
+   * registration gate of task-fencing.ts). Asked at most once a second; null when it cannot be asked (a
+   * broker outage).
+   */
+  confirmation(): Promise<GroupConfirmation | null> {
+    if (this.confirmed !== null && Date.now() - this.confirmed.at < CONFIRM_CACHE_MS) return this.confirmed.answer
+    const answer = this.describe().catch(() => null)
+    this.confirmed = { at: Date.now(), answer }
+    return answer
+  }
+
+  private async describe(): Promise<GroupConfirmation> {
+    const admin = new Admin({ clientId: `sluice-${this.cluster}-describe`, bootstrapBrokers: [...this.brokers], retries: 1 })
+    try {
+      const groups = await admin.describeGroups({ groups: [groupName(this.cluster)] })
+      const group = groups.get(groupName(this.cluster))
+      const owners = new Map<number, string>()
+      if (group === undefined) return { stable: false, owners }
+      for (const m of group.members.values()) {
+        const node = infoOf(m.metadata)?.node ?? m.clientId
+        const byTopic: Record<string, number[]> = {}
+        for (const [topic, a] of m.assignments ?? new Map()) byTopic[topic] = [...a.partitions]
+        for (const task of tasksOf(byTopic)) owners.set(task, node)
+      }
+      return { stable: group.state === 'STABLE', owners }
+    } finally {
+      await new Promise<void>((done) => admin.close(() => done()))
     }
   }
 

@@ -24,7 +24,7 @@ import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/clu
 import { applyCommand, checkCommand } from './commands.ts'
 import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership, tasksOf } from './membership.ts'
-import { TaskEngines } from './tasks.ts'
+import { TaskEngines, type GroupView } from './tasks.ts'
 import { Changelogs } from './changelog.ts'
 import { Repartitioner } from './repartition.ts'
 import { IngestTransactions } from './ingest-transactions.ts'
@@ -122,11 +122,17 @@ export class ClusterNode implements DdlRouter {
   ) {
     const taskCount = () => Math.max(0, ...engine.catalog.streams().map((s) => (s.source.kind === 'kafka' ? s.partitions : 0)))
     this.repartition = new Repartitioner(options.brokers, options.name, io)
+    // The changelog registration gate asks the group (task-fencing.ts); before the node joined, nothing is confirmed.
+    const groupView: GroupView = {
+      confirmation: async () => (this.membership === null ? null : this.membership.confirmation()),
+      me: state.node,
+      generation: () => this.membership?.generation ?? -1,
+    }
     this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition, {
       // A task's trigger NOTIFY goes out as the node's (to every node's LISTEN sessions), its INSERT to the topic.
       notify: (message) => engine.notifications.publish(message),
       ingest: (def, records) => this.ingest(def, records),
-    })
+    }, groupView)
     this.secret = state.secret ?? null
     this.ingestTransactions = new IngestTransactions(options.brokers, `_sluice_${options.name}_ingest_${state.node}`)
   }

@@ -18,7 +18,7 @@ import { Consumer } from '@platformatic/kafka'
 import { PartitionFetcher, type FetchedPartition } from '../executor/connectors/kafka-fetch.ts'
 import { readRecordBatches, type RecordSink } from '../executor/connectors/kafka-records.ts'
 import { StateDb, type Mutation } from '../executor/state/rocks.ts'
-import { CHANGELOG_NEXT_KEY, mutationOfRecord, type ChangelogPlace, type Changelogs, type TaskChangelog } from './changelog.ts'
+import { CHANGELOG_NEXT_KEY, mutationOfRecord, type ChangelogHooks, type ChangelogPlace, type Changelogs, type RegisterGate, type TaskChangelog } from './changelog.ts'
 
 /** Mutations written to RocksDB per batch while restoring. */
 const RESTORE_BATCH = 10_000
@@ -186,12 +186,22 @@ export interface OpenedChangelog {
  * registered no earlier owner can commit, so what is read to the end is all there will be before this
  * engine's own transactions. Null: the task has no changelog (see Changelogs.placeOf).
  */
-export async function openAndRestore(changelogs: Changelogs, task: number, stateDir: string, onBroken: (changelog: TaskChangelog, err: Error) => void, restoring: (p: RestoreProgress | null) => void): Promise<OpenedChangelog | null> {
+export async function openAndRestore(
+  changelogs: Changelogs,
+  task: number,
+  stateDir: string,
+  onBroken: (changelog: TaskChangelog, err: Error, kind: Parameters<ChangelogHooks['broken']>[1]) => void,
+  mayRegister: RegisterGate,
+  restoring: (p: RestoreProgress | null) => void,
+): Promise<OpenedChangelog | null> {
   const place = await changelogs.placeOf(task)
   if (place === null) return null
   let opened: TaskChangelog | null = null
-  const changelog = await changelogs.open(task, place, (err) => {
-    if (opened !== null) onBroken(opened, err)
+  const changelog = await changelogs.open(task, place, {
+    broken: (err, kind) => {
+      if (opened !== null) onBroken(opened, err, kind)
+    },
+    mayRegister,
   })
   opened = changelog
   const progress: RestoreProgress = { records: 0, from: 0, end: 0, at: 0, full: false, startedAt: Date.now(), ms: 0 }

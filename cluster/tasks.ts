@@ -23,12 +23,30 @@ import { statementOf } from './commands.ts'
 import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
 import { repartitionEnvelope, type RepartitionPlan, type Repartitioner } from './repartition.ts'
+import { mayRegister, type FenceRecord, type GroupConfirmation, type RegisterDecision } from './task-fencing.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
 
 /** A task engine that failed to start, or to follow the catalog, is tried again after this long. */
 const RETRY_START_MS = 2000
+
+/** What the registration gate needs to know (task-fencing.ts): the group's confirmation, this node, its join count. */
+export interface GroupView {
+  /** The coordinator's word (null: it cannot be asked now). */
+  confirmation(): Promise<GroupConfirmation | null>
+  /** This node's id, as its group metadata names it. */
+  readonly me: string
+  /** How many joins this node's group client completed. */
+  generation(): number
+}
+
+/** A task start put off because the group has not confirmed the task to this node (not a failure). */
+class NotConfirmed extends Error {
+  constructor(readonly why: Exclude<RegisterDecision, { register: true }>['why']) {
+    super(`its changelog id is not registered yet (${why})`)
+  }
+}
 
 /** How long a revoked task's engine waits for the reads under way (a client not reading its rows) to end. */
 const STOP_READERS_MS = 30_000
@@ -63,6 +81,10 @@ export class TaskEngines {
   private readonly waiters: (() => void)[] = []
   /** Restores from a changelog under way (the task has no engine yet). */
   private readonly restores = new Map<number, RestoreProgress>()
+  /** Tasks whose changelog was fenced here: not registered again before the gate allows (task-fencing.ts). */
+  private readonly fences = new Map<number, FenceRecord>()
+  /** Why each task waits for the group, as last logged (logged once per reason, not every retry). */
+  private readonly waitLogged = new Map<number, string>()
 
   constructor(
     private readonly front: Engine,
@@ -75,10 +97,19 @@ export class TaskEngines {
     private readonly repartition?: Repartitioner,
     /** Where the task engines' triggers NOTIFY and INSERT (outputs.ts); absent: their own engine's. */
     private readonly outputs?: TaskOutputs,
+    /** The group's view for the changelog registration gate; absent: every assigned task registers. */
+    private readonly groupView?: GroupView,
   ) {}
 
   /** CREATE TRIGGER's start offsets, for the reconciliation after its command (outputs.ts). */
   private readonly triggerStarts = new TriggerStarts()
+
+  /** The registration gate for task `task` now (task-fencing.ts). */
+  private async decide(task: number): Promise<RegisterDecision> {
+    if (this.groupView === undefined) return { register: true }
+    const group = await this.groupView.confirmation()
+    return mayRegister(group, this.groupView.me, task, this.fences.get(task), this.groupView.generation(), Date.now())
+  }
 
   /** The restore from its changelog of a task whose engine is not open yet. */
   restoring(task: number): RestoreProgress | undefined {
@@ -99,6 +130,8 @@ export class TaskEngines {
     this.wanted = new Set(tasks)
     // The global task goes with task 0, so that exactly one node runs it whenever task 0 has an owner.
     if (this.wanted.has(0)) this.wanted.add(GLOBAL_TASK)
+    // A task that left this node and comes back later is a new assignment: a fence before does not count.
+    for (const task of this.fences.keys()) if (!this.wanted.has(task)) this.fences.delete(task)
     return this.serially(() => this.sync())
   }
 
@@ -145,11 +178,17 @@ export class TaskEngines {
       if (this.running.has(task) || this.closed) continue
       try {
         await this.start(task)
+        this.waitLogged.delete(task)
       } catch (err) {
+        failed = true
+        if (err instanceof NotConfirmed) {
+          if (this.waitLogged.get(task) !== err.why) console.log(`sluice: task ${taskLabel(task)} waits for the group: ${err.message}`)
+          this.waitLogged.set(task, err.why)
+          continue
+        }
         // (A loaded broker, a topic's metadata settling.) The task stays without a running engine here, and
         // reads wait for it, until a later attempt starts it.
         console.error(`sluice: task ${taskLabel(task)} did not start: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
-        failed = true
       }
     }
     if (failed && !this.closed) setTimeout(() => void this.serially(() => this.sync()), RETRY_START_MS).unref()
@@ -167,7 +206,25 @@ export class TaskEngines {
     const { kafkaPartitions: _front, ...base } = this.front.options
     const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
-    const log = this.changelogs === null ? null : await openAndRestore(this.changelogs, task, join(dir, 'state'), (c, err) => this.changelogFailed(task, c, err), (p) => (p === null ? this.restores.delete(task) : this.restores.set(task, p)))
+    let log: Awaited<ReturnType<typeof openAndRestore>> = null
+    if (this.changelogs !== null) {
+      // Registering the id fences the task's earlier holder: only for a task the group confirmed here.
+      const decision = await this.decide(task)
+      if (!decision.register) throw new NotConfirmed(decision.why)
+      log = await openAndRestore(
+        this.changelogs,
+        task,
+        join(dir, 'state'),
+        (c, err, kind) => this.changelogFailed(task, c, err, kind),
+        async () => {
+          if (this.closed || !this.wanted.has(task)) return 'revoked'
+          const d = await this.decide(task)
+          return d.register ? 'register' : d.why === 'unsettled' ? 'wait' : 'revoked'
+        },
+        (p) => (p === null ? this.restores.delete(task) : this.restores.set(task, p)),
+      )
+      this.fences.delete(task)
+    }
     const withLog = log === null ? options : { ...options, commitLog: log.changelog.commit }
     let engine: Engine
     try {
@@ -240,6 +297,8 @@ export class TaskEngines {
     const began = Date.now()
     t.stopping = true
     this.running.delete(t.task)
+    // A checkpoint held back by a broker outage is retried a little longer, not for ever.
+    t.changelog?.stopping()
     await this.repartition?.stopTask(t.task)
     // Its state store must not close under a read's open iterator: reads stop at their next row.
     while (t.readers > 0 && Date.now() - began < STOP_READERS_MS) await new Promise((r) => setTimeout(r, 20))
@@ -251,12 +310,20 @@ export class TaskEngines {
   }
 
   /**
-   * A transaction of the task's changelog failed (the broker, or another node took the task and fenced this
-   * one): its engine can write nothing more, so it is stopped, and started again if the task is still this
-   * node's (which registers the id anew and restores what the changelog holds).
+   * A transaction of the task's changelog failed for good (an outage is retried inside the changelog and
+   * never gets here). Fenced (another node registered the id) or revoked (the group gave the task away
+   * during an outage): the engine is stopped and the task waits for the group; registering again now is
+   * what made two nodes fence each other in turn. Anything else: the engine starts over, through the
+   * same gate.
    */
-  private changelogFailed(task: number, changelog: TaskChangelog, err: Error): void {
-    console.error(`sluice: task ${taskLabel(task)}: its changelog failed (${err.message}); restarting the task`)
+  private changelogFailed(task: number, changelog: TaskChangelog, err: Error, kind: 'fenced' | 'revoked' | 'other'): void {
+    if (kind === 'other') {
+      console.error(`sluice: task ${taskLabel(task)}: its changelog failed (${err.message}); starting the task over`)
+    } else {
+      // Measured against the join count now: a later join that gives the task here again lets it register.
+      this.fences.set(task, { generation: this.groupView?.generation() ?? 0, at: Date.now() })
+      console.error(`sluice: task ${taskLabel(task)}: ${kind === 'fenced' ? 'fenced: another node registered its changelog id' : 'revoked during a broker outage'} (${err.message}); stopped until the group assigns it here again`)
+    }
     setTimeout(() => {
       void this.serially(async () => {
         const t = this.running.get(task)
@@ -264,7 +331,7 @@ export class TaskEngines {
         await this.stop(t)
         await this.sync()
       })
-    }, RETRY_START_MS).unref()
+    }, kind === 'other' ? RETRY_START_MS : 0).unref()
   }
 
   /** Brings a task engine's catalog to the front's, restricted to the views its role runs. */

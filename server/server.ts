@@ -59,7 +59,7 @@ export interface ServerOptions extends EngineOptions {
   readonly statementTimeoutMs?: number
   /** Cluster mode (cluster/node.ts): the cluster this process is a node of; needs `kafkaBrokers`. */
   readonly cluster?: string
-  /** Cluster mode: state changelog topics (experimental, default false: a moved task re-reads its input instead). */
+  /** Cluster mode: state changelog topics (default true; false: a moved task re-reads its input instead). */
   readonly clusterChangelog?: boolean
 }
 
@@ -144,7 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     if (options.cluster !== undefined) {
       if ((options.kafkaBrokers ?? []).length === 0) throw configError('--cluster needs --kafka host:port (the cluster lives in Kafka)')
-      node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir, changelog: options.clusterChangelog ?? false })
+      node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir, changelog: options.clusterChangelog ?? true })
     }
     const server = await serve(engine, options, limits, security, throttle, node)
     const clusterNode = node
