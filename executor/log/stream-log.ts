@@ -245,7 +245,8 @@ export class StreamLog {
     const part = this.part(partition)
     const drop = Math.min(offset - part.recentStart, part.recent.length)
     if (drop <= 0) return
-    part.recent = part.recent.slice(drop)
+    // Cut from the front in place: a copy of what remains per call would cost more than it frees.
+    part.recent.splice(0, drop)
     part.recentStart += drop
   }
 
@@ -509,7 +510,7 @@ function publish(part: Partition, records: readonly (Buffer | string)[]): void {
   part.visible += records.length
   if (part.recent.length > RECENT_RECORDS * 2) {
     const drop = part.recent.length - RECENT_RECORDS
-    part.recent = part.recent.slice(drop)
+    part.recent.splice(0, drop)
     part.recentStart += drop
   }
 }
