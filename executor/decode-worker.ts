@@ -311,6 +311,8 @@ export class DecodeWorker {
     const stamps = timestamps === undefined ? null : Float64Array.from(timestamps, (t) => t ?? Number.NaN)
     const transfer = [packed.bytes.buffer, packed.ends.buffer, packed.text.buffer, offs.buffer, ...(stamps === null ? [] : [stamps.buffer])] as ArrayBuffer[]
     return new Promise<DecodedColumns>((resolve, reject) => {
+      // Held while it has work, so that a process waiting only for an answer does not exit before it.
+      if (this.pending.size === 0) w.ref()
       this.pending.set(id, { resolve, reject })
       w.postMessage({ kind: 'decode', id, stream, partition, records: packed, offsets: offs, timestamps: stamps } satisfies ToWorker, transfer)
     })
@@ -332,6 +334,7 @@ export class DecodeWorker {
       const p = this.pending.get(m.id)
       if (p === undefined) return
       this.pending.delete(m.id)
+      if (this.pending.size === 0) w.unref()
       if ('error' in m) p.reject(new Error(m.error))
       else p.resolve(m.decoded)
     })
