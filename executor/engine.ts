@@ -82,6 +82,11 @@ export class Engine extends EnginePart {
   }
 
   /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
+  /** Batches whose records were decoded on the decode thread (EngineOptions.decodeThread). */
+  get batchesDecodedOnThread(): number {
+    return this.scanLoop.batchesDecodedOnThread
+  }
+
   busy(): boolean {
     return this.scanLoop.busy()
   }

@@ -59,6 +59,21 @@ export function cell(v: Value, column: Column): unknown {
   }
 }
 
+/**
+ * CPU seconds of this process's main thread alone (Linux: its /proc task entry; NaN elsewhere). Beside the
+ * process's CPU, it shows how much of the work the engine's loop does and how much other threads took.
+ */
+export function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** Peak resident set size of this process (VmHWM), in MiB. */
 export function peakRssMib(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
@@ -233,14 +248,14 @@ async function writeRows<T>(path: string, rows: AsyncIterable<T>, line: (row: T)
  * `cacheEntries`: the engine's state cache in entries (its default when undefined); bench:stateful sets it
  * to a fifth of the state to measure state larger than the cache.
  */
-async function run(name: string, data: string, out: string, source: DriverSource, cacheEntries?: number): Promise<void> {
+async function run(name: string, data: string, out: string, source: DriverSource, cacheEntries?: number, decodeThread?: boolean): Promise<void> {
   await initParser()
   const w = workloadNamed(name)
   const dir = await mkdtemp(join(tmpdir(), 'sluice-compare-'))
   const files = join(dir, 'files')
   await mkdir(files)
   const kafkaBrokers = source.kind === 'kafka' ? source.brokers.split(',') : undefined
-  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files, ...(cacheEntries !== undefined ? { cacheEntries } : {}), ...(kafkaBrokers !== undefined ? { kafkaBrokers } : {}) })
+  const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: CHECKPOINT_MS, batchSize: 4096, fileDir: files, ...(cacheEntries !== undefined ? { cacheEntries } : {}), ...(kafkaBrokers !== undefined ? { kafkaBrokers } : {}), ...(decodeThread !== undefined ? { decodeThread } : {}) })
   try {
     const input = join(data, w.file)
     const lineCount = source.kind !== 'log' ? await countLines(input) : 0
@@ -249,6 +264,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
     const t0 = performance.now()
     const clockStart = process.hrtime.bigint()
     const cpu0 = process.cpuUsage()
+    const main0 = mainThreadCpuSeconds()
     let events = lineCount
     switch (source.kind) {
       case 'file':
@@ -271,6 +287,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
     const seconds = (performance.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
     const cpuSeconds = (cpu.user + cpu.system) / 1e6
+    const mainCpuSeconds = mainThreadCpuSeconds() - main0
     // For profiles (node --cpu-prof): the clocked interval on the clock the profile's timestamps use.
     console.error(`DRIVER_CLOCK start_us=${clockStart / 1000n} end_us=${process.hrtime.bigint() / 1000n}`)
 
@@ -286,7 +303,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
     const columns = engine.query(w.result)!.view.columns
     const rows = await writeRows(out, engine.viewRows(w.result), (row) => JSON.stringify(row.map((v, i) => cell(v, columns[i]!))))
     console.log(
-      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${rows} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)} source=${source.kind}`,
+      `DRIVER_RESULT workload=${name} events=${events} seconds=${seconds.toFixed(3)} eps=${Math.round(events / seconds)} rows=${rows} peak_rss_mib=${peakRssMib().toFixed(1)} cpu_seconds=${cpuSeconds.toFixed(3)} main_cpu_seconds=${mainCpuSeconds.toFixed(2)} source=${source.kind}`,
     )
   } finally {
     await engine.close()
@@ -294,7 +311,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
   }
 }
 
-const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>] [--cache <entries>]'
+const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>] [--cache <entries>] [--decode-thread on|off]'
 
 /** The --source, --kafka and --topic arguments as a DriverSource. */
 export function driverSource(kind: string, kafka: string | undefined, topic: string | undefined): DriverSource {
@@ -306,12 +323,14 @@ export function driverSource(kind: string, kafka: string | undefined, topic: str
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' }, kafka: { type: 'string' }, topic: { type: 'string' }, cache: { type: 'string' } },
+    options: { workload: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string', default: 'file' }, kafka: { type: 'string' }, topic: { type: 'string' }, cache: { type: 'string' }, 'decode-thread': { type: 'string' } },
   })
   if (values.workload === undefined || values.data === undefined || values.out === undefined) throw new Error(USAGE)
   const cache = values.cache === undefined ? undefined : Number(values.cache)
   if (cache !== undefined && !(Number.isInteger(cache) && cache > 0)) throw new Error(`--cache is a number of entries, not ${values.cache}`)
-  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic), cache)
+  const thread = values['decode-thread']
+  if (thread !== undefined && thread !== 'on' && thread !== 'off') throw new Error(`--decode-thread is on or off, not ${thread}`)
+  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic), cache, thread === undefined ? undefined : thread === 'on')
 }
 
 if (process.argv[1] === import.meta.filename) {

@@ -10,10 +10,19 @@ import { type Checkpoints } from './checkpoints.ts'
 import { type Deliveries } from './deliveries.ts'
 import type { ContinuousQuery } from '../continuous-query.ts'
 import { closedAndRead, slotBase } from '../query-slots.ts'
+import { DecodeAhead } from './decode-ahead.ts'
 
 export class Loop extends EnginePart {
+  /** Large batches decode on a second thread, the next one while the operators run on this one. */
+  private readonly decodeAhead: DecodeAhead
+
   constructor(s: EngineState, private readonly checkpoints: Checkpoints, private readonly deliveries: Deliveries) {
     super(s)
+    this.decodeAhead = new DecodeAhead(this.batchSize, s.options.decodeThread)
+  }
+
+  get batchesDecodedOnThread(): number {
+    return this.decodeAhead.batches
   }
 
   /** Whether the engine is processing events now (a round moved records in the last 20 ms). */
@@ -60,6 +69,7 @@ export class Loop extends EnginePart {
         })
       }
     }
+    await this.decodeAhead.close()
   }
 
   /** One pass over every stream partition. Returns whether any records moved. */
@@ -76,7 +86,8 @@ export class Loop extends EnginePart {
         for (let i = 0; i < running.length; i++) from = Math.min(from, running[i]!.offsets[bases[i]! + p]!)
         for (const k of sinks) from = Math.min(from, k.offsets[p]!)
         if (from >= end) continue
-        const { records, nextOffset, offsets: given, timestamps, marks } = await rt.log.read(p, from, this.batchSize)
+        const { batch: read, decoded } = await this.decodeAhead.read(rt, p, from)
+        const { records, nextOffset, offsets: given, timestamps, marks } = read
         // Carried watermarks (a repartition topic's) first: each query takes those past its own offset.
         if (marks !== undefined && marks.length > 0) running.forEach((q, i) => q.takeMarks(bases[i]! + p, marks))
         if (records.length === 0) {
@@ -91,11 +102,19 @@ export class Loop extends EnginePart {
           continue
         }
         moved = true
+        // The next batch is read and decoding on the other thread while the operators take this one.
+        this.decodeAhead.readAhead(rt, p, nextOffset, records.length)
         const offsets = new Array<number>(records.length)
-        const rows = new Array<Row | null>(records.length)
+        const ready = await decoded
+        const rows = ready === null ? new Array<Row | null>(records.length) : ready.rows
         for (let i = 0; i < records.length; i++) {
           const offset = given === undefined ? from + i : given[i]!
           offsets[i] = offset
+          if (ready !== null) {
+            const err = ready.errors.get(i)
+            if (err !== undefined && offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, records[i]!, err)
+            continue
+          }
           try {
             rows[i] = rt.decode(records[i]!, p, offset, timestamps === undefined ? null : timestamps[i]!)
           } catch (err) {

@@ -36,6 +36,8 @@ export interface EngineOptions {
   readonly batchSize?: number
   /** State cache budget in entries, shared by all queries. */
   readonly cacheEntries?: number
+  /** Decode large batches on a second thread (engine/decode-ahead.ts); off by default. */
+  readonly decodeThread?: boolean
   /** Kafka bootstrap brokers (`host:port`); Kafka streams need them. */
   readonly kafkaBrokers?: readonly string[]
   /**

@@ -40,6 +40,28 @@ describe('StreamLog', () => {
     await log.close()
   })
 
+  it('drops released records from memory and serves them from the segment after', async () => {
+    const log = await StreamLog.open(dir, 1)
+    const text = (i: number) => `event-${i}`
+    await log.append(0, Array.from({ length: 50 }, (_, i) => text(i)))
+    // Records still in memory come back as appended (strings); read from the file they are Buffers.
+    expect((await log.read(0, 10, 5)).records).toEqual([10, 11, 12, 13, 14].map(text))
+    log.release(0, 30)
+    const behind = await log.read(0, 10, 5)
+    expect(behind.records.every((r) => Buffer.isBuffer(r))).toBe(true)
+    expect(behind.records.map(String)).toEqual([10, 11, 12, 13, 14].map(text))
+    expect((await log.read(0, 30, 3)).records).toEqual([30, 31, 32].map(text))
+    // Later appends join what was kept; releasing past the end or backwards is harmless.
+    await log.append(0, [text(50), text(51)])
+    log.release(0, 20)
+    expect((await log.read(0, 48, 10)).records).toEqual([48, 49, 50, 51].map(text))
+    log.release(0, 1000)
+    await log.append(0, [text(52)])
+    expect((await log.read(0, 52, 10)).records).toEqual([text(52)])
+    expect((await log.read(0, 49, 10)).records.map(String)).toEqual([49, 50, 51, 52].map(text))
+    await log.close()
+  })
+
   it('truncates a torn tail left by a crash and keeps appending after it', async () => {
     let log = await StreamLog.open(dir, 1)
     await log.append(0, [rec(1), rec(2), rec(3)])

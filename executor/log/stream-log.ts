@@ -236,6 +236,21 @@ export class StreamLog {
   }
 
   /**
+   * Every reader of the partition is past `offset`: the recent records before it leave memory (a reader
+   * that comes back for them reads them from the segment). Without this, a reader that keeps up still left
+   * RECENT_RECORDS to 2 x RECENT_RECORDS records per partition alive, each a view pinning its append's
+   * buffer: hundreds of thousands of old-generation objects that every garbage collection had to walk.
+   */
+  release(partition: number, offset: number): void {
+    const part = this.part(partition)
+    const drop = Math.min(offset - part.recentStart, part.recent.length)
+    if (drop <= 0) return
+    // Cut from the front in place: a copy of what remains per call would cost more than it frees.
+    part.recent.splice(0, drop)
+    part.recentStart += drop
+  }
+
+  /**
    * Up to `max` records from `from` (clamped to the end); `nextOffset` is where to continue. Records are
    * Buffers, or the strings they were appended as when they still come from memory.
    */
@@ -495,7 +510,7 @@ function publish(part: Partition, records: readonly (Buffer | string)[]): void {
   part.visible += records.length
   if (part.recent.length > RECENT_RECORDS * 2) {
     const drop = part.recent.length - RECENT_RECORDS
-    part.recent = part.recent.slice(drop)
+    part.recent.splice(0, drop)
     part.recentStart += drop
   }
 }

@@ -1,0 +1,30 @@
+/**
+ * The decode thread's side (decode-worker.ts): builds each stream's decoder once, then decodes batches in
+ * the order they come and sends back their rows as columns, transferring the buffers.
+ */
+import { parentPort } from 'node:worker_threads'
+import type { StreamDef } from '../planner/catalog.ts'
+import { columnCodecs, decodeColumns, transferList, type ColumnCodec, type FromWorker, type ToWorker } from './decode-worker.ts'
+import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
+
+const streams = new Map<number, { readonly decode: StreamDecoder; readonly codecs: ColumnCodec[] }>()
+
+parentPort!.on('message', (m: ToWorker) => {
+  if (m.kind === 'define') {
+    const codecs = columnCodecs(m.def)
+    if (codecs !== null) streams.set(m.stream, { decode: streamDecoder(m.def as StreamDef), codecs })
+    return
+  }
+  let reply: FromWorker
+  let transfer: ArrayBuffer[] = []
+  try {
+    const s = streams.get(m.stream)
+    if (s === undefined) throw new Error(`stream ${m.stream} is not defined on the decode thread`)
+    const decoded = decodeColumns(s.decode, s.codecs, m.records, m.partition, m.offsets, m.timestamps)
+    reply = { id: m.id, decoded }
+    transfer = transferList(decoded)
+  } catch (err) {
+    reply = { id: m.id, error: (err as Error).message }
+  }
+  parentPort!.postMessage(reply, transfer)
+})
