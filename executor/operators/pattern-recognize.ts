@@ -54,7 +54,7 @@ import type { ViewFollower } from './view-follower.ts'
 import type { KeyEncoder } from './keyed-aggregate.ts'
 import type { PositionEncoder } from './append-project.ts'
 import { HeldRowsOperator, admit, earliestOf, positionRows, type Held } from './held-rows.ts'
-import { DueHeap } from './due-queue.ts'
+import { DueQueue } from './due-queue.ts'
 
 const LATE_REASON = 'rows of its partition key up to the watermark were already matched: event time is behind the watermark by more than the allowed lateness'
 /**
@@ -93,27 +93,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly lateness: number
   private readonly order: (a: Held, b: Held) => number
   private readonly rowsMode: RowsPerMatchMode
-  /**
-   * The keys the operator tracks in memory: those with rows waiting for the watermark or a matcher that
-   * waits (see KeyState). A key is looked up here once per event; the due queues hold the records themselves.
-   */
-  private readonly keys = new Map<string, KeyState>()
-  /** Set once the table was scanned after a (re)start for keys with pending rows or a waiting matcher. */
-  private restored: Promise<void> | null = null
-  /** Keys with pending rows, by when the watermark releases them (KeyState.pendingDue). */
-  private readonly pendingDue = new DueHeap<KeyState>((k, t) => {
-    if (k.pendingDue !== t || !k.live) return false
-    k.pendingDue = Number.POSITIVE_INFINITY
-    return this.takeOnce(k)
-  })
-  /** Keys whose matcher waits with a deadline (KeyState.waitDue); those without one wait for rows or the end. */
-  private readonly waitDue = new DueHeap<KeyState>((k, t) => {
-    if (!k.waiting || k.waitDue !== t || !k.live) return false
-    k.waiting = false
-    return this.takeOnce(k)
-  })
-  /** The release under way (numbered), so that a key due in both queues is taken once. */
-  private round = 0
+  /** Keys with pending rows (earliest pending time) and keys whose matcher waits (when to look again). */
+  private pendingKeys: DueQueue | null = null
+  private readonly waitingKeys = new DueQueue()
   /** Rows held in state (pending or kept in a sequence), for sluice_queries.buffered_rows. */
   private held = 0
   /**
@@ -122,10 +104,12 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    * key's entry, so a restart, or a key dropped here to bound memory, searches again and gets the same answer.
    */
   private readonly suspended = new Map<string, SuspendedAttempt>()
+  /** Per key, the rows waiting for the watermark (see the file comment). */
+  private readonly arrived = new Map<string, Waiting>()
+  /** Some entry holds pending rows (written before arrival lists): a key's due time may come from them. */
+  private olderPending = false
   /** Arrival lists that changed since the last checkpoint (each once): what the next one writes. */
-  private arrivalsChanged: KeyState[] = []
-  /** The entry a key without one starts from, until a release writes it (then a fresh one is made). */
-  private scratch: Entry = newEntry()
+  private arrivalsChanged: Waiting[] = []
 
   constructor(
     readonly plan: ViewPlan,
@@ -161,63 +145,30 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   /** Takes rows into their keys' pending lists; rows the watermark has already passed are late. */
   async process(batch: OperatorBatch): Promise<void> {
     const { partition, offsets, rows, watermark, late } = batch
-    await this.restore()
+    const pendingKeys = await this.pending()
     const { keys, accepted } = admit(partition, offsets, rows, this.pp.timeIndex, this.lateness, watermark, this.keyOf, late, LATE_REASON)
     for (let j = 0; j < accepted.length; j++) {
       const i = accepted[j]!
-      const ks = this.track(keys[j]!)
+      const key = keys[j]!
       const ts = rows[i]![this.pp.timeIndex] as number
-      if (ks.rows === NONE_WAITING) ks.rows = []
-      ks.rows.push([ts, partition, offsets[i]!, rows[i]!])
-      this.changed(ks)
+      let w = this.arrived.get(key)
+      if (w === undefined) this.arrived.set(key, (w = new Waiting(key, [], false)))
+      w.rows.push([ts, partition, offsets[i]!, rows[i]!])
+      this.changed(w)
       this.held++
-      if (ts < ks.earliest) {
-        ks.earliest = ts
-        // (Rows of an entry written before arrival lists may be due earlier still: the earlier time stays.)
-        if (ts < ks.pendingDue) this.setPendingDue(ks, ts)
+      if (ts < w.earliest) {
+        w.earliest = ts
+        // (Rows of an entry written before arrival lists may be due earlier still.)
+        const earliest = this.olderPending ? pendingKeys.get(key) : undefined
+        if (earliest === undefined || ts < earliest) pendingKeys.set(key, ts)
       }
     }
   }
 
-  /** The key's record, made if the key has none. */
-  private track(key: string): KeyState {
-    let ks = this.keys.get(key)
-    if (ks === undefined) this.keys.set(key, (ks = new KeyState(key)))
-    return ks
-  }
-
-  /** Drops a key's record once it holds nothing and waits for nothing (its stale queue entries are skipped). */
-  private forgetIfIdle(ks: KeyState): void {
-    if (ks.rows.length > 0 || ks.waiting || ks.pendingDue !== Number.POSITIVE_INFINITY) return
-    ks.live = false
-    this.keys.delete(ks.key)
-  }
-
-  private setPendingDue(ks: KeyState, time: number): void {
-    if (ks.pendingDue === time) return
-    ks.pendingDue = time
-    if (time !== Number.POSITIVE_INFINITY) this.pendingDue.push(time, ks)
-  }
-
-  /** Marks the key as waiting for its matcher to be run again at `time` (+Infinity: at new rows or the end). */
-  private setWaitDue(ks: KeyState, time: number): void {
-    if (ks.waiting && ks.waitDue === time) return
-    ks.waiting = true
-    ks.waitDue = time
-    if (time !== Number.POSITIVE_INFINITY) this.waitDue.push(time, ks)
-  }
-
-  /** Whether the key is not yet among the keys of the release under way (and now is). */
-  private takeOnce(ks: KeyState): boolean {
-    if (ks.round === this.round) return false
-    ks.round = this.round
-    return true
-  }
-
-  private changed(ks: KeyState): void {
-    if (ks.changed) return
-    ks.changed = true
-    this.arrivalsChanged.push(ks)
+  private changed(w: Waiting): void {
+    if (w.changed) return
+    w.changed = true
+    this.arrivalsChanged.push(w)
   }
 
   /**
@@ -225,12 +176,12 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
    * checkpoint's offsets); a list no row joined or left since the last checkpoint is in RocksDB as it is.
    */
   override checkpoint(out: Mutation[]): void {
-    for (const ks of this.arrivalsChanged) {
-      ks.changed = false
+    for (const w of this.arrivalsChanged) {
+      w.changed = false
       // Released whole: the release deleted what a checkpoint stored.
-      if (!ks.live || ks.rows.length === 0) continue
-      this.table.append(arrivalKey(ks.key), ['arrivals', ks.rows.slice()])
-      ks.stored = true
+      if (this.arrived.get(w.key) !== w) continue
+      this.table.append(arrivalKey(w.key), ['arrivals', w.rows.slice()])
+      w.stored = true
     }
     this.arrivalsChanged = []
     super.checkpoint(out)
@@ -238,47 +189,32 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   /** Releases what the watermark made final and runs the matcher where something changed or a deadline passed. */
   override async release(watermark: number): Promise<void> {
-    await this.restore()
+    const pendingKeys = await this.pending()
     const final = watermark === Number.POSITIVE_INFINITY
     const threshold = watermark - this.lateness
-    const due: KeyState[] = []
-    this.round++
-    if (final) {
-      // Every key with pending rows or a waiting matcher, those waiting for new rows or the end too.
-      for (const ks of this.keys.values()) {
-        if (ks.pendingDue === Number.POSITIVE_INFINITY && !ks.waiting) continue
-        ks.pendingDue = Number.POSITIVE_INFINITY
-        ks.waiting = false
-        ks.round = this.round
-        due.push(ks)
-      }
-      this.pendingDue.clear()
-      this.waitDue.clear()
-    } else {
-      this.pendingDue.takeDue(threshold, due)
-      this.waitDue.takeDue(threshold, due)
-    }
-    if (due.length === 0) return
-    const keys = new Array<string>(due.length)
-    for (let i = 0; i < due.length; i++) keys[i] = due[i]!.key
+    // Each list holds a key once; only a key in both needs the set.
+    const released = pendingKeys.takeDue(threshold)
+    const waited = this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)
+    const keys = waited.length === 0 ? released : released.length === 0 ? waited : [...new Set(released.concat(waited))]
+    if (keys.length === 0) return
     await this.table.load(keys)
-    for (const ks of due) {
-      const key = ks.key
-      const arrived = ks.rows
+    for (const key of keys) {
+      const w = this.arrived.get(key)
+      const arrived = w?.rows
       let entry = this.entry(key)
       if (entry === undefined) {
-        if (arrived.length === 0) {
-          ks.waiting = false
-          this.forgetIfIdle(ks)
+        if (arrived === undefined) {
+          pendingKeys.delete(key)
+          this.waitingKeys.delete(key)
           continue
         }
-        entry = this.scratch
+        entry = newEntry()
       }
       // A key with nothing kept and no match under way, whose rows all go without starting one, is not written.
       const wasIdle = isIdle(entry)
       const matchNumber = entry[STATE][1]
       // Rows an entry written before arrival lists holds come first.
-      const pending = entry[PENDING].length === 0 ? arrived : entry[PENDING].concat(arrived)
+      const pending = entry[PENDING].length === 0 ? (arrived ?? NONE_WAITING) : entry[PENDING].concat(arrived ?? [])
       let ready: Held[] = pending
       let waiting: Held[] = NONE_WAITING
       // Usually the watermark passed every pending row of the key: they move as they are, no copies.
@@ -294,26 +230,21 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       const sequence = entry[SEQUENCE]
       for (let i = 0; i < ready.length; i++) sequence.push(ready[i]!)
       if (waiting.length === 0) {
-        // Its due time was at most its earliest row's, so the release took the key.
-        ks.rows = NONE_WAITING
-        ks.earliest = Number.POSITIVE_INFINITY
-        ks.pendingDue = Number.POSITIVE_INFINITY
-        if (ks.stored) {
-          this.table.delete(arrivalKey(key))
-          ks.stored = false
+        // Not in pendingKeys: its due time was at most its earliest row's, so takeDue gave the key out.
+        if (w !== undefined) {
+          this.arrived.delete(key)
+          if (w.stored) this.table.delete(arrivalKey(key))
         }
       } else {
-        ks.rows = waiting
-        ks.earliest = earliestOf(waiting)
-        this.setPendingDue(ks, ks.earliest)
-        if (ready.length > 0 || migrated) this.changed(ks)
+        const left = w ?? new Waiting(key, [], false)
+        if (w === undefined) this.arrived.set(key, left)
+        left.rows = waiting
+        left.earliest = earliestOf(waiting)
+        pendingKeys.set(key, left.earliest)
+        if (ready.length > 0 || migrated) this.changed(left)
       }
-      this.run(ks, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
-      if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) {
-        this.table.set(key, entry)
-        if (entry === this.scratch) this.scratch = newEntry()
-      } else if (entry === this.scratch) resetEntry(entry)
-      this.forgetIfIdle(ks)
+      this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
+      if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) this.table.set(key, entry)
     }
   }
 
@@ -349,8 +280,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
   private readonly timeFn = (i: number): number => this.rowAt(i)![0]
 
-  private run(ks: KeyState, entry: Entry, final: boolean, horizon: number): void {
-    const key = ks.key
+  private run(key: string, entry: Entry, final: boolean, horizon: number): void {
     const sequence = entry[SEQUENCE]
     const base = entry[BASE]
     const rowCount = base + sequence.length
@@ -409,9 +339,9 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     if (result.needMore && next.position < rowCount) {
       // Looked at again when a new row comes, or (with WITHIN) when the watermark passes the deadline.
       const start = rowAt(next.position)!
-      this.setWaitDue(ks, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
+      this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
     } else {
-      ks.waiting = false
+      this.waitingKeys.delete(key)
     }
   }
 
@@ -454,36 +384,30 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 
   /** Keys with pending rows or a waiting matcher, found by one scan of the table after a (re)start. */
-  private restore(): Promise<void> {
-    return (this.restored ??= this.scan())
-  }
-
-  private async scan(): Promise<void> {
+  private async pending(): Promise<DueQueue> {
+    if (this.pendingKeys !== null) return this.pendingKeys
+    const found = new DueQueue()
     for await (const [key, value] of this.table.scan()) {
       if (isPositionKey(key)) continue
       if (isArrivals(value)) {
-        const ks = this.track(key.slice(0, -1))
+        const partitionKey = key.slice(0, -1)
         const list = value[1]
-        if (ks.rows === NONE_WAITING) ks.rows = list
-        else for (const h of list) ks.rows.push(h)
-        ks.stored = true
+        const w = new Waiting(partitionKey, list, true)
+        this.arrived.set(partitionKey, w)
         this.held += list.length
-        const earliest = earliestOf(list)
-        if (earliest < ks.earliest) ks.earliest = earliest
-        if (earliest < ks.pendingDue) this.setPendingDue(ks, earliest)
+        const earliest = w.earliest
+        if (earliest < (found.get(partitionKey) ?? Number.POSITIVE_INFINITY)) found.set(partitionKey, earliest)
         continue
       }
       const entry = value as Entry
       this.held += entry[PENDING].length + entry[SEQUENCE].length
-      if (entry[PENDING].length > 0) {
-        // Written before arrival lists: the key is due at the earliest of these rows and its arrival list's.
-        const ks = this.track(key)
-        const earliest = earliestOf(entry[PENDING])
-        if (earliest < ks.pendingDue) this.setPendingDue(ks, earliest)
-      }
+      if (entry[PENDING].length > 0) this.olderPending = true
+      if (entry[PENDING].length > 0 && earliestOf(entry[PENDING]) < (found.get(key) ?? Number.POSITIVE_INFINITY)) found.set(key, earliestOf(entry[PENDING]))
       const start = entry[SEQUENCE][entry[STATE][0] - entry[BASE]]
-      if (start !== undefined) this.setWaitDue(this.track(key), this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
+      if (start !== undefined) this.waitingKeys.set(key, this.pp.within === null ? Number.POSITIVE_INFINITY : start[0] + this.pp.within)
     }
+    this.pendingKeys ??= found
+    return this.pendingKeys
   }
 
   describe(): string {
@@ -516,30 +440,21 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   }
 }
 
-/**
- * A partition key the operator tracks in memory: its rows waiting for the watermark (in arrival order) and
- * what a checkpoint knows of them, and when the key is due again. Kept while it holds rows or waits.
- */
-class KeyState {
-  /** Rows waiting for the watermark (NONE_WAITING: none). */
-  rows: Held[] = NONE_WAITING
+/** A key's rows waiting for the watermark, in arrival order, and what a checkpoint knows of them. */
+class Waiting {
   /** The earliest time among `rows`. */
-  earliest = Number.POSITIVE_INFINITY
-  /** When the watermark releases rows of the key (+Infinity: none pending). */
-  pendingDue = Number.POSITIVE_INFINITY
-  /** The key's matcher waits: at `waitDue` (the WITHIN deadline), or with +Infinity for new rows or the end. */
-  waiting = false
-  waitDue = Number.POSITIVE_INFINITY
+  earliest: number
   /** Rows joined or left since the last checkpoint (the key is in arrivalsChanged). */
   changed = false
-  /** A checkpoint wrote the list (under arrivalKey): the release of its last row deletes it. */
-  stored = false
-  /** Still the key's record (false once forgotten: its queue entries are stale). */
-  live = true
-  /** The release that last took the key. */
-  round = 0
 
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    public rows: Held[],
+    /** A checkpoint wrote the list (under arrivalKey): the release of its last row deletes it. */
+    public stored: boolean,
+  ) {
+    this.earliest = earliestOf(rows)
+  }
 }
 
 const NO_OUTPUT: readonly OutputRow[] = []
@@ -576,16 +491,6 @@ const EMPTY: Value[] = []
  * another only by its match number.
  */
 const isIdle = (e: Entry): boolean => e[PENDING].length === 0 && e[SEQUENCE].length === 0 && e[BASE] === 0 && e[STATE][0] === 0 && e[STATE][2] === -1
-
-/** Puts an unwritten scratch entry back to the start (a key's rows went through it without being kept). */
-function resetEntry(e: Entry): void {
-  e[PENDING].length = 0
-  e[SEQUENCE].length = 0
-  e[BASE] = 0
-  e[STATE][0] = INITIAL_PARTITION_STATE.position
-  e[STATE][1] = INITIAL_PARTITION_STATE.matchNumber
-  e[STATE][2] = INITIAL_PARTITION_STATE.matchedThrough
-}
 
 const newEntry = (): Entry => [[], [], 0, [INITIAL_PARTITION_STATE.position, INITIAL_PARTITION_STATE.matchNumber, INITIAL_PARTITION_STATE.matchedThrough]]
 
