@@ -22,7 +22,7 @@ process.env.SLUICE_CLUSTER_EVENTS = values.events
 const { startKafka } = await import('./kafka.ts')
 const { startCluster } = await import('./cluster.ts')
 const { EVENTS, SCALE, ownerOfTasks } = await import('./cluster-plays.ts')
-const { createPlays, mismatchesWithOracle, producePlays, produceSentinels, startOracle } = await import('./cluster-runs.ts')
+const { REPARTITIONED_NAMES, REPARTITIONED_VIEWS, createPlays, mismatchesWithOracle, producePlays, produceSentinels, startOracle } = await import('./cluster-runs.ts')
 const { eventually, removeDir } = await import('./sluice-process.ts')
 
 /** mulberry32: a small seeded generator, so that a seed names its moments. */
@@ -54,8 +54,8 @@ try {
     const witness = () => cluster.nodes[(victim + 1) % 3]!
     let mismatches: string[]
     try {
-      await createPlays(cluster, 0, topic)
-      single = await startOracle(kafka, topic)
+      await createPlays(cluster, 0, topic, REPARTITIONED_VIEWS)
+      single = await startOracle(kafka, topic, REPARTITIONED_VIEWS)
       await producePlays(kafka, topic, 0, part)
       await eventually(async () => ownerOfTasks(witness()), (o) => o.size === 6 && new Set(o.values()).size === 3, 60_000 * SCALE)
       await producePlays(kafka, topic, part, killAt)
@@ -68,7 +68,7 @@ try {
       await producePlays(kafka, topic, 2 * part + restartAt, part - restartAt)
       await restarting
       const total = 3 * part + (await produceSentinels(kafka, topic, 3 * part))
-      mismatches = await mismatchesWithOracle(cluster, single, total)
+      mismatches = await mismatchesWithOracle(cluster, single, total, REPARTITIONED_NAMES)
     } catch (err) {
       mismatches = [`the round did not complete: ${(err as Error).message.slice(0, 2000)}`]
     } finally {

@@ -5,26 +5,37 @@
  */
 import type { TestCluster } from './cluster.ts'
 import type { KafkaBroker } from './kafka.ts'
-import { COLUMNS, LATENESS, VIEWS, expectRows, json, oracleAnswer, plays, sentinels } from './cluster-plays.ts'
+import { COLUMNS, LATENESS, REPARTITIONED_VIEW, VIEWS, expectRows, json, oracleAnswer, plays, sentinels } from './cluster-plays.ts'
 import { eventually, startSluice, type SluiceProcess } from './sluice-process.ts'
 
 /** The views every node and the oracle compute. */
 export const VIEW_NAMES = ['per_player', 'per_minute', 'streaks'] as const
 
-/** CREATE STREAM plays (on `topic`, 6 partitions) and the views, taken on `node`; waits until every node has them. */
-export async function createPlays(cluster: TestCluster, node: number, topic: string): Promise<void> {
+/**
+ * Views by other keys than the stream's (the cluster repartitions them) that the kill rounds add: a GROUP BY
+ * of score and kind, and a per-minute TUMBLE by kind, whose watermark the repartition topic carries.
+ */
+export const REPARTITIONED_VIEWS = [
+  REPARTITIONED_VIEW,
+  `CREATE MATERIALIZED VIEW per_kind_minute AS SELECT kind, window_start, count(*) AS n, max(score) AS top FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY kind, window_start`,
+]
+export const REPARTITIONED_NAMES = ['per_score', 'per_kind_minute'] as const
+
+/** CREATE STREAM plays (on `topic`, 6 partitions) and the views (and `extra`), taken on `node`; waits until every node has them. */
+export async function createPlays(cluster: TestCluster, node: number, topic: string, extra: readonly string[] = []): Promise<void> {
   cluster.nodes[node]!.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic}', ${LATENESS})`)
-  for (const v of VIEWS) cluster.nodes[node]!.psql(v)
+  for (const v of [...VIEWS, ...extra]) cluster.nodes[node]!.psql(v)
+  const names = [...VIEW_NAMES, ...extra.map((sql) => /MATERIALIZED VIEW (\w+)/.exec(sql)![1]!)]
   for (const n of cluster.nodes) {
-    await eventually(async () => n.psql(`SELECT count(*) FROM sluice_queries WHERE name IN (${VIEW_NAMES.map((v) => `'${v}'`).join(', ')})`, { args: ['-tA'] }).stdout.trim(), (o) => o === '3', 60_000)
+    await eventually(async () => n.psql(`SELECT count(*) FROM sluice_queries WHERE name IN (${names.map((v) => `'${v}'`).join(', ')})`, { args: ['-tA'] }).stdout.trim(), (o) => o === String(names.length), 60_000)
   }
 }
 
-/** A single-process Sluice reading `topic` with the same stream and views: the answer every node must give. */
-export async function startOracle(kafka: KafkaBroker, topic: string): Promise<SluiceProcess> {
+/** A single-process Sluice reading `topic` with the same stream and views (and `extra`): the answer every node must give. */
+export async function startOracle(kafka: KafkaBroker, topic: string, extra: readonly string[] = []): Promise<SluiceProcess> {
   const single = await startSluice({ kafka: kafka.brokers })
   single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = '${topic}', key = 'player', ${LATENESS})`)
-  for (const v of VIEWS) single.psql(v)
+  for (const v of [...VIEWS, ...extra]) single.psql(v)
   return single
 }
 
@@ -45,8 +56,8 @@ export async function produceSentinels(kafka: KafkaBroker, topic: string, after:
  * Every view on every running node against the oracle, once it has read all `total` events; returns the
  * mismatches (`node i, view v: missing [...], extra [...]`), empty when every one is exact.
  */
-export async function mismatchesWithOracle(cluster: TestCluster, single: SluiceProcess, total: number): Promise<string[]> {
-  const want = await oracleAnswer(single, total)
+export async function mismatchesWithOracle(cluster: TestCluster, single: SluiceProcess, total: number, extra: readonly string[] = []): Promise<string[]> {
+  const want = await oracleAnswer(single, total, [...VIEW_NAMES, ...extra])
   const out: string[] = []
   for (let i = 0; i < cluster.nodes.length; i++) {
     for (const [v, rows] of want) {
