@@ -88,14 +88,34 @@ export interface PartitionRun {
   readonly suspended?: SuspendedAttempt
 }
 
+/** A PartitionRun a caller fills again on every call (matchPartition's `out`), rather than a new one per call. */
+export interface PartitionRunBuffer {
+  events: readonly PatternEvent[]
+  readonly state: { position: number; matchNumber: number; matchedThrough: number }
+  needMore: boolean
+  suspended?: SuspendedAttempt | undefined
+}
+
+export function newPartitionRunBuffer(): PartitionRunBuffer {
+  return { events: NO_EVENTS, state: { ...INITIAL_PARTITION_STATE }, needMore: false, suspended: undefined }
+}
+
 /**
  * Matches from `state` on over the rows the input makes known; see the file comment. `suspended`: the
  * search a previous call stopped at `state.position` (PartitionRun.suspended), resumed instead of searching
  * again; any other (stale) one is ignored. `cache`: a map to use as the call's condition cache (emptied
  * first), for a caller that matches many partitions one after the other: one map for all rather than one
- * per call.
+ * per call. `out`: the object to return, filled in (its state too): for a caller that reads each run before
+ * the next and keeps none, which saves two objects a call; `state` may be `out.state`.
  */
-export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE, suspended?: SuspendedAttempt, cache: ConditionCache = new Map()): PartitionRun {
+export function matchPartition(
+  pattern: CompiledPattern,
+  input: PartitionInput,
+  state: PartitionState = INITIAL_PARTITION_STATE,
+  suspended?: SuspendedAttempt,
+  cache: ConditionCache = new Map(),
+  out?: PartitionRunBuffer,
+): PartitionRun {
   // Most calls decide nothing: the empty list is shared, and a list made at the first event.
   let events: PatternEvent[] = NO_EVENTS
   if (cache.size > 0) cache.clear()
@@ -106,7 +126,7 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
     resumable = undefined
     switch (attempt.kind) {
       case 'need_more':
-        return { events, state: { position, matchNumber, matchedThrough }, needMore: true, suspended: attempt.suspended }
+        return runOf(out, events, position, matchNumber, matchedThrough, true, attempt.suspended)
       case 'no_match':
         if (attempt.timeout !== undefined) events = withEvent(events, timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
         if (position > matchedThrough && input.unmatched !== false) events = withEvent(events, { kind: 'unmatched', row: position })
@@ -115,7 +135,7 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
       case 'match': {
         // Measures that read rows after the match (NEXT) wait for them.
         if (!input.final && attempt.end > position && attempt.end - 1 + pattern.lookAhead >= input.rowCount) {
-          return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
+          return runOf(out, events, position, matchNumber, matchedThrough, true, undefined)
         }
         const match = matchEvent(pattern, position, matchNumber, attempt)
         events = withEvent(events, match)
@@ -130,7 +150,21 @@ export function matchPartition(pattern: CompiledPattern, input: PartitionInput, 
       }
     }
   }
-  return { events, state: { position, matchNumber, matchedThrough }, needMore: false }
+  return runOf(out, events, position, matchNumber, matchedThrough, false, undefined)
+}
+
+function runOf(out: PartitionRunBuffer | undefined, events: PatternEvent[], position: number, matchNumber: number, matchedThrough: number, needMore: boolean, suspended: SuspendedAttempt | undefined): PartitionRun {
+  if (out === undefined) {
+    const state = { position, matchNumber, matchedThrough }
+    return suspended === undefined ? { events, state, needMore } : { events, state, needMore, suspended }
+  }
+  out.events = events
+  out.state.position = position
+  out.state.matchNumber = matchNumber
+  out.state.matchedThrough = matchedThrough
+  out.needMore = needMore
+  out.suspended = suspended
+  return out
 }
 
 /** The events of a call that decided none (never written to: a call makes a list of its own at its first event). */
