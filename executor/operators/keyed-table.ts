@@ -5,8 +5,7 @@
 import type { Value } from '../../common/types.ts'
 
 export interface KeyedTable<V = Value[]> {
-  /** `values`, when given, is filled with each key's value, as `get` would answer right after the load. */
-  load(keys: readonly string[], values?: (V | undefined)[]): Promise<void>
+  load(keys: readonly string[]): Promise<void>
   get(key: string): V | undefined
   set(key: string, value: V): void
   delete(key: string): void

@@ -35,11 +35,9 @@ import {
   INITIAL_PARTITION_STATE,
   matchPartition,
   matchView,
-  newPartitionRunBuffer,
   outputRows,
   type CompiledPattern,
   type DefineFn,
-  type PartitionInput,
   type PartitionState,
   type PatternMatch,
   type OutputRow,
@@ -199,14 +197,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     const waited = this.waitingKeys.takeDue(final ? Number.POSITIVE_INFINITY : threshold)
     const keys = waited.length === 0 ? released : released.length === 0 ? waited : [...new Set(released.concat(waited))]
     if (keys.length === 0) return
-    // The load hands back each key's entry: a cached key is looked up once, not again by `get`.
-    const loaded = this.loaded
-    await this.table.load(keys, loaded)
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k]!
+    await this.table.load(keys)
+    for (const key of keys) {
       const w = this.arrived.get(key)
       const arrived = w?.rows
-      let entry = loaded[k]
+      let entry = this.entry(key)
       if (entry === undefined) {
         if (arrived === undefined) {
           pendingKeys.delete(key)
@@ -251,11 +246,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       this.run(key, entry, final, final ? Number.POSITIVE_INFINITY : threshold)
       if (!wasIdle || !isIdle(entry) || entry[STATE][1] !== matchNumber) this.table.set(key, entry)
     }
-    loaded.length = 0
   }
-
-  /** The entries of the keys `release` loaded (emptied after it). */
-  private readonly loaded: (Entry | undefined)[] = []
 
   /** Runs the matcher over a key's sequence, stores the output rows, and trims what is no longer needed. */
   /**
@@ -278,13 +269,6 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private readonly runEvaluation: { -readonly [K in keyof EvaluationContext]: EvaluationContext[K] }
   /** Where `run` starts, handed to the matcher (which copies it out): one object, set per run. */
   private readonly runState: { -readonly [K in keyof PartitionState]: PartitionState[K] } = { ...INITIAL_PARTITION_STATE }
-  private readonly timeFn = (i: number): number => this.rowAt(i)![0]
-  /**
-   * What `run` hands the matcher and gets back: one object each, set per run (the matcher copies out what a
-   * search kept for later, and `run` reads the result before the next run).
-   */
-  private readonly runInput: { -readonly [K in keyof PartitionInput]: PartitionInput[K] } = { rowCount: 0, final: false, define: this.defineFn, time: this.timeFn, horizon: 0, unmatched: false }
-  private readonly runResult = newPartitionRunBuffer()
   /** The matcher's condition cache, one for every run (it empties it per call). */
   private readonly conditions = new Map<number, boolean>()
   /** Whether the matcher is to report unmatched rows: only ALL ROWS PER MATCH WITH UNMATCHED ROWS shows them. */
@@ -294,6 +278,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
   private evaluation(timedOut: boolean): EvaluationContext {
     return { rowAt: this.rowValuesAt, rowCount: this.runCount, final: this.runFinal, ctx: this.ctx, timedOut }
   }
+  private readonly timeFn = (i: number): number => this.rowAt(i)![0]
 
   private run(key: string, entry: Entry, final: boolean, horizon: number): void {
     const sequence = entry[SEQUENCE]
@@ -312,12 +297,8 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
     state.position = kept[0]
     state.matchNumber = kept[1]
     state.matchedThrough = kept[2]
-    const input = this.runInput
-    input.rowCount = rowCount
-    input.final = final
-    input.horizon = horizon
-    input.unmatched = this.unmatchedRows
-    const result = matchPartition(this.pattern, input, state, this.suspended.size === 0 ? undefined : this.suspended.get(key), this.conditions, this.runResult)
+    const input = { rowCount, final, define: this.defineFn, time: this.timeFn, horizon, unmatched: this.unmatchedRows }
+    const result = matchPartition(this.pattern, input, state, this.suspended.size === 0 ? undefined : this.suspended.get(key), this.conditions)
     this.keepSuspended(key, result.suspended)
     for (const out of result.events.length === 0 ? NO_OUTPUT : outputRows(result.events, this.rowsMode)) {
       switch (out.kind) {
@@ -431,6 +412,11 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
 
   describe(): string {
     return 'PatternRecognize'
+  }
+
+  /** The state of a partition key (keys not under a source position hold an Entry). */
+  private entry(key: string): Entry | undefined {
+    return this.table.get(key) as Entry | undefined
   }
 
   /** Rows held in state: waiting for the watermark, or kept while a match may still start or grow there. */

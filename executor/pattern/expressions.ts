@@ -42,15 +42,11 @@ export class CompiledPatternExpression {
   readonly semantics: 'running' | 'final'
   private readonly slots: readonly SlotFn[]
   private readonly fn: CompiledExpr
-  /** The slot values of the call under way (left holding the last call's values: a few per expression). */
-  private readonly scratch: Value[]
-  private busy = false
 
   constructor(e: PatternExpression) {
     this.semantics = e.semantics
     this.slots = e.slots.map(compileSlot)
     this.fn = compileExpr(e.expr)
-    this.scratch = new Array<Value>(this.slots.length).fill(null)
   }
 
   /**
@@ -58,17 +54,7 @@ export class CompiledPatternExpression {
    * whole match); `whole` serves calls marked FINAL. In DEFINE both are the partial match.
    */
   evaluate(running: MatchView, whole: MatchView, c: EvaluationContext): Value | 'need_more' {
-    // DEFINE is evaluated once per row and variable tried: its slot values go into one array per expression
-    // rather than a new one each time. A call made while that array is being filled (none today: slots do
-    // not evaluate pattern expressions), or after a call that threw, gets an array of its own.
-    if (this.busy) return this.evaluateInto(new Array<Value>(this.slots.length), running, whole, c)
-    this.busy = true
-    const v = this.evaluateInto(this.scratch, running, whole, c)
-    this.busy = false
-    return v
-  }
-
-  private evaluateInto(values: Value[], running: MatchView, whole: MatchView, c: EvaluationContext): Value | 'need_more' {
+    const values = new Array<Value>(this.slots.length)
     for (let i = 0; i < this.slots.length; i++) {
       const v = this.slots[i]!(running, whole, c)
       if (v === NEED_MORE) return 'need_more'

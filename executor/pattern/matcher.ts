@@ -203,15 +203,16 @@ class Search implements SuspendedAttempt {
     }
   }
 
-  /**
-   * The rows and horizon when it stopped, copied then: a caller may hand every call the same input object
-   * with its fields changed (one per operator rather than one per call).
-   */
-  rowCount = 0
-  horizon = Number.NEGATIVE_INFINITY
+  get rowCount(): number {
+    return this.input.rowCount
+  }
+
+  get horizon(): number {
+    return this.input.horizon ?? Number.NEGATIVE_INFINITY
+  }
 
   resume(input: PartitionInput, cache: ConditionCache): Attempt {
-    if (input.rowCount < this.rowCount || (input.horizon ?? Number.NEGATIVE_INFINITY) < this.horizon) throw internalError(`a pattern search over ${this.rowCount} rows resumed over ${input.rowCount}`)
+    if (input.rowCount < this.input.rowCount || (input.horizon ?? Number.NEGATIVE_INFINITY) < this.horizon) throw internalError(`a pattern search over ${this.input.rowCount} rows resumed over ${input.rowCount}`)
     this.input = input
     this.cache = cache
     return this.run()
@@ -228,8 +229,6 @@ class Search implements SuspendedAttempt {
         // Stopped before the step took effect: resuming takes the same step again, as a new search would.
         this.passed.pop()
         this.steps--
-        this.rowCount = this.input.rowCount
-        this.horizon = this.input.horizon ?? Number.NEGATIVE_INFINITY
         return { kind: 'need_more', suspended: this }
       }
       if (step === 'fail' && !this.backtrack()) return this.timeout === undefined ? { kind: 'no_match' } : { kind: 'no_match', timeout: this.timeout }

@@ -88,34 +88,14 @@ export interface PartitionRun {
   readonly suspended?: SuspendedAttempt
 }
 
-/** A PartitionRun a caller fills again on every call (matchPartition's `out`), rather than a new one per call. */
-export interface PartitionRunBuffer {
-  events: readonly PatternEvent[]
-  readonly state: { position: number; matchNumber: number; matchedThrough: number }
-  needMore: boolean
-  suspended?: SuspendedAttempt | undefined
-}
-
-export function newPartitionRunBuffer(): PartitionRunBuffer {
-  return { events: NO_EVENTS, state: { ...INITIAL_PARTITION_STATE }, needMore: false, suspended: undefined }
-}
-
 /**
  * Matches from `state` on over the rows the input makes known; see the file comment. `suspended`: the
  * search a previous call stopped at `state.position` (PartitionRun.suspended), resumed instead of searching
  * again; any other (stale) one is ignored. `cache`: a map to use as the call's condition cache (emptied
  * first), for a caller that matches many partitions one after the other: one map for all rather than one
- * per call. `out`: the object to return, filled in (its state too): for a caller that reads each run before
- * the next and keeps none, which saves two objects a call; `state` may be `out.state`.
+ * per call.
  */
-export function matchPartition(
-  pattern: CompiledPattern,
-  input: PartitionInput,
-  state: PartitionState = INITIAL_PARTITION_STATE,
-  suspended?: SuspendedAttempt,
-  cache: ConditionCache = new Map(),
-  out?: PartitionRunBuffer,
-): PartitionRun {
+export function matchPartition(pattern: CompiledPattern, input: PartitionInput, state: PartitionState = INITIAL_PARTITION_STATE, suspended?: SuspendedAttempt, cache: ConditionCache = new Map()): PartitionRun {
   // Most calls decide nothing: the empty list is shared, and a list made at the first event.
   let events: PatternEvent[] = NO_EVENTS
   if (cache.size > 0) cache.clear()
@@ -126,7 +106,7 @@ export function matchPartition(
     resumable = undefined
     switch (attempt.kind) {
       case 'need_more':
-        return runOf(out, events, position, matchNumber, matchedThrough, true, attempt.suspended)
+        return { events, state: { position, matchNumber, matchedThrough }, needMore: true, suspended: attempt.suspended }
       case 'no_match':
         if (attempt.timeout !== undefined) events = withEvent(events, timeoutEvent(pattern, input, position, matchNumber, attempt.timeout))
         if (position > matchedThrough && input.unmatched !== false) events = withEvent(events, { kind: 'unmatched', row: position })
@@ -135,7 +115,7 @@ export function matchPartition(
       case 'match': {
         // Measures that read rows after the match (NEXT) wait for them.
         if (!input.final && attempt.end > position && attempt.end - 1 + pattern.lookAhead >= input.rowCount) {
-          return runOf(out, events, position, matchNumber, matchedThrough, true, undefined)
+          return { events, state: { position, matchNumber, matchedThrough }, needMore: true }
         }
         const match = matchEvent(pattern, position, matchNumber, attempt)
         events = withEvent(events, match)
@@ -150,21 +130,7 @@ export function matchPartition(
       }
     }
   }
-  return runOf(out, events, position, matchNumber, matchedThrough, false, undefined)
-}
-
-function runOf(out: PartitionRunBuffer | undefined, events: PatternEvent[], position: number, matchNumber: number, matchedThrough: number, needMore: boolean, suspended: SuspendedAttempt | undefined): PartitionRun {
-  if (out === undefined) {
-    const state = { position, matchNumber, matchedThrough }
-    return suspended === undefined ? { events, state, needMore } : { events, state, needMore, suspended }
-  }
-  out.events = events
-  out.state.position = position
-  out.state.matchNumber = matchNumber
-  out.state.matchedThrough = matchedThrough
-  out.needMore = needMore
-  out.suspended = suspended
-  return out
+  return { events, state: { position, matchNumber, matchedThrough }, needMore: false }
 }
 
 /** The events of a call that decided none (never written to: a call makes a list of its own at its first event). */

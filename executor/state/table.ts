@@ -133,39 +133,19 @@ export class StateTable<V> implements KeyedTable<V> {
     }
   }
 
-  /** Counts writes and cache drops, so that `load` can tell whether values it read before awaiting still hold. */
-  private mutations = 0
-
   /**
    * Makes every key of `keys` answerable by `get` until the next load: one multi-get for those not cached
-   * that RocksDB may hold. `values`: filled with each key's value (what `get` would answer right after),
-   * for a caller that reads every key it loads, so that a cached key costs one lookup instead of two.
+   * that RocksDB may hold.
    */
-  async load(keys: readonly string[], values?: (V | undefined)[]): Promise<void> {
+  async load(keys: readonly string[]): Promise<void> {
     let uncached: string[] | null = null
-    /** With `values`: the indexes of the keys in `uncached`. */
-    let uncachedAt: number[] | null = null
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!
       const e = this.cache.get(k)
-      if (e !== undefined) {
-        e.used = true
-        if (values !== undefined) values[i] = e.value
-      } else if (!this.appended.has(k) && !this.appendedUnflushed.has(k)) {
-        ;(uncached ??= []).push(k)
-        if (values !== undefined) (uncachedAt ??= []).push(i)
-      } else if (values !== undefined) values[i] = this.appended.get(k) ?? this.appendedUnflushed.get(k)
+      if (e !== undefined) e.used = true
+      else if (!this.appended.has(k) && !this.appendedUnflushed.has(k)) (uncached ??= []).push(k)
     }
     if (uncached === null) return
-    const mutations = this.mutations
-    await this.fetch(keys, uncached)
-    if (values === undefined) return
-    // The keys not cached before are answered now; all of them again if the table changed meanwhile.
-    if (this.mutations !== mutations) for (let i = 0; i < keys.length; i++) values[i] = this.get(keys[i]!)
-    else for (const i of uncachedAt!) values[i] = this.get(keys[i]!)
-  }
-
-  private async fetch(keys: readonly string[], uncached: string[]): Promise<void> {
     const fresh = uncached.length === 1 ? uncached : [...new Set(uncached)]
     const excess = this.budget.excess(fresh.length)
     // The batch's own keys are spared; the set of them is only built when something must go.
@@ -220,7 +200,6 @@ export class StateTable<V> implements KeyedTable<V> {
    * costs one map lookup a write.
    */
   private write(key: string, value: V | undefined): void {
-    this.mutations++
     const last = this.lastRead
     const e = last !== null && last.key === key ? last : this.cache.get(key)
     if (value === undefined && !this.committed.mayContain(key)) {
@@ -426,7 +405,6 @@ export class StateTable<V> implements KeyedTable<V> {
   clear(): void {
     this.budget.adjust(-this.cache.size, -this.dirtyCount)
     this.budget.adjustAppended(-this.appended.size)
-    this.mutations++
     this.cache.clear()
     this.lastRead = null
     this.storedBytes = 0
