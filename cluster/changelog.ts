@@ -266,7 +266,8 @@ async function register(brokers: readonly string[], id: string): Promise<{ produ
   }
 }
 
-function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `p` (settled either way) at most `ms`: teardown that must not hang on a broker gone away. */
+export function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms)
     p.then(

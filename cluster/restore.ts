@@ -18,7 +18,7 @@ import { Consumer } from '@platformatic/kafka'
 import { PartitionFetcher, type FetchedPartition } from '../executor/connectors/kafka-fetch.ts'
 import { readRecordBatches, type RecordSink } from '../executor/connectors/kafka-records.ts'
 import { StateDb, type Mutation } from '../executor/state/rocks.ts'
-import { CHANGELOG_NEXT_KEY, mutationOfRecord, type ChangelogHooks, type ChangelogPlace, type Changelogs, type RegisterGate, type TaskChangelog } from './changelog.ts'
+import { CHANGELOG_NEXT_KEY, mutationOfRecord, withTimeout, type ChangelogHooks, type ChangelogPlace, type Changelogs, type RegisterGate, type TaskChangelog } from './changelog.ts'
 
 /** Mutations written to RocksDB per batch while restoring. */
 const RESTORE_BATCH = 10_000
@@ -159,21 +159,6 @@ function newConsumer(brokers: readonly string[], place: ChangelogPlace): Consume
   return consumer
 }
 
-function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    p.then(
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-    )
-  })
-}
 
 /** A task's changelog, opened (its id registered, earlier owners fenced) and its store restored from it. */
 export interface OpenedChangelog {
