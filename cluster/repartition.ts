@@ -33,6 +33,7 @@ import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { compileExpr, compilePredicate, compileProjection } from '../expr/compile.ts'
 import type { EvalContext } from '../expr/runtime.ts'
 import { KafkaSource } from '../executor/connectors/kafka-source.ts'
+import { committedOffsets, registerTransactionalId } from '../executor/connectors/kafka-resume.ts'
 import { streamDecoder } from '../executor/record-decoder.ts'
 import { tableKeyString } from '../executor/state/layout.ts'
 import { statementOf } from './commands.ts'
@@ -175,9 +176,10 @@ export class RepartitionWriter {
   /** One producer's life: resume from the committed position and write until stopped or failed. */
   private async session(): Promise<void> {
     const producer = (this.producer = this.kafka.producer({ transactionalId: this.id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }))
-    // Connecting registers the transactional id: an older writer of it is fenced from here on and its open
-    // transaction aborted, so the position read next is final until this producer commits another.
+    // Registering the transactional id fences an older writer of it and waits out its open transaction, so
+    // the position read next (stable) is final until this producer commits another (kafka-resume.ts).
     await producer.connect()
+    await registerTransactionalId(producer)
     const from = await this.committed()
     const plan = this.plan
     const topic = plan.source.source.kind === 'kafka' ? plan.source.source.topic : plan.source.name
@@ -247,17 +249,10 @@ export class RepartitionWriter {
 
   /** The stream offset this view's writer of the partition committed last, or null (none: from the start). */
   private async committed(): Promise<number | null> {
-    const admin = this.kafka.admin()
-    await admin.connect()
-    try {
-      const topic = this.plan.source.source.kind === 'kafka' ? this.plan.source.source.topic : this.plan.source.name
-      const offsets = await admin.fetchOffsets({ groupId: this.group, topics: [topic] })
-      const at = offsets.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === this.partition)
-      const n = at === undefined ? -1 : Number(at.offset)
-      return n >= 0 ? n : null
-    } finally {
-      await admin.disconnect()
-    }
+    // Stable (kafka-resume.ts): read the position before this producer's last transaction was taken in
+    // and that transaction's records would be written again.
+    const topic = this.plan.source.source.kind === 'kafka' ? this.plan.source.source.topic : this.plan.source.name
+    return (await committedOffsets(this.brokers, this.group, topic, [this.partition])).get(this.partition) ?? null
   }
 
   private async release(): Promise<void> {

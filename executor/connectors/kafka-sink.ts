@@ -9,6 +9,7 @@
  */
 import { Kafka, logLevel, type Producer as KafkaProducer } from 'kafkajs'
 import type { SinkRecord, SinkTarget } from './sink-target.ts'
+import { committedOffsets, registerTransactionalId } from './kafka-resume.ts'
 
 export type { SinkRecord } from './sink-target.ts'
 
@@ -46,6 +47,9 @@ export class KafkaSinkWriter implements SinkTarget {
       ? kafka.producer({ transactionalId: `sluice-sink-${options.sinkTag}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
       : kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false })
     await producer.connect()
+    // The id registered now, before lastDelivered reads the position: a transaction of the process before
+    // (kill -9) cannot commit after it (kafka-resume.ts).
+    if (options.transactional) await registerTransactionalId(producer)
     return producer
   }
 
@@ -119,16 +123,9 @@ export class KafkaSinkWriter implements SinkTarget {
    */
   async lastDelivered(): Promise<number> {
     if (!this.options.transactional) return -1 // at-least-once: resend whatever the outbox holds
-    const admin = this.kafka.admin()
-    await admin.connect()
-    try {
-      const offsets = await admin.fetchOffsets({ groupId: this.batchGroup, topics: [this.options.topic] })
-      const p0 = offsets.find((t) => t.topic === this.options.topic)?.partitions.find((p) => p.partition === 0)
-      const committed = p0 === undefined ? -1 : Number(p0.offset)
-      return committed <= 0 ? -1 : committed - 1
-    } finally {
-      await admin.disconnect()
-    }
+    // Stable (kafka-resume.ts): the producer registered its transactional id when it connected.
+    const committed = (await committedOffsets(this.options.brokers, this.batchGroup, this.options.topic, [0])).get(0) ?? -1
+    return committed <= 0 ? -1 : committed - 1
   }
 
   private get batchGroup(): string {
