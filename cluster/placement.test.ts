@@ -5,7 +5,7 @@ import { initParser, parseStatement } from '../parser/index.ts'
 import { Catalog, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { hiddenNames, planViewWithHidden } from '../planner/hidden-views.ts'
-import { globalStatements, placeCatalog, repartitionKeys, windowedPlacement, type Placement } from './placement.ts'
+import { globalStatements, placeCatalog, repartitionKeys, type Placement } from './placement.ts'
 import { repartitionPlan } from './repartition.ts'
 
 let catalog: Catalog
@@ -75,18 +75,15 @@ describe('placement of views in a cluster', () => {
     expect(globalStatements(catalog.views(), all).has('big_per_kind')).toBe(false)
   })
 
-  it('TUMBLE and HOP grouped by other columns, and SESSION keyed by other columns, could be repartitioned by those, and stay global for now', () => {
-    // Global while WINDOWS_BY_OTHER_KEY_REPARTITIONED is off (placement.ts says why); repartitioned with it on.
-    expect(placed('kind_minute', `SELECT kind, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY kind, window_start`)).toBe('global')
-    expect(placed('kind_hop', `SELECT kind, window_start, window_end, max(score) AS top FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') WHERE score > 3 GROUP BY window_start, window_end, kind EMIT ON WINDOW CLOSE`)).toBe('global')
-    expect(placed('kind_sessions', `SELECT kind, window_start, count(*) AS n FROM SESSION(plays, ts, INTERVAL '5 minutes', kind) GROUP BY kind, window_start`)).toBe('global')
-    for (const name of ['kind_minute', 'kind_hop', 'kind_sessions']) expect(windowedPlacement(catalog.get(name) as ViewDef, true), name).toBe('repartitioned')
+  it('TUMBLE and HOP grouped by other columns, and SESSION keyed by other columns, are repartitioned by those', () => {
+    expect(placed('kind_minute', `SELECT kind, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY kind, window_start`)).toBe('repartitioned')
+    expect(placed('kind_hop', `SELECT kind, window_start, window_end, max(score) AS top FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') WHERE score > 3 GROUP BY window_start, window_end, kind EMIT ON WINDOW CLOSE`)).toBe('repartitioned')
+    expect(placed('kind_sessions', `SELECT kind, window_start, count(*) AS n FROM SESSION(plays, ts, INTERVAL '5 minutes', kind) GROUP BY kind, window_start`)).toBe('repartitioned')
     // The key leaves the window's columns out (every window of a kind in one task)...
     const keys = repartitionKeys(catalog.get('kind_hop') as ViewDef)!
     expect(keys.map((k) => (k.kind === 'column' ? k.name : k.kind))).toEqual(['kind'])
     // ...expressions of other columns stay in it; a SESSION's key is its key columns.
-    create('score_minute', `SELECT score / 10 AS band, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY score / 10, window_start`)
-    expect(windowedPlacement(catalog.get('score_minute') as ViewDef, true)).toBe('repartitioned')
+    expect(placed('score_minute', `SELECT score / 10 AS band, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY score / 10, window_start`)).toBe('repartitioned')
     expect(repartitionKeys(catalog.get('score_minute') as ViewDef)!.map((k) => k.kind)).toEqual(['call'])
     expect(repartitionKeys(catalog.get('kind_sessions') as ViewDef)!.map((k) => (k.kind === 'column' ? k.index : -1))).toEqual([2])
 
@@ -100,8 +97,8 @@ describe('placement of views in a cluster', () => {
       const def = planViewWithHidden(parseStatement(plan.viewSql) as ast.CreateView, task, plan.viewSql, { outer: () => task.allocateId(), hidden: hiddenNames(name, task, () => task.allocateId()) })
       expect(def.plan.columns).toEqual(view.plan.columns)
     }
-    create('aliased_hop', `SELECT w.kind, w.window_start, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') AS w WHERE w.score > 1 GROUP BY w.kind, w.window_start`)
-    expect(windowedPlacement(catalog.get('aliased_hop') as ViewDef, true)).toBe('repartitioned')
+    const aliased = create('aliased_hop', `SELECT w.kind, w.window_start, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') AS w WHERE w.score > 1 GROUP BY w.kind, w.window_start`)
+    expect(aliased.get('aliased_hop')).toBe('repartitioned')
     expect(repartitionPlan('c1', catalog.get('aliased_hop') as ViewDef, catalog.stream('plays')).viewSql).toContain(`FROM HOP("_sluice_repartition_aliased_hop", ts, INTERVAL '1 minute', INTERVAL '2 minutes') AS w WHERE`)
   })
 

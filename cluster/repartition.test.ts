@@ -48,10 +48,10 @@ describe('the repartition writer', () => {
 
 describe('carried watermarks, writer side', () => {
   it('every record carries its source partition and watermark; watermark-only records carry no event', async () => {
-    const { wrapRecord, openEnvelopes } = await import('./watermark-envelope.ts')
+    const { wrapMark, wrapRecord, openEnvelopes } = await import('./watermark-envelope.ts')
     const event = play('p1', '5', 'win')
     const batch = openEnvelopes({
-      records: [wrapRecord(event, 3, 1_000, false), wrapRecord(null, 4, Number.NEGATIVE_INFINITY, true), Buffer.from('not enveloped')],
+      records: [wrapRecord(event, 3, 1_000), wrapMark(4, Number.NEGATIVE_INFINITY, true, 77), Buffer.from('not enveloped')],
       offsets: [10, 12, 13],
       timestamps: [1, 2, 3],
       nextOffset: 14,
@@ -61,7 +61,7 @@ describe('carried watermarks, writer side', () => {
     expect(batch.timestamps).toEqual([1, 3])
     expect(batch.marks).toEqual([
       { offset: 10, partition: 3, watermark: 1_000, idle: false },
-      { offset: 12, partition: 4, watermark: Number.NEGATIVE_INFINITY, idle: true },
+      { offset: 12, partition: 4, watermark: Number.NEGATIVE_INFINITY, idle: true, position: 77 },
     ])
     expect(batch.nextOffset).toBe(14)
   })
@@ -84,20 +84,20 @@ describe('carried watermarks, writer side', () => {
     const { openEnvelopes } = await import('./watermark-envelope.ts')
     const w = new WriterWatermark()
     expect(w.due(false, 0)).toBe(true) // nothing sent yet
-    const first = w.broadcast(false, 0, 6, 2)
+    const first = w.broadcast(false, 0, 6, 2, 0)
     expect(first.map((m) => m.partition)).toEqual([0, 1, 2, 3, 4, 5])
-    expect(openEnvelopes({ records: [first[0]!.value], offsets: [0], nextOffset: 1 }).marks).toEqual([{ offset: 0, partition: 2, watermark: Number.NEGATIVE_INFINITY, idle: false }])
+    expect(openEnvelopes({ records: [first[0]!.value], offsets: [0], nextOffset: 1 }).marks).toEqual([{ offset: 0, partition: 2, watermark: Number.NEGATIVE_INFINITY, idle: false, position: 0 }])
     w.observe(500)
     w.observe(null)
     w.observe(400)
     expect(w.watermark).toBe(500)
     expect(w.due(false, 999)).toBe(false)
     expect(w.due(false, 1000)).toBe(true)
-    w.broadcast(false, 1000, 6, 2)
+    w.broadcast(false, 1000, 6, 2, 10)
     // Unmoved: nothing due however long; idle: due at once, and busy again too.
     expect(w.due(false, 60_000)).toBe(false)
     expect(w.due(true, 1001)).toBe(true)
-    w.broadcast(true, 1001, 6, 2)
+    w.broadcast(true, 1001, 6, 2, 10)
     expect(w.due(true, 1002)).toBe(false)
     expect(w.due(false, 1002)).toBe(true)
   })

@@ -38,8 +38,9 @@ import { streamDecoder } from '../executor/record-decoder.ts'
 import { tableKeyString } from '../executor/state/layout.ts'
 import { statementOf } from './commands.ts'
 import { Arrivals } from './kafka-io.ts'
+import { SourceEnds } from './source-ends.ts'
 import { repartitionKeys } from './placement.ts'
-import { openEnvelopes, wrapRecord } from './watermark-envelope.ts'
+import { openEnvelopes, wrapMark, wrapRecord } from './watermark-envelope.ts'
 import type { RecordEnvelope } from '../executor/source.ts'
 
 /** Events a writer takes from its partition per transaction, at most. */
@@ -51,7 +52,7 @@ const SOURCE_HEADER = 'sluice-source'
 /** A writer sends its partition's watermark to every partition at most this often (and when it turns idle or busy). */
 const MARK_EVERY_MS = 1000
 /** Part of the topic's name: records of another envelope are in another topic. */
-const ENVELOPE_VERSION = 'envelope-1'
+const ENVELOPE_VERSION = 'envelope-2'
 
 /** What a task engine runs for one repartitioned view. */
 export interface RepartitionPlan {
@@ -199,7 +200,7 @@ export class RepartitionWriter {
         // (Past transaction markers at most: nothing to write.)
         next = Math.max(next, batch.nextOffset)
         const idle = source.idle(this.partition, next)
-        if (carried.due(idle, Date.now())) await this.commit(producer, topic, [], carried.broadcast(idle, Date.now(), this.partitions, this.partition), next)
+        if (carried.due(idle, Date.now())) await this.commit(producer, topic, [], carried.broadcast(idle, Date.now(), this.partitions, this.partition, next), next)
         else await this.arrivals.wait()
         continue
       }
@@ -213,14 +214,14 @@ export class RepartitionWriter {
           {
             partition: to.partition,
             ...(to.key === null ? {} : { key: to.key }),
-            value: wrapRecord(Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'), this.partition, carried.watermark, false),
+            value: wrapRecord(Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'), this.partition, carried.watermark),
             ...(at === undefined ? {} : { timestamp: String(Math.floor(at / 1000)) }),
             headers: { [SOURCE_HEADER]: `${this.partition}:${offset}` },
           },
         ]
       })
       // After the records, in the same transaction: the partition is busy again, or its watermark moved.
-      const marks = carried.due(false, Date.now()) ? carried.broadcast(false, Date.now(), this.partitions, this.partition) : []
+      const marks = carried.due(false, Date.now()) ? carried.broadcast(false, Date.now(), this.partitions, this.partition, batch.nextOffset) : []
       await this.commit(producer, topic, messages, marks, batch.nextOffset)
       this.written += messages.length
       next = batch.nextOffset
@@ -296,12 +297,12 @@ export class WriterWatermark {
     return this.watermark > this.sentWatermark && now - this.sentAt >= MARK_EVERY_MS
   }
 
-  /** The watermark-only records to every one of `partitions` partitions, noted as sent. */
-  broadcast(idle: boolean, now: number, partitions: number, source: number): Message[] {
+  /** The watermark-only records to every one of `partitions` partitions, noted as sent; `position`: the writer's in `source`. */
+  broadcast(idle: boolean, now: number, partitions: number, source: number, position: number): Message[] {
     this.sentIdle = idle
     this.sentWatermark = this.watermark
     this.sentAt = now
-    const value = wrapRecord(null, source, this.watermark, idle)
+    const value = wrapMark(source, this.watermark, idle, position)
     return Array.from({ length: partitions }, (_, partition) => ({ partition, value }))
   }
 }
@@ -361,6 +362,10 @@ export class Repartitioner {
   private readonly writers = new Map<number, Map<string, RepartitionWriter>>()
   /** Internal topics known to exist, with their partition count. */
   private readonly topics = new Map<string, number>()
+  /** Internal topic -> the topic its writers read. */
+  private readonly sources = new Map<string, string>()
+  /** Where the writers' source topics end (for the task engines' idle marks). */
+  private readonly ends: SourceEnds
 
   constructor(
     private readonly brokers: readonly string[],
@@ -368,6 +373,22 @@ export class Repartitioner {
     private readonly io: { ensureTopic(name: string, partitions: number, configs?: Record<string, string>): Promise<void>; endOffsets(topic: string): Promise<number[]> },
   ) {
     this.kafka = new Kafka({ clientId: `sluice-${cluster}-repartition`, brokers: [...brokers], logLevel: logLevel.NOTHING })
+    this.ends = new SourceEnds((topic) => io.endOffsets(topic))
+  }
+
+  /**
+   * A task engine's stream over an internal topic (EngineOptions.carriedSourceEnds): where each partition of
+   * the topic its writers read ends. Undefined for other streams, and for an internal topic not prepared here.
+   */
+  sourceEnds(def: StreamDef): ((partition: number) => number | undefined) | undefined {
+    if (repartitionEnvelope(def) === undefined || def.source.kind !== 'kafka') return undefined
+    const topic = def.source.topic
+    // Looked up when asked: a task engine restored from its directory may deploy the stream before the
+    // task's writers prepared the topic here (not known until then: the idle marks are not trusted).
+    return (partition) => {
+      const source = this.sources.get(topic)
+      return source === undefined ? undefined : this.ends.end(source, partition)
+    }
   }
 
   plan(view: ViewDef, source: StreamDef): RepartitionPlan {
@@ -381,8 +402,9 @@ export class Repartitioner {
    */
   async prepare(plans: readonly RepartitionPlan[]): Promise<void> {
     for (const p of plans) {
-      if (this.topics.has(p.topic)) continue
       const from = p.source.source.kind === 'kafka' ? p.source.source.topic : p.source.name
+      this.sources.set(p.topic, from)
+      if (this.topics.has(p.topic)) continue
       const partitions = (await this.io.endOffsets(from)).length
       if (partitions === 0) throw new Error(`Kafka topic "${from}" has no partitions yet`)
       await this.io.ensureTopic(p.topic, partitions, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' })
@@ -443,6 +465,7 @@ export class Repartitioner {
   }
 
   async close(): Promise<void> {
+    this.ends.close()
     for (const task of [...this.writers.keys()]) await this.stopTask(task)
   }
 }

@@ -16,7 +16,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Engine } from '../executor/engine.ts'
 import type { DdlCommand, TaskOutputs } from '../executor/engine/cluster-hooks.ts'
-import type { ViewDef } from '../planner/catalog.ts'
+import type { ViewDef, StreamDef } from '../planner/catalog.ts'
 import { placeCatalog } from './placement.ts'
 import { TriggerStarts, globalRuns, reconcileTriggers } from './outputs.ts'
 import { statementOf } from './commands.ts'
@@ -204,7 +204,7 @@ export class TaskEngines {
     // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
     // every partition, task p partition p.
     const { kafkaPartitions: _front, ...base } = this.front.options
-    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, carriedSourceEnds: (def: StreamDef) => this.repartition?.sourceEnds(def), taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     let log: Awaited<ReturnType<typeof openAndRestore>> = null
     if (this.changelogs !== null) {

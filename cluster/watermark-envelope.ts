@@ -7,23 +7,38 @@
  * Layout: version (1 byte), flags (1 byte: IDLE, MARK_ONLY), source partition (uint32 BE), watermark
  * (float64 BE, microseconds; minus infinity before the partition's first event), then the event's record
  * as the stream's producer wrote it. 14 bytes per record: cheaper than headers, which the engine's record
- * reader skips unparsed.
+ * reader skips unparsed. A watermark-only record has, in place of the event, the writer's position in its
+ * source partition (float64 BE: the offset after what it had read): an idle mark is true only while the
+ * source partition still ends there (carried-watermarks.ts), so that the mark of a writer that died does
+ * not keep its partition idle while records arrive there that no one writes on.
  */
 import type { CarriedMark, SourceBatch } from '../executor/source.ts'
 
-const VERSION = 1
+const VERSION = 2
 const IDLE = 1
 const MARK_ONLY = 2
 const HEADER_BYTES = 14
 
-/** One record: the event's own bytes (null: watermark-only) with its writer's source partition and watermark. */
-export function wrapRecord(payload: Buffer | null, partition: number, watermark: number, idle: boolean): Buffer {
+/** One event's record with its writer's source partition and watermark (events are never idle marks). */
+export function wrapRecord(payload: Buffer, partition: number, watermark: number): Buffer {
+  return Buffer.concat([header(partition, watermark, 0), payload])
+}
+
+/** A watermark-only record: the writer's source partition, its watermark, idle or not, and the writer's position there. */
+export function wrapMark(partition: number, watermark: number, idle: boolean, position: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + 8)
+  header(partition, watermark, MARK_ONLY | (idle ? IDLE : 0)).copy(out, 0)
+  out.writeDoubleBE(position, HEADER_BYTES)
+  return out
+}
+
+function header(partition: number, watermark: number, flags: number): Buffer {
   const head = Buffer.allocUnsafe(HEADER_BYTES)
   head.writeUInt8(VERSION, 0)
-  head.writeUInt8((idle ? IDLE : 0) | (payload === null ? MARK_ONLY : 0), 1)
+  head.writeUInt8(flags, 1)
   head.writeUInt32BE(partition, 2)
   head.writeDoubleBE(watermark, 6)
-  return payload === null ? head : Buffer.concat([head, payload])
+  return head
 }
 
 /**
@@ -45,8 +60,13 @@ export function openEnvelopes(batch: SourceBatch): SourceBatch {
     const r = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw
     const offset = given[i]!
     const ok = r.length >= HEADER_BYTES && r[0] === VERSION
-    if (ok) marks.push({ offset, partition: r.readUInt32BE(2), watermark: r.readDoubleBE(6), idle: (r[1]! & IDLE) !== 0 })
-    if (ok && (r[1]! & MARK_ONLY) !== 0) continue
+    const markOnly = ok && (r[1]! & MARK_ONLY) !== 0
+    if (ok) {
+      const mark = { offset, partition: r.readUInt32BE(2), watermark: r.readDoubleBE(6), idle: (r[1]! & IDLE) !== 0 }
+      // An idle mark without the writer's position vouches for nothing: taken as busy.
+      marks.push(markOnly ? { ...mark, ...(r.length >= HEADER_BYTES + 8 ? { position: r.readDoubleBE(HEADER_BYTES) } : { idle: false }) } : mark)
+    }
+    if (markOnly) continue
     records.push(ok ? r.subarray(HEADER_BYTES) : r)
     offsets.push(offset)
     timestamps?.push(batch.timestamps![i]!)

@@ -6,17 +6,23 @@ import type { CarriedMark } from './source.ts'
 
 const NEG = Number.NEGATIVE_INFINITY
 let at = 0
-const mark = (partition: number, watermark: number, idle = false, offset = at++): CarriedMark => ({ offset, partition, watermark, idle })
+/** An idle mark says where its writer had read to: here always 1,000 unless given. */
+const mark = (partition: number, watermark: number, idle = false, offset = at++, position = 1_000): CarriedMark => ({ offset, partition, watermark, idle, ...(idle ? { position } : {}) })
 
-/** A reader of three source partitions: its tracker and carried flags, and its watermark after some marks. */
-function reader(partitions = 3, restored?: { wm: WatermarkTracker; idle: boolean[] }) {
+/**
+ * A reader of three source partitions: its tracker and carried flags, and its watermark after some marks;
+ * the source partitions end at `ends` (1,000 each unless changed: where the idle marks say their writers are).
+ */
+function reader(partitions = 3, restored?: { wm: WatermarkTracker; idle: { idle: boolean[]; idleAt: number[] } }) {
   const tracker = restored?.wm ?? new WatermarkTracker(partitions)
-  const carried = new CarriedWatermarks(partitions, restored?.idle)
+  const carried = new CarriedWatermarks(partitions, restored?.idle.idle, restored?.idle.idleAt)
+  const ends: (number | undefined)[] = new Array(partitions).fill(1_000)
+  const idleNow = () => carried.idle.map((_, p) => carried.isIdle(p, ends[p]))
   const take = (marks: CarriedMark[], from = 0) => {
     carried.take(marks, from, tracker)
-    return tracker.advance(carried.idle)
+    return tracker.advance(idleNow())
   }
-  return { tracker, carried, take }
+  return { tracker, carried, take, ends, idleNow }
 }
 
 describe('carried watermarks', () => {
@@ -55,14 +61,48 @@ describe('carried watermarks', () => {
     expect(r.take([mark(0, 30, false, 8)], 8)).toBe(30)
   })
 
-  it('resume from a checkpoint: the watermarks and the idle flags', () => {
+  it('resume from a checkpoint: the watermarks, the idle flags and their positions', () => {
     const r = reader()
     r.take([mark(0, 100, true), mark(1, 60), mark(2, 70)])
     const snap = r.tracker.snapshot()
-    const idle = r.carried.snapshot()
+    const idle = JSON.parse(JSON.stringify(r.carried.snapshot())) as { idle: boolean[]; idleAt: number[] }
+    expect(idle).toEqual({ idle: [true, false, false], idleAt: [1_000, -1, -1] })
     const again = reader(3, { wm: new WatermarkTracker(3, snap), idle })
     expect(again.tracker.current).toBe(60)
     expect(again.take([mark(1, 80)])).toBe(70)
+    // The position came back too: partition 0 is no longer idle once it has grown past it.
+    again.ends[0] = 1_001
+    expect(again.idleNow()).toEqual([false, false, false])
+  })
+
+  it('count an idle mark only while its source partition still ends where the writer had read to', () => {
+    const r = reader()
+    r.take([mark(0, 100), mark(1, 40), mark(2, 70)])
+    // Partition 1's writer read to 500 and said idle; the partition ends at 500: left out.
+    r.ends[1] = 500
+    expect(r.take([mark(1, 40, true, at++, 500)])).toBe(70)
+    // Records arrive in partition 1 that its writer has not written (it died, or has not read them yet): the
+    // idle mark no longer holds, partition 1 holds time where it was (the watermark never moves back) ...
+    r.ends[1] = 520
+    expect(r.idleNow()).toEqual([false, false, false])
+    r.take([mark(0, 300), mark(2, 300)])
+    expect(r.tracker.current).toBe(70)
+    // ... until its writer (the same or a new one) writes them, with their watermark.
+    expect(r.take([mark(1, 250)])).toBe(250)
+    // Where the partition ends is not known (no recent answer from the broker): not idle.
+    r.take([mark(1, 260, true, at++, 520)])
+    r.ends[1] = undefined
+    expect(r.idleNow()).toEqual([false, false, false])
+    r.ends[1] = 520
+    expect(r.idleNow()).toEqual([false, true, false])
+  })
+
+  it('take an idle mark without its writer position, or a restored idle flag without one, as busy', () => {
+    const r = reader(2)
+    r.take([{ offset: at++, partition: 0, watermark: 10, idle: true }, mark(1, 5)])
+    expect(r.idleNow()).toEqual([false, false])
+    const restored = new CarriedWatermarks(2, [true, true], undefined)
+    expect(restored.idle).toEqual([false, false])
   })
 
   it('refuse a mark of a source partition the topic has no slot for', () => {

@@ -8,7 +8,8 @@
  *
  * The reader keeps, per source partition, the largest watermark heard (the query's WatermarkTracker, one
  * slot per source partition: a repartition topic has as many partitions as its stream) and the idle flag
- * last heard; the watermark is the tracker's rule over them: the least over source partitions not idle,
+ * last heard with the writer's position then (an idle mark holds only while the source partition still
+ * ends there); the watermark is the tracker's rule over them: the least over source partitions not idle,
  * else the largest. A source partition never heard from is not idle and at minus infinity, so the
  * watermark does not move before every source partition has been heard from. Pure logic; the unit tests
  * are in carried-watermarks.test.ts.
@@ -19,9 +20,13 @@ import type { WatermarkTracker } from './watermark.ts'
 export class CarriedWatermarks {
   /** Per source partition: whether its writer last said it was idle. */
   readonly idle: boolean[]
+  /** Per source partition: the writer's position when it last said so (the offset after what it had read). */
+  readonly idleAt: number[]
 
-  constructor(partitions: number, restored?: readonly boolean[]) {
-    this.idle = Array.from({ length: partitions }, (_, p) => restored?.[p] === true)
+  constructor(partitions: number, restored?: readonly boolean[], restoredAt?: readonly number[]) {
+    // (A restored idle flag without its position, from before positions were kept, is taken as busy.)
+    this.idleAt = Array.from({ length: partitions }, (_, p) => (restoredAt?.[p] ?? -1) >= 0 ? restoredAt![p]! : Number.NaN)
+    this.idle = Array.from({ length: partitions }, (_, p) => restored?.[p] === true && !Number.isNaN(this.idleAt[p]!))
   }
 
   /**
@@ -35,11 +40,22 @@ export class CarriedWatermarks {
       if (m.partition < 0 || m.partition >= this.idle.length) throw new Error(`a record of source partition ${m.partition} in a repartition topic of ${this.idle.length} partitions`)
       tracker.observe(m.partition, m.watermark)
       this.idle[m.partition] = m.idle
+      this.idleAt[m.partition] = m.idle ? m.position ?? Number.NaN : Number.NaN
     }
   }
 
+  /**
+   * Whether source partition `p` is idle now: its writer said so, and the partition still ends where the
+   * writer had read to (`end`, as the broker last said; undefined: not known). Records that arrived after
+   * an idle mark are events no writer has written yet (it has not read them, or it died and the partition
+   * awaits its next owner): they hold time back, as unread records do in one process.
+   */
+  isIdle(p: number, end: number | undefined): boolean {
+    return this.idle[p] === true && end !== undefined && end <= this.idleAt[p]!
+  }
+
   /** For the checkpoint, next to the tracker's watermarks. */
-  snapshot(): boolean[] {
-    return this.idle.slice()
+  snapshot(): { idle: boolean[]; idleAt: number[] } {
+    return { idle: this.idle.slice(), idleAt: this.idleAt.map((a) => (Number.isNaN(a) ? -1 : a)) }
   }
 }

@@ -48,6 +48,8 @@ export interface QueryProgress {
   readonly stopped?: StoppedRecord
   /** Over a stream that carries its writers' watermarks: each source partition's last idle flag. */
   readonly carriedIdle?: readonly boolean[]
+  /** With carriedIdle: the writer's position in each source partition when it said idle (-1: none). */
+  readonly carriedIdleAt?: readonly number[]
 }
 
 export interface LateEvent {
@@ -132,6 +134,7 @@ export class ContinuousQuery {
   /** Over a stream whose records carry their writers' watermarks (carryWatermarks), else null. */
   carried: CarriedWatermarks | null = null
   private readonly restoredIdle: readonly boolean[] | undefined
+  private readonly restoredIdleAt: readonly number[] | undefined
   /** An interval join: the right stream's watermark expression, for its partitions (from `rightFrom` on). */
   private readonly rightWatermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null = null
   private readonly rightFrom: number = Number.POSITIVE_INFINITY
@@ -164,6 +167,7 @@ export class ContinuousQuery {
     this.eventsIn = progress?.eventsIn ?? 0
     this.lateEvents = progress?.lateEvents ?? 0
     this.restoredIdle = progress?.carriedIdle
+    this.restoredIdleAt = progress?.carriedIdleAt
     const from = plan.source.source
     this.lag = from.kind === 'view' ? from.lag : null
     // Over a view, the watermark is the read view's (followUpstream), not its rows' times.
@@ -209,7 +213,7 @@ export class ContinuousQuery {
   }
 
   progress(): QueryProgress {
-    const base: QueryProgress = { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents, stateBytes: this.stateBytes(), ...(this.carried === null ? {} : { carriedIdle: this.carried.snapshot() }) }
+    const base: QueryProgress = { offsets: this.offsets.slice(), watermark: this.watermark.snapshot(), eventsIn: this.eventsIn, lateEvents: this.lateEvents, stateBytes: this.stateBytes(), ...(this.carried === null ? {} : carriedProgress(this.carried)) }
     return this.stopped === null ? base : { ...base, stopped: this.stopped }
   }
 
@@ -219,7 +223,7 @@ export class ContinuousQuery {
    */
   carryWatermarks(): void {
     this.watermarkOf = null
-    this.carried = new CarriedWatermarks(this.offsets.length, this.restoredIdle)
+    this.carried = new CarriedWatermarks(this.offsets.length, this.restoredIdle, this.restoredIdleAt)
   }
 
   /**
@@ -635,4 +639,10 @@ export class ContinuousQuery {
   rows(): AsyncGenerator<Row> {
     return this.operator.rows(this.watermark.current)
   }
+}
+
+/** A query's carried idle flags and positions, for its progress record. */
+function carriedProgress(carried: CarriedWatermarks): Pick<QueryProgress, 'carriedIdle' | 'carriedIdleAt'> {
+  const { idle, idleAt } = carried.snapshot()
+  return { carriedIdle: idle, carriedIdleAt: idleAt }
 }

@@ -28,6 +28,8 @@ export interface CarriedMark {
   readonly partition: number
   readonly watermark: number
   readonly idle: boolean
+  /** A watermark-only record's: the writer's position in its source partition (the offset after what it read). */
+  readonly position?: number
 }
 
 /**
@@ -55,5 +57,10 @@ export interface StreamSource {
    * over the writers' source partitions, not taken from its rows' times (executor/carried-watermarks.ts).
    */
   readonly carriesWatermarks?: boolean
+  /**
+   * With carriesWatermarks: where source partition `partition` of the stream the writers read ends, as the
+   * broker last said (undefined: not known yet). An idle mark holds only while its partition ends there.
+   */
+  carriedSourceEnd?(partition: number): number | undefined
   close(): Promise<void>
 }

@@ -41,6 +41,8 @@ export interface KafkaSourceOptions {
   readonly partitions?: readonly number[]
   /** The records are wrapped by their writer (a cluster's repartition topic): `read` opens them. */
   readonly envelope?: RecordEnvelope
+  /** With envelope: where each partition of the writers' source ends (StreamSource.carriedSourceEnd). */
+  readonly sourceEnds?: (partition: number) => number | undefined
 }
 
 /** Records buffered (all partitions) before fetching is paused. */
@@ -406,6 +408,10 @@ export class KafkaSource implements StreamSource {
    */
   private firstServable(partition: number, from: number): number {
     return Math.max(from, this.logStart[partition] ?? 0, this.options.start === 'latest' ? (this.origin[partition] ?? 0) : 0)
+  }
+
+  carriedSourceEnd(partition: number): number | undefined {
+    return this.options.sourceEnds?.(partition)
   }
 
   /** The records carry their writers' watermarks (an envelope opened by `read`). */

@@ -238,7 +238,8 @@ export class Deploy extends EnginePart {
         })
       }
       const envelope = this.options.recordEnvelope?.(def)
-      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }), ...(envelope === undefined ? {} : { envelope }) })
+      const sourceEnds = envelope === undefined ? undefined : this.options.carriedSourceEnds?.(def)
+      const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }), ...(envelope === undefined ? {} : { envelope }), ...(sourceEnds === undefined ? {} : { sourceEnds }) })
       def = { ...def, partitions: source.partitionCount }
       log = source
     } else if (def.source.kind === 'file') {

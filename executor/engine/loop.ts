@@ -148,9 +148,10 @@ export class Loop extends EnginePart {
   /** Per partition of the query: whether it has no unread data (and no append in flight to its stream). */
   private idleFlags(q: ContinuousQuery): boolean[] {
     return q.slots.map((slot, i) => {
-      // Carried watermarks: a slot is a source partition, idle as its writer last said.
-      if (q.carried !== null) return q.carried.idle[i] ?? false
       const rt = this.streams.get(slot.stream)
+      // Carried watermarks: a slot is a source partition, idle as its writer last said while the source
+      // partition still ends where the writer had read to.
+      if (q.carried !== null) return q.carried.isIdle(i, rt?.log.carriedSourceEnd?.(i))
       if (rt === undefined || rt.inFlightAppends > 0) return false
       const o = q.offsets[i]!
       return rt.log.idle !== undefined ? rt.log.idle(slot.partition, o) : o >= rt.log.endOffset(slot.partition)

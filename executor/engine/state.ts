@@ -65,6 +65,11 @@ export interface EngineOptions {
    * whose records carry their writers' watermarks: cluster/watermark-envelope.ts).
    */
   readonly recordEnvelope?: (def: StreamDef) => RecordEnvelope | undefined
+  /**
+   * Cluster mode, with recordEnvelope: where each partition of the stream the writers read ends, as the
+   * broker last said (an idle mark holds only while its partition ends where its writer had read to).
+   */
+  readonly carriedSourceEnds?: (def: StreamDef) => ((partition: number) => number | undefined) | undefined
   /** Cluster mode: where a task engine's triggers NOTIFY and INSERT (cluster-hooks.ts), set before anything runs. */
   readonly taskOutputs?: TaskOutputs
 }
