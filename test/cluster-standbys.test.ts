@@ -99,10 +99,24 @@ describe('standby copies of tasks', () => {
     // They follow: more events move every copy's position on, and the lag back to 0.
     const before = [standbyRows(n0!), standbyRows(n1!)]
     await send(6000, 1500)
+    await exact(n1!)
     for (const [i, node] of [n0!, n1!].entries()) {
       await eventually(async () => standbyRows(node), (r) => r.size === 3 && [...r].every(([t, [pos, lag]]) => pos > before[i]!.get(t)![0] && lag === 0), 60_000)
     }
-    await exact(n1!)
+    // Settled (the last checkpoint of those events applied on both copies: the same positions twice, a second
+    // apart), so that what the kill leaves for the restore to replay is what was not copied yet: nothing.
+    let last = ''
+    await eventually(
+      async () => {
+        const now = JSON.stringify([...standbyRows(n0!), ...standbyRows(n1!)])
+        const same = now === last && !now.includes('null')
+        last = now
+        if (!same) await new Promise((r) => setTimeout(r, 1000))
+        return same
+      },
+      (same) => same,
+      60_000,
+    )
 
     // kill -9 of the owner of task 0 (so the global task moves too); its tasks go to the survivor.
     const victim = ids.indexOf(owners.get(0)!)
