@@ -29,7 +29,7 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Consumer } from '@platformatic/kafka'
-import { PartitionFetcher, type FetchedPartition } from '../executor/connectors/kafka-fetch.ts'
+import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPartition } from '../executor/connectors/kafka-fetch.ts'
 import { readRecordBatches, type RecordSink } from '../executor/connectors/kafka-records.ts'
 import { StateDb, type Mutation } from '../executor/state/rocks.ts'
 import { CHANGELOG_NEXT_KEY, mutationOfRecord, withTimeout, type ChangelogPlace, type Changelogs } from './changelog.ts'
@@ -283,6 +283,9 @@ export class StandbyTasks {
             if (fetch.generation !== generation) return
             fetch.fetcher = null
             fetch.reading = null
+            // A position the log no longer has: the copies are opened again, which checks each against the
+            // log's start and end as a restore does.
+            if (err instanceof KafkaFetchError && err.errorCode === OFFSET_OUT_OF_RANGE) for (const c of copies) c.failed = true
             console.error(`sluice: standby copies: fetching ${topic} failed (${err.message}); started again shortly`)
           },
         })
