@@ -6,6 +6,7 @@
  *
  *   npm run bench:cluster -- [--events 1000000] [--players 100000] [--partitions 6] [--nodes 1,2,3]
  *                            [--failover | --no-failover] [--timeout 900] [--changelog on|off|both]
+ *                            [--standbys 0|1|both]
  *
  * The events are produced once (kcat, keyed, Kafka's Java partitioning) and every cluster reads the same
  * topic from its start. A run is timed from the view's creation (once the cluster's group has settled) to
@@ -15,19 +16,21 @@
  *
  * `--changelog on` (the default here): the nodes write state changelogs
  * (docs/cluster.md, stage 3); `off`: without (a task moved by the failover re-reads its partition); `both`:
- * each cluster size both ways.
+ * each cluster size both ways. `--standbys 1`: the nodes keep a standby copy of each task
+ * (docs/cluster.md, "Standby copies"), so a task moved by the failover replays only its changelog's tail;
+ * `both`: clusters of more than one node both ways (with changelogs only).
  *
  * Prints one line per run:
- *   RESULT cluster nodes=<n> changelog=<on|off> events=<n> seconds=<s> eps=<n> cpu_s=<s> cpu_us_per_event=<n>
- *   RESULT cluster_failover nodes=<n> changelog=<on|off> state_mib=<n> seconds=<s>
- *   RESULT cluster_restore task=<p> records=<n> ms=<n> resumed_at=<offset>   (each task the failover moved)
+ *   RESULT cluster nodes=<n> changelog=<on|off> standbys=<n> events=<n> seconds=<s> eps=<n> cpu_s=<s> cpu_us_per_event=<n>
+ *   RESULT cluster_failover nodes=<n> changelog=<on|off> standbys=<n> state_mib=<n> seconds=<s>
+ *   RESULT cluster_restore task=<p> from=<changelog|standby> records=<n> ms=<n> [resumed_at=<offset>]   (each task the failover moved)
  */
 import { readFile } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import { startKafka } from '../test/helpers/kafka.ts'
 import { startCluster, type TestCluster } from '../test/helpers/cluster.ts'
 import type { SluiceProcess } from '../test/helpers/sluice-process.ts'
-import { restoreLines } from '../test/helpers/cluster-runs.ts'
+import { restoreLines, standbyRestoreLines } from '../test/helpers/cluster-runs.ts'
 
 interface Options {
   readonly events: number
@@ -37,6 +40,7 @@ interface Options {
   readonly failover: boolean
   readonly timeoutS: number
   readonly changelogs: readonly boolean[]
+  readonly standbys: readonly number[]
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -60,6 +64,7 @@ function parseArgs(argv: readonly string[]): Options {
     failover: !argv.includes('--no-failover'),
     timeoutS: num('timeout', 900),
     changelogs: changelogModes(get('changelog') ?? 'on'),
+    standbys: standbyModes(get('standbys') ?? '0'),
   }
 }
 
@@ -68,6 +73,12 @@ function changelogModes(v: string): boolean[] {
   if (v === 'off') return [false]
   if (v === 'both') return [true, false]
   throw new Error(`--changelog takes on, off or both, not ${v}`)
+}
+
+function standbyModes(v: string): number[] {
+  if (v === 'both') return [0, 1]
+  if (/^\d+$/.test(v)) return [Number(v)]
+  throw new Error(`--standbys takes a number of copies or both, not ${v}`)
 }
 
 const BASE = Date.UTC(2026, 0, 1)
@@ -161,10 +172,12 @@ async function main(): Promise<void> {
     console.log(`produced ${opts.events} events of ${opts.players} players to ${topic} (${opts.partitions} partitions) in ${((Date.now() - began) / 1000).toFixed(1)} s`)
     const largest = Math.max(...opts.nodes)
     for (const n of opts.nodes) {
-      for (const changelog of opts.changelogs) {
-        const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000, args: changelog ? [] : ['--no-changelog'] })
+      for (const changelog of opts.changelogs) for (const standbys of opts.standbys) {
+        // Copies follow changelogs, and a single node has no other node to keep them on.
+        if (standbys > 0 && (!changelog || n === 1)) continue
+        const cluster = await startCluster({ nodes: n, kafka, checkpointMs: 1000, args: changelog ? ['--standbys', String(standbys)] : ['--no-changelog'] })
         try {
-          await runOne(cluster, n, topic, opts, opts.failover && n === largest && n > 1, changelog ? 'on' : 'off')
+          await runOne(cluster, n, topic, opts, opts.failover && n === largest && n > 1, changelog ? 'on' : 'off', standbys)
         } catch (err) {
           // What the nodes said last is the only clue.
           for (const node of cluster.nodes) console.error(`node on ${node.dataDir}:\n${node.output().slice(-3000)}`)
@@ -179,7 +192,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function runOne(cluster: TestCluster, n: number, topic: string, opts: Options, failover: boolean, changelog: 'on' | 'off'): Promise<void> {
+async function runOne(cluster: TestCluster, n: number, topic: string, opts: Options, failover: boolean, changelog: 'on' | 'off', standbys: number): Promise<void> {
   const deadline = () => Date.now() + opts.timeoutS * 1000
   const first = cluster.nodes[0]!
   first.psql(
@@ -198,12 +211,14 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   const seconds = (done - t0) / 1000
   const cpu = cpuAfter.reduce((a, c, i) => a + c - cpuBefore[i]!, 0)
   console.log(
-    `RESULT cluster nodes=${n} changelog=${changelog} events=${opts.events} seconds=${seconds.toFixed(1)} eps=${Math.round(opts.events / seconds)} ` +
+    `RESULT cluster nodes=${n} changelog=${changelog} standbys=${standbys} events=${opts.events} seconds=${seconds.toFixed(1)} eps=${Math.round(opts.events / seconds)} ` +
       `cpu_s=${cpu.toFixed(1)} cpu_us_per_event=${((cpu * 1e6) / opts.events).toFixed(1)}`,
   )
   if (!failover) return
-  // Checkpoints are written every second; let the last one land so the state on disk is the whole state.
+  // Checkpoints are written every second; let the last one land so the state on disk is the whole state
+  // (and the standby copies, if any, catch up with it).
   await new Promise((r) => setTimeout(r, 2000))
+  if (standbys > 0) await untilCopiesCaughtUp(cluster.nodes, deadline())
   const victim = cluster.nodes.length - 1
   const stateMiB = diskMiB(cluster.nodes.map((p) => p.dataDir))
   const killedAt = Date.now()
@@ -211,10 +226,23 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   const survivors = cluster.nodes.filter((_, i) => i !== victim)
   const logFrom = survivors.map((node) => node.output().length)
   const back = await untilComplete(survivors, opts.events, deadline())
-  console.log(`RESULT cluster_failover nodes=${n} changelog=${changelog} state_mib=${stateMiB} seconds=${((back - killedAt) / 1000).toFixed(1)}`)
-  // The moved tasks' restores from their changelogs, as the survivors logged them.
+  console.log(`RESULT cluster_failover nodes=${n} changelog=${changelog} standbys=${standbys} state_mib=${stateMiB} seconds=${((back - killedAt) / 1000).toFixed(1)}`)
+  // The moved tasks' restores from their changelogs or their standby copies, as the survivors logged them.
   for (const r of survivors.flatMap((node, i) => restoreLines(node.output().slice(logFrom[i])))) {
-    console.log(`RESULT cluster_restore task=${r.task} records=${r.records} ms=${r.ms} resumed_at=${r.resumeAt}`)
+    console.log(`RESULT cluster_restore task=${r.task} from=changelog records=${r.records} ms=${r.ms} resumed_at=${r.resumeAt}`)
+  }
+  for (const r of survivors.flatMap((node, i) => standbyRestoreLines(node.output().slice(logFrom[i])))) {
+    console.log(`RESULT cluster_restore task=${r.task} from=standby records=${r.records} ms=${r.ms} copy_applied=${r.applied}`)
+  }
+}
+
+/** Waits until every standby copy shown by the nodes has applied its changelog to the end. */
+async function untilCopiesCaughtUp(nodes: readonly SluiceProcess[], deadline: number): Promise<void> {
+  for (;;) {
+    const behind = await Promise.all(nodes.map((node) => numberOn(node, "SELECT coalesce(sum(lag), 0)::bigint AS n FROM sluice_tasks WHERE status = 'standby'")))
+    if (behind.every((b) => b === 0)) return
+    if (Date.now() > deadline) throw new Error(`standby copies not caught up in time: ${JSON.stringify(behind)} changelog records behind`)
+    await new Promise((r) => setTimeout(r, 250))
   }
 }
 

@@ -5,6 +5,7 @@
  *                [--kafka host:port[,host:port]]   (or SLUICE_KAFKA)
  *                [--cluster NAME]                  (with --kafka and the HTTP port: a node of cluster NAME; see docs/cluster.md)
  *                [--no-changelog]                  (cluster mode: no state changelog topics; a moved task re-reads its input)
+ *                [--standbys 0]                    (cluster mode: warm copies kept of each task on other nodes; give every node the same)
  *                [--decode-thread]                 (decode events of the embedded log and Kafka on a second thread)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
@@ -24,7 +25,7 @@ import { isAuthMethod } from '../server/users.ts'
 import { parseAllowList } from '../executor/webhook-policy.ts'
 import { parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--cluster NAME [--no-changelog]] [--decode-thread] [--files <dir>]
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--cluster NAME [--no-changelog | --standbys N]] [--decode-thread] [--files <dir>]
                     [--webhook-allow host[:port],*.domain[:port],...]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
                     [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
@@ -111,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
       // Changelogs are the default in cluster mode; --changelog is still taken (it was the opt-in).
       changelog: { type: 'boolean', default: false },
       'no-changelog': { type: 'boolean', default: false },
+      standbys: { type: 'string', default: '0' },
       'decode-thread': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
@@ -145,6 +147,12 @@ async function main(argv: string[]): Promise<void> {
     console.error('sluice: --cluster needs the HTTP port (nodes read each other\'s tasks there); drop --no-http')
     process.exit(2)
   }
+  const standbys = integerFlag('standbys', values.standbys)!
+  if (standbys > 0 && (values['no-changelog'] === true || values.cluster === undefined || values.cluster === '')) {
+    // A standby copy follows its task's changelog (docs/cluster.md, "Standby copies").
+    console.error('sluice: --standbys needs --cluster with changelogs (not --no-changelog)')
+    process.exit(2)
+  }
   const port = integerFlag('port', values.port)!
   const server = await startServer({
     host: values.host,
@@ -154,7 +162,7 @@ async function main(argv: string[]): Promise<void> {
     checkpointIntervalMs: Number(values['checkpoint-ms']),
     ...(values['decode-thread'] === true ? { decodeThread: true } : {}),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
-    ...(values.cluster === undefined || values.cluster === '' ? {} : { cluster: values.cluster, clusterChangelog: values['no-changelog'] !== true }),
+    ...(values.cluster === undefined || values.cluster === '' ? {} : { cluster: values.cluster, clusterChangelog: values['no-changelog'] !== true, clusterStandbys: standbys }),
     webhookAllow,
     fileDir: values.files === undefined || values.files === '' ? undefined : resolve(values.files),
     usersFile: values.users === undefined ? undefined : resolve(values.users),

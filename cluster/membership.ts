@@ -82,7 +82,8 @@ export function tasksOf(byTopic: Readonly<Record<string, readonly number[]>>): n
   return [...new Set(Object.values(byTopic).flat())].sort((a, b) => a - b)
 }
 
-function rank(node: string, p: number): number {
+/** Node `node`'s weight for task `p` (rendezvous hashing): the assignor and the standby placement (standby.ts) rank by it. */
+export function rank(node: string, p: number): number {
   return createHash('sha1').update(`${node}\0task\0${p}`).digest().readUInt32BE(0)
 }
 
@@ -247,14 +248,16 @@ export class Membership {
       const groups = await admin.describeGroups({ groups: [groupName(this.cluster)] })
       const group = groups.get(groupName(this.cluster))
       const owners = new Map<number, string>()
-      if (group === undefined) return { stable: false, owners }
+      const nodes: string[] = []
+      if (group === undefined) return { stable: false, owners, nodes }
       for (const m of group.members.values()) {
         const node = infoOf(m.metadata)?.node ?? m.clientId
+        nodes.push(node)
         const byTopic: Record<string, number[]> = {}
         for (const [topic, a] of m.assignments ?? new Map()) byTopic[topic] = [...a.partitions]
         for (const task of tasksOf(byTopic)) owners.set(task, node)
       }
-      return { stable: group.state === 'STABLE', owners }
+      return { stable: group.state === 'STABLE', owners, nodes }
     } finally {
       await new Promise<void>((done) => admin.close(() => done()))
     }

@@ -24,7 +24,8 @@ import type { DdlCommand, DdlRouter, IngestRecord } from '../executor/engine/clu
 import { applyCommand, checkCommand } from './commands.ts'
 import { Arrivals, KafkaIo } from './kafka-io.ts'
 import { Membership, tasksOf } from './membership.ts'
-import { TaskEngines, type GroupView } from './tasks.ts'
+import { TaskEngines, taskLabel, type GroupView } from './tasks.ts'
+import { StandbyTasks, standbyPlacement, standbyTasksOf } from './standby.ts'
 import { Changelogs } from './changelog.ts'
 import { Repartitioner } from './repartition.ts'
 import { IngestTransactions } from './ingest-transactions.ts'
@@ -43,6 +44,8 @@ export interface ClusterOptions {
   readonly dataDir: string
   /** State changelog topics for the tasks (changelog.ts); false: a task new to a node re-reads its input. */
   readonly changelog: boolean
+  /** Standby copies per task kept by other nodes (standby.ts); 0: none. Needs the changelogs. */
+  readonly standbys?: number
 }
 
 /** What a node keeps in its data directory: who it is, of which cluster, and the next command to apply. */
@@ -74,6 +77,8 @@ export type PeerRowsAnswer =
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 const NODE_FILE = 'cluster-node.json'
+/** How often a node with standbys looks at the group to choose the tasks it keeps copies of. */
+const STANDBY_PLACEMENT_MS = 3000
 /** How long a statement waits for its own command to come back from the topic and be applied. */
 const APPLY_TIMEOUT_MS = 60_000
 
@@ -128,11 +133,13 @@ export class ClusterNode implements DdlRouter {
       me: state.node,
       generation: () => this.membership?.generation ?? -1,
     }
-    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null, this.repartition, {
+    const changelogs = options.changelog ? new Changelogs(options.name, options.brokers, io, taskCount) : null
+    const standbys = changelogs !== null && (options.standbys ?? 0) > 0 ? new StandbyTasks(changelogs, (task) => join(options.dataDir, 'tasks', taskLabel(task))) : undefined
+    this.tasks = new TaskEngines(engine, options.dataDir, (topic) => io.endOffsets(topic), changelogs, this.repartition, {
       // A task's trigger NOTIFY goes out as the node's (to every node's LISTEN sessions), its INSERT to the topic.
       notify: (message) => engine.notifications.publish(message),
       ingest: (def, records) => this.ingest(def, records),
-    }, groupView)
+    }, groupView, standbys)
     this.secret = state.secret ?? null
     this.ingestTransactions = new IngestTransactions(options.brokers, `_sluice_${options.name}_ingest_${state.node}`)
   }
@@ -301,6 +308,30 @@ export class ClusterNode implements DdlRouter {
     // Not awaited: a rebalance waits for every member, and members busy with a burst answer late; the node
     // serves its clients meanwhile (sluice_cluster shows it as joining).
     void this.membership.follow(this.streamTopics())
+    if (this.tasks.standbys !== undefined) {
+      this.placementTimer = setInterval(() => void this.placeStandbys(), STANDBY_PLACEMENT_MS)
+      this.placementTimer.unref()
+    }
+  }
+
+  private placementTimer: NodeJS.Timeout | null = null
+  private placing = false
+
+  /**
+   * Chooses the tasks this node keeps standby copies of, from the group as the coordinator describes it
+   * (standby.ts `standbyPlacement`); while a rebalance runs the last choice stands.
+   */
+  private async placeStandbys(): Promise<void> {
+    if (this.placing || this.closed || this.membership === null) return
+    this.placing = true
+    try {
+      const group = await this.membership.confirmation()
+      if (group === null || !group.stable || this.closed) return
+      const placement = standbyPlacement(group.nodes ?? [...new Set(group.owners.values())], group.owners, this.options.standbys ?? 0)
+      await this.tasks.keepStandbys(standbyTasksOf(this.state.node, placement))
+    } finally {
+      this.placing = false
+    }
   }
 
   /** The topics of the cluster's streams: what the group assigns tasks of. */
@@ -345,6 +376,11 @@ export class ClusterNode implements DdlRouter {
     return answer(req)
   }
 
+  /** Standby copies this node keeps (the global task's included). */
+  private standbyCount(): number {
+    return this.tasks.standbys?.count ?? 0
+  }
+
   /** Point lookups this node answered from their key's task alone, and those that asked every task. */
   private lookups(): [number, number] {
     const l = this.reader?.pointLookups ?? { routed: 0, missed: 0, gathered: 0 }
@@ -358,12 +394,15 @@ export class ClusterNode implements DdlRouter {
       const rows: Row[] = members.map((m) => {
         const self = m.node === this.state.node
         const tasks = Object.values(m.tasks).reduce((a, ps) => a + ps.length, 0)
-        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null, ...(self ? this.lookups() : [null, null])]
+        return [m.node, m.pg, m.http, 'up', self, tasks, self ? this.state.next : null, self ? this.lag() : null, ...(self ? this.lookups() : [null, null]), self ? this.standbyCount() : null]
       })
-      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag(), ...this.lookups()])
+      if (!members.some((m) => m.node === this.state.node)) rows.push([this.state.node, null, null, this.membership === null ? 'starting' : 'joining', true, 0, this.state.next, this.lag(), ...this.lookups(), this.standbyCount()])
       return rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])))
     }
     const rows: Row[] = []
+    // Standby copies kept here (standby.ts): status 'standby', the changelog offset applied up to, and the
+    // changelog records still to apply as lag.
+    const copies = new Map((await this.tasks.standbys?.rows() ?? []).map((c) => [c.task, c]))
     for (const def of this.engine.catalog.streams()) {
       if (def.source.kind !== 'kafka') continue
       const topic = def.source.topic
@@ -371,16 +410,21 @@ export class ClusterNode implements DdlRouter {
         const owner = members.find((m) => m.tasks[topic]?.includes(p))?.node ?? null
         // This node's own task engine, if it runs one for p: its status, the events it took in, its lag.
         const t = this.tasks.get(p)
+        const copy = t === undefined ? copies.get(p) : undefined
+        if (copy !== undefined) {
+          rows.push([def.name, topic, p, owner, owner === this.state.node, 'standby', null, copy.end === null ? null : Math.max(0, copy.end - copy.position), null, copy.position])
+          continue
+        }
         const events = t === undefined ? null : eventsIn(t.engine, def.name)
         const restore = t?.restore ?? this.tasks.restoring(p) ?? null
         const status = t?.status ?? (restore === null ? null : 'restoring')
-        rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null])
+        rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null, null])
       }
     }
     // A repartitioned view's internal stream, for the tasks that run here: the events each took in from it.
     for (const { task, plan } of this.repartition.running()) {
       const t = this.tasks.get(task)
-      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine), null])
+      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine), null, null])
     }
     return rows
   }
@@ -415,6 +459,7 @@ export class ClusterNode implements DdlRouter {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.placementTimer !== null) clearInterval(this.placementTimer)
     this.arrivals.wake()
     await this.applierDone.catch(() => undefined)
     // A checkpoint of every task first: the node that gets them (or this one, back) resumes from it.

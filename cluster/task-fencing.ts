@@ -23,6 +23,8 @@ export interface GroupConfirmation {
   readonly stable: boolean
   /** Task -> the node id whose member the group assigned it to. */
   readonly owners: ReadonlyMap<number, string>
+  /** Every member's node id, tasks or not (the standby placement's candidates, standby.ts). */
+  readonly nodes?: readonly string[]
 }
 
 /** Where a task stands with respect to a fence on this node. */

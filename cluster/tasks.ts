@@ -24,6 +24,7 @@ import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
 import { repartitionEnvelope, type RepartitionPlan, type Repartitioner } from './repartition.ts'
 import { mayRegister, type FenceRecord, type GroupConfirmation, type RegisterDecision } from './task-fencing.ts'
+import type { StandbyHandoff, StandbyTasks } from './standby.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
@@ -99,7 +100,27 @@ export class TaskEngines {
     private readonly outputs?: TaskOutputs,
     /** The group's view for the changelog registration gate; absent: every assigned task registers. */
     private readonly groupView?: GroupView,
+    /** Standby copies of other nodes' tasks (standby.ts); absent: none are kept. */
+    readonly standbys?: StandbyTasks,
   ) {}
+
+  /**
+   * The placement chose this node to keep copies of `tasks` (standby.ts): copies open for those whose engine
+   * neither runs nor is wanted here, on this chain, so that a task's store is never open twice.
+   */
+  keepStandbys(tasks: readonly number[]): Promise<void> {
+    if (this.standbys === undefined) return Promise.resolve()
+    this.standbys.choose(tasks)
+    return this.serially(() => this.reconcileStandbys())
+  }
+
+  private reconcileStandbys(): Promise<void> {
+    if (this.standbys === undefined || this.closed) return Promise.resolve()
+    return this.standbys.reconcile(
+      (task) => !this.wanted.has(task) && !this.running.has(task),
+      (task) => this.wanted.has(task) && !this.running.has(task),
+    )
+  }
 
   /** CREATE TRIGGER's start offsets, for the reconciliation after its command (outputs.ts). */
   private readonly triggerStarts = new TriggerStarts()
@@ -191,10 +212,12 @@ export class TaskEngines {
         console.error(`sluice: task ${taskLabel(task)} did not start: ${(err as Error).message}; trying again in ${RETRY_START_MS / 1000} s`)
       }
     }
+    // Revoked tasks' stores are free now: the placement may keep copies of them here.
+    await this.reconcileStandbys()
     if (failed && !this.closed) setTimeout(() => void this.serially(() => this.sync()), RETRY_START_MS).unref()
   }
 
-  private dirOf(task: number): string {
+  dirOf(task: number): string {
     return join(this.dataDir, 'tasks', taskLabel(task))
   }
 
@@ -207,10 +230,13 @@ export class TaskEngines {
     const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, carriedSourceEnds: (def: StreamDef) => this.repartition?.sourceEnds(def), taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     let log: Awaited<ReturnType<typeof openAndRestore>> = null
+    let warm: StandbyHandoff | null = null
     if (this.changelogs !== null) {
       // Registering the id fences the task's earlier holder: only for a task the group confirmed here.
       const decision = await this.decide(task)
       if (!decision.register) throw new NotConfirmed(decision.why)
+      // A standby copy kept here is closed; the restore goes on from its position.
+      warm = (await this.standbys?.release(task)) ?? null
       log = await openAndRestore(
         this.changelogs,
         task,
@@ -239,7 +265,7 @@ export class TaskEngines {
       await rm(dir, { recursive: true, force: true })
       throw err
     }
-    if (log !== null) console.log(`sluice: task ${taskLabel(task)} ${restoredLine(log.progress, engine, task)}`)
+    if (log !== null) console.log(`sluice: task ${taskLabel(task)} ${restoredLine(log.progress, engine, task, warm)}`)
     const t: TaskRuntime = { task, engine, status: 'starting', target: new Map(), startedAt: began, readers: 0, stopping: false, changelog: log?.changelog ?? null, restore: log?.progress ?? null }
     this.running.set(task, t)
     try {
@@ -385,11 +411,12 @@ export class TaskEngines {
     this.closed = true
     await this.chain.catch(() => undefined)
     for (const t of this.all()) await this.stop(t)
+    await this.standbys?.close()
   }
 }
 
 /** The log line of a restore: how long, how many changelog records, and where the input resumes. */
-function restoredLine(p: RestoreProgress, engine: Engine, task: number): string {
+function restoredLine(p: RestoreProgress, engine: Engine, task: number, warm: StandbyHandoff | null): string {
   const resume = new Map<string, number>()
   for (const q of engine.allQueries()) {
     for (let i = 0; i < q.slots.length; i++) {
@@ -399,6 +426,10 @@ function restoredLine(p: RestoreProgress, engine: Engine, task: number): string 
     }
   }
   const at = [...resume].map(([s, o]) => `${s}@${o}`).join(', ') || 'no views yet'
+  if (warm !== null && !p.full && p.from === warm.position) {
+    // The figures the issue asks for: the tail replayed over the copy, against what the copy had applied.
+    return `restored from its standby copy in ${p.ms} ms: ${p.records} changelog records replayed (offsets ${p.from} to ${p.end}; the copy had applied ${warm.applied} records here over ${Math.round(warm.keptMs / 1000)} s); input resumes at ${at}`
+  }
   const what = p.full ? 'from its changelog' : 'from its own directory and its changelog'
   return `restored ${what} in ${p.ms} ms: ${p.records} changelog records (offsets ${p.from} to ${p.end}); input resumes at ${at}`
 }

@@ -161,6 +161,8 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     // every task (a key that cannot be routed, or not found on its task) (NULL for other nodes).
     col('lookups_routed', Types.int8),
     col('lookups_all_tasks', Types.int8),
+    // Standby copies of other nodes' tasks this node keeps (`--standbys`; NULL for other nodes).
+    col('standby_tasks', Types.int4),
   ],
   /** Cluster mode: one row per task (a stream topic's partition number) and the node the group gave it to. */
   sluice_tasks: [
@@ -177,6 +179,9 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     col('lag', Types.int8),
     // Changelog records that engine's store was restored from when it started (so far, while restoring).
     col('restored', Types.int8),
+    // For a standby copy kept on the node asked (status 'standby'): the changelog offset it has applied up
+    // to; its lag is then the changelog records still to apply.
+    col('changelog_position', Types.int8),
   ],
 }
 

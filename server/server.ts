@@ -61,6 +61,8 @@ export interface ServerOptions extends EngineOptions {
   readonly cluster?: string
   /** Cluster mode: state changelog topics (default true; false: a moved task re-reads its input instead). */
   readonly clusterChangelog?: boolean
+  /** Cluster mode: standby copies of each task kept on other nodes (default 0; cluster/standby.ts). */
+  readonly clusterStandbys?: number
 }
 
 export interface RunningServer {
@@ -144,7 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     if (options.cluster !== undefined) {
       if ((options.kafkaBrokers ?? []).length === 0) throw configError('--cluster needs --kafka host:port (the cluster lives in Kafka)')
-      node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir, changelog: options.clusterChangelog ?? true })
+      node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir, changelog: options.clusterChangelog ?? true, standbys: options.clusterStandbys ?? 0 })
     }
     const server = await serve(engine, options, limits, security, throttle, node)
     const clusterNode = node

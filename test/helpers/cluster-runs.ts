@@ -85,6 +85,23 @@ export interface RestoreLine {
   readonly line: string
 }
 
+/** A task restored from a standby copy kept on its new node (cluster/standby.ts), as its log line says. */
+export interface StandbyRestoreLine {
+  readonly task: number
+  readonly ms: number
+  /** Changelog records replayed over the copy, the offsets they span, and what the copy had applied. */
+  readonly records: number
+  readonly from: number
+  readonly end: number
+  readonly applied: number
+  readonly line: string
+}
+
+export function standbyRestoreLines(output: string): StandbyRestoreLine[] {
+  const re = /task (\d+|global) restored from its standby copy in (\d+) ms: (\d+) changelog records replayed \(offsets (\d+) to (\d+); the copy had applied (\d+) records[^\n]*/g
+  return [...output.matchAll(re)].map((m) => ({ task: m[1] === 'global' ? -1 : Number(m[1]), ms: Number(m[2]), records: Number(m[3]), from: Number(m[4]), end: Number(m[5]), applied: Number(m[6]), line: m[0] }))
+}
+
 export function restoreLines(output: string): RestoreLine[] {
   const re = /task (\d+|global) restored from (its own directory and )?its changelog in (\d+) ms: (\d+) changelog records \(offsets \d+ to \d+\); input resumes at ([^\n]*)/g
   return [...output.matchAll(re)].map((m) => {
