@@ -5,9 +5,15 @@
  * entirely or not at all. The same transaction commits the batch number as a consumer-group offset, so after
  * a crash `lastDelivered` knows exactly which batches Kafka has, and the engine resends only later ones.
  * The producer's transactional id is stable per sink: a restarted Sluice fences off (and aborts) whatever
- * transaction the old one left open. Producing is kafkajs's (see KafkaSinkWriter.producer).
+ * transaction the old one left open. The id is registered (InitProducerId) when the writer opens and again
+ * after each failed transaction, before `lastDelivered` is read, so that no earlier holder of the id can
+ * commit a batch after that answer. Producing is kafkajs's (see KafkaSinkWriter.producer).
+ *
+ * In cluster mode (cluster/sinks.ts) each task writes its own rows under an id of its own, and whether a
+ * failed transaction may be tried again under the same id is the task's to say (`retry`): a fence means
+ * another node owns the task now, and registering again would fence the rightful owner.
  */
-import { Kafka, logLevel, type Producer as KafkaProducer } from 'kafkajs'
+import { Kafka, logLevel, type Producer as KafkaProducer, type Transaction } from 'kafkajs'
 import type { SinkRecord, SinkTarget } from './sink-target.ts'
 
 export type { SinkRecord } from './sink-target.ts'
@@ -22,12 +28,21 @@ export interface KafkaSinkOptions {
   readonly sinkTag: string
   /** false: at-least-once, plain idempotent sends without transactions. */
   readonly transactional: boolean
+  /**
+   * Asked after a failed transaction, before the id is registered again: true to go on, false to stop for
+   * good (the writer then fails every delivery with `stopped`). Absent: always go on.
+   */
+  readonly retry?: (err: Error) => Promise<boolean>
 }
 
 const BATCH_HEADER = 'sluice-batch'
 
 export class KafkaSinkWriter implements SinkTarget {
   readonly deadLetters = 0
+  /** Set when `retry` said no: every later delivery fails with it. */
+  stopped: Error | null = null
+  /** The transaction begun when the id was registered, used by the next delivery. */
+  private pending: Transaction | null = null
 
   private constructor(
     private readonly kafka: Kafka,
@@ -62,7 +77,14 @@ export class KafkaSinkWriter implements SinkTarget {
     } finally {
       await admin.disconnect()
     }
-    return new KafkaSinkWriter(kafka, await KafkaSinkWriter.producer(kafka, options), options, partitions)
+    const writer = new KafkaSinkWriter(kafka, await KafkaSinkWriter.producer(kafka, options), options, partitions)
+    if (options.transactional) await writer.register()
+    return writer
+  }
+
+  /** Registers the transactional id now (fencing any earlier holder), keeping the transaction it begins. */
+  private async register(): Promise<void> {
+    this.pending = await this.producer.transaction()
   }
 
   /**
@@ -72,9 +94,11 @@ export class KafkaSinkWriter implements SinkTarget {
   async deliver(batches: readonly { readonly batch: number; readonly records: readonly SinkRecord[] }[]): Promise<void> {
     if (batches.length === 0) return
     if (!this.options.transactional) return this.send(batches.flatMap((b) => b.records.map((r) => ({ record: r, batch: b.batch }))))
-    let tx: Awaited<ReturnType<KafkaProducer['transaction']>> | null = null
+    if (this.stopped !== null) throw this.stopped
+    let tx: Transaction | null = this.pending
+    this.pending = null
     try {
-      tx = await this.producer.transaction()
+      tx ??= await this.producer.transaction()
       for (const { batch, records } of batches) {
         const header = `${this.options.sinkTag}:${batch}`
         for (let i = 0; i < records.length; i += 5000) {
@@ -90,10 +114,17 @@ export class KafkaSinkWriter implements SinkTarget {
       await tx.commit()
     } catch (err) {
       if (tx?.isActive()) await tx.abort().catch(() => undefined)
+      if (this.options.retry !== undefined && !(await this.options.retry(err as Error).catch(() => false))) {
+        this.stopped = err as Error
+        await this.producer.disconnect().catch(() => undefined)
+        throw err
+      }
       // After a failed transaction the producer's state is not to be trusted: start over with a new one,
-      // which re-registers the transactional id. The caller retries the batches.
+      // which registers the transactional id again (at the latest in lastDelivered, which the caller asks
+      // before it retries the batches: a commit whose answer was lost is not written twice).
       await this.producer.disconnect().catch(() => undefined)
       this.producer = await KafkaSinkWriter.producer(this.kafka, this.options).catch(() => this.producer)
+      await this.register().catch(() => undefined)
       throw err
     }
   }
@@ -119,6 +150,9 @@ export class KafkaSinkWriter implements SinkTarget {
    */
   async lastDelivered(): Promise<number> {
     if (!this.options.transactional) return -1 // at-least-once: resend whatever the outbox holds
+    if (this.stopped !== null) throw this.stopped
+    // Registered first: no earlier holder of the id can commit after the answer.
+    if (this.pending === null) await this.register()
     const admin = this.kafka.admin()
     await admin.connect()
     try {
@@ -136,6 +170,7 @@ export class KafkaSinkWriter implements SinkTarget {
   }
 
   async close(): Promise<void> {
+    if (this.pending?.isActive()) await this.pending.abort().catch(() => undefined)
     await this.producer.disconnect().catch(() => undefined)
   }
 }
