@@ -63,5 +63,13 @@ describe('a Kafka sink writer moved to a new owner', () => {
     expect(await next.lastDelivered()).toBe(3)
     await old.close()
     await next.close()
+
+    // DROP SINK removes the batch group: a sink created again under the same tag (ids are reused) starts at
+    // batch 0 and is not skipped; a sink that never delivered drops too.
+    await next.drop()
+    const again = await KafkaSinkWriter.open(options)
+    expect(await again.lastDelivered()).toBe(-1)
+    await again.close()
+    await again.drop()
   }, 120_000)
 })

@@ -165,6 +165,26 @@ export class KafkaSinkWriter implements SinkTarget {
     }
   }
 
+  /**
+   * DROP SINK: the batch group goes. A sink created again later may get the same id (ids are reused after
+   * a restart when the dropped one was the highest) and so the same tag: it must not find the old sink's
+   * batch number and skip its own first batches. The records written stay.
+   */
+  async drop(): Promise<void> {
+    if (!this.options.transactional) return
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      await admin.deleteGroups([this.batchGroup])
+    } catch (err) {
+      // No such group (the sink never delivered): nothing to remove.
+      const codes = ((err as { groups?: { errorCode?: number }[] }).groups ?? []).map((g) => g.errorCode)
+      if (!(codes.length > 0 && codes.every((c) => c === 69))) throw err
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
   private get batchGroup(): string {
     return `sluice-sink-${this.options.sinkTag}-batches`
   }
