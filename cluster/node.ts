@@ -324,7 +324,7 @@ export class ClusterNode implements DdlRouter {
   peerRows(signature: string | undefined, body: string): PeerRowsAnswer {
     return this.peerRequest<RowsRequest>(signature, body, () => true, (req) => {
       const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
-      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key, req.stats === true) }
+      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key, req.sinkStats === true ? 'sink' : req.stats === true ? 'trigger' : 'rows') }
     })
   }
 

@@ -1,7 +1,7 @@
 /**
  * Sinks in cluster mode (docs/cluster.md, "Sinks"): where each sink runs, how a task engine's
- * sinks follow the catalog, the tag each task's part of a sink is known by to Kafka, and which sinks are
- * refused.
+ * sinks follow the catalog, the tag each task's part of a sink is known by to Kafka, which sinks are
+ * refused, and a sink's counters summed over its tasks (sluice_sinks).
  *
  * - **Where.** A sink over a stream, or over a partitioned or repartitioned view, runs in every task engine,
  *   each writing the rows of its own task; a sink over a global view runs in the global task. A node's front
@@ -21,7 +21,9 @@
  */
 import { SqlState, planError } from '../common/errors.ts'
 import type * as ast from '../parser/ast.ts'
+import type { Row } from '../common/types.ts'
 import type { Engine } from '../executor/engine.ts'
+import type { ClusterSinkStats } from '../executor/engine/cluster-hooks.ts'
 import type { SinkDef } from '../planner/sink-plan.ts'
 import { placeCatalog, type Placement } from './placement.ts'
 import { statementOf } from './commands.ts'
@@ -87,4 +89,29 @@ export function sinkRefusal(def: SinkDef, changelogs: boolean, span: ast.Stateme
         hint,
       )
   }
+}
+
+/** A sink's status, last error and counters in one task engine: a row of the peers' answer. */
+export function sinkStatsRow(engine: Engine, name: string): Row {
+  const k = engine.sinkRuntimes().find((s) => s.name === name)
+  if (k === undefined) return ['missing', null, 0, 0, 0, 0, 0]
+  const lastError = k.lastError === null ? null : `${k.lastError.sqlstate}: ${k.lastError.message}`
+  return [k.lastError === null ? k.status : 'retrying', lastError, k.recordsOut, k.batchesDelivered, k.pendingBatches, k.lagMs, k.writer.deadLetters]
+}
+
+/** Sums the rows of `sinkStatsRow` over the tasks (the lag: the largest). */
+export function sumSinkStats(rows: readonly Row[]): ClusterSinkStats {
+  let status = 'running'
+  let lastError: string | null = null
+  const sum = { recordsOut: 0, batchesDelivered: 0, pendingBatches: 0, lagMs: 0, deadLetters: 0 }
+  for (const row of rows) {
+    if (row[0] !== 'running' && status === 'running') status = String(row[0])
+    if (typeof row[1] === 'string') lastError ??= row[1]
+    sum.recordsOut += Number(row[2] ?? 0)
+    sum.batchesDelivered += Number(row[3] ?? 0)
+    sum.pendingBatches += Number(row[4] ?? 0)
+    sum.lagMs = Math.max(sum.lagMs, Number(row[5] ?? 0))
+    sum.deadLetters += Number(row[6] ?? 0)
+  }
+  return { status, lastError, ...sum }
 }

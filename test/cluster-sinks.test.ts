@@ -94,6 +94,10 @@ describe('Kafka sinks in cluster mode', () => {
         .map((o) => `${o.player}|${o.score}|${o.kind}|${Date.parse(o.ts)}`)
         .sort(),
     ).toEqual(events.map(eventLine).sort())
+    // sluice_sinks on either node: the counters of the six tasks' parts, summed (the records each wrote once).
+    for (const node of cluster.nodes) {
+      await eventually(async () => node.psql("SELECT status, records_out, batches_pending FROM sluice_sinks WHERE name = 'events_out'", { args: ['-tA'] }).stdout.trim(), (o) => o === `running|${events.length}|0`, 60_000)
+    }
 
     /** Per key, the counts the view sink wrote, in the order of the topic (a key's records are in one partition). */
     const counts = (name: string, keyOf: (o: Record<string, unknown>) => string) => {

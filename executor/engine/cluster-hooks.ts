@@ -56,6 +56,20 @@ export interface ClusterReads {
   subscribe(name: string, options: SubscriptionOptions): Promise<LiveFeed>
   /** A trigger as the tasks that run it have it, on every node (sluice_triggers): counters summed. */
   triggerStats(name: string): Promise<ClusterTriggerStats>
+  /** A sink as the tasks that run it have it, on every node (sluice_sinks): counters summed. */
+  sinkStats(name: string): Promise<ClusterSinkStats>
+}
+
+/** What sluice_sinks shows of a sink on a cluster: summed over the tasks that run it (lag: the largest). */
+export interface ClusterSinkStats {
+  /** 'running' when every task's part runs; otherwise the first other status seen. */
+  readonly status: string
+  readonly lastError: string | null
+  readonly recordsOut: number
+  readonly batchesDelivered: number
+  readonly pendingBatches: number
+  readonly lagMs: number
+  readonly deadLetters: number
 }
 
 /** What sluice_triggers shows of a trigger on a cluster. */
