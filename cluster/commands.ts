@@ -9,6 +9,7 @@ import { parseStatements } from '../parser/index.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { planSink } from '../planner/sink-plan.ts'
 import { planTrigger } from '../planner/trigger-plan.ts'
+import { sinkRefusal } from './sinks.ts'
 import type { Engine } from '../executor/engine.ts'
 import type { DdlCommand } from '../executor/engine/cluster-hooks.ts'
 
@@ -22,6 +23,8 @@ export type Checked =
       readonly topic?: { readonly name: string; readonly partitions: number }
       /** CREATE TRIGGER on a stream: the topic whose end offsets, now, the command carries as its start. */
       readonly startsAt?: string
+      /** CREATE SINK into Kafka: the topic that must exist before the command is written. */
+      readonly sinkTopic?: string
     }
   | { readonly answer: 'exists' }
 
@@ -37,7 +40,7 @@ const lastPart = (n: ast.QualifiedName): string => n.parts[n.parts.length - 1]!
  * Plans `cmd` against this node's catalog without deploying anything: a statement that cannot plan fails
  * here, for its client only, and is never written. Throws the planner's error (SQLSTATE and position).
  */
-export function checkCommand(engine: Engine, cmd: DdlCommand): Checked {
+export function checkCommand(engine: Engine, cmd: DdlCommand, changelogs = true): Checked {
   switch (cmd.op) {
     case 'create_stream': {
       const stmt = statementOf(cmd.sql, 'create_stream')
@@ -74,8 +77,16 @@ export function checkCommand(engine: Engine, cmd: DdlCommand): Checked {
     }
     case 'create_sink': {
       const stmt = statementOf(cmd.sql, 'create_sink')
-      planSink(stmt, engine.catalog, 0, cmd.sql)
-      throw sinkNotYet(stmt.span)
+      const name = lastPart(stmt.name)
+      if (engine.sinkRuntimes().some((s) => s.name === name)) {
+        if (stmt.ifNotExists) return { answer: 'exists' }
+        throw planError(SqlState.duplicateObject, `sink or relation "${name}" already exists`, stmt.name.span)
+      }
+      // Kafka sinks run in the task engines, exactly once per task (sinks.ts); the others are refused.
+      const def = planSink(stmt, engine.catalog, 0, cmd.sql)
+      const refused = sinkRefusal(def, changelogs, stmt.span)
+      if (refused !== null) throw refused
+      return { write: cmd, ...(def.target.kind === 'kafka' ? { sinkTopic: def.target.topic } : {}) }
     }
     default:
       // ALTER and DROP are checked where they are applied: the same on every node, and the node that took
@@ -111,22 +122,6 @@ export function applyCommand(engine: Engine, cmd: DdlCommand): Promise<unknown> 
     case 'reset_watermark':
       return ddl.resetWatermark(cmd.name, cmd.to === null ? undefined : { text: cmd.to, span: { start: 0, end: 0 } })
   }
-}
-
-/**
- * A sink in cluster mode would be written by each task for its rows, each task's Kafka writes in its own
- * transaction per checkpoint. What is missing is a sink position that survives a task's move: a task new to
- * a node without a changelog re-reads its partition from the beginning and would write its history again,
- * and a sink's transactional id and batch numbers are per data directory, not per task. Refused (after
- * planning) until both are per task (docs/cluster.md).
- */
-function sinkNotYet(span: ast.Statement['span']): Error {
-  return planError(
-    SqlState.featureNotSupported,
-    'CREATE SINK is not supported in cluster mode yet: a task that moves to another node would write its rows to the sink again, so the sink would not be exactly once',
-    span,
-    'Read the view with a pull query or SUBSCRIBE, or run the sink on a single-process Sluice reading the same topic; see docs/cluster.md.',
-  )
 }
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`

@@ -139,7 +139,7 @@ export class ClusterNode implements DdlRouter {
       // A task's trigger NOTIFY goes out as the node's (to every node's LISTEN sessions), its INSERT to the topic.
       notify: (message) => engine.notifications.publish(message),
       ingest: (def, records) => this.ingest(def, records),
-    }, groupView, standbys)
+    }, groupView, standbys, options.name)
     this.secret = state.secret ?? null
     this.ingestTransactions = new IngestTransactions(options.brokers, `_sluice_${options.name}_ingest_${state.node}`)
   }
@@ -271,9 +271,13 @@ export class ClusterNode implements DdlRouter {
     // is checked (a view on a stream created a moment ago on another node plans here too).
     const [end = 0] = await this.io.endOffsets(commandTopic(this.options.name))
     await this.appliedThrough(end, APPLY_TIMEOUT_MS)
-    const checked = checkCommand(this.engine, cmd)
+    const checked = checkCommand(this.engine, cmd, this.options.changelog)
     if ('answer' in checked) return checked.answer
     if (checked.topic !== undefined) await this.io.ensureTopic(checked.topic.name, checked.topic.partitions)
+    // A sink's topic is not created for it (as on one process): missing, the statement fails before it is written.
+    if (checked.sinkTopic !== undefined && (await this.io.endOffsets(checked.sinkTopic).catch(() => [])).length === 0) {
+      throw new SluiceError('plan', SqlState.undefinedObject, `Kafka topic "${checked.sinkTopic}" does not exist`, { hint: 'Create the topic first; a sink writes to an existing topic.' })
+    }
     // A trigger on a stream fires, in every task, for the events produced from now on (outputs.ts).
     const write = checked.startsAt === undefined ? checked.write : { ...checked.write, start: await this.io.endOffsets(checked.startsAt) }
     const record: CommandRecord = { node: this.state.node, cmd: write }
@@ -351,7 +355,7 @@ export class ClusterNode implements DdlRouter {
   peerRows(signature: string | undefined, body: string): PeerRowsAnswer {
     return this.peerRequest<RowsRequest>(signature, body, () => true, (req) => {
       const key = req.key === undefined ? undefined : rowCodec.decode(Buffer.from(req.key, 'base64'))
-      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key, req.stats === true) }
+      return { kind: 'rows', rows: localRows(this.tasks, req.view, req.tasks, key, req.sinkStats === true ? 'sink' : req.stats === true ? 'trigger' : 'rows') }
     })
   }
 

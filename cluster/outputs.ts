@@ -1,5 +1,5 @@
 /**
- * Task outputs in cluster mode (docs/cluster.md, "Triggers and sinks"): where each trigger fires, how a task
+ * Task outputs in cluster mode (docs/cluster.md, "Triggers"): where each trigger fires, how a task
  * engine's triggers follow the catalog, and a trigger's counters summed over the tasks that run it.
  *
  * - **One firing per event.** A trigger runs in the engines that see each of its events once: a trigger on

@@ -14,7 +14,7 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row, Value } from '../common/types.ts'
 import type { Engine } from '../executor/engine.ts'
-import type { ClusterReads, ClusterTriggerStats } from '../executor/engine/cluster-hooks.ts'
+import type { ClusterReads, ClusterSinkStats, ClusterTriggerStats } from '../executor/engine/cluster-hooks.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
@@ -22,6 +22,7 @@ import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { taskOfKey } from './point-route.ts'
 import { placeTriggers, sumTriggerStats, triggerStatsRow } from './outputs.ts'
+import { placeSink, sinkStatsRow, sumSinkStats } from './sinks.ts'
 import { readRowFrames } from './row-frames.ts'
 import { GLOBAL_TASK, taskLabel, type TaskEngines } from './tasks.ts'
 import type { LiveFeed, SubscriptionOptions } from '../executor/change-feed.ts'
@@ -48,7 +49,12 @@ export interface RowsRequest {
   readonly key?: string
   /** `view` names a trigger: one row of its status and counters per task (outputs.ts), not its audit. */
   readonly stats?: boolean
+  /** `view` names a sink: one row of its status and counters per task (sinks.ts). */
+  readonly sinkStats?: boolean
 }
+
+/** What a read of the tasks gives: a view's rows, or one row of counters per task of a trigger or a sink. */
+export type ReadKind = 'rows' | 'trigger' | 'sink'
 
 /** Why a task cannot answer now, or null when every one of `tasks` can. */
 export function notReady(local: TaskEngines, view: string, tasks: readonly number[]): string | null {
@@ -56,13 +62,13 @@ export function notReady(local: TaskEngines, view: string, tasks: readonly numbe
     const t = local.get(task)
     if (t === undefined) return `task ${taskLabel(task)} is not running on this node`
     if (t.status !== 'running' || t.stopping) return `task ${taskLabel(task)} is ${t.stopping ? 'stopping' : t.status}`
-    if (t.engine.query(view) === undefined) return `task ${taskLabel(task)} has no view ${view} yet`
+    if (t.engine.query(view) === undefined && !t.engine.sinkRuntimes().some((s) => s.name === view)) return `task ${taskLabel(task)} has no view ${view} yet`
   }
   return null
 }
 
 /** The rows of `view` in this node's task engines `tasks` (checked with `notReady` first). */
-export async function* localRows(local: TaskEngines, view: string, tasks: readonly number[], key?: readonly Value[], stats = false): AsyncGenerator<Row> {
+export async function* localRows(local: TaskEngines, view: string, tasks: readonly number[], key?: readonly Value[], kind: ReadKind = 'rows'): AsyncGenerator<Row> {
   const runtimes = tasks.map((task) => {
     const t = local.get(task)
     if (t === undefined || t.status !== 'running' || t.stopping) throw notRunning(`task ${taskLabel(task)} stopped on this node during the read`)
@@ -72,10 +78,10 @@ export async function* localRows(local: TaskEngines, view: string, tasks: readon
   for (const t of runtimes) t.readers++
   try {
     // Read your writes, as a single process: each waits until its view has read what its partition had.
-    await Promise.all(runtimes.map((t) => t.engine.waitCaughtUp(view, CAUGHT_UP_MS)))
+    if (kind !== 'sink') await Promise.all(runtimes.map((t) => t.engine.waitCaughtUp(view, CAUGHT_UP_MS)))
     for (const t of runtimes) {
-      if (stats) {
-        yield await triggerStatsRow(t.engine, view)
+      if (kind !== 'rows') {
+        yield kind === 'sink' ? sinkStatsRow(t.engine, view) : await triggerStatsRow(t.engine, view)
         continue
       }
       const rows = key === undefined ? t.engine.viewRows(view) : await t.engine.viewPoint(view, key)
@@ -191,8 +197,23 @@ export class ClusterReader implements ClusterReads {
   /** A trigger's counters summed over every task that runs it (sluice_triggers). */
   async triggerStats(name: string): Promise<ClusterTriggerStats> {
     const rows: Row[] = []
-    for await (const row of this.gatherTasks(name, this.tasksOf(name), undefined, true)) rows.push(row)
+    for await (const row of this.gatherTasks(name, this.tasksOf(name), undefined, 'trigger')) rows.push(row)
     return sumTriggerStats(rows)
+  }
+
+  /** A sink's counters summed over every task that runs it (sluice_sinks). */
+  async sinkStats(name: string): Promise<ClusterSinkStats> {
+    const def = this.front.sinkRuntimes().find((s) => s.name === name)?.def
+    if (def === undefined) throw new SluiceError('plan', SqlState.undefinedObject, `sink "${name}" does not exist`)
+    let tasks: number[]
+    if (placeSink(def, this.front, placeCatalog(this.front.catalog.views())) === 'global') tasks = [GLOBAL_TASK]
+    else {
+      const stream = this.front.catalog.get(def.from)?.kind === 'stream' ? def.from : undefined
+      tasks = stream === undefined ? this.tasksOf(def.from) : Array.from({ length: this.front.streamRuntime(stream)?.def.partitions ?? 0 }, (_, p) => p)
+    }
+    const rows: Row[] = []
+    for await (const row of this.gatherTasks(name, tasks, undefined, 'sink')) rows.push(row)
+    return sumSinkStats(rows)
   }
 
   private async *gather(name: string, key: readonly Value[] | undefined): AsyncGenerator<Row> {
@@ -224,13 +245,14 @@ export class ClusterReader implements ClusterReads {
     return def === undefined ? null : taskOfKey(def, placeCatalog(views).get(name), partitions, key)
   }
 
-  private async *gatherTasks(name: string, tasks: readonly number[], key: readonly Value[] | undefined, stats = false): AsyncGenerator<Row> {
+  private async *gatherTasks(name: string, tasks: readonly number[], key: readonly Value[] | undefined, kind: ReadKind = 'rows'): AsyncGenerator<Row> {
     if (tasks.length === 0) return
-    const body = (owned: readonly number[]): string => JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }), ...(stats ? { stats } : {}) } satisfies RowsRequest)
+    const body = (owned: readonly number[]): string =>
+      JSON.stringify({ view: name, tasks: owned, ...(key === undefined ? {} : { key: rowCodec.encode([...key]).toString('base64') }), ...(kind === 'trigger' ? { stats: true } : kind === 'sink' ? { sinkStats: true } : {}) } satisfies RowsRequest)
     const abort = new AbortController()
     try {
       const { mine, remote } = await this.reach(name, PEER_ROWS_PATH, body, abort, tasks)
-      yield* localRows(this.local, name, mine, key, stats)
+      yield* localRows(this.local, name, mine, key, kind)
       for (const r of remote) yield* readRowFrames(r.res.body as unknown as AsyncIterable<Uint8Array>, r.node)
     } finally {
       abort.abort()

@@ -15,16 +15,17 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Engine } from '../executor/engine.ts'
-import type { DdlCommand, TaskOutputs } from '../executor/engine/cluster-hooks.ts'
-import type { ViewDef, StreamDef } from '../planner/catalog.ts'
+import type { DdlCommand, TaskOutputs, TaskSinks } from '../executor/engine/cluster-hooks.ts'
+import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { placeCatalog } from './placement.ts'
 import { TriggerStarts, globalRuns, reconcileTriggers } from './outputs.ts'
 import { statementOf } from './commands.ts'
 import type { Changelogs, TaskChangelog } from './changelog.ts'
 import { openAndRestore, type RestoreProgress } from './restore.ts'
 import { repartitionEnvelope, type RepartitionPlan, type Repartitioner } from './repartition.ts'
-import { mayRegister, type FenceRecord, type GroupConfirmation, type RegisterDecision } from './task-fencing.ts'
+import { classifyChangelogError, mayRegister, type FenceRecord, type GroupConfirmation, type RegisterDecision } from './task-fencing.ts'
 import type { StandbyHandoff, StandbyTasks } from './standby.ts'
+import { reconcileSinks, sinkTag } from './sinks.ts'
 
 /** The global task's number: not a partition. */
 export const GLOBAL_TASK = -1
@@ -69,6 +70,8 @@ export interface TaskRuntime {
   /** Its changelog writer, and the restore from it when the engine started (null: no changelog). */
   readonly changelog: TaskChangelog | null
   readonly restore: RestoreProgress | null
+  /** Warned that its sinks are not exactly once across a move (it has no changelog). */
+  sinkWarned?: boolean
 }
 
 export const taskLabel = (task: number): string => (task === GLOBAL_TASK ? 'global' : String(task))
@@ -102,6 +105,8 @@ export class TaskEngines {
     private readonly groupView?: GroupView,
     /** Standby copies of other nodes' tasks (standby.ts); absent: none are kept. */
     readonly standbys?: StandbyTasks,
+    /** The cluster's name: task engines' sinks are tagged with it (sinks.ts). */
+    private readonly cluster = '',
   ) {}
 
   /**
@@ -120,6 +125,29 @@ export class TaskEngines {
       (task) => !this.wanted.has(task) && !this.running.has(task),
       (task) => this.wanted.has(task) && !this.running.has(task),
     )
+  }
+
+  /** A task engine's sinks: tagged per sink and task, and retried only while the task is still this node's. */
+  private sinksOf(task: number): TaskSinks {
+    return {
+      tag: (def) => sinkTag(this.cluster, task, def),
+      retry: async (err) => {
+        if (classifyChangelogError(err) !== 'fenced') {
+          for (;;) {
+            if (this.closed || !this.wanted.has(task)) return false
+            const d = await this.decide(task)
+            if (d.register) return true
+            if (d.why !== 'unsettled') break
+            await new Promise((r) => setTimeout(r, RETRY_START_MS))
+          }
+        }
+        // Another node registered the sink's id, or the group gave the task away: the task stops, as on a
+        // changelog fence (registering again would fence the rightful owner).
+        const t = this.running.get(task)
+        if (t?.changelog != null) this.changelogFailed(task, t.changelog, err, 'fenced', 'a sink')
+        return false
+      },
+    }
   }
 
   /** CREATE TRIGGER's start offsets, for the reconciliation after its command (outputs.ts). */
@@ -227,7 +255,7 @@ export class TaskEngines {
     // The front's options (checkpoints, brokers, files) without its empty partition set: the global task reads
     // every partition, task p partition p.
     const { kafkaPartitions: _front, ...base } = this.front.options
-    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, carriedSourceEnds: (def: StreamDef) => this.repartition?.sourceEnds(def), taskOutputs: this.outputs, ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
+    const options = { ...base, dataDir: dir, recordEnvelope: repartitionEnvelope, carriedSourceEnds: (def: StreamDef) => this.repartition?.sourceEnds(def), taskOutputs: this.outputs, taskSinks: this.sinksOf(task), ...(task === GLOBAL_TASK ? {} : { kafkaPartitions: [task] }) }
     await mkdir(dir, { recursive: true })
     let log: Awaited<ReturnType<typeof openAndRestore>> = null
     let warm: StandbyHandoff | null = null
@@ -342,13 +370,13 @@ export class TaskEngines {
    * what made two nodes fence each other in turn. Anything else: the engine starts over, through the
    * same gate.
    */
-  private changelogFailed(task: number, changelog: TaskChangelog, err: Error, kind: 'fenced' | 'revoked' | 'other'): void {
+  private changelogFailed(task: number, changelog: TaskChangelog, err: Error, kind: 'fenced' | 'revoked' | 'other', what = 'its changelog'): void {
     if (kind === 'other') {
       console.error(`sluice: task ${taskLabel(task)}: its changelog failed (${err.message}); starting the task over`)
     } else {
       // Measured against the join count now: a later join that gives the task here again lets it register.
       this.fences.set(task, { generation: this.groupView?.generation() ?? 0, at: Date.now() })
-      console.error(`sluice: task ${taskLabel(task)}: ${kind === 'fenced' ? 'fenced: another node registered its changelog id' : 'revoked during a broker outage'} (${err.message}); stopped until the group assigns it here again`)
+      console.error(`sluice: task ${taskLabel(task)}: ${kind === 'fenced' ? `fenced: another node registered ${what === 'its changelog' ? 'its changelog id' : `the id of ${what}`}` : 'revoked during a broker outage'} (${err.message}); stopped until the group assigns it here again`)
     }
     setTimeout(() => {
       void this.serially(async () => {
@@ -405,6 +433,11 @@ export class TaskEngines {
     for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
     if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, [...plans.values()])
     await reconcileTriggers(this.front, engine, t.task === GLOBAL_TASK, this.triggerStarts, this.endOffsets)
+    await reconcileSinks(this.front, engine, t.task === GLOBAL_TASK)
+    if (t.changelog === null && engine.sinkRuntimes().length > 0 && !t.sinkWarned) {
+      t.sinkWarned = true
+      console.error(`sluice: task ${taskLabel(t.task)} has no changelog: its sinks are exactly once only while it stays on this node (moved, it writes its rows again)`)
+    }
   }
 
   async close(): Promise<void> {

@@ -39,7 +39,7 @@ import { Checkpoints } from './engine/checkpoints.ts'
 import { Deliveries } from './engine/deliveries.ts'
 import { Inserts } from './engine/inserts.ts'
 import { Reads } from './engine/reads.ts'
-import type { ClusterIngest, ClusterReads, DdlCommand, DdlRouter } from './engine/cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads, ClusterSinkStats, DdlCommand, DdlRouter } from './engine/cluster-hooks.ts'
 
 export class Engine extends EnginePart {
   /** CREATE / ALTER / DROP of streams and views, the catalog's persistence and replay. */
@@ -122,6 +122,11 @@ export class Engine extends EnginePart {
     this.s.clusterIngest = ingest
     this.clusterTables = tables
     this.s.clusterReads = reads
+  }
+
+  /** Cluster mode: a sink's counters summed over the tasks that run it (null on a single process). */
+  clusterSinkStats(name: string): Promise<ClusterSinkStats> | null {
+    return this.s.clusterReads?.sinkStats(name) ?? null
   }
 
   /** Cluster mode: SUBSCRIBE to a view of the whole cluster (null on a single process). */

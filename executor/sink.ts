@@ -202,10 +202,21 @@ export class SinkRuntime {
         this.lastError = null
         backoff = 200
       } catch (err) {
-        // The target unavailable or refusing: the batches stay in the outbox (durable) and are retried.
         this.lastError = toSluiceError(err)
+        // Stopped for good (cluster mode: another node registered this task's sink id): nothing more is sent.
+        if (this.writer.stopped != null) {
+          this.status = 'failed'
+          return
+        }
+        // The target unavailable or refusing: the batches stay in the outbox (durable) and are retried.
         await new Promise((r) => setTimeout(r, backoff).unref())
         backoff = Math.min(backoff * 2, 10_000)
+        // A commit whose answer was lost, or batches delivered whose outbox entry was not deleted: what the
+        // target has now is asked again, so that they are not sent twice.
+        await this.writer
+          .lastDelivered()
+          .then((last) => this.skipDelivered(last))
+          .catch(() => undefined)
       }
     }
   }

@@ -130,22 +130,23 @@ async function allRows(engine: Engine, name: string): Promise<Row[]> {
       }
       return out
     }
-    case 'sluice_sinks':
-      return engine.sinkRuntimes().map((k) => [
-        k.name,
-        k.def.from,
-        k.def.topic,
-        k.def.mode,
-        k.lastError === null ? k.status : 'retrying',
-        k.recordsOut,
-        k.batchesDelivered,
-        k.pendingBatches,
-        k.lastError ? redactConnections(`${k.lastError.sqlstate}: ${k.lastError.message}`) : null,
-        redactConnections(k.def.sql),
-        k.def.target.kind,
-        k.lagMs,
-        k.writer.deadLetters,
-      ])
+    case 'sluice_sinks': {
+      const out: Row[] = []
+      for (const k of engine.sinkRuntimes()) {
+        // Cluster mode: the front engine writes nothing; the counters are the tasks' (cluster/sinks.ts).
+        const c = (await engine.clusterSinkStats(k.name)) ?? {
+          status: k.lastError === null ? k.status : 'retrying',
+          lastError: k.lastError ? `${k.lastError.sqlstate}: ${k.lastError.message}` : null,
+          recordsOut: k.recordsOut,
+          batchesDelivered: k.batchesDelivered,
+          pendingBatches: k.pendingBatches,
+          lagMs: k.lagMs,
+          deadLetters: k.writer.deadLetters,
+        }
+        out.push([k.name, k.def.from, k.def.topic, k.def.mode, c.status, c.recordsOut, c.batchesDelivered, c.pendingBatches, c.lastError === null ? null : redactConnections(c.lastError), redactConnections(k.def.sql), k.def.target.kind, c.lagMs, c.deadLetters])
+      }
+      return out
+    }
     case 'sluice_dead_letters':
       return (await engine.deadLetters()).map((d) => [d.stream, d.partition, d.offset, d.reason, d.raw, d.receivedAt])
     case 'sluice_late_events':

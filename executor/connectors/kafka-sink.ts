@@ -5,11 +5,17 @@
  * entirely or not at all. The same transaction commits the batch number as a consumer-group offset, so after
  * a crash `lastDelivered` knows exactly which batches Kafka has, and the engine resends only later ones.
  * The producer's transactional id is stable per sink: a restarted Sluice fences off (and aborts) whatever
- * transaction the old one left open. Producing is kafkajs's (see KafkaSinkWriter.producer).
+ * transaction the old one left open. The id is registered (InitProducerId) when the writer opens and again
+ * after each failed transaction, before `lastDelivered` is read, so that no earlier holder of the id can
+ * commit a batch after that answer. Producing is kafkajs's (see KafkaSinkWriter.producer).
+ *
+ * In cluster mode (cluster/sinks.ts) each task writes its own rows under an id of its own, and whether a
+ * failed transaction may be tried again under the same id is the task's to say (`retry`): a fence means
+ * another node owns the task now, and registering again would fence the rightful owner.
  */
-import { Kafka, logLevel, type Producer as KafkaProducer } from 'kafkajs'
+import { Kafka, logLevel, type Producer as KafkaProducer, type Transaction } from 'kafkajs'
 import type { SinkRecord, SinkTarget } from './sink-target.ts'
-import { committedOffsets, registerTransactionalId } from './kafka-resume.ts'
+import { committedOffsets } from './kafka-resume.ts'
 
 export type { SinkRecord } from './sink-target.ts'
 
@@ -23,12 +29,21 @@ export interface KafkaSinkOptions {
   readonly sinkTag: string
   /** false: at-least-once, plain idempotent sends without transactions. */
   readonly transactional: boolean
+  /**
+   * Asked after a failed transaction, before the id is registered again: true to go on, false to stop for
+   * good (the writer then fails every delivery with `stopped`). Absent: always go on.
+   */
+  readonly retry?: (err: Error) => Promise<boolean>
 }
 
 const BATCH_HEADER = 'sluice-batch'
 
 export class KafkaSinkWriter implements SinkTarget {
   readonly deadLetters = 0
+  /** Set when `retry` said no: every later delivery fails with it. */
+  stopped: Error | null = null
+  /** The transaction begun when the id was registered, used by the next delivery. */
+  private pending: Transaction | null = null
 
   private constructor(
     private readonly kafka: Kafka,
@@ -47,9 +62,6 @@ export class KafkaSinkWriter implements SinkTarget {
       ? kafka.producer({ transactionalId: `sluice-sink-${options.sinkTag}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
       : kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false })
     await producer.connect()
-    // The id registered now, before lastDelivered reads the position: a transaction of the process before
-    // (kill -9) cannot commit after it (kafka-resume.ts).
-    if (options.transactional) await registerTransactionalId(producer)
     return producer
   }
 
@@ -66,7 +78,14 @@ export class KafkaSinkWriter implements SinkTarget {
     } finally {
       await admin.disconnect()
     }
-    return new KafkaSinkWriter(kafka, await KafkaSinkWriter.producer(kafka, options), options, partitions)
+    const writer = new KafkaSinkWriter(kafka, await KafkaSinkWriter.producer(kafka, options), options, partitions)
+    if (options.transactional) await writer.register()
+    return writer
+  }
+
+  /** Registers the transactional id now (fencing any earlier holder), keeping the transaction it begins. */
+  private async register(): Promise<void> {
+    this.pending = await this.producer.transaction()
   }
 
   /**
@@ -76,9 +95,11 @@ export class KafkaSinkWriter implements SinkTarget {
   async deliver(batches: readonly { readonly batch: number; readonly records: readonly SinkRecord[] }[]): Promise<void> {
     if (batches.length === 0) return
     if (!this.options.transactional) return this.send(batches.flatMap((b) => b.records.map((r) => ({ record: r, batch: b.batch }))))
-    let tx: Awaited<ReturnType<KafkaProducer['transaction']>> | null = null
+    if (this.stopped !== null) throw this.stopped
+    let tx: Transaction | null = this.pending
+    this.pending = null
     try {
-      tx = await this.producer.transaction()
+      tx ??= await this.producer.transaction()
       for (const { batch, records } of batches) {
         const header = `${this.options.sinkTag}:${batch}`
         for (let i = 0; i < records.length; i += 5000) {
@@ -94,10 +115,17 @@ export class KafkaSinkWriter implements SinkTarget {
       await tx.commit()
     } catch (err) {
       if (tx?.isActive()) await tx.abort().catch(() => undefined)
+      if (this.options.retry !== undefined && !(await this.options.retry(err as Error).catch(() => false))) {
+        this.stopped = err as Error
+        await this.producer.disconnect().catch(() => undefined)
+        throw err
+      }
       // After a failed transaction the producer's state is not to be trusted: start over with a new one,
-      // which re-registers the transactional id. The caller retries the batches.
+      // which registers the transactional id again (at the latest in lastDelivered, which the caller asks
+      // before it retries the batches: a commit whose answer was lost is not written twice).
       await this.producer.disconnect().catch(() => undefined)
       this.producer = await KafkaSinkWriter.producer(this.kafka, this.options).catch(() => this.producer)
+      await this.register().catch(() => undefined)
       throw err
     }
   }
@@ -123,9 +151,31 @@ export class KafkaSinkWriter implements SinkTarget {
    */
   async lastDelivered(): Promise<number> {
     if (!this.options.transactional) return -1 // at-least-once: resend whatever the outbox holds
-    // Stable (kafka-resume.ts): the producer registered its transactional id when it connected.
+    if (this.stopped !== null) throw this.stopped
+    // Registered first: no earlier holder of the id can commit after the answer; read stable (kafka-resume.ts).
+    if (this.pending === null) await this.register()
     const committed = (await committedOffsets(this.options.brokers, this.batchGroup, this.options.topic, [0])).get(0) ?? -1
     return committed <= 0 ? -1 : committed - 1
+  }
+
+  /**
+   * DROP SINK: the batch group goes. A sink created again later may get the same id (ids are reused after
+   * a restart when the dropped one was the highest) and so the same tag: it must not find the old sink's
+   * batch number and skip its own first batches. The records written stay.
+   */
+  async drop(): Promise<void> {
+    if (!this.options.transactional) return
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      await admin.deleteGroups([this.batchGroup])
+    } catch (err) {
+      // No such group (the sink never delivered): nothing to remove.
+      const codes = ((err as { groups?: { errorCode?: number }[] }).groups ?? []).map((g) => g.errorCode)
+      if (!(codes.length > 0 && codes.every((c) => c === 69))) throw err
+    } finally {
+      await admin.disconnect()
+    }
   }
 
   private get batchGroup(): string {
@@ -133,6 +183,7 @@ export class KafkaSinkWriter implements SinkTarget {
   }
 
   async close(): Promise<void> {
+    if (this.pending?.isActive()) await this.pending.abort().catch(() => undefined)
     await this.producer.disconnect().catch(() => undefined)
   }
 }

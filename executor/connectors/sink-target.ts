@@ -30,6 +30,8 @@ export interface SinkTarget {
   lastDelivered(): Promise<number>
   /** Rows the target refused and filed as dead letters since start. */
   readonly deadLetters: number
+  /** Set when the target stopped for good (cluster mode: a fenced Kafka sink); deliveries then end. */
+  readonly stopped?: Error | null
   close(): Promise<void>
   /**
    * DROP SINK, after `close`: removes what the target keeps for itself (its progress row, unfinished

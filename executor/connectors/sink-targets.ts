@@ -20,6 +20,22 @@ export interface SinkTargetContext {
   readonly filesDir: string
   /** At CREATE: check (and create) the target now. */
   readonly prepare: boolean
+  /**
+   * Cluster mode, a node's front engine (it computes nothing: the task engines write the sink): at CREATE
+   * the target is only checked, and what the engine hands it is dropped.
+   */
+  readonly checkOnly?: boolean
+  /** Cluster mode, a task engine: whether a failed Kafka transaction may be tried again (kafka-sink.ts). */
+  readonly retry?: (err: Error) => Promise<boolean>
+}
+
+/** The target of a sink whose rows this engine never has (a cluster node's front engine). */
+const NO_TARGET: SinkTarget = {
+  deadLetters: 0,
+  deliver: () => Promise.resolve(),
+  send: () => Promise.resolve(),
+  lastDelivered: () => Promise.resolve(-1),
+  close: () => Promise.resolve(),
 }
 
 export async function openSinkTarget(def: SinkDef, ctx: SinkTargetContext): Promise<SinkTarget> {
@@ -31,13 +47,20 @@ export async function openSinkTarget(def: SinkDef, ctx: SinkTargetContext): Prom
           hint: 'Start sluice with --kafka host:port (or set SLUICE_KAFKA).',
         })
       }
-      return KafkaSinkWriter.open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: def.delivery === 'exactly_once' })
+      if (ctx.checkOnly === true) {
+        if (ctx.prepare) await (await KafkaSinkWriter.open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: false })).close()
+        return NO_TARGET
+      }
+      return KafkaSinkWriter.open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: def.delivery === 'exactly_once', ...(ctx.retry === undefined ? {} : { retry: ctx.retry }) })
     }
     case 'postgres':
+      if (ctx.checkOnly === true) return NO_TARGET
       return PostgresSinkTarget.open(def, target.connection, ctx.sinkTag, ctx.prepare)
     case 'mysql':
+      if (ctx.checkOnly === true) return NO_TARGET
       return MysqlSinkTarget.open(def, target.connection, ctx.sinkTag, ctx.prepare)
     case 'files':
+      if (ctx.checkOnly === true) return NO_TARGET
       return FileSinkTarget.open(def, sinkDirectory(ctx.filesDir, target.dir), ctx.prepare)
     default:
       return assertNever(target, 'sink target')

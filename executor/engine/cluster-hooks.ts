@@ -5,6 +5,8 @@
  *   it to the cluster's command topic, and resolves once this node has applied it (by `Engine.applyLocal`);
  *   every node applies every command in the topic's order.
  * - Ingest: INSERT, COPY and HTTP ingest into a stream backed by the cluster's Kafka topic produce to it.
+ * - Task sinks: a task engine's sinks write under a tag per sink and task, and a fenced Kafka sink stops
+ *   (cluster/sinks.ts); a node's front engine only checks a sink's target at CREATE.
  * - Task outputs: a task engine's triggers NOTIFY through the node (which relays to every node's LISTEN
  *   sessions) and INSERT into cluster streams by producing to their topics (cluster/outputs.ts).
  * - Pull queries and SUBSCRIBE: a node's front engine computes no view (its task engines do,
@@ -13,6 +15,7 @@
  */
 import type { Row, Value } from '../../common/types.ts'
 import type { StreamDef } from '../../planner/catalog.ts'
+import type { SinkDef } from '../../planner/sink-plan.ts'
 import type { LiveFeed, SubscriptionOptions } from '../change-feed.ts'
 import type { ChannelMessage } from '../notifications.ts'
 import type { TriggerCounters } from '../operators/trigger-fire.ts'
@@ -53,6 +56,20 @@ export interface ClusterReads {
   subscribe(name: string, options: SubscriptionOptions): Promise<LiveFeed>
   /** A trigger as the tasks that run it have it, on every node (sluice_triggers): counters summed. */
   triggerStats(name: string): Promise<ClusterTriggerStats>
+  /** A sink as the tasks that run it have it, on every node (sluice_sinks): counters summed. */
+  sinkStats(name: string): Promise<ClusterSinkStats>
+}
+
+/** What sluice_sinks shows of a sink on a cluster: summed over the tasks that run it (lag: the largest). */
+export interface ClusterSinkStats {
+  /** 'running' when every task's part runs; otherwise the first other status seen. */
+  readonly status: string
+  readonly lastError: string | null
+  readonly recordsOut: number
+  readonly batchesDelivered: number
+  readonly pendingBatches: number
+  readonly lagMs: number
+  readonly deadLetters: number
 }
 
 /** What sluice_triggers shows of a trigger on a cluster. */
@@ -71,4 +88,15 @@ export interface ClusterTriggerStats {
 export interface TaskOutputs {
   readonly notify: (message: ChannelMessage) => void
   readonly ingest: ClusterIngest
+}
+
+/**
+ * How a task engine's sinks meet their targets in cluster mode (EngineOptions.taskSinks, cluster/sinks.ts):
+ * the tag a sink is known by there (its Kafka transactional id and batch group are made from it), one per
+ * sink and task and the same on whichever node runs the task; and whether a failed Kafka transaction may
+ * be tried again under that id (false: another node owns the task now).
+ */
+export interface TaskSinks {
+  tag(def: SinkDef): string
+  retry(err: Error): Promise<boolean>
 }

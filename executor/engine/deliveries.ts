@@ -74,11 +74,16 @@ export class Deliveries extends EnginePart {
   }
 
   async deploySink(def: SinkDef, progress: SinkProgress | undefined, recover: boolean): Promise<SinkRuntime> {
+    // Cluster mode: a node's front engine (it reads no partition) only checks the target; a task engine's
+    // sinks are tagged per sink and task (cluster/sinks.ts).
+    const taskSinks = this.options.taskSinks
     const writer = await openSinkTarget(def, {
       kafkaBrokers: this.options.kafkaBrokers ?? [],
-      sinkTag: `${await this.installationId()}-${def.id}`,
+      sinkTag: taskSinks?.tag(def) ?? `${await this.installationId()}-${def.id}`,
       filesDir: this.options.fileDir ?? join(this.options.dataDir, 'files'),
       prepare: !recover,
+      checkOnly: this.options.kafkaPartitions?.length === 0,
+      ...(taskSinks === undefined ? {} : { retry: (err: Error) => taskSinks.retry(err) }),
     })
     const source = this.catalog.get(def.from)
     const rt = source?.kind === 'stream' ? this.streams.get(source.name) : undefined

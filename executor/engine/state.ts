@@ -26,7 +26,7 @@ import { ChangeFeed } from '../change-feed.ts'
 import type { PriorityArbiter, TriggerFire } from '../operators/trigger-fire.ts'
 import { type WebhookAllowList, parseAllowList } from '../webhook-policy.ts'
 import type { StreamKeyState } from '../operators/trigger-key-state.ts'
-import type { ClusterIngest, ClusterReads, TaskOutputs } from './cluster-hooks.ts'
+import type { ClusterIngest, ClusterReads, TaskOutputs, TaskSinks } from './cluster-hooks.ts'
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -72,6 +72,8 @@ export interface EngineOptions {
   readonly carriedSourceEnds?: (def: StreamDef) => ((partition: number) => number | undefined) | undefined
   /** Cluster mode: where a task engine's triggers NOTIFY and INSERT (cluster-hooks.ts), set before anything runs. */
   readonly taskOutputs?: TaskOutputs
+  /** Cluster mode: a task engine's sinks' tag per sink and task, and their fencing (cluster-hooks.ts). */
+  readonly taskSinks?: TaskSinks
 }
 
 export interface StreamRuntime {

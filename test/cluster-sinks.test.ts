@@ -1,0 +1,127 @@
+/**
+ * Kafka sinks in cluster mode against the real broker and two real nodes (docs/cluster.md,
+ * "Sinks"): a sink over the stream and one over the per-player view run in the six task engines, one over
+ * the global per-minute view in the global task, each task's part under a transactional id of its own.
+ * The node that owns task 0 (and so the global task) is killed with -9 while events are produced and then
+ * started again; the sinks' topics, read with read_committed (kcat), hold every event exactly once and, per
+ * key of each view, a strictly rising count ending at the count the events give (a batch written twice
+ * would repeat or go back).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
+import { sharedKafka } from './helpers/kafka.ts'
+import { eventually } from './helpers/sluice-process.ts'
+import { COLUMNS, LATENESS, VIEWS, json, ownerOfTasks, plays, type Play } from './helpers/cluster-plays.ts'
+import { restoreLines } from './helpers/cluster-runs.ts'
+
+const PART = 2000
+
+describe('Kafka sinks in cluster mode', () => {
+  let cluster: TestCluster
+  let topic: (name: string) => string
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 2, kafka: await sharedKafka() })
+    topic = (name) => `${cluster.name}_${name}`
+    const n0 = cluster.nodes[0]!
+    n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic('plays')}', ${LATENESS})`)
+    n0.psql(VIEWS[0]!) // per_player: partitioned (grouped by the stream's key)
+    n0.psql(VIEWS[1]!) // per_minute: global (a window by another column)
+    for (const t of ['events', 'players', 'minutes']) await cluster.kafka.createTopic(topic(t), 3)
+    await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 90_000)
+  }, 150_000)
+
+  afterAll(async () => {
+    logEndedNodes(cluster)
+    await cluster?.stop()
+  }, 60_000)
+
+  test('each task writes its rows exactly once for read_committed readers, across a kill -9 of a node', async () => {
+    const [n0, n1] = cluster.nodes
+    // Taken on either node; every node's tasks apply them from the command topic.
+    n1!.psql(`CREATE SINK events_out FROM plays INTO KAFKA TOPIC '${topic('events')}'`)
+    n0!.psql(`CREATE SINK players_out FROM per_player INTO KAFKA TOPIC '${topic('players')}'`)
+    n1!.psql(`CREATE SINK minutes_out FROM per_minute INTO KAFKA TOPIC '${topic('minutes')}'`)
+    // A sink's topic must exist; other targets are refused in cluster mode, with the reason.
+    expect(n0!.psql(`CREATE SINK nowhere FROM plays INTO KAFKA TOPIC '${topic('missing')}'`, { allowError: true }).stderr).toMatch(/Kafka topic ".*_missing" does not exist/)
+    expect(n0!.psql("CREATE SINK f FROM plays INTO FILES 'out'", { allowError: true }).stderr).toMatch(/CREATE SINK INTO FILES is not supported in cluster mode: each node writes under its own files directory/)
+    for (const node of [n0!, n1!]) await eventually(async () => node.psql('SELECT name FROM sluice_sinks ORDER BY name', { args: ['-tA'] }).stdout.trim(), (o) => o === 'events_out\nminutes_out\nplayers_out', 30_000)
+
+    const produce = (from: number) => cluster.kafka.produce(topic('plays'), plays(from, PART).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    await produce(0)
+    // Some of the first part written by the sinks before the kill.
+    await eventually(async () => cluster.kafka.consume(topic('events')).length, (n) => n > 0, 60_000)
+
+    // The owner of task 0 runs the global task too: both kinds of sink move.
+    const ids = [n0!, n1!].map((n) => n.psql('SELECT node FROM sluice_cluster WHERE is_self', { args: ['-tA'] }).stdout.trim())
+    const owners = await eventually(async () => ownerOfTasks(n0!), (o) => o.size === 6 && new Set(o.values()).size === 2, 60_000)
+    const victim = ids.indexOf(owners.get(0)!)
+    expect(victim).toBeGreaterThanOrEqual(0)
+    const survivor = cluster.nodes[1 - victim]!
+    const movedTasks = [...owners].filter(([, o]) => o === ids[victim]).map(([t]) => t)
+    const logBefore = survivor.output().length
+    const killing = cluster.kill(victim)
+    await produce(PART)
+    await killing
+    // Its tasks move to the survivor, which restores them (their sinks' outboxes and positions with them).
+    await eventually(async () => ownerOfTasks(survivor), (o) => o.size === 6 && new Set(o.values()).size === 1, 90_000)
+    // From their changelogs, resuming past offset 0: the sinks' positions came with them, not a re-read.
+    const restored = await eventually(
+      async () => restoreLines(survivor.output().slice(logBefore)).filter((r) => movedTasks.includes(r.task) || r.task === -1),
+      (rs) => [...movedTasks, -1].every((t) => rs.some((r) => r.task === t)),
+      60_000,
+    )
+    for (const r of restored) if (r.task >= 0) expect(r.resumeAt, r.line).toBeGreaterThan(0)
+    const restarting = cluster.restart(victim)
+    await produce(2 * PART)
+    await restarting
+
+    // What the events give.
+    const events = plays(0, 3 * PART)
+    const perPlayer = new Map<string, number>()
+    const perMinute = new Map<number, number>()
+    for (const e of events) {
+      perPlayer.set(e.player, (perPlayer.get(e.player) ?? 0) + 1)
+      const minute = Math.floor(e.ts / 60_000) * 60_000
+      perMinute.set(minute, (perMinute.get(minute) ?? 0) + 1)
+    }
+    const eventLine = (e: Play) => `${e.player}|${e.score}|${e.kind}|${e.ts}`
+    const sunk = () => cluster.kafka.consume(topic('events')).map((r) => JSON.parse(r.value!) as { player: string; score: number; kind: string; ts: string })
+    await eventually(async () => sunk().length, (n) => n >= events.length, 180_000)
+    // Every event once: the same multiset of events, nothing more.
+    expect(
+      sunk()
+        .map((o) => `${o.player}|${o.score}|${o.kind}|${Date.parse(o.ts)}`)
+        .sort(),
+    ).toEqual(events.map(eventLine).sort())
+    // sluice_sinks on either node: the counters of the six tasks' parts, summed (the records each wrote once).
+    for (const node of cluster.nodes) {
+      await eventually(async () => node.psql("SELECT status, records_out, batches_pending FROM sluice_sinks WHERE name = 'events_out'", { args: ['-tA'] }).stdout.trim(), (o) => o === `running|${events.length}|0`, 60_000)
+    }
+
+    /** Per key, the counts the view sink wrote, in the order of the topic (a key's records are in one partition). */
+    const counts = (name: string, keyOf: (o: Record<string, unknown>) => string) => {
+      const out = new Map<string, number[]>()
+      for (const r of cluster.kafka.consume(topic(name))) {
+        const o = JSON.parse(r.value!) as Record<string, unknown>
+        const k = keyOf(o)
+        out.set(k, [...(out.get(k) ?? []), Number(o.n)])
+      }
+      return out
+    }
+    const finals = (m: Map<string, number[]>) => new Map([...m].map(([k, ns]) => [k, ns[ns.length - 1]!]))
+    const wantPlayers = new Map([...perPlayer].map(([p, n]) => [p, n]))
+    const wantMinutes = new Map([...perMinute].map(([m, n]) => [String(m), n]))
+    const players = await eventually(async () => counts('players', (o) => String(o.player)), (m) => JSON.stringify([...finals(m)].sort()) === JSON.stringify([...wantPlayers].sort()), 120_000)
+    const minutes = await eventually(async () => counts('minutes', (o) => String(Date.parse(String(o.window_start)))), (m) => JSON.stringify([...finals(m)].sort()) === JSON.stringify([...wantMinutes].sort()), 120_000)
+    // Each group's count only rises from batch to batch: a batch written twice would repeat a count, or go back.
+    for (const [what, m] of [
+      ['players', players],
+      ['minutes', minutes],
+    ] as const) {
+      for (const [k, ns] of m) expect(ns.every((n, i) => i === 0 || n > ns[i - 1]!), `${what} ${k}: ${ns.join(',')}`).toBe(true)
+    }
+    console.log(`sink records: events ${events.length}, players ${[...players.values()].reduce((a, ns) => a + ns.length, 0)}, minutes ${[...minutes.values()].reduce((a, ns) => a + ns.length, 0)}`)
+
+  }, 420_000)
+})
