@@ -38,6 +38,10 @@ export interface KafkaSinkOptions {
 
 const BATCH_HEADER = 'sluice-batch'
 
+/** A missing topic is looked for this many times, this far apart, before the sink says it does not exist. */
+const METADATA_ATTEMPTS = 10
+const METADATA_RETRY_MS = 300
+
 export class KafkaSinkWriter implements SinkTarget {
   readonly deadLetters = 0
   /** Set when `retry` said no: every later delivery fails with it. */
@@ -71,8 +75,13 @@ export class KafkaSinkWriter implements SinkTarget {
     await admin.connect()
     let partitions: number
     try {
-      const metadata = await admin.fetchTopicMetadata({ topics: [options.topic] }).catch(() => null)
-      const topic = metadata?.topics.find((t) => t.name === options.topic)
+      // A topic created a moment ago may not be in the broker's metadata yet: asked again for a few seconds.
+      let topic: { partitions: unknown[] } | undefined
+      for (let attempt = 0; topic === undefined && attempt < METADATA_ATTEMPTS; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, METADATA_RETRY_MS))
+        const metadata = await admin.fetchTopicMetadata({ topics: [options.topic] }).catch(() => null)
+        topic = metadata?.topics.find((t) => t.name === options.topic)
+      }
       if (topic === undefined) throw new Error(`Kafka topic "${options.topic}" does not exist`)
       partitions = topic.partitions.length
     } finally {
