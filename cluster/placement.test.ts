@@ -60,9 +60,9 @@ describe('placement of views in a cluster', () => {
   it('a view that adds up over every key, or keeps event-time state by another key, is global', () => {
     expect(placed('per_minute', `SELECT window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY window_start`)).toBe('global')
     expect(placed('everything', 'SELECT count(*) AS n FROM plays')).toBe('global')
-    // OVER and patterns by another key: not tried over a repartition topic yet.
-    expect(placed('by_kind_over', 'SELECT player, ts, sum(score) OVER (PARTITION BY kind ORDER BY ts) AS run FROM plays')).toBe('global')
-    expect(placed('kind_streaks', `SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY kind ORDER BY ts MEASURES MATCH_NUMBER() AS n ONE ROW PER MATCH PATTERN (L L) DEFINE L AS score < 10) AS m`)).toBe('global')
+    // OVER and patterns without PARTITION BY: one partition of every row.
+    expect(placed('all_over', 'SELECT player, ts, sum(score) OVER (ORDER BY ts) AS run FROM plays')).toBe('global')
+    expect(placed('all_streaks', `SELECT * FROM plays MATCH_RECOGNIZE (ORDER BY ts MEASURES MATCH_NUMBER() AS n ONE ROW PER MATCH PATTERN (L L) DEFINE L AS score < 10) AS m`)).toBe('global')
     // A SESSION over a subquery's WHERE, or a window grouped by its window columns alone.
     expect(placed('kind_sessions_sub', `SELECT kind, window_start, count(*) AS n FROM SESSION((SELECT * FROM plays WHERE score > 1), ts, INTERVAL '5 minutes', kind) GROUP BY kind, window_start`)).toBe('global')
     expect(placed('hop_minute', `SELECT window_start, window_end, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') GROUP BY window_start, window_end`)).toBe('global')
@@ -73,6 +73,24 @@ describe('placement of views in a cluster', () => {
     const all = placeCatalog(catalog.views())
     expect(globalStatements(catalog.views(), all).has('per_kind')).toBe(true)
     expect(globalStatements(catalog.views(), all).has('big_per_kind')).toBe(false)
+  })
+
+  it('OVER and MATCH_RECOGNIZE partitioned by other columns are repartitioned by their PARTITION BY, WHERE left to the view', () => {
+    expect(placed('by_kind_over', 'SELECT player, ts, sum(score) OVER (PARTITION BY kind ORDER BY ts) AS run FROM plays WHERE score > 2')).toBe('repartitioned')
+    expect(placed('kind_streaks', `SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY kind ORDER BY ts MEASURES MATCH_NUMBER() AS n ONE ROW PER MATCH PATTERN (L L) DEFINE L AS score < 10) AS m`)).toBe('repartitioned')
+    expect(placed('band_over', 'SELECT player, ts, count(*) OVER (PARTITION BY score / 10 ORDER BY ts) AS n FROM plays')).toBe('repartitioned')
+    expect(repartitionKeys(catalog.get('kind_streaks') as ViewDef)!.map((k) => (k.kind === 'column' ? k.name : k.kind))).toEqual(['kind'])
+    expect(repartitionKeys(catalog.get('band_over') as ViewDef)!.map((k) => k.kind)).toEqual(['call'])
+    // The task engines' SQL reads the internal stream and plans to the same columns.
+    for (const name of ['by_kind_over', 'kind_streaks']) {
+      const view = catalog.get(name) as ViewDef
+      const plan = repartitionPlan('c1', view, catalog.stream('plays'))
+      expect(plan.viewSql, name).toContain('"_sluice_repartition_')
+      const task = new Catalog()
+      task.add(planStream(parseStatement(plan.streamSql) as ast.CreateStream, task.allocateId(), plan.streamSql))
+      const def = planViewWithHidden(parseStatement(plan.viewSql) as ast.CreateView, task, plan.viewSql, { outer: () => task.allocateId(), hidden: hiddenNames(name, task, () => task.allocateId()) })
+      expect(def.plan.columns, name).toEqual(view.plan.columns)
+    }
   })
 
   it('TUMBLE and HOP grouped by other columns, and SESSION keyed by other columns, are repartitioned by those', () => {

@@ -7,12 +7,13 @@
  *   each over its own partition, and the union of the tasks' rows is the whole answer.
  * - *repartitioned*: a GROUP BY of a stream by columns (or expressions of them) other than its key, with no
  *   join or subquery (a count per country of a stream keyed by player), also over TUMBLE or HOP windows (by
- *   its keys other than the window's), and a SESSION window keyed by other columns. Every task writes its
+ *   its keys other than the window's), a SESSION window keyed by other columns, and OVER or MATCH_RECOGNIZE
+ *   partitioned by other columns (by their PARTITION BY). Every task writes its
  *   partition's events to an internal topic keyed by the group key (repartition.ts), and the view runs in
  *   every task engine over its partition of that topic: partitioned again, by the group key. Its records
  *   carry their writers' watermarks, so that windows close there as they would in one process.
  * - *global*: anything else (a per-minute count over all players, a join of two streams, a view of a view
- *   that is not partitioned, a window or pattern keyed by another column). It runs in the one global task
+ *   that is not partitioned, OVER or a pattern without PARTITION BY). It runs in the one global task
  *   engine, which reads every partition.
  *
  * Decided per CREATE statement: a view and its hidden views (planner/hidden-views.ts) are placed together,
@@ -57,9 +58,9 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
       return 'partitioned'
     }
     case 'over':
-      return key !== null && body.partitionBy.some((e) => isColumn(e, key)) ? 'partitioned' : 'global'
+      return key !== null && body.partitionBy.some((e) => isColumn(e, key)) ? 'partitioned' : windowedPlacement(view)
     case 'pattern':
-      return key !== null && body.pattern.partitionBy.includes(key) ? 'partitioned' : 'global'
+      return key !== null && body.pattern.partitionBy.includes(key) ? 'partitioned' : windowedPlacement(view)
   }
 }
 
@@ -82,24 +83,26 @@ export function windowedPlacement(view: ViewDef, repartitioned = WINDOWS_BY_OTHE
 /**
  * The key a repartitioned view's internal topic is keyed by, over the stream's own row: its GROUP BY
  * expressions; over TUMBLE or HOP, those of them that do not read the window's columns (every window of a
- * group then lives in one task); for SESSION, the session's key columns. Null when the view cannot be
- * repartitioned: a pattern, OVER, a join, a SESSION over a subquery's filter, grouping sets, a window
+ * group then lives in one task); for SESSION, the session's key columns; for OVER and MATCH_RECOGNIZE, their
+ * PARTITION BY. Null when the view cannot be repartitioned: OVER or a pattern without PARTITION BY, a join,
+ * a SESSION over a subquery's filter, grouping sets, a window
  * grouped by its window columns alone; idle_ttl (not tried over an internal topic yet); or one that reads
  * the source record's partition or offset (which the internal topic's record does not keep).
  */
 export function repartitionKeys(view: ViewDef): readonly BoundExpr[] | null {
   const plan = view.plan
   const body = plan.body
-  if (body.kind !== 'aggregate' || plan.join !== null || plan.intervalJoin !== undefined || plan.sourceFilter !== undefined) return null
+  if (body.kind === 'project' || plan.join !== null || plan.intervalJoin !== undefined || plan.sourceFilter !== undefined) return null
   if ((plan.hidden?.length ?? 0) > 0 || plan.idleTtl !== null || plan.source.source.kind !== 'kafka') return null
   if (plan.source.metadata.some((m) => m.key !== 'timestamp')) return null
+  const column = (index: number): BoundExpr => ({ kind: 'column', index, name: plan.source.columns[index]!.name, type: plan.source.columns[index]!.type })
+  // OVER and MATCH_RECOGNIZE: by their PARTITION BY (none: every row is one partition, global).
+  if (body.kind === 'over') return body.partitionBy.length > 0 && body.partitionBy.every((e) => readsOnlyBelow(e, plan.source.columns.length)) ? body.partitionBy : null
+  if (body.kind === 'pattern') return body.pattern.partitionBy.length > 0 ? body.pattern.partitionBy.map(column) : null
   if (body.aggregation.keys.length === 0 || body.aggregation.groupingSets !== undefined) return null
   const window = plan.window
   if (window === null) return body.aggregation.keys
-  if (window.kind === 'session') {
-    if (window.keyIndexes.length === 0) return null
-    return window.keyIndexes.map((index) => ({ kind: 'column', index, name: plan.source.columns[index]!.name, type: plan.source.columns[index]!.type }))
-  }
+  if (window.kind === 'session') return window.keyIndexes.length === 0 ? null : window.keyIndexes.map(column)
   // (The window's columns follow the stream's in the row the keys read.)
   const keys = body.aggregation.keys.filter((k) => readsOnlyBelow(k, plan.source.columns.length))
   return keys.length === 0 ? null : keys

@@ -119,6 +119,16 @@ function readingStream(sql: string, from: string, to: string): string {
         return
       }
     }
+    if (n.kind === 'match_recognize') {
+      const input = (n as { input?: ast.TableRef }).input
+      // `plays MATCH_RECOGNIZE (...) AS m` takes no alias before the clause (and needs none: its columns are
+      // unqualified or qualified by pattern variables).
+      if (input?.kind === 'table_ref' && input.name.parts.length === 1 && input.name.parts[0] === from && input.alias === undefined) {
+        edits.push([input.name.span.start, input.name.span.end, ident(to)])
+        for (const [k, v] of Object.entries(n)) if (k !== 'input') walk(v)
+        return
+      }
+    }
     for (const v of Object.values(node)) walk(v)
   }
   walk(statementOf(sql, 'create_view').query)
@@ -329,7 +339,8 @@ export interface Selected {
 export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => Selected {
   const decode = streamDecoder(source)
   const keys = compileProjection(repartitionKeys(view) ?? [])
-  const where = view.plan.filter === null || view.plan.window !== null ? null : compilePredicate(view.plan.filter)
+  // A window's, an OVER's or a pattern's WHERE is left to the view (events it filters may still count as late).
+  const where = view.plan.filter === null || view.plan.window !== null || view.plan.body.kind !== 'aggregate' ? null : compilePredicate(view.plan.filter)
   const watermarkOf = source.watermark === null ? null : compileExpr(source.watermark.expr)
   const none: Value[] = []
   return (record, partition, offset, timestamp) => {

@@ -1,7 +1,8 @@
 /**
  * Windows and sessions keyed by another column than the stream's, in cluster mode (docs/cluster.md,
  * "Watermarks of repartition topics"): two real nodes on a real broker run a per-minute TUMBLE, a HOP and
- * an EMIT ON WINDOW CLOSE TUMBLE grouped by `level`, and a SESSION keyed by `level`, of a stream keyed by
+ * an EMIT ON WINDOW CLOSE TUMBLE grouped by `level`, a SESSION keyed by `level`, and OVER and
+ * MATCH_RECOGNIZE partitioned by `level`, of a stream keyed by
  * player, in their task engines over repartition topics whose records carry their writers' watermarks. On
  * each node every view equals a single-process Sluice reading the same topic, row for row: once every
  * partition went quiet (no window has closed yet: the allowed lateness is longer than the events' span),
@@ -45,6 +46,9 @@ const VIEWS = {
   level_hop: `SELECT level, window_start, window_end, max(score) AS top, count(*) AS n FROM HOP(plays, ts, INTERVAL '30 seconds', INTERVAL '2 minutes') WHERE kind = 'win' GROUP BY level, window_start, window_end`,
   level_closed: `SELECT level, window_start, count(*) AS n FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY level, window_start EMIT ON WINDOW CLOSE`,
   level_sessions: `SELECT level, window_start, window_end, count(*) AS n, max(score) AS top FROM SESSION(plays, ts, INTERVAL '10 seconds', level) WHERE kind = 'loss' GROUP BY level, window_start, window_end`,
+  // OVER and MATCH_RECOGNIZE partitioned by level: rows computed in event-time order once the watermark passes.
+  level_over: `SELECT player, level, ts, sum(score) OVER (PARTITION BY level ORDER BY ts) AS running, lag(kind) OVER (PARTITION BY level ORDER BY ts) AS before FROM plays WHERE score > 10`,
+  level_streaks: `SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY level ORDER BY ts MEASURES FIRST(L.ts) AS first_loss, LAST(L.ts) AS last_loss, count(L.score) AS losses, MATCH_NUMBER() AS n ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (L{2,} W) DEFINE L AS L.kind = 'loss', W AS W.kind = 'win') AS m`,
 }
 const NAMES = Object.keys(VIEWS)
 const REPARTITIONED = NAMES.filter((v) => v !== 'per_player')
@@ -88,8 +92,10 @@ describe('cluster mode: windows and sessions by another key, over repartition to
       for (let i = 0; i < cluster.nodes.length; i++) for (const v of views) await expectRows(cluster.nodes[i]!, i, v, want.get(v)!)
       return want
     }
-    await compare(EVENTS, NAMES.filter((v) => v !== 'level_closed'))
-    for (const node of [single!, ...cluster.nodes]) expect(await viewRows(node, 'level_closed')).toBe('')
+    // Given out only once the watermark passes them plus the allowed lateness: nothing yet, anywhere.
+    const CLOSED_ONLY = ['level_closed', 'level_over', 'level_streaks']
+    await compare(EVENTS, NAMES.filter((v) => !CLOSED_ONLY.includes(v)))
+    for (const node of [single!, ...cluster.nodes]) for (const v of CLOSED_ONLY) expect(await viewRows(node, v), v).toBe('')
 
     // One event an hour later, in one partition; every partition then goes quiet again.
     const late: Event = { player: 'end', level: 0, score: 0, kind: 'win', ts: BASE + 3_600_000 }
@@ -97,6 +103,9 @@ describe('cluster mode: windows and sessions by another key, over repartition to
     const want = await compare(EVENTS + 1, NAMES)
     // Every minute of every level closed (EMIT ON WINDOW CLOSE shows only those) but the late event's own.
     expect(want.get('level_closed')!.split('\n').length).toBe(want.get('level_minute')!.split('\n').length - 1)
+    // OVER rows and matches were given out once the watermark passed them (not an empty comparison).
+    expect(want.get('level_over')!.split('\n').length).toBeGreaterThan(EVENTS / 2)
+    expect(want.get('level_streaks')!.split('\n').length).toBeGreaterThan(50)
 
     // The work is spread: the views ran in the task engines over their repartition topics (not in the
     // global task), which took in every event once (their WHERE is the views' own, after the topic).

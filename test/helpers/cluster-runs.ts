@@ -13,13 +13,15 @@ export const VIEW_NAMES = ['per_player', 'per_minute', 'streaks'] as const
 
 /**
  * Views by other keys than the stream's (the cluster repartitions them) that the kill rounds add: a GROUP BY
- * of score and kind, and a per-minute TUMBLE by kind, whose watermark the repartition topic carries.
+ * of score and kind, a per-minute TUMBLE by kind and a MATCH_RECOGNIZE partitioned by kind (a high score
+ * followed at once by a low one), whose watermark the repartition topic carries.
  */
 export const REPARTITIONED_VIEWS = [
   REPARTITIONED_VIEW,
   `CREATE MATERIALIZED VIEW per_kind_minute AS SELECT kind, window_start, count(*) AS n, max(score) AS top FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY kind, window_start`,
+  `CREATE MATERIALIZED VIEW kind_swings AS SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY kind ORDER BY ts MEASURES FIRST(H.ts) AS high_at, LAST(L.ts) AS low_at, MATCH_NUMBER() AS n ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (H L) DEFINE H AS H.score > 80, L AS L.score < 20) AS m`,
 ]
-export const REPARTITIONED_NAMES = ['per_score', 'per_kind_minute'] as const
+export const REPARTITIONED_NAMES = ['per_score', 'per_kind_minute', 'kind_swings'] as const
 
 /** CREATE STREAM plays (on `topic`, 6 partitions) and the views (and `extra`), taken on `node`; waits until every node has them. */
 export async function createPlays(cluster: TestCluster, node: number, topic: string, extra: readonly string[] = []): Promise<void> {
