@@ -44,14 +44,15 @@ describe('SortedColumn', () => {
         const values = Array.from({ length: n }, (_, i) => make(r, i, n))
         const column = new SortedColumn(n, (i) => values[i] ?? null, 'number')
         const numbers = values.filter((v): v is number => typeof v === 'number' && v === v)
-        const probes = [...numbers.slice(0, 8), -1e9, 1e9, 0, 3.5]
+        const probes = [...numbers.slice(0, 4), -1e9, 1e9, 0, 3.5]
         for (const a of probes) {
-          for (const b of probes.slice(0, 5)) {
+          for (const b of probes.slice(0, 3)) {
             for (const [li, ui] of [[true, true], [false, true], [true, false], [false, false]] as const) {
               const lower = { value: Math.min(a, b), inclusive: li }
               const upper = { value: Math.max(a, b), inclusive: ui }
-              expect(column.rowsBetween(lower, upper)).toEqual(naive(values, 'number', lower, upper))
-              expect(column.countBetween(lower, upper)).toBe(naive(values, 'number', lower, upper).length)
+              const both = naive(values, 'number', lower, upper)
+              expect(column.rowsBetween(lower, upper)).toEqual(both)
+              expect(column.countBetween(lower, upper)).toBe(both.length)
               expect(column.rowsBetween(lower, null)).toEqual(naive(values, 'number', lower, null))
               expect(column.rowsBetween(null, upper)).toEqual(naive(values, 'number', null, upper))
             }
@@ -64,7 +65,7 @@ describe('SortedColumn', () => {
   test('text compares by UTF-16 code units, NULL and numbers left out', () => {
     const r = generator(3)
     const words = ['a', 'B', 'ab', 'é', 'Z', 'aa', '', 'zz', '\u{1F600}', 'b']
-    for (const n of [5, 16, 33, 500]) {
+    for (const n of [5, 16, 33, 300]) {
       const values: Value[] = Array.from({ length: n }, (_, i) => (i % 9 === 0 ? null : i % 10 === 0 ? 5 : words[Math.floor(r() * words.length)]!))
       const column = new SortedColumn(n, (i) => values[i] ?? null, 'string')
       for (const a of words) {
