@@ -142,7 +142,8 @@ export class Loop extends EnginePart {
       for (const q of running) {
         q.watermark.advance(this.idleFlags(q))
         if (closedAndRead(q.slots, q.offsets, (name) => this.streams.get(name))) q.watermark.close()
-        await q.afterWatermark()
+        const pending = q.afterWatermarkNow()
+        if (pending !== null) await pending
         q.settle()
       }
     }

@@ -128,6 +128,8 @@ export interface StreamOperator {
    * them together anyway (sliced HOP windows).
    */
   onWatermark(watermark: number, forReaders: boolean): Promise<Row[]>
+  /** True where onWatermark never has work or rows (a trigger): the query's watermark step then waits for nothing. */
+  readonly idleOnWatermark?: boolean
   /** The watermark was moved back (ALTER STREAM ... RESET WATERMARK): rows past it are released again. */
   rewindWatermark(watermark: number): void
   /** After a restart: the checkpointed watermark, up to which its windows were put together before. */

@@ -130,6 +130,8 @@ export type TriggerEntry = Value[]
 export class TriggerFire extends OperatorDefaults implements StreamOperator {
   readonly role = 'trigger'
   readonly keyed = null
+  /** Firing is done as events come: a trigger has nothing to do when the watermark moves. */
+  readonly idleOnWatermark = true
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   /** The payload alone (its first column), for actions other than EXECUTE INSERT: no row per firing. */
   private readonly payloadOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
