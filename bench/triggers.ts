@@ -11,8 +11,8 @@
  *   npm run bench:triggers -- --events 200000 --counts 1,100,1000
  *   npm run bench:triggers -- --counts 1,1000 --kinds cooldown   (one set only, e.g. to profile it)
  *   npm run bench:triggers -- --counts 1,1000 --kinds ranges     (ratios to one range trigger)
- *   BENCH_CPU_PROFILE=out.cpuprofile npm run bench:triggers -- --counts 1,1000 --kinds ranges   (a CPU profile of the
- *     largest count's clocked second round only)
+ *   BENCH_CPU_PROFILE=out.cpuprofile npm run bench:triggers -- --counts 1,1000 --kinds ranges   (CPU profiles of each
+ *     count's clocked second round only: the largest count's in out.cpuprofile, one trigger's in out-1.cpuprofile)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -167,15 +167,17 @@ async function timed(engine: Engine, chunks: readonly string[][], profile: strin
  * runs in for days, and the ratio the goal is about. Before, the 1,000-trigger figure was a first round of
  * 50,000 events set against 200,000 events of one trigger, three quarters of them past the first round.
  */
-async function rangesRounds(count: number, events: number): Promise<{ cold: number; steady: number }> {
+async function rangesRounds(count: number, events: number, largest: number): Promise<{ cold: number; steady: number }> {
   return withEngine(async (engine) => {
     await run(RANGES_STREAM, engine)
     for (let k = 0; k < count; k++) await run(rangeTrigger(k), engine)
     const round = (from: number) => chunksOf(from, events, true)
     const cold = await timed(engine, round(0))
     // The players of the first round again (player ids repeat every 100,000 events), later in time.
-    // BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of the largest count's second round (the clocked span only).
-    const profile = count > 1 && process.env.BENCH_CPU_PROFILE ? process.env.BENCH_CPU_PROFILE : null
+    // BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of each count's second round (the clocked span only),
+    // the largest count's in the file named, the others' beside it (`file-1.cpuprofile` for one trigger).
+    const named = process.env.BENCH_CPU_PROFILE
+    const profile = !named ? null : count === largest ? named : named.replace(/(\.cpuprofile)?$/, `-${count}$1`)
     const steady = await timed(engine, round(Math.ceil(events / 100_000) * 100_000), profile)
     const fires = (await engine.triggerStats()).reduce((n, t) => n + t.counters.fires, 0)
     const f = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9)
@@ -249,7 +251,7 @@ async function main(): Promise<void> {
     // this set on the same events: every count gets the largest count's event budget.
     const ranged = new Map<number, { cold: number; steady: number }>()
     const n = Math.min(...counts.map(sized))
-    for (const c of counts) ranged.set(c, await rangesRounds(c, n))
+    for (const c of counts) ranged.set(c, await rangesRounds(c, n, Math.max(...counts)))
     const one = ranged.get(counts[0]!)!
     for (const [c, r] of ranged) {
       console.log(`RESULT triggers_ranges count=${c} eps=${Math.round(r.steady)} ratio_to_${counts[0]}=${(r.steady / one.steady).toFixed(3)} cold_eps=${Math.round(r.cold)} cold_ratio=${(r.cold / one.cold).toFixed(3)}`)

@@ -133,6 +133,17 @@ export class BatchIndex {
     if (joined === null || ids.view === '' || (onEvent !== null && onEvent.length <= this.batch.rows.length / VIEW_KEYS_PAST)) {
       return onEvent ?? (this.allEvents ??= this.eventRows())
     }
+    return this.narrowestJoined(keys, joined, ids, onEvent)
+  }
+
+  /** `narrowest` without a joined view, at once: the rows that satisfy every key on the event's columns. */
+  narrowestOnEvent(keys: readonly IndexKey[]): readonly number[] {
+    const ids = setIds(keys)
+    return ids.event === '' ? (this.allEvents ??= this.eventRows()) : this.allHold(keys, 'event', ids.event, null)
+  }
+
+  /** `narrowest` where the keys on the joined view's columns are looked at. */
+  private async narrowestJoined(keys: readonly IndexKey[], joined: JoinedView, ids: { event: string; view: string }, onEvent: readonly number[] | null): Promise<readonly number[]> {
     const tag = await this.join(joined)
     const onView = this.allHold(keys, 'view', ids.view, tag)
     if (onEvent === null) return onView

@@ -13,12 +13,12 @@ import type { ViewDef } from '../planner/catalog.ts'
 import { WatermarkTracker, type WatermarkState } from './watermark.ts'
 import { CarriedWatermarks } from './carried-watermarks.ts'
 import type { CarriedMark } from './source.ts'
-import type { KeyedReads, RowBatch, RowStage, StreamOperator } from './operators/operator.ts'
+import type { KeyedReads, OperatorBatch, RowBatch, RowStage, StreamOperator } from './operators/operator.ts'
 import { buildRowStages } from './operators/build.ts'
 import type { RowFilter } from './operators/filter.ts'
 import { viewPlanTree } from '../planner/view-plan-tree.ts'
 import { sliceSpec } from '../planner/hop-slices.ts'
-import { batchIndex, keysHold } from './batch-index.ts'
+import { type BatchIndex, batchIndex, keysHold } from './batch-index.ts'
 import type { ViewFollower } from './operators/view-follower.ts'
 import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
@@ -256,6 +256,42 @@ export class ContinuousQuery {
   }
 
   /**
+   * `consume` without a promise where nothing has to wait: null when the batch was taken in at once (an
+   * indexed trigger without a join whose firing waits for nothing: most triggers, and a thousand of them
+   * see every batch), else the promise of the work left.
+   */
+  consumeNow(batch: DecodedBatch, nextOffset: number): Promise<void> | null {
+    if (this.status !== 'running') return null
+    const from = this.offsets[batch.partition]!
+    if (from >= nextOffset) return null
+    // The batches `take` hands to consumeIndexed, less those that read a joined view.
+    if (this.indexKeys.length === 0 || this.timeIndex >= 0 || this.lookup !== null || (this.trackSnapshots && this.operator.keyed !== null)) return this.consume(batch, nextOffset)
+    let pending: Promise<void> | null = null
+    try {
+      pending = this.consumeIndexedNow(this.indexKeys, batch, from)
+      if (pending === null) this.offsets[batch.partition] = nextOffset
+    } catch (err) {
+      this.fail(err)
+    }
+    if (pending !== null) return this.tookLater(pending, batch.partition, nextOffset)
+    if (this.downstream.length > 0) return this.handOn().then(() => this.checkLimits())
+    this.checkLimits()
+    return null
+  }
+
+  /** The rest of `consume` for a batch whose operator is still at work (`pending`). */
+  private async tookLater(pending: Promise<void>, partition: number, nextOffset: number): Promise<void> {
+    try {
+      await pending
+      this.offsets[partition] = nextOffset
+    } catch (err) {
+      this.fail(err)
+    }
+    await this.handOn()
+    this.checkLimits()
+  }
+
+  /**
    * A view over a view: the rows the read view just wrote, as events. They are numbered by how many rows
    * this view has taken in (its events_in, checkpointed with its state), which gives rows kept in arrival
    * order their positions. Never throws.
@@ -423,10 +459,7 @@ export class ContinuousQuery {
 
   private async consumeIndexed(keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> {
     const index = batchIndex(batch, this.watermarkOf === null ? null : this.indexWatermark)
-    const start = index.firstAt(from)
-    this.eventsIn += index.events(start)
-    const wm = index.maxWatermark(start)
-    if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
+    const start = this.observeIndexed(index, batch, from)
     if (this.lookup !== null && this.joinedView?.lookup !== this.lookup) this.joinedView = { lookup: this.lookup, keyIndexes: this.view.plan.join!.keyIndexes }
     const narrowest = await index.narrowest(keys, this.lookup === null ? null : this.joinedView)
     // The index gives the rows that satisfy every key on the event's columns (see narrowest).
@@ -441,6 +474,34 @@ export class ContinuousQuery {
         joined = await this.lookup.rows(sub, sub.rows.map((r) => join.keyIndexes.map((k) => r![k] ?? null)))
       }
     }
+    await this.operator.process(this.passing(keys, batch, candidates, joined))
+  }
+
+  /**
+   * `consumeIndexed` for a trigger without a join, at once up to its operator; null when the operator took
+   * the batch at once too (see StreamOperator.processNow), else the promise to wait for.
+   */
+  private consumeIndexedNow(keys: readonly IndexKey[], batch: DecodedBatch, from: number): Promise<void> | null {
+    const index = batchIndex(batch, this.watermarkOf === null ? null : this.indexWatermark)
+    const start = this.observeIndexed(index, batch, from)
+    const narrowest = index.narrowestOnEvent(keys)
+    const candidates = start === 0 ? narrowest : narrowest.filter((i) => i >= start)
+    const prepared = this.passing(keys, batch, candidates, null)
+    return this.operator.processNow === undefined ? this.operator.process(prepared) : this.operator.processNow(prepared)
+  }
+
+  /** An indexed batch from `from` on: its events counted and its largest watermark observed. Returns the first row from `from`. */
+  private observeIndexed(index: BatchIndex, batch: DecodedBatch, from: number): number {
+    const start = index.firstAt(from)
+    this.eventsIn += index.events(start)
+    const wm = index.maxWatermark(start)
+    if (wm > Number.NEGATIVE_INFINITY) this.watermark.observe(batch.partition, wm)
+    return start
+  }
+
+  /** The candidates (rows of the batch) that pass WHEN, joined to their view rows (`joined`, per candidate) where the trigger joins one. */
+  private passing(keys: readonly IndexKey[], batch: DecodedBatch, candidates: readonly number[], joined: readonly (Row | null)[] | null): OperatorBatch {
+    const join = this.view.plan.join
     const nulls = join === null || join.type !== 'left' ? null : join.columns.map(() => null)
     const covers = this.indexCovers
     // Without a join every key is on the event's columns, so where they cover WHEN the candidates pass it.
@@ -462,7 +523,7 @@ export class ContinuousQuery {
       offsets.push(batch.offsets[i]!)
     }
     this.outputRate.add(prepared.length)
-    await this.operator.process({ partition: batch.partition, offsets, rows: prepared, signs: undefined, windowStarts: undefined, watermark: this.watermark.current, late: this.lateAt(this.watermark.current) })
+    return { partition: batch.partition, offsets, rows: prepared, signs: undefined, windowStarts: undefined, watermark: this.watermark.current, late: this.lateAt(this.watermark.current) }
   }
 
   /** A keyed view read by lookup joins as of each event: remember its row after every event of the batch. */
@@ -488,8 +549,16 @@ export class ContinuousQuery {
 
   /** Records the late rows an operator finds, against the watermark before the batch. */
   private lateAt(wm: number): (partition: number, offset: number, eventTime: number | null, reason: string) => void {
-    return (partition, offset, eventTime, reason) => this.recordLate(partition, offset, eventTime, wm, reason)
+    // The same reporter while the watermark stays (a trigger's every batch makes one otherwise).
+    if (this.lateReporter === null || this.lateReporterAt !== wm) {
+      this.lateReporterAt = wm
+      this.lateReporter = (partition, offset, eventTime, reason) => this.recordLate(partition, offset, eventTime, wm, reason)
+    }
+    return this.lateReporter
   }
+
+  private lateReporter: ((partition: number, offset: number, eventTime: number | null, reason: string) => void) | null = null
+  private lateReporterAt = 0
 
   /**
    * After the watermark moved (or the stream closed): window functions compute the rows it made final.
@@ -518,6 +587,17 @@ export class ContinuousQuery {
       d.followUpstream(this.watermark.current)
       await d.afterWatermark()
     }
+  }
+
+  /**
+   * `afterWatermark` without a promise where it has nothing to do (null): an operator with no work on the
+   * watermark (a trigger), no retention and no view reading this one. Every query takes this step every
+   * round, a thousand triggers a thousand times.
+   */
+  afterWatermarkNow(): Promise<void> | null {
+    const plan = this.view.plan
+    if (this.operator.idleOnWatermark !== true || this.downstream.length > 0 || plan.retention !== null || plan.idleTtl !== null) return this.afterWatermark()
+    return null
   }
 
   /** The watermark at which the next group or window of a view with retention / idle_ttl is due. */

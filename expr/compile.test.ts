@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { Types, type SqlType, type Value } from '../common/types.ts'
+import { Types, formatValue, type SqlType, type Value } from '../common/types.ts'
 import type { BoundExpr } from './bound.ts'
 import { compileExpr, compilePredicate } from './compile.ts'
 import { compileAggregates } from './compile-aggregates.ts'
@@ -123,5 +123,18 @@ describe('aggregates', () => {
     expect(c.finalize(acc).map((v) => (typeof v === 'object' && v !== null ? String(v) : v))).toEqual([4, 9, '3.0000000000000000', 1, 5, 2, 3])
     const empty = ['k', ...c.init()]
     expect(c.finalize(empty)).toEqual([0, null, null, null, null, 0, null])
+  })
+})
+
+describe('casts of integers to text', () => {
+  test('give what formatValue gives, NULL as NULL', () => {
+    for (const type of [Types.int2, Types.int4, Types.int8]) {
+      const f = compileExpr({ kind: 'cast', expr: col(0, type), type: Types.text })
+      for (const v of [0, -0, 7, -42, 2 ** 53 - 1, -(2 ** 31), null]) {
+        expect(f([v], [], ctx)).toBe(formatValue(v, type))
+      }
+      expect(f([5], [], ctx)).toBe('5')
+      expect(f([-0], [], ctx)).toBe('0')
+    }
   })
 })

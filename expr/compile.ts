@@ -175,6 +175,10 @@ function castCode(v: string, from: SqlType, to: SqlType, emitter: Emitter): stri
     if (to.name === 'int2' || to.name === 'int4' || to.name === 'int8') return `H.checkedInt(H.roundTo(${v}, 0), ${emitter.constant(to)})`
     return v
   }
+  // An integer as text (a trigger's `NEW.player_id::text` payload, once per firing): what formatValue gives, inline.
+  if (!from.element && !to.element && (to.name === 'text' || to.name === 'unknown') && (from.name === 'int2' || from.name === 'int4' || from.name === 'int8')) {
+    return `(typeof ${v} === 'number' ? String(Math.trunc(${v})) : H.castValue(${v}, ${emitter.constant(from)}, ${emitter.constant(to)}))`
+  }
   return `H.castValue(${v}, ${emitter.constant(from)}, ${emitter.constant(to)})`
 }
 

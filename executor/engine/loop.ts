@@ -124,7 +124,11 @@ export class Loop extends EnginePart {
         }
         if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
         const batch = { partition: p, offsets, rows }
-        for (let i = 0; i < running.length; i++) await running[i]!.consume(bases[i] === 0 ? batch : { ...batch, partition: bases[i]! + p }, nextOffset)
+        for (let i = 0; i < running.length; i++) {
+          // Most triggers take the batch at once (consumeNow): no promise to wait for.
+          const pending = running[i]!.consumeNow(bases[i] === 0 ? batch : { ...batch, partition: bases[i]! + p }, nextOffset)
+          if (pending !== null) await pending
+        }
         await rt.arbiter.settle()
         for (const k of sinks) {
           k.consume(batch, nextOffset)
@@ -138,7 +142,8 @@ export class Loop extends EnginePart {
       for (const q of running) {
         q.watermark.advance(this.idleFlags(q))
         if (closedAndRead(q.slots, q.offsets, (name) => this.streams.get(name))) q.watermark.close()
-        await q.afterWatermark()
+        const pending = q.afterWatermarkNow()
+        if (pending !== null) await pending
         q.settle()
       }
     }

@@ -117,11 +117,19 @@ export interface StreamOperator {
   /** Takes one prepared micro-batch into its state. */
   process(batch: OperatorBatch): Promise<void>
   /**
+   * `process`, without a promise where nothing has to wait: null when the batch was taken in at once, else
+   * what `process` returns. (Triggers: a thousand of them see every batch, and the promises and turns of
+   * the async path were a good part of what each cost.)
+   */
+  processNow?(batch: OperatorBatch): Promise<void> | null
+  /**
    * The watermark moved to `watermark`: rows it made final are computed (window functions, patterns) and
    * windows it closed are returned when `forReaders` (views read this one) or when the operator must put
    * them together anyway (sliced HOP windows).
    */
   onWatermark(watermark: number, forReaders: boolean): Promise<Row[]>
+  /** True where onWatermark never has work or rows (a trigger): the query's watermark step then waits for nothing. */
+  readonly idleOnWatermark?: boolean
   /** The watermark was moved back (ALTER STREAM ... RESET WATERMARK): rows past it are released again. */
   rewindWatermark(watermark: number): void
   /** After a restart: the checkpointed watermark, up to which its windows were put together before. */

@@ -130,6 +130,8 @@ export type TriggerEntry = Value[]
 export class TriggerFire extends OperatorDefaults implements StreamOperator {
   readonly role = 'trigger'
   readonly keyed = null
+  /** Firing is done as events come: a trigger has nothing to do when the watermark moves. */
+  readonly idleOnWatermark = true
   private readonly project: (r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value[]
   /** The payload alone (its first column), for actions other than EXECUTE INSERT: no row per firing. */
   private readonly payloadOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null
@@ -274,6 +276,19 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
     await this.fire(batch.partition, batch.offsets.filter((_, j) => signs[j]! > 0), batch.rows.filter((_, j) => signs[j]! > 0))
   }
 
+  /**
+   * `process` at once where the trigger need not wait: its state read, no per-key state to load (no
+   * cooldown or cap), no rows to insert and no priority group to wait for. The most common trigger.
+   */
+  processNow(batch: OperatorBatch): Promise<void> | null {
+    const spec = this.def.spec
+    if (batch.signs !== undefined || !this.opened || this.keyTag !== null || keepsKeyState(spec) || spec.action.kind === 'insert' || (spec.priorityGroup !== null && this.arbiter !== null)) return this.process(batch)
+    if (batch.rows.length === 0) return null
+    this.decideRows(batch.partition, batch.offsets, batch.rows, null, null)
+    this.endBatch()
+    return null
+  }
+
   /** Takes the rows that passed WHEN (see process), by source offset. */
   async fire(partition: number, offsets: readonly number[], rows: readonly Row[]): Promise<void> {
     if (rows.length === 0 && this.opened) return
@@ -282,20 +297,29 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
     const group = spec.priorityGroup !== null && this.arbiter !== null ? spec.priorityGroup : null
     const keep = keepsKeyState(spec)
     if (keep !== (this.keyTag !== null)) await this.switchKeyState(keep)
-    // Encoded keys: for the per-key state (loaded for the whole batch at once) and the holdout hash.
-    let keys: string[] | null = null
+    // Encoded keys of the per-key state, loaded for the whole batch at once.
     let stateKeys: string[] | null = null
-    if (spec.holdout > 0) {
-      keys = new Array<string>(rows.length)
-      for (let i = 0; i < rows.length; i++) keys[i] = this.keyOf(rows[i]!, this.encodeKey)
-    }
     if (keep) {
       stateKeys = new Array<string>(rows.length)
       for (let i = 0; i < rows.length; i++) stateKeys[i] = this.keyOf(rows[i]!, this.encodeStateKey)
       // Deciding follows at once: nothing else loads keys of the stream's table in between.
       if (group === null) await this.keyStates.load(stateKeys)
     }
+    this.decideRows(partition, offsets, rows, stateKeys, group)
+    if (group === null) await this.finishBatch()
+  }
+
+  /** Decides the rows (or offers them to the group's arbiter); `stateKeys`: their keys in the per-key state, if kept. */
+  private decideRows(partition: number, offsets: readonly number[], rows: readonly Row[], stateKeys: readonly string[] | null, group: string | null): void {
+    const spec = this.def.spec
+    // Encoded keys for the holdout hash.
+    let keys: string[] | null = null
+    if (spec.holdout > 0) {
+      keys = new Array<string>(rows.length)
+      for (let i = 0; i < rows.length; i++) keys[i] = this.keyOf(rows[i]!, this.encodeKey)
+    }
     const firstOffset = this.startAt![partition] ?? 0
+    const payloadOf = spec.action.kind === 'insert' ? null : this.payloadOf
     for (let i = 0; i < rows.length; i++) {
       const offset = offsets[i]!
       if (offset < firstOffset) continue
@@ -303,7 +327,6 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
       const time = spec.timeIndex !== null && typeof row[spec.timeIndex] === 'number' ? (row[spec.timeIndex] as number) : Date.now() * 1000
       const key = keys === null ? '' : keys[i]!
       const stateKey = stateKeys === null ? '' : stateKeys[i]!
-      const payloadOf = spec.action.kind === 'insert' ? null : this.payloadOf
       if (group !== null) {
         const output = payloadOf === null ? this.project(row, EMPTY, this.ctx) : [payloadOf(row, EMPTY, this.ctx) ?? null]
         this.arbiter!.offer(group, spec.priority, this, { partition, offset, key, stateKey, time, row, output })
@@ -313,7 +336,6 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
         this.decideOne(partition, offset, key, stateKey, time, row, output, output[0] ?? null, true)
       }
     }
-    if (group === null) await this.finishBatch()
   }
 
   /**
@@ -366,13 +388,18 @@ export class TriggerFire extends OperatorDefaults implements StreamOperator {
    * the next checkpoint, then the rows of EXECUTE INSERT go to their stream, in the order of their events.
    */
   async finishBatch(): Promise<void> {
-    this.audit.seal()
-    this.countersChanged = true
+    this.endBatch()
     if (this.inserts.length === 0 || this.def.spec.action.kind !== 'insert') return
     const stream = this.def.spec.action.stream
     const rows = this.inserts
     this.inserts = []
     for (const r of rows) await this.insert(stream, r)
+  }
+
+  /** The batch's audit is complete and the counters changed (what ends every batch, at once). */
+  private endBatch(): void {
+    this.audit.seal()
+    this.countersChanged = true
   }
 
   /** The arbiter of the stream's priority groups, set by the engine for triggers that have a group. */
