@@ -8,8 +8,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers on free ports; two cores run two files at once comfortably.
     maxWorkers: 2,
-    // One Kafka broker for the files that neither restart nor reconfigure it (sharedKafka() in test/helpers/kafka.ts).
-    globalSetup: ['test/helpers/kafka-shared.ts'],
+    // One Kafka broker for the files that neither restart nor reconfigure it (sharedKafka() in test/helpers/kafka.ts),
+    // and the server bundled once for the run's server starts (test/helpers/sluice-bundle.ts).
+    globalSetup: ['test/helpers/kafka-shared.ts', 'test/helpers/sluice-bundle-setup.ts'],
     // Longest files first, so that no two long ones are left for the end.
     sequence: { sequencer: SlowestFirst },
   },

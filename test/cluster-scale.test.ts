@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type TestCluster } from './helpers/cluster.ts'
+import { sharedKafka } from './helpers/kafka.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 import { COLUMNS, EVENTS, LATENESS, SCALE, VIEWS, expectRows, json, oracleAnswer, ownerOfTasks, plays, sentinels } from './helpers/cluster-plays.ts'
 
@@ -17,22 +18,25 @@ describe('cluster mode: scale out 1 -> 3 and in 3 -> 1 while events flow', () =>
   let cluster: TestCluster
   let oracle: SluiceProcess | undefined
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 1 })
+    // On the run's shared broker: the cluster's own topics carry its name, and so does the stream's.
+    cluster = await startCluster({ nodes: 1, kafka: await sharedKafka() })
   }, 300_000)
   afterAll(async () => {
     await oracle?.kill()
     if (oracle) await removeDir(oracle.dataDir)
     await cluster?.stop()
+    await cluster?.kafka.stop()
   }, 120_000)
 
   test('answers stay exact as tasks move out to new nodes and back', async () => {
     const n0 = cluster.nodes[0]!
-    n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, ${LATENESS})`)
+    const topic = `plays_${cluster.name}`
+    n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic}', ${LATENESS})`)
     for (const v of VIEWS) n0.psql(v)
     const single = (oracle = await startSluice({ kafka: cluster.kafka.brokers }))
-    single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = 'plays', key = 'player', ${LATENESS})`)
+    single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = '${topic}', key = 'player', ${LATENESS})`)
     for (const v of VIEWS) single.psql(v)
-    const produce = (from: number) => cluster.kafka.produce('plays', plays(from, PART).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    const produce = (from: number) => cluster.kafka.produce(topic, plays(from, PART).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
     await produce(0)
     await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 1, 60_000)
@@ -43,7 +47,7 @@ describe('cluster mode: scale out 1 -> 3 and in 3 -> 1 while events flow', () =>
     await Promise.all([produce(2 * PART), cluster.nodes[1]!.kill('SIGTERM'), cluster.nodes[2]!.kill('SIGTERM')])
     await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 1, 90_000 * SCALE)
     const ends = sentinels(3 * PART, 6)
-    await cluster.kafka.produce('plays', ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    await cluster.kafka.produce(topic, ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
     const total = 3 * PART + ends.length
     const want = await oracleAnswer(single, total)

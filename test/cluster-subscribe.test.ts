@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type pg from 'pg'
 import { startCluster, type TestCluster } from './helpers/cluster.ts'
+import { sharedKafka } from './helpers/kafka.ts'
 import { eventually } from './helpers/sluice-process.ts'
 import { COLUMNS, LATENESS, REPARTITIONED_VIEW, VIEWS, json, ownerOfTasks, plays, viewRows } from './helpers/cluster-plays.ts'
 
@@ -43,7 +44,7 @@ describe('SUBSCRIBE in cluster mode', () => {
   const produce = async (n: number) => {
     const events = plays(sent, n)
     sent += n
-    await cluster.kafka.produce('plays', events.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    await cluster.kafka.produce(`plays_${cluster.name}`, events.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
   }
   /** Node i's pull answer once it has every event produced so far. */
   const settled = (i: number, view: string) =>
@@ -90,9 +91,10 @@ describe('SUBSCRIBE in cluster mode', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3 })
+    // On the run's shared broker: the cluster's own topics carry its name, and so does the stream's.
+    cluster = await startCluster({ nodes: 3, kafka: await sharedKafka() })
     const n0 = cluster.nodes[0]!
-    n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, ${LATENESS})`)
+    n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = 'plays_${cluster.name}', ${LATENESS})`)
     n0.psql(VIEWS[0]!)
     n0.psql(VIEWS[1]!)
     n0.psql(REPARTITIONED_VIEW)
@@ -101,6 +103,7 @@ describe('SUBSCRIBE in cluster mode', () => {
   afterAll(async () => {
     for (const n of cluster?.nodes ?? []) if (n.child.exitCode !== null || n.child.signalCode !== null) console.log(`node on ${n.dataDir} ended (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().slice(-3000)}`)
     await cluster?.stop()
+    await cluster?.kafka.stop()
   }, 120_000)
 
   test('a subscription on one node builds every task\'s rows, exactly, from its snapshot and changes', async () => {

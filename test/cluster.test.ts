@@ -6,30 +6,36 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
+import { sharedKafka } from './helpers/kafka.ts'
 import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
 import { restoreLines } from './helpers/cluster-runs.ts'
 import { COLUMNS, EVENTS, LATENESS, REPARTITIONED_VIEW, SCALE, VIEWS, commandsOf, expectRows, oracleAnswer, json, ownerOfTasks, plays, sentinels, viewRows } from './helpers/cluster-plays.ts'
 
 describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
   let cluster: TestCluster
+  /** The stream's topic, of this cluster alone on the run's shared broker. */
+  let topic = ''
   /** A single-process Sluice reading the same topic: the answer every node must give. */
   let oracle: SluiceProcess | undefined
   /** The owner of each task after the cluster first settled. */
   let tasksBefore = new Map<number, string>()
   beforeAll(async () => {
-    // With state changelogs (the default in cluster mode): moved tasks restore from them.
-    cluster = await startCluster({ nodes: 3 })
+    // With state changelogs (the default in cluster mode): moved tasks restore from them. The run's shared
+    // broker: the cluster's own topics carry its name, and the stream's topic gets it below.
+    cluster = await startCluster({ nodes: 3, kafka: await sharedKafka() })
+    topic = `plays_${cluster.name}`
   }, 300_000)
   afterAll(async () => {
     logEndedNodes(cluster)
     await oracle?.kill()
     if (oracle) await removeDir(oracle.dataDir)
     await cluster?.stop()
+    await cluster?.kafka.stop()
   }, 120_000)
 
   test('DDL on any node is planned there first, written once, and applied on every node', async () => {
     const [n0, n1, n2] = cluster.nodes
-    n0!.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, ${LATENESS})`)
+    n0!.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic}', ${LATENESS})`)
     // Taken on other nodes right after: each first applies what was written before it.
     n1!.psql(VIEWS[0]!)
     n2!.psql(VIEWS[1]!)
@@ -37,8 +43,9 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
 
     const commands = commandsOf(cluster.kafka.consume(`_sluice_${cluster.name}_commands`))
     expect(commands.map((r) => r.cmd!.op)).toEqual(['create_stream', 'create_view', 'create_view', 'create_view'])
-    // The stream became a stream of topic `plays`, which the node that took it created with 6 partitions.
-    expect(commands[0]!.cmd!.sql).toMatch(/WITH \(key = 'player', allowed_lateness = '\d+ seconds', connector = 'kafka', topic = 'plays'\)$/)
+    // The stream became a Kafka stream of its topic, which the node that took it created with 6 partitions
+    // (without `topic` it is the stream's name: cluster/commands.test.ts).
+    expect(commands[0]!.cmd!.sql).toMatch(new RegExp(`WITH \\(key = 'player', allowed_lateness = '\\d+ seconds', connector = 'kafka', topic = '${topic}'\\)$`))
     expect(n1!.psql("SELECT partitions FROM sluice_streams WHERE name = 'plays'", { args: ['-tA'] }).stdout.trim()).toBe('6')
 
     // A statement that does not plan fails on its node, with its SQLSTATE, and is never written.
@@ -79,7 +86,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
   test('every view on every node equals the single-process answer, across a kill -9', async () => {
     const [n0, n1, n2] = cluster.nodes
     const single = (oracle = await startSluice({ kafka: cluster.kafka.brokers }))
-    single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = 'plays', key = 'player', ${LATENESS})`)
+    single.psql(`CREATE STREAM plays (${COLUMNS}) WITH (connector = 'kafka', topic = '${topic}', key = 'player', ${LATENESS})`)
     for (const v of [...VIEWS, REPARTITIONED_VIEW]) single.psql(v)
     // Grouped by score and kind, not by the stream's key: every task runs it over a repartition topic.
     n2!.psql(REPARTITIONED_VIEW)
@@ -110,7 +117,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     // kcat, keyed, with Kafka's Java partitioning (what Sluice uses): three parts, node 1 killed during the
     // second and started again during the third.
     const part = Math.floor(EVENTS / 3)
-    const produce = (from: number) => cluster.kafka.produce('plays', plays(from, part).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    const produce = (from: number) => cluster.kafka.produce(topic, plays(from, part).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
     await produce(100)
     // (A node busy with a burst can miss heartbeats and be rebalanced for a moment: wait for a settled group.)
     await eventually(async () => ownerOfTasks(cluster.nodes[0]!), (owners) => owners.size === 6 && new Set(owners.values()).size === 3, 60_000 * SCALE)
@@ -146,7 +153,7 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
     await produce(100 + 2 * part)
     await restarting
     const ends = sentinels(100 + 3 * part, 6)
-    await cluster.kafka.produce('plays', ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
+    await cluster.kafka.produce(topic, ends.map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
 
     const total = 58 + 3 * part + ends.length
     const want = await oracleAnswer(single, total, ['per_player', 'per_minute', 'streaks', 'per_score'])

@@ -25,14 +25,16 @@ export async function startCluster(opts: { nodes: number; name?: string; kafka?:
   const name = opts.name ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
   const nodes: SluiceProcess[] = []
   const dirs: string[] = []
+  let added = 0
   const start = (dataDir: string) => startSluice({ dataDir, kafka: kafka.brokers, http: true, checkpointMs: opts.checkpointMs ?? 200, args: ['--cluster', name, ...(opts.args ?? [])] })
   const cluster: TestCluster = {
     name,
     kafka,
     nodes,
     async addNode(dataDir) {
+      // The index is taken before anything is awaited: nodes may be added at the same time.
+      const i = added++
       const dir = dataDir ?? (await tempDataDir())
-      const i = nodes.length
       dirs[i] = dir
       nodes[i] = await start(dir)
       return i
@@ -50,8 +52,10 @@ export async function startCluster(opts: { nodes: number; name?: string; kafka?:
     },
   }
   try {
-    // One after the other: the first creates the command topic, and a loaded machine starts them slowly anyway.
-    for (let i = 0; i < opts.nodes; i++) await cluster.addNode()
+    // The first alone (it creates the command topic), then the others together.
+    if (opts.nodes > 0) await cluster.addNode()
+    const rest = await Promise.allSettled(Array.from({ length: opts.nodes - 1 }, () => cluster.addNode()))
+    for (const r of rest) if (r.status === 'rejected') throw r.reason
   } catch (err) {
     await cluster.stop()
     throw err

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
+import { sluiceEntry } from './sluice-bundle.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 // Generous: several servers start at once in some tests, and a loaded 2-core machine compiles slowly.
@@ -49,7 +50,7 @@ export async function startSluice(
   const dataDir = opts.dataDir ?? (await tempDataDir())
   // SLUICE_CPU_PROF=<dir>: the server writes a CPU profile there when it exits (for benchmarks' profiles).
   const profile = process.env.SLUICE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SLUICE_CPU_PROF}`] : []
-  const args = [...profile, '--import', 'tsx', join(ROOT, 'bin', 'sluice.ts'), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
+  const args = [...profile, ...sluiceEntry(), 'serve', '--port', '0', '--data', dataDir, '--checkpoint-ms', String(opts.checkpointMs ?? 200)]
   args.push(...(opts.http ? ['--http-port', '0'] : ['--no-http']))
   if (opts.kafka !== undefined) args.push('--kafka', opts.kafka)
   args.push(...(opts.args ?? []))
