@@ -54,7 +54,8 @@ export function groupName(cluster: string): string {
  * The assignment, stateless and deterministic. A task is a partition number p, and partition p of every
  * stream topic goes to the task's owner (the topics are co-partitioned: a key's events of two streams are
  * in the same task, and a task engine reads partition p of each). Task p goes to the member that ranks
- * highest for it (rendezvous hashing on node id and p) among those below their fair share. Every leader
+ * highest for it (rendezvous hashing on node id and p) among those below their fair share (the tasks
+ * divided evenly, the remainder one each to as many members). Every leader
  * computes the same plan from the same members, so a node that comes back (same node id) gets the same
  * tasks back, and a rebalance moves mostly what must move. Not fully sticky: a task that went to its second
  * choice because its first was full can move when the membership changes. (Cooperative-sticky keeps the
@@ -66,11 +67,16 @@ export function stickyAssign(members: ReadonlyMap<string, MemberInfo>, partition
   const out = new Map<string, Record<string, number[]>>(ids.map((id) => [id, {}]))
   if (ids.length === 0) return out
   const tasks = Math.max(0, ...partitionsOf.values())
-  const fair = Math.ceil(tasks / ids.length)
+  // Fair shares: every member `base` tasks, and `extra` of them one more. Capping every member at the
+  // rounded-up share instead let the first members fill up and leave a later one with none (6 tasks, 4
+  // members: 2, 2, 2, 0 for about one set of node ids in eleven), for as long as the membership stood.
+  const base = Math.floor(tasks / ids.length)
+  let extra = tasks % ids.length
   const count = new Map(ids.map((id) => [id, 0]))
   for (let p = 0; p < tasks; p++) {
     const ranked = ids.map((id) => ({ id, w: rank(members.get(id)!.node, p) })).sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
-    const pick = ranked.find((r) => count.get(r.id)! < fair)!.id
+    const pick = ranked.find((r) => count.get(r.id)! < base || (count.get(r.id)! === base && extra > 0))!.id
+    if (count.get(pick)! === base) extra--
     count.set(pick, count.get(pick)! + 1)
     for (const topic of [...partitionsOf.keys()].sort()) if (p < partitionsOf.get(topic)!) (out.get(pick)![topic] ??= []).push(p)
   }
