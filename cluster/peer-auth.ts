@@ -28,3 +28,6 @@ export function verifyPeerRequest(secret: string | null, header: string | undefi
   const got = Buffer.from(header.slice(dot + 1), 'hex')
   return got.length === want.length && timingSafeEqual(got, want)
 }
+
+/** The peer endpoint a node asks another node's tasks for their rows on (pull.ts). */
+export const PEER_ROWS_PATH = '/_cluster/rows'

@@ -18,7 +18,7 @@ import type { ClusterReads, ClusterSinkStats, ClusterTriggerStats } from '../exe
 import { rowCodec } from '../executor/state/codec.ts'
 import { baseStreamName } from '../planner/view-source.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
-import { PEER_AUTH_HEADER, signPeerRequest } from './peer-auth.ts'
+import { PEER_AUTH_HEADER, PEER_ROWS_PATH, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { taskOfKey } from './point-route.ts'
 import { placeTriggers, sumTriggerStats, triggerStatsRow } from './outputs.ts'
@@ -32,7 +32,7 @@ import { subscribeCluster } from './subscribe.ts'
 export const PULL_WAIT_MS = 10_000
 /** How long a task engine waits for its view to read what its partition had when the read came. */
 const CAUGHT_UP_MS = 2000
-export const PEER_ROWS_PATH = '/_cluster/rows'
+export { PEER_ROWS_PATH }
 
 /** A node as the group shows it: its HTTP address and the tasks it owns. */
 export interface PeerTasks {

@@ -18,7 +18,7 @@ import type { Row } from '../common/types.ts'
 import type { FeedItem } from '../executor/change-feed.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { SNAPSHOT_END, tasksMoved, type SourceItem } from './subscribe.ts'
-import { taskLabel } from './tasks.ts'
+import { taskLabel } from './task-label.ts'
 
 /** Rows of one task a subscription keeps to resume it; past this, its move ends the subscription. */
 export const RESUME_ROWS = 1_000_000

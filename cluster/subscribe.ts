@@ -16,7 +16,8 @@
 import { SluiceError, SqlState } from '../common/errors.ts'
 import type { Row } from '../common/types.ts'
 import { Subscription, Wakeups, type FeedItem, type FeedLimits, type LiveFeed, type SubscriptionOptions } from '../executor/change-feed.ts'
-import { taskLabel, type TaskEngines } from './tasks.ts'
+import type { TaskEngines } from './tasks.ts'
+import { taskLabel } from './task-label.ts'
 import { readRowFrames } from './row-frames.ts'
 import { TaskMoves, resumableTask, type TaskSource } from './subscribe-resume.ts'
 

@@ -27,8 +27,8 @@ import { classifyChangelogError, mayRegister, type FenceRecord, type GroupConfir
 import type { StandbyHandoff, StandbyTasks } from './standby.ts'
 import { reconcileSinks, sinkTag } from './sinks.ts'
 
-/** The global task's number: not a partition. */
-export const GLOBAL_TASK = -1
+import { GLOBAL_TASK, taskLabel } from './task-label.ts'
+export { GLOBAL_TASK, taskLabel }
 
 /** A task engine that failed to start, or to follow the catalog, is tried again after this long. */
 const RETRY_START_MS = 2000
@@ -73,8 +73,6 @@ export interface TaskRuntime {
   /** Warned that its sinks are not exactly once across a move (it has no changelog). */
   sinkWarned?: boolean
 }
-
-export const taskLabel = (task: number): string => (task === GLOBAL_TASK ? 'global' : String(task))
 
 export class TaskEngines {
   private readonly running = new Map<number, TaskRuntime>()

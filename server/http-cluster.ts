@@ -12,8 +12,7 @@
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ClusterNode } from '../cluster/node.ts'
-import { PEER_AUTH_HEADER } from '../cluster/peer-auth.ts'
-import { PEER_ROWS_PATH } from '../cluster/pull.ts'
+import { PEER_AUTH_HEADER, PEER_ROWS_PATH } from '../cluster/peer-auth.ts'
 import { endFrame, errorFrame, rowFrame } from '../cluster/row-frames.ts'
 import { PEER_SUBSCRIBE_PATH, itemRow, tasksMoved, type MergedFeed } from '../cluster/subscribe.ts'
 

@@ -26,7 +26,8 @@ import { IDEMPOTENCY_KEY, ingestBatch } from './http-ingest.ts'
 import { ConsoleServer } from './console/router.ts'
 import { OpsEndpoints } from './ops-http.ts'
 import { handlePeerRows, isPeerRequest } from './http-cluster.ts'
-import { ClusterNode } from '../cluster/node.ts'
+// Cluster mode's modules (and their Kafka clients) load only for a node: `sluice serve --cluster`.
+import type { ClusterNode } from '../cluster/node.ts'
 
 export interface ServerOptions extends EngineOptions {
   readonly host?: string
@@ -146,6 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     if (options.cluster !== undefined) {
       if ((options.kafkaBrokers ?? []).length === 0) throw configError('--cluster needs --kafka host:port (the cluster lives in Kafka)')
+      const { ClusterNode } = await import('../cluster/node.ts')
       node = await ClusterNode.start(engine, { name: options.cluster, brokers: options.kafkaBrokers!, dataDir: options.dataDir, changelog: options.clusterChangelog ?? true, standbys: options.clusterStandbys ?? 0 })
     }
     const server = await serve(engine, options, limits, security, throttle, node)

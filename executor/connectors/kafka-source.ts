@@ -77,6 +77,11 @@ interface PartitionBuffer {
 }
 
 export class KafkaSource implements StreamSource {
+  /** The topic read (what isKafkaLog in kafka-log.ts looks for). */
+  get kafkaTopic(): string {
+    return this.options.topic
+  }
+
   private stream: PartitionFetcher | null = null
   private paused = false
   private buffered = 0

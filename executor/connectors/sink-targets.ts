@@ -6,7 +6,6 @@
 import { resolve, sep } from 'node:path'
 import { SluiceError, SqlState, assertNever, planError } from '../../common/errors.ts'
 import type { SinkDef } from '../../planner/sink-plan.ts'
-import { KafkaSinkWriter } from './kafka-sink.ts'
 import { PostgresSinkTarget } from './postgres-sink.ts'
 import { MysqlSinkTarget } from './mysql-sink.ts'
 import { FileSinkTarget } from './file-sink.ts'
@@ -48,10 +47,10 @@ export async function openSinkTarget(def: SinkDef, ctx: SinkTargetContext): Prom
         })
       }
       if (ctx.checkOnly === true) {
-        if (ctx.prepare) await (await KafkaSinkWriter.open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: false })).close()
+        if (ctx.prepare) await (await (await kafkaSink()).open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: false })).close()
         return NO_TARGET
       }
-      return KafkaSinkWriter.open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: def.delivery === 'exactly_once', ...(ctx.retry === undefined ? {} : { retry: ctx.retry }) })
+      return (await kafkaSink()).open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: def.delivery === 'exactly_once', ...(ctx.retry === undefined ? {} : { retry: ctx.retry }) })
     }
     case 'postgres':
       if (ctx.checkOnly === true) return NO_TARGET
@@ -76,3 +75,6 @@ export function sinkDirectory(filesDir: string, dir: string): string {
   }
   return full
 }
+
+/** The Kafka sink's writer, loaded with its client only when a Kafka sink is opened (kafka-log.ts says why). */
+const kafkaSink = async () => (await import('./kafka-sink.ts')).KafkaSinkWriter

@@ -13,7 +13,7 @@ import { type HiddenSlot, hiddenNames, planViewWithHidden } from '../../planner/
 import { formatApproxSize, formatSize, onlyLimitOptions, queryLimits } from '../../planner/query-limits.ts'
 import { StreamLog } from '../log/stream-log.ts'
 import { FileSource } from '../connectors/file-source.ts'
-import { KafkaSource } from '../connectors/kafka-source.ts'
+import { isKafkaLog } from '../connectors/kafka-log.ts'
 import { jsonCodec } from '../state/codec.ts'
 import { tableKey } from '../state/layout.ts'
 import { resetStreamWatermarks, resetTarget } from '../watermark-reset.ts'
@@ -165,7 +165,7 @@ export class CatalogDdl extends EnginePart {
       const partner = def.plan.join?.asOfEvent ? this.queries.get(def.plan.join.view) : undefined
       const progress = partner === undefined ? undefined : { offsets: partner.offsets.slice(), watermark: partner.watermark.snapshot(), eventsIn: 0, lateEvents: 0 }
       // (An interval join reads two streams: each Kafka one is fetched again.)
-      const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => this.streams.get(stream)?.log instanceof KafkaSource) : []
+      const kafka = partner === undefined ? streamsOf(querySlots(def.plan)).filter((stream) => isKafkaLog(this.streams.get(stream)?.log)) : []
       if (kafka.length > 0) {
         // A view starts from the beginning of its stream. Deployed between rounds, so that no round
         // under way releases records it still needs; then a fetcher that the other views moved past
@@ -174,7 +174,10 @@ export class CatalogDdl extends EnginePart {
         await this.betweenRounds(async () => {
           this.deploy.deployView(def, progress)
           const q = this.queries.get(def.name)!
-          for (const stream of kafka) await (this.streams.get(stream)!.log as KafkaSource).rewind(offsetsIn(q.slots, q.offsets, stream))
+          for (const stream of kafka) {
+            const log = this.streams.get(stream)!.log
+            if (isKafkaLog(log)) await log.rewind(offsetsIn(q.slots, q.offsets, stream))
+          }
         })
       } else {
         this.deploy.deployView(def, progress)

@@ -15,7 +15,7 @@ import { sliceSpec } from '../../planner/hop-slices.ts'
 import type { LookupJoinSpec } from '../../planner/lookup-join.ts'
 import { StreamLog } from '../log/stream-log.ts'
 import { FileSource } from '../connectors/file-source.ts'
-import { KafkaSource } from '../connectors/kafka-source.ts'
+import { isKafkaLog } from '../connectors/kafka-log.ts'
 import type { StreamSource } from '../source.ts'
 import { StateTable } from '../state/table.ts'
 import { rowCodec } from '../state/codec.ts'
@@ -44,7 +44,7 @@ export class Deploy extends EnginePart {
    * `start` option where none has).
    */
   async startSource(rt: StreamRuntime, resume: boolean): Promise<void> {
-    if (!(rt.log instanceof KafkaSource)) return
+    if (!isKafkaLog(rt.log)) return
     const withProgress = resume ? rt.queries.filter((q) => q.eventsIn > 0 || q.offsets.some((o) => o > 0)) : []
     // A view that never reached a checkpoint starts from the stream's beginning (its `start` option).
     const fresh = withProgress.length < rt.queries.length && rt.def.source.kind === 'kafka' && rt.def.source.start === 'earliest'
@@ -65,7 +65,7 @@ export class Deploy extends EnginePart {
     if (this.upstreamOf(plan) === null) {
       for (const stream of streamsOf(query.slots)) {
         const log = this.streams.get(stream)?.log
-        if (log instanceof KafkaSource) await log.rewind(offsetsIn(query.slots, query.offsets, stream))
+        if (isKafkaLog(log)) await log.rewind(offsetsIn(query.slots, query.offsets, stream))
       }
     }
     this.dirtySinceCheckpoint = true
@@ -239,6 +239,7 @@ export class Deploy extends EnginePart {
       }
       const envelope = this.options.recordEnvelope?.(def)
       const sourceEnds = envelope === undefined ? undefined : this.options.carriedSourceEnds?.(def)
+      const { KafkaSource } = await import('../connectors/kafka-source.ts')
       const source = await KafkaSource.open({ brokers, topic: def.source.topic, start: def.source.start, groupId: def.source.groupId, onArrival: () => this.wake(), ...(this.options.kafkaPartitions === undefined ? {} : { partitions: this.options.kafkaPartitions }), ...(envelope === undefined ? {} : { envelope }), ...(sourceEnds === undefined ? {} : { sourceEnds }) })
       def = { ...def, partitions: source.partitionCount }
       log = source

@@ -8,7 +8,7 @@ import type * as ast from '../../parser/ast.ts'
 import { parseStatements } from '../../parser/index.ts'
 import { LIMIT_OPTIONS } from '../../planner/query-limits.ts'
 import { rowCodec } from '../state/codec.ts'
-import { KafkaSource } from '../connectors/kafka-source.ts'
+import { isKafkaLog } from '../connectors/kafka-log.ts'
 import { refusalOf } from '../webhook-policy.ts'
 import { redactSecrets } from '../webhook-secrets.ts'
 import { alterTriggerOptions, planTrigger, type TriggerDef } from '../../planner/trigger-plan.ts'
@@ -72,7 +72,7 @@ export class TriggerDdl extends EnginePart {
       const offsets = partner?.offsets.slice() ?? end.map((o, p) => Math.min(o, here[p]!))
       const watermark = partner?.watermark.snapshot() ?? { partitions: end.map(() => Number.NEGATIVE_INFINITY), current: Number.NEGATIVE_INFINITY }
       const progress = { offsets, watermark, eventsIn: 0, lateEvents: 0 }
-      if (partner === undefined && rt.log instanceof KafkaSource && offsets.some((o, p) => o < here[p]!)) {
+      if (partner === undefined && isKafkaLog(rt.log) && offsets.some((o, p) => o < here[p]!)) {
         // Events the other queries read (and released) since the statement was taken: fetched again, in the
         // same pause as the deployment, as a new view's are (catalog-ddl.ts).
         const log = rt.log

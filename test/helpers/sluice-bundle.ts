@@ -36,7 +36,13 @@ export async function buildSluiceBundle(dir: string): Promise<string> {
   const out = join(dir, 'sluice.mjs')
   await build({
     entryPoints: [join(ROOT, 'bin', 'sluice.ts')],
-    outfile: out,
+    // Split at dynamic imports, as the sources load lazily what a server may not need (cluster mode, the
+    // Kafka clients): in one file their packages' imports would be hoisted and loaded by every start.
+    outdir: dir,
+    splitting: true,
+    entryNames: 'sluice',
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
