@@ -81,4 +81,25 @@ describe('pattern expressions', () => {
     expect(failure('MEASURES CLASSIFIER(Z) AS x PATTERN (A B) DEFINE A AS true')).toEqual({ sqlstate: '42P01', at: 'Z' })
     expect(failure('MEASURES LAST(A.price, -1) AS x PATTERN (A B) DEFINE A AS true')).toMatchObject({ sqlstate: '22023' })
   })
+
+  it('take an aliased input (`ev AS e MATCH_RECOGNIZE`); refuse a subquery or column aliases as input, never drop the clause', () => {
+    const clause = 'MEASURES count(*) AS n ONE ROW PER MATCH PATTERN (A B) DEFINE A AS A.price > 0'
+    for (const input of ['ev AS e', 'ev e']) {
+      const plan = planPull((parseStatement(`SELECT * FROM ${input} MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts ${clause}) AS m`) as ast.QueryStatement).query, catalog, [])
+      const find = (n: RelNode): PatternPlan | undefined => (n.kind === 'match_recognize' ? n.pattern : n.kind === 'block' ? find(n.from) : undefined)
+      expect(plan.source.kind === 'relational' ? find(plan.source.root)?.columns.map((c) => c.name) : undefined, input).toEqual(['k', 'n'])
+    }
+    for (const [input, message] of [['(SELECT * FROM ev) AS s', /over a subquery/], ['ev AS e(a, b)', /column aliases/]] as const) {
+      const sql = `SELECT * FROM ${input} MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts ${clause}) AS m`
+      let caught: { sqlstate?: string; message: string; span?: { start: number } } | undefined
+      try {
+        planPull((parseStatement(sql) as ast.QueryStatement).query, catalog, [])
+      } catch (err) {
+        caught = err as typeof caught
+      }
+      expect(caught?.sqlstate, input).toBe('0A000')
+      expect(caught?.message).toMatch(message)
+      expect(caught?.span?.start).toBe(sql.indexOf(input))
+    }
+  })
 })

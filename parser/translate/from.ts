@@ -30,14 +30,16 @@ function tableRef(r: pg.RangeVar, ctx: TranslateContext): ast.TableRef | ast.Sub
   const start = at(ctx, r.location) ?? ctx.fallback.start
   const name: ast.QualifiedName = { parts, span: dottedNameSpan(ctx, start, parts.length) }
   const nameEnd = name.span.end
-  const clause = ctx.matchRecognize?.get(nameEnd)
-  if (clause !== undefined) {
-    const input: ast.TableRef = { kind: 'table_ref', name, span: name.span }
-    return { kind: 'match_recognize', input, clause, ...(clause.alias === undefined ? {} : { alias: clause.alias.name }), span: { start, end: clause.span.end } }
-  }
   const alias = r.alias?.aliasname
   const columnAliases = r.alias?.colnames === undefined ? undefined : stringsOf(r.alias.colnames)
   const span = { start, end: alias === undefined ? nameEnd : aliasEnd(ctx, nameEnd, alias, columnAliases !== undefined) }
+  // `t MATCH_RECOGNIZE (...)`, or `t AS x MATCH_RECOGNIZE (...)` (the input named x, as Trino allows).
+  const clause = ctx.matchRecognize?.get(span.end)
+  if (clause !== undefined) {
+    if (columnAliases !== undefined) throw unsupported('column aliases on the input of MATCH_RECOGNIZE are not supported', span, 'Rename the columns in a view and match over it.')
+    const input: ast.TableRef = { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
+    return { kind: 'match_recognize', input, clause, ...(clause.alias === undefined ? {} : { alias: clause.alias.name }), span: { start, end: clause.span.end } }
+  }
   if (r.inh === false) throw unsupported('ONLY is not supported', span)
   const ref: ast.TableRef = { kind: 'table_ref', name, ...(alias === undefined ? {} : { alias }), span }
   const cte = cteReference(ref, ctx)
@@ -78,8 +80,11 @@ function subqueryRef(r: pg.RangeSubselect, ctx: TranslateContext): ast.SubqueryR
   const query = translateQuery(node.SelectStmt, ctx)
   const span = parenthesized(ctx, query.span)
   const alias = r.alias?.aliasname
-  const full = { start: span.start, end: alias === undefined ? span.end : aliasEnd(ctx, span.end, alias) }
   const columnAliases = r.alias?.colnames === undefined ? undefined : stringsOf(r.alias.colnames)
+  const full = { start: span.start, end: alias === undefined ? span.end : aliasEnd(ctx, span.end, alias) }
+  // (The clause is blanked before PostgreSQL's parser sees it: left here, it would be dropped without a word.)
+  const clause = ctx.matchRecognize?.get(alias === undefined ? span.end : aliasEnd(ctx, span.end, alias, columnAliases !== undefined))
+  if (clause !== undefined) throw unsupported('MATCH_RECOGNIZE over a subquery is not supported', { start: full.start, end: clause.span.end }, 'Create a view of the subquery and match over the view.')
   return {
     kind: 'subquery_ref',
     query,
