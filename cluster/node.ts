@@ -416,19 +416,19 @@ export class ClusterNode implements DdlRouter {
         const t = this.tasks.get(p)
         const copy = t === undefined ? copies.get(p) : undefined
         if (copy !== undefined) {
-          rows.push([def.name, topic, p, owner, owner === this.state.node, 'standby', null, copy.end === null ? null : Math.max(0, copy.end - copy.position), null, copy.position])
+          rows.push([def.name, topic, p, owner, owner === this.state.node, 'standby', null, copy.end === null ? null : Math.max(0, copy.end - copy.position), null, copy.position, null])
           continue
         }
         const events = t === undefined ? null : eventsIn(t.engine, def.name)
         const restore = t?.restore ?? this.tasks.restoring(p) ?? null
         const status = t?.status ?? (restore === null ? null : 'restoring')
-        rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null, null])
+        rows.push([def.name, topic, p, owner, owner === this.state.node, status, events, t === undefined ? null : engineLag(t.engine), restore?.records ?? null, null, t === undefined ? null : stateBytesOf(t.engine, def.name)])
       }
     }
     // A repartitioned view's internal stream, for the tasks that run here: the events each took in from it.
     for (const { task, plan } of this.repartition.running()) {
       const t = this.tasks.get(task)
-      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine), null, null])
+      if (t !== undefined) rows.push([plan.stream, plan.topic, task, this.state.node, true, t.status, eventsIn(t.engine, plan.stream), engineLag(t.engine), null, null, stateBytesOf(t.engine, plan.stream)])
     }
     return rows
   }
@@ -488,6 +488,13 @@ function engineLag(engine: Engine): number {
 }
 
 /** Events of `stream` an engine took in: the most any view reading it directly counted (exactly once each). */
+/** Bytes of state of an engine's views and triggers over `stream` (each query's own measure, summed). */
+function stateBytesOf(engine: Engine, stream: string): number {
+  let bytes = 0
+  for (const q of engine.allQueries()) if (baseStreamName(q.view.plan.source) === stream) bytes += q.stateBytes()
+  return bytes
+}
+
 function eventsIn(engine: Engine, stream: string): number {
   let most = 0
   for (const q of engine.allQueries()) if (q.view.plan.source.name === stream && q.eventsIn > most) most = q.eventsIn

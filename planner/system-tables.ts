@@ -182,6 +182,9 @@ export const SYSTEM_TABLES: Readonly<Record<string, readonly Column[]>> = {
     // For a standby copy kept on the node asked (status 'standby'): the changelog offset it has applied up
     // to; its lag is then the changelog records still to apply.
     col('changelog_position', Types.int8),
+    // Bytes of state that engine's views over the stream hold (as sluice_queries.state_bytes, summed; NULL
+    // where this node runs no engine for the task).
+    col('state_bytes', Types.int8),
   ],
 }
 

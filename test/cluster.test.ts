@@ -203,6 +203,11 @@ describe('cluster mode: DDL everywhere, streams as topics, kill -9', () => {
       (sum) => perTask.size === 6 && sum === total,
       60_000,
     )
+    // Every running task engine holds state for its views (per-player counts, matches), shown as state_bytes.
+    for (const node of cluster.nodes) {
+      const sizes = node.psql("SELECT state_bytes FROM sluice_tasks WHERE stream = 'plays' AND status = 'running'", { args: ['-tA'] }).stdout.trim()
+      for (const b of sizes === '' ? [] : sizes.split('\n')) expect(Number(b)).toBeGreaterThan(0)
+    }
     for (const node of cluster.nodes) expect(node.psql('SELECT sum(events_in) FROM sluice_queries', { args: ['-tA'] }).stdout.trim()).toBe('0')
     console.log(`events per task: ${JSON.stringify(Object.fromEntries(perTask))}; per node (its tasks): ${JSON.stringify(perNode)} (${total} in all)`)
 
