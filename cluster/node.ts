@@ -171,7 +171,7 @@ export class ClusterNode implements DdlRouter {
       await engine.startDeferredSources()
       if (node.secret === null) await node.writeSecret()
       const joined = node
-      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, source, ms) => joined.repartition.waitWritten(view, source, ms))
+      const reader = new ClusterReader(engine, joined.tasks, state.node, async () => (await joined.membership?.members() ?? []).map((m) => ({ node: m.node, http: m.http, tasks: tasksOf(m.tasks) })), () => joined.secret, (view, ms) => joined.repartition.waitWritten(view, ms))
       joined.reader = reader
       joined.ingestKeys = await IngestKeysFollower.start(options.name, options.brokers, io, engine.ingestKeys)
       engine.ingestKeys.sync = () => joined.ingestKeys!.caughtUp()
@@ -481,13 +481,15 @@ export class ClusterNode implements DdlRouter {
 function engineLag(engine: Engine): number {
   let lag = 0
   for (const q of engine.allQueries()) {
-    const rt = engine.streamRuntime(baseStreamName(q.view.plan.source))
-    if (rt !== undefined) q.offsets.forEach((o, p) => (lag += Math.max(0, (rt.log.highWatermark?.(p) ?? rt.log.endOffset(p)) - o)))
+    // (Per slot: an interval join reads two streams.)
+    q.slots.forEach((slot, i) => {
+      const rt = engine.streamRuntime(slot.stream)
+      if (rt !== undefined) lag += Math.max(0, (rt.log.highWatermark?.(slot.partition) ?? rt.log.endOffset(slot.partition)) - q.offsets[i]!)
+    })
   }
   return lag
 }
 
-/** Events of `stream` an engine took in: the most any view reading it directly counted (exactly once each). */
 /** Bytes of state of an engine's views and triggers over `stream` (each query's own measure, summed). */
 function stateBytesOf(engine: Engine, stream: string): number {
   let bytes = 0
@@ -495,9 +497,13 @@ function stateBytesOf(engine: Engine, stream: string): number {
   return bytes
 }
 
+/**
+ * Events of `stream` an engine took in: the most any view reading it directly counted (exactly once each).
+ * An interval join counts the events of both its streams.
+ */
 function eventsIn(engine: Engine, stream: string): number {
   let most = 0
-  for (const q of engine.allQueries()) if (q.view.plan.source.name === stream && q.eventsIn > most) most = q.eventsIn
+  for (const q of engine.allQueries()) if ((q.view.plan.source.name === stream || (q.view.plan.intervalJoin !== undefined && q.slots.some((s) => s.stream === stream))) && q.eventsIn > most) most = q.eventsIn
   return most
 }
 

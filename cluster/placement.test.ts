@@ -6,7 +6,8 @@ import { Catalog, type ViewDef } from '../planner/catalog.ts'
 import { planStream } from '../planner/stream-plan.ts'
 import { hiddenNames, planViewWithHidden } from '../planner/hidden-views.ts'
 import { globalStatements, placeCatalog, repartitionKeys, type Placement } from './placement.ts'
-import { repartitionPlan } from './repartition.ts'
+import { repartitionPlan, repartitionPlans } from './repartition.ts'
+import { joinSideKeys } from './joins.ts'
 
 let catalog: Catalog
 beforeAll(async () => {
@@ -157,7 +158,44 @@ describe('placement of views in a cluster', () => {
     expect(placed('busy_players', local)).toBe('partitioned')
   })
 
-  it('an interval join of two streams is global (repartitioning is not built)', () => {
-    expect(placed('joined', `SELECT p.player, c.page FROM plays p JOIN clicks c ON p.player = c.player AND c.ts BETWEEN p.ts AND p.ts + INTERVAL '1 minute'`)).toBe('global')
+  const WITHIN = `AND c.ts BETWEEN p.ts AND p.ts + INTERVAL '1 minute'`
+
+  it('an interval join on both streams\' keys runs per task; a GROUP BY over it only by a preserved side\'s key', () => {
+    expect(placed('joined', `SELECT p.player, c.page FROM plays p JOIN clicks c ON p.player = c.player ${WITHIN}`)).toBe('partitioned')
+    expect(placed('joined_per_player', `SELECT p.player, count(*) AS n FROM plays p JOIN clicks c ON c.player = p.player ${WITHIN} GROUP BY p.player`)).toBe('partitioned')
+    expect(placed('joined_per_click_player', `SELECT c.player, count(*) AS n FROM plays p JOIN clicks c ON c.player = p.player ${WITHIN} GROUP BY c.player`)).toBe('partitioned')
+    // A LEFT join's unmatched rows have a NULL c.player: those groups would gather rows of every task.
+    expect(placed('left_per_click_player', `SELECT c.player, count(*) AS n FROM plays p LEFT JOIN clicks c ON c.player = p.player ${WITHIN} GROUP BY c.player`)).toBe('global')
+    expect(placed('left_per_player', `SELECT p.player, count(*) AS n FROM plays p LEFT JOIN clicks c ON c.player = p.player ${WITHIN} GROUP BY p.player`)).toBe('partitioned')
+    expect(placed('joined_per_page', `SELECT c.page, count(*) AS n FROM plays p JOIN clicks c ON c.player = p.player ${WITHIN} GROUP BY c.page`)).toBe('global')
+    // Joined on the key and something else: still one task per key.
+    expect(placed('joined_more', `SELECT p.player FROM plays p JOIN clicks c ON c.player = p.player AND c.page = p.kind ${WITHIN}`)).toBe('partitioned')
+  })
+
+  it('an interval join on other columns is repartitioned: both streams by their side of the join key', () => {
+    expect(placed('by_page', `SELECT p.player, c.page FROM plays p JOIN clicks c ON c.page = p.kind ${WITHIN}`)).toBe('repartitioned')
+    expect(placed('by_page_counts', `SELECT c.page, count(*) AS n FROM plays p JOIN clicks c ON c.page = p.kind ${WITHIN} GROUP BY c.page`)).toBe('repartitioned')
+    expect(placed('by_page_players', `SELECT c.player, count(*) AS n FROM plays p JOIN clicks c ON c.page = p.kind ${WITHIN} GROUP BY c.player`)).toBe('global')
+    // One side's key is not enough: the other's rows of a key are in every partition.
+    expect(placed('half_keyed', `SELECT p.player FROM plays p JOIN clicks c ON c.page = p.player ${WITHIN}`)).toBe('repartitioned')
+    // A join whose equal keys are expressions, not columns, stays global.
+    expect(placed('typed', `SELECT p.player FROM plays p JOIN clicks c ON c.page = p.score::text ${WITHIN}`)).toBe('global')
+
+    // The task engines' SQL reads one internal stream per side, each keyed by its side's join key, and plans to the same columns.
+    const view = catalog.get('by_page_counts') as ViewDef
+    const plans = repartitionPlans('c1', view)
+    expect(plans.map((p) => [p.source.name, p.stream])).toEqual([
+      ['plays', '_sluice_repartition_by_page_counts'],
+      ['clicks', '_sluice_repartition_by_page_counts/right'],
+    ])
+    expect(new Set(plans.map((p) => p.topic)).size).toBe(2)
+    expect(plans[0]!.viewSql).toBe(plans[1]!.viewSql)
+    expect(plans[0]!.viewSql).toContain(`FROM "_sluice_repartition_by_page_counts" p JOIN "_sluice_repartition_by_page_counts/right" c ON`)
+    const task = new Catalog()
+    for (const p of plans) task.add(planStream(parseStatement(p.streamSql) as ast.CreateStream, task.allocateId(), p.streamSql))
+    const def = planViewWithHidden(parseStatement(plans[0]!.viewSql) as ast.CreateView, task, plans[0]!.viewSql, { outer: () => task.allocateId(), hidden: hiddenNames('by_page_counts', task, () => task.allocateId()) })
+    expect(def.plan.columns).toEqual(view.plan.columns)
+    expect(joinSideKeys(view, catalog.stream('plays'))!.map((k) => (k.kind === 'column' ? k.name : k.kind))).toEqual(['kind'])
+    expect(joinSideKeys(view, catalog.stream('clicks'))!.map((k) => (k.kind === 'column' ? k.name : k.kind))).toEqual(['page'])
   })
 })

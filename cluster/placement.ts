@@ -12,20 +12,25 @@
  *   partition's events to an internal topic keyed by the group key (repartition.ts), and the view runs in
  *   every task engine over its partition of that topic: partitioned again, by the group key. Its records
  *   carry their writers' watermarks, so that windows close there as they would in one process.
- * - *global*: anything else (a per-minute count over all players, a join of two streams, a view of a view
- *   that is not partitioned, OVER or a pattern without PARTITION BY). It runs in the one global task
- *   engine, which reads every partition.
+ * - An *interval join of two streams* (joins.ts) is partitioned when it joins on both streams' key columns
+ *   (a key's events of both are in the same partition number), repartitioned when it joins on other
+ *   columns (both streams are written to internal topics keyed by the join key), and a GROUP BY over it
+ *   stays with it only when its groups contain the key it is split by.
+ * - *global*: anything else (a per-minute count over all players, a view of a view that is not
+ *   partitioned, OVER or a pattern without PARTITION BY). It runs in the one global task engine, which
+ *   reads every partition.
  *
  * Decided per CREATE statement: a view and its hidden views (planner/hidden-views.ts) are placed together,
  * global if any of them is. Pure logic over the plans; the unit tests are beside this file.
  */
 import type { BoundExpr } from '../expr/bound.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
+import { joinPlacement } from './joins.ts'
 
 export type Placement = 'partitioned' | 'repartitioned' | 'global'
 
 /** The input row's column `index`, as it is (not an expression of it). */
-const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'column' && e.index === index
+export const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'column' && e.index === index
 
 /**
  * The placement of one view (hidden or not) given those of the views it reads (`placed`, by name). The
@@ -33,7 +38,7 @@ const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'column' &
  */
 export function placeView(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
   const plan = view.plan
-  if (plan.intervalJoin !== undefined) return 'global'
+  if (plan.intervalJoin !== undefined) return joinPlacement(view)
   const source: StreamDef = plan.source
   if (source.source.kind === 'view') {
     if (placed(source.source.view) !== 'partitioned') return 'global'
@@ -109,7 +114,7 @@ export function repartitionKeys(view: ViewDef): readonly BoundExpr[] | null {
 }
 
 /** Whether the expression reads input columns below `width` only (and no aggregate or subquery). */
-function readsOnlyBelow(e: BoundExpr, width: number): boolean {
+export function readsOnlyBelow(e: BoundExpr, width: number): boolean {
   const ok = (v: unknown): boolean => {
     if (Array.isArray(v)) return v.every(ok)
     if (v === null || typeof v !== 'object') return true

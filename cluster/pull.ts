@@ -17,7 +17,7 @@ import type { Engine } from '../executor/engine.ts'
 import type { ClusterReads, ClusterSinkStats, ClusterTriggerStats } from '../executor/engine/cluster-hooks.ts'
 import { rowCodec } from '../executor/state/codec.ts'
 import { baseStreamName } from '../planner/view-source.ts'
-import type { StreamDef, ViewDef } from '../planner/catalog.ts'
+import type { ViewDef } from '../planner/catalog.ts'
 import { PEER_AUTH_HEADER, PEER_ROWS_PATH, signPeerRequest } from './peer-auth.ts'
 import { placeCatalog } from './placement.ts'
 import { taskOfKey } from './point-route.ts'
@@ -142,7 +142,7 @@ export class ClusterReader implements ClusterReads {
     private readonly members: () => Promise<PeerTasks[]>,
     private readonly secret: () => string | null,
     /** A repartitioned view: waits (at most the given ms) until its writers have what the stream has. */
-    private readonly repartitioned?: (view: ViewDef, source: StreamDef, ms: number) => Promise<void>,
+    private readonly repartitioned?: (view: ViewDef, ms: number) => Promise<void>,
   ) {}
 
   viewRows(name: string): AsyncGenerator<Row> {
@@ -180,7 +180,7 @@ export class ClusterReader implements ClusterReads {
     const views = this.front.catalog.views()
     const def = views.find((v) => v.name === name)
     if (def === undefined || def.owner !== undefined || placeCatalog(views).get(name) !== 'repartitioned') return
-    await this.repartitioned(def, def.plan.source, CAUGHT_UP_MS).catch(() => undefined)
+    await this.repartitioned(def, CAUGHT_UP_MS).catch(() => undefined)
   }
 
   /** Members as the coordinator shows them, asked at most once a second. */

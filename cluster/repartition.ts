@@ -40,6 +40,7 @@ import { statementOf } from './commands.ts'
 import { Arrivals } from './kafka-io.ts'
 import { SourceEnds } from './source-ends.ts'
 import { repartitionKeys } from './placement.ts'
+import { joinSideKeys } from './joins.ts'
 import { openEnvelopes, wrapMark, wrapRecord } from './watermark-envelope.ts'
 import type { RecordEnvelope } from '../executor/source.ts'
 
@@ -83,6 +84,25 @@ export function repartitionPlan(cluster: string, view: ViewDef, source: StreamDe
   const topic = `_sluice_${cluster}_${view.name}_${hash}_repartition`
   const stream = `${STREAM_PREFIX}${view.name}`
   return { view, source, topic, stream, streamSql: internalStreamSql(source.sql, stream, topic), viewSql: readingStream(view.sql, source.name, stream) }
+}
+
+/** The suffix of a repartitioned join's right stream's internal stream (the left's has none). */
+const RIGHT_SIDE = '/right'
+
+/**
+ * Every internal topic a repartitioned view reads: one, or a repartitioned join's two (joins.ts), one per
+ * stream, each keyed by its side of the join key, with the view's SQL reading both.
+ */
+export function repartitionPlans(cluster: string, view: ViewDef): RepartitionPlan[] {
+  const j = view.plan.intervalJoin
+  if (j === undefined) return [repartitionPlan(cluster, view, view.plan.source)]
+  const hash = createHash('sha256').update(j.left.sql).update('\0').update(j.right.sql).update('\0').update(view.sql).update('\0').update(ENVELOPE_VERSION).digest('hex').slice(0, 8)
+  const sides = [
+    { source: j.left, stream: `${STREAM_PREFIX}${view.name}`, topic: `_sluice_${cluster}_${view.name}_${hash}_left_repartition` },
+    { source: j.right, stream: `${STREAM_PREFIX}${view.name}${RIGHT_SIDE}`, topic: `_sluice_${cluster}_${view.name}_${hash}_right_repartition` },
+  ]
+  const viewSql = sides.reduce((sql, side) => readingStream(sql, side.source.name, side.stream), view.sql)
+  return sides.map(({ source, stream, topic }) => ({ view, source, topic, stream, streamSql: internalStreamSql(source.sql, stream, topic), viewSql }))
 }
 
 /** The source's CREATE STREAM, renamed, on the internal topic from its beginning. */
@@ -338,9 +358,11 @@ export interface Selected {
  */
 export function recordSelector(view: ViewDef, source: StreamDef, partitions: number): (record: Buffer | string, partition: number, offset: number, timestamp: number | null) => Selected {
   const decode = streamDecoder(source)
-  const keys = compileProjection(repartitionKeys(view) ?? [])
+  // A join's side: keyed by its join key columns; its WHERE reads the joined row, so it is the view's alone.
+  const join = joinSideKeys(view, source)
+  const keys = compileProjection(join ?? repartitionKeys(view) ?? [])
   // A window's, an OVER's or a pattern's WHERE is left to the view (events it filters may still count as late).
-  const where = view.plan.filter === null || view.plan.window !== null || view.plan.body.kind !== 'aggregate' ? null : compilePredicate(view.plan.filter)
+  const where = join !== null || view.plan.filter === null || view.plan.window !== null || view.plan.body.kind !== 'aggregate' ? null : compilePredicate(view.plan.filter)
   const watermarkOf = source.watermark === null ? null : compileExpr(source.watermark.expr)
   const none: Value[] = []
   return (record, partition, offset, timestamp) => {
@@ -402,8 +424,9 @@ export class Repartitioner {
     }
   }
 
-  plan(view: ViewDef, source: StreamDef): RepartitionPlan {
-    return repartitionPlan(this.cluster, view, source)
+  /** The internal topics of a repartitioned view: one, or a join's two. */
+  plans(view: ViewDef): RepartitionPlan[] {
+    return repartitionPlans(this.cluster, view)
   }
 
   /**
@@ -444,19 +467,21 @@ export class Repartitioner {
    * have read its partition of it, as for any view. Gives up quietly at `ms` (the read is then as fresh as
    * the writers are), as the embedded engine's wait does.
    */
-  async waitWritten(view: ViewDef, source: StreamDef, ms: number): Promise<void> {
-    const plan = this.plan(view, source)
-    const topic = source.source.kind === 'kafka' ? source.source.topic : source.name
+  async waitWritten(view: ViewDef, ms: number): Promise<void> {
     const deadline = Date.now() + ms
-    const ends = await this.io.endOffsets(topic)
     const admin = this.kafka.admin()
     await admin.connect()
     try {
-      while (Date.now() < deadline) {
-        const offsets = await admin.fetchOffsets({ groupId: writersGroup(plan), topics: [topic] })
-        const at = offsets.find((t) => t.topic === topic)?.partitions ?? []
-        if (ends.every((end, p) => end === 0 || Number(at.find((x) => x.partition === p)?.offset ?? -1) >= end)) return
-        await new Promise((r) => setTimeout(r, 50).unref())
+      for (const plan of this.plans(view)) {
+        const topic = plan.source.source.kind === 'kafka' ? plan.source.source.topic : plan.source.name
+        const ends = await this.io.endOffsets(topic)
+        for (;;) {
+          const offsets = await admin.fetchOffsets({ groupId: writersGroup(plan), topics: [topic] })
+          const at = offsets.find((t) => t.topic === topic)?.partitions ?? []
+          if (ends.every((end, p) => end === 0 || Number(at.find((x) => x.partition === p)?.offset ?? -1) >= end)) break
+          if (Date.now() >= deadline) return
+          await new Promise((r) => setTimeout(r, 50).unref())
+        }
       }
     } finally {
       await admin.disconnect().catch(() => undefined)

@@ -394,15 +394,17 @@ export class TaskEngines {
     const runs = t.task === GLOBAL_TASK ? globalRuns(this.front, views, placement) : new Set([...placement].filter(([, p]) => p !== 'global').map(([n]) => n))
     const wantViews = this.front.catalog.userViews().filter((v) => runs.has(v.name))
     // A task (not the global one) runs a repartitioned view over its internal stream, not over the source.
-    const plans = new Map<string, RepartitionPlan>()
+    // (A repartitioned join reads two internal streams, one per side.)
+    const plans = new Map<string, RepartitionPlan[]>()
     for (const v of wantViews) {
       if (t.task === GLOBAL_TASK || placement.get(v.name) !== 'repartitioned') continue
       if (this.repartition === undefined) throw new Error(`view ${v.name} is repartitioned, and this node runs no repartitioning`)
-      plans.set(v.name, this.repartition.plan(v, v.plan.source))
+      plans.set(v.name, this.repartition.plans(v))
     }
-    const sqlOf = (v: ViewDef) => plans.get(v.name)?.viewSql ?? v.sql
-    const wantStreams = [...this.front.catalog.streams().map((s) => ({ name: s.name, sql: s.sql, internal: false })), ...[...plans.values()].map((p) => ({ name: p.stream, sql: p.streamSql, internal: true }))]
-    if (plans.size > 0) await this.repartition!.prepare([...plans.values()])
+    const allPlans = [...plans.values()].flat()
+    const sqlOf = (v: ViewDef) => plans.get(v.name)?.[0]?.viewSql ?? v.sql
+    const wantStreams = [...this.front.catalog.streams().map((s) => ({ name: s.name, sql: s.sql, internal: false })), ...allPlans.map((p) => ({ name: p.stream, sql: p.streamSql, internal: true }))]
+    if (allPlans.length > 0) await this.repartition!.prepare(allPlans)
     const byName = new Map<string, { sql: string; alters: readonly string[] }>([...wantStreams.map((s) => [s.name, { sql: s.sql, alters: [] }] as const), ...wantViews.map((v) => [v.name, { sql: sqlOf(v), alters: v.alters ?? [] }] as const)])
     const alterLater: [ViewDef, readonly string[]][] = []
     // Gone, or not the same: dropped (with what reads it, which is created again below).
@@ -429,7 +431,7 @@ export class TaskEngines {
       for (const a of v.alters ?? []) await engine.local.alterView(statementOf(a, 'alter_view'), a)
     }
     for (const [, alters] of alterLater) for (const a of alters) await engine.local.alterView(statementOf(a, 'alter_view'), a)
-    if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, [...plans.values()])
+    if (t.task !== GLOBAL_TASK) await this.repartition?.follow(t.task, allPlans)
     await reconcileTriggers(this.front, engine, t.task === GLOBAL_TASK, this.triggerStarts, this.endOffsets)
     await reconcileSinks(this.front, engine, t.task === GLOBAL_TASK)
     if (t.changelog === null && engine.sinkRuntimes().length > 0 && !t.sinkWarned) {

@@ -109,4 +109,27 @@ describe('carried watermarks', () => {
     const r = reader(2)
     expect(() => r.take([mark(2, 5)])).toThrow(/source partition 2/)
   })
+
+  it("an interval join's two streams fill their own slots: the right's after the left's, the least of both streams", () => {
+    // Left stream over 2 source partitions (slots 0-1), right over 3 (slots 2-4); each stream's watermark
+    // by the rule above, the join's the least of the two.
+    const tracker = new WatermarkTracker(5, undefined, [2, 3])
+    const carried = new CarriedWatermarks(5)
+    const left = (marks: CarriedMark[]) => carried.take(marks, 0, tracker, 0, 2)
+    const right = (marks: CarriedMark[]) => carried.take(marks, 0, tracker, 2, 3)
+    const advance = () => tracker.advance(carried.idle.map((_, p) => carried.isIdle(p, 1_000)))
+    left([mark(0, 100), mark(1, 80)])
+    expect(advance()).toBe(NEG)
+    right([mark(0, 300), mark(1, 200)])
+    expect(advance()).toBe(NEG)
+    right([mark(2, 250)])
+    expect(advance()).toBe(80)
+    // The right stream's partition 1 idle: the right's watermark is the least of 0 and 2; left's still 80.
+    left([mark(1, 400)])
+    right([mark(1, 200, true)])
+    expect(carried.idle).toEqual([false, false, false, true, false])
+    expect(advance()).toBe(100)
+    // A mark of source partition 2 of the left stream has no slot there (it is not the right's partition 0).
+    expect(() => left([mark(2, 500)])).toThrow(/source partition 2 in a repartition topic of 2 partitions/)
+  })
 })

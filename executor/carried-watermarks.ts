@@ -33,14 +33,17 @@ export class CarriedWatermarks {
    * Takes the marks of a batch at offsets from `from` on (what the query has not taken yet) into `tracker`.
    * Throws on a mark from a source partition the tracker has no slot for (a stream given partitions after
    * its repartition topic was created): its events could otherwise be taken in with no watermark at all.
+   * An interval join's two streams each fill their own slots: the source partitions of the stream the
+   * batch is of are slots `base` to `base + width - 1` (the right stream's follow the left's).
    */
-  take(marks: readonly CarriedMark[], from: number, tracker: WatermarkTracker): void {
+  take(marks: readonly CarriedMark[], from: number, tracker: WatermarkTracker, base = 0, width = this.idle.length): void {
     for (const m of marks) {
       if (m.offset < from) continue
-      if (m.partition < 0 || m.partition >= this.idle.length) throw new Error(`a record of source partition ${m.partition} in a repartition topic of ${this.idle.length} partitions`)
-      tracker.observe(m.partition, m.watermark)
-      this.idle[m.partition] = m.idle
-      this.idleAt[m.partition] = m.idle ? m.position ?? Number.NaN : Number.NaN
+      if (m.partition < 0 || m.partition >= width) throw new Error(`a record of source partition ${m.partition} in a repartition topic of ${width} partitions`)
+      const slot = base + m.partition
+      tracker.observe(slot, m.watermark)
+      this.idle[slot] = m.idle
+      this.idleAt[slot] = m.idle ? m.position ?? Number.NaN : Number.NaN
     }
   }
 

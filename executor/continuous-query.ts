@@ -136,7 +136,7 @@ export class ContinuousQuery {
   private readonly restoredIdle: readonly boolean[] | undefined
   private readonly restoredIdleAt: readonly number[] | undefined
   /** An interval join: the right stream's watermark expression, for its partitions (from `rightFrom` on). */
-  private readonly rightWatermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null = null
+  private rightWatermarkOf: ((r: readonly Value[], p: readonly Value[], ctx: EvalContext) => Value) | null = null
   private readonly rightFrom: number = Number.POSITIVE_INFINITY
   /**
    * Where each partition of the query is read: a stream and its partition there. One stream's partitions,
@@ -222,7 +222,9 @@ export class ContinuousQuery {
    * comes from them (`takeMarks`), no longer from the rows' times. Set at deployment, before any batch.
    */
   carryWatermarks(): void {
+    // (An interval join's two streams both carry theirs: a repartitioned join, cluster/joins.ts.)
     this.watermarkOf = null
+    this.rightWatermarkOf = null
     this.carried = new CarriedWatermarks(this.offsets.length, this.restoredIdle, this.restoredIdleAt)
   }
 
@@ -233,7 +235,10 @@ export class ContinuousQuery {
   takeMarks(partition: number, marks: readonly CarriedMark[]): void {
     if (this.carried === null || this.status !== 'running') return
     try {
-      this.carried.take(marks, this.offsets[partition]!, this.watermark)
+      // An interval join's right stream: its source partitions are the query's from `rightFrom` on.
+      const base = partition < this.rightFrom ? 0 : this.rightFrom
+      const width = partition < this.rightFrom ? Math.min(this.rightFrom, this.offsets.length) : this.offsets.length - this.rightFrom
+      this.carried.take(marks, this.offsets[partition]!, this.watermark, base, width)
     } catch (err) {
       this.fail(err)
     }

@@ -272,7 +272,8 @@ export class Deploy extends EnginePart {
     })
     const query = new ContinuousQuery(def, operator, this.ctx, progress)
     // A view read straight off a stream whose records carry their writers' watermarks (a repartition topic).
-    if (upstream === null && def.plan.intervalJoin === undefined && rt.log.carriesWatermarks === true) query.carryWatermarks()
+    // An interval join: both of its streams' (a repartitioned join's internal streams), or neither's.
+    if (upstream === null && streamsOf(query.slots).every((s) => this.streams.get(s)?.log.carriesWatermarks === true)) query.carryWatermarks()
     this.limitQuery(query, def.plan.limits, table, this.tables.get(SLICE_NAMESPACE + def.id), progress)
     if (def.plan.join !== null) query.lookup = this.viewLookup(def.plan.join)
     this.catalog.add(def)

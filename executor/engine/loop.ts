@@ -156,7 +156,7 @@ export class Loop extends EnginePart {
       const rt = this.streams.get(slot.stream)
       // Carried watermarks: a slot is a source partition, idle as its writer last said while the source
       // partition still ends where the writer had read to.
-      if (q.carried !== null) return q.carried.isIdle(i, rt?.log.carriedSourceEnd?.(i))
+      if (q.carried !== null) return q.carried.isIdle(i, rt?.log.carriedSourceEnd?.(slot.partition))
       if (rt === undefined || rt.inFlightAppends > 0) return false
       const o = q.offsets[i]!
       return rt.log.idle !== undefined ? rt.log.idle(slot.partition, o) : o >= rt.log.endOffset(slot.partition)
