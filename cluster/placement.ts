@@ -12,6 +12,9 @@
  *   partition's events to an internal topic keyed by the group key (repartition.ts), and the view runs in
  *   every task engine over its partition of that topic: partitioned again, by the group key. Its records
  *   carry their writers' watermarks, so that windows close there as they would in one process.
+ * - An aggregation over *no key but its TUMBLE window, or none* (events per minute over all players), with
+ *   aggregates whose partial results combine exactly, is repartitioned too, by two-phase aggregation
+ *   (partials.ts): the writers fold their events into partial rows per window, merged per window in the tasks.
  * - An *interval join of two streams* (joins.ts) is partitioned when it joins on both streams' key columns
  *   (a key's events of both are in the same partition number), repartitioned when it joins on other
  *   columns (both streams are written to internal topics keyed by the join key), and a GROUP BY over it
@@ -26,6 +29,7 @@
 import type { BoundExpr } from '../expr/bound.ts'
 import type { StreamDef, ViewDef } from '../planner/catalog.ts'
 import { joinPlacement } from './joins.ts'
+import { partialPlan } from './partials.ts'
 
 export type Placement = 'partitioned' | 'repartitioned' | 'global'
 
@@ -57,7 +61,8 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
       return 'partitioned'
     case 'aggregate': {
       const at = key === null ? -1 : body.aggregation.keys.findIndex((k) => isColumn(k, key))
-      if (at < 0) return window !== null ? windowedPlacement(view) : repartitionKeys(view) === null ? 'global' : 'repartitioned'
+      // (No key at all: two-phase aggregation, partials.ts, when its aggregates combine.)
+      if (at < 0) return window !== null ? windowedPlacement(view) : repartitionKeys(view) !== null || partialPlan(view) !== null ? 'repartitioned' : 'global'
       // ROLLUP / CUBE / GROUPING SETS: a set without the key adds up over every key.
       if (body.aggregation.groupingSets?.some((set) => !set.includes(at))) return 'global'
       return 'partitioned'
@@ -82,7 +87,7 @@ export const WINDOWS_BY_OTHER_KEY_REPARTITIONED = true
 
 /** The placement of a window or session keyed by another column than the stream's (see above). */
 export function windowedPlacement(view: ViewDef, repartitioned = WINDOWS_BY_OTHER_KEY_REPARTITIONED): Placement {
-  return repartitioned && repartitionKeys(view) !== null ? 'repartitioned' : 'global'
+  return repartitioned && (repartitionKeys(view) !== null || partialPlan(view) !== null) ? 'repartitioned' : 'global'
 }
 
 /**

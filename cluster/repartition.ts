@@ -41,6 +41,7 @@ import { Arrivals } from './kafka-io.ts'
 import { SourceEnds } from './source-ends.ts'
 import { repartitionKeys } from './placement.ts'
 import { joinSideKeys } from './joins.ts'
+import { PartialFold, partialPlan, partialStreamSql, partialViewSql, type PartialPlan } from './partials.ts'
 import { openEnvelopes, wrapMark, wrapRecord } from './watermark-envelope.ts'
 import type { RecordEnvelope } from '../executor/source.ts'
 
@@ -54,6 +55,8 @@ const SOURCE_HEADER = 'sluice-source'
 const MARK_EVERY_MS = 1000
 /** Part of the topic's name: records of another envelope are in another topic. */
 const ENVELOPE_VERSION = 'envelope-2'
+/** Part of a partials topic's name: partial rows of another layout are in another topic. */
+const PARTIALS_VERSION = 'partials-1'
 
 /** What a task engine runs for one repartitioned view. */
 export interface RepartitionPlan {
@@ -66,6 +69,8 @@ export interface RepartitionPlan {
   readonly streamSql: string
   /** The view's SQL reading `stream` instead of its source. */
   readonly viewSql: string
+  /** Two-phase aggregation: the writer folds events into these partial rows (partials.ts). */
+  readonly partial?: PartialPlan
 }
 
 /** The prefix of the task engines' streams over internal topics. */
@@ -95,6 +100,15 @@ const RIGHT_SIDE = '/right'
  */
 export function repartitionPlans(cluster: string, view: ViewDef): RepartitionPlan[] {
   const j = view.plan.intervalJoin
+  const partial = j === undefined && repartitionKeys(view) === null ? partialPlan(view) : null
+  if (partial !== null) {
+    // Two-phase aggregation: the topic holds partial rows (partials.ts), not events.
+    const source = view.plan.source
+    const hash = createHash('sha256').update(source.sql).update('\0').update(view.sql).update('\0').update(ENVELOPE_VERSION).update('\0').update(PARTIALS_VERSION).digest('hex').slice(0, 8)
+    const topic = `_sluice_${cluster}_${view.name}_${hash}_partials_repartition`
+    const stream = `${STREAM_PREFIX}${view.name}`
+    return [{ view, source, topic, stream, streamSql: partialStreamSql(partial, stream, topic), viewSql: partialViewSql(partial, stream), partial }]
+  }
   if (j === undefined) return [repartitionPlan(cluster, view, view.plan.source)]
   const hash = createHash('sha256').update(j.left.sql).update('\0').update(j.right.sql).update('\0').update(view.sql).update('\0').update(ENVELOPE_VERSION).digest('hex').slice(0, 8)
   const sides = [
@@ -219,6 +233,7 @@ export class RepartitionWriter {
     positions[this.partition] = from ?? undefined
     await source.start(positions)
     const select = recordSelector(plan.view, plan.source, this.partitions)
+    const fold = plan.partial === undefined ? null : new PartialFold(plan.partial)
     let next = from ?? 0
     // The partition's watermark as far as this writer read (from its committed position: lower than before a
     // restart at first, which readers ignore, as they keep the largest they heard), and what it last sent
@@ -234,12 +249,23 @@ export class RepartitionWriter {
         else await this.arrivals.wait()
         continue
       }
-      const messages = batch.records.flatMap((record, i) => {
+      // Two-phase aggregation (partials.ts): the events are folded into partial rows per window.
+      const before = carried.watermark
+      const messages: Message[] = batch.records.flatMap((record, i) => {
         const offset = batch.offsets?.[i] ?? next + i
         const at = batch.timestamps?.[i]
-        const { to, watermark } = select(record, this.partition, offset, at ?? null)
+        const { to, watermark, row } = select(record, this.partition, offset, at ?? null)
         carried.observe(watermark)
         if (to === null) return []
+        if (fold !== null && row !== undefined) {
+          try {
+            fold.add(row, { now: Date.now() * 1000, user: 'sluice', database: 'sluice' })
+            return []
+          } catch {
+            // (Written as it is, unkeyed, for the task reading it to report: see recordSelector.)
+            return [{ partition: this.partition, value: wrapRecord(Buffer.isBuffer(record) ? record : Buffer.from(record, 'utf8'), this.partition, carried.watermark), headers: { [SOURCE_HEADER]: `${this.partition}:${offset}` } }]
+          }
+        }
         return [
           {
             partition: to.partition,
@@ -250,6 +276,15 @@ export class RepartitionWriter {
           },
         ]
       })
+      if (fold !== null) {
+        // Each window's partial row, to its window's partition, carrying the watermark from before the batch
+        // (the marks after it carry the batch's own): a reader judges it as it would the batch's events.
+        const range = `${this.partition}:${next}-${batch.nextOffset - 1}`
+        for (const p of fold.drain()) {
+          const key = Buffer.from(p.key, 'utf8')
+          messages.push({ partition: (murmur2(key) & 0x7fffffff) % this.partitions, key, value: wrapRecord(Buffer.from(p.value, 'utf8'), this.partition, before), headers: { [SOURCE_HEADER]: range } })
+        }
+      }
       // After the records, in the same transaction: the partition is busy again, or its watermark moved.
       const marks = carried.due(false, Date.now()) ? carried.broadcast(false, Date.now(), this.partitions, this.partition, batch.nextOffset) : []
       await this.commit(producer, topic, messages, marks, batch.nextOffset)
@@ -346,6 +381,8 @@ export interface Selected {
   readonly to: { key: Buffer | null; partition: number } | null
   /** The stream's watermark expression over the record (null: no event time, or not an event). */
   readonly watermark: number | null
+  /** The decoded event, when `to` is not null and it decoded and evaluated (for two-phase aggregation's fold). */
+  readonly row?: readonly Value[]
 }
 
 /**
@@ -378,7 +415,7 @@ export function recordSelector(view: ViewDef, source: StreamDef, partitions: num
       // (The view applies its WHERE again: the writer only spares the topic what it would drop.)
       if (where !== null && !where(row, none, ctx)) return { to: null, watermark }
       const key = Buffer.from(tableKeyString(0, keys(row, none, ctx)), 'latin1')
-      return { to: { key, partition: (murmur2(key) & 0x7fffffff) % partitions }, watermark }
+      return { to: { key, partition: (murmur2(key) & 0x7fffffff) % partitions }, watermark, row }
     } catch {
       return { to: { key: null, partition }, watermark }
     }

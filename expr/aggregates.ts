@@ -53,6 +53,11 @@ export interface BoundAggregate {
   readonly distinct: boolean
   /** Text for EXPLAIN and for matching identical aggregates in SELECT and HAVING. */
   readonly display: string
+  /**
+   * Where in the statement's text each call of it is (SELECT and HAVING may call one aggregate more than
+   * once): a cluster's two-phase aggregation rewrites them (cluster/partials.ts). Absent when not bound from text.
+   */
+  readonly spans?: Span[]
 }
 
 const sumType = (t: SqlType): SqlType => (isInteger(t) ? (t.name === 'int8' ? Types.numeric : Types.int8) : t.name === 'float4' ? Types.float8 : t)

@@ -519,9 +519,10 @@ function bindAggregate(e: ast.FuncCall, ctx: BindContext): BoundExpr {
   const display = `${e.name}(${e.distinct ? 'DISTINCT ' : ''}${e.star ? '*' : args.map(exprKey).join(', ')}${ordered.text})${filter ? ` FILTER (WHERE ${exprKey(filter)})` : ''}`
   let index = ctx.aggregates.findIndex((a) => a.display === display)
   if (index === -1) {
-    ctx.aggregates.push({ spec: ordered.spec, args: ordered.args, filter, distinct: e.distinct, display })
+    ctx.aggregates.push({ spec: ordered.spec, args: ordered.args, filter, distinct: e.distinct, display, spans: [] })
     index = ctx.aggregates.length - 1
   }
+  if (e.span !== undefined) ctx.aggregates[index]!.spans?.push(e.span)
   return { kind: 'agg_ref', index, type: spec.type }
 }
 

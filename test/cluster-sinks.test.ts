@@ -1,7 +1,8 @@
 /**
  * Kafka sinks in cluster mode against the real broker and two real nodes (docs/cluster.md,
- * "Sinks"): a sink over the stream and one over the per-player view run in the six task engines, one over
- * the global per-minute view in the global task, each task's part under a transactional id of its own.
+ * "Sinks"): a sink over the stream, one over the per-player view and one over the per-minute view (two-phase
+ * aggregation: merged per window in the tasks) run in the six task engines, one over a per-minute view with
+ * a distinct count (global) in the global task, each task's part under a transactional id of its own.
  * The node that owns task 0 (and so the global task) is killed with -9 while events are produced and then
  * started again; the sinks' topics, read with read_committed (kcat), hold every event exactly once and, per
  * key of each view, a strictly rising count ending at the count the events give (a batch written twice
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
 import { sharedKafka } from './helpers/kafka.ts'
 import { eventually } from './helpers/sluice-process.ts'
-import { COLUMNS, LATENESS, VIEWS, json, ownerOfTasks, plays, type Play } from './helpers/cluster-plays.ts'
+import { COLUMNS, GLOBAL_VIEW, LATENESS, VIEWS, json, ownerOfTasks, plays, type Play } from './helpers/cluster-plays.ts'
 import { restoreLines } from './helpers/cluster-runs.ts'
 
 const PART = 2000
@@ -26,8 +27,9 @@ describe('Kafka sinks in cluster mode', () => {
     const n0 = cluster.nodes[0]!
     n0.psql(`CREATE STREAM plays (${COLUMNS}) WITH (key = 'player', partitions = 6, topic = '${topic('plays')}', ${LATENESS})`)
     n0.psql(VIEWS[0]!) // per_player: partitioned (grouped by the stream's key)
-    n0.psql(VIEWS[1]!) // per_minute: global (a window by another column)
-    for (const t of ['events', 'players', 'minutes']) await cluster.kafka.createTopic(topic(t), 3)
+    n0.psql(VIEWS[1]!) // per_minute: repartitioned (two-phase: no key but the window)
+    n0.psql(GLOBAL_VIEW) // minute_players: global (a distinct count does not combine from partials)
+    for (const t of ['events', 'players', 'minutes', 'global']) await cluster.kafka.createTopic(topic(t), 3)
     await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 2, 90_000)
   }, 150_000)
 
@@ -42,10 +44,11 @@ describe('Kafka sinks in cluster mode', () => {
     n1!.psql(`CREATE SINK events_out FROM plays INTO KAFKA TOPIC '${topic('events')}'`)
     n0!.psql(`CREATE SINK players_out FROM per_player INTO KAFKA TOPIC '${topic('players')}'`)
     n1!.psql(`CREATE SINK minutes_out FROM per_minute INTO KAFKA TOPIC '${topic('minutes')}'`)
+    n0!.psql(`CREATE SINK global_out FROM minute_players INTO KAFKA TOPIC '${topic('global')}'`)
     // A sink's topic must exist; other targets are refused in cluster mode, with the reason.
     expect(n0!.psql(`CREATE SINK nowhere FROM plays INTO KAFKA TOPIC '${topic('missing')}'`, { allowError: true }).stderr).toMatch(/Kafka topic ".*_missing" does not exist/)
     expect(n0!.psql("CREATE SINK f FROM plays INTO FILES 'out'", { allowError: true }).stderr).toMatch(/CREATE SINK INTO FILES is not supported in cluster mode: each node writes under its own files directory/)
-    for (const node of [n0!, n1!]) await eventually(async () => node.psql('SELECT name FROM sluice_sinks ORDER BY name', { args: ['-tA'] }).stdout.trim(), (o) => o === 'events_out\nminutes_out\nplayers_out', 30_000)
+    for (const node of [n0!, n1!]) await eventually(async () => node.psql('SELECT name FROM sluice_sinks ORDER BY name', { args: ['-tA'] }).stdout.trim(), (o) => o === 'events_out\nglobal_out\nminutes_out\nplayers_out', 30_000)
 
     const produce = (from: number) => cluster.kafka.produce(topic('plays'), plays(from, PART).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
     await produce(0)
@@ -114,10 +117,12 @@ describe('Kafka sinks in cluster mode', () => {
     const wantMinutes = new Map([...perMinute].map(([m, n]) => [String(m), n]))
     const players = await eventually(async () => counts('players', (o) => String(o.player)), (m) => JSON.stringify([...finals(m)].sort()) === JSON.stringify([...wantPlayers].sort()), 120_000)
     const minutes = await eventually(async () => counts('minutes', (o) => String(Date.parse(String(o.window_start)))), (m) => JSON.stringify([...finals(m)].sort()) === JSON.stringify([...wantMinutes].sort()), 120_000)
+    const global = await eventually(async () => counts('global', (o) => String(Date.parse(String(o.window_start)))), (m) => JSON.stringify([...finals(m)].sort()) === JSON.stringify([...wantMinutes].sort()), 120_000)
     // Each group's count only rises from batch to batch: a batch written twice would repeat a count, or go back.
     for (const [what, m] of [
       ['players', players],
       ['minutes', minutes],
+      ['global', global],
     ] as const) {
       for (const [k, ns] of m) expect(ns.every((n, i) => i === 0 || n > ns[i - 1]!), `${what} ${k}: ${ns.join(',')}`).toBe(true)
     }

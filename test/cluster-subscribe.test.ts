@@ -10,12 +10,12 @@ import type pg from 'pg'
 import { startCluster, type TestCluster } from './helpers/cluster.ts'
 import { sharedKafka } from './helpers/kafka.ts'
 import { eventually } from './helpers/sluice-process.ts'
-import { COLUMNS, LATENESS, REPARTITIONED_VIEW, VIEWS, json, ownerOfTasks, plays, viewRows } from './helpers/cluster-plays.ts'
+import { COLUMNS, GLOBAL_VIEW, LATENESS, REPARTITIONED_VIEW, VIEWS, json, ownerOfTasks, plays, viewRows } from './helpers/cluster-plays.ts'
 
 /** Events per kcat part: enough that changes come from every task while a subscription reads. */
 const PART = 2000
-/** A partitioned view, the global one, and one repartitioned by score and kind. */
-const VIEWS_FOLLOWED = ['per_player', 'per_minute', 'per_score'] as const
+/** A partitioned view, a two-phase one (per minute over all), one repartitioned by score and kind, and a global one. */
+const VIEWS_FOLLOWED = ['per_player', 'per_minute', 'per_score', 'minute_players'] as const
 const newBuilt = (): Record<string, Built> => Object.fromEntries(VIEWS_FOLLOWED.map((v) => [v, new Built()]))
 
 const text = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v))
@@ -98,6 +98,7 @@ describe('SUBSCRIBE in cluster mode', () => {
     n0.psql(VIEWS[0]!)
     n0.psql(VIEWS[1]!)
     n0.psql(REPARTITIONED_VIEW)
+    n0.psql(GLOBAL_VIEW)
     await eventually(async () => ownerOfTasks(n0), (owners) => owners.size === 6 && new Set(owners.values()).size === 3, 90_000)
   }, 240_000)
   afterAll(async () => {

@@ -2,7 +2,8 @@
  * Windows and sessions keyed by another column than the stream's, in cluster mode (docs/cluster.md,
  * "Watermarks of repartition topics"): two real nodes on a real broker run a per-minute TUMBLE, a HOP and
  * an EMIT ON WINDOW CLOSE TUMBLE grouped by `level`, a SESSION keyed by `level`, and OVER and
- * MATCH_RECOGNIZE partitioned by `level`, of a stream keyed by
+ * MATCH_RECOGNIZE partitioned by `level`, and per-minute and all-time aggregations over every player (two-phase:
+ * partial rows per writer transaction, merged per window), of a stream keyed by
  * player, in their task engines over repartition topics whose records carry their writers' watermarks. On
  * each node every view equals a single-process Sluice reading the same topic, row for row: once every
  * partition went quiet (no window has closed yet: the allowed lateness is longer than the events' span),
@@ -48,10 +49,15 @@ const VIEWS = {
   level_sessions: `SELECT level, window_start, window_end, count(*) AS n, max(score) AS top FROM SESSION(plays, ts, INTERVAL '10 seconds', level) WHERE kind = 'loss' GROUP BY level, window_start, window_end`,
   // OVER and MATCH_RECOGNIZE partitioned by level: rows computed in event-time order once the watermark passes.
   level_over: `SELECT player, level, ts, sum(score) OVER (PARTITION BY level ORDER BY ts) AS running, lag(kind) OVER (PARTITION BY level ORDER BY ts) AS before FROM plays WHERE score > 10`,
+  // Over no key but the window, or none: two-phase aggregation (partials per writer transaction, merged per window).
+  all_minute: `SELECT window_start, window_end, count(*) AS n, sum(score) AS total, avg(score) AS mean, min(player) AS first_player, max(ts) AS last FROM TUMBLE(plays, ts, INTERVAL '1 minute') WHERE kind = 'win' GROUP BY window_start, window_end`,
+  all_closed: `SELECT window_start, count(*) AS n, count(*) FILTER (WHERE score > 50) AS high FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY window_start HAVING count(*) > 10 EMIT ON WINDOW CLOSE`,
+  all_time: `SELECT count(*) AS n, sum(score) AS total, avg(level) AS mean_level, max(score) AS top FROM plays WHERE score > 10`,
   level_streaks: `SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY level ORDER BY ts MEASURES FIRST(L.ts) AS first_loss, LAST(L.ts) AS last_loss, count(L.score) AS losses, MATCH_NUMBER() AS n ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (L{2,} W) DEFINE L AS L.kind = 'loss', W AS W.kind = 'win') AS m`,
 }
 const NAMES = Object.keys(VIEWS)
-const REPARTITIONED = NAMES.filter((v) => v !== 'per_player')
+const PARTIALS = ['all_minute', 'all_closed', 'all_time']
+const REPARTITIONED = NAMES.filter((v) => v !== 'per_player' && !PARTIALS.includes(v))
 
 describe('cluster mode: windows and sessions by another key, over repartition topics', () => {
   let kafka: KafkaBroker
@@ -93,7 +99,7 @@ describe('cluster mode: windows and sessions by another key, over repartition to
       return want
     }
     // Given out only once the watermark passes them plus the allowed lateness: nothing yet, anywhere.
-    const CLOSED_ONLY = ['level_closed', 'level_over', 'level_streaks']
+    const CLOSED_ONLY = ['level_closed', 'level_over', 'level_streaks', 'all_closed']
     await compare(EVENTS, NAMES.filter((v) => !CLOSED_ONLY.includes(v)))
     for (const node of [single!, ...cluster.nodes]) for (const v of CLOSED_ONLY) expect(await viewRows(node, v), v).toBe('')
 
@@ -117,6 +123,13 @@ describe('cluster mode: windows and sessions by another key, over repartition to
       expect(new Set(rows.map(([t]) => t)).size, v).toBe(6)
       expect(rows.filter(([, events]) => events > 0).length, v).toBeGreaterThanOrEqual(3)
       expect(rows.reduce((a, [, events]) => a + events, 0), v).toBe(EVENTS + 1)
+    }
+    // Two-phase views: the tasks took in partial rows (per writer transaction and window), far fewer than events.
+    for (const v of PARTIALS) {
+      const rows = cluster.nodes.flatMap((n) => n.psql(`SELECT events FROM sluice_tasks WHERE stream = '_sluice_repartition_${v}' AND is_self`, { args: ['-tA'] }).stdout.trim().split('\n').filter((l) => l !== '').map(Number))
+      const partials = rows.reduce((a, b) => a + b, 0)
+      expect(partials, v).toBeGreaterThan(0)
+      expect(partials, v).toBeLessThan(EVENTS / 5)
     }
   }, 300_000)
 })

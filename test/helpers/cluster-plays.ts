@@ -65,6 +65,13 @@ export const VIEWS = [
 ]
 
 /**
+ * A per-minute view a cluster cannot split into the tasks (a distinct count does not combine from partial
+ * counts): it runs once, in the global task, which reads every partition. (per_minute, in VIEWS, is split:
+ * two-phase aggregation.)
+ */
+export const GLOBAL_VIEW = `CREATE MATERIALIZED VIEW minute_players AS SELECT window_start, count(*) AS n, count(DISTINCT player) AS players FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY window_start`
+
+/**
  * A view grouped by other columns than the stream's key (player): the cluster repartitions it (each task
  * writes its events to an internal topic keyed by score and kind, and runs the view over its partition of
  * that topic). Not in VIEWS: only test/cluster.test.ts creates it.
