@@ -44,6 +44,7 @@ describe('two-phase aggregation', () => {
       ['per_minute', `SELECT window_start, window_end, count(*) AS n, sum(score) AS total, min(kind) AS first_kind, max(ts) AS last, avg(score) AS mean, sum(amount) AS spent FROM ${MINUTE} WHERE kind <> 'bot' GROUP BY window_start, window_end`],
       ['per_minute_closed', `SELECT window_start, count(*) FILTER (WHERE score > 50) AS high, count(kind) AS kinds FROM ${MINUTE} GROUP BY window_start HAVING count(*) > 1 EMIT ON WINDOW CLOSE`],
       ['all_time', `SELECT count(*) AS n, sum(score) * 2 AS double_total, avg(amount) AS mean FROM plays WHERE score > 3`],
+      ['hop_counts', `SELECT window_start, window_end, count(*) AS n, max(score) AS top FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') GROUP BY window_start, window_end`],
     ]
     for (const [name, select] of split) {
       const view = create(name!, select!)
@@ -54,7 +55,7 @@ describe('two-phase aggregation', () => {
     const kept = [
       ['distinct_players', `SELECT window_start, count(DISTINCT player) AS n FROM ${MINUTE} GROUP BY window_start`],
       ['float_sum', `SELECT window_start, sum(ratio) AS r FROM ${MINUTE} GROUP BY window_start`],
-      ['hop_counts', `SELECT window_start, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '5 minutes') GROUP BY window_start`],
+      ['session_counts', `SELECT window_start, count(*) AS n FROM SESSION(plays, ts, INTERVAL '1 minute') GROUP BY window_start`],
       ['players_list', `SELECT window_start, string_agg(player, ',') AS who FROM ${MINUTE} GROUP BY window_start`],
       ['local_counts', `SELECT count(*) AS n FROM local_plays`],
     ]
@@ -93,5 +94,18 @@ describe('two-phase aggregation', () => {
       { key: String(at(60)), value: { _ts: '2026-01-01T00:01:02.000Z', _p0: 1, _p1: 1, _p2: 2 } },
     ])
     expect(fold.drain()).toEqual([])
+  })
+
+  it('folds HOP windows per slice: the gcd of size and slide', () => {
+    const plan = partialPlan(catalog.get('hop_counts') as ViewDef)!
+    expect(plan.window).toEqual({ size: 60_000_000, offset: 0 })
+    // Windows overlap: every partial row to one task, which merges every window.
+    const fold = new PartialFold(plan)
+    const ctx = { now: 0, user: 'sluice', database: 'sluice' }
+    for (const s of [1, 70, 200]) fold.add(['p', 1, null, null, 'k', Date.UTC(2026, 0, 1, 0, 0, s) * 1000], ctx)
+    expect(fold.drain().map((r) => r.key)).toEqual(['', '', ''])
+    const hop = partialPlan(create('hop_odd', `SELECT window_start, count(*) AS n FROM HOP(plays, ts, INTERVAL '40 seconds', INTERVAL '1 minute') GROUP BY window_start`))!
+    expect(hop.window).toEqual({ size: 20_000_000, offset: 0 })
+    expect(repartitionPlans('c1', hop.view)[0]!.viewSql).toContain(`FROM HOP("_sluice_repartition_hop_odd", "_ts", INTERVAL '40 seconds', INTERVAL '1 minute') AS "plays"`)
   })
 })

@@ -1,16 +1,17 @@
 /**
  * Two-phase aggregation (docs/cluster.md, "Two-phase aggregation"): a view that aggregates a stream over no
- * key but its TUMBLE window, or over no key at all (events per minute over all players, total revenue), has
+ * key but its TUMBLE or HOP window, or over no key at all (events per minute over all players, total revenue), has
  * no key to repartition by, and used to run in the global task, which read every event of every partition
  * on one node. Such a view is split the way Flink's local-global aggregation and Kafka Streams' pre-
  * aggregation split it:
  *
  * - *Partials*: the repartition writer of each task (repartition.ts) folds the events it takes from its
- *   partition, per transaction, into one partial row per window: the partial values of the view's
+ *   partition, per transaction, into one partial row per window (per slice of a HOP window): the partial values of the view's
  *   aggregates over those events (count, sum, min, max; avg as a sum and a count), after the view's WHERE,
  *   with `_ts`, the latest event time among them (in the same window, so windowed and judged late as its
  *   latest event would be). It writes those rows, instead of the events, to the internal topic, keyed by
- *   the window, with the carried watermarks of every repartition topic.
+ *   the window (TUMBLE; HOP windows overlap, so all of a HOP view's partials go to one task), with the
+ *   carried watermarks of every repartition topic.
  * - *Merge*: each task engine runs the view's own SQL rewritten over the partial rows (`count(*)` becomes
  *   `sum("_p0")::bigint`, `avg(x)` the sum of sums over the sum of counts, and so on; the WHERE is gone, the
  *   writers applied it), so every window's partials meet in one task, repartitioned by the window: reads,
@@ -18,7 +19,7 @@
  *
  * Only aggregates whose partial results combine exactly are split: count, count(x), sum and avg over
  * integers and numeric, min and max (no DISTINCT; FILTER is applied by the writer). sum and avg over
- * floating point would add in another order than one process does, and stay global, as do HOP and SESSION
+ * floating point would add in another order than one process does, and stay global, as do SESSION
  * windows and views whose stream has no event time. Pure logic and a fold; the unit tests are in
  * partials.test.ts.
  */
@@ -82,14 +83,17 @@ export interface PartialPlan {
   readonly columns: readonly Column[]
   /** The partial aggregates, in column order (each view aggregate's one or two, in the plan's order). */
   readonly partials: readonly BoundAggregate[]
-  /** The stream column whose value is `_ts`: the TUMBLE's time column, else the watermark's. */
+  /** The stream column whose value is `_ts`: the window's time column, else the watermark's. */
   readonly timeIndex: number
+  /** What a partial row covers: a TUMBLE window, or a slice of HOP windows (null: all time). */
   readonly window: { readonly size: number; readonly offset: number } | null
+  /** Whether partial rows are keyed by their window (TUMBLE), else all by one key (HOP, no window). */
+  readonly byWindow: boolean
 }
 
 /**
  * The split of a view, or null when it is not one two-phase aggregation takes (see the top of the file):
- * a GROUP BY over a Kafka stream with event time whose keys are only TUMBLE window columns (or none), with
+ * a GROUP BY over a Kafka stream with event time whose keys are only TUMBLE or HOP window columns (or none), with
  * aggregates that combine, and nothing else that reads the stream's rows after the WHERE.
  */
 export function partialPlan(view: ViewDef): PartialPlan | null {
@@ -100,7 +104,7 @@ export function partialPlan(view: ViewDef): PartialPlan | null {
   if (plan.sourceFilter !== undefined || (plan.hidden?.length ?? 0) > 0 || plan.idleTtl !== null) return null
   if (source.source.kind !== 'kafka' || source.watermark === null || source.metadata.some((m) => m.key !== 'timestamp')) return null
   const window = plan.window
-  if (window !== null && window.kind !== 'tumble') return null
+  if (window !== null && window.kind !== 'tumble' && window.kind !== 'hop') return null
   // Keys: window columns only (they follow the stream's columns in the row the keys read).
   const width = source.columns.length
   if (!body.aggregation.keys.every((k) => window !== null && k.kind === 'column' && k.index >= width)) return null
@@ -118,8 +122,22 @@ export function partialPlan(view: ViewDef): PartialPlan | null {
   const timeIndex = window?.timeIndex ?? source.watermark.columnIndex
   const time = source.columns[timeIndex]!
   const columns: Column[] = [{ name: '_ts', type: time.type, nullable: false }, ...partials.map((p, i) => ({ name: `_p${i}`, type: p.spec.type, nullable: true }))]
-  return { view, source, columns, partials, timeIndex, window: window === null ? null : { size: window.size, offset: window.offset } }
+  // A HOP window is a run of whole slices (the gcd of size and slide, as hop-slices.ts cuts them): partials
+  // per slice fall in exactly the windows their events fall in. But windows overlap, so a slice's partial
+  // belongs to several windows: every partial goes to one task, which merges every window (partials are
+  // few: about one per slice per writer transaction). A TUMBLE window's partials go to its own task.
+  return {
+    view,
+    source,
+    columns,
+    partials,
+    timeIndex,
+    window: window === null ? null : { size: window.kind === 'tumble' ? window.size : gcd(window.size, window.slide), offset: window.offset },
+    byWindow: window?.kind === 'tumble',
+  }
 }
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
 
 /** The internal stream of partial rows: `_ts` and the partial columns, on the internal topic from its start. */
 export function partialStreamSql(p: PartialPlan, name: string, topic: string): string {
@@ -248,7 +266,7 @@ export class PartialFold {
 
   drain(): PartialRecord[] {
     const out: PartialRecord[] = []
-    for (const [start, g] of this.groups) out.push({ key: String(start), value: encodeRow([g.ts, ...this.aggs.finalize(g.acc)], this.plan.columns) })
+    for (const [start, g] of this.groups) out.push({ key: this.plan.byWindow ? String(start) : '', value: encodeRow([g.ts, ...this.aggs.finalize(g.acc)], this.plan.columns) })
     this.groups.clear()
     return out
   }

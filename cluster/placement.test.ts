@@ -69,7 +69,8 @@ describe('placement of views in a cluster', () => {
     expect(placed('all_streaks', `SELECT * FROM plays MATCH_RECOGNIZE (ORDER BY ts MEASURES MATCH_NUMBER() AS n ONE ROW PER MATCH PATTERN (L L) DEFINE L AS score < 10) AS m`)).toBe('global')
     // A SESSION over a subquery's WHERE, or a window grouped by its window columns alone.
     expect(placed('kind_sessions_sub', `SELECT kind, window_start, count(*) AS n FROM SESSION((SELECT * FROM plays WHERE score > 1), ts, INTERVAL '5 minutes', kind) GROUP BY kind, window_start`)).toBe('global')
-    expect(placed('hop_minute', `SELECT window_start, window_end, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') GROUP BY window_start, window_end`)).toBe('global')
+    expect(placed('hop_minute', `SELECT window_start, window_end, count(*) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') GROUP BY window_start, window_end`)).toBe('repartitioned')
+    expect(placed('hop_players', `SELECT window_start, window_end, count(DISTINCT player) AS n FROM HOP(plays, ts, INTERVAL '1 minute', INTERVAL '2 minutes') GROUP BY window_start, window_end`)).toBe('global')
     expect(create('kind_ttl WITH (idle_ttl = INTERVAL \'1 hour\')', 'SELECT kind, max(ts) AS last_seen FROM plays GROUP BY kind').get('kind_ttl')).toBe('global')
     expect(placed('unkeyed_rows', 'SELECT player FROM unkeyed')).toBe('partitioned')
     // A view of a repartitioned view is global (it runs in the global task, which computes per_kind itself).

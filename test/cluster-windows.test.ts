@@ -2,8 +2,8 @@
  * Windows and sessions keyed by another column than the stream's, in cluster mode (docs/cluster.md,
  * "Watermarks of repartition topics"): two real nodes on a real broker run a per-minute TUMBLE, a HOP and
  * an EMIT ON WINDOW CLOSE TUMBLE grouped by `level`, a SESSION keyed by `level`, and OVER and
- * MATCH_RECOGNIZE partitioned by `level`, and per-minute and all-time aggregations over every player (two-phase:
- * partial rows per writer transaction, merged per window), of a stream keyed by
+ * MATCH_RECOGNIZE partitioned by `level`, and per-minute, HOP and all-time aggregations over every player (two-phase:
+ * partial rows per writer transaction and window or slice, merged per window), of a stream keyed by
  * player, in their task engines over repartition topics whose records carry their writers' watermarks. On
  * each node every view equals a single-process Sluice reading the same topic, row for row: once every
  * partition went quiet (no window has closed yet: the allowed lateness is longer than the events' span),
@@ -52,11 +52,12 @@ const VIEWS = {
   // Over no key but the window, or none: two-phase aggregation (partials per writer transaction, merged per window).
   all_minute: `SELECT window_start, window_end, count(*) AS n, sum(score) AS total, avg(score) AS mean, min(player) AS first_player, max(ts) AS last FROM TUMBLE(plays, ts, INTERVAL '1 minute') WHERE kind = 'win' GROUP BY window_start, window_end`,
   all_closed: `SELECT window_start, count(*) AS n, count(*) FILTER (WHERE score > 50) AS high FROM TUMBLE(plays, ts, INTERVAL '1 minute') GROUP BY window_start HAVING count(*) > 10 EMIT ON WINDOW CLOSE`,
+  all_hop: `SELECT window_start, window_end, count(*) AS n, sum(score) AS total, min(level) AS low FROM HOP(plays, ts, INTERVAL '40 seconds', INTERVAL '2 minutes') WHERE kind = 'loss' GROUP BY window_start, window_end`,
   all_time: `SELECT count(*) AS n, sum(score) AS total, avg(level) AS mean_level, max(score) AS top FROM plays WHERE score > 10`,
   level_streaks: `SELECT * FROM plays MATCH_RECOGNIZE (PARTITION BY level ORDER BY ts MEASURES FIRST(L.ts) AS first_loss, LAST(L.ts) AS last_loss, count(L.score) AS losses, MATCH_NUMBER() AS n ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (L{2,} W) DEFINE L AS L.kind = 'loss', W AS W.kind = 'win') AS m`,
 }
 const NAMES = Object.keys(VIEWS)
-const PARTIALS = ['all_minute', 'all_closed', 'all_time']
+const PARTIALS = ['all_minute', 'all_closed', 'all_hop', 'all_time']
 const REPARTITIONED = NAMES.filter((v) => v !== 'per_player' && !PARTIALS.includes(v))
 
 describe('cluster mode: windows and sessions by another key, over repartition topics', () => {
