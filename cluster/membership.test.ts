@@ -139,6 +139,8 @@ describe('stickyAssign with announcements (version 2): sticky, and moved tasks o
     let onCopyBefore = 0
     let onCopyNow = 0
     let movedBefore = 0
+    // By the number of nodes before the departure: [moved, on their copy before, now].
+    const byNodes = new Map<number, [number, number, number]>()
     for (let round = 0; round < 2_000; round++) {
       const { nodes, tasks } = shape()
       const owners = byTask(stickyAssign(members(...nodes), plays(tasks)), tasks)
@@ -159,12 +161,17 @@ describe('stickyAssign with announcements (version 2): sticky, and moved tasks o
         }
         moved++
         expect(after[t], `task ${t} lands on its copy`).toBe(copies.get(t)![0])
-        if (after[t] === copies.get(t)![0]) onCopyNow++
-        if (before[t] === rankCopies.get(t)![0]) onCopyBefore++
+        const f = byNodes.get(nodes.length) ?? [0, 0, 0]
+        byNodes.set(nodes.length, f)
+        f[0]++
+        if (after[t] === copies.get(t)![0]) (onCopyNow++, f[2]++)
+        if (before[t] === rankCopies.get(t)![0]) (onCopyBefore++, f[1]++)
       }
     }
+    const pc = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`
     console.log(
-      `moved tasks landing on their copy: before ${((100 * onCopyBefore) / moved).toFixed(1)}% (and ${movedBefore} tasks of surviving members moved too), now ${((100 * onCopyNow) / moved).toFixed(1)}% of ${moved}`,
+      `moved tasks landing on their copy: before ${pc(onCopyBefore, moved)} (and ${movedBefore} tasks of surviving members moved too), now ${pc(onCopyNow, moved)} of ${moved}; ` +
+        [...byNodes].sort(([a], [b]) => a - b).map(([n, [m, b, a]]) => `${n} nodes: ${pc(b, m)} -> ${pc(a, m)} of ${m}`).join(', '),
     )
     expect(moved).toBeGreaterThan(5_000)
     expect(onCopyBefore / moved).toBeLessThan(0.95)
