@@ -55,8 +55,17 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /** Node `node`'s weight for task `p` (rendezvous hashing): the assignor and the standby placement (standby.ts) rank by it. */
 export function rank(node: string, p: number): number {
-  return createHash('sha1').update(`${node}\0task\0${p}`).digest().readUInt32BE(0)
+  const key = `${node}\0task\0${p}`
+  let w = weights.get(key)
+  if (w === undefined) {
+    // The standby placement runs the assignor once per node every few seconds: the weights are kept.
+    if (weights.size >= 100_000) weights.clear()
+    weights.set(key, (w = createHash('sha1').update(key).digest().readUInt32BE(0)))
+  }
+  return w
 }
+
+const weights = new Map<string, number>()
 
 /** The tasks of an assignment (topic -> partitions): every partition number it holds of any topic. */
 export function tasksOf(byTopic: Readonly<Record<string, readonly number[]>>): number[] {
@@ -102,7 +111,14 @@ export function assignTasks(members: ReadonlyMap<string, MemberInfo>, tasks: num
   const extra = tasks % n
   const info = (id: string) => members.get(id)!
   const copies = new Map(ids.map((id) => [id, caughtUp(info(id), tasks)]))
-  const ranked = (p: number) => ids.map((id) => ({ id, w: rank(info(id).node, p) })).sort((a, b) => b.w - a.w || before(a.id, b.id)).map((r) => r.id)
+  // Member `id`'s weight for task p; and the members from the highest weight for p down.
+  const weight = (id: string, p: number) => rank(info(id).node, p)
+  const byRank = new Map<number, string[]>()
+  const ranked = (p: number) => {
+    let r = byRank.get(p)
+    if (r === undefined) byRank.set(p, (r = [...ids].sort((a, b) => weight(b, p) - weight(a, p) || before(a, b))))
+    return r
+  }
   const home = rendezvousPlan(ids, tasks, base, extra, ranked)
 
   // 2. Who owns what: a member's own word, the later generation winning a task claimed twice (the first in
@@ -121,7 +137,9 @@ export function assignTasks(members: ReadonlyMap<string, MemberInfo>, tasks: num
   for (let t = 0; t < tasks; t++) if (claim[t] !== undefined) kept.get(claim[t]!)!.push(t)
   // The remainder's extra tasks: to members keeping more than the even share first, the most first, then
   // those the rendezvous plan gives one.
-  const homeCount = (id: string) => home.filter((h) => h === id).length
+  const homes = new Map<string, number>()
+  for (const h of home) homes.set(h, (homes.get(h) ?? 0) + 1)
+  const homeCount = (id: string) => homes.get(id) ?? 0
   const bigger = new Set(
     ids
       .filter((id) => kept.get(id)!.length > base)
@@ -134,7 +152,7 @@ export function assignTasks(members: ReadonlyMap<string, MemberInfo>, tasks: num
   for (const id of ids) {
     const cap = base + (bigger.has(id) ? 1 : 0)
     // Kept first: tasks the rendezvous plan gives this member, then those ranking highest for it.
-    const mine = kept.get(id)!.sort((a, b) => Number(home[b] === id) - Number(home[a] === id) || rank(info(id).node, b) - rank(info(id).node, a) || a - b).slice(0, cap)
+    const mine = kept.get(id)!.sort((a, b) => Number(home[b] === id) - Number(home[a] === id) || weight(id, b) - weight(id, a) || a - b).slice(0, cap)
     for (const t of mine) owner[t] = id
     count.set(id, mine.length)
   }
@@ -146,7 +164,7 @@ export function assignTasks(members: ReadonlyMap<string, MemberInfo>, tasks: num
   const holders = orphans.map((t) => {
     const lag = (id: string) => copies.get(id)!.get(t)!
     // The least behind first, then by rank: the order the matching tries them in.
-    return ids.filter((id) => copies.get(id)!.has(t)).sort((a, b) => lag(a) - lag(b) || rank(info(b).node, t) - rank(info(a).node, t) || before(a, b))
+    return ids.filter((id) => copies.get(id)!.has(t)).sort((a, b) => lag(a) - lag(b) || weight(b, t) - weight(a, t) || before(a, b))
   })
   const matched = matchCopies(
     orphans,

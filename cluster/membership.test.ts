@@ -220,6 +220,41 @@ describe('stickyAssign with announcements (version 2): sticky, and moved tasks o
     expect(onCopy / moved).toBeGreaterThan(0.5)
   })
 
+  test('maximal: no other placement of the moved tasks within the shares puts more of them on a copy (small groups, two copies each, every placement tried)', () => {
+    for (let round = 0; round < 400; round++) {
+      const n = 3 + (round % 3)
+      const nodes = Array.from({ length: n }, id)
+      const tasks = n + Math.floor(random() * 6)
+      const owners = byTask(stickyAssign(members(...nodes), plays(tasks)), tasks)
+      const copies = new Map<number, string[]>()
+      for (let t = 0; t < tasks; t++) {
+        const others = nodes.filter((m) => m !== owners[t]).sort(() => random() - 0.5)
+        copies.set(t, others.slice(0, 1 + Math.floor(random() * 2)))
+      }
+      const gone = nodes[round % n]!
+      const rest = nodes.filter((m) => m !== gone)
+      const after = byTask(stickyAssign(announced(rest, owners, copies), plays(tasks)), tasks)
+      const orphans = [...owners.keys()].filter((t) => owners[t] === gone)
+      const got = orphans.filter((t) => copies.get(t)!.includes(after[t]!)).length
+      // Every placement of the orphans on the survivors, the others staying, within the shares.
+      let best = 0
+      const kept = rest.map((m) => owners.filter((o) => o === m).length)
+      const place = (i: number, counts: number[], on: number): void => {
+        if (i === orphans.length) {
+          if (Math.max(...counts) - Math.min(...counts) <= 1) best = Math.max(best, on)
+          return
+        }
+        for (const [j, m] of rest.entries()) {
+          counts[j]!++
+          place(i + 1, counts, on + (copies.get(orphans[i]!)!.includes(m) ? 1 : 0))
+          counts[j]!--
+        }
+      }
+      place(0, [...kept], 0)
+      expect(got, `${tasks} tasks, ${n} nodes, ${orphans.length} moved`).toBe(best)
+    }
+  })
+
   test('a member joins: it takes its share, from members over theirs; no other task moves', () => {
     for (let round = 0; round < 500; round++) {
       const { nodes, tasks } = shape()
