@@ -194,7 +194,7 @@ export function assignTasks(members: ReadonlyMap<string, MemberInfo>, tasks: num
   return owner as string[]
 }
 
-/** Today's plan without announcements: task p to the highest-ranking member below its share, in task order. */
+/** The plan without announcements (the assignor before version 2): task p to the highest-ranking member below its share, in task order. */
 function rendezvousPlan(ids: readonly string[], tasks: number, base: number, extra: number, ranked: (p: number) => string[]): string[] {
   const count = new Map(ids.map((id) => [id, 0]))
   const out: string[] = []
