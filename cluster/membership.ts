@@ -5,18 +5,17 @@
  * after the session timeout, which moves its tasks to the others.
  *
  * A node's protocol metadata says who it is (node id, Postgres and HTTP addresses), so that any node can
- * list the cluster (describeGroups).
+ * list the cluster (describeGroups), and (version 2) what the assignor needs to keep tasks where they are and
+ * move the others onto their standby copies: the tasks it owns, and the copies it keeps with their lag. The
+ * client encodes it at every join, its own and those it makes by itself when the group rebalances, so it says
+ * what holds when the rebalance begins. An older leader reads the same JSON and ignores the new fields; this
+ * leader takes a member without them for an older one (assignor.ts).
  */
-import { createHash } from 'node:crypto'
 import type { GroupConfirmation } from './task-fencing.ts'
+import { assignTasks, caughtUp, tasksOf, type MemberInfo } from './assignor.ts'
 import { Admin, Consumer, type ExtendedGroupProtocolSubscription, type GroupPartitionsAssignments } from '@platformatic/kafka'
 
-/** What a node announces in its group metadata. */
-export interface MemberInfo {
-  readonly node: string
-  readonly pg: string
-  readonly http: string | null
-}
+export { rank, tasksOf, type MemberInfo } from './assignor.ts'
 
 export interface ClusterMember extends MemberInfo {
   readonly memberId: string
@@ -51,62 +50,64 @@ export function groupName(cluster: string): string {
 }
 
 /**
- * The assignment, stateless and deterministic. A task is a partition number p, and partition p of every
- * stream topic goes to the task's owner (the topics are co-partitioned: a key's events of two streams are
- * in the same task, and a task engine reads partition p of each). Task p goes to the member that ranks
- * highest for it (rendezvous hashing on node id and p) among those below their fair share (the tasks
- * divided evenly, the remainder one each to as many members). Every leader
- * computes the same plan from the same members, so a node that comes back (same node id) gets the same
- * tasks back, and a rebalance moves mostly what must move. Not fully sticky: a task that went to its second
- * choice because its first was full can move when the membership changes. (Cooperative-sticky keeps the
- * owned tasks in each member's subscription; @platformatic/kafka rejoins with the metadata it was
- * constructed with, so the owned tasks cannot be kept current there yet.)
+ * The assignment (assignor.ts): sticky to the members' current tasks, shares differing by at most one, the
+ * tasks that must move placed on caught-up standby copies where the shares allow, the rest by rendezvous
+ * ranking. Partition p of every stream topic goes to task p's owner (the topics are co-partitioned: a key's
+ * events of two streams are in the same task, and a task engine reads partition p of each).
  */
 export function stickyAssign(members: ReadonlyMap<string, MemberInfo>, partitionsOf: ReadonlyMap<string, number>): Map<string, Record<string, number[]>> {
-  const ids = [...members.keys()].sort()
-  const out = new Map<string, Record<string, number[]>>(ids.map((id) => [id, {}]))
-  if (ids.length === 0) return out
-  const tasks = Math.max(0, ...partitionsOf.values())
-  // Fair shares: every member `base` tasks, and `extra` of them one more. Capping every member at the
-  // rounded-up share instead let the first members fill up and leave a later one with none (6 tasks, 4
-  // members: 2, 2, 2, 0 for about one set of node ids in eleven), for as long as the membership stood.
-  const base = Math.floor(tasks / ids.length)
-  let extra = tasks % ids.length
-  const count = new Map(ids.map((id) => [id, 0]))
-  for (let p = 0; p < tasks; p++) {
-    const ranked = ids.map((id) => ({ id, w: rank(members.get(id)!.node, p) })).sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
-    const pick = ranked.find((r) => count.get(r.id)! < base || (count.get(r.id)! === base && extra > 0))!.id
-    if (count.get(pick)! === base) extra--
-    count.set(pick, count.get(pick)! + 1)
-    for (const topic of [...partitionsOf.keys()].sort()) if (p < partitionsOf.get(topic)!) (out.get(pick)![topic] ??= []).push(p)
-  }
+  const out = new Map<string, Record<string, number[]>>([...members.keys()].sort().map((id) => [id, {}]))
+  const owners = assignTasks(members, Math.max(0, ...partitionsOf.values()))
+  const topics = [...partitionsOf.keys()].sort()
+  owners.forEach((id, p) => {
+    for (const topic of topics) if (p < partitionsOf.get(topic)!) (out.get(id)![topic] ??= []).push(p)
+  })
   return out
-}
-
-/** The tasks of an assignment (topic -> partitions): every partition number it holds of any topic. */
-export function tasksOf(byTopic: Readonly<Record<string, readonly number[]>>): number[] {
-  return [...new Set(Object.values(byTopic).flat())].sort((a, b) => a - b)
-}
-
-/** Node `node`'s weight for task `p` (rendezvous hashing): the assignor and the standby placement (standby.ts) rank by it. */
-export function rank(node: string, p: number): number {
-  return createHash('sha1').update(`${node}\0task\0${p}`).digest().readUInt32BE(0)
 }
 
 function infoOf(sub: ExtendedGroupProtocolSubscription | Omit<ExtendedGroupProtocolSubscription, 'memberId'> | undefined): MemberInfo | null {
   try {
     const raw = sub?.metadata
     if (raw === undefined) return null
-    return JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as MemberInfo
+    const info = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as MemberInfo | null
+    return info !== null && typeof info === 'object' && typeof info.node === 'string' ? info : null
   } catch {
     return null
   }
+}
+
+/** A standby copy as a member announces it: [task, lag in changelog records (null: unknown)]. */
+export type HeldCopy = readonly [task: number, lag: number | null]
+
+/**
+ * The leader's log line for a plan that places tasks without an owner among the members (a node left) while
+ * others have one: how many went to a node keeping a caught-up standby copy of them. Silent when a member
+ * does not announce what it owns (an older version) or none does (the group forming).
+ */
+function logMoves(infos: ReadonlyMap<string, MemberInfo>, plan: ReadonlyMap<string, Record<string, number[]>>, tasks: number): void {
+  if ([...infos.values()].some((m) => !Array.isArray(m.owned))) return
+  const claimed = new Set([...infos.values()].flatMap((m) => m.owned!))
+  if (claimed.size === 0) return
+  const orphans = new Map<number, string>()
+  for (const [id, byTopic] of plan) for (const t of tasksOf(byTopic)) if (!claimed.has(t)) orphans.set(t, id)
+  if (orphans.size === 0) return
+  const onCopy = [...orphans].filter(([t, id]) => caughtUp(infos.get(id)!, tasks).has(t)).map(([t]) => t)
+  console.log(
+    `sluice: cluster assignment: ${orphans.size} task(s) without an owner (${[...orphans.keys()].sort((a, b) => a - b).join(', ')}), ${onCopy.length} of them to a node keeping a caught-up standby copy${onCopy.length > 0 ? ` (${onCopy.sort((a, b) => a - b).join(', ')})` : ''}`,
+  )
 }
 
 export class Membership {
   private consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
   private topics = new Set<string>()
   private owned: Record<string, number[]> = {}
+  /** The group generation `owned` was assigned in (-1: none yet). */
+  private ownedGeneration = -1
+  /**
+   * The protocol the client sends at every join: its metadata is read at each join, so that a rejoin
+   * announces the tasks owned and the copies held then.
+   */
+  private readonly protocol: { name: string; version: number; readonly metadata: string }
   private joining: Promise<void> = Promise.resolve()
   private closed = false
   /** When the last rebalance began and how long the last one took (ms). */
@@ -128,7 +129,17 @@ export class Membership {
      * registered again once a join after the fence gave it to this node, task-fencing.ts).
      */
     private readonly onTasks: (tasks: number[]) => void = () => undefined,
+    /** The standby copies the node keeps now (standby.ts `held`), announced to the assignor. */
+    private readonly held: () => readonly HeldCopy[] = () => [],
   ) {
+    const announce = () => this.announcement()
+    this.protocol = {
+      name: PROTOCOL,
+      version: 1,
+      get metadata() {
+        return announce()
+      },
+    }
     this.consumer = this.newConsumer()
     this.watchdog = setInterval(() => this.checkHeard(), HEARTBEAT_MS)
     this.watchdog.unref()
@@ -164,7 +175,7 @@ export class Membership {
       rebalanceTimeout: REBALANCE_TIMEOUT_MS,
       heartbeatInterval: HEARTBEAT_MS,
       // In the constructor too: the client rejoins by itself (after a rebalance) with these.
-      protocols: [{ name: PROTOCOL, version: 1, metadata: JSON.stringify(this.me) }],
+      protocols: [this.protocol],
       partitionAssigner: (_current, members, topics, metadata) => this.assign(members, topics, metadata),
       retries: 5,
     })
@@ -189,6 +200,19 @@ export class Membership {
   }
 
   private rebalanceStarted = Date.now()
+
+  /** This node's group metadata now (version 2): who it is, the tasks it owns, the copies it keeps. */
+  private announcement(): string {
+    let held: HeldCopy[] = []
+    try {
+      held = [...this.held()]
+    } catch (err) {
+      // A join must not fail for it: the node announces no copies, and its tasks move as before.
+      console.error(`sluice: cluster group: the standby copies held here are unknown (${(err as Error).message})`)
+    }
+    const info: MemberInfo = { node: this.me.node, pg: this.me.pg, http: this.me.http, v: 2, owned: tasksOf(this.owned), gen: this.ownedGeneration, held }
+    return JSON.stringify(info)
+  }
 
   /** The tasks this node owns now: topic -> partitions. */
   tasks(): Record<string, number[]> {
@@ -224,6 +248,7 @@ export class Membership {
     for (const a of this.consumer.assignments ?? []) next[a.topic] = [...a.partitions].sort((x, y) => x - y)
     const before = JSON.stringify(this.owned)
     this.owned = next
+    this.ownedGeneration = this.consumer.generationId
     this.generation++
     this.confirmed = null
     if (JSON.stringify(next) !== before) {
@@ -275,6 +300,7 @@ export class Membership {
     const partitionsOf = new Map<string, number>()
     for (const t of topics) partitionsOf.set(t, metadata.topics.get(t)?.partitionsCount ?? 0)
     const plan = stickyAssign(infos, partitionsOf)
+    logMoves(infos, plan, Math.max(0, ...partitionsOf.values()))
     return [...plan].map(([memberId, byTopic]) => ({
       memberId,
       assignments: new Map(Object.entries(byTopic).map(([topic, partitions]) => [topic, { topic, partitions }])),

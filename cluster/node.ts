@@ -306,9 +306,16 @@ export class ClusterNode implements DdlRouter {
    * from then on the group assigns it tasks, and sluice_cluster / sluice_tasks show the assignment.
    */
   join(pgAddress: string, httpAddress: string | null): void {
-    this.membership = new Membership(this.options.name, this.options.brokers, { node: this.state.node, pg: pgAddress, http: httpAddress }, (tasks) => {
-      if (!this.closed) void this.tasks.assign(tasks)
-    })
+    this.membership = new Membership(
+      this.options.name,
+      this.options.brokers,
+      { node: this.state.node, pg: pgAddress, http: httpAddress },
+      (tasks) => {
+        if (!this.closed) void this.tasks.assign(tasks)
+      },
+      // The copies kept here, announced at each join: the assignor moves a task onto its caught-up copy.
+      () => this.tasks.standbys?.held() ?? [],
+    )
     // Not awaited: a rebalance waits for every member, and members busy with a burst answer late; the node
     // serves its clients meanwhile (sluice_cluster shows it as joining).
     void this.membership.follow(this.streamTopics())

@@ -5,11 +5,13 @@
  * elsewhere. When the group gives the task to this node, the restore (restore.ts) finds the copy in the
  * directory the task uses here and replays only the changelog's tail from the copy's position.
  *
- * - Placement (`standbyPlacement`, pure): for task p, the N nodes other than its owner that rank highest for
- *   p by the assignor's own rendezvous weight (membership.ts `rank`). The assignor gives a task whose owner
- *   left to the highest-ranked node below its fair share, so the copy is where the task most likely goes.
- *   Every node computes it from the same thing, the group as the coordinator describes it, so it follows
- *   every rebalance; the global task's copies go with task 0's, as the global task goes with task 0.
+ * - Placement (`standbyPlacement`, pure): task p's first copy goes where the assignor (assignor.ts) would
+ *   move p if its owner left, computed by running the assignor over the other nodes as they own their tasks
+ *   now; so every task of a node that leaves has a copy on a node with room for it under the shares, and
+ *   the assignor, which prefers caught-up copies, puts all of them there. Further copies (N > 1) go to the
+ *   other nodes ranking highest for p by the assignor's rendezvous weight (`rank`). Every node computes it
+ *   from the same thing, the group as the coordinator describes it, so it follows every rebalance; the
+ *   global task's copies go with task 0's, as the global task goes with task 0.
  * - A copy is the RocksDB store `DATA/tasks/<p>/state`, the very directory the task's engine opens here,
  *   and it holds the changelog offset it has applied up to in the record a restore starts from
  *   (`changelog/next`), written in the same RocksDB batch as the records before it. Records come from a
@@ -33,26 +35,37 @@ import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPar
 import { readRecordBatches, type RecordSink } from '../executor/connectors/kafka-records.ts'
 import { StateDb, type Mutation } from '../executor/state/rocks.ts'
 import { CHANGELOG_NEXT_KEY, mutationOfRecord, withTimeout, type ChangelogPlace, type Changelogs } from './changelog.ts'
-import { rank } from './membership.ts'
+import { assignTasks, rank } from './assignor.ts'
 import { GLOBAL_TASK, taskLabel } from './tasks.ts'
 
 /** A fetch answer with this many records for a copy pauses the fetcher until they are written. */
 const PAUSE_RECORDS = 10_000
 const CLOSE_TIMEOUT_MS = 3000
+/** How often the changelogs' ends are asked for the copies' lags the node announces (`held`). */
+const ENDS_REFRESH_MS = 2000
 
 /**
- * For each task with an owner, the nodes that keep a standby copy of it: the `n` nodes other than its owner
- * ranking highest for it (see the file comment). The global task (GLOBAL_TASK) gets task 0's.
+ * For each task with an owner, the nodes that keep a standby copy of it (see the file comment): the first
+ * where the assignor would move the task if its owner left, the others the nodes ranking highest for it
+ * among the rest, never its owner. The global task (GLOBAL_TASK) gets task 0's.
  */
 export function standbyPlacement(nodes: readonly string[], owners: ReadonlyMap<number, string>, n: number): Map<number, string[]> {
   const all = [...new Set(nodes)].sort()
   const out = new Map<number, string[]>()
   if (n <= 0) return out
-  for (const [task, owner] of owners) {
-    if (task < 0) continue
-    const others = all.filter((id) => id !== owner).map((id) => ({ id, w: rank(id, task) }))
-    others.sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
-    out.set(task, others.slice(0, n).map((o) => o.id))
+  const tasks = Math.max(-1, ...owners.keys()) + 1
+  const owned = new Map<string, number[]>()
+  for (const [task, owner] of [...owners].sort(([a], [b]) => a - b)) if (task >= 0) owned.set(owner, [...(owned.get(owner) ?? []), task])
+  for (const [owner, theirs] of owned) {
+    // The others announcing what they own, and no copies: the plan the assignor makes when `owner` leaves.
+    const others = all.filter((id) => id !== owner)
+    const after = assignTasks(new Map(others.map((id) => [id, { node: id, pg: '', http: null, v: 2, owned: owned.get(id) ?? [], gen: 0, held: [] }])), tasks)
+    for (const task of theirs) {
+      const first = after[task]
+      const rest = others.filter((id) => id !== first).map((id) => ({ id, w: rank(id, task) }))
+      rest.sort((a, b) => b.w - a.w || (a.id < b.id ? -1 : 1))
+      out.set(task, [...(first === undefined ? [] : [first]), ...rest.map((r) => r.id)].slice(0, n))
+    }
   }
   const zero = out.get(0)
   if (zero !== undefined) out.set(GLOBAL_TASK, zero)
@@ -88,6 +101,8 @@ interface Copy {
   readonly place: ChangelogPlace
   readonly db: StateDb
   position: number
+  /** The changelog's last stable offset when last asked (opening, and every few seconds after): for `held`. */
+  end: number | null
   applied: number
   writing: Promise<void>
   /** A write failed: the copy takes nothing more and is opened again from what it holds. */
@@ -148,6 +163,39 @@ export class StandbyTasks {
       }
     }
     await this.startFetches()
+    // Not awaited: the reconciliation runs on the task engines' chain, which must not wait on the broker.
+    void this.refreshEnds()
+  }
+
+  /**
+   * The copies kept here, for the group metadata (membership.ts): [task, lag], the lag being the changelog
+   * records between the copy's position and the log's last stable offset as last asked (at most a few
+   * seconds ago; a copy that passed it counts 0). The assignor places a task whose owner left on a copy
+   * that is caught up (assignor.ts).
+   */
+  held(): Array<[number, number | null]> {
+    return [...this.copies.values()]
+      .filter((c) => !c.failed)
+      .sort((a, b) => a.task - b.task)
+      .map((c) => [c.task, c.end === null ? null : Math.max(0, c.end - c.position)])
+  }
+
+  private endsAsked = 0
+
+  /** Asks the changelogs' last stable offsets for `held`, at most every few seconds; one request per topic. */
+  private async refreshEnds(): Promise<void> {
+    if (this.closed || this.consumer === null || Date.now() - this.endsAsked < ENDS_REFRESH_MS) return
+    this.endsAsked = Date.now()
+    const consumer = this.consumer
+    const copies = [...this.copies.values()]
+    for (const topic of new Set(copies.map((c) => c.place.topic))) {
+      try {
+        const got = (await consumer.listOffsets({ topics: [topic], timestamp: -1n, isolationLevel: 1 })).get(topic) ?? []
+        for (const c of copies) if (c.place.topic === topic && got[c.place.partition] !== undefined) c.end = Number(got[c.place.partition])
+      } catch {
+        // The ends stay as they were (a broker away): asked again at the next reconciliation.
+      }
+    }
   }
 
   /** The task starts here: its copy (if open) is closed, and what it held is handed to the restore. */
@@ -175,6 +223,7 @@ export class StandbyTasks {
     }
     return copies.map((c) => {
       const end = ends.get(c.place.topic)?.[c.place.partition]
+      if (end !== undefined) c.end = Number(end)
       return { task: c.task, position: c.position, end: end === undefined ? null : Number(end), applied: c.applied }
     })
   }
@@ -225,7 +274,7 @@ export class StandbyTasks {
       await db.close().catch(() => undefined)
       throw err
     }
-    this.copies.set(task, { task, place, db, position, applied: 0, writing: Promise.resolve(), failed: false, openedAt: Date.now() })
+    this.copies.set(task, { task, place, db, position, end, applied: 0, writing: Promise.resolve(), failed: false, openedAt: Date.now() })
     console.log(`sluice: task ${taskLabel(task)}: standby copy here, following ${place.topic} partition ${place.partition} from offset ${position} (end ${end})`)
   }
 
