@@ -1,5 +1,5 @@
 /**
- * Interval joins of two streams in a cluster (docs/cluster.md, "Joins"). A join keeps, per join key, the
+ * Interval joins of two streams in a cluster (docs/cluster-repartitioning.md, "Joins"). A join keeps, per join key, the
  * rows of both streams within its time bound, so it can be split into tasks when every key's rows of both
  * streams meet in one task:
  *

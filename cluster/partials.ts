@@ -1,5 +1,5 @@
 /**
- * Two-phase aggregation (docs/cluster.md, "Two-phase aggregation"): a view that aggregates a stream over no
+ * Two-phase aggregation (docs/cluster-repartitioning.md, "Two-phase aggregation"): a view that aggregates a stream over no
  * key but its TUMBLE or HOP window, or over no key at all (events per minute over all players, total revenue), has
  * no key to repartition by, and used to run in the global task, which read every event of every partition
  * on one node. Such a view is split the way Flink's local-global aggregation and Kafka Streams' pre-

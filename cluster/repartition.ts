@@ -1,5 +1,5 @@
 /**
- * Repartition topics (docs/cluster.md, "Repartitioned views"). A view grouped by something other than its
+ * Repartition topics (docs/cluster-repartitioning.md, "Repartitioned views"). A view grouped by something other than its
  * stream's key (placement.ts `repartitionKeys`) runs in every task engine, over an internal topic keyed by
  * its group key, so that every group lives in exactly one task, as Kafka Streams' repartition topics do:
  *

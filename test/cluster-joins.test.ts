@@ -1,5 +1,5 @@
 /**
- * Interval joins of two streams in cluster mode (docs/cluster.md, "Joins"; cluster/joins.ts): two real
+ * Interval joins of two streams in cluster mode (docs/cluster-repartitioning.md, "Joins"; cluster/joins.ts): two real
  * nodes on a real broker, two 6-partition streams keyed by player, and a single-process Sluice reading the
  * same topics as the oracle.
  *
