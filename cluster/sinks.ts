@@ -70,7 +70,11 @@ export async function reconcileSinks(front: Engine, engine: Engine, global: bool
 export function sinkRefusal(def: SinkDef, changelogs: boolean, span: ast.Statement['span']): Error | null {
   const hint = 'Read the view with a pull query or SUBSCRIBE, sink it into a Kafka topic, or run the sink on a single-process Sluice reading the same topic; see docs/cluster.md.'
   switch (def.target.kind) {
+    // Kafka, PostgreSQL and MySQL: exactly once per task (a batch and its number in one transaction of the
+    // target, under the task's tag), given the changelog that carries the outbox to the task's next owner.
     case 'kafka':
+    case 'postgres':
+    case 'mysql':
       if (changelogs) return null
       return planError(
         SqlState.featureNotSupported,
@@ -80,14 +84,6 @@ export function sinkRefusal(def: SinkDef, changelogs: boolean, span: ast.Stateme
       )
     case 'files':
       return planError(SqlState.featureNotSupported, 'CREATE SINK INTO FILES is not supported in cluster mode: each node writes under its own files directory, so a task that moves would go on writing its part of the sink on another machine', span, hint)
-    case 'postgres':
-    case 'mysql':
-      return planError(
-        SqlState.featureNotSupported,
-        `CREATE SINK INTO ${def.target.kind === 'postgres' ? 'POSTGRES' : 'MYSQL'} is not supported in cluster mode yet: every task would write the table under a progress row of its own, and that (several tasks creating and writing one table at once) is not tested`,
-        span,
-        hint,
-      )
   }
 }
 

@@ -3,12 +3,16 @@
  * "Sinks"): a sink over the stream, one over the per-player view and one over the per-minute view (two-phase
  * aggregation: merged per window in the tasks) run in the six task engines, one over a per-minute view with
  * a distinct count (global) in the global task, each task's part under a transactional id of its own.
+ * Sinks from the stream and the per-player view into the real PostgreSQL, and from the stream into the real
+ * MariaDB, run in the task engines too, every task writing the same table under a progress row of its own.
  * The node that owns task 0 (and so the global task) is killed with -9 while events are produced and then
  * started again; the sinks' topics, read with read_committed (kcat), hold every event exactly once and, per
  * key of each view, a strictly rising count ending at the count the events give (a batch written twice
- * would repeat or go back).
+ * would repeat or go back); the tables hold every event once and every player's count.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import pg from 'pg'
+import mysql from 'mysql2/promise'
 import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
 import { sharedKafka } from './helpers/kafka.ts'
 import { eventually } from './helpers/sluice-process.ts'
@@ -16,12 +20,23 @@ import { COLUMNS, GLOBAL_VIEW, LATENESS, VIEWS, json, ownerOfTasks, plays, type 
 import { restoreLines } from './helpers/cluster-runs.ts'
 
 const PART = 2000
+/** The real PostgreSQL and MariaDB of the machine, a database of this run's own in each. */
+const DB = `sluice_cluster_sinks_${process.pid}_${Date.now() % 100000}`
+const PG_URL = `postgresql://postgres@127.0.0.1:5432/${DB}`
+const MY_URL = `mysql://root@127.0.0.1:3306/${DB}`
 
 describe('Kafka sinks in cluster mode', () => {
   let cluster: TestCluster
   let topic: (name: string) => string
+  let pgAdmin: pg.Client
+  let my: mysql.Connection
 
   beforeAll(async () => {
+    pgAdmin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+    await pgAdmin.connect()
+    await pgAdmin.query(`CREATE DATABASE ${DB}`)
+    my = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', supportBigNumbers: true, bigNumberStrings: true })
+    await my.query(`CREATE DATABASE ${DB}`)
     cluster = await startCluster({ nodes: 2, kafka: await sharedKafka() })
     topic = (name) => `${cluster.name}_${name}`
     const n0 = cluster.nodes[0]!
@@ -36,6 +51,10 @@ describe('Kafka sinks in cluster mode', () => {
   afterAll(async () => {
     logEndedNodes(cluster)
     await cluster?.stop()
+    await pgAdmin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`)
+    await pgAdmin?.end()
+    await my?.query(`DROP DATABASE IF EXISTS ${DB}`)
+    await my?.end()
   }, 60_000)
 
   test('each task writes its rows exactly once for read_committed readers, across a kill -9 of a node', async () => {
@@ -45,10 +64,14 @@ describe('Kafka sinks in cluster mode', () => {
     n0!.psql(`CREATE SINK players_out FROM per_player INTO KAFKA TOPIC '${topic('players')}'`)
     n1!.psql(`CREATE SINK minutes_out FROM per_minute INTO KAFKA TOPIC '${topic('minutes')}'`)
     n0!.psql(`CREATE SINK global_out FROM minute_players INTO KAFKA TOPIC '${topic('global')}'`)
+    // Into PostgreSQL and MySQL: every task's part in one table, each under a progress row of its own.
+    n1!.psql(`CREATE SINK events_pg FROM plays INTO POSTGRES TABLE 'events' WITH (connection = '${PG_URL}')`)
+    n0!.psql(`CREATE SINK players_pg FROM per_player INTO POSTGRES TABLE 'players' WITH (connection = '${PG_URL}')`)
+    n1!.psql(`CREATE SINK events_my FROM plays INTO MYSQL TABLE 'events' WITH (connection = '${MY_URL}')`)
     // A sink's topic must exist; other targets are refused in cluster mode, with the reason.
     expect(n0!.psql(`CREATE SINK nowhere FROM plays INTO KAFKA TOPIC '${topic('missing')}'`, { allowError: true }).stderr).toMatch(/Kafka topic ".*_missing" does not exist/)
     expect(n0!.psql("CREATE SINK f FROM plays INTO FILES 'out'", { allowError: true }).stderr).toMatch(/CREATE SINK INTO FILES is not supported in cluster mode: each node writes under its own files directory/)
-    for (const node of [n0!, n1!]) await eventually(async () => node.psql('SELECT name FROM sluice_sinks ORDER BY name', { args: ['-tA'] }).stdout.trim(), (o) => o === 'events_out\nglobal_out\nminutes_out\nplayers_out', 30_000)
+    for (const node of [n0!, n1!]) await eventually(async () => node.psql('SELECT name FROM sluice_sinks ORDER BY name', { args: ['-tA'] }).stdout.trim(), (o) => o === 'events_my\nevents_out\nevents_pg\nglobal_out\nminutes_out\nplayers_out\nplayers_pg', 30_000)
 
     const produce = (from: number) => cluster.kafka.produce(topic('plays'), plays(from, PART).map((p) => `${p.player}\t${json(p)}`), { keyed: true, args: ['-X', 'partitioner=murmur2_random'] })
     await produce(0)
@@ -126,6 +149,30 @@ describe('Kafka sinks in cluster mode', () => {
     ] as const) {
       for (const [k, ns] of m) expect(ns.every((n, i) => i === 0 || n > ns[i - 1]!), `${what} ${k}: ${ns.join(',')}`).toBe(true)
     }
+
+    // The tables: every event once (the tasks' appends, across the kill), and every player's final count.
+    const target = new pg.Client({ connectionString: PG_URL })
+    await target.connect()
+    try {
+      const inPg = async () => (await target.query<{ player: string; score: number; kind: string; ts: Date }>('SELECT player, score, kind, ts FROM events')).rows.map((r) => `${r.player}|${r.score}|${r.kind}|${r.ts.getTime()}`).sort()
+      await eventually(async () => (await inPg()).length, (n) => n >= events.length, 120_000)
+      expect(await inPg()).toEqual(events.map(eventLine).sort())
+      const pgPlayers = async () => new Map((await target.query<{ player: string; n: string }>('SELECT player, n FROM players')).rows.map((r) => [r.player, Number(r.n)]))
+      await eventually(async () => JSON.stringify([...(await pgPlayers())].sort()), (o) => o === JSON.stringify([...wantPlayers].sort()), 120_000)
+      // One progress row per task's part of each sink (and one per node that checked the table at CREATE).
+      const progress = (await target.query<{ sink: string }>('SELECT sink FROM sluice_sink_progress')).rows.map((r) => r.sink)
+      expect(progress.filter((t) => t.startsWith(`${cluster.name}-events_pg-`)).length).toBe(6)
+    } finally {
+      await target.end()
+    }
+    await my.query("SET time_zone = '+00:00'")
+    const inMy = async () => ((await my.query<mysql.RowDataPacket[]>(`SELECT player, score, kind, DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts FROM ${DB}.events`))[0]).map((r) => `${r.player}|${r.score}|${r.kind}|${Date.parse(String(r.ts))}`).sort()
+    await eventually(async () => (await inMy()).length, (n) => n >= events.length, 120_000)
+    expect(await inMy()).toEqual(events.map(eventLine).sort())
+    for (const node of cluster.nodes) {
+      await eventually(async () => node.psql("SELECT records_out, batches_pending FROM sluice_sinks WHERE name = 'events_pg'", { args: ['-tA'] }).stdout.trim(), (o) => o === `${events.length}|0`, 60_000)
+    }
+
     console.log(`sink records: events ${events.length}, players ${[...players.values()].reduce((a, ns) => a + ns.length, 0)}, minutes ${[...minutes.values()].reduce((a, ns) => a + ns.length, 0)}`)
 
   }, 420_000)

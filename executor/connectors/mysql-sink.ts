@@ -121,10 +121,12 @@ export class MysqlSinkTarget implements SinkTarget {
     })
     try {
       await conn.query("SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')")
-      await conn.query(`CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_progress')} (sink VARCHAR(191) PRIMARY KEY, position BIGINT NOT NULL) ENGINE=InnoDB`)
-      await conn.query(
-        `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink VARCHAR(191) NOT NULL, position BIGINT NOT NULL, \`key\` TEXT, \`row\` LONGTEXT, \`sqlstate\` VARCHAR(5), reason TEXT NOT NULL, filed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
-      )
+      await withDdlLock(conn, async () => {
+        await conn.query(`CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_progress')} (sink VARCHAR(191) PRIMARY KEY, position BIGINT NOT NULL) ENGINE=InnoDB`)
+        await conn.query(
+          `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink VARCHAR(191) NOT NULL, position BIGINT NOT NULL, \`key\` TEXT, \`row\` LONGTEXT, \`sqlstate\` VARCHAR(5), reason TEXT NOT NULL, filed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
+        )
+      })
       await conn.query(`INSERT IGNORE INTO ${this.name('sluice_sink_progress')} (sink, position) VALUES (?, -1)`, [this.tag])
     } catch (err) {
       await conn.end().catch(() => undefined)
@@ -135,6 +137,10 @@ export class MysqlSinkTarget implements SinkTarget {
   }
 
   private async prepareTable(conn: mysql.Connection): Promise<void> {
+    await withDdlLock(conn, () => this.prepareTableLocked(conn))
+  }
+
+  private async prepareTableLocked(conn: mysql.Connection): Promise<void> {
     const [rows] = await conn.query<mysql.RowDataPacket[]>(
       'SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
       [this.database, this.bare],
@@ -261,5 +267,20 @@ function myValue(v: unknown, c: Column): unknown {
       return typeof v === 'string' && v.startsWith('\\x') ? Buffer.from(v.slice(2), 'hex') : v
     default:
       return typeof v === 'object' ? JSON.stringify(v) : v
+  }
+}
+
+/**
+ * Runs `ddl` holding a named lock every Sluice sink takes around its CREATE TABLEs: in cluster mode each
+ * task's part of a sink (and every node's check at CREATE) creates or checks the same tables at once, and a
+ * check followed by a CREATE TABLE would race.
+ */
+async function withDdlLock<T>(conn: mysql.Connection, ddl: () => Promise<T>): Promise<T> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT GET_LOCK('sluice_sink_ddl', 60) AS got")
+  if (Number(rows[0]?.got) !== 1) throw new Error('could not take the sink DDL lock (sluice_sink_ddl) within 60 s')
+  try {
+    return await ddl()
+  } finally {
+    await conn.query("SELECT RELEASE_LOCK('sluice_sink_ddl')").catch(() => undefined)
   }
 }

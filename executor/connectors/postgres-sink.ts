@@ -134,10 +134,12 @@ export class PostgresSinkTarget implements SinkTarget {
     })
     try {
       await client.connect()
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_progress')} (sink text PRIMARY KEY, position bigint NOT NULL)`)
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink text NOT NULL, position bigint NOT NULL, key text, "row" text, sqlstate text, reason text NOT NULL, filed_at timestamptz NOT NULL DEFAULT now())`,
-      )
+      await withDdlLock(client, async () => {
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_progress')} (sink text PRIMARY KEY, position bigint NOT NULL)`)
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${this.name('sluice_sink_dead_letters')} (sink text NOT NULL, position bigint NOT NULL, key text, "row" text, sqlstate text, reason text NOT NULL, filed_at timestamptz NOT NULL DEFAULT now())`,
+        )
+      })
       await client.query(`INSERT INTO ${this.name('sluice_sink_progress')} (sink, position) VALUES ($1, -1) ON CONFLICT (sink) DO NOTHING`, [this.tag])
       if (this.def.mode === 'upsert') {
         const cols = this.columns.map((c) => `"${c.name}" ${pgColumnType(c).ddl}`).join(', ')
@@ -153,6 +155,10 @@ export class PostgresSinkTarget implements SinkTarget {
 
   /** Creates the table when absent; otherwise every column must be there with a type that takes the values. */
   private async prepareTable(client: pg.Client): Promise<void> {
+    await withDdlLock(client, () => this.prepareTableLocked(client))
+  }
+
+  private async prepareTableLocked(client: pg.Client): Promise<void> {
     const t = this.def.target.kind === 'postgres' ? this.def.target.table : this.def.topic
     const bare = t.split('.').pop()!
     const { rows } = await client.query<{ column_name: string; udt_name: string }>(
@@ -320,4 +326,19 @@ export class PostgresSinkTarget implements SinkTarget {
 /** COPY text format: backslash, tab, newline and carriage return are escaped. */
 function copyEscape(s: string): string {
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s
+}
+
+/**
+ * Runs `ddl` holding a session advisory lock that every Sluice sink takes around its CREATE TABLEs: in cluster
+ * mode each task's part of a sink (and every node's check at CREATE) creates or checks the same tables at
+ * the same moment, and PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one (it can
+ * fail on the catalog's unique index instead of finding the table).
+ */
+async function withDdlLock<T>(client: pg.Client, ddl: () => Promise<T>): Promise<T> {
+  await client.query(`SELECT pg_advisory_lock(hashtext('sluice sink ddl'))`)
+  try {
+    return await ddl()
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(hashtext('sluice sink ddl'))`).catch(() => undefined)
+  }
 }

@@ -52,11 +52,18 @@ export async function openSinkTarget(def: SinkDef, ctx: SinkTargetContext): Prom
       }
       return (await kafkaSink()).open({ brokers: ctx.kafkaBrokers, topic: target.topic, sinkTag: ctx.sinkTag, transactional: def.delivery === 'exactly_once', ...(ctx.retry === undefined ? {} : { retry: ctx.retry }) })
     }
+    // A cluster node's front engine: at CREATE, the table is created or checked there (errors to the user).
     case 'postgres':
-      if (ctx.checkOnly === true) return NO_TARGET
+      if (ctx.checkOnly === true) {
+        if (ctx.prepare) await (await PostgresSinkTarget.open(def, target.connection, ctx.sinkTag, true)).close()
+        return NO_TARGET
+      }
       return PostgresSinkTarget.open(def, target.connection, ctx.sinkTag, ctx.prepare)
     case 'mysql':
-      if (ctx.checkOnly === true) return NO_TARGET
+      if (ctx.checkOnly === true) {
+        if (ctx.prepare) await (await MysqlSinkTarget.open(def, target.connection, ctx.sinkTag, true)).close()
+        return NO_TARGET
+      }
       return MysqlSinkTarget.open(def, target.connection, ctx.sinkTag, ctx.prepare)
     case 'files':
       if (ctx.checkOnly === true) return NO_TARGET
