@@ -162,6 +162,18 @@ describe('placement of views in a cluster', () => {
     expect(placed('busy_players', local)).toBe('partitioned')
   })
 
+  it("a lookup of another stream's view keyed alike by the stream's key runs per task; by another column, globally", () => {
+    expect(placed('clicks_per_player', 'SELECT player, count(*) AS clicks, max(page) AS last_page FROM clicks GROUP BY player')).toBe('partitioned')
+    expect(placed('plays_with_clicks', 'SELECT p.player, p.score, c.clicks FROM plays p JOIN clicks_per_player c ON c.player = p.player')).toBe('partitioned')
+    expect(placed('scores_by_clickers', 'SELECT p.player, sum(p.score) AS total, max(c.clicks) AS clicks FROM plays p LEFT JOIN clicks_per_player c ON c.player = p.player GROUP BY p.player')).toBe('partitioned')
+    // By another column of the stream: the view's row for it lives in another task.
+    expect(placed('plays_by_kind_clicks', 'SELECT p.player, c.clicks FROM plays p JOIN clicks_per_player c ON c.player = p.kind')).toBe('global')
+    expect(placed('clicks_per_page', 'SELECT page, count(*) AS n FROM clicks GROUP BY page')).toBe('repartitioned')
+    expect(placed('plays_by_page', 'SELECT p.player, c.n FROM plays p JOIN clicks_per_page c ON c.page = p.kind')).toBe('global')
+    // A stream without a key spreads its events round robin.
+    expect(placed('unkeyed_clicks', 'SELECT u.player, c.clicks FROM unkeyed u JOIN clicks_per_player c ON c.player = u.player')).toBe('global')
+  })
+
   const WITHIN = `AND c.ts BETWEEN p.ts AND p.ts + INTERVAL '1 minute'`
 
   it('an interval join on both streams\' keys runs per task; a GROUP BY over it only by a preserved side\'s key', () => {

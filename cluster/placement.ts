@@ -40,7 +40,7 @@ export const isColumn = (e: BoundExpr, index: number): boolean => e.kind === 'co
  * The placement of one view (hidden or not) given those of the views it reads (`placed`, by name). The
  * stream key is `source.keyColumn`: for a view over a view, the read view's column that carries it.
  */
-export function placeView(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
+export function placeView(view: ViewDef, placed: (name: string) => Placement | undefined, viewOf?: (name: string) => ViewDef | undefined): Placement {
   const plan = view.plan
   if (plan.intervalJoin !== undefined) return joinPlacement(view)
   const source: StreamDef = plan.source
@@ -50,8 +50,9 @@ export function placeView(view: ViewDef, placed: (name: string) => Placement | u
     // A file or embedded stream is not split into a cluster's tasks.
     return 'global'
   }
-  // A lookup of a keyed view: only as of each event (the same stream by the same key) of a partitioned view.
-  if (plan.join !== null && !(plan.join.asOfEvent && placed(plan.join.view) === 'partitioned')) return 'global'
+  // A lookup of a keyed view: as of each event (the same stream by the same key) of a partitioned view, or
+  // of a partitioned view of another stream keyed alike by the stream's key (coPartitionedLookup).
+  if (plan.join !== null && !(placed(plan.join.view) === 'partitioned' && (plan.join.asOfEvent || coPartitionedLookup(plan, viewOf?.(plan.join.view))))) return 'global'
   const key = source.keyColumn
   const body = plan.body
   const window = plan.window
@@ -131,13 +132,31 @@ export function readsOnlyBelow(e: BoundExpr, width: number): boolean {
   return ok(e)
 }
 
+/**
+ * Whether a lookup (not as of each event) of `looked` from a view over its own stream finds every row it
+ * can find in the same task: the looked-up view is grouped by its stream's key column, the join gives that
+ * key column the stream's own key column, and both streams are Kafka topics of as many partitions with key
+ * columns of one type (a key's events of both are in one partition number). Each task then sees the view's
+ * current row as one process does, for the keys of its partition.
+ */
+function coPartitionedLookup(plan: ViewDef['plan'], looked: ViewDef | undefined): boolean {
+  const join = plan.join
+  const body = looked?.plan.body
+  if (join === null || looked === undefined || body?.kind !== 'aggregate') return false
+  const s = plan.source
+  const t = looked.plan.source
+  if (s.source.kind !== 'kafka' || t.source.kind !== 'kafka' || s.keyColumn === null || t.keyColumn === null || s.partitions !== t.partitions) return false
+  if (s.columns[s.keyColumn]!.type.name !== t.columns[t.keyColumn]!.type.name) return false
+  return body.aggregation.keys.some((k, i) => isColumn(k, t.keyColumn!) && join.keyIndexes[i] === s.keyColumn)
+}
+
 /** The placement of a CREATE statement's views: its hidden views first (in order), then the view itself. */
-export function placeStatement(view: ViewDef, placed: (name: string) => Placement | undefined): Placement {
+export function placeStatement(view: ViewDef, placed: (name: string) => Placement | undefined, viewOf?: (name: string) => ViewDef | undefined): Placement {
   const local = new Map<string, Placement>()
   const lookup = (name: string) => local.get(name) ?? placed(name)
   let all: Placement = 'partitioned'
   for (const d of [...(view.plan.hidden ?? []), view]) {
-    const p = placeView(d, lookup)
+    const p = placeView(d, lookup, viewOf)
     local.set(d.name, p)
     if (p !== 'partitioned') all = all === 'partitioned' && d === view ? p : 'global'
   }
@@ -162,7 +181,8 @@ export function placeCatalog(views: readonly ViewDef[]): Map<string, Placement> 
   const ownerOf = new Map<string, string>()
   for (const v of views) if (v.owner !== undefined) ownerOf.set(v.name, v.owner)
   const placed = (name: string) => out.get(ownerOf.get(name) ?? name)
-  for (const v of [...views].sort((a, b) => a.id - b.id)) if (v.owner === undefined) out.set(v.name, placeStatement(v, placed))
+  const byName = new Map(views.map((v) => [v.name, v]))
+  for (const v of [...views].sort((a, b) => a.id - b.id)) if (v.owner === undefined) out.set(v.name, placeStatement(v, placed, (name) => byName.get(name)))
   return out
 }
 

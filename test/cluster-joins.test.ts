@@ -4,7 +4,8 @@
  * same topics as the oracle.
  *
  * - Joined on the streams' keys (`b.player = p.player`), a join and a GROUP BY player over it run in every
- *   task engine over partition p of both streams (partitioned), no repartition topic.
+ *   task engine over partition p of both streams (partitioned), no repartition topic; so does a lookup of
+ *   the other stream's per-player view by player (its current row: the buys are all in before the plays).
  * - Joined on another column (`b.level = p.level`), an inner join, a GROUP BY level over it and a LEFT join
  *   run in every task engine over two repartition topics, one per stream, each keyed by its side of the
  *   join key; the join's watermark is the least of both streams' carried ones, so the LEFT join's unmatched
@@ -52,9 +53,12 @@ const VIEWS = {
   level_buys: `SELECT p.level, p.player, b.player AS buyer, p.ts AS play_ts, b.amount FROM plays p JOIN buys b ON b.level = p.level AND b.ts BETWEEN p.ts AND p.ts + INTERVAL '1 second'`,
   level_spend: `SELECT b.level, count(*) AS n, sum(b.amount) AS spent, min(p.score) AS low FROM plays p JOIN buys b ON b.level = p.level AND b.ts BETWEEN p.ts AND p.ts + INTERVAL '1 second' GROUP BY b.level`,
   level_misses: `SELECT p.player, p.level, p.ts, b.amount FROM plays p LEFT JOIN buys b ON b.level = p.level AND b.ts BETWEEN p.ts AND p.ts + INTERVAL '300 milliseconds'`,
+  // A lookup of the other stream's per-player view (its current row), by the streams' key: partitioned.
+  buyers: 'SELECT player, count(*) AS buys, sum(amount) AS spent FROM buys GROUP BY player',
+  plays_with_spend: `SELECT p.player, p.ts, p.score, b.spent FROM plays p LEFT JOIN buyers b ON b.player = p.player WHERE p.player <> 'end'`,
 }
 const NAMES = Object.keys(VIEWS)
-const PARTITIONED = ['play_buys', 'spend_after_play']
+const PARTITIONED = ['play_buys', 'spend_after_play', 'plays_with_spend']
 const REPARTITIONED = ['level_buys', 'level_spend', 'level_misses']
 
 describe('cluster mode: interval joins on the streams\' keys and on other columns', () => {
@@ -95,9 +99,11 @@ describe('cluster mode: interval joins on the streams\' keys and on other column
     )
 
     const keyed = { keyed: true, args: ['-X', 'partitioner=murmur2_random'] }
-    await kafka.produce(topics.plays, Array.from({ length: PLAYS }, (_, i) => play(i)), keyed)
-    await kafka.produce(topics.buys, Array.from({ length: BUYS }, (_, i) => buy(i)), keyed)
     const total = async (node: SluiceProcess, view: string) => (await viewRows(node, view)).split('\n').reduce((a, l) => a + (l === '' ? 0 : Number(l.split('|')[1])), 0)
+    // The buys first, taken in everywhere: the lookup of buyers' current rows then sees the same rows in each.
+    await kafka.produce(topics.buys, Array.from({ length: BUYS }, (_, i) => buy(i)), keyed)
+    for (const node of [single!, n0, n1]) await eventually(() => total(node, 'buys_per_player'), (n) => n === BUYS, 120_000)
+    await kafka.produce(topics.plays, Array.from({ length: PLAYS }, (_, i) => play(i)), keyed)
     const compare = async (plays: number, buys: number, views: readonly string[]) => {
       await eventually(async () => [await total(single!, 'plays_per_player'), await total(single!, 'buys_per_player')].join(), (o) => o === `${plays},${buys}`, 120_000)
       const want = new Map<string, string>()
@@ -117,6 +123,10 @@ describe('cluster mode: interval joins on the streams\' keys and on other column
     }
     const first = await compare(PLAYS, BUYS, NAMES)
     for (const v of ['play_buys', 'level_buys', 'level_spend']) expect(first.get(v)!.split('\n').length, v).toBeGreaterThan(v === 'level_spend' ? LEVELS - 1 : 200)
+    // Every play looked up its player's spend (a few players never bought: NULL).
+    const spend = first.get('plays_with_spend')!.split('\n')
+    expect(spend.length).toBe(PLAYS)
+    expect(spend.filter((l) => !l.endsWith('|null')).length).toBeGreaterThan(PLAYS / 2)
 
     // One late event in each stream, an hour on: both streams' watermarks pass every LEFT join row.
     await kafka.produce(topics.plays, [`end\t${JSON.stringify({ player: 'end', level: 0, score: 0, ts: at(3_600_000) })}`], keyed)
