@@ -1,7 +1,7 @@
 /**
- * Interval joins of two streams in a cluster (docs/cluster-repartitioning.md, "Joins"). A join keeps, per join key, the
- * rows of both streams within its time bound, so it can be split into tasks when every key's rows of both
- * streams meet in one task:
+ * Interval joins of two streams in a cluster (docs/cluster-repartitioning.md, "Joins"). A join keeps, per
+ * join key, the rows of both streams within its time bound, so it can be split into tasks when every key's
+ * rows of both streams meet in one task:
  *
  * - *On the streams' keys* (`ON o.player = p.player` of two streams keyed by player, with as many partitions
  *   as each other and key columns of one type): a key's events of both streams are already in the same

@@ -1,15 +1,15 @@
 /**
- * Two-phase aggregation (docs/cluster-repartitioning.md, "Two-phase aggregation"): a view that aggregates a stream over no
- * key but its TUMBLE or HOP window, or over no key at all (events per minute over all players, total revenue), has
- * no key to repartition by, and used to run in the global task, which read every event of every partition
- * on one node. Such a view is split the way Flink's local-global aggregation and Kafka Streams' pre-
- * aggregation split it:
+ * Two-phase aggregation (docs/cluster-repartitioning.md, "Two-phase aggregation"): a view that aggregates a
+ * stream over no key but its TUMBLE or HOP window, or over no key at all (events per minute over all
+ * players, total revenue), has no key to repartition by, and used to run in the global task, which read
+ * every event of every partition on one node. Such a view is split the way Flink's local-global aggregation
+ * and Kafka Streams' pre-aggregation split it:
  *
  * - *Partials*: the repartition writer of each task (repartition.ts) folds the events it takes from its
- *   partition, per transaction, into one partial row per window (per slice of a HOP window): the partial values of the view's
- *   aggregates over those events (count, sum, min, max; avg as a sum and a count), after the view's WHERE,
- *   with `_ts`, the latest event time among them (in the same window, so windowed and judged late as its
- *   latest event would be). It writes those rows, instead of the events, to the internal topic, keyed by
+ *   partition, per transaction, into one partial row per window (per slice of a HOP window): the partial
+ *   values of the view's aggregates over those events (count, sum, min, max; avg as a sum and a count),
+ *   after the view's WHERE, with `_ts`, the latest event time among them (in the same window, so windowed
+ *   and judged late as its latest event would be). It writes those rows, instead of the events, to the internal topic, keyed by
  *   the window (TUMBLE; HOP windows overlap, so all of a HOP view's partials go to one task), with the
  *   carried watermarks of every repartition topic.
  * - *Merge*: each task engine runs the view's own SQL rewritten over the partial rows (`count(*)` becomes

@@ -1,7 +1,8 @@
 /**
- * Repartition topics (docs/cluster-repartitioning.md, "Repartitioned views"). A view grouped by something other than its
- * stream's key (placement.ts `repartitionKeys`) runs in every task engine, over an internal topic keyed by
- * its group key, so that every group lives in exactly one task, as Kafka Streams' repartition topics do:
+ * Repartition topics (docs/cluster-repartitioning.md, "Repartitioned views"). A view grouped by something
+ * other than its stream's key (placement.ts `repartitionKeys`) runs in every task engine, over an internal
+ * topic keyed by its group key, so that every group lives in exactly one task, as Kafka Streams' repartition
+ * topics do:
  *
  * - The *writer* of task p reads partition p of the stream and writes each event that passes the view's
  *   WHERE, its record unchanged, to the internal topic `_sluice_<cluster>_<view>_<hash>_repartition` (as

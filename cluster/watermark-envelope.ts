@@ -1,7 +1,7 @@
 /**
- * The envelope of a repartition topic's records (docs/cluster-repartitioning.md, "Watermarks of repartition topics"): each
- * record the writer of source partition q writes carries q, q's watermark after it and whether q was idle,
- * so that the task reading the topic can take the least watermark over source partitions
+ * The envelope of a repartition topic's records (docs/cluster-repartitioning.md, "Watermarks of repartition
+ * topics"): each record the writer of source partition q writes carries q, q's watermark after it and
+ * whether q was idle, so that the task reading the topic can take the least watermark over source partitions
  * (executor/carried-watermarks.ts). A watermark-only record carries no event.
  *
  * Layout: version (1 byte), flags (1 byte: IDLE, MARK_ONLY), source partition (uint32 BE), watermark

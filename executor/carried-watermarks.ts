@@ -1,10 +1,10 @@
 /**
  * A query's watermark over a stream whose records carry their writers' watermarks: a cluster's repartition
- * topic (docs/cluster-repartitioning.md, "Watermarks of repartition topics"). Each partition of such a topic interleaves
- * the records of every source partition's writer, so the times of its rows say nothing about how far each
- * source partition has got. Instead every record carries its writer's source partition, that partition's
- * watermark after it, and whether the partition was idle (SourceBatch.marks); writers with nothing to
- * write send watermark-only records to every partition.
+ * topic (docs/cluster-repartitioning.md, "Watermarks of repartition topics"). Each partition of such a topic
+ * interleaves the records of every source partition's writer, so the times of its rows say nothing about how
+ * far each source partition has got. Instead every record carries its writer's source partition, that
+ * partition's watermark after it, and whether the partition was idle (SourceBatch.marks); writers with
+ * nothing to write send watermark-only records to every partition.
  *
  * The reader keeps, per source partition, the largest watermark heard (the query's WatermarkTracker, one
  * slot per source partition: a repartition topic has as many partitions as its stream) and the idle flag

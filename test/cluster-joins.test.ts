@@ -1,7 +1,7 @@
 /**
- * Interval joins of two streams in cluster mode (docs/cluster-repartitioning.md, "Joins"; cluster/joins.ts): two real
- * nodes on a real broker, two 6-partition streams keyed by player, and a single-process Sluice reading the
- * same topics as the oracle.
+ * Interval joins of two streams in cluster mode (docs/cluster-repartitioning.md, "Joins"; cluster/joins.ts):
+ * two real nodes on a real broker, two 6-partition streams keyed by player, and a single-process Sluice
+ * reading the same topics as the oracle.
  *
  * - Joined on the streams' keys (`b.player = p.player`), a join and a GROUP BY player over it run in every
  *   task engine over partition p of both streams (partitioned), no repartition topic; so does a lookup of
