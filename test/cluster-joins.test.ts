@@ -16,9 +16,9 @@
  * not). The task engines took in every event of both streams once over the repartition topics.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
-import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
-import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { startClusterWithOracle, stopClusterWithOracle, type ClusterWithOracle, type TestCluster } from './helpers/cluster.ts'
+import type { KafkaBroker } from './helpers/kafka.ts'
+import { eventually, type SluiceProcess } from './helpers/sluice-process.ts'
 import { expectRows, viewRows } from './helpers/cluster-plays.ts'
 
 const BASE = Date.UTC(2026, 0, 1)
@@ -62,23 +62,17 @@ const PARTITIONED = ['play_buys', 'spend_after_play', 'plays_with_spend']
 const REPARTITIONED = ['level_buys', 'level_spend', 'level_misses']
 
 describe('cluster mode: interval joins on the streams\' keys and on other columns', () => {
+  let run: ClusterWithOracle | undefined
   let kafka: KafkaBroker
   let cluster: TestCluster
   let single: SluiceProcess | undefined
   const suffix = Date.now().toString(36)
   const topics = { plays: `jplays_${suffix}`, buys: `jbuys_${suffix}` }
   beforeAll(async () => {
-    kafka = await sharedKafka()
-    cluster = await startCluster({ nodes: 2, kafka })
-    single = await startSluice({ kafka: kafka.brokers })
+    run = await startClusterWithOracle(2)
+    ;({ kafka, cluster, single } = run)
   }, 240_000)
-  afterAll(async () => {
-    logEndedNodes(cluster)
-    await single?.kill()
-    if (single) await removeDir(single.dataDir)
-    await cluster?.stop()
-    await kafka?.stop()
-  }, 120_000)
+  afterAll(() => stopClusterWithOracle(run), 120_000)
 
   test('every view on each node equals the single process; repartitioned joins read both streams once', async () => {
     const [n0, n1] = cluster.nodes as [SluiceProcess, SluiceProcess]

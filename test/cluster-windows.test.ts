@@ -13,9 +13,9 @@
  * over the repartition topics, on several tasks.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { logEndedNodes, startCluster, type TestCluster } from './helpers/cluster.ts'
-import { sharedKafka, type KafkaBroker } from './helpers/kafka.ts'
-import { eventually, removeDir, startSluice, type SluiceProcess } from './helpers/sluice-process.ts'
+import { startClusterWithOracle, stopClusterWithOracle, type ClusterWithOracle, type TestCluster } from './helpers/cluster.ts'
+import type { KafkaBroker } from './helpers/kafka.ts'
+import { eventually, type SluiceProcess } from './helpers/sluice-process.ts'
 import { expectRows, oracleAnswer, viewRows } from './helpers/cluster-plays.ts'
 
 const BASE = Date.UTC(2026, 0, 1)
@@ -61,22 +61,16 @@ const PARTIALS = ['all_minute', 'all_closed', 'all_hop', 'all_time']
 const REPARTITIONED = NAMES.filter((v) => v !== 'per_player' && !PARTIALS.includes(v))
 
 describe('cluster mode: windows and sessions by another key, over repartition topics', () => {
+  let run: ClusterWithOracle | undefined
   let kafka: KafkaBroker
   let cluster: TestCluster
   let single: SluiceProcess | undefined
   const topic = `wplays_${Date.now().toString(36)}`
   beforeAll(async () => {
-    kafka = await sharedKafka()
-    cluster = await startCluster({ nodes: 2, kafka })
-    single = await startSluice({ kafka: kafka.brokers })
+    run = await startClusterWithOracle(2)
+    ;({ kafka, cluster, single } = run)
   }, 240_000)
-  afterAll(async () => {
-    logEndedNodes(cluster)
-    await single?.kill()
-    if (single) await removeDir(single.dataDir)
-    await cluster?.stop()
-    await kafka?.stop()
-  }, 120_000)
+  afterAll(() => stopClusterWithOracle(run), 120_000)
 
   test('every view on each node equals the single process; the tasks share the work', async () => {
     const n0 = cluster.nodes[0]!

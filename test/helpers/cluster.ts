@@ -3,7 +3,7 @@
  * `sluice serve --kafka ... --cluster NAME` processes, each with its own data directory, which a test
  * may kill (SIGKILL) and start again on the same directory.
  */
-import { startKafka, type KafkaBroker } from './kafka.ts'
+import { sharedKafka, startKafka, type KafkaBroker } from './kafka.ts'
 import { removeDir, startSluice, tempDataDir, type SluiceProcess } from './sluice-process.ts'
 
 export interface TestCluster {
@@ -66,4 +66,30 @@ export async function startCluster(opts: { nodes: number; name?: string; kafka?:
 /** A node that ended by itself: what it said last is the only clue (for a test's afterAll). */
 export function logEndedNodes(cluster: TestCluster | undefined): void {
   for (const n of cluster?.nodes ?? []) if (n.child.exitCode !== null || n.child.signalCode !== null) console.log(`node on ${n.dataDir} ended (${n.child.exitCode ?? n.child.signalCode}):\n${n.output().slice(-4000)}`)
+}
+
+/** A cluster on the run's shared broker beside a single-process Sluice on the same broker: the oracle of a test. */
+export interface ClusterWithOracle {
+  readonly kafka: KafkaBroker
+  readonly cluster: TestCluster
+  readonly single: SluiceProcess
+}
+
+/**
+ * Starts `nodes` nodes and one single process on the shared broker (for beforeAll); `stop` ends all of them,
+ * logging nodes that ended by themselves (for afterAll).
+ */
+export async function startClusterWithOracle(nodes: number): Promise<ClusterWithOracle> {
+  const kafka = await sharedKafka()
+  const cluster = await startCluster({ nodes, kafka })
+  const single = await startSluice({ kafka: kafka.brokers })
+  return { kafka, cluster, single }
+}
+
+export async function stopClusterWithOracle(run: ClusterWithOracle | undefined): Promise<void> {
+  logEndedNodes(run?.cluster)
+  await run?.single.kill()
+  if (run !== undefined) await removeDir(run.single.dataDir)
+  await run?.cluster.stop()
+  await run?.kafka.stop()
 }
