@@ -6,7 +6,7 @@
  *
  *   npm run bench:cluster -- [--events 1000000] [--players 100000] [--partitions 6] [--nodes 1,2,3]
  *                            [--failover | --no-failover] [--timeout 900] [--changelog on|off|both]
- *                            [--standbys 0|1|both] [--view count|profile] [--answers all|first]
+ *                            [--standbys 0|1|both] [--view count|profile] [--answers all|first|lookup]
  *
  * The events are produced once (kcat, keyed, Kafka's Java partitioning) and every cluster reads the same
  * topic from its start. A run is timed from the view's creation (once the cluster's group has settled) to
@@ -28,6 +28,9 @@
  * `--answers first`: the answer (`SELECT sum(n) FROM per_player`) is asked of the first node (the first
  * survivor after the kill) only, not of every node at once; each node's answer is the whole cluster's,
  * gathered from every task, and gathering a view of millions of rows takes minutes on this machine.
+ * `--answers lookup`: every node is asked for the count of ten players of each task, each routed to its
+ * key's task (a CRM's read), instead of the whole view; a run is then complete when the tasks have taken
+ * in every event and those lookups give the players' counts.
  *
  * The state at the kill is given two ways: `state_bytes`, the sum over the running tasks of
  * sluice_tasks.state_bytes (the keys and values the views hold in their stores, as of the last checkpoint;
@@ -51,6 +54,7 @@ import { startKafka } from '../test/helpers/kafka.ts'
 import { startCluster, type TestCluster } from '../test/helpers/cluster.ts'
 import type { SluiceProcess } from '../test/helpers/sluice-process.ts'
 import { restoreLines, standbyRestoreLines } from '../test/helpers/cluster-runs.ts'
+import { partitionOfKey } from '../cluster/kafka-io.ts'
 
 interface Options {
   readonly events: number
@@ -62,8 +66,10 @@ interface Options {
   readonly changelogs: readonly boolean[]
   readonly standbys: readonly number[]
   readonly view: ViewKind
-  readonly answersFromAll: boolean
+  readonly answers: Answers
 }
+
+type Answers = 'all' | 'first' | 'lookup'
 
 type ViewKind = 'count' | 'profile'
 
@@ -90,7 +96,7 @@ function parseArgs(argv: readonly string[]): Options {
     changelogs: changelogModes(get('changelog') ?? 'on'),
     standbys: standbyModes(get('standbys') ?? '0'),
     view: viewKind(get('view') ?? 'count'),
-    answersFromAll: answersMode(get('answers') ?? 'all'),
+    answers: answersMode(get('answers') ?? 'all'),
   }
 }
 
@@ -107,9 +113,9 @@ function standbyModes(v: string): number[] {
   throw new Error(`--standbys takes a number of copies or both, not ${v}`)
 }
 
-function answersMode(v: string): boolean {
-  if (v === 'all' || v === 'first') return v === 'all'
-  throw new Error(`--answers takes all or first, not ${v}`)
+function answersMode(v: string): Answers {
+  if (v === 'all' || v === 'first' || v === 'lookup') return v
+  throw new Error(`--answers takes all, first or lookup, not ${v}`)
 }
 
 function viewKind(v: string): ViewKind {
@@ -199,7 +205,7 @@ const takenIn = (node: SluiceProcess) => numberOn(node, "SELECT coalesce(sum(eve
  * itself would gather every task's rows on every node at every look, a cost that grows with the nodes),
  * then until every node's view counts them all; returns the time it did.
  */
-async function untilComplete(nodes: readonly SluiceProcess[], events: number, deadline: number, answering: readonly SluiceProcess[], takenAll?: () => void): Promise<number> {
+async function untilComplete(nodes: readonly SluiceProcess[], events: number, deadline: number, answers: Answering, takenAll?: () => void): Promise<number> {
   for (;;) {
     const taken = await Promise.all(nodes.map(takenIn))
     if (taken.reduce<number>((a, t) => a + (t ?? 0), 0) >= events) {
@@ -210,11 +216,60 @@ async function untilComplete(nodes: readonly SluiceProcess[], events: number, de
     await new Promise((r) => setTimeout(r, 250))
   }
   for (;;) {
-    const counts = await Promise.all(answering.map(counted))
-    if (counts.every((c) => c === events)) return Date.now()
-    if (Date.now() > deadline) throw new Error(`not complete in time: nodes count ${JSON.stringify(counts)} of ${events}`)
+    const answered = await Promise.all(answers.nodes.map(answers.complete))
+    if (answered.every((a) => a === true)) return Date.now()
+    if (Date.now() > deadline) throw new Error(`not complete in time: nodes answer ${JSON.stringify(answered)} (of ${events} events)`)
     await new Promise((r) => setTimeout(r, 250))
   }
+}
+
+/** Which nodes are asked for the answer, and whether a node's answer is complete (true) or what it gave. */
+interface Answering {
+  readonly nodes: readonly SluiceProcess[]
+  readonly complete: (node: SluiceProcess) => Promise<true | unknown>
+}
+
+function answering(opts: Options, nodes: readonly SluiceProcess[]): Answering {
+  const asked = opts.answers === 'all' ? nodes : nodes.slice(0, 1)
+  if (opts.answers !== 'lookup') return { nodes: asked, complete: async (node) => { const c = await counted(node); return c === opts.events || c } }
+  const sample = samplePlayers(opts)
+  return {
+    nodes: asked,
+    complete: async (node) => {
+      for (const [player, want] of sample) {
+        const got = await numberOn(node, `SELECT coalesce(sum(n), 0)::bigint AS n FROM per_player WHERE player = '${player}'`)
+        if (got !== want) return `${player}: ${got} of ${want}`
+      }
+      return true
+    },
+  }
+}
+
+/** Ten players of each partition with the number of events each has (see eventLines). */
+function samplePlayers(opts: Options): [string, number][] {
+  const players = BigInt(opts.players)
+  const inverse = modInverse(7919n, players)
+  const perPartition = new Map<number, number>()
+  const out: [string, number][] = []
+  for (let p = 0; p < opts.players && out.length < 10 * opts.partitions; p += 1 + Math.floor(opts.players / 997)) {
+    const part = partitionOfKey(`p${p}`, opts.partitions)
+    if ((perPartition.get(part) ?? 0) >= 10) continue
+    perPartition.set(part, (perPartition.get(part) ?? 0) + 1)
+    // Player p's events are i = p / 7919 (mod players), then every `players` events after it.
+    const first = Number((BigInt(p) * inverse) % players)
+    out.push([`p${p}`, first < opts.events ? 1 + Math.floor((opts.events - 1 - first) / opts.players) : 0])
+  }
+  return out
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [r0, r1, s0, s1] = [a % m, m, 1n, 0n]
+  while (r1 !== 0n) {
+    const q = r0 / r1
+    ;[r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1]
+  }
+  if (r0 !== 1n) throw new Error(`--answers lookup needs a number of players not divisible by 7919`)
+  return ((s0 % m) + m) % m
 }
 
 /** Waits until the group has given every task of the stream an owner, with `nodes` owners. */
@@ -279,7 +334,7 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   const created = first.psql(schema.view, { allowError: true })
   if (created.status !== 0 && !/was written/.test(created.stderr)) throw new Error(`CREATE MATERIALIZED VIEW failed: ${created.stderr}`)
   let takenAll = 0
-  const done = await untilComplete(cluster.nodes, opts.events, deadline(), opts.answersFromAll ? cluster.nodes : [first], () => (takenAll = Date.now()))
+  const done = await untilComplete(cluster.nodes, opts.events, deadline(), answering(opts, cluster.nodes), () => (takenAll = Date.now()))
   const cpuAfter = await Promise.all(cluster.nodes.map((p) => cpuSeconds(p.child.pid)))
   const seconds = (done - t0) / 1000
   const cpu = cpuAfter.reduce((a, c, i) => a + c - cpuBefore[i]!, 0)
@@ -303,7 +358,7 @@ async function runOne(cluster: TestCluster, n: number, topic: string, opts: Opti
   const survivors = cluster.nodes.filter((_, i) => i !== victim)
   const logFrom = survivors.map((node) => node.output().length)
   let tasksBack = 0
-  const back = await untilComplete(survivors, opts.events, deadline(), opts.answersFromAll ? survivors : [survivors[0]!], () => (tasksBack = Date.now()))
+  const back = await untilComplete(survivors, opts.events, deadline(), answering(opts, survivors), () => (tasksBack = Date.now()))
   console.log(
     `RESULT cluster_failover ${tag} state_bytes=${state.bytes} state_mib=${state.mib} tasks_s=${((tasksBack - killedAt) / 1000).toFixed(1)} seconds=${((back - killedAt) / 1000).toFixed(1)}`,
   )
