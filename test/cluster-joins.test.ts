@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startClusterWithOracle, stopClusterWithOracle, type ClusterWithOracle, type TestCluster } from './helpers/cluster.ts'
 import type { KafkaBroker } from './helpers/kafka.ts'
 import { eventually, type SluiceProcess } from './helpers/sluice-process.ts'
-import { expectRows, viewRows } from './helpers/cluster-plays.ts'
+import { expectRows, settledRows, viewRows } from './helpers/cluster-plays.ts'
 
 const BASE = Date.UTC(2026, 0, 1)
 const PLAYS = 3000
@@ -100,18 +100,7 @@ describe('cluster mode: interval joins on the streams\' keys and on other column
     await kafka.produce(topics.plays, Array.from({ length: PLAYS }, (_, i) => play(i)), keyed)
     const compare = async (plays: number, buys: number, views: readonly string[]) => {
       await eventually(async () => [await total(single!, 'plays_per_player'), await total(single!, 'buys_per_player')].join(), (o) => o === `${plays},${buys}`, 120_000)
-      const want = new Map<string, string>()
-      for (const v of views) {
-        let last = '-'
-        await eventually(async () => {
-          const now = await viewRows(single!, v)
-          const same = now === last
-          last = now
-          await new Promise((r) => setTimeout(r, 500))
-          return same
-        }, (same) => same, 60_000)
-        want.set(v, last)
-      }
+      const want = await settledRows(single!, views)
       for (let i = 0; i < cluster.nodes.length; i++) for (const v of views) await expectRows(cluster.nodes[i]!, i, v, want.get(v)!)
       return want
     }

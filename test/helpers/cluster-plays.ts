@@ -116,6 +116,11 @@ export async function expectRows(node: SluiceProcess, i: number, view: string, w
  */
 export async function oracleAnswer(single: SluiceProcess, total: number, views: readonly string[] = ['per_player', 'per_minute', 'streaks']): Promise<Map<string, string>> {
   await eventually(() => viewRows(single, 'per_player'), (rows) => rows.split('\n').reduce((a, l) => a + Number(l.split('|')[1]), 0) === total, 120_000 * SCALE)
+  return settledRows(single, views)
+}
+
+/** Each view's rows once settled: the same twice in a row, a moment apart (MATCH_RECOGNIZE emits as the watermark passes). */
+export async function settledRows(single: SluiceProcess, views: readonly string[]): Promise<Map<string, string>> {
   const want = new Map<string, string>()
   for (const v of views) {
     let last = '-'
