@@ -155,4 +155,53 @@ describe('decoding on a second thread: the engine', () => {
     expect(results[1]).toEqual(results[0])
     expect((results[0] as { dead: string[] }).dead.length).toBe(Math.ceil(12000 / 97))
   })
+
+  it('reads a file stream packed, with the rows, dead letters and offsets of the file read in place', async () => {
+    await initParser()
+    // Lines of every kind a file holds: JSON, CRLF endings, empty lines, text beyond ASCII, bytes that are
+    // not UTF-8 (read as U+FFFD, as the file stream reads them), malformed JSON; a last line without newline.
+    const parts: Buffer[] = []
+    for (let i = 0; i < 12_000; i++) {
+      if (i % 101 === 0) parts.push(Buffer.from(`{"id": ${i}, "ts": 1795000000000, "kind": "cut short"\n`))
+      else if (i % 211 === 0) parts.push(Buffer.concat([Buffer.from(`{"id": ${i}, "kind": "k`), Buffer.from([0xff, 0xfe]), Buffer.from(`", "ts": 1795000000000}\n`)]))
+      else if (i % 307 === 0) parts.push(Buffer.from(`{"id": ${i}, "kind": "ünï ✓", "ts": 1795000000000}\r\n\n`))
+      else parts.push(Buffer.from(`{"id": ${i}, "kind": "k${i % 5}", "amount": ${i}.25, "ts": ${1795000000000 + i}}\n`))
+    }
+    parts.push(Buffer.from('{"id": 99999, "kind": "last", "ts": 1795000000000}'))
+    const results: unknown[] = []
+    for (const decodeThread of [false, true]) {
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-decode-file-'))
+      const files = join(dir, 'files')
+      const { mkdir, writeFile } = await import('node:fs/promises')
+      await mkdir(files)
+      await writeFile(join(files, 'ev.jsonl'), Buffer.concat(parts))
+      const engine = await Engine.open({ dataDir: join(dir, 'data'), checkpointIntervalMs: 100, batchSize: 1024, decodeThread, fileDir: files })
+      try {
+        const sql = `CREATE STREAM ev (id BIGINT NOT NULL, kind TEXT, amount NUMERIC, ts TIMESTAMPTZ NOT NULL) WITH (connector = 'file', path = 'ev.jsonl', format = 'json');
+          CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n, sum(amount) AS amount, max(id) AS last FROM ev GROUP BY kind`
+        for (const p of parseStatements(sql)) {
+          const s = p.statement
+          if (s.kind === 'create_stream') await engine.createStream(s, p.text)
+          else if (s.kind === 'create_view') await engine.createView(s, p.text)
+        }
+        await engine.closeStream('ev')
+        await engine.waitCaughtUp('per_kind', 30_000)
+        const rows = []
+        for await (const r of engine.viewRows('per_kind')) rows.push(r.map(String))
+        rows.sort((a, b) => a[0]!.localeCompare(b[0]!))
+        const dead = (await engine.deadLetters()).map((d) => `${d.partition}/${d.offset}: ${d.reason} ${d.raw}`).sort()
+        results.push({ rows, dead, eventsIn: engine.query('per_kind')!.eventsIn })
+        if (decodeThread) expect(engine.batchesDecodedOnThread).toBeGreaterThan(5)
+      } finally {
+        await engine.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+    expect(results[1]).toEqual(results[0])
+    const first = results[0] as { rows: string[][]; dead: string[]; eventsIn: number }
+    expect(first.dead.length).toBe(Math.ceil(12_000 / 101))
+    expect(first.rows.map((r) => r[0])).toEqual(expect.arrayContaining(['k0', 'ünï ✓', 'k\ufffd\ufffd', 'last']))
+    expect(first.eventsIn).toBe(12_001 - first.dead.length)
+    expect(first.dead[0]).toMatch(/malformed JSON.*"cut short"$/)
+  })
 })

@@ -16,9 +16,10 @@
  * worker (or a worker that died) is decoded on the loop's thread as before. Offsets, ordering and dead
  * letters stay the loop's (engine/decode-ahead.ts): the worker only computes.
  */
+import { isAscii } from 'node:buffer'
 import { Worker } from 'node:worker_threads'
 import { Numeric, type NumKind } from '../common/numeric.ts'
-import type { Row, TypeName, Value } from '../common/types.ts'
+import type { Row, TypeName } from '../common/types.ts'
 import type { StreamDef } from '../planner/catalog.ts'
 import { DecodeError } from './decode.ts'
 import type { StreamDecoder } from './record-decoder.ts'
@@ -53,9 +54,14 @@ export function columnCodecs(def: Pick<StreamDef, 'columns'>): ColumnCodec[] | n
   return out
 }
 
-/** Records end to end in one buffer; `text[i]` is 1 where record i was given as a string (UTF-8 here). */
+/**
+ * Records in one buffer: record i is `bytes[starts[i], ends[i])`; `text[i]` is 1 where it stands for text
+ * (a string given, or a file's line: read as UTF-8, invalid sequences as U+FFFD, as the file stream does),
+ * 0 for bytes (refused as a dead letter when they are not UTF-8, as the decoder on the loop's thread does).
+ */
 export interface PackedRecords {
   readonly bytes: Uint8Array
+  readonly starts: Int32Array
   readonly ends: Int32Array
   readonly text: Uint8Array
 }
@@ -73,11 +79,13 @@ export function packRecords(records: readonly (Buffer | string)[]): PackedRecord
     } else size += r.length
   }
   const bytes = Buffer.allocUnsafeSlow(size)
+  const starts = new Int32Array(records.length)
   const ends = new Int32Array(records.length)
   const text = new Uint8Array(records.length)
   let at = 0
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!
+    starts[i] = at
     if (typeof r === 'string') {
       at += bytes.write(r, at, 'utf8')
       text[i] = 1
@@ -87,14 +95,26 @@ export function packRecords(records: readonly (Buffer | string)[]): PackedRecord
     }
     ends[i] = at
   }
-  return { bytes, ends, text }
+  return { bytes, starts, ends, text }
 }
 
-/** Record i of a packed batch, as it was given (a string, or a view of the bytes). */
-export function packedRecord(p: PackedRecords, i: number): Buffer | string {
-  const start = i === 0 ? 0 : p.ends[i - 1]!
-  const view = Buffer.from(p.bytes.buffer, p.bytes.byteOffset + start, p.ends[i]! - start)
-  return p.text[i] === 1 ? view.toString('utf8') : view
+/** The packed bytes as a Buffer (they arrive from the other thread as a plain Uint8Array). */
+export function packedBuffer(p: PackedRecords): Buffer {
+  return p.bytes instanceof Buffer ? p.bytes : Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength)
+}
+
+/** Buffer's own slicers, without toString's lookup of the encoding per call. */
+const slicers = Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string; utf8Slice(this: Buffer, start: number, end: number): string }
+
+/**
+ * Record i of a packed batch as the decoder takes it: text as a string, bytes as a view. `ascii`: the whole
+ * buffer is ASCII (checked once), so every record is read byte for byte, which is what the decoder would
+ * make of it either way.
+ */
+export function packedRecord(p: PackedRecords, i: number, ascii = false, view = packedBuffer(p)): Buffer | string {
+  if (ascii) return slicers.latin1Slice.call(view, p.starts[i]!, p.ends[i]!)
+  if (p.text[i] === 1) return slicers.utf8Slice.call(view, p.starts[i]!, p.ends[i]!)
+  return view.subarray(p.starts[i]!, p.ends[i]!)
 }
 
 /** What a record became. */
@@ -110,7 +130,15 @@ export type EncodedColumn =
   | { readonly codec: 'number'; readonly values: Float64Array; readonly nulls: Uint8Array }
   | { readonly codec: 'bool'; readonly values: Uint8Array }
   | { readonly codec: 'text'; readonly codes: Int32Array; readonly dictionary: string[] }
-  | { readonly codec: 'numeric'; readonly values: ({ u: bigint; s: number; k: NumKind } | null)[] }
+  | {
+      readonly codec: 'numeric'
+      /** The digits (Numeric.u) where they fit a double exactly; `kinds` says which rows hold what. */
+      readonly digits: Float64Array
+      readonly scales: Int32Array
+      /** NumKind, or NUMERIC_NULL, or NUMERIC_WIDE: the digits are in `wide` (as text), in row order. */
+      readonly kinds: Uint8Array
+      readonly wide: string[]
+    }
 
 export interface DecodedColumns {
   readonly count: number
@@ -121,69 +149,105 @@ export interface DecodedColumns {
 }
 
 const BOOL_NULL = 2
+const NUMERIC_NULL = 254
+const NUMERIC_WIDE = 255
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER)
 
-/** Decodes a packed batch (the worker's part); rows of records that are dead letters or skipped hold nothing. */
+/** Empty columns for `count` records. */
+function emptyColumn(codec: ColumnCodec, count: number): EncodedColumn {
+  switch (codec) {
+    case 'number':
+      return { codec, values: new Float64Array(count), nulls: new Uint8Array(count) }
+    case 'bool':
+      return { codec, values: new Uint8Array(count) }
+    case 'text':
+      return { codec, codes: new Int32Array(count), dictionary: [] }
+    case 'numeric':
+      return { codec, digits: new Float64Array(count), scales: new Int32Array(count), kinds: new Uint8Array(count), wide: [] }
+  }
+}
+
+/** Writes a row's values into the columns at record i; `seen` maps each text column's values to their codes. */
+type RowWriter = (columns: readonly EncodedColumn[], i: number, row: Row, seen: readonly Map<string, number>[]) => void
+
+const writers = new Map<string, RowWriter>()
+
+/** A row writer per column layout, generated (one straight-line statement per column), as `rowBuilder` below. */
+function rowWriter(codecs: readonly ColumnCodec[]): RowWriter {
+  const key = codecs.join(',')
+  let w = writers.get(key)
+  if (w !== undefined) return w
+  const lines = codecs.map((codec, c) => {
+    const col = `columns[${c}]`
+    const v = `v${c}`
+    const get = `const ${v} = row[${c}] ?? null;`
+    switch (codec) {
+      case 'number':
+        return `${get} if (${v} === null) ${col}.nulls[i] = 1; else ${col}.values[i] = ${v};`
+      case 'bool':
+        return `${get} ${col}.values[i] = ${v} === null ? ${BOOL_NULL} : ${v} ? 1 : 0;`
+      case 'text':
+        return `${get} ${col}.codes[i] = ${v} === null ? -1 : code(${col}, seen[${c}], ${v});`
+      case 'numeric':
+        return `${get} numeric(${col}, i, ${v});`
+    }
+  })
+  w = new Function('code', 'numeric', `return function write(columns, i, row, seen) {\n${lines.join('\n')}\n}`)(textCode, writeNumeric) as RowWriter
+  writers.set(key, w)
+  return w
+}
+
+/** A text value's code in its column's dictionary, added when new. */
+function textCode(col: Extract<EncodedColumn, { codec: 'text' }>, seen: Map<string, number>, v: string): number {
+  let code = seen.get(v)
+  if (code === undefined) {
+    code = col.dictionary.push(v) - 1
+    seen.set(v, code)
+  }
+  return code
+}
+
+function writeNumeric(col: Extract<EncodedColumn, { codec: 'numeric' }>, i: number, v: Numeric | null): void {
+  if (v === null) {
+    col.kinds[i] = NUMERIC_NULL
+    return
+  }
+  col.scales[i] = v.s
+  if (v.u <= MAX_EXACT && v.u >= -MAX_EXACT) {
+    col.digits[i] = Number(v.u)
+    col.kinds[i] = v.k
+  } else {
+    col.kinds[i] = NUMERIC_WIDE
+    col.wide.push(v.u.toString())
+  }
+}
+
+/**
+ * Decodes a packed batch (the worker's part) straight into columns, one record at a time; records that are
+ * dead letters or skipped leave their rows empty. The buffer is checked for ASCII once, not per record.
+ */
 export function decodeColumns(decode: StreamDecoder, codecs: readonly ColumnCodec[], p: PackedRecords, partition: number, offsets: Float64Array, timestamps: Float64Array | null): DecodedColumns {
   const count = p.ends.length
   const status = new Uint8Array(count)
   const reasons: string[] = []
   const decodeErrors: boolean[] = []
-  const rows = new Array<Row | null>(count)
+  const columns = codecs.map((codec) => emptyColumn(codec, count))
+  const write = rowWriter(codecs)
+  const seen = codecs.map(() => new Map<string, number>())
+  const view = packedBuffer(p)
+  const ascii = isAscii(view)
   for (let i = 0; i < count; i++) {
     let row: Row | null = null
     try {
-      row = decode(packedRecord(p, i), partition, offsets[i]!, timestamps === null || Number.isNaN(timestamps[i]!) ? null : timestamps[i]!)
+      row = decode(packedRecord(p, i, ascii, view), partition, offsets[i]!, timestamps === null || Number.isNaN(timestamps[i]!) ? null : timestamps[i]!)
       if (row === null) status[i] = RecordStatus.Skipped
     } catch (err) {
       status[i] = RecordStatus.DeadLetter
       reasons.push((err as Error).message)
       decodeErrors.push(err instanceof DecodeError)
     }
-    rows[i] = row
+    if (row !== null) write(columns, i, row, seen)
   }
-  const columns = codecs.map((codec, c): EncodedColumn => {
-    switch (codec) {
-      case 'number': {
-        const values = new Float64Array(count)
-        const nulls = new Uint8Array(count)
-        for (let i = 0; i < count; i++) {
-          const v = rows[i]?.[c] ?? null
-          if (v === null) nulls[i] = 1
-          else values[i] = v as number
-        }
-        return { codec, values, nulls }
-      }
-      case 'bool': {
-        const values = new Uint8Array(count)
-        for (let i = 0; i < count; i++) {
-          const v = rows[i]?.[c] ?? null
-          values[i] = v === null ? BOOL_NULL : v ? 1 : 0
-        }
-        return { codec, values }
-      }
-      case 'text': {
-        const codes = new Int32Array(count)
-        const dictionary: string[] = []
-        const seen = new Map<string, number>()
-        for (let i = 0; i < count; i++) {
-          const v = rows[i]?.[c] ?? null
-          if (v === null) {
-            codes[i] = -1
-            continue
-          }
-          let code = seen.get(v as string)
-          if (code === undefined) {
-            code = dictionary.push(v as string) - 1
-            seen.set(v as string, code)
-          }
-          codes[i] = code
-        }
-        return { codec, codes, dictionary }
-      }
-      case 'numeric':
-        return { codec, values: rows.map((r) => (r?.[c] ?? null) as Numeric | null).map((n) => (n === null ? null : { u: n.u, s: n.s, k: n.k })) }
-    }
-  })
   return { count, status, reasons, decodeErrors, columns }
 }
 
@@ -194,6 +258,7 @@ export function transferList(d: DecodedColumns): ArrayBuffer[] {
     if (c.codec === 'number') out.push(c.values.buffer as ArrayBuffer, c.nulls.buffer as ArrayBuffer)
     else if (c.codec === 'bool') out.push(c.values.buffer as ArrayBuffer)
     else if (c.codec === 'text') out.push(c.codes.buffer as ArrayBuffer)
+    else out.push(c.digits.buffer as ArrayBuffer, c.scales.buffer as ArrayBuffer, c.kinds.buffer as ArrayBuffer)
   }
   return out
 }
@@ -204,12 +269,53 @@ export interface DecodedRows {
   readonly errors: Map<number, Error>
 }
 
+/** One row of a decoded batch: the columns' values at record i. */
+type RowBuilder = (columns: readonly EncodedColumn[], i: number, wide: readonly (readonly bigint[] | null)[], wideAt: Int32Array) => Row
+
+/**
+ * A row builder per column layout, generated like the decoder (decode.ts): one array literal with a
+ * straight-line expression per column, so that its rows have the shape of the decoder's own (operators
+ * downstream see one kind of array, not a holey one filled in a loop).
+ */
+const builders = new Map<string, RowBuilder>()
+
+function rowBuilder(codecs: readonly ColumnCodec[]): RowBuilder {
+  const key = codecs.join(',')
+  let b = builders.get(key)
+  if (b !== undefined) return b
+  const cell = codecs.map((codec, c) => {
+    const col = `columns[${c}]`
+    switch (codec) {
+      case 'number':
+        return `(${col}.nulls[i] === 1 ? null : ${col}.values[i])`
+      case 'bool':
+        return `(${col}.values[i] === ${BOOL_NULL} ? null : ${col}.values[i] === 1)`
+      case 'text':
+        return `(${col}.codes[i] < 0 ? null : ${col}.dictionary[${col}.codes[i]])`
+      case 'numeric':
+        return `numeric(${col}, i, wide[${c}], wideAt, ${c})`
+    }
+  })
+  b = new Function('numeric', `return function row(columns, i, wide, wideAt) { return [${cell.join(', ')}] }`)(numericAt) as RowBuilder
+  builders.set(key, b)
+  return b
+}
+
+/** The numeric of column `c` at record i (a column's wide values are taken in row order: `wideAt[c]` counts them). */
+function numericAt(col: Extract<EncodedColumn, { codec: 'numeric' }>, i: number, wide: readonly bigint[] | null, wideAt: Int32Array, c: number): Numeric | null {
+  const k = col.kinds[i]!
+  if (k === NUMERIC_NULL) return null
+  if (k === NUMERIC_WIDE) return new Numeric(wide![wideAt[c]!++]!, col.scales[i]!)
+  return new Numeric(BigInt(col.digits[i]!), col.scales[i]!, k as NumKind)
+}
+
 /** The loop's side: the rows of a decoded batch, each as the decoder on this thread would have made it. */
 export function rowsFrom(d: DecodedColumns): DecodedRows {
-  const n = d.columns.length
   const rows = new Array<Row | null>(d.count)
   const errors = new Map<number, Error>()
-  const numerics = d.columns.map((c) => (c.codec === 'numeric' ? c.values.map((v) => (v === null ? null : new Numeric(v.u, v.s, v.k))) : null))
+  const build = rowBuilder(d.columns.map((c) => c.codec))
+  const wide = d.columns.map((c) => (c.codec === 'numeric' && c.wide.length > 0 ? c.wide.map((t) => BigInt(t)) : null))
+  const wideAt = new Int32Array(d.columns.length)
   let e = 0
   for (let i = 0; i < d.count; i++) {
     const s = d.status[i]!
@@ -221,29 +327,7 @@ export function rowsFrom(d: DecodedColumns): DecodedRows {
       }
       continue
     }
-    const row = new Array<Value>(n)
-    for (let c = 0; c < n; c++) {
-      const col = d.columns[c]!
-      switch (col.codec) {
-        case 'number':
-          row[c] = col.nulls[i] === 1 ? null : col.values[i]!
-          break
-        case 'bool': {
-          const b = col.values[i]!
-          row[c] = b === BOOL_NULL ? null : b === 1
-          break
-        }
-        case 'text': {
-          const code = col.codes[i]!
-          row[c] = code < 0 ? null : col.dictionary[code]!
-          break
-        }
-        case 'numeric':
-          row[c] = numerics[c]![i]!
-          break
-      }
-    }
-    rows[i] = row
+    rows[i] = build(d.columns, i, wide, wideAt)
   }
   return { rows, errors }
 }
@@ -299,6 +383,15 @@ export class DecodeWorker {
     if (this.failed !== null) return Promise.reject(this.failed)
     const packed = packRecords(records)
     if (packed === null) return Promise.reject(new Error('a record is not well-formed text'))
+    return this.decodePacked(key, def, packed, partition, offsets, timestamps)
+  }
+
+  /**
+   * The same for records already packed (a file stream's lines as read). The packed buffers are
+   * transferred: the caller keeps no use of them.
+   */
+  decodePacked(key: object, def: WorkerStream, packed: PackedRecords, partition: number, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedColumns> {
+    if (this.failed !== null) return Promise.reject(this.failed)
     const w = this.start()
     let stream = this.byDecoder.get(key)
     if (stream === undefined) {
@@ -309,7 +402,7 @@ export class DecodeWorker {
     const id = this.nextId++
     const offs = Float64Array.from(offsets)
     const stamps = timestamps === undefined ? null : Float64Array.from(timestamps, (t) => t ?? Number.NaN)
-    const transfer = [packed.bytes.buffer, packed.ends.buffer, packed.text.buffer, offs.buffer, ...(stamps === null ? [] : [stamps.buffer])] as ArrayBuffer[]
+    const transfer = [packed.bytes.buffer, packed.starts.buffer, packed.ends.buffer, packed.text.buffer, offs.buffer, ...(stamps === null ? [] : [stamps.buffer])] as ArrayBuffer[]
     return new Promise<DecodedColumns>((resolve, reject) => {
       // Held while it has work, so that a process waiting only for an answer does not exit before it.
       if (this.pending.size === 0) w.ref()

@@ -4,6 +4,8 @@
  * Offsets only grow; they may skip numbers (Kafka transaction markers), so a read says which offset each
  * record has when they are not consecutive.
  */
+import type { PackedRecords } from './decode-worker.ts'
+
 export interface SourceBatch {
   readonly records: readonly (Buffer | string)[]
   /** The offset of each record; absent when they are `from, from + 1, ...`. */
@@ -38,11 +40,27 @@ export interface CarriedMark {
  */
 export type RecordEnvelope = (batch: SourceBatch) => SourceBatch
 
+/**
+ * A batch of records in one buffer, as a source read them (a file stream's lines): what the decode thread
+ * takes whole, with no string or view made per record on the loop's thread.
+ */
+export interface PackedBatch {
+  /** Record i is `bytes[starts[i], ends[i])`; `text[i]` 1: read as text (UTF-8), 0: bytes. */
+  readonly records: PackedRecords
+  readonly offsets: readonly number[]
+  readonly nextOffset: number
+}
+
 export interface StreamSource {
   readonly partitionCount: number
   /** The offset after the last record available to read now. */
   endOffset(partition: number): number
   read(partition: number, from: number, max: number): Promise<SourceBatch>
+  /**
+   * The same records packed (PackedBatch), for the decode thread; null when this read cannot be packed (a
+   * line longer than the read buffer): the caller reads it with `read`. Absent: the source has no such read.
+   */
+  readPacked?(partition: number, from: number, max: number): Promise<PackedBatch | null>
   /**
    * Whether a reader at `offset` has seen everything this partition will have for a while, so that the
    * partition may stop holding the watermark back. Absent: caught up means idle.

@@ -6,17 +6,30 @@
  * change: the log and Kafka only append), and otherwise drops it and reads again. So the offsets the
  * queries hold, and checkpoint, stay those of batches the loop has processed; at most one batch per
  * partition is ahead; small batches (a few INSERTs) are decoded in place, and a stream whose column types
- * do not cross as columns never uses the thread.
+ * do not cross as columns never uses the thread. A source that can read its records packed in one buffer
+ * (a file stream) hands that buffer over whole: no string or view per record on the loop's thread.
+ *
+ * The loop does not decode a batch itself while it waits for the thread: tried, with two batches on the
+ * thread, it was slower on two cores (docs/benchmarks.md), the loop's decoding taking the core the thread
+ * and the garbage collector's helpers use.
  */
-import { DecodeWorker, columnCodecs, rowsFrom, type DecodedRows } from '../decode-worker.ts'
-import type { SourceBatch } from '../source.ts'
+import { DecodeWorker, columnCodecs, packedRecord, rowsFrom, type DecodedRows, type PackedRecords } from '../decode-worker.ts'
+import type { CarriedMark, SourceBatch } from '../source.ts'
 import type { StreamRuntime } from './state.ts'
 
 /** Fewer records than this are decoded in place: the round trip would cost more than it saves. */
 export const DECODE_AHEAD_MIN_BATCH = 512
 
+/** A batch as the loop takes it: its records by index (a source's list, or one packed buffer), and their rows. */
 export interface TakenBatch {
-  readonly batch: SourceBatch
+  readonly count: number
+  /** Record i as read (for a dead letter, or to decode in place). */
+  record(i: number): Buffer | string
+  /** The offset of each record; absent when they are `from, from + 1, ...`. */
+  readonly offsets?: readonly number[]
+  readonly timestamps?: readonly number[]
+  readonly nextOffset: number
+  readonly marks?: readonly CarriedMark[]
   /** The rows decoded on the thread, or null: decode them in place. */
   readonly decoded: Promise<DecodedRows | null>
 }
@@ -56,17 +69,13 @@ export class DecodeAhead {
       const got = await a.taken.catch(() => null)
       if (got !== null && a.from === from) return got
     }
-    const batch = await rt.log.read(p, from, this.batchSize)
-    return { batch, decoded: this.decode(rt, p, from, batch) }
+    return this.take(rt, p, from)
   }
 
   /** After a batch of `taken` records: reads the next one from `from` and starts decoding it. */
   readAhead(rt: StreamRuntime, p: number, from: number, taken: number): void {
-    if (!this.enabled || !this.worker.usable || taken < DECODE_AHEAD_MIN_BATCH || !this.fits(rt) || from >= rt.log.endOffset(p)) return
-    const taken$ = (async (): Promise<TakenBatch> => {
-      const batch = await rt.log.read(p, from, this.batchSize)
-      return { batch, decoded: this.decode(rt, p, from, batch) }
-    })()
+    if (!this.threaded(rt) || taken < DECODE_AHEAD_MIN_BATCH || from >= rt.log.endOffset(p)) return
+    const taken$ = this.take(rt, p, from)
     let parts = this.ahead.get(rt)
     if (parts === undefined) this.ahead.set(rt, (parts = new Map()))
     parts.set(p, { from, taken: taken$ })
@@ -79,14 +88,44 @@ export class DecodeAhead {
     await this.worker.close()
   }
 
+  /** Reads a batch and starts its decoding on the thread (packed by the source where it can be). */
+  private async take(rt: StreamRuntime, p: number, from: number): Promise<TakenBatch> {
+    if (rt.log.readPacked !== undefined && this.threaded(rt)) {
+      const packed = await rt.log.readPacked(p, from, this.batchSize)
+      if (packed !== null) {
+        const { records, offsets, nextOffset } = packed
+        const record = (i: number): Buffer | string => packedRecord(records, i)
+        return { count: offsets.length, record, offsets, nextOffset, decoded: this.decodePacked(rt, p, records, offsets) }
+      }
+    }
+    const batch = await rt.log.read(p, from, this.batchSize)
+    return this.taken(batch, this.decode(rt, p, from, batch))
+  }
+
+  private taken(batch: SourceBatch, decoded: Promise<DecodedRows | null>): TakenBatch {
+    const { records, offsets, timestamps, nextOffset, marks } = batch
+    return { count: records.length, record: (i: number) => records[i]!, offsets, timestamps, nextOffset, marks, decoded }
+  }
+
   private decode(rt: StreamRuntime, p: number, from: number, batch: SourceBatch): Promise<DecodedRows | null> {
     const n = batch.records.length
-    if (!this.enabled || !this.worker.usable || n < DECODE_AHEAD_MIN_BATCH || !this.fits(rt)) return Promise.resolve(null)
+    if (!this.threaded(rt) || n < DECODE_AHEAD_MIN_BATCH) return Promise.resolve(null)
     const offsets = batch.offsets ?? Array.from({ length: n }, (_, i) => from + i)
-    const decoded = this.worker.decode(rt, rt.def, batch.records, p, offsets, batch.timestamps).then(
-      (d) => {
+    return this.decoding(this.worker.decode(rt, rt.def, batch.records, p, offsets, batch.timestamps))
+  }
+
+  /** A packed batch goes to the thread as a copy of its buffers, so that its records stay readable here. */
+  private decodePacked(rt: StreamRuntime, p: number, records: PackedRecords, offsets: readonly number[]): Promise<DecodedRows | null> {
+    if (offsets.length < DECODE_AHEAD_MIN_BATCH) return Promise.resolve(null)
+    const copy = { bytes: Buffer.from(records.bytes), starts: records.starts.slice(), ends: records.ends.slice(), text: records.text.slice() }
+    return this.decoding(this.worker.decodePacked(rt, rt.def, copy, p, offsets, undefined))
+  }
+
+  private decoding(d: ReturnType<DecodeWorker['decode']>): Promise<DecodedRows | null> {
+    const decoded = d.then(
+      (columns) => {
         this.batches++
-        return rowsFrom(d)
+        return rowsFrom(columns)
       },
       () => null,
     )
@@ -94,7 +133,9 @@ export class DecodeAhead {
     return decoded
   }
 
-  private fits(rt: StreamRuntime): boolean {
+  /** Whether this stream's batches go to the thread: it is on, alive, and the stream's columns cross as columns. */
+  private threaded(rt: StreamRuntime): boolean {
+    if (!this.enabled || !this.worker.usable) return false
     let ok = this.usable.get(rt)
     if (ok === undefined) this.usable.set(rt, (ok = columnCodecs(rt.def) !== null))
     return ok
@@ -109,3 +150,4 @@ export class DecodeAhead {
     void settled.then(() => this.inFlight.delete(settled))
   }
 }
+

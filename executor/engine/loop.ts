@@ -86,11 +86,11 @@ export class Loop extends EnginePart {
         for (let i = 0; i < running.length; i++) from = Math.min(from, running[i]!.offsets[bases[i]! + p]!)
         for (const k of sinks) from = Math.min(from, k.offsets[p]!)
         if (from >= end) continue
-        const { batch: read, decoded } = await this.decodeAhead.read(rt, p, from)
-        const { records, nextOffset, offsets: given, timestamps, marks } = read
+        const read = await this.decodeAhead.read(rt, p, from)
+        const { count, nextOffset, offsets: given, timestamps, marks, decoded } = read
         // Carried watermarks (a repartition topic's) first: each query takes those past its own offset.
         if (marks !== undefined && marks.length > 0) running.forEach((q, i) => q.takeMarks(bases[i]! + p, marks))
-        if (records.length === 0) {
+        if (count === 0) {
           if (nextOffset > from) {
             // Offsets without records (Kafka transaction markers): move every query past them.
             running.forEach((q, i) => {
@@ -103,23 +103,24 @@ export class Loop extends EnginePart {
         }
         moved = true
         // The next batch is read and decoding on the other thread while the operators take this one.
-        this.decodeAhead.readAhead(rt, p, nextOffset, records.length)
-        const offsets = new Array<number>(records.length)
+        this.decodeAhead.readAhead(rt, p, nextOffset, count)
+        const offsets = new Array<number>(count)
         const ready = await decoded
-        const rows = ready === null ? new Array<Row | null>(records.length) : ready.rows
-        for (let i = 0; i < records.length; i++) {
+        const rows = ready === null ? new Array<Row | null>(count) : ready.rows
+        for (let i = 0; i < count; i++) {
           const offset = given === undefined ? from + i : given[i]!
           offsets[i] = offset
           if (ready !== null) {
             const err = ready.errors.get(i)
-            if (err !== undefined && offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, records[i]!, err)
+            if (err !== undefined && offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, read.record(i), err)
             continue
           }
+          const record = read.record(i)
           try {
-            rows[i] = rt.decode(records[i]!, p, offset, timestamps === undefined ? null : timestamps[i]!)
+            rows[i] = rt.decode(record, p, offset, timestamps === undefined ? null : timestamps[i]!)
           } catch (err) {
             rows[i] = null
-            if (offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, records[i]!, err)
+            if (offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, record, err)
           }
         }
         if (nextOffset > rt.deadLetterMark[p]!) rt.deadLetterMark[p] = nextOffset
