@@ -52,7 +52,7 @@ export class AppendProject extends AppendingOperator implements StreamOperator {
       if (this.onOutput !== null) this.onOutput(row)
     }
     // Write-only: the operator never reads its rows back, so they skip the cache (see StateTable.append).
-    this.table.append(this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK, out)
+    this.table.append(this.encodePosition(batch.partition, batch.offsets[0]!) + BATCH_MARK, out, out.length)
   }
 
   /** The view rows one table entry holds. */

@@ -159,7 +159,7 @@ export class IntervalJoin extends AppendingOperator implements StreamOperator {
   private put(out: Row[], key: string): void {
     if (out.length === 0) return
     if (this.joined !== null) this.joined(out)
-    else this.output.append(key, out)
+    else this.output.append(key, out, out.length)
   }
 
   /** A joined (or padded) row through WHERE into the view's rows `out` and to its readers. */

@@ -11,9 +11,10 @@ export interface KeyedTable<V = Value[]> {
   delete(key: string): void
   /**
    * Writes a key the operator never reads back with `get` (a record of what it did, such as an audit row):
-   * it skips the cache and goes to the next checkpoint as it is; `scan` still sees it.
+   * it skips the cache and goes to the next checkpoint as it is; `scan` still sees it. `rows`: how many
+   * rows the value holds (a batch's), which is what the engine's limit on such writes counts.
    */
-  append(key: string, value: V): void
+  append(key: string, value: V, rows?: number): void
   scan(): AsyncIterable<readonly [string, V]>
   /** Starts recording which keys are written from now on (for live results); see TableJournal. */
   journal(): TableJournal

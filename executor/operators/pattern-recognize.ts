@@ -180,7 +180,7 @@ export class PatternRecognize extends HeldRowsOperator implements StreamOperator
       w.changed = false
       // Released whole: the release deleted what a checkpoint stored.
       if (this.arrived.get(w.key) !== w) continue
-      this.table.append(arrivalKey(w.key), ['arrivals', w.rows.slice()])
+      this.table.append(arrivalKey(w.key), ['arrivals', w.rows.slice()], w.rows.length)
       w.stored = true
     }
     this.arrivalsChanged = []

@@ -180,6 +180,26 @@ describe('StateDb and StateTable on real RocksDB', () => {
     expect(after).toEqual(before)
     expect(table.stats().cached).toBe(1)
   })
+  it('counts an appended entry holding a batch of rows as its rows, so that the appended limit bounds rows, not batches', async () => {
+    const budget = new CacheBudget(100, 1000)
+    const table = new StateTable<Value[][]>(db, 9, jsonCodec, budget, true)
+    const key = (n: number) => tableKey(9, [n]).key
+    const batch = (n: number): Value[][] => Array.from({ length: n }, (_, i) => [i])
+    table.append(key(1), batch(400), 400)
+    table.append(key(2), batch(400), 400)
+    expect(budget.stats().appended).toBe(800)
+    expect(budget.overBudgetDirty()).toBe(false)
+    // Three batches of 400 rows are 1,200 rows: past the limit of 1,000, though only three entries.
+    table.append(key(3), batch(400), 400)
+    expect(budget.overBudgetDirty()).toBe(true)
+    const written: Mutation[] = []
+    table.collectDirty(written)
+    expect(written).toHaveLength(3)
+    expect(budget.stats().appended).toBe(0)
+    // A checkpoint that fails puts the rows back under the limit's count.
+    table.restoreUnflushed()
+    expect(budget.stats().appended).toBe(1200)
+  })
   it('appends to a key a lookup found absent, so reads see the row (a key never committed is not cached)', async () => {
     const budget = new CacheBudget(100)
     const table = new StateTable<Value[]>(db, 6, rowCodec, budget, true)

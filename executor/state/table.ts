@@ -48,6 +48,9 @@ export class StateTable<V> implements KeyedTable<V> {
   /** Write-only entries (`append`) not yet collected, and those of the checkpoint(s) still being written. */
   private appended = new Map<string, V>()
   private appendedUnflushed = new Map<string, V>()
+  /** Rows the appended entries hold (an entry may hold a batch of rows), as the budget counts them. */
+  private appendedRows = 0
+  private unflushedRows = 0
   /** Open journals (live results), each the set of keys written since it was drained. */
   private readonly journals = new Set<Set<string>>()
   private readonly range: { gte: Buffer; lt: Buffer }
@@ -241,11 +244,14 @@ export class StateTable<V> implements KeyedTable<V> {
    * Writes an entry the operator never reads back (a final row), past the cache. A key the cache holds
    * already (a lookup found it absent, say) is written through the cache instead, so that `get` stays right.
    */
-  append(key: string, value: V): void {
+  append(key: string, value: V, rows = 1): void {
     if (this.cache.has(key)) return this.write(key, value)
     const before = this.appended.size
     this.appended.set(key, value)
-    if (this.appended.size > before) this.budget.adjustAppended(1)
+    if (this.appended.size > before) {
+      this.appendedRows += rows
+      this.budget.adjustAppended(rows)
+    }
     if (this.journals.size > 0) this.record(key)
   }
 
@@ -281,6 +287,7 @@ export class StateTable<V> implements KeyedTable<V> {
     if (this.budget.commitsInFlight === 0) {
       this.unflushed = []
       this.appendedUnflushed = new Map()
+      this.unflushedRows = 0
     }
     // The appended entries become the unflushed ones: a swap, not a copy, when no commit is in flight.
     const swap = this.appendedUnflushed.size === 0
@@ -293,7 +300,9 @@ export class StateTable<V> implements KeyedTable<V> {
       if (!swap) this.appendedUnflushed.set(key, value)
     }
     if (swap) this.appendedUnflushed = this.appended
-    this.budget.adjustAppended(-this.appended.size)
+    this.unflushedRows += this.appendedRows
+    this.budget.adjustAppended(-this.appendedRows)
+    this.appendedRows = 0
     this.appended = new Map()
     const collected = this.dirtyEntries
     let n = 0
@@ -338,6 +347,7 @@ export class StateTable<V> implements KeyedTable<V> {
     if (this.budget.commitsInFlight > 0) return
     if (this.unflushed.length > 0) this.unflushed = []
     if (this.appendedUnflushed.size > 0) this.appendedUnflushed = new Map()
+    this.unflushedRows = 0
   }
 
   /**
@@ -354,12 +364,13 @@ export class StateTable<V> implements KeyedTable<V> {
       redirtied++
     }
     this.dirtyCount += redirtied
-    const appended = this.appended.size
     for (const [k, v] of this.appendedUnflushed) if (!this.appended.has(k)) this.appended.set(k, v)
-    this.budget.adjustAppended(this.appended.size - appended)
+    this.appendedRows += this.unflushedRows
+    this.budget.adjustAppended(this.unflushedRows)
     this.budget.adjust(0, redirtied)
     this.unflushed = []
     this.appendedUnflushed = new Map()
+    this.unflushedRows = 0
   }
 
   /**
@@ -404,7 +415,9 @@ export class StateTable<V> implements KeyedTable<V> {
   /** Forgets the cache (the table is being dropped; its range is deleted by the caller). */
   clear(): void {
     this.budget.adjust(-this.cache.size, -this.dirtyCount)
-    this.budget.adjustAppended(-this.appended.size)
+    this.budget.adjustAppended(-this.appendedRows)
+    this.appendedRows = 0
+    this.unflushedRows = 0
     this.cache.clear()
     this.lastRead = null
     this.storedBytes = 0
