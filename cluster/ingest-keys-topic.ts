@@ -54,9 +54,13 @@ export class IngestKeysFollower {
     return follower
   }
 
-  /** Waits until every key written before this call (committed or aborted) has been read. */
+  /**
+   * Waits until every key written before this call (committed or aborted) has been read: up to the log's
+   * end, open transactions included (KafkaIo.logEndOffsets: an insert answered a moment ago on another node
+   * may not have its commit markers written yet, and the last stable offset would stop before its key).
+   */
   async caughtUp(): Promise<void> {
-    const [end = 0] = await this.io.endOffsets(this.topic)
+    const [end = 0] = await this.io.logEndOffsets(this.topic)
     const deadline = Date.now() + CATCH_UP_MS
     while (this.next < end && !this.closed) {
       if (Date.now() > deadline) {

@@ -3,7 +3,7 @@
  * default partitioning (murmur2 of the key), so that a key lands on the same partition whether Sluice,
  * a Java producer or kcat with `-X partitioner=murmur2_random` wrote it.
  */
-import { Admin, Consumer, Producer, murmur2 } from '@platformatic/kafka'
+import { Admin, Consumer, FetchIsolationLevels, Producer, murmur2 } from '@platformatic/kafka'
 
 /** Kafka's answer when a topic already exists. */
 const TOPIC_ALREADY_EXISTS = 36
@@ -24,9 +24,24 @@ export class KafkaIo {
     this.offsets = new Consumer({ clientId: `${clientId}-offsets`, groupId: `${clientId}-offsets`, bootstrapBrokers: [...brokers], autocreateTopics: false, retries: 5 })
   }
 
-  /** The end offset of each partition of `topic`, as the broker says now. */
+  /**
+   * The end offset of each partition of `topic`, as the broker says now, for a read_committed reader: the
+   * last stable offset, before the first transaction still open (what such a reader can reach).
+   */
   async endOffsets(topic: string): Promise<number[]> {
     const ends = await this.offsets.listOffsets({ topics: [topic], timestamp: -1n })
+    return (ends.get(topic) ?? []).map(Number)
+  }
+
+  /**
+   * The end of each partition's log now, open transactions included (the high watermark). A transaction's
+   * commit returns to its producer before the coordinator has written the commit markers, so for a moment
+   * after an insert was answered the last stable offset can still stand before its records: a reader that
+   * must see everything committed before it asked waits for this end instead (read_committed, it cannot
+   * pass an open transaction, so it gets there only once the markers are written).
+   */
+  async logEndOffsets(topic: string): Promise<number[]> {
+    const ends = await this.offsets.listOffsets({ topics: [topic], timestamp: -1n, isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED })
     return (ends.get(topic) ?? []).map(Number)
   }
 

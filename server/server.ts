@@ -11,6 +11,7 @@ import { createSecureContext } from 'node:tls'
 import { SluiceError, SqlState, toSluiceError } from '../common/errors.ts'
 import { initParser } from '../parser/index.ts'
 import { Engine, type EngineOptions } from '../executor/engine.ts'
+import { decodeThreadByDefault } from '../executor/decode-worker.ts'
 import type { BackendFactory, StartupInfo } from './backend.ts'
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RESERVED_CONNECTIONS, checkConnectionLimits, startListener } from './listener.ts'
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts'
@@ -141,7 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const security = connectionSecurity(options, mockSecret)
   const throttle = new LoginThrottle(limits.throttle)
   // A cluster node's own engine keeps the catalog and reads no partition: its task engines compute the views.
-  const engine = await Engine.open(options.cluster === undefined ? options : { ...options, kafkaPartitions: [] })
+  const engine = await Engine.open(options.cluster === undefined ? { ...options, decodeThread: options.decodeThread ?? decodeThreadByDefault() } : { ...options, kafkaPartitions: [] })
   if (maxLag !== undefined) engine.changes.limits = { ...engine.changes.limits, maxLag }
   let node: ClusterNode | null = null
   try {
