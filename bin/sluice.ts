@@ -6,7 +6,7 @@
  *                [--cluster NAME]                  (with --kafka and the HTTP port: a node of cluster NAME; see docs/cluster.md)
  *                [--no-changelog]                  (cluster mode: no state changelog topics; a moved task re-reads its input)
  *                [--standbys 0]                    (cluster mode: warm copies kept of each task on other nodes; give every node the same)
- *                [--decode-thread]                 (decode events of the embedded log and Kafka on a second thread)
+ *                [--decode-thread | --no-decode-thread]  (decode events on a second thread: the default with 2+ cores, not in a cluster)
  *                [--files <dir>]                   (or SLUICE_FILES: where file streams read)
  *                [--webhook-allow host[:port],*.domain[:port],...]   (or SLUICE_WEBHOOK_ALLOW: hosts webhooks may reach)
  *                [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
@@ -25,7 +25,7 @@ import { isAuthMethod } from '../server/users.ts'
 import { parseAllowList } from '../executor/webhook-policy.ts'
 import { parseMemorySetting, parseTimeoutSetting } from '../executor/query-budget.ts'
 
-const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--cluster NAME [--no-changelog | --standbys N]] [--decode-thread] [--files <dir>]
+const USAGE = `usage: sluice serve [--host 127.0.0.1] [--port 6866] [--data ./data] [--http-port <port + 1> | --no-http] [--checkpoint-ms 500] [--kafka host:port[,host:port]] [--cluster NAME [--no-changelog | --standbys N]] [--decode-thread | --no-decode-thread] [--files <dir>]
                     [--webhook-allow host[:port],*.domain[:port],...]
                     [--users <file>] [--auth scram-sha-256|md5|password|trust] [--tls-cert <pem> --tls-key <pem>]
                     [--max-connections 100] [--reserved-connections 3] [--max-message-bytes 67108864]
@@ -114,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
       'no-changelog': { type: 'boolean', default: false },
       standbys: { type: 'string', default: '0' },
       'decode-thread': { type: 'boolean', default: false },
+      'no-decode-thread': { type: 'boolean', default: false },
       'checkpoint-ms': { type: 'string', default: '500' },
       kafka: { type: 'string', default: process.env.SLUICE_KAFKA ?? '' },
       cluster: { type: 'string', default: process.env.SLUICE_CLUSTER },
@@ -160,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
     dataDir: resolve(values.data!),
     httpPort: values['no-http'] ? undefined : httpPortFor(values['http-port'], port),
     checkpointIntervalMs: Number(values['checkpoint-ms']),
-    ...(values['decode-thread'] === true ? { decodeThread: true } : {}),
+    ...(values['decode-thread'] === true ? { decodeThread: true } : values['no-decode-thread'] === true ? { decodeThread: false } : {}),
     kafkaBrokers: values.kafka!.split(',').map((b) => b.trim()).filter((b) => b !== ''),
     ...(values.cluster === undefined || values.cluster === '' ? {} : { cluster: values.cluster, clusterChangelog: values['no-changelog'] !== true, clusterStandbys: standbys }),
     webhookAllow,

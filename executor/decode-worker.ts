@@ -17,6 +17,7 @@
  * letters stay the loop's (engine/decode-ahead.ts): the worker only computes.
  */
 import { isAscii } from 'node:buffer'
+import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { Numeric, type NumKind } from '../common/numeric.ts'
 import type { Row, TypeName } from '../common/types.ts'
@@ -330,6 +331,17 @@ export function rowsFrom(d: DecodedColumns): DecodedRows {
     rows[i] = build(d.columns, i, wide, wideAt)
   }
   return { rows, errors }
+}
+
+/**
+ * Whether a server decodes on a second thread unless told otherwise: where the machine has a second core.
+ * On two cores it made a view over a file stream or the embedded log 10-40 % faster (one with costly
+ * operators, such as SESSION or HOP windows, gains less) for 5-20 % more CPU and 70-160 MiB more memory
+ * (docs/benchmarks.md, "Decoding on a second thread, on by default"). A cluster node leaves it off: its
+ * task engines already spread over the cores, and each would start a thread of its own.
+ */
+export function decodeThreadByDefault(): boolean {
+  return availableParallelism() >= 2
 }
 
 /** A stream as the worker learns it: what its decoder is built from. */

@@ -100,6 +100,7 @@ export class MetricsRegistry {
     out.single('sluice_engine_degraded', 'gauge', '1 while checkpoints cannot be written (storage degraded: events are refused with 53100), else 0.', this.engine.checkpointFailure === null ? 0 : 1)
     out.histogram('sluice_checkpoint_duration_seconds', 'Time to write one checkpoint (every dirty state entry, offsets and watermarks in one atomic RocksDB batch).', [{ labels: {}, histogram: m.checkpointSeconds }])
     out.single('sluice_checkpoint_failures_total', 'counter', 'Checkpoints that failed since start (a full or failing disk).', m.checkpointFailures)
+    out.single('sluice_decode_thread_batches_total', 'counter', 'Batches of events decoded on the second thread since start (0 with the thread off: --no-decode-thread, one core, or a cluster node).', this.engine.batchesDecodedOnThread)
     out.histogram('sluice_pull_query_duration_seconds', 'Time of pull queries (SELECT) from start until their rows were computed, failed ones included.', [{ labels: {}, histogram: m.pullSeconds }])
   }
 

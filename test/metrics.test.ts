@@ -5,7 +5,7 @@
  * users configured, /metrics wants credentials of any role while the probes stay open.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -134,6 +134,22 @@ describe('/metrics after a workload', () => {
     } finally {
       await other.end()
     }
+  })
+
+  test('decodes large batches on the second thread by default where there are two cores', async () => {
+    await client.query(`CREATE STREAM bulk (k TEXT, n INT, ts TIMESTAMPTZ NOT NULL) WITH (partitions = 1)`)
+    await client.query(`CREATE MATERIALIZED VIEW bulk_n AS SELECT k, count(*) AS c, sum(n) AS s FROM bulk GROUP BY k`)
+    const body = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ k: `k${i % 3}`, n: i, ts: '2026-12-06T11:00:00Z' })).join('\n')
+    expect((await fetch(`http://127.0.0.1:${sluice.httpPort}/streams/bulk`, { method: 'POST', body })).status).toBe(200)
+    const s = await eventually(
+      async () => parseExposition((await scrape(sluice)).text),
+      (x) => sampleValue(x, 'sluice_query_events_in_total', { query: 'bulk_n' }) === 3000,
+    )
+    const batches = sampleValue(s, 'sluice_decode_thread_batches_total')!
+    if (availableParallelism() >= 2) expect(batches).toBeGreaterThan(0)
+    else expect(batches).toBe(0)
+    const { rows } = await client.query('SELECT k, c, s FROM bulk_n ORDER BY k')
+    expect(rows).toEqual([0, 1, 2].map((r) => ({ k: `k${r}`, c: '1000', s: String(Array.from({ length: 1000 }, (_, j) => 3 * j + r).reduce((a, b) => a + b)) })))
   })
 
   test('/health is ok and /ready is ready with every query caught up', async () => {

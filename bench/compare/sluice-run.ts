@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util'
 import { SluiceError, assertNever } from '../../common/errors.ts'
 import type { Column, Value } from '../../common/types.ts'
 import { Engine } from '../../executor/engine.ts'
+import { decodeThreadByDefault } from '../../executor/decode-worker.ts'
 import { initParser, parseStatements } from '../../parser/index.ts'
 import { workload as workloadNamed, type Workload } from './workloads.ts'
 
@@ -311,7 +312,7 @@ async function run(name: string, data: string, out: string, source: DriverSource
   }
 }
 
-const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>] [--cache <entries>] [--decode-thread on|off]'
+const USAGE = 'usage: sluice-run.ts --workload <name> --data <dir> --out <file> [--source file|log|kafka] [--kafka host:port --topic <topic>] [--cache <entries>] [--decode-thread on|off|auto]'
 
 /** The --source, --kafka and --topic arguments as a DriverSource. */
 export function driverSource(kind: string, kafka: string | undefined, topic: string | undefined): DriverSource {
@@ -329,8 +330,9 @@ async function main(): Promise<void> {
   const cache = values.cache === undefined ? undefined : Number(values.cache)
   if (cache !== undefined && !(Number.isInteger(cache) && cache > 0)) throw new Error(`--cache is a number of entries, not ${values.cache}`)
   const thread = values['decode-thread']
-  if (thread !== undefined && thread !== 'on' && thread !== 'off') throw new Error(`--decode-thread is on or off, not ${thread}`)
-  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic), cache, thread === undefined ? undefined : thread === 'on')
+  if (thread !== undefined && thread !== 'on' && thread !== 'off' && thread !== 'auto') throw new Error(`--decode-thread is on, off or auto, not ${thread}`)
+  // auto (the default): as a server would run, on with a second core.
+  await run(values.workload, values.data, values.out, driverSource(values.source, values.kafka, values.topic), cache, thread === 'on' || ((thread ?? 'auto') === 'auto' && decodeThreadByDefault()))
 }
 
 if (process.argv[1] === import.meta.filename) {

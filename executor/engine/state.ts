@@ -36,7 +36,10 @@ export interface EngineOptions {
   readonly batchSize?: number
   /** State cache budget in entries, shared by all queries. */
   readonly cacheEntries?: number
-  /** Decode large batches on a second thread (engine/decode-ahead.ts); off by default. */
+  /**
+   * Decode large batches on a second thread (engine/decode-ahead.ts). Off when absent; a server turns it on
+   * where there is a second core (decodeThreadByDefault).
+   */
   readonly decodeThread?: boolean
   /** Kafka bootstrap brokers (`host:port`); Kafka streams need them. */
   readonly kafkaBrokers?: readonly string[]

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Value } from '../../common/types.ts'
 import { CacheBudget } from './budget.ts'
-import { jsonCodec, rowCodec } from './codec.ts'
+import { jsonCodec, rowCodec, type Codec } from './codec.ts'
 import { keyBytes, positionKey, tableKey } from './layout.ts'
 import { StateDb, type Mutation } from './rocks.ts'
 import { StateTable } from './table.ts'
@@ -182,7 +182,7 @@ describe('StateDb and StateTable on real RocksDB', () => {
   })
   it('counts an appended entry holding a batch of rows as its rows, so that the appended limit bounds rows, not batches', async () => {
     const budget = new CacheBudget(100, 1000)
-    const table = new StateTable<Value[][]>(db, 9, jsonCodec, budget, true)
+    const table = new StateTable<Value[][]>(db, 9, jsonCodec as Codec<Value[][]>, budget, true)
     const key = (n: number) => tableKey(9, [n]).key
     const batch = (n: number): Value[][] => Array.from({ length: n }, (_, i) => [i])
     table.append(key(1), batch(400), 400)
