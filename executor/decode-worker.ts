@@ -113,9 +113,22 @@ const slicers = Buffer.prototype as unknown as { latin1Slice(this: Buffer, start
  * make of it either way.
  */
 export function packedRecord(p: PackedRecords, i: number, ascii = false, view = packedBuffer(p)): Buffer | string {
-  if (ascii) return slicers.latin1Slice.call(view, p.starts[i]!, p.ends[i]!)
-  if (p.text[i] === 1) return slicers.utf8Slice.call(view, p.starts[i]!, p.ends[i]!)
-  return view.subarray(p.starts[i]!, p.ends[i]!)
+  const start = p.starts[i]!
+  const end = p.ends[i]!
+  if (ascii || asciiRange(view, start, end)) return slicers.latin1Slice.call(view, start, end)
+  if (p.text[i] === 1) return slicers.utf8Slice.call(view, start, end)
+  return view.subarray(start, end)
+}
+
+/**
+ * Whether `bytes[start, end)` is ASCII, by a loop here: for one short record (a Kafka value between record
+ * headers, where the whole buffer is not ASCII) cheaper than a view and a call into Node.
+ */
+function asciiRange(bytes: Uint8Array, start: number, end: number): boolean {
+  let i = start
+  for (; i + 4 <= end; i += 4) if ((bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]!) >= 0x80) return false
+  for (; i < end; i++) if (bytes[i]! >= 0x80) return false
+  return true
 }
 
 /** What a record became. */
@@ -413,7 +426,11 @@ export class DecodeWorker {
     }
     const id = this.nextId++
     const offs = Float64Array.from(offsets)
-    const stamps = timestamps === undefined ? null : Float64Array.from(timestamps, (t) => t ?? Number.NaN)
+    let stamps: Float64Array | null = null
+    if (timestamps !== undefined) {
+      stamps = new Float64Array(timestamps.length)
+      for (let i = 0; i < timestamps.length; i++) stamps[i] = timestamps[i] ?? Number.NaN
+    }
     const transfer = [packed.bytes.buffer, packed.starts.buffer, packed.ends.buffer, packed.text.buffer, offs.buffer, ...(stamps === null ? [] : [stamps.buffer])] as ArrayBuffer[]
     return new Promise<DecodedColumns>((resolve, reject) => {
       // Held while it has work, so that a process waiting only for an answer does not exit before it.

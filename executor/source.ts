@@ -41,13 +41,15 @@ export interface CarriedMark {
 export type RecordEnvelope = (batch: SourceBatch) => SourceBatch
 
 /**
- * A batch of records in one buffer, as a source read them (a file stream's lines): what the decode thread
- * takes whole, with no string or view made per record on the loop's thread.
+ * A batch of records in one buffer, as a source read them (a file stream's lines, a Kafka fetch's values):
+ * what the decode thread takes whole, with no string or view made per record on the loop's thread.
  */
 export interface PackedBatch {
   /** Record i is `bytes[starts[i], ends[i])`; `text[i]` 1: read as text (UTF-8), 0: bytes. */
   readonly records: PackedRecords
   readonly offsets: readonly number[]
+  /** The origin's timestamp of each record in microseconds (Kafka's), where the source has one. */
+  readonly timestamps?: readonly number[]
   readonly nextOffset: number
 }
 

@@ -16,7 +16,13 @@ import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka'
 /** Where decoded records go: the partition buffer's parallel arrays. */
 export interface RecordSink {
   offsets: number[]
+  /** Each value as a view of the fetched bytes; or, when `spans` is given, nothing here. */
   values: Buffer[]
+  /**
+   * When given, values are kept as where they lie instead of as views (no object per record): the bytes
+   * holding it (the fetch answer, or a batch's decompressed records) and its bounds there.
+   */
+  spans?: { chunks: Buffer[]; starts: number[]; ends: number[] }
   /** Microseconds. */
   timestamps: number[]
   /**
@@ -176,7 +182,7 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
     pos = 0
     end = b.length
   }
-  const { offsets, values, timestamps, keys, nulls } = into
+  const { offsets, values, timestamps, keys, nulls, spans } = into
   for (let i = 0; i < count; i++) {
     const length = varint(b, end)
     const recordEnd = pos + length
@@ -192,7 +198,11 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
     if (pos + Math.max(valueLength, 0) > recordEnd) throw new CorruptBatchError('record value runs past the end of its record')
     if (offset >= from) {
       offsets.push(offset)
-      values.push(valueLength <= 0 ? EMPTY : b.subarray(pos, pos + valueLength))
+      if (spans !== undefined) {
+        spans.chunks.push(b)
+        spans.starts.push(pos)
+        spans.ends.push(pos + Math.max(valueLength, 0))
+      } else values.push(valueLength <= 0 ? EMPTY : b.subarray(pos, pos + valueLength))
       timestamps.push(logAppendTime >= 0 ? logAppendTime : (baseTimestamp + timestampDelta) * 1000)
       if (keys !== undefined) keys.push(keyLength <= 0 ? EMPTY : b.subarray(keyAt, keyAt + keyLength))
       if (nulls !== undefined) nulls.push(valueLength < 0)

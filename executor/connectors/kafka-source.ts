@@ -14,7 +14,8 @@
  * consumer group, and records never become one object each (docs/benchmarks.md, "Kafka source").
  */
 import { Consumer } from '@platformatic/kafka'
-import type { RecordEnvelope, SourceBatch, StreamSource } from '../source.ts'
+import type { PackedBatch, RecordEnvelope, SourceBatch, StreamSource } from '../source.ts'
+import type { PackedRecords } from '../decode-worker.ts'
 import { CorruptBatchError, readRecordBatches } from './kafka-records.ts'
 import { KafkaFetchError, OFFSET_OUT_OF_RANGE, PartitionFetcher, type FetchedPartition } from './kafka-fetch.ts'
 
@@ -62,9 +63,12 @@ const STALL_AFTER_MS = 10_000
 const CLOSE_TIMEOUT_MS = 3000
 
 interface PartitionBuffer {
-  /** Kafka offsets of `values`, ascending. */
+  /** Kafka offsets of the records, ascending. */
   offsets: number[]
+  /** Unused: the values are in `spans` (RecordSink). */
   values: Buffer[]
+  /** Record i's value is `spans.chunks[i][spans.starts[i], spans.ends[i])`: no view made until it is read. */
+  spans: { chunks: Buffer[]; starts: number[]; ends: number[] }
   /** Kafka timestamps in microseconds. */
   timestamps: number[]
   /** Index of the first live entry (entries before it were released). */
@@ -155,7 +159,7 @@ export class KafkaSource implements StreamSource {
       const metadata = await consumer.metadata({ topics: [options.topic] })
       const topic = metadata.topics.get(options.topic)
       if (topic === undefined) throw new Error(`Kafka topic "${options.topic}" does not exist`)
-      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], timestamps: [], head: 0, next: 0, lastArrival: 0, floor: 0 }))
+      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], spans: emptySpans(), timestamps: [], head: 0, next: 0, lastArrival: 0, floor: 0 }))
       return new KafkaSource(consumer, options, buffers)
     } catch (err) {
       await closeConsumer(consumer)
@@ -333,9 +337,9 @@ export class KafkaSource implements StreamSource {
       const from = targets[p]
       if (from === null || from === undefined) return
       this.buffered -= b.offsets.length - b.head
-      for (let i = b.head; i < b.values.length; i++) this.bufferedBytes -= b.values[i]!.length
+      for (let i = b.head; i < b.offsets.length; i++) this.bufferedBytes -= b.spans.ends[i]! - b.spans.starts[i]!
       b.offsets = []
-      b.values = []
+      b.spans = emptySpans()
       b.timestamps = []
       b.head = 0
       b.next = from
@@ -368,7 +372,7 @@ export class KafkaSource implements StreamSource {
       if (!(err instanceof CorruptBatchError)) throw err
       // Bytes that are not record batches cannot be made into records, not even dead letters: the partition
       // stops here (the error shows in sluice_partitions), and the stall check fetches it again.
-      b.offsets.length = b.timestamps.length = b.values.length = before
+      b.offsets.length = b.timestamps.length = b.spans.chunks.length = b.spans.starts.length = b.spans.ends.length = before
       this.lastError = new Error(`Kafka topic "${this.options.topic}" partition ${p} at offset ${start}: ${err.message}`)
       return
     }
@@ -377,7 +381,7 @@ export class KafkaSource implements StreamSource {
     if (next > b.next) b.next = next
     const added = b.offsets.length - before
     if (added === 0) return
-    for (let i = before; i < b.values.length; i++) this.bufferedBytes += b.values[i]!.length
+    for (let i = before; i < b.offsets.length; i++) this.bufferedBytes += b.spans.ends[i]! - b.spans.starts[i]!
     const now = Date.now()
     // A record past the end the broker last told: the partition grew since, whatever older answers say.
     if (b.next > this.highWater[p]!) this.endSince[p] = now
@@ -440,7 +444,62 @@ export class KafkaSource implements StreamSource {
     const b = this.buffers[partition]
     if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
     if (this.want(partition, from)) return { records: [], nextOffset: from }
-    // First live entry at or after `from` (binary search over the live part).
+    const [lo, end] = this.range(b, from, max)
+    if (lo >= end) return { records: [], nextOffset: Math.max(from, b.next) }
+    const { chunks, starts, ends } = b.spans
+    const records = new Array<Buffer>(end - lo)
+    for (let i = lo; i < end; i++) records[i - lo] = chunks[i]!.subarray(starts[i]!, ends[i]!)
+    const offsets = b.offsets.slice(lo, end)
+    const timestamps = b.timestamps.slice(lo, end)
+    const nextOffset = end < b.offsets.length ? b.offsets[end]! : b.next
+    return { records, offsets, timestamps, nextOffset }
+  }
+
+  /**
+   * The same records packed in one buffer for the decode thread (StreamSource.readPacked): the values
+   * copied a run at a time (the values of one fetched chunk lie in order, with their record headers in
+   * between, which are copied along and skipped by the bounds). Null for an enveloped stream (its records
+   * are opened by `read`).
+   */
+  async readPacked(partition: number, from: number, max: number): Promise<PackedBatch | null> {
+    if (this.options.envelope !== undefined) return null
+    const b = this.buffers[partition]
+    if (b === undefined) throw new Error(`partition ${partition} does not exist in topic ${this.options.topic}`)
+    if (this.want(partition, from)) return { records: packOf(Buffer.alloc(0), 0), offsets: [], nextOffset: from }
+    const [lo, end] = this.range(b, from, max)
+    if (lo >= end) return { records: packOf(Buffer.alloc(0), 0), offsets: [], nextOffset: Math.max(from, b.next) }
+    const { chunks, starts, ends } = b.spans
+    // Runs of records in one chunk: [runStart, runEnd) of the chunk is copied whole.
+    let size = 0
+    for (let i = lo; i < end; ) {
+      const chunk = chunks[i]!
+      let j = i + 1
+      while (j < end && chunks[j] === chunk && starts[j]! >= ends[j - 1]!) j++
+      size += ends[j - 1]! - starts[i]!
+      i = j
+    }
+    const bytes = Buffer.allocUnsafeSlow(size)
+    const packed = packOf(bytes, end - lo)
+    let at = 0
+    for (let i = lo; i < end; ) {
+      const chunk = chunks[i]!
+      let j = i + 1
+      while (j < end && chunks[j] === chunk && starts[j]! >= ends[j - 1]!) j++
+      const base = starts[i]!
+      chunk.copy(bytes, at, base, ends[j - 1]!)
+      for (let k = i; k < j; k++) {
+        packed.starts[k - lo] = at + starts[k]! - base
+        packed.ends[k - lo] = at + ends[k]! - base
+      }
+      at += ends[j - 1]! - base
+      i = j
+    }
+    const nextOffset = end < b.offsets.length ? b.offsets[end]! : b.next
+    return { records: packed, offsets: b.offsets.slice(lo, end), timestamps: b.timestamps.slice(lo, end), nextOffset }
+  }
+
+  /** The live entries of `b` to read from `from`, at most `max`: [first at or after `from`, end). */
+  private range(b: PartitionBuffer, from: number, max: number): [number, number] {
     let lo = b.head
     let hi = b.offsets.length
     while (lo < hi) {
@@ -448,13 +507,7 @@ export class KafkaSource implements StreamSource {
       if (b.offsets[mid]! < from) lo = mid + 1
       else hi = mid
     }
-    const end = Math.min(b.offsets.length, lo + max)
-    if (lo >= end) return { records: [], nextOffset: Math.max(from, b.next) }
-    const records = b.values.slice(lo, end)
-    const offsets = b.offsets.slice(lo, end)
-    const timestamps = b.timestamps.slice(lo, end)
-    const nextOffset = end < b.offsets.length ? b.offsets[end]! : b.next
-    return { records, offsets, timestamps, nextOffset }
+    return [lo, Math.min(b.offsets.length, lo + max)]
   }
 
   /**
@@ -534,12 +587,15 @@ export class KafkaSource implements StreamSource {
     if (b === undefined) return
     if (offset > b.floor) b.floor = Math.min(offset, b.next)
     let head = b.head
-    while (head < b.offsets.length && b.offsets[head]! < offset) this.bufferedBytes -= b.values[head++]!.length
+    while (head < b.offsets.length && b.offsets[head]! < offset) {
+      this.bufferedBytes -= b.spans.ends[head]! - b.spans.starts[head]!
+      head++
+    }
     this.buffered -= head - b.head
     b.head = head
     if (b.head > 4096 && b.head * 2 > b.offsets.length) {
       b.offsets = b.offsets.slice(b.head)
-      b.values = b.values.slice(b.head)
+      b.spans = { chunks: b.spans.chunks.slice(b.head), starts: b.spans.starts.slice(b.head), ends: b.spans.ends.slice(b.head) }
       b.timestamps = b.timestamps.slice(b.head)
       b.head = 0
     }
@@ -557,6 +613,15 @@ export class KafkaSource implements StreamSource {
     await closeConsumer(this.consumer)
   }
 
+}
+
+function emptySpans(): PartitionBuffer['spans'] {
+  return { chunks: [], starts: [], ends: [] }
+}
+
+/** Packed records of bytes (Kafka values: refused as dead letters when not UTF-8, as `read`'s are). */
+function packOf(bytes: Buffer, n: number): PackedRecords {
+  return { bytes, starts: new Int32Array(n), ends: new Int32Array(n), text: new Uint8Array(n) }
 }
 
 /**

@@ -7,7 +7,7 @@
  * queries hold, and checkpoint, stay those of batches the loop has processed; at most one batch per
  * partition is ahead; small batches (a few INSERTs) are decoded in place, and a stream whose column types
  * do not cross as columns never uses the thread. A source that can read its records packed in one buffer
- * (a file stream) hands that buffer over whole: no string or view per record on the loop's thread.
+ * (a file stream, Kafka) hands that buffer over whole: no string or view per record on the loop's thread.
  *
  * The loop does not decode a batch itself while it waits for the thread: tried, with two batches on the
  * thread, it was slower on two cores (docs/benchmarks.md), the loop's decoding taking the core the thread
@@ -93,9 +93,9 @@ export class DecodeAhead {
     if (rt.log.readPacked !== undefined && this.threaded(rt)) {
       const packed = await rt.log.readPacked(p, from, this.batchSize)
       if (packed !== null) {
-        const { records, offsets, nextOffset } = packed
+        const { records, offsets, timestamps, nextOffset } = packed
         const record = (i: number): Buffer | string => packedRecord(records, i)
-        return { count: offsets.length, record, offsets, nextOffset, decoded: this.decodePacked(rt, p, records, offsets) }
+        return { count: offsets.length, record, offsets, timestamps, nextOffset, decoded: this.decodePacked(rt, p, records, offsets, timestamps) }
       }
     }
     const batch = await rt.log.read(p, from, this.batchSize)
@@ -115,10 +115,10 @@ export class DecodeAhead {
   }
 
   /** A packed batch goes to the thread as a copy of its buffers, so that its records stay readable here. */
-  private decodePacked(rt: StreamRuntime, p: number, records: PackedRecords, offsets: readonly number[]): Promise<DecodedRows | null> {
+  private decodePacked(rt: StreamRuntime, p: number, records: PackedRecords, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedRows | null> {
     if (offsets.length < DECODE_AHEAD_MIN_BATCH) return Promise.resolve(null)
     const copy = { bytes: Buffer.from(records.bytes), starts: records.starts.slice(), ends: records.ends.slice(), text: records.text.slice() }
-    return this.decoding(this.worker.decodePacked(rt, rt.def, copy, p, offsets, undefined))
+    return this.decoding(this.worker.decodePacked(rt, rt.def, copy, p, offsets, timestamps))
   }
 
   private decoding(d: ReturnType<DecodeWorker['decode']>): Promise<DecodedRows | null> {
