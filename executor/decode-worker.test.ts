@@ -124,17 +124,18 @@ describe('decoding on a second thread: the engine', () => {
       const dir = await mkdtemp(join(tmpdir(), 'sluice-decode-thread-'))
       const engine = await Engine.open({ dataDir: dir, checkpointIntervalMs: 100, batchSize: 1024, decodeThread })
       try {
-        const sql = `CREATE STREAM ev (id BIGINT NOT NULL, kind TEXT, amount NUMERIC, ts TIMESTAMPTZ NOT NULL) WITH (key = 'id', partitions = 2);
+        const sql = `CREATE STREAM ev (id BIGINT NOT NULL, kind TEXT, amount NUMERIC, ts TIMESTAMPTZ NOT NULL) WITH (key = 'id', partitions = 8);
           CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n, sum(amount) AS amount, max(id) AS last FROM ev GROUP BY kind`
         for (const p of parseStatements(sql)) {
           const s = p.statement
           if (s.kind === 'create_stream') await engine.createStream(s, p.text)
           else if (s.kind === 'create_view') await engine.createView(s, p.text)
         }
-        // Batches large enough for the thread, in several appends, every 97th record malformed.
+        // Batches large enough for the thread, in several appends, every 97th record malformed; eight
+        // partitions, more than MAX_AHEAD batches read ahead at once.
         for (let chunk = 0; chunk < 4; chunk++) {
-          const events = Array.from({ length: 3000 }, (_, j) => {
-            const i = chunk * 3000 + j
+          const events = Array.from({ length: 8000 }, (_, j) => {
+            const i = chunk * 8000 + j
             return i % 97 === 0 ? `{"id": ${i}, "ts": "not a time"}` : JSON.stringify({ id: i, kind: `k${i % 5}`, amount: `${i}.25`, ts: '2026-12-04T10:00:00Z' })
           })
           await engine.insertJson('ev', events)
@@ -153,7 +154,7 @@ describe('decoding on a second thread: the engine', () => {
       }
     }
     expect(results[1]).toEqual(results[0])
-    expect((results[0] as { dead: string[] }).dead.length).toBe(Math.ceil(12000 / 97))
+    expect((results[0] as { dead: string[] }).dead.length).toBe(Math.ceil(32000 / 97))
   })
 
   it('reads a file stream packed, with the rows, dead letters and offsets of the file read in place', async () => {

@@ -19,6 +19,12 @@ import type { StreamRuntime } from './state.ts'
 
 /** Fewer records than this are decoded in place: the round trip would cost more than it saves. */
 export const DECODE_AHEAD_MIN_BATCH = 512
+/**
+ * Batches read ahead at once, over every stream and partition: what waits for the loop stays bounded with
+ * hundreds of partitions (a batch of Nexmark records is about a megabyte, with its rows). Past it, a
+ * partition's batch is read and sent to the thread when the loop comes to it.
+ */
+export const MAX_AHEAD = 4
 
 /** A batch as the loop takes it: its records by index (a source's list, or one packed buffer), and their rows. */
 export interface TakenBatch {
@@ -41,7 +47,7 @@ interface Ahead {
 
 export class DecodeAhead {
   private readonly worker = new DecodeWorker()
-  private readonly ahead = new WeakMap<StreamRuntime, Map<number, Ahead>>()
+  private readonly ahead = new Map<StreamRuntime, Map<number, Ahead>>()
   private readonly usable = new WeakMap<StreamRuntime, boolean>()
   private readonly inFlight = new Set<Promise<unknown>>()
   /** Batches decoded on the thread so far. */
@@ -75,11 +81,23 @@ export class DecodeAhead {
   /** After a batch of `taken` records: reads the next one from `from` and starts decoding it. */
   readAhead(rt: StreamRuntime, p: number, from: number, taken: number): void {
     if (!this.threaded(rt) || taken < DECODE_AHEAD_MIN_BATCH || from >= rt.log.endOffset(p)) return
-    const taken$ = this.take(rt, p, from)
     let parts = this.ahead.get(rt)
+    if (parts?.has(p) === true || this.aheadCount() >= MAX_AHEAD) return
+    const taken$ = this.take(rt, p, from)
     if (parts === undefined) this.ahead.set(rt, (parts = new Map()))
     parts.set(p, { from, taken: taken$ })
     this.track(taken$)
+  }
+
+  /** Forgets what was read ahead for streams no longer read (dropped): the loop passes the ones it reads. */
+  keepOnly(streams: ReadonlySet<StreamRuntime>): void {
+    for (const rt of this.ahead.keys()) if (!streams.has(rt)) this.ahead.delete(rt)
+  }
+
+  private aheadCount(): number {
+    let n = 0
+    for (const parts of this.ahead.values()) n += parts.size
+    return n
   }
 
   /** Waits for reads ahead still running, then stops the thread. */

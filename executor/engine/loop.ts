@@ -75,7 +75,9 @@ export class Loop extends EnginePart {
   /** One pass over every stream partition. Returns whether any records moved. */
   private async round(): Promise<boolean> {
     let moved = false
-    for (const rt of [...this.streams.values()]) {
+    const streams = [...this.streams.values()]
+    this.decodeAhead.keepOnly(new Set(streams))
+    for (const rt of streams) {
       const running = rt.queries.filter((q) => q.status === 'running')
       // Where this stream's partitions are among each query's (after the left stream's, for an interval join's right side).
       const bases = running.map((q) => slotBase(q.slots, rt.def.name))
