@@ -179,22 +179,11 @@ export class FileSource implements StreamSource {
     const ends = new Int32Array(starts.length)
     const offsets: number[] = []
     let n = 0
-    let start = 0
-    while (n < max) {
-      let nl = bytes.indexOf(10, start)
-      if (nl >= bytesRead) nl = -1
-      // The last line of a finished file ends at the file's end.
-      if (nl === -1 && from + bytesRead === end && this.finished && start < bytesRead) nl = bytesRead
-      if (nl === -1) break
-      const stop = nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl
-      if (stop > start) {
-        starts[n] = start
-        ends[n] = stop
-        offsets.push(from + start)
-        n++
-      }
-      start = nl + 1
-    }
+    const start = eachLine(bytes.subarray(0, bytesRead), from + bytesRead === end && this.finished, max, (first, stop) => {
+      starts[n] = first
+      ends[n++] = stop
+      offsets.push(from + first)
+    })
     if (start === 0) {
       // No whole line in what was read: read more next time (a line longer than READ_BYTES is `read`'s).
       this.lineBytes = Math.min(this.lineBytes * 4, READ_BYTES)
@@ -218,19 +207,10 @@ export class FileSource implements StreamSource {
       if (bytesRead === 0) break
       const bytes = buf.subarray(0, bytesRead)
       const ascii = isAscii(bytes)
-      let start = 0
-      while (records.length < max) {
-        let nl = bytes.indexOf(10, start)
-        // The last line of a finished file ends at the file's end.
-        if (nl === -1 && pos + bytesRead === end && this.finished && start < bytesRead) nl = bytesRead
-        if (nl === -1) break
-        const stop = nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl
-        if (stop > start) {
-          records.push(ascii ? bytes.toString('latin1', start, stop) : bytes.toString('utf8', start, stop))
-          offsets.push(pos + start)
-        }
-        start = nl + 1
-      }
+      const start = eachLine(bytes, pos + bytesRead === end && this.finished, max - records.length, (first, stop) => {
+        records.push(ascii ? bytes.toString('latin1', first, stop) : bytes.toString('utf8', first, stop))
+        offsets.push(pos + first)
+      })
       if (start === 0) {
         // Not one whole line in the buffer: a line longer than it.
         const skipped = await this.longLine(fh, pos, end)
@@ -278,6 +258,28 @@ export class FileSource implements StreamSource {
     await this.fh?.close()
     this.fh = null
   }
+}
+
+/**
+ * Calls `line(start, stop)` for up to `max` non-empty lines of `bytes` (a CR before the newline left out);
+ * `atEnd`: the bytes end the finished file, so a last line without its newline counts. Returns where the
+ * lines taken end (after the last newline taken): 0 when not one whole line is there.
+ */
+function eachLine(bytes: Buffer, atEnd: boolean, max: number, line: (start: number, stop: number) => void): number {
+  let start = 0
+  let n = 0
+  while (n < max) {
+    let nl = bytes.indexOf(10, start)
+    if (nl === -1 && atEnd && start < bytes.length) nl = bytes.length
+    if (nl === -1) break
+    const stop = nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl
+    if (stop > start) {
+      line(start, stop)
+      n++
+    }
+    start = nl + 1
+  }
+  return start
 }
 
 /** The `length` bytes of one line at `pos`, as text (a CR before its newline left out). */

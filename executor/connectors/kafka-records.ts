@@ -13,16 +13,25 @@
  */
 import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka'
 
-/** Where decoded records go: the partition buffer's parallel arrays. */
-export interface RecordSink {
+/** Where decoded records go: the partition buffer's parallel arrays, values either as views or as spans. */
+export type RecordSink = RecordArrays & (
+  | {
+      /** Each value as a view of the fetched bytes. */
+      values: Buffer[]
+      spans?: undefined
+    }
+  | {
+      values?: undefined
+      /**
+       * Each value as where it lies instead of a view (no object per record): the bytes holding it (the
+       * fetch answer, or a batch's decompressed records) and its bounds there.
+       */
+      spans: { chunks: Buffer[]; starts: number[]; ends: number[] }
+    }
+)
+
+interface RecordArrays {
   offsets: number[]
-  /** Each value as a view of the fetched bytes; or, when `spans` is given, nothing here. */
-  values: Buffer[]
-  /**
-   * When given, values are kept as where they lie instead of as views (no object per record): the bytes
-   * holding it (the fetch answer, or a batch's decompressed records) and its bounds there.
-   */
-  spans?: { chunks: Buffer[]; starts: number[]; ends: number[] }
   /** Microseconds. */
   timestamps: number[]
   /**
@@ -202,7 +211,7 @@ function readRecords(bytes: Buffer, batchStart: number, batchEnd: number, attrib
         spans.chunks.push(b)
         spans.starts.push(pos)
         spans.ends.push(pos + Math.max(valueLength, 0))
-      } else values.push(valueLength <= 0 ? EMPTY : b.subarray(pos, pos + valueLength))
+      } else values!.push(valueLength <= 0 ? EMPTY : b.subarray(pos, pos + valueLength))
       timestamps.push(logAppendTime >= 0 ? logAppendTime : (baseTimestamp + timestampDelta) * 1000)
       if (keys !== undefined) keys.push(keyLength <= 0 ? EMPTY : b.subarray(keyAt, keyAt + keyLength))
       if (nulls !== undefined) nulls.push(valueLength < 0)

@@ -65,8 +65,6 @@ const CLOSE_TIMEOUT_MS = 3000
 interface PartitionBuffer {
   /** Kafka offsets of the records, ascending. */
   offsets: number[]
-  /** Unused: the values are in `spans` (RecordSink). */
-  values: Buffer[]
   /** Record i's value is `spans.chunks[i][spans.starts[i], spans.ends[i])`: no view made until it is read. */
   spans: { chunks: Buffer[]; starts: number[]; ends: number[] }
   /** Kafka timestamps in microseconds. */
@@ -159,7 +157,7 @@ export class KafkaSource implements StreamSource {
       const metadata = await consumer.metadata({ topics: [options.topic] })
       const topic = metadata.topics.get(options.topic)
       if (topic === undefined) throw new Error(`Kafka topic "${options.topic}" does not exist`)
-      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], values: [], spans: emptySpans(), timestamps: [], head: 0, next: 0, lastArrival: 0, floor: 0 }))
+      const buffers = Array.from({ length: topic.partitionsCount }, (): PartitionBuffer => ({ offsets: [], spans: emptySpans(), timestamps: [], head: 0, next: 0, lastArrival: 0, floor: 0 }))
       return new KafkaSource(consumer, options, buffers)
     } catch (err) {
       await closeConsumer(consumer)
@@ -469,24 +467,24 @@ export class KafkaSource implements StreamSource {
     const [lo, end] = this.range(b, from, max)
     if (lo >= end) return { records: packOf(Buffer.alloc(0), 0), offsets: [], nextOffset: Math.max(from, b.next) }
     const { chunks, starts, ends } = b.spans
-    // Runs of records in one chunk: [runStart, runEnd) of the chunk is copied whole.
+    // Runs of records in one chunk, in order: each run's bytes, headers between its values included, are
+    // copied at once. runEnds[r]: one past the last record of run r.
+    const runEnds: number[] = []
     let size = 0
     for (let i = lo; i < end; ) {
-      const chunk = chunks[i]!
       let j = i + 1
-      while (j < end && chunks[j] === chunk && starts[j]! >= ends[j - 1]!) j++
+      while (j < end && chunks[j] === chunks[i] && starts[j]! >= ends[j - 1]!) j++
       size += ends[j - 1]! - starts[i]!
+      runEnds.push(j)
       i = j
     }
     const bytes = Buffer.allocUnsafeSlow(size)
     const packed = packOf(bytes, end - lo)
     let at = 0
-    for (let i = lo; i < end; ) {
-      const chunk = chunks[i]!
-      let j = i + 1
-      while (j < end && chunks[j] === chunk && starts[j]! >= ends[j - 1]!) j++
+    let i = lo
+    for (const j of runEnds) {
       const base = starts[i]!
-      chunk.copy(bytes, at, base, ends[j - 1]!)
+      chunks[i]!.copy(bytes, at, base, ends[j - 1]!)
       for (let k = i; k < j; k++) {
         packed.starts[k - lo] = at + starts[k]! - base
         packed.ends[k - lo] = at + ends[k]! - base
