@@ -168,6 +168,8 @@ describe('decoding on a second thread: the engine', () => {
       else if (i % 307 === 0) parts.push(Buffer.from(`{"id": ${i}, "kind": "ünï ✓", "ts": 1795000000000}\r\n\n`))
       else parts.push(Buffer.from(`{"id": ${i}, "kind": "k${i % 5}", "amount": ${i}.25, "ts": ${1795000000000 + i}}\n`))
     }
+    // A line longer than one read (1 MiB): packed reads give it to the plain read, then go on packed.
+    parts.splice(6000, 0, Buffer.from(`{"id": 88888, "kind": "long", "pad": "${'x'.repeat(1_500_000)}", "ts": 1795000000000}\n`))
     parts.push(Buffer.from('{"id": 99999, "kind": "last", "ts": 1795000000000}'))
     const results: unknown[] = []
     for (const decodeThread of [false, true]) {
@@ -201,8 +203,8 @@ describe('decoding on a second thread: the engine', () => {
     expect(results[1]).toEqual(results[0])
     const first = results[0] as { rows: string[][]; dead: string[]; eventsIn: number }
     expect(first.dead.length).toBe(Math.ceil(12_000 / 101))
-    expect(first.rows.map((r) => r[0])).toEqual(expect.arrayContaining(['k0', 'ünï ✓', 'k\ufffd\ufffd', 'last']))
-    expect(first.eventsIn).toBe(12_001 - first.dead.length)
+    expect(first.rows.map((r) => r[0])).toEqual(expect.arrayContaining(['k0', 'ünï ✓', 'k\ufffd\ufffd', 'long', 'last']))
+    expect(first.eventsIn).toBe(12_002 - first.dead.length)
     expect(first.dead[0]).toMatch(/malformed JSON.*"cut short"$/)
   })
 })
