@@ -24,6 +24,7 @@ import type { IndexKey } from '../planner/index-key.ts'
 import { NO_LIMITS, type QueryLimits } from '../planner/query-limits.ts'
 import { querySlots, type QuerySlot } from './query-slots.ts'
 import { OutputRate, limitExceeded, stoppedError, stoppedRecord, type StoppedRecord } from './query-limit-enforcement.ts'
+import { planColumnsRead, type ColumnsRead } from './columns-read.ts'
 
 /** The parameter row of compiled expressions: views have no parameters. */
 const EMPTY: Value[] = []
@@ -148,6 +149,8 @@ export class ContinuousQuery {
   /** WHERE, for the paths that test it per event themselves (tracked and indexed batches). */
   private readonly where: RowFilter | null
   private readonly timeIndex: number
+  /** The columns of its stream's rows it reads (columns-read.ts); null for every column. */
+  readonly columnsRead: ColumnsRead
   /** Sliced HOP windows (planner/hop-slices.ts): the slice length, else null. */
   readonly sliceLength: number | null
 
@@ -182,6 +185,7 @@ export class ContinuousQuery {
     this.stages = stages
     this.where = where
     this.timeIndex = plan.window?.timeIndex ?? -1
+    this.columnsRead = planColumnsRead(plan, operator.role)
     this.sliceLength = plan.body.kind === 'aggregate' ? (sliceSpec(plan)?.length ?? null) : null
     // Windows up to the checkpointed watermark were put together before it.
     operator.resumeAt(this.watermark.current)

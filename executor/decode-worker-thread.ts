@@ -5,14 +5,16 @@
 import { parentPort } from 'node:worker_threads'
 import type { StreamDef } from '../planner/catalog.ts'
 import { columnCodecs, decodeColumns, transferList, type ColumnCodec, type FromWorker, type ToWorker } from './decode-worker.ts'
-import { streamDecoder, type StreamDecoder } from './record-decoder.ts'
+import { streamByteDecoder, streamDecoder, type ByteStreamDecoder, type StreamDecoder } from './record-decoder.ts'
 
-const streams = new Map<number, { readonly decode: StreamDecoder; readonly codecs: ColumnCodec[] }>()
+const streams = new Map<number, { readonly decode: StreamDecoder; readonly bytes: ByteStreamDecoder | null; readonly codecs: ColumnCodec[] }>()
 
 parentPort!.on('message', (m: ToWorker) => {
   if (m.kind === 'define') {
-    const codecs = columnCodecs(m.def)
-    if (codecs !== null) streams.set(m.stream, { decode: streamDecoder(m.def as StreamDef), codecs })
+    const read = m.def.read === null ? null : new Set(m.def.read)
+    const codecs = columnCodecs(m.def, read)
+    const def = m.def as unknown as StreamDef
+    if (codecs !== null) streams.set(m.stream, { decode: streamDecoder(def), bytes: streamByteDecoder(def, read), codecs })
     return
   }
   let reply: FromWorker
@@ -20,7 +22,7 @@ parentPort!.on('message', (m: ToWorker) => {
   try {
     const s = streams.get(m.stream)
     if (s === undefined) throw new Error(`stream ${m.stream} is not defined on the decode thread`)
-    const decoded = decodeColumns(s.decode, s.codecs, m.records, m.partition, m.offsets, m.timestamps)
+    const decoded = decodeColumns(s.decode, s.bytes, s.codecs, m.records, m.partition, m.offsets, m.timestamps)
     reply = { id: m.id, decoded }
     transfer = transferList(decoded)
   } catch (err) {

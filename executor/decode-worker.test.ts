@@ -7,12 +7,12 @@ import { Numeric } from '../common/numeric.ts'
 import { initParser, parseStatements } from '../parser/index.ts'
 import type { StreamDef } from '../planner/catalog.ts'
 import { DecodeError } from './decode.ts'
-import { DecodeWorker, columnCodecs, decodeColumns, packRecords, rowsFrom, type WorkerStream } from './decode-worker.ts'
+import { DecodeWorker, columnCodecs, decodeColumns, packRecords, rowsFrom, type StreamShape } from './decode-worker.ts'
 import { Engine } from './engine.ts'
-import { streamDecoder } from './record-decoder.ts'
+import { streamByteDecoder, streamDecoder } from './record-decoder.ts'
 
 const col = (name: string, type: Column['type'], nullable = true): Column => ({ name, type, nullable })
-const def: WorkerStream = {
+const def: StreamShape = {
   columns: [
     col('id', Types.int8, false),
     col('name', Types.text),
@@ -40,7 +40,7 @@ const records: (Buffer | string)[] = [
 
 /** What the decoder on this thread makes of each record: the row, or the error's class and message. */
 function inPlace(rs: readonly (Buffer | string)[], from: number): unknown[] {
-  const decode = streamDecoder(def as StreamDef)
+  const decode = streamDecoder(def as unknown as StreamDef)
   return rs.map((r, i) => {
     try {
       return decode(r, 0, from + i, null)
@@ -63,7 +63,7 @@ describe('decoding on a second thread: the codec', () => {
     const codecs = columnCodecs(def)!
     const packed = packRecords(records)!
     const offsets = Float64Array.from(records, (_, i) => 100 + i)
-    const got = viaColumns(rowsFrom(decodeColumns(streamDecoder(def as StreamDef), codecs, packed, 0, offsets, null)))
+    const got = viaColumns(rowsFrom(decodeColumns(streamDecoder(def as unknown as StreamDef), streamByteDecoder(def as unknown as StreamDef, null), codecs, packed, 0, offsets, null)))
     const want = inPlace(records, 100)
     expect(got).toEqual(want)
     // The comparison above would pass with plain objects: the numeric must be the class the engine uses.
@@ -89,30 +89,30 @@ describe('decoding on a second thread: the worker', () => {
   it('answers batches in the order sent, each with its own offsets', async () => {
     const key = {}
     const batches = [0, 1, 2, 3].map((b) => Array.from({ length: 300 }, (_, i) => `{"id": ${b * 1000 + i}, "name": "n${i % 7}", "amount": ${i}.10}`))
-    const answers = await Promise.all(batches.map((rs, b) => worker.decode(key, def, rs, 3, rs.map((_, i) => b * 300 + i), undefined)))
+    const answers = await Promise.all(batches.map((rs, b) => worker.decode(key, def, null, rs, 3, rs.map((_, i) => b * 300 + i), undefined)))
     answers.forEach((a, b) => {
       const rows = rowsFrom(a)
       expect(rows.errors.size).toBe(0)
       expect(rows.rows.map((r) => [r![0], r![7], String(r![3])])).toEqual(batches[b]!.map((_, i) => [b * 1000 + i, b * 300 + i, `${i}.10`]))
     })
     // A second stream on the same thread keeps its own decoder.
-    const other = await worker.decode({}, { columns: [col('name', Types.text)], metadata: [], format: { kind: 'json' } }, ['{"name": 1}'], 0, [0], undefined)
+    const other = await worker.decode({}, { columns: [col('name', Types.text)], metadata: [], format: { kind: 'json' } }, null, ['{"name": 1}'], 0, [0], undefined)
     expect(rowsFrom(other).rows).toEqual([['1']])
     // Bad bytes come back as dead letters with the reason the loop's thread gives.
-    const bad = await worker.decode(key, def, records, 0, records.map((_, i) => i), undefined)
+    const bad = await worker.decode(key, def, null, records, 0, records.map((_, i) => i), undefined)
     expect(viaColumns(rowsFrom(bad))).toEqual(inPlace(records, 0))
   })
 
   it('refuses work once closed, so that the loop decodes in place', async () => {
     const w = new DecodeWorker()
-    const pending = w.decode({}, def, ['{"id": 1}'], 0, [0], undefined).then(
+    const pending = w.decode({}, def, null, ['{"id": 1}'], 0, [0], undefined).then(
       () => 'decoded',
       (err: Error) => err.message,
     )
     await w.close()
     expect(await pending).toContain('closed')
     expect(w.usable).toBe(false)
-    await expect(w.decode({}, def, ['{"id": 1}'], 0, [0], undefined)).rejects.toThrow('closed')
+    await expect(w.decode({}, def, null, ['{"id": 1}'], 0, [0], undefined)).rejects.toThrow('closed')
   })
 })
 

@@ -23,10 +23,11 @@ import { Numeric, type NumKind } from '../common/numeric.ts'
 import type { Row, TypeName } from '../common/types.ts'
 import type { StreamDef } from '../planner/catalog.ts'
 import { DecodeError } from './decode.ts'
-import type { StreamDecoder } from './record-decoder.ts'
+import type { ByteStreamDecoder, StreamDecoder } from './record-decoder.ts'
+import { readKey, type ColumnsRead } from './columns-read.ts'
 
-/** How a column's values cross the threads. */
-export type ColumnCodec = 'number' | 'bool' | 'text' | 'numeric'
+/** How a column's values cross the threads; `none`: not at all (a column the stream's readers do not read, null). */
+export type ColumnCodec = 'number' | 'bool' | 'text' | 'numeric' | 'none'
 
 const CODECS: Partial<Record<TypeName, ColumnCodec>> = {
   int2: 'number',
@@ -44,13 +45,17 @@ const CODECS: Partial<Record<TypeName, ColumnCodec>> = {
   numeric: 'numeric',
 }
 
-/** Each column's codec, or null when one of the stream's types does not cross as a column (decoded in place). */
-export function columnCodecs(def: Pick<StreamDef, 'columns'>): ColumnCodec[] | null {
+/**
+ * Each column's codec, or null when one of the stream's types does not cross as a column (decoded in
+ * place); `none` for a column outside `read` (columns-read.ts).
+ */
+export function columnCodecs(def: Pick<StreamDef, 'columns'>, read: ColumnsRead = null): ColumnCodec[] | null {
   const out: ColumnCodec[] = []
-  for (const c of def.columns) {
+  for (let i = 0; i < def.columns.length; i++) {
+    const c = def.columns[i]!
     const codec = c.type.element ? undefined : CODECS[c.type.name]
     if (codec === undefined) return null
-    out.push(codec)
+    out.push(read === null || read.has(i) ? codec : 'none')
   }
   return out
 }
@@ -153,6 +158,7 @@ export type EncodedColumn =
       readonly kinds: Uint8Array
       readonly wide: string[]
     }
+  | { readonly codec: 'none' }
 
 export interface DecodedColumns {
   readonly count: number
@@ -178,6 +184,8 @@ function emptyColumn(codec: ColumnCodec, count: number): EncodedColumn {
       return { codec, codes: new Int32Array(count), dictionary: [] }
     case 'numeric':
       return { codec, digits: new Float64Array(count), scales: new Int32Array(count), kinds: new Uint8Array(count), wide: [] }
+    case 'none':
+      return { codec }
   }
 }
 
@@ -204,6 +212,8 @@ function rowWriter(codecs: readonly ColumnCodec[]): RowWriter {
         return `${get} ${col}.codes[i] = ${v} === null ? -1 : code(${col}, seen[${c}], ${v});`
       case 'numeric':
         return `${get} numeric(${col}, i, ${v});`
+      case 'none':
+        return ''
     }
   })
   w = new Function('code', 'numeric', `return function write(columns, i, row, seen) {\n${lines.join('\n')}\n}`)(textCode, writeNumeric) as RowWriter
@@ -238,9 +248,10 @@ function writeNumeric(col: Extract<EncodedColumn, { codec: 'numeric' }>, i: numb
 
 /**
  * Decodes a packed batch (the worker's part) straight into columns, one record at a time; records that are
- * dead letters or skipped leave their rows empty. The buffer is checked for ASCII once, not per record.
+ * dead letters or skipped leave their rows empty. The buffer is checked for ASCII once, not per record;
+ * ASCII records go through `bytes` where the stream has one (the scanner, no string per record).
  */
-export function decodeColumns(decode: StreamDecoder, codecs: readonly ColumnCodec[], p: PackedRecords, partition: number, offsets: Float64Array, timestamps: Float64Array | null): DecodedColumns {
+export function decodeColumns(decode: StreamDecoder, bytes: ByteStreamDecoder | null, codecs: readonly ColumnCodec[], p: PackedRecords, partition: number, offsets: Float64Array, timestamps: Float64Array | null): DecodedColumns {
   const count = p.ends.length
   const status = new Uint8Array(count)
   const reasons: string[] = []
@@ -253,7 +264,10 @@ export function decodeColumns(decode: StreamDecoder, codecs: readonly ColumnCode
   for (let i = 0; i < count; i++) {
     let row: Row | null = null
     try {
-      row = decode(packedRecord(p, i, ascii, view), partition, offsets[i]!, timestamps === null || Number.isNaN(timestamps[i]!) ? null : timestamps[i]!)
+      const stamp = timestamps === null || Number.isNaN(timestamps[i]!) ? null : timestamps[i]!
+      const start = p.starts[i]!
+      const end = p.ends[i]!
+      row = bytes !== null && (ascii || asciiRange(view, start, end)) ? bytes(view, start, end, partition, offsets[i]!, stamp) : decode(packedRecord(p, i, ascii, view), partition, offsets[i]!, stamp)
       if (row === null) status[i] = RecordStatus.Skipped
     } catch (err) {
       status[i] = RecordStatus.DeadLetter
@@ -272,7 +286,7 @@ export function transferList(d: DecodedColumns): ArrayBuffer[] {
     if (c.codec === 'number') out.push(c.values.buffer as ArrayBuffer, c.nulls.buffer as ArrayBuffer)
     else if (c.codec === 'bool') out.push(c.values.buffer as ArrayBuffer)
     else if (c.codec === 'text') out.push(c.codes.buffer as ArrayBuffer)
-    else out.push(c.digits.buffer as ArrayBuffer, c.scales.buffer as ArrayBuffer, c.kinds.buffer as ArrayBuffer)
+    else if (c.codec === 'numeric') out.push(c.digits.buffer as ArrayBuffer, c.scales.buffer as ArrayBuffer, c.kinds.buffer as ArrayBuffer)
   }
   return out
 }
@@ -308,6 +322,8 @@ function rowBuilder(codecs: readonly ColumnCodec[]): RowBuilder {
         return `(${col}.codes[i] < 0 ? null : ${col}.dictionary[${col}.codes[i]])`
       case 'numeric':
         return `numeric(${col}, i, wide[${c}], wideAt, ${c})`
+      case 'none':
+        return 'null'
     }
   })
   b = new Function('numeric', `return function row(columns, i, wide, wideAt) { return [${cell.join(', ')}] }`)(numericAt) as RowBuilder
@@ -357,11 +373,16 @@ export function decodeThreadByDefault(): boolean {
   return availableParallelism() >= 2
 }
 
-/** A stream as the worker learns it: what its decoder is built from. */
+/** What a stream's decoder is built from. */
+export type StreamShape = Pick<StreamDef, 'columns' | 'metadata' | 'format'>
+
+/** A stream as the worker learns it: what its decoder is built from, and the columns its readers read. */
 export interface WorkerStream {
   readonly columns: StreamDef['columns']
   readonly metadata: StreamDef['metadata']
   readonly format: StreamDef['format']
+  /** The columns the stream's readers read (columns-read.ts); null for all. */
+  readonly read: readonly number[] | null
 }
 
 export type ToWorker =
@@ -381,7 +402,9 @@ function startWorker(): Worker {
       if (workerData.loader !== null) (await import(workerData.loader)).register();
       await import(workerData.entry);
     })();`
-  return new Worker(boot, { eval: true, execArgv: [], workerData: { entry, loader } })
+  // SLUICE_DECODE_THREAD_PROF=<dir>: the thread writes a CPU profile there (node's --cpu-prof does not reach it).
+  const profile = process.env.SLUICE_DECODE_THREAD_PROF
+  return new Worker(boot, { eval: true, execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [], workerData: { entry, loader } })
 }
 
 /**
@@ -394,7 +417,8 @@ export class DecodeWorker {
   private nextId = 1
   private readonly pending = new Map<number, { resolve: (d: DecodedColumns) => void; reject: (err: Error) => void }>()
   private nextStream = 1
-  private readonly byDecoder = new WeakMap<object, number>()
+  /** The streams defined on the thread: per decoder (`key`), per set of columns read. */
+  private readonly byDecoder = new WeakMap<object, Map<string, number>>()
 
   get usable(): boolean {
     return this.failed === null
@@ -402,27 +426,32 @@ export class DecodeWorker {
 
   /**
    * Decodes records on the worker with the decoder built from `def` (`key` stands for that decoder: the
-   * stream runtime). Rejects when the worker cannot (the caller decodes in place).
+   * stream runtime), the columns outside `read` left null. Rejects when the worker cannot (the caller
+   * decodes in place).
    */
-  decode(key: object, def: WorkerStream, records: readonly (Buffer | string)[], partition: number, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedColumns> {
+  decode(key: object, def: StreamShape, read: ColumnsRead, records: readonly (Buffer | string)[], partition: number, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedColumns> {
     if (this.failed !== null) return Promise.reject(this.failed)
     const packed = packRecords(records)
     if (packed === null) return Promise.reject(new Error('a record is not well-formed text'))
-    return this.decodePacked(key, def, packed, partition, offsets, timestamps)
+    return this.decodePacked(key, def, read, packed, partition, offsets, timestamps)
   }
 
   /**
    * The same for records already packed (a file stream's lines as read). The packed buffers are
    * transferred: the caller keeps no use of them.
    */
-  decodePacked(key: object, def: WorkerStream, packed: PackedRecords, partition: number, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedColumns> {
+  decodePacked(key: object, def: StreamShape, read: ColumnsRead, packed: PackedRecords, partition: number, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedColumns> {
     if (this.failed !== null) return Promise.reject(this.failed)
     const w = this.start()
-    let stream = this.byDecoder.get(key)
+    let sets = this.byDecoder.get(key)
+    if (sets === undefined) this.byDecoder.set(key, (sets = new Map()))
+    const setKey = readKey(read)
+    let stream = sets.get(setKey)
     if (stream === undefined) {
       stream = this.nextStream++
-      this.byDecoder.set(key, stream)
-      w.postMessage({ kind: 'define', stream, def: { columns: def.columns, metadata: def.metadata, format: def.format } } satisfies ToWorker)
+      sets.set(setKey, stream)
+      const shape: WorkerStream = { columns: def.columns, metadata: def.metadata, format: def.format, read: read === null ? null : [...read] }
+      w.postMessage({ kind: 'define', stream, def: shape } satisfies ToWorker)
     }
     const id = this.nextId++
     const offs = Float64Array.from(offsets)

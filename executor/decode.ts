@@ -24,6 +24,7 @@ import {
   type Value,
 } from '../common/types.ts'
 
+import { JsonScanner, UNREAD } from './json-scan.ts'
 import { NumKind, Numeric, applyTypmod, numericFromNumber, parseNumeric, parseShortAt } from '../common/numeric.ts'
 
 export type DecodeResult = { readonly ok: true; readonly row: Row } | { readonly ok: false; readonly reason: string }
@@ -205,15 +206,7 @@ export type RowDecoder = (record: Buffer | string) => Row
  * column); the scan catches it and files the record as a dead letter.
  */
 export function compileDecoder(columns: readonly Column[]): RowDecoder {
-  const lines: string[] = []
-  columns.forEach((c, i) => {
-    const get = `o[${JSON.stringify(c.name)}]`
-    lines.push(`const v${i} = ${get};`)
-    const fast = c.type.element ? undefined : FAST[c.type.name]
-    const conv = fast ? fast(`v${i}`, String(i)) : `C(v${i}, T[${i}], N[${i}])`
-    lines.push(`const x${i} = (v${i} === undefined || v${i} === null) ? null : ${conv};`)
-    if (!c.nullable) lines.push(`if (x${i} === null) throw new E('null value in column "' + N[${i}] + '" violates not-null constraint');`)
-  })
+  const lines = coercions(columns, (i) => `o[${JSON.stringify(columns[i]!.name)}]`)
   // A NUL can only come in as the escape \u0000 (JSON refuses a raw one): a text holding that escape has
   // its text columns checked; every other record pays one substring search.
   const textual = columns.some((c) => c.type.name === 'text')
@@ -229,8 +222,40 @@ return function decode(record) {
   ${textual ? "if (text.includes('\\\\u0000')) NUL(row, COLS);" : ''}
   return row;
 }`
-  const factory = new Function('C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', 'JB', body) as (...args: unknown[]) => RowDecoder
-  return factory(
+  return decoderFactory(body)(...decoderArguments(columns))
+}
+
+/**
+ * Statements that coerce each column's JSON value (`get(i)`) into `x<i>`, refusing a NULL in a NOT NULL
+ * column. `read(i)` false: the value is only checked (a dead letter stays one), `x<i>` stays null, and
+ * UNREAD (text the scanner did not make) passes.
+ */
+function coercions(columns: readonly Column[], get: (i: number) => string, read: (i: number) => boolean = () => true): string[] {
+  const lines: string[] = []
+  columns.forEach((c, i) => {
+    lines.push(`const v${i} = ${get(i)};`)
+    const fast = c.type.element ? undefined : FAST[c.type.name]
+    const conv = fast ? fast(`v${i}`, String(i)) : `C(v${i}, T[${i}], N[${i}])`
+    const notNull = `throw new E('null value in column "' + N[${i}] + '" violates not-null constraint');`
+    if (read(i)) {
+      lines.push(`const x${i} = (v${i} === undefined || v${i} === null) ? null : ${conv};`)
+      if (!c.nullable) lines.push(`if (x${i} === null) ${notNull}`)
+    } else {
+      lines.push(`const x${i} = null;`)
+      lines.push(`if (v${i} === undefined || v${i} === null) { ${c.nullable ? '' : notNull} } else if (v${i} !== UNREAD) ${conv};`)
+    }
+  })
+  return lines
+}
+
+const DECODER_PARAMETERS = ['C', 'TS', 'T', 'N', 'E', 'RT', 'NUL', 'COLS', 'DEC', 'Q', 'JB', 'UNREAD'] as const
+
+function decoderFactory(body: string, extra: readonly string[] = []): (...args: unknown[]) => RowDecoder {
+  return new Function(...DECODER_PARAMETERS, ...extra, body) as (...args: unknown[]) => RowDecoder
+}
+
+function decoderArguments(columns: readonly Column[]): unknown[] {
+  return [
     coerceJson,
     timestampFromJson,
     columns.map((c) => c.type),
@@ -242,7 +267,41 @@ return function decode(record) {
     numericFromJson,
     columns.map((c) => JSON.stringify(c.name)),
     jsonbFromRecord,
-  )
+    UNREAD,
+  ]
+}
+
+/** Decodes an ASCII record from its bytes, `bytes[start, end)`. */
+export type ByteDecoder = (bytes: Uint8Array, start: number, end: number) => Row
+
+/** Types whose JSON values the scanner reads (json-scan.ts); a non-null value of any other goes to JSON.parse. */
+const SCANNED = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'text', 'bool', 'timestamptz', 'timestamp', 'date'])
+
+/**
+ * The same decoding as `compileDecoder`, from the bytes of an ASCII record through the scanner
+ * (json-scan.ts): no JSON.parse object, and the text of columns outside `read` (indexes; null: all) not
+ * made. Those columns are still checked, so a record is a dead letter exactly when `compileDecoder`'s
+ * would refuse it; their cells are null. A record the scanner does not take is decoded by
+ * `compileDecoder`'s decoder, as text (its cells outside `read` nulled too, so that a reader never sees
+ * a column it was not given, whatever the record's form). Null when the column names are ones the scanner cannot match.
+ */
+export function compileByteDecoder(columns: readonly Column[], read: ReadonlySet<number> | null): ByteDecoder | null {
+  if (!JsonScanner.takes(columns.map((c) => c.name))) return null
+  const reads = (i: number): boolean => read === null || read.has(i)
+  const scanner = new JsonScanner(columns.map((c, i) => ({ name: c.name, plain: !c.type.element && SCANNED.has(c.type.name), text: reads(i) || c.type.name !== 'text' })))
+  const lines = coercions(columns, (i) => `V[${i}]`, reads)
+  const body = `
+const V = new Array(${columns.length});
+return function decode(bytes, start, end) {
+  if (!SCAN.scan(bytes, start, end, V)) {
+    const whole = WHOLE(LATIN1.call(bytes, start, end));
+    ${columns.flatMap((_, i) => (reads(i) ? [] : [`whole[${i}] = null;`])).join(' ')}
+    return whole;
+  }
+  ${lines.join('\n  ')}
+  return [${columns.map((_, i) => `x${i}`).join(', ')}];
+}`
+  return (decoderFactory(body, ['SCAN', 'WHOLE', 'LATIN1']) as unknown as (...args: unknown[]) => ByteDecoder)(...decoderArguments(columns), scanner, compileDecoder(columns), (Buffer.prototype as unknown as { latin1Slice: unknown }).latin1Slice)
 }
 
 /**

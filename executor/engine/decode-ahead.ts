@@ -14,6 +14,8 @@
  * and the garbage collector's helpers use.
  */
 import { DecodeWorker, columnCodecs, packedRecord, rowsFrom, type DecodedRows, type PackedRecords } from '../decode-worker.ts'
+import { covers, readKey, type ColumnsRead } from '../columns-read.ts'
+import { readingDecoder, type StreamDecoder } from '../record-decoder.ts'
 import type { CarriedMark, SourceBatch } from '../source.ts'
 import type { StreamRuntime } from './state.ts'
 
@@ -38,6 +40,8 @@ export interface TakenBatch {
   readonly marks?: readonly CarriedMark[]
   /** The rows decoded on the thread, or null: decode them in place. */
   readonly decoded: Promise<DecodedRows | null>
+  /** The columns those rows hold (the others are null). */
+  readonly read: ColumnsRead
 }
 
 interface Ahead {
@@ -65,25 +69,39 @@ export class DecodeAhead {
     this.enabled = enabled ?? false
   }
 
-  /** The batch of partition `p` from `from`: the one read ahead if it starts there, else read now. */
-  async read(rt: StreamRuntime, p: number, from: number): Promise<TakenBatch> {
+  /**
+   * The batch of partition `p` from `from` for readers of the columns `read`: the one read ahead if it
+   * starts there (decoded again in place if its rows lack a column now read: a view was added meanwhile),
+   * else read now.
+   */
+  async read(rt: StreamRuntime, p: number, from: number, read: ColumnsRead): Promise<TakenBatch> {
     const parts = this.ahead.get(rt)
     const a = parts?.get(p)
     if (a !== undefined) {
       parts!.delete(p)
       // Awaited even when it is not the one wanted, so that reads of a partition never overlap.
       const got = await a.taken.catch(() => null)
-      if (got !== null && a.from === from) return got
+      if (got !== null && a.from === from) return covers(got.read, read) ? got : { ...got, decoded: Promise.resolve(null), read }
     }
-    return this.take(rt, p, from)
+    return this.take(rt, p, from, read)
   }
 
-  /** After a batch of `taken` records: reads the next one from `from` and starts decoding it. */
-  readAhead(rt: StreamRuntime, p: number, from: number, taken: number): void {
+  /** The decoder of records for readers of `read`, for the batches decoded in place (json-scan.ts, unread columns null). */
+  inPlace(rt: StreamRuntime, read: ColumnsRead): StreamDecoder {
+    const key = readKey(read)
+    let d = this.decoders.get(rt)
+    if (d === undefined || d.key !== key) this.decoders.set(rt, (d = { key, decode: readingDecoder(rt.def, read, rt.decode) }))
+    return d.decode
+  }
+
+  private readonly decoders = new WeakMap<StreamRuntime, { readonly key: string; readonly decode: StreamDecoder }>()
+
+  /** After a batch of `taken` records: reads the next one from `from` and starts decoding it for readers of `read`. */
+  readAhead(rt: StreamRuntime, p: number, from: number, taken: number, read: ColumnsRead): void {
     if (!this.threaded(rt) || taken < DECODE_AHEAD_MIN_BATCH || from >= rt.log.endOffset(p)) return
     let parts = this.ahead.get(rt)
     if (parts?.has(p) === true || this.aheadCount() >= MAX_AHEAD) return
-    const taken$ = this.take(rt, p, from)
+    const taken$ = this.take(rt, p, from, read)
     if (parts === undefined) this.ahead.set(rt, (parts = new Map()))
     parts.set(p, { from, taken: taken$ })
     this.track(taken$)
@@ -107,36 +125,36 @@ export class DecodeAhead {
   }
 
   /** Reads a batch and starts its decoding on the thread (packed by the source where it can be). */
-  private async take(rt: StreamRuntime, p: number, from: number): Promise<TakenBatch> {
+  private async take(rt: StreamRuntime, p: number, from: number, read: ColumnsRead): Promise<TakenBatch> {
     if (rt.log.readPacked !== undefined && this.threaded(rt)) {
       const packed = await rt.log.readPacked(p, from, this.batchSize)
       if (packed !== null) {
         const { records, offsets, timestamps, nextOffset } = packed
         const record = (i: number): Buffer | string => packedRecord(records, i)
-        return { count: offsets.length, record, offsets, timestamps, nextOffset, decoded: this.decodePacked(rt, p, records, offsets, timestamps) }
+        return { count: offsets.length, record, offsets, timestamps, nextOffset, decoded: this.decodePacked(rt, p, read, records, offsets, timestamps), read }
       }
     }
     const batch = await rt.log.read(p, from, this.batchSize)
-    return this.taken(batch, this.decode(rt, p, from, batch))
+    return this.taken(batch, this.decode(rt, p, from, read, batch), read)
   }
 
-  private taken(batch: SourceBatch, decoded: Promise<DecodedRows | null>): TakenBatch {
+  private taken(batch: SourceBatch, decoded: Promise<DecodedRows | null>, read: ColumnsRead): TakenBatch {
     const { records, offsets, timestamps, nextOffset, marks } = batch
-    return { count: records.length, record: (i: number) => records[i]!, offsets, timestamps, nextOffset, marks, decoded }
+    return { count: records.length, record: (i: number) => records[i]!, offsets, timestamps, nextOffset, marks, decoded, read }
   }
 
-  private decode(rt: StreamRuntime, p: number, from: number, batch: SourceBatch): Promise<DecodedRows | null> {
+  private decode(rt: StreamRuntime, p: number, from: number, read: ColumnsRead, batch: SourceBatch): Promise<DecodedRows | null> {
     const n = batch.records.length
     if (!this.threaded(rt) || n < DECODE_AHEAD_MIN_BATCH) return Promise.resolve(null)
     const offsets = batch.offsets ?? Array.from({ length: n }, (_, i) => from + i)
-    return this.decoding(this.worker.decode(rt, rt.def, batch.records, p, offsets, batch.timestamps))
+    return this.decoding(this.worker.decode(rt, rt.def, read, batch.records, p, offsets, batch.timestamps))
   }
 
   /** A packed batch goes to the thread as a copy of its buffers, so that its records stay readable here. */
-  private decodePacked(rt: StreamRuntime, p: number, records: PackedRecords, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedRows | null> {
+  private decodePacked(rt: StreamRuntime, p: number, read: ColumnsRead, records: PackedRecords, offsets: readonly number[], timestamps: readonly number[] | undefined): Promise<DecodedRows | null> {
     if (offsets.length < DECODE_AHEAD_MIN_BATCH) return Promise.resolve(null)
     const copy = { bytes: Buffer.from(records.bytes), starts: records.starts.slice(), ends: records.ends.slice(), text: records.text.slice() }
-    return this.decoding(this.worker.decodePacked(rt, rt.def, copy, p, offsets, timestamps))
+    return this.decoding(this.worker.decodePacked(rt, rt.def, read, copy, p, offsets, timestamps))
   }
 
   private decoding(d: ReturnType<DecodeWorker['decode']>): Promise<DecodedRows | null> {

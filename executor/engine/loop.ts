@@ -11,6 +11,7 @@ import { type Deliveries } from './deliveries.ts'
 import type { ContinuousQuery } from '../continuous-query.ts'
 import { closedAndRead, slotBase } from '../query-slots.ts'
 import { DecodeAhead } from './decode-ahead.ts'
+import { unionRead } from '../columns-read.ts'
 
 export class Loop extends EnginePart {
   /** Large batches decode on a second thread, the next one while the operators run on this one. */
@@ -82,14 +83,17 @@ export class Loop extends EnginePart {
       // Where this stream's partitions are among each query's (after the left stream's, for an interval join's right side).
       const bases = running.map((q) => slotBase(q.slots, rt.def.name))
       const sinks = rt.sinks.filter((k) => k.status === 'running')
+      // The columns this round's readers read: the others are left null in the rows (columns-read.ts).
+      const read = unionRead([...running.map((q) => q.columnsRead), ...(sinks.length > 0 ? [null] : [])])
+      const decode = this.decodeAhead.inPlace(rt, read)
       for (let p = 0; p < rt.def.partitions; p++) {
         const end = rt.log.endOffset(p)
         let from = Number.POSITIVE_INFINITY
         for (let i = 0; i < running.length; i++) from = Math.min(from, running[i]!.offsets[bases[i]! + p]!)
         for (const k of sinks) from = Math.min(from, k.offsets[p]!)
         if (from >= end) continue
-        const read = await this.decodeAhead.read(rt, p, from)
-        const { count, nextOffset, offsets: given, timestamps, marks, decoded } = read
+        const taken = await this.decodeAhead.read(rt, p, from, read)
+        const { count, nextOffset, offsets: given, timestamps, marks, decoded } = taken
         // Carried watermarks (a repartition topic's) first: each query takes those past its own offset.
         if (marks !== undefined && marks.length > 0) running.forEach((q, i) => q.takeMarks(bases[i]! + p, marks))
         if (count === 0) {
@@ -105,7 +109,7 @@ export class Loop extends EnginePart {
         }
         moved = true
         // The next batch is read and decoding on the other thread while the operators take this one.
-        this.decodeAhead.readAhead(rt, p, nextOffset, count)
+        this.decodeAhead.readAhead(rt, p, nextOffset, count, read)
         const offsets = new Array<number>(count)
         const ready = await decoded
         const rows = ready === null ? new Array<Row | null>(count) : ready.rows
@@ -114,12 +118,12 @@ export class Loop extends EnginePart {
           offsets[i] = offset
           if (ready !== null) {
             const err = ready.errors.get(i)
-            if (err !== undefined && offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, read.record(i), err)
+            if (err !== undefined && offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, taken.record(i), err)
             continue
           }
-          const record = read.record(i)
+          const record = taken.record(i)
           try {
-            rows[i] = rt.decode(record, p, offset, timestamps === undefined ? null : timestamps[i]!)
+            rows[i] = decode(record, p, offset, timestamps === undefined ? null : timestamps[i]!)
           } catch (err) {
             rows[i] = null
             if (offset >= rt.deadLetterMark[p]!) this.deliveries.fileDeadLetter(rt, p, offset, record, err)
