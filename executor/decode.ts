@@ -230,11 +230,11 @@ return function decode(record) {
  * column. `read(i)` false: the value is only checked (a dead letter stays one), `x<i>` stays null, and
  * UNREAD (text the scanner did not make) passes.
  */
-function coercions(columns: readonly Column[], get: (i: number) => string, read: (i: number) => boolean = () => true): string[] {
+function coercions(columns: readonly Column[], get: (i: number) => string, read: (i: number) => boolean = () => true, fastPaths = FAST): string[] {
   const lines: string[] = []
   columns.forEach((c, i) => {
     lines.push(`const v${i} = ${get(i)};`)
-    const fast = c.type.element ? undefined : FAST[c.type.name]
+    const fast = c.type.element ? undefined : fastPaths[c.type.name]
     const conv = fast ? fast(`v${i}`, String(i)) : `C(v${i}, T[${i}], N[${i}])`
     const notNull = `throw new E('null value in column "' + N[${i}] + '" violates not-null constraint');`
     if (read(i)) {
@@ -275,7 +275,25 @@ function decoderArguments(columns: readonly Column[]): unknown[] {
 export type ByteDecoder = (bytes: Uint8Array, start: number, end: number) => Row
 
 /** Types whose JSON values the scanner reads (json-scan.ts); a non-null value of any other goes to JSON.parse. */
-const SCANNED = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'text', 'bool', 'timestamptz', 'timestamp', 'date'])
+const SCANNED = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'text', 'bool', 'timestamptz', 'timestamp', 'date', 'numeric'])
+
+/** As FAST, a numeric's number read from its text as the scanner kept it (SCAN.tokens) instead of searched for in the record. */
+const BYTE_FAST: typeof FAST = {
+  ...FAST,
+  numeric: (g, c) => `(typeof ${g} === 'number' ? NT(SCAN.tokens[${c}], ${g}, N[${c}], T[${c}]) : C(${g}, T[${c}], N[${c}]))`,
+}
+
+/**
+ * What numericFromJson makes of the number `v` when its member is the only one of that name in the record
+ * and `token` is its text: the digits as written where they are that double, else the double's.
+ */
+function numericFromToken(token: string, v: number, column: string, t: SqlType): Numeric {
+  const short = parseShortAt(token, 0, token.length, v)
+  if (short !== undefined) {
+    if (short !== null) return typed(short, t, column)
+  } else if (Number(token) === v) return numericIn(token, t, column)
+  return numericIn(String(v), t, column)
+}
 
 /**
  * The same decoding as `compileDecoder`, from the bytes of an ASCII record through the scanner
@@ -288,8 +306,10 @@ const SCANNED = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'text', 'bo
 export function compileByteDecoder(columns: readonly Column[], read: ReadonlySet<number> | null): ByteDecoder | null {
   if (!JsonScanner.takes(columns.map((c) => c.name))) return null
   const reads = (i: number): boolean => read === null || read.has(i)
-  const scanner = new JsonScanner(columns.map((c, i) => ({ name: c.name, plain: !c.type.element && SCANNED.has(c.type.name), text: reads(i) || c.type.name !== 'text' })))
-  const lines = coercions(columns, (i) => `V[${i}]`, reads)
+  const scanner = new JsonScanner(
+    columns.map((c, i) => ({ name: c.name, plain: !c.type.element && SCANNED.has(c.type.name), numeric: c.type.name === 'numeric', text: reads(i) || c.type.name !== 'text' })),
+  )
+  const lines = coercions(columns, (i) => `V[${i}]`, reads, BYTE_FAST)
   const body = `
 const V = new Array(${columns.length});
 return function decode(bytes, start, end) {
@@ -301,7 +321,7 @@ return function decode(bytes, start, end) {
   ${lines.join('\n  ')}
   return [${columns.map((_, i) => `x${i}`).join(', ')}];
 }`
-  return (decoderFactory(body, ['SCAN', 'WHOLE', 'LATIN1']) as unknown as (...args: unknown[]) => ByteDecoder)(...decoderArguments(columns), scanner, compileDecoder(columns), (Buffer.prototype as unknown as { latin1Slice: unknown }).latin1Slice)
+  return (decoderFactory(body, ['SCAN', 'WHOLE', 'LATIN1', 'NT']) as unknown as (...args: unknown[]) => ByteDecoder)(...decoderArguments(columns), scanner, compileDecoder(columns), (Buffer.prototype as unknown as { latin1Slice: unknown }).latin1Slice, numericFromToken)
 }
 
 /**

@@ -7,8 +7,7 @@
  * The scanner takes only what it reads exactly as JSON.parse would: an ASCII object of members whose
  * names are plain (no escapes), each column named once, values that are strings without escapes or
  * control characters, numbers, true, false and null (objects and arrays only under names that are not
- * columns, checked and skipped), and, for columns whose type needs the record's text (numeric, json,
- * jsonb) or is an array, only null. Anything else returns false and the caller decodes the record the
+ * columns, checked and skipped), and, for columns whose type needs more (json, jsonb, arrays), only null. Anything else returns false and the caller decodes the record the
  * usual way, so rows and dead letters are the same as JSON.parse and the decoder give.
  */
 
@@ -19,9 +18,15 @@ export const UNREAD = Symbol('unread')
 export interface ScanColumn {
   readonly name: string
   readonly plain: boolean
+  /** A numeric column: a number's text is kept too (`tokens`), for its digits as written. */
+  readonly numeric?: boolean
   /** Whether a string value is made; false leaves UNREAD (for a text column nobody reads). */
   readonly text: boolean
 }
+
+/** Strings up to this many bytes are cached per column, in this many slots. */
+const MAX_CACHED = 24
+const CACHE_SLOTS = 64
 
 /** Deepest nesting skipped under a name that is not a column; deeper records go to JSON.parse. */
 const MAX_DEPTH = 64
@@ -32,9 +37,21 @@ export class JsonScanner {
   private readonly names: Uint8Array[]
   private readonly plain: Uint8Array
   private readonly text: Uint8Array
+  private readonly numeric: Uint8Array
+  /**
+   * A numeric column's number as written, where `values` has it as a double. Only while the record has no
+   * object or array under another name: the decoder's search for those digits (decode.ts, numericFromJson)
+   * could find the name in there first, so such a record goes to JSON.parse.
+   */
+  readonly tokens: (string | undefined)[]
+  /** The record being scanned has an object or array under a name that is not a column. */
+  private nested = false
   /** The record each column was last set in (duplicate names go to JSON.parse, which keeps the last). */
   private readonly setIn: Int32Array
   private record = 0
+  /** Short strings made, CACHE_SLOTS per column, by a hash of their bytes. */
+  private readonly cached: (string | undefined)[]
+  private readonly hashes: Int32Array
   private bytes: Uint8Array = new Uint8Array(0)
   private end = 0
 
@@ -42,7 +59,11 @@ export class JsonScanner {
     this.names = columns.map((c) => Buffer.from(c.name, 'latin1'))
     this.plain = Uint8Array.from(columns, (c) => (c.plain ? 1 : 0))
     this.text = Uint8Array.from(columns, (c) => (c.text ? 1 : 0))
+    this.numeric = Uint8Array.from(columns, (c) => (c.numeric === true ? 1 : 0))
+    this.tokens = new Array<string | undefined>(columns.length).fill(undefined)
     this.setIn = new Int32Array(columns.length)
+    this.cached = new Array<string | undefined>(columns.length * CACHE_SLOTS).fill(undefined)
+    this.hashes = new Int32Array(columns.length * CACHE_SLOTS)
   }
 
   /** Whether the scanner can take a stream with these column names (ASCII, none inherited by every object). */
@@ -59,6 +80,8 @@ export class JsonScanner {
     for (let c = 0; c < n; c++) values[c] = undefined
     this.bytes = bytes
     this.end = end
+    this.nested = false
+    let digits = false
     const record = ++this.record
     let i = this.space(start)
     if (i >= end || bytes[i] !== 123 /* { */) return false
@@ -100,13 +123,15 @@ export class JsonScanner {
           return false
         } else if (x === 34) {
           let k = i + 1
+          let hash = 0
           for (; k < end; k++) {
             const y = bytes[k]!
             if (y === 34) break
             if (y === 92 || y < 32) return false
+            hash = (Math.imul(hash, 31) + y) | 0
           }
           if (k >= end) return false
-          values[col] = this.text[col] === 1 ? slicer.latin1Slice.call(bytes, i + 1, k) : UNREAD
+          values[col] = this.text[col] === 1 ? this.string(col, i + 1, k, hash) : UNREAD
           i = k + 1
         } else if (x === 116 /* t */) {
           if (!this.literal(i, 0x65757274 /* true */)) return false
@@ -117,17 +142,44 @@ export class JsonScanner {
           values[col] = false
           i += 5
         } else {
+          const from = i
           i = this.number(i, values, col)
           if (i < 0) return false
+          if (this.numeric[col] === 1) {
+            this.tokens[col] = slicer.latin1Slice.call(bytes, from, i)
+            digits = true
+          }
         }
       }
       i = this.space(i)
       if (i >= end) return false
       const sep = bytes[i]!
-      if (sep === 125) return this.space(i + 1) === end
+      if (sep === 125) return this.space(i + 1) === end && !(digits && this.nested)
       if (sep !== 44 /* , */) return false
       i = this.space(i + 1)
     }
+  }
+
+  /**
+   * The text `bytes[start, end)` of column `col`: a short one as made before for the same bytes where the
+   * column's cache has it (game names, event types, channels repeat; making each anew is a call into Node
+   * and an allocation), else made now and cached.
+   */
+  private string(col: number, start: number, end: number, hash: number): string {
+    const length = end - start
+    if (length > MAX_CACHED) return slicer.latin1Slice.call(this.bytes, start, end)
+    const slot = col * CACHE_SLOTS + (hash & (CACHE_SLOTS - 1))
+    const cached = this.cached[slot]
+    if (cached !== undefined && this.hashes[slot] === hash && cached.length === length) {
+      const bytes = this.bytes
+      let k = 0
+      while (k < length && cached.charCodeAt(k) === bytes[start + k]) k++
+      if (k === length) return cached
+    }
+    const made = slicer.latin1Slice.call(this.bytes, start, end)
+    this.cached[slot] = made
+    this.hashes[slot] = hash
+    return made
   }
 
   /** `col` when its name and then a closing quote stand at `start`, else -1. */
@@ -242,6 +294,7 @@ export class JsonScanner {
     }
     if (x === 123 || x === 91) {
       if (depth >= MAX_DEPTH) return -1
+      this.nested = true
       const close = x === 123 ? 125 : 93
       i = this.space(i + 1)
       if (i < end && b[i] === close) return i + 1
