@@ -7,8 +7,9 @@
  * The scanner takes only what it reads exactly as JSON.parse would: an ASCII object of members whose
  * names are plain (no escapes), each column named once, values that are strings without escapes or
  * control characters, numbers, true, false and null (objects and arrays only under names that are not
- * columns, checked and skipped), and, for columns whose type needs more (json, jsonb, arrays), only null. Anything else returns false and the caller decodes the record the
- * usual way, so rows and dead letters are the same as JSON.parse and the decoder give.
+ * columns, checked and skipped), and, for columns whose type needs more (json, jsonb, arrays), only null.
+ * Anything else returns false and the caller decodes the record the usual way, so rows and dead letters
+ * are the same as JSON.parse and the decoder give.
  */
 
 /** The value of a column nobody reads whose text the scanner checked but did not make. */
@@ -82,7 +83,9 @@ export class JsonScanner {
     this.end = end
     this.nested = false
     let digits = false
-    const record = ++this.record
+    // Kept in 32 bits, as setIn holds it: after 2^32 records a stale mark may look like a duplicate name,
+    // which only sends that record to JSON.parse.
+    const record = (this.record = (this.record + 1) | 0)
     let i = this.space(start)
     if (i >= end || bytes[i] !== 123 /* { */) return false
     i = this.space(i + 1)
