@@ -301,7 +301,8 @@ function numericFromToken(token: string, v: number, column: string, t: SqlType):
  * made. Those columns are still checked, so a record is a dead letter exactly when `compileDecoder`'s
  * would refuse it; their cells are null. A record the scanner does not take is decoded by
  * `compileDecoder`'s decoder, as text (its cells outside `read` nulled too, so that a reader never sees
- * a column it was not given, whatever the record's form). Null when the column names are ones the scanner cannot match.
+ * a column it was not given, whatever the record's form). Null when the column names are ones the
+ * scanner cannot match.
  */
 export function compileByteDecoder(columns: readonly Column[], read: ReadonlySet<number> | null): ByteDecoder | null {
   if (!JsonScanner.takes(columns.map((c) => c.name))) return null

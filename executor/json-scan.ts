@@ -111,7 +111,7 @@ export class JsonScanner {
       i = this.space(i + 1)
       if (i >= end) return false
       if (col < 0) {
-        i = this.skip(i, 0)
+        i = this.skipValue(i, 0)
         if (i < 0) return false
       } else {
         if (this.setIn[col] === record) return false
@@ -273,7 +273,7 @@ export class JsonScanner {
   }
 
   /** Checks and skips any JSON value at `i` (under a name that is not a column); -1 when it is not one. */
-  private skip(i: number, depth: number): number {
+  private skipValue(i: number, depth: number): number {
     const b = this.bytes
     const end = this.end
     const x = b[i]!
@@ -304,14 +304,14 @@ export class JsonScanner {
       for (;;) {
         if (x === 123) {
           if (i >= end || b[i] !== 34) return -1
-          i = this.skip(i, depth + 1)
+          i = this.skipValue(i, depth + 1)
           if (i < 0) return -1
           i = this.space(i)
           if (i >= end || b[i] !== 58) return -1
           i = this.space(i + 1)
         }
         if (i >= end) return -1
-        i = this.skip(i, depth + 1)
+        i = this.skipValue(i, depth + 1)
         if (i < 0) return -1
         i = this.space(i)
         if (i >= end) return -1
